@@ -1,0 +1,191 @@
+//! The provider seam: the only way slipway touches the outside world.
+//!
+//! A provider publishes a [`ProviderSchema`] (what attributes each resource type has, which are
+//! required, computed, force a replacement, or are sensitive) and implements CRUD over resource
+//! *objects*, which are always [`Value::Map`]s of attributes with an `id`.
+//!
+//! **Architecture invariants:**
+//! - The engine (config, eval, graph, plan) never calls a cloud API; only providers do.
+//! - `read` is batched: one call per resource type, never one per resource, so refresh costs
+//!   O(resource types) round trips (design invariant 3).
+//! - `create` receives a deterministic client token; a provider that can adopt what an
+//!   interrupted run created (by token or tags) must do so before creating anything new.
+
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use schema::{
+    AttributeSchema, BlockNesting, BlockSchema, ProviderSchema, ResourceSchema, Schema,
+};
+
+use crate::addr::ResourceInstanceAddr;
+use crate::value::Value;
+
+/// What went wrong inside a provider, and whether trying again can help.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub message: String,
+    /// True for throttling and transient faults (retry with backoff); false for errors that
+    /// will not heal (validation, quota, not found).
+    pub retryable: bool,
+}
+
+impl ProviderError {
+    pub fn fatal(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+}
+
+/// Context for a create call.
+#[derive(Clone, Debug)]
+pub struct CreateRequest<'a> {
+    pub address: &'a ResourceInstanceAddr,
+    /// Deterministic idempotency token (stack id, address, generation).
+    pub client_token: &'a str,
+    /// Tags every cloud object must carry (`slipway:stack`, `slipway:address`).
+    pub ownership_tags: &'a BTreeMap<String, String>,
+    /// The planned object: configuration with computed attributes unknown.
+    pub planned: &'a Value,
+}
+
+/// One object to refresh.
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    pub address: ResourceInstanceAddr,
+    /// The object as last saved in state.
+    pub prior: Value,
+}
+
+/// What a provider decides when planning one instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedObject {
+    /// The object after apply, with unknowns where the provider will compute values.
+    pub planned: Value,
+    /// Attributes whose change forces a replacement, beyond those the schema marks force-new
+    /// (e.g. a certificate inside its early-renewal window).
+    pub requires_replace: Vec<String>,
+}
+
+/// A provider of resource types.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// The provider's name: the prefix of its resource types (`aws`, `tls`, `random`).
+    fn name(&self) -> &'static str;
+
+    fn schema(&self) -> &ProviderSchema;
+
+    /// Configures the provider from its evaluated `provider "name" { … }` block (a map, or
+    /// null when the configuration has no such block).
+    async fn configure(&self, _config: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Refines a plan for one instance. `prior` is the refreshed object (None when creating),
+    /// `proposed` the configuration merged over prior computed values. The default keeps the
+    /// proposal as it is.
+    fn plan(
+        &self,
+        _rtype: &str,
+        _prior: Option<&Value>,
+        proposed: Value,
+    ) -> Result<PlannedObject, ProviderError> {
+        Ok(PlannedObject {
+            planned: proposed,
+            requires_replace: Vec::new(),
+        })
+    }
+
+    /// Reads the current form of many objects of one type in one batch. Returns, in order, the
+    /// object as it exists now, or None when it is gone.
+    async fn read(
+        &self,
+        rtype: &str,
+        requests: &[ReadRequest],
+    ) -> Result<Vec<Option<Value>>, ProviderError>;
+
+    async fn create(&self, rtype: &str, request: CreateRequest<'_>)
+    -> Result<Value, ProviderError>;
+
+    async fn update(
+        &self,
+        rtype: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError>;
+
+    async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError>;
+
+    /// Reads an existing object by its id, for `slipway import`.
+    async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
+        Err(ProviderError::fatal(format!(
+            "{rtype} does not support import (id {id})"
+        )))
+    }
+
+    /// Evaluates a data source.
+    async fn read_data(&self, rtype: &str, _config: &Value) -> Result<Value, ProviderError> {
+        Err(ProviderError::fatal(format!(
+            "{} has no data source {rtype}",
+            self.name()
+        )))
+    }
+}
+
+/// The providers known to this build, by name.
+#[derive(Clone, Default)]
+pub struct ProviderRegistry {
+    providers: BTreeMap<&'static str, Arc<dyn Provider>>,
+}
+
+impl ProviderRegistry {
+    /// Every built-in provider.
+    pub fn builtin() -> ProviderRegistry {
+        let mut r = ProviderRegistry::default();
+        r.register(Arc::new(crate::providers::random::RandomProvider::new()));
+        r
+    }
+
+    pub fn register(&mut self, p: Arc<dyn Provider>) {
+        self.providers.insert(p.name(), p);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.providers.keys().copied()
+    }
+
+    /// The provider that owns a resource type: the part before the first `_`.
+    pub fn for_type(&self, rtype: &str) -> Option<&Arc<dyn Provider>> {
+        self.get(provider_name_of(rtype))
+    }
+
+    /// The schema of a managed resource type, if any provider publishes it.
+    pub fn resource_schema(&self, rtype: &str) -> Option<&ResourceSchema> {
+        self.for_type(rtype)?.schema().resources.get(rtype)
+    }
+
+    pub fn data_schema(&self, rtype: &str) -> Option<&ResourceSchema> {
+        self.for_type(rtype)?.schema().data_sources.get(rtype)
+    }
+}
+
+/// `aws_instance` → `aws`.
+pub fn provider_name_of(rtype: &str) -> &str {
+    rtype.split('_').next().unwrap_or(rtype)
+}

@@ -1,0 +1,511 @@
+//! Values of the configuration language, with the two marks that flow through every operation.
+//!
+//! A [`Value`] is JSON-like (null, bool, number, string, list, map) plus two marks:
+//! - [`Value::Unknown`]: "known after apply". Any operation over an unknown yields an unknown,
+//!   except where the answer does not depend on it (a conditional whose condition is known, the
+//!   length of a list whose elements are unknown).
+//! - [`Value::Sensitive`]: wraps a value that must never be shown. Operations unwrap their operands
+//!   and wrap the result again, so the mark survives arithmetic, templates and functions.
+//!
+//! **Invariant:** a `Sensitive` never directly wraps another `Sensitive` (see [`Value::mark_sensitive`]).
+//! Maps are `BTreeMap`s, so iteration is in lexical key order, as HCL users expect from objects.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A value of the configuration language.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    /// Lists, tuples and sets (a set is a list kept sorted and deduplicated by `toset`).
+    List(Vec<Value>),
+    /// Maps and objects.
+    Map(BTreeMap<String, Value>),
+    /// Known after apply.
+    Unknown,
+    /// A value that must be masked wherever it is shown.
+    Sensitive(Box<Value>),
+}
+
+/// The type of a value, as named in error messages and `variable { type = … }` constraints.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Type {
+    Any,
+    String,
+    Number,
+    Bool,
+    List(Box<Type>),
+    Set(Box<Type>),
+    Map(Box<Type>),
+    Tuple(Vec<Type>),
+    /// Object attributes; the flag says whether the attribute is `optional(...)`.
+    Object(BTreeMap<String, (Type, bool)>),
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Any => f.write_str("any"),
+            Type::String => f.write_str("string"),
+            Type::Number => f.write_str("number"),
+            Type::Bool => f.write_str("bool"),
+            Type::List(t) => write!(f, "list({t})"),
+            Type::Set(t) => write!(f, "set({t})"),
+            Type::Map(t) => write!(f, "map({t})"),
+            Type::Tuple(ts) => {
+                f.write_str("tuple([")?;
+                for (i, t) in ts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                f.write_str("])")
+            }
+            Type::Object(attrs) => {
+                f.write_str("object({")?;
+                for (i, (k, (t, opt))) in attrs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    if *opt {
+                        write!(f, "{k} = optional({t})")?;
+                    } else {
+                        write!(f, "{k} = {t}")?;
+                    }
+                }
+                f.write_str("})")
+            }
+        }
+    }
+}
+
+impl Value {
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+
+    /// Wraps in the sensitive mark, never twice.
+    pub fn mark_sensitive(self) -> Value {
+        match self {
+            Value::Sensitive(_) => self,
+            other => Value::Sensitive(Box::new(other)),
+        }
+    }
+
+    /// Wraps in the sensitive mark when `yes`.
+    pub fn mark_if(self, yes: bool) -> Value {
+        if yes { self.mark_sensitive() } else { self }
+    }
+
+    /// The value without its top-level mark, and whether it had one.
+    pub fn unmark(self) -> (Value, bool) {
+        match self {
+            Value::Sensitive(inner) => (*inner, true),
+            other => (other, false),
+        }
+    }
+
+    /// A view of the value without its top-level mark.
+    pub fn peel(&self) -> &Value {
+        match self {
+            Value::Sensitive(inner) => inner,
+            other => other,
+        }
+    }
+
+    /// Removes every mark at every depth; says whether there was any.
+    pub fn unmark_deep(self) -> (Value, bool) {
+        match self {
+            Value::Sensitive(inner) => (inner.unmark_deep().0, true),
+            Value::List(items) => {
+                let mut any = false;
+                let items = items
+                    .into_iter()
+                    .map(|v| {
+                        let (v, s) = v.unmark_deep();
+                        any |= s;
+                        v
+                    })
+                    .collect();
+                (Value::List(items), any)
+            }
+            Value::Map(map) => {
+                let mut any = false;
+                let map = map
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let (v, s) = v.unmark_deep();
+                        any |= s;
+                        (k, v)
+                    })
+                    .collect();
+                (Value::Map(map), any)
+            }
+            other => (other, false),
+        }
+    }
+
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, Value::Sensitive(_))
+    }
+
+    /// True when a sensitive mark appears anywhere inside.
+    pub fn contains_sensitive(&self) -> bool {
+        match self {
+            Value::Sensitive(_) => true,
+            Value::List(items) => items.iter().any(Value::contains_sensitive),
+            Value::Map(map) => map.values().any(Value::contains_sensitive),
+            _ => false,
+        }
+    }
+
+    /// True when the value itself (ignoring marks) is unknown.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.peel(), Value::Unknown)
+    }
+
+    /// True when an unknown appears anywhere inside.
+    pub fn contains_unknown(&self) -> bool {
+        match self {
+            Value::Unknown => true,
+            Value::Sensitive(v) => v.contains_unknown(),
+            Value::List(items) => items.iter().any(Value::contains_unknown),
+            Value::Map(map) => map.values().any(Value::contains_unknown),
+            _ => false,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.peel(), Value::Null)
+    }
+
+    /// The name of this value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Unknown => "unknown",
+            Value::Sensitive(v) => v.type_name(),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self.peel() {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.peel() {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.peel() {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self.peel() {
+            Value::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self.peel() {
+            Value::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// Looks up an attribute of a map value (marks on the map carry over to the result).
+    pub fn get_attr(&self, name: &str) -> Option<Value> {
+        match self {
+            Value::Sensitive(inner) => inner.get_attr(name).map(Value::mark_sensitive),
+            Value::Map(map) => map.get(name).cloned(),
+            _ => None,
+        }
+    }
+
+    /// The string form used by templates and `tostring`: strings as-is, numbers without a
+    /// trailing `.0`, bools as `true`/`false`. `None` for values with no string form.
+    pub fn to_template_string(&self) -> Option<String> {
+        match self.peel() {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(format_number(*n)),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Converts from JSON (used by state, jsondecode and variable files).
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Array(items) => {
+                Value::List(items.iter().map(Value::from_json).collect())
+            }
+            serde_json::Value::Object(map) => Value::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Converts to JSON. Marks are dropped (the caller records sensitive paths separately, see
+    /// [`Value::sensitive_paths`]); unknowns become `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null | Value::Unknown => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => number_to_json(*n),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Map(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            ),
+            Value::Sensitive(v) => v.to_json(),
+        }
+    }
+
+    /// Paths (attribute names and list indexes) of every sensitive mark inside, outermost first.
+    pub fn sensitive_paths(&self) -> Vec<Vec<PathStep>> {
+        let mut out = Vec::new();
+        collect_paths(self, &mut Vec::new(), &mut out, &|v| v.is_sensitive());
+        out
+    }
+
+    /// Paths of every unknown inside.
+    pub fn unknown_paths(&self) -> Vec<Vec<PathStep>> {
+        let mut out = Vec::new();
+        collect_paths(self, &mut Vec::new(), &mut out, &|v| {
+            matches!(v, Value::Unknown)
+        });
+        out
+    }
+
+    /// Re-applies sensitive marks at the given paths (the inverse of [`Value::sensitive_paths`]).
+    pub fn with_sensitive_paths(mut self, paths: &[Vec<PathStep>]) -> Value {
+        for path in paths {
+            self = mark_at(self, path);
+        }
+        self
+    }
+}
+
+fn collect_paths(
+    value: &Value,
+    path: &mut Vec<PathStep>,
+    out: &mut Vec<Vec<PathStep>>,
+    pred: &dyn Fn(&Value) -> bool,
+) {
+    if pred(value) {
+        out.push(path.clone());
+        if !value.is_sensitive() {
+            return;
+        }
+    }
+    match value.peel() {
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathStep::Index(i));
+                collect_paths(item, path, out, pred);
+                path.pop();
+            }
+        }
+        Value::Map(map) => {
+            for (k, v) in map {
+                path.push(PathStep::Key(k.clone()));
+                collect_paths(v, path, out, pred);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mark_at(value: Value, path: &[PathStep]) -> Value {
+    let Some((first, rest)) = path.split_first() else {
+        return value.mark_sensitive();
+    };
+    let (inner, marked) = value.unmark();
+    let inner = match (inner, first) {
+        (Value::List(mut items), PathStep::Index(i)) if *i < items.len() => {
+            let item = std::mem::take(&mut items[*i]);
+            items[*i] = mark_at(item, rest);
+            Value::List(items)
+        }
+        (Value::Map(mut map), PathStep::Key(k)) if map.contains_key(k) => {
+            let item = map.remove(k).unwrap_or_default();
+            map.insert(k.clone(), mark_at(item, rest));
+            Value::Map(map)
+        }
+        (other, _) => other,
+    };
+    inner.mark_if(marked)
+}
+
+/// One step of a path into a value.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(untagged)]
+pub enum PathStep {
+    Index(usize),
+    Key(String),
+}
+
+impl fmt::Display for PathStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathStep::Index(i) => write!(f, "[{i}]"),
+            PathStep::Key(k) => write!(f, ".{k}"),
+        }
+    }
+}
+
+/// Formats a number the way HCL users read it: integers without a fraction.
+pub fn format_number(n: f64) -> String {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else if n.is_finite() && (n.abs() >= 1e15 || (n != 0.0 && n.abs() < 1e-6)) {
+        // Plain `{}` would print all 300 digits of 1e300.
+        format!("{n:e}")
+    } else {
+        format!("{n}")
+    }
+}
+
+fn number_to_json(n: f64) -> serde_json::Value {
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.0e15 {
+        serde_json::Value::Number((n as i64).into())
+    } else {
+        serde_json::Number::from_f64(n)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Renders a value in HCL syntax, masking sensitive parts and showing unknowns the way a plan does.
+pub fn render_hcl(value: &Value) -> String {
+    let mut out = String::new();
+    render_into(value, 0, &mut out);
+    out
+}
+
+fn render_into(value: &Value, indent: usize, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::String(s) => {
+            out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        }
+        Value::Unknown => out.push_str("(known after apply)"),
+        Value::Sensitive(_) => out.push_str("(sensitive value)"),
+        Value::List(items) if items.is_empty() => out.push_str("[]"),
+        Value::List(items) => {
+            out.push_str("[\n");
+            for item in items {
+                out.push_str(&" ".repeat(indent + 2));
+                render_into(item, indent + 2, out);
+                out.push_str(",\n");
+            }
+            out.push_str(&" ".repeat(indent));
+            out.push(']');
+        }
+        Value::Map(map) if map.is_empty() => out.push_str("{}"),
+        Value::Map(map) => {
+            out.push_str("{\n");
+            let width = map.keys().map(|k| render_key(k).len()).max().unwrap_or(0);
+            for (k, v) in map {
+                out.push_str(&" ".repeat(indent + 2));
+                let key = render_key(k);
+                out.push_str(&format!("{key:<width$} = "));
+                render_into(v, indent + 2, out);
+                out.push('\n');
+            }
+            out.push_str(&" ".repeat(indent));
+            out.push('}');
+        }
+    }
+}
+
+fn render_key(k: &str) -> String {
+    let ident = !k.is_empty()
+        && k.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if ident {
+        k.to_string()
+    } else {
+        serde_json::to_string(k).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&render_hcl(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_paths_round_trip_through_json() {
+        let mut map = BTreeMap::new();
+        map.insert("user".to_string(), Value::string("admin"));
+        map.insert(
+            "password".to_string(),
+            Value::string("hunter2").mark_sensitive(),
+        );
+        let value = Value::Map(map);
+        let paths = value.sensitive_paths();
+        assert_eq!(paths, vec![vec![PathStep::Key("password".into())]]);
+        let restored = Value::from_json(&value.to_json()).with_sensitive_paths(&paths);
+        assert_eq!(restored, value);
+    }
+
+    #[test]
+    fn rendering_masks_sensitive_and_shows_unknown() {
+        let mut map = BTreeMap::new();
+        map.insert("id".to_string(), Value::Unknown);
+        map.insert("secret".to_string(), Value::string("x").mark_sensitive());
+        let text = render_hcl(&Value::Map(map));
+        assert!(text.contains("(known after apply)"));
+        assert!(text.contains("(sensitive value)"));
+        assert!(!text.contains("\"x\""));
+    }
+
+    #[test]
+    fn integers_print_without_fraction() {
+        assert_eq!(format_number(6443.0), "6443");
+        assert_eq!(format_number(0.5), "0.5");
+        assert_eq!(format_number(1e300), "1e300");
+    }
+}
