@@ -1,0 +1,1918 @@
+//! The built-in function library of the configuration language (Terraform semantics).
+//!
+//! Promises:
+//! - [`call_function`] never panics, whatever the arguments: sizes are capped, numbers are
+//!   range-checked before use, and every failure is a [`FunctionError`] naming the bad argument.
+//! - A function never leaks a secret. Structural functions (those that move elements without
+//!   reading them, e.g. `concat`, `lookup`, `element`) keep each element's own marks and mark the
+//!   result when an argument is itself sensitive. Every other function computes on the
+//!   deep-unmarked arguments and marks its result when any argument contains a sensitive mark.
+//!   Error messages never quote a sensitive value.
+//! - An unknown argument the result depends on makes the result unknown (still marked when it
+//!   should be); `length` of a list of unknowns, and unknown elements merely passed through by
+//!   `concat`/`merge`/`element`… stay known.
+//!
+//! `try`, `can` and `templatefile` are not here: they need lazy evaluation, so the evaluator
+//! implements them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use super::convert::{self, cmp_values, make_set, parse_number};
+use crate::value::{Type, Value, format_number};
+
+/// What functions may need from their surroundings.
+pub struct FunctionContext<'a> {
+    /// Relative paths given to `file()` resolve against this directory (the module's directory).
+    pub base_dir: &'a Path,
+}
+
+/// A function call failed; `arg_index` is the 0-based argument at fault, when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionError {
+    pub message: String,
+    pub arg_index: Option<usize>,
+}
+
+impl fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.arg_index {
+            Some(i) => write!(f, "argument {}: {}", i + 1, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for FunctionError {}
+
+type R = Result<Value, FunctionError>;
+
+/// Largest list a function may build; beyond it a typo like `range(1e18)` would exhaust memory.
+const MAX_ELEMENTS: usize = 1024 * 1024;
+/// Largest string a function may build, for the same reason (`replace`, `indent`, `format`).
+const MAX_STRING: usize = 16 * 1024 * 1024;
+/// Largest `format` width/precision and `indent` count.
+const MAX_WIDTH: i64 = 10_000;
+
+fn err(message: impl Into<String>) -> FunctionError {
+    FunctionError {
+        message: message.into(),
+        arg_index: None,
+    }
+}
+
+fn arg_err(i: usize, message: impl Into<String>) -> FunctionError {
+    FunctionError {
+        message: message.into(),
+        arg_index: Some(i),
+    }
+}
+
+/// Per-call context for implementations; `redact` is set when any argument is sensitive, so that
+/// error messages describe values instead of quoting them.
+struct Cx<'a> {
+    base_dir: &'a Path,
+    redact: bool,
+}
+
+impl Cx<'_> {
+    fn quote(&self, s: &str) -> String {
+        if self.redact {
+            return "(sensitive value)".to_string();
+        }
+        let shown: String = s.chars().take(60).collect();
+        let more = if shown.len() < s.len() { "…" } else { "" };
+        format!(
+            "{}{more}",
+            serde_json::to_string(&shown).unwrap_or_default()
+        )
+    }
+
+    fn describe(&self, v: &Value) -> String {
+        convert::describe(v, self.redact)
+    }
+}
+
+type PureFn = fn(&[Value], &Cx) -> R;
+type RawFn = fn(Vec<Value>) -> R;
+
+enum Imp {
+    /// Receives deep-unmarked, fully known arguments; the caller handles marks and unknowns.
+    Pure(PureFn),
+    /// Receives the arguments as given and handles marks and unknowns itself.
+    Raw(RawFn),
+}
+
+struct Def {
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    imp: Imp,
+}
+
+const fn pure(name: &'static str, min: usize, max: Option<usize>, f: PureFn) -> Def {
+    Def {
+        name,
+        min,
+        max,
+        imp: Imp::Pure(f),
+    }
+}
+
+const fn raw(name: &'static str, min: usize, max: Option<usize>, f: RawFn) -> Def {
+    Def {
+        name,
+        min,
+        max,
+        imp: Imp::Raw(f),
+    }
+}
+
+const ONE: Option<usize> = Some(1);
+const TWO: Option<usize> = Some(2);
+const THREE: Option<usize> = Some(3);
+const ANY: Option<usize> = None;
+
+/// Sorted by name (a unit test checks), so lookup is a binary search.
+static DEFS: &[Def] = &[
+    pure("abs", 1, ONE, f_abs),
+    pure("alltrue", 1, ONE, f_alltrue),
+    pure("anytrue", 1, ONE, f_anytrue),
+    pure("base64decode", 1, ONE, f_base64decode),
+    pure("base64encode", 1, ONE, f_base64encode),
+    pure("base64sha256", 1, ONE, f_base64sha256),
+    pure("base64sha512", 1, ONE, f_base64sha512),
+    pure("ceil", 1, ONE, f_ceil),
+    pure("chomp", 1, ONE, f_chomp),
+    pure("cidrhost", 2, TWO, f_cidrhost),
+    pure("cidrnetmask", 1, ONE, f_cidrnetmask),
+    pure("cidrsubnet", 3, THREE, f_cidrsubnet),
+    raw("coalesce", 1, ANY, f_coalesce),
+    raw("coalescelist", 1, ANY, f_coalescelist),
+    raw("compact", 1, ONE, f_compact),
+    raw("concat", 1, ANY, f_concat),
+    pure("contains", 2, TWO, f_contains),
+    raw("distinct", 1, ONE, f_distinct),
+    raw("element", 2, TWO, f_element),
+    pure("endswith", 2, TWO, f_endswith),
+    pure("file", 1, ONE, f_file),
+    raw("flatten", 1, ONE, f_flatten),
+    pure("floor", 1, ONE, f_floor),
+    pure("format", 1, ANY, f_format),
+    pure("formatlist", 1, ANY, f_formatlist),
+    pure("indent", 2, TWO, f_indent),
+    pure("index", 2, TWO, f_index),
+    pure("join", 2, ANY, f_join),
+    pure("jsondecode", 1, ONE, f_jsondecode),
+    pure("jsonencode", 1, ONE, f_jsonencode),
+    raw("keys", 1, ONE, f_keys),
+    raw("length", 1, ONE, f_length),
+    raw("lookup", 2, THREE, f_lookup),
+    pure("lower", 1, ONE, f_lower),
+    pure("max", 1, ANY, f_max),
+    raw("merge", 0, ANY, f_merge),
+    pure("min", 1, ANY, f_min),
+    raw("nonsensitive", 1, ONE, f_nonsensitive),
+    raw("one", 1, ONE, f_one),
+    pure("pow", 2, TWO, f_pow),
+    pure("range", 1, THREE, f_range),
+    pure("replace", 3, THREE, f_replace),
+    raw("reverse", 1, ONE, f_reverse),
+    raw("sensitive", 1, ONE, f_sensitive),
+    pure("setintersection", 1, ANY, f_setintersection),
+    pure("setsubtract", 2, TWO, f_setsubtract),
+    pure("setunion", 1, ANY, f_setunion),
+    pure("sha256", 1, ONE, f_sha256),
+    pure("sha512", 1, ONE, f_sha512),
+    pure("signum", 1, ONE, f_signum),
+    raw("slice", 3, THREE, f_slice),
+    pure("sort", 1, ONE, f_sort),
+    pure("split", 2, TWO, f_split),
+    pure("startswith", 2, TWO, f_startswith),
+    pure("substr", 3, THREE, f_substr),
+    pure("sum", 1, ONE, f_sum),
+    pure("title", 1, ONE, f_title),
+    raw("tobool", 1, ONE, f_tobool),
+    raw("tolist", 1, ONE, f_tolist),
+    raw("tomap", 1, ONE, f_tomap),
+    raw("tonumber", 1, ONE, f_tonumber),
+    raw("toset", 1, ONE, f_toset),
+    raw("tostring", 1, ONE, f_tostring),
+    pure("trim", 2, TWO, f_trim),
+    pure("trimprefix", 2, TWO, f_trimprefix),
+    pure("trimspace", 1, ONE, f_trimspace),
+    pure("trimsuffix", 2, TWO, f_trimsuffix),
+    pure("upper", 1, ONE, f_upper),
+    raw("values", 1, ONE, f_values),
+    pure("yamlencode", 1, ONE, f_yamlencode),
+    raw("zipmap", 2, TWO, f_zipmap),
+];
+
+fn find(name: &str) -> Option<&'static Def> {
+    DEFS.binary_search_by(|d| d.name.cmp(name))
+        .ok()
+        .and_then(|i| DEFS.get(i))
+}
+
+/// Every function name, sorted (for "did you mean" hints).
+pub fn function_names() -> &'static [&'static str] {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| DEFS.iter().map(|d| d.name).collect())
+}
+
+/// The number of arguments a function accepts: (min, max), `None` for variadic.
+pub fn arity(name: &str) -> Option<(usize, Option<usize>)> {
+    find(name).map(|d| (d.min, d.max))
+}
+
+/// Calls a built-in function. Unknown names, wrong argument counts and bad arguments are errors.
+pub fn call_function(name: &str, args: Vec<Value>, ctx: &FunctionContext) -> R {
+    let Some(def) = find(name) else {
+        let hint = function_names()
+            .iter()
+            .filter(|n| strsim::levenshtein(n, name) <= 2)
+            .min_by_key(|n| strsim::levenshtein(n, name))
+            .map(|n| format!("; did you mean \"{n}\"?"))
+            .unwrap_or_default();
+        return Err(err(format!("unknown function \"{name}\"{hint}")));
+    };
+    let n = args.len();
+    if n < def.min || def.max.is_some_and(|max| n > max) {
+        let expected = match def.max {
+            Some(max) if max == def.min => format!("{max}"),
+            Some(max) => format!("{} to {max}", def.min),
+            None => format!("at least {}", def.min),
+        };
+        let plural = if expected == "1" { "" } else { "s" };
+        return Err(err(format!(
+            "{name}() takes {expected} argument{plural}, got {n}"
+        )));
+    }
+    match def.imp {
+        Imp::Raw(f) => f(args),
+        Imp::Pure(f) => {
+            let sensitive = args.iter().any(Value::contains_sensitive);
+            if args.iter().any(Value::contains_unknown) {
+                return Ok(Value::Unknown.mark_if(sensitive));
+            }
+            let args: Vec<Value> = args.into_iter().map(|a| a.unmark_deep().0).collect();
+            let cx = Cx {
+                base_dir: ctx.base_dir,
+                redact: sensitive,
+            };
+            f(&args, &cx).map(|v| v.mark_if(sensitive))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers (for pure functions: values are unmarked and known).
+
+static NULL: Value = Value::Null;
+
+fn arg(args: &[Value], i: usize) -> &Value {
+    args.get(i).unwrap_or(&NULL)
+}
+
+fn take(args: &mut [Value], i: usize) -> Value {
+    args.get_mut(i).map(std::mem::take).unwrap_or_default()
+}
+
+fn not_null(i: usize) -> FunctionError {
+    arg_err(i, "argument must not be null")
+}
+
+fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
+    match v.peel() {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(format_number(*n)),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Err(not_null(i)),
+        other => Err(arg_err(
+            i,
+            format!("expected string, got {}", cx.describe(other)),
+        )),
+    }
+}
+
+fn want_num(v: &Value, i: usize, cx: &Cx) -> Result<f64, FunctionError> {
+    match v.peel() {
+        Value::Number(n) => Ok(*n),
+        Value::String(s) => parse_number(s)
+            .ok_or_else(|| arg_err(i, format!("expected number, got {}", cx.describe(v.peel())))),
+        Value::Null => Err(not_null(i)),
+        other => Err(arg_err(
+            i,
+            format!("expected number, got {}", cx.describe(other)),
+        )),
+    }
+}
+
+/// A whole number small enough to be exact in an f64.
+fn want_int(v: &Value, i: usize, cx: &Cx) -> Result<i64, FunctionError> {
+    let n = want_num(v, i, cx)?;
+    if !n.is_finite() || n.fract() != 0.0 {
+        return Err(arg_err(
+            i,
+            format!("expected a whole number, got {}", cx.describe(v.peel())),
+        ));
+    }
+    if n.abs() > 9.0e15 {
+        return Err(arg_err(
+            i,
+            format!("number {} is out of range", cx.describe(v.peel())),
+        ));
+    }
+    Ok(n as i64)
+}
+
+fn want_bool(v: &Value, i: usize, cx: &Cx) -> Result<bool, FunctionError> {
+    match v.peel() {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+        Value::Null => Err(not_null(i)),
+        other => Err(arg_err(
+            i,
+            format!("expected bool, got {}", cx.describe(other)),
+        )),
+    }
+}
+
+fn want_list<'v>(v: &'v Value, i: usize, cx: &Cx) -> Result<&'v [Value], FunctionError> {
+    match v.peel() {
+        Value::List(items) => Ok(items),
+        Value::Null => Err(not_null(i)),
+        other => Err(arg_err(
+            i,
+            format!("expected list, got {}", cx.describe(other)),
+        )),
+    }
+}
+
+fn type_err(i: usize, expected: &str, got: &Value) -> FunctionError {
+    // Raw functions only describe the kind of a value, never its content, so no redaction needed.
+    arg_err(i, format!("expected {expected}, got {}", got.type_name()))
+}
+
+fn check_string_size(len: usize) -> Result<(), FunctionError> {
+    if len > MAX_STRING {
+        Err(err(format!(
+            "result would be {len} bytes long, more than the limit of {MAX_STRING}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+fn num(n: usize) -> Value {
+    Value::Number(n as f64)
+}
+
+fn str_list(items: impl IntoIterator<Item = String>) -> Value {
+    Value::List(items.into_iter().map(Value::String).collect())
+}
+
+/// Terraform unifies a tuple of mixed primitives to strings when converting to a collection
+/// (`toset(["a", 1])` is `["1", "a"]`); marks on each element are kept.
+fn unify_primitives(items: Vec<Value>) -> Vec<Value> {
+    let kind = |v: &Value| match v.peel() {
+        Value::String(_) => 1u8,
+        Value::Number(_) => 2,
+        Value::Bool(_) => 3,
+        Value::Null => 0,
+        _ => 9,
+    };
+    let kinds: Vec<u8> = items.iter().map(kind).filter(|k| *k != 0).collect();
+    let mixed = kinds.windows(2).any(|w| w.first() != w.get(1));
+    if !mixed || kinds.contains(&9) {
+        return items;
+    }
+    items
+        .into_iter()
+        .map(|v| {
+            let (v, s) = v.unmark();
+            let v = match v.to_template_string() {
+                Some(text) => Value::String(text),
+                None => v,
+            };
+            v.mark_if(s)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structural functions: they see marks and unknowns and keep element marks in place.
+
+fn f_length(mut args: Vec<Value>) -> R {
+    let (v, s) = take(&mut args, 0).unmark();
+    let n = match v {
+        Value::Unknown => Value::Unknown,
+        Value::String(text) => num(text.chars().count()),
+        Value::List(items) => num(items.len()),
+        Value::Map(map) => num(map.len()),
+        Value::Null => return Err(not_null(0)),
+        other => return Err(type_err(0, "list, map, or string", &other)),
+    };
+    Ok(n.mark_if(s))
+}
+
+fn f_keys(mut args: Vec<Value>) -> R {
+    let (v, s) = take(&mut args, 0).unmark();
+    match v {
+        Value::Unknown => Ok(Value::Unknown.mark_if(s)),
+        Value::Map(map) => Ok(str_list(map.into_keys()).mark_if(s)),
+        Value::Null => Err(not_null(0)),
+        other => Err(type_err(0, "map", &other)),
+    }
+}
+
+fn f_values(mut args: Vec<Value>) -> R {
+    let (v, s) = take(&mut args, 0).unmark();
+    match v {
+        Value::Unknown => Ok(Value::Unknown.mark_if(s)),
+        Value::Map(map) => Ok(Value::List(map.into_values().collect()).mark_if(s)),
+        Value::Null => Err(not_null(0)),
+        other => Err(type_err(0, "map", &other)),
+    }
+}
+
+fn f_lookup(mut args: Vec<Value>) -> R {
+    let has_default = args.len() > 2;
+    let default = take(&mut args, 2);
+    let (map, ms) = take(&mut args, 0).unmark();
+    let (key, ks) = take(&mut args, 1).unmark();
+    // Which element is chosen depends on the key, so a secret key taints the result.
+    let sens = ms || ks;
+    if key.contains_unknown() || map.is_unknown() {
+        return Ok(Value::Unknown.mark_if(sens));
+    }
+    let cx = Cx {
+        base_dir: Path::new(""),
+        redact: ks,
+    };
+    let key = want_str(&key, 1, &cx)?;
+    match map {
+        Value::Map(mut map) => match map.remove(&key) {
+            Some(v) => Ok(v.mark_if(sens)),
+            None if has_default => Ok(default.mark_if(sens)),
+            None => Err(arg_err(
+                1,
+                format!("key {} not found in map", cx.quote(&key)),
+            )),
+        },
+        Value::Null => Err(not_null(0)),
+        other => Err(type_err(0, "map", &other)),
+    }
+}
+
+fn f_merge(args: Vec<Value>) -> R {
+    let mut out = BTreeMap::new();
+    let (mut sens, mut unknown) = (false, false);
+    for (i, a) in args.into_iter().enumerate() {
+        let (a, s) = a.unmark();
+        sens |= s;
+        match a {
+            Value::Null => {}
+            // The keys of an unknown map are unknown, so the merged keys are too.
+            Value::Unknown => unknown = true,
+            Value::Map(map) => out.extend(map),
+            other => return Err(type_err(i, "map or object", &other)),
+        }
+    }
+    let v = if unknown {
+        Value::Unknown
+    } else {
+        Value::Map(out)
+    };
+    Ok(v.mark_if(sens))
+}
+
+fn f_concat(args: Vec<Value>) -> R {
+    let mut out = Vec::new();
+    let (mut sens, mut unknown) = (false, false);
+    for (i, a) in args.into_iter().enumerate() {
+        let (a, s) = a.unmark();
+        sens |= s;
+        match a {
+            Value::Unknown => unknown = true,
+            Value::List(items) => out.extend(items),
+            Value::Null => return Err(not_null(i)),
+            other => return Err(type_err(i, "list", &other)),
+        }
+    }
+    let v = if unknown {
+        Value::Unknown
+    } else {
+        Value::List(out)
+    };
+    Ok(v.mark_if(sens))
+}
+
+/// Returns false when an unknown element is met: our unknowns are untyped, so it may turn out
+/// to be a list that needs flattening, and only an unknown result is then correct.
+fn flatten_into(items: Vec<Value>, out: &mut Vec<Value>, sens: &mut bool) -> bool {
+    for item in items {
+        let (v, s) = item.unmark();
+        match v {
+            Value::Unknown => {
+                *sens |= s;
+                return false;
+            }
+            Value::List(inner) => {
+                // A secret nested list's length shows through the result's length.
+                *sens |= s;
+                if !flatten_into(inner, out, sens) {
+                    return false;
+                }
+            }
+            other => out.push(other.mark_if(s)),
+        }
+    }
+    true
+}
+
+fn f_flatten(mut args: Vec<Value>) -> R {
+    let (v, mut sens) = take(&mut args, 0).unmark();
+    match v {
+        Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
+        Value::List(items) => {
+            let mut out = Vec::new();
+            let known = flatten_into(items, &mut out, &mut sens);
+            let v = if known {
+                Value::List(out)
+            } else {
+                Value::Unknown
+            };
+            Ok(v.mark_if(sens))
+        }
+        Value::Null => Err(not_null(0)),
+        other => Err(type_err(0, "list", &other)),
+    }
+}
+
+/// Unwraps a list argument of a structural function: `Err(Ok(unknown))` short-circuits.
+fn raw_list(v: Value, i: usize) -> Result<(Vec<Value>, bool), R> {
+    let (v, s) = v.unmark();
+    match v {
+        Value::List(items) => Ok((items, s)),
+        Value::Unknown => Err(Ok(Value::Unknown.mark_if(s))),
+        Value::Null => Err(Err(not_null(i))),
+        other => Err(Err(type_err(i, "list", &other))),
+    }
+}
+
+macro_rules! list_or_return {
+    ($v:expr, $i:expr) => {
+        match raw_list($v, $i) {
+            Ok(pair) => pair,
+            Err(early) => return early,
+        }
+    };
+}
+
+fn f_distinct(mut args: Vec<Value>) -> R {
+    let (items, s) = list_or_return!(take(&mut args, 0), 0);
+    // Equality with an unknown cannot be decided yet.
+    if items.iter().any(Value::contains_unknown) {
+        return Ok(Value::Unknown.mark_if(s));
+    }
+    // Sort positions instead of comparing all pairs: 10k elements must stay fast.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| match (items.get(a), items.get(b)) {
+        (Some(x), Some(y)) => cmp_values(x, y).then(a.cmp(&b)),
+        _ => a.cmp(&b),
+    });
+    let mut keep = vec![false; items.len()];
+    let mut prev: Option<usize> = None;
+    for &i in &order {
+        let dup = match (prev, items.get(i)) {
+            (Some(p), Some(x)) => items.get(p).is_some_and(|y| cmp_values(x, y).is_eq()),
+            _ => false,
+        };
+        if !dup {
+            if let Some(k) = keep.get_mut(i) {
+                *k = true;
+            }
+            prev = Some(i);
+        }
+    }
+    let out = items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(v, k)| k.then_some(v))
+        .collect();
+    Ok(Value::List(out).mark_if(s))
+}
+
+fn raw_int(v: &Value, i: usize, redact: bool) -> Result<i64, FunctionError> {
+    let cx = Cx {
+        base_dir: Path::new(""),
+        redact,
+    };
+    want_int(v, i, &cx)
+}
+
+fn f_element(mut args: Vec<Value>) -> R {
+    let (index, is) = take(&mut args, 1).unmark();
+    let (items, ls) = list_or_return!(take(&mut args, 0), 0);
+    let sens = ls || is;
+    if index.is_unknown() {
+        return Ok(Value::Unknown.mark_if(sens));
+    }
+    let i = raw_int(&index, 1, is)?;
+    if items.is_empty() {
+        return Err(arg_err(0, "cannot use element() on an empty list"));
+    }
+    if i < 0 {
+        return Err(arg_err(1, "index must not be negative"));
+    }
+    let at = (i as u64 % items.len() as u64) as usize;
+    let v = items.into_iter().nth(at).unwrap_or_default();
+    Ok(v.mark_if(sens))
+}
+
+fn f_slice(mut args: Vec<Value>) -> R {
+    let (end, es) = take(&mut args, 2).unmark();
+    let (start, ss) = take(&mut args, 1).unmark();
+    let (items, ls) = list_or_return!(take(&mut args, 0), 0);
+    let sens = ls || ss || es;
+    if start.is_unknown() || end.is_unknown() {
+        return Ok(Value::Unknown.mark_if(sens));
+    }
+    let start = raw_int(&start, 1, ss)?;
+    let end = raw_int(&end, 2, es)?;
+    if start < 0 {
+        return Err(arg_err(1, "start index must not be negative"));
+    }
+    if end > items.len() as i64 {
+        return Err(arg_err(
+            2,
+            format!("end index must not exceed the list length {}", items.len()),
+        ));
+    }
+    if start > end {
+        return Err(arg_err(1, "start index must not be greater than end index"));
+    }
+    let out = items
+        .into_iter()
+        .skip(start as usize)
+        .take((end - start) as usize)
+        .collect();
+    Ok(Value::List(out).mark_if(sens))
+}
+
+fn f_zipmap(mut args: Vec<Value>) -> R {
+    let (values, vs) = list_or_return!(take(&mut args, 1), 1);
+    let (keys, ks) = list_or_return!(take(&mut args, 0), 0);
+    // A secret key cannot carry its own mark in a map, so the whole map becomes secret.
+    let sens = ks || vs || keys.iter().any(Value::contains_sensitive);
+    if keys.iter().any(Value::contains_unknown) {
+        return Ok(Value::Unknown.mark_if(sens));
+    }
+    if keys.len() != values.len() {
+        return Err(arg_err(
+            1,
+            format!(
+                "number of keys ({}) does not match number of values ({})",
+                keys.len(),
+                values.len()
+            ),
+        ));
+    }
+    let cx = Cx {
+        base_dir: Path::new(""),
+        redact: sens,
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in keys.iter().zip(values) {
+        out.insert(want_str(k, 0, &cx)?, v);
+    }
+    Ok(Value::Map(out).mark_if(sens))
+}
+
+fn to_collection(v: Value, set: bool) -> R {
+    let (v, s) = v.unmark();
+    match v {
+        Value::Unknown | Value::Null => Ok(v.mark_if(s)),
+        Value::List(items) => {
+            if set && items.iter().any(Value::contains_unknown) {
+                // Deduplication decides the length, and an unknown might equal anything.
+                return Ok(Value::Unknown.mark_if(s));
+            }
+            let mut items = unify_primitives(items);
+            if set {
+                make_set(&mut items);
+            }
+            Ok(Value::List(items).mark_if(s))
+        }
+        other => Err(type_err(0, "list or set", &other)),
+    }
+}
+
+fn f_toset(mut args: Vec<Value>) -> R {
+    to_collection(take(&mut args, 0), true)
+}
+
+fn f_tolist(mut args: Vec<Value>) -> R {
+    to_collection(take(&mut args, 0), false)
+}
+
+fn f_tomap(mut args: Vec<Value>) -> R {
+    let (v, s) = take(&mut args, 0).unmark();
+    match v {
+        Value::Unknown | Value::Null => Ok(v.mark_if(s)),
+        Value::Map(map) => {
+            let (keys, vals): (Vec<String>, Vec<Value>) = map.into_iter().unzip();
+            let vals = unify_primitives(vals);
+            Ok(Value::Map(keys.into_iter().zip(vals).collect()).mark_if(s))
+        }
+        other => Err(type_err(0, "map or object", &other)),
+    }
+}
+
+fn convert_arg(mut args: Vec<Value>, ty: Type) -> R {
+    convert::convert(take(&mut args, 0), &ty).map_err(|e| arg_err(0, e.to_string()))
+}
+
+fn f_tostring(args: Vec<Value>) -> R {
+    convert_arg(args, Type::String)
+}
+
+fn f_tonumber(args: Vec<Value>) -> R {
+    convert_arg(args, Type::Number)
+}
+
+fn f_tobool(args: Vec<Value>) -> R {
+    convert_arg(args, Type::Bool)
+}
+
+fn f_coalesce(args: Vec<Value>) -> R {
+    // Skipping a secret (because it was null or empty) reveals that much, so it taints the result.
+    let mut sens = false;
+    for a in args {
+        let (v, s) = a.unmark();
+        match v {
+            Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
+            Value::Null => sens |= s,
+            Value::String(ref text) if text.is_empty() => sens |= s,
+            other => return Ok(other.mark_if(sens || s)),
+        }
+    }
+    Err(err("no non-null, non-empty-string arguments"))
+}
+
+fn f_coalescelist(args: Vec<Value>) -> R {
+    let mut sens = false;
+    for (i, a) in args.into_iter().enumerate() {
+        let (v, s) = a.unmark();
+        match v {
+            Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
+            Value::Null => sens |= s,
+            Value::List(items) if items.is_empty() => sens |= s,
+            Value::List(items) => return Ok(Value::List(items).mark_if(sens || s)),
+            other => return Err(type_err(i, "list", &other)),
+        }
+    }
+    Err(err("no non-null, non-empty list arguments"))
+}
+
+fn f_compact(mut args: Vec<Value>) -> R {
+    let (items, mut sens) = list_or_return!(take(&mut args, 0), 0);
+    if items.iter().any(Value::is_unknown) {
+        return Ok(Value::Unknown.mark_if(sens));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let empty = match item.peel() {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            _ => false,
+        };
+        if empty {
+            // Dropping a secret element reveals it was empty.
+            sens |= item.is_sensitive();
+        } else {
+            out.push(item);
+        }
+    }
+    Ok(Value::List(out).mark_if(sens))
+}
+
+fn f_reverse(mut args: Vec<Value>) -> R {
+    let (mut items, s) = list_or_return!(take(&mut args, 0), 0);
+    items.reverse();
+    Ok(Value::List(items).mark_if(s))
+}
+
+fn f_one(mut args: Vec<Value>) -> R {
+    let (items, s) = list_or_return!(take(&mut args, 0), 0);
+    if items.len() > 1 {
+        return Err(arg_err(
+            0,
+            format!(
+                "must be a list of no more than one element, got {}",
+                items.len()
+            ),
+        ));
+    }
+    Ok(items.into_iter().next().unwrap_or_default().mark_if(s))
+}
+
+fn f_sensitive(mut args: Vec<Value>) -> R {
+    Ok(take(&mut args, 0).mark_sensitive())
+}
+
+fn f_nonsensitive(mut args: Vec<Value>) -> R {
+    // Only the top-level mark goes, as in Terraform: nested secrets stay secret.
+    Ok(take(&mut args, 0).unmark().0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure functions: arguments are unmarked and known.
+
+fn f_contains(args: &[Value], cx: &Cx) -> R {
+    let items = want_list(arg(args, 0), 0, cx)?;
+    let needle = arg(args, 1);
+    Ok(Value::Bool(
+        items.iter().any(|v| cmp_values(v, needle).is_eq()),
+    ))
+}
+
+fn f_index(args: &[Value], cx: &Cx) -> R {
+    let items = want_list(arg(args, 0), 0, cx)?;
+    let needle = arg(args, 1);
+    items
+        .iter()
+        .position(|v| cmp_values(v, needle).is_eq())
+        .map(num)
+        .ok_or_else(|| arg_err(1, "item not found in list"))
+}
+
+fn f_range(args: &[Value], cx: &Cx) -> R {
+    let nums: Vec<f64> = args
+        .iter()
+        .enumerate()
+        .map(|(i, v)| want_num(v, i, cx))
+        .collect::<Result<_, _>>()?;
+    let (start, limit, step) = match nums.as_slice() {
+        [limit] => (0.0, *limit, 1.0),
+        [start, limit] => (*start, *limit, if start > limit { -1.0 } else { 1.0 }),
+        [start, limit, step] => (*start, *limit, *step),
+        _ => return Err(err("range() takes 1 to 3 arguments")),
+    };
+    if !(start.is_finite() && limit.is_finite() && step.is_finite()) {
+        return Err(err("range() arguments must be finite numbers"));
+    }
+    if step == 0.0 {
+        return Err(arg_err(2, "step must not be zero"));
+    }
+    if (start < limit && step < 0.0) || (start > limit && step > 0.0) {
+        return Err(arg_err(
+            2,
+            "step must move from start towards limit (positive when start < limit)",
+        ));
+    }
+    let count = ((limit - start) / step).ceil();
+    if !count.is_finite() || count > MAX_ELEMENTS as f64 {
+        return Err(err(format!(
+            "range() would produce more than {MAX_ELEMENTS} elements"
+        )));
+    }
+    let count = count.max(0.0) as usize;
+    Ok(Value::List(
+        (0..count)
+            .map(|i| Value::Number(start + step * i as f64))
+            .collect(),
+    ))
+}
+
+fn f_join(args: &[Value], cx: &Cx) -> R {
+    let sep = want_str(arg(args, 0), 0, cx)?;
+    let mut parts = Vec::new();
+    for (i, list) in args.iter().enumerate().skip(1) {
+        for item in want_list(list, i, cx)? {
+            if item.is_null() {
+                return Err(arg_err(i, "list elements must not be null"));
+            }
+            parts.push(want_str(item, i, cx)?);
+        }
+    }
+    let out = parts.join(&sep);
+    check_string_size(out.len())?;
+    Ok(Value::String(out))
+}
+
+fn f_split(args: &[Value], cx: &Cx) -> R {
+    let sep = want_str(arg(args, 0), 0, cx)?;
+    let s = want_str(arg(args, 1), 1, cx)?;
+    if sep.is_empty() {
+        return Ok(str_list(s.chars().map(String::from)));
+    }
+    Ok(str_list(s.split(sep.as_str()).map(String::from)))
+}
+
+fn f_replace(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    let from = want_str(arg(args, 1), 1, cx)?;
+    let to = want_str(arg(args, 2), 2, cx)?;
+    if from.len() >= 2 && from.starts_with('/') && from.ends_with('/') {
+        return Err(arg_err(
+            1,
+            "regular expression patterns (/…/) are not supported by replace(); use a plain substring",
+        ));
+    }
+    let hits = if from.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(from.as_str()).count()
+    };
+    check_string_size(s.len().saturating_add(hits.saturating_mul(to.len())))?;
+    Ok(Value::String(s.replace(from.as_str(), &to)))
+}
+
+fn str_fn(args: &[Value], cx: &Cx, f: impl Fn(&str) -> String) -> R {
+    Ok(Value::String(f(&want_str(arg(args, 0), 0, cx)?)))
+}
+
+fn f_lower(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, str::to_lowercase)
+}
+
+fn f_upper(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, str::to_uppercase)
+}
+
+fn f_trimspace(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| s.trim().to_string())
+}
+
+fn f_chomp(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn f_title(args: &[Value], cx: &Cx) -> R {
+    // Word boundaries as Go's strings.Title, which Terraform uses.
+    fn is_sep(c: char) -> bool {
+        if c.is_ascii() {
+            !(c.is_ascii_alphanumeric() || c == '_')
+        } else {
+            !c.is_alphanumeric() && c.is_whitespace()
+        }
+    }
+    str_fn(args, cx, |s| {
+        let mut out = String::with_capacity(s.len());
+        let mut prev_sep = true;
+        for c in s.chars() {
+            if prev_sep {
+                out.extend(c.to_uppercase());
+            } else {
+                out.push(c);
+            }
+            prev_sep = is_sep(c);
+        }
+        out
+    })
+}
+
+fn two_strs(args: &[Value], cx: &Cx) -> Result<(String, String), FunctionError> {
+    Ok((
+        want_str(arg(args, 0), 0, cx)?,
+        want_str(arg(args, 1), 1, cx)?,
+    ))
+}
+
+fn f_trim(args: &[Value], cx: &Cx) -> R {
+    let (s, cutset) = two_strs(args, cx)?;
+    Ok(Value::String(
+        s.trim_matches(|c| cutset.contains(c)).to_string(),
+    ))
+}
+
+fn f_trimprefix(args: &[Value], cx: &Cx) -> R {
+    let (s, p) = two_strs(args, cx)?;
+    Ok(Value::String(s.strip_prefix(&p).unwrap_or(&s).to_string()))
+}
+
+fn f_trimsuffix(args: &[Value], cx: &Cx) -> R {
+    let (s, p) = two_strs(args, cx)?;
+    Ok(Value::String(s.strip_suffix(&p).unwrap_or(&s).to_string()))
+}
+
+fn f_startswith(args: &[Value], cx: &Cx) -> R {
+    let (s, p) = two_strs(args, cx)?;
+    Ok(Value::Bool(s.starts_with(&p)))
+}
+
+fn f_endswith(args: &[Value], cx: &Cx) -> R {
+    let (s, p) = two_strs(args, cx)?;
+    Ok(Value::Bool(s.ends_with(&p)))
+}
+
+fn f_substr(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    let offset = want_int(arg(args, 1), 1, cx)?;
+    let length = want_int(arg(args, 2), 2, cx)?;
+    let chars: Vec<char> = s.chars().collect();
+    let len = chars.len() as i64;
+    // Terraform: a negative offset counts from the end; an offset past the end gives "".
+    let mut start = offset;
+    if start < 0 {
+        start = (start + len).max(0);
+    }
+    let rest = chars.get(start.min(len) as usize..).unwrap_or(&[]);
+    let taken: String = if length < 0 {
+        rest.iter().collect()
+    } else {
+        rest.iter().take(length as usize).collect()
+    };
+    Ok(Value::String(taken))
+}
+
+fn f_indent(args: &[Value], cx: &Cx) -> R {
+    let n = want_int(arg(args, 0), 0, cx)?;
+    let s = want_str(arg(args, 1), 1, cx)?;
+    if !(0..=MAX_WIDTH).contains(&n) {
+        return Err(arg_err(
+            0,
+            format!("indent must be between 0 and {MAX_WIDTH}"),
+        ));
+    }
+    let lines = s.matches('\n').count();
+    check_string_size(s.len().saturating_add(lines.saturating_mul(n as usize)))?;
+    let pad = format!("\n{}", " ".repeat(n as usize));
+    Ok(Value::String(s.replace('\n', &pad)))
+}
+
+fn num_fn(args: &[Value], cx: &Cx, f: impl Fn(f64) -> f64) -> R {
+    Ok(Value::Number(f(want_num(arg(args, 0), 0, cx)?)))
+}
+
+fn f_abs(args: &[Value], cx: &Cx) -> R {
+    num_fn(args, cx, f64::abs)
+}
+
+fn f_ceil(args: &[Value], cx: &Cx) -> R {
+    num_fn(args, cx, f64::ceil)
+}
+
+fn f_floor(args: &[Value], cx: &Cx) -> R {
+    num_fn(args, cx, f64::floor)
+}
+
+fn f_signum(args: &[Value], cx: &Cx) -> R {
+    // f64::signum(0.0) is 1; Terraform's signum(0) is 0.
+    num_fn(args, cx, |n| {
+        if n > 0.0 {
+            1.0
+        } else if n < 0.0 {
+            -1.0
+        } else {
+            n
+        }
+    })
+}
+
+fn f_pow(args: &[Value], cx: &Cx) -> R {
+    let a = want_num(arg(args, 0), 0, cx)?;
+    let b = want_num(arg(args, 1), 1, cx)?;
+    Ok(Value::Number(a.powf(b)))
+}
+
+fn all_nums(args: &[Value], cx: &Cx) -> Result<Vec<f64>, FunctionError> {
+    args.iter()
+        .enumerate()
+        .map(|(i, v)| want_num(v, i, cx))
+        .collect()
+}
+
+fn f_min(args: &[Value], cx: &Cx) -> R {
+    let nums = all_nums(args, cx)?;
+    Ok(Value::Number(
+        nums.into_iter().fold(f64::INFINITY, f64::min),
+    ))
+}
+
+fn f_max(args: &[Value], cx: &Cx) -> R {
+    let nums = all_nums(args, cx)?;
+    Ok(Value::Number(
+        nums.into_iter().fold(f64::NEG_INFINITY, f64::max),
+    ))
+}
+
+fn f_sum(args: &[Value], cx: &Cx) -> R {
+    let items = want_list(arg(args, 0), 0, cx)?;
+    if items.is_empty() {
+        return Err(arg_err(0, "cannot sum an empty list"));
+    }
+    let mut total = 0.0;
+    for item in items {
+        total += want_num(item, 0, cx)?;
+    }
+    Ok(Value::Number(total))
+}
+
+fn f_sort(args: &[Value], cx: &Cx) -> R {
+    let items = want_list(arg(args, 0), 0, cx)?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if item.is_null() {
+            return Err(arg_err(0, "list elements must not be null"));
+        }
+        out.push(want_str(item, 0, cx)?);
+    }
+    out.sort();
+    Ok(str_list(out))
+}
+
+fn bools(args: &[Value], cx: &Cx) -> Result<Vec<bool>, FunctionError> {
+    want_list(arg(args, 0), 0, cx)?
+        .iter()
+        .map(|v| want_bool(v, 0, cx))
+        .collect()
+}
+
+fn f_alltrue(args: &[Value], cx: &Cx) -> R {
+    Ok(Value::Bool(bools(args, cx)?.into_iter().all(|b| b)))
+}
+
+fn f_anytrue(args: &[Value], cx: &Cx) -> R {
+    Ok(Value::Bool(bools(args, cx)?.into_iter().any(|b| b)))
+}
+
+fn set_args(args: &[Value], cx: &Cx) -> Result<Vec<Vec<Value>>, FunctionError> {
+    args.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut items = unify_primitives(want_list(v, i, cx)?.to_vec());
+            make_set(&mut items);
+            Ok(items)
+        })
+        .collect()
+}
+
+fn in_set(set: &[Value], v: &Value) -> bool {
+    set.binary_search_by(|x| cmp_values(x, v)).is_ok()
+}
+
+fn f_setunion(args: &[Value], cx: &Cx) -> R {
+    let mut all: Vec<Value> = set_args(args, cx)?.into_iter().flatten().collect();
+    make_set(&mut all);
+    Ok(Value::List(all))
+}
+
+fn f_setintersection(args: &[Value], cx: &Cx) -> R {
+    let mut sets = set_args(args, cx)?.into_iter();
+    let first = sets.next().unwrap_or_default();
+    let rest: Vec<Vec<Value>> = sets.collect();
+    Ok(Value::List(
+        first
+            .into_iter()
+            .filter(|v| rest.iter().all(|s| in_set(s, v)))
+            .collect(),
+    ))
+}
+
+fn f_setsubtract(args: &[Value], cx: &Cx) -> R {
+    let mut sets = set_args(args, cx)?.into_iter();
+    let first = sets.next().unwrap_or_default();
+    let minus = sets.next().unwrap_or_default();
+    Ok(Value::List(
+        first.into_iter().filter(|v| !in_set(&minus, v)).collect(),
+    ))
+}
+
+// --- CIDR ------------------------------------------------------------------------------------
+
+struct Cidr {
+    network: u128,
+    prefix: u32,
+    /// 32 or 128.
+    bits: u32,
+}
+
+impl Cidr {
+    fn format_addr(&self, addr: u128) -> String {
+        if self.bits == 32 {
+            Ipv4Addr::from(addr as u32).to_string()
+        } else {
+            Ipv6Addr::from(addr).to_string()
+        }
+    }
+}
+
+/// The netmask of `prefix` leading ones in a `bits`-wide address.
+fn netmask(bits: u32, prefix: u32) -> u128 {
+    let width = if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    let host_bits = bits.saturating_sub(prefix);
+    let host_mask = 1u128
+        .checked_shl(host_bits)
+        .map_or(u128::MAX, |v| v.wrapping_sub(1));
+    width & !host_mask
+}
+
+fn parse_cidr(s: &str, i: usize, cx: &Cx) -> Result<Cidr, FunctionError> {
+    let bad = || arg_err(i, format!("invalid CIDR address {}", cx.quote(s)));
+    let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_digit()) || prefix.len() > 3 {
+        return Err(bad());
+    }
+    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
+    let (addr, bits) = match ip.parse::<IpAddr>().map_err(|_| bad())? {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => (u128::from(a), 128),
+    };
+    if prefix > bits {
+        return Err(bad());
+    }
+    // Like Go's net.ParseCIDR, host bits given in the address are ignored.
+    Ok(Cidr {
+        network: addr & netmask(bits, prefix),
+        prefix,
+        bits,
+    })
+}
+
+/// A whole number as i128 (netnum/hostnum in IPv6 may exceed i64, though f64 limits precision).
+fn want_i128(v: &Value, i: usize, cx: &Cx) -> Result<i128, FunctionError> {
+    let n = want_num(v, i, cx)?;
+    if !n.is_finite() || n.fract() != 0.0 || n.abs() >= 1.0e38 {
+        return Err(arg_err(
+            i,
+            format!("expected a whole number, got {}", cx.describe(v)),
+        ));
+    }
+    Ok(n as i128)
+}
+
+fn f_cidrsubnet(args: &[Value], cx: &Cx) -> R {
+    let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
+    let newbits = want_int(arg(args, 1), 1, cx)?;
+    let netnum = want_i128(arg(args, 2), 2, cx)?;
+    if newbits < 0 {
+        return Err(arg_err(1, "newbits must not be negative"));
+    }
+    let new_prefix = i64::from(c.prefix) + newbits;
+    if new_prefix > i64::from(c.bits) {
+        return Err(arg_err(
+            1,
+            format!(
+                "insufficient address space to extend prefix of {} by {newbits}",
+                c.prefix
+            ),
+        ));
+    }
+    let newbits = newbits as u32;
+    let max_netnum = 1u128.checked_shl(newbits).map(|v| v - 1);
+    if netnum < 0 || max_netnum.is_some_and(|m| netnum as u128 > m) {
+        return Err(arg_err(
+            2,
+            format!(
+                "prefix extension of {newbits} bits does not accommodate a subnet numbered {netnum}"
+            ),
+        ));
+    }
+    let shift = c.bits - new_prefix as u32;
+    let addr = c.network | (netnum as u128).checked_shl(shift).unwrap_or(0);
+    Ok(Value::String(format!(
+        "{}/{new_prefix}",
+        c.format_addr(addr)
+    )))
+}
+
+fn f_cidrhost(args: &[Value], cx: &Cx) -> R {
+    let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
+    let hostnum = want_i128(arg(args, 1), 1, cx)?;
+    let host_bits = c.bits - c.prefix;
+    // None means 2^128 addresses, which no i128 host number can exceed.
+    let size = 1u128.checked_shl(host_bits);
+    let out_of_range = || {
+        arg_err(
+            1,
+            format!(
+                "prefix of {} does not accommodate a host numbered {hostnum}",
+                c.prefix
+            ),
+        )
+    };
+    let host = if hostnum >= 0 {
+        let h = hostnum as u128;
+        if size.is_some_and(|sz| h >= sz) {
+            return Err(out_of_range());
+        }
+        h
+    } else {
+        // Negative numbers count back from the end of the range, as in Terraform.
+        let back = hostnum.unsigned_abs();
+        match size {
+            Some(sz) if back > sz => return Err(out_of_range()),
+            Some(sz) => sz - back,
+            None => u128::MAX - (back - 1),
+        }
+    };
+    Ok(Value::String(c.format_addr(c.network | host)))
+}
+
+fn f_cidrnetmask(args: &[Value], cx: &Cx) -> R {
+    let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
+    if c.bits != 32 {
+        return Err(arg_err(0, "cidrnetmask() only supports IPv4 prefixes"));
+    }
+    Ok(Value::String(
+        Ipv4Addr::from(netmask(32, c.prefix) as u32).to_string(),
+    ))
+}
+
+// --- Encoding, hashing, files ----------------------------------------------------------------
+
+fn f_file(args: &[Value], cx: &Cx) -> R {
+    let p = want_str(arg(args, 0), 0, cx)?;
+    let path = cx.base_dir.join(&p);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| arg_err(0, format!("cannot read file {}: {e}", cx.quote(&p))))?;
+    check_string_size(bytes.len())?;
+    String::from_utf8(bytes).map(Value::String).map_err(|_| {
+        arg_err(
+            0,
+            format!(
+                "contents of {} are not valid UTF-8 (use filebase64 for binary files)",
+                cx.quote(&p)
+            ),
+        )
+    })
+}
+
+fn f_base64encode(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    })
+}
+
+fn f_base64decode(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map_err(|e| arg_err(0, format!("invalid base64 data: {e}")))?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| arg_err(0, "the decoded data is not valid UTF-8"))
+}
+
+fn f_sha256(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| {
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    })
+}
+
+fn f_sha512(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| {
+        hex::encode(sha2::Sha512::digest(s.as_bytes()))
+    })
+}
+
+fn f_base64sha256(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| {
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s.as_bytes()))
+    })
+}
+
+fn f_base64sha512(args: &[Value], cx: &Cx) -> R {
+    str_fn(args, cx, |s| {
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(s.as_bytes()))
+    })
+}
+
+fn f_jsonencode(args: &[Value], _cx: &Cx) -> R {
+    serde_json::to_string(&arg(args, 0).to_json())
+        .map(Value::String)
+        .map_err(|e| arg_err(0, format!("cannot encode as JSON: {e}")))
+}
+
+fn f_jsondecode(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    // serde_json refuses nesting deeper than 128, so deep input is an error, not a stack overflow.
+    let json: serde_json::Value =
+        serde_json::from_str(&s).map_err(|e| arg_err(0, format!("invalid JSON: {e}")))?;
+    Ok(Value::from_json(&json))
+}
+
+fn f_yamlencode(args: &[Value], _cx: &Cx) -> R {
+    let out = yaml::encode(arg(args, 0));
+    check_string_size(out.len())?;
+    Ok(Value::String(out))
+}
+
+// --- format ----------------------------------------------------------------------------------
+
+fn f_format(args: &[Value], cx: &Cx) -> R {
+    let spec = want_str(arg(args, 0), 0, cx)?;
+    format_with(&spec, args.get(1..).unwrap_or(&[]), 1, cx).map(Value::String)
+}
+
+fn f_formatlist(args: &[Value], cx: &Cx) -> R {
+    let spec = want_str(arg(args, 0), 0, cx)?;
+    let rest = args.get(1..).unwrap_or(&[]);
+    let mut len: Option<usize> = None;
+    for (i, a) in rest.iter().enumerate() {
+        if let Value::List(items) = a {
+            match len {
+                Some(n) if n != items.len() => {
+                    return Err(arg_err(
+                        i + 1,
+                        format!(
+                            "all list arguments must have the same length: expected {n}, got {}",
+                            items.len()
+                        ),
+                    ));
+                }
+                _ => len = Some(items.len()),
+            }
+        }
+    }
+    // Without any list argument, Terraform formats once.
+    let len = len.unwrap_or(1);
+    let mut out = Vec::with_capacity(len);
+    let mut total = 0usize;
+    for row in 0..len {
+        let row_args: Vec<Value> = rest
+            .iter()
+            .map(|a| match a {
+                Value::List(items) => items.get(row).cloned().unwrap_or_default(),
+                other => other.clone(),
+            })
+            .collect();
+        let s = format_with(&spec, &row_args, 1, cx)?;
+        total = total.saturating_add(s.len());
+        check_string_size(total)?;
+        out.push(s);
+    }
+    Ok(str_list(out))
+}
+
+#[derive(Default)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    space: bool,
+    zero: bool,
+    sharp: bool,
+    width: usize,
+    precision: Option<usize>,
+}
+
+/// Reads a decimal count from the format string, refusing absurd widths.
+fn read_count(
+    chars: &mut std::iter::Peekable<std::str::Chars>,
+) -> Result<Option<usize>, FunctionError> {
+    let mut n: Option<i64> = None;
+    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        chars.next();
+        let v = n
+            .unwrap_or(0)
+            .saturating_mul(10)
+            .saturating_add(i64::from(d));
+        if v > MAX_WIDTH {
+            return Err(arg_err(
+                0,
+                format!("format width or precision larger than {MAX_WIDTH}"),
+            ));
+        }
+        n = Some(v);
+    }
+    Ok(n.map(|v| v as usize))
+}
+
+/// Terraform's `format` verbs (from Go's fmt): %v %#v %s %q %t %d %f %e %E %g %G %x %X %o %b
+/// %%, with flags `-+ 0#`, width, precision and `%[n]` argument indexes. `first_arg` is the
+/// position of `args[0]` in the call, for error reporting.
+fn format_with(
+    spec: &str,
+    args: &[Value],
+    first_arg: usize,
+    cx: &Cx,
+) -> Result<String, FunctionError> {
+    let mut out = String::new();
+    let mut chars = spec.chars().peekable();
+    let mut next = 0usize;
+    let mut used = 0usize;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut sp = Spec::default();
+        while let Some(&f) = chars.peek() {
+            match f {
+                '-' => sp.minus = true,
+                '+' => sp.plus = true,
+                ' ' => sp.space = true,
+                '0' => sp.zero = true,
+                '#' => sp.sharp = true,
+                _ => break,
+            }
+            chars.next();
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            let n = read_count(&mut chars)?;
+            if chars.next() != Some(']') || n.is_none_or(|n| n == 0) {
+                return Err(arg_err(0, "invalid argument index in format string"));
+            }
+            next = n.unwrap_or(1) - 1;
+        }
+        sp.width = read_count(&mut chars)?.unwrap_or(0);
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            sp.precision = Some(read_count(&mut chars)?.unwrap_or(0));
+        }
+        let Some(verb) = chars.next() else {
+            return Err(arg_err(0, "format string ends with an incomplete verb"));
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(value) = args.get(next) else {
+            return Err(arg_err(
+                0,
+                format!(
+                    "not enough arguments for %{verb} (argument {} is missing)",
+                    next + 1
+                ),
+            ));
+        };
+        let ai = first_arg + next;
+        next += 1;
+        used = used.max(next);
+        let (body, numeric) = format_one(verb, &sp, value, ai, cx)?;
+        pad(&mut out, body, &sp, numeric);
+        check_string_size(out.len())?;
+    }
+    if used < args.len() {
+        return Err(err(format!(
+            "too many arguments; only {used} used by format string"
+        )));
+    }
+    Ok(out)
+}
+
+fn pad(out: &mut String, body: String, sp: &Spec, numeric: bool) {
+    let len = body.chars().count();
+    if len >= sp.width {
+        out.push_str(&body);
+        return;
+    }
+    let fill = sp.width - len;
+    if sp.minus {
+        out.push_str(&body);
+        out.extend(std::iter::repeat_n(' ', fill));
+    } else if sp.zero && numeric {
+        // Zeros go after the sign: %05d of -3 is -0003.
+        let (sign, digits) = match body.chars().next() {
+            Some(c @ ('-' | '+' | ' ')) => (Some(c), body.get(1..).unwrap_or("")),
+            _ => (None, body.as_str()),
+        };
+        out.extend(sign);
+        out.extend(std::iter::repeat_n('0', fill));
+        out.push_str(digits);
+    } else {
+        out.extend(std::iter::repeat_n(' ', fill));
+        out.push_str(&body);
+    }
+}
+
+fn sign_prefix(sp: &Spec, negative: bool) -> &'static str {
+    if negative {
+        "-"
+    } else if sp.plus {
+        "+"
+    } else if sp.space {
+        " "
+    } else {
+        ""
+    }
+}
+
+/// Go prints exponents with a sign and at least two digits (1e+06); Rust prints 1e6.
+fn go_exponent(s: String, upper: bool) -> String {
+    let Some((mant, exp)) = s.split_once(['e', 'E']) else {
+        return s;
+    };
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    let e = if upper { 'E' } else { 'e' };
+    format!("{mant}{e}{sign}{digits:0>2}")
+}
+
+fn format_one(
+    verb: char,
+    sp: &Spec,
+    value: &Value,
+    ai: usize,
+    cx: &Cx,
+) -> Result<(String, bool), FunctionError> {
+    let text = |v: &Value| -> Result<String, FunctionError> {
+        if v.is_null() {
+            return Err(arg_err(
+                ai,
+                format!("null value cannot be formatted with %{verb}"),
+            ));
+        }
+        want_str(v, ai, cx)
+    };
+    Ok(match verb {
+        'v' => {
+            let s = match value {
+                _ if sp.sharp => serde_json::to_string(&value.to_json()).unwrap_or_default(),
+                Value::Null => "null".to_string(),
+                Value::List(_) | Value::Map(_) => {
+                    serde_json::to_string(&value.to_json()).unwrap_or_default()
+                }
+                other => want_str(other, ai, cx)?,
+            };
+            (s, matches!(value, Value::Number(_)))
+        }
+        's' => {
+            let s = text(value)?;
+            match sp.precision {
+                Some(p) => (s.chars().take(p).collect(), false),
+                None => (s, false),
+            }
+        }
+        'q' => (
+            serde_json::to_string(&text(value)?).unwrap_or_default(),
+            false,
+        ),
+        't' => (want_bool(value, ai, cx)?.to_string(), false),
+        'd' | 'x' | 'X' | 'o' | 'b' => {
+            let n = want_num(value, ai, cx)?;
+            if !n.is_finite() || n.fract() != 0.0 || n.abs() >= 1.0e38 {
+                return Err(arg_err(
+                    ai,
+                    format!(
+                        "%{verb} requires a whole number, got {}",
+                        cx.describe(value)
+                    ),
+                ));
+            }
+            let i = n as i128;
+            let mag = i.unsigned_abs();
+            let digits = match verb {
+                'x' => format!("{mag:x}"),
+                'X' => format!("{mag:X}"),
+                'o' => format!("{mag:o}"),
+                'b' => format!("{mag:b}"),
+                _ => mag.to_string(),
+            };
+            let alt = match (sp.sharp, verb) {
+                (true, 'x') => "0x",
+                (true, 'X') => "0X",
+                (true, 'o') => "0",
+                _ => "",
+            };
+            (format!("{}{alt}{digits}", sign_prefix(sp, i < 0)), true)
+        }
+        'f' | 'F' | 'e' | 'E' | 'g' | 'G' => {
+            let n = want_num(value, ai, cx)?;
+            let body = if n.is_nan() {
+                "NaN".to_string()
+            } else if n.is_infinite() {
+                "Inf".to_string()
+            } else {
+                let a = n.abs();
+                match (verb, sp.precision) {
+                    ('f' | 'F', p) => format!("{a:.*}", p.unwrap_or(6)),
+                    ('e' | 'E', p) => go_exponent(format!("{a:.*e}", p.unwrap_or(6)), verb == 'E'),
+                    (_, Some(p)) => {
+                        go_exponent(format!("{a:.*e}", p.saturating_sub(1)), verb == 'G')
+                    }
+                    (_, None) => {
+                        let s = format!("{a}");
+                        if s.len() > 21 {
+                            go_exponent(format!("{a:e}"), verb == 'G')
+                        } else {
+                            s
+                        }
+                    }
+                }
+            };
+            (
+                format!(
+                    "{}{body}",
+                    sign_prefix(sp, n.is_sign_negative() && !n.is_nan() && n != 0.0)
+                ),
+                true,
+            )
+        }
+        other => {
+            return Err(arg_err(0, format!("unsupported format verb %{other}")));
+        }
+    })
+}
+
+// --- YAML ------------------------------------------------------------------------------------
+
+/// A small YAML 1.2 emitter: block style, maps in key order, strings plain only when a YAML
+/// 1.1 or 1.2 reader could not mistake them for anything else, multi-line strings as literal
+/// blocks.
+mod yaml {
+    use crate::value::{Value, format_number};
+
+    pub fn encode(v: &Value) -> String {
+        let mut out = String::new();
+        match v {
+            Value::List(items) if !items.is_empty() => list(items, 0, true, &mut out),
+            Value::Map(map) if !map.is_empty() => map_block(map, 0, true, &mut out),
+            Value::String(s) if block_ok(s) => literal(s, 0, &mut out),
+            other => {
+                out.push_str(&scalar(other));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn indent(n: usize, out: &mut String) {
+        out.extend(std::iter::repeat_n(' ', n));
+    }
+
+    /// Writes a value after "key:" or "-" at column `col`.
+    fn child(v: &Value, col: usize, in_seq: bool, out: &mut String) {
+        match v {
+            Value::List(items) if !items.is_empty() => {
+                if in_seq {
+                    out.push(' ');
+                    list(items, col + 2, true, out);
+                } else {
+                    out.push('\n');
+                    list(items, col + 2, false, out);
+                }
+            }
+            Value::Map(map) if !map.is_empty() => {
+                if in_seq {
+                    out.push(' ');
+                    map_block(map, col + 2, true, out);
+                } else {
+                    out.push('\n');
+                    map_block(map, col + 2, false, out);
+                }
+            }
+            Value::String(s) if block_ok(s) => {
+                out.push(' ');
+                literal(s, col + 2, out);
+            }
+            other => {
+                out.push(' ');
+                out.push_str(&scalar(other));
+                out.push('\n');
+            }
+        }
+    }
+
+    fn list(items: &[Value], col: usize, inline_first: bool, out: &mut String) {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 || !inline_first {
+                indent(col, out);
+            }
+            out.push('-');
+            child(item, col, true, out);
+        }
+    }
+
+    fn map_block(
+        map: &std::collections::BTreeMap<String, Value>,
+        col: usize,
+        inline_first: bool,
+        out: &mut String,
+    ) {
+        for (i, (k, v)) in map.iter().enumerate() {
+            if i > 0 || !inline_first {
+                indent(col, out);
+            }
+            out.push_str(&string(k));
+            out.push(':');
+            child(v, col, false, out);
+        }
+    }
+
+    fn scalar(v: &Value) -> String {
+        match v.peel() {
+            Value::Null | Value::Unknown => "null".to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) if n.is_nan() => ".nan".to_string(),
+            Value::Number(n) if n.is_infinite() => {
+                if *n > 0.0 { ".inf" } else { "-.inf" }.to_string()
+            }
+            Value::Number(n) => format_number(*n),
+            Value::String(s) => string(s),
+            Value::List(_) => "[]".to_string(),
+            Value::Map(_) => "{}".to_string(),
+            Value::Sensitive(_) => "null".to_string(),
+        }
+    }
+
+    /// Characters YAML allows unescaped (c-printable), minus the byte-order mark.
+    fn printable(c: char) -> bool {
+        matches!(c, '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+            && c != '\u{feff}'
+    }
+
+    fn reserved(s: &str) -> bool {
+        const WORDS: &[&str] = &[
+            "null", "~", "true", "false", "yes", "no", "on", "off", "y", "n", ".nan", ".inf",
+            "-.inf", "+.inf",
+        ];
+        WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+    }
+
+    fn plain_ok(s: &str) -> bool {
+        let mut chars = s.chars();
+        let (Some(first), second) = (chars.next(), chars.next()) else {
+            return false;
+        };
+        // Anything that might read as a number, date or time in YAML 1.1 or 1.2.
+        let numberish = first.is_ascii_digit()
+            || (matches!(first, '+' | '-' | '.')
+                && second.is_some_and(|c| c.is_ascii_digit() || c == '.'));
+        let indicator = "-?:,[]{}#&*!|>'\"%@`".contains(first);
+        !reserved(s)
+            && !numberish
+            && !indicator
+            && s.chars().all(printable)
+            && s.trim() == s
+            && !s.contains(": ")
+            && !s.contains(" #")
+            && !s.ends_with(':')
+    }
+
+    fn string(s: &str) -> String {
+        if plain_ok(s) {
+            return s.to_string();
+        }
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if printable(c) => out.push(c),
+                c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push_str(&format!("\\U{:08x}", c as u32)),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    /// Whether a literal block (`|` / `|-`) reproduces `s` exactly.
+    fn block_ok(s: &str) -> bool {
+        if !s.contains('\n') {
+            return false;
+        }
+        let body = s.strip_suffix('\n').unwrap_or(s);
+        // More than one trailing newline would need `|+`; quoting is simpler and exact.
+        if body.ends_with('\n') || body.trim().is_empty() {
+            return false;
+        }
+        let first_content = body.lines().find(|l| !l.is_empty());
+        let indented_first = first_content.is_some_and(|l| l.starts_with([' ', '\t']));
+        // Whitespace-only lines could be read as less-indented empty lines and lose spaces.
+        let blank_with_spaces = body
+            .split('\n')
+            .any(|l| !l.is_empty() && l.trim().is_empty());
+        !indented_first
+            && !blank_with_spaces
+            && body.chars().all(|c| c == '\n' || c == '\t' || printable(c))
+    }
+
+    fn literal(s: &str, col: usize, out: &mut String) {
+        let (body, header) = match s.strip_suffix('\n') {
+            Some(b) => (b, "|"),
+            None => (s, "|-"),
+        };
+        out.push_str(header);
+        out.push('\n');
+        for line in body.split('\n') {
+            if !line.is_empty() {
+                indent(col.max(2), out);
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+    }
+}
