@@ -5,7 +5,9 @@
 //! Seams: [`provider`] (the only I/O to the outside world) and, later, `backend` (state storage).
 
 pub mod addr;
+pub mod config;
 pub mod diag;
+pub mod graph;
 pub mod eval;
 pub mod provider;
 pub mod providers;

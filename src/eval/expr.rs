@@ -1,0 +1,802 @@
+//! The expression evaluator: hcl-edit's AST → [`Value`], with unknown and sensitive marks.
+//!
+//! References (`var.x`, `local.y`, `module.m.out`, `aws_instance.web[0].id`, `each.key`, …) are
+//! handed to a [`Resolver`], so the evaluator knows nothing about modules, state or providers.
+//! Errors are [`Diagnostic`]s pointing at the smallest sub-expression at fault.
+//!
+//! Mark rules: an operation over an unknown operand is unknown; an operation over a sensitive
+//! operand is sensitive; a conditional with a known condition evaluates one branch only.
+//! Recursion is bounded ([`MAX_DEPTH`]) so hostile input cannot overflow the stack.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hcl::edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl::edit::template::{Directive, Element, Strip, Template};
+use hcl::edit::Span as _;
+
+use super::functions::{self, FunctionContext};
+use crate::addr::ResourceMode;
+use crate::diag::{closest, Diagnostic, FileId, Span};
+use crate::value::{format_number, Value};
+
+/// Deepest expression nesting the evaluator follows.
+pub const MAX_DEPTH: usize = 256;
+
+/// The first part of a reference: what it names before any attribute or index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefRoot {
+    Var(String),
+    Local(String),
+    Module(String),
+    Resource { mode: ResourceMode, rtype: String, name: String },
+    CountIndex,
+    EachKey,
+    EachValue,
+    Path(String),
+    /// `slipway.environment` and friends.
+    Slipway(String),
+}
+
+impl std::fmt::Display for RefRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefRoot::Var(n) => write!(f, "var.{n}"),
+            RefRoot::Local(n) => write!(f, "local.{n}"),
+            RefRoot::Module(n) => write!(f, "module.{n}"),
+            RefRoot::Resource { mode: ResourceMode::Managed, rtype, name } => write!(f, "{rtype}.{name}"),
+            RefRoot::Resource { mode: ResourceMode::Data, rtype, name } => write!(f, "data.{rtype}.{name}"),
+            RefRoot::CountIndex => f.write_str("count.index"),
+            RefRoot::EachKey => f.write_str("each.key"),
+            RefRoot::EachValue => f.write_str("each.value"),
+            RefRoot::Path(a) => write!(f, "path.{a}"),
+            RefRoot::Slipway(a) => write!(f, "slipway.{a}"),
+        }
+    }
+}
+
+/// Resolves reference roots to values; implemented by the graph walk (and by templatefile's
+/// closed scope).
+pub trait Resolver {
+    /// The value a reference names. `next` is the operator right after the root (an index key
+    /// lets a resolver record an instance-level dependency instead of a resource-level one).
+    fn resolve(&self, root: &RefRoot, next_index: Option<&Value>, span: &Span) -> Result<Value, Diagnostic>;
+
+    /// Directory that relative paths in `file()` and `templatefile()` are resolved against.
+    fn base_dir(&self) -> &Path;
+}
+
+/// Splits a traversal into its root reference and how many operators that root used.
+pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoot, usize), String> {
+    let attr = |i: usize| match ops.get(i) {
+        Some(TraversalOperator::GetAttr(a)) => Some(a.as_str().to_string()),
+        _ => None,
+    };
+    let need = |i: usize, what: &str| attr(i).ok_or_else(|| format!("`{base}` must be followed by `.{what}`"));
+    match base {
+        "var" => Ok((RefRoot::Var(need(0, "<variable name>")?), 1)),
+        "local" => Ok((RefRoot::Local(need(0, "<local name>")?), 1)),
+        "module" => Ok((RefRoot::Module(need(0, "<module name>")?), 1)),
+        "data" => {
+            let t = need(0, "<type>.<name>")?;
+            let n = need(1, "<type>.<name>")?;
+            Ok((RefRoot::Resource { mode: ResourceMode::Data, rtype: t, name: n }, 2))
+        }
+        "count" => match attr(0).as_deref() {
+            Some("index") => Ok((RefRoot::CountIndex, 1)),
+            _ => Err("the only attribute of `count` is `count.index`".into()),
+        },
+        "each" => match attr(0).as_deref() {
+            Some("key") => Ok((RefRoot::EachKey, 1)),
+            Some("value") => Ok((RefRoot::EachValue, 1)),
+            _ => Err("`each` has two attributes: `each.key` and `each.value`".into()),
+        },
+        "path" => match attr(0).as_deref() {
+            Some(a @ ("module" | "root" | "cwd")) => Ok((RefRoot::Path(a.to_string()), 1)),
+            _ => Err("`path` has attributes module, root and cwd".into()),
+        },
+        "slipway" | "terraform" => match attr(0).as_deref() {
+            Some(a @ ("environment" | "workspace")) => Ok((RefRoot::Slipway(a.to_string()), 1)),
+            _ => Err("`slipway` has the attribute `environment`".into()),
+        },
+        "self" => Err("`self` is only meaningful in provisioners, which slipway does not support".into()),
+        rtype => {
+            let name = attr(0).ok_or_else(|| format!("unknown name `{rtype}`"))?;
+            Ok((RefRoot::Resource { mode: ResourceMode::Managed, rtype: rtype.to_string(), name }, 1))
+        }
+    }
+}
+
+/// Names bound by `for` expressions and templatefile, visible to nested expressions.
+type Bindings = Vec<(String, Value)>;
+
+/// Evaluates expressions of one file against a resolver.
+pub struct Evaluator<'a> {
+    pub resolver: &'a dyn Resolver,
+    pub file: FileId,
+    bindings: Bindings,
+    depth: usize,
+    /// In a templatefile the only names are the given variables.
+    closed_scope: bool,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(resolver: &'a dyn Resolver, file: FileId) -> Evaluator<'a> {
+        Evaluator { resolver, file, bindings: Vec::new(), depth: 0, closed_scope: false }
+    }
+
+    /// Adds a bare name visible to the expressions evaluated next (e.g. a dynamic block iterator).
+    pub fn bind(&mut self, name: &str, value: Value) {
+        self.bindings.push((name.to_string(), value));
+    }
+
+    /// How many names are bound now; pass it to [`Evaluator::unbind_to`] to leave a scope.
+    pub fn binding_mark(&self) -> usize {
+        self.bindings.len()
+    }
+
+    pub fn unbind_to(&mut self, mark: usize) {
+        self.bindings.truncate(mark);
+    }
+
+    fn span(&self, e: &impl hcl::edit::Span) -> Span {
+        Span::new(self.file, e.span().unwrap_or(0..0))
+    }
+
+    fn err(&self, e: &impl hcl::edit::Span, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(msg).at(self.span(e))
+    }
+
+    pub fn eval(&mut self, e: &Expression) -> Result<Value, Diagnostic> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(self.err(e, "expression nested too deeply").hint(format!("slipway follows at most {MAX_DEPTH} levels; split the expression into locals")));
+        }
+        let r = self.eval_inner(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, e: &Expression) -> Result<Value, Diagnostic> {
+        match e {
+            Expression::Null(_) => Ok(Value::Null),
+            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+            Expression::Number(n) => {
+                let v = n.value().as_f64().unwrap_or(f64::INFINITY);
+                if !v.is_finite() {
+                    return Err(self.err(e, "number out of range").hint("numbers must fit in a 64-bit float"));
+                }
+                Ok(Value::Number(v))
+            }
+            Expression::String(s) => Ok(Value::String(s.value().clone())),
+            Expression::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    out.push(self.eval(item)?);
+                }
+                Ok(Value::List(out))
+            }
+            Expression::Object(obj) => {
+                let mut map = BTreeMap::new();
+                let mut sensitive_key = false;
+                for (k, v) in obj.iter() {
+                    let key = match k {
+                        ObjectKey::Ident(i) => i.as_str().to_string(),
+                        ObjectKey::Expression(ke) => {
+                            let kv = self.eval(ke)?;
+                            if kv.is_unknown() {
+                                // An object with an unknown key is unknown as a whole.
+                                return Ok(Value::Unknown.mark_if(kv.is_sensitive()));
+                            }
+                            sensitive_key |= kv.is_sensitive();
+                            match kv.to_template_string() {
+                                Some(s) => s,
+                                None => {
+                                    return Err(self.err(ke, format!("an object key must be a string, not {}", kv.type_name())));
+                                }
+                            }
+                        }
+                    };
+                    let val = self.eval(v.expr())?;
+                    map.insert(key, val);
+                }
+                Ok(Value::Map(map).mark_if(sensitive_key))
+            }
+            Expression::StringTemplate(t) => self.eval_template(t),
+            Expression::HeredocTemplate(h) => {
+                let mut h = (**h).clone();
+                h.dedent();
+                self.eval_template(&h.template)
+            }
+            Expression::Parenthesis(p) => self.eval(p.inner()),
+            Expression::Variable(v) => self.eval_traversal(e, v.as_str(), &[]),
+            Expression::Traversal(t) => match &t.expr {
+                Expression::Variable(v) => {
+                    let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+                    self.eval_traversal(e, v.as_str(), &ops)
+                }
+                base => {
+                    let v = self.eval(base)?;
+                    let ops: Vec<(&TraversalOperator, Span)> =
+                        t.operators.iter().map(|o| (o.value(), self.span(o))).collect();
+                    self.apply_ops(v, &ops)
+                }
+            },
+            Expression::Conditional(c) => {
+                let cond = self.eval(&c.cond_expr)?;
+                let (cond, sens) = cond.unmark();
+                match cond {
+                    Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
+                    Value::Bool(true) => Ok(self.eval(&c.true_expr)?.mark_if(sens)),
+                    Value::Bool(false) => Ok(self.eval(&c.false_expr)?.mark_if(sens)),
+                    Value::String(s) if s == "true" || s == "false" => {
+                        let branch = if s == "true" { &c.true_expr } else { &c.false_expr };
+                        Ok(self.eval(branch)?.mark_if(sens))
+                    }
+                    other => Err(self
+                        .err(&c.cond_expr, format!("a condition must be a bool, not {}", other.type_name()))
+                        .hint("compare explicitly, e.g. `var.count > 0 ? … : …`")),
+                }
+            }
+            Expression::FuncCall(call) => self.eval_call(e, call),
+            Expression::UnaryOp(op) => {
+                let v = self.eval(&op.expr)?;
+                let (v, sens) = v.unmark();
+                let out = match (op.operator.value(), v) {
+                    (_, Value::Unknown) => Value::Unknown,
+                    (UnaryOperator::Neg, v) => match to_number(&v) {
+                        Some(n) => Value::Number(-n),
+                        None => return Err(self.err(&op.expr, format!("`-` needs a number, not {}", v.type_name()))),
+                    },
+                    (UnaryOperator::Not, v) => match to_bool(&v) {
+                        Some(b) => Value::Bool(!b),
+                        None => return Err(self.err(&op.expr, format!("`!` needs a bool, not {}", v.type_name()))),
+                    },
+                };
+                Ok(out.mark_if(sens))
+            }
+            Expression::BinaryOp(op) => {
+                let l = self.eval(&op.lhs_expr)?;
+                let r = self.eval(&op.rhs_expr)?;
+                self.binary(*op.operator.value(), l, r, &op.lhs_expr, &op.rhs_expr)
+            }
+            Expression::ForExpr(f) => self.eval_for(f),
+        }
+    }
+
+    fn binary(&self, op: BinaryOperator, l: Value, r: Value, le: &Expression, re: &Expression) -> Result<Value, Diagnostic> {
+        use BinaryOperator as B;
+        let (l, ls) = l.unmark_deep();
+        let (r, rs) = r.unmark_deep();
+        let sens = ls || rs;
+        // `false && unknown` and `true || unknown` are known.
+        match (op, &l, &r) {
+            (B::And, Value::Bool(false), _) | (B::And, _, Value::Bool(false)) => return Ok(Value::Bool(false).mark_if(sens)),
+            (B::Or, Value::Bool(true), _) | (B::Or, _, Value::Bool(true)) => return Ok(Value::Bool(true).mark_if(sens)),
+            _ => {}
+        }
+        if l.contains_unknown() || r.contains_unknown() {
+            return Ok(Value::Unknown.mark_if(sens));
+        }
+        let num = |v: &Value, e: &Expression| {
+            to_number(v).ok_or_else(|| self.err(e, format!("`{}` needs numbers, not {}", op.as_str(), v.type_name())))
+        };
+        let boolean = |v: &Value, e: &Expression| {
+            to_bool(v).ok_or_else(|| self.err(e, format!("`{}` needs bools, not {}", op.as_str(), v.type_name())))
+        };
+        let out = match op {
+            B::Eq => Value::Bool(values_equal(&l, &r)),
+            B::NotEq => Value::Bool(!values_equal(&l, &r)),
+            B::Less => Value::Bool(num(&l, le)? < num(&r, re)?),
+            B::LessEq => Value::Bool(num(&l, le)? <= num(&r, re)?),
+            B::Greater => Value::Bool(num(&l, le)? > num(&r, re)?),
+            B::GreaterEq => Value::Bool(num(&l, le)? >= num(&r, re)?),
+            B::Plus => finite(num(&l, le)? + num(&r, re)?, le, self)?,
+            B::Minus => finite(num(&l, le)? - num(&r, re)?, le, self)?,
+            B::Mul => finite(num(&l, le)? * num(&r, re)?, le, self)?,
+            B::Div => {
+                let d = num(&r, re)?;
+                if d == 0.0 {
+                    return Err(self.err(re, "division by zero"));
+                }
+                finite(num(&l, le)? / d, le, self)?
+            }
+            B::Mod => {
+                let d = num(&r, re)?;
+                if d == 0.0 {
+                    return Err(self.err(re, "modulo by zero"));
+                }
+                finite(num(&l, le)? % d, le, self)?
+            }
+            B::And => Value::Bool(boolean(&l, le)? && boolean(&r, re)?),
+            B::Or => Value::Bool(boolean(&l, le)? || boolean(&r, re)?),
+        };
+        Ok(out.mark_if(sens))
+    }
+
+    fn lookup_binding(&self, name: &str) -> Option<Value> {
+        self.bindings.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    fn eval_traversal(&mut self, whole: &Expression, base: &str, ops: &[&TraversalOperator]) -> Result<Value, Diagnostic> {
+        let whole_span = self.span(whole);
+        let op_spans: Vec<Span> = match whole {
+            Expression::Traversal(t) => t.operators.iter().map(|o| self.span(o)).collect(),
+            _ => Vec::new(),
+        };
+        let spanned: Vec<(&TraversalOperator, Span)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (*o, op_spans.get(i).cloned().unwrap_or_else(|| whole_span.clone())))
+            .collect();
+        if let Some(v) = self.lookup_binding(base) {
+            return self.apply_ops(v, &spanned);
+        }
+        if self.closed_scope {
+            let names: Vec<&str> = self.bindings.iter().map(|(n, _)| n.as_str()).collect();
+            let mut d = self.err(whole, format!("unknown variable `{base}` in template"));
+            if let Some(c) = closest(base, names.iter().copied()) {
+                d = d.hint(format!("did you mean `{c}`?"));
+            } else {
+                d = d.hint("a template sees only the variables passed to templatefile()");
+            }
+            return Err(d);
+        }
+        let (root, used) = split_reference(base, ops).map_err(|m| self.err(whole, m))?;
+        // The key right after the root lets the resolver depend on one instance, not all.
+        let next_index = match ops.get(used) {
+            Some(TraversalOperator::Index(ix)) => match self.eval(ix) {
+                Ok(v) if !v.contains_unknown() => Some(v),
+                _ => None,
+            },
+            Some(TraversalOperator::LegacyIndex(n)) => Some(Value::Number(*n.value() as f64)),
+            _ => None,
+        };
+        let root_span = match (whole.span(), op_spans.get(used.saturating_sub(1))) {
+            (Some(w), Some(o)) => Span::new(self.file, w.start..o.range.end),
+            _ => self.span(whole),
+        };
+        let v = self.resolver.resolve(&root, next_index.as_ref(), &root_span)?;
+        self.apply_ops(v, spanned.get(used..).unwrap_or(&[]))
+    }
+
+    fn apply_ops(&mut self, mut v: Value, ops: &[(&TraversalOperator, Span)]) -> Result<Value, Diagnostic> {
+        let mut i = 0;
+        while i < ops.len() {
+            let (op, span) = &ops[i];
+            match op {
+                TraversalOperator::GetAttr(name) => v = self.get_attr(v, name.as_str(), span)?,
+                TraversalOperator::Index(ix) => {
+                    let key = self.eval(ix)?;
+                    v = self.index(v, key, span)?;
+                }
+                TraversalOperator::LegacyIndex(n) => v = self.index(v, Value::Number(*n.value() as f64), span)?,
+                TraversalOperator::FullSplat(_) | TraversalOperator::AttrSplat(_) => {
+                    let full = matches!(op, TraversalOperator::FullSplat(_));
+                    // A splat applies the following operators to each element: all of them for
+                    // `[*]`, only the attribute accesses for the legacy `.*`.
+                    let end = if full {
+                        ops.len()
+                    } else {
+                        ops[i + 1..]
+                            .iter()
+                            .position(|(o, _)| !matches!(o, TraversalOperator::GetAttr(_)))
+                            .map(|p| i + 1 + p)
+                            .unwrap_or(ops.len())
+                    };
+                    let rest = &ops[i + 1..end];
+                    let (inner, sens) = v.unmark();
+                    let items = match inner {
+                        Value::Unknown => return Ok(Value::Unknown.mark_if(sens)),
+                        Value::Null => Vec::new(),
+                        Value::List(items) => items,
+                        other => vec![other],
+                    };
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in items {
+                        out.push(self.apply_ops(item, rest)?);
+                    }
+                    v = Value::List(out).mark_if(sens);
+                    i = end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        Ok(v)
+    }
+
+    fn get_attr(&self, v: Value, name: &str, span: &Span) -> Result<Value, Diagnostic> {
+        let (inner, sens) = v.unmark();
+        match inner {
+            Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
+            Value::Map(mut map) => match map.remove(name) {
+                Some(x) => Ok(x.mark_if(sens)),
+                None => {
+                    let mut d = Diagnostic::error(format!("no attribute `{name}`")).at(span.clone());
+                    if let Some(c) = closest(name, map.keys().map(String::as_str)) {
+                        d = d.hint(format!("did you mean `{c}`?"));
+                    } else if !map.is_empty() && map.len() <= 12 {
+                        d = d.hint(format!(
+                            "the object has: {}",
+                            map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    Err(d)
+                }
+            },
+            Value::Null => Err(Diagnostic::error(format!("cannot read `{name}` of a null value")).at(span.clone())),
+            Value::List(_) => Err(Diagnostic::error(format!("cannot read `{name}` of a list"))
+                .at(span.clone())
+                .hint(format!("pick an element first (`[0].{name}`) or use a splat (`[*].{name}`)"))),
+            other => Err(Diagnostic::error(format!("cannot read `{name}` of a {}", other.type_name())).at(span.clone())),
+        }
+    }
+
+    fn index(&self, v: Value, key: Value, span: &Span) -> Result<Value, Diagnostic> {
+        let (inner, sens) = v.unmark();
+        let (key, ksens) = key.unmark();
+        let sens = sens || ksens;
+        if matches!(inner, Value::Unknown) || matches!(key, Value::Unknown) {
+            return Ok(Value::Unknown.mark_if(sens));
+        }
+        match inner {
+            Value::List(items) => {
+                let Some(n) = to_number(&key) else {
+                    return Err(Diagnostic::error(format!("a list index must be a number, not {}", key.type_name())).at(span.clone()));
+                };
+                if n < 0.0 || n.fract() != 0.0 || n as usize >= items.len() {
+                    return Err(Diagnostic::error(format!("index {} out of range", format_number(n)))
+                        .at(span.clone())
+                        .detail(format!("the list has {} element{}", items.len(), if items.len() == 1 { "" } else { "s" })));
+                }
+                Ok(items.into_iter().nth(n as usize).unwrap_or_default().mark_if(sens))
+            }
+            Value::Map(mut map) => {
+                let Some(k) = key.to_template_string() else {
+                    return Err(Diagnostic::error(format!("a map key must be a string, not {}", key.type_name())).at(span.clone()));
+                };
+                match map.remove(&k) {
+                    Some(x) => Ok(x.mark_if(sens)),
+                    None => {
+                        let mut d = Diagnostic::error(format!("no element with key \"{k}\"")).at(span.clone());
+                        if let Some(c) = closest(&k, map.keys().map(String::as_str)) {
+                            d = d.hint(format!("did you mean \"{c}\"?"));
+                        }
+                        Err(d)
+                    }
+                }
+            }
+            Value::Null => Err(Diagnostic::error("cannot index a null value").at(span.clone())),
+            other => Err(Diagnostic::error(format!("cannot index a {}", other.type_name())).at(span.clone())),
+        }
+    }
+
+    fn eval_template(&mut self, t: &Template) -> Result<Value, Diagnostic> {
+        let mut out = String::new();
+        let mut unknown = false;
+        let mut sens = false;
+        self.render_template(t, &mut out, &mut unknown, &mut sens, &mut false)?;
+        Ok(if unknown { Value::Unknown } else { Value::String(out) }.mark_if(sens))
+    }
+
+    /// Renders template elements into `out`. `strip_next` asks to trim the leading whitespace of
+    /// the next literal (a `~` on the right of the previous interpolation or directive).
+    fn render_template(
+        &mut self,
+        t: &Template,
+        out: &mut String,
+        unknown: &mut bool,
+        sens: &mut bool,
+        strip_next: &mut bool,
+    ) -> Result<(), Diagnostic> {
+        for el in t.iter() {
+            match el {
+                Element::Literal(s) => {
+                    let text = s.value();
+                    if *strip_next {
+                        out.push_str(text.trim_start());
+                    } else {
+                        out.push_str(text);
+                    }
+                    *strip_next = false;
+                }
+                Element::Interpolation(i) => {
+                    strip_before(out, i.strip);
+                    let v = self.eval(&i.expr)?;
+                    self.append_interpolated(v, &i.expr, out, unknown, sens)?;
+                    *strip_next = matches!(i.strip, Strip::End | Strip::Both);
+                }
+                Element::Directive(d) => match &**d {
+                    Directive::If(ifd) => {
+                        strip_before(out, ifd.if_expr.strip);
+                        let c = self.eval(&ifd.if_expr.cond_expr)?;
+                        let (c, s) = c.unmark();
+                        *sens |= s;
+                        *strip_next = matches!(ifd.if_expr.strip, Strip::End | Strip::Both);
+                        match c {
+                            Value::Unknown => *unknown = true,
+                            Value::Bool(b) => {
+                                if b {
+                                    self.render_template(&ifd.if_expr.template, out, unknown, sens, strip_next)?;
+                                } else if let Some(e) = &ifd.else_expr {
+                                    self.render_template(&e.template, out, unknown, sens, strip_next)?;
+                                }
+                            }
+                            other => {
+                                return Err(self.err(&ifd.if_expr.cond_expr, format!("%{{ if }} needs a bool, not {}", other.type_name())));
+                            }
+                        }
+                        strip_before(out, ifd.endif_expr.strip);
+                        *strip_next = matches!(ifd.endif_expr.strip, Strip::End | Strip::Both);
+                    }
+                    Directive::For(fd) => {
+                        let f = &fd.for_expr;
+                        strip_before(out, f.strip);
+                        let coll = self.eval(&f.collection_expr)?;
+                        let (coll, s) = coll.unmark();
+                        *sens |= s;
+                        let pairs = match coll {
+                            Value::Unknown => {
+                                *unknown = true;
+                                Vec::new()
+                            }
+                            other => self.iteration_pairs(other, &f.collection_expr)?,
+                        };
+                        for (k, v) in pairs {
+                            let mark = self.bindings.len();
+                            if let Some(kv) = &f.key_var {
+                                self.bindings.push((kv.as_str().to_string(), k));
+                            }
+                            self.bindings.push((f.value_var.as_str().to_string(), v));
+                            *strip_next = matches!(f.strip, Strip::End | Strip::Both);
+                            let r = self.render_template(&f.template, out, unknown, sens, strip_next);
+                            self.bindings.truncate(mark);
+                            r?;
+                            strip_before(out, fd.endfor_expr.strip);
+                        }
+                        *strip_next = matches!(fd.endfor_expr.strip, Strip::End | Strip::Both);
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn append_interpolated(&self, v: Value, e: &Expression, out: &mut String, unknown: &mut bool, sens: &mut bool) -> Result<(), Diagnostic> {
+        let (v, s) = v.unmark_deep();
+        *sens |= s;
+        if v.contains_unknown() {
+            *unknown = true;
+            return Ok(());
+        }
+        match v.to_template_string() {
+            Some(text) => {
+                out.push_str(&text);
+                Ok(())
+            }
+            None if v.is_null() => Err(self
+                .err(e, "cannot interpolate a null value")
+                .hint("use `coalesce(x, \"\")` or a conditional to give a default")),
+            None => Err(self
+                .err(e, format!("cannot interpolate a {} into a string", v.type_name()))
+                .hint("use jsonencode(…) or join(…) to turn it into a string")),
+        }
+    }
+
+    /// (key, value) pairs to iterate: indexes for lists, keys for maps.
+    fn iteration_pairs(&self, coll: Value, e: &Expression) -> Result<Vec<(Value, Value)>, Diagnostic> {
+        match coll {
+            Value::List(items) => Ok(items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()),
+            Value::Map(map) => Ok(map.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
+            Value::Null => Err(self.err(e, "cannot iterate over a null value")),
+            other => Err(self.err(e, format!("cannot iterate over a {}", other.type_name())).hint("`for` iterates over lists, sets and maps")),
+        }
+    }
+
+    fn eval_for(&mut self, f: &hcl::edit::expr::ForExpr) -> Result<Value, Diagnostic> {
+        let coll = self.eval(&f.intro.collection_expr)?;
+        let (coll, sens) = coll.unmark();
+        if matches!(coll, Value::Unknown) {
+            return Ok(Value::Unknown.mark_if(sens));
+        }
+        let pairs = self.iteration_pairs(coll, &f.intro.collection_expr)?;
+        let mark = self.bindings.len();
+        let result = self.for_body(f, pairs);
+        self.bindings.truncate(mark);
+        Ok(result?.mark_if(sens))
+    }
+
+    fn for_body(&mut self, f: &hcl::edit::expr::ForExpr, pairs: Vec<(Value, Value)>) -> Result<Value, Diagnostic> {
+        let mark = self.bindings.len();
+        let mut list = Vec::new();
+        let mut map: BTreeMap<String, Value> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (k, v) in pairs {
+            self.bindings.truncate(mark);
+            if let Some(kv) = &f.intro.key_var {
+                self.bindings.push((kv.as_str().to_string(), k));
+            }
+            self.bindings.push((f.intro.value_var.as_str().to_string(), v));
+            if let Some(cond) = &f.cond {
+                let c = self.eval(&cond.expr)?;
+                match c.peel() {
+                    Value::Bool(true) => {}
+                    Value::Bool(false) => continue,
+                    Value::Unknown => return Ok(Value::Unknown),
+                    other => return Err(self.err(&cond.expr, format!("a `for` condition must be a bool, not {}", other.type_name()))),
+                }
+            }
+            let val = self.eval(&f.value_expr)?;
+            match &f.key_expr {
+                None => list.push(val),
+                Some(ke) => {
+                    let key = self.eval(ke)?;
+                    if key.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                    let Some(key) = key.to_template_string() else {
+                        return Err(self.err(ke, format!("a `for` key must be a string, not {}", key.type_name())));
+                    };
+                    if f.grouping {
+                        groups.entry(key).or_default().push(val);
+                    } else if map.contains_key(&key) {
+                        return Err(self
+                            .err(ke, format!("duplicate key \"{key}\" in `for` expression"))
+                            .hint("add `...` after the value to group values with the same key into lists"));
+                    } else {
+                        map.insert(key, val);
+                    }
+                }
+            }
+        }
+        Ok(match &f.key_expr {
+            None => Value::List(list),
+            Some(_) if f.grouping => Value::Map(groups.into_iter().map(|(k, v)| (k, Value::List(v))).collect()),
+            Some(_) => Value::Map(map),
+        })
+    }
+
+    fn eval_call(&mut self, whole: &Expression, call: &hcl::edit::expr::FuncCall) -> Result<Value, Diagnostic> {
+        let name = call.name.name.as_str();
+        let args: Vec<&Expression> = call.args.iter().collect();
+        match name {
+            "try" => {
+                let mut last = None;
+                for a in &args {
+                    match self.eval(a) {
+                        Ok(v) => return Ok(v),
+                        Err(d) => last = Some(d),
+                    }
+                }
+                return Err(match last {
+                    Some(d) => Diagnostic::error("no argument of try() could be evaluated")
+                        .at(self.span(whole))
+                        .detail(format!("the last one failed with: {}", d.summary)),
+                    None => self.err(whole, "try() needs at least one argument"),
+                });
+            }
+            "can" => {
+                if args.len() != 1 {
+                    return Err(self.err(whole, "can() takes exactly one argument"));
+                }
+                return Ok(match self.eval(args[0]) {
+                    Ok(v) if v.is_unknown() => Value::Unknown,
+                    Ok(_) => Value::Bool(true),
+                    Err(_) => Value::Bool(false),
+                });
+            }
+            "templatefile" => return self.templatefile(whole, &args),
+            _ => {}
+        }
+        if functions::arity(name).is_none() {
+            let mut d = self.err(whole, format!("unknown function `{name}`"));
+            let mut all: Vec<&str> = functions::function_names().to_vec();
+            all.extend(["try", "can", "templatefile"]);
+            if let Some(c) = closest(name, all.iter().copied()) {
+                d = d.hint(format!("did you mean `{c}`?"));
+            }
+            return Err(d);
+        }
+        let mut vals = Vec::with_capacity(args.len());
+        for a in &args {
+            vals.push(self.eval(a)?);
+        }
+        // `f(list...)` expands the final argument.
+        if call.args.expand_final() {
+            if let Some(last) = vals.pop() {
+                let (last, s) = last.unmark();
+                match last {
+                    Value::List(items) => vals.extend(items.into_iter().map(|v| v.mark_if(s))),
+                    Value::Unknown => return Ok(Value::Unknown.mark_if(s)),
+                    other => return Err(self.err(whole, format!("`...` expands a list, not a {}", other.type_name()))),
+                }
+            }
+        }
+        let ctx = FunctionContext { base_dir: self.resolver.base_dir() };
+        functions::call_function(name, vals, &ctx).map_err(|fe| {
+            let span = fe.arg_index.and_then(|i| args.get(i)).map(|a| self.span(*a)).unwrap_or_else(|| self.span(whole));
+            Diagnostic::error(format!("{name}(): {}", fe.message)).at(span)
+        })
+    }
+
+    fn templatefile(&mut self, whole: &Expression, args: &[&Expression]) -> Result<Value, Diagnostic> {
+        if args.len() != 2 {
+            return Err(self.err(whole, "templatefile() takes a path and a map of variables"));
+        }
+        let path = self.eval(args[0])?;
+        let vars = self.eval(args[1])?;
+        if path.is_unknown() || vars.contains_unknown() {
+            return Ok(Value::Unknown);
+        }
+        let Some(path) = path.as_str().map(str::to_string) else {
+            return Err(self.err(args[0], "templatefile() needs a path string"));
+        };
+        let Some(vars) = vars.as_map().cloned() else {
+            return Err(self.err(args[1], "templatefile()'s second argument must be a map of variables"));
+        };
+        let full = self.resolver.base_dir().join(&path);
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| self.err(args[0], format!("cannot read template {}: {e}", full.display())))?;
+        if text.len() > 4 << 20 {
+            return Err(self.err(args[0], "template larger than 4 MiB"));
+        }
+        if super::nesting_depth(&text) > MAX_DEPTH {
+            return Err(self.err(args[0], "template nested too deeply"));
+        }
+        let template = hcl::edit::parser::parse_template(&text).map_err(|e| {
+            self.err(args[0], format!("{}:{}:{}: template syntax error: {}", full.display(), e.location().line(), e.location().column(), e.message()))
+        })?;
+        let mut inner = Evaluator { resolver: self.resolver, file: self.file, bindings: vars.into_iter().collect(), depth: self.depth, closed_scope: true };
+        inner.eval_template(&template).map_err(|d| {
+            // Spans inside the template point into another file; keep the call site instead.
+            Diagnostic::error(format!("in template {}: {}", path, d.summary)).at(self.span(whole)).hint(d.hint.unwrap_or_default())
+        })
+    }
+}
+
+fn strip_before(out: &mut String, strip: Strip) {
+    if matches!(strip, Strip::Start | Strip::Both) {
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+    }
+}
+
+fn finite(n: f64, e: &Expression, ev: &Evaluator<'_>) -> Result<Value, Diagnostic> {
+    if n.is_finite() {
+        Ok(Value::Number(n))
+    } else {
+        Err(ev.err(e, "arithmetic result out of range"))
+    }
+}
+
+/// Numbers, and strings that parse as numbers (HCL converts them implicitly).
+pub fn to_number(v: &Value) -> Option<f64> {
+    match v.peel() {
+        Value::Number(n) => Some(*n),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
+
+pub fn to_bool(v: &Value) -> Option<bool> {
+    match v.peel() {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Equality as HCL users expect: structural, numbers by value.
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a.peel(), b.peel()) {
+        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+        }
+        (x, y) => x == y,
+    }
+}

@@ -1,0 +1,885 @@
+//! The walk: evaluates every declared object for every module instance, in dependency order,
+//! and expands resources into instances.
+//!
+//! Nodes are visited in topological order of the [`StaticGraph`], so when a node is evaluated
+//! everything it refers to already has a value; a memo keyed by (node, module instance) holds
+//! them. Each memo entry also carries the set of resources (or single instances, when the
+//! reference names a key) its value was computed from, which is how a resource instance learns
+//! its exact dependencies even through locals, variables and module outputs.
+//!
+//! Errors in one node are reported and that node's value becomes unknown, so one mistake does not
+//! hide the others and does not cascade into follow-on errors.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::body::eval_body;
+use super::{NodeKind, StaticGraph};
+use crate::addr::{InstanceKey, ModuleInstance, ResourceAddr, ResourceInstanceAddr, ResourceMode};
+use crate::config::vars::{RawValue, VarInput, VarOrigin};
+use crate::config::{Config, Expr, ModuleId, Repetition, Resource};
+use crate::diag::{closest, Diagnostic, Diagnostics, Span};
+use crate::eval::convert::convert;
+use crate::eval::expr::{Evaluator, RefRoot, Resolver};
+use crate::provider::{ProviderRegistry, ResourceSchema};
+use crate::value::{format_number, Value};
+
+/// What a value was computed from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dep {
+    /// Every instance of a resource.
+    Resource(ResourceAddr),
+    /// One instance (the reference named its key).
+    Instance(ResourceInstanceAddr),
+}
+
+#[derive(Clone, Debug)]
+struct Evaluated {
+    value: Value,
+    deps: Arc<BTreeSet<Dep>>,
+}
+
+/// `count.index` or `each.key`/`each.value` of one instance.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RepetitionBinding {
+    pub count_index: Option<u64>,
+    pub each: Option<(String, Value)>,
+}
+
+impl RepetitionBinding {
+    fn key(&self) -> InstanceKey {
+        match (&self.count_index, &self.each) {
+            (Some(i), _) => InstanceKey::Int(*i),
+            (_, Some((k, _))) => InstanceKey::Str(k.clone()),
+            _ => InstanceKey::None,
+        }
+    }
+}
+
+/// One resource instance, as the walk found it.
+#[derive(Clone, Debug)]
+pub struct PlannedInstance {
+    pub addr: ResourceInstanceAddr,
+    pub module: ModuleId,
+    /// Key of the resource in [`crate::config::Module::resources`].
+    pub resource_key: String,
+    pub binding: RepetitionBinding,
+    /// The evaluated configuration (schema-shaped, unknowns where not yet known).
+    pub config: Value,
+    /// What references to this instance see (from the [`InstanceHandler`]).
+    pub value: Value,
+    /// Resource instances this one depends on (the DAG's edges).
+    pub depends_on: BTreeSet<ResourceInstanceAddr>,
+}
+
+/// What one resource instance is handed to the handler with.
+pub struct InstanceContext<'a> {
+    pub addr: &'a ResourceInstanceAddr,
+    pub resource: &'a Resource,
+    pub schema: Option<&'a ResourceSchema>,
+    pub config: &'a Value,
+}
+
+/// Decides what a resource instance's value is, once its configuration is evaluated.
+pub trait InstanceHandler {
+    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic>;
+}
+
+/// For validate and graph: the configuration, with every computed attribute left unset
+/// becoming "known after apply".
+pub struct UnknownComputed;
+
+impl InstanceHandler for UnknownComputed {
+    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        Ok(fill_computed_unknown(ctx.config, ctx.schema))
+    }
+}
+
+/// Sets computed attributes that the configuration leaves null to unknown.
+pub fn fill_computed_unknown(config: &Value, schema: Option<&ResourceSchema>) -> Value {
+    let Some(schema) = schema else { return config.clone() };
+    let mut map = config.as_map().cloned().unwrap_or_default();
+    for (name, a) in &schema.block.attributes {
+        if a.computed && map.get(name).is_none_or(|v| v.is_null()) {
+            map.insert(name.clone(), Value::Unknown.mark_if(a.sensitive));
+        }
+    }
+    Value::Map(map)
+}
+
+/// Inputs of a walk.
+pub struct WalkInput<'a> {
+    pub config: &'a Config,
+    pub graph: &'a StaticGraph,
+    pub registry: &'a ProviderRegistry,
+    pub root_vars: &'a IndexMap<String, VarInput>,
+    /// The environment's name (`slipway.environment`).
+    pub environment: String,
+}
+
+/// Everything the walk produced.
+pub struct WalkOutput {
+    pub instances: IndexMap<ResourceInstanceAddr, PlannedInstance>,
+    /// Root module outputs: value (with marks) and whether declared sensitive.
+    pub outputs: BTreeMap<String, (Value, bool)>,
+    pub diagnostics: Diagnostics,
+}
+
+impl WalkOutput {
+    /// The instance DAG: an edge from each dependency to its dependent.
+    pub fn dag(&self) -> DiGraph<ResourceInstanceAddr, ()> {
+        let mut g = DiGraph::with_capacity(self.instances.len(), self.instances.len());
+        let ix: HashMap<&ResourceInstanceAddr, NodeIndex> =
+            self.instances.keys().map(|a| (a, g.add_node(a.clone()))).collect();
+        for inst in self.instances.values() {
+            for d in &inst.depends_on {
+                if let (Some(&from), Some(&to)) = (ix.get(d), ix.get(&inst.addr)) {
+                    g.add_edge(from, to, ());
+                }
+            }
+        }
+        g
+    }
+}
+
+pub struct Walk<'a> {
+    input: WalkInput<'a>,
+    handler: &'a dyn InstanceHandler,
+    memo: RefCell<HashMap<(NodeIndex, ModuleInstance), Evaluated>>,
+    in_progress: RefCell<BTreeSet<(NodeIndex, ModuleInstance)>>,
+    module_instances: RefCell<HashMap<ModuleId, Vec<ModuleInstance>>>,
+    /// Expansion of module calls and resources: (node, module instance) → keys with bindings.
+    expansions: RefCell<HashMap<(NodeIndex, ModuleInstance), Vec<RepetitionBinding>>>,
+    /// Dependencies every node of a module instance inherits from `depends_on` on its call.
+    inherited: RefCell<HashMap<ModuleInstance, Arc<BTreeSet<Dep>>>>,
+    instances: RefCell<IndexMap<ResourceInstanceAddr, PlannedInstance>>,
+    diags: RefCell<Diagnostics>,
+    /// (static module, call name) of each non-root module.
+    parents: HashMap<ModuleId, (ModuleId, String)>,
+    /// Declarations already reported as having an unknown type (once each, not per instance).
+    unknown_types_reported: RefCell<std::collections::HashSet<(ModuleId, String)>>,
+}
+
+/// The most instances one resource or module call may expand to: beyond it, a typo in `count`
+/// would exhaust memory instead of failing.
+const MAX_EXPANSION: f64 = 100_000.0;
+
+impl<'a> Walk<'a> {
+    pub fn new(input: WalkInput<'a>, handler: &'a dyn InstanceHandler) -> Walk<'a> {
+        let mut parents = HashMap::new();
+        for (mid, m) in input.config.modules.iter().enumerate() {
+            for c in m.module_calls.values() {
+                if let Some(child) = c.child {
+                    parents.insert(child, (mid, c.name.clone()));
+                }
+            }
+        }
+        let mut module_instances = HashMap::new();
+        module_instances.insert(0, vec![ModuleInstance::root()]);
+        Walk {
+            input,
+            handler,
+            memo: RefCell::default(),
+            in_progress: RefCell::default(),
+            module_instances: RefCell::new(module_instances),
+            expansions: RefCell::default(),
+            inherited: RefCell::default(),
+            instances: RefCell::default(),
+            diags: RefCell::default(),
+            parents,
+            unknown_types_reported: RefCell::default(),
+        }
+    }
+
+    fn error(&self, d: Diagnostic) {
+        self.diags.borrow_mut().push(d);
+    }
+
+    /// Evaluates everything in dependency order.
+    pub fn run(self) -> WalkOutput {
+        let graph = &self.input.graph.graph;
+        let order = match petgraph::algo::toposort(graph, None) {
+            Ok(o) => o,
+            Err(_) => {
+                // Cycles were reported by StaticGraph::build; nothing can be evaluated.
+                return WalkOutput { instances: IndexMap::new(), outputs: BTreeMap::new(), diagnostics: self.diags.into_inner() };
+            }
+        };
+        for node in order {
+            let module = graph[node].module;
+            let instances = self.module_instances.borrow().get(&module).cloned().unwrap_or_default();
+            for mi in instances {
+                self.get(node, &mi);
+            }
+        }
+        self.check_unused_root_vars();
+        let mut outputs = BTreeMap::new();
+        for (name, o) in &self.input.config.root().outputs {
+            if let Some(n) = self.input.graph.node(0, NodeKind::Output, name) {
+                outputs.insert(name.clone(), (self.get(n, &ModuleInstance::root()).value, o.sensitive));
+            }
+        }
+        WalkOutput { instances: self.instances.into_inner(), outputs, diagnostics: self.diags.into_inner() }
+    }
+
+    fn check_unused_root_vars(&self) {
+        let root = self.input.config.root();
+        for (name, input) in self.input.root_vars {
+            if root.variables.contains_key(name) || input.origin == VarOrigin::Environment {
+                continue;
+            }
+            let mut d = Diagnostic::error(format!("value given for undeclared variable \"{name}\"")).at(input.span.clone());
+            if let Some(c) = closest(name, root.variables.keys().map(String::as_str)) {
+                d = d.hint(format!("did you mean `{c}`?"));
+            } else {
+                d = d.hint("declare it with a `variable` block in the environment, or remove the value");
+            }
+            if matches!(input.origin, VarOrigin::File(_)) {
+                d.severity = crate::diag::Severity::Warning;
+            }
+            self.error(d);
+        }
+    }
+
+    /// The memoized value of a node in a module instance, evaluating it on first use.
+    fn get(&self, node: NodeIndex, mi: &ModuleInstance) -> Evaluated {
+        let key = (node, mi.clone());
+        if let Some(e) = self.memo.borrow().get(&key) {
+            return e.clone();
+        }
+        if !self.in_progress.borrow_mut().insert(key.clone()) {
+            // Only reachable through a cycle, which the static graph already reported.
+            return Evaluated { value: Value::Unknown, deps: Arc::default() };
+        }
+        let sn = &self.input.graph.graph[node];
+        let result = match sn.kind {
+            NodeKind::Var => self.eval_var(sn.module, &sn.name, mi),
+            NodeKind::Local => self.eval_local(sn.module, &sn.name, mi),
+            NodeKind::Output => self.eval_output(sn.module, &sn.name, mi),
+            NodeKind::Call => self.eval_call(node, sn.module, &sn.name, mi),
+            NodeKind::Resource => self.eval_resource(node, sn.module, &sn.name, mi),
+        };
+        self.in_progress.borrow_mut().remove(&key);
+        self.memo.borrow_mut().insert(key, result.clone());
+        result
+    }
+
+    fn scope(&self, module: ModuleId, mi: &ModuleInstance, binding: RepetitionBinding) -> Scope<'_, 'a> {
+        Scope { walk: self, module, mi: mi.clone(), binding, deps: RefCell::default() }
+    }
+
+    /// Evaluates an expression in a scope; an error is reported and yields unknown.
+    fn eval_in(&self, scope: &Scope<'_, 'a>, e: &Expr) -> Value {
+        let mut ev = Evaluator::new(scope, e.file);
+        match ev.eval(&e.expr) {
+            Ok(v) => v,
+            Err(d) => {
+                self.error(d);
+                Value::Unknown
+            }
+        }
+    }
+
+    fn finish(&self, value: Value, scope: Scope<'_, 'a>) -> Evaluated {
+        let mut deps = scope.deps.into_inner();
+        if let Some(inh) = self.inherited.borrow().get(&scope.mi) {
+            deps.extend(inh.iter().cloned());
+        }
+        Evaluated { value, deps: Arc::new(deps) }
+    }
+
+    fn eval_var(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
+        let var = &self.input.config.modules[module].variables[name];
+        let (raw, scope, span) = if module == 0 {
+            let scope = self.scope(0, mi, RepetitionBinding::default());
+            match self.input.root_vars.get(name) {
+                Some(input) => (self.root_input_value(var, input, &scope), scope, input.span.clone()),
+                None => match &var.default {
+                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
+                    None => {
+                        self.error(
+                            Diagnostic::error(format!("no value for required variable \"{name}\""))
+                                .at(var.span.clone())
+                                .hint(format!(
+                                    "set it with `-var {name}=…`, `SLIPWAY_VAR_{name}`, a `*.vars.hcl` file, or give it a default"
+                                )),
+                        );
+                        (Value::Unknown, scope, var.span.clone())
+                    }
+                },
+            }
+        } else {
+            let (parent, call_name) = self.parents[&module].clone();
+            let call = &self.input.config.modules[parent].module_calls[&call_name];
+            let binding = self.binding_of_call(parent, &call_name, mi);
+            let scope = self.scope(parent, &mi.parent(), binding);
+            match call.args.get(name) {
+                Some(attr) => (self.eval_in(&scope, &attr.expr), scope, attr.expr.span().unwrap_or(call.span.clone())),
+                None => match &var.default {
+                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
+                    None => (Value::Unknown, scope, call.span.clone()),
+                },
+            }
+        };
+        let mut value = match convert(raw, &var.ty) {
+            Ok(v) => v,
+            Err(e) => {
+                let path: String = e.path.iter().map(|p| p.to_string()).collect();
+                self.error(
+                    Diagnostic::error(format!("invalid value for variable \"{name}\"{}: {}", if path.is_empty() { String::new() } else { format!(" at {path}") }, e.message))
+                        .at(span.clone())
+                        .hint(format!("the variable's type is {}", var.ty)),
+                );
+                Value::Unknown
+            }
+        };
+        if value.is_null() && !var.nullable {
+            self.error(Diagnostic::error(format!("variable \"{name}\" must not be null")).at(span.clone()).hint("the variable is declared with `nullable = false`"));
+            value = Value::Unknown;
+        }
+        let value = value.mark_if(var.sensitive);
+        self.validate_var(var, &value, &span);
+        self.finish(value, scope)
+    }
+
+    fn binding_of_call(&self, parent: ModuleId, call: &str, mi: &ModuleInstance) -> RepetitionBinding {
+        let Some(node) = self.input.graph.node(parent, NodeKind::Call, call) else { return RepetitionBinding::default() };
+        let key = mi.0.last().map(|(_, k)| k.clone()).unwrap_or_default();
+        self.expansions
+            .borrow()
+            .get(&(node, mi.parent()))
+            .and_then(|bs| bs.iter().find(|b| b.key() == key).cloned())
+            .unwrap_or_default()
+    }
+
+    fn default_value(&self, d: &Expr) -> Value {
+        let scope = ClosedScope { what: "a variable default", base: self.input.config.root().dir.clone() };
+        match Evaluator::new(&scope, d.file).eval(&d.expr) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error(e);
+                Value::Unknown
+            }
+        }
+    }
+
+    fn root_input_value(&self, var: &crate::config::Variable, input: &VarInput, scope: &Scope<'_, 'a>) -> Value {
+        match &input.value {
+            RawValue::Expr(e) => {
+                let closed = ClosedScope { what: "a variables file", base: self.input.config.root().dir.clone() };
+                match Evaluator::new(&closed, e.file).eval(&e.expr) {
+                    Ok(v) => v,
+                    Err(d) => {
+                        self.error(d);
+                        Value::Unknown
+                    }
+                }
+            }
+            RawValue::Text { text, span } => {
+                if matches!(var.ty, crate::value::Type::String) {
+                    return Value::String(text.clone());
+                }
+                match hcl::edit::parser::parse_expr(text) {
+                    Ok(expr) => {
+                        let closed = ClosedScope { what: "a -var value", base: self.input.config.root().dir.clone() };
+                        let _ = scope;
+                        match Evaluator::new(&closed, span.file).eval(&expr) {
+                            Ok(v) => v,
+                            // Offsets inside the pseudo-file are relative to the value's text.
+                            Err(d) => {
+                                self.error(Diagnostic { span: Some(span.clone()), ..d });
+                                Value::Unknown
+                            }
+                        }
+                    }
+                    // Not an expression: let the type conversion explain what is wrong.
+                    Err(_) => Value::String(text.clone()),
+                }
+            }
+        }
+    }
+
+    fn validate_var(&self, var: &crate::config::Variable, value: &Value, span: &Span) {
+        if value.contains_unknown() {
+            return;
+        }
+        for v in &var.validations {
+            let scope = SelfScope { name: &var.name, value, base: self.input.config.root().dir.clone() };
+            let cond = Evaluator::new(&scope, v.condition.file).eval(&v.condition.expr);
+            match cond.as_ref().map(|c| c.peel()) {
+                Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
+                Ok(Value::Bool(false)) => {
+                    let msg = Evaluator::new(&scope, v.error_message.file)
+                        .eval(&v.error_message.expr)
+                        .ok()
+                        .and_then(|m| if m.is_sensitive() { None } else { m.as_str().map(str::to_string) })
+                        .unwrap_or_else(|| "the value is not valid".to_string());
+                    self.error(
+                        Diagnostic::error(format!("invalid value for variable \"{}\": {msg}", var.name))
+                            .at(span.clone())
+                            .label(v.condition.span().unwrap_or(var.span.clone()), "this validation failed"),
+                    );
+                }
+                Ok(other) => self.error(
+                    Diagnostic::error(format!("a validation condition must be a bool, not {}", other.type_name()))
+                        .at_opt(v.condition.span()),
+                ),
+                Err(d) => self.error(d.clone()),
+            }
+        }
+    }
+
+    fn eval_local(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
+        let local = &self.input.config.modules[module].locals[name];
+        let scope = self.scope(module, mi, RepetitionBinding::default());
+        let v = self.eval_in(&scope, &local.expr);
+        self.finish(v, scope)
+    }
+
+    fn eval_output(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
+        let out = &self.input.config.modules[module].outputs[name];
+        let scope = self.scope(module, mi, RepetitionBinding::default());
+        let v = self.eval_in(&scope, &out.expr);
+        for d in &out.depends_on {
+            self.eval_in(&scope, d);
+        }
+        if v.contains_sensitive() && !out.sensitive {
+            self.error(
+                Diagnostic::error(format!("output \"{name}\" refers to sensitive values"))
+                    .at_opt(out.expr.span())
+                    .hint("add `sensitive = true` to the output block to confirm that it may hold a secret"),
+            );
+        }
+        self.finish(v.mark_if(out.sensitive), scope)
+    }
+
+    /// Expands `count`/`for_each` into bindings, reporting why it cannot when it cannot.
+    fn expand(&self, rep: &Repetition, scope: &Scope<'_, 'a>, what: &str) -> Option<Vec<RepetitionBinding>> {
+        match rep {
+            Repetition::Single => Some(vec![RepetitionBinding::default()]),
+            Repetition::Count(e) => {
+                let v = self.eval_in(scope, e);
+                let span = e.span();
+                if v.contains_unknown() {
+                    self.unknown_expansion("count", what, span);
+                    return None;
+                }
+                if v.is_sensitive() {
+                    self.error(Diagnostic::error("`count` cannot be sensitive").at_opt(span).hint("use nonsensitive() if the number itself is not secret"));
+                    return None;
+                }
+                let n = match crate::eval::expr::to_number(&v) {
+                    Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_EXPANSION => n as u64,
+                    Some(n) => {
+                        self.error(
+                            Diagnostic::error(format!("invalid count {}", format_number(n)))
+                                .at_opt(span)
+                                .hint(format!("count must be a whole number from 0 to {}", MAX_EXPANSION as u64)),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.error(Diagnostic::error(format!("count must be a number, not {}", v.type_name())).at_opt(span));
+                        return None;
+                    }
+                };
+                Some((0..n).map(|i| RepetitionBinding { count_index: Some(i), each: None }).collect())
+            }
+            Repetition::ForEach(e) => {
+                let v = self.eval_in(scope, e);
+                let span = e.span();
+                if v.is_sensitive() {
+                    self.error(
+                        Diagnostic::error("`for_each` cannot be sensitive: instance keys appear in plans and state")
+                            .at_opt(span)
+                            .hint("iterate over non-secret keys and look the secret values up inside the block"),
+                    );
+                    return None;
+                }
+                let pairs: Vec<(String, Value)> = match v {
+                    Value::Unknown => {
+                        self.unknown_expansion("for_each", what, span);
+                        return None;
+                    }
+                    Value::Map(map) => map.into_iter().collect(),
+                    Value::List(items) => {
+                        let mut out = Vec::new();
+                        for item in items {
+                            match item.peel() {
+                                Value::String(s) => out.push((s.clone(), item.clone())),
+                                Value::Unknown => {
+                                    self.unknown_expansion("for_each", what, span);
+                                    return None;
+                                }
+                                other => {
+                                    self.error(
+                                        Diagnostic::error(format!("for_each over a list of {}s", other.type_name()))
+                                            .at_opt(span)
+                                            .hint("for_each takes a map, or a set of strings: convert with toset() or build a map with a `for` expression"),
+                                    );
+                                    return None;
+                                }
+                            }
+                        }
+                        out.sort_by(|a, b| a.0.cmp(&b.0));
+                        out.dedup_by(|a, b| a.0 == b.0);
+                        out
+                    }
+                    other => {
+                        self.error(
+                            Diagnostic::error(format!("for_each must be a map or a set of strings, not {}", other.type_name()))
+                                .at_opt(span)
+                                .hint("for example: `for_each = toset([\"a\", \"b\"])` or `for_each = var.nodes` (a map)"),
+                        );
+                        return None;
+                    }
+                };
+                if pairs.len() as f64 > MAX_EXPANSION {
+                    self.error(Diagnostic::error(format!("for_each has {} elements, more than {}", pairs.len(), MAX_EXPANSION as u64)).at_opt(span));
+                    return None;
+                }
+                Some(pairs.into_iter().map(|(k, v)| RepetitionBinding { count_index: None, each: Some((k, v)) }).collect())
+            }
+        }
+    }
+
+    fn unknown_expansion(&self, meta: &str, what: &str, span: Option<Span>) {
+        self.error(
+            Diagnostic::error(format!("the `{meta}` of {what} depends on values known only after apply"))
+                .at_opt(span)
+                .detail("slipway must know how many instances to create before it can plan them")
+                .hint(format!(
+                    "base `{meta}` on variables or locals known at plan time (e.g. for_each over a map with static keys), or apply the resources it depends on first with `-target`"
+                )),
+        );
+    }
+
+    fn eval_call(&self, node: NodeIndex, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
+        let call = &self.input.config.modules[module].module_calls[name];
+        let scope = self.scope(module, mi, RepetitionBinding::default());
+        let what = format!("module \"{name}\"");
+        let bindings = self.expand(&call.repetition, &scope, &what).unwrap_or_default();
+        for d in &call.depends_on {
+            self.eval_in(&scope, d);
+        }
+        let evaluated = self.finish(Value::Null, scope);
+        if let Some(child) = call.child {
+            let mut inherited: BTreeSet<Dep> =
+                self.inherited.borrow().get(mi).map(|s| (**s).clone()).unwrap_or_default();
+            if !call.depends_on.is_empty() {
+                inherited.extend(evaluated.deps.iter().cloned());
+            }
+            let inherited = Arc::new(inherited);
+            let mut mis = self.module_instances.borrow_mut();
+            let list = mis.entry(child).or_default();
+            for b in &bindings {
+                let child_mi = mi.child(name, b.key());
+                self.inherited.borrow_mut().insert(child_mi.clone(), inherited.clone());
+                list.push(child_mi);
+            }
+        }
+        self.expansions.borrow_mut().insert((node, mi.clone()), bindings);
+        evaluated
+    }
+
+    fn eval_resource(&self, node: NodeIndex, module: ModuleId, key: &str, mi: &ModuleInstance) -> Evaluated {
+        let r = &self.input.config.modules[module].resources[key];
+        let addr = ResourceAddr { module: mi.clone(), mode: r.mode, rtype: r.rtype.clone(), name: r.name.clone() };
+        let schema = match r.mode {
+            ResourceMode::Managed => self.input.registry.resource_schema(&r.rtype),
+            ResourceMode::Data => self.input.registry.data_schema(&r.rtype),
+        };
+        if schema.is_none() && self.unknown_types_reported.borrow_mut().insert((module, key.to_string())) {
+            self.report_unknown_type(r);
+        }
+        let scope = self.scope(module, mi, RepetitionBinding::default());
+        let bindings = self.expand(&r.repetition, &scope, &format!("{addr}"));
+        for d in &r.depends_on {
+            self.eval_in(&scope, d);
+        }
+        let shared = self.finish(Value::Null, scope).deps;
+        let Some(bindings) = bindings else {
+            self.expansions.borrow_mut().insert((node, mi.clone()), Vec::new());
+            return Evaluated { value: Value::Unknown, deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])) };
+        };
+        let mut instance_values = Vec::with_capacity(bindings.len());
+        for b in &bindings {
+            let iaddr = addr.instance(b.key());
+            let scope = self.scope(module, mi, b.clone());
+            let mut ev = Evaluator::new(&scope, r.span.file);
+            let mut diags = Diagnostics::default();
+            let config = match schema {
+                Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
+                None => eval_schemaless(&mut ev, &r.body, &mut diags),
+            };
+            let has_errors = diags.has_errors();
+            for d in diags.0 {
+                self.error(d);
+            }
+            let mut deps: BTreeSet<Dep> = scope.deps.into_inner();
+            deps.extend(shared.iter().cloned());
+            if let Some(inh) = self.inherited.borrow().get(mi) {
+                deps.extend(inh.iter().cloned());
+            }
+            let ctx = InstanceContext { addr: &iaddr, resource: r, schema, config: &config };
+            let value = if has_errors {
+                Value::Unknown
+            } else {
+                match self.handler.instance(&ctx) {
+                    Ok(v) => v,
+                    Err(d) => {
+                        self.error(d);
+                        Value::Unknown
+                    }
+                }
+            };
+            instance_values.push((b.key(), value.clone()));
+            let depends_on = self.resolve_deps(&deps, &iaddr);
+            self.instances.borrow_mut().insert(
+                iaddr.clone(),
+                PlannedInstance {
+                    addr: iaddr,
+                    module,
+                    resource_key: key.to_string(),
+                    binding: b.clone(),
+                    config,
+                    value,
+                    depends_on,
+                },
+            );
+        }
+        self.expansions.borrow_mut().insert((node, mi.clone()), bindings);
+        let value = match &r.repetition {
+            Repetition::Single => instance_values.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Unknown),
+            Repetition::Count(_) => Value::List(instance_values.into_iter().map(|(_, v)| v).collect()),
+            Repetition::ForEach(_) => Value::Map(
+                instance_values
+                    .into_iter()
+                    .map(|(k, v)| (if let InstanceKey::Str(s) = k { s } else { String::new() }, v))
+                    .collect(),
+            ),
+        };
+        Evaluated { value, deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])) }
+    }
+
+    /// Turns resource-level and instance-level dependencies into instance addresses.
+    fn resolve_deps(&self, deps: &BTreeSet<Dep>, me: &ResourceInstanceAddr) -> BTreeSet<ResourceInstanceAddr> {
+        let instances = self.instances.borrow();
+        let mut out = BTreeSet::new();
+        for d in deps {
+            match d {
+                Dep::Instance(a) if instances.contains_key(a) => {
+                    out.insert(a.clone());
+                }
+                Dep::Instance(a) => out.extend(self.instances_of(&instances, &a.resource)),
+                Dep::Resource(r) => out.extend(self.instances_of(&instances, r)),
+            }
+        }
+        out.remove(me);
+        out
+    }
+
+    fn instances_of(&self, instances: &IndexMap<ResourceInstanceAddr, PlannedInstance>, r: &ResourceAddr) -> Vec<ResourceInstanceAddr> {
+        let Some(node) = self.input.graph.node(
+            self.static_module_of(&r.module),
+            NodeKind::Resource,
+            &match r.mode {
+                ResourceMode::Managed => format!("{}.{}", r.rtype, r.name),
+                ResourceMode::Data => format!("data.{}.{}", r.rtype, r.name),
+            },
+        ) else {
+            return Vec::new();
+        };
+        self.expansions
+            .borrow()
+            .get(&(node, r.module.clone()))
+            .map(|bs| bs.iter().map(|b| r.instance(b.key())).filter(|a| instances.contains_key(a)).collect())
+            .unwrap_or_default()
+    }
+
+    fn static_module_of(&self, mi: &ModuleInstance) -> ModuleId {
+        let mut m = 0;
+        for (name, _) in &mi.0 {
+            match self.input.config.child(m, name) {
+                Some(c) => m = c,
+                None => return 0,
+            }
+        }
+        m
+    }
+
+    fn report_unknown_type(&self, r: &Resource) {
+        let (what, names): (&str, Vec<String>) = match r.mode {
+            ResourceMode::Managed => ("resource type", self.input.registry.names().filter_map(|p| self.input.registry.get(p)).flat_map(|p| p.schema().resources.keys().cloned().collect::<Vec<_>>()).collect()),
+            ResourceMode::Data => ("data source", self.input.registry.names().filter_map(|p| self.input.registry.get(p)).flat_map(|p| p.schema().data_sources.keys().cloned().collect::<Vec<_>>()).collect()),
+        };
+        let mut d = Diagnostic::error(format!("unknown {what} `{}`", r.rtype)).at(r.span.clone());
+        d = match closest(&r.rtype, names.iter().map(String::as_str)) {
+            Some(c) => d.hint(format!("did you mean `{c}`?")),
+            None => d.hint(format!("providers in this build: {}", self.input.registry.names().collect::<Vec<_>>().join(", "))),
+        };
+        self.error(d);
+    }
+}
+
+/// Evaluates a body without a schema (unknown resource type), to still report expression errors.
+fn eval_schemaless(ev: &mut Evaluator<'_>, body: &crate::config::Body, diags: &mut Diagnostics) -> Value {
+    let mut out = BTreeMap::new();
+    for (name, attr) in &body.attrs {
+        ev.file = attr.expr.file;
+        match ev.eval(&attr.expr.expr) {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    Value::Map(out)
+}
+
+/// The scope of an expression in a module instance.
+struct Scope<'w, 'a> {
+    walk: &'w Walk<'a>,
+    module: ModuleId,
+    mi: ModuleInstance,
+    binding: RepetitionBinding,
+    deps: RefCell<BTreeSet<Dep>>,
+}
+
+impl Scope<'_, '_> {
+    fn take(&self, e: Evaluated) -> Value {
+        self.deps.borrow_mut().extend(e.deps.iter().cloned());
+        e.value
+    }
+
+    fn missing(&self, what: String, span: &Span) -> Diagnostic {
+        Diagnostic::error(format!("reference to undeclared {what}")).at(span.clone())
+    }
+}
+
+impl Resolver for Scope<'_, '_> {
+    fn resolve(&self, root: &RefRoot, next_index: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
+        let w = self.walk;
+        let g = w.input.graph;
+        match root {
+            RefRoot::Var(n) => g.node(self.module, NodeKind::Var, n).map(|x| self.take(w.get(x, &self.mi))).ok_or_else(|| self.missing(format!("variable var.{n}"), span)),
+            RefRoot::Local(n) => g.node(self.module, NodeKind::Local, n).map(|x| self.take(w.get(x, &self.mi))).ok_or_else(|| self.missing(format!("local value local.{n}"), span)),
+            RefRoot::Module(c) => {
+                let call_node = g.node(self.module, NodeKind::Call, c).ok_or_else(|| self.missing(format!("module module.{c}"), span))?;
+                let call = &w.input.config.modules[self.module].module_calls[c];
+                let Some(child) = call.child else { return Ok(Value::Unknown) };
+                self.take(w.get(call_node, &self.mi));
+                let bindings = w.expansions.borrow().get(&(call_node, self.mi.clone())).cloned().unwrap_or_default();
+                let mut objects = Vec::new();
+                for b in &bindings {
+                    let child_mi = self.mi.child(c, b.key());
+                    let mut outs = BTreeMap::new();
+                    for name in w.input.config.modules[child].outputs.keys() {
+                        if let Some(on) = g.node(child, NodeKind::Output, name) {
+                            outs.insert(name.clone(), self.take(w.get(on, &child_mi)));
+                        }
+                    }
+                    objects.push((b.key(), Value::Map(outs)));
+                }
+                Ok(match &call.repetition {
+                    Repetition::Single => objects.into_iter().next().map(|o| o.1).unwrap_or(Value::Unknown),
+                    Repetition::Count(_) => Value::List(objects.into_iter().map(|o| o.1).collect()),
+                    Repetition::ForEach(_) => Value::Map(
+                        objects.into_iter().map(|(k, v)| (if let InstanceKey::Str(s) = k { s } else { String::new() }, v)).collect(),
+                    ),
+                })
+            }
+            RefRoot::Resource { mode, rtype, name } => {
+                let key = match mode {
+                    ResourceMode::Managed => format!("{rtype}.{name}"),
+                    ResourceMode::Data => format!("data.{rtype}.{name}"),
+                };
+                let node = g.node(self.module, NodeKind::Resource, &key).ok_or_else(|| self.missing(format!("resource {key}"), span))?;
+                let e = w.get(node, &self.mi);
+                let addr = ResourceAddr { module: self.mi.clone(), mode: *mode, rtype: rtype.clone(), name: name.clone() };
+                let r = &w.input.config.modules[self.module].resources[&key];
+                let ikey = match (next_index.map(|v| v.peel()), &r.repetition) {
+                    (Some(Value::Number(n)), Repetition::Count(_)) if *n >= 0.0 && n.fract() == 0.0 => Some(InstanceKey::Int(*n as u64)),
+                    (Some(Value::String(s)), Repetition::ForEach(_)) => Some(InstanceKey::Str(s.clone())),
+                    _ => None,
+                };
+                match ikey {
+                    Some(k) => {
+                        self.deps.borrow_mut().insert(Dep::Instance(addr.instance(k)));
+                    }
+                    None => {
+                        self.deps.borrow_mut().insert(Dep::Resource(addr));
+                    }
+                }
+                Ok(e.value)
+            }
+            RefRoot::CountIndex => self.binding.count_index.map(|i| Value::Number(i as f64)).ok_or_else(|| {
+                Diagnostic::error("`count.index` used where `count` is not set").at(span.clone())
+            }),
+            RefRoot::EachKey => self.binding.each.as_ref().map(|(k, _)| Value::String(k.clone())).ok_or_else(|| {
+                Diagnostic::error("`each.key` used where `for_each` is not set").at(span.clone())
+            }),
+            RefRoot::EachValue => self.binding.each.as_ref().map(|(_, v)| v.clone()).ok_or_else(|| {
+                Diagnostic::error("`each.value` used where `for_each` is not set").at(span.clone())
+            }),
+            RefRoot::Path(what) => {
+                let p = match what.as_str() {
+                    "module" => w.input.config.modules[self.module].dir.clone(),
+                    "root" => w.input.config.root().dir.clone(),
+                    _ => std::env::current_dir().unwrap_or_default(),
+                };
+                Ok(Value::String(p.display().to_string()))
+            }
+            RefRoot::Slipway(_) => Ok(Value::String(w.input.environment.clone())),
+        }
+    }
+
+    fn base_dir(&self) -> &Path {
+        &self.walk.input.config.modules[self.module].dir
+    }
+}
+
+/// A scope with no names: variable defaults and values given from outside are constants.
+struct ClosedScope {
+    what: &'static str,
+    base: PathBuf,
+}
+
+impl Resolver for ClosedScope {
+    fn resolve(&self, root: &RefRoot, _: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
+        Err(Diagnostic::error(format!("{} cannot refer to `{root}`", self.what))
+            .at(span.clone())
+            .hint("use a literal value here; compute derived values in `locals`"))
+    }
+
+    fn base_dir(&self) -> &Path {
+        &self.base
+    }
+}
+
+/// A validation condition sees only its own variable.
+struct SelfScope<'v> {
+    name: &'v str,
+    value: &'v Value,
+    base: PathBuf,
+}
+
+impl Resolver for SelfScope<'_> {
+    fn resolve(&self, root: &RefRoot, _: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
+        match root {
+            RefRoot::Var(n) if n == self.name => Ok(self.value.clone()),
+            other => Err(Diagnostic::error(format!("a validation of var.{} cannot refer to `{other}`", self.name))
+                .at(span.clone())
+                .hint("validation conditions may only use the variable being validated")),
+        }
+    }
+
+    fn base_dir(&self) -> &Path {
+        &self.base
+    }
+}
