@@ -1,0 +1,994 @@
+//! The `tls` provider: keys, certificate requests and certificates for the cluster PKI, with
+//! hashicorp/tls semantics.
+//!
+//! What it promises:
+//! - `tls_private_key` generates an RSA (2048/3072/4096 bits), ECDSA (P256/P384/P521) or
+//!   ED25519 key once, at create. `private_key_pem` (PKCS#1 for RSA, SEC1 for ECDSA, PKCS#8
+//!   for ED25519, as Terraform writes them) and `private_key_pem_pkcs8` are sensitive.
+//! - `tls_cert_request` signs a PKCS#10 request with a given key.
+//! - `tls_self_signed_cert` and `tls_locally_signed_cert` issue X.509 v3 certificates whose
+//!   KeyUsage / ExtendedKeyUsage are exactly `allowed_uses`. A locally signed certificate names
+//!   the CA's subject as issuer and carries the CA's subject key id as its authority key id, so
+//!   it chains; the CA key is checked against the CA certificate before anything is signed.
+//! - Everything exists only in state, so every argument is force-new. Certificates renew by
+//!   replacement: once `now >= validity_end_time - early_renewal_hours`, `read` reports
+//!   `ready_for_renewal = true` and `plan` asks for a replacement.
+//! - Bad input (PEM that does not parse, unknown algorithms or usages, negative hours, a CA key
+//!   that does not match its certificate) is a fatal [`ProviderError`], never a panic.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use rand::Rng;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose as Eku, IsCa, Issuer, KeyPair, KeyUsagePurpose as Ku,
+    PublicKeyData, SanType, SerialNumber,
+};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::provider::{
+    AttributeSchema as A, BlockNesting, CreateRequest, PlannedObject, Provider, ProviderError,
+    ProviderSchema, ReadRequest, ResourceSchema, Schema,
+};
+use crate::value::{Type, Value};
+
+pub struct TlsProvider {
+    schema: ProviderSchema,
+}
+
+fn string_list() -> Type {
+    Type::List(Box::new(Type::String))
+}
+
+/// The subject block shared by the request and both certificate types.
+fn subject_schema() -> Schema {
+    let s = || A::optional(Type::String).force_new();
+    Schema::new()
+        .attr("common_name", s())
+        .attr("organization", s())
+        .attr("organizational_unit", s())
+        .attr("country", s())
+        .attr("province", s())
+        .attr("locality", s())
+        .attr("postal_code", s())
+        .attr("serial_number", s())
+}
+
+/// Arguments and results common to the two certificate types.
+fn cert_schema(base: Schema) -> Schema {
+    base.attr(
+        "validity_period_hours",
+        A::required(Type::Number).force_new(),
+    )
+    .attr(
+        "early_renewal_hours",
+        A::optional(Type::Number)
+            .force_new()
+            .default(Value::Number(0.0)),
+    )
+    .attr(
+        "is_ca_certificate",
+        A::optional(Type::Bool)
+            .force_new()
+            .default(Value::Bool(false)),
+    )
+    .attr(
+        "set_subject_key_id",
+        A::optional(Type::Bool)
+            .force_new()
+            .default(Value::Bool(false)),
+    )
+    .attr("allowed_uses", A::required(string_list()).force_new())
+    .attr("cert_pem", A::computed(Type::String))
+    .attr("validity_start_time", A::computed(Type::String))
+    .attr("validity_end_time", A::computed(Type::String))
+    .attr("ready_for_renewal", A::computed(Type::Bool))
+    .attr("id", A::computed(Type::String))
+}
+
+/// Subject and subject alternative names, shared by the request and the self-signed cert.
+fn names_schema(base: Schema) -> Schema {
+    base.block_force_new("subject", BlockNesting::Single, subject_schema())
+        .attr("dns_names", A::optional(string_list()).force_new())
+        .attr("ip_addresses", A::optional(string_list()).force_new())
+        .attr("uris", A::optional(string_list()).force_new())
+}
+
+impl TlsProvider {
+    pub fn new() -> TlsProvider {
+        let mut resources = BTreeMap::new();
+        resources.insert(
+            "tls_private_key".to_string(),
+            ResourceSchema::new(
+                "A private key (RSA, ECDSA or ED25519), generated once and kept in state.",
+                Schema::new()
+                    .attr("algorithm", A::required(Type::String).force_new())
+                    .attr(
+                        "rsa_bits",
+                        A::optional(Type::Number)
+                            .force_new()
+                            .default(Value::Number(2048.0)),
+                    )
+                    .attr(
+                        "ecdsa_curve",
+                        A::optional(Type::String)
+                            .force_new()
+                            .default(Value::string("P256")),
+                    )
+                    .attr("private_key_pem", A::computed(Type::String).sensitive())
+                    .attr(
+                        "private_key_pem_pkcs8",
+                        A::computed(Type::String).sensitive(),
+                    )
+                    .attr("public_key_pem", A::computed(Type::String))
+                    .attr("public_key_openssh", A::computed(Type::String))
+                    .attr("public_key_fingerprint_sha256", A::computed(Type::String))
+                    .attr("id", A::computed(Type::String)),
+            ),
+        );
+        resources.insert(
+            "tls_cert_request".to_string(),
+            ResourceSchema::new(
+                "A PKCS#10 certificate signing request.",
+                names_schema(Schema::new())
+                    .attr(
+                        "private_key_pem",
+                        A::required(Type::String).force_new().sensitive(),
+                    )
+                    .attr("key_algorithm", A::computed(Type::String))
+                    .attr("cert_request_pem", A::computed(Type::String))
+                    .attr("id", A::computed(Type::String)),
+            ),
+        );
+        resources.insert(
+            "tls_self_signed_cert".to_string(),
+            ResourceSchema::new(
+                "A self-signed certificate (typically a CA).",
+                cert_schema(names_schema(Schema::new()))
+                    .attr(
+                        "private_key_pem",
+                        A::required(Type::String).force_new().sensitive(),
+                    )
+                    .attr("key_algorithm", A::computed(Type::String)),
+            ),
+        );
+        resources.insert(
+            "tls_locally_signed_cert".to_string(),
+            ResourceSchema::new(
+                "A certificate issued from a certificate request by a CA whose key is at hand.",
+                cert_schema(Schema::new())
+                    .attr("cert_request_pem", A::required(Type::String).force_new())
+                    .attr(
+                        "ca_private_key_pem",
+                        A::required(Type::String).force_new().sensitive(),
+                    )
+                    .attr("ca_cert_pem", A::required(Type::String).force_new())
+                    .attr("ca_key_algorithm", A::computed(Type::String)),
+            ),
+        );
+        TlsProvider {
+            schema: ProviderSchema {
+                resources,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl Default for TlsProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading attributes
+
+fn fatal(message: impl Into<String>) -> ProviderError {
+    ProviderError::fatal(message)
+}
+
+fn str_attr(obj: &Value, key: &str) -> Option<String> {
+    obj.get_attr(key)
+        .and_then(|v| v.as_str().map(str::to_string))
+}
+
+fn required_str(obj: &Value, key: &str) -> Result<String, ProviderError> {
+    str_attr(obj, key).ok_or_else(|| fatal(format!("{key} is required")))
+}
+
+fn flag(obj: &Value, key: &str) -> bool {
+    obj.get_attr(key).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// A whole, non-negative number of hours (`default` when unset).
+fn hours(obj: &Value, key: &str, default: Option<i64>) -> Result<i64, ProviderError> {
+    let v = obj.get_attr(key).unwrap_or_default();
+    if v.is_null() {
+        return default.ok_or_else(|| fatal(format!("{key} is required")));
+    }
+    let n = v
+        .as_f64()
+        .ok_or_else(|| fatal(format!("{key} must be a number, not {}", v.type_name())))?;
+    // Cap at ~1000 years so that adding it to the clock cannot overflow.
+    if n < 0.0 || n.fract() != 0.0 || n > 8_760_000.0 {
+        return Err(fatal(format!(
+            "{key} must be a whole number of hours from 0 to 8760000, not {n}"
+        )));
+    }
+    Ok(n as i64)
+}
+
+fn str_list(obj: &Value, key: &str) -> Result<Vec<String>, ProviderError> {
+    let v = obj.get_attr(key).unwrap_or_default();
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let items = v
+        .as_list()
+        .ok_or_else(|| fatal(format!("{key} must be a list of strings")))?;
+    items
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| fatal(format!("{key} must be a list of strings")))
+        })
+        .collect()
+}
+
+fn set(obj: &mut Value, key: &str, v: Value) {
+    if let Value::Map(map) = obj {
+        map.insert(key.to_string(), v);
+    }
+}
+
+/// The planned object as a plain map (the engine may hand it over wrapped in a mark).
+fn object_of(planned: &Value) -> Result<Value, ProviderError> {
+    match planned.peel() {
+        Value::Map(m) => Ok(Value::Map(m.clone())),
+        other => Err(fatal(format!(
+            "expected an object, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minimal DER and PEM, for the re-encodings aws-lc does not offer (PKCS#1, SEC1, SSH keys)
+
+/// One DER element: (tag, content, the whole element, what follows).
+fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let mut header = 2;
+    let len = if first < 0x80 {
+        first as usize
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        rest = &rest[n..];
+        header += n;
+        len
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &input[..header + len], &rest[len..]))
+}
+
+/// The elements inside a constructed DER value.
+fn der_children(mut content: &[u8]) -> Option<Vec<(u8, &[u8], &[u8])>> {
+    let mut out = Vec::new();
+    while !content.is_empty() {
+        let (tag, inner, whole, rest) = der_next(content)?;
+        out.push((tag, inner, whole));
+        content = rest;
+    }
+    Some(out)
+}
+
+fn der_encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KeyAlg {
+    Rsa,
+    Ecdsa,
+    Ed25519,
+}
+
+impl KeyAlg {
+    fn name(self) -> &'static str {
+        match self {
+            KeyAlg::Rsa => "RSA",
+            KeyAlg::Ecdsa => "ECDSA",
+            KeyAlg::Ed25519 => "ED25519",
+        }
+    }
+}
+
+fn key_alg(key: &KeyPair) -> Result<KeyAlg, ProviderError> {
+    let alg = key.algorithm();
+    if alg == &rcgen::PKCS_RSA_SHA256 {
+        Ok(KeyAlg::Rsa)
+    } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256
+        || alg == &rcgen::PKCS_ECDSA_P384_SHA384
+        || alg == &rcgen::PKCS_ECDSA_P521_SHA512
+    {
+        Ok(KeyAlg::Ecdsa)
+    } else if alg == &rcgen::PKCS_ED25519 {
+        Ok(KeyAlg::Ed25519)
+    } else {
+        Err(fatal("unsupported private key algorithm"))
+    }
+}
+
+/// Parses a private key in PKCS#8, PKCS#1 or SEC1 PEM.
+fn parse_key(pem: &str, what: &str) -> Result<KeyPair, ProviderError> {
+    if !pem.contains("-----BEGIN") {
+        return Err(fatal(format!("{what} is not PEM (no BEGIN line)")));
+    }
+    KeyPair::from_pem(pem).map_err(|e| {
+        fatal(format!(
+            "{what} is not a usable RSA, ECDSA or ED25519 private key: {e}"
+        ))
+    })
+}
+
+fn generate_key(obj: &Value) -> Result<KeyPair, ProviderError> {
+    let algorithm = required_str(obj, "algorithm")?;
+    let result = match algorithm.as_str() {
+        "RSA" => {
+            let bits = obj
+                .get_attr("rsa_bits")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(2048.0);
+            // aws-lc only generates these sizes; anything else is refused rather than rounded.
+            let size = match bits {
+                2048.0 => rcgen::RsaKeySize::_2048,
+                3072.0 => rcgen::RsaKeySize::_3072,
+                4096.0 => rcgen::RsaKeySize::_4096,
+                other => {
+                    return Err(fatal(format!(
+                        "rsa_bits must be 2048, 3072 or 4096, not {other}"
+                    )));
+                }
+            };
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
+        }
+        "ECDSA" => {
+            let curve = str_attr(obj, "ecdsa_curve").unwrap_or_else(|| "P256".into());
+            let alg = match curve.as_str() {
+                "P256" => &rcgen::PKCS_ECDSA_P256_SHA256,
+                "P384" => &rcgen::PKCS_ECDSA_P384_SHA384,
+                "P521" => &rcgen::PKCS_ECDSA_P521_SHA512,
+                other => {
+                    return Err(fatal(format!(
+                        "ecdsa_curve must be P256, P384 or P521, not {other:?} (P224 is not supported)"
+                    )));
+                }
+            };
+            KeyPair::generate_for(alg)
+        }
+        "ED25519" => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+        other => {
+            return Err(fatal(format!(
+                "algorithm must be one of RSA, ECDSA, ED25519, not {other:?}"
+            )));
+        }
+    };
+    result.map_err(|e| fatal(format!("generating a {algorithm} key failed: {e}")))
+}
+
+/// The curve OID and SSH names of an ECDSA key.
+fn ec_curve(key: &KeyPair) -> (&'static [u8], &'static str) {
+    // DER of the curve OIDs: prime256v1, secp384r1, secp521r1.
+    let alg = key.algorithm();
+    if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "nistp384")
+    } else if alg == &rcgen::PKCS_ECDSA_P521_SHA512 {
+        (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "nistp521")
+    } else {
+        (
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            "nistp256",
+        )
+    }
+}
+
+/// The key in the PEM form Terraform writes to `private_key_pem`: PKCS#1 for RSA and SEC1 for
+/// ECDSA (what older tools expect), PKCS#8 for ED25519 (which has no other form).
+fn traditional_pem(key: &KeyPair, alg: KeyAlg) -> Result<String, ProviderError> {
+    let pkcs8 = key.serialized_der();
+    if alg == KeyAlg::Ed25519 {
+        return Ok(pem_encode("PRIVATE KEY", pkcs8));
+    }
+    let malformed = || fatal("internal error: unexpected PKCS#8 layout from the crypto library");
+    // A key parsed from PKCS#1/SEC1 input is already in its traditional form.
+    let children = der_next(pkcs8)
+        .and_then(|(_, content, _, _)| der_children(content))
+        .ok_or_else(malformed)?;
+    let is_pkcs8 = children.len() >= 3 && children[1].0 == 0x30 && children[2].0 == 0x04;
+    let inner = if is_pkcs8 { children[2].1 } else { pkcs8 };
+    match alg {
+        KeyAlg::Rsa => Ok(pem_encode("RSA PRIVATE KEY", inner)),
+        _ => {
+            // ECPrivateKey inside PKCS#8 usually omits the curve ([0] parameters), which a
+            // standalone SEC1 key must carry.
+            let fields = der_next(inner)
+                .and_then(|(_, content, _, _)| der_children(content))
+                .ok_or_else(malformed)?;
+            if fields.iter().any(|f| f.0 == 0xa0) {
+                return Ok(pem_encode("EC PRIVATE KEY", inner));
+            }
+            let mut body = Vec::new();
+            for (i, (_, _, whole)) in fields.iter().enumerate() {
+                body.extend_from_slice(whole);
+                if i == 1 {
+                    body.extend(der_encode(0xa0, ec_curve(key).0));
+                }
+            }
+            Ok(pem_encode("EC PRIVATE KEY", &der_encode(0x30, &body)))
+        }
+    }
+}
+
+/// The OpenSSH wire form of the public key, and its key type name.
+fn ssh_public_blob(key: &KeyPair, alg: KeyAlg) -> Result<(String, Vec<u8>), ProviderError> {
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend((bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let raw = key.der_bytes();
+    let mut blob = Vec::new();
+    let kind = match alg {
+        KeyAlg::Rsa => {
+            // RSAPublicKey ::= SEQUENCE { modulus, publicExponent }. DER integers are already
+            // minimal two's complement, which is exactly SSH's mpint.
+            let fields = der_next(raw)
+                .and_then(|(_, c, _, _)| der_children(c))
+                .filter(|f| f.len() == 2)
+                .ok_or_else(|| fatal("internal error: malformed RSA public key"))?;
+            put(&mut blob, b"ssh-rsa");
+            put(&mut blob, fields[1].1);
+            put(&mut blob, fields[0].1);
+            "ssh-rsa".to_string()
+        }
+        KeyAlg::Ecdsa => {
+            let curve = ec_curve(key).1;
+            let kind = format!("ecdsa-sha2-{curve}");
+            put(&mut blob, kind.as_bytes());
+            put(&mut blob, curve.as_bytes());
+            put(&mut blob, raw);
+            kind
+        }
+        KeyAlg::Ed25519 => {
+            put(&mut blob, b"ssh-ed25519");
+            put(&mut blob, raw);
+            "ssh-ed25519".to_string()
+        }
+    };
+    Ok((kind, blob))
+}
+
+fn create_private_key(planned: &Value) -> Result<Value, ProviderError> {
+    let mut obj = object_of(planned)?;
+    let key = generate_key(&obj)?;
+    let alg = key_alg(&key)?;
+    let (ssh_kind, blob) = ssh_public_blob(&key, alg)?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fingerprint = format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob))
+    );
+    set(
+        &mut obj,
+        "private_key_pem",
+        Value::string(traditional_pem(&key, alg)?).mark_sensitive(),
+    );
+    set(
+        &mut obj,
+        "private_key_pem_pkcs8",
+        Value::string(key.serialize_pem()).mark_sensitive(),
+    );
+    set(
+        &mut obj,
+        "public_key_pem",
+        Value::string(key.public_key_pem()),
+    );
+    set(
+        &mut obj,
+        "public_key_openssh",
+        Value::string(format!("{ssh_kind} {}\n", b64.encode(&blob))),
+    );
+    set(
+        &mut obj,
+        "public_key_fingerprint_sha256",
+        Value::string(fingerprint),
+    );
+    set(
+        &mut obj,
+        "id",
+        Value::string(hex::encode(Sha256::digest(key.subject_public_key_info()))),
+    );
+    Ok(obj)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+fn distinguished_name(obj: &Value) -> Result<DistinguishedName, ProviderError> {
+    let mut dn = DistinguishedName::new();
+    let Some(subject) = obj.get_attr("subject").filter(|s| !s.is_null()) else {
+        return Ok(dn);
+    };
+    // A single-nested block may arrive as a one-element list from some callers.
+    let subject = match subject.as_list() {
+        Some([one]) => one.clone(),
+        Some([]) => return Ok(dn),
+        Some(_) => return Err(fatal("only one subject block is allowed")),
+        None => subject,
+    };
+    let fields: [(&str, DnType); 8] = [
+        ("country", DnType::CountryName),
+        ("province", DnType::StateOrProvinceName),
+        ("locality", DnType::LocalityName),
+        ("postal_code", DnType::CustomDnType(vec![2, 5, 4, 17])),
+        ("organization", DnType::OrganizationName),
+        ("organizational_unit", DnType::OrganizationalUnitName),
+        ("common_name", DnType::CommonName),
+        ("serial_number", DnType::CustomDnType(vec![2, 5, 4, 5])),
+    ];
+    for (key, ty) in fields {
+        if let Some(v) = str_attr(&subject, key) {
+            dn.push(ty, v);
+        }
+    }
+    Ok(dn)
+}
+
+fn subject_alt_names(obj: &Value) -> Result<Vec<SanType>, ProviderError> {
+    let mut sans = Vec::new();
+    for name in str_list(obj, "dns_names")? {
+        let ia5 = name
+            .clone()
+            .try_into()
+            .map_err(|_| fatal(format!("dns_names: {name:?} is not an ASCII DNS name")))?;
+        sans.push(SanType::DnsName(ia5));
+    }
+    for ip in str_list(obj, "ip_addresses")? {
+        let addr: IpAddr = ip
+            .parse()
+            .map_err(|_| fatal(format!("ip_addresses: {ip:?} is not an IP address")))?;
+        sans.push(SanType::IpAddress(addr));
+    }
+    for uri in str_list(obj, "uris")? {
+        let scheme_ok = uri.split_once(':').is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if !scheme_ok {
+            return Err(fatal(format!("uris: {uri:?} is not a URI (no scheme)")));
+        }
+        let ia5 = uri
+            .clone()
+            .try_into()
+            .map_err(|_| fatal(format!("uris: {uri:?} is not ASCII")))?;
+        sans.push(SanType::URI(ia5));
+    }
+    Ok(sans)
+}
+
+fn create_cert_request(planned: &Value) -> Result<Value, ProviderError> {
+    let mut obj = object_of(planned)?;
+    let key = parse_key(&required_str(&obj, "private_key_pem")?, "private_key_pem")?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(&obj)?;
+    params.subject_alt_names = subject_alt_names(&obj)?;
+    let csr_pem = params
+        .serialize_request(&key)
+        .and_then(|csr| csr.pem())
+        .map_err(|e| fatal(format!("building the certificate request failed: {e}")))?;
+    set(
+        &mut obj,
+        "key_algorithm",
+        Value::string(key_alg(&key)?.name()),
+    );
+    set(
+        &mut obj,
+        "id",
+        Value::string(hex::encode(Sha256::digest(csr_pem.as_bytes()))),
+    );
+    set(&mut obj, "cert_request_pem", Value::string(csr_pem));
+    Ok(obj)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates (shared by tls_self_signed_cert and tls_locally_signed_cert)
+
+/// The certificate-specific arguments, validated.
+struct CertSpec {
+    validity_hours: i64,
+    is_ca: bool,
+    set_subject_key_id: bool,
+    key_usages: Vec<Ku>,
+    extended_key_usages: Vec<Eku>,
+}
+
+/// Maps Terraform's `allowed_uses` names onto KeyUsage bits and ExtendedKeyUsage OIDs.
+fn usage(name: &str) -> Option<Result<Ku, Eku>> {
+    Some(match name {
+        "digital_signature" => Ok(Ku::DigitalSignature),
+        "content_commitment" => Ok(Ku::ContentCommitment),
+        "key_encipherment" => Ok(Ku::KeyEncipherment),
+        "data_encipherment" => Ok(Ku::DataEncipherment),
+        "key_agreement" => Ok(Ku::KeyAgreement),
+        "cert_signing" => Ok(Ku::KeyCertSign),
+        "crl_signing" => Ok(Ku::CrlSign),
+        "encipher_only" => Ok(Ku::EncipherOnly),
+        "decipher_only" => Ok(Ku::DecipherOnly),
+        "any_extended" => Err(Eku::Any),
+        "server_auth" => Err(Eku::ServerAuth),
+        "client_auth" => Err(Eku::ClientAuth),
+        "code_signing" => Err(Eku::CodeSigning),
+        "email_protection" => Err(Eku::EmailProtection),
+        "timestamping" => Err(Eku::TimeStamping),
+        "ocsp_signing" => Err(Eku::OcspSigning),
+        "ipsec_end_system" => Err(Eku::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 5])),
+        "ipsec_tunnel" => Err(Eku::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 6])),
+        "ipsec_user" => Err(Eku::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 7])),
+        "microsoft_server_gated_crypto" => Err(Eku::Other(vec![1, 3, 6, 1, 4, 1, 311, 10, 3, 3])),
+        "netscape_server_gated_crypto" => Err(Eku::Other(vec![2, 16, 840, 1, 113730, 4, 1])),
+        "microsoft_commercial_code_signing" => {
+            Err(Eku::Other(vec![1, 3, 6, 1, 4, 1, 311, 2, 1, 22]))
+        }
+        "microsoft_kernel_code_signing" => Err(Eku::Other(vec![1, 3, 6, 1, 4, 1, 311, 61, 1, 1])),
+        _ => return None,
+    })
+}
+
+fn cert_spec(obj: &Value) -> Result<CertSpec, ProviderError> {
+    let validity_hours = hours(obj, "validity_period_hours", None)?;
+    hours(obj, "early_renewal_hours", Some(0))?;
+    let mut key_usages = Vec::new();
+    let mut extended_key_usages = Vec::new();
+    for name in str_list(obj, "allowed_uses")? {
+        match usage(&name) {
+            Some(Ok(ku)) if !key_usages.contains(&ku) => key_usages.push(ku),
+            Some(Err(eku)) if !extended_key_usages.contains(&eku) => extended_key_usages.push(eku),
+            Some(_) => {}
+            None => {
+                return Err(fatal(format!(
+                    "allowed_uses: unknown usage {name:?} (expected e.g. digital_signature, \
+                     key_encipherment, cert_signing, crl_signing, server_auth, client_auth)"
+                )));
+            }
+        }
+    }
+    Ok(CertSpec {
+        validity_hours,
+        is_ca: flag(obj, "is_ca_certificate"),
+        set_subject_key_id: flag(obj, "set_subject_key_id"),
+        key_usages,
+        extended_key_usages,
+    })
+}
+
+/// Puts validity, usages, CA-ness and a fresh serial onto `params`.
+fn apply_spec(params: &mut CertificateParams, spec: &CertSpec, now: OffsetDateTime) {
+    params.not_before = now;
+    params.not_after = now + time::Duration::hours(spec.validity_hours);
+    params.key_usages = spec.key_usages.clone();
+    params.extended_key_usages = spec.extended_key_usages.clone();
+    // rcgen writes a subject key id exactly when it writes basicConstraints, so a leaf only
+    // carries the extension pair when set_subject_key_id asks for it. A CA always gets its key
+    // id, since the certificates it signs point at it through their authority key id.
+    params.is_ca = if spec.is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else if spec.set_subject_key_id {
+        IsCa::ExplicitNoCa
+    } else {
+        IsCa::NoCa
+    };
+    // A random serial (rcgen's default hashes the public key, so re-issuing for the same key
+    // would repeat a serial under the same issuer, which verifiers reject).
+    let mut serial = [0u8; 16];
+    rand::rng().fill(&mut serial[..]);
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+}
+
+fn rfc3339(t: OffsetDateTime) -> Result<String, ProviderError> {
+    t.format(&Rfc3339)
+        .map_err(|e| fatal(format!("formatting a time failed: {e}")))
+}
+
+/// Records the issued certificate and its validity window on the object.
+fn cert_outputs(
+    obj: &mut Value,
+    params: &CertificateParams,
+    cert_pem: String,
+    now: OffsetDateTime,
+) -> Result<(), ProviderError> {
+    let serial = params
+        .serial_number
+        .as_ref()
+        .map(|s| {
+            let mut b = [0u8; 16];
+            let bytes = s.to_bytes();
+            b[16 - bytes.len().min(16)..].copy_from_slice(&bytes[bytes.len().saturating_sub(16)..]);
+            u128::from_be_bytes(b).to_string()
+        })
+        .unwrap_or_default();
+    set(obj, "cert_pem", Value::string(cert_pem));
+    set(
+        obj,
+        "validity_start_time",
+        Value::string(rfc3339(params.not_before)?),
+    );
+    set(
+        obj,
+        "validity_end_time",
+        Value::string(rfc3339(params.not_after)?),
+    );
+    set(obj, "id", Value::string(serial));
+    let ready = ready_for_renewal(obj, now)?;
+    set(obj, "ready_for_renewal", Value::Bool(ready));
+    Ok(())
+}
+
+/// X.509 times have whole seconds; truncating here keeps validity_* equal to the certificate.
+fn now_seconds() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// True once `now` is inside the early-renewal window (or past the end) of a saved certificate.
+fn ready_for_renewal(obj: &Value, now: OffsetDateTime) -> Result<bool, ProviderError> {
+    let end = required_str(obj, "validity_end_time")?;
+    let end = OffsetDateTime::parse(&end, &Rfc3339)
+        .map_err(|e| fatal(format!("validity_end_time {end:?} is not RFC 3339: {e}")))?;
+    let early = hours(obj, "early_renewal_hours", Some(0))?;
+    Ok(now >= end - time::Duration::hours(early))
+}
+
+fn create_self_signed_cert(planned: &Value) -> Result<Value, ProviderError> {
+    let mut obj = object_of(planned)?;
+    let spec = cert_spec(&obj)?;
+    let key = parse_key(&required_str(&obj, "private_key_pem")?, "private_key_pem")?;
+    let now = now_seconds();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(&obj)?;
+    params.subject_alt_names = subject_alt_names(&obj)?;
+    apply_spec(&mut params, &spec, now);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| fatal(format!("signing the certificate failed: {e}")))?;
+    set(
+        &mut obj,
+        "key_algorithm",
+        Value::string(key_alg(&key)?.name()),
+    );
+    cert_outputs(&mut obj, &params, cert.pem(), now)?;
+    Ok(obj)
+}
+
+/// Checks that `ca_cert_pem` is a CA certificate for `ca_key`.
+fn check_ca(ca_cert_pem: &str, ca_key: &KeyPair) -> Result<(), ProviderError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
+        .map_err(|e| fatal(format!("ca_cert_pem is not PEM: {e}")))?;
+    if pem.label != "CERTIFICATE" {
+        return Err(fatal(format!(
+            "ca_cert_pem holds a {:?} block, not a CERTIFICATE",
+            pem.label
+        )));
+    }
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| fatal(format!("ca_cert_pem is not an X.509 certificate: {e}")))?;
+    // Compare the raw public keys rather than whole SubjectPublicKeyInfos, whose algorithm
+    // parameters may be encoded differently by another issuer.
+    if cert.public_key().subject_public_key.data.as_ref() != ca_key.der_bytes() {
+        return Err(fatal(
+            "ca_private_key_pem does not match ca_cert_pem (the public keys differ)",
+        ));
+    }
+    if let Ok(Some(bc)) = cert.basic_constraints()
+        && !bc.value.ca
+    {
+        return Err(fatal(
+            "ca_cert_pem is not a CA certificate (basicConstraints CA:FALSE)",
+        ));
+    }
+    Ok(())
+}
+
+fn create_locally_signed_cert(planned: &Value) -> Result<Value, ProviderError> {
+    let mut obj = object_of(planned)?;
+    let spec = cert_spec(&obj)?;
+    let ca_key = parse_key(
+        &required_str(&obj, "ca_private_key_pem")?,
+        "ca_private_key_pem",
+    )?;
+    let ca_cert_pem = required_str(&obj, "ca_cert_pem")?;
+    check_ca(&ca_cert_pem, &ca_key)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, &ca_key)
+        .map_err(|e| fatal(format!("ca_cert_pem cannot be used as an issuer: {e}")))?;
+    let csr_pem = required_str(&obj, "cert_request_pem")?;
+    let mut csr = CertificateSigningRequestParams::from_pem(&csr_pem)
+        .map_err(|e| fatal(format!("cert_request_pem is not a usable request: {e}")))?;
+    // Subject and names come from the request; usages and CA-ness only from allowed_uses and
+    // is_ca_certificate, so a request cannot grant itself more than the configuration allows.
+    let now = now_seconds();
+    apply_spec(&mut csr.params, &spec, now);
+    csr.params.use_authority_key_identifier_extension = true;
+    let cert = csr
+        .signed_by(&issuer)
+        .map_err(|e| fatal(format!("signing the certificate failed: {e}")))?;
+    set(
+        &mut obj,
+        "ca_key_algorithm",
+        Value::string(key_alg(&ca_key)?.name()),
+    );
+    cert_outputs(&mut obj, &csr.params, cert.pem(), now)?;
+    Ok(obj)
+}
+
+fn is_cert(rtype: &str) -> bool {
+    matches!(rtype, "tls_self_signed_cert" | "tls_locally_signed_cert")
+}
+
+/// The plan of a certificate at time `now`: a saved certificate inside its renewal window is
+/// replaced, because a certificate cannot be extended in place.
+fn plan_cert(
+    prior: Option<&Value>,
+    proposed: Value,
+    now: OffsetDateTime,
+) -> Result<PlannedObject, ProviderError> {
+    let mut planned = proposed;
+    // Validate what is already known so that mistakes surface at plan, not halfway through apply.
+    for key in ["validity_period_hours", "early_renewal_hours"] {
+        if planned.get_attr(key).is_some_and(|v| !v.is_unknown()) {
+            hours(&planned, key, Some(0))?;
+        }
+    }
+    if let Some(uses) = planned.get_attr("allowed_uses")
+        && !uses.contains_unknown()
+    {
+        for name in str_list(&planned, "allowed_uses")? {
+            if usage(&name).is_none() {
+                return Err(fatal(format!("allowed_uses: unknown usage {name:?}")));
+            }
+        }
+    }
+    let mut requires_replace = Vec::new();
+    if let Some(prior) = prior
+        && ready_for_renewal(prior, now)?
+    {
+        set(&mut planned, "ready_for_renewal", Value::Bool(true));
+        for key in ["cert_pem", "validity_start_time", "validity_end_time", "id"] {
+            set(&mut planned, key, Value::Unknown);
+        }
+        requires_replace.push("ready_for_renewal".to_string());
+    }
+    Ok(PlannedObject {
+        planned,
+        requires_replace,
+    })
+}
+
+#[async_trait::async_trait]
+impl Provider for TlsProvider {
+    fn name(&self) -> &'static str {
+        "tls"
+    }
+
+    fn schema(&self) -> &ProviderSchema {
+        &self.schema
+    }
+
+    fn plan(
+        &self,
+        rtype: &str,
+        prior: Option<&Value>,
+        proposed: Value,
+    ) -> Result<PlannedObject, ProviderError> {
+        if is_cert(rtype) {
+            plan_cert(prior, proposed, OffsetDateTime::now_utc())
+        } else {
+            Ok(PlannedObject {
+                planned: proposed,
+                requires_replace: Vec::new(),
+            })
+        }
+    }
+
+    async fn read(
+        &self,
+        rtype: &str,
+        requests: &[ReadRequest],
+    ) -> Result<Vec<Option<Value>>, ProviderError> {
+        // Everything lives in state; only the clock can change a certificate's renewal status.
+        let now = OffsetDateTime::now_utc();
+        requests
+            .iter()
+            .map(|r| {
+                let mut obj = r.prior.clone();
+                if is_cert(rtype) {
+                    let ready = ready_for_renewal(&obj, now)?;
+                    set(&mut obj, "ready_for_renewal", Value::Bool(ready));
+                }
+                Ok(Some(obj))
+            })
+            .collect()
+    }
+
+    async fn create(
+        &self,
+        rtype: &str,
+        request: CreateRequest<'_>,
+    ) -> Result<Value, ProviderError> {
+        match rtype {
+            "tls_private_key" => create_private_key(request.planned),
+            "tls_cert_request" => create_cert_request(request.planned),
+            "tls_self_signed_cert" => create_self_signed_cert(request.planned),
+            "tls_locally_signed_cert" => create_locally_signed_cert(request.planned),
+            other => Err(fatal(format!("unknown resource type {other}"))),
+        }
+    }
+
+    async fn update(
+        &self,
+        _rtype: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
+        // Every argument is force-new, so an update only ever carries unchanged values.
+        Ok(planned.clone())
+    }
+
+    async fn delete(&self, _rtype: &str, _prior: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
