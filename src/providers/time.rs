@@ -354,12 +354,22 @@ fn plan_at(
         && let Some(prior) = prior
         && rotation_due(prior, now)?
     {
-        for key in ["rotation_rfc3339", "unix", "year", "month", "day", "hour"] {
+        // Everything computed is recomputed by the replacement.
+        for key in [
+            "rotation_rfc3339",
+            "unix",
+            "year",
+            "month",
+            "day",
+            "hour",
+            "minute",
+            "second",
+            "id",
+        ] {
             set(&mut planned, key, Value::Unknown);
         }
-        for key in ["minute", "second", "id"] {
-            set(&mut planned, key, Value::Unknown);
-        }
+        // `rfc3339` is left as proposed: when configured it must stay, and when it was computed
+        // the replacement is planned from configuration (as after the refresh that drops it).
         requires_replace.push("rotation_rfc3339".to_string());
     }
     Ok(PlannedObject {
@@ -456,5 +466,244 @@ impl Provider for TimeProvider {
             tokio::time::sleep(d).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::ResourceInstanceAddr;
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    async fn create(rtype: &str, planned: Value) -> Result<Value, ProviderError> {
+        let provider = TimeProvider::new();
+        let address = ResourceInstanceAddr::parse(&format!("{rtype}.test")).unwrap();
+        let tags = BTreeMap::new();
+        provider
+            .create(
+                rtype,
+                CreateRequest {
+                    address: &address,
+                    client_token: "token-1",
+                    ownership_tags: &tags,
+                    planned: &planned,
+                },
+            )
+            .await
+    }
+
+    fn num(v: &Value, key: &str) -> f64 {
+        v.get_attr(key).and_then(|v| v.as_f64()).unwrap()
+    }
+
+    #[test]
+    fn duration_parsing_table() {
+        let ok: &[(&str, Duration)] = &[
+            ("0", Duration::ZERO),
+            ("0s", Duration::ZERO),
+            ("30s", Duration::from_secs(30)),
+            ("1m30s", Duration::from_secs(90)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h", Duration::from_secs(3600)),
+            ("2h45m", Duration::from_secs(2 * 3600 + 45 * 60)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("10us", Duration::from_micros(10)),
+            ("10µs", Duration::from_micros(10)),
+            ("42ns", Duration::from_nanos(42)),
+            ("1h1m1s1ms", Duration::from_millis(3_661_001)),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_duration(input).unwrap(), *want, "{input}");
+        }
+        for bad in [
+            "", "30", "s", "-1s", "+1s", "1d", "1 s", " 1s", "1s ", "1.2.3s", ".s", "1sm", "1S",
+            "abc", "1m30", "1e3s",
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.message.contains("invalid duration"), "{bad:?}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn time_static_breaks_a_given_time_into_utc_fields() {
+        let v = create(
+            "time_static",
+            obj(&[("rfc3339", Value::string("2024-02-29T23:34:56-02:00"))]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            v.get_attr("rfc3339").unwrap().as_str(),
+            Some("2024-02-29T23:34:56-02:00")
+        );
+        assert_eq!(v.get_attr("id"), v.get_attr("rfc3339"));
+        assert_eq!(num(&v, "unix"), 1_709_256_896.0);
+        assert_eq!(num(&v, "year"), 2024.0);
+        assert_eq!(num(&v, "month"), 3.0);
+        assert_eq!(num(&v, "day"), 1.0);
+        assert_eq!(num(&v, "hour"), 1.0);
+        assert_eq!(num(&v, "minute"), 34.0);
+        assert_eq!(num(&v, "second"), 56.0);
+    }
+
+    #[tokio::test]
+    async fn time_static_defaults_to_now_and_rejects_garbage() {
+        let before = OffsetDateTime::now_utc().unix_timestamp();
+        let v = create("time_static", obj(&[("rfc3339", Value::Unknown)]))
+            .await
+            .unwrap();
+        let after = OffsetDateTime::now_utc().unix_timestamp();
+        let unix = num(&v, "unix") as i64;
+        assert!((before..=after).contains(&unix));
+        let text = v.get_attr("rfc3339").unwrap().as_str().unwrap().to_string();
+        assert_eq!(parse_rfc3339(&text, "x").unwrap().unix_timestamp(), unix);
+        assert!(text.ends_with('Z'), "{text}");
+
+        let err = create(
+            "time_static",
+            obj(&[("rfc3339", Value::string("yesterday"))]),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.message.contains("RFC 3339"), "{err}");
+        let provider = TimeProvider::new();
+        assert!(
+            provider
+                .plan(
+                    "time_static",
+                    None,
+                    obj(&[("rfc3339", Value::string("2024-13-01"))])
+                )
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn time_sleep_sleeps_and_validates_at_plan() {
+        let started = std::time::Instant::now();
+        let v = create(
+            "time_sleep",
+            obj(&[("create_duration", Value::string("50ms"))]),
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(v.get_attr("id").unwrap().as_str().is_some());
+
+        let provider = TimeProvider::new();
+        let started = std::time::Instant::now();
+        provider
+            .delete(
+                "time_sleep",
+                &obj(&[("destroy_duration", Value::string("30ms"))]),
+            )
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(30));
+
+        let bad = obj(&[("create_duration", Value::string("30 seconds"))]);
+        let err = provider.plan("time_sleep", None, bad.clone()).unwrap_err();
+        assert!(err.message.contains("create_duration"), "{err}");
+        assert!(create("time_sleep", bad).await.is_err());
+        let unknown = obj(&[("destroy_duration", Value::Unknown)]);
+        assert!(provider.plan("time_sleep", None, unknown).is_ok());
+    }
+
+    #[tokio::test]
+    async fn time_rotating_computes_the_rotation_time() {
+        let v = create(
+            "time_rotating",
+            obj(&[
+                ("rfc3339", Value::string("2024-01-31T10:00:00Z")),
+                ("rotation_months", Value::Number(1.0)),
+                ("rotation_days", Value::Number(1.0)),
+                ("rotation_hours", Value::Number(2.0)),
+            ]),
+        )
+        .await
+        .unwrap();
+        // +2h, +1 day (Feb 1), +1 month (Mar 1): amounts add up, smallest unit first.
+        assert_eq!(
+            v.get_attr("rotation_rfc3339").unwrap().as_str(),
+            Some("2024-03-01T12:00:00Z")
+        );
+        let jan31 = parse_rfc3339("2023-01-31T00:00:00Z", "x").unwrap();
+        assert_eq!(
+            format_rfc3339(add_months(jan31, 1).unwrap()).unwrap(),
+            "2023-03-03T00:00:00Z"
+        );
+        assert_eq!(
+            format_rfc3339(add_months(jan31, 12 * 2).unwrap()).unwrap(),
+            "2025-01-31T00:00:00Z"
+        );
+        let err = create("time_rotating", obj(&[])).await.unwrap_err();
+        assert!(err.message.contains("rotation_minutes"), "{err}");
+        let err = create(
+            "time_rotating",
+            obj(&[("rotation_days", Value::Number(-1.0))]),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.message.contains("rotation_days"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn expired_rotation_is_gone_on_read_and_replaced_on_plan() {
+        let provider = TimeProvider::new();
+        let address = ResourceInstanceAddr::parse("time_rotating.certs").unwrap();
+        let past = create(
+            "time_rotating",
+            obj(&[
+                ("rfc3339", Value::string("2020-01-01T00:00:00Z")),
+                ("rotation_days", Value::Number(30.0)),
+            ]),
+        )
+        .await
+        .unwrap();
+        let current = create(
+            "time_rotating",
+            obj(&[("rotation_years", Value::Number(1.0))]),
+        )
+        .await
+        .unwrap();
+        let read = provider
+            .read(
+                "time_rotating",
+                &[
+                    ReadRequest {
+                        address: address.clone(),
+                        prior: past.clone(),
+                    },
+                    ReadRequest {
+                        address,
+                        prior: current.clone(),
+                    },
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(read, vec![None, Some(current.clone())]);
+
+        let plan = provider
+            .plan("time_rotating", Some(&past), past.clone())
+            .unwrap();
+        assert_eq!(plan.requires_replace, vec!["rotation_rfc3339".to_string()]);
+        assert_eq!(
+            plan.planned.get_attr("rotation_rfc3339"),
+            Some(Value::Unknown)
+        );
+        let plan = provider
+            .plan("time_rotating", Some(&current), current.clone())
+            .unwrap();
+        assert!(plan.requires_replace.is_empty());
+        assert_eq!(plan.planned, current);
     }
 }

@@ -261,8 +261,16 @@ fn object_of(planned: &Value) -> Result<Value, ProviderError> {
 // ---------------------------------------------------------------------------------------------
 // Minimal DER and PEM, for the re-encodings aws-lc does not offer (PKCS#1, SEC1, SSH keys)
 
-/// One DER element: (tag, content, the whole element, what follows).
-fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element.
+struct Der<'a> {
+    tag: u8,
+    content: &'a [u8],
+    /// Tag, length and content together.
+    whole: &'a [u8],
+}
+
+/// Splits the first DER element off `input`.
+fn der_next(input: &[u8]) -> Option<(Der<'_>, &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let mut header = 2;
@@ -283,15 +291,22 @@ fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
     if rest.len() < len {
         return None;
     }
-    Some((tag, &rest[..len], &input[..header + len], &rest[len..]))
+    let element = Der {
+        tag,
+        content: &rest[..len],
+        whole: &input[..header + len],
+    };
+    Some((element, &rest[len..]))
 }
 
-/// The elements inside a constructed DER value.
-fn der_children(mut content: &[u8]) -> Option<Vec<(u8, &[u8], &[u8])>> {
+/// The elements inside the constructed value (a SEQUENCE) at the start of `input`.
+fn der_fields(input: &[u8]) -> Option<Vec<Der<'_>>> {
+    let (outer, _) = der_next(input)?;
+    let mut content = outer.content;
     let mut out = Vec::new();
     while !content.is_empty() {
-        let (tag, inner, whole, rest) = der_next(content)?;
-        out.push((tag, inner, whole));
+        let (element, rest) = der_next(content)?;
+        out.push(element);
         content = rest;
     }
     Some(out)
@@ -438,17 +453,17 @@ fn ec_curve(key: &KeyPair) -> (&'static [u8], &'static str) {
 /// The key as PKCS#8 v1. aws-lc writes ED25519 keys as v2 (with the public key appended),
 /// which OpenSSL 3.0 refuses to load; v1 is what Terraform writes and every tool reads.
 fn pkcs8_v1(der: &[u8]) -> Vec<u8> {
-    let Some(children) = der_next(der).and_then(|(_, content, _, _)| der_children(content)) else {
+    let Some(children) = der_fields(der) else {
         return der.to_vec();
     };
-    if children.len() < 3 || children[0].2 != [0x02, 0x01, 0x01] {
+    if children.len() < 3 || children[0].whole != [0x02, 0x01, 0x01] {
         return der.to_vec();
     }
     let mut body = vec![0x02, 0x01, 0x00];
-    for (tag, _, whole) in &children[1..] {
+    for field in &children[1..] {
         // Keep the algorithm, the key and any attributes ([0]); drop the public key ([1]).
-        if *tag != 0x81 && *tag != 0xa1 {
-            body.extend_from_slice(whole);
+        if field.tag != 0x81 && field.tag != 0xa1 {
+            body.extend_from_slice(field.whole);
         }
     }
     der_encode(0x30, &body)
@@ -463,25 +478,21 @@ fn traditional_pem(key: &KeyPair, alg: KeyAlg) -> Result<String, ProviderError> 
     }
     let malformed = || fatal("internal error: unexpected PKCS#8 layout from the crypto library");
     // A key parsed from PKCS#1/SEC1 input is already in its traditional form.
-    let children = der_next(pkcs8)
-        .and_then(|(_, content, _, _)| der_children(content))
-        .ok_or_else(malformed)?;
-    let is_pkcs8 = children.len() >= 3 && children[1].0 == 0x30 && children[2].0 == 0x04;
-    let inner = if is_pkcs8 { children[2].1 } else { pkcs8 };
+    let children = der_fields(pkcs8).ok_or_else(malformed)?;
+    let is_pkcs8 = children.len() >= 3 && children[1].tag == 0x30 && children[2].tag == 0x04;
+    let inner = if is_pkcs8 { children[2].content } else { pkcs8 };
     match alg {
         KeyAlg::Rsa => Ok(pem_encode("RSA PRIVATE KEY", inner)),
         _ => {
             // ECPrivateKey inside PKCS#8 usually omits the curve ([0] parameters), which a
             // standalone SEC1 key must carry.
-            let fields = der_next(inner)
-                .and_then(|(_, content, _, _)| der_children(content))
-                .ok_or_else(malformed)?;
-            if fields.iter().any(|f| f.0 == 0xa0) {
+            let fields = der_fields(inner).ok_or_else(malformed)?;
+            if fields.iter().any(|f| f.tag == 0xa0) {
                 return Ok(pem_encode("EC PRIVATE KEY", inner));
             }
             let mut body = Vec::new();
-            for (i, (_, _, whole)) in fields.iter().enumerate() {
-                body.extend_from_slice(whole);
+            for (i, field) in fields.iter().enumerate() {
+                body.extend_from_slice(field.whole);
                 if i == 1 {
                     body.extend(der_encode(0xa0, ec_curve(key).0));
                 }
@@ -503,13 +514,12 @@ fn ssh_public_blob(key: &KeyPair, alg: KeyAlg) -> Result<(String, Vec<u8>), Prov
         KeyAlg::Rsa => {
             // RSAPublicKey ::= SEQUENCE { modulus, publicExponent }. DER integers are already
             // minimal two's complement, which is exactly SSH's mpint.
-            let fields = der_next(raw)
-                .and_then(|(_, c, _, _)| der_children(c))
+            let fields = der_fields(raw)
                 .filter(|f| f.len() == 2)
                 .ok_or_else(|| fatal("internal error: malformed RSA public key"))?;
             put(&mut blob, b"ssh-rsa");
-            put(&mut blob, fields[1].1);
-            put(&mut blob, fields[0].1);
+            put(&mut blob, fields[1].content);
+            put(&mut blob, fields[0].content);
             "ssh-rsa".to_string()
         }
         KeyAlg::Ecdsa => {
@@ -1206,7 +1216,9 @@ mod tests {
     #[tokio::test]
     async fn every_key_algorithm_parses_with_openssl_and_is_sensitive() {
         let dir = tempfile::tempdir().unwrap();
-        let cases: [(&str, &[(&str, Value)], &str, &str); 5] = [
+        // (algorithm, extra arguments, PEM label of private_key_pem, OpenSSH key type)
+        type Case<'a> = (&'a str, &'a [(&'a str, Value)], &'a str, &'a str);
+        let cases: [Case; 5] = [
             ("RSA", &[], "RSA PRIVATE KEY", "ssh-rsa"),
             (
                 "RSA",
