@@ -888,6 +888,14 @@ fn check_ca(ca_cert_pem: &str, ca_key: &KeyPair) -> Result<(), ProviderError> {
             "ca_cert_pem is not a CA certificate (basicConstraints CA:FALSE)",
         ));
     }
+    // Verifiers reject what such a CA signs, so refuse to issue it.
+    if let Ok(Some(ku)) = cert.key_usage()
+        && !ku.value.key_cert_sign()
+    {
+        return Err(fatal(
+            "ca_cert_pem may not sign certificates: its key usage lacks cert_signing",
+        ));
+    }
     Ok(())
 }
 
@@ -1218,7 +1226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // (algorithm, extra arguments, PEM label of private_key_pem, OpenSSH key type)
         type Case<'a> = (&'a str, &'a [(&'a str, Value)], &'a str, &'a str);
-        let cases: [Case; 5] = [
+        let cases: [Case; 6] = [
             ("RSA", &[], "RSA PRIVATE KEY", "ssh-rsa"),
             (
                 "RSA",
@@ -1232,6 +1240,12 @@ mod tests {
                 &[("ecdsa_curve", s("P384"))],
                 "EC PRIVATE KEY",
                 "ecdsa-sha2-nistp384",
+            ),
+            (
+                "ECDSA",
+                &[("ecdsa_curve", s("P521"))],
+                "EC PRIVATE KEY",
+                "ecdsa-sha2-nistp521",
             ),
             ("ED25519", &[], "PRIVATE KEY", "ssh-ed25519"),
         ];
@@ -1260,8 +1274,10 @@ mod tests {
                 let bits = extra.first().map_or(2048.0, |e| e.1.as_f64().unwrap());
                 assert!(text.contains(&format!("({bits} bit")), "{text}");
             }
-            if extra.iter().any(|e| e.0 == "ecdsa_curve") {
-                assert!(text.contains("secp384r1"), "{text}");
+            match extra.first().and_then(|e| e.1.as_str()) {
+                Some("P384") => assert!(text.contains("secp384r1"), "{text}"),
+                Some("P521") => assert!(text.contains("secp521r1"), "{text}"),
+                _ => {}
             }
             // Both encodings carry the same key, whose public half is public_key_pem.
             let public = openssl_ok(&["pkey", "-in", p(&f), "-pubout"]);
@@ -1440,6 +1456,44 @@ mod tests {
         .unwrap_err();
         assert!(err.message.contains("does not match"), "{err}");
         assert!(!err.retryable);
+    }
+
+    #[tokio::test]
+    async fn ca_without_cert_signing_cannot_issue() {
+        let k = key("ECDSA", &[]).await;
+        let weak_ca = create(
+            "tls_self_signed_cert",
+            obj(&[
+                ("private_key_pem", k.get_attr("private_key_pem").unwrap()),
+                ("validity_period_hours", n(1.0)),
+                ("is_ca_certificate", Value::Bool(true)),
+                ("allowed_uses", list(&["digital_signature"])),
+            ]),
+        )
+        .await
+        .unwrap();
+        let csr = create(
+            "tls_cert_request",
+            obj(&[("private_key_pem", k.get_attr("private_key_pem").unwrap())]),
+        )
+        .await
+        .unwrap();
+        let err = create(
+            "tls_locally_signed_cert",
+            obj(&[
+                (
+                    "cert_request_pem",
+                    csr.get_attr("cert_request_pem").unwrap(),
+                ),
+                ("ca_private_key_pem", k.get_attr("private_key_pem").unwrap()),
+                ("ca_cert_pem", weak_ca.get_attr("cert_pem").unwrap()),
+                ("validity_period_hours", n(1.0)),
+                ("allowed_uses", list(&["server_auth"])),
+            ]),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.message.contains("cert_signing"), "{err}");
     }
 
     #[tokio::test]
