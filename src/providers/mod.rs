@@ -2,3 +2,5 @@
 //! the engine.
 
 pub mod random;
+pub mod time;
+pub mod tls;
