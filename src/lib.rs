@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod diag;
+pub mod fmt;
 pub mod provider;
 pub mod providers;
 pub mod value;
