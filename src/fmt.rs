@@ -498,12 +498,18 @@ struct OutLine {
     starts_close: bool,
 }
 
+/// Spacing between two tokens on a line: kept as written (people line up trailing comments),
+/// except that a gap with tabs becomes one space. Never emptied, which could join tokens.
+fn spacing(ws: &str) -> &str {
+    if ws.contains(['\t', '\r']) { " " } else { ws }
+}
+
 /// Joins tokens as written: the first without its leading whitespace, the rest with theirs.
 fn join(toks: &[Tok<'_>]) -> String {
     let mut s = String::new();
     for (n, t) in toks.iter().enumerate() {
         if n > 0 {
-            s.push_str(t.ws);
+            s.push_str(spacing(t.ws));
         }
         s.push_str(&t.render());
     }
@@ -537,7 +543,7 @@ fn layout(tokens: &[Tok<'_>]) -> String {
             let head: Vec<&str> = line[..=open].iter().map(|t| t.text).collect();
             let mut s = head.join(" ");
             if let Some(rest) = line.get(open + 1..).filter(|r| !r.is_empty()) {
-                s.push_str(rest[0].ws);
+                s.push_str(spacing(rest[0].ws));
                 s.push_str(&join(rest));
             }
             Content::Text(s)
@@ -581,8 +587,10 @@ fn layout(tokens: &[Tok<'_>]) -> String {
 
 /// The indentation level of a line, updating the indent stack with the line's net bracket
 /// change. This is `hclwrite`'s rule (a line that leaves brackets open adds one level, however
-/// many it opened), except that a line starting with a closing bracket is placed at the level
-/// of the line that opened it, so `}, {` between list elements lines up with `[{`.
+/// many it opened), except for where lines that close brackets go: one starting with a closing
+/// bracket is placed at the level of the line that opened it, so `}, {` between list elements
+/// lines up with `[{`; one that closes brackets only after some content (`  b)`) stays at the
+/// level of that content.
 fn indent_line(line: &[Tok<'_>], indents: &mut Vec<usize>) -> usize {
     let net: isize = line
         .iter()
@@ -615,7 +623,6 @@ fn indent_line(line: &[Tok<'_>], indents: &mut Vec<usize>) -> usize {
                 closed = 0;
             }
         }
-        level = level.min(indents.len());
     }
     level
 }
@@ -926,6 +933,62 @@ resource "x" "y" {
                 assert_eq!(format_source(&out).as_ref(), Ok(&out));
             }
         }
+    }
+
+    #[test]
+    fn random_edits_never_panic_and_keep_promises() {
+        // Deterministic xorshift, so a failure reproduces. Each case deletes, duplicates or
+        // inserts a few characters (brackets, quotes, newlines, tabs, comment and heredoc
+        // starters) into a sample; whatever comes out must satisfy every promise.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let inserts = [
+            "{", "}", "[", "]", "(", ")", "\"", "\n", "\n\n", "\t", " ", "#", "//", "/*", "*/",
+            "=", "==", "${", "%{", "<<EOF\n", "\nEOF\n", "\r\n", "ü", "🚀", ",", "a = 1\n",
+        ];
+        let mut formatted = 0;
+        for _ in 0..3000 {
+            let mut text: Vec<char> = SAMPLES[next(SAMPLES.len())].chars().collect();
+            for _ in 0..=next(3) {
+                let at = next(text.len() + 1);
+                match next(3) {
+                    0 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    1 if at < text.len() => {
+                        let c = text[at];
+                        text.insert(at, c);
+                    }
+                    _ => {
+                        let ins = inserts[next(inserts.len())];
+                        for (k, c) in ins.chars().enumerate() {
+                            text.insert(at + k, c);
+                        }
+                    }
+                }
+            }
+            let src: String = text.into_iter().collect();
+            match format_source(&src) {
+                Ok(out) => {
+                    assert_eq!(
+                        format_source(&out).as_ref(),
+                        Ok(&out),
+                        "not idempotent:\n{src}"
+                    );
+                    assert_eq!(comments(&src), comments(&out));
+                    formatted += 1;
+                }
+                // A refusal must come from the parser, not from a failed self-check.
+                Err(e) => assert!(!e.message.starts_with("internal"), "{e}\n{src}"),
+            }
+        }
+        // The edits must not all be fatal, or this would test nothing but the parser.
+        assert!(formatted > 500, "only {formatted} edited inputs parsed");
     }
 
     #[test]
