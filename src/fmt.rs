@@ -346,20 +346,50 @@ impl<'a> Lexer<'a> {
 
     /// End (exclusive) of the quoted string starting at `i` (on its `"`), skipping over
     /// escapes and template interpolations/directives, which may contain nested strings.
+    ///
+    /// Mirrors a quirk of hcl-edit: inside the body of a `%{ if }` / `%{ for }` directive the
+    /// text is parsed as a plain template, where `"` does not end the string and `\` is no
+    /// escape. Following it means everything the parser accepts can be formatted.
     fn quoted_end(&self, i: usize) -> usize {
         let mut j = i + 1;
+        let mut directives = 0usize;
         loop {
             match self.byte(j) {
                 None => return self.src.len(),
-                Some(b'"') => return j + 1,
-                Some(b'\\') => j += 1 + self.char_len(j + 1),
+                Some(b'"') if directives == 0 => return j + 1,
+                Some(b'\\') if directives == 0 => j += 1 + self.char_len(j + 1),
                 // `$${` and `%%{` are escaped markers, not templates.
                 Some(b'$') if self.at(j, "$${") => j += 3,
                 Some(b'%') if self.at(j, "%%{") => j += 3,
-                Some(b'$' | b'%') if self.at(j + 1, "{") => j = self.template_end(j + 2),
+                Some(b'%') if self.at(j + 1, "{") => {
+                    match self.directive_keyword(j + 2) {
+                        "if" | "for" => directives += 1,
+                        "endif" | "endfor" => directives = directives.saturating_sub(1),
+                        _ => {}
+                    }
+                    j = self.template_end(j + 2);
+                }
+                Some(b'$') if self.at(j + 1, "{") => j = self.template_end(j + 2),
                 Some(_) => j += self.char_len(j),
             }
         }
+    }
+
+    /// The keyword of a `%{` directive whose body starts at `i` (after an optional `~` strip
+    /// marker and whitespace).
+    fn directive_keyword(&self, i: usize) -> &'a str {
+        let mut j = i;
+        if self.at(j, "~") {
+            j += 1;
+        }
+        while matches!(self.byte(j), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            j += 1;
+        }
+        let start = j;
+        while self.byte(j).is_some_and(|b| b.is_ascii_alphabetic()) {
+            j += 1;
+        }
+        self.slice(start, j)
     }
 
     /// End (exclusive) of a `${ … }` or `%{ … }` whose body starts at `i`: the matching `}`,
@@ -884,6 +914,18 @@ resource "x" "y" {
     }
 
     #[test]
+    fn quotes_inside_directive_bodies_follow_the_parser() {
+        // hcl-edit reads the body of a `%{ if }` inside a quoted string as a plain template, so
+        // a bare `"` there does not end the string.
+        let src =
+            "x=\"%{ if true }a\"b%{ endif }\"\ny=\"%{~for v in l~}\\\"${v}\\\"%{~ endfor ~}\"\n";
+        assert_eq!(
+            check(src),
+            "x = \"%{ if true }a\"b%{ endif }\"\ny = \"%{~for v in l~}\\\"${v}\\\"%{~ endfor ~}\"\n"
+        );
+    }
+
+    #[test]
     fn crlf_and_no_final_newline() {
         assert_eq!(check("a=1\r\nbb=2"), "a  = 1\nbb = 2\n");
     }
@@ -911,6 +953,7 @@ resource "x" "y" {
             ("a = 1 +\n", "dangling operator"),
             ("x = \"ü\n\u{1F600}", "unicode then end of input"),
             ("x = /* open", "unterminated comment"),
+            ("x = \"%{ if true }a\"", "unterminated directive body"),
         ];
         for (src, what) in cases {
             let err = format_source(src).expect_err(what);
