@@ -570,10 +570,10 @@ fn layout(tokens: &[Tok<'_>]) -> String {
         let header = if in_body { block_header(line) } else { None };
         let content = if let Some(open) = header {
             // Block header: single spaces between type, labels and `{`.
-            let head: Vec<&str> = line[..=open].iter().map(|t| t.text).collect();
-            let mut s = head.join(" ");
-            if let Some(rest) = line.get(open + 1..).filter(|r| !r.is_empty()) {
-                s.push_str(spacing(rest[0].ws));
+            let (head, rest) = line.split_at(open.saturating_add(1).min(line.len()));
+            let mut s = head.iter().map(|t| t.text).collect::<Vec<_>>().join(" ");
+            if let Some(next) = rest.first() {
+                s.push_str(spacing(next.ws));
                 s.push_str(&join(rest));
             }
             Content::Text(s)
@@ -634,8 +634,11 @@ fn indent_line(line: &[Tok<'_>], indents: &mut Vec<usize>) -> usize {
 
     let mut level = indents.len();
     let mut closing = leading;
-    while closing > 0 && level > 0 {
-        closing = closing.saturating_sub(indents[level - 1]);
+    for &opened in indents.iter().rev() {
+        if closing == 0 {
+            break;
+        }
+        closing = closing.saturating_sub(opened);
         level -= 1;
     }
 
@@ -698,7 +701,7 @@ fn assignment(line: &[Tok<'_>], in_body: bool) -> Option<Content> {
     if key.is_empty() || key.iter().any(|t| t.is_comment() || t.is_multiline()) {
         return None;
     }
-    if in_body && (key.len() != 1 || key[0].kind != Kind::Ident) {
+    if in_body && !matches!(key, [k] if k.kind == Kind::Ident) {
         return None;
     }
 
@@ -726,35 +729,20 @@ fn assignment(line: &[Tok<'_>], in_body: bool) -> Option<Content> {
 /// Pads keys so that the `=` of each run of consecutive single-line assignments at the same
 /// level line up. Anything else (blank, comment, block, multi-line value) ends a run.
 fn align(lines: &mut [OutLine]) {
-    let mut start = 0;
-    while start < lines.len() {
-        let level = lines[start].level;
-        let mut end = start;
-        while let Some(l) = lines.get(end) {
-            match &l.content {
-                Content::Assign { align: true, .. } if l.level == level => end += 1,
-                _ => break,
-            }
-        }
-        if end == start {
-            start += 1;
-            continue;
-        }
-        let width = lines[start..end]
-            .iter()
-            .map(|l| match &l.content {
-                Content::Assign { key, .. } => key.chars().count(),
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0);
-        for l in &mut lines[start..end] {
+    let alignable = |l: &OutLine| matches!(l.content, Content::Assign { align: true, .. });
+    let runs = lines.chunk_by_mut(|a, b| alignable(a) && alignable(b) && a.level == b.level);
+    for run in runs {
+        let width = |l: &OutLine| match &l.content {
+            Content::Assign { key, .. } => key.chars().count(),
+            _ => 0,
+        };
+        let max = run.iter().map(width).max().unwrap_or(0);
+        for l in run.iter_mut() {
+            let pad = max.saturating_sub(width(l));
             if let Content::Assign { key, .. } = &mut l.content {
-                let pad = width.saturating_sub(key.chars().count());
                 key.extend(std::iter::repeat_n(' ', pad));
             }
         }
-        start = end;
     }
 }
 
