@@ -7,8 +7,10 @@
 pub mod addr;
 pub mod config;
 pub mod diag;
-pub mod graph;
+pub mod environment;
 pub mod eval;
+pub mod fmt;
+pub mod graph;
 pub mod provider;
 pub mod providers;
 pub mod value;
