@@ -5,6 +5,7 @@
 //! Seams: [`provider`] (the only I/O to the outside world) and, later, `backend` (state storage).
 
 pub mod addr;
+pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod environment;

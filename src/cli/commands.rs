@@ -1,0 +1,198 @@
+//! One function per command. Each loads what it needs, runs the engine, and renders.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::{Command, GraphFormat, Ui, VarArgs};
+use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
+use crate::environment::Environment;
+use crate::graph::walk::{UnknownComputed, WalkOutput};
+use crate::provider::ProviderRegistry;
+
+pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
+    match command {
+        Command::Validate { dir, json, vars } => validate(&dir_or_cwd(dir), json, &vars, raw_args, ui),
+        Command::Fmt { dir, check } => fmt(&dir_or_cwd(dir), check, ui),
+        Command::Graph { dir, format, vars } => graph(&dir_or_cwd(dir), format, &vars, raw_args, ui),
+    }
+}
+
+fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Loads an environment and walks it with unknown computed values: what validate and graph see.
+fn load_and_walk(dir: &Path, vars: &VarArgs, raw_args: &[OsString]) -> (Environment, Option<WalkOutput>, Diagnostics) {
+    let env = Environment::load(dir, &vars.in_order(raw_args), ProviderRegistry::builtin());
+    let mut diags = env.diagnostics.clone();
+    if diags.has_errors() {
+        return (env, None, diags);
+    }
+    let out = env.walk(&UnknownComputed);
+    diags.extend(out.diagnostics.clone());
+    (env, Some(out), diags)
+}
+
+fn validate(dir: &Path, json: bool, vars: &VarArgs, raw_args: &[OsString], ui: &Ui) -> i32 {
+    let (env, _, diags) = load_and_walk(dir, vars, raw_args);
+    let valid = !diags.has_errors();
+    if json {
+        let doc = serde_json::json!({
+            "format_version": "1.0",
+            "valid": valid,
+            "error_count": diags.error_count(),
+            "warning_count": diags.0.len() - diags.error_count(),
+            "diagnostics": diags.iter().map(|d| diag::to_json(d, &env.sources)).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        ui.diagnostics(&diags, &env.sources);
+        if valid {
+            println!("Success! The configuration is valid.");
+        } else {
+            eprintln!("{} error{} found.", diags.error_count(), if diags.error_count() == 1 { "" } else { "s" });
+        }
+    }
+    if valid { 0 } else { 1 }
+}
+
+/// Exit code of `fmt --check` when a file is not formatted (as `terraform fmt -check`).
+const FMT_CHECK_FAILED: i32 = 3;
+
+fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
+    let files = if target.is_file() {
+        vec![target.to_path_buf()]
+    } else {
+        let mut files = Vec::new();
+        if let Err(e) = collect_hcl(target, &mut files) {
+            eprintln!("error: cannot read {}: {e}", target.display());
+            return 1;
+        }
+        files.sort();
+        files
+    };
+    let mut sources = Sources::default();
+    let mut diags = Diagnostics::default();
+    let mut unformatted = Vec::new();
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::error(format!("cannot read {}: {e}", file.display())));
+                continue;
+            }
+        };
+        match crate::fmt::format_source(&text) {
+            Ok(formatted) if formatted == text => {}
+            Ok(formatted) => {
+                unformatted.push(file.clone());
+                if !check {
+                    if let Err(e) = write_atomically(file, &formatted) {
+                        diags.push(Diagnostic::error(format!("cannot write {}: {e}", file.display())));
+                    }
+                }
+            }
+            Err(e) => {
+                let id = sources.add(file, text);
+                diags.push(
+                    Diagnostic::error(format!("cannot format: {}", e.message))
+                        .at(Span::new(id, e.offset..e.offset))
+                        .hint("fix the syntax error first; fmt never rewrites a file it cannot parse"),
+                );
+            }
+        }
+    }
+    for f in &unformatted {
+        println!("{}", f.display());
+    }
+    ui.diagnostics(&diags, &sources);
+    if diags.has_errors() {
+        1
+    } else if check && !unformatted.is_empty() {
+        FMT_CHECK_FAILED
+    } else {
+        0
+    }
+}
+
+fn collect_hcl(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_hcl(&path, out)?;
+        } else if name.ends_with(".hcl") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a file's content through a temporary file and rename, so a crash never leaves it
+/// half-written.
+pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, path)
+}
+
+fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString], ui: &Ui) -> i32 {
+    let (env, out, diags) = load_and_walk(dir, vars, raw_args);
+    if diags.has_errors() {
+        ui.diagnostics(&diags, &env.sources);
+        return 1;
+    }
+    ui.diagnostics(&diags, &env.sources);
+    let Some(out) = out else { return 1 };
+    let dag = out.dag();
+    match format {
+        GraphFormat::Dot => {
+            let mut s = String::from("digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n");
+            for n in dag.node_indices() {
+                s.push_str(&format!("  {};\n", dot_id(&dag[n].to_string())));
+            }
+            for e in dag.edge_indices() {
+                if let Some((from, to)) = dag.edge_endpoints(e) {
+                    // Arrows read "depends on", as in `terraform graph`.
+                    s.push_str(&format!("  {} -> {};\n", dot_id(&dag[to].to_string()), dot_id(&dag[from].to_string())));
+                }
+            }
+            s.push_str("}\n");
+            print!("{s}");
+        }
+        GraphFormat::Json => {
+            let nodes: Vec<_> = out
+                .instances
+                .values()
+                .map(|i| {
+                    serde_json::json!({
+                        "address": i.addr.to_string(),
+                        "module": i.addr.resource.module.to_string(),
+                        "mode": i.addr.resource.mode,
+                        "type": i.addr.resource.rtype,
+                        "name": i.addr.resource.name,
+                        "depends_on": i.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({ "format_version": "1.0", "nodes": nodes, "edge_count": dag.edge_count() });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+    }
+    0
+}
+
+fn dot_id(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}

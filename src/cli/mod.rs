@@ -1,0 +1,176 @@
+//! The command line: parses arguments into structs, runs a command, renders its result.
+//!
+//! Commands return an exit code; rendering (terminal or JSON) lives here, never in the engine.
+//! Terraform's single-dash long flags (`-var`, `-out`, `-target`, `-auto-approve`, …) are accepted
+//! beside the double-dash forms, because that is what Terraform users type.
+
+mod commands;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::vars::CliVar;
+use crate::diag::{Diagnostics, Sources};
+
+#[derive(Parser, Debug)]
+#[command(name = "slipway", version, about = "Infrastructure as code for AWS and Kubernetes cluster bootstrap")]
+pub struct Cli {
+    /// Disable colour (also: NO_COLOR).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the configuration: syntax, references, types, schemas.
+    Validate {
+        /// Environment directory (default: current directory).
+        dir: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite HCL files in the canonical layout.
+    Fmt {
+        /// A directory (formatted recursively) or a file (default: current directory).
+        dir: Option<PathBuf>,
+        /// Do not write; exit 3 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the resource-instance dependency graph.
+    Graph {
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum GraphFormat {
+    Dot,
+    Json,
+}
+
+/// `-var name=value` and `-var-file FILE`, kept in command-line order.
+#[derive(Args, Debug, Default, Clone)]
+pub struct VarArgs {
+    /// Set a root variable: -var name=value (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub var: Vec<String>,
+    /// Read variable values from an HCL file (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    /// The values in the order they were given on the command line (later wins).
+    pub fn in_order(&self, raw_args: &[OsString]) -> Vec<CliVar> {
+        let mut out = Vec::new();
+        let (mut vi, mut fi) = (0, 0);
+        let mut it = raw_args.iter().map(|a| a.to_string_lossy().into_owned()).peekable();
+        while let Some(a) = it.next() {
+            let is_var = a == "--var" || a.starts_with("--var=");
+            let is_file = a == "--var-file" || a.starts_with("--var-file=");
+            if is_var && vi < self.var.len() {
+                out.push(CliVar::Assign(self.var[vi].clone()));
+                vi += 1;
+                if !a.contains('=') {
+                    it.next();
+                }
+            } else if is_file && fi < self.var_file.len() {
+                out.push(CliVar::File(self.var_file[fi].clone()));
+                fi += 1;
+                if !a.contains('=') {
+                    it.next();
+                }
+            }
+        }
+        out
+    }
+}
+
+const SINGLE_DASH_FLAGS: &[&str] = &[
+    "var", "var-file", "out", "target", "replace", "auto-approve", "refresh", "refresh-only",
+    "detailed-exitcode", "parallelism", "lock-timeout", "json", "check", "state-dir", "destroy",
+    "lock", "input", "no-color", "force",
+];
+
+/// Rewrites `-var x=1` into `--var x=1` so clap understands Terraform-style flags.
+pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    args.into_iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if let Some(rest) = s.strip_prefix('-').filter(|r| !r.starts_with('-')) {
+                let name = rest.split('=').next().unwrap_or("");
+                if SINGLE_DASH_FLAGS.contains(&name) {
+                    return OsString::from(format!("-{s}"));
+                }
+            }
+            a
+        })
+        .collect()
+}
+
+/// What the user sees: colour decisions and diagnostic rendering.
+pub struct Ui {
+    pub colour: bool,
+}
+
+impl Ui {
+    pub fn new(no_color: bool) -> Ui {
+        let colour = !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+        Ui { colour }
+    }
+
+    /// Prints diagnostics to stderr.
+    pub fn diagnostics(&self, diags: &Diagnostics, sources: &Sources) {
+        if diags.is_empty() {
+            return;
+        }
+        eprint!("{}", crate::diag::render_terminal(diags, sources, self.colour));
+    }
+}
+
+/// Runs the program; returns the process exit code.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let args = normalize_args(args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    init_logging(cli.log_format);
+    let ui = Ui::new(cli.no_color);
+    commands::run(cli.command, &args, &ui)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
