@@ -2,10 +2,12 @@
 //!
 //! The pipeline, one module per stage (see ARCHITECTURE.md):
 //! `config` (load HCL) → `eval` (expressions) → `graph` (instances and edges) → `plan` → `apply`.
-//! Seams: [`provider`] (the only I/O to the outside world) and, later, `backend` (state storage).
+//! Seams: [`provider`] (the only I/O to the outside world) and [`backend`] (state storage; see [`state`]).
 
 pub mod addr;
+pub mod backend;
 pub mod diag;
 pub mod provider;
 pub mod providers;
+pub mod state;
 pub mod value;
