@@ -24,6 +24,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,14 +70,19 @@ struct Session {
 }
 
 /// What this instance knows about the files it will write next.
-#[derive(Default)]
 enum Binding {
-    /// No read since the lock was taken (or an append failed): writing would be blind.
-    #[default]
-    Unread,
+    /// No read since the lock was taken, or a failed write left our view of the files in
+    /// doubt (the reason): writing now would be blind.
+    Unread(&'static str),
     /// Read found no state.
     NoState,
     Bound(Bound),
+}
+
+impl Default for Binding {
+    fn default() -> Self {
+        Binding::Unread("read the state after taking the lock, before changing it")
+    }
 }
 
 struct Bound {
@@ -105,17 +111,28 @@ fn fsync_dir(dir: &Path) -> Result<(), BackendError> {
 
 /// Writes `bytes` to `path` through a temp file and rename; fsyncs file and directory.
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), BackendError> {
+    let tmp = write_tmp(path, bytes)?;
+    fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
+    fsync_dir(dir)
+}
+
+/// Writes and fsyncs `<path>.tmp`, readable by the owner only (state holds secrets).
+fn write_tmp(path: &Path, bytes: &[u8]) -> Result<PathBuf, BackendError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     // A fixed temp name is safe: only the lock holder writes, and a leftover from a crash is
     // simply overwritten.
-    let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err("create", &tmp))?;
     f.write_all(bytes).map_err(io_err("write", &tmp))?;
     f.sync_all().map_err(io_err("fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
-    fsync_dir(dir)
+    Ok(tmp)
 }
 
 impl LocalBackend {
@@ -236,7 +253,11 @@ impl Inner {
     }
 
     fn lock(&self, info: LockInfo) -> Result<LockInfo, BackendError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create state directory", &self.dir))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(io_err("create state directory", &self.dir))?;
         let body =
             serde_json::to_vec_pretty(&info).map_err(|e| BackendError::Internal(e.to_string()))?;
         let mut unreadable = 0;
@@ -256,7 +277,7 @@ impl Inner {
                     fsync_dir(&self.dir)?;
                     let mut s = self.session();
                     s.held = Some(info.clone());
-                    s.binding = Binding::Unread;
+                    s.binding = Binding::default();
                     return Ok(info);
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => match self.read_lock() {
@@ -299,7 +320,7 @@ impl Inner {
             }
         }
         s.held = None;
-        s.binding = Binding::Unread;
+        s.binding = Binding::default();
         match self.read_lock()? {
             Some(h) if h.id == lock_id => self.remove_lock(),
             Some(h) => Err(BackendError::LockIdMismatch {
@@ -321,7 +342,7 @@ impl Inner {
                 let mut s = self.session();
                 if s.held.as_ref().is_some_and(|h| h.id == lock_id) {
                     s.held = None;
-                    s.binding = Binding::Unread;
+                    s.binding = Binding::default();
                 }
                 Ok(())
             }
@@ -415,10 +436,10 @@ impl Inner {
                     reason: "cannot journal a change before the first snapshot is written".into(),
                 });
             }
-            Binding::Unread => {
+            Binding::Unread(why) => {
                 return Err(BackendError::Protocol {
                     at: self.at(),
-                    reason: "read the state after taking the lock before changing it".into(),
+                    reason: format!("read the state again: {why}"),
                 });
             }
         };
@@ -430,7 +451,7 @@ impl Inner {
             if let Some(f) = &b.file {
                 let _ = f.set_len(b.journal_len);
             }
-            s.binding = Binding::Unread;
+            s.binding = Binding::Unread("a journal write failed");
             return Err(e);
         }
         b.records += 1;
@@ -454,6 +475,7 @@ impl Inner {
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .mode(0o600)
                 .open(path)
                 .map_err(io_err("open journal", path))?;
             if b.journal_len == 0 {
@@ -490,10 +512,10 @@ impl Inner {
         let mut s = self.session();
         self.check_held(&s)?;
         match &s.binding {
-            Binding::Unread => {
+            Binding::Unread(why) => {
                 return Err(BackendError::Protocol {
                     at: self.at(),
-                    reason: "read the state after taking the lock before writing it".into(),
+                    reason: format!("read the state again: {why}"),
                 });
             }
             Binding::NoState => {}
@@ -521,36 +543,34 @@ impl Inner {
                 }
             }
         }
-        // Forget the old journal handle before the file is replaced under it.
-        s.binding = Binding::Unread;
-
-        let mut tmp = self.state_path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("fsync", &tmp))?;
-        drop(f);
+        // Until the rename, a failure leaves the old snapshot, journal and binding valid.
+        let tmp = write_tmp(&self.state_path, bytes)?;
         self.keep_backup()?;
         fs::rename(&tmp, &self.state_path)
             .map_err(io_err("rename into place", &self.state_path))?;
-        // The new snapshot must be durable before the journal over the old one is replaced;
-        // otherwise a power loss could keep the old snapshot and lose the journal.
-        fsync_dir(&self.dir)?;
-        let header = encode_header(lineage, serial)?;
-        write_atomic(&self.dir, &self.journal_path, &header)?;
-
         self.snapshot_writes.fetch_add(1, Ordering::Relaxed);
         self.snapshot_bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        // The new snapshot must be durable before the journal over the old one is replaced;
+        // otherwise a power loss could keep the old snapshot and lose its journal. If that
+        // cannot be confirmed, nothing more may be written until the state is read again.
+        s.binding = Binding::Unread("the new snapshot could not be made durable");
+        fsync_dir(&self.dir)?;
+        // The old journal is now stale (ignored on read); journal_len 0 makes the next append
+        // restart it, should resetting it here fail.
         s.binding = Binding::Bound(Bound {
             lineage: lineage.to_string(),
             snapshot_serial: serial,
             snapshot_bytes: bytes.len() as u64,
             records: 0,
-            journal_len: header.len() as u64,
+            journal_len: 0,
             file: None,
         });
+        let header = encode_header(lineage, serial)?;
+        write_atomic(&self.dir, &self.journal_path, &header)?;
+        if let Binding::Bound(b) = &mut s.binding {
+            b.journal_len = header.len() as u64;
+        }
         Ok(WriteReceipt {
             serial,
             bytes: bytes.len() as u64,
@@ -689,6 +709,12 @@ mod tests {
         b.write_blocking(&s).unwrap();
         let back = reopen(&b).read_blocking().unwrap().unwrap();
         assert_eq!(back, s);
+        // State holds secrets: owner-only files in an owner-only directory.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(b.state_path()), 0o600);
+        assert_eq!(mode(b.journal_path()), 0o600);
+        assert_eq!(mode(b.state_path().parent().unwrap()), 0o700);
         let v = back.resources[&addr("aws_instance.node[1]")].value();
         assert!(v.get_attr("secret").unwrap().is_sensitive());
         assert!(!v.get_attr("id").unwrap().is_sensitive());
@@ -991,6 +1017,7 @@ mod tests {
 
         let stats = local.stats();
         let final_size = fs::metadata(local.state_path()).unwrap().len();
+        eprintln!("{stats:?}, final snapshot {final_size} bytes");
         assert_eq!(stats.journal_records, 10_000);
         assert!(
             stats.snapshot_bytes < 20 * final_size,
@@ -1002,6 +1029,29 @@ mod tests {
             reopen(&local).read_blocking().unwrap().unwrap(),
             final_state
         );
+    }
+
+    #[tokio::test]
+    async fn journaled_state_refuses_to_compact_when_out_of_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalBackend::new(dir.path(), "dev").unwrap();
+        let backend: Arc<dyn Backend> = Arc::new(local.clone());
+        backend.lock(LockInfo::new("apply")).await.unwrap();
+        let mut js = JournaledState::open(backend, || "dev-1".into(), CompactionPolicy::default())
+            .await
+            .unwrap();
+        js.apply(put(0)).await.unwrap();
+        // A change the in-memory state never saw (as after a cancelled apply future).
+        local.append_blocking(&put(1)).unwrap();
+        assert!(matches!(
+            js.apply(put(2)).await,
+            Err(BackendError::Protocol { .. })
+        ));
+        assert!(js.compact().await.is_err());
+        // Nothing was lost: the journal holds all three changes.
+        let st = reopen(&local).read_blocking().unwrap().unwrap();
+        assert_eq!(st.resources.len(), 3);
+        assert_eq!(st.serial, 4);
     }
 
     #[tokio::test]

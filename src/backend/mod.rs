@@ -234,6 +234,9 @@ pub struct JournaledState {
     policy: CompactionPolicy,
     /// Records appended since the last compaction by this value.
     pending: u64,
+    /// Set when the memory and the journal may disagree (an append whose receipt did not
+    /// follow on, e.g. after a cancelled apply); compacting then could drop a durable change.
+    diverged: bool,
 }
 
 impl JournaledState {
@@ -258,6 +261,7 @@ impl JournaledState {
             state,
             policy,
             pending: 0,
+            diverged: false,
         })
     }
 
@@ -270,9 +274,18 @@ impl JournaledState {
     }
 
     /// Journals one change, then applies it in memory; compacts when the policy says so.
-    /// On error the in-memory state is unchanged.
+    /// If the append fails, the in-memory state is unchanged; if only the compaction fails,
+    /// the change is durable (in the journal) and applied in memory.
     pub async fn apply(&mut self, op: JournalOp) -> Result<(), BackendError> {
+        self.check_in_step()?;
+        // Marked before the await: if this future is dropped after the backend has written the
+        // record, memory lags the journal and must not be compacted over it.
+        self.diverged = true;
         let receipt = self.backend.append(&op).await?;
+        if receipt.serial != self.state.serial + 1 {
+            return Err(self.out_of_step());
+        }
+        self.diverged = false;
         self.state.apply(&op);
         self.state.serial = receipt.serial;
         self.pending += 1;
@@ -288,8 +301,25 @@ impl JournaledState {
 
     /// Folds the journal into a new snapshot.
     pub async fn compact(&mut self) -> Result<(), BackendError> {
+        self.check_in_step()?;
         self.backend.write(&self.state).await?;
         self.pending = 0;
+        Ok(())
+    }
+
+    fn out_of_step(&self) -> BackendError {
+        BackendError::Protocol {
+            at: self.backend.describe(),
+            reason: "the in-memory state is out of step with the journal (an interrupted \
+                     or failed change?); read the state again"
+                .into(),
+        }
+    }
+
+    fn check_in_step(&self) -> Result<(), BackendError> {
+        if self.diverged {
+            return Err(self.out_of_step());
+        }
         Ok(())
     }
 

@@ -350,6 +350,14 @@ mod tests {
         let mut r = ResourceState::from_value("aws", "aws_instance", &Value::Map(obj));
         r.dependencies = vec![addr("aws_vpc.main")];
         r.generation = 2;
+        r.create_before_destroy = true;
+        r.deposed.push(DeposedObject {
+            key: "a1b2c3d4".into(),
+            id: Some("i-old".into()),
+            attributes: serde_json::json!({"id": "i-old", "password": "old"}),
+            sensitive_paths: vec![vec![PathStep::Key("password".into())]],
+            generation: 1,
+        });
         s.resources
             .insert(addr("module.etcd.aws_instance.member[\"b\"]"), r);
         let mut pending = ResourceState::from_value("aws", "aws_vpc", &Value::Null);
@@ -384,6 +392,8 @@ mod tests {
         assert!(tags[1].is_sensitive());
         // The raw JSON holds the plain value; the marks live only in sensitive_paths.
         assert_eq!(r.attributes["password"], "hunter2");
+        let old = r.deposed[0].value();
+        assert!(old.get_attr("password").unwrap().is_sensitive());
     }
 
     #[test]
