@@ -2,9 +2,10 @@
 //!
 //! The pipeline, one module per stage (see ARCHITECTURE.md):
 //! `config` (load HCL) → `eval` (expressions) → `graph` (instances and edges) → `plan` → `apply`.
-//! Seams: [`provider`] (the only I/O to the outside world) and, later, `backend` (state storage).
+//! Seams: [`provider`] (the only I/O to the outside world) and [`backend`] (state storage).
 
 pub mod addr;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod diag;
@@ -14,4 +15,5 @@ pub mod fmt;
 pub mod graph;
 pub mod provider;
 pub mod providers;
+pub mod state;
 pub mod value;
