@@ -217,6 +217,17 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
+    /// Drops repeats of the same message at the same place, keeping the first.
+    pub fn dedup(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.0.retain(|d| {
+            seen.insert((
+                d.summary.clone(),
+                d.span.as_ref().map(|s| (s.file, s.range.clone())),
+            ))
+        });
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
@@ -383,8 +394,9 @@ fn rendered(d: &Diagnostic, sources: &Sources) -> Rendered {
     let (source, labels) = match &d.span {
         Some(span) => {
             let f = sources.get(span.file);
+            // The summary is already the report's title; the primary underline needs no text.
             let mut labels = vec![miette::LabeledSpan::new_primary_with_span(
-                Some(d.summary.clone()),
+                None,
                 clamp(span, f),
             )];
             for l in &d.labels {

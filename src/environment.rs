@@ -11,8 +11,8 @@ use indexmap::IndexMap;
 use crate::config::vars::{self, CliVar, VarInput};
 use crate::config::{self, Config};
 use crate::diag::{Diagnostic, Diagnostics, Sources};
-use crate::graph::walk::{InstanceHandler, Walk, WalkInput, WalkOutput};
 use crate::graph::StaticGraph;
+use crate::graph::walk::{InstanceHandler, Walk, WalkInput, WalkOutput};
 use crate::provider::ProviderRegistry;
 
 /// The version of this build, for `required_version`.
@@ -42,21 +42,41 @@ impl Environment {
             match version_satisfies(VERSION, req) {
                 Ok(true) => {}
                 Ok(false) => diagnostics.push(
-                    Diagnostic::error(format!("this configuration requires slipway {req}, but this is {VERSION}"))
-                        .at(span.clone())
-                        .hint("install a matching slipway version, or relax required_version"),
+                    Diagnostic::error(format!(
+                        "this configuration requires slipway {req}, but this is {VERSION}"
+                    ))
+                    .at(span.clone())
+                    .hint("install a matching slipway version, or relax required_version"),
                 ),
-                Err(e) => diagnostics.push(Diagnostic::error(format!("invalid required_version: {e}")).at(span.clone())),
+                Err(e) => diagnostics.push(
+                    Diagnostic::error(format!("invalid required_version: {e}")).at(span.clone()),
+                ),
             }
         }
         let graph = if diagnostics.has_errors() {
-            StaticGraph { graph: Default::default(), index: Default::default() }
+            StaticGraph {
+                graph: Default::default(),
+                index: Default::default(),
+            }
         } else {
             StaticGraph::build(&config, &mut diagnostics)
         };
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        let name = canonical.file_name().and_then(|n| n.to_str()).unwrap_or("default").to_string();
-        Environment { dir: canonical, name, sources, config, graph, root_vars, registry, diagnostics }
+        let name = canonical
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("default")
+            .to_string();
+        Environment {
+            dir: canonical,
+            name,
+            sources,
+            config,
+            graph,
+            root_vars,
+            registry,
+            diagnostics,
+        }
     }
 
     /// Evaluates the whole configuration, asking `handler` for each resource instance's value.
@@ -75,7 +95,13 @@ impl Environment {
 /// Checks a version against a constraint such as `>= 0.1, < 2` or `~> 0.1`.
 pub fn version_satisfies(version: &str, constraint: &str) -> Result<bool, String> {
     let parse = |s: &str| -> Result<Vec<u64>, String> {
-        s.trim().split('.').map(|p| p.parse::<u64>().map_err(|_| format!("`{s}` is not a version"))).collect()
+        s.trim()
+            .split('.')
+            .map(|p| {
+                p.parse::<u64>()
+                    .map_err(|_| format!("`{s}` is not a version"))
+            })
+            .collect()
     };
     let v = parse(version)?;
     for part in constraint.split(',') {
@@ -87,7 +113,16 @@ pub fn version_satisfies(version: &str, constraint: &str) -> Result<bool, String
         let want = parse(rest)?;
         let cmp = |a: &[u64], b: &[u64]| {
             let n = a.len().max(b.len());
-            (0..n).map(|i| (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0))).find(|(x, y)| x != y).map(|(x, y)| x.cmp(&y)).unwrap_or(std::cmp::Ordering::Equal)
+            (0..n)
+                .map(|i| {
+                    (
+                        a.get(i).copied().unwrap_or(0),
+                        b.get(i).copied().unwrap_or(0),
+                    )
+                })
+                .find(|(x, y)| x != y)
+                .map(|(x, y)| x.cmp(&y))
+                .unwrap_or(std::cmp::Ordering::Equal)
         };
         use std::cmp::Ordering::*;
         let ok = match op {

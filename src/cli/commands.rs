@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{Command, GraphFormat, Ui, VarArgs};
+use super::{Command, GraphFormat, Ui, VarArgs, print_out, println_out};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
 use crate::graph::walk::{UnknownComputed, WalkOutput};
@@ -11,9 +11,13 @@ use crate::provider::ProviderRegistry;
 
 pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
     match command {
-        Command::Validate { dir, json, vars } => validate(&dir_or_cwd(dir), json, &vars, raw_args, ui),
+        Command::Validate { dir, json, vars } => {
+            validate(&dir_or_cwd(dir), json, &vars, raw_args, ui)
+        }
         Command::Fmt { dir, check } => fmt(&dir_or_cwd(dir), check, ui),
-        Command::Graph { dir, format, vars } => graph(&dir_or_cwd(dir), format, &vars, raw_args, ui),
+        Command::Graph { dir, format, vars } => {
+            graph(&dir_or_cwd(dir), format, &vars, raw_args, ui)
+        }
     }
 }
 
@@ -22,14 +26,21 @@ fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
 }
 
 /// Loads an environment and walks it with unknown computed values: what validate and graph see.
-fn load_and_walk(dir: &Path, vars: &VarArgs, raw_args: &[OsString]) -> (Environment, Option<WalkOutput>, Diagnostics) {
+fn load_and_walk(
+    dir: &Path,
+    vars: &VarArgs,
+    raw_args: &[OsString],
+) -> (Environment, Option<WalkOutput>, Diagnostics) {
     let env = Environment::load(dir, &vars.in_order(raw_args), ProviderRegistry::builtin());
     let mut diags = env.diagnostics.clone();
-    if diags.has_errors() {
+    if env.graph.graph.node_count() == 0 && diags.has_errors() {
         return (env, None, diags);
     }
+    // Walk even when the static graph found errors, so every error of the run is shown; the
+    // walk repeats some of them (an undeclared name fails again when evaluated), hence dedup.
     let out = env.walk(&UnknownComputed);
     diags.extend(out.diagnostics.clone());
+    diags.dedup();
     (env, Some(out), diags)
 }
 
@@ -44,13 +55,17 @@ fn validate(dir: &Path, json: bool, vars: &VarArgs, raw_args: &[OsString], ui: &
             "warning_count": diags.0.len() - diags.error_count(),
             "diagnostics": diags.iter().map(|d| diag::to_json(d, &env.sources)).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         ui.diagnostics(&diags, &env.sources);
         if valid {
-            println!("Success! The configuration is valid.");
+            println_out("Success! The configuration is valid.");
         } else {
-            eprintln!("{} error{} found.", diags.error_count(), if diags.error_count() == 1 { "" } else { "s" });
+            eprintln!(
+                "{} error{} found.",
+                diags.error_count(),
+                if diags.error_count() == 1 { "" } else { "s" }
+            );
         }
     }
     if valid { 0 } else { 1 }
@@ -78,7 +93,10 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
-                diags.push(Diagnostic::error(format!("cannot read {}: {e}", file.display())));
+                diags.push(Diagnostic::error(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )));
                 continue;
             }
         };
@@ -88,7 +106,10 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
                 unformatted.push(file.clone());
                 if !check {
                     if let Err(e) = write_atomically(file, &formatted) {
-                        diags.push(Diagnostic::error(format!("cannot write {}: {e}", file.display())));
+                        diags.push(Diagnostic::error(format!(
+                            "cannot write {}: {e}",
+                            file.display()
+                        )));
                     }
                 }
             }
@@ -97,13 +118,15 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
                 diags.push(
                     Diagnostic::error(format!("cannot format: {}", e.message))
                         .at(Span::new(id, e.offset..e.offset))
-                        .hint("fix the syntax error first; fmt never rewrites a file it cannot parse"),
+                        .hint(
+                            "fix the syntax error first; fmt never rewrites a file it cannot parse",
+                        ),
                 );
             }
         }
     }
     for f in &unformatted {
-        println!("{}", f.display());
+        println_out(&f.display().to_string());
     }
     ui.diagnostics(&diags, &sources);
     if diags.has_errors() {
@@ -135,7 +158,10 @@ fn collect_hcl(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// half-written.
 pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
@@ -158,18 +184,24 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
     let dag = out.dag();
     match format {
         GraphFormat::Dot => {
-            let mut s = String::from("digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n");
+            let mut s = String::from(
+                "digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n",
+            );
             for n in dag.node_indices() {
                 s.push_str(&format!("  {};\n", dot_id(&dag[n].to_string())));
             }
             for e in dag.edge_indices() {
                 if let Some((from, to)) = dag.edge_endpoints(e) {
                     // Arrows read "depends on", as in `terraform graph`.
-                    s.push_str(&format!("  {} -> {};\n", dot_id(&dag[to].to_string()), dot_id(&dag[from].to_string())));
+                    s.push_str(&format!(
+                        "  {} -> {};\n",
+                        dot_id(&dag[to].to_string()),
+                        dot_id(&dag[from].to_string())
+                    ));
                 }
             }
             s.push_str("}\n");
-            print!("{s}");
+            print_out(&s);
         }
         GraphFormat::Json => {
             let nodes: Vec<_> = out
@@ -187,7 +219,7 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
                 })
                 .collect();
             let doc = serde_json::json!({ "format_version": "1.0", "nodes": nodes, "edge_count": dag.edge_count() });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     0

@@ -16,7 +16,11 @@ use crate::config::vars::CliVar;
 use crate::diag::{Diagnostics, Sources};
 
 #[derive(Parser, Debug)]
-#[command(name = "slipway", version, about = "Infrastructure as code for AWS and Kubernetes cluster bootstrap")]
+#[command(
+    name = "slipway",
+    version,
+    about = "Infrastructure as code for AWS and Kubernetes cluster bootstrap"
+)]
 pub struct Cli {
     /// Disable colour (also: NO_COLOR).
     #[arg(long, global = true)]
@@ -86,7 +90,10 @@ impl VarArgs {
     pub fn in_order(&self, raw_args: &[OsString]) -> Vec<CliVar> {
         let mut out = Vec::new();
         let (mut vi, mut fi) = (0, 0);
-        let mut it = raw_args.iter().map(|a| a.to_string_lossy().into_owned()).peekable();
+        let mut it = raw_args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .peekable();
         while let Some(a) = it.next() {
             let is_var = a == "--var" || a.starts_with("--var=");
             let is_file = a == "--var-file" || a.starts_with("--var-file=");
@@ -109,9 +116,25 @@ impl VarArgs {
 }
 
 const SINGLE_DASH_FLAGS: &[&str] = &[
-    "var", "var-file", "out", "target", "replace", "auto-approve", "refresh", "refresh-only",
-    "detailed-exitcode", "parallelism", "lock-timeout", "json", "check", "state-dir", "destroy",
-    "lock", "input", "no-color", "force",
+    "var",
+    "var-file",
+    "out",
+    "target",
+    "replace",
+    "auto-approve",
+    "refresh",
+    "refresh-only",
+    "detailed-exitcode",
+    "parallelism",
+    "lock-timeout",
+    "json",
+    "check",
+    "state-dir",
+    "destroy",
+    "lock",
+    "input",
+    "no-color",
+    "force",
 ];
 
 /// Rewrites `-var x=1` into `--var x=1` so clap understands Terraform-style flags.
@@ -130,6 +153,19 @@ pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         .collect()
 }
 
+/// Writes to stdout, ignoring a closed pipe (`slipway plan | head` must not panic).
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// [`print_out`] with a newline.
+pub fn println_out(text: &str) {
+    print_out(&format!("{text}\n"));
+}
+
 /// What the user sees: colour decisions and diagnostic rendering.
 pub struct Ui {
     pub colour: bool,
@@ -137,7 +173,8 @@ pub struct Ui {
 
 impl Ui {
     pub fn new(no_color: bool) -> Ui {
-        let colour = !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+        let colour =
+            !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
         Ui { colour }
     }
 
@@ -146,7 +183,9 @@ impl Ui {
         if diags.is_empty() {
             return;
         }
-        eprint!("{}", crate::diag::render_terminal(diags, sources, self.colour));
+        use std::io::Write;
+        let _ = std::io::stderr()
+            .write_all(crate::diag::render_terminal(diags, sources, self.colour).as_bytes());
     }
 }
 
@@ -168,7 +207,9 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

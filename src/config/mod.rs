@@ -16,13 +16,13 @@ pub mod vars;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use hcl::edit::Span as _;
 use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Block, BlockLabel, Body as HclBody, Structure};
-use hcl::edit::Span as _;
 use indexmap::IndexMap;
 
 use crate::addr::ResourceMode;
-use crate::diag::{closest, Diagnostic, Diagnostics, FileId, Sources, Span};
+use crate::diag::{Diagnostic, Diagnostics, FileId, Sources, Span, closest};
 use crate::value::Type;
 
 /// An expression and the file it came from.
@@ -223,7 +223,11 @@ const MAX_MODULE_DEPTH: usize = 32;
 
 /// Loads an environment directory and the modules it calls.
 pub fn load(root: &Path, sources: &mut Sources) -> (Config, Diagnostics) {
-    let mut loader = Loader { sources, diags: Diagnostics::default(), config: Config::default() };
+    let mut loader = Loader {
+        sources,
+        diags: Diagnostics::default(),
+        config: Config::default(),
+    };
     let root_dir = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     if !root_dir.is_dir() {
         loader.diags.push(
@@ -255,7 +259,10 @@ pub fn hcl_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            p.is_file() && name.ends_with(".hcl") && !name.ends_with(".vars.hcl") && !name.starts_with('.')
+            p.is_file()
+                && name.ends_with(".hcl")
+                && !name.ends_with(".vars.hcl")
+                && !name.starts_with('.')
         })
         .collect();
     files.sort();
@@ -263,11 +270,18 @@ pub fn hcl_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Reads and parses one HCL file into the source map. Errors become diagnostics.
-pub fn parse_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> Option<(FileId, HclBody)> {
+pub fn parse_file(
+    path: &Path,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> Option<(FileId, HclBody)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(Diagnostic::error(format!("cannot read {}: {e}", path.display())));
+            diags.push(Diagnostic::error(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
             return None;
         }
     };
@@ -289,9 +303,12 @@ pub fn parse_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -
     let text = sources.get(id).text.clone();
     if crate::eval::nesting_depth(&text) > crate::eval::expr::MAX_DEPTH {
         diags.push(
-            Diagnostic::error(format!("brackets nested more than {} deep", crate::eval::expr::MAX_DEPTH))
-                .at(Span::new(id, 0..0))
-                .hint("split deeply nested expressions into locals"),
+            Diagnostic::error(format!(
+                "brackets nested more than {} deep",
+                crate::eval::expr::MAX_DEPTH
+            ))
+            .at(Span::new(id, 0..0))
+            .hint("split deeply nested expressions into locals"),
         );
         return None;
     }
@@ -299,7 +316,11 @@ pub fn parse_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -
         Ok(body) => Some((id, body)),
         Err(e) => {
             let offset = e.location().offset().min(text.len());
-            let end = text[offset..].chars().next().map(|c| offset + c.len_utf8()).unwrap_or(offset);
+            let end = text[offset..]
+                .chars()
+                .next()
+                .map(|c| offset + c.len_utf8())
+                .unwrap_or(offset);
             diags.push(
                 Diagnostic::error(format!("syntax error: {}", e.message()))
                     .at(Span::new(id, offset..end))
@@ -327,8 +348,9 @@ fn label_str(l: &BlockLabel) -> &str {
     }
 }
 
-const TOP_LEVEL_BLOCKS: &[&str] =
-    &["slipway", "provider", "variable", "locals", "output", "module", "resource", "data", "moved"];
+const TOP_LEVEL_BLOCKS: &[&str] = &[
+    "slipway", "provider", "variable", "locals", "output", "module", "resource", "data", "moved",
+];
 
 impl Loader<'_> {
     fn err(&mut self, d: Diagnostic) {
@@ -339,15 +361,26 @@ impl Loader<'_> {
     /// catch a module that calls itself.
     fn load_module(&mut self, dir: &Path, path: Vec<String>, stack: &mut Vec<PathBuf>) -> ModuleId {
         let id = self.config.modules.len();
-        self.config.modules.push(Module { path: path.clone(), dir: dir.to_path_buf(), ..Module::default() });
+        self.config.modules.push(Module {
+            path: path.clone(),
+            dir: dir.to_path_buf(),
+            ..Module::default()
+        });
         let files = match hcl_files(dir) {
             Ok(f) => f,
             Err(e) => {
-                self.err(Diagnostic::error(format!("cannot read directory {}: {e}", dir.display())));
+                self.err(Diagnostic::error(format!(
+                    "cannot read directory {}: {e}",
+                    dir.display()
+                )));
                 return id;
             }
         };
-        let mut module = Module { path, dir: dir.to_path_buf(), ..Module::default() };
+        let mut module = Module {
+            path,
+            dir: dir.to_path_buf(),
+            ..Module::default()
+        };
         for file in files {
             if let Some((fid, body)) = parse_file(&file, self.sources, &mut self.diags) {
                 self.read_top_level(fid, &body, &mut module, id == 0);
@@ -357,21 +390,32 @@ impl Loader<'_> {
         let calls: Vec<String> = module.module_calls.keys().cloned().collect();
         for name in calls {
             let call = &module.module_calls[&name];
-            let (source, source_span, call_span) = (call.source.clone(), call.source_span.clone(), call.span.clone());
+            let (source, source_span, call_span) = (
+                call.source.clone(),
+                call.source_span.clone(),
+                call.span.clone(),
+            );
             if let Some(child_dir) = self.resolve_source(dir, &source, &source_span) {
                 if stack.contains(&child_dir) {
                     self.err(
-                        Diagnostic::error(format!("module \"{name}\" calls itself (module recursion)"))
-                            .at(source_span)
-                            .detail(format!("{} is already being loaded higher up the call chain", child_dir.display()))
-                            .hint("a module cannot call itself, directly or through other modules"),
+                        Diagnostic::error(format!(
+                            "module \"{name}\" calls itself (module recursion)"
+                        ))
+                        .at(source_span)
+                        .detail(format!(
+                            "{} is already being loaded higher up the call chain",
+                            child_dir.display()
+                        ))
+                        .hint("a module cannot call itself, directly or through other modules"),
                     );
                     continue;
                 }
                 if stack.len() >= MAX_MODULE_DEPTH {
                     self.err(
-                        Diagnostic::error(format!("modules nested more than {MAX_MODULE_DEPTH} deep"))
-                            .at(call_span),
+                        Diagnostic::error(format!(
+                            "modules nested more than {MAX_MODULE_DEPTH} deep"
+                        ))
+                        .at(call_span),
                     );
                     continue;
                 }
@@ -397,11 +441,17 @@ impl Loader<'_> {
             let mut ds = Vec::new();
             for (name, attr) in &call.args {
                 if !child.variables.contains_key(name) {
-                    let mut d = Diagnostic::error(format!("module \"{}\" has no variable \"{name}\"", call.name))
-                        .at(attr.name_span.clone());
+                    let mut d = Diagnostic::error(format!(
+                        "module \"{}\" has no variable \"{name}\"",
+                        call.name
+                    ))
+                    .at(attr.name_span.clone());
                     d = match closest(name, child.variables.keys().map(String::as_str)) {
                         Some(c) => d.hint(format!("did you mean `{c}`?")),
-                        None => d.hint(format!("declare `variable \"{name}\" {{}}` in {}", child.dir.display())),
+                        None => d.hint(format!(
+                            "declare `variable \"{name}\" {{}}` in {}",
+                            child.dir.display()
+                        )),
                     };
                     ds.push(d);
                 }
@@ -409,9 +459,14 @@ impl Loader<'_> {
             for (name, v) in &child.variables {
                 if v.default.is_none() && !call.args.contains_key(name) {
                     ds.push(
-                        Diagnostic::error(format!("module \"{}\" needs a value for variable \"{name}\"", call.name))
-                            .at(call.span.clone())
-                            .hint(format!("add `{name} = …` to the module block, or give the variable a default")),
+                        Diagnostic::error(format!(
+                            "module \"{}\" needs a value for variable \"{name}\"",
+                            call.name
+                        ))
+                        .at(call.span.clone())
+                        .hint(format!(
+                            "add `{name} = …` to the module block, or give the variable a default"
+                        )),
                     );
                 }
             }
@@ -438,9 +493,11 @@ impl Loader<'_> {
             }
         } else if source.starts_with("git::") {
             self.err(
-                Diagnostic::error(format!("Git module sources are not supported yet: \"{source}\""))
-                    .at(span.clone())
-                    .hint("vendor the module into the repository and use a ./relative path for now"),
+                Diagnostic::error(format!(
+                    "Git module sources are not supported yet: \"{source}\""
+                ))
+                .at(span.clone())
+                .hint("vendor the module into the repository and use a ./relative path for now"),
             );
             None
         } else {
@@ -458,9 +515,12 @@ impl Loader<'_> {
             match st {
                 Structure::Attribute(a) => {
                     self.err(
-                        Diagnostic::error(format!("unexpected attribute `{}` at the top level", a.key.as_str()))
-                            .at(span_of(file, a))
-                            .hint("top-level attributes belong inside a block, e.g. `locals { … }`"),
+                        Diagnostic::error(format!(
+                            "unexpected attribute `{}` at the top level",
+                            a.key.as_str()
+                        ))
+                        .at(span_of(file, a))
+                        .hint("top-level attributes belong inside a block, e.g. `locals { … }`"),
                     );
                 }
                 Structure::Block(b) => self.read_block(file, b, module, is_root),
@@ -468,7 +528,13 @@ impl Loader<'_> {
         }
     }
 
-    fn expect_labels(&mut self, file: FileId, b: &Block, n: usize, what: &str) -> Option<Vec<String>> {
+    fn expect_labels(
+        &mut self,
+        file: FileId,
+        b: &Block,
+        n: usize,
+        what: &str,
+    ) -> Option<Vec<String>> {
         if b.labels.len() != n {
             self.err(
                 Diagnostic::error(format!(
@@ -501,7 +567,9 @@ impl Loader<'_> {
         let kind = b.ident.as_str();
         match kind {
             "variable" => {
-                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else { return };
+                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else {
+                    return;
+                };
                 let v = self.read_variable(file, &l[0], b, span.clone());
                 if module.variables.contains_key(&l[0]) {
                     self.duplicate("variable", &l[0], span);
@@ -512,7 +580,9 @@ impl Loader<'_> {
             "locals" => {
                 let body = self.read_body(file, &b.body);
                 for nb in &body.blocks {
-                    self.err(Diagnostic::error("blocks are not allowed in `locals`").at(nb.span.clone()));
+                    self.err(
+                        Diagnostic::error("blocks are not allowed in `locals`").at(nb.span.clone()),
+                    );
                 }
                 for (name, attr) in body.attrs {
                     if module.locals.contains_key(&name) {
@@ -520,11 +590,20 @@ impl Loader<'_> {
                         continue;
                     }
                     let span = attr.name_span.clone();
-                    module.locals.insert(name.clone(), Local { name, expr: attr.expr, span });
+                    module.locals.insert(
+                        name.clone(),
+                        Local {
+                            name,
+                            expr: attr.expr,
+                            span,
+                        },
+                    );
                 }
             }
             "output" => {
-                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else { return };
+                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else {
+                    return;
+                };
                 let mut body = self.read_body(file, &b.body);
                 self.no_blocks(&body, "output");
                 let Some(value) = body.attrs.shift_remove("value") else {
@@ -536,20 +615,35 @@ impl Loader<'_> {
                     return;
                 };
                 let description = self.take_literal_string(&mut body, "description");
-                let sensitive = self.take_literal_bool(&mut body, "sensitive").unwrap_or(false);
+                let sensitive = self
+                    .take_literal_bool(&mut body, "sensitive")
+                    .unwrap_or(false);
                 let depends_on = self.take_depends_on(&mut body);
-                self.no_other_attrs(&body, "output", &["value", "description", "sensitive", "depends_on"]);
+                self.no_other_attrs(
+                    &body,
+                    "output",
+                    &["value", "description", "sensitive", "depends_on"],
+                );
                 if module.outputs.contains_key(&l[0]) {
                     self.duplicate("output", &l[0], span);
                 } else {
                     module.outputs.insert(
                         l[0].clone(),
-                        Output { name: l[0].clone(), expr: value.expr, description, sensitive, depends_on, span },
+                        Output {
+                            name: l[0].clone(),
+                            expr: value.expr,
+                            description,
+                            sensitive,
+                            depends_on,
+                            span,
+                        },
                     );
                 }
             }
             "module" => {
-                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else { return };
+                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else {
+                    return;
+                };
                 let mut body = self.read_body(file, &b.body);
                 self.no_blocks(&body, "module");
                 let Some(source_attr) = body.attrs.shift_remove("source") else {
@@ -595,8 +689,14 @@ impl Loader<'_> {
                 );
             }
             "resource" | "data" => {
-                let mode = if kind == "resource" { ResourceMode::Managed } else { ResourceMode::Data };
-                let Some(l) = self.expect_labels(file, b, 2, "\"type\" \"name\"") else { return };
+                let mode = if kind == "resource" {
+                    ResourceMode::Managed
+                } else {
+                    ResourceMode::Data
+                };
+                let Some(l) = self.expect_labels(file, b, 2, "\"type\" \"name\"") else {
+                    return;
+                };
                 let r = self.read_resource(file, mode, &l[0], &l[1], b, span.clone());
                 let key = r.local_name();
                 if module.resources.contains_key(&key) {
@@ -606,10 +706,17 @@ impl Loader<'_> {
                 }
             }
             "provider" => {
-                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else { return };
+                let Some(l) = self.expect_labels(file, b, 1, "\"name\"") else {
+                    return;
+                };
                 let mut body = self.read_body(file, &b.body);
                 let alias = self.take_literal_string(&mut body, "alias");
-                module.providers.push(ProviderBlock { name: l[0].clone(), alias, body, span });
+                module.providers.push(ProviderBlock {
+                    name: l[0].clone(),
+                    alias,
+                    body,
+                    span,
+                });
             }
             "moved" => {
                 let mut body = self.read_body(file, &b.body);
@@ -632,11 +739,15 @@ impl Loader<'_> {
                 self.read_settings(file, b, &mut module.settings);
             }
             other => {
-                let mut d = Diagnostic::error(format!("unknown block type `{other}`")).at(span_of(file, &b.ident));
+                let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
+                    .at(span_of(file, &b.ident));
                 if let Some(c) = closest(other, TOP_LEVEL_BLOCKS.iter().copied()) {
                     d = d.hint(format!("did you mean `{c}`?"));
                 } else {
-                    d = d.hint(format!("top-level blocks are: {}", TOP_LEVEL_BLOCKS.join(", ")));
+                    d = d.hint(format!(
+                        "top-level blocks are: {}",
+                        TOP_LEVEL_BLOCKS.join(", ")
+                    ));
                 }
                 self.err(d);
             }
@@ -655,15 +766,25 @@ impl Loader<'_> {
         let mut body = self.read_body(file, &b.body);
         if let Some(attr) = body.attrs.shift_remove("required_version") {
             match literal_string(&attr.expr.expr) {
-                Some(s) => settings.required_version = Some((s, attr.expr.span().unwrap_or(attr.name_span))),
-                None => self.err(Diagnostic::error("required_version must be a literal string").at(attr.name_span)),
+                Some(s) => {
+                    settings.required_version =
+                        Some((s, attr.expr.span().unwrap_or(attr.name_span)))
+                }
+                None => self.err(
+                    Diagnostic::error("required_version must be a literal string")
+                        .at(attr.name_span),
+                ),
             }
         }
         self.no_other_attrs(&body, "slipway", &["required_version"]);
         for nb in std::mem::take(&mut body.blocks) {
             match nb.kind.as_str() {
                 "backend" if nb.labels.len() == 1 => {
-                    settings.backend = Some(BackendBlock { kind: nb.labels[0].clone(), body: nb.body, span: nb.span });
+                    settings.backend = Some(BackendBlock {
+                        kind: nb.labels[0].clone(),
+                        body: nb.body,
+                        span: nb.span,
+                    });
                 }
                 "backend" => self.err(
                     Diagnostic::error("a backend block takes one label")
@@ -697,9 +818,17 @@ impl Loader<'_> {
         };
         let default = body.attrs.shift_remove("default").map(|a| a.expr);
         let description = self.take_literal_string(&mut body, "description");
-        let sensitive = self.take_literal_bool(&mut body, "sensitive").unwrap_or(false);
-        let nullable = self.take_literal_bool(&mut body, "nullable").unwrap_or(true);
-        self.no_other_attrs(&body, "variable", &["type", "default", "description", "sensitive", "nullable"]);
+        let sensitive = self
+            .take_literal_bool(&mut body, "sensitive")
+            .unwrap_or(false);
+        let nullable = self
+            .take_literal_bool(&mut body, "nullable")
+            .unwrap_or(true);
+        self.no_other_attrs(
+            &body,
+            "variable",
+            &["type", "default", "description", "sensitive", "nullable"],
+        );
         let mut validations = Vec::new();
         for nb in body.blocks {
             if nb.kind != "validation" {
@@ -714,27 +843,52 @@ impl Loader<'_> {
             let condition = vb.attrs.shift_remove("condition");
             let error_message = vb.attrs.shift_remove("error_message");
             match (condition, error_message) {
-                (Some(c), Some(m)) => validations.push(Validation { condition: c.expr, error_message: m.expr }),
+                (Some(c), Some(m)) => validations.push(Validation {
+                    condition: c.expr,
+                    error_message: m.expr,
+                }),
                 _ => self.err(
-                    Diagnostic::error("a validation block needs `condition` and `error_message`").at(nb.span),
+                    Diagnostic::error("a validation block needs `condition` and `error_message`")
+                        .at(nb.span),
                 ),
             }
         }
-        Variable { name: name.to_string(), ty, default, description, sensitive, nullable, validations, span }
+        Variable {
+            name: name.to_string(),
+            ty,
+            default,
+            description,
+            sensitive,
+            nullable,
+            validations,
+            span,
+        }
     }
 
-    fn read_resource(&mut self, file: FileId, mode: ResourceMode, rtype: &str, name: &str, b: &Block, span: Span) -> Resource {
+    fn read_resource(
+        &mut self,
+        file: FileId,
+        mode: ResourceMode,
+        rtype: &str,
+        name: &str,
+        b: &Block,
+        span: Span,
+    ) -> Resource {
         let mut body = self.read_body(file, &b.body);
         let repetition = self.take_repetition(&mut body, span.clone());
         let depends_on = self.take_depends_on(&mut body);
-        let provider = body.attrs.shift_remove("provider").and_then(|a| match traversal_string(&a.expr.expr) {
-            Some(p) => Some(p),
-            None => {
-                self.err(
-                    Diagnostic::error("`provider` must name a provider, like `aws` or `aws.west`")
+        let provider = body.attrs.shift_remove("provider").and_then(|a| {
+            match traversal_string(&a.expr.expr) {
+                Some(p) => Some(p),
+                None => {
+                    self.err(
+                        Diagnostic::error(
+                            "`provider` must name a provider, like `aws` or `aws.west`",
+                        )
                         .at_opt(a.expr.span()),
-                );
-                None
+                    );
+                    None
+                }
             }
         });
         let mut lifecycle = Lifecycle::default();
@@ -766,8 +920,12 @@ impl Loader<'_> {
 
     fn read_lifecycle(&mut self, nb: NestedBlock, lc: &mut Lifecycle) {
         let mut body = nb.body;
-        lc.create_before_destroy = self.take_literal_bool(&mut body, "create_before_destroy").unwrap_or(false);
-        lc.prevent_destroy = self.take_literal_bool(&mut body, "prevent_destroy").unwrap_or(false);
+        lc.create_before_destroy = self
+            .take_literal_bool(&mut body, "create_before_destroy")
+            .unwrap_or(false);
+        lc.prevent_destroy = self
+            .take_literal_bool(&mut body, "prevent_destroy")
+            .unwrap_or(false);
         if let Some(attr) = body.attrs.shift_remove("ignore_changes") {
             match &attr.expr.expr {
                 Expression::Variable(v) if v.as_str() == "all" => lc.ignore_all = true,
@@ -789,9 +947,15 @@ impl Loader<'_> {
                 ),
             }
         }
-        self.no_other_attrs(&body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes"]);
+        self.no_other_attrs(
+            &body,
+            "lifecycle",
+            &["create_before_destroy", "prevent_destroy", "ignore_changes"],
+        );
         for b in body.blocks {
-            self.err(Diagnostic::error(format!("unknown block `{}` in lifecycle", b.kind)).at(b.span));
+            self.err(
+                Diagnostic::error(format!("unknown block `{}` in lifecycle", b.kind)).at(b.span),
+            );
         }
     }
 
@@ -817,7 +981,9 @@ impl Loader<'_> {
     }
 
     fn take_depends_on(&mut self, body: &mut Body) -> Vec<Expr> {
-        let Some(attr) = body.attrs.shift_remove("depends_on") else { return Vec::new() };
+        let Some(attr) = body.attrs.shift_remove("depends_on") else {
+            return Vec::new();
+        };
         match &attr.expr.expr {
             Expression::Array(items) => items
                 .iter()
@@ -850,8 +1016,10 @@ impl Loader<'_> {
                 Some(s) => Some(s),
                 None => {
                     self.err(
-                        Diagnostic::error(format!("`{key}` must be a resource address like aws_instance.web"))
-                            .at_opt(a.expr.span()),
+                        Diagnostic::error(format!(
+                            "`{key}` must be a resource address like aws_instance.web"
+                        ))
+                        .at_opt(a.expr.span()),
                     );
                     None
                 }
@@ -868,7 +1036,10 @@ impl Loader<'_> {
         match literal_string(&attr.expr.expr) {
             Some(s) => Some(s),
             None => {
-                self.err(Diagnostic::error(format!("`{key}` must be a literal string")).at_opt(attr.expr.span()));
+                self.err(
+                    Diagnostic::error(format!("`{key}` must be a literal string"))
+                        .at_opt(attr.expr.span()),
+                );
                 None
             }
         }
@@ -882,7 +1053,9 @@ impl Loader<'_> {
                 self.err(
                     Diagnostic::error(format!("`{key}` must be `true` or `false`"))
                         .at_opt(attr.expr.span())
-                        .hint("this setting is read before evaluation, so it cannot be an expression"),
+                        .hint(
+                            "this setting is read before evaluation, so it cannot be an expression",
+                        ),
                 );
                 None
             }
@@ -891,7 +1064,9 @@ impl Loader<'_> {
 
     fn no_other_attrs(&mut self, body: &Body, block: &str, allowed: &[&str]) {
         for (name, attr) in &body.attrs {
-            let mut d = Diagnostic::error(format!("unsupported argument `{name}` in {block} block")).at(attr.name_span.clone());
+            let mut d =
+                Diagnostic::error(format!("unsupported argument `{name}` in {block} block"))
+                    .at(attr.name_span.clone());
             if let Some(c) = closest(name, allowed.iter().copied()) {
                 d = d.hint(format!("did you mean `{c}`?"));
             } else {
@@ -903,7 +1078,10 @@ impl Loader<'_> {
 
     fn no_blocks(&mut self, body: &Body, block: &str) {
         for nb in &body.blocks {
-            self.err(Diagnostic::error(format!("unexpected block `{}` in {block} block", nb.kind)).at(nb.span.clone()));
+            self.err(
+                Diagnostic::error(format!("unexpected block `{}` in {block} block", nb.kind))
+                    .at(nb.span.clone()),
+            );
         }
     }
 
@@ -922,7 +1100,17 @@ impl Loader<'_> {
                         );
                         continue;
                     }
-                    out.attrs.insert(name.clone(), Attr { name, name_span, expr: Expr { file, expr: a.value.clone() } });
+                    out.attrs.insert(
+                        name.clone(),
+                        Attr {
+                            name,
+                            name_span,
+                            expr: Expr {
+                                file,
+                                expr: a.value.clone(),
+                            },
+                        },
+                    );
                 }
                 Structure::Block(b) => out.blocks.push(NestedBlock {
                     kind: b.ident.as_str().to_string(),
@@ -970,7 +1158,9 @@ pub fn traversal_string(e: &Expression) -> Option<String> {
                         s.push('.');
                         s.push_str(a.as_str());
                     }
-                    TraversalOperator::Index(Expression::Number(n)) => s.push_str(&format!("[{}]", n.value())),
+                    TraversalOperator::Index(Expression::Number(n)) => {
+                        s.push_str(&format!("[{}]", n.value()))
+                    }
                     TraversalOperator::LegacyIndex(n) => s.push_str(&format!("[{}]", n.value())),
                     TraversalOperator::Index(e) => {
                         let k = literal_string(e)?;
@@ -1040,9 +1230,8 @@ fn parse_type_inner(e: &Expression, in_object: bool, depth: usize) -> Result<(Ty
                         for (k, v) in obj.iter() {
                             let key = match k {
                                 hcl::edit::expr::ObjectKey::Ident(i) => i.as_str().to_string(),
-                                hcl::edit::expr::ObjectKey::Expression(e) => {
-                                    literal_string(e).ok_or("object attribute names must be names")?
-                                }
+                                hcl::edit::expr::ObjectKey::Expression(e) => literal_string(e)
+                                    .ok_or("object attribute names must be names")?,
                             };
                             attrs.insert(key, parse_type_inner(v.expr(), true, depth + 1)?);
                         }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use hcl::edit::structure::Structure;
 use indexmap::IndexMap;
 
-use super::{parse_file, Expr};
+use super::{Expr, parse_file};
 use crate::diag::{Diagnostic, Diagnostics, Sources, Span};
 
 /// A `-var` or `-var-file` argument, in command-line order.
@@ -50,24 +50,44 @@ pub struct VarInput {
 }
 
 /// Collects variable values from the environment, var files and the command line.
-pub fn collect(root: &Path, cli: &[CliVar], sources: &mut Sources, diags: &mut Diagnostics) -> IndexMap<String, VarInput> {
+pub fn collect(
+    root: &Path,
+    cli: &[CliVar],
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, VarInput> {
     let mut out: IndexMap<String, VarInput> = IndexMap::new();
-    let mut env: Vec<(String, String)> =
-        std::env::vars().filter_map(|(k, v)| k.strip_prefix("SLIPWAY_VAR_").map(|n| (n.to_string(), v))).collect();
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix("SLIPWAY_VAR_").map(|n| (n.to_string(), v)))
+        .collect();
     env.sort();
     for (name, text) in env {
-        let id = sources.add(Path::new(&format!("<env SLIPWAY_VAR_{name}>")), text.clone());
+        let id = sources.add(
+            Path::new(&format!("<env SLIPWAY_VAR_{name}>")),
+            text.clone(),
+        );
         let span = Span::new(id, 0..text.len());
         out.insert(
             name,
-            VarInput { value: RawValue::Text { text, span: span.clone() }, origin: VarOrigin::Environment, span },
+            VarInput {
+                value: RawValue::Text {
+                    text,
+                    span: span.clone(),
+                },
+                origin: VarOrigin::Environment,
+                span,
+            },
         );
     }
     let mut auto: Vec<PathBuf> = std::fs::read_dir(root)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".vars.hcl")))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(".vars.hcl"))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -87,7 +107,10 @@ pub fn collect(root: &Path, cli: &[CliVar], sources: &mut Sources, diags: &mut D
                         out.insert(
                             name.trim().to_string(),
                             VarInput {
-                                value: RawValue::Text { text: text.to_string(), span: span.clone() },
+                                value: RawValue::Text {
+                                    text: text.to_string(),
+                                    span: span.clone(),
+                                },
                                 origin: VarOrigin::CommandLine,
                                 span,
                             },
@@ -105,16 +128,30 @@ pub fn collect(root: &Path, cli: &[CliVar], sources: &mut Sources, diags: &mut D
     out
 }
 
-fn read_var_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics, out: &mut IndexMap<String, VarInput>) {
-    let Some((file, body)) = parse_file(path, sources, diags) else { return };
+fn read_var_file(
+    path: &Path,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+    out: &mut IndexMap<String, VarInput>,
+) {
+    let Some((file, body)) = parse_file(path, sources, diags) else {
+        return;
+    };
     for st in body.iter() {
         match st {
             Structure::Attribute(a) => {
-                let expr = Expr { file, expr: a.value.clone() };
+                let expr = Expr {
+                    file,
+                    expr: a.value.clone(),
+                };
                 let span = expr.span().unwrap_or(Span::new(file, 0..0));
                 out.insert(
                     a.key.as_str().to_string(),
-                    VarInput { value: RawValue::Expr(expr), origin: VarOrigin::File(path.to_path_buf()), span },
+                    VarInput {
+                        value: RawValue::Expr(expr),
+                        origin: VarOrigin::File(path.to_path_buf()),
+                        span,
+                    },
                 );
             }
             Structure::Block(b) => {

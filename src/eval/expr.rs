@@ -11,14 +11,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use hcl::edit::Span as _;
 use hcl::edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl::edit::template::{Directive, Element, Strip, Template};
-use hcl::edit::Span as _;
 
 use super::functions::{self, FunctionContext};
 use crate::addr::ResourceMode;
-use crate::diag::{closest, Diagnostic, FileId, Span};
-use crate::value::{format_number, Value};
+use crate::diag::{Diagnostic, FileId, Span, closest};
+use crate::value::{Value, format_number};
 
 /// Deepest expression nesting the evaluator follows.
 pub const MAX_DEPTH: usize = 256;
@@ -29,7 +29,11 @@ pub enum RefRoot {
     Var(String),
     Local(String),
     Module(String),
-    Resource { mode: ResourceMode, rtype: String, name: String },
+    Resource {
+        mode: ResourceMode,
+        rtype: String,
+        name: String,
+    },
     CountIndex,
     EachKey,
     EachValue,
@@ -44,8 +48,16 @@ impl std::fmt::Display for RefRoot {
             RefRoot::Var(n) => write!(f, "var.{n}"),
             RefRoot::Local(n) => write!(f, "local.{n}"),
             RefRoot::Module(n) => write!(f, "module.{n}"),
-            RefRoot::Resource { mode: ResourceMode::Managed, rtype, name } => write!(f, "{rtype}.{name}"),
-            RefRoot::Resource { mode: ResourceMode::Data, rtype, name } => write!(f, "data.{rtype}.{name}"),
+            RefRoot::Resource {
+                mode: ResourceMode::Managed,
+                rtype,
+                name,
+            } => write!(f, "{rtype}.{name}"),
+            RefRoot::Resource {
+                mode: ResourceMode::Data,
+                rtype,
+                name,
+            } => write!(f, "data.{rtype}.{name}"),
             RefRoot::CountIndex => f.write_str("count.index"),
             RefRoot::EachKey => f.write_str("each.key"),
             RefRoot::EachValue => f.write_str("each.value"),
@@ -60,7 +72,12 @@ impl std::fmt::Display for RefRoot {
 pub trait Resolver {
     /// The value a reference names. `next` is the operator right after the root (an index key
     /// lets a resolver record an instance-level dependency instead of a resource-level one).
-    fn resolve(&self, root: &RefRoot, next_index: Option<&Value>, span: &Span) -> Result<Value, Diagnostic>;
+    fn resolve(
+        &self,
+        root: &RefRoot,
+        next_index: Option<&Value>,
+        span: &Span,
+    ) -> Result<Value, Diagnostic>;
 
     /// Directory that relative paths in `file()` and `templatefile()` are resolved against.
     fn base_dir(&self) -> &Path;
@@ -72,7 +89,9 @@ pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoo
         Some(TraversalOperator::GetAttr(a)) => Some(a.as_str().to_string()),
         _ => None,
     };
-    let need = |i: usize, what: &str| attr(i).ok_or_else(|| format!("`{base}` must be followed by `.{what}`"));
+    let need = |i: usize, what: &str| {
+        attr(i).ok_or_else(|| format!("`{base}` must be followed by `.{what}`"))
+    };
     match base {
         "var" => Ok((RefRoot::Var(need(0, "<variable name>")?), 1)),
         "local" => Ok((RefRoot::Local(need(0, "<local name>")?), 1)),
@@ -80,7 +99,14 @@ pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoo
         "data" => {
             let t = need(0, "<type>.<name>")?;
             let n = need(1, "<type>.<name>")?;
-            Ok((RefRoot::Resource { mode: ResourceMode::Data, rtype: t, name: n }, 2))
+            Ok((
+                RefRoot::Resource {
+                    mode: ResourceMode::Data,
+                    rtype: t,
+                    name: n,
+                },
+                2,
+            ))
         }
         "count" => match attr(0).as_deref() {
             Some("index") => Ok((RefRoot::CountIndex, 1)),
@@ -99,10 +125,19 @@ pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoo
             Some(a @ ("environment" | "workspace")) => Ok((RefRoot::Slipway(a.to_string()), 1)),
             _ => Err("`slipway` has the attribute `environment`".into()),
         },
-        "self" => Err("`self` is only meaningful in provisioners, which slipway does not support".into()),
+        "self" => {
+            Err("`self` is only meaningful in provisioners, which slipway does not support".into())
+        }
         rtype => {
             let name = attr(0).ok_or_else(|| format!("unknown name `{rtype}`"))?;
-            Ok((RefRoot::Resource { mode: ResourceMode::Managed, rtype: rtype.to_string(), name }, 1))
+            Ok((
+                RefRoot::Resource {
+                    mode: ResourceMode::Managed,
+                    rtype: rtype.to_string(),
+                    name,
+                },
+                1,
+            ))
         }
     }
 }
@@ -122,7 +157,13 @@ pub struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub fn new(resolver: &'a dyn Resolver, file: FileId) -> Evaluator<'a> {
-        Evaluator { resolver, file, bindings: Vec::new(), depth: 0, closed_scope: false }
+        Evaluator {
+            resolver,
+            file,
+            bindings: Vec::new(),
+            depth: 0,
+            closed_scope: false,
+        }
     }
 
     /// Adds a bare name visible to the expressions evaluated next (e.g. a dynamic block iterator).
@@ -151,7 +192,9 @@ impl<'a> Evaluator<'a> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             self.depth -= 1;
-            return Err(self.err(e, "expression nested too deeply").hint(format!("slipway follows at most {MAX_DEPTH} levels; split the expression into locals")));
+            return Err(self.err(e, "expression nested too deeply").hint(format!(
+                "slipway follows at most {MAX_DEPTH} levels; split the expression into locals"
+            )));
         }
         let r = self.eval_inner(e);
         self.depth -= 1;
@@ -165,7 +208,9 @@ impl<'a> Evaluator<'a> {
             Expression::Number(n) => {
                 let v = n.value().as_f64().unwrap_or(f64::INFINITY);
                 if !v.is_finite() {
-                    return Err(self.err(e, "number out of range").hint("numbers must fit in a 64-bit float"));
+                    return Err(self
+                        .err(e, "number out of range")
+                        .hint("numbers must fit in a 64-bit float"));
                 }
                 Ok(Value::Number(v))
             }
@@ -193,7 +238,13 @@ impl<'a> Evaluator<'a> {
                             match kv.to_template_string() {
                                 Some(s) => s,
                                 None => {
-                                    return Err(self.err(ke, format!("an object key must be a string, not {}", kv.type_name())));
+                                    return Err(self.err(
+                                        ke,
+                                        format!(
+                                            "an object key must be a string, not {}",
+                                            kv.type_name()
+                                        ),
+                                    ));
                                 }
                             }
                         }
@@ -213,13 +264,17 @@ impl<'a> Evaluator<'a> {
             Expression::Variable(v) => self.eval_traversal(e, v.as_str(), &[]),
             Expression::Traversal(t) => match &t.expr {
                 Expression::Variable(v) => {
-                    let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+                    let ops: Vec<&TraversalOperator> =
+                        t.operators.iter().map(|o| o.value()).collect();
                     self.eval_traversal(e, v.as_str(), &ops)
                 }
                 base => {
                     let v = self.eval(base)?;
-                    let ops: Vec<(&TraversalOperator, Span)> =
-                        t.operators.iter().map(|o| (o.value(), self.span(o))).collect();
+                    let ops: Vec<(&TraversalOperator, Span)> = t
+                        .operators
+                        .iter()
+                        .map(|o| (o.value(), self.span(o)))
+                        .collect();
                     self.apply_ops(v, &ops)
                 }
             },
@@ -231,11 +286,18 @@ impl<'a> Evaluator<'a> {
                     Value::Bool(true) => Ok(self.eval(&c.true_expr)?.mark_if(sens)),
                     Value::Bool(false) => Ok(self.eval(&c.false_expr)?.mark_if(sens)),
                     Value::String(s) if s == "true" || s == "false" => {
-                        let branch = if s == "true" { &c.true_expr } else { &c.false_expr };
+                        let branch = if s == "true" {
+                            &c.true_expr
+                        } else {
+                            &c.false_expr
+                        };
                         Ok(self.eval(branch)?.mark_if(sens))
                     }
                     other => Err(self
-                        .err(&c.cond_expr, format!("a condition must be a bool, not {}", other.type_name()))
+                        .err(
+                            &c.cond_expr,
+                            format!("a condition must be a bool, not {}", other.type_name()),
+                        )
                         .hint("compare explicitly, e.g. `var.count > 0 ? … : …`")),
                 }
             }
@@ -247,11 +309,19 @@ impl<'a> Evaluator<'a> {
                     (_, Value::Unknown) => Value::Unknown,
                     (UnaryOperator::Neg, v) => match to_number(&v) {
                         Some(n) => Value::Number(-n),
-                        None => return Err(self.err(&op.expr, format!("`-` needs a number, not {}", v.type_name()))),
+                        None => {
+                            return Err(self.err(
+                                &op.expr,
+                                format!("`-` needs a number, not {}", v.type_name()),
+                            ));
+                        }
                     },
                     (UnaryOperator::Not, v) => match to_bool(&v) {
                         Some(b) => Value::Bool(!b),
-                        None => return Err(self.err(&op.expr, format!("`!` needs a bool, not {}", v.type_name()))),
+                        None => {
+                            return Err(self
+                                .err(&op.expr, format!("`!` needs a bool, not {}", v.type_name())));
+                        }
                     },
                 };
                 Ok(out.mark_if(sens))
@@ -265,25 +335,46 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn binary(&self, op: BinaryOperator, l: Value, r: Value, le: &Expression, re: &Expression) -> Result<Value, Diagnostic> {
+    fn binary(
+        &self,
+        op: BinaryOperator,
+        l: Value,
+        r: Value,
+        le: &Expression,
+        re: &Expression,
+    ) -> Result<Value, Diagnostic> {
         use BinaryOperator as B;
         let (l, ls) = l.unmark_deep();
         let (r, rs) = r.unmark_deep();
         let sens = ls || rs;
         // `false && unknown` and `true || unknown` are known.
         match (op, &l, &r) {
-            (B::And, Value::Bool(false), _) | (B::And, _, Value::Bool(false)) => return Ok(Value::Bool(false).mark_if(sens)),
-            (B::Or, Value::Bool(true), _) | (B::Or, _, Value::Bool(true)) => return Ok(Value::Bool(true).mark_if(sens)),
+            (B::And, Value::Bool(false), _) | (B::And, _, Value::Bool(false)) => {
+                return Ok(Value::Bool(false).mark_if(sens));
+            }
+            (B::Or, Value::Bool(true), _) | (B::Or, _, Value::Bool(true)) => {
+                return Ok(Value::Bool(true).mark_if(sens));
+            }
             _ => {}
         }
         if l.contains_unknown() || r.contains_unknown() {
             return Ok(Value::Unknown.mark_if(sens));
         }
         let num = |v: &Value, e: &Expression| {
-            to_number(v).ok_or_else(|| self.err(e, format!("`{}` needs numbers, not {}", op.as_str(), v.type_name())))
+            to_number(v).ok_or_else(|| {
+                self.err(
+                    e,
+                    format!("`{}` needs numbers, not {}", op.as_str(), v.type_name()),
+                )
+            })
         };
         let boolean = |v: &Value, e: &Expression| {
-            to_bool(v).ok_or_else(|| self.err(e, format!("`{}` needs bools, not {}", op.as_str(), v.type_name())))
+            to_bool(v).ok_or_else(|| {
+                self.err(
+                    e,
+                    format!("`{}` needs bools, not {}", op.as_str(), v.type_name()),
+                )
+            })
         };
         let out = match op {
             B::Eq => Value::Bool(values_equal(&l, &r)),
@@ -316,10 +407,19 @@ impl<'a> Evaluator<'a> {
     }
 
     fn lookup_binding(&self, name: &str) -> Option<Value> {
-        self.bindings.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
-    fn eval_traversal(&mut self, whole: &Expression, base: &str, ops: &[&TraversalOperator]) -> Result<Value, Diagnostic> {
+    fn eval_traversal(
+        &mut self,
+        whole: &Expression,
+        base: &str,
+        ops: &[&TraversalOperator],
+    ) -> Result<Value, Diagnostic> {
         let whole_span = self.span(whole);
         let op_spans: Vec<Span> = match whole {
             Expression::Traversal(t) => t.operators.iter().map(|o| self.span(o)).collect(),
@@ -328,7 +428,15 @@ impl<'a> Evaluator<'a> {
         let spanned: Vec<(&TraversalOperator, Span)> = ops
             .iter()
             .enumerate()
-            .map(|(i, o)| (*o, op_spans.get(i).cloned().unwrap_or_else(|| whole_span.clone())))
+            .map(|(i, o)| {
+                (
+                    *o,
+                    op_spans
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| whole_span.clone()),
+                )
+            })
             .collect();
         if let Some(v) = self.lookup_binding(base) {
             return self.apply_ops(v, &spanned);
@@ -357,11 +465,17 @@ impl<'a> Evaluator<'a> {
             (Some(w), Some(o)) => Span::new(self.file, w.start..o.range.end),
             _ => self.span(whole),
         };
-        let v = self.resolver.resolve(&root, next_index.as_ref(), &root_span)?;
+        let v = self
+            .resolver
+            .resolve(&root, next_index.as_ref(), &root_span)?;
         self.apply_ops(v, spanned.get(used..).unwrap_or(&[]))
     }
 
-    fn apply_ops(&mut self, mut v: Value, ops: &[(&TraversalOperator, Span)]) -> Result<Value, Diagnostic> {
+    fn apply_ops(
+        &mut self,
+        mut v: Value,
+        ops: &[(&TraversalOperator, Span)],
+    ) -> Result<Value, Diagnostic> {
         let mut i = 0;
         while i < ops.len() {
             let (op, span) = &ops[i];
@@ -371,7 +485,9 @@ impl<'a> Evaluator<'a> {
                     let key = self.eval(ix)?;
                     v = self.index(v, key, span)?;
                 }
-                TraversalOperator::LegacyIndex(n) => v = self.index(v, Value::Number(*n.value() as f64), span)?,
+                TraversalOperator::LegacyIndex(n) => {
+                    v = self.index(v, Value::Number(*n.value() as f64), span)?
+                }
                 TraversalOperator::FullSplat(_) | TraversalOperator::AttrSplat(_) => {
                     let full = matches!(op, TraversalOperator::FullSplat(_));
                     // A splat applies the following operators to each element: all of them for
@@ -414,23 +530,35 @@ impl<'a> Evaluator<'a> {
             Value::Map(mut map) => match map.remove(name) {
                 Some(x) => Ok(x.mark_if(sens)),
                 None => {
-                    let mut d = Diagnostic::error(format!("no attribute `{name}`")).at(span.clone());
+                    let mut d =
+                        Diagnostic::error(format!("no attribute `{name}`")).at(span.clone());
                     if let Some(c) = closest(name, map.keys().map(String::as_str)) {
                         d = d.hint(format!("did you mean `{c}`?"));
                     } else if !map.is_empty() && map.len() <= 12 {
                         d = d.hint(format!(
                             "the object has: {}",
-                            map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                            map.keys()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                     }
                     Err(d)
                 }
             },
-            Value::Null => Err(Diagnostic::error(format!("cannot read `{name}` of a null value")).at(span.clone())),
+            Value::Null => Err(
+                Diagnostic::error(format!("cannot read `{name}` of a null value")).at(span.clone()),
+            ),
             Value::List(_) => Err(Diagnostic::error(format!("cannot read `{name}` of a list"))
                 .at(span.clone())
-                .hint(format!("pick an element first (`[0].{name}`) or use a splat (`[*].{name}`)"))),
-            other => Err(Diagnostic::error(format!("cannot read `{name}` of a {}", other.type_name())).at(span.clone())),
+                .hint(format!(
+                    "pick an element first (`[0].{name}`) or use a splat (`[*].{name}`)"
+                ))),
+            other => Err(Diagnostic::error(format!(
+                "cannot read `{name}` of a {}",
+                other.type_name()
+            ))
+            .at(span.clone())),
         }
     }
 
@@ -444,23 +572,43 @@ impl<'a> Evaluator<'a> {
         match inner {
             Value::List(items) => {
                 let Some(n) = to_number(&key) else {
-                    return Err(Diagnostic::error(format!("a list index must be a number, not {}", key.type_name())).at(span.clone()));
+                    return Err(Diagnostic::error(format!(
+                        "a list index must be a number, not {}",
+                        key.type_name()
+                    ))
+                    .at(span.clone()));
                 };
                 if n < 0.0 || n.fract() != 0.0 || n as usize >= items.len() {
-                    return Err(Diagnostic::error(format!("index {} out of range", format_number(n)))
-                        .at(span.clone())
-                        .detail(format!("the list has {} element{}", items.len(), if items.len() == 1 { "" } else { "s" })));
+                    return Err(Diagnostic::error(format!(
+                        "index {} out of range",
+                        format_number(n)
+                    ))
+                    .at(span.clone())
+                    .detail(format!(
+                        "the list has {} element{}",
+                        items.len(),
+                        if items.len() == 1 { "" } else { "s" }
+                    )));
                 }
-                Ok(items.into_iter().nth(n as usize).unwrap_or_default().mark_if(sens))
+                Ok(items
+                    .into_iter()
+                    .nth(n as usize)
+                    .unwrap_or_default()
+                    .mark_if(sens))
             }
             Value::Map(mut map) => {
                 let Some(k) = key.to_template_string() else {
-                    return Err(Diagnostic::error(format!("a map key must be a string, not {}", key.type_name())).at(span.clone()));
+                    return Err(Diagnostic::error(format!(
+                        "a map key must be a string, not {}",
+                        key.type_name()
+                    ))
+                    .at(span.clone()));
                 };
                 match map.remove(&k) {
                     Some(x) => Ok(x.mark_if(sens)),
                     None => {
-                        let mut d = Diagnostic::error(format!("no element with key \"{k}\"")).at(span.clone());
+                        let mut d = Diagnostic::error(format!("no element with key \"{k}\""))
+                            .at(span.clone());
                         if let Some(c) = closest(&k, map.keys().map(String::as_str)) {
                             d = d.hint(format!("did you mean \"{c}\"?"));
                         }
@@ -469,7 +617,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Value::Null => Err(Diagnostic::error("cannot index a null value").at(span.clone())),
-            other => Err(Diagnostic::error(format!("cannot index a {}", other.type_name())).at(span.clone())),
+            other => Err(
+                Diagnostic::error(format!("cannot index a {}", other.type_name())).at(span.clone()),
+            ),
         }
     }
 
@@ -478,7 +628,12 @@ impl<'a> Evaluator<'a> {
         let mut unknown = false;
         let mut sens = false;
         self.render_template(t, &mut out, &mut unknown, &mut sens, &mut false)?;
-        Ok(if unknown { Value::Unknown } else { Value::String(out) }.mark_if(sens))
+        Ok(if unknown {
+            Value::Unknown
+        } else {
+            Value::String(out)
+        }
+        .mark_if(sens))
     }
 
     /// Renders template elements into `out`. `strip_next` asks to trim the leading whitespace of
@@ -519,13 +674,28 @@ impl<'a> Evaluator<'a> {
                             Value::Unknown => *unknown = true,
                             Value::Bool(b) => {
                                 if b {
-                                    self.render_template(&ifd.if_expr.template, out, unknown, sens, strip_next)?;
+                                    self.render_template(
+                                        &ifd.if_expr.template,
+                                        out,
+                                        unknown,
+                                        sens,
+                                        strip_next,
+                                    )?;
                                 } else if let Some(e) = &ifd.else_expr {
-                                    self.render_template(&e.template, out, unknown, sens, strip_next)?;
+                                    self.render_template(
+                                        &e.template,
+                                        out,
+                                        unknown,
+                                        sens,
+                                        strip_next,
+                                    )?;
                                 }
                             }
                             other => {
-                                return Err(self.err(&ifd.if_expr.cond_expr, format!("%{{ if }} needs a bool, not {}", other.type_name())));
+                                return Err(self.err(
+                                    &ifd.if_expr.cond_expr,
+                                    format!("%{{ if }} needs a bool, not {}", other.type_name()),
+                                ));
                             }
                         }
                         strip_before(out, ifd.endif_expr.strip);
@@ -551,7 +721,8 @@ impl<'a> Evaluator<'a> {
                             }
                             self.bindings.push((f.value_var.as_str().to_string(), v));
                             *strip_next = matches!(f.strip, Strip::End | Strip::Both);
-                            let r = self.render_template(&f.template, out, unknown, sens, strip_next);
+                            let r =
+                                self.render_template(&f.template, out, unknown, sens, strip_next);
                             self.bindings.truncate(mark);
                             r?;
                             strip_before(out, fd.endfor_expr.strip);
@@ -564,7 +735,14 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn append_interpolated(&self, v: Value, e: &Expression, out: &mut String, unknown: &mut bool, sens: &mut bool) -> Result<(), Diagnostic> {
+    fn append_interpolated(
+        &self,
+        v: Value,
+        e: &Expression,
+        out: &mut String,
+        unknown: &mut bool,
+        sens: &mut bool,
+    ) -> Result<(), Diagnostic> {
         let (v, s) = v.unmark_deep();
         *sens |= s;
         if v.contains_unknown() {
@@ -580,18 +758,34 @@ impl<'a> Evaluator<'a> {
                 .err(e, "cannot interpolate a null value")
                 .hint("use `coalesce(x, \"\")` or a conditional to give a default")),
             None => Err(self
-                .err(e, format!("cannot interpolate a {} into a string", v.type_name()))
+                .err(
+                    e,
+                    format!("cannot interpolate a {} into a string", v.type_name()),
+                )
                 .hint("use jsonencode(…) or join(…) to turn it into a string")),
         }
     }
 
     /// (key, value) pairs to iterate: indexes for lists, keys for maps.
-    fn iteration_pairs(&self, coll: Value, e: &Expression) -> Result<Vec<(Value, Value)>, Diagnostic> {
+    fn iteration_pairs(
+        &self,
+        coll: Value,
+        e: &Expression,
+    ) -> Result<Vec<(Value, Value)>, Diagnostic> {
         match coll {
-            Value::List(items) => Ok(items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()),
-            Value::Map(map) => Ok(map.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
+            Value::List(items) => Ok(items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Number(i as f64), v))
+                .collect()),
+            Value::Map(map) => Ok(map
+                .into_iter()
+                .map(|(k, v)| (Value::String(k), v))
+                .collect()),
             Value::Null => Err(self.err(e, "cannot iterate over a null value")),
-            other => Err(self.err(e, format!("cannot iterate over a {}", other.type_name())).hint("`for` iterates over lists, sets and maps")),
+            other => Err(self
+                .err(e, format!("cannot iterate over a {}", other.type_name()))
+                .hint("`for` iterates over lists, sets and maps")),
         }
     }
 
@@ -608,7 +802,11 @@ impl<'a> Evaluator<'a> {
         Ok(result?.mark_if(sens))
     }
 
-    fn for_body(&mut self, f: &hcl::edit::expr::ForExpr, pairs: Vec<(Value, Value)>) -> Result<Value, Diagnostic> {
+    fn for_body(
+        &mut self,
+        f: &hcl::edit::expr::ForExpr,
+        pairs: Vec<(Value, Value)>,
+    ) -> Result<Value, Diagnostic> {
         let mark = self.bindings.len();
         let mut list = Vec::new();
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
@@ -618,14 +816,23 @@ impl<'a> Evaluator<'a> {
             if let Some(kv) = &f.intro.key_var {
                 self.bindings.push((kv.as_str().to_string(), k));
             }
-            self.bindings.push((f.intro.value_var.as_str().to_string(), v));
+            self.bindings
+                .push((f.intro.value_var.as_str().to_string(), v));
             if let Some(cond) = &f.cond {
                 let c = self.eval(&cond.expr)?;
                 match c.peel() {
                     Value::Bool(true) => {}
                     Value::Bool(false) => continue,
                     Value::Unknown => return Ok(Value::Unknown),
-                    other => return Err(self.err(&cond.expr, format!("a `for` condition must be a bool, not {}", other.type_name()))),
+                    other => {
+                        return Err(self.err(
+                            &cond.expr,
+                            format!(
+                                "a `for` condition must be a bool, not {}",
+                                other.type_name()
+                            ),
+                        ));
+                    }
                 }
             }
             let val = self.eval(&f.value_expr)?;
@@ -637,7 +844,10 @@ impl<'a> Evaluator<'a> {
                         return Ok(Value::Unknown);
                     }
                     let Some(key) = key.to_template_string() else {
-                        return Err(self.err(ke, format!("a `for` key must be a string, not {}", key.type_name())));
+                        return Err(self.err(
+                            ke,
+                            format!("a `for` key must be a string, not {}", key.type_name()),
+                        ));
                     };
                     if f.grouping {
                         groups.entry(key).or_default().push(val);
@@ -653,12 +863,21 @@ impl<'a> Evaluator<'a> {
         }
         Ok(match &f.key_expr {
             None => Value::List(list),
-            Some(_) if f.grouping => Value::Map(groups.into_iter().map(|(k, v)| (k, Value::List(v))).collect()),
+            Some(_) if f.grouping => Value::Map(
+                groups
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::List(v)))
+                    .collect(),
+            ),
             Some(_) => Value::Map(map),
         })
     }
 
-    fn eval_call(&mut self, whole: &Expression, call: &hcl::edit::expr::FuncCall) -> Result<Value, Diagnostic> {
+    fn eval_call(
+        &mut self,
+        whole: &Expression,
+        call: &hcl::edit::expr::FuncCall,
+    ) -> Result<Value, Diagnostic> {
         let name = call.name.name.as_str();
         let args: Vec<&Expression> = call.args.iter().collect();
         match name {
@@ -710,18 +929,33 @@ impl<'a> Evaluator<'a> {
                 match last {
                     Value::List(items) => vals.extend(items.into_iter().map(|v| v.mark_if(s))),
                     Value::Unknown => return Ok(Value::Unknown.mark_if(s)),
-                    other => return Err(self.err(whole, format!("`...` expands a list, not a {}", other.type_name()))),
+                    other => {
+                        return Err(self.err(
+                            whole,
+                            format!("`...` expands a list, not a {}", other.type_name()),
+                        ));
+                    }
                 }
             }
         }
-        let ctx = FunctionContext { base_dir: self.resolver.base_dir() };
+        let ctx = FunctionContext {
+            base_dir: self.resolver.base_dir(),
+        };
         functions::call_function(name, vals, &ctx).map_err(|fe| {
-            let span = fe.arg_index.and_then(|i| args.get(i)).map(|a| self.span(*a)).unwrap_or_else(|| self.span(whole));
+            let span = fe
+                .arg_index
+                .and_then(|i| args.get(i))
+                .map(|a| self.span(*a))
+                .unwrap_or_else(|| self.span(whole));
             Diagnostic::error(format!("{name}(): {}", fe.message)).at(span)
         })
     }
 
-    fn templatefile(&mut self, whole: &Expression, args: &[&Expression]) -> Result<Value, Diagnostic> {
+    fn templatefile(
+        &mut self,
+        whole: &Expression,
+        args: &[&Expression],
+    ) -> Result<Value, Diagnostic> {
         if args.len() != 2 {
             return Err(self.err(whole, "templatefile() takes a path and a map of variables"));
         }
@@ -734,11 +968,18 @@ impl<'a> Evaluator<'a> {
             return Err(self.err(args[0], "templatefile() needs a path string"));
         };
         let Some(vars) = vars.as_map().cloned() else {
-            return Err(self.err(args[1], "templatefile()'s second argument must be a map of variables"));
+            return Err(self.err(
+                args[1],
+                "templatefile()'s second argument must be a map of variables",
+            ));
         };
         let full = self.resolver.base_dir().join(&path);
-        let text = std::fs::read_to_string(&full)
-            .map_err(|e| self.err(args[0], format!("cannot read template {}: {e}", full.display())))?;
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            self.err(
+                args[0],
+                format!("cannot read template {}: {e}", full.display()),
+            )
+        })?;
         if text.len() > 4 << 20 {
             return Err(self.err(args[0], "template larger than 4 MiB"));
         }
@@ -746,12 +987,29 @@ impl<'a> Evaluator<'a> {
             return Err(self.err(args[0], "template nested too deeply"));
         }
         let template = hcl::edit::parser::parse_template(&text).map_err(|e| {
-            self.err(args[0], format!("{}:{}:{}: template syntax error: {}", full.display(), e.location().line(), e.location().column(), e.message()))
+            self.err(
+                args[0],
+                format!(
+                    "{}:{}:{}: template syntax error: {}",
+                    full.display(),
+                    e.location().line(),
+                    e.location().column(),
+                    e.message()
+                ),
+            )
         })?;
-        let mut inner = Evaluator { resolver: self.resolver, file: self.file, bindings: vars.into_iter().collect(), depth: self.depth, closed_scope: true };
+        let mut inner = Evaluator {
+            resolver: self.resolver,
+            file: self.file,
+            bindings: vars.into_iter().collect(),
+            depth: self.depth,
+            closed_scope: true,
+        };
         inner.eval_template(&template).map_err(|d| {
             // Spans inside the template point into another file; keep the call site instead.
-            Diagnostic::error(format!("in template {}: {}", path, d.summary)).at(self.span(whole)).hint(d.hint.unwrap_or_default())
+            Diagnostic::error(format!("in template {}: {}", path, d.summary))
+                .at(self.span(whole))
+                .hint(d.hint.unwrap_or_default())
         })
     }
 }
@@ -793,9 +1051,14 @@ pub fn to_bool(v: &Value) -> Option<bool> {
 pub fn values_equal(a: &Value, b: &Value) -> bool {
     match (a.peel(), b.peel()) {
         (Value::Number(x), Value::Number(y)) => x == y,
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }
         (x, y) => x == y,
     }

@@ -6,7 +6,7 @@
 use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl::edit::template::{Directive, Element, Template};
 
-use super::expr::{split_reference, RefRoot};
+use super::expr::{RefRoot, split_reference};
 use crate::diag::{FileId, Span};
 
 /// One reference found in an expression.
@@ -24,8 +24,20 @@ pub struct BadReference {
 }
 
 /// Collects references of `e` into `out`; `bound` are names already bound by an enclosing scope.
-pub fn collect(e: &Expression, file: FileId, bound: &[String], out: &mut Vec<Reference>, bad: &mut Vec<BadReference>) {
-    let mut c = Collector { file, bound: bound.to_vec(), out, bad, depth: 0 };
+pub fn collect(
+    e: &Expression,
+    file: FileId,
+    bound: &[String],
+    out: &mut Vec<Reference>,
+    bad: &mut Vec<BadReference>,
+) {
+    let mut c = Collector {
+        file,
+        bound: bound.to_vec(),
+        out,
+        bad,
+        depth: 0,
+    };
     c.expr(e);
 }
 
@@ -47,8 +59,14 @@ impl Collector<'_> {
             return;
         }
         match split_reference(base, ops) {
-            Ok((root, _)) => self.out.push(Reference { root, span: self.span(whole) }),
-            Err(message) => self.bad.push(BadReference { message, span: self.span(whole) }),
+            Ok((root, _)) => self.out.push(Reference {
+                root,
+                span: self.span(whole),
+            }),
+            Err(message) => self.bad.push(BadReference {
+                message,
+                span: self.span(whole),
+            }),
         }
     }
 
@@ -63,7 +81,10 @@ impl Collector<'_> {
 
     fn expr_inner(&mut self, e: &Expression) {
         match e {
-            Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {}
+            Expression::Null(_)
+            | Expression::Bool(_)
+            | Expression::Number(_)
+            | Expression::String(_) => {}
             Expression::Array(items) => items.iter().for_each(|i| self.expr(i)),
             Expression::Object(obj) => {
                 for (k, v) in obj.iter() {
@@ -83,7 +104,8 @@ impl Collector<'_> {
             Expression::Traversal(t) => {
                 match &t.expr {
                     Expression::Variable(v) => {
-                        let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+                        let ops: Vec<&TraversalOperator> =
+                            t.operators.iter().map(|o| o.value()).collect();
                         self.root(e, v.as_str(), &ops);
                     }
                     other => self.expr(other),

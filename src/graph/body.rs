@@ -9,18 +9,25 @@
 use std::collections::BTreeMap;
 
 use crate::config::{Body, NestedBlock};
-use crate::diag::{closest, Diagnostic, Diagnostics, Span};
+use crate::diag::{Diagnostic, Diagnostics, Span, closest};
 use crate::eval::convert::convert;
 use crate::eval::expr::Evaluator;
 use crate::provider::{BlockNesting, Schema};
 use crate::value::Value;
 
 /// Evaluates `body` against `schema`. `block_span` is where to point for missing attributes.
-pub fn eval_body(ev: &mut Evaluator<'_>, body: &Body, schema: &Schema, block_span: &Span, diags: &mut Diagnostics) -> Value {
+pub fn eval_body(
+    ev: &mut Evaluator<'_>,
+    body: &Body,
+    schema: &Schema,
+    block_span: &Span,
+    diags: &mut Diagnostics,
+) -> Value {
     let mut out = BTreeMap::new();
     for (name, attr) in &body.attrs {
         let Some(a) = schema.attributes.get(name) else {
-            let mut d = Diagnostic::error(format!("unsupported argument `{name}`")).at(attr.name_span.clone());
+            let mut d = Diagnostic::error(format!("unsupported argument `{name}`"))
+                .at(attr.name_span.clone());
             d = match closest(name, schema.names()) {
                 Some(c) => d.hint(format!("did you mean `{c}`?")),
                 None => d.hint("check the resource type's documentation for its arguments"),
@@ -35,9 +42,11 @@ pub fn eval_body(ev: &mut Evaluator<'_>, body: &Body, schema: &Schema, block_spa
         };
         if a.computed && !a.optional && !a.required {
             diags.push(
-                Diagnostic::error(format!("`{name}` is computed by the provider and cannot be set"))
-                    .at(attr.name_span.clone())
-                    .hint("remove it; read it from the resource after apply instead"),
+                Diagnostic::error(format!(
+                    "`{name}` is computed by the provider and cannot be set"
+                ))
+                .at(attr.name_span.clone())
+                .hint("remove it; read it from the resource after apply instead"),
             );
             continue;
         }
@@ -88,10 +97,15 @@ pub fn eval_body(ev: &mut Evaluator<'_>, body: &Body, schema: &Schema, block_spa
             continue;
         };
         if !b.labels.is_empty() {
-            diags.push(Diagnostic::error(format!("block `{}` takes no labels", b.kind)).at(b.span.clone()));
+            diags.push(
+                Diagnostic::error(format!("block `{}` takes no labels", b.kind)).at(b.span.clone()),
+            );
         }
         let v = eval_body(ev, &b.body, &bs.block, &b.span, diags);
-        by_type.entry(b.kind.clone()).or_default().push((v, b.span.clone()));
+        by_type
+            .entry(b.kind.clone())
+            .or_default()
+            .push((v, b.span.clone()));
     }
     for (name, bs) in &schema.blocks {
         let blocks = by_type.remove(name).unwrap_or_default();
@@ -104,10 +118,16 @@ pub fn eval_body(ev: &mut Evaluator<'_>, body: &Body, schema: &Schema, block_spa
                             .hint("merge the blocks into one"),
                     );
                 }
-                blocks.into_iter().next().map(|b| b.0).unwrap_or(Value::Null)
+                blocks
+                    .into_iter()
+                    .next()
+                    .map(|b| b.0)
+                    .unwrap_or(Value::Null)
             }
             // A dynamic block over an unknown collection makes the whole list unknown.
-            BlockNesting::List if blocks.iter().any(|b| matches!(b.0, Value::Unknown)) => Value::Unknown,
+            BlockNesting::List if blocks.iter().any(|b| matches!(b.0, Value::Unknown)) => {
+                Value::Unknown
+            }
             BlockNesting::List => Value::List(blocks.into_iter().map(|b| b.0).collect()),
         };
         out.insert(name.clone(), v);
@@ -116,7 +136,8 @@ pub fn eval_body(ev: &mut Evaluator<'_>, body: &Body, schema: &Schema, block_spa
 }
 
 fn unknown_block(b: &NestedBlock, schema: &Schema, diags: &mut Diagnostics) {
-    let mut d = Diagnostic::error(format!("unsupported block type `{}`", b.kind)).at(b.span.clone());
+    let mut d =
+        Diagnostic::error(format!("unsupported block type `{}`", b.kind)).at(b.span.clone());
     if schema.attributes.contains_key(&b.kind) {
         d = Diagnostic::error(format!("`{}` is an argument, not a block", b.kind))
             .at(b.span.clone())
@@ -128,13 +149,29 @@ fn unknown_block(b: &NestedBlock, schema: &Schema, diags: &mut Diagnostics) {
 }
 
 /// `dynamic "ingress" { for_each = …, iterator = rule, content { … } }`.
-fn expand_dynamic(ev: &mut Evaluator<'_>, b: &NestedBlock, schema: &Schema, by_type: &mut BTreeMap<String, Vec<(Value, Span)>>, diags: &mut Diagnostics) {
+fn expand_dynamic(
+    ev: &mut Evaluator<'_>,
+    b: &NestedBlock,
+    schema: &Schema,
+    by_type: &mut BTreeMap<String, Vec<(Value, Span)>>,
+    diags: &mut Diagnostics,
+) {
     let Some(kind) = b.labels.first() else {
-        diags.push(Diagnostic::error("a dynamic block needs the block type as its label").at(b.span.clone()));
+        diags.push(
+            Diagnostic::error("a dynamic block needs the block type as its label")
+                .at(b.span.clone()),
+        );
         return;
     };
     let Some(bs) = schema.blocks.get(kind) else {
-        unknown_block(&NestedBlock { kind: kind.clone(), ..b.clone() }, schema, diags);
+        unknown_block(
+            &NestedBlock {
+                kind: kind.clone(),
+                ..b.clone()
+            },
+            schema,
+            diags,
+        );
         return;
     };
     let Some(fe) = b.body.attrs.get("for_each") else {
@@ -142,7 +179,9 @@ fn expand_dynamic(ev: &mut Evaluator<'_>, b: &NestedBlock, schema: &Schema, by_t
         return;
     };
     let Some(content) = b.body.blocks.iter().find(|c| c.kind == "content") else {
-        diags.push(Diagnostic::error("a dynamic block needs a `content { … }` block").at(b.span.clone()));
+        diags.push(
+            Diagnostic::error("a dynamic block needs a `content { … }` block").at(b.span.clone()),
+        );
         return;
     };
     let iterator = b
@@ -161,18 +200,31 @@ fn expand_dynamic(ev: &mut Evaluator<'_>, b: &NestedBlock, schema: &Schema, by_t
     };
     let (coll, sens) = coll.unmark();
     let pairs: Vec<(Value, Value)> = match coll {
-        Value::List(items) => items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect(),
-        Value::Map(map) => map.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+        Value::List(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Value::Number(i as f64), v))
+            .collect(),
+        Value::Map(map) => map
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect(),
         Value::Null => Vec::new(),
         Value::Unknown => {
             // The number of blocks is known only after apply: the whole block list is unknown.
-            by_type.entry(kind.clone()).or_default().push((Value::Unknown, b.span.clone()));
+            by_type
+                .entry(kind.clone())
+                .or_default()
+                .push((Value::Unknown, b.span.clone()));
             return;
         }
         other => {
             diags.push(
-                Diagnostic::error(format!("dynamic for_each needs a list, set or map, not {}", other.type_name()))
-                    .at_opt(fe.expr.span()),
+                Diagnostic::error(format!(
+                    "dynamic for_each needs a list, set or map, not {}",
+                    other.type_name()
+                ))
+                .at_opt(fe.expr.span()),
             );
             return;
         }
@@ -185,7 +237,10 @@ fn expand_dynamic(ev: &mut Evaluator<'_>, b: &NestedBlock, schema: &Schema, by_t
         ev.unbind_to(mark);
         ev.bind(&iterator, Value::Map(it).mark_if(sens));
         let val = eval_body(ev, &content.body, &bs.block, &content.span, diags);
-        by_type.entry(kind.clone()).or_default().push((val, content.span.clone()));
+        by_type
+            .entry(kind.clone())
+            .or_default()
+            .push((val, content.span.clone()));
     }
     ev.unbind_to(mark);
 }

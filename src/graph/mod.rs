@@ -21,7 +21,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::addr::ResourceMode;
 use crate::config::{Body, Config, Expr, ModuleId, Repetition};
-use crate::diag::{closest, Diagnostic, Diagnostics, Span};
+use crate::diag::{Diagnostic, Diagnostics, Span, closest};
 use crate::eval::expr::RefRoot;
 use crate::eval::refs::{self, Reference};
 
@@ -94,7 +94,10 @@ impl StaticGraph {
 
     /// Builds the graph; references that name nothing are reported, as are cycles.
     pub fn build(config: &Config, diags: &mut Diagnostics) -> StaticGraph {
-        let mut g = StaticGraph { graph: DiGraph::new(), index: HashMap::new() };
+        let mut g = StaticGraph {
+            graph: DiGraph::new(),
+            index: HashMap::new(),
+        };
         for (mid, m) in config.modules.iter().enumerate() {
             for v in m.variables.values() {
                 g.add(mid, NodeKind::Var, &v.name, v.span.clone());
@@ -136,8 +139,11 @@ impl StaticGraph {
                 let Some(child) = c.child else { continue };
                 // Every node of the child needs the call's instances; its variables need the
                 // argument expressions, evaluated in the caller.
-                let child_nodes: Vec<NodeIndex> =
-                    g.graph.node_indices().filter(|&n| g.graph[n].module == child).collect();
+                let child_nodes: Vec<NodeIndex> = g
+                    .graph
+                    .node_indices()
+                    .filter(|&n| g.graph[n].module == child)
+                    .collect();
                 for n in child_nodes {
                     let span = g.graph[n].span.clone();
                     g.graph.update_edge(to, n, span);
@@ -165,12 +171,26 @@ impl StaticGraph {
     }
 
     fn add(&mut self, module: ModuleId, kind: NodeKind, name: &str, span: Span) {
-        let ix = self.graph.add_node(StaticNode { module, kind, name: name.to_string(), span });
+        let ix = self.graph.add_node(StaticNode {
+            module,
+            kind,
+            name: name.to_string(),
+            span,
+        });
         self.index.insert((module, kind, name.to_string()), ix);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn link_body(&mut self, config: &Config, module: ModuleId, body: &Body, bound: &mut Vec<String>, repeat: Repeat, to: NodeIndex, diags: &mut Diagnostics) {
+    fn link_body(
+        &mut self,
+        config: &Config,
+        module: ModuleId,
+        body: &Body,
+        bound: &mut Vec<String>,
+        repeat: Repeat,
+        to: NodeIndex,
+        diags: &mut Diagnostics,
+    ) {
         for attr in body.attrs.values() {
             self.link_expr(config, module, &attr.expr, bound, repeat, to, diags);
         }
@@ -200,7 +220,16 @@ impl StaticGraph {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn link_expr(&mut self, config: &Config, module: ModuleId, expr: &Expr, bound: &[String], repeat: Repeat, to: NodeIndex, diags: &mut Diagnostics) {
+    fn link_expr(
+        &mut self,
+        config: &Config,
+        module: ModuleId,
+        expr: &Expr,
+        bound: &[String],
+        repeat: Repeat,
+        to: NodeIndex,
+        diags: &mut Diagnostics,
+    ) {
         let mut found = Vec::new();
         let mut bad = Vec::new();
         refs::collect(&expr.expr, expr.file, bound, &mut found, &mut bad);
@@ -220,16 +249,25 @@ impl StaticGraph {
     }
 
     /// The nodes a reference depends on, or why it names nothing.
-    fn resolve(&self, config: &Config, module: ModuleId, r: &Reference, repeat: Repeat) -> Result<Vec<NodeIndex>, Diagnostic> {
+    fn resolve(
+        &self,
+        config: &Config,
+        module: ModuleId,
+        r: &Reference,
+        repeat: Repeat,
+    ) -> Result<Vec<NodeIndex>, Diagnostic> {
         let m = &config.modules[module];
-        let undeclared = |what: &str, name: &str, candidates: Vec<String>, prefix: &str, hint: String| {
-            let mut d = Diagnostic::error(format!("reference to undeclared {what} `{prefix}{name}`")).at(r.span.clone());
-            d = match closest(name, candidates.iter().map(String::as_str)) {
-                Some(c) => d.hint(format!("did you mean `{prefix}{c}`?")),
-                None => d.hint(hint),
+        let undeclared =
+            |what: &str, name: &str, candidates: Vec<String>, prefix: &str, hint: String| {
+                let mut d =
+                    Diagnostic::error(format!("reference to undeclared {what} `{prefix}{name}`"))
+                        .at(r.span.clone());
+                d = match closest(name, candidates.iter().map(String::as_str)) {
+                    Some(c) => d.hint(format!("did you mean `{prefix}{c}`?")),
+                    None => d.hint(hint),
+                };
+                d
             };
-            d
-        };
         match &r.root {
             RefRoot::Var(n) => self.node(module, NodeKind::Var, n).map(|x| vec![x]).ok_or_else(|| {
                 undeclared("input variable", n, m.variables.keys().cloned().collect(), "var.", format!("declare it with `variable \"{n}\" {{}}`"))
@@ -277,7 +315,10 @@ impl StaticGraph {
                 continue;
             }
             let cycle = self.cycle_path(&scc);
-            let names: Vec<String> = cycle.iter().map(|&n| self.graph[n].describe(config)).collect();
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&n| self.graph[n].describe(config))
+                .collect();
             let mut ring = names.clone();
             ring.push(names[0].clone());
             let mut d = Diagnostic::error(format!("dependency cycle: {}", ring.join(" → ")))
@@ -290,7 +331,14 @@ impl StaticGraph {
                     if d.span.is_none() {
                         d.span = Some(span.clone());
                     }
-                    d = d.label(span, format!("{} refers to {}", names[i], self.graph[next].describe(config)));
+                    d = d.label(
+                        span,
+                        format!(
+                            "{} refers to {}",
+                            names[i],
+                            self.graph[next].describe(config)
+                        ),
+                    );
                 }
             }
             diags.push(d);
@@ -308,13 +356,21 @@ impl StaticGraph {
         let mut path = vec![start];
         let mut visited = std::collections::HashSet::new();
         visited.insert(start);
-        let mut stack = vec![self.graph.neighbors_directed(start, petgraph::Incoming).collect::<Vec<_>>()];
+        let mut stack = vec![
+            self.graph
+                .neighbors_directed(start, petgraph::Incoming)
+                .collect::<Vec<_>>(),
+        ];
         while let Some(cands) = stack.last_mut() {
             match cands.pop() {
                 Some(n) if n == start && path.len() > 1 => return path,
                 Some(n) if in_scc(n) && visited.insert(n) => {
                     path.push(n);
-                    stack.push(self.graph.neighbors_directed(n, petgraph::Incoming).collect());
+                    stack.push(
+                        self.graph
+                            .neighbors_directed(n, petgraph::Incoming)
+                            .collect(),
+                    );
                 }
                 Some(_) => {}
                 None => {

@@ -10,7 +10,7 @@
 //! Errors in one node are reported and that node's value becomes unknown, so one mistake does not
 //! hide the others and does not cascade into follow-on errors.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,11 +23,11 @@ use super::{NodeKind, StaticGraph};
 use crate::addr::{InstanceKey, ModuleInstance, ResourceAddr, ResourceInstanceAddr, ResourceMode};
 use crate::config::vars::{RawValue, VarInput, VarOrigin};
 use crate::config::{Config, Expr, ModuleId, Repetition, Resource};
-use crate::diag::{closest, Diagnostic, Diagnostics, Span};
+use crate::diag::{Diagnostic, Diagnostics, Span, closest};
 use crate::eval::convert::convert;
 use crate::eval::expr::{Evaluator, RefRoot, Resolver};
 use crate::provider::{ProviderRegistry, ResourceSchema};
-use crate::value::{format_number, Value};
+use crate::value::{Value, format_number};
 
 /// What a value was computed from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +42,8 @@ pub enum Dep {
 struct Evaluated {
     value: Value,
     deps: Arc<BTreeSet<Dep>>,
+    /// Evaluation failed (and was reported): dependents stay quiet about the resulting unknown.
+    failed: bool,
 }
 
 /// `count.index` or `each.key`/`each.value` of one instance.
@@ -49,6 +51,8 @@ struct Evaluated {
 pub struct RepetitionBinding {
     pub count_index: Option<u64>,
     pub each: Option<(String, Value)>,
+    /// `count.index` and `each.*` are unknown: used to check a body whose expansion failed.
+    pub unknown: bool,
 }
 
 impl RepetitionBinding {
@@ -102,7 +106,9 @@ impl InstanceHandler for UnknownComputed {
 
 /// Sets computed attributes that the configuration leaves null to unknown.
 pub fn fill_computed_unknown(config: &Value, schema: Option<&ResourceSchema>) -> Value {
-    let Some(schema) = schema else { return config.clone() };
+    let Some(schema) = schema else {
+        return config.clone();
+    };
     let mut map = config.as_map().cloned().unwrap_or_default();
     for (name, a) in &schema.block.attributes {
         if a.computed && map.get(name).is_none_or(|v| v.is_null()) {
@@ -134,8 +140,11 @@ impl WalkOutput {
     /// The instance DAG: an edge from each dependency to its dependent.
     pub fn dag(&self) -> DiGraph<ResourceInstanceAddr, ()> {
         let mut g = DiGraph::with_capacity(self.instances.len(), self.instances.len());
-        let ix: HashMap<&ResourceInstanceAddr, NodeIndex> =
-            self.instances.keys().map(|a| (a, g.add_node(a.clone()))).collect();
+        let ix: HashMap<&ResourceInstanceAddr, NodeIndex> = self
+            .instances
+            .keys()
+            .map(|a| (a, g.add_node(a.clone())))
+            .collect();
         for inst in self.instances.values() {
             for d in &inst.depends_on {
                 if let (Some(&from), Some(&to)) = (ix.get(d), ix.get(&inst.addr)) {
@@ -203,16 +212,19 @@ impl<'a> Walk<'a> {
     /// Evaluates everything in dependency order.
     pub fn run(self) -> WalkOutput {
         let graph = &self.input.graph.graph;
-        let order = match petgraph::algo::toposort(graph, None) {
-            Ok(o) => o,
-            Err(_) => {
-                // Cycles were reported by StaticGraph::build; nothing can be evaluated.
-                return WalkOutput { instances: IndexMap::new(), outputs: BTreeMap::new(), diagnostics: self.diags.into_inner() };
-            }
-        };
+        // With a cycle (already reported by StaticGraph::build) there is no topological order;
+        // declaration order still works because `get` evaluates dependencies on demand and
+        // cuts cycles, so the remaining errors are still found.
+        let order = petgraph::algo::toposort(graph, None)
+            .unwrap_or_else(|_| graph.node_indices().collect());
         for node in order {
             let module = graph[node].module;
-            let instances = self.module_instances.borrow().get(&module).cloned().unwrap_or_default();
+            let instances = self
+                .module_instances
+                .borrow()
+                .get(&module)
+                .cloned()
+                .unwrap_or_default();
             for mi in instances {
                 self.get(node, &mi);
             }
@@ -221,10 +233,17 @@ impl<'a> Walk<'a> {
         let mut outputs = BTreeMap::new();
         for (name, o) in &self.input.config.root().outputs {
             if let Some(n) = self.input.graph.node(0, NodeKind::Output, name) {
-                outputs.insert(name.clone(), (self.get(n, &ModuleInstance::root()).value, o.sensitive));
+                outputs.insert(
+                    name.clone(),
+                    (self.get(n, &ModuleInstance::root()).value, o.sensitive),
+                );
             }
         }
-        WalkOutput { instances: self.instances.into_inner(), outputs, diagnostics: self.diags.into_inner() }
+        WalkOutput {
+            instances: self.instances.into_inner(),
+            outputs,
+            diagnostics: self.diags.into_inner(),
+        }
     }
 
     fn check_unused_root_vars(&self) {
@@ -233,11 +252,15 @@ impl<'a> Walk<'a> {
             if root.variables.contains_key(name) || input.origin == VarOrigin::Environment {
                 continue;
             }
-            let mut d = Diagnostic::error(format!("value given for undeclared variable \"{name}\"")).at(input.span.clone());
+            let mut d =
+                Diagnostic::error(format!("value given for undeclared variable \"{name}\""))
+                    .at(input.span.clone());
             if let Some(c) = closest(name, root.variables.keys().map(String::as_str)) {
                 d = d.hint(format!("did you mean `{c}`?"));
             } else {
-                d = d.hint("declare it with a `variable` block in the environment, or remove the value");
+                d = d.hint(
+                    "declare it with a `variable` block in the environment, or remove the value",
+                );
             }
             if matches!(input.origin, VarOrigin::File(_)) {
                 d.severity = crate::diag::Severity::Warning;
@@ -254,7 +277,11 @@ impl<'a> Walk<'a> {
         }
         if !self.in_progress.borrow_mut().insert(key.clone()) {
             // Only reachable through a cycle, which the static graph already reported.
-            return Evaluated { value: Value::Unknown, deps: Arc::default() };
+            return Evaluated {
+                value: Value::Unknown,
+                deps: Arc::default(),
+                failed: true,
+            };
         }
         let sn = &self.input.graph.graph[node];
         let result = match sn.kind {
@@ -269,8 +296,20 @@ impl<'a> Walk<'a> {
         result
     }
 
-    fn scope(&self, module: ModuleId, mi: &ModuleInstance, binding: RepetitionBinding) -> Scope<'_, 'a> {
-        Scope { walk: self, module, mi: mi.clone(), binding, deps: RefCell::default() }
+    fn scope(
+        &self,
+        module: ModuleId,
+        mi: &ModuleInstance,
+        binding: RepetitionBinding,
+    ) -> Scope<'_, 'a> {
+        Scope {
+            walk: self,
+            module,
+            mi: mi.clone(),
+            binding,
+            deps: RefCell::default(),
+            failed: Cell::new(false),
+        }
     }
 
     /// Evaluates an expression in a scope; an error is reported and yields unknown.
@@ -280,17 +319,23 @@ impl<'a> Walk<'a> {
             Ok(v) => v,
             Err(d) => {
                 self.error(d);
+                scope.failed.set(true);
                 Value::Unknown
             }
         }
     }
 
     fn finish(&self, value: Value, scope: Scope<'_, 'a>) -> Evaluated {
+        let failed = scope.failed.get();
         let mut deps = scope.deps.into_inner();
         if let Some(inh) = self.inherited.borrow().get(&scope.mi) {
             deps.extend(inh.iter().cloned());
         }
-        Evaluated { value, deps: Arc::new(deps) }
+        Evaluated {
+            value,
+            deps: Arc::new(deps),
+            failed,
+        }
     }
 
     fn eval_var(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
@@ -298,9 +343,17 @@ impl<'a> Walk<'a> {
         let (raw, scope, span) = if module == 0 {
             let scope = self.scope(0, mi, RepetitionBinding::default());
             match self.input.root_vars.get(name) {
-                Some(input) => (self.root_input_value(var, input, &scope), scope, input.span.clone()),
+                Some(input) => (
+                    self.root_input_value(var, input, &scope),
+                    scope,
+                    input.span.clone(),
+                ),
                 None => match &var.default {
-                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
+                    Some(d) => (
+                        self.default_value(d),
+                        scope,
+                        d.span().unwrap_or(var.span.clone()),
+                    ),
                     None => {
                         self.error(
                             Diagnostic::error(format!("no value for required variable \"{name}\""))
@@ -319,9 +372,17 @@ impl<'a> Walk<'a> {
             let binding = self.binding_of_call(parent, &call_name, mi);
             let scope = self.scope(parent, &mi.parent(), binding);
             match call.args.get(name) {
-                Some(attr) => (self.eval_in(&scope, &attr.expr), scope, attr.expr.span().unwrap_or(call.span.clone())),
+                Some(attr) => (
+                    self.eval_in(&scope, &attr.expr),
+                    scope,
+                    attr.expr.span().unwrap_or(call.span.clone()),
+                ),
                 None => match &var.default {
-                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
+                    Some(d) => (
+                        self.default_value(d),
+                        scope,
+                        d.span().unwrap_or(var.span.clone()),
+                    ),
                     None => (Value::Unknown, scope, call.span.clone()),
                 },
             }
@@ -331,15 +392,27 @@ impl<'a> Walk<'a> {
             Err(e) => {
                 let path: String = e.path.iter().map(|p| p.to_string()).collect();
                 self.error(
-                    Diagnostic::error(format!("invalid value for variable \"{name}\"{}: {}", if path.is_empty() { String::new() } else { format!(" at {path}") }, e.message))
-                        .at(span.clone())
-                        .hint(format!("the variable's type is {}", var.ty)),
+                    Diagnostic::error(format!(
+                        "invalid value for variable \"{name}\"{}: {}",
+                        if path.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" at {path}")
+                        },
+                        e.message
+                    ))
+                    .at(span.clone())
+                    .hint(format!("the variable's type is {}", var.ty)),
                 );
                 Value::Unknown
             }
         };
         if value.is_null() && !var.nullable {
-            self.error(Diagnostic::error(format!("variable \"{name}\" must not be null")).at(span.clone()).hint("the variable is declared with `nullable = false`"));
+            self.error(
+                Diagnostic::error(format!("variable \"{name}\" must not be null"))
+                    .at(span.clone())
+                    .hint("the variable is declared with `nullable = false`"),
+            );
             value = Value::Unknown;
         }
         let value = value.mark_if(var.sensitive);
@@ -347,8 +420,15 @@ impl<'a> Walk<'a> {
         self.finish(value, scope)
     }
 
-    fn binding_of_call(&self, parent: ModuleId, call: &str, mi: &ModuleInstance) -> RepetitionBinding {
-        let Some(node) = self.input.graph.node(parent, NodeKind::Call, call) else { return RepetitionBinding::default() };
+    fn binding_of_call(
+        &self,
+        parent: ModuleId,
+        call: &str,
+        mi: &ModuleInstance,
+    ) -> RepetitionBinding {
+        let Some(node) = self.input.graph.node(parent, NodeKind::Call, call) else {
+            return RepetitionBinding::default();
+        };
         let key = mi.0.last().map(|(_, k)| k.clone()).unwrap_or_default();
         self.expansions
             .borrow()
@@ -358,7 +438,10 @@ impl<'a> Walk<'a> {
     }
 
     fn default_value(&self, d: &Expr) -> Value {
-        let scope = ClosedScope { what: "a variable default", base: self.input.config.root().dir.clone() };
+        let scope = ClosedScope {
+            what: "a variable default",
+            base: self.input.config.root().dir.clone(),
+        };
         match Evaluator::new(&scope, d.file).eval(&d.expr) {
             Ok(v) => v,
             Err(e) => {
@@ -368,10 +451,18 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn root_input_value(&self, var: &crate::config::Variable, input: &VarInput, scope: &Scope<'_, 'a>) -> Value {
+    fn root_input_value(
+        &self,
+        var: &crate::config::Variable,
+        input: &VarInput,
+        scope: &Scope<'_, 'a>,
+    ) -> Value {
         match &input.value {
             RawValue::Expr(e) => {
-                let closed = ClosedScope { what: "a variables file", base: self.input.config.root().dir.clone() };
+                let closed = ClosedScope {
+                    what: "a variables file",
+                    base: self.input.config.root().dir.clone(),
+                };
                 match Evaluator::new(&closed, e.file).eval(&e.expr) {
                     Ok(v) => v,
                     Err(d) => {
@@ -386,13 +477,19 @@ impl<'a> Walk<'a> {
                 }
                 match hcl::edit::parser::parse_expr(text) {
                     Ok(expr) => {
-                        let closed = ClosedScope { what: "a -var value", base: self.input.config.root().dir.clone() };
+                        let closed = ClosedScope {
+                            what: "a -var value",
+                            base: self.input.config.root().dir.clone(),
+                        };
                         let _ = scope;
                         match Evaluator::new(&closed, span.file).eval(&expr) {
                             Ok(v) => v,
                             // Offsets inside the pseudo-file are relative to the value's text.
                             Err(d) => {
-                                self.error(Diagnostic { span: Some(span.clone()), ..d });
+                                self.error(Diagnostic {
+                                    span: Some(span.clone()),
+                                    ..d
+                                });
                                 Value::Unknown
                             }
                         }
@@ -409,7 +506,11 @@ impl<'a> Walk<'a> {
             return;
         }
         for v in &var.validations {
-            let scope = SelfScope { name: &var.name, value, base: self.input.config.root().dir.clone() };
+            let scope = SelfScope {
+                name: &var.name,
+                value,
+                base: self.input.config.root().dir.clone(),
+            };
             let cond = Evaluator::new(&scope, v.condition.file).eval(&v.condition.expr);
             match cond.as_ref().map(|c| c.peel()) {
                 Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
@@ -417,17 +518,32 @@ impl<'a> Walk<'a> {
                     let msg = Evaluator::new(&scope, v.error_message.file)
                         .eval(&v.error_message.expr)
                         .ok()
-                        .and_then(|m| if m.is_sensitive() { None } else { m.as_str().map(str::to_string) })
+                        .and_then(|m| {
+                            if m.is_sensitive() {
+                                None
+                            } else {
+                                m.as_str().map(str::to_string)
+                            }
+                        })
                         .unwrap_or_else(|| "the value is not valid".to_string());
                     self.error(
-                        Diagnostic::error(format!("invalid value for variable \"{}\": {msg}", var.name))
-                            .at(span.clone())
-                            .label(v.condition.span().unwrap_or(var.span.clone()), "this validation failed"),
+                        Diagnostic::error(format!(
+                            "invalid value for variable \"{}\": {msg}",
+                            var.name
+                        ))
+                        .at(span.clone())
+                        .label(
+                            v.condition.span().unwrap_or(var.span.clone()),
+                            "this validation failed",
+                        ),
                     );
                 }
                 Ok(other) => self.error(
-                    Diagnostic::error(format!("a validation condition must be a bool, not {}", other.type_name()))
-                        .at_opt(v.condition.span()),
+                    Diagnostic::error(format!(
+                        "a validation condition must be a bool, not {}",
+                        other.type_name()
+                    ))
+                    .at_opt(v.condition.span()),
                 ),
                 Err(d) => self.error(d.clone()),
             }
@@ -459,18 +575,29 @@ impl<'a> Walk<'a> {
     }
 
     /// Expands `count`/`for_each` into bindings, reporting why it cannot when it cannot.
-    fn expand(&self, rep: &Repetition, scope: &Scope<'_, 'a>, what: &str) -> Option<Vec<RepetitionBinding>> {
+    fn expand(
+        &self,
+        rep: &Repetition,
+        scope: &Scope<'_, 'a>,
+        what: &str,
+    ) -> Option<Vec<RepetitionBinding>> {
         match rep {
             Repetition::Single => Some(vec![RepetitionBinding::default()]),
             Repetition::Count(e) => {
                 let v = self.eval_in(scope, e);
                 let span = e.span();
                 if v.contains_unknown() {
-                    self.unknown_expansion("count", what, span);
+                    if !scope.failed.get() {
+                        self.unknown_expansion("count", what, span);
+                    }
                     return None;
                 }
                 if v.is_sensitive() {
-                    self.error(Diagnostic::error("`count` cannot be sensitive").at_opt(span).hint("use nonsensitive() if the number itself is not secret"));
+                    self.error(
+                        Diagnostic::error("`count` cannot be sensitive")
+                            .at_opt(span)
+                            .hint("use nonsensitive() if the number itself is not secret"),
+                    );
                     return None;
                 }
                 let n = match crate::eval::expr::to_number(&v) {
@@ -479,16 +606,32 @@ impl<'a> Walk<'a> {
                         self.error(
                             Diagnostic::error(format!("invalid count {}", format_number(n)))
                                 .at_opt(span)
-                                .hint(format!("count must be a whole number from 0 to {}", MAX_EXPANSION as u64)),
+                                .hint(format!(
+                                    "count must be a whole number from 0 to {}",
+                                    MAX_EXPANSION as u64
+                                )),
                         );
                         return None;
                     }
                     None => {
-                        self.error(Diagnostic::error(format!("count must be a number, not {}", v.type_name())).at_opt(span));
+                        self.error(
+                            Diagnostic::error(format!(
+                                "count must be a number, not {}",
+                                v.type_name()
+                            ))
+                            .at_opt(span),
+                        );
                         return None;
                     }
                 };
-                Some((0..n).map(|i| RepetitionBinding { count_index: Some(i), each: None }).collect())
+                Some(
+                    (0..n)
+                        .map(|i| RepetitionBinding {
+                            count_index: Some(i),
+                            ..Default::default()
+                        })
+                        .collect(),
+                )
             }
             Repetition::ForEach(e) => {
                 let v = self.eval_in(scope, e);
@@ -503,7 +646,9 @@ impl<'a> Walk<'a> {
                 }
                 let pairs: Vec<(String, Value)> = match v {
                     Value::Unknown => {
-                        self.unknown_expansion("for_each", what, span);
+                        if !scope.failed.get() {
+                            self.unknown_expansion("for_each", what, span);
+                        }
                         return None;
                     }
                     Value::Map(map) => map.into_iter().collect(),
@@ -513,7 +658,9 @@ impl<'a> Walk<'a> {
                             match item.peel() {
                                 Value::String(s) => out.push((s.clone(), item.clone())),
                                 Value::Unknown => {
-                                    self.unknown_expansion("for_each", what, span);
+                                    if !scope.failed.get() {
+                                        self.unknown_expansion("for_each", what, span);
+                                    }
                                     return None;
                                 }
                                 other => {
@@ -540,10 +687,25 @@ impl<'a> Walk<'a> {
                     }
                 };
                 if pairs.len() as f64 > MAX_EXPANSION {
-                    self.error(Diagnostic::error(format!("for_each has {} elements, more than {}", pairs.len(), MAX_EXPANSION as u64)).at_opt(span));
+                    self.error(
+                        Diagnostic::error(format!(
+                            "for_each has {} elements, more than {}",
+                            pairs.len(),
+                            MAX_EXPANSION as u64
+                        ))
+                        .at_opt(span),
+                    );
                     return None;
                 }
-                Some(pairs.into_iter().map(|(k, v)| RepetitionBinding { count_index: None, each: Some((k, v)) }).collect())
+                Some(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| RepetitionBinding {
+                            each: Some((k, v)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                )
             }
         }
     }
@@ -559,18 +721,30 @@ impl<'a> Walk<'a> {
         );
     }
 
-    fn eval_call(&self, node: NodeIndex, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
+    fn eval_call(
+        &self,
+        node: NodeIndex,
+        module: ModuleId,
+        name: &str,
+        mi: &ModuleInstance,
+    ) -> Evaluated {
         let call = &self.input.config.modules[module].module_calls[name];
         let scope = self.scope(module, mi, RepetitionBinding::default());
         let what = format!("module \"{name}\"");
-        let bindings = self.expand(&call.repetition, &scope, &what).unwrap_or_default();
+        let bindings = self
+            .expand(&call.repetition, &scope, &what)
+            .unwrap_or_default();
         for d in &call.depends_on {
             self.eval_in(&scope, d);
         }
         let evaluated = self.finish(Value::Null, scope);
         if let Some(child) = call.child {
-            let mut inherited: BTreeSet<Dep> =
-                self.inherited.borrow().get(mi).map(|s| (**s).clone()).unwrap_or_default();
+            let mut inherited: BTreeSet<Dep> = self
+                .inherited
+                .borrow()
+                .get(mi)
+                .map(|s| (**s).clone())
+                .unwrap_or_default();
             if !call.depends_on.is_empty() {
                 inherited.extend(evaluated.deps.iter().cloned());
             }
@@ -579,22 +753,42 @@ impl<'a> Walk<'a> {
             let list = mis.entry(child).or_default();
             for b in &bindings {
                 let child_mi = mi.child(name, b.key());
-                self.inherited.borrow_mut().insert(child_mi.clone(), inherited.clone());
+                self.inherited
+                    .borrow_mut()
+                    .insert(child_mi.clone(), inherited.clone());
                 list.push(child_mi);
             }
         }
-        self.expansions.borrow_mut().insert((node, mi.clone()), bindings);
+        self.expansions
+            .borrow_mut()
+            .insert((node, mi.clone()), bindings);
         evaluated
     }
 
-    fn eval_resource(&self, node: NodeIndex, module: ModuleId, key: &str, mi: &ModuleInstance) -> Evaluated {
+    fn eval_resource(
+        &self,
+        node: NodeIndex,
+        module: ModuleId,
+        key: &str,
+        mi: &ModuleInstance,
+    ) -> Evaluated {
         let r = &self.input.config.modules[module].resources[key];
-        let addr = ResourceAddr { module: mi.clone(), mode: r.mode, rtype: r.rtype.clone(), name: r.name.clone() };
+        let addr = ResourceAddr {
+            module: mi.clone(),
+            mode: r.mode,
+            rtype: r.rtype.clone(),
+            name: r.name.clone(),
+        };
         let schema = match r.mode {
             ResourceMode::Managed => self.input.registry.resource_schema(&r.rtype),
             ResourceMode::Data => self.input.registry.data_schema(&r.rtype),
         };
-        if schema.is_none() && self.unknown_types_reported.borrow_mut().insert((module, key.to_string())) {
+        if schema.is_none()
+            && self
+                .unknown_types_reported
+                .borrow_mut()
+                .insert((module, key.to_string()))
+        {
             self.report_unknown_type(r);
         }
         let scope = self.scope(module, mi, RepetitionBinding::default());
@@ -604,8 +798,32 @@ impl<'a> Walk<'a> {
         }
         let shared = self.finish(Value::Null, scope).deps;
         let Some(bindings) = bindings else {
-            self.expansions.borrow_mut().insert((node, mi.clone()), Vec::new());
-            return Evaluated { value: Value::Unknown, deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])) };
+            // Still check the body once, so its own mistakes are reported in the same run.
+            let scope = self.scope(
+                module,
+                mi,
+                RepetitionBinding {
+                    unknown: true,
+                    ..Default::default()
+                },
+            );
+            let mut ev = Evaluator::new(&scope, r.span.file);
+            let mut diags = Diagnostics::default();
+            match schema {
+                Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
+                None => eval_schemaless(&mut ev, &r.body, &mut diags),
+            };
+            for d in diags.0 {
+                self.error(d);
+            }
+            self.expansions
+                .borrow_mut()
+                .insert((node, mi.clone()), Vec::new());
+            return Evaluated {
+                value: Value::Unknown,
+                deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
+                failed: true,
+            };
         };
         let mut instance_values = Vec::with_capacity(bindings.len());
         for b in &bindings {
@@ -626,7 +844,12 @@ impl<'a> Walk<'a> {
             if let Some(inh) = self.inherited.borrow().get(mi) {
                 deps.extend(inh.iter().cloned());
             }
-            let ctx = InstanceContext { addr: &iaddr, resource: r, schema, config: &config };
+            let ctx = InstanceContext {
+                addr: &iaddr,
+                resource: r,
+                schema,
+                config: &config,
+            };
             let value = if has_errors {
                 Value::Unknown
             } else {
@@ -653,22 +876,47 @@ impl<'a> Walk<'a> {
                 },
             );
         }
-        self.expansions.borrow_mut().insert((node, mi.clone()), bindings);
+        self.expansions
+            .borrow_mut()
+            .insert((node, mi.clone()), bindings);
         let value = match &r.repetition {
-            Repetition::Single => instance_values.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Unknown),
-            Repetition::Count(_) => Value::List(instance_values.into_iter().map(|(_, v)| v).collect()),
+            Repetition::Single => instance_values
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or(Value::Unknown),
+            Repetition::Count(_) => {
+                Value::List(instance_values.into_iter().map(|(_, v)| v).collect())
+            }
             Repetition::ForEach(_) => Value::Map(
                 instance_values
                     .into_iter()
-                    .map(|(k, v)| (if let InstanceKey::Str(s) = k { s } else { String::new() }, v))
+                    .map(|(k, v)| {
+                        (
+                            if let InstanceKey::Str(s) = k {
+                                s
+                            } else {
+                                String::new()
+                            },
+                            v,
+                        )
+                    })
                     .collect(),
             ),
         };
-        Evaluated { value, deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])) }
+        Evaluated {
+            value,
+            deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
+            failed: false,
+        }
     }
 
     /// Turns resource-level and instance-level dependencies into instance addresses.
-    fn resolve_deps(&self, deps: &BTreeSet<Dep>, me: &ResourceInstanceAddr) -> BTreeSet<ResourceInstanceAddr> {
+    fn resolve_deps(
+        &self,
+        deps: &BTreeSet<Dep>,
+        me: &ResourceInstanceAddr,
+    ) -> BTreeSet<ResourceInstanceAddr> {
         let instances = self.instances.borrow();
         let mut out = BTreeSet::new();
         for d in deps {
@@ -684,7 +932,11 @@ impl<'a> Walk<'a> {
         out
     }
 
-    fn instances_of(&self, instances: &IndexMap<ResourceInstanceAddr, PlannedInstance>, r: &ResourceAddr) -> Vec<ResourceInstanceAddr> {
+    fn instances_of(
+        &self,
+        instances: &IndexMap<ResourceInstanceAddr, PlannedInstance>,
+        r: &ResourceAddr,
+    ) -> Vec<ResourceInstanceAddr> {
         let Some(node) = self.input.graph.node(
             self.static_module_of(&r.module),
             NodeKind::Resource,
@@ -698,7 +950,12 @@ impl<'a> Walk<'a> {
         self.expansions
             .borrow()
             .get(&(node, r.module.clone()))
-            .map(|bs| bs.iter().map(|b| r.instance(b.key())).filter(|a| instances.contains_key(a)).collect())
+            .map(|bs| {
+                bs.iter()
+                    .map(|b| r.instance(b.key()))
+                    .filter(|a| instances.contains_key(a))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -715,20 +972,43 @@ impl<'a> Walk<'a> {
 
     fn report_unknown_type(&self, r: &Resource) {
         let (what, names): (&str, Vec<String>) = match r.mode {
-            ResourceMode::Managed => ("resource type", self.input.registry.names().filter_map(|p| self.input.registry.get(p)).flat_map(|p| p.schema().resources.keys().cloned().collect::<Vec<_>>()).collect()),
-            ResourceMode::Data => ("data source", self.input.registry.names().filter_map(|p| self.input.registry.get(p)).flat_map(|p| p.schema().data_sources.keys().cloned().collect::<Vec<_>>()).collect()),
+            ResourceMode::Managed => (
+                "resource type",
+                self.input
+                    .registry
+                    .names()
+                    .filter_map(|p| self.input.registry.get(p))
+                    .flat_map(|p| p.schema().resources.keys().cloned().collect::<Vec<_>>())
+                    .collect(),
+            ),
+            ResourceMode::Data => (
+                "data source",
+                self.input
+                    .registry
+                    .names()
+                    .filter_map(|p| self.input.registry.get(p))
+                    .flat_map(|p| p.schema().data_sources.keys().cloned().collect::<Vec<_>>())
+                    .collect(),
+            ),
         };
         let mut d = Diagnostic::error(format!("unknown {what} `{}`", r.rtype)).at(r.span.clone());
         d = match closest(&r.rtype, names.iter().map(String::as_str)) {
             Some(c) => d.hint(format!("did you mean `{c}`?")),
-            None => d.hint(format!("providers in this build: {}", self.input.registry.names().collect::<Vec<_>>().join(", "))),
+            None => d.hint(format!(
+                "providers in this build: {}",
+                self.input.registry.names().collect::<Vec<_>>().join(", ")
+            )),
         };
         self.error(d);
     }
 }
 
 /// Evaluates a body without a schema (unknown resource type), to still report expression errors.
-fn eval_schemaless(ev: &mut Evaluator<'_>, body: &crate::config::Body, diags: &mut Diagnostics) -> Value {
+fn eval_schemaless(
+    ev: &mut Evaluator<'_>,
+    body: &crate::config::Body,
+    diags: &mut Diagnostics,
+) -> Value {
     let mut out = BTreeMap::new();
     for (name, attr) in &body.attrs {
         ev.file = attr.expr.file;
@@ -749,32 +1029,60 @@ struct Scope<'w, 'a> {
     mi: ModuleInstance,
     binding: RepetitionBinding,
     deps: RefCell<BTreeSet<Dep>>,
+    /// Something this scope evaluated or referred to failed (and was reported).
+    failed: Cell<bool>,
 }
 
 impl Scope<'_, '_> {
     fn take(&self, e: Evaluated) -> Value {
         self.deps.borrow_mut().extend(e.deps.iter().cloned());
+        if e.failed {
+            self.failed.set(true);
+        }
         e.value
     }
 
-    fn missing(&self, what: String, span: &Span) -> Diagnostic {
-        Diagnostic::error(format!("reference to undeclared {what}")).at(span.clone())
+    /// A reference to nothing. StaticGraph::build has reported it already, so the walk carries
+    /// on with an unknown instead of repeating the error.
+    fn missing(&self) -> Result<Value, Diagnostic> {
+        self.failed.set(true);
+        Ok(Value::Unknown)
     }
 }
 
 impl Resolver for Scope<'_, '_> {
-    fn resolve(&self, root: &RefRoot, next_index: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
+    fn resolve(
+        &self,
+        root: &RefRoot,
+        next_index: Option<&Value>,
+        span: &Span,
+    ) -> Result<Value, Diagnostic> {
         let w = self.walk;
         let g = w.input.graph;
         match root {
-            RefRoot::Var(n) => g.node(self.module, NodeKind::Var, n).map(|x| self.take(w.get(x, &self.mi))).ok_or_else(|| self.missing(format!("variable var.{n}"), span)),
-            RefRoot::Local(n) => g.node(self.module, NodeKind::Local, n).map(|x| self.take(w.get(x, &self.mi))).ok_or_else(|| self.missing(format!("local value local.{n}"), span)),
+            RefRoot::Var(n) => match g.node(self.module, NodeKind::Var, n) {
+                Some(x) => Ok(self.take(w.get(x, &self.mi))),
+                None => self.missing(),
+            },
+            RefRoot::Local(n) => match g.node(self.module, NodeKind::Local, n) {
+                Some(x) => Ok(self.take(w.get(x, &self.mi))),
+                None => self.missing(),
+            },
             RefRoot::Module(c) => {
-                let call_node = g.node(self.module, NodeKind::Call, c).ok_or_else(|| self.missing(format!("module module.{c}"), span))?;
+                let Some(call_node) = g.node(self.module, NodeKind::Call, c) else {
+                    return self.missing();
+                };
                 let call = &w.input.config.modules[self.module].module_calls[c];
-                let Some(child) = call.child else { return Ok(Value::Unknown) };
+                let Some(child) = call.child else {
+                    return Ok(Value::Unknown);
+                };
                 self.take(w.get(call_node, &self.mi));
-                let bindings = w.expansions.borrow().get(&(call_node, self.mi.clone())).cloned().unwrap_or_default();
+                let bindings = w
+                    .expansions
+                    .borrow()
+                    .get(&(call_node, self.mi.clone()))
+                    .cloned()
+                    .unwrap_or_default();
                 let mut objects = Vec::new();
                 for b in &bindings {
                     let child_mi = self.mi.child(c, b.key());
@@ -787,10 +1095,26 @@ impl Resolver for Scope<'_, '_> {
                     objects.push((b.key(), Value::Map(outs)));
                 }
                 Ok(match &call.repetition {
-                    Repetition::Single => objects.into_iter().next().map(|o| o.1).unwrap_or(Value::Unknown),
+                    Repetition::Single => objects
+                        .into_iter()
+                        .next()
+                        .map(|o| o.1)
+                        .unwrap_or(Value::Unknown),
                     Repetition::Count(_) => Value::List(objects.into_iter().map(|o| o.1).collect()),
                     Repetition::ForEach(_) => Value::Map(
-                        objects.into_iter().map(|(k, v)| (if let InstanceKey::Str(s) = k { s } else { String::new() }, v)).collect(),
+                        objects
+                            .into_iter()
+                            .map(|(k, v)| {
+                                (
+                                    if let InstanceKey::Str(s) = k {
+                                        s
+                                    } else {
+                                        String::new()
+                                    },
+                                    v,
+                                )
+                            })
+                            .collect(),
                     ),
                 })
             }
@@ -799,18 +1123,36 @@ impl Resolver for Scope<'_, '_> {
                     ResourceMode::Managed => format!("{rtype}.{name}"),
                     ResourceMode::Data => format!("data.{rtype}.{name}"),
                 };
-                let node = g.node(self.module, NodeKind::Resource, &key).ok_or_else(|| self.missing(format!("resource {key}"), span))?;
+                let Some(node) = g.node(self.module, NodeKind::Resource, &key) else {
+                    return self.missing();
+                };
                 let e = w.get(node, &self.mi);
-                let addr = ResourceAddr { module: self.mi.clone(), mode: *mode, rtype: rtype.clone(), name: name.clone() };
+                if e.failed {
+                    self.failed.set(true);
+                }
+                let addr = ResourceAddr {
+                    module: self.mi.clone(),
+                    mode: *mode,
+                    rtype: rtype.clone(),
+                    name: name.clone(),
+                };
                 let r = &w.input.config.modules[self.module].resources[&key];
                 let ikey = match (next_index.map(|v| v.peel()), &r.repetition) {
-                    (Some(Value::Number(n)), Repetition::Count(_)) if *n >= 0.0 && n.fract() == 0.0 => Some(InstanceKey::Int(*n as u64)),
-                    (Some(Value::String(s)), Repetition::ForEach(_)) => Some(InstanceKey::Str(s.clone())),
+                    (Some(Value::Number(n)), Repetition::Count(_))
+                        if *n >= 0.0 && n.fract() == 0.0 =>
+                    {
+                        Some(InstanceKey::Int(*n as u64))
+                    }
+                    (Some(Value::String(s)), Repetition::ForEach(_)) => {
+                        Some(InstanceKey::Str(s.clone()))
+                    }
                     _ => None,
                 };
                 match ikey {
                     Some(k) => {
-                        self.deps.borrow_mut().insert(Dep::Instance(addr.instance(k)));
+                        self.deps
+                            .borrow_mut()
+                            .insert(Dep::Instance(addr.instance(k)));
                     }
                     None => {
                         self.deps.borrow_mut().insert(Dep::Resource(addr));
@@ -818,15 +1160,35 @@ impl Resolver for Scope<'_, '_> {
                 }
                 Ok(e.value)
             }
-            RefRoot::CountIndex => self.binding.count_index.map(|i| Value::Number(i as f64)).ok_or_else(|| {
-                Diagnostic::error("`count.index` used where `count` is not set").at(span.clone())
-            }),
-            RefRoot::EachKey => self.binding.each.as_ref().map(|(k, _)| Value::String(k.clone())).ok_or_else(|| {
-                Diagnostic::error("`each.key` used where `for_each` is not set").at(span.clone())
-            }),
-            RefRoot::EachValue => self.binding.each.as_ref().map(|(_, v)| v.clone()).ok_or_else(|| {
-                Diagnostic::error("`each.value` used where `for_each` is not set").at(span.clone())
-            }),
+            RefRoot::CountIndex | RefRoot::EachKey | RefRoot::EachValue if self.binding.unknown => {
+                Ok(Value::Unknown)
+            }
+            RefRoot::CountIndex => self
+                .binding
+                .count_index
+                .map(|i| Value::Number(i as f64))
+                .ok_or_else(|| {
+                    Diagnostic::error("`count.index` used where `count` is not set")
+                        .at(span.clone())
+                }),
+            RefRoot::EachKey => self
+                .binding
+                .each
+                .as_ref()
+                .map(|(k, _)| Value::String(k.clone()))
+                .ok_or_else(|| {
+                    Diagnostic::error("`each.key` used where `for_each` is not set")
+                        .at(span.clone())
+                }),
+            RefRoot::EachValue => self
+                .binding
+                .each
+                .as_ref()
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    Diagnostic::error("`each.value` used where `for_each` is not set")
+                        .at(span.clone())
+                }),
             RefRoot::Path(what) => {
                 let p = match what.as_str() {
                     "module" => w.input.config.modules[self.module].dir.clone(),
@@ -852,9 +1214,11 @@ struct ClosedScope {
 
 impl Resolver for ClosedScope {
     fn resolve(&self, root: &RefRoot, _: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
-        Err(Diagnostic::error(format!("{} cannot refer to `{root}`", self.what))
-            .at(span.clone())
-            .hint("use a literal value here; compute derived values in `locals`"))
+        Err(
+            Diagnostic::error(format!("{} cannot refer to `{root}`", self.what))
+                .at(span.clone())
+                .hint("use a literal value here; compute derived values in `locals`"),
+        )
     }
 
     fn base_dir(&self) -> &Path {
@@ -873,9 +1237,12 @@ impl Resolver for SelfScope<'_> {
     fn resolve(&self, root: &RefRoot, _: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
         match root {
             RefRoot::Var(n) if n == self.name => Ok(self.value.clone()),
-            other => Err(Diagnostic::error(format!("a validation of var.{} cannot refer to `{other}`", self.name))
-                .at(span.clone())
-                .hint("validation conditions may only use the variable being validated")),
+            other => Err(Diagnostic::error(format!(
+                "a validation of var.{} cannot refer to `{other}`",
+                self.name
+            ))
+            .at(span.clone())
+            .hint("validation conditions may only use the variable being validated")),
         }
     }
 
