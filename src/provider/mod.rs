@@ -49,6 +49,15 @@ impl ProviderError {
     }
 }
 
+/// Who is asking: the stack a provider works for. Given once, at configure time.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderContext {
+    /// Stable id of the environment's stack (the `slipway:stack` tag; see state).
+    pub stack_id: String,
+    /// The environment's name (`dev`, `prod`).
+    pub environment: String,
+}
+
 /// Context for a create call.
 #[derive(Clone, Debug)]
 pub struct CreateRequest<'a> {
@@ -89,7 +98,7 @@ pub trait Provider: Send + Sync {
 
     /// Configures the provider from its evaluated `provider "name" { … }` block (a map, or
     /// null when the configuration has no such block).
-    async fn configure(&self, _config: &Value) -> Result<(), ProviderError> {
+    async fn configure(&self, _ctx: &ProviderContext, _config: &Value) -> Result<(), ProviderError> {
         Ok(())
     }
 
