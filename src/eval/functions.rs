@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -1357,8 +1358,13 @@ fn f_cidrnetmask(args: &[Value], cx: &Cx) -> R {
 fn f_file(args: &[Value], cx: &Cx) -> R {
     let p = want_str(arg(args, 0), 0, cx)?;
     let path = cx.base_dir.join(&p);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| arg_err(0, format!("cannot read file {}: {e}", cx.quote(&p))))?;
+    let unreadable =
+        |e: std::io::Error| arg_err(0, format!("cannot read file {}: {e}", cx.quote(&p)));
+    // Read through a limit rather than trusting the size: /dev/zero or a FIFO has none.
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(MAX_STRING as u64 + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
     check_string_size(bytes.len())?;
     String::from_utf8(bytes).map(Value::String).map_err(|_| {
         arg_err(
@@ -2830,6 +2836,12 @@ mod tests {
         assert!(e.message.contains("missing.txt"));
         let e = call_in(dir.path(), "file", vec![s("bin")]).unwrap_err();
         assert!(e.message.contains("UTF-8"));
+        let e = call_in(dir.path(), "file", vec![s(".")]).unwrap_err();
+        assert!(e.message.contains("cannot read"));
+        // No end and no size: the read limit turns it into an error instead of exhausting memory.
+        if Path::new("/dev/zero").exists() {
+            assert!(call_in(dir.path(), "file", vec![s("/dev/zero")]).is_err());
+        }
     }
 
     #[test]
@@ -2937,6 +2949,24 @@ f key: \"true\"
             ok("join", vec![s(","), l(vec![secret("a"), U])]),
             U.mark_sensitive()
         );
+    }
+
+    #[test]
+    fn reading_functions_propagate_unknown_and_secret_arguments() {
+        for def in DEFS.iter().filter(|d| matches!(d.imp, Imp::Pure(_))) {
+            let count = def.min.max(1);
+            let mut args = vec![s("x"); count];
+            args[0] = U;
+            assert_eq!(call(def.name, args.clone()), Ok(U), "{}", def.name);
+            args[0] = U.mark_sensitive();
+            assert_eq!(call(def.name, args), Ok(U.mark_sensitive()), "{}", def.name);
+            // A secret anywhere, even nested, marks whatever comes out.
+            let mut args = vec![l(vec![secret("10.0.0.0/8")]); count];
+            args[0] = secret("10.0.0.0/8");
+            if let Ok(v) = call(def.name, args) {
+                assert!(v.is_sensitive(), "{}: {v:?}", def.name);
+            }
+        }
     }
 
     // --- no panics, no leaks ----------------------------------------------------------------
