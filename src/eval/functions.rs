@@ -29,6 +29,7 @@ use super::convert::{self, cmp_values, make_set, parse_number};
 use crate::value::{Type, Value, format_number};
 
 /// What functions may need from their surroundings.
+#[derive(Debug, Clone, Copy)]
 pub struct FunctionContext<'a> {
     /// Relative paths given to `file()` resolve against this directory (the module's directory).
     pub base_dir: &'a Path,
