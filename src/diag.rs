@@ -233,6 +233,12 @@ impl Diagnostics {
     }
 }
 
+impl From<Vec<Diagnostic>> for Diagnostics {
+    fn from(v: Vec<Diagnostic>) -> Diagnostics {
+        Diagnostics(v)
+    }
+}
+
 /// The closest candidate to `name` (edit distance), for "did you mean …?" hints.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates

@@ -5,6 +5,7 @@
 //! Seams: [`provider`] (the only I/O to the outside world) and [`backend`] (state storage).
 
 pub mod addr;
+pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod environment;
 pub mod eval;
 pub mod fmt;
 pub mod graph;
+pub mod plan;
 pub mod provider;
 pub mod providers;
 pub mod state;

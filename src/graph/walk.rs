@@ -209,6 +209,33 @@ impl<'a> Walk<'a> {
         self.diags.borrow_mut().push(d);
     }
 
+    /// Evaluates the root module's `provider` blocks, pulling in only the variables and locals
+    /// they refer to. Providers must be configured before anything is refreshed or planned, so
+    /// this runs before [`Walk::run`].
+    pub fn provider_configs(&self) -> (BTreeMap<String, Value>, Diagnostics) {
+        let mut out = BTreeMap::new();
+        for p in &self.input.config.root().providers {
+            if p.alias.is_some() {
+                self.error(Diagnostic::warning(format!("provider aliases are not supported yet; `{}` alias ignored", p.name)).at(p.span.clone()));
+                continue;
+            }
+            let scope = self.scope(0, &ModuleInstance::root(), RepetitionBinding::default());
+            let mut map = BTreeMap::new();
+            for (name, attr) in &p.body.attrs {
+                map.insert(name.clone(), self.eval_in(&scope, &attr.expr));
+            }
+            for b in &p.body.blocks {
+                let mut inner = BTreeMap::new();
+                for (name, attr) in &b.body.attrs {
+                    inner.insert(name.clone(), self.eval_in(&scope, &attr.expr));
+                }
+                map.insert(b.kind.clone(), Value::Map(inner));
+            }
+            out.insert(p.name.clone(), Value::Map(map));
+        }
+        (out, self.diags.borrow_mut().0.drain(..).collect::<Vec<_>>().into())
+    }
+
     /// Evaluates everything in dependency order.
     pub fn run(self) -> WalkOutput {
         let graph = &self.input.graph.graph;

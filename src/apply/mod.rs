@@ -1,0 +1,604 @@
+//! Apply: carries out a plan as a parallel walk of an operation DAG.
+//!
+//! Each change becomes one or two operations (a replacement is a delete and a create, ordered
+//! by `create_before_destroy`). Operations run on tokio with at most `parallelism` in flight;
+//! a failure stops its dependents and nothing else.
+//!
+//! **Architecture invariants (crash safety):**
+//! - One writer: only the coordinator touches state, through [`JournaledState`]; every change
+//!   is durable (journaled and fsynced) before the next operation that depends on it starts.
+//! - A create's *intent* (status `creating` with a deterministic client token) is journaled
+//!   before the provider is called, so a run killed mid-create leaves a marker that the next
+//!   plan turns into "resume create", and the provider adopts the object instead of making a
+//!   second one.
+//! - Expressions unknown at plan time are evaluated again once their dependencies have been
+//!   applied, through the same walk that planned them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use tokio::sync::mpsc;
+
+use crate::addr::{ResourceInstanceAddr, ResourceMode};
+use crate::backend::{BackendError, JournaledState};
+use crate::diag::Diagnostic;
+use crate::environment::Environment;
+use crate::graph::walk::{fill_computed_unknown, InstanceContext, InstanceHandler};
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::provider::{CreateRequest, ProviderRegistry};
+use crate::state::journal::JournalOp;
+use crate::state::{client_token, DeposedObject, OutputState, ResourceState, ResourceStatus, State};
+use crate::value::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Create,
+    Update,
+    Delete,
+    Read,
+}
+
+impl OpKind {
+    fn progressive(self) -> (&'static str, &'static str) {
+        match self {
+            OpKind::Create => ("Creating...", "Creation complete"),
+            OpKind::Update => ("Modifying...", "Modifications complete"),
+            OpKind::Delete => ("Destroying...", "Destruction complete"),
+            OpKind::Read => ("Reading...", "Read complete"),
+        }
+    }
+}
+
+/// Receives progress events (the CLI prints them).
+pub trait Progress: Send + Sync {
+    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind);
+    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration);
+    fn finished(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration, id: Option<&str>);
+    fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str);
+    fn notice(&self, message: &str);
+}
+
+/// Plain lines, as Terraform prints them.
+pub struct LinePrinter;
+
+impl Progress for LinePrinter {
+    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
+        crate::cli::println_out(&format!("{addr}: {}", op.progressive().0));
+    }
+    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
+        let verb = match op {
+            OpKind::Create => "creating",
+            OpKind::Update => "modifying",
+            OpKind::Delete => "destroying",
+            OpKind::Read => "reading",
+        };
+        crate::cli::println_out(&format!("{addr}: Still {verb}... [{}s elapsed]", elapsed.as_secs()));
+    }
+    fn finished(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration, id: Option<&str>) {
+        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
+        crate::cli::println_out(&format!("{addr}: {} after {}s{id}", op.progressive().1, elapsed.as_secs()));
+    }
+    fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str) {
+        let _ = op;
+        eprintln!("{addr}: failed: {message}");
+    }
+    fn notice(&self, message: &str) {
+        crate::cli::println_out(message);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    pub failed: Vec<(ResourceInstanceAddr, String)>,
+    /// Not attempted because something they depend on failed (or the run was interrupted).
+    pub skipped: Vec<(ResourceInstanceAddr, String)>,
+    pub interrupted: bool,
+    pub outputs: BTreeMap<String, (Value, bool)>,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && !self.interrupted
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("saving state: {0}")]
+    State(#[from] BackendError),
+    #[error("{0}")]
+    Config(String),
+}
+
+struct Op {
+    change: usize,
+    kind: OpKind,
+    /// For replacements: this delete is of the object being replaced.
+    replacing: bool,
+}
+
+/// Builds the operation DAG. Edges point from an operation to those that must wait for it.
+fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
+    let mut g: DiGraph<Op, ()> = DiGraph::new();
+    let mut create_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
+    let mut delete_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => {
+                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Create, replacing: false }));
+            }
+            Action::Update => {
+                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Update, replacing: false }));
+            }
+            Action::Read => {
+                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Read, replacing: false }));
+            }
+            Action::Delete => {
+                delete_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Delete, replacing: false }));
+            }
+            Action::Replace => {
+                let cr = g.add_node(Op { change: i, kind: OpKind::Create, replacing: false });
+                let de = g.add_node(Op { change: i, kind: OpKind::Delete, replacing: true });
+                if c.create_before_destroy {
+                    g.add_edge(cr, de, ());
+                } else {
+                    g.add_edge(de, cr, ());
+                }
+                create_of.insert(&c.addr, cr);
+                delete_of.insert(&c.addr, de);
+            }
+        }
+    }
+    for c in changes {
+        // Creates and updates wait for what they depend on to exist.
+        if let Some(&me) = create_of.get(&c.addr) {
+            for d in &c.depends_on {
+                if let Some(&dep) = create_of.get(d) {
+                    g.update_edge(dep, me, ());
+                }
+            }
+        }
+    }
+    // Deletes: dependents go first. Who depends on X: the configuration's edges, and for objects
+    // leaving the configuration, the dependencies recorded in state.
+    let mut dependents: HashMap<&ResourceInstanceAddr, Vec<&ResourceInstanceAddr>> = HashMap::new();
+    for c in changes {
+        for d in &c.depends_on {
+            dependents.entry(d).or_default().push(&c.addr);
+        }
+    }
+    for (addr, r) in &state.resources {
+        for d in &r.dependencies {
+            dependents.entry(d).or_default().push(addr);
+        }
+    }
+    for (x, &x_delete) in &delete_of {
+        let cbd = changes[g[x_delete].change].create_before_destroy && g[x_delete].replacing;
+        let pure_delete = !g[x_delete].replacing;
+        for y in dependents.get(x).map(Vec::as_slice).unwrap_or(&[]) {
+            if y == x {
+                continue;
+            }
+            if let Some(&y_delete) = delete_of.get(y) {
+                g.update_edge(y_delete, x_delete, ());
+            }
+            // A dependent that is updated or created may stop referring to X: it must be done
+            // before X goes away (not possible for a destroy-before-create replacement, where
+            // the dependent waits for X's new object instead).
+            if pure_delete || cbd {
+                if let Some(&y_op) = create_of.get(y) {
+                    if !(cbd && g[y_op].change == g[x_delete].change) {
+                        g.update_edge(y_op, x_delete, ());
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Values references see during apply: applied objects, planned ones for the rest.
+struct ApplyValues {
+    values: HashMap<ResourceInstanceAddr, Value>,
+    target: ResourceInstanceAddr,
+    captured: std::cell::RefCell<Option<Value>>,
+}
+
+impl InstanceHandler for ApplyValues {
+    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        if ctx.addr == &self.target {
+            *self.captured.borrow_mut() = Some(ctx.config.clone());
+        }
+        Ok(self.values.get(ctx.addr).cloned().unwrap_or(Value::Unknown))
+    }
+}
+
+/// Everything apply needs besides the plan.
+pub struct ApplyContext {
+    pub env: Arc<Environment>,
+    pub registry: ProviderRegistry,
+    pub parallelism: usize,
+    pub progress: Arc<dyn Progress>,
+}
+
+enum Done {
+    Ok { node: NodeIndex, value: Option<Value>, elapsed: Duration },
+    Err { node: NodeIndex, message: String },
+}
+
+/// Persists what refresh found (drift, objects gone) so state matches reality before changes.
+pub async fn persist_refresh(js: &mut JournaledState, refreshed: &State) -> Result<(), BackendError> {
+    let current = js.state().clone();
+    for (addr, r) in &current.resources {
+        match refreshed.resources.get(addr) {
+            None => js.apply(JournalOp::Delete { addr: addr.clone() }).await?,
+            Some(n) if n != r => js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(n.clone()) }).await?,
+            Some(_) => {}
+        }
+    }
+    for (addr, r) in &refreshed.resources {
+        if !current.resources.contains_key(addr) {
+            js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(r.clone()) }).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Carries out `plan`. State must be locked and `js` read after the lock.
+pub async fn apply(plan: &Plan, js: &mut JournaledState, ctx: &ApplyContext) -> Result<ApplyReport, ApplyError> {
+    persist_refresh(js, &plan.refreshed).await?;
+    let mut report = ApplyReport::default();
+    let changes = &plan.changes;
+    let g = build_ops(changes, js.state());
+    if petgraph::algo::toposort(&g, None).is_err() {
+        return Err(ApplyError::Config("the changes form a dependency cycle (create_before_destroy mixed with dependents?)".into()));
+    }
+    let mut values: HashMap<ResourceInstanceAddr, Value> = HashMap::new();
+    for c in changes {
+        if let Some(v) = c.after.as_ref().or(c.before.as_ref()) {
+            values.insert(c.addr.clone(), v.clone());
+        }
+    }
+    let mut waiting: HashMap<NodeIndex, usize> =
+        g.node_indices().map(|n| (n, g.neighbors_directed(n, petgraph::Incoming).count())).collect();
+    let mut ready: VecDeque<NodeIndex> = g.node_indices().filter(|n| waiting[n] == 0).collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
+    let mut running: HashMap<NodeIndex, Instant> = HashMap::new();
+    let mut interrupted = false;
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    ticker.tick().await;
+    let parallelism = ctx.parallelism.max(1);
+
+    loop {
+        while !interrupted && running.len() < parallelism {
+            let Some(node) = ready.pop_front() else { break };
+            let op = &g[node];
+            let c = &changes[op.change];
+            match start_op(node, op, c, js, ctx, &values, plan, tx.clone()).await {
+                Ok(()) => {
+                    ctx.progress.started(&c.addr, op.kind);
+                    running.insert(node, Instant::now());
+                }
+                Err(StartError::State(e)) => return Err(ApplyError::State(e)),
+                Err(StartError::Op(message)) => {
+                    ctx.progress.failed(&c.addr, op.kind, &message);
+                    report.failed.push((c.addr.clone(), message));
+                    skip_dependents(&g, node, changes, &mut report, &mut waiting, "a dependency failed");
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            done = rx.recv() => {
+                let Some(done) = done else { break };
+                match done {
+                    Done::Ok { node, value, elapsed } => {
+                        running.remove(&node);
+                        let op = &g[node];
+                        let c = &changes[op.change];
+                        finish_op(op, c, value.clone(), js, plan, &mut values).await?;
+                        ctx.progress.finished(&c.addr, op.kind, elapsed, value.as_ref().and_then(|v| v.get_attr("id")).as_ref().and_then(|v| v.as_str()).filter(|_| !c.rtype.starts_with("tls_") && !c.rtype.starts_with("random_password")));
+                        match (op.kind, c.action) {
+                            (OpKind::Create, Action::Create) => report.added += 1,
+                            (OpKind::Create, Action::Replace) => report.added += 1,
+                            (OpKind::Update, _) => report.changed += 1,
+                            (OpKind::Delete, _) => report.destroyed += 1,
+                            _ => {}
+                        }
+                        for next in g.neighbors_directed(node, petgraph::Outgoing) {
+                            if let Some(w) = waiting.get_mut(&next) {
+                                *w = w.saturating_sub(1);
+                                if *w == 0 {
+                                    ready.push_back(next);
+                                }
+                            }
+                        }
+                    }
+                    Done::Err { node, message } => {
+                        running.remove(&node);
+                        let op = &g[node];
+                        let c = &changes[op.change];
+                        ctx.progress.failed(&c.addr, op.kind, &message);
+                        report.failed.push((c.addr.clone(), message));
+                        skip_dependents(&g, node, changes, &mut report, &mut waiting, "a dependency failed");
+                    }
+                }
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                ctx.progress.notice("Interrupt received. Waiting for operations in progress to finish; nothing new will start...");
+            }
+            _ = ticker.tick() => {
+                for (node, started) in &running {
+                    let op = &g[*node];
+                    ctx.progress.still_running(&changes[op.change].addr, op.kind, started.elapsed());
+                }
+            }
+        }
+    }
+    if interrupted {
+        report.interrupted = true;
+        for n in ready {
+            report.skipped.push((changes[g[n].change].addr.clone(), "interrupted".into()));
+        }
+    }
+    // Operations never started because their dependencies were skipped are already listed.
+    report.outputs = final_outputs(plan, js, ctx, &values).await?;
+    Ok(report)
+}
+
+fn skip_dependents(
+    g: &DiGraph<Op, ()>,
+    node: NodeIndex,
+    changes: &[ResourceChange],
+    report: &mut ApplyReport,
+    waiting: &mut HashMap<NodeIndex, usize>,
+    why: &str,
+) {
+    let mut dfs = petgraph::visit::Dfs::new(g, node);
+    dfs.next(g);
+    while let Some(n) = dfs.next(g) {
+        if waiting.remove(&n).is_some() {
+            report.skipped.push((changes[g[n].change].addr.clone(), why.to_string()));
+        }
+    }
+}
+
+enum StartError {
+    State(BackendError),
+    Op(String),
+}
+
+/// The configuration of one instance now: evaluated again when it held unknowns at plan time.
+fn current_config(c: &ResourceChange, ctx: &ApplyContext, values: &HashMap<ResourceInstanceAddr, Value>) -> Result<Value, String> {
+    let config = c.config.clone().unwrap_or(Value::Null);
+    if !config.contains_unknown() {
+        return Ok(config);
+    }
+    let handler = ApplyValues { values: values.clone(), target: c.addr.clone(), captured: Default::default() };
+    let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
+    if out.diagnostics.has_errors() {
+        let msgs: Vec<String> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.summary.clone()).collect();
+        return Err(format!("evaluating its configuration: {}", msgs.join("; ")));
+    }
+    let config = handler.captured.into_inner().ok_or("its configuration no longer declares it")?;
+    if config.contains_unknown() {
+        return Err("its configuration still has unknown values after its dependencies were applied".into());
+    }
+    Ok(config)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_op(
+    node: NodeIndex,
+    op: &Op,
+    c: &ResourceChange,
+    js: &mut JournaledState,
+    ctx: &ApplyContext,
+    values: &HashMap<ResourceInstanceAddr, Value>,
+    plan: &Plan,
+    tx: mpsc::UnboundedSender<Done>,
+) -> Result<(), StartError> {
+    let provider = ctx.registry.for_type(&c.rtype).cloned().ok_or_else(|| StartError::Op(format!("no provider for {}", c.rtype)))?;
+    let rtype = c.rtype.clone();
+    let addr = c.addr.clone();
+    let started = Instant::now();
+    let send = move |r: Result<Option<Value>, String>| {
+        let _ = tx.send(match r {
+            Ok(value) => Done::Ok { node, value, elapsed: started.elapsed() },
+            Err(message) => Done::Err { node, message },
+        });
+    };
+    match op.kind {
+        OpKind::Create => {
+            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
+            let schema = ctx.registry.resource_schema(&rtype);
+            let planned = provider
+                .plan(&rtype, None, fill_computed_unknown(&config, schema))
+                .map_err(|e| StartError::Op(e.message))?
+                .planned;
+            let prior = js.state().resources.get(&addr).cloned();
+            let stack = js.state().stack_id.clone();
+            // Resuming an interrupted create keeps its generation (and so its token); anything
+            // else is a new object, with a new generation.
+            let generation = match &prior {
+                Some(p) if p.pending_client_token().is_some() => p.generation,
+                Some(p) => p.generation + 1,
+                None => 1,
+            };
+            let token = client_token(&stack, &addr, generation);
+            let mut intent = ResourceState::from_value(provider.name(), rtype.clone(), &Value::Null);
+            intent.status = ResourceStatus::Creating { client_token: token.clone() };
+            intent.generation = generation;
+            intent.dependencies = c.depends_on.clone();
+            intent.create_before_destroy = c.create_before_destroy;
+            if let Some(p) = &prior {
+                intent.deposed = p.deposed.clone();
+                if c.action == Action::Replace && c.create_before_destroy && p.pending_client_token().is_none() {
+                    intent.deposed.push(DeposedObject {
+                        key: format!("{:08x}", rand::random::<u32>()),
+                        id: p.id.clone(),
+                        attributes: p.attributes.clone(),
+                        sensitive_paths: p.sensitive_paths.clone(),
+                        generation: p.generation,
+                    });
+                }
+            }
+            js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(intent) }).await.map_err(StartError::State)?;
+            let mut tags = BTreeMap::new();
+            tags.insert("slipway:stack".to_string(), stack);
+            tags.insert("slipway:address".to_string(), addr.to_string());
+            tokio::spawn(async move {
+                let req = CreateRequest { address: &addr, client_token: &token, ownership_tags: &tags, planned: &planned };
+                let r = provider.create(&rtype, req).await.map(Some).map_err(|e| e.message);
+                send(r);
+            });
+        }
+        OpKind::Update => {
+            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
+            let prior = js.state().resources.get(&addr).map(|r| r.value()).ok_or_else(|| StartError::Op("not in state any more".into()))?;
+            let schema = ctx.registry.resource_schema(&rtype);
+            let mut proposed = config.as_map().cloned().unwrap_or_default();
+            if let Some(s) = schema {
+                for (name, a) in &s.block.attributes {
+                    if a.computed && proposed.get(name).is_none_or(Value::is_null) {
+                        proposed.insert(name.clone(), prior.get_attr(name).unwrap_or(Value::Null));
+                    }
+                }
+            }
+            let planned = provider.plan(&rtype, Some(&prior), Value::Map(proposed)).map_err(|e| StartError::Op(e.message))?.planned;
+            tokio::spawn(async move {
+                let r = provider.update(&rtype, &prior, &planned).await.map(Some).map_err(|e| e.message);
+                send(r);
+            });
+        }
+        OpKind::Delete => {
+            let state_entry = js.state().resources.get(&addr).cloned();
+            // With create_before_destroy the object to delete is the deposed one.
+            let victim = match (&state_entry, op.replacing && c.create_before_destroy) {
+                (Some(r), true) => r.deposed.last().map(|d| d.value()),
+                (Some(r), false) => Some(r.value()),
+                (None, _) => None,
+            };
+            let Some(victim) = victim else {
+                // Already gone from state (an earlier interrupted run finished it).
+                send(Ok(None));
+                return Ok(());
+            };
+            let _ = plan;
+            tokio::spawn(async move {
+                let r = provider.delete(&rtype, &victim).await.map(|_| None).map_err(|e| e.message);
+                send(r);
+            });
+        }
+        OpKind::Read => {
+            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
+            tokio::spawn(async move {
+                let r = provider.read_data(&rtype, &config).await.map(Some).map_err(|e| e.message);
+                send(r);
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn finish_op(
+    op: &Op,
+    c: &ResourceChange,
+    value: Option<Value>,
+    js: &mut JournaledState,
+    plan: &Plan,
+    values: &mut HashMap<ResourceInstanceAddr, Value>,
+) -> Result<(), BackendError> {
+    let _ = plan;
+    match op.kind {
+        OpKind::Create | OpKind::Update => {
+            let Some(v) = value else { return Ok(()) };
+            let mut r = js
+                .state()
+                .resources
+                .get(&c.addr)
+                .cloned()
+                .unwrap_or_else(|| ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null));
+            r.set_value(&v);
+            r.status = ResourceStatus::Ready;
+            r.dependencies = c.depends_on.clone();
+            r.create_before_destroy = c.create_before_destroy;
+            if r.generation == 0 {
+                r.generation = 1;
+            }
+            js.apply(JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }).await?;
+            values.insert(c.addr.clone(), v);
+        }
+        OpKind::Read => {
+            if let Some(v) = value {
+                values.insert(c.addr.clone(), v);
+            }
+        }
+        OpKind::Delete => {
+            if op.replacing && c.create_before_destroy {
+                if let Some(mut r) = js.state().resources.get(&c.addr).cloned() {
+                    r.deposed.pop();
+                    js.apply(JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }).await?;
+                }
+            } else if js.state().resources.contains_key(&c.addr) {
+                js.apply(JournalOp::Delete { addr: c.addr.clone() }).await?;
+            }
+            if c.action == Action::Delete {
+                values.remove(&c.addr);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates root outputs with everything applied, and saves them.
+async fn final_outputs(
+    plan: &Plan,
+    js: &mut JournaledState,
+    ctx: &ApplyContext,
+    values: &HashMap<ResourceInstanceAddr, Value>,
+) -> Result<BTreeMap<String, (Value, bool)>, ApplyError> {
+    let mut outputs = BTreeMap::new();
+    if !plan.options.destroy {
+        let handler = ApplyValues { values: values.clone(), target: unreachable_addr(), captured: Default::default() };
+        let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
+        for (name, (v, sensitive)) in out.outputs {
+            if !v.contains_unknown() {
+                outputs.insert(name, (v, sensitive));
+            }
+        }
+    }
+    let existing: Vec<String> = js.state().outputs.keys().cloned().collect();
+    for name in existing {
+        if !outputs.contains_key(&name) {
+            js.apply(JournalOp::DeleteOutput { name }).await?;
+        }
+    }
+    for (name, (v, sensitive)) in &outputs {
+        let o = OutputState { value: v.to_json(), sensitive: *sensitive || v.contains_sensitive() };
+        if js.state().outputs.get(name) != Some(&o) {
+            js.apply(JournalOp::PutOutput { name: name.clone(), output: o }).await?;
+        }
+    }
+    Ok(outputs)
+}
+
+fn unreachable_addr() -> ResourceInstanceAddr {
+    crate::addr::ResourceAddr {
+        module: crate::addr::ModuleInstance::root(),
+        mode: ResourceMode::Managed,
+        rtype: "\u{0}".into(),
+        name: "\u{0}".into(),
+    }
+    .instance(crate::addr::InstanceKey::None)
+}

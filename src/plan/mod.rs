@@ -1,0 +1,560 @@
+//! Planning: what must change so that what exists matches the configuration.
+//!
+//! Terraform's four nouns, named the same way here: the **configuration** (evaluated per
+//! instance by the walk), the **prior state** (what state recorded), the **refreshed state**
+//! (prior state as the providers read it now: drift shows up as the difference), and the
+//! **planned state** (what each instance will look like after apply, unknowns included).
+//!
+//! **Architecture invariants:**
+//! - Planning itself does no I/O: refresh (provider reads, batched one call per resource type)
+//!   and data-source reads happen through the provider seam before and during the walk; the
+//!   diff is pure.
+//! - A plan is bound to the state's lineage and serial; applying it to any other state is
+//!   refused (see [`Plan::check_fresh`]).
+//! - Sensitive values are carried with their marks; renderers mask them.
+
+pub mod render;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::{ResourceInstanceAddr, ResourceMode};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::environment::Environment;
+use crate::eval::expr::values_equal;
+use crate::graph::walk::{fill_computed_unknown, InstanceContext, InstanceHandler, PlannedInstance};
+use crate::provider::{provider_name_of, Provider, ProviderRegistry, ReadRequest, ResourceSchema};
+use crate::state::{ResourceStatus, State};
+use crate::value::Value;
+
+/// What happens to one resource instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Delete then create (or create then delete with `create_before_destroy`).
+    Replace,
+    Delete,
+    /// A data source read during apply (its configuration was unknown at plan time).
+    Read,
+}
+
+impl Action {
+    /// The symbol Terraform users know.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::Read => "<=",
+        }
+    }
+}
+
+/// The planned change of one resource instance.
+#[derive(Clone, Debug)]
+pub struct ResourceChange {
+    pub addr: ResourceInstanceAddr,
+    pub action: Action,
+    pub provider: String,
+    pub rtype: String,
+    /// The refreshed object (None when it does not exist).
+    pub before: Option<Value>,
+    /// The planned object (None for deletes), unknowns where values come only after apply.
+    pub after: Option<Value>,
+    /// Attributes whose change forces the replacement.
+    pub replace_because: Vec<String>,
+    /// Why, when it is not just "the configuration changed".
+    pub reason: Option<String>,
+    pub create_before_destroy: bool,
+    pub prevent_destroy: bool,
+    /// Instances this one depends on (from the configuration, or from state for deletes).
+    pub depends_on: Vec<ResourceInstanceAddr>,
+    /// Present when a `moved` block renamed the instance.
+    pub moved_from: Option<ResourceInstanceAddr>,
+    /// The evaluated configuration, for apply (None for deletes).
+    pub config: Option<Value>,
+}
+
+/// A difference between state and what the provider reads now, made outside slipway.
+#[derive(Clone, Debug)]
+pub struct Drift {
+    pub addr: ResourceInstanceAddr,
+    pub before: Value,
+    /// None: the object is gone.
+    pub after: Option<Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputChange {
+    pub name: String,
+    pub action: Action,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub sensitive: bool,
+}
+
+/// Options of a plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    pub refresh: bool,
+    pub refresh_only: bool,
+    pub destroy: bool,
+    /// `-target`: only these instances (and what they depend on).
+    pub targets: Vec<ResourceInstanceAddr>,
+    /// `-replace`: force replacement of these instances.
+    pub replace: Vec<ResourceInstanceAddr>,
+}
+
+/// A plan: the changes, the drift, and the state it was made against.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub lineage: String,
+    pub serial: u64,
+    pub changes: Vec<ResourceChange>,
+    pub drift: Vec<Drift>,
+    pub outputs: Vec<OutputChange>,
+    /// The state as refreshed (apply persists it before making changes).
+    pub refreshed: State,
+    pub options: PlanOptions,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+            || self.outputs.iter().any(|o| o.action != Action::NoOp)
+            || (self.options.refresh_only && !self.drift.is_empty())
+    }
+
+    /// Counts of (add, change, destroy) as in Terraform's summary line.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for ch in &self.changes {
+            match ch.action {
+                Action::Create => c.0 += 1,
+                Action::Update => c.1 += 1,
+                Action::Replace => {
+                    c.0 += 1;
+                    c.2 += 1
+                }
+                Action::Delete => c.2 += 1,
+                Action::NoOp | Action::Read => {}
+            }
+        }
+        c
+    }
+
+    /// Refuses a plan made against another state than `state`.
+    pub fn check_fresh(&self, state: &State) -> Result<(), String> {
+        if self.lineage != state.lineage {
+            return Err(format!("the plan was made for another state (lineage {} ≠ {})", self.lineage, state.lineage));
+        }
+        if self.serial != state.serial {
+            return Err(format!(
+                "the state changed since the plan was made (serial {} → {}); make a new plan",
+                self.serial, state.serial
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads every resource instance in state through its provider, one batched call per type.
+/// Returns the refreshed state and the drift found.
+pub async fn refresh(state: &State, registry: &ProviderRegistry) -> Result<(State, Vec<Drift>), Diagnostics> {
+    let mut by_type: BTreeMap<String, Vec<ReadRequest>> = BTreeMap::new();
+    for (addr, r) in &state.resources {
+        if addr.resource.mode == ResourceMode::Data || r.pending_client_token().is_some() {
+            continue;
+        }
+        by_type.entry(r.rtype.clone()).or_default().push(ReadRequest { address: addr.clone(), prior: r.value() });
+    }
+    let mut tasks = Vec::new();
+    for (rtype, reqs) in by_type {
+        let Some(p) = registry.for_type(&rtype).cloned() else {
+            return Err(Diagnostics(vec![Diagnostic::error(format!("state holds {rtype} objects but no provider in this build handles that type"))]));
+        };
+        tasks.push(tokio::spawn(async move {
+            let r = p.read(&rtype, &reqs).await;
+            (rtype, reqs, r)
+        }));
+    }
+    let mut refreshed = state.clone();
+    let mut drift = Vec::new();
+    let mut diags = Diagnostics::default();
+    for t in tasks {
+        let (rtype, reqs, result) = match t.await {
+            Ok(x) => x,
+            Err(e) => {
+                diags.push(Diagnostic::error(format!("refresh task failed: {e}")));
+                continue;
+            }
+        };
+        match result {
+            Ok(objects) => {
+                for (req, now) in reqs.into_iter().zip(objects) {
+                    let changed = match &now {
+                        Some(v) => !values_equal(v, &req.prior),
+                        None => true,
+                    };
+                    if changed {
+                        match &now {
+                            Some(v) => {
+                                if let Some(r) = refreshed.resources.get_mut(&req.address) {
+                                    r.set_value(v);
+                                }
+                            }
+                            None => {
+                                refreshed.resources.remove(&req.address);
+                            }
+                        }
+                        drift.push(Drift { addr: req.address, before: req.prior, after: now });
+                    }
+                }
+            }
+            Err(e) => diags.push(Diagnostic::error(format!("refreshing {rtype}: {}", e.message))),
+        }
+    }
+    if diags.has_errors() { Err(diags) } else { Ok((refreshed, drift)) }
+}
+
+/// Decides each instance's planned value during the walk.
+struct Planner<'a> {
+    refreshed: &'a State,
+    registry: &'a ProviderRegistry,
+    options: &'a PlanOptions,
+    runtime: tokio::runtime::Handle,
+    changes: RefCell<BTreeMap<ResourceInstanceAddr, ResourceChange>>,
+}
+
+/// Terraform's "proposed new state": configuration, with computed attributes the configuration
+/// leaves unset taking their prior values.
+fn proposed_new(config: &Value, prior: &Value, schema: Option<&ResourceSchema>) -> Value {
+    let Some(schema) = schema else { return config.clone() };
+    let mut map = config.as_map().cloned().unwrap_or_default();
+    for (name, a) in &schema.block.attributes {
+        if a.computed && map.get(name).is_none_or(Value::is_null) {
+            map.insert(name.clone(), prior.get_attr(name).unwrap_or(Value::Unknown));
+        }
+    }
+    Value::Map(map)
+}
+
+/// Top-level attributes that differ between two objects.
+pub fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
+    let empty = BTreeMap::new();
+    let b = before.as_map().unwrap_or(&empty);
+    let a = after.as_map().unwrap_or(&empty);
+    let mut keys: BTreeSet<&String> = b.keys().collect();
+    keys.extend(a.keys());
+    keys.into_iter()
+        .filter(|k| {
+            let (x, y) = (b.get(*k).unwrap_or(&Value::Null), a.get(*k).unwrap_or(&Value::Null));
+            if y.contains_unknown() {
+                // An unknown only counts as a change where a known value stood before.
+                return !x.is_null() || !y.is_unknown();
+            }
+            !values_equal(x, y) || x.is_sensitive() != y.is_sensitive()
+        })
+        .cloned()
+        .collect()
+}
+
+impl Planner<'_> {
+    fn provider(&self, rtype: &str) -> Option<&Arc<dyn Provider>> {
+        self.registry.for_type(rtype)
+    }
+
+    fn plan_managed(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        let addr = ctx.addr;
+        let rtype = &ctx.resource.rtype;
+        let provider = self.provider(rtype).ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
+        let prior = self.refreshed.resources.get(addr);
+        let lc = &ctx.resource.lifecycle;
+        let mut change = ResourceChange {
+            addr: addr.clone(),
+            action: Action::NoOp,
+            provider: provider.name().to_string(),
+            rtype: rtype.clone(),
+            before: prior.map(|p| p.value()),
+            after: None,
+            replace_because: Vec::new(),
+            reason: None,
+            create_before_destroy: lc.create_before_destroy,
+            prevent_destroy: lc.prevent_destroy,
+            depends_on: Vec::new(),
+            moved_from: None,
+            config: Some(ctx.config.clone()),
+        };
+        let plan_create = |reason: Option<String>| -> Result<Value, Diagnostic> {
+            let proposed = fill_computed_unknown(ctx.config, ctx.schema);
+            provider
+                .plan(rtype, None, proposed)
+                .map(|p| p.planned)
+                .map_err(|e| Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone()).detail(reason.unwrap_or_default()))
+        };
+        let planned = match prior {
+            None => {
+                change.action = Action::Create;
+                plan_create(None)?
+            }
+            Some(p) if p.pending_client_token().is_some() => {
+                change.action = Action::Create;
+                change.reason = Some("an earlier run was interrupted while creating it; the create resumes and adopts what exists".into());
+                change.before = None;
+                plan_create(None)?
+            }
+            Some(p) => {
+                let prior_value = p.value();
+                let mut config = ctx.config.clone();
+                if lc.ignore_all || !lc.ignore_changes.is_empty() {
+                    if let (Some(cm), Some(pm)) = (config.as_map().cloned(), prior_value.as_map()) {
+                        let mut cm = cm;
+                        for (k, v) in pm {
+                            if lc.ignore_all || lc.ignore_changes.contains(k) {
+                                cm.insert(k.clone(), v.clone());
+                            }
+                        }
+                        config = Value::Map(cm);
+                    }
+                }
+                let proposed = proposed_new(&config, &prior_value, ctx.schema);
+                let po = provider
+                    .plan(rtype, Some(&prior_value), proposed)
+                    .map_err(|e| Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone()))?;
+                let changed = changed_attributes(&prior_value, &po.planned);
+                let mut forcing: Vec<String> = changed
+                    .iter()
+                    .filter(|k| {
+                        ctx.schema.is_some_and(|s| {
+                            s.block.attributes.get(*k).is_some_and(|a| a.force_new && !(a.computed && !a.optional && !a.required))
+                                || s.block.blocks.get(*k).is_some_and(|b| b.force_new)
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                forcing.extend(po.requires_replace.iter().cloned());
+                forcing.sort();
+                forcing.dedup();
+                let tainted = p.status == ResourceStatus::Tainted;
+                let forced = self.options.replace.contains(addr);
+                if tainted || forced || !forcing.is_empty() {
+                    change.action = Action::Replace;
+                    change.replace_because = forcing;
+                    if tainted {
+                        change.reason = Some("tainted: a previous create failed after the object came into being".into());
+                    } else if forced {
+                        change.reason = Some("replacement requested with -replace".into());
+                    }
+                    plan_create(None)?
+                } else if changed.is_empty() {
+                    po.planned
+                } else {
+                    change.action = Action::Update;
+                    po.planned
+                }
+            }
+        };
+        change.after = Some(planned.clone());
+        self.changes.borrow_mut().insert(addr.clone(), change);
+        Ok(planned)
+    }
+
+    fn plan_data(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        let rtype = &ctx.resource.rtype;
+        let provider = self.provider(rtype).ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
+        if ctx.config.contains_unknown() {
+            let after = fill_computed_unknown(ctx.config, ctx.schema);
+            self.changes.borrow_mut().insert(
+                ctx.addr.clone(),
+                ResourceChange {
+                    addr: ctx.addr.clone(),
+                    action: Action::Read,
+                    provider: provider.name().to_string(),
+                    rtype: rtype.clone(),
+                    before: None,
+                    after: Some(after.clone()),
+                    replace_because: Vec::new(),
+                    reason: Some("its configuration depends on values known only after apply".into()),
+                    create_before_destroy: false,
+                    prevent_destroy: false,
+                    depends_on: Vec::new(),
+                    moved_from: None,
+                    config: Some(ctx.config.clone()),
+                },
+            );
+            return Ok(after);
+        }
+        let provider = provider.clone();
+        let (rtype2, config) = (rtype.clone(), ctx.config.clone());
+        self.runtime
+            .block_on(async move { provider.read_data(&rtype2, &config).await })
+            .map_err(|e| Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message)).at(ctx.resource.span.clone()))
+    }
+}
+
+impl InstanceHandler for Planner<'_> {
+    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        match ctx.addr.resource.mode {
+            ResourceMode::Managed => self.plan_managed(ctx),
+            ResourceMode::Data => self.plan_data(ctx),
+        }
+    }
+}
+
+/// Plans an environment against a refreshed state. Runs the walk on the calling thread (it must
+/// not be a tokio worker: data sources are read with `block_on`).
+pub fn plan(env: &Environment, refreshed: State, drift: Vec<Drift>, options: PlanOptions, runtime: tokio::runtime::Handle) -> (Option<Plan>, Diagnostics) {
+    let planner = Planner { refreshed: &refreshed, registry: &env.registry, options: &options, runtime, changes: RefCell::default() };
+    let mut diags = Diagnostics::default();
+    let out = env.walk(&planner);
+    diags.extend(out.diagnostics);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let mut changes = planner.changes.into_inner();
+    for inst in out.instances.values() {
+        if let Some(c) = changes.get_mut(&inst.addr) {
+            c.depends_on = inst.depends_on.iter().cloned().collect();
+        }
+    }
+    // Whatever state holds that the configuration no longer declares is deleted.
+    for (addr, r) in &refreshed.resources {
+        if out.instances.contains_key(addr) {
+            continue;
+        }
+        if addr.resource.mode == ResourceMode::Data {
+            continue;
+        }
+        changes.insert(addr.clone(), delete_change(addr, r, "no longer in the configuration"));
+    }
+    if options.destroy {
+        for (addr, r) in &refreshed.resources {
+            if addr.resource.mode == ResourceMode::Managed {
+                changes.insert(addr.clone(), delete_change(addr, r, "destroy requested"));
+            }
+        }
+        for inst in out.instances.values() {
+            if !refreshed.resources.contains_key(&inst.addr) {
+                changes.remove(&inst.addr);
+            }
+        }
+    }
+    for c in changes.values() {
+        if matches!(c.action, Action::Delete | Action::Replace) && c.prevent_destroy && !c.create_before_destroy {
+            diags.push(
+                Diagnostic::error(format!("{} has lifecycle.prevent_destroy and this plan would destroy it", c.addr))
+                    .hint("remove prevent_destroy first if destroying it is intended, or change the plan so it is kept"),
+            );
+        }
+    }
+    if options.refresh_only {
+        changes.clear();
+    }
+    if !options.targets.is_empty() {
+        keep_targets(&mut changes, &options.targets, &out.instances);
+    }
+    let outputs = output_changes(&refreshed, &out.outputs, options.destroy);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let mut changes: Vec<ResourceChange> = changes.into_values().collect();
+    changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+    let plan = Plan {
+        lineage: refreshed.lineage.clone(),
+        serial: refreshed.serial,
+        changes,
+        drift,
+        outputs,
+        refreshed,
+        options,
+    };
+    (Some(plan), diags)
+}
+
+fn delete_change(addr: &ResourceInstanceAddr, r: &crate::state::ResourceState, reason: &str) -> ResourceChange {
+    ResourceChange {
+        addr: addr.clone(),
+        action: Action::Delete,
+        provider: r.provider.clone(),
+        rtype: r.rtype.clone(),
+        before: Some(r.value()),
+        after: None,
+        replace_because: Vec::new(),
+        reason: Some(reason.to_string()),
+        create_before_destroy: r.create_before_destroy,
+        prevent_destroy: false,
+        depends_on: r.dependencies.clone(),
+        moved_from: None,
+        config: None,
+    }
+}
+
+/// `-target`: keeps the targeted instances and everything they depend on.
+fn keep_targets(
+    changes: &mut BTreeMap<ResourceInstanceAddr, ResourceChange>,
+    targets: &[ResourceInstanceAddr],
+    instances: &indexmap::IndexMap<ResourceInstanceAddr, PlannedInstance>,
+) {
+    let mut keep = BTreeSet::new();
+    let mut stack: Vec<ResourceInstanceAddr> = Vec::new();
+    for t in targets {
+        // A target without a key names every instance of the resource.
+        for a in changes.keys().chain(instances.keys()) {
+            if a == t || (t.key == crate::addr::InstanceKey::None && a.resource == t.resource) {
+                stack.push(a.clone());
+            }
+        }
+    }
+    while let Some(a) = stack.pop() {
+        if !keep.insert(a.clone()) {
+            continue;
+        }
+        if let Some(i) = instances.get(&a) {
+            stack.extend(i.depends_on.iter().cloned());
+        }
+    }
+    changes.retain(|a, _| keep.contains(a));
+}
+
+fn output_changes(state: &State, outputs: &BTreeMap<String, (Value, bool)>, destroy: bool) -> Vec<OutputChange> {
+    let mut out = Vec::new();
+    for (name, (value, sensitive)) in outputs {
+        let before = state.outputs.get(name).map(|o| Value::from_json(&o.value).mark_if(o.sensitive));
+        let (action, after) = if destroy {
+            (if before.is_some() { Action::Delete } else { Action::NoOp }, None)
+        } else {
+            let action = match &before {
+                None => Action::Create,
+                Some(b) if values_equal(b, value) && !value.contains_unknown() => Action::NoOp,
+                Some(_) => Action::Update,
+            };
+            (action, Some(value.clone()))
+        };
+        out.push(OutputChange { name: name.clone(), action, before, after, sensitive: *sensitive });
+    }
+    for (name, o) in &state.outputs {
+        if !outputs.contains_key(name) {
+            out.push(OutputChange {
+                name: name.clone(),
+                action: Action::Delete,
+                before: Some(Value::from_json(&o.value).mark_if(o.sensitive)),
+                after: None,
+                sensitive: o.sensitive,
+            });
+        }
+    }
+    out
+}
+
+/// The provider name of a resource type (re-exported for renderers).
+pub fn provider_of(rtype: &str) -> &str {
+    provider_name_of(rtype)
+}

@@ -1,0 +1,254 @@
+//! Rendering a plan for people (Terraform's `+ ~ -/+ -` layout) and as JSON.
+//!
+//! **Invariant:** sensitive values are never rendered: `(sensitive value)` in text, and in JSON
+//! the value is replaced by `null` with its path listed under `*_sensitive`. The JSON schema is
+//! documented in docs/json-output.md.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Plan, ResourceChange};
+use crate::value::{render_hcl, PathStep, Value};
+
+struct Style {
+    colour: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.colour { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    }
+    fn action(&self, a: Action) -> String {
+        let code = match a {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Replace | Action::Delete => "31",
+            Action::Read => "36",
+            Action::NoOp => "0",
+        };
+        self.paint(code, a.symbol())
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+fn verb(c: &ResourceChange) -> String {
+    match c.action {
+        Action::Create => "will be created".into(),
+        Action::Update => "will be updated in-place".into(),
+        Action::Replace if c.create_before_destroy => "must be replaced (create before destroy)".into(),
+        Action::Replace => "must be replaced".into(),
+        Action::Delete => "will be destroyed".into(),
+        Action::Read => "will be read during apply".into(),
+        Action::NoOp => "unchanged".into(),
+    }
+}
+
+/// A value for display: masked when sensitive, `(known after apply)` when unknown.
+fn show(v: &Value) -> String {
+    let text = render_hcl(v);
+    text.replace('\n', "\n      ")
+}
+
+fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
+    let empty = BTreeMap::new();
+    let before = c.before.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
+    let after = c.after.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    for k in keys {
+        let b = before.get(k);
+        let a = after.get(k);
+        let forces = if c.replace_because.contains(k) { st.paint("31", " # forces replacement") } else { String::new() };
+        match (c.action, b, a) {
+            (Action::Create | Action::Read, _, Some(a)) if !a.is_null() => {
+                out.push_str(&format!("      {} {k:<width$} = {}\n", st.action(Action::Create), show(a)));
+            }
+            (Action::Delete, Some(b), _) if !b.is_null() => {
+                out.push_str(&format!("      {} {k:<width$} = {}\n", st.action(Action::Delete), show(b)));
+            }
+            (Action::Update | Action::Replace, b, a) => {
+                let b = b.cloned().unwrap_or(Value::Null);
+                let a = a.cloned().unwrap_or(Value::Null);
+                if crate::eval::expr::values_equal(&b, &a) && !a.contains_unknown() {
+                    continue;
+                }
+                if b.is_null() && a.is_null() {
+                    continue;
+                }
+                if b.is_null() {
+                    out.push_str(&format!("      {} {k:<width$} = {}{forces}\n", st.action(Action::Create), show(&a)));
+                } else if a.is_null() {
+                    out.push_str(&format!("      {} {k:<width$} = {} -> null{forces}\n", st.action(Action::Delete), show(&b)));
+                } else {
+                    out.push_str(&format!("      {} {k:<width$} = {} -> {}{forces}\n", st.action(Action::Update), show(&b), show(&a)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The plan as Terraform users read it.
+pub fn human(plan: &Plan, colour: bool) -> String {
+    let st = Style { colour };
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        out.push_str(&st.bold("Objects have changed outside of slipway\n\n"));
+        out.push_str("slipway detected the following changes made outside of slipway since the last apply:\n\n");
+        for d in &plan.drift {
+            match &d.after {
+                None => out.push_str(&format!("  # {} has been deleted\n", st.bold(&d.addr.to_string()))),
+                Some(after) => {
+                    out.push_str(&format!("  # {} has changed\n", st.bold(&d.addr.to_string())));
+                    let fake = ResourceChange {
+                        addr: d.addr.clone(),
+                        action: Action::Update,
+                        provider: String::new(),
+                        rtype: String::new(),
+                        before: Some(d.before.clone()),
+                        after: Some(after.clone()),
+                        replace_because: Vec::new(),
+                        reason: None,
+                        create_before_destroy: false,
+                        prevent_destroy: false,
+                        depends_on: Vec::new(),
+                        moved_from: None,
+                        config: None,
+                    };
+                    attr_lines(&fake, &st, &mut out);
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let visible: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let outputs: Vec<_> = plan.outputs.iter().filter(|o| o.action != Action::NoOp).collect();
+    if visible.is_empty() && outputs.is_empty() {
+        if plan.options.refresh_only && !plan.drift.is_empty() {
+            out.push_str("Apply this refresh-only plan to update the state to match the objects above.\n");
+        } else {
+            out.push_str(&st.bold("No changes."));
+            out.push_str(" Your infrastructure matches the configuration.\n");
+        }
+        return out;
+    }
+    if !visible.is_empty() {
+        out.push_str("slipway will perform the following actions:\n\n");
+    }
+    for c in &visible {
+        out.push_str(&format!("  # {} {}\n", st.bold(&c.addr.to_string()), verb(c)));
+        if let Some(r) = &c.reason {
+            out.push_str(&format!("  # ({r})\n"));
+        }
+        let name = c.addr.resource.name.clone();
+        let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data { "data" } else { "resource" };
+        out.push_str(&format!("  {} {kind} \"{}\" \"{name}\" {{\n", st.action(c.action), c.rtype));
+        attr_lines(c, &st, &mut out);
+        out.push_str("    }\n\n");
+    }
+    let (add, change, destroy) = plan.counts();
+    if !visible.is_empty() {
+        out.push_str(&st.bold(&format!("Plan: {add} to add, {change} to change, {destroy} to destroy.\n")));
+    }
+    if !outputs.is_empty() {
+        out.push_str("\nChanges to Outputs:\n");
+        for o in outputs {
+            let val = |v: &Option<Value>| v.as_ref().map(|v| if o.sensitive { "(sensitive value)".to_string() } else { show(v) }).unwrap_or_default();
+            match o.action {
+                Action::Create => out.push_str(&format!("  {} {} = {}\n", st.action(Action::Create), o.name, val(&o.after))),
+                Action::Delete => out.push_str(&format!("  {} {} = {} -> null\n", st.action(Action::Delete), o.name, val(&o.before))),
+                _ => out.push_str(&format!("  {} {} = {} -> {}\n", st.action(Action::Update), o.name, val(&o.before), val(&o.after))),
+            }
+        }
+    }
+    out
+}
+
+/// A value as JSON with sensitive parts replaced by null; returns (value, sensitive paths,
+/// unknown paths).
+fn masked(v: &Value) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let sens = v.sensitive_paths();
+    let unknown = v.unknown_paths();
+    let mut json = v.to_json();
+    for p in &sens {
+        blank(&mut json, p);
+    }
+    let paths = |ps: &[Vec<PathStep>]| serde_json::Value::Array(ps.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect());
+    (json, paths(&sens), paths(&unknown))
+}
+
+fn blank(json: &mut serde_json::Value, path: &[PathStep]) {
+    let Some((first, rest)) = path.split_first() else {
+        *json = serde_json::Value::Null;
+        return;
+    };
+    let next = match (json, first) {
+        (serde_json::Value::Object(m), PathStep::Key(k)) => m.get_mut(k),
+        (serde_json::Value::Array(a), PathStep::Index(i)) => a.get_mut(*i),
+        _ => None,
+    };
+    if let Some(n) = next {
+        blank(n, rest);
+    }
+}
+
+/// The plan as JSON (schema: docs/json-output.md).
+pub fn json(plan: &Plan) -> serde_json::Value {
+    let changes: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let (before, before_sensitive, _) = c.before.as_ref().map(masked).unwrap_or_default();
+            let (after, after_sensitive, after_unknown) = c.after.as_ref().map(masked).unwrap_or_default();
+            serde_json::json!({
+                "address": c.addr.to_string(),
+                "module_address": c.addr.resource.module.to_string(),
+                "mode": c.addr.resource.mode,
+                "type": c.rtype,
+                "name": c.addr.resource.name,
+                "provider": c.provider,
+                "action": c.action,
+                "reason": c.reason,
+                "replace_paths": c.replace_because,
+                "depends_on": c.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                "before": before,
+                "after": after,
+                "before_sensitive": before_sensitive,
+                "after_sensitive": after_sensitive,
+                "after_unknown": after_unknown,
+            })
+        })
+        .collect();
+    let drift: Vec<_> = plan
+        .drift
+        .iter()
+        .map(|d| {
+            let (before, _, _) = masked(&d.before);
+            let (after, _, _) = d.after.as_ref().map(masked).unwrap_or_default();
+            serde_json::json!({ "address": d.addr.to_string(), "deleted": d.after.is_none(), "before": before, "after": after })
+        })
+        .collect();
+    let outputs: Vec<_> = plan
+        .outputs
+        .iter()
+        .map(|o| {
+            let show = |v: &Option<Value>| if o.sensitive { serde_json::Value::Null } else { v.as_ref().map(|v| masked(v).0).unwrap_or_default() };
+            serde_json::json!({ "name": o.name, "action": o.action, "sensitive": o.sensitive, "before": show(&o.before), "after": show(&o.after) })
+        })
+        .collect();
+    let (add, change, destroy) = plan.counts();
+    serde_json::json!({
+        "format_version": "1.0",
+        "lineage": plan.lineage,
+        "serial": plan.serial,
+        "refresh_only": plan.options.refresh_only,
+        "destroy": plan.options.destroy,
+        "resource_changes": changes,
+        "resource_drift": drift,
+        "output_changes": outputs,
+        "summary": { "add": add, "change": change, "destroy": destroy, "has_changes": plan.has_changes() },
+    })
+}
