@@ -954,6 +954,19 @@ resource "x" "y" {
     }
 
     #[test]
+    fn error_locates_the_problem() {
+        let src = "locals {\n  a = 1\n  b = \"ü\" +\n}\n";
+        let err = format_source(src).expect_err("dangling operator");
+        // The line break after `+`: the column counts characters, the offset bytes.
+        assert_eq!((err.line, err.column), (3, 12), "{err:?}");
+        assert_eq!(err.offset, src.find("+\n").map_or(0, |i| i + 1), "{err:?}");
+        assert!(err.to_string().starts_with("3:12: "), "{err}");
+        let diag = err.to_diagnostic(FileId(0));
+        assert!(diag.is_error());
+        assert_eq!(diag.span.map(|s| s.range), Some(err.offset..err.offset));
+    }
+
+    #[test]
     fn never_panics_on_prefixes_of_valid_input() {
         // Every prefix of a realistic file (cut at character boundaries) either formats to a
         // fixed point or is refused.
