@@ -444,13 +444,13 @@ impl<'a> Lexer<'a> {
         }
         let id = self.slice(id_start, j);
         j += self.line_break_len(j)?;
-        // An empty heredoc ends right on the next line.
-        if let Some(end) = self.end_marker(j, id) {
-            return Some(end);
-        }
+        let body = j;
         loop {
             if j >= self.src.len() {
-                return Some(self.src.len());
+                // No end marker after a line break: hcl-edit then accepts an empty heredoc whose
+                // marker is the very next line. Only then, like the parser, which otherwise lets
+                // `<<EOF`, `EOF`, …, `EOF` run to the later marker.
+                return Some(self.end_marker(body, id).unwrap_or(self.src.len()));
             }
             if self.at(j, "$${") || self.at(j, "%%{") {
                 j += 3;
@@ -891,6 +891,17 @@ resource "x" "y" {
         assert!(out.contains("<<-EOT\n        indented\n          more\n        EOT\n"));
         assert!(out.starts_with("locals {\n  script = <<EOF\n"));
         assert!(out.contains("\n  other = <<-EOT\n"));
+    }
+
+    #[test]
+    fn empty_heredocs_follow_the_parser() {
+        // hcl-edit ends an empty heredoc at the next line only when no later line holds the
+        // marker; otherwise everything up to that later marker is the heredoc's body.
+        assert_eq!(check("a=<<EOF\nEOF\nb=1\n"), "a = <<EOF\nEOF\nb = 1\n");
+        let swallowed = "a = <<EOF\nEOF\n\n  b = <<EOF\n x\nEOF\n";
+        assert_eq!(check(swallowed), swallowed);
+        let prefix = "a = <<EOF\nEOF\nb = <<EOFTF\ncontent\nEOFTF\n";
+        assert_eq!(check(prefix), prefix);
     }
 
     #[test]
