@@ -19,6 +19,11 @@
 //! whitespace removed; runs of blank lines collapsed to one, none directly after an opening
 //! bracket or before a closing one, none at the start or end; exactly one final newline.
 //!
+//! Deliberately left as written: spacing inside expressions (except that tabs between tokens
+//! become one space), object items written `key: value` (not aligned), the lines after the first
+//! of a multi-line `/* */` comment, and line endings inside heredocs and multi-line strings
+//! (elsewhere CRLF becomes LF). Alignment counts characters, not display width.
+//!
 //! How: the text is validated with hcl-edit, then split into tokens by a small lexer that treats
 //! strings (with their `${ }` / `%{ }` templates), heredocs and comments as opaque units.
 //! Indentation is computed per line from bracket counts, the way `hclwrite` does it, so that a
@@ -1003,8 +1008,44 @@ resource "x" "y" {
             (state % n as u64) as usize
         };
         let inserts = [
-            "{", "}", "[", "]", "(", ")", "\"", "\n", "\n\n", "\t", " ", "#", "//", "/*", "*/",
-            "=", "==", "${", "%{", "<<EOF\n", "\nEOF\n", "\r\n", "ü", "🚀", ",", "a = 1\n",
+            "{",
+            "}",
+            "[",
+            "]",
+            "(",
+            ")",
+            "\"",
+            "\n",
+            "\n\n",
+            "\t",
+            " ",
+            "#",
+            "//",
+            "/*",
+            "*/",
+            "=",
+            "==",
+            "${",
+            "%{",
+            "%{ if x }",
+            "%{ endif }",
+            "%{ for a in b }",
+            "%{ endfor }",
+            "\\",
+            ":",
+            "<<-EOF\n",
+            "  EOF\n",
+            "$${",
+            "~}",
+            "\"${",
+            "}\"",
+            "<<EOF\n",
+            "\nEOF\n",
+            "\r\n",
+            "ü",
+            "🚀",
+            ",",
+            "a = 1\n",
         ];
         let mut formatted = 0;
         for _ in 0..3000 {
