@@ -19,6 +19,11 @@
 //! whitespace removed; runs of blank lines collapsed to one, none directly after an opening
 //! bracket or before a closing one, none at the start or end; exactly one final newline.
 //!
+//! Deliberately left as written: spacing inside expressions (except that tabs between tokens
+//! become one space), object items written `key: value` (not aligned), the lines after the first
+//! of a multi-line `/* */` comment, and line endings inside heredocs and multi-line strings
+//! (elsewhere CRLF becomes LF). Alignment counts characters, not display width.
+//!
 //! How: the text is validated with hcl-edit, then split into tokens by a small lexer that treats
 //! strings (with their `${ }` / `%{ }` templates), heredocs and comments as opaque units.
 //! Indentation is computed per line from bracket counts, the way `hclwrite` does it, so that a
@@ -444,13 +449,13 @@ impl<'a> Lexer<'a> {
         }
         let id = self.slice(id_start, j);
         j += self.line_break_len(j)?;
-        // An empty heredoc ends right on the next line.
-        if let Some(end) = self.end_marker(j, id) {
-            return Some(end);
-        }
+        let body = j;
         loop {
             if j >= self.src.len() {
-                return Some(self.src.len());
+                // No end marker after a line break: hcl-edit then accepts an empty heredoc whose
+                // marker is the very next line. Only then, like the parser, which otherwise lets
+                // `<<EOF`, `EOF`, …, `EOF` run to the later marker.
+                return Some(self.end_marker(body, id).unwrap_or(self.src.len()));
             }
             if self.at(j, "$${") || self.at(j, "%%{") {
                 j += 3;
@@ -894,6 +899,17 @@ resource "x" "y" {
     }
 
     #[test]
+    fn empty_heredocs_follow_the_parser() {
+        // hcl-edit ends an empty heredoc at the next line only when no later line holds the
+        // marker; otherwise everything up to that later marker is the heredoc's body.
+        assert_eq!(check("a=<<EOF\nEOF\nb=1\n"), "a = <<EOF\nEOF\nb = 1\n");
+        let swallowed = "a = <<EOF\nEOF\n\n  b = <<EOF\n x\nEOF\n";
+        assert_eq!(check(swallowed), swallowed);
+        let prefix = "a = <<EOF\nEOF\nb = <<EOFTF\ncontent\nEOFTF\n";
+        assert_eq!(check(prefix), prefix);
+    }
+
+    #[test]
     fn blank_lines_collapsed_and_trimmed() {
         let src = "\n\n\nvariable \"a\" {\n\n\n  type = string   \n\n\n\n  default = \"x\"\n\n}\n\n\n\nvariable \"b\" {}\n\n\n";
         let want =
@@ -954,6 +970,19 @@ resource "x" "y" {
     }
 
     #[test]
+    fn error_locates_the_problem() {
+        let src = "locals {\n  a = 1\n  b = \"ü\" +\n}\n";
+        let err = format_source(src).expect_err("dangling operator");
+        // The line break after `+`: the column counts characters, the offset bytes.
+        assert_eq!((err.line, err.column), (3, 12), "{err:?}");
+        assert_eq!(err.offset, src.find("+\n").map_or(0, |i| i + 1), "{err:?}");
+        assert!(err.to_string().starts_with("3:12: "), "{err}");
+        let diag = err.to_diagnostic(FileId(0));
+        assert!(diag.is_error());
+        assert_eq!(diag.span.map(|s| s.range), Some(err.offset..err.offset));
+    }
+
+    #[test]
     fn never_panics_on_prefixes_of_valid_input() {
         // Every prefix of a realistic file (cut at character boundaries) either formats to a
         // fixed point or is refused.
@@ -979,8 +1008,44 @@ resource "x" "y" {
             (state % n as u64) as usize
         };
         let inserts = [
-            "{", "}", "[", "]", "(", ")", "\"", "\n", "\n\n", "\t", " ", "#", "//", "/*", "*/",
-            "=", "==", "${", "%{", "<<EOF\n", "\nEOF\n", "\r\n", "ü", "🚀", ",", "a = 1\n",
+            "{",
+            "}",
+            "[",
+            "]",
+            "(",
+            ")",
+            "\"",
+            "\n",
+            "\n\n",
+            "\t",
+            " ",
+            "#",
+            "//",
+            "/*",
+            "*/",
+            "=",
+            "==",
+            "${",
+            "%{",
+            "%{ if x }",
+            "%{ endif }",
+            "%{ for a in b }",
+            "%{ endfor }",
+            "\\",
+            ":",
+            "<<-EOF\n",
+            "  EOF\n",
+            "$${",
+            "~}",
+            "\"${",
+            "}\"",
+            "<<EOF\n",
+            "\nEOF\n",
+            "\r\n",
+            "ü",
+            "🚀",
+            ",",
+            "a = 1\n",
         ];
         let mut formatted = 0;
         for _ in 0..3000 {
