@@ -79,6 +79,26 @@ impl Environment {
         }
     }
 
+    /// A digest of every source file read (configuration and variable files), so that a saved
+    /// plan can tell whether the configuration changed since it was made.
+    pub fn config_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut files: Vec<(&str, &str)> = self
+            .sources
+            .files()
+            .map(|(_, f)| (f.name.as_str(), &*f.text))
+            .collect();
+        files.sort();
+        let mut h = Sha256::new();
+        for (name, text) in files {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
+    }
+
     /// Evaluates the whole configuration, asking `handler` for each resource instance's value.
     pub fn walk(&self, handler: &dyn InstanceHandler) -> WalkOutput {
         let input = WalkInput {

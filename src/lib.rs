@@ -17,5 +17,6 @@ pub mod graph;
 pub mod plan;
 pub mod provider;
 pub mod providers;
+pub mod session;
 pub mod state;
 pub mod value;

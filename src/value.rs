@@ -13,8 +13,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A value of the configuration language.
-#[derive(Clone, Debug, PartialEq, Default)]
+/// A value of the configuration language. (The serde form is used only inside saved plan
+/// files, which must keep unknowns and marks; state and JSON output use [`Value::to_json`].)
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     #[default]
     Null,

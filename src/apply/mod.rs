@@ -25,11 +25,13 @@ use crate::addr::{ResourceInstanceAddr, ResourceMode};
 use crate::backend::{BackendError, JournaledState};
 use crate::diag::Diagnostic;
 use crate::environment::Environment;
-use crate::graph::walk::{fill_computed_unknown, InstanceContext, InstanceHandler};
+use crate::graph::walk::{InstanceContext, InstanceHandler, fill_computed_unknown};
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::provider::{CreateRequest, ProviderRegistry};
 use crate::state::journal::JournalOp;
-use crate::state::{client_token, DeposedObject, OutputState, ResourceState, ResourceStatus, State};
+use crate::state::{
+    DeposedObject, OutputState, ResourceState, ResourceStatus, State, client_token,
+};
 use crate::value::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +57,13 @@ impl OpKind {
 pub trait Progress: Send + Sync {
     fn started(&self, addr: &ResourceInstanceAddr, op: OpKind);
     fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration);
-    fn finished(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration, id: Option<&str>);
+    fn finished(
+        &self,
+        addr: &ResourceInstanceAddr,
+        op: OpKind,
+        elapsed: Duration,
+        id: Option<&str>,
+    );
     fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str);
     fn notice(&self, message: &str);
 }
@@ -74,11 +82,24 @@ impl Progress for LinePrinter {
             OpKind::Delete => "destroying",
             OpKind::Read => "reading",
         };
-        crate::cli::println_out(&format!("{addr}: Still {verb}... [{}s elapsed]", elapsed.as_secs()));
+        crate::cli::println_out(&format!(
+            "{addr}: Still {verb}... [{}s elapsed]",
+            elapsed.as_secs()
+        ));
     }
-    fn finished(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration, id: Option<&str>) {
+    fn finished(
+        &self,
+        addr: &ResourceInstanceAddr,
+        op: OpKind,
+        elapsed: Duration,
+        id: Option<&str>,
+    ) {
         let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-        crate::cli::println_out(&format!("{addr}: {} after {}s{id}", op.progressive().1, elapsed.as_secs()));
+        crate::cli::println_out(&format!(
+            "{addr}: {} after {}s{id}",
+            op.progressive().1,
+            elapsed.as_secs()
+        ));
     }
     fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str) {
         let _ = op;
@@ -131,20 +152,56 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
         match c.action {
             Action::NoOp => {}
             Action::Create => {
-                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Create, replacing: false }));
+                create_of.insert(
+                    &c.addr,
+                    g.add_node(Op {
+                        change: i,
+                        kind: OpKind::Create,
+                        replacing: false,
+                    }),
+                );
             }
             Action::Update => {
-                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Update, replacing: false }));
+                create_of.insert(
+                    &c.addr,
+                    g.add_node(Op {
+                        change: i,
+                        kind: OpKind::Update,
+                        replacing: false,
+                    }),
+                );
             }
             Action::Read => {
-                create_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Read, replacing: false }));
+                create_of.insert(
+                    &c.addr,
+                    g.add_node(Op {
+                        change: i,
+                        kind: OpKind::Read,
+                        replacing: false,
+                    }),
+                );
             }
             Action::Delete => {
-                delete_of.insert(&c.addr, g.add_node(Op { change: i, kind: OpKind::Delete, replacing: false }));
+                delete_of.insert(
+                    &c.addr,
+                    g.add_node(Op {
+                        change: i,
+                        kind: OpKind::Delete,
+                        replacing: false,
+                    }),
+                );
             }
             Action::Replace => {
-                let cr = g.add_node(Op { change: i, kind: OpKind::Create, replacing: false });
-                let de = g.add_node(Op { change: i, kind: OpKind::Delete, replacing: true });
+                let cr = g.add_node(Op {
+                    change: i,
+                    kind: OpKind::Create,
+                    replacing: false,
+                });
+                let de = g.add_node(Op {
+                    change: i,
+                    kind: OpKind::Delete,
+                    replacing: true,
+                });
                 if c.create_before_destroy {
                     g.add_edge(cr, de, ());
                 } else {
@@ -228,36 +285,63 @@ pub struct ApplyContext {
 }
 
 enum Done {
-    Ok { node: NodeIndex, value: Option<Value>, elapsed: Duration },
-    Err { node: NodeIndex, message: String },
+    Ok {
+        node: NodeIndex,
+        value: Option<Value>,
+        elapsed: Duration,
+    },
+    Err {
+        node: NodeIndex,
+        message: String,
+    },
 }
 
 /// Persists what refresh found (drift, objects gone) so state matches reality before changes.
-pub async fn persist_refresh(js: &mut JournaledState, refreshed: &State) -> Result<(), BackendError> {
+pub async fn persist_refresh(
+    js: &mut JournaledState,
+    refreshed: &State,
+) -> Result<(), BackendError> {
     let current = js.state().clone();
     for (addr, r) in &current.resources {
         match refreshed.resources.get(addr) {
             None => js.apply(JournalOp::Delete { addr: addr.clone() }).await?,
-            Some(n) if n != r => js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(n.clone()) }).await?,
+            Some(n) if n != r => {
+                js.apply(JournalOp::Put {
+                    addr: addr.clone(),
+                    resource: Box::new(n.clone()),
+                })
+                .await?
+            }
             Some(_) => {}
         }
     }
     for (addr, r) in &refreshed.resources {
         if !current.resources.contains_key(addr) {
-            js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(r.clone()) }).await?;
+            js.apply(JournalOp::Put {
+                addr: addr.clone(),
+                resource: Box::new(r.clone()),
+            })
+            .await?;
         }
     }
     Ok(())
 }
 
 /// Carries out `plan`. State must be locked and `js` read after the lock.
-pub async fn apply(plan: &Plan, js: &mut JournaledState, ctx: &ApplyContext) -> Result<ApplyReport, ApplyError> {
+pub async fn apply(
+    plan: &Plan,
+    js: &mut JournaledState,
+    ctx: &ApplyContext,
+) -> Result<ApplyReport, ApplyError> {
     persist_refresh(js, &plan.refreshed).await?;
     let mut report = ApplyReport::default();
     let changes = &plan.changes;
     let g = build_ops(changes, js.state());
     if petgraph::algo::toposort(&g, None).is_err() {
-        return Err(ApplyError::Config("the changes form a dependency cycle (create_before_destroy mixed with dependents?)".into()));
+        return Err(ApplyError::Config(
+            "the changes form a dependency cycle (create_before_destroy mixed with dependents?)"
+                .into(),
+        ));
     }
     let mut values: HashMap<ResourceInstanceAddr, Value> = HashMap::new();
     for c in changes {
@@ -265,8 +349,10 @@ pub async fn apply(plan: &Plan, js: &mut JournaledState, ctx: &ApplyContext) -> 
             values.insert(c.addr.clone(), v.clone());
         }
     }
-    let mut waiting: HashMap<NodeIndex, usize> =
-        g.node_indices().map(|n| (n, g.neighbors_directed(n, petgraph::Incoming).count())).collect();
+    let mut waiting: HashMap<NodeIndex, usize> = g
+        .node_indices()
+        .map(|n| (n, g.neighbors_directed(n, petgraph::Incoming).count()))
+        .collect();
     let mut ready: VecDeque<NodeIndex> = g.node_indices().filter(|n| waiting[n] == 0).collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
     let mut running: HashMap<NodeIndex, Instant> = HashMap::new();
@@ -290,7 +376,14 @@ pub async fn apply(plan: &Plan, js: &mut JournaledState, ctx: &ApplyContext) -> 
                 Err(StartError::Op(message)) => {
                     ctx.progress.failed(&c.addr, op.kind, &message);
                     report.failed.push((c.addr.clone(), message));
-                    skip_dependents(&g, node, changes, &mut report, &mut waiting, "a dependency failed");
+                    skip_dependents(
+                        &g,
+                        node,
+                        changes,
+                        &mut report,
+                        &mut waiting,
+                        "a dependency failed",
+                    );
                 }
             }
         }
@@ -348,7 +441,9 @@ pub async fn apply(plan: &Plan, js: &mut JournaledState, ctx: &ApplyContext) -> 
     if interrupted {
         report.interrupted = true;
         for n in ready {
-            report.skipped.push((changes[g[n].change].addr.clone(), "interrupted".into()));
+            report
+                .skipped
+                .push((changes[g[n].change].addr.clone(), "interrupted".into()));
         }
     }
     // Operations never started because their dependencies were skipped are already listed.
@@ -368,7 +463,9 @@ fn skip_dependents(
     dfs.next(g);
     while let Some(n) = dfs.next(g) {
         if waiting.remove(&n).is_some() {
-            report.skipped.push((changes[g[n].change].addr.clone(), why.to_string()));
+            report
+                .skipped
+                .push((changes[g[n].change].addr.clone(), why.to_string()));
         }
     }
 }
@@ -379,20 +476,38 @@ enum StartError {
 }
 
 /// The configuration of one instance now: evaluated again when it held unknowns at plan time.
-fn current_config(c: &ResourceChange, ctx: &ApplyContext, values: &HashMap<ResourceInstanceAddr, Value>) -> Result<Value, String> {
+fn current_config(
+    c: &ResourceChange,
+    ctx: &ApplyContext,
+    values: &HashMap<ResourceInstanceAddr, Value>,
+) -> Result<Value, String> {
     let config = c.config.clone().unwrap_or(Value::Null);
     if !config.contains_unknown() {
         return Ok(config);
     }
-    let handler = ApplyValues { values: values.clone(), target: c.addr.clone(), captured: Default::default() };
+    let handler = ApplyValues {
+        values: values.clone(),
+        target: c.addr.clone(),
+        captured: Default::default(),
+    };
     let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
     if out.diagnostics.has_errors() {
-        let msgs: Vec<String> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.summary.clone()).collect();
+        let msgs: Vec<String> = out
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.summary.clone())
+            .collect();
         return Err(format!("evaluating its configuration: {}", msgs.join("; ")));
     }
-    let config = handler.captured.into_inner().ok_or("its configuration no longer declares it")?;
+    let config = handler
+        .captured
+        .into_inner()
+        .ok_or("its configuration no longer declares it")?;
     if config.contains_unknown() {
-        return Err("its configuration still has unknown values after its dependencies were applied".into());
+        return Err(
+            "its configuration still has unknown values after its dependencies were applied".into(),
+        );
     }
     Ok(config)
 }
@@ -408,13 +523,21 @@ async fn start_op(
     plan: &Plan,
     tx: mpsc::UnboundedSender<Done>,
 ) -> Result<(), StartError> {
-    let provider = ctx.registry.for_type(&c.rtype).cloned().ok_or_else(|| StartError::Op(format!("no provider for {}", c.rtype)))?;
+    let provider = ctx
+        .registry
+        .for_type(&c.rtype)
+        .cloned()
+        .ok_or_else(|| StartError::Op(format!("no provider for {}", c.rtype)))?;
     let rtype = c.rtype.clone();
     let addr = c.addr.clone();
     let started = Instant::now();
     let send = move |r: Result<Option<Value>, String>| {
         let _ = tx.send(match r {
-            Ok(value) => Done::Ok { node, value, elapsed: started.elapsed() },
+            Ok(value) => Done::Ok {
+                node,
+                value,
+                elapsed: started.elapsed(),
+            },
             Err(message) => Done::Err { node, message },
         });
     };
@@ -436,14 +559,20 @@ async fn start_op(
                 None => 1,
             };
             let token = client_token(&stack, &addr, generation);
-            let mut intent = ResourceState::from_value(provider.name(), rtype.clone(), &Value::Null);
-            intent.status = ResourceStatus::Creating { client_token: token.clone() };
+            let mut intent =
+                ResourceState::from_value(provider.name(), rtype.clone(), &Value::Null);
+            intent.status = ResourceStatus::Creating {
+                client_token: token.clone(),
+            };
             intent.generation = generation;
             intent.dependencies = c.depends_on.clone();
             intent.create_before_destroy = c.create_before_destroy;
             if let Some(p) = &prior {
                 intent.deposed = p.deposed.clone();
-                if c.action == Action::Replace && c.create_before_destroy && p.pending_client_token().is_none() {
+                if c.action == Action::Replace
+                    && c.create_before_destroy
+                    && p.pending_client_token().is_none()
+                {
                     intent.deposed.push(DeposedObject {
                         key: format!("{:08x}", rand::random::<u32>()),
                         id: p.id.clone(),
@@ -453,19 +582,38 @@ async fn start_op(
                     });
                 }
             }
-            js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(intent) }).await.map_err(StartError::State)?;
+            js.apply(JournalOp::Put {
+                addr: addr.clone(),
+                resource: Box::new(intent),
+            })
+            .await
+            .map_err(StartError::State)?;
             let mut tags = BTreeMap::new();
             tags.insert("slipway:stack".to_string(), stack);
             tags.insert("slipway:address".to_string(), addr.to_string());
             tokio::spawn(async move {
-                let req = CreateRequest { address: &addr, client_token: &token, ownership_tags: &tags, planned: &planned };
-                let r = provider.create(&rtype, req).await.map(Some).map_err(|e| e.message);
+                let req = CreateRequest {
+                    address: &addr,
+                    client_token: &token,
+                    ownership_tags: &tags,
+                    planned: &planned,
+                };
+                let r = provider
+                    .create(&rtype, req)
+                    .await
+                    .map(Some)
+                    .map_err(|e| e.message);
                 send(r);
             });
         }
         OpKind::Update => {
             let config = current_config(c, ctx, values).map_err(StartError::Op)?;
-            let prior = js.state().resources.get(&addr).map(|r| r.value()).ok_or_else(|| StartError::Op("not in state any more".into()))?;
+            let prior = js
+                .state()
+                .resources
+                .get(&addr)
+                .map(|r| r.value())
+                .ok_or_else(|| StartError::Op("not in state any more".into()))?;
             let schema = ctx.registry.resource_schema(&rtype);
             let mut proposed = config.as_map().cloned().unwrap_or_default();
             if let Some(s) = schema {
@@ -475,9 +623,16 @@ async fn start_op(
                     }
                 }
             }
-            let planned = provider.plan(&rtype, Some(&prior), Value::Map(proposed)).map_err(|e| StartError::Op(e.message))?.planned;
+            let planned = provider
+                .plan(&rtype, Some(&prior), Value::Map(proposed))
+                .map_err(|e| StartError::Op(e.message))?
+                .planned;
             tokio::spawn(async move {
-                let r = provider.update(&rtype, &prior, &planned).await.map(Some).map_err(|e| e.message);
+                let r = provider
+                    .update(&rtype, &prior, &planned)
+                    .await
+                    .map(Some)
+                    .map_err(|e| e.message);
                 send(r);
             });
         }
@@ -496,14 +651,22 @@ async fn start_op(
             };
             let _ = plan;
             tokio::spawn(async move {
-                let r = provider.delete(&rtype, &victim).await.map(|_| None).map_err(|e| e.message);
+                let r = provider
+                    .delete(&rtype, &victim)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.message);
                 send(r);
             });
         }
         OpKind::Read => {
             let config = current_config(c, ctx, values).map_err(StartError::Op)?;
             tokio::spawn(async move {
-                let r = provider.read_data(&rtype, &config).await.map(Some).map_err(|e| e.message);
+                let r = provider
+                    .read_data(&rtype, &config)
+                    .await
+                    .map(Some)
+                    .map_err(|e| e.message);
                 send(r);
             });
         }
@@ -528,7 +691,9 @@ async fn finish_op(
                 .resources
                 .get(&c.addr)
                 .cloned()
-                .unwrap_or_else(|| ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null));
+                .unwrap_or_else(|| {
+                    ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null)
+                });
             r.set_value(&v);
             r.status = ResourceStatus::Ready;
             r.dependencies = c.depends_on.clone();
@@ -536,7 +701,11 @@ async fn finish_op(
             if r.generation == 0 {
                 r.generation = 1;
             }
-            js.apply(JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }).await?;
+            js.apply(JournalOp::Put {
+                addr: c.addr.clone(),
+                resource: Box::new(r),
+            })
+            .await?;
             values.insert(c.addr.clone(), v);
         }
         OpKind::Read => {
@@ -548,10 +717,17 @@ async fn finish_op(
             if op.replacing && c.create_before_destroy {
                 if let Some(mut r) = js.state().resources.get(&c.addr).cloned() {
                     r.deposed.pop();
-                    js.apply(JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }).await?;
+                    js.apply(JournalOp::Put {
+                        addr: c.addr.clone(),
+                        resource: Box::new(r),
+                    })
+                    .await?;
                 }
             } else if js.state().resources.contains_key(&c.addr) {
-                js.apply(JournalOp::Delete { addr: c.addr.clone() }).await?;
+                js.apply(JournalOp::Delete {
+                    addr: c.addr.clone(),
+                })
+                .await?;
             }
             if c.action == Action::Delete {
                 values.remove(&c.addr);
@@ -570,7 +746,11 @@ async fn final_outputs(
 ) -> Result<BTreeMap<String, (Value, bool)>, ApplyError> {
     let mut outputs = BTreeMap::new();
     if !plan.options.destroy {
-        let handler = ApplyValues { values: values.clone(), target: unreachable_addr(), captured: Default::default() };
+        let handler = ApplyValues {
+            values: values.clone(),
+            target: unreachable_addr(),
+            captured: Default::default(),
+        };
         let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
         for (name, (v, sensitive)) in out.outputs {
             if !v.contains_unknown() {
@@ -585,9 +765,16 @@ async fn final_outputs(
         }
     }
     for (name, (v, sensitive)) in &outputs {
-        let o = OutputState { value: v.to_json(), sensitive: *sensitive || v.contains_sensitive() };
+        let o = OutputState {
+            value: v.to_json(),
+            sensitive: *sensitive || v.contains_sensitive(),
+        };
         if js.state().outputs.get(name) != Some(&o) {
-            js.apply(JournalOp::PutOutput { name: name.clone(), output: o }).await?;
+            js.apply(JournalOp::PutOutput {
+                name: name.clone(),
+                output: o,
+            })
+            .await?;
         }
     }
     Ok(outputs)

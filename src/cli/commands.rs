@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{Command, GraphFormat, Ui, VarArgs, print_out, println_out};
+use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
 use crate::graph::walk::{UnknownComputed, WalkOutput};
@@ -18,6 +18,91 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
         Command::Graph { dir, format, vars } => {
             graph(&dir_or_cwd(dir), format, &vars, raw_args, ui)
         }
+        Command::Plan {
+            dir,
+            vars,
+            plan,
+            destroy,
+            json,
+            out,
+            detailed_exitcode,
+            state,
+        } => engine::plan_cmd(
+            &dir_or_cwd(dir),
+            &vars,
+            raw_args,
+            &plan,
+            destroy,
+            json,
+            out.as_deref(),
+            detailed_exitcode,
+            &state,
+            ui,
+        ),
+        Command::Apply {
+            path,
+            vars,
+            plan,
+            auto_approve,
+            parallelism,
+            state,
+        } => engine::apply_cmd(
+            engine::ApplyArgs {
+                target: path.as_deref(),
+                vars: &vars,
+                plan_args: &plan,
+                destroy: false,
+                auto_approve,
+                parallelism,
+                state: &state,
+            },
+            raw_args,
+            ui,
+        ),
+        Command::Destroy {
+            dir,
+            vars,
+            target,
+            auto_approve,
+            parallelism,
+            state,
+        } => {
+            let plan = super::PlanArgs {
+                refresh: true,
+                target,
+                ..Default::default()
+            };
+            engine::apply_cmd(
+                engine::ApplyArgs {
+                    target: dir.as_deref(),
+                    vars: &vars,
+                    plan_args: &plan,
+                    destroy: true,
+                    auto_approve,
+                    parallelism,
+                    state: &state,
+                },
+                raw_args,
+                ui,
+            )
+        }
+        Command::Show { path, json, state } => {
+            engine::show_cmd(&dir_or_cwd(path), json, &state, ui)
+        }
+        Command::Output {
+            name,
+            dir,
+            json,
+            state,
+        } => engine::output_cmd(&dir, name.as_deref(), json, &state),
+        Command::State(cmd) => engine::state_cmd(cmd, ui),
+        Command::Import {
+            address,
+            id,
+            dir,
+            state,
+        } => engine::import_cmd(&dir, &address, &id, &state, ui),
+        Command::ForceUnlock { id, dir, state } => engine::force_unlock_cmd(&dir, &id, &state),
     }
 }
 

@@ -5,6 +5,9 @@
 //! beside the double-dash forms, because that is what Terraform users type.
 
 mod commands;
+mod engine;
+
+pub use engine::{PlanArgs, StateArgs, StateCommand};
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -65,6 +68,99 @@ pub enum Command {
         format: GraphFormat,
         #[command(flatten)]
         vars: VarArgs,
+    },
+    /// Show what apply would change.
+    Plan {
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Plan to destroy everything.
+        #[arg(long)]
+        destroy: bool,
+        /// Machine-readable plan (schema: docs/json-output.md).
+        #[arg(long)]
+        json: bool,
+        /// Save the plan, for `slipway apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 without changes, 2 with changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Make the changes (plans first unless given a saved plan file).
+    Apply {
+        /// Environment directory, or a plan file saved with `plan -out`.
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Operations in flight at once.
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Destroy everything the environment manages.
+    Destroy {
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Limit to these instances and what depends on them.
+        #[arg(long, value_name = "ADDRESS")]
+        target: Vec<String>,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show the state, or a saved plan.
+    Show {
+        /// Environment directory (its state) or a saved plan file.
+        path: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Print root outputs from state.
+    Output {
+        name: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Inspect or edit state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Bring an existing object under management.
+    Import {
+        address: String,
+        id: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Remove a stale state lock (give the lock id printed in the lock error).
+    ForceUnlock {
+        id: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -214,4 +310,30 @@ fn init_logging(format: LogFormat) {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn single_dash_terraform_flags_are_accepted() {
+        let args = normalize_args(
+            ["slipway", "plan", "-var", "a=1", "-out=p.plan", "-x"].map(OsString::from),
+        );
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            ["slipway", "plan", "--var", "a=1", "--out=p.plan", "-x"]
+        );
+    }
 }

@@ -19,7 +19,7 @@ use super::{Expr, parse_file};
 use crate::diag::{Diagnostic, Diagnostics, Sources, Span};
 
 /// A `-var` or `-var-file` argument, in command-line order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum CliVar {
     Assign(String),
     File(PathBuf),

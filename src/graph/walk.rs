@@ -216,7 +216,13 @@ impl<'a> Walk<'a> {
         let mut out = BTreeMap::new();
         for p in &self.input.config.root().providers {
             if p.alias.is_some() {
-                self.error(Diagnostic::warning(format!("provider aliases are not supported yet; `{}` alias ignored", p.name)).at(p.span.clone()));
+                self.error(
+                    Diagnostic::warning(format!(
+                        "provider aliases are not supported yet; `{}` alias ignored",
+                        p.name
+                    ))
+                    .at(p.span.clone()),
+                );
                 continue;
             }
             let scope = self.scope(0, &ModuleInstance::root(), RepetitionBinding::default());
@@ -233,7 +239,15 @@ impl<'a> Walk<'a> {
             }
             out.insert(p.name.clone(), Value::Map(map));
         }
-        (out, self.diags.borrow_mut().0.drain(..).collect::<Vec<_>>().into())
+        (
+            out,
+            self.diags
+                .borrow_mut()
+                .0
+                .drain(..)
+                .collect::<Vec<_>>()
+                .into(),
+        )
     }
 
     /// Evaluates everything in dependency order.

@@ -13,6 +13,7 @@
 //!   refused (see [`Plan::check_fresh`]).
 //! - Sensitive values are carried with their marks; renderers mask them.
 
+pub mod file;
 pub mod render;
 
 use std::cell::RefCell;
@@ -25,8 +26,10 @@ use crate::addr::{ResourceInstanceAddr, ResourceMode};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
 use crate::eval::expr::values_equal;
-use crate::graph::walk::{fill_computed_unknown, InstanceContext, InstanceHandler, PlannedInstance};
-use crate::provider::{provider_name_of, Provider, ProviderRegistry, ReadRequest, ResourceSchema};
+use crate::graph::walk::{
+    InstanceContext, InstanceHandler, PlannedInstance, fill_computed_unknown,
+};
+use crate::provider::{Provider, ProviderRegistry, ReadRequest, ResourceSchema, provider_name_of};
 use crate::state::{ResourceStatus, State};
 use crate::value::Value;
 
@@ -59,7 +62,7 @@ impl Action {
 }
 
 /// The planned change of one resource instance.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub addr: ResourceInstanceAddr,
     pub action: Action,
@@ -84,7 +87,7 @@ pub struct ResourceChange {
 }
 
 /// A difference between state and what the provider reads now, made outside slipway.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Drift {
     pub addr: ResourceInstanceAddr,
     pub before: Value,
@@ -92,7 +95,7 @@ pub struct Drift {
     pub after: Option<Value>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutputChange {
     pub name: String,
     pub action: Action,
@@ -102,7 +105,7 @@ pub struct OutputChange {
 }
 
 /// Options of a plan.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PlanOptions {
     pub refresh: bool,
     pub refresh_only: bool,
@@ -114,7 +117,7 @@ pub struct PlanOptions {
 }
 
 /// A plan: the changes, the drift, and the state it was made against.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     pub lineage: String,
     pub serial: u64,
@@ -154,7 +157,10 @@ impl Plan {
     /// Refuses a plan made against another state than `state`.
     pub fn check_fresh(&self, state: &State) -> Result<(), String> {
         if self.lineage != state.lineage {
-            return Err(format!("the plan was made for another state (lineage {} ≠ {})", self.lineage, state.lineage));
+            return Err(format!(
+                "the plan was made for another state (lineage {} ≠ {})",
+                self.lineage, state.lineage
+            ));
         }
         if self.serial != state.serial {
             return Err(format!(
@@ -168,18 +174,29 @@ impl Plan {
 
 /// Reads every resource instance in state through its provider, one batched call per type.
 /// Returns the refreshed state and the drift found.
-pub async fn refresh(state: &State, registry: &ProviderRegistry) -> Result<(State, Vec<Drift>), Diagnostics> {
+pub async fn refresh(
+    state: &State,
+    registry: &ProviderRegistry,
+) -> Result<(State, Vec<Drift>), Diagnostics> {
     let mut by_type: BTreeMap<String, Vec<ReadRequest>> = BTreeMap::new();
     for (addr, r) in &state.resources {
         if addr.resource.mode == ResourceMode::Data || r.pending_client_token().is_some() {
             continue;
         }
-        by_type.entry(r.rtype.clone()).or_default().push(ReadRequest { address: addr.clone(), prior: r.value() });
+        by_type
+            .entry(r.rtype.clone())
+            .or_default()
+            .push(ReadRequest {
+                address: addr.clone(),
+                prior: r.value(),
+            });
     }
     let mut tasks = Vec::new();
     for (rtype, reqs) in by_type {
         let Some(p) = registry.for_type(&rtype).cloned() else {
-            return Err(Diagnostics(vec![Diagnostic::error(format!("state holds {rtype} objects but no provider in this build handles that type"))]));
+            return Err(Diagnostics(vec![Diagnostic::error(format!(
+                "state holds {rtype} objects but no provider in this build handles that type"
+            ))]));
         };
         tasks.push(tokio::spawn(async move {
             let r = p.read(&rtype, &reqs).await;
@@ -215,14 +232,25 @@ pub async fn refresh(state: &State, registry: &ProviderRegistry) -> Result<(Stat
                                 refreshed.resources.remove(&req.address);
                             }
                         }
-                        drift.push(Drift { addr: req.address, before: req.prior, after: now });
+                        drift.push(Drift {
+                            addr: req.address,
+                            before: req.prior,
+                            after: now,
+                        });
                     }
                 }
             }
-            Err(e) => diags.push(Diagnostic::error(format!("refreshing {rtype}: {}", e.message))),
+            Err(e) => diags.push(Diagnostic::error(format!(
+                "refreshing {rtype}: {}",
+                e.message
+            ))),
         }
     }
-    if diags.has_errors() { Err(diags) } else { Ok((refreshed, drift)) }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((refreshed, drift))
+    }
 }
 
 /// Decides each instance's planned value during the walk.
@@ -237,7 +265,9 @@ struct Planner<'a> {
 /// Terraform's "proposed new state": configuration, with computed attributes the configuration
 /// leaves unset taking their prior values.
 fn proposed_new(config: &Value, prior: &Value, schema: Option<&ResourceSchema>) -> Value {
-    let Some(schema) = schema else { return config.clone() };
+    let Some(schema) = schema else {
+        return config.clone();
+    };
     let mut map = config.as_map().cloned().unwrap_or_default();
     for (name, a) in &schema.block.attributes {
         if a.computed && map.get(name).is_none_or(Value::is_null) {
@@ -256,7 +286,10 @@ pub fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
     keys.extend(a.keys());
     keys.into_iter()
         .filter(|k| {
-            let (x, y) = (b.get(*k).unwrap_or(&Value::Null), a.get(*k).unwrap_or(&Value::Null));
+            let (x, y) = (
+                b.get(*k).unwrap_or(&Value::Null),
+                a.get(*k).unwrap_or(&Value::Null),
+            );
             if y.contains_unknown() {
                 // An unknown only counts as a change where a known value stood before.
                 return !x.is_null() || !y.is_unknown();
@@ -275,7 +308,9 @@ impl Planner<'_> {
     fn plan_managed(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
         let addr = ctx.addr;
         let rtype = &ctx.resource.rtype;
-        let provider = self.provider(rtype).ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
+        let provider = self
+            .provider(rtype)
+            .ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
         let prior = self.refreshed.resources.get(addr);
         let lc = &ctx.resource.lifecycle;
         let mut change = ResourceChange {
@@ -298,7 +333,11 @@ impl Planner<'_> {
             provider
                 .plan(rtype, None, proposed)
                 .map(|p| p.planned)
-                .map_err(|e| Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone()).detail(reason.unwrap_or_default()))
+                .map_err(|e| {
+                    Diagnostic::error(format!("{addr}: {}", e.message))
+                        .at(ctx.resource.span.clone())
+                        .detail(reason.unwrap_or_default())
+                })
         };
         let planned = match prior {
             None => {
@@ -328,14 +367,18 @@ impl Planner<'_> {
                 let proposed = proposed_new(&config, &prior_value, ctx.schema);
                 let po = provider
                     .plan(rtype, Some(&prior_value), proposed)
-                    .map_err(|e| Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone()))?;
+                    .map_err(|e| {
+                        Diagnostic::error(format!("{addr}: {}", e.message))
+                            .at(ctx.resource.span.clone())
+                    })?;
                 let changed = changed_attributes(&prior_value, &po.planned);
                 let mut forcing: Vec<String> = changed
                     .iter()
                     .filter(|k| {
                         ctx.schema.is_some_and(|s| {
-                            s.block.attributes.get(*k).is_some_and(|a| a.force_new && !(a.computed && !a.optional && !a.required))
-                                || s.block.blocks.get(*k).is_some_and(|b| b.force_new)
+                            s.block.attributes.get(*k).is_some_and(|a| {
+                                a.force_new && !(a.computed && !a.optional && !a.required)
+                            }) || s.block.blocks.get(*k).is_some_and(|b| b.force_new)
                         })
                     })
                     .cloned()
@@ -349,7 +392,10 @@ impl Planner<'_> {
                     change.action = Action::Replace;
                     change.replace_because = forcing;
                     if tainted {
-                        change.reason = Some("tainted: a previous create failed after the object came into being".into());
+                        change.reason = Some(
+                            "tainted: a previous create failed after the object came into being"
+                                .into(),
+                        );
                     } else if forced {
                         change.reason = Some("replacement requested with -replace".into());
                     }
@@ -369,7 +415,9 @@ impl Planner<'_> {
 
     fn plan_data(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
         let rtype = &ctx.resource.rtype;
-        let provider = self.provider(rtype).ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
+        let provider = self
+            .provider(rtype)
+            .ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
         if ctx.config.contains_unknown() {
             let after = fill_computed_unknown(ctx.config, ctx.schema);
             self.changes.borrow_mut().insert(
@@ -382,7 +430,9 @@ impl Planner<'_> {
                     before: None,
                     after: Some(after.clone()),
                     replace_because: Vec::new(),
-                    reason: Some("its configuration depends on values known only after apply".into()),
+                    reason: Some(
+                        "its configuration depends on values known only after apply".into(),
+                    ),
                     create_before_destroy: false,
                     prevent_destroy: false,
                     depends_on: Vec::new(),
@@ -396,7 +446,10 @@ impl Planner<'_> {
         let (rtype2, config) = (rtype.clone(), ctx.config.clone());
         self.runtime
             .block_on(async move { provider.read_data(&rtype2, &config).await })
-            .map_err(|e| Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message)).at(ctx.resource.span.clone()))
+            .map_err(|e| {
+                Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message))
+                    .at(ctx.resource.span.clone())
+            })
     }
 }
 
@@ -411,8 +464,20 @@ impl InstanceHandler for Planner<'_> {
 
 /// Plans an environment against a refreshed state. Runs the walk on the calling thread (it must
 /// not be a tokio worker: data sources are read with `block_on`).
-pub fn plan(env: &Environment, refreshed: State, drift: Vec<Drift>, options: PlanOptions, runtime: tokio::runtime::Handle) -> (Option<Plan>, Diagnostics) {
-    let planner = Planner { refreshed: &refreshed, registry: &env.registry, options: &options, runtime, changes: RefCell::default() };
+pub fn plan(
+    env: &Environment,
+    refreshed: State,
+    drift: Vec<Drift>,
+    options: PlanOptions,
+    runtime: tokio::runtime::Handle,
+) -> (Option<Plan>, Diagnostics) {
+    let planner = Planner {
+        refreshed: &refreshed,
+        registry: &env.registry,
+        options: &options,
+        runtime,
+        changes: RefCell::default(),
+    };
     let mut diags = Diagnostics::default();
     let out = env.walk(&planner);
     diags.extend(out.diagnostics);
@@ -433,7 +498,10 @@ pub fn plan(env: &Environment, refreshed: State, drift: Vec<Drift>, options: Pla
         if addr.resource.mode == ResourceMode::Data {
             continue;
         }
-        changes.insert(addr.clone(), delete_change(addr, r, "no longer in the configuration"));
+        changes.insert(
+            addr.clone(),
+            delete_change(addr, r, "no longer in the configuration"),
+        );
     }
     if options.destroy {
         for (addr, r) in &refreshed.resources {
@@ -448,7 +516,10 @@ pub fn plan(env: &Environment, refreshed: State, drift: Vec<Drift>, options: Pla
         }
     }
     for c in changes.values() {
-        if matches!(c.action, Action::Delete | Action::Replace) && c.prevent_destroy && !c.create_before_destroy {
+        if matches!(c.action, Action::Delete | Action::Replace)
+            && c.prevent_destroy
+            && !c.create_before_destroy
+        {
             diags.push(
                 Diagnostic::error(format!("{} has lifecycle.prevent_destroy and this plan would destroy it", c.addr))
                     .hint("remove prevent_destroy first if destroying it is intended, or change the plan so it is kept"),
@@ -479,7 +550,11 @@ pub fn plan(env: &Environment, refreshed: State, drift: Vec<Drift>, options: Pla
     (Some(plan), diags)
 }
 
-fn delete_change(addr: &ResourceInstanceAddr, r: &crate::state::ResourceState, reason: &str) -> ResourceChange {
+fn delete_change(
+    addr: &ResourceInstanceAddr,
+    r: &crate::state::ResourceState,
+    reason: &str,
+) -> ResourceChange {
     ResourceChange {
         addr: addr.clone(),
         action: Action::Delete,
@@ -524,12 +599,26 @@ fn keep_targets(
     changes.retain(|a, _| keep.contains(a));
 }
 
-fn output_changes(state: &State, outputs: &BTreeMap<String, (Value, bool)>, destroy: bool) -> Vec<OutputChange> {
+fn output_changes(
+    state: &State,
+    outputs: &BTreeMap<String, (Value, bool)>,
+    destroy: bool,
+) -> Vec<OutputChange> {
     let mut out = Vec::new();
     for (name, (value, sensitive)) in outputs {
-        let before = state.outputs.get(name).map(|o| Value::from_json(&o.value).mark_if(o.sensitive));
+        let before = state
+            .outputs
+            .get(name)
+            .map(|o| Value::from_json(&o.value).mark_if(o.sensitive));
         let (action, after) = if destroy {
-            (if before.is_some() { Action::Delete } else { Action::NoOp }, None)
+            (
+                if before.is_some() {
+                    Action::Delete
+                } else {
+                    Action::NoOp
+                },
+                None,
+            )
         } else {
             let action = match &before {
                 None => Action::Create,
@@ -538,7 +627,13 @@ fn output_changes(state: &State, outputs: &BTreeMap<String, (Value, bool)>, dest
             };
             (action, Some(value.clone()))
         };
-        out.push(OutputChange { name: name.clone(), action, before, after, sensitive: *sensitive });
+        out.push(OutputChange {
+            name: name.clone(),
+            action,
+            before,
+            after,
+            sensitive: *sensitive,
+        });
     }
     for (name, o) in &state.outputs {
         if !outputs.contains_key(name) {

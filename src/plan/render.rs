@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{Action, Plan, ResourceChange};
-use crate::value::{render_hcl, PathStep, Value};
+use crate::value::{PathStep, Value, render_hcl};
 
 struct Style {
     colour: bool,
@@ -15,7 +15,11 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.colour { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.colour {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
     fn action(&self, a: Action) -> String {
         let code = match a {
@@ -36,7 +40,9 @@ fn verb(c: &ResourceChange) -> String {
     match c.action {
         Action::Create => "will be created".into(),
         Action::Update => "will be updated in-place".into(),
-        Action::Replace if c.create_before_destroy => "must be replaced (create before destroy)".into(),
+        Action::Replace if c.create_before_destroy => {
+            "must be replaced (create before destroy)".into()
+        }
         Action::Replace => "must be replaced".into(),
         Action::Delete => "will be destroyed".into(),
         Action::Read => "will be read during apply".into(),
@@ -61,13 +67,25 @@ fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
     for k in keys {
         let b = before.get(k);
         let a = after.get(k);
-        let forces = if c.replace_because.contains(k) { st.paint("31", " # forces replacement") } else { String::new() };
+        let forces = if c.replace_because.contains(k) {
+            st.paint("31", " # forces replacement")
+        } else {
+            String::new()
+        };
         match (c.action, b, a) {
             (Action::Create | Action::Read, _, Some(a)) if !a.is_null() => {
-                out.push_str(&format!("      {} {k:<width$} = {}\n", st.action(Action::Create), show(a)));
+                out.push_str(&format!(
+                    "      {} {k:<width$} = {}\n",
+                    st.action(Action::Create),
+                    show(a)
+                ));
             }
             (Action::Delete, Some(b), _) if !b.is_null() => {
-                out.push_str(&format!("      {} {k:<width$} = {}\n", st.action(Action::Delete), show(b)));
+                out.push_str(&format!(
+                    "      {} {k:<width$} = {}\n",
+                    st.action(Action::Delete),
+                    show(b)
+                ));
             }
             (Action::Update | Action::Replace, b, a) => {
                 let b = b.cloned().unwrap_or(Value::Null);
@@ -79,11 +97,24 @@ fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
                     continue;
                 }
                 if b.is_null() {
-                    out.push_str(&format!("      {} {k:<width$} = {}{forces}\n", st.action(Action::Create), show(&a)));
+                    out.push_str(&format!(
+                        "      {} {k:<width$} = {}{forces}\n",
+                        st.action(Action::Create),
+                        show(&a)
+                    ));
                 } else if a.is_null() {
-                    out.push_str(&format!("      {} {k:<width$} = {} -> null{forces}\n", st.action(Action::Delete), show(&b)));
+                    out.push_str(&format!(
+                        "      {} {k:<width$} = {} -> null{forces}\n",
+                        st.action(Action::Delete),
+                        show(&b)
+                    ));
                 } else {
-                    out.push_str(&format!("      {} {k:<width$} = {} -> {}{forces}\n", st.action(Action::Update), show(&b), show(&a)));
+                    out.push_str(&format!(
+                        "      {} {k:<width$} = {} -> {}{forces}\n",
+                        st.action(Action::Update),
+                        show(&b),
+                        show(&a)
+                    ));
                 }
             }
             _ => {}
@@ -100,9 +131,15 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         out.push_str("slipway detected the following changes made outside of slipway since the last apply:\n\n");
         for d in &plan.drift {
             match &d.after {
-                None => out.push_str(&format!("  # {} has been deleted\n", st.bold(&d.addr.to_string()))),
+                None => out.push_str(&format!(
+                    "  # {} has been deleted\n",
+                    st.bold(&d.addr.to_string())
+                )),
                 Some(after) => {
-                    out.push_str(&format!("  # {} has changed\n", st.bold(&d.addr.to_string())));
+                    out.push_str(&format!(
+                        "  # {} has changed\n",
+                        st.bold(&d.addr.to_string())
+                    ));
                     let fake = ResourceChange {
                         addr: d.addr.clone(),
                         action: Action::Update,
@@ -124,11 +161,21 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
-    let visible: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
-    let outputs: Vec<_> = plan.outputs.iter().filter(|o| o.action != Action::NoOp).collect();
+    let visible: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let outputs: Vec<_> = plan
+        .outputs
+        .iter()
+        .filter(|o| o.action != Action::NoOp)
+        .collect();
     if visible.is_empty() && outputs.is_empty() {
         if plan.options.refresh_only && !plan.drift.is_empty() {
-            out.push_str("Apply this refresh-only plan to update the state to match the objects above.\n");
+            out.push_str(
+                "Apply this refresh-only plan to update the state to match the objects above.\n",
+            );
         } else {
             out.push_str(&st.bold("No changes."));
             out.push_str(" Your infrastructure matches the configuration.\n");
@@ -139,28 +186,68 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         out.push_str("slipway will perform the following actions:\n\n");
     }
     for c in &visible {
-        out.push_str(&format!("  # {} {}\n", st.bold(&c.addr.to_string()), verb(c)));
+        out.push_str(&format!(
+            "  # {} {}\n",
+            st.bold(&c.addr.to_string()),
+            verb(c)
+        ));
         if let Some(r) = &c.reason {
             out.push_str(&format!("  # ({r})\n"));
         }
         let name = c.addr.resource.name.clone();
-        let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data { "data" } else { "resource" };
-        out.push_str(&format!("  {} {kind} \"{}\" \"{name}\" {{\n", st.action(c.action), c.rtype));
+        let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data {
+            "data"
+        } else {
+            "resource"
+        };
+        out.push_str(&format!(
+            "  {} {kind} \"{}\" \"{name}\" {{\n",
+            st.action(c.action),
+            c.rtype
+        ));
         attr_lines(c, &st, &mut out);
         out.push_str("    }\n\n");
     }
     let (add, change, destroy) = plan.counts();
     if !visible.is_empty() {
-        out.push_str(&st.bold(&format!("Plan: {add} to add, {change} to change, {destroy} to destroy.\n")));
+        out.push_str(&st.bold(&format!(
+            "Plan: {add} to add, {change} to change, {destroy} to destroy.\n"
+        )));
     }
     if !outputs.is_empty() {
         out.push_str("\nChanges to Outputs:\n");
         for o in outputs {
-            let val = |v: &Option<Value>| v.as_ref().map(|v| if o.sensitive { "(sensitive value)".to_string() } else { show(v) }).unwrap_or_default();
+            let val = |v: &Option<Value>| {
+                v.as_ref()
+                    .map(|v| {
+                        if o.sensitive {
+                            "(sensitive value)".to_string()
+                        } else {
+                            show(v)
+                        }
+                    })
+                    .unwrap_or_default()
+            };
             match o.action {
-                Action::Create => out.push_str(&format!("  {} {} = {}\n", st.action(Action::Create), o.name, val(&o.after))),
-                Action::Delete => out.push_str(&format!("  {} {} = {} -> null\n", st.action(Action::Delete), o.name, val(&o.before))),
-                _ => out.push_str(&format!("  {} {} = {} -> {}\n", st.action(Action::Update), o.name, val(&o.before), val(&o.after))),
+                Action::Create => out.push_str(&format!(
+                    "  {} {} = {}\n",
+                    st.action(Action::Create),
+                    o.name,
+                    val(&o.after)
+                )),
+                Action::Delete => out.push_str(&format!(
+                    "  {} {} = {} -> null\n",
+                    st.action(Action::Delete),
+                    o.name,
+                    val(&o.before)
+                )),
+                _ => out.push_str(&format!(
+                    "  {} {} = {} -> {}\n",
+                    st.action(Action::Update),
+                    o.name,
+                    val(&o.before),
+                    val(&o.after)
+                )),
             }
         }
     }
@@ -176,7 +263,13 @@ fn masked(v: &Value) -> (serde_json::Value, serde_json::Value, serde_json::Value
     for p in &sens {
         blank(&mut json, p);
     }
-    let paths = |ps: &[Vec<PathStep>]| serde_json::Value::Array(ps.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect());
+    let paths = |ps: &[Vec<PathStep>]| {
+        serde_json::Value::Array(
+            ps.iter()
+                .map(|p| serde_json::to_value(p).unwrap_or_default())
+                .collect(),
+        )
+    };
     (json, paths(&sens), paths(&unknown))
 }
 
@@ -202,7 +295,8 @@ pub fn json(plan: &Plan) -> serde_json::Value {
         .iter()
         .map(|c| {
             let (before, before_sensitive, _) = c.before.as_ref().map(masked).unwrap_or_default();
-            let (after, after_sensitive, after_unknown) = c.after.as_ref().map(masked).unwrap_or_default();
+            let (after, after_sensitive, after_unknown) =
+                c.after.as_ref().map(masked).unwrap_or_default();
             serde_json::json!({
                 "address": c.addr.to_string(),
                 "module_address": c.addr.resource.module.to_string(),

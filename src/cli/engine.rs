@@ -1,0 +1,816 @@
+//! Commands that work on state: plan, apply, destroy, show, output, state, import, force-unlock.
+
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::{Ui, VarArgs, println_out};
+use crate::addr::ResourceInstanceAddr;
+use crate::apply::{self, ApplyContext, LinePrinter};
+use crate::backend::BackendError;
+use crate::diag::Sources;
+use crate::environment::Environment;
+use crate::plan::{self, Plan, PlanOptions, file::SavedPlan, render};
+use crate::provider::ProviderRegistry;
+use crate::session::{Session, SessionError, SessionOptions};
+use crate::state::journal::JournalOp;
+use crate::value::{Value, render_hcl};
+
+/// Where state lives and how long to wait for its lock.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StateArgs {
+    /// State directory of the local backend (default: state/ at the repository root).
+    #[arg(long, env = "SLIPWAY_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How long to wait for the state lock (e.g. 30s, 2m); 0 fails at once.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+/// What to plan.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PlanArgs {
+    /// Read what exists before planning (`--refresh=false` to skip).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub refresh: bool,
+    /// Only bring state in line with what exists; change nothing.
+    #[arg(long)]
+    pub refresh_only: bool,
+    /// Limit the plan to these instances and what they depend on (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Force replacement of an instance (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List the instances in state.
+    List {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show one instance's attributes (sensitive values masked).
+    Show {
+        address: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Forget instances without destroying them.
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Rename an instance in state.
+    Mv {
+        from: String,
+        to: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 2m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit in `{s}` (use ms, s, m or h)")),
+    };
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        // Apply evaluates expressions on worker threads (block_in_place); give them room.
+        .thread_stack_size(64 << 20)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn parse_addrs(list: &[String]) -> Result<Vec<ResourceInstanceAddr>, String> {
+    list.iter()
+        .map(|s| ResourceInstanceAddr::parse(s).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Reports a session error; returns the exit code.
+fn session_error(e: SessionError, sources: Option<&Sources>, ui: &Ui) -> i32 {
+    match e {
+        SessionError::Config(d) => match sources {
+            Some(s) => ui.diagnostics(&d, s),
+            None => d.iter().for_each(|d| eprintln!("error: {d}")),
+        },
+        SessionError::Backend(e) => eprintln!("error: {e}"),
+        SessionError::Other(m) => eprintln!("error: {m}"),
+    }
+    1
+}
+
+async fn open(
+    dir: &Path,
+    cli_vars: &[crate::config::vars::CliVar],
+    state: &StateArgs,
+    operation: &str,
+    ui: &Ui,
+) -> Result<Session, i32> {
+    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    if env.diagnostics.has_errors() {
+        ui.diagnostics(&env.diagnostics, &env.sources);
+        return Err(1);
+    }
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        lock_timeout: state.lock_timeout,
+        operation: operation.into(),
+    };
+    // Keep the sources to render errors found while configuring providers.
+    let sources_env = Environment::load(dir, cli_vars, ProviderRegistry::default());
+    Session::open(env, &opts)
+        .await
+        .map_err(|e| session_error(e, Some(&sources_env.sources), ui))
+}
+
+/// Refreshes and plans within an open session.
+async fn make_plan(s: &Session, options: PlanOptions, ui: &Ui) -> Result<Plan, i32> {
+    let state = s.state.state().clone();
+    let (refreshed, drift) = if options.refresh || options.refresh_only {
+        match plan::refresh(&state, &s.registry).await {
+            Ok(r) => r,
+            Err(d) => {
+                ui.diagnostics(&d, &s.env.sources);
+                return Err(1);
+            }
+        }
+    } else {
+        (state, Vec::new())
+    };
+    let handle = tokio::runtime::Handle::current();
+    let env = s.env.clone();
+    let (plan, diags) =
+        tokio::task::block_in_place(|| plan::plan(&env, refreshed, drift, options, handle));
+    ui.diagnostics(&diags, &s.env.sources);
+    plan.ok_or(1)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn plan_cmd(
+    dir: &Path,
+    vars: &VarArgs,
+    raw: &[OsString],
+    pa: &PlanArgs,
+    destroy: bool,
+    json: bool,
+    out: Option<&Path>,
+    detailed: bool,
+    state: &StateArgs,
+    ui: &Ui,
+) -> i32 {
+    let (targets, replace) = match (parse_addrs(&pa.target), parse_addrs(&pa.replace)) {
+        (Ok(t), Ok(r)) => (t, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let cli_vars = vars.in_order(raw);
+    runtime().block_on(async {
+        let s = match open(dir, &cli_vars, state, "plan", ui).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let options = PlanOptions { refresh: pa.refresh, refresh_only: pa.refresh_only, destroy, targets, replace };
+        let result = make_plan(&s, options, ui).await;
+        let code = match result {
+            Err(code) => code,
+            Ok(p) => {
+                if json {
+                    println_out(&serde_json::to_string_pretty(&render::json(&p)).unwrap_or_default());
+                } else {
+                    super::print_out(&render::human(&p, ui.colour));
+                }
+                let mut code = if detailed && p.has_changes() { 2 } else { 0 };
+                if let Some(out) = out {
+                    let saved = SavedPlan {
+                        format: plan::file::FORMAT.into(),
+                        environment_dir: s.env.dir.clone(),
+                        vars: cli_vars.clone(),
+                        config_digest: s.env.config_digest(),
+                        plan: p,
+                    };
+                    match plan::file::write(out, &saved) {
+                        Ok(()) => {
+                            if !json {
+                                println_out(&format!("\nSaved the plan to {}. Apply exactly it with: slipway apply {}", out.display(), out.display()));
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("error: writing plan {}: {e}", out.display());
+                            code = 1;
+                        }
+                    }
+                }
+                code
+            }
+        };
+        s.abandon().await;
+        code
+    })
+}
+
+fn confirm(ui: &Ui, what: &str) -> Result<(), String> {
+    let _ = ui;
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "{what} needs approval, and there is no terminal to ask on: pass -auto-approve, or apply a saved plan"
+        ));
+    }
+    print!(
+        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    );
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(format!("{what} cancelled."))
+    }
+}
+
+pub struct ApplyArgs<'a> {
+    pub target: Option<&'a Path>,
+    pub vars: &'a VarArgs,
+    pub plan_args: &'a PlanArgs,
+    pub destroy: bool,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub state: &'a StateArgs,
+}
+
+pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
+    let target = a
+        .target
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let saved = if target.is_file() {
+        match plan::file::read(&target) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let (dir, cli_vars) = match &saved {
+        Some(s) => (s.environment_dir.clone(), s.vars.clone()),
+        None => (target.clone(), a.vars.in_order(raw)),
+    };
+    let (targets, replace) = match (
+        parse_addrs(&a.plan_args.target),
+        parse_addrs(&a.plan_args.replace),
+    ) {
+        (Ok(t), Ok(r)) => (t, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let operation = if a.destroy { "destroy" } else { "apply" };
+    runtime().block_on(async {
+        let mut s = match open(&dir, &cli_vars, a.state, operation, ui).await {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let plan = match saved {
+            Some(saved) => {
+                if saved.config_digest != s.env.config_digest() {
+                    eprintln!("error: the configuration changed since this plan was made; make a new plan");
+                    s.abandon().await;
+                    return 1;
+                }
+                if let Err(e) = saved.plan.check_fresh(s.state.state()) {
+                    eprintln!("error: saved plan is stale: {e}");
+                    s.abandon().await;
+                    return 1;
+                }
+                saved.plan
+            }
+            None => {
+                let options = PlanOptions { refresh: a.plan_args.refresh, refresh_only: a.plan_args.refresh_only, destroy: a.destroy, targets, replace };
+                let p = match make_plan(&s, options, ui).await {
+                    Ok(p) => p,
+                    Err(code) => {
+                        s.abandon().await;
+                        return code;
+                    }
+                };
+                super::print_out(&render::human(&p, ui.colour));
+                if !p.has_changes() {
+                    return finish_without_changes(s, &p).await;
+                }
+                if !a.auto_approve {
+                    if let Err(m) = confirm(ui, operation) {
+                        eprintln!("error: {m}");
+                        s.abandon().await;
+                        return 1;
+                    }
+                }
+                p
+            }
+        };
+        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress: Arc::new(LinePrinter) };
+        let result = apply::apply(&plan, &mut s.state, &ctx).await;
+        let code = match result {
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+            Ok(report) => {
+                if report.ok() {
+                    println_out(&format!(
+                        "\n{} complete! Resources: {} added, {} changed, {} destroyed.",
+                        if a.destroy { "Destroy" } else { "Apply" },
+                        report.added,
+                        report.changed,
+                        report.destroyed
+                    ));
+                } else {
+                    eprintln!(
+                        "\n{} incomplete. Resources: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
+                        if a.destroy { "Destroy" } else { "Apply" },
+                        report.added,
+                        report.changed,
+                        report.destroyed,
+                        report.failed.len(),
+                        report.skipped.len()
+                    );
+                    for (addr, m) in &report.failed {
+                        eprintln!("  failed:  {addr}: {m}");
+                    }
+                    for (addr, why) in &report.skipped {
+                        eprintln!("  skipped: {addr} ({why})");
+                    }
+                    if report.interrupted {
+                        eprintln!("Interrupted: what finished is saved in state; run apply again to continue.");
+                    }
+                }
+                print_outputs(&report.outputs);
+                if report.ok() { 0 } else { 1 }
+            }
+        };
+        match s.close().await {
+            Ok(()) => code,
+            Err(e) => {
+                eprintln!("error: saving state: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// Nothing to change: still persist what refresh found, so the state matches reality.
+async fn finish_without_changes(mut s: Session, p: &Plan) -> i32 {
+    if let Err(e) = apply::persist_refresh(&mut s.state, &p.refreshed).await {
+        eprintln!("error: saving state: {e}");
+        s.abandon().await;
+        return 1;
+    }
+    match s.close().await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: saving state: {e}");
+            1
+        }
+    }
+}
+
+fn print_outputs(outputs: &std::collections::BTreeMap<String, (Value, bool)>) {
+    if outputs.is_empty() {
+        return;
+    }
+    println_out("\nOutputs:\n");
+    for (name, (v, sensitive)) in outputs {
+        let shown = if *sensitive || v.contains_sensitive() {
+            "<sensitive>".to_string()
+        } else {
+            render_hcl(v)
+        };
+        println_out(&format!("{name} = {shown}"));
+    }
+}
+
+/// Read-only access to state (no lock taken, as Terraform's output and show).
+fn read_state(
+    dir: &Path,
+    state: &StateArgs,
+) -> Result<(Environment, Option<crate::state::State>), i32> {
+    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = match crate::session::backend_for(&env, &opts) {
+        Ok(b) => b,
+        Err(e) => return Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
+    };
+    let st = runtime().block_on(async { backend.read().await });
+    match st {
+        Ok(s) => Ok((env, s)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(1)
+        }
+    }
+}
+
+pub fn output_cmd(dir: &Path, name: Option<&str>, json: bool, state: &StateArgs) -> i32 {
+    let (_, st) = match read_state(dir, state) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let outputs = st.map(|s| s.outputs).unwrap_or_default();
+    match name {
+        Some(n) => match outputs.get(n) {
+            Some(o) => {
+                // Asked for by name: shown, as Terraform does (it is the user's explicit request).
+                if json {
+                    println_out(&serde_json::to_string_pretty(&o.value).unwrap_or_default());
+                } else {
+                    match &o.value {
+                        serde_json::Value::String(s) => println_out(s),
+                        other => println_out(&render_hcl(&Value::from_json(other))),
+                    }
+                }
+                0
+            }
+            None => {
+                eprintln!("error: no output named \"{n}\"");
+                1
+            }
+        },
+        None => {
+            if json {
+                let doc: serde_json::Map<String, serde_json::Value> = outputs
+                    .iter()
+                    .map(|(k, o)| (k.clone(), serde_json::json!({ "sensitive": o.sensitive, "value": if o.sensitive { serde_json::Value::Null } else { o.value.clone() } })))
+                    .collect();
+                println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                for (k, o) in &outputs {
+                    let shown = if o.sensitive {
+                        "<sensitive>".to_string()
+                    } else {
+                        render_hcl(&Value::from_json(&o.value))
+                    };
+                    println_out(&format!("{k} = {shown}"));
+                }
+            }
+            0
+        }
+    }
+}
+
+pub fn show_cmd(path: &Path, json: bool, state: &StateArgs, ui: &Ui) -> i32 {
+    if path.is_file() {
+        return match plan::file::read(path) {
+            Ok(saved) => {
+                if json {
+                    println_out(
+                        &serde_json::to_string_pretty(&render::json(&saved.plan))
+                            .unwrap_or_default(),
+                    );
+                } else {
+                    super::print_out(&render::human(&saved.plan, ui.colour));
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+    }
+    let (_, st) = match read_state(path, state) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let Some(st) = st else {
+        println_out("No state.");
+        return 0;
+    };
+    if json {
+        let resources: Vec<_> = st
+            .resources
+            .iter()
+            .map(|(a, r)| {
+                let v = r.value();
+                let mut j = v.to_json();
+                for p in v.sensitive_paths() {
+                    mask_json(&mut j, &p);
+                }
+                serde_json::json!({ "address": a.to_string(), "type": r.rtype, "provider": r.provider, "status": r.status, "values": j })
+            })
+            .collect();
+        println_out(&serde_json::to_string_pretty(&serde_json::json!({ "lineage": st.lineage, "serial": st.serial, "resources": resources })).unwrap_or_default());
+    } else {
+        for (a, r) in &st.resources {
+            println_out(&format!(
+                "# {a}:\nresource \"{}\" \"{}\" {}\n",
+                r.rtype,
+                a.resource.name,
+                render_hcl(&r.value())
+            ));
+        }
+    }
+    0
+}
+
+fn mask_json(j: &mut serde_json::Value, path: &[crate::value::PathStep]) {
+    use crate::value::PathStep;
+    let Some((first, rest)) = path.split_first() else {
+        *j = serde_json::Value::String("(sensitive value)".into());
+        return;
+    };
+    let next = match (j, first) {
+        (serde_json::Value::Object(m), PathStep::Key(k)) => m.get_mut(k),
+        (serde_json::Value::Array(a), PathStep::Index(i)) => a.get_mut(*i),
+        _ => None,
+    };
+    if let Some(n) = next {
+        mask_json(n, rest);
+    }
+}
+
+/// `state list|show|rm|mv`.
+pub fn state_cmd(cmd: StateCommand, ui: &Ui) -> i32 {
+    match cmd {
+        StateCommand::List { dir, state } => match read_state(&dir, &state) {
+            Ok((_, st)) => {
+                for a in st
+                    .map(|s| s.resources.into_keys().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
+                    println_out(&a.to_string());
+                }
+                0
+            }
+            Err(c) => c,
+        },
+        StateCommand::Show {
+            address,
+            dir,
+            state,
+        } => {
+            let addr = match ResourceInstanceAddr::parse(&address) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            match read_state(&dir, &state) {
+                Ok((_, st)) => match st.and_then(|s| s.resources.get(&addr).cloned()) {
+                    Some(r) => {
+                        println_out(&format!(
+                            "# {addr}:\nresource \"{}\" \"{}\" {}",
+                            r.rtype,
+                            addr.resource.name,
+                            render_hcl(&r.value())
+                        ));
+                        0
+                    }
+                    None => {
+                        eprintln!("error: {addr} is not in state");
+                        1
+                    }
+                },
+                Err(c) => c,
+            }
+        }
+        StateCommand::Rm {
+            addresses,
+            dir,
+            state,
+        } => {
+            let addrs = match parse_addrs(&addresses) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            mutate_state(&dir, &state, "state rm", ui, |st| {
+                let mut ops = Vec::new();
+                for a in &addrs {
+                    if !st.resources.contains_key(a) {
+                        return Err(format!("{a} is not in state"));
+                    }
+                    ops.push(JournalOp::Delete { addr: a.clone() });
+                }
+                Ok((
+                    ops,
+                    format!(
+                        "Removed {} instance(s) from state; the objects themselves still exist.",
+                        addrs.len()
+                    ),
+                ))
+            })
+        }
+        StateCommand::Mv {
+            from,
+            to,
+            dir,
+            state,
+        } => {
+            let (from, to) = match (
+                ResourceInstanceAddr::parse(&from),
+                ResourceInstanceAddr::parse(&to),
+            ) {
+                (Ok(f), Ok(t)) => (f, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+            mutate_state(&dir, &state, "state mv", ui, |st| {
+                let Some(r) = st.resources.get(&from).cloned() else {
+                    return Err(format!("{from} is not in state"));
+                };
+                if st.resources.contains_key(&to) {
+                    return Err(format!("{to} is already in state"));
+                }
+                if r.rtype != to.resource.rtype {
+                    return Err(format!(
+                        "cannot move a {} to a {} address",
+                        r.rtype, to.resource.rtype
+                    ));
+                }
+                Ok((
+                    vec![
+                        JournalOp::Put {
+                            addr: to.clone(),
+                            resource: Box::new(r),
+                        },
+                        JournalOp::Delete { addr: from.clone() },
+                    ],
+                    format!("Moved {from} to {to}."),
+                ))
+            })
+        }
+    }
+}
+
+/// Runs a state edit under the lock, each change journaled.
+fn mutate_state(
+    dir: &Path,
+    state: &StateArgs,
+    op: &str,
+    ui: &Ui,
+    f: impl FnOnce(&crate::state::State) -> Result<(Vec<JournalOp>, String), String>,
+) -> i32 {
+    runtime().block_on(async {
+        let mut s = match open(dir, &[], state, op, ui).await {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let (ops, msg) = match f(s.state.state()) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                s.abandon().await;
+                return 1;
+            }
+        };
+        for o in ops {
+            if let Err(e) = s.state.apply(o).await {
+                eprintln!("error: {e}");
+                s.abandon().await;
+                return 1;
+            }
+        }
+        match s.close().await {
+            Ok(()) => {
+                println_out(&msg);
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    })
+}
+
+pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &Ui) -> i32 {
+    let addr = match ResourceInstanceAddr::parse(address) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    runtime().block_on(async {
+        let mut s = match open(dir, &[], state, "import", ui).await {
+            Ok(s) => s,
+            Err(c) => return c,
+        };
+        let declared = {
+            let out = tokio::task::block_in_place(|| s.env.walk(&crate::graph::walk::UnknownComputed));
+            out.instances.contains_key(&addr)
+        };
+        let result: Result<String, String> = async {
+            if !declared {
+                return Err(format!("{addr} is not declared in the configuration; add its resource block first"));
+            }
+            if s.state.state().resources.contains_key(&addr) {
+                return Err(format!("{addr} is already managed; `slipway state rm` it first to import another object"));
+            }
+            let p = s.registry.for_type(&addr.resource.rtype).cloned().ok_or_else(|| format!("no provider for {}", addr.resource.rtype))?;
+            let v = p.import(&addr.resource.rtype, id).await.map_err(|e| e.message)?;
+            let r = crate::state::ResourceState::from_value(p.name(), addr.resource.rtype.clone(), &v);
+            s.state.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(r) }).await.map_err(|e| e.to_string())?;
+            Ok(format!("Imported {addr} (id {id}). Run `slipway plan` to see how it differs from the configuration."))
+        }
+        .await;
+        match result {
+            Ok(msg) => match s.close().await {
+                Ok(()) => {
+                    println_out(&msg);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    1
+                }
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                s.abandon().await;
+                1
+            }
+        }
+    })
+}
+
+pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
+    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = match crate::session::backend_for(&env, &opts) {
+        Ok(b) => b,
+        Err(e) => return session_error(e, Some(&env.sources), &Ui { colour: false }),
+    };
+    match runtime().block_on(backend.force_unlock(id)) {
+        Ok(()) => {
+            println_out(
+                "The state lock was removed. slipway will take the lock normally on the next run.",
+            );
+            0
+        }
+        Err(BackendError::NotLocked { .. }) => {
+            eprintln!("error: the state is not locked");
+            1
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}

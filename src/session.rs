@@ -1,0 +1,219 @@
+//! A session: one command's hold on an environment's state.
+//!
+//! Opening a session loads the environment, picks the backend (the `slipway { backend … }`
+//! block, `--state-dir`, `SLIPWAY_STATE_DIR`, or `state/` at the repository root), takes the
+//! state lock, reads the state and configures the providers. Closing it compacts the journal and
+//! releases the lock — on every path, errors included.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::local::LocalBackend;
+use crate::backend::{Backend, BackendError, JournaledState, LockInfo};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::environment::Environment;
+use crate::graph::walk::UnknownComputed;
+use crate::provider::{ProviderContext, ProviderRegistry};
+use crate::state::journal::CompactionPolicy;
+use crate::state::new_stack_id;
+use crate::value::Value;
+
+/// Where the local backend keeps an environment's state.
+pub fn default_state_dir(env_dir: &Path) -> PathBuf {
+    // environments/<name> → the repository root is two levels up.
+    if let Some(parent) = env_dir.parent() {
+        if parent.file_name().and_then(|n| n.to_str()) == Some("environments") {
+            if let Some(root) = parent.parent() {
+                return root.join("state");
+            }
+        }
+    }
+    let mut dir = Some(env_dir);
+    while let Some(d) = dir {
+        if d.join(".git").exists() {
+            return d.join("state");
+        }
+        dir = d.parent();
+    }
+    env_dir.join("state")
+}
+
+/// How to open a session.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    pub state_dir: Option<PathBuf>,
+    pub lock_timeout: Duration,
+    pub operation: String,
+}
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub enum SessionError {
+    /// Configuration errors: render them with the environment's sources.
+    Config(Diagnostics),
+    Backend(BackendError),
+    Other(String),
+}
+
+impl From<BackendError> for SessionError {
+    fn from(e: BackendError) -> Self {
+        SessionError::Backend(e)
+    }
+}
+
+pub struct Session {
+    pub env: Arc<Environment>,
+    pub backend: Arc<dyn Backend>,
+    pub lock: LockInfo,
+    pub state: JournaledState,
+    pub registry: ProviderRegistry,
+    /// Warnings found while loading.
+    pub warnings: Diagnostics,
+}
+
+/// Picks the backend for an environment.
+pub fn backend_for(
+    env: &Environment,
+    opts: &SessionOptions,
+) -> Result<Arc<dyn Backend>, SessionError> {
+    if let Some(b) = &env.config.root().settings.backend {
+        match b.kind.as_str() {
+            "local" => {}
+            other => {
+                return Err(SessionError::Config(Diagnostics(vec![
+                    Diagnostic::error(format!("backend \"{other}\" is not supported yet"))
+                        .at(b.span.clone())
+                        .hint("use backend \"local\" (the default) for now"),
+                ])));
+            }
+        }
+    }
+    let configured = env
+        .config
+        .root()
+        .settings
+        .backend
+        .as_ref()
+        .and_then(|b| b.body.attrs.get("path"))
+        .and_then(|a| crate::config::literal_string(&a.expr.expr))
+        .map(|p| env.dir.join(p));
+    let dir = opts
+        .state_dir
+        .clone()
+        .or_else(|| std::env::var_os("SLIPWAY_STATE_DIR").map(PathBuf::from))
+        .or(configured)
+        .unwrap_or_else(|| default_state_dir(&env.dir));
+    Ok(Arc::new(LocalBackend::new(&dir, &env.name)?))
+}
+
+impl Session {
+    /// Loads, locks, reads and configures. On error the lock is released before returning.
+    pub async fn open(env: Environment, opts: &SessionOptions) -> Result<Session, SessionError> {
+        if env.diagnostics.has_errors() {
+            return Err(SessionError::Config(env.diagnostics.clone()));
+        }
+        let warnings = env.diagnostics.clone();
+        let backend = backend_for(&env, opts)?;
+        let info = LockInfo::new(opts.operation.clone());
+        let lock = backend.lock_with_timeout(info, opts.lock_timeout).await?;
+        match Self::after_lock(env, backend.clone(), lock.clone()).await {
+            Ok(mut s) => {
+                s.warnings.extend(warnings);
+                Ok(s)
+            }
+            Err(e) => {
+                let _ = backend.unlock(&lock.id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn after_lock(
+        env: Environment,
+        backend: Arc<dyn Backend>,
+        lock: LockInfo,
+    ) -> Result<Session, SessionError> {
+        let name = env.name.clone();
+        let state = JournaledState::open(
+            backend.clone(),
+            move || new_stack_id(&name),
+            CompactionPolicy::default(),
+        )
+        .await?;
+        let registry = env.registry.clone();
+        let env = Arc::new(env);
+        configure_providers(&env, &registry, &state.state().stack_id).await?;
+        Ok(Session {
+            env,
+            backend,
+            lock,
+            state,
+            registry,
+            warnings: Diagnostics::default(),
+        })
+    }
+
+    /// Compacts the journal and releases the lock.
+    pub async fn close(self) -> Result<(), BackendError> {
+        let r = self.state.finish().await;
+        let u = self.backend.unlock(&self.lock.id).await;
+        r?;
+        u
+    }
+
+    /// Releases the lock without compacting (after an error); the journal keeps every change.
+    pub async fn abandon(self) {
+        let _ = self.backend.unlock(&self.lock.id).await;
+    }
+}
+
+/// Evaluates `provider` blocks and configures every provider of this build.
+pub async fn configure_providers(
+    env: &Environment,
+    registry: &ProviderRegistry,
+    stack_id: &str,
+) -> Result<(), SessionError> {
+    let handler = UnknownComputed;
+    let input = crate::graph::walk::WalkInput {
+        config: &env.config,
+        graph: &env.graph,
+        registry: &env.registry,
+        root_vars: &env.root_vars,
+        environment: env.name.clone(),
+    };
+    let (configs, diags) = crate::graph::walk::Walk::new(input, &handler).provider_configs();
+    if diags.has_errors() {
+        return Err(SessionError::Config(diags));
+    }
+    for p in &env.config.root().providers {
+        if registry.get(&p.name).is_none() {
+            let names: Vec<&str> = registry.names().collect();
+            let mut d =
+                Diagnostic::error(format!("unknown provider \"{}\"", p.name)).at(p.span.clone());
+            if let Some(c) = crate::diag::closest(&p.name, names.iter().copied()) {
+                d = d.hint(format!("did you mean \"{c}\"?"));
+            }
+            return Err(SessionError::Config(Diagnostics(vec![d])));
+        }
+    }
+    let ctx = ProviderContext {
+        stack_id: stack_id.to_string(),
+        environment: env.name.clone(),
+    };
+    for name in registry.names() {
+        let Some(p) = registry.get(name) else {
+            continue;
+        };
+        let config = configs.get(name).cloned().unwrap_or(Value::Null);
+        if config.contains_unknown() {
+            return Err(SessionError::Other(format!(
+                "provider \"{name}\" configuration depends on values known only after apply"
+            )));
+        }
+        p.configure(&ctx, &config).await.map_err(|e| {
+            SessionError::Other(format!("configuring provider \"{name}\": {}", e.message))
+        })?;
+    }
+    Ok(())
+}
