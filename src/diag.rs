@@ -115,9 +115,27 @@ pub struct Label {
     pub message: String,
 }
 
-/// An error or warning about the user's input.
+/// An error or warning about the user's input. Boxed: diagnostics travel in `Err` on every
+/// evaluation path, and a thin error keeps the hot `Ok` path small.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Diagnostic {
+pub struct Diagnostic(Box<DiagnosticData>);
+
+impl std::ops::Deref for Diagnostic {
+    type Target = DiagnosticData;
+    fn deref(&self) -> &DiagnosticData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Diagnostic {
+    fn deref_mut(&mut self) -> &mut DiagnosticData {
+        &mut self.0
+    }
+}
+
+/// The content of a [`Diagnostic`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagnosticData {
     pub severity: Severity,
     pub summary: String,
     pub detail: Option<String>,
@@ -130,21 +148,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(summary: impl Into<String>) -> Diagnostic {
-        Diagnostic {
+        Diagnostic(Box::new(DiagnosticData {
             severity: Severity::Error,
             summary: summary.into(),
             detail: None,
             hint: None,
             span: None,
             labels: Vec::new(),
-        }
+        }))
     }
 
     pub fn warning(summary: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(summary)
-        }
+        let mut d = Diagnostic::error(summary);
+        d.severity = Severity::Warning;
+        d
     }
 
     pub fn at(mut self, span: Span) -> Diagnostic {
@@ -413,14 +430,7 @@ fn rendered(d: &Diagnostic, sources: &Sources) -> Rendered {
                     ));
                 } else {
                     related.push(rendered(
-                        &Diagnostic {
-                            severity: Severity::Warning,
-                            summary: l.message.clone(),
-                            detail: None,
-                            hint: None,
-                            span: Some(l.span.clone()),
-                            labels: Vec::new(),
-                        },
+                        &Diagnostic::warning(l.message.clone()).at(l.span.clone()),
                         sources,
                     ));
                 }

@@ -979,7 +979,10 @@ resource "x" "y" {
         assert!(err.to_string().starts_with("3:12: "), "{err}");
         let diag = err.to_diagnostic(FileId(0));
         assert!(diag.is_error());
-        assert_eq!(diag.span.map(|s| s.range), Some(err.offset..err.offset));
+        assert_eq!(
+            diag.span.clone().map(|s| s.range),
+            Some(err.offset..err.offset)
+        );
     }
 
     #[test]

@@ -22,12 +22,11 @@ use crate::value::Value;
 /// Where the local backend keeps an environment's state.
 pub fn default_state_dir(env_dir: &Path) -> PathBuf {
     // environments/<name> → the repository root is two levels up.
-    if let Some(parent) = env_dir.parent() {
-        if parent.file_name().and_then(|n| n.to_str()) == Some("environments") {
-            if let Some(root) = parent.parent() {
-                return root.join("state");
-            }
-        }
+    if let Some(parent) = env_dir.parent()
+        && parent.file_name().and_then(|n| n.to_str()) == Some("environments")
+        && let Some(root) = parent.parent()
+    {
+        return root.join("state");
     }
     let mut dir = Some(env_dir);
     while let Some(d) = dir {

@@ -248,12 +248,11 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
             // A dependent that is updated or created may stop referring to X: it must be done
             // before X goes away (not possible for a destroy-before-create replacement, where
             // the dependent waits for X's new object instead).
-            if pure_delete || cbd {
-                if let Some(&y_op) = create_of.get(y) {
-                    if !(cbd && g[y_op].change == g[x_delete].change) {
-                        g.update_edge(y_op, x_delete, ());
-                    }
-                }
+            if (pure_delete || cbd)
+                && let Some(&y_op) = create_of.get(y)
+                && !(cbd && g[y_op].change == g[x_delete].change)
+            {
+                g.update_edge(y_op, x_delete, ());
             }
         }
     }
@@ -398,6 +397,7 @@ pub async fn apply(
                         running.remove(&node);
                         let op = &g[node];
                         let c = &changes[op.change];
+                        let value = value.map(|v| ctx.registry.mark_sensitive(&c.rtype, v));
                         finish_op(op, c, value.clone(), js, plan, &mut values).await?;
                         ctx.progress.finished(&c.addr, op.kind, elapsed, value.as_ref().and_then(|v| v.get_attr("id")).as_ref().and_then(|v| v.as_str()).filter(|_| !c.rtype.starts_with("tls_") && !c.rtype.starts_with("random_password")));
                         match (op.kind, c.action) {

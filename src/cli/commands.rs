@@ -189,13 +189,11 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
             Ok(formatted) if formatted == text => {}
             Ok(formatted) => {
                 unformatted.push(file.clone());
-                if !check {
-                    if let Err(e) = write_atomically(file, &formatted) {
-                        diags.push(Diagnostic::error(format!(
-                            "cannot write {}: {e}",
-                            file.display()
-                        )));
-                    }
+                if !check && let Err(e) = write_atomically(file, &formatted) {
+                    diags.push(Diagnostic::error(format!(
+                        "cannot write {}: {e}",
+                        file.display()
+                    )));
                 }
             }
             Err(e) => {

@@ -343,13 +343,12 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 if !p.has_changes() {
                     return finish_without_changes(s, &p).await;
                 }
-                if !a.auto_approve {
-                    if let Err(m) = confirm(ui, operation) {
+                if !a.auto_approve
+                    && let Err(m) = confirm(ui, operation) {
                         eprintln!("error: {m}");
                         s.abandon().await;
                         return 1;
                     }
-                }
                 p
             }
         };
@@ -762,6 +761,7 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
             }
             let p = s.registry.for_type(&addr.resource.rtype).cloned().ok_or_else(|| format!("no provider for {}", addr.resource.rtype))?;
             let v = p.import(&addr.resource.rtype, id).await.map_err(|e| e.message)?;
+            let v = s.registry.mark_sensitive(&addr.resource.rtype, v);
             let r = crate::state::ResourceState::from_value(p.name(), addr.resource.rtype.clone(), &v);
             s.state.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(r) }).await.map_err(|e| e.to_string())?;
             Ok(format!("Imported {addr} (id {id}). Run `slipway plan` to see how it differs from the configuration."))

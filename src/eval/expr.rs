@@ -853,12 +853,17 @@ impl<'a> Evaluator<'a> {
                     };
                     if f.grouping {
                         groups.entry(key).or_default().push(val);
-                    } else if map.contains_key(&key) {
-                        return Err(self
-                            .err(ke, format!("duplicate key \"{key}\" in `for` expression"))
-                            .hint("add `...` after the value to group values with the same key into lists"));
                     } else {
-                        map.insert(key, val);
+                        match map.entry(key) {
+                            std::collections::btree_map::Entry::Occupied(o) => {
+                                return Err(self
+                                    .err(ke, format!("duplicate key \"{}\" in `for` expression", o.key()))
+                                    .hint("add `...` after the value to group values with the same key into lists"));
+                            }
+                            std::collections::btree_map::Entry::Vacant(v) => {
+                                v.insert(val);
+                            }
+                        }
                     }
                 }
             }
@@ -925,18 +930,18 @@ impl<'a> Evaluator<'a> {
             vals.push(self.eval(a)?);
         }
         // `f(list...)` expands the final argument.
-        if call.args.expand_final() {
-            if let Some(last) = vals.pop() {
-                let (last, s) = last.unmark();
-                match last {
-                    Value::List(items) => vals.extend(items.into_iter().map(|v| v.mark_if(s))),
-                    Value::Unknown => return Ok(Value::Unknown.mark_if(s)),
-                    other => {
-                        return Err(self.err(
-                            whole,
-                            format!("`...` expands a list, not a {}", other.type_name()),
-                        ));
-                    }
+        if call.args.expand_final()
+            && let Some(last) = vals.pop()
+        {
+            let (last, s) = last.unmark();
+            match last {
+                Value::List(items) => vals.extend(items.into_iter().map(|v| v.mark_if(s))),
+                Value::Unknown => return Ok(Value::Unknown.mark_if(s)),
+                other => {
+                    return Err(self.err(
+                        whole,
+                        format!("`...` expands a list, not a {}", other.type_name()),
+                    ));
                 }
             }
         }
@@ -1011,7 +1016,7 @@ impl<'a> Evaluator<'a> {
             // Spans inside the template point into another file; keep the call site instead.
             Diagnostic::error(format!("in template {}: {}", path, d.summary))
                 .at(self.span(whole))
-                .hint(d.hint.unwrap_or_default())
+                .hint(d.hint.clone().unwrap_or_default())
         })
     }
 }

@@ -526,11 +526,9 @@ impl<'a> Walk<'a> {
                         match Evaluator::new(&closed, span.file).eval(&expr) {
                             Ok(v) => v,
                             // Offsets inside the pseudo-file are relative to the value's text.
-                            Err(d) => {
-                                self.error(Diagnostic {
-                                    span: Some(span.clone()),
-                                    ..d
-                                });
+                            Err(mut d) => {
+                                d.span = Some(span.clone());
+                                self.error(d);
                                 Value::Unknown
                             }
                         }

@@ -217,6 +217,7 @@ pub async fn refresh(
         match result {
             Ok(objects) => {
                 for (req, now) in reqs.into_iter().zip(objects) {
+                    let now = now.map(|v| registry.mark_sensitive(&rtype, v));
                     let changed = match &now {
                         Some(v) => !values_equal(v, &req.prior),
                         None => true,
@@ -353,16 +354,16 @@ impl Planner<'_> {
             Some(p) => {
                 let prior_value = p.value();
                 let mut config = ctx.config.clone();
-                if lc.ignore_all || !lc.ignore_changes.is_empty() {
-                    if let (Some(cm), Some(pm)) = (config.as_map().cloned(), prior_value.as_map()) {
-                        let mut cm = cm;
-                        for (k, v) in pm {
-                            if lc.ignore_all || lc.ignore_changes.contains(k) {
-                                cm.insert(k.clone(), v.clone());
-                            }
+                if (lc.ignore_all || !lc.ignore_changes.is_empty())
+                    && let (Some(cm), Some(pm)) = (config.as_map().cloned(), prior_value.as_map())
+                {
+                    let mut cm = cm;
+                    for (k, v) in pm {
+                        if lc.ignore_all || lc.ignore_changes.contains(k) {
+                            cm.insert(k.clone(), v.clone());
                         }
-                        config = Value::Map(cm);
                     }
+                    config = Value::Map(cm);
                 }
                 let proposed = proposed_new(&config, &prior_value, ctx.schema);
                 let po = provider
@@ -446,6 +447,7 @@ impl Planner<'_> {
         let (rtype2, config) = (rtype.clone(), ctx.config.clone());
         self.runtime
             .block_on(async move { provider.read_data(&rtype2, &config).await })
+            .map(|v| self.registry.mark_sensitive(rtype, v))
             .map_err(|e| {
                 Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message))
                     .at(ctx.resource.span.clone())

@@ -198,6 +198,18 @@ impl ProviderRegistry {
     pub fn data_schema(&self, rtype: &str) -> Option<&ResourceSchema> {
         self.for_type(rtype)?.schema().data_sources.get(rtype)
     }
+
+    /// A provider's object with the schema's sensitive marks applied (see
+    /// [`Schema::mark_sensitive`]).
+    pub fn mark_sensitive(&self, rtype: &str, value: Value) -> Value {
+        match self
+            .resource_schema(rtype)
+            .or_else(|| self.data_schema(rtype))
+        {
+            Some(s) => s.block.mark_sensitive(value),
+            None => value,
+        }
+    }
 }
 
 /// `aws_instance` → `aws`.

@@ -161,6 +161,37 @@ impl Schema {
         self
     }
 
+    /// Marks every attribute this schema calls sensitive, at any depth. The engine applies it to
+    /// whatever a provider returns, so a provider that forgets a mark cannot leak a secret.
+    pub fn mark_sensitive(&self, value: Value) -> Value {
+        let (inner, marked) = value.unmark();
+        let Value::Map(mut map) = inner else {
+            return inner.mark_if(marked);
+        };
+        for (name, a) in &self.attributes {
+            if a.sensitive
+                && let Some(v) = map.remove(name)
+            {
+                map.insert(name.clone(), v.mark_sensitive());
+            }
+        }
+        for (name, b) in &self.blocks {
+            if let Some(v) = map.remove(name) {
+                let v = match v {
+                    Value::List(items) => Value::List(
+                        items
+                            .into_iter()
+                            .map(|i| b.block.mark_sensitive(i))
+                            .collect(),
+                    ),
+                    other => b.block.mark_sensitive(other),
+                };
+                map.insert(name.clone(), v);
+            }
+        }
+        Value::Map(map).mark_if(marked)
+    }
+
     /// Names of every attribute and block, for "did you mean" hints.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.attributes

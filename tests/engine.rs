@@ -1,0 +1,608 @@
+//! End-to-end tests of plan/apply through the real binary, with the offline providers
+//! (random, tls, time). Each test works in its own temporary repository.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_slipway")
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments/test")).unwrap();
+        Repo { dir }
+    }
+
+    fn env_dir(&self) -> PathBuf {
+        self.dir.path().join("environments/test")
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.env_dir().join(name), text).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("SLIPWAY_STATE_DIR");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.path().join("state/test/state.json")
+    }
+}
+
+const ENV: &str = "environments/test";
+
+const BASIC: &str = r#"
+variable "prefix" {
+  type    = string
+  default = "a"
+}
+
+variable "wait" {
+  type    = string
+  default = "1ms"
+}
+
+resource "random_id" "x" {
+  for_each    = toset(["one", "two"])
+  byte_length = 4
+  prefix      = "${var.prefix}-${each.key}-"
+}
+
+resource "time_sleep" "pause" {
+  create_duration = var.wait
+}
+
+resource "random_password" "secret" {
+  length = 20
+}
+
+output "ids" {
+  value = { for k, v in random_id.x : k => v.hex }
+}
+
+output "secret" {
+  value     = random_password.secret.result
+  sensitive = true
+}
+"#;
+
+#[test]
+fn apply_then_plan_has_no_changes() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    let first = repo.run(&["plan", ENV, "--detailed-exitcode"]);
+    assert_eq!(
+        first.code, 2,
+        "a fresh environment has changes: {}",
+        first.stderr
+    );
+    assert!(
+        first
+            .stdout
+            .contains("Plan: 4 to add, 0 to change, 0 to destroy."),
+        "{}",
+        first.stdout
+    );
+    let applied = repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    assert!(
+        applied
+            .stdout
+            .contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed."),
+        "{}",
+        applied.stdout
+    );
+    let again = repo.run(&["plan", ENV, "--detailed-exitcode"]);
+    assert_eq!(
+        again.code, 0,
+        "second plan must be empty:\n{}\n{}",
+        again.stdout, again.stderr
+    );
+    assert!(again.stdout.contains("No changes."));
+}
+
+#[test]
+fn a_changed_variable_plans_exactly_that_change() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    // prefix is force-new on random_id: both instances are replaced, nothing else moves.
+    let p = repo.run(&["plan", ENV, "-var", "prefix=b", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    let changed: Vec<(String, String)> = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            ("random_id.x[\"one\"]".to_string(), "replace".to_string()),
+            ("random_id.x[\"two\"]".to_string(), "replace".to_string())
+        ]
+    );
+    for c in doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "replace")
+    {
+        assert_eq!(c["replace_paths"], serde_json::json!(["prefix"]));
+    }
+    // create_duration is updated in place.
+    let p = repo.run(&["plan", ENV, "-var", "wait=2ms", "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    let changed: Vec<_> = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["address"], "time_sleep.pause");
+    assert_eq!(changed[0]["action"], "update");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"add": 0, "change": 1, "destroy": 0, "has_changes": true})
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_plan_apply_or_json() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    let plan = repo.run(&["plan", ENV]).ok();
+    let apply = repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.state_file()).unwrap()).unwrap();
+    let secret = state["resources"]["random_password.secret"]["attributes"]["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(secret.len(), 20);
+    let replan_json = repo.run(&["plan", ENV, "--json", "-var", "prefix=z"]).ok();
+    let show = repo.run(&["show", ENV]).ok();
+    let show_json = repo.run(&["show", ENV, "--json"]).ok();
+    let outputs = repo.run(&["output", "--dir", ENV]).ok();
+    for (what, text) in [
+        ("plan", &plan.stdout),
+        ("apply", &apply.stdout),
+        ("apply stderr", &apply.stderr),
+        ("plan --json", &replan_json.stdout),
+        ("show", &show.stdout),
+        ("show --json", &show_json.stdout),
+        ("output", &outputs.stdout),
+    ] {
+        assert!(!text.contains(&secret), "the password leaked into {what}");
+    }
+    assert!(outputs.stdout.contains("secret = <sensitive>"));
+}
+
+#[test]
+fn a_saved_plan_applies_and_goes_stale_after_another_apply() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    repo.run(&["plan", ENV, "-out", "first.plan"]).ok();
+    repo.run(&["plan", ENV, "-out", "second.plan"]).ok();
+    let a = repo.run(&["apply", "first.plan"]).ok();
+    assert!(a.stdout.contains("4 added"), "{}", a.stdout);
+    let stale = repo.run(&["apply", "second.plan"]);
+    assert_eq!(stale.code, 1);
+    assert!(stale.stderr.contains("stale"), "{}", stale.stderr);
+    // Nothing changed by the refused plan.
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_the_configuration_changed() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    repo.run(&["plan", ENV, "-out", "p.plan"]).ok();
+    repo.write(
+        "extra.hcl",
+        "resource \"random_id\" \"y\" {\n  byte_length = 2\n}\n",
+    );
+    let r = repo.run(&["apply", "p.plan"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("configuration changed"), "{}", r.stderr);
+}
+
+#[test]
+fn apply_without_approval_and_without_a_terminal_is_refused() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    let r = repo.run(&["apply", ENV]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("-auto-approve"), "{}", r.stderr);
+    assert!(
+        !repo.state_file().exists()
+            || !std::fs::read_to_string(repo.state_file())
+                .unwrap()
+                .contains("random_id")
+    );
+}
+
+#[test]
+fn a_second_concurrent_apply_fails_naming_the_lock_holder() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    let first = repo
+        .cmd(&["apply", ENV, "-auto-approve", "-var", "wait=3s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = repo.dir.path().join("state/test/state.lock");
+    let t = Instant::now();
+    while !lock.exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the first apply never took the lock");
+    let second = repo.run(&["apply", ENV, "-auto-approve"]);
+    assert_eq!(second.code, 1);
+    assert!(second.stderr.contains("lock"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("{}", first.id())),
+        "the error names the holder's pid: {}",
+        second.stderr
+    );
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing lost: the first apply's work is all there.
+    repo.run(&["plan", ENV, "--detailed-exitcode", "-var", "wait=3s"])
+        .ok();
+}
+
+#[test]
+fn a_stale_lock_is_detected_and_force_unlock_removes_it() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    let mut child = repo
+        .cmd(&["apply", ENV, "-auto-approve", "-var", "wait=30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = repo.dir.path().join("state/test/state.lock");
+    let t = Instant::now();
+    while !lock.exists() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = repo.run(&["plan", ENV]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("stale"), "{}", r.stderr);
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    let id = info["id"].as_str().unwrap();
+    assert!(
+        r.stderr.contains(id),
+        "the error gives the lock id: {}",
+        r.stderr
+    );
+    repo.run(&["force-unlock", id, "--dir", ENV]).ok();
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+}
+
+/// Dozens of resources that take a little while each, so a kill lands mid-apply.
+fn crash_config() -> String {
+    let mut s = String::from(
+        r#"
+resource "tls_private_key" "ca" {
+  algorithm = "ECDSA"
+}
+
+resource "tls_self_signed_cert" "ca" {
+  private_key_pem       = tls_private_key.ca.private_key_pem
+  validity_period_hours = 48
+  is_ca_certificate     = true
+  allowed_uses          = ["cert_signing", "digital_signature"]
+  subject {
+    common_name = "crash-ca"
+  }
+}
+"#,
+    );
+    for i in 0..12 {
+        s.push_str(&format!(
+            r#"
+resource "time_sleep" "s{i}" {{
+  create_duration = "{ms}ms"
+  triggers        = {{ after = random_id.r{i}.hex }}
+}}
+
+resource "random_id" "r{i}" {{
+  byte_length = 4
+}}
+
+resource "tls_private_key" "k{i}" {{
+  algorithm = "ED25519"
+}}
+
+resource "tls_cert_request" "c{i}" {{
+  private_key_pem = tls_private_key.k{i}.private_key_pem
+  dns_names       = ["node{i}.example.internal", time_sleep.s{i}.id]
+  subject {{
+    common_name = "node{i}"
+  }}
+}}
+
+resource "tls_locally_signed_cert" "c{i}" {{
+  cert_request_pem      = tls_cert_request.c{i}.cert_request_pem
+  ca_private_key_pem    = tls_private_key.ca.private_key_pem
+  ca_cert_pem           = tls_self_signed_cert.ca.cert_pem
+  validity_period_hours = 24
+  allowed_uses          = ["server_auth"]
+}}
+"#,
+            ms = 50 + (i * 37) % 200
+        ));
+    }
+    s
+}
+
+#[test]
+fn sigkill_at_twenty_moments_then_apply_converges() {
+    let repo = Repo::new();
+    repo.write("main.hcl", &crash_config());
+    let lock = repo.dir.path().join("state/test/state.lock");
+    let apply = || {
+        repo.cmd(&["apply", ENV, "-auto-approve", "--parallelism", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole apply takes here, so that kill moments spread over it.
+    let t = Instant::now();
+    assert!(apply().wait().unwrap().success());
+    let full = t.elapsed();
+    repo.run(&["destroy", ENV, "-auto-approve"]).ok();
+    // A small deterministic PRNG: the kill moments differ but the test is reproducible.
+    let mut seed: u64 = 0x5eed_1234;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut kills_mid_apply = 0;
+    for round in 0..20 {
+        // Every other round starts from nothing, the others from what the last kill left: kills
+        // land early, late, and in resumed applies.
+        if round % 2 == 0 {
+            repo.run(&["destroy", ENV, "-auto-approve"]).ok();
+        }
+        let delay = Duration::from_millis(next() % ((full.as_millis() as u64) * 6 / 10).max(1));
+        let mut child = apply();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        // SIGKILL: no chance to clean up.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        child.wait().unwrap();
+        // Whatever the moment, the state is readable.
+        let list = repo.run(&["state", "list", "--dir", ENV]);
+        assert_eq!(
+            list.code, 0,
+            "round {round}: state unreadable after kill: {}",
+            list.stderr
+        );
+        if lock.exists() {
+            let info: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+            repo.run(&["force-unlock", info["id"].as_str().unwrap(), "--dir", ENV])
+                .ok();
+        }
+        if !finished {
+            kills_mid_apply += 1;
+        }
+    }
+    assert!(
+        kills_mid_apply >= 15,
+        "only {kills_mid_apply} of 20 kills landed during an apply"
+    );
+    let done = repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    assert!(done.stdout.contains("Apply complete!"), "{}", done.stdout);
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+    let list = repo.run(&["state", "list", "--dir", ENV]).ok();
+    assert_eq!(list.stdout.lines().count(), 2 + 12 * 5, "{}", list.stdout);
+}
+
+#[test]
+fn openssl_verifies_the_ca_to_leaf_chain_from_the_tls_provider() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        r#"
+resource "tls_private_key" "ca" {
+  algorithm = "ECDSA"
+}
+
+resource "tls_self_signed_cert" "ca" {
+  private_key_pem       = tls_private_key.ca.private_key_pem
+  validity_period_hours = 87600
+  is_ca_certificate     = true
+  allowed_uses          = ["cert_signing", "digital_signature", "key_encipherment"]
+  subject {
+    common_name = "kubernetes"
+  }
+}
+
+resource "tls_private_key" "apiserver" {
+  algorithm = "RSA"
+}
+
+resource "tls_cert_request" "apiserver" {
+  private_key_pem = tls_private_key.apiserver.private_key_pem
+  dns_names       = ["kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+  ip_addresses    = ["10.96.0.1", "10.0.1.10"]
+  subject {
+    common_name = "kube-apiserver"
+  }
+}
+
+resource "tls_locally_signed_cert" "apiserver" {
+  cert_request_pem      = tls_cert_request.apiserver.cert_request_pem
+  ca_private_key_pem    = tls_private_key.ca.private_key_pem
+  ca_cert_pem           = tls_self_signed_cert.ca.cert_pem
+  validity_period_hours = 8760
+  allowed_uses          = ["digital_signature", "key_encipherment", "server_auth"]
+}
+
+output "ca" {
+  value = tls_self_signed_cert.ca.cert_pem
+}
+
+output "leaf" {
+  value = tls_locally_signed_cert.apiserver.cert_pem
+}
+"#,
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let ca = repo.run(&["output", "ca", "--dir", ENV]).ok().stdout;
+    let leaf = repo.run(&["output", "leaf", "--dir", ENV]).ok().stdout;
+    let dir = repo.dir.path();
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.join("leaf.pem"), leaf).unwrap();
+    let verify = openssl(dir, &["verify", "-CAfile", "ca.pem", "leaf.pem"]);
+    assert!(verify.contains("leaf.pem: OK"), "{verify}");
+    let text = openssl(dir, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
+    for needle in [
+        "DNS:kubernetes",
+        "DNS:kubernetes.default.svc",
+        "IP Address:10.96.0.1",
+        "IP Address:10.0.1.10",
+        "TLS Web Server Authentication",
+        "CA:FALSE",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let ca_text = openssl(dir, &["x509", "-in", "ca.pem", "-noout", "-text"]);
+    assert!(
+        ca_text.contains("CA:TRUE") && ca_text.contains("Certificate Sign"),
+        "{ca_text}"
+    );
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (apt-get install openssl)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn destroy_removes_everything_in_reverse_order() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let d = repo.run(&["destroy", ENV, "-auto-approve"]).ok();
+    assert!(
+        d.stdout
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."),
+        "{}",
+        d.stdout
+    );
+    let list = repo.run(&["state", "list", "--dir", ENV]).ok();
+    assert_eq!(list.stdout.trim(), "");
+}
+
+#[test]
+fn state_mv_rm_and_moved_blocks_follow_renames() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n",
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let before = repo
+        .run(&["state", "show", "random_id.a", "--dir", ENV])
+        .ok()
+        .stdout;
+    repo.run(&["state", "mv", "random_id.a", "random_id.b", "--dir", ENV])
+        .ok();
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"b\" {\n  byte_length = 4\n}\n",
+    );
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+    let after = repo
+        .run(&["state", "show", "random_id.b", "--dir", ENV])
+        .ok()
+        .stdout;
+    assert_eq!(
+        before
+            .replace("random_id\" \"a\"", "random_id\" \"b\"")
+            .replace("# random_id.a", "# random_id.b"),
+        after
+    );
+    repo.run(&["state", "rm", "random_id.b", "--dir", ENV]).ok();
+    assert_eq!(
+        repo.run(&["state", "list", "--dir", ENV])
+            .ok()
+            .stdout
+            .trim(),
+        ""
+    );
+}

@@ -1,0 +1,3 @@
+//! The one integration-test target: every end-to-end test drives the real `slipway` binary.
+
+mod engine;
