@@ -606,3 +606,191 @@ fn state_mv_rm_and_moved_blocks_follow_renames() {
         ""
     );
 }
+
+#[test]
+fn a_moved_block_renames_without_replacing() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"old\" {\n  count       = 2\n  byte_length = 4\n}\n",
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let before = repo
+        .run(&["state", "show", "random_id.old[1]", "--dir", ENV])
+        .ok()
+        .stdout;
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"new\" {\n  count       = 2\n  byte_length = 4\n}\n\nmoved {\n  from = random_id.old\n  to   = random_id.new\n}\n",
+    );
+    let p = repo.run(&["plan", ENV]).ok();
+    assert!(
+        p.stdout
+            .contains("random_id.old[1] has moved to random_id.new[1]"),
+        "{}",
+        p.stdout
+    );
+    assert!(!p.stdout.contains("will be created"), "{}", p.stdout);
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let after = repo
+        .run(&["state", "show", "random_id.new[1]", "--dir", ENV])
+        .ok()
+        .stdout;
+    assert_eq!(
+        before
+            .replace("random_id.old[1]", "random_id.new[1]")
+            .replace("\"old\"", "\"new\""),
+        after
+    );
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+}
+
+#[test]
+fn target_limits_the_plan_to_an_instance_and_its_dependencies() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        r#"
+resource "random_id" "base" {
+  byte_length = 2
+}
+
+resource "random_id" "top" {
+  byte_length = 2
+  prefix      = random_id.base.hex
+}
+
+resource "random_id" "other" {
+  byte_length = 2
+}
+"#,
+    );
+    let p = repo
+        .run(&["plan", ENV, "--json", "-target", "random_id.top"])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
+    let mut addrs: Vec<&str> = doc["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    addrs.sort();
+    assert_eq!(addrs, ["random_id.base", "random_id.top"]);
+}
+
+#[test]
+fn replace_forces_a_replacement_and_prevent_destroy_refuses_it() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n",
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let id1 = repo
+        .run(&["state", "show", "random_id.a", "--dir", ENV])
+        .ok()
+        .stdout;
+    let r = repo
+        .run(&["apply", ENV, "-auto-approve", "-replace", "random_id.a"])
+        .ok();
+    assert!(
+        r.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        r.stdout
+    );
+    let id2 = repo
+        .run(&["state", "show", "random_id.a", "--dir", ENV])
+        .ok()
+        .stdout;
+    assert_ne!(id1, id2);
+    repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n  lifecycle {\n    prevent_destroy = true\n  }\n}\n");
+    let refused = repo.run(&["plan", ENV, "-replace", "random_id.a"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("prevent_destroy"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn ignore_changes_keeps_the_prior_value() {
+    let repo = Repo::new();
+    repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n  prefix      = \"one-\"\n  lifecycle {\n    ignore_changes = [prefix]\n  }\n}\n");
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n  prefix      = \"two-\"\n  lifecycle {\n    ignore_changes = [prefix]\n  }\n}\n");
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+}
+
+#[test]
+fn create_before_destroy_creates_the_new_object_first() {
+    let repo = Repo::new();
+    let cfg = |p: &str| {
+        format!(
+            "resource \"random_id\" \"a\" {{\n  byte_length = 4\n  prefix      = \"{p}\"\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n"
+        )
+    };
+    repo.write("main.hcl", &cfg("x"));
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.write("main.hcl", &cfg("y"));
+    let r = repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let create = r.stdout.find("random_id.a: Creating...").unwrap();
+    let destroy = r.stdout.find("random_id.a: Destroying...").unwrap();
+    assert!(create < destroy, "{}", r.stdout);
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.state_file()).unwrap()).unwrap();
+    assert!(
+        state["resources"]["random_id.a"].get("deposed").is_none(),
+        "no deposed object left: {state}"
+    );
+}
+
+#[test]
+fn refresh_only_and_refresh_false_plan_no_resource_changes() {
+    let repo = Repo::new();
+    repo.write("main.hcl", BASIC);
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.run(&["plan", ENV, "--refresh=false", "--detailed-exitcode"])
+        .ok();
+    let r = repo
+        .run(&["plan", ENV, "--refresh-only", "--json", "-var", "prefix=q"])
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["resource_changes"].as_array().unwrap().len(),
+        0,
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_finishes_in_flight_work_saves_and_unlocks() {
+    let repo = Repo::new();
+    repo.write("main.hcl", "resource \"time_sleep\" \"slow\" {\n  count           = 4\n  create_duration = \"1s\"\n}\n");
+    let child = repo
+        .cmd(&["apply", ENV, "-auto-approve", "--parallelism", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Interrupt received"), "{stdout}");
+    assert!(
+        !repo.dir.path().join("state/test/state.lock").exists(),
+        "the lock is released"
+    );
+    // The two sleeps in flight finished and were saved; the other two were never started.
+    let list = repo.run(&["state", "list", "--dir", ENV]).ok();
+    assert_eq!(list.stdout.lines().count(), 2, "{}", list.stdout);
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+}

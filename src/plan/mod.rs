@@ -131,7 +131,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes
+            .iter()
+            .any(|c| c.action != Action::NoOp || c.moved_from.is_some())
             || self.outputs.iter().any(|o| o.action != Action::NoOp)
             || (self.options.refresh_only && !self.drift.is_empty())
     }
@@ -468,11 +470,15 @@ impl InstanceHandler for Planner<'_> {
 /// not be a tokio worker: data sources are read with `block_on`).
 pub fn plan(
     env: &Environment,
-    refreshed: State,
+    mut refreshed: State,
     drift: Vec<Drift>,
     options: PlanOptions,
     runtime: tokio::runtime::Handle,
 ) -> (Option<Plan>, Diagnostics) {
+    let moves = match apply_moved_blocks(env, &mut refreshed) {
+        Ok(m) => m,
+        Err(d) => return (None, d),
+    };
     let planner = Planner {
         refreshed: &refreshed,
         registry: &env.registry,
@@ -490,6 +496,11 @@ pub fn plan(
     for inst in out.instances.values() {
         if let Some(c) = changes.get_mut(&inst.addr) {
             c.depends_on = inst.depends_on.iter().cloned().collect();
+        }
+    }
+    for (to, from) in moves {
+        if let Some(c) = changes.get_mut(&to) {
+            c.moved_from = Some(from);
         }
     }
     // Whatever state holds that the configuration no longer declares is deleted.
@@ -550,6 +561,75 @@ pub fn plan(
         options,
     };
     (Some(plan), diags)
+}
+
+/// Follows `moved { from, to }` blocks of the root module: state entries at `from` are renamed
+/// to `to` before planning, so a rename is a move, not a destroy and a create. A `from` without
+/// an instance key moves every instance of the resource. Returns (to, from) pairs.
+fn apply_moved_blocks(
+    env: &Environment,
+    state: &mut State,
+) -> Result<Vec<(ResourceInstanceAddr, ResourceInstanceAddr)>, Diagnostics> {
+    let mut moves = Vec::new();
+    let mut diags = Diagnostics::default();
+    for m in &env.config.root().moved {
+        let (from, to) = match (
+            ResourceInstanceAddr::parse(&m.from),
+            ResourceInstanceAddr::parse(&m.to),
+        ) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(e), _) | (_, Err(e)) => {
+                diags.push(
+                    Diagnostic::error(format!("invalid moved block: {e}")).at(m.span.clone()),
+                );
+                continue;
+            }
+        };
+        if from.resource.rtype != to.resource.rtype {
+            diags.push(
+                Diagnostic::error(format!(
+                    "cannot move {from} to {to}: the resource types differ"
+                ))
+                .at(m.span.clone())
+                .hint("a moved block renames; changing the type needs a new resource"),
+            );
+            continue;
+        }
+        let whole =
+            from.key == crate::addr::InstanceKey::None && to.key == crate::addr::InstanceKey::None;
+        let sources: Vec<ResourceInstanceAddr> = state
+            .resources
+            .keys()
+            .filter(|a| {
+                if whole {
+                    a.resource == from.resource
+                } else {
+                    **a == from
+                }
+            })
+            .cloned()
+            .collect();
+        for src in sources {
+            let dst = if whole {
+                to.resource.instance(src.key.clone())
+            } else {
+                to.clone()
+            };
+            if state.resources.contains_key(&dst) {
+                // Already moved (or both exist): the block has done its work.
+                continue;
+            }
+            if let Some(r) = state.resources.remove(&src) {
+                state.resources.insert(dst.clone(), r);
+                moves.push((dst, src));
+            }
+        }
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(moves)
+    }
 }
 
 fn delete_change(

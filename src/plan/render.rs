@@ -161,6 +161,14 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         }
         out.push('\n');
     }
+    for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        if let Some(from) = &c.moved_from {
+            out.push_str(&format!(
+                "  # {from} has moved to {}\n",
+                st.bold(&c.addr.to_string())
+            ));
+        }
+    }
     let visible: Vec<&ResourceChange> = plan
         .changes
         .iter()
@@ -171,7 +179,12 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         .iter()
         .filter(|o| o.action != Action::NoOp)
         .collect();
+    let moved = plan.changes.iter().any(|c| c.moved_from.is_some());
     if visible.is_empty() && outputs.is_empty() {
+        if moved {
+            out.push_str("\nPlan: 0 to add, 0 to change, 0 to destroy (state entries move).\n");
+            return out;
+        }
         if plan.options.refresh_only && !plan.drift.is_empty() {
             out.push_str(
                 "Apply this refresh-only plan to update the state to match the objects above.\n",
@@ -193,6 +206,9 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         ));
         if let Some(r) = &c.reason {
             out.push_str(&format!("  # ({r})\n"));
+        }
+        if let Some(from) = &c.moved_from {
+            out.push_str(&format!("  # (moved from {from})\n"));
         }
         let name = c.addr.resource.name.clone();
         let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data {
@@ -306,6 +322,7 @@ pub fn json(plan: &Plan) -> serde_json::Value {
                 "provider": c.provider,
                 "action": c.action,
                 "reason": c.reason,
+                "moved_from": c.moved_from.as_ref().map(|m| m.to_string()),
                 "replace_paths": c.replace_because,
                 "depends_on": c.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
                 "before": before,
