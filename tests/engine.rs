@@ -794,3 +794,29 @@ fn ctrl_c_finishes_in_flight_work_saves_and_unlocks() {
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
 }
+
+#[test]
+fn a_terminal_gets_a_live_display_with_elapsed_times() {
+    let repo = Repo::new();
+    repo.write("main.hcl", "resource \"time_sleep\" \"a\" {\n  count           = 2\n  create_duration = \"2500ms\"\n}\n");
+    // `script` runs the binary on a pseudo-terminal, as a person would see it.
+    let cmd = format!("{} apply {ENV} -auto-approve", bin());
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(repo.dir.path())
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("`script` (util-linux) must be installed");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("time_sleep.a[0]: Creating... [1s]"),
+        "the block shows elapsed time: {text}"
+    );
+    assert!(
+        text.contains("\x1b[1A\x1b[2K"),
+        "the block is redrawn in place: {text}"
+    );
+    assert!(text.contains("Creation complete after 2s"), "{text}");
+}

@@ -352,7 +352,10 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 p
             }
         };
-        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress: Arc::new(LinePrinter) };
+        let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
+            if tty { (Arc::new(apply::TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
+        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick };
         let result = apply::apply(&plan, &mut s.state, &ctx).await;
         let code = match result {
             Err(e) => {
