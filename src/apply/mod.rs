@@ -365,17 +365,20 @@ pub async fn apply(
     let parallelism = ctx.parallelism.max(1);
 
     loop {
-        while !interrupted && running.len() < parallelism {
+        // Start what may start: intents of the whole batch are made durable with one fsync
+        // (group commit) before any provider call is launched.
+        let mut batch = Vec::new();
+        let mut intents = Vec::new();
+        while !interrupted && running.len() + batch.len() < parallelism {
             let Some(node) = ready.pop_front() else { break };
             let op = &g[node];
             let c = &changes[op.change];
-            match start_op(node, op, c, js, ctx, &values, plan, tx.clone()).await {
-                Ok(()) => {
-                    ctx.progress.started(&c.addr, op.kind);
-                    running.insert(node, Instant::now());
+            match prepare_op(node, op, c, js.state(), ctx, &values, tx.clone()) {
+                Ok((intent, launch)) => {
+                    intents.extend(intent);
+                    batch.push((node, launch));
                 }
-                Err(StartError::State(e)) => return Err(ApplyError::State(e)),
-                Err(StartError::Op(message)) => {
+                Err(message) => {
                     ctx.progress.failed(&c.addr, op.kind, &message);
                     report.failed.push((c.addr.clone(), message));
                     skip_dependents(
@@ -389,43 +392,69 @@ pub async fn apply(
                 }
             }
         }
+        js.apply_batch(intents).await?;
+        for (node, launch) in batch {
+            let op = &g[node];
+            ctx.progress.started(&changes[op.change].addr, op.kind);
+            running.insert(node, Instant::now());
+            launch();
+        }
         if running.is_empty() {
             break;
         }
         tokio::select! {
             done = rx.recv() => {
-                let Some(done) = done else { break };
-                match done {
-                    Done::Ok { node, value, elapsed } => {
-                        running.remove(&node);
-                        let op = &g[node];
-                        let c = &changes[op.change];
-                        let value = value.map(|v| ctx.registry.mark_sensitive(&c.rtype, v));
-                        finish_op(op, c, value.clone(), js, plan, &mut values).await?;
-                        ctx.progress.finished(&c.addr, op.kind, elapsed, value.as_ref().and_then(|v| v.get_attr("id")).as_ref().and_then(|v| v.as_str()).filter(|_| !c.rtype.starts_with("tls_") && !c.rtype.starts_with("random_password")));
-                        match (op.kind, c.action) {
-                            (OpKind::Create, Action::Create) => report.added += 1,
-                            (OpKind::Create, Action::Replace) => report.added += 1,
-                            (OpKind::Update, _) => report.changed += 1,
-                            (OpKind::Delete, _) => report.destroyed += 1,
-                            _ => {}
+                let Some(first) = done else { break };
+                // Everything that finished meanwhile is journaled together.
+                let mut finished = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    finished.push(more);
+                }
+                let mut records = Vec::new();
+                let mut completed = Vec::new();
+                for done in finished {
+                    match done {
+                        Done::Ok { node, value, elapsed } => {
+                            running.remove(&node);
+                            let op = &g[node];
+                            let c = &changes[op.change];
+                            let value = value.map(|v| ctx.registry.mark_sensitive(&c.rtype, v));
+                            records.extend(finish_op(op, c, value.clone(), js.state(), &mut values));
+                            completed.push((node, value, elapsed));
                         }
-                        for next in g.neighbors_directed(node, petgraph::Outgoing) {
-                            if let Some(w) = waiting.get_mut(&next) {
-                                *w = w.saturating_sub(1);
-                                if *w == 0 {
-                                    ready.push_back(next);
-                                }
-                            }
+                        Done::Err { node, message } => {
+                            running.remove(&node);
+                            let op = &g[node];
+                            let c = &changes[op.change];
+                            ctx.progress.failed(&c.addr, op.kind, &message);
+                            report.failed.push((c.addr.clone(), message));
+                            skip_dependents(&g, node, changes, &mut report, &mut waiting, "a dependency failed");
                         }
                     }
-                    Done::Err { node, message } => {
-                        running.remove(&node);
-                        let op = &g[node];
-                        let c = &changes[op.change];
-                        ctx.progress.failed(&c.addr, op.kind, &message);
-                        report.failed.push((c.addr.clone(), message));
-                        skip_dependents(&g, node, changes, &mut report, &mut waiting, "a dependency failed");
+                }
+                js.apply_batch(records).await?;
+                for (node, value, elapsed) in completed {
+                    let op = &g[node];
+                    let c = &changes[op.change];
+                    let shown_id = if ctx.registry.resource_schema(&c.rtype).is_some_and(|s| s.block.attributes.get("id").is_some_and(|a| a.sensitive)) {
+                        None
+                    } else {
+                        value.as_ref().and_then(|v| v.get_attr("id")).filter(|v| !v.is_sensitive()).and_then(|v| v.as_str().map(str::to_string))
+                    };
+                    ctx.progress.finished(&c.addr, op.kind, elapsed, shown_id.as_deref());
+                    match (op.kind, c.action) {
+                        (OpKind::Create, _) => report.added += 1,
+                        (OpKind::Update, _) => report.changed += 1,
+                        (OpKind::Delete, _) => report.destroyed += 1,
+                        _ => {}
+                    }
+                    for next in g.neighbors_directed(node, petgraph::Outgoing) {
+                        if let Some(w) = waiting.get_mut(&next) {
+                            *w = w.saturating_sub(1);
+                            if *w == 0 {
+                                ready.push_back(next);
+                            }
+                        }
                     }
                 }
             }
@@ -473,11 +502,6 @@ fn skip_dependents(
     }
 }
 
-enum StartError {
-    State(BackendError),
-    Op(String),
-}
-
 /// The configuration of one instance now: evaluated again when it held unknowns at plan time.
 fn current_config(
     c: &ResourceChange,
@@ -515,26 +539,27 @@ fn current_config(
     Ok(config)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn start_op(
+/// A provider call ready to go, launched once its intent is durable.
+type Launch = Box<dyn FnOnce() + Send>;
+
+/// Works out an operation: its intent record (for creates) and the provider call to launch.
+fn prepare_op(
     node: NodeIndex,
     op: &Op,
     c: &ResourceChange,
-    js: &mut JournaledState,
+    state: &State,
     ctx: &ApplyContext,
     values: &HashMap<ResourceInstanceAddr, Value>,
-    plan: &Plan,
     tx: mpsc::UnboundedSender<Done>,
-) -> Result<(), StartError> {
+) -> Result<(Option<JournalOp>, Launch), String> {
     let provider = ctx
         .registry
         .for_type(&c.rtype)
         .cloned()
-        .ok_or_else(|| StartError::Op(format!("no provider for {}", c.rtype)))?;
+        .ok_or_else(|| format!("no provider for {}", c.rtype))?;
     let rtype = c.rtype.clone();
     let addr = c.addr.clone();
-    let started = Instant::now();
-    let send = move |r: Result<Option<Value>, String>| {
+    let send = move |r: Result<Option<Value>, String>, started: Instant| {
         let _ = tx.send(match r {
             Ok(value) => Done::Ok {
                 node,
@@ -546,14 +571,14 @@ async fn start_op(
     };
     match op.kind {
         OpKind::Create => {
-            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
+            let config = current_config(c, ctx, values)?;
             let schema = ctx.registry.resource_schema(&rtype);
             let planned = provider
                 .plan(&rtype, None, fill_computed_unknown(&config, schema))
-                .map_err(|e| StartError::Op(e.message))?
+                .map_err(|e| e.message)?
                 .planned;
-            let prior = js.state().resources.get(&addr).cloned();
-            let stack = js.state().stack_id.clone();
+            let prior = state.resources.get(&addr).cloned();
+            let stack = state.stack_id.clone();
             // Resuming an interrupted create keeps its generation (and so its token); anything
             // else is a new object, with a new generation.
             let generation = match &prior {
@@ -585,38 +610,39 @@ async fn start_op(
                     });
                 }
             }
-            js.apply(JournalOp::Put {
+            let record = JournalOp::Put {
                 addr: addr.clone(),
                 resource: Box::new(intent),
-            })
-            .await
-            .map_err(StartError::State)?;
+            };
             let mut tags = BTreeMap::new();
             tags.insert("slipway:stack".to_string(), stack);
             tags.insert("slipway:address".to_string(), addr.to_string());
-            tokio::spawn(async move {
-                let req = CreateRequest {
-                    address: &addr,
-                    client_token: &token,
-                    ownership_tags: &tags,
-                    planned: &planned,
-                };
-                let r = provider
-                    .create(&rtype, req)
-                    .await
-                    .map(Some)
-                    .map_err(|e| e.message);
-                send(r);
+            let launch: Launch = Box::new(move || {
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let req = CreateRequest {
+                        address: &addr,
+                        client_token: &token,
+                        ownership_tags: &tags,
+                        planned: &planned,
+                    };
+                    let r = provider
+                        .create(&rtype, req)
+                        .await
+                        .map(Some)
+                        .map_err(|e| e.message);
+                    send(r, started);
+                });
             });
+            Ok((Some(record), launch))
         }
         OpKind::Update => {
-            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
-            let prior = js
-                .state()
+            let config = current_config(c, ctx, values)?;
+            let prior = state
                 .resources
                 .get(&addr)
                 .map(|r| r.value())
-                .ok_or_else(|| StartError::Op("not in state any more".into()))?;
+                .ok_or("not in state any more")?;
             let schema = ctx.registry.resource_schema(&rtype);
             let mut proposed = config.as_map().cloned().unwrap_or_default();
             if let Some(s) = schema {
@@ -628,75 +654,84 @@ async fn start_op(
             }
             let planned = provider
                 .plan(&rtype, Some(&prior), Value::Map(proposed))
-                .map_err(|e| StartError::Op(e.message))?
+                .map_err(|e| e.message)?
                 .planned;
-            tokio::spawn(async move {
-                let r = provider
-                    .update(&rtype, &prior, &planned)
-                    .await
-                    .map(Some)
-                    .map_err(|e| e.message);
-                send(r);
-            });
+            Ok((
+                None,
+                Box::new(move || {
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let r = provider
+                            .update(&rtype, &prior, &planned)
+                            .await
+                            .map(Some)
+                            .map_err(|e| e.message);
+                        send(r, started);
+                    });
+                }),
+            ))
         }
         OpKind::Delete => {
-            let state_entry = js.state().resources.get(&addr).cloned();
+            let state_entry = state.resources.get(&addr).cloned();
             // With create_before_destroy the object to delete is the deposed one.
             let victim = match (&state_entry, op.replacing && c.create_before_destroy) {
                 (Some(r), true) => r.deposed.last().map(|d| d.value()),
                 (Some(r), false) => Some(r.value()),
                 (None, _) => None,
             };
-            let Some(victim) = victim else {
-                // Already gone from state (an earlier interrupted run finished it).
-                send(Ok(None));
-                return Ok(());
-            };
-            let _ = plan;
-            tokio::spawn(async move {
-                let r = provider
-                    .delete(&rtype, &victim)
-                    .await
-                    .map(|_| None)
-                    .map_err(|e| e.message);
-                send(r);
-            });
+            Ok((
+                None,
+                Box::new(move || {
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        // Already gone from state: an earlier interrupted run finished it.
+                        let r = match victim {
+                            Some(v) => provider
+                                .delete(&rtype, &v)
+                                .await
+                                .map(|_| None)
+                                .map_err(|e| e.message),
+                            None => Ok(None),
+                        };
+                        send(r, started);
+                    });
+                }),
+            ))
         }
         OpKind::Read => {
-            let config = current_config(c, ctx, values).map_err(StartError::Op)?;
-            tokio::spawn(async move {
-                let r = provider
-                    .read_data(&rtype, &config)
-                    .await
-                    .map(Some)
-                    .map_err(|e| e.message);
-                send(r);
-            });
+            let config = current_config(c, ctx, values)?;
+            Ok((
+                None,
+                Box::new(move || {
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let r = provider
+                            .read_data(&rtype, &config)
+                            .await
+                            .map(Some)
+                            .map_err(|e| e.message);
+                        send(r, started);
+                    });
+                }),
+            ))
         }
     }
-    Ok(())
 }
 
-async fn finish_op(
+/// The state records of a finished operation.
+fn finish_op(
     op: &Op,
     c: &ResourceChange,
     value: Option<Value>,
-    js: &mut JournaledState,
-    plan: &Plan,
+    state: &State,
     values: &mut HashMap<ResourceInstanceAddr, Value>,
-) -> Result<(), BackendError> {
-    let _ = plan;
+) -> Vec<JournalOp> {
     match op.kind {
         OpKind::Create | OpKind::Update => {
-            let Some(v) = value else { return Ok(()) };
-            let mut r = js
-                .state()
-                .resources
-                .get(&c.addr)
-                .cloned()
-                .unwrap_or_else(|| {
-                    ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null)
-                });
+            let Some(v) = value else { return Vec::new() };
+            let mut r = state.resources.get(&c.addr).cloned().unwrap_or_else(|| {
+                ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null)
+            });
             r.set_value(&v);
             r.status = ResourceStatus::Ready;
             r.dependencies = c.depends_on.clone();
@@ -704,40 +739,42 @@ async fn finish_op(
             if r.generation == 0 {
                 r.generation = 1;
             }
-            js.apply(JournalOp::Put {
+            values.insert(c.addr.clone(), v);
+            vec![JournalOp::Put {
                 addr: c.addr.clone(),
                 resource: Box::new(r),
-            })
-            .await?;
-            values.insert(c.addr.clone(), v);
+            }]
         }
         OpKind::Read => {
             if let Some(v) = value {
                 values.insert(c.addr.clone(), v);
             }
+            Vec::new()
         }
         OpKind::Delete => {
-            if op.replacing && c.create_before_destroy {
-                if let Some(mut r) = js.state().resources.get(&c.addr).cloned() {
-                    r.deposed.pop();
-                    js.apply(JournalOp::Put {
-                        addr: c.addr.clone(),
-                        resource: Box::new(r),
-                    })
-                    .await?;
-                }
-            } else if js.state().resources.contains_key(&c.addr) {
-                js.apply(JournalOp::Delete {
-                    addr: c.addr.clone(),
-                })
-                .await?;
-            }
             if c.action == Action::Delete {
                 values.remove(&c.addr);
             }
+            if op.replacing && c.create_before_destroy {
+                match state.resources.get(&c.addr).cloned() {
+                    Some(mut r) => {
+                        r.deposed.pop();
+                        vec![JournalOp::Put {
+                            addr: c.addr.clone(),
+                            resource: Box::new(r),
+                        }]
+                    }
+                    None => Vec::new(),
+                }
+            } else if state.resources.contains_key(&c.addr) {
+                vec![JournalOp::Delete {
+                    addr: c.addr.clone(),
+                }]
+            } else {
+                Vec::new()
+            }
         }
     }
-    Ok(())
 }
 
 /// Evaluates root outputs with everything applied, and saves them.

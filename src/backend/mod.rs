@@ -202,6 +202,16 @@ pub trait Backend: Send + Sync {
     /// whole-state change such as `state rm`, for which the caller bumps `serial` first).
     async fn write(&self, state: &State) -> Result<WriteReceipt, BackendError>;
 
+    /// Journals several changes at once; a backend that can makes them durable together (one
+    /// fsync). The receipt is the last record's. Nothing is acknowledged until all are durable.
+    async fn append_batch(&self, ops: &[JournalOp]) -> Result<AppendReceipt, BackendError> {
+        let mut last = None;
+        for op in ops {
+            last = Some(self.append(op).await?);
+        }
+        last.ok_or_else(|| BackendError::Internal("empty journal batch".into()))
+    }
+
     /// `lock`, retried with exponential backoff until `timeout` (`--lock-timeout`). A zero
     /// timeout tries once.
     async fn lock_with_timeout(
@@ -289,6 +299,34 @@ impl JournaledState {
         self.state.apply(&op);
         self.state.serial = receipt.serial;
         self.pending += 1;
+        if self.policy.due(
+            receipt.journal_records,
+            receipt.journal_bytes,
+            receipt.snapshot_bytes,
+        ) {
+            self.compact().await?;
+        }
+        Ok(())
+    }
+
+    /// Journals several changes durably with one fsync (group commit), then applies them in
+    /// memory in order; compacts when the policy says so.
+    pub async fn apply_batch(&mut self, ops: Vec<JournalOp>) -> Result<(), BackendError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.check_in_step()?;
+        self.diverged = true;
+        let receipt = self.backend.append_batch(&ops).await?;
+        if receipt.serial != self.state.serial + ops.len() as u64 {
+            return Err(self.out_of_step());
+        }
+        self.diverged = false;
+        for op in &ops {
+            self.state.apply(op);
+        }
+        self.state.serial = receipt.serial;
+        self.pending += ops.len() as u64;
         if self.policy.due(
             receipt.journal_records,
             receipt.journal_bytes,
