@@ -820,3 +820,127 @@ fn a_terminal_gets_a_live_display_with_elapsed_times() {
     );
     assert!(text.contains("Creation complete after 2s"), "{text}");
 }
+
+#[test]
+fn a_failure_stops_its_dependents_and_nothing_else() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        r#"
+resource "random_string" "bad" {
+  length      = 4
+  min_numeric = 9
+}
+
+resource "random_id" "after_bad" {
+  byte_length = 2
+  prefix      = random_string.bad.result
+}
+
+resource "random_id" "independent" {
+  byte_length = 2
+}
+"#,
+    );
+    let r = repo.run(&["apply", ENV, "-auto-approve"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("failed:  random_string.bad"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("skipped: random_id.after_bad"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("1 added"), "{}", r.stderr);
+    let list = repo.run(&["state", "list", "--dir", ENV]).ok().stdout;
+    assert!(list.contains("random_id.independent"), "{list}");
+    assert!(!list.contains("random_id.after_bad"), "{list}");
+}
+
+#[test]
+fn destroy_deletes_dependents_before_what_they_depend_on() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        r#"
+resource "tls_private_key" "ca" {
+  algorithm = "ECDSA"
+}
+
+resource "tls_self_signed_cert" "ca" {
+  private_key_pem       = tls_private_key.ca.private_key_pem
+  validity_period_hours = 1
+  allowed_uses          = ["cert_signing"]
+  is_ca_certificate     = true
+  subject {
+    common_name = "x"
+  }
+}
+"#,
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let d = repo.run(&["destroy", ENV, "-auto-approve"]).ok();
+    let cert_done = d
+        .stdout
+        .find("tls_self_signed_cert.ca: Destruction complete")
+        .unwrap();
+    let key_start = d.stdout.find("tls_private_key.ca: Destroying...").unwrap();
+    assert!(cert_done < key_start, "{}", d.stdout);
+}
+
+#[test]
+fn drift_shows_objects_gone_outside_and_the_plan_recreates_them() {
+    let repo = Repo::new();
+    // A rotation time in the past: the provider reports the object gone on every refresh.
+    repo.write("main.hcl", "resource \"time_rotating\" \"r\" {\n  rfc3339       = \"2020-01-01T00:00:00Z\"\n  rotation_days = 1\n}\n");
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let p = repo.run(&["plan", ENV]).ok();
+    assert!(
+        p.stdout.contains("Objects have changed outside of slipway"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("time_rotating.r has been deleted"),
+        "{}",
+        p.stdout
+    );
+    assert!(
+        p.stdout.contains("time_rotating.r will be created"),
+        "{}",
+        p.stdout
+    );
+    let j = repo.run(&["plan", ENV, "--json"]).ok();
+    let doc: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(doc["resource_drift"][0]["deleted"], true);
+}
+
+#[test]
+fn import_brings_an_existing_object_under_management() {
+    let repo = Repo::new();
+    repo.write(
+        "main.hcl",
+        "resource \"random_id\" \"x\" {\n  byte_length = 4\n}\n",
+    );
+    repo.run(&["import", "random_id.x", "3q2-7w", "--dir", ENV])
+        .ok();
+    let shown = repo
+        .run(&["state", "show", "random_id.x", "--dir", ENV])
+        .ok()
+        .stdout;
+    assert!(shown.contains("\"deadbeef\""), "{shown}");
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+    let again = repo.run(&["import", "random_id.x", "3q2-7w", "--dir", ENV]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already managed"), "{}", again.stderr);
+    let undeclared = repo.run(&["import", "random_id.nope", "AAAA", "--dir", ENV]);
+    assert_eq!(undeclared.code, 1);
+    assert!(
+        undeclared.stderr.contains("not declared"),
+        "{}",
+        undeclared.stderr
+    );
+}

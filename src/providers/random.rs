@@ -133,13 +133,19 @@ fn random_id(planned: &Value) -> Result<Value, ProviderError> {
     }
     let mut bytes = vec![0u8; n as usize];
     rand::rng().fill(&mut bytes[..]);
+    Ok(random_id_object(planned.clone(), &bytes))
+}
+
+/// The random_id object for given bytes (shared by create and import).
+fn random_id_object(planned: Value, bytes: &[u8]) -> Value {
+    let bytes = bytes.to_vec();
     let prefix = planned
         .get_attr("prefix")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let b64_url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
     let dec = decimal_of(&bytes);
-    let mut obj = planned.clone();
+    let mut obj = planned;
     obj = set(&obj, "id", Value::string(b64_url.clone()));
     obj = set(
         &obj,
@@ -156,7 +162,7 @@ fn random_id(planned: &Value) -> Result<Value, ProviderError> {
         )),
     );
     obj = set(&obj, "dec", Value::string(format!("{prefix}{dec}")));
-    Ok(obj)
+    obj
 }
 
 /// Big-endian bytes as a decimal string, without a bignum crate.
@@ -294,6 +300,28 @@ impl Provider for RandomProvider {
 
     async fn delete(&self, _rtype: &str, _prior: &Value) -> Result<(), ProviderError> {
         Ok(())
+    }
+
+    /// random_id imports from its base64url id, as in Terraform's random provider.
+    async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
+        if rtype != "random_id" {
+            return Err(ProviderError::fatal(format!(
+                "{rtype} cannot be imported: its value exists only in state"
+            )));
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id.trim_end_matches('='))
+            .map_err(|e| {
+                ProviderError::fatal(format!("`{id}` is not a base64url random_id: {e}"))
+            })?;
+        if bytes.is_empty() || bytes.len() > 1024 {
+            return Err(ProviderError::fatal("a random_id has 1 to 1024 bytes"));
+        }
+        let mut m = BTreeMap::new();
+        m.insert("byte_length".to_string(), Value::Number(bytes.len() as f64));
+        m.insert("prefix".to_string(), Value::Null);
+        m.insert("keepers".to_string(), Value::Null);
+        Ok(random_id_object(Value::Map(m), &bytes))
     }
 }
 
