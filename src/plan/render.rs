@@ -50,10 +50,19 @@ fn verb(c: &ResourceChange) -> String {
     }
 }
 
-/// A value for display: masked when sensitive, `(known after apply)` when unknown.
+/// A value for display: masked when sensitive, `(known after apply)` when unknown, and without
+/// the null attributes of nested objects (noise in a plan).
 fn show(v: &Value) -> String {
-    let text = render_hcl(v);
+    let text = render_hcl(&without_nulls(v));
     text.replace('\n', "\n      ")
+}
+
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => Value::Map(m.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k.clone(), without_nulls(x))).collect()),
+        Value::List(items) => Value::List(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
