@@ -14,12 +14,13 @@
 //!
 //! Environment variables:
 //! - `SLIPWAY_BENCH_SIZES=1000,5000`: other sizes; BENCHMARKS.md is then left alone.
+//! - `SLIPWAY_BENCH_BIN=path`: run another slipway binary end to end (e.g. a build from before a
+//!   change); BENCHMARKS.md is then left alone.
 //! - `SLIPWAY_SYNTH_DIR=dir` (with `SLIPWAY_SYNTH_INSTANCES=n`): only write an environment there
 //!   and exit (for profiling the binary by hand).
 
 mod synth;
 
-use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,6 +43,11 @@ const START: &str = "<!-- bench:validate-graph:start -->";
 const END: &str = "<!-- bench:validate-graph:end -->";
 const BIN: &str = env!("CARGO_BIN_EXE_slipway");
 
+/// The binary under test: this build's, or `SLIPWAY_BENCH_BIN` (to compare builds).
+fn bin() -> String {
+    std::env::var("SLIPWAY_BENCH_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// Tier module instances for a size: about 200 resource instances per tier.
 fn modules_for(instances: usize) -> usize {
     (instances / 200).max(1)
@@ -56,6 +62,9 @@ struct InProcess {
 
 struct EndToEnd {
     wall: Duration,
+    /// User + system CPU time of the child (median): less sensitive than wall time to other
+    /// work on the machine.
+    cpu: Duration,
     /// Peak resident set of the child, in bytes (max over the runs).
     max_rss: u64,
 }
@@ -116,7 +125,7 @@ fn main() {
     }
     let report = report(&rows);
     println!("{report}");
-    if custom.is_none() {
+    if custom.is_none() && std::env::var_os("SLIPWAY_BENCH_BIN").is_none() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
         write_section(&path, &report);
         eprintln!("wrote {}", path.display());
@@ -177,7 +186,7 @@ fn check(dir: &Path, n: usize) -> (usize, usize) {
         &["graph", "--format", "json"][..],
         &["fmt", "--check"][..],
     ] {
-        let o = Command::new(BIN)
+        let o = Command::new(bin())
             .args(args)
             .arg(dir)
             .output()
@@ -234,10 +243,11 @@ fn in_process(dir: &Path) -> InProcess {
 /// Runs the binary [`RUNS`] times; wall time from spawn to reap, peak RSS from `wait4`.
 fn end_to_end(dir: &Path, args: &[&str]) -> EndToEnd {
     let mut walls = Vec::new();
+    let mut cpus = Vec::new();
     let mut max_rss = 0u64;
     for _ in 0..RUNS {
         let t = Instant::now();
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .args(args)
             .arg(dir)
             .stdin(Stdio::null())
@@ -260,11 +270,16 @@ fn end_to_end(dir: &Path, args: &[&str]) -> EndToEnd {
         );
         drop(child);
         walls.push(wall);
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        cpus.push(tv(usage.ru_utime) + tv(usage.ru_stime));
         // Linux reports ru_maxrss in KiB.
         max_rss = max_rss.max(usage.ru_maxrss as u64 * 1024);
     }
     EndToEnd {
         wall: median(walls),
+        cpu: median(cpus),
         max_rss,
     }
 }
@@ -307,19 +322,19 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown".into());
     let dirty = cmd_out("git", &["status", "--porcelain", "--", "src"], manifest)
         .is_some_and(|s| !s.is_empty());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into());
     let date = cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"], manifest)
         .unwrap_or_else(|| "unknown".into());
     format!(
-        "- Date: {date}\n- slipway commit: `{commit}`{}\n- Machine: {nproc} CPUs (`nproc`), {cpu}, {mem} RAM\n- Binary: `{}` (bench profile = release, `debug = \"line-tables-only\"`)\n",
+        "- Date: {date}\n- slipway commit: `{commit}`{}\n- Machine: {nproc} CPUs (`nproc`), {cpu}, {mem} RAM; load average at the end of the run: {load}\n- Binary: `slipway` built by `cargo bench` (bench profile: release with `debug = \"line-tables-only\"`)\n",
         if dirty {
             " (with uncommitted changes in src/)"
         } else {
             ""
         },
-        Path::new(BIN)
-            .file_name()
-            .unwrap_or(OsStr::new("slipway"))
-            .to_string_lossy()
     )
 }
 
@@ -360,21 +375,23 @@ fn report(rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nEnd to end, the release binary with stdout/stderr to /dev/null: wall time median of \
-         {RUNS} runs, peak RSS (`ru_maxrss` from `wait4`) max of {RUNS} runs.\n"
+        "\nEnd to end, the release binary with stdout/stderr to /dev/null: wall time and CPU \
+         time (user + system) median of {RUNS} runs, peak RSS (`ru_maxrss` from `wait4`) max of \
+         {RUNS} runs; MB = 10^6 bytes.\n"
     );
-    s.push_str("| instances | validate (ms) | validate RSS (MB) | graph --format json (ms) | graph RSS (MB) |\n");
-    s.push_str("|---:|---:|---:|---:|---:|\n");
+    s.push_str("| instances | command | wall (ms) | CPU (ms) | peak RSS (MB) |\n");
+    s.push_str("|---:|---|---:|---:|---:|\n");
     for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            r.instances,
-            ms(r.validate.wall),
-            mb(r.validate.max_rss),
-            ms(r.graph.wall),
-            mb(r.graph.max_rss)
-        );
+        for (what, e) in [("validate", &r.validate), ("graph --format json", &r.graph)] {
+            let _ = writeln!(
+                s,
+                "| {} | `{what}` | {} | {} | {} |",
+                r.instances,
+                ms(e.wall),
+                ms(e.cpu),
+                mb(e.max_rss)
+            );
+        }
     }
     debug_assert!(rows.iter().all(|r| r.nodes == r.instances));
     let _ = writeln!(
@@ -391,8 +408,9 @@ fn report(rows: &[Row]) -> String {
                 let secs = e.wall.as_secs_f64();
                 let _ = writeln!(
                     s,
-                    "| {what} < {TARGET_SECONDS} s | {:.3} s | {} |",
+                    "| {what} < {TARGET_SECONDS} s (wall) | {:.3} s (CPU {:.3} s) | {} |",
                     secs,
+                    e.cpu.as_secs_f64(),
                     pass(secs < TARGET_SECONDS)
                 );
                 let _ = writeln!(
