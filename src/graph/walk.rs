@@ -140,15 +140,14 @@ impl WalkOutput {
     /// The instance DAG: an edge from each dependency to its dependent.
     pub fn dag(&self) -> DiGraph<ResourceInstanceAddr, ()> {
         let mut g = DiGraph::with_capacity(self.instances.len(), self.instances.len());
-        let ix: HashMap<&ResourceInstanceAddr, NodeIndex> = self
-            .instances
-            .keys()
-            .map(|a| (a, g.add_node(a.clone())))
-            .collect();
-        for inst in self.instances.values() {
+        // Node i is instance i, so the map's own index replaces an address → node map.
+        for a in self.instances.keys() {
+            g.add_node(a.clone());
+        }
+        for (to, inst) in self.instances.values().enumerate() {
             for d in &inst.depends_on {
-                if let (Some(&from), Some(&to)) = (ix.get(d), ix.get(&inst.addr)) {
-                    g.add_edge(from, to, ());
+                if let Some(from) = self.instances.get_index_of(d) {
+                    g.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
                 }
             }
         }
