@@ -79,6 +79,19 @@ pub trait Resolver {
         span: &Span,
     ) -> Result<Value, Diagnostic>;
 
+    /// `root[key]` (the reference followed by an index), when the resolver can produce it without
+    /// building the whole value of `root` first: a resource with many instances, referred to by
+    /// one instance's key. It must be exactly what indexing `resolve(root, Some(key))` by `key`
+    /// gives, and record the same dependencies. `None` (the default) means "resolve and index".
+    fn resolve_indexed(
+        &self,
+        _root: &RefRoot,
+        _key: &Value,
+        _span: &Span,
+    ) -> Option<Result<Value, Diagnostic>> {
+        None
+    }
+
     /// Directory that relative paths in `file()` and `templatefile()` are resolved against.
     fn base_dir(&self) -> &Path;
 }
@@ -467,6 +480,12 @@ impl<'a> Evaluator<'a> {
             (Some(w), Some(o)) => Span::new(self.file, w.start..o.range.end),
             _ => self.span(whole),
         };
+        if let Some(key) = &next_index
+            && let Some(v) = self.resolver.resolve_indexed(&root, key, &root_span)
+        {
+            // The index right after the root is applied already.
+            return self.apply_ops(v?, spanned.get(used + 1..).unwrap_or(&[]));
+        }
         let v = self
             .resolver
             .resolve(&root, next_index.as_ref(), &root_span)?;

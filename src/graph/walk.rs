@@ -140,15 +140,14 @@ impl WalkOutput {
     /// The instance DAG: an edge from each dependency to its dependent.
     pub fn dag(&self) -> DiGraph<ResourceInstanceAddr, ()> {
         let mut g = DiGraph::with_capacity(self.instances.len(), self.instances.len());
-        let ix: HashMap<&ResourceInstanceAddr, NodeIndex> = self
-            .instances
-            .keys()
-            .map(|a| (a, g.add_node(a.clone())))
-            .collect();
-        for inst in self.instances.values() {
+        // Node i is instance i, so the map's own index replaces an address → node map.
+        for a in self.instances.keys() {
+            g.add_node(a.clone());
+        }
+        for (to, inst) in self.instances.values().enumerate() {
             for d in &inst.depends_on {
-                if let (Some(&from), Some(&to)) = (ix.get(d), ix.get(&inst.addr)) {
-                    g.add_edge(from, to, ());
+                if let Some(from) = self.instances.get_index_of(d) {
+                    g.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
                 }
             }
         }
@@ -267,7 +266,7 @@ impl<'a> Walk<'a> {
                 .cloned()
                 .unwrap_or_default();
             for mi in instances {
-                self.get(node, &mi);
+                self.ensure(node, &mi);
             }
         }
         self.check_unused_root_vars();
@@ -316,13 +315,29 @@ impl<'a> Walk<'a> {
         if let Some(e) = self.memo.borrow().get(&key) {
             return e.clone();
         }
-        if !self.in_progress.borrow_mut().insert(key.clone()) {
+        if !self.evaluate(key.clone()) {
             // Only reachable through a cycle, which the static graph already reported.
             return Evaluated {
                 value: Value::Unknown,
                 deps: Arc::default(),
                 failed: true,
             };
+        }
+        self.memo.borrow()[&key].clone()
+    }
+
+    /// Evaluates a node in a module instance into the memo, unless it is there already; false
+    /// when it is being evaluated (a cycle). Unlike [`Walk::get`], never copies the value.
+    fn ensure(&self, node: NodeIndex, mi: &ModuleInstance) -> bool {
+        let key = (node, mi.clone());
+        self.memo.borrow().contains_key(&key) || self.evaluate(key)
+    }
+
+    /// Evaluates a node that is not in the memo yet and memoizes it; false on a cycle.
+    fn evaluate(&self, key: (NodeIndex, ModuleInstance)) -> bool {
+        let (node, mi) = (key.0, &key.1);
+        if !self.in_progress.borrow_mut().insert(key.clone()) {
+            return false;
         }
         let sn = &self.input.graph.graph[node];
         let result = match sn.kind {
@@ -333,8 +348,8 @@ impl<'a> Walk<'a> {
             NodeKind::Resource => self.eval_resource(node, sn.module, &sn.name, mi),
         };
         self.in_progress.borrow_mut().remove(&key);
-        self.memo.borrow_mut().insert(key, result.clone());
-        result
+        self.memo.borrow_mut().insert(key, result);
+        true
     }
 
     fn scope(
@@ -1238,6 +1253,65 @@ impl Resolver for Scope<'_, '_> {
             }
             RefRoot::Slipway(_) => Ok(Value::String(w.input.environment.clone())),
         }
+    }
+
+    /// `aws_x.y[key]` copies one instance's value, not the whole resource's (which made a
+    /// for_each resource referred to by key from each of its N dependents cost O(N²)).
+    fn resolve_indexed(
+        &self,
+        root: &RefRoot,
+        key: &Value,
+        _span: &Span,
+    ) -> Option<Result<Value, Diagnostic>> {
+        let RefRoot::Resource { mode, rtype, name } = root else {
+            return None;
+        };
+        // A sensitive key marks the result: leave that to the general path.
+        if key.is_sensitive() {
+            return None;
+        }
+        let w = self.walk;
+        let rkey = match mode {
+            ResourceMode::Managed => format!("{rtype}.{name}"),
+            ResourceMode::Data => format!("data.{rtype}.{name}"),
+        };
+        let node = w.input.graph.node(self.module, NodeKind::Resource, &rkey)?;
+        let r = &w.input.config.modules[self.module].resources[&rkey];
+        // The same instance key `resolve` derives from the index.
+        let ikey = match (key, &r.repetition) {
+            (Value::Number(n), Repetition::Count(_)) if *n >= 0.0 && n.fract() == 0.0 => {
+                InstanceKey::Int(*n as u64)
+            }
+            (Value::String(s), Repetition::ForEach(_)) => InstanceKey::Str(s.clone()),
+            _ => return None,
+        };
+        if !w.ensure(node, &self.mi) {
+            return None;
+        }
+        let value = {
+            let memo = w.memo.borrow();
+            let e = memo.get(&(node, self.mi.clone()))?;
+            if e.failed {
+                return None;
+            }
+            // What indexing the whole value gives when the element exists; anything else
+            // (missing key: an error with hints) goes through `resolve` and the index.
+            match (&e.value, &ikey) {
+                (Value::List(items), InstanceKey::Int(i)) => items.get(*i as usize)?.clone(),
+                (Value::Map(map), InstanceKey::Str(s)) => map.get(s)?.clone(),
+                _ => return None,
+            }
+        };
+        let addr = ResourceAddr {
+            module: self.mi.clone(),
+            mode: *mode,
+            rtype: rtype.clone(),
+            name: name.clone(),
+        };
+        self.deps
+            .borrow_mut()
+            .insert(Dep::Instance(addr.instance(ikey)));
+        Some(Ok(value))
     }
 
     fn base_dir(&self) -> &Path {
