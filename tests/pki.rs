@@ -225,17 +225,38 @@ fn string_output(root: &Path, name: &str) -> String {
         .unwrap_or_else(|e| panic!("output {name} is not a string: {e}\n{json}"))
 }
 
+/// Removes `pki-<pid>` fixtures whose process is gone (only where /proc tells).
+fn remove_stale_fixtures(scratch: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name
+            .strip_prefix("pki-")
+            .and_then(|p| p.parse::<u32>().ok())
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 
 fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
-        // Kept under cargo's per-target scratch directory (a static is never dropped, so a
-        // TempDir would not clean up anyway); each run gets a fresh one.
-        let root = tempfile::Builder::new()
-            .prefix("pki-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap()
-            .keep();
+        // A static is never dropped, so a TempDir would never be removed: the fixture lives in
+        // cargo's per-target scratch directory instead, named after this process, and each run
+        // removes those of earlier runs that have exited.
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_fixtures(scratch);
+        let root = scratch.join(format!("pki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
         repo(&root, &applied_environment());
         let apply = slipway(&root, &["apply", ENV, "-auto-approve"]).ok("apply");
 
