@@ -1003,30 +1003,66 @@ fn pki_defaults_are_kubeadms() {
     );
     let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
-    let count = |needle: &str| plan.stdout.matches(needle).count();
+    // Plan lines with their alignment collapsed, e.g. `+ early_renewal_hours = 720`.
+    let lines: Vec<String> = plan
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let attr = |line: &str| lines.iter().filter(|l| *l == line).count();
     // 3 CAs for 10 years; 8 leaves (6 shared + server and peer of one member) for 1 year.
     assert_eq!(
-        count("validity_period_hours = 87600\n"),
+        attr("+ validity_period_hours = 87600"),
         3,
         "{}",
         plan.stdout
     );
-    assert_eq!(
-        count("validity_period_hours = 8760\n"),
-        8,
-        "{}",
-        plan.stdout
-    );
-    assert_eq!(
-        count("early_renewal_hours   = 720\n"),
-        11,
-        "{}",
-        plan.stdout
-    );
+    assert_eq!(attr("+ validity_period_hours = 8760"), 8, "{}", plan.stdout);
+    assert_eq!(attr("+ early_renewal_hours = 720"), 11, "{}", plan.stdout);
+    let count = |needle: &str| plan.stdout.matches(needle).count();
     for san in ["\"kubernetes.default.svc.cluster.local\"", "\"10.96.0.1\""] {
         assert_eq!(count(san), 1, "{san} in\n{}", plan.stdout);
     }
     assert!(!plan.stdout.contains("PRIVATE KEY"));
+}
+
+#[test]
+fn pki_only_the_secret_outputs_are_sensitive() {
+    let module = format!(
+        "module \"pki\" {{\n  source = \"../../modules/pki\"\n  apiserver_lb_dns_name = \"{LB}\"\n  control_plane_nodes = {}\n  etcd_members = {}\n}}\n",
+        hcl_map(&CONTROL_PLANE[..1]),
+        hcl_map(&ETCD[..1])
+    );
+    // Re-exported without `sensitive = true`: accepted for public material...
+    let public: String = [
+        "ca_cert_pem",
+        "etcd_ca_cert_pem",
+        "front_proxy_ca_cert_pem",
+        "sa_public_key_pem",
+        "ca_cert_hash",
+    ]
+    .iter()
+    .map(|o| format!("output \"{o}\" {{\n  value = module.pki.{o}\n}}\n"))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    repo(dir.path(), &format!("{module}{public}"));
+    let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
+    // ...and refused for anything that holds a private key.
+    for secret in ["bundles", "admin_kubeconfig"] {
+        let dir = tempfile::tempdir().unwrap();
+        repo(
+            dir.path(),
+            &format!("{module}output \"leak\" {{\n  value = module.pki.{secret}\n}}\n"),
+        );
+        let plan = slipway(dir.path(), &["plan", ENV]);
+        assert_ne!(plan.code, 0, "{secret} must be sensitive: {}", plan.stdout);
+        assert!(
+            plan.stderr.contains("refers to sensitive values"),
+            "{secret}: {}",
+            plan.stderr
+        );
+    }
 }
 
 /// Regression: the evaluator used to dedent heredocs a second time after the parser had, which
