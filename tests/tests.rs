@@ -1,3 +1,4 @@
 //! The one integration-test target: every end-to-end test drives the real `slipway` binary.
 
 mod engine;
+mod pki;

@@ -268,11 +268,9 @@ impl<'a> Evaluator<'a> {
                 Ok(Value::Map(map).mark_if(sensitive_key))
             }
             Expression::StringTemplate(t) => self.eval_template(t),
-            Expression::HeredocTemplate(h) => {
-                let mut h = (**h).clone();
-                h.dedent();
-                self.eval_template(&h.template)
-            }
+            // The parser has already stripped the indentation of `<<-` heredocs (and must not
+            // strip that of `<<`); dedenting again here stripped it twice.
+            Expression::HeredocTemplate(h) => self.eval_template(&h.template),
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.eval_traversal(e, v.as_str(), &[]),
             Expression::Traversal(t) => match &t.expr {

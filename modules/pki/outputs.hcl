@@ -1,0 +1,38 @@
+output "ca_cert_pem" {
+  description = "Cluster CA certificate (ca.crt, CN kubernetes)."
+  value       = tls_self_signed_cert.ca["ca"].cert_pem
+}
+
+output "etcd_ca_cert_pem" {
+  description = "etcd CA certificate (etcd/ca.crt, CN etcd-ca)."
+  value       = tls_self_signed_cert.ca["etcd-ca"].cert_pem
+}
+
+output "front_proxy_ca_cert_pem" {
+  description = "Front-proxy CA certificate (front-proxy-ca.crt, CN front-proxy-ca)."
+  value       = tls_self_signed_cert.ca["front-proxy-ca"].cert_pem
+}
+
+output "sa_public_key_pem" {
+  description = "Service-account verification key (sa.pub), PKIX PEM."
+  value       = tls_private_key.sa.public_key_pem
+}
+
+# The provider's key id is the hex SHA-256 of the key's DER SubjectPublicKeyInfo, which is what
+# kubeadm hashes from the CA certificate (tests/pki.rs checks it against openssl).
+output "ca_cert_hash" {
+  description = "Value for `kubeadm join --discovery-token-ca-cert-hash`: sha256:<hex SHA-256 of the cluster CA's DER SubjectPublicKeyInfo>."
+  value       = "sha256:${tls_private_key.ca["ca"].id}"
+}
+
+output "bundles" {
+  description = "Node name => (absolute file path => PEM): what each control-plane node and etcd member installs under /etc/kubernetes/pki. Holds private keys: for S3, never user-data."
+  value       = local.bundles
+  sensitive   = true
+}
+
+output "admin_kubeconfig" {
+  description = "kubeconfig for kubernetes-admin (group kubeadm:cluster-admins) through the load balancer."
+  value       = local.admin_kubeconfig
+  sensitive   = true
+}
