@@ -23,6 +23,7 @@ fn bin() -> &'static str {
 /// Runs the binary, returning wall time and peak RSS in MiB.
 fn measure(dir: &Path, args: &[&str]) -> (Duration, f64) {
     let t = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
     let child = Command::new(bin())
         .args(args)
         .current_dir(dir)

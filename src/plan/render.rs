@@ -59,7 +59,12 @@ fn show(v: &Value) -> String {
 
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Map(m) => Value::Map(m.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k.clone(), without_nulls(x))).collect()),
+        Value::Map(m) => Value::Map(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .collect(),
+        ),
         Value::List(items) => Value::List(items.iter().map(without_nulls).collect()),
         other => other.clone(),
     }
