@@ -933,31 +933,7 @@ impl<'a> Walk<'a> {
         self.expansions
             .borrow_mut()
             .insert((node, mi.clone()), bindings);
-        let value = match &r.repetition {
-            Repetition::Single => instance_values
-                .into_iter()
-                .next()
-                .map(|(_, v)| v)
-                .unwrap_or(Value::Unknown),
-            Repetition::Count(_) => {
-                Value::List(instance_values.into_iter().map(|(_, v)| v).collect())
-            }
-            Repetition::ForEach(_) => Value::Map(
-                instance_values
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            if let InstanceKey::Str(s) = k {
-                                s
-                            } else {
-                                String::new()
-                            },
-                            v,
-                        )
-                    })
-                    .collect(),
-            ),
-        };
+        let value = collect_instances(&r.repetition, instance_values);
         Evaluated {
             value,
             deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
@@ -1057,6 +1033,34 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// The value references see for something expanded by `count`/`for_each`: the single
+/// instance's value, a list by index, or a map by key.
+fn collect_instances(rep: &Repetition, instances: Vec<(InstanceKey, Value)>) -> Value {
+    match rep {
+        Repetition::Single => instances
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Unknown),
+        Repetition::Count(_) => Value::List(instances.into_iter().map(|(_, v)| v).collect()),
+        Repetition::ForEach(_) => Value::Map(
+            instances
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        if let InstanceKey::Str(s) = k {
+                            s
+                        } else {
+                            String::new()
+                        },
+                        v,
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Evaluates a body without a schema (unknown resource type), to still report expression errors.
 fn eval_schemaless(
     ev: &mut Evaluator<'_>,
@@ -1148,29 +1152,7 @@ impl Resolver for Scope<'_, '_> {
                     }
                     objects.push((b.key(), Value::Map(outs)));
                 }
-                Ok(match &call.repetition {
-                    Repetition::Single => objects
-                        .into_iter()
-                        .next()
-                        .map(|o| o.1)
-                        .unwrap_or(Value::Unknown),
-                    Repetition::Count(_) => Value::List(objects.into_iter().map(|o| o.1).collect()),
-                    Repetition::ForEach(_) => Value::Map(
-                        objects
-                            .into_iter()
-                            .map(|(k, v)| {
-                                (
-                                    if let InstanceKey::Str(s) = k {
-                                        s
-                                    } else {
-                                        String::new()
-                                    },
-                                    v,
-                                )
-                            })
-                            .collect(),
-                    ),
-                })
+                Ok(collect_instances(&call.repetition, objects))
             }
             RefRoot::Resource { mode, rtype, name } => {
                 let key = match mode {

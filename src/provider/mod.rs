@@ -88,6 +88,16 @@ pub struct PlannedObject {
     pub requires_replace: Vec<String>,
 }
 
+impl PlannedObject {
+    /// The proposal, unchanged: what most plans are.
+    pub fn as_proposed(proposed: Value) -> PlannedObject {
+        PlannedObject {
+            planned: proposed,
+            requires_replace: Vec::new(),
+        }
+    }
+}
+
 /// A provider of resource types.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
@@ -115,10 +125,7 @@ pub trait Provider: Send + Sync {
         _prior: Option<&Value>,
         proposed: Value,
     ) -> Result<PlannedObject, ProviderError> {
-        Ok(PlannedObject {
-            planned: proposed,
-            requires_replace: Vec::new(),
-        })
+        Ok(PlannedObject::as_proposed(proposed))
     }
 
     /// Reads the current form of many objects of one type in one batch. Returns, in order, the

@@ -993,10 +993,7 @@ impl Provider for TlsProvider {
         if is_cert(rtype) {
             plan_cert(prior, proposed, OffsetDateTime::now_utc())
         } else {
-            Ok(PlannedObject {
-                planned: proposed,
-                requires_replace: Vec::new(),
-            })
+            Ok(PlannedObject::as_proposed(proposed))
         }
     }
 
