@@ -142,10 +142,11 @@ fn main() {
     println!("{table}");
 
     let machine = format!(
-        "{} cores ({}), {} memory",
+        "{} cores ({}), {} memory, load average {} at the end",
         sh("nproc"),
         sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"),
-        sh("free -h | awk '/Mem:/ {print $2}'")
+        sh("free -h | awk '/Mem:/ {print $2}'"),
+        sh("cut -d' ' -f1-3 /proc/loadavg")
     );
     let section = format!(
         "<!-- bench:plan-apply:start -->\n## Plan and apply at {N} instances\n\nCommand: `cargo bench --bench apply` (release binary, local backend on this machine's disk).\nMeasured {} on {machine}, commit `{}`.\n\n{table}<!-- bench:plan-apply:end -->\n",
