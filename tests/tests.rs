@@ -1,0 +1,10 @@
+//! The integration test target: every end-to-end test of the `slipway` binary, one module per
+//! area (ripgrep style: one target, so one link and one process for the whole suite).
+
+mod util;
+
+mod corpus;
+mod fmt_cmd;
+mod graph_cmd;
+mod mutate;
+mod validate;
