@@ -319,10 +319,8 @@ impl<'a> Evaluator<'a> {
                     (UnaryOperator::Not, v) => match to_bool(&v) {
                         Some(b) => Value::Bool(!b),
                         None => {
-                            return Err(self.err(
-                                &op.expr,
-                                format!("`!` needs a bool, not {}", v.type_name()),
-                            ));
+                            return Err(self
+                                .err(&op.expr, format!("`!` needs a bool, not {}", v.type_name())));
                         }
                     },
                 };

@@ -98,11 +98,7 @@ pub trait Provider: Send + Sync {
 
     /// Configures the provider from its evaluated `provider "name" { … }` block (a map, or
     /// null when the configuration has no such block).
-    async fn configure(
-        &self,
-        _ctx: &ProviderContext,
-        _config: &Value,
-    ) -> Result<(), ProviderError> {
+    async fn configure(&self, _ctx: &ProviderContext, _config: &Value) -> Result<(), ProviderError> {
         Ok(())
     }
 
