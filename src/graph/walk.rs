@@ -443,6 +443,10 @@ impl<'a> Walk<'a> {
 
     fn eval_var(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
         let var = &self.input.config.modules[module].variables[name];
+        // Every error path below (a bad -var or var-file value, a missing required value, a
+        // failed type conversion) reports once and yields unknown; without marking the result
+        // failed, a `count = var.x` then also reported "known only after apply" (a cascade).
+        let errors_before = self.diags.borrow().error_count();
         let (raw, scope, span) = if module == 0 {
             let scope = self.scope(0, mi, RepetitionBinding::default());
             match self.input.root_vars.get(name) {
@@ -520,6 +524,9 @@ impl<'a> Walk<'a> {
         }
         let value = value.mark_if(var.sensitive);
         self.validate_var(var, &value, &span);
+        if self.diags.borrow().error_count() > errors_before {
+            scope.failed.set(true);
+        }
         self.finish(value, scope)
     }
 
