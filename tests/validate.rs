@@ -322,3 +322,24 @@ fn regression_too_deep_nesting_points_at_the_first_too_deep_bracket() {
     assert_eq!(d["range"]["start"]["line"], 2);
     assert_eq!(d["range"]["start"]["column"], 262);
 }
+
+#[test]
+fn regression_syntax_error_next_to_multibyte_character_does_not_panic() {
+    // hcl-edit reported the error one byte before the end of `本`; slicing there panicked.
+    let (r, doc) = validate_json_of("locals 日本");
+    r.assert_code(1);
+    let d = errors(&doc)[0];
+    assert_eq!(d["summary"], "syntax error: expected `{`");
+    assert_eq!(d["range"]["start"]["column"], 10);
+    assert_eq!(d["range"]["start"]["byte"], 13);
+    // fmt reports the same place in characters.
+    let t = TestDir::new();
+    t.write("main.hcl", "locals 日本");
+    let r = slipway_in(t.path(), ["fmt", "main.hcl"]);
+    r.assert_no_crash().assert_code(1);
+    assert!(
+        r.stderr.contains("main.hcl:1:10: cannot format"),
+        "{}",
+        r.dump()
+    );
+}

@@ -322,7 +322,7 @@ pub fn parse_file(
     match hcl::edit::parser::parse_body(&text) {
         Ok(body) => Some((id, body)),
         Err(e) => {
-            let offset = e.location().offset().min(text.len());
+            let offset = crate::diag::char_boundary_at_or_after(&text, e.location().offset());
             let end = text[offset..]
                 .chars()
                 .next()
