@@ -95,6 +95,16 @@ impl Sources {
     }
 }
 
+/// The first character boundary at or after `offset` (clamped to the text). hcl-edit can report
+/// a syntax error's offset inside a multi-byte character; slicing there panicked.
+pub fn char_boundary_at_or_after(text: &str, offset: usize) -> usize {
+    let mut o = offset.min(text.len());
+    while !text.is_char_boundary(o) {
+        o += 1;
+    }
+    o
+}
+
 fn display_path(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let rel = cwd.as_deref().and_then(|cwd| path.strip_prefix(cwd).ok());

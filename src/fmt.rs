@@ -104,7 +104,7 @@ fn parse(src: &str) -> Result<hcl::Body, FormatError> {
         Err(e) => {
             let loc = e.location();
             Err(FormatError {
-                offset: loc.offset(),
+                offset: crate::diag::char_boundary_at_or_after(src, loc.offset()),
                 line: loc.line(),
                 column: loc.column(),
                 message: e.message().to_string(),

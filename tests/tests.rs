@@ -1,4 +1,12 @@
-//! The one integration-test target: every end-to-end test drives the real `slipway` binary.
+//! The integration test target: every end-to-end test of the `slipway` binary, one module per
+//! area (ripgrep style: one target, so one link and one process for the whole suite).
 
+mod util;
+
+mod corpus;
 mod engine;
+mod fmt_cmd;
+mod graph_cmd;
+mod mutate;
 mod pki;
+mod validate;

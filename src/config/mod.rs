@@ -299,15 +299,22 @@ pub fn parse_file(
             return None;
         }
     };
+    // A UTF-8 byte order mark (as some Windows editors write) is not part of the configuration;
+    // left in, it was a baffling "syntax error: unexpected token" at 1:1. Lines and columns
+    // stay those an editor shows (it hides the mark), byte offsets count from after it.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     let id = sources.add(path, text);
     let text = sources.get(id).text.clone();
-    if crate::eval::nesting_depth(&text) > crate::eval::expr::MAX_DEPTH {
+    if let Some(at) = crate::eval::too_deep_at(&text, crate::eval::expr::MAX_DEPTH) {
         diags.push(
             Diagnostic::error(format!(
                 "brackets nested more than {} deep",
                 crate::eval::expr::MAX_DEPTH
             ))
-            .at(Span::new(id, 0..0))
+            .at(Span::new(id, at..at + 1))
             .hint("split deeply nested expressions into locals"),
         );
         return None;
@@ -315,7 +322,7 @@ pub fn parse_file(
     match hcl::edit::parser::parse_body(&text) {
         Ok(body) => Some((id, body)),
         Err(e) => {
-            let offset = e.location().offset().min(text.len());
+            let offset = crate::diag::char_boundary_at_or_after(&text, e.location().offset());
             let end = text[offset..]
                 .chars()
                 .next()

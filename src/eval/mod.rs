@@ -26,3 +26,22 @@ pub fn nesting_depth(text: &str) -> usize {
     }
     max
 }
+
+/// Byte offset of the first bracket nested deeper than `limit`, so that the "nested too deep"
+/// error points at it rather than at the start of the file.
+pub fn too_deep_at(text: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}

@@ -87,6 +87,9 @@ impl From<&Repetition> for Repeat {
     }
 }
 
+/// Steps of a dependency cycle named in its diagnostic (and labelled); the rest are counted.
+const MAX_CYCLE_STEPS_SHOWN: usize = 20;
+
 impl StaticGraph {
     pub fn node(&self, module: ModuleId, kind: NodeKind, name: &str) -> Option<NodeIndex> {
         self.index.get(&(module, kind, name.to_string())).copied()
@@ -234,7 +237,9 @@ impl StaticGraph {
         let mut bad = Vec::new();
         refs::collect(&expr.expr, expr.file, bound, &mut found, &mut bad);
         for b in bad {
-            diags.push(Diagnostic::error(format!("invalid reference: {}", b.message)).at(b.span));
+            // The same text as the evaluator's error for this reference, so that the walk's
+            // repeat of it is removed by `Diagnostics::dedup` instead of shown twice.
+            diags.push(Diagnostic::error(b.message).at(b.span));
         }
         for r in found {
             match self.resolve(config, module, &r, repeat) {
@@ -319,12 +324,18 @@ impl StaticGraph {
                 .iter()
                 .map(|&n| self.graph[n].describe(config))
                 .collect();
-            let mut ring = names.clone();
+            // A long cycle is summarized: a 10,000-step summary and 10,000 labels made the
+            // terminal rendering take a minute (labels are laid out pairwise).
+            let shown = cycle.len().min(MAX_CYCLE_STEPS_SHOWN);
+            let mut ring = names[..shown].to_vec();
+            if shown < cycle.len() {
+                ring.push(format!("… ({} more)", cycle.len() - shown));
+            }
             ring.push(names[0].clone());
             let mut d = Diagnostic::error(format!("dependency cycle: {}", ring.join(" → ")))
                 .hint("break the cycle: compute one of these values from inputs known up front (a variable, or cidrhost() for addresses), or remove a depends_on");
             // Each step: the reference in node i that points at node i+1.
-            for (i, &n) in cycle.iter().enumerate() {
+            for (i, &n) in cycle.iter().enumerate().take(shown) {
                 let next = cycle[(i + 1) % cycle.len()];
                 if let Some(e) = self.graph.find_edge(next, n) {
                     let span = self.graph[e].clone();

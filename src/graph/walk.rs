@@ -94,6 +94,33 @@ pub trait InstanceHandler {
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic>;
 }
 
+/// Every node, each after the nodes it depends on except where a cycle makes that impossible:
+/// depth-first post-order along "depends on" edges, started from each node in declaration order.
+fn dependencies_first<N, E>(graph: &DiGraph<N, E>) -> Vec<NodeIndex> {
+    let reversed = petgraph::visit::Reversed(graph);
+    let mut dfs = petgraph::visit::DfsPostOrder::empty(reversed);
+    let mut order = Vec::with_capacity(graph.node_count());
+    for start in graph.node_indices() {
+        if dfs.discovered.contains(start.index()) {
+            continue;
+        }
+        dfs.move_to(start);
+        while let Some(n) = dfs.next(reversed) {
+            order.push(n);
+        }
+    }
+    order
+}
+
+/// Nodes in a strongly connected component of more than one node, or with an edge to themselves.
+fn nodes_on_cycles<N, E>(graph: &DiGraph<N, E>) -> std::collections::HashSet<NodeIndex> {
+    petgraph::algo::kosaraju_scc(graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))
+        .flatten()
+        .collect()
+}
+
 /// For validate and graph: the configuration, with every computed attribute left unset
 /// becoming "known after apply".
 pub struct UnknownComputed;
@@ -171,6 +198,11 @@ pub struct Walk<'a> {
     parents: HashMap<ModuleId, (ModuleId, String)>,
     /// Declarations already reported as having an unknown type (once each, not per instance).
     unknown_types_reported: RefCell<std::collections::HashSet<(ModuleId, String)>>,
+    /// Nodes on a dependency cycle (already reported by StaticGraph::build).
+    in_cycle: std::collections::HashSet<NodeIndex>,
+    /// How many `get` calls are under way: above 0, a `get` is on-demand evaluation of a
+    /// dependency rather than the walk's own visit.
+    depth: Cell<usize>,
 }
 
 /// The most instances one resource or module call may expand to: beyond it, a typo in `count`
@@ -189,6 +221,7 @@ impl<'a> Walk<'a> {
         }
         let mut module_instances = HashMap::new();
         module_instances.insert(0, vec![ModuleInstance::root()]);
+        let in_cycle = nodes_on_cycles(&input.graph.graph);
         Walk {
             input,
             handler,
@@ -201,6 +234,8 @@ impl<'a> Walk<'a> {
             diags: RefCell::default(),
             parents,
             unknown_types_reported: RefCell::default(),
+            in_cycle,
+            depth: Cell::new(0),
         }
     }
 
@@ -252,11 +287,13 @@ impl<'a> Walk<'a> {
     /// Evaluates everything in dependency order.
     pub fn run(self) -> WalkOutput {
         let graph = &self.input.graph.graph;
-        // With a cycle (already reported by StaticGraph::build) there is no topological order;
-        // declaration order still works because `get` evaluates dependencies on demand and
-        // cuts cycles, so the remaining errors are still found.
-        let order = petgraph::algo::toposort(graph, None)
-            .unwrap_or_else(|_| graph.node_indices().collect());
+        // With a cycle (already reported by StaticGraph::build) there is no topological order.
+        // `get` evaluates dependencies on demand and cuts cycles, so any order finds the
+        // remaining errors, but the order should still put dependencies first wherever it can,
+        // or a long chain hanging off a cycle is evaluated on demand, one stack frame per link.
+        // A depth-first post-order along "depends on" edges (iterative) does that.
+        let order =
+            petgraph::algo::toposort(graph, None).unwrap_or_else(|_| dependencies_first(graph));
         for node in order {
             let module = graph[node].module;
             let instances = self
@@ -270,6 +307,7 @@ impl<'a> Walk<'a> {
             }
         }
         self.check_unused_root_vars();
+        self.check_provider_blocks();
         let mut outputs = BTreeMap::new();
         for (name, o) in &self.input.config.root().outputs {
             if let Some(n) = self.input.graph.node(0, NodeKind::Output, name) {
@@ -283,6 +321,65 @@ impl<'a> Walk<'a> {
             instances: self.instances.into_inner(),
             outputs,
             diagnostics: self.diags.into_inner(),
+        }
+    }
+
+    /// `provider "name" { … }` blocks: the provider must be in this build and every argument in
+    /// its configuration schema (otherwise a typo in a provider block would pass silently).
+    fn check_provider_blocks(&self) {
+        let registry = self.input.registry;
+        for module in &self.input.config.modules {
+            for block in &module.providers {
+                let Some(provider) = registry.get(&block.name) else {
+                    let mut d = Diagnostic::error(format!("unknown provider `{}`", block.name))
+                        .at(block.span.clone());
+                    // Short names are all close to each other (`aws` is two edits from `tls`).
+                    let near = closest(&block.name, registry.names()).filter(|c| {
+                        strsim::damerau_levenshtein(c, &block.name) * 2 < block.name.len()
+                    });
+                    d = match near {
+                        Some(c) => d.hint(format!("did you mean `{c}`?")),
+                        None => d.hint(format!(
+                            "providers in this build: {}",
+                            registry.names().collect::<Vec<_>>().join(", ")
+                        )),
+                    };
+                    self.error(d);
+                    continue;
+                };
+                let schema = provider.schema();
+                let allowed = &schema.provider.attributes;
+                for attr in block.body.attrs.values() {
+                    if allowed.contains_key(&attr.name) {
+                        continue;
+                    }
+                    let mut d = Diagnostic::error(format!(
+                        "unsupported argument `{}` in provider \"{}\"",
+                        attr.name, block.name
+                    ))
+                    .at(attr.name_span.clone());
+                    if let Some(c) = closest(&attr.name, allowed.keys().map(String::as_str)) {
+                        d = d.hint(format!("did you mean `{c}`?"));
+                    } else {
+                        d = d.hint(format!(
+                            "provider \"{}\" takes no such argument",
+                            block.name
+                        ));
+                    }
+                    self.error(d);
+                }
+                for nb in &block.body.blocks {
+                    if !schema.provider.blocks.contains_key(&nb.kind) {
+                        self.error(
+                            Diagnostic::error(format!(
+                                "unsupported block type `{}` in provider \"{}\"",
+                                nb.kind, block.name
+                            ))
+                            .at(nb.span.clone()),
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -336,9 +433,14 @@ impl<'a> Walk<'a> {
     /// Evaluates a node that is not in the memo yet and memoizes it; false on a cycle.
     fn evaluate(&self, key: (NodeIndex, ModuleInstance)) -> bool {
         let (node, mi) = (key.0, &key.1);
-        if !self.in_progress.borrow_mut().insert(key.clone()) {
+        // A node on a cycle is evaluated at its own turn in `run`, never on demand: on demand,
+        // evaluating one node of a 10,000-node cycle recursed through all of them and
+        // overflowed the stack. Its dependents see an unknown, as they would through the cycle.
+        let on_demand_into_cycle = self.depth.get() > 0 && self.in_cycle.contains(&node);
+        if on_demand_into_cycle || !self.in_progress.borrow_mut().insert(key.clone()) {
             return false;
         }
+        self.depth.set(self.depth.get() + 1);
         let sn = &self.input.graph.graph[node];
         let result = match sn.kind {
             NodeKind::Var => self.eval_var(sn.module, &sn.name, mi),
@@ -347,6 +449,7 @@ impl<'a> Walk<'a> {
             NodeKind::Call => self.eval_call(node, sn.module, &sn.name, mi),
             NodeKind::Resource => self.eval_resource(node, sn.module, &sn.name, mi),
         };
+        self.depth.set(self.depth.get() - 1);
         self.in_progress.borrow_mut().remove(&key);
         self.memo.borrow_mut().insert(key, result);
         true
@@ -396,6 +499,10 @@ impl<'a> Walk<'a> {
 
     fn eval_var(&self, module: ModuleId, name: &str, mi: &ModuleInstance) -> Evaluated {
         let var = &self.input.config.modules[module].variables[name];
+        // Every error path below (a bad -var or var-file value, a missing required value, a
+        // failed type conversion) reports once and yields unknown; without marking the result
+        // failed, a `count = var.x` then also reported "known only after apply" (a cascade).
+        let errors_before = self.diags.borrow().error_count();
         let (raw, scope, span) = if module == 0 {
             let scope = self.scope(0, mi, RepetitionBinding::default());
             match self.input.root_vars.get(name) {
@@ -473,6 +580,9 @@ impl<'a> Walk<'a> {
         }
         let value = value.mark_if(var.sensitive);
         self.validate_var(var, &value, &span);
+        if self.diags.borrow().error_count() > errors_before {
+            scope.failed.set(true);
+        }
         self.finish(value, scope)
     }
 

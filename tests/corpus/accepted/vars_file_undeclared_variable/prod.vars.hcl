@@ -1,0 +1,2 @@
+region = "eu"
+reigon = "us"

@@ -1,0 +1,7 @@
+locals {
+  x = cidrsubnet("x", 1, 1)
+}
+
+output "x" {
+  value = local.x
+}

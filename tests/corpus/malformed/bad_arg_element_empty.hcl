@@ -1,0 +1,7 @@
+locals {
+  x = element([], 0)
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = file(path.module)
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = file("/nonexistent")
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = format("%d", "abc")
+}
+
+output "x" {
+  value = local.x
+}

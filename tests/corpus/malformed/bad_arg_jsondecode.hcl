@@ -1,0 +1,7 @@
+locals {
+  x = jsondecode("{")
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = max()
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = range(1e9)
+}
+
+output "x" {
+  value = length(local.x)
+}

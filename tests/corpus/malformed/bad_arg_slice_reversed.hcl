@@ -1,0 +1,7 @@
+locals {
+  x = slice([1, 2], 2, 1)
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = templatefile("${path.module}/missing.tftpl", {})
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = tobool("maybe")
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = tonumber("twelve")
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  count       = 1/0
+  byte_length = 4
+}

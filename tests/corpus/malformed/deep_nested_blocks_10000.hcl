@@ -1,0 +1,20000 @@
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+a {
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}

@@ -1,0 +1,6 @@
+resource "random_id" "a" {
+  byte_length = 4
+}
+resource "random_id" "a" {
+  byte_length = 4
+}

@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  prefix      = each.key
+  byte_length = 4
+}

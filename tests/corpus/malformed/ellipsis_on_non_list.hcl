@@ -1,0 +1,7 @@
+locals {
+  x = max(5...)
+}
+
+output "x" {
+  value = local.x
+}

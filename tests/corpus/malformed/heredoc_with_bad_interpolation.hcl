@@ -1,0 +1,9 @@
+locals {
+  x = <<-EOT
+    hello ${local.nope}
+  EOT
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,3 @@
+resource "random_id" "a" {
+  byte_length = 1e400
+}

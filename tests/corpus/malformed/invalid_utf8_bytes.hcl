@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  prefix = "ÿşÃ("
+  byte_length = 4
+}

@@ -1,0 +1,4 @@
+module "a" {
+  source = "./modules/m"
+  input  = module.a.out
+}

@@ -1,0 +1,7 @@
+variable "input" {
+  type = string
+}
+
+output "out" {
+  value = var.input
+}

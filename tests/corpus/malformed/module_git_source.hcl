@@ -1,0 +1,3 @@
+module "net" {
+  source = "git::https://example.com/net.git"
+}

@@ -1,0 +1,3 @@
+module "net" {
+  source = "./does-not-exist"
+}

@@ -1,0 +1,7 @@
+variable "p" {
+  default = "./m"
+}
+
+module "net" {
+  source = var.p
+}

@@ -1,0 +1,7 @@
+module "a" {
+  source = "./modules/a"
+}
+
+output "x" {
+  value = module.a.nope
+}

@@ -1,0 +1,3 @@
+locals {
+  x = upper(lower(upper(lower(nosuchfn(1)))))
+}

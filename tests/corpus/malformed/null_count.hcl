@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  count       = null
+  byte_length = 4
+}

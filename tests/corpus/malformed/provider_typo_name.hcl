@@ -1,0 +1,5 @@
+provider "radnom" {}
+
+resource "random_id" "a" {
+  byte_length = 4
+}

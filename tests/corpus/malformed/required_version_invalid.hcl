@@ -1,0 +1,7 @@
+slipway {
+  required_version = "banana"
+}
+
+resource "random_id" "a" {
+  byte_length = 4
+}

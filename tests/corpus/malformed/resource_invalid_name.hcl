@@ -1,0 +1,3 @@
+resource "random_id" "1bad" {
+  byte_length = 4
+}

@@ -1,0 +1,3 @@
+resource "random_id" {
+  byte_length = 4
+}

@@ -1,0 +1,7 @@
+locals {
+  x = 5[*].a
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  count       = "many"
+  byte_length = 4
+}

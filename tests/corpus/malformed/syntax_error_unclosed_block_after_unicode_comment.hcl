@@ -1,0 +1,2 @@
+locals {
+  greeting = "héllo wörvar.ld"  # café

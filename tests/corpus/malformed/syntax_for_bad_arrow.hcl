@@ -1,0 +1,3 @@
+locals {
+  x = {for k, v in {} : k => }
+}

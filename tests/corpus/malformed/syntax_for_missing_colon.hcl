@@ -1,0 +1,3 @@
+locals {
+  x = [for v in [1] v]
+}

@@ -1,0 +1,5 @@
+locals {
+  x = <<EOF
+hello
+EOD
+}

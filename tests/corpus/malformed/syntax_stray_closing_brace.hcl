@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  byte_length = 4
+}
+}

@@ -1,0 +1,2 @@
+resource "random_id" "a" {
+  byte_length = 4

@@ -1,0 +1,4 @@
+resource "random_id" "a" {
+  prefix = "abc
+  byte_length = 4
+}

@@ -1,0 +1,4 @@
+/* never closed
+locals {
+  x = 1
+}

@@ -1,0 +1,7 @@
+locals {
+  x = "%{ if "maybe" }y%{ endif }"
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,3 @@
+output "t" {
+  value = templatefile("${path.module}/t.tftpl", { a = 1 })
+}

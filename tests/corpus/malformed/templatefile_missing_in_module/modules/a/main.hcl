@@ -1,0 +1,3 @@
+output "t" {
+  value = templatefile("${path.module}/nope.tftpl", { a = 1 })
+}

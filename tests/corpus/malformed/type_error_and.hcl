@@ -1,0 +1,7 @@
+locals {
+  x = 1 && true
+}
+
+output "x" {
+  value = local.x
+}

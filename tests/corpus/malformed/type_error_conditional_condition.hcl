@@ -1,0 +1,7 @@
+locals {
+  x = "maybe" ? 1 : 2
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = {} / 2
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = { for v in ["a", "a"] : v => 1 }
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = "abc"[0]
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = "v=${[1, 2]}"
+}
+
+output "x" {
+  value = local.x
+}

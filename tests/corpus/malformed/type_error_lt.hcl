@@ -1,0 +1,7 @@
+locals {
+  x = "a" < "b"
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = { a = 1 }["b"]
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = 1 % "x"
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = -"yes"
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = false || "no"
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = true - 1
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,4 @@
+locals {
+  greeting = "héllo wörld ☃"  # café
+  x        = local.nope
+}

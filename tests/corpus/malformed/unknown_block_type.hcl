@@ -1,0 +1,3 @@
+resuorce "random_id" "a" {
+  byte_length = 4
+}

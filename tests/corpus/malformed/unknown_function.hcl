@@ -1,0 +1,7 @@
+locals {
+  x = uppper("a")
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,3 @@
+resource "random_idx" "a" {
+  byte_length = 4
+}

@@ -1,0 +1,5 @@
+variable "x" {
+  type     = string
+  nullable = false
+  default  = null
+}

@@ -1,0 +1,9 @@
+variable "size" {
+  type    = number
+  default = 3
+
+  validation {
+    condition     = "yes"
+    error_message = "bad."
+  }
+}

@@ -1,0 +1,3 @@
+region = "eu"
+
+variable "other" {}

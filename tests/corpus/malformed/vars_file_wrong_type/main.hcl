@@ -1,0 +1,7 @@
+variable "size" {
+  type = number
+}
+
+resource "random_id" "a" {
+  byte_length = var.size
+}

@@ -1,0 +1,7 @@
+locals {
+  x = substr("abc", 1)
+}
+
+output "x" {
+  value = local.x
+}

@@ -1,0 +1,7 @@
+locals {
+  x = upper("a", "b")
+}
+
+output "x" {
+  value = local.x
+}

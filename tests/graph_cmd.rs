@@ -1,0 +1,163 @@
+//! `slipway graph`: DOT and JSON output of the resource-instance graph for the valid fixtures.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::util::{TestDir, slipway_in};
+use crate::validate::fixture;
+
+/// address → depends_on, from `graph --format json`.
+fn nodes(t: &TestDir, extra: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut args = vec!["graph", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let r = slipway_in(&t.join("env"), args);
+    r.assert_no_crash().assert_code(0);
+    let doc = r.json();
+    assert_eq!(doc["format_version"], "1.0");
+    doc["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            let deps = n["depends_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap().to_string())
+                .collect();
+            (n["address"].as_str().unwrap().to_string(), deps)
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn graph_json_lists_module_for_each_and_count_instances_with_dependencies() {
+    let t = fixture("platform");
+    let n = nodes(&t, &[]);
+    let x_api = "module.a.random_id.x[\"api\"]";
+    let x_web = "module.a.random_id.x[\"web\"]";
+    let s_api = "module.a.random_string.suffix[\"api\"]";
+    let s_web = "module.a.random_string.suffix[\"web\"]";
+    let expected: BTreeSet<String> = set(&[
+        "time_static.created",
+        "module.ca.tls_private_key.ca",
+        "module.ca.tls_self_signed_cert.ca",
+        x_api,
+        x_web,
+        s_api,
+        s_web,
+        "random_password.db[0]",
+        "random_password.db[1]",
+    ]);
+    assert_eq!(n.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(n[x_api], set(&[]));
+    assert_eq!(
+        n["module.ca.tls_self_signed_cert.ca"],
+        set(&["module.ca.tls_private_key.ca"])
+    );
+    // `for_each = random_id.x` depends on the whole collection.
+    assert_eq!(n[s_api], set(&[x_api, x_web]));
+    // Through a module output built by a `for` over all suffixes.
+    assert_eq!(n["random_password.db[1]"], set(&[s_api, s_web]));
+    assert_eq!(n["time_static.created"], set(&[]));
+}
+
+#[test]
+fn graph_json_follows_variables_for_count_and_for_each() {
+    let t = fixture("platform");
+    let n = nodes(
+        &t,
+        &["-var", "replicas=3", "-var", "services=[\"api\", \"x\"]"],
+    );
+    assert!(n.contains_key("random_password.db[2]"), "{n:?}");
+    assert!(n.contains_key("module.a.random_id.x[\"x\"]"), "{n:?}");
+    assert!(!n.contains_key("module.a.random_id.x[\"web\"]"), "{n:?}");
+}
+
+#[test]
+fn graph_json_inherits_module_depends_on_into_every_instance() {
+    let t = fixture("depends");
+    let n = nodes(&t, &[]);
+    assert_eq!(n["random_string.second"], set(&["random_id.first"]));
+    assert_eq!(
+        n["module.workers[0].random_id.w"],
+        set(&["random_string.second"])
+    );
+    assert_eq!(
+        n["module.workers[1].random_id.w"],
+        set(&["random_string.second"])
+    );
+    assert_eq!(n.len(), 4);
+}
+
+/// Nodes and edges of a DOT document, checking its shape on the way.
+fn parse_dot(dot: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
+    let mut lines = dot.lines();
+    assert_eq!(lines.next(), Some("digraph slipway {"));
+    assert_eq!(dot.lines().last(), Some("}"));
+    let unquote = |s: &str| -> String {
+        let s = s.trim();
+        assert!(s.starts_with('"') && s.ends_with('"'), "unquoted id {s:?}");
+        s[1..s.len() - 1].replace("\\\"", "\"")
+    };
+    let (mut nodes, mut edges) = (BTreeSet::new(), BTreeSet::new());
+    for line in dot.lines().skip(1) {
+        let line = line.trim();
+        if line == "}" || line.starts_with("rankdir") || line.starts_with("node [") {
+            continue;
+        }
+        let stmt = line
+            .strip_suffix(';')
+            .unwrap_or_else(|| panic!("no `;`: {line}"));
+        match stmt.split_once(" -> ") {
+            Some((a, b)) => {
+                edges.insert((unquote(a), unquote(b)));
+            }
+            None => {
+                nodes.insert(unquote(stmt));
+            }
+        }
+    }
+    for (a, b) in &edges {
+        assert!(
+            nodes.contains(a) && nodes.contains(b),
+            "edge to undeclared node {a} -> {b}"
+        );
+    }
+    (nodes, edges)
+}
+
+#[test]
+fn graph_dot_is_well_formed_and_arrows_read_depends_on() {
+    let t = fixture("platform");
+    let r = slipway_in(&t.join("env"), ["graph", "."]);
+    r.assert_no_crash().assert_code(0);
+    let (nodes, edges) = parse_dot(&r.stdout);
+    assert_eq!(nodes.len(), 9);
+    assert_eq!(edges.len(), 9);
+    assert!(edges.contains(&(
+        "module.ca.tls_self_signed_cert.ca".to_string(),
+        "module.ca.tls_private_key.ca".to_string()
+    )));
+    assert!(edges.contains(&(
+        "random_password.db[0]".to_string(),
+        "module.a.random_string.suffix[\"web\"]".to_string()
+    )));
+}
+
+#[test]
+fn graph_with_errors_exits_1_and_prints_no_graph() {
+    let t = TestDir::new();
+    t.write(
+        "env/main.hcl",
+        "resource \"random_id\" \"a\" {\n  byte_length = local.nope\n}\n",
+    );
+    let r = slipway_in(&t.join("env"), ["graph", "."]);
+    r.assert_no_crash().assert_code(1);
+    assert!(r.stdout.is_empty(), "{}", r.dump());
+    assert!(r.stderr.contains("main.hcl:2:17"), "{}", r.dump());
+}

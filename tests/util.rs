@@ -1,0 +1,316 @@
+//! Helpers shared by every integration test: a scratch directory, the real binary run inside it
+//! with a clean environment, and captured output.
+
+#![allow(dead_code)] // Not every test module uses every helper.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the checked-in test data lives.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// A fresh temporary directory; removed when dropped.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for TestDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            dir: tempfile::Builder::new()
+                .prefix("slipway-test-")
+                .tempdir()
+                .expect("create temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `path()/rel`.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (creating parent directories).
+    pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> &TestDir {
+        let p = self.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dir");
+        }
+        std::fs::write(&p, contents).expect("write file");
+        self
+    }
+
+    pub fn read(&self, rel: impl AsRef<Path>) -> Vec<u8> {
+        std::fs::read(self.join(rel)).expect("read file")
+    }
+
+    pub fn read_string(&self, rel: impl AsRef<Path>) -> String {
+        String::from_utf8(self.read(rel)).expect("file is UTF-8")
+    }
+
+    /// Copies a directory's contents (recursively) into `rel`.
+    pub fn copy_dir(&self, src: &Path, rel: impl AsRef<Path>) -> &TestDir {
+        copy_dir(src, &self.join(rel));
+        self
+    }
+
+    /// The binary, run in this directory.
+    pub fn cmd(&self) -> Cmd {
+        let mut c = Cmd::new();
+        c.current_dir(self.path());
+        c
+    }
+}
+
+/// Copies `src` into `dst` recursively (`dst` is created).
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("create dir");
+    for entry in std::fs::read_dir(src).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy file");
+        }
+    }
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code; `None` when killed by a signal or by the timeout.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+    /// The command line, for failure messages.
+    pub describe: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing all output otherwise.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit status of {}\n{}",
+            self.describe,
+            self.dump()
+        );
+        self
+    }
+
+    /// Asserts that the process neither panicked nor overflowed its stack.
+    #[track_caller]
+    pub fn assert_no_crash(&self) -> &Run {
+        assert!(
+            self.crash().is_none(),
+            "{}\n{}",
+            self.crash().unwrap_or_default(),
+            self.dump()
+        );
+        self
+    }
+
+    /// Why this run looks like a crash, if it does.
+    pub fn crash(&self) -> Option<String> {
+        if self.timed_out {
+            return Some(format!("timed out after {:?}", self.elapsed));
+        }
+        if self.code.is_none() {
+            return Some("killed by a signal".into());
+        }
+        for needle in ["panicked", "RUST_BACKTRACE", "overflow"] {
+            if self.stderr.contains(needle) {
+                return Some(format!("stderr contains {needle:?}"));
+            }
+        }
+        None
+    }
+
+    /// stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout of {} is not JSON: {e}\n{}",
+                self.describe,
+                self.dump()
+            )
+        })
+    }
+
+    pub fn dump(&self) -> String {
+        fn cut(s: &str) -> &str {
+            let mut end = s.len().min(4000);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            &s[..end]
+        }
+        format!(
+            "--- exit: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code,
+            cut(&self.stdout),
+            cut(&self.stderr)
+        )
+    }
+}
+
+/// A command line for the `slipway` binary with a controlled environment: no colour, no
+/// `SLIPWAY_*` variables inherited from whoever runs the tests.
+pub struct Cmd {
+    cmd: Command,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+impl Default for Cmd {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cmd {
+    pub fn new() -> Cmd {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SLIPWAY_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("NO_COLOR", "1").env_remove("RUST_BACKTRACE");
+        Cmd {
+            cmd,
+            args: Vec::new(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    pub fn arg(&mut self, a: impl AsRef<OsStr>) -> &mut Cmd {
+        self.args.push(a.as_ref().to_string_lossy().into_owned());
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Cmd {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(&mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> &mut Cmd {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn timeout(&mut self, t: Duration) -> &mut Cmd {
+        self.timeout = t;
+        self
+    }
+
+    /// Runs to completion (or the timeout, which kills it).
+    pub fn run(&mut self) -> Run {
+        let describe = format!("slipway {}", self.args.join(" "));
+        let start = Instant::now();
+        let mut child = self
+            .cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn slipway");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let out_t = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = out.read_to_end(&mut b);
+            b
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = err.read_to_end(&mut b);
+            b
+        });
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if start.elapsed() > self.timeout {
+                timed_out = true;
+                let _ = child.kill();
+                break child.wait().expect("wait after kill");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+        Run {
+            code: if timed_out { None } else { status.code() },
+            stdout,
+            stderr,
+            elapsed: start.elapsed(),
+            timed_out,
+            describe,
+        }
+    }
+}
+
+/// Runs `slipway ARGS` in `dir`.
+pub fn slipway_in<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(dir: &Path, args: I) -> Run {
+    Cmd::new().current_dir(dir).args(args).run()
+}
+
+/// Error diagnostics of a `--json` document.
+pub fn errors(doc: &serde_json::Value) -> Vec<&serde_json::Value> {
+    doc["diagnostics"]
+        .as_array()
+        .map(|a| a.iter().filter(|d| d["severity"] == "error").collect())
+        .unwrap_or_default()
+}
+
+/// `summary` of every diagnostic, for failure messages.
+pub fn summaries(doc: &serde_json::Value) -> Vec<String> {
+    doc["diagnostics"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| {
+                    let r = &d["range"]["start"];
+                    format!(
+                        "[{}] {}:{}:{} {}",
+                        d["severity"].as_str().unwrap_or("?"),
+                        d["range"]["filename"].as_str().unwrap_or("-"),
+                        r["line"],
+                        r["column"],
+                        d["summary"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
