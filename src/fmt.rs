@@ -77,6 +77,16 @@ impl FormatError {
 /// Formats one HCL file's text canonically. Errors if the input does not parse (with byte
 /// offset, line, column, message), and never returns text that means something else.
 pub fn format_source(src: &str) -> Result<String, FormatError> {
+    // A UTF-8 byte-order mark is not HCL (the loader skips it too): format what follows it and
+    // keep the mark, so formatting never changes a file's encoding.
+    if let Some(rest) = src.strip_prefix('\u{feff}') {
+        return format_source(rest)
+            .map(|out| format!("\u{feff}{out}"))
+            .map_err(|mut e| {
+                e.offset += '\u{feff}'.len_utf8();
+                e
+            });
+    }
     let before = parse(src)?;
     let tokens = lex(src);
     let out = layout(&tokens);
@@ -780,6 +790,18 @@ fn render(lines: &[OutLine]) -> String {
         prev = Some(l);
     }
     out
+}
+
+#[cfg(test)]
+mod bom_tests {
+    use super::format_source;
+
+    #[test]
+    fn a_byte_order_mark_is_kept_and_the_rest_formatted() {
+        let out = format_source("\u{feff}a=1\n").unwrap();
+        assert_eq!(out, "\u{feff}a = 1\n");
+        assert_eq!(format_source(&out).unwrap(), out);
+    }
 }
 
 #[cfg(test)]

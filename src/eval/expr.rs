@@ -360,6 +360,18 @@ impl<'a> Evaluator<'a> {
         let (l, ls) = l.unmark_deep();
         let (r, rs) = r.unmark_deep();
         let sens = ls || rs;
+        // Both sides of && and || must be bools (or unknown) before any shortcut: `true || "no"`
+        // is a type error in HCL, not `true`.
+        if matches!(op, B::And | B::Or) {
+            for (v, e) in [(&l, le), (&r, re)] {
+                if !matches!(v, Value::Unknown) && to_bool(v).is_none() {
+                    return Err(self.err(
+                        e,
+                        format!("`{}` needs bools, not {}", op.as_str(), v.type_name()),
+                    ));
+                }
+            }
+        }
         // `false && unknown` and `true || unknown` are known.
         match (op, &l, &r) {
             (B::And, Value::Bool(false), _) | (B::And, _, Value::Bool(false)) => {
@@ -1085,5 +1097,48 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
                     .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }
         (x, y) => x == y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoNames;
+
+    impl Resolver for NoNames {
+        fn resolve(
+            &self,
+            root: &RefRoot,
+            _: Option<&Value>,
+            span: &Span,
+        ) -> Result<Value, Diagnostic> {
+            Err(Diagnostic::error(format!("no {root}")).at(span.clone()))
+        }
+        fn base_dir(&self) -> &Path {
+            Path::new(".")
+        }
+    }
+
+    fn eval(src: &str) -> Result<Value, Diagnostic> {
+        let e = hcl::edit::parser::parse_expr(src).unwrap();
+        Evaluator::new(&NoNames, FileId(0)).eval(&e)
+    }
+
+    #[test]
+    fn logic_operators_check_both_operand_types_before_short_circuiting() {
+        assert_eq!(eval("true || false").unwrap(), Value::Bool(true));
+        assert!(
+            eval("true || \"no\"")
+                .unwrap_err()
+                .summary
+                .contains("needs bools")
+        );
+        assert!(
+            eval("false && 1")
+                .unwrap_err()
+                .summary
+                .contains("needs bools")
+        );
     }
 }
