@@ -287,26 +287,7 @@ impl JournaledState {
     /// If the append fails, the in-memory state is unchanged; if only the compaction fails,
     /// the change is durable (in the journal) and applied in memory.
     pub async fn apply(&mut self, op: JournalOp) -> Result<(), BackendError> {
-        self.check_in_step()?;
-        // Marked before the await: if this future is dropped after the backend has written the
-        // record, memory lags the journal and must not be compacted over it.
-        self.diverged = true;
-        let receipt = self.backend.append(&op).await?;
-        if receipt.serial != self.state.serial + 1 {
-            return Err(self.out_of_step());
-        }
-        self.diverged = false;
-        self.state.apply(&op);
-        self.state.serial = receipt.serial;
-        self.pending += 1;
-        if self.policy.due(
-            receipt.journal_records,
-            receipt.journal_bytes,
-            receipt.snapshot_bytes,
-        ) {
-            self.compact().await?;
-        }
-        Ok(())
+        self.apply_batch(vec![op]).await
     }
 
     /// Journals several changes durably with one fsync (group commit), then applies them in
@@ -316,6 +297,8 @@ impl JournaledState {
             return Ok(());
         }
         self.check_in_step()?;
+        // Marked before the await: if this future is dropped after the backend has written the
+        // records, memory lags the journal and must not be compacted over it.
         self.diverged = true;
         let receipt = self.backend.append_batch(&ops).await?;
         if receipt.serial != self.state.serial + ops.len() as u64 {

@@ -436,20 +436,28 @@ fn print_outputs(outputs: &std::collections::BTreeMap<String, (Value, bool)>) {
     }
 }
 
-/// Read-only access to state (no lock taken, as Terraform's output and show).
-fn read_state(
+/// The backend of an environment, without taking its lock.
+fn unlocked_backend(
     dir: &Path,
     state: &StateArgs,
-) -> Result<(Environment, Option<crate::state::State>), i32> {
+) -> Result<(Environment, Arc<dyn crate::backend::Backend>), i32> {
     let env = Environment::load(dir, &[], ProviderRegistry::builtin());
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         ..Default::default()
     };
-    let backend = match crate::session::backend_for(&env, &opts) {
-        Ok(b) => b,
-        Err(e) => return Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
-    };
+    match crate::session::backend_for(&env, &opts) {
+        Ok(b) => Ok((env, b)),
+        Err(e) => Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
+    }
+}
+
+/// Read-only access to state (no lock taken, as Terraform's output and show).
+fn read_state(
+    dir: &Path,
+    state: &StateArgs,
+) -> Result<(Environment, Option<crate::state::State>), i32> {
+    let (env, backend) = unlocked_backend(dir, state)?;
     let st = runtime().block_on(async { backend.read().await });
     match st {
         Ok(s) => Ok((env, s)),
@@ -791,14 +799,9 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 }
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
-    let opts = SessionOptions {
-        state_dir: state.state_dir.clone(),
-        ..Default::default()
-    };
-    let backend = match crate::session::backend_for(&env, &opts) {
-        Ok(b) => b,
-        Err(e) => return session_error(e, Some(&env.sources), &Ui { colour: false }),
+    let backend = match unlocked_backend(dir, state) {
+        Ok((_, b)) => b,
+        Err(code) => return code,
     };
     match runtime().block_on(backend.force_unlock(id)) {
         Ok(()) => {
