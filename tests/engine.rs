@@ -951,3 +951,28 @@ fn import_brings_an_existing_object_under_management() {
         undeclared.stderr
     );
 }
+
+#[test]
+fn kubeconfig_writes_the_admin_kubeconfig_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    repo.write("main.hcl", "output \"admin_kubeconfig\" {\n  value     = sensitive(\"apiVersion: v1\\nkind: Config\\n\")\n  sensitive = true\n}\n");
+    let missing = repo.run(&["kubeconfig", ENV]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("admin_kubeconfig"),
+        "{}",
+        missing.stderr
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.run(&["kubeconfig", ENV, "-o", "admin.conf"]).ok();
+    let path = repo.dir.path().join("admin.conf");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "apiVersion: v1\nkind: Config\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

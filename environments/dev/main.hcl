@@ -59,6 +59,11 @@ output "cluster" {
   }
 }
 
+output "admin_kubeconfig" {
+  value     = module.pki.admin_kubeconfig
+  sensitive = true
+}
+
 output "bootstrap_token" {
   value     = "${random_string.bootstrap_token_id.result}.${random_password.bootstrap_token_secret.result}"
   sensitive = true

@@ -103,6 +103,9 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             state,
         } => engine::import_cmd(&dir, &address, &id, &state, ui),
         Command::ForceUnlock { id, dir, state } => engine::force_unlock_cmd(&dir, &id, &state),
+        Command::Kubeconfig { dir, output, state } => {
+            engine::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
+        }
     }
 }
 

@@ -820,3 +820,47 @@ pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
         }
     }
 }
+
+/// `slipway kubeconfig`: the `admin_kubeconfig` output, written 0600.
+pub fn kubeconfig_cmd(dir: &Path, output: Option<&Path>, state: &StateArgs) -> i32 {
+    let (env, st) = match read_state(dir, state) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let Some(text) = st.and_then(|s| {
+        s.outputs
+            .get("admin_kubeconfig")
+            .and_then(|o| o.value.as_str().map(str::to_string))
+    }) else {
+        eprintln!(
+            "error: the state of {} has no `admin_kubeconfig` output; apply first, and export it from the environment (output \"admin_kubeconfig\" {{ value = module.pki.admin_kubeconfig, sensitive = true }})",
+            env.name
+        );
+        return 1;
+    };
+    let path = output
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(format!("{}.kubeconfig", env.name)));
+    use std::os::unix::fs::OpenOptionsExt;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()));
+    match written {
+        Ok(()) => {
+            println_out(&format!(
+                "Wrote {} (mode 0600). Use it with: KUBECONFIG={} kubectl get nodes",
+                path.display(),
+                path.display()
+            ));
+            0
+        }
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", path.display());
+            1
+        }
+    }
+}

@@ -154,6 +154,16 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Write the cluster's admin kubeconfig (the environment's `admin_kubeconfig` output) to a
+    /// file readable only by its owner.
+    Kubeconfig {
+        dir: Option<PathBuf>,
+        /// Where to write it (default: `<environment>.kubeconfig` in the current directory).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Remove a stale state lock (give the lock id printed in the lock error).
     ForceUnlock {
         id: String,
