@@ -3,8 +3,10 @@
 
 mod util;
 
+mod bootstrap;
 mod corpus;
 mod engine;
+mod etcd;
 mod fmt_cmd;
 mod graph_cmd;
 mod mutate;

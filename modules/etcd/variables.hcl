@@ -1,0 +1,105 @@
+variable "cluster_name" {
+  description = "Cluster name; the default initial_cluster_token is derived from it."
+  type        = string
+}
+
+variable "topology" {
+  description = "\"stacked\": a member on each control-plane node; \"external\": dedicated members, each with its own EBS data volume."
+  type        = string
+  default     = "stacked"
+
+  validation {
+    condition     = contains(["stacked", "external"], var.topology)
+    error_message = "topology must be \"stacked\" or \"external\"."
+  }
+}
+
+variable "members" {
+  description = "etcd members: member name => private IP (static, from cidrhost, so the config exists before the instances). Names must match modules/pki's etcd_members, whose certificates carry them."
+  type        = map(string)
+
+  validation {
+    # An even-sized cluster tolerates no more failures than one member fewer, and has more
+    # members that can fail: 1, 3 or 5 members.
+    condition     = length(var.members) % 2 == 1
+    error_message = "etcd needs an odd number of members (1, 3 or 5)."
+  }
+
+  validation {
+    # initial-cluster is "name=url,name=url": a name holding ',' or '=' would corrupt it.
+    condition     = alltrue([for name in keys(var.members) : name != "" && length(split(",", name)) == 1 && length(split("=", name)) == 1])
+    error_message = "Member names must be non-empty and contain neither ',' nor '='."
+  }
+}
+
+variable "client_port" {
+  description = "Port etcd serves clients on (the apiserver, etcdctl)."
+  type        = number
+  default     = 2379
+
+  validation {
+    condition     = var.client_port >= 1 && var.client_port <= 65535 && floor(var.client_port) == var.client_port
+    error_message = "client_port must be a port number (1-65535)."
+  }
+}
+
+variable "peer_port" {
+  description = "Port members replicate on. Must differ from client_port (a validation cannot compare two variables)."
+  type        = number
+  default     = 2380
+
+  validation {
+    condition     = var.peer_port >= 1 && var.peer_port <= 65535 && floor(var.peer_port) == var.peer_port
+    error_message = "peer_port must be a port number (1-65535)."
+  }
+}
+
+variable "listen_on_localhost" {
+  description = "Also serve clients on https://127.0.0.1:<client_port>, for the local apiserver (stacked) and etcdctl on the node. Turn off only when several members share one host's loopback (tests)."
+  type        = bool
+  default     = true
+}
+
+variable "data_dir" {
+  description = "etcd data-dir on every member. For external members, the mount point of its EBS data volume. Used verbatim: a relative path resolves against etcd's working directory."
+  type        = string
+  default     = "/var/lib/etcd"
+
+  validation {
+    condition     = var.data_dir != ""
+    error_message = "data_dir must not be empty."
+  }
+}
+
+variable "pki_dir" {
+  description = "Directory of ca.crt, server.{crt,key}, peer.{crt,key} on every member: where modules/pki's bundles put them. Used verbatim, like data_dir."
+  type        = string
+  default     = "/etc/kubernetes/pki/etcd"
+
+  validation {
+    condition     = var.pki_dir != ""
+    error_message = "pki_dir must not be empty."
+  }
+}
+
+variable "config_file" {
+  description = "Where each member's config file is installed; the systemd unit passes it to etcd --config-file."
+  type        = string
+  default     = "/etc/etcd/etcd.conf.yml"
+}
+
+variable "initial_cluster_token" {
+  description = "Token that keeps two clusters bootstrapped from the same peer URLs apart. Default: \"<cluster_name>-etcd\"."
+  type        = string
+  default     = null
+}
+
+variable "control_plane_cidrs" {
+  description = "CIDRs of the control-plane nodes: the only sources allowed to reach the client port (security_group_rules)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.control_plane_cidrs) > 0
+    error_message = "At least one control-plane CIDR is needed: nothing else may reach etcd's client port."
+  }
+}
