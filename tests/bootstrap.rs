@@ -489,7 +489,7 @@ struct JoinControlPlane {
 #[derive(Debug)]
 enum KubeadmDoc {
     Init(InitConfiguration),
-    Cluster(ClusterConfiguration),
+    Cluster(Box<ClusterConfiguration>),
     Join(JoinConfiguration),
 }
 
@@ -510,7 +510,7 @@ fn kubeadm_doc(doc: serde_json::Value) -> Result<KubeadmDoc, String> {
         .to_string();
     let parsed = match kind.as_str() {
         "InitConfiguration" => KubeadmDoc::Init(typed(doc)?),
-        "ClusterConfiguration" => KubeadmDoc::Cluster(typed(doc)?),
+        "ClusterConfiguration" => KubeadmDoc::Cluster(Box::new(typed(doc)?)),
         "JoinConfiguration" => KubeadmDoc::Join(typed(doc)?),
         other => return Err(format!("unexpected kind {other:?}")),
     };
@@ -547,7 +547,7 @@ fn init_and_cluster(instance: &str) -> (InitConfiguration, ClusterConfiguration)
     }
     (
         init.unwrap_or_else(|| panic!("{instance}: no InitConfiguration")),
-        cluster.unwrap_or_else(|| panic!("{instance}: no ClusterConfiguration")),
+        *cluster.unwrap_or_else(|| panic!("{instance}: no ClusterConfiguration")),
     )
 }
 
