@@ -7,9 +7,10 @@
 //! - every `user_data` with Debian's `cloud-init schema --config-file` (cloud-init 22.4);
 //! - every kubeadm document deserialized into typed kubeadm v1beta4 structs below
 //!   (`deny_unknown_fields`): YAML is read by PyYAML (`python3 -c 'import yaml'`, a dependency
-//!   of cloud-init) and its JSON by serde_json, so no YAML crate is needed.
+//!   of cloud-init) and its JSON by serde_json, so no YAML crate is needed;
+//! - the bootstrap script with `shellcheck`.
 //!
-//! Install both with `apt-get install -y cloud-init` (scripts/install-deps does).
+//! Install them with `apt-get install -y cloud-init shellcheck` (scripts/install-deps does).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -29,7 +30,8 @@ const POD_CIDR: &str = "192.168.0.0/16";
 const SERVICE_CIDR: &str = "172.20.0.0/16";
 const DOMAIN: &str = "corp.internal";
 const KUBEADM_API: &str = "kubeadm.k8s.io/v1beta4";
-const INSTALL_HINT: &str = "install with `apt-get install -y cloud-init` (scripts/install-deps)";
+const INSTALL_HINT: &str =
+    "install with `apt-get install -y cloud-init shellcheck` (scripts/install-deps)";
 
 /// Dedicated etcd members of the external topology.
 const ETCD_MEMBERS: [(&str, &str); 3] = [
@@ -956,6 +958,11 @@ fn bootstrap_script_pins_packages_and_reads_the_bundle() {
         assert_eq!(mode, "0755");
         let r = run(Command::new("bash").args(["-n", "-c", script]), None);
         assert_eq!(r.code, 0, "{instance}: bash -n: {}", r.all());
+        let r = run(
+            Command::new("shellcheck").args(["--shell=bash", "-"]),
+            Some(script),
+        );
+        assert_eq!(r.code, 0, "{instance}: shellcheck: {}", r.all());
         for needle in [
             format!("ROLE='{role}'"),
             format!("BUNDLE_URI='s3://prod-slipway-bootstrap/nodes/{name}/bundle.json'"),
