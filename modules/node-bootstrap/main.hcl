@@ -1,0 +1,229 @@
+# Renders what a node needs to bootstrap itself with kubeadm: a #cloud-config user-data document
+# and the kubeadm configuration documents. No resources: the environment uploads `bundle` to S3
+# and hands `user_data` to aws_instance.
+#
+# Secrets never enter user-data (anyone with ec2:DescribeInstanceAttribute can read it): the
+# kubeadm files carry a placeholder where the bootstrap token goes, and the node substitutes the
+# token from the bundle it fetches with its instance role.
+
+locals {
+  api_version = "kubeadm.k8s.io/v1beta4"
+
+  # Substituted on the node by the bootstrap script; kubeadm rejects it if left in place (it is
+  # not a valid token), so a missed substitution fails loudly instead of joining with garbage.
+  token_placeholder = "SLIPWAY_BOOTSTRAP_TOKEN"
+
+  control_plane_endpoint = "${var.apiserver_endpoint}:${var.apiserver_port}"
+  kubernetes_minor       = join(".", slice(split(".", var.kubernetes_version), 0, 2))
+  package_version        = "${var.kubernetes_version}-${var.kubernetes_package_revision}"
+  cri_socket             = "unix:///var/run/containerd/containerd.sock"
+  pki_dir                = "/etc/kubernetes/pki"
+  config_dir             = "/etc/kubernetes/kubeadm"
+  config_path            = "${local.config_dir}/${var.role}.yaml"
+  script_path            = "/usr/local/sbin/slipway-bootstrap"
+
+  # Every role but a dedicated etcd member authenticates to the cluster with the token.
+  needs_token = var.role != "etcd"
+
+  node_registration = {
+    name      = var.node_name
+    criSocket = local.cri_socket
+    # The node has several addresses on EC2; the kubelet must report the static one that the
+    # certificates name.
+    kubeletExtraArgs = [{ name = "node-ip", value = var.node_ip }]
+  }
+
+  local_api_endpoint = {
+    advertiseAddress = var.node_ip
+    bindPort         = var.apiserver_port
+  }
+
+  etcd_members     = coalesce(var.etcd.members, {})
+  initial_cluster  = join(",", [for name, ip in local.etcd_members : "${name}=https://${ip}:2380"])
+  etcd_member_sans = [var.node_name, var.node_ip, "localhost", "127.0.0.1"]
+
+  # The certificates come pre-generated in the bundle (modules/pki); the SANs here only matter if
+  # kubeadm ever had to generate one, and then they match what modules/pki issues.
+  etcd = (
+    var.role == "etcd" ? {
+      # A dedicated member: kubeadm writes etcd's static pod from this ("Set up a High
+      # Availability etcd Cluster with kubeadm"); the member list is known before any member
+      # exists because members have static IPs.
+      local = {
+        dataDir        = "/var/lib/etcd"
+        serverCertSANs = local.etcd_member_sans
+        peerCertSANs   = local.etcd_member_sans
+        extraArgs = [
+          { name = "name", value = var.node_name },
+          { name = "initial-cluster", value = local.initial_cluster },
+          { name = "initial-cluster-state", value = "new" },
+          { name = "listen-peer-urls", value = "https://${var.node_ip}:2380" },
+          { name = "listen-client-urls", value = "https://127.0.0.1:2379,https://${var.node_ip}:2379" },
+          { name = "advertise-client-urls", value = "https://${var.node_ip}:2379" },
+          { name = "initial-advertise-peer-urls", value = "https://${var.node_ip}:2380" },
+        ]
+      }
+    } : var.etcd.topology == "external" ? {
+      external = {
+        endpoints = var.etcd.endpoints
+        caFile    = "${local.pki_dir}/etcd/ca.crt"
+        certFile  = "${local.pki_dir}/apiserver-etcd-client.crt"
+        keyFile   = "${local.pki_dir}/apiserver-etcd-client.key"
+      }
+    } : {
+      local = {
+        dataDir        = "/var/lib/etcd"
+        serverCertSANs = local.etcd_member_sans
+        peerCertSANs   = local.etcd_member_sans
+      }
+    }
+  )
+
+  init_configuration = {
+    apiVersion = local.api_version
+    kind       = "InitConfiguration"
+    # kubeadm init creates this token, so the workers' token (from their bundles) is valid.
+    bootstrapTokens = var.role == "control-plane-init" ? [{
+      token       = local.token_placeholder
+      description = "slipway: node bootstrap token for ${var.cluster_name}"
+      ttl         = var.bootstrap_token_ttl
+      usages      = ["signing", "authentication"]
+      groups      = ["system:bootstrappers:kubeadm:default-node-token"]
+    }] : []
+    nodeRegistration = local.node_registration
+    localAPIEndpoint = local.local_api_endpoint
+  }
+
+  cluster_configuration = {
+    apiVersion           = local.api_version
+    kind                 = "ClusterConfiguration"
+    clusterName          = var.cluster_name
+    kubernetesVersion    = "v${var.kubernetes_version}"
+    controlPlaneEndpoint = local.control_plane_endpoint
+    certificatesDir      = local.pki_dir
+    networking = {
+      podSubnet     = var.pod_cidr
+      serviceSubnet = var.service_cidr
+      dnsDomain     = var.cluster_domain
+    }
+    etcd = local.etcd
+    apiServer = {
+      certSANs = [var.apiserver_endpoint]
+    }
+  }
+
+  join_configuration = merge(
+    {
+      apiVersion       = local.api_version
+      kind             = "JoinConfiguration"
+      nodeRegistration = local.node_registration
+      discovery = {
+        bootstrapToken = {
+          apiServerEndpoint = local.control_plane_endpoint
+          token             = local.token_placeholder
+          # Pins the cluster CA: a node never trusts an apiserver that merely knows the token.
+          caCertHashes = [var.ca_cert_hash]
+        }
+      }
+    },
+    # The certificates are pre-distributed in the bundle, so no certificateKey is needed.
+    var.role == "control-plane-join" ? { controlPlane = { localAPIEndpoint = local.local_api_endpoint } } : {},
+  )
+
+  # kubeadm join reads only a JoinConfiguration (it takes the cluster's from the kubeadm-config
+  # ConfigMap); init and a dedicated etcd member read Init + Cluster.
+  kubeadm_documents = (
+    contains(["control-plane-join", "worker"], var.role)
+    ? [yamlencode(local.join_configuration)]
+    : [yamlencode(local.init_configuration), yamlencode(local.cluster_configuration)]
+  )
+  kubeadm_config = join("---\n", local.kubeadm_documents)
+
+  # A dedicated etcd member runs etcd as a static pod under a standalone kubelet (no apiserver):
+  # kubeadm's documented way to run external etcd.
+  etcd_kubelet_config = yamlencode({
+    apiVersion    = "kubelet.config.k8s.io/v1beta1"
+    kind          = "KubeletConfiguration"
+    cgroupDriver  = "systemd"
+    address       = "127.0.0.1"
+    staticPodPath = "/etc/kubernetes/manifests"
+    authentication = {
+      anonymous = { enabled = false }
+      webhook   = { enabled = false }
+    }
+    authorization = { mode = "AlwaysAllow" }
+  })
+
+  etcd_kubelet_files = var.role == "etcd" ? [
+    {
+      path        = "/etc/systemd/system/kubelet.service.d/kubelet.conf"
+      owner       = "root:root"
+      permissions = "0644"
+      content     = local.etcd_kubelet_config
+    },
+    {
+      path        = "/etc/systemd/system/kubelet.service.d/20-etcd-service-manager.conf"
+      owner       = "root:root"
+      permissions = "0644"
+      # The empty ExecStart= clears kubeadm's own drop-in, which expects a kubeconfig.
+      content = "[Service]\nExecStart=\nExecStart=/usr/bin/kubelet --config=/etc/systemd/system/kubelet.service.d/kubelet.conf --container-runtime-endpoint=${local.cri_socket}\nRestart=always\n"
+    },
+  ] : []
+
+  bootstrap_script = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {
+    role               = var.role
+    bundle_s3_uri      = var.bundle_s3_uri
+    kubernetes_minor   = local.kubernetes_minor
+    package_version    = local.package_version
+    containerd_version = var.containerd_version
+    config_path        = local.config_path
+    token_placeholder  = local.token_placeholder
+    needs_token        = local.needs_token
+    pki_dir            = local.pki_dir
+  })
+
+  cloud_config = {
+    # Unpinned helpers from the distribution; the pinned Kubernetes packages come from
+    # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
+    package_update = true
+    packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
+    write_files = concat(
+      [
+        {
+          path        = local.config_path
+          owner       = "root:root"
+          permissions = "0644"
+          content     = local.kubeadm_config
+        },
+        {
+          path        = "/etc/modules-load.d/k8s.conf"
+          owner       = "root:root"
+          permissions = "0644"
+          content     = "overlay\nbr_netfilter\n"
+        },
+        {
+          path        = "/etc/sysctl.d/99-kubernetes.conf"
+          owner       = "root:root"
+          permissions = "0644"
+          content     = "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n"
+        },
+        {
+          path        = local.script_path
+          owner       = "root:root"
+          permissions = "0755"
+          content     = local.bootstrap_script
+        },
+      ],
+      local.etcd_kubelet_files,
+    )
+    # runcmd runs in cloud-init's final stage, after write_files and the packages above.
+    runcmd = [[local.script_path]]
+  }
+
+  user_data = "#cloud-config\n${yamlencode(local.cloud_config)}"
+
+  bundle = jsonencode({
+    files           = var.pki_files
+    bootstrap_token = local.needs_token ? var.bootstrap_token : null
+  })
+}

@@ -1,0 +1,136 @@
+variable "cluster_name" {
+  description = "Cluster name (ClusterConfiguration.clusterName)."
+  type        = string
+}
+
+variable "role" {
+  description = "What this node does: \"control-plane-init\" (the first control-plane node runs kubeadm init), \"control-plane-join\", \"worker\", or \"etcd\" (a dedicated member of an external etcd cluster)."
+  type        = string
+
+  validation {
+    condition     = contains(["control-plane-init", "control-plane-join", "worker", "etcd"], var.role)
+    error_message = "role must be one of control-plane-init, control-plane-join, worker, etcd."
+  }
+}
+
+variable "node_name" {
+  description = "Kubernetes node name (nodeRegistration.name); also the etcd member name of an etcd or stacked node."
+  type        = string
+}
+
+variable "node_ip" {
+  description = "The node's static private IP: advertise address of the apiserver and etcd, kubelet --node-ip."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "Exact Kubernetes version, e.g. \"1.31.4\": pins the apt packages and kubeadm's kubernetesVersion. Its minor version picks the pkgs.k8s.io repository."
+  type        = string
+
+  validation {
+    condition     = length(split(".", var.kubernetes_version)) == 3 && can(tonumber(split(".", var.kubernetes_version)[0])) && can(tonumber(split(".", var.kubernetes_version)[1])) && can(tonumber(split(".", var.kubernetes_version)[2]))
+    error_message = "kubernetes_version must be MAJOR.MINOR.PATCH without a leading v, e.g. \"1.31.4\"."
+  }
+}
+
+variable "kubernetes_package_revision" {
+  description = "Debian revision of the pkgs.k8s.io packages: kubelet=<kubernetes_version>-<revision>."
+  type        = string
+  default     = "1.1"
+
+  validation {
+    # Quoted verbatim in the bootstrap script.
+    condition     = length(split("'", var.kubernetes_package_revision)) == 1 && length(split(" ", var.kubernetes_package_revision)) == 1
+    error_message = "kubernetes_package_revision must not contain quotes or spaces."
+  }
+}
+
+variable "containerd_version" {
+  description = "Exact Debian version of the `containerd` package to install and hold (e.g. \"1.6.20~ds1-1+deb12u1\")."
+  type        = string
+
+  validation {
+    # Quoted verbatim in the bootstrap script.
+    condition     = length(var.containerd_version) > 0 && length(split("'", var.containerd_version)) == 1 && length(split(" ", var.containerd_version)) == 1
+    error_message = "containerd_version must be a Debian version string, without quotes or spaces."
+  }
+}
+
+variable "bundle_s3_uri" {
+  description = "s3:// URI of this node's bundle (the `bundle` output, uploaded by the environment). The instance role must be able to read it and nothing beyond the node's prefix."
+  type        = string
+
+  validation {
+    # Quoted verbatim in the bootstrap script, hence no quote or space.
+    condition     = startswith(var.bundle_s3_uri, "s3://") && length(split("/", var.bundle_s3_uri)) >= 4 && length(split("'", var.bundle_s3_uri)) == 1 && length(split(" ", var.bundle_s3_uri)) == 1
+    error_message = "bundle_s3_uri must look like s3://BUCKET/KEY, without quotes or spaces."
+  }
+}
+
+variable "apiserver_endpoint" {
+  description = "DNS name of the API server load balancer; controlPlaneEndpoint is <this>:<apiserver_port>."
+  type        = string
+}
+
+variable "apiserver_port" {
+  description = "Port of the load balancer's listener and of each apiserver (localAPIEndpoint.bindPort)."
+  type        = number
+  default     = 6443
+}
+
+variable "etcd" {
+  description = "etcd topology: `stacked` (kubeadm runs a member on every control-plane node) or `external` (dedicated members). `endpoints` are the client URLs the apiservers use (external only); `members` (name => IP) forms --initial-cluster on dedicated members (role etcd)."
+  type = object({
+    topology  = string
+    endpoints = list(string)
+    members   = optional(map(string))
+  })
+
+  validation {
+    condition     = contains(["stacked", "external"], var.etcd.topology)
+    error_message = "etcd.topology must be \"stacked\" or \"external\"."
+  }
+}
+
+variable "pod_cidr" {
+  description = "Pod network CIDR (networking.podSubnet); must match the CNI's."
+  type        = string
+}
+
+variable "service_cidr" {
+  description = "Service CIDR (networking.serviceSubnet); must match the one the apiserver certificate was issued for."
+  type        = string
+  default     = "10.96.0.0/12"
+}
+
+variable "cluster_domain" {
+  description = "Cluster DNS domain (networking.dnsDomain)."
+  type        = string
+  default     = "cluster.local"
+}
+
+variable "bootstrap_token" {
+  description = "kubeadm bootstrap token \"[a-z0-9]{6}.[a-z0-9]{16}\". Goes into the sensitive `bundle` only, never into user_data or kubeadm_config. Needed by every role but etcd."
+  type        = string
+  sensitive   = true
+  default     = null
+}
+
+variable "bootstrap_token_ttl" {
+  description = "Lifetime of the bootstrap token created by kubeadm init (\"0s\" never expires). Workers that join later need a token that is still valid."
+  type        = string
+  default     = "24h0m0s"
+}
+
+variable "ca_cert_hash" {
+  description = "\"sha256:<hex>\" of the cluster CA's public key (modules/pki output ca_cert_hash): what joining nodes pin the cluster CA to. Needed by control-plane-join and worker."
+  type        = string
+  default     = null
+}
+
+variable "pki_files" {
+  description = "Absolute path => PEM of the files this node installs (one entry of modules/pki's `bundles`); empty for workers. Sensitive: goes into `bundle` only."
+  type        = map(string)
+  sensitive   = true
+  default     = {}
+}
