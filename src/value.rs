@@ -420,6 +420,19 @@ fn render_into(value: &Value, indent: usize, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&format_number(*n)),
+        // Multi-line text reads best as a heredoc, as Terraform shows it.
+        Value::String(s) if s.contains('\n') && !s.contains("\nEOT") => {
+            out.push_str("<<-EOT\n");
+            for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+                if !line.is_empty() {
+                    out.push_str(&" ".repeat(indent + 4));
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+            out.push_str(&" ".repeat(indent + 2));
+            out.push_str("EOT");
+        }
         Value::String(s) => {
             out.push_str(&serde_json::to_string(s).unwrap_or_default());
         }
@@ -501,6 +514,12 @@ mod tests {
         assert!(text.contains("(known after apply)"));
         assert!(text.contains("(sensitive value)"));
         assert!(!text.contains("\"x\""));
+    }
+
+    #[test]
+    fn multi_line_strings_render_as_heredocs() {
+        let text = render_hcl(&Value::string("a\n  b\n"));
+        assert_eq!(text, "<<-EOT\n    a\n      b\n  EOT");
     }
 
     #[test]

@@ -9,6 +9,22 @@ variable "cluster_name" {
   default = "dev"
 }
 
+variable "kubernetes_version" {
+  type    = string
+  default = "1.31.4"
+}
+
+variable "containerd_version" {
+  type    = string
+  default = "1.6.20~ds1-1+deb12u1"
+}
+
+variable "bootstrap_bucket" {
+  type        = string
+  description = "S3 bucket holding each node's secret bundle (fetched with the node's instance role)."
+  default     = "dev-slipway-bootstrap"
+}
+
 variable "vpc_cidr" {
   type    = string
   default = "10.20.0.0/16"
@@ -36,6 +52,50 @@ module "pki" {
   cluster_name          = var.cluster_name
 }
 
+module "etcd" {
+  source              = "../../modules/etcd"
+  cluster_name        = var.cluster_name
+  topology            = "stacked"
+  members             = local.control_plane
+  control_plane_cidrs = [local.subnet_cidr]
+}
+
+# One bootstrap document per node: the first control-plane node initialises, workers join. The
+# user-data holds no secret; each node fetches its bundle from S3 with its own instance role.
+module "control_plane_bootstrap" {
+  source             = "../../modules/node-bootstrap"
+  for_each           = local.control_plane
+  cluster_name       = var.cluster_name
+  role               = "control-plane-init"
+  node_name          = each.key
+  node_ip            = each.value
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  bundle_s3_uri      = "s3://${var.bootstrap_bucket}/nodes/${each.key}/bundle.json"
+  apiserver_endpoint = local.apiserver_endpoint
+  etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
+  pod_cidr           = "10.244.0.0/16"
+  bootstrap_token    = local.bootstrap_token
+  pki_files          = module.pki.bundles[each.key]
+}
+
+module "worker_bootstrap" {
+  source             = "../../modules/node-bootstrap"
+  for_each           = local.workers
+  cluster_name       = var.cluster_name
+  role               = "worker"
+  node_name          = each.key
+  node_ip            = each.value
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  bundle_s3_uri      = "s3://${var.bootstrap_bucket}/nodes/${each.key}/bundle.json"
+  apiserver_endpoint = local.apiserver_endpoint
+  etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
+  pod_cidr           = "10.244.0.0/16"
+  bootstrap_token    = local.bootstrap_token
+  ca_cert_hash       = module.pki.ca_cert_hash
+}
+
 # kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".
 resource "random_string" "bootstrap_token_id" {
   length  = 6
@@ -47,6 +107,10 @@ resource "random_password" "bootstrap_token_secret" {
   length  = 16
   upper   = false
   special = false
+}
+
+locals {
+  bootstrap_token = "${random_string.bootstrap_token_id.result}.${random_password.bootstrap_token_secret.result}"
 }
 
 output "cluster" {
@@ -65,6 +129,6 @@ output "admin_kubeconfig" {
 }
 
 output "bootstrap_token" {
-  value     = "${random_string.bootstrap_token_id.result}.${random_password.bootstrap_token_secret.result}"
+  value     = local.bootstrap_token
   sensitive = true
 }
