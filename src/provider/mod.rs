@@ -98,7 +98,11 @@ pub trait Provider: Send + Sync {
 
     /// Configures the provider from its evaluated `provider "name" { … }` block (a map, or
     /// null when the configuration has no such block).
-    async fn configure(&self, _ctx: &ProviderContext, _config: &Value) -> Result<(), ProviderError> {
+    async fn configure(
+        &self,
+        _ctx: &ProviderContext,
+        _config: &Value,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
@@ -163,6 +167,7 @@ impl ProviderRegistry {
     /// Every built-in provider.
     pub fn builtin() -> ProviderRegistry {
         let mut r = ProviderRegistry::default();
+        r.register(Arc::new(crate::providers::aws::AwsProvider::new()));
         r.register(Arc::new(crate::providers::random::RandomProvider::new()));
         r.register(Arc::new(crate::providers::time::TimeProvider::new()));
         r.register(Arc::new(crate::providers::tls::TlsProvider::new()));
