@@ -174,6 +174,7 @@ impl ProviderRegistry {
     /// Every built-in provider.
     pub fn builtin() -> ProviderRegistry {
         let mut r = ProviderRegistry::default();
+        r.register(Arc::new(crate::providers::aws::AwsProvider::new()));
         r.register(Arc::new(crate::providers::random::RandomProvider::new()));
         r.register(Arc::new(crate::providers::time::TimeProvider::new()));
         r.register(Arc::new(crate::providers::tls::TlsProvider::new()));

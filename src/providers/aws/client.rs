@@ -1,0 +1,315 @@
+//! Shared AWS clients: built once at `configure`, used by every resource type.
+//!
+//! Every API call goes through [`Clients::call`], which
+//! - waits for a token from a per-API token bucket (client-side rate limit, so a large apply
+//!   does not trip AWS's own throttling for the whole account),
+//! - classifies failures: throttling, 5xx and transport faults are retried with exponential
+//!   backoff and full jitter; everything else (InvalidAMIID.*, InvalidParameterValue, quota, …)
+//!   fails fast as [`ProviderError::fatal`] carrying the AWS error code and message.
+//!
+//! The SDK's own retry loop is disabled so that retries pass through the token bucket and are
+//! bounded in one place. A [`CallCounter`] interceptor counts every HTTP attempt per
+//! `service:Operation`; [`Clients::call_stats`] exposes the counts (refresh cost is measured,
+//! not assumed — design invariant 3).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use rand::Rng;
+
+use crate::provider::ProviderError;
+
+/// Counts HTTP attempts per `service:Operation`. One instance per service client; all share
+/// the same map.
+#[derive(Debug, Clone)]
+pub struct CallCounter {
+    service: &'static str,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "slipway-call-counter"
+    }
+
+    // Runs once per attempt (retries included), so the count is what AWS actually sees.
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_else(|| "unknown".to_string());
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(format!("{}:{op}", self.service)).or_insert(0) += 1;
+        Ok(())
+    }
+}
+
+/// Retry and rate-limit settings (provider block: `max_retries`, `requests_per_second`).
+#[derive(Debug, Clone)]
+pub struct CallPolicy {
+    /// Attempts after the first one, for retryable failures only.
+    pub max_retries: u32,
+    /// First backoff; doubles per attempt, capped at `max_backoff`, with full jitter.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Sustained rate per API (`ec2:DescribeInstances`), and the burst allowed above it.
+    pub requests_per_second: f64,
+    pub burst: f64,
+    /// How long waiters (instance running, LB active) poll before giving up.
+    pub ready_timeout: Duration,
+    pub poll_interval: Duration,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        CallPolicy {
+            max_retries: 8,
+            base_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(20),
+            // Below EC2's documented per-action buckets for mutating calls, so one slipway
+            // run leaves headroom for everything else in the account.
+            requests_per_second: 10.0,
+            burst: 20.0,
+            ready_timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// The service clients plus shared accounting.
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub region: String,
+    pub policy: CallPolicy,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// An AWS failure, classified.
+#[derive(Debug, Clone)]
+pub struct AwsFailure {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl AwsFailure {
+    pub fn is_not_found(&self) -> bool {
+        self.code.contains("NotFound")
+            || self.code == "NoSuchEntity"
+            || self.code == "NoSuchBucket"
+            || self.code == "NoSuchKey"
+    }
+}
+
+/// Error codes AWS uses for throttling and transient faults across EC2, ELBv2, IAM and S3.
+const RETRYABLE_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let code = err.code().unwrap_or("").to_string();
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            let message = err
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {status}: {}", display_chain(err)));
+            let retryable = RETRYABLE_CODES.contains(&code.as_str()) || status >= 500;
+            AwsFailure {
+                code: if code.is_empty() {
+                    format!("HTTP{status}")
+                } else {
+                    code
+                },
+                message,
+                retryable,
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailure {
+            code: "Transport".to_string(),
+            message: display_chain(err),
+            retryable: true,
+        },
+        _ => AwsFailure {
+            code: "Client".to_string(),
+            message: display_chain(err),
+            retryable: false,
+        },
+    }
+}
+
+fn display_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig, region: String, policy: CallPolicy) -> Clients {
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let counter = |service| CallCounter {
+            service,
+            counts: counts.clone(),
+        };
+        let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
+            .interceptor(counter("ec2"))
+            .build();
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
+            .interceptor(counter("elbv2"))
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(sdk)
+            .interceptor(counter("iam"))
+            .build();
+        // Path-style keeps bucket names out of the host name, which emulators need and AWS
+        // accepts.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(counter("s3"))
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Clients {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            region,
+            policy,
+            counts,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// HTTP attempts so far, by `service:Operation`.
+    pub fn call_stats(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until the bucket of `api` holds a token, then takes it.
+    async fn acquire(&self, api: &str) {
+        loop {
+            let wait = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let b = buckets.entry(api.to_string()).or_insert(Bucket {
+                    tokens: self.policy.burst,
+                    last: now,
+                });
+                let elapsed = now.duration_since(b.last).as_secs_f64();
+                b.tokens =
+                    (b.tokens + elapsed * self.policy.requests_per_second).min(self.policy.burst);
+                b.last = now;
+                if b.tokens >= 1.0 {
+                    b.tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - b.tokens) / self.policy.requests_per_second)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Runs one API call with rate limiting and retries. `api` names it in errors
+    /// (`ec2:RunInstances`); `f` builds and sends the request afresh for each attempt.
+    pub async fn call<T, E, F, Fut>(&self, api: &str, f: F) -> Result<T, AwsFailure>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let mut attempt = 0u32;
+        loop {
+            self.acquire(api).await;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let failure = classify(&e);
+                    if !failure.retryable || attempt >= self.policy.max_retries {
+                        tracing::debug!(api, code = %failure.code, attempt, "AWS call failed");
+                        return Err(failure);
+                    }
+                    let cap = self
+                        .policy
+                        .base_backoff
+                        .saturating_mul(1u32 << attempt.min(16))
+                        .min(self.policy.max_backoff);
+                    // Full jitter: spreads retries of many parallel calls apart.
+                    let sleep = rand::rng().random_range(0.0..=cap.as_secs_f64());
+                    tracing::debug!(api, code = %failure.code, attempt, sleep, "retrying AWS call");
+                    tokio::time::sleep(Duration::from_secs_f64(sleep)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Like [`Clients::call`], with failures turned into provider errors naming the API.
+    pub async fn run<T, E, F, Fut>(&self, api: &str, f: F) -> Result<T, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.call(api, f)
+            .await
+            .map_err(|e| to_provider_error(api, e))
+    }
+}
+
+pub fn to_provider_error(api: &str, f: AwsFailure) -> ProviderError {
+    let message = format!("{api} failed: {}: {}", f.code, f.message);
+    if f.retryable {
+        ProviderError::retryable(message)
+    } else {
+        ProviderError::fatal(message)
+    }
+}

@@ -1,0 +1,1116 @@
+//! IAM and S3: aws_iam_role, aws_iam_role_policy, aws_iam_instance_profile, aws_s3_bucket,
+//! aws_s3_object.
+//!
+//! IAM names are unique per account, S3 bucket names globally: these types adopt by name
+//! (checking the ownership tags where the object has them) rather than by tag search.
+//!
+//! Refresh cost: roles and their inline policies come from one paginated
+//! GetAccountAuthorizationDetails(Filter=Role); instance profiles from one paginated
+//! ListInstanceProfiles; buckets from one ListBuckets plus one GetBucketTagging per bucket in
+//! state (S3 has no batched tag read — buckets are few); objects from one ListObjectsV2 per
+//! bucket. Policy documents are compared as canonical JSON (keys sorted, no whitespace).
+//!
+//! `content` of aws_s3_object keeps its sensitive mark in state (it is never overwritten by a
+//! read); its `etag` (MD5 of the content, as S3 reports for single-part uploads without KMS) is
+//! marked sensitive too when the content is, since a hash of a short secret can be guessed.
+//!
+//! Delete ordering AWS enforces and moto may not: a role cannot be deleted while it has inline
+//! policies or sits in an instance profile (DeleteConflict); a bucket must be empty
+//! (BucketNotEmpty; `force_destroy` empties it first).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::client::to_provider_error;
+use super::resource::{
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, default_attr, gone_ok, str_attr,
+    vstr,
+};
+use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
+use crate::provider::{AttributeSchema as A, ProviderError, Schema};
+use crate::value::{Type, Value};
+
+pub fn types() -> Vec<Box<dyn ResourceType>> {
+    vec![
+        Box::new(Role),
+        Box::new(RolePolicy),
+        Box::new(InstanceProfile),
+        Box::new(Bucket),
+        Box::new(Object),
+    ]
+}
+
+/// JSON with sorted keys and no whitespace; the input unchanged when it is not JSON.
+pub fn canonical_json(s: &str) -> String {
+    fn sort(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let sorted: BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                serde_json::Value::Object(sorted.into_iter().collect())
+            }
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
+            other => other,
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) => sort(v).to_string(),
+        Err(_) => s.to_string(),
+    }
+}
+
+/// IAM returns policy documents URL-encoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn canonical_attr(a: &mut Attrs, k: &str) {
+    if let Some(s) = a.get(k).and_then(|v| v.as_str().map(canonical_json)) {
+        let sensitive = a.get(k).is_some_and(Value::is_sensitive);
+        a.insert(k.to_string(), Value::string(s).mark_if(sensitive));
+    }
+}
+
+fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// The default IAM name: Name tag plus 8 hex digits of the client token (unique per
+/// generation, so a replacement does not collide with its predecessor).
+fn default_iam_name(tags: &Tags, client_token: &str) -> String {
+    use sha2::Digest;
+    let base: String = tags
+        .get(NAME_TAG)
+        .map(String::as_str)
+        .unwrap_or("slipway")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .take(50)
+        .collect();
+    let h = hex::encode(sha2::Sha256::digest(client_token.as_bytes()));
+    format!("{base}-{}", &h[..8])
+}
+
+fn owned_by(cx: &Ctx, found: &Tags, wanted: &Tags) -> bool {
+    found.get(STACK_TAG) == Some(&cx.stack_id) && found.get(ADDRESS_TAG) == wanted.get(ADDRESS_TAG)
+}
+
+/// Every role with inline policies and tags: one paginated call.
+async fn role_details(cx: &Ctx) -> Result<Vec<aws_sdk_iam::types::RoleDetail>, ProviderError> {
+    let iam = &cx.clients.iam;
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let resp = cx
+            .clients
+            .run("iam:GetAccountAuthorizationDetails", || {
+                iam.get_account_authorization_details()
+                    .filter(aws_sdk_iam::types::EntityType::Role)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+        out.extend(resp.role_detail_list().iter().cloned());
+        match (resp.is_truncated(), resp.marker()) {
+            (true, Some(m)) => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub struct Role;
+
+#[async_trait::async_trait]
+impl ResourceType for Role {
+    fn name(&self) -> &'static str {
+        "aws_iam_role"
+    }
+    fn description(&self) -> &'static str {
+        "An IAM role (e.g. a node's instance role)."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("name", A::optional_computed(Type::String).force_new())
+            .attr(
+                "path",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("/")),
+            )
+            .attr("assume_role_policy", A::required(Type::String))
+            .attr("description", A::optional(Type::String).force_new())
+            .attr("arn", A::computed(Type::String))
+            .attr("unique_id", A::computed(Type::String))
+    }
+    fn adopt_by_identity(&self) -> bool {
+        true
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        default_attr(a, "path", Value::string("/"));
+        canonical_attr(a, "assume_role_policy");
+    }
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(role_details(cx)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let name = r.role_name()?.to_string();
+                let tags = iam_tag_map(r.tags());
+                let keep = match q {
+                    Query::Ids(ids) => ids.contains(&name),
+                    Query::Stack => tags.get(STACK_TAG) == Some(&cx.stack_id),
+                    Query::Address(a) => {
+                        tags.get(STACK_TAG) == Some(&cx.stack_id)
+                            && tags.get(ADDRESS_TAG).map(String::as_str) == Some(a)
+                    }
+                };
+                keep.then(|| Observed {
+                    attrs: attrs(vec![
+                        ("name", Value::string(name.clone())),
+                        ("path", vstr(r.path())),
+                        (
+                            "assume_role_policy",
+                            vstr(
+                                r.assume_role_policy_document()
+                                    .map(|d| canonical_json(&percent_decode(d)))
+                                    .as_deref(),
+                            ),
+                        ),
+                        ("arn", vstr(r.arn())),
+                        ("unique_id", vstr(r.role_id())),
+                    ]),
+                    tags: Some(tags),
+                    id: name,
+                })
+            })
+            .collect())
+    }
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.describe(cx, Query::Ids(&ids)).await?
+        };
+        Ok(priors
+            .iter()
+            .map(|p| {
+                let id = str_attr(p, "id")?;
+                found.iter().find(|o| o.id == id).cloned()
+            })
+            .collect())
+    }
+    async fn find_existing(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        let name =
+            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let iam = &cx.clients.iam;
+        match cx
+            .clients
+            .call("iam:GetRole", || iam.get_role().role_name(&name).send())
+            .await
+        {
+            Ok(r) => {
+                let found = r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
+                if owned_by(cx, &found, tags) {
+                    Ok(Some(name))
+                } else {
+                    Err(ProviderError::fatal(format!(
+                        "IAM role {name} exists and is not this stack's {} (tags {found:?})",
+                        tags.get(ADDRESS_TAG).cloned().unwrap_or_default()
+                    )))
+                }
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(to_provider_error("iam:GetRole", e)),
+        }
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<String, ProviderError> {
+        let name =
+            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let iam = &cx.clients.iam;
+        cx.clients
+            .run("iam:CreateRole", || {
+                iam.create_role()
+                    .role_name(&name)
+                    .set_path(str_attr(planned, "path"))
+                    .set_assume_role_policy_document(str_attr(planned, "assume_role_policy"))
+                    .set_description(str_attr(planned, "description"))
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+            })
+            .await?;
+        Ok(name)
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        if super::resource::changed(prior, planned, "assume_role_policy")
+            && let Some(doc) = str_attr(planned, "assume_role_policy")
+        {
+            let iam = &cx.clients.iam;
+            cx.clients
+                .run("iam:UpdateAssumeRolePolicy", || {
+                    iam.update_assume_role_policy()
+                        .role_name(id)
+                        .policy_document(&doc)
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+    async fn update_tags(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        set: &Tags,
+        delete: &[String],
+    ) -> Result<(), ProviderError> {
+        let iam = &cx.clients.iam;
+        if !delete.is_empty() {
+            cx.clients
+                .run("iam:UntagRole", || {
+                    iam.untag_role()
+                        .role_name(id)
+                        .set_tag_keys(Some(delete.to_vec()))
+                        .send()
+                })
+                .await?;
+        }
+        if !set.is_empty() {
+            cx.clients
+                .run("iam:TagRole", || {
+                    iam.tag_role()
+                        .role_name(id)
+                        .set_tags(Some(iam_tags(set)))
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteRole", || iam.delete_role().role_name(id).send())
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteRole", r)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// An inline policy; id `role:name`. Untagged (IAM inline policies have no tags).
+pub struct RolePolicy;
+
+#[async_trait::async_trait]
+impl ResourceType for RolePolicy {
+    fn name(&self) -> &'static str {
+        "aws_iam_role_policy"
+    }
+    fn description(&self) -> &'static str {
+        "An inline policy of a role."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("role", A::required(Type::String).force_new())
+            .attr("name", A::required(Type::String).force_new())
+            .attr("policy", A::required(Type::String))
+    }
+    fn tagged(&self) -> bool {
+        false
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        canonical_attr(a, "policy");
+    }
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let Query::Ids(ids) = q else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in role_details(cx).await? {
+            let Some(role) = r.role_name() else { continue };
+            for p in r.role_policy_list() {
+                let Some(name) = p.policy_name() else {
+                    continue;
+                };
+                let id = format!("{role}:{name}");
+                if ids.contains(&id) {
+                    out.push(Observed {
+                        attrs: attrs(vec![
+                            ("role", Value::string(role)),
+                            ("name", Value::string(name)),
+                            (
+                                "policy",
+                                vstr(
+                                    p.policy_document()
+                                        .map(|d| canonical_json(&percent_decode(d)))
+                                        .as_deref(),
+                                ),
+                            ),
+                        ]),
+                        tags: None,
+                        id,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+    async fn find_existing(
+        &self,
+        _cx: &Ctx,
+        _planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        // PutRolePolicy is an upsert: creating again is the adoption.
+        Ok(None)
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
+        else {
+            return Err(ProviderError::fatal("role and name are required"));
+        };
+        self.update(cx, &format!("{role}:{name}"), &Value::Null, planned)
+            .await?;
+        Ok(format!("{role}:{name}"))
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let (role, name) = id.split_once(':').unwrap_or((id, ""));
+        let doc = str_attr(planned, "policy").unwrap_or_default();
+        let iam = &cx.clients.iam;
+        cx.clients
+            .run("iam:PutRolePolicy", || {
+                iam.put_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .policy_document(&doc)
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let (role, name) = id.split_once(':').unwrap_or((id, ""));
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteRolePolicy", || {
+                iam.delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteRolePolicy", r)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub struct InstanceProfile;
+
+impl InstanceProfile {
+    async fn list(cx: &Ctx) -> Result<Vec<aws_sdk_iam::types::InstanceProfile>, ProviderError> {
+        let iam = &cx.clients.iam;
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = cx
+                .clients
+                .run("iam:ListInstanceProfiles", || {
+                    iam.list_instance_profiles()
+                        .set_marker(marker.clone())
+                        .send()
+                })
+                .await?;
+            out.extend(resp.instance_profiles().iter().cloned());
+            match (resp.is_truncated(), resp.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for InstanceProfile {
+    fn name(&self) -> &'static str {
+        "aws_iam_instance_profile"
+    }
+    fn description(&self) -> &'static str {
+        "An instance profile carrying one role."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("name", A::optional_computed(Type::String).force_new())
+            .attr(
+                "path",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("/")),
+            )
+            .attr("role", A::optional(Type::String))
+            .attr("arn", A::computed(Type::String))
+    }
+    fn adopt_by_identity(&self) -> bool {
+        true
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        default_attr(a, "path", Value::string("/"));
+    }
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let Query::Ids(ids) = q else {
+            return Ok(Vec::new());
+        };
+        Ok(Self::list(cx)
+            .await?
+            .into_iter()
+            .filter(|p| ids.iter().any(|i| i == p.instance_profile_name()))
+            .map(|p| Observed {
+                id: p.instance_profile_name().to_string(),
+                attrs: attrs(vec![
+                    ("name", Value::string(p.instance_profile_name())),
+                    ("path", Value::string(p.path())),
+                    ("role", vstr(p.roles().first().map(|r| r.role_name()))),
+                    ("arn", Value::string(p.arn())),
+                ]),
+                // ListInstanceProfiles does not return tags; keep what state says.
+                tags: None,
+            })
+            .collect())
+    }
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.describe(cx, Query::Ids(&ids)).await?
+        };
+        Ok(priors
+            .iter()
+            .map(|p| {
+                let id = str_attr(p, "id")?;
+                let mut o = found.iter().find(|o| o.id == id).cloned()?;
+                // Tags are not refreshed (see describe): report what state holds.
+                o.tags = Some(super::tags::tags_of(p.get_attr("tags_all")));
+                Some(o)
+            })
+            .collect())
+    }
+    async fn find_existing(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        let name =
+            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let iam = &cx.clients.iam;
+        match cx
+            .clients
+            .call("iam:GetInstanceProfile", || {
+                iam.get_instance_profile()
+                    .instance_profile_name(&name)
+                    .send()
+            })
+            .await
+        {
+            Ok(r) => {
+                let found = r
+                    .instance_profile()
+                    .map(|p| iam_tag_map(p.tags()))
+                    .unwrap_or_default();
+                if owned_by(cx, &found, tags) {
+                    Ok(Some(name))
+                } else {
+                    Err(ProviderError::fatal(format!(
+                        "IAM instance profile {name} exists and is not this stack's"
+                    )))
+                }
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(to_provider_error("iam:GetInstanceProfile", e)),
+        }
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<String, ProviderError> {
+        let name =
+            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let iam = &cx.clients.iam;
+        cx.clients
+            .run("iam:CreateInstanceProfile", || {
+                iam.create_instance_profile()
+                    .instance_profile_name(&name)
+                    .set_path(str_attr(planned, "path"))
+                    .set_tags(Some(iam_tags(tags)))
+                    .send()
+            })
+            .await?;
+        self.update(cx, &name, &Value::Null, planned).await?;
+        Ok(name)
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let old = str_attr(prior, "role");
+        let new = str_attr(planned, "role");
+        if old == new {
+            return Ok(());
+        }
+        let iam = &cx.clients.iam;
+        if let Some(old) = old {
+            let r = cx
+                .clients
+                .call("iam:RemoveRoleFromInstanceProfile", || {
+                    iam.remove_role_from_instance_profile()
+                        .instance_profile_name(id)
+                        .role_name(&old)
+                        .send()
+                })
+                .await
+                .map(|_| ());
+            gone_ok("iam:RemoveRoleFromInstanceProfile", r)?;
+        }
+        if let Some(new) = new {
+            cx.clients
+                .run("iam:AddRoleToInstanceProfile", || {
+                    iam.add_role_to_instance_profile()
+                        .instance_profile_name(id)
+                        .role_name(&new)
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+    async fn update_tags(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        set: &Tags,
+        delete: &[String],
+    ) -> Result<(), ProviderError> {
+        let iam = &cx.clients.iam;
+        if !delete.is_empty() {
+            cx.clients
+                .run("iam:UntagInstanceProfile", || {
+                    iam.untag_instance_profile()
+                        .instance_profile_name(id)
+                        .set_tag_keys(Some(delete.to_vec()))
+                        .send()
+                })
+                .await?;
+        }
+        if !set.is_empty() {
+            cx.clients
+                .run("iam:TagInstanceProfile", || {
+                    iam.tag_instance_profile()
+                        .instance_profile_name(id)
+                        .set_tags(Some(iam_tags(set)))
+                        .send()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        // AWS refuses to delete a profile that still holds a role (DeleteConflict).
+        self.update(cx, id, prior, &Value::Null).await?;
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteInstanceProfile", || {
+                iam.delete_instance_profile()
+                    .instance_profile_name(id)
+                    .send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteInstanceProfile", r)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub struct Bucket;
+
+impl Bucket {
+    async fn tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, ProviderError> {
+        let s3 = &cx.clients.s3;
+        match cx
+            .clients
+            .call("s3:GetBucketTagging", || {
+                s3.get_bucket_tagging().bucket(bucket).send()
+            })
+            .await
+        {
+            Ok(r) => Ok(Some(
+                r.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            )),
+            Err(e) if e.code == "NoSuchTagSet" => Ok(Some(Tags::new())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(to_provider_error("s3:GetBucketTagging", e)),
+        }
+    }
+
+    async fn put_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let set: Vec<aws_sdk_s3::types::Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| {
+                aws_sdk_s3::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(set))
+            .build()
+            .map_err(|e| ProviderError::fatal(e.to_string()))?;
+        let s3 = &cx.clients.s3;
+        cx.clients
+            .run("s3:PutBucketTagging", || {
+                s3.put_bucket_tagging()
+                    .bucket(bucket)
+                    .tagging(tagging.clone())
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for Bucket {
+    fn name(&self) -> &'static str {
+        "aws_s3_bucket"
+    }
+    fn description(&self) -> &'static str {
+        "An S3 bucket (e.g. per-node key bundles)."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("bucket", A::required(Type::String).force_new())
+            .attr(
+                "force_destroy",
+                A::optional(Type::Bool).default(Value::Bool(false)),
+            )
+            .attr("arn", A::computed(Type::String))
+    }
+    fn adopt_by_identity(&self) -> bool {
+        true
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        default_attr(a, "force_destroy", Value::Bool(false));
+    }
+    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        if priors.iter().all(|p| str_attr(p, "id").is_none()) {
+            return Ok(priors.iter().map(|_| None).collect());
+        }
+        let s3 = &cx.clients.s3;
+        let listed = cx
+            .clients
+            .run("s3:ListBuckets", || s3.list_buckets().send())
+            .await?;
+        let names: Vec<String> = listed
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+        let mut out = Vec::new();
+        for p in priors {
+            let Some(id) = str_attr(p, "id").filter(|id| names.contains(id)) else {
+                out.push(None);
+                continue;
+            };
+            let Some(tags) = Self::tags(cx, &id).await? else {
+                out.push(None);
+                continue;
+            };
+            out.push(Some(Observed {
+                attrs: attrs(vec![
+                    ("bucket", Value::string(id.clone())),
+                    ("arn", Value::string(format!("arn:aws:s3:::{id}"))),
+                ]),
+                tags: Some(tags),
+                id,
+            }));
+        }
+        Ok(out)
+    }
+    async fn find_existing(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        _token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(name) = str_attr(planned, "bucket") else {
+            return Ok(None);
+        };
+        match Self::tags(cx, &name).await? {
+            None => Ok(None),
+            Some(found) if owned_by(cx, &found, tags) => Ok(Some(name)),
+            // Ours but untagged (killed between CreateBucket and PutBucketTagging) looks the
+            // same as someone else's; CreateBucket answers BucketAlreadyOwnedByYou for the
+            // former, which `create` treats as success.
+            Some(_) => Ok(None),
+        }
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let name = str_attr(planned, "bucket")
+            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
+        let s3 = &cx.clients.s3;
+        let region = cx.clients.region.clone();
+        let r = cx
+            .clients
+            .call("s3:CreateBucket", || {
+                let mut req = s3.create_bucket().bucket(&name);
+                // us-east-1 is the one region that refuses an explicit location constraint.
+                if region != "us-east-1" {
+                    req = req.create_bucket_configuration(
+                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                                region.as_str(),
+                            ))
+                            .build(),
+                    );
+                }
+                req.send()
+            })
+            .await
+            .map(|_| ());
+        match r {
+            Err(e) if e.code == "BucketAlreadyOwnedByYou" => {}
+            other => other.map_err(|e| to_provider_error("s3:CreateBucket", e))?,
+        }
+        Self::put_tags(cx, &name, tags).await?;
+        Ok(name)
+    }
+    async fn update_tags(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        set: &Tags,
+        delete: &[String],
+    ) -> Result<(), ProviderError> {
+        // PutBucketTagging replaces the whole set.
+        let mut all = Self::tags(cx, id).await?.unwrap_or_default();
+        for k in delete {
+            all.remove(k);
+        }
+        all.extend(set.clone());
+        Self::put_tags(cx, id, &all).await
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        if bool_attr(prior, "force_destroy").unwrap_or(false) {
+            loop {
+                let listed = match cx
+                    .clients
+                    .call("s3:ListObjectsV2", || {
+                        s3.list_objects_v2().bucket(id).send()
+                    })
+                    .await
+                {
+                    Ok(l) => l,
+                    Err(e) if e.is_not_found() => return Ok(()),
+                    Err(e) => return Err(to_provider_error("s3:ListObjectsV2", e)),
+                };
+                let keys: Vec<String> = listed
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string))
+                    .collect();
+                if keys.is_empty() {
+                    break;
+                }
+                for k in keys {
+                    let r = cx
+                        .clients
+                        .call("s3:DeleteObject", || {
+                            s3.delete_object().bucket(id).key(&k).send()
+                        })
+                        .await
+                        .map(|_| ());
+                    gone_ok("s3:DeleteObject", r)?;
+                }
+            }
+        }
+        let r = cx
+            .clients
+            .call("s3:DeleteBucket", || s3.delete_bucket().bucket(id).send())
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteBucket", r)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// An object; id `bucket/key`. Drift is detected by ETag (content changed outside).
+pub struct Object;
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+#[async_trait::async_trait]
+impl ResourceType for Object {
+    fn name(&self) -> &'static str {
+        "aws_s3_object"
+    }
+    fn description(&self) -> &'static str {
+        "An S3 object with inline content (sensitive when the value is)."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("bucket", A::required(Type::String).force_new())
+            .attr("key", A::required(Type::String).force_new())
+            .attr("content", A::required(Type::String))
+            .attr("content_type", A::optional(Type::String))
+            .attr("etag", A::computed(Type::String))
+    }
+    fn tagged(&self) -> bool {
+        false
+    }
+    fn adopt_by_identity(&self) -> bool {
+        true
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        if let Some(c) = a.get("content").cloned()
+            && let Some(s) = c.as_str()
+        {
+            a.insert(
+                "etag".into(),
+                Value::string(md5_hex(s.as_bytes())).mark_if(c.is_sensitive()),
+            );
+        }
+    }
+    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
+    /// One ListObjectsV2 per bucket (paged), not one HeadObject per object.
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let mut buckets: Vec<String> = priors
+            .iter()
+            .filter_map(|p| str_attr(p, "bucket"))
+            .collect();
+        buckets.sort();
+        buckets.dedup();
+        let s3 = &cx.clients.s3;
+        let mut etags: BTreeMap<(String, String), String> = BTreeMap::new();
+        for b in &buckets {
+            let mut token: Option<String> = None;
+            loop {
+                let r = cx
+                    .clients
+                    .call("s3:ListObjectsV2", || {
+                        s3.list_objects_v2()
+                            .bucket(b)
+                            .set_continuation_token(token.clone())
+                            .send()
+                    })
+                    .await;
+                let listed = match r {
+                    Ok(l) => l,
+                    Err(e) if e.is_not_found() => break,
+                    Err(e) => return Err(to_provider_error("s3:ListObjectsV2", e)),
+                };
+                for o in listed.contents() {
+                    if let (Some(k), Some(e)) = (o.key(), o.e_tag()) {
+                        etags.insert((b.clone(), k.to_string()), e.trim_matches('"').to_string());
+                    }
+                }
+                match listed.next_continuation_token() {
+                    Some(t) if listed.is_truncated() == Some(true) => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(priors
+            .iter()
+            .map(|p| {
+                let b = str_attr(p, "bucket")?;
+                let k = str_attr(p, "key")?;
+                let etag = etags.get(&(b.clone(), k.clone()))?;
+                let sensitive = p.get_attr("content").is_some_and(|c| c.is_sensitive());
+                Some(Observed {
+                    id: format!("{b}/{k}"),
+                    attrs: attrs(vec![(
+                        "etag",
+                        Value::string(etag.clone()).mark_if(sensitive),
+                    )]),
+                    tags: None,
+                })
+            })
+            .collect())
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
+            return Err(ProviderError::fatal("bucket and key are required"));
+        };
+        let id = format!("{b}/{k}");
+        self.update(cx, &id, &Value::Null, planned).await?;
+        Ok(id)
+    }
+    /// PutObject overwrites: it is both create and update (and so its own adoption).
+    async fn update(
+        &self,
+        cx: &Ctx,
+        _id: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
+            return Err(ProviderError::fatal("bucket and key are required"));
+        };
+        // Read the content through the mark: `as_str` peels it; never log it.
+        let content = planned
+            .get_attr("content")
+            .and_then(|c| c.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let s3 = &cx.clients.s3;
+        cx.clients
+            .run("s3:PutObject", || {
+                s3.put_object()
+                    .bucket(&b)
+                    .key(&k)
+                    .set_content_type(str_attr(planned, "content_type"))
+                    .body(ByteStream::from(content.clone().into_bytes()))
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
+            return Ok(());
+        };
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteObject", || {
+                s3.delete_object().bucket(&b).key(&k).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteObject", r)
+    }
+}

@@ -1,0 +1,398 @@
+//! The `aws` provider: EC2 networking and instances, EBS, (later) ELBv2, IAM and S3.
+//!
+//! Construction is free: no network, no credentials, so the provider can be registered in
+//! [`crate::provider::ProviderRegistry::builtin`] and its schema inspected offline. Only
+//! [`Provider::configure`] resolves region and credentials (aws-config's standard chain,
+//! overridden by `region`, `endpoint`, `access_key`/`secret_key` in the provider block) and builds
+//! the shared [`client::Clients`].
+//!
+//! Each resource type is one entry of a table ([`resource::ResourceType`]); the machinery that
+//! reads in batches, adopts before creating, waits, updates tags and reads back lives once in
+//! [`resource`]. See `tags` for the ownership-tag rules.
+//!
+//! **Invariants:**
+//! - `read` costs one Describe per type (plus one describe-by-id when state holds objects the
+//!   stack tag does not find), whatever the number of objects.
+//! - `create` never makes a second object for an address that already has one in this stack.
+//! - Errors AWS will repeat (validation, not found, quota) are fatal and name the AWS code;
+//!   throttling and 5xx are retried inside the client with backoff.
+
+/// Collects every page of a paginated Describe: `$build` makes the request (re-evaluated per
+/// attempt and page), `$items` names the output's list accessor.
+macro_rules! paginate {
+    ($cx:expr, $api:literal, $build:expr, $items:ident) => {{
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = $cx
+                .clients
+                .run($api, || $build.set_next_token(token.clone()).send())
+                .await?;
+            out.extend(resp.$items().iter().cloned());
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        out
+    }};
+}
+
+pub mod client;
+mod data;
+mod ec2_instance;
+mod ec2_network;
+mod elb;
+mod iam_s3;
+pub mod resource;
+pub mod tags;
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::provider::{
+    AttributeSchema as A, CreateRequest, PlannedObject, Provider, ProviderContext, ProviderError,
+    ProviderSchema, ReadRequest, ResourceSchema, Schema,
+};
+use crate::value::{Type, Value};
+use client::{CallPolicy, Clients};
+use resource::{Ctx, ResourceType};
+
+/// A data source: configuration in, attributes out.
+#[async_trait::async_trait]
+pub trait DataSource: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn read(&self, cx: &Ctx, config: &Value) -> Result<Value, ProviderError>;
+}
+
+pub struct AwsProvider {
+    schema: ProviderSchema,
+    types: BTreeMap<&'static str, Box<dyn ResourceType>>,
+    data: BTreeMap<&'static str, Box<dyn DataSource>>,
+    ctx: RwLock<Option<Arc<Ctx>>>,
+}
+
+fn provider_schema() -> Schema {
+    Schema::new()
+        .attr(
+            "region",
+            A::optional(Type::String).describe("AWS region; else AWS_REGION / the profile's"),
+        )
+        .attr(
+            "endpoint",
+            A::optional(Type::String).describe("Endpoint override for every service (emulators)"),
+        )
+        .attr(
+            "access_key",
+            A::optional(Type::String).describe("Static credentials; else the standard chain"),
+        )
+        .attr("secret_key", A::optional(Type::String).sensitive())
+        .attr(
+            "default_tags",
+            A::optional(Type::Map(Box::new(Type::String)))
+                .describe("Tags added to every object (a resource's own tags win)"),
+        )
+        .attr("max_retries", A::optional(Type::Number))
+        .attr(
+            "requests_per_second",
+            A::optional(Type::Number).describe("Client-side rate limit per API"),
+        )
+        .attr("ready_timeout_seconds", A::optional(Type::Number))
+        .attr("poll_interval_seconds", A::optional(Type::Number))
+}
+
+impl AwsProvider {
+    pub fn new() -> AwsProvider {
+        let mut types: BTreeMap<&'static str, Box<dyn ResourceType>> = BTreeMap::new();
+        for t in ec2_network::types()
+            .into_iter()
+            .chain(ec2_instance::types())
+            .chain(elb::types())
+            .chain(iam_s3::types())
+        {
+            types.insert(t.name(), t);
+        }
+        let mut data: BTreeMap<&'static str, Box<dyn DataSource>> = BTreeMap::new();
+        for d in data::sources() {
+            data.insert(d.name(), d);
+        }
+        let schema = ProviderSchema {
+            provider: provider_schema(),
+            resources: types
+                .iter()
+                .map(|(n, t)| {
+                    (
+                        n.to_string(),
+                        ResourceSchema::new(t.description(), resource::full_schema(t.as_ref())),
+                    )
+                })
+                .collect(),
+            data_sources: data
+                .iter()
+                .map(|(n, d)| {
+                    (
+                        n.to_string(),
+                        ResourceSchema::new(d.description(), d.schema()),
+                    )
+                })
+                .collect(),
+        };
+        AwsProvider {
+            schema,
+            types,
+            data,
+            ctx: RwLock::new(None),
+        }
+    }
+
+    fn ctx(&self) -> Result<Arc<Ctx>, ProviderError> {
+        self.ctx
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| ProviderError::fatal("the aws provider is used before it is configured"))
+    }
+
+    fn rtype(&self, rtype: &str) -> Result<&dyn ResourceType, ProviderError> {
+        self.types
+            .get(rtype)
+            .map(|t| t.as_ref())
+            .ok_or_else(|| ProviderError::fatal(format!("unknown resource type {rtype}")))
+    }
+
+    /// HTTP attempts per `service:Operation` since `configure`.
+    pub fn call_stats(&self) -> BTreeMap<String, u64> {
+        self.ctx()
+            .map(|c| c.clients.call_stats())
+            .unwrap_or_default()
+    }
+
+    /// The configured clients (tests use them to change things behind slipway's back).
+    pub fn context(&self) -> Result<Arc<Ctx>, ProviderError> {
+        self.ctx()
+    }
+}
+
+impl Default for AwsProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn config_str(config: &Value, k: &str) -> Option<String> {
+    resource::str_attr(config, k)
+}
+
+fn config_secs(config: &Value, k: &str) -> Option<Duration> {
+    config
+        .get_attr(k)
+        .and_then(|v| v.as_f64())
+        .filter(|n| *n >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+#[async_trait::async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn schema(&self) -> &ProviderSchema {
+        &self.schema
+    }
+
+    async fn configure(&self, pctx: &ProviderContext, config: &Value) -> Result<(), ProviderError> {
+        use aws_credential_types::provider::ProvideCredentials;
+
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            // Retries happen in `Clients::call`, through the rate limiter.
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if let Some(region) = config_str(config, "region") {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        if let Some(endpoint) = config_str(config, "endpoint") {
+            loader = loader.endpoint_url(endpoint);
+        }
+        match (
+            config_str(config, "access_key"),
+            config_str(config, "secret_key"),
+        ) {
+            (Some(ak), Some(sk)) => {
+                loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                    ak,
+                    sk,
+                    None,
+                    None,
+                    "slipway-provider-block",
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ProviderError::fatal(
+                    "aws provider: set both access_key and secret_key, or neither",
+                ));
+            }
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            ProviderError::fatal(
+                "aws provider: no region. Set `region` in the provider block, or AWS_REGION, \
+                 or a region in the AWS profile",
+            )
+        })?;
+        let creds = sdk.credentials_provider().ok_or_else(|| {
+            ProviderError::fatal("aws provider: no credentials provider could be built")
+        })?;
+        if let Err(e) = creds.provide_credentials().await {
+            return Err(ProviderError::fatal(format!(
+                "aws provider: no credentials found ({e}). Set AWS_ACCESS_KEY_ID/\
+                 AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or access_key/secret_key in the provider block"
+            )));
+        }
+        let mut policy = CallPolicy::default();
+        if let Some(n) = config.get_attr("max_retries").and_then(|v| v.as_f64()) {
+            policy.max_retries = n.clamp(0.0, 20.0) as u32;
+        }
+        if let Some(n) = config
+            .get_attr("requests_per_second")
+            .and_then(|v| v.as_f64())
+            && n > 0.0
+        {
+            policy.requests_per_second = n;
+            policy.burst = n.max(1.0) * 2.0;
+        }
+        if let Some(d) = config_secs(config, "ready_timeout_seconds") {
+            policy.ready_timeout = d;
+        }
+        if let Some(d) = config_secs(config, "poll_interval_seconds") {
+            policy.poll_interval = d;
+        }
+        let ctx = Ctx {
+            clients: Clients::new(&sdk, region, policy),
+            stack_id: pctx.stack_id.clone(),
+            default_tags: tags::tags_of(config.get_attr("default_tags")),
+        };
+        if ctx.stack_id.is_empty() {
+            return Err(ProviderError::fatal(
+                "aws provider: empty stack id (objects could not be told apart from others)",
+            ));
+        }
+        *self.ctx.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ctx));
+        Ok(())
+    }
+
+    fn plan(
+        &self,
+        rtype: &str,
+        prior: Option<&Value>,
+        proposed: Value,
+    ) -> Result<PlannedObject, ProviderError> {
+        let t = self.rtype(rtype)?;
+        let mut planned = resource::normalize_planned(t, proposed);
+        if let (Some(prior), Value::Map(m)) = (prior, &mut planned) {
+            for k in t.keep_prior_when_empty() {
+                let empty = m
+                    .get(*k)
+                    .is_none_or(|v| v.is_null() || v.as_list().is_some_and(<[Value]>::is_empty));
+                if empty && let Some(p) = prior.get_attr(k) {
+                    m.insert(k.to_string(), p);
+                }
+            }
+        }
+        // tags_all follows tags and default_tags: computed here the way `update` will apply
+        // it, so that a change of either shows in the plan. On create it is unknown (the
+        // address is not known here).
+        if let (Some(prior), Value::Map(m)) = (prior, &mut planned)
+            && t.tagged()
+        {
+            let current = tags::tags_of(prior.get_attr("tags_all"));
+            let prior_user = tags::tags_of(prior.get_attr("tags"));
+            let user = tags::tags_of(m.get("tags").cloned());
+            let all = match self.ctx() {
+                Ok(cx) => tags::tags_value(&tags::updated_tags(
+                    &current,
+                    &cx.default_tags,
+                    &prior_user,
+                    &user,
+                )),
+                Err(_) if prior_user != user => Value::Unknown,
+                Err(_) => tags::tags_value(&current),
+            };
+            m.insert("tags_all".into(), all);
+        }
+        Ok(PlannedObject {
+            planned,
+            requires_replace: Vec::new(),
+        })
+    }
+
+    async fn read(
+        &self,
+        rtype: &str,
+        requests: &[ReadRequest],
+    ) -> Result<Vec<Option<Value>>, ProviderError> {
+        let t = self.rtype(rtype)?;
+        resource::read_batch(t, &*self.ctx()?, requests).await
+    }
+
+    async fn create(
+        &self,
+        rtype: &str,
+        request: CreateRequest<'_>,
+    ) -> Result<Value, ProviderError> {
+        let t = self.rtype(rtype)?;
+        resource::create(
+            t,
+            &*self.ctx()?,
+            request.address,
+            request.client_token,
+            request.ownership_tags,
+            request.planned,
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        rtype: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<Value, ProviderError> {
+        let t = self.rtype(rtype)?;
+        resource::update(t, &*self.ctx()?, prior, planned).await
+    }
+
+    async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError> {
+        let t = self.rtype(rtype)?;
+        resource::delete(t, &*self.ctx()?, prior).await
+    }
+
+    async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
+        let t = self.rtype(rtype)?;
+        let req = ReadRequest {
+            address: crate::addr::ResourceInstanceAddr::parse(&format!("{rtype}.imported"))
+                .map_err(|e| ProviderError::fatal(e.to_string()))?,
+            prior: Value::Map(BTreeMap::from([("id".to_string(), Value::string(id))])),
+        };
+        resource::read_batch(t, &*self.ctx()?, std::slice::from_ref(&req))
+            .await?
+            .pop()
+            .flatten()
+            .ok_or_else(|| ProviderError::fatal(format!("{rtype} {id} does not exist")))
+    }
+
+    async fn read_data(&self, rtype: &str, config: &Value) -> Result<Value, ProviderError> {
+        let d = self
+            .data
+            .get(rtype)
+            .ok_or_else(|| ProviderError::fatal(format!("aws has no data source {rtype}")))?;
+        d.read(&*self.ctx()?, config).await
+    }
+}

@@ -1,0 +1,510 @@
+//! The resource-type table and the machinery every type shares.
+//!
+//! A [`ResourceType`] is a schema plus a small mapping onto AWS: how to create, how to find its
+//! objects in one batched Describe ([`Query`]), how to turn an AWS object into attributes, which
+//! narrow API updates which attribute, how to delete. Everything else is written once here:
+//!
+//! - **read** ([`read_batch`]): one paginated Describe filtered by `tag:slipway:stack`, plus one
+//!   describe-by-id for objects in state that the tag query did not return (adopted or
+//!   untagged objects) — never one call per object. Types whose objects carry no tags
+//!   (associations, rules, attachments) are read by id in a single call.
+//! - **create** ([`create`]): first look for an object tagged with this stack and address and
+//!   adopt it (that is what makes a kill -9 between the create call and the state write safe:
+//!   moto ignores ClientToken, and not every AWS API has one), then create, wait until ready,
+//!   read back. An adopted object is converged to the plan with the normal update path.
+//! - **update** ([`update`]): tags by tag diff, the rest by the type's narrow APIs, then read back.
+//! - **delete** ([`delete`]): an object already gone counts as deleted.
+//!
+//! **Invariants:** attribute maps produced by `describe` and by `normalize` have the same shape
+//! (same keys, same ordering of set-like lists), so "apply, then plan" compares equal values.
+//! Attributes AWS cannot report in a batched call (user data, VPC DNS attributes) keep their
+//! prior value on read.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
+
+use super::client::{AwsFailure, Clients, to_provider_error};
+use super::tags::{self, ADDRESS_TAG, STACK_TAG, Tags};
+use crate::addr::ResourceInstanceAddr;
+use crate::provider::{ProviderError, ReadRequest, Schema};
+use crate::value::Value;
+
+pub type Attrs = BTreeMap<String, Value>;
+
+/// What the provider knows after `configure`.
+pub struct Ctx {
+    pub clients: Clients,
+    pub stack_id: String,
+    pub default_tags: Tags,
+}
+
+/// Which objects of a type to describe.
+#[derive(Clone, Copy, Debug)]
+pub enum Query<'a> {
+    /// Every object tagged with this stack.
+    Stack,
+    /// The object(s) tagged with this stack and this address (adoption).
+    Address(&'a str),
+    /// These ids (never empty).
+    Ids(&'a [String]),
+}
+
+/// One AWS object, as attributes.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub id: String,
+    pub attrs: Attrs,
+    /// All tags on the object; None for types that cannot carry tags.
+    pub tags: Option<Tags>,
+}
+
+#[async_trait::async_trait]
+pub trait ResourceType: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    /// Attributes and blocks; `id`, and for tagged types `tags`/`tags_all`, are added by
+    /// [`full_schema`].
+    fn schema(&self) -> Schema;
+    /// Whether objects carry tags (and so can be found by the stack tag).
+    fn tagged(&self) -> bool {
+        true
+    }
+    /// Brings a planned object to the canonical shape `describe` produces (defaults filled,
+    /// set-like lists sorted). Must be idempotent.
+    fn normalize(&self, _attrs: &mut Attrs) {}
+    /// List blocks that are unmanaged when the configuration leaves them empty: the plan keeps
+    /// what AWS has (Terraform's contract for inline routes and security group rules).
+    fn keep_prior_when_empty(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// One batched, paginated Describe.
+    async fn describe(&self, cx: &Ctx, query: Query<'_>) -> Result<Vec<Observed>, ProviderError>;
+    /// The current form of each prior object (None when gone), in one batched round.
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        observe_by_tag_then_id(self, cx, priors).await
+    }
+    /// True when objects are adopted by identity (a unique name, or the same association)
+    /// through [`ResourceType::find_existing`] rather than by the address tag.
+    fn adopt_by_identity(&self) -> bool {
+        !self.tagged()
+    }
+    /// An existing object that is this plan's object (same unique name, same association),
+    /// to adopt. `tags` are the tags it would be created with (they carry the address).
+    async fn find_existing(
+        &self,
+        _cx: &Ctx,
+        _planned: &Value,
+        _tags: &Tags,
+        _client_token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+    /// Creates the object and returns its id. `tags` is the full set to apply at creation.
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<String, ProviderError>;
+    /// Waits until the object is usable (instance running, LB active).
+    async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Applies non-tag changes with the narrowest APIs.
+    async fn update(
+        &self,
+        _cx: &Ctx,
+        _id: &str,
+        _prior: &Value,
+        _planned: &Value,
+    ) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    /// Sets and removes tags. Default: EC2 CreateTags/DeleteTags.
+    async fn update_tags(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        set: &Tags,
+        delete: &[String],
+    ) -> Result<(), ProviderError> {
+        ec2_update_tags(cx, id, set, delete).await
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError>;
+}
+
+/// The published schema: the type's own plus `id` (and `tags`, `tags_all`).
+pub fn full_schema(t: &dyn ResourceType) -> Schema {
+    use crate::provider::AttributeSchema as A;
+    use crate::value::Type;
+    let mut s = t.schema().attr("id", A::computed(Type::String));
+    if t.tagged() {
+        s = s
+            .attr("tags", A::optional(Type::Map(Box::new(Type::String))))
+            .attr("tags_all", A::computed(Type::Map(Box::new(Type::String))));
+    }
+    s
+}
+
+/// Canonical planned attributes: the type's normalization plus `tags` null → {}.
+pub fn normalize_planned(t: &dyn ResourceType, planned: Value) -> Value {
+    let Value::Map(mut attrs) = planned else {
+        return planned;
+    };
+    if t.tagged() && attrs.get("tags").is_none_or(Value::is_null) {
+        attrs.insert("tags".into(), Value::Map(BTreeMap::new()));
+    }
+    t.normalize(&mut attrs);
+    Value::Map(attrs)
+}
+
+/// The object as state will hold it: `base` (plan or prior) overlaid with what AWS reports.
+fn merge(cx: &Ctx, base: &Value, obs: Observed) -> Value {
+    let mut out = base.as_map().cloned().unwrap_or_default();
+    out.extend(obs.attrs);
+    out.insert("id".into(), Value::string(obs.id));
+    if let Some(all) = obs.tags {
+        out.insert(
+            "tags".into(),
+            tags::tags_value(&tags::user_tags(&all, &cx.default_tags)),
+        );
+        out.insert("tags_all".into(), tags::tags_value(&all));
+    }
+    // Whatever is still unknown was not reported by AWS: say so with null, not unknown.
+    for v in out.values_mut() {
+        if v.is_unknown() {
+            *v = Value::Null;
+        }
+    }
+    Value::Map(out)
+}
+
+pub fn id_of(v: &Value) -> Result<String, ProviderError> {
+    str_attr(v, "id").ok_or_else(|| ProviderError::fatal("object in state has no id"))
+}
+
+/// The default batched observation: one Describe by stack tag, then one describe-by-id for
+/// whatever state holds that the tag query missed (adopted or untagged objects).
+pub async fn observe_by_tag_then_id<T: ResourceType + ?Sized>(
+    t: &T,
+    cx: &Ctx,
+    priors: &[Value],
+) -> Result<Vec<Option<Observed>>, ProviderError> {
+    let wanted: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
+    let mut found: BTreeMap<String, Observed> = BTreeMap::new();
+    if !wanted.is_empty() {
+        if t.tagged() {
+            for o in t.describe(cx, Query::Stack).await? {
+                found.insert(o.id.clone(), o);
+            }
+        }
+        let mut missing: Vec<String> = wanted
+            .iter()
+            .filter(|id| !found.contains_key(*id))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            for o in t.describe(cx, Query::Ids(&missing)).await? {
+                found.insert(o.id.clone(), o);
+            }
+        }
+    }
+    Ok(priors
+        .iter()
+        .map(|p| found.get(&str_attr(p, "id")?).cloned())
+        .collect())
+}
+
+/// Batched refresh of many objects of one type.
+pub async fn read_batch(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    requests: &[ReadRequest],
+) -> Result<Vec<Option<Value>>, ProviderError> {
+    let priors: Vec<Value> = requests.iter().map(|r| r.prior.clone()).collect();
+    let observed = t.observe(cx, &priors).await?;
+    Ok(priors
+        .iter()
+        .zip(observed)
+        .map(|(p, o)| o.map(|o| merge(cx, p, o)))
+        .collect())
+}
+
+/// Reads back one object after a write; `base` carries the id and what AWS does not report.
+async fn read_one(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    id: &str,
+    base: &Value,
+) -> Result<Value, ProviderError> {
+    let mut b = base.as_map().cloned().unwrap_or_default();
+    b.insert("id".into(), Value::string(id));
+    let base = Value::Map(b);
+    // AWS is eventually consistent: an object just created may not be listed yet.
+    for attempt in 0..10 {
+        if let Some(obs) = t
+            .observe(cx, std::slice::from_ref(&base))
+            .await?
+            .pop()
+            .flatten()
+        {
+            return Ok(merge(cx, &base, obs));
+        }
+        if attempt < 9 {
+            tokio::time::sleep(cx.clients.policy.poll_interval).await;
+        }
+    }
+    Err(ProviderError::retryable(format!(
+        "{} {id} not visible after write",
+        t.name()
+    )))
+}
+
+/// Creates (or adopts) one object.
+pub async fn create(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    address: &ResourceInstanceAddr,
+    client_token: &str,
+    ownership: &Tags,
+    planned: &Value,
+) -> Result<Value, ProviderError> {
+    let planned = normalize_planned(t, planned.clone());
+    let addr = address.to_string();
+    let user = tags::tags_of(planned.get_attr("tags"));
+    let all = tags::desired_tags(&cx.stack_id, address, ownership, &cx.default_tags, &user);
+    let existing = if !t.adopt_by_identity() {
+        let mut found = t.describe(cx, Query::Address(&addr)).await?;
+        if found.len() > 1 {
+            tracing::warn!(address = %addr, count = found.len(), "several objects carry this address; adopting the first");
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found.into_iter().next().map(|o| o.id)
+    } else {
+        t.find_existing(cx, &planned, &all, client_token).await?
+    };
+    if let Some(id) = existing {
+        tracing::info!(address = %addr, id, "adopting existing object");
+        t.wait_ready(cx, &id).await?;
+        let current = read_one(t, cx, &id, &planned).await?;
+        return update(t, cx, &current, &planned).await;
+    }
+    let id = t.create(cx, &planned, &all, client_token).await?;
+    t.wait_ready(cx, &id).await?;
+    read_one(t, cx, &id, &planned).await
+}
+
+/// Updates one object in place.
+pub async fn update(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    prior: &Value,
+    planned: &Value,
+) -> Result<Value, ProviderError> {
+    let planned = normalize_planned(t, planned.clone());
+    let id = id_of(prior)?;
+    if t.tagged() {
+        let current_all = tags::tags_of(prior.get_attr("tags_all"));
+        let prior_user = tags::tags_of(prior.get_attr("tags"));
+        let user = tags::tags_of(planned.get_attr("tags"));
+        let desired = tags::updated_tags(&current_all, &cx.default_tags, &prior_user, &user);
+        let (set, delete) = tags::tag_diff(&current_all, &desired);
+        if !set.is_empty() || !delete.is_empty() {
+            t.update_tags(cx, &id, &set, &delete).await?;
+        }
+    }
+    t.update(cx, &id, prior, &planned).await?;
+    read_one(t, cx, &id, &planned).await
+}
+
+pub async fn delete(t: &dyn ResourceType, cx: &Ctx, prior: &Value) -> Result<(), ProviderError> {
+    let id = id_of(prior)?;
+    t.delete(cx, &id, prior).await
+}
+
+/// A delete whose object is already gone succeeded.
+pub fn gone_ok(api: &str, r: Result<(), AwsFailure>) -> Result<(), ProviderError> {
+    match r {
+        Err(f) if f.is_not_found() => Ok(()),
+        other => other.map_err(|f| to_provider_error(api, f)),
+    }
+}
+
+// ---- EC2 helpers shared by every EC2 type ----
+
+/// Filters for a query; `id_filter` is the type's id filter name (`vpc-id`).
+pub fn ec2_filters(cx: &Ctx, query: Query<'_>, id_filter: &str) -> Vec<Filter> {
+    let tag = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
+    match query {
+        Query::Stack => vec![tag(STACK_TAG, &cx.stack_id)],
+        Query::Address(a) => vec![tag(STACK_TAG, &cx.stack_id), tag(ADDRESS_TAG, a)],
+        // A filter rather than the ids parameter: an id that no longer exists is simply not
+        // returned instead of failing the whole batch with InvalidXxxID.NotFound.
+        Query::Ids(ids) => vec![
+            Filter::builder()
+                .name(id_filter)
+                .set_values(Some(ids.to_vec()))
+                .build(),
+        ],
+    }
+}
+
+pub fn ec2_tags(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+pub fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType, tags: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(rt)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .build()
+}
+
+pub async fn ec2_update_tags(
+    cx: &Ctx,
+    id: &str,
+    set: &Tags,
+    delete: &[String],
+) -> Result<(), ProviderError> {
+    let ec2 = &cx.clients.ec2;
+    if !delete.is_empty() {
+        let keys: Vec<Tag> = delete
+            .iter()
+            .map(|k| Tag::builder().key(k).build())
+            .collect();
+        cx.clients
+            .run("ec2:DeleteTags", || {
+                ec2.delete_tags()
+                    .resources(id)
+                    .set_tags(Some(keys.clone()))
+                    .send()
+            })
+            .await?;
+    }
+    if !set.is_empty() {
+        let tags: Vec<Tag> = set
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        cx.clients
+            .run("ec2:CreateTags", || {
+                ec2.create_tags()
+                    .resources(id)
+                    .set_tags(Some(tags.clone()))
+                    .send()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+// ---- Value helpers ----
+
+/// A known, non-empty string attribute.
+pub fn str_attr(v: &Value, k: &str) -> Option<String> {
+    v.get_attr(k)
+        .and_then(|x| x.as_str().map(str::to_string))
+        .filter(|s| !s.is_empty())
+}
+
+pub fn bool_attr(v: &Value, k: &str) -> Option<bool> {
+    v.get_attr(k).and_then(|x| x.as_bool())
+}
+
+pub fn int_attr(v: &Value, k: &str) -> Option<i64> {
+    v.get_attr(k).and_then(|x| x.as_f64()).map(|n| n as i64)
+}
+
+/// A list of known strings (unknown and null elements skipped).
+pub fn strs_attr(v: &Value, k: &str) -> Vec<String> {
+    v.get_attr(k)
+        .as_ref()
+        .and_then(Value::as_list)
+        .map(|l| {
+            l.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Objects of a list block.
+pub fn blocks_attr(v: &Value, k: &str) -> Vec<Value> {
+    v.get_attr(k)
+        .as_ref()
+        .and_then(Value::as_list)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// A single nested block, if set.
+pub fn block_attr(v: &Value, k: &str) -> Option<Value> {
+    v.get_attr(k).filter(|b| b.as_map().is_some())
+}
+
+/// Whether the plan changes attribute `k` (unknown counts as a change).
+pub fn changed(prior: &Value, planned: &Value, k: &str) -> bool {
+    let p = planned.get_attr(k).unwrap_or(Value::Null);
+    p.is_unknown() || prior.get_attr(k).unwrap_or(Value::Null) != p
+}
+
+pub fn vstr(s: Option<&str>) -> Value {
+    match s {
+        Some(s) if !s.is_empty() => Value::string(s),
+        _ => Value::Null,
+    }
+}
+
+pub fn vnum(n: Option<i64>) -> Value {
+    n.map(|n| Value::Number(n as f64)).unwrap_or(Value::Null)
+}
+
+pub fn vlist<I: IntoIterator<Item = String>>(items: I) -> Value {
+    Value::List(items.into_iter().map(Value::String).collect())
+}
+
+/// Sorted, deduplicated string list: the canonical form of a set of strings.
+pub fn vset<I: IntoIterator<Item = String>>(items: I) -> Value {
+    let mut v: Vec<String> = items.into_iter().collect();
+    v.sort();
+    v.dedup();
+    vlist(v)
+}
+
+/// Puts `k` into canonical set form if it is a known list.
+pub fn normalize_set(attrs: &mut Attrs, k: &str) {
+    if let Some(Value::List(items)) = attrs.get(k)
+        && !items.iter().any(Value::contains_unknown)
+    {
+        let strs: Vec<String> = items
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
+        attrs.insert(k.to_string(), vset(strs));
+    }
+}
+
+/// Fills `k` with `v` when the plan leaves it null.
+pub fn default_attr(attrs: &mut Attrs, k: &str, v: Value) {
+    if attrs.get(k).is_none_or(Value::is_null) {
+        attrs.insert(k.to_string(), v);
+    }
+}
+
+pub fn attrs(pairs: Vec<(&str, Value)>) -> Attrs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}

@@ -1,0 +1,1448 @@
+//! Provider tests against a real moto server (see `testing`). Each test starts its own server.
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
+
+use super::testing::*;
+use crate::provider::{Provider, ProviderRegistry};
+use crate::value::Value;
+
+fn rule(proto: &str, from: f64, to: f64, cidrs: &[&str]) -> Value {
+    obj(&[
+        ("protocol", s(proto)),
+        ("from_port", n(from)),
+        ("to_port", n(to)),
+        (
+            "cidr_blocks",
+            list(&cidrs.iter().map(|c| s(c)).collect::<Vec<_>>()),
+        ),
+    ])
+}
+
+async fn count_tagged_vpcs(p: &super::AwsProvider, stack: &str) -> usize {
+    let cx = p.context().unwrap();
+    cx.clients
+        .ec2
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name("tag:slipway:stack")
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .len()
+}
+
+#[test]
+fn registered_without_network_or_credentials() {
+    let reg = ProviderRegistry::builtin();
+    let schema = reg.resource_schema("aws_instance").expect("aws_instance");
+    assert!(schema.block.attributes["ami"].force_new);
+    assert!(schema.block.attributes["subnet_id"].force_new);
+    assert!(schema.block.attributes["private_ip"].force_new);
+    assert!(!schema.block.attributes["instance_type"].force_new);
+    let vpc = reg.resource_schema("aws_vpc").unwrap();
+    assert!(vpc.block.attributes["cidr_block"].force_new);
+    assert!(vpc.block.attributes["tags_all"].computed);
+    let subnet = reg.resource_schema("aws_subnet").unwrap();
+    assert!(subnet.block.attributes["cidr_block"].force_new);
+    assert!(subnet.block.attributes["availability_zone"].force_new);
+    assert!(reg.data_schema("aws_ami").is_some());
+    assert!(reg.data_schema("aws_availability_zones").is_some());
+}
+
+#[tokio::test]
+async fn unconfigured_provider_says_so() {
+    let p = super::AwsProvider::new();
+    let err = p.read("aws_vpc", &[]).await.unwrap_err();
+    assert!(err.message.contains("before it is configured"), "{err:?}");
+}
+
+#[tokio::test]
+async fn network_create_read_update_drift_delete() {
+    let moto = Moto::start();
+    let p = moto
+        .provider_with(
+            "stack-net",
+            &[("default_tags", obj(&[("team", s("infra"))]))],
+        )
+        .await;
+
+    // --- create ---
+    let vpc_cfg = obj(&[
+        ("cidr_block", s("10.0.0.0/16")),
+        ("enable_dns_hostnames", Value::Bool(true)),
+        ("tags", obj(&[("env", s("test"))])),
+    ]);
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", vpc_cfg.clone())
+        .await
+        .unwrap();
+    let vpc_id = attr_str(&vpc, "id");
+    assert!(vpc_id.starts_with("vpc-"));
+    let tags_all = attr(&vpc, "tags_all");
+    assert_eq!(attr_str(&tags_all, "slipway:stack"), "stack-net");
+    assert_eq!(attr_str(&tags_all, "slipway:address"), "aws_vpc.main");
+    assert_eq!(attr_str(&tags_all, "Name"), "main");
+    assert_eq!(attr_str(&tags_all, "team"), "infra");
+    assert_eq!(attr(&vpc, "tags"), obj(&[("env", s("test"))]));
+    assert!(attr_str(&vpc, "arn").contains(&vpc_id));
+
+    let mut subnets = Vec::new();
+    for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"]
+        .iter()
+        .enumerate()
+    {
+        let cfg = obj(&[
+            ("vpc_id", s(&vpc_id)),
+            ("cidr_block", s(&format!("10.0.{i}.0/24"))),
+            ("availability_zone", s(az)),
+        ]);
+        let sn = create(
+            &p,
+            "aws_subnet",
+            &format!("aws_subnet.private[{i}]"),
+            cfg.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            attr_str(&attr(&sn, "tags_all"), "Name"),
+            format!("private-{i}")
+        );
+        subnets.push((format!("aws_subnet.private[{i}]"), sn, cfg));
+    }
+
+    let igw_cfg = obj(&[("vpc_id", s(&vpc_id))]);
+    let igw = create(
+        &p,
+        "aws_internet_gateway",
+        "aws_internet_gateway.gw",
+        igw_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let igw_id = attr_str(&igw, "id");
+    assert_eq!(attr_str(&igw, "vpc_id"), vpc_id);
+
+    let rt_cfg = obj(&[
+        ("vpc_id", s(&vpc_id)),
+        (
+            "route",
+            list(&[obj(&[
+                ("cidr_block", s("0.0.0.0/0")),
+                ("gateway_id", s(&igw_id)),
+            ])]),
+        ),
+    ]);
+    let rt = create(
+        &p,
+        "aws_route_table",
+        "aws_route_table.public",
+        rt_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let rt_id = attr_str(&rt, "id");
+    let routes = attr(&rt, "route");
+    assert_eq!(routes.as_list().unwrap().len(), 1, "{routes:?}");
+
+    let subnet0 = attr_str(&subnets[0].1, "id");
+    let rta_cfg = obj(&[("subnet_id", s(&subnet0)), ("route_table_id", s(&rt_id))]);
+    let rta = create(
+        &p,
+        "aws_route_table_association",
+        "aws_route_table_association.a",
+        rta_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(attr_str(&rta, "id").starts_with("rtbassoc-"));
+
+    let sg_cfg = obj(&[
+        ("vpc_id", s(&vpc_id)),
+        (
+            "ingress",
+            list(&[
+                rule("tcp", 22.0, 22.0, &["10.0.0.0/8", "192.168.0.0/16"]),
+                obj(&[
+                    ("protocol", s("all")),
+                    ("from_port", n(0.0)),
+                    ("to_port", n(0.0)),
+                    ("self", Value::Bool(true)),
+                ]),
+            ]),
+        ),
+    ]);
+    let sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.nodes",
+        sg_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let sg_id = attr_str(&sg, "id");
+    // Two CIDRs and self: three canonical rules.
+    assert_eq!(attr(&sg, "ingress").as_list().unwrap().len(), 3, "{sg:?}");
+
+    // A separate rule on a group without inline rules (inline rules are authoritative, so a
+    // separate rule on `nodes` would be revoked by the next update of `nodes`).
+    let lb_sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.lb",
+        obj(&[("vpc_id", s(&vpc_id))]),
+    )
+    .await
+    .unwrap();
+    let lb_sg_id = attr_str(&lb_sg, "id");
+    let rule_cfg = obj(&[
+        ("type", s("ingress")),
+        ("security_group_id", s(&lb_sg_id)),
+        ("protocol", s("tcp")),
+        ("from_port", n(6443.0)),
+        ("to_port", n(6443.0)),
+        ("cidr_blocks", list(&[s("0.0.0.0/0")])),
+    ]);
+    let sgr = create(
+        &p,
+        "aws_security_group_rule",
+        "aws_security_group_rule.api",
+        rule_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(attr_str(&sgr, "id").starts_with("sgrule-"));
+
+    // --- batched read: one Describe per type, whatever the count ---
+    let before = p.call_stats();
+    let priors: Vec<(&str, &Value)> = subnets.iter().map(|(a, v, _)| (a.as_str(), v)).collect();
+    let read_subnets = read(&p, "aws_subnet", &priors).await;
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeSubnets"), 1);
+    for ((_, prior, cfg), now) in subnets.iter().zip(&read_subnets) {
+        let now = now.as_ref().expect("subnet exists");
+        assert_eq!(now, prior);
+        assert!(plan_is_noop(&p, "aws_subnet", now, cfg.clone()));
+    }
+    let read_vpc = read(&p, "aws_vpc", &[("aws_vpc.main", &vpc)]).await;
+    assert!(plan_is_noop(
+        &p,
+        "aws_vpc",
+        read_vpc[0].as_ref().unwrap(),
+        vpc_cfg.clone()
+    ));
+    let read_rt = read(&p, "aws_route_table", &[("aws_route_table.public", &rt)]).await;
+    assert!(plan_is_noop(
+        &p,
+        "aws_route_table",
+        read_rt[0].as_ref().unwrap(),
+        rt_cfg.clone()
+    ));
+    let read_sg = read(
+        &p,
+        "aws_security_group",
+        &[("aws_security_group.nodes", &sg)],
+    )
+    .await;
+    let read_sg = read_sg[0].clone().unwrap();
+    assert!(plan_is_noop(
+        &p,
+        "aws_security_group",
+        &read_sg,
+        sg_cfg.clone()
+    ));
+    // Unmanaged inline rules (none configured) plan as no-op though the separate rule exists.
+    let read_lb_sg = read(
+        &p,
+        "aws_security_group",
+        &[("aws_security_group.lb", &lb_sg)],
+    )
+    .await;
+    let read_lb_sg = read_lb_sg[0].clone().unwrap();
+    assert_eq!(attr(&read_lb_sg, "ingress").as_list().unwrap().len(), 1);
+    assert!(plan_is_noop(
+        &p,
+        "aws_security_group",
+        &read_lb_sg,
+        obj(&[("vpc_id", s(&vpc_id))])
+    ));
+    let read_igw = read(
+        &p,
+        "aws_internet_gateway",
+        &[("aws_internet_gateway.gw", &igw)],
+    )
+    .await;
+    assert!(plan_is_noop(
+        &p,
+        "aws_internet_gateway",
+        read_igw[0].as_ref().unwrap(),
+        igw_cfg.clone()
+    ));
+    let before = p.call_stats();
+    let read_rules = read(
+        &p,
+        "aws_security_group_rule",
+        &[("aws_security_group_rule.api", &sgr)],
+    )
+    .await;
+    assert_eq!(read_rules[0].as_ref(), Some(&sgr));
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 1);
+    let read_rta = read(
+        &p,
+        "aws_route_table_association",
+        &[("aws_route_table_association.a", &rta)],
+    )
+    .await;
+    assert_eq!(read_rta[0].as_ref(), Some(&rta));
+
+    // --- update in place, with the narrow APIs ---
+    let before = p.call_stats();
+    let vpc2 = update(
+        &p,
+        "aws_vpc",
+        &vpc,
+        obj(&[
+            ("cidr_block", s("10.0.0.0/16")),
+            ("enable_dns_hostnames", Value::Bool(true)),
+            ("tags", obj(&[("owner", s("me"))])),
+        ]),
+    )
+    .await;
+    assert_eq!(attr_str(&vpc2, "id"), vpc_id);
+    assert_eq!(attr(&vpc2, "tags"), obj(&[("owner", s("me"))]));
+    assert_eq!(calls_since(&p, &before, "ec2:CreateTags"), 1);
+    assert_eq!(calls_since(&p, &before, "ec2:DeleteTags"), 1);
+    assert_eq!(calls_since(&p, &before, "ec2:ModifyVpcAttribute"), 0);
+
+    let (sa, s0, _) = &subnets[0];
+    let s0b = update(
+        &p,
+        "aws_subnet",
+        s0,
+        obj(&[("map_public_ip_on_launch", Value::Bool(true))]),
+    )
+    .await;
+    assert_eq!(attr(&s0b, "map_public_ip_on_launch"), Value::Bool(true));
+    let _ = sa;
+
+    let sg_cfg2 = obj(&[
+        ("vpc_id", s(&vpc_id)),
+        (
+            "ingress",
+            list(&[
+                rule("tcp", 22.0, 22.0, &["10.0.0.0/8"]),
+                rule("tcp", 443.0, 443.0, &["0.0.0.0/0"]),
+            ]),
+        ),
+    ]);
+    let before = p.call_stats();
+    let sg2 = update(&p, "aws_security_group", &read_sg, sg_cfg2.clone()).await;
+    // One Revoke for the two rules dropped, one Authorize for the new one.
+    assert_eq!(
+        calls_since(&p, &before, "ec2:RevokeSecurityGroupIngress"),
+        1
+    );
+    assert_eq!(
+        calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"),
+        1
+    );
+    assert_eq!(calls_since(&p, &before, "ec2:DeleteSecurityGroup"), 0);
+    assert_eq!(attr(&sg2, "ingress").as_list().unwrap().len(), 2, "{sg2:?}");
+    assert!(plan_is_noop(
+        &p,
+        "aws_security_group",
+        &sg2,
+        sg_cfg2.clone()
+    ));
+
+    // --- drift made behind slipway's back ---
+    let cx = p.context().unwrap();
+    let ec2 = &cx.clients.ec2;
+    ec2.authorize_security_group_ingress()
+        .group_id(&sg_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.create_tags()
+        .resources(&subnet0)
+        .tags(Tag::builder().key("env").value("hacked").build())
+        .send()
+        .await
+        .unwrap();
+    ec2.delete_route()
+        .route_table_id(&rt_id)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+
+    let sg3 = read(
+        &p,
+        "aws_security_group",
+        &[("aws_security_group.nodes", &sg2)],
+    )
+    .await[0]
+        .clone()
+        .unwrap();
+    assert_eq!(attr(&sg3, "ingress").as_list().unwrap().len(), 3);
+    assert!(!plan_is_noop(
+        &p,
+        "aws_security_group",
+        &sg3,
+        sg_cfg2.clone()
+    ));
+    // Applying the plan removes the rule added outside.
+    let sg4 = update(&p, "aws_security_group", &sg3, sg_cfg2.clone()).await;
+    assert_eq!(attr(&sg4, "ingress"), attr(&sg2, "ingress"));
+
+    let s0c = read(&p, "aws_subnet", &[(sa.as_str(), &s0b)]).await[0]
+        .clone()
+        .unwrap();
+    assert_eq!(attr(&s0c, "tags"), obj(&[("env", s("hacked"))]));
+    assert_ne!(s0c, s0b);
+
+    let rt2 = read(&p, "aws_route_table", &[("aws_route_table.public", &rt)]).await[0]
+        .clone()
+        .unwrap();
+    assert_eq!(attr(&rt2, "route"), list(&[]));
+    let rt3 = update(&p, "aws_route_table", &rt2, rt_cfg.clone()).await;
+    assert_eq!(attr(&rt3, "route"), attr(&rt, "route"));
+
+    // The separate rule is gone once revoked outside.
+    ec2.revoke_security_group_ingress()
+        .group_id(&lb_sg_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(6443)
+                .to_port(6443)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = read(
+        &p,
+        "aws_security_group_rule",
+        &[("aws_security_group_rule.api", &sgr)],
+    )
+    .await;
+    assert_eq!(gone[0], None);
+
+    // --- delete (dependents first, as the engine orders it) ---
+    p.delete("aws_security_group_rule", &sgr).await.unwrap();
+    p.delete("aws_route_table_association", &rta).await.unwrap();
+    p.delete("aws_route_table", &rt3).await.unwrap();
+    p.delete("aws_internet_gateway", &igw).await.unwrap();
+    p.delete("aws_security_group", &sg4).await.unwrap();
+    p.delete("aws_security_group", &lb_sg).await.unwrap();
+    for (_, sn, _) in &subnets {
+        p.delete("aws_subnet", sn).await.unwrap();
+    }
+    p.delete("aws_vpc", &vpc2).await.unwrap();
+    // Deleting again is fine: already gone.
+    p.delete("aws_vpc", &vpc2).await.unwrap();
+
+    assert_eq!(
+        read(&p, "aws_vpc", &[("aws_vpc.main", &vpc2)]).await,
+        vec![None]
+    );
+    assert_eq!(
+        read(&p, "aws_subnet", &priors).await,
+        vec![None, None, None]
+    );
+    assert_eq!(
+        read(
+            &p,
+            "aws_route_table_association",
+            &[("aws_route_table_association.a", &rta)]
+        )
+        .await,
+        vec![None]
+    );
+    assert_eq!(count_tagged_vpcs(&p, "stack-net").await, 0);
+    // For the record (run with --nocapture): what the whole lifecycle cost.
+    eprintln!("network lifecycle call stats: {:?}", p.call_stats());
+}
+
+#[tokio::test]
+async fn network_create_adopts_instead_of_duplicating() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-adopt").await;
+    let other = moto.provider("stack-other").await;
+    let cfg = obj(&[("cidr_block", s("10.1.0.0/16"))]);
+    let a = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
+        .await
+        .unwrap();
+    // Another stack's object at the same address is not ours to adopt.
+    let o = create(&other, "aws_vpc", "aws_vpc.main", cfg.clone())
+        .await
+        .unwrap();
+    assert_ne!(attr_str(&a, "id"), attr_str(&o, "id"));
+    // A rerun after a kill between CreateVpc and the state write: same address, same token.
+    let before = p.call_stats();
+    let b = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&a, "id"), attr_str(&b, "id"));
+    assert_eq!(calls_since(&p, &before, "ec2:CreateVpc"), 0);
+    assert_eq!(count_tagged_vpcs(&p, "stack-adopt").await, 1);
+
+    // Untagged kinds adopt by identity.
+    let vpc_id = attr_str(&a, "id");
+    let sn = create(
+        &p,
+        "aws_subnet",
+        "aws_subnet.a",
+        obj(&[("vpc_id", s(&vpc_id)), ("cidr_block", s("10.1.1.0/24"))]),
+    )
+    .await
+    .unwrap();
+    let rt_cfg = obj(&[("vpc_id", s(&vpc_id))]);
+    let rt = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg.clone())
+        .await
+        .unwrap();
+    let rt_again = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg)
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&rt, "id"), attr_str(&rt_again, "id"));
+    let rta_cfg = obj(&[
+        ("subnet_id", s(&attr_str(&sn, "id"))),
+        ("route_table_id", s(&attr_str(&rt, "id"))),
+    ]);
+    let x = create(
+        &p,
+        "aws_route_table_association",
+        "aws_route_table_association.a",
+        rta_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let before = p.call_stats();
+    let y = create(
+        &p,
+        "aws_route_table_association",
+        "aws_route_table_association.a",
+        rta_cfg,
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&x, "id"), attr_str(&y, "id"));
+    assert_eq!(calls_since(&p, &before, "ec2:AssociateRouteTable"), 0);
+
+    let sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.s",
+        obj(&[("vpc_id", s(&vpc_id))]),
+    )
+    .await
+    .unwrap();
+    let sg_again = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.s",
+        obj(&[("vpc_id", s(&vpc_id))]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&sg, "id"), attr_str(&sg_again, "id"));
+    let rule_cfg = obj(&[
+        ("type", s("ingress")),
+        ("security_group_id", s(&attr_str(&sg, "id"))),
+        ("protocol", s("tcp")),
+        ("from_port", n(2379.0)),
+        ("to_port", n(2380.0)),
+        ("self", Value::Bool(true)),
+    ]);
+    let r1 = create(
+        &p,
+        "aws_security_group_rule",
+        "aws_security_group_rule.etcd",
+        rule_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let before = p.call_stats();
+    let r2 = create(
+        &p,
+        "aws_security_group_rule",
+        "aws_security_group_rule.etcd",
+        rule_cfg,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r1, r2);
+    assert_eq!(
+        calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn network_errors_are_fatal_and_name_the_aws_code() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-err").await;
+    let err = create(
+        &p,
+        "aws_vpc",
+        "aws_vpc.bad",
+        obj(&[("cidr_block", s("10.0.0.0/33"))]),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.retryable, "{err:?}");
+    assert!(err.message.contains("ec2:CreateVpc"), "{err:?}");
+    assert!(err.message.contains("InvalidParameterValue"), "{err:?}");
+
+    let err = create(
+        &p,
+        "aws_subnet",
+        "aws_subnet.bad",
+        obj(&[
+            ("vpc_id", s("vpc-00000000")),
+            ("cidr_block", s("10.0.0.0/24")),
+        ]),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.retryable, "{err:?}");
+    assert!(err.message.contains("InvalidVpcID.NotFound"), "{err:?}");
+    let stats = p.call_stats();
+    // Fatal errors are not retried.
+    assert_eq!(stats.get("ec2:CreateSubnet"), Some(&1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn data_sources_read_once() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-data").await;
+    let azs = p
+        .read_data("aws_availability_zones", &obj(&[("state", s("available"))]))
+        .await
+        .unwrap();
+    let names = attr(&azs, "names");
+    assert!(names.as_list().unwrap().len() >= 3, "{azs:?}");
+    assert_eq!(names.as_list().unwrap()[0], s("us-east-1a"));
+
+    let ami = p
+        .read_data(
+            "aws_ami",
+            &obj(&[
+                ("owners", list(&[s("amazon")])),
+                ("most_recent", Value::Bool(true)),
+                (
+                    "filter",
+                    list(&[obj(&[
+                        ("name", s("name")),
+                        ("values", list(&[s("al2023-ami-*-x86_64")])),
+                    ])]),
+                ),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert!(attr_str(&ami, "id").starts_with("ami-"), "{ami:?}");
+    assert!(attr_str(&ami, "name").starts_with("al2023-ami-"), "{ami:?}");
+    let stats = p.call_stats();
+    assert_eq!(stats.get("ec2:DescribeImages"), Some(&1));
+    let err = p
+        .read_data(
+            "aws_ami",
+            &obj(&[
+                ("owners", list(&[s("amazon")])),
+                (
+                    "filter",
+                    list(&[obj(&[
+                        ("name", s("name")),
+                        ("values", list(&[s("no-such-*")])),
+                    ])]),
+                ),
+            ]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("no AMI matches"), "{err:?}");
+}
+
+/// A VPC, subnet and security group for instance tests.
+async fn instance_network(p: &super::AwsProvider) -> (String, String, String) {
+    let vpc = create(
+        p,
+        "aws_vpc",
+        "aws_vpc.main",
+        obj(&[("cidr_block", s("10.9.0.0/16"))]),
+    )
+    .await
+    .unwrap();
+    let vpc_id = attr_str(&vpc, "id");
+    let sn = create(
+        p,
+        "aws_subnet",
+        "aws_subnet.a",
+        obj(&[
+            ("vpc_id", s(&vpc_id)),
+            ("cidr_block", s("10.9.1.0/24")),
+            ("availability_zone", s("us-east-1a")),
+        ]),
+    )
+    .await
+    .unwrap();
+    let sg = create(
+        p,
+        "aws_security_group",
+        "aws_security_group.nodes",
+        obj(&[("vpc_id", s(&vpc_id))]),
+    )
+    .await
+    .unwrap();
+    (vpc_id, attr_str(&sn, "id"), attr_str(&sg, "id"))
+}
+
+fn instance_cfg(subnet: &str, sg: &str, ip: &str) -> Value {
+    obj(&[
+        ("ami", s(AMI)),
+        ("instance_type", s("t3.small")),
+        ("subnet_id", s(subnet)),
+        ("private_ip", s(ip)),
+        ("vpc_security_group_ids", list(&[s(sg)])),
+        ("user_data", s("#!/bin/sh\necho hello\n")),
+        (
+            "root_block_device",
+            obj(&[("volume_size", n(30.0)), ("volume_type", s("gp3"))]),
+        ),
+        ("tags", obj(&[("role", s("control-plane"))])),
+    ])
+}
+
+#[tokio::test]
+async fn instance_create_read_update_drift_delete() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-inst").await;
+    let (vpc_id, subnet, sg) = instance_network(&p).await;
+
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let cfg = instance_cfg(&subnet, &sg, &format!("10.9.1.{}", 10 + i));
+        let inst = create(
+            &p,
+            "aws_instance",
+            &format!("aws_instance.cp[{i}]"),
+            cfg.clone(),
+        )
+        .await
+        .unwrap();
+        assert!(attr_str(&inst, "id").starts_with("i-"));
+        assert_eq!(attr_str(&inst, "private_ip"), format!("10.9.1.{}", 10 + i));
+        assert_eq!(attr_str(&inst, "instance_state"), "running");
+        assert!(attr_str(&inst, "arn").ends_with(&attr_str(&inst, "id")));
+        assert_eq!(
+            attr_str(&attr(&inst, "metadata_options"), "http_tokens"),
+            "required"
+        );
+        assert_eq!(
+            attr(&inst, "user_data_sha256").as_str().map(str::len),
+            Some(64)
+        );
+        assert!(plan_is_noop(&p, "aws_instance", &inst, cfg.clone()));
+        instances.push((format!("aws_instance.cp[{i}]"), inst, cfg));
+    }
+
+    // Batched read: one DescribeInstances for three instances.
+    let before = p.call_stats();
+    let priors: Vec<(&str, &Value)> = instances.iter().map(|(a, v, _)| (a.as_str(), v)).collect();
+    let now = read(&p, "aws_instance", &priors).await;
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeInstances"), 1);
+    for ((_, prior, cfg), now) in instances.iter().zip(&now) {
+        let now = now.as_ref().unwrap();
+        assert_eq!(now, prior);
+        assert!(plan_is_noop(&p, "aws_instance", now, cfg.clone()));
+    }
+
+    // Update in place: security groups and tags (ModifyInstanceAttribute, CreateTags), then
+    // instance type (stop, modify, start).
+    let sg2 = attr_str(
+        &create(
+            &p,
+            "aws_security_group",
+            "aws_security_group.extra",
+            obj(&[("vpc_id", s(&vpc_id))]),
+        )
+        .await
+        .unwrap(),
+        "id",
+    );
+    let (a0, i0, cfg0) = &instances[0];
+    let mut cfg = cfg0.as_map().unwrap().clone();
+    cfg.insert("vpc_security_group_ids".into(), list(&[s(&sg), s(&sg2)]));
+    cfg.insert("instance_type".into(), s("t3.medium"));
+    cfg.insert("tags".into(), obj(&[("role", s("worker"))]));
+    let before = p.call_stats();
+    let i0b = update(&p, "aws_instance", i0, Value::Map(cfg.clone())).await;
+    assert_eq!(attr_str(&i0b, "id"), attr_str(i0, "id"));
+    assert_eq!(attr_str(&i0b, "instance_type"), "t3.medium");
+    assert_eq!(
+        attr(&i0b, "vpc_security_group_ids")
+            .as_list()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(attr(&i0b, "tags"), obj(&[("role", s("worker"))]));
+    assert_eq!(calls_since(&p, &before, "ec2:ModifyInstanceAttribute"), 2);
+    assert_eq!(calls_since(&p, &before, "ec2:RunInstances"), 0);
+    assert_eq!(calls_since(&p, &before, "ec2:TerminateInstances"), 0);
+    assert!(plan_is_noop(&p, "aws_instance", &i0b, Value::Map(cfg)));
+
+    // Drift: a tag changed and an instance terminated outside slipway.
+    let cx = p.context().unwrap();
+    let id1 = attr_str(&instances[1].1, "id");
+    cx.clients
+        .ec2
+        .create_tags()
+        .resources(attr_str(&i0b, "id"))
+        .tags(Tag::builder().key("role").value("hacked").build())
+        .send()
+        .await
+        .unwrap();
+    cx.clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(&id1)
+        .send()
+        .await
+        .unwrap();
+    let now = read(
+        &p,
+        "aws_instance",
+        &[
+            (a0.as_str(), &i0b),
+            (instances[1].0.as_str(), &instances[1].1),
+            (instances[2].0.as_str(), &instances[2].1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        attr(now[0].as_ref().unwrap(), "tags"),
+        obj(&[("role", s("hacked"))])
+    );
+    assert_eq!(now[1], None, "terminated instance reads as gone");
+    assert!(now[2].is_some());
+
+    // Adoption: re-creating the address of a live instance finds it.
+    let before = p.call_stats();
+    let again = create(&p, "aws_instance", &instances[2].0, instances[2].2.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&again, "id"), attr_str(&instances[2].1, "id"));
+    assert_eq!(calls_since(&p, &before, "ec2:RunInstances"), 0);
+
+    // Delete waits for termination.
+    p.delete("aws_instance", &i0b).await.unwrap();
+    p.delete("aws_instance", &instances[2].1).await.unwrap();
+    p.delete("aws_instance", &instances[1].1).await.unwrap();
+    let now = read(&p, "aws_instance", &priors).await;
+    assert_eq!(now, vec![None, None, None]);
+    eprintln!("instance lifecycle call stats: {:?}", p.call_stats());
+}
+
+#[tokio::test]
+async fn instance_errors_are_fatal_and_name_the_aws_code() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-inst-err").await;
+    let (_, subnet, sg) = instance_network(&p).await;
+
+    let mut bad_ami = instance_cfg(&subnet, &sg, "10.9.1.50")
+        .as_map()
+        .unwrap()
+        .clone();
+    bad_ami.insert("ami".into(), s("ami-00000000deadbeef0"));
+    let err = create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_ami))
+        .await
+        .unwrap_err();
+    assert!(!err.retryable, "{err:?}");
+    assert!(err.message.contains("InvalidAMIID"), "{err:?}");
+
+    let err = create(
+        &p,
+        "aws_instance",
+        "aws_instance.bad",
+        instance_cfg("subnet-0000000000000000", &sg, "10.9.1.51"),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.retryable, "{err:?}");
+    assert!(err.message.contains("InvalidSubnetID.NotFound"), "{err:?}");
+
+    let mut bad_type = instance_cfg(&subnet, &sg, "10.9.1.52")
+        .as_map()
+        .unwrap()
+        .clone();
+    bad_type.insert("instance_type".into(), s("t3.gigantic"));
+    let err = create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_type))
+        .await
+        .unwrap_err();
+    assert!(!err.retryable, "{err:?}");
+    // AWS answers InvalidParameterValue here; moto InvalidInstanceType.NotFound.
+    assert!(
+        err.message.contains("InvalidParameterValue")
+            || err.message.contains("InvalidInstanceType"),
+        "{err:?}"
+    );
+    // No retries of fatal errors: the bad AMI already fails at DescribeImages (looking up
+    // its root device name), the two others at RunInstances.
+    let stats = p.call_stats();
+    assert_eq!(stats.get("ec2:DescribeImages"), Some(&3), "{stats:?}");
+    assert_eq!(stats.get("ec2:RunInstances"), Some(&2), "{stats:?}");
+}
+
+#[tokio::test]
+async fn ebs_volume_and_attachment_lifecycle() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-ebs").await;
+    let (_, subnet, sg) = instance_network(&p).await;
+    let inst = create(
+        &p,
+        "aws_instance",
+        "aws_instance.etcd",
+        instance_cfg(&subnet, &sg, "10.9.1.20"),
+    )
+    .await
+    .unwrap();
+    let vol_cfg = obj(&[("availability_zone", s("us-east-1a")), ("size", n(20.0))]);
+    let vol = create(&p, "aws_ebs_volume", "aws_ebs_volume.data", vol_cfg.clone())
+        .await
+        .unwrap();
+    let vol_id = attr_str(&vol, "id");
+    assert!(vol_id.starts_with("vol-"));
+    assert_eq!(attr(&vol, "type"), s("gp3"));
+    assert!(plan_is_noop(&p, "aws_ebs_volume", &vol, vol_cfg.clone()));
+
+    // Grow in place.
+    let vol2 = update(&p, "aws_ebs_volume", &vol, obj(&[("size", n(40.0))])).await;
+    assert_eq!(attr(&vol2, "size"), n(40.0));
+    assert_eq!(p.call_stats().get("ec2:ModifyVolume"), Some(&1));
+
+    let att_cfg = obj(&[
+        ("device_name", s("/dev/sdf")),
+        ("volume_id", s(&vol_id)),
+        ("instance_id", s(&attr_str(&inst, "id"))),
+    ]);
+    let att = create(
+        &p,
+        "aws_volume_attachment",
+        "aws_volume_attachment.data",
+        att_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(attr_str(&att, "id").starts_with("vai-"));
+    let before = p.call_stats();
+    let again = create(
+        &p,
+        "aws_volume_attachment",
+        "aws_volume_attachment.data",
+        att_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, att);
+    assert_eq!(calls_since(&p, &before, "ec2:AttachVolume"), 0);
+    let before = p.call_stats();
+    let now = read(
+        &p,
+        "aws_volume_attachment",
+        &[("aws_volume_attachment.data", &att)],
+    )
+    .await;
+    assert_eq!(now[0].as_ref(), Some(&att));
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeVolumes"), 1);
+
+    // Drift: detached outside slipway.
+    let cx = p.context().unwrap();
+    cx.clients
+        .ec2
+        .detach_volume()
+        .volume_id(&vol_id)
+        .instance_id(attr_str(&inst, "id"))
+        .send()
+        .await
+        .unwrap();
+    let now = read(
+        &p,
+        "aws_volume_attachment",
+        &[("aws_volume_attachment.data", &att)],
+    )
+    .await;
+    assert_eq!(now[0], None);
+    let att = create(
+        &p,
+        "aws_volume_attachment",
+        "aws_volume_attachment.data",
+        att_cfg,
+    )
+    .await
+    .unwrap();
+
+    p.delete("aws_volume_attachment", &att).await.unwrap();
+    p.delete("aws_ebs_volume", &vol2).await.unwrap();
+    p.delete("aws_instance", &inst).await.unwrap();
+    assert_eq!(
+        read(&p, "aws_ebs_volume", &[("aws_ebs_volume.data", &vol2)]).await,
+        vec![None]
+    );
+}
+
+#[tokio::test]
+async fn lb_target_group_listener_attachment_lifecycle() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-lb").await;
+    let (vpc_id, subnet, sg) = instance_network(&p).await;
+    let subnet_b = attr_str(
+        &create(
+            &p,
+            "aws_subnet",
+            "aws_subnet.b",
+            obj(&[
+                ("vpc_id", s(&vpc_id)),
+                ("cidr_block", s("10.9.2.0/24")),
+                ("availability_zone", s("us-east-1b")),
+            ]),
+        )
+        .await
+        .unwrap(),
+        "id",
+    );
+    let inst = create(
+        &p,
+        "aws_instance",
+        "aws_instance.cp",
+        instance_cfg(&subnet, &sg, "10.9.1.30"),
+    )
+    .await
+    .unwrap();
+
+    let lb_cfg = obj(&[
+        ("internal", Value::Bool(false)),
+        ("subnets", list(&[s(&subnet), s(&subnet_b)])),
+    ]);
+    let lb = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone())
+        .await
+        .unwrap();
+    let lb_arn = attr_str(&lb, "id");
+    assert!(
+        lb_arn.starts_with("arn:aws:elasticloadbalancing:"),
+        "{lb:?}"
+    );
+    assert!(!attr_str(&lb, "dns_name").is_empty());
+    assert!(attr_str(&lb, "name").starts_with("api-"), "{lb:?}");
+    assert!(plan_is_noop(&p, "aws_lb", &lb, lb_cfg.clone()));
+
+    let tg_cfg = obj(&[
+        ("port", n(6443.0)),
+        ("protocol", s("TCP")),
+        ("vpc_id", s(&vpc_id)),
+        (
+            "health_check",
+            obj(&[("protocol", s("TCP")), ("interval", n(10.0))]),
+        ),
+    ]);
+    let tg = create(
+        &p,
+        "aws_lb_target_group",
+        "aws_lb_target_group.api",
+        tg_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let tg_arn = attr_str(&tg, "id");
+    assert!(plan_is_noop(&p, "aws_lb_target_group", &tg, tg_cfg.clone()));
+
+    let l_cfg = obj(&[
+        ("load_balancer_arn", s(&lb_arn)),
+        ("port", n(6443.0)),
+        ("protocol", s("TCP")),
+        (
+            "default_action",
+            list(&[obj(&[
+                ("type", s("forward")),
+                ("target_group_arn", s(&tg_arn)),
+            ])]),
+        ),
+    ]);
+    let listener = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone())
+        .await
+        .unwrap();
+    assert!(plan_is_noop(
+        &p,
+        "aws_lb_listener",
+        &listener,
+        l_cfg.clone()
+    ));
+    let before = p.call_stats();
+    let again = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&again, "id"), attr_str(&listener, "id"));
+    assert_eq!(calls_since(&p, &before, "elbv2:CreateListener"), 0);
+
+    let att_cfg = obj(&[
+        ("target_group_arn", s(&tg_arn)),
+        ("target_id", s(&attr_str(&inst, "id"))),
+        ("port", n(6443.0)),
+    ]);
+    let att = create(
+        &p,
+        "aws_lb_target_group_attachment",
+        "aws_lb_target_group_attachment.cp",
+        att_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    let before = p.call_stats();
+    let again = create(
+        &p,
+        "aws_lb_target_group_attachment",
+        "aws_lb_target_group_attachment.cp",
+        att_cfg,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, att);
+    assert_eq!(calls_since(&p, &before, "elbv2:RegisterTargets"), 0);
+
+    // Adoption of the load balancer (moto would happily make a second one by name).
+    let before = p.call_stats();
+    let lb_again = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&lb_again, "id"), lb_arn);
+    assert_eq!(calls_since(&p, &before, "elbv2:CreateLoadBalancer"), 0);
+
+    // Batched read.
+    let before = p.call_stats();
+    let now = read(&p, "aws_lb", &[("aws_lb.api", &lb)]).await;
+    assert_eq!(now[0].as_ref(), Some(&lb));
+    assert_eq!(calls_since(&p, &before, "elbv2:DescribeLoadBalancers"), 1);
+    assert_eq!(calls_since(&p, &before, "elbv2:DescribeTags"), 1);
+    let now = read(&p, "aws_lb_listener", &[("aws_lb_listener.api", &listener)]).await;
+    assert_eq!(now[0].as_ref(), Some(&listener));
+    let now = read(
+        &p,
+        "aws_lb_target_group_attachment",
+        &[("aws_lb_target_group_attachment.cp", &att)],
+    )
+    .await;
+    assert_eq!(now[0].as_ref(), Some(&att));
+
+    // Update in place: health check and tags.
+    let before = p.call_stats();
+    let tg2 = update(
+        &p,
+        "aws_lb_target_group",
+        &tg,
+        obj(&[
+            (
+                "health_check",
+                obj(&[("protocol", s("TCP")), ("interval", n(30.0))]),
+            ),
+            ("tags", obj(&[("tier", s("api"))])),
+        ]),
+    )
+    .await;
+    assert_eq!(attr_str(&tg2, "id"), tg_arn);
+    assert_eq!(attr(&attr(&tg2, "health_check"), "interval"), n(30.0));
+    assert_eq!(attr(&tg2, "tags"), obj(&[("tier", s("api"))]));
+    assert_eq!(calls_since(&p, &before, "elbv2:ModifyTargetGroup"), 1);
+    assert_eq!(calls_since(&p, &before, "elbv2:AddTags"), 1);
+
+    // Drift: target deregistered outside slipway.
+    let cx = p.context().unwrap();
+    cx.clients
+        .elb
+        .deregister_targets()
+        .target_group_arn(&tg_arn)
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id(attr_str(&inst, "id"))
+                .port(6443)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let now = read(
+        &p,
+        "aws_lb_target_group_attachment",
+        &[("aws_lb_target_group_attachment.cp", &att)],
+    )
+    .await;
+    assert_eq!(now[0], None);
+
+    p.delete("aws_lb_listener", &listener).await.unwrap();
+    p.delete("aws_lb_target_group", &tg2).await.unwrap();
+    p.delete("aws_lb", &lb).await.unwrap();
+    assert_eq!(read(&p, "aws_lb", &[("aws_lb.api", &lb)]).await, vec![None]);
+    assert_eq!(
+        read(&p, "aws_lb_listener", &[("aws_lb_listener.api", &listener)]).await,
+        vec![None]
+    );
+}
+
+const ASSUME_EC2: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}"#;
+
+#[tokio::test]
+async fn iam_role_policy_profile_lifecycle() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-iam").await;
+    let role_cfg = obj(&[("assume_role_policy", s(ASSUME_EC2))]);
+    let role = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone())
+        .await
+        .unwrap();
+    let role_name = attr_str(&role, "id");
+    assert!(role_name.starts_with("node-"), "{role:?}");
+    assert!(attr_str(&role, "arn").ends_with(&role_name));
+    assert!(plan_is_noop(&p, "aws_iam_role", &role, role_cfg.clone()));
+    let before = p.call_stats();
+    let again = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&again, "id"), role_name);
+    assert_eq!(calls_since(&p, &before, "iam:CreateRole"), 0);
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::keys/node-a/*"}]}"#;
+    let pol_cfg = obj(&[
+        ("role", s(&role_name)),
+        ("name", s("keys")),
+        ("policy", s(policy)),
+    ]);
+    let pol = create(
+        &p,
+        "aws_iam_role_policy",
+        "aws_iam_role_policy.keys",
+        pol_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&pol, "id"), format!("{role_name}:keys"));
+    assert!(plan_is_noop(
+        &p,
+        "aws_iam_role_policy",
+        &pol,
+        pol_cfg.clone()
+    ));
+
+    let prof_cfg = obj(&[("role", s(&role_name))]);
+    let prof = create(
+        &p,
+        "aws_iam_instance_profile",
+        "aws_iam_instance_profile.node",
+        prof_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&prof, "role"), role_name);
+    assert!(plan_is_noop(
+        &p,
+        "aws_iam_instance_profile",
+        &prof,
+        prof_cfg.clone()
+    ));
+
+    // Batched: one GetAccountAuthorizationDetails for roles, one for their policies.
+    let before = p.call_stats();
+    assert_eq!(
+        read(&p, "aws_iam_role", &[("aws_iam_role.node", &role)]).await[0].as_ref(),
+        Some(&role)
+    );
+    assert_eq!(
+        read(
+            &p,
+            "aws_iam_role_policy",
+            &[("aws_iam_role_policy.keys", &pol)]
+        )
+        .await[0]
+            .as_ref(),
+        Some(&pol)
+    );
+    assert_eq!(
+        calls_since(&p, &before, "iam:GetAccountAuthorizationDetails"),
+        2
+    );
+
+    // Update: policy document in place (PutRolePolicy), role tags.
+    let policy2 = policy.replace("node-a", "node-b");
+    let pol2 = update(
+        &p,
+        "aws_iam_role_policy",
+        &pol,
+        obj(&[("policy", s(&policy2))]),
+    )
+    .await;
+    assert!(attr_str(&pol2, "policy").contains("node-b"));
+    let role2 = update(
+        &p,
+        "aws_iam_role",
+        &role,
+        obj(&[("tags", obj(&[("k", s("v"))]))]),
+    )
+    .await;
+    assert_eq!(attr(&role2, "tags"), obj(&[("k", s("v"))]));
+
+    // Drift: policy deleted outside.
+    let cx = p.context().unwrap();
+    cx.clients
+        .iam
+        .delete_role_policy()
+        .role_name(&role_name)
+        .policy_name("keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(
+            &p,
+            "aws_iam_role_policy",
+            &[("aws_iam_role_policy.keys", &pol2)]
+        )
+        .await,
+        vec![None]
+    );
+
+    p.delete("aws_iam_instance_profile", &prof).await.unwrap();
+    p.delete("aws_iam_role_policy", &pol2).await.unwrap();
+    p.delete("aws_iam_role", &role2).await.unwrap();
+    assert_eq!(
+        read(&p, "aws_iam_role", &[("aws_iam_role.node", &role2)]).await,
+        vec![None]
+    );
+    assert_eq!(
+        read(
+            &p,
+            "aws_iam_instance_profile",
+            &[("aws_iam_instance_profile.node", &prof)]
+        )
+        .await,
+        vec![None]
+    );
+}
+
+#[tokio::test]
+async fn s3_bucket_and_object_lifecycle() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-s3").await;
+    let b_cfg = obj(&[
+        ("bucket", s("slipway-test-keys")),
+        ("force_destroy", Value::Bool(true)),
+    ]);
+    let bucket = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&bucket, "id"), "slipway-test-keys");
+    assert_eq!(
+        attr_str(&attr(&bucket, "tags_all"), "slipway:stack"),
+        "stack-s3"
+    );
+    assert!(plan_is_noop(&p, "aws_s3_bucket", &bucket, b_cfg.clone()));
+    let before = p.call_stats();
+    let again = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, bucket);
+    assert_eq!(calls_since(&p, &before, "s3:CreateBucket"), 0);
+
+    let secret = Value::string("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+        .mark_sensitive();
+    let o_cfg = obj(&[
+        ("bucket", s("slipway-test-keys")),
+        ("key", s("node-a/apiserver.key")),
+        ("content", secret.clone()),
+    ]);
+    let mut objects = Vec::new();
+    for i in 0..3 {
+        let mut cfg = o_cfg.as_map().unwrap().clone();
+        cfg.insert("key".into(), s(&format!("node-{i}/apiserver.key")));
+        let o = create(
+            &p,
+            "aws_s3_object",
+            &format!("aws_s3_object.key[{i}]"),
+            Value::Map(cfg.clone()),
+        )
+        .await
+        .unwrap();
+        assert!(attr(&o, "content").is_sensitive());
+        assert!(attr(&o, "etag").is_sensitive());
+        assert!(plan_is_noop(&p, "aws_s3_object", &o, Value::Map(cfg)));
+        objects.push((format!("aws_s3_object.key[{i}]"), o));
+    }
+    let before = p.call_stats();
+    let priors: Vec<(&str, &Value)> = objects.iter().map(|(a, v)| (a.as_str(), v)).collect();
+    let now = read(&p, "aws_s3_object", &priors).await;
+    assert_eq!(calls_since(&p, &before, "s3:ListObjectsV2"), 1);
+    for ((_, o), n) in objects.iter().zip(&now) {
+        assert_eq!(n.as_ref(), Some(o));
+    }
+
+    // Drift: content replaced outside; the etag no longer matches the configuration.
+    let cx = p.context().unwrap();
+    cx.clients
+        .s3
+        .put_object()
+        .bucket("slipway-test-keys")
+        .key("node-0/apiserver.key")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"tampered"))
+        .send()
+        .await
+        .unwrap();
+    let now = read(&p, "aws_s3_object", &priors).await;
+    let drifted = now[0].clone().unwrap();
+    assert_ne!(attr(&drifted, "etag"), attr(&objects[0].1, "etag"));
+    let mut cfg0 = o_cfg.as_map().unwrap().clone();
+    cfg0.insert("key".into(), s("node-0/apiserver.key"));
+    assert!(!plan_is_noop(
+        &p,
+        "aws_s3_object",
+        &drifted,
+        Value::Map(cfg0.clone())
+    ));
+    let fixed = update(&p, "aws_s3_object", &drifted, Value::Map(cfg0)).await;
+    assert_eq!(attr(&fixed, "etag"), attr(&objects[0].1, "etag"));
+
+    // Tags drift on the bucket.
+    let b2 = update(
+        &p,
+        "aws_s3_bucket",
+        &bucket,
+        obj(&[("tags", obj(&[("purpose", s("pki"))]))]),
+    )
+    .await;
+    assert_eq!(attr(&b2, "tags"), obj(&[("purpose", s("pki"))]));
+    assert_eq!(
+        attr_str(&attr(&b2, "tags_all"), "slipway:stack"),
+        "stack-s3"
+    );
+
+    p.delete("aws_s3_object", &objects[1].1).await.unwrap();
+    // force_destroy empties the bucket first.
+    p.delete("aws_s3_bucket", &b2).await.unwrap();
+    assert_eq!(
+        read(&p, "aws_s3_bucket", &[("aws_s3_bucket.keys", &b2)]).await,
+        vec![None]
+    );
+    assert_eq!(
+        read(&p, "aws_s3_object", &priors).await,
+        vec![None, None, None]
+    );
+}
