@@ -1446,3 +1446,84 @@ async fn s3_bucket_and_object_lifecycle() {
         vec![None, None, None]
     );
 }
+
+/// The interceptor's counts agree with moto's own request log, so `call_stats` measures what
+/// AWS would see (and would throttle).
+#[tokio::test]
+async fn call_stats_match_what_moto_received() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-rec").await;
+    moto.http("POST", "/moto-api/recorder/start-recording")
+        .expect("moto recorder");
+    let before = p.call_stats();
+    let vpc = create(
+        &p,
+        "aws_vpc",
+        "aws_vpc.main",
+        obj(&[("cidr_block", s("10.2.0.0/16"))]),
+    )
+    .await
+    .unwrap();
+    let mut subnets = Vec::new();
+    for i in 0..4 {
+        let addr = format!("aws_subnet.s[{i}]");
+        let sn = create(
+            &p,
+            "aws_subnet",
+            &addr,
+            obj(&[
+                ("vpc_id", s(&attr_str(&vpc, "id"))),
+                ("cidr_block", s(&format!("10.2.{i}.0/24"))),
+            ]),
+        )
+        .await
+        .unwrap();
+        subnets.push((addr, sn));
+    }
+    let priors: Vec<(&str, &Value)> = subnets.iter().map(|(a, v)| (a.as_str(), v)).collect();
+    let before_read = p.call_stats();
+    read(&p, "aws_subnet", &priors).await;
+    assert_eq!(calls_since(&p, &before_read, "ec2:DescribeSubnets"), 1);
+    moto.http("POST", "/moto-api/recorder/stop-recording");
+    let log = moto
+        .http("GET", "/moto-api/recorder/download-recording")
+        .expect("recording");
+    // One JSON object per request after the HTTP head; bodies are base64 when binary-safe.
+    use base64::Engine as _;
+    let bodies: Vec<String> = log
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let body = r["body"].as_str().unwrap_or("").to_string();
+            if r["body_encoded"].as_bool() == Some(true) {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&raw).into_owned()
+            } else {
+                body
+            }
+        })
+        .collect();
+    assert!(!bodies.is_empty(), "empty recording");
+    for op in [
+        "DescribeSubnets",
+        "CreateSubnet",
+        "DescribeVpcs",
+        "CreateVpc",
+    ] {
+        let recorded = bodies
+            .iter()
+            .filter(|b| b.starts_with(&format!("Action={op}&")))
+            .count() as u64;
+        let counted = calls_since(&p, &before, &format!("ec2:{op}"));
+        assert_eq!(
+            recorded, counted,
+            "{op}: moto saw {recorded}, we counted {counted}"
+        );
+        assert!(counted > 0, "{op}");
+    }
+}
