@@ -238,13 +238,14 @@ pub async fn read_batch(
         .collect())
 }
 
-/// Reads back one object after a write; `base` carries the id and what AWS does not report.
-async fn read_one(
+/// Observes one object after a write; `base` carries the id and what `observe` needs to find
+/// it (untagged kinds are identified by their attributes).
+async fn observe_one(
     t: &dyn ResourceType,
     cx: &Ctx,
     id: &str,
     base: &Value,
-) -> Result<Value, ProviderError> {
+) -> Result<(Value, Observed), ProviderError> {
     let mut b = base.as_map().cloned().unwrap_or_default();
     b.insert("id".into(), Value::string(id));
     let base = Value::Map(b);
@@ -256,7 +257,7 @@ async fn read_one(
             .pop()
             .flatten()
         {
-            return Ok(merge(cx, &base, obs));
+            return Ok((base, obs));
         }
         if attempt < 9 {
             tokio::time::sleep(cx.clients.policy.poll_interval).await;
@@ -266,6 +267,17 @@ async fn read_one(
         "{} {id} not visible after write",
         t.name()
     )))
+}
+
+/// Reads back one object after a write, over `base` for what AWS does not report.
+async fn read_one(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    id: &str,
+    base: &Value,
+) -> Result<Value, ProviderError> {
+    let (base, obs) = observe_one(t, cx, id, base).await?;
+    Ok(merge(cx, &base, obs))
 }
 
 /// Creates (or adopts) one object.
@@ -294,7 +306,11 @@ pub async fn create(
     if let Some(id) = existing {
         tracing::info!(address = %addr, id, "adopting existing object");
         t.wait_ready(cx, &id).await?;
-        let current = read_one(t, cx, &id, &planned).await?;
+        // Converge from what AWS reports only: an attribute it cannot report (set by a call
+        // the interrupted run may never have made, like ModifyVpcAttribute) counts as unset,
+        // so the update path applies it.
+        let (_, obs) = observe_one(t, cx, &id, &planned).await?;
+        let current = merge(cx, &Value::Map(Attrs::new()), obs);
         return update(t, cx, &current, &planned).await;
     }
     let id = t.create(cx, &planned, &all, client_token).await?;

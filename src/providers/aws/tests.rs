@@ -1527,3 +1527,50 @@ async fn call_stats_match_what_moto_received() {
         assert!(counted > 0, "{op}");
     }
 }
+
+/// A run killed right after CreateVpc (before ModifyVpcAttribute and before state was saved):
+/// the next create adopts the tagged VPC and finishes the job instead of making a second one.
+#[tokio::test]
+async fn create_after_kill_adopts_and_converges() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-kill").await;
+    let cx = p.context().unwrap();
+    let tags = [
+        ("slipway:stack", "stack-kill"),
+        ("slipway:address", "aws_vpc.main"),
+        ("Name", "main"),
+    ];
+    let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Vpc);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(k).value(v).build());
+    }
+    let orphan = cx
+        .clients
+        .ec2
+        .create_vpc()
+        .cidr_block("10.3.0.0/16")
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .unwrap();
+    let orphan_id = orphan.vpc().unwrap().vpc_id().unwrap().to_string();
+
+    let before = p.call_stats();
+    let cfg = obj(&[
+        ("cidr_block", s("10.3.0.0/16")),
+        ("enable_dns_hostnames", Value::Bool(true)),
+        ("tags", obj(&[("team", s("infra"))])),
+    ]);
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&vpc, "id"), orphan_id);
+    assert_eq!(calls_since(&p, &before, "ec2:CreateVpc"), 0);
+    // The steps the killed run never made: DNS hostnames on, user tags added.
+    assert_eq!(calls_since(&p, &before, "ec2:ModifyVpcAttribute"), 1);
+    assert_eq!(calls_since(&p, &before, "ec2:CreateTags"), 1);
+    assert_eq!(attr(&vpc, "tags"), obj(&[("team", s("infra"))]));
+    assert_eq!(count_tagged_vpcs(&p, "stack-kill").await, 1);
+    assert!(plan_is_noop(&p, "aws_vpc", &vpc, cfg));
+}
