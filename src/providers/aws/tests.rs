@@ -1574,3 +1574,56 @@ async fn create_after_kill_adopts_and_converges() {
     assert_eq!(count_tagged_vpcs(&p, "stack-kill").await, 1);
     assert!(plan_is_noop(&p, "aws_vpc", &vpc, cfg));
 }
+
+#[tokio::test]
+async fn configure_errors_are_clear() {
+    let p = super::AwsProvider::new();
+    let ctx = crate::provider::ProviderContext {
+        stack_id: "s".into(),
+        environment: "test".into(),
+    };
+    let err = p
+        .configure(
+            &ctx,
+            &obj(&[("region", s("us-east-1")), ("access_key", s("AKIA"))]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("both access_key and secret_key"),
+        "{err:?}"
+    );
+
+    // No region anywhere (this test process has no AWS_REGION and no profile; the IMDS
+    // lookup fails): the error says where to set one.
+    let env_region =
+        std::env::var_os("AWS_REGION").or_else(|| std::env::var_os("AWS_DEFAULT_REGION"));
+    let r = p
+        .configure(
+            &ctx,
+            &obj(&[("access_key", s("a")), ("secret_key", s("b"))]),
+        )
+        .await;
+    match env_region {
+        None => {
+            let err = r.unwrap_err();
+            assert!(err.message.contains("no region"), "{err:?}");
+            assert!(err.message.contains("AWS_REGION"), "{err:?}");
+        }
+        // The environment supplies one: then it is used.
+        Some(_) => r.unwrap(),
+    }
+
+    let err = p
+        .configure(
+            &crate::provider::ProviderContext::default(),
+            &obj(&[
+                ("region", s("us-east-1")),
+                ("access_key", s("a")),
+                ("secret_key", s("b")),
+            ]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("empty stack id"), "{err:?}");
+}
