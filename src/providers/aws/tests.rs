@@ -1627,3 +1627,84 @@ async fn configure_errors_are_clear() {
         .unwrap_err();
     assert!(err.message.contains("empty stack id"), "{err:?}");
 }
+
+/// Configured egress replaces AWS's default allow-all; an instance launches with an instance
+/// profile made by this provider.
+#[tokio::test]
+async fn egress_is_authoritative_and_instances_take_a_profile() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-egress").await;
+    let (vpc_id, subnet, _) = instance_network(&p).await;
+    let sg_cfg = obj(&[
+        ("vpc_id", s(&vpc_id)),
+        ("egress", list(&[rule("tcp", 443.0, 443.0, &["0.0.0.0/0"])])),
+    ]);
+    let sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.locked",
+        sg_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        attr(&sg, "egress"),
+        list(&[obj(&[
+            ("protocol", s("tcp")),
+            ("from_port", n(443.0)),
+            ("to_port", n(443.0)),
+            ("cidr_blocks", list(&[s("0.0.0.0/0")])),
+            ("security_groups", list(&[])),
+            ("self", Value::Bool(false)),
+            ("description", s("")),
+        ])])
+    );
+    assert!(plan_is_noop(&p, "aws_security_group", &sg, sg_cfg));
+
+    let role = create(
+        &p,
+        "aws_iam_role",
+        "aws_iam_role.node",
+        obj(&[("assume_role_policy", s(ASSUME_EC2))]),
+    )
+    .await
+    .unwrap();
+    let prof = create(
+        &p,
+        "aws_iam_instance_profile",
+        "aws_iam_instance_profile.node",
+        obj(&[("role", s(&attr_str(&role, "id")))]),
+    )
+    .await
+    .unwrap();
+    let mut cfg = instance_cfg(&subnet, &attr_str(&sg, "id"), "10.9.1.40")
+        .as_map()
+        .unwrap()
+        .clone();
+    cfg.insert("iam_instance_profile".into(), s(&attr_str(&prof, "id")));
+    let inst = create(
+        &p,
+        "aws_instance",
+        "aws_instance.node",
+        Value::Map(cfg.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&inst, "instance_state"), "running");
+    let cx = p.context().unwrap();
+    let described = cx
+        .clients
+        .ec2
+        .describe_instances()
+        .instance_ids(attr_str(&inst, "id"))
+        .send()
+        .await
+        .unwrap();
+    let arn = described.reservations()[0].instances()[0]
+        .iam_instance_profile()
+        .and_then(|p| p.arn())
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(arn, attr_str(&prof, "arn"));
+    assert!(plan_is_noop(&p, "aws_instance", &inst, Value::Map(cfg)));
+}
