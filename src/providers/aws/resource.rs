@@ -315,7 +315,12 @@ pub async fn create(
     }
     let id = t.create(cx, &planned, &all, client_token).await?;
     t.wait_ready(cx, &id).await?;
-    read_one(t, cx, &id, &planned).await
+    // What it was created with, for kinds whose tags a batched read cannot return.
+    let mut base = planned.as_map().cloned().unwrap_or_default();
+    if t.tagged() {
+        base.insert("tags_all".into(), tags::tags_value(&all));
+    }
+    read_one(t, cx, &id, &Value::Map(base)).await
 }
 
 /// Updates one object in place.
@@ -331,7 +336,13 @@ pub async fn update(
         let current_all = tags::tags_of(prior.get_attr("tags_all"));
         let prior_user = tags::tags_of(prior.get_attr("tags"));
         let user = tags::tags_of(planned.get_attr("tags"));
-        let desired = tags::updated_tags(&current_all, &cx.default_tags, &prior_user, &user);
+        let desired = tags::updated_tags(
+            &current_all,
+            &cx.stack_id,
+            &cx.default_tags,
+            &prior_user,
+            &user,
+        );
         let (set, delete) = tags::tag_diff(&current_all, &desired);
         if !set.is_empty() || !delete.is_empty() {
             t.update_tags(cx, &id, &set, &delete).await?;

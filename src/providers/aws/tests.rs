@@ -1708,3 +1708,71 @@ async fn egress_is_authoritative_and_instances_take_a_profile() {
     assert_eq!(arn, attr_str(&prof, "arn"));
     assert!(plan_is_noop(&p, "aws_instance", &inst, Value::Map(cfg)));
 }
+
+/// An object whose stack tag was removed outside slipway is still found (by id, in one extra
+/// batched call) and its missing tag shows as drift; the root volume got the configured size.
+#[tokio::test]
+async fn untagged_objects_in_state_are_read_by_id() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-untag").await;
+    let (_, subnet, sg) = instance_network(&p).await;
+    let mut subnets = Vec::new();
+    for i in 0..3 {
+        let inst = create(
+            &p,
+            "aws_instance",
+            &format!("aws_instance.w[{i}]"),
+            instance_cfg(&subnet, &sg, &format!("10.9.1.{}", 60 + i)),
+        )
+        .await
+        .unwrap();
+        subnets.push((format!("aws_instance.w[{i}]"), inst));
+    }
+    let cx = p.context().unwrap();
+    let id0 = attr_str(&subnets[0].1, "id");
+    cx.clients
+        .ec2
+        .delete_tags()
+        .resources(&id0)
+        .tags(Tag::builder().key("slipway:stack").build())
+        .send()
+        .await
+        .unwrap();
+    let priors: Vec<(&str, &Value)> = subnets.iter().map(|(a, v)| (a.as_str(), v)).collect();
+    let before = p.call_stats();
+    let now = read(&p, "aws_instance", &priors).await;
+    // One by stack tag (finds two), one by id for the third: still O(1) per type.
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeInstances"), 2);
+    let untagged = now[0].clone().expect("found by id");
+    assert_eq!(attr_str(&untagged, "id"), id0);
+    assert_ne!(attr(&untagged, "tags_all"), attr(&subnets[0].1, "tags_all"));
+    assert_eq!(now[1].as_ref(), Some(&subnets[1].1));
+    // Applying the plan restores the ownership tag.
+    let fixed = update(
+        &p,
+        "aws_instance",
+        &untagged,
+        instance_cfg(&subnet, &sg, "10.9.1.60"),
+    )
+    .await;
+    assert_eq!(
+        attr_str(&attr(&fixed, "tags_all"), "slipway:stack"),
+        "stack-untag"
+    );
+
+    // root_block_device reached RunInstances (device name looked up from the AMI).
+    let vols = cx
+        .clients
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&id0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vols.volumes()[0].size(), Some(30), "{vols:?}");
+}
