@@ -313,3 +313,129 @@ pub fn to_provider_error(api: &str, f: AwsFailure) -> ProviderError {
         ProviderError::fatal(message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The retry and rate-limit policy, with failures made locally: moto never throttles.
+
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn clients(policy: CallPolicy) -> Clients {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        Clients::new(&sdk, "us-east-1".into(), policy)
+    }
+
+    fn fast() -> CallPolicy {
+        CallPolicy {
+            max_retries: 3,
+            base_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            requests_per_second: 1000.0,
+            burst: 1000.0,
+            ..CallPolicy::default()
+        }
+    }
+
+    fn failure(status: u16, code: &str) -> SdkError<DescribeVpcsError, HttpResponse> {
+        let err = DescribeVpcsError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message(format!("{code} happened"))
+                .build(),
+        );
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    /// Fails with (status, code) `fails` times, then succeeds; counts attempts.
+    async fn run(
+        c: &Clients,
+        fails: u32,
+        status: u16,
+        code: &str,
+    ) -> (Result<u32, ProviderError>, u32) {
+        let attempts = AtomicU32::new(0);
+        let r = c
+            .run("ec2:DescribeVpcs", || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                let code = code.to_string();
+                async move {
+                    if n < fails {
+                        Err(failure(status, &code))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        (r, attempts.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn throttling_and_5xx_are_retried_then_succeed() {
+        let c = clients(fast());
+        let (r, attempts) = run(&c, 2, 400, "RequestLimitExceeded").await;
+        assert_eq!(r.unwrap(), 2);
+        assert_eq!(attempts, 3);
+        let (r, attempts) = run(&c, 1, 503, "").await;
+        assert!(r.is_ok());
+        assert_eq!(attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn validation_errors_fail_fast_with_code_and_message() {
+        let c = clients(fast());
+        let (r, attempts) = run(&c, 10, 400, "InvalidAMIID.NotFound").await;
+        let e = r.unwrap_err();
+        assert_eq!(attempts, 1);
+        assert!(!e.retryable);
+        assert!(e.message.contains("ec2:DescribeVpcs"), "{e:?}");
+        assert!(e.message.contains("InvalidAMIID.NotFound"), "{e:?}");
+        assert!(
+            e.message.contains("InvalidAMIID.NotFound happened"),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        let c = clients(fast());
+        let (r, attempts) = run(&c, 100, 400, "Throttling").await;
+        let e = r.unwrap_err();
+        assert_eq!(attempts, 4, "first attempt plus max_retries");
+        assert!(e.retryable, "still throttled: the caller may try later");
+    }
+
+    #[tokio::test]
+    async fn token_bucket_limits_each_api() {
+        let c = clients(CallPolicy {
+            requests_per_second: 50.0,
+            burst: 1.0,
+            ..fast()
+        });
+        let start = Instant::now();
+        for _ in 0..6 {
+            c.acquire("ec2:DescribeVpcs").await;
+        }
+        // One from the burst, then five at 50/s: at least ~100 ms.
+        assert!(
+            start.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            start.elapsed()
+        );
+        // Another API has its own bucket.
+        let start = Instant::now();
+        c.acquire("ec2:DescribeSubnets").await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+}

@@ -318,6 +318,7 @@ impl Provider for AwsProvider {
             let all = match self.ctx() {
                 Ok(cx) => tags::tags_value(&tags::updated_tags(
                     &current,
+                    &cx.stack_id,
                     &cx.default_tags,
                     &prior_user,
                     &user,

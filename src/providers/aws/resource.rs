@@ -238,13 +238,14 @@ pub async fn read_batch(
         .collect())
 }
 
-/// Reads back one object after a write; `base` carries the id and what AWS does not report.
-async fn read_one(
+/// Observes one object after a write; `base` carries the id and what `observe` needs to find
+/// it (untagged kinds are identified by their attributes).
+async fn observe_one(
     t: &dyn ResourceType,
     cx: &Ctx,
     id: &str,
     base: &Value,
-) -> Result<Value, ProviderError> {
+) -> Result<(Value, Observed), ProviderError> {
     let mut b = base.as_map().cloned().unwrap_or_default();
     b.insert("id".into(), Value::string(id));
     let base = Value::Map(b);
@@ -256,7 +257,7 @@ async fn read_one(
             .pop()
             .flatten()
         {
-            return Ok(merge(cx, &base, obs));
+            return Ok((base, obs));
         }
         if attempt < 9 {
             tokio::time::sleep(cx.clients.policy.poll_interval).await;
@@ -266,6 +267,17 @@ async fn read_one(
         "{} {id} not visible after write",
         t.name()
     )))
+}
+
+/// Reads back one object after a write, over `base` for what AWS does not report.
+async fn read_one(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    id: &str,
+    base: &Value,
+) -> Result<Value, ProviderError> {
+    let (base, obs) = observe_one(t, cx, id, base).await?;
+    Ok(merge(cx, &base, obs))
 }
 
 /// Creates (or adopts) one object.
@@ -294,12 +306,21 @@ pub async fn create(
     if let Some(id) = existing {
         tracing::info!(address = %addr, id, "adopting existing object");
         t.wait_ready(cx, &id).await?;
-        let current = read_one(t, cx, &id, &planned).await?;
+        // Converge from what AWS reports only: an attribute it cannot report (set by a call
+        // the interrupted run may never have made, like ModifyVpcAttribute) counts as unset,
+        // so the update path applies it.
+        let (_, obs) = observe_one(t, cx, &id, &planned).await?;
+        let current = merge(cx, &Value::Map(Attrs::new()), obs);
         return update(t, cx, &current, &planned).await;
     }
     let id = t.create(cx, &planned, &all, client_token).await?;
     t.wait_ready(cx, &id).await?;
-    read_one(t, cx, &id, &planned).await
+    // What it was created with, for kinds whose tags a batched read cannot return.
+    let mut base = planned.as_map().cloned().unwrap_or_default();
+    if t.tagged() {
+        base.insert("tags_all".into(), tags::tags_value(&all));
+    }
+    read_one(t, cx, &id, &Value::Map(base)).await
 }
 
 /// Updates one object in place.
@@ -315,7 +336,13 @@ pub async fn update(
         let current_all = tags::tags_of(prior.get_attr("tags_all"));
         let prior_user = tags::tags_of(prior.get_attr("tags"));
         let user = tags::tags_of(planned.get_attr("tags"));
-        let desired = tags::updated_tags(&current_all, &cx.default_tags, &prior_user, &user);
+        let desired = tags::updated_tags(
+            &current_all,
+            &cx.stack_id,
+            &cx.default_tags,
+            &prior_user,
+            &user,
+        );
         let (set, delete) = tags::tag_diff(&current_all, &desired);
         if !set.is_empty() || !delete.is_empty() {
             t.update_tags(cx, &id, &set, &delete).await?;

@@ -85,8 +85,13 @@ pub fn desired_tags(
 /// The desired full tag set after an update: what the object has now, with the user's and
 /// default tags re-applied and removed user tags dropped. Ownership tags and an automatic
 /// `Name` are kept from the object.
+///
+/// The stack tag is re-applied if it went missing (someone removed it outside slipway); the
+/// address tag cannot be, since updates do not know the address — adoption by tag then misses
+/// the object, but refresh still finds it by id.
 pub fn updated_tags(
     current_all: &Tags,
+    stack_id: &str,
     default_tags: &Tags,
     prior_user: &Tags,
     user: &Tags,
@@ -108,6 +113,10 @@ pub fn updated_tags(
     }
     all.extend(default_tags.clone());
     all.extend(user.clone());
+    if let Some(addr) = current_all.get(ADDRESS_TAG) {
+        all.insert(ADDRESS_TAG.to_string(), addr.clone());
+    }
+    all.insert(STACK_TAG.to_string(), stack_id.to_string());
     all
 }
 
@@ -187,7 +196,7 @@ mod tests {
         let a = addr("aws_vpc.main");
         let prior = t(&[("a", "1"), ("Name", "custom")]);
         let all = desired_tags("s1", &a, &Tags::new(), &Tags::new(), &prior);
-        let next = updated_tags(&all, &Tags::new(), &prior, &t(&[("b", "2")]));
+        let next = updated_tags(&all, "s1", &Tags::new(), &prior, &t(&[("b", "2")]));
         assert_eq!(next.get("a"), None);
         assert_eq!(next["b"], "2");
         assert_eq!(next["Name"], "main");

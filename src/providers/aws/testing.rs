@@ -51,6 +51,7 @@ fn find_moto() -> PathBuf {
 
 pub struct Moto {
     child: Child,
+    recording: PathBuf,
     pub endpoint: String,
     port: u16,
 }
@@ -64,11 +65,19 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("no free port")
             .port();
+        let recording = std::env::temp_dir().join(format!(
+            "slipway-moto-recording-{}-{port}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&recording);
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_ENABLE_AMI_VALIDATION", "true")
             .env("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
             .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
+            // The request recorder appends to a file (default: ./moto_recording, shared by
+            // every server): one file per server, removed on drop.
+            .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -76,6 +85,7 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}\n{INSTALL_HINT}", bin.display()));
         let mut moto = Moto {
             child,
+            recording,
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
         };
@@ -155,6 +165,7 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.recording);
     }
 }
 

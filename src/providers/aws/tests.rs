@@ -1446,3 +1446,333 @@ async fn s3_bucket_and_object_lifecycle() {
         vec![None, None, None]
     );
 }
+
+/// The interceptor's counts agree with moto's own request log, so `call_stats` measures what
+/// AWS would see (and would throttle).
+#[tokio::test]
+async fn call_stats_match_what_moto_received() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-rec").await;
+    moto.http("POST", "/moto-api/recorder/start-recording")
+        .expect("moto recorder");
+    let before = p.call_stats();
+    let vpc = create(
+        &p,
+        "aws_vpc",
+        "aws_vpc.main",
+        obj(&[("cidr_block", s("10.2.0.0/16"))]),
+    )
+    .await
+    .unwrap();
+    let mut subnets = Vec::new();
+    for i in 0..4 {
+        let addr = format!("aws_subnet.s[{i}]");
+        let sn = create(
+            &p,
+            "aws_subnet",
+            &addr,
+            obj(&[
+                ("vpc_id", s(&attr_str(&vpc, "id"))),
+                ("cidr_block", s(&format!("10.2.{i}.0/24"))),
+            ]),
+        )
+        .await
+        .unwrap();
+        subnets.push((addr, sn));
+    }
+    let priors: Vec<(&str, &Value)> = subnets.iter().map(|(a, v)| (a.as_str(), v)).collect();
+    let before_read = p.call_stats();
+    read(&p, "aws_subnet", &priors).await;
+    assert_eq!(calls_since(&p, &before_read, "ec2:DescribeSubnets"), 1);
+    moto.http("POST", "/moto-api/recorder/stop-recording");
+    let log = moto
+        .http("GET", "/moto-api/recorder/download-recording")
+        .expect("recording");
+    // One JSON object per request after the HTTP head; bodies are base64 when binary-safe.
+    use base64::Engine as _;
+    let bodies: Vec<String> = log
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| {
+            let body = r["body"].as_str().unwrap_or("").to_string();
+            if r["body_encoded"].as_bool() == Some(true) {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&raw).into_owned()
+            } else {
+                body
+            }
+        })
+        .collect();
+    assert!(!bodies.is_empty(), "empty recording");
+    for op in [
+        "DescribeSubnets",
+        "CreateSubnet",
+        "DescribeVpcs",
+        "CreateVpc",
+    ] {
+        let recorded = bodies
+            .iter()
+            .filter(|b| b.starts_with(&format!("Action={op}&")))
+            .count() as u64;
+        let counted = calls_since(&p, &before, &format!("ec2:{op}"));
+        assert_eq!(
+            recorded, counted,
+            "{op}: moto saw {recorded}, we counted {counted}"
+        );
+        assert!(counted > 0, "{op}");
+    }
+}
+
+/// A run killed right after CreateVpc (before ModifyVpcAttribute and before state was saved):
+/// the next create adopts the tagged VPC and finishes the job instead of making a second one.
+#[tokio::test]
+async fn create_after_kill_adopts_and_converges() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-kill").await;
+    let cx = p.context().unwrap();
+    let tags = [
+        ("slipway:stack", "stack-kill"),
+        ("slipway:address", "aws_vpc.main"),
+        ("Name", "main"),
+    ];
+    let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Vpc);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(k).value(v).build());
+    }
+    let orphan = cx
+        .clients
+        .ec2
+        .create_vpc()
+        .cidr_block("10.3.0.0/16")
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .unwrap();
+    let orphan_id = orphan.vpc().unwrap().vpc_id().unwrap().to_string();
+
+    let before = p.call_stats();
+    let cfg = obj(&[
+        ("cidr_block", s("10.3.0.0/16")),
+        ("enable_dns_hostnames", Value::Bool(true)),
+        ("tags", obj(&[("team", s("infra"))])),
+    ]);
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
+        .await
+        .unwrap();
+    assert_eq!(attr_str(&vpc, "id"), orphan_id);
+    assert_eq!(calls_since(&p, &before, "ec2:CreateVpc"), 0);
+    // The steps the killed run never made: DNS hostnames on, user tags added.
+    assert_eq!(calls_since(&p, &before, "ec2:ModifyVpcAttribute"), 1);
+    assert_eq!(calls_since(&p, &before, "ec2:CreateTags"), 1);
+    assert_eq!(attr(&vpc, "tags"), obj(&[("team", s("infra"))]));
+    assert_eq!(count_tagged_vpcs(&p, "stack-kill").await, 1);
+    assert!(plan_is_noop(&p, "aws_vpc", &vpc, cfg));
+}
+
+#[tokio::test]
+async fn configure_errors_are_clear() {
+    let p = super::AwsProvider::new();
+    let ctx = crate::provider::ProviderContext {
+        stack_id: "s".into(),
+        environment: "test".into(),
+    };
+    let err = p
+        .configure(
+            &ctx,
+            &obj(&[("region", s("us-east-1")), ("access_key", s("AKIA"))]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("both access_key and secret_key"),
+        "{err:?}"
+    );
+
+    // No region anywhere (this test process has no AWS_REGION and no profile; the IMDS
+    // lookup fails): the error says where to set one.
+    let env_region =
+        std::env::var_os("AWS_REGION").or_else(|| std::env::var_os("AWS_DEFAULT_REGION"));
+    let r = p
+        .configure(
+            &ctx,
+            &obj(&[("access_key", s("a")), ("secret_key", s("b"))]),
+        )
+        .await;
+    match env_region {
+        None => {
+            let err = r.unwrap_err();
+            assert!(err.message.contains("no region"), "{err:?}");
+            assert!(err.message.contains("AWS_REGION"), "{err:?}");
+        }
+        // The environment supplies one: then it is used.
+        Some(_) => r.unwrap(),
+    }
+
+    let err = p
+        .configure(
+            &crate::provider::ProviderContext::default(),
+            &obj(&[
+                ("region", s("us-east-1")),
+                ("access_key", s("a")),
+                ("secret_key", s("b")),
+            ]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("empty stack id"), "{err:?}");
+}
+
+/// Configured egress replaces AWS's default allow-all; an instance launches with an instance
+/// profile made by this provider.
+#[tokio::test]
+async fn egress_is_authoritative_and_instances_take_a_profile() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-egress").await;
+    let (vpc_id, subnet, _) = instance_network(&p).await;
+    let sg_cfg = obj(&[
+        ("vpc_id", s(&vpc_id)),
+        ("egress", list(&[rule("tcp", 443.0, 443.0, &["0.0.0.0/0"])])),
+    ]);
+    let sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.locked",
+        sg_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        attr(&sg, "egress"),
+        list(&[obj(&[
+            ("protocol", s("tcp")),
+            ("from_port", n(443.0)),
+            ("to_port", n(443.0)),
+            ("cidr_blocks", list(&[s("0.0.0.0/0")])),
+            ("security_groups", list(&[])),
+            ("self", Value::Bool(false)),
+            ("description", s("")),
+        ])])
+    );
+    assert!(plan_is_noop(&p, "aws_security_group", &sg, sg_cfg));
+
+    let role = create(
+        &p,
+        "aws_iam_role",
+        "aws_iam_role.node",
+        obj(&[("assume_role_policy", s(ASSUME_EC2))]),
+    )
+    .await
+    .unwrap();
+    let prof = create(
+        &p,
+        "aws_iam_instance_profile",
+        "aws_iam_instance_profile.node",
+        obj(&[("role", s(&attr_str(&role, "id")))]),
+    )
+    .await
+    .unwrap();
+    let mut cfg = instance_cfg(&subnet, &attr_str(&sg, "id"), "10.9.1.40")
+        .as_map()
+        .unwrap()
+        .clone();
+    cfg.insert("iam_instance_profile".into(), s(&attr_str(&prof, "id")));
+    let inst = create(
+        &p,
+        "aws_instance",
+        "aws_instance.node",
+        Value::Map(cfg.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&inst, "instance_state"), "running");
+    let cx = p.context().unwrap();
+    let described = cx
+        .clients
+        .ec2
+        .describe_instances()
+        .instance_ids(attr_str(&inst, "id"))
+        .send()
+        .await
+        .unwrap();
+    let arn = described.reservations()[0].instances()[0]
+        .iam_instance_profile()
+        .and_then(|p| p.arn())
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(arn, attr_str(&prof, "arn"));
+    assert!(plan_is_noop(&p, "aws_instance", &inst, Value::Map(cfg)));
+}
+
+/// An object whose stack tag was removed outside slipway is still found (by id, in one extra
+/// batched call) and its missing tag shows as drift; the root volume got the configured size.
+#[tokio::test]
+async fn untagged_objects_in_state_are_read_by_id() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-untag").await;
+    let (_, subnet, sg) = instance_network(&p).await;
+    let mut subnets = Vec::new();
+    for i in 0..3 {
+        let inst = create(
+            &p,
+            "aws_instance",
+            &format!("aws_instance.w[{i}]"),
+            instance_cfg(&subnet, &sg, &format!("10.9.1.{}", 60 + i)),
+        )
+        .await
+        .unwrap();
+        subnets.push((format!("aws_instance.w[{i}]"), inst));
+    }
+    let cx = p.context().unwrap();
+    let id0 = attr_str(&subnets[0].1, "id");
+    cx.clients
+        .ec2
+        .delete_tags()
+        .resources(&id0)
+        .tags(Tag::builder().key("slipway:stack").build())
+        .send()
+        .await
+        .unwrap();
+    let priors: Vec<(&str, &Value)> = subnets.iter().map(|(a, v)| (a.as_str(), v)).collect();
+    let before = p.call_stats();
+    let now = read(&p, "aws_instance", &priors).await;
+    // One by stack tag (finds two), one by id for the third: still O(1) per type.
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeInstances"), 2);
+    let untagged = now[0].clone().expect("found by id");
+    assert_eq!(attr_str(&untagged, "id"), id0);
+    assert_ne!(attr(&untagged, "tags_all"), attr(&subnets[0].1, "tags_all"));
+    assert_eq!(now[1].as_ref(), Some(&subnets[1].1));
+    // Applying the plan restores the ownership tag.
+    let fixed = update(
+        &p,
+        "aws_instance",
+        &untagged,
+        instance_cfg(&subnet, &sg, "10.9.1.60"),
+    )
+    .await;
+    assert_eq!(
+        attr_str(&attr(&fixed, "tags_all"), "slipway:stack"),
+        "stack-untag"
+    );
+
+    // root_block_device reached RunInstances (device name looked up from the AMI).
+    let vols = cx
+        .clients
+        .ec2
+        .describe_volumes()
+        .filters(
+            Filter::builder()
+                .name("attachment.instance-id")
+                .values(&id0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vols.volumes()[0].size(), Some(30), "{vols:?}");
+}
