@@ -142,7 +142,13 @@ impl Session {
         .await?;
         let registry = env.registry.clone();
         let env = Arc::new(env);
-        configure_providers(&env, &registry, &state.state().stack_id).await?;
+        let in_state: Vec<String> = state
+            .state()
+            .resources
+            .values()
+            .map(|r| r.provider.clone())
+            .collect();
+        configure_providers(&env, &registry, &state.state().stack_id, &in_state).await?;
         Ok(Session {
             env,
             backend,
@@ -167,11 +173,29 @@ impl Session {
     }
 }
 
-/// Evaluates `provider` blocks and configures every provider of this build.
+/// The providers a run needs: those with a `provider` block, those whose resource types the
+/// configuration declares (in any module), and those that own objects in state.
+fn providers_in_use(env: &Environment, in_state: &[String]) -> std::collections::BTreeSet<String> {
+    let mut used: std::collections::BTreeSet<String> = in_state.iter().cloned().collect();
+    used.extend(env.config.root().providers.iter().map(|p| p.name.clone()));
+    for m in &env.config.modules {
+        used.extend(
+            m.resources
+                .values()
+                .map(|r| crate::provider::provider_name_of(&r.rtype).to_string()),
+        );
+    }
+    used
+}
+
+/// Evaluates `provider` blocks and configures the providers this run uses. Providers nobody
+/// uses are left alone: configuring the aws provider looks for credentials and a region, which
+/// a configuration without AWS resources must not need.
 pub async fn configure_providers(
     env: &Environment,
     registry: &ProviderRegistry,
     stack_id: &str,
+    in_state: &[String],
 ) -> Result<(), SessionError> {
     let handler = UnknownComputed;
     let input = crate::graph::walk::WalkInput {
@@ -200,7 +224,8 @@ pub async fn configure_providers(
         stack_id: stack_id.to_string(),
         environment: env.name.clone(),
     };
-    for name in registry.names() {
+    let used = providers_in_use(env, in_state);
+    for name in registry.names().filter(|n| used.contains(*n)) {
         let Some(p) = registry.get(name) else {
             continue;
         };

@@ -805,7 +805,10 @@ fn ctrl_c_finishes_in_flight_work_saves_and_unlocks() {
 #[test]
 fn a_terminal_gets_a_live_display_with_elapsed_times() {
     let repo = Repo::new();
-    repo.write("main.hcl", "resource \"time_sleep\" \"a\" {\n  count           = 2\n  create_duration = \"2500ms\"\n}\n");
+    repo.write(
+        "main.hcl",
+        "resource \"time_sleep\" \"a\" {\n  count           = 2\n  create_duration = \"4s\"\n}\n",
+    );
     // `script` runs the binary on a pseudo-terminal, as a person would see it.
     let cmd = format!("{} apply {ENV} -auto-approve", bin());
     let o = Command::new("script")
@@ -825,7 +828,10 @@ fn a_terminal_gets_a_live_display_with_elapsed_times() {
         text.contains("\x1b[1A\x1b[2K"),
         "the block is redrawn in place: {text}"
     );
-    assert!(text.contains("Creation complete after 2s"), "{text}");
+    assert!(
+        text.contains("time_sleep.a[0]: Creation complete after"),
+        "{text}"
+    );
 }
 
 #[test]

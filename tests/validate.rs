@@ -266,12 +266,12 @@ fn regression_invalid_reference_is_reported_once_not_twice() {
 
 #[test]
 fn regression_unknown_provider_block_is_an_error() {
-    let (r, doc) = validate_json_of("provider \"aws\" {\n  region = \"eu-west-1\"\n}\n");
+    let (r, doc) = validate_json_of("provider \"gcp\" {\n  region = \"eu-west-1\"\n}\n");
     r.assert_code(1);
     let d = errors(&doc)[0];
-    assert_eq!(d["summary"], "unknown provider `aws`");
-    // `aws` is two edits from `tls`, but that is no suggestion.
-    assert_eq!(d["hint"], "providers in this build: random, time, tls");
+    assert_eq!(d["summary"], "unknown provider `gcp`");
+    // `gcp` is two edits from `aws`, but that is no suggestion.
+    assert_eq!(d["hint"], "providers in this build: aws, random, time, tls");
 }
 
 #[test]

@@ -1,3 +1,3 @@
-provider "aws" {
-  region = "eu-west-1"
+provider "azurerm" {
+  features = {}
 }
