@@ -19,12 +19,6 @@ variable "containerd_version" {
   default = "1.6.20~ds1-1+deb12u1"
 }
 
-variable "bootstrap_bucket" {
-  type        = string
-  description = "S3 bucket holding each node's secret bundle (fetched with the node's instance role)."
-  default     = "dev-slipway-bootstrap"
-}
-
 variable "vpc_cidr" {
   type    = string
   default = "10.20.0.0/16"
@@ -33,15 +27,16 @@ variable "vpc_cidr" {
 locals {
   # Static private IPs break the cycle between certificates and instances: certificates can name
   # the nodes before the nodes exist.
-  subnet_cidr = cidrsubnet(var.vpc_cidr, 8, 1)
+  zone = "${var.region}a"
+  # The first private subnet of modules/network (zone index 0 → netnum 10).
+  subnet_cidr = cidrsubnet(var.vpc_cidr, 8, 10)
   control_plane = {
     "${var.cluster_name}-cp-a" = cidrhost(local.subnet_cidr, 10)
   }
   workers = {
     "${var.cluster_name}-worker-a" = cidrhost(local.subnet_cidr, 100)
   }
-  # Until the load balancer module lands, the apiserver endpoint is the control-plane node.
-  apiserver_endpoint = "${var.cluster_name}-apiserver.internal"
+  apiserver_endpoint = module.apiserver_lb.dns_name
 }
 
 module "pki" {
@@ -71,7 +66,7 @@ module "control_plane_bootstrap" {
   node_ip            = each.value
   kubernetes_version = var.kubernetes_version
   containerd_version = var.containerd_version
-  bundle_s3_uri      = "s3://${var.bootstrap_bucket}/nodes/${each.key}/bundle.json"
+  bundle_s3_uri      = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/${each.key}/bundle.json"
   apiserver_endpoint = local.apiserver_endpoint
   etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
   pod_cidr           = "10.244.0.0/16"
@@ -88,7 +83,7 @@ module "worker_bootstrap" {
   node_ip            = each.value
   kubernetes_version = var.kubernetes_version
   containerd_version = var.containerd_version
-  bundle_s3_uri      = "s3://${var.bootstrap_bucket}/nodes/${each.key}/bundle.json"
+  bundle_s3_uri      = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/${each.key}/bundle.json"
   apiserver_endpoint = local.apiserver_endpoint
   etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
   pod_cidr           = "10.244.0.0/16"

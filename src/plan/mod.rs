@@ -445,15 +445,38 @@ impl Planner<'_> {
             );
             return Ok(after);
         }
+        let provider_name = provider.name().to_string();
         let provider = provider.clone();
         let (rtype2, config) = (rtype.clone(), ctx.config.clone());
-        self.runtime
+        let value = self
+            .runtime
             .block_on(async move { provider.read_data(&rtype2, &config).await })
             .map(|v| self.registry.mark_sensitive(rtype, v))
             .map_err(|e| {
                 Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message))
                     .at(ctx.resource.span.clone())
-            })
+            })?;
+        // Recorded as a no-op so that apply, when it evaluates expressions again, sees the value
+        // read now (data sources are not kept in state).
+        self.changes.borrow_mut().insert(
+            ctx.addr.clone(),
+            ResourceChange {
+                addr: ctx.addr.clone(),
+                action: Action::NoOp,
+                provider: provider_name,
+                rtype: rtype.clone(),
+                before: None,
+                after: Some(value.clone()),
+                replace_because: Vec::new(),
+                reason: None,
+                create_before_destroy: false,
+                prevent_destroy: false,
+                depends_on: Vec::new(),
+                moved_from: None,
+                config: Some(ctx.config.clone()),
+            },
+        );
+        Ok(value)
     }
 }
 
