@@ -3,6 +3,7 @@
 
 mod util;
 
+mod aws_env;
 mod bootstrap;
 mod corpus;
 mod engine;

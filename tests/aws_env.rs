@@ -1,0 +1,219 @@
+//! `environments/dev` applied through the binary against a real moto server: the main job,
+//! plus what only the AWS API can tell — user-data as EC2 hands it out holds no secret, each
+//! node's secrets are in its S3 bundle, everything carries the ownership tags, and destroy
+//! leaves nothing of the stack.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Cmd, Run, TestDir};
+
+struct Moto {
+    child: Child,
+    port: u16,
+    python: PathBuf,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server() -> PathBuf {
+    let p = std::env::var_os("SLIPWAY_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/moto-venv/bin/moto_server")
+        });
+    assert!(
+        p.exists(),
+        "moto_server not found at {}: run scripts/install-moto (or set SLIPWAY_MOTO_SERVER)",
+        p.display()
+    );
+    p
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let server = moto_server();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ENABLE_AMI_VALIDATION", "true")
+            .env("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
+            .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let python = server.parent().unwrap().join("python");
+        let moto = Moto {
+            child,
+            port,
+            python,
+        };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+                let mut b = String::new();
+                if s.read_to_string(&mut b).is_ok() && b.starts_with("HTTP/1") {
+                    return moto;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("moto did not start on 127.0.0.1:{port}");
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs a boto3 snippet (moto's venv has boto3) with `ec2`, `s3` and `out` (a list printed
+    /// as JSON) in scope.
+    fn boto3(&self, body: &str) -> serde_json::Value {
+        let script = format!(
+            "import base64, json, boto3\nkw = dict(endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nec2 = boto3.client('ec2', **kw)\ns3 = boto3.client('s3', **kw)\nout = []\n{body}\nprint(json.dumps(out))\n",
+            self.endpoint()
+        );
+        let o = Command::new(&self.python)
+            .args(["-c", &script])
+            .output()
+            .expect("moto's python");
+        assert!(
+            o.status.success(),
+            "boto3 failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+fn slipway(moto: &Moto, state: &Path, args: &[&str]) -> Run {
+    let env = Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev");
+    let mut c = Cmd::new();
+    c.args(args.iter().map(|a| {
+        if *a == "ENV" {
+            env.to_str().unwrap()
+        } else {
+            a
+        }
+    }))
+    .env("AWS_ENDPOINT_URL", moto.endpoint())
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .env("AWS_REGION", "us-east-1")
+    .env("SLIPWAY_STATE_DIR", state)
+    .timeout(Duration::from_secs(300));
+    c.run()
+}
+
+#[test]
+fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys_cleanly() {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
+    apply.assert_code(0);
+    assert!(
+        apply.stdout.contains("Apply complete! Resources: 56 added"),
+        "{}",
+        apply.dump()
+    );
+    slipway(&moto, &state, &["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+
+    let token = slipway(
+        &moto,
+        &state,
+        &["output", "bootstrap_token", "--dir", "ENV"],
+    )
+    .stdout
+    .trim()
+    .to_string();
+    assert_eq!(
+        token.len(),
+        23,
+        "a kubeadm token [a-z0-9]{{6}}.[a-z0-9]{{16}}: {token}"
+    );
+    let (_, secret) = token.split_once('.').unwrap();
+
+    // User-data exactly as EC2 returns it to anyone allowed DescribeInstanceAttribute.
+    let user_data = moto.boto3(
+        "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        a = ec2.describe_instance_attribute(InstanceId=i['InstanceId'], Attribute='userData')\n        out.append(base64.b64decode(a['UserData']['Value']).decode())",
+    );
+    let user_data: Vec<&str> = user_data
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(user_data.len(), 2);
+    for ud in &user_data {
+        assert!(ud.starts_with("#cloud-config"), "{ud}");
+        assert!(!ud.contains("PRIVATE KEY"), "a private key is in user-data");
+        assert!(!ud.contains(secret), "the bootstrap token is in user-data");
+    }
+    // The secrets went to S3 instead, one bundle per node.
+    let bundles = moto.boto3(
+        "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        out.append(s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode())",
+    );
+    let bundles: Vec<&str> = bundles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(bundles.len(), 2);
+    assert!(
+        bundles.iter().all(|b| b.contains(secret)),
+        "each bundle carries the token"
+    );
+    assert!(
+        bundles.iter().any(|b| b.contains("PRIVATE KEY")),
+        "the control-plane bundle carries its keys"
+    );
+
+    // Every instance carries the ownership tags.
+    let tags = moto.boto3(
+        "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        out.append({t['Key']: t['Value'] for t in i.get('Tags', [])})",
+    );
+    for t in tags.as_array().unwrap() {
+        assert!(
+            t.get("slipway:stack").is_some()
+                && t["slipway:address"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("aws_instance."),
+            "{t}"
+        );
+    }
+
+    let destroy = slipway(&moto, &state, &["destroy", "ENV", "-auto-approve"]);
+    destroy.assert_code(0);
+    assert!(
+        destroy
+            .stdout
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 56 destroyed."),
+        "{}",
+        destroy.dump()
+    );
+    let left = moto.boto3(
+        "for r in ec2.describe_instances(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] != 'terminated':\n            out.append(i['InstanceId'])\nfor v in ec2.describe_vpcs(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Vpcs']:\n    out.append(v['VpcId'])\nfor b in s3.list_buckets()['Buckets']:\n    out.append(b['Name'])",
+    );
+    assert_eq!(
+        left,
+        serde_json::json!([]),
+        "objects of the stack left after destroy"
+    );
+}
