@@ -131,7 +131,42 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         "{}",
         apply.dump()
     );
-    slipway(&moto, &state, &["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+    // Refresh is batched: a no-op plan costs calls per resource type, not per resource.
+    let plan = slipway(
+        &moto,
+        &state,
+        &["plan", "ENV", "--detailed-exitcode", "--stats"],
+    );
+    plan.assert_code(0);
+    let mut total = None;
+    for line in plan
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("API calls"))
+        .skip(1)
+    {
+        let mut parts = line.split_whitespace();
+        let (op, n) = (
+            parts.next().unwrap(),
+            parts.next().unwrap().parse::<u64>().unwrap(),
+        );
+        if op == "total" {
+            total = Some(n);
+        } else {
+            assert!(
+                n <= 2,
+                "{op} called {n} times in a no-op plan: {}",
+                plan.stderr
+            );
+        }
+    }
+    // 18 AWS resource and data-source types in environments/dev, 56 resources.
+    let total = total.expect("--stats prints a total");
+    assert!(
+        total <= 2 * 18,
+        "a no-op plan made {total} AWS calls: {}",
+        plan.stderr
+    );
 
     let token = slipway(
         &moto,

@@ -46,6 +46,28 @@ pub struct PlanArgs {
     /// Force replacement of an instance (repeatable).
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
+    /// Print the calls made to cloud APIs, per operation, on stderr.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// `--stats`: calls per provider operation, then the total.
+fn print_stats(registry: &ProviderRegistry) {
+    let mut total = 0;
+    let mut lines = Vec::new();
+    for name in registry.names() {
+        if let Some(p) = registry.get(name) {
+            for (op, n) in p.call_stats() {
+                total += n;
+                lines.push(format!("  {op:<50} {n:>6}"));
+            }
+        }
+    }
+    eprintln!("API calls (every attempt, retries included):");
+    for l in lines {
+        eprintln!("{l}");
+    }
+    eprintln!("  {:<50} {total:>6}", "total");
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,6 +239,9 @@ pub fn plan_cmd(
                     println_out(&serde_json::to_string_pretty(&render::json(&p)).unwrap_or_default());
                 } else {
                     super::print_out(&render::human(&p, ui.colour));
+                }
+                if pa.stats {
+                    print_stats(&s.registry);
                 }
                 let mut code = if detailed && p.has_changes() { 2 } else { 0 };
                 if let Some(out) = out {
@@ -392,6 +417,9 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                     }
                 }
                 print_outputs(&report.outputs);
+                if a.plan_args.stats {
+                    print_stats(&ctx.registry);
+                }
                 if report.ok() { 0 } else { 1 }
             }
         };

@@ -155,6 +155,12 @@ pub trait Provider: Send + Sync {
         )))
     }
 
+    /// Calls made to the outside world since `configure`, per `service:Operation` (every
+    /// attempt, retries included), for `--stats`. Providers without remote calls report none.
+    fn call_stats(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
     /// Evaluates a data source.
     async fn read_data(&self, rtype: &str, _config: &Value) -> Result<Value, ProviderError> {
         Err(ProviderError::fatal(format!(

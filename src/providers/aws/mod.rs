@@ -204,6 +204,10 @@ impl Provider for AwsProvider {
         "aws"
     }
 
+    fn call_stats(&self) -> BTreeMap<String, u64> {
+        AwsProvider::call_stats(self)
+    }
+
     fn schema(&self) -> &ProviderSchema {
         &self.schema
     }
