@@ -1016,15 +1016,7 @@ impl ResourceType for TargetGroupAttachment {
         _tags: &Tags,
         _token: &str,
     ) -> Result<Option<String>, ProviderError> {
-        let mut probe = planned.as_map().cloned().unwrap_or_default();
-        probe.insert("id".into(), Value::string(Self::attachment_id(planned)));
-        let probe = Value::Map(probe);
-        Ok(self
-            .observe(cx, std::slice::from_ref(&probe))
-            .await?
-            .pop()
-            .flatten()
-            .map(|o| o.id))
+        super::resource::find_by_derived_id(self, cx, planned, Self::attachment_id(planned)).await
     }
     async fn create(
         &self,

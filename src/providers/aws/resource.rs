@@ -59,6 +59,23 @@ pub struct Observed {
     pub tags: Option<Tags>,
 }
 
+/// Adoption for types whose id is derived from their configuration (attachments, rules): the
+/// planned object is observed, under the id it would get, like any prior object.
+pub async fn find_by_derived_id<R: ResourceType + ?Sized>(
+    r: &R,
+    cx: &Ctx,
+    planned: &Value,
+    id: String,
+) -> Result<Option<String>, ProviderError> {
+    let mut probe = planned.as_map().cloned().unwrap_or_default();
+    probe.insert("id".into(), Value::string(id));
+    Ok(r.observe(cx, &[Value::Map(probe)])
+        .await?
+        .pop()
+        .flatten()
+        .map(|o| o.id))
+}
+
 #[async_trait::async_trait]
 pub trait ResourceType: Send + Sync {
     fn name(&self) -> &'static str;
