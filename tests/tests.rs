@@ -10,6 +10,7 @@ mod engine;
 mod etcd;
 mod fmt_cmd;
 mod graph_cmd;
+mod moto;
 mod mutate;
 mod pki;
 mod validate;
