@@ -412,13 +412,7 @@ fn sigkill_at_twenty_moments_then_apply_converges() {
     let full = t.elapsed();
     repo.run(&["destroy", ENV, "-auto-approve"]).ok();
     // A small deterministic PRNG: the kill moments differ but the test is reproducible.
-    let mut seed: u64 = 0x5eed_1234;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::util::xorshift(0x5eed_1234);
     // Keep going until 20 kills have landed in the middle of an apply; an apply that wins the
     // race (the machine was fast) does not count, and the next delay is shorter.
     let mut kills_mid_apply = 0;
@@ -464,7 +458,12 @@ fn sigkill_at_twenty_moments_then_apply_converges() {
         }
     }
     let done = repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    assert!(done.stdout.contains("Apply complete!"), "{}", done.stdout);
+    // The last kill may have landed after the last change was saved: nothing left to do.
+    assert!(
+        done.stdout.contains("Apply complete!") || done.stdout.contains("No changes."),
+        "{}",
+        done.stdout
+    );
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
     let list = repo.run(&["state", "list", "--dir", ENV]).ok();
     assert_eq!(list.stdout.lines().count(), 2 + 12 * 5, "{}", list.stdout);

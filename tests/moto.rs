@@ -101,20 +101,142 @@ impl Moto {
     /// Runs the binary against this server, with state under `state`; an argument `ENV` is
     /// replaced by `env`'s path.
     pub fn slipway(&self, env: &Path, state: &Path, args: &[&str]) -> Run {
-        let mut c = Cmd::new();
-        c.args(args.iter().map(|a| {
-            if *a == "ENV" {
-                env.to_str().unwrap()
-            } else {
-                a
-            }
-        }))
-        .env("AWS_ENDPOINT_URL", self.endpoint())
+        slipway_at(&self.endpoint(), env, state, args)
+    }
+}
+
+/// The binary pointed at an AWS endpoint (moto, or a proxy in front of it).
+pub fn slipway_at(endpoint: &str, env: &Path, state: &Path, args: &[&str]) -> Run {
+    let mut c = Cmd::new();
+    c.args(args.iter().map(|a| {
+        if *a == "ENV" {
+            env.to_str().unwrap()
+        } else {
+            a
+        }
+    }));
+    aws_env(&mut c, endpoint, state);
+    c.timeout(Duration::from_secs(300));
+    c.run()
+}
+
+/// The same, spawned: for tests that kill it.
+pub fn spawn_slipway_at(endpoint: &str, env: &Path, state: &Path, args: &[&str]) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    c.args(args.iter().map(|a| {
+        if *a == "ENV" {
+            env.to_str().unwrap()
+        } else {
+            a
+        }
+    }))
+    .env("AWS_ENDPOINT_URL", endpoint)
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .env("AWS_REGION", "us-east-1")
+    .env("SLIPWAY_STATE_DIR", state)
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c.spawn().expect("spawn slipway")
+}
+
+fn aws_env(c: &mut Cmd, endpoint: &str, state: &Path) {
+    c.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
-        .env("SLIPWAY_STATE_DIR", state)
-        .timeout(Duration::from_secs(300));
-        c.run()
+        .env("SLIPWAY_STATE_DIR", state);
+}
+
+/// `aws-fault-proxy` (src/bin) in front of a moto server: latency, refused calls and lost
+/// responses, with a log of every request. Killed when dropped.
+pub struct FaultProxy {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request as the proxy logged it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub operation: String,
+    pub fate: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub arrived_ms: f64,
+    pub done_ms: f64,
+}
+
+impl FaultProxy {
+    /// `fault_rate`: calls refused (throttling / 503); `lost_rate`: calls carried out whose
+    /// answer is replaced by a 500.
+    pub fn start(
+        moto: &Moto,
+        log: PathBuf,
+        latency_ms: u64,
+        fault_rate: f64,
+        lost_rate: f64,
+        seed: u64,
+    ) -> FaultProxy {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aws-fault-proxy"))
+            .args([
+                "--upstream",
+                &format!("127.0.0.1:{}", moto.port),
+                "--latency-ms",
+                &latency_ms.to_string(),
+                "--fault-rate",
+                &fault_rate.to_string(),
+                "--lost-response-rate",
+                &lost_rate.to_string(),
+                "--seed",
+                &seed.to_string(),
+                "--log",
+                log.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aws-fault-proxy");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("aws-fault-proxy said {line:?}"));
+        FaultProxy { child, port, log }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request logged so far.
+    pub fn calls(&self) -> Vec<Call> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|d| Call {
+                operation: d["operation"].as_str().unwrap_or("").to_string(),
+                fate: d["fate"].as_str().unwrap_or("").to_string(),
+                params: d["params"].as_object().cloned().unwrap_or_default(),
+                arrived_ms: d["arrived_ms"].as_f64().unwrap_or(0.0),
+                done_ms: d["done_ms"].as_f64().unwrap_or(0.0),
+            })
+            .collect()
     }
 }

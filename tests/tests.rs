@@ -4,6 +4,7 @@
 mod util;
 
 mod aws_env;
+mod aws_fleet;
 mod bootstrap;
 mod corpus;
 mod engine;

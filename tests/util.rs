@@ -314,3 +314,14 @@ pub fn summaries(doc: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A small deterministic PRNG (xorshift64): kill moments and the like differ from one draw to
+/// the next, but a failing test repeats exactly.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -120,6 +120,12 @@ pub struct ApplyReport {
     pub skipped: Vec<(ResourceInstanceAddr, String)>,
     pub interrupted: bool,
     pub outputs: BTreeMap<String, (Value, bool)>,
+    /// From the first operation started to the last finished.
+    pub wall: Duration,
+    /// The lower bound on `wall` for these operations: the longest chain of dependent
+    /// operations, each taking as long as it took here. `wall / critical_path` near 1 means
+    /// the scheduler added nothing but the engine's own bookkeeping.
+    pub critical_path: Duration,
 }
 
 impl ApplyReport {
@@ -363,6 +369,10 @@ pub async fn apply(
     let mut ticker = tokio::time::interval(ctx.tick);
     ticker.tick().await;
     let parallelism = ctx.parallelism.max(1);
+    let run_started = Instant::now();
+    // Per operation: the earliest it could have finished had every operation started the
+    // moment its dependencies finished (its duration plus the latest such finish among them).
+    let mut earliest_finish: HashMap<NodeIndex, Duration> = HashMap::new();
 
     loop {
         // Start what may start: intents of the whole batch are made durable with one fsync
@@ -416,6 +426,15 @@ pub async fn apply(
                     match done {
                         Done::Ok { node, value, elapsed } => {
                             running.remove(&node);
+                            let after = g
+                                .neighbors_directed(node, petgraph::Incoming)
+                                .filter_map(|p| earliest_finish.get(&p))
+                                .max()
+                                .copied()
+                                .unwrap_or_default();
+                            let finish = after + elapsed;
+                            report.critical_path = report.critical_path.max(finish);
+                            earliest_finish.insert(node, finish);
                             let op = &g[node];
                             let c = &changes[op.change];
                             let value = value.map(|v| ctx.registry.mark_sensitive(&c.rtype, v));
@@ -470,6 +489,7 @@ pub async fn apply(
             }
         }
     }
+    report.wall = run_started.elapsed();
     if interrupted {
         report.interrupted = true;
         for n in ready {
@@ -587,8 +607,10 @@ fn prepare_op(
                 None => 1,
             };
             let token = client_token(&stack, &addr, generation);
-            let mut intent =
-                ResourceState::from_value(provider.name(), rtype.clone(), &Value::Null);
+            // The intent keeps the planned object: if the create lands and the run dies, the
+            // next refresh finds the object with it (`Provider::recover`), even when it is
+            // identified by its configuration rather than by tags.
+            let mut intent = ResourceState::from_value(provider.name(), rtype.clone(), &planned);
             intent.status = ResourceStatus::Creating {
                 client_token: token.clone(),
             };
@@ -679,19 +701,35 @@ fn prepare_op(
                 (Some(r), false) => Some(r.value()),
                 (None, _) => None,
             };
+            // A create that never finished: whatever it made is found first (adopt, then
+            // delete), so destroying an interrupted apply leaves no orphan.
+            let pending = state_entry
+                .as_ref()
+                .filter(|_| !(op.replacing && c.create_before_destroy))
+                .and_then(|r| r.pending_client_token().map(str::to_string));
             Ok((
                 None,
                 Box::new(move || {
                     tokio::spawn(async move {
                         let started = Instant::now();
-                        // Already gone from state: an earlier interrupted run finished it.
+                        let victim = match (pending, victim) {
+                            (Some(token), Some(planned)) => {
+                                match provider.recover(&rtype, &addr, &token, &planned).await {
+                                    Ok(found) => Ok(found),
+                                    Err(e) => Err(e.message),
+                                }
+                            }
+                            (_, victim) => Ok(victim),
+                        };
+                        // None: already gone from state, or a pending create that made nothing.
                         let r = match victim {
-                            Some(v) => provider
+                            Ok(Some(v)) => provider
                                 .delete(&rtype, &v)
                                 .await
                                 .map(|_| None)
                                 .map_err(|e| e.message),
-                            None => Ok(None),
+                            Ok(None) => Ok(None),
+                            Err(e) => Err(e),
                         };
                         send(r, started);
                     });

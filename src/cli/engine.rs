@@ -419,6 +419,11 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 print_outputs(&report.outputs);
                 if a.plan_args.stats {
                     print_stats(&ctx.registry);
+                    let (wall, cp) = (report.wall.as_secs_f64(), report.critical_path.as_secs_f64());
+                    eprintln!(
+                        "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
+                        if cp > 0.0 { wall / cp } else { 1.0 }
+                    );
                 }
                 if report.ok() { 0 } else { 1 }
             }

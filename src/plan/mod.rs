@@ -349,7 +349,7 @@ impl Planner<'_> {
             }
             Some(p) if p.pending_client_token().is_some() => {
                 change.action = Action::Create;
-                change.reason = Some("an earlier run was interrupted while creating it; the create resumes and adopts what exists".into());
+                change.reason = Some("an earlier run did not finish creating it (interrupted, or the create failed); the create resumes and adopts whatever exists".into());
                 change.before = None;
                 plan_create(None)?
             }

@@ -148,6 +148,21 @@ pub trait Provider: Send + Sync {
 
     async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError>;
 
+    /// Finds what a create that did not finish (interrupted, or failed after its call landed)
+    /// left behind: `pending` is the planned object the intent recorded, `client_token` the
+    /// create's token. Refresh calls this for every pending create, so that plan (and destroy)
+    /// see the object instead of nothing. Providers whose creates leave nothing outside the
+    /// state have nothing to find.
+    async fn recover(
+        &self,
+        _rtype: &str,
+        _address: &ResourceInstanceAddr,
+        _client_token: &str,
+        _pending: &Value,
+    ) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
+
     /// Reads an existing object by its id, for `slipway import`.
     async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
         Err(ProviderError::fatal(format!(

@@ -114,6 +114,10 @@ pub struct AwsFailure {
     pub code: String,
     pub message: String,
     pub retryable: bool,
+    /// The request may have been carried out although the answer says it failed (a 500, a
+    /// gateway error, a connection lost after sending). Retrying a create blindly would make a
+    /// second object; see [`creating`].
+    pub ambiguous: bool,
 }
 
 impl AwsFailure {
@@ -157,7 +161,11 @@ where
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("HTTP {status}: {}", display_chain(err)));
-            let retryable = RETRYABLE_CODES.contains(&code.as_str()) || status >= 500;
+            let throttled = RETRYABLE_CODES.contains(&code.as_str())
+                && !matches!(code.as_str(), "InternalError" | "InternalFailure");
+            let retryable = throttled || status >= 500;
+            // Throttling and 503 mean "not carried out"; other server errors may hide success.
+            let ambiguous = retryable && !throttled && status != 503;
             AwsFailure {
                 code: if code.is_empty() {
                     format!("HTTP{status}")
@@ -166,19 +174,41 @@ where
                 },
                 message,
                 retryable,
+                ambiguous,
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsFailure {
             code: "Transport".to_string(),
             message: display_chain(err),
             retryable: true,
+            // Whether the request left before the connection failed is unknowable here.
+            ambiguous: true,
         },
         _ => AwsFailure {
             code: "Client".to_string(),
             message: display_chain(err),
             retryable: false,
+            ambiguous: false,
         },
     }
+}
+
+tokio::task_local! {
+    static CONVERGING: ();
+}
+
+/// Runs `f` (a create or an update) so that an ambiguous failure of any call inside it is
+/// returned at once instead of retried: the caller ([`super::resource::create`],
+/// [`super::resource::update`]) reads what AWS now has — adopting the object by its ownership
+/// tags or derived id if a create did land — and goes on from there. A blind retry would
+/// duplicate an object on an API that ignores client tokens, or fail with "already exists" /
+/// "already associated" on one that does not.
+pub async fn converging<F: Future>(f: F) -> F::Output {
+    CONVERGING.scope((), f).await
+}
+
+fn inside_converging() -> bool {
+    CONVERGING.try_with(|_| ()).is_ok()
 }
 
 fn display_chain(err: &dyn std::error::Error) -> String {
@@ -273,7 +303,10 @@ impl Clients {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     let failure = classify(&e);
-                    if !failure.retryable || attempt >= self.policy.max_retries {
+                    if !failure.retryable
+                        || attempt >= self.policy.max_retries
+                        || (failure.ambiguous && inside_converging())
+                    {
                         tracing::debug!(api, code = %failure.code, attempt, "AWS call failed");
                         return Err(failure);
                     }

@@ -1322,8 +1322,21 @@ impl SecurityGroupRule {
     }
 
     fn atoms(v: &Value) -> Vec<Atom> {
-        let mut rule = v.as_map().cloned().unwrap_or_default();
-        if let Some(src) = rule.get("source_security_group_id").cloned()
+        // Only what defines the rule: computed attributes (`id`) are unknown in a plan and
+        // would hide a rule whose definition is fully known.
+        let all = v.as_map().cloned().unwrap_or_default();
+        let mut rule: Attrs = [
+            "protocol",
+            "from_port",
+            "to_port",
+            "description",
+            "cidr_blocks",
+            "self",
+        ]
+        .into_iter()
+        .filter_map(|k| all.get(k).map(|x| (k.to_string(), x.clone())))
+        .collect();
+        if let Some(src) = all.get("source_security_group_id").cloned()
             && !src.is_null()
         {
             rule.insert("security_groups".into(), Value::List(vec![src]));

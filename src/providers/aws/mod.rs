@@ -379,6 +379,17 @@ impl Provider for AwsProvider {
         resource::delete(t, &*self.ctx()?, prior).await
     }
 
+    async fn recover(
+        &self,
+        rtype: &str,
+        address: &crate::addr::ResourceInstanceAddr,
+        client_token: &str,
+        pending: &Value,
+    ) -> Result<Option<Value>, ProviderError> {
+        let t = self.rtype(rtype)?;
+        resource::recover(t, &*self.ctx()?, address, client_token, pending).await
+    }
+
     async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
         let t = self.rtype(rtype)?;
         let req = ReadRequest {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 
-use super::client::{AwsFailure, Clients, to_provider_error};
+use super::client::{self, AwsFailure, Clients, to_provider_error};
 use super::tags::{self, ADDRESS_TAG, STACK_TAG, Tags};
 use crate::addr::ResourceInstanceAddr;
 use crate::provider::{ProviderError, ReadRequest, Schema};
@@ -310,27 +310,36 @@ pub async fn create(
     let addr = address.to_string();
     let user = tags::tags_of(planned.get_attr("tags"));
     let all = tags::desired_tags(&cx.stack_id, address, ownership, &cx.default_tags, &user);
-    let existing = if !t.adopt_by_identity() {
-        let mut found = t.describe(cx, Query::Address(&addr)).await?;
-        if found.len() > 1 {
-            tracing::warn!(address = %addr, count = found.len(), "several objects carry this address; adopting the first");
+    // Every attempt starts by looking: an earlier attempt of this run whose answer was lost,
+    // or an interrupted run, may have created the object already. Inside `converging`, an
+    // ambiguous failure comes back here instead of being retried blindly.
+    let mut attempt = 0u32;
+    let id = loop {
+        let step = client::converging(async {
+            if let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await? {
+                tracing::info!(address = %addr, id, "adopting existing object");
+                t.wait_ready(cx, &id).await?;
+                // Converge from what AWS reports only: an attribute it cannot report (set by a
+                // call the interrupted run may never have made, like ModifyVpcAttribute) counts
+                // as unset, so the update path applies it.
+                let (_, obs) = observe_one(t, cx, &id, &planned).await?;
+                let current = merge(cx, &Value::Map(Attrs::new()), obs);
+                return update(t, cx, &current, &planned).await.map(Err);
+            }
+            t.create(cx, &planned, &all, client_token).await.map(Ok)
+        })
+        .await;
+        match step {
+            Ok(Ok(id)) => break id,
+            Ok(Err(adopted)) => return Ok(adopted),
+            Err(e) if e.retryable && attempt < cx.clients.policy.max_retries => {
+                tracing::debug!(address = %addr, attempt, error = %e.message, "create failed, maybe after landing; looking again");
+                attempt += 1;
+                tokio::time::sleep(cx.clients.policy.base_backoff.saturating_mul(attempt)).await;
+            }
+            Err(e) => return Err(e),
         }
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        found.into_iter().next().map(|o| o.id)
-    } else {
-        t.find_existing(cx, &planned, &all, client_token).await?
     };
-    if let Some(id) = existing {
-        tracing::info!(address = %addr, id, "adopting existing object");
-        t.wait_ready(cx, &id).await?;
-        // Converge from what AWS reports only: an attribute it cannot report (set by a call
-        // the interrupted run may never have made, like ModifyVpcAttribute) counts as unset,
-        // so the update path applies it.
-        let (_, obs) = observe_one(t, cx, &id, &planned).await?;
-        let current = merge(cx, &Value::Map(Attrs::new()), obs);
-        return update(t, cx, &current, &planned).await;
-    }
-    let id = t.create(cx, &planned, &all, client_token).await?;
     t.wait_ready(cx, &id).await?;
     // What it was created with, for kinds whose tags a batched read cannot return.
     let mut base = planned.as_map().cloned().unwrap_or_default();
@@ -340,8 +349,84 @@ pub async fn create(
     read_one(t, cx, &id, &Value::Map(base)).await
 }
 
-/// Updates one object in place.
+/// What a create that did not finish left behind, read as state would hold it.
+pub async fn recover(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    address: &ResourceInstanceAddr,
+    client_token: &str,
+    pending: &Value,
+) -> Result<Option<Value>, ProviderError> {
+    // An intent written before intents carried their planned object has none: only the tags
+    // can find what it made, so kinds found by identity have nothing to go on.
+    if pending.is_null() && t.adopt_by_identity() {
+        return Ok(None);
+    }
+    let planned = normalize_planned(t, pending.clone());
+    let addr = address.to_string();
+    let user = tags::tags_of(planned.get_attr("tags"));
+    let all = tags::desired_tags(&cx.stack_id, address, &Tags::new(), &cx.default_tags, &user);
+    let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await? else {
+        return Ok(None);
+    };
+    tracing::info!(address = %addr, id, "found what an unfinished create made");
+    let (_, obs) = observe_one(t, cx, &id, &planned).await?;
+    Ok(Some(merge(cx, &Value::Map(Attrs::new()), obs)))
+}
+
+/// What an earlier attempt (this run's, or an interrupted run's) left behind for `addr`.
+async fn find_created(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    addr: &str,
+    planned: &Value,
+    all: &Tags,
+    client_token: &str,
+) -> Result<Option<String>, ProviderError> {
+    if t.adopt_by_identity() {
+        return t.find_existing(cx, planned, all, client_token).await;
+    }
+    let mut found = t.describe(cx, Query::Address(addr)).await?;
+    // The query may match by wildcard (see `ec2_filters`): keep the exact address only.
+    found.retain(|o| {
+        o.tags
+            .as_ref()
+            .is_none_or(|tags| tags.get(ADDRESS_TAG).is_some_and(|a| a == addr))
+    });
+    if found.len() > 1 {
+        tracing::warn!(address = %addr, count = found.len(), "several objects carry this address; adopting the first");
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found.into_iter().next().map(|o| o.id))
+}
+
+/// Updates one object in place. An ambiguous failure of a call that is not idempotent
+/// (attach, associate, create a route) makes it read the object again and go on from what AWS
+/// reports, so a retry never repeats a change that already landed.
 pub async fn update(
+    t: &dyn ResourceType,
+    cx: &Ctx,
+    prior: &Value,
+    planned: &Value,
+) -> Result<Value, ProviderError> {
+    let mut current = prior.clone();
+    let mut attempt = 0u32;
+    loop {
+        match client::converging(update_once(t, cx, &current, planned)).await {
+            Err(e) if e.retryable && attempt < cx.clients.policy.max_retries => {
+                tracing::debug!(attempt, error = %e.message, "update failed, maybe after landing; reading again");
+                attempt += 1;
+                tokio::time::sleep(cx.clients.policy.base_backoff.saturating_mul(attempt)).await;
+                let id = id_of(prior)?;
+                let (_, obs) = observe_one(t, cx, &id, prior).await?;
+                current = merge(cx, prior, obs);
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn update_once(
     t: &dyn ResourceType,
     cx: &Ctx,
     prior: &Value,
@@ -389,7 +474,22 @@ pub fn ec2_filters(cx: &Ctx, query: Query<'_>, id_filter: &str) -> Vec<Filter> {
     let tag = |k: &str, v: &str| Filter::builder().name(format!("tag:{k}")).values(v).build();
     match query {
         Query::Stack => vec![tag(STACK_TAG, &cx.stack_id)],
-        Query::Address(a) => vec![tag(STACK_TAG, &cx.stack_id), tag(ADDRESS_TAG, a)],
+        // EC2 filter values treat `*` and `?` as wildcards, and moto (fnmatch) also `[` `]`, which
+        // every indexed address has (`aws_instance.node[0]`). Each such character becomes the
+        // single-character wildcard `?`; [`find_created`] keeps exact matches only.
+        Query::Address(a) => {
+            let pattern: String = a
+                .chars()
+                .map(|c| {
+                    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                        '?'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            vec![tag(STACK_TAG, &cx.stack_id), tag(ADDRESS_TAG, &pattern)]
+        }
         // A filter rather than the ids parameter: an id that no longer exists is simply not
         // returned instead of failing the whole batch with InvalidXxxID.NotFound.
         Query::Ids(ids) => vec![

@@ -1,0 +1,523 @@
+//! `aws-fault-proxy` — slipway's own test tool: an HTTP/1.1 reverse proxy that stands between
+//! slipway and an AWS API endpoint (the moto server in tests) and makes it behave like a busy
+//! real one.
+//!
+//! - **Latency:** every request waits `--latency-ms` before it is forwarded.
+//! - **Faults before the request lands** (`--fault-rate`): the request never reaches the
+//!   endpoint; the client gets what AWS sends when it sheds load — EC2 `RequestLimitExceeded`,
+//!   ELBv2/IAM `Throttling`, S3 `SlowDown`, or a bare `503 Service Unavailable`.
+//! - **Lost responses** (`--lost-response-rate`): the request *is* forwarded and carried out,
+//!   then the client gets a `500 InternalError` instead of the answer. This is the ambiguous
+//!   failure that makes naive retries of a create call duplicate the object.
+//! - **A log** (`--log FILE`): one JSON line per request with the service, operation, fault,
+//!   arrival and completion times (ms since start). Tests count calls and check the order of
+//!   deletes from it.
+//!
+//! Faults are drawn from a seeded generator (`--seed`), so a failing run can be repeated. The
+//! proxy prints `listening on 127.0.0.1:PORT` on its first line of stdout once it accepts
+//! connections. It speaks just enough HTTP/1.1 for the AWS SDK: `Content-Length` or chunked
+//! request bodies, one upstream connection per request (`Connection: close`), and keep-alive
+//! towards the client.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Largest request head or body the proxy accepts (AWS's own limits are far below this).
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+struct Options {
+    listen: String,
+    upstream: String,
+    latency: Duration,
+    fault_rate: f64,
+    lost_response_rate: f64,
+    seed: u64,
+    log: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: aws-fault-proxy --upstream HOST:PORT [--listen 127.0.0.1:0] [--latency-ms N] \
+         [--fault-rate 0.2] [--lost-response-rate 0.0] [--seed N] [--log FILE]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        listen: "127.0.0.1:0".into(),
+        upstream: String::new(),
+        latency: Duration::ZERO,
+        fault_rate: 0.0,
+        lost_response_rate: 0.0,
+        seed: 1,
+        log: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        let rate = |s: String| match s.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => r,
+            _ => usage(),
+        };
+        match a.as_str() {
+            "--listen" => o.listen = value(),
+            "--upstream" => o.upstream = value(),
+            "--latency-ms" => {
+                o.latency = Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
+            }
+            "--fault-rate" => o.fault_rate = rate(value()),
+            "--lost-response-rate" => o.lost_response_rate = rate(value()),
+            "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
+            "--log" => o.log = Some(value()),
+            _ => usage(),
+        }
+    }
+    if o.upstream.is_empty() {
+        usage()
+    }
+    o
+}
+
+/// What happened to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Forwarded,
+    /// Answered by the proxy with a throttling or 503 error; the endpoint never saw it.
+    Refused,
+    /// Forwarded and carried out; the answer was replaced by a 500.
+    ResponseLost,
+}
+
+struct Shared {
+    opts: Options,
+    rng: Mutex<rand::rngs::StdRng>,
+    log: Option<Mutex<std::fs::File>>,
+    start: Instant,
+    seq: AtomicU64,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let opts = parse_args();
+    let listener = match TcpListener::bind(&opts.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("aws-fault-proxy: cannot listen on {}: {e}", opts.listen);
+            std::process::exit(1)
+        }
+    };
+    let log = opts.log.as_ref().map(|p| {
+        Mutex::new(std::fs::File::create(p).unwrap_or_else(|e| {
+            eprintln!("aws-fault-proxy: cannot create log {p}: {e}");
+            std::process::exit(1)
+        }))
+    });
+    let shared = Arc::new(Shared {
+        rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(opts.seed)),
+        opts,
+        log,
+        start: Instant::now(),
+        seq: AtomicU64::new(0),
+    });
+    let addr = listener.local_addr().expect("bound address");
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+    loop {
+        let Ok((conn, peer)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve(conn, peer, &shared).await {
+                // Clients (SDK connection pools) close idle connections: not worth a line.
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    eprintln!("aws-fault-proxy: {peer}: {e}");
+                }
+            }
+        });
+    }
+}
+
+/// One request as read from the client.
+struct Request {
+    head: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.iter().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The service from the SigV4 credential scope (`Credential=AKID/date/region/ec2/aws4_request`).
+    fn service(&self) -> String {
+        self.header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
+    /// The operation: the query protocol's `Action=`, else `METHOD /path` (S3's REST calls).
+    fn operation(&self) -> String {
+        let body = String::from_utf8_lossy(&self.body);
+        let line = self.head.first().map(String::as_str).unwrap_or("");
+        let query = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|t| t.split_once('?'))
+            .map(|(_, q)| q)
+            .unwrap_or("");
+        for part in body.split('&').chain(query.split('&')) {
+            if let Some(action) = part.strip_prefix("Action=") {
+                return action.to_string();
+            }
+        }
+        let mut words = line.split_whitespace();
+        let method = words.next().unwrap_or("?");
+        let path = words.next().unwrap_or("?");
+        format!("{method} {}", path.split('?').next().unwrap_or(path))
+    }
+
+    /// The query-protocol parameters, for the log (ids of what a delete deletes).
+    fn params(&self) -> Vec<(String, String)> {
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&')
+            .filter_map(|p| p.split_once('='))
+            .filter(|(k, _)| *k != "Action" && *k != "Version")
+            .map(|(k, v)| (k.to_string(), percent_decode(v)))
+            .collect()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<String>>> {
+    let mut head = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).await?;
+        if n == 0 {
+            return if head.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        total += n;
+        if total > MAX_HEAD {
+            return Err(std::io::Error::other("request head too large"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            if head.is_empty() {
+                continue; // stray CRLF between requests
+            }
+            return Ok(Some(head));
+        }
+        head.push(line);
+    }
+}
+
+/// A header line's name, lowercased.
+fn header_name(line: &str) -> String {
+    line.split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn header_of<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Reads a message body framed by Content-Length or chunked encoding (de-chunked).
+async fn read_body<R: AsyncBufReadExt + Unpin>(
+    r: &mut R,
+    head: &[String],
+) -> std::io::Result<Vec<u8>> {
+    if header_of(head, "transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await?;
+            let size = size.trim().split(';').next().unwrap_or("");
+            let n = usize::from_str_radix(size, 16)
+                .map_err(|_| std::io::Error::other("bad chunk size"))?;
+            if n == 0 {
+                // Trailers, then the blank line.
+                loop {
+                    let mut t = String::new();
+                    if r.read_line(&mut t).await? == 0 || t.trim().is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            if body.len() + n > MAX_BODY {
+                return Err(std::io::Error::other("body too large"));
+            }
+            let start = body.len();
+            body.resize(start + n, 0);
+            r.read_exact(&mut body[start..]).await?;
+            let mut crlf = [0u8; 2];
+            r.read_exact(&mut crlf).await?;
+        }
+    }
+    let len: usize = header_of(head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if len > MAX_BODY {
+        return Err(std::io::Error::other("body too large"));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::Result<()> {
+    let _ = peer;
+    let (rd, mut wr) = conn.into_split();
+    let mut rd = BufReader::new(rd);
+    loop {
+        let Some(head) = read_head(&mut rd).await? else {
+            return Ok(());
+        };
+        let body = read_body(&mut rd, &head).await?;
+        let req = Request { head, body };
+        let close = req
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let arrived = shared.start.elapsed();
+        let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
+        let fate = {
+            let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
+            let x: f64 = rng.random();
+            if x < shared.opts.fault_rate {
+                Fate::Refused
+            } else if x < shared.opts.fault_rate + shared.opts.lost_response_rate {
+                Fate::ResponseLost
+            } else {
+                Fate::Forwarded
+            }
+        };
+        tokio::time::sleep(shared.opts.latency).await;
+        let service = req.service();
+        let response = match fate {
+            Fate::Refused => refusal(&service, seq),
+            Fate::Forwarded | Fate::ResponseLost => {
+                match forward(&shared.opts.upstream, &req).await {
+                    Ok(r) if fate == Fate::Forwarded => r,
+                    Ok(_) => internal_error(&service, seq),
+                    Err(e) => {
+                        eprintln!("aws-fault-proxy: upstream {}: {e}", shared.opts.upstream);
+                        plain(502, "Bad Gateway", "text/plain", "upstream unreachable\n")
+                    }
+                }
+            }
+        };
+        let status = response
+            .split(|&b| b == b' ')
+            .nth(1)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        wr.write_all(&response).await?;
+        wr.flush().await?;
+        if let Some(log) = &shared.log {
+            let line = serde_json::json!({
+                "seq": seq,
+                "service": service,
+                "operation": req.operation(),
+                "params": req.params().into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+                "fate": format!("{fate:?}"),
+                "status": status,
+                "arrived_ms": arrived.as_secs_f64() * 1000.0,
+                "done_ms": shared.start.elapsed().as_secs_f64() * 1000.0,
+            });
+            let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(f, "{line}");
+        }
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends `req` upstream on a fresh connection and returns the whole response, re-framed with
+/// Content-Length and `Connection: keep-alive` for our client.
+async fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
+    let conn = TcpStream::connect(upstream).await?;
+    let (rd, mut wr) = conn.into_split();
+    let mut out = Vec::with_capacity(req.body.len() + 1024);
+    out.extend_from_slice(req.head[0].as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in &req.head[1..] {
+        let name = header_name(h);
+        if matches!(
+            name.as_str(),
+            "connection" | "transfer-encoding" | "content-length" | "keep-alive"
+        ) {
+            continue;
+        }
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n", req.body.len()).as_bytes());
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&req.body);
+    wr.write_all(&out).await?;
+    wr.flush().await?;
+    let mut rd = BufReader::new(rd);
+    let head = read_head(&mut rd)
+        .await?
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+    let head_request = req.head[0].starts_with("HEAD ");
+    let status: u16 = head[0]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head_request || status == 204 || status == 304 {
+        Vec::new()
+    } else if header_of(&head, "content-length").is_some()
+        || header_of(&head, "transfer-encoding").is_some()
+    {
+        read_body(&mut rd, &head).await?
+    } else {
+        let mut b = Vec::new();
+        rd.read_to_end(&mut b).await?;
+        b
+    };
+    let mut resp = Vec::with_capacity(body.len() + 512);
+    // Answer in HTTP/1.1 whatever the upstream spoke, so the client may keep the connection.
+    let status_line = head[0].replacen("HTTP/1.0", "HTTP/1.1", 1);
+    resp.extend_from_slice(status_line.as_bytes());
+    resp.extend_from_slice(b"\r\n");
+    let mut had_length = false;
+    for h in &head[1..] {
+        let name = header_name(h);
+        match name.as_str() {
+            "connection" | "transfer-encoding" | "keep-alive" => continue,
+            "content-length" if head_request => had_length = true,
+            "content-length" => continue,
+            _ => {}
+        }
+        resp.extend_from_slice(h.as_bytes());
+        resp.extend_from_slice(b"\r\n");
+    }
+    if !had_length {
+        resp.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    resp.extend_from_slice(b"Connection: keep-alive\r\n\r\n");
+    resp.extend_from_slice(&body);
+    Ok(resp)
+}
+
+fn plain(status: u16, reason: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// An error document in the service's format: EC2's `<Response><Errors>`, S3's `<Error>`, and
+/// the query protocol's `<ErrorResponse>` (ELBv2, IAM).
+fn error_body(service: &str, code: &str, message: &str, seq: u64) -> String {
+    let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+    match service {
+        "ec2" => format!(
+            "{head}<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-{seq}</RequestID></Response>"
+        ),
+        "s3" => format!(
+            "{head}<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-{seq}</RequestId></Error>"
+        ),
+        _ => format!(
+            "{head}<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-{seq}</RequestId></ErrorResponse>"
+        ),
+    }
+}
+
+/// What AWS answers when it sheds load, in each service's error format.
+fn refusal(service: &str, seq: u64) -> Vec<u8> {
+    // Every other refusal is a bare 503, the shape a load balancer in front of an API gives.
+    if seq.is_multiple_of(2) {
+        return plain(
+            503,
+            "Service Unavailable",
+            "text/plain",
+            "Service Unavailable\n",
+        );
+    }
+    let (status, reason, code, message) = match service {
+        "ec2" => (
+            503,
+            "Service Unavailable",
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        ),
+        "s3" => (
+            503,
+            "Slow Down",
+            "SlowDown",
+            "Please reduce your request rate.",
+        ),
+        _ => (400, "Bad Request", "Throttling", "Rate exceeded"),
+    };
+    plain(
+        status,
+        reason,
+        "text/xml",
+        &error_body(service, code, message, seq),
+    )
+}
+
+/// A 500 in the service's error format: what a client sees when the answer is lost.
+fn internal_error(service: &str, seq: u64) -> Vec<u8> {
+    let code = if matches!(service, "ec2" | "s3") {
+        "InternalError"
+    } else {
+        "InternalFailure"
+    };
+    let body = error_body(service, code, "An internal error has occurred.", seq);
+    plain(500, "Internal Server Error", "text/xml", &body)
+}
