@@ -5,6 +5,7 @@ mod util;
 
 mod aws_env;
 mod bootstrap;
+mod cloud_config;
 mod corpus;
 mod engine;
 mod etcd;
