@@ -4,6 +4,7 @@
 mod util;
 
 mod aws_env;
+mod aws_prod;
 mod bootstrap;
 mod cloud_config;
 mod corpus;
