@@ -15,13 +15,24 @@ variable "instance_type" {
   default = "t3.medium"
 }
 
-# Debian 12 would be the choice on real AWS; the emulator ships Amazon Linux 2023 images.
+variable "ami_owners" {
+  description = "Owners of the node image. The bootstrap scripts target Debian 12 (apt, Debian's containerd and etcd-server): on real AWS use Debian's account (see https://wiki.debian.org/Cloud/AmazonEC2Image). The default finds the Amazon Linux images the emulator ships."
+  type        = list(string)
+  default     = ["amazon"]
+}
+
+variable "ami_name" {
+  description = "Name pattern of the node image, e.g. \"debian-12-amd64-*\" on real AWS."
+  type        = string
+  default     = "al2023-ami-*-x86_64"
+}
+
 data "aws_ami" "node" {
-  owners      = ["amazon"]
+  owners      = var.ami_owners
   most_recent = true
   filter {
     name   = "name"
-    values = ["al2023-ami-*-x86_64"]
+    values = [var.ami_name]
   }
 }
 
