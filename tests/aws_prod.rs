@@ -833,6 +833,67 @@ fn check_kubeadm(
     }
 }
 
+#[test]
+fn prod_etcd_member_script_installs_its_bundle_and_needs_no_kubeadm_config() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = fixture();
+    let member = by_role("etcd")[0];
+    let script = &cloud_config::write_files(&member.user_data)[SCRIPT].0;
+    assert!(
+        script.contains("CONFIG=''"),
+        "an etcd member names a kubeadm config"
+    );
+    let program = crate::bootstrap::bundle_writer(script);
+    // The member's bundle as S3 holds it, re-rooted under a temporary PKI directory.
+    let tmp = TestDir::new();
+    let pki = tmp.join("pki");
+    let bundle = &f.bundles[&format!("nodes/{}/bundle.json", member.name)];
+    let files: serde_json::Map<String, Value> = bundle["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, pem)| {
+            let rel = p.strip_prefix(&format!("{PKI}/")).unwrap();
+            (pki.join(rel).to_str().unwrap().to_string(), pem.clone())
+        })
+        .collect();
+    assert_eq!(files.len(), 7, "{:?}", files.keys());
+    let rerooted =
+        serde_json::json!({"files": files, "bootstrap_token": bundle["bootstrap_token"]});
+    std::fs::write(tmp.join("bundle.json"), rerooted.to_string()).unwrap();
+    // The arguments the script passes: bundle, "$CONFIG" (empty), the rendered path, needs_token.
+    let r = cloud_config::run(
+        Command::new("python3")
+            .arg("-")
+            .arg(tmp.join("bundle.json"))
+            .arg("")
+            .arg(tmp.join("rendered.yaml"))
+            .arg("false")
+            .arg("SLIPWAY_BOOTSTRAP_TOKEN")
+            .arg(&pki),
+        Some(&program),
+    );
+    assert_eq!(r.code, 0, "bundle writer: {}", r.all());
+    for (path, pem) in &files {
+        let path = Path::new(path);
+        assert_eq!(
+            &std::fs::read_to_string(path).unwrap(),
+            pem.as_str().unwrap()
+        );
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+    }
+    assert!(pki.join("etcd/peer.key").exists() && pki.join("etcd/server.key").exists());
+    assert!(
+        !tmp.join("rendered.yaml").exists(),
+        "a kubeadm config was rendered"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The members' etcd configuration, run for real
 

@@ -740,7 +740,8 @@ fn bootstrap_rejects_bad_inputs() {
 /// The Python part of the bootstrap script (the heredoc), which writes the bundle and renders
 /// the kubeadm config. Its PKI directory is an argument, so it runs here on a temporary tree
 /// instead of /etc.
-fn bundle_writer(script: &str) -> String {
+/// The bundle writer (the Python heredoc) of a bootstrap script.
+pub(crate) fn bundle_writer(script: &str) -> String {
     let start = script.find("<<'PY'\n").expect("python heredoc") + "<<'PY'\n".len();
     let len = script[start..].find("\nPY\n").expect("heredoc end");
     script[start..start + len].to_string()
