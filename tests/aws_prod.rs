@@ -775,6 +775,19 @@ fn prod_user_data_passes_cloud_init_schema_and_kubeadm_types() {
                 let docs = cloud_config::kubeadm_docs(kubeadm[0]);
                 let kind = check_kubeadm(&i.name, role, &docs, &lb, &etcd_endpoints, ca_hash);
                 *seen.entry(kind).or_insert(0) += 1;
+                // The join branch waits for the apiserver behind the NLB before kubeadm join.
+                let branch = script
+                    .find("control-plane-join | worker)")
+                    .expect("join branch");
+                let wait = script
+                    .find(&format!("'https://{lb}/readyz'"))
+                    .unwrap_or_else(|| panic!("{}: no readiness wait on {lb}", i.name));
+                let join = script.find("kubeadm join --config").expect("kubeadm join");
+                assert!(
+                    branch < wait && wait < join,
+                    "{}: wait out of place",
+                    i.name
+                );
                 if i.name == "prod-cp-a" {
                     // kubeadm init waits for the external etcd to be healthy.
                     for e in &etcd_endpoints {

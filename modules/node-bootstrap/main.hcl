@@ -205,6 +205,7 @@ locals {
     etcd_data_devices  = local.data_devices
     wait_for_etcd      = var.role == "control-plane-init" && var.etcd.topology == "external"
     etcd_endpoints     = join(" ", var.etcd.endpoints)
+    apiserver_url      = "https://${local.control_plane_endpoint}"
   })
 
   script_file = {
