@@ -203,7 +203,13 @@ fn fixture() -> &'static Fixture {
         bigger.assert_code(0);
         let plan_counts_5_4 = counts_per_type(&bigger);
 
-        let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
+        // At the most verbose log level: the logs, too, must not carry a secret.
+        let apply = moto.slipway_with_env(
+            &env_dir(),
+            &state,
+            &["apply", "ENV", "-auto-approve"],
+            &[("SLIPWAY_LOG", "trace")],
+        );
         apply.assert_code(0);
         let noop_plan = slipway(
             &moto,
@@ -685,9 +691,14 @@ fn prod_no_secret_in_user_data_plans_or_logs() {
         };
         assert_eq!((has_key, has_token), expected, "{}", i.name);
     }
+    // The apply ran with SLIPWAY_LOG=trace: the AWS SDK's request tracing is in its stderr.
+    assert!(
+        f.apply.stderr.lines().count() > 1000 && f.apply.stderr.contains("PutObject"),
+        "apply did not log at trace level"
+    );
     let logs = [
         ("plan", &f.plan),
-        ("apply", &f.apply),
+        ("apply (SLIPWAY_LOG=trace)", &f.apply),
         ("no-op plan", &f.noop_plan),
         ("destroy", &f.destroy),
     ];

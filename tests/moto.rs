@@ -101,7 +101,21 @@ impl Moto {
     /// Runs the binary against this server, with state under `state`; an argument `ENV` is
     /// replaced by `env`'s path.
     pub fn slipway(&self, env: &Path, state: &Path, args: &[&str]) -> Run {
+        self.slipway_with_env(env, state, args, &[])
+    }
+
+    /// `slipway` with extra environment variables (e.g. `SLIPWAY_LOG`).
+    pub fn slipway_with_env(
+        &self,
+        env: &Path,
+        state: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Run {
         let mut c = Cmd::new();
+        for (k, v) in vars {
+            c.env(k, v);
+        }
         c.args(args.iter().map(|a| {
             if *a == "ENV" {
                 env.to_str().unwrap()
