@@ -1174,3 +1174,45 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     // health instead.
     assert!(!path(&g, etcd_instance, instance));
 }
+
+#[test]
+fn prod_etcd_member_count_must_be_odd_and_five_gives_five_members_with_volumes() {
+    let even =
+        crate::util::slipway_in(&env_dir(), ["validate", ".", "-var", "etcd_member_count=4"]);
+    even.assert_no_crash().assert_code(1);
+    assert!(
+        even.stderr.contains("etcd_member_count must be odd"),
+        "{}",
+        even.dump()
+    );
+    let r = crate::util::slipway_in(
+        &env_dir(),
+        [
+            "graph",
+            "--format",
+            "json",
+            ".",
+            "-var",
+            "etcd_member_count=5",
+        ],
+    );
+    r.assert_no_crash().assert_code(0);
+    let addresses: Vec<String> = r.json()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["address"].as_str().unwrap().to_string())
+        .collect();
+    for (kind, n) in [
+        ("module.etcd_nodes.aws_ebs_volume.data[", 5),
+        ("module.etcd_nodes.aws_volume_attachment.data[", 5),
+        ("module.etcd_nodes.module.nodes.aws_instance.node[", 5),
+        ("module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/", 5),
+    ] {
+        assert_eq!(
+            addresses.iter().filter(|a| a.starts_with(kind)).count(),
+            n,
+            "{kind}"
+        );
+    }
+}
