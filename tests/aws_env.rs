@@ -117,16 +117,19 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let tags = moto.boto3(
         "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        out.append({t['Key']: t['Value'] for t in i.get('Tags', [])})",
     );
+    let mut addresses = std::collections::BTreeSet::new();
     for t in tags.as_array().unwrap() {
-        assert!(
-            t.get("slipway:stack").is_some()
-                && t["slipway:address"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("aws_instance."),
-            "{t}"
-        );
+        assert!(t.get("slipway:stack").is_some(), "{t}");
+        addresses.insert(t["slipway:address"].as_str().unwrap().to_string());
     }
+    // The instances come from modules/control-plane and modules/workers (through modules/nodes).
+    assert_eq!(
+        addresses,
+        std::collections::BTreeSet::from([
+            "module.control_plane.module.nodes.aws_instance.node[\"dev-cp-a\"]".to_string(),
+            "module.workers.module.nodes.aws_instance.node[\"dev-worker-a\"]".to_string(),
+        ])
+    );
 
     let destroy = slipway(&moto, &state, &["destroy", "ENV", "-auto-approve"]);
     destroy.assert_code(0);

@@ -13,13 +13,17 @@
 //! Install them with `apt-get install -y cloud-init shellcheck` (scripts/install-deps does).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::cloud_config::{
+    Arg, ClusterConfiguration, InitConfiguration, JoinConfiguration, KUBEADM_API, KubeadmDoc,
+    KubeletConfiguration, Run, cloud_init_schema, kubeadm_doc, kubeadm_docs, run, typed,
+    write_files, yaml_documents,
+};
 
 const ENV: &str = "environments/test";
 const LB: &str = "k8s-api-0123456789.elb.eu-west-1.amazonaws.com";
@@ -29,9 +33,6 @@ const CONTAINERD: &str = "1.6.20~ds1-1+deb12u1";
 const POD_CIDR: &str = "192.168.0.0/16";
 const SERVICE_CIDR: &str = "172.20.0.0/16";
 const DOMAIN: &str = "corp.internal";
-const KUBEADM_API: &str = "kubeadm.k8s.io/v1beta4";
-const INSTALL_HINT: &str =
-    "install with `apt-get install -y cloud-init shellcheck` (scripts/install-deps)";
 
 /// Dedicated etcd members of the external topology.
 const ETCD_MEMBERS: [(&str, &str); 3] = [
@@ -173,54 +174,6 @@ module "{instance}" {{
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self, what: &str) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "{what} failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-fn run(cmd: &mut Command, stdin: Option<&str>) -> Run {
-    let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}; {INSTALL_HINT}"));
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn slipway(root: &Path, args: &[&str]) -> Run {
     run(
         Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -230,29 +183,6 @@ fn slipway(root: &Path, args: &[&str]) -> Run {
             .env_remove("SLIPWAY_STATE_DIR"),
         None,
     )
-}
-
-/// `cloud-init schema --config-file FILE` (Debian's cloud-init 22.4).
-fn cloud_init_schema(file: &Path) -> Run {
-    run(
-        Command::new("cloud-init")
-            .args(["schema", "--config-file"])
-            .arg(file),
-        None,
-    )
-}
-
-/// Every YAML document of `text`, through PyYAML's safe loader, as JSON values.
-fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
-    let r = run(
-        Command::new("python3").args([
-            "-c",
-            "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)",
-        ]),
-        Some(text),
-    )
-    .ok(&format!("python3 yaml (PyYAML: {INSTALL_HINT})"));
-    serde_json::from_str(&r.stdout).expect("PyYAML's JSON")
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -349,222 +279,6 @@ fn fixture() -> &'static Fixture {
 }
 
 // ---------------------------------------------------------------------------------------------
-// kubeadm v1beta4 types: the fields this module emits, spelt as in
-// k8s.io/kubernetes/cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go. Any other field is an error.
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct InitConfiguration {
-    api_version: String,
-    kind: String,
-    #[serde(default)]
-    bootstrap_tokens: Vec<BootstrapToken>,
-    node_registration: NodeRegistrationOptions,
-    #[serde(rename = "localAPIEndpoint")]
-    local_api_endpoint: ApiEndpoint,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BootstrapToken {
-    token: String,
-    description: Option<String>,
-    ttl: Option<String>,
-    #[serde(default)]
-    usages: Vec<String>,
-    #[serde(default)]
-    groups: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NodeRegistrationOptions {
-    name: String,
-    cri_socket: Option<String>,
-    #[serde(default)]
-    kubelet_extra_args: Vec<Arg>,
-}
-
-/// v1beta4 turned every extraArgs map into a list of name/value pairs.
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Arg {
-    name: String,
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ApiEndpoint {
-    advertise_address: String,
-    bind_port: u16,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ClusterConfiguration {
-    api_version: String,
-    kind: String,
-    cluster_name: String,
-    kubernetes_version: String,
-    control_plane_endpoint: String,
-    certificates_dir: String,
-    networking: Networking,
-    etcd: Etcd,
-    api_server: ApiServer,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Networking {
-    pod_subnet: String,
-    service_subnet: String,
-    dns_domain: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Etcd {
-    local: Option<LocalEtcd>,
-    external: Option<ExternalEtcd>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LocalEtcd {
-    data_dir: String,
-    #[serde(rename = "serverCertSANs")]
-    server_cert_sans: Vec<String>,
-    #[serde(rename = "peerCertSANs")]
-    peer_cert_sans: Vec<String>,
-    #[serde(default)]
-    extra_args: Vec<Arg>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ExternalEtcd {
-    endpoints: Vec<String>,
-    ca_file: String,
-    cert_file: String,
-    key_file: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ApiServer {
-    #[serde(rename = "certSANs")]
-    cert_sans: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JoinConfiguration {
-    api_version: String,
-    kind: String,
-    node_registration: NodeRegistrationOptions,
-    discovery: Discovery,
-    control_plane: Option<JoinControlPlane>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Discovery {
-    bootstrap_token: BootstrapTokenDiscovery,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BootstrapTokenDiscovery {
-    api_server_endpoint: String,
-    token: String,
-    ca_cert_hashes: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JoinControlPlane {
-    #[serde(rename = "localAPIEndpoint")]
-    local_api_endpoint: ApiEndpoint,
-}
-
-/// kubelet.config.k8s.io/v1beta1, for the etcd member's standalone kubelet.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct KubeletConfiguration {
-    api_version: String,
-    kind: String,
-    cgroup_driver: String,
-    address: String,
-    static_pod_path: String,
-    authentication: KubeletAuthentication,
-    authorization: KubeletAuthorization,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KubeletAuthentication {
-    anonymous: Enabled,
-    webhook: Enabled,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Enabled {
-    enabled: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KubeletAuthorization {
-    mode: String,
-}
-
-#[derive(Debug)]
-enum KubeadmDoc {
-    Init(InitConfiguration),
-    Cluster(Box<ClusterConfiguration>),
-    Join(JoinConfiguration),
-}
-
-fn typed<T: DeserializeOwned>(doc: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(doc).map_err(|e| e.to_string())
-}
-
-/// One kubeadm document, by its `kind`, after checking `apiVersion`.
-fn kubeadm_doc(doc: serde_json::Value) -> Result<KubeadmDoc, String> {
-    let api = doc.get("apiVersion").and_then(|v| v.as_str());
-    if api != Some(KUBEADM_API) {
-        return Err(format!("apiVersion {api:?}, expected {KUBEADM_API}"));
-    }
-    let kind = doc
-        .get("kind")
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
-    let parsed = match kind.as_str() {
-        "InitConfiguration" => KubeadmDoc::Init(typed(doc)?),
-        "ClusterConfiguration" => KubeadmDoc::Cluster(Box::new(typed(doc)?)),
-        "JoinConfiguration" => KubeadmDoc::Join(typed(doc)?),
-        other => return Err(format!("unexpected kind {other:?}")),
-    };
-    // The typed structs carry apiVersion/kind too (deny_unknown_fields needs them declared).
-    let (api, k) = match &parsed {
-        KubeadmDoc::Init(c) => (&c.api_version, &c.kind),
-        KubeadmDoc::Cluster(c) => (&c.api_version, &c.kind),
-        KubeadmDoc::Join(c) => (&c.api_version, &c.kind),
-    };
-    assert_eq!((api.as_str(), k.as_str()), (KUBEADM_API, kind.as_str()));
-    Ok(parsed)
-}
-
-fn kubeadm_docs(text: &str) -> Vec<KubeadmDoc> {
-    yaml_documents(text)
-        .into_iter()
-        .map(|d| kubeadm_doc(d).unwrap_or_else(|e| panic!("{e}\n{text}")))
-        .collect()
-}
-
 /// (InitConfiguration, ClusterConfiguration) of an init or etcd node.
 fn init_and_cluster(instance: &str) -> (InitConfiguration, ClusterConfiguration) {
     let docs = kubeadm_docs(&fixture().kubeadm_config[instance]);
@@ -601,26 +315,6 @@ fn node(instance: &str) -> (&'static str, &'static str, &'static str, bool) {
         .copied()
         .unwrap_or_else(|| panic!("no node {instance}"));
     (role, name, ip, external)
-}
-
-/// The `write_files` entries of a user_data document: path => (content, permissions).
-fn write_files(user_data: &str) -> BTreeMap<String, (String, String)> {
-    let docs = yaml_documents(user_data);
-    assert_eq!(docs.len(), 1);
-    docs[0]["write_files"]
-        .as_array()
-        .expect("write_files")
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                (
-                    f["content"].as_str().unwrap().to_string(),
-                    f["permissions"].as_str().unwrap().to_string(),
-                ),
-            )
-        })
-        .collect()
 }
 
 const SCRIPT: &str = "/usr/local/sbin/slipway-bootstrap";
@@ -1046,7 +740,8 @@ fn bootstrap_rejects_bad_inputs() {
 /// The Python part of the bootstrap script (the heredoc), which writes the bundle and renders
 /// the kubeadm config. Its PKI directory is an argument, so it runs here on a temporary tree
 /// instead of /etc.
-fn bundle_writer(script: &str) -> String {
+/// The bundle writer (the Python heredoc) of a bootstrap script.
+pub(crate) fn bundle_writer(script: &str) -> String {
     let start = script.find("<<'PY'\n").expect("python heredoc") + "<<'PY'\n".len();
     let len = script[start..].find("\nPY\n").expect("heredoc end");
     script[start..start + len].to_string()

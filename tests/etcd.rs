@@ -31,14 +31,14 @@ const INSTALL: &str = "install them with `apt-get install -y etcd-server etcd-cl
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn ok(self, what: &str) -> Run {
+    pub(crate) fn ok(self, what: &str) -> Run {
         assert_eq!(
             self.code, 0,
             "{what} failed\nstdout:\n{}\nstderr:\n{}",
@@ -47,13 +47,13 @@ impl Run {
         self
     }
 
-    fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 }
 
 /// Runs a command; a missing program is a failure that says how to install it, never a skip.
-fn run(cmd: &mut Command) -> Run {
+pub(crate) fn run(cmd: &mut Command) -> Run {
     let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| {
         panic!(
             "cannot run {:?} ({e}): these tests need etcd, etcdctl, curl and openssl; {INSTALL}",
@@ -295,12 +295,12 @@ fn fixture() -> &'static Fixture {
 // A running cluster
 
 /// The etcd processes; dropping it kills every one still running, whatever the test did.
-struct Cluster {
+pub(crate) struct Cluster {
     members: Vec<(String, Option<Child>)>,
 }
 
 impl Cluster {
-    fn kill(&mut self, name: &str) {
+    pub(crate) fn kill(&mut self, name: &str) {
         let (_, child) = self
             .members
             .iter_mut()
@@ -313,7 +313,7 @@ impl Cluster {
     }
 
     /// Panics, with the member's log, if a member has exited.
-    fn assert_running(&mut self, dirs: &BTreeMap<String, PathBuf>) {
+    pub(crate) fn assert_running(&mut self, dirs: &BTreeMap<String, PathBuf>) {
         for (name, child) in &mut self.members {
             if let Some(child) = child
                 && let Some(status) = child.try_wait().unwrap()
@@ -356,7 +356,8 @@ fn member_dirs(f: &Fixture, under: &Path) -> BTreeMap<String, PathBuf> {
     dirs
 }
 
-fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
+/// Starts `etcd --config-file etcd.conf.yml` in each member directory.
+pub(crate) fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
     let mut cluster = Cluster {
         members: Vec::new(),
     };
@@ -379,7 +380,7 @@ fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
 }
 
 /// `etcdctl` (API v3) with the given TLS files; short timeouts so a refusal fails fast.
-fn etcdctl(endpoints: &[String], tls: &[(&str, &Path)], args: &[&str]) -> Run {
+pub(crate) fn etcdctl(endpoints: &[String], tls: &[(&str, &Path)], args: &[&str]) -> Run {
     let mut cmd = Command::new("etcdctl");
     cmd.env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={}", endpoints.join(",")))
@@ -417,7 +418,11 @@ fn assert_refused(url: &str, r: Run) {
     );
 }
 
-fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<(), String>) {
+pub(crate) fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<(), String>,
+) {
     let start = Instant::now();
     loop {
         match check() {

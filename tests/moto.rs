@@ -101,13 +101,37 @@ impl Moto {
     /// Runs the binary against this server, with state under `state`; an argument `ENV` is
     /// replaced by `env`'s path.
     pub fn slipway(&self, env: &Path, state: &Path, args: &[&str]) -> Run {
-        slipway_at(&self.endpoint(), env, state, args)
+        self.slipway_with_env(env, state, args, &[])
+    }
+
+    /// `slipway` with extra environment variables (e.g. `SLIPWAY_LOG`).
+    pub fn slipway_with_env(
+        &self,
+        env: &Path,
+        state: &Path,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Run {
+        slipway_at_with_env(&self.endpoint(), env, state, args, vars)
     }
 }
 
 /// The binary pointed at an AWS endpoint (moto, or a proxy in front of it).
 pub fn slipway_at(endpoint: &str, env: &Path, state: &Path, args: &[&str]) -> Run {
+    slipway_at_with_env(endpoint, env, state, args, &[])
+}
+
+fn slipway_at_with_env(
+    endpoint: &str,
+    env: &Path,
+    state: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> Run {
     let mut c = Cmd::new();
+    for (k, v) in vars {
+        c.env(k, v);
+    }
     c.args(args.iter().map(|a| {
         if *a == "ENV" {
             env.to_str().unwrap()

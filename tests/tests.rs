@@ -5,7 +5,9 @@ mod util;
 
 mod aws_env;
 mod aws_fleet;
+mod aws_prod;
 mod bootstrap;
+mod cloud_config;
 mod corpus;
 mod engine;
 mod etcd;

@@ -1,6 +1,7 @@
-# The AWS side of dev: network, the apiserver load balancer, per-node IAM roles scoped to each
-# node's S3 prefix, the secret bundles in S3, and the instances that boot from user-data that
-# holds no secret.
+# The AWS side of dev: network, the apiserver load balancer, one security group, the bundle
+# bucket, and the two node groups (modules/control-plane, modules/workers: per-node IAM roles
+# scoped to each node's S3 prefix, the secret bundles in S3, and instances that boot from
+# user-data that holds no secret).
 
 provider "aws" {
   region = var.region
@@ -42,7 +43,7 @@ module "apiserver_lb" {
   name       = "${var.cluster_name}-apiserver"
   vpc_id     = module.network.vpc_id
   subnet_ids = values(module.network.public_subnet_ids)
-  targets    = { for name, i in aws_instance.control_plane : name => i.id }
+  targets    = module.control_plane.instance_ids
 }
 
 resource "aws_security_group" "nodes" {
@@ -79,87 +80,38 @@ resource "aws_s3_bucket" "bootstrap" {
   bucket = "${var.cluster_name}-slipway-bootstrap-${random_id.bucket.hex}"
 }
 
-locals {
-  nodes = merge(local.control_plane, local.workers)
-  bundles = merge(
-    { for k, m in module.control_plane_bootstrap : k => m.bundle },
-    { for k, m in module.worker_bootstrap : k => m.bundle },
-  )
-  user_data = merge(
-    { for k, m in module.control_plane_bootstrap : k => m.user_data },
-    { for k, m in module.worker_bootstrap : k => m.user_data },
-  )
+module "control_plane" {
+  source             = "../../modules/control-plane"
+  cluster_name       = var.cluster_name
+  nodes              = module.control_plane_placement.nodes
+  subnet_ids         = module.network.private_subnet_ids
+  ami                = data.aws_ami.node.id
+  instance_type      = var.instance_type
+  security_group_ids = [aws_security_group.nodes.id]
+  bucket             = aws_s3_bucket.bootstrap.bucket
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  apiserver_endpoint = local.apiserver_endpoint
+  etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
+  pod_cidr           = local.pod_cidr
+  bootstrap_token    = local.bootstrap_token
+  ca_cert_hash       = module.pki.ca_cert_hash
+  pki_bundles        = module.pki.bundles
 }
 
-# Each node's secrets, readable only with that node's role (below).
-resource "aws_s3_object" "bundle" {
-  for_each = local.nodes
-  bucket   = aws_s3_bucket.bootstrap.bucket
-  key      = "nodes/${each.key}/bundle.json"
-  content  = local.bundles[each.key]
-}
-
-resource "aws_iam_role" "node" {
-  for_each = local.nodes
-  name     = each.key
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-}
-
-resource "aws_iam_role_policy" "bundle" {
-  for_each = local.nodes
-  name     = "read-own-bundle"
-  role     = aws_iam_role.node[each.key].name
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["s3:GetObject"]
-      Resource = ["arn:aws:s3:::${aws_s3_bucket.bootstrap.bucket}/nodes/${each.key}/*"]
-    }]
-  })
-}
-
-resource "aws_iam_instance_profile" "node" {
-  for_each = local.nodes
-  name     = each.key
-  role     = aws_iam_role.node[each.key].name
-}
-
-resource "aws_instance" "control_plane" {
-  for_each               = local.control_plane
-  ami                    = data.aws_ami.node.id
-  instance_type          = var.instance_type
-  subnet_id              = module.network.private_subnet_ids[local.zone]
-  private_ip             = each.value
-  vpc_security_group_ids = [aws_security_group.nodes.id]
-  iam_instance_profile   = aws_iam_instance_profile.node[each.key].name
-  user_data              = local.user_data[each.key]
-  tags = {
-    Name = each.key
-    Role = "control-plane"
-  }
-  depends_on = [aws_s3_object.bundle, aws_iam_role_policy.bundle]
-}
-
-resource "aws_instance" "worker" {
-  for_each               = local.workers
-  ami                    = data.aws_ami.node.id
-  instance_type          = var.instance_type
-  subnet_id              = module.network.private_subnet_ids[local.zone]
-  private_ip             = each.value
-  vpc_security_group_ids = [aws_security_group.nodes.id]
-  iam_instance_profile   = aws_iam_instance_profile.node[each.key].name
-  user_data              = local.user_data[each.key]
-  tags = {
-    Name = each.key
-    Role = "worker"
-  }
-  depends_on = [aws_s3_object.bundle, aws_iam_role_policy.bundle]
+module "workers" {
+  source             = "../../modules/workers"
+  cluster_name       = var.cluster_name
+  nodes              = module.worker_placement.nodes
+  subnet_ids         = module.network.private_subnet_ids
+  ami                = data.aws_ami.node.id
+  instance_type      = var.instance_type
+  security_group_ids = [aws_security_group.nodes.id]
+  bucket             = aws_s3_bucket.bootstrap.bucket
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  apiserver_endpoint = local.apiserver_endpoint
+  pod_cidr           = local.pod_cidr
+  bootstrap_token    = local.bootstrap_token
+  ca_cert_hash       = module.pki.ca_cert_hash
 }

@@ -25,25 +25,37 @@ variable "vpc_cidr" {
 }
 
 locals {
-  # Static private IPs break the cycle between certificates and instances: certificates can name
-  # the nodes before the nodes exist.
-  zone = "${var.region}a"
-  # The first private subnet of modules/network (zone index 0 → netnum 10).
-  subnet_cidr = cidrsubnet(var.vpc_cidr, 8, 10)
-  control_plane = {
-    "${var.cluster_name}-cp-a" = cidrhost(local.subnet_cidr, 10)
-  }
-  workers = {
-    "${var.cluster_name}-worker-a" = cidrhost(local.subnet_cidr, 100)
-  }
+  zone               = "${var.region}a"
   apiserver_endpoint = module.apiserver_lb.dns_name
+  pod_cidr           = "10.244.0.0/16"
 }
 
+# Static private IPs (modules/placement: cidrhost of the private subnet) break the cycle between
+# certificates and instances: certificates name the nodes before the nodes exist.
+module "control_plane_placement" {
+  source       = "../../modules/placement"
+  name_prefix  = "${var.cluster_name}-cp"
+  node_count   = 1
+  zones        = [local.zone]
+  subnet_cidrs = module.network.private_subnet_cidrs
+  first_host   = 10
+}
+
+module "worker_placement" {
+  source       = "../../modules/placement"
+  name_prefix  = "${var.cluster_name}-worker"
+  node_count   = 1
+  zones        = [local.zone]
+  subnet_cidrs = module.network.private_subnet_cidrs
+  first_host   = 100
+}
+
+# Stacked etcd: every control-plane node is an etcd member.
 module "pki" {
   source                = "../../modules/pki"
   apiserver_lb_dns_name = local.apiserver_endpoint
-  control_plane_nodes   = local.control_plane
-  etcd_members          = local.control_plane
+  control_plane_nodes   = module.control_plane_placement.ips
+  etcd_members          = module.control_plane_placement.ips
   cluster_name          = var.cluster_name
 }
 
@@ -51,44 +63,8 @@ module "etcd" {
   source              = "../../modules/etcd"
   cluster_name        = var.cluster_name
   topology            = "stacked"
-  members             = local.control_plane
-  control_plane_cidrs = [local.subnet_cidr]
-}
-
-# One bootstrap document per node: the first control-plane node initialises, workers join. The
-# user-data holds no secret; each node fetches its bundle from S3 with its own instance role.
-module "control_plane_bootstrap" {
-  source             = "../../modules/node-bootstrap"
-  for_each           = local.control_plane
-  cluster_name       = var.cluster_name
-  role               = "control-plane-init"
-  node_name          = each.key
-  node_ip            = each.value
-  kubernetes_version = var.kubernetes_version
-  containerd_version = var.containerd_version
-  bundle_s3_uri      = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/${each.key}/bundle.json"
-  apiserver_endpoint = local.apiserver_endpoint
-  etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
-  pod_cidr           = "10.244.0.0/16"
-  bootstrap_token    = local.bootstrap_token
-  pki_files          = module.pki.bundles[each.key]
-}
-
-module "worker_bootstrap" {
-  source             = "../../modules/node-bootstrap"
-  for_each           = local.workers
-  cluster_name       = var.cluster_name
-  role               = "worker"
-  node_name          = each.key
-  node_ip            = each.value
-  kubernetes_version = var.kubernetes_version
-  containerd_version = var.containerd_version
-  bundle_s3_uri      = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/${each.key}/bundle.json"
-  apiserver_endpoint = local.apiserver_endpoint
-  etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
-  pod_cidr           = "10.244.0.0/16"
-  bootstrap_token    = local.bootstrap_token
-  ca_cert_hash       = module.pki.ca_cert_hash
+  members             = module.control_plane_placement.ips
+  control_plane_cidrs = [module.network.private_subnet_cidrs[local.zone]]
 }
 
 # kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".
@@ -111,9 +87,11 @@ locals {
 output "cluster" {
   value = {
     endpoint       = "https://${local.apiserver_endpoint}:6443"
-    control_plane  = local.control_plane
-    workers        = local.workers
-    etcd_endpoints = [for name, ip in local.control_plane : "https://${ip}:2379"]
+    control_plane  = module.control_plane_placement.ips
+    init_node      = module.control_plane.init_node
+    workers        = module.worker_placement.ips
+    etcd_members   = module.control_plane_placement.ips
+    etcd_endpoints = module.etcd.endpoints
     ca_cert_hash   = module.pki.ca_cert_hash
   }
 }

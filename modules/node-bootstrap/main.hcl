@@ -25,6 +25,24 @@ locals {
   # Every role but a dedicated etcd member authenticates to the cluster with the token.
   needs_token = var.role != "etcd"
 
+  # A dedicated member run by systemd from modules/etcd's config file (what tests/etcd.rs runs
+  # for real), on its own EBS volume: no kubelet, no kubeadm.
+  systemd_etcd = var.role == "etcd" && var.etcd_service != null
+  etcd_service = local.systemd_etcd ? var.etcd_service : {
+    config_path      = ""
+    config_file      = ""
+    systemd_unit     = ""
+    data_dir         = ""
+    data_volume_id   = ""
+    data_device_name = ""
+  }
+  # Where the data volume shows up: on Nitro instances as an NVMe device whose udev name carries
+  # the volume id (the attachment's device name is not kept); on Xen instances as /dev/xvdX.
+  data_devices = local.systemd_etcd ? join(" ", [
+    "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${replace(local.etcd_service.data_volume_id, "-", "")}",
+    replace(local.etcd_service.data_device_name, "/dev/sd", "/dev/xvd"),
+  ]) : ""
+
   node_registration = {
     name      = var.node_name
     criSocket = local.cri_socket
@@ -133,6 +151,7 @@ locals {
   # kubeadm join reads only a JoinConfiguration (it takes the cluster's from the kubeadm-config
   # ConfigMap); init and a dedicated etcd member read Init + Cluster.
   kubeadm_documents = (
+    local.systemd_etcd ? [] :
     contains(["control-plane-join", "worker"], var.role)
     ? [yamlencode(local.join_configuration)]
     : [yamlencode(local.init_configuration), yamlencode(local.cluster_configuration)]
@@ -176,18 +195,50 @@ locals {
     kubernetes_minor   = local.kubernetes_minor
     package_version    = local.package_version
     containerd_version = var.containerd_version
-    config_path        = local.config_path
+    config_path        = local.systemd_etcd ? "" : local.config_path
     token_placeholder  = local.token_placeholder
     needs_token        = local.needs_token
     pki_dir            = local.pki_dir
+    systemd_etcd       = local.systemd_etcd
+    etcd_package       = var.etcd_package_version
+    etcd_data_dir      = local.etcd_service.data_dir
+    etcd_data_devices  = local.data_devices
+    wait_for_etcd      = var.role == "control-plane-init" && var.etcd.topology == "external"
+    etcd_endpoints     = join(" ", var.etcd.endpoints)
+    apiserver_url      = "https://${local.control_plane_endpoint}"
   })
+
+  script_file = {
+    path        = local.script_path
+    owner       = "root:root"
+    permissions = "0755"
+    content     = local.bootstrap_script
+  }
+
+  # modules/etcd's config file and unit, unchanged; the unit (external topology) refuses to start
+  # unless data_dir is a mount point, which the script makes it.
+  etcd_service_files = [
+    {
+      path        = local.etcd_service.config_path
+      owner       = "root:root"
+      permissions = "0644"
+      content     = local.etcd_service.config_file
+    },
+    {
+      path        = "/etc/systemd/system/etcd.service"
+      owner       = "root:root"
+      permissions = "0644"
+      content     = local.etcd_service.systemd_unit
+    },
+    local.script_file,
+  ]
 
   cloud_config = {
     # Unpinned helpers from the distribution; the pinned Kubernetes packages come from
     # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
     package_update = true
     packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
-    write_files = concat(
+    write_files = local.systemd_etcd ? local.etcd_service_files : concat(
       [
         {
           path        = local.config_path
@@ -207,12 +258,7 @@ locals {
           permissions = "0644"
           content     = "net.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward = 1\n"
         },
-        {
-          path        = local.script_path
-          owner       = "root:root"
-          permissions = "0755"
-          content     = local.bootstrap_script
-        },
+        local.script_file,
       ],
       local.etcd_kubelet_files,
     )

@@ -10,7 +10,7 @@ output "kubeadm_config" {
 
 output "kubeadm_config_path" {
   description = "Where user_data writes kubeadm_config on the node."
-  value       = local.config_path
+  value       = local.systemd_etcd ? null : local.config_path
 }
 
 output "bundle" {

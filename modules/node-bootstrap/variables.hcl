@@ -134,3 +134,28 @@ variable "pki_files" {
   sensitive   = true
   default     = {}
 }
+
+variable "etcd_service" {
+  description = "For role \"etcd\" only: run the member from modules/etcd's config file under systemd (Debian's etcd-server), with its data dir on the node's own EBS volume, instead of kubeadm's static pod. config_path/config_file/systemd_unit come from modules/etcd; data_volume_id is the aws_ebs_volume's id, data_device_name the aws_volume_attachment's device_name."
+  type = object({
+    config_path      = string
+    config_file      = string
+    systemd_unit     = string
+    data_dir         = string
+    data_volume_id   = string
+    data_device_name = string
+  })
+  default = null
+}
+
+variable "etcd_package_version" {
+  description = "Exact Debian version of etcd-server and etcd-client for an etcd_service member (bookworm: 3.4.23-4+b4)."
+  type        = string
+  default     = "3.4.23-4+b4"
+
+  validation {
+    # Quoted verbatim in the bootstrap script.
+    condition     = length(var.etcd_package_version) > 0 && length(split("'", var.etcd_package_version)) == 1 && length(split(" ", var.etcd_package_version)) == 1
+    error_message = "etcd_package_version must be a Debian version string, without quotes or spaces."
+  }
+}

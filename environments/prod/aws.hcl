@@ -1,0 +1,159 @@
+# The AWS side of prod: the network over three zones, the apiserver NLB across the public
+# subnets, one security group per role, the bundle bucket, and the three node groups.
+
+provider "aws" {
+  region = var.region
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.medium"
+}
+
+variable "ami_owners" {
+  description = "Owners of the node image. The bootstrap scripts target Debian 12 (apt, Debian's containerd and etcd-server): on real AWS use Debian's account (see https://wiki.debian.org/Cloud/AmazonEC2Image). The default finds the Amazon Linux images the emulator ships."
+  type        = list(string)
+  default     = ["amazon"]
+}
+
+variable "ami_name" {
+  description = "Name pattern of the node image, e.g. \"debian-12-amd64-*\" on real AWS."
+  type        = string
+  default     = "al2023-ami-*-x86_64"
+}
+
+data "aws_ami" "node" {
+  owners      = var.ami_owners
+  most_recent = true
+  filter {
+    name   = "name"
+    values = [var.ami_name]
+  }
+}
+
+module "network" {
+  source             = "../../modules/network"
+  name               = var.cluster_name
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = local.zones
+}
+
+module "apiserver_lb" {
+  source     = "../../modules/apiserver-lb"
+  name       = "${var.cluster_name}-apiserver"
+  vpc_id     = module.network.vpc_id
+  subnet_ids = [for z in local.zones : module.network.public_subnet_ids[z]]
+  targets    = module.control_plane.instance_ids
+}
+
+resource "aws_security_group" "control_plane" {
+  name        = "${var.cluster_name}-control-plane"
+  description = "Kubernetes control plane of ${var.cluster_name}"
+  vpc_id      = module.network.vpc_id
+  ingress {
+    description = "the Kubernetes API: the NLB keeps client addresses"
+    from_port   = 6443
+    to_port     = 6443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+  ingress {
+    description = "kubelet, controller manager, scheduler and CNI from inside the VPC"
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = [var.vpc_cidr]
+  }
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_security_group" "workers" {
+  name        = "${var.cluster_name}-workers"
+  description = "Kubernetes workers of ${var.cluster_name}"
+  vpc_id      = module.network.vpc_id
+  ingress {
+    description = "kubelet, node ports and CNI from inside the VPC"
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = [var.vpc_cidr]
+  }
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "random_id" "bucket" {
+  byte_length = 4
+}
+
+resource "aws_s3_bucket" "bootstrap" {
+  bucket = "${var.cluster_name}-slipway-bootstrap-${random_id.bucket.hex}"
+}
+
+module "etcd_nodes" {
+  source                   = "../../modules/etcd-nodes"
+  cluster_name             = var.cluster_name
+  members                  = module.etcd_placement.nodes
+  subnet_ids               = module.network.private_subnet_ids
+  vpc_id                   = module.network.vpc_id
+  client_security_group_id = aws_security_group.control_plane.id
+  ami                      = data.aws_ami.node.id
+  instance_type            = var.instance_type
+  bucket                   = aws_s3_bucket.bootstrap.bucket
+  config_files             = module.etcd.config_files
+  config_path              = module.etcd.config_file
+  systemd_units            = module.etcd.systemd_units
+  pki_bundles              = module.pki.bundles
+}
+
+module "control_plane" {
+  source             = "../../modules/control-plane"
+  cluster_name       = var.cluster_name
+  nodes              = module.control_plane_placement.nodes
+  subnet_ids         = module.network.private_subnet_ids
+  ami                = data.aws_ami.node.id
+  instance_type      = var.instance_type
+  security_group_ids = [aws_security_group.control_plane.id]
+  bucket             = aws_s3_bucket.bootstrap.bucket
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  apiserver_endpoint = local.apiserver_endpoint
+  etcd               = { topology = "external", endpoints = module.etcd.endpoints }
+  pod_cidr           = local.pod_cidr
+  bootstrap_token    = local.bootstrap_token
+  ca_cert_hash       = module.pki.ca_cert_hash
+  pki_bundles        = module.pki.bundles
+  # No depends_on on module.etcd_nodes: the members boot in parallel anyway, so the init node's
+  # bootstrap script waits for etcd's health before kubeadm init (modules/node-bootstrap).
+}
+
+module "workers" {
+  source             = "../../modules/workers"
+  cluster_name       = var.cluster_name
+  nodes              = module.worker_placement.nodes
+  subnet_ids         = module.network.private_subnet_ids
+  ami                = data.aws_ami.node.id
+  instance_type      = var.instance_type
+  security_group_ids = [aws_security_group.workers.id]
+  bucket             = aws_s3_bucket.bootstrap.bucket
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  apiserver_endpoint = local.apiserver_endpoint
+  pod_cidr           = local.pod_cidr
+  bootstrap_token    = local.bootstrap_token
+  ca_cert_hash       = module.pki.ca_cert_hash
+}

@@ -1,0 +1,43 @@
+# The control plane: one node per entry of `nodes` (modules/placement: names, zones, static
+# IPs), each with a kubeadm config rendered by modules/node-bootstrap and its own IAM role,
+# bundle and instance (modules/nodes). The first node by name runs `kubeadm init`; the others
+# join as control-plane nodes with the pre-generated certificates from their bundles.
+
+locals {
+  init_node   = sort(keys(var.nodes))[0]
+  bundle_keys = { for name, n in var.nodes : name => "${var.bundle_prefix}/${name}/bundle.json" }
+}
+
+module "bootstrap" {
+  source             = "../node-bootstrap"
+  for_each           = var.nodes
+  cluster_name       = var.cluster_name
+  role               = each.key == local.init_node ? "control-plane-init" : "control-plane-join"
+  node_name          = each.key
+  node_ip            = each.value.ip
+  kubernetes_version = var.kubernetes_version
+  containerd_version = var.containerd_version
+  bundle_s3_uri      = "s3://${var.bucket}/${local.bundle_keys[each.key]}"
+  apiserver_endpoint = var.apiserver_endpoint
+  apiserver_port     = var.apiserver_port
+  etcd               = var.etcd
+  pod_cidr           = var.pod_cidr
+  service_cidr       = var.service_cidr
+  bootstrap_token    = var.bootstrap_token
+  ca_cert_hash       = var.ca_cert_hash
+  pki_files          = var.pki_bundles[each.key]
+}
+
+module "nodes" {
+  source             = "../nodes"
+  role               = "control-plane"
+  private_ips        = { for name, n in var.nodes : name => n.ip }
+  subnet_ids         = { for name, n in var.nodes : name => var.subnet_ids[n.zone] }
+  user_data          = { for name, m in module.bootstrap : name => m.user_data }
+  bundles            = { for name, m in module.bootstrap : name => m.bundle }
+  bundle_keys        = local.bundle_keys
+  bucket             = var.bucket
+  ami                = var.ami
+  instance_type      = var.instance_type
+  security_group_ids = var.security_group_ids
+}

@@ -1,0 +1,99 @@
+variable "cluster_name" {
+  description = "ClusterConfiguration.clusterName."
+  type        = string
+}
+
+variable "nodes" {
+  description = "Control-plane nodes: name => { zone, ip } (modules/placement nodes). Static IPs, known at plan time."
+  type = map(object({
+    zone = string
+    ip   = string
+  }))
+
+  validation {
+    condition     = length(var.nodes) > 0
+    error_message = "At least one control-plane node is needed."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Zone => private subnet id (modules/network private_subnet_ids)."
+  type        = map(string)
+}
+
+variable "ami" {
+  type = string
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.medium"
+}
+
+variable "security_group_ids" {
+  type = list(string)
+}
+
+variable "bucket" {
+  description = "S3 bucket of the nodes' bundles."
+  type        = string
+}
+
+variable "bundle_prefix" {
+  description = "A node's bundle is <bundle_prefix>/<name>/bundle.json in the bucket."
+  type        = string
+  default     = "nodes"
+}
+
+variable "kubernetes_version" {
+  type = string
+}
+
+variable "containerd_version" {
+  type = string
+}
+
+variable "apiserver_endpoint" {
+  description = "DNS name of the apiserver load balancer (modules/apiserver-lb dns_name)."
+  type        = string
+}
+
+variable "apiserver_port" {
+  type    = number
+  default = 6443
+}
+
+variable "etcd" {
+  description = "modules/node-bootstrap's etcd input: { topology = \"stacked\" | \"external\", endpoints = modules/etcd endpoints }."
+  type = object({
+    topology  = string
+    endpoints = list(string)
+  })
+}
+
+variable "pod_cidr" {
+  type = string
+}
+
+variable "service_cidr" {
+  description = "Must be the one modules/pki issued the apiserver certificate for."
+  type        = string
+  default     = "10.96.0.0/12"
+}
+
+variable "bootstrap_token" {
+  description = "kubeadm bootstrap token: the init node creates it, workers join with it. Bundles only."
+  type        = string
+  sensitive   = true
+}
+
+variable "ca_cert_hash" {
+  description = "modules/pki ca_cert_hash: what joining control-plane nodes pin the cluster CA to."
+  type        = string
+}
+
+variable "pki_bundles" {
+  description = "modules/pki bundles: node name => (path => PEM). Must hold every node name (modules/pki control_plane_nodes = this module's nodes output)."
+  type        = map(map(string))
+  sensitive   = true
+}
