@@ -20,7 +20,11 @@
 //! [`JournaledState`] is what apply uses: it holds the state in memory, journals every change,
 //! and compacts by [`CompactionPolicy`] so total I/O stays linear in the number of changes.
 
+pub mod crypt;
 pub mod local;
+pub mod migrate;
+pub mod s3;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +51,12 @@ pub struct LockInfo {
     pub created: String,
     /// The slipway version of the holder.
     pub version: String,
+    /// RFC 3339, UTC: when the holder last refreshed the lock (remote backends' heartbeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<String>,
+    /// Seconds after `heartbeat` (or `created`) without a refresh at which the lock is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
 }
 
 impl LockInfo {
@@ -67,13 +77,40 @@ impl LockInfo {
             pid: std::process::id(),
             created,
             version: env!("CARGO_PKG_VERSION").into(),
+            heartbeat: None,
+            ttl_seconds: None,
         }
+    }
+
+    /// Why the lock is stale, if it is: the holder's pid is gone from this host, or (for a lock
+    /// with a TTL) it was not refreshed within its TTL. `None` means "presumed alive".
+    pub fn stale_reason(&self) -> Option<String> {
+        if self.holder_process_gone() {
+            return Some("the holder process no longer exists on this host".into());
+        }
+        let ttl = self.ttl_seconds?;
+        let last = self.heartbeat.as_deref().unwrap_or(&self.created);
+        let last =
+            time::OffsetDateTime::parse(last, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        let age = time::OffsetDateTime::now_utc() - last;
+        (age > time::Duration::seconds(ttl as i64)).then(|| {
+            format!(
+                "the holder last refreshed it at {} ({}s ago), longer ago than its TTL of {ttl}s, so it is presumably dead (or cut off)",
+                self.heartbeat.as_deref().unwrap_or(&self.created),
+                age.whole_seconds()
+            )
+        })
     }
 
     /// True when the holder provably no longer exists: it ran on this host and its pid is gone.
     /// A lock from another host is never stale by this test (we cannot see its processes), and
     /// a reused pid makes a dead holder look alive; both err on the side of "still locked".
     pub fn is_stale(&self) -> bool {
+        self.stale_reason().is_some()
+    }
+
+    fn holder_process_gone(&self) -> bool {
         if self.host != hostname() {
             return false;
         }
@@ -108,9 +145,12 @@ fn locked_message(at: &str, holder: &LockInfo, stale: bool) -> String {
         holder.who, holder.pid, holder.operation, holder.created, holder.version, holder.id
     );
     if stale {
+        let why = holder
+            .stale_reason()
+            .unwrap_or_else(|| "the holder is gone".into());
         m.push_str(&format!(
-            "; the holder process no longer exists on this host, so the lock is stale: if no \
-             other slipway is running, release it with `slipway force-unlock {}`",
+            "; {why}, so the lock is stale: if no other slipway is running, release it with \
+             `slipway force-unlock {}`",
             holder.id
         ));
     }
@@ -147,6 +187,12 @@ pub enum BackendError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{at}: {op}: {reason}")]
+    Remote {
+        at: String,
+        op: &'static str,
+        reason: String,
     },
     #[error(transparent)]
     State(#[from] StateError),
