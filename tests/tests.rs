@@ -4,8 +4,10 @@
 mod util;
 
 mod aws_env;
+mod backend_s3;
 mod bootstrap;
 mod corpus;
+mod encryption;
 mod engine;
 mod etcd;
 mod fmt_cmd;

@@ -243,7 +243,8 @@ impl LocalBackend {
     }
     pub fn write_blocking(&self, state: &State) -> Result<WriteReceipt, BackendError> {
         let bytes = state.to_vec()?;
-        self.inner.write(&state.lineage, state.serial, &bytes)
+        self.inner
+            .write(&state.lineage, state.serial, &bytes, false)
     }
 }
 
@@ -552,6 +553,7 @@ impl Inner {
         lineage: &str,
         serial: u64,
         plain: &[u8],
+        replace_empty: bool,
     ) -> Result<WriteReceipt, BackendError> {
         let sealed = self
             .codec
@@ -568,6 +570,8 @@ impl Inner {
                 });
             }
             Binding::NoState => {}
+            // The caller read the stored state under this lock and found it empty.
+            Binding::Bound(_) if replace_empty => {}
             Binding::Bound(b) => {
                 if lineage != b.lineage {
                     return Err(BackendError::Conflict {
@@ -708,7 +712,13 @@ impl Backend for LocalBackend {
         // Encode here; only the header fields need to travel with the bytes.
         let bytes = state.to_vec()?;
         let (inner, lineage, serial) = (self.inner.clone(), state.lineage.clone(), state.serial);
-        blocking(move || inner.write(&lineage, serial, &bytes)).await
+        blocking(move || inner.write(&lineage, serial, &bytes, false)).await
+    }
+
+    async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+        let bytes = state.to_vec()?;
+        let (inner, lineage, serial) = (self.inner.clone(), state.lineage.clone(), state.serial);
+        blocking(move || inner.write(&lineage, serial, &bytes, true)).await
     }
 }
 

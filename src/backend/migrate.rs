@@ -78,6 +78,15 @@ pub async fn migrate(
                 Ok(false)
             }
             Some(existing) if existing == state => Ok(true),
+            // Only a `plan` ran there (it creates an empty state): nothing can be lost.
+            Some(existing)
+                if existing.resources.is_empty()
+                    && existing.outputs.is_empty()
+                    && existing.applied_commit.is_none() =>
+            {
+                to.replace_empty(&state).await?;
+                Ok(false)
+            }
             Some(existing) => Err(BackendError::Conflict {
                 at: dest.clone(),
                 reason: format!(
@@ -146,6 +155,13 @@ mod tests {
         src.read_blocking().unwrap();
         let mut s = State::new("stack-1");
         s.serial = 7;
+        s.outputs.insert(
+            "o".into(),
+            crate::state::OutputState {
+                value: serde_json::json!("v"),
+                sensitive: false,
+            },
+        );
         src.write_blocking(&s).unwrap();
         let id = src.lock_holder().unwrap().unwrap().id;
         src.unlock_blocking(&id).unwrap();

@@ -248,6 +248,18 @@ pub trait Backend: Send + Sync {
     /// whole-state change such as `state rm`, for which the caller bumps `serial` first).
     async fn write(&self, state: &State) -> Result<WriteReceipt, BackendError>;
 
+    /// Replaces a stored state that holds nothing (no resources, outputs or applied commit) with
+    /// `state`, whatever its lineage and serial: `state migrate` into a backend where a `plan`
+    /// already created an empty state. The caller must hold the lock and have `read` the stored
+    /// state since taking it, and found it empty.
+    async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+        let _ = state;
+        Err(BackendError::Internal(format!(
+            "{} cannot replace an empty state",
+            self.describe()
+        )))
+    }
+
     /// Journals several changes at once; a backend that can makes them durable together (one
     /// fsync). The receipt is the last record's. Nothing is acknowledged until all are durable.
     async fn append_batch(&self, ops: &[JournalOp]) -> Result<AppendReceipt, BackendError> {

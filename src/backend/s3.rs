@@ -153,10 +153,19 @@ fn failure<E>(e: &SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    // Service errors: the code and message, not the whole response (which can be long);
+    // transport errors: the full chain (connection refused, timeout, …).
+    let message = match (e.code(), e.message(), status) {
+        (Some(c), Some(m), _) => format!("{c}: {m}"),
+        (Some(c), None, _) => c.to_string(),
+        (None, _, Some(st)) => format!("HTTP {st}"),
+        _ => DisplayErrorContext(e).to_string(),
+    };
     Failure {
-        status: e.raw_response().map(|r| r.status().as_u16()),
+        status,
         code: e.code().map(str::to_string),
-        message: DisplayErrorContext(e).to_string(),
+        message,
     }
 }
 
@@ -933,7 +942,11 @@ impl Inner {
         })
     }
 
-    async fn write(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+    async fn write(
+        &self,
+        state: &State,
+        replace_empty: bool,
+    ) -> Result<WriteReceipt, BackendError> {
         let plain = zeroize::Zeroizing::new(state.to_vec()?);
         let sealed = self.codec.seal(&plain).map_err(StateError::from)?;
         let (lineage, serial) = (state.lineage.clone(), state.serial);
@@ -948,7 +961,9 @@ impl Inner {
             }
             Binding::NoState => (None, None, None),
             Binding::Bound(b) => {
-                if lineage != b.lineage {
+                // With `replace_empty`, the caller read the stored state under this lock and
+                // found it empty: only then may another lineage replace it.
+                if lineage != b.lineage && !replace_empty {
                     return Err(BackendError::Conflict {
                         at: self.url(),
                         reason: format!(
@@ -959,7 +974,7 @@ impl Inner {
                 }
                 let current = b.snapshot_serial + b.records;
                 let ok = serial > current || (serial == current && b.records > 0);
-                if !ok {
+                if !ok && !replace_empty {
                     return Err(BackendError::Conflict {
                         at: self.url(),
                         reason: format!(
@@ -1082,6 +1097,10 @@ impl Backend for S3Backend {
     }
 
     async fn write(&self, state: &State) -> Result<WriteReceipt, BackendError> {
-        self.inner.write(state).await
+        self.inner.write(state, false).await
+    }
+
+    async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+        self.inner.write(state, true).await
     }
 }
