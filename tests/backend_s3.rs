@@ -524,3 +524,106 @@ fn s3_backend_config_errors_point_at_the_attribute() {
         r.dump()
     );
 }
+
+/// Resources that take a little while each, so a kill lands mid-apply.
+fn crash_config(groups: usize) -> String {
+    let mut s = String::from(
+        "resource \"tls_private_key\" \"ca\" {\n  algorithm = \"ECDSA\"\n}\n\nresource \"tls_self_signed_cert\" \"ca\" {\n  private_key_pem       = tls_private_key.ca.private_key_pem\n  validity_period_hours = 48\n  is_ca_certificate     = true\n  allowed_uses          = [\"cert_signing\"]\n  subject {\n    common_name = \"crash-ca\"\n  }\n}\n",
+    );
+    for i in 0..groups {
+        let ms = 80 + (i * 53) % 250;
+        s.push_str(&format!(
+            "\nresource \"random_id\" \"r{i}\" {{\n  byte_length = 4\n}}\n\nresource \"time_sleep\" \"s{i}\" {{\n  create_duration = \"{ms}ms\"\n  triggers        = {{ after = random_id.r{i}.hex }}\n}}\n\nresource \"tls_private_key\" \"k{i}\" {{\n  algorithm = \"ED25519\"\n}}\n\nresource \"tls_cert_request\" \"c{i}\" {{\n  private_key_pem = tls_private_key.k{i}.private_key_pem\n  dns_names       = [\"node{i}.example.internal\", time_sleep.s{i}.id]\n  subject {{\n    common_name = \"node{i}\"\n  }}\n}}\n\nresource \"tls_locally_signed_cert\" \"c{i}\" {{\n  cert_request_pem      = tls_cert_request.c{i}.cert_request_pem\n  ca_private_key_pem    = tls_private_key.ca.private_key_pem\n  ca_cert_pem           = tls_self_signed_cert.ca.cert_pem\n  validity_period_hours = 24\n  allowed_uses          = [\"server_auth\"]\n}}\n"
+        ));
+    }
+    s
+}
+
+/// SIGKILL at eight moments of applies against encrypted S3 state: after each, the state is
+/// readable and the dead holder's lock is reported (and removed by id); the last apply
+/// converges with exactly the configured instances.
+#[test]
+fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
+    let moto = Moto::start();
+    bucket(&moto, "state-bucket", None);
+    let t = TestDir::new();
+    t.write(
+        "environments/test/main.hcl",
+        format!(
+            "{}{}",
+            s3_block("state-bucket", "").replace(
+                "  }\n}\n",
+                "  }\n  encryption {\n    passphrase_env = \"STATE_PASS\"\n  }\n}\n"
+            ),
+            crash_config(6)
+        ),
+    );
+    let (env, state) = (t.join("environments/test"), t.join("state"));
+    let run = |args: &[&str]| sw(&moto, &env, &state, args).env("STATE_PASS", "pw").run();
+    let apply = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        c.args([
+            "apply",
+            env.to_str().unwrap(),
+            "-auto-approve",
+            "--parallelism",
+            "3",
+        ])
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("STATE_PASS", "pw")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    let t0 = Instant::now();
+    assert!(apply().wait().unwrap().success());
+    let full = t0.elapsed();
+    run(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
+    let mut seed: u64 = 0x5eed_5335;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut window = (full.as_millis() as u64 * 7 / 10).max(2);
+    let (mut kills, mut attempts) = (0, 0);
+    while kills < 8 {
+        attempts += 1;
+        assert!(attempts <= 40, "only {kills} of 8 kills landed mid-apply");
+        if kills % 2 == 0 {
+            run(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
+        }
+        let mut child = apply();
+        std::thread::sleep(Duration::from_millis(next() % window));
+        let finished = child.try_wait().unwrap().is_some();
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        child.wait().unwrap();
+        run(&["state", "list", "--dir", "ENV"]).assert_code(0);
+        if let Some(l) = lock_json(&moto) {
+            let r = run(&["plan", "ENV"]);
+            r.assert_code(1);
+            assert!(r.stderr.contains("stale"), "{}", r.dump());
+            run(&["force-unlock", l["id"].as_str().unwrap(), "--dir", "ENV"]).assert_code(0);
+        }
+        if finished {
+            window = (window / 2).max(2);
+        } else {
+            kills += 1;
+        }
+    }
+    run(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    run(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+    let list = run(&["state", "list", "--dir", "ENV"]);
+    assert_eq!(list.stdout.lines().count(), 2 + 6 * 5, "{}", list.dump());
+    let snap = object(&moto, "state-bucket", "envs/test/state.json").unwrap();
+    assert!(snap.starts_with(b"SLPWENC1"), "the state is sealed");
+    eprintln!("{kills} kills mid-apply in {attempts} attempts (full apply {full:?})");
+}

@@ -214,14 +214,16 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
 }
 
+/// (key index, kdf, salt, m, t, p): what a derived key depends on.
+type CacheKey = (usize, String, Vec<u8>, u32, u32, u32);
+
 /// Plaintext or sealed, per configuration. Cheap to share (`Arc`); caches derived keys.
 pub struct Codec {
     keys: Option<Keyring>,
     allow_plaintext: bool,
     /// Salt for everything this process writes (one Argon2 run per process for writing).
     write_salt: [u8; 16],
-    /// (key index, kdf, salt, m, t, p) → derived key.
-    cache: Mutex<HashMap<(usize, String, Vec<u8>, u32, u32, u32), Zeroizing<[u8; 32]>>>,
+    cache: Mutex<HashMap<CacheKey, Zeroizing<[u8; 32]>>>,
 }
 
 impl std::fmt::Debug for Codec {

@@ -9,11 +9,14 @@
 //!   was `read` *after* taking it, so a writer never journals over a snapshot it has not seen.
 //! - **Exclusive lock with an owner.** A second `lock` fails with [`BackendError::Locked`]
 //!   carrying the holder's [`LockInfo`] (who, host, pid, operation, since when) and whether the
-//!   holder is provably gone (`stale`: same host, pid no longer alive). Stale locks are reported,
-//!   never broken automatically; `force_unlock` removes a lock only when given its id.
+//!   holder is presumably gone (`stale`: same host and pid no longer alive, or — for locks with a
+//!   TTL — no heartbeat within the TTL). Stale locks are reported, never broken automatically;
+//!   `force_unlock` removes a lock only when given its id.
 //! - **Durable before acknowledged.** `append` returns only once the record is on disk;
 //!   `write` replaces the snapshot atomically (never a half-written file, even on power loss)
 //!   and keeps the previous one as a backup.
+//! - **Sealed when configured.** Everything stored goes through the backend's
+//!   [`crypt::Codec`]: with encryption configured, no byte of state is written in plaintext.
 //! - **Never backwards.** `write` refuses a state of another lineage or an older serial.
 //! - `read` returns the snapshot with the journal replayed: exactly the last acknowledged state.
 //!
@@ -103,9 +106,10 @@ impl LockInfo {
         })
     }
 
-    /// True when the holder provably no longer exists: it ran on this host and its pid is gone.
-    /// A lock from another host is never stale by this test (we cannot see its processes), and
-    /// a reused pid makes a dead holder look alive; both err on the side of "still locked".
+    /// True when [`LockInfo::stale_reason`] gives one: the holder ran on this host and its pid
+    /// is gone, or its lock has a TTL and was not refreshed within it. Without a TTL, a lock from
+    /// another host is never stale (we cannot see its processes), and a reused pid makes a dead
+    /// holder look alive; both err on the side of "still locked".
     pub fn is_stale(&self) -> bool {
         self.stale_reason().is_some()
     }
