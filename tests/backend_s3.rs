@@ -627,3 +627,71 @@ fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
     assert!(snap.starts_with(b"SLPWENC1"), "the state is sealed");
     eprintln!("{kills} kills mid-apply in {attempts} attempts (full apply {full:?})");
 }
+
+#[test]
+fn dynamodb_lock_of_a_killed_holder_is_stale_and_force_unlock_needs_its_id() {
+    let moto = Moto::start();
+    bucket(&moto, "state-bucket", Some("locks"));
+    let (_t, env, state) = repo(&s3_block(
+        "state-bucket",
+        "    dynamodb_table = \"locks\"\n    lock_ttl       = \"3s\"\n",
+    ));
+    let item = || {
+        let v = moto.boto3(
+            "ddb = boto3.client('dynamodb', **kw)\nout.extend([json.loads(i['Info']['S']) for i in ddb.scan(TableName='locks')['Items']])",
+        );
+        v.as_array().unwrap().first().cloned()
+    };
+    let mut holder = spawn(
+        &moto,
+        &env,
+        &state,
+        &["apply", "ENV", "-auto-approve", "-var", "wait=120s"],
+    );
+    let t = Instant::now();
+    let lock = loop {
+        if let Some(l) = item() {
+            break l;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no lock item appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(
+        item().unwrap()["heartbeat"],
+        lock["heartbeat"],
+        "the holder refreshes its lock item"
+    );
+    assert!(object(&moto, "state-bucket", "envs/test/state.json.lock").is_none());
+    unsafe {
+        libc::kill(holder.id() as i32, libc::SIGKILL);
+    }
+    holder.wait().unwrap();
+    let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
+    r.assert_code(1);
+    assert!(r.stderr.contains("stale"), "{}", r.dump());
+    let id = lock["id"].as_str().unwrap();
+    let r = sw(
+        &moto,
+        &env,
+        &state,
+        &["force-unlock", "wrong", "--dir", "ENV"],
+    )
+    .run();
+    r.assert_code(1);
+    assert!(r.stderr.contains("does not match"), "{}", r.dump());
+    assert!(item().is_some());
+    sw(&moto, &env, &state, &["force-unlock", id, "--dir", "ENV"])
+        .run()
+        .assert_code(0);
+    assert!(item().is_none());
+    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
+        .run()
+        .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
+        .run()
+        .assert_code(0);
+}
