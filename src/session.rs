@@ -87,6 +87,17 @@ pub fn backend_for(
     open_backend(&spec, codec, env, opts)
 }
 
+/// The backend for lock operations only (`force-unlock`): locks hold no state, so no key is
+/// needed — a lost key must not keep anyone from removing a dead run's lock.
+pub fn lock_backend_for(
+    env: &Environment,
+    opts: &SessionOptions,
+) -> Result<Arc<dyn Backend>, SessionError> {
+    let spec = crate::backend::settings::backend_spec(env.config.root().settings.backend.as_ref())
+        .map_err(SessionError::Config)?;
+    open_backend(&spec, Arc::new(Codec::plain()), env, opts)
+}
+
 /// The codec of the environment's `encryption` block (plaintext without one).
 pub fn configured_codec(env: &Environment) -> Result<Codec, SessionError> {
     let keys =

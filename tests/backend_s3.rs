@@ -695,3 +695,89 @@ fn dynamodb_lock_of_a_killed_holder_is_stale_and_force_unlock_needs_its_id() {
         .run()
         .assert_code(0);
 }
+
+/// The journal of a killed run, damaged in S3: a missing batch (a gap) and a modified record
+/// are both refused with an error naming the object — never silently skipped.
+#[test]
+fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
+    let moto = Moto::start();
+    bucket(&moto, "state-bucket", None);
+    let settings = s3_block("state-bucket", "").replace(
+        "  }\n}\n",
+        "  }\n  encryption {\n    passphrase_env = \"STATE_PASS\"\n  }\n}\n",
+    );
+    let (_t, env, state) = repo(&settings);
+    let journal = || {
+        let v = moto.boto3(
+            "out.extend(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='state-bucket', Prefix='envs/test/state.json.journal/').get('Contents', [])))",
+        );
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    holder
+        .args([
+            "apply",
+            env.to_str().unwrap(),
+            "-auto-approve",
+            "-var",
+            "wait=120s",
+            "--parallelism",
+            "1",
+        ])
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("STATE_PASS", "pw")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    let t = Instant::now();
+    while journal().len() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "journal: {:?}",
+            journal()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    unsafe {
+        libc::kill(holder.id() as i32, libc::SIGKILL);
+    }
+    holder.wait().unwrap();
+    let keys = journal();
+    let run = |args: &[&str]| sw(&moto, &env, &state, args).env("STATE_PASS", "pw").run();
+    let r = run(&["state", "list", "--dir", "ENV"]);
+    r.assert_code(0);
+    let listed = r.stdout.lines().count();
+    assert!(listed >= 1, "{}", r.dump());
+
+    // Flip one byte inside the second batch's sealed payload: the checksum catches it.
+    moto.boto3(&format!(
+        "k = '{}'\nb = bytearray(s3.get_object(Bucket='state-bucket', Key=k)['Body'].read())\nb[60] ^= 1\ns3.put_object(Bucket='state-bucket', Key=k, Body=bytes(b))\n",
+        keys[1]
+    ));
+    let r = run(&["state", "list", "--dir", "ENV"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&keys[1]) && r.stderr.contains("corrupt"),
+        "{}",
+        r.dump()
+    );
+    // Remove it instead: the gap is found.
+    moto.boto3(&format!(
+        "s3.delete_object(Bucket='state-bucket', Key='{}')",
+        keys[1]
+    ));
+    let r = run(&["state", "list", "--dir", "ENV"]);
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(&keys[2]) && r.stderr.contains("expected"),
+        "{}",
+        r.dump()
+    );
+}

@@ -157,6 +157,21 @@ fn local_state_is_encrypted_everywhere_and_a_wrong_key_touches_nothing() {
     );
     assert!(r.stderr.contains("main.hcl:3:"), "{}", r.dump());
     assert_eq!(tree(&state), stored);
+    // force-unlock needs no key: a lock holds no state, and a lost key must not pin it.
+    std::fs::write(
+        state.join("test/state.lock"),
+        r#"{"id":"dead-run","operation":"apply","who":"x@y","host":"elsewhere","pid":1,"created":"2020-01-01T00:00:00Z","version":"0"}"#,
+    )
+    .unwrap();
+    local(
+        &env,
+        &state,
+        None,
+        None,
+        &["force-unlock", "dead-run", "--dir", "ENV"],
+    )
+    .assert_code(0);
+    assert!(!state.join("test/state.lock").exists());
     // Show/output need the key too, and never print it.
     let r = local(&env, &state, pass, None, &["output", "--dir", "ENV", "ids"]);
     r.assert_code(0);

@@ -870,9 +870,14 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 }
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
-    let backend = match unlocked_backend(dir, state) {
-        Ok((_, b)) => b,
-        Err(code) => return code,
+    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = match crate::session::lock_backend_for(&env, &opts) {
+        Ok(b) => b,
+        Err(e) => return session_error(e, Some(&env.sources), &Ui { colour: false }),
     };
     match runtime().block_on(backend.force_unlock(id)) {
         Ok(()) => {
