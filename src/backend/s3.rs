@@ -32,7 +32,11 @@
 //!   (`If-Match: <etag>` / condition on the lock id); a lock whose heartbeat is older than its
 //!   TTL, or whose pid is gone from this host, is reported **stale** — never broken: only
 //!   `force-unlock ID` removes it. A holder that finds its lock gone or replaced stops
-//!   acknowledging changes.
+//!   acknowledging changes, and one that could not refresh it for 2/3 of the TTL stops writing
+//!   (self-fencing: it stops before anyone may call it stale). The lock is re-read before a
+//!   snapshot is replaced, and after every write. What remains is a zombie paused for longer
+//!   than the rest of its lease between that check and its PUT while an operator force-unlocks
+//!   it: S3 offers no cross-object fencing token to close that window.
 //! - The codec (see [`super::crypt`]) sits under all of it: snapshot, backup and every journal
 //!   record are sealed when encryption is configured. The lock is not state and stays readable.
 
@@ -116,8 +120,24 @@ struct Session {
 
 struct Held {
     info: LockInfo,
-    /// Set by the heartbeat when it finds the lock gone or someone else's.
-    lost: Arc<AtomicBool>,
+    lease: Arc<Lease>,
+}
+
+/// What the heartbeat knows about our hold on the lock.
+struct Lease {
+    /// Set when the lock was found gone or someone else's.
+    lost: AtomicBool,
+    /// When the last successful refresh was *sent* (so the stored heartbeat is no older).
+    refreshed: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Lease {
+    fn age(&self) -> Duration {
+        self.refreshed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
 }
 
 enum Binding {
@@ -642,17 +662,21 @@ impl Inner {
         info.heartbeat = Some(info.created.clone());
         // A lock that vanishes between our failed create and our read: try again, a few times.
         for _ in 0..10 {
+            let sent = std::time::Instant::now();
             if self.create_lock(&info).await? {
-                let lost = Arc::new(AtomicBool::new(false));
+                let lease = Arc::new(Lease {
+                    lost: AtomicBool::new(false),
+                    refreshed: std::sync::Mutex::new(sent),
+                });
                 {
                     let mut s = self.session.lock().await;
                     s.held = Some(Held {
                         info: info.clone(),
-                        lost: lost.clone(),
+                        lease: lease.clone(),
                     });
                     s.binding = Binding::default();
                 }
-                self.start_heartbeat(info.clone(), lost);
+                self.start_heartbeat(info.clone(), lease);
                 self.warn_without_versioning().await;
                 return Ok(info);
             }
@@ -673,7 +697,7 @@ impl Inner {
         Err(self.remote("lock", "the lock kept changing hands; try again"))
     }
 
-    fn start_heartbeat(self: &Arc<Self>, info: LockInfo, lost: Arc<AtomicBool>) {
+    fn start_heartbeat(self: &Arc<Self>, info: LockInfo, lease: Arc<Lease>) {
         let every = (self.cfg.lock_ttl / 3).max(Duration::from_millis(500));
         // A weak reference: a dropped backend ends its heartbeat.
         let weak = Arc::downgrade(self);
@@ -681,10 +705,13 @@ impl Inner {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
+                let sent = std::time::Instant::now();
                 match inner.refresh_lock(&info).await {
-                    Ok(true) => {}
+                    Ok(true) => {
+                        *lease.refreshed.lock().unwrap_or_else(|e| e.into_inner()) = sent;
+                    }
                     Ok(false) => {
-                        lost.store(true, Ordering::SeqCst);
+                        lease.lost.store(true, Ordering::SeqCst);
                         tracing::error!(
                             lock = %inner.lock_location(),
                             "the state lock is no longer ours (force-unlocked?): no further change will be acknowledged"
@@ -775,9 +802,19 @@ impl Inner {
                 at: self.url(),
                 detail: ": take the lock before changing state".into(),
             }),
-            Some(h) if h.lost.load(Ordering::SeqCst) => Err(BackendError::NotLocked {
+            Some(h) if h.lease.lost.load(Ordering::SeqCst) => Err(BackendError::NotLocked {
                 at: self.url(),
                 detail: " any more: the lock was removed or taken over (force-unlock?); nothing more is written".into(),
+            }),
+            // Self-fencing: others call the lock stale once its heartbeat is older than the
+            // TTL; a holder that could not refresh it for 2/3 of that stops writing first.
+            Some(h) if h.lease.age() > self.cfg.lock_ttl * 2 / 3 => Err(BackendError::NotLocked {
+                at: self.url(),
+                detail: format!(
+                    " safely: the lock could not be refreshed for {}s (its TTL is {}s), so others may soon call it stale; nothing more is written until a refresh succeeds",
+                    h.lease.age().as_secs(),
+                    self.cfg.lock_ttl.as_secs()
+                ),
             }),
             Some(h) => Ok(h.info.clone()),
         }
@@ -788,7 +825,7 @@ impl Inner {
         let still = self.get_lock().await?.is_some_and(|(h, _)| h.id == ours.id);
         if !still {
             if let Some(h) = &s.held {
-                h.lost.store(true, Ordering::SeqCst);
+                h.lease.lost.store(true, Ordering::SeqCst);
             }
             s.binding = Binding::Unread("the lock was lost");
             return Err(BackendError::NotLocked {
@@ -996,6 +1033,9 @@ impl Inner {
                 )
             }
         };
+        // Confirm the lock before replacing the snapshot (and again after): a holder whose lock
+        // was broken must not overwrite what the next holder builds on.
+        self.verify_held(&mut s, &ours).await?;
         if let Some(backup) = backup {
             match self.put(&self.backup_key(), backup, false, None).await? {
                 Ok(_) => {}
