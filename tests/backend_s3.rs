@@ -781,3 +781,82 @@ fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
         r.dump()
     );
 }
+
+/// A holder frozen (SIGSTOP) past its TTL is reported stale; after an operator force-unlocks
+/// it and another run applies, the thawed zombie writes nothing: it fails instead, and the
+/// other run's state stands.
+#[test]
+fn a_frozen_holder_whose_lock_was_broken_writes_nothing_when_it_thaws() {
+    let moto = Moto::start();
+    bucket(&moto, "state-bucket", None);
+    let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"3s\"\n"));
+    let mut zombie = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    zombie
+        .args([
+            "apply",
+            env.to_str().unwrap(),
+            "-auto-approve",
+            "-var",
+            "wait=6s",
+        ])
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let zombie = zombie.spawn().unwrap();
+    let t = Instant::now();
+    let lock = loop {
+        if let Some(l) = lock_json(&moto) {
+            break l;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no lock appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Let the apply get going, then freeze it.
+    std::thread::sleep(Duration::from_millis(800));
+    unsafe {
+        libc::kill(zombie.id() as i32, libc::SIGSTOP);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
+    r.assert_code(1);
+    assert!(r.stderr.contains("TTL of 3s"), "{}", r.dump());
+    sw(
+        &moto,
+        &env,
+        &state,
+        &["force-unlock", lock["id"].as_str().unwrap(), "--dir", "ENV"],
+    )
+    .run()
+    .assert_code(0);
+    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
+        .run()
+        .assert_code(0);
+    let settled = object(&moto, "state-bucket", "envs/test/state.json").unwrap();
+    unsafe {
+        libc::kill(zombie.id() as i32, libc::SIGCONT);
+    }
+    let out = zombie.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the zombie must not succeed: {stderr}"
+    );
+    eprintln!("zombie: {}", stderr.trim());
+    assert!(
+        stderr.contains("not locked any more") || stderr.contains("not locked safely"),
+        "{stderr}"
+    );
+    assert_eq!(
+        object(&moto, "state-bucket", "envs/test/state.json").unwrap(),
+        settled,
+        "the zombie did not replace the snapshot"
+    );
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
+        .run()
+        .assert_code(0);
+}
