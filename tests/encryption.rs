@@ -332,3 +332,48 @@ fn s3_state_is_encrypted_in_every_object_version_and_wrong_key_changes_nothing()
         .collect();
     assert_eq!(after, state_objects, "a wrong key changes no stored object");
 }
+
+#[test]
+fn migrate_between_directories_re_encrypts_under_the_destination_key() {
+    let (_t, env, state) = repo(&local_settings(ENC));
+    local(
+        &env,
+        &state,
+        Some("source key"),
+        None,
+        &["apply", "ENV", "-auto-approve"],
+    )
+    .assert_code(0);
+    let source = tree(&state);
+    let dest = state.parent().unwrap().join("state-new");
+    let mut c = Cmd::new();
+    c.args([
+        "state",
+        "migrate",
+        "--dir",
+        env.to_str().unwrap(),
+        "--from",
+        &format!("local={}", state.display()),
+        "--from-passphrase-env",
+        "SOURCE_PASS",
+    ])
+    .env("SLIPWAY_STATE_DIR", &dest)
+    .env("SOURCE_PASS", "source key")
+    .env("STATE_PASS", "destination key");
+    let r = c.run();
+    r.assert_code(0);
+    assert!(r.stdout.contains("read back"), "{}", r.dump());
+    assert_eq!(tree(&state), source, "the source is untouched");
+    assert_no_plaintext("migrated", &named(tree(&dest)));
+    local(
+        &env,
+        &dest,
+        Some("destination key"),
+        None,
+        &["plan", "ENV", "--detailed-exitcode"],
+    )
+    .assert_code(0);
+    let r = local(&env, &dest, Some("source key"), None, &["plan", "ENV"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("cannot be decrypted"), "{}", r.dump());
+}
