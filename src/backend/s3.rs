@@ -277,7 +277,14 @@ impl Inner {
     async fn clients(&self) -> Result<&Clients, BackendError> {
         self.clients
             .get_or_try_init(|| async {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                // Bounded attempts: a hung connection must not hold a run (or its heartbeat)
+                // forever; the SDK's standard retries apply on top.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(timeouts);
                 if let Some(r) = &self.cfg.region {
                     loader = loader.region(aws_config::Region::new(r.clone()));
                 }
@@ -706,7 +713,10 @@ impl Inner {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let sent = std::time::Instant::now();
-                match inner.refresh_lock(&info).await {
+                let refreshed = tokio::time::timeout(every, inner.refresh_lock(&info))
+                    .await
+                    .unwrap_or_else(|_| Err(inner.remote("refresh lock", "timed out")));
+                match refreshed {
                     Ok(true) => {
                         *lease.refreshed.lock().unwrap_or_else(|e| e.into_inner()) = sent;
                     }
