@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::crypt::Codec;
 use crate::backend::local::LocalBackend;
+use crate::backend::s3::S3Backend;
+use crate::backend::settings::BackendSpec;
 use crate::backend::{Backend, BackendError, JournaledState, LockInfo};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
@@ -71,39 +74,59 @@ pub struct Session {
     pub warnings: Diagnostics,
 }
 
-/// Picks the backend for an environment.
+/// Picks the backend for an environment: the `slipway { backend … }` block (local unless
+/// configured) with the codec of its `encryption` block.
 pub fn backend_for(
     env: &Environment,
     opts: &SessionOptions,
 ) -> Result<Arc<dyn Backend>, SessionError> {
-    if let Some(b) = &env.config.root().settings.backend {
-        match b.kind.as_str() {
-            "local" => {}
-            other => {
-                return Err(SessionError::Config(Diagnostics(vec![
-                    Diagnostic::error(format!("backend \"{other}\" is not supported yet"))
-                        .at(b.span.clone())
-                        .hint("use backend \"local\" (the default) for now"),
-                ])));
-            }
+    let settings = &env.config.root().settings;
+    let spec = crate::backend::settings::backend_spec(settings.backend.as_ref())
+        .map_err(SessionError::Config)?;
+    let codec = Arc::new(configured_codec(env)?);
+    open_backend(&spec, codec, env, opts)
+}
+
+/// The backend for lock operations only (`force-unlock`): locks hold no state, so no key is
+/// needed — a lost key must not keep anyone from removing a dead run's lock.
+pub fn lock_backend_for(
+    env: &Environment,
+    opts: &SessionOptions,
+) -> Result<Arc<dyn Backend>, SessionError> {
+    let spec = crate::backend::settings::backend_spec(env.config.root().settings.backend.as_ref())
+        .map_err(SessionError::Config)?;
+    open_backend(&spec, Arc::new(Codec::plain()), env, opts)
+}
+
+/// The codec of the environment's `encryption` block (plaintext without one).
+pub fn configured_codec(env: &Environment) -> Result<Codec, SessionError> {
+    let keys =
+        crate::backend::settings::keyring(env.config.root().settings.encryption.as_ref(), &env.dir)
+            .map_err(SessionError::Config)?;
+    Ok(Codec::new(keys))
+}
+
+/// A backend for `spec`. The local backend's directory is `--state-dir`, `SLIPWAY_STATE_DIR`,
+/// the block's `path` (relative to the environment), or `state/` at the repository root, in
+/// that order; the other backends ignore the state directory.
+pub fn open_backend(
+    spec: &BackendSpec,
+    codec: Arc<Codec>,
+    env: &Environment,
+    opts: &SessionOptions,
+) -> Result<Arc<dyn Backend>, SessionError> {
+    match spec {
+        BackendSpec::Local { path } => {
+            let dir = opts
+                .state_dir
+                .clone()
+                .or_else(|| std::env::var_os("SLIPWAY_STATE_DIR").map(PathBuf::from))
+                .or_else(|| path.as_ref().map(|p| env.dir.join(p)))
+                .unwrap_or_else(|| default_state_dir(&env.dir));
+            Ok(Arc::new(LocalBackend::with_codec(&dir, &env.name, codec)?))
         }
+        BackendSpec::S3(cfg) => Ok(Arc::new(S3Backend::new(cfg.clone(), codec))),
     }
-    let configured = env
-        .config
-        .root()
-        .settings
-        .backend
-        .as_ref()
-        .and_then(|b| b.body.attrs.get("path"))
-        .and_then(|a| crate::config::literal_string(&a.expr.expr))
-        .map(|p| env.dir.join(p));
-    let dir = opts
-        .state_dir
-        .clone()
-        .or_else(|| std::env::var_os("SLIPWAY_STATE_DIR").map(PathBuf::from))
-        .or(configured)
-        .unwrap_or_else(|| default_state_dir(&env.dir));
-    Ok(Arc::new(LocalBackend::new(&dir, &env.name)?))
 }
 
 impl Session {

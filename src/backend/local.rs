@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::crypt::Codec;
 use super::{AppendReceipt, Backend, BackendError, LockInfo, WriteReceipt};
-use crate::state::journal::{self, encode_header, encode_record};
+use crate::state::journal::{self, encode_header_with, encode_record_with};
 use crate::state::{JournalOp, State};
 
 /// Bytes and records written, for tests and `--debug` output: the evidence that compaction
@@ -55,6 +56,8 @@ struct Inner {
     journal_path: PathBuf,
     backup_path: PathBuf,
     lock_path: PathBuf,
+    /// Plaintext or sealed: everything written goes through it (snapshot, backup, journal).
+    codec: Arc<Codec>,
     session: Mutex<Session>,
     snapshot_writes: AtomicU64,
     snapshot_bytes: AtomicU64,
@@ -138,6 +141,15 @@ fn write_tmp(path: &Path, bytes: &[u8]) -> Result<PathBuf, BackendError> {
 impl LocalBackend {
     /// The backend for `environment` under `state_dir` (files in `<state_dir>/<environment>/`).
     pub fn new(state_dir: &Path, environment: &str) -> Result<LocalBackend, BackendError> {
+        Self::with_codec(state_dir, environment, Arc::new(Codec::plain()))
+    }
+
+    /// [`LocalBackend::new`] with state encrypted by `codec`.
+    pub fn with_codec(
+        state_dir: &Path,
+        environment: &str,
+        codec: Arc<Codec>,
+    ) -> Result<LocalBackend, BackendError> {
         let valid = !environment.is_empty()
             && environment != "."
             && environment != ".."
@@ -152,11 +164,19 @@ impl LocalBackend {
                 ),
             });
         }
-        Ok(LocalBackend::in_dir(state_dir.join(environment)))
+        Ok(LocalBackend::in_dir_with(
+            state_dir.join(environment),
+            codec,
+        ))
     }
 
     /// The backend whose files live directly in `dir`.
     pub fn in_dir(dir: impl Into<PathBuf>) -> LocalBackend {
+        Self::in_dir_with(dir, Arc::new(Codec::plain()))
+    }
+
+    /// [`LocalBackend::in_dir`] with state encrypted by `codec`.
+    pub fn in_dir_with(dir: impl Into<PathBuf>, codec: Arc<Codec>) -> LocalBackend {
         let dir = dir.into();
         LocalBackend {
             inner: Arc::new(Inner {
@@ -165,6 +185,7 @@ impl LocalBackend {
                 backup_path: dir.join("state.json.backup"),
                 lock_path: dir.join("state.lock"),
                 dir,
+                codec,
                 session: Mutex::default(),
                 snapshot_writes: AtomicU64::new(0),
                 snapshot_bytes: AtomicU64::new(0),
@@ -222,7 +243,8 @@ impl LocalBackend {
     }
     pub fn write_blocking(&self, state: &State) -> Result<WriteReceipt, BackendError> {
         let bytes = state.to_vec()?;
-        self.inner.write(&state.lineage, state.serial, &bytes)
+        self.inner
+            .write(&state.lineage, state.serial, &bytes, false)
     }
 }
 
@@ -381,14 +403,15 @@ impl Inner {
             }
             Err(e) => return Err(io_err("read state", &self.state_path)(e)),
         };
-        let mut state = State::from_slice(&bytes, &self.state_path)?;
+        let plain = self.inner_codec_open(&bytes)?;
+        let mut state = State::from_slice(&plain, &self.state_path)?;
         let snapshot_serial = state.serial;
         let journal = match fs::read(&self.journal_path) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err("read journal", &self.journal_path)(e)),
         };
-        let replay = journal::replay(&mut state, &journal, &self.journal_path)?;
+        let replay = journal::replay_with(&self.codec, &mut state, &journal, &self.journal_path)?;
         if let Some(h) = &replay.stale {
             tracing::warn!(
                 journal = %self.journal_path.display(),
@@ -451,7 +474,11 @@ impl Inner {
         };
         let mut line = Vec::new();
         for (i, op) in ops.iter().enumerate() {
-            line.extend(encode_record(b.records + 1 + i as u64, op)?);
+            line.extend(encode_record_with(
+                &self.codec,
+                b.records + 1 + i as u64,
+                op,
+            )?);
         }
         let result = self.append_line(b, &line);
         if let Err(e) = result {
@@ -490,7 +517,7 @@ impl Inner {
                 .map_err(io_err("open journal", path))?;
             if b.journal_len == 0 {
                 // Empty, stale, or with a torn header: start it afresh over our snapshot.
-                let header = encode_header(&b.lineage, b.snapshot_serial)?;
+                let header = encode_header_with(&self.codec, &b.lineage, b.snapshot_serial)?;
                 f.set_len(0).map_err(io_err("truncate journal", path))?;
                 f.write_all(&header)
                     .map_err(io_err("write journal", path))?;
@@ -513,12 +540,26 @@ impl Inner {
         f.sync_data().map_err(io_err("fsync journal", path))
     }
 
+    fn inner_codec_open(&self, stored: &[u8]) -> Result<Vec<u8>, BackendError> {
+        Ok(self
+            .codec
+            .open(stored, &self.at())
+            .map_err(crate::state::StateError::from)?)
+    }
+
+    /// `plain` is the snapshot's JSON; it is sealed here when encryption is configured.
     fn write(
         &self,
         lineage: &str,
         serial: u64,
-        bytes: &[u8],
+        plain: &[u8],
+        replace_empty: bool,
     ) -> Result<WriteReceipt, BackendError> {
+        let sealed = self
+            .codec
+            .seal(plain)
+            .map_err(crate::state::StateError::from)?;
+        let bytes = &sealed[..];
         let mut s = self.session();
         self.check_held(&s)?;
         match &s.binding {
@@ -529,6 +570,8 @@ impl Inner {
                 });
             }
             Binding::NoState => {}
+            // The caller read the stored state under this lock and found it empty.
+            Binding::Bound(_) if replace_empty => {}
             Binding::Bound(b) => {
                 if lineage != b.lineage {
                     return Err(BackendError::Conflict {
@@ -576,7 +619,7 @@ impl Inner {
             journal_len: 0,
             file: None,
         });
-        let header = encode_header(lineage, serial)?;
+        let header = encode_header_with(&self.codec, lineage, serial)?;
         write_atomic(&self.dir, &self.journal_path, &header)?;
         if let Binding::Bound(b) = &mut s.binding {
             b.journal_len = header.len() as u64;
@@ -597,6 +640,18 @@ impl Inner {
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let _ = fs::remove_file(&tmp);
+        let current = fs::read(&self.state_path).map_err(io_err("read state", &self.state_path))?;
+        if !self.codec.is_current(&current) {
+            // Plaintext (or sealed under a retired key) while this codec writes otherwise: the
+            // backup is re-sealed, so no plaintext copy is left behind by an encrypted run.
+            let resealed = self
+                .codec
+                .reseal(&current, &self.at())
+                .map_err(crate::state::StateError::from)?;
+            let tmp = write_tmp(&self.backup_path, &resealed)?;
+            return fs::rename(&tmp, &self.backup_path)
+                .map_err(io_err("rename into place", &self.backup_path));
+        }
         if fs::hard_link(&self.state_path, &tmp).is_err() {
             fs::copy(&self.state_path, &tmp).map_err(io_err("copy state to backup", &tmp))?;
             File::open(&tmp)
@@ -657,7 +712,13 @@ impl Backend for LocalBackend {
         // Encode here; only the header fields need to travel with the bytes.
         let bytes = state.to_vec()?;
         let (inner, lineage, serial) = (self.inner.clone(), state.lineage.clone(), state.serial);
-        blocking(move || inner.write(&lineage, serial, &bytes)).await
+        blocking(move || inner.write(&lineage, serial, &bytes, false)).await
+    }
+
+    async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+        let bytes = state.to_vec()?;
+        let (inner, lineage, serial) = (self.inner.clone(), state.lineage.clone(), state.serial);
+        blocking(move || inner.write(&lineage, serial, &bytes, true)).await
     }
 }
 
@@ -666,6 +727,7 @@ mod tests {
     use super::*;
     use crate::addr::ResourceInstanceAddr;
     use crate::backend::{CompactionPolicy, JournaledState};
+    use crate::state::journal::encode_header;
     use crate::state::{OutputState, ResourceState, StateError};
     use crate::value::Value;
     use std::time::Duration;
@@ -1090,5 +1152,147 @@ mod tests {
             .unwrap();
         releaser.await.unwrap();
         assert!(b.describe().contains("state.json"));
+    }
+}
+
+#[cfg(test)]
+mod crypt_tests {
+    use super::*;
+    use crate::addr::ResourceInstanceAddr;
+    use crate::backend::crypt::{Codec, Key, Keyring};
+    use crate::state::ResourceState;
+    use crate::value::Value;
+
+    fn codec(primary: &str, fallback: Option<&str>) -> Arc<Codec> {
+        let k = |p: &str| Key::passphrase(format!("${p}"), p.as_bytes()).unwrap();
+        Arc::new(Codec::new(Some(Keyring {
+            primary: k(primary),
+            fallback: fallback.map(k),
+        })))
+    }
+
+    fn put(i: usize) -> JournalOp {
+        JournalOp::Put {
+            addr: ResourceInstanceAddr::parse(&format!("random_id.marker_{i}")).unwrap(),
+            resource: Box::new(ResourceState::from_value(
+                "random",
+                "random_id",
+                &Value::Map([("id".into(), Value::string("MARKERVALUE"))].into()),
+            )),
+        }
+    }
+
+    fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn encrypted_state_snapshot_journal_and_backup_hold_no_plaintext() {
+        let d = tempfile::tempdir().unwrap();
+        let b = LocalBackend::with_codec(d.path(), "dev", codec("one", None)).unwrap();
+        let held = b.lock_blocking(LockInfo::new("apply")).unwrap();
+        b.read_blocking().unwrap();
+        let mut s = State::new("dev-1");
+        s.serial = 1;
+        b.write_blocking(&s).unwrap();
+        for i in 0..3 {
+            let r = b.append_blocking(&put(i)).unwrap();
+            s.apply(&put(i));
+            s.serial = r.serial;
+        }
+        b.write_blocking(&s).unwrap(); // compaction: the backup is the first snapshot
+        b.append_blocking(&put(9)).unwrap();
+        s.apply(&put(9));
+        s.serial += 1;
+        b.unlock_blocking(&held.id).unwrap();
+        let files = all_bytes(&d.path().join("dev"));
+        assert_eq!(files.len(), 3, "{files:?}");
+        for (p, bytes) in &files {
+            for marker in [&b"MARKERVALUE"[..], b"marker_", b"random_id", b"dev-1"] {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "{} holds plaintext",
+                    p.display()
+                );
+            }
+        }
+        // Another process with the key reads it all back.
+        let again = LocalBackend::with_codec(d.path(), "dev", codec("one", None)).unwrap();
+        assert_eq!(again.read_blocking().unwrap().unwrap(), s);
+
+        // A wrong key: a clear error naming the key and the file; nothing changes.
+        let wrong = LocalBackend::with_codec(d.path(), "dev", codec("two", None)).unwrap();
+        let err = wrong.read_blocking().unwrap_err().to_string();
+        assert!(err.contains("$two") && err.contains("state.json"), "{err}");
+        assert!(!err.contains("MARKER"));
+        assert_eq!(all_bytes(&d.path().join("dev")), files);
+        // No key at all, and plaintext reading under a key, are refused too.
+        let none = LocalBackend::new(d.path(), "dev").unwrap();
+        assert!(
+            none.read_blocking()
+                .unwrap_err()
+                .to_string()
+                .contains("no encryption is configured")
+        );
+
+        // Rotation: new primary, old as fallback → reads; the next write seals with the new key,
+        // after which the old key alone no longer opens the snapshot.
+        let rot = LocalBackend::with_codec(d.path(), "dev", codec("two", Some("one"))).unwrap();
+        let h = rot.lock_blocking(LockInfo::new("apply")).unwrap();
+        let mut st = rot.read_blocking().unwrap().unwrap();
+        assert_eq!(st, s);
+        st.serial += 1;
+        rot.write_blocking(&st).unwrap();
+        rot.unlock_blocking(&h.id).unwrap();
+        let new_only = LocalBackend::with_codec(d.path(), "dev", codec("two", None)).unwrap();
+        assert_eq!(new_only.read_blocking().unwrap().unwrap(), st);
+        let old_only = LocalBackend::with_codec(d.path(), "dev", codec("one", None)).unwrap();
+        assert!(old_only.read_blocking().is_err());
+        // The backup was re-sealed under the new key as well.
+        let backup = fs::read(d.path().join("dev/state.json.backup")).unwrap();
+        assert!(codec("two", None).open(&backup, "b").is_ok());
+    }
+
+    #[test]
+    fn plaintext_state_is_encrypted_in_place_with_no_plaintext_backup() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = LocalBackend::new(d.path(), "dev").unwrap();
+        let h = plain.lock_blocking(LockInfo::new("apply")).unwrap();
+        plain.read_blocking().unwrap();
+        let mut s = State::new("dev-1");
+        s.serial = 1;
+        plain.write_blocking(&s).unwrap();
+        plain.append_blocking(&put(1)).unwrap();
+        plain.unlock_blocking(&h.id).unwrap();
+        // Under a key, plaintext is refused...
+        let strict = LocalBackend::with_codec(d.path(), "dev", codec("k", None)).unwrap();
+        let err = strict.read_blocking().unwrap_err().to_string();
+        assert!(
+            err.contains("not encrypted") && err.contains("state migrate"),
+            "{err}"
+        );
+        // ...unless migrating, which re-writes snapshot, journal and backup sealed.
+        let c = Arc::new(Codec::new(codec("k", None).keyring().cloned()).allow_plaintext_read());
+        let m = LocalBackend::with_codec(d.path(), "dev", c).unwrap();
+        let h = m.lock_blocking(LockInfo::new("migrate")).unwrap();
+        s = m.read_blocking().unwrap().unwrap();
+        s.serial += 1;
+        m.write_blocking(&s).unwrap();
+        m.unlock_blocking(&h.id).unwrap();
+        for (p, bytes) in all_bytes(&d.path().join("dev")) {
+            assert!(
+                !bytes.windows(7).any(|w| w == b"marker_"),
+                "{} holds plaintext",
+                p.display()
+            );
+        }
+        assert_eq!(strict.read_blocking().unwrap().unwrap(), s);
     }
 }

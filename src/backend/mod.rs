@@ -9,18 +9,25 @@
 //!   was `read` *after* taking it, so a writer never journals over a snapshot it has not seen.
 //! - **Exclusive lock with an owner.** A second `lock` fails with [`BackendError::Locked`]
 //!   carrying the holder's [`LockInfo`] (who, host, pid, operation, since when) and whether the
-//!   holder is provably gone (`stale`: same host, pid no longer alive). Stale locks are reported,
-//!   never broken automatically; `force_unlock` removes a lock only when given its id.
+//!   holder is presumably gone (`stale`: same host and pid no longer alive, or — for locks with a
+//!   TTL — no heartbeat within the TTL). Stale locks are reported, never broken automatically;
+//!   `force_unlock` removes a lock only when given its id.
 //! - **Durable before acknowledged.** `append` returns only once the record is on disk;
 //!   `write` replaces the snapshot atomically (never a half-written file, even on power loss)
 //!   and keeps the previous one as a backup.
+//! - **Sealed when configured.** Everything stored goes through the backend's
+//!   [`crypt::Codec`]: with encryption configured, no byte of state is written in plaintext.
 //! - **Never backwards.** `write` refuses a state of another lineage or an older serial.
 //! - `read` returns the snapshot with the journal replayed: exactly the last acknowledged state.
 //!
 //! [`JournaledState`] is what apply uses: it holds the state in memory, journals every change,
 //! and compacts by [`CompactionPolicy`] so total I/O stays linear in the number of changes.
 
+pub mod crypt;
 pub mod local;
+pub mod migrate;
+pub mod s3;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +54,12 @@ pub struct LockInfo {
     pub created: String,
     /// The slipway version of the holder.
     pub version: String,
+    /// RFC 3339, UTC: when the holder last refreshed the lock (remote backends' heartbeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<String>,
+    /// Seconds after `heartbeat` (or `created`) without a refresh at which the lock is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
 }
 
 impl LockInfo {
@@ -67,13 +80,41 @@ impl LockInfo {
             pid: std::process::id(),
             created,
             version: env!("CARGO_PKG_VERSION").into(),
+            heartbeat: None,
+            ttl_seconds: None,
         }
     }
 
-    /// True when the holder provably no longer exists: it ran on this host and its pid is gone.
-    /// A lock from another host is never stale by this test (we cannot see its processes), and
-    /// a reused pid makes a dead holder look alive; both err on the side of "still locked".
+    /// Why the lock is stale, if it is: the holder's pid is gone from this host, or (for a lock
+    /// with a TTL) it was not refreshed within its TTL. `None` means "presumed alive".
+    pub fn stale_reason(&self) -> Option<String> {
+        if self.holder_process_gone() {
+            return Some("the holder process no longer exists on this host".into());
+        }
+        let ttl = self.ttl_seconds?;
+        let last = self.heartbeat.as_deref().unwrap_or(&self.created);
+        let last =
+            time::OffsetDateTime::parse(last, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        let age = time::OffsetDateTime::now_utc() - last;
+        (age > time::Duration::seconds(ttl as i64)).then(|| {
+            format!(
+                "the holder last refreshed it at {} ({}s ago), longer ago than its TTL of {ttl}s, so it is presumably dead (or cut off)",
+                self.heartbeat.as_deref().unwrap_or(&self.created),
+                age.whole_seconds()
+            )
+        })
+    }
+
+    /// True when [`LockInfo::stale_reason`] gives one: the holder ran on this host and its pid
+    /// is gone, or its lock has a TTL and was not refreshed within it. Without a TTL, a lock from
+    /// another host is never stale (we cannot see its processes), and a reused pid makes a dead
+    /// holder look alive; both err on the side of "still locked".
     pub fn is_stale(&self) -> bool {
+        self.stale_reason().is_some()
+    }
+
+    fn holder_process_gone(&self) -> bool {
         if self.host != hostname() {
             return false;
         }
@@ -108,9 +149,12 @@ fn locked_message(at: &str, holder: &LockInfo, stale: bool) -> String {
         holder.who, holder.pid, holder.operation, holder.created, holder.version, holder.id
     );
     if stale {
+        let why = holder
+            .stale_reason()
+            .unwrap_or_else(|| "the holder is gone".into());
         m.push_str(&format!(
-            "; the holder process no longer exists on this host, so the lock is stale: if no \
-             other slipway is running, release it with `slipway force-unlock {}`",
+            "; {why}, so the lock is stale: if no other slipway is running, release it with \
+             `slipway force-unlock {}`",
             holder.id
         ));
     }
@@ -147,6 +191,12 @@ pub enum BackendError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{at}: {op}: {reason}")]
+    Remote {
+        at: String,
+        op: &'static str,
+        reason: String,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -201,6 +251,18 @@ pub trait Backend: Send + Sync {
     /// Atomically replaces the snapshot with `state` and empties the journal (compaction, or a
     /// whole-state change such as `state rm`, for which the caller bumps `serial` first).
     async fn write(&self, state: &State) -> Result<WriteReceipt, BackendError>;
+
+    /// Replaces a stored state that holds nothing (no resources, outputs or applied commit) with
+    /// `state`, whatever its lineage and serial: `state migrate` into a backend where a `plan`
+    /// already created an empty state. The caller must hold the lock and have `read` the stored
+    /// state since taking it, and found it empty.
+    async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
+        let _ = state;
+        Err(BackendError::Internal(format!(
+            "{} cannot replace an empty state",
+            self.describe()
+        )))
+    }
 
     /// Journals several changes at once; a backend that can makes them durable together (one
     /// fsync). The receipt is the last record's. Nothing is acknowledged until all are durable.

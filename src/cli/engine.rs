@@ -96,6 +96,30 @@ pub enum StateCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Move the state into this environment's configured backend (`--from` names where it is
+    /// now), or, without `--from`, re-write it in place through the configured encryption
+    /// (encrypt plaintext state; finish a key rotation). Lineage and serial are kept; the source
+    /// is never written. See README "Remote state and encryption".
+    Migrate {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Where the state is now: `local`, `local=DIR` (a state directory), or
+        /// `s3://BUCKET/KEY[?region=R&endpoint=URL&dynamodb_table=T]`.
+        #[arg(long, value_name = "BACKEND")]
+        from: Option<String>,
+        /// The source's passphrase, from this environment variable (default: the configured
+        /// keys; plaintext sources are read too).
+        #[arg(long, value_name = "VAR")]
+        from_passphrase_env: Option<String>,
+        /// The source's raw 256-bit key, from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        from_key_env: Option<String>,
+        /// The source's raw 256-bit key, from this file.
+        #[arg(long, value_name = "FILE")]
+        from_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Rename an instance in state.
     Mv {
         from: String,
@@ -622,6 +646,25 @@ fn mask_json(j: &mut serde_json::Value, path: &[crate::value::PathStep]) {
 /// `state list|show|rm|mv`.
 pub fn state_cmd(cmd: StateCommand, ui: &Ui) -> i32 {
     match cmd {
+        StateCommand::Migrate {
+            dir,
+            from,
+            from_passphrase_env,
+            from_key_env,
+            from_key_file,
+            state,
+        } => super::state_migrate::run(
+            &dir,
+            from.as_deref(),
+            super::state_migrate::SourceKey {
+                passphrase_env: from_passphrase_env,
+                key_env: from_key_env,
+                key_file: from_key_file,
+            },
+            &state,
+            ui,
+            runtime(),
+        ),
         StateCommand::List { dir, state } => match read_state(&dir, &state) {
             Ok((_, st)) => {
                 for a in st
@@ -832,9 +875,14 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 }
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
-    let backend = match unlocked_backend(dir, state) {
-        Ok((_, b)) => b,
-        Err(code) => return code,
+    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = match crate::session::lock_backend_for(&env, &opts) {
+        Ok(b) => b,
+        Err(e) => return session_error(e, Some(&env.sources), &Ui { colour: false }),
     };
     match runtime().block_on(backend.force_unlock(id)) {
         Ok(()) => {

@@ -6,6 +6,7 @@
 
 mod commands;
 mod engine;
+mod state_migrate;
 
 pub use engine::{PlanArgs, StateArgs, StateCommand};
 

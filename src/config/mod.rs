@@ -174,6 +174,14 @@ pub struct Moved {
 pub struct Settings {
     pub required_version: Option<(String, Span)>,
     pub backend: Option<BackendBlock>,
+    /// `encryption { … }`: state encryption at rest (read by `backend::settings`).
+    pub encryption: Option<EncryptionBlock>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EncryptionBlock {
+    pub body: Body,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -793,6 +801,12 @@ impl Loader<'_> {
                         span: nb.span,
                     });
                 }
+                "encryption" if nb.labels.is_empty() => {
+                    settings.encryption = Some(EncryptionBlock {
+                        body: nb.body,
+                        span: nb.span,
+                    });
+                }
                 "backend" => self.err(
                     Diagnostic::error("a backend block takes one label")
                         .at(nb.span)
@@ -801,7 +815,7 @@ impl Loader<'_> {
                 other => self.err(
                     Diagnostic::error(format!("unknown block `{other}` in `slipway`"))
                         .at(nb.span)
-                        .hint("the slipway block holds `required_version` and a `backend` block"),
+                        .hint("the slipway block holds `required_version`, a `backend` block and an `encryption` block"),
                 ),
             }
         }

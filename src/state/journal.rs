@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::{OutputState, ResourceState, State, StateError};
 use crate::addr::ResourceInstanceAddr;
+use crate::backend::crypt::Codec;
 
 /// The journal line format version.
 pub const JOURNAL_FORMAT: u64 = 1;
@@ -132,20 +133,55 @@ fn frame(payload: Vec<u8>) -> Vec<u8> {
 
 /// The header line for a journal over the snapshot `(lineage, serial)`.
 pub fn encode_header(lineage: &str, serial: u64) -> Result<Vec<u8>, StateError> {
+    encode_header_with(&Codec::plain(), lineage, serial)
+}
+
+/// The line for record `seq`.
+pub fn encode_record(seq: u64, op: &JournalOp) -> Result<Vec<u8>, StateError> {
+    encode_record_with(&Codec::plain(), seq, op)
+}
+
+/// [`encode_header`], its payload sealed by `codec` (the codec sits under the framing: the
+/// checksum covers the sealed payload, so torn-write detection works the same).
+pub fn encode_header_with(
+    codec: &Codec,
+    lineage: &str,
+    serial: u64,
+) -> Result<Vec<u8>, StateError> {
     let payload = serde_json::to_vec(&JournalHeader::new(lineage, serial)).map_err(|e| {
         StateError::Encode {
             reason: e.to_string(),
         }
     })?;
-    Ok(frame(payload))
+    Ok(frame(codec.seal_record(&payload)?))
 }
 
-/// The line for record `seq`.
-pub fn encode_record(seq: u64, op: &JournalOp) -> Result<Vec<u8>, StateError> {
+/// [`encode_record`], its payload sealed by `codec`: each record is encrypted on its own.
+pub fn encode_record_with(codec: &Codec, seq: u64, op: &JournalOp) -> Result<Vec<u8>, StateError> {
     let payload = serde_json::to_vec(&RecordOut { seq, op }).map_err(|e| StateError::Encode {
         reason: e.to_string(),
     })?;
-    Ok(frame(payload))
+    Ok(frame(codec.seal_record(&payload)?))
+}
+
+/// Decodes one whole framed record line (`<checksum> <payload>\n`) written by
+/// [`encode_record_with`]: for stores whose writes are atomic (an S3 object), where a bad line
+/// is never a torn write. Returns `(seq, op)`.
+pub fn decode_record_line(
+    codec: &Codec,
+    line: &[u8],
+    at: &str,
+) -> Result<(u64, JournalOp), StateError> {
+    let payload = unframe(line).map_err(|reason| StateError::JournalCorruptAt {
+        at: at.into(),
+        reason,
+    })?;
+    let json = codec.open_record(payload, at)?;
+    let r: RecordIn = serde_json::from_slice(&json).map_err(|e| StateError::JournalCorruptAt {
+        at: at.into(),
+        reason: e.to_string(),
+    })?;
+    Ok((r.seq, r.op))
 }
 
 /// Checks a line's frame and checksum; returns the JSON payload.
@@ -184,6 +220,21 @@ pub struct Replay {
 /// Replays journal `bytes` onto `state` (a snapshot just read), advancing its serial by the
 /// records applied. `path` names the journal in errors.
 pub fn replay(state: &mut State, bytes: &[u8], path: &Path) -> Result<Replay, StateError> {
+    replay_with(&Codec::plain(), state, bytes, path)
+}
+
+/// [`replay`] through `codec`. A line whose checksum is valid but which `codec` cannot open
+/// (wrong key, tampering, plaintext where encryption is required) is an error even when it is
+/// the last line: it was written whole, so it is not a torn write, and dropping it could lose a
+/// change.
+pub fn replay_with(
+    codec: &Codec,
+    state: &mut State,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Replay, StateError> {
+    let at = path.display().to_string();
+    let open = |p: &[u8]| -> Result<Vec<u8>, StateError> { Ok(codec.open_record(p, &at)?) };
     let mut out = Replay::default();
     let mut lines = Vec::new();
     let mut start = 0;
@@ -205,10 +256,13 @@ pub fn replay(state: &mut State, bytes: &[u8], path: &Path) -> Result<Replay, St
     for (i, &(s, e)) in lines.iter().enumerate() {
         let is_last = i + 1 == count;
         let lineno = i + 1;
-        let parsed = unframe(&bytes[s..e]);
+        let parsed = match unframe(&bytes[s..e]) {
+            Ok(p) => Ok(open(p)?),
+            Err(reason) => Err(reason),
+        };
         if i == 0 {
             let header = parsed.and_then(|p| {
-                serde_json::from_slice::<JournalHeader>(p).map_err(|e| e.to_string())
+                serde_json::from_slice::<JournalHeader>(&p).map_err(|e| e.to_string())
             });
             let header = match header {
                 Ok(h) if h.op == "header" && h.seq == 0 => h,
@@ -238,7 +292,7 @@ pub fn replay(state: &mut State, bytes: &[u8], path: &Path) -> Result<Replay, St
             continue;
         }
         let record =
-            parsed.and_then(|p| serde_json::from_slice::<RecordIn>(p).map_err(|e| e.to_string()));
+            parsed.and_then(|p| serde_json::from_slice::<RecordIn>(&p).map_err(|e| e.to_string()));
         let record = match record {
             Ok(r) => r,
             Err(_) if is_last => {

@@ -298,6 +298,10 @@ pub enum StateError {
         line: usize,
         reason: String,
     },
+    #[error("{at}: journal record is corrupt ({reason}); refusing to guess")]
+    JournalCorruptAt { at: String, reason: String },
+    #[error(transparent)]
+    Crypt(#[from] crate::backend::crypt::CryptError),
     #[error("cannot encode state: {reason}")]
     Encode { reason: String },
 }
