@@ -266,13 +266,18 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
 }
 
 /// Values references see during apply: applied objects, planned ones for the rest.
-struct ApplyValues {
-    values: HashMap<ResourceInstanceAddr, Value>,
+struct ApplyValues<'a> {
+    values: &'a HashMap<ResourceInstanceAddr, Value>,
     target: ResourceInstanceAddr,
     captured: std::cell::RefCell<Option<Value>>,
 }
 
-impl InstanceHandler for ApplyValues {
+impl InstanceHandler for ApplyValues<'_> {
+    // Only the target's configuration is wanted; every other instance is already in `values`.
+    fn needs_config(&self, addr: &ResourceInstanceAddr) -> bool {
+        addr == &self.target
+    }
+
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
         if ctx.addr == &self.target {
             *self.captured.borrow_mut() = Some(ctx.config.clone());
@@ -533,7 +538,7 @@ fn current_config(
         return Ok(config);
     }
     let handler = ApplyValues {
-        values: values.clone(),
+        values,
         target: c.addr.clone(),
         captured: Default::default(),
     };
@@ -825,7 +830,7 @@ async fn final_outputs(
     let mut outputs = BTreeMap::new();
     if !plan.options.destroy {
         let handler = ApplyValues {
-            values: values.clone(),
+            values,
             target: unreachable_addr(),
             captured: Default::default(),
         };

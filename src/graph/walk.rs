@@ -92,6 +92,14 @@ pub struct InstanceContext<'a> {
 /// Decides what a resource instance's value is, once its configuration is evaluated.
 pub trait InstanceHandler {
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic>;
+
+    /// Whether `instance` needs this instance's evaluated configuration. A handler that only
+    /// wants one instance's (apply, re-evaluating a configuration after its dependencies
+    /// exist) says no for the others, and the walk hands it `null` instead of evaluating
+    /// their bodies: a walk per operation then costs the expansion, not every body.
+    fn needs_config(&self, _addr: &ResourceInstanceAddr) -> bool {
+        true
+    }
 }
 
 /// Every node, each after the nodes it depends on except where a cycle makes that impossible:
@@ -995,9 +1003,13 @@ impl<'a> Walk<'a> {
             let scope = self.scope(module, mi, b.clone());
             let mut ev = Evaluator::new(&scope, r.span.file);
             let mut diags = Diagnostics::default();
-            let config = match schema {
-                Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
-                None => eval_schemaless(&mut ev, &r.body, &mut diags),
+            let config = if !self.handler.needs_config(&iaddr) {
+                Value::Null
+            } else {
+                match schema {
+                    Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
+                    None => eval_schemaless(&mut ev, &r.body, &mut diags),
+                }
             };
             let has_errors = diags.has_errors();
             for d in diags.0 {
@@ -1026,7 +1038,13 @@ impl<'a> Walk<'a> {
                 }
             };
             instance_values.push((b.key(), value.clone()));
-            let depends_on = self.resolve_deps(&deps, &iaddr);
+            // Edges are only wanted with the configuration (plan, graph); resolving them for
+            // every instance of a walk per apply operation made apply quadratic.
+            let depends_on = if self.handler.needs_config(&iaddr) {
+                self.resolve_deps(&deps, &iaddr)
+            } else {
+                Default::default()
+            };
             self.instances.borrow_mut().insert(
                 iaddr.clone(),
                 PlannedInstance {

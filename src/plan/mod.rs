@@ -142,18 +142,21 @@ impl Plan {
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for ch in &self.changes {
-            match ch.action {
-                Action::Create => c.0 += 1,
-                Action::Update => c.1 += 1,
-                Action::Replace => {
-                    c.0 += 1;
-                    c.2 += 1
-                }
-                Action::Delete => c.2 += 1,
-                Action::NoOp | Action::Read => {}
-            }
+            add_counts(&mut c, ch.action);
         }
         c
+    }
+
+    /// [`Plan::counts`] per resource type (types without a change left out), by type name.
+    pub fn counts_by_type(&self) -> BTreeMap<&str, (usize, usize, usize)> {
+        let mut by = BTreeMap::new();
+        for ch in &self.changes {
+            if matches!(ch.action, Action::NoOp | Action::Read) {
+                continue;
+            }
+            add_counts(by.entry(ch.rtype.as_str()).or_default(), ch.action);
+        }
+        by
     }
 
     /// Refuses a plan made against another state than `state`.
@@ -757,4 +760,18 @@ fn output_changes(
 /// The provider name of a resource type (re-exported for renderers).
 pub fn provider_of(rtype: &str) -> &str {
     provider_name_of(rtype)
+}
+
+/// A replacement counts as one add and one destroy, as in Terraform's summary.
+fn add_counts(c: &mut (usize, usize, usize), action: Action) {
+    match action {
+        Action::Create => c.0 += 1,
+        Action::Update => c.1 += 1,
+        Action::Replace => {
+            c.0 += 1;
+            c.2 += 1
+        }
+        Action::Delete => c.2 += 1,
+        Action::NoOp | Action::Read => {}
+    }
 }

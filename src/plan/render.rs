@@ -243,6 +243,14 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         out.push_str(&st.bold(&format!(
             "Plan: {add} to add, {change} to change, {destroy} to destroy.\n"
         )));
+        let by_type = plan.counts_by_type();
+        if by_type.len() > 1 {
+            let width = by_type.keys().map(|t| t.len()).max().unwrap_or(0);
+            out.push_str(&format!("  {:width$}  add  change  destroy\n", "by type:"));
+            for (t, (a, c, d)) in by_type {
+                out.push_str(&format!("  {t:width$}  {a:>3}  {c:>6}  {d:>7}\n"));
+            }
+        }
     }
     if !outputs.is_empty() {
         out.push_str("\nChanges to Outputs:\n");
