@@ -13,6 +13,7 @@ pub mod diag;
 pub mod environment;
 pub mod eval;
 pub mod fmt;
+pub mod git;
 pub mod graph;
 pub mod plan;
 pub mod provider;
