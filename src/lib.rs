@@ -21,3 +21,4 @@ pub mod providers;
 pub mod session;
 pub mod state;
 pub mod value;
+pub mod watch;

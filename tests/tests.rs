@@ -16,3 +16,4 @@ mod moto;
 mod mutate;
 mod pki;
 mod validate;
+mod watch;
