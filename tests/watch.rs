@@ -335,7 +335,11 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
     );
     assert_eq!(code, 202);
     wait_applied(&t, &agent, &c3);
-
+    // Metrics follow the state (the agent updates them after closing its session).
+    let synced = format!("slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1");
+    wait_for("metrics of the last sync", LONG, || {
+        agent.metrics().contains(&synced)
+    });
     let m = agent.metrics();
     assert!(
         m.contains(&format!(
@@ -612,4 +616,47 @@ fn agent_manifest_passes_kubernetes_schemas_and_uses_real_flags() {
             "--{f} is not a watch flag"
         );
     }
+}
+
+#[test]
+fn agent_waits_for_a_lock_held_by_someone_else_then_applies_once_it_is_released() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    // Another live holder (this test process) on this host: never stale, never broken.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let lock = serde_json::json!({
+        "id": "held-by-the-test",
+        "operation": "apply",
+        "who": "someone@elsewhere",
+        "host": host.trim(),
+        "pid": std::process::id(),
+        "created": "2026-01-01T00:00:00Z",
+        "version": "0.1.0",
+    });
+    t.write("state/test/state.lock", lock.to_string());
+    let args = [
+        "--policy",
+        "auto",
+        "--interval",
+        "200ms",
+        "--lock-timeout",
+        "500ms",
+    ];
+    let agent = Agent::start(&t, &url, &args, false);
+    wait_for("the agent to report the lock twice", LONG, || {
+        agent
+            .log()
+            .matches("is locked by someone@elsewhere")
+            .count()
+            >= 2
+    });
+    assert!(agent.log().contains("waiting for it"), "{}", agent.log());
+    assert!(applied(&t).is_none(), "{}", state(&t));
+    assert!(
+        t.join("state/test/state.lock").exists(),
+        "the agent broke a live lock"
+    );
+    std::fs::remove_file(t.join("state/test/state.lock")).unwrap();
+    wait_applied(&t, &agent, &repo.head());
+    assert_eq!(addresses(&t), ["random_id.a"]);
 }
