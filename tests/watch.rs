@@ -660,3 +660,67 @@ fn agent_waits_for_a_lock_held_by_someone_else_then_applies_once_it_is_released(
     wait_applied(&t, &agent, &repo.head());
     assert_eq!(addresses(&t), ["random_id.a"]);
 }
+
+#[test]
+fn an_approved_plan_made_stale_by_a_state_change_is_planned_again_not_applied() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    let c1 = repo.head();
+    let agent = Agent::start(
+        &t,
+        &url,
+        &["--policy", "manual", "--interval", "200ms"],
+        false,
+    );
+    wait_for("a held plan", LONG, || held(&t).len() == 1);
+    let first = held(&t).remove(0);
+    t.cmd()
+        .args(["approve", &first, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c1);
+
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b"]));
+    let c2 = repo.commit_push("add b");
+    wait_for("a held plan for c2", LONG, || {
+        held(&t).iter().any(|id| id.starts_with(&c2[..12]))
+    });
+    let stale = held(&t).remove(0);
+    // Someone changes the state behind the held plan's back.
+    let env_dir = format!("agent/checkouts/{c1}/{ENV}");
+    t.cmd()
+        .args([
+            "state",
+            "rm",
+            "random_id.a",
+            "--dir",
+            &env_dir,
+            "--state-dir",
+            "state",
+        ])
+        .run()
+        .assert_code(0);
+    t.cmd()
+        .args(["approve", &stale, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    // The agent refuses the stale plan and holds a new one (another serial, another id).
+    wait_for("a fresh held plan", LONG, || {
+        let ids = held(&t);
+        ids.len() == 1 && ids[0] != stale
+    });
+    assert!(
+        agent.log().contains(&format!("plan {stale} is stale")),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(applied(&t).as_deref(), Some(c1.as_str()));
+    assert_eq!(addresses(&t), Vec::<String>::new());
+    let fresh = held(&t).remove(0);
+    t.cmd()
+        .args(["approve", &fresh, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c2);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
+}
