@@ -10,7 +10,8 @@
 //! reported as unsupported rather than tried.
 //!
 //! **Invariant:** a fetch never writes outside the bare repository, and an export never writes
-//! outside its destination directory (tree entry names are checked).
+//! outside its destination directory (tree entry names are checked) nor creates a symlink that
+//! points out of it (absolute or `..` targets are skipped).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -234,7 +235,12 @@ fn write_tree(repo: &gix::Repository, tree: gix::ObjectId, dir: &Path) -> Result
         } else if entry.mode.is_link() {
             let blob = repo.find_blob(oid).map_err(|e| e.to_string())?;
             let target = blob.data.to_str().map_err(|e| e.to_string())?.to_string();
-            std::os::unix::fs::symlink(target, &path).map_err(|e| e.to_string())?;
+            // A link that leaves the tree could make the loader read a local file (and show
+            // it in a diagnostic); such links are not written.
+            let escapes = target.starts_with('/') || target.split('/').any(|c| c == "..");
+            if !escapes {
+                std::os::unix::fs::symlink(target, &path).map_err(|e| e.to_string())?;
+            }
         } else if entry.mode.is_blob() {
             let blob = repo.find_blob(oid).map_err(|e| e.to_string())?;
             std::fs::write(&path, &blob.data).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -194,3 +194,23 @@ fn bad_git_sources_are_reported_at_the_source_attribute() {
     }
     assert!(!t.join(format!("{ENV}/.slipway.lock.json")).exists());
 }
+
+#[test]
+fn a_module_symlink_pointing_out_of_the_repository_is_not_followed() {
+    let t = TestDir::new();
+    let repo = Repo::new(&t.join("git"));
+    repo.write("modules/naming/main.hcl", &module("v1"));
+    // A hostile module: a link to a file of the machine that loads it.
+    std::os::unix::fs::symlink("/etc/hostname", repo.work.join("modules/naming/leak.hcl")).unwrap();
+    let commit = repo.commit_push("v1 with a link out");
+    let source = format!("git::file://{}//modules/naming", repo.origin.display());
+    env_with_source(&t, &source);
+    let r = slipway(&t, &["validate", ENV, "--json"]);
+    r.assert_code(0);
+    let tree = t.join(format!("cache/trees/{commit}/modules/naming"));
+    assert!(tree.join("main.hcl").is_file());
+    assert!(
+        std::fs::symlink_metadata(tree.join("leak.hcl")).is_err(),
+        "the escaping link was written"
+    );
+}
