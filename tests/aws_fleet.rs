@@ -658,3 +658,44 @@ resource "aws_instance" "in_outside_subnet" {
     );
     assert_eq!(live, serde_json::json!([0, 1]), "nothing half-made in AWS");
 }
+
+#[test]
+fn a_create_before_destroy_replacement_makes_a_new_object_instead_of_adopting_the_old_one() {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let env = dir.join("env");
+    std::fs::create_dir_all(&env).unwrap();
+    let write = |cidr: &str| {
+        std::fs::write(
+            env.join("main.hcl"),
+            format!(
+                "provider \"aws\" {{\n  region = \"us-east-1\"\n}}\n\nresource \"aws_vpc\" \"main\" {{\n  cidr_block = \"{cidr}\"\n  lifecycle {{\n    create_before_destroy = true\n  }}\n}}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let endpoint = moto.endpoint();
+    write("10.50.0.0/16");
+    slipway_at(&endpoint, &env, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
+    // A new CIDR forces a replacement; the new VPC carries the same address tag as the old one.
+    write("10.51.0.0/16");
+    let apply = slipway_at(&endpoint, &env, &state, &["apply", "ENV", "-auto-approve"]);
+    apply.assert_code(0);
+    assert!(
+        apply.stdout.contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        apply.dump()
+    );
+    let vpcs = moto.boto3(
+        "for v in ec2.describe_vpcs()['Vpcs']:\n    if not v['IsDefault']:\n        out.append(v['CidrBlock'])",
+    );
+    assert_eq!(vpcs, serde_json::json!(["10.51.0.0/16"]));
+    let plan = slipway_at(
+        &endpoint,
+        &env,
+        &state,
+        &["plan", "ENV", "--detailed-exitcode"],
+    );
+    assert_eq!(plan.code, Some(0), "{}", plan.dump());
+}

@@ -1,6 +1,7 @@
 //! The integration test target: every end-to-end test of the `slipway` binary, one module per
 //! area (ripgrep style: one target, so one link and one process for the whole suite).
 
+mod gitutil;
 mod util;
 
 mod aws_env;
@@ -14,8 +15,10 @@ mod encryption;
 mod engine;
 mod etcd;
 mod fmt_cmd;
+mod git_sources;
 mod graph_cmd;
 mod moto;
 mod mutate;
 mod pki;
 mod validate;
+mod watch;

@@ -644,6 +644,9 @@ fn prepare_op(
             let mut tags = BTreeMap::new();
             tags.insert("slipway:stack".to_string(), stack);
             tags.insert("slipway:address".to_string(), addr.to_string());
+            // The token names this generation: adoption by tags must never take the object a
+            // create_before_destroy replacement is replacing (same address, older token).
+            tags.insert("slipway:token".to_string(), token.clone());
             let launch: Launch = Box::new(move || {
                 tokio::spawn(async move {
                     let started = Instant::now();

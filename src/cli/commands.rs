@@ -106,6 +106,12 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
         Command::Kubeconfig { dir, output, state } => {
             engine::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
         }
+        Command::Watch(args) => super::watch::watch_cmd(*args),
+        Command::Approve {
+            id,
+            plans_dir,
+            list,
+        } => super::watch::approve_cmd(id.as_deref().unwrap_or(""), plans_dir, list),
     }
 }
 

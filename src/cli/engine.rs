@@ -131,7 +131,7 @@ pub enum StateCommand {
     },
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -259,9 +259,17 @@ pub fn plan_cmd(
         let code = match result {
             Err(code) => code,
             Ok(p) => {
+                let sources = &s.env.config.git_sources;
                 if json {
-                    println_out(&serde_json::to_string_pretty(&render::json(&p)).unwrap_or_default());
+                    let mut doc = render::json(&p);
+                    if let Some(o) = doc.as_object_mut().filter(|_| !sources.is_empty()) {
+                        o.insert("module_sources".into(), serde_json::json!(sources));
+                    }
+                    println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
                 } else {
+                    for (src, commit) in sources {
+                        println_out(&format!("Module source {src} at commit {commit}"));
+                    }
                     super::print_out(&render::human(&p, ui.colour));
                 }
                 if pa.stats {

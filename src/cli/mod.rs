@@ -7,6 +7,7 @@
 mod commands;
 mod engine;
 mod state_migrate;
+mod watch;
 
 pub use engine::{PlanArgs, StateArgs, StateCommand};
 
@@ -164,6 +165,18 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         state: StateArgs,
+    },
+    /// Follow a Git branch and apply its environment as it changes (the GitOps agent).
+    Watch(Box<watch::WatchArgs>),
+    /// Approve a plan held by `slipway watch` (`--list` shows the held plans).
+    Approve {
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// The agent's plans directory.
+        #[arg(long, env = "SLIPWAY_PLANS_DIR", value_name = "DIR")]
+        plans_dir: Option<PathBuf>,
+        #[arg(long)]
+        list: bool,
     },
     /// Remove a stale state lock (give the lock id printed in the lock error).
     ForceUnlock {

@@ -11,6 +11,7 @@
 //!   diagnostic, each with file:line:column.
 //! - Files named `*.vars.hcl` are variable-value files, not configuration (see [`vars`]).
 
+pub mod source;
 pub mod vars;
 
 use std::collections::BTreeMap;
@@ -212,6 +213,8 @@ pub struct Module {
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub modules: Vec<Module>,
+    /// Git module sources and the commit each resolved to (also in the lock file).
+    pub git_sources: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -231,12 +234,14 @@ const MAX_MODULE_DEPTH: usize = 32;
 
 /// Loads an environment directory and the modules it calls.
 pub fn load(root: &Path, sources: &mut Sources) -> (Config, Diagnostics) {
+    let root_dir = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut loader = Loader {
         sources,
         diags: Diagnostics::default(),
         config: Config::default(),
+        root_dir: root_dir.clone(),
+        lock: None,
     };
-    let root_dir = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     if !root_dir.is_dir() {
         loader.diags.push(
             Diagnostic::error(format!("{} is not a directory", root.display()))
@@ -246,6 +251,7 @@ pub fn load(root: &Path, sources: &mut Sources) -> (Config, Diagnostics) {
         return (loader.config, loader.diags);
     }
     loader.load_module(&root_dir, Vec::new(), &mut vec![root_dir.clone()]);
+    loader.write_lock();
     if loader.config.modules[0].variables.is_empty()
         && loader.config.modules[0].resources.is_empty()
         && loader.config.modules[0].module_calls.is_empty()
@@ -350,6 +356,9 @@ struct Loader<'a> {
     sources: &'a mut Sources,
     diags: Diagnostics,
     config: Config,
+    root_dir: PathBuf,
+    /// The lock file of Git sources, read at the first Git source (and whether it changed).
+    lock: Option<(source::LockFile, bool)>,
 }
 
 fn span_of(file: FileId, s: &impl hcl::edit::Span) -> Span {
@@ -507,14 +516,7 @@ impl Loader<'_> {
                 }
             }
         } else if source.starts_with("git::") {
-            self.err(
-                Diagnostic::error(format!(
-                    "Git module sources are not supported yet: \"{source}\""
-                ))
-                .at(span.clone())
-                .hint("vendor the module into the repository and use a ./relative path for now"),
-            );
-            None
+            self.resolve_git_source(source, span)
         } else {
             self.err(
                 Diagnostic::error(format!("unsupported module source \"{source}\""))
@@ -522,6 +524,63 @@ impl Loader<'_> {
                     .hint("use a local path starting with ./ or ../"),
             );
             None
+        }
+    }
+
+    /// A `git::` source: the module directory in the cache (see [`source`]).
+    fn resolve_git_source(&mut self, src: &str, span: &Span) -> Option<PathBuf> {
+        if self.lock.is_none() {
+            match source::LockFile::read(&self.root_dir) {
+                Ok(l) => self.lock = Some((l, false)),
+                Err(e) => {
+                    self.err(Diagnostic::error(e).hint(format!(
+                        "delete {} to resolve every Git source again",
+                        source::LOCK_FILE
+                    )));
+                    return None;
+                }
+            }
+        }
+        let (lock, changed) = self.lock.as_mut()?;
+        let before = lock.modules.get(src).cloned();
+        match source::resolve(src, lock) {
+            Ok(r) => {
+                *changed |= lock.modules.get(src) != before.as_ref();
+                self.config.git_sources.insert(src.to_string(), r.commit);
+                r.dir.canonicalize().ok()
+            }
+            Err(e) => {
+                let hint = match &e {
+                    crate::git::GitError::UnknownRef { .. } => {
+                        "check the tag or branch name (`git ls-remote URL`); a commit id must be reachable from a branch or tag"
+                    }
+                    crate::git::GitError::Unreachable { .. } => {
+                        "is the host reachable? A source already in the lock file and the cache needs no network"
+                    }
+                    crate::git::GitError::BadUrl { .. } => {
+                        "write git::git://host/repo.git//subdir?ref=v1.2.0 (also file://, ssh:// and user@host:repo)"
+                    }
+                    crate::git::GitError::Local { .. } => {
+                        "the module cache may be damaged; remove it (SLIPWAY_MODULE_CACHE or ~/.cache/slipway/modules)"
+                    }
+                };
+                self.err(
+                    Diagnostic::error(format!("cannot load module source \"{src}\""))
+                        .at(span.clone())
+                        .detail(e.to_string())
+                        .hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// Writes the lock file if a Git source resolved to a commit it did not record yet.
+    fn write_lock(&mut self) {
+        if let Some((lock, true)) = &self.lock
+            && let Err(e) = lock.write(&self.root_dir)
+        {
+            self.diags.push(Diagnostic::error(e));
         }
     }
 

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 
 use super::client::{self, AwsFailure, Clients, to_provider_error};
-use super::tags::{self, ADDRESS_TAG, STACK_TAG, Tags};
+use super::tags::{self, ADDRESS_TAG, STACK_TAG, TOKEN_TAG, Tags};
 use crate::addr::ResourceInstanceAddr;
 use crate::provider::{ProviderError, ReadRequest, Schema};
 use crate::value::Value;
@@ -387,11 +387,14 @@ async fn find_created(
         return t.find_existing(cx, planned, all, client_token).await;
     }
     let mut found = t.describe(cx, Query::Address(addr)).await?;
-    // The query may match by wildcard (see `ec2_filters`): keep the exact address only.
+    // The query may match by wildcard (see `ec2_filters`): keep the exact address only, and
+    // only this generation's object — an older one at the same address is what a
+    // create_before_destroy replacement replaces, not what it may adopt.
     found.retain(|o| {
-        o.tags
-            .as_ref()
-            .is_none_or(|tags| tags.get(ADDRESS_TAG).is_some_and(|a| a == addr))
+        o.tags.as_ref().is_none_or(|tags| {
+            tags.get(ADDRESS_TAG).is_some_and(|a| a == addr)
+                && tags.get(TOKEN_TAG).is_none_or(|t| t == client_token)
+        })
     });
     if found.len() > 1 {
         tracing::warn!(address = %addr, count = found.len(), "several objects carry this address; adopting the first");

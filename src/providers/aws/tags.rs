@@ -19,6 +19,8 @@ use crate::value::Value;
 pub const STACK_TAG: &str = "slipway:stack";
 pub const ADDRESS_TAG: &str = "slipway:address";
 pub const NAME_TAG: &str = "Name";
+/// The client token of the create that made the object (stack, address, generation).
+pub const TOKEN_TAG: &str = "slipway:token";
 
 pub type Tags = BTreeMap<String, String>;
 

@@ -1,0 +1,726 @@
+//! `slipway watch` end to end: a real Git remote (`git daemon` on 127.0.0.1), the real binary as
+//! the agent, the offline providers (random, tls, time) as the infrastructure.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::gitutil::{GitDaemon, Repo, free_port, git, http, wait_for};
+use crate::util::{Cmd, TestDir};
+
+const ENV: &str = "environments/test";
+const SECRET: &str = "test-webhook-secret";
+const LONG: Duration = Duration::from_secs(90);
+
+/// The agent as a child process; killed when dropped.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Agent {
+    fn start(t: &TestDir, url: &str, extra: &[&str], listen: bool) -> Agent {
+        let n = std::fs::read_dir(t.path()).map(|d| d.count()).unwrap_or(0);
+        let log = t.join(format!("agent-{n}.log"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        cmd.current_dir(t.path())
+            .args(["watch", "--repo", url, "--branch", "main", "--path", ENV])
+            .args(["--work-dir", "agent", "--state-dir", "state"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("SLIPWAY_WEBHOOK_SECRET", SECRET)
+            .env_remove("SLIPWAY_STATE_DIR")
+            .env_remove("SLIPWAY_PLANS_DIR")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap());
+        let mut addr = None;
+        if listen {
+            let a: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            cmd.args(["--listen", &a.to_string()]);
+            addr = Some(a);
+        }
+        let agent = Agent {
+            child: cmd.spawn().expect("spawn slipway watch"),
+            log,
+            addr,
+        };
+        if let Some(a) = addr {
+            wait_for("the agent's /healthz", LONG, || {
+                std::net::TcpStream::connect(a).is_ok()
+                    && http(a, "GET", "/healthz", &[], b"").0 == 200
+            });
+        }
+        agent
+    }
+
+    fn log(&self) -> String {
+        let out = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let err = std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
+        format!("{out}\n--- stderr:\n{err}")
+    }
+
+    fn metrics(&self) -> String {
+        http(
+            self.addr.expect("listening agent"),
+            "GET",
+            "/metrics",
+            &[],
+            b"",
+        )
+        .1
+    }
+
+    /// The value of one metric line (`name{labels}`), as text.
+    fn metric(&self, name: &str) -> Option<String> {
+        let m = self.metrics();
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .map(|l| l[name.len() + 1..].to_string())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The agent's state snapshot (written when each of its runs ends).
+fn state(t: &TestDir) -> serde_json::Value {
+    std::fs::read(t.join("state/test/state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn applied(t: &TestDir) -> Option<String> {
+    state(t)["applied_commit"].as_str().map(str::to_string)
+}
+
+fn addresses(t: &TestDir) -> Vec<String> {
+    state(t)["resources"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[track_caller]
+fn wait_applied(t: &TestDir, agent: &Agent, commit: &str) {
+    let start = std::time::Instant::now();
+    while applied(t).as_deref() != Some(commit) {
+        assert!(
+            start.elapsed() < LONG,
+            "commit {commit} not applied; state: {}\nagent log:\n{}",
+            state(t),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn random_ids(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("resource \"random_id\" \"{n}\" {{\n  byte_length = 4\n}}\n"))
+        .collect()
+}
+
+fn setup(t: &TestDir, names: &[&str]) -> (Repo, GitDaemon, String) {
+    let repo = Repo::new(&t.join("git"));
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(names));
+    repo.commit_push("first");
+    let daemon = GitDaemon::start(&t.join("git"));
+    let url = daemon.url("origin.git");
+    (repo, daemon, url)
+}
+
+/// Held plan ids, through `slipway approve --list`.
+fn held(t: &TestDir) -> Vec<String> {
+    let r = t
+        .cmd()
+        .args(["approve", "--list", "--plans-dir", "agent/plans"])
+        .run();
+    r.assert_code(0);
+    r.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn push_applies_a_destroy_is_held_until_approved_and_a_revert_rolls_back() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a", "b"]);
+    let c1 = repo.head();
+    let agent = Agent::start(
+        &t,
+        &url,
+        &["--policy", "safe", "--interval", "200ms"],
+        false,
+    );
+    wait_applied(&t, &agent, &c1);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
+    let b_id = state(&t)["resources"]["random_id.b"]["id"].clone();
+    assert!(b_id.is_string(), "{}", state(&t));
+
+    // A push that only adds is applied under `safe`.
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b", "c"]));
+    let c2 = repo.commit_push("add c");
+    wait_applied(&t, &agent, &c2);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b", "random_id.c"]);
+
+    // A push that destroys is held: nothing changes until it is approved.
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "c"]));
+    let c3 = repo.commit_push("drop b");
+    wait_for("a held plan", LONG, || !held(&t).is_empty());
+    let ids = held(&t);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].starts_with(&c3[..12]), "{ids:?} for {c3}");
+    assert_eq!(applied(&t).as_deref(), Some(c2.as_str()));
+    assert!(addresses(&t).contains(&"random_id.b".to_string()));
+
+    let bad = t
+        .cmd()
+        .args(["approve", "nope", "--plans-dir", "agent/plans"])
+        .run();
+    bad.assert_code(1);
+    assert!(bad.stderr.contains(&ids[0]), "{}", bad.stderr);
+
+    t.cmd()
+        .args(["approve", &ids[0], "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c3);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.c"]);
+    wait_for("the held plan to be gone", LONG, || held(&t).is_empty());
+
+    // Reverting the destroy brings b back (a new object: the old one was destroyed).
+    git(&repo.work, &["revert", "--no-edit", "HEAD"]);
+    git(&repo.work, &["push", "-q", "origin", "main"]);
+    let c4 = repo.head();
+    wait_applied(&t, &agent, &c4);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b", "random_id.c"]);
+    assert_ne!(state(&t)["resources"]["random_id.b"]["id"], b_id);
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    m.update(body);
+    format!("sha256={}", hex::encode(m.finalize().into_bytes()))
+}
+
+#[test]
+fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothing() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    let c1 = repo.head();
+    // No polling: after the start-up sync, only webhooks make the agent fetch.
+    let agent = Agent::start(
+        &t,
+        &url,
+        &[
+            "--policy",
+            "auto",
+            "--interval",
+            "0",
+            "--max-body-bytes",
+            "4096",
+        ],
+        true,
+    );
+    let addr = agent.addr.unwrap();
+    wait_applied(&t, &agent, &c1);
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b"]));
+    let c2 = repo.commit_push("add b");
+    let serial = state(&t)["serial"].clone();
+    let body = br#"{"ref":"refs/heads/main"}"#;
+
+    // Forged: wrong secret, no signature, signature of another body.
+    let forged = {
+        let mut m = Hmac::<Sha256>::new_from_slice(b"not-the-secret").unwrap();
+        m.update(body);
+        format!("sha256={}", hex::encode(m.finalize().into_bytes()))
+    };
+    for sig in [Some(forged.as_str()), None, Some(&*sign(b"{}"))] {
+        let mut h = vec![
+            ("X-GitHub-Delivery", "d-forged"),
+            ("X-GitHub-Event", "push"),
+        ];
+        if let Some(s) = sig {
+            h.push(("X-Hub-Signature-256", s));
+        }
+        let (code, _) = http(addr, "POST", "/webhook/github", &h, body);
+        assert_eq!(code, 401);
+    }
+    let (code, _) = http(
+        addr,
+        "POST",
+        "/webhook",
+        &[("Authorization", "Bearer wrong")],
+        b"",
+    );
+    assert_eq!(code, 401);
+    // Oversized, even when correctly signed.
+    let big = vec![b' '; 8192];
+    let big_sig = sign(&big);
+    let (code, _) = http(
+        addr,
+        "POST",
+        "/webhook/github",
+        &[
+            ("X-GitHub-Delivery", "d-big"),
+            ("X-Hub-Signature-256", big_sig.as_str()),
+        ],
+        &big,
+    );
+    assert_eq!(code, 413);
+    assert_eq!(
+        agent
+            .metric("slipway_watch_webhook_requests_total{result=\"unauthorized\"}")
+            .as_deref(),
+        Some("4")
+    );
+    // Nothing happened: for two seconds, the state stays at c1 and its serial.
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        assert_eq!(state(&t)["serial"], serial, "{}", agent.log());
+        assert_eq!(applied(&t).as_deref(), Some(c1.as_str()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A correctly signed push hook: applied.
+    let sig = sign(body);
+    let headers = [
+        ("X-GitHub-Delivery", "d-1"),
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", sig.as_str()),
+    ];
+    let (code, text) = http(addr, "POST", "/webhook/github", &headers, body);
+    assert_eq!(code, 202, "{text}");
+    wait_applied(&t, &agent, &c2);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
+
+    // The same delivery again: refused as a replay.
+    let (code, _) = http(addr, "POST", "/webhook/github", &headers, body);
+    assert_eq!(code, 409);
+    assert_eq!(
+        agent
+            .metric("slipway_watch_webhook_requests_total{result=\"replayed\"}")
+            .as_deref(),
+        Some("1")
+    );
+
+    // The generic token endpoint triggers a sync too.
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b", "c"]));
+    let c3 = repo.commit_push("add c");
+    let bearer = format!("Bearer {SECRET}");
+    let (code, _) = http(
+        addr,
+        "POST",
+        "/webhook",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    );
+    assert_eq!(code, 202);
+    wait_applied(&t, &agent, &c3);
+    // Metrics follow the state (the agent updates them after closing its session).
+    let synced = format!("slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1");
+    wait_for("metrics of the last sync", LONG, || {
+        agent.metrics().contains(&synced)
+    });
+    let m = agent.metrics();
+    assert!(
+        m.contains(&format!(
+            "slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("slipway_watch_applies_total{result=\"success\"} 3"),
+        "{m}"
+    );
+    assert!(m.contains("slipway_watch_last_apply_success 1"), "{m}");
+    assert!(m.contains("slipway_watch_held_plans 0"), "{m}");
+}
+
+#[test]
+fn manual_policy_holds_every_plan_and_http_approval_needs_the_secret() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    let agent = Agent::start(
+        &t,
+        &url,
+        &["--policy", "manual", "--interval", "200ms"],
+        true,
+    );
+    let addr = agent.addr.unwrap();
+    wait_for("a held plan", LONG, || held(&t).len() == 1);
+    let id = held(&t).remove(0);
+    assert!(id.starts_with(&repo.head()[..12]));
+    assert_eq!(
+        agent.metric("slipway_watch_held_plans").as_deref(),
+        Some("1")
+    );
+    assert_eq!(addresses(&t), Vec::<String>::new());
+
+    let path = format!("/approve/{id}");
+    let (code, _) = http(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", "Bearer wrong")],
+        b"",
+    );
+    assert_eq!(code, 401);
+    let (code, _) = http(addr, "POST", &path, &[], b"");
+    assert_eq!(code, 401);
+    let bearer = format!("Bearer {SECRET}");
+    let (code, _) = http(
+        addr,
+        "POST",
+        "/approve/..%2Fstate",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    );
+    assert_eq!(code, 404);
+    assert!(addresses(&t).is_empty(), "{}", agent.log());
+
+    let (code, text) = http(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", bearer.as_str())],
+        b"",
+    );
+    assert_eq!(code, 202, "{text}");
+    wait_applied(&t, &agent, &repo.head());
+    assert_eq!(addresses(&t), ["random_id.a"]);
+}
+
+/// A time_rotating whose rotation falls a few seconds after it is applied: the provider then
+/// reports it gone — drift made by time, not by editing state.
+fn rotating(seconds_left: i64) -> String {
+    let base = time::OffsetDateTime::now_utc() - time::Duration::seconds(60 - seconds_left);
+    let base = base
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    format!(
+        "resource \"time_rotating\" \"r\" {{\n  rfc3339          = \"{base}\"\n  rotation_minutes = 1\n}}\n\n{}",
+        random_ids(&["a"])
+    )
+}
+
+fn drift_agent(on_drift: &str) -> (TestDir, Agent, GitDaemon) {
+    let t = TestDir::new();
+    let repo = Repo::new(&t.join("git"));
+    repo.write(&format!("{ENV}/main.hcl"), &rotating(8));
+    let c1 = repo.commit_push("rotating");
+    let daemon = GitDaemon::start(&t.join("git"));
+    let agent = Agent::start(
+        &t,
+        &daemon.url("origin.git"),
+        &[
+            "--policy",
+            "safe",
+            "--interval",
+            "500ms",
+            "--drift-interval",
+            "500ms",
+            "--on-drift",
+            on_drift,
+        ],
+        true,
+    );
+    wait_applied(&t, &agent, &c1);
+    assert_eq!(addresses(&t), ["random_id.a", "time_rotating.r"]);
+    (t, agent, daemon)
+}
+
+#[test]
+fn drift_is_reported_without_changing_state_under_on_drift_report() {
+    let (t, agent, _d) = drift_agent("report");
+    let before = state(&t);
+    wait_for("drift to be reported", LONG, || {
+        agent.metric("slipway_watch_drift_resources").as_deref() == Some("1")
+    });
+    assert!(
+        agent
+            .log()
+            .contains("drift: time_rotating.r deleted outside slipway"),
+        "{}",
+        agent.log()
+    );
+    // Reported only: state and the apply count stay as they were.
+    let after = state(&t);
+    assert_eq!(after["serial"], before["serial"]);
+    assert_eq!(
+        after["resources"]["time_rotating.r"],
+        before["resources"]["time_rotating.r"]
+    );
+    assert_eq!(
+        agent
+            .metric("slipway_watch_applies_total{result=\"success\"}")
+            .as_deref(),
+        Some("1")
+    );
+}
+
+#[test]
+fn drift_is_corrected_under_on_drift_correct() {
+    let (t, agent, _d) = drift_agent("correct");
+    let applies = || {
+        agent
+            .metric("slipway_watch_applies_total{result=\"success\"}")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    wait_for("drift to be corrected by an apply", LONG, || applies() >= 2);
+    let log = agent.log();
+    assert!(
+        log.contains("drift: time_rotating.r deleted outside slipway"),
+        "{log}"
+    );
+    assert!(log.contains("correcting drift"), "{log}");
+    // Made again by the correction; the random id, which did not drift, was left alone.
+    assert!(
+        log.matches("time_rotating.r: Creation complete").count() >= 2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("random_id.a: Creation complete").count(),
+        1,
+        "{log}"
+    );
+    assert!(addresses(&t).contains(&"time_rotating.r".to_string()));
+}
+
+/// Resources that take a while each, so a SIGKILL lands mid-apply.
+fn slow_config() -> String {
+    let mut s = String::new();
+    for i in 0..10 {
+        s.push_str(&format!(
+            "resource \"random_id\" \"r{i}\" {{\n  byte_length = 4\n}}\n\nresource \"time_sleep\" \"s{i}\" {{\n  create_duration = \"300ms\"\n  triggers        = {{ after = random_id.r{i}.hex }}\n}}\n\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
+    let t = TestDir::new();
+    let repo = Repo::new(&t.join("git"));
+    repo.write(&format!("{ENV}/main.hcl"), &slow_config());
+    let c1 = repo.commit_push("slow");
+    let daemon = GitDaemon::start(&t.join("git"));
+    let url = daemon.url("origin.git");
+    let args = [
+        "--policy",
+        "safe",
+        "--interval",
+        "300ms",
+        "--parallelism",
+        "1",
+    ];
+    let mut agent = Agent::start(&t, &url, &args, false);
+    // Kill once some, not all, operations are done.
+    wait_for("the apply to be under way", LONG, || {
+        agent.log().matches("Creation complete").count() >= 4
+    });
+    agent.kill();
+    assert_ne!(
+        applied(&t).as_deref(),
+        Some(c1.as_str()),
+        "the kill came too late"
+    );
+
+    let agent = Agent::start(&t, &url, &args, false);
+    wait_applied(&t, &agent, &c1);
+    assert!(
+        agent.log().contains("breaking the lock of a dead agent"),
+        "{}",
+        agent.log()
+    );
+    let addrs = addresses(&t);
+    assert_eq!(addrs.len(), 20, "{addrs:?}");
+    let st = state(&t);
+    for (a, r) in st["resources"].as_object().unwrap() {
+        assert_eq!(r["status"], "ready", "{a}: {r}");
+    }
+    // Converged: a plan of the applied checkout has nothing to do.
+    let env_dir = t.join("agent/checkouts").join(&c1).join(ENV);
+    let r = Cmd::new()
+        .current_dir(t.path())
+        .args([
+            "plan",
+            env_dir.to_str().unwrap(),
+            "--state-dir",
+            "state",
+            "--detailed-exitcode",
+        ])
+        .run();
+    r.assert_code(0);
+    assert!(r.stdout.contains("No changes"), "{}", r.stdout);
+}
+
+#[test]
+fn agent_manifest_passes_kubernetes_schemas_and_uses_real_flags() {
+    let manifest = crate::util::data_dir().join("../modules/slipway-agent/deployment.yaml");
+    let validate = |path: &std::path::Path| {
+        Command::new("kubernetes-validate")
+            .args(["--strict", "-k", "1.30.0"])
+            .arg(path)
+            .output()
+            .expect("kubernetes-validate must be installed (scripts/install-deps)")
+    };
+    let out = validate(&manifest);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The validator does reject a wrong manifest (an unknown field under --strict).
+    let t = TestDir::new();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    t.write(
+        "bad.yaml",
+        text.replace("readinessProbe:", "readinessProbes:"),
+    );
+    assert!(!validate(&t.join("bad.yaml")).status.success());
+    // Every flag the Deployment passes exists.
+    let help = Cmd::new().args(["watch", "--help"]).run();
+    help.assert_code(0);
+    let flags: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- --"))
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert!(flags.len() >= 8, "{flags:?}");
+    for f in flags {
+        assert!(
+            help.stdout.contains(&format!("--{f}")),
+            "--{f} is not a watch flag"
+        );
+    }
+}
+
+#[test]
+fn agent_waits_for_a_lock_held_by_someone_else_then_applies_once_it_is_released() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    // Another live holder (this test process) on this host: never stale, never broken.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let lock = serde_json::json!({
+        "id": "held-by-the-test",
+        "operation": "apply",
+        "who": "someone@elsewhere",
+        "host": host.trim(),
+        "pid": std::process::id(),
+        "created": "2026-01-01T00:00:00Z",
+        "version": "0.1.0",
+    });
+    t.write("state/test/state.lock", lock.to_string());
+    let args = [
+        "--policy",
+        "auto",
+        "--interval",
+        "200ms",
+        "--lock-timeout",
+        "500ms",
+    ];
+    let agent = Agent::start(&t, &url, &args, false);
+    wait_for("the agent to report the lock twice", LONG, || {
+        agent
+            .log()
+            .matches("is locked by someone@elsewhere")
+            .count()
+            >= 2
+    });
+    assert!(agent.log().contains("waiting for it"), "{}", agent.log());
+    assert!(applied(&t).is_none(), "{}", state(&t));
+    assert!(
+        t.join("state/test/state.lock").exists(),
+        "the agent broke a live lock"
+    );
+    std::fs::remove_file(t.join("state/test/state.lock")).unwrap();
+    wait_applied(&t, &agent, &repo.head());
+    assert_eq!(addresses(&t), ["random_id.a"]);
+}
+
+#[test]
+fn an_approved_plan_made_stale_by_a_state_change_is_planned_again_not_applied() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    let c1 = repo.head();
+    let agent = Agent::start(
+        &t,
+        &url,
+        &["--policy", "manual", "--interval", "200ms"],
+        false,
+    );
+    wait_for("a held plan", LONG, || held(&t).len() == 1);
+    let first = held(&t).remove(0);
+    t.cmd()
+        .args(["approve", &first, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c1);
+
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b"]));
+    let c2 = repo.commit_push("add b");
+    wait_for("a held plan for c2", LONG, || {
+        held(&t).iter().any(|id| id.starts_with(&c2[..12]))
+    });
+    let stale = held(&t).remove(0);
+    // Someone changes the state behind the held plan's back.
+    let env_dir = format!("agent/checkouts/{c1}/{ENV}");
+    t.cmd()
+        .args([
+            "state",
+            "rm",
+            "random_id.a",
+            "--dir",
+            &env_dir,
+            "--state-dir",
+            "state",
+        ])
+        .run()
+        .assert_code(0);
+    t.cmd()
+        .args(["approve", &stale, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    // The agent refuses the stale plan and holds a new one (another serial, another id).
+    wait_for("a fresh held plan", LONG, || {
+        let ids = held(&t);
+        ids.len() == 1 && ids[0] != stale
+    });
+    assert!(
+        agent.log().contains(&format!("plan {stale} is stale")),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(applied(&t).as_deref(), Some(c1.as_str()));
+    assert_eq!(addresses(&t), Vec::<String>::new());
+    let fresh = held(&t).remove(0);
+    t.cmd()
+        .args(["approve", &fresh, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c2);
+    assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
+}
