@@ -132,6 +132,7 @@ pub fn user_tags(all: &Tags, default_tags: &Tags) -> Tags {
         .filter(|(k, v)| {
             k.as_str() != STACK_TAG
                 && k.as_str() != ADDRESS_TAG
+                && k.as_str() != TOKEN_TAG
                 && default_tags.get(*k) != Some(*v)
                 && !(k.as_str() == NAME_TAG && auto_name.as_deref() == Some(v.as_str()))
         })
