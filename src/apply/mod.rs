@@ -612,6 +612,9 @@ fn prepare_op(
                 None => 1,
             };
             let token = client_token(&stack, &addr, generation);
+            let resuming = prior
+                .as_ref()
+                .is_some_and(|p| p.pending_client_token().is_some());
             // The intent keeps the planned object: if the create lands and the run dies, the
             // next refresh finds the object with it (`Provider::recover`), even when it is
             // identified by its configuration rather than by tags.
@@ -655,6 +658,7 @@ fn prepare_op(
                         client_token: &token,
                         ownership_tags: &tags,
                         planned: &planned,
+                        resuming,
                     };
                     let r = provider
                         .create(&rtype, req)

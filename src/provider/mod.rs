@@ -68,6 +68,10 @@ pub struct CreateRequest<'a> {
     pub ownership_tags: &'a BTreeMap<String, String>,
     /// The planned object: configuration with computed attributes unknown.
     pub planned: &'a Value,
+    /// An earlier run journaled this create and did not finish it: something may exist
+    /// already, so the provider must look before creating. False for a fresh intent (journaled
+    /// just now, with a new token), where looking would find nothing and cost a call.
+    pub resuming: bool,
 }
 
 /// One object to refresh.

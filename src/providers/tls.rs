@@ -1093,6 +1093,7 @@ mod tests {
                     client_token: "token-1",
                     ownership_tags: &tags,
                     planned: &planned,
+                    resuming: false,
                 },
             )
             .await

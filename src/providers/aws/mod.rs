@@ -360,6 +360,7 @@ impl Provider for AwsProvider {
             request.client_token,
             request.ownership_tags,
             request.planned,
+            request.resuming,
         )
         .await
     }

@@ -305,18 +305,23 @@ pub async fn create(
     client_token: &str,
     ownership: &Tags,
     planned: &Value,
+    resuming: bool,
 ) -> Result<Value, ProviderError> {
     let planned = normalize_planned(t, planned.clone());
     let addr = address.to_string();
     let user = tags::tags_of(planned.get_attr("tags"));
     let all = tags::desired_tags(&cx.stack_id, address, ownership, &cx.default_tags, &user);
-    // Every attempt starts by looking: an earlier attempt of this run whose answer was lost,
-    // or an interrupted run, may have created the object already. Inside `converging`, an
+    // An attempt starts by looking — when resuming an interrupted run's create, and after an
+    // attempt of this run whose answer was lost: either may have made the object already. Inside `converging`, an
     // ambiguous failure comes back here instead of being retried blindly.
     let mut attempt = 0u32;
     let id = loop {
         let step = client::converging(async {
-            if let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await? {
+            // A fresh intent's first attempt has nothing to find (its token is new).
+            let look = resuming || attempt > 0;
+            if look
+                && let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await?
+            {
                 tracing::info!(address = %addr, id, "adopting existing object");
                 t.wait_ready(cx, &id).await?;
                 // Converge from what AWS reports only: an attribute it cannot report (set by a

@@ -234,6 +234,7 @@ pub async fn create_with_token(
             client_token: token,
             ownership_tags: &BTreeMap::new(),
             planned: &planned,
+            resuming: true,
         },
     )
     .await
