@@ -32,28 +32,15 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         &["plan", "ENV", "--detailed-exitcode", "--stats"],
     );
     plan.assert_code(0);
-    let mut total = None;
-    for line in plan
-        .stderr
-        .lines()
-        .skip_while(|l| !l.starts_with("API calls"))
-        .skip(1)
-    {
-        let mut parts = line.split_whitespace();
-        let (op, n) = (
-            parts.next().unwrap(),
-            parts.next().unwrap().parse::<u64>().unwrap(),
+    let calls = crate::moto::api_calls(&plan.stderr);
+    for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
+        assert!(
+            *n <= 2,
+            "{op} called {n} times in a no-op plan: {}",
+            plan.stderr
         );
-        if op == "total" {
-            total = Some(n);
-        } else {
-            assert!(
-                n <= 2,
-                "{op} called {n} times in a no-op plan: {}",
-                plan.stderr
-            );
-        }
     }
+    let total = calls.get("total").copied();
     // 18 AWS resource and data-source types in environments/dev, 56 resources.
     let total = total.expect("--stats prints a total");
     assert!(

@@ -609,16 +609,7 @@ resource "aws_instance" "in_outside_subnet" {
         apply.dump()
     );
     // Fail fast: no retry of an error that will not heal (one attempt per failed create).
-    let stats: BTreeMap<&str, u64> = apply
-        .stderr
-        .lines()
-        .skip_while(|l| !l.starts_with("API calls"))
-        .skip(1)
-        .filter_map(|l| {
-            let mut p = l.split_whitespace();
-            Some((p.next()?, p.next()?.parse().ok()?))
-        })
-        .collect();
+    let stats = crate::moto::api_calls(&apply.stderr);
     assert_eq!(stats.get("ec2:RunInstances"), Some(&2), "{}", apply.stderr);
     assert_eq!(stats.get("ec2:CreateSubnet"), Some(&2), "{}", apply.stderr);
     assert_eq!(stats.get("ec2:CreateVpc"), Some(&2), "{}", apply.stderr);

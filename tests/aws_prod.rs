@@ -417,30 +417,16 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         "{}",
         f.noop_plan.dump()
     );
-    let mut total = None;
+    let calls = crate::moto::api_calls(&f.noop_plan.stderr);
+    let total = calls.get("total").copied();
     let mut ops = 0;
-    for line in f
-        .noop_plan
-        .stderr
-        .lines()
-        .skip_while(|l| !l.starts_with("API calls"))
-        .skip(1)
-    {
-        let mut parts = line.split_whitespace();
-        let (op, n) = (
-            parts.next().unwrap(),
-            parts.next().unwrap().parse::<u64>().unwrap(),
+    for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
+        ops += 1;
+        assert!(
+            *n <= 2,
+            "{op} called {n} times in a no-op plan: {}",
+            f.noop_plan.stderr
         );
-        if op == "total" {
-            total = Some(n);
-        } else {
-            ops += 1;
-            assert!(
-                n <= 2,
-                "{op} called {n} times in a no-op plan: {}",
-                f.noop_plan.stderr
-            );
-        }
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
     // 119 resources of 19 AWS types (data.aws_ami included): a refresh costs calls per type.

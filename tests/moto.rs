@@ -264,3 +264,16 @@ impl FaultProxy {
             .collect()
     }
 }
+
+/// The table `--stats` prints on stderr: calls per `service:Operation`, and `total`.
+pub fn api_calls(stderr: &str) -> std::collections::BTreeMap<String, u64> {
+    stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("API calls"))
+        .skip(1)
+        .map_while(|l| {
+            let mut p = l.split_whitespace();
+            Some((p.next()?.to_string(), p.next()?.parse().ok()?))
+        })
+        .collect()
+}
