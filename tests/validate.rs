@@ -343,3 +343,28 @@ fn regression_syntax_error_next_to_multibyte_character_does_not_panic() {
         r.dump()
     );
 }
+
+#[test]
+fn validate_checks_the_backend_block_with_its_location() {
+    let t = TestDir::new();
+    t.write(
+        "env/main.hcl",
+        "slipway {\n  backend \"s3\" {\n    key    = \"prod/state.json\"\n    colour = \"blue\"\n  }\n}\n",
+    );
+    let r = slipway_in(t.path(), ["validate", "--json", "env"]);
+    r.assert_no_crash().assert_code(1);
+    let summaries = crate::util::summaries(&r.json());
+    assert!(
+        summaries.iter().any(|s| s.contains("needs `bucket`")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.contains("colour")),
+        "{summaries:?}"
+    );
+    let doc = r.json();
+    let located = crate::util::errors(&doc)
+        .iter()
+        .all(|d| d["range"]["start"]["line"].as_u64().is_some_and(|l| l >= 2));
+    assert!(located, "{}", r.stdout);
+}

@@ -139,7 +139,14 @@ fn load_and_walk(
 }
 
 fn validate(dir: &Path, json: bool, vars: &VarArgs, raw_args: &[OsString], ui: &Ui) -> i32 {
-    let (env, out, diags) = load_and_walk(dir, vars, raw_args);
+    let (env, out, mut diags) = load_and_walk(dir, vars, raw_args);
+    // The backend block is checked too (its keys are not: validate needs no secrets, so the
+    // encryption block's key sources are only read when state is).
+    if let Err(d) =
+        crate::backend::settings::backend_spec(env.config.root().settings.backend.as_ref())
+    {
+        diags.extend(d);
+    }
     let valid = !diags.has_errors();
     if json {
         let doc = serde_json::json!({
