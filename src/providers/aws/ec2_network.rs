@@ -1040,44 +1040,30 @@ enum Direction {
     Egress,
 }
 
+/// One of the four rule calls (authorize/revoke × ingress/egress); they differ only in name.
+macro_rules! rule_call {
+    ($cx:expr, $api:literal, $method:ident, $group:expr, $perms:expr) => {
+        $cx.clients
+            .call($api, || {
+                $cx.clients
+                    .ec2
+                    .$method()
+                    .group_id($group)
+                    .set_ip_permissions(Some($perms.clone()))
+                    .send()
+            })
+            .await
+            .map(|_| ())
+    };
+}
+
 async fn authorize(
     cx: &Ctx,
     group: &str,
     dir: Direction,
     atoms: &[Atom],
 ) -> Result<(), ProviderError> {
-    if atoms.is_empty() {
-        return Ok(());
-    }
-    let ec2 = &cx.clients.ec2;
-    let perms: Vec<IpPermission> = atoms.iter().map(|a| a.to_permission(group)).collect();
-    let r = match dir {
-        Direction::Ingress => cx
-            .clients
-            .call("ec2:AuthorizeSecurityGroupIngress", || {
-                ec2.authorize_security_group_ingress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-            })
-            .await
-            .map(|_| ()),
-        Direction::Egress => cx
-            .clients
-            .call("ec2:AuthorizeSecurityGroupEgress", || {
-                ec2.authorize_security_group_egress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-            })
-            .await
-            .map(|_| ()),
-    };
-    match r {
-        // Already there (an interrupted run, or an identical rule elsewhere): the goal holds.
-        Err(e) if e.code == "InvalidPermission.Duplicate" => Ok(()),
-        other => other.map_err(|e| to_provider_error("ec2:AuthorizeSecurityGroup", e)),
-    }
+    change_rules(cx, group, dir, atoms, true).await
 }
 
 async fn revoke(
@@ -1086,35 +1072,56 @@ async fn revoke(
     dir: Direction,
     atoms: &[Atom],
 ) -> Result<(), ProviderError> {
+    change_rules(cx, group, dir, atoms, false).await
+}
+
+/// Adds (`add`) or removes rules. Both are idempotent: a rule already there (an interrupted
+/// run, or an identical rule elsewhere) or already gone means the goal holds.
+async fn change_rules(
+    cx: &Ctx,
+    group: &str,
+    dir: Direction,
+    atoms: &[Atom],
+    add: bool,
+) -> Result<(), ProviderError> {
     if atoms.is_empty() {
         return Ok(());
     }
-    let ec2 = &cx.clients.ec2;
     let perms: Vec<IpPermission> = atoms.iter().map(|a| a.to_permission(group)).collect();
-    let r = match dir {
-        Direction::Ingress => cx
-            .clients
-            .call("ec2:RevokeSecurityGroupIngress", || {
-                ec2.revoke_security_group_ingress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-            })
-            .await
-            .map(|_| ()),
-        Direction::Egress => cx
-            .clients
-            .call("ec2:RevokeSecurityGroupEgress", || {
-                ec2.revoke_security_group_egress()
-                    .group_id(group)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-            })
-            .await
-            .map(|_| ()),
+    let r = match (add, dir) {
+        (true, Direction::Ingress) => rule_call!(
+            cx,
+            "ec2:AuthorizeSecurityGroupIngress",
+            authorize_security_group_ingress,
+            group,
+            perms
+        ),
+        (true, Direction::Egress) => rule_call!(
+            cx,
+            "ec2:AuthorizeSecurityGroupEgress",
+            authorize_security_group_egress,
+            group,
+            perms
+        ),
+        (false, Direction::Ingress) => rule_call!(
+            cx,
+            "ec2:RevokeSecurityGroupIngress",
+            revoke_security_group_ingress,
+            group,
+            perms
+        ),
+        (false, Direction::Egress) => rule_call!(
+            cx,
+            "ec2:RevokeSecurityGroupEgress",
+            revoke_security_group_egress,
+            group,
+            perms
+        ),
     };
     match r {
-        Err(e) if e.code == "InvalidPermission.NotFound" => Ok(()),
+        Err(e) if add && e.code == "InvalidPermission.Duplicate" => Ok(()),
+        Err(e) if !add && e.code == "InvalidPermission.NotFound" => Ok(()),
+        other if add => other.map_err(|e| to_provider_error("ec2:AuthorizeSecurityGroup", e)),
         other => gone_ok("ec2:RevokeSecurityGroup", other),
     }
 }
