@@ -5,9 +5,10 @@
 //! bare repository per remote URL and export trees into directories keyed by commit, which are
 //! written to a temporary name and renamed into place, so a reader never sees half a tree.
 //!
-//! Transports: `git://`, `file://` (gix runs `git-upload-pack`) and ssh (`ssh://…` and
-//! `user@host:path`; gix runs `ssh`). This build has no HTTP transport, so `https://` is
-//! reported as unsupported rather than tried.
+//! Transports: `https://` and `http://` (smart HTTP through reqwest and rustls, on the same
+//! aws-lc crypto provider as the AWS SDK; certificates checked against the system's roots,
+//! which `SSL_CERT_FILE`/`SSL_CERT_DIR` override), `git://`, `file://` (gix runs
+//! `git-upload-pack`) and ssh (`ssh://…` and `user@host:path`; gix runs `ssh`).
 //!
 //! **Invariant:** a fetch never writes outside the bare repository, and an export never writes
 //! outside its destination directory (tree entry names are checked) nor creates a symlink that
@@ -47,12 +48,7 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
     };
     if let Some((scheme, rest)) = url.split_once("://") {
         match scheme {
-            "git" | "ssh" | "file" => {}
-            "https" | "http" => {
-                return Err(bad(
-                    "this build has no HTTP transport; use git://, ssh:// (or git@host:repo) or file://",
-                ));
-            }
+            "https" | "http" | "git" | "ssh" | "file" => {}
             other => return Err(bad(&format!("unknown scheme `{other}`"))),
         }
         if rest.is_empty() || (scheme != "file" && rest.starts_with('/')) {
@@ -60,7 +56,7 @@ pub fn check_url(url: &str) -> Result<(), GitError> {
         }
     } else if !is_scp_like(url) {
         return Err(bad(
-            "expected git://host/repo, ssh://host/repo, user@host:repo or file:///path",
+            "expected https://host/repo, git://host/repo, ssh://host/repo, user@host:repo or file:///path",
         ));
     }
     gix::url::parse(BStr::new(url)).map_err(|e| bad(&e.to_string()))?;
@@ -92,9 +88,22 @@ fn open_or_init(dir: &Path) -> Result<gix::Repository, GitError> {
 pub fn fetch(repo_dir: &Path, url: &str) -> Result<BTreeMap<String, String>, GitError> {
     check_url(url)?;
     let repo = open_or_init(repo_dir)?;
-    let unreachable = |e: &dyn std::fmt::Display| GitError::Unreachable {
-        url: url.to_string(),
-        message: e.to_string(),
+    // The whole chain: gix's outer errors ("Transport handshake failed") hide the cause a user
+    // can act on (an untrusted certificate, a refused connection).
+    let unreachable = |e: &dyn std::error::Error| {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = cause.source();
+        }
+        GitError::Unreachable {
+            url: url.to_string(),
+            message,
+        }
     };
     let remote = repo
         .remote_at(url)
@@ -282,6 +291,8 @@ mod tests {
     #[test]
     fn urls_with_a_supported_transport_are_accepted() {
         for ok in [
+            "https://example.com/repo.git",
+            "http://127.0.0.1:8080/git/repo.git",
             "git://127.0.0.1:9418/repo.git",
             "file:///srv/repo.git",
             "ssh://git@example.com/org/repo.git",
@@ -290,8 +301,8 @@ mod tests {
             check_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in [
-            "https://example.com/repo.git",
             "ftp://example.com/repo.git",
+            "https:///repo.git",
             "example.com/repo",
             "git:///repo.git",
         ] {

@@ -1,8 +1,11 @@
 //! Git module sources (`git::URL//subdir?ref=…`) end to end: a module repository made with the
-//! git CLI, served by `git daemon` on 127.0.0.1 or read through file://, the binary resolving
+//! git CLI, served by `git daemon` or lighttpd + `git http-backend` over TLS on 127.0.0.1, or read
+//! through file://, the binary resolving
 //! it into its cache, the lock file, and offline runs.
 
-use crate::gitutil::{GitDaemon, Repo, git};
+use std::path::Path;
+
+use crate::gitutil::{GitDaemon, HttpsGit, Repo, git};
 use crate::util::{Cmd, Run, TestDir, errors, summaries};
 
 const ENV: &str = "live/environments/prod";
@@ -36,16 +39,27 @@ fn env_with_source(t: &TestDir, source: &str) {
 }
 
 fn slipway(t: &TestDir, args: &[&str]) -> Run {
+    slipway_env(t, &[], args)
+}
+
+fn slipway_env(t: &TestDir, env: &[(&str, &Path)], args: &[&str]) -> Run {
     let mut c = Cmd::new();
     c.current_dir(t.path())
         .env("SLIPWAY_MODULE_CACHE", t.join("cache"))
         .args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     c.run()
 }
 
 /// Applies the environment and returns its `name` output.
 fn applied_name(t: &TestDir) -> String {
-    slipway(t, &["apply", ENV, "-auto-approve"]).assert_code(0);
+    applied_name_env(t, &[])
+}
+
+fn applied_name_env(t: &TestDir, env: &[(&str, &Path)]) -> String {
+    slipway_env(t, env, &["apply", ENV, "-auto-approve"]).assert_code(0);
     let r = slipway(t, &["output", "name", "--dir", ENV]);
     r.assert_code(0);
     r.stdout.trim().to_string()
@@ -106,6 +120,42 @@ fn git_daemon_source_is_pinned_by_ref_locked_and_reused_offline() {
 }
 
 #[test]
+fn https_source_is_fetched_only_over_a_verified_certificate() {
+    let t = TestDir::new();
+    let (_repo, v1, _v2) = module_repo(&t);
+    let server = HttpsGit::start(&t.join("git"), &t.join("tls"));
+    let source = format!(
+        "git::{}//modules/naming?ref=v1.0.0",
+        server.url("origin.git")
+    );
+    env_with_source(&t, &source);
+
+    // The server's CA is not trusted: the certificate is refused, nothing is cached, and the
+    // error names the URL at the source attribute.
+    let r = slipway(&t, &["validate", ENV, "--json"]);
+    r.assert_code(1);
+    let doc = r.json();
+    let e = errors(&doc);
+    assert_eq!(e.len(), 1, "{:?}", summaries(&doc));
+    let detail = e[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("cannot fetch https://127.0.0.1"),
+        "{detail}"
+    );
+    assert!(detail.to_lowercase().contains("certificate"), "{detail}");
+    assert!(!t.join(format!("cache/trees/{v1}")).exists());
+
+    // Trusting it (the standard SSL_CERT_FILE), the tag resolves over smart HTTP.
+    let trust = [("SSL_CERT_FILE", server.ca.as_path())];
+    assert_eq!(applied_name_env(&t, &trust), "v1-a");
+    assert_eq!(lock(&t)["modules"][&source]["commit"], v1.as_str());
+
+    // Offline, the locked commit comes from the cache.
+    drop(server);
+    assert_eq!(applied_name(&t), "v1-a");
+}
+
+#[test]
 fn file_url_source_and_a_moved_tag_keep_the_locked_commit() {
     let t = TestDir::new();
     let (repo, v1, _v2) = module_repo(&t);
@@ -154,8 +204,8 @@ fn bad_git_sources_are_reported_at_the_source_attribute() {
             "cannot fetch",
         ),
         (
-            "git::https://example.com/modules.git//naming".to_string(),
-            "no HTTP transport",
+            "git::ftp://127.0.0.1/modules.git//naming".to_string(),
+            "unknown scheme `ftp`",
         ),
         (
             format!("git::{}//modules/naming?rev=v1", daemon.url("origin.git")),

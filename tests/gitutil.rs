@@ -149,6 +149,136 @@ impl Drop for GitDaemon {
     }
 }
 
+/// Smart HTTP over TLS: lighttpd on 127.0.0.1 running `git http-backend` (CGI) for the
+/// repositories under `base`, with a certificate for 127.0.0.1 from a throwaway CA made by
+/// `openssl` (`ca` is its certificate, for `SSL_CERT_FILE`). Killed when dropped.
+pub struct HttpsGit {
+    child: Child,
+    pub port: u16,
+    pub ca: PathBuf,
+}
+
+impl HttpsGit {
+    pub fn start(base: &Path, tls_dir: &Path) -> HttpsGit {
+        std::fs::create_dir_all(tls_dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(tls_dir)
+                .output()
+                .expect("openssl must be installed (scripts/install-deps)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=slipway test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            tls_dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        let backend = Path::new(&git(base, &["--exec-path"])).join("git-http-backend");
+        let port = free_port();
+        let (tls, base_s) = (tls_dir.display(), base.display());
+        let conf = tls_dir.join("lighttpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"server.document-root = "{base_s}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{tls}/error.log"
+server.modules = ("mod_alias", "mod_setenv", "mod_cgi", "mod_openssl")
+ssl.engine = "enable"
+ssl.pemfile = "{tls}/server.pem"
+ssl.privkey = "{tls}/server.key"
+alias.url = ("/git" => "{backend}")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{base_s}", "GIT_HTTP_EXPORT_ALL" => "")
+}}
+"#,
+                backend = backend.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("lighttpd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lighttpd must be installed (scripts/install-deps)");
+        let server = HttpsGit {
+            child,
+            port,
+            ca: tls_dir.join("ca.pem"),
+        };
+        wait_for("lighttpd to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        server
+    }
+
+    /// `https://127.0.0.1:PORT/git/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!("https://127.0.0.1:{}/git/{name}", self.port)
+    }
+}
+
+impl Drop for HttpsGit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Polls `cond` until it holds; panics with `what` after `timeout`.
 #[track_caller]
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {

@@ -242,6 +242,11 @@ mod tests {
         assert_eq!(s.url, "git@example.com:org/infra.git");
         assert_eq!(s.subdir, "m");
 
+        let s = parse("git::https://example.com/org/infra.git//modules/etcd?ref=v1.2.0").unwrap();
+        assert_eq!(s.url, "https://example.com/org/infra.git");
+        assert_eq!(s.subdir, "modules/etcd");
+        assert_eq!(s.reference.as_deref(), Some("v1.2.0"));
+
         let s = parse("git::ssh://git@example.com/org/infra.git").unwrap();
         assert_eq!(s.subdir, "");
     }
@@ -249,7 +254,7 @@ mod tests {
     #[test]
     fn bad_sources_are_refused_with_a_reason() {
         for (bad, why) in [
-            ("git::https://example.com/x.git", "HTTP"),
+            ("git::ftp://example.com/x.git", "unknown scheme"),
             ("git::git://h/x.git//../../etc", "inside the repository"),
             ("git::git://h/x.git?rev=1", "unknown query parameter"),
             ("git::nonsense", "expected"),
