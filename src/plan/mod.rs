@@ -29,7 +29,9 @@ use crate::eval::expr::values_equal;
 use crate::graph::walk::{
     InstanceContext, InstanceHandler, PlannedInstance, fill_computed_unknown,
 };
-use crate::provider::{Provider, ProviderRegistry, ReadRequest, ResourceSchema, provider_name_of};
+use crate::provider::{
+    Provider, ProviderRegistry, ReadRequest, ResourceSchema, TypeBatch, provider_name_of,
+};
 use crate::state::{ResourceStatus, State};
 use crate::value::Value;
 
@@ -196,29 +198,52 @@ pub async fn refresh(
                 prior: r.value(),
             });
     }
-    let mut tasks = Vec::new();
-    for (rtype, reqs) in by_type {
+    // One task per provider, which sees all its types at once (they may share reads).
+    let mut by_provider: BTreeMap<&str, (Arc<dyn Provider>, Vec<TypeBatch>)> = BTreeMap::new();
+    for (rtype, requests) in by_type {
         let Some(p) = registry.for_type(&rtype).cloned() else {
             return Err(Diagnostics(vec![Diagnostic::error(format!(
                 "state holds {rtype} objects but no provider in this build handles that type"
             ))]));
         };
+        by_provider
+            .entry(p.name())
+            .or_insert_with(|| (p, Vec::new()))
+            .1
+            .push(TypeBatch { rtype, requests });
+    }
+    let mut tasks = Vec::new();
+    for (_, (p, batches)) in by_provider {
         tasks.push(tokio::spawn(async move {
-            let r = p.read(&rtype, &reqs).await;
-            (rtype, reqs, r)
+            let results = p.read_types(&batches).await;
+            (batches, results)
         }));
     }
     let mut refreshed = state.clone();
     let mut drift = Vec::new();
     let mut diags = Diagnostics::default();
+    let mut answers = Vec::new();
     for t in tasks {
-        let (rtype, reqs, result) = match t.await {
-            Ok(x) => x,
-            Err(e) => {
-                diags.push(Diagnostic::error(format!("refresh task failed: {e}")));
-                continue;
+        match t.await {
+            Ok((batches, results)) if results.len() == batches.len() => {
+                answers.extend(batches.into_iter().zip(results))
             }
-        };
+            Ok((batches, results)) => diags.push(Diagnostic::error(format!(
+                "provider answered {} of {} batches in refresh",
+                results.len(),
+                batches.len()
+            ))),
+            Err(e) => diags.push(Diagnostic::error(format!("refresh task failed: {e}"))),
+        }
+    }
+    for (
+        TypeBatch {
+            rtype,
+            requests: reqs,
+        },
+        result,
+    ) in answers
+    {
         match result {
             Ok(objects) => {
                 for (req, now) in reqs.into_iter().zip(objects) {

@@ -82,6 +82,13 @@ pub struct ReadRequest {
     pub prior: Value,
 }
 
+/// Every object of one type that a refresh reads.
+#[derive(Clone, Debug)]
+pub struct TypeBatch {
+    pub rtype: String,
+    pub requests: Vec<ReadRequest>,
+}
+
 /// What a provider decides when planning one instance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedObject {
@@ -139,6 +146,19 @@ pub trait Provider: Send + Sync {
         rtype: &str,
         requests: &[ReadRequest],
     ) -> Result<Vec<Option<Value>>, ProviderError>;
+
+    /// Reads every object in state of this provider's types, for one refresh: `batches` holds
+    /// one batch per type, and the answer holds, per batch and in its order, what
+    /// [`Provider::read`] would. Providers whose types can share remote reads override this
+    /// (the AWS provider reads a security group's rules from the groups' own Describe); the
+    /// default reads the types concurrently, each on its own.
+    async fn read_types(
+        &self,
+        batches: &[TypeBatch],
+    ) -> Vec<Result<Vec<Option<Value>>, ProviderError>> {
+        futures_util::future::join_all(batches.iter().map(|b| self.read(&b.rtype, &b.requests)))
+            .await
+    }
 
     async fn create(&self, rtype: &str, request: CreateRequest<'_>)
     -> Result<Value, ProviderError>;

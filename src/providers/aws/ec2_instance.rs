@@ -17,12 +17,13 @@
 //! DeleteVolume (VolumeInUse), and an instance must be fully terminated before its security
 //! groups and subnet can go — so delete here waits for `terminated`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
     AttributeValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
     IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceType, ResourceType as Rt, VolumeType,
+    InstanceType, ResourceType as Rt, Volume as AwsVolume, VolumeType,
 };
 use base64::Engine as _;
 use sha2::Digest;
@@ -30,7 +31,7 @@ use sha2::Digest;
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, normalize_set, str_attr, strs_attr,
-    vnum, vset, vstr,
+    take_listed, vnum, vset, vstr,
 };
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
@@ -458,6 +459,22 @@ impl ResourceType for Instance {
 
 // ---------------------------------------------------------------------------------------------
 
+/// EBS volumes as AWS lists them. The stack's are read once per refresh: the volumes and their
+/// attachments come from the same answer.
+async fn volumes(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsVolume>>, ProviderError> {
+    cx.shared_if_stack("ec2:DescribeVolumes", q, || async {
+        let ec2 = &cx.clients.ec2;
+        let filters = ec2_filters(cx, q, "volume-id");
+        Ok(paginate!(
+            cx,
+            "ec2:DescribeVolumes",
+            ec2.describe_volumes().set_filters(Some(filters.clone())),
+            volumes
+        ))
+    })
+    .await
+}
+
 pub struct EbsVolume;
 
 #[async_trait::async_trait]
@@ -495,16 +512,9 @@ impl ResourceType for EbsVolume {
         default_attr(a, "encrypted", Value::Bool(true));
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "volume-id");
-        let volumes = paginate!(
-            cx,
-            "ec2:DescribeVolumes",
-            ec2.describe_volumes().set_filters(Some(filters.clone())),
-            volumes
-        );
-        Ok(volumes
-            .into_iter()
+        Ok(volumes(cx, q)
+            .await?
+            .iter()
             .filter_map(|v| {
                 let id = v.volume_id()?.to_string();
                 Some(Observed {
@@ -734,14 +744,21 @@ impl ResourceType for VolumeAttachment {
         if ids.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
         }
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, Query::Ids(&ids), "volume-id");
-        let volumes = paginate!(
-            cx,
-            "ec2:DescribeVolumes",
-            ec2.describe_volumes().set_filters(Some(filters.clone())),
-            volumes
-        );
+        // In a refresh of the volumes too, attachments come from the volumes' own answer.
+        let (mut volumes, missing) = if cx.refreshing("aws_ebs_volume") {
+            let stack = self::volumes(cx, Query::Stack).await?;
+            take_listed(&stack, ids, |v| v.volume_id())
+        } else {
+            (Vec::new(), ids)
+        };
+        if !missing.is_empty() {
+            volumes.extend(
+                self::volumes(cx, Query::Ids(&missing))
+                    .await?
+                    .iter()
+                    .cloned(),
+            );
+        }
         Ok(priors
             .iter()
             .map(|p| {

@@ -18,17 +18,19 @@
 //! while associated. The engine's dependency graph deletes dependents first.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, IpPermission, IpRange, ResourceType as Rt, UserIdGroupPair,
+    AttributeBooleanValue, IpPermission, IpRange, ResourceType as Rt, RouteTable as AwsRouteTable,
+    SecurityGroup as AwsSecurityGroup, UserIdGroupPair,
 };
 
 use super::client::to_provider_error;
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, bool_attr, changed,
     default_attr, ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, str_attr, strs_attr,
-    vlist, vnum, vstr,
+    take_listed, vlist, vnum, vstr,
 };
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
@@ -636,17 +638,9 @@ impl ResourceType for RouteTable {
         }
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "route-table-id");
-        let tables = paginate!(
-            cx,
-            "ec2:DescribeRouteTables",
-            ec2.describe_route_tables()
-                .set_filters(Some(filters.clone())),
-            route_tables
-        );
-        Ok(tables
-            .into_iter()
+        Ok(route_tables(cx, q, "route-table-id")
+            .await?
+            .iter()
             .filter_map(|t| {
                 let id = t.route_table_id()?.to_string();
                 let routes: Vec<Value> = t
@@ -736,6 +730,27 @@ impl ResourceType for RouteTable {
 
 // ---------------------------------------------------------------------------------------------
 
+/// Route tables as AWS lists them. The stack's are read once per refresh: the tables' routes
+/// and their associations come from the same answer.
+async fn route_tables(
+    cx: &Ctx,
+    q: Query<'_>,
+    id_filter: &str,
+) -> Result<Arc<Vec<AwsRouteTable>>, ProviderError> {
+    cx.shared_if_stack("ec2:DescribeRouteTables", q, || async {
+        let ec2 = &cx.clients.ec2;
+        let filters = ec2_filters(cx, q, id_filter);
+        Ok(paginate!(
+            cx,
+            "ec2:DescribeRouteTables",
+            ec2.describe_route_tables()
+                .set_filters(Some(filters.clone())),
+            route_tables
+        ))
+    })
+    .await
+}
+
 /// No tags in AWS: found through its route table, adopted by (subnet, route table) identity.
 pub struct RouteTableAssociation;
 
@@ -756,23 +771,40 @@ impl ResourceType for RouteTableAssociation {
         false
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = match q {
-            Query::Ids(_) => ec2_filters(cx, q, "association.route-table-association-id"),
-            // Associations carry no tags; reading by the stack's tables would be wider than
-            // needed, and adoption goes through `find_existing`.
-            _ => return Ok(Vec::new()),
+        // Associations carry no tags: they are read by id (adoption goes through
+        // `find_existing`). In a refresh of the route tables too, those of the stack's tables
+        // come from the tables' own answer.
+        let Query::Ids(ids) = q else {
+            return Ok(Vec::new());
         };
-        let tables = paginate!(
-            cx,
-            "ec2:DescribeRouteTables",
-            ec2.describe_route_tables()
-                .set_filters(Some(filters.clone())),
-            route_tables
-        );
+        let mut tables = Vec::new();
+        let mut missing = ids.to_vec();
+        if cx.refreshing("aws_route_table") {
+            let stack = route_tables(cx, Query::Stack, "route-table-id").await?;
+            missing.retain(|id| {
+                !stack
+                    .iter()
+                    .flat_map(|t| t.associations())
+                    .any(|a| a.route_table_association_id() == Some(id.as_str()))
+            });
+            tables.extend(stack.iter().cloned());
+        }
+        if !missing.is_empty() {
+            let by_id = route_tables(
+                cx,
+                Query::Ids(&missing),
+                "association.route-table-association-id",
+            )
+            .await?;
+            tables.extend(by_id.iter().cloned());
+        }
         Ok(tables
             .iter()
             .flat_map(|t| t.associations())
+            .filter(|a| {
+                a.route_table_association_id()
+                    .is_some_and(|id| ids.iter().any(|w| w == id))
+            })
             .filter_map(|a| {
                 Some(Observed {
                     id: a.route_table_association_id()?.to_string(),
@@ -1144,6 +1176,26 @@ async fn sync_rules(
     authorize(cx, group, dir, &added).await
 }
 
+/// Security groups as AWS lists them. The stack's are read once per refresh: the groups'
+/// inline rules and the separate aws_security_group_rule objects come from the same answer.
+async fn security_groups(
+    cx: &Ctx,
+    q: Query<'_>,
+) -> Result<Arc<Vec<AwsSecurityGroup>>, ProviderError> {
+    cx.shared_if_stack("ec2:DescribeSecurityGroups", q, || async {
+        let ec2 = &cx.clients.ec2;
+        let filters = ec2_filters(cx, q, "group-id");
+        Ok(paginate!(
+            cx,
+            "ec2:DescribeSecurityGroups",
+            ec2.describe_security_groups()
+                .set_filters(Some(filters.clone())),
+            security_groups
+        ))
+    })
+    .await
+}
+
 pub struct SecurityGroup;
 
 #[async_trait::async_trait]
@@ -1188,17 +1240,9 @@ impl ResourceType for SecurityGroup {
         }
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "group-id");
-        let groups = paginate!(
-            cx,
-            "ec2:DescribeSecurityGroups",
-            ec2.describe_security_groups()
-                .set_filters(Some(filters.clone())),
-            security_groups
-        );
-        Ok(groups
-            .into_iter()
+        Ok(security_groups(cx, q)
+            .await?
+            .iter()
             .filter_map(|g| {
                 let id = g.group_id()?.to_string();
                 let rules = |perms: &[IpPermission]| {
@@ -1425,15 +1469,21 @@ impl ResourceType for SecurityGroupRule {
         if groups.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
         }
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, Query::Ids(&groups), "group-id");
-        let found = paginate!(
-            cx,
-            "ec2:DescribeSecurityGroups",
-            ec2.describe_security_groups()
-                .set_filters(Some(filters.clone())),
-            security_groups
-        );
+        // In a refresh of the groups too, rules come from the groups' own answer.
+        let (mut found, missing) = if cx.refreshing("aws_security_group") {
+            let stack = security_groups(cx, Query::Stack).await?;
+            take_listed(&stack, groups, |g| g.group_id())
+        } else {
+            (Vec::new(), groups)
+        };
+        if !missing.is_empty() {
+            found.extend(
+                security_groups(cx, Query::Ids(&missing))
+                    .await?
+                    .iter()
+                    .cloned(),
+            );
+        }
         Ok(priors
             .iter()
             .map(|p| {

@@ -3,7 +3,8 @@
 //!
 //! ELBv2 has no tag filter on its Describe calls. Refresh therefore lists the account's load
 //! balancers (or target groups) — one paginated call, 400 per page — and fetches tags with
-//! DescribeTags, 20 ARNs per call: O(types + objects/20) calls, still not one per object.
+//! DescribeTags, 20 ARNs per call: O(types + objects/20) calls, still not one per object. In
+//! one refresh the listings and a single DescribeTags round are shared by both types.
 //! Listeners are read with one DescribeListeners over all listener ARNs in state; attachments
 //! with one DescribeTargetHealth per target group.
 //!
@@ -17,11 +18,13 @@
 //! (handled by the DependencyViolation retry of those types).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum,
-    Tag as ElbTag, TargetDescription, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, Tag as ElbTag, TargetDescription,
+    TargetGroup as AwsTargetGroup, TargetTypeEnum,
 };
 use sha2::Digest;
 
@@ -47,6 +50,89 @@ fn elb_tags_of(tags: &Tags) -> Vec<ElbTag> {
     tags.iter()
         .map(|(k, v)| ElbTag::builder().key(k).value(v).build())
         .collect()
+}
+
+/// Collects every page of an ELBv2 Describe (marker-paginated, 400 per page).
+macro_rules! paginate_marker {
+    ($cx:expr, $api:literal, $build:expr, $items:ident) => {{
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = $cx
+                .clients
+                .run($api, || {
+                    $build.page_size(400).set_marker(marker.clone()).send()
+                })
+                .await?;
+            out.extend(resp.$items().iter().cloned());
+            match resp.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        out
+    }};
+}
+
+/// Every load balancer of the account and region (ELBv2 cannot filter by tag), listed once per
+/// refresh.
+async fn list_load_balancers(cx: &Ctx) -> Result<Arc<Vec<AwsLoadBalancer>>, ProviderError> {
+    cx.shared("elbv2:DescribeLoadBalancers", || async {
+        let elb = &cx.clients.elb;
+        Ok(paginate_marker!(
+            cx,
+            "elbv2:DescribeLoadBalancers",
+            elb.describe_load_balancers(),
+            load_balancers
+        ))
+    })
+    .await
+}
+
+/// Every target group of the account and region, listed once per refresh.
+async fn list_target_groups(cx: &Ctx) -> Result<Arc<Vec<AwsTargetGroup>>, ProviderError> {
+    cx.shared("elbv2:DescribeTargetGroups", || async {
+        let elb = &cx.clients.elb;
+        Ok(paginate_marker!(
+            cx,
+            "elbv2:DescribeTargetGroups",
+            elb.describe_target_groups(),
+            target_groups
+        ))
+    })
+    .await
+}
+
+/// Tags of these ARNs (all of existing objects). ELBv2 Describe calls return no tags, so each
+/// type would need its own DescribeTags; in a refresh of both load balancers and target
+/// groups, one shared round covers every ARN of either type that state holds and AWS lists.
+async fn elb_tags(cx: &Ctx, arns: &[String]) -> Result<Arc<BTreeMap<String, Tags>>, ProviderError> {
+    const TYPES: [&str; 2] = ["aws_lb", "aws_lb_target_group"];
+    if TYPES.iter().all(|t| cx.refreshing(t)) {
+        let shared = cx
+            .shared("elbv2:DescribeTags", || async {
+                let lbs = list_load_balancers(cx).await?;
+                let tgs = list_target_groups(cx).await?;
+                let listed = lbs
+                    .iter()
+                    .filter_map(|l| l.load_balancer_arn())
+                    .chain(tgs.iter().filter_map(|t| t.target_group_arn()));
+                let in_state: Vec<String> = listed
+                    .filter(|a| {
+                        TYPES
+                            .iter()
+                            .any(|t| cx.refresh_ids(t).iter().any(|i| i == a))
+                    })
+                    .map(str::to_string)
+                    .collect();
+                tags_of_arns(cx, &in_state).await
+            })
+            .await?;
+        if arns.iter().all(|a| shared.contains_key(a)) {
+            return Ok(shared);
+        }
+    }
+    tags_of_arns(cx, arns).await.map(Arc::new)
 }
 
 /// Tags of many ARNs, 20 per DescribeTags call (the API's limit).
@@ -205,25 +291,7 @@ impl ResourceType for LoadBalancer {
         normalize_set(a, "subnets");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let elb = &cx.clients.elb;
-        let mut lbs = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let resp = cx
-                .clients
-                .run("elbv2:DescribeLoadBalancers", || {
-                    elb.describe_load_balancers()
-                        .page_size(400)
-                        .set_marker(marker.clone())
-                        .send()
-                })
-                .await?;
-            lbs.extend(resp.load_balancers().iter().cloned());
-            match resp.next_marker() {
-                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
+        let lbs = list_load_balancers(cx).await?;
         // Tags only for candidates: by id when asked by id, else every load balancer.
         let arns: Vec<String> = lbs
             .iter()
@@ -233,9 +301,9 @@ impl ResourceType for LoadBalancer {
                 _ => true,
             })
             .collect();
-        let tags = tags_of_arns(cx, &arns).await?;
+        let tags = elb_tags(cx, &arns).await?;
         let all = lbs
-            .into_iter()
+            .iter()
             .filter_map(|l| {
                 let arn = l.load_balancer_arn()?.to_string();
                 let t = tags.get(&arn)?.clone();
@@ -443,25 +511,7 @@ impl ResourceType for TargetGroup {
         health_check_defaults(a);
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let elb = &cx.clients.elb;
-        let mut tgs = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let resp = cx
-                .clients
-                .run("elbv2:DescribeTargetGroups", || {
-                    elb.describe_target_groups()
-                        .page_size(400)
-                        .set_marker(marker.clone())
-                        .send()
-                })
-                .await?;
-            tgs.extend(resp.target_groups().iter().cloned());
-            match resp.next_marker() {
-                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
+        let tgs = list_target_groups(cx).await?;
         let arns: Vec<String> = tgs
             .iter()
             .filter_map(|t| t.target_group_arn().map(str::to_string))
@@ -470,9 +520,9 @@ impl ResourceType for TargetGroup {
                 _ => true,
             })
             .collect();
-        let tags = tags_of_arns(cx, &arns).await?;
+        let tags = elb_tags(cx, &arns).await?;
         let all = tgs
-            .into_iter()
+            .iter()
             .filter_map(|t| {
                 let arn = t.target_group_arn()?.to_string();
                 let tg_tags = tags.get(&arn)?.clone();

@@ -5,7 +5,7 @@
 //! (checking the ownership tags where the object has them) rather than by tag search.
 //!
 //! Refresh cost: roles and their inline policies come from one paginated
-//! GetAccountAuthorizationDetails(Filter=Role); instance profiles from one paginated
+//! GetAccountAuthorizationDetails(Filter=Role), shared by both types; instance profiles from one paginated
 //! ListInstanceProfiles; buckets from one ListBuckets plus one GetBucketTagging per bucket in
 //! state (S3 has no batched tag read — buckets are few); objects from one ListObjectsV2 per
 //! bucket. Policy documents are compared as canonical JSON (keys sorted, no whitespace).
@@ -19,6 +19,7 @@
 //! (BucketNotEmpty; `force_destroy` empties it first).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 
@@ -128,28 +129,32 @@ fn owned_by(cx: &Ctx, found: &Tags, wanted: &Tags) -> bool {
     found.get(STACK_TAG) == Some(&cx.stack_id) && found.get(ADDRESS_TAG) == wanted.get(ADDRESS_TAG)
 }
 
-/// Every role with inline policies and tags: one paginated call.
-async fn role_details(cx: &Ctx) -> Result<Vec<aws_sdk_iam::types::RoleDetail>, ProviderError> {
-    let iam = &cx.clients.iam;
-    let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let resp = cx
-            .clients
-            .run("iam:GetAccountAuthorizationDetails", || {
-                iam.get_account_authorization_details()
-                    .filter(aws_sdk_iam::types::EntityType::Role)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await?;
-        out.extend(resp.role_detail_list().iter().cloned());
-        match (resp.is_truncated(), resp.marker()) {
-            (true, Some(m)) => marker = Some(m.to_string()),
-            _ => break,
+/// Every role with inline policies and tags: one paginated call, shared in a refresh by roles
+/// and role policies.
+async fn role_details(cx: &Ctx) -> Result<Arc<Vec<aws_sdk_iam::types::RoleDetail>>, ProviderError> {
+    cx.shared("iam:GetAccountAuthorizationDetails", || async {
+        let iam = &cx.clients.iam;
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let resp = cx
+                .clients
+                .run("iam:GetAccountAuthorizationDetails", || {
+                    iam.get_account_authorization_details()
+                        .filter(aws_sdk_iam::types::EntityType::Role)
+                        .set_marker(marker.clone())
+                        .send()
+                })
+                .await?;
+            out.extend(resp.role_detail_list().iter().cloned());
+            match (resp.is_truncated(), resp.marker()) {
+                (true, Some(m)) => marker = Some(m.to_string()),
+                _ => break,
+            }
         }
-    }
-    Ok(out)
+        Ok(out)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,7 +193,7 @@ impl ResourceType for Role {
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         Ok(role_details(cx)
             .await?
-            .into_iter()
+            .iter()
             .filter_map(|r| {
                 let name = r.role_name()?.to_string();
                 let tags = iam_tag_map(r.tags());
@@ -386,7 +391,7 @@ impl ResourceType for RolePolicy {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for r in role_details(cx).await? {
+        for r in role_details(cx).await?.iter() {
             let Some(role) = r.role_name() else { continue };
             for p in r.role_policy_list() {
                 let Some(name) = p.policy_name() else {

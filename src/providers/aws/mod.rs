@@ -57,7 +57,7 @@ use std::time::Duration;
 
 use crate::provider::{
     AttributeSchema as A, CreateRequest, PlannedObject, Provider, ProviderContext, ProviderError,
-    ProviderSchema, ReadRequest, ResourceSchema, Schema,
+    ProviderSchema, ReadRequest, ResourceSchema, Schema, TypeBatch,
 };
 use crate::value::{Type, Value};
 use client::{CallPolicy, Clients};
@@ -278,11 +278,11 @@ impl Provider for AwsProvider {
         if let Some(d) = config_secs(config, "poll_interval_seconds") {
             policy.poll_interval = d;
         }
-        let ctx = Ctx {
-            clients: Clients::new(&sdk, region, policy),
-            stack_id: pctx.stack_id.clone(),
-            default_tags: tags::tags_of(config.get_attr("default_tags")),
-        };
+        let ctx = Ctx::new(
+            Clients::new(&sdk, region, policy),
+            pctx.stack_id.clone(),
+            tags::tags_of(config.get_attr("default_tags")),
+        );
         if ctx.stack_id.is_empty() {
             return Err(ProviderError::fatal(
                 "aws provider: empty stack id (objects could not be told apart from others)",
@@ -345,6 +345,24 @@ impl Provider for AwsProvider {
     ) -> Result<Vec<Option<Value>>, ProviderError> {
         let t = self.rtype(rtype)?;
         resource::read_batch(t, &*self.ctx()?, requests).await
+    }
+
+    /// All types in one context, so that types reading the same objects (a group and its
+    /// rules, a route table and its associations, a volume and its attachments, the load
+    /// balancers' and target groups' tags) share one Describe.
+    async fn read_types(
+        &self,
+        batches: &[TypeBatch],
+    ) -> Vec<Result<Vec<Option<Value>>, ProviderError>> {
+        let cx = match self.ctx() {
+            Ok(cx) => cx.for_refresh(batches),
+            Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let cx = &cx;
+        futures_util::future::join_all(batches.iter().map(|b| async move {
+            resource::read_batch(self.rtype(&b.rtype)?, cx, &b.requests).await
+        }))
+        .await
     }
 
     async fn create(

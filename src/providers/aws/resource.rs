@@ -20,23 +20,152 @@
 //! Attributes AWS cannot report in a batched call (user data, VPC DNS attributes) keep their
 //! prior value on read.
 
-use std::collections::BTreeMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 
 use super::client::{self, AwsFailure, Clients, to_provider_error};
 use super::tags::{self, ADDRESS_TAG, STACK_TAG, TOKEN_TAG, Tags};
 use crate::addr::ResourceInstanceAddr;
-use crate::provider::{ProviderError, ReadRequest, Schema};
+use crate::provider::{ProviderError, ReadRequest, Schema, TypeBatch};
 use crate::value::Value;
 
 pub type Attrs = BTreeMap<String, Value>;
 
 /// What the provider knows after `configure`.
 pub struct Ctx {
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     pub stack_id: String,
     pub default_tags: Tags,
+    /// Set only while one refresh reads every type ([`Ctx::for_refresh`]): the Describe
+    /// answers its types share. Writes never see it, so nothing they read is stale.
+    refresh: Option<SharedReads>,
+}
+
+impl Ctx {
+    pub fn new(clients: Clients, stack_id: String, default_tags: Tags) -> Ctx {
+        Ctx {
+            clients: Arc::new(clients),
+            stack_id,
+            default_tags,
+            refresh: None,
+        }
+    }
+
+    /// The context of one refresh of these batches.
+    pub fn for_refresh(&self, batches: &[TypeBatch]) -> Ctx {
+        let ids = batches
+            .iter()
+            .map(|b| {
+                let ids = b.requests.iter().filter_map(|r| str_attr(&r.prior, "id"));
+                (b.rtype.clone(), ids.collect())
+            })
+            .collect();
+        Ctx {
+            clients: self.clients.clone(),
+            stack_id: self.stack_id.clone(),
+            default_tags: self.default_tags.clone(),
+            refresh: Some(SharedReads {
+                ids,
+                answers: Mutex::default(),
+            }),
+        }
+    }
+
+    /// True inside a refresh that also reads objects of `rtype`: a read that `rtype`'s own
+    /// read makes anyway costs nothing extra when shared.
+    pub fn refreshing(&self, rtype: &str) -> bool {
+        self.refresh
+            .as_ref()
+            .is_some_and(|r| r.ids.contains_key(rtype))
+    }
+
+    /// Inside a refresh, the ids state holds for `rtype`; else none.
+    pub fn refresh_ids(&self, rtype: &str) -> &[String] {
+        self.refresh
+            .as_ref()
+            .and_then(|r| r.ids.get(rtype))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Inside a refresh, `read` runs once per `key` and every caller gets the first answer
+    /// (a caller arriving while it runs waits for it; a failure is not kept, so the next
+    /// caller tries again). Outside a refresh it simply runs.
+    pub async fn shared<T, F, Fut>(&self, key: &str, read: F) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let Some(r) = &self.refresh else {
+            return read().await.map(Arc::new);
+        };
+        let cell = r
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let any = cell
+            .get_or_try_init(|| async { read().await.map(|v| Arc::new(v) as SharedAnswer) })
+            .await?
+            .clone();
+        any.downcast::<T>().map_err(|_| {
+            ProviderError::fatal(format!("shared read {key} used with two different types"))
+        })
+    }
+
+    /// [`Ctx::shared`] for the stack-wide query (every type of a refresh that lists these
+    /// objects asks exactly that), a plain read for the others.
+    pub async fn shared_if_stack<T, F, Fut>(
+        &self,
+        key: &str,
+        q: Query<'_>,
+        read: F,
+    ) -> Result<Arc<T>, ProviderError>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        match q {
+            Query::Stack => self.shared(key, read).await,
+            _ => read().await.map(Arc::new),
+        }
+    }
+}
+
+/// Splits `wanted` ids into the objects of `listed` that have them and the ids none has.
+pub fn take_listed<T: Clone>(
+    listed: &[T],
+    wanted: Vec<String>,
+    id_of: impl Fn(&T) -> Option<&str>,
+) -> (Vec<T>, Vec<String>) {
+    let found: Vec<T> = listed
+        .iter()
+        .filter(|o| id_of(o).is_some_and(|id| wanted.iter().any(|w| w == id)))
+        .cloned()
+        .collect();
+    let missing = wanted
+        .into_iter()
+        .filter(|w| !found.iter().any(|o| id_of(o) == Some(w.as_str())))
+        .collect();
+    (found, missing)
+}
+
+/// One shared answer, of the type its key's reader returns.
+type SharedAnswer = Arc<dyn Any + Send + Sync>;
+
+/// Describe answers shared by the types of one refresh, by key.
+struct SharedReads {
+    /// The ids in state, by type being refreshed.
+    ids: BTreeMap<String, Vec<String>>,
+    answers: Mutex<HashMap<String, Arc<OnceCell<SharedAnswer>>>>,
 }
 
 /// Which objects of a type to describe.

@@ -1776,3 +1776,123 @@ async fn untagged_objects_in_state_are_read_by_id() {
         .unwrap();
     assert_eq!(vols.volumes()[0].size(), Some(30), "{vols:?}");
 }
+
+#[tokio::test]
+async fn one_refresh_shares_the_describes_of_related_types() {
+    use crate::provider::{ReadRequest, TypeBatch};
+    let moto = Moto::start();
+    let p = moto.provider("stack-share").await;
+    let (vpc_id, _, _) = instance_network(&p).await;
+    let sg = create(
+        &p,
+        "aws_security_group",
+        "aws_security_group.web",
+        obj(&[("vpc_id", s(&vpc_id))]),
+    )
+    .await
+    .unwrap();
+    let rule_on = |group: &str| {
+        obj(&[
+            ("type", s("ingress")),
+            ("security_group_id", s(group)),
+            ("protocol", s("tcp")),
+            ("from_port", n(443.0)),
+            ("to_port", n(443.0)),
+            ("cidr_blocks", list(&[s("0.0.0.0/0")])),
+        ])
+    };
+    let sg_id = attr_str(&sg, "id");
+    let rule = create(
+        &p,
+        "aws_security_group_rule",
+        "aws_security_group_rule.https",
+        rule_on(&sg_id),
+    )
+    .await
+    .unwrap();
+    // A group made outside slipway (not tagged with the stack), with a rule slipway manages.
+    let cx = p.context().unwrap();
+    let foreign = cx
+        .clients
+        .ec2
+        .create_security_group()
+        .group_name("foreign")
+        .description("made by hand")
+        .vpc_id(&vpc_id)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    let foreign_rule = create(
+        &p,
+        "aws_security_group_rule",
+        "aws_security_group_rule.foreign",
+        rule_on(&foreign),
+    )
+    .await
+    .unwrap();
+    let sg_now = read(&p, "aws_security_group", &[("aws_security_group.web", &sg)])
+        .await
+        .remove(0)
+        .unwrap();
+    let batch = |rtype: &str, objs: &[(&str, &Value)]| TypeBatch {
+        rtype: rtype.to_string(),
+        requests: objs
+            .iter()
+            .map(|(a, v)| ReadRequest {
+                address: addr(a),
+                prior: (*v).clone(),
+            })
+            .collect(),
+    };
+    let groups = batch("aws_security_group", &[("aws_security_group.web", &sg_now)]);
+    let both_rules = batch(
+        "aws_security_group_rule",
+        &[
+            ("aws_security_group_rule.https", &rule),
+            ("aws_security_group_rule.foreign", &foreign_rule),
+        ],
+    );
+
+    // The stack's groups are described once for the groups and the rule on one of them; the
+    // group outside the stack costs one describe by id.
+    let before = p.call_stats();
+    let got = p.read_types(&[groups.clone(), both_rules]).await;
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 2);
+    assert_eq!(got[0].as_ref().unwrap(), &vec![Some(sg_now.clone())]);
+    assert_eq!(
+        got[1].as_ref().unwrap(),
+        &vec![Some(rule.clone()), Some(foreign_rule.clone())]
+    );
+
+    // Rules of the stack's groups only: the groups' answer is all it takes.
+    let stack_rule = batch(
+        "aws_security_group_rule",
+        &[("aws_security_group_rule.https", &rule)],
+    );
+    let before = p.call_stats();
+    let got = p.read_types(&[groups.clone(), stack_rule.clone()]).await;
+    assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 1);
+    assert_eq!(got[1].as_ref().unwrap(), &vec![Some(rule.clone())]);
+
+    // A rule revoked behind slipway's back shows as gone through the shared answer.
+    cx.clients
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(&sg_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = p.read_types(&[groups, stack_rule]).await;
+    assert_eq!(got[1].as_ref().unwrap(), &vec![None]);
+}
