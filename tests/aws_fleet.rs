@@ -445,13 +445,32 @@ fn changes_made_outside_slipway_show_as_drift_and_apply_repairs_them() {
     let endpoint = moto.endpoint();
     in_fleet(&endpoint, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
 
+    // Refresh is batched and shared: a no-op plan costs at most one call per AWS type of the
+    // fleet (15, data.aws_ami included), one per operation.
+    let noop = in_fleet(
+        &endpoint,
+        &state,
+        &["plan", "ENV", "--detailed-exitcode", "--stats"],
+    );
+    assert_eq!(noop.code, Some(0), "{}", noop.dump());
+    let calls = crate::moto::api_calls(&noop.stderr);
+    let total = calls.get("total").copied().expect("--stats prints a total");
+    assert!(total <= 15, "{total} calls for 15 types: {}", noop.stderr);
+    for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
+        assert_eq!(*n, 1, "{op} called {n} times: {}", noop.stderr);
+    }
+
     // Behind slipway's back: an instance terminated, a rule added to and a rule removed from a
     // group with inline rules, a separate rule revoked, a tag changed, a target deregistered,
-    // the listener deleted.
+    // the listener deleted, the volume detached, a subnet's route table association removed.
     moto.boto3(
         r#"
 def by_addr(items, addr):
     return [i for i in items if {t['Key']: t['Value'] for t in i.get('Tags', [])}.get('slipway:address') == addr][0]
+vol = by_addr(ec2.describe_volumes()['Volumes'], 'aws_ebs_volume.data')
+ec2.detach_volume(VolumeId=vol['VolumeId'], InstanceId=vol['Attachments'][0]['InstanceId'])
+rt = by_addr(ec2.describe_route_tables()['RouteTables'], 'module.network.aws_route_table.public')
+ec2.disassociate_route_table(AssociationId=[a for a in rt['Associations'] if not a.get('Main')][0]['RouteTableAssociationId'])
 insts = [i for r in ec2.describe_instances()['Reservations'] for i in r['Instances'] if i['State']['Name'] == 'running']
 ec2.terminate_instances(InstanceIds=[by_addr(insts, 'aws_instance.node[5]')['InstanceId']])
 sgs = ec2.describe_security_groups()['SecurityGroups']
@@ -489,6 +508,8 @@ for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']:
         "module.network.aws_vpc.this",
         "module.lb.aws_lb_target_group_attachment.node[\"node-1\"]",
         "module.lb.aws_lb_listener.api",
+        "aws_volume_attachment.data",
+        "module.network.aws_route_table_association.public[",
     ] {
         assert!(drift.contains(what), "drift section misses {what}: {drift}");
         assert!(
@@ -515,11 +536,15 @@ vpc = by_addr(ec2.describe_vpcs()['Vpcs'], 'module.network.aws_vpc.this')
 out.append({t['Key']: t['Value'] for t in vpc['Tags']}['Name'])
 tg = elbv2.describe_target_groups()['TargetGroups'][0]['TargetGroupArn']
 out.append(len(elbv2.describe_target_health(TargetGroupArn=tg)['TargetHealthDescriptions']))
+vol = by_addr(ec2.describe_volumes()['Volumes'], 'aws_ebs_volume.data')
+out.append([a['State'] for a in vol['Attachments']])
+rt = by_addr(ec2.describe_route_tables()['RouteTables'], 'module.network.aws_route_table.public')
+out.append(len([a for a in rt['Associations'] if not a.get('Main')]))
 "#,
     );
     assert_eq!(
         after,
-        serde_json::json!([[22], [6443], "fleet", 6]),
+        serde_json::json!([[22], [6443], "fleet", 6, ["attached"], 2]),
         "what AWS holds after the repair"
     );
 }
