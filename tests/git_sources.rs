@@ -143,6 +143,8 @@ fn https_source_is_fetched_only_over_a_verified_certificate() {
         "{detail}"
     );
     assert!(detail.to_lowercase().contains("certificate"), "{detail}");
+    // Said once, in the diagnostic, not again by the TLS library's own log line.
+    assert!(!r.stderr.contains("rustls"), "{}", r.stderr);
     assert!(!t.join(format!("cache/trees/{v1}")).exists());
 
     // Trusting it (the standard SSL_CERT_FILE), the tag resolves over smart HTTP.
