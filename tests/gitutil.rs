@@ -247,7 +247,12 @@ $HTTP["url"] =~ "^/git" {{
             ),
         )
         .unwrap();
-        let child = Command::new("lighttpd")
+        // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+        let lighttpd = ["/usr/sbin/lighttpd", "/usr/local/sbin/lighttpd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("lighttpd");
+        let child = Command::new(lighttpd)
             .arg("-D")
             .arg("-f")
             .arg(&conf)
