@@ -116,7 +116,7 @@ pub struct AwsFailure {
     pub retryable: bool,
     /// The request may have been carried out although the answer says it failed (a 500, a
     /// gateway error, a connection lost after sending). Retrying a create blindly would make a
-    /// second object; see [`creating`].
+    /// second object; see [`converging`].
     pub ambiguous: bool,
 }
 

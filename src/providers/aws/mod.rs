@@ -12,7 +12,8 @@
 //!
 //! **Invariants:**
 //! - `read` costs one Describe per type (plus one describe-by-id when state holds objects the
-//!   stack tag does not find), whatever the number of objects.
+//!   stack tag does not find), whatever the number of objects; `read_types` (a whole refresh)
+//!   costs less, since types that list the same objects share the answer ([`resource::Ctx::shared`]).
 //! - `create` never makes a second object for an address that already has one in this stack.
 //! - Errors AWS will repeat (validation, not found, quota) are fatal and name the AWS code;
 //!   throttling and 5xx are retried inside the client with backoff.

@@ -7,7 +7,8 @@
 //! - **read** ([`read_batch`]): one paginated Describe filtered by `tag:slipway:stack`, plus one
 //!   describe-by-id for objects in state that the tag query did not return (adopted or
 //!   untagged objects) — never one call per object. Types whose objects carry no tags
-//!   (associations, rules, attachments) are read by id in a single call.
+//!   (associations, rules, attachments) are read by id in a single call, or, within one
+//!   refresh that also reads their parents, from the parents' shared answer ([`Ctx::shared`]).
 //! - **create** ([`create`]): first look for an object tagged with this stack and address and
 //!   adopt it (that is what makes a kill -9 between the create call and the state write safe:
 //!   moto ignores ClientToken, and not every AWS API has one), then create, wait until ready,
