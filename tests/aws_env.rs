@@ -76,11 +76,26 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(user_data.len(), 2);
+    let mut kubeadm_configs = 0;
     for ud in &user_data {
         assert!(ud.starts_with("#cloud-config"), "{ud}");
         assert!(!ud.contains("PRIVATE KEY"), "a private key is in user-data");
         assert!(!ud.contains(secret), "the bootstrap token is in user-data");
+        // What the node hands kubeadm (the token substituted, as its script does) is accepted by
+        // the real kubeadm of the release the environment declares.
+        for (path, (content, _)) in crate::cloud_config::write_files(ud) {
+            if path.starts_with("/etc/kubernetes/kubeadm/") {
+                crate::kubeutil::assert_kubeadm_accepts(
+                    &path,
+                    &content,
+                    &token,
+                    &dir.join("kubeadm"),
+                );
+                kubeadm_configs += 1;
+            }
+        }
     }
+    assert_eq!(kubeadm_configs, 2, "init (control plane) and join (worker)");
     // The secrets went to S3 instead, one bundle per node.
     let bundles = moto.boto3(
         "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        out.append(s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode())",

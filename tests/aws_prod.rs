@@ -757,19 +757,32 @@ fn prod_user_data_passes_cloud_init_schema_and_kubeadm_types() {
         match i.role.as_str() {
             "etcd" => {
                 assert!(kubeadm.is_empty(), "{}: kubeadm config on etcd", i.name);
-                // etcd from Debian under systemd: no kubelet, no kubeadm run.
-                for absent in ["kubeadm init", "kubeadm join", "kubelet="] {
+                // The etcd release under systemd: no kubelet, no kubeadm run.
+                for absent in ["kubeadm init", "kubeadm join", "kubelet=", "etcd-server="] {
                     assert!(!script.contains(absent), "{}: {absent}", i.name);
                 }
+                // The version the tests run, verified against its published digest.
+                let version = crate::kubeutil::ETCD_VERSION;
                 assert!(
-                    script.contains("etcd-server=$ETCD_PACKAGE_VERSION")
-                        && script.contains("ETCD_PACKAGE_VERSION='3.4.23-4+b4'"),
-                    "{}: etcd-server not pinned",
+                    script.contains(&format!("ETCD_VERSION='{version}'"))
+                        && script.contains(
+                            "amd64=ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5"
+                        )
+                        && script.contains("sha256sum --check --strict"),
+                    "{}: etcd not pinned to {version} by checksum",
                     i.name
                 );
             }
             role => {
                 assert_eq!(kubeadm.len(), 1, "{}", i.name);
+                // The real kubeadm accepts what the node runs (the token substituted, as its
+                // script does); the typed checks below pin slipway's own choices.
+                crate::kubeutil::assert_kubeadm_accepts(
+                    &i.name,
+                    kubeadm[0],
+                    &f.token,
+                    &dir.join("kubeadm"),
+                );
                 let docs = cloud_config::kubeadm_docs(kubeadm[0]);
                 let kind = check_kubeadm(&i.name, role, &docs, &lb, &etcd_endpoints, ca_hash);
                 *seen.entry(kind).or_insert(0) += 1;
@@ -942,7 +955,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         let files = cloud_config::write_files(&m.user_data);
         let (unit, _) = &files["/etc/systemd/system/etcd.service"];
         assert!(
-            unit.contains("ExecStart=/usr/bin/etcd --config-file /etc/etcd/etcd.conf.yml")
+            unit.contains("ExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.conf.yml")
                 && unit.contains("AssertPathIsMountPoint=/var/lib/etcd"),
             "{}: {unit}",
             m.name

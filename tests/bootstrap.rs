@@ -28,7 +28,7 @@ use crate::cloud_config::{
 const ENV: &str = "environments/test";
 const LB: &str = "k8s-api-0123456789.elb.eu-west-1.amazonaws.com";
 const CA_HASH: &str = "sha256:7f1c2a3b4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
-const K8S: &str = "1.31.4";
+const K8S: &str = crate::kubeutil::KUBE_VERSION;
 const CONTAINERD: &str = "1.6.20~ds1-1+deb12u1";
 const POD_CIDR: &str = "192.168.0.0/16";
 const SERVICE_CIDR: &str = "172.20.0.0/16";
@@ -496,6 +496,48 @@ fn bootstrap_kubeadm_documents_are_typed_v1beta4() {
     }
 }
 
+/// Every kubeadm configuration node-bootstrap renders — init, control-plane join and worker
+/// join, stacked and external etcd, and a dedicated member's `kubeadm init phase etcd local`
+/// configuration — is accepted by the real kubeadm of the release it declares.
+#[test]
+fn bootstrap_kubeadm_documents_pass_the_real_kubeadm() {
+    let f = fixture();
+    assert_eq!(f.kubeadm_config.len(), NODES.len());
+    let scratch = f.root.join("kubeadm-validate");
+    for (instance, text) in &f.kubeadm_config {
+        if text.is_empty() {
+            continue;
+        }
+        crate::kubeutil::assert_kubeadm_accepts(instance, text, &f.token, &scratch);
+    }
+    // And a configuration kubeadm must refuse is refused, so the check above can fail: a
+    // kubernetesVersion outside what this kubeadm deploys.
+    let (_, text) = f
+        .kubeadm_config
+        .iter()
+        .find(|(i, _)| *i == "cp_init")
+        .unwrap();
+    let old = text.replace(&format!("v{K8S}"), "v1.20.0");
+    let out = crate::kubeutil::kubeadm_validate(
+        &old.replace("SLIPWAY_BOOTSTRAP_TOKEN", &f.token),
+        &scratch,
+    );
+    assert_ne!(
+        out.code,
+        0,
+        "kubeadm accepted kubernetesVersion v1.20.0: {}",
+        out.all()
+    );
+    // And the placeholder itself is not a token kubeadm takes: a missed substitution fails.
+    let out = crate::kubeutil::kubeadm_validate(text, &scratch);
+    assert_ne!(
+        out.code,
+        0,
+        "kubeadm accepted the token placeholder: {}",
+        out.all()
+    );
+}
+
 #[test]
 fn bootstrap_typed_structs_reject_misspelt_fields() {
     // The structs would catch a typo in the module: the same document with one key misspelt
@@ -664,7 +706,7 @@ fn bootstrap_script_pins_packages_and_reads_the_bundle() {
             format!("K8S_PACKAGE_VERSION='{K8S}-1.1'"),
             format!("CONTAINERD_VERSION='{CONTAINERD}'"),
             "https://pkgs.k8s.io/core:/stable:/v$K8S_MINOR/deb/".to_string(),
-            "K8S_MINOR='1.31'".to_string(),
+            format!("K8S_MINOR='{}'", &K8S[..K8S.rfind('.').unwrap()]),
             "apt-mark hold containerd kubelet kubeadm kubectl".to_string(),
             "0o600".to_string(),
             "modprobe br_netfilter".to_string(),
@@ -716,8 +758,8 @@ fn bootstrap_rejects_bad_inputs() {
             "bundle_s3_uri must look like",
         ),
         (
-            "kubernetes_version = \"1.31.4\"",
-            "kubernetes_version = \"v1.31\"",
+            "kubernetes_version = \"1.35.4\"",
+            "kubernetes_version = \"v1.35\"",
             "kubernetes_version must be",
         ),
     ] {

@@ -1,14 +1,16 @@
 //! End-to-end tests of `modules/etcd`: the configuration slipway renders is run, byte for byte,
-//! by three real etcd 3.4 members (Debian's `etcd-server`), with certificates from
-//! `modules/pki`, and probed with the real `etcdctl` and `curl`.
+//! by three real etcd 3.6 members — the release etcd nodes install, built from source by
+//! `scripts/install-kube` — with certificates from `modules/pki`, and probed with the real
+//! `etcdctl` and `curl`.
 //!
 //! The members listen on 127.0.0.1, 127.0.0.2 and 127.0.0.3 — loopback only — and are rendered
 //! with those addresses directly, so nothing in a config file is rewritten. Two inputs make
 //! three members fit on one host: `pki_dir` and `data_dir` are relative (`pki`, `data`), and
 //! each etcd runs in its own directory, so each finds its own certificates and data; and
 //! `listen_on_localhost = false`, since three members cannot all bind 127.0.0.1:<client port>.
-//! Ports are free ones picked at run time. `etcd`, `etcdctl`, `curl` and `openssl` are
-//! required: these tests fail, not skip, without them (`scripts/install-deps`).
+//! Ports are free ones picked at run time. `etcd`, `etcdctl` (from `SLIPWAY_KUBE_BIN`), `curl`
+//! and `openssl` are required: these tests fail, not skip, without them (`scripts/install-kube`,
+//! `scripts/install-deps`).
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -25,8 +27,8 @@ const MEMBERS: [(&str, &str); 3] = [
     ("etcd-b", "127.0.0.2"),
     ("etcd-c", "127.0.0.3"),
 ];
-const INSTALL: &str = "install them with `apt-get install -y etcd-server etcd-client curl openssl` \
-                       (or scripts/install-deps)";
+const INSTALL: &str = "build etcd with `export SLIPWAY_KUBE_BIN=$(scripts/install-kube)` and \
+                       install curl and openssl (scripts/install-deps)";
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -363,7 +365,7 @@ pub(crate) fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
     };
     for (name, dir) in dirs {
         let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-        let child = Command::new("etcd")
+        let child = Command::new(crate::kubeutil::kube_bin("etcd"))
             .args(["--config-file", "etcd.conf.yml"])
             .current_dir(dir)
             // Ignored with --config-file anyway; removed so the host cannot leak settings in.
@@ -381,7 +383,7 @@ pub(crate) fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
 
 /// `etcdctl` (API v3) with the given TLS files; short timeouts so a refusal fails fast.
 pub(crate) fn etcdctl(endpoints: &[String], tls: &[(&str, &Path)], args: &[&str]) -> Run {
-    let mut cmd = Command::new("etcdctl");
+    let mut cmd = Command::new(crate::kubeutil::kube_bin("etcdctl"));
     cmd.env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={}", endpoints.join(",")))
         .args(["--dial-timeout=2s", "--command-timeout=4s"]);
@@ -442,10 +444,16 @@ fn path_str(p: &Path) -> &str {
 
 #[test]
 fn etcd_rendered_config_runs_a_tls_cluster_that_keeps_quorum() {
-    // Fail early, and clearly, without the real programs.
+    // Fail early, and clearly, without the real programs; and run the release nodes install.
     for (program, arg) in [("etcd", "--version"), ("etcdctl", "version")] {
-        let version = run(Command::new(program).arg(arg));
+        let version = run(Command::new(crate::kubeutil::kube_bin(program)).arg(arg));
         assert_eq!(version.code, 0, "{program} {arg}: {}", version.all());
+        assert!(
+            version.stdout.contains(crate::kubeutil::ETCD_VERSION),
+            "{program} is not etcd {}: {}",
+            crate::kubeutil::ETCD_VERSION,
+            version.stdout
+        );
     }
 
     let f = fixture();
@@ -680,7 +688,7 @@ peer-transport-security:
     let unit = &f.units["etcd-a"];
     assert!(unit.contains("\nAssertPathIsMountPoint=data\n"), "{unit}");
     assert!(
-        unit.contains("\nExecStart=/usr/bin/etcd --config-file /etc/etcd/etcd.conf.yml\n"),
+        unit.contains("\nExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.conf.yml\n"),
         "{unit}"
     );
 }

@@ -2,6 +2,7 @@
 //! area (ripgrep style: one target, so one link and one process for the whole suite).
 
 mod gitutil;
+mod kubeutil;
 mod util;
 
 mod aws_env;
@@ -10,6 +11,7 @@ mod aws_prod;
 mod backend_s3;
 mod bootstrap;
 mod cloud_config;
+mod control_plane;
 mod corpus;
 mod encryption;
 mod engine;
@@ -17,6 +19,7 @@ mod etcd;
 mod fmt_cmd;
 mod git_sources;
 mod graph_cmd;
+mod local_cluster;
 mod moto;
 mod mutate;
 mod pki;

@@ -14,7 +14,7 @@ variable "cluster_name" {
 
 variable "kubernetes_version" {
   type    = string
-  default = "1.31.4"
+  default = "1.35.4"
 }
 
 variable "containerd_version" {

@@ -65,9 +65,10 @@ module "bootstrap" {
     data_volume_id   = aws_ebs_volume.data[each.key].id
     data_device_name = var.device_name
   }
-  etcd_package_version = var.etcd_package_version
-  bundle_s3_uri        = "s3://${var.bucket}/${local.bundle_keys[each.key]}"
-  pki_files            = var.pki_bundles[each.key]
+  etcd_version  = var.etcd_version
+  etcd_sha256   = var.etcd_sha256
+  bundle_s3_uri = "s3://${var.bucket}/${local.bundle_keys[each.key]}"
+  pki_files     = var.pki_bundles[each.key]
   # Required by node-bootstrap for its Kubernetes roles; a systemd etcd member renders none of
   # them (no kubelet, no kubeadm).
   kubernetes_version = "0.0.0"

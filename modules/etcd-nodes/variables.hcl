@@ -105,10 +105,16 @@ variable "data_dir" {
   default     = "/var/lib/etcd"
 }
 
-variable "etcd_package_version" {
-  description = "Debian version of etcd-server/etcd-client."
+variable "etcd_version" {
+  description = "etcd release each member installs (modules/node-bootstrap's etcd_version; its etcd_sha256 default pins the tarballs of the default version)."
   type        = string
-  default     = "3.4.23-4+b4"
+  default     = "3.6.14"
+}
+
+variable "etcd_sha256" {
+  description = "SHA-256 of the release tarball per Debian architecture; null keeps modules/node-bootstrap's pins (which match the default etcd_version only)."
+  type        = map(string)
+  default     = null
 }
 
 variable "pki_bundles" {

@@ -30,7 +30,7 @@ locals {
     client-cert-auth = true
   }
 
-  # etcd 3.4's config file takes URL lists as comma-separated strings, not YAML lists.
+  # etcd's config file (3.4 to 3.6) takes URL lists as comma-separated strings, not YAML lists.
   configs = {
     for name, ip in var.members : name => {
       name     = name
@@ -60,13 +60,13 @@ locals {
     for name, ip in var.members : name => <<-EOT
       [Unit]
       Description=etcd member ${name} of ${var.cluster_name}
-      Documentation=https://etcd.io/docs/v3.4/op-guide/configuration/
+      Documentation=https://etcd.io/docs/v3.6/op-guide/configuration/
       After=network-online.target
       Wants=network-online.target
       ${local.mount_guard}
       [Service]
       Type=notify
-      ExecStart=/usr/bin/etcd --config-file ${var.config_file}
+      ExecStart=/usr/local/bin/etcd --config-file ${var.config_file}
       Restart=always
       RestartSec=5s
       LimitNOFILE=65536

@@ -56,6 +56,16 @@ locals {
     bindPort         = var.apiserver_port
   }
 
+  # Digests of the official etcd release tarballs, per version and Debian architecture (the same
+  # digests kubespray pins). A version not listed needs var.etcd_sha256.
+  etcd_release_sha256 = {
+    "3.6.14" = {
+      amd64 = "ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5"
+      arm64 = "fa1b80565ee6fc2df1ae6f57a508b221f3ecc7d591c317c581cd8281b0842b3e"
+    }
+  }
+  etcd_sha256 = var.etcd_sha256 != null ? var.etcd_sha256 : lookup(local.etcd_release_sha256, var.etcd_version, {})
+
   etcd_members     = coalesce(var.etcd.members, {})
   initial_cluster  = join(",", [for name, ip in local.etcd_members : "${name}=https://${ip}:2380"])
   etcd_member_sans = [var.node_name, var.node_ip, "localhost", "127.0.0.1"]
@@ -200,7 +210,8 @@ locals {
     needs_token        = local.needs_token
     pki_dir            = local.pki_dir
     systemd_etcd       = local.systemd_etcd
-    etcd_package       = var.etcd_package_version
+    etcd_version       = var.etcd_version
+    etcd_sha256        = join(" ", [for arch in sort(keys(local.etcd_sha256)) : "${arch}=${local.etcd_sha256[arch]}"])
     etcd_data_dir      = local.etcd_service.data_dir
     etcd_data_devices  = local.data_devices
     wait_for_etcd      = var.role == "control-plane-init" && var.etcd.topology == "external"

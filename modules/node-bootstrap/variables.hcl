@@ -24,12 +24,12 @@ variable "node_ip" {
 }
 
 variable "kubernetes_version" {
-  description = "Exact Kubernetes version, e.g. \"1.31.4\": pins the apt packages and kubeadm's kubernetesVersion. Its minor version picks the pkgs.k8s.io repository."
+  description = "Exact Kubernetes version, e.g. \"1.35.4\": pins the apt packages and kubeadm's kubernetesVersion. Its minor version picks the pkgs.k8s.io repository."
   type        = string
 
   validation {
     condition     = length(split(".", var.kubernetes_version)) == 3 && can(tonumber(split(".", var.kubernetes_version)[0])) && can(tonumber(split(".", var.kubernetes_version)[1])) && can(tonumber(split(".", var.kubernetes_version)[2]))
-    error_message = "kubernetes_version must be MAJOR.MINOR.PATCH without a leading v, e.g. \"1.31.4\"."
+    error_message = "kubernetes_version must be MAJOR.MINOR.PATCH without a leading v, e.g. \"1.35.4\"."
   }
 }
 
@@ -136,7 +136,7 @@ variable "pki_files" {
 }
 
 variable "etcd_service" {
-  description = "For role \"etcd\" only: run the member from modules/etcd's config file under systemd (Debian's etcd-server), with its data dir on the node's own EBS volume, instead of kubeadm's static pod. config_path/config_file/systemd_unit come from modules/etcd; data_volume_id is the aws_ebs_volume's id, data_device_name the aws_volume_attachment's device_name."
+  description = "For role \"etcd\" only: run the member from modules/etcd's config file under systemd (the etcd release of etcd_version), with its data dir on the node's own EBS volume, instead of kubeadm's static pod. config_path/config_file/systemd_unit come from modules/etcd; data_volume_id is the aws_ebs_volume's id, data_device_name the aws_volume_attachment's device_name."
   type = object({
     config_path      = string
     config_file      = string
@@ -148,14 +148,26 @@ variable "etcd_service" {
   default = null
 }
 
-variable "etcd_package_version" {
-  description = "Exact Debian version of etcd-server and etcd-client for an etcd_service member (bookworm: 3.4.23-4+b4)."
+variable "etcd_version" {
+  description = "etcd release an etcd_service member installs (the official linux tarball, verified by etcd_sha256). 3.6 is what Kubernetes 1.34+ runs and what kubeadm accepts as external etcd; Debian 12's etcd-server (3.4.23) is below both. The tests run this same version (scripts/install-kube)."
   type        = string
-  default     = "3.4.23-4+b4"
+  default     = "3.6.14"
 
   validation {
-    # Quoted verbatim in the bootstrap script.
-    condition     = length(var.etcd_package_version) > 0 && length(split("'", var.etcd_package_version)) == 1 && length(split(" ", var.etcd_package_version)) == 1
-    error_message = "etcd_package_version must be a Debian version string, without quotes or spaces."
+    # Digits and dots only: the value is quoted verbatim in the bootstrap script.
+    condition     = length(split(".", var.etcd_version)) == 3 && trim(var.etcd_version, "0123456789.") == "" && alltrue([for part in split(".", var.etcd_version) : length(part) > 0])
+    error_message = "etcd_version must be MAJOR.MINOR.PATCH without a leading v, e.g. \"3.6.14\"."
+  }
+}
+
+variable "etcd_sha256" {
+  description = "SHA-256 of etcd-v<etcd_version>-linux-<arch>.tar.gz per Debian architecture (dpkg --print-architecture); null takes the module's own pins for the versions it knows (3.6.14). The script refuses a tarball whose digest differs, and an architecture with no digest."
+  type        = map(string)
+  default     = null
+
+  validation {
+    # trim(s, set) == "" exactly when every character of s is in set.
+    condition     = var.etcd_sha256 == null ? true : length(var.etcd_sha256) > 0 && alltrue([for arch, digest in var.etcd_sha256 : length(arch) > 0 && trim(arch, "abcdefghijklmnopqrstuvwxyz0123456789") == "" && length(digest) == 64 && trim(digest, "0123456789abcdef") == ""])
+    error_message = "etcd_sha256 maps a Debian architecture (amd64, arm64) to a 64-character lowercase hex SHA-256."
   }
 }
