@@ -151,19 +151,6 @@ fn json_output<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> T {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("output {name}: {e}"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A port free on every address the control plane uses.
 fn free_port_everywhere() -> u16 {
     'next: for _ in 0..100 {
@@ -178,8 +165,8 @@ fn free_port_everywhere() -> u16 {
     panic!("no port free on 127.0.0.20-23");
 }
 
-/// Processes killed on drop (the fixture is a static, so they also die with the test process:
-/// `PR_SET_PDEATHSIG` is not portable, but cargo runs the suite to the end).
+/// The fixture's processes. The fixture is a static, never dropped, so each process is also
+/// handed to a watcher that kills it once the test process is gone (`kubeutil::kill_when_gone`).
 struct Procs(Vec<(String, Child, PathBuf)>);
 
 impl Procs {
@@ -191,6 +178,7 @@ impl Procs {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        crate::kubeutil::kill_when_gone(child.id());
         self.0.push((name.to_string(), child, log));
     }
 
@@ -198,7 +186,7 @@ impl Procs {
     fn assert_running(&mut self) {
         for (name, child, log) in &mut self.0 {
             if let Some(status) = child.try_wait().unwrap() {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let text = std::fs::read_to_string(log).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!("{name} exited with {status}:\n{}", tail.join("\n"));
@@ -243,38 +231,16 @@ fn install_bundle(bundle: &BTreeMap<String, String>, strip: &str, dir: &Path) {
     }
 }
 
-/// YAML → JSON with PyYAML (a cloud-init dependency scripts/install-deps installs).
-fn yaml_to_json(yaml: &str) -> serde_json::Value {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 with PyYAML (scripts/install-deps)");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "PyYAML could not read:\n{yaml}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
-        let root =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cp-{}", std::process::id()));
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        crate::kubeutil::remove_stale_dirs(scratch, "cp-");
+        let root = scratch.join(format!("cp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
         for m in ["pki", "etcd", "node-bootstrap"] {
-            copy_dir(&modules.join(m), &root.join("modules").join(m));
+            crate::util::copy_dir(&modules.join(m), &root.join("modules").join(m));
         }
         let client_port = free_port_everywhere();
         let peer_port = free_port_everywhere();
@@ -338,7 +304,7 @@ fn fixture() -> &'static Fixture {
         .ok("kubeadm init phase control-plane apiserver --dry-run");
         let manifest = std::fs::read_to_string(manifests.join("kube-apiserver.yaml"))
             .expect("kubeadm wrote kube-apiserver.yaml");
-        let manifest = yaml_to_json(&manifest);
+        let manifest = crate::cloud_config::yaml_documents(&manifest).remove(0);
         let container = &manifest["spec"]["containers"][0];
         let kubeadm_command: Vec<String> = container["command"]
             .as_array()
@@ -701,6 +667,63 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
     ])
     .ok("whoami with a service-account token");
     assert_eq!(as_sa.stdout, format!("system:serviceaccount:{ns}:probe"));
+
+    // The front-proxy chain: a proxy presenting slipway's front-proxy-client certificate (from
+    // the front-proxy CA, CN front-proxy-client) may assert a user in request headers, as the
+    // aggregation layer does; the same headers from the admin's certificate are not trusted.
+    let review = |cert: &str, key: &str| -> serde_json::Value {
+        let port = f.port.to_string();
+        let resolve = format!("{LB}:{port}:{BIND_IP}");
+        let url = format!("https://{LB}:{port}/apis/authentication.k8s.io/v1/selfsubjectreviews");
+        let out = output(
+            Command::new("curl")
+                .args([
+                    "--silent",
+                    "--show-error",
+                    "--max-time",
+                    "10",
+                    "--resolve",
+                    &resolve,
+                ])
+                .arg("--cacert")
+                .arg(f.pki.join("ca.crt"))
+                .arg("--cert")
+                .arg(f.pki.join(cert))
+                .arg("--key")
+                .arg(f.pki.join(key))
+                .args(["-H", "X-Remote-User: proxied-alice"])
+                .args(["-H", "X-Remote-Group: proxied-group"])
+                .args([
+                    "-H",
+                    "Content-Type: application/json",
+                    "-X",
+                    "POST",
+                    "--data",
+                ])
+                .arg(r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#)
+                .arg(&url),
+        )
+        .ok("curl selfsubjectreviews");
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    };
+    let proxied = review("front-proxy-client.crt", "front-proxy-client.key");
+    assert_eq!(
+        proxied["status"]["userInfo"]["username"], "proxied-alice",
+        "{proxied}"
+    );
+    assert!(
+        proxied["status"]["userInfo"]["groups"]
+            .to_string()
+            .contains("proxied-group")
+    );
+    let direct = review(
+        "apiserver-kubelet-client.crt",
+        "apiserver-kubelet-client.key",
+    );
+    assert_eq!(
+        direct["status"]["userInfo"]["username"], "kube-apiserver-kubelet-client",
+        "headers from a certificate outside the front-proxy chain must be ignored: {direct}"
+    );
 }
 
 #[test]

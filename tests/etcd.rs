@@ -18,7 +18,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENV: &str = "environments/test";
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
@@ -420,20 +420,8 @@ fn assert_refused(url: &str, r: Run) {
     );
 }
 
-pub(crate) fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> Result<(), String>,
-) {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if start.elapsed() > timeout => panic!("{what}: not after {timeout:?}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(300)),
-        }
-    }
-}
+/// Polls until a check passes (shared with the other tests of real processes).
+pub(crate) use crate::kubeutil::wait_until;
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -150,6 +150,42 @@ fn regex_like_token(t: &str) -> bool {
     ok(id, 6) && ok(secret, 16)
 }
 
+/// Kills `pid` once this test process has exited: for processes owned by a static fixture,
+/// which Rust never drops. A tiny watcher shell polls this process's pid once a second.
+pub fn kill_when_gone(pid: u32) {
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null",
+        me = std::process::id()
+    );
+    let _ = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+/// Removes `<prefix><pid>` directories under `scratch` whose test process has exited (fixtures
+/// of earlier runs; only where /proc tells).
+pub fn remove_stale_dirs(scratch: &Path, prefix: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A port free on `ip` right now.
 pub fn free_port(ip: &str) -> u16 {
     TcpListener::bind((ip, 0))
