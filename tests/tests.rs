@@ -8,6 +8,7 @@ mod util;
 mod aws_env;
 mod aws_fleet;
 mod aws_prod;
+mod aws_rules;
 mod backend_s3;
 mod bootstrap;
 mod cloud_config;

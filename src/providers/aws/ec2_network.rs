@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, IpPermission, IpRange, ResourceType as Rt, RouteTable as AwsRouteTable,
-    SecurityGroup as AwsSecurityGroup, UserIdGroupPair,
+    AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType as Rt,
+    RouteTable as AwsRouteTable, SecurityGroup as AwsSecurityGroup, UserIdGroupPair,
 };
 
 use super::client::to_provider_error;
@@ -892,6 +892,14 @@ fn rule_schema() -> Schema {
             A::optional(Type::List(Box::new(Type::String))),
         )
         .attr(
+            "ipv6_cidr_blocks",
+            A::optional(Type::List(Box::new(Type::String))),
+        )
+        .attr(
+            "prefix_list_ids",
+            A::optional(Type::List(Box::new(Type::String))),
+        )
+        .attr(
             "security_groups",
             A::optional(Type::List(Box::new(Type::String))),
         )
@@ -909,7 +917,8 @@ fn norm_protocol(p: &str) -> String {
     }
 }
 
-/// One atomic rule. `source` is exactly one of a CIDR, a group id, or self.
+/// One atomic rule. `source` is exactly one of an IPv4 or IPv6 CIDR, a prefix list, a group id,
+/// or self.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Atom {
     protocol: String,
@@ -922,7 +931,11 @@ struct Atom {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Source {
     Cidr(String),
+    Cidr6(String),
+    PrefixList(String),
     Group(String),
+    /// The rule's own group, however the configuration named it (`self = true`, or
+    /// `source_security_group_id` equal to the group): AWS stores and returns one pair.
     SelfRef,
 }
 
@@ -944,8 +957,9 @@ impl Atom {
             Source::Cidr(c) => (vec![c.clone()], vec![], false),
             Source::Group(g) => (vec![], vec![g.clone()], false),
             Source::SelfRef => (vec![], vec![], true),
+            Source::Cidr6(_) | Source::PrefixList(_) => (vec![], vec![], false),
         };
-        Value::Map(attrs(vec![
+        let mut v = attrs(vec![
             ("protocol", Value::string(self.protocol.clone())),
             ("from_port", vnum(Some(self.from))),
             ("to_port", vnum(Some(self.to))),
@@ -953,7 +967,18 @@ impl Atom {
             ("security_groups", vlist(groups)),
             ("self", Value::Bool(selfref)),
             ("description", Value::string(self.description.clone())),
-        ]))
+        ]);
+        // Only when used: inline rules written before these sources existed keep their shape.
+        match &self.source {
+            Source::Cidr6(c) => {
+                v.insert("ipv6_cidr_blocks".into(), vlist(vec![c.clone()]));
+            }
+            Source::PrefixList(p) => {
+                v.insert("prefix_list_ids".into(), vlist(vec![p.clone()]));
+            }
+            _ => {}
+        }
+        Value::Map(v)
     }
 
     fn to_permission(&self, own_group: &str) -> IpPermission {
@@ -966,6 +991,18 @@ impl Atom {
             Source::Cidr(c) => {
                 p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(desc).build())
             }
+            Source::Cidr6(c) => p.ipv6_ranges(
+                Ipv6Range::builder()
+                    .cidr_ipv6(c)
+                    .set_description(desc)
+                    .build(),
+            ),
+            Source::PrefixList(id) => p.prefix_list_ids(
+                PrefixListId::builder()
+                    .prefix_list_id(id)
+                    .set_description(desc)
+                    .build(),
+            ),
             Source::Group(g) => p.user_id_group_pairs(
                 UserIdGroupPair::builder()
                     .group_id(g)
@@ -997,6 +1034,16 @@ fn atoms_of_config(rule: &Value) -> Option<Vec<Atom>> {
         .map(|c| Atom::new(&protocol, from, to, Source::Cidr(c), &desc))
         .collect();
     out.extend(
+        strs_attr(rule, "ipv6_cidr_blocks")
+            .into_iter()
+            .map(|c| Atom::new(&protocol, from, to, Source::Cidr6(c), &desc)),
+    );
+    out.extend(
+        strs_attr(rule, "prefix_list_ids")
+            .into_iter()
+            .map(|p| Atom::new(&protocol, from, to, Source::PrefixList(p), &desc)),
+    );
+    out.extend(
         strs_attr(rule, "security_groups")
             .into_iter()
             .map(|g| Atom::new(&protocol, from, to, Source::Group(g), &desc)),
@@ -1021,6 +1068,28 @@ fn atoms_of_permissions(perms: &[IpPermission], own_group: &str) -> Vec<Atom> {
                     to,
                     Source::Cidr(c.to_string()),
                     r.description().unwrap_or(""),
+                ));
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                out.push(Atom::new(
+                    protocol,
+                    from,
+                    to,
+                    Source::Cidr6(c.to_string()),
+                    r.description().unwrap_or(""),
+                ));
+            }
+        }
+        for l in p.prefix_list_ids() {
+            if let Some(id) = l.prefix_list_id() {
+                out.push(Atom::new(
+                    protocol,
+                    from,
+                    to,
+                    Source::PrefixList(id.to_string()),
+                    l.description().unwrap_or(""),
                 ));
             }
         }
@@ -1108,7 +1177,10 @@ async fn revoke(
 }
 
 /// Adds (`add`) or removes rules. Both are idempotent: a rule already there (an interrupted
-/// run, or an identical rule elsewhere) or already gone means the goal holds.
+/// run, or an identical rule elsewhere) or already gone means the goal holds. AWS applies a
+/// call's permissions all or nothing: when one of several is a duplicate (say the default
+/// egress `0.0.0.0/0` beside a new `::/0`) the whole call is refused and nothing is added, so the
+/// atoms are then sent one by one.
 async fn change_rules(
     cx: &Ctx,
     group: &str,
@@ -1116,6 +1188,37 @@ async fn change_rules(
     atoms: &[Atom],
     add: bool,
 ) -> Result<(), ProviderError> {
+    match change_rules_once(cx, group, dir, atoms, add).await {
+        Err(Partial) if atoms.len() > 1 => {
+            for atom in atoms {
+                match change_rules_once(cx, group, dir, std::slice::from_ref(atom), add).await {
+                    Ok(()) | Err(Partial) => {}
+                    Err(Failed(e)) => return Err(e),
+                }
+            }
+            Ok(())
+        }
+        Ok(()) | Err(Partial) => Ok(()),
+        Err(Failed(e)) => Err(e),
+    }
+}
+
+/// Why one rule call did not simply succeed.
+enum RuleCallError {
+    /// A duplicate (adding) or an absent rule (removing): for a single rule the goal holds; for
+    /// several, AWS did nothing at all.
+    Partial,
+    Failed(ProviderError),
+}
+use RuleCallError::{Failed, Partial};
+
+async fn change_rules_once(
+    cx: &Ctx,
+    group: &str,
+    dir: Direction,
+    atoms: &[Atom],
+    add: bool,
+) -> Result<(), RuleCallError> {
     if atoms.is_empty() {
         return Ok(());
     }
@@ -1151,10 +1254,12 @@ async fn change_rules(
         ),
     };
     match r {
-        Err(e) if add && e.code == "InvalidPermission.Duplicate" => Ok(()),
-        Err(e) if !add && e.code == "InvalidPermission.NotFound" => Ok(()),
-        other if add => other.map_err(|e| to_provider_error("ec2:AuthorizeSecurityGroup", e)),
-        other => gone_ok("ec2:RevokeSecurityGroup", other),
+        Err(e) if add && e.code == "InvalidPermission.Duplicate" => Err(Partial),
+        Err(e) if !add && e.code == "InvalidPermission.NotFound" => Err(Partial),
+        other if add => other
+            .map(|_| ())
+            .map_err(|e| Failed(to_provider_error("ec2:AuthorizeSecurityGroup", e))),
+        other => gone_ok("ec2:RevokeSecurityGroup", other).map_err(Failed),
     }
 }
 
@@ -1382,6 +1487,8 @@ impl SecurityGroupRule {
             "to_port",
             "description",
             "cidr_blocks",
+            "ipv6_cidr_blocks",
+            "prefix_list_ids",
             "self",
         ]
         .into_iter()
@@ -1390,7 +1497,15 @@ impl SecurityGroupRule {
         if let Some(src) = all.get("source_security_group_id").cloned()
             && !src.is_null()
         {
-            rule.insert("security_groups".into(), Value::List(vec![src]));
+            // A rule whose source is its own group is what AWS reports as a self-reference:
+            // the usual way to let a group's members talk to each other.
+            if src.as_str().is_some()
+                && src.as_str() == all.get("security_group_id").and_then(Value::as_str)
+            {
+                rule.insert("self".into(), Value::Bool(true));
+            } else {
+                rule.insert("security_groups".into(), Value::List(vec![src]));
+            }
         }
         let mut atoms = atoms_of_config(&Value::Map(rule)).unwrap_or_default();
         atoms.sort();
@@ -1432,6 +1547,14 @@ impl ResourceType for SecurityGroupRule {
                 A::optional(Type::List(Box::new(Type::String))).force_new(),
             )
             .attr(
+                "ipv6_cidr_blocks",
+                A::optional(Type::List(Box::new(Type::String))).force_new(),
+            )
+            .attr(
+                "prefix_list_ids",
+                A::optional(Type::List(Box::new(Type::String))).force_new(),
+            )
+            .attr(
                 "source_security_group_id",
                 A::optional(Type::String).force_new(),
             )
@@ -1449,6 +1572,8 @@ impl ResourceType for SecurityGroupRule {
             a.insert("protocol".into(), Value::string(p));
         }
         super::resource::normalize_set(a, "cidr_blocks");
+        super::resource::normalize_set(a, "ipv6_cidr_blocks");
+        super::resource::normalize_set(a, "prefix_list_ids");
     }
     async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         // Rules are observed through their groups (see `observe`).
@@ -1527,7 +1652,7 @@ impl ResourceType for SecurityGroupRule {
         let atoms = Self::atoms(planned);
         if atoms.is_empty() {
             return Err(ProviderError::fatal(
-                "aws_security_group_rule needs cidr_blocks, source_security_group_id or self",
+                "aws_security_group_rule needs cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, source_security_group_id or self",
             ));
         }
         authorize(cx, &group, Self::direction(planned), &atoms).await?;
