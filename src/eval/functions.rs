@@ -25,6 +25,8 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use sha2::Digest as _;
 
+mod more;
+
 use super::convert::{self, cmp_values, make_set, parse_number};
 use crate::value::{Type, Value, format_number};
 
@@ -140,18 +142,22 @@ const ONE: Option<usize> = Some(1);
 const TWO: Option<usize> = Some(2);
 const THREE: Option<usize> = Some(3);
 const ANY: Option<usize> = None;
+const ZERO: Option<usize> = Some(0);
 
 /// Sorted by name (a unit test checks), so lookup is a binary search.
 static DEFS: &[Def] = &[
     pure("abs", 1, ONE, f_abs),
+    pure("abspath", 1, ONE, more::f_abspath),
     pure("alltrue", 1, ONE, f_alltrue),
     pure("anytrue", 1, ONE, f_anytrue),
     pure("base64decode", 1, ONE, f_base64decode),
     pure("base64encode", 1, ONE, f_base64encode),
     pure("base64sha256", 1, ONE, f_base64sha256),
     pure("base64sha512", 1, ONE, f_base64sha512),
+    pure("basename", 1, ONE, more::f_basename),
     pure("ceil", 1, ONE, f_ceil),
     pure("chomp", 1, ONE, f_chomp),
+    pure("chunklist", 2, TWO, more::f_chunklist),
     pure("cidrhost", 2, TWO, f_cidrhost),
     pure("cidrnetmask", 1, ONE, f_cidrnetmask),
     pure("cidrsubnet", 3, THREE, f_cidrsubnet),
@@ -160,13 +166,25 @@ static DEFS: &[Def] = &[
     raw("compact", 1, ONE, f_compact),
     raw("concat", 1, ANY, f_concat),
     pure("contains", 2, TWO, f_contains),
+    pure("csvdecode", 1, ONE, more::f_csvdecode),
+    pure("dirname", 1, ONE, more::f_dirname),
     raw("distinct", 1, ONE, f_distinct),
     raw("element", 2, TWO, f_element),
     pure("endswith", 2, TWO, f_endswith),
     pure("file", 1, ONE, f_file),
+    pure("filebase64", 1, ONE, more::f_filebase64),
+    pure("filebase64sha256", 1, ONE, more::f_filebase64sha256),
+    pure("filebase64sha512", 1, ONE, more::f_filebase64sha512),
+    pure("fileexists", 1, ONE, more::f_fileexists),
+    pure("filemd5", 1, ONE, more::f_filemd5),
+    pure("fileset", 2, TWO, more::f_fileset),
+    pure("filesha1", 1, ONE, more::f_filesha1),
+    pure("filesha256", 1, ONE, more::f_filesha256),
+    pure("filesha512", 1, ONE, more::f_filesha512),
     raw("flatten", 1, ONE, f_flatten),
     pure("floor", 1, ONE, f_floor),
     pure("format", 1, ANY, f_format),
+    pure("formatdate", 2, TWO, more::f_formatdate),
     pure("formatlist", 1, ANY, f_formatlist),
     pure("indent", 2, TWO, f_indent),
     pure("index", 2, TWO, f_index),
@@ -175,21 +193,31 @@ static DEFS: &[Def] = &[
     pure("jsonencode", 1, ONE, f_jsonencode),
     raw("keys", 1, ONE, f_keys),
     raw("length", 1, ONE, f_length),
+    pure("log", 2, TWO, more::f_log),
     raw("lookup", 2, THREE, f_lookup),
     pure("lower", 1, ONE, f_lower),
+    pure("matchkeys", 3, THREE, more::f_matchkeys),
     pure("max", 1, ANY, f_max),
+    pure("md5", 1, ONE, more::f_md5),
     raw("merge", 0, ANY, f_merge),
     pure("min", 1, ANY, f_min),
     raw("nonsensitive", 1, ONE, f_nonsensitive),
     raw("one", 1, ONE, f_one),
+    pure("parseint", 2, TWO, more::f_parseint),
+    pure("pathexpand", 1, ONE, more::f_pathexpand),
+    pure("plantimestamp", 0, ZERO, more::f_plantimestamp),
     pure("pow", 2, TWO, f_pow),
     pure("range", 1, THREE, f_range),
+    pure("regex", 2, TWO, more::f_regex),
+    pure("regexall", 2, TWO, more::f_regexall),
     pure("replace", 3, THREE, f_replace),
     raw("reverse", 1, ONE, f_reverse),
     raw("sensitive", 1, ONE, f_sensitive),
     pure("setintersection", 1, ANY, f_setintersection),
+    pure("setproduct", 1, ANY, more::f_setproduct),
     pure("setsubtract", 2, TWO, f_setsubtract),
     pure("setunion", 1, ANY, f_setunion),
+    pure("sha1", 1, ONE, more::f_sha1),
     pure("sha256", 1, ONE, f_sha256),
     pure("sha512", 1, ONE, f_sha512),
     pure("signum", 1, ONE, f_signum),
@@ -197,8 +225,15 @@ static DEFS: &[Def] = &[
     pure("sort", 1, ONE, f_sort),
     pure("split", 2, TWO, f_split),
     pure("startswith", 2, TWO, f_startswith),
+    pure("strcontains", 2, TWO, more::f_strcontains),
+    pure("strrev", 1, ONE, more::f_strrev),
     pure("substr", 3, THREE, f_substr),
     pure("sum", 1, ONE, f_sum),
+    pure("textdecodebase64", 2, TWO, more::f_textdecodebase64),
+    pure("textencodebase64", 2, TWO, more::f_textencodebase64),
+    pure("timeadd", 2, TWO, more::f_timeadd),
+    pure("timecmp", 2, TWO, more::f_timecmp),
+    pure("timestamp", 0, ZERO, more::f_timestamp),
     pure("title", 1, ONE, f_title),
     raw("tobool", 1, ONE, f_tobool),
     raw("tolist", 1, ONE, f_tolist),
@@ -206,11 +241,15 @@ static DEFS: &[Def] = &[
     raw("tonumber", 1, ONE, f_tonumber),
     raw("toset", 1, ONE, f_toset),
     raw("tostring", 1, ONE, f_tostring),
+    pure("transpose", 1, ONE, more::f_transpose),
     pure("trim", 2, TWO, f_trim),
     pure("trimprefix", 2, TWO, f_trimprefix),
     pure("trimspace", 1, ONE, f_trimspace),
     pure("trimsuffix", 2, TWO, f_trimsuffix),
     pure("upper", 1, ONE, f_upper),
+    pure("urlencode", 1, ONE, more::f_urlencode),
+    pure("uuid", 0, ZERO, more::f_uuid),
+    pure("uuidv5", 2, TWO, more::f_uuidv5),
     raw("values", 1, ONE, f_values),
     pure("yamlencode", 1, ONE, f_yamlencode),
     raw("zipmap", 2, TWO, f_zipmap),
@@ -372,6 +411,14 @@ fn check_string_size(len: usize) -> Result<(), FunctionError> {
     }
 }
 
+/// Grapheme clusters of a string (ASCII without CR: one per byte, the common fast case).
+fn grapheme_count(s: &str) -> usize {
+    if s.is_ascii() && !s.contains('\r') {
+        return s.len();
+    }
+    unicode_segmentation::UnicodeSegmentation::graphemes(s, true).count()
+}
+
 fn num(n: usize) -> Value {
     Value::Number(n as f64)
 }
@@ -415,7 +462,8 @@ fn f_length(mut args: Vec<Value>) -> R {
     let (v, s) = take(&mut args, 0).unmark();
     let n = match v {
         Value::Unknown => Value::Unknown,
-        Value::String(text) => num(text.chars().count()),
+        // Grapheme clusters, as Terraform counts: "cafe\u0301" and "👍🏽" are 4 and 1.
+        Value::String(text) => num(grapheme_count(&text)),
         Value::List(items) => num(items.len()),
         Value::Map(map) => num(map.len()),
         Value::Null => return Err(not_null(0)),
@@ -851,8 +899,16 @@ fn f_sensitive(mut args: Vec<Value>) -> R {
 }
 
 fn f_nonsensitive(mut args: Vec<Value>) -> R {
-    // Only the top-level mark goes, as in Terraform: nested secrets stay secret.
-    Ok(take(&mut args, 0).unmark().0)
+    // Only the top-level mark goes, as in Terraform: nested secrets stay secret. Like
+    // Terraform, a known value that is not sensitive is an error: the call is a mistake.
+    let (v, marked) = take(&mut args, 0).unmark();
+    if !marked && !v.is_unknown() {
+        return Err(arg_err(
+            0,
+            "the given value is not sensitive, so nonsensitive() is not needed",
+        ));
+    }
+    Ok(v)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,11 +999,12 @@ fn f_replace(args: &[Value], cx: &Cx) -> R {
     let s = want_str(arg(args, 0), 0, cx)?;
     let from = want_str(arg(args, 1), 1, cx)?;
     let to = want_str(arg(args, 2), 2, cx)?;
-    if from.len() >= 2 && from.starts_with('/') && from.ends_with('/') {
-        return Err(arg_err(
-            1,
-            "regular expression patterns (/…/) are not supported by replace(); use a plain substring",
-        ));
+    if let Some(re) = from
+        .strip_prefix('/')
+        .and_then(|f| f.strip_suffix('/'))
+        .filter(|_| from.len() >= 2)
+    {
+        return more::replace_regex(&s, re, &to);
     }
     let hits = if from.is_empty() {
         s.chars().count() + 1
@@ -1040,7 +1097,9 @@ fn f_substr(args: &[Value], cx: &Cx) -> R {
     let s = want_str(arg(args, 0), 0, cx)?;
     let offset = want_int(arg(args, 1), 1, cx)?;
     let length = want_int(arg(args, 2), 2, cx)?;
-    let chars: Vec<char> = s.chars().collect();
+    // Offsets and lengths count grapheme clusters, as Terraform's do.
+    let chars: Vec<&str> =
+        unicode_segmentation::UnicodeSegmentation::graphemes(s.as_str(), true).collect();
     let len = chars.len() as i64;
     // Terraform: a negative offset counts from the end; an offset past the end gives "".
     let mut start = offset;
@@ -1049,9 +1108,9 @@ fn f_substr(args: &[Value], cx: &Cx) -> R {
     }
     let rest = chars.get(start.min(len) as usize..).unwrap_or(&[]);
     let taken: String = if length < 0 {
-        rest.iter().collect()
+        rest.concat()
     } else {
-        rest.iter().take(length as usize).collect()
+        rest.iter().take(length as usize).copied().collect()
     };
     Ok(Value::String(taken))
 }
@@ -1088,6 +1147,8 @@ fn f_floor(args: &[Value], cx: &Cx) -> R {
 }
 
 fn f_signum(args: &[Value], cx: &Cx) -> R {
+    // Terraform 1.0.3 takes whole numbers only (signum(2.5) is an error there).
+    want_int(arg(args, 0), 0, cx)?;
     // f64::signum(0.0) is 1; Terraform's signum(0) is 0.
     num_fn(args, cx, |n| {
         if n > 0.0 {
@@ -1420,8 +1481,30 @@ fn f_base64sha512(args: &[Value], cx: &Cx) -> R {
 
 fn f_jsonencode(args: &[Value], _cx: &Cx) -> R {
     serde_json::to_string(&arg(args, 0).to_json())
-        .map(Value::String)
+        .map(|s| Value::String(go_json_escapes(s)))
         .map_err(|e| arg_err(0, format!("cannot encode as JSON: {e}")))
+}
+
+/// Go's encoding/json (which Terraform's jsonencode uses) escapes `<`, `>` and `&` for safe
+/// embedding in HTML, and U+2028/U+2029 for JavaScript; the bytes differ from serde_json's, and
+/// so do hashes of them. These characters appear only inside JSON strings, so replacing them
+/// everywhere in the encoded text is exact.
+fn go_json_escapes(s: String) -> String {
+    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn f_jsondecode(args: &[Value], cx: &Cx) -> R {
@@ -2017,7 +2100,8 @@ mod tests {
         for name in names {
             assert!(arity(name).is_some(), "{name}");
         }
-        for absent in ["try", "can", "templatefile", "uuid", "md5"] {
+        // Lazy functions are the evaluator's, not the library's.
+        for absent in ["try", "can", "templatefile"] {
             assert!(arity(absent).is_none(), "{absent}");
         }
     }
@@ -2481,11 +2565,17 @@ mod tests {
     }
 
     #[test]
-    fn replace_plain_substrings_only() {
+    fn replace_substrings_and_slash_delimited_regexes() {
         assert_eq!(ok("replace", vec![s("a-b-c"), s("-"), s("+")]), s("a+b+c"));
         assert_eq!(ok("replace", vec![s("aaa"), s("a"), s("")]), s(""));
-        let e = bad("replace", vec![s("abc"), s("/a+/"), s("x")]);
-        assert!(e.message.contains("not supported"));
+        // `/…/` is a regular expression, as in Terraform; `$1` expands a group.
+        assert_eq!(ok("replace", vec![s("abc"), s("/a+/"), s("x")]), s("xbc"));
+        assert_eq!(
+            ok("replace", vec![s("hello"), s("/(h)(e)/"), s("$2$1")]),
+            s("ehllo")
+        );
+        let e = bad("replace", vec![s("abc"), s("/[/"), s("x")]);
+        assert!(e.message.contains("regular expression"), "{e}");
         assert_eq!(e.arg_index, Some(1));
         let big = "a".repeat(10_000);
         assert!(call("replace", vec![s(&big), s("a"), s(&big)]).is_err());
@@ -2929,7 +3019,13 @@ f key: \"true\"
         assert_eq!(ok("sensitive", vec![secret("a")]), secret("a"));
         assert_eq!(ok("sensitive", vec![U]), U.mark_sensitive());
         assert_eq!(ok("nonsensitive", vec![secret("a")]), s("a"));
-        assert_eq!(ok("nonsensitive", vec![s("a")]), s("a"));
+        // As in Terraform, a value that is not sensitive is an error (the call is a mistake).
+        assert!(
+            bad("nonsensitive", vec![s("a")])
+                .message
+                .contains("not sensitive")
+        );
+        assert_eq!(ok("nonsensitive", vec![U]), U);
         // Only the top-level mark goes.
         let nested = l(vec![secret("a")]).mark_sensitive();
         assert_eq!(ok("nonsensitive", vec![nested]), l(vec![secret("a")]));
@@ -2954,7 +3050,11 @@ f key: \"true\"
 
     #[test]
     fn reading_functions_propagate_unknown_and_secret_arguments() {
-        for def in DEFS.iter().filter(|d| matches!(d.imp, Imp::Pure(_))) {
+        // (Functions of no arguments — timestamp, uuid — have no argument to propagate.)
+        for def in DEFS
+            .iter()
+            .filter(|d| matches!(d.imp, Imp::Pure(_)) && d.max != Some(0))
+        {
             let count = def.min.max(1);
             let mut args = vec![s("x"); count];
             args[0] = U;
