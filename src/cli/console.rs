@@ -184,13 +184,18 @@ impl<'a> Console<'a> {
         match result {
             Ok((v, shape)) => {
                 if json {
+                    // Written by hand so numbers keep all their digits (serde_json holds f64s).
                     let sensitive = v.contains_sensitive();
-                    let doc = serde_json::json!({
-                        "value": if sensitive { serde_json::Value::Null } else { v.to_json() },
-                        "type": type_json(&v, &shape),
-                        "sensitive": sensitive,
-                    });
-                    println_out(&doc.to_string());
+                    let mut value = String::new();
+                    if sensitive {
+                        value.push_str("null");
+                    } else {
+                        crate::eval::functions::json_text(&v, &mut value);
+                    }
+                    println_out(&format!(
+                        "{{\"value\":{value},\"type\":{},\"sensitive\":{sensitive}}}",
+                        type_json(&v, &shape)
+                    ));
                 } else if v.is_sensitive() {
                     println_out("(sensitive value)");
                 } else {

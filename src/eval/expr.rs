@@ -297,13 +297,19 @@ impl<'a> Evaluator<'a> {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
             Expression::Number(n) => {
-                let v = n.value().as_f64().unwrap_or(f64::INFINITY);
-                if !v.is_finite() {
-                    return Err(self
+                // From the literal's own text when it has one (hcl-edit keeps it for numbers
+                // that are not exact integers), so 0.1 is the 512-bit 0.1, not an f64's.
+                let text = n
+                    .as_repr()
+                    .map(|r| r.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| n.value().to_string());
+                match super::number::parse(&text) {
+                    Some(v) => Ok(v),
+                    None => Err(self
                         .err(e, "number out of range")
-                        .hint("numbers must fit in a 64-bit float"));
+                        .hint("numbers must be within about ±10^300000")),
                 }
-                Ok(Value::Number(v))
             }
             Expression::String(s) => Ok(Value::String(nfc(s.value().clone()))),
             Expression::Array(items) => {
@@ -395,8 +401,10 @@ impl<'a> Evaluator<'a> {
                 let (cond, sens) = cond.unmark();
                 match cond {
                     Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
-                    Value::Bool(true) => Ok(self.eval(&c.true_expr)?.mark_if(sens)),
-                    Value::Bool(false) => Ok(self.eval(&c.false_expr)?.mark_if(sens)),
+                    Value::Bool(b) => {
+                        let v = self.eval(if b { &c.true_expr } else { &c.false_expr })?;
+                        Ok(self.unify_conditional(c, v).mark_if(sens))
+                    }
                     Value::String(s) if s == "true" || s == "false" => {
                         let branch = if s == "true" {
                             &c.true_expr
@@ -502,34 +510,71 @@ impl<'a> Evaluator<'a> {
                 )
             })
         };
+        let cmp = |want: fn(std::cmp::Ordering) -> bool| -> Result<Value, Diagnostic> {
+            num(&l, le)?;
+            num(&r, re)?;
+            let o = super::number::compare(&l, &r).unwrap_or(std::cmp::Ordering::Equal);
+            Ok(Value::Bool(want(o)))
+        };
+        let arith = |o: super::number::Op| -> Result<Value, Diagnostic> {
+            use super::number::ArithError as A;
+            match super::number::arith(o, &l, &r) {
+                Ok(v) => Ok(v),
+                Err(A::NotNumber(0)) => Err(num(&l, le)
+                    .err()
+                    .unwrap_or_else(|| self.err(le, "not a number"))),
+                Err(A::NotNumber(_)) => Err(num(&r, re)
+                    .err()
+                    .unwrap_or_else(|| self.err(re, "not a number"))),
+                Err(A::DivisionByZero) if o == super::number::Op::Rem => {
+                    Err(self.err(re, "modulo by zero"))
+                }
+                Err(A::DivisionByZero) => Err(self.err(re, "division by zero")),
+                Err(A::OutOfRange) => Err(self
+                    .err(le, "arithmetic result out of range")
+                    .hint("numbers must be within about ±10^300000")),
+            }
+        };
+        use super::number::Op as N;
         let out = match op {
             B::Eq => Value::Bool(values_equal(&l, &r)),
             B::NotEq => Value::Bool(!values_equal(&l, &r)),
-            B::Less => Value::Bool(num(&l, le)? < num(&r, re)?),
-            B::LessEq => Value::Bool(num(&l, le)? <= num(&r, re)?),
-            B::Greater => Value::Bool(num(&l, le)? > num(&r, re)?),
-            B::GreaterEq => Value::Bool(num(&l, le)? >= num(&r, re)?),
-            B::Plus => finite(num(&l, le)? + num(&r, re)?, le, self)?,
-            B::Minus => finite(num(&l, le)? - num(&r, re)?, le, self)?,
-            B::Mul => finite(num(&l, le)? * num(&r, re)?, le, self)?,
-            B::Div => {
-                let d = num(&r, re)?;
-                if d == 0.0 {
-                    return Err(self.err(re, "division by zero"));
-                }
-                finite(num(&l, le)? / d, le, self)?
-            }
-            B::Mod => {
-                let d = num(&r, re)?;
-                if d == 0.0 {
-                    return Err(self.err(re, "modulo by zero"));
-                }
-                finite(num(&l, le)? % d, le, self)?
-            }
+            B::Less => cmp(std::cmp::Ordering::is_lt)?,
+            B::LessEq => cmp(std::cmp::Ordering::is_le)?,
+            B::Greater => cmp(std::cmp::Ordering::is_gt)?,
+            B::GreaterEq => cmp(std::cmp::Ordering::is_ge)?,
+            B::Plus => arith(N::Add)?,
+            B::Minus => arith(N::Sub)?,
+            B::Mul => arith(N::Mul)?,
+            B::Div => arith(N::Div)?,
+            B::Mod => arith(N::Rem)?,
             B::And => Value::Bool(boolean(&l, le)? && boolean(&r, re)?),
             B::Or => Value::Bool(boolean(&l, le)? || boolean(&r, re)?),
         };
         Ok(out.mark_if(sens))
+    }
+
+    /// Terraform gives a conditional the unified type of both results: a number or bool result
+    /// whose other branch is a string becomes a string (`true ? 1 : "2"` is `"1"`).
+    fn unify_conditional(&self, c: &hcl::edit::expr::Conditional, v: Value) -> Value {
+        use super::types::{Shape, shape_of};
+        if !matches!(
+            v.peel(),
+            Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)
+        ) {
+            return v;
+        }
+        let scope = ResolverShapes(self.resolver);
+        let (t, f) = (
+            shape_of(&c.true_expr, &scope, 0),
+            shape_of(&c.false_expr, &scope, 0),
+        );
+        let prim = |s: &Shape| matches!(s, Shape::Number | Shape::Bool);
+        if (t == Shape::String && prim(&f)) || (f == Shape::String && prim(&t)) {
+            let (v, s) = v.unmark();
+            return v.to_template_string().map_or(v, Value::String).mark_if(s);
+        }
+        v
     }
 
     fn lookup_binding(&self, name: &str) -> Option<Value> {
@@ -1172,18 +1217,11 @@ fn strip_before(out: &mut String, strip: Strip) {
     }
 }
 
-fn finite(n: f64, e: &Expression, ev: &Evaluator<'_>) -> Result<Value, Diagnostic> {
-    if n.is_finite() {
-        Ok(Value::Number(n))
-    } else {
-        Err(ev.err(e, "arithmetic result out of range"))
-    }
-}
-
 /// Numbers, and strings that parse as numbers (HCL converts them implicitly).
 pub fn to_number(v: &Value) -> Option<f64> {
     match v.peel() {
         Value::Number(n) => Some(*n),
+        Value::BigNumber(b) => Some(b.to_f64()),
         Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
         _ => None,
     }

@@ -161,6 +161,7 @@ static DEFS: &[Def] = &[
     pure("cidrhost", 2, TWO, f_cidrhost),
     pure("cidrnetmask", 1, ONE, f_cidrnetmask),
     pure("cidrsubnet", 3, THREE, f_cidrsubnet),
+    pure("cidrsubnets", 2, ANY, f_cidrsubnets),
     raw("coalesce", 1, ANY, f_coalesce),
     raw("coalescelist", 1, ANY, f_coalescelist),
     raw("compact", 1, ONE, f_compact),
@@ -333,6 +334,7 @@ fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
     match v.peel() {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(format_number(*n)),
+        Value::BigNumber(b) => Ok(b.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Err(not_null(i)),
         other => Err(arg_err(
@@ -345,6 +347,7 @@ fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
 fn want_num(v: &Value, i: usize, cx: &Cx) -> Result<f64, FunctionError> {
     match v.peel() {
         Value::Number(n) => Ok(*n),
+        Value::BigNumber(b) => Ok(b.to_f64()),
         Value::String(s) => parse_number(s)
             .ok_or_else(|| arg_err(i, format!("expected number, got {}", cx.describe(v.peel())))),
         Value::Null => Err(not_null(i)),
@@ -432,7 +435,7 @@ fn str_list(items: impl IntoIterator<Item = String>) -> Value {
 fn unify_primitives(items: Vec<Value>) -> Vec<Value> {
     let kind = |v: &Value| match v.peel() {
         Value::String(_) => 1u8,
-        Value::Number(_) => 2,
+        Value::Number(_) | Value::BigNumber(_) => 2,
         Value::Bool(_) => 3,
         Value::Null => 0,
         _ => 9,
@@ -823,6 +826,11 @@ fn f_tobool(args: Vec<Value>) -> R {
 }
 
 fn f_coalesce(args: Vec<Value>) -> R {
+    // Terraform unifies the arguments' types first: with a string among primitives of other
+    // kinds, the result is a string (coalesce(1, "a") is "1").
+    let kinds = |want: fn(&Value) -> bool| args.iter().any(|a| want(a.peel()));
+    let to_string = kinds(|v| matches!(v, Value::String(_)))
+        && kinds(|v| matches!(v, Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)));
     // Skipping a secret (because it was null or empty) reveals that much, so it taints the result.
     let mut sens = false;
     for a in args {
@@ -831,6 +839,10 @@ fn f_coalesce(args: Vec<Value>) -> R {
             Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
             Value::Null => sens |= s,
             Value::String(ref text) if text.is_empty() => sens |= s,
+            other if to_string => {
+                let text = other.to_template_string().map_or(other, Value::String);
+                return Ok(text.mark_if(sens || s));
+            }
             other => return Ok(other.mark_if(sens || s)),
         }
     }
@@ -1167,25 +1179,31 @@ fn f_pow(args: &[Value], cx: &Cx) -> R {
     Ok(Value::Number(a.powf(b)))
 }
 
-fn all_nums(args: &[Value], cx: &Cx) -> Result<Vec<f64>, FunctionError> {
-    args.iter()
-        .enumerate()
-        .map(|(i, v)| want_num(v, i, cx))
-        .collect()
+/// The extreme of the arguments by exact numeric order (`better` says which side wins).
+fn extreme(args: &[Value], cx: &Cx, better: std::cmp::Ordering) -> R {
+    let mut best: Option<Value> = None;
+    for (i, v) in args.iter().enumerate() {
+        want_num(v, i, cx)?;
+        let v = match v {
+            Value::String(s) => {
+                super::number::parse(s).ok_or_else(|| arg_err(i, "expected number"))?
+            }
+            other => other.clone(),
+        };
+        best = match best {
+            Some(b) if super::number::compare(&v, &b) != Some(better) => Some(b),
+            _ => Some(v),
+        };
+    }
+    best.ok_or_else(|| err("at least one argument is required"))
 }
 
 fn f_min(args: &[Value], cx: &Cx) -> R {
-    let nums = all_nums(args, cx)?;
-    Ok(Value::Number(
-        nums.into_iter().fold(f64::INFINITY, f64::min),
-    ))
+    extreme(args, cx, std::cmp::Ordering::Less)
 }
 
 fn f_max(args: &[Value], cx: &Cx) -> R {
-    let nums = all_nums(args, cx)?;
-    Ok(Value::Number(
-        nums.into_iter().fold(f64::NEG_INFINITY, f64::max),
-    ))
+    extreme(args, cx, std::cmp::Ordering::Greater)
 }
 
 fn f_sum(args: &[Value], cx: &Cx) -> R {
@@ -1193,11 +1211,14 @@ fn f_sum(args: &[Value], cx: &Cx) -> R {
     if items.is_empty() {
         return Err(arg_err(0, "cannot sum an empty list"));
     }
-    let mut total = 0.0;
+    // Exact, as Terraform's: sum([0.1, 0.2]) is 0.3.
+    let mut total = Value::Number(0.0);
     for item in items {
-        total += want_num(item, 0, cx)?;
+        want_num(item, 0, cx)?;
+        total = super::number::arith(super::number::Op::Add, &total, item)
+            .map_err(|_| arg_err(0, "the sum is out of range"))?;
     }
-    Ok(Value::Number(total))
+    Ok(total)
 }
 
 fn f_sort(args: &[Value], cx: &Cx) -> R {
@@ -1372,6 +1393,50 @@ fn f_cidrsubnet(args: &[Value], cx: &Cx) -> R {
     )))
 }
 
+/// `cidrsubnets(prefix, newbits…)`: consecutive subnets, each the next free one of its size
+/// after the previous (Terraform's algorithm, from go-cidr's NextSubnet).
+fn f_cidrsubnets(args: &[Value], cx: &Cx) -> R {
+    let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
+    let width_mask = netmask(c.bits, c.bits);
+    let host = |plen: u32| width_mask & !netmask(c.bits, plen);
+    let mut out = Vec::new();
+    let mut current: Option<(u128, u32)> = None;
+    for (i, a) in args.iter().enumerate().skip(1) {
+        let newbits = want_int(a, i, cx)?;
+        let plen = i64::from(c.prefix) + newbits;
+        if newbits < 1 || plen > i64::from(c.bits) {
+            return Err(arg_err(
+                i,
+                format!("would extend prefix to {plen} bits, which is too long for this address"),
+            ));
+        }
+        let plen = plen as u32;
+        let mask = netmask(c.bits, plen);
+        let addr = match current {
+            None => c.network,
+            Some((addr, cur_plen)) => {
+                let last = addr | host(cur_plen);
+                let block_last = (last & mask) | host(plen);
+                let next = block_last.wrapping_add(1) & width_mask & mask;
+                let inside = next & netmask(c.bits, c.prefix) == c.network;
+                if block_last == width_mask || !inside {
+                    return Err(arg_err(
+                        i,
+                        format!(
+                            "not enough remaining address space for a subnet with a prefix of {plen} bits after {}/{cur_plen}",
+                            c.format_addr(addr)
+                        ),
+                    ));
+                }
+                next
+            }
+        };
+        out.push(format!("{}/{plen}", c.format_addr(addr)));
+        current = Some((addr, plen));
+    }
+    Ok(str_list(out))
+}
+
 fn f_cidrhost(args: &[Value], cx: &Cx) -> R {
     let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
     let hostnum = want_i128(arg(args, 1), 1, cx)?;
@@ -1480,9 +1545,46 @@ fn f_base64sha512(args: &[Value], cx: &Cx) -> R {
 }
 
 fn f_jsonencode(args: &[Value], _cx: &Cx) -> R {
-    serde_json::to_string(&arg(args, 0).to_json())
-        .map(|s| Value::String(go_json_escapes(s)))
-        .map_err(|e| arg_err(0, format!("cannot encode as JSON: {e}")))
+    let mut out = String::new();
+    json_text(arg(args, 0), &mut out);
+    check_string_size(out.len())?;
+    Ok(Value::String(go_json_escapes(out)))
+}
+
+/// JSON text of a value — unmasked: callers drop sensitive values first — with numbers in Terraform's digits (serde_json would print an f64's),
+/// keys in lexical order (Go's encoding/json sorts them; a BTreeMap iterates so).
+pub fn json_text(v: &Value, out: &mut String) {
+    match v {
+        Value::Null | Value::Unknown => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if !n.is_finite() => out.push_str("null"),
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::BigNumber(b) => out.push_str(&b.to_string()),
+        Value::String(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
+        Value::Sensitive(inner) => json_text(inner, out),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                json_text(item, out);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// Go's encoding/json (which Terraform's jsonencode uses) escapes `<`, `>` and `&` for safe
@@ -1778,7 +1880,7 @@ fn format_one(
                 }
                 other => want_str(other, ai, cx)?,
             };
-            (s, matches!(value, Value::Number(_)))
+            (s, matches!(value, Value::Number(_) | Value::BigNumber(_)))
         }
         's' => {
             let s = text(value)?;
@@ -1942,6 +2044,7 @@ mod yaml {
                 if *n > 0.0 { ".inf" } else { "-.inf" }.to_string()
             }
             Value::Number(n) => format_number(*n),
+            Value::BigNumber(b) => b.to_string(),
             Value::String(s) => string(s),
             Value::List(_) => "[]".to_string(),
             Value::Map(_) => "{}".to_string(),

@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod expr;
 pub mod functions;
+pub mod number;
 pub mod refs;
 pub mod types;
 

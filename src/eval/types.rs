@@ -62,6 +62,15 @@ impl Shape {
     fn elem(&self) -> Shape {
         match self {
             Shape::List(s) | Shape::Set(s) | Shape::Map(s) => (**s).clone(),
+            // A tuple or object whose elements all have one shape converts to a collection of it.
+            Shape::Tuple(v) if !v.is_empty() && v.iter().all(|s| s == &v[0]) => v[0].clone(),
+            Shape::Object(m) => {
+                let mut it = m.values();
+                match it.next() {
+                    Some(first) if it.all(|s| s == first) => first.clone(),
+                    _ => Shape::Dyn,
+                }
+            }
             _ => Shape::Dyn,
         }
     }
@@ -118,10 +127,7 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
             Shape::Object(m)
         }
         Expression::Parenthesis(p) => sub(p.inner()),
-        Expression::Conditional(c) => {
-            let (a, b) = (sub(&c.true_expr), sub(&c.false_expr));
-            if a == b { a } else { Shape::Dyn }
-        }
+        Expression::Conditional(c) => unify_shapes(sub(&c.true_expr), sub(&c.false_expr)),
         Expression::Traversal(t) => {
             let mut ops = t.operators.iter().map(|o| o.value()).peekable();
             let mut shape = match &t.expr {
@@ -137,6 +143,17 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 base => sub(base),
             };
             for op in ops {
+                // After a splat the operators apply to each element: the result is a list when
+                // the splatted value was a list or set, else a tuple.
+                if matches!(
+                    op,
+                    TraversalOperator::FullSplat(_) | TraversalOperator::AttrSplat(_)
+                ) {
+                    return match shape {
+                        Shape::List(_) | Shape::Set(_) => Shape::List(Box::new(Shape::Dyn)),
+                        _ => Shape::Dyn,
+                    };
+                }
                 shape = match (op, shape) {
                     (TraversalOperator::GetAttr(a), Shape::Object(m)) => {
                         m.get(a.as_str()).cloned().unwrap_or(Shape::Dyn)
@@ -188,16 +205,37 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 | "parseint" | "pow" | "signum" | "sum" | "index" => Shape::Number,
                 "tobool" | "contains" | "alltrue" | "anytrue" | "can" | "fileexists"
                 | "startswith" | "endswith" | "strcontains" => Shape::Bool,
-                "split" | "keys" | "sort" | "compact" | "formatlist" | "cidrsubnets" => {
-                    list(Shape::String)
-                }
-                "regexall" => list(Shape::Dyn),
+                "split" | "sort" | "compact" | "formatlist" | "cidrsubnets" => list(Shape::String),
+                // keys() of a map is a list; of an object, a tuple of strings.
+                "keys" => match arg(0) {
+                    Shape::Map(_) => list(Shape::String),
+                    _ => Shape::Dyn,
+                },
+                // Without capture groups (a literal pattern with no `(`), the matches are strings.
+                "regexall" => match args.first() {
+                    Some(Expression::String(p)) if !p.value().contains('(') => list(Shape::String),
+                    _ => list(Shape::Dyn),
+                },
                 "range" => list(Shape::Number),
                 "chunklist" => list(list(arg(0).elem())),
-                "distinct" | "coalescelist" | "matchkeys" => list(arg(0).elem()),
-                "setunion" | "setintersection" | "setsubtract" | "setproduct" => {
+                "distinct" | "matchkeys" => list(arg(0).elem()),
+                // One of its arguments, whole: a list only when they are all lists.
+                "coalescelist" => {
+                    let all = (0..args.len()).map(arg).collect::<Vec<_>>();
+                    if !all.is_empty() && all.iter().all(|s| matches!(s, Shape::List(_))) {
+                        all.into_iter().next().unwrap_or(Shape::Dyn)
+                    } else {
+                        Shape::Dyn
+                    }
+                }
+                "setunion" | "setintersection" | "setsubtract" => {
                     Shape::Set(Box::new(arg(0).elem()))
                 }
+                "setproduct" => match arg(0) {
+                    Shape::Set(_) => Shape::Set(Box::new(Shape::Dyn)),
+                    _ => list(Shape::Dyn),
+                },
+                "csvdecode" => list(Shape::Dyn),
                 "fileset" => Shape::Set(Box::new(Shape::String)),
                 "transpose" => Shape::Map(Box::new(list(Shape::String))),
                 "values" => match arg(0) {
@@ -263,7 +301,7 @@ pub fn type_json(value: &Value, shape: &Shape) -> Json {
             _ => json!("dynamic"),
         },
         Value::Bool(_) => json!("bool"),
-        Value::Number(_) => json!("number"),
+        Value::Number(_) | Value::BigNumber(_) => json!("number"),
         Value::String(_) => json!("string"),
         Value::List(items) => match shape {
             Shape::List(s) => json!(["list", elem_type(items.iter(), s)]),
@@ -316,17 +354,87 @@ pub fn type_json(value: &Value, shape: &Shape) -> Json {
     }
 }
 
-/// The element type of a list, set or map: that of its first non-null element (Terraform
-/// converted them all to one type), `"dynamic"` when it has none.
-fn elem_type<'v>(mut items: impl Iterator<Item = &'v Value>, shape: &Shape) -> Json {
-    match items.find(|v| !v.peel().is_null()) {
-        Some(v) => type_json(v, shape),
-        None => match shape {
-            Shape::String => json!("string"),
-            Shape::Number => json!("number"),
-            Shape::Bool => json!("bool"),
-            _ => json!("dynamic"),
-        },
+/// The element type of a list, set or map: the unification of its elements' types (Terraform
+/// converted them all to one type), or what the shape says when it has none.
+fn elem_type<'v>(items: impl Iterator<Item = &'v Value>, shape: &Shape) -> Json {
+    let types: Vec<Json> = items
+        .filter(|v| !v.peel().is_null())
+        .map(|v| type_json(v, shape))
+        .collect();
+    if types.is_empty() {
+        return shape_json(shape);
+    }
+    types
+        .into_iter()
+        .reduce(unify_json)
+        .unwrap_or_else(|| json!("dynamic"))
+}
+
+/// The type a shape alone gives (for collections without elements).
+fn shape_json(shape: &Shape) -> Json {
+    match shape {
+        Shape::String => json!("string"),
+        Shape::Number => json!("number"),
+        Shape::Bool => json!("bool"),
+        Shape::List(s) => json!(["list", shape_json(s)]),
+        Shape::Set(s) => json!(["set", shape_json(s)]),
+        Shape::Map(s) => json!(["map", shape_json(s)]),
+        _ => json!("dynamic"),
+    }
+}
+
+/// cty's type unification, on the JSON notation: equal types stay; primitives of different
+/// kinds become strings; tuples become lists and objects maps of their unified elements.
+fn unify_json(a: Json, b: Json) -> Json {
+    if a == b {
+        return a;
+    }
+    let prim = |t: &Json| t.is_string() && t != "dynamic";
+    if prim(&a) && prim(&b) {
+        return json!("string");
+    }
+    let parts = |t: &Json| -> Option<(String, Vec<Json>)> {
+        let arr = t.as_array()?;
+        let kind = arr.first()?.as_str()?.to_string();
+        let inner = arr.get(1)?;
+        let elems = match kind.as_str() {
+            "tuple" => inner.as_array()?.clone(),
+            "object" => inner.as_object()?.values().cloned().collect(),
+            _ => vec![inner.clone()],
+        };
+        Some((kind, elems))
+    };
+    match (parts(&a), parts(&b)) {
+        (Some((ka, ea)), Some((kb, eb))) => {
+            let seq = |k: &str| matches!(k, "tuple" | "list");
+            let map = |k: &str| matches!(k, "object" | "map");
+            let all = ea
+                .into_iter()
+                .chain(eb)
+                .reduce(unify_json)
+                .unwrap_or_else(|| json!("dynamic"));
+            if seq(&ka) && seq(&kb) {
+                json!(["list", all])
+            } else if map(&ka) && map(&kb) {
+                json!(["map", all])
+            } else {
+                json!("dynamic")
+            }
+        }
+        _ => json!("dynamic"),
+    }
+}
+
+/// The shape of a conditional: Terraform unifies its two results' types.
+fn unify_shapes(a: Shape, b: Shape) -> Shape {
+    use Shape as S;
+    match (a, b) {
+        (a, b) if a == b => a,
+        (S::String, S::Number | S::Bool) | (S::Number | S::Bool, S::String) => S::String,
+        (S::List(x), S::Tuple(_)) | (S::Tuple(_), S::List(x)) => S::List(x),
+        (S::Tuple(x), S::Tuple(y)) if x.len() != y.len() => S::List(Box::new(S::Dyn)),
+        (S::Map(x), S::Object(_)) | (S::Object(_), S::Map(x)) => S::Map(x),
+        _ => S::Dyn,
     }
 }
 

@@ -71,7 +71,11 @@ impl BigNum {
         if e.abs() > MAX_EXP + PREC as i64 {
             return None;
         }
-        Some(BigNum { neg, mant: m, exp: e })
+        Some(BigNum {
+            neg,
+            mant: m,
+            exp: e,
+        })
     }
 
     /// The exact value of an `f64` (finite).
@@ -201,7 +205,12 @@ impl BigNum {
         if self.is_zero() || o.is_zero() {
             return Some(BigNum::zero());
         }
-        BigNum::round(self.neg != o.neg, &self.mant * &o.mant, self.exp + o.exp, false)
+        BigNum::round(
+            self.neg != o.neg,
+            &self.mant * &o.mant,
+            self.exp + o.exp,
+            false,
+        )
     }
 
     /// `None` when dividing by zero or out of range.
@@ -255,15 +264,31 @@ impl BigNum {
         }
     }
 
-    pub fn cmp(&self, o: &BigNum) -> Ordering {
+    fn compare(&self, o: &BigNum) -> Ordering {
         match (self.is_zero(), o.is_zero()) {
             (true, true) => return Ordering::Equal,
-            (true, false) => return if o.neg { Ordering::Greater } else { Ordering::Less },
-            (false, true) => return if self.neg { Ordering::Less } else { Ordering::Greater },
+            (true, false) => {
+                return if o.neg {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                };
+            }
+            (false, true) => {
+                return if self.neg {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+            }
             _ => {}
         }
         if self.neg != o.neg {
-            return if self.neg { Ordering::Less } else { Ordering::Greater };
+            return if self.neg {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
         }
         let top = |x: &BigNum| x.exp + bits(&x.mant);
         let mag = match top(self).cmp(&top(o)) {
@@ -302,7 +327,10 @@ impl BigNum {
             (m << (e as u64), 0i64)
         } else {
             // m × 2^e = m × 5^-e / 10^-e.
-            (m * BigUint::from(5u32).pow(u32::try_from(-e).unwrap_or(u32::MAX)), e)
+            (
+                m * BigUint::from(5u32).pow(u32::try_from(-e).unwrap_or(u32::MAX)),
+                e,
+            )
         };
         let s = int.to_str_radix(10);
         let mut digits: Vec<u8> = s.into_bytes();
@@ -403,6 +431,19 @@ impl std::fmt::Display for BigNum {
     }
 }
 
+impl Ord for BigNum {
+    /// Numeric order.
+    fn cmp(&self, o: &BigNum) -> Ordering {
+        self.compare(o)
+    }
+}
+
+impl PartialOrd for BigNum {
+    fn partial_cmp(&self, o: &BigNum) -> Option<Ordering> {
+        Some(self.compare(o))
+    }
+}
+
 /// Saved plans keep a big number as its decimal text, which reads back to the same number.
 impl serde::Serialize for BigNum {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -438,8 +479,14 @@ mod tests {
     fn decimal_arithmetic_prints_as_terraform_does() {
         assert_eq!(n("0.1").add(&n("0.2")).unwrap().to_string(), "0.3");
         assert_eq!(n("0.1").add(&n("0.2")).unwrap(), n("0.3"));
-        assert_eq!(n("1").div(&n("3")).unwrap().to_string(), "0.33333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333335");
-        assert_eq!(n("123456789012345678901234567890").to_string(), "123456789012345678901234567890");
+        assert_eq!(
+            n("1").div(&n("3")).unwrap().to_string(),
+            "0.33333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333333335"
+        );
+        assert_eq!(
+            n("123456789012345678901234567890").to_string(),
+            "123456789012345678901234567890"
+        );
         assert_eq!(n("9007199254740993").to_string(), "9007199254740993");
         assert_eq!(n("1.5e-3").to_string(), "0.0015");
         assert_eq!(n("1e3").to_string(), "1000");
@@ -447,7 +494,15 @@ mod tests {
         assert_eq!(n("2.50").to_string(), "2.5");
         assert_eq!(n("7.5").rem(&n("2")).unwrap().to_string(), "1.5");
         assert_eq!(n("-7").rem(&n("3")).unwrap().to_string(), "-1");
-        assert_eq!(n("1.1").mul(&n("3")).unwrap().to_string(), "3.3");
+        // As Terraform 1.0.3 prints them (its `terraform output -json`).
+        assert_eq!(
+            n("1.1").mul(&n("3")).unwrap().to_string(),
+            format!("3.3{}2", "0".repeat(152))
+        );
+        assert_eq!(
+            n("1").sub(&n("0.9")).unwrap().to_string(),
+            format!("0.1{}3", "0".repeat(153))
+        );
         assert_eq!(n("0").to_string(), "0");
         assert!(BigNum::parse("1e999999999").is_none());
         assert!(BigNum::parse("x").is_none());
