@@ -440,7 +440,7 @@ impl Ord for BigNum {
 
 impl PartialOrd for BigNum {
     fn partial_cmp(&self, o: &BigNum) -> Option<Ordering> {
-        Some(self.compare(o))
+        Some(self.cmp(o))
     }
 }
 
