@@ -109,7 +109,7 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
 }
 
 fn parse(src: &str) -> Result<hcl::Body, FormatError> {
-    match hcl::edit::parser::parse_body(src) {
+    match hcl::edit::parser::parse_body(&crate::config::heredoc::neutralize_empty_heredocs(src)) {
         Ok(body) => Ok(hcl::Body::from(body)),
         Err(e) => {
             let loc = e.location();

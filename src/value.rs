@@ -13,6 +13,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod bignum;
+
 /// A value of the configuration language. (The serde form is used only inside saved plan
 /// files, which must keep unknowns and marks; state and JSON output use [`Value::to_json`].)
 #[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -21,6 +23,11 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(f64),
+    /// A number that is not exactly an `f64` — more than 53 significant bits, or a decimal
+    /// fraction such as 0.1 — held as Terraform holds every number: a 512-bit binary float.
+    /// Canonical (see [`Value::from_bignum`]): it never holds a value an `f64` holds exactly, so
+    /// equal numbers are equal values.
+    BigNumber(Box<bignum::BigNum>),
     String(String),
     /// Lists, tuples and sets (a set is a list kept sorted and deduplicated by `toset`).
     List(Vec<Value>),
@@ -88,6 +95,22 @@ impl fmt::Display for Type {
 impl Value {
     pub fn string(s: impl Into<String>) -> Value {
         Value::String(s.into())
+    }
+
+    /// The canonical value of a 512-bit number: [`Value::Number`] when an `f64` holds it
+    /// exactly, [`Value::BigNumber`] otherwise.
+    pub fn from_bignum(b: bignum::BigNum) -> Value {
+        if let Some(i) = b
+            .to_i128()
+            .filter(|i| (*i as f64).abs() < 9_007_199_254_740_992.0)
+        {
+            return Value::Number(i as f64);
+        }
+        let f = b.to_f64();
+        if f.is_finite() && bignum::BigNum::from_f64(f).as_ref() == Some(&b) {
+            return Value::Number(f);
+        }
+        Value::BigNumber(Box::new(b))
     }
 
     /// Wraps in the sensitive mark, never twice.
@@ -190,7 +213,7 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "bool",
-            Value::Number(_) => "number",
+            Value::Number(_) | Value::BigNumber(_) => "number",
             Value::String(_) => "string",
             Value::List(_) => "list",
             Value::Map(_) => "map",
@@ -216,6 +239,7 @@ impl Value {
     pub fn as_f64(&self) -> Option<f64> {
         match self.peel() {
             Value::Number(n) => Some(*n),
+            Value::BigNumber(b) => Some(b.to_f64()),
             _ => None,
         }
     }
@@ -249,6 +273,7 @@ impl Value {
         match self.peel() {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(format_number(*n)),
+            Value::BigNumber(b) => Some(b.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
@@ -259,7 +284,24 @@ impl Value {
         match json {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::Number(n) => match n.as_f64() {
+                // Integers (the common case) as they are; a fraction is read back as the
+                // decimal it was written as (its shortest form), so that 0.1 written by
+                // `to_json` is the 512-bit 0.1 again and a plan sees no change.
+                Some(f) if f.fract() != 0.0 => bignum::BigNum::parse(&n.to_string())
+                    .map(Value::from_bignum)
+                    .unwrap_or(Value::Number(f)),
+                // Integers beyond 2^53 (jsondecode("12345678901234567890")) keep every digit.
+                Some(f) if f.abs() >= 9_007_199_254_740_992.0 => match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => Value::from_bignum(bignum::BigNum::from_i128(i128::from(i))),
+                    (_, Some(u)) => Value::from_bignum(bignum::BigNum::from_i128(i128::from(u))),
+                    _ => bignum::BigNum::parse(&n.to_string())
+                        .map(Value::from_bignum)
+                        .unwrap_or(Value::Number(f)),
+                },
+                Some(f) => Value::Number(f),
+                None => Value::Number(f64::NAN),
+            },
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(items) => {
                 Value::List(items.iter().map(Value::from_json).collect())
@@ -279,6 +321,8 @@ impl Value {
             Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
+            // JSON documents carry f64s (serde_json); the nearest one.
+            Value::BigNumber(b) => number_to_json(b.to_f64()),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
@@ -386,13 +430,18 @@ impl fmt::Display for PathStep {
     }
 }
 
-/// Formats a number the way HCL users read it: integers without a fraction.
+/// Formats a number as Terraform does (Go's `Text('f', -1)`): integers in full without a
+/// fraction, never an exponent, the shortest digits that read back to the same number.
+/// (Rust's `Display` for `f64` is exactly that for an `f64`.)
 pub fn format_number(n: f64) -> String {
-    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+    if n == 0.0 {
+        "0".to_string()
+    } else if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)
-    } else if n.is_finite() && (n.abs() >= 1e15 || (n != 0.0 && n.abs() < 1e-6)) {
-        // Plain `{}` would print all 300 digits of 1e300.
-        format!("{n:e}")
+    } else if n.is_finite() && n.fract() == 0.0 {
+        // An integer's every digit (2^64 is 18446744073709551616, where the shortest form
+        // that reads back as the same f64 would end in zeros).
+        bignum::BigNum::from_f64(n).map_or_else(|| format!("{n}"), |b| b.to_string())
     } else {
         format!("{n}")
     }
@@ -420,6 +469,7 @@ fn render_into(value: &Value, indent: usize, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::BigNumber(b) => out.push_str(&b.to_string()),
         // Multi-line text reads best as a heredoc, as Terraform shows it.
         Value::String(s) if s.contains('\n') && !s.contains("\nEOT") => {
             out.push_str("<<-EOT\n");
@@ -526,6 +576,10 @@ mod tests {
     fn integers_print_without_fraction() {
         assert_eq!(format_number(6443.0), "6443");
         assert_eq!(format_number(0.5), "0.5");
-        assert_eq!(format_number(1e300), "1e300");
+        assert_eq!(
+            format_number(18446744073709551616.0),
+            "18446744073709551616"
+        );
+        assert_eq!(format_number(1e-7), "0.0000001");
     }
 }

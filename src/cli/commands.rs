@@ -96,6 +96,18 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             state,
         } => engine::output_cmd(&dir, name.as_deref(), json, &state),
         Command::State(cmd) => engine::state_cmd(cmd, ui),
+        Command::Console {
+            dir,
+            json,
+            vars,
+            state,
+        } => super::console::console_cmd(
+            &dir_or_cwd(dir),
+            json,
+            &vars.in_order(raw_args),
+            &state,
+            ui,
+        ),
         Command::Import {
             address,
             id,

@@ -1,5 +1,7 @@
 //! Commands that work on state: plan, apply, destroy, show, output, state, import, force-unlock.
 
+use super::console::ModuleShapes;
+use crate::eval::types::{Shape, shape_of, type_json};
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -517,6 +519,34 @@ fn unlocked_backend(
     }
 }
 
+/// [`read_state`] with variable values from the command line (for `console`).
+pub(super) fn read_state_with_vars(
+    dir: &Path,
+    cli_vars: &[crate::config::vars::CliVar],
+    state: &StateArgs,
+) -> Result<(Environment, Option<crate::state::State>), i32> {
+    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    if env.diagnostics.has_errors() {
+        // The caller reports them; reading state needs a valid backend block.
+        return Ok((env, None));
+    }
+    let opts = SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = match crate::session::backend_for(&env, &opts) {
+        Ok(b) => b,
+        Err(e) => return Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
+    };
+    match runtime().block_on(async { backend.read().await }) {
+        Ok(s) => Ok((env, s)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(1)
+        }
+    }
+}
+
 /// Read-only access to state (no lock taken, as Terraform's output and show).
 fn read_state(
     dir: &Path,
@@ -534,7 +564,7 @@ fn read_state(
 }
 
 pub fn output_cmd(dir: &Path, name: Option<&str>, json: bool, state: &StateArgs) -> i32 {
-    let (_, st) = match read_state(dir, state) {
+    let (env, st) = match read_state(dir, state) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -560,9 +590,25 @@ pub fn output_cmd(dir: &Path, name: Option<&str>, json: bool, state: &StateArgs)
         },
         None => {
             if json {
+                let root = env.config.root();
                 let doc: serde_json::Map<String, serde_json::Value> = outputs
                     .iter()
-                    .map(|(k, o)| (k.clone(), serde_json::json!({ "sensitive": o.sensitive, "value": if o.sensitive { serde_json::Value::Null } else { o.value.clone() } })))
+                    .map(|(k, o)| {
+                        // The type as `terraform output -json` reports it, inferred from the
+                        // output's expression and value (see eval::types), shown even when
+                        // the value is sensitive, as Terraform does.
+                        let shape = root.outputs.get(k).map_or(Shape::Dyn, |decl| {
+                            shape_of(&decl.expr.expr, &ModuleShapes(root), 0)
+                        });
+                        let ty = type_json(&Value::from_json(&o.value), &shape);
+                        let value = if o.sensitive {
+                            serde_json::Value::Null
+                        } else {
+                            o.value.clone()
+                        };
+                        let doc = serde_json::json!({ "sensitive": o.sensitive, "type": ty, "value": value });
+                        (k.clone(), doc)
+                    })
                     .collect();
                 println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {

@@ -5,6 +5,7 @@
 //! beside the double-dash forms, because that is what Terraform users type.
 
 mod commands;
+mod console;
 mod engine;
 mod state_migrate;
 mod watch;
@@ -141,6 +142,19 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Evaluate expressions over the environment (variables, locals, resources in state), like
+    /// `terraform console`; reads expressions from standard input when it is not a terminal.
+    Console {
+        /// Environment directory (default: current directory).
+        dir: Option<PathBuf>,
+        /// One JSON object per expression: {"value","type","sensitive"} or {"error"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        vars: VarArgs,
         #[command(flatten)]
         state: StateArgs,
     },

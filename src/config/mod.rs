@@ -11,6 +11,7 @@
 //!   diagnostic, each with file:line:column.
 //! - Files named `*.vars.hcl` are variable-value files, not configuration (see [`vars`]).
 
+pub mod heredoc;
 pub mod source;
 pub mod vars;
 
@@ -333,7 +334,8 @@ pub fn parse_file(
         );
         return None;
     }
-    match hcl::edit::parser::parse_body(&text) {
+    // Empty heredocs are rewritten first: hcl-edit would read on past them (see `heredoc`).
+    match hcl::edit::parser::parse_body(&heredoc::neutralize_empty_heredocs(&text)) {
         Ok(body) => Some((id, body)),
         Err(e) => {
             let offset = crate::diag::char_boundary_at_or_after(&text, e.location().offset());

@@ -52,13 +52,14 @@ pub fn parse_number(s: &str) -> Option<f64> {
 }
 
 /// A total order over values (marks ignored), used to sort and deduplicate sets.
-/// Kinds order as null < bool < number < string < list < map < unknown.
+/// Kinds order as bool < number < string < list < map < unknown < null.
 pub fn cmp_values(a: &Value, b: &Value) -> Ordering {
     fn rank(v: &Value) -> u8 {
         match v {
-            Value::Null => 0,
+            // Last, as in Terraform's sets (toset([null, "a"]) is ["a", null]).
+            Value::Null => 8,
             Value::Bool(_) => 1,
-            Value::Number(_) => 2,
+            Value::Number(_) | Value::BigNumber(_) => 2,
             Value::String(_) => 3,
             Value::List(_) => 4,
             Value::Map(_) => 5,
@@ -70,6 +71,10 @@ pub fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Number(x), Value::Number(y)) => x.total_cmp(y),
+        (
+            x @ (Value::Number(_) | Value::BigNumber(_)),
+            y @ (Value::Number(_) | Value::BigNumber(_)),
+        ) => super::number::compare(x, y).unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::List(x), Value::List(y)) => {
             for (p, q) in x.iter().zip(y) {
@@ -114,6 +119,7 @@ pub fn describe(value: &Value, sensitive: bool) -> String {
             )
         }
         Value::Number(n) => format!("number {}", crate::value::format_number(*n)),
+        Value::BigNumber(b) => format!("number {b}"),
         Value::Bool(b) => format!("bool {b}"),
         other => other.type_name().to_string(),
     }
@@ -164,11 +170,15 @@ fn conv(
         (v @ Value::String(_), Type::String) => Ok(v),
         (Value::Number(n), Type::String) => Ok(Value::String(crate::value::format_number(n))),
         (Value::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
-        (v @ Value::Number(_), Type::Number) => Ok(v),
-        (Value::String(s), Type::Number) => match parse_number(&s) {
-            Some(n) => Ok(Value::Number(n)),
-            None => Err(mismatch(path, ty, &Value::String(s), sensitive)),
-        },
+        (Value::BigNumber(b), Type::String) => Ok(Value::String(b.to_string())),
+        (v @ (Value::Number(_) | Value::BigNumber(_)), Type::Number) => Ok(v),
+        // Decimal text to a number with Terraform's precision ("0.1" is the 512-bit 0.1).
+        (Value::String(s), Type::Number) => {
+            match parse_number(&s).and_then(|_| super::number::parse(&s)) {
+                Some(n) => Ok(n),
+                None => Err(mismatch(path, ty, &Value::String(s), sensitive)),
+            }
+        }
         (v @ Value::Bool(_), Type::Bool) => Ok(v),
         (Value::String(s), Type::Bool) if s == "true" || s == "false" => {
             Ok(Value::Bool(s == "true"))
@@ -440,6 +450,7 @@ mod tests {
         let mut items = vec![n(f64::NAN), n(1.0), n(f64::NAN), s("a"), Value::Null];
         make_set(&mut items);
         assert_eq!(items.len(), 4);
-        assert_eq!(items[0], Value::Null);
+        // Null sorts last, as in Terraform's sets.
+        assert_eq!(items[3], Value::Null);
     }
 }

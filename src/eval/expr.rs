@@ -94,6 +94,77 @@ pub trait Resolver {
 
     /// Directory that relative paths in `file()` and `templatefile()` are resolved against.
     fn base_dir(&self) -> &Path;
+
+    /// What the expression of `local.name` says about its type (sets, lists, maps); the
+    /// default knows nothing, which makes a local's collections tuples and objects.
+    fn shape_of_local(&self, _name: &str, _depth: usize) -> super::types::Shape {
+        super::types::Shape::Dyn
+    }
+
+    /// The shape of `var.name`'s declared type.
+    fn shape_of_variable(&self, _name: &str) -> super::types::Shape {
+        super::types::Shape::Dyn
+    }
+}
+
+/// The shapes a resolver knows, for the type inference of [`super::types`].
+struct ResolverShapes<'r>(&'r dyn Resolver);
+
+impl super::types::ShapeScope for ResolverShapes<'_> {
+    fn local(&self, name: &str, depth: usize) -> super::types::Shape {
+        self.0.shape_of_local(name, depth)
+    }
+    fn variable(&self, name: &str) -> super::types::Shape {
+        self.0.shape_of_variable(name)
+    }
+}
+
+/// The string in Unicode normal form C, as Terraform keeps every string (so `"cafe\u0301"` and
+/// `"café"` are equal). ASCII, the common case, is returned without a scan of tables.
+pub fn nfc(s: String) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    if s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        return s;
+    }
+    s.nfc().collect()
+}
+
+/// Decodes the backslash escapes of a quoted template's literal (`\n`, `\"`, `\u00e9`, …).
+pub fn decode_escapes(s: &str) -> Result<String, String> {
+    if !s.contains('\\') {
+        return Ok(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some(u @ ('u' | 'U')) => {
+                let n = if u == 'u' { 4 } else { 8 };
+                let hex: String = chars.by_ref().take(n).collect();
+                let ch = (hex.len() == n)
+                    .then(|| u32::from_str_radix(&hex, 16).ok())
+                    .flatten()
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| format!("invalid escape \\{u}{hex}"))?;
+                out.push(ch);
+            }
+            Some(other) => return Err(format!("invalid escape sequence \\{other}")),
+            None => return Err("a backslash at the end of a string".to_string()),
+        }
+    }
+    Ok(out)
 }
 
 /// Splits a traversal into its root reference and how many operators that root used.
@@ -166,6 +237,11 @@ pub struct Evaluator<'a> {
     depth: usize,
     /// In a templatefile the only names are the given variables.
     closed_scope: bool,
+    /// Rendering a quoted template: hcl-edit decodes the backslash escapes of its top-level
+    /// literals but leaves those inside `%{if}`/`%{for}` bodies raw, so they are decoded here.
+    quoted: bool,
+    /// Nesting of directive bodies being rendered (0: top level of the template).
+    in_directive: usize,
 }
 
 impl<'a> Evaluator<'a> {
@@ -176,6 +252,8 @@ impl<'a> Evaluator<'a> {
             bindings: Vec::new(),
             depth: 0,
             closed_scope: false,
+            quoted: false,
+            in_directive: 0,
         }
     }
 
@@ -219,15 +297,21 @@ impl<'a> Evaluator<'a> {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
             Expression::Number(n) => {
-                let v = n.value().as_f64().unwrap_or(f64::INFINITY);
-                if !v.is_finite() {
-                    return Err(self
+                // From the literal's own text when it has one (hcl-edit keeps it for numbers
+                // that are not exact integers), so 0.1 is the 512-bit 0.1, not an f64's.
+                let text = n
+                    .as_repr()
+                    .map(|r| r.chars().filter(|c| !c.is_whitespace()).collect::<String>())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| n.value().to_string());
+                match super::number::parse(&text) {
+                    Some(v) => Ok(v),
+                    None => Err(self
                         .err(e, "number out of range")
-                        .hint("numbers must fit in a 64-bit float"));
+                        .hint("numbers must be within about ±10^300000")),
                 }
-                Ok(Value::Number(v))
             }
-            Expression::String(s) => Ok(Value::String(s.value().clone())),
+            Expression::String(s) => Ok(Value::String(nfc(s.value().clone()))),
             Expression::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items.iter() {
@@ -267,10 +351,33 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(Value::Map(map).mark_if(sensitive_key))
             }
-            Expression::StringTemplate(t) => self.eval_template(t),
+            Expression::StringTemplate(t) => {
+                // A quoted template that is one interpolation and nothing else is that value,
+                // with its own type (Terraform: `"${local.n}"` is a number, `"${local.l}"` a list).
+                let elems: Vec<&Element> = t.iter().collect();
+                if let [Element::Interpolation(i)] = elems.as_slice() {
+                    return self.eval(&i.expr);
+                }
+                // A template nested in an interpolation has its own escapes (decoded by the
+                // parser at its top level): save and restore the enclosing template's state.
+                let was = (std::mem::replace(&mut self.quoted, true), self.in_directive);
+                self.in_directive = 0;
+                let r = self.eval_template(t);
+                (self.quoted, self.in_directive) = was;
+                r
+            }
             // The parser has already stripped the indentation of `<<-` heredocs (and must not
             // strip that of `<<`); dedenting again here stripped it twice.
-            Expression::HeredocTemplate(h) => self.eval_template(&h.template),
+            Expression::HeredocTemplate(h) => {
+                let was = (
+                    std::mem::replace(&mut self.quoted, false),
+                    self.in_directive,
+                );
+                self.in_directive = 0;
+                let r = self.eval_template(&h.template);
+                (self.quoted, self.in_directive) = was;
+                r
+            }
             Expression::Parenthesis(p) => self.eval(p.inner()),
             Expression::Variable(v) => self.eval_traversal(e, v.as_str(), &[]),
             Expression::Traversal(t) => match &t.expr {
@@ -294,8 +401,10 @@ impl<'a> Evaluator<'a> {
                 let (cond, sens) = cond.unmark();
                 match cond {
                     Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
-                    Value::Bool(true) => Ok(self.eval(&c.true_expr)?.mark_if(sens)),
-                    Value::Bool(false) => Ok(self.eval(&c.false_expr)?.mark_if(sens)),
+                    Value::Bool(b) => {
+                        let v = self.eval(if b { &c.true_expr } else { &c.false_expr })?;
+                        Ok(self.unify_conditional(c, v).mark_if(sens))
+                    }
                     Value::String(s) if s == "true" || s == "false" => {
                         let branch = if s == "true" {
                             &c.true_expr
@@ -401,34 +510,71 @@ impl<'a> Evaluator<'a> {
                 )
             })
         };
+        let cmp = |want: fn(std::cmp::Ordering) -> bool| -> Result<Value, Diagnostic> {
+            num(&l, le)?;
+            num(&r, re)?;
+            let o = super::number::compare(&l, &r).unwrap_or(std::cmp::Ordering::Equal);
+            Ok(Value::Bool(want(o)))
+        };
+        let arith = |o: super::number::Op| -> Result<Value, Diagnostic> {
+            use super::number::ArithError as A;
+            match super::number::arith(o, &l, &r) {
+                Ok(v) => Ok(v),
+                Err(A::NotNumber(0)) => Err(num(&l, le)
+                    .err()
+                    .unwrap_or_else(|| self.err(le, "not a number"))),
+                Err(A::NotNumber(_)) => Err(num(&r, re)
+                    .err()
+                    .unwrap_or_else(|| self.err(re, "not a number"))),
+                Err(A::DivisionByZero) if o == super::number::Op::Rem => {
+                    Err(self.err(re, "modulo by zero"))
+                }
+                Err(A::DivisionByZero) => Err(self.err(re, "division by zero")),
+                Err(A::OutOfRange) => Err(self
+                    .err(le, "arithmetic result out of range")
+                    .hint("numbers must be within about ±10^300000")),
+            }
+        };
+        use super::number::Op as N;
         let out = match op {
             B::Eq => Value::Bool(values_equal(&l, &r)),
             B::NotEq => Value::Bool(!values_equal(&l, &r)),
-            B::Less => Value::Bool(num(&l, le)? < num(&r, re)?),
-            B::LessEq => Value::Bool(num(&l, le)? <= num(&r, re)?),
-            B::Greater => Value::Bool(num(&l, le)? > num(&r, re)?),
-            B::GreaterEq => Value::Bool(num(&l, le)? >= num(&r, re)?),
-            B::Plus => finite(num(&l, le)? + num(&r, re)?, le, self)?,
-            B::Minus => finite(num(&l, le)? - num(&r, re)?, le, self)?,
-            B::Mul => finite(num(&l, le)? * num(&r, re)?, le, self)?,
-            B::Div => {
-                let d = num(&r, re)?;
-                if d == 0.0 {
-                    return Err(self.err(re, "division by zero"));
-                }
-                finite(num(&l, le)? / d, le, self)?
-            }
-            B::Mod => {
-                let d = num(&r, re)?;
-                if d == 0.0 {
-                    return Err(self.err(re, "modulo by zero"));
-                }
-                finite(num(&l, le)? % d, le, self)?
-            }
+            B::Less => cmp(std::cmp::Ordering::is_lt)?,
+            B::LessEq => cmp(std::cmp::Ordering::is_le)?,
+            B::Greater => cmp(std::cmp::Ordering::is_gt)?,
+            B::GreaterEq => cmp(std::cmp::Ordering::is_ge)?,
+            B::Plus => arith(N::Add)?,
+            B::Minus => arith(N::Sub)?,
+            B::Mul => arith(N::Mul)?,
+            B::Div => arith(N::Div)?,
+            B::Mod => arith(N::Rem)?,
             B::And => Value::Bool(boolean(&l, le)? && boolean(&r, re)?),
             B::Or => Value::Bool(boolean(&l, le)? || boolean(&r, re)?),
         };
         Ok(out.mark_if(sens))
+    }
+
+    /// Terraform gives a conditional the unified type of both results: a number or bool result
+    /// whose other branch is a string becomes a string (`true ? 1 : "2"` is `"1"`).
+    fn unify_conditional(&self, c: &hcl::edit::expr::Conditional, v: Value) -> Value {
+        use super::types::{Shape, shape_of};
+        if !matches!(
+            v.peel(),
+            Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)
+        ) {
+            return v;
+        }
+        let scope = ResolverShapes(self.resolver);
+        let (t, f) = (
+            shape_of(&c.true_expr, &scope, 0),
+            shape_of(&c.false_expr, &scope, 0),
+        );
+        let prim = |s: &Shape| matches!(s, Shape::Number | Shape::Bool);
+        if (t == Shape::String && prim(&f)) || (f == Shape::String && prim(&t)) {
+            let (v, s) = v.unmark();
+            return v.to_template_string().map_or(v, Value::String).mark_if(s);
+        }
+        v
     }
 
     fn lookup_binding(&self, name: &str) -> Option<Value> {
@@ -662,7 +808,7 @@ impl<'a> Evaluator<'a> {
         Ok(if unknown {
             Value::Unknown
         } else {
-            Value::String(out)
+            Value::String(nfc(out))
         }
         .mark_if(sens))
     }
@@ -680,7 +826,12 @@ impl<'a> Evaluator<'a> {
         for el in t.iter() {
             match el {
                 Element::Literal(s) => {
-                    let text = s.value();
+                    let decoded;
+                    let mut text: &str = s.value();
+                    if self.quoted && self.in_directive > 0 {
+                        decoded = decode_escapes(text).map_err(|m| self.err(s, m))?;
+                        text = &decoded;
+                    }
                     if *strip_next {
                         out.push_str(text.trim_start());
                     } else {
@@ -704,22 +855,17 @@ impl<'a> Evaluator<'a> {
                         match c {
                             Value::Unknown => *unknown = true,
                             Value::Bool(b) => {
-                                if b {
-                                    self.render_template(
-                                        &ifd.if_expr.template,
-                                        out,
-                                        unknown,
-                                        sens,
-                                        strip_next,
-                                    )?;
-                                } else if let Some(e) = &ifd.else_expr {
-                                    self.render_template(
-                                        &e.template,
-                                        out,
-                                        unknown,
-                                        sens,
-                                        strip_next,
-                                    )?;
+                                let body = if b {
+                                    Some(&ifd.if_expr.template)
+                                } else {
+                                    ifd.else_expr.as_ref().map(|e| &e.template)
+                                };
+                                if let Some(body) = body {
+                                    self.in_directive += 1;
+                                    let r =
+                                        self.render_template(body, out, unknown, sens, strip_next);
+                                    self.in_directive -= 1;
+                                    r?;
                                 }
                             }
                             other => {
@@ -745,6 +891,7 @@ impl<'a> Evaluator<'a> {
                             }
                             other => self.iteration_pairs(other, &f.collection_expr)?,
                         };
+                        self.in_directive += 1;
                         for (k, v) in pairs {
                             let mark = self.bindings.len();
                             if let Some(kv) = &f.key_var {
@@ -755,9 +902,13 @@ impl<'a> Evaluator<'a> {
                             let r =
                                 self.render_template(&f.template, out, unknown, sens, strip_next);
                             self.bindings.truncate(mark);
+                            if r.is_err() {
+                                self.in_directive -= 1;
+                            }
                             r?;
                             strip_before(out, fd.endfor_expr.strip);
                         }
+                        self.in_directive -= 1;
                         *strip_next = matches!(fd.endfor_expr.strip, Strip::End | Strip::Both);
                     }
                 },
@@ -797,13 +948,19 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// (key, value) pairs to iterate: indexes for lists, keys for maps.
+    /// (key, value) pairs to iterate: indexes for lists, keys for maps, and for sets the element
+    /// twice (Terraform binds `k` of `for k, v in a_set` to the element: a set has no index).
     fn iteration_pairs(
         &self,
         coll: Value,
         e: &Expression,
     ) -> Result<Vec<(Value, Value)>, Diagnostic> {
+        let is_set = matches!(
+            super::types::shape_of(e, &ResolverShapes(self.resolver), 0),
+            super::types::Shape::Set(_)
+        );
         match coll {
+            Value::List(items) if is_set => Ok(items.into_iter().map(|v| (v.clone(), v)).collect()),
             Value::List(items) => Ok(items
                 .into_iter()
                 .enumerate()
@@ -1040,6 +1197,9 @@ impl<'a> Evaluator<'a> {
             bindings: vars.into_iter().collect(),
             depth: self.depth,
             closed_scope: true,
+            // A template file is a heredoc-like text: escapes are not decoded.
+            quoted: false,
+            in_directive: 0,
         };
         inner.eval_template(&template).map_err(|d| {
             // Spans inside the template point into another file; keep the call site instead.
@@ -1057,18 +1217,11 @@ fn strip_before(out: &mut String, strip: Strip) {
     }
 }
 
-fn finite(n: f64, e: &Expression, ev: &Evaluator<'_>) -> Result<Value, Diagnostic> {
-    if n.is_finite() {
-        Ok(Value::Number(n))
-    } else {
-        Err(ev.err(e, "arithmetic result out of range"))
-    }
-}
-
 /// Numbers, and strings that parse as numbers (HCL converts them implicitly).
 pub fn to_number(v: &Value) -> Option<f64> {
     match v.peel() {
         Value::Number(n) => Some(*n),
+        Value::BigNumber(b) => Some(b.to_f64()),
         Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
         _ => None,
     }

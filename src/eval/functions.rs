@@ -25,6 +25,8 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use sha2::Digest as _;
 
+mod more;
+
 use super::convert::{self, cmp_values, make_set, parse_number};
 use crate::value::{Type, Value, format_number};
 
@@ -140,33 +142,50 @@ const ONE: Option<usize> = Some(1);
 const TWO: Option<usize> = Some(2);
 const THREE: Option<usize> = Some(3);
 const ANY: Option<usize> = None;
+const ZERO: Option<usize> = Some(0);
 
 /// Sorted by name (a unit test checks), so lookup is a binary search.
 static DEFS: &[Def] = &[
     pure("abs", 1, ONE, f_abs),
+    pure("abspath", 1, ONE, more::f_abspath),
     pure("alltrue", 1, ONE, f_alltrue),
     pure("anytrue", 1, ONE, f_anytrue),
     pure("base64decode", 1, ONE, f_base64decode),
     pure("base64encode", 1, ONE, f_base64encode),
     pure("base64sha256", 1, ONE, f_base64sha256),
     pure("base64sha512", 1, ONE, f_base64sha512),
+    pure("basename", 1, ONE, more::f_basename),
     pure("ceil", 1, ONE, f_ceil),
     pure("chomp", 1, ONE, f_chomp),
+    pure("chunklist", 2, TWO, more::f_chunklist),
     pure("cidrhost", 2, TWO, f_cidrhost),
     pure("cidrnetmask", 1, ONE, f_cidrnetmask),
     pure("cidrsubnet", 3, THREE, f_cidrsubnet),
+    pure("cidrsubnets", 2, ANY, f_cidrsubnets),
     raw("coalesce", 1, ANY, f_coalesce),
     raw("coalescelist", 1, ANY, f_coalescelist),
     raw("compact", 1, ONE, f_compact),
     raw("concat", 1, ANY, f_concat),
     pure("contains", 2, TWO, f_contains),
+    pure("csvdecode", 1, ONE, more::f_csvdecode),
+    pure("dirname", 1, ONE, more::f_dirname),
     raw("distinct", 1, ONE, f_distinct),
     raw("element", 2, TWO, f_element),
     pure("endswith", 2, TWO, f_endswith),
     pure("file", 1, ONE, f_file),
+    pure("filebase64", 1, ONE, more::f_filebase64),
+    pure("filebase64sha256", 1, ONE, more::f_filebase64sha256),
+    pure("filebase64sha512", 1, ONE, more::f_filebase64sha512),
+    pure("fileexists", 1, ONE, more::f_fileexists),
+    pure("filemd5", 1, ONE, more::f_filemd5),
+    pure("fileset", 2, TWO, more::f_fileset),
+    pure("filesha1", 1, ONE, more::f_filesha1),
+    pure("filesha256", 1, ONE, more::f_filesha256),
+    pure("filesha512", 1, ONE, more::f_filesha512),
     raw("flatten", 1, ONE, f_flatten),
     pure("floor", 1, ONE, f_floor),
     pure("format", 1, ANY, f_format),
+    pure("formatdate", 2, TWO, more::f_formatdate),
     pure("formatlist", 1, ANY, f_formatlist),
     pure("indent", 2, TWO, f_indent),
     pure("index", 2, TWO, f_index),
@@ -175,21 +194,31 @@ static DEFS: &[Def] = &[
     pure("jsonencode", 1, ONE, f_jsonencode),
     raw("keys", 1, ONE, f_keys),
     raw("length", 1, ONE, f_length),
+    pure("log", 2, TWO, more::f_log),
     raw("lookup", 2, THREE, f_lookup),
     pure("lower", 1, ONE, f_lower),
+    pure("matchkeys", 3, THREE, more::f_matchkeys),
     pure("max", 1, ANY, f_max),
+    pure("md5", 1, ONE, more::f_md5),
     raw("merge", 0, ANY, f_merge),
     pure("min", 1, ANY, f_min),
     raw("nonsensitive", 1, ONE, f_nonsensitive),
     raw("one", 1, ONE, f_one),
+    pure("parseint", 2, TWO, more::f_parseint),
+    pure("pathexpand", 1, ONE, more::f_pathexpand),
+    pure("plantimestamp", 0, ZERO, more::f_plantimestamp),
     pure("pow", 2, TWO, f_pow),
     pure("range", 1, THREE, f_range),
+    pure("regex", 2, TWO, more::f_regex),
+    pure("regexall", 2, TWO, more::f_regexall),
     pure("replace", 3, THREE, f_replace),
     raw("reverse", 1, ONE, f_reverse),
     raw("sensitive", 1, ONE, f_sensitive),
     pure("setintersection", 1, ANY, f_setintersection),
+    pure("setproduct", 1, ANY, more::f_setproduct),
     pure("setsubtract", 2, TWO, f_setsubtract),
     pure("setunion", 1, ANY, f_setunion),
+    pure("sha1", 1, ONE, more::f_sha1),
     pure("sha256", 1, ONE, f_sha256),
     pure("sha512", 1, ONE, f_sha512),
     pure("signum", 1, ONE, f_signum),
@@ -197,8 +226,15 @@ static DEFS: &[Def] = &[
     pure("sort", 1, ONE, f_sort),
     pure("split", 2, TWO, f_split),
     pure("startswith", 2, TWO, f_startswith),
+    pure("strcontains", 2, TWO, more::f_strcontains),
+    pure("strrev", 1, ONE, more::f_strrev),
     pure("substr", 3, THREE, f_substr),
     pure("sum", 1, ONE, f_sum),
+    pure("textdecodebase64", 2, TWO, more::f_textdecodebase64),
+    pure("textencodebase64", 2, TWO, more::f_textencodebase64),
+    pure("timeadd", 2, TWO, more::f_timeadd),
+    pure("timecmp", 2, TWO, more::f_timecmp),
+    pure("timestamp", 0, ZERO, more::f_timestamp),
     pure("title", 1, ONE, f_title),
     raw("tobool", 1, ONE, f_tobool),
     raw("tolist", 1, ONE, f_tolist),
@@ -206,11 +242,15 @@ static DEFS: &[Def] = &[
     raw("tonumber", 1, ONE, f_tonumber),
     raw("toset", 1, ONE, f_toset),
     raw("tostring", 1, ONE, f_tostring),
+    pure("transpose", 1, ONE, more::f_transpose),
     pure("trim", 2, TWO, f_trim),
     pure("trimprefix", 2, TWO, f_trimprefix),
     pure("trimspace", 1, ONE, f_trimspace),
     pure("trimsuffix", 2, TWO, f_trimsuffix),
     pure("upper", 1, ONE, f_upper),
+    pure("urlencode", 1, ONE, more::f_urlencode),
+    pure("uuid", 0, ZERO, more::f_uuid),
+    pure("uuidv5", 2, TWO, more::f_uuidv5),
     raw("values", 1, ONE, f_values),
     pure("yamlencode", 1, ONE, f_yamlencode),
     raw("zipmap", 2, TWO, f_zipmap),
@@ -294,6 +334,7 @@ fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
     match v.peel() {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(format_number(*n)),
+        Value::BigNumber(b) => Ok(b.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Err(not_null(i)),
         other => Err(arg_err(
@@ -306,6 +347,7 @@ fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
 fn want_num(v: &Value, i: usize, cx: &Cx) -> Result<f64, FunctionError> {
     match v.peel() {
         Value::Number(n) => Ok(*n),
+        Value::BigNumber(b) => Ok(b.to_f64()),
         Value::String(s) => parse_number(s)
             .ok_or_else(|| arg_err(i, format!("expected number, got {}", cx.describe(v.peel())))),
         Value::Null => Err(not_null(i)),
@@ -372,6 +414,14 @@ fn check_string_size(len: usize) -> Result<(), FunctionError> {
     }
 }
 
+/// Grapheme clusters of a string (ASCII without CR: one per byte, the common fast case).
+fn grapheme_count(s: &str) -> usize {
+    if s.is_ascii() && !s.contains('\r') {
+        return s.len();
+    }
+    unicode_segmentation::UnicodeSegmentation::graphemes(s, true).count()
+}
+
 fn num(n: usize) -> Value {
     Value::Number(n as f64)
 }
@@ -385,7 +435,7 @@ fn str_list(items: impl IntoIterator<Item = String>) -> Value {
 fn unify_primitives(items: Vec<Value>) -> Vec<Value> {
     let kind = |v: &Value| match v.peel() {
         Value::String(_) => 1u8,
-        Value::Number(_) => 2,
+        Value::Number(_) | Value::BigNumber(_) => 2,
         Value::Bool(_) => 3,
         Value::Null => 0,
         _ => 9,
@@ -415,7 +465,8 @@ fn f_length(mut args: Vec<Value>) -> R {
     let (v, s) = take(&mut args, 0).unmark();
     let n = match v {
         Value::Unknown => Value::Unknown,
-        Value::String(text) => num(text.chars().count()),
+        // Grapheme clusters, as Terraform counts: "cafe\u0301" and "👍🏽" are 4 and 1.
+        Value::String(text) => num(grapheme_count(&text)),
         Value::List(items) => num(items.len()),
         Value::Map(map) => num(map.len()),
         Value::Null => return Err(not_null(0)),
@@ -775,6 +826,11 @@ fn f_tobool(args: Vec<Value>) -> R {
 }
 
 fn f_coalesce(args: Vec<Value>) -> R {
+    // Terraform unifies the arguments' types first: with a string among primitives of other
+    // kinds, the result is a string (coalesce(1, "a") is "1").
+    let kinds = |want: fn(&Value) -> bool| args.iter().any(|a| want(a.peel()));
+    let to_string = kinds(|v| matches!(v, Value::String(_)))
+        && kinds(|v| matches!(v, Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)));
     // Skipping a secret (because it was null or empty) reveals that much, so it taints the result.
     let mut sens = false;
     for a in args {
@@ -783,6 +839,10 @@ fn f_coalesce(args: Vec<Value>) -> R {
             Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
             Value::Null => sens |= s,
             Value::String(ref text) if text.is_empty() => sens |= s,
+            other if to_string => {
+                let text = other.to_template_string().map_or(other, Value::String);
+                return Ok(text.mark_if(sens || s));
+            }
             other => return Ok(other.mark_if(sens || s)),
         }
     }
@@ -851,8 +911,16 @@ fn f_sensitive(mut args: Vec<Value>) -> R {
 }
 
 fn f_nonsensitive(mut args: Vec<Value>) -> R {
-    // Only the top-level mark goes, as in Terraform: nested secrets stay secret.
-    Ok(take(&mut args, 0).unmark().0)
+    // Only the top-level mark goes, as in Terraform: nested secrets stay secret. Like
+    // Terraform, a known value that is not sensitive is an error: the call is a mistake.
+    let (v, marked) = take(&mut args, 0).unmark();
+    if !marked && !v.is_unknown() {
+        return Err(arg_err(
+            0,
+            "the given value is not sensitive, so nonsensitive() is not needed",
+        ));
+    }
+    Ok(v)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,11 +1011,12 @@ fn f_replace(args: &[Value], cx: &Cx) -> R {
     let s = want_str(arg(args, 0), 0, cx)?;
     let from = want_str(arg(args, 1), 1, cx)?;
     let to = want_str(arg(args, 2), 2, cx)?;
-    if from.len() >= 2 && from.starts_with('/') && from.ends_with('/') {
-        return Err(arg_err(
-            1,
-            "regular expression patterns (/…/) are not supported by replace(); use a plain substring",
-        ));
+    if let Some(re) = from
+        .strip_prefix('/')
+        .and_then(|f| f.strip_suffix('/'))
+        .filter(|_| from.len() >= 2)
+    {
+        return more::replace_regex(&s, re, &to);
     }
     let hits = if from.is_empty() {
         s.chars().count() + 1
@@ -1040,7 +1109,9 @@ fn f_substr(args: &[Value], cx: &Cx) -> R {
     let s = want_str(arg(args, 0), 0, cx)?;
     let offset = want_int(arg(args, 1), 1, cx)?;
     let length = want_int(arg(args, 2), 2, cx)?;
-    let chars: Vec<char> = s.chars().collect();
+    // Offsets and lengths count grapheme clusters, as Terraform's do.
+    let chars: Vec<&str> =
+        unicode_segmentation::UnicodeSegmentation::graphemes(s.as_str(), true).collect();
     let len = chars.len() as i64;
     // Terraform: a negative offset counts from the end; an offset past the end gives "".
     let mut start = offset;
@@ -1049,9 +1120,9 @@ fn f_substr(args: &[Value], cx: &Cx) -> R {
     }
     let rest = chars.get(start.min(len) as usize..).unwrap_or(&[]);
     let taken: String = if length < 0 {
-        rest.iter().collect()
+        rest.concat()
     } else {
-        rest.iter().take(length as usize).collect()
+        rest.iter().take(length as usize).copied().collect()
     };
     Ok(Value::String(taken))
 }
@@ -1088,6 +1159,8 @@ fn f_floor(args: &[Value], cx: &Cx) -> R {
 }
 
 fn f_signum(args: &[Value], cx: &Cx) -> R {
+    // Terraform 1.0.3 takes whole numbers only (signum(2.5) is an error there).
+    want_int(arg(args, 0), 0, cx)?;
     // f64::signum(0.0) is 1; Terraform's signum(0) is 0.
     num_fn(args, cx, |n| {
         if n > 0.0 {
@@ -1106,25 +1179,31 @@ fn f_pow(args: &[Value], cx: &Cx) -> R {
     Ok(Value::Number(a.powf(b)))
 }
 
-fn all_nums(args: &[Value], cx: &Cx) -> Result<Vec<f64>, FunctionError> {
-    args.iter()
-        .enumerate()
-        .map(|(i, v)| want_num(v, i, cx))
-        .collect()
+/// The extreme of the arguments by exact numeric order (`better` says which side wins).
+fn extreme(args: &[Value], cx: &Cx, better: std::cmp::Ordering) -> R {
+    let mut best: Option<Value> = None;
+    for (i, v) in args.iter().enumerate() {
+        want_num(v, i, cx)?;
+        let v = match v {
+            Value::String(s) => {
+                super::number::parse(s).ok_or_else(|| arg_err(i, "expected number"))?
+            }
+            other => other.clone(),
+        };
+        best = match best {
+            Some(b) if super::number::compare(&v, &b) != Some(better) => Some(b),
+            _ => Some(v),
+        };
+    }
+    best.ok_or_else(|| err("at least one argument is required"))
 }
 
 fn f_min(args: &[Value], cx: &Cx) -> R {
-    let nums = all_nums(args, cx)?;
-    Ok(Value::Number(
-        nums.into_iter().fold(f64::INFINITY, f64::min),
-    ))
+    extreme(args, cx, std::cmp::Ordering::Less)
 }
 
 fn f_max(args: &[Value], cx: &Cx) -> R {
-    let nums = all_nums(args, cx)?;
-    Ok(Value::Number(
-        nums.into_iter().fold(f64::NEG_INFINITY, f64::max),
-    ))
+    extreme(args, cx, std::cmp::Ordering::Greater)
 }
 
 fn f_sum(args: &[Value], cx: &Cx) -> R {
@@ -1132,11 +1211,14 @@ fn f_sum(args: &[Value], cx: &Cx) -> R {
     if items.is_empty() {
         return Err(arg_err(0, "cannot sum an empty list"));
     }
-    let mut total = 0.0;
+    // Exact, as Terraform's: sum([0.1, 0.2]) is 0.3.
+    let mut total = Value::Number(0.0);
     for item in items {
-        total += want_num(item, 0, cx)?;
+        want_num(item, 0, cx)?;
+        total = super::number::arith(super::number::Op::Add, &total, item)
+            .map_err(|_| arg_err(0, "the sum is out of range"))?;
     }
-    Ok(Value::Number(total))
+    Ok(total)
 }
 
 fn f_sort(args: &[Value], cx: &Cx) -> R {
@@ -1311,6 +1393,50 @@ fn f_cidrsubnet(args: &[Value], cx: &Cx) -> R {
     )))
 }
 
+/// `cidrsubnets(prefix, newbits…)`: consecutive subnets, each the next free one of its size
+/// after the previous (Terraform's algorithm, from go-cidr's NextSubnet).
+fn f_cidrsubnets(args: &[Value], cx: &Cx) -> R {
+    let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
+    let width_mask = netmask(c.bits, c.bits);
+    let host = |plen: u32| width_mask & !netmask(c.bits, plen);
+    let mut out = Vec::new();
+    let mut current: Option<(u128, u32)> = None;
+    for (i, a) in args.iter().enumerate().skip(1) {
+        let newbits = want_int(a, i, cx)?;
+        let plen = i64::from(c.prefix) + newbits;
+        if newbits < 1 || plen > i64::from(c.bits) {
+            return Err(arg_err(
+                i,
+                format!("would extend prefix to {plen} bits, which is too long for this address"),
+            ));
+        }
+        let plen = plen as u32;
+        let mask = netmask(c.bits, plen);
+        let addr = match current {
+            None => c.network,
+            Some((addr, cur_plen)) => {
+                let last = addr | host(cur_plen);
+                let block_last = (last & mask) | host(plen);
+                let next = block_last.wrapping_add(1) & width_mask & mask;
+                let inside = next & netmask(c.bits, c.prefix) == c.network;
+                if block_last == width_mask || !inside {
+                    return Err(arg_err(
+                        i,
+                        format!(
+                            "not enough remaining address space for a subnet with a prefix of {plen} bits after {}/{cur_plen}",
+                            c.format_addr(addr)
+                        ),
+                    ));
+                }
+                next
+            }
+        };
+        out.push(format!("{}/{plen}", c.format_addr(addr)));
+        current = Some((addr, plen));
+    }
+    Ok(str_list(out))
+}
+
 fn f_cidrhost(args: &[Value], cx: &Cx) -> R {
     let c = parse_cidr(&want_str(arg(args, 0), 0, cx)?, 0, cx)?;
     let hostnum = want_i128(arg(args, 1), 1, cx)?;
@@ -1419,9 +1545,68 @@ fn f_base64sha512(args: &[Value], cx: &Cx) -> R {
 }
 
 fn f_jsonencode(args: &[Value], _cx: &Cx) -> R {
-    serde_json::to_string(&arg(args, 0).to_json())
-        .map(Value::String)
-        .map_err(|e| arg_err(0, format!("cannot encode as JSON: {e}")))
+    let mut out = String::new();
+    json_text(arg(args, 0), &mut out);
+    check_string_size(out.len())?;
+    Ok(Value::String(go_json_escapes(out)))
+}
+
+/// JSON text of a value — unmasked: callers drop sensitive values first — with numbers in Terraform's digits (serde_json would print an f64's),
+/// keys in lexical order (Go's encoding/json sorts them; a BTreeMap iterates so).
+pub fn json_text(v: &Value, out: &mut String) {
+    match v {
+        Value::Null | Value::Unknown => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if !n.is_finite() => out.push_str("null"),
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::BigNumber(b) => out.push_str(&b.to_string()),
+        Value::String(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
+        Value::Sensitive(inner) => json_text(inner, out),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                json_text(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Go's encoding/json (which Terraform's jsonencode uses) escapes `<`, `>` and `&` for safe
+/// embedding in HTML, and U+2028/U+2029 for JavaScript; the bytes differ from serde_json's, and
+/// so do hashes of them. These characters appear only inside JSON strings, so replacing them
+/// everywhere in the encoded text is exact.
+fn go_json_escapes(s: String) -> String {
+    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn f_jsondecode(args: &[Value], cx: &Cx) -> R {
@@ -1695,7 +1880,7 @@ fn format_one(
                 }
                 other => want_str(other, ai, cx)?,
             };
-            (s, matches!(value, Value::Number(_)))
+            (s, matches!(value, Value::Number(_) | Value::BigNumber(_)))
         }
         's' => {
             let s = text(value)?;
@@ -1859,6 +2044,7 @@ mod yaml {
                 if *n > 0.0 { ".inf" } else { "-.inf" }.to_string()
             }
             Value::Number(n) => format_number(*n),
+            Value::BigNumber(b) => b.to_string(),
             Value::String(s) => string(s),
             Value::List(_) => "[]".to_string(),
             Value::Map(_) => "{}".to_string(),
@@ -2017,7 +2203,8 @@ mod tests {
         for name in names {
             assert!(arity(name).is_some(), "{name}");
         }
-        for absent in ["try", "can", "templatefile", "uuid", "md5"] {
+        // Lazy functions are the evaluator's, not the library's.
+        for absent in ["try", "can", "templatefile"] {
             assert!(arity(absent).is_none(), "{absent}");
         }
     }
@@ -2481,11 +2668,17 @@ mod tests {
     }
 
     #[test]
-    fn replace_plain_substrings_only() {
+    fn replace_substrings_and_slash_delimited_regexes() {
         assert_eq!(ok("replace", vec![s("a-b-c"), s("-"), s("+")]), s("a+b+c"));
         assert_eq!(ok("replace", vec![s("aaa"), s("a"), s("")]), s(""));
-        let e = bad("replace", vec![s("abc"), s("/a+/"), s("x")]);
-        assert!(e.message.contains("not supported"));
+        // `/…/` is a regular expression, as in Terraform; `$1` expands a group.
+        assert_eq!(ok("replace", vec![s("abc"), s("/a+/"), s("x")]), s("xbc"));
+        assert_eq!(
+            ok("replace", vec![s("hello"), s("/(h)(e)/"), s("$2$1")]),
+            s("ehllo")
+        );
+        let e = bad("replace", vec![s("abc"), s("/[/"), s("x")]);
+        assert!(e.message.contains("regular expression"), "{e}");
         assert_eq!(e.arg_index, Some(1));
         let big = "a".repeat(10_000);
         assert!(call("replace", vec![s(&big), s("a"), s(&big)]).is_err());
@@ -2929,7 +3122,13 @@ f key: \"true\"
         assert_eq!(ok("sensitive", vec![secret("a")]), secret("a"));
         assert_eq!(ok("sensitive", vec![U]), U.mark_sensitive());
         assert_eq!(ok("nonsensitive", vec![secret("a")]), s("a"));
-        assert_eq!(ok("nonsensitive", vec![s("a")]), s("a"));
+        // As in Terraform, a value that is not sensitive is an error (the call is a mistake).
+        assert!(
+            bad("nonsensitive", vec![s("a")])
+                .message
+                .contains("not sensitive")
+        );
+        assert_eq!(ok("nonsensitive", vec![U]), U);
         // Only the top-level mark goes.
         let nested = l(vec![secret("a")]).mark_sensitive();
         assert_eq!(ok("nonsensitive", vec![nested]), l(vec![secret("a")]));
@@ -2954,7 +3153,11 @@ f key: \"true\"
 
     #[test]
     fn reading_functions_propagate_unknown_and_secret_arguments() {
-        for def in DEFS.iter().filter(|d| matches!(d.imp, Imp::Pure(_))) {
+        // (Functions of no arguments — timestamp, uuid — have no argument to propagate.)
+        for def in DEFS
+            .iter()
+            .filter(|d| matches!(d.imp, Imp::Pure(_)) && d.max != Some(0))
+        {
             let count = def.min.max(1);
             let mut args = vec![s("x"); count];
             args[0] = U;

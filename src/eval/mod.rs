@@ -8,7 +8,9 @@
 pub mod convert;
 pub mod expr;
 pub mod functions;
+pub mod number;
 pub mod refs;
+pub mod types;
 
 /// Deepest bracket nesting in a text, counted before parsing: hcl-edit's recursive-descent parser
 /// would overflow the stack on hostile input such as 100,000 `(`.

@@ -1,0 +1,8 @@
+locals {
+  a = <<EOT
+EOT
+  b = "x"
+}
+output "b" {
+  value = local.b
+}

@@ -1,0 +1,4 @@
+output "x" {
+  value = <<EOT
+%{ for x in [1, 2] }${x}
+%{ endfor }

@@ -1,0 +1,5 @@
+locals {
+  empty = <<-EOT
+    EOT
+  x = local.nope_after_indented
+}

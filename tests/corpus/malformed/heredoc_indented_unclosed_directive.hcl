@@ -1,0 +1,5 @@
+output "x" {
+  value = <<-EOT
+  %{ if true }
+  EOT
+}
