@@ -147,8 +147,17 @@ struct Row {
     validate: M,
     graph: M,
     plan: M,
-    apply: M,
-    replan: M,
+    /// None above `SLIPWAY_SCALE_APPLY_MAX` instances.
+    apply: Option<M>,
+    replan: Option<M>,
+}
+
+/// The largest size that is applied (`SLIPWAY_SCALE_APPLY_MAX`, default: every size).
+fn apply_max() -> usize {
+    std::env::var("SLIPWAY_SCALE_APPLY_MAX")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
@@ -190,18 +199,23 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
         let _ = std::fs::remove_dir_all(work.join("state"));
         measure_cmd(&b, &plan_args, &work, &[], None, &[2])
     });
-    let apply = repeat(|| {
-        let _ = std::fs::remove_dir_all(work.join("state"));
-        measure_cmd(
-            &b,
-            &["apply", env, "-auto-approve", "--parallelism", "10"],
-            &work,
-            &[],
-            None,
-            &[0],
-        )
-    });
-    let replan = repeat(|| measure_cmd(&b, &plan_args, &work, &[], None, &[0]));
+    let (apply, replan) = if n <= apply_max() {
+        let apply = repeat(|| {
+            let _ = std::fs::remove_dir_all(work.join("state"));
+            measure_cmd(
+                &b,
+                &["apply", env, "-auto-approve", "--parallelism", "10"],
+                &work,
+                &[],
+                None,
+                &[0],
+            )
+        });
+        let replan = repeat(|| measure_cmd(&b, &plan_args, &work, &[], None, &[0]));
+        (Some(apply), Some(replan))
+    } else {
+        (None, None)
+    };
     let _ = std::fs::remove_dir_all(&work);
     let row = Row {
         shape,
@@ -214,18 +228,13 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
         replan,
     };
     eprintln!(
-        "{} {n}: edges {edges}, validate {:.2}s/{:.0}MB, graph {:.2}s/{:.0}MB, plan {:.2}s/{:.0}MB, apply {:.2}s/{:.0}MB, no-op plan {:.2}s/{:.0}MB",
+        "{} {n}: edges {edges}, validate {}, graph {}, plan {}, apply {}, no-op plan {}",
         shape.name(),
-        validate.wall.as_secs_f64(),
-        validate.rss,
-        graph.wall.as_secs_f64(),
-        graph.rss,
-        plan.wall.as_secs_f64(),
-        plan.rss,
-        apply.wall.as_secs_f64(),
-        apply.rss,
-        replan.wall.as_secs_f64(),
-        replan.rss
+        cell(&validate),
+        cell(&graph),
+        cell(&plan),
+        opt_cell(&apply),
+        opt_cell(&replan)
     );
     row
 }
@@ -257,6 +266,10 @@ fn cell(m: &M) -> String {
     )
 }
 
+fn opt_cell(m: &Option<M>) -> String {
+    m.as_ref().map(cell).unwrap_or_else(|| "not run".into())
+}
+
 fn ratio(a: f64, b: f64) -> String {
     if a > 0.0 {
         format!("{:.1}×", b / a)
@@ -284,8 +297,8 @@ fn report(rows: &[Row]) -> String {
             cell(&r.validate),
             cell(&r.graph),
             cell(&r.plan),
-            cell(&r.apply),
-            cell(&r.replan)
+            opt_cell(&r.apply),
+            opt_cell(&r.replan)
         ));
     }
     s.push_str(
@@ -302,6 +315,10 @@ fn report(rows: &[Row]) -> String {
                     ratio(x.rss, y.rss)
                 )
             };
+            let g_opt = |x: &Option<M>, y: &Option<M>| match (x, y) {
+                (Some(x), Some(y)) => g(x, y),
+                _ => "–".into(),
+            };
             s.push_str(&format!(
                 "| {} | {} → {} | {} | {} | {} | {} | {} |\n",
                 a.shape.name(),
@@ -311,7 +328,7 @@ fn report(rows: &[Row]) -> String {
                 g(&a.validate, &b.validate),
                 g(&a.graph, &b.graph),
                 g(&a.plan, &b.plan),
-                g(&a.apply, &b.apply)
+                g_opt(&a.apply, &b.apply)
             ));
         }
     }
@@ -321,10 +338,18 @@ fn report(rows: &[Row]) -> String {
         .iter()
         .find(|r| r.shape == Shape::Dense && r.n == 10_000)
     {
+        let not_run = M {
+            wall: Duration::from_secs(u64::MAX / 4),
+            ..M::default()
+        };
         for (what, m, limit) in [
             ("dense 10,000: validate < 0.5 s", &d.validate, 0.5),
             ("dense 10,000: plan < 1 s", &d.plan, 1.0),
-            ("dense 10,000: apply < 10 s", &d.apply, 10.0),
+            (
+                "dense 10,000: apply < 10 s",
+                d.apply.as_ref().unwrap_or(&not_run),
+                10.0,
+            ),
         ] {
             s.push_str(&format!(
                 "| {what} | {:.2} s | {} |\n",
@@ -332,8 +357,10 @@ fn report(rows: &[Row]) -> String {
                 yes(m.wall.as_secs_f64() < limit)
             ));
         }
-        let max = [&d.validate, &d.graph, &d.plan, &d.apply, &d.replan]
-            .iter()
+        let max = [&d.validate, &d.graph, &d.plan]
+            .into_iter()
+            .chain(d.apply.as_ref())
+            .chain(d.replan.as_ref())
             .map(|m| m.rss)
             .fold(0.0, f64::max);
         s.push_str(&format!(
@@ -352,15 +379,18 @@ fn report(rows: &[Row]) -> String {
     }
     for a in rows {
         if let Some(b) = rows.iter().find(|b| b.shape == a.shape && b.n == a.n * 10) {
-            let worst = [
+            let mut pairs = vec![
                 (&a.validate, &b.validate),
                 (&a.graph, &b.graph),
                 (&a.plan, &b.plan),
-                (&a.apply, &b.apply),
-            ]
-            .iter()
-            .flat_map(|(x, y)| [y.wall.as_secs_f64() / x.wall.as_secs_f64(), y.rss / x.rss])
-            .fold(0.0, f64::max);
+            ];
+            if let (Some(x), Some(y)) = (&a.apply, &b.apply) {
+                pairs.push((x, y));
+            }
+            let worst = pairs
+                .iter()
+                .flat_map(|(x, y)| [y.wall.as_secs_f64() / x.wall.as_secs_f64(), y.rss / x.rss])
+                .fold(0.0, f64::max);
             s.push_str(&format!(
                 "| {} {} → {}: growth ≤ ~12× in time and memory | worst {worst:.1}× | {} |\n",
                 a.shape.name(),
