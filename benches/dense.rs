@@ -104,7 +104,7 @@ output "ids" {
 }
 
 /// The same chain without resources: each stage's map entry is computed from its upstream
-/// entry (`sha1`), `width` entries per stage. Valid for Terraform 1.0 (`ext` = `tf`) and for
+/// entry (`sha256`), `width` entries per stage. Valid for Terraform 1.0 (`ext` = `tf`) and for
 /// slipway (`ext` = `hcl`), byte for byte the same files.
 /// With `chained` false, the stages are independent (each reads the root's map): the sparse
 /// counterpart.
@@ -126,7 +126,7 @@ variable "upstream" {
 }
 
 locals {
-  node = { for k in var.keys : k => substr(sha1("${k}/${var.upstream[k]}"), 0, 16) }
+  node = { for k in var.keys : k => substr(sha256("${k}/${var.upstream[k]}"), 0, 16) }
 }
 
 output "ids" {

@@ -182,17 +182,32 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
             &[0],
         )
     });
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&graph_out).unwrap()).expect("graph json");
-    let instances = doc["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["barrier"] != true)
-        .count();
-    assert_eq!(instances, n, "{} {n}: instance count", shape.name());
-    let edges = doc["edge_count"].as_u64().unwrap();
-    drop(doc);
+    // Read line by line (the output is pretty-printed, one field per line): parsing it whole
+    // made this process hundreds of MB, and Linux reports a child's `ru_maxrss` as at least its
+    // parent's peak at fork, which inflated every later measurement.
+    let (mut addresses, mut barriers, mut edges) = (0usize, 0usize, 0u64);
+    let file = std::fs::File::open(&graph_out).expect("graph output");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+        let line = line.expect("read graph output");
+        let line = line.trim();
+        if line.starts_with("\"address\":") {
+            addresses += 1;
+        } else if line.starts_with("\"barrier\": true") {
+            barriers += 1;
+        } else if let Some(rest) = line.strip_prefix("\"edge_count\":") {
+            edges = rest
+                .trim()
+                .trim_end_matches(',')
+                .parse()
+                .expect("edge_count");
+        }
+    }
+    assert_eq!(
+        addresses - barriers,
+        n,
+        "{} {n}: instance count",
+        shape.name()
+    );
     let _ = std::fs::remove_file(&graph_out);
     let plan_args = ["plan", env, "--refresh=false", "--detailed-exitcode"];
     let plan = repeat(|| {
