@@ -985,8 +985,7 @@ fn kubeconfig_writes_the_admin_kubeconfig_owner_only() {
     );
 }
 
-#[path = "../benches/dense.rs"]
-mod dense;
+use crate::dense;
 
 /// Issue #18: a whole-resource dependency goes through one barrier in apply's operation graph
 /// (and is recorded once, by the resource's address, in state), and orders exactly as the

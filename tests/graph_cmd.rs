@@ -162,8 +162,7 @@ fn graph_with_errors_exits_1_and_prints_no_graph() {
     assert!(r.stderr.contains("main.hcl:2:17"), "{}", r.dump());
 }
 
-#[path = "../benches/dense.rs"]
-mod dense;
+use crate::dense;
 
 /// `edge_count` and the nodes of `graph --format json` for the dense shape: `stages` chained
 /// modules of `width` instances, each instance reading the previous module's output map.
