@@ -162,7 +162,8 @@ fn check(dir: &Path, n: usize) -> (usize, usize) {
         );
     }
     let dag = out.dag();
-    assert_eq!(dag.node_count(), n);
+    // Instances, then one barrier per resource whose dependents wait for all of it.
+    assert_eq!(dag.node_count(), n + out.direct_deps().barriers.len());
     assert!(
         petgraph::algo::toposort(&dag, None).is_ok(),
         "instance graph has a cycle"
@@ -177,6 +178,10 @@ fn check(dir: &Path, n: usize) -> (usize, usize) {
     assert_eq!(
         b.depends_on
             .iter()
+            .filter_map(|d| match d {
+                slipway::graph::walk::DepRef::Instance(i) => Some(&out.instances[*i as usize].addr),
+                slipway::graph::walk::DepRef::Resource(_) => None,
+            })
             .filter(|d| d.resource.name == "a" && d.resource.module == b.addr.resource.module)
             .count(),
         1,

@@ -1076,18 +1076,31 @@ fn prod_etcd_members_run_their_delivered_configuration() {
 // ---------------------------------------------------------------------------------------------
 // Graph
 
-/// address => direct dependencies, from `graph --format json` (no cloud needed).
+/// address => direct dependencies, from `graph --format json` (no cloud needed). A barrier
+/// node (issue #18: one node standing for every instance of a resource, where that is fewer
+/// edges than pairs) is read as the instances it stands for, so the graph is instance to
+/// instance as before.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let r = crate::util::slipway_in(&env_dir(), ["graph", "--format", "json", "."]);
     r.assert_no_crash().assert_code(0);
-    r.json()["nodes"]
-        .as_array()
-        .unwrap()
+    let doc = r.json();
+    let nodes = doc["nodes"].as_array().unwrap();
+    let deps = |n: &serde_json::Value| -> Vec<String> { strings(n["depends_on"].clone()) };
+    let barriers: BTreeMap<String, Vec<String>> = nodes
         .iter()
+        .filter(|n| n["barrier"] == true)
+        .map(|n| (n["address"].as_str().unwrap().to_string(), deps(n)))
+        .collect();
+    nodes
+        .iter()
+        .filter(|n| n["barrier"] != true)
         .map(|n| {
             (
                 n["address"].as_str().unwrap().to_string(),
-                strings(n["depends_on"].clone()).into_iter().collect(),
+                deps(n)
+                    .into_iter()
+                    .flat_map(|d| barriers.get(&d).cloned().unwrap_or(vec![d]))
+                    .collect(),
             )
         })
         .collect()

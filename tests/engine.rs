@@ -984,3 +984,71 @@ fn kubeconfig_writes_the_admin_kubeconfig_owner_only() {
         0o600
     );
 }
+
+use crate::dense;
+
+/// Issue #18: a whole-resource dependency goes through one barrier in apply's operation graph
+/// (and is recorded once, by the resource's address, in state), and orders exactly as the
+/// pairs did: no instance of a stage starts before every instance of the stage it reads is
+/// created, destroy removes a stage before the one it read, and apply then plan is a no-op.
+#[test]
+fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
+    let repo = Repo::new();
+    dense::write_dense(&repo.env_dir(), 3, 4);
+    let width = ["-var", "width=4"];
+    let a = repo
+        .run(&[&["apply", ENV, "-auto-approve"][..], &width[..]].concat())
+        .ok();
+    for stage in 1..3 {
+        let prev = format!("module.s{:04}.random_id.node", stage - 1);
+        let this = format!("module.s{stage:04}.random_id.node");
+        let last_prev_done = (0..4)
+            .map(|k| {
+                a.stdout
+                    .find(&format!("{prev}[\"n{k:04}\"]: Creation complete"))
+                    .unwrap_or_else(|| panic!("{prev}[{k}] not created:\n{}", a.stdout))
+            })
+            .max()
+            .unwrap();
+        let first_start = (0..4)
+            .map(|k| {
+                a.stdout
+                    .find(&format!("{this}[\"n{k:04}\"]: Creating..."))
+                    .unwrap()
+            })
+            .min()
+            .unwrap();
+        assert!(last_prev_done < first_start, "{}", a.stdout);
+    }
+    let state = std::fs::read_to_string(repo.state_file()).unwrap();
+    assert!(
+        state.contains("\"module.s0000.random_id.node\""),
+        "whole-resource dependency recorded by the resource's address:\n{state}"
+    );
+    let p = repo.run(&[&["plan", ENV, "-detailed-exitcode"][..], &width[..]].concat());
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+    let d = repo
+        .run(&[&["destroy", ENV, "-auto-approve"][..], &width[..]].concat())
+        .ok();
+    let last_s1_gone = (0..4)
+        .map(|k| {
+            d.stdout
+                .find(&format!(
+                    "module.s0001.random_id.node[\"n{k:04}\"]: Destruction complete"
+                ))
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    let first_s0_start = (0..4)
+        .map(|k| {
+            d.stdout
+                .find(&format!(
+                    "module.s0000.random_id.node[\"n{k:04}\"]: Destroying..."
+                ))
+                .unwrap()
+        })
+        .min()
+        .unwrap();
+    assert!(last_s1_gone < first_s0_start, "{}", d.stdout);
+}

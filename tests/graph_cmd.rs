@@ -161,3 +161,70 @@ fn graph_with_errors_exits_1_and_prints_no_graph() {
     assert!(r.stdout.is_empty(), "{}", r.dump());
     assert!(r.stderr.contains("main.hcl:2:17"), "{}", r.dump());
 }
+
+use crate::dense;
+
+/// `edge_count` and the nodes of `graph --format json` for the dense shape: `stages` chained
+/// modules of `width` instances, each instance reading the previous module's output map.
+fn dense_graph(stages: usize, width: usize) -> (usize, Vec<serde_json::Value>) {
+    let t = TestDir::new();
+    dense::write_dense(t.path(), stages, width);
+    let r = slipway_in(
+        t.path(),
+        [
+            "graph",
+            "--format",
+            "json",
+            "-var",
+            &format!("width={width}"),
+            ".",
+        ],
+    );
+    r.assert_no_crash().assert_code(0);
+    let doc = r.json();
+    let nodes = doc["nodes"].as_array().expect("nodes").clone();
+    (
+        doc["edge_count"].as_u64().expect("edge_count") as usize,
+        nodes,
+    )
+}
+
+/// Issue #18: every instance of a module depended on every instance of the previous module
+/// (one edge per pair: width² per stage, two million at 10,000 instances). A whole-resource
+/// dependency is now one edge to a barrier node, so the edge count grows linearly both with the
+/// number of stages and with the instances per stage.
+#[test]
+fn regression_18_dense_chain_edges_are_linear_in_the_configuration() {
+    let (e_base, nodes) = dense_graph(10, 20);
+    let (e_stages, _) = dense_graph(20, 20);
+    let (e_width, _) = dense_graph(10, 40);
+    // Per stage after the first: its 20 instances into the barrier, the barrier out to the
+    // next stage's 20 (pairs would be 20 × 20).
+    assert_eq!(e_base, 9 * (20 + 20), "edges at 10 stages × 20");
+    assert!(
+        e_stages as f64 <= 2.2 * e_base as f64,
+        "2× stages: {e_stages} edges vs {e_base}"
+    );
+    assert!(
+        e_width as f64 <= 2.2 * e_base as f64,
+        "2× width: {e_width} edges vs {e_base} (pairs would grow 4×)"
+    );
+    // The barriers are listed as nodes and stand for exactly their resource's instances.
+    let barriers: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["barrier"] == true).collect();
+    assert_eq!(barriers.len(), 9, "one barrier per stage read by the next");
+    let b = barriers
+        .iter()
+        .find(|n| n["address"] == "module.s0003.random_id.node")
+        .expect("barrier of stage 3");
+    assert_eq!(b["depends_on"].as_array().unwrap().len(), 20);
+    let dependent = nodes
+        .iter()
+        .find(|n| n["address"] == "module.s0004.random_id.node[\"n0007\"]")
+        .expect("an instance of stage 4");
+    assert_eq!(
+        dependent["depends_on"],
+        serde_json::json!(["module.s0003.random_id.node"])
+    );
+    // Instance nodes are unchanged in number: 10 × 20.
+    assert_eq!(nodes.len() - barriers.len(), 200);
+}

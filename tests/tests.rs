@@ -5,6 +5,10 @@ mod gitutil;
 mod kubeutil;
 mod util;
 
+/// The dense benchmark shape (issue #18), shared with `benches/scale.rs`.
+#[path = "../benches/dense.rs"]
+mod dense;
+
 mod aws_env;
 mod aws_fleet;
 mod aws_prod;

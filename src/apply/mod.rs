@@ -14,14 +14,14 @@
 //! - Expressions unknown at plan time are evaluated again once their dependencies have been
 //!   applied, through the same walk that planned them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use tokio::sync::mpsc;
 
-use crate::addr::{ResourceInstanceAddr, ResourceMode};
+use crate::addr::{InstanceKey, ResourceAddr, ResourceInstanceAddr};
 use crate::backend::{BackendError, JournaledState};
 use crate::diag::Diagnostic;
 use crate::environment::Environment;
@@ -147,6 +147,21 @@ struct Op {
     kind: OpKind,
     /// For replacements: this delete is of the object being replaced.
     replacing: bool,
+    /// A barrier, not an operation: it stands for every operation of one resource and is done,
+    /// without doing anything, when they are (`change` is meaningless). Dependents of a whole
+    /// resource wait for it: n + m edges instead of n·m.
+    barrier: bool,
+}
+
+impl Op {
+    fn new(change: usize, kind: OpKind) -> Op {
+        Op {
+            change,
+            kind,
+            replacing: false,
+            barrier: false,
+        }
+    }
 }
 
 /// Builds the operation DAG. Edges point from an operation to those that must wait for it.
@@ -158,55 +173,22 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
         match c.action {
             Action::NoOp => {}
             Action::Create => {
-                create_of.insert(
-                    &c.addr,
-                    g.add_node(Op {
-                        change: i,
-                        kind: OpKind::Create,
-                        replacing: false,
-                    }),
-                );
+                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Create)));
             }
             Action::Update => {
-                create_of.insert(
-                    &c.addr,
-                    g.add_node(Op {
-                        change: i,
-                        kind: OpKind::Update,
-                        replacing: false,
-                    }),
-                );
+                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Update)));
             }
             Action::Read => {
-                create_of.insert(
-                    &c.addr,
-                    g.add_node(Op {
-                        change: i,
-                        kind: OpKind::Read,
-                        replacing: false,
-                    }),
-                );
+                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Read)));
             }
             Action::Delete => {
-                delete_of.insert(
-                    &c.addr,
-                    g.add_node(Op {
-                        change: i,
-                        kind: OpKind::Delete,
-                        replacing: false,
-                    }),
-                );
+                delete_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Delete)));
             }
             Action::Replace => {
-                let cr = g.add_node(Op {
-                    change: i,
-                    kind: OpKind::Create,
-                    replacing: false,
-                });
+                let cr = g.add_node(Op::new(i, OpKind::Create));
                 let de = g.add_node(Op {
-                    change: i,
-                    kind: OpKind::Delete,
                     replacing: true,
+                    ..Op::new(i, OpKind::Delete)
                 });
                 if c.create_before_destroy {
                     g.add_edge(cr, de, ());
@@ -218,12 +200,38 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
             }
         }
     }
+    // A dependency without a key on a resource expanded by count/for_each names every instance
+    // of it (the plan records a whole-resource dependency that way): one barrier per resource.
+    let mut creates_of_resource: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (addr, &n) in &create_of {
+        if addr.key != InstanceKey::None {
+            creates_of_resource
+                .entry(&addr.resource)
+                .or_default()
+                .push(n);
+        }
+    }
+    let mut barrier_of: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
     for c in changes {
         // Creates and updates wait for what they depend on to exist.
         if let Some(&me) = create_of.get(&c.addr) {
             for d in &c.depends_on {
                 if let Some(&dep) = create_of.get(d) {
                     g.update_edge(dep, me, ());
+                } else if d.key == InstanceKey::None
+                    && let Some(members) = creates_of_resource.get(&d.resource)
+                {
+                    let b = *barrier_of.entry(&d.resource).or_insert_with(|| {
+                        let b = g.add_node(Op {
+                            barrier: true,
+                            ..Op::new(usize::MAX, OpKind::Create)
+                        });
+                        for &m in members {
+                            g.add_edge(m, b, ());
+                        }
+                        b
+                    });
+                    g.update_edge(b, me, ());
                 }
             }
         }
@@ -241,6 +249,17 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
             dependents.entry(d).or_default().push(addr);
         }
     }
+    // Dependents of a whole resource (a dependency without a key) go through barriers too, one
+    // per resource for "their deletes" and one for "their creates and updates": pairs would be
+    // every dependent × every instance deleted.
+    let barrier = |g: &mut DiGraph<Op, ()>| {
+        g.add_node(Op {
+            barrier: true,
+            ..Op::new(usize::MAX, OpKind::Delete)
+        })
+    };
+    let mut deletes_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
+    let mut updates_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
     for (x, &x_delete) in &delete_of {
         let cbd = changes[g[x_delete].change].create_before_destroy && g[x_delete].replacing;
         let pure_delete = !g[x_delete].replacing;
@@ -261,6 +280,38 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
                 g.update_edge(y_op, x_delete, ());
             }
         }
+        if x.key == InstanceKey::None {
+            continue; // a single instance: its address is its resource's, handled above
+        }
+        let whole = x.resource.instance(InstanceKey::None);
+        let Some(ys) = dependents.get(&whole) else {
+            continue;
+        };
+        // The same rules as above; a dependent of its own resource exists only on a cycle,
+        // which is excluded here as `y == x` is above.
+        let others = || ys.iter().filter(|y| y.resource != x.resource);
+        let d = *deletes_barrier.entry(&x.resource).or_insert_with(|| {
+            let b = barrier(&mut g);
+            for y in others() {
+                if let Some(&y_delete) = delete_of.get(y) {
+                    g.update_edge(y_delete, b, ());
+                }
+            }
+            b
+        });
+        g.update_edge(d, x_delete, ());
+        if pure_delete || cbd {
+            let u = *updates_barrier.entry(&x.resource).or_insert_with(|| {
+                let b = barrier(&mut g);
+                for y in others() {
+                    if let Some(&y_op) = create_of.get(y) {
+                        g.update_edge(y_op, b, ());
+                    }
+                }
+                b
+            });
+            g.update_edge(u, x_delete, ());
+        }
     }
     g
 }
@@ -268,19 +319,22 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
 /// Values references see during apply: applied objects, planned ones for the rest.
 struct ApplyValues<'a> {
     values: &'a HashMap<ResourceInstanceAddr, Value>,
-    target: ResourceInstanceAddr,
-    captured: std::cell::RefCell<Option<Value>>,
+    /// The instances whose configuration is wanted.
+    targets: HashSet<ResourceInstanceAddr>,
+    captured: std::cell::RefCell<HashMap<ResourceInstanceAddr, Value>>,
 }
 
 impl InstanceHandler for ApplyValues<'_> {
-    // Only the target's configuration is wanted; every other instance is already in `values`.
+    // Only the targets' configurations are wanted; every other instance is already in `values`.
     fn needs_config(&self, addr: &ResourceInstanceAddr) -> bool {
-        addr == &self.target
+        self.targets.contains(addr)
     }
 
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
-        if ctx.addr == &self.target {
-            *self.captured.borrow_mut() = Some(ctx.config.clone());
+        if self.targets.contains(ctx.addr) {
+            self.captured
+                .borrow_mut()
+                .insert(ctx.addr.clone(), ctx.config.clone());
         }
         Ok(self.values.get(ctx.addr).cloned().unwrap_or(Value::Unknown))
     }
@@ -367,6 +421,9 @@ pub async fn apply(
         .map(|n| (n, g.neighbors_directed(n, petgraph::Incoming).count()))
         .collect();
     let mut ready: VecDeque<NodeIndex> = g.node_indices().filter(|n| waiting[n] == 0).collect();
+    // Operations that became ready since their configurations were last re-evaluated.
+    let mut fresh: Vec<NodeIndex> = ready.iter().copied().collect();
+    let mut configs: HashMap<NodeIndex, Result<Value, String>> = HashMap::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
     let mut running: HashMap<NodeIndex, Instant> = HashMap::new();
     let mut interrupted = false;
@@ -385,10 +442,27 @@ pub async fn apply(
         let mut batch = Vec::new();
         let mut intents = Vec::new();
         while !interrupted && running.len() + batch.len() < parallelism {
+            if !fresh.is_empty() {
+                reevaluate_batch(&g, &fresh, changes, ctx, &values, &mut configs);
+                fresh.clear();
+            }
             let Some(node) = ready.pop_front() else { break };
             let op = &g[node];
+            if op.barrier {
+                // Done as soon as it is ready: everything it stands for is.
+                let finish = g
+                    .neighbors_directed(node, petgraph::Incoming)
+                    .filter_map(|p| earliest_finish.get(&p))
+                    .max()
+                    .copied()
+                    .unwrap_or_default();
+                earliest_finish.insert(node, finish);
+                release_dependents(&g, node, &mut waiting, &mut ready, &mut fresh);
+                continue;
+            }
             let c = &changes[op.change];
-            match prepare_op(node, op, c, js.state(), ctx, &values, tx.clone()) {
+            let cached = configs.remove(&node);
+            match prepare_op(node, op, c, js.state(), ctx, &values, cached, tx.clone()) {
                 Ok((intent, launch)) => {
                     intents.extend(intent);
                     batch.push((node, launch));
@@ -472,14 +546,7 @@ pub async fn apply(
                         (OpKind::Delete, _) => report.destroyed += 1,
                         _ => {}
                     }
-                    for next in g.neighbors_directed(node, petgraph::Outgoing) {
-                        if let Some(w) = waiting.get_mut(&next) {
-                            *w = w.saturating_sub(1);
-                            if *w == 0 {
-                                ready.push_back(next);
-                            }
-                        }
-                    }
+                    release_dependents(&g, node, &mut waiting, &mut ready, &mut fresh);
                 }
             }
             _ = &mut ctrl_c, if !interrupted => {
@@ -497,7 +564,7 @@ pub async fn apply(
     report.wall = run_started.elapsed();
     if interrupted {
         report.interrupted = true;
-        for n in ready {
+        for n in ready.into_iter().filter(|&n| !g[n].barrier) {
             report
                 .skipped
                 .push((changes[g[n].change].addr.clone(), "interrupted".into()));
@@ -506,6 +573,25 @@ pub async fn apply(
     // Operations never started because their dependencies were skipped are already listed.
     report.outputs = final_outputs(plan, js, ctx, &values).await?;
     Ok(report)
+}
+
+/// One dependency of each of `node`'s dependents is done; those with none left become ready.
+fn release_dependents(
+    g: &DiGraph<Op, ()>,
+    node: NodeIndex,
+    waiting: &mut HashMap<NodeIndex, usize>,
+    ready: &mut VecDeque<NodeIndex>,
+    fresh: &mut Vec<NodeIndex>,
+) {
+    for next in g.neighbors_directed(node, petgraph::Outgoing) {
+        if let Some(w) = waiting.get_mut(&next) {
+            *w = w.saturating_sub(1);
+            if *w == 0 {
+                ready.push_back(next);
+                fresh.push(next);
+            }
+        }
+    }
 }
 
 fn skip_dependents(
@@ -519,7 +605,8 @@ fn skip_dependents(
     let mut dfs = petgraph::visit::Dfs::new(g, node);
     dfs.next(g);
     while let Some(n) = dfs.next(g) {
-        if waiting.remove(&n).is_some() {
+        // A barrier is no operation: only the operations behind it are reported.
+        if waiting.remove(&n).is_some() && !g[n].barrier {
             report
                 .skipped
                 .push((changes[g[n].change].addr.clone(), why.to_string()));
@@ -527,19 +614,85 @@ fn skip_dependents(
     }
 }
 
-/// The configuration of one instance now: evaluated again when it held unknowns at plan time.
+/// Whether an operation's configuration held unknowns at plan time, so it must be evaluated
+/// again once its dependencies are applied.
+fn needs_reevaluation(op: &Op, c: &ResourceChange) -> bool {
+    matches!(op.kind, OpKind::Create | OpKind::Update | OpKind::Read)
+        && c.config.as_ref().is_some_and(Value::contains_unknown)
+}
+
+/// Evaluates again, in one walk, the configurations of every operation that just became ready
+/// and held unknowns at plan time; the answers wait in `cache` for [`prepare_op`]. A walk costs
+/// the whole configuration's expansion, so one walk per operation made apply quadratic in
+/// dense configurations (a module's instances all become ready when the module they read
+/// from is done). Values of a ready operation's dependencies are final, so evaluating it early
+/// gives what evaluating it at its start would. If the walk reports errors, nothing is cached
+/// and each operation walks on its own, so errors are attributed exactly as before.
+fn reevaluate_batch(
+    g: &DiGraph<Op, ()>,
+    fresh: &[NodeIndex],
+    changes: &[ResourceChange],
+    ctx: &ApplyContext,
+    values: &HashMap<ResourceInstanceAddr, Value>,
+    cache: &mut HashMap<NodeIndex, Result<Value, String>>,
+) {
+    let wanted: Vec<NodeIndex> = fresh
+        .iter()
+        .copied()
+        // A barrier has no change to look at.
+        .filter(|&n| !g[n].barrier && needs_reevaluation(&g[n], &changes[g[n].change]))
+        .collect();
+    if wanted.len() < 2 {
+        return;
+    }
+    let handler = ApplyValues {
+        values,
+        targets: wanted
+            .iter()
+            .map(|&n| changes[g[n].change].addr.clone())
+            .collect(),
+        captured: Default::default(),
+    };
+    let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
+    if out.diagnostics.has_errors() {
+        return;
+    }
+    let mut captured = handler.captured.into_inner();
+    for n in wanted {
+        let config = captured.remove(&changes[g[n].change].addr);
+        cache.insert(n, checked_config(config));
+    }
+}
+
+/// A configuration evaluated at apply time, refused if absent or still unknown.
+fn checked_config(config: Option<Value>) -> Result<Value, String> {
+    let config = config.ok_or("its configuration no longer declares it")?;
+    if config.contains_unknown() {
+        return Err(
+            "its configuration still has unknown values after its dependencies were applied".into(),
+        );
+    }
+    Ok(config)
+}
+
+/// The configuration of one instance now: evaluated again when it held unknowns at plan time
+/// (unless [`reevaluate_batch`] already did, `cached`).
 fn current_config(
     c: &ResourceChange,
     ctx: &ApplyContext,
     values: &HashMap<ResourceInstanceAddr, Value>,
+    cached: Option<Result<Value, String>>,
 ) -> Result<Value, String> {
+    if let Some(r) = cached {
+        return r;
+    }
     let config = c.config.clone().unwrap_or(Value::Null);
     if !config.contains_unknown() {
         return Ok(config);
     }
     let handler = ApplyValues {
         values,
-        target: c.addr.clone(),
+        targets: HashSet::from([c.addr.clone()]),
         captured: Default::default(),
     };
     let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
@@ -552,22 +705,14 @@ fn current_config(
             .collect();
         return Err(format!("evaluating its configuration: {}", msgs.join("; ")));
     }
-    let config = handler
-        .captured
-        .into_inner()
-        .ok_or("its configuration no longer declares it")?;
-    if config.contains_unknown() {
-        return Err(
-            "its configuration still has unknown values after its dependencies were applied".into(),
-        );
-    }
-    Ok(config)
+    checked_config(handler.captured.into_inner().remove(&c.addr))
 }
 
 /// A provider call ready to go, launched once its intent is durable.
 type Launch = Box<dyn FnOnce() + Send>;
 
 /// Works out an operation: its intent record (for creates) and the provider call to launch.
+#[allow(clippy::too_many_arguments)]
 fn prepare_op(
     node: NodeIndex,
     op: &Op,
@@ -575,6 +720,7 @@ fn prepare_op(
     state: &State,
     ctx: &ApplyContext,
     values: &HashMap<ResourceInstanceAddr, Value>,
+    cached: Option<Result<Value, String>>,
     tx: mpsc::UnboundedSender<Done>,
 ) -> Result<(Option<JournalOp>, Launch), String> {
     let provider = ctx
@@ -596,7 +742,7 @@ fn prepare_op(
     };
     match op.kind {
         OpKind::Create => {
-            let config = current_config(c, ctx, values)?;
+            let config = current_config(c, ctx, values, cached)?;
             let schema = ctx.registry.resource_schema(&rtype);
             let planned = provider
                 .plan(&rtype, None, fill_computed_unknown(&config, schema))
@@ -671,7 +817,7 @@ fn prepare_op(
             Ok((Some(record), launch))
         }
         OpKind::Update => {
-            let config = current_config(c, ctx, values)?;
+            let config = current_config(c, ctx, values, cached)?;
             let prior = state
                 .resources
                 .get(&addr)
@@ -749,7 +895,7 @@ fn prepare_op(
             ))
         }
         OpKind::Read => {
-            let config = current_config(c, ctx, values)?;
+            let config = current_config(c, ctx, values, cached)?;
             Ok((
                 None,
                 Box::new(move || {
@@ -838,7 +984,7 @@ async fn final_outputs(
     if !plan.options.destroy {
         let handler = ApplyValues {
             values,
-            target: unreachable_addr(),
+            targets: HashSet::new(),
             captured: Default::default(),
         };
         let out = tokio::task::block_in_place(|| ctx.env.walk(&handler));
@@ -868,16 +1014,6 @@ async fn final_outputs(
         }
     }
     Ok(outputs)
-}
-
-fn unreachable_addr() -> ResourceInstanceAddr {
-    crate::addr::ResourceAddr {
-        module: crate::addr::ModuleInstance::root(),
-        mode: ResourceMode::Managed,
-        rtype: "\u{0}".into(),
-        name: "\u{0}".into(),
-    }
-    .instance(crate::addr::InstanceKey::None)
 }
 
 /// A live display for terminals: finished events scroll above a block that shows every

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
-use crate::graph::walk::{UnknownComputed, WalkOutput};
+use crate::graph::walk::{DagNode, UnknownComputed, WalkOutput};
 use crate::provider::ProviderRegistry;
 
 pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
@@ -295,22 +295,34 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
     }
     ui.diagnostics(&diags, &env.sources);
     let Some(out) = out else { return 1 };
-    let dag = out.dag();
+    let direct = out.direct_deps();
+    let dag = out.dag_of(&direct);
     match format {
         GraphFormat::Dot => {
             let mut s = String::from(
                 "digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n",
             );
+            let labels: Vec<String> = dag
+                .node_indices()
+                .map(|n| dot_id(&out.node_addr(dag[n]).to_string()))
+                .collect();
             for n in dag.node_indices() {
-                s.push_str(&format!("  {};\n", dot_id(&dag[n].to_string())));
+                match dag[n] {
+                    DagNode::Instance(_) => s.push_str(&format!("  {};\n", labels[n.index()])),
+                    // A barrier: every instance of a resource, as one node.
+                    DagNode::Barrier(_) => s.push_str(&format!(
+                        "  {} [shape = ellipse, style = dashed];\n",
+                        labels[n.index()]
+                    )),
+                }
             }
             for e in dag.edge_indices() {
                 if let Some((from, to)) = dag.edge_endpoints(e) {
                     // Arrows read "depends on", as in `terraform graph`.
                     s.push_str(&format!(
                         "  {} -> {};\n",
-                        dot_id(&dag[to].to_string()),
-                        dot_id(&dag[from].to_string())
+                        labels[to.index()],
+                        labels[from.index()]
                     ));
                 }
             }
@@ -329,6 +341,10 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
                 rtype: &'a str,
                 name: &'a str,
                 depends_on: Vec<String>,
+                /// Only on barrier nodes: the node stands for every instance of the resource
+                /// and is done when they are (its `depends_on`).
+                #[serde(skip_serializing_if = "std::ops::Not::not")]
+                barrier: bool,
             }
             #[derive(serde::Serialize)]
             struct Doc<'a> {
@@ -336,20 +352,41 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
                 nodes: Vec<Node<'a>>,
                 edge_count: usize,
             }
+            let mut nodes: Vec<Node> = out
+                .instances
+                .values()
+                .zip(&direct.per_instance)
+                .map(|(i, targets)| Node {
+                    address: i.addr.to_string(),
+                    module: i.addr.resource.module.to_string(),
+                    mode: i.addr.resource.mode,
+                    rtype: &i.addr.resource.rtype,
+                    name: &i.addr.resource.name,
+                    depends_on: targets
+                        .iter()
+                        .map(|&t| out.target_addr(t).to_string())
+                        .collect(),
+                    barrier: false,
+                })
+                .collect();
+            for &r in &direct.barriers {
+                let (addr, members) = out.resources.get_index(r).expect("resource index");
+                nodes.push(Node {
+                    address: addr.to_string(),
+                    module: addr.module.to_string(),
+                    mode: addr.mode,
+                    rtype: &addr.rtype,
+                    name: &addr.name,
+                    depends_on: members
+                        .iter()
+                        .map(|&i| out.instances[i as usize].addr.to_string())
+                        .collect(),
+                    barrier: true,
+                });
+            }
             let doc = Doc {
                 format_version: "1.0",
-                nodes: out
-                    .instances
-                    .values()
-                    .map(|i| Node {
-                        address: i.addr.to_string(),
-                        module: i.addr.resource.module.to_string(),
-                        mode: i.addr.resource.mode,
-                        rtype: &i.addr.resource.rtype,
-                        name: &i.addr.resource.name,
-                        depends_on: i.depends_on.iter().map(|d| d.to_string()).collect(),
-                    })
-                    .collect(),
+                nodes,
                 edge_count: dag.edge_count(),
             };
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());

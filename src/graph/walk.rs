@@ -9,6 +9,16 @@
 //!
 //! Errors in one node are reported and that node's value becomes unknown, so one mistake does not
 //! hide the others and does not cascade into follow-on errors.
+//!
+//! **Invariant (linear edges):** an instance's dependencies are stored as indexes
+//! ([`DepRef`]): one per instance named by key, and one per *whole resource* it refers to
+//! (through a splat, a `for` over the resource, a module output, `depends_on`). A whole-resource
+//! dependency is never expanded into one entry per instance here; [`WalkOutput::direct_deps`]
+//! decides, per resource, whether the instance DAG links dependents to each instance (few
+//! pairs) or to one *barrier* node that completes when every instance of the resource is done
+//! (see ARCHITECTURE.md). Either way an instance waits for exactly the instances it waited for
+//! before, so apply's parallelism is unchanged, and the number of edges is linear in the
+//! configuration instead of (dependents × instances).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -65,20 +75,57 @@ impl RepetitionBinding {
     }
 }
 
-/// One resource instance, as the walk found it.
+/// A dependency of one instance, as an index into [`WalkOutput`]'s tables: 8 bytes instead of a
+/// full address per dependency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DepRef {
+    /// One instance (the reference named its key): an index into [`WalkOutput::instances`].
+    Instance(u32),
+    /// Every instance of a resource: an index into [`WalkOutput::resources`].
+    Resource(u32),
+}
+
+/// A dependency as the instance DAG and the plan see it, after [`WalkOutput::direct_deps`]
+/// chose between pairs and barriers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DepTarget {
+    /// An instance: an index into [`WalkOutput::instances`].
+    Instance(usize),
+    /// The barrier of a resource (done when all its instances are): an index into
+    /// [`WalkOutput::resources`].
+    Barrier(usize),
+}
+
+/// A node of the instance DAG ([`WalkOutput::dag`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DagNode {
+    Instance(usize),
+    Barrier(usize),
+}
+
+/// Every instance's direct dependencies, and which resources got a barrier.
+pub struct DirectDeps {
+    /// Per instance (same order as [`WalkOutput::instances`]), sorted and without duplicates.
+    pub per_instance: Vec<Vec<DepTarget>>,
+    /// Resources (indexes into [`WalkOutput::resources`]) that have a barrier, ascending.
+    pub barriers: Vec<usize>,
+}
+
+/// One resource instance, as the walk found it: its identity and dependencies.
+///
+/// Its evaluated configuration and its value are not kept here: the configuration goes to the
+/// [`InstanceHandler`] (which keeps what it needs: the plan keeps it in its change) and the
+/// value into the resource's memoized value, which is what references read. Keeping them here
+/// too held every instance's object three times (see BENCHMARKS.md, memory notes).
 #[derive(Clone, Debug)]
 pub struct PlannedInstance {
     pub addr: ResourceInstanceAddr,
     pub module: ModuleId,
     /// Key of the resource in [`crate::config::Module::resources`].
     pub resource_key: String,
-    pub binding: RepetitionBinding,
-    /// The evaluated configuration (schema-shaped, unknowns where not yet known).
-    pub config: Value,
-    /// What references to this instance see (from the [`InstanceHandler`]).
-    pub value: Value,
-    /// Resource instances this one depends on (the DAG's edges).
-    pub depends_on: BTreeSet<ResourceInstanceAddr>,
+    /// What this instance depends on: instances by key and whole resources, as indexes
+    /// (sorted, no duplicates). [`WalkOutput::direct_deps`] turns them into the DAG's edges.
+    pub depends_on: Vec<DepRef>,
 }
 
 /// What one resource instance is handed to the handler with.
@@ -166,27 +213,135 @@ pub struct WalkInput<'a> {
 /// Everything the walk produced.
 pub struct WalkOutput {
     pub instances: IndexMap<ResourceInstanceAddr, PlannedInstance>,
+    /// Every expanded resource with the indexes (into `instances`) of its instances, in
+    /// expansion order: what a whole-resource dependency ([`DepRef::Resource`]) stands for.
+    pub resources: IndexMap<ResourceAddr, Vec<u32>>,
     /// Root module outputs: value (with marks) and whether declared sensitive.
     pub outputs: BTreeMap<String, (Value, bool)>,
     pub diagnostics: Diagnostics,
 }
 
 impl WalkOutput {
-    /// The instance DAG: an edge from each dependency to its dependent.
-    pub fn dag(&self) -> DiGraph<ResourceInstanceAddr, ()> {
-        let mut g = DiGraph::with_capacity(self.instances.len(), self.instances.len());
-        // Node i is instance i, so the map's own index replaces an address → node map.
-        for a in self.instances.keys() {
-            g.add_node(a.clone());
-        }
-        for (to, inst) in self.instances.values().enumerate() {
+    /// Each instance's direct dependencies, with whole-resource dependencies either expanded
+    /// into one dependency per instance or kept as one barrier.
+    ///
+    /// A resource of `n` instances that `m` instances depend on as a whole costs `n·m` edges
+    /// as pairs and `n + m` through a barrier; the barrier is used when it is strictly
+    /// cheaper, so small graphs read as before (instance to instance) and a dense
+    /// configuration stays linear. Both forms order apply identically: a dependent waits for
+    /// exactly the same instances.
+    pub fn direct_deps(&self) -> DirectDeps {
+        let mut users = vec![0usize; self.resources.len()];
+        for inst in self.instances.values() {
             for d in &inst.depends_on {
-                if let Some(from) = self.instances.get_index_of(d) {
-                    g.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
+                if let DepRef::Resource(r) = d {
+                    users[*r as usize] += 1;
                 }
             }
         }
+        let barrier: Vec<bool> = users
+            .iter()
+            .zip(self.resources.values())
+            .map(|(&m, members)| {
+                let n = members.len();
+                n * m > n + m
+            })
+            .collect();
+        let mut per_instance = Vec::with_capacity(self.instances.len());
+        for (me, inst) in self.instances.values().enumerate() {
+            let mut out = Vec::with_capacity(inst.depends_on.len());
+            for d in &inst.depends_on {
+                match *d {
+                    DepRef::Instance(i) => out.push(DepTarget::Instance(i as usize)),
+                    DepRef::Resource(r) if barrier[r as usize] => {
+                        out.push(DepTarget::Barrier(r as usize))
+                    }
+                    DepRef::Resource(r) => out.extend(
+                        self.resources[r as usize]
+                            .iter()
+                            .map(|&i| DepTarget::Instance(i as usize)),
+                    ),
+                }
+            }
+            // An instance never waits for itself (a whole-resource dependency on its own
+            // resource only arises on a reported cycle).
+            out.retain(|t| *t != DepTarget::Instance(me));
+            out.sort_unstable();
+            out.dedup();
+            per_instance.push(out);
+        }
+        let barriers = (0..barrier.len()).filter(|&r| barrier[r]).collect();
+        DirectDeps {
+            per_instance,
+            barriers,
+        }
+    }
+
+    /// The instance DAG: an edge from each dependency to its dependent. Node `i` is instance
+    /// `i`; barrier nodes follow, each with an edge from every instance of its resource.
+    pub fn dag(&self) -> DiGraph<DagNode, ()> {
+        self.dag_of(&self.direct_deps())
+    }
+
+    /// [`WalkOutput::dag`] for direct dependencies already computed.
+    pub fn dag_of(&self, deps: &DirectDeps) -> DiGraph<DagNode, ()> {
+        let mut g = DiGraph::with_capacity(
+            self.instances.len() + deps.barriers.len(),
+            self.instances.len(),
+        );
+        for i in 0..self.instances.len() {
+            g.add_node(DagNode::Instance(i));
+        }
+        let mut barrier_node = HashMap::with_capacity(deps.barriers.len());
+        for &r in &deps.barriers {
+            let b = g.add_node(DagNode::Barrier(r));
+            barrier_node.insert(r, b);
+            for &i in &self.resources[r] {
+                g.add_edge(NodeIndex::new(i as usize), b, ());
+            }
+        }
+        for (to, targets) in deps.per_instance.iter().enumerate() {
+            for t in targets {
+                let from = match *t {
+                    DepTarget::Instance(i) => NodeIndex::new(i),
+                    DepTarget::Barrier(r) => barrier_node[&r],
+                };
+                g.add_edge(from, NodeIndex::new(to), ());
+            }
+        }
         g
+    }
+
+    /// The address a DAG node is shown (and recorded in plans and state) as: an instance's
+    /// own address, or for a barrier its resource's address without a key ("every instance
+    /// of"), the form `-target` already reads that way.
+    pub fn target_addr(&self, t: DepTarget) -> ResourceInstanceAddr {
+        match t {
+            DepTarget::Instance(i) => self.instances[i].addr.clone(),
+            DepTarget::Barrier(r) => self
+                .resources
+                .get_index(r)
+                .expect("resource index")
+                .0
+                .instance(InstanceKey::None),
+        }
+    }
+
+    /// [`WalkOutput::target_addr`] for a DAG node.
+    pub fn node_addr(&self, n: DagNode) -> ResourceInstanceAddr {
+        match n {
+            DagNode::Instance(i) => self.target_addr(DepTarget::Instance(i)),
+            DagNode::Barrier(r) => self.target_addr(DepTarget::Barrier(r)),
+        }
+    }
+
+    /// Every instance a dependency stands for.
+    pub fn dep_instances(&self, d: DepRef) -> impl Iterator<Item = usize> + '_ {
+        let (one, many): (Option<usize>, &[u32]) = match d {
+            DepRef::Instance(i) => (Some(i as usize), &[]),
+            DepRef::Resource(r) => (None, &self.resources[r as usize]),
+        };
+        one.into_iter().chain(many.iter().map(|&i| i as usize))
     }
 }
 
@@ -196,11 +351,13 @@ pub struct Walk<'a> {
     memo: RefCell<HashMap<(NodeIndex, ModuleInstance), Evaluated>>,
     in_progress: RefCell<BTreeSet<(NodeIndex, ModuleInstance)>>,
     module_instances: RefCell<HashMap<ModuleId, Vec<ModuleInstance>>>,
-    /// Expansion of module calls and resources: (node, module instance) → keys with bindings.
+    /// Expansion of module calls: (node, module instance) → keys with bindings.
     expansions: RefCell<HashMap<(NodeIndex, ModuleInstance), Vec<RepetitionBinding>>>,
     /// Dependencies every node of a module instance inherits from `depends_on` on its call.
     inherited: RefCell<HashMap<ModuleInstance, Arc<BTreeSet<Dep>>>>,
     instances: RefCell<IndexMap<ResourceInstanceAddr, PlannedInstance>>,
+    /// Expanded resources → their instances' indexes (see [`WalkOutput::resources`]).
+    resources: RefCell<IndexMap<ResourceAddr, Vec<u32>>>,
     diags: RefCell<Diagnostics>,
     /// (static module, call name) of each non-root module.
     parents: HashMap<ModuleId, (ModuleId, String)>,
@@ -239,6 +396,7 @@ impl<'a> Walk<'a> {
             expansions: RefCell::default(),
             inherited: RefCell::default(),
             instances: RefCell::default(),
+            resources: RefCell::default(),
             diags: RefCell::default(),
             parents,
             unknown_types_reported: RefCell::default(),
@@ -327,6 +485,7 @@ impl<'a> Walk<'a> {
         }
         WalkOutput {
             instances: self.instances.into_inner(),
+            resources: self.resources.into_inner(),
             outputs,
             diagnostics: self.diags.into_inner(),
         }
@@ -455,7 +614,7 @@ impl<'a> Walk<'a> {
             NodeKind::Local => self.eval_local(sn.module, &sn.name, mi),
             NodeKind::Output => self.eval_output(sn.module, &sn.name, mi),
             NodeKind::Call => self.eval_call(node, sn.module, &sn.name, mi),
-            NodeKind::Resource => self.eval_resource(node, sn.module, &sn.name, mi),
+            NodeKind::Resource => self.eval_resource(sn.module, &sn.name, mi),
         };
         self.depth.set(self.depth.get() - 1);
         self.in_progress.borrow_mut().remove(&key);
@@ -937,13 +1096,7 @@ impl<'a> Walk<'a> {
         evaluated
     }
 
-    fn eval_resource(
-        &self,
-        node: NodeIndex,
-        module: ModuleId,
-        key: &str,
-        mi: &ModuleInstance,
-    ) -> Evaluated {
+    fn eval_resource(&self, module: ModuleId, key: &str, mi: &ModuleInstance) -> Evaluated {
         let r = &self.input.config.modules[module].resources[key];
         let addr = ResourceAddr {
             module: mi.clone(),
@@ -988,9 +1141,6 @@ impl<'a> Walk<'a> {
             for d in diags.0 {
                 self.error(d);
             }
-            self.expansions
-                .borrow_mut()
-                .insert((node, mi.clone()), Vec::new());
             return Evaluated {
                 value: Value::Unknown,
                 deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
@@ -998,6 +1148,7 @@ impl<'a> Walk<'a> {
             };
         };
         let mut instance_values = Vec::with_capacity(bindings.len());
+        let mut members = Vec::with_capacity(bindings.len());
         for b in &bindings {
             let iaddr = addr.instance(b.key());
             let scope = self.scope(module, mi, b.clone());
@@ -1037,30 +1188,28 @@ impl<'a> Walk<'a> {
                     }
                 }
             };
-            instance_values.push((b.key(), value.clone()));
+            instance_values.push((b.key(), value));
             // Edges are only wanted with the configuration (plan, graph); resolving them for
             // every instance of a walk per apply operation made apply quadratic.
             let depends_on = if self.handler.needs_config(&iaddr) {
-                self.resolve_deps(&deps, &iaddr)
+                self.resolve_deps(&deps)
             } else {
                 Default::default()
             };
-            self.instances.borrow_mut().insert(
+            let (index, _) = self.instances.borrow_mut().insert_full(
                 iaddr.clone(),
                 PlannedInstance {
                     addr: iaddr,
                     module,
                     resource_key: key.to_string(),
-                    binding: b.clone(),
-                    config,
-                    value,
                     depends_on,
                 },
             );
+            members.push(index as u32);
         }
-        self.expansions
-            .borrow_mut()
-            .insert((node, mi.clone()), bindings);
+        // Registered after its instances, so that an instance's own resource is never among its
+        // whole-resource dependencies (only a reported cycle could ask for it).
+        self.resources.borrow_mut().insert(addr.clone(), members);
         let value = collect_instances(&r.repetition, instance_values);
         Evaluated {
             value,
@@ -1069,63 +1218,31 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Turns resource-level and instance-level dependencies into instance addresses.
-    fn resolve_deps(
-        &self,
-        deps: &BTreeSet<Dep>,
-        me: &ResourceInstanceAddr,
-    ) -> BTreeSet<ResourceInstanceAddr> {
+    /// Turns resource-level and instance-level dependencies into indexes. A reference by a key
+    /// that names no instance stands for the whole resource, as it always has. A resource not
+    /// expanded (yet: only on a reported cycle) contributes nothing.
+    fn resolve_deps(&self, deps: &BTreeSet<Dep>) -> Vec<DepRef> {
         let instances = self.instances.borrow();
-        let mut out = BTreeSet::new();
+        let resources = self.resources.borrow();
+        let mut out = Vec::with_capacity(deps.len());
         for d in deps {
-            match d {
-                Dep::Instance(a) if instances.contains_key(a) => {
-                    out.insert(a.clone());
-                }
-                Dep::Instance(a) => out.extend(self.instances_of(&instances, &a.resource)),
-                Dep::Resource(r) => out.extend(self.instances_of(&instances, r)),
+            let whole = match d {
+                Dep::Instance(a) => match instances.get_index_of(a) {
+                    Some(i) => {
+                        out.push(DepRef::Instance(i as u32));
+                        continue;
+                    }
+                    None => &a.resource,
+                },
+                Dep::Resource(r) => r,
+            };
+            if let Some(r) = resources.get_index_of(whole) {
+                out.push(DepRef::Resource(r as u32));
             }
         }
-        out.remove(me);
+        out.sort_unstable();
+        out.dedup();
         out
-    }
-
-    fn instances_of(
-        &self,
-        instances: &IndexMap<ResourceInstanceAddr, PlannedInstance>,
-        r: &ResourceAddr,
-    ) -> Vec<ResourceInstanceAddr> {
-        let Some(node) = self.input.graph.node(
-            self.static_module_of(&r.module),
-            NodeKind::Resource,
-            &match r.mode {
-                ResourceMode::Managed => format!("{}.{}", r.rtype, r.name),
-                ResourceMode::Data => format!("data.{}.{}", r.rtype, r.name),
-            },
-        ) else {
-            return Vec::new();
-        };
-        self.expansions
-            .borrow()
-            .get(&(node, r.module.clone()))
-            .map(|bs| {
-                bs.iter()
-                    .map(|b| r.instance(b.key()))
-                    .filter(|a| instances.contains_key(a))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn static_module_of(&self, mi: &ModuleInstance) -> ModuleId {
-        let mut m = 0;
-        for (name, _) in &mi.0 {
-            match self.input.config.child(m, name) {
-                Some(c) => m = c,
-                None => return 0,
-            }
-        }
-        m
     }
 
     fn report_unknown_type(&self, r: &Resource) {
@@ -1374,7 +1491,7 @@ impl Resolver for Scope<'_, '_> {
         _span: &Span,
     ) -> Option<Result<Value, Diagnostic>> {
         let RefRoot::Resource { mode, rtype, name } = root else {
-            return None;
+            return self.resolve_named_indexed(root, key);
         };
         // A sensitive key marks the result: leave that to the general path.
         if key.is_sensitive() {
@@ -1426,6 +1543,45 @@ impl Resolver for Scope<'_, '_> {
 
     fn base_dir(&self) -> &Path {
         &self.walk.input.config.modules[self.module].dir
+    }
+}
+
+impl Scope<'_, '_> {
+    /// `var.x["k"]` and `local.x["k"]` over a map copy one element, not the whole map: in a
+    /// module whose N instances each pick their element of a map input of N entries (subnet by
+    /// zone, upstream id by key), copying the map per reference cost O(N²). The value and its
+    /// dependencies are exactly those of the general path (the whole variable's dependencies:
+    /// a value does not know which of its elements came from where); anything but a plain map
+    /// with the key present (marks, lists, missing keys and their hints) takes that path.
+    fn resolve_named_indexed(
+        &self,
+        root: &RefRoot,
+        key: &Value,
+    ) -> Option<Result<Value, Diagnostic>> {
+        let w = self.walk;
+        let g = w.input.graph;
+        let node = match root {
+            RefRoot::Var(n) => g.node(self.module, NodeKind::Var, n)?,
+            RefRoot::Local(n) => g.node(self.module, NodeKind::Local, n)?,
+            _ => return None,
+        };
+        let Value::String(k) = key else {
+            return None;
+        };
+        if !w.ensure(node, &self.mi) {
+            return None;
+        }
+        let memo = w.memo.borrow();
+        let e = memo.get(&(node, self.mi.clone()))?;
+        let Value::Map(map) = &e.value else {
+            return None;
+        };
+        let value = map.get(k)?.clone();
+        self.deps.borrow_mut().extend(e.deps.iter().cloned());
+        if e.failed {
+            self.failed.set(true);
+        }
+        Some(Ok(value))
     }
 }
 

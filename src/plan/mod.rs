@@ -26,9 +26,7 @@ use crate::addr::{ResourceInstanceAddr, ResourceMode};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
 use crate::eval::expr::values_equal;
-use crate::graph::walk::{
-    InstanceContext, InstanceHandler, PlannedInstance, fill_computed_unknown,
-};
+use crate::graph::walk::{InstanceContext, InstanceHandler, WalkOutput, fill_computed_unknown};
 use crate::provider::{
     Provider, ProviderRegistry, ReadRequest, ResourceSchema, TypeBatch, provider_name_of,
 };
@@ -538,15 +536,18 @@ pub fn plan(
         changes: RefCell::default(),
     };
     let mut diags = Diagnostics::default();
-    let out = env.walk(&planner);
-    diags.extend(out.diagnostics);
+    let mut out = env.walk(&planner);
+    diags.extend(std::mem::take(&mut out.diagnostics));
     if diags.has_errors() {
         return (None, diags);
     }
     let mut changes = planner.changes.into_inner();
-    for inst in out.instances.values() {
+    // Direct dependencies as the instance DAG has them: a whole resource with a barrier is
+    // recorded once, by its address without a key ("every instance of"), not once per instance.
+    let direct = out.direct_deps();
+    for (inst, targets) in out.instances.values().zip(&direct.per_instance) {
         if let Some(c) = changes.get_mut(&inst.addr) {
-            c.depends_on = inst.depends_on.iter().cloned().collect();
+            c.depends_on = targets.iter().map(|&t| out.target_addr(t)).collect();
         }
     }
     for (to, from) in moves {
@@ -594,7 +595,7 @@ pub fn plan(
         changes.clear();
     }
     if !options.targets.is_empty() {
-        keep_targets(&mut changes, &options.targets, &out.instances);
+        keep_targets(&mut changes, &options.targets, &out);
     }
     let outputs = output_changes(&refreshed, &out.outputs, options.destroy);
     if diags.has_errors() {
@@ -709,8 +710,9 @@ fn delete_change(
 fn keep_targets(
     changes: &mut BTreeMap<ResourceInstanceAddr, ResourceChange>,
     targets: &[ResourceInstanceAddr],
-    instances: &indexmap::IndexMap<ResourceInstanceAddr, PlannedInstance>,
+    out: &WalkOutput,
 ) {
+    let instances = &out.instances;
     let mut keep = BTreeSet::new();
     let mut stack: Vec<ResourceInstanceAddr> = Vec::new();
     for t in targets {
@@ -721,12 +723,18 @@ fn keep_targets(
             }
         }
     }
+    // Whole-resource dependencies are followed once each, not once per dependent.
+    let mut followed = BTreeSet::new();
     while let Some(a) = stack.pop() {
         if !keep.insert(a.clone()) {
             continue;
         }
         if let Some(i) = instances.get(&a) {
-            stack.extend(i.depends_on.iter().cloned());
+            for &d in &i.depends_on {
+                if followed.insert(d) {
+                    stack.extend(out.dep_instances(d).map(|j| instances[j].addr.clone()));
+                }
+            }
         }
     }
     changes.retain(|a, _| keep.contains(a));
