@@ -19,6 +19,7 @@ mod etcd;
 mod fmt_cmd;
 mod git_sources;
 mod graph_cmd;
+mod kubernetes;
 mod local_cluster;
 mod moto;
 mod mutate;
