@@ -198,7 +198,7 @@ impl Procs {
     fn assert_running(&mut self) {
         for (name, child, log) in &mut self.0 {
             if let Some(status) = child.try_wait().unwrap() {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let text = std::fs::read_to_string(log).unwrap_or_default();
                 let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!("{name} exited with {status}:\n{}", tail.join("\n"));

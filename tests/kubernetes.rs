@@ -61,6 +61,17 @@ impl Stack {
     }
 }
 
+/// One count of `--stats` output (0 when absent).
+fn stat(stats: &str, op: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next() == Some(op)).then(|| it.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 fn index_of(text: &str, needle: &str) -> usize {
     text.find(needle)
         .unwrap_or_else(|| panic!("{needle:?} not in output:\n{text}"))
@@ -247,6 +258,9 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
         !stats.contains("kubernetes:Get"),
         "a GET during refresh:\n{stats}"
     );
+    // 6 (kind, namespace) pairs: CRD, Namespace (cluster-scoped); Widget, ConfigMap, Secret,
+    // Deployment in demo.
+    assert_eq!(stat(&stats, "kubernetes:List"), 6, "{stats}");
 
     // Drift: a field slipway owns edited, an object deleted.
     s.kubectl(&[
@@ -509,4 +523,39 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
     names.dedup();
     assert_eq!(before, names.len());
     assert_eq!(names.len(), 20, "{names:?}");
+
+    // Multi-document YAML through data.kubernetes_yaml_documents and for_each: stable
+    // addresses keyed kind/namespace/name. The Namespace and its ConfigMap come from one
+    // computed map, so no implicit edge orders them: the apply waits for the namespace.
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: fromyaml}\n---\n\
+                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: fromyaml}\ndata: {k: v}\n";
+    std::fs::write(s.path().join(ENV).join("objects.yaml"), yaml).unwrap();
+    s.config(&format!(
+        "{body}\ndata \"kubernetes_yaml_documents\" \"docs\" {{\n  content = file(\"${{path.module}}/objects.yaml\")\n}}\n\n\
+         resource \"kubernetes_manifest\" \"doc\" {{\n  for_each = data.kubernetes_yaml_documents.docs.documents\n  manifest = each.value\n}}\n"
+    ));
+    let applied = s.slipway(&["apply", ENV, "-auto-approve"]);
+    applied.assert_code(0);
+    assert!(
+        applied
+            .stdout
+            .contains("kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]")
+            && applied
+                .stdout
+                .contains("kubernetes_manifest.doc[\"Namespace/fromyaml\"]"),
+        "{}",
+        applied.stdout
+    );
+    let cm = s.kubectl(&[
+        "get",
+        "configmap",
+        "c",
+        "-n",
+        "fromyaml",
+        "-o",
+        "jsonpath={.data.k}",
+    ]);
+    assert_eq!(cm.stdout.trim(), "v");
+    s.slipway(&["plan", ENV, "--detailed-exitcode"])
+        .assert_code(0);
 }

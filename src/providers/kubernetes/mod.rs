@@ -803,7 +803,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, ProviderError> {
 
 fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
