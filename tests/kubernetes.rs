@@ -34,6 +34,20 @@ impl Stack {
         std::fs::write(self.repo.path().join(ENV).join("main.hcl"), text).unwrap();
     }
 
+    /// The configuration with the provider configured by attributes (Terraform's names)
+    /// instead of a kubeconfig: the cluster's CA, and the admin client certificate and key.
+    fn config_by_attributes(&self, body: &str) {
+        let pki = self.cluster.dir().join("pki");
+        let text = format!(
+            "provider \"kubernetes\" {{\n  host = \"{}\"\n  cluster_ca_certificate = file(\"{}\")\n  client_certificate = file(\"{}\")\n  client_key = file(\"{}\")\n}}\n\n{body}",
+            self.cluster.server(),
+            pki.join("ca.crt").display(),
+            pki.join("admin.crt").display(),
+            pki.join("admin.key").display(),
+        );
+        std::fs::write(self.repo.path().join(ENV).join("main.hcl"), text).unwrap();
+    }
+
     fn cmd(&self, args: &[&str]) -> Cmd {
         let mut c = Cmd::new();
         c.current_dir(self.repo.path())
@@ -424,6 +438,10 @@ resource "kubernetes_manifest" "ok" {
 
     // State intact: the good object is still there and planned as no change.
     s.config(good);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"])
+        .assert_code(0);
+    // The same, with the provider configured by attributes rather than a kubeconfig.
+    s.config_by_attributes(good);
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
     assert!(
