@@ -36,7 +36,11 @@ impl Environment {
     /// to stop.
     pub fn load(dir: &Path, cli_vars: &[CliVar], registry: ProviderRegistry) -> Environment {
         let mut sources = Sources::default();
-        let (config, mut diagnostics) = config::load(dir, &mut sources);
+        let (mut config, mut diagnostics) = config::load(dir, &mut sources);
+        // Kubernetes objects order themselves (custom resources after their CRD, namespaced
+        // objects after their Namespace) through implicit depends_on edges, added before the
+        // graph is built so that every stage sees them.
+        crate::providers::kubernetes::ordering::add_implicit_dependencies(&mut config);
         let root_vars = vars::collect(dir, cli_vars, &mut sources, &mut diagnostics);
         if let Some((req, span)) = &config.root().settings.required_version {
             match version_satisfies(VERSION, req) {

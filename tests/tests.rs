@@ -25,6 +25,7 @@ mod fmt_cmd;
 mod git_sources;
 mod graph_cmd;
 mod language;
+mod kubernetes;
 mod local_cluster;
 mod moto;
 mod mutate;

@@ -188,9 +188,19 @@ impl Default for Cmd {
     }
 }
 
+/// The `slipway` binary under test: `SLIPWAY_TEST_BIN` when set, else the one Cargo built.
+/// The target directory is shared between worktrees, and `debug/slipway` is one path that
+/// another worktree's build may relink at any moment; a copy of one's own build, named here,
+/// keeps a long test run on the binary it was built with.
+pub fn slipway_bin() -> std::path::PathBuf {
+    std::env::var_os("SLIPWAY_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_slipway").into())
+}
+
 impl Cmd {
     pub fn new() -> Cmd {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        let mut cmd = Command::new(slipway_bin());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("SLIPWAY_") {
                 cmd.env_remove(&k);

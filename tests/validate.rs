@@ -271,7 +271,10 @@ fn regression_unknown_provider_block_is_an_error() {
     let d = errors(&doc)[0];
     assert_eq!(d["summary"], "unknown provider `gcp`");
     // `gcp` is two edits from `aws`, but that is no suggestion.
-    assert_eq!(d["hint"], "providers in this build: aws, random, time, tls");
+    assert_eq!(
+        d["hint"],
+        "providers in this build: aws, kubernetes, random, time, tls"
+    );
 }
 
 #[test]

@@ -72,6 +72,31 @@ fn print_stats(registry: &ProviderRegistry) {
     eprintln!("  {:<50} {total:>6}", "total");
 }
 
+/// Where the resource of a failed operation is declared (`main.hcl:12:1`), so that an error a
+/// provider found only at apply time still points at the configuration.
+fn declared_at(
+    env: &crate::environment::Environment,
+    addr: &crate::addr::ResourceInstanceAddr,
+) -> Option<String> {
+    let path: Vec<&str> = addr
+        .resource
+        .module
+        .0
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let module = env
+        .config
+        .modules
+        .iter()
+        .find(|m| m.path.iter().map(String::as_str).eq(path.iter().copied()))?;
+    let r = module
+        .resources
+        .values()
+        .find(|r| r.rtype == addr.resource.rtype && r.name == addr.resource.name)?;
+    Some(env.sources.location(&r.span))
+}
+
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
     /// List the instances in state.
@@ -442,6 +467,9 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                     );
                     for (addr, m) in &report.failed {
                         eprintln!("  failed:  {addr}: {m}");
+                        if let Some(at) = declared_at(&s.env, addr) {
+                            eprintln!("           declared at {at}");
+                        }
                     }
                     for (addr, why) in &report.skipped {
                         eprintln!("  skipped: {addr} ({why})");

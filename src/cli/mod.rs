@@ -341,9 +341,11 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
         // rustls' verifier logs a refused certificate at ERROR before returning the error that
-        // slipway reports anyway (with the URL and a hint): once is enough.
+        // slipway reports anyway (with the URL and a hint): once is enough. kube's client
+        // logs every failed request the same way, API server message included — which can
+        // quote a Secret's value; the kubernetes provider reports them itself, redacted.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,rustls_platform_verifier=off")
+            tracing_subscriber::EnvFilter::new("warn,rustls_platform_verifier=off,kube_client=off")
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

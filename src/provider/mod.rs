@@ -220,6 +220,9 @@ impl ProviderRegistry {
     pub fn builtin() -> ProviderRegistry {
         let mut r = ProviderRegistry::default();
         r.register(Arc::new(crate::providers::aws::AwsProvider::new()));
+        r.register(Arc::new(
+            crate::providers::kubernetes::KubernetesProvider::new(),
+        ));
         r.register(Arc::new(crate::providers::random::RandomProvider::new()));
         r.register(Arc::new(crate::providers::time::TimeProvider::new()));
         r.register(Arc::new(crate::providers::tls::TlsProvider::new()));

@@ -2,6 +2,7 @@
 //! the engine.
 
 pub mod aws;
+pub mod kubernetes;
 pub mod random;
 pub mod time;
 pub mod tls;
