@@ -198,26 +198,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Removes `bootstrap-<pid>` fixtures whose process is gone (only where /proc tells).
-fn remove_stale_fixtures(scratch: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_prefix("bootstrap-")
-            .and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The shared, applied environment
 
@@ -249,7 +229,7 @@ fn fixture() -> &'static Fixture {
         // cargo's per-target scratch directory, named after this process, and each run removes
         // those of earlier runs that have exited.
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_stale_fixtures(scratch);
+        crate::util::remove_stale_dirs(scratch, "bootstrap-");
         let root = scratch.join(format!("bootstrap-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         copy_dir(

@@ -234,7 +234,7 @@ fn install_bundle(bundle: &BTreeMap<String, String>, strip: &str, dir: &Path) {
 fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        crate::kubeutil::remove_stale_dirs(scratch, "cp-");
+        crate::util::remove_stale_dirs(scratch, "cp-");
         let root = scratch.join(format!("cp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();

@@ -242,26 +242,6 @@ output "default_endpoints" {{
     )
 }
 
-/// Removes `etcd-<pid>` fixtures whose process is gone (only where /proc tells).
-fn remove_stale_fixtures(scratch: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_prefix("etcd-")
-            .and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 
 fn fixture() -> &'static Fixture {
@@ -269,7 +249,7 @@ fn fixture() -> &'static Fixture {
         // A static is never dropped: the fixture lives in cargo's scratch directory, named after
         // this process, and each run removes those of runs that have exited.
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_stale_fixtures(scratch);
+        crate::util::remove_stale_dirs(scratch, "etcd-");
         let root = scratch.join(format!("etcd-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();

@@ -165,27 +165,6 @@ pub fn kill_when_gone(pid: u32) {
         .spawn();
 }
 
-/// Removes `<prefix><pid>` directories under `scratch` whose test process has exited (fixtures
-/// of earlier runs; only where /proc tells).
-pub fn remove_stale_dirs(scratch: &Path, prefix: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_prefix(prefix)
-            .and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// A port free on `ip` right now.
 pub fn free_port(ip: &str) -> u16 {
     TcpListener::bind((ip, 0))

@@ -225,26 +225,6 @@ fn string_output(root: &Path, name: &str) -> String {
         .unwrap_or_else(|e| panic!("output {name} is not a string: {e}\n{json}"))
 }
 
-/// Removes `pki-<pid>` fixtures whose process is gone (only where /proc tells).
-fn remove_stale_fixtures(scratch: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_prefix("pki-")
-            .and_then(|p| p.parse::<u32>().ok())
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 
 fn fixture() -> &'static Fixture {
@@ -253,7 +233,7 @@ fn fixture() -> &'static Fixture {
         // cargo's per-target scratch directory instead, named after this process, and each run
         // removes those of earlier runs that have exited.
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_stale_fixtures(scratch);
+        crate::util::remove_stale_dirs(scratch, "pki-");
         let root = scratch.join(format!("pki-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
