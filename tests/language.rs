@@ -65,6 +65,85 @@ fn empty_heredoc_does_not_swallow_the_blocks_after_it() {
     assert_eq!(doc["last"]["value"], "x\n", "{}", out.dump());
 }
 
+/// `for k, v in` a set binds the element to both names in plan and apply too (the graph walk
+/// knows a set from a list by the local's expression or the variable's type), not an index.
+#[test]
+fn for_over_a_set_binds_elements_in_apply() {
+    let t = TestDir::new();
+    t.write(
+        "env/main.hcl",
+        r#"
+variable "zones" {
+  type    = set(string)
+  default = ["b", "a"]
+}
+
+locals {
+  names      = toset(["x", "y"])
+  from_local = { for k, v in local.names : k => v }
+  from_var   = [for k, v in var.zones : "${k}=${v}"]
+  from_list  = [for k, v in ["p", "q"] : "${k}=${v}"]
+}
+
+resource "random_id" "by_zone" {
+  for_each    = { for k, v in var.zones : k => v }
+  byte_length = 2
+}
+
+output "from_local" {
+  value = local.from_local
+}
+
+output "from_var" {
+  value = local.from_var
+}
+
+output "from_list" {
+  value = local.from_list
+}
+
+output "ids" {
+  value = sort(keys(random_id.by_zone))
+}
+"#,
+    );
+    let env = t.join("env");
+    slipway_in(
+        &env,
+        ["apply", ".", "-auto-approve", "--state-dir", "state"],
+    )
+    .assert_no_crash()
+    .assert_code(0);
+    let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
+    out.assert_code(0);
+    let doc = out.json();
+    assert_eq!(
+        doc["from_local"]["value"],
+        serde_json::json!({"x": "x", "y": "y"}),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        doc["from_var"]["value"],
+        serde_json::json!(["a=a", "b=b"]),
+        "{}",
+        out.dump()
+    );
+    // A list still binds its index.
+    assert_eq!(
+        doc["from_list"]["value"],
+        serde_json::json!(["0=p", "1=q"]),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        doc["ids"]["value"],
+        serde_json::json!(["a", "b"]),
+        "{}",
+        out.dump()
+    );
+}
+
 #[test]
 fn unterminated_heredoc_is_an_error_with_a_location() {
     let t = TestDir::new();

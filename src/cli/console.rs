@@ -27,6 +27,7 @@ use crate::diag::{Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
 use crate::eval::expr::{Evaluator, RefRoot, Resolver};
 use crate::eval::types::{Shape, ShapeScope, shape_of, type_json};
+use crate::graph::ModuleShapes;
 use crate::state::State;
 use crate::value::{Value, render_hcl};
 
@@ -380,25 +381,5 @@ impl ShapeScope for Console<'_> {
 
     fn variable(&self, name: &str) -> Shape {
         ModuleShapes(self.env.config.root()).variable(name)
-    }
-}
-
-/// The shapes of a module's locals (from their expressions) and variables (declared types),
-/// for reporting types (`console --json`, `output --json`).
-pub struct ModuleShapes<'m>(pub &'m crate::config::Module);
-
-impl ShapeScope for ModuleShapes<'_> {
-    fn local(&self, name: &str, depth: usize) -> Shape {
-        match self.0.locals.get(name) {
-            Some(l) => shape_of(&l.expr.expr, self, depth),
-            None => Shape::Dyn,
-        }
-    }
-
-    fn variable(&self, name: &str) -> Shape {
-        match self.0.variables.get(name) {
-            Some(v) => Shape::from_type(&v.ty),
-            None => Shape::Dyn,
-        }
     }
 }

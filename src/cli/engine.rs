@@ -1,7 +1,7 @@
 //! Commands that work on state: plan, apply, destroy, show, output, state, import, force-unlock.
 
-use super::console::ModuleShapes;
 use crate::eval::types::{Shape, shape_of, type_json};
+use crate::graph::ModuleShapes;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -393,3 +393,25 @@ impl StaticGraph {
         scc.to_vec()
     }
 }
+
+/// The shapes of a module's locals (from their expressions) and variables (declared types):
+/// what tells a set from a list and a map from an object where values alone cannot — for
+/// iterating (`for k, v in` a set binds elements) and for reporting types (`console --json`,
+/// `output --json`).
+pub struct ModuleShapes<'m>(pub &'m crate::config::Module);
+
+impl crate::eval::types::ShapeScope for ModuleShapes<'_> {
+    fn local(&self, name: &str, depth: usize) -> crate::eval::types::Shape {
+        match self.0.locals.get(name) {
+            Some(l) => crate::eval::types::shape_of(&l.expr.expr, self, depth),
+            None => crate::eval::types::Shape::Dyn,
+        }
+    }
+
+    fn variable(&self, name: &str) -> crate::eval::types::Shape {
+        match self.0.variables.get(name) {
+            Some(v) => crate::eval::types::Shape::from_type(&v.ty),
+            None => crate::eval::types::Shape::Dyn,
+        }
+    }
+}

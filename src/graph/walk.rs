@@ -1544,6 +1544,18 @@ impl Resolver for Scope<'_, '_> {
     fn base_dir(&self) -> &Path {
         &self.walk.input.config.modules[self.module].dir
     }
+
+    // Without these, `for k, v in local.a_set` would bind indexes: a set's value alone looks
+    // like a list.
+    fn shape_of_local(&self, name: &str, depth: usize) -> crate::eval::types::Shape {
+        use crate::eval::types::ShapeScope as _;
+        super::ModuleShapes(&self.walk.input.config.modules[self.module]).local(name, depth)
+    }
+
+    fn shape_of_variable(&self, name: &str) -> crate::eval::types::Shape {
+        use crate::eval::types::ShapeScope as _;
+        super::ModuleShapes(&self.walk.input.config.modules[self.module]).variable(name)
+    }
 }
 
 impl Scope<'_, '_> {
