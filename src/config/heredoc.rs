@@ -19,27 +19,11 @@ use std::borrow::Cow;
 pub fn neutralize_empty_heredocs(text: &str) -> Cow<'_, str> {
     let b = text.as_bytes();
     let mut edits: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'#' => i = line_end(b, i),
-            b'/' if b.get(i + 1) == Some(&b'/') => i = line_end(b, i),
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = find(b, i + 2, b"*/").map_or(b.len(), |e| e + 2);
-            }
-            b'"' => i = skip_quoted(b, i),
-            b'<' if b.get(i + 1) == Some(&b'<') => match heredoc_at(b, i) {
-                Some(Heredoc::Empty { end }) => {
-                    edits.push((i, end));
-                    i = end;
-                }
-                Some(Heredoc::Body { end }) => i = end,
-                Some(Heredoc::Unterminated) => break,
-                None => i += 2,
-            },
-            _ => i += 1,
+    scan_heredocs(b, |start, h| {
+        if let Heredoc::Empty { end } = *h {
+            edits.push((start, end));
         }
-    }
+    });
     if edits.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -73,7 +57,17 @@ enum Heredoc {
 
 /// Whether the text ends inside a heredoc (the console then reads on past blank lines).
 pub fn ends_in_open_heredoc(text: &str) -> bool {
-    let b = text.as_bytes();
+    let mut open = false;
+    scan_heredocs(text.as_bytes(), |_, h| {
+        open |= matches!(h, Heredoc::Unterminated)
+    });
+    open
+}
+
+/// Walks the text as HCL's lexer would for heredocs — skipping comments and quoted strings,
+/// where `<<` means nothing — and calls `found` with each heredoc's start and kind, in order.
+/// An unterminated heredoc runs to the end of the text, so it is the last one reported.
+fn scan_heredocs(b: &[u8], mut found: impl FnMut(usize, &Heredoc)) {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -84,14 +78,18 @@ pub fn ends_in_open_heredoc(text: &str) -> bool {
             }
             b'"' => i = skip_quoted(b, i),
             b'<' if b.get(i + 1) == Some(&b'<') => match heredoc_at(b, i) {
-                Some(Heredoc::Empty { end } | Heredoc::Body { end }) => i = end,
-                Some(Heredoc::Unterminated) => return true,
+                Some(h) => {
+                    found(i, &h);
+                    match h {
+                        Heredoc::Empty { end } | Heredoc::Body { end } => i = end,
+                        Heredoc::Unterminated => return,
+                    }
+                }
                 None => i += 2,
             },
             _ => i += 1,
         }
     }
-    false
 }
 
 /// Recognises `<<IDENT` or `<<-IDENT` and a line ending at `i`, then finds its closing line.
