@@ -31,7 +31,7 @@ pub fn sw(moto: &Moto, env: &Path, state: &Path, args: &[&str]) -> Cmd {
 
 /// The same, started in the background (for holders that get killed).
 pub fn spawn(moto: &Moto, env: &Path, state: &Path, args: &[&str]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    let mut c = Command::new(crate::util::slipway_bin());
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("SLIPWAY_") {
             c.env_remove(&k);
@@ -561,7 +561,7 @@ fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
     let (env, state) = (t.join("environments/test"), t.join("state"));
     let run = |args: &[&str]| sw(&moto, &env, &state, args).env("STATE_PASS", "pw").run();
     let apply = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        let mut c = Command::new(crate::util::slipway_bin());
         c.args([
             "apply",
             env.to_str().unwrap(),
@@ -717,7 +717,7 @@ fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
             .map(|k| k.as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    let mut holder = Command::new(crate::util::slipway_bin());
     holder
         .args([
             "apply",
@@ -790,7 +790,7 @@ fn a_frozen_holder_whose_lock_was_broken_writes_nothing_when_it_thaws() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
     let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"3s\"\n"));
-    let mut zombie = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    let mut zombie = Command::new(crate::util::slipway_bin());
     zombie
         .args([
             "apply",

@@ -176,7 +176,7 @@ module "{instance}" {{
 
 fn slipway(root: &Path, args: &[&str]) -> Run {
     run(
-        Command::new(env!("CARGO_BIN_EXE_slipway"))
+        Command::new(crate::util::slipway_bin())
             .args(args)
             .current_dir(root)
             .env("NO_COLOR", "1")

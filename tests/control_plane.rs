@@ -138,7 +138,7 @@ output "admin_kubeconfig" {{
 
 fn slipway(root: &Path, args: &[&str]) -> Out {
     output(
-        Command::new(env!("CARGO_BIN_EXE_slipway"))
+        Command::new(crate::util::slipway_bin())
             .args(args)
             .current_dir(root)
             .env("NO_COLOR", "1")

@@ -34,8 +34,8 @@ impl Run {
     }
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_slipway")
+fn bin() -> std::path::PathBuf {
+    crate::util::slipway_bin()
 }
 
 impl Repo {
@@ -809,7 +809,7 @@ fn a_terminal_gets_a_live_display_with_elapsed_times() {
         "resource \"time_sleep\" \"a\" {\n  count           = 2\n  create_duration = \"4s\"\n}\n",
     );
     // `script` runs the binary on a pseudo-terminal, as a person would see it.
-    let cmd = format!("{} apply {ENV} -auto-approve", bin());
+    let cmd = format!("{} apply {ENV} -auto-approve", bin().display());
     let o = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .current_dir(repo.dir.path())

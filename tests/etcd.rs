@@ -70,7 +70,7 @@ pub(crate) fn run(cmd: &mut Command) -> Run {
 }
 
 fn slipway(root: &Path, args: &[&str]) -> Run {
-    run(Command::new(env!("CARGO_BIN_EXE_slipway"))
+    run(Command::new(crate::util::slipway_bin())
         .args(args)
         .current_dir(root)
         .env("NO_COLOR", "1")

@@ -9,7 +9,7 @@ use crate::util::{TestDir, slipway_in};
 
 /// Runs `slipway console [--json] DIR` with `input` on standard input.
 fn console(dir: &std::path::Path, json: bool, input: &str) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    let mut cmd = Command::new(crate::util::slipway_bin());
     cmd.arg("console");
     if json {
         cmd.arg("--json");

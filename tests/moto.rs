@@ -146,7 +146,7 @@ fn slipway_at_with_env(
 
 /// The same, spawned: for tests that kill it.
 pub fn spawn_slipway_at(endpoint: &str, env: &Path, state: &Path, args: &[&str]) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    let mut c = Command::new(crate::util::slipway_bin());
     c.args(args.iter().map(|a| {
         if *a == "ENV" {
             env.to_str().unwrap()

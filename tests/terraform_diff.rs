@@ -284,7 +284,7 @@ fn slipway_console(env_dir: &Path, cases: &[Case]) -> Vec<J> {
         input.push_str(&c.text);
         input.push_str("\n\n");
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+    let mut child = Command::new(crate::util::slipway_bin())
         .args(["console", "--json"])
         .arg(env_dir)
         .env("NO_COLOR", "1")

@@ -27,7 +27,7 @@ impl Agent {
     fn start(t: &TestDir, url: &str, extra: &[&str], listen: bool) -> Agent {
         let n = std::fs::read_dir(t.path()).map(|d| d.count()).unwrap_or(0);
         let log = t.join(format!("agent-{n}.log"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        let mut cmd = Command::new(crate::util::slipway_bin());
         cmd.current_dir(t.path())
             .args(["watch", "--repo", url, "--branch", "main", "--path", ENV])
             .args(["--work-dir", "agent", "--state-dir", "state"])
