@@ -36,11 +36,7 @@ impl Environment {
     /// to stop.
     pub fn load(dir: &Path, cli_vars: &[CliVar], registry: ProviderRegistry) -> Environment {
         let mut sources = Sources::default();
-        let (mut config, mut diagnostics) = config::load(dir, &mut sources);
-        // Kubernetes objects order themselves (custom resources after their CRD, namespaced
-        // objects after their Namespace) through implicit depends_on edges, added before the
-        // graph is built so that every stage sees them.
-        crate::providers::kubernetes::ordering::add_implicit_dependencies(&mut config);
+        let (config, mut diagnostics) = config::load(dir, &mut sources);
         let root_vars = vars::collect(dir, cli_vars, &mut sources, &mut diagnostics);
         if let Some((req, span)) = &config.root().settings.required_version {
             match version_satisfies(VERSION, req) {
@@ -113,6 +109,25 @@ impl Environment {
             environment: self.name.clone(),
         };
         Walk::new(input, handler).run()
+    }
+
+    /// The root module's `provider` blocks, evaluated with `handler` answering for the
+    /// resources they refer to.
+    pub fn provider_configs(
+        &self,
+        handler: &dyn InstanceHandler,
+    ) -> (
+        std::collections::BTreeMap<String, crate::value::Value>,
+        Diagnostics,
+    ) {
+        let input = WalkInput {
+            config: &self.config,
+            graph: &self.graph,
+            registry: &self.registry,
+            root_vars: &self.root_vars,
+            environment: self.name.clone(),
+        };
+        Walk::new(input, handler).provider_configs()
     }
 }
 

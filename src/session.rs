@@ -5,6 +5,7 @@
 //! state lock, reads the state and configures the providers. Closing it compacts the journal and
 //! releases the lock — on every path, errors included.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,10 @@ use crate::backend::settings::BackendSpec;
 use crate::backend::{Backend, BackendError, JournaledState, LockInfo};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
-use crate::graph::walk::UnknownComputed;
+use crate::graph::walk::{InstanceContext, InstanceHandler, UnknownComputed};
 use crate::provider::{ProviderContext, ProviderRegistry};
 use crate::state::journal::CompactionPolicy;
-use crate::state::new_stack_id;
+use crate::state::{State, new_stack_id};
 use crate::value::Value;
 
 /// Where the local backend keeps an environment's state.
@@ -72,6 +73,9 @@ pub struct Session {
     pub registry: ProviderRegistry,
     /// Warnings found while loading.
     pub warnings: Diagnostics,
+    /// Providers whose configuration is known only after apply: apply configures them just
+    /// before their first operation (`apply::DeferredProviders`).
+    pub deferred: BTreeSet<String>,
 }
 
 /// Picks the backend for an environment: the `slipway { backend … }` block (local unless
@@ -171,14 +175,15 @@ impl Session {
             .values()
             .map(|r| r.provider.clone())
             .collect();
-        configure_providers(&env, &registry, &state.state().stack_id, &in_state).await?;
+        let configured = configure_providers(&env, &registry, state.state(), &in_state).await?;
         Ok(Session {
             env,
             backend,
             lock,
             state,
             registry,
-            warnings: Diagnostics::default(),
+            warnings: configured.warnings,
+            deferred: configured.deferred,
         })
     }
 
@@ -211,24 +216,44 @@ fn providers_in_use(env: &Environment, in_state: &[String]) -> std::collections:
     used
 }
 
+/// Resource values as state last recorded them; resources not in state are planned from their
+/// configuration (computed attributes unknown). Provider blocks are evaluated with it, before
+/// refresh: a provider configured from a resource that already exists gets its recorded
+/// values (Terraform reads the refreshed ones, which needs a walk per provider; the recorded
+/// ones are what the previous apply configured the provider with, so they still work unless
+/// the resource changed outside slipway).
+struct StateValues<'a>(&'a State);
+
+impl InstanceHandler for StateValues<'_> {
+    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
+        match self.0.resources.get(ctx.addr) {
+            Some(r) if r.pending_client_token().is_none() => Ok(r.value()),
+            _ => UnknownComputed.instance(ctx),
+        }
+    }
+}
+
+/// What configuring the providers found.
+#[derive(Default)]
+pub struct Configured {
+    /// Providers configured only after apply has created what their blocks refer to.
+    pub deferred: BTreeSet<String>,
+    /// One warning per deferred provider.
+    pub warnings: Diagnostics,
+}
+
 /// Evaluates `provider` blocks and configures the providers this run uses. Providers nobody
 /// uses are left alone: configuring the aws provider looks for credentials and a region, which
-/// a configuration without AWS resources must not need.
+/// a configuration without AWS resources must not need. A provider whose block still holds
+/// values known only after apply is deferred, if it can be ([`Provider::configure_deferred`]).
 pub async fn configure_providers(
     env: &Environment,
     registry: &ProviderRegistry,
-    stack_id: &str,
+    state: &State,
     in_state: &[String],
-) -> Result<(), SessionError> {
-    let handler = UnknownComputed;
-    let input = crate::graph::walk::WalkInput {
-        config: &env.config,
-        graph: &env.graph,
-        registry: &env.registry,
-        root_vars: &env.root_vars,
-        environment: env.name.clone(),
-    };
-    let (configs, diags) = crate::graph::walk::Walk::new(input, &handler).provider_configs();
+) -> Result<Configured, SessionError> {
+    let stack_id = state.stack_id.as_str();
+    let (configs, diags) = env.provider_configs(&StateValues(state));
     if diags.has_errors() {
         return Err(SessionError::Config(diags));
     }
@@ -248,19 +273,40 @@ pub async fn configure_providers(
         environment: env.name.clone(),
     };
     let used = providers_in_use(env, in_state);
+    let mut out = Configured::default();
     for name in registry.names().filter(|n| used.contains(*n)) {
         let Some(p) = registry.get(name) else {
             continue;
         };
         let config = configs.get(name).cloned().unwrap_or(Value::Null);
         if config.contains_unknown() {
-            return Err(SessionError::Other(format!(
-                "provider \"{name}\" configuration depends on values known only after apply"
-            )));
+            p.configure_deferred(&ctx).await.map_err(|e| {
+                SessionError::Other(format!(
+                    "{}: its configuration depends on values known only after apply",
+                    e.message
+                ))
+            })?;
+            let objects = in_state.iter().filter(|p| *p == name).count();
+            let block = env.config.root().providers.iter().find(|b| b.name == name);
+            let mut d = Diagnostic::warning(format!(
+                "provider \"{name}\" is configured from values known only after apply: this run \
+                 contacts it only during apply, just before its first object{}",
+                if objects > 0 {
+                    format!("; its {objects} object(s) in state were not refreshed")
+                } else {
+                    String::new()
+                }
+            ));
+            if let Some(b) = block {
+                d = d.at(b.span.clone());
+            }
+            out.warnings.push(d);
+            out.deferred.insert(name.to_string());
+            continue;
         }
         p.configure(&ctx, &config).await.map_err(|e| {
             SessionError::Other(format!("configuring provider \"{name}\": {}", e.message))
         })?;
     }
-    Ok(())
+    Ok(out)
 }

@@ -275,6 +275,9 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
     // 6 (kind, namespace) pairs: CRD, Namespace (cluster-scoped); Widget, ConfigMap, Secret,
     // Deployment in demo.
     assert_eq!(stat(&stats, "kubernetes:List"), 6, "{stats}");
+    // What the server stored at apply is in state (`object`): the Deployment's cpu "0.5",
+    // stored as "500m", needs no dry run to be told from drift.
+    assert_eq!(stat(&stats, "kubernetes:DryRunApply"), 0, "{stats}");
 
     // Drift: a field slipway owns edited, an object deleted.
     s.kubectl(&[
@@ -325,6 +328,43 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
         .ok("widget recreated");
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
+
+    // A change of configuration is planned through a server-side dry run: `object` shows
+    // what the API server would store (cpu "0.25" is stored as "250m", which only the server
+    // knows), and a change the API server refuses fails the plan, located, before anything
+    // is applied.
+    let changed = LIFECYCLE.replace(r#"cpu = "0.5""#, r#"cpu = "0.25""#);
+    assert_ne!(changed, LIFECYCLE);
+    s.config(&format!("{CRD}{changed}"));
+    let p = s.slipway(&["plan", ENV, "--detailed-exitcode", "--stats"]);
+    p.assert_code(2);
+    let out = format!("{}{}", p.stdout, p.stderr);
+    assert!(out.contains("kubernetes_manifest.web"), "{out}");
+    assert!(
+        out.contains("250m"),
+        "the plan did not show the server's form:\n{out}"
+    );
+    assert!(!out.contains("kubernetes_manifest.settings"), "{out}");
+    assert_eq!(stat(&out, "kubernetes:DryRunApply"), 1, "{out}");
+    s.slipway(&["apply", ENV, "-auto-approve"]).assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"])
+        .assert_code(0);
+    let refused = changed.replace(
+        r#"data       = { mode = "fast", level = "3" }"#,
+        "data       = { mode = \"fast\", level = \"3\" }\n    datta      = { x = \"1\" }",
+    );
+    assert_ne!(refused, changed);
+    s.config(&format!("{CRD}{refused}"));
+    let before = s.state();
+    let p = s.slipway(&["plan", ENV]);
+    p.assert_code(1);
+    assert!(
+        p.stderr.contains("datta") && p.stderr.contains("dry run") && p.stderr.contains("main.hcl"),
+        "{}",
+        p.stderr
+    );
+    assert_eq!(s.state(), before, "a refused plan changed state");
+    s.config(&format!("{CRD}{changed}"));
 
     // Destroy: the custom resource before its CRD, namespaced objects before the namespace.
     let destroy = s.slipway(&["destroy", ENV, "-auto-approve"]);
@@ -481,7 +521,15 @@ resource "kubernetes_manifest" "broken" {{
             && all.contains("did not become ready within 20s"),
         "{all}"
     );
-    assert!(all.contains("Available"), "{all}");
+    // The condition it is stuck on is named: Available, or an earlier step of the rollout
+    // when the controllers are slow (a loaded machine).
+    assert!(
+        all.contains("still waiting for")
+            && ["Available", "updatedReplicas", "availableReplicas"]
+                .iter()
+                .any(|c| all.contains(c)),
+        "{all}"
+    );
 }
 
 /// SIGKILL in the middle of an apply, then apply again: it converges with no duplicate objects
@@ -544,7 +592,8 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
 
     // Multi-document YAML through data.kubernetes_yaml_documents and for_each: stable
     // addresses keyed kind/namespace/name. The Namespace and its ConfigMap come from one
-    // computed map, so no implicit edge orders them: the apply waits for the namespace.
+    // computed map, and still the ConfigMap is created after its Namespace and destroyed
+    // before it (the plan orders planned values, not only literal manifests).
     let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: fromyaml}\n---\n\
                 apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: fromyaml}\ndata: {k: v}\n";
     std::fs::write(s.path().join(ENV).join("objects.yaml"), yaml).unwrap();
@@ -574,6 +623,231 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
         "jsonpath={.data.k}",
     ]);
     assert_eq!(cm.stdout.trim(), "v");
+    let created = applied.stdout.as_str();
+    assert!(
+        index_of(
+            created,
+            "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Creation complete"
+        ) < index_of(
+            created,
+            "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Creating..."
+        ),
+        "{created}"
+    );
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
+    let destroyed = s.slipway(&["destroy", ENV, "-auto-approve"]);
+    destroyed.assert_code(0);
+    let out = destroyed.stdout.as_str();
+    assert!(
+        index_of(
+            out,
+            "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Destruction complete"
+        ) < index_of(
+            out,
+            "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Destroying..."
+        ),
+        "{out}"
+    );
+}
+
+/// The provider configured from values this very apply creates (Terraform's kubernetes
+/// provider cannot: it needs the cluster at plan time). The admin credentials are a key and
+/// a certificate that slipway's `tls` resources make, signed by the cluster's CA: the plan
+/// contacts no cluster and shows the objects as creates; apply configures the provider right
+/// after the certificate exists; destroy removes the objects before the certificate. Then the
+/// same cluster through a service-account `token`, and `tls_server_name` shown to be used.
+#[test]
+fn kubernetes_provider_configured_from_resources_of_the_same_apply() {
+    // A provider block that refers to its own provider's resources is a located error.
+    let own = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(own.path().join(ENV)).unwrap();
+    std::fs::write(
+        own.path().join(ENV).join("main.hcl"),
+        "provider \"kubernetes\" {\n  host = kubernetes_manifest.a.manifest.metadata.name\n}\n\n\
+         resource \"kubernetes_manifest\" \"a\" {\n  manifest = {\n    apiVersion = \"v1\"\n    kind = \"ConfigMap\"\n    metadata = { name = \"a\" }\n  }\n}\n",
+    )
+    .unwrap();
+    let mut c = Cmd::new();
+    c.current_dir(own.path()).args(["validate", ENV]);
+    let r = c.run();
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains("one of its own resources") && r.stderr.contains("main.hcl:1:"),
+        "{}",
+        r.stderr
+    );
+
+    let s = Stack::new("127.0.0.53");
+    let pki = s.cluster.dir().join("pki");
+    let provider = format!(
+        "provider \"kubernetes\" {{\n  host = \"{}\"\n  cluster_ca_certificate = file(\"{ca}\")\n  client_certificate = tls_locally_signed_cert.admin.cert_pem\n  client_key = tls_private_key.admin.private_key_pem\n}}\n",
+        s.cluster.server(),
+        ca = pki.join("ca.crt").display(),
+    );
+    let body = format!(
+        r#"
+resource "tls_private_key" "admin" {{
+  algorithm = "ECDSA"
+}}
+
+resource "tls_cert_request" "admin" {{
+  private_key_pem = tls_private_key.admin.private_key_pem
+  subject {{
+    common_name  = "slipway-admin"
+    organization = "system:masters"
+  }}
+}}
+
+resource "tls_locally_signed_cert" "admin" {{
+  cert_request_pem      = tls_cert_request.admin.cert_request_pem
+  ca_private_key_pem    = file("{key}")
+  ca_cert_pem           = file("{ca}")
+  validity_period_hours = 2
+  allowed_uses          = ["client_auth", "digital_signature"]
+}}
+
+resource "kubernetes_manifest" "ns" {{
+  manifest = {{
+    apiVersion = "v1"
+    kind       = "Namespace"
+    metadata   = {{ name = "late" }}
+  }}
+}}
+
+resource "kubernetes_manifest" "cm" {{
+  manifest = {{
+    apiVersion = "v1"
+    kind       = "ConfigMap"
+    metadata   = {{ name = "settings", namespace = "late" }}
+    data       = {{ made = "by the same apply as its credentials" }}
+  }}
+}}
+"#,
+        key = pki.join("ca.key").display(),
+        ca = pki.join("ca.crt").display(),
+    );
+    let main = s.path().join(ENV).join("main.hcl");
+    std::fs::write(&main, format!("{provider}\n{body}")).unwrap();
+
+    // Plan: the objects are creates, no cluster is contacted, and the user is told why.
+    let plan = s.slipway(&["plan", ENV, "--stats"]);
+    plan.assert_code(0);
+    let all = format!("{}{}", plan.stdout, plan.stderr);
+    assert!(all.contains("kubernetes_manifest.cm"), "{all}");
+    assert!(all.contains("5 to add"), "{all}");
+    assert!(
+        all.contains("known only after apply") && all.contains("main.hcl:1:"),
+        "no located note on the deferred provider:\n{all}"
+    );
+    for op in ["Readyz", "Discovery", "List", "Get", "DryRunApply"] {
+        assert_eq!(
+            stat(&all, &format!("kubernetes:{op}")),
+            0,
+            "the plan contacted the cluster ({op}):\n{all}"
+        );
+    }
+
+    // Apply: the certificate first, then the provider is configured, then the objects.
+    let applied = s.slipway(&["apply", ENV, "-auto-approve"]);
+    applied.assert_code(0);
+    let out = format!("{}{}", applied.stdout, applied.stderr);
+    assert!(
+        index_of(&out, "tls_locally_signed_cert.admin: Creation complete")
+            < index_of(&out, "provider \"kubernetes\" configured")
+            && index_of(&out, "provider \"kubernetes\" configured")
+                < index_of(&out, "kubernetes_manifest.ns: Creating..."),
+        "{out}"
+    );
+    let got = s
+        .kubectl(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "late",
+            "-o",
+            "jsonpath={.data.made}",
+        ])
+        .ok("get configmap");
+    assert_eq!(got.stdout, "by the same apply as its credentials");
+
+    // Second plan: the provider is configured from state now, refreshes, and finds nothing.
+    let again = s.slipway(&["plan", ENV, "--detailed-exitcode", "--stats"]);
+    again.assert_code(0);
+    let stats = format!("{}{}", again.stdout, again.stderr);
+    assert!(stat(&stats, "kubernetes:List") >= 1, "{stats}");
+    assert!(!stats.contains("known only after apply"), "{stats}");
+
+    // A bearer token (a service account bound to cluster-admin), and `tls_server_name`:
+    // with a name the serving certificate lacks, the TLS handshake must fail.
+    s.kubectl(&["create", "serviceaccount", "deployer", "-n", "default"])
+        .ok("create sa");
+    s.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "deployer",
+        "--clusterrole=cluster-admin",
+        "--serviceaccount=default:deployer",
+    ])
+    .ok("bind sa");
+    let token = s
+        .kubectl(&[
+            "create",
+            "token",
+            "deployer",
+            "-n",
+            "default",
+            "--duration=1h",
+        ])
+        .ok("token")
+        .stdout
+        .trim()
+        .to_string();
+    let by_token = |server_name: &str| {
+        format!(
+            "provider \"kubernetes\" {{\n  host = \"{}\"\n  cluster_ca_certificate = file(\"{}\")\n  token = \"{token}\"\n  tls_server_name = \"{server_name}\"\n}}\n",
+            s.cluster.server(),
+            pki.join("ca.crt").display(),
+        )
+    };
+    std::fs::write(&main, format!("{}\n{body}", by_token("kubernetes"))).unwrap();
+    let r = s.slipway(&["plan", ENV, "--detailed-exitcode", "--stats"]);
+    r.assert_code(0);
+    assert!(stat(&format!("{}{}", r.stdout, r.stderr), "kubernetes:List") >= 1);
+    std::fs::write(
+        &main,
+        format!("{}\n{body}", by_token("not-in-the-certificate")),
+    )
+    .unwrap();
+    let r = s.slipway(&["plan", ENV]);
+    r.assert_code(1);
+    // Refused at once, not after the bounded wait for a server that is still starting.
+    assert!(
+        r.stderr.contains("refuses this client") && r.stderr.contains("certificate"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains(&token),
+        "the token leaked into an error:\n{}",
+        r.stderr
+    );
+    std::fs::write(&main, format!("{provider}\n{body}")).unwrap();
+
+    // Destroy: the objects go before the certificate their provider was configured with.
+    let destroyed = s.slipway(&["destroy", ENV, "-auto-approve"]);
+    destroyed.assert_code(0);
+    let out = format!("{}{}", destroyed.stdout, destroyed.stderr);
+    assert!(
+        index_of(&out, "kubernetes_manifest.cm: Destruction complete")
+            < index_of(&out, "tls_locally_signed_cert.admin: Destroying..."),
+        "{out}"
+    );
+    let gone = s.kubectl(&["get", "namespace", "late", "-o", "name"]);
+    assert!(
+        gone.code != 0 || gone.stdout.trim().is_empty() || gone.stdout.contains("Terminating"),
+        "{}",
+        gone.stdout
+    );
 }

@@ -14,7 +14,7 @@
 //! - Expressions unknown at plan time are evaluated again once their dependencies have been
 //!   applied, through the same walk that planned them.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -340,6 +340,75 @@ impl InstanceHandler for ApplyValues<'_> {
     }
 }
 
+/// Providers configured from values known only after apply (`Session::deferred`). Each is
+/// configured just before its first operation, from its `provider` block evaluated against
+/// what apply has made so far. Its resources depend on everything that block refers to (the
+/// walk adds those dependencies), so by then those values are final.
+#[derive(Default)]
+pub struct DeferredProviders {
+    pending: std::sync::Mutex<BTreeSet<String>>,
+}
+
+impl DeferredProviders {
+    pub fn new(names: impl IntoIterator<Item = String>) -> DeferredProviders {
+        DeferredProviders {
+            pending: std::sync::Mutex::new(names.into_iter().collect()),
+        }
+    }
+
+    /// Configures `provider` if it is still waiting for its configuration. Operations are
+    /// prepared one at a time, so the first one configures and the others find it done.
+    fn configure_if_pending(
+        &self,
+        provider: &dyn crate::provider::Provider,
+        ctx: &ApplyContext,
+        state: &State,
+        values: &HashMap<ResourceInstanceAddr, Value>,
+    ) -> Result<(), String> {
+        let name = provider.name();
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !pending.contains(name) {
+            return Ok(());
+        }
+        let handler = ApplyValues {
+            values,
+            targets: HashSet::new(),
+            captured: Default::default(),
+        };
+        let (configs, diags) = tokio::task::block_in_place(|| ctx.env.provider_configs(&handler));
+        if diags.has_errors() {
+            let msgs: Vec<String> = diags
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.summary.clone())
+                .collect();
+            return Err(format!(
+                "evaluating the provider \"{name}\" block: {}",
+                msgs.join("; ")
+            ));
+        }
+        let config = configs.get(name).cloned().unwrap_or(Value::Null);
+        if config.contains_unknown() {
+            return Err(format!(
+                "the provider \"{name}\" block still has unknown values after what it refers to was applied"
+            ));
+        }
+        let pctx = crate::provider::ProviderContext {
+            stack_id: state.stack_id.clone(),
+            environment: ctx.env.name.clone(),
+        };
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(provider.configure(&pctx, &config))
+        })
+        .map_err(|e| format!("configuring provider \"{name}\": {}", e.message))?;
+        ctx.progress.notice(&format!(
+            "provider \"{name}\" configured from values this apply made"
+        ));
+        pending.remove(name);
+        Ok(())
+    }
+}
+
 /// Everything apply needs besides the plan.
 pub struct ApplyContext {
     pub env: Arc<Environment>,
@@ -349,6 +418,8 @@ pub struct ApplyContext {
     /// How often to report operations still running (every second on a terminal, where the
     /// display shows elapsed times; every 10 s in plain logs).
     pub tick: Duration,
+    /// Providers to configure before their first operation.
+    pub deferred: Arc<DeferredProviders>,
 }
 
 enum Done {
@@ -728,6 +799,8 @@ fn prepare_op(
         .for_type(&c.rtype)
         .cloned()
         .ok_or_else(|| format!("no provider for {}", c.rtype))?;
+    ctx.deferred
+        .configure_if_pending(provider.as_ref(), ctx, state, values)?;
     let rtype = c.rtype.clone();
     let addr = c.addr.clone();
     let send = move |r: Result<Option<Value>, String>, started: Instant| {

@@ -17,8 +17,8 @@
 //! - **Durable append.** One `write` of the whole record line, then `fdatasync`. Before the first
 //!   append after a read, a torn tail left by a crash is truncated away, so a new record never
 //!   follows a broken one. A failed append truncates back and requires a fresh `read`.
-//! - **Lock = `O_EXCL` create** of `state.lock`, holding the owner's [`LockInfo`] (written and
-//!   fsynced). Whoever creates it holds the lock; everyone else gets [`BackendError::Locked`]
+//! - **Lock = hard link** of a fully written, fsynced file to `state.lock` (fails if it exists),
+//!   holding the owner's [`LockInfo`]: a crash never leaves an empty or partial lock. Whoever creates it holds the lock; everyone else gets [`BackendError::Locked`]
 //!   with the holder, flagged stale when the holder's pid is gone from this host. Release and
 //!   `force_unlock` remove the file only when its id matches.
 
@@ -98,6 +98,15 @@ struct Bound {
     journal_len: u64,
     /// The journal, open for writing at `journal_len`, after the first append.
     file: Option<File>,
+}
+
+/// Removes a file when dropped: a lock's staging file, linked or not.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.0);
+    }
 }
 
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BackendError {
@@ -282,20 +291,28 @@ impl Inner {
             .map_err(io_err("create state directory", &self.dir))?;
         let body =
             serde_json::to_vec_pretty(&info).map_err(|e| BackendError::Internal(e.to_string()))?;
+        self.remove_dead_staging();
+        // The lock appears whole or not at all: it is written and fsynced under a name of its
+        // own, then hard-linked to `state.lock` (which fails if that exists). Creating
+        // `state.lock` and then writing it left an empty lock whenever the process was killed
+        // between the two, and an empty lock names no holder: nobody could tell it was dead.
+        let staged = self
+            .dir
+            .join(format!("state.lock.{}.{}.tmp", std::process::id(), info.id));
+        {
+            let mut f = File::create(&staged).map_err(io_err("write lock", &staged))?;
+            f.write_all(&body)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| {
+                    let _ = fs::remove_file(&staged);
+                    io_err("write lock", &staged)(e)
+                })?;
+        }
+        let _cleanup = RemoveOnDrop(&staged);
         let mut unreadable = 0;
         loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&self.lock_path)
-            {
-                Ok(mut f) => {
-                    let written = f.write_all(&body).and_then(|()| f.sync_all());
-                    if let Err(e) = written {
-                        // Do not leave an empty lock that would block everyone.
-                        let _ = fs::remove_file(&self.lock_path);
-                        return Err(io_err("write lock", &self.lock_path)(e));
-                    }
+            match fs::hard_link(&staged, &self.lock_path) {
+                Ok(()) => {
                     fsync_dir(&self.dir)?;
                     let mut s = self.session();
                     s.held = Some(info.clone());
@@ -321,6 +338,31 @@ impl Inner {
                     Err(e) => return Err(e),
                 },
                 Err(e) => return Err(io_err("create lock", &self.lock_path)(e)),
+            }
+        }
+    }
+
+    /// Removes the staging files of locks whose writer was killed before linking them.
+    fn remove_dead_staging(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Some(pid) = name
+                .strip_prefix("state.lock.")
+                .filter(|n| n.ends_with(".tmp"))
+                .and_then(|n| n.split('.').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // Signal 0 checks existence only; ESRCH means no such process.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                let _ = fs::remove_file(e.path());
             }
         }
     }
@@ -1000,6 +1042,29 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    #[test]
+    fn a_lock_is_written_whole_and_staging_files_of_dead_writers_are_removed() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path(), "prod").unwrap();
+        let state_dir = b.lock_path().parent().unwrap().to_path_buf();
+        fs::create_dir_all(&state_dir).unwrap();
+        // What a writer killed before linking leaves: a staging file, no lock.
+        let leftover = state_dir.join(format!("state.lock.{dead_pid}.x.tmp"));
+        fs::write(&leftover, b"{").unwrap();
+        let held = b.lock_blocking(LockInfo::new("apply")).unwrap();
+        assert!(!leftover.exists(), "a dead writer's staging file was kept");
+        let names: Vec<String> = fs::read_dir(&state_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("state.lock"))
+            .collect();
+        assert_eq!(names, vec!["state.lock".to_string()]);
+        assert_eq!(b.lock_holder().unwrap().unwrap().id, held.id);
     }
 
     #[test]

@@ -228,9 +228,12 @@ async fn open(
     };
     // Keep the sources to render errors found while configuring providers.
     let sources_env = Environment::load(dir, cli_vars, ProviderRegistry::default());
-    Session::open(env, &opts)
+    let s = Session::open(env, &opts)
         .await
-        .map_err(|e| session_error(e, Some(&sources_env.sources), ui))
+        .map_err(|e| session_error(e, Some(&sources_env.sources), ui))?;
+    // Warnings of loading and of configuring providers (a provider deferred to apply).
+    ui.diagnostics(&s.warnings, &s.env.sources);
+    Ok(s)
 }
 
 /// Refreshes and plans within an open session.
@@ -439,7 +442,8 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
             if tty { (Arc::new(apply::TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
-        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick };
+        let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
+        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick, deferred };
         let result = apply::apply(&plan, &mut s.state, &ctx).await;
         let code = match result {
             Err(e) => {

@@ -368,6 +368,10 @@ pub struct Walk<'a> {
     /// How many `get` calls are under way: above 0, a `get` is on-demand evaluation of a
     /// dependency rather than the walk's own visit.
     depth: Cell<usize>,
+    /// What each root `provider` block refers to (see [`Walk::provider_block_deps`]); `None`
+    /// while that block is being evaluated, so a block reaching its own provider's resources
+    /// is reported instead of recursing.
+    provider_deps: RefCell<HashMap<String, Option<Arc<BTreeSet<Dep>>>>>,
 }
 
 /// The most instances one resource or module call may expand to: beyond it, a typo in `count`
@@ -402,7 +406,64 @@ impl<'a> Walk<'a> {
             unknown_types_reported: RefCell::default(),
             in_cycle,
             depth: Cell::new(0),
+            provider_deps: RefCell::default(),
         }
+    }
+
+    /// The resources a provider's root `provider` block refers to. Every resource of that
+    /// provider depends on them, as in Terraform (where resources depend on their provider and
+    /// the provider on what its block refers to): a `kubernetes` block configured from the
+    /// certificates and address of a cluster created in the same apply orders every Kubernetes
+    /// object after them, so apply can configure the provider just before its first object
+    /// (see `apply::DeferredProviders`), and destroy removes the objects before the cluster.
+    fn provider_block_deps(&self, provider: &str) -> Option<Arc<BTreeSet<Dep>>> {
+        if let Some(known) = self.provider_deps.borrow().get(provider) {
+            return known.clone();
+        }
+        let block = self
+            .input
+            .config
+            .root()
+            .providers
+            .iter()
+            .find(|p| p.name == provider && p.alias.is_none())?;
+        self.provider_deps
+            .borrow_mut()
+            .insert(provider.to_string(), None);
+        let scope = self.scope(0, &ModuleInstance::root(), RepetitionBinding::default());
+        let exprs = block
+            .body
+            .attrs
+            .values()
+            .chain(block.body.blocks.iter().flat_map(|b| b.body.attrs.values()));
+        for attr in exprs {
+            self.eval_in(&scope, &attr.expr);
+        }
+        let deps = self.finish(Value::Null, scope).deps;
+        let own = deps.iter().find(|d| {
+            let rtype = match d {
+                Dep::Resource(r) => &r.rtype,
+                Dep::Instance(i) => &i.resource.rtype,
+            };
+            crate::provider::provider_name_of(rtype) == provider
+        });
+        if let Some(d) = own {
+            let what = match d {
+                Dep::Resource(r) => r.to_string(),
+                Dep::Instance(i) => i.to_string(),
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "provider \"{provider}\" is configured from {what}, one of its own resources"
+                ))
+                .at(block.span.clone())
+                .hint("configure a provider from values that exist before its resources: other providers' resources, variables or data"),
+            );
+        }
+        self.provider_deps
+            .borrow_mut()
+            .insert(provider.to_string(), Some(deps.clone()));
+        Some(deps)
     }
 
     fn error(&self, d: Diagnostic) {
@@ -1122,6 +1183,7 @@ impl<'a> Walk<'a> {
             self.eval_in(&scope, d);
         }
         let shared = self.finish(Value::Null, scope).deps;
+        let via_provider = self.provider_block_deps(crate::provider::provider_name_of(&r.rtype));
         let Some(bindings) = bindings else {
             // Still check the body once, so its own mistakes are reported in the same run.
             let scope = self.scope(
@@ -1168,6 +1230,9 @@ impl<'a> Walk<'a> {
             }
             let mut deps: BTreeSet<Dep> = scope.deps.into_inner();
             deps.extend(shared.iter().cloned());
+            if let Some(p) = &via_provider {
+                deps.extend(p.iter().cloned());
+            }
             if let Some(inh) = self.inherited.borrow().get(mi) {
                 deps.extend(inh.iter().cloned());
             }

@@ -433,7 +433,21 @@ impl Planner<'_> {
                     po.planned
                 } else {
                     change.action = Action::Update;
-                    po.planned
+                    if po.planned.contains_unknown() {
+                        po.planned
+                    } else {
+                        let (provider, rtype) = (provider.clone(), rtype.clone());
+                        self.runtime
+                            .block_on(async move {
+                                provider
+                                    .plan_update_remotely(&rtype, &prior_value, po.planned)
+                                    .await
+                            })
+                            .map_err(|e| {
+                                Diagnostic::error(format!("{addr}: {}", e.message))
+                                    .at(ctx.resource.span.clone())
+                            })?
+                    }
                 }
             }
         };
@@ -515,6 +529,55 @@ impl InstanceHandler for Planner<'_> {
     }
 }
 
+/// Adds the dependencies providers know between their planned objects
+/// ([`Provider::implicit_dependencies`]) to the changes, unless the reverse is already there.
+/// Apply orders by them and state records them, so destroy follows them too.
+fn implicit_dependencies_of(
+    registry: &ProviderRegistry,
+    changes: &BTreeMap<ResourceInstanceAddr, ResourceChange>,
+) -> Vec<(ResourceInstanceAddr, ResourceInstanceAddr)> {
+    let mut out = Vec::new();
+    for name in registry.names() {
+        let Some(p) = registry.get(name) else {
+            continue;
+        };
+        let mine: Vec<(&ResourceInstanceAddr, &str, &Value)> = changes
+            .values()
+            .filter(|c| c.provider == name && c.action != Action::Delete)
+            .filter_map(|c| Some((&c.addr, c.rtype.as_str(), c.after.as_ref()?)))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let objects: Vec<(&str, &Value)> = mine.iter().map(|(_, t, v)| (*t, *v)).collect();
+        for (i, j) in p.implicit_dependencies(&objects) {
+            if let (Some(a), Some(b)) = (mine.get(i), mine.get(j)) {
+                out.push((a.0.clone(), b.0.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn add_implicit_dependencies(
+    registry: &ProviderRegistry,
+    changes: &mut BTreeMap<ResourceInstanceAddr, ResourceChange>,
+) {
+    for (dependent, dependency) in implicit_dependencies_of(registry, changes) {
+        if changes
+            .get(&dependency)
+            .is_some_and(|c| c.depends_on.contains(&dependent))
+        {
+            continue;
+        }
+        if let Some(c) = changes.get_mut(&dependent)
+            && !c.depends_on.contains(&dependency)
+        {
+            c.depends_on.push(dependency);
+        }
+    }
+}
+
 /// Plans an environment against a refreshed state. Runs the walk on the calling thread (it must
 /// not be a tokio worker: data sources are read with `block_on`).
 pub fn plan(
@@ -550,6 +613,7 @@ pub fn plan(
             c.depends_on = targets.iter().map(|&t| out.target_addr(t)).collect();
         }
     }
+    add_implicit_dependencies(&env.registry, &mut changes);
     for (to, from) in moves {
         if let Some(c) = changes.get_mut(&to) {
             c.moved_from = Some(from);

@@ -127,6 +127,19 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// Accepts that this run's configuration is known only after apply (its `provider` block
+    /// refers to resources not created yet, e.g. the certificates of the cluster it talks to).
+    /// Until [`Provider::configure`] is called during apply, the provider must contact
+    /// nothing: refresh answers the objects in state as they were (`read_types` returns the
+    /// priors), and plan works from the configuration alone. A provider that cannot work that
+    /// way refuses, which is the default.
+    async fn configure_deferred(&self, _ctx: &ProviderContext) -> Result<(), ProviderError> {
+        Err(ProviderError::fatal(format!(
+            "provider \"{}\" cannot be configured from values known only after apply",
+            self.name()
+        )))
+    }
+
     /// Refines a plan for one instance. `prior` is the refreshed object (None when creating),
     /// `proposed` the configuration merged over prior computed values. The default keeps the
     /// proposal as it is.
@@ -137,6 +150,29 @@ pub trait Provider: Send + Sync {
         proposed: Value,
     ) -> Result<PlannedObject, ProviderError> {
         Ok(PlannedObject::as_proposed(proposed))
+    }
+
+    /// Refines the plan of an update by asking the remote system what it would store (a
+    /// dry run), after [`Provider::plan`]. Called only for updates whose planned object is
+    /// wholly known, so an unchanged configuration costs nothing. An error is a plan-time
+    /// error for the instance (the remote system refuses the change). The default keeps
+    /// `planned` as it is.
+    async fn plan_update_remotely(
+        &self,
+        _rtype: &str,
+        _prior: &Value,
+        planned: Value,
+    ) -> Result<Value, ProviderError> {
+        Ok(planned)
+    }
+
+    /// Dependencies between this provider's planned objects that no reference in the
+    /// configuration states (Kubernetes: a custom resource on the CRD defining its kind, a
+    /// namespaced object on its Namespace). `objects` are (resource type, planned value) of
+    /// every object the plan keeps; the answer is (dependent, dependency) index pairs. Pure:
+    /// called once per plan, no I/O.
+    fn implicit_dependencies(&self, _objects: &[(&str, &Value)]) -> Vec<(usize, usize)> {
+        Vec::new()
     }
 
     /// Reads the current form of many objects of one type in one batch. Returns, in order, the

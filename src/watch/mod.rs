@@ -623,6 +623,9 @@ impl Agent {
             parallelism: self.opts.parallelism,
             progress: Arc::new(LinePrinter),
             tick: Duration::from_secs(10),
+            deferred: Arc::new(crate::apply::DeferredProviders::new(
+                s.deferred.iter().cloned(),
+            )),
         };
         let (add, change, destroy) = p.counts();
         log(&format!(

@@ -71,6 +71,9 @@ enum Source {
         token: Option<String>,
         tls_server_name: Option<String>,
     },
+    /// The provider block depends on resources this run creates: nothing may be contacted
+    /// until apply configures the provider with their values.
+    Deferred,
 }
 
 /// One kind an apiVersion serves.
@@ -155,7 +158,15 @@ impl KubernetesProvider {
                         A::optional(Type::String).default(Value::string("5m")),
                     )
                     .attr("id", A::computed(Type::String))
-                    .attr("uid", A::computed(Type::String)),
+                    .attr("uid", A::computed(Type::String))
+                    .attr(
+                        "object",
+                        A::computed(Type::Any).describe(
+                            "the fields the manifest sets, as the API server stores them \
+                             (canonical forms, defaults and mutating webhooks included): from \
+                             the apply, refresh, and a server-side dry run when an update is planned",
+                        ),
+                    ),
             ),
         );
         let mut data_sources = BTreeMap::new();
@@ -221,6 +232,12 @@ impl KubernetesProvider {
             let why = match client.request_text(req).await {
                 Ok(text) if text.trim() == "ok" => return Ok(()),
                 Ok(text) => format!("answered {:?}", text.trim()),
+                Err(e) if never_answers(&e) => {
+                    return Err(ProviderError::fatal(format!(
+                        "the Kubernetes API at {url} refuses this client: {}",
+                        error_chain(&e)
+                    )));
+                }
                 Err(e) => e.to_string(),
             };
             if start.elapsed() >= READY_TIMEOUT {
@@ -341,6 +358,83 @@ impl KubernetesProvider {
             .map_err(ProviderError::fatal)
     }
 
+    /// The body of a server-side apply: the manifest with the stack's labels, in `namespace`.
+    fn apply_body(&self, manifest_json: &Json, namespace: Option<&str>) -> Json {
+        let mut body = manifest::apply_body(manifest_json, &self.stack_id());
+        if let (Some(ns), Some(meta)) = (
+            namespace,
+            body.get_mut("metadata").and_then(Json::as_object_mut),
+        ) {
+            meta.insert("namespace".into(), Json::String(ns.to_string()));
+        }
+        body
+    }
+
+    /// What the API server would store for an update, by a server-side dry-run apply: the
+    /// planned object with `object` set to the manifest's fields as stored (unknown when the
+    /// kind or the namespace does not exist yet — something this apply creates first).
+    async fn dry_run_update(&self, prior: &Value, planned: Value) -> Result<Value, ProviderError> {
+        let with_object = |planned: Value, object: Value| {
+            let mut m = planned.peel().as_map().cloned().unwrap_or_default();
+            m.insert("object".into(), object);
+            Value::Map(m)
+        };
+        let manifest_value = planned.get_attr("manifest").unwrap_or(Value::Null);
+        let json =
+            manifest::strip_nulls(manifest::to_json(&manifest_value.clone().unmark_deep().0)?);
+        let r = ObjectRef::of(&json)?;
+        let settings = ResourceSettings::of(&planned)?;
+        let redact = Redactor::for_manifest(&json, manifest::is_secret(&manifest_value));
+        let client = self.client().await?;
+        let Ok(kind) = self.try_resolve(&client, &r, Duration::ZERO).await? else {
+            return Ok(with_object(planned, Value::Unknown));
+        };
+        let namespace = namespace_of(&r, &kind);
+        let body = self.apply_body(&json, namespace.as_deref());
+        let api = api_for(&client, &kind, namespace.as_deref());
+        let prior_manifest = prior
+            .get_attr("manifest")
+            .map(|m| m.unmark_deep().0.to_json());
+        let mut params = PatchParams {
+            field_manager: Some(settings.field_manager.clone()),
+            force: settings.force_conflicts,
+            field_validation: Some(ValidationDirective::Strict),
+            dry_run: true,
+        };
+        let dry = loop {
+            self.count("DryRunApply");
+            match api.patch(&r.name, &params, &Patch::Apply(&body)).await {
+                Ok(obj) => break obj,
+                // As in `apply`: fields slipway applied before and someone edited are taken
+                // back by the repair, so they are no conflict for the plan either.
+                Err(kube::Error::Api(s))
+                    if s.code == 409
+                        && !params.force
+                        && prior_manifest
+                            .as_ref()
+                            .is_some_and(|p| conflicts_only_on_own_fields(&s, p)) =>
+                {
+                    params.force = true;
+                }
+                // Its namespace is gone (deleted outside slipway): apply recreates it first.
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    return Ok(with_object(planned, Value::Unknown));
+                }
+                Err(e) => {
+                    let what = format!("{} (server-side dry run)", r.display(namespace.as_deref()));
+                    return Err(api_error(e, &what, Some(&redact)));
+                }
+            }
+        };
+        let dry = serde_json::to_value(&dry)
+            .map_err(|e| ProviderError::fatal(format!("dry run of {}: {e}", r.name)))?;
+        let stored = manifest::observed_manifest(&dry, &json);
+        Ok(with_object(
+            planned,
+            manifest::mark_secret(Value::from_json(&stored)),
+        ))
+    }
+
     /// Server-side applies a planned object and waits for it as configured. `prior` is the
     /// refreshed manifest of an update (None for a create): its members are the fields slipway
     /// applied before, which another manager may since have taken by editing them.
@@ -355,13 +449,7 @@ impl KubernetesProvider {
         let client = self.client().await?;
         let kind = self.resolve(&client, &r, DISCOVERY_PATIENCE).await?;
         let namespace = namespace_of(&r, &kind);
-        let mut body = manifest::apply_body(&json, &self.stack_id());
-        if let (Some(ns), Some(meta)) = (
-            &namespace,
-            body.get_mut("metadata").and_then(Json::as_object_mut),
-        ) {
-            meta.insert("namespace".into(), Json::String(ns.clone()));
-        }
+        let body = self.apply_body(&json, namespace.as_deref());
         let api = api_for(&client, &kind, namespace.as_deref());
         let what = r.display(namespace.as_deref());
         let params = PatchParams {
@@ -404,13 +492,18 @@ impl KubernetesProvider {
             .and_then(Json::as_str)
             .map(str::to_string);
         if settings.wait {
-            self.wait_healthy(&api, &r, &what, live, settings.timeout, &redact)
+            self.wait_healthy(&api, &r, &what, live.clone(), settings.timeout, &redact)
                 .await?;
         }
+        let stored = manifest::observed_manifest(&live, &json);
         let mut out = planned.peel().as_map().cloned().unwrap_or_default();
         out.insert("id".into(), Value::string(r.id(namespace.as_deref())));
         out.insert("uid".into(), uid.map(Value::string).unwrap_or(Value::Null));
         out.insert("manifest".into(), manifest::mark_secret(manifest_value));
+        out.insert(
+            "object".into(),
+            manifest::mark_secret(Value::from_json(&stored)),
+        );
         Ok(Value::Map(out))
     }
 
@@ -462,11 +555,12 @@ impl KubernetesProvider {
             .get_attr("manifest")
             .map(|m| m.unmark_deep().0.to_json())
             .unwrap_or(Json::Null);
-        let observed = manifest::observed_manifest(live, &prior_manifest);
-        out.insert(
-            "manifest".into(),
-            manifest::mark_secret(Value::from_json(&observed)),
-        );
+        let observed = manifest::mark_secret(Value::from_json(&manifest::observed_manifest(
+            live,
+            &prior_manifest,
+        )));
+        out.insert("manifest".into(), observed.clone());
+        out.insert("object".into(), observed);
         if let Some(uid) = live.pointer("/metadata/uid").and_then(Json::as_str) {
             out.insert("uid".into(), Value::string(uid));
         }
@@ -497,13 +591,7 @@ impl KubernetesProvider {
         let Ok(settings) = ResourceSettings::of(prior) else {
             return false;
         };
-        let mut body = manifest::apply_body(&manifest_json, &self.stack_id());
-        if let (Some(ns), Some(meta)) = (
-            &namespace,
-            body.get_mut("metadata").and_then(Json::as_object_mut),
-        ) {
-            meta.insert("namespace".into(), Json::String(ns.clone()));
-        }
+        let body = self.apply_body(&manifest_json, namespace.as_deref());
         let api = api_for(client, kind, namespace.as_deref());
         let params = PatchParams {
             field_manager: Some(settings.field_manager),
@@ -531,6 +619,10 @@ impl KubernetesProvider {
             .iter()
             .map(|b| b.requests.iter().map(|r| Some(r.prior.clone())).collect())
             .collect();
+        if matches!(*lock(&self.source), Source::Deferred) {
+            // No cluster to ask yet: the objects are as state recorded them (session warns).
+            return Ok(answers);
+        }
         // (apiVersion, kind, namespace) → the requests naming an object of it.
         type Slot = (usize, usize, String);
         let mut groups: BTreeMap<(String, String, Option<String>), Vec<Slot>> = BTreeMap::new();
@@ -616,6 +708,16 @@ impl KubernetesProvider {
                 let prior = &batches[*bi].requests[*ri].prior;
                 answers[*bi][*ri] = by_name.get(name.as_str()).map(|live| {
                     let observed = Self::observed(prior, live);
+                    let stored = |v: &Value| {
+                        v.get_attr("object")
+                            .filter(|o| !o.is_null())
+                            .map(|o| o.unmark_deep().0)
+                    };
+                    if stored(prior).is_some() && stored(prior) == stored(&observed) {
+                        // The server holds what it held after slipway's last apply (canonical
+                        // forms included): no drift, and no dry run needed to tell.
+                        return kept(prior, observed.get_attr("uid"));
+                    }
                     if observed.get_attr("manifest").map(|m| m.unmark_deep().0)
                         != prior.get_attr("manifest").map(|m| m.unmark_deep().0)
                     {
@@ -649,15 +751,54 @@ impl KubernetesProvider {
                 // give: no drift, keep the manifest as slipway wrote it.
                 let prior = &batches[bi].requests[ri].prior;
                 let uid = answers[bi][ri].as_ref().and_then(|v| v.get_attr("uid"));
-                let mut kept = prior.peel().as_map().cloned().unwrap_or_default();
-                if let Some(uid) = uid {
-                    kept.insert("uid".into(), uid);
-                }
-                answers[bi][ri] = Some(Value::Map(kept));
+                answers[bi][ri] = Some(kept(prior, uid));
             }
         }
         Ok(answers)
     }
+}
+
+/// Whether waiting cannot help: the server's certificate does not verify (wrong CA, wrong
+/// `tls_server_name`, expired) or the server refuses the credentials. A server still starting
+/// refuses connections or answers 5xx, and is waited for; these are not.
+fn never_answers(e: &kube::Error) -> bool {
+    if let kube::Error::Api(status) = e {
+        return matches!(status.code, 401 | 403);
+    }
+    let chain = format!("{e:?}");
+    [
+        "InvalidCertificate",
+        "NotValidForName",
+        "UnknownIssuer",
+        "BadSignature",
+        "CertExpired",
+    ]
+    .iter()
+    .any(|k| chain.contains(k))
+}
+
+/// An error with its causes, for the one-line messages the CLI prints.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// An object in state, refreshed as unchanged: as recorded, with the live uid.
+fn kept(prior: &Value, uid: Option<Value>) -> Value {
+    let mut kept = prior.peel().as_map().cloned().unwrap_or_default();
+    if let Some(uid) = uid {
+        kept.insert("uid".into(), uid);
+    }
+    Value::Map(kept)
 }
 
 /// The namespace an object lives in: its own, `default` for a namespaced kind without one,
@@ -849,6 +990,10 @@ async fn kube_config(source: &Source) -> Result<kube::Config, ProviderError> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     match source {
+        Source::Deferred => Err(ProviderError::fatal(
+            "the kubernetes provider's configuration is not known yet (it depends on resources \
+             this apply creates)",
+        )),
         Source::Default => kube::Config::infer().await.map_err(|e| {
             ProviderError::fatal(format!(
                 "no Kubernetes configuration: set config_path or host in the provider \"kubernetes\" block ({e})"
@@ -956,6 +1101,14 @@ impl Provider for KubernetesProvider {
         Ok(())
     }
 
+    async fn configure_deferred(&self, ctx: &ProviderContext) -> Result<(), ProviderError> {
+        *lock(&self.source) = Source::Deferred;
+        *lock(&self.stack_id) = ctx.stack_id.clone();
+        *self.client.lock().await = None;
+        lock(&self.discovery).clear();
+        Ok(())
+    }
+
     fn plan(
         &self,
         rtype: &str,
@@ -1048,6 +1201,22 @@ impl Provider for KubernetesProvider {
             .get_attr("manifest")
             .map(|m| m.unmark_deep().0.to_json());
         self.apply(planned, prior_manifest.as_ref()).await
+    }
+
+    fn implicit_dependencies(&self, objects: &[(&str, &Value)]) -> Vec<(usize, usize)> {
+        ordering::implicit_dependencies(objects)
+    }
+
+    async fn plan_update_remotely(
+        &self,
+        rtype: &str,
+        prior: &Value,
+        planned: Value,
+    ) -> Result<Value, ProviderError> {
+        if rtype != MANIFEST || matches!(*lock(&self.source), Source::Deferred) {
+            return Ok(planned);
+        }
+        self.dry_run_update(prior, planned).await
     }
 
     async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError> {

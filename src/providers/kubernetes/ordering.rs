@@ -1,139 +1,159 @@
-//! Ordering without help: implicit `depends_on` edges between `kubernetes_manifest` resources.
+//! Ordering without help: the dependencies between Kubernetes objects that no reference in the
+//! configuration states.
 //!
 //! A custom resource depends on the CustomResourceDefinition that defines its kind, and a
-//! namespaced object on the Namespace it names, when both are declared in the same module. The
-//! edges are added to the configuration's `depends_on` lists right after loading, so the static
-//! graph, the instance DAG, state (`dependencies`) and therefore destroy order (dependents
-//! first: custom resources before their CRD, namespaced objects before their namespace) all
-//! follow from the one mechanism the engine already has.
+//! namespaced object on the Namespace it names, when both are planned in the same run. The
+//! plan adds these edges to its changes' dependencies (`Provider::implicit_dependencies`), so
+//! apply orders creates by them, state records them (`dependencies`), and destroy — which
+//! follows state — removes custom resources before their CRD and namespaced objects before
+//! their namespace.
 //!
-//! **Invariants:** only literal manifests are read (`manifest = { kind = "…", … }`, strings
-//! without interpolation); anything computed gets no implicit edge (the apply then retries
-//! discovery and namespaces for a short while instead). An edge is added only towards a
-//! resource that exists in the same module, is never a self-edge, and never duplicates an
-//! explicit `depends_on`; no diagnostic can come from an added edge.
+//! **Invariants:** the edges come from planned values, so literal manifests and computed ones
+//! (`for_each` over `kubernetes_yaml_documents`, templates) are treated alike; a manifest still
+//! unknown at plan time gets no edge (apply then retries discovery and namespaces for a short
+//! while). Never a self-edge; pure: no I/O, no diagnostics.
 
 use std::collections::BTreeMap;
 
-use hcl::edit::expr::{Expression, ObjectKey};
+use serde_json::Value as Json;
 
-use crate::config::{Config, Expr, Module};
+use crate::value::Value;
 
-const RTYPE: &str = "kubernetes_manifest";
-
-/// What a literal manifest says statically.
+/// What ordering needs of one manifest.
 #[derive(Default, Debug)]
-struct Literal {
-    group: Option<String>,
-    kind: Option<String>,
+struct Facts {
+    group: String,
+    kind: String,
     name: Option<String>,
     namespace: Option<String>,
     /// For a CRD: the group and kind it defines.
     defines: Option<(String, String)>,
 }
 
-fn member<'a>(e: &'a Expression, key: &str) -> Option<&'a Expression> {
-    let Expression::Object(obj) = e else {
-        return None;
+fn facts(manifest: &Json) -> Option<Facts> {
+    let s = |p: &str| {
+        manifest
+            .pointer(p)
+            .and_then(Json::as_str)
+            .map(str::to_string)
     };
-    obj.iter().find_map(|(k, v)| {
-        let name = match k {
-            ObjectKey::Ident(i) => i.as_str(),
-            ObjectKey::Expression(e) => e.as_str()?,
-        };
-        (name == key).then(|| v.expr())
-    })
-}
-
-fn string_at(e: &Expression, path: &[&str]) -> Option<String> {
-    let mut cur = e;
-    for p in path {
-        cur = member(cur, p)?;
-    }
-    cur.as_str().map(str::to_string)
-}
-
-fn literal(manifest: &Expression) -> Literal {
-    let api_version = string_at(manifest, &["apiVersion"]);
-    let kind = string_at(manifest, &["kind"]);
-    let group = api_version.map(|a| {
-        a.rsplit_once('/')
-            .map(|(g, _)| g.to_string())
-            .unwrap_or_default()
-    });
-    let defines = if kind.as_deref() == Some("CustomResourceDefinition") {
-        string_at(manifest, &["spec", "group"]).zip(string_at(manifest, &["spec", "names", "kind"]))
+    let api_version = s("/apiVersion")?;
+    let kind = s("/kind")?;
+    let group = api_version
+        .rsplit_once('/')
+        .map(|(g, _)| g.to_string())
+        .unwrap_or_default();
+    let defines = if kind == "CustomResourceDefinition" {
+        s("/spec/group").zip(s("/spec/names/kind"))
     } else {
         None
     };
-    Literal {
+    Some(Facts {
         group,
         kind,
-        name: string_at(manifest, &["metadata", "name"]),
-        namespace: string_at(manifest, &["metadata", "namespace"]),
+        name: s("/metadata/name"),
+        namespace: s("/metadata/namespace"),
         defines,
-    }
+    })
 }
 
-/// Adds the implicit edges to every module of `config`.
-pub fn add_implicit_dependencies(config: &mut Config) {
-    for module in &mut config.modules {
-        add_to_module(module);
-    }
-}
-
-fn add_to_module(module: &mut Module) {
-    let mut literals: BTreeMap<String, Literal> = BTreeMap::new();
-    for (local, r) in &module.resources {
-        if r.rtype == RTYPE
-            && let Some(a) = r.body.attrs.get("manifest")
-        {
-            literals.insert(local.clone(), literal(&a.expr.expr));
-        }
-    }
-    // (group, kind) → the CRD resource defining it; namespace name → its Namespace resource.
-    let mut crds: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut namespaces: BTreeMap<String, String> = BTreeMap::new();
-    for (local, l) in &literals {
-        if let Some(d) = &l.defines {
-            crds.insert(d.clone(), local.clone());
-        }
-        if l.kind.as_deref() == Some("Namespace")
-            && let Some(n) = &l.name
-        {
-            namespaces.insert(n.clone(), local.clone());
-        }
-    }
-    for (local, l) in &literals {
-        let mut targets = Vec::new();
-        if let (Some(g), Some(k)) = (&l.group, &l.kind)
-            && let Some(crd) = crds.get(&(g.clone(), k.clone()))
-        {
-            targets.push(crd.clone());
-        }
-        if l.kind.as_deref() != Some("Namespace")
-            && let Some(ns) = l.namespace.as_ref().and_then(|n| namespaces.get(n))
-        {
-            targets.push(ns.clone());
-        }
-        let Some(r) = module.resources.get_mut(local) else {
-            continue;
-        };
-        let Some(file) = r.body.attrs.get("manifest").map(|a| a.expr.file) else {
-            continue;
-        };
-        for t in targets {
-            if &t == local || r.depends_on.iter().any(|d| expr_text(&d.expr) == t) {
-                continue;
+/// `(dependent, dependency)` index pairs among `objects` (resource type, planned value).
+pub fn implicit_dependencies(objects: &[(&str, &Value)]) -> Vec<(usize, usize)> {
+    let all: Vec<Option<Facts>> = objects
+        .iter()
+        .map(|(rtype, v)| {
+            if *rtype != super::MANIFEST {
+                return None;
             }
-            // A plain traversal parses; should it ever not, the edge is skipped, not reported.
-            if let Ok(expr) = t.parse::<Expression>() {
-                r.depends_on.push(Expr { file, expr });
+            let m = v.get_attr("manifest")?;
+            if m.contains_unknown() {
+                return None;
             }
+            facts(&m.unmark_deep().0.to_json())
+        })
+        .collect();
+    // (group, kind) → the CRD defining it; namespace name → its Namespace.
+    let mut crds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut namespaces: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, f) in all.iter().enumerate() {
+        let Some(f) = f else { continue };
+        if let Some((g, k)) = &f.defines {
+            crds.insert((g, k), i);
+        }
+        if f.kind == "Namespace"
+            && f.group.is_empty()
+            && let Some(n) = &f.name
+        {
+            namespaces.insert(n, i);
         }
     }
+    let mut out = Vec::new();
+    for (i, f) in all.iter().enumerate() {
+        let Some(f) = f else { continue };
+        if let Some(&crd) = crds.get(&(f.group.as_str(), f.kind.as_str())) {
+            out.push((i, crd));
+        }
+        if f.kind != "Namespace"
+            && let Some(&ns) = f.namespace.as_deref().and_then(|n| namespaces.get(n))
+        {
+            out.push((i, ns));
+        }
+    }
+    out.retain(|(a, b)| a != b);
+    out
 }
 
-fn expr_text(e: &Expression) -> String {
-    e.to_string().trim().to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(json: &str) -> Value {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            "manifest".to_string(),
+            Value::from_json(&serde_json::from_str(json).unwrap()),
+        );
+        Value::Map(m)
+    }
+
+    #[test]
+    fn custom_resources_follow_their_crd_and_namespaced_objects_their_namespace() {
+        let crd = manifest(
+            r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+                "metadata":{"name":"widgets.example.com"},
+                "spec":{"group":"example.com","names":{"kind":"Widget","plural":"widgets"}}}"#,
+        );
+        let ns = manifest(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo"}}"#);
+        let widget = manifest(
+            r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"demo"}}"#,
+        );
+        let other = manifest(
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"elsewhere"}}"#,
+        );
+        let objects = [
+            ("kubernetes_manifest", &widget),
+            ("kubernetes_manifest", &crd),
+            ("kubernetes_manifest", &ns),
+            ("kubernetes_manifest", &other),
+            ("kubernetes_yaml_documents", &ns),
+        ];
+        let mut got = implicit_dependencies(&objects);
+        got.sort();
+        assert_eq!(got, vec![(0, 1), (0, 2)]);
+    }
+
+    #[test]
+    fn unknown_or_malformed_manifests_get_no_edge() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("manifest".to_string(), Value::Unknown);
+        let unknown = Value::Map(m);
+        let no_kind = manifest(r#"{"apiVersion":"v1","metadata":{"name":"x"}}"#);
+        let ns = manifest(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}}"#);
+        let objects = [
+            ("kubernetes_manifest", &unknown),
+            ("kubernetes_manifest", &no_kind),
+            ("kubernetes_manifest", &ns),
+        ];
+        assert!(implicit_dependencies(&objects).is_empty());
+    }
 }
