@@ -432,7 +432,8 @@ resource "kubernetes_manifest" "ok" {
         "not located: {all}"
     );
 
-    // A field the API server rejects (strict validation).
+    // A field the API server rejects (strict validation): found by the plan's dry run, so
+    // the apply stops before changing anything, at the resource's line.
     s.config(&format!(
         "{good}\nresource \"kubernetes_manifest\" \"bad\" {{\n  manifest = {{\n    apiVersion = \"v1\"\n    kind = \"ConfigMap\"\n    metadata = {{ name = \"bad\", namespace = \"default\" }}\n    datta = {{ a = \"1\" }}\n  }}\n}}\n"
     ));
@@ -440,10 +441,9 @@ resource "kubernetes_manifest" "ok" {
     r.assert_code(1);
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(all.contains("datta") && all.contains("rejected"), "{all}");
-    assert!(
-        all.contains("declared at") && all.contains("main.hcl:"),
-        "not located: {all}"
-    );
+    assert!(all.contains("dry run"), "not found at plan: {all}");
+    assert!(all.contains("main.hcl:15:1"), "not located: {all}");
+    assert!(!all.contains("Creating..."), "{all}");
 
     // A field another manager owns: a conflict, reported; taken over only on request.
     let theirs = s.path().join("theirs.yaml");

@@ -334,6 +334,28 @@ impl Planner<'_> {
         self.registry.for_type(rtype)
     }
 
+    /// [`Provider::plan_remotely`] for a create or an update whose configuration is known.
+    fn plan_remotely(
+        &self,
+        ctx: &InstanceContext<'_>,
+        prior: Option<&Value>,
+        planned: Value,
+    ) -> Result<Value, Diagnostic> {
+        if ctx.config.contains_unknown() {
+            return Ok(planned);
+        }
+        let rtype = &ctx.resource.rtype;
+        let Some(provider) = self.provider(rtype) else {
+            return Ok(planned);
+        };
+        self.runtime
+            .block_on(provider.plan_remotely(rtype, prior, planned))
+            .map_err(|e| {
+                Diagnostic::error(format!("{}: {}", ctx.addr, e.message))
+                    .at(ctx.resource.span.clone())
+            })
+    }
+
     fn plan_managed(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
         let addr = ctx.addr;
         let rtype = &ctx.resource.rtype;
@@ -359,14 +381,15 @@ impl Planner<'_> {
         };
         let plan_create = |reason: Option<String>| -> Result<Value, Diagnostic> {
             let proposed = fill_computed_unknown(ctx.config, ctx.schema);
-            provider
+            let planned = provider
                 .plan(rtype, None, proposed)
                 .map(|p| p.planned)
                 .map_err(|e| {
                     Diagnostic::error(format!("{addr}: {}", e.message))
                         .at(ctx.resource.span.clone())
                         .detail(reason.unwrap_or_default())
-                })
+                })?;
+            self.plan_remotely(ctx, None, planned)
         };
         let planned = match prior {
             None => {
@@ -433,21 +456,7 @@ impl Planner<'_> {
                     po.planned
                 } else {
                     change.action = Action::Update;
-                    if po.planned.contains_unknown() {
-                        po.planned
-                    } else {
-                        let (provider, rtype) = (provider.clone(), rtype.clone());
-                        self.runtime
-                            .block_on(async move {
-                                provider
-                                    .plan_update_remotely(&rtype, &prior_value, po.planned)
-                                    .await
-                            })
-                            .map_err(|e| {
-                                Diagnostic::error(format!("{addr}: {}", e.message))
-                                    .at(ctx.resource.span.clone())
-                            })?
-                    }
+                    self.plan_remotely(ctx, Some(&prior_value), po.planned)?
                 }
             }
         };

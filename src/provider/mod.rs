@@ -152,15 +152,16 @@ pub trait Provider: Send + Sync {
         Ok(PlannedObject::as_proposed(proposed))
     }
 
-    /// Refines the plan of an update by asking the remote system what it would store (a
-    /// dry run), after [`Provider::plan`]. Called only for updates whose planned object is
-    /// wholly known, so an unchanged configuration costs nothing. An error is a plan-time
-    /// error for the instance (the remote system refuses the change). The default keeps
+    /// Refines the plan of a create or an update by asking the remote system what it would
+    /// store (a dry run), after [`Provider::plan`]. `prior` is the refreshed object of an
+    /// update, None for a create. Called only when the instance's configuration is wholly
+    /// known and something changes, so an unchanged configuration costs nothing. An error is
+    /// a plan-time error for the instance (the remote system refuses it). The default keeps
     /// `planned` as it is.
-    async fn plan_update_remotely(
+    async fn plan_remotely(
         &self,
         _rtype: &str,
-        _prior: &Value,
+        _prior: Option<&Value>,
         planned: Value,
     ) -> Result<Value, ProviderError> {
         Ok(planned)

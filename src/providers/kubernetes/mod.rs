@@ -370,10 +370,11 @@ impl KubernetesProvider {
         body
     }
 
-    /// What the API server would store for an update, by a server-side dry-run apply: the
-    /// planned object with `object` set to the manifest's fields as stored (unknown when the
-    /// kind or the namespace does not exist yet — something this apply creates first).
-    async fn dry_run_update(&self, prior: &Value, planned: Value) -> Result<Value, ProviderError> {
+    /// What the API server would store, by a server-side dry-run apply: the planned object
+    /// with `object` set to the manifest's fields as stored (unknown when the kind or the
+    /// namespace does not exist yet — something this apply creates first). `prior` is the
+    /// refreshed object of an update, None for a create.
+    async fn dry_run(&self, prior: Option<&Value>, planned: Value) -> Result<Value, ProviderError> {
         let with_object = |planned: Value, object: Value| {
             let mut m = planned.peel().as_map().cloned().unwrap_or_default();
             m.insert("object".into(), object);
@@ -393,7 +394,7 @@ impl KubernetesProvider {
         let body = self.apply_body(&json, namespace.as_deref());
         let api = api_for(&client, &kind, namespace.as_deref());
         let prior_manifest = prior
-            .get_attr("manifest")
+            .and_then(|p| p.get_attr("manifest"))
             .map(|m| m.unmark_deep().0.to_json());
         let mut params = PatchParams {
             field_manager: Some(settings.field_manager.clone()),
@@ -1207,16 +1208,16 @@ impl Provider for KubernetesProvider {
         ordering::implicit_dependencies(objects)
     }
 
-    async fn plan_update_remotely(
+    async fn plan_remotely(
         &self,
         rtype: &str,
-        prior: &Value,
+        prior: Option<&Value>,
         planned: Value,
     ) -> Result<Value, ProviderError> {
         if rtype != MANIFEST || matches!(*lock(&self.source), Source::Deferred) {
             return Ok(planned);
         }
-        self.dry_run_update(prior, planned).await
+        self.dry_run(prior, planned).await
     }
 
     async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError> {
