@@ -70,6 +70,102 @@ fn without_nulls(v: &Value) -> Value {
     }
 }
 
+/// Whether a change from `b` to `a` reads better member by member than as two whole values:
+/// two objects, or two lists of one length (a Kubernetes manifest, a block). A sensitive value
+/// is never opened.
+fn nestable(b: &Value, a: &Value) -> bool {
+    match (b, a) {
+        (Value::Map(_), Value::Map(_)) => true,
+        (Value::List(x), Value::List(y)) => x.len() == y.len() && !x.is_empty(),
+        _ => false,
+    }
+}
+
+/// Terraform's nested diff: inside a changed object, the changed members only (`~`, `+`, `-`),
+/// each opened again where it nests, and a count of the unchanged ones. `indent` is the column
+/// of the members; the opening bracket is written where the caller left off, the closing one
+/// without a newline.
+fn nested_diff(b: &Value, a: &Value, indent: usize, st: &Style, out: &mut String) {
+    let pad = " ".repeat(indent);
+    let same =
+        |x: &Value, y: &Value| crate::eval::expr::values_equal(x, y) && !y.contains_unknown();
+    let member = |out: &mut String, label: &str, x: &Value, y: &Value| {
+        if x.is_null() {
+            out.push_str(&format!(
+                "{pad}{} {label}{}\n",
+                st.action(Action::Create),
+                show_at(y, indent)
+            ));
+        } else if y.is_null() {
+            out.push_str(&format!(
+                "{pad}{} {label}{} -> null\n",
+                st.action(Action::Delete),
+                show_at(x, indent)
+            ));
+        } else if nestable(x, y) {
+            out.push_str(&format!("{pad}{} {label}", st.action(Action::Update)));
+            nested_diff(x, y, indent + 4, st, out);
+            out.push('\n');
+        } else {
+            out.push_str(&format!(
+                "{pad}{} {label}{} -> {}\n",
+                st.action(Action::Update),
+                show_at(x, indent),
+                show_at(y, indent).trim_start()
+            ));
+        }
+    };
+    let close = " ".repeat(indent - 2);
+    match (b, a) {
+        (Value::Map(bm), Value::Map(am)) => {
+            out.push_str("{\n");
+            let mut keys: Vec<&String> = bm.keys().chain(am.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+            let mut hidden = 0;
+            for k in keys {
+                let x = bm.get(k).cloned().unwrap_or(Value::Null);
+                let y = am.get(k).cloned().unwrap_or(Value::Null);
+                if same(&x, &y) {
+                    if !x.is_null() {
+                        hidden += 1;
+                    }
+                    continue;
+                }
+                member(out, &format!("{k:<width$} = "), &x, &y);
+            }
+            if hidden > 0 {
+                let what = if hidden == 1 { "member" } else { "members" };
+                out.push_str(&format!("{pad}  # ({hidden} unchanged {what} hidden)\n"));
+            }
+            out.push_str(&format!("{close}}}"));
+        }
+        (Value::List(bl), Value::List(al)) => {
+            out.push_str("[\n");
+            let mut hidden = 0;
+            for (x, y) in bl.iter().zip(al) {
+                if same(x, y) {
+                    hidden += 1;
+                    continue;
+                }
+                member(out, "", x, y);
+            }
+            if hidden > 0 {
+                let what = if hidden == 1 { "element" } else { "elements" };
+                out.push_str(&format!("{pad}  # ({hidden} unchanged {what} hidden)\n"));
+            }
+            out.push_str(&format!("{close}]"));
+        }
+        _ => out.push_str(&format!("{} -> {}", show(b), show(a))),
+    }
+}
+
+/// [`show`] for a value written at column `indent`.
+fn show_at(v: &Value, indent: usize) -> String {
+    render_hcl(&without_nulls(v)).replace('\n', &format!("\n{}", " ".repeat(indent + 2)))
+}
+
 fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
     let empty = BTreeMap::new();
     let before = c.before.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
@@ -122,6 +218,13 @@ fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
                         st.action(Action::Delete),
                         show(&b)
                     ));
+                } else if nestable(&b, &a) {
+                    out.push_str(&format!(
+                        "      {} {k:<width$} = {forces}",
+                        st.action(Action::Update),
+                    ));
+                    nested_diff(&b, &a, 10, st, out);
+                    out.push('\n');
                 } else {
                     out.push_str(&format!(
                         "      {} {k:<width$} = {} -> {}{forces}\n",
@@ -384,4 +487,44 @@ pub fn json(plan: &Plan) -> serde_json::Value {
         "output_changes": outputs,
         "summary": { "add": add, "change": change, "destroy": destroy, "has_changes": plan.has_changes() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(json: &str) -> Value {
+        Value::from_json(&serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_nested_change_shows_the_changed_members_only() {
+        let b = obj(r#"{"meta":{"name":"a","labels":{"x":"1","y":"2"}},"list":[{"n":1},{"n":2}]}"#);
+        let a = obj(r#"{"meta":{"name":"a","labels":{"x":"1","y":"3"}},"list":[{"n":1},{"n":5}]}"#);
+        let mut out = String::new();
+        nested_diff(&b, &a, 10, &Style { colour: false }, &mut out);
+        assert!(out.contains(r#"~ y = "2" -> "3""#), "{out}");
+        assert!(out.contains("~ n = 2 -> 5"), "{out}");
+        assert!(out.contains("# (1 unchanged element hidden)"), "{out}");
+        assert!(out.contains("# (1 unchanged member hidden)"), "{out}");
+        assert!(
+            !out.contains(r#""1""#),
+            "an unchanged value was shown:\n{out}"
+        );
+    }
+
+    #[test]
+    fn a_sensitive_object_is_never_opened() {
+        let secret = Value::Sensitive(Box::new(obj(r#"{"password":"hunter2"}"#)));
+        let other = Value::Sensitive(Box::new(obj(r#"{"password":"hunter3"}"#)));
+        assert!(!nestable(&secret, &other));
+        let b = obj(r#"{"data":{"k":"v"}}"#);
+        let mut a = b.clone();
+        if let Value::Map(m) = &mut a {
+            m.insert("data".into(), secret);
+        }
+        let mut out = String::new();
+        nested_diff(&b, &a, 10, &Style { colour: false }, &mut out);
+        assert!(!out.contains("hunter2"), "{out}");
+    }
 }
