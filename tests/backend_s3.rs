@@ -233,7 +233,7 @@ fn lock_json(moto: &Moto) -> Option<serde_json::Value> {
 }
 
 #[test]
-fn heartbeat_ttl_stale_lock_force_unlock_and_crash_recovery() {
+fn heartbeat_ttl_dead_holders_taken_over_force_unlock_and_crash_recovery() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
     let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"4s\"\n"));
@@ -270,25 +270,35 @@ fn heartbeat_ttl_stale_lock_force_unlock_and_crash_recovery() {
     );
     let id = first["id"].as_str().unwrap().to_string();
 
-    // SIGKILL mid-apply: on this host, the dead pid makes the lock stale at once.
+    // SIGKILL mid-apply: on this host, the dead pid proves the holder dead, so the next run
+    // takes the lock over (no manual step), loudly, naming the old holder.
     unsafe {
         libc::kill(holder.id() as i32, libc::SIGKILL);
     }
     holder.wait().unwrap();
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
-    r.assert_code(1);
+    r.assert_code(0);
     assert!(
-        r.stderr.contains("stale") && r.stderr.contains("no longer exists on this host"),
+        r.stderr.contains("taking over the state lock")
+            && r.stderr.contains("no longer exists on this host")
+            && r.stderr.contains(&id),
         "{}",
         r.dump()
     );
-    assert!(r.stderr.contains(&id), "{}", r.dump());
+    assert!(lock_json(&moto).is_none(), "the plan released what it took");
 
-    // The same lock as if held from another machine (pid unknowable): fresh → held; once its
-    // heartbeat is older than the TTL → stale, naming the TTL. Never broken automatically.
-    moto.boto3(
-        "import datetime\nk = 'envs/test/state.json.lock'\nl = json.loads(s3.get_object(Bucket='state-bucket', Key=k)['Body'].read())\nl['host'] = 'elsewhere.example'\nl['heartbeat'] = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')\ns3.put_object(Bucket='state-bucket', Key=k, Body=json.dumps(l).encode())\n",
-    );
+    // A lock as if held from another machine (pid unknowable): fresh → held, never broken;
+    // once its heartbeat is older than the TTL (its holder stopped writing at 2/3 of it) →
+    // taken over, naming the TTL.
+    let put_remote_lock = |id: &str| {
+        let mut l = first.clone();
+        l["id"] = id.into();
+        let body = serde_json::to_string(&l).unwrap();
+        moto.boto3(&format!(
+            "import datetime\nl = json.loads({body:?})\nl['host'] = 'elsewhere.example'\nl['heartbeat'] = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')\ns3.put_object(Bucket='state-bucket', Key='envs/test/state.json.lock', Body=json.dumps(l).encode())\n"
+        ));
+    };
+    put_remote_lock("remote-holder");
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
     r.assert_code(1);
     assert!(
@@ -296,20 +306,22 @@ fn heartbeat_ttl_stale_lock_force_unlock_and_crash_recovery() {
         "{}",
         r.dump()
     );
+    assert!(r.stderr.contains("force-unlock"), "{}", r.dump());
     std::thread::sleep(Duration::from_secs(6));
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
-    r.assert_code(1);
+    r.assert_code(0);
     assert!(
-        r.stderr.contains("stale") && r.stderr.contains("TTL of 4s"),
+        r.stderr.contains("taking over the state lock")
+            && r.stderr.contains("TTL of 4s")
+            && r.stderr.contains("remote-holder"),
         "{}",
         r.dump()
     );
-    assert!(
-        lock_json(&moto).is_some(),
-        "a stale lock is reported, not broken"
-    );
+    assert!(lock_json(&moto).is_none());
 
-    // force-unlock: the wrong id is refused and leaves the lock; the right one removes it.
+    // force-unlock of a live-looking lock: the wrong id is refused and leaves the lock; the
+    // right one removes it.
+    put_remote_lock("remote-holder-2");
     let r = sw(
         &moto,
         &env,
@@ -320,9 +332,14 @@ fn heartbeat_ttl_stale_lock_force_unlock_and_crash_recovery() {
     r.assert_code(1);
     assert!(r.stderr.contains("does not match"), "{}", r.dump());
     assert!(lock_json(&moto).is_some());
-    sw(&moto, &env, &state, &["force-unlock", &id, "--dir", "ENV"])
-        .run()
-        .assert_code(0);
+    sw(
+        &moto,
+        &env,
+        &state,
+        &["force-unlock", "remote-holder-2", "--dir", "ENV"],
+    )
+    .run()
+    .assert_code(0);
     assert!(lock_json(&moto).is_none());
 
     // The killed apply's journal is there: the next apply converges, with nothing duplicated.
@@ -607,11 +624,15 @@ fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
         }
         child.wait().unwrap();
         run(&["state", "list", "--dir", "ENV"]).assert_code(0);
+        // No manual step: the next run takes over the dead run's lock.
         if let Some(l) = lock_json(&moto) {
             let r = run(&["plan", "ENV"]);
-            r.assert_code(1);
-            assert!(r.stderr.contains("stale"), "{}", r.dump());
-            run(&["force-unlock", l["id"].as_str().unwrap(), "--dir", "ENV"]).assert_code(0);
+            r.assert_code(0);
+            assert!(
+                r.stderr.contains("taking over") && r.stderr.contains(l["id"].as_str().unwrap()),
+                "{}",
+                r.dump()
+            );
         }
         if finished {
             window = (window / 2).max(2);
@@ -629,7 +650,7 @@ fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
 }
 
 #[test]
-fn dynamodb_lock_of_a_killed_holder_is_stale_and_force_unlock_needs_its_id() {
+fn dynamodb_lock_of_a_killed_holder_is_taken_over_and_force_unlock_needs_its_id() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", Some("locks"));
     let (_t, env, state) = repo(&s3_block(
@@ -670,10 +691,31 @@ fn dynamodb_lock_of_a_killed_holder_is_stale_and_force_unlock_needs_its_id() {
         libc::kill(holder.id() as i32, libc::SIGKILL);
     }
     holder.wait().unwrap();
+    // The killed holder is provably dead: taken over (a condition on its lock id), loudly.
+    let id = lock["id"].as_str().unwrap();
+    let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("taking over the state lock") && r.stderr.contains(id),
+        "{}",
+        r.dump()
+    );
+    assert!(item().is_none());
+    // A live-looking lock (another host, fresh heartbeat) is refused; force-unlock needs its id.
+    let mut other = lock.clone();
+    other["id"] = "other-holder".into();
+    let body = serde_json::to_string(&other).unwrap();
+    moto.boto3(&format!(
+        "import datetime\nl = json.loads({body:?})\nl['host'] = 'elsewhere.example'\nl['heartbeat'] = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')\nddb = boto3.client('dynamodb', **kw)\nddb.put_item(TableName='locks', Item={{'LockID': {{'S': {key:?}}}, 'LockId': {{'S': 'other-holder'}}, 'Info': {{'S': json.dumps(l)}}}})\n",
+        key = "state-bucket/envs/test/state.json",
+    ));
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
     r.assert_code(1);
-    assert!(r.stderr.contains("stale"), "{}", r.dump());
-    let id = lock["id"].as_str().unwrap();
+    assert!(
+        r.stderr.contains("is locked by") && !r.stderr.contains("stale"),
+        "{}",
+        r.dump()
+    );
     let r = sw(
         &moto,
         &env,
@@ -684,9 +726,14 @@ fn dynamodb_lock_of_a_killed_holder_is_stale_and_force_unlock_needs_its_id() {
     r.assert_code(1);
     assert!(r.stderr.contains("does not match"), "{}", r.dump());
     assert!(item().is_some());
-    sw(&moto, &env, &state, &["force-unlock", id, "--dir", "ENV"])
-        .run()
-        .assert_code(0);
+    sw(
+        &moto,
+        &env,
+        &state,
+        &["force-unlock", "other-holder", "--dir", "ENV"],
+    )
+    .run()
+    .assert_code(0);
     assert!(item().is_none());
     sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
         .run()
@@ -782,11 +829,10 @@ fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
     );
 }
 
-/// A holder frozen (SIGSTOP) past its TTL is reported stale; after an operator force-unlocks
-/// it and another run applies, the thawed zombie writes nothing: it fails instead, and the
-/// other run's state stands.
+/// A holder frozen (SIGSTOP) past its TTL is taken over by the next run; when it thaws, the
+/// zombie writes nothing: it fails instead, and the other run's state stands.
 #[test]
-fn a_frozen_holder_whose_lock_was_broken_writes_nothing_when_it_thaws() {
+fn a_frozen_holder_whose_lock_was_taken_over_writes_nothing_when_it_thaws() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
     let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"3s\"\n"));
@@ -822,18 +868,18 @@ fn a_frozen_holder_whose_lock_was_broken_writes_nothing_when_it_thaws() {
         libc::kill(zombie.id() as i32, libc::SIGSTOP);
     }
     std::thread::sleep(Duration::from_secs(5));
-    let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
-    r.assert_code(1);
-    assert!(r.stderr.contains("TTL of 3s"), "{}", r.dump());
-    sw(
-        &moto,
-        &env,
-        &state,
-        &["force-unlock", lock["id"].as_str().unwrap(), "--dir", "ENV"],
-    )
-    .run()
-    .assert_code(0);
-    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
+    // Past its TTL the frozen holder counts as dead (it stops writing at 2/3 of the TTL):
+    // the next run takes its lock over, naming it and the TTL.
+    let r = sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"]).run();
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("TTL of 3s")
+            && r.stderr.contains("taking over")
+            && r.stderr.contains(lock["id"].as_str().unwrap()),
+        "{}",
+        r.dump()
+    );
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
         .run()
         .assert_code(0);
     let settled = object(&moto, "state-bucket", "envs/test/state.json").unwrap();

@@ -550,7 +550,7 @@ fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
     let agent = Agent::start(&t, &url, &args, false);
     wait_applied(&t, &agent, &c1);
     assert!(
-        agent.log().contains("breaking the lock of a dead agent"),
+        agent.log().contains("taking over the state lock"),
         "{}",
         agent.log()
     );

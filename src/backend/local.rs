@@ -18,7 +18,9 @@
 //!   append after a read, a torn tail left by a crash is truncated away, so a new record never
 //!   follows a broken one. A failed append truncates back and requires a fresh `read`.
 //! - **Lock = hard link** of a fully written, fsynced file to `state.lock` (fails if it exists),
-//!   holding the owner's [`LockInfo`]: a crash never leaves an empty or partial lock. Whoever creates it holds the lock; everyone else gets [`BackendError::Locked`]
+//!   holding the owner's [`LockInfo`]: a crash never leaves an empty or partial lock. Every
+//!   read-then-remove of it (release, `force-unlock`, takeover of a provably dead holder's
+//!   lock) holds `flock` on `state.guard`, so none removes a lock taken in between. Whoever creates it holds the lock; everyone else gets [`BackendError::Locked`]
 //!   with the holder, flagged stale when the holder's pid is gone from this host. Release and
 //!   `force_unlock` remove the file only when its id matches.
 
@@ -367,6 +369,25 @@ impl Inner {
         }
     }
 
+    /// Serializes every read-then-remove of the lock (release, `force-unlock`, takeover of a
+    /// dead holder's lock): without it, a remover that read holder X could remove the lock Y
+    /// that another run took in between. Held until the returned file is dropped. Creating a
+    /// lock needs no guard: the hard link fails if any lock exists.
+    fn removal_guard(&self) -> Result<File, BackendError> {
+        let path = self.dir.join("state.guard");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open lock guard", &path))?;
+        // SAFETY: flock on a descriptor we own; it is released when the file is closed.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+            return Err(io_err("lock guard", &path)(io::Error::last_os_error()));
+        }
+        Ok(f)
+    }
+
     fn remove_lock(&self) -> Result<(), BackendError> {
         fs::remove_file(&self.lock_path).map_err(io_err("remove lock", &self.lock_path))?;
         fsync_dir(&self.dir)
@@ -385,6 +406,7 @@ impl Inner {
         }
         s.held = None;
         s.binding = Binding::default();
+        let _guard = self.removal_guard()?;
         match self.read_lock()? {
             Some(h) if h.id == lock_id => self.remove_lock(),
             Some(h) => Err(BackendError::LockIdMismatch {
@@ -400,6 +422,13 @@ impl Inner {
     }
 
     fn force_unlock(&self, lock_id: &str) -> Result<(), BackendError> {
+        if !self.dir.is_dir() {
+            return Err(BackendError::NotLocked {
+                at: self.at(),
+                detail: String::new(),
+            });
+        }
+        let _guard = self.removal_guard()?;
         match self.read_lock()? {
             Some(h) if h.id == lock_id => {
                 self.remove_lock()?;
@@ -1253,6 +1282,8 @@ mod crypt_tests {
             .map(|e| e.unwrap().path())
             .filter(|p| p.is_file())
             .map(|p| (p.clone(), fs::read(&p).unwrap()))
+            // The lock's removal guard is an empty file: nothing in it to seal.
+            .filter(|(p, b)| !(p.ends_with("state.guard") && b.is_empty()))
             .collect();
         v.sort();
         v

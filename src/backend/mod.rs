@@ -60,6 +60,30 @@ pub struct LockInfo {
     /// Seconds after `heartbeat` (or `created`) without a refresh at which the lock is stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
+    /// The holder host's boot id (`/proc/sys/kernel/random/boot_id`): another boot of the same
+    /// host means every process of the holder's boot is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// When the holder process started, in clock ticks since boot (`/proc/<pid>/stat`): a pid
+    /// now held by a process with another start time was reused, and the holder is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+}
+
+/// This boot's id, where the system has one.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A process's start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl LockInfo {
@@ -82,14 +106,19 @@ impl LockInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             heartbeat: None,
             ttl_seconds: None,
+            boot_id: boot_id(),
+            start_time: process_start_time(std::process::id()),
         }
     }
 
-    /// Why the lock is stale, if it is: the holder's pid is gone from this host, or (for a lock
-    /// with a TTL) it was not refreshed within its TTL. `None` means "presumed alive".
+    /// Why the holder is provably dead, if it is: it ran on this host and its pid is gone, or
+    /// now belongs to a process with another start time, or the host has booted since; or (for
+    /// a lock with a TTL, whose holder stops writing at 2/3 of it) it was not refreshed within
+    /// its TTL. `None` means "presumed alive". Such a lock is taken over
+    /// ([`Backend::lock_with_timeout`]).
     pub fn stale_reason(&self) -> Option<String> {
-        if self.holder_process_gone() {
-            return Some("the holder process no longer exists on this host".into());
+        if let Some(why) = self.holder_process_gone() {
+            return Some(why);
         }
         let ttl = self.ttl_seconds?;
         let last = self.heartbeat.as_deref().unwrap_or(&self.created);
@@ -114,20 +143,39 @@ impl LockInfo {
         self.stale_reason().is_some()
     }
 
-    fn holder_process_gone(&self) -> bool {
+    fn holder_process_gone(&self) -> Option<String> {
         if self.host != hostname() {
-            return false;
+            return None;
         }
-        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
-            return false;
-        };
+        if let (Some(theirs), Some(ours)) = (&self.boot_id, boot_id())
+            && *theirs != ours
+        {
+            return Some(format!(
+                "this host has booted since the holder took it (boot {theirs}, now {ours})"
+            ));
+        }
+        let pid = libc::pid_t::try_from(self.pid).ok()?;
         if pid <= 0 {
             // kill(0 or negative) addresses process groups, not the holder.
-            return false;
+            return None;
         }
         // SAFETY: signal 0 performs only the existence and permission checks; nothing is sent.
         let rc = unsafe { libc::kill(pid, 0) };
-        rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        if rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+            return Some("the holder process no longer exists on this host".into());
+        }
+        // Alive under that pid: the holder, unless the pid was reused. Only a start time
+        // recorded in this boot can tell (the boot ids agree, or we would have returned).
+        if let (Some(then), Some(_)) = (self.start_time, &self.boot_id)
+            && let Some(now) = process_start_time(self.pid)
+            && now != then
+        {
+            return Some(format!(
+                "the holder process no longer exists on this host (pid {} now belongs to a process started later)",
+                self.pid
+            ));
+        }
+        None
     }
 }
 
@@ -155,6 +203,13 @@ fn locked_message(at: &str, holder: &LockInfo, stale: bool) -> String {
         m.push_str(&format!(
             "; {why}, so the lock is stale: if no other slipway is running, release it with \
              `slipway force-unlock {}`",
+            holder.id
+        ));
+    } else {
+        // Not provably dead, so never taken over: a person who knows better may release it.
+        m.push_str(&format!(
+            ". Wait for it (`--lock-timeout`), or, if you know that run is gone (e.g. its \
+             machine is), release it with `slipway force-unlock {}`",
             holder.id
         ));
     }
@@ -274,8 +329,18 @@ pub trait Backend: Send + Sync {
         last.ok_or_else(|| BackendError::Internal("empty journal batch".into()))
     }
 
+    /// Removes the lock of a holder that is provably dead ([`LockInfo::stale_reason`]) — only
+    /// if the lock still is that holder's: atomically where the store allows (a conditional
+    /// delete; a guard around read-and-remove on a local disk). The default reads and removes
+    /// as `force_unlock` does.
+    async fn take_over(&self, dead: &LockInfo) -> Result<(), BackendError> {
+        self.force_unlock(&dead.id).await
+    }
+
     /// `lock`, retried with exponential backoff until `timeout` (`--lock-timeout`). A zero
-    /// timeout tries once.
+    /// timeout tries once. A lock whose holder is provably dead is taken over, loudly: a
+    /// SIGKILLed run must not need a person to run `force-unlock` (anything less certain is
+    /// still refused, with that hint).
     async fn lock_with_timeout(
         &self,
         info: LockInfo,
@@ -283,8 +348,33 @@ pub trait Backend: Send + Sync {
     ) -> Result<LockInfo, BackendError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
+        let mut takeovers = 0;
         loop {
             match self.lock(info.clone()).await {
+                Err(BackendError::Locked {
+                    holder,
+                    stale: true,
+                    at,
+                }) if takeovers < 3 => {
+                    takeovers += 1;
+                    tracing::warn!(
+                        lock = %at,
+                        id = %holder.id,
+                        operation = %holder.operation,
+                        who = %holder.who,
+                        pid = holder.pid,
+                        since = %holder.created,
+                        reason = %holder.stale_reason().unwrap_or_default(),
+                        "taking over the state lock of a run that is provably dead"
+                    );
+                    match self.take_over(&holder).await {
+                        // Gone or changed meanwhile: someone else took it over; look again.
+                        Ok(())
+                        | Err(BackendError::NotLocked { .. })
+                        | Err(BackendError::LockIdMismatch { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Err(BackendError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     tokio::time::sleep(delay.min(left)).await;
@@ -412,5 +502,41 @@ impl JournaledState {
             self.compact().await?;
         }
         Ok(self.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_holder_is_never_dead_and_a_dead_one_says_why() {
+        let me = LockInfo::new("apply");
+        assert!(me.boot_id.is_some() && me.start_time.is_some(), "{me:?}");
+        assert_eq!(me.stale_reason(), None);
+
+        // The same pid, now another process (it started at another moment): reused.
+        let mut reused = me.clone();
+        reused.start_time = Some(me.start_time.unwrap() + 1);
+        assert!(
+            reused.stale_reason().unwrap().contains("started later"),
+            "{reused:?}"
+        );
+
+        // This host has booted since: every process of the holder's boot is gone.
+        let mut rebooted = me.clone();
+        rebooted.boot_id = Some("another-boot".into());
+        assert!(rebooted.stale_reason().unwrap().contains("booted since"));
+
+        // Another host's processes cannot be seen: never dead without a TTL.
+        let mut remote = rebooted.clone();
+        remote.host = "elsewhere.example".into();
+        assert_eq!(remote.stale_reason(), None);
+
+        // A lock written before start times were recorded: a live pid stays alive.
+        let mut old = me.clone();
+        old.start_time = None;
+        old.boot_id = None;
+        assert_eq!(old.stale_reason(), None);
     }
 }

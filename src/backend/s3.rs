@@ -30,13 +30,14 @@
 //!   `PutItem` with `attribute_not_exists(LockID)`: exactly one concurrent locker wins. The
 //!   holder refreshes the lock's `heartbeat` every TTL/3 by a conditional overwrite
 //!   (`If-Match: <etag>` / condition on the lock id); a lock whose heartbeat is older than its
-//!   TTL, or whose pid is gone from this host, is reported **stale** — never broken: only
-//!   `force-unlock ID` removes it. A holder that finds its lock gone or replaced stops
+//!   TTL, or whose pid is gone from this host, is reported **stale** and taken over
+//!   ([`Backend::lock_with_timeout`]; conditional delete, so never a lock taken since); any
+//!   other lock only `force-unlock ID` removes. A holder that finds its lock gone or replaced stops
 //!   acknowledging changes, and one that could not refresh it for 2/3 of the TTL stops writing
 //!   (self-fencing: it stops before anyone may call it stale). The lock is re-read before a
 //!   snapshot is replaced, and after every write. What remains is a zombie paused for longer
-//!   than the rest of its lease between that check and its PUT while an operator force-unlocks
-//!   it: S3 offers no cross-object fencing token to close that window.
+//!   than the rest of its lease between that check and its PUT while its lock is taken over:
+//!   S3 offers no cross-object fencing token to close that window.
 //! - The codec (see [`super::crypt`]) sits under all of it: snapshot, backup and every journal
 //!   record are sealed when encryption is configured. The lock is not state and stays readable.
 
@@ -806,6 +807,47 @@ impl Inner {
         }
     }
 
+    /// Removes `dead`'s lock, atomically conditioned on it still being that lock: DynamoDB's
+    /// condition on the lock id, or S3's `If-Match` on the lock object's ETag (a lock taken
+    /// over and re-taken in between has another ETag, so it is left alone).
+    async fn take_over(&self, dead: &LockInfo) -> Result<(), BackendError> {
+        if self.cfg.dynamodb_table.is_some() {
+            return self.remove_lock(&dead.id).await;
+        }
+        let (holder, etag) = self
+            .get_lock()
+            .await?
+            .ok_or_else(|| BackendError::NotLocked {
+                at: self.url(),
+                detail: String::new(),
+            })?;
+        if holder.id != dead.id {
+            return Err(BackendError::LockIdMismatch {
+                at: self.url(),
+                given: dead.id.clone(),
+                holder: Box::new(holder),
+            });
+        }
+        let key = self.lock_key();
+        let mut req = self
+            .s3()
+            .await?
+            .delete_object()
+            .bucket(&self.cfg.bucket)
+            .key(&key);
+        if let Some(etag) = etag {
+            req = req.if_match(etag);
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if failure(&e).precondition_failed() => Err(self.lock_mismatch(&dead.id).await),
+            Err(e) => Err(self.remote(
+                "take over lock",
+                format!("s3://{}/{key}: {}", self.cfg.bucket, failure(&e).message),
+            )),
+        }
+    }
+
     fn check_held(&self, s: &Session) -> Result<LockInfo, BackendError> {
         match &s.held {
             None => Err(BackendError::NotLocked {
@@ -1132,6 +1174,10 @@ impl Backend for S3Backend {
 
     async fn force_unlock(&self, lock_id: &str) -> Result<(), BackendError> {
         self.inner.force_unlock(lock_id).await
+    }
+
+    async fn take_over(&self, dead: &LockInfo) -> Result<(), BackendError> {
+        self.inner.take_over(dead).await
     }
 
     async fn read(&self) -> Result<Option<State>, BackendError> {

@@ -22,7 +22,7 @@
 //!   what an interrupted create made) and then records the commit.
 //! - Only the branch head the agent fetched itself is ever applied: webhook bodies are triggers,
 //!   never instructions. A `git revert` is just a new head, so it rolls back by a normal apply.
-//! - A lock left by a dead agent on this host (`watch …` operation, pid gone) is broken; any
+//! - A lock whose holder is provably dead (a killed agent or run) is taken over; any
 //!   other lock is waited for, never broken.
 
 pub mod held;
@@ -458,12 +458,12 @@ impl Agent {
         Ok(env_dir)
     }
 
-    /// Opens a session on the environment, breaking a lock left by a dead agent on this host;
-    /// any other lock is waited for (`--lock-timeout`), then reported.
+    /// Opens a session on the environment. A lock whose holder is provably dead (a killed
+    /// agent or run) is taken over by the backend; any other lock is waited for
+    /// (`--lock-timeout`), then reported.
     async fn open(&self, env_dir: &Path, operation: &str) -> Result<Session, String> {
-        // First look without waiting, so that a dead agent's lock is broken at once.
+        // First look without waiting, so that the wait is logged when there is one.
         let mut timeout = Duration::ZERO;
-        let mut broke = false;
         loop {
             let env = Environment::load(env_dir, &[], ProviderRegistry::builtin());
             if env.diagnostics.has_errors() {
@@ -483,22 +483,6 @@ impl Agent {
                 Err(e) => e,
             };
             match e {
-                SessionError::Backend(BackendError::Locked { holder, stale, .. })
-                    if stale && holder.operation.starts_with("watch") && !broke =>
-                {
-                    log(&format!(
-                        "breaking the lock of a dead agent (pid {}, `{}` since {})",
-                        holder.pid, holder.operation, holder.created
-                    ));
-                    let env = Environment::load(env_dir, &[], ProviderRegistry::builtin());
-                    let backend = crate::session::backend_for(&env, &opts)
-                        .map_err(|_| "cannot open the state backend".to_string())?;
-                    backend
-                        .force_unlock(&holder.id)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    broke = true;
-                }
                 SessionError::Backend(BackendError::Locked { .. })
                     if timeout.is_zero() && !self.opts.lock_timeout.is_zero() =>
                 {
