@@ -830,11 +830,14 @@ fn f_tobool(args: Vec<Value>) -> R {
 }
 
 fn f_coalesce(args: Vec<Value>) -> R {
-    // Terraform unifies the arguments' types first: with a string among primitives of other
-    // kinds, the result is a string (coalesce(1, "a") is "1").
-    let kinds = |want: fn(&Value) -> bool| args.iter().any(|a| want(a.peel()));
-    let to_string = kinds(|v| matches!(v, Value::String(_)))
-        && kinds(|v| matches!(v, Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)));
+    // Terraform unifies the arguments' types first and converts the result to that type:
+    // coalesce(1, "a") is "1", coalesce([1], ["a"]) is ["1"].
+    let types: Vec<serde_json::Value> = args
+        .iter()
+        .filter(|a| !a.peel().is_null())
+        .map(|a| super::types::type_json(a, &super::types::Shape::Dyn))
+        .collect();
+    let unified = super::types::unify_all(&mut types.iter());
     // Skipping a secret (because it was null or empty) reveals that much, so it taints the result.
     let mut sens = false;
     for a in args {
@@ -843,11 +846,13 @@ fn f_coalesce(args: Vec<Value>) -> R {
             Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
             Value::Null => sens |= s,
             Value::String(ref text) if text.is_empty() => sens |= s,
-            other if to_string => {
-                let text = other.to_template_string().map_or(other, Value::String);
-                return Ok(text.mark_if(sens || s));
+            other => {
+                let Some(t) = &unified else {
+                    return Err(err("all arguments must have the same type"));
+                };
+                let other = super::types::convert_to_type(other, t);
+                return Ok(other.mark_if(sens || s));
             }
-            other => return Ok(other.mark_if(sens || s)),
         }
     }
     Err(err("no non-null, non-empty-string arguments"))
@@ -1619,6 +1624,11 @@ fn f_jsondecode(args: &[Value], cx: &Cx) -> R {
     let json: serde_json::Value =
         serde_json::from_str(&s).map_err(|e| arg_err(0, format!("invalid JSON: {e}")))?;
     Ok(Value::from_json(&json))
+}
+
+/// The header record of a CSV text, as `csvdecode` reads it (for the type of its result).
+pub(crate) fn csv_header(text: &str) -> Option<Vec<String>> {
+    more::parse_csv(text).ok()?.into_iter().next()
 }
 
 fn f_yamlencode(args: &[Value], _cx: &Cx) -> R {
@@ -2875,14 +2885,14 @@ mod tests {
             y(l(vec![s("a\nb\n"), m(vec![("x", s("y\n"))])])),
             "- |\n  a\n  b\n- \"x\": |\n    y\n"
         );
-        let words = vec!["word"; 40].join(" ");
+        let words = ["word"; 40].join(" ");
         assert_eq!(
             y(s(&words)),
             format!(
                 "\"{}\n  {}\n  {}\"\n",
-                vec!["word"; 17].join(" "),
-                vec!["word"; 16].join(" "),
-                vec!["word"; 7].join(" ")
+                ["word"; 17].join(" "),
+                ["word"; 16].join(" "),
+                ["word"; 7].join(" ")
             )
         );
         let long_key = format!("long key {}", "k".repeat(130));
