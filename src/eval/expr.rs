@@ -597,8 +597,13 @@ impl<'a> Evaluator<'a> {
         } else {
             (&c.false_expr, &c.true_expr)
         };
-        let mine = type_json(&v, &shape_of(taken, &scope, 0));
         let theirs = shape_json(&shape_of(other, &scope, 0));
+        // Nothing known of the other branch (a resource attribute, an untyped variable): no
+        // conversion, and no walk over this value (which may be large) to type it.
+        if theirs == "dynamic" {
+            return v;
+        }
+        let mine = type_json(&v, &shape_of(taken, &scope, 0));
         match unify_types(&mine, &theirs) {
             Some(t) if t != mine => convert_to_type(v, &t),
             _ => v,
