@@ -665,26 +665,41 @@ peer-transport-security:
 fn etcd_defaults_match_the_pki_bundles_and_kubeadm_ports() {
     let f = fixture();
     let config = &f.default_configs["cp-b"];
-    for line in [
-        "name: cp-b",
-        "data-dir: /var/lib/etcd",
-        "listen-client-urls: https://10.0.2.10:2379,https://127.0.0.1:2379",
-        "advertise-client-urls: https://10.0.2.10:2379",
-        "listen-peer-urls: https://10.0.2.10:2380",
-        "initial-advertise-peer-urls: https://10.0.2.10:2380",
-        "initial-cluster: cp-a=https://10.0.1.10:2380,cp-b=https://10.0.2.10:2380,cp-c=https://10.0.3.10:2380",
-        "initial-cluster-state: new",
-        "initial-cluster-token: prod-etcd",
+    // Read as YAML (yamlencode quotes keys and strings, as Terraform's does).
+    let doc = crate::cloud_config::yaml_documents(config).remove(0);
+    for (key, want) in [
+        ("name", "cp-b"),
+        ("data-dir", "/var/lib/etcd"),
+        (
+            "listen-client-urls",
+            "https://10.0.2.10:2379,https://127.0.0.1:2379",
+        ),
+        ("advertise-client-urls", "https://10.0.2.10:2379"),
+        ("listen-peer-urls", "https://10.0.2.10:2380"),
+        ("initial-advertise-peer-urls", "https://10.0.2.10:2380"),
+        (
+            "initial-cluster",
+            "cp-a=https://10.0.1.10:2380,cp-b=https://10.0.2.10:2380,cp-c=https://10.0.3.10:2380",
+        ),
+        ("initial-cluster-state", "new"),
+        ("initial-cluster-token", "prod-etcd"),
     ] {
-        assert!(config.lines().any(|l| l == line), "{line} not in\n{config}");
+        assert_eq!(doc[key], want, "{key} in\n{config}");
     }
     // Every file the default config names is one modules/pki puts in a member's bundle.
     let bundle = &f.bundles["etcd-a"];
-    let named: Vec<&str> = config
-        .lines()
-        .filter_map(|l| l.trim().split_once("-file: "))
-        .map(|(_, path)| path)
-        .collect();
+    fn files<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        if let Some(m) = v.as_object() {
+            for (k, v) in m {
+                match v.as_str() {
+                    Some(path) if k.ends_with("-file") => out.push(path),
+                    _ => files(v, out),
+                }
+            }
+        }
+    }
+    let mut named = Vec::new();
+    files(&doc, &mut named);
     assert_eq!(named.len(), 6, "{config}");
     for path in named {
         assert!(path.starts_with(PKI_ETCD), "{path}");
