@@ -964,7 +964,10 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         // Read as YAML (yamlencode quotes keys and strings, as Terraform's does).
         let doc = cloud_config::yaml_documents(config).remove(0);
         assert_eq!(doc["name"], m.name.as_str(), "{config}");
-        assert_eq!(doc["client-cert-auth"], true, "{config}");
+        assert_eq!(
+            doc["client-transport-security"]["client-cert-auth"], true,
+            "{config}"
+        );
         // Rebinding, and nothing else: the loopback listener (three members cannot share it),
         // then every member address, the data dir and the certificate directory.
         let mut rebound = config.replace(",https://127.0.0.1:2379", "");

@@ -609,28 +609,29 @@ fn etcd_config_file_is_what_the_test_cluster_ran() {
     // keys are silently ignored, so a typo would not fail etcd; it fails here).
     let f = fixture();
     let (c, p) = (f.client_port, f.peer_port);
+    // (yamlencode's bytes are Terraform's: keys and strings double-quoted.)
     let expected = format!(
-        "advertise-client-urls: https://127.0.0.2:{c}
-client-transport-security:
-  cert-file: pki/server.crt
-  client-cert-auth: true
-  key-file: pki/server.key
-  trusted-ca-file: pki/ca.crt
-data-dir: data
-initial-advertise-peer-urls: https://127.0.0.2:{p}
-initial-cluster: etcd-a=https://127.0.0.1:{p},etcd-b=https://127.0.0.2:{p},etcd-c=https://127.0.0.3:{p}
-initial-cluster-state: new
-initial-cluster-token: slipway-etcd-test
-listen-client-urls: https://127.0.0.2:{c}
-listen-peer-urls: https://127.0.0.2:{p}
-logger: zap
-name: etcd-b
-peer-transport-security:
-  cert-file: pki/peer.crt
-  client-cert-auth: true
-  key-file: pki/peer.key
-  trusted-ca-file: pki/ca.crt
-"
+        r#""advertise-client-urls": "https://127.0.0.2:{c}"
+"client-transport-security":
+  "cert-file": "pki/server.crt"
+  "client-cert-auth": true
+  "key-file": "pki/server.key"
+  "trusted-ca-file": "pki/ca.crt"
+"data-dir": "data"
+"initial-advertise-peer-urls": "https://127.0.0.2:{p}"
+"initial-cluster": "etcd-a=https://127.0.0.1:{p},etcd-b=https://127.0.0.2:{p},etcd-c=https://127.0.0.3:{p}"
+"initial-cluster-state": "new"
+"initial-cluster-token": "slipway-etcd-test"
+"listen-client-urls": "https://127.0.0.2:{c}"
+"listen-peer-urls": "https://127.0.0.2:{p}"
+"logger": "zap"
+"name": "etcd-b"
+"peer-transport-security":
+  "cert-file": "pki/peer.crt"
+  "client-cert-auth": true
+  "key-file": "pki/peer.key"
+  "trusted-ca-file": "pki/ca.crt"
+"#
     );
     assert_eq!(f.configs["etcd-b"], expected);
     assert_eq!(
@@ -647,10 +648,13 @@ peer-transport-security:
     // Every member agrees on the cluster (a mismatch fails bootstrap).
     for (name, config) in &f.configs {
         assert!(
-            config.contains(&format!("initial-cluster: {}\n", f.initial_cluster)),
+            config.contains(&format!("\"initial-cluster\": \"{}\"\n", f.initial_cluster)),
             "{name}"
         );
-        assert!(config.contains(&format!("name: {name}\n")), "{name}");
+        assert!(
+            config.contains(&format!("\"name\": \"{name}\"\n")),
+            "{name}"
+        );
     }
     // External members refuse to start without their data volume mounted.
     let unit = &f.units["etcd-a"];

@@ -380,10 +380,11 @@ impl<'a> Evaluator<'a> {
                     self.in_directive,
                 );
                 self.in_directive = 0;
-                // A `<<-` heredoc with strip markers: HCL applies them per line, before it
-                // removes the indentation (which hcl-edit has already done).
+                // A `<<-` heredoc with directives or strip markers: HCL removes the
+                // indentation of every line, directive bodies included, after applying the
+                // strip markers per line; hcl-edit has dedented only the top level.
                 let layout = match h.indent() {
-                    Some(n) if n > 0 && has_strip(&h.template) => {
+                    Some(n) if n > 0 && needs_layout(&h.template) => {
                         Some(std::rc::Rc::new(HeredocLayout::new(&h.template, n)))
                     }
                     _ => None,
@@ -1276,29 +1277,17 @@ fn template_key(t: &Template) -> usize {
     t as *const Template as usize
 }
 
-/// Whether a template (or a directive body in it) has a `~` strip marker.
-fn has_strip(t: &Template) -> bool {
-    let s = |s: Strip| !matches!(s, Strip::None);
+/// Whether a `<<-` heredoc needs [`HeredocLayout`]: it has a directive (whose body hcl-edit
+/// does not dedent, nor count when it computes the indentation) or a `~` strip marker.
+fn needs_layout(t: &Template) -> bool {
     t.iter().any(|el| match el {
         Element::Literal(_) => false,
-        Element::Interpolation(i) => s(i.strip),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => {
-                s(i.if_expr.strip)
-                    || s(i.endif_expr.strip)
-                    || has_strip(&i.if_expr.template)
-                    || i.else_expr
-                        .as_ref()
-                        .is_some_and(|e| s(e.strip) || has_strip(&e.template))
-            }
-            Directive::For(f) => {
-                s(f.for_expr.strip) || s(f.endfor_expr.strip) || has_strip(&f.for_expr.template)
-            }
-        },
+        Element::Interpolation(i) => !matches!(i.strip, Strip::None),
+        Element::Directive(_) => true,
     })
 }
 
-/// The literal texts of a `<<-` heredoc with strip markers, as HCL computes them. HCL reads a
+/// The literal texts of a `<<-` heredoc with directives or strip markers, as HCL computes them. HCL reads a
 /// heredoc's literal text one *line* at a time, so a `~` trims only the adjacent line's piece;
 /// and it removes the common indentation after the strip markers have been applied, counting
 /// only lines that still begin with a literal (a trimmed-away line counts as unindented, and the
