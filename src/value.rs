@@ -284,23 +284,14 @@ impl Value {
         match json {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_f64() {
-                // Integers (the common case) as they are; a fraction is read back as the
-                // decimal it was written as (its shortest form), so that 0.1 written by
-                // `to_json` is the 512-bit 0.1 again and a plan sees no change.
-                Some(f) if f.fract() != 0.0 => bignum::BigNum::parse(&n.to_string())
+            // serde_json keeps a number's text (`arbitrary_precision`), so a number is read
+            // back exactly as it was written: integers beyond 2^53 keep every digit and a
+            // fraction such as 0.1 is the 512-bit decimal again, never a nearby double.
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) if i.unsigned_abs() < (1 << 53) => Value::Number(i as f64),
+                _ => bignum::BigNum::parse(&n.to_string())
                     .map(Value::from_bignum)
-                    .unwrap_or(Value::Number(f)),
-                // Integers beyond 2^53 (jsondecode("12345678901234567890")) keep every digit.
-                Some(f) if f.abs() >= 9_007_199_254_740_992.0 => match (n.as_i64(), n.as_u64()) {
-                    (Some(i), _) => Value::from_bignum(bignum::BigNum::from_i128(i128::from(i))),
-                    (_, Some(u)) => Value::from_bignum(bignum::BigNum::from_i128(i128::from(u))),
-                    _ => bignum::BigNum::parse(&n.to_string())
-                        .map(Value::from_bignum)
-                        .unwrap_or(Value::Number(f)),
-                },
-                Some(f) => Value::Number(f),
-                None => Value::Number(f64::NAN),
+                    .unwrap_or_else(|| Value::Number(n.as_f64().unwrap_or(f64::NAN))),
             },
             serde_json::Value::String(s) => Value::String(s.clone()),
             serde_json::Value::Array(items) => {
@@ -321,8 +312,9 @@ impl Value {
             Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
-            // JSON documents carry f64s (serde_json); the nearest one.
-            Value::BigNumber(b) => number_to_json(b.to_f64()),
+            // Every digit (serde_json's `arbitrary_precision` keeps the text), as Terraform
+            // writes numbers in state and `output -json`.
+            Value::BigNumber(b) => exact_number_json(&b.to_string()),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
@@ -450,11 +442,21 @@ pub fn format_number(n: f64) -> String {
 fn number_to_json(n: f64) -> serde_json::Value {
     if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.0e15 {
         serde_json::Value::Number((n as i64).into())
+    } else if n.is_finite() {
+        // Terraform's rendering (`1e16` in full, never an exponent), kept as text.
+        exact_number_json(&format_number(n))
     } else {
-        serde_json::Number::from_f64(n)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null)
+        // JSON has no infinities (Terraform refuses to write them too).
+        serde_json::Value::Null
     }
+}
+
+/// A JSON number with exactly this decimal text (valid by construction: `format_number` or
+/// `BigNum`'s rendering).
+fn exact_number_json(text: &str) -> serde_json::Value {
+    text.parse::<serde_json::Number>()
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// Renders a value in HCL syntax, masking sensitive parts and showing unknowns the way a plan does.

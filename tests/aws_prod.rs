@@ -961,8 +961,13 @@ fn prod_etcd_members_run_their_delivered_configuration() {
             m.name
         );
         let (config, _) = &files["/etc/etcd/etcd.conf.yml"];
-        assert!(config.contains(&format!("name: {}\n", m.name)), "{config}");
-        assert!(config.contains("client-cert-auth: true"), "{config}");
+        // Read as YAML (yamlencode quotes keys and strings, as Terraform's does).
+        let doc = cloud_config::yaml_documents(config).remove(0);
+        assert_eq!(doc["name"], m.name.as_str(), "{config}");
+        assert_eq!(
+            doc["client-transport-security"]["client-cert-auth"], true,
+            "{config}"
+        );
         // Rebinding, and nothing else: the loopback listener (three members cannot share it),
         // then every member address, the data dir and the certificate directory.
         let mut rebound = config.replace(",https://127.0.0.1:2379", "");
@@ -978,7 +983,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
                 );
         }
         rebound = rebound
-            .replace("data-dir: /var/lib/etcd", "data-dir: data")
+            .replace("\"data-dir\": \"/var/lib/etcd\"", "\"data-dir\": \"data\"")
             .replace(&format!("{PKI}/etcd/"), "pki/");
         for gone in ["10.30.", "/var/lib", "/etc/", ":2379", ":2380"] {
             assert!(!rebound.contains(gone), "{gone} left in\n{rebound}");

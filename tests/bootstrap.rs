@@ -523,8 +523,9 @@ fn bootstrap_typed_structs_reject_misspelt_fields() {
     // The structs would catch a typo in the module: the same document with one key misspelt
     // (kubeadm's is controlPlaneEndpoint) or with a wrong apiVersion fails.
     let good = fixture().kubeadm_config["cp_init"].clone();
-    assert!(good.contains("controlPlaneEndpoint:"));
-    let misspelt = good.replace("controlPlaneEndpoint:", "controlPlaneEndPoint:");
+    // (yamlencode quotes every key, as Terraform's does.)
+    assert!(good.contains("\"controlPlaneEndpoint\":"));
+    let misspelt = good.replace("\"controlPlaneEndpoint\":", "\"controlPlaneEndPoint\":");
     let docs = yaml_documents(&misspelt);
     let errors: Vec<String> = docs
         .into_iter()
@@ -539,7 +540,8 @@ fn bootstrap_typed_structs_reject_misspelt_fields() {
             .into_iter()
             .all(|d| kubeadm_doc(d).is_err())
     );
-    let join_typo = fixture().kubeadm_config["worker"].replace("caCertHashes:", "caCertHash:");
+    let join_typo =
+        fixture().kubeadm_config["worker"].replace("\"caCertHashes\":", "\"caCertHash\":");
     assert!(kubeadm_doc(yaml_documents(&join_typo).remove(0)).is_err());
 }
 

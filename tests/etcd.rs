@@ -609,28 +609,29 @@ fn etcd_config_file_is_what_the_test_cluster_ran() {
     // keys are silently ignored, so a typo would not fail etcd; it fails here).
     let f = fixture();
     let (c, p) = (f.client_port, f.peer_port);
+    // (yamlencode's bytes are Terraform's: keys and strings double-quoted.)
     let expected = format!(
-        "advertise-client-urls: https://127.0.0.2:{c}
-client-transport-security:
-  cert-file: pki/server.crt
-  client-cert-auth: true
-  key-file: pki/server.key
-  trusted-ca-file: pki/ca.crt
-data-dir: data
-initial-advertise-peer-urls: https://127.0.0.2:{p}
-initial-cluster: etcd-a=https://127.0.0.1:{p},etcd-b=https://127.0.0.2:{p},etcd-c=https://127.0.0.3:{p}
-initial-cluster-state: new
-initial-cluster-token: slipway-etcd-test
-listen-client-urls: https://127.0.0.2:{c}
-listen-peer-urls: https://127.0.0.2:{p}
-logger: zap
-name: etcd-b
-peer-transport-security:
-  cert-file: pki/peer.crt
-  client-cert-auth: true
-  key-file: pki/peer.key
-  trusted-ca-file: pki/ca.crt
-"
+        r#""advertise-client-urls": "https://127.0.0.2:{c}"
+"client-transport-security":
+  "cert-file": "pki/server.crt"
+  "client-cert-auth": true
+  "key-file": "pki/server.key"
+  "trusted-ca-file": "pki/ca.crt"
+"data-dir": "data"
+"initial-advertise-peer-urls": "https://127.0.0.2:{p}"
+"initial-cluster": "etcd-a=https://127.0.0.1:{p},etcd-b=https://127.0.0.2:{p},etcd-c=https://127.0.0.3:{p}"
+"initial-cluster-state": "new"
+"initial-cluster-token": "slipway-etcd-test"
+"listen-client-urls": "https://127.0.0.2:{c}"
+"listen-peer-urls": "https://127.0.0.2:{p}"
+"logger": "zap"
+"name": "etcd-b"
+"peer-transport-security":
+  "cert-file": "pki/peer.crt"
+  "client-cert-auth": true
+  "key-file": "pki/peer.key"
+  "trusted-ca-file": "pki/ca.crt"
+"#
     );
     assert_eq!(f.configs["etcd-b"], expected);
     assert_eq!(
@@ -647,10 +648,13 @@ peer-transport-security:
     // Every member agrees on the cluster (a mismatch fails bootstrap).
     for (name, config) in &f.configs {
         assert!(
-            config.contains(&format!("initial-cluster: {}\n", f.initial_cluster)),
+            config.contains(&format!("\"initial-cluster\": \"{}\"\n", f.initial_cluster)),
             "{name}"
         );
-        assert!(config.contains(&format!("name: {name}\n")), "{name}");
+        assert!(
+            config.contains(&format!("\"name\": \"{name}\"\n")),
+            "{name}"
+        );
     }
     // External members refuse to start without their data volume mounted.
     let unit = &f.units["etcd-a"];
@@ -665,26 +669,41 @@ peer-transport-security:
 fn etcd_defaults_match_the_pki_bundles_and_kubeadm_ports() {
     let f = fixture();
     let config = &f.default_configs["cp-b"];
-    for line in [
-        "name: cp-b",
-        "data-dir: /var/lib/etcd",
-        "listen-client-urls: https://10.0.2.10:2379,https://127.0.0.1:2379",
-        "advertise-client-urls: https://10.0.2.10:2379",
-        "listen-peer-urls: https://10.0.2.10:2380",
-        "initial-advertise-peer-urls: https://10.0.2.10:2380",
-        "initial-cluster: cp-a=https://10.0.1.10:2380,cp-b=https://10.0.2.10:2380,cp-c=https://10.0.3.10:2380",
-        "initial-cluster-state: new",
-        "initial-cluster-token: prod-etcd",
+    // Read as YAML (yamlencode quotes keys and strings, as Terraform's does).
+    let doc = crate::cloud_config::yaml_documents(config).remove(0);
+    for (key, want) in [
+        ("name", "cp-b"),
+        ("data-dir", "/var/lib/etcd"),
+        (
+            "listen-client-urls",
+            "https://10.0.2.10:2379,https://127.0.0.1:2379",
+        ),
+        ("advertise-client-urls", "https://10.0.2.10:2379"),
+        ("listen-peer-urls", "https://10.0.2.10:2380"),
+        ("initial-advertise-peer-urls", "https://10.0.2.10:2380"),
+        (
+            "initial-cluster",
+            "cp-a=https://10.0.1.10:2380,cp-b=https://10.0.2.10:2380,cp-c=https://10.0.3.10:2380",
+        ),
+        ("initial-cluster-state", "new"),
+        ("initial-cluster-token", "prod-etcd"),
     ] {
-        assert!(config.lines().any(|l| l == line), "{line} not in\n{config}");
+        assert_eq!(doc[key], want, "{key} in\n{config}");
     }
     // Every file the default config names is one modules/pki puts in a member's bundle.
     let bundle = &f.bundles["etcd-a"];
-    let named: Vec<&str> = config
-        .lines()
-        .filter_map(|l| l.trim().split_once("-file: "))
-        .map(|(_, path)| path)
-        .collect();
+    fn files<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        if let Some(m) = v.as_object() {
+            for (k, v) in m {
+                match v.as_str() {
+                    Some(path) if k.ends_with("-file") => out.push(path),
+                    _ => files(v, out),
+                }
+            }
+        }
+    }
+    let mut named = Vec::new();
+    files(&doc, &mut named);
     assert_eq!(named.len(), 6, "{config}");
     for path in named {
         assert!(path.starts_with(PKI_ETCD), "{path}");

@@ -356,3 +356,86 @@ fn output_json_reports_terraform_types() {
     assert_eq!(doc["secret"]["value"], serde_json::Value::Null);
     assert_eq!(doc["secret"]["sensitive"], true);
 }
+
+/// Numbers are exact through state, `output --json` and the next plan: an integer above 2^53,
+/// a decimal fraction and 1/3 at Terraform's 512 bits used to pass through an `f64` there
+/// (9007199254740993 came back as …992, and 1/3 as 17 digits, so the next plan saw a change).
+#[test]
+fn numbers_are_exact_in_state_output_json_and_the_next_plan() {
+    let t = TestDir::new();
+    t.write(
+        "env/main.hcl",
+        r#"locals {
+  big   = 9007199254740993
+  tenth = 0.1
+  third = 1 / 3
+  huge  = 18446744073709551617 * 10
+}
+resource "random_id" "r" {
+  byte_length = 4
+  keepers     = { big = local.big, tenth = local.tenth }
+}
+output "big" {
+  value = local.big
+}
+output "tenth" {
+  value = local.tenth
+}
+output "third" {
+  value = local.third
+}
+output "huge" {
+  value = local.huge
+}
+output "mixed" {
+  value = [local.tenth, local.big, { n = local.third }]
+}
+output "kept" {
+  value = random_id.r.keepers
+}
+"#,
+    );
+    let env = t.join("env");
+    slipway_in(
+        &env,
+        ["apply", ".", "-auto-approve", "--state-dir", "state"],
+    )
+    .assert_code(0);
+    // Terraform 1.0.3's rendering of 1/3 (`terraform console`).
+    let third = format!("0.{}5", "3".repeat(154));
+    let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
+    out.assert_code(0);
+    let text = out.dump();
+    for want in [
+        "\"value\": 9007199254740993".to_string(),
+        "\"value\": 0.1".to_string(),
+        format!("\"value\": {third}"),
+        "\"value\": 184467440737095516170".to_string(),
+        format!("\"n\": {third}"),
+        "\"big\": \"9007199254740993\"".to_string(),
+        "\"tenth\": \"0.1\"".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing {want} in:\n{text}");
+    }
+    // The state (snapshot and journal) holds the exact texts.
+    fn read_all(dir: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                read_all(&e.path(), out);
+            } else {
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    let mut state = String::new();
+    read_all(&env.join("state"), &mut state);
+    assert!(!state.is_empty(), "no state under {}", env.display());
+    assert!(state.contains("9007199254740993"), "state:\n{state}");
+    assert!(state.contains(&third), "state:\n{state}");
+    // And the next plan sees no change.
+    slipway_in(
+        &env,
+        ["plan", ".", "--state-dir", "state", "--detailed-exitcode"],
+    )
+    .assert_code(0);
+}

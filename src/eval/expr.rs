@@ -242,6 +242,9 @@ pub struct Evaluator<'a> {
     quoted: bool,
     /// Nesting of directive bodies being rendered (0: top level of the template).
     in_directive: usize,
+    /// The literal texts of the `<<-` heredoc being rendered, when it has strip markers (see
+    /// [`HeredocLayout`]); its strip markers are then already applied.
+    layout: Option<std::rc::Rc<HeredocLayout>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -254,6 +257,7 @@ impl<'a> Evaluator<'a> {
             closed_scope: false,
             quoted: false,
             in_directive: 0,
+            layout: None,
         }
     }
 
@@ -361,9 +365,11 @@ impl<'a> Evaluator<'a> {
                 // A template nested in an interpolation has its own escapes (decoded by the
                 // parser at its top level): save and restore the enclosing template's state.
                 let was = (std::mem::replace(&mut self.quoted, true), self.in_directive);
+                let layout = self.layout.take();
                 self.in_directive = 0;
                 let r = self.eval_template(t);
                 (self.quoted, self.in_directive) = was;
+                self.layout = layout;
                 r
             }
             // The parser has already stripped the indentation of `<<-` heredocs (and must not
@@ -374,8 +380,19 @@ impl<'a> Evaluator<'a> {
                     self.in_directive,
                 );
                 self.in_directive = 0;
+                // A `<<-` heredoc with directives or strip markers: HCL removes the
+                // indentation of every line, directive bodies included, after applying the
+                // strip markers per line; hcl-edit has dedented only the top level.
+                let layout = match h.indent() {
+                    Some(n) if n > 0 && needs_layout(&h.template) => {
+                        Some(std::rc::Rc::new(HeredocLayout::new(&h.template, n)))
+                    }
+                    _ => None,
+                };
+                let layout = std::mem::replace(&mut self.layout, layout);
                 let r = self.eval_template(&h.template);
                 (self.quoted, self.in_directive) = was;
+                self.layout = layout;
                 r
             }
             Expression::Parenthesis(p) => self.eval(p.inner()),
@@ -403,7 +420,7 @@ impl<'a> Evaluator<'a> {
                     Value::Unknown => Ok(Value::Unknown.mark_if(sens)),
                     Value::Bool(b) => {
                         let v = self.eval(if b { &c.true_expr } else { &c.false_expr })?;
-                        Ok(self.unify_conditional(c, v).mark_if(sens))
+                        Ok(self.unify_conditional(c, b, v).mark_if(sens))
                     }
                     Value::String(s) if s == "true" || s == "false" => {
                         let branch = if s == "true" {
@@ -554,27 +571,44 @@ impl<'a> Evaluator<'a> {
         Ok(out.mark_if(sens))
     }
 
-    /// Terraform gives a conditional the unified type of both results: a number or bool result
-    /// whose other branch is a string becomes a string (`true ? 1 : "2"` is `"1"`).
-    fn unify_conditional(&self, c: &hcl::edit::expr::Conditional, v: Value) -> Value {
-        use super::types::{Shape, shape_of};
+    /// Terraform gives a conditional the unified type of both results, and converts the result
+    /// to it: `true ? 1 : "2"` is `"1"`, `true ? [1] : ["a"]` is `["1"]`, `true ? {a = 1} :
+    /// {b = "x"}` is the map `{a = "1"}`. The branch not taken is not evaluated (it may fail
+    /// where it is not meant to run); its type comes from its expression's shape.
+    fn unify_conditional(
+        &self,
+        c: &hcl::edit::expr::Conditional,
+        took_true: bool,
+        v: Value,
+    ) -> Value {
+        use super::types::{convert_to_type, shape_json, shape_of, type_json, unify_types};
         if !matches!(
             v.peel(),
-            Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)
+            Value::Number(_)
+                | Value::BigNumber(_)
+                | Value::Bool(_)
+                | Value::List(_)
+                | Value::Map(_)
         ) {
             return v;
         }
         let scope = ResolverShapes(self.resolver);
-        let (t, f) = (
-            shape_of(&c.true_expr, &scope, 0),
-            shape_of(&c.false_expr, &scope, 0),
-        );
-        let prim = |s: &Shape| matches!(s, Shape::Number | Shape::Bool);
-        if (t == Shape::String && prim(&f)) || (f == Shape::String && prim(&t)) {
-            let (v, s) = v.unmark();
-            return v.to_template_string().map_or(v, Value::String).mark_if(s);
+        let (taken, other) = if took_true {
+            (&c.true_expr, &c.false_expr)
+        } else {
+            (&c.false_expr, &c.true_expr)
+        };
+        let theirs = shape_json(&shape_of(other, &scope, 0));
+        // Nothing known of the other branch (a resource attribute, an untyped variable): no
+        // conversion, and no walk over this value (which may be large) to type it.
+        if theirs == "dynamic" {
+            return v;
         }
-        v
+        let mine = type_json(&v, &shape_of(taken, &scope, 0));
+        match unify_types(&mine, &theirs) {
+            Some(t) if t != mine => convert_to_type(v, &t),
+            _ => v,
+        }
     }
 
     fn lookup_binding(&self, name: &str) -> Option<Value> {
@@ -823,8 +857,19 @@ impl<'a> Evaluator<'a> {
         sens: &mut bool,
         strip_next: &mut bool,
     ) -> Result<(), Diagnostic> {
+        // In a laid-out heredoc the literals' final texts are known and the strip markers
+        // already applied; only evaluation remains.
+        let layout = self.layout.clone();
+        let laid = layout.is_some();
         for el in t.iter() {
+            if let Some(text) = layout.as_ref().and_then(|l| l.prefix.get(&elem_key(el))) {
+                out.push_str(text);
+            }
             match el {
+                Element::Literal(s) if laid => {
+                    let text = layout.as_ref().and_then(|l| l.lit.get(&elem_key(el)));
+                    out.push_str(text.map_or(s.value().as_str(), String::as_str));
+                }
                 Element::Literal(s) => {
                     let decoded;
                     let mut text: &str = s.value();
@@ -840,14 +885,18 @@ impl<'a> Evaluator<'a> {
                     *strip_next = false;
                 }
                 Element::Interpolation(i) => {
-                    strip_before(out, i.strip);
+                    if !laid {
+                        strip_before(out, i.strip);
+                    }
                     let v = self.eval(&i.expr)?;
                     self.append_interpolated(v, &i.expr, out, unknown, sens)?;
                     *strip_next = matches!(i.strip, Strip::End | Strip::Both);
                 }
                 Element::Directive(d) => match &**d {
                     Directive::If(ifd) => {
-                        strip_before(out, ifd.if_expr.strip);
+                        if !laid {
+                            strip_before(out, ifd.if_expr.strip);
+                        }
                         let c = self.eval(&ifd.if_expr.cond_expr)?;
                         let (c, s) = c.unmark();
                         *sens |= s;
@@ -875,12 +924,16 @@ impl<'a> Evaluator<'a> {
                                 ));
                             }
                         }
-                        strip_before(out, ifd.endif_expr.strip);
+                        if !laid {
+                            strip_before(out, ifd.endif_expr.strip);
+                        }
                         *strip_next = matches!(ifd.endif_expr.strip, Strip::End | Strip::Both);
                     }
                     Directive::For(fd) => {
                         let f = &fd.for_expr;
-                        strip_before(out, f.strip);
+                        if !laid {
+                            strip_before(out, f.strip);
+                        }
                         let coll = self.eval(&f.collection_expr)?;
                         let (coll, s) = coll.unmark();
                         *sens |= s;
@@ -906,13 +959,18 @@ impl<'a> Evaluator<'a> {
                                 self.in_directive -= 1;
                             }
                             r?;
-                            strip_before(out, fd.endfor_expr.strip);
+                            if !laid {
+                                strip_before(out, fd.endfor_expr.strip);
+                            }
                         }
                         self.in_directive -= 1;
                         *strip_next = matches!(fd.endfor_expr.strip, Strip::End | Strip::Both);
                     }
                 },
             }
+        }
+        if let Some(text) = layout.as_ref().and_then(|l| l.suffix.get(&template_key(t))) {
+            out.push_str(text);
         }
         Ok(())
     }
@@ -1200,6 +1258,7 @@ impl<'a> Evaluator<'a> {
             // A template file is a heredoc-like text: escapes are not decoded.
             quoted: false,
             in_directive: 0,
+            layout: None,
         };
         inner.eval_template(&template).map_err(|d| {
             // Spans inside the template point into another file; keep the call site instead.
@@ -1207,6 +1266,196 @@ impl<'a> Evaluator<'a> {
                 .at(self.span(whole))
                 .hint(d.hint.clone().unwrap_or_default())
         })
+    }
+}
+
+fn elem_key(e: &Element) -> usize {
+    e as *const Element as usize
+}
+
+fn template_key(t: &Template) -> usize {
+    t as *const Template as usize
+}
+
+/// Whether a `<<-` heredoc needs [`HeredocLayout`]: it has a directive (whose body hcl-edit
+/// does not dedent, nor count when it computes the indentation) or a `~` strip marker.
+fn needs_layout(t: &Template) -> bool {
+    t.iter().any(|el| match el {
+        Element::Literal(_) => false,
+        Element::Interpolation(i) => !matches!(i.strip, Strip::None),
+        Element::Directive(_) => true,
+    })
+}
+
+/// The literal texts of a `<<-` heredoc with directives or strip markers, as HCL computes them. HCL reads a
+/// heredoc's literal text one *line* at a time, so a `~` trims only the adjacent line's piece;
+/// and it removes the common indentation after the strip markers have been applied, counting
+/// only lines that still begin with a literal (a trimmed-away line counts as unindented, and the
+/// line after a trimmed line break no longer begins a line). hcl-edit has already removed the
+/// indentation (`n` characters from every line), so the pieces are re-indented first and the
+/// whole rule is applied to them. Texts are keyed by element (a literal's text), or by the
+/// element a piece comes before, or the body it ends (the indentation before a directive).
+#[derive(Default)]
+struct HeredocLayout {
+    lit: std::collections::HashMap<usize, String>,
+    prefix: std::collections::HashMap<usize, String>,
+    suffix: std::collections::HashMap<usize, String>,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Lit(usize),
+    Prefix(usize),
+    Suffix(usize),
+}
+
+enum LayoutTok {
+    Lit { slot: Slot, text: String },
+    Marker { trim_before: bool, trim_after: bool },
+}
+
+impl HeredocLayout {
+    fn new(t: &Template, n: usize) -> HeredocLayout {
+        let mut toks = Vec::new();
+        let mut line_start = Some(true);
+        flatten(t, n, true, &mut toks, &mut line_start);
+        // Strip markers, within the adjacent piece only.
+        for i in 0..toks.len() {
+            if let LayoutTok::Marker {
+                trim_before,
+                trim_after,
+            } = toks[i]
+            {
+                if trim_before
+                    && i > 0
+                    && let LayoutTok::Lit { text, .. } = &mut toks[i - 1]
+                {
+                    text.truncate(text.trim_end().len());
+                }
+                if trim_after && let Some(LayoutTok::Lit { text, .. }) = toks.get_mut(i + 1) {
+                    *text = text.trim_start().to_string();
+                }
+            }
+        }
+        // The flush rule: the fewest leading spaces of the pieces that begin a line (blank
+        // lines aside; a line that begins with an interpolation or directive counts as 0).
+        let mut min = usize::MAX;
+        let mut newline = true;
+        let mut adjust = Vec::new();
+        for (i, tok) in toks.iter().enumerate() {
+            if newline {
+                newline = false;
+                let spaces = match tok {
+                    LayoutTok::Lit { text, .. } => {
+                        let trimmed = text.trim_start();
+                        if trimmed.is_empty() && text.ends_with('\n') {
+                            usize::MAX
+                        } else {
+                            adjust.push(i);
+                            text[..text.len() - trimmed.len()].chars().count()
+                        }
+                    }
+                    LayoutTok::Marker { .. } => 0,
+                };
+                min = min.min(spaces);
+            }
+            if let LayoutTok::Lit { text, .. } = tok {
+                newline = text.ends_with('\n');
+            }
+        }
+        if min != usize::MAX {
+            for i in adjust {
+                if let LayoutTok::Lit { text, .. } = &mut toks[i] {
+                    let cut: usize = text.chars().take(min).map(char::len_utf8).sum();
+                    text.drain(..cut);
+                }
+            }
+        }
+        let mut layout = HeredocLayout::default();
+        for tok in toks {
+            if let LayoutTok::Lit { slot, text } = tok {
+                let (map, key) = match slot {
+                    Slot::Lit(k) => (&mut layout.lit, k),
+                    Slot::Prefix(k) => (&mut layout.prefix, k),
+                    Slot::Suffix(k) => (&mut layout.suffix, k),
+                };
+                map.entry(key).or_default().push_str(&text);
+            }
+        }
+        layout
+    }
+}
+
+/// The token stream HCL would see, in source order, with each literal split into lines. hcl-edit
+/// removed `n` characters of indentation from the lines of the *top-level* literals only
+/// (directive bodies are left as written), so those lines are re-indented; and where a
+/// top-level line begins with a directive or an interpolation, the indentation HCL saw as a
+/// literal before it is gone too, so a piece of `n` spaces is restored in a prefix or suffix
+/// slot. `line_start` is `Some(top)` at the start of a line, `top` telling whether the line
+/// break came from a top-level literal.
+fn flatten(
+    t: &Template,
+    n: usize,
+    top: bool,
+    toks: &mut Vec<LayoutTok>,
+    line_start: &mut Option<bool>,
+) {
+    let indent = " ".repeat(n);
+    let marker = |toks: &mut Vec<LayoutTok>, strip: Strip, slot: Slot, at: &mut Option<bool>| {
+        if *at == Some(true) {
+            toks.push(LayoutTok::Lit {
+                slot,
+                text: indent.clone(),
+            });
+        }
+        *at = None;
+        toks.push(LayoutTok::Marker {
+            trim_before: matches!(strip, Strip::Start | Strip::Both),
+            trim_after: matches!(strip, Strip::End | Strip::Both),
+        });
+    };
+    for el in t.iter() {
+        let key = elem_key(el);
+        match el {
+            Element::Literal(s) => {
+                for piece in s.value().split_inclusive('\n') {
+                    let text = if top && line_start.is_some() && piece != "\n" {
+                        format!("{indent}{piece}")
+                    } else {
+                        piece.to_string()
+                    };
+                    *line_start = piece.ends_with('\n').then_some(top);
+                    toks.push(LayoutTok::Lit {
+                        slot: Slot::Lit(key),
+                        text,
+                    });
+                }
+                // (An empty literal adds no token: HCL has none there either; where hcl-edit
+                // emptied a line's indentation, the marker that follows restores it.)
+            }
+            Element::Interpolation(i) => {
+                marker(toks, i.strip, Slot::Prefix(key), line_start);
+            }
+            Element::Directive(d) => match &**d {
+                Directive::If(i) => {
+                    marker(toks, i.if_expr.strip, Slot::Prefix(key), line_start);
+                    flatten(&i.if_expr.template, n, false, toks, line_start);
+                    let mut last = template_key(&i.if_expr.template);
+                    if let Some(e) = &i.else_expr {
+                        marker(toks, e.strip, Slot::Suffix(last), line_start);
+                        flatten(&e.template, n, false, toks, line_start);
+                        last = template_key(&e.template);
+                    }
+                    marker(toks, i.endif_expr.strip, Slot::Suffix(last), line_start);
+                }
+                Directive::For(f) => {
+                    marker(toks, f.for_expr.strip, Slot::Prefix(key), line_start);
+                    flatten(&f.for_expr.template, n, false, toks, line_start);
+                    let body = template_key(&f.for_expr.template);
+                    marker(toks, f.endfor_expr.strip, Slot::Suffix(body), line_start);
+                }
+            },
+        }
     }
 }
 

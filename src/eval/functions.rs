@@ -26,6 +26,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 mod more;
+mod yaml;
 
 use super::convert::{self, cmp_values, make_set, parse_number};
 use crate::value::{Type, Value, format_number};
@@ -152,9 +153,11 @@ static DEFS: &[Def] = &[
     pure("anytrue", 1, ONE, f_anytrue),
     pure("base64decode", 1, ONE, f_base64decode),
     pure("base64encode", 1, ONE, f_base64encode),
+    pure("base64gzip", 1, ONE, more::f_base64gzip),
     pure("base64sha256", 1, ONE, f_base64sha256),
     pure("base64sha512", 1, ONE, f_base64sha512),
     pure("basename", 1, ONE, more::f_basename),
+    pure("bcrypt", 1, TWO, more::f_bcrypt),
     pure("ceil", 1, ONE, f_ceil),
     pure("chomp", 1, ONE, f_chomp),
     pure("chunklist", 2, TWO, more::f_chunklist),
@@ -252,6 +255,7 @@ static DEFS: &[Def] = &[
     pure("uuid", 0, ZERO, more::f_uuid),
     pure("uuidv5", 2, TWO, more::f_uuidv5),
     raw("values", 1, ONE, f_values),
+    pure("yamldecode", 1, ONE, more::f_yamldecode),
     pure("yamlencode", 1, ONE, f_yamlencode),
     raw("zipmap", 2, TWO, f_zipmap),
 ];
@@ -826,11 +830,14 @@ fn f_tobool(args: Vec<Value>) -> R {
 }
 
 fn f_coalesce(args: Vec<Value>) -> R {
-    // Terraform unifies the arguments' types first: with a string among primitives of other
-    // kinds, the result is a string (coalesce(1, "a") is "1").
-    let kinds = |want: fn(&Value) -> bool| args.iter().any(|a| want(a.peel()));
-    let to_string = kinds(|v| matches!(v, Value::String(_)))
-        && kinds(|v| matches!(v, Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)));
+    // Terraform unifies the arguments' types first and converts the result to that type:
+    // coalesce(1, "a") is "1", coalesce([1], ["a"]) is ["1"].
+    let types: Vec<serde_json::Value> = args
+        .iter()
+        .filter(|a| !a.peel().is_null())
+        .map(|a| super::types::type_json(a, &super::types::Shape::Dyn))
+        .collect();
+    let unified = super::types::unify_all(&mut types.iter());
     // Skipping a secret (because it was null or empty) reveals that much, so it taints the result.
     let mut sens = false;
     for a in args {
@@ -839,11 +846,13 @@ fn f_coalesce(args: Vec<Value>) -> R {
             Value::Unknown => return Ok(Value::Unknown.mark_if(sens || s)),
             Value::Null => sens |= s,
             Value::String(ref text) if text.is_empty() => sens |= s,
-            other if to_string => {
-                let text = other.to_template_string().map_or(other, Value::String);
-                return Ok(text.mark_if(sens || s));
+            other => {
+                let Some(t) = &unified else {
+                    return Err(err("all arguments must have the same type"));
+                };
+                let other = super::types::convert_to_type(other, t);
+                return Ok(other.mark_if(sens || s));
             }
-            other => return Ok(other.mark_if(sens || s)),
         }
     }
     Err(err("no non-null, non-empty-string arguments"))
@@ -1617,8 +1626,13 @@ fn f_jsondecode(args: &[Value], cx: &Cx) -> R {
     Ok(Value::from_json(&json))
 }
 
+/// The header record of a CSV text, as `csvdecode` reads it (for the type of its result).
+pub(crate) fn csv_header(text: &str) -> Option<Vec<String>> {
+    more::parse_csv(text).ok()?.into_iter().next()
+}
+
 fn f_yamlencode(args: &[Value], _cx: &Cx) -> R {
-    let out = yaml::encode(arg(args, 0));
+    let out = yaml::encode(arg(args, 0)).map_err(|e| arg_err(0, e))?;
     check_string_size(out.len())?;
     Ok(Value::String(out))
 }
@@ -1948,204 +1962,6 @@ fn format_one(
             return Err(arg_err(0, format!("unsupported format verb %{other}")));
         }
     })
-}
-
-// --- YAML ------------------------------------------------------------------------------------
-
-/// A small YAML 1.2 emitter: block style, maps in key order, strings plain only when a YAML
-/// 1.1 or 1.2 reader could not mistake them for anything else, multi-line strings as literal
-/// blocks.
-mod yaml {
-    use crate::value::{Value, format_number};
-
-    pub fn encode(v: &Value) -> String {
-        let mut out = String::new();
-        match v {
-            Value::List(items) if !items.is_empty() => list(items, 0, true, &mut out),
-            Value::Map(map) if !map.is_empty() => map_block(map, 0, true, &mut out),
-            Value::String(s) if block_ok(s) => literal(s, 0, &mut out),
-            other => {
-                out.push_str(&scalar(other));
-                out.push('\n');
-            }
-        }
-        out
-    }
-
-    fn indent(n: usize, out: &mut String) {
-        out.extend(std::iter::repeat_n(' ', n));
-    }
-
-    /// Writes a value after "key:" or "-" at column `col`.
-    fn child(v: &Value, col: usize, in_seq: bool, out: &mut String) {
-        match v {
-            Value::List(items) if !items.is_empty() => {
-                if in_seq {
-                    out.push(' ');
-                    list(items, col + 2, true, out);
-                } else {
-                    out.push('\n');
-                    list(items, col + 2, false, out);
-                }
-            }
-            Value::Map(map) if !map.is_empty() => {
-                if in_seq {
-                    out.push(' ');
-                    map_block(map, col + 2, true, out);
-                } else {
-                    out.push('\n');
-                    map_block(map, col + 2, false, out);
-                }
-            }
-            Value::String(s) if block_ok(s) => {
-                out.push(' ');
-                literal(s, col + 2, out);
-            }
-            other => {
-                out.push(' ');
-                out.push_str(&scalar(other));
-                out.push('\n');
-            }
-        }
-    }
-
-    fn list(items: &[Value], col: usize, inline_first: bool, out: &mut String) {
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 || !inline_first {
-                indent(col, out);
-            }
-            out.push('-');
-            child(item, col, true, out);
-        }
-    }
-
-    fn map_block(
-        map: &std::collections::BTreeMap<String, Value>,
-        col: usize,
-        inline_first: bool,
-        out: &mut String,
-    ) {
-        for (i, (k, v)) in map.iter().enumerate() {
-            if i > 0 || !inline_first {
-                indent(col, out);
-            }
-            out.push_str(&string(k));
-            out.push(':');
-            child(v, col, false, out);
-        }
-    }
-
-    fn scalar(v: &Value) -> String {
-        match v.peel() {
-            Value::Null | Value::Unknown => "null".to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) if n.is_nan() => ".nan".to_string(),
-            Value::Number(n) if n.is_infinite() => {
-                if *n > 0.0 { ".inf" } else { "-.inf" }.to_string()
-            }
-            Value::Number(n) => format_number(*n),
-            Value::BigNumber(b) => b.to_string(),
-            Value::String(s) => string(s),
-            Value::List(_) => "[]".to_string(),
-            Value::Map(_) => "{}".to_string(),
-            Value::Sensitive(_) => "null".to_string(),
-        }
-    }
-
-    /// Characters YAML allows unescaped (c-printable), minus the byte-order mark and the
-    /// characters YAML 1.1 readers treat as line breaks (NEL, U+2028, U+2029).
-    fn printable(c: char) -> bool {
-        matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
-            && !matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
-    }
-
-    fn reserved(s: &str) -> bool {
-        const WORDS: &[&str] = &[
-            "null", "~", "true", "false", "yes", "no", "on", "off", "y", "n", ".nan", ".inf",
-            "-.inf", "+.inf", "<<", "=",
-        ];
-        WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
-    }
-
-    fn plain_ok(s: &str) -> bool {
-        let mut chars = s.chars();
-        let (Some(first), second) = (chars.next(), chars.next()) else {
-            return false;
-        };
-        // Anything that might read as a number, date or time in YAML 1.1 or 1.2.
-        let numberish = first.is_ascii_digit()
-            || (matches!(first, '+' | '-' | '.')
-                && second.is_some_and(|c| c.is_ascii_digit() || c == '.'));
-        let indicator = "-?:,[]{}#&*!|>'\"%@`".contains(first);
-        !reserved(s)
-            && !numberish
-            && !indicator
-            && s.chars().all(printable)
-            && s.trim() == s
-            && !s.contains(": ")
-            && !s.contains(" #")
-            && !s.ends_with(':')
-    }
-
-    fn string(s: &str) -> String {
-        if plain_ok(s) {
-            return s.to_string();
-        }
-        let mut out = String::with_capacity(s.len() + 2);
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if printable(c) => out.push(c),
-                c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push_str(&format!("\\U{:08x}", c as u32)),
-            }
-        }
-        out.push('"');
-        out
-    }
-
-    /// Whether a literal block (`|` / `|-`) reproduces `s` exactly.
-    fn block_ok(s: &str) -> bool {
-        if !s.contains('\n') {
-            return false;
-        }
-        let body = s.strip_suffix('\n').unwrap_or(s);
-        // More than one trailing newline would need `|+`; quoting is simpler and exact.
-        if body.ends_with('\n') || body.trim().is_empty() {
-            return false;
-        }
-        let first_content = body.lines().find(|l| !l.is_empty());
-        let indented_first = first_content.is_some_and(|l| l.starts_with([' ', '\t']));
-        // Whitespace-only lines could be read as less-indented empty lines and lose spaces.
-        let blank_with_spaces = body
-            .split('\n')
-            .any(|l| !l.is_empty() && l.trim().is_empty());
-        !indented_first
-            && !blank_with_spaces
-            && body.chars().all(|c| c == '\n' || c == '\t' || printable(c))
-    }
-
-    fn literal(s: &str, col: usize, out: &mut String) {
-        let (body, header) = match s.strip_suffix('\n') {
-            Some(b) => (b, "|"),
-            None => (s, "|-"),
-        };
-        out.push_str(header);
-        out.push('\n');
-        for line in body.split('\n') {
-            if !line.is_empty() {
-                indent(col.max(2), out);
-                out.push_str(line);
-            }
-            out.push('\n');
-        }
-    }
 }
 
 #[cfg(test)]
@@ -3009,7 +2825,11 @@ mod tests {
         );
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(call("jsondecode", vec![s(&deep)]).is_err());
-        assert!(call("jsondecode", vec![s("1e400")]).is_err());
+        // Beyond an f64 but not beyond Terraform's 512-bit floats: a number, as in Terraform.
+        assert_eq!(
+            ok("jsondecode", vec![s("1e400")]),
+            Value::from_bignum(crate::value::bignum::BigNum::parse("1e400").unwrap())
+        );
         assert_eq!(
             ok("jsonencode", vec![m(vec![("pw", secret("x"))])]),
             s(r#"{"pw":"x"}"#).mark_sensitive()
@@ -3038,80 +2858,71 @@ mod tests {
         }
     }
 
+    /// Expected bytes are Terraform 1.0.3's (`terraform output -json` of each call).
     #[test]
-    fn yaml_scalars_quote_when_needed() {
+    fn yamlencode_writes_terraform_1_0_3_bytes() {
         let y = |v: Value| {
             ok("yamlencode", vec![v])
                 .as_str()
                 .unwrap_or_default()
                 .to_string()
         };
-        assert_eq!(y(s("hello")), "hello\n");
-        assert_eq!(y(s("hello world")), "hello world\n");
-        for tricky in [
-            "y", "true", "null", "1.0", "yes", "No", "~", "", " lead", "trail ", "a: b", "#x",
-            "a #b", "- x", "012", "-1", ".5", "x:", "[a]", "*ref", "@x",
-        ] {
-            let out = y(s(tricky));
-            assert!(out.starts_with('"'), "{tricky:?} → {out:?}");
-        }
-        assert_eq!(y(s("say \"hi\"\t")), "\"say \\\"hi\\\"\\t\"\n");
-        assert_eq!(y(s("\u{7f}")), "\"\\x7f\"\n");
-        assert_eq!(y(s("a\u{85}b")), "\"a\\x85b\"\n");
-        assert_eq!(y(s("<<")), "\"<<\"\n");
-        assert_eq!(y(n(1.5)), "1.5\n");
-        assert_eq!(y(b(true)), "true\n");
-        assert_eq!(y(Value::Null), "null\n");
+        assert_eq!(y(s("plain")), "\"plain\"\n");
+        assert_eq!(y(n(1.0)), "1\n...\n");
+        assert_eq!(y(b(true)), "true\n...\n");
+        assert_eq!(y(Value::Null), "null\n...\n");
         assert_eq!(y(l(vec![])), "[]\n");
         assert_eq!(y(m(vec![])), "{}\n");
-    }
-
-    #[test]
-    fn yaml_structures_and_blocks() {
-        let y = |v: Value| {
-            ok("yamlencode", vec![v])
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        };
+        assert_eq!(y(s("a\nb")), "|-\n  a\n  b\n");
+        assert_eq!(y(s("a\n\n")), "|+\n  a\n\n");
+        assert_eq!(y(s("\n")), "|2+\n\n");
+        assert_eq!(y(s(" x\ny")), "|2-\n   x\n  y\n");
+        assert_eq!(y(s("\u{feff}ab")), "\"\\uFEFF\\x61\\x62\"\n");
+        assert_eq!(
+            y(m(vec![
+                ("a", l(vec![n(1.0), n(2.0)])),
+                ("b", m(vec![("c", s("d"))]))
+            ])),
+            "\"a\":\n- 1\n- 2\n\"b\":\n  \"c\": \"d\"\n"
+        );
+        assert_eq!(
+            y(l(vec![s("a\nb\n"), m(vec![("x", s("y\n"))])])),
+            "- |\n  a\n  b\n- \"x\": |\n    y\n"
+        );
+        let words = ["word"; 40].join(" ");
+        assert_eq!(
+            y(s(&words)),
+            format!(
+                "\"{}\n  {}\n  {}\"\n",
+                ["word"; 17].join(" "),
+                ["word"; 16].join(" "),
+                ["word"; 7].join(" ")
+            )
+        );
+        let long_key = format!("long key {}", "k".repeat(130));
         let v = m(vec![
+            ("", n(3.0)),
+            ("k", s("a\n\n")),
+            ("l", s("  x\ny")),
+            (long_key.as_str(), n(1.0)),
+            ("m", s("a \nb")),
+            ("n", s("\ta\nb")),
+            ("o", s("\u{1F600}")),
+            ("p", s("\u{e9}\u{85}")),
             (
-                "b",
-                l(vec![
-                    n(1.0),
-                    m(vec![("x", s("hello")), ("z", l(vec![]))]),
-                    strs(&["p", "q"]),
-                ]),
+                "r",
+                l(vec![l(vec![]), m(vec![]), l(vec![n(1.0), l(vec![n(2.0)])])]),
             ),
-            ("a", s("line1\nline2")),
-            ("c", m(vec![("d", s("text\n"))])),
-            ("e", m(vec![])),
-            ("f key", s("true")),
+            ("s", s(" lead")),
+            ("t", s("")),
+            ("x\ny", n(2.0)),
         ]);
-        let expected = "\
-a: |-
-  line1
-  line2
-b:
-  - 1
-  - x: hello
-    z: []
-  - - p
-    - q
-c:
-  d: |
-    text
-e: {}
-f key: \"true\"
-";
+        let expected = format!(
+            "\"\": 3\n\"k\": |+\n  a\n\n\"l\": |2-\n    x\n  y\n? \"{long_key}\"\n: 1\n\
+             \"m\": \"a \\nb\"\n\"n\": \"\\ta\\nb\"\n\"o\": \"\\U0001F600\"\n\"p\": \"\u{e9}\\N\"\n\
+             \"r\":\n- []\n- {{}}\n- - 1\n  - - 2\n\"s\": \" lead\"\n\"t\": \"\"\n? |-\n  x\n  y\n: 2\n"
+        );
         assert_eq!(y(v), expected);
-        // Cases a literal block cannot reproduce fall back to quoting.
-        assert_eq!(y(s("  indented\nx")), "\"  indented\\nx\"\n");
-        assert_eq!(y(s("a\n\n")), "\"a\\n\\n\"\n");
-        assert_eq!(y(s("a\n  \nb")), "\"a\\n  \\nb\"\n");
-        assert_eq!(y(s("a\r\nb")), "\"a\\r\\nb\"\n");
-        assert_eq!(y(s("a\n\nb")), "|-\n  a\n\n  b\n");
-        assert_eq!(y(l(vec![s("x\n  y")])), "- |-\n  x\n    y\n");
     }
 
     // --- marks ------------------------------------------------------------------------------

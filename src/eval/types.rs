@@ -231,11 +231,28 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 "setunion" | "setintersection" | "setsubtract" => {
                     Shape::Set(Box::new(arg(0).elem()))
                 }
-                "setproduct" => match arg(0) {
-                    Shape::Set(_) => Shape::Set(Box::new(Shape::Dyn)),
+                // Each element is a tuple of one element of each argument, so the element
+                // type is known even when the product is empty (`setproduct([], [1])`).
+                "setproduct" => {
+                    let elem = Shape::Tuple((0..args.len()).map(|i| arg(i).elem()).collect());
+                    match arg(0) {
+                        Shape::Set(_) => Shape::Set(Box::new(elem)),
+                        _ => list(elem),
+                    }
+                }
+                // Objects with the header's attributes, all strings — known from a literal
+                // even when there are no records (`csvdecode("a,b\n")`).
+                "csvdecode" => match args.first() {
+                    Some(Expression::String(text)) => {
+                        match super::functions::csv_header(text.value()) {
+                            Some(header) => list(Shape::Object(
+                                header.into_iter().map(|h| (h, Shape::String)).collect(),
+                            )),
+                            None => list(Shape::Dyn),
+                        }
+                    }
                     _ => list(Shape::Dyn),
                 },
-                "csvdecode" => list(Shape::Dyn),
                 "fileset" => Shape::Set(Box::new(Shape::String)),
                 "transpose" => Shape::Map(Box::new(list(Shape::String))),
                 "values" => match arg(0) {
@@ -261,7 +278,12 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                     Shape::List(s) => Shape::Map(s),
                     _ => Shape::Dyn,
                 },
-                "sensitive" | "nonsensitive" | "try" | "coalesce" => arg(0),
+                "sensitive" | "nonsensitive" | "try" => arg(0),
+                // Its arguments' unified type, as a conditional's.
+                "coalesce" => (0..args.len())
+                    .map(arg)
+                    .reduce(unify_shapes)
+                    .unwrap_or(Shape::Dyn),
                 _ => Shape::Dyn,
             }
         }
@@ -370,8 +392,9 @@ fn elem_type<'v>(items: impl Iterator<Item = &'v Value>, shape: &Shape) -> Json 
         .unwrap_or_else(|| json!("dynamic"))
 }
 
-/// The type a shape alone gives (for collections without elements).
-fn shape_json(shape: &Shape) -> Json {
+/// The type a shape alone gives (for collections without elements, and for the branch of a
+/// conditional that is not taken).
+pub fn shape_json(shape: &Shape) -> Json {
     match shape {
         Shape::String => json!("string"),
         Shape::Number => json!("number"),
@@ -379,7 +402,16 @@ fn shape_json(shape: &Shape) -> Json {
         Shape::List(s) => json!(["list", shape_json(s)]),
         Shape::Set(s) => json!(["set", shape_json(s)]),
         Shape::Map(s) => json!(["map", shape_json(s)]),
-        _ => json!("dynamic"),
+        Shape::Tuple(ts) => json!(["tuple", ts.iter().map(shape_json).collect::<Vec<_>>()]),
+        // (The "" entry is a `for` body's shape, not an attribute.)
+        Shape::Object(m) => json!([
+            "object",
+            m.iter()
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, s)| (k.clone(), shape_json(s)))
+                .collect::<serde_json::Map<_, _>>()
+        ]),
+        Shape::Dyn => json!("dynamic"),
     }
 }
 
@@ -425,17 +457,184 @@ fn unify_json(a: Json, b: Json) -> Json {
     }
 }
 
-/// The shape of a conditional: Terraform unifies its two results' types.
+/// The shape of a conditional: Terraform unifies its two results' types (the same rules as
+/// [`unify_types`], on shapes; where they cannot unify, nothing is known).
 fn unify_shapes(a: Shape, b: Shape) -> Shape {
     use Shape as S;
+    fn all(items: impl IntoIterator<Item = Shape>) -> Shape {
+        items.into_iter().reduce(unify_shapes).unwrap_or(S::Dyn)
+    }
     match (a, b) {
         (a, b) if a == b => a,
+        (S::Dyn, x) | (x, S::Dyn) => x,
         (S::String, S::Number | S::Bool) | (S::Number | S::Bool, S::String) => S::String,
-        (S::List(x), S::Tuple(_)) | (S::Tuple(_), S::List(x)) => S::List(x),
-        (S::Tuple(x), S::Tuple(y)) if x.len() != y.len() => S::List(Box::new(S::Dyn)),
-        (S::Map(x), S::Object(_)) | (S::Object(_), S::Map(x)) => S::Map(x),
+        (S::Tuple(x), S::Tuple(y)) if x.len() == y.len() => S::Tuple(
+            x.into_iter()
+                .zip(y)
+                .map(|(a, b)| unify_shapes(a, b))
+                .collect(),
+        ),
+        (S::Tuple(x), S::Tuple(y)) => S::List(Box::new(all(x.into_iter().chain(y)))),
+        (S::List(e), S::Tuple(y)) | (S::Tuple(y), S::List(e)) => {
+            S::List(Box::new(all(std::iter::once(*e).chain(y))))
+        }
+        (S::List(x), S::List(y)) => S::List(Box::new(unify_shapes(*x, *y))),
+        (S::Set(x), S::Set(y)) => S::Set(Box::new(unify_shapes(*x, *y))),
+        (S::Map(x), S::Map(y)) => S::Map(Box::new(unify_shapes(*x, *y))),
+        (S::Object(x), S::Object(y)) if x.keys().eq(y.keys()) => S::Object(
+            x.into_iter()
+                .zip(y)
+                .map(|((k, a), (_, b))| (k, unify_shapes(a, b)))
+                .collect(),
+        ),
+        (S::Object(x), S::Object(y)) => {
+            S::Map(Box::new(all(x.into_values().chain(y.into_values()))))
+        }
+        (S::Map(e), S::Object(o)) | (S::Object(o), S::Map(e)) => {
+            S::Map(Box::new(all(std::iter::once(*e).chain(o.into_values()))))
+        }
         _ => S::Dyn,
     }
+}
+
+/// cty's type unification (what a conditional and `coalesce` give their result), on the JSON
+/// notation: equal types stay; `dynamic` (a null, an unknown, a shape not known) takes the other
+/// type; a string with a number or bool is a string; tuples of one length unify element-wise,
+/// of different lengths (or with a list) to a list of all their elements' unification; objects
+/// with the same attributes unify attribute-wise, otherwise (or with a map) to a map. `None`:
+/// the types cannot unify (Terraform reports an error there; the value is left as it is).
+pub fn unify_types(a: &Json, b: &Json) -> Option<Json> {
+    let all = |items: &mut dyn Iterator<Item = &Json>| unify_all(items);
+    if a == b {
+        return Some(a.clone());
+    }
+    if a == "dynamic" {
+        return Some(b.clone());
+    }
+    if b == "dynamic" {
+        return Some(a.clone());
+    }
+    if let (Some(x), Some(y)) = (a.as_str(), b.as_str()) {
+        return match (x, y) {
+            ("string", "number" | "bool") | ("number" | "bool", "string") => Some(json!("string")),
+            _ => None,
+        };
+    }
+    let kind = |t: &Json| -> Option<(String, Json)> {
+        let arr = t.as_array()?;
+        Some((arr.first()?.as_str()?.to_string(), arr.get(1)?.clone()))
+    };
+    let ((ka, ea), (kb, eb)) = (kind(a)?, kind(b)?);
+    let seq = |e: &Json| e.as_array().cloned().unwrap_or_default();
+    let attrs = |e: &Json| e.as_object().cloned().unwrap_or_default();
+    Some(match (ka.as_str(), kb.as_str()) {
+        ("tuple", "tuple") => {
+            let (x, y) = (seq(&ea), seq(&eb));
+            if x.len() == y.len() {
+                let ts: Option<Vec<Json>> =
+                    x.iter().zip(&y).map(|(p, q)| unify_types(p, q)).collect();
+                json!(["tuple", ts?])
+            } else {
+                json!(["list", all(&mut x.iter().chain(&y))?])
+            }
+        }
+        ("list", "tuple") => json!(["list", all(&mut std::iter::once(&ea).chain(&seq(&eb)))?]),
+        ("tuple", "list") => json!(["list", all(&mut std::iter::once(&eb).chain(&seq(&ea)))?]),
+        ("list", "list") | ("set", "set") | ("map", "map") => {
+            json!([ka, unify_types(&ea, &eb)?])
+        }
+        ("object", "object") => {
+            let (x, y) = (attrs(&ea), attrs(&eb));
+            if x.keys().eq(y.keys()) {
+                let mut m = serde_json::Map::new();
+                for ((k, p), (_, q)) in x.iter().zip(&y) {
+                    m.insert(k.clone(), unify_types(p, q)?);
+                }
+                json!(["object", m])
+            } else {
+                json!(["map", all(&mut x.values().chain(y.values()))?])
+            }
+        }
+        ("map", "object") => json!([
+            "map",
+            all(&mut std::iter::once(&ea).chain(attrs(&eb).values()))?
+        ]),
+        ("object", "map") => json!([
+            "map",
+            all(&mut std::iter::once(&eb).chain(attrs(&ea).values()))?
+        ]),
+        _ => return None,
+    })
+}
+
+/// The unification of several types at once. As in cty, primitives of different kinds unify
+/// to a string when a string is among them (`1`, `true`, `"a"` → string) even though a number
+/// and a bool alone do not; other types unify pairwise.
+pub fn unify_all(types: &mut dyn Iterator<Item = &Json>) -> Option<Json> {
+    let types: Vec<&Json> = types.filter(|t| *t != "dynamic").collect();
+    if types.is_empty() {
+        return Some(json!("dynamic"));
+    }
+    if types.iter().all(|t| t.is_string()) && types.iter().any(|t| *t == "string") {
+        return Some(json!("string"));
+    }
+    let mut acc = types[0].clone();
+    for t in &types[1..] {
+        acc = unify_types(&acc, t)?;
+    }
+    Some(acc)
+}
+
+/// Converts a value to a (unified) type: the only conversions unification asks for are a
+/// number or bool to a string, at any depth. Marks stay where they were.
+pub fn convert_to_type(v: Value, t: &Json) -> Value {
+    let (v, sens) = v.unmark();
+    let out = match (v, t) {
+        (v @ (Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)), t) if t == "string" => {
+            v.to_template_string().map_or(v, Value::String)
+        }
+        (Value::List(items), Json::Array(arr)) => {
+            match (arr.first().and_then(Json::as_str), arr.get(1)) {
+                (Some("list" | "set"), Some(e)) => {
+                    Value::List(items.into_iter().map(|v| convert_to_type(v, e)).collect())
+                }
+                (Some("tuple"), Some(Json::Array(ts))) => Value::List(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| match ts.get(i) {
+                            Some(t) => convert_to_type(v, t),
+                            None => v,
+                        })
+                        .collect(),
+                ),
+                _ => Value::List(items),
+            }
+        }
+        (Value::Map(map), Json::Array(arr)) => {
+            match (arr.first().and_then(Json::as_str), arr.get(1)) {
+                (Some("map"), Some(e)) => Value::Map(
+                    map.into_iter()
+                        .map(|(k, v)| (k, convert_to_type(v, e)))
+                        .collect(),
+                ),
+                (Some("object"), Some(Json::Object(ts))) => Value::Map(
+                    map.into_iter()
+                        .map(|(k, v)| match ts.get(&k) {
+                            Some(t) => {
+                                let v = convert_to_type(v, t);
+                                (k, v)
+                            }
+                            None => (k, v),
+                        })
+                        .collect(),
+                ),
+                _ => Value::Map(map),
+            }
+        }
+        (v, _) => v,
+    };
+    out.mark_if(sens)
 }
 
 #[cfg(test)]

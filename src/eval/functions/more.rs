@@ -200,7 +200,7 @@ pub(super) fn f_csvdecode(args: &[Value], cx: &Cx) -> R {
 
 /// RFC 4180 records (Go's encoding/csv): quoted fields, `""` escapes, CRLF or LF; blank lines
 /// are skipped.
-fn parse_csv(s: &str) -> Result<Vec<Vec<String>>, String> {
+pub(super) fn parse_csv(s: &str) -> Result<Vec<Vec<String>>, String> {
     let mut rows = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut field = String::new();
@@ -850,6 +850,80 @@ pub(super) fn f_formatdate(args: &[Value], cx: &Cx) -> R {
         i += n;
     }
     Ok(Value::String(out))
+}
+
+// --- encodings and hashes that need their own machinery ------------------------------------
+
+pub(super) fn f_yamldecode(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    super::yaml::decode(&s).map_err(|e| arg_err(0, e))
+}
+
+/// Terraform's `base64gzip`: Go's `compress/gzip` at the default level, written, flushed and
+/// closed. The header is Go's (no name, modification time 0, no extra flags, OS byte 255);
+/// the data is one deflate stream ended as Go ends it after `Flush` then `Close` — a sync
+/// flush (an empty stored block) and then a final empty stored block. The compressed blocks
+/// themselves come from miniz at level 6, which matches Go's bytes for short inputs; longer
+/// inputs may choose other (equally valid) matches, so the differential test compares those
+/// after decompression.
+pub(super) fn f_base64gzip(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    let out = go_gzip(s.as_bytes()).map_err(|e| arg_err(0, e))?;
+    let enc = base64::engine::general_purpose::STANDARD.encode(out);
+    check_string_size(enc.len())?;
+    Ok(Value::String(enc))
+}
+
+fn go_gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+    use miniz_oxide::deflate::core::{
+        CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+    };
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    // Negative window bits: a raw deflate stream (the gzip framing is written here).
+    let mut c = CompressorOxide::new(create_comp_flags_from_zip_params(6, -15, 0));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut input = data;
+    loop {
+        let (status, used, written) = compress(&mut c, input, &mut buf, TDEFLFlush::Sync);
+        out.extend_from_slice(&buf[..written]);
+        input = &input[used..];
+        match status {
+            TDEFLStatus::Okay if input.is_empty() && written < buf.len() => break,
+            TDEFLStatus::Okay => {}
+            other => return Err(format!("gzip compression failed ({other:?})")),
+        }
+    }
+    // Go's Close: a final, empty stored block (the sync flush left the stream byte-aligned).
+    out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    Ok(out)
+}
+
+/// Terraform's `bcrypt(str, cost = 10)`: a salted hash in Go's `$2a$` form; a new salt each
+/// call, so (as in Terraform) the result differs every time.
+pub(super) fn f_bcrypt(args: &[Value], cx: &Cx) -> R {
+    let s = want_str(arg(args, 0), 0, cx)?;
+    let cost = match args.get(1) {
+        Some(v) => want_int(v, 1, cx)?,
+        None => 10,
+    };
+    // Go's x/crypto/bcrypt: a cost below 4 means the default (10), above 31 is an error; a
+    // password longer than 72 bytes is truncated, as the bcrypt crate's `hash` does.
+    let cost = if cost < 4 { 10 } else { cost };
+    if cost > 31 {
+        return Err(arg_err(
+            1,
+            format!(
+                "error occured generating password\ncrypto/bcrypt: cost {cost} is outside allowed range (4,31)"
+            ),
+        ));
+    }
+    let parts = bcrypt::hash_with_result(s.as_bytes(), cost as u32)
+        .map_err(|e| arg_err(0, format!("bcrypt: {e}")))?;
+    Ok(Value::String(
+        parts.format_for_version(bcrypt::Version::TwoA),
+    ))
 }
 
 #[cfg(test)]
