@@ -486,6 +486,10 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                         "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
                         if cp > 0.0 { wall / cp } else { 1.0 }
                     );
+                    eprintln!(
+                        "Re-evaluated at apply: {} configurations, {} variables/locals/outputs/module calls/resource values",
+                        report.reevaluated, report.reevaluation_nodes
+                    );
                 }
                 if report.ok() { 0 } else { 1 }
             }
