@@ -622,11 +622,11 @@ fn current_config(
     if !matches!(op.kind, OpKind::Create | OpKind::Update | OpKind::Read) {
         return None;
     }
-    match &c.config {
+    match c.config() {
         Some(config) if config.contains_unknown() => {
             Some(evaluator.config(ctx.env.walk_input(), &c.addr, values))
         }
-        config => Some(Ok(config.clone().unwrap_or(Value::Null))),
+        config => Some(Ok(config.unwrap_or(Value::Null))),
     }
 }
 

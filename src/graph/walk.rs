@@ -220,6 +220,9 @@ pub struct WalkOutput {
     pub resources: IndexMap<ResourceAddr, Vec<u32>>,
     /// Root module outputs: value (with marks) and whether declared sensitive.
     pub outputs: BTreeMap<String, (Value, bool)>,
+    /// Each instance's value as the handler decided it (same order as `instances`), moved out
+    /// of the walk's memo when it ends: the plan's planned objects, without a copy.
+    pub values: Vec<Value>,
     pub diagnostics: Diagnostics,
 }
 
@@ -493,12 +496,57 @@ impl<'a> Walk<'a> {
                 );
             }
         }
+        let values = self.take_instance_values();
         WalkOutput {
             instances: self.instances.into_inner(),
             resources: self.resources.into_inner(),
             outputs,
+            values,
             diagnostics: self.diags.into_inner(),
         }
+    }
+
+    /// Moves every instance's value out of its resource's memoized value (a list by index, a
+    /// map by key, or the value itself), in the order of [`WalkOutput::instances`].
+    fn take_instance_values(&self) -> Vec<Value> {
+        let instances = self.instances.borrow();
+        let mut memo = self.memo.borrow_mut();
+        let mut values = vec![Value::Unknown; instances.len()];
+        for (addr, members) in self.resources.borrow().iter() {
+            let Some(first) = members.first().map(|&i| &instances[i as usize]) else {
+                continue;
+            };
+            let Some(node) =
+                self.input
+                    .graph
+                    .node(first.module, NodeKind::Resource, &first.resource_key)
+            else {
+                continue;
+            };
+            let Some(e) = memo.remove(&(node, addr.module.clone())) else {
+                continue;
+            };
+            let r = &self.input.config.modules[first.module].resources[&first.resource_key];
+            match (&r.repetition, e.value) {
+                (Repetition::Count(_), Value::List(items)) => {
+                    for (&i, v) in members.iter().zip(items) {
+                        values[i as usize] = v;
+                    }
+                }
+                (Repetition::ForEach(_), Value::Map(mut map)) => {
+                    for &i in members {
+                        if let InstanceKey::Str(k) = &instances[i as usize].addr.key
+                            && let Some(v) = map.remove(k)
+                        {
+                            values[i as usize] = v;
+                        }
+                    }
+                }
+                (Repetition::Single, v) => values[members[0] as usize] = v,
+                _ => {}
+            }
+        }
+        values
     }
 
     /// `provider "name" { … }` blocks: the provider must be in this build and every argument in
