@@ -142,10 +142,9 @@ pub struct InstanceContext<'a> {
 pub trait InstanceHandler {
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic>;
 
-    /// Whether `instance` needs this instance's evaluated configuration. A handler that only
-    /// wants one instance's (apply, re-evaluating a configuration after its dependencies
-    /// exist) says no for the others, and the walk hands it `null` instead of evaluating
-    /// their bodies: a walk per operation then costs the expansion, not every body.
+    /// Whether `instance` needs this instance's evaluated configuration. A handler that does
+    /// not (apply's walk for the root outputs, which has every instance's value already) says
+    /// no, and the walk hands it `null` instead of evaluating the body.
     fn needs_config(&self, _addr: &ResourceInstanceAddr) -> bool {
         true
     }
