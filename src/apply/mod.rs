@@ -14,7 +14,7 @@
 //! - Expressions unknown at plan time are evaluated again once their dependencies have been
 //!   applied, through the same walk that planned them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,9 +170,25 @@ impl Op {
     }
 }
 
+/// Adds each edge of the operation DAG once. petgraph's `update_edge` finds an existing edge
+/// by scanning the source's outgoing edges, which is quadratic for a node many operations wait
+/// for (a barrier, or an instance every other one reads): it was 30 % of the CPU time of a
+/// sparse apply of 100,000 instances.
+#[derive(Default)]
+struct EdgeSet(HashSet<(NodeIndex, NodeIndex)>);
+
+impl EdgeSet {
+    fn add(&mut self, g: &mut DiGraph<Op, ()>, from: NodeIndex, to: NodeIndex) {
+        if self.0.insert((from, to)) {
+            g.add_edge(from, to, ());
+        }
+    }
+}
+
 /// Builds the operation DAG. Edges point from an operation to those that must wait for it.
 fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
     let mut g: DiGraph<Op, ()> = DiGraph::new();
+    let mut edges = EdgeSet::default();
     let mut create_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
     let mut delete_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
@@ -197,9 +213,9 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
                     ..Op::new(i, OpKind::Delete)
                 });
                 if c.create_before_destroy {
-                    g.add_edge(cr, de, ());
+                    edges.add(&mut g, cr, de);
                 } else {
-                    g.add_edge(de, cr, ());
+                    edges.add(&mut g, de, cr);
                 }
                 create_of.insert(&c.addr, cr);
                 delete_of.insert(&c.addr, de);
@@ -223,7 +239,7 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
         if let Some(&me) = create_of.get(&c.addr) {
             for d in &c.depends_on {
                 if let Some(&dep) = create_of.get(d) {
-                    g.update_edge(dep, me, ());
+                    edges.add(&mut g, dep, me);
                 } else if d.key == InstanceKey::None
                     && let Some(members) = creates_of_resource.get(&d.resource)
                 {
@@ -233,11 +249,11 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
                             ..Op::new(usize::MAX, OpKind::Create)
                         });
                         for &m in members {
-                            g.add_edge(m, b, ());
+                            edges.add(&mut g, m, b);
                         }
                         b
                     });
-                    g.update_edge(b, me, ());
+                    edges.add(&mut g, b, me);
                 }
             }
         }
@@ -274,7 +290,7 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
                 continue;
             }
             if let Some(&y_delete) = delete_of.get(y) {
-                g.update_edge(y_delete, x_delete, ());
+                edges.add(&mut g, y_delete, x_delete);
             }
             // A dependent that is updated or created may stop referring to X: it must be done
             // before X goes away (not possible for a destroy-before-create replacement, where
@@ -283,7 +299,7 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
                 && let Some(&y_op) = create_of.get(y)
                 && !(cbd && g[y_op].change == g[x_delete].change)
             {
-                g.update_edge(y_op, x_delete, ());
+                edges.add(&mut g, y_op, x_delete);
             }
         }
         if x.key == InstanceKey::None {
@@ -300,23 +316,23 @@ fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
             let b = barrier(&mut g);
             for y in others() {
                 if let Some(&y_delete) = delete_of.get(y) {
-                    g.update_edge(y_delete, b, ());
+                    edges.add(&mut g, y_delete, b);
                 }
             }
             b
         });
-        g.update_edge(d, x_delete, ());
+        edges.add(&mut g, d, x_delete);
         if pure_delete || cbd {
             let u = *updates_barrier.entry(&x.resource).or_insert_with(|| {
                 let b = barrier(&mut g);
                 for y in others() {
                     if let Some(&y_op) = create_of.get(y) {
-                        g.update_edge(y_op, b, ());
+                        edges.add(&mut g, y_op, b);
                     }
                 }
                 b
             });
-            g.update_edge(u, x_delete, ());
+            edges.add(&mut g, u, x_delete);
         }
     }
     g
