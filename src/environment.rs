@@ -101,14 +101,18 @@ impl Environment {
 
     /// Evaluates the whole configuration, asking `handler` for each resource instance's value.
     pub fn walk(&self, handler: &dyn InstanceHandler) -> WalkOutput {
-        let input = WalkInput {
+        Walk::new(self.walk_input(), handler).run()
+    }
+
+    /// What a walk of this environment reads.
+    pub fn walk_input(&self) -> WalkInput<'_> {
+        WalkInput {
             config: &self.config,
             graph: &self.graph,
             registry: &self.registry,
             root_vars: &self.root_vars,
             environment: self.name.clone(),
-        };
-        Walk::new(input, handler).run()
+        }
     }
 
     /// The root module's `provider` blocks, evaluated with `handler` answering for the

@@ -1075,3 +1075,60 @@ fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
         .unwrap();
     assert!(last_s1_gone < first_s0_start, "{}", d.stdout);
 }
+
+/// Issue #18: apply re-evaluates a configuration that held unknowns at plan time by evaluating
+/// that instance's own expressions (and, once per apply, the variables, locals and outputs
+/// they reach), not by walking the whole configuration per operation. In the sparse shape each
+/// `random_string.b[k]` reads `random_id.a[k].hex` and becomes ready on its own, so a walk per
+/// operation did work proportional to (operations × module instances): 1k → 10k instances
+/// took 34× as long. Counted by `--stats`, the work must grow like the instances (4× here),
+/// and apply then plan is a no-op, so what was evaluated is right.
+#[test]
+fn regression_18_apply_reevaluation_grows_linearly_with_the_instances() {
+    let measure = |instances: usize, tiers: usize| -> (usize, usize) {
+        let repo = Repo::new();
+        crate::synth::write_environment(&repo.env_dir(), instances, tiers);
+        let a = repo
+            .run(&[
+                "apply",
+                ENV,
+                "-auto-approve",
+                "--stats",
+                "--parallelism",
+                "4",
+            ])
+            .ok();
+        let line = a
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("Re-evaluated at apply: "))
+            .unwrap_or_else(|| panic!("no re-evaluation figures:\n{}", a.stderr));
+        let numbers: Vec<usize> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let p = repo.run(&["plan", ENV, "-detailed-exitcode"]);
+        assert_eq!(p.code, 0, "apply then plan:\n{}\n{}", p.stdout, p.stderr);
+        (numbers[0], numbers[1])
+    };
+    let (configs_small, nodes_small) = measure(240, 2);
+    let (configs_large, nodes_large) = measure(960, 8);
+    eprintln!(
+        "re-evaluated: {configs_small} configs / {nodes_small} nodes → {configs_large} / {nodes_large}"
+    );
+    // Every random_string.b and random_string.c, every leaf's instances, reads an unknown.
+    assert!(configs_small >= 100, "{configs_small}");
+    assert!(
+        configs_large >= 4 * configs_small - 8 && configs_large <= 4 * configs_small + 8,
+        "{configs_small} → {configs_large}"
+    );
+    assert!(
+        nodes_large * 10 <= nodes_small * 44,
+        "evaluations grew {nodes_small} → {nodes_large} for 4× the instances"
+    );
+    // And per configuration, a few evaluations at most: no walk of the rest.
+    assert!(
+        nodes_large <= 2 * configs_large,
+        "{nodes_large} evaluations for {configs_large} configurations"
+    );
+}

@@ -9,6 +9,10 @@ mod util;
 #[path = "../benches/dense.rs"]
 mod dense;
 
+/// The sparse benchmark shape (issue #18), shared with `benches/scale.rs`.
+#[path = "../benches/synth.rs"]
+mod synth;
+
 mod aws_env;
 mod aws_fleet;
 mod aws_prod;

@@ -300,7 +300,7 @@ pub fn plan_cmd(
                     for (src, commit) in sources {
                         println_out(&format!("Module source {src} at commit {commit}"));
                     }
-                    super::print_out(&render::human(&p, ui.colour));
+                    render::write_human(&p, ui.colour, &mut super::print_out);
                 }
                 if pa.stats {
                     print_stats(&s.registry);
@@ -426,7 +426,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                         return code;
                     }
                 };
-                super::print_out(&render::human(&p, ui.colour));
+                render::write_human(&p, ui.colour, &mut super::print_out);
                 if !p.has_changes() {
                     return finish_without_changes(s, &p).await;
                 }
@@ -489,6 +489,10 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                     eprintln!(
                         "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
                         if cp > 0.0 { wall / cp } else { 1.0 }
+                    );
+                    eprintln!(
+                        "Re-evaluated at apply: {} configurations, {} variables/locals/outputs/module calls/resource values",
+                        report.reevaluated, report.reevaluation_nodes
                     );
                 }
                 if report.ok() { 0 } else { 1 }
@@ -668,7 +672,7 @@ pub fn show_cmd(path: &Path, json: bool, state: &StateArgs, ui: &Ui) -> i32 {
                             .unwrap_or_default(),
                     );
                 } else {
-                    super::print_out(&render::human(&saved.plan, ui.colour));
+                    render::write_human(&saved.plan, ui.colour, &mut super::print_out);
                 }
                 0
             }

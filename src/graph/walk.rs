@@ -20,6 +20,8 @@
 //! before, so apply's parallelism is unchanged, and the number of edges is linear in the
 //! configuration instead of (dependents × instances).
 
+pub mod live;
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -140,10 +142,9 @@ pub struct InstanceContext<'a> {
 pub trait InstanceHandler {
     fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic>;
 
-    /// Whether `instance` needs this instance's evaluated configuration. A handler that only
-    /// wants one instance's (apply, re-evaluating a configuration after its dependencies
-    /// exist) says no for the others, and the walk hands it `null` instead of evaluating
-    /// their bodies: a walk per operation then costs the expansion, not every body.
+    /// Whether `instance` needs this instance's evaluated configuration. A handler that does
+    /// not (apply's walk for the root outputs, which has every instance's value already) says
+    /// no, and the walk hands it `null` instead of evaluating the body.
     fn needs_config(&self, _addr: &ResourceInstanceAddr) -> bool {
         true
     }
@@ -218,6 +219,9 @@ pub struct WalkOutput {
     pub resources: IndexMap<ResourceAddr, Vec<u32>>,
     /// Root module outputs: value (with marks) and whether declared sensitive.
     pub outputs: BTreeMap<String, (Value, bool)>,
+    /// Each instance's value as the handler decided it (same order as `instances`), moved out
+    /// of the walk's memo when it ends: the plan's planned objects, without a copy.
+    pub values: Vec<Value>,
     pub diagnostics: Diagnostics,
 }
 
@@ -372,6 +376,12 @@ pub struct Walk<'a> {
     /// while that block is being evaluated, so a block reaching its own provider's resources
     /// is reported instead of recursing.
     provider_deps: RefCell<HashMap<String, Option<Arc<BTreeSet<Dep>>>>>,
+    /// Apply's values of resource instances (applied, or planned until they are), when this
+    /// walk re-evaluates single instances ([`live::ConfigEvaluator`]): resources are read from
+    /// here, never memoized, and nodes are evaluated on demand only.
+    current: Option<&'a HashMap<ResourceInstanceAddr, Value>>,
+    /// Nodes evaluated (memo misses), for apply's `--stats` and its regression test.
+    evaluations: Cell<usize>,
 }
 
 /// The most instances one resource or module call may expand to: beyond it, a typo in `count`
@@ -407,6 +417,8 @@ impl<'a> Walk<'a> {
             in_cycle,
             depth: Cell::new(0),
             provider_deps: RefCell::default(),
+            current: None,
+            evaluations: Cell::new(0),
         }
     }
 
@@ -544,12 +556,57 @@ impl<'a> Walk<'a> {
                 );
             }
         }
+        let values = self.take_instance_values();
         WalkOutput {
             instances: self.instances.into_inner(),
             resources: self.resources.into_inner(),
             outputs,
+            values,
             diagnostics: self.diags.into_inner(),
         }
+    }
+
+    /// Moves every instance's value out of its resource's memoized value (a list by index, a
+    /// map by key, or the value itself), in the order of [`WalkOutput::instances`].
+    fn take_instance_values(&self) -> Vec<Value> {
+        let instances = self.instances.borrow();
+        let mut memo = self.memo.borrow_mut();
+        let mut values = vec![Value::Unknown; instances.len()];
+        for (addr, members) in self.resources.borrow().iter() {
+            let Some(first) = members.first().map(|&i| &instances[i as usize]) else {
+                continue;
+            };
+            let Some(node) =
+                self.input
+                    .graph
+                    .node(first.module, NodeKind::Resource, &first.resource_key)
+            else {
+                continue;
+            };
+            let Some(e) = memo.remove(&(node, addr.module.clone())) else {
+                continue;
+            };
+            let r = &self.input.config.modules[first.module].resources[&first.resource_key];
+            match (&r.repetition, e.value) {
+                (Repetition::Count(_), Value::List(items)) => {
+                    for (&i, v) in members.iter().zip(items) {
+                        values[i as usize] = v;
+                    }
+                }
+                (Repetition::ForEach(_), Value::Map(mut map)) => {
+                    for &i in members {
+                        if let InstanceKey::Str(k) = &instances[i as usize].addr.key
+                            && let Some(v) = map.remove(k)
+                        {
+                            values[i as usize] = v;
+                        }
+                    }
+                }
+                (Repetition::Single, v) => values[members[0] as usize] = v,
+                _ => {}
+            }
+        }
+        values
     }
 
     /// `provider "name" { … }` blocks: the provider must be in this build and every argument in
@@ -640,47 +697,88 @@ impl<'a> Walk<'a> {
         if let Some(e) = self.memo.borrow().get(&key) {
             return e.clone();
         }
-        if !self.evaluate(key.clone()) {
+        let Some(e) = self.evaluate(&key) else {
             // Only reachable through a cycle, which the static graph already reported.
             return Evaluated {
                 value: Value::Unknown,
                 deps: Arc::default(),
                 failed: true,
             };
+        };
+        if self.memoizable(&key, &e) {
+            self.memo.borrow_mut().insert(key, e.clone());
         }
-        self.memo.borrow()[&key].clone()
+        e
     }
 
     /// Evaluates a node in a module instance into the memo, unless it is there already; false
-    /// when it is being evaluated (a cycle). Unlike [`Walk::get`], never copies the value.
+    /// when it is being evaluated (a cycle) or its value is not memoized (see
+    /// [`Walk::memoizable`]). Unlike [`Walk::get`], never copies the value.
     fn ensure(&self, node: NodeIndex, mi: &ModuleInstance) -> bool {
         let key = (node, mi.clone());
-        self.memo.borrow().contains_key(&key) || self.evaluate(key)
+        if self.memo.borrow().contains_key(&key) {
+            return true;
+        }
+        match self.evaluate(&key) {
+            Some(e) if self.memoizable(&key, &e) => {
+                self.memo.borrow_mut().insert(key, e);
+                true
+            }
+            _ => false,
+        }
     }
 
-    /// Evaluates a node that is not in the memo yet and memoizes it; false on a cycle.
-    fn evaluate(&self, key: (NodeIndex, ModuleInstance)) -> bool {
+    /// Whether a node's value holds for the rest of the walk. Always, in one walk. When apply
+    /// re-evaluates instances ([`Walk::current`]), a node is evaluated because an operation
+    /// whose dependencies (which include the node's) are all applied needs it, so a value
+    /// without unknowns is final; a resource's value is not memoized (its instances are applied
+    /// one by one), nor is anything still unknown (a value read through a reference the plan
+    /// could not see, e.g. behind a condition unknown at plan time), nor a failure, so each
+    /// operation that reads it reports its own error.
+    fn memoizable(&self, key: &(NodeIndex, ModuleInstance), e: &Evaluated) -> bool {
+        if self.current.is_none() {
+            return true;
+        }
+        match self.input.graph.graph[key.0].kind {
+            NodeKind::Resource => false,
+            NodeKind::Call => {
+                !e.failed
+                    && self
+                        .expansions
+                        .borrow()
+                        .get(key)
+                        .is_some_and(|bs| bindings_known(bs))
+            }
+            _ => !e.failed && !e.value.contains_unknown(),
+        }
+    }
+
+    /// Evaluates a node; None when it is being evaluated already (a cycle).
+    fn evaluate(&self, key: &(NodeIndex, ModuleInstance)) -> Option<Evaluated> {
         let (node, mi) = (key.0, &key.1);
         // A node on a cycle is evaluated at its own turn in `run`, never on demand: on demand,
         // evaluating one node of a 10,000-node cycle recursed through all of them and
         // overflowed the stack. Its dependents see an unknown, as they would through the cycle.
         let on_demand_into_cycle = self.depth.get() > 0 && self.in_cycle.contains(&node);
         if on_demand_into_cycle || !self.in_progress.borrow_mut().insert(key.clone()) {
-            return false;
+            return None;
         }
         self.depth.set(self.depth.get() + 1);
+        self.evaluations.set(self.evaluations.get() + 1);
         let sn = &self.input.graph.graph[node];
         let result = match sn.kind {
             NodeKind::Var => self.eval_var(sn.module, &sn.name, mi),
             NodeKind::Local => self.eval_local(sn.module, &sn.name, mi),
             NodeKind::Output => self.eval_output(sn.module, &sn.name, mi),
             NodeKind::Call => self.eval_call(node, sn.module, &sn.name, mi),
+            NodeKind::Resource if self.current.is_some() => {
+                self.current_resource(node, sn.module, &sn.name, mi)
+            }
             NodeKind::Resource => self.eval_resource(sn.module, &sn.name, mi),
         };
         self.depth.set(self.depth.get() - 1);
-        self.in_progress.borrow_mut().remove(&key);
-        self.memo.borrow_mut().insert(key, result);
-        true
+        self.in_progress.borrow_mut().remove(key);
+        Some(result)
     }
 
     fn scope(
@@ -1371,6 +1469,36 @@ fn collect_instances(rep: &Repetition, instances: Vec<(InstanceKey, Value)>) -> 
     }
 }
 
+/// Whether no `each.value` of these bindings holds an unknown (so they are final in apply).
+fn bindings_known(bindings: &[RepetitionBinding]) -> bool {
+    bindings
+        .iter()
+        .all(|b| b.each.as_ref().is_none_or(|(_, v)| !v.contains_unknown()))
+}
+
+/// The position of the binding with instance key `key`: `count` bindings are in index order
+/// and `for_each` ones sorted by key (see [`Walk::expand`]), so this is a lookup, not a scan.
+fn binding_index(bindings: &[RepetitionBinding], key: &InstanceKey) -> Option<usize> {
+    let found = match key {
+        InstanceKey::Int(i) => usize::try_from(*i).ok().filter(|&i| {
+            bindings
+                .get(i)
+                .is_some_and(|b| b.count_index == Some(i as u64))
+        }),
+        InstanceKey::Str(s) => bindings
+            .binary_search_by(|b| {
+                b.each
+                    .as_ref()
+                    .map(|(k, _)| k.as_str())
+                    .cmp(&Some(s.as_str()))
+            })
+            .ok(),
+        InstanceKey::None => None,
+    };
+    // Order is an optimisation only: a key is never missed because of it.
+    found.or_else(|| bindings.iter().position(|b| b.key() == *key))
+}
+
 /// Evaluates a body without a schema (unknown resource type), to still report expression errors.
 fn eval_schemaless(
     ev: &mut Evaluator<'_>,
@@ -1577,6 +1705,24 @@ impl Resolver for Scope<'_, '_> {
             (Value::String(s), Repetition::ForEach(_)) => InstanceKey::Str(s.clone()),
             _ => return None,
         };
+        let addr = ResourceAddr {
+            module: self.mi.clone(),
+            mode: *mode,
+            rtype: rtype.clone(),
+            name: name.clone(),
+        };
+        if let Some(current) = w.current {
+            // Apply: one instance's current value, without building the resource's.
+            let declared =
+                w.current_bindings(node, &self.mi, |bs| binding_index(bs, &ikey).is_some())?;
+            if !declared {
+                return None;
+            }
+            let iaddr = addr.instance(ikey);
+            let value = current.get(&iaddr).cloned().unwrap_or(Value::Unknown);
+            self.deps.borrow_mut().insert(Dep::Instance(iaddr));
+            return Some(Ok(value));
+        }
         if !w.ensure(node, &self.mi) {
             return None;
         }
@@ -1593,12 +1739,6 @@ impl Resolver for Scope<'_, '_> {
                 (Value::Map(map), InstanceKey::Str(s)) => map.get(s)?.clone(),
                 _ => return None,
             }
-        };
-        let addr = ResourceAddr {
-            module: self.mi.clone(),
-            mode: *mode,
-            rtype: rtype.clone(),
-            name: name.clone(),
         };
         self.deps
             .borrow_mut()

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 use crate::config::vars::CliVar;
 
-pub const FORMAT: &str = "slipway-plan/1";
+/// 2: a change's configuration is kept by its differences from the planned object.
+pub const FORMAT: &str = "slipway-plan/2";
 
 #[derive(Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -42,16 +43,24 @@ pub fn write(path: &Path, saved: &SavedPlan) -> std::io::Result<()> {
 pub fn read(path: &Path) -> Result<SavedPlan, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
-    let saved: SavedPlan = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not a slipway plan file: {e}", path.display()))?;
-    if saved.format != FORMAT {
+    // The format first, so that a plan written by another version is refused as such rather
+    // than as a malformed file.
+    #[derive(Deserialize)]
+    struct Format {
+        format: String,
+    }
+    let not_a_plan =
+        |e: serde_json::Error| format!("{} is not a slipway plan file: {e}", path.display());
+    let format = serde_json::from_slice::<Format>(&bytes)
+        .map_err(not_a_plan)?
+        .format;
+    if format != FORMAT {
         return Err(format!(
-            "{} is a plan of format {}, this slipway reads {FORMAT}",
+            "{} is a plan of format {format}, this slipway reads {FORMAT}",
             path.display(),
-            saved.format
         ));
     }
-    Ok(saved)
+    serde_json::from_slice(&bytes).map_err(not_a_plan)
 }
 
 /// True when the path looks like a saved plan rather than an environment directory.

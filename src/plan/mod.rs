@@ -82,8 +82,68 @@ pub struct ResourceChange {
     pub depends_on: Vec<ResourceInstanceAddr>,
     /// Present when a `moved` block renamed the instance.
     pub moved_from: Option<ResourceInstanceAddr>,
-    /// The evaluated configuration, for apply (None for deletes).
-    pub config: Option<Value>,
+    /// The evaluated configuration, for apply (None for deletes): see [`ResourceChange::config`].
+    pub config: Option<PlannedConfig>,
+}
+
+impl ResourceChange {
+    /// The evaluated configuration (None for deletes).
+    pub fn config(&self) -> Option<Value> {
+        self.config.as_ref().map(|c| c.value(self.after.as_ref()))
+    }
+}
+
+/// An instance's evaluated configuration as a plan keeps it: by its differences from the
+/// planned object (`after`). The planned object is mostly the configuration with computed
+/// attributes filled in, so keeping both whole held every instance's attributes twice, the
+/// largest cost of a plan of many instances (issue #18).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedConfig {
+    /// The configuration itself, when it or the planned object is not an object.
+    Whole(Value),
+    /// The planned object's attributes, except these: the configuration's value where it
+    /// differs, or None where the configuration has no such attribute. (A slice: a map's
+    /// smallest node is a dozen entries, most changes differ in a few.)
+    Except(Box<[(String, Option<Value>)]>),
+}
+
+impl PlannedConfig {
+    /// Records `config` against `after`, the planned object the change will hold.
+    pub fn new(config: &Value, after: &Value) -> PlannedConfig {
+        let (Value::Map(c), Value::Map(a)) = (config, after) else {
+            return PlannedConfig::Whole(config.clone());
+        };
+        let differs = c
+            .iter()
+            .filter(|&(k, v)| a.get(k) != Some(v))
+            .map(|(k, v)| (k.clone(), Some(v.clone())));
+        let absent = a
+            .keys()
+            .filter(|k| !c.contains_key(*k))
+            .map(|k| (k.clone(), None));
+        PlannedConfig::Except(differs.chain(absent).collect())
+    }
+
+    /// The configuration, given the planned object it was recorded against.
+    pub fn value(&self, after: Option<&Value>) -> Value {
+        match self {
+            PlannedConfig::Whole(v) => v.clone(),
+            PlannedConfig::Except(except) => {
+                let mut map = match after {
+                    Some(Value::Map(a)) => a.clone(),
+                    _ => BTreeMap::new(),
+                };
+                for (k, v) in except.iter() {
+                    match v {
+                        Some(v) => map.insert(k.clone(), v.clone()),
+                        None => map.remove(k),
+                    };
+                }
+                Value::Map(map)
+            }
+        }
+    }
 }
 
 /// A difference between state and what the provider reads now, made outside slipway.
@@ -377,7 +437,7 @@ impl Planner<'_> {
             prevent_destroy: lc.prevent_destroy,
             depends_on: Vec::new(),
             moved_from: None,
-            config: Some(ctx.config.clone()),
+            config: None,
         };
         let plan_create = |reason: Option<String>| -> Result<Value, Diagnostic> {
             let proposed = fill_computed_unknown(ctx.config, ctx.schema);
@@ -460,7 +520,8 @@ impl Planner<'_> {
                 }
             }
         };
-        change.after = Some(planned.clone());
+        // `after` is the value returned, moved from the walk when it ends (see `plan`).
+        change.config = Some(PlannedConfig::new(ctx.config, &planned));
         self.changes.borrow_mut().insert(addr.clone(), change);
         Ok(planned)
     }
@@ -480,7 +541,7 @@ impl Planner<'_> {
                     provider: provider.name().to_string(),
                     rtype: rtype.clone(),
                     before: None,
-                    after: Some(after.clone()),
+                    after: None,
                     replace_because: Vec::new(),
                     reason: Some(
                         "its configuration depends on values known only after apply".into(),
@@ -489,7 +550,7 @@ impl Planner<'_> {
                     prevent_destroy: false,
                     depends_on: Vec::new(),
                     moved_from: None,
-                    config: Some(ctx.config.clone()),
+                    config: Some(PlannedConfig::new(ctx.config, &after)),
                 },
             );
             return Ok(after);
@@ -515,14 +576,14 @@ impl Planner<'_> {
                 provider: provider_name,
                 rtype: rtype.clone(),
                 before: None,
-                after: Some(value.clone()),
+                after: None,
                 replace_because: Vec::new(),
                 reason: None,
                 create_before_destroy: false,
                 prevent_destroy: false,
                 depends_on: Vec::new(),
                 moved_from: None,
-                config: Some(ctx.config.clone()),
+                config: Some(PlannedConfig::new(ctx.config, &value)),
             },
         );
         Ok(value)
@@ -614,6 +675,12 @@ pub fn plan(
         return (None, diags);
     }
     let mut changes = planner.changes.into_inner();
+    // Each planned object is the value the walk kept for references: moved, not copied.
+    for (inst, value) in out.instances.values().zip(std::mem::take(&mut out.values)) {
+        if let Some(c) = changes.get_mut(&inst.addr) {
+            c.after = Some(value);
+        }
+    }
     // Direct dependencies as the instance DAG has them: a whole resource with a barrier is
     // recorded once, by its address without a key ("every instance of"), not once per instance.
     let direct = out.direct_deps();
@@ -879,5 +946,57 @@ fn add_counts(c: &mut (usize, usize, usize), action: Action) {
         }
         Action::Delete => c.2 += 1,
         Action::NoOp | Action::Read => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The configuration comes back exactly from the planned object and the differences, and
+    /// what they share is not kept twice.
+    #[test]
+    fn planned_config_is_kept_as_differences_from_the_planned_object() {
+        let keepers = map(&[("seed", Value::String("x".into()))]);
+        let config = map(&[
+            ("byte_length", Value::Number(8.0)),
+            ("keepers", keepers.clone()),
+            ("hex", Value::Null),
+            ("secret", Value::String("s".into()).mark_if(true)),
+            ("only_in_config", Value::Bool(true)),
+        ]);
+        let after = map(&[
+            ("byte_length", Value::Number(8.0)),
+            ("keepers", keepers),
+            ("hex", Value::Unknown),
+            ("secret", Value::String("s".into())),
+            ("only_planned", Value::Number(1.0)),
+        ]);
+        let pc = PlannedConfig::new(&config, &after);
+        let PlannedConfig::Except(except) = &pc else {
+            panic!("{pc:?}")
+        };
+        let mut kept: Vec<&str> = except.iter().map(|(k, _)| k.as_str()).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["hex", "only_in_config", "only_planned", "secret"]);
+        assert_eq!(pc.value(Some(&after)), config);
+        let not_an_object = Value::String("x".into());
+        assert_eq!(
+            PlannedConfig::new(&not_an_object, &after).value(Some(&after)),
+            not_an_object
+        );
+        assert_eq!(
+            PlannedConfig::new(&config, &Value::Unknown).value(Some(&Value::Unknown)),
+            config
+        );
     }
 }

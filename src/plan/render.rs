@@ -241,6 +241,15 @@ fn attr_lines(c: &ResourceChange, st: &Style, out: &mut String) {
 
 /// The plan as Terraform users read it.
 pub fn human(plan: &Plan, colour: bool) -> String {
+    let mut text = String::new();
+    write_human(plan, colour, &mut |chunk| text.push_str(chunk));
+    text
+}
+
+/// [`human`], handed to `sink` in pieces as it is rendered: the text of a plan of 100,000
+/// instances is about 50 MB, which need never be held whole.
+pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
+    const CHUNK: usize = 1 << 16;
     let st = Style { colour };
     let mut out = String::new();
     if !plan.drift.is_empty() {
@@ -300,7 +309,8 @@ pub fn human(plan: &Plan, colour: bool) -> String {
     if visible.is_empty() && outputs.is_empty() {
         if moved {
             out.push_str("\nPlan: 0 to add, 0 to change, 0 to destroy (state entries move).\n");
-            return out;
+            sink(&out);
+            return;
         }
         if plan.options.refresh_only && !plan.drift.is_empty() {
             out.push_str(
@@ -310,7 +320,8 @@ pub fn human(plan: &Plan, colour: bool) -> String {
             out.push_str(&st.bold("No changes."));
             out.push_str(" Your infrastructure matches the configuration.\n");
         }
-        return out;
+        sink(&out);
+        return;
     }
     if !visible.is_empty() {
         out.push_str("slipway will perform the following actions:\n\n");
@@ -340,6 +351,10 @@ pub fn human(plan: &Plan, colour: bool) -> String {
         ));
         attr_lines(c, &st, &mut out);
         out.push_str("    }\n\n");
+        if out.len() >= CHUNK {
+            sink(&out);
+            out.clear();
+        }
     }
     let (add, change, destroy) = plan.counts();
     if !visible.is_empty() {
@@ -392,7 +407,7 @@ pub fn human(plan: &Plan, colour: bool) -> String {
             }
         }
     }
-    out
+    sink(&out);
 }
 
 /// A value as JSON with sensitive parts replaced by null; returns (value, sensitive paths,
