@@ -545,7 +545,7 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
     }
     s.config(&body);
     let bin = crate::util::slipway_bin();
-    let managed = || {
+    let managed = || -> Vec<String> {
         s.kubectl(&[
             "get",
             "configmaps",
@@ -559,7 +559,8 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
         .ok("list")
         .stdout
         .lines()
-        .count()
+        .map(str::to_string)
+        .collect()
     };
     // Killed right after the 5th, then the 3rd, object of a run is created (read from the
     // progress lines), so each kill provably lands mid-apply: some objects exist, not all.
@@ -588,7 +589,7 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
             libc::kill(child.id() as i32, libc::SIGKILL);
         }
         child.wait().unwrap();
-        let now = managed();
+        let now = managed().len();
         assert!(
             now > 0 && now < 20,
             "{now} objects: the kill was not mid-apply"
@@ -598,19 +599,7 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
     s.slipway(&["apply", ENV, "-auto-approve"]).assert_code(0);
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
-    let list = s
-        .kubectl(&[
-            "get",
-            "configmaps",
-            "-n",
-            "default",
-            "-l",
-            "app.kubernetes.io/managed-by=slipway",
-            "-o",
-            "name",
-        ])
-        .ok("list");
-    let mut names: Vec<&str> = list.stdout.lines().collect();
+    let mut names = managed();
     names.sort();
     let before = names.len();
     names.dedup();

@@ -396,35 +396,25 @@ impl KubernetesProvider {
         let prior_manifest = prior
             .and_then(|p| p.get_attr("manifest"))
             .map(|m| m.unmark_deep().0.to_json());
-        let mut params = PatchParams {
-            field_manager: Some(settings.field_manager.clone()),
-            force: settings.force_conflicts,
-            field_validation: Some(ValidationDirective::Strict),
-            dry_run: true,
-        };
-        let dry = loop {
-            self.count("DryRunApply");
-            match api.patch(&r.name, &params, &Patch::Apply(&body)).await {
-                Ok(obj) => break obj,
-                // As in `apply`: fields slipway applied before and someone edited are taken
-                // back by the repair, so they are no conflict for the plan either.
-                Err(kube::Error::Api(s))
-                    if s.code == 409
-                        && !params.force
-                        && prior_manifest
-                            .as_ref()
-                            .is_some_and(|p| conflicts_only_on_own_fields(&s, p)) =>
-                {
-                    params.force = true;
-                }
-                // Its namespace is gone (deleted outside slipway): apply recreates it first.
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    return Ok(with_object(planned, Value::Unknown));
-                }
-                Err(e) => {
-                    let what = format!("{} (server-side dry run)", r.display(namespace.as_deref()));
-                    return Err(api_error(e, &what, Some(&redact)));
-                }
+        let dry = match self
+            .server_side_apply(
+                &api,
+                &r.name,
+                &body,
+                &settings,
+                true,
+                prior_manifest.as_ref(),
+            )
+            .await
+        {
+            Ok(obj) => obj,
+            // Its namespace is gone (deleted outside slipway, or created by this apply first).
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Ok(with_object(planned, Value::Unknown));
+            }
+            Err(e) => {
+                let what = format!("{} (server-side dry run)", r.display(namespace.as_deref()));
+                return Err(api_error(e, &what, Some(&redact)));
             }
         };
         let dry = serde_json::to_value(&dry)
@@ -434,6 +424,51 @@ impl KubernetesProvider {
             planned,
             manifest::mark_secret(Value::from_json(&stored)),
         ))
+    }
+
+    /// One server-side apply (or its dry run) with field validation `Strict`. Conflicts are
+    /// forced only on request, or when every conflicting field is one slipway applied before
+    /// (`prior`, the refreshed manifest of an update): someone edited it (drift, e.g. `kubectl
+    /// edit`), which moved its ownership, and restoring it is the repair the plan showed. A
+    /// real apply waits a moment for a namespace applied in the same run to be ready; a dry
+    /// run returns that 404 to its caller.
+    async fn server_side_apply(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        body: &Json,
+        settings: &ResourceSettings,
+        dry_run: bool,
+        prior: Option<&Json>,
+    ) -> Result<DynamicObject, kube::Error> {
+        let mut params = PatchParams {
+            field_manager: Some(settings.field_manager.clone()),
+            force: settings.force_conflicts,
+            field_validation: Some(ValidationDirective::Strict),
+            dry_run,
+        };
+        let start = Instant::now();
+        loop {
+            self.count(if dry_run { "DryRunApply" } else { "Apply" });
+            match api.patch(name, &params, &Patch::Apply(body)).await {
+                Err(kube::Error::Api(s))
+                    if s.code == 409
+                        && !params.force
+                        && prior.is_some_and(|p| conflicts_only_on_own_fields(&s, p)) =>
+                {
+                    params.force = true;
+                }
+                Err(kube::Error::Api(s))
+                    if !dry_run
+                        && s.code == 404
+                        && s.message.contains("namespaces")
+                        && start.elapsed() < DISCOVERY_PATIENCE =>
+                {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Server-side applies a planned object and waits for it as configured. `prior` is the
@@ -453,39 +488,10 @@ impl KubernetesProvider {
         let body = self.apply_body(&json, namespace.as_deref());
         let api = api_for(&client, &kind, namespace.as_deref());
         let what = r.display(namespace.as_deref());
-        let params = PatchParams {
-            field_manager: Some(settings.field_manager.clone()),
-            force: settings.force_conflicts,
-            field_validation: Some(ValidationDirective::Strict),
-            dry_run: false,
-        };
-        // A namespace applied in the same run may still be initialising; give it a moment.
-        let start = Instant::now();
-        let mut params = params;
-        let live = loop {
-            self.count("Apply");
-            match api.patch(&r.name, &params, &Patch::Apply(&body)).await {
-                Ok(obj) => break obj,
-                // Someone edited fields slipway applied before (drift, e.g. `kubectl edit`),
-                // which moved their ownership: restoring them is the repair the plan showed,
-                // so they are taken back. A conflict over any other field is reported.
-                Err(kube::Error::Api(s))
-                    if s.code == 409
-                        && !params.force
-                        && prior.is_some_and(|p| conflicts_only_on_own_fields(&s, p)) =>
-                {
-                    params.force = true;
-                }
-                Err(kube::Error::Api(s))
-                    if s.code == 404
-                        && s.message.contains("namespaces")
-                        && start.elapsed() < DISCOVERY_PATIENCE =>
-                {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => return Err(api_error(e, &what, Some(&redact))),
-            }
-        };
+        let live = self
+            .server_side_apply(&api, &r.name, &body, &settings, false, prior)
+            .await
+            .map_err(|e| api_error(e, &what, Some(&redact)))?;
         let live = serde_json::to_value(&live)
             .map_err(|e| ProviderError::fatal(format!("{what}: unreadable answer: {e}")))?;
         let uid = live
