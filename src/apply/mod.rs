@@ -345,7 +345,7 @@ struct AppliedValues<'a> {
 }
 
 impl InstanceHandler for AppliedValues<'_> {
-    // Only outputs are wanted: every instance's value is in `values`.
+    // No configuration is wanted: every instance's value is in `values`.
     fn needs_config(&self, _addr: &ResourceInstanceAddr) -> bool {
         false
     }

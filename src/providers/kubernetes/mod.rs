@@ -358,6 +358,15 @@ impl KubernetesProvider {
             .map_err(ProviderError::fatal)
     }
 
+    /// Points the provider at a cluster (or at none yet): the client and discovery of any
+    /// earlier configuration are dropped.
+    async fn set_source(&self, source: Source, ctx: &ProviderContext) {
+        *lock(&self.source) = source;
+        *lock(&self.stack_id) = ctx.stack_id.clone();
+        *self.client.lock().await = None;
+        lock(&self.discovery).clear();
+    }
+
     /// The body of a server-side apply: the manifest with the stack's labels, in `namespace`.
     fn apply_body(&self, manifest_json: &Json, namespace: Option<&str>) -> Json {
         let mut body = manifest::apply_body(manifest_json, &self.stack_id());
@@ -1101,18 +1110,12 @@ impl Provider for KubernetesProvider {
 
     async fn configure(&self, ctx: &ProviderContext, config: &Value) -> Result<(), ProviderError> {
         // Only records the settings: no cluster is contacted until an object needs it.
-        *lock(&self.source) = source_of(config)?;
-        *lock(&self.stack_id) = ctx.stack_id.clone();
-        *self.client.lock().await = None;
-        lock(&self.discovery).clear();
+        self.set_source(source_of(config)?, ctx).await;
         Ok(())
     }
 
     async fn configure_deferred(&self, ctx: &ProviderContext) -> Result<(), ProviderError> {
-        *lock(&self.source) = Source::Deferred;
-        *lock(&self.stack_id) = ctx.stack_id.clone();
-        *self.client.lock().await = None;
-        lock(&self.discovery).clear();
+        self.set_source(Source::Deferred, ctx).await;
         Ok(())
     }
 
