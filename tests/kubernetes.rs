@@ -91,6 +91,14 @@ fn index_of(text: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("{needle:?} not in output:\n{text}"))
 }
 
+/// Asserts that `first` appears in `text` before `then` (apply and destroy order).
+fn assert_before(text: &str, first: &str, then: &str) {
+    assert!(
+        index_of(text, first) < index_of(text, then),
+        "{first:?} not before {then:?}:\n{text}"
+    );
+}
+
 const CRD: &str = r#"
 resource "kubernetes_manifest" "crd" {
   manifest = {
@@ -205,15 +213,15 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
         "secret in output:\n{all}"
     );
     // Implicit edges: the custom resource after its CRD, namespaced objects after the namespace.
-    assert!(
-        index_of(&all, "kubernetes_manifest.crd: Creation complete")
-            < index_of(&all, "kubernetes_manifest.widget: Creating..."),
-        "{all}"
+    assert_before(
+        &all,
+        "kubernetes_manifest.crd: Creation complete",
+        "kubernetes_manifest.widget: Creating...",
     );
-    assert!(
-        index_of(&all, "kubernetes_manifest.ns: Creation complete")
-            < index_of(&all, "kubernetes_manifest.settings: Creating..."),
-        "{all}"
+    assert_before(
+        &all,
+        "kubernetes_manifest.ns: Creation complete",
+        "kubernetes_manifest.settings: Creating...",
     );
 
     // What the cluster holds: labelled, the Deployment Available (apply waited for it).
@@ -370,15 +378,15 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
     let destroy = s.slipway(&["destroy", ENV, "-auto-approve"]);
     destroy.assert_code(0);
     let out = format!("{}{}", destroy.stdout, destroy.stderr);
-    assert!(
-        index_of(&out, "kubernetes_manifest.widget: Destruction complete")
-            < index_of(&out, "kubernetes_manifest.crd: Destroying..."),
-        "{out}"
+    assert_before(
+        &out,
+        "kubernetes_manifest.widget: Destruction complete",
+        "kubernetes_manifest.crd: Destroying...",
     );
-    assert!(
-        index_of(&out, "kubernetes_manifest.settings: Destruction complete")
-            < index_of(&out, "kubernetes_manifest.ns: Destroying..."),
-        "{out}"
+    assert_before(
+        &out,
+        "kubernetes_manifest.settings: Destruction complete",
+        "kubernetes_manifest.ns: Destroying...",
     );
     let gone = s.kubectl(&["get", "crd", "widgets.example.com"]);
     assert_ne!(gone.code, 0, "CRD still there: {}", gone.stdout);
@@ -639,31 +647,19 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
         "jsonpath={.data.k}",
     ]);
     assert_eq!(cm.stdout.trim(), "v");
-    let created = applied.stdout.as_str();
-    assert!(
-        index_of(
-            created,
-            "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Creation complete"
-        ) < index_of(
-            created,
-            "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Creating..."
-        ),
-        "{created}"
+    assert_before(
+        &applied.stdout,
+        "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Creation complete",
+        "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Creating...",
     );
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
     let destroyed = s.slipway(&["destroy", ENV, "-auto-approve"]);
     destroyed.assert_code(0);
-    let out = destroyed.stdout.as_str();
-    assert!(
-        index_of(
-            out,
-            "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Destruction complete"
-        ) < index_of(
-            out,
-            "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Destroying..."
-        ),
-        "{out}"
+    assert_before(
+        &destroyed.stdout,
+        "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Destruction complete",
+        "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Destroying...",
     );
 }
 
@@ -768,12 +764,15 @@ resource "kubernetes_manifest" "cm" {{
     let applied = s.slipway(&["apply", ENV, "-auto-approve"]);
     applied.assert_code(0);
     let out = format!("{}{}", applied.stdout, applied.stderr);
-    assert!(
-        index_of(&out, "tls_locally_signed_cert.admin: Creation complete")
-            < index_of(&out, "provider \"kubernetes\" configured")
-            && index_of(&out, "provider \"kubernetes\" configured")
-                < index_of(&out, "kubernetes_manifest.ns: Creating..."),
-        "{out}"
+    assert_before(
+        &out,
+        "tls_locally_signed_cert.admin: Creation complete",
+        "provider \"kubernetes\" configured",
+    );
+    assert_before(
+        &out,
+        "provider \"kubernetes\" configured",
+        "kubernetes_manifest.ns: Creating...",
     );
     let got = s
         .kubectl(&[
@@ -855,10 +854,10 @@ resource "kubernetes_manifest" "cm" {{
     let destroyed = s.slipway(&["destroy", ENV, "-auto-approve"]);
     destroyed.assert_code(0);
     let out = format!("{}{}", destroyed.stdout, destroyed.stderr);
-    assert!(
-        index_of(&out, "kubernetes_manifest.cm: Destruction complete")
-            < index_of(&out, "tls_locally_signed_cert.admin: Destroying..."),
-        "{out}"
+    assert_before(
+        &out,
+        "kubernetes_manifest.cm: Destruction complete",
+        "tls_locally_signed_cert.admin: Destroying...",
     );
     let gone = s.kubectl(&["get", "namespace", "late", "-o", "name"]);
     assert!(

@@ -9,9 +9,11 @@
 //!   was `read` *after* taking it, so a writer never journals over a snapshot it has not seen.
 //! - **Exclusive lock with an owner.** A second `lock` fails with [`BackendError::Locked`]
 //!   carrying the holder's [`LockInfo`] (who, host, pid, operation, since when) and whether the
-//!   holder is presumably gone (`stale`: same host and pid no longer alive, or — for locks with a
-//!   TTL — no heartbeat within the TTL). Stale locks are reported, never broken automatically;
-//!   `force_unlock` removes a lock only when given its id.
+//!   holder is provably gone (`stale`: same host and its pid gone, reused by another process or
+//!   from another boot, or — for locks with a TTL — no heartbeat within the TTL).
+//!   [`Backend::lock`] never breaks a lock; [`Backend::lock_with_timeout`] takes a stale one over
+//!   through [`Backend::take_over`] (only if it is still that holder's), loudly. `force_unlock`
+//!   removes any lock, only when given its id.
 //! - **Durable before acknowledged.** `append` returns only once the record is on disk;
 //!   `write` replaces the snapshot atomically (never a half-written file, even on power loss)
 //!   and keeps the previous one as a backup.
