@@ -249,12 +249,19 @@ impl LocalCluster {
 
     /// The apiserver's URL.
     pub fn server(&self) -> String {
+        format!("https://{}:{}", self.ip, self.port("api_port"))
+    }
+
+    /// A port `scripts/local-cluster` wrote to `cluster.env` (`api_port`, `etcd_port`,
+    /// `kcm_port`, `sched_port`, `kwok_port`).
+    pub fn port(&self, key: &str) -> u16 {
         let env = std::fs::read_to_string(self.dir().join("cluster.env")).unwrap();
-        let port = env
-            .lines()
-            .find_map(|l| l.strip_prefix("api_port="))
-            .expect("api_port in cluster.env");
-        format!("https://{}:{port}", self.ip)
+        let prefix = format!("{key}=");
+        env.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{key} in cluster.env"))
+            .parse()
+            .unwrap()
     }
 }
 

@@ -33,6 +33,8 @@ mod language;
 mod local_cluster;
 mod moto;
 mod mutate;
+mod observability_data;
+mod observability_rules;
 mod pki;
 mod terraform_diff;
 mod validate;

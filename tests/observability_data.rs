@@ -1,0 +1,698 @@
+//! The observability stack's queries on real data: `modules/observability` is applied by
+//! slipway into a real control plane (`scripts/local-cluster`: etcd, kube-apiserver,
+//! controller-manager, scheduler, kwok nodes), then
+//! - the real `kube-state-metrics` (built by `scripts/install-kube`) runs against that API server
+//!   with the module's own ServiceAccount token (so its RBAC is what is tested), over a cluster
+//!   holding Deployments (one scaled beyond capacity), a failing Job, a Job that cannot start, a
+//!   crash-looping pod, ReplicationControllers (one that cannot place its pod) and kwok nodes;
+//! - the real Prometheus server (Debian's) runs the scrape configuration and the rule files the
+//!   module put in its ConfigMaps. They are rewritten only where the cluster differs from a real
+//!   one: service discovery becomes static targets at the processes' loopback addresses (kwok
+//!   serves each node's cAdvisor series at its own path, over http, scripts/kwok), the service
+//!   account token and CA are files here rather than mounted, Alertmanager and the jobs that
+//!   have nothing to scrape here (kubelet's own metrics, node-exporter, the agent) are left out,
+//!   and etcd, which `local-cluster` runs without TLS, is scraped over http.
+//!
+//! Every dashboard panel's query is then run through Prometheus's HTTP API: those for the seed
+//! items must return series (and the right values: the node count is the kwok nodes, the
+//! failed Job and the short Deployment and ReplicationController are named), and every alert
+//! expression for the seed items returns exactly the objects in trouble.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use crate::kubeutil::{LocalCluster, free_port, kube_bin, output, wait_until};
+use crate::observability_rules::{alerts, concrete, module_dir, panels, prom_tool};
+use crate::util::{Cmd, TestDir, copy_dir};
+
+/// A process started by the test, killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { name, child, log }
+    }
+
+    fn alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait().unwrap() {
+            None => Ok(()),
+            Some(status) => Err(format!(
+                "{} exited ({status}):\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The workloads the dashboards and alerts must see. Nodes have 8 CPUs each (local-cluster).
+const WORKLOADS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: batch}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: legacy}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {kwok.x-k8s.io/usage-cpu: 250m, kwok.x-k8s.io/usage-memory: 64Mi}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          resources: {requests: {cpu: 100m, memory: 32Mi}}
+---
+# Scaled beyond capacity: 3 replicas of 5 CPUs on two 8-CPU nodes, one stays Pending.
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: big, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: big}}
+  template:
+    metadata: {labels: {app: big}}
+    spec:
+      containers:
+        - name: big
+          image: nginx:1.27
+          resources: {requests: {cpu: "5", memory: 128Mi}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: report, namespace: batch}
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      labels: {pod-container-running-failed.stage.kwok.x-k8s.io: "true"}
+    spec:
+      restartPolicy: Never
+      containers: [{name: report, image: busybox:1.36}]
+---
+# A Job whose pod can never be placed: active, never complete.
+apiVersion: batch/v1
+kind: Job
+metadata: {name: stuck, namespace: batch}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      nodeSelector: {disktype: none}
+      containers: [{name: stuck, image: busybox:1.36}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crashy
+  namespace: shop
+  labels: {pod-crashloop.stage.kwok.x-k8s.io: "true"}
+spec:
+  containers: [{name: crashy, image: busybox:1.36}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: frontend, namespace: legacy}
+spec:
+  replicas: 2
+  selector: {app: frontend}
+  template:
+    metadata: {labels: {app: frontend}}
+    spec:
+      containers: [{name: frontend, image: nginx:1.27, resources: {requests: {cpu: 50m}}}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: pinned, namespace: legacy}
+spec:
+  replicas: 1
+  selector: {app: pinned}
+  template:
+    metadata: {labels: {app: pinned}}
+    spec:
+      nodeSelector: {disktype: none}
+      containers: [{name: pinned, image: nginx:1.27}]
+"#;
+
+/// Rewrites the module's prometheus.yml for this machine (see the module doc): jobs in
+/// `targets` get static targets (and `scheme` when given), discovery relabelling is dropped
+/// (it only reads `__meta_kubernetes_*`), file paths point at files here; other jobs and
+/// Alertmanager are removed. Prints the jobs kept, one per line, after the YAML.
+const REWRITE: &str = r#"
+import json, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+spec = json.loads(sys.argv[2])
+jobs = []
+for job in cfg["scrape_configs"]:
+    s = spec["targets"].get(job["job_name"])
+    if s is None:
+        continue
+    job.pop("kubernetes_sd_configs", None)
+    job["static_configs"] = s["static"]
+    if "scheme" in s:
+        job["scheme"] = s["scheme"]
+    job["relabel_configs"] = [r for r in job.get("relabel_configs", [])
+                              if not any(l.startswith("__meta_kubernetes") for l in r.get("source_labels", []))]
+    auth = job.get("authorization")
+    if auth and "credentials_file" in auth:
+        auth["credentials_file"] = spec["token"]
+    tls = job.get("tls_config")
+    if tls and job.get("scheme") == "https":
+        if "ca_file" in tls:
+            tls["ca_file"] = spec["ca"]
+    elif tls:
+        del job["tls_config"]
+    jobs.append(job)
+cfg["scrape_configs"] = jobs
+cfg.pop("alerting", None)
+cfg["rule_files"] = [spec["rules"] + "/*.yaml"]
+print(yaml.safe_dump(cfg))
+"#;
+
+/// One query through Prometheus's HTTP API: the result vector (panics on an API error, which
+/// is how an expression that does not parse shows).
+fn query(base: &str, expr: &str) -> Vec<Json> {
+    let out = output(Command::new("curl").args([
+        "-sS",
+        "--fail-with-body",
+        "--data-urlencode",
+        &format!("query={expr}"),
+        &format!("{base}/api/v1/query"),
+    ]));
+    assert_eq!(out.code, 0, "query {expr}: {}", out.all());
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "success", "query {expr}: {doc}");
+    doc["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn label_values(result: &[Json], label: &str) -> BTreeSet<String> {
+    result
+        .iter()
+        .filter_map(|s| s["metric"][label].as_str().map(str::to_string))
+        .collect()
+}
+
+fn scalar(result: &[Json]) -> f64 {
+    assert_eq!(result.len(), 1, "one series expected: {result:?}");
+    result[0]["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+/// A service account's token, from the real TokenRequest API.
+fn token(cluster: &LocalCluster, sa: &str) -> String {
+    cluster
+        .kubectl(&["create", "token", sa, "-n", "monitoring", "--duration=2h"])
+        .ok(&format!("token for {sa}"))
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn every_seed_panel_and_alert_returns_real_data_from_kube_state_metrics_and_prometheus() {
+    const IP: &str = "127.0.0.91";
+    let nodes = 2;
+    let cluster = LocalCluster::start(IP, nodes);
+    let work = TestDir::new();
+    // local-cluster's etcd has no TLS: any PEMs fill the module's etcd client Secret.
+    let pki = cluster.dir().join("pki");
+    let expiry_soon = time_in_days(20);
+    work.write(
+        "env/main.hcl",
+        format!(
+            r#"provider "kubernetes" {{
+  config_path = "{kubeconfig}"
+}}
+
+module "observability" {{
+  source              = "../modules/observability"
+  cluster_name        = "local"
+  declared_node_count = 3
+  control_plane_ips   = ["{IP}"]
+  etcd_member_ips     = ["{IP}"]
+  etcd_client = {{
+    cert_pem    = file("{pki}/admin.crt")
+    key_pem     = file("{pki}/admin.key")
+    ca_cert_pem = file("{pki}/ca.crt")
+  }}
+  certificate_expiry = {{
+    apiserver = "{expiry_soon}"
+    ca        = "{expiry_far}"
+  }}
+}}
+"#,
+            kubeconfig = cluster.kubeconfig.display(),
+            pki = pki.display(),
+            expiry_far = time_in_days(3650),
+        ),
+    );
+    copy_dir(&module_dir(), &work.join("modules/observability"));
+    let apply = Cmd::new()
+        .current_dir(work.path())
+        .args(["apply", "env", "-auto-approve"])
+        .timeout(Duration::from_secs(600))
+        .run();
+    apply.assert_code(0);
+
+    work.write("workloads.yaml", WORKLOADS);
+    cluster
+        .kubectl(&[
+            "apply",
+            "-f",
+            &work.join("workloads.yaml").to_string_lossy(),
+        ])
+        .ok("kubectl apply the workloads");
+
+    // What the module deployed: the scrape configuration and the rule files Prometheus mounts.
+    let cm = |name: &str| -> Json {
+        let out = cluster
+            .kubectl(&["get", "configmap", name, "-n", "monitoring", "-o", "json"])
+            .ok(name);
+        serde_json::from_str::<Json>(&out.stdout).unwrap()["data"].clone()
+    };
+    let config = cm("prometheus-config")["prometheus.yml"]
+        .as_str()
+        .expect("prometheus.yml in ConfigMap prometheus-config")
+        .to_string();
+    let rules = cm("prometheus-rules");
+    let rules = rules
+        .as_object()
+        .expect("rule files in ConfigMap prometheus-rules");
+    for (file, text) in rules {
+        work.write(format!("rules/{file}"), text.as_str().unwrap());
+    }
+    assert!(
+        rules.len() >= 8,
+        "the module's rule files and its generated one: {:?}",
+        rules.keys()
+    );
+
+    // kube-state-metrics with the module's ServiceAccount: its ClusterRole must let it list all.
+    let ca = pki.join("ca.crt");
+    work.write(
+        "ksm.kubeconfig",
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"{}\", certificate-authority: \"{}\"}}\nusers:\n- name: ksm\n  user: {{token: \"{}\"}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: ksm}}\ncurrent-context: c\n",
+            cluster.server(),
+            ca.display(),
+            token(&cluster, "kube-state-metrics")
+        ),
+    );
+    let (ksm_port, ksm_telemetry) = (free_port(IP), free_port(IP));
+    let mut ksm = Proc::start(
+        "kube-state-metrics",
+        Command::new(kube_bin("kube-state-metrics")).args([
+            "--kubeconfig",
+            &work.join("ksm.kubeconfig").to_string_lossy(),
+            "--host",
+            IP,
+            "--port",
+            &ksm_port.to_string(),
+            "--telemetry-host",
+            IP,
+            "--telemetry-port",
+            &ksm_telemetry.to_string(),
+        ]),
+        work.path(),
+    );
+
+    // Prometheus with the module's configuration, rewritten for this machine.
+    work.write("prometheus.token", token(&cluster, "prometheus"));
+    let prom_port = free_port(IP);
+    let kwok = format!("{IP}:{}", cluster.port("kwok_port"));
+    let statics = |addr: String| json!([{ "targets": [addr] }]);
+    let cadvisor: Vec<Json> = (1..=nodes)
+        .map(|i| {
+            json!({ "targets": [kwok], "labels": {
+                "__metrics_path__": format!("/metrics/nodes/kwok-node-{i}/metrics/cadvisor"),
+                "node": format!("kwok-node-{i}") } })
+        })
+        .collect();
+    let spec = json!({
+        "token": work.join("prometheus.token"),
+        "ca": ca,
+        "rules": work.join("rules"),
+        "targets": {
+            "apiserver": { "static": statics(format!("{IP}:{}", cluster.port("api_port"))) },
+            "kube-controller-manager": { "static": statics(format!("{IP}:{}", cluster.port("kcm_port"))) },
+            "kube-scheduler": { "static": statics(format!("{IP}:{}", cluster.port("sched_port"))) },
+            "etcd": { "static": statics(format!("{IP}:{}", cluster.port("etcd_port"))), "scheme": "http" },
+            "kube-state-metrics": { "static": statics(format!("{IP}:{ksm_port}")) },
+            "cadvisor": { "static": cadvisor, "scheme": "http" },
+            "prometheus": { "static": statics(format!("{IP}:{prom_port}")) },
+        }
+    });
+    work.write("module-prometheus.yml", &config);
+    let rewritten = output(Command::new("python3").args([
+        "-c",
+        REWRITE,
+        &work.join("module-prometheus.yml").to_string_lossy(),
+        &spec.to_string(),
+    ]))
+    .ok("rewrite prometheus.yml");
+    work.write("prometheus.yml", &rewritten.stdout);
+    let jobs: Vec<&str> = spec["targets"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for job in &jobs {
+        assert!(
+            rewritten.stdout.contains(&format!("job_name: {job}")),
+            "the module's configuration has no job {job}:\n{config}"
+        );
+    }
+    let mut prometheus = Proc::start(
+        "prometheus",
+        prom_tool("prometheus").args([
+            "--config.file",
+            &work.join("prometheus.yml").to_string_lossy(),
+            "--storage.tsdb.path",
+            &work.join("tsdb").to_string_lossy(),
+            "--web.listen-address",
+            &format!("{IP}:{prom_port}"),
+        ]),
+        work.path(),
+    );
+    let base = format!("http://{IP}:{prom_port}");
+
+    // Every target up (a failure shows Prometheus's own reason: RBAC, TLS, address).
+    wait_until("every scrape target up", Duration::from_secs(180), || {
+        ksm.alive()?;
+        prometheus.alive()?;
+        let out = output(Command::new("curl").args(["-sS", &format!("{base}/api/v1/targets")]));
+        let doc: Json =
+            serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {}", out.all()))?;
+        let active = doc["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let up: BTreeSet<String> = active
+            .iter()
+            .filter(|t| t["health"] == "up")
+            .map(|t| t["labels"]["job"].as_str().unwrap().to_string())
+            .collect();
+        let down: Vec<String> = active
+            .iter()
+            .filter(|t| t["health"] != "up")
+            .map(|t| {
+                format!(
+                    "{} {}: {}",
+                    t["labels"]["job"], t["scrapeUrl"], t["lastError"]
+                )
+            })
+            .collect();
+        if active.len() == jobs.len() + nodes - 1 && down.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("up: {up:?}; not up: {down:?}"))
+        }
+    });
+    // Rates and the recording rules need two scrapes and an evaluation after them.
+    wait_until(
+        "rates of cAdvisor series recorded",
+        Duration::from_secs(240),
+        || {
+            let r = query(
+                &base,
+                r#"namespace:container_network_receive_bytes:rate5m{namespace="shop"}"#,
+            );
+            let c = query(
+                &base,
+                r#"namespace:container_cpu_usage_seconds:rate5m{namespace="shop"}"#,
+            );
+            if !r.is_empty() && !c.is_empty() && scalar(&r) > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("receive {r:?}, cpu {c:?}"))
+            }
+        },
+    );
+    wait_until(
+        "kube-state-metrics sees every workload",
+        Duration::from_secs(60),
+        || {
+            let failed = label_values(
+                &query(&base, r#"kube_job_failed{condition="true"} == 1"#),
+                "job_name",
+            );
+            let crash = query(
+                &base,
+                r#"kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"} == 1"#,
+            );
+            if failed.contains("report") && !crash.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("failed jobs {failed:?}, crash-looping {crash:?}"))
+            }
+        },
+    );
+
+    // The rule files loaded and evaluate without error.
+    let out = output(Command::new("curl").args(["-sS", &format!("{base}/api/v1/rules")]));
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    let groups = doc["data"]["groups"].as_array().unwrap();
+    let loaded: usize = groups
+        .iter()
+        .map(|g| g["rules"].as_array().unwrap().len())
+        .sum();
+    assert!(loaded >= alerts().len(), "{loaded} rules loaded:\n{doc}");
+    for g in groups {
+        for r in g["rules"].as_array().unwrap() {
+            assert_eq!(
+                r["health"], "ok",
+                "rule {} does not evaluate: {}",
+                r["name"], r["lastError"]
+            );
+        }
+    }
+
+    // Every dashboard panel: the query runs; seed panels return the expected series.
+    let seed_dashboards = ["cluster.json", "namespaces.json"];
+    let may_be_empty = [
+        // Restart counters are constant here (kwok restarts nothing), so increases are 0.
+        "Container restarts (1h)",
+        // Nothing runs the slipway agent in this test.
+        "Agent leader",
+        "Drifted resources",
+        "Last apply succeeded",
+    ];
+    let mut results: BTreeMap<String, Vec<Vec<Json>>> = BTreeMap::new();
+    for (dashboard, title, exprs) in panels() {
+        let r: Vec<Vec<Json>> = exprs.iter().map(|e| query(&base, &concrete(e))).collect();
+        let must_have_data = (seed_dashboards.contains(&dashboard.as_str())
+            || dashboard == "control-plane.json")
+            && !may_be_empty.contains(&title.as_str());
+        if must_have_data {
+            for (e, series) in exprs.iter().zip(&r) {
+                assert!(!series.is_empty(), "{dashboard} / {title}: no data for {e}");
+            }
+        }
+        results.insert(title, r);
+    }
+    let panel = |title: &str| -> &Vec<Json> { &results[title][0] };
+    assert_eq!(
+        scalar(panel("Nodes")),
+        nodes as f64,
+        "count(kube_node_info) = kwok nodes"
+    );
+    assert_eq!(scalar(panel("Nodes declared")), 3.0);
+    assert_eq!(scalar(panel("Nodes not Ready")), 0.0);
+    assert_eq!(panel("Node conditions").len(), nodes);
+    let phases = label_values(panel("Pods by phase"), "phase");
+    for p in ["Running", "Pending", "Failed"] {
+        assert!(phases.contains(p), "pods by phase: {phases:?}");
+    }
+    assert_eq!(
+        label_values(panel("Jobs failed"), "job_name"),
+        set(&["report"])
+    );
+    assert!(label_values(panel("Jobs not completed"), "job_name").contains("stuck"));
+    assert_eq!(
+        label_values(panel("Deployments missing replicas"), "deployment"),
+        set(&["big"])
+    );
+    assert_eq!(scalar(panel("Deployments missing replicas")), 1.0);
+    assert_eq!(
+        label_values(
+            panel("ReplicationControllers missing replicas"),
+            "replicationcontroller"
+        ),
+        set(&["pinned"])
+    );
+    assert_eq!(
+        label_values(panel("Crash-looping containers"), "pod"),
+        set(&["crashy"])
+    );
+    assert!(label_values(panel("Pods not ready"), "pod").contains("crashy"));
+    let restarts = query(
+        &base,
+        r#"kube_pod_container_status_restarts_total{pod="crashy"}"#,
+    );
+    assert_eq!(scalar(&restarts), 5.0, "crashy's restarts");
+    let cpu = &results["CPU: used vs requested vs allocatable"];
+    assert_eq!(scalar(&cpu[2]), 16.0, "allocatable CPU of two 8-CPU nodes");
+    // 2 × 100m (web) + 3 × 5 (big, one Pending) + 2 × 50m (frontend).
+    assert!(
+        (scalar(&cpu[1]) - 15.3).abs() < 1e-9,
+        "requested CPU {cpu:?}"
+    );
+    assert!(scalar(&cpu[0]) > 0.0);
+    for title in [
+        "Network receive by namespace",
+        "Network transmit by namespace",
+    ] {
+        let by_ns = panel(title);
+        assert!(
+            label_values(by_ns, "namespace").contains("shop"),
+            "{title}: {by_ns:?}"
+        );
+    }
+    let up: BTreeMap<String, String> = panel("Targets up")
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["job"].as_str().unwrap().to_string(),
+                s["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for job in [
+        "apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "etcd",
+        "kube-state-metrics",
+    ] {
+        assert_eq!(
+            up.get(job).map(String::as_str),
+            Some("1"),
+            "targets up: {up:?}"
+        );
+    }
+    assert_eq!(scalar(panel("etcd members with a leader")), 1.0);
+    let days: BTreeMap<String, f64> = panel("Days until certificate expiry")
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["certificate"].as_str().unwrap().to_string(),
+                s["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        (days["apiserver"] - 20.0).abs() < 0.1 && days["ca"] > 3000.0,
+        "{days:?}"
+    );
+
+    // The seed items' alert expressions on this data: exactly the objects in trouble.
+    let expect: &[(&str, &str, &[&str])] = &[
+        ("KubePodCrashLooping", "pod", &["crashy"]),
+        ("KubePodRestartingOften", "pod", &[]),
+        ("KubeJobFailed", "job_name", &["report"]),
+        ("KubeJobNotCompleted", "job_name", &[]),
+        ("KubeDeploymentReplicasMismatch", "deployment", &["big"]),
+        (
+            "KubeReplicationControllerReplicasMismatch",
+            "replicationcontroller",
+            &["pinned"],
+        ),
+        ("KubeNodeNotReady", "node", &[]),
+        ("ClusterMemoryRequestsNearCapacity", "", &[]),
+        ("ClusterCPUUsageHigh", "", &[]),
+        ("ClusterMemoryUsageHigh", "", &[]),
+        ("NamespaceNetworkErrors", "namespace", &[]),
+        ("NamespaceNetworkTrafficSpike", "namespace", &[]),
+        ("KubeAPIServerDown", "", &[]),
+        ("KubeControllerManagerDown", "", &[]),
+        ("KubeSchedulerDown", "", &[]),
+        ("KubeStateMetricsDown", "", &[]),
+        ("EtcdNoLeader", "instance", &[]),
+        ("EtcdMemberDown", "instance", &[]),
+        (
+            "SlipwayCertificateExpiringSoon",
+            "certificate",
+            &["apiserver"],
+        ),
+        ("SlipwayCertificateExpiryCritical", "certificate", &[]),
+    ];
+    let all = alerts();
+    for (alert, label, objects) in expect {
+        let r = query(&base, &all[*alert]);
+        assert_eq!(label_values(&r, label), set(objects), "{alert}: {r:?}");
+        assert_eq!(r.len(), objects.len(), "{alert}: {r:?}");
+    }
+    // Two nodes where three are declared; 15.3 of 16 CPUs requested.
+    assert_eq!(
+        scalar(&query(&base, &all["KubeNodeCountBelowDeclared"])),
+        2.0
+    );
+    let requested = scalar(&query(&base, &all["ClusterCPURequestsNearCapacity"]));
+    assert!((requested - 15.3 / 16.0).abs() < 1e-9, "{requested}");
+    assert!(
+        query(&base, &all["KubePodNotReady"])
+            .iter()
+            .any(|s| s["metric"]["pod"] == "crashy"),
+        "crashy is not ready"
+    );
+    // Every other alert expression at least runs.
+    for (name, expr) in &all {
+        if !expect.iter().any(|(a, _, _)| a == name) {
+            query(&base, expr);
+        }
+    }
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// RFC 3339 for now + `days`.
+fn time_in_days(days: i64) -> String {
+    let out = output(Command::new("date").args([
+        "-u",
+        "-d",
+        &format!("+{days} days"),
+        "+%Y-%m-%dT%H:%M:%SZ",
+    ]))
+    .ok("date");
+    out.stdout.trim().to_string()
+}
