@@ -65,12 +65,12 @@ fn counts_per_type(plan: &Run) -> BTreeMap<String, usize> {
 
 /// The counts per type the topology implies: `z` zones, `c` control-plane nodes, `e` etcd
 /// members, `w` workers. Every node has a bundle, role, policy, profile and instance; every
-/// etcd member a volume and an attachment and two certificates (server, peer) besides the six
+/// etcd member a volume and an attachment and two certificates (server, peer) besides the seven
 /// shared leaves (apiserver, kubelet client, etcd client, front-proxy client, healthcheck,
-/// admin).
+/// Prometheus's etcd metrics client, admin).
 fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, usize> {
     let n = c + e + w;
-    let leaves = 6 + 2 * e;
+    let leaves = 7 + 2 * e;
     [
         ("aws_vpc", 1),
         ("aws_internet_gateway", 1),

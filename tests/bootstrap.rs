@@ -552,6 +552,19 @@ fn bootstrap_control_plane_init_config() {
         let (init, cluster) = init_and_cluster(instance);
         assert_eq!(cluster.control_plane_endpoint, format!("{LB}:6443"));
         assert_eq!(cluster.api_server.cert_sans, vec![LB.to_string()]);
+        // Prometheus on the workers scrapes both on their secure ports (issue #14): bound to
+        // every address, not kubeadm's 127.0.0.1; authorization stays on (no flag turns it off).
+        for (what, c) in [
+            ("controllerManager", &cluster.controller_manager),
+            ("scheduler", &cluster.scheduler),
+        ] {
+            let args: Vec<(&str, &str)> = c
+                .extra_args
+                .iter()
+                .map(|a| (a.name.as_str(), a.value.as_str()))
+                .collect();
+            assert_eq!(args, [("bind-address", "0.0.0.0")], "{instance} {what}");
+        }
         assert_eq!(init.local_api_endpoint.advertise_address, ip);
         assert_eq!(init.local_api_endpoint.bind_port, 6443);
         assert_eq!(init.node_registration.name, name);

@@ -149,6 +149,15 @@ pub(crate) struct ClusterConfiguration {
     pub(crate) networking: Networking,
     pub(crate) etcd: Etcd,
     pub(crate) api_server: ApiServer,
+    pub(crate) controller_manager: ControlPlaneComponent,
+    pub(crate) scheduler: ControlPlaneComponent,
+}
+
+/// `controllerManager` / `scheduler`: only their flags (the metrics bind address).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ControlPlaneComponent {
+    pub(crate) extra_args: Vec<Arg>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,7 +2,7 @@
 //!
 //! One environment (3 control-plane nodes; 3 etcd members, one of them stacked on a
 //! control-plane node) is applied once and shared by the tests, which only read it: generating
-//! 19 RSA keys in a debug build takes seconds. Everything is checked against kubeadm's
+//! 20 RSA keys in a debug build takes seconds. Everything is checked against kubeadm's
 //! certificate set (`kubeadm init phase certs all`). `openssl` is required: these tests fail,
 //! not skip, without it.
 
@@ -80,6 +80,15 @@ output "bundles" {{
 output "admin_kubeconfig" {{
   value     = module.pki.admin_kubeconfig
   sensitive = true
+}}
+
+output "etcd_metrics_client" {{
+  value     = module.pki.etcd_metrics_client
+  sensitive = true
+}}
+
+output "certificate_expiry" {{
+  value = module.pki.certificate_expiry
 }}
 "#
     )
@@ -252,6 +261,22 @@ fn fixture() -> &'static Fixture {
         }
         let kubeconfig = raw("admin_kubeconfig");
         write_admin_pair(&kubeconfig, &out);
+        // The Prometheus etcd client is in no bundle: written out from its own output.
+        let json = slipway(
+            &root,
+            &["output", "etcd_metrics_client", "--json", "--dir", ENV],
+        )
+        .ok("slipway output etcd_metrics_client --json")
+        .stdout;
+        let client: BTreeMap<String, String> = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("etcd_metrics_client is not a map of strings: {e}"));
+        std::fs::write(out.join("etcd-metrics-client.crt"), &client["cert_pem"]).unwrap();
+        std::fs::write(out.join("etcd-metrics-client.key"), &client["key_pem"]).unwrap();
+        std::fs::write(
+            out.join("etcd-metrics-client-ca.crt"),
+            &client["ca_cert_pem"],
+        )
+        .unwrap();
 
         let json = slipway(&root, &["output", "bundles", "--json", "--dir", ENV])
             .ok("slipway output bundles --json")
@@ -477,6 +502,14 @@ fn leaves(f: &Fixture) -> Vec<Leaf> {
             &["CN=kube-etcd-healthcheck-client"],
         ),
         Leaf {
+            what: "etcd metrics client (Prometheus)".into(),
+            cert: f.out_file("etcd-metrics-client.crt"),
+            ca: "etcd-ca.crt",
+            subject: set(&["CN=slipway-prometheus-etcd-client"]),
+            sans: Vec::new(),
+            eku: set(&[TLS_CLIENT]),
+        },
+        Leaf {
             what: "admin (from the kubeconfig)".into(),
             cert: f.out_file("admin.crt"),
             ca: "ca.crt",
@@ -545,7 +578,7 @@ fn write_admin_pair(kubeconfig: &str, out: &Path) {
 fn pki_every_leaf_verifies_against_its_own_ca_only() {
     let f = fixture();
     let leaves = leaves(f);
-    assert_eq!(leaves.len(), 6 + 2 * ETCD.len());
+    assert_eq!(leaves.len(), 7 + 2 * ETCD.len());
     for leaf in &leaves {
         // -x509_strict adds RFC 5280 checks (e.g. authority key id present); -purpose checks
         // the extended key usage the certificate is used for.
@@ -990,15 +1023,15 @@ fn pki_defaults_are_kubeadms() {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     let attr = |line: &str| lines.iter().filter(|l| *l == line).count();
-    // 3 CAs for 10 years; 8 leaves (6 shared + server and peer of one member) for 1 year.
+    // 3 CAs for 10 years; 9 leaves (7 shared + server and peer of one member) for 1 year.
     assert_eq!(
         attr("+ validity_period_hours = 87600"),
         3,
         "{}",
         plan.stdout
     );
-    assert_eq!(attr("+ validity_period_hours = 8760"), 8, "{}", plan.stdout);
-    assert_eq!(attr("+ early_renewal_hours = 720"), 11, "{}", plan.stdout);
+    assert_eq!(attr("+ validity_period_hours = 8760"), 9, "{}", plan.stdout);
+    assert_eq!(attr("+ early_renewal_hours = 720"), 12, "{}", plan.stdout);
     let count = |needle: &str| plan.stdout.matches(needle).count();
     for san in ["\"kubernetes.default.svc.cluster.local\"", "\"10.96.0.1\""] {
         assert_eq!(count(san), 1, "{san} in\n{}", plan.stdout);
@@ -1020,6 +1053,7 @@ fn pki_only_the_secret_outputs_are_sensitive() {
         "front_proxy_ca_cert_pem",
         "sa_public_key_pem",
         "ca_cert_hash",
+        "certificate_expiry",
     ]
     .iter()
     .map(|o| format!("output \"{o}\" {{\n  value = module.pki.{o}\n}}\n"))
@@ -1029,7 +1063,7 @@ fn pki_only_the_secret_outputs_are_sensitive() {
     let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
     // ...and refused for anything that holds a private key.
-    for secret in ["bundles", "admin_kubeconfig"] {
+    for secret in ["bundles", "admin_kubeconfig", "etcd_metrics_client"] {
         let dir = tempfile::tempdir().unwrap();
         repo(
             dir.path(),
@@ -1085,4 +1119,53 @@ EOT
     );
     let plain = slipway(dir.path(), &["output", "plain", "--dir", ENV]).ok("output");
     assert_eq!(plain.stdout.trim_end_matches('\n'), "    one\n      two");
+}
+
+/// `certificate_expiry` names every certificate the module issued (3 CAs, 7 shared leaves, a
+/// server and a peer per etcd member) with its notAfter as openssl reads it: what
+/// modules/observability turns into `slipway:certificate_expiry_timestamp_seconds`.
+#[test]
+fn pki_certificate_expiry_names_every_certificate_with_its_not_after() {
+    let f = fixture();
+    let json = slipway(
+        &f.root,
+        &["output", "certificate_expiry", "--json", "--dir", ENV],
+    )
+    .ok("slipway output certificate_expiry --json")
+    .stdout;
+    let expiry: BTreeMap<String, String> = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("certificate_expiry is not a map of strings: {e}\n{json}"));
+    assert_eq!(expiry.len(), 3 + 7 + 2 * ETCD.len(), "{expiry:?}");
+    let checked = [
+        ("ca", f.out_file("ca.crt")),
+        ("etcd-ca", f.out_file("etcd-ca.crt")),
+        ("front-proxy-ca", f.out_file("front-proxy-ca.crt")),
+        ("apiserver", f.node_file("cp-b", "apiserver.crt")),
+        ("etcd-metrics-client", f.out_file("etcd-metrics-client.crt")),
+        (
+            "etcd-server/etcd-c",
+            f.node_file("etcd-c", "etcd/server.crt"),
+        ),
+    ];
+    for (name, cert) in checked {
+        let rfc3339 = expiry
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {expiry:?}"));
+        let (_, not_after) = validity(&cert);
+        // RFC 3339 in UTC as the tls provider writes it: 2027-06-01T19:04:40Z.
+        let date = rfc3339.trim_end_matches('Z');
+        let (day, time) = date.split_once('T').unwrap_or_else(|| panic!("{rfc3339}"));
+        let d: Vec<i64> = day.split('-').map(|p| p.parse().unwrap()).collect();
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let openssl_form = format!(
+            "{} {} {} {} GMT",
+            MONTHS[d[1] as usize - 1],
+            d[2],
+            time,
+            d[0]
+        );
+        assert_eq!(epoch(&openssl_form), not_after, "{name}: {rfc3339}");
+    }
 }

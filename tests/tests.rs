@@ -33,6 +33,7 @@ mod language;
 mod local_cluster;
 mod moto;
 mod mutate;
+mod observability;
 mod observability_data;
 mod observability_rules;
 mod pki;

@@ -15,12 +15,14 @@ resource "aws_security_group" "etcd" {
   name        = "${var.cluster_name}-etcd"
   description = "etcd members of ${var.cluster_name}"
   vpc_id      = var.vpc_id
+  # Prometheus (modules/observability, on the workers) scrapes /metrics on the client port with
+  # its own client certificate: its nodes' groups are admitted to that one port, nothing wider.
   ingress {
-    description     = "etcd clients: the control plane only"
+    description     = length(var.metrics_security_group_ids) == 0 ? "etcd clients: the control plane only" : "etcd clients: the control plane, and Prometheus's nodes for /metrics"
     from_port       = var.client_port
     to_port         = var.client_port
     protocol        = "tcp"
-    security_groups = [var.client_security_group_id]
+    security_groups = concat([var.client_security_group_id], var.metrics_security_group_ids)
   }
   ingress {
     description = "etcd peer traffic: members only"

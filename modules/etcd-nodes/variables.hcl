@@ -30,6 +30,12 @@ variable "client_security_group_id" {
   type        = string
 }
 
+variable "metrics_security_group_ids" {
+  description = "Groups of the nodes Prometheus runs on (modules/observability: the workers' group): admitted to the client port only, where etcd serves /metrics to a client certificate from its CA. Empty: the control plane only."
+  type        = list(string)
+  default     = []
+}
+
 variable "client_port" {
   description = "modules/etcd client_port."
   type        = number

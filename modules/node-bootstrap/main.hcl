@@ -138,6 +138,19 @@ locals {
     apiServer = {
       certSANs = [var.apiserver_endpoint]
     }
+    # kubeadm binds both to 127.0.0.1, so Prometheus (modules/observability, on the workers)
+    # cannot scrape them (kube-prometheus #718). They serve /metrics on their secure ports
+    # (10257, 10259) with delegated authentication and authorization, which stay on: only a
+    # caller RBAC allows `get /metrics` (Prometheus's service account) reads them. One
+    # ClusterConfiguration serves every control-plane node (joining nodes read it from the
+    # cluster), so the address is 0.0.0.0 rather than the node's own IP; the security groups
+    # decide who reaches the ports.
+    controllerManager = {
+      extraArgs = [{ name = "bind-address", value = "0.0.0.0" }]
+    }
+    scheduler = {
+      extraArgs = [{ name = "bind-address", value = "0.0.0.0" }]
+    }
   }
 
   join_configuration = merge(

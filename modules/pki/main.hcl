@@ -81,6 +81,20 @@ locals {
       ip_addresses = []
       uses         = ["client_auth"]
     }
+    # Prometheus scrapes each etcd member's /metrics over TLS on the client port; with
+    # client-cert-auth etcd wants a certificate from its CA. A dedicated one (not the
+    # apiserver's or the healthcheck's) so it can be revoked, rotated and audited on its own.
+    # It goes to the monitoring namespace only (output `etcd_metrics_client`), never into a
+    # node's bundle.
+    etcd-metrics-client = {
+      ca           = "etcd-ca"
+      file         = "etcd/metrics-client"
+      common_name  = "slipway-prometheus-etcd-client"
+      organization = null
+      dns_names    = []
+      ip_addresses = []
+      uses         = ["client_auth"]
+    }
     admin = {
       ca           = "ca"
       file         = "admin"

@@ -36,3 +36,21 @@ output "admin_kubeconfig" {
   value       = local.admin_kubeconfig
   sensitive   = true
 }
+
+output "etcd_metrics_client" {
+  description = "The dedicated etcd client certificate Prometheus scrapes etcd's /metrics with: { cert_pem, key_pem, ca_cert_pem } (ca_cert_pem: the etcd CA, to verify the members). In no node's bundle; for modules/observability only."
+  value = {
+    cert_pem    = tls_locally_signed_cert.leaf["etcd-metrics-client"].cert_pem
+    key_pem     = tls_private_key.leaf["etcd-metrics-client"].private_key_pem
+    ca_cert_pem = tls_self_signed_cert.ca["etcd-ca"].cert_pem
+  }
+  sensitive = true
+}
+
+output "certificate_expiry" {
+  description = "Certificate name => validity_end_time (RFC 3339) of every certificate this module issued: the three CAs by their key (ca, etcd-ca, front-proxy-ca) and every leaf by its key (apiserver, etcd-server/<member>, …). modules/observability turns it into the slipway:certificate_expiry_timestamp_seconds series."
+  value = merge(
+    { for name, cert in tls_self_signed_cert.ca : name => cert.validity_end_time },
+    { for name, cert in tls_locally_signed_cert.leaf : name => cert.validity_end_time },
+  )
+}
