@@ -413,6 +413,8 @@ module "observability" {{
         work.path(),
     );
     let base = format!("http://{IP}:{prom_port}");
+    // One target per job, and one cAdvisor target per node.
+    let targets = jobs.len() - 1 + nodes;
 
     // Every target up (a failure shows Prometheus's own reason: RBAC, TLS, address).
     wait_until("every scrape target up", Duration::from_secs(180), || {
@@ -440,7 +442,7 @@ module "observability" {{
                 )
             })
             .collect();
-        if active.len() == jobs.len() + nodes - 1 && down.is_empty() {
+        if active.len() == targets && down.is_empty() {
             Ok(())
         } else {
             Err(format!("up: {up:?}; not up: {down:?}"))
@@ -459,10 +461,15 @@ module "observability" {{
                 &base,
                 r#"namespace:container_cpu_usage_seconds:rate5m{namespace="shop"}"#,
             );
-            if !r.is_empty() && !c.is_empty() && scalar(&r) > 0.0 {
+            // Every target scraped at least twice (rates over any job have two samples).
+            let twice = query(&base, "count_over_time(up[10m]) >= 2");
+            if !r.is_empty() && !c.is_empty() && scalar(&r) > 0.0 && twice.len() == targets {
                 Ok(())
             } else {
-                Err(format!("receive {r:?}, cpu {c:?}"))
+                Err(format!(
+                    "receive {r:?}, cpu {c:?}, scraped twice {}",
+                    twice.len()
+                ))
             }
         },
     );
@@ -505,8 +512,63 @@ module "observability" {{
         }
     }
 
-    // Every dashboard panel: the query runs; seed panels return the expected series.
-    let seed_dashboards = ["cluster.json", "namespaces.json"];
+    // Requested CPU as the API server has it (the module's own pods request some too).
+    let requested_cpu = requested_cpu(&cluster);
+    // kube-state-metrics and Prometheus converge within a scrape or two of each change: the
+    // checks are retried until they hold (or the last failure is reported, with the cluster).
+    let mut last = String::new();
+    for _ in 0..30 {
+        match check_panels_and_alerts(&base, nodes, requested_cpu) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let state = cluster
+        .kubectl(&[
+            "get",
+            "deployments,replicationcontrollers,jobs,pods,nodes",
+            "-A",
+            "-o",
+            "wide",
+        ])
+        .all();
+    panic!("{last}\n--- the cluster ---\n{state}");
+}
+
+/// Returns an error (the message) from the enclosing function when `cond` is false.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// The sum of every container's CPU request, from `kubectl get pods -A -o json`.
+fn requested_cpu(cluster: &LocalCluster) -> f64 {
+    let out = cluster
+        .kubectl(&["get", "pods", "-A", "-o", "json"])
+        .ok("pods");
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    let cores = |q: &str| match q.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().unwrap() / 1000.0,
+        None => q.parse::<f64>().unwrap(),
+    };
+    doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["spec"]["containers"].as_array().unwrap())
+        .filter_map(|c| c["resources"]["requests"]["cpu"].as_str())
+        .map(cores)
+        .sum()
+}
+
+/// Every dashboard panel's query runs and the seed panels return the expected series; the seed
+/// items' alert expressions return exactly the objects in trouble.
+fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Result<(), String> {
+    let seed_dashboards = ["cluster.json", "namespaces.json", "control-plane.json"];
     let may_be_empty = [
         // Restart counters are constant here (kwok restarts nothing), so increases are 0.
         "Container restarts (1h)",
@@ -517,71 +579,83 @@ module "observability" {{
     ];
     let mut results: BTreeMap<String, Vec<Vec<Json>>> = BTreeMap::new();
     for (dashboard, title, exprs) in panels() {
-        let r: Vec<Vec<Json>> = exprs.iter().map(|e| query(&base, &concrete(e))).collect();
-        let must_have_data = (seed_dashboards.contains(&dashboard.as_str())
-            || dashboard == "control-plane.json")
-            && !may_be_empty.contains(&title.as_str());
-        if must_have_data {
+        let r: Vec<Vec<Json>> = exprs.iter().map(|e| query(base, &concrete(e))).collect();
+        if seed_dashboards.contains(&dashboard.as_str()) && !may_be_empty.contains(&title.as_str())
+        {
             for (e, series) in exprs.iter().zip(&r) {
-                assert!(!series.is_empty(), "{dashboard} / {title}: no data for {e}");
+                ensure!(!series.is_empty(), "{dashboard} / {title}: no data for {e}");
             }
         }
         results.insert(title, r);
     }
     let panel = |title: &str| -> &Vec<Json> { &results[title][0] };
-    assert_eq!(
-        scalar(panel("Nodes")),
-        nodes as f64,
-        "count(kube_node_info) = kwok nodes"
+    let one = |title: &str| -> Result<f64, String> {
+        let r = panel(title);
+        ensure!(r.len() == 1, "{title}: one series expected: {r:?}");
+        Ok(scalar(r))
+    };
+    ensure!(
+        one("Nodes")? == nodes as f64,
+        "count(kube_node_info) is not the kwok nodes"
     );
-    assert_eq!(scalar(panel("Nodes declared")), 3.0);
-    assert_eq!(scalar(panel("Nodes not Ready")), 0.0);
-    assert_eq!(panel("Node conditions").len(), nodes);
+    ensure!(one("Nodes declared")? == 3.0, "declared nodes");
+    ensure!(one("Nodes not Ready")? == 0.0, "nodes not ready");
+    ensure!(panel("Node conditions").len() == nodes, "node conditions");
     let phases = label_values(panel("Pods by phase"), "phase");
-    for p in ["Running", "Pending", "Failed"] {
-        assert!(phases.contains(p), "pods by phase: {phases:?}");
-    }
-    assert_eq!(
-        label_values(panel("Jobs failed"), "job_name"),
-        set(&["report"])
+    ensure!(
+        ["Running", "Pending", "Failed"]
+            .iter()
+            .all(|p| phases.contains(*p)),
+        "pods by phase: {phases:?}"
     );
-    assert!(label_values(panel("Jobs not completed"), "job_name").contains("stuck"));
-    assert_eq!(
-        label_values(panel("Deployments missing replicas"), "deployment"),
-        set(&["big"])
+    let named = |title: &str, label: &str, want: &[&str]| -> Result<(), String> {
+        let got = label_values(panel(title), label);
+        ensure!(got == set(want), "{title}: {got:?}, expected {want:?}");
+        Ok(())
+    };
+    named("Jobs failed", "job_name", &["report"])?;
+    named("Deployments missing replicas", "deployment", &["big"])?;
+    ensure!(
+        one("Deployments missing replicas")? == 1.0,
+        "big misses one replica"
     );
-    assert_eq!(scalar(panel("Deployments missing replicas")), 1.0);
-    assert_eq!(
-        label_values(
-            panel("ReplicationControllers missing replicas"),
-            "replicationcontroller"
-        ),
-        set(&["pinned"])
+    named(
+        "ReplicationControllers missing replicas",
+        "replicationcontroller",
+        &["pinned"],
+    )?;
+    named("Crash-looping containers", "pod", &["crashy"])?;
+    ensure!(
+        label_values(panel("Jobs not completed"), "job_name").contains("stuck"),
+        "jobs not completed: {:?}",
+        panel("Jobs not completed")
     );
-    assert_eq!(
-        label_values(panel("Crash-looping containers"), "pod"),
-        set(&["crashy"])
+    ensure!(
+        label_values(panel("Pods not ready"), "pod").contains("crashy"),
+        "pods not ready: {:?}",
+        panel("Pods not ready")
     );
-    assert!(label_values(panel("Pods not ready"), "pod").contains("crashy"));
     let restarts = query(
-        &base,
+        base,
         r#"kube_pod_container_status_restarts_total{pod="crashy"}"#,
     );
-    assert_eq!(scalar(&restarts), 5.0, "crashy's restarts");
+    ensure!(scalar(&restarts) == 5.0, "crashy's restarts: {restarts:?}");
     let cpu = &results["CPU: used vs requested vs allocatable"];
-    assert_eq!(scalar(&cpu[2]), 16.0, "allocatable CPU of two 8-CPU nodes");
-    // 2 × 100m (web) + 3 × 5 (big, one Pending) + 2 × 50m (frontend).
-    assert!(
-        (scalar(&cpu[1]) - 15.3).abs() < 1e-9,
-        "requested CPU {cpu:?}"
+    ensure!(
+        scalar(&cpu[2]) == 16.0,
+        "allocatable CPU of two 8-CPU nodes: {cpu:?}"
     );
-    assert!(scalar(&cpu[0]) > 0.0);
+    ensure!(
+        (scalar(&cpu[1]) - requested_cpu).abs() < 1e-6,
+        "requested CPU {cpu:?}, the API server says {requested_cpu}"
+    );
+    ensure!(scalar(&cpu[0]) > 0.0, "used CPU {cpu:?}");
     for title in [
         "Network receive by namespace",
         "Network transmit by namespace",
     ] {
         let by_ns = panel(title);
-        assert!(
+        ensure!(
             label_values(by_ns, "namespace").contains("shop"),
             "{title}: {by_ns:?}"
         );
@@ -602,13 +676,12 @@ module "observability" {{
         "etcd",
         "kube-state-metrics",
     ] {
-        assert_eq!(
-            up.get(job).map(String::as_str),
-            Some("1"),
+        ensure!(
+            up.get(job).map(String::as_str) == Some("1"),
             "targets up: {up:?}"
         );
     }
-    assert_eq!(scalar(panel("etcd members with a leader")), 1.0);
+    ensure!(one("etcd members with a leader")? == 1.0, "etcd leader");
     let days: BTreeMap<String, f64> = panel("Days until certificate expiry")
         .iter()
         .map(|s| {
@@ -618,9 +691,11 @@ module "observability" {{
             )
         })
         .collect();
-    assert!(
-        (days["apiserver"] - 20.0).abs() < 0.1 && days["ca"] > 3000.0,
-        "{days:?}"
+    ensure!(
+        days.get("apiserver")
+            .is_some_and(|d| (d - 20.0).abs() < 0.1)
+            && days.get("ca").is_some_and(|d| *d > 3000.0),
+        "days until expiry: {days:?}"
     );
 
     // The seed items' alert expressions on this data: exactly the objects in trouble.
@@ -656,19 +731,28 @@ module "observability" {{
     ];
     let all = alerts();
     for (alert, label, objects) in expect {
-        let r = query(&base, &all[*alert]);
-        assert_eq!(label_values(&r, label), set(objects), "{alert}: {r:?}");
-        assert_eq!(r.len(), objects.len(), "{alert}: {r:?}");
+        let r = query(base, &all[*alert]);
+        ensure!(
+            label_values(&r, label) == set(objects) && r.len() == objects.len(),
+            "{alert}: {r:?}, expected {objects:?}"
+        );
     }
-    // Two nodes where three are declared; 15.3 of 16 CPUs requested.
-    assert_eq!(
-        scalar(&query(&base, &all["KubeNodeCountBelowDeclared"])),
-        2.0
+    // Two nodes where three are declared.
+    let below = query(base, &all["KubeNodeCountBelowDeclared"]);
+    ensure!(
+        below.len() == 1 && scalar(&below) == 2.0,
+        "node count alert: {below:?}"
     );
-    let requested = scalar(&query(&base, &all["ClusterCPURequestsNearCapacity"]));
-    assert!((requested - 15.3 / 16.0).abs() < 1e-9, "{requested}");
-    assert!(
-        query(&base, &all["KubePodNotReady"])
+    // The CPU-requests alert fires exactly when the API server's numbers say it should.
+    let cpu_alert = query(base, &all["ClusterCPURequestsNearCapacity"]);
+    let should_fire = requested_cpu / 16.0 > 0.9;
+    ensure!(
+        cpu_alert.len() == usize::from(should_fire)
+            && (!should_fire || (scalar(&cpu_alert) - requested_cpu / 16.0).abs() < 1e-6),
+        "CPU requests alert: {cpu_alert:?} ({requested_cpu} of 16 requested)"
+    );
+    ensure!(
+        query(base, &all["KubePodNotReady"])
             .iter()
             .any(|s| s["metric"]["pod"] == "crashy"),
         "crashy is not ready"
@@ -676,9 +760,10 @@ module "observability" {{
     // Every other alert expression at least runs.
     for (name, expr) in &all {
         if !expect.iter().any(|(a, _, _)| a == name) {
-            query(&base, expr);
+            query(base, expr);
         }
     }
+    Ok(())
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
