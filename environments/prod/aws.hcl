@@ -111,6 +111,8 @@ module "etcd_nodes" {
   subnet_ids               = module.network.private_subnet_ids
   vpc_id                   = module.network.vpc_id
   client_security_group_id = aws_security_group.control_plane.id
+  # Prometheus (cluster.hcl, on the workers) scrapes etcd's /metrics over TLS on the client port.
+  metrics_security_group_ids = var.install_addons ? [aws_security_group.workers.id] : []
   ami                      = data.aws_ami.node.id
   instance_type            = var.instance_type
   bucket                   = aws_s3_bucket.bootstrap.bucket

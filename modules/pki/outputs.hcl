@@ -54,3 +54,12 @@ output "certificate_expiry" {
     { for name, cert in tls_locally_signed_cert.leaf : name => cert.validity_end_time },
   )
 }
+
+output "admin_client" {
+  description = "The kubernetes-admin client certificate and key (group kubeadm:cluster-admins): how slipway's kubernetes provider reaches the cluster it built."
+  value = {
+    cert_pem = tls_locally_signed_cert.leaf["admin"].cert_pem
+    key_pem  = tls_private_key.leaf["admin"].private_key_pem
+  }
+  sensitive = true
+}

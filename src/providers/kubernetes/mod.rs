@@ -49,7 +49,8 @@ pub const FIELD_MANAGER: &str = "slipway";
 /// How long an apply looks again for a kind the API server does not serve yet: a CRD applied
 /// just before is Established, but discovery can lag it by a moment.
 const DISCOVERY_PATIENCE: Duration = Duration::from_secs(10);
-/// How long the first contact waits for `/readyz`.
+/// How long the first contact waits for `/readyz`, unless the provider block says
+/// `ready_timeout`.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(500);
 
@@ -94,6 +95,8 @@ struct Kind {
 pub struct KubernetesProvider {
     schema: ProviderSchema,
     source: Mutex<Source>,
+    /// `ready_timeout` of the provider block (READY_TIMEOUT when unset).
+    ready_timeout: Mutex<Duration>,
     stack_id: Mutex<String>,
     client: tokio::sync::Mutex<Option<kube::Client>>,
     /// apiVersion → what it serves; for one run (one provider instance per process).
@@ -136,6 +139,13 @@ impl KubernetesProvider {
             .attr(
                 "tls_server_name",
                 s().describe("server name to verify instead of the host"),
+            )
+            .attr(
+                "ready_timeout",
+                s().describe(
+                    "how long the first operation waits for /readyz (default 2m; an environment \
+                     that builds its cluster in the same apply waits for nodes to boot)",
+                ),
             );
         let mut resources = BTreeMap::new();
         resources.insert(
@@ -186,6 +196,7 @@ impl KubernetesProvider {
                 data_sources,
             },
             source: Mutex::new(Source::Default),
+            ready_timeout: Mutex::new(READY_TIMEOUT),
             stack_id: Mutex::new(String::new()),
             client: tokio::sync::Mutex::new(None),
             discovery: Mutex::new(HashMap::new()),
@@ -240,10 +251,11 @@ impl KubernetesProvider {
                 }
                 Err(e) => e.to_string(),
             };
-            if start.elapsed() >= READY_TIMEOUT {
+            let timeout = *lock(&self.ready_timeout);
+            if start.elapsed() >= timeout {
                 return Err(ProviderError::fatal(format!(
                     "the Kubernetes API at {url} is not ready after {}s: {why}",
-                    READY_TIMEOUT.as_secs()
+                    timeout.as_secs()
                 )));
             }
             if last_report.elapsed() >= Duration::from_secs(5) {
@@ -1110,6 +1122,11 @@ impl Provider for KubernetesProvider {
 
     async fn configure(&self, ctx: &ProviderContext, config: &Value) -> Result<(), ProviderError> {
         // Only records the settings: no cluster is contacted until an object needs it.
+        let timeout = match config_string(config, "ready_timeout") {
+            Some(t) => parse_duration(&t)?,
+            None => READY_TIMEOUT,
+        };
+        *lock(&self.ready_timeout) = timeout;
         self.set_source(source_of(config)?, ctx).await;
         Ok(())
     }
