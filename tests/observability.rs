@@ -299,7 +299,39 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
     check_rbac(&s);
     check_prometheus_config(&s, &prometheus_yml);
     check_generated_rules(&s);
+    assert!(
+        s.string_output("alertmanager_config")
+            .contains(RECEIVER_TOKEN)
+    );
     check_alertmanager_config(&s);
+
+    // Without alertmanager_config the module's own default goes into the Secret, amtool accepts
+    // it too, and the changed configuration rolls Alertmanager's pod (its checksum annotation).
+    let checksum = |s: &Stack| {
+        s.kubectl_json(&["get", "statefulset", "alertmanager", "-n", NS])["spec"]["template"]
+            ["metadata"]["annotations"]["slipway.dev/config-sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = checksum(&s);
+    let main = s.repo.path().join(ENV).join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let start = text.find("  alertmanager_config = <<-EOT").unwrap();
+    let end = start + text[start..].find("    EOT\n").unwrap() + "    EOT\n".len();
+    std::fs::write(&main, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let update = s.slipway(&["apply", ENV, "-auto-approve"]);
+    update.assert_code(0);
+    assert!(!all(&update).contains(RECEIVER_TOKEN), "{}", all(&update));
+    assert_ne!(
+        checksum(&s),
+        before,
+        "a new configuration must roll the pod"
+    );
+    check_alertmanager_config(&s);
+    assert_workloads_ready(&s);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 /// prometheus.yml: the contract's job names, honor_labels on kube-state-metrics, etcd over TLS
@@ -462,7 +494,6 @@ fn check_generated_rules(s: &Stack) {
 /// The Alertmanager configuration in the Secret is the module's, and amtool accepts it.
 fn check_alertmanager_config(s: &Stack) {
     let config = s.string_output("alertmanager_config");
-    assert!(config.contains(RECEIVER_TOKEN));
     let secret = s.kubectl_json(&["get", "secret", "alertmanager-config", "-n", NS]);
     let stored = base64::engine::general_purpose::STANDARD
         .decode(secret["data"]["alertmanager.yml"].as_str().unwrap())
@@ -486,7 +517,8 @@ fn check_rbac(s: &Stack) {
         ("get", "/metrics", true),
         ("get", "/metrics/cadvisor", true),
         ("get", "nodes/metrics", true),
-        ("list", "endpoints", true),
+        ("list", "endpointslices.discovery.k8s.io", true),
+        ("list", "nodes", true),
         ("list", "pods", true),
         ("get", "nodes/proxy", false),
         ("list", "secrets", false),
