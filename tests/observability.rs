@@ -513,24 +513,27 @@ fn check_alertmanager_config(s: &Stack) {
 /// without one refusal.
 fn check_rbac(s: &Stack) {
     let prometheus = "system:serviceaccount:monitoring:prometheus";
-    for (verb, what, allowed) in [
-        ("get", "/metrics", true),
-        ("get", "/metrics/cadvisor", true),
-        ("get", "nodes/metrics", true),
-        ("list", "endpointslices.discovery.k8s.io", true),
-        ("list", "nodes", true),
-        ("list", "pods", true),
-        ("get", "nodes/proxy", false),
-        ("list", "secrets", false),
-        ("create", "pods", false),
+    // (verb, resource or URL, subresource): `nodes/proxy` would name a node called "proxy".
+    for (verb, what, sub, allowed) in [
+        ("get", "/metrics", "", true),
+        ("get", "/metrics/cadvisor", "", true),
+        ("get", "nodes", "metrics", true),
+        ("list", "endpointslices.discovery.k8s.io", "", true),
+        ("list", "nodes", "", true),
+        ("list", "pods", "", true),
+        ("get", "nodes", "proxy", false),
+        ("list", "secrets", "", false),
+        ("create", "pods", "", false),
     ] {
-        let out = s
-            .cluster
-            .kubectl(&["auth", "can-i", verb, what, "--as", prometheus]);
+        let mut args = vec!["auth", "can-i", verb, what, "--as", prometheus];
+        if !sub.is_empty() {
+            args.extend_from_slice(&["--subresource", sub]);
+        }
+        let out = s.cluster.kubectl(&args);
         assert_eq!(
             out.code == 0,
             allowed,
-            "prometheus {verb} {what}: {}",
+            "prometheus {verb} {what} {sub}: {}",
             out.all()
         );
     }
