@@ -417,20 +417,9 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
     // Debian's promtool 2.42 is built without Kubernetes service discovery (the package drops
     // it), so there each `kubernetes_sd_configs` becomes a `file_sd_configs` of the same job;
     // everything else (relabelling, TLS, authorization, the rule files) is checked as rendered.
-    let mut debian = config.clone();
     let targets = dir.join("targets.json");
     std::fs::write(&targets, "[]").unwrap();
-    let mut replaced = 0;
-    for job in debian["scrape_configs"].as_array_mut().unwrap() {
-        let job = job.as_object_mut().unwrap();
-        if job.remove("kubernetes_sd_configs").is_some() {
-            job.insert(
-                "file_sd_configs".into(),
-                serde_json::json!([{ "files": [targets.to_str().unwrap()] }]),
-            );
-            replaced += 1;
-        }
-    }
+    let (debian, replaced) = with_file_discovery(&config, &targets);
     // apiserver, kubelet, cadvisor, node-exporter, slipway-agent.
     assert_eq!(replaced, 5);
     let debian_text = rewrite_paths(&serde_json::to_string_pretty(&debian).unwrap());
@@ -636,4 +625,28 @@ fn check_rbac(s: &Stack) {
         !errors.to_lowercase().contains("forbidden"),
         "kube-state-metrics was refused a kind its RBAC should allow:\n{errors}"
     );
+}
+
+/// `config` (prometheus.yml as JSON) with every job's `kubernetes_sd_configs` replaced by a
+/// `file_sd_configs` reading `targets` (a JSON target list), and how many jobs changed. For
+/// Debian's Prometheus and promtool (2.42), which are built without Kubernetes discovery and
+/// refuse the field: the other jobs (kube-state-metrics among them) and every relabelling stay
+/// as rendered. Shared with the real-data test, which runs Debian's Prometheus server.
+pub(crate) fn with_file_discovery(
+    config: &serde_json::Value,
+    targets: &Path,
+) -> (serde_json::Value, usize) {
+    let mut out = config.clone();
+    let mut replaced = 0;
+    for job in out["scrape_configs"].as_array_mut().unwrap() {
+        let job = job.as_object_mut().unwrap();
+        if job.remove("kubernetes_sd_configs").is_some() {
+            job.insert(
+                "file_sd_configs".into(),
+                serde_json::json!([{ "files": [targets.to_str().unwrap()] }]),
+            );
+            replaced += 1;
+        }
+    }
+    (out, replaced)
 }
