@@ -392,8 +392,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 119);
-    assert_eq!(f.plan.json()["summary"]["add"], 119, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 122);
+    assert_eq!(f.plan.json()["summary"]["add"], 122, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -407,7 +407,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 119 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 122 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -429,7 +429,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 119 resources of 19 AWS types (data.aws_ami included): a refresh costs at most one call
+    // 122 resources of 19 AWS types (data.aws_ami included): a refresh costs at most one call
     // per type (no page is full at this size).
     assert_eq!(f.aws_types, 19);
     let total = total.expect("--stats prints a total");
@@ -448,7 +448,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 119 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 122 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -1131,8 +1131,8 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 119 resources and the AMI lookup.
-    assert_eq!(g.len(), 120);
+    // 122 resources and the AMI lookup.
+    assert_eq!(g.len(), 123);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps

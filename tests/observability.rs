@@ -299,7 +299,39 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
     check_rbac(&s);
     check_prometheus_config(&s, &prometheus_yml);
     check_generated_rules(&s);
+    assert!(
+        s.string_output("alertmanager_config")
+            .contains(RECEIVER_TOKEN)
+    );
     check_alertmanager_config(&s);
+
+    // Without alertmanager_config the module's own default goes into the Secret, amtool accepts
+    // it too, and the changed configuration rolls Alertmanager's pod (its checksum annotation).
+    let checksum = |s: &Stack| {
+        s.kubectl_json(&["get", "statefulset", "alertmanager", "-n", NS])["spec"]["template"]
+            ["metadata"]["annotations"]["slipway.dev/config-sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = checksum(&s);
+    let main = s.repo.path().join(ENV).join("main.hcl");
+    let text = std::fs::read_to_string(&main).unwrap();
+    let start = text.find("  alertmanager_config = <<-EOT").unwrap();
+    let end = start + text[start..].find("    EOT\n").unwrap() + "    EOT\n".len();
+    std::fs::write(&main, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let update = s.slipway(&["apply", ENV, "-auto-approve"]);
+    update.assert_code(0);
+    assert!(!all(&update).contains(RECEIVER_TOKEN), "{}", all(&update));
+    assert_ne!(
+        checksum(&s),
+        before,
+        "a new configuration must roll the pod"
+    );
+    check_alertmanager_config(&s);
+    assert_workloads_ready(&s);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 /// prometheus.yml: the contract's job names, honor_labels on kube-state-metrics, etcd over TLS
@@ -385,20 +417,9 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
     // Debian's promtool 2.42 is built without Kubernetes service discovery (the package drops
     // it), so there each `kubernetes_sd_configs` becomes a `file_sd_configs` of the same job;
     // everything else (relabelling, TLS, authorization, the rule files) is checked as rendered.
-    let mut debian = config.clone();
     let targets = dir.join("targets.json");
     std::fs::write(&targets, "[]").unwrap();
-    let mut replaced = 0;
-    for job in debian["scrape_configs"].as_array_mut().unwrap() {
-        let job = job.as_object_mut().unwrap();
-        if job.remove("kubernetes_sd_configs").is_some() {
-            job.insert(
-                "file_sd_configs".into(),
-                serde_json::json!([{ "files": [targets.to_str().unwrap()] }]),
-            );
-            replaced += 1;
-        }
-    }
+    let (debian, replaced) = with_file_discovery(&config, &targets);
     // apiserver, kubelet, cadvisor, node-exporter, slipway-agent.
     assert_eq!(replaced, 5);
     let debian_text = rewrite_paths(&serde_json::to_string_pretty(&debian).unwrap());
@@ -462,7 +483,6 @@ fn check_generated_rules(s: &Stack) {
 /// The Alertmanager configuration in the Secret is the module's, and amtool accepts it.
 fn check_alertmanager_config(s: &Stack) {
     let config = s.string_output("alertmanager_config");
-    assert!(config.contains(RECEIVER_TOKEN));
     let secret = s.kubectl_json(&["get", "secret", "alertmanager-config", "-n", NS]);
     let stored = base64::engine::general_purpose::STANDARD
         .decode(secret["data"]["alertmanager.yml"].as_str().unwrap())
@@ -482,23 +502,27 @@ fn check_alertmanager_config(s: &Stack) {
 /// without one refusal.
 fn check_rbac(s: &Stack) {
     let prometheus = "system:serviceaccount:monitoring:prometheus";
-    for (verb, what, allowed) in [
-        ("get", "/metrics", true),
-        ("get", "/metrics/cadvisor", true),
-        ("get", "nodes/metrics", true),
-        ("list", "endpoints", true),
-        ("list", "pods", true),
-        ("get", "nodes/proxy", false),
-        ("list", "secrets", false),
-        ("create", "pods", false),
+    // (verb, resource or URL, subresource): `nodes/proxy` would name a node called "proxy".
+    for (verb, what, sub, allowed) in [
+        ("get", "/metrics", "", true),
+        ("get", "/metrics/cadvisor", "", true),
+        ("get", "nodes", "metrics", true),
+        ("list", "endpointslices.discovery.k8s.io", "", true),
+        ("list", "nodes", "", true),
+        ("list", "pods", "", true),
+        ("get", "nodes", "proxy", false),
+        ("list", "secrets", "", false),
+        ("create", "pods", "", false),
     ] {
-        let out = s
-            .cluster
-            .kubectl(&["auth", "can-i", verb, what, "--as", prometheus]);
+        let mut args = vec!["auth", "can-i", verb, what, "--as", prometheus];
+        if !sub.is_empty() {
+            args.extend_from_slice(&["--subresource", sub]);
+        }
+        let out = s.cluster.kubectl(&args);
         assert_eq!(
             out.code == 0,
             allowed,
-            "prometheus {verb} {what}: {}",
+            "prometheus {verb} {what} {sub}: {}",
             out.all()
         );
     }
@@ -601,4 +625,28 @@ fn check_rbac(s: &Stack) {
         !errors.to_lowercase().contains("forbidden"),
         "kube-state-metrics was refused a kind its RBAC should allow:\n{errors}"
     );
+}
+
+/// `config` (prometheus.yml as JSON) with every job's `kubernetes_sd_configs` replaced by a
+/// `file_sd_configs` reading `targets` (a JSON target list), and how many jobs changed. For
+/// Debian's Prometheus and promtool (2.42), which are built without Kubernetes discovery and
+/// refuse the field: the other jobs (kube-state-metrics among them) and every relabelling stay
+/// as rendered. Shared with the real-data test, which runs Debian's Prometheus server.
+pub(crate) fn with_file_discovery(
+    config: &serde_json::Value,
+    targets: &Path,
+) -> (serde_json::Value, usize) {
+    let mut out = config.clone();
+    let mut replaced = 0;
+    for job in out["scrape_configs"].as_array_mut().unwrap() {
+        let job = job.as_object_mut().unwrap();
+        if job.remove("kubernetes_sd_configs").is_some() {
+            job.insert(
+                "file_sd_configs".into(),
+                serde_json::json!([{ "files": [targets.to_str().unwrap()] }]),
+            );
+            replaced += 1;
+        }
+    }
+    (out, replaced)
 }

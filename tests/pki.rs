@@ -90,6 +90,11 @@ output "etcd_metrics_client" {{
 output "certificate_expiry" {{
   value = module.pki.certificate_expiry
 }}
+
+output "admin_client" {{
+  value     = module.pki.admin_client
+  sensitive = true
+}}
 "#
     )
 }
@@ -1063,7 +1068,12 @@ fn pki_only_the_secret_outputs_are_sensitive() {
     let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
     // ...and refused for anything that holds a private key.
-    for secret in ["bundles", "admin_kubeconfig", "etcd_metrics_client"] {
+    for secret in [
+        "bundles",
+        "admin_kubeconfig",
+        "etcd_metrics_client",
+        "admin_client",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         repo(
             dir.path(),
@@ -1168,4 +1178,24 @@ fn pki_certificate_expiry_names_every_certificate_with_its_not_after() {
         );
         assert_eq!(epoch(&openssl_form), not_after, "{name}: {rfc3339}");
     }
+}
+
+/// `admin_client` is the pair the admin kubeconfig embeds (a provider block configured from it
+/// authenticates as the same user).
+#[test]
+fn pki_admin_client_is_the_admin_kubeconfigs_pair() {
+    let f = fixture();
+    let json = slipway(&f.root, &["output", "admin_client", "--json", "--dir", ENV])
+        .ok("slipway output admin_client --json")
+        .stdout;
+    let client: BTreeMap<String, String> = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("admin_client is not a map of strings: {e}"));
+    assert_eq!(
+        client["cert_pem"],
+        std::fs::read_to_string(f.out_file("admin.crt")).unwrap()
+    );
+    assert_eq!(
+        client["key_pem"],
+        std::fs::read_to_string(f.out_file("admin.key")).unwrap()
+    );
 }

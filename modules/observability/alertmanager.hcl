@@ -48,7 +48,10 @@ resource "kubernetes_manifest" "alertmanager" {
     spec = merge({
       replicas    = 1
       serviceName = "alertmanager"
-      selector    = { matchLabels = local.alertmanager_labels }
+      # OrderedReady would never replace a pod that is not Ready (kubernetes#67250): a broken
+      # configuration could then not be rolled forward. One replica has no order to keep.
+      podManagementPolicy = "Parallel"
+      selector            = { matchLabels = local.alertmanager_labels }
       template = {
         metadata = {
           labels      = local.alertmanager_labels

@@ -111,6 +111,8 @@ resource "kubernetes_manifest" "grafana" {
               { name = "GF_SECURITY_ADMIN_USER", valueFrom = { secretKeyRef = { name = "grafana-admin", key = "user" } } },
               { name = "GF_SECURITY_ADMIN_PASSWORD", valueFrom = { secretKeyRef = { name = "grafana-admin", key = "password" } } },
               { name = "GF_PATHS_PROVISIONING", value = "/etc/grafana/provisioning" },
+              # The root filesystem is read-only: log to stdout only, not /var/log/grafana.
+              { name = "GF_LOG_MODE", value = "console" },
               { name = "GF_ANALYTICS_REPORTING_ENABLED", value = "false" },
               { name = "GF_ANALYTICS_CHECK_FOR_UPDATES", value = "false" },
               { name = "GF_USERS_ALLOW_SIGN_UP", value = "false" },

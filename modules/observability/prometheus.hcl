@@ -26,7 +26,7 @@ resource "kubernetes_manifest" "prometheus_service_account" {
   }
 }
 
-# Discovery (nodes, services, endpoints, pods) and scraping: kubelet metrics are authorized as
+# Discovery (nodes, services, endpointslices, pods) and scraping: kubelet metrics are authorized as
 # nodes/metrics, the control-plane components' /metrics as a non-resource URL. Read-only, and no
 # nodes/proxy (which reaches much more of the kubelet API than metrics).
 resource "kubernetes_manifest" "prometheus_cluster_role" {
@@ -37,7 +37,7 @@ resource "kubernetes_manifest" "prometheus_cluster_role" {
     rules = [
       {
         apiGroups = [""]
-        resources = ["nodes", "nodes/metrics", "services", "endpoints", "pods"]
+        resources = ["nodes", "nodes/metrics", "services", "pods"]
         verbs     = ["get", "list", "watch"]
       },
       {
@@ -120,7 +120,10 @@ resource "kubernetes_manifest" "prometheus" {
     spec = merge({
       replicas    = 1
       serviceName = "prometheus"
-      selector    = { matchLabels = local.prometheus_labels }
+      # OrderedReady would never replace a pod that is not Ready (kubernetes#67250): a broken
+      # configuration could then not be rolled forward. One replica has no order to keep.
+      podManagementPolicy = "Parallel"
+      selector            = { matchLabels = local.prometheus_labels }
       template = {
         metadata = {
           labels      = local.prometheus_labels

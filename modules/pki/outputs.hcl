@@ -56,7 +56,7 @@ output "certificate_expiry" {
 }
 
 output "admin_client" {
-  description = "The kubernetes-admin client certificate and key (group kubeadm:cluster-admins): how slipway's kubernetes provider reaches the cluster it built."
+  description = "The admin client pair of admin_kubeconfig as PEM ({ cert_pem, key_pem }), with ca_cert_pem: what a `provider \"kubernetes\"` block takes as client_certificate / client_key / cluster_ca_certificate."
   value = {
     cert_pem = tls_locally_signed_cert.leaf["admin"].cert_pem
     key_pem  = tls_private_key.leaf["admin"].private_key_pem
