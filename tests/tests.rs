@@ -13,6 +13,7 @@ mod dense;
 #[path = "../benches/synth.rs"]
 mod synth;
 
+mod addons;
 mod aws_env;
 mod aws_fleet;
 mod aws_prod;

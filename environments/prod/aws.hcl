@@ -113,13 +113,13 @@ module "etcd_nodes" {
   client_security_group_id = aws_security_group.control_plane.id
   # Prometheus (cluster.hcl, on the workers) scrapes etcd's /metrics over TLS on the client port.
   metrics_security_group_ids = var.install_addons ? [aws_security_group.workers.id] : []
-  ami                      = data.aws_ami.node.id
-  instance_type            = var.instance_type
-  bucket                   = aws_s3_bucket.bootstrap.bucket
-  config_files             = module.etcd.config_files
-  config_path              = module.etcd.config_file
-  systemd_units            = module.etcd.systemd_units
-  pki_bundles              = module.pki.bundles
+  ami                        = data.aws_ami.node.id
+  instance_type              = var.instance_type
+  bucket                     = aws_s3_bucket.bootstrap.bucket
+  config_files               = module.etcd.config_files
+  config_path                = module.etcd.config_file
+  systemd_units              = module.etcd.systemd_units
+  pki_bundles                = module.pki.bundles
 }
 
 module "control_plane" {

@@ -39,5 +39,5 @@ module "observability" {
   control_plane_ips   = values(module.control_plane_placement.ips)
   # External etcd: the dedicated members, reached on their client port over TLS.
   etcd_member_ips = values(module.etcd_placement.ips)
-  etcd_client         = module.pki.etcd_metrics_client
+  etcd_client     = module.pki.etcd_metrics_client
 }

@@ -1,0 +1,130 @@
+//! The environments' in-cluster stack (`environments/*/cluster.hcl`): one graph from the VPC to
+//! what runs inside the cluster.
+//!
+//! - Against the AWS emulator alone, no API server answers behind the load balancer: the
+//!   stack is planned (its objects "known after apply", the provider configured from the load
+//!   balancer's name and the admin certificate of the same apply), and no cluster is contacted.
+//! - With `kubeconfig` pointing at a real control plane (`scripts/local-cluster`, as the demo
+//!   does), one apply builds the infrastructure in the emulator and installs the stack into the
+//!   API server; the next plan is empty.
+
+use std::path::{Path, PathBuf};
+
+use crate::kubeutil::LocalCluster;
+use crate::moto::Moto;
+use crate::util::TestDir;
+
+fn env(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("environments")
+        .join(name)
+}
+
+/// Workloads of the in-cluster stack, as `kind/namespace/name`.
+const WORKLOADS: &[&str] = &[
+    "deployment/monitoring/grafana",
+    "deployment/monitoring/kube-state-metrics",
+    "daemonset/monitoring/node-exporter",
+    "statefulset/monitoring/prometheus",
+    "statefulset/monitoring/alertmanager",
+];
+
+#[test]
+fn dev_and_prod_plan_the_in_cluster_stack_without_contacting_a_cluster() {
+    let moto = Moto::start();
+    for name in ["dev", "prod"] {
+        let dir = TestDir::new();
+        let plan = moto.slipway_with_env(
+            &env(name),
+            &dir.join("state"),
+            &["plan", "ENV", "--stats"],
+            &[("SLIPWAY_VAR_install_addons", "true")],
+        );
+        plan.assert_code(0);
+        let out = &plan.stdout;
+        for object in [
+            "module.observability[0].kubernetes_manifest.namespace",
+            "module.observability[0].kubernetes_manifest.prometheus",
+        ] {
+            assert!(
+                out.contains(&format!("# {object} will be created")),
+                "{name}: {object} not planned:\n{}",
+                plan.dump()
+            );
+        }
+        // The provider's configuration is known only after apply: nothing was asked of a
+        // cluster, and the plan says why.
+        assert!(
+            !plan.stderr.contains("kubernetes:"),
+            "{name}: a cluster was contacted at plan time:\n{}",
+            plan.stderr
+        );
+        assert!(
+            plan.stderr.contains("provider \"kubernetes\""),
+            "{name}: no word of the deferred provider:\n{}",
+            plan.stderr
+        );
+    }
+}
+
+#[test]
+fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty() {
+    let moto = Moto::start();
+    let cluster = LocalCluster::start("127.0.0.93", 2);
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let kubeconfig = cluster.kubeconfig.to_string_lossy().into_owned();
+    let vars = [
+        ("SLIPWAY_VAR_install_addons", "true"),
+        ("SLIPWAY_VAR_kubeconfig", kubeconfig.as_str()),
+    ];
+    let apply = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["apply", "ENV", "-auto-approve"],
+        &vars,
+    );
+    apply.assert_code(0);
+    assert!(
+        apply
+            .stdout
+            .contains("module.observability[0].kubernetes_manifest.prometheus: Creation complete"),
+        "{}",
+        apply.dump()
+    );
+    for w in WORKLOADS {
+        let (kind, rest) = w.split_once('/').unwrap();
+        let (ns, name) = rest.split_once('/').unwrap();
+        cluster
+            .kubectl(&["get", kind, name, "-n", ns])
+            .ok(&format!("{w} installed by the environment's apply"));
+    }
+    // The EC2 side is there too: the same run.
+    let out = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["state", "list", "--dir", "ENV"],
+        &vars,
+    );
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("module.control_plane."),
+        "{}",
+        out.dump()
+    );
+    // No secret of the stack in what was printed: the Grafana password nor the etcd client key.
+    assert!(!apply.stdout.contains("PRIVATE KEY"), "{}", apply.dump());
+
+    let plan = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["plan", "ENV", "--detailed-exitcode"],
+        &vars,
+    );
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "second plan not empty:\n{}",
+        plan.dump()
+    );
+}
