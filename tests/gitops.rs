@@ -414,15 +414,21 @@ fn configmap(greeting: &str) -> String {
     )
 }
 
-/// A HelmRelease as an apps path carries it (the CRD validates it; no helm-controller runs).
+/// A chart in the same repository, and a HelmRelease of it in the apps path: helm-controller
+/// asks source-controller for the chart (a HelmChart of the GitRepository), then installs it.
+const CHART: &str = "apiVersion: v2\nname: hello\nversion: 0.1.0\n";
+const CHART_CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-chart\ndata:\n  replicas: \"{{ .Values.replicas }}\"\n";
 const HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: hello\n  namespace: default\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/hello\n      sourceRef:\n        kind: GitRepository\n        name: flux-system\n        namespace: flux-system\n  values:\n    replicas: 2\n";
 
 /// Level 2: Flux's own controllers, built from the Go module proxy, run out of cluster against
-/// the API server the module bootstrapped and sync a repository served over HTTP on loopback.
+/// the API server the module bootstrapped and sync a repository served over HTTP on loopback:
+/// plain manifests (created, changed, pruned) and a HelmRelease whose chart helm-controller
+/// installs.
 #[test]
 fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster() {
     let source_controller = flux_bin("source-controller");
     let kustomize_controller = flux_bin("kustomize-controller");
+    let helm_controller = flux_bin("helm-controller");
     let ip = "127.0.0.74";
     let s = Stack::new(ip);
     let scratch = s.repo.path().join("scratch");
@@ -475,6 +481,17 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         "--enable-leader-election=false",
     ]);
     let kc = Proc::spawn(&mut kc, scratch.join("kustomize-controller.log"));
+    let mut hc = Command::new(&helm_controller);
+    kube(&mut hc);
+    hc.args([
+        "--watch-all-namespaces",
+        "--log-level=debug",
+        "--log-encoding=json",
+        &format!("--metrics-addr={ip}:{}", free_port(ip)),
+        &format!("--health-addr={ip}:{}", free_port(ip)),
+        "--enable-leader-election=false",
+    ]);
+    let hc = Proc::spawn(&mut hc, scratch.join("helm-controller.log"));
 
     let greeting = || {
         s.kubectl(&[
@@ -488,7 +505,7 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         ])
     };
     let wait = |what: &str, check: &dyn Fn() -> Result<(), String>| {
-        let procs = || format!("{}\n{}", sc.tail(), kc.tail());
+        let procs = || format!("{}\n{}\n{}", sc.tail(), kc.tail(), hc.tail());
         let start = std::time::Instant::now();
         loop {
             match check() {
@@ -518,26 +535,37 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         "flux-system"
     );
 
-    // A pushed change changes it; a HelmRelease in the apps path is applied too.
+    // A pushed change changes it; a HelmRelease in the apps path is applied and installed.
     repo.write("apps/hello.yaml", &configmap("hello-v2"));
     repo.write("apps/release.yaml", HELM_RELEASE);
+    repo.write("charts/hello/Chart.yaml", CHART);
+    repo.write("charts/hello/templates/configmap.yaml", CHART_CONFIGMAP);
     let second = repo.commit_push("hello v2 and a HelmRelease");
     wait("ConfigMap hello changed by the second commit", &|| {
         let g = greeting();
         (g.stdout.trim() == "hello-v2").then_some(()).ok_or(g.all())
     });
-    wait("HelmRelease hello applied", &|| {
-        let h = s.kubectl(&[
-            "get",
-            "helmrelease",
-            "hello",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.spec.values.replicas}",
-        ]);
-        (h.stdout.trim() == "2").then_some(()).ok_or(h.all())
-    });
+    wait(
+        "the HelmRelease's chart installed by helm-controller",
+        &|| {
+            let h = s.kubectl(&[
+                "get",
+                "configmap",
+                "hello-chart",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.data.replicas}",
+            ]);
+            (h.stdout.trim() == "2").then_some(()).ok_or(h.all())
+        },
+    );
+    let hr = s.json(&["get", "helmrelease", "hello", "-n", "default"]);
+    assert_eq!(condition(&hr, "Ready"), "True", "{hr}");
+    assert_eq!(
+        hr["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"],
+        "flux-system"
+    );
     wait("Kustomization at the second commit", &|| {
         let k = s.json(&["get", "kustomization", "flux-system", "-n", "flux-system"]);
         let want = format!("main@sha1:{second}");
