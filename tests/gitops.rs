@@ -132,9 +132,11 @@ const SSH_ARGS: &str = "  url         = \"ssh://git@git.example/org/fleet.git\"\
 /// Level 1: one apply installs Flux's CRDs, controllers, credentials and sync objects into a
 /// real API server; everything is accepted, the controllers are Available, a second plan is
 /// empty, a branch change and a path change are in-place updates of the GitRepository and the
-/// Kustomization, and the deploy key's private half appears in no output.
+/// Kustomization, a version change one of the controllers, and the deploy key's private half
+/// appears in no output.
 #[test]
-fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_change_in_place() {
+fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_version_changes_in_place()
+ {
     let s = Stack::new("127.0.0.72");
     s.config(&format!("{SSH_ARGS}  branch      = \"main\"\n"));
     let mut outputs = Vec::new();
@@ -290,6 +292,39 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_change_i
     let last = s.slipway(&["plan", ENV, "--detailed-exitcode"]);
     outputs.push(all(&last));
     last.assert_code(0);
+
+    // A version change: the controllers' images are updated in place, nothing is replaced.
+    // (A release vendored beside the real one, differing only in source-controller's version.)
+    let vendor = s.repo.path().join("modules/gitops/vendor");
+    copy_dir(&vendor.join("v2.9.5"), &vendor.join("v2.9.6"));
+    let versions = vendor.join("v2.9.6/versions.json");
+    let text = std::fs::read_to_string(&versions).unwrap();
+    assert!(text.contains("\"source-controller\": \"v1.9.5\""), "{text}");
+    std::fs::write(&versions, text.replace("v1.9.5\"", "v1.9.6\"")).unwrap();
+    s.config(&format!(
+        "{moved}  branch      = \"release\"\n  flux_version = \"v2.9.6\"\n"
+    ));
+    let bump = s.slipway(&["plan", ENV, "--detailed-exitcode"]);
+    outputs.push(all(&bump));
+    bump.assert_code(2);
+    assert!(
+        bump.stdout.contains(
+            "module.gitops.kubernetes_manifest.deployment[\"source-controller\"] will be updated in-place"
+        ),
+        "{}",
+        bump.stdout
+    );
+    assert!(
+        bump.stdout
+            .contains("\"ghcr.io/fluxcd/source-controller:v1.9.5\" -> \"ghcr.io/fluxcd/source-controller:v1.9.6\""),
+        "{}",
+        bump.stdout
+    );
+    assert!(
+        bump.stdout.contains("0 to add,") && bump.stdout.contains(", 0 to destroy."),
+        "{}",
+        bump.stdout
+    );
 
     // No output ever carried the private key (the state does, as it must, marked sensitive).
     let body = pem_body_lines(&private);
