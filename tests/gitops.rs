@@ -619,6 +619,30 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
             .ok_or(g.all())
     });
 
+    // Every flag the module's Deployments pass is a real flag of the controller built from the
+    // same release (notification-controller's module is refused by the proxy: not built).
+    for (name, bin) in [
+        ("source-controller", &source_controller),
+        ("kustomize-controller", &kustomize_controller),
+        ("helm-controller", &helm_controller),
+    ] {
+        let help = crate::kubeutil::output(Command::new(bin).arg("--help"));
+        let dep = s.json(&["get", "deployment", name, "-n", "flux-system"]);
+        let args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap();
+        assert!(args.len() >= 4, "{dep}");
+        for a in args {
+            let flag = a.as_str().unwrap().split('=').next().unwrap();
+            assert!(
+                help.all().contains(&format!("{flag} ")),
+                "{name}: {flag} is not a flag of {}:\n{}",
+                bin.display(),
+                help.all()
+            );
+        }
+    }
+
     // Flux wrote only status: slipway sees no drift in what it owns.
     s.slipway(&["plan", ENV, "--detailed-exitcode"])
         .assert_code(0);
