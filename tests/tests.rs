@@ -28,6 +28,7 @@ mod engine;
 mod etcd;
 mod fmt_cmd;
 mod git_sources;
+mod gitops;
 mod graph_cmd;
 mod kubernetes;
 mod language;
