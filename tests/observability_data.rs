@@ -539,7 +539,8 @@ module "observability" {{
 /// Returns an error (the message) from the enclosing function when `cond` is false.
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err(format!($($msg)+));
         }
     };
