@@ -169,41 +169,6 @@ spec:
       containers: [{name: pinned, image: nginx:1.27}]
 "#;
 
-/// Rewrites the module's prometheus.yml for this machine (see the module doc): jobs in
-/// `targets` get static targets (and `scheme` when given), discovery relabelling is dropped
-/// (it only reads `__meta_kubernetes_*`), file paths point at files here; other jobs and
-/// Alertmanager are removed. Prints the jobs kept, one per line, after the YAML.
-const REWRITE: &str = r#"
-import json, sys, yaml
-cfg = yaml.safe_load(open(sys.argv[1]))
-spec = json.loads(sys.argv[2])
-jobs = []
-for job in cfg["scrape_configs"]:
-    s = spec["targets"].get(job["job_name"])
-    if s is None:
-        continue
-    job.pop("kubernetes_sd_configs", None)
-    job["static_configs"] = s["static"]
-    if "scheme" in s:
-        job["scheme"] = s["scheme"]
-    job["relabel_configs"] = [r for r in job.get("relabel_configs", [])
-                              if not any(l.startswith("__meta_kubernetes") for l in r.get("source_labels", []))]
-    auth = job.get("authorization")
-    if auth and "credentials_file" in auth:
-        auth["credentials_file"] = spec["token"]
-    tls = job.get("tls_config")
-    if tls and job.get("scheme") == "https":
-        if "ca_file" in tls:
-            tls["ca_file"] = spec["ca"]
-    elif tls:
-        del job["tls_config"]
-    jobs.append(job)
-cfg["scrape_configs"] = jobs
-cfg.pop("alerting", None)
-cfg["rule_files"] = [spec["rules"] + "/*.yaml"]
-print(yaml.safe_dump(cfg))
-"#;
-
 /// One query through Prometheus's HTTP API: the result vector (panics on an API error, which
 /// is how an expression that does not parse shows).
 fn query(base: &str, expr: &str) -> Vec<Json> {
@@ -381,8 +346,9 @@ module "observability" {{
     });
     work.write("module-prometheus.yml", &config);
     let rewritten = output(Command::new("python3").args([
-        "-c",
-        REWRITE,
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts/lib/rewrite-prometheus.py")
+            .to_string_lossy(),
         &work.join("module-prometheus.yml").to_string_lossy(),
         &spec.to_string(),
     ]))
