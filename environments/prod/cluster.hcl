@@ -41,3 +41,41 @@ module "observability" {
   etcd_member_ips = values(module.etcd_placement.ips)
   etcd_client     = module.pki.etcd_metrics_client
 }
+
+variable "gitops_repository" {
+  description = "The Git repository Flux and the slipway agent follow (ssh://git@host/org/repo.git; its deploy key is the output gitops_deploy_key). Unset, neither is installed: an environment cannot guess where its Git lives."
+  type        = string
+  default     = null
+}
+
+variable "gitops_branch" {
+  description = "The branch Flux and the slipway agent follow."
+  type        = string
+  default     = "main"
+}
+
+variable "gitops_known_hosts" {
+  description = "known_hosts lines of the Git host (ssh-keyscan output)."
+  type        = string
+  default     = ""
+}
+
+locals {
+  install_gitops = var.install_addons && var.gitops_repository != null
+}
+
+# Flux, after the observability stack: the apps of apps/<cluster name> in the repository.
+module "gitops" {
+  count       = local.install_gitops ? 1 : 0
+  source      = "../../modules/gitops"
+  url         = var.gitops_repository
+  branch      = var.gitops_branch
+  path        = "apps/${var.cluster_name}"
+  known_hosts = var.gitops_known_hosts
+  depends_on  = [module.observability]
+}
+
+output "gitops_deploy_key" {
+  description = "The public half of Flux's deploy key: add it (read-only) to the repository."
+  value       = one(module.gitops[*].deploy_key_public)
+}
