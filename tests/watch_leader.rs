@@ -330,10 +330,11 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     );
     assert_eq!(holder(&c), "agent-b", "{log_a}");
 
-    // The leader applies c3 once told to.
+    // A webhook that reaches the follower (a Service balances over every replica) is relayed
+    // through the Lease: the leader, which does not poll, applies c3.
     let bearer = format!("Bearer {SECRET}");
     let (code, _) = http(
-        b.addr,
+        a.addr,
         "POST",
         "/webhook",
         &[("Authorization", bearer.as_str())],
@@ -341,8 +342,20 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     );
     assert_eq!(code, 202);
     wait_applied(&t, &[&a, &b], &c3);
-    assert_eq!(b.applies_of(&c3), 1, "{}", b.log());
-    assert_eq!(a.applies_of(&c3), 0, "{}", a.log());
+    assert_eq!(b.applies_of(&c3), 1, "{}", logs(&[&a, &b]));
+    assert_eq!(a.applies_of(&c3), 0, "{}", logs(&[&a, &b]));
+    assert!(
+        a.log().contains("trigger relayed to the leader"),
+        "{}",
+        a.log()
+    );
+    assert!(
+        lease(&c)["metadata"]["annotations"]["slipway.dev/sync-requested"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(" agent-a")),
+        "{}",
+        lease(&c)
+    );
 }
 
 /// `kubernetes-validate --strict` against the Kubernetes 1.35 schemas, on JSON files.

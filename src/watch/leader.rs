@@ -23,6 +23,10 @@
 //!   apply at once even if the first fence were passed by both.
 //! - On a graceful stop (SIGTERM) the holder releases the Lease (empty `holderIdentity`), so a
 //!   follower takes over at its next retry instead of after the lease duration.
+//! - A webhook may reach a follower (the Service balances over every replica). The follower
+//!   does not fetch; it relays the trigger by writing the annotation [`SYNC_REQUESTED`] on the
+//!   Lease (metadata, not the spec, so it does not look like a renewal to anyone), and the
+//!   leader syncs when it sees the value change at its next renewal.
 //! - Logs go through `tracing` (target `slipway::watch::leader`), once per change of leader,
 //!   not once per retry.
 
@@ -100,8 +104,15 @@ pub fn default_identity() -> String {
     }
 }
 
+/// The Lease annotation a follower writes to pass a webhook's trigger to the leader.
+pub const SYNC_REQUESTED: &str = "slipway.dev/sync-requested";
+
 #[derive(Debug, Default)]
 struct Shared {
+    /// A trigger received while following, not yet written to the Lease.
+    relay_pending: bool,
+    /// A trigger relayed by a follower, seen by the leader, not yet taken by the agent's loop.
+    sync_requested: bool,
     /// When the last successful acquire or renew started (monotonic).
     renewed_at: Option<Instant>,
     /// The holder last seen in the Lease (`None`: nobody holds it).
@@ -156,12 +167,30 @@ impl Leadership {
     pub fn identity(&self) -> &str {
         &self.identity
     }
+
+    /// A follower got a trigger: pass it on to the leader through the Lease.
+    pub fn relay_sync(&self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.relay_pending = true;
+        }
+    }
+
+    /// True once after a follower relayed a trigger to this (leading) agent.
+    pub fn take_sync_request(&self) -> bool {
+        self.shared
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.sync_requested))
+            .unwrap_or(false)
+    }
 }
 
 /// The result of one attempt.
 enum Attempt {
     Leading,
     Following(Option<String>),
+    /// This agent's renewal lost a race with another write (a relayed trigger): no renewal
+    /// this round; the fence alone says whether it still leads.
+    Conflict,
 }
 
 /// One agent's side of the election: reads and writes the Lease.
@@ -174,6 +203,8 @@ pub struct Elector {
     /// Whether the last log line said this agent leads (to log once per change).
     logged_leading: bool,
     logged_holder: Option<Option<String>>,
+    /// The last [`SYNC_REQUESTED`] value seen (`None`: none seen yet).
+    seen_request: Option<Option<String>>,
 }
 
 impl Elector {
@@ -202,6 +233,7 @@ impl Elector {
             observed: None,
             logged_leading: false,
             logged_holder: None,
+            seen_request: None,
         })
     }
 
@@ -225,6 +257,9 @@ impl Elector {
                     .await
                     .unwrap_or_else(|_| Err("the API server did not answer in time".into()));
             self.record(r, started);
+            if !self.leadership.is_leader() {
+                self.relay().await;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.opts.retry_period) => {}
                 _ = stop.changed() => break,
@@ -242,6 +277,10 @@ impl Elector {
                 (true, Some(self.opts.identity.clone()))
             }
             Ok(Attempt::Following(h)) => (false, h),
+            Ok(Attempt::Conflict) => {
+                tracing::debug!("leader election: renewal raced another write; retrying");
+                (self.leadership.is_leader(), self.leadership.holder())
+            }
             Err(e) => {
                 // Not renewed: leadership lapses by itself once the fence expires.
                 tracing::warn!(error = %e, "leader election: cannot read or write the Lease");
@@ -269,7 +308,10 @@ impl Elector {
                 Some(h) if *h != self.opts.identity => {
                     tracing::info!(leader = %h, "leader election: following; {h} leads")
                 }
-                _ => tracing::info!("leader election: following; no leader yet"),
+                Some(_) => {
+                    tracing::info!("leader election: following; the lease is changing hands")
+                }
+                None => tracing::info!("leader election: following; no leader yet"),
             }
             self.logged_holder = Some(holder);
         } else if leading {
@@ -309,6 +351,12 @@ impl Elector {
                 Err(e) => Err(e.to_string()),
             };
         };
+        let request = lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SYNC_REQUESTED))
+            .cloned();
         let spec = lease.spec.clone().unwrap_or_default();
         if self.observed.as_ref().is_none_or(|(o, _)| *o != spec) {
             self.observed = Some((spec.clone(), now_mono));
@@ -345,6 +393,18 @@ impl Elector {
             .await
         {
             Ok(l) => {
+                // A relayed trigger counts only for an agent that already led: a new leader
+                // syncs at once anyway.
+                if held_by_me
+                    && self
+                        .seen_request
+                        .as_ref()
+                        .is_some_and(|seen| *seen != request)
+                    && let Ok(mut s) = self.leadership.shared.lock()
+                {
+                    s.sync_requested = true;
+                }
+                self.seen_request = Some(request);
                 if !held_by_me {
                     tracing::info!(
                         previous = holder.as_deref().unwrap_or(""),
@@ -355,8 +415,51 @@ impl Elector {
                 self.observed = Some((l.spec.unwrap_or_default(), now_mono));
                 Ok(Attempt::Leading)
             }
+            Err(kube::Error::Api(s)) if s.code == 409 && held_by_me => Ok(Attempt::Conflict),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::Following(holder)),
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Writes a pending trigger into the Lease's [`SYNC_REQUESTED`] annotation (this agent's
+    /// identity and the time: a new value each time). A conflict leaves it pending for the
+    /// next retry.
+    async fn relay(&mut self) {
+        let pending = self
+            .leadership
+            .shared
+            .lock()
+            .map(|s| s.relay_pending)
+            .unwrap_or(false);
+        if !pending {
+            return;
+        }
+        let name = self.opts.name().to_string();
+        let Ok(Some(mut lease)) = self.api.get_opt(&name).await else {
+            return;
+        };
+        let value = format!(
+            "{} {}",
+            k8s_openapi::jiff::Timestamp::now(),
+            self.opts.identity
+        );
+        lease
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(SYNC_REQUESTED.into(), value);
+        match self
+            .api
+            .replace(&name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => {
+                if let Ok(mut s) = self.leadership.shared.lock() {
+                    s.relay_pending = false;
+                }
+                tracing::info!("leader election: trigger relayed to the leader");
+            }
+            Err(e) => tracing::debug!(error = %e, "leader election: relaying the trigger"),
         }
     }
 

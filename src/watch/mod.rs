@@ -383,8 +383,10 @@ async fn run_async(opts: WatchOptions) -> i32 {
             return 1;
         }
     };
-    // Sync at once on start: a restart after a crash resumes here.
-    let mut sync_due = true;
+    // Sync at once on start (a restart after a crash resumes here): the first turn as leader
+    // (at once without election) sets `sync_due`. Not before, or a starting follower would
+    // relay a trigger nobody sent.
+    let mut sync_due = false;
     let mut next_poll = Instant::now() + agent.opts.interval;
     let mut next_drift = Instant::now() + agent.opts.drift_interval;
     let mut was_leading = false;
@@ -399,10 +401,17 @@ async fn run_async(opts: WatchOptions) -> i32 {
         was_leading = leading;
         let polling = agent.opts.interval > Duration::ZERO;
         if !leading {
-            // A follower does no work; triggers received meanwhile are covered by the sync a
-            // new leader makes at once.
+            // A follower does no work: it passes a trigger on to the leader (through the
+            // Lease); the sync a new leader makes at once covers the rest.
+            if sync_due && let Some(l) = &agent.leadership {
+                l.relay_sync();
+            }
             sync_due = false;
         } else {
+            sync_due |= agent
+                .leadership
+                .as_ref()
+                .is_some_and(|l| l.take_sync_request());
             if sync_due || (polling && Instant::now() >= next_poll) {
                 sync_due = false;
                 agent.sync().await;
