@@ -494,6 +494,9 @@ impl Agent {
 
     /// Fetches the branch; on a new head, exports it and reconciles.
     async fn sync(&mut self) {
+        if !self.fence("fetch") {
+            return;
+        }
         let (mirror, url, branch) = (
             self.mirror.clone(),
             self.opts.repo.clone(),
@@ -620,6 +623,11 @@ impl Agent {
 
     /// Plans `commit` and applies or holds the plan per policy.
     async fn reconcile(&mut self, commit: &str, env_dir: &Path) -> Outcome {
+        // Before taking the state lock (a follower never holds it), and again after: waiting
+        // for the lock can outlast the fence.
+        if !self.fence("plan") {
+            return Outcome::NotLeader;
+        }
         let mut s = match self.open(env_dir, "watch plan").await {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(e),
@@ -838,6 +846,9 @@ impl Agent {
         let Some((commit, env_dir)) = self.synced.clone() else {
             return;
         };
+        if !self.fence("drift check") {
+            return;
+        }
         let s = match self.open(&env_dir, "watch drift").await {
             Ok(s) => s,
             Err(e) => {
