@@ -47,8 +47,8 @@ impl Agent {
             .args(["--lease-name", LEASE, "--lease-namespace", "default"])
             // Loose enough that a loaded machine (a 2-core CI runner building next door) does
             // not miss renewals and flip leadership where the test expects none.
-            .args(["--lease-duration", "5s", "--renew-deadline", "3s"])
-            .args(["--retry-period", "500ms", "--lock-timeout", "1s"])
+            .args(["--lease-duration", "8s", "--renew-deadline", "5s"])
+            .args(["--retry-period", "1s", "--lock-timeout", "1s"])
             .arg("--kubeconfig")
             .arg(&c.kubeconfig)
             .args(extra)
@@ -306,7 +306,7 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     wait("A to follow B", || {
         a.log().contains("following; agent-b leads")
     });
-    // A had several polls' worth of time (300ms each): it neither fetched nor applied.
+    // A had several polls' worth of time (300ms each): it planned and applied nothing.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
         assert_eq!(state(&t)["serial"], serial, "{}", logs(&[&a, &b]));
