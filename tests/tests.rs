@@ -42,3 +42,4 @@ mod pki;
 mod terraform_diff;
 mod validate;
 mod watch;
+mod watch_leader;

@@ -577,48 +577,6 @@ fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
 }
 
 #[test]
-fn agent_manifest_passes_kubernetes_schemas_and_uses_real_flags() {
-    let manifest = crate::util::data_dir().join("../modules/slipway-agent/deployment.yaml");
-    let validate = |path: &std::path::Path| {
-        Command::new("kubernetes-validate")
-            .args(["--strict", "-k", "1.30.0"])
-            .arg(path)
-            .output()
-            .expect("kubernetes-validate must be installed (scripts/install-deps)")
-    };
-    let out = validate(&manifest);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The validator does reject a wrong manifest (an unknown field under --strict).
-    let t = TestDir::new();
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    t.write(
-        "bad.yaml",
-        text.replace("readinessProbe:", "readinessProbes:"),
-    );
-    assert!(!validate(&t.join("bad.yaml")).status.success());
-    // Every flag the Deployment passes exists.
-    let help = Cmd::new().args(["watch", "--help"]).run();
-    help.assert_code(0);
-    let flags: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- --"))
-        .map(|f| f.split('=').next().unwrap())
-        .collect();
-    assert!(flags.len() >= 8, "{flags:?}");
-    for f in flags {
-        assert!(
-            help.stdout.contains(&format!("--{f}")),
-            "--{f} is not a watch flag"
-        );
-    }
-}
-
-#[test]
 fn agent_waits_for_a_lock_held_by_someone_else_then_applies_once_it_is_released() {
     let t = TestDir::new();
     let (repo, _daemon, url) = setup(&t, &["a"]);

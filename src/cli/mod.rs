@@ -344,8 +344,12 @@ fn init_logging(format: LogFormat) {
         // slipway reports anyway (with the URL and a hint): once is enough. kube's client
         // logs every failed request the same way, API server message included — which can
         // quote a Secret's value; the kubernetes provider reports them itself, redacted.
+        // Leader-election changes (`slipway watch --leader-elect`) are rare and are what an
+        // operator of several replicas needs to see: info.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,rustls_platform_verifier=off,kube_client=off")
+            tracing_subscriber::EnvFilter::new(
+                "warn,slipway::watch::leader=info,rustls_platform_verifier=off,kube_client=off",
+            )
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

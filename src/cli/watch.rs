@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::engine::parse_duration;
 use super::println_out;
+use crate::watch::leader::LeaderOptions;
 use crate::watch::{OnDrift, Policy, WatchOptions, held::PlansDir};
 
 /// `slipway watch` arguments.
@@ -58,6 +59,33 @@ pub struct WatchArgs {
     /// Operations in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
+    /// Run as one of several replicas: only the holder of a coordination.k8s.io/v1 Lease
+    /// fetches, plans and applies. Identity: POD_NAME, else hostname_pid.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(long, default_value = "slipway-agent", value_name = "NAME")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else `default`).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "default",
+        value_name = "NS"
+    )]
+    pub lease_namespace: String,
+    /// How long followers wait, after the Lease last changed, before taking it over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// A leader that has not renewed the Lease for this long stops starting work.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+    /// How often every agent tries to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+    /// Kubeconfig for leader election (default: KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 pub fn watch_cmd(a: WatchArgs) -> i32 {
@@ -80,6 +108,21 @@ pub fn watch_cmd(a: WatchArgs) -> i32 {
             "warning: no webhook secret (--webhook-secret-file or SLIPWAY_WEBHOOK_SECRET): webhooks and HTTP approvals will be refused"
         );
     }
+    let leader = a.leader_elect.then(|| LeaderOptions {
+        lease_name: a.lease_name.clone(),
+        lease_namespace: a.lease_namespace.clone(),
+        identity: crate::watch::leader::default_identity(),
+        lease_duration: a.lease_duration,
+        renew_deadline: a.renew_deadline,
+        retry_period: a.retry_period,
+        kubeconfig: a.kubeconfig.clone(),
+    });
+    if let Some(l) = &leader
+        && let Err(e) = l.check()
+    {
+        eprintln!("error: {e}");
+        return 1;
+    }
     let plans_dir = a.plans_dir.unwrap_or_else(|| a.work_dir.join("plans"));
     let state_dir = a.state_dir.unwrap_or_else(|| a.work_dir.join("state"));
     crate::watch::run(WatchOptions {
@@ -98,6 +141,7 @@ pub fn watch_cmd(a: WatchArgs) -> i32 {
         lock_timeout: a.lock_timeout,
         parallelism: a.parallelism,
         max_body: a.max_body_bytes,
+        leader,
     })
 }
 

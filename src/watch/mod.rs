@@ -24,9 +24,12 @@
 //!   never instructions. A `git revert` is just a new head, so it rolls back by a normal apply.
 //! - A lock whose holder is provably dead (a killed agent or run) is taken over; any
 //!   other lock is waited for, never broken.
+//! - With `--leader-elect` ([`leader`]), only the agent holding the Lease fetches, plans and
+//!   applies; the fence ([`leader::Leadership::is_leader`]) is checked before each of them.
 
 pub mod held;
 pub mod http;
+pub mod leader;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,6 +90,8 @@ pub struct WatchOptions {
     pub lock_timeout: Duration,
     pub parallelism: usize,
     pub max_body: usize,
+    /// Leader election on a Lease; `None`: this agent always acts.
+    pub leader: Option<leader::LeaderOptions>,
 }
 
 /// What `/metrics` shows.
@@ -104,6 +109,8 @@ pub struct Status {
     pub drift_resources: usize,
     pub drift_checks_total: u64,
     pub webhooks: BTreeMap<&'static str, u64>,
+    /// Set with `--leader-elect`.
+    pub leadership: Option<Arc<leader::Leadership>>,
 }
 
 fn escape_label(s: &str) -> String {
@@ -221,6 +228,23 @@ impl Status {
             "Webhook requests, by result (oversized bodies are refused before counting).",
             hooks,
         );
+        // Without election the agent is alone and always acts: it counts as the leader.
+        let (leading, transitions) = match &self.leadership {
+            Some(l) => (l.is_leader(), l.transitions()),
+            None => (true, 0),
+        };
+        metric(
+            "slipway_watch_leader",
+            "gauge",
+            "1 while this agent holds the Lease and acts (always 1 without --leader-elect), else 0.",
+            vec![(String::new(), u8::from(leading).to_string())],
+        );
+        metric(
+            "slipway_watch_leader_transitions_total",
+            "counter",
+            "Changes of the Lease holder this agent has seen (its own acquisitions and losses included).",
+            vec![(String::new(), transitions.to_string())],
+        );
         o
     }
 }
@@ -254,6 +278,8 @@ struct Agent {
     mirror: PathBuf,
     /// The head last planned (applied, found in sync, or held), with its environment directory.
     synced: Option<(String, PathBuf)>,
+    /// With `--leader-elect`: the fence checked before any work starts.
+    leadership: Option<Arc<leader::Leadership>>,
 }
 
 /// Runs the agent until SIGINT/SIGTERM. Returns the process exit code.
@@ -284,7 +310,27 @@ async fn run_async(opts: WatchOptions) -> i32 {
             return 1;
         }
     }
-    let status = Arc::new(Mutex::new(Status::default()));
+    // The election starts first: `/metrics` shows leadership from the first scrape.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut election = None;
+    let leadership = match opts.leader.clone() {
+        Some(lo) => match leader::Elector::connect(lo).await {
+            Ok(e) => {
+                let l = e.leadership();
+                election = Some(tokio::spawn(e.run(stop_rx)));
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        },
+        None => None,
+    };
+    let status = Arc::new(Mutex::new(Status {
+        leadership: leadership.clone(),
+        ..Default::default()
+    }));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
     if let Some(addr) = opts.listen {
         let state = Arc::new(http::HttpState::new(
@@ -324,6 +370,7 @@ async fn run_async(opts: WatchOptions) -> i32 {
         opts,
         status,
         synced: None,
+        leadership,
     };
     log(&format!(
         "following {} branch {} path {} (policy {:?}, drift {:?})",
@@ -336,21 +383,45 @@ async fn run_async(opts: WatchOptions) -> i32 {
             return 1;
         }
     };
-    // Sync at once on start: a restart after a crash resumes here.
-    let mut sync_due = true;
+    // Sync at once on start (a restart after a crash resumes here): the first turn as leader
+    // (at once without election) sets `sync_due`. Not before, or a starting follower would
+    // relay a trigger nobody sent.
+    let mut sync_due = false;
     let mut next_poll = Instant::now() + agent.opts.interval;
     let mut next_drift = Instant::now() + agent.opts.drift_interval;
+    let mut was_leading = false;
     loop {
-        let polling = agent.opts.interval > Duration::ZERO;
-        if sync_due || (polling && Instant::now() >= next_poll) {
-            sync_due = false;
-            agent.sync().await;
-            next_poll = Instant::now() + agent.opts.interval;
+        let leading = agent.leading();
+        if leading && !was_leading {
+            // A new leader knows nothing of what others applied meanwhile: sync at once, and
+            // plan the head even if this agent had planned it before.
+            agent.synced = None;
+            sync_due = true;
         }
-        agent.approvals().await;
-        if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
-            agent.drift_check().await;
-            next_drift = Instant::now() + agent.opts.drift_interval;
+        was_leading = leading;
+        let polling = agent.opts.interval > Duration::ZERO;
+        if !leading {
+            // A follower does no work: it passes a trigger on to the leader (through the
+            // Lease); the sync a new leader makes at once covers the rest.
+            if sync_due && let Some(l) = &agent.leadership {
+                l.relay_sync();
+            }
+            sync_due = false;
+        } else {
+            sync_due |= agent
+                .leadership
+                .as_ref()
+                .is_some_and(|l| l.take_sync_request());
+            if sync_due || (polling && Instant::now() >= next_poll) {
+                sync_due = false;
+                agent.sync().await;
+                next_poll = Instant::now() + agent.opts.interval;
+            }
+            agent.approvals().await;
+            if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
+                agent.drift_check().await;
+                next_drift = Instant::now() + agent.opts.drift_interval;
+            }
         }
         // Wake for a trigger, else look again shortly (approvals by `slipway approve`, timers).
         tokio::select! {
@@ -366,6 +437,11 @@ async fn run_async(opts: WatchOptions) -> i32 {
         }
     }
     log("stopping");
+    // Release the Lease so that a follower takes over at its next retry.
+    let _ = stop_tx.send(true);
+    if let Some(task) = election {
+        let _ = task.await;
+    }
     0
 }
 
@@ -375,9 +451,35 @@ enum Outcome {
     Applied,
     Held,
     Failed(String),
+    /// The fence closed before the work started: nothing was done.
+    NotLeader,
 }
 
 impl Agent {
+    /// Whether this agent may start work now (always, without leader election).
+    fn leading(&self) -> bool {
+        self.leadership.as_ref().is_none_or(|l| l.is_leader())
+    }
+
+    /// The fence, checked right before a plan or an apply starts: false (and logged) when the
+    /// lease was not renewed within the renew deadline, e.g. after the process was paused.
+    fn fence(&self, what: &str) -> bool {
+        if self.leading() {
+            return true;
+        }
+        let since = self
+            .leadership
+            .as_ref()
+            .and_then(|l| l.since_renewal())
+            .map(|d| format!("{:.1}s ago", d.as_secs_f64()))
+            .unwrap_or_else(|| "never".into());
+        tracing::warn!(
+            last_renewal = %since,
+            "leader election: not the leader any more; not starting the {what}"
+        );
+        false
+    }
+
     fn record_sync(&self, commit: &str, ok: bool) {
         if let Ok(mut s) = self.status.lock() {
             if ok {
@@ -392,6 +494,9 @@ impl Agent {
 
     /// Fetches the branch; on a new head, exports it and reconciles.
     async fn sync(&mut self) {
+        if !self.fence("fetch") {
+            return;
+        }
         let (mirror, url, branch) = (
             self.mirror.clone(),
             self.opts.repo.clone(),
@@ -430,6 +535,8 @@ impl Agent {
                 log(&format!("commit {}: {e}", short(&head)));
                 self.record_sync(&head, false);
             }
+            // Not synced: whoever leads plans it.
+            Outcome::NotLeader => {}
             _ => {
                 self.synced = Some((head.clone(), env_dir));
                 self.record_sync(&head, true);
@@ -516,10 +623,19 @@ impl Agent {
 
     /// Plans `commit` and applies or holds the plan per policy.
     async fn reconcile(&mut self, commit: &str, env_dir: &Path) -> Outcome {
+        // Before taking the state lock (a follower never holds it), and again after: waiting
+        // for the lock can outlast the fence.
+        if !self.fence("plan") {
+            return Outcome::NotLeader;
+        }
         let mut s = match self.open(env_dir, "watch plan").await {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(e),
         };
+        if !self.fence("plan") {
+            s.abandon().await;
+            return Outcome::NotLeader;
+        }
         let options = PlanOptions {
             refresh: true,
             ..Default::default()
@@ -611,6 +727,10 @@ impl Agent {
                 s.deferred.iter().cloned(),
             )),
         };
+        if !self.fence("apply") {
+            s.abandon().await;
+            return Outcome::NotLeader;
+        }
         let (add, change, destroy) = p.counts();
         log(&format!(
             "commit {}: applying ({add} to add, {change} to change, {destroy} to destroy)",
@@ -726,6 +846,9 @@ impl Agent {
         let Some((commit, env_dir)) = self.synced.clone() else {
             return;
         };
+        if !self.fence("drift check") {
+            return;
+        }
         let s = match self.open(&env_dir, "watch drift").await {
             Ok(s) => s,
             Err(e) => {
