@@ -6,7 +6,8 @@
 //!   balancer's name and the admin certificate of the same apply), and no cluster is contacted.
 //! - With `kubeconfig` pointing at a real control plane (`scripts/local-cluster`, as the demo
 //!   does), one apply builds the infrastructure in the emulator and installs the stack into the
-//!   API server; the next plan is empty.
+//!   API server — the observability stack, Flux and the slipway agent when a repository and an
+//!   agent image are given; the next plan is empty.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,12 @@ fn env(name: &str) -> PathBuf {
 
 /// Workloads of the in-cluster stack, as `kind/namespace/name`.
 const WORKLOADS: &[&str] = &[
+    "deployment/flux-system/source-controller",
+    "deployment/flux-system/kustomize-controller",
+    "deployment/flux-system/helm-controller",
+    "deployment/flux-system/notification-controller",
+    "deployment/slipway/slipway-agent",
+    "gitrepository.source.toolkit.fluxcd.io/flux-system/flux-system",
     "deployment/monitoring/grafana",
     "deployment/monitoring/kube-state-metrics",
     "daemonset/monitoring/node-exporter",
@@ -77,6 +84,12 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
     let vars = [
         ("SLIPWAY_VAR_install_addons", "true"),
         ("SLIPWAY_VAR_kubeconfig", kubeconfig.as_str()),
+        // Flux and the agent follow a repository; kwok runs neither, so any URL serves here.
+        (
+            "SLIPWAY_VAR_gitops_repository",
+            "ssh://git@127.0.0.1/example/infrastructure.git",
+        ),
+        ("SLIPWAY_VAR_agent_image", "ghcr.io/example/slipway:0.1.0"),
     ];
     let apply = moto.slipway_with_env(
         &env("dev"),
@@ -112,8 +125,26 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
         "{}",
         out.dump()
     );
-    // No secret of the stack in what was printed: the Grafana password nor the etcd client key.
+    // No secret of the stack in what was printed: no private key (Flux's deploy key, the etcd
+    // client key), nor the agent's webhook secret.
     assert!(!apply.stdout.contains("PRIVATE KEY"), "{}", apply.dump());
+    let secret = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["output", "agent_webhook_secret", "--dir", "ENV"],
+        &vars,
+    );
+    secret.assert_code(0);
+    let secret = secret.stdout.trim();
+    assert_eq!(secret.len(), 40, "the webhook secret");
+    assert!(!apply.stdout.contains(secret) && !apply.stderr.contains(secret));
+    let key = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["output", "gitops_deploy_key", "--dir", "ENV"],
+        &vars,
+    );
+    assert!(key.stdout.starts_with("ssh-ed25519 "), "{}", key.dump());
 
     let plan = moto.slipway_with_env(
         &env("dev"),

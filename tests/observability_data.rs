@@ -11,7 +11,8 @@
 //!   serves each node's cAdvisor series at its own path, over http, scripts/kwok), the service
 //!   account token and CA are files here rather than mounted, Alertmanager and the jobs that
 //!   have nothing to scrape here (kubelet's own metrics, node-exporter, the agent) are left out,
-//!   and etcd, which `local-cluster` runs without TLS, is scraped over http.
+//!   and etcd, which `local-cluster` runs without TLS, is scraped over http
+//!   (`scripts/lib/rewrite-prometheus.py`, which `scripts/local-prometheus` and the demo use too).
 //!
 //! Every dashboard panel's query is then run through Prometheus's HTTP API: those for the seed
 //! items must return series (and the right values: the node count is the kwok nodes, the
@@ -345,13 +346,12 @@ module "observability" {{
         }
     });
     work.write("module-prometheus.yml", &config);
-    let rewritten = output(Command::new("python3").args([
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scripts/lib/rewrite-prometheus.py")
-            .to_string_lossy(),
-        &work.join("module-prometheus.yml").to_string_lossy(),
-        &spec.to_string(),
-    ]))
+    let rewritten = output(
+        Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/rewrite-prometheus.py"))
+            .arg(work.join("module-prometheus.yml"))
+            .arg(spec.to_string()),
+    )
     .ok("rewrite prometheus.yml");
     work.write("prometheus.yml", &rewritten.stdout);
     let jobs: Vec<&str> = spec["targets"]

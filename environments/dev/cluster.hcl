@@ -78,3 +78,46 @@ output "gitops_deploy_key" {
   description = "The public half of Flux's deploy key: add it (read-only) to the repository."
   value       = one(module.gitops[*].deploy_key_public)
 }
+
+variable "agent_image" {
+  description = "The slipway image of the in-cluster agent (slipway watch --leader-elect, modules/slipway-agent). Unset: no agent. The agent keeps nothing in its pods: the environment's state must be in a remote backend (slipway { backend \"s3\" { ... } }), and agent_env gives the agent what that backend needs."
+  type        = string
+  default     = null
+}
+
+variable "agent_env" {
+  description = "Environment of the agent's container (e.g. AWS_REGION for the S3 backend)."
+  type        = map(string)
+  default     = {}
+}
+
+locals {
+  install_agent = local.install_gitops && var.agent_image != null
+}
+
+# The secret GitHub signs webhooks with: set the same value in the repository's webhook.
+resource "random_password" "agent_webhook" {
+  count   = local.install_agent ? 1 : 0
+  length  = 40
+  special = false
+}
+
+# The infrastructure agent: applies what lands on the branch to this environment, N replicas with
+# one leader on a Lease, its /metrics scraped by the observability stack.
+module "slipway_agent" {
+  count          = local.install_agent ? 1 : 0
+  source         = "../../modules/slipway-agent"
+  image          = var.agent_image
+  repo           = var.gitops_repository
+  branch         = var.gitops_branch
+  path           = "environments/dev"
+  webhook_secret = random_password.agent_webhook[0].result
+  env            = var.agent_env
+  depends_on     = [module.observability]
+}
+
+output "agent_webhook_secret" {
+  description = "The secret of the repository's webhook to the agent."
+  value       = one(random_password.agent_webhook[*].result)
+  sensitive   = true
+}
