@@ -1131,8 +1131,14 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 122 resources and the AMI lookup.
-    assert_eq!(g.len(), 123);
+    // 122 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
+    // helpers of modules/observability (Flux and the agent need a repository, unset here).
+    let in_cluster = g
+        .keys()
+        .filter(|a| a.starts_with("module.observability[0]."))
+        .count();
+    assert_eq!(in_cluster, 41);
+    assert_eq!(g.len(), 123 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps
@@ -1191,6 +1197,21 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     // The control plane does not wait for etcd's instances: its init script waits for etcd's
     // health instead.
     assert!(!path(&g, etcd_instance, instance));
+    // The in-cluster objects come after what the provider block names (the load balancer, the
+    // admin certificate) and after the machines, so destroy removes them while the API server
+    // still answers.
+    let prometheus = "module.observability[0].kubernetes_manifest.prometheus";
+    let admin = "module.pki.tls_locally_signed_cert.leaf[\"admin\"]";
+    for from in [lb, admin, instance, target, etcd_instance] {
+        assert!(
+            path(&g, from, prometheus),
+            "{prometheus} does not depend on {from}"
+        );
+        assert!(
+            !path(&g, prometheus, from),
+            "{from} depends on {prometheus}"
+        );
+    }
 }
 
 #[test]

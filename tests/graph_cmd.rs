@@ -228,3 +228,73 @@ fn regression_18_dense_chain_edges_are_linear_in_the_configuration() {
     // Instance nodes are unchanged in number: 10 × 20.
     assert_eq!(nodes.len() - barriers.len(), 200);
 }
+
+/// `depends_on = [module.x]` waits for every resource of `x` and of the modules `x` calls, as in
+/// Terraform — including those no output of `x` refers to (a load balancer's target
+/// attachments, say): destroy then removes the dependent first.
+#[test]
+fn depends_on_a_module_means_every_resource_in_it_not_only_its_outputs() {
+    let t = TestDir::new();
+    t.write(
+        "env/main.hcl",
+        r#"
+module "lb" {
+  source = "./lb"
+}
+
+resource "random_id" "after_module" {
+  byte_length = 2
+  depends_on  = [module.lb]
+}
+
+module "addons" {
+  source     = "./addons"
+  depends_on = [module.lb]
+}
+"#,
+    );
+    t.write(
+        "env/lb/main.hcl",
+        r#"
+resource "random_id" "lb" {
+  byte_length = 2
+}
+
+# Named by no output.
+resource "random_id" "attachment" {
+  count       = 2
+  byte_length = 2
+}
+
+module "inner" {
+  source = "./inner"
+}
+
+output "dns_name" {
+  value = random_id.lb.hex
+}
+"#,
+    );
+    t.write(
+        "env/lb/inner/main.hcl",
+        "resource \"random_id\" \"deep\" {\n  byte_length = 2\n}\n",
+    );
+    t.write(
+        "env/addons/main.hcl",
+        "resource \"random_id\" \"object\" {\n  byte_length = 2\n}\n",
+    );
+    let n = nodes(&t, &[]);
+    let whole_lb = set(&[
+        "module.lb.random_id.lb",
+        "module.lb.random_id.attachment[0]",
+        "module.lb.random_id.attachment[1]",
+        "module.lb.module.inner.random_id.deep",
+    ]);
+    for dependent in ["random_id.after_module", "module.addons.random_id.object"] {
+        let deps = &n[dependent];
+        assert!(
+            whole_lb.is_subset(deps),
+            "{dependent} depends on {deps:?}, not on all of {whole_lb:?}"
+        );
+    }
+}

@@ -39,6 +39,9 @@ module "observability" {
   control_plane_ips   = values(module.control_plane_placement.ips)
   etcd_member_ips     = values(module.control_plane_placement.ips)
   etcd_client         = module.pki.etcd_metrics_client
+  # After the machines and the load balancer's targets, before them on destroy: the objects go
+  # while the API server still answers.
+  depends_on = [module.apiserver_lb, module.control_plane, module.workers]
 }
 
 variable "gitops_repository" {

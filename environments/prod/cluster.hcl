@@ -40,6 +40,9 @@ module "observability" {
   # External etcd: the dedicated members, reached on their client port over TLS.
   etcd_member_ips = values(module.etcd_placement.ips)
   etcd_client     = module.pki.etcd_metrics_client
+  # After the machines and the load balancer's targets, before them on destroy: the objects go
+  # while the API server still answers.
+  depends_on = [module.apiserver_lb, module.control_plane, module.workers, module.etcd_nodes]
 }
 
 variable "gitops_repository" {

@@ -227,6 +227,23 @@ impl Config {
     pub fn child(&self, module: ModuleId, call: &str) -> Option<ModuleId> {
         self.modules[module].module_calls.get(call)?.child
     }
+
+    /// `module` and every module it calls, directly or not.
+    pub fn subtree(&self, module: ModuleId) -> Vec<ModuleId> {
+        let mut out = vec![module];
+        let mut i = 0;
+        while i < out.len() {
+            let m = out[i];
+            out.extend(
+                self.modules[m]
+                    .module_calls
+                    .values()
+                    .filter_map(|c| c.child),
+            );
+            i += 1;
+        }
+        out
+    }
 }
 
 /// Nesting limit for module calls: deeper trees are almost certainly a mistake, and the limit

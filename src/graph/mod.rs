@@ -138,6 +138,7 @@ impl StaticGraph {
                 }
                 for d in &c.depends_on {
                     g.link_expr(config, mid, d, &[], Repeat::None, to, diags);
+                    g.link_whole_modules(config, mid, d, to);
                 }
                 let Some(child) = c.child else { continue };
                 // Every node of the child needs the call's instances; its variables need the
@@ -166,6 +167,7 @@ impl StaticGraph {
                 g.link_body(config, mid, &r.body, &mut Vec::new(), repeat, to, diags);
                 for d in &r.depends_on {
                     g.link_expr(config, mid, d, &[], Repeat::None, to, diags);
+                    g.link_whole_modules(config, mid, d, to);
                 }
             }
         }
@@ -249,6 +251,39 @@ impl StaticGraph {
                     }
                 }
                 Err(d) => diags.push(d),
+            }
+        }
+    }
+
+    /// In `depends_on`, `module.x` stands for every resource of `x` and of the modules it calls
+    /// (Terraform's meaning), not only for `x`'s outputs: links each of them to `to`.
+    fn link_whole_modules(
+        &mut self,
+        config: &Config,
+        module: ModuleId,
+        expr: &Expr,
+        to: NodeIndex,
+    ) {
+        let mut found = Vec::new();
+        refs::collect(&expr.expr, expr.file, &[], &mut found, &mut Vec::new());
+        for r in found {
+            let RefRoot::Module(call) = &r.root else {
+                continue;
+            };
+            let Some(child) = config.child(module, call) else {
+                continue;
+            };
+            let subtree = config.subtree(child);
+            let resources: Vec<NodeIndex> = self
+                .graph
+                .node_indices()
+                .filter(|&n| {
+                    let node = &self.graph[n];
+                    node.kind == NodeKind::Resource && subtree.contains(&node.module)
+                })
+                .collect();
+            for n in resources {
+                self.graph.update_edge(n, to, r.span.clone());
             }
         }
     }

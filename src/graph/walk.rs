@@ -810,6 +810,45 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// `depends_on = [module.x]` means every resource of `x` and of the modules it calls, as in
+    /// Terraform — not only what `x`'s outputs refer to (what evaluating `module.x` gives): a
+    /// load balancer's target attachments, say, that no output names. The static graph orders
+    /// the same way ([`crate::graph::StaticGraph`] links those resources to the dependent).
+    fn depend_on_whole_modules(&self, scope: &Scope<'_, 'a>, e: &Expr) {
+        let mut found = Vec::new();
+        crate::eval::refs::collect(&e.expr, e.file, &[], &mut found, &mut Vec::new());
+        let config = &self.input.config;
+        for r in found {
+            let RefRoot::Module(call) = &r.root else {
+                continue;
+            };
+            let Some(child) = config.child(scope.module, call) else {
+                continue;
+            };
+            let instances = self.module_instances.borrow();
+            let mut deps = scope.deps.borrow_mut();
+            for id in config.subtree(child) {
+                for inst in instances.get(&id).into_iter().flatten() {
+                    // Instances of `call` called from this module instance, and their descendants.
+                    let under = inst.0.len() > scope.mi.0.len()
+                        && inst.0[..scope.mi.0.len()] == scope.mi.0[..]
+                        && inst.0[scope.mi.0.len()].0 == *call;
+                    if !under {
+                        continue;
+                    }
+                    for res in config.modules[id].resources.values() {
+                        deps.insert(Dep::Resource(ResourceAddr {
+                            module: inst.clone(),
+                            mode: res.mode,
+                            rtype: res.rtype.clone(),
+                            name: res.name.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
     fn finish(&self, value: Value, scope: Scope<'_, 'a>) -> Evaluated {
         let failed = scope.failed.get();
         let mut deps = scope.deps.into_inner();
@@ -1226,6 +1265,7 @@ impl<'a> Walk<'a> {
             .unwrap_or_default();
         for d in &call.depends_on {
             self.eval_in(&scope, d);
+            self.depend_on_whole_modules(&scope, d);
         }
         let evaluated = self.finish(Value::Null, scope);
         if let Some(child) = call.child {
@@ -1279,6 +1319,7 @@ impl<'a> Walk<'a> {
         let bindings = self.expand(&r.repetition, &scope, &format!("{addr}"));
         for d in &r.depends_on {
             self.eval_in(&scope, d);
+            self.depend_on_whole_modules(&scope, d);
         }
         let shared = self.finish(Value::Null, scope).deps;
         let via_provider = self.provider_block_deps(crate::provider::provider_name_of(&r.rtype));
