@@ -14,16 +14,15 @@
 //!
 //! Each test has its own cluster on its own 127.0.0.7x address.
 
-use std::fs::File;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
 
 use crate::gitutil::{Repo, git};
-use crate::kubeutil::{LocalCluster, Out, free_port, wait_until};
+use crate::kubeutil::{LocalCluster, Out, Proc, free_port, wait_until};
 use crate::util::{Cmd, Run, copy_dir};
 
 const ENV: &str = "environments/test";
@@ -364,41 +363,6 @@ fn flux_bin(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A process of the test's own, killed (by its pid) when dropped.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
-        let out = File::create(&log).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
-        Proc { child, log }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(25)..].join("\n")
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- {} (last lines)\n{}", self.log.display(), self.tail());
-        }
-    }
 }
 
 /// Smart HTTP without TLS on `ip`: lighttpd running `git http-backend` for the repositories

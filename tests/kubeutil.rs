@@ -10,7 +10,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Kubernetes release `scripts/install-kube` builds, and that the environments declare.
@@ -298,6 +298,56 @@ impl Drop for LocalCluster {
             // Keep the directory: replace it with an empty temp dir that is dropped instead.
             let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
             let _ = kept.keep();
+        }
+    }
+}
+
+/// A process a test starts beside the cluster (kube-state-metrics, Prometheus, Flux's
+/// controllers, a web server), its output in `log`; killed when dropped, the end of its log
+/// printed when the test panicked.
+pub struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+        Proc { child, log }
+    }
+
+    /// `Ok` while it runs; its exit status and log once it has exited.
+    pub fn alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait().unwrap() {
+            None => Ok(()),
+            Some(status) => Err(format!(
+                "{} exited ({status}):\n{}",
+                self.log.display(),
+                self.tail()
+            )),
+        }
+    }
+
+    /// The last lines of its log.
+    pub fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(25)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} (last lines)\n{}", self.log.display(), self.tail());
         }
     }
 }

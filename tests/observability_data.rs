@@ -20,54 +20,15 @@
 //! expression for the seed items returns exactly the objects in trouble.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::kubeutil::{LocalCluster, free_port, kube_bin, output, wait_until};
+use crate::kubeutil::{LocalCluster, Proc, free_port, kube_bin, output, wait_until};
 use crate::observability_rules::{alerts, concrete, module_dir, panels, prom_tool};
 use crate::util::{Cmd, TestDir, copy_dir};
-
-/// A process started by the test, killed when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name, child, log }
-    }
-
-    fn alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait().unwrap() {
-            None => Ok(()),
-            Some(status) => Err(format!(
-                "{} exited ({status}):\n{}",
-                self.name,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The workloads the dashboards and alerts must see. Nodes have 8 CPUs each (local-cluster).
 const WORKLOADS: &str = r#"
@@ -302,8 +263,7 @@ module "observability" {{
         ),
     );
     let (ksm_port, ksm_telemetry) = (free_port(IP), free_port(IP));
-    let mut ksm = Proc::start(
-        "kube-state-metrics",
+    let mut ksm = Proc::spawn(
         Command::new(kube_bin("kube-state-metrics")).args([
             "--kubeconfig",
             &work.join("ksm.kubeconfig").to_string_lossy(),
@@ -316,7 +276,7 @@ module "observability" {{
             "--telemetry-port",
             &ksm_telemetry.to_string(),
         ]),
-        work.path(),
+        work.join("kube-state-metrics.log"),
     );
 
     // Prometheus with the module's configuration, rewritten for this machine.
@@ -366,8 +326,7 @@ module "observability" {{
             "the module's configuration has no job {job}:\n{config}"
         );
     }
-    let mut prometheus = Proc::start(
-        "prometheus",
+    let mut prometheus = Proc::spawn(
         prom_tool("prometheus").args([
             "--config.file",
             &work.join("prometheus.yml").to_string_lossy(),
@@ -376,7 +335,7 @@ module "observability" {{
             "--web.listen-address",
             &format!("{IP}:{prom_port}"),
         ]),
-        work.path(),
+        work.join("prometheus.log"),
     );
     let base = format!("http://{IP}:{prom_port}");
     // One target per job, and one cAdvisor target per node.
