@@ -109,6 +109,30 @@ impl PlannedObject {
     }
 }
 
+/// One remote object found by [`Provider::discover`]: the address its ownership marks name
+/// (None when it carries the stack's mark but no address) and the object as state would hold
+/// it, with only what the remote system reports.
+#[derive(Clone, Debug)]
+pub struct DiscoveredObject {
+    pub address: Option<String>,
+    pub value: Value,
+}
+
+/// What [`Provider::discover`] can say about a resource type.
+#[derive(Clone, Debug)]
+pub enum Discovery {
+    /// Every object of the type carrying this stack's marks.
+    Marked(Vec<DiscoveredObject>),
+    /// Objects of the type carry no marks: they can only be found from their configuration,
+    /// through [`Provider::recover`] (an association found by the ids it joins).
+    FromConfiguration,
+    /// The type's objects exist only in state (keys, random values, timestamps made by
+    /// slipway itself): nothing remote to read back.
+    LocalOnly,
+    /// This provider cannot look (yet).
+    Unsupported,
+}
+
 /// A provider of resource types.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
@@ -222,6 +246,20 @@ pub trait Provider: Send + Sync {
         _pending: &Value,
     ) -> Result<Option<Value>, ProviderError> {
         Ok(None)
+    }
+
+    /// Every object of `rtype` that carries this stack's ownership marks, for
+    /// `slipway state recover` (which rebuilds a lost state from them), or why there is no
+    /// such list ([`Discovery`]). Batched like `read`: one listing per type. The default
+    /// cannot look.
+    async fn discover(&self, _rtype: &str) -> Result<Discovery, ProviderError> {
+        Ok(Discovery::Unsupported)
+    }
+
+    /// The stack ids whose ownership marks this provider can see, for `state recover` without
+    /// a stack id (the lost state held it). The default sees none.
+    async fn stacks(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
     }
 
     /// Reads an existing object by its id, for `slipway import`.

@@ -257,6 +257,14 @@ fn random_string(planned: &Value) -> Result<Value, ProviderError> {
 
 #[async_trait::async_trait]
 impl Provider for RandomProvider {
+    /// Keys, values and times made here: nothing remote holds them (`state recover`).
+    async fn discover(
+        &self,
+        _rtype: &str,
+    ) -> Result<crate::provider::Discovery, crate::provider::ProviderError> {
+        Ok(crate::provider::Discovery::LocalOnly)
+    }
+
     fn name(&self) -> &'static str {
         "random"
     }

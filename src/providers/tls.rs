@@ -976,6 +976,14 @@ fn plan_cert(
 
 #[async_trait::async_trait]
 impl Provider for TlsProvider {
+    /// Keys, values and times made here: nothing remote holds them (`state recover`).
+    async fn discover(
+        &self,
+        _rtype: &str,
+    ) -> Result<crate::provider::Discovery, crate::provider::ProviderError> {
+        Ok(crate::provider::Discovery::LocalOnly)
+    }
+
     fn name(&self) -> &'static str {
         "tls"
     }

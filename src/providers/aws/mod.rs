@@ -57,8 +57,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::provider::{
-    AttributeSchema as A, CreateRequest, PlannedObject, Provider, ProviderContext, ProviderError,
-    ProviderSchema, ReadRequest, ResourceSchema, Schema, TypeBatch,
+    AttributeSchema as A, CreateRequest, DiscoveredObject, Discovery, PlannedObject, Provider,
+    ProviderContext, ProviderError, ProviderSchema, ReadRequest, ResourceSchema, Schema, TypeBatch,
 };
 use crate::value::{Type, Value};
 use client::{CallPolicy, Clients};
@@ -408,6 +408,55 @@ impl Provider for AwsProvider {
     ) -> Result<Option<Value>, ProviderError> {
         let t = self.rtype(rtype)?;
         resource::recover(t, &*self.ctx()?, address, client_token, pending).await
+    }
+
+    /// Tagged types: one Describe by the stack tag (the query refresh makes); each object at
+    /// the address of its `slipway:address` tag. Untagged types (associations, attachments,
+    /// rules, inline policies, S3 objects) are found from their
+    /// configuration by `recover`, the way an interrupted create's object is.
+    async fn discover(&self, rtype: &str) -> Result<Discovery, ProviderError> {
+        let t = self.rtype(rtype)?;
+        if !t.tagged() {
+            return Ok(Discovery::FromConfiguration);
+        }
+        let cx = self.ctx()?;
+        let found = t.describe(&cx, resource::Query::Stack).await?;
+        Ok(Discovery::Marked(
+            found
+                .into_iter()
+                .map(|o| DiscoveredObject {
+                    address: o
+                        .tags
+                        .as_ref()
+                        .and_then(|t| t.get(tags::ADDRESS_TAG).cloned()),
+                    value: resource::observed_value(&cx, o),
+                })
+                .collect(),
+        ))
+    }
+
+    /// The values of the `slipway:stack` tag on EC2 objects (every environment has a VPC),
+    /// in one paginated DescribeTags.
+    async fn stacks(&self) -> Result<Vec<String>, ProviderError> {
+        let cx = self.ctx()?;
+        let ec2 = &cx.clients.ec2;
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("key")
+            .values(tags::STACK_TAG)
+            .build();
+        let found = paginate!(
+            cx,
+            "ec2:DescribeTags",
+            ec2.describe_tags().filters(filter.clone()),
+            tags
+        );
+        let mut out: Vec<String> = found
+            .iter()
+            .filter_map(|t| t.value().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {

@@ -332,6 +332,12 @@ fn merge(cx: &Ctx, base: &Value, obs: Observed) -> Value {
     Value::Map(out)
 }
 
+/// An object as state would hold it from what AWS reports alone (`state recover`: there is
+/// no prior object to lay it over).
+pub fn observed_value(cx: &Ctx, obs: Observed) -> Value {
+    merge(cx, &Value::Map(Attrs::new()), obs)
+}
+
 pub fn id_of(v: &Value) -> Result<String, ProviderError> {
     str_attr(v, "id").ok_or_else(|| ProviderError::fatal("object in state has no id"))
 }
