@@ -26,6 +26,8 @@ module "bootstrap" {
   bootstrap_token    = var.bootstrap_token
   ca_cert_hash       = var.ca_cert_hash
   pki_files          = var.pki_bundles[each.key]
+  # Stacked etcd: the init node's local member restores before kubeadm init; the others join it.
+  etcd_restore = var.etcd_restore
 }
 
 module "nodes" {
@@ -40,4 +42,5 @@ module "nodes" {
   ami                = var.ami
   instance_type      = var.instance_type
   security_group_ids = var.security_group_ids
+  read_objects       = var.etcd_restore == null || var.etcd.topology != "stacked" ? {} : { (local.init_node) = ["arn:aws:s3:::${var.etcd_restore.bucket}/${var.etcd_restore.key}"] }
 }

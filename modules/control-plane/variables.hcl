@@ -97,3 +97,13 @@ variable "pki_bundles" {
   type        = map(map(string))
   sensitive   = true
 }
+
+variable "etcd_restore" {
+  description = "`slipway dr rebuild` with stacked etcd: the init node restores its local member from s3://bucket/key (SHA-256 hex) before kubeadm init; the other control-plane nodes join it. null: nothing rendered."
+  type = object({
+    bucket = string
+    key    = string
+    sha256 = string
+  })
+  default = null
+}

@@ -76,8 +76,14 @@ module "bootstrap" {
   kubernetes_version = "0.0.0"
   containerd_version = "none"
   apiserver_endpoint = "none"
-  etcd               = { topology = "external", endpoints = [] }
-  pod_cidr           = "0.0.0.0/0"
+  # With etcd_restore, the other members' client URLs: a member restores only while none of
+  # them reports health.
+  etcd = {
+    topology  = "external"
+    endpoints = var.etcd_restore == null ? [] : [for name in sort(keys(var.members)) : "https://${var.members[name].ip}:${var.client_port}" if name != each.key]
+  }
+  pod_cidr     = "0.0.0.0/0"
+  etcd_restore = var.etcd_restore
 }
 
 module "nodes" {
@@ -92,6 +98,8 @@ module "nodes" {
   ami                = var.ami
   instance_type      = var.instance_type
   security_group_ids = [aws_security_group.etcd.id]
+  # While a rebuild restores from it, the snapshot object and nothing else besides the bundle.
+  read_objects = var.etcd_restore == null ? {} : { for name, m in var.members : name => ["arn:aws:s3:::${var.etcd_restore.bucket}/${var.etcd_restore.key}"] }
 }
 
 resource "aws_volume_attachment" "data" {

@@ -22,3 +22,8 @@ output "user_data" {
   description = "Member name => user-data (no secret)."
   value       = { for name, m in module.bootstrap : name => m.user_data }
 }
+
+output "restore_scripts" {
+  description = "Member name => the restore script its user_data carries while etcd_restore is set (\"\" otherwise)."
+  value       = { for name, m in module.bootstrap : name => m.etcd_restore_script }
+}

@@ -128,3 +128,13 @@ variable "pki_bundles" {
   type        = map(map(string))
   sensitive   = true
 }
+
+variable "etcd_restore" {
+  description = "`slipway dr rebuild`: every member whose data dir is empty restores the snapshot s3://bucket/key (SHA-256 hex) before etcd starts, unless a peer already reports health (modules/node-bootstrap etcd_restore). While set, each member's role may read exactly that object; null removes the permission and renders nothing."
+  type = object({
+    bucket = string
+    key    = string
+    sha256 = string
+  })
+  default = null
+}

@@ -118,7 +118,8 @@ locals {
       usages      = ["signing", "authentication"]
       groups      = ["system:bootstrappers:kubeadm:default-node-token"]
     }] : []
-    nodeRegistration = local.node_registration
+    # A restored local etcd data dir is not empty, which kubeadm's preflight refuses.
+    nodeRegistration = local.restore_stacked ? merge(local.node_registration, { ignorePreflightErrors = ["DirAvailable--var-lib-etcd"] }) : local.node_registration
     localAPIEndpoint = local.local_api_endpoint
   }
 
@@ -212,6 +213,38 @@ locals {
     },
   ] : []
 
+  # etcd_restore (templates/etcd-restore.sh.tftpl): the member's restore flags come from its
+  # own etcd config file (dedicated members) or from what kubeadm gives a stacked init node's
+  # local member (its node name, its IP, data dir /var/lib/etcd, etcd's default cluster token).
+  restore_stacked     = var.etcd_restore != null && var.role == "control-plane-init" && var.etcd.topology == "stacked"
+  restoring           = var.etcd_restore != null && (local.systemd_etcd || local.restore_stacked)
+  restore_conf        = yamldecode(local.systemd_etcd ? local.etcd_service.config_file : "{}")
+  restore_script_path = "/usr/local/sbin/slipway-etcd-restore"
+  etcd_restore_script = local.restoring ? templatefile("${path.module}/templates/etcd-restore.sh.tftpl", {
+    name                        = local.systemd_etcd ? local.restore_conf["name"] : var.node_name
+    data_dir                    = local.systemd_etcd ? local.restore_conf["data-dir"] : "/var/lib/etcd"
+    initial_cluster             = local.systemd_etcd ? local.restore_conf["initial-cluster"] : "${var.node_name}=https://${var.node_ip}:2380"
+    initial_cluster_token       = local.systemd_etcd ? local.restore_conf["initial-cluster-token"] : "etcd-cluster"
+    initial_advertise_peer_urls = local.systemd_etcd ? local.restore_conf["initial-advertise-peer-urls"] : "https://${var.node_ip}:2380"
+    # Other members' client URLs (dedicated members: modules/etcd-nodes passes them); a stacked
+    # init node has no peer yet.
+    health_urls  = local.systemd_etcd ? join(" ", var.etcd.endpoints) : ""
+    ca_file      = local.systemd_etcd ? local.restore_conf["client-transport-security"]["trusted-ca-file"] : "${local.pki_dir}/etcd/ca.crt"
+    cert_file    = local.systemd_etcd ? local.restore_conf["client-transport-security"]["cert-file"] : "${local.pki_dir}/etcd/healthcheck-client.crt"
+    key_file     = local.systemd_etcd ? local.restore_conf["client-transport-security"]["key-file"] : "${local.pki_dir}/etcd/healthcheck-client.key"
+    bucket       = var.etcd_restore.bucket
+    key          = var.etcd_restore.key
+    sha256       = var.etcd_restore.sha256
+    etcd_version = var.etcd_version
+    etcd_sha256  = join(" ", [for arch in sort(keys(local.etcd_sha256)) : "${arch}=${local.etcd_sha256[arch]}"])
+  }) : ""
+  restore_files = local.restoring ? [{
+    path        = local.restore_script_path
+    owner       = "root:root"
+    permissions = "0755"
+    content     = local.etcd_restore_script
+  }] : []
+
   bootstrap_script = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {
     role               = var.role
     bundle_s3_uri      = var.bundle_s3_uri
@@ -230,6 +263,7 @@ locals {
     wait_for_etcd      = var.role == "control-plane-init" && var.etcd.topology == "external"
     etcd_endpoints     = join(" ", var.etcd.endpoints)
     apiserver_url      = "https://${local.control_plane_endpoint}"
+    etcd_restore       = local.restoring ? local.restore_script_path : ""
   })
 
   script_file = {
@@ -262,7 +296,7 @@ locals {
     # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
     package_update = true
     packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
-    write_files = local.systemd_etcd ? local.etcd_service_files : concat(
+    write_files = local.systemd_etcd ? concat(local.etcd_service_files, local.restore_files) : concat(
       [
         {
           path        = local.config_path
@@ -285,6 +319,7 @@ locals {
         local.script_file,
       ],
       local.etcd_kubelet_files,
+      local.restore_files,
     )
     # runcmd runs in cloud-init's final stage, after write_files and the packages above.
     runcmd = [[local.script_path]]

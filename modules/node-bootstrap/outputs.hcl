@@ -18,3 +18,8 @@ output "bundle" {
   value       = local.bundle
   sensitive   = true
 }
+
+output "etcd_restore_script" {
+  description = "The restore script user_data installs at /usr/local/sbin/slipway-etcd-restore when etcd_restore is set (\"\" otherwise). Holds no secret."
+  value       = local.etcd_restore_script
+}

@@ -171,3 +171,18 @@ variable "etcd_sha256" {
     error_message = "etcd_sha256 maps a Debian architecture (amd64, arm64) to a 64-character lowercase hex SHA-256."
   }
 }
+
+variable "etcd_restore" {
+  description = "`slipway dr rebuild`: restore this node's etcd member from the snapshot s3://bucket/key (its SHA-256 hex) before etcd first starts, when its data dir is empty and no declared peer reports health. Dedicated members (role etcd with etcd_service) and the stacked init node (role control-plane-init, local etcd) restore; other roles ignore it. null: no restore, and nothing of it is rendered."
+  type = object({
+    bucket = string
+    key    = string
+    sha256 = string
+  })
+  default = null
+
+  validation {
+    condition     = var.etcd_restore == null || can(regex("^[0-9a-f]{64}$", var.etcd_restore.sha256))
+    error_message = "etcd_restore.sha256 must be 64 lowercase hex digits (the snapshot's SHA-256)."
+  }
+}

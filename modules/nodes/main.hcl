@@ -34,7 +34,7 @@ resource "aws_iam_role_policy" "bundle" {
     Statement = [{
       Effect   = "Allow"
       Action   = ["s3:GetObject"]
-      Resource = ["arn:aws:s3:::${var.bucket}/${var.bundle_keys[each.key]}"]
+      Resource = concat(["arn:aws:s3:::${var.bucket}/${var.bundle_keys[each.key]}"], lookup(var.read_objects, each.key, []))
     }]
   })
 }

@@ -46,3 +46,9 @@ variable "instance_type" {
 variable "security_group_ids" {
   type = list(string)
 }
+
+variable "read_objects" {
+  description = "Node name => further S3 object ARNs its role may read (e.g. the etcd snapshot a rebuild restores from). Empty: the bundle only."
+  type        = map(list(string))
+  default     = {}
+}
