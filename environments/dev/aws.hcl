@@ -97,6 +97,19 @@ module "control_plane" {
   bootstrap_token    = local.bootstrap_token
   ca_cert_hash       = module.pki.ca_cert_hash
   pki_bundles        = module.pki.bundles
+  etcd_restore       = var.etcd_restore
+}
+
+# Set by `slipway dr rebuild` (SLIPWAY_VAR_etcd_restore / -var): the snapshot every new etcd
+# member restores from before its first start. Keep it set after the rebuild (it is part of the
+# members' user-data: clearing it replaces them); a member whose cluster is healthy ignores it.
+variable "etcd_restore" {
+  type = object({
+    bucket = string
+    key    = string
+    sha256 = string
+  })
+  default = null
 }
 
 module "workers" {

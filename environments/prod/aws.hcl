@@ -120,6 +120,19 @@ module "etcd_nodes" {
   config_path                = module.etcd.config_file
   systemd_units              = module.etcd.systemd_units
   pki_bundles                = module.pki.bundles
+  etcd_restore               = var.etcd_restore
+}
+
+# Set by `slipway dr rebuild` (SLIPWAY_VAR_etcd_restore / -var): the snapshot every new etcd
+# member restores from before its first start. Keep it set after the rebuild (it is part of the
+# members' user-data: clearing it replaces them); a member whose cluster is healthy ignores it.
+variable "etcd_restore" {
+  type = object({
+    bucket = string
+    key    = string
+    sha256 = string
+  })
+  default = null
 }
 
 module "control_plane" {

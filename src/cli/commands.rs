@@ -95,7 +95,8 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             json,
             state,
         } => engine::output_cmd(&dir, name.as_deref(), json, &state),
-        Command::State(cmd) => engine::state_cmd(cmd, ui),
+        Command::State(cmd) => engine::state_cmd(cmd, raw_args, ui),
+        Command::Dr(super::DrCommand::Rebuild(a)) => super::dr_rebuild::run(&a, raw_args, ui),
         Command::Console {
             dir,
             json,

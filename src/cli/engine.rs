@@ -147,6 +147,10 @@ pub enum StateCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+    /// Rebuild a lost state from the cloud: every object tagged with the environment's
+    /// `slipway:stack` goes back to its `slipway:address`; what cannot be recovered is listed
+    /// with what the next plan will do.
+    Recover(Box<super::recover::RecoverArgs>),
     /// Rename an instance in state.
     Mv {
         from: String,
@@ -180,7 +184,7 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         // Apply evaluates expressions on worker threads (block_in_place); give them room.
@@ -197,7 +201,7 @@ fn parse_addrs(list: &[String]) -> Result<Vec<ResourceInstanceAddr>, String> {
 }
 
 /// Reports a session error; returns the exit code.
-fn session_error(e: SessionError, sources: Option<&Sources>, ui: &Ui) -> i32 {
+pub(super) fn session_error(e: SessionError, sources: Option<&Sources>, ui: &Ui) -> i32 {
     match e {
         SessionError::Config(d) => match sources {
             Some(s) => ui.diagnostics(&d, s),
@@ -209,7 +213,7 @@ fn session_error(e: SessionError, sources: Option<&Sources>, ui: &Ui) -> i32 {
     1
 }
 
-async fn open(
+pub(super) async fn open(
     dir: &Path,
     cli_vars: &[crate::config::vars::CliVar],
     state: &StateArgs,
@@ -237,7 +241,7 @@ async fn open(
 }
 
 /// Refreshes and plans within an open session.
-async fn make_plan(s: &Session, options: PlanOptions, ui: &Ui) -> Result<Plan, i32> {
+pub(super) async fn make_plan(s: &Session, options: PlanOptions, ui: &Ui) -> Result<Plan, i32> {
     let state = s.state.state().clone();
     let (refreshed, drift) = if options.refresh || options.refresh_only {
         match plan::refresh(&state, &s.registry).await {
@@ -334,7 +338,7 @@ pub fn plan_cmd(
     })
 }
 
-fn confirm(ui: &Ui, what: &str) -> Result<(), String> {
+pub(super) fn confirm(ui: &Ui, what: &str) -> Result<(), String> {
     let _ = ui;
     if !std::io::stdin().is_terminal() {
         return Err(format!(
@@ -734,8 +738,9 @@ fn mask_json(j: &mut serde_json::Value, path: &[crate::value::PathStep]) {
 }
 
 /// `state list|show|rm|mv`.
-pub fn state_cmd(cmd: StateCommand, ui: &Ui) -> i32 {
+pub fn state_cmd(cmd: StateCommand, raw: &[OsString], ui: &Ui) -> i32 {
     match cmd {
+        StateCommand::Recover(a) => super::recover::run(&a, raw, ui),
         StateCommand::Migrate {
             dir,
             from,

@@ -6,7 +6,9 @@
 
 mod commands;
 mod console;
+mod dr_rebuild;
 mod engine;
+mod recover;
 mod state_migrate;
 mod watch;
 
@@ -192,6 +194,9 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Disaster recovery.
+    #[command(subcommand)]
+    Dr(DrCommand),
     /// Remove a stale state lock (give the lock id printed in the lock error).
     ForceUnlock {
         id: String,
@@ -200,6 +205,15 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+}
+
+/// `slipway dr …`.
+#[derive(Subcommand, Debug)]
+pub enum DrCommand {
+    /// Rebuild a cluster whose nodes are gone: infrastructure from the configuration (or
+    /// `--commit REF`), every etcd member restored from one snapshot, CAs and the
+    /// service-account key kept; shows the plan and asks unless -auto-approve.
+    Rebuild(Box<dr_rebuild::RebuildArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]

@@ -1,0 +1,487 @@
+//! `slipway dr rebuild ENV`: brings a cluster whose nodes are gone back from Git and an etcd
+//! snapshot, in one command.
+//!
+//! Steps, each timed and reported: (1) the configuration — the environment as it is, or as
+//! committed at `--commit REF` (exported from the repository into a scratch directory; state
+//! stays where the environment's own is); (2) the snapshot — `latest` or an id, under the
+//! environment's `etcd_snapshots` output ({bucket, prefix}), with its SHA-256 from the object's
+//! metadata; (3) refresh and plan with `etcd_restore` = {bucket, key, sha256} and every node
+//! instance and etcd data volume replaced (or created, where they are gone); (4) approval
+//! unless `-auto-approve`; (5) apply. Every new etcd member then restores that one snapshot on
+//! boot (modules/node-bootstrap's restore script, `--bump-revision`/`--mark-compacted`).
+//!
+//! **Invariants:** the plan is refused — nothing applied — if it would replace or delete a
+//! private key or a self-signed certificate (`tls_private_key`, `tls_self_signed_cert`: the CAs
+//! and the service-account key, so tokens stay valid); certificates that name new addresses are
+//! re-issued by the normal plan. The restore variable is written to
+//! `<env>/etcd-restore.vars.hcl` (unless `--commit` is used: then it is printed) so that later
+//! plans keep it: it is part of the members' user-data, and removing it would replace them.
+//! A member whose cluster is already healthy ignores it.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::engine::{StateArgs, confirm, make_plan, open, runtime};
+use super::{Ui, VarArgs, println_out};
+use crate::addr::ResourceInstanceAddr;
+use crate::apply::{self, ApplyContext, LinePrinter};
+use crate::config::vars::CliVar;
+use crate::plan::{Action, PlanOptions, render};
+
+/// `dr rebuild` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct RebuildArgs {
+    /// Environment directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// `latest`, a key under the environment's snapshot prefix
+    /// (`daily/20261201T000000Z-etcd-a.db`), or `s3://bucket/key`.
+    #[arg(long, default_value = "latest", value_name = "ID")]
+    pub snapshot: String,
+    /// Rebuild from the configuration committed at this ref (branch, tag or commit) of the
+    /// environment's Git repository.
+    #[arg(long, value_name = "REF")]
+    pub commit: Option<String>,
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// A resolved snapshot object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotRef {
+    pub bucket: String,
+    pub key: String,
+    pub sha256: String,
+    pub size: i64,
+}
+
+/// The report: each step and how long it took.
+struct Steps(Vec<(String, Duration)>);
+
+impl Steps {
+    fn done(&mut self, what: impl Into<String>, since: Instant) {
+        let what = what.into();
+        let d = since.elapsed();
+        eprintln!("dr rebuild: {what} ({:.1}s)", d.as_secs_f64());
+        self.0.push((what, d));
+    }
+
+    fn print(&self) {
+        println_out("\nRebuild steps:");
+        for (what, d) in &self.0 {
+            println_out(&format!("  {:>8.1}s  {what}", d.as_secs_f64()));
+        }
+        let total: Duration = self.0.iter().map(|(_, d)| *d).sum();
+        println_out(&format!("  {:>8.1}s  total", total.as_secs_f64()));
+    }
+}
+
+pub fn run(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> i32 {
+    match runtime().block_on(rebuild(a, raw, ui)) {
+        Ok(code) => code,
+        Err(m) => {
+            eprintln!("error: {m}");
+            1
+        }
+    }
+}
+
+async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, String> {
+    let mut steps = Steps(Vec::new());
+    let orig = std::fs::canonicalize(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
+
+    // 1. The configuration.
+    let t = Instant::now();
+    let mut scratch = Scratch(None);
+    let dir = match &a.commit {
+        None => orig.clone(),
+        Some(reference) => {
+            let path = std::env::temp_dir().join(format!(
+                "slipway-dr-rebuild-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            scratch.0 = Some(path.clone());
+            let (root, commit) = checkout(&orig, reference, &path)?;
+            let rel = orig.strip_prefix(&root).map_err(|e| e.to_string())?;
+            eprintln!("dr rebuild: configuration of commit {commit} ({reference})");
+            path.join("tree").join(rel)
+        }
+    };
+    // State stays the environment's own, wherever the configuration was checked out.
+    let mut state = a.state.clone();
+    if state.state_dir.is_none() && std::env::var_os("SLIPWAY_STATE_DIR").is_none() {
+        state.state_dir = Some(crate::session::default_state_dir(&orig));
+    }
+    steps.done(
+        match &a.commit {
+            Some(r) => format!("configuration checked out at {r}"),
+            None => "configuration loaded".into(),
+        },
+        t,
+    );
+
+    // 2. The snapshot, from where the state says snapshots live.
+    let t = Instant::now();
+    let mut cli_vars = a.vars.in_order(raw);
+    let (_, st) = super::engine::read_state_with_vars(&dir, &cli_vars, &state)
+        .map_err(|_| "reading the state failed".to_string())?;
+    let st = st.ok_or("the environment has no state: rebuild needs the state of the cluster it rebuilds (recover it first with `slipway state recover`)")?;
+    let snap = resolve_snapshot(&st, &a.snapshot).await?;
+    steps.done(
+        format!(
+            "snapshot s3://{}/{} ({} bytes, sha256 {})",
+            snap.bucket, snap.key, snap.size, snap.sha256
+        ),
+        t,
+    );
+    let restore_value = format!(
+        "{{ bucket = \"{}\", key = \"{}\", sha256 = \"{}\" }}",
+        snap.bucket, snap.key, snap.sha256
+    );
+    cli_vars.push(CliVar::Assign(format!("etcd_restore={restore_value}")));
+
+    // 3. Refresh and plan: every node instance and etcd data volume new.
+    let t = Instant::now();
+    let mut s = open(&dir, &cli_vars, &state, "dr rebuild", ui)
+        .await
+        .map_err(|_| "opening the environment failed".to_string())?;
+    if !s.env.config.root().variables.contains_key("etcd_restore") {
+        s.abandon().await;
+        return Err(format!(
+            "{} declares no `etcd_restore` variable: its etcd members cannot be restored (see environments/prod/aws.hcl)",
+            orig.display()
+        ));
+    }
+    let replace: Vec<ResourceInstanceAddr> = s
+        .state
+        .state()
+        .resources
+        .iter()
+        .filter(|(_, r)| r.rtype == "aws_instance" || r.rtype == "aws_ebs_volume")
+        .map(|(a, _)| a.clone())
+        .collect();
+    let options = PlanOptions {
+        refresh: true,
+        replace,
+        ..Default::default()
+    };
+    let plan = match make_plan(&s, options, ui).await {
+        Ok(p) => p,
+        Err(_) => {
+            s.abandon().await;
+            return Err("planning the rebuild failed".into());
+        }
+    };
+    render::write_human(&plan, ui.colour, &mut super::print_out);
+    let kept_keys: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(c.rtype.as_str(), "tls_private_key" | "tls_self_signed_cert")
+                && matches!(c.action, Action::Replace | Action::Delete)
+        })
+        .map(|c| c.addr.to_string())
+        .collect();
+    if !kept_keys.is_empty() {
+        s.abandon().await;
+        return Err(format!(
+            "the rebuild plan would replace keys or CAs the cluster's certificates and tokens \
+             depend on: {}; refusing (a rebuild keeps the CAs and the service-account key)",
+            kept_keys.join(", ")
+        ));
+    }
+    let (add, change, destroy) = plan.counts();
+    steps.done(
+        format!("refresh and plan: {add} to add, {change} to change, {destroy} to destroy"),
+        t,
+    );
+
+    // 4. Approval.
+    if !a.auto_approve {
+        let t = Instant::now();
+        if let Err(m) = confirm(ui, "dr rebuild") {
+            s.abandon().await;
+            return Err(m);
+        }
+        steps.done("approved", t);
+    }
+
+    // 5. Apply.
+    let t = Instant::now();
+    let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
+    let ctx = ApplyContext {
+        env: s.env.clone(),
+        registry: s.registry.clone(),
+        parallelism: a.parallelism,
+        progress: Arc::new(LinePrinter),
+        tick: Duration::from_secs(10),
+        deferred,
+    };
+    let result = apply::apply(&plan, &mut s.state, &ctx).await;
+    let closed = s.close().await;
+    let report = result.map_err(|e| e.to_string())?;
+    closed.map_err(|e| format!("saving state: {e}"))?;
+    if !report.ok() {
+        for (addr, m) in &report.failed {
+            eprintln!("  failed:  {addr}: {m}");
+        }
+        return Err(format!(
+            "the rebuild's apply did not complete ({} failed, {} not attempted); what finished is in state: run it again",
+            report.failed.len(),
+            report.skipped.len()
+        ));
+    }
+    steps.done(
+        format!(
+            "apply: {} added, {} changed, {} destroyed",
+            report.added, report.changed, report.destroyed
+        ),
+        t,
+    );
+
+    // The variable stays set for later plans (see the module docs).
+    let line = format!(
+        "# Written by `slipway dr rebuild`: the snapshot its etcd members restored from. Keep it\n# while these members live (it is part of their user-data); a member whose cluster is\n# healthy ignores it.\netcd_restore = {restore_value}\n"
+    );
+    if a.commit.is_none() {
+        let file = orig.join("etcd-restore.vars.hcl");
+        std::fs::write(&file, line).map_err(|e| format!("{}: {e}", file.display()))?;
+        println_out(&format!(
+            "\nWrote {} (commit it): later plans keep etcd_restore set.",
+            file.display()
+        ));
+    } else {
+        println_out(&format!(
+            "\nKeep etcd_restore set for later plans (e.g. in {}/etcd-restore.vars.hcl):\n{line}",
+            orig.display()
+        ));
+    }
+    steps.print();
+    println_out(
+        "\nThe members restore the snapshot as they boot; the control plane and the workers join \
+         as their bootstrap runs. Follow with `slipway etcd snapshots` and the cluster's /readyz.",
+    );
+    Ok(0)
+}
+
+/// A scratch directory removed when the command ends.
+struct Scratch(Option<PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// Exports `reference` of the repository holding `env_dir` into `scratch/tree`; returns the
+/// repository's work tree and the commit id.
+fn checkout(env_dir: &Path, reference: &str, scratch: &Path) -> Result<(PathBuf, String), String> {
+    let repo = gix::discover(env_dir)
+        .map_err(|e| format!("{}: not in a Git repository ({e})", env_dir.display()))?;
+    let root = repo
+        .workdir()
+        .ok_or("the environment's repository has no work tree")?
+        .to_path_buf();
+    let root = std::fs::canonicalize(&root).map_err(|e| e.to_string())?;
+    let mut id = None;
+    for candidate in [
+        format!("refs/heads/{reference}"),
+        format!("refs/tags/{reference}"),
+        reference.to_string(),
+    ] {
+        if let Ok(mut r) = repo.find_reference(candidate.as_str())
+            && let Ok(target) = r.peel_to_id()
+        {
+            id = Some(target.detach());
+            break;
+        }
+    }
+    if id.is_none()
+        && let Ok(Some(found)) = crate::git::find_commit(repo.git_dir(), reference)
+    {
+        id = gix::ObjectId::from_hex(found.as_bytes()).ok();
+    }
+    let id = id.ok_or_else(|| {
+        format!("--commit {reference}: no branch, tag or full commit id of that name")
+    })?;
+    let commit = repo
+        .find_object(id)
+        .map_err(|e| e.to_string())?
+        .peel_to_commit()
+        .map_err(|e| format!("--commit {reference}: {e}"))?
+        .id
+        .to_string();
+    crate::git::export_tree(repo.git_dir(), &commit, &scratch.join("tree"))
+        .map_err(|e| e.to_string())?;
+    Ok((root, commit))
+}
+
+/// The snapshot to restore: `latest` (newest timestamp under the prefix, any class), a key
+/// relative to the prefix, or `s3://bucket/key`; its SHA-256 from the object's `sha256`
+/// metadata (snapshots carry it; one without it is refused).
+async fn resolve_snapshot(st: &crate::state::State, id: &str) -> Result<SnapshotRef, String> {
+    let (bucket, key) = if let Some(rest) = id.strip_prefix("s3://") {
+        let (b, k) = rest
+            .split_once('/')
+            .ok_or_else(|| format!("--snapshot {id}: expected s3://bucket/key"))?;
+        (b.to_string(), Some(k.to_string()))
+    } else {
+        let loc = st
+            .outputs
+            .get("etcd_snapshots")
+            .ok_or("the state has no `etcd_snapshots` output ({bucket, prefix}): apply the environment with snapshots configured, or pass --snapshot s3://bucket/key")?;
+        let bucket = loc.value["bucket"]
+            .as_str()
+            .ok_or("etcd_snapshots.bucket is not a string")?
+            .to_string();
+        let prefix = loc.value["prefix"]
+            .as_str()
+            .ok_or("etcd_snapshots.prefix is not a string")?
+            .trim_end_matches('/')
+            .to_string();
+        if id == "latest" {
+            let s3 = s3_client().await?;
+            let key = latest(&s3, &bucket, &prefix).await?;
+            (bucket, Some(key))
+        } else {
+            (
+                bucket,
+                Some(format!("{prefix}/{}", id.trim_start_matches('/'))),
+            )
+        }
+    };
+    let key = key.unwrap_or_default();
+    let s3 = s3_client().await?;
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let sha256 = head
+        .metadata()
+        .and_then(|m| m.get("sha256"))
+        .map(|s| s.to_ascii_lowercase())
+        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            format!("s3://{bucket}/{key} has no sha256 metadata: not a snapshot slipway can verify")
+        })?;
+    Ok(SnapshotRef {
+        bucket,
+        key,
+        sha256,
+        size: head.content_length().unwrap_or(0),
+    })
+}
+
+/// The newest snapshot under `prefix`: keys `<prefix>/<class>/<YYYYmmddTHHMMSSZ>-<member>.db`.
+async fn latest(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<String, String> {
+    let mut best: Option<(String, String)> = None;
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(format!("{prefix}/"))
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "listing s3://{bucket}/{prefix}/: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            let Some(stamp) = snapshot_stamp(prefix, key) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(s, k)| (stamp.as_str(), key) > (s.as_str(), k.as_str()))
+            {
+                best = Some((stamp, key.to_string()));
+            }
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    best.map(|(_, k)| k)
+        .ok_or_else(|| format!("no snapshot under s3://{bucket}/{prefix}/"))
+}
+
+/// The timestamp of a snapshot key, if it has the layout.
+fn snapshot_stamp(prefix: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (class, file) = rest.split_once('/')?;
+    if !matches!(class, "frequent" | "hourly" | "daily") || !file.ends_with(".db") {
+        return None;
+    }
+    let stamp = file.get(..16)?;
+    let ok = stamp.len() == 16
+        && stamp.as_bytes()[8] == b'T'
+        && stamp.as_bytes()[15] == b'Z'
+        && stamp[..8].bytes().all(|b| b.is_ascii_digit())
+        && stamp[9..15].bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| stamp.to_string())
+}
+
+async fn s3_client() -> Result<aws_sdk_s3::Client, String> {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    if sdk.region().is_none() {
+        return Err("no AWS region for reading snapshots: set AWS_REGION".into());
+    }
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    Ok(aws_sdk_s3::Client::from_conf(conf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_stamp;
+
+    #[test]
+    fn snapshot_keys_are_read_by_their_layout_only() {
+        let p = "etcd/snapshots";
+        assert_eq!(
+            snapshot_stamp(p, "etcd/snapshots/daily/20261201T000000Z-etcd-a.db").as_deref(),
+            Some("20261201T000000Z")
+        );
+        assert_eq!(
+            snapshot_stamp(p, "etcd/snapshots/weekly/20261201T000000Z-a.db"),
+            None
+        );
+        assert_eq!(
+            snapshot_stamp(p, "etcd/snapshots/daily/2026-12-01-a.db"),
+            None
+        );
+        assert_eq!(snapshot_stamp(p, "other/daily/20261201T000000Z-a.db"), None);
+    }
+}

@@ -1,0 +1,548 @@
+//! The node side of `slipway dr rebuild`: the restore script `modules/node-bootstrap` renders
+//! for each etcd member (variable `etcd_restore`), run for real.
+//!
+//! Three real etcd 3.6 members on 127.0.43.1–3 run modules/etcd's configuration with
+//! modules/pki's certificates (relative `pki`/`data` directories, one directory per member, as
+//! in tests/etcd.rs). Keys are written, a snapshot is taken with `etcdctl snapshot save`, more
+//! keys are written; every member is stopped and its data wiped; then each member's RENDERED
+//! restore script runs (the S3 download replaced by the local snapshot through the script's
+//! test-only `SLIPWAY_RESTORE_SNAPSHOT_FILE`): the restarted cluster serves the keys from before
+//! the snapshot and not those after, and its revision is above every revision the old cluster
+//! served (`--bump-revision`), which is what keeps Kubernetes resourceVersions from going
+//! backwards. A truncated snapshot is refused and nothing is restored. The rendered script
+//! passes shellcheck.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::etcd::{etcdctl, run, start, wait_until};
+
+const MEMBERS: [(&str, &str); 3] = [
+    ("etcd-a", "127.0.43.1"),
+    ("etcd-b", "127.0.43.2"),
+    ("etcd-c", "127.0.43.3"),
+];
+const ENV: &str = "environments/restore";
+const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    for _ in 0..100 {
+        let l = std::net::TcpListener::bind("127.0.43.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if MEMBERS[1..]
+            .iter()
+            .all(|(_, ip)| std::net::TcpListener::bind((*ip, port)).is_ok())
+        {
+            return port;
+        }
+    }
+    panic!("no port free on 127.0.43.1-3");
+}
+
+fn environment(client_port: u16, peer_port: u16) -> String {
+    let members: Vec<String> = MEMBERS
+        .iter()
+        .map(|(n, ip)| format!("    {n} = \"{ip}\""))
+        .collect();
+    let members = members.join("\n");
+    format!(
+        r#"
+variable "restore_sha256" {{
+  type    = string
+  default = "0000000000000000000000000000000000000000000000000000000000000000"
+}}
+
+locals {{
+  members = {{
+{members}
+  }}
+}}
+
+module "pki" {{
+  source                = "../../modules/pki"
+  apiserver_lb_dns_name = "k8s-api.test.internal"
+  control_plane_nodes   = {{ cp-a = "127.0.43.10" }}
+  etcd_members          = local.members
+}}
+
+module "etcd" {{
+  source                = "../../modules/etcd"
+  cluster_name          = "restore"
+  topology              = "external"
+  members               = local.members
+  client_port           = {client_port}
+  peer_port             = {peer_port}
+  listen_on_localhost   = false
+  data_dir              = "data"
+  pki_dir               = "pki"
+  initial_cluster_token = "slipway-restore-test"
+  control_plane_cidrs   = ["127.0.43.10/32"]
+}}
+
+# What modules/etcd-nodes renders for each member, with a restore set.
+module "bootstrap" {{
+  source       = "../../modules/node-bootstrap"
+  for_each     = local.members
+  cluster_name = "restore"
+  role         = "etcd"
+  node_name    = each.key
+  node_ip      = each.value
+  etcd_service = {{
+    config_path      = "/etc/etcd/etcd.conf.yml"
+    config_file      = module.etcd.config_files[each.key]
+    systemd_unit     = module.etcd.systemd_units[each.key]
+    data_dir         = "data"
+    data_volume_id   = "vol-0123456789abcdef0"
+    data_device_name = "/dev/sdf"
+  }}
+  bundle_s3_uri      = "s3://restore-bundles/nodes/${{each.key}}/bundle.json"
+  pki_files          = module.pki.bundles[each.key]
+  kubernetes_version = "0.0.0"
+  containerd_version = "none"
+  apiserver_endpoint = "none"
+  etcd = {{
+    topology  = "external"
+    endpoints = [for n in sort(keys(local.members)) : "https://${{local.members[n]}}:{client_port}" if n != each.key]
+  }}
+  pod_cidr     = "0.0.0.0/0"
+  etcd_restore = {{ bucket = "restore-bundles", key = "etcd/snapshots/daily/20261201T000000Z-etcd-a.db", sha256 = var.restore_sha256 }}
+}}
+
+output "bundles" {{
+  value     = module.pki.bundles
+  sensitive = true
+}}
+
+output "config_files" {{
+  value = module.etcd.config_files
+}}
+
+output "endpoints" {{
+  value = module.etcd.endpoints
+}}
+
+output "restore_scripts" {{
+  value = {{ for n, b in module.bootstrap : n => b.etcd_restore_script }}
+}}
+
+output "user_data" {{
+  value = {{ for n, b in module.bootstrap : n => b.user_data }}
+}}
+"#
+    )
+}
+
+fn slipway(root: &Path, args: &[&str]) -> crate::etcd::Run {
+    run(Command::new(crate::util::slipway_bin())
+        .args(args)
+        .current_dir(root)
+        .env("NO_COLOR", "1")
+        .env_remove("SLIPWAY_STATE_DIR"))
+}
+
+fn output<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> T {
+    let out = slipway(root, &["output", name, "--json", "--dir", ENV]).ok("output");
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Runs one member's rendered restore script in its directory (its relative paths are there).
+fn restore(dir: &Path, script: &str, snapshot: &Path) -> crate::etcd::Run {
+    let path = dir.join("slipway-etcd-restore");
+    std::fs::write(&path, script).unwrap();
+    let bin = crate::kubeutil::kube_bin_dir();
+    let search = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    run(Command::new("bash")
+        .arg(&path)
+        .current_dir(dir)
+        .env("PATH", search)
+        .env("SLIPWAY_RESTORE_SNAPSHOT_FILE", snapshot))
+}
+
+#[test]
+fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the_old_ones() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
+    for m in ["pki", "etcd", "node-bootstrap"] {
+        copy_dir(&modules.join(m), &root.join("modules").join(m));
+    }
+    let client_port = free_port();
+    let mut peer_port = free_port();
+    while peer_port == client_port {
+        peer_port = free_port();
+    }
+    std::fs::create_dir_all(root.join(ENV)).unwrap();
+    std::fs::write(
+        root.join(ENV).join("main.hcl"),
+        environment(client_port, peer_port),
+    )
+    .unwrap();
+    slipway(root, &["apply", ENV, "-auto-approve"]).ok("apply");
+    let bundles: BTreeMap<String, BTreeMap<String, String>> = output(root, "bundles");
+    let configs: BTreeMap<String, String> = output(root, "config_files");
+    let endpoints: Vec<String> = output(root, "endpoints");
+
+    let dirs: BTreeMap<String, PathBuf> = MEMBERS
+        .iter()
+        .map(|(name, _)| {
+            let dir = root.join("members").join(name);
+            std::fs::create_dir_all(dir.join("pki")).unwrap();
+            for (path, pem) in &bundles[*name] {
+                let file = path.strip_prefix(&format!("{PKI_ETCD}/")).unwrap();
+                std::fs::write(dir.join("pki").join(file), pem).unwrap();
+            }
+            std::fs::write(dir.join("etcd.conf.yml"), &configs[*name]).unwrap();
+            (name.to_string(), dir)
+        })
+        .collect();
+    let pki = dirs["etcd-a"].join("pki");
+    let (ca, cert, key) = (
+        pki.join("ca.crt"),
+        pki.join("healthcheck-client.crt"),
+        pki.join("healthcheck-client.key"),
+    );
+    let tls: [(&str, &Path); 3] = [("cacert", &ca), ("cert", &cert), ("key", &key)];
+    let healthy = |cluster: &mut crate::etcd::Cluster| {
+        wait_until("3 healthy members", Duration::from_secs(60), || {
+            cluster.assert_running(&dirs);
+            let r = etcdctl(&endpoints, &tls, &["endpoint", "health", "--cluster"]);
+            if r.code == 0 && r.all().matches("is healthy").count() == 3 {
+                Ok(())
+            } else {
+                Err(r.all())
+            }
+        });
+    };
+    let revision = || -> u64 {
+        let r = etcdctl(
+            &endpoints[..1],
+            &tls,
+            &["get", "/", "--prefix", "--keys-only", "-w", "json"],
+        )
+        .ok("get");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["header"]["revision"].as_u64().unwrap()
+    };
+
+    // The old cluster: objects before the snapshot, the snapshot, objects after it.
+    let mut cluster = start(&dirs);
+    healthy(&mut cluster);
+    for i in 0..20 {
+        etcdctl(
+            &endpoints,
+            &tls,
+            &["put", &format!("/registry/before/{i}"), "v"],
+        )
+        .ok("put");
+    }
+    let snapshot = root.join("snapshot.db");
+    etcdctl(
+        &endpoints[..1],
+        &tls,
+        &["snapshot", "save", snapshot.to_str().unwrap()],
+    )
+    .ok("snapshot save");
+    for i in 0..20 {
+        etcdctl(
+            &endpoints,
+            &tls,
+            &["put", &format!("/registry/after/{i}"), "v"],
+        )
+        .ok("put");
+    }
+    let highest_before = revision();
+    drop(cluster);
+    for dir in dirs.values() {
+        std::fs::remove_dir_all(dir.join("data")).unwrap();
+    }
+
+    // Rendered for this snapshot's digest, as `dr rebuild` sets etcd_restore.
+    let sha = sha256_hex(&snapshot);
+    slipway(
+        root,
+        &[
+            "apply",
+            ENV,
+            "-auto-approve",
+            "-var",
+            &format!("restore_sha256={sha}"),
+        ],
+    )
+    .ok("apply with the snapshot's digest");
+    let scripts: BTreeMap<String, String> = output(root, "restore_scripts");
+    let user_data: BTreeMap<String, String> = output(root, "user_data");
+    for (name, script) in &scripts {
+        assert!(script.contains(&sha), "{name}: {script}");
+        assert!(script.contains("--bump-revision \"$BUMP_REVISION\" --mark-compacted"));
+        let ud = &user_data[name];
+        assert!(ud.contains("/usr/local/sbin/slipway-etcd-restore"), "{ud}");
+        assert!(!ud.contains("PRIVATE KEY"), "a key in user-data");
+    }
+
+    // c) shellcheck on what is rendered.
+    let sc_file = root.join("restore.sh");
+    std::fs::write(&sc_file, &scripts["etcd-a"]).unwrap();
+    let sc = run(Command::new("shellcheck").arg(&sc_file));
+    assert_eq!(sc.code, 0, "shellcheck: {}", sc.all());
+
+    // A truncated snapshot is refused and nothing is restored.
+    let bytes = std::fs::read(&snapshot).unwrap();
+    let truncated = root.join("truncated.db");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let r = restore(&dirs["etcd-a"], &scripts["etcd-a"], &truncated);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("refusing to restore"), "{}", r.all());
+    assert!(!dirs["etcd-a"].join("data/member").exists());
+    // A corrupted one whose digest matches (rendered for it) is refused by etcdutl's own hash.
+    let mut corrupt = bytes.clone();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    let corrupted = root.join("corrupted.db");
+    std::fs::write(&corrupted, &corrupt).unwrap();
+    let script = scripts["etcd-a"].replace(&sha, &sha256_hex(&corrupted));
+    let r = restore(&dirs["etcd-a"], &script, &corrupted);
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(!dirs["etcd-a"].join("data/member").exists(), "{}", r.all());
+
+    // Every member restores the same snapshot, then the cluster starts on it.
+    for (name, dir) in &dirs {
+        let r = restore(dir, &scripts[name], &snapshot);
+        assert_eq!(r.code, 0, "{name}: {}", r.all());
+        assert!(dir.join("data/member").is_dir());
+    }
+    // Run again on restored data: it keeps it.
+    let again = restore(&dirs["etcd-a"], &scripts["etcd-a"], &snapshot);
+    assert!(again.stdout.contains("keeps its data"), "{}", again.all());
+
+    let mut cluster = start(&dirs);
+    healthy(&mut cluster);
+    let keys = |prefix: &str| -> usize {
+        etcdctl(
+            &endpoints,
+            &tls,
+            &["get", prefix, "--prefix", "--keys-only"],
+        )
+        .ok("get")
+        .stdout
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count()
+    };
+    assert_eq!(keys("/registry/before/"), 20, "objects before the snapshot");
+    assert_eq!(keys("/registry/after/"), 0, "objects after the snapshot");
+    etcdctl(&endpoints, &tls, &["put", "/registry/new", "v"]).ok("put after restore");
+    let now = revision();
+    assert!(
+        now > highest_before && now >= 1_000_000_000,
+        "revision {now} is not above {highest_before}"
+    );
+    drop(cluster);
+}
+
+/// `environments/prod` copied into a scratch repository (modules linked), with the snapshot
+/// location output snap's part adds (added here only if the environment does not have it yet).
+fn prod_copy(root: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink(repo.join("modules"), root.join("modules")).unwrap();
+    let env = root.join("environments/prod");
+    copy_dir(&repo.join("environments/prod"), &env);
+    let has_output = std::fs::read_dir(&env).unwrap().any(|e| {
+        std::fs::read_to_string(e.unwrap().path())
+            .unwrap_or_default()
+            .contains("output \"etcd_snapshots\"")
+    });
+    if !has_output {
+        std::fs::write(
+            env.join("snapshots-test.hcl"),
+            "output \"etcd_snapshots\" {\n  value = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = \"etcd/snapshots\" }\n}\n",
+        )
+        .unwrap();
+    }
+    env
+}
+
+/// Tags, ids and user data of the live instances, through the AWS API.
+fn instances(moto: &crate::moto::Moto) -> Vec<serde_json::Value> {
+    moto.boto3(
+        "for r in ec2.describe_instances(Filters=[{'Name': 'instance-state-name', 'Values': ['pending', 'running']}])['Reservations']:\n    for i in r['Instances']:\n        ud = ec2.describe_instance_attribute(InstanceId=i['InstanceId'], Attribute='userData')['UserData'].get('Value', '')\n        out.append({'id': i['InstanceId'], 'tags': {t['Key']: t['Value'] for t in i.get('Tags', [])}, 'user_data': base64.b64decode(ud).decode()})",
+    )
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+/// Public halves of the keys and CAs in state, by address (`show --json`; secrets are masked).
+fn kept_keys(moto: &crate::moto::Moto, env: &Path, state: &Path) -> BTreeMap<String, String> {
+    let show = moto.slipway(env, state, &["show", "ENV", "--json"]);
+    show.assert_code(0);
+    let doc = show.json();
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r["type"].as_str(),
+                Some("tls_private_key" | "tls_self_signed_cert")
+            )
+        })
+        .map(|r| {
+            let v = &r["values"];
+            let public = v["public_key_pem"]
+                .as_str()
+                .or(v["cert_pem"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (r["address"].as_str().unwrap().to_string(), public)
+        })
+        .collect()
+}
+
+#[test]
+fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_cas() {
+    let moto = crate::moto::Moto::start();
+    let dir = crate::util::TestDir::new();
+    let env = prod_copy(dir.path());
+    let state = dir.join("state");
+    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"])
+        .assert_code(0);
+    let keys_before = kept_keys(&moto, &env, &state);
+    assert!(
+        keys_before
+            .keys()
+            .any(|a| a.contains("tls_self_signed_cert")),
+        "{keys_before:?}"
+    );
+    let before = instances(&moto);
+    let etcd_before = before
+        .iter()
+        .filter(|i| i["tags"]["Role"] == "etcd")
+        .count();
+    assert_eq!(etcd_before, 3);
+
+    // Snapshots as snap's timer writes them: an older and the latest, with their metadata.
+    let out = moto.boto3(
+        "b = [x['Name'] for x in s3.list_buckets()['Buckets']][0]\nimport hashlib\nfor stamp in ['20261130T000000Z', '20261201T001500Z']:\n    body = ('snapshot ' + stamp).encode()\n    s3.put_object(Bucket=b, Key='etcd/snapshots/frequent/' + stamp + '-etcd-a.db', Body=body, ServerSideEncryption='AES256', Metadata={'sha256': hashlib.sha256(body).hexdigest(), 'revision': '42', 'member': 'etcd-a'})\n    out.append([b, hashlib.sha256(body).hexdigest()])",
+    );
+    let bucket = out[1][0].as_str().unwrap().to_string();
+    let sha = out[1][1].as_str().unwrap().to_string();
+    let key = "etcd/snapshots/frequent/20261201T001500Z-etcd-a.db";
+
+    // The disaster: every instance terminated, every data volume deleted.
+    moto.boto3(
+        "ids = [i['InstanceId'] for r in ec2.describe_instances()['Reservations'] for i in r['Instances']]\nfor v in ec2.describe_volumes()['Volumes']:\n    for a in v.get('Attachments', []):\n        ec2.detach_volume(VolumeId=v['VolumeId'], InstanceId=a['InstanceId'])\nec2.terminate_instances(InstanceIds=ids)\nfor v in ec2.describe_volumes()['Volumes']:\n    ec2.delete_volume(VolumeId=v['VolumeId'])",
+    );
+    assert!(instances(&moto).is_empty());
+
+    let rebuild = moto.slipway(
+        &env,
+        &state,
+        &[
+            "dr",
+            "rebuild",
+            "ENV",
+            "--snapshot",
+            "latest",
+            "-auto-approve",
+        ],
+    );
+    rebuild.assert_code(0);
+    for step in [
+        "configuration loaded",
+        &format!("snapshot s3://{bucket}/{key}"),
+        "refresh and plan",
+        "apply:",
+        "total",
+    ] {
+        assert!(
+            rebuild.stdout.contains(step) || rebuild.stderr.contains(step),
+            "step {step}: {}",
+            rebuild.dump()
+        );
+    }
+
+    // Instances and volumes are back, new; the etcd members' user data restores that object.
+    let after = instances(&moto);
+    assert_eq!(after.len(), before.len(), "{}", rebuild.dump());
+    let old_ids: Vec<&str> = before.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(
+        after
+            .iter()
+            .all(|i| !old_ids.contains(&i["id"].as_str().unwrap()))
+    );
+    let volumes = moto.boto3("out.extend(v['VolumeId'] for v in ec2.describe_volumes()['Volumes'] if v['State'] != 'deleted' and any(t['Key'] == 'slipway:stack' for t in v.get('Tags', [])))");
+    assert_eq!(
+        volumes.as_array().unwrap().len(),
+        3,
+        "data volumes recreated"
+    );
+    let etcd: Vec<&serde_json::Value> = after
+        .iter()
+        .filter(|i| i["tags"]["Role"] == "etcd")
+        .collect();
+    assert_eq!(etcd.len(), 3);
+    for i in &etcd {
+        let ud = i["user_data"].as_str().unwrap();
+        let script = crate::cloud_config::write_files(ud)
+            .into_iter()
+            .find(|(p, _)| p.as_str() == "/usr/local/sbin/slipway-etcd-restore")
+            .map(|(_, (c, _))| c)
+            .unwrap_or_else(|| panic!("no restore script in {ud}"));
+        assert!(script.contains(&format!("s3://{bucket}/{key}")), "{script}");
+        assert!(script.contains(&sha), "{script}");
+        assert!(
+            ud.contains("/usr/local/sbin/slipway-etcd-restore\n"),
+            "the hook runs it"
+        );
+        assert!(!ud.contains("PRIVATE KEY"));
+    }
+    // The etcd roles may read exactly that object while the restore is set.
+    let policies = moto.boto3("for r in iam.list_roles()['Roles']:\n    for n in iam.list_role_policies(RoleName=r['RoleName'])['PolicyNames']:\n        out.append([r['RoleName'], json.dumps(iam.get_role_policy(RoleName=r['RoleName'], PolicyName=n)['PolicyDocument'])])");
+    let snapshot_arn = format!("arn:aws:s3:::{bucket}/{key}");
+    let readers: Vec<String> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p[1].as_str().unwrap().contains(&snapshot_arn))
+        .map(|p| p[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        readers.len(),
+        3,
+        "only the three members' roles: {readers:?}"
+    );
+    assert!(readers.iter().all(|r| r.contains("etcd")), "{readers:?}");
+
+    // CAs and the service-account key are the same objects.
+    assert_eq!(kept_keys(&moto, &env, &state), keys_before);
+
+    // The restore variable is kept (written next to the environment): the next plan is empty.
+    let vars = std::fs::read_to_string(env.join("etcd-restore.vars.hcl")).unwrap();
+    assert!(vars.contains(&sha), "{vars}");
+    moto.slipway(&env, &state, &["plan", "ENV", "--detailed-exitcode"])
+        .assert_code(0);
+}
