@@ -136,8 +136,24 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
     // 2. The snapshot, from where the state says snapshots live.
     let t = Instant::now();
     let mut cli_vars = a.vars.in_order(raw);
-    let (_, st) = super::engine::read_state_with_vars(&dir, &cli_vars, &state)
-        .map_err(|_| "reading the state failed".to_string())?;
+    let st = {
+        let env = crate::environment::Environment::load(
+            &dir,
+            &cli_vars,
+            crate::provider::ProviderRegistry::builtin(),
+        );
+        if env.diagnostics.has_errors() {
+            ui.diagnostics(&env.diagnostics, &env.sources);
+            return Err("the configuration has errors".into());
+        }
+        let opts = crate::session::SessionOptions {
+            state_dir: state.state_dir.clone(),
+            ..Default::default()
+        };
+        let backend = crate::session::backend_for(&env, &opts)
+            .map_err(|_| "the environment's backend cannot be opened".to_string())?;
+        backend.read().await.map_err(|e| e.to_string())?
+    };
     let st = st.ok_or("the environment has no state: rebuild needs the state of the cluster it rebuilds (recover it first with `slipway state recover`)")?;
     let snap = resolve_snapshot(&st, &a.snapshot).await?;
     steps.done(

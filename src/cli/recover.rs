@@ -12,7 +12,8 @@
 //! **Invariants:** nothing is written unless at least one object was found; an existing
 //! non-empty state is never overwritten without `--force`, and then a copy of it is kept first;
 //! the state is written through the configured backend under the state lock, with a new
-//! lineage (a plan saved against the lost state can never be applied to this one). An address
+//! lineage (a plan saved against the lost state can never be applied to this one), or over a
+//! replaced state with its lineage and a later serial (plans saved against it are stale). An address
 //! that two objects claim, that the configuration does not declare, or that names another type
 //! is listed and left out — never guessed.
 //!
@@ -94,7 +95,7 @@ impl Missing {
             }
             Missing::NotFound => "no object carries this address".into(),
             Missing::NotDerivable => {
-                "untagged type: not found from its configuration (it depends on something not recovered, or matched nothing)".into()
+                "found only from its configuration (untagged, or not listable by tag): its configuration depends on something not recovered, or matched nothing".into()
             }
             Missing::ProviderUnavailable => {
                 "its provider cannot be contacted in this run (configured only at apply)".into()
@@ -409,7 +410,7 @@ async fn recover(
                         address,
                         rtype.clone(),
                         id,
-                        "the address names another type".into(),
+                        "the address names another type (an instance's root volume carries its instance's tags)".into(),
                     ));
                 } else if !declared.contains(&addr) {
                     found.unmatched.push((
@@ -521,7 +522,14 @@ async fn recover(
         );
     }
     let mut st = State::new(stack_id.clone());
-    st.serial = existing.as_ref().map_or(0, |s| s.serial) + 1;
+    // Over a replaced state (--force): its lineage, a later serial — the backend only writes
+    // forward, and no plan saved against the replaced state applies to this one.
+    if let Some(old) = &existing {
+        st.lineage = old.lineage.clone();
+        st.serial = old.serial + 1;
+    } else {
+        st.serial = 1;
+    }
     for (addr, v) in &recovered {
         let provider = crate::provider::provider_name_of(&addr.resource.rtype);
         let mut r = ResourceState::from_value(provider, addr.resource.rtype.clone(), v);

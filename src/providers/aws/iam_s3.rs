@@ -422,13 +422,19 @@ impl ResourceType for RolePolicy {
     }
     async fn find_existing(
         &self,
-        _cx: &Ctx,
-        _planned: &Value,
+        cx: &Ctx,
+        planned: &Value,
         _tags: &Tags,
         _token: &str,
     ) -> Result<Option<String>, ProviderError> {
-        // PutRolePolicy is an upsert: creating again is the adoption.
-        Ok(None)
+        // The policy the role already has under this name (its id is derived from both). For
+        // creates, adopting it and updating is the same PutRolePolicy as creating again; for
+        // `state recover` it is how the policy is found at all.
+        let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
+        else {
+            return Ok(None);
+        };
+        super::resource::find_by_derived_id(self, cx, planned, format!("{role}:{name}")).await
     }
     async fn create(
         &self,

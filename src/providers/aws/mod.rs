@@ -412,11 +412,14 @@ impl Provider for AwsProvider {
 
     /// Tagged types: one Describe by the stack tag (the query refresh makes); each object at
     /// the address of its `slipway:address` tag. Untagged types (associations, attachments,
-    /// rules, inline policies, S3 objects) are found from their
-    /// configuration by `recover`, the way an interrupted create's object is.
+    /// rules, inline policies, S3 objects) and types adopted by identity (buckets, roles,
+    /// instance profiles) are found from their configuration by `recover`, the way an
+    /// interrupted create's object is.
     async fn discover(&self, rtype: &str) -> Result<Discovery, ProviderError> {
         let t = self.rtype(rtype)?;
-        if !t.tagged() {
+        // Types adopted by identity (buckets, instance profiles: AWS cannot list them by tag
+        // in one call) are found by the name their configuration gives, like untagged ones.
+        if !t.tagged() || t.adopt_by_identity() {
             return Ok(Discovery::FromConfiguration);
         }
         let cx = self.ctx()?;

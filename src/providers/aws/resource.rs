@@ -511,7 +511,11 @@ pub async fn recover(
         return Ok(None);
     };
     tracing::info!(address = %addr, id, "found what an unfinished create made");
-    let (_, obs) = observe_one(t, cx, &id, &planned).await?;
+    let (_, mut obs) = observe_one(t, cx, &id, &planned).await?;
+    // A type whose listing cannot report tags (instance profiles) carries what create gave it.
+    if t.tagged() && obs.tags.as_ref().is_none_or(Tags::is_empty) {
+        obs.tags = Some(all);
+    }
     Ok(Some(merge(cx, &Value::Map(Attrs::new()), obs)))
 }
 
