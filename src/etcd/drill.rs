@@ -1,0 +1,1 @@
+//! Restore drills (filled in below).
