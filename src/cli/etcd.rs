@@ -105,7 +105,10 @@ pub(super) fn location(outs: &BTreeMap<String, serde_json::Value>) -> Result<Loc
         .ok_or_else(|| missing("etcd_snapshots", "{ bucket, prefix }"))
 }
 
-fn etcd_access(outs: &BTreeMap<String, serde_json::Value>) -> Result<(Vec<String>, TlsFiles), i32> {
+/// Endpoints and TLS material; plain `http://` endpoints (a local or scratch etcd) need none.
+fn etcd_access(
+    outs: &BTreeMap<String, serde_json::Value>,
+) -> Result<(Vec<String>, Option<TlsFiles>), i32> {
     let endpoints: Vec<String> = outs
         .get("etcd_endpoints")
         .and_then(|v| v.as_array())
@@ -116,6 +119,9 @@ fn etcd_access(outs: &BTreeMap<String, serde_json::Value>) -> Result<(Vec<String
         })
         .filter(|v: &Vec<String>| !v.is_empty())
         .ok_or_else(|| missing("etcd_endpoints", "a list of client URLs"))?;
+    if endpoints.iter().all(|e| e.starts_with("http://")) && !outs.contains_key("etcd_client") {
+        return Ok((endpoints, None));
+    }
     let c = outs.get("etcd_client").ok_or_else(|| {
         missing(
             "etcd_client",
@@ -135,11 +141,11 @@ fn etcd_access(outs: &BTreeMap<String, serde_json::Value>) -> Result<(Vec<String
     };
     Ok((
         endpoints,
-        TlsFiles {
+        Some(TlsFiles {
             ca_pem,
             cert_pem,
             key_pem,
-        },
+        }),
     ))
 }
 
@@ -171,7 +177,13 @@ fn snapshot_cmd(
     };
     // etcdutl is optional here: without it the metadata lacks revision/hash/total-keys (0).
     let etcdutl = crate::etcd::drill::find_bin("etcdutl", etcd_bin, "--etcd-bin").ok();
-    match runtime().block_on(take(&loc, &endpoints, &tls, class, etcdutl.as_deref())) {
+    match runtime().block_on(take(
+        &loc,
+        &endpoints,
+        tls.as_ref(),
+        class,
+        etcdutl.as_deref(),
+    )) {
         Ok(t) => {
             if json {
                 println_out(&serde_json::to_string_pretty(&t).unwrap_or_default());
@@ -198,12 +210,12 @@ fn snapshot_cmd(
 async fn take(
     loc: &Location,
     endpoints: &[String],
-    tls: &TlsFiles,
+    tls: Option<&TlsFiles>,
     class: Class,
     etcdutl: Option<&Path>,
 ) -> Result<Taken, String> {
     let client =
-        Client::new(endpoints, Some(tls), Duration::from_secs(120)).map_err(|e| e.to_string())?;
+        Client::new(endpoints, tls, Duration::from_secs(120)).map_err(|e| e.to_string())?;
     // From the leader, as the nodes' schedule does: it is never behind.
     let endpoint = client.leader_endpoint().await.map_err(|e| e.to_string())?;
     let member = {
