@@ -93,12 +93,13 @@ module "control_plane" {
   containerd_version = var.containerd_version
   apiserver_endpoint = local.apiserver_endpoint
   etcd               = { topology = "stacked", endpoints = module.etcd.endpoints }
-  # Scheduled snapshots from the stacked members (snapshots.hcl); 2379 is kubeadm's client port.
-  etcd_snapshots = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = "etcd-snapshots", interval = var.etcd_snapshot_interval, client_port = 2379 }
   pod_cidr           = local.pod_cidr
   bootstrap_token    = local.bootstrap_token
   ca_cert_hash       = module.pki.ca_cert_hash
   pki_bundles        = module.pki.bundles
+
+  # Scheduled snapshots from the stacked members (snapshots.hcl); 2379 is kubeadm's client port.
+  etcd_snapshots = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = "etcd-snapshots", interval = var.etcd_snapshot_interval, client_port = 2379 }
 }
 
 module "workers" {
