@@ -85,7 +85,10 @@ fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, u
         ("aws_s3_bucket", 1),
         ("aws_s3_object", n),
         ("aws_iam_role", n),
-        ("aws_iam_role_policy", n),
+        // Each node's bundle policy, and each etcd member's snapshot writer policy.
+        ("aws_iam_role_policy", n + e),
+        ("aws_s3_bucket_policy", 1),
+        ("aws_s3_bucket_lifecycle_configuration", 1),
         ("aws_iam_instance_profile", n),
         ("aws_instance", n),
         ("aws_ebs_volume", e),
@@ -429,9 +432,9 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 122 resources of 19 AWS types (data.aws_ami included): a refresh costs at most one call
+    // 127 resources of 21 AWS types (data.aws_ami included): a refresh costs at most one call
     // per type (no page is full at this size).
-    assert_eq!(f.aws_types, 19);
+    assert_eq!(f.aws_types, 21);
     let total = total.expect("--stats prints a total");
     assert!(
         total <= f.aws_types as u64,
@@ -612,7 +615,26 @@ fn prod_each_node_role_reads_only_its_own_bundle() {
             "{}: instance profile of another role",
             i.name
         );
-        let docs = &f.policies[role];
+        // etcd members also write snapshots: PutObject under the snapshot prefix, nothing
+        // else (tests/etcd_snapshot.rs evaluates it with the bucket policy).
+        let (docs, writers): (Vec<&Value>, Vec<&Value>) = f.policies[role]
+            .iter()
+            .partition(|d| d["Statement"][0]["Action"] != serde_json::json!(["s3:PutObject"]));
+        if i.name.contains("-etcd-") {
+            assert_eq!(writers.len(), 1, "{role}: {writers:?}");
+            let st = &writers[0]["Statement"];
+            assert_eq!(st.as_array().unwrap().len(), 1);
+            let res = strings(st[0]["Resource"].clone());
+            assert!(
+                res.len() == 1 && res[0].ends_with("/etcd-snapshots/*"),
+                "{role} writes {res:?}"
+            );
+        } else {
+            assert!(
+                writers.is_empty(),
+                "{role} may write snapshots: {writers:?}"
+            );
+        }
         assert_eq!(docs.len(), 1, "{role}: {docs:?}");
         let statements = docs[0]["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 1, "{role}");

@@ -493,7 +493,9 @@ async fn apiserver_check(
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
     let sa = dir.join("sa.key");
+    let sa_pub = dir.join("sa.pub");
     std::fs::write(&sa, key.serialize_pem()).map_err(|e| e.to_string())?;
+    std::fs::write(&sa_pub, key.public_key_pem()).map_err(|e| e.to_string())?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let tokens = dir.join("tokens.csv");
     std::fs::write(
@@ -513,7 +515,7 @@ async fn apiserver_check(
         .args(["--authorization-mode=AlwaysAllow"])
         .args(["--service-cluster-ip-range=10.96.0.0/12"])
         .args(["--service-account-issuer=https://kubernetes.default.svc.cluster.local"])
-        .arg(format!("--service-account-key-file={}", sa.display()))
+        .arg(format!("--service-account-key-file={}", sa_pub.display()))
         .arg(format!(
             "--service-account-signing-key-file={}",
             sa.display()

@@ -3,10 +3,11 @@
 //!
 //! Both are one sub-resource of a bucket, id = the bucket name, written with an upsert
 //! (PutBucketPolicy, PutBucketLifecycleConfiguration): creating again is the adoption. Refresh
-//! is one Get per bucket in state (buckets are few). The lifecycle type is authoritative: its
+//! is one Get per object in state (one per bucket: buckets are few). The lifecycle type is authoritative: its
 //! rules replace every rule the bucket had. Supported lifecycle shape (Terraform's, narrowed):
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
+use super::client::to_provider_error;
 use super::iam_s3::canonical_json;
 use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
 use super::tags::Tags;
@@ -24,10 +25,10 @@ fn canonical_attr(a: &mut Attrs, k: &str) {
 }
 
 /// Not-found codes of a bucket's missing sub-resource (the bucket may still exist).
-fn missing(code: Option<&str>) -> bool {
+fn missing(code: &str) -> bool {
     matches!(
         code,
-        Some("NoSuchBucketPolicy" | "NoSuchLifecycleConfiguration" | "NoSuchBucket")
+        "NoSuchBucketPolicy" | "NoSuchLifecycleConfiguration" | "NoSuchBucket"
     )
 }
 
@@ -67,7 +68,12 @@ impl ResourceType for BucketPolicy {
                 out.push(None);
                 continue;
             };
-            let r = s3.get_bucket_policy().bucket(&bucket).send().await;
+            let r = cx
+                .clients
+                .call("s3:GetBucketPolicy", || {
+                    s3.get_bucket_policy().bucket(&bucket).send()
+                })
+                .await;
             match r {
                 Ok(got) => out.push(Some(Observed {
                     id: bucket.clone(),
@@ -80,15 +86,8 @@ impl ResourceType for BucketPolicy {
                     ]),
                     tags: None,
                 })),
-                Err(e) if missing(e.as_service_error().and_then(|s| s.meta().code())) => {
-                    out.push(None)
-                }
-                Err(e) => {
-                    return Err(ProviderError::fatal(format!(
-                        "s3:GetBucketPolicy {bucket}: {}",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e)
-                    )));
-                }
+                Err(e) if missing(&e.code) => out.push(None),
+                Err(e) => return Err(to_provider_error("s3:GetBucketPolicy", e)),
             }
         }
         Ok(out)
@@ -247,12 +246,15 @@ impl ResourceType for BucketLifecycle {
                 out.push(None);
                 continue;
             };
-            match s3
-                .get_bucket_lifecycle_configuration()
-                .bucket(&bucket)
-                .send()
-                .await
-            {
+            let r = cx
+                .clients
+                .call("s3:GetBucketLifecycleConfiguration", || {
+                    s3.get_bucket_lifecycle_configuration()
+                        .bucket(&bucket)
+                        .send()
+                })
+                .await;
+            match r {
                 Ok(got) => {
                     let rules: Vec<Value> = got
                         .rules()
@@ -283,14 +285,9 @@ impl ResourceType for BucketLifecycle {
                         tags: None,
                     }))
                 }
-                Err(e) if missing(e.as_service_error().and_then(|s| s.meta().code())) => {
-                    out.push(None)
-                }
+                Err(e) if missing(&e.code) => out.push(None),
                 Err(e) => {
-                    return Err(ProviderError::fatal(format!(
-                        "s3:GetBucketLifecycleConfiguration {bucket}: {}",
-                        aws_smithy_types::error::display::DisplayErrorContext(&e)
-                    )));
+                    return Err(to_provider_error("s3:GetBucketLifecycleConfiguration", e));
                 }
             }
         }
