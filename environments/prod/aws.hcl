@@ -121,7 +121,6 @@ module "etcd_nodes" {
   systemd_units              = module.etcd.systemd_units
   pki_bundles                = module.pki.bundles
   # Scheduled snapshots (snapshots.hcl): the leader, every interval, into the bundle bucket.
-  snapshot_bucket                  = aws_s3_bucket.bootstrap.bucket
   snapshot_interval                = var.etcd_snapshot_interval
   snapshot_retention_days          = var.etcd_snapshot_retention_days
   snapshot_denied_reader_role_arns = concat(values(module.control_plane.role_arns), values(module.workers.role_arns))

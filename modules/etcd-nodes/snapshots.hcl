@@ -2,8 +2,14 @@
 # (modules/node-bootstrap, only the leader uploads), and the prefix's permissions, encryption
 # requirement and retention (modules/etcd-snapshots).
 
+variable "snapshots" {
+  description = "Scheduled snapshots of the members to S3 (a plain bool: it decides what exists, so it must be known at plan time)."
+  type        = bool
+  default     = true
+}
+
 variable "snapshot_bucket" {
-  description = "Bucket of the scheduled snapshots (usually `bucket`). Null: no scheduled snapshots."
+  description = "Bucket of the scheduled snapshots; null: `bucket` (the members' bundles' bucket)."
   type        = string
   default     = null
 }
@@ -37,18 +43,19 @@ variable "snapshot_denied_reader_role_arns" {
 }
 
 locals {
-  etcd_snapshots = var.snapshot_bucket == null ? null : {
-    bucket      = var.snapshot_bucket
+  snapshot_bucket = var.snapshot_bucket != null ? var.snapshot_bucket : var.bucket
+  etcd_snapshots = var.snapshots ? {
+    bucket      = local.snapshot_bucket
     prefix      = var.snapshot_prefix
     interval    = var.snapshot_interval
     client_port = var.client_port
-  }
+  } : null
 }
 
 module "snapshots" {
   source                  = "../etcd-snapshots"
-  for_each                = var.snapshot_bucket == null ? {} : { on = var.snapshot_bucket }
-  bucket                  = each.value
+  for_each                = var.snapshots ? { on = true } : {}
+  bucket                  = local.snapshot_bucket
   prefix                  = var.snapshot_prefix
   retention_days          = var.snapshot_retention_days
   writer_roles            = module.nodes.role_names
@@ -57,5 +64,5 @@ module "snapshots" {
 
 output "snapshots" {
   description = "{ bucket, prefix } of the scheduled snapshots (null when off)."
-  value       = var.snapshot_bucket == null ? null : module.snapshots["on"].location
+  value       = var.snapshots ? module.snapshots["on"].location : null
 }
