@@ -395,8 +395,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 122);
-    assert_eq!(f.plan.json()["summary"]["add"], 122, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 127);
+    assert_eq!(f.plan.json()["summary"]["add"], 127, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -410,7 +410,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 122 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 127 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -451,7 +451,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 122 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 127 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -1153,14 +1153,14 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 122 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
+    // 127 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
         .filter(|a| a.starts_with("module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
-    assert_eq!(g.len(), 123 + in_cluster);
+    assert_eq!(g.len(), 128 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps
