@@ -314,3 +314,101 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
     );
     etcd.alive().unwrap();
 }
+
+/// `slipway watch --drill-interval`: once the agent has synced the environment, it drills the
+/// latest snapshot and `/metrics` carries the result.
+#[test]
+fn watch_drill_interval_exports_the_drill_on_metrics() {
+    let dir = tempfile::Builder::new()
+        .prefix("slipway-drill-watch-")
+        .tempdir()
+        .unwrap();
+    let ip = "127.0.42.71";
+    let port = crate::kubeutil::free_port(ip);
+    let peer = crate::kubeutil::free_port(ip);
+    let endpoint = format!("http://{ip}:{port}");
+    let mut etcd = Proc::spawn(
+        Command::new(kube_bin("etcd"))
+            .args(["--name", "src", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg(format!("--listen-client-urls={endpoint}"))
+            .arg(format!("--advertise-client-urls={endpoint}"))
+            .arg(format!("--listen-peer-urls=http://{ip}:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=http://{ip}:{peer}"))
+            .arg(format!("--initial-cluster=src=http://{ip}:{peer}")),
+        dir.path().join("etcd.log"),
+    );
+    crate::kubeutil::wait_until("etcd answers", Duration::from_secs(30), || {
+        etcd.alive()?;
+        let o = Command::new(kube_bin("etcdctl"))
+            .arg(format!("--endpoints={endpoint}"))
+            .args(["endpoint", "health"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    });
+    let env = DrillEnv::new("watch", &endpoint);
+    env.snapshot();
+    // The same environment in Git: the agent's first sync finds the state in line with it.
+    let repo = crate::gitutil::Repo::new(&dir.path().join("git"));
+    repo.write(
+        &format!("{ENV}/main.hcl"),
+        &std::fs::read_to_string(env.root.join(ENV).join("main.hcl")).unwrap(),
+    );
+    repo.commit_push("drill environment");
+    let listen = format!("127.0.42.73:{}", crate::kubeutil::free_port("127.0.42.73"));
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let bin = kube_bin_dir();
+    let log = dir.path().join("agent.log");
+    let mut agent = Proc::spawn(
+        Command::new(crate::util::slipway_bin())
+            .args(["watch", "--repo"])
+            .arg(format!("file://{}", repo.origin.display()))
+            .args(["--branch", "main", "--path", ENV, "--interval", "1h"])
+            .arg("--work-dir")
+            .arg(dir.path().join("agent"))
+            .arg("--state-dir")
+            .arg(&env.state)
+            .args(["--listen", &listen])
+            .args(["--drill-interval", "1h", "--drill-ip", "127.0.42.74"])
+            .args(["--drill-max-rpo", "1h"])
+            .env("SLIPWAY_ETCD_BIN", &bin)
+            .env("AWS_ENDPOINT_URL", env.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("NO_COLOR", "1")
+            .env_remove("SLIPWAY_STATE_DIR")
+            .env_remove("SLIPWAY_PLANS_DIR"),
+        log,
+    );
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l[name.len() + 1..].trim().parse().ok())
+    };
+    let mut text = String::new();
+    crate::kubeutil::wait_until("a drill on /metrics", Duration::from_secs(120), || {
+        agent.alive()?;
+        if std::net::TcpStream::connect(addr).is_err() {
+            return Err("not listening yet".into());
+        }
+        text = crate::gitutil::http(addr, "GET", "/metrics", &[], b"").1;
+        metric(&text, "slipway_dr_drill_success")
+            .map(|_| ())
+            .ok_or_else(|| "no drill yet".to_string())
+    });
+    assert_eq!(
+        metric(&text, "slipway_dr_drill_success"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(metric(&text, "slipway_dr_drill_rpo_seconds").unwrap() >= 0.0);
+    assert!(metric(&text, "slipway_dr_drill_rto_seconds").unwrap() > 0.0);
+    assert!(metric(&text, "slipway_dr_drill_timestamp_seconds").unwrap() > 1.7e9);
+    etcd.alive().unwrap();
+}
