@@ -98,6 +98,9 @@ module "control_plane" {
   ca_cert_hash       = module.pki.ca_cert_hash
   pki_bundles        = module.pki.bundles
   etcd_restore       = var.etcd_restore
+
+  # Scheduled snapshots from the stacked members (snapshots.hcl); 2379 is kubeadm's client port.
+  etcd_snapshots = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = "etcd-snapshots", interval = var.etcd_snapshot_interval, client_port = 2379 }
 }
 
 # Set by `slipway dr rebuild` (SLIPWAY_VAR_etcd_restore / -var): the snapshot every new etcd

@@ -121,6 +121,10 @@ module "etcd_nodes" {
   systemd_units              = module.etcd.systemd_units
   pki_bundles                = module.pki.bundles
   etcd_restore               = var.etcd_restore
+  # Scheduled snapshots (snapshots.hcl): the leader, every interval, into the bundle bucket.
+  snapshot_interval                = var.etcd_snapshot_interval
+  snapshot_retention_days          = var.etcd_snapshot_retention_days
+  snapshot_denied_reader_role_arns = concat(values(module.control_plane.role_arns), values(module.workers.role_arns))
 }
 
 # Set by `slipway dr rebuild` (SLIPWAY_VAR_etcd_restore / -var): the snapshot every new etcd

@@ -84,6 +84,7 @@ module "bootstrap" {
   }
   pod_cidr     = "0.0.0.0/0"
   etcd_restore = var.etcd_restore
+  etcd_snapshots = local.etcd_snapshots
 }
 
 module "nodes" {

@@ -264,6 +264,7 @@ locals {
     etcd_endpoints     = join(" ", var.etcd.endpoints)
     apiserver_url      = "https://${local.control_plane_endpoint}"
     etcd_restore       = local.restoring ? local.restore_script_path : ""
+    etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
   script_file = {
@@ -296,7 +297,7 @@ locals {
     # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
     package_update = true
     packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
-    write_files = local.systemd_etcd ? concat(local.etcd_service_files, local.restore_files) : concat(
+    write_files = concat(local.systemd_etcd ? local.etcd_service_files : concat(
       [
         {
           path        = local.config_path
@@ -319,8 +320,7 @@ locals {
         local.script_file,
       ],
       local.etcd_kubelet_files,
-      local.restore_files,
-    )
+    ), local.snapshot_files, local.restore_files)
     # runcmd runs in cloud-init's final stage, after write_files and the packages above.
     runcmd = [[local.script_path]]
   }

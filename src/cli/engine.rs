@@ -588,7 +588,7 @@ pub(super) fn read_state_with_vars(
 }
 
 /// Read-only access to state (no lock taken, as Terraform's output and show).
-fn read_state(
+pub(super) fn read_state(
     dir: &Path,
     state: &StateArgs,
 ) -> Result<(Environment, Option<crate::state::State>), i32> {

@@ -6,8 +6,10 @@
 
 mod commands;
 mod console;
+mod dr_drill;
 mod dr_rebuild;
 mod engine;
+mod etcd;
 mod recover;
 mod state_migrate;
 mod watch;
@@ -194,7 +196,10 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
-    /// Disaster recovery.
+    /// etcd operations: snapshots to S3 on demand, and their listing.
+    #[command(subcommand)]
+    Etcd(etcd::EtcdCommand),
+    /// Disaster recovery: restore drills, rebuilds.
     #[command(subcommand)]
     Dr(DrCommand),
     /// Remove a stale state lock (give the lock id printed in the lock error).
@@ -207,9 +212,11 @@ pub enum Command {
     },
 }
 
-/// `slipway dr …`.
+/// `slipway dr ...` (one variant per part of issue #16 that adds one).
 #[derive(Subcommand, Debug)]
 pub enum DrCommand {
+    /// Restore a snapshot into a scratch etcd (local processes), check it, report RPO and RTO.
+    Drill(Box<dr_drill::DrillArgs>),
     /// Rebuild a cluster whose nodes are gone: infrastructure from the configuration (or
     /// `--commit REF`), every etcd member restored from one snapshot, CAs and the
     /// service-account key kept; shows the plan and asks unless -auto-approve.
