@@ -591,13 +591,29 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
         .count();
     assert_eq!(etcd_before, 3);
 
-    // Snapshots as snap's timer writes them: an older and the latest, with their metadata.
-    let out = moto.boto3(
-        "b = [x['Name'] for x in s3.list_buckets()['Buckets']][0]\nimport hashlib\nfor stamp in ['20261130T000000Z', '20261201T001500Z']:\n    body = ('snapshot ' + stamp).encode()\n    s3.put_object(Bucket=b, Key='etcd/snapshots/frequent/' + stamp + '-etcd-a.db', Body=body, ServerSideEncryption='AES256', Metadata={'sha256': hashlib.sha256(body).hexdigest(), 'revision': '42', 'member': 'etcd-a'})\n    out.append([b, hashlib.sha256(body).hexdigest()])",
+    // Snapshots as the members' timer writes them (an older one and the latest, with their
+    // metadata), where the environment's `etcd_snapshots` output says.
+    let loc = moto.slipway(
+        &env,
+        &state,
+        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
     );
-    let bucket = out[1][0].as_str().unwrap().to_string();
-    let sha = out[1][1].as_str().unwrap().to_string();
-    let key = "etcd/snapshots/frequent/20261201T001500Z-etcd-a.db";
+    loc.assert_code(0);
+    let loc = loc.json();
+    let bucket = loc["bucket"].as_str().unwrap().to_string();
+    let prefix = loc["prefix"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    // moto answers 403 to these puts under the bucket's snapshot policy (even with SSE): the
+    // test removes the policy, and the rebuild's plan puts it back.
+    let out = moto.boto3(&format!(
+        "import hashlib\ns3.delete_bucket_policy(Bucket='{bucket}')\nfor stamp in ['20261130T000000Z', '20261201T001500Z']:\n    body = ('snapshot ' + stamp).encode()\n    s3.put_object(Bucket='{bucket}', Key='{prefix}/frequent/' + stamp + '-etcd-a.db', Body=body, ServerSideEncryption='AES256', Metadata={{'sha256': hashlib.sha256(body).hexdigest(), 'revision': '42', 'total-keys': '7', 'hash': '1', 'canary': stamp, 'member': 'etcd-a'}})\n    out.append(hashlib.sha256(body).hexdigest())"
+    ));
+    let sha = out[1].as_str().unwrap().to_string();
+    let key = format!("{prefix}/frequent/20261201T001500Z-etcd-a.db");
+    let key = key.as_str();
 
     // The disaster: every instance terminated, every data volume deleted.
     moto.boto3(

@@ -45,10 +45,10 @@ output "etcd_snapshots" {
 
 # Stacked etcd: the control-plane nodes are the members and write the snapshots.
 module "etcd_snapshots" {
-  source                  = "../../modules/etcd-snapshots"
-  bucket                  = aws_s3_bucket.bootstrap.bucket
-  retention_days          = var.etcd_snapshot_retention_days
-  writer_roles            = module.control_plane.role_names
+  source         = "../../modules/etcd-snapshots"
+  bucket         = aws_s3_bucket.bootstrap.bucket
+  retention_days = var.etcd_snapshot_retention_days
+  writer_roles   = module.control_plane.role_names
   # While `dr rebuild` restores (etcd_restore set), the init node must read that snapshot.
   denied_reader_role_arns = concat([for name, arn in module.control_plane.role_arns : arn if var.etcd_restore == null || name != module.control_plane.init_node], values(module.workers.role_arns))
 }

@@ -82,8 +82,8 @@ module "bootstrap" {
     topology  = "external"
     endpoints = var.etcd_restore == null ? [] : [for name in sort(keys(var.members)) : "https://${var.members[name].ip}:${var.client_port}" if name != each.key]
   }
-  pod_cidr     = "0.0.0.0/0"
-  etcd_restore = var.etcd_restore
+  pod_cidr       = "0.0.0.0/0"
+  etcd_restore   = var.etcd_restore
   etcd_snapshots = local.etcd_snapshots
 }
 

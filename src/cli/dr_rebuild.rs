@@ -347,157 +347,55 @@ fn checkout(env_dir: &Path, reference: &str, scratch: &Path) -> Result<(PathBuf,
     Ok((root, commit))
 }
 
-/// The snapshot to restore: `latest` (newest timestamp under the prefix, any class), a key
-/// relative to the prefix, or `s3://bucket/key`; its SHA-256 from the object's `sha256`
-/// metadata (snapshots carry it; one without it is refused).
+/// The snapshot to restore, through the snapshot reader (`crate::etcd::snapshots`, the layout
+/// `etcd snapshot` and the nodes write): `latest`, an id (`<class>/<file>`, a key or a file
+/// name) under the `etcd_snapshots` output's location, or `s3://bucket/key` anywhere. Its
+/// SHA-256 comes from the object's `sha256` metadata; one without it is refused.
 async fn resolve_snapshot(st: &crate::state::State, id: &str) -> Result<SnapshotRef, String> {
-    let (bucket, key) = if let Some(rest) = id.strip_prefix("s3://") {
-        let (b, k) = rest
+    use crate::etcd::snapshots;
+    let s3 = snapshots::s3_client().await.map_err(|e| e.to_string())?;
+    let snap = if let Some(rest) = id.strip_prefix("s3://") {
+        let (bucket, key) = rest
             .split_once('/')
             .ok_or_else(|| format!("--snapshot {id}: expected s3://bucket/key"))?;
-        (b.to_string(), Some(k.to_string()))
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| format!("{id}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+        let meta = snapshots::Metadata::from_s3(head.metadata().unwrap_or(&Default::default()));
+        (
+            bucket.to_string(),
+            key.to_string(),
+            meta.sha256,
+            head.content_length().unwrap_or(0),
+        )
     } else {
-        let loc = st
-            .outputs
-            .get("etcd_snapshots")
-            .ok_or("the state has no `etcd_snapshots` output ({bucket, prefix}): apply the environment with snapshots configured, or pass --snapshot s3://bucket/key")?;
-        let bucket = loc.value["bucket"]
-            .as_str()
-            .ok_or("etcd_snapshots.bucket is not a string")?
-            .to_string();
-        let prefix = loc.value["prefix"]
-            .as_str()
-            .ok_or("etcd_snapshots.prefix is not a string")?
-            .trim_end_matches('/')
-            .to_string();
-        if id == "latest" {
-            let s3 = s3_client().await?;
-            let key = latest(&s3, &bucket, &prefix).await?;
-            (bucket, Some(key))
-        } else {
-            (
-                bucket,
-                Some(format!("{prefix}/{}", id.trim_start_matches('/'))),
-            )
-        }
+        let out = st.outputs.get("etcd_snapshots").ok_or(
+            "the state has no `etcd_snapshots` output ({bucket, prefix}): apply the environment \
+             with snapshots configured, or pass --snapshot s3://bucket/key",
+        )?;
+        let loc = snapshots::Location::from_output(&out.value)
+            .ok_or("the `etcd_snapshots` output is not {bucket, prefix}")?;
+        let found = snapshots::resolve(&s3, &loc, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let sha = found.metadata.map(|m| m.sha256).unwrap_or_default();
+        (loc.bucket, found.key, sha, found.size)
     };
-    let key = key.unwrap_or_default();
-    let s3 = s3_client().await?;
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "s3://{bucket}/{key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )
-        })?;
-    let sha256 = head
-        .metadata()
-        .and_then(|m| m.get("sha256"))
-        .map(|s| s.to_ascii_lowercase())
-        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| {
-            format!("s3://{bucket}/{key} has no sha256 metadata: not a snapshot slipway can verify")
-        })?;
+    let (bucket, key, sha256, size) = snap;
+    let sha256 = sha256.to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "s3://{bucket}/{key} has no sha256 metadata: not a snapshot slipway can verify"
+        ));
+    }
     Ok(SnapshotRef {
         bucket,
         key,
         sha256,
-        size: head.content_length().unwrap_or(0),
+        size,
     })
-}
-
-/// The newest snapshot under `prefix`: keys `<prefix>/<class>/<YYYYmmddTHHMMSSZ>-<member>.db`.
-async fn latest(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<String, String> {
-    let mut best: Option<(String, String)> = None;
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(format!("{prefix}/"))
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "listing s3://{bucket}/{prefix}/: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-        for o in page.contents() {
-            let Some(key) = o.key() else { continue };
-            let Some(stamp) = snapshot_stamp(prefix, key) else {
-                continue;
-            };
-            if best
-                .as_ref()
-                .is_none_or(|(s, k)| (stamp.as_str(), key) > (s.as_str(), k.as_str()))
-            {
-                best = Some((stamp, key.to_string()));
-            }
-        }
-        match page.next_continuation_token() {
-            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    best.map(|(_, k)| k)
-        .ok_or_else(|| format!("no snapshot under s3://{bucket}/{prefix}/"))
-}
-
-/// The timestamp of a snapshot key, if it has the layout.
-fn snapshot_stamp(prefix: &str, key: &str) -> Option<String> {
-    let rest = key.strip_prefix(prefix)?.strip_prefix('/')?;
-    let (class, file) = rest.split_once('/')?;
-    if !matches!(class, "frequent" | "hourly" | "daily") || !file.ends_with(".db") {
-        return None;
-    }
-    let stamp = file.get(..16)?;
-    let ok = stamp.len() == 16
-        && stamp.as_bytes()[8] == b'T'
-        && stamp.as_bytes()[15] == b'Z'
-        && stamp[..8].bytes().all(|b| b.is_ascii_digit())
-        && stamp[9..15].bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| stamp.to_string())
-}
-
-async fn s3_client() -> Result<aws_sdk_s3::Client, String> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    if sdk.region().is_none() {
-        return Err("no AWS region for reading snapshots: set AWS_REGION".into());
-    }
-    let conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
-    Ok(aws_sdk_s3::Client::from_conf(conf))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snapshot_stamp;
-
-    #[test]
-    fn snapshot_keys_are_read_by_their_layout_only() {
-        let p = "etcd/snapshots";
-        assert_eq!(
-            snapshot_stamp(p, "etcd/snapshots/daily/20261201T000000Z-etcd-a.db").as_deref(),
-            Some("20261201T000000Z")
-        );
-        assert_eq!(
-            snapshot_stamp(p, "etcd/snapshots/weekly/20261201T000000Z-a.db"),
-            None
-        );
-        assert_eq!(
-            snapshot_stamp(p, "etcd/snapshots/daily/2026-12-01-a.db"),
-            None
-        );
-        assert_eq!(snapshot_stamp(p, "other/daily/20261201T000000Z-a.db"), None);
-    }
 }
