@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::progress::{LinePrinter, TtyProgress};
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext, LinePrinter};
+use crate::apply::{self, ApplyContext};
 use crate::backend::BackendError;
 use crate::diag::Sources;
 use crate::environment::Environment;
@@ -441,7 +442,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         };
         let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
-            if tty { (Arc::new(apply::TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
+            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
         let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
         let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick, deferred };
         let result = apply::apply(&plan, &mut s.state, &ctx).await;

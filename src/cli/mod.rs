@@ -7,6 +7,7 @@
 mod commands;
 mod console;
 mod engine;
+mod progress;
 mod state_migrate;
 mod watch;
 
@@ -348,7 +349,7 @@ fn init_logging(format: LogFormat) {
         // operator of several replicas needs to see: info.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(
-                "warn,slipway::watch::leader=info,rustls_platform_verifier=off,kube_client=off",
+                "warn,slipway::watch=info,rustls_platform_verifier=off,kube_client=off",
             )
         });
     let builder = tracing_subscriber::fmt()
