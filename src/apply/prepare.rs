@@ -20,7 +20,7 @@ use crate::addr::ResourceInstanceAddr;
 use crate::graph::walk::fill_computed_unknown;
 use crate::graph::walk::live::ConfigEvaluator;
 use crate::plan::{Action, ResourceChange};
-use crate::provider::{CreateRequest, Provider};
+use crate::provider::{ADDRESS_TAG, CreateRequest, Provider, STACK_TAG, TOKEN_TAG};
 use crate::state::journal::JournalOp;
 use crate::state::{DeposedObject, ResourceState, ResourceStatus, State, client_token};
 use crate::value::Value;
@@ -180,11 +180,11 @@ fn prepare_create(
         resource: Box::new(intent),
     };
     let mut tags = BTreeMap::new();
-    tags.insert("slipway:stack".to_string(), stack);
-    tags.insert("slipway:address".to_string(), addr.to_string());
+    tags.insert(STACK_TAG.to_string(), stack);
+    tags.insert(ADDRESS_TAG.to_string(), addr.to_string());
     // The token names this generation: adoption by tags must never take the object a
     // create_before_destroy replacement is replacing (same address, older token).
-    tags.insert("slipway:token".to_string(), token.clone());
+    tags.insert(TOKEN_TAG.to_string(), token.clone());
     let launch: Launch = Box::new(move || {
         tokio::spawn(async move {
             let started = Instant::now();

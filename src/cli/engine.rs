@@ -217,7 +217,7 @@ async fn open(
     operation: &str,
     ui: &Ui,
 ) -> Result<Session, i32> {
-    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    let env = Environment::load(dir, cli_vars, crate::providers::builtin_registry());
     if env.diagnostics.has_errors() {
         ui.diagnostics(&env.diagnostics, &env.sources);
         return Err(1);
@@ -545,7 +545,7 @@ fn unlocked_backend(
     dir: &Path,
     state: &StateArgs,
 ) -> Result<(Environment, Arc<dyn crate::backend::Backend>), i32> {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], crate::providers::builtin_registry());
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         ..Default::default()
@@ -562,7 +562,7 @@ pub(super) fn read_state_with_vars(
     cli_vars: &[crate::config::vars::CliVar],
     state: &StateArgs,
 ) -> Result<(Environment, Option<crate::state::State>), i32> {
-    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    let env = Environment::load(dir, cli_vars, crate::providers::builtin_registry());
     if env.diagnostics.has_errors() {
         // The caller reports them; reading state needs a valid backend block.
         return Ok((env, None));
@@ -966,7 +966,7 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 }
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], crate::providers::builtin_registry());
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         ..Default::default()

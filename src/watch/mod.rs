@@ -612,7 +612,7 @@ impl Agent {
         // First look without waiting, so that the wait is logged when there is one.
         let mut timeout = Duration::ZERO;
         loop {
-            let env = Environment::load(env_dir, &[], ProviderRegistry::builtin());
+            let env = Environment::load(env_dir, &[], crate::providers::builtin_registry());
             if env.diagnostics.has_errors() {
                 return Err(crate::diag::render_terminal(
                     &env.diagnostics,
