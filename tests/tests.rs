@@ -40,6 +40,7 @@ mod observability_data;
 mod observability_rules;
 mod pki;
 mod terraform_diff;
+mod tidy;
 mod validate;
 mod watch;
 mod watch_leader;
