@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod environment;
+pub mod etcd;
 pub mod eval;
 pub mod fmt;
 pub mod git;

@@ -21,7 +21,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 59 added"),
+        apply.stdout.contains("Apply complete! Resources: 62 added"),
         "{}",
         apply.dump()
     );
@@ -41,11 +41,11 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         );
     }
     let total = calls.get("total").copied();
-    // 18 AWS resource and data-source types in environments/dev, 59 resources: at most one
+    // 20 AWS resource and data-source types in environments/dev, 62 resources: at most one
     // call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
     assert!(
-        total <= 18,
+        total <= 20,
         "a no-op plan made {total} AWS calls: {}",
         plan.stderr
     );
@@ -139,7 +139,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     assert!(
         destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 59 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 62 destroyed."),
         "{}",
         destroy.dump()
     );

@@ -85,7 +85,10 @@ fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, u
         ("aws_s3_bucket", 1),
         ("aws_s3_object", n),
         ("aws_iam_role", n),
-        ("aws_iam_role_policy", n),
+        // Each node's bundle policy, and each etcd member's snapshot writer policy.
+        ("aws_iam_role_policy", n + e),
+        ("aws_s3_bucket_policy", 1),
+        ("aws_s3_bucket_lifecycle_configuration", 1),
         ("aws_iam_instance_profile", n),
         ("aws_instance", n),
         ("aws_ebs_volume", e),
@@ -392,8 +395,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 122);
-    assert_eq!(f.plan.json()["summary"]["add"], 122, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 127);
+    assert_eq!(f.plan.json()["summary"]["add"], 127, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -407,7 +410,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 122 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 127 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -429,9 +432,9 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 122 resources of 19 AWS types (data.aws_ami included): a refresh costs at most one call
+    // 127 resources of 21 AWS types (data.aws_ami included): a refresh costs at most one call
     // per type (no page is full at this size).
-    assert_eq!(f.aws_types, 19);
+    assert_eq!(f.aws_types, 21);
     let total = total.expect("--stats prints a total");
     assert!(
         total <= f.aws_types as u64,
@@ -448,7 +451,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 122 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 127 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -612,7 +615,26 @@ fn prod_each_node_role_reads_only_its_own_bundle() {
             "{}: instance profile of another role",
             i.name
         );
-        let docs = &f.policies[role];
+        // etcd members also write snapshots: PutObject under the snapshot prefix, nothing
+        // else (tests/etcd_snapshot.rs evaluates it with the bucket policy).
+        let (docs, writers): (Vec<&Value>, Vec<&Value>) = f.policies[role]
+            .iter()
+            .partition(|d| d["Statement"][0]["Action"] != serde_json::json!(["s3:PutObject"]));
+        if i.name.contains("-etcd-") {
+            assert_eq!(writers.len(), 1, "{role}: {writers:?}");
+            let st = &writers[0]["Statement"];
+            assert_eq!(st.as_array().unwrap().len(), 1);
+            let res = strings(st[0]["Resource"].clone());
+            assert!(
+                res.len() == 1 && res[0].ends_with("/etcd-snapshots/*"),
+                "{role} writes {res:?}"
+            );
+        } else {
+            assert!(
+                writers.is_empty(),
+                "{role} may write snapshots: {writers:?}"
+            );
+        }
         assert_eq!(docs.len(), 1, "{role}: {docs:?}");
         let statements = docs[0]["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 1, "{role}");
@@ -1131,14 +1153,14 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 122 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
+    // 127 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
         .filter(|a| a.starts_with("module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
-    assert_eq!(g.len(), 123 + in_cluster);
+    assert_eq!(g.len(), 128 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps

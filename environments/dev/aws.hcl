@@ -97,6 +97,9 @@ module "control_plane" {
   bootstrap_token    = local.bootstrap_token
   ca_cert_hash       = module.pki.ca_cert_hash
   pki_bundles        = module.pki.bundles
+
+  # Scheduled snapshots from the stacked members (snapshots.hcl); 2379 is kubeadm's client port.
+  etcd_snapshots = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = "etcd-snapshots", interval = var.etcd_snapshot_interval, client_port = 2379 }
 }
 
 module "workers" {

@@ -120,6 +120,10 @@ module "etcd_nodes" {
   config_path                = module.etcd.config_file
   systemd_units              = module.etcd.systemd_units
   pki_bundles                = module.pki.bundles
+  # Scheduled snapshots (snapshots.hcl): the leader, every interval, into the bundle bucket.
+  snapshot_interval                = var.etcd_snapshot_interval
+  snapshot_retention_days          = var.etcd_snapshot_retention_days
+  snapshot_denied_reader_role_arns = concat(values(module.control_plane.role_arns), values(module.workers.role_arns))
 }
 
 module "control_plane" {

@@ -26,6 +26,7 @@ module "bootstrap" {
   bootstrap_token    = var.bootstrap_token
   ca_cert_hash       = var.ca_cert_hash
   pki_files          = var.pki_bundles[each.key]
+  etcd_snapshots     = var.etcd_snapshots
 }
 
 module "nodes" {

@@ -22,3 +22,13 @@ output "kubeadm_config" {
   description = "Node name => kubeadm documents (token as placeholder)."
   value       = { for name, m in module.bootstrap : name => m.kubeadm_config }
 }
+
+output "role_arns" {
+  description = "Node name => its IAM role's ARN (the etcd snapshot prefix denies these reads)."
+  value       = module.nodes.role_arns
+}
+
+output "role_names" {
+  description = "Node name => its IAM role's name (stacked etcd: the snapshot writers)."
+  value       = module.nodes.role_names
+}

@@ -78,6 +78,7 @@ module "bootstrap" {
   apiserver_endpoint = "none"
   etcd               = { topology = "external", endpoints = [] }
   pod_cidr           = "0.0.0.0/0"
+  etcd_snapshots     = local.etcd_snapshots
 }
 
 module "nodes" {

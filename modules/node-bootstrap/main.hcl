@@ -230,6 +230,7 @@ locals {
     wait_for_etcd      = var.role == "control-plane-init" && var.etcd.topology == "external"
     etcd_endpoints     = join(" ", var.etcd.endpoints)
     apiserver_url      = "https://${local.control_plane_endpoint}"
+    etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
   script_file = {
@@ -262,7 +263,7 @@ locals {
     # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
     package_update = true
     packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
-    write_files = local.systemd_etcd ? local.etcd_service_files : concat(
+    write_files = concat(local.systemd_etcd ? local.etcd_service_files : concat(
       [
         {
           path        = local.config_path
@@ -285,7 +286,7 @@ locals {
         local.script_file,
       ],
       local.etcd_kubelet_files,
-    )
+    ), local.snapshot_files)
     # runcmd runs in cloud-init's final stage, after write_files and the packages above.
     runcmd = [[local.script_path]]
   }

@@ -7,3 +7,13 @@ output "private_ips" {
   description = "Node name => static private IP (the input, known at plan time)."
   value       = var.private_ips
 }
+
+output "role_names" {
+  description = "Node name => its IAM role's name (other modules attach their own inline policies)."
+  value       = { for name, r in aws_iam_role.node : name => r.name }
+}
+
+output "role_arns" {
+  description = "Node name => its IAM role's ARN."
+  value       = { for name, r in aws_iam_role.node : name => r.arn }
+}

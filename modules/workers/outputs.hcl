@@ -17,3 +17,8 @@ output "kubeadm_config" {
   description = "Worker name => JoinConfiguration (token as placeholder)."
   value       = { for name, m in module.bootstrap : name => m.kubeadm_config }
 }
+
+output "role_arns" {
+  description = "Node name => its IAM role's ARN (the etcd snapshot prefix denies these reads)."
+  value       = module.nodes.role_arns
+}

@@ -118,6 +118,8 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             engine::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
         }
         Command::Watch(args) => super::watch::watch_cmd(*args),
+        Command::Etcd(cmd) => super::etcd::etcd_cmd(cmd),
+        Command::Dr(super::DrCommand::Drill(args)) => super::dr_drill::drill_cmd(*args),
         Command::Approve {
             id,
             plans_dir,

@@ -181,7 +181,7 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         // Apply evaluates expressions on worker threads (block_in_place); give them room.
@@ -585,7 +585,7 @@ pub(super) fn read_state_with_vars(
 }
 
 /// Read-only access to state (no lock taken, as Terraform's output and show).
-fn read_state(
+pub(super) fn read_state(
     dir: &Path,
     state: &StateArgs,
 ) -> Result<(Environment, Option<crate::state::State>), i32> {

@@ -6,7 +6,9 @@
 
 mod commands;
 mod console;
+mod dr_drill;
 mod engine;
+mod etcd;
 mod progress;
 mod state_migrate;
 mod watch;
@@ -193,6 +195,12 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// etcd operations: snapshots to S3 on demand, and their listing.
+    #[command(subcommand)]
+    Etcd(etcd::EtcdCommand),
+    /// Disaster recovery: restore drills.
+    #[command(subcommand)]
+    Dr(DrCommand),
     /// Remove a stale state lock (give the lock id printed in the lock error).
     ForceUnlock {
         id: String,
@@ -201,6 +209,13 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
+}
+
+/// `slipway dr ...` (one variant per part of issue #16 that adds one).
+#[derive(Subcommand, Debug)]
+pub enum DrCommand {
+    /// Restore a snapshot into a scratch etcd (local processes), check it, report RPO and RTO.
+    Drill(Box<dr_drill::DrillArgs>),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]

@@ -86,6 +86,19 @@ pub struct WatchArgs {
     /// Kubeconfig for leader election (default: KUBECONFIG, ~/.kube/config, or in-cluster).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// Run a restore drill (`slipway dr drill`) of the latest snapshot this often (0: never);
+    /// results on /metrics as slipway_dr_drill_*.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub drill_interval: Duration,
+    /// A drill fails when the latest snapshot is older than this.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub drill_max_rpo: Option<Duration>,
+    /// Directory of etcd and etcdutl for the drills (default: PATH).
+    #[arg(long, env = "SLIPWAY_ETCD_BIN", value_name = "DIR")]
+    pub drill_etcd_bin: Option<PathBuf>,
+    /// Loopback address of the drills' scratch etcd.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub drill_ip: String,
 }
 
 pub fn watch_cmd(a: WatchArgs) -> i32 {
@@ -123,6 +136,18 @@ pub fn watch_cmd(a: WatchArgs) -> i32 {
         eprintln!("error: {e}");
         return 1;
     }
+    let drill = (a.drill_interval > Duration::ZERO).then(|| crate::watch::drill::DrillSchedule {
+        interval: a.drill_interval,
+        options: crate::etcd::drill::Options {
+            etcd_bin: a.drill_etcd_bin.clone(),
+            kube_bin: None,
+            ip: a.drill_ip.clone(),
+            work_dir: a.work_dir.join("drills"),
+            apiserver: false,
+            max_rpo: a.drill_max_rpo,
+            keep: false,
+        },
+    });
     let plans_dir = a.plans_dir.unwrap_or_else(|| a.work_dir.join("plans"));
     let state_dir = a.state_dir.unwrap_or_else(|| a.work_dir.join("state"));
     crate::watch::run(WatchOptions {
@@ -142,6 +167,7 @@ pub fn watch_cmd(a: WatchArgs) -> i32 {
         parallelism: a.parallelism,
         max_body: a.max_body_bytes,
         leader,
+        drill,
     })
 }
 

@@ -27,6 +27,7 @@
 //! - With `--leader-elect` ([`leader`]), only the agent holding the Lease fetches, plans and
 //!   applies; the fence ([`leader::Leadership::is_leader`]) is checked before each of them.
 
+pub mod drill;
 pub mod held;
 pub mod http;
 pub mod leader;
@@ -93,6 +94,8 @@ pub struct WatchOptions {
     pub max_body: usize,
     /// Leader election on a Lease; `None`: this agent always acts.
     pub leader: Option<leader::LeaderOptions>,
+    /// Scheduled restore drills (`--drill-interval`); `None`: none.
+    pub drill: Option<drill::DrillSchedule>,
 }
 
 /// What `/metrics` shows.
@@ -246,6 +249,7 @@ impl Status {
             "Changes of the Lease holder this agent has seen (its own acquisitions and losses included).",
             vec![(String::new(), transitions.to_string())],
         );
+        o.push_str(&drill::render());
         o
     }
 }
@@ -429,6 +433,7 @@ async fn run_async(opts: WatchOptions) -> i32 {
     let mut sync_due = false;
     let mut next_poll = Instant::now() + agent.opts.interval;
     let mut next_drift = Instant::now() + agent.opts.drift_interval;
+    let mut next_drill = Instant::now();
     let mut was_leading = false;
     loop {
         let leading = agent.leading();
@@ -461,6 +466,13 @@ async fn run_async(opts: WatchOptions) -> i32 {
             if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
                 agent.drift_check().await;
                 next_drift = Instant::now() + agent.opts.drift_interval;
+            }
+            // Restore drills (src/watch/drill.rs) once the environment has been synced.
+            if let (Some(d), Some((_, env_dir))) = (&agent.opts.drill, &agent.synced)
+                && Instant::now() >= next_drill
+            {
+                drill::start(d, env_dir.clone(), agent.opts.state_dir.clone());
+                next_drill = Instant::now() + d.interval;
             }
         }
         // Wake for a trigger, else look again shortly (approvals by `slipway approve`, timers).

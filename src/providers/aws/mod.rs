@@ -46,6 +46,7 @@ mod ec2_network;
 mod elb;
 mod iam_s3;
 pub mod resource;
+mod s3_config;
 pub mod tags;
 #[cfg(test)]
 pub mod testing;
@@ -117,6 +118,7 @@ impl AwsProvider {
             .chain(ec2_instance::types())
             .chain(elb::types())
             .chain(iam_s3::types())
+            .chain(s3_config::types())
         {
             types.insert(t.name(), t);
         }

@@ -1896,3 +1896,116 @@ async fn one_refresh_shares_the_describes_of_related_types() {
     let got = p.read_types(&[groups, stack_rule]).await;
     assert_eq!(got[1].as_ref().unwrap(), &vec![None]);
 }
+
+#[tokio::test]
+async fn s3_bucket_policy_and_lifecycle_lifecycle() {
+    let moto = Moto::start();
+    let p = moto.provider("stack-s3cfg").await;
+    let b_cfg = obj(&[("bucket", s("slipway-test-snaps"))]);
+    create(&p, "aws_s3_bucket", "aws_s3_bucket.b", b_cfg)
+        .await
+        .unwrap();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyUnencryptedPuts",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::slipway-test-snaps/etcd/*",
+            "Condition": { "Null": { "s3:x-amz-server-side-encryption": "true" } }
+        }]
+    });
+    let pol_cfg = obj(&[
+        ("bucket", s("slipway-test-snaps")),
+        ("policy", s(&serde_json::to_string_pretty(&policy).unwrap())),
+    ]);
+    let pol = create(
+        &p,
+        "aws_s3_bucket_policy",
+        "aws_s3_bucket_policy.b",
+        pol_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attr_str(&pol, "id"), "slipway-test-snaps");
+    assert!(plan_is_noop(&p, "aws_s3_bucket_policy", &pol, pol_cfg));
+    let rule = |id: &str, prefix: &str, days: f64| {
+        obj(&[
+            ("id", s(id)),
+            ("status", s("Enabled")),
+            ("filter", list(&[obj(&[("prefix", s(prefix))])])),
+            ("expiration", list(&[obj(&[("days", n(days))])])),
+        ])
+    };
+    let lc_cfg = obj(&[
+        ("bucket", s("slipway-test-snaps")),
+        (
+            "rule",
+            list(&[
+                rule("frequent", "etcd/frequent/", 1.0),
+                rule("daily", "etcd/daily/", 30.0),
+            ]),
+        ),
+    ]);
+    let lc = create(
+        &p,
+        "aws_s3_bucket_lifecycle_configuration",
+        "aws_s3_bucket_lifecycle_configuration.b",
+        lc_cfg.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(plan_is_noop(
+        &p,
+        "aws_s3_bucket_lifecycle_configuration",
+        &lc,
+        lc_cfg
+    ));
+    // Drift: a retention changed outside is seen, and the update puts it back.
+    let changed = obj(&[
+        ("bucket", s("slipway-test-snaps")),
+        ("rule", list(&[rule("frequent", "etcd/frequent/", 2.0)])),
+    ]);
+    let drifted = update(
+        &p,
+        "aws_s3_bucket_lifecycle_configuration",
+        &lc,
+        changed.clone(),
+    )
+    .await;
+    let now = read(
+        &p,
+        "aws_s3_bucket_lifecycle_configuration",
+        &[("aws_s3_bucket_lifecycle_configuration.b", &drifted)],
+    )
+    .await;
+    assert!(plan_is_noop(
+        &p,
+        "aws_s3_bucket_lifecycle_configuration",
+        now[0].as_ref().unwrap(),
+        changed
+    ));
+    p.delete("aws_s3_bucket_lifecycle_configuration", &drifted)
+        .await
+        .unwrap();
+    p.delete("aws_s3_bucket_policy", &pol).await.unwrap();
+    assert_eq!(
+        read(
+            &p,
+            "aws_s3_bucket_policy",
+            &[("aws_s3_bucket_policy.b", &pol)]
+        )
+        .await,
+        vec![None]
+    );
+    assert_eq!(
+        read(
+            &p,
+            "aws_s3_bucket_lifecycle_configuration",
+            &[("aws_s3_bucket_lifecycle_configuration.b", &drifted)]
+        )
+        .await,
+        vec![None]
+    );
+}

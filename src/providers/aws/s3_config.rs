@@ -1,0 +1,370 @@
+//! S3 bucket configuration: aws_s3_bucket_policy and aws_s3_bucket_lifecycle_configuration
+//! (the etcd snapshot prefix's encryption requirement and retention, issue #16).
+//!
+//! Both are one sub-resource of a bucket, id = the bucket name, written with an upsert
+//! (PutBucketPolicy, PutBucketLifecycleConfiguration): creating again is the adoption. Refresh
+//! is one Get per object in state (one per bucket: buckets are few). The lifecycle type is authoritative: its
+//! rules replace every rule the bucket had. Supported lifecycle shape (Terraform's, narrowed):
+//! `rule { id, status, filter { prefix }, expiration { days } }`.
+
+use super::client::to_provider_error;
+use super::iam_s3::canonical_json;
+use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
+use super::tags::Tags;
+use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
+use crate::value::{Type, Value};
+
+pub fn types() -> Vec<Box<dyn ResourceType>> {
+    vec![Box::new(BucketPolicy), Box::new(BucketLifecycle)]
+}
+
+fn canonical_attr(a: &mut Attrs, k: &str) {
+    if let Some(s) = a.get(k).and_then(|v| v.as_str().map(str::to_string)) {
+        a.insert(k.to_string(), Value::string(canonical_json(&s)));
+    }
+}
+
+/// Not-found codes of a bucket's missing sub-resource (the bucket may still exist).
+fn missing(code: &str) -> bool {
+    matches!(
+        code,
+        "NoSuchBucketPolicy" | "NoSuchLifecycleConfiguration" | "NoSuchBucket"
+    )
+}
+
+pub struct BucketPolicy;
+
+#[async_trait::async_trait]
+impl ResourceType for BucketPolicy {
+    fn name(&self) -> &'static str {
+        "aws_s3_bucket_policy"
+    }
+    fn description(&self) -> &'static str {
+        "A bucket's resource policy."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("bucket", A::required(Type::String).force_new())
+            .attr("policy", A::required(Type::String))
+    }
+    fn tagged(&self) -> bool {
+        false
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        canonical_attr(a, "policy");
+    }
+    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let s3 = &cx.clients.s3;
+        let mut out = Vec::new();
+        for p in priors {
+            let Some(bucket) = str_attr(p, "bucket") else {
+                out.push(None);
+                continue;
+            };
+            let r = cx
+                .clients
+                .call("s3:GetBucketPolicy", || {
+                    s3.get_bucket_policy().bucket(&bucket).send()
+                })
+                .await;
+            match r {
+                Ok(got) => out.push(Some(Observed {
+                    id: bucket.clone(),
+                    attrs: attrs(vec![
+                        ("bucket", Value::string(bucket.clone())),
+                        (
+                            "policy",
+                            Value::string(canonical_json(got.policy().unwrap_or(""))),
+                        ),
+                    ]),
+                    tags: None,
+                })),
+                Err(e) if missing(&e.code) => out.push(None),
+                Err(e) => return Err(to_provider_error("s3:GetBucketPolicy", e)),
+            }
+        }
+        Ok(out)
+    }
+    async fn find_existing(
+        &self,
+        _cx: &Ctx,
+        _planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let bucket = str_attr(planned, "bucket")
+            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
+        self.update(cx, &bucket, &Value::Null, planned).await?;
+        Ok(bucket)
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let doc = str_attr(planned, "policy").unwrap_or_default();
+        let s3 = &cx.clients.s3;
+        cx.clients
+            .run("s3:PutBucketPolicy", || {
+                s3.put_bucket_policy().bucket(id).policy(&doc).send()
+            })
+            .await?;
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteBucketPolicy", || {
+                s3.delete_bucket_policy().bucket(id).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteBucketPolicy", r)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+pub struct BucketLifecycle;
+
+/// One rule as the configuration and the refresh both shape it.
+fn rule_value(id: &str, enabled: bool, prefix: &str, days: i32) -> Value {
+    Value::from_json(&serde_json::json!({
+        "id": id,
+        "status": if enabled { "Enabled" } else { "Disabled" },
+        "filter": [{ "prefix": prefix }],
+        "expiration": [{ "days": days }],
+    }))
+}
+
+/// The rules of a planned value: (id, enabled, prefix, days).
+fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>, ProviderError> {
+    let json = planned
+        .get_attr("rule")
+        .map(|r| r.to_json())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for r in json.as_array().cloned().unwrap_or_default() {
+        let id = r["id"].as_str().unwrap_or("").to_string();
+        let enabled = r["status"].as_str().unwrap_or("Enabled") == "Enabled";
+        let prefix = r["filter"][0]["prefix"].as_str().unwrap_or("").to_string();
+        let days = r["expiration"][0]["days"]
+            .as_f64()
+            .or_else(|| {
+                r["expiration"][0]["days"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+            })
+            .ok_or_else(|| {
+                ProviderError::fatal(format!("rule {id:?}: expiration.days is required"))
+            })?;
+        out.push((id, enabled, prefix, days as i32));
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl ResourceType for BucketLifecycle {
+    fn name(&self) -> &'static str {
+        "aws_s3_bucket_lifecycle_configuration"
+    }
+    fn description(&self) -> &'static str {
+        "A bucket's lifecycle rules (authoritative): expiration by key prefix."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("bucket", A::required(Type::String).force_new())
+            .block(
+                "rule",
+                BlockNesting::List,
+                Schema::new()
+                    .attr("id", A::required(Type::String))
+                    .attr("status", A::required(Type::String))
+                    .block(
+                        "filter",
+                        BlockNesting::List,
+                        Schema::new().attr("prefix", A::required(Type::String)),
+                    )
+                    .block(
+                        "expiration",
+                        BlockNesting::List,
+                        Schema::new().attr("days", A::required(Type::Number)),
+                    ),
+            )
+    }
+    fn tagged(&self) -> bool {
+        false
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        // The canonical shape: rules as the refresh builds them (numbers as numbers).
+        if let Some(r) = a.get("rule").cloned() {
+            let holder = Value::from_json(&serde_json::json!({ "rule": r.to_json() }));
+            if let Ok(rules) = planned_rules(&holder) {
+                a.insert(
+                    "rule".into(),
+                    Value::List(
+                        rules
+                            .iter()
+                            .map(|(id, en, p, d)| rule_value(id, *en, p, *d))
+                            .collect(),
+                    ),
+                );
+            }
+        }
+    }
+    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let s3 = &cx.clients.s3;
+        let mut out = Vec::new();
+        for p in priors {
+            let Some(bucket) = str_attr(p, "bucket") else {
+                out.push(None);
+                continue;
+            };
+            let r = cx
+                .clients
+                .call("s3:GetBucketLifecycleConfiguration", || {
+                    s3.get_bucket_lifecycle_configuration()
+                        .bucket(&bucket)
+                        .send()
+                })
+                .await;
+            match r {
+                Ok(got) => {
+                    let rules: Vec<Value> = got
+                        .rules()
+                        .iter()
+                        .map(|r| {
+                            let prefix = r
+                                .filter()
+                                .and_then(|f| f.prefix())
+                                .or_else(|| {
+                                    #[allow(deprecated)]
+                                    r.prefix()
+                                })
+                                .unwrap_or("");
+                            rule_value(
+                                r.id().unwrap_or(""),
+                                r.status().as_str() == "Enabled",
+                                prefix,
+                                r.expiration().and_then(|e| e.days()).unwrap_or(0),
+                            )
+                        })
+                        .collect();
+                    out.push(Some(Observed {
+                        id: bucket.clone(),
+                        attrs: attrs(vec![
+                            ("bucket", Value::string(bucket.clone())),
+                            ("rule", Value::List(rules)),
+                        ]),
+                        tags: None,
+                    }))
+                }
+                Err(e) if missing(&e.code) => out.push(None),
+                Err(e) => {
+                    return Err(to_provider_error("s3:GetBucketLifecycleConfiguration", e));
+                }
+            }
+        }
+        Ok(out)
+    }
+    async fn find_existing(
+        &self,
+        _cx: &Ctx,
+        _planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(None)
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let bucket = str_attr(planned, "bucket")
+            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
+        self.update(cx, &bucket, &Value::Null, planned).await?;
+        Ok(bucket)
+    }
+    async fn update(
+        &self,
+        cx: &Ctx,
+        id: &str,
+        _prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+            LifecycleRuleFilter,
+        };
+        let mut rules = Vec::new();
+        for (rid, enabled, prefix, days) in planned_rules(planned)? {
+            rules.push(
+                LifecycleRule::builder()
+                    .id(rid)
+                    .status(if enabled {
+                        ExpirationStatus::Enabled
+                    } else {
+                        ExpirationStatus::Disabled
+                    })
+                    .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+                    .expiration(LifecycleExpiration::builder().days(days).build())
+                    .build()
+                    .map_err(|e| ProviderError::fatal(e.to_string()))?,
+            );
+        }
+        let conf = BucketLifecycleConfiguration::builder()
+            .set_rules(Some(rules))
+            .build()
+            .map_err(|e| ProviderError::fatal(e.to_string()))?;
+        let s3 = &cx.clients.s3;
+        cx.clients
+            .run("s3:PutBucketLifecycleConfiguration", || {
+                s3.put_bucket_lifecycle_configuration()
+                    .bucket(id)
+                    .lifecycle_configuration(conf.clone())
+                    .send()
+            })
+            .await?;
+        Ok(())
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteBucketLifecycle", || {
+                s3.delete_bucket_lifecycle().bucket(id).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteBucketLifecycle", r)
+    }
+}
