@@ -26,6 +26,7 @@ mod corpus;
 mod encryption;
 mod engine;
 mod etcd;
+mod etcd_membership;
 mod fmt_cmd;
 mod git_sources;
 mod gitops;
