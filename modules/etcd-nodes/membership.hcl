@@ -32,8 +32,9 @@ variable "members_key" {
 locals {
   membership_files = {
     for name, m in var.members : name => concat(
-      [{ path = var.member_script_path, permissions = "0755", content = var.member_scripts[name] }],
-      [for path in sort(keys(var.membership_units)) : { path = path, permissions = "0644", content = var.membership_units[path] }],
+      # Compressed: with the bootstrap script, the plain script would pass EC2's 16 KiB user-data limit.
+      [{ path = var.member_script_path, permissions = "0755", content = base64gzip(var.member_scripts[name]), encoding = "gz+b64" }],
+      [for path in sort(keys(var.membership_units)) : { path = path, permissions = "0644", content = var.membership_units[path], encoding = "text/plain" }],
     )
   }
 }

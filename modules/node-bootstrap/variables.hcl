@@ -149,11 +149,12 @@ variable "etcd_service" {
 }
 
 variable "extra_files" {
-  description = "More files for write_files (owner root:root), e.g. modules/etcd's membership script and units on an etcd member. No secrets: they land in user-data."
+  description = "More files for write_files (owner root:root), e.g. modules/etcd's membership script and units on an etcd member. No secrets: they land in user-data. encoding is cloud-init's (\"text/plain\", or \"gz+b64\" with base64gzip content: EC2 refuses user-data over 16 KiB)."
   type = list(object({
     path        = string
     permissions = string
     content     = string
+    encoding    = string
   }))
   default = []
 }
