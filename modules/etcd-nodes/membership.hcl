@@ -32,8 +32,11 @@ variable "members_key" {
 locals {
   membership_files = {
     for name, m in var.members : name => concat(
-      # Compressed: with the bootstrap script, the plain script would pass EC2's 16 KiB user-data limit.
-      [{ path = var.member_script_path, permissions = "0755", content = base64gzip(var.member_scripts[name]), encoding = "gz+b64" }],
+      # Compressed, and without its comment lines (the template in modules/etcd has them): with
+      # the bootstrap script, the plain script would pass EC2's 16 KiB user-data limit.
+      [{ path = var.member_script_path, permissions = "0755", content = base64gzip(join("\n", [
+        for line in split("\n", var.member_scripts[name]) : line if !startswith(trimspace(line), "#") || startswith(line, "#!")
+      ])), encoding = "gz+b64" }],
       [for path in sort(keys(var.membership_units)) : { path = path, permissions = "0644", content = var.membership_units[path], encoding = "text/plain" }],
     )
   }
