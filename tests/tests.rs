@@ -27,6 +27,7 @@ mod dr_drill;
 mod encryption;
 mod engine;
 mod etcd;
+mod etcd_membership;
 mod etcd_snapshot;
 mod fmt_cmd;
 mod git_sources;
