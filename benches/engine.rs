@@ -30,7 +30,6 @@ use slipway::diag::{self, Diagnostics};
 use slipway::environment::Environment;
 use slipway::graph::StaticGraph;
 use slipway::graph::walk::UnknownComputed;
-use slipway::provider::ProviderRegistry;
 
 const RUNS: usize = 5;
 const DEFAULT_SIZES: [usize; 2] = [1_000, 10_000];
@@ -142,7 +141,7 @@ fn render(diags: &Diagnostics, env: &Environment) -> String {
 /// generated files are formatted.
 /// Returns the DAG's node and edge counts.
 fn check(dir: &Path, n: usize) -> (usize, usize) {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], slipway::providers::builtin_registry());
     assert!(
         env.diagnostics.is_empty(),
         "load diagnostics:\n{}",
@@ -234,7 +233,7 @@ fn in_process(dir: &Path) -> InProcess {
         let mut cpu_spent = Duration::ZERO;
         let c = thread_cpu();
         let t = Instant::now();
-        let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+        let env = Environment::load(dir, &[], slipway::providers::builtin_registry());
         load.push(t.elapsed());
         cpu_spent += thread_cpu() - c;
 

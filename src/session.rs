@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::crypt::Codec;
 use crate::backend::local::LocalBackend;
 use crate::backend::s3::S3Backend;
 use crate::backend::settings::BackendSpec;
@@ -19,6 +18,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
 use crate::graph::walk::{InstanceContext, InstanceHandler, UnknownComputed};
 use crate::provider::{ProviderContext, ProviderRegistry};
+use crate::state::crypt::Codec;
 use crate::state::journal::CompactionPolicy;
 use crate::state::{State, new_stack_id};
 use crate::value::Value;

@@ -65,7 +65,7 @@ fn counts_per_type(plan: &Run) -> BTreeMap<String, usize> {
 
 /// The counts per type the topology implies: `z` zones, `c` control-plane nodes, `e` etcd
 /// members, `w` workers. Every node has a bundle, role, policy, profile and instance; every
-/// etcd member a volume and an attachment and two certificates (server, peer) besides the seven
+/// etcd member a volume and an attachment, a policy reading the declared member list, and two certificates (server, peer) besides the seven
 /// shared leaves (apiserver, kubelet client, etcd client, front-proxy client, healthcheck,
 /// Prometheus's etcd metrics client, admin).
 fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, usize> {
@@ -83,10 +83,12 @@ fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, u
         ("aws_lb_target_group_attachment", c),
         ("aws_security_group", 3),
         ("aws_s3_bucket", 1),
-        ("aws_s3_object", n),
+        // The bundles and the declared etcd member list.
+        ("aws_s3_object", n + 1),
         ("aws_iam_role", n),
-        // Each node's bundle policy, and each etcd member's snapshot writer policy.
-        ("aws_iam_role_policy", n + e),
+        // Each node's bundle policy; each etcd member's snapshot writer policy and its read of
+        // the declared member list.
+        ("aws_iam_role_policy", n + 2 * e),
         ("aws_s3_bucket_policy", 1),
         ("aws_s3_bucket_lifecycle_configuration", 1),
         ("aws_iam_instance_profile", n),
@@ -139,6 +141,10 @@ struct Fixture {
     instances: Vec<Instance>,
     /// S3 key => bundle JSON.
     bundles: BTreeMap<String, Value>,
+    /// The declared etcd member list (S3 nodes/etcd-members.json) the members' scripts read.
+    declared_members: Value,
+    /// A plan after the apply with etcd_member_count = 5.
+    scale_plan: Run,
     /// Role name => (policy documents of its inline policies).
     policies: BTreeMap<String, Vec<Value>>,
     /// Instance profile ARN => role name.
@@ -219,6 +225,11 @@ fn fixture() -> &'static Fixture {
             &state,
             &["plan", "ENV", "--detailed-exitcode", "--stats"],
         );
+        let scale_plan = slipway(
+            &moto,
+            &state,
+            &["plan", "ENV", "--json", "-var", "etcd_member_count=5"],
+        );
         let token = slipway(
             &moto,
             &state,
@@ -278,7 +289,7 @@ fn fixture() -> &'static Fixture {
         let bundles = moto.boto3(
             "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        out.append([o['Key'], s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode()])",
         );
-        let bundles = bundles
+        let mut bundles: BTreeMap<String, Value> = bundles
             .as_array()
             .unwrap()
             .iter()
@@ -289,6 +300,9 @@ fn fixture() -> &'static Fixture {
                 )
             })
             .collect();
+        let declared_members = bundles
+            .remove("nodes/etcd-members.json")
+            .expect("the declared etcd member list in S3");
         let policies = moto.boto3(
             "for r in iam.list_roles()['Roles']:\n    docs = []\n    for p in iam.list_role_policies(RoleName=r['RoleName'])['PolicyNames']:\n        d = iam.get_role_policy(RoleName=r['RoleName'], PolicyName=p)['PolicyDocument']\n        docs.append(json.loads(d) if isinstance(d, str) else d)\n    out.append([r['RoleName'], docs])",
         );
@@ -361,6 +375,8 @@ fn fixture() -> &'static Fixture {
             kubeconfig_mode,
             instances,
             bundles,
+            declared_members,
+            scale_plan,
             policies,
             profiles,
             groups,
@@ -395,8 +411,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 127);
-    assert_eq!(f.plan.json()["summary"]["add"], 127, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 131);
+    assert_eq!(f.plan.json()["summary"]["add"], 131, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -410,7 +426,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 127 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 131 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -432,7 +448,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 127 resources of 21 AWS types (data.aws_ami included): a refresh costs at most one call
+    // 131 resources of 21 AWS types (data.aws_ami included): a refresh costs at most one call
     // per type (no page is full at this size).
     assert_eq!(f.aws_types, 21);
     let total = total.expect("--stats prints a total");
@@ -451,7 +467,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 127 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 131 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -635,18 +651,30 @@ fn prod_each_node_role_reads_only_its_own_bundle() {
                 "{role} may write snapshots: {writers:?}"
             );
         }
-        assert_eq!(docs.len(), 1, "{role}: {docs:?}");
-        let statements = docs[0]["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 1, "{role}");
-        assert_eq!(statements[0]["Effect"], "Allow");
-        assert_eq!(statements[0]["Action"], serde_json::json!(["s3:GetObject"]));
-        let resources = strings(statements[0]["Resource"].clone());
-        assert_eq!(resources.len(), 1, "{role}: {resources:?}");
-        assert!(
-            resources[0].starts_with("arn:aws:s3:::prod-slipway-bootstrap-")
-                && resources[0].ends_with(&format!("/{key}")),
-            "{role} may read {resources:?}"
-        );
+        // An etcd member also reads the declared member list (its membership script).
+        let mut expected = vec![key.clone()];
+        if i.role == "etcd" {
+            expected.push("nodes/etcd-members.json".to_string());
+        }
+        assert_eq!(docs.len(), expected.len(), "{role}: {docs:?}");
+        let mut readable = Vec::new();
+        for doc in docs {
+            let statements = doc["Statement"].as_array().unwrap();
+            assert_eq!(statements.len(), 1, "{role}");
+            assert_eq!(statements[0]["Effect"], "Allow");
+            assert_eq!(statements[0]["Action"], serde_json::json!(["s3:GetObject"]));
+            let resources = strings(statements[0]["Resource"].clone());
+            assert_eq!(resources.len(), 1, "{role}: {resources:?}");
+            let object = resources[0]
+                .strip_prefix("arn:aws:s3:::prod-slipway-bootstrap-")
+                .and_then(|r| r.split_once('/'))
+                .unwrap_or_else(|| panic!("{role} may read {resources:?}"))
+                .1;
+            readable.push(object.to_string());
+        }
+        readable.sort();
+        expected.sort();
+        assert_eq!(readable, expected, "{role}");
     }
 }
 
@@ -972,6 +1000,24 @@ fn prod_etcd_members_run_their_delivered_configuration() {
             )
         })
         .collect();
+    let rebind = |text: &str| {
+        let mut text = text.replace(&format!("{PKI}/etcd/"), "pki/");
+        for (ip, (client, peer)) in &ports {
+            text = text
+                .replace(
+                    &format!("https://{ip}:2379"),
+                    &format!("https://127.0.0.1:{client}"),
+                )
+                .replace(
+                    &format!("https://{ip}:2380"),
+                    &format!("https://127.0.0.1:{peer}"),
+                );
+        }
+        text
+    };
+    // The declared list as S3 holds it, rebound: what every member's script reads.
+    let declared = work.join("etcd-members.json");
+    std::fs::write(&declared, rebind(&f.declared_members.to_string())).unwrap();
     let mut dirs = BTreeMap::new();
     for m in &members {
         let files = cloud_config::write_files(&m.user_data);
@@ -980,6 +1026,16 @@ fn prod_etcd_members_run_their_delivered_configuration() {
             unit.contains("ExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.conf.yml")
                 && unit.contains("AssertPathIsMountPoint=/var/lib/etcd"),
             "{}: {unit}",
+            m.name
+        );
+        // etcd starts from the config the membership script's prepare writes, only after it.
+        let (dropin, _) = &files["/etc/systemd/system/etcd.service.d/10-slipway-member.conf"];
+        assert!(
+            dropin.contains("Requires=slipway-etcd-member.service")
+                && dropin.contains(
+                    "ExecStart=/usr/local/bin/etcd --config-file /etc/etcd/etcd.member.conf.yml"
+                ),
+            "{}: {dropin}",
             m.name
         );
         let (config, _) = &files["/etc/etcd/etcd.conf.yml"];
@@ -992,18 +1048,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         );
         // Rebinding, and nothing else: the loopback listener (three members cannot share it),
         // then every member address, the data dir and the certificate directory.
-        let mut rebound = config.replace(",https://127.0.0.1:2379", "");
-        for (ip, (client, peer)) in &ports {
-            rebound = rebound
-                .replace(
-                    &format!("https://{ip}:2379"),
-                    &format!("https://127.0.0.1:{client}"),
-                )
-                .replace(
-                    &format!("https://{ip}:2380"),
-                    &format!("https://127.0.0.1:{peer}"),
-                );
-        }
+        let mut rebound = rebind(&config.replace(",https://127.0.0.1:2379", ""));
         rebound = rebound
             .replace("\"data-dir\": \"/var/lib/etcd\"", "\"data-dir\": \"data\"")
             .replace(&format!("{PKI}/etcd/"), "pki/");
@@ -1013,6 +1058,15 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         let dir = work.join(&m.name);
         std::fs::create_dir_all(dir.join("pki")).unwrap();
         std::fs::write(dir.join("etcd.conf.yml"), &rebound).unwrap();
+        // The membership script, rebound the same way (paths relative to the member's directory).
+        let (script, _) = &files["/usr/local/sbin/slipway-etcd-member"];
+        std::fs::write(
+            dir.join("member.sh"),
+            rebind(script)
+                .replace("'/etc/etcd/", "'")
+                .replace("'/var/lib/etcd'", "'data'"),
+        )
+        .unwrap();
         // The member's bundle exactly as its instance role reads it from S3.
         let bundle = &f.bundles[&format!("nodes/{}/bundle.json", m.name)];
         for (path, pem) in bundle["files"].as_object().unwrap() {
@@ -1024,6 +1078,26 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         dirs.insert(m.name.clone(), dir);
     }
 
+    // Each member's prepare, as its unit runs it before etcd: no declared peer has a leader yet,
+    // so every one bootstraps with the declared list. etcd::start runs etcd.conf.yml: the
+    // prepared config goes there, as the drop-in points etcd at it.
+    for (name, dir) in &dirs {
+        let path = format!(
+            "{}:{}",
+            crate::kubeutil::kube_bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let r = etcd::run(
+            Command::new("bash")
+                .args(["member.sh", "prepare"])
+                .current_dir(dir)
+                .env("PATH", path)
+                .env("SLIPWAY_ETCD_MEMBERS_FILE", &declared),
+        )
+        .ok(&format!("{name}: membership prepare"));
+        assert!(r.stderr.contains("first bootstrap"), "{name}: {}", r.stderr);
+        std::fs::copy(dir.join("etcd.member.conf.yml"), dir.join("etcd.conf.yml")).unwrap();
+    }
     let mut cluster = etcd::start(&dirs);
     let endpoints: Vec<String> = ports
         .values()
@@ -1153,14 +1227,14 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 127 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
+    // 131 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
         .filter(|a| a.starts_with("module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
-    assert_eq!(g.len(), 128 + in_cluster);
+    assert_eq!(g.len(), 132 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps
@@ -1232,6 +1306,61 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
         assert!(
             !path(&g, prometheus, from),
             "{from} depends on {prometheus}"
+        );
+    }
+}
+
+#[test]
+fn prod_etcd_scaling_to_five_replaces_no_running_member_and_rewrites_the_declared_list() {
+    let f = fixture();
+    f.scale_plan.assert_code(0);
+    let plan = f.scale_plan.json();
+    let actions: BTreeMap<String, String> = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let action = |address: &str| actions.get(address).map(String::as_str).unwrap_or("no-op");
+    // Members a-c keep their user-data (a config naming only themselves, their own script): no
+    // replacement, so the cluster is never down more than the new members' joins.
+    for name in ["prod-etcd-a", "prod-etcd-b", "prod-etcd-c"] {
+        for address in [
+            format!("module.etcd_nodes.module.nodes.aws_instance.node[\"{name}\"]"),
+            format!("module.etcd_nodes.aws_ebs_volume.data[\"{name}\"]"),
+            format!("module.etcd_nodes.aws_volume_attachment.data[\"{name}\"]"),
+        ] {
+            assert_eq!(action(&address), "no-op", "{address}: {actions:?}");
+        }
+    }
+    for name in ["prod-etcd-d", "prod-etcd-e"] {
+        let address = format!("module.etcd_nodes.module.nodes.aws_instance.node[\"{name}\"]");
+        assert_eq!(action(&address), "create", "{address}");
+    }
+    // The list the scripts read is rewritten in place.
+    assert_eq!(
+        action("module.etcd_nodes.aws_s3_object.declared_members"),
+        "update",
+        "{actions:?}"
+    );
+    // What the applied list holds: the three members, by static IP.
+    let members = f.declared_members["members"].as_object().unwrap();
+    assert_eq!(members.len(), ETCD);
+    for m in by_role("etcd") {
+        assert_eq!(
+            members[&m.name]["peer_url"],
+            format!("https://{}:2380", m.private_ip),
+            "{}",
+            m.name
+        );
+        assert_eq!(
+            members[&m.name]["client_url"],
+            format!("https://{}:2379", m.private_ip)
         );
     }
 }

@@ -320,13 +320,35 @@ pub(crate) fn write_files(user_data: &str) -> BTreeMap<String, (String, String)>
         .expect("write_files")
         .iter()
         .map(|f| {
+            let content = f["content"].as_str().unwrap().to_string();
+            // Compressed files (modules/etcd-nodes' membership script): what cloud-init writes.
+            let content = match f["encoding"].as_str() {
+                Some("gz+b64") => gunzip_base64(&content),
+                _ => content,
+            };
             (
                 f["path"].as_str().unwrap().to_string(),
-                (
-                    f["content"].as_str().unwrap().to_string(),
-                    f["permissions"].as_str().unwrap().to_string(),
-                ),
+                (content, f["permissions"].as_str().unwrap().to_string()),
             )
         })
         .collect()
+}
+
+/// Decodes cloud-init's `gz+b64` encoding with the system's base64 and gzip.
+fn gunzip_base64(content: &str) -> String {
+    let mut child = Command::new("sh")
+        .args(["-c", "base64 -d | gzip -dc"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sh, base64 and gzip");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(content.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "cannot decode a gz+b64 file");
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use slipway::environment::Environment;
 use slipway::graph::walk::UnknownComputed;
-use slipway::provider::ProviderRegistry;
 
 use crate::util::{TestDir, data_dir};
 
@@ -252,7 +251,7 @@ fn mutate(input: &[u8], other: &[u8], rng: &mut Rng) -> Vec<u8> {
 
 /// Load, static graph, walk and render, exactly as `validate` does.
 fn run_pipeline(dir: &Path) {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], slipway::providers::builtin_registry());
     let mut diags = env.diagnostics.clone();
     if env.graph.graph.node_count() > 0 || !diags.has_errors() {
         let out = env.walk(&UnknownComputed);

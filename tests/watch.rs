@@ -560,7 +560,8 @@ fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
     for (a, r) in st["resources"].as_object().unwrap() {
         assert_eq!(r["status"], "ready", "{a}: {r}");
     }
-    // Converged: a plan of the applied checkout has nothing to do.
+    // Converged: a plan of the applied checkout has nothing to do. The agent still runs and
+    // checks for drift every 300 ms under the state lock, so this plan waits its turn.
     let env_dir = t.join("agent/checkouts").join(&c1).join(ENV);
     let r = Cmd::new()
         .current_dir(t.path())
@@ -569,6 +570,8 @@ fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
             env_dir.to_str().unwrap(),
             "--state-dir",
             "state",
+            "--lock-timeout",
+            "60s",
             "--detailed-exitcode",
         ])
         .run();

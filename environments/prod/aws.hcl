@@ -116,7 +116,6 @@ module "etcd_nodes" {
   ami                        = data.aws_ami.node.id
   instance_type              = var.instance_type
   bucket                     = aws_s3_bucket.bootstrap.bucket
-  config_files               = module.etcd.config_files
   config_path                = module.etcd.config_file
   systemd_units              = module.etcd.systemd_units
   pki_bundles                = module.pki.bundles
@@ -125,6 +124,14 @@ module "etcd_nodes" {
   snapshot_interval                = var.etcd_snapshot_interval
   snapshot_retention_days          = var.etcd_snapshot_retention_days
   snapshot_denied_reader_role_arns = concat(values(module.control_plane.role_arns), values(module.workers.role_arns))
+  # Quorum-safe membership (ARCHITECTURE.md "etcd operations and disaster recovery"): the
+  # members start from configs naming only themselves, and their scripts read the declared list
+  # from S3, so a changed etcd_member_count replaces no running member.
+  config_files       = module.etcd.member_config_files
+  member_scripts     = module.etcd.member_scripts
+  member_script_path = module.etcd.member_script_path
+  membership_units   = module.etcd.membership_units
+  declared_members   = module.etcd.declared_members
 }
 
 # Set by `slipway dr rebuild` (SLIPWAY_VAR_etcd_restore / -var): the snapshot every new etcd

@@ -101,6 +101,8 @@ module "etcd" {
   topology            = "external"
   members             = module.etcd_placement.ips
   control_plane_cidrs = [for z in local.zones : module.network.private_subnet_cidrs[z]]
+  # modules/etcd-nodes uploads the declared member list there (its members_key default).
+  members_uri = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/etcd-members.json"
 }
 
 # kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".

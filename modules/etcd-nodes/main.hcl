@@ -67,6 +67,7 @@ module "bootstrap" {
     data_volume_id   = aws_ebs_volume.data[each.key].id
     data_device_name = var.device_name
   }
+  extra_files   = local.membership_files[each.key]
   etcd_version  = var.etcd_version
   etcd_sha256   = var.etcd_sha256
   bundle_s3_uri = "s3://${var.bucket}/${local.bundle_keys[each.key]}"

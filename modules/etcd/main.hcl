@@ -43,13 +43,114 @@ locals {
       listen-peer-urls            = local.peer_urls[name]
       initial-advertise-peer-urls = local.peer_urls[name]
       initial-cluster             = local.initial_cluster
-      # Read only when the data dir is empty: a restarted member ignores it. Replacing a member
-      # (state "existing", learner first) is the job of the later lifecycle code.
+      # Read only when the data dir is empty: a restarted member ignores it. Under the
+      # membership script (member_scripts) a joining member starts "existing", as a learner.
       initial-cluster-state     = "new"
       initial-cluster-token     = local.token
       client-transport-security = local.client_tls
       peer-transport-security   = local.peer_tls
     }
+  }
+
+  # What each member starts from under the membership script (templates/etcd-member.sh.tftpl):
+  # the same config naming only the member itself in initial-cluster. The script writes the real
+  # initial-cluster (the declared list for a first bootstrap, the cluster's for a join) into
+  # member_config_file, so a member's user-data does not change when other members are added
+  # or removed (user-data is force-new: a changed config would replace every member at once).
+  member_configs = {
+    for name, config in local.configs : name => merge(config, {
+      initial-cluster = "${name}=${local.peer_urls[name]}"
+    })
+  }
+
+  # The declared member list the scripts read (from S3 on EC2: modules/etcd-nodes uploads it),
+  # updatable without replacing any member.
+  declared_members = jsonencode({
+    members = { for name in local.names : name => {
+      peer_url   = local.peer_urls[name]
+      client_url = local.client_urls[name]
+    } }
+  })
+
+  member_scripts = {
+    for name, ip in var.members : name => templatefile("${path.module}/templates/etcd-member.sh.tftpl", {
+      name               = name
+      cluster_name       = var.cluster_name
+      peer_url           = local.peer_urls[name]
+      client_url         = local.client_urls[name]
+      data_dir           = var.data_dir
+      pki_dir            = var.pki_dir
+      config_file        = var.config_file
+      member_config_file = var.member_config_file
+      members_uri        = var.members_uri == null ? "" : var.members_uri
+      add_attempts       = var.membership_retries.add_attempts
+      promote_attempts   = var.membership_retries.promote_attempts
+      retry_delay        = var.membership_retries.delay_seconds
+    })
+  }
+
+  # systemd on an external member: prepare before etcd (etcd Requires it), promote after it, and
+  # the reconcile timer. The drop-in points etcd at member_config_file, which only prepare writes:
+  # without a successful prepare etcd does not start at all.
+  membership_units = {
+    "/etc/systemd/system/slipway-etcd-member.service" = <<-EOT
+      [Unit]
+      Description=slipway: etcd membership before etcd starts (bootstrap, or join as learner)
+      After=network-online.target
+      Wants=network-online.target
+      Before=etcd.service
+      ${local.mount_guard}
+      [Service]
+      Type=oneshot
+      RemainAfterExit=yes
+      ExecStart=${var.member_script_path} prepare
+      # The declared list or the cluster may not be reachable yet (IAM, peers booting).
+      Restart=on-failure
+      RestartSec=10s
+      EOT
+    "/etc/systemd/system/etcd.service.d/10-slipway-member.conf" = <<-EOT
+      [Unit]
+      Requires=slipway-etcd-member.service
+      After=slipway-etcd-member.service
+      Wants=slipway-etcd-promote.service slipway-etcd-reconcile.timer
+
+      [Service]
+      ExecStart=
+      ExecStart=/usr/local/bin/etcd --config-file ${var.member_config_file}
+      EOT
+    "/etc/systemd/system/slipway-etcd-promote.service" = <<-EOT
+      [Unit]
+      Description=slipway: promote this etcd learner once in sync
+      After=etcd.service
+      Requires=etcd.service
+
+      [Service]
+      Type=oneshot
+      ExecStart=${var.member_script_path} promote
+      Restart=on-failure
+      RestartSec=15s
+      EOT
+    "/etc/systemd/system/slipway-etcd-reconcile.service" = <<-EOT
+      [Unit]
+      Description=slipway: remove one undeclared etcd member (leader only, quorum-safe)
+      After=etcd.service
+
+      [Service]
+      Type=oneshot
+      ExecStart=${var.member_script_path} reconcile
+      EOT
+    "/etc/systemd/system/slipway-etcd-reconcile.timer" = <<-EOT
+      [Unit]
+      Description=slipway: etcd membership reconcile
+
+      [Timer]
+      OnBootSec=2min
+      OnUnitActiveSec=${var.membership_retries.reconcile_interval}
+      RandomizedDelaySec=15s
+
+      [Install]
+      WantedBy=timers.target
+      EOT
   }
 
   # An external member's data lives on its own EBS volume mounted at data_dir: if the volume is

@@ -27,8 +27,9 @@ variable "members" {
 
   validation {
     # initial-cluster is "name=url,name=url": a name holding ',' or '=' would corrupt it.
-    condition     = alltrue([for name in keys(var.members) : name != "" && length(split(",", name)) == 1 && length(split("=", name)) == 1])
-    error_message = "Member names must be non-empty and contain neither ',' nor '='."
+    # The membership script splits its member lists on '|'.
+    condition     = alltrue([for name in keys(var.members) : name != "" && length(split(",", name)) == 1 && length(split("=", name)) == 1 && length(split("|", name)) == 1])
+    error_message = "Member names must be non-empty and contain neither ',' nor '=' (nor '|')."
   }
 }
 
@@ -101,5 +102,39 @@ variable "control_plane_cidrs" {
   validation {
     condition     = length(var.control_plane_cidrs) > 0
     error_message = "At least one control-plane CIDR is needed: nothing else may reach etcd's client port."
+  }
+}
+
+variable "member_config_file" {
+  description = "Where the membership script (member_scripts) writes the config etcd starts from: config_file with the initial-cluster and initial-cluster-state it decided. membership_units' drop-in points etcd.service at it."
+  type        = string
+  default     = "/etc/etcd/etcd.member.conf.yml"
+}
+
+variable "member_script_path" {
+  description = "Where the membership script is installed on a member (membership_units run it)."
+  type        = string
+  default     = "/usr/local/sbin/slipway-etcd-member"
+}
+
+variable "members_uri" {
+  description = "s3:// URI of the declared member list (declared_members) the membership script reads on every run; modules/etcd-nodes uploads it to <bundle_prefix>/etcd-members.json. null: no list (the script fails unless a test points SLIPWAY_ETCD_MEMBERS_FILE at one)."
+  type        = string
+  default     = null
+}
+
+variable "membership_retries" {
+  description = "Bounds of the membership script: member add retried while another learner is pending, promote retried while the learner catches up (attempts of delay_seconds each), and the reconcile timer's interval (systemd time span)."
+  type = object({
+    add_attempts       = number
+    promote_attempts   = number
+    delay_seconds      = number
+    reconcile_interval = string
+  })
+  default = {
+    add_attempts       = 60
+    promote_attempts   = 120
+    delay_seconds      = 5
+    reconcile_interval = "1min"
   }
 }

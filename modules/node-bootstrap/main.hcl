@@ -296,7 +296,8 @@ locals {
     # Unpinned helpers from the distribution; the pinned Kubernetes packages come from
     # pkgs.k8s.io in the bootstrap script, once its signing key is installed.
     package_update = true
-    packages       = ["awscli", "ca-certificates", "curl", "gpg", "python3"]
+    # jq: modules/etcd's membership script parses etcdctl's JSON with it.
+    packages = ["awscli", "ca-certificates", "curl", "gpg", "jq", "python3"]
     write_files = concat(local.systemd_etcd ? local.etcd_service_files : concat(
       [
         {
@@ -320,7 +321,7 @@ locals {
         local.script_file,
       ],
       local.etcd_kubelet_files,
-    ), local.snapshot_files, local.restore_files)
+    ), local.snapshot_files, local.restore_files, [for f in var.extra_files : merge(f, { owner = "root:root" })])
     # runcmd runs in cloud-init's final stage, after write_files and the packages above.
     runcmd = [[local.script_path]]
   }

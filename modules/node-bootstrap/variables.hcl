@@ -148,6 +148,17 @@ variable "etcd_service" {
   default = null
 }
 
+variable "extra_files" {
+  description = "More files for write_files (owner root:root), e.g. modules/etcd's membership script and units on an etcd member. No secrets: they land in user-data. encoding is cloud-init's (\"text/plain\", or \"gz+b64\" with base64gzip content: EC2 refuses user-data over 16 KiB)."
+  type = list(object({
+    path        = string
+    permissions = string
+    content     = string
+    encoding    = string
+  }))
+  default = []
+}
+
 variable "etcd_version" {
   description = "etcd release an etcd_service member installs (the official linux tarball, verified by etcd_sha256). 3.6 is what Kubernetes 1.34+ runs and what kubeadm accepts as external etcd; Debian 12's etcd-server (3.4.23) is below both. The tests run this same version (scripts/install-kube)."
   type        = string

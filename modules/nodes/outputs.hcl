@@ -9,7 +9,7 @@ output "private_ips" {
 }
 
 output "role_names" {
-  description = "Node name => its IAM role's name (other modules attach their own inline policies)."
+  description = "Node name => its IAM role's name, for callers that grant a node group more (modules/etcd-nodes: the declared member list)."
   value       = { for name, r in aws_iam_role.node : name => r.name }
 }
 

@@ -14,26 +14,29 @@
 //! - Expressions unknown at plan time are evaluated again once their dependencies have been
 //!   applied, through the same walk that planned them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+mod ops;
+mod prepare;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::NodeIndex;
 use tokio::sync::mpsc;
 
-use crate::addr::{InstanceKey, ResourceAddr, ResourceInstanceAddr};
+use crate::addr::ResourceInstanceAddr;
 use crate::backend::{BackendError, JournaledState};
 use crate::diag::Diagnostic;
 use crate::environment::Environment;
 use crate::graph::walk::live::ConfigEvaluator;
-use crate::graph::walk::{InstanceContext, InstanceHandler, fill_computed_unknown};
-use crate::plan::{Action, Plan, ResourceChange};
-use crate::provider::{CreateRequest, ProviderRegistry};
+use crate::graph::walk::{InstanceContext, InstanceHandler};
+use crate::plan::Plan;
+use crate::provider::ProviderRegistry;
 use crate::state::journal::JournalOp;
-use crate::state::{
-    DeposedObject, OutputState, ResourceState, ResourceStatus, State, client_token,
-};
+use crate::state::{OutputState, State};
 use crate::value::Value;
+use ops::{build_ops, release_dependents, skip_dependents};
+use prepare::{current_config, finish_op, prepare_op};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind {
@@ -44,7 +47,8 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    fn progressive(self) -> (&'static str, &'static str) {
+    /// What is shown when the operation starts and when it completes.
+    pub fn progressive(self) -> (&'static str, &'static str) {
         match self {
             OpKind::Create => ("Creating...", "Creation complete"),
             OpKind::Update => ("Modifying...", "Modifications complete"),
@@ -54,7 +58,19 @@ impl OpKind {
     }
 }
 
-/// Receives progress events (the CLI prints them).
+impl OpKind {
+    /// The operation while it runs ("Still creating...").
+    pub fn ongoing(self) -> &'static str {
+        match self {
+            OpKind::Create => "creating",
+            OpKind::Update => "modifying",
+            OpKind::Delete => "destroying",
+            OpKind::Read => "reading",
+        }
+    }
+}
+
+/// Receives progress events (the CLI prints them, the agent logs them).
 pub trait Progress: Send + Sync {
     fn started(&self, addr: &ResourceInstanceAddr, op: OpKind);
     fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration);
@@ -67,48 +83,6 @@ pub trait Progress: Send + Sync {
     );
     fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str);
     fn notice(&self, message: &str);
-}
-
-/// Plain lines, as Terraform prints them.
-pub struct LinePrinter;
-
-impl Progress for LinePrinter {
-    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
-        crate::cli::println_out(&format!("{addr}: {}", op.progressive().0));
-    }
-    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
-        let verb = match op {
-            OpKind::Create => "creating",
-            OpKind::Update => "modifying",
-            OpKind::Delete => "destroying",
-            OpKind::Read => "reading",
-        };
-        crate::cli::println_out(&format!(
-            "{addr}: Still {verb}... [{}s elapsed]",
-            elapsed.as_secs()
-        ));
-    }
-    fn finished(
-        &self,
-        addr: &ResourceInstanceAddr,
-        op: OpKind,
-        elapsed: Duration,
-        id: Option<&str>,
-    ) {
-        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-        crate::cli::println_out(&format!(
-            "{addr}: {} after {}s{id}",
-            op.progressive().1,
-            elapsed.as_secs()
-        ));
-    }
-    fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str) {
-        let _ = op;
-        eprintln!("{addr}: failed: {message}");
-    }
-    fn notice(&self, message: &str) {
-        crate::cli::println_out(message);
-    }
 }
 
 #[derive(Debug, Default)]
@@ -146,196 +120,6 @@ pub enum ApplyError {
     State(#[from] BackendError),
     #[error("{0}")]
     Config(String),
-}
-
-struct Op {
-    change: usize,
-    kind: OpKind,
-    /// For replacements: this delete is of the object being replaced.
-    replacing: bool,
-    /// A barrier, not an operation: it stands for every operation of one resource and is done,
-    /// without doing anything, when they are (`change` is meaningless). Dependents of a whole
-    /// resource wait for it: n + m edges instead of n·m.
-    barrier: bool,
-}
-
-impl Op {
-    fn new(change: usize, kind: OpKind) -> Op {
-        Op {
-            change,
-            kind,
-            replacing: false,
-            barrier: false,
-        }
-    }
-}
-
-/// Adds each edge of the operation DAG once. petgraph's `update_edge` finds an existing edge
-/// by scanning the source's outgoing edges, which is quadratic for a node many operations wait
-/// for (a barrier, or an instance every other one reads): it was 30 % of the CPU time of a
-/// sparse apply of 100,000 instances.
-#[derive(Default)]
-struct EdgeSet(HashSet<(NodeIndex, NodeIndex)>);
-
-impl EdgeSet {
-    fn add(&mut self, g: &mut DiGraph<Op, ()>, from: NodeIndex, to: NodeIndex) {
-        if self.0.insert((from, to)) {
-            g.add_edge(from, to, ());
-        }
-    }
-}
-
-/// Builds the operation DAG. Edges point from an operation to those that must wait for it.
-fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
-    let mut g: DiGraph<Op, ()> = DiGraph::new();
-    let mut edges = EdgeSet::default();
-    let mut create_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
-    let mut delete_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
-    for (i, c) in changes.iter().enumerate() {
-        match c.action {
-            Action::NoOp => {}
-            Action::Create => {
-                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Create)));
-            }
-            Action::Update => {
-                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Update)));
-            }
-            Action::Read => {
-                create_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Read)));
-            }
-            Action::Delete => {
-                delete_of.insert(&c.addr, g.add_node(Op::new(i, OpKind::Delete)));
-            }
-            Action::Replace => {
-                let cr = g.add_node(Op::new(i, OpKind::Create));
-                let de = g.add_node(Op {
-                    replacing: true,
-                    ..Op::new(i, OpKind::Delete)
-                });
-                if c.create_before_destroy {
-                    edges.add(&mut g, cr, de);
-                } else {
-                    edges.add(&mut g, de, cr);
-                }
-                create_of.insert(&c.addr, cr);
-                delete_of.insert(&c.addr, de);
-            }
-        }
-    }
-    // A dependency without a key on a resource expanded by count/for_each names every instance
-    // of it (the plan records a whole-resource dependency that way): one barrier per resource.
-    let mut creates_of_resource: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
-    for (addr, &n) in &create_of {
-        if addr.key != InstanceKey::None {
-            creates_of_resource
-                .entry(&addr.resource)
-                .or_default()
-                .push(n);
-        }
-    }
-    let mut barrier_of: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
-    for c in changes {
-        // Creates and updates wait for what they depend on to exist.
-        if let Some(&me) = create_of.get(&c.addr) {
-            for d in &c.depends_on {
-                if let Some(&dep) = create_of.get(d) {
-                    edges.add(&mut g, dep, me);
-                } else if d.key == InstanceKey::None
-                    && let Some(members) = creates_of_resource.get(&d.resource)
-                {
-                    let b = *barrier_of.entry(&d.resource).or_insert_with(|| {
-                        let b = g.add_node(Op {
-                            barrier: true,
-                            ..Op::new(usize::MAX, OpKind::Create)
-                        });
-                        for &m in members {
-                            edges.add(&mut g, m, b);
-                        }
-                        b
-                    });
-                    edges.add(&mut g, b, me);
-                }
-            }
-        }
-    }
-    // Deletes: dependents go first. Who depends on X: the configuration's edges, and for objects
-    // leaving the configuration, the dependencies recorded in state.
-    let mut dependents: HashMap<&ResourceInstanceAddr, Vec<&ResourceInstanceAddr>> = HashMap::new();
-    for c in changes {
-        for d in &c.depends_on {
-            dependents.entry(d).or_default().push(&c.addr);
-        }
-    }
-    for (addr, r) in &state.resources {
-        for d in &r.dependencies {
-            dependents.entry(d).or_default().push(addr);
-        }
-    }
-    // Dependents of a whole resource (a dependency without a key) go through barriers too, one
-    // per resource for "their deletes" and one for "their creates and updates": pairs would be
-    // every dependent × every instance deleted.
-    let barrier = |g: &mut DiGraph<Op, ()>| {
-        g.add_node(Op {
-            barrier: true,
-            ..Op::new(usize::MAX, OpKind::Delete)
-        })
-    };
-    let mut deletes_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
-    let mut updates_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
-    for (x, &x_delete) in &delete_of {
-        let cbd = changes[g[x_delete].change].create_before_destroy && g[x_delete].replacing;
-        let pure_delete = !g[x_delete].replacing;
-        for y in dependents.get(x).map(Vec::as_slice).unwrap_or(&[]) {
-            if y == x {
-                continue;
-            }
-            if let Some(&y_delete) = delete_of.get(y) {
-                edges.add(&mut g, y_delete, x_delete);
-            }
-            // A dependent that is updated or created may stop referring to X: it must be done
-            // before X goes away (not possible for a destroy-before-create replacement, where
-            // the dependent waits for X's new object instead).
-            if (pure_delete || cbd)
-                && let Some(&y_op) = create_of.get(y)
-                && !(cbd && g[y_op].change == g[x_delete].change)
-            {
-                edges.add(&mut g, y_op, x_delete);
-            }
-        }
-        if x.key == InstanceKey::None {
-            continue; // a single instance: its address is its resource's, handled above
-        }
-        let whole = x.resource.instance(InstanceKey::None);
-        let Some(ys) = dependents.get(&whole) else {
-            continue;
-        };
-        // The same rules as above; a dependent of its own resource exists only on a cycle,
-        // which is excluded here as `y == x` is above.
-        let others = || ys.iter().filter(|y| y.resource != x.resource);
-        let d = *deletes_barrier.entry(&x.resource).or_insert_with(|| {
-            let b = barrier(&mut g);
-            for y in others() {
-                if let Some(&y_delete) = delete_of.get(y) {
-                    edges.add(&mut g, y_delete, b);
-                }
-            }
-            b
-        });
-        edges.add(&mut g, d, x_delete);
-        if pure_delete || cbd {
-            let u = *updates_barrier.entry(&x.resource).or_insert_with(|| {
-                let b = barrier(&mut g);
-                for y in others() {
-                    if let Some(&y_op) = create_of.get(y) {
-                        edges.add(&mut g, y_op, b);
-                    }
-                }
-                b
-            });
-            edges.add(&mut g, u, x_delete);
-        }
-    }
-    g
 }
 
 /// Values references see once everything is applied (the root outputs), or as applied so far
@@ -660,331 +444,6 @@ pub async fn apply(
     Ok(report)
 }
 
-/// One dependency of each of `node`'s dependents is done; those with none left become ready.
-fn release_dependents(
-    g: &DiGraph<Op, ()>,
-    node: NodeIndex,
-    waiting: &mut HashMap<NodeIndex, usize>,
-    ready: &mut VecDeque<NodeIndex>,
-) {
-    for next in g.neighbors_directed(node, petgraph::Outgoing) {
-        if let Some(w) = waiting.get_mut(&next) {
-            *w = w.saturating_sub(1);
-            if *w == 0 {
-                ready.push_back(next);
-            }
-        }
-    }
-}
-
-fn skip_dependents(
-    g: &DiGraph<Op, ()>,
-    node: NodeIndex,
-    changes: &[ResourceChange],
-    report: &mut ApplyReport,
-    waiting: &mut HashMap<NodeIndex, usize>,
-    why: &str,
-) {
-    let mut dfs = petgraph::visit::Dfs::new(g, node);
-    dfs.next(g);
-    while let Some(n) = dfs.next(g) {
-        // A barrier is no operation: only the operations behind it are reported.
-        if waiting.remove(&n).is_some() && !g[n].barrier {
-            report
-                .skipped
-                .push((changes[g[n].change].addr.clone(), why.to_string()));
-        }
-    }
-}
-
-/// The configuration of an operation's instance now, for creates, updates and reads (None for
-/// deletes): as planned, or evaluated again when it held unknowns at plan time. Its
-/// dependencies are applied (it is ready), so their values are final; only its own expressions,
-/// and what they reach that was not evaluated yet in this apply, are evaluated
-/// ([`ConfigEvaluator`]). A walk of the whole configuration per operation made apply quadratic
-/// where instances become ready a few at a time.
-fn current_config(
-    op: &Op,
-    c: &ResourceChange,
-    ctx: &ApplyContext,
-    values: &HashMap<ResourceInstanceAddr, Value>,
-    evaluator: &mut ConfigEvaluator,
-) -> Option<Result<Value, String>> {
-    if !matches!(op.kind, OpKind::Create | OpKind::Update | OpKind::Read) {
-        return None;
-    }
-    match c.config() {
-        Some(config) if config.contains_unknown() => {
-            Some(evaluator.config(ctx.env.walk_input(), &c.addr, values))
-        }
-        config => Some(Ok(config.unwrap_or(Value::Null))),
-    }
-}
-
-/// A provider call ready to go, launched once its intent is durable.
-type Launch = Box<dyn FnOnce() + Send>;
-
-/// Works out an operation: its intent record (for creates) and the provider call to launch.
-/// `config` is the instance's configuration now (see [`current_config`]).
-fn prepare_op(
-    node: NodeIndex,
-    op: &Op,
-    c: &ResourceChange,
-    state: &State,
-    ctx: &ApplyContext,
-    config: Option<Result<Value, String>>,
-    tx: mpsc::UnboundedSender<Done>,
-) -> Result<(Option<JournalOp>, Launch), String> {
-    let provider = ctx
-        .registry
-        .for_type(&c.rtype)
-        .cloned()
-        .ok_or_else(|| format!("no provider for {}", c.rtype))?;
-    let rtype = c.rtype.clone();
-    let addr = c.addr.clone();
-    let send = move |r: Result<Option<Value>, String>, started: Instant| {
-        let _ = tx.send(match r {
-            Ok(value) => Done::Ok {
-                node,
-                value,
-                elapsed: started.elapsed(),
-            },
-            Err(message) => Done::Err { node, message },
-        });
-    };
-    match op.kind {
-        OpKind::Create => {
-            let config = config.expect("a config for creates, updates and reads")?;
-            let schema = ctx.registry.resource_schema(&rtype);
-            let planned = provider
-                .plan(&rtype, None, fill_computed_unknown(&config, schema))
-                .map_err(|e| e.message)?
-                .planned;
-            let prior = state.resources.get(&addr).cloned();
-            let stack = state.stack_id.clone();
-            // Resuming an interrupted create keeps its generation (and so its token); anything
-            // else is a new object, with a new generation.
-            let generation = match &prior {
-                Some(p) if p.pending_client_token().is_some() => p.generation,
-                Some(p) => p.generation + 1,
-                None => 1,
-            };
-            let token = client_token(&stack, &addr, generation);
-            let resuming = prior
-                .as_ref()
-                .is_some_and(|p| p.pending_client_token().is_some());
-            // The intent keeps the planned object: if the create lands and the run dies, the
-            // next refresh finds the object with it (`Provider::recover`), even when it is
-            // identified by its configuration rather than by tags.
-            let mut intent = ResourceState::from_value(provider.name(), rtype.clone(), &planned);
-            intent.status = ResourceStatus::Creating {
-                client_token: token.clone(),
-            };
-            intent.generation = generation;
-            intent.dependencies = c.depends_on.clone();
-            intent.create_before_destroy = c.create_before_destroy;
-            if let Some(p) = &prior {
-                intent.deposed = p.deposed.clone();
-                if c.action == Action::Replace
-                    && c.create_before_destroy
-                    && p.pending_client_token().is_none()
-                {
-                    intent.deposed.push(DeposedObject {
-                        key: format!("{:08x}", rand::random::<u32>()),
-                        id: p.id.clone(),
-                        attributes: p.attributes.clone(),
-                        sensitive_paths: p.sensitive_paths.clone(),
-                        generation: p.generation,
-                    });
-                }
-            }
-            let record = JournalOp::Put {
-                addr: addr.clone(),
-                resource: Box::new(intent),
-            };
-            let mut tags = BTreeMap::new();
-            tags.insert("slipway:stack".to_string(), stack);
-            tags.insert("slipway:address".to_string(), addr.to_string());
-            // The token names this generation: adoption by tags must never take the object a
-            // create_before_destroy replacement is replacing (same address, older token).
-            tags.insert("slipway:token".to_string(), token.clone());
-            let launch: Launch = Box::new(move || {
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let req = CreateRequest {
-                        address: &addr,
-                        client_token: &token,
-                        ownership_tags: &tags,
-                        planned: &planned,
-                        resuming,
-                    };
-                    let r = provider
-                        .create(&rtype, req)
-                        .await
-                        .map(Some)
-                        .map_err(|e| e.message);
-                    send(r, started);
-                });
-            });
-            Ok((Some(record), launch))
-        }
-        OpKind::Update => {
-            let config = config.expect("a config for creates, updates and reads")?;
-            let prior = state
-                .resources
-                .get(&addr)
-                .map(|r| r.value())
-                .ok_or("not in state any more")?;
-            let schema = ctx.registry.resource_schema(&rtype);
-            let mut proposed = config.as_map().cloned().unwrap_or_default();
-            if let Some(s) = schema {
-                for (name, a) in &s.block.attributes {
-                    if a.computed && proposed.get(name).is_none_or(Value::is_null) {
-                        proposed.insert(name.clone(), prior.get_attr(name).unwrap_or(Value::Null));
-                    }
-                }
-            }
-            let planned = provider
-                .plan(&rtype, Some(&prior), Value::Map(proposed))
-                .map_err(|e| e.message)?
-                .planned;
-            Ok((
-                None,
-                Box::new(move || {
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let r = provider
-                            .update(&rtype, &prior, &planned)
-                            .await
-                            .map(Some)
-                            .map_err(|e| e.message);
-                        send(r, started);
-                    });
-                }),
-            ))
-        }
-        OpKind::Delete => {
-            let state_entry = state.resources.get(&addr).cloned();
-            // With create_before_destroy the object to delete is the deposed one.
-            let victim = match (&state_entry, op.replacing && c.create_before_destroy) {
-                (Some(r), true) => r.deposed.last().map(|d| d.value()),
-                (Some(r), false) => Some(r.value()),
-                (None, _) => None,
-            };
-            // A create that never finished: whatever it made is found first (adopt, then
-            // delete), so destroying an interrupted apply leaves no orphan.
-            let pending = state_entry
-                .as_ref()
-                .filter(|_| !(op.replacing && c.create_before_destroy))
-                .and_then(|r| r.pending_client_token().map(str::to_string));
-            Ok((
-                None,
-                Box::new(move || {
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let victim = match (pending, victim) {
-                            (Some(token), Some(planned)) => {
-                                match provider.recover(&rtype, &addr, &token, &planned).await {
-                                    Ok(found) => Ok(found),
-                                    Err(e) => Err(e.message),
-                                }
-                            }
-                            (_, victim) => Ok(victim),
-                        };
-                        // None: already gone from state, or a pending create that made nothing.
-                        let r = match victim {
-                            Ok(Some(v)) => provider
-                                .delete(&rtype, &v)
-                                .await
-                                .map(|_| None)
-                                .map_err(|e| e.message),
-                            Ok(None) => Ok(None),
-                            Err(e) => Err(e),
-                        };
-                        send(r, started);
-                    });
-                }),
-            ))
-        }
-        OpKind::Read => {
-            let config = config.expect("a config for creates, updates and reads")?;
-            Ok((
-                None,
-                Box::new(move || {
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let r = provider
-                            .read_data(&rtype, &config)
-                            .await
-                            .map(Some)
-                            .map_err(|e| e.message);
-                        send(r, started);
-                    });
-                }),
-            ))
-        }
-    }
-}
-
-/// The state records of a finished operation.
-fn finish_op(
-    op: &Op,
-    c: &ResourceChange,
-    value: Option<Value>,
-    state: &State,
-    values: &mut HashMap<ResourceInstanceAddr, Value>,
-) -> Vec<JournalOp> {
-    match op.kind {
-        OpKind::Create | OpKind::Update => {
-            let Some(v) = value else { return Vec::new() };
-            let mut r = state.resources.get(&c.addr).cloned().unwrap_or_else(|| {
-                ResourceState::from_value(c.provider.clone(), c.rtype.clone(), &Value::Null)
-            });
-            r.set_value(&v);
-            r.status = ResourceStatus::Ready;
-            r.dependencies = c.depends_on.clone();
-            r.create_before_destroy = c.create_before_destroy;
-            if r.generation == 0 {
-                r.generation = 1;
-            }
-            values.insert(c.addr.clone(), v);
-            vec![JournalOp::Put {
-                addr: c.addr.clone(),
-                resource: Box::new(r),
-            }]
-        }
-        OpKind::Read => {
-            if let Some(v) = value {
-                values.insert(c.addr.clone(), v);
-            }
-            Vec::new()
-        }
-        OpKind::Delete => {
-            if c.action == Action::Delete {
-                values.remove(&c.addr);
-            }
-            if op.replacing && c.create_before_destroy {
-                match state.resources.get(&c.addr).cloned() {
-                    Some(mut r) => {
-                        r.deposed.pop();
-                        vec![JournalOp::Put {
-                            addr: c.addr.clone(),
-                            resource: Box::new(r),
-                        }]
-                    }
-                    None => Vec::new(),
-                }
-            } else if state.resources.contains_key(&c.addr) {
-                vec![JournalOp::Delete {
-                    addr: c.addr.clone(),
-                }]
-            } else {
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// Evaluates root outputs with everything applied, and saves them.
 async fn final_outputs(
     plan: &Plan,
@@ -1022,96 +481,4 @@ async fn final_outputs(
         }
     }
     Ok(outputs)
-}
-
-/// A live display for terminals: finished events scroll above a block that shows every
-/// operation in flight with its elapsed time, redrawn each second.
-pub struct TtyProgress {
-    inner: std::sync::Mutex<TtyState>,
-}
-
-struct TtyState {
-    running: BTreeMap<String, (OpKind, Instant)>,
-    /// Lines of the status block currently on screen.
-    drawn: usize,
-}
-
-impl Default for TtyProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TtyProgress {
-    pub fn new() -> TtyProgress {
-        TtyProgress {
-            inner: std::sync::Mutex::new(TtyState {
-                running: BTreeMap::new(),
-                drawn: 0,
-            }),
-        }
-    }
-
-    fn with(&self, f: impl FnOnce(&mut TtyState, &mut String)) {
-        let Ok(mut st) = self.inner.lock() else {
-            return;
-        };
-        let mut out = String::new();
-        // Erase the status block, let `f` print scrolling lines, then draw the block again.
-        for _ in 0..st.drawn {
-            out.push_str("\x1b[1A\x1b[2K");
-        }
-        f(&mut st, &mut out);
-        let now = Instant::now();
-        for (addr, (op, started)) in &st.running {
-            out.push_str(&format!(
-                "  \x1b[2m…\x1b[0m {addr}: {} [{}s]\n",
-                op.progressive().0,
-                now.duration_since(*started).as_secs()
-            ));
-        }
-        st.drawn = st.running.len();
-        crate::cli::print_out(&out);
-    }
-}
-
-impl Progress for TtyProgress {
-    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
-        self.with(|st, _| {
-            st.running.insert(addr.to_string(), (op, Instant::now()));
-        });
-    }
-    fn still_running(&self, _addr: &ResourceInstanceAddr, _op: OpKind, _elapsed: Duration) {
-        // The block is redrawn with fresh times.
-        self.with(|_, _| {});
-    }
-    fn finished(
-        &self,
-        addr: &ResourceInstanceAddr,
-        op: OpKind,
-        elapsed: Duration,
-        id: Option<&str>,
-    ) {
-        self.with(|st, out| {
-            st.running.remove(&addr.to_string());
-            let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-            out.push_str(&format!(
-                "\x1b[32m✓\x1b[0m {addr}: {} after {}s{id}\n",
-                op.progressive().1,
-                elapsed.as_secs()
-            ));
-        });
-    }
-    fn failed(&self, addr: &ResourceInstanceAddr, _op: OpKind, message: &str) {
-        self.with(|st, out| {
-            st.running.remove(&addr.to_string());
-            out.push_str(&format!("\x1b[31m✗\x1b[0m {addr}: {message}\n"));
-        });
-    }
-    fn notice(&self, message: &str) {
-        self.with(|_, out| {
-            out.push_str(message);
-            out.push('\n');
-        });
-    }
 }

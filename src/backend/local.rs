@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::crypt::Codec;
 use super::{AppendReceipt, Backend, BackendError, LockInfo, WriteReceipt};
+use crate::state::crypt::Codec;
 use crate::state::journal::{self, encode_header_with, encode_record_with};
 use crate::state::{JournalOp, State};
 
@@ -1253,8 +1253,8 @@ mod tests {
 mod crypt_tests {
     use super::*;
     use crate::addr::ResourceInstanceAddr;
-    use crate::backend::crypt::{Codec, Key, Keyring};
     use crate::state::ResourceState;
+    use crate::state::crypt::{Codec, Key, Keyring};
     use crate::value::Value;
 
     fn codec(primary: &str, fallback: Option<&str>) -> Arc<Codec> {

@@ -137,8 +137,8 @@ pub async fn reseal_in_place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::crypt::{Codec, Key, Keyring};
     use crate::backend::local::LocalBackend;
+    use crate::state::crypt::{Codec, Key, Keyring};
 
     fn keyed(p: &str) -> Arc<Codec> {
         Arc::new(Codec::new(Some(Keyring {
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!((m.serial, m.already_there), (7, false));
         assert_eq!(std::fs::read(src.state_path()).unwrap(), before);
         let stored = std::fs::read(d.path().join("b/state.json")).unwrap();
-        assert!(crate::backend::crypt::is_sealed(&stored));
+        assert!(crate::state::crypt::is_sealed(&stored));
         assert_eq!(check.read().await.unwrap().unwrap(), s);
         // Again: a no-op. Into a non-empty, different state: refused.
         assert!(

@@ -18,14 +18,13 @@
 //!   `write` replaces the snapshot atomically (never a half-written file, even on power loss)
 //!   and keeps the previous one as a backup.
 //! - **Sealed when configured.** Everything stored goes through the backend's
-//!   [`crypt::Codec`]: with encryption configured, no byte of state is written in plaintext.
+//!   [`crate::state::crypt::Codec`]: with encryption configured, no byte of state is written in plaintext.
 //! - **Never backwards.** `write` refuses a state of another lineage or an older serial.
 //! - `read` returns the snapshot with the journal replayed: exactly the last acknowledged state.
 //!
 //! [`JournaledState`] is what apply uses: it holds the state in memory, journals every change,
 //! and compacts by [`CompactionPolicy`] so total I/O stays linear in the number of changes.
 
-pub mod crypt;
 pub mod local;
 pub mod migrate;
 pub mod s3;

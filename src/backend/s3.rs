@@ -38,7 +38,7 @@
 //!   snapshot is replaced, and after every write. What remains is a zombie paused for longer
 //!   than the rest of its lease between that check and its PUT while its lock is taken over:
 //!   S3 offers no cross-object fencing token to close that window.
-//! - The codec (see [`super::crypt`]) sits under all of it: snapshot, backup and every journal
+//! - The codec (see [`crate::state::crypt`]) sits under all of it: snapshot, backup and every journal
 //!   record are sealed when encryption is configured. The lock is not state and stays readable.
 
 use std::path::Path;
@@ -51,8 +51,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::crypt::Codec;
 use super::{AppendReceipt, Backend, BackendError, LockInfo, WriteReceipt};
+use crate::state::crypt::Codec;
 use crate::state::journal::{decode_record_line, encode_record_with};
 use crate::state::{JournalOp, State, StateError};
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use hcl::edit::expr::Expression;
 
-use super::crypt::{Key, Keyring};
 use super::s3::{DEFAULT_LOCK_TTL, S3Config};
 use crate::config::{Attr, BackendBlock, Body, EncryptionBlock, literal_string};
 use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::state::crypt::{Key, Keyring};
 
 /// Where state lives, as configured.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,7 +7,6 @@ use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
 use crate::graph::walk::{DagNode, UnknownComputed, WalkOutput};
-use crate::provider::ProviderRegistry;
 
 pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
     match command {
@@ -140,7 +139,11 @@ fn load_and_walk(
     vars: &VarArgs,
     raw_args: &[OsString],
 ) -> (Environment, Option<WalkOutput>, Diagnostics) {
-    let env = Environment::load(dir, &vars.in_order(raw_args), ProviderRegistry::builtin());
+    let env = Environment::load(
+        dir,
+        &vars.in_order(raw_args),
+        crate::providers::builtin_registry(),
+    );
     let mut diags = env.diagnostics.clone();
     if env.graph.graph.node_count() == 0 && diags.has_errors() {
         return (env, None, diags);

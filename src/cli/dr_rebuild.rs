@@ -28,7 +28,8 @@ use clap::Args;
 use super::engine::{StateArgs, confirm, make_plan, open, runtime};
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext, LinePrinter};
+use super::progress::LinePrinter;
+use crate::apply::{self, ApplyContext};
 use crate::config::vars::CliVar;
 use crate::plan::{Action, PlanOptions, render};
 
@@ -140,7 +141,7 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
         let env = crate::environment::Environment::load(
             &dir,
             &cli_vars,
-            crate::provider::ProviderRegistry::builtin(),
+            crate::providers::builtin_registry(),
         );
         if env.diagnostics.has_errors() {
             ui.diagnostics(&env.diagnostics, &env.sources);

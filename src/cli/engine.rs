@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::progress::{LinePrinter, TtyProgress};
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext, LinePrinter};
+use crate::apply::{self, ApplyContext};
 use crate::backend::BackendError;
 use crate::diag::Sources;
 use crate::environment::Environment;
@@ -220,7 +221,7 @@ pub(super) async fn open(
     operation: &str,
     ui: &Ui,
 ) -> Result<Session, i32> {
-    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    let env = Environment::load(dir, cli_vars, crate::providers::builtin_registry());
     if env.diagnostics.has_errors() {
         ui.diagnostics(&env.diagnostics, &env.sources);
         return Err(1);
@@ -445,7 +446,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         };
         let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
-            if tty { (Arc::new(apply::TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
+            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
         let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
         let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick, deferred };
         let result = apply::apply(&plan, &mut s.state, &ctx).await;
@@ -548,7 +549,7 @@ fn unlocked_backend(
     dir: &Path,
     state: &StateArgs,
 ) -> Result<(Environment, Arc<dyn crate::backend::Backend>), i32> {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], crate::providers::builtin_registry());
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         ..Default::default()
@@ -565,7 +566,7 @@ pub(super) fn read_state_with_vars(
     cli_vars: &[crate::config::vars::CliVar],
     state: &StateArgs,
 ) -> Result<(Environment, Option<crate::state::State>), i32> {
-    let env = Environment::load(dir, cli_vars, ProviderRegistry::builtin());
+    let env = Environment::load(dir, cli_vars, crate::providers::builtin_registry());
     if env.diagnostics.has_errors() {
         // The caller reports them; reading state needs a valid backend block.
         return Ok((env, None));
@@ -970,7 +971,7 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 }
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], crate::providers::builtin_registry());
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         ..Default::default()

@@ -10,6 +10,7 @@ mod dr_drill;
 mod dr_rebuild;
 mod engine;
 mod etcd;
+mod progress;
 mod recover;
 mod state_migrate;
 mod watch;
@@ -369,7 +370,7 @@ fn init_logging(format: LogFormat) {
         // operator of several replicas needs to see: info.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(
-                "warn,slipway::watch::leader=info,rustls_platform_verifier=off,kube_client=off",
+                "warn,slipway::watch=info,rustls_platform_verifier=off,kube_client=off",
             )
         });
     let builder = tracing_subscriber::fmt()

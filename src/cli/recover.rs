@@ -217,7 +217,7 @@ impl InstanceHandler for Recovering<'_> {
 pub fn run(a: &RecoverArgs, raw: &[OsString], ui: &Ui) -> i32 {
     let cli_vars = a.vars.in_order(raw);
     runtime().block_on(async {
-        let env = Environment::load(&a.dir, &cli_vars, ProviderRegistry::builtin());
+        let env = Environment::load(&a.dir, &cli_vars, crate::providers::builtin_registry());
         if env.diagnostics.has_errors() {
             ui.diagnostics(&env.diagnostics, &env.sources);
             return 1;

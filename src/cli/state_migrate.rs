@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use super::{Ui, println_out};
 use crate::backend::Backend;
-use crate::backend::crypt::{Codec, Key, Keyring};
 use crate::backend::s3::S3Config;
 use crate::backend::settings::{BackendSpec, backend_spec, parse_duration};
 use crate::environment::Environment;
-use crate::provider::ProviderRegistry;
 use crate::session::{SessionError, SessionOptions, configured_codec, open_backend};
+use crate::state::crypt::{Codec, Key, Keyring};
 
 use super::StateArgs;
 
@@ -113,7 +112,7 @@ pub fn run(
     ui: &Ui,
     rt: tokio::runtime::Runtime,
 ) -> i32 {
-    let env = Environment::load(dir, &[], ProviderRegistry::builtin());
+    let env = Environment::load(dir, &[], crate::providers::builtin_registry());
     let settings = &env.config.root().settings;
     let dst_spec = match backend_spec(settings.backend.as_ref()) {
         Ok(s) => s,

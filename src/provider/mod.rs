@@ -58,6 +58,14 @@ pub struct ProviderContext {
     pub environment: String,
 }
 
+/// The ownership tags every cloud object slipway creates carries (design: conventions). Refresh,
+/// adoption after a crash and `state recover` find objects by them; defined once, here.
+pub const STACK_TAG: &str = "slipway:stack";
+/// The object's resource address in the configuration.
+pub const ADDRESS_TAG: &str = "slipway:address";
+/// The client token of the create that made the object (stack, address, generation).
+pub const TOKEN_TAG: &str = "slipway:token";
+
 /// Context for a create call.
 #[derive(Clone, Debug)]
 pub struct CreateRequest<'a> {
@@ -291,19 +299,6 @@ pub struct ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    /// Every built-in provider.
-    pub fn builtin() -> ProviderRegistry {
-        let mut r = ProviderRegistry::default();
-        r.register(Arc::new(crate::providers::aws::AwsProvider::new()));
-        r.register(Arc::new(
-            crate::providers::kubernetes::KubernetesProvider::new(),
-        ));
-        r.register(Arc::new(crate::providers::random::RandomProvider::new()));
-        r.register(Arc::new(crate::providers::time::TimeProvider::new()));
-        r.register(Arc::new(crate::providers::tls::TlsProvider::new()));
-        r
-    }
-
     pub fn register(&mut self, p: Arc<dyn Provider>) {
         self.providers.insert(p.name(), p);
     }

@@ -28,9 +28,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::crypt::Codec;
 use super::{OutputState, ResourceState, State, StateError};
 use crate::addr::ResourceInstanceAddr;
-use crate::backend::crypt::Codec;
 
 /// The journal line format version.
 pub const JOURNAL_FORMAT: u64 = 1;

@@ -22,6 +22,7 @@
 //! - Parsing never panics: a truncated or garbage file is an error naming the file and the JSON
 //!   error location.
 
+pub mod crypt;
 pub mod journal;
 
 use std::collections::BTreeMap;
@@ -301,7 +302,7 @@ pub enum StateError {
     #[error("{at}: journal record is corrupt ({reason}); refusing to guess")]
     JournalCorruptAt { at: String, reason: String },
     #[error(transparent)]
-    Crypt(#[from] crate::backend::crypt::CryptError),
+    Crypt(#[from] crypt::CryptError),
     #[error("cannot encode state: {reason}")]
     Encode { reason: String },
 }

@@ -65,7 +65,7 @@ async fn run_once(opts: &Options, env_dir: &std::path::Path, state_dir: &std::pa
     let env = crate::environment::Environment::load(
         env_dir,
         &[],
-        crate::provider::ProviderRegistry::builtin(),
+        crate::providers::builtin_registry(),
     );
     let sopts = crate::session::SessionOptions {
         state_dir: Some(state_dir.to_path_buf()),

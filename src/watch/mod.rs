@@ -40,7 +40,8 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use tokio::sync::mpsc;
 
-use crate::apply::{self, ApplyContext, LinePrinter};
+use crate::addr::ResourceInstanceAddr;
+use crate::apply::{self, ApplyContext, OpKind, Progress};
 use crate::backend::BackendError;
 use crate::environment::Environment;
 use crate::plan::{self, Action, Plan, PlanOptions, file::SavedPlan};
@@ -266,8 +267,47 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The agent's events go through `tracing` (so `--log-format json` covers them), never to
+/// stdout: a daemon's output is its log.
 fn log(msg: &str) {
-    crate::cli::println_out(&format!("watch: {msg}"));
+    tracing::info!("{msg}");
+}
+
+/// Apply's progress as log events: one per operation started, still running, finished or
+/// failed, with the same words the command line prints.
+struct LogProgress;
+
+impl Progress for LogProgress {
+    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
+        tracing::info!("{addr}: {}", op.progressive().0);
+    }
+    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
+        tracing::info!(
+            "{addr}: Still {}... [{}s elapsed]",
+            op.ongoing(),
+            elapsed.as_secs()
+        );
+    }
+    fn finished(
+        &self,
+        addr: &ResourceInstanceAddr,
+        op: OpKind,
+        elapsed: Duration,
+        id: Option<&str>,
+    ) {
+        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
+        tracing::info!(
+            "{addr}: {} after {}s{id}",
+            op.progressive().1,
+            elapsed.as_secs()
+        );
+    }
+    fn failed(&self, addr: &ResourceInstanceAddr, _op: OpKind, message: &str) {
+        tracing::error!("{addr}: failed: {message}");
+    }
+    fn notice(&self, message: &str) {
+        tracing::info!("{message}");
+    }
 }
 
 fn short(commit: &str) -> &str {
@@ -584,7 +624,7 @@ impl Agent {
         // First look without waiting, so that the wait is logged when there is one.
         let mut timeout = Duration::ZERO;
         loop {
-            let env = Environment::load(env_dir, &[], ProviderRegistry::builtin());
+            let env = Environment::load(env_dir, &[], crate::providers::builtin_registry());
             if env.diagnostics.has_errors() {
                 return Err(crate::diag::render_terminal(
                     &env.diagnostics,
@@ -733,7 +773,7 @@ impl Agent {
             env: s.env.clone(),
             registry: s.registry.clone(),
             parallelism: self.opts.parallelism,
-            progress: Arc::new(LinePrinter),
+            progress: Arc::new(LogProgress),
             tick: Duration::from_secs(10),
             deferred: Arc::new(crate::apply::DeferredProviders::new(
                 s.deferred.iter().cloned(),

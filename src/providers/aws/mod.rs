@@ -1,7 +1,7 @@
 //! The `aws` provider: EC2 networking and instances, EBS, (later) ELBv2, IAM and S3.
 //!
 //! Construction is free: no network, no credentials, so the provider can be registered in
-//! [`crate::provider::ProviderRegistry::builtin`] and its schema inspected offline. Only
+//! [`crate::providers::builtin_registry`] and its schema inspected offline. Only
 //! [`Provider::configure`] resolves region and credentials (aws-config's standard chain,
 //! overridden by `region`, `endpoint`, `access_key`/`secret_key` in the provider block) and builds
 //! the shared [`client::Clients`].

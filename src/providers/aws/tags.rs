@@ -16,11 +16,8 @@ use std::collections::BTreeMap;
 use crate::addr::{InstanceKey, ResourceInstanceAddr};
 use crate::value::Value;
 
-pub const STACK_TAG: &str = "slipway:stack";
-pub const ADDRESS_TAG: &str = "slipway:address";
+pub use crate::provider::{ADDRESS_TAG, STACK_TAG, TOKEN_TAG};
 pub const NAME_TAG: &str = "Name";
-/// The client token of the create that made the object (stack, address, generation).
-pub const TOKEN_TAG: &str = "slipway:token";
 
 pub type Tags = BTreeMap<String, String>;
 

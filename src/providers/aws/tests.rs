@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
 
 use super::testing::*;
-use crate::provider::{Provider, ProviderRegistry};
+use crate::provider::Provider;
 use crate::value::Value;
 
 fn rule(proto: &str, from: f64, to: f64, cidrs: &[&str]) -> Value {
@@ -38,7 +38,7 @@ async fn count_tagged_vpcs(p: &super::AwsProvider, stack: &str) -> usize {
 
 #[test]
 fn registered_without_network_or_credentials() {
-    let reg = ProviderRegistry::builtin();
+    let reg = crate::providers::builtin_registry();
     let schema = reg.resource_schema("aws_instance").expect("aws_instance");
     assert!(schema.block.attributes["ami"].force_new);
     assert!(schema.block.attributes["subnet_id"].force_new);
