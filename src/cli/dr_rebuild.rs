@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::engine::{StateArgs, confirm, make_plan, open, runtime};
+use super::progress::LinePrinter;
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
-use super::progress::LinePrinter;
 use crate::apply::{self, ApplyContext};
 use crate::config::vars::CliVar;
 use crate::plan::{Action, PlanOptions, render};

@@ -62,11 +62,8 @@ async fn run_once(opts: &Options, env_dir: &std::path::Path, state_dir: &std::pa
             ..Default::default()
         }
     };
-    let env = crate::environment::Environment::load(
-        env_dir,
-        &[],
-        crate::providers::builtin_registry(),
-    );
+    let env =
+        crate::environment::Environment::load(env_dir, &[], crate::providers::builtin_registry());
     let sopts = crate::session::SessionOptions {
         state_dir: Some(state_dir.to_path_buf()),
         ..Default::default()
