@@ -1342,6 +1342,14 @@ fn prod_etcd_scaling_to_five_replaces_no_running_member_and_rewrites_the_declare
         let address = format!("module.etcd_nodes.module.nodes.aws_instance.node[\"{name}\"]");
         assert_eq!(action(&address), "create", "{address}");
     }
+    // Nor any control-plane node: the apiservers name the first three members only.
+    for cp in by_role("control-plane") {
+        let address = format!(
+            "module.control_plane.module.nodes.aws_instance.node[\"{}\"]",
+            cp.name
+        );
+        assert_eq!(action(&address), "no-op", "{address}: {actions:?}");
+    }
     // The list the scripts read is rewritten in place.
     assert_eq!(
         action("module.etcd_nodes.aws_s3_object.declared_members"),

@@ -158,7 +158,7 @@ module "control_plane" {
   kubernetes_version = var.kubernetes_version
   containerd_version = var.containerd_version
   apiserver_endpoint = local.apiserver_endpoint
-  etcd               = { topology = "external", endpoints = module.etcd.endpoints }
+  etcd               = { topology = "external", endpoints = local.apiserver_etcd_endpoints }
   pod_cidr           = local.pod_cidr
   bootstrap_token    = local.bootstrap_token
   ca_cert_hash       = module.pki.ca_cert_hash

@@ -120,6 +120,12 @@ resource "random_password" "bootstrap_token_secret" {
 
 locals {
   bootstrap_token = "${random_string.bootstrap_token_id.result}.${random_password.bootstrap_token_secret.result}"
+
+  # The apiservers reach etcd through the first three members (sorted by name, so present at
+  # every allowed member count): changing etcd_member_count (3 <-> 5) then changes no
+  # control-plane node's user-data and replaces none of them. Three endpoints keep the
+  # apiservers connected while any one member is down.
+  apiserver_etcd_endpoints = slice(module.etcd.endpoints, 0, 3)
 }
 
 output "cluster" {

@@ -242,7 +242,10 @@ locals {
     path        = local.restore_script_path
     owner       = "root:root"
     permissions = "0755"
-    content     = local.etcd_restore_script
+    # gzip+base64 (cloud-init decodes it): an etcd member's user-data also carries the
+    # membership and snapshot scripts, and EC2 refuses user-data over 16 KiB.
+    content  = base64gzip(local.etcd_restore_script)
+    encoding = "gz+b64"
   }] : []
 
   bootstrap_script = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {

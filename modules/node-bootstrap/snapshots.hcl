@@ -44,7 +44,9 @@ locals {
       path        = local.snapshot_script_path
       owner       = "root:root"
       permissions = "0755"
-      content     = local.snapshot_script
+      # gzip+base64, as the membership and restore scripts: EC2 refuses user-data over 16 KiB.
+      content  = base64gzip(local.snapshot_script)
+      encoding = "gz+b64"
     },
     {
       path        = "/etc/systemd/system/slipway-etcd-snapshot.service"
