@@ -394,6 +394,8 @@ fn bootstrap_no_secret_in_user_data_plan_or_apply() {
         }
     };
     for (instance, user_data) in &f.user_data {
+        // Decoded: the bootstrap script travels compressed.
+        let user_data = &crate::cloud_config::readable(user_data);
         forbidden(&format!("user_data of {instance}"), user_data);
         assert!(!user_data.to_lowercase().contains("password"), "{instance}");
         forbidden(

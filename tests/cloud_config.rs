@@ -334,6 +334,17 @@ pub(crate) fn write_files(user_data: &str) -> BTreeMap<String, (String, String)>
         .collect()
 }
 
+/// User-data as a reader of the instance's attributes gets it once decoded: the text itself and
+/// every file it writes, compressed ones decompressed. Checks that no secret is in user-data
+/// look here, not at the text alone (a compressed file would hide one from a plain search).
+pub(crate) fn readable(user_data: &str) -> String {
+    let mut all = user_data.to_string();
+    for (path, (content, _)) in write_files(user_data) {
+        all.push_str(&format!("\n--- {path}\n{content}"));
+    }
+    all
+}
+
 /// Decodes cloud-init's `gz+b64` encoding with the system's base64 and gzip.
 fn gunzip_base64(content: &str) -> String {
     let mut child = Command::new("sh")

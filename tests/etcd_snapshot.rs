@@ -415,7 +415,8 @@ fn etcd_node_snapshot_script_uploads_once_from_the_leader() {
         assert!(ud.contains("slipway-etcd-snapshot.timer"), "{name}");
         assert!(ud.contains("OnUnitActiveSec=15min"), "{name}");
         assert!(
-            ud.contains("systemctl enable --now slipway-etcd-snapshot.timer"),
+            crate::cloud_config::readable(ud)
+                .contains("systemctl enable --now slipway-etcd-snapshot.timer"),
             "{name}"
         );
     }

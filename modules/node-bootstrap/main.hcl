@@ -270,11 +270,14 @@ locals {
     etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
+  # gzip+base64 (cloud-init decodes it before writing): with an etcd member's membership,
+  # snapshot and restore scripts the plain text would pass EC2's 16 KiB user-data limit.
   script_file = {
     path        = local.script_path
     owner       = "root:root"
     permissions = "0755"
-    content     = local.bootstrap_script
+    content     = base64gzip(local.bootstrap_script)
+    encoding    = "gz+b64"
   }
 
   # modules/etcd's config file and unit, unchanged; the unit (external topology) refuses to start

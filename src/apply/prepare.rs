@@ -62,6 +62,21 @@ struct Reply {
 }
 
 impl Reply {
+    /// The launch of `call`: spawned on the runtime when launched (not before: the intent is
+    /// written first), timed, and reported here. `call` is lazy until then.
+    fn launch<F>(self, call: F) -> Launch
+    where
+        F: Future<Output = Result<Option<Value>, String>> + Send + 'static,
+    {
+        Box::new(move || {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let r = call.await;
+                self.send(r, started);
+            });
+        })
+    }
+
     fn send(self, r: Result<Option<Value>, String>, started: Instant) {
         let _ = self.tx.send(match r {
             Ok(value) => Done::Ok {
@@ -185,23 +200,19 @@ fn prepare_create(
     // The token names this generation: adoption by tags must never take the object a
     // create_before_destroy replacement is replacing (same address, older token).
     tags.insert(TOKEN_TAG.to_string(), token.clone());
-    let launch: Launch = Box::new(move || {
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let req = CreateRequest {
-                address: &addr,
-                client_token: &token,
-                ownership_tags: &tags,
-                planned: &planned,
-                resuming,
-            };
-            let r = provider
-                .create(&rtype, req)
-                .await
-                .map(Some)
-                .map_err(|e| e.message);
-            reply.send(r, started);
-        });
+    let launch = reply.launch(async move {
+        let req = CreateRequest {
+            address: &addr,
+            client_token: &token,
+            ownership_tags: &tags,
+            planned: &planned,
+            resuming,
+        };
+        provider
+            .create(&rtype, req)
+            .await
+            .map(Some)
+            .map_err(|e| e.message)
     });
     Ok((Some(record), launch))
 }
@@ -235,16 +246,12 @@ fn prepare_update(call: Call, state: &State, ctx: &ApplyContext, config: Value) 
         .planned;
     Ok((
         None,
-        Box::new(move || {
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let r = provider
-                    .update(&rtype, &prior, &planned)
-                    .await
-                    .map(Some)
-                    .map_err(|e| e.message);
-                reply.send(r, started);
-            });
+        reply.launch(async move {
+            provider
+                .update(&rtype, &prior, &planned)
+                .await
+                .map(Some)
+                .map_err(|e| e.message)
         }),
     ))
 }
@@ -273,30 +280,23 @@ fn prepare_delete(call: Call, op: &Op, c: &ResourceChange, state: &State) -> Pre
         .and_then(|r| r.pending_client_token().map(str::to_string));
     Ok((
         None,
-        Box::new(move || {
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let victim = match (pending, victim) {
-                    (Some(token), Some(planned)) => {
-                        match provider.recover(&rtype, &addr, &token, &planned).await {
-                            Ok(found) => Ok(found),
-                            Err(e) => Err(e.message),
-                        }
-                    }
-                    (_, victim) => Ok(victim),
-                };
-                // None: already gone from state, or a pending create that made nothing.
-                let r = match victim {
-                    Ok(Some(v)) => provider
-                        .delete(&rtype, &v)
-                        .await
-                        .map(|_| None)
-                        .map_err(|e| e.message),
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                reply.send(r, started);
-            });
+        reply.launch(async move {
+            let victim = match (pending, victim) {
+                (Some(token), Some(planned)) => provider
+                    .recover(&rtype, &addr, &token, &planned)
+                    .await
+                    .map_err(|e| e.message)?,
+                (_, victim) => victim,
+            };
+            // None: already gone from state, or a pending create that made nothing.
+            match victim {
+                Some(v) => provider
+                    .delete(&rtype, &v)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.message),
+                None => Ok(None),
+            }
         }),
     ))
 }
@@ -311,16 +311,12 @@ fn prepare_read(call: Call, config: Value) -> Prepared {
     } = call;
     Ok((
         None,
-        Box::new(move || {
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let r = provider
-                    .read_data(&rtype, &config)
-                    .await
-                    .map(Some)
-                    .map_err(|e| e.message);
-                reply.send(r, started);
-            });
+        reply.launch(async move {
+            provider
+                .read_data(&rtype, &config)
+                .await
+                .map(Some)
+                .map_err(|e| e.message)
         }),
     ))
 }
