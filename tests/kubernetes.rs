@@ -52,7 +52,9 @@ impl Stack {
         let mut c = Cmd::new();
         c.current_dir(self.repo.path())
             .args(args)
-            .timeout(Duration::from_secs(300));
+            // Longer than a manifest's default readiness wait (300 s): a stuck apply then ends with
+            // slipway's own message naming what it waited for, not with this kill.
+            .timeout(Duration::from_secs(600));
         c
     }
 

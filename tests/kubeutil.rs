@@ -283,6 +283,35 @@ fn read_logs(dir: &Path) -> String {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the cluster was doing when the test failed, while it still runs: workloads
+            // that are not ready and the latest events say what an apply was waiting for.
+            for args in [
+                &[
+                    "get",
+                    "nodes,deployments,statefulsets",
+                    "-A",
+                    "--request-timeout=10s",
+                ][..],
+                &[
+                    "get",
+                    "events",
+                    "-A",
+                    "--field-selector=type=Warning",
+                    "--sort-by=.lastTimestamp",
+                    "--request-timeout=10s",
+                ][..],
+            ] {
+                let out = self.kubectl(args);
+                let text = out.all();
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!(
+                    "--- kubectl {} (last lines)\n{}",
+                    args.join(" "),
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                );
+            }
+        }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-cluster");
         let _ = Command::new(script)
             .args(["down", "--dir"])

@@ -140,7 +140,9 @@ fn slipway_at_with_env(
     for (k, v) in vars {
         c.env(k, v);
     }
-    c.timeout(Duration::from_secs(300));
+    // Longer than a manifest's default readiness wait (300 s): a stuck apply then ends with
+    // slipway's own message naming what it waited for, not with this kill.
+    c.timeout(Duration::from_secs(600));
     c.run()
 }
 

@@ -157,21 +157,39 @@ impl Run {
         })
     }
 
+    /// The command, its exit, and its output cut to its head and tail: what a run was doing
+    /// when it failed is at its end, and CI reports show the end of a log, so the exit status
+    /// and the crash reason come last.
     pub fn dump(&self) -> String {
-        fn cut(s: &str) -> &str {
-            let mut end = s.len().min(4000);
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            &s[..end]
-        }
         format!(
-            "--- exit: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            "--- {}\n--- stdout:\n{}\n--- stderr:\n{}\n--- exit: {:?}{}",
+            self.describe,
+            head_and_tail(&self.stdout, 1500, 3000),
+            head_and_tail(&self.stderr, 1500, 3000),
             self.code,
-            cut(&self.stdout),
-            cut(&self.stderr)
+            match self.crash() {
+                Some(why) => format!(", crash: {why}"),
+                None => String::new(),
+            }
         )
     }
+}
+
+/// `s` when short; otherwise its first `head` and last `tail` bytes (on character boundaries)
+/// with the number of bytes left out between them.
+pub fn head_and_tail(s: &str, head: usize, tail: usize) -> String {
+    if s.len() <= head + tail {
+        return s.to_string();
+    }
+    let mut h = head;
+    while !s.is_char_boundary(h) {
+        h -= 1;
+    }
+    let mut t = s.len() - tail;
+    while !s.is_char_boundary(t) {
+        t += 1;
+    }
+    format!("{}\n[… {} bytes …]\n{}", &s[..h], t - h, &s[t..])
 }
 
 /// A command line for the `slipway` binary with a controlled environment: no colour, no
