@@ -87,6 +87,40 @@ impl DrillEnv {
     }
 }
 
+/// A one-member etcd on `ip` with its data in `dir`: the live cluster a drill reads snapshots
+/// of; returned once it answers. Without fsync: it is thrown away, and on a machine busy
+/// building one fdatasync took 19 s, timing out the writes of the set-up.
+fn source_etcd(ip: &str, dir: &Path) -> (Proc, String) {
+    let port = crate::kubeutil::free_port(ip);
+    let peer = crate::kubeutil::free_port(ip);
+    let endpoint = format!("http://{ip}:{port}");
+    let mut etcd = Proc::spawn(
+        Command::new(kube_bin("etcd"))
+            .args(["--name", "src", "--unsafe-no-fsync", "--data-dir"])
+            .arg(dir.join("data"))
+            .arg(format!("--listen-client-urls={endpoint}"))
+            .arg(format!("--advertise-client-urls={endpoint}"))
+            .arg(format!("--listen-peer-urls=http://{ip}:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=http://{ip}:{peer}"))
+            .arg(format!("--initial-cluster=src=http://{ip}:{peer}")),
+        dir.join("etcd.log"),
+    );
+    crate::kubeutil::wait_until("etcd answers", Duration::from_secs(60), || {
+        etcd.alive()?;
+        let o = Command::new(kube_bin("etcdctl"))
+            .arg(format!("--endpoints={endpoint}"))
+            .args(["endpoint", "health"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    });
+    (etcd, endpoint)
+}
+
 /// `etcdctl ARGS` against `endpoint`, tried up to five times: the writes here are idempotent
 /// puts, and a single-member etcd that just reported healthy can still time out one request
 /// on a loaded machine (seen once in a full run).
@@ -204,33 +238,7 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
         .tempdir()
         .unwrap();
     let ip = "127.0.42.61";
-    let port = crate::kubeutil::free_port(ip);
-    let peer = crate::kubeutil::free_port(ip);
-    let endpoint = format!("http://{ip}:{port}");
-    let mut etcd = Proc::spawn(
-        Command::new(kube_bin("etcd"))
-            .args(["--name", "src", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg(format!("--listen-client-urls={endpoint}"))
-            .arg(format!("--advertise-client-urls={endpoint}"))
-            .arg(format!("--listen-peer-urls=http://{ip}:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://{ip}:{peer}"))
-            .arg(format!("--initial-cluster=src=http://{ip}:{peer}")),
-        dir.path().join("etcd.log"),
-    );
-    crate::kubeutil::wait_until("etcd answers", Duration::from_secs(30), || {
-        etcd.alive()?;
-        let o = Command::new(kube_bin("etcdctl"))
-            .arg(format!("--endpoints={endpoint}"))
-            .args(["endpoint", "health"])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&o.stderr).into_owned())
-        }
-    });
+    let (mut etcd, endpoint) = source_etcd(ip, dir.path());
     for i in 0..200 {
         etcdctl(&endpoint, &["put", &format!("/data/{i}"), &"x".repeat(100)]);
     }
@@ -331,33 +339,7 @@ fn watch_drill_interval_exports_the_drill_on_metrics() {
         .tempdir()
         .unwrap();
     let ip = "127.0.42.71";
-    let port = crate::kubeutil::free_port(ip);
-    let peer = crate::kubeutil::free_port(ip);
-    let endpoint = format!("http://{ip}:{port}");
-    let mut etcd = Proc::spawn(
-        Command::new(kube_bin("etcd"))
-            .args(["--name", "src", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg(format!("--listen-client-urls={endpoint}"))
-            .arg(format!("--advertise-client-urls={endpoint}"))
-            .arg(format!("--listen-peer-urls=http://{ip}:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://{ip}:{peer}"))
-            .arg(format!("--initial-cluster=src=http://{ip}:{peer}")),
-        dir.path().join("etcd.log"),
-    );
-    crate::kubeutil::wait_until("etcd answers", Duration::from_secs(30), || {
-        etcd.alive()?;
-        let o = Command::new(kube_bin("etcdctl"))
-            .arg(format!("--endpoints={endpoint}"))
-            .args(["endpoint", "health"])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&o.stderr).into_owned())
-        }
-    });
+    let (mut etcd, endpoint) = source_etcd(ip, dir.path());
     let env = DrillEnv::new("watch", &endpoint);
     env.snapshot();
     // The same environment in Git: the agent's first sync finds the state in line with it.

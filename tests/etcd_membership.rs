@@ -627,7 +627,11 @@ impl Load {
                     "Unavailable",
                     "unavailable",
                     "timed out",
-                    "leader changed"
+                    "leader changed",
+                    // The member that took the request was removed while it was in flight
+                    // (etcd's ErrStopped): not acknowledged, so retried like the others.
+                    "raft: stopped",
+                    "server stopped",
                 ]
                 .iter()
                 .any(|retryable| failure.contains(retryable)),

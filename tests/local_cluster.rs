@@ -69,22 +69,78 @@ spec:
         ])
         .ok("job Complete");
 
-    // `down` stops every process `up` recorded.
-    let pids: Vec<i32> = std::fs::read_dir(cluster.dir().join("pids"))
+    // A controller that exits is restarted, as a kubelet restarts a static pod: killed here, the
+    // controller manager comes back under a new pid and rolls out a scaled Deployment.
+    let child = |c: &str| -> i32 {
+        std::fs::read_to_string(cluster.dir().join("pids").join(format!("{c}.child")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let first = child("kube-controller-manager");
+    // SAFETY: sends SIGKILL to the controller manager this cluster started.
+    assert_eq!(unsafe { libc::kill(first, libc::SIGKILL) }, 0);
+    wait_until(
+        "controller manager restarted",
+        Duration::from_secs(30),
+        || {
+            let now = child("kube-controller-manager");
+            // SAFETY: signal 0 only checks that the pid exists.
+            if now != first && unsafe { libc::kill(now, 0) } == 0 {
+                Ok(())
+            } else {
+                Err(format!("still {now}"))
+            }
+        },
+    );
+    cluster
+        .kubectl(&["scale", "deployment/web", "--replicas=5"])
+        .ok("scale");
+    wait_until("five replicas available", Duration::from_secs(120), || {
+        let out = cluster.kubectl(&[
+            "get",
+            "deployment/web",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ]);
+        if out.stdout.trim() == "5" {
+            Ok(())
+        } else {
+            Err(out.all())
+        }
+    });
+
+    // `down` stops every process `up` recorded: each component, and the restarted controllers'
+    // own processes beside their supervisors.
+    let mut files: Vec<(String, i32)> = std::fs::read_dir(cluster.dir().join("pids"))
         .unwrap()
         .map(|e| {
-            std::fs::read_to_string(e.unwrap().path())
+            let e = e.unwrap();
+            let pid = std::fs::read_to_string(e.path())
                 .unwrap()
                 .trim()
                 .parse()
-                .unwrap()
+                .unwrap();
+            (e.file_name().to_string_lossy().into_owned(), pid)
         })
         .collect();
+    files.sort();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
-        pids.len(),
-        5,
-        "etcd, apiserver, controller-manager, scheduler, kwok"
+        names,
+        [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-controller-manager.child",
+            "kube-scheduler",
+            "kube-scheduler.child",
+            "kwok",
+            "kwok.child"
+        ]
     );
+    let pids: Vec<i32> = files.into_iter().map(|(_, pid)| pid).collect();
     drop(cluster);
     for pid in pids {
         // A killed process reparented to init may linger as a zombie until reaped: that is dead.

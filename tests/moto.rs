@@ -62,7 +62,8 @@ impl Moto {
             python,
         };
         let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
+        // Python's start-up alone takes seconds when the machine is busy building.
+        while t.elapsed() < Duration::from_secs(90) {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
                 let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
                 let mut b = String::new();
