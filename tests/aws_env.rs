@@ -132,6 +132,18 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         assert!(t.get("slipway:stack").is_some(), "{t}");
         addresses.insert(t["slipway:address"].as_str().unwrap().to_string());
     }
+    // Every node boots the newest Debian 12 image of Debian's account, the environment's
+    // default as on real AWS (scripts/moto/debian-12-amis.json gives moto those images).
+    let images = moto.boto3(
+        "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        img = ec2.describe_images(ImageIds=[i['ImageId']])['Images'][0]\n        out.append([img['OwnerId'], img['Name']])",
+    );
+    for image in images.as_array().unwrap() {
+        assert_eq!(
+            image,
+            &serde_json::json!(["136693071363", "debian-12-amd64-20250428-2096"]),
+            "{images}"
+        );
+    }
     // The instances come from modules/control-plane and modules/workers (through modules/nodes).
     assert_eq!(
         addresses,

@@ -46,8 +46,22 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
+        // The images real AWS has for the environments' defaults (Debian 12 from Debian's
+        // account) beside moto's own: written by scripts/install-moto.
+        let amis = server
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("slipway-amis.json");
+        assert!(
+            amis.is_file(),
+            "{} not found: run scripts/install-moto",
+            amis.display()
+        );
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_AMIS_PATH", &amis)
             .env("MOTO_ENABLE_AMI_VALIDATION", "true")
             .env("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
             .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")

@@ -21,13 +21,14 @@ data "aws_availability_zones" "available" {
   state = "available"
 }
 
-# Debian 12 would be the choice on real AWS; the emulator ships Amazon Linux 2023 images.
+# The newest Debian 12 image from Debian's own account (https://wiki.debian.org/Cloud/AmazonEC2Image):
+# the bootstrap scripts use apt and Debian's packages.
 data "aws_ami" "node" {
-  owners      = ["amazon"]
+  owners      = ["136693071363"]
   most_recent = true
   filter {
     name   = "name"
-    values = ["al2023-ami-*-x86_64"]
+    values = ["debian-12-amd64-*"]
   }
 }
 

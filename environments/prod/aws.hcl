@@ -16,15 +16,15 @@ variable "instance_type" {
 }
 
 variable "ami_owners" {
-  description = "Owners of the node image. The bootstrap scripts target Debian 12 (apt, Debian's containerd and etcd-server): on real AWS use Debian's account (see https://wiki.debian.org/Cloud/AmazonEC2Image). The default finds the Amazon Linux images the emulator ships."
+  description = "Owners of the node image. The bootstrap scripts target Debian 12 (apt, Debian's containerd): the default is Debian's own account (https://wiki.debian.org/Cloud/AmazonEC2Image)."
   type        = list(string)
-  default     = ["amazon"]
+  default     = ["136693071363"]
 }
 
 variable "ami_name" {
-  description = "Name pattern of the node image, e.g. \"debian-12-amd64-*\" on real AWS."
+  description = "Name pattern of the node image; the newest match is used."
   type        = string
-  default     = "al2023-ami-*-x86_64"
+  default     = "debian-12-amd64-*"
 }
 
 data "aws_ami" "node" {
