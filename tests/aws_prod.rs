@@ -420,6 +420,131 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
     );
 }
 
+/// The instances (count per type) and EBS volumes (count and GiB per type) a `plan --json`
+/// keeps or creates (`planned`), or that exist before it (`now`), read from its resource
+/// changes: what the footprint must say.
+fn billed_from_changes(
+    doc: &serde_json::Value,
+    side: &str,
+) -> BTreeMap<(String, String), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for c in doc["resource_changes"].as_array().unwrap() {
+        let o = &c[side];
+        if c["mode"] == "data" || o.is_null() {
+            continue;
+        }
+        let (category, kind, gib) = match c["type"].as_str().unwrap() {
+            "aws_instance" => ("instances", o["instance_type"].as_str().unwrap(), 0),
+            "aws_ebs_volume" => (
+                "volumes",
+                o["type"].as_str().unwrap(),
+                o["size"].as_u64().unwrap(),
+            ),
+            _ => continue,
+        };
+        let e = out
+            .entry((category.to_string(), kind.to_string()))
+            .or_insert((0, 0));
+        e.0 += 1;
+        e.1 += gib;
+    }
+    out
+}
+
+fn footprint_of(doc: &serde_json::Value, side: &str) -> BTreeMap<(String, String), (u64, u64)> {
+    doc["footprint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| {
+            l["category"] == "instances" || !l["kind"].as_str().unwrap_or("").ends_with(", root")
+        })
+        .filter(|l| l["category"] == "instances" || l["category"] == "volumes")
+        .filter(|l| l[side]["count"].as_u64().unwrap() > 0)
+        .map(|l| {
+            (
+                (
+                    l["category"].as_str().unwrap().to_string(),
+                    l["kind"].as_str().unwrap().to_string(),
+                ),
+                (
+                    l[side]["count"].as_u64().unwrap(),
+                    l[side]["gib"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `plan` shows the bill's shape: instances by type, volumes by type and size, load balancers,
+/// now and once applied — the first plan from nothing, then a scaling plan from what runs.
+#[test]
+fn prod_plan_footprint_shows_instances_volumes_and_load_balancers_now_and_once_applied() {
+    let f = fixture();
+    let first = f.plan.json();
+    assert_eq!(
+        footprint_of(&first, "planned"),
+        billed_from_changes(&first, "after"),
+        "{}",
+        first["footprint"]
+    );
+    assert!(
+        footprint_of(&first, "now").is_empty(),
+        "{}",
+        first["footprint"]
+    );
+    let line = |doc: &serde_json::Value, category: &str| -> Vec<serde_json::Value> {
+        doc["footprint"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["category"] == category)
+            .cloned()
+            .collect()
+    };
+    // One network load balancer; every instance has its root volume.
+    let lbs = line(&first, "load balancers");
+    assert_eq!(lbs.len(), 1, "{lbs:?}");
+    assert_eq!(lbs[0]["planned"]["count"], 1);
+    let instances: u64 = line(&first, "instances")
+        .iter()
+        .map(|l| l["planned"]["count"].as_u64().unwrap())
+        .sum();
+    let roots: u64 = line(&first, "volumes")
+        .iter()
+        .filter(|l| l["kind"].as_str().unwrap().ends_with(", root"))
+        .map(|l| l["planned"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        instances,
+        (CONTROL_PLANE + ETCD + WORKERS) as u64,
+        "{}",
+        first["footprint"]
+    );
+    assert_eq!(roots, instances);
+
+    // After the apply, 3 → 5 etcd members: what runs now, and two more members with their
+    // data volumes once applied.
+    let scale = f.scale_plan.json();
+    assert_eq!(
+        footprint_of(&scale, "now"),
+        billed_from_changes(&scale, "before")
+    );
+    assert_eq!(
+        footprint_of(&scale, "planned"),
+        billed_from_changes(&scale, "after")
+    );
+    let total = |side: &str, category: &str| -> u64 {
+        line(&scale, category)
+            .iter()
+            .map(|l| l[side]["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("now", "instances"), instances);
+    assert_eq!(total("planned", "instances"), instances + 2);
+    assert_eq!(total("planned", "volumes") - total("now", "volumes"), 4);
+}
+
 #[test]
 fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     let f = fixture();

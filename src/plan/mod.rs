@@ -14,6 +14,7 @@
 //! - Sensitive values are carried with their marks; renderers mask them.
 
 pub mod file;
+pub mod footprint;
 pub mod render;
 
 use std::cell::RefCell;
@@ -187,6 +188,9 @@ pub struct Plan {
     /// The state as refreshed (apply persists it before making changes).
     pub refreshed: State,
     pub options: PlanOptions,
+    /// What runs now and once applied, as a bill itemises it ([`footprint`]).
+    #[serde(default)]
+    pub footprint: footprint::Footprint,
 }
 
 impl Plan {
@@ -743,9 +747,11 @@ pub fn plan(
     }
     let mut changes: Vec<ResourceChange> = changes.into_values().collect();
     changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+    let footprint = footprint::of(&env.registry, &changes);
     let plan = Plan {
         lineage: refreshed.lineage.clone(),
         serial: refreshed.serial,
+        footprint,
         changes,
         drift,
         outputs,

@@ -369,6 +369,7 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
                 out.push_str(&format!("  {t:width$}  {a:>3}  {c:>6}  {d:>7}\n"));
             }
         }
+        out.push_str(&super::footprint::render(&plan.footprint));
     }
     if !outputs.is_empty() {
         out.push_str("\nChanges to Outputs:\n");
@@ -501,6 +502,7 @@ pub fn json(plan: &Plan) -> serde_json::Value {
         "resource_drift": drift,
         "output_changes": outputs,
         "summary": { "add": add, "change": change, "destroy": destroy, "has_changes": plan.has_changes() },
+        "footprint": plan.footprint.lines,
     })
 }
 

@@ -141,6 +141,17 @@ pub enum Discovery {
     Unsupported,
 }
 
+/// What one object costs to run, as a bill itemises it: a category ("instances"), a kind in
+/// it ("t3.large", "gp3"; `None` when the plan does not know it yet), how many, and the GiB it
+/// provisions (volumes) where that is what is billed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FootprintItem {
+    pub category: &'static str,
+    pub kind: Option<String>,
+    pub count: u64,
+    pub gib: u64,
+}
+
 /// A provider of resource types.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
@@ -205,6 +216,13 @@ pub trait Provider: Send + Sync {
     /// every object the plan keeps; the answer is (dependent, dependency) index pairs. Pure:
     /// called once per plan, no I/O.
     fn implicit_dependencies(&self, _objects: &[(&str, &Value)]) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+
+    /// What `object` (of `rtype`, as planned or as it exists) costs to run, for the plan's
+    /// footprint summary: nothing for the types that are not billed by themselves (the
+    /// default). Pure, no I/O.
+    fn footprint(&self, _rtype: &str, _object: &Value) -> Vec<FootprintItem> {
         Vec::new()
     }
 

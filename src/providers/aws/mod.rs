@@ -48,6 +48,46 @@ mod iam_s3;
 pub mod resource;
 mod s3_config;
 pub mod tags;
+
+/// What an AWS object is billed as (the plan's footprint): instances by type and their root
+/// volumes, EBS volumes by type and size, load balancers by type, buckets. Unknown values
+/// (known only after apply) give a kind of `None`; a root volume without a size set counts
+/// without GiB (the image decides it).
+fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
+    use resource::{block_attr, int_attr, str_attr};
+    let item = |category, kind: Option<String>, gib: Option<i64>| FootprintItem {
+        category,
+        kind,
+        count: 1,
+        gib: gib.map_or(0, |g| g.max(0) as u64),
+    };
+    match rtype {
+        "aws_instance" => {
+            let root = block_attr(o, "root_block_device");
+            let root_type = root
+                .as_ref()
+                .and_then(|r| str_attr(r, "volume_type"))
+                .unwrap_or_else(|| "image's type".to_string());
+            vec![
+                item("instances", str_attr(o, "instance_type"), None),
+                item(
+                    "volumes",
+                    Some(format!("{root_type}, root")),
+                    root.as_ref().and_then(|r| int_attr(r, "volume_size")),
+                ),
+            ]
+        }
+        "aws_ebs_volume" => vec![item("volumes", str_attr(o, "type"), int_attr(o, "size"))],
+        "aws_lb" => vec![item(
+            "load balancers",
+            str_attr(o, "load_balancer_type").or_else(|| Some("application".to_string())),
+            None,
+        )],
+        "aws_s3_bucket" => vec![item("S3 buckets", Some("standard".to_string()), None)],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -58,8 +98,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::provider::{
-    AttributeSchema as A, CreateRequest, DiscoveredObject, Discovery, PlannedObject, Provider,
-    ProviderContext, ProviderError, ProviderSchema, ReadRequest, ResourceSchema, Schema, TypeBatch,
+    AttributeSchema as A, CreateRequest, DiscoveredObject, Discovery, FootprintItem, PlannedObject,
+    Provider, ProviderContext, ProviderError, ProviderSchema, ReadRequest, ResourceSchema, Schema,
+    TypeBatch,
 };
 use crate::value::{Type, Value};
 use client::{CallPolicy, Clients};
@@ -209,6 +250,10 @@ impl Provider for AwsProvider {
 
     fn call_stats(&self) -> BTreeMap<String, u64> {
         AwsProvider::call_stats(self)
+    }
+
+    fn footprint(&self, rtype: &str, object: &Value) -> Vec<FootprintItem> {
+        footprint(rtype, object)
     }
 
     fn schema(&self) -> &ProviderSchema {
