@@ -907,6 +907,19 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     // Step 1 (etcd_leaving = [b, c]): the list names a alone; every node still runs. The timer
     // fires on every node; only the leader acts, one removal per run, each leaving a quorum of
     // healthy voters (3 → 2 → 1). An undeclared leader hands leadership over first.
+    // c leads (an operator's move-leader, or chance): a leaving leader hands over first.
+    let c_id = lab
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.1 == "dev-cp-c")
+        .unwrap()
+        .0;
+    let leader = lab.leader();
+    if leader != "dev-cp-c" {
+        lab.ctl(&[Lab::client_url(&leader)], &["move-leader", &c_id])
+            .ok("move-leader to dev-cp-c");
+    }
     lab.declare(&lab.f.declared_leaving.clone());
     let mut removals = 0;
     let mut handovers = 0;
@@ -934,6 +947,7 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
         },
     );
     assert_eq!(removals, 2, "one removal per leaving member");
+    assert!(handovers >= 1, "the leaving leader did not hand over");
     // Step 2 (control_plane_count = 1): the instances go; they are no members any more.
     lab.kill("dev-cp-b");
     lab.kill("dev-cp-c");
