@@ -491,8 +491,14 @@ impl Lab {
         }
         let endpoints: Vec<String> = voters.iter().map(|n| Lab::client_url(n)).collect();
         let peer = Lab::peer_url(name);
-        let mut added = String::new();
-        wait_until("member add --learner", Duration::from_secs(90), || {
+        // A timed-out add may have been applied: the learner with this peer URL is then ours
+        // (kubeadm checks the member list the same way before adding).
+        let mut id = String::new();
+        wait_until("member add --learner", Duration::from_secs(180), || {
+            if let Some(m) = self.members()?.into_iter().find(|m| m.2 == peer) {
+                id = m.0;
+                return Ok(());
+            }
             let r = self.ctl(
                 &endpoints,
                 &[
@@ -503,26 +509,18 @@ impl Lab {
                     "--learner",
                 ],
             );
-            if r.code == 0 {
-                added = r.stdout;
-                Ok(())
-            } else {
-                Err(r.all())
-            }
+            Err(r.all())
         });
-        let cluster = added
-            .lines()
-            .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER="))
-            .unwrap_or_else(|| panic!("member add printed no ETCD_INITIAL_CLUSTER: {added}"))
-            .trim_matches('"')
-            .to_string();
-        let id = added
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_else(|| panic!("member add: {added}"))
-            .to_string();
+        // The cluster `member add` prints: every member under its name, this one under its own.
+        let cluster = self
+            .members()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}={}", if m.0 == id { name } else { m.1.as_str() }, m.2))
+            .collect::<Vec<_>>()
+            .join(",");
         self.start(name, &cluster, "existing");
-        wait_until("member promote", Duration::from_secs(90), || {
+        wait_until("member promote", Duration::from_secs(180), || {
             let r = self.ctl(&endpoints, &["member", "promote", &id]);
             if r.code == 0 { Ok(()) } else { Err(r.all()) }
         });

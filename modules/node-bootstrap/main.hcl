@@ -276,14 +276,18 @@ locals {
     etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
-  # gzip+base64 (cloud-init decodes it before writing): with an etcd member's membership,
-  # snapshot and restore scripts the plain text would pass EC2's 16 KiB user-data limit.
+  # gzip+base64 (cloud-init decodes it before writing), and without its comment lines (the
+  # template has them; modules/etcd-nodes strips the membership script the same way): with an
+  # etcd member's membership, snapshot and restore scripts the plain text would pass EC2's
+  # 16 KiB user-data limit.
   script_file = {
     path        = local.script_path
     owner       = "root:root"
     permissions = "0755"
-    content     = base64gzip(local.bootstrap_script)
-    encoding    = "gz+b64"
+    content = base64gzip(join("\n", [
+      for line in split("\n", local.bootstrap_script) : line if !startswith(trimspace(line), "#") || startswith(line, "#!")
+    ]))
+    encoding = "gz+b64"
   }
 
   # modules/etcd's config file and unit, unchanged; the unit (external topology) refuses to start
