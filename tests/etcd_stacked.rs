@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -251,11 +251,8 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// The tests share addresses and ports: one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// One lab at a time, with tests/etcd_membership.rs's (its lock): see there.
+use crate::etcd_membership::serial;
 
 fn lab_ip(name: &str) -> &'static str {
     NODES.iter().find(|(n, _)| *n == name).unwrap().1
@@ -887,11 +884,12 @@ fn etcd_stacked_replaced_node_is_removed_then_rejoins_as_learner_under_writes() 
     assert_eq!(lab.members().unwrap(), after);
     let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "replace a node");
     eprintln!(
-        "stacked replace: {} writes, {} failed (max {} in a row), {} monitor rounds",
+        "stacked replace: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered)",
         writes.acked.len(),
         writes.failures.len(),
         writes.max_in_a_row,
-        rounds.total
+        rounds.total,
+        rounds.unanswered
     );
 }
 
@@ -952,11 +950,12 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     lab.wait_voters(&["dev-cp-a"]);
     let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "3 → 1 in two steps");
     eprintln!(
-        "stacked 3→1: {} writes, {} failed (max {} in a row), {} monitor rounds, {handovers} leader handovers",
+        "stacked 3→1: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered), {handovers} leader handovers",
         writes.acked.len(),
         writes.failures.len(),
         writes.max_in_a_row,
-        rounds.total
+        rounds.total,
+        rounds.unanswered
     );
 }
 
