@@ -21,7 +21,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 62 added"),
+        apply.stdout.contains("Apply complete! Resources: 64 added"),
         "{}",
         apply.dump()
     );
@@ -41,7 +41,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         );
     }
     let total = calls.get("total").copied();
-    // 20 AWS resource and data-source types in environments/dev, 62 resources: at most one
+    // 20 AWS resource and data-source types in environments/dev, 64 resources: at most one
     // call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
     assert!(
@@ -103,9 +103,20 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         }
     }
     assert_eq!(kubeadm_configs, 2, "init (control plane) and join (worker)");
-    // The secrets went to S3 instead, one bundle per node.
+    // The secrets went to S3 instead, one bundle per node; beside them, the declared etcd
+    // member list the control-plane nodes' membership scripts read (no secret in it).
     let bundles = moto.boto3(
-        "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        out.append(s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode())",
+        "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        if o['Key'].endswith('/bundle.json'):\n            out.append(s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode())",
+    );
+    let declared = moto.boto3(
+        "for b in s3.list_buckets()['Buckets']:\n    for o in s3.list_objects_v2(Bucket=b['Name']).get('Contents', []):\n        if o['Key'] == 'nodes/etcd-members.json':\n            out.append(s3.get_object(Bucket=b['Name'], Key=o['Key'])['Body'].read().decode())",
+    );
+    let declared = declared.as_array().unwrap();
+    assert_eq!(declared.len(), 1, "{declared:?}");
+    let declared = declared[0].as_str().unwrap();
+    assert!(
+        declared.contains("\"dev-cp-a\"") && !declared.contains(secret),
+        "{declared}"
     );
     let bundles: Vec<&str> = bundles
         .as_array()
@@ -158,7 +169,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     assert!(
         destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 62 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 64 destroyed."),
         "{}",
         destroy.dump()
     );

@@ -30,6 +30,7 @@ mod engine;
 mod etcd;
 mod etcd_membership;
 mod etcd_snapshot;
+mod etcd_stacked;
 mod fmt_cmd;
 mod git_sources;
 mod gitops;

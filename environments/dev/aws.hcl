@@ -100,6 +100,16 @@ module "control_plane" {
   pki_bundles        = module.pki.bundles
   etcd_restore       = var.etcd_restore
 
+  # Stacked etcd membership (modules/control-plane membership.hcl): remove-stale before a join,
+  # the reconcile timer, etcdctl, and the declared member list in S3.
+  etcd_membership = {
+    scripts          = module.etcd.member_scripts
+    script_path      = module.etcd.member_script_path
+    units            = module.etcd.reconcile_units
+    declared_members = module.etcd.declared_members
+  }
+  etcd_members_key = local.etcd_members_key
+
   # Scheduled snapshots from the stacked members (snapshots.hcl); 2379 is kubeadm's client port.
   etcd_snapshots = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = "etcd-snapshots", interval = var.etcd_snapshot_interval, client_port = 2379 }
 }

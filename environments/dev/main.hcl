@@ -19,6 +19,18 @@ variable "containerd_version" {
   default = "1.6.20~ds1-1+deb12u1"
 }
 
+variable "control_plane_count" {
+  description = "Control-plane nodes, each a stacked etcd member: 1 or 3 (etcd wants an odd count). Scaling down: list the nodes going in etcd_leaving first, apply, wait until `etcdctl member list` no longer shows them, then lower the count (ARCHITECTURE.md, Membership)."
+  type        = number
+  default     = 1
+}
+
+variable "etcd_leaving" {
+  description = "Control-plane nodes whose etcd members the reconcile timer removes (one per run, while quorum holds) before a later apply removes the nodes: modules/etcd leaving."
+  type        = list(string)
+  default     = []
+}
+
 variable "vpc_cidr" {
   type    = string
   default = "10.20.0.0/16"
@@ -28,6 +40,7 @@ locals {
   zone               = "${var.region}a"
   apiserver_endpoint = module.apiserver_lb.dns_name
   pod_cidr           = "10.244.0.0/16"
+  etcd_members_key   = "nodes/etcd-members.json"
 }
 
 # Static private IPs (modules/placement: cidrhost of the private subnet) break the cycle between
@@ -35,7 +48,7 @@ locals {
 module "control_plane_placement" {
   source       = "../../modules/placement"
   name_prefix  = "${var.cluster_name}-cp"
-  node_count   = 1
+  node_count   = var.control_plane_count
   zones        = [local.zone]
   subnet_cidrs = module.network.private_subnet_cidrs
   first_host   = 10
@@ -65,6 +78,10 @@ module "etcd" {
   topology            = "stacked"
   members             = module.control_plane_placement.ips
   control_plane_cidrs = [module.network.private_subnet_cidrs[local.zone]]
+  # The declared member list the control-plane nodes' membership scripts read (aws.hcl uploads
+  # it through modules/control-plane); a count change rewrites it, not their user-data.
+  members_uri = "s3://${aws_s3_bucket.bootstrap.bucket}/${local.etcd_members_key}"
+  leaving     = var.etcd_leaving
 }
 
 # kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".

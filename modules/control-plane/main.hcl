@@ -27,6 +27,10 @@ module "bootstrap" {
   ca_cert_hash       = var.ca_cert_hash
   pki_files          = var.pki_bundles[each.key]
   etcd_snapshots     = var.etcd_snapshots
+  # Stacked etcd membership (membership.hcl): the script, the reconcile units, etcdctl.
+  extra_files     = local.membership_files[each.key]
+  bundle_scripts  = local.membership_scripts[each.key]
+  etcd_membership = local.membership
   # Stacked etcd: the init node's local member restores before kubeadm init; the others join it.
   etcd_restore = var.etcd_restore
 }

@@ -8,6 +8,11 @@ locals {
 
   token = coalesce(var.initial_cluster_token, "${var.cluster_name}-etcd")
 
+  # Indexing `members` fails the plan, at this line, when `leaving` names no member.
+  leaving = [for name in var.leaving : name if var.members[name] != ""]
+
+  member_config_file = var.member_config_file != null ? var.member_config_file : (var.topology == "stacked" ? "/etc/kubernetes/slipway-etcd-member.conf.yml" : "/etc/etcd/etcd.member.conf.yml")
+
   client_urls = { for name, ip in var.members : name => "https://${ip}:${var.client_port}" }
   peer_urls   = { for name, ip in var.members : name => "https://${ip}:${var.peer_port}" }
 
@@ -63,13 +68,14 @@ locals {
     })
   }
 
-  # The declared member list the scripts read (from S3 on EC2: modules/etcd-nodes uploads it),
-  # updatable without replacing any member.
+  # The declared member list the scripts read (from S3 on EC2: modules/etcd-nodes or
+  # modules/control-plane uploads it), updatable without replacing any member. `leaving` members
+  # are left out: the reconcile removes them while their nodes still run.
   declared_members = jsonencode({
     members = { for name in local.names : name => {
       peer_url   = local.peer_urls[name]
       client_url = local.client_urls[name]
-    } }
+    } if !contains(local.leaving, name) }
   })
 
   member_scripts = {
@@ -81,7 +87,7 @@ locals {
       data_dir           = var.data_dir
       pki_dir            = var.pki_dir
       config_file        = var.config_file
-      member_config_file = var.member_config_file
+      member_config_file = local.member_config_file
       members_uri        = var.members_uri == null ? "" : var.members_uri
       add_attempts       = var.membership_retries.add_attempts
       promote_attempts   = var.membership_retries.promote_attempts
@@ -92,7 +98,7 @@ locals {
   # systemd on an external member: prepare before etcd (etcd Requires it), promote after it, and
   # the reconcile timer. The drop-in points etcd at member_config_file, which only prepare writes:
   # without a successful prepare etcd does not start at all.
-  membership_units = {
+  membership_units = merge(local.reconcile_units, {
     "/etc/systemd/system/slipway-etcd-member.service" = <<-EOT
       [Unit]
       Description=slipway: etcd membership before etcd starts (bootstrap, or join as learner)
@@ -116,7 +122,7 @@ locals {
 
       [Service]
       ExecStart=
-      ExecStart=/usr/local/bin/etcd --config-file ${var.member_config_file}
+      ExecStart=/usr/local/bin/etcd --config-file ${local.member_config_file}
       EOT
     "/etc/systemd/system/slipway-etcd-promote.service" = <<-EOT
       [Unit]
@@ -130,6 +136,11 @@ locals {
       Restart=on-failure
       RestartSec=15s
       EOT
+  })
+
+  # The reconcile service and timer alone: what a stacked member (a control-plane node, whose
+  # etcd kubeadm runs and joins) installs; After=etcd.service names no unit there and is inert.
+  reconcile_units = {
     "/etc/systemd/system/slipway-etcd-reconcile.service" = <<-EOT
       [Unit]
       Description=slipway: remove one undeclared etcd member (leader only, quorum-safe)

@@ -40,7 +40,7 @@ output "member_config_files" {
 
 output "member_config_file" {
   description = "Path of the config the membership script writes and etcd.service (membership_units' drop-in) starts from."
-  value       = var.member_config_file
+  value       = local.member_config_file
 }
 
 output "member_scripts" {
@@ -56,6 +56,11 @@ output "member_script_path" {
 output "membership_units" {
   description = "Path => systemd unit or drop-in for an external member: the prepare service before etcd, etcd's drop-in onto member_config_file, the promote service, the reconcile service and timer. The same for every member."
   value       = local.membership_units
+}
+
+output "reconcile_units" {
+  description = "Path => the reconcile service and timer (a subset of membership_units): what a stacked member installs, kubeadm doing the joins and promotions there."
+  value       = local.reconcile_units
 }
 
 output "declared_members" {

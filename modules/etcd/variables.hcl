@@ -106,9 +106,9 @@ variable "control_plane_cidrs" {
 }
 
 variable "member_config_file" {
-  description = "Where the membership script (member_scripts) writes the config etcd starts from: config_file with the initial-cluster and initial-cluster-state it decided. membership_units' drop-in points etcd.service at it."
+  description = "Where the membership script (member_scripts) writes the config etcd starts from: config_file with the initial-cluster and initial-cluster-state it decided. membership_units' drop-in points etcd.service at it. Default: /etc/etcd/etcd.member.conf.yml (external); stacked: /etc/kubernetes/slipway-etcd-member.conf.yml, whose directory exists on a control-plane node (the script only locks next to it: kubeadm runs that etcd)."
   type        = string
-  default     = "/etc/etcd/etcd.member.conf.yml"
+  default     = null
 }
 
 variable "member_script_path" {
@@ -121,6 +121,17 @@ variable "members_uri" {
   description = "s3:// URI of the declared member list (declared_members) the membership script reads on every run; modules/etcd-nodes uploads it to <bundle_prefix>/etcd-members.json. null: no list (the script fails unless a test points SLIPWAY_ETCD_MEMBERS_FILE at one)."
   type        = string
   default     = null
+}
+
+variable "leaving" {
+  description = "Members on their way out: still rendered (their scripts and configs, so their nodes' user-data does not change) but left out of declared_members, so the reconcile timer removes them one per run while quorum holds. Remove their nodes only in a later apply, once `etcdctl member list` no longer shows them: destroying a majority of the voters in one apply loses quorum (ARCHITECTURE.md, Membership). Each must be a key of `members`; naming all of them leaves the list empty, which every script refuses."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(distinct(var.leaving)) == length(var.leaving)
+    error_message = "leaving must not name a member twice."
+  }
 }
 
 variable "membership_retries" {

@@ -248,6 +248,10 @@ locals {
     encoding = "gz+b64"
   }] : []
 
+  # A stacked control-plane node with modules/etcd's membership script (modules/control-plane
+  # etcd_membership): etcdctl from the pinned release, remove-stale before the join, the timer.
+  stacked_membership = var.etcd_membership && var.etcd.topology == "stacked" && contains(["control-plane-init", "control-plane-join"], var.role)
+
   bootstrap_script = templatefile("${path.module}/templates/bootstrap.sh.tftpl", {
     role               = var.role
     bundle_s3_uri      = var.bundle_s3_uri
@@ -259,6 +263,8 @@ locals {
     needs_token        = local.needs_token
     pki_dir            = local.pki_dir
     systemd_etcd       = local.systemd_etcd
+    etcd_tools         = local.systemd_etcd || local.stacked_membership
+    stacked_membership = local.stacked_membership
     etcd_version       = var.etcd_version
     etcd_sha256        = join(" ", [for arch in sort(keys(local.etcd_sha256)) : "${arch}=${local.etcd_sha256[arch]}"])
     etcd_data_dir      = local.etcd_service.data_dir
@@ -270,14 +276,18 @@ locals {
     etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
-  # gzip+base64 (cloud-init decodes it before writing): with an etcd member's membership,
-  # snapshot and restore scripts the plain text would pass EC2's 16 KiB user-data limit.
+  # gzip+base64 (cloud-init decodes it before writing), and without its comment lines (the
+  # template has them; modules/etcd-nodes strips the membership script the same way): with an
+  # etcd member's membership, snapshot and restore scripts the plain text would pass EC2's
+  # 16 KiB user-data limit.
   script_file = {
     path        = local.script_path
     owner       = "root:root"
     permissions = "0755"
-    content     = base64gzip(local.bootstrap_script)
-    encoding    = "gz+b64"
+    content = base64gzip(join("\n", [
+      for line in split("\n", local.bootstrap_script) : line if !startswith(trimspace(line), "#") || startswith(line, "#!")
+    ]))
+    encoding = "gz+b64"
   }
 
   # modules/etcd's config file and unit, unchanged; the unit (external topology) refuses to start
@@ -334,8 +344,9 @@ locals {
 
   user_data = "#cloud-config\n${yamlencode(local.cloud_config)}"
 
-  bundle = jsonencode({
+  # `scripts` only when there are some: every other node's bundle keeps its bytes.
+  bundle = jsonencode(merge({
     files           = var.pki_files
     bootstrap_token = local.needs_token ? var.bootstrap_token : null
-  })
+  }, length(var.bundle_scripts) > 0 ? { scripts = var.bundle_scripts } : {}))
 }

@@ -159,6 +159,23 @@ variable "extra_files" {
   default = []
 }
 
+variable "bundle_scripts" {
+  description = "Absolute path => content of executables delivered in the node's S3 bundle rather than in user-data (EC2 refuses user-data over 16 KiB): the bootstrap script writes them (mode 0755) with the certificates, before anything runs. Paths must start with /usr/local/sbin/slipway-. No secrets needed, none allowed to matter: the bundle is read with the node's role only."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for path in keys(var.bundle_scripts) : startswith(path, "/usr/local/sbin/slipway-") && length(split("/../", path)) == 1])
+    error_message = "bundle_scripts paths must start with /usr/local/sbin/slipway- (and hold no /../)."
+  }
+}
+
+variable "etcd_membership" {
+  description = "Stacked etcd, control-plane roles: this node carries modules/etcd's membership script and reconcile units (in extra_files). The bootstrap script then installs the pinned etcdctl/etcdutl (etcd_version, etcd_sha256) before `kubeadm join`, runs the script's remove-stale before the join, and starts the reconcile timer once the node's member runs."
+  type        = bool
+  default     = false
+}
+
 variable "etcd_version" {
   description = "etcd release an etcd_service member installs (the official linux tarball, verified by etcd_sha256). 3.6 is what Kubernetes 1.34+ runs and what kubeadm accepts as external etcd; Debian 12's etcd-server (3.4.23) is below both. The tests run this same version (scripts/install-kube)."
   type        = string

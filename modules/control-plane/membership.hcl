@@ -1,0 +1,66 @@
+# Stacked etcd membership (issue #16): every control-plane node runs an etcd member in kubeadm's
+# static pod, and kubeadm joins a new node's member as a learner and promotes it. What kubeadm
+# does not do is done by modules/etcd's membership script (member_scripts, the same template as
+# dedicated members): `remove-stale` before `kubeadm join` (a node replaced on the same name and
+# IP leaves a dead member that would make the join fail and counts as a voter), and the reconcile
+# timer (removes members no longer declared, one per run, while quorum holds). The declared
+# member list is one S3 object, and each node's script travels in its bundle, not user-data: changing the control-plane count rewrites it and
+# replaces no running control-plane node (user-data is force-new).
+
+variable "etcd_membership" {
+  description = "Stacked etcd only: { scripts = modules/etcd member_scripts, script_path = modules/etcd member_script_path, units = modules/etcd reconcile_units, declared_members = modules/etcd declared_members }, with modules/etcd's members_uri = s3://<bucket>/<etcd_members_key>. Every node of `nodes` needs its script. Null: none of it (kubeadm alone)."
+  type = object({
+    scripts          = map(string)
+    script_path      = string
+    units            = map(string)
+    declared_members = string
+  })
+  default = null
+}
+
+variable "etcd_members_key" {
+  description = "S3 key (in `bucket`) of the declared etcd member list the scripts read."
+  type        = string
+  default     = "nodes/etcd-members.json"
+}
+
+locals {
+  # Known at plan time (the scripts are not, before the bucket exists): decided by the path.
+  membership = var.etcd.topology == "stacked" && try(var.etcd_membership.script_path, "") != ""
+  # The script travels in the node's S3 bundle (node-bootstrap bundle_scripts), not in
+  # user-data: with the kubeadm config and the bootstrap and snapshot scripts (and the restore
+  # script on the init node during `slipway dr rebuild`), a control-plane node's user-data would
+  # pass EC2's 16 KiB. The reconcile units are small and stay in user-data.
+  membership_scripts = {
+    for name, n in var.nodes : name => local.membership ? { (var.etcd_membership.script_path) = var.etcd_membership.scripts[name] } : {}
+  }
+  membership_files = {
+    for name, n in var.nodes : name => local.membership ? [
+      for path in sort(keys(var.etcd_membership.units)) : { path = path, permissions = "0644", content = var.etcd_membership.units[path], encoding = "text/plain" }
+    ] : []
+  }
+}
+
+# Rewritten in place when the control-plane count changes: the scripts read it on every run.
+resource "aws_s3_object" "etcd_members" {
+  count        = local.membership ? 1 : 0
+  bucket       = var.bucket
+  key          = var.etcd_members_key
+  content      = var.etcd_membership.declared_members
+  content_type = "application/json"
+}
+
+# Each node's role may read the list, and nothing more than its own bundle besides.
+resource "aws_iam_role_policy" "etcd_members" {
+  for_each = local.membership ? var.nodes : {}
+  name     = "read-etcd-members"
+  role     = module.nodes.role_names[each.key]
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["arn:aws:s3:::${var.bucket}/${var.etcd_members_key}"]
+    }]
+  })
+}
