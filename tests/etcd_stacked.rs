@@ -75,8 +75,8 @@ fn dev() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev")
 }
 
-/// node name → user-data of the running control-plane instances, as EC2 returns it.
-fn control_plane_user_data(moto: &crate::moto::Moto) -> Texts {
+/// The running control-plane instances as EC2 returns them: node name → (user-data, private IP).
+fn control_plane_instances(moto: &crate::moto::Moto) -> BTreeMap<String, (String, String)> {
     let v = moto.boto3(
         "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] == 'terminated':\n            continue\n        tags = {t['Key']: t['Value'] for t in i.get('Tags', [])}\n        a = ec2.describe_instance_attribute(InstanceId=i['InstanceId'], Attribute='userData')\n        out.append([tags.get('Name'), base64.b64decode(a['UserData']['Value']).decode(), i['PrivateIpAddress']])",
     );
@@ -85,28 +85,17 @@ fn control_plane_user_data(moto: &crate::moto::Moto) -> Texts {
         .iter()
         .filter(|e| e[0].as_str().unwrap_or_default().starts_with("dev-cp-"))
         .map(|e| {
-            (
-                e[0].as_str().unwrap().to_string(),
-                e[1].as_str().unwrap().to_string(),
-            )
+            let text = |k: usize| e[k].as_str().unwrap().to_string();
+            (text(0), (text(1), text(2)))
         })
         .collect()
 }
 
-fn control_plane_ips(moto: &crate::moto::Moto) -> Texts {
-    let v = moto.boto3(
-        "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] == 'terminated':\n            continue\n        tags = {t['Key']: t['Value'] for t in i.get('Tags', [])}\n        out.append([tags.get('Name'), i['PrivateIpAddress']])",
-    );
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e[0].as_str().unwrap_or_default().starts_with("dev-cp-"))
-        .map(|e| {
-            (
-                e[0].as_str().unwrap().to_string(),
-                e[1].as_str().unwrap().to_string(),
-            )
-        })
+/// node name → user-data of the running control-plane instances.
+fn control_plane_user_data(moto: &crate::moto::Moto) -> Texts {
+    control_plane_instances(moto)
+        .into_iter()
+        .map(|(name, (user_data, _))| (name, user_data))
         .collect()
 }
 
@@ -158,8 +147,15 @@ fn fixture() -> &'static Fixture {
             "control_plane_count=3",
         ])
         .assert_code(0);
-        let user_data_3 = control_plane_user_data(&moto);
-        let ips = control_plane_ips(&moto);
+        let instances_3 = control_plane_instances(&moto);
+        let user_data_3: Texts = instances_3
+            .iter()
+            .map(|(name, (user_data, _))| (name.clone(), user_data.clone()))
+            .collect();
+        let ips: Texts = instances_3
+            .into_iter()
+            .map(|(name, (_, ip))| (name, ip))
+            .collect();
         let declared_3 = declared_in_s3(&moto);
         let in_s3 = control_plane_bundles(&moto);
         let delivered = in_s3
