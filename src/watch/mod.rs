@@ -31,6 +31,7 @@ pub mod drill;
 pub mod held;
 pub mod http;
 pub mod leader;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,15 +42,14 @@ use clap::ValueEnum;
 use tokio::sync::mpsc;
 
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext, OpKind, Progress};
+use crate::apply::{OpKind, Progress};
 use crate::backend::BackendError;
-use crate::environment::Environment;
-use crate::plan::{self, Action, Plan, PlanOptions, file::SavedPlan};
-use crate::provider::ProviderRegistry;
-use crate::session::{Session, SessionError, SessionOptions};
-use crate::state::journal::JournalOp;
+use crate::ops::{self, OpenError};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::session::{Session, SessionOptions};
 use held::{HeldPlan, PlansDir};
 use http::Trigger;
+use reconcile::{Action, ReconcileError, Retry, RetryPolicy};
 
 /// When a plan may be applied without approval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -96,6 +96,10 @@ pub struct WatchOptions {
     pub leader: Option<leader::LeaderOptions>,
     /// Scheduled restore drills (`--drill-interval`); `None`: none.
     pub drill: Option<drill::DrillSchedule>,
+    /// The delay before a failed commit is tried again; doubled at each further failure.
+    pub backoff: Duration,
+    /// The longest such delay.
+    pub max_backoff: Duration,
 }
 
 /// What `/metrics` shows.
@@ -113,6 +117,10 @@ pub struct Status {
     pub drift_resources: usize,
     pub drift_checks_total: u64,
     pub webhooks: BTreeMap<&'static str, u64>,
+    /// Failed attempts in a row of the commit being retried; 0 after a success.
+    pub consecutive_failures: u32,
+    /// The error policy's delay before the next attempt of a failing commit; 0 when none waits.
+    pub next_attempt_seconds: f64,
     /// Set with `--leader-elect`.
     pub leadership: Option<Arc<leader::Leadership>>,
 }
@@ -210,6 +218,18 @@ impl Status {
             "gauge",
             "Plans waiting for approval.",
             vec![(String::new(), held.to_string())],
+        );
+        metric(
+            "slipway_watch_consecutive_failures",
+            "gauge",
+            "Failed attempts in a row of the commit being retried (0 after a success).",
+            vec![(String::new(), self.consecutive_failures.to_string())],
+        );
+        metric(
+            "slipway_watch_next_attempt_seconds",
+            "gauge",
+            "Backoff before the next attempt of a failing commit, in seconds (0: none waiting).",
+            vec![(String::new(), format!("{}", self.next_attempt_seconds))],
         );
         let hooks: Vec<(String, String)> = [
             "accepted",
@@ -322,6 +342,8 @@ struct Agent {
     mirror: PathBuf,
     /// The head last planned (applied, found in sync, or held), with its environment directory.
     synced: Option<(String, PathBuf)>,
+    /// The commit that failed last, and when it is tried again ([`reconcile::error_policy`]).
+    retry: Option<Retry>,
     /// With `--leader-elect`: the fence checked before any work starts.
     leadership: Option<Arc<leader::Leadership>>,
 }
@@ -342,6 +364,16 @@ pub fn run(opts: WatchOptions) -> i32 {
     };
     rt.block_on(run_async(opts))
 }
+
+/// How often the plans directory is looked at for approvals made by `slipway approve`.
+const APPROVAL_SCAN: Duration = Duration::from_millis(250);
+
+/// When an approval whose session could not be opened is tried again.
+const APPROVAL_RETRY: Duration = Duration::from_secs(1);
+
+/// How often a loop with leader election looks at its leadership (the elector flips it without
+/// an event).
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(200);
 
 async fn run_async(opts: WatchOptions) -> i32 {
     if let Err(e) = crate::git::check_url(&opts.repo) {
@@ -405,6 +437,13 @@ async fn run_async(opts: WatchOptions) -> i32 {
             }
         });
     }
+    // Approvals by `slipway approve` become events on the same channel as the HTTP ones.
+    tokio::spawn(held::watch_approvals(
+        opts.plans_dir.clone(),
+        tx.clone(),
+        APPROVAL_SCAN,
+    ));
+    drop(tx);
     let mut agent = Agent {
         mirror: opts
             .work_dir
@@ -414,6 +453,7 @@ async fn run_async(opts: WatchOptions) -> i32 {
         opts,
         status,
         synced: None,
+        retry: None,
         leadership,
     };
     log(&format!(
@@ -435,13 +475,20 @@ async fn run_async(opts: WatchOptions) -> i32 {
     let mut next_drift = Instant::now() + agent.opts.drift_interval;
     let mut next_drill = Instant::now();
     let mut was_leading = false;
+    // Approvals received while following: acted on, if still there, once leading.
+    let mut approvals_due = false;
+    let mut approved: Vec<String> = Vec::new();
     loop {
         let leading = agent.leading();
         if leading && !was_leading {
             // A new leader knows nothing of what others applied meanwhile: sync at once, and
             // plan the head even if this agent had planned it before.
             agent.synced = None;
+            agent.retry = None;
             sync_due = true;
+            // Approvals recorded before this agent led (or before it started) were events
+            // for someone else: look at the directory once.
+            approvals_due = true;
         }
         was_leading = leading;
         let polling = agent.opts.interval > Duration::ZERO;
@@ -452,17 +499,31 @@ async fn run_async(opts: WatchOptions) -> i32 {
                 l.relay_sync();
             }
             sync_due = false;
+            approved.clear();
         } else {
             sync_due |= agent
                 .leadership
                 .as_ref()
                 .is_some_and(|l| l.take_sync_request());
+            // A failing commit's backoff ran out: reconcile it again (through a fetch, so a
+            // newer head is taken instead if there is one).
+            sync_due |= agent.retry.as_ref().is_some_and(|r| Instant::now() >= r.at);
             if sync_due || (polling && Instant::now() >= next_poll) {
                 sync_due = false;
                 agent.sync().await;
                 next_poll = Instant::now() + agent.opts.interval;
             }
-            agent.approvals().await;
+            if approvals_due {
+                approvals_due = false;
+                approved.extend(agent.plans.approved());
+            }
+            let mut pending = Vec::new();
+            for id in std::mem::take(&mut approved) {
+                if !agent.approval(&id).await {
+                    pending.push(id);
+                }
+            }
+            approved = pending;
             if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
                 agent.drift_check().await;
                 next_drift = Instant::now() + agent.opts.drift_interval;
@@ -475,15 +536,45 @@ async fn run_async(opts: WatchOptions) -> i32 {
                 next_drill = Instant::now() + d.interval;
             }
         }
-        // Wake for a trigger, else look again shortly (approvals by `slipway approve`, timers).
+        // Sleep until the next timer (poll, retry, drift check, drill) or an event: a webhook,
+        // an approval, a signal.
+        let mut wake = Instant::now() + Duration::from_secs(3600);
+        if polling {
+            wake = wake.min(next_poll);
+        }
+        if let Some(r) = &agent.retry {
+            wake = wake.min(r.at);
+        }
+        if agent.opts.drift_interval > Duration::ZERO {
+            wake = wake.min(next_drift);
+        }
+        if agent.opts.drill.is_some() {
+            wake = wake.min(next_drill);
+        }
+        if agent.leadership.is_some() {
+            wake = wake.min(Instant::now() + LEADERSHIP_CHECK);
+        }
+        if !approved.is_empty() {
+            // An approval whose session could not be opened (a busy lock): again shortly.
+            wake = wake.min(Instant::now() + APPROVAL_RETRY);
+        }
+        let mut take = |t: Trigger, sync_due: &mut bool| match t {
+            Trigger::Sync => *sync_due = true,
+            Trigger::Approved(id) => {
+                log(&format!("approval of plan {id} received"));
+                approved.push(id);
+            }
+        };
         tokio::select! {
             t = rx.recv() => {
-                sync_due |= t == Some(Trigger::Sync);
+                if let Some(t) = t {
+                    take(t, &mut sync_due);
+                }
                 while let Ok(more) = rx.try_recv() {
-                    sync_due |= more == Trigger::Sync;
+                    take(more, &mut sync_due);
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
@@ -495,16 +586,6 @@ async fn run_async(opts: WatchOptions) -> i32 {
         let _ = task.await;
     }
     0
-}
-
-/// What a reconcile did.
-enum Outcome {
-    InSync,
-    Applied,
-    Held,
-    Failed(String),
-    /// The fence closed before the work started: nothing was done.
-    NotLeader,
 }
 
 impl Agent {
@@ -544,7 +625,50 @@ impl Agent {
         }
     }
 
-    /// Fetches the branch; on a new head, exports it and reconciles.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            initial: self.opts.backoff,
+            max: self.opts.max_backoff,
+            poll: self.opts.interval,
+        }
+    }
+
+    /// A reconcile of `commit` failed: the error policy sets when it is tried again.
+    fn failed(&mut self, commit: &str, e: &ReconcileError) {
+        let retry = Retry::after_failure(
+            self.retry.as_ref(),
+            commit,
+            e,
+            &self.retry_policy(),
+            Instant::now(),
+        );
+        log(&format!("commit {}: {e}", short(commit)));
+        tracing::warn!(
+            commit = %commit,
+            attempt = retry.attempts,
+            next_attempt_seconds = retry.delay.as_secs_f64(),
+            "commit {}: attempt {} failed; next attempt in {:.1}s",
+            short(commit),
+            retry.attempts,
+            retry.delay.as_secs_f64()
+        );
+        if let Ok(mut st) = self.status.lock() {
+            st.consecutive_failures = retry.attempts;
+            st.next_attempt_seconds = retry.delay.as_secs_f64();
+        }
+        self.retry = Some(retry);
+    }
+
+    /// A reconcile succeeded: the backoff is over.
+    fn succeeded(&mut self) {
+        self.retry = None;
+        if let Ok(mut st) = self.status.lock() {
+            st.consecutive_failures = 0;
+            st.next_attempt_seconds = 0.0;
+        }
+    }
+
+    /// Fetches the branch; on a new head (or a failing one whose backoff ran out), reconciles.
     async fn sync(&mut self) {
         if !self.fence("fetch") {
             return;
@@ -573,25 +697,27 @@ impl Agent {
         if self.synced.as_ref().is_some_and(|(c, _)| *c == head) {
             return;
         }
-        let env_dir = match self.checkout(&head).await {
-            Ok(d) => d,
+        if self
+            .retry
+            .as_ref()
+            .is_some_and(|r| r.holds_back(&head, Instant::now()))
+        {
+            return;
+        }
+        match self.retry.as_ref() {
+            Some(r) if r.commit == head => log(&format!(
+                "commit {}: attempt {} after {:.1}s",
+                short(&head),
+                r.attempts + 1,
+                r.delay.as_secs_f64()
+            )),
+            _ => log(&format!("new commit {}", short(&head))),
+        }
+        match self.reconcile(&head).await {
+            Ok(_) => self.succeeded(),
             Err(e) => {
-                log(&format!("checkout of {} failed: {e}", short(&head)));
                 self.record_sync(&head, false);
-                return;
-            }
-        };
-        log(&format!("new commit {}", short(&head)));
-        match self.reconcile(&head, &env_dir).await {
-            Outcome::Failed(e) => {
-                log(&format!("commit {}: {e}", short(&head)));
-                self.record_sync(&head, false);
-            }
-            // Not synced: whoever leads plans it.
-            Outcome::NotLeader => {}
-            _ => {
-                self.synced = Some((head.clone(), env_dir));
-                self.record_sync(&head, true);
+                self.failed(&head, &e);
             }
         }
     }
@@ -617,76 +743,75 @@ impl Agent {
         Ok(env_dir)
     }
 
-    /// Opens a session on the environment. A lock whose holder is provably dead (a killed
-    /// agent or run) is taken over by the backend; any other lock is waited for
+    /// Opens a session on the environment ([`ops::open`]). A lock whose holder is provably
+    /// dead (a killed agent or run) is taken over by the backend; any other lock is waited for
     /// (`--lock-timeout`), then reported.
-    async fn open(&self, env_dir: &Path, operation: &str) -> Result<Session, String> {
+    async fn open(&self, env_dir: &Path, operation: &str) -> Result<Session, ReconcileError> {
         // First look without waiting, so that the wait is logged when there is one.
         let mut timeout = Duration::ZERO;
         loop {
-            let env = Environment::load(env_dir, &[], crate::providers::builtin_registry());
-            if env.diagnostics.has_errors() {
-                return Err(crate::diag::render_terminal(
-                    &env.diagnostics,
-                    &env.sources,
-                    false,
-                ));
-            }
             let opts = SessionOptions {
                 state_dir: Some(self.opts.state_dir.clone()),
                 lock_timeout: timeout,
                 operation: operation.into(),
             };
-            let e = match Session::open(env, &opts).await {
+            match ops::open(env_dir, &[], &opts).await {
                 Ok(s) => return Ok(s),
-                Err(e) => e,
-            };
-            match e {
-                SessionError::Backend(BackendError::Locked { .. })
+                Err(OpenError::Backend(BackendError::Locked { .. }))
                     if timeout.is_zero() && !self.opts.lock_timeout.is_zero() =>
                 {
                     log("the state is locked; waiting for it");
                     timeout = self.opts.lock_timeout;
                 }
-                SessionError::Config(d) => {
-                    let env = Environment::load(env_dir, &[], ProviderRegistry::default());
-                    return Err(crate::diag::render_terminal(&d, &env.sources, false));
+                Err(e @ OpenError::Backend(BackendError::Locked { .. })) => {
+                    return Err(ReconcileError::Locked(e.render_plain()));
                 }
-                SessionError::Backend(e) => return Err(e.to_string()),
-                SessionError::Other(m) => return Err(m),
+                Err(e) => return Err(ReconcileError::Open(e.render_plain())),
             }
         }
     }
 
+    /// [`ops::plan`], its errors rendered for the log.
     async fn make_plan(s: &Session, options: PlanOptions) -> Result<Plan, String> {
-        let state = s.state.state().clone();
-        let (refreshed, drift) = plan::refresh(&state, &s.registry)
+        ops::plan(s, options)
             .await
-            .map_err(|d| crate::diag::render_terminal(&d, &s.env.sources, false))?;
-        let handle = tokio::runtime::Handle::current();
-        let env = s.env.clone();
-        let (plan, diags) =
-            tokio::task::block_in_place(|| plan::plan(&env, refreshed, drift, options, handle));
-        if diags.has_errors() || plan.is_none() {
-            return Err(crate::diag::render_terminal(&diags, &s.env.sources, false));
-        }
-        plan.ok_or_else(|| "no plan".into())
+            .map(|p| p.plan)
+            .map_err(|d| crate::diag::render_terminal(&d, &s.env.sources, false))
     }
 
-    /// Plans `commit` and applies or holds the plan per policy.
-    async fn reconcile(&mut self, commit: &str, env_dir: &Path) -> Outcome {
+    /// Reconciles `commit`: plans it and applies or holds the plan per policy. Success
+    /// (applied, in sync, held, or not the leader any more) waits for the next change.
+    async fn reconcile(&mut self, commit: &str) -> Result<Action, ReconcileError> {
+        let env_dir = self
+            .checkout(commit)
+            .await
+            .map_err(|message| ReconcileError::Checkout {
+                commit: short(commit).to_string(),
+                message,
+            })?;
+        let outcome = self.plan_and_apply(commit, &env_dir).await?;
+        if outcome != Outcome::NotLeader {
+            // Not synced when the fence closed: whoever leads plans it.
+            self.synced = Some((commit.to_string(), env_dir));
+            self.record_sync(commit, true);
+        }
+        Ok(Action::AwaitChange)
+    }
+
+    async fn plan_and_apply(
+        &mut self,
+        commit: &str,
+        env_dir: &Path,
+    ) -> Result<Outcome, ReconcileError> {
         // Before taking the state lock (a follower never holds it), and again after: waiting
         // for the lock can outlast the fence.
         if !self.fence("plan") {
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
-        let mut s = match self.open(env_dir, "watch plan").await {
-            Ok(s) => s,
-            Err(e) => return Outcome::Failed(e),
-        };
+        let s = self.open(env_dir, "watch plan").await?;
         if !self.fence("plan") {
             s.abandon().await;
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
         let options = PlanOptions {
             refresh: true,
@@ -696,35 +821,24 @@ impl Agent {
             Ok(p) => p,
             Err(e) => {
                 s.abandon().await;
-                return Outcome::Failed(e);
+                return Err(ReconcileError::Plan(e));
             }
         };
         if !p.has_changes() {
-            let mut r = apply::persist_refresh(&mut s.state, &p.refreshed).await;
-            if r.is_ok() && s.state.state().applied_commit.as_deref() != Some(commit) {
-                r = s
-                    .state
-                    .apply(JournalOp::SetAppliedCommit {
-                        commit: Some(commit.to_string()),
-                    })
-                    .await;
-            }
-            return match r.and(s.close().await) {
-                Ok(()) => {
-                    self.drop_held_except(None);
-                    log(&format!(
-                        "commit {}: in sync, nothing to change",
-                        short(commit)
-                    ));
-                    Outcome::InSync
-                }
-                Err(e) => Outcome::Failed(format!("saving state: {e}")),
-            };
+            ops::finish_in_sync(s, &p, Some(commit))
+                .await
+                .map_err(|e| ReconcileError::Apply(e.to_string()))?;
+            self.drop_held_except(None);
+            log(&format!(
+                "commit {}: in sync, nothing to change",
+                short(commit)
+            ));
+            return Ok(Outcome::Done);
         }
         let destructive: Vec<String> = p
             .changes
             .iter()
-            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .filter(|c| matches!(c.action, plan::Action::Delete | plan::Action::Replace))
             .map(|c| format!("{} {}", c.action.symbol(), c.addr))
             .collect();
         let hold_reason = match self.opts.policy {
@@ -743,17 +857,11 @@ impl Agent {
                 summary: format!("Plan: {add} to add, {change} to change, {destroy} to destroy."),
                 reason,
             };
-            let saved = SavedPlan {
-                format: plan::file::FORMAT.into(),
-                environment_dir: s.env.dir.clone(),
-                vars: Vec::new(),
-                config_digest: s.env.config_digest(),
-                plan: p,
-            };
+            let saved = ops::to_saved(&s, p, Vec::new());
             s.abandon().await;
-            if let Err(e) = self.plans.hold(&meta, &saved) {
-                return Outcome::Failed(format!("saving held plan: {e}"));
-            }
+            self.plans
+                .hold(&meta, &saved)
+                .map_err(|e| ReconcileError::Hold(e.to_string()))?;
             self.drop_held_except(Some(&id));
             log(&format!(
                 "commit {}: plan {id} held ({}; {}); approve with: slipway approve {id}",
@@ -761,65 +869,38 @@ impl Agent {
                 meta.summary,
                 meta.reason
             ));
-            return Outcome::Held;
+            return Ok(Outcome::Done);
         }
         self.apply_in(s, &p, commit).await
     }
 
-    /// Applies `p` in the open session `s`, then records `commit`.
-    async fn apply_in(&mut self, mut s: Session, p: &Plan, commit: &str) -> Outcome {
-        let started = Instant::now();
-        let ctx = ApplyContext {
-            env: s.env.clone(),
-            registry: s.registry.clone(),
-            parallelism: self.opts.parallelism,
-            progress: Arc::new(LogProgress),
-            tick: Duration::from_secs(10),
-            deferred: Arc::new(crate::apply::DeferredProviders::new(
-                s.deferred.iter().cloned(),
-            )),
-        };
+    /// Applies `p` in the open session `s` ([`ops::apply`]), then records `commit`.
+    async fn apply_in(
+        &mut self,
+        s: Session,
+        p: &Plan,
+        commit: &str,
+    ) -> Result<Outcome, ReconcileError> {
         if !self.fence("apply") {
             s.abandon().await;
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
         let (add, change, destroy) = p.counts();
         log(&format!(
             "commit {}: applying ({add} to add, {change} to change, {destroy} to destroy)",
             short(commit)
         ));
-        let result = apply::apply(p, &mut s.state, &ctx).await;
-        let mut outcome = match &result {
-            Ok(r) if r.ok() => Outcome::Applied,
-            Ok(r) => Outcome::Failed(format!(
-                "apply incomplete: {} failed, {} not attempted: {}",
-                r.failed.len(),
-                r.skipped.len(),
-                r.failed
-                    .iter()
-                    .map(|(a, m)| format!("{a}: {m}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-            Err(e) => Outcome::Failed(e.to_string()),
+        let settings = ops::ApplySettings {
+            parallelism: self.opts.parallelism,
+            progress: Arc::new(LogProgress),
+            tick: Duration::from_secs(10),
+            commit: Some(commit.to_string()),
         };
-        if matches!(outcome, Outcome::Applied)
-            && let Err(e) = s
-                .state
-                .apply(JournalOp::SetAppliedCommit {
-                    commit: Some(commit.to_string()),
-                })
-                .await
-        {
-            outcome = Outcome::Failed(format!("recording the commit: {e}"));
-        }
-        if let Err(e) = s.close().await {
-            outcome = Outcome::Failed(format!("saving state: {e}"));
-        }
-        let ok = matches!(outcome, Outcome::Applied);
+        let applied = ops::apply(s, p, settings).await;
+        let ok = applied.ok();
         if let Ok(mut st) = self.status.lock() {
             st.last_apply_ok = Some(ok);
-            st.last_apply_seconds = started.elapsed().as_secs_f64();
+            st.last_apply_seconds = applied.elapsed.as_secs_f64();
             if ok {
                 st.applies_ok += 1;
                 st.last_apply_commit = Some(commit.to_string());
@@ -832,10 +913,27 @@ impl Agent {
             log(&format!(
                 "commit {}: applied in {:.2}s",
                 short(commit),
-                started.elapsed().as_secs_f64()
+                applied.elapsed.as_secs_f64()
             ));
+            return Ok(Outcome::Done);
         }
-        outcome
+        // The saving error wins: it is what the next run has to deal with first.
+        Err(ReconcileError::Apply(
+            match (&applied.report, &applied.saved) {
+                (_, Err(e)) => e.to_string(),
+                (Err(e), _) => e.to_string(),
+                (Ok(r), _) => format!(
+                    "apply incomplete: {} failed, {} not attempted: {}",
+                    r.failed.len(),
+                    r.skipped.len(),
+                    r.failed
+                        .iter()
+                        .map(|(a, m)| format!("{a}: {m}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+        ))
     }
 
     /// Removes held plans other than `keep`: a newer plan supersedes them.
@@ -848,49 +946,58 @@ impl Agent {
         }
     }
 
-    /// Applies approved held plans, exactly as saved, or drops them when stale.
-    async fn approvals(&mut self) {
-        for h in self.plans.list() {
-            if !self.plans.is_approved(&h.id) {
-                continue;
+    /// Acts on the approval of held plan `id`: applies it exactly as saved, or drops it when
+    /// stale (then the head is planned again). An approval of a plan no longer held (applied,
+    /// superseded, or delivered twice) is nothing to do. False: the session could not be
+    /// opened; try again later.
+    async fn approval(&mut self, id: &str) -> bool {
+        let Some(h) = self.plans.get(id) else {
+            return true;
+        };
+        if !self.plans.is_approved(id) {
+            return true;
+        }
+        let saved = match plan::file::read(&self.plans.plan_path(id)) {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("held plan {id}: {e}; dropped"));
+                self.plans.remove(id);
+                return true;
             }
-            let saved = match plan::file::read(&self.plans.plan_path(&h.id)) {
-                Ok(s) => s,
-                Err(e) => {
-                    log(&format!("held plan {}: {e}; dropped", h.id));
-                    self.plans.remove(&h.id);
-                    continue;
-                }
-            };
-            log(&format!("plan {} approved", h.id));
-            let s = match self.open(&saved.environment_dir, "watch apply").await {
-                Ok(s) => s,
-                Err(e) => {
-                    log(&format!("plan {}: {e}", h.id));
-                    continue;
-                }
-            };
-            let stale = if saved.config_digest != s.env.config_digest() {
-                Some("the configuration changed since the plan was made".to_string())
-            } else {
-                saved.plan.check_fresh(s.state.state()).err()
-            };
-            if let Some(why) = stale {
+        };
+        log(&format!("plan {id} approved"));
+        let env_dir = saved.environment_dir.clone();
+        let s = match self.open(&env_dir, "watch apply").await {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("plan {id}: {e}"));
+                return false;
+            }
+        };
+        let p = match ops::check_saved(saved, &s) {
+            Ok(p) => p,
+            Err(why) => {
                 s.abandon().await;
-                log(&format!("plan {} is stale ({why}); planning again", h.id));
-                self.plans.remove(&h.id);
+                log(&format!("plan {id} is stale ({why}); planning again"));
+                self.plans.remove(id);
                 self.synced = None;
-                continue;
+                return true;
             }
-            self.plans.remove(&h.id);
-            let env_dir = saved.environment_dir.clone();
-            if let Outcome::Applied = self.apply_in(s, &saved.plan, &h.commit).await {
+        };
+        self.plans.remove(id);
+        match self.apply_in(s, &p, &h.commit).await {
+            Ok(Outcome::Done) => {
                 self.synced = Some((h.commit.clone(), env_dir));
-            } else {
-                // Plan again at the next sync.
+                self.succeeded();
+            }
+            Ok(Outcome::NotLeader) => self.synced = None,
+            Err(e) => {
+                // Planned again once the error policy's delay for this commit has passed.
                 self.synced = None;
+                self.failed(&h.commit, &e);
             }
         }
+        true
     }
 
     /// A refresh-only plan: reports drift; with `--on-drift correct`, reconciles again.
@@ -942,9 +1049,18 @@ impl Agent {
                 "correcting drift: planning commit {} again",
                 short(&commit)
             ));
-            if let Outcome::Failed(e) = self.reconcile(&commit, &env_dir).await {
+            if let Err(e) = self.plan_and_apply(&commit, &env_dir).await {
                 log(&format!("drift correction failed: {e}"));
             }
         }
     }
+}
+
+/// What planning and applying a commit came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Applied, found in sync, or held.
+    Done,
+    /// The fence closed before the work started: nothing was done.
+    NotLeader,
 }
