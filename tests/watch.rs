@@ -717,9 +717,11 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
         "--interval",
         "200ms",
         "--backoff",
-        "1s",
+        "2s",
         "--max-backoff",
         "60s",
+        "--log-format",
+        "json",
     ];
     let agent = Agent::start(&t, &daemon.url("origin.git"), &args, true);
     let s1 = &c1[..12];
@@ -728,8 +730,28 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
             .log()
             .contains(&format!("commit {s1}: attempt 3 failed"))
     });
+    // With `--log-format json` every event is a JSON object, the backoff in its fields.
+    let err = std::fs::read_to_string(agent.log.with_extension("err")).unwrap();
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let delays: Vec<(u64, f64)> = events
+        .iter()
+        .filter(|e| e["fields"]["attempt"].is_u64())
+        .map(|e| {
+            let f = &e["fields"];
+            assert_eq!(f["commit"].as_str(), Some(c1.as_str()), "{e}");
+            (
+                f["attempt"].as_u64().unwrap(),
+                f["next_attempt_seconds"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(delays, [(1, 2.0), (2, 4.0), (3, 8.0)], "{err}");
     let log = agent.log();
-    // Each attempt's delay doubles (1s, 2s, 4s), and the commit was applied once per attempt
+    // Each attempt's delay doubles (2s, 4s, 8s), and the commit was applied once per attempt
     // — not at each of the polls (every 200ms) in between.
     let failed = lines_with(&log, &format!("commit {s1}: attempt "));
     let failed: Vec<&str> = failed
@@ -737,7 +759,7 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
         .filter(|l| l.contains("failed"))
         .collect();
     assert_eq!(failed.len(), 3, "{log}");
-    for (line, (n, delay)) in failed.iter().zip([(1, "1.0"), (2, "2.0"), (3, "4.0")]) {
+    for (line, (n, delay)) in failed.iter().zip([(1, "2.0"), (2, "4.0"), (3, "8.0")]) {
         assert!(
             line.contains(&format!("attempt {n} failed; next attempt in {delay}s")),
             "{line}\n{log}"
@@ -750,8 +772,8 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
     );
     assert!(log.contains("rsa_bits must be 2048, 3072 or 4096"), "{log}");
     // The retries came from the backoff running out, in order.
-    let a2 = line_of(&log, &format!("commit {s1}: attempt 2 after 1.0s"));
-    let a3 = line_of(&log, &format!("commit {s1}: attempt 3 after 2.0s"));
+    let a2 = line_of(&log, &format!("commit {s1}: attempt 2 after 2.0s"));
+    let a3 = line_of(&log, &format!("commit {s1}: attempt 3 after 4.0s"));
     assert!(a2 < a3, "{log}");
     assert_eq!(
         agent
@@ -763,7 +785,7 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
         agent
             .metric("slipway_watch_next_attempt_seconds")
             .as_deref(),
-        Some("4")
+        Some("8")
     );
     assert_eq!(
         agent
@@ -773,7 +795,8 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
     );
     assert_eq!(applied(&t), None);
 
-    // The fix is a new commit: applied at the next poll, while the broken one still waits.
+    // The fix is a new commit: applied at the next poll, while the broken one still waits
+    // out its 8s.
     repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a"]));
     let c2 = repo.commit_push("drop the key");
     wait_applied(&t, &agent, &c2);
