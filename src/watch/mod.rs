@@ -32,8 +32,8 @@ pub mod held;
 pub mod http;
 pub mod leader;
 pub mod reconcile;
+pub mod status;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,6 +50,7 @@ use crate::session::{Session, SessionOptions};
 use held::{HeldPlan, PlansDir};
 use http::Trigger;
 use reconcile::{Action, ReconcileError, Retry, RetryPolicy};
+pub use status::Status;
 
 /// When a plan may be applied without approval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -100,178 +101,6 @@ pub struct WatchOptions {
     pub backoff: Duration,
     /// The longest such delay.
     pub max_backoff: Duration,
-}
-
-/// What `/metrics` shows.
-#[derive(Debug, Default)]
-pub struct Status {
-    pub last_sync_commit: Option<String>,
-    pub last_sync_unix: f64,
-    pub syncs_total: u64,
-    pub sync_errors_total: u64,
-    pub last_apply_ok: Option<bool>,
-    pub last_apply_seconds: f64,
-    pub last_apply_commit: Option<String>,
-    pub applies_ok: u64,
-    pub applies_failed: u64,
-    pub drift_resources: usize,
-    pub drift_checks_total: u64,
-    pub webhooks: BTreeMap<&'static str, u64>,
-    /// Failed attempts in a row of the commit being retried; 0 after a success.
-    pub consecutive_failures: u32,
-    /// The error policy's delay before the next attempt of a failing commit; 0 when none waits.
-    pub next_attempt_seconds: f64,
-    /// Set with `--leader-elect`.
-    pub leadership: Option<Arc<leader::Leadership>>,
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-impl Status {
-    /// The Prometheus text exposition.
-    pub fn render(&self, held: usize) -> String {
-        let mut o = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
-            o.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, v) in lines {
-                o.push_str(&format!("{name}{labels} {v}\n"));
-            }
-        };
-        let commit = self.last_sync_commit.as_deref().unwrap_or("");
-        metric(
-            "slipway_watch_last_sync_info",
-            "gauge",
-            "The commit of the last successful sync (label), always 1.",
-            vec![(
-                format!("{{commit=\"{}\"}}", escape_label(commit)),
-                "1".into(),
-            )],
-        );
-        metric(
-            "slipway_watch_last_sync_timestamp_seconds",
-            "gauge",
-            "When the last successful sync finished (Unix time).",
-            vec![(String::new(), format!("{}", self.last_sync_unix))],
-        );
-        metric(
-            "slipway_watch_syncs_total",
-            "counter",
-            "Syncs attempted, by result.",
-            vec![
-                ("{result=\"ok\"}".into(), self.syncs_total.to_string()),
-                (
-                    "{result=\"error\"}".into(),
-                    self.sync_errors_total.to_string(),
-                ),
-            ],
-        );
-        metric(
-            "slipway_watch_last_apply_success",
-            "gauge",
-            "1 if the last apply succeeded, 0 if it failed, -1 before the first apply.",
-            vec![(
-                String::new(),
-                match self.last_apply_ok {
-                    Some(true) => "1",
-                    Some(false) => "0",
-                    None => "-1",
-                }
-                .into(),
-            )],
-        );
-        metric(
-            "slipway_watch_last_apply_duration_seconds",
-            "gauge",
-            "Duration of the last apply.",
-            vec![(String::new(), format!("{:.3}", self.last_apply_seconds))],
-        );
-        metric(
-            "slipway_watch_applies_total",
-            "counter",
-            "Applies, by result.",
-            vec![
-                ("{result=\"success\"}".into(), self.applies_ok.to_string()),
-                (
-                    "{result=\"failure\"}".into(),
-                    self.applies_failed.to_string(),
-                ),
-            ],
-        );
-        metric(
-            "slipway_watch_drift_resources",
-            "gauge",
-            "Resource instances that drifted, at the last drift check.",
-            vec![(String::new(), self.drift_resources.to_string())],
-        );
-        metric(
-            "slipway_watch_drift_checks_total",
-            "counter",
-            "Drift checks made.",
-            vec![(String::new(), self.drift_checks_total.to_string())],
-        );
-        metric(
-            "slipway_watch_held_plans",
-            "gauge",
-            "Plans waiting for approval.",
-            vec![(String::new(), held.to_string())],
-        );
-        metric(
-            "slipway_watch_consecutive_failures",
-            "gauge",
-            "Failed attempts in a row of the commit being retried (0 after a success).",
-            vec![(String::new(), self.consecutive_failures.to_string())],
-        );
-        metric(
-            "slipway_watch_next_attempt_seconds",
-            "gauge",
-            "Backoff before the next attempt of a failing commit, in seconds (0: none waiting).",
-            vec![(String::new(), format!("{}", self.next_attempt_seconds))],
-        );
-        let hooks: Vec<(String, String)> = [
-            "accepted",
-            "ignored",
-            "rejected",
-            "replayed",
-            "unauthorized",
-        ]
-        .iter()
-        .map(|r| {
-            (
-                format!("{{result=\"{r}\"}}"),
-                self.webhooks.get(r).copied().unwrap_or(0).to_string(),
-            )
-        })
-        .collect();
-        metric(
-            "slipway_watch_webhook_requests_total",
-            "counter",
-            "Webhook requests, by result (oversized bodies are refused before counting).",
-            hooks,
-        );
-        // Without election the agent is alone and always acts: it counts as the leader.
-        let (leading, transitions) = match &self.leadership {
-            Some(l) => (l.is_leader(), l.transitions()),
-            None => (true, 0),
-        };
-        metric(
-            "slipway_watch_leader",
-            "gauge",
-            "1 while this agent holds the Lease and acts (always 1 without --leader-elect), else 0.",
-            vec![(String::new(), u8::from(leading).to_string())],
-        );
-        metric(
-            "slipway_watch_leader_transitions_total",
-            "counter",
-            "Changes of the Lease holder this agent has seen (its own acquisitions and losses included).",
-            vec![(String::new(), transitions.to_string())],
-        );
-        o.push_str(&drill::render());
-        o
-    }
 }
 
 fn now_rfc3339() -> String {
@@ -467,6 +296,24 @@ async fn run_async(opts: WatchOptions) -> i32 {
             return 1;
         }
     };
+    run_loop(&mut agent, &mut rx, &mut term).await;
+    log("stopping");
+    // Release the Lease so that a follower takes over at its next retry.
+    let _ = stop_tx.send(true);
+    if let Some(task) = election {
+        let _ = task.await;
+    }
+    0
+}
+
+/// The reconcile loop: reconciles on a trigger (start, poll, webhook, a retry whose backoff ran
+/// out), acts on approval events, checks drift and starts drills on their timers, until
+/// SIGINT/SIGTERM.
+async fn run_loop(
+    agent: &mut Agent,
+    rx: &mut mpsc::Receiver<Trigger>,
+    term: &mut tokio::signal::unix::Signal,
+) {
     // Sync at once on start (a restart after a crash resumes here): the first turn as leader
     // (at once without election) sets `sync_due`. Not before, or a starting follower would
     // relay a trigger nobody sent.
@@ -538,26 +385,12 @@ async fn run_async(opts: WatchOptions) -> i32 {
         }
         // Sleep until the next timer (poll, retry, drift check, drill) or an event: a webhook,
         // an approval, a signal.
-        let mut wake = Instant::now() + Duration::from_secs(3600);
-        if polling {
-            wake = wake.min(next_poll);
-        }
-        if let Some(r) = &agent.retry {
-            wake = wake.min(r.at);
-        }
-        if agent.opts.drift_interval > Duration::ZERO {
-            wake = wake.min(next_drift);
-        }
-        if agent.opts.drill.is_some() {
-            wake = wake.min(next_drill);
-        }
-        if agent.leadership.is_some() {
-            wake = wake.min(Instant::now() + LEADERSHIP_CHECK);
-        }
-        if !approved.is_empty() {
-            // An approval whose session could not be opened (a busy lock): again shortly.
-            wake = wake.min(Instant::now() + APPROVAL_RETRY);
-        }
+        let wake = agent.next_wake(
+            polling.then_some(next_poll),
+            next_drift,
+            next_drill,
+            !approved.is_empty(),
+        );
         let mut take = |t: Trigger, sync_due: &mut bool| match t {
             Trigger::Sync => *sync_due = true,
             Trigger::Approved(id) => {
@@ -579,16 +412,42 @@ async fn run_async(opts: WatchOptions) -> i32 {
             _ = term.recv() => break,
         }
     }
-    log("stopping");
-    // Release the Lease so that a follower takes over at its next retry.
-    let _ = stop_tx.send(true);
-    if let Some(task) = election {
-        let _ = task.await;
-    }
-    0
 }
 
 impl Agent {
+    /// When the loop next has something to do on its own: the earliest of its timers (poll,
+    /// a failing commit's retry, drift check, drill), or sooner to look at leadership or
+    /// retry an approval whose session could not be opened; an hour at most.
+    fn next_wake(
+        &self,
+        next_poll: Option<Instant>,
+        next_drift: Instant,
+        next_drill: Instant,
+        approvals_pending: bool,
+    ) -> Instant {
+        let now = Instant::now();
+        let mut wake = now + Duration::from_secs(3600);
+        if let Some(p) = next_poll {
+            wake = wake.min(p);
+        }
+        if let Some(r) = &self.retry {
+            wake = wake.min(r.at);
+        }
+        if self.opts.drift_interval > Duration::ZERO {
+            wake = wake.min(next_drift);
+        }
+        if self.opts.drill.is_some() {
+            wake = wake.min(next_drill);
+        }
+        if self.leadership.is_some() {
+            wake = wake.min(now + LEADERSHIP_CHECK);
+        }
+        if approvals_pending {
+            wake = wake.min(now + APPROVAL_RETRY);
+        }
+        wake
+    }
+
     /// Whether this agent may start work now (always, without leader election).
     fn leading(&self) -> bool {
         self.leadership.as_ref().is_none_or(|l| l.is_leader())
