@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::progress::{LinePrinter, TtyProgress};
+use super::progress::{TtyProgress, line_printer};
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
 use crate::apply;
@@ -441,7 +441,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         };
         let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
-            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
+            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (line_printer(), Duration::from_secs(10)) };
         let applied = ops::apply(s, &plan, ApplySettings { parallelism: a.parallelism, progress, tick, commit: None }).await;
         let code = match &applied.report {
             Err(e) => {

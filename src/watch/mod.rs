@@ -41,8 +41,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use tokio::sync::mpsc;
 
-use crate::addr::ResourceInstanceAddr;
-use crate::apply::{OpKind, Progress};
+use crate::apply::{Lines, Progress};
 use crate::backend::BackendError;
 use crate::ops::{self, OpenError};
 use crate::plan::{self, Plan, PlanOptions};
@@ -123,40 +122,15 @@ fn log(msg: &str) {
 }
 
 /// Apply's progress as log events: one per operation started, still running, finished or
-/// failed, with the same words the command line prints.
-struct LogProgress;
-
-impl Progress for LogProgress {
-    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
-        tracing::info!("{addr}: {}", op.progressive().0);
-    }
-    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
-        tracing::info!(
-            "{addr}: Still {}... [{}s elapsed]",
-            op.ongoing(),
-            elapsed.as_secs()
-        );
-    }
-    fn finished(
-        &self,
-        addr: &ResourceInstanceAddr,
-        op: OpKind,
-        elapsed: Duration,
-        id: Option<&str>,
-    ) {
-        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-        tracing::info!(
-            "{addr}: {} after {}s{id}",
-            op.progressive().1,
-            elapsed.as_secs()
-        );
-    }
-    fn failed(&self, addr: &ResourceInstanceAddr, _op: OpKind, message: &str) {
-        tracing::error!("{addr}: failed: {message}");
-    }
-    fn notice(&self, message: &str) {
-        tracing::info!("{message}");
-    }
+/// failed, in the words the command line prints.
+fn log_progress() -> Arc<dyn Progress> {
+    Arc::new(Lines(|failed: bool, line: &str| {
+        if failed {
+            tracing::error!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }))
 }
 
 fn short(commit: &str) -> &str {
@@ -751,7 +725,7 @@ impl Agent {
         ));
         let settings = ops::ApplySettings {
             parallelism: self.opts.parallelism,
-            progress: Arc::new(LogProgress),
+            progress: log_progress(),
             tick: Duration::from_secs(10),
             commit: Some(commit.to_string()),
         };
