@@ -16,6 +16,7 @@ pub mod eval;
 pub mod fmt;
 pub mod git;
 pub mod graph;
+pub mod ops;
 pub mod plan;
 pub mod provider;
 pub mod providers;

@@ -799,19 +799,44 @@ fn refresh_only_and_refresh_false_plan_no_resource_changes() {
 fn ctrl_c_finishes_in_flight_work_saves_and_unlocks() {
     let repo = Repo::new();
     repo.write("main.hcl", "resource \"time_sleep\" \"slow\" {\n  count           = 4\n  create_duration = \"1s\"\n}\n");
-    let child = repo
+    let mut child = repo
         .cmd(&["apply", ENV, "-auto-approve", "--parallelism", "2"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Interrupt once work is in flight (not after a fixed delay: on a loaded machine the
+    // process may not have started applying yet).
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        match seen.recv_timeout(Duration::from_secs(120)) {
+            Ok(l) if l.contains("Creating...") => break,
+            Ok(_) => {}
+            Err(e) => panic!("no operation started ({e})"),
+        }
+    }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = reader.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Interrupt received"), "{stdout}");
     assert!(
         !repo.dir.path().join("state/test/state.lock").exists(),

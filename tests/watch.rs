@@ -685,3 +685,190 @@ fn an_approved_plan_made_stale_by_a_state_change_is_planned_again_not_applied() 
     wait_applied(&t, &agent, &c2);
     assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
 }
+
+/// Lines of `log` that contain `needle`, in order.
+fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(needle)).collect()
+}
+
+/// The position of the first line of `log` containing `needle`, for order assertions.
+#[track_caller]
+fn line_of(log: &str, needle: &str) -> usize {
+    log.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{log}"))
+}
+
+#[test]
+fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_waiting() {
+    let t = TestDir::new();
+    let repo = Repo::new(&t.join("git"));
+    // Plans fine, fails when applied: the key generator refuses the size.
+    let broken = format!(
+        "{}resource \"tls_private_key\" \"k\" {{\n  algorithm = \"RSA\"\n  rsa_bits  = 1000\n}}\n",
+        random_ids(&["a"])
+    );
+    repo.write(&format!("{ENV}/main.hcl"), &broken);
+    let c1 = repo.commit_push("a key of a size nobody makes");
+    let daemon = GitDaemon::start(&t.join("git"));
+    let args = [
+        "--policy",
+        "auto",
+        "--interval",
+        "200ms",
+        "--backoff",
+        "4s",
+        "--max-backoff",
+        "60s",
+        "--log-format",
+        "json",
+    ];
+    let agent = Agent::start(&t, &daemon.url("origin.git"), &args, true);
+    let s1 = &c1[..12];
+    wait_for("the third failed attempt", LONG, || {
+        agent
+            .log()
+            .contains(&format!("commit {s1}: attempt 3 failed"))
+    });
+    // With `--log-format json` every event is a JSON object, the backoff in its fields.
+    let err = std::fs::read_to_string(agent.log.with_extension("err")).unwrap();
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let delays: Vec<(u64, f64)> = events
+        .iter()
+        .filter(|e| e["fields"]["attempt"].is_u64())
+        .map(|e| {
+            let f = &e["fields"];
+            assert_eq!(f["commit"].as_str(), Some(c1.as_str()), "{e}");
+            (
+                f["attempt"].as_u64().unwrap(),
+                f["next_attempt_seconds"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(delays, [(1, 4.0), (2, 8.0), (3, 16.0)], "{err}");
+    let log = agent.log();
+    // Each attempt's delay doubles (4s, 8s, 16s), and the commit was applied once per attempt
+    // — not at each of the polls (every 200ms) in between.
+    let failed = lines_with(&log, &format!("commit {s1}: attempt "));
+    let failed: Vec<&str> = failed
+        .into_iter()
+        .filter(|l| l.contains("failed"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{log}");
+    for (line, (n, delay)) in failed.iter().zip([(1, "4.0"), (2, "8.0"), (3, "16.0")]) {
+        assert!(
+            line.contains(&format!("attempt {n} failed; next attempt in {delay}s")),
+            "{line}\n{log}"
+        );
+    }
+    assert_eq!(
+        log.matches(&format!("commit {s1}: applying")).count(),
+        3,
+        "{log}"
+    );
+    assert!(log.contains("rsa_bits must be 2048, 3072 or 4096"), "{log}");
+    // The retries came from the backoff running out, in order.
+    let a2 = line_of(&log, &format!("commit {s1}: attempt 2 after 4.0s"));
+    let a3 = line_of(&log, &format!("commit {s1}: attempt 3 after 8.0s"));
+    assert!(a2 < a3, "{log}");
+    assert_eq!(
+        agent
+            .metric("slipway_watch_consecutive_failures")
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        agent
+            .metric("slipway_watch_next_attempt_seconds")
+            .as_deref(),
+        Some("16")
+    );
+    assert_eq!(
+        agent
+            .metric("slipway_watch_applies_total{result=\"failure\"}")
+            .as_deref(),
+        Some("3")
+    );
+    assert_eq!(applied(&t), None);
+
+    // The fix is a new commit: applied at the next poll, while the broken one still waits
+    // out its 16s (a margin for a loaded machine: the test's own reads and push come first).
+    repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a"]));
+    let c2 = repo.commit_push("drop the key");
+    wait_applied(&t, &agent, &c2);
+    let log = agent.log();
+    assert!(
+        !log.contains(&format!("commit {s1}: attempt 4")),
+        "the broken commit was tried again before the fix:\n{log}"
+    );
+    assert!(
+        line_of(&log, &format!("new commit {}", &c2[..12]))
+            > line_of(&log, &format!("commit {s1}: attempt 3 failed")),
+        "{log}"
+    );
+    assert_eq!(addresses(&t), ["random_id.a"]);
+    // A success clears the backoff (the metrics follow the state write, so wait for them).
+    wait_for("the backoff to be cleared", LONG, || {
+        agent
+            .metric("slipway_watch_consecutive_failures")
+            .as_deref()
+            == Some("0")
+            && agent
+                .metric("slipway_watch_next_attempt_seconds")
+                .as_deref()
+                == Some("0")
+    });
+}
+
+#[test]
+fn an_approval_is_acted_on_as_an_event_without_a_poll() {
+    let t = TestDir::new();
+    let (repo, _daemon, url) = setup(&t, &["a"]);
+    let c1 = repo.head();
+    // No polling: after the sync at start, only events (webhooks, approvals) wake the agent.
+    let agent = Agent::start(&t, &url, &["--policy", "manual", "--interval", "0"], true);
+    wait_for("a held plan", LONG, || held(&t).len() == 1);
+    let id = held(&t).remove(0);
+    assert_eq!(
+        agent
+            .metric("slipway_watch_syncs_total{result=\"ok\"}")
+            .as_deref(),
+        Some("1")
+    );
+    t.cmd()
+        .args(["approve", &id, "--plans-dir", "agent/plans"])
+        .run()
+        .assert_code(0);
+    wait_applied(&t, &agent, &c1);
+    assert_eq!(addresses(&t), ["random_id.a"]);
+    // Logged once the session is closed, just after the state (and `applied_commit`) is saved.
+    let done = format!("commit {}: applied", &c1[..12]);
+    wait_for("the apply to be logged", LONG, || {
+        agent.log().contains(&done)
+    });
+    let log = agent.log();
+    // The approval arrived as an event, then was acted on; no other sync happened.
+    let received = line_of(&log, &format!("approval of plan {id} received"));
+    let approved = line_of(&log, &format!("plan {id} approved"));
+    let done = line_of(&log, &done);
+    assert!(received < approved && approved < done, "{log}");
+    assert_eq!(
+        log.matches(&format!("new commit {}", &c1[..12])).count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        agent
+            .metric("slipway_watch_syncs_total{result=\"ok\"}")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        agent.metric("slipway_watch_held_plans").as_deref(),
+        Some("0")
+    );
+}

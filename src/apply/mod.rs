@@ -85,6 +85,38 @@ pub trait Progress: Send + Sync {
     fn notice(&self, message: &str);
 }
 
+/// Progress as lines of text in Terraform's words, each handed to the sink (`true` for a
+/// failure): the command line prints them, the agent logs them, so both say the same thing.
+/// Formatting only; where a line goes is the sink's business.
+pub struct Lines<S>(pub S);
+
+impl<S: Fn(bool, &str) + Send + Sync> Progress for Lines<S> {
+    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
+        (self.0)(false, &format!("{addr}: {}", op.progressive().0));
+    }
+    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
+        let (verb, secs) = (op.ongoing(), elapsed.as_secs());
+        (self.0)(false, &format!("{addr}: Still {verb}... [{secs}s elapsed]"));
+    }
+    fn finished(
+        &self,
+        addr: &ResourceInstanceAddr,
+        op: OpKind,
+        elapsed: Duration,
+        id: Option<&str>,
+    ) {
+        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
+        let (done, secs) = (op.progressive().1, elapsed.as_secs());
+        (self.0)(false, &format!("{addr}: {done} after {secs}s{id}"));
+    }
+    fn failed(&self, addr: &ResourceInstanceAddr, _op: OpKind, message: &str) {
+        (self.0)(true, &format!("{addr}: failed: {message}"));
+    }
+    fn notice(&self, message: &str) {
+        (self.0)(false, message);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub added: usize,
@@ -294,7 +326,11 @@ pub async fn apply(
     let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
     let mut running: HashMap<NodeIndex, Instant> = HashMap::new();
     let mut interrupted = false;
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    // Registered here, before any operation starts, so that a Ctrl-C from the first one on is
+    // handled (`tokio::signal::ctrl_c()` registers only when first polled, after the first
+    // operations have started). Without a handler the default action would kill the run
+    // with work in flight and unsaved.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut ticker = tokio::time::interval(ctx.tick);
     ticker.tick().await;
     let parallelism = ctx.parallelism.max(1);
@@ -416,7 +452,12 @@ pub async fn apply(
                     release_dependents(&g, node, &mut waiting, &mut ready);
                 }
             }
-            _ = &mut ctrl_c, if !interrupted => {
+            _ = async {
+                match sigint.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if !interrupted => {
                 interrupted = true;
                 ctx.progress.notice("Interrupt received. Waiting for operations in progress to finish; nothing new will start...");
             }

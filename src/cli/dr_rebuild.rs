@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::engine::{StateArgs, confirm, make_plan, open, runtime};
-use super::progress::LinePrinter;
+use super::progress::line_printer;
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
 use crate::apply::{self, ApplyContext};
@@ -243,7 +243,7 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
         env: s.env.clone(),
         registry: s.registry.clone(),
         parallelism: a.parallelism,
-        progress: Arc::new(LinePrinter),
+        progress: line_printer(),
         tick: Duration::from_secs(10),
         deferred,
     };

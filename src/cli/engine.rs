@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::progress::{LinePrinter, TtyProgress};
+use super::progress::{TtyProgress, line_printer};
 use super::{Ui, VarArgs, println_out};
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext};
+use crate::apply;
 use crate::backend::BackendError;
 use crate::diag::Sources;
 use crate::environment::Environment;
-use crate::plan::{self, Plan, PlanOptions, file::SavedPlan, render};
+use crate::ops::{self, ApplySettings, OpenError, Stale};
+use crate::plan::{self, Plan, PlanOptions, render};
 use crate::provider::ProviderRegistry;
 use crate::session::{Session, SessionError, SessionOptions};
 use crate::state::journal::JournalOp;
@@ -214,6 +215,8 @@ pub(super) fn session_error(e: SessionError, sources: Option<&Sources>, ui: &Ui)
     1
 }
 
+/// Opens a session through [`ops::open`] (the environment loaded once), rendering what stops it
+/// and the warnings of loading and of configuring providers (a provider deferred to apply).
 pub(super) async fn open(
     dir: &Path,
     cli_vars: &[crate::config::vars::CliVar],
@@ -221,46 +224,40 @@ pub(super) async fn open(
     operation: &str,
     ui: &Ui,
 ) -> Result<Session, i32> {
-    let env = Environment::load(dir, cli_vars, crate::providers::builtin_registry());
-    if env.diagnostics.has_errors() {
-        ui.diagnostics(&env.diagnostics, &env.sources);
-        return Err(1);
-    }
     let opts = SessionOptions {
         state_dir: state.state_dir.clone(),
         lock_timeout: state.lock_timeout,
         operation: operation.into(),
     };
-    // Keep the sources to render errors found while configuring providers.
-    let sources_env = Environment::load(dir, cli_vars, ProviderRegistry::default());
-    let s = Session::open(env, &opts)
-        .await
-        .map_err(|e| session_error(e, Some(&sources_env.sources), ui))?;
-    // Warnings of loading and of configuring providers (a provider deferred to apply).
-    ui.diagnostics(&s.warnings, &s.env.sources);
-    Ok(s)
+    match ops::open(dir, cli_vars, &opts).await {
+        Ok(s) => {
+            ui.diagnostics(&s.warnings, &s.env.sources);
+            Ok(s)
+        }
+        Err(OpenError::Config {
+            diagnostics,
+            sources,
+        }) => {
+            ui.diagnostics(&diagnostics, &sources);
+            Err(1)
+        }
+        Err(OpenError::Backend(e)) => Err(session_error(SessionError::Backend(e), None, ui)),
+        Err(OpenError::Other(m)) => Err(session_error(SessionError::Other(m), None, ui)),
+    }
 }
 
-/// Refreshes and plans within an open session.
+/// Refreshes and plans within an open session ([`ops::plan`]), rendering its diagnostics.
 pub(super) async fn make_plan(s: &Session, options: PlanOptions, ui: &Ui) -> Result<Plan, i32> {
-    let state = s.state.state().clone();
-    let (refreshed, drift) = if options.refresh || options.refresh_only {
-        match plan::refresh(&state, &s.registry).await {
-            Ok(r) => r,
-            Err(d) => {
-                ui.diagnostics(&d, &s.env.sources);
-                return Err(1);
-            }
+    match ops::plan(s, options).await {
+        Ok(p) => {
+            ui.diagnostics(&p.warnings, &s.env.sources);
+            Ok(p.plan)
         }
-    } else {
-        (state, Vec::new())
-    };
-    let handle = tokio::runtime::Handle::current();
-    let env = s.env.clone();
-    let (plan, diags) =
-        tokio::task::block_in_place(|| plan::plan(&env, refreshed, drift, options, handle));
-    ui.diagnostics(&diags, &s.env.sources);
-    plan.ok_or(1)
+        Err(d) => {
+            ui.diagnostics(&d, &s.env.sources);
+            Err(1)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -312,13 +309,7 @@ pub fn plan_cmd(
                 }
                 let mut code = if detailed && p.has_changes() { 2 } else { 0 };
                 if let Some(out) = out {
-                    let saved = SavedPlan {
-                        format: plan::file::FORMAT.into(),
-                        environment_dir: s.env.dir.clone(),
-                        vars: cli_vars.clone(),
-                        config_digest: s.env.config_digest(),
-                        plan: p,
-                    };
+                    let saved = ops::to_saved(&s, p, cli_vars.clone());
                     match plan::file::write(out, &saved) {
                         Ok(()) => {
                             if !json {
@@ -404,24 +395,22 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
     };
     let operation = if a.destroy { "destroy" } else { "apply" };
     runtime().block_on(async {
-        let mut s = match open(&dir, &cli_vars, a.state, operation, ui).await {
+        let s = match open(&dir, &cli_vars, a.state, operation, ui).await {
             Ok(s) => s,
             Err(code) => return code,
         };
         let plan = match saved {
-            Some(saved) => {
-                if saved.config_digest != s.env.config_digest() {
-                    eprintln!("error: the configuration changed since this plan was made; make a new plan");
+            Some(saved) => match ops::check_saved(saved, &s) {
+                Ok(p) => p,
+                Err(stale) => {
+                    match stale {
+                        Stale::ConfigChanged => eprintln!("error: the configuration changed since this plan was made; make a new plan"),
+                        Stale::StateMoved(e) => eprintln!("error: saved plan is stale: {e}"),
+                    }
                     s.abandon().await;
                     return 1;
                 }
-                if let Err(e) = saved.plan.check_fresh(s.state.state()) {
-                    eprintln!("error: saved plan is stale: {e}");
-                    s.abandon().await;
-                    return 1;
-                }
-                saved.plan
-            }
+            },
             None => {
                 let options = PlanOptions { refresh: a.plan_args.refresh, refresh_only: a.plan_args.refresh_only, destroy: a.destroy, targets, replace };
                 let p = match make_plan(&s, options, ui).await {
@@ -433,7 +422,13 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 };
                 render::write_human(&p, ui.colour, &mut super::print_out);
                 if !p.has_changes() {
-                    return finish_without_changes(s, &p).await;
+                    return match ops::finish_in_sync(s, &p, None).await {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            1
+                        }
+                    };
                 }
                 if !a.auto_approve
                     && let Err(m) = confirm(ui, operation) {
@@ -446,11 +441,9 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         };
         let tty = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let (progress, tick): (Arc<dyn apply::Progress>, Duration) =
-            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (Arc::new(LinePrinter), Duration::from_secs(10)) };
-        let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
-        let ctx = ApplyContext { env: s.env.clone(), registry: s.registry.clone(), parallelism: a.parallelism, progress, tick, deferred };
-        let result = apply::apply(&plan, &mut s.state, &ctx).await;
-        let code = match result {
+            if tty { (Arc::new(TtyProgress::new()), Duration::from_secs(1)) } else { (line_printer(), Duration::from_secs(10)) };
+        let applied = ops::apply(s, &plan, ApplySettings { parallelism: a.parallelism, progress, tick, commit: None }).await;
+        let code = match &applied.report {
             Err(e) => {
                 eprintln!("error: {e}");
                 1
@@ -476,7 +469,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                     );
                     for (addr, m) in &report.failed {
                         eprintln!("  failed:  {addr}: {m}");
-                        if let Some(at) = declared_at(&s.env, addr) {
+                        if let Some(at) = declared_at(&applied.env, addr) {
                             eprintln!("           declared at {at}");
                         }
                     }
@@ -489,7 +482,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 }
                 print_outputs(&report.outputs);
                 if a.plan_args.stats {
-                    print_stats(&ctx.registry);
+                    print_stats(&applied.registry);
                     let (wall, cp) = (report.wall.as_secs_f64(), report.critical_path.as_secs_f64());
                     eprintln!(
                         "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
@@ -503,30 +496,14 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 if report.ok() { 0 } else { 1 }
             }
         };
-        match s.close().await {
+        match applied.saved {
             Ok(()) => code,
             Err(e) => {
-                eprintln!("error: saving state: {e}");
+                eprintln!("error: {e}");
                 1
             }
         }
     })
-}
-
-/// Nothing to change: still persist what refresh found, so the state matches reality.
-async fn finish_without_changes(mut s: Session, p: &Plan) -> i32 {
-    if let Err(e) = apply::persist_refresh(&mut s.state, &p.refreshed).await {
-        eprintln!("error: saving state: {e}");
-        s.abandon().await;
-        return 1;
-    }
-    match s.close().await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: saving state: {e}");
-            1
-        }
-    }
 }
 
 fn print_outputs(outputs: &std::collections::BTreeMap<String, (Value, bool)>) {

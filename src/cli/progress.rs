@@ -1,49 +1,24 @@
-//! How apply's progress is shown on the command line: [`LinePrinter`] (plain lines, as Terraform
-//! prints them) and [`TtyProgress`] (a live block of operations in flight on a terminal). The
+//! How apply's progress is shown on the command line: [`line_printer`] (plain lines, as
+//! Terraform prints them) and [`TtyProgress`] (a live block of operations in flight on a terminal). The
 //! engine only reports through [`Progress`]; it never prints.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{print_out, println_out};
 use crate::addr::ResourceInstanceAddr;
-use crate::apply::{OpKind, Progress};
+use crate::apply::{Lines, OpKind, Progress};
 
-/// Plain lines, as Terraform prints them.
-pub struct LinePrinter;
-
-impl Progress for LinePrinter {
-    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
-        println_out(&format!("{addr}: {}", op.progressive().0));
-    }
-    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
-        let verb = op.ongoing();
-        println_out(&format!(
-            "{addr}: Still {verb}... [{}s elapsed]",
-            elapsed.as_secs()
-        ));
-    }
-    fn finished(
-        &self,
-        addr: &ResourceInstanceAddr,
-        op: OpKind,
-        elapsed: Duration,
-        id: Option<&str>,
-    ) {
-        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-        println_out(&format!(
-            "{addr}: {} after {}s{id}",
-            op.progressive().1,
-            elapsed.as_secs()
-        ));
-    }
-    fn failed(&self, addr: &ResourceInstanceAddr, op: OpKind, message: &str) {
-        let _ = op;
-        eprintln!("{addr}: failed: {message}");
-    }
-    fn notice(&self, message: &str) {
-        println_out(message);
-    }
+/// Plain lines, as Terraform prints them: failures to stderr, the rest to stdout.
+pub fn line_printer() -> Arc<dyn Progress> {
+    Arc::new(Lines(|failed: bool, line: &str| {
+        if failed {
+            eprintln!("{line}");
+        } else {
+            println_out(line);
+        }
+    }))
 }
 
 /// A live display for terminals: finished events scroll above a block that shows every

@@ -56,6 +56,13 @@ pub struct WatchArgs {
     /// How long to wait for the state lock held by someone else before retrying later.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// After a failed apply (or plan) of a commit, wait this long before trying it again;
+    /// each further failure doubles the wait. A new commit is tried at once.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub backoff: Duration,
+    /// The longest wait between attempts of a failing commit.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub max_backoff: Duration,
     /// Operations in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
@@ -168,6 +175,8 @@ pub fn watch_cmd(a: WatchArgs) -> i32 {
         max_body: a.max_body_bytes,
         leader,
         drill,
+        backoff: a.backoff,
+        max_backoff: a.max_backoff.max(a.backoff),
     })
 }
 

@@ -109,6 +109,15 @@ impl PlansDir {
         valid_id(id) && self.path(id, "approved").is_file()
     }
 
+    /// The ids of the approved held plans.
+    pub fn approved(&self) -> Vec<String> {
+        self.list()
+            .into_iter()
+            .map(|h| h.id)
+            .filter(|id| self.is_approved(id))
+            .collect()
+    }
+
     /// Removes a held plan (applied, stale or superseded).
     pub fn remove(&self, id: &str) {
         if !valid_id(id) {
@@ -117,6 +126,41 @@ impl PlansDir {
         for ext in ["approved", "json", "plan"] {
             let _ = std::fs::remove_file(self.path(id, ext));
         }
+    }
+}
+
+/// Turns approvals written by `slipway approve` (an `ID.approved` file, possibly by another
+/// process or pod) into [`Trigger::Approved`] events, each approval once, until the loop's end
+/// of the channel is gone.
+///
+/// It looks at the directory every `period` rather than subscribing to filesystem
+/// notifications: the plans directory is often a volume shared with the pod or host where
+/// `slipway approve` runs (NFS, a ReadWriteMany volume), where inotify does not see writes
+/// made elsewhere, and the look is a cheap `readdir`. The reconcile loop itself never polls
+/// for approvals; it selects on the channel, which `POST /approve/ID` feeds directly.
+///
+/// [`Trigger::Approved`]: super::http::Trigger::Approved
+pub async fn watch_approvals(
+    dir: PathBuf,
+    events: tokio::sync::mpsc::Sender<super::http::Trigger>,
+    period: std::time::Duration,
+) {
+    let plans = PlansDir::new(&dir);
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let now: std::collections::BTreeSet<String> = plans.approved().into_iter().collect();
+        for id in now.difference(&seen) {
+            if events
+                .send(super::http::Trigger::Approved(id.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        // Forget what is gone (applied, dropped), so the set stays as small as the directory.
+        seen = now;
+        tokio::time::sleep(period).await;
     }
 }
 

@@ -30,12 +30,13 @@ use super::Status;
 use super::held::PlansDir;
 
 /// What the HTTP side asks of the reconcile loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// Fetch the branch and sync now.
     Sync,
-    /// An approval was recorded.
-    Approval,
+    /// Held plan `id` was approved (`POST /approve/ID`, or `slipway approve ID` seen by the
+    /// plans-directory watcher, [`super::held::watch_approvals`]).
+    Approved(String),
 }
 
 /// How many delivery ids are remembered for replay detection.
@@ -210,7 +211,7 @@ async fn approve(
     }
     match st.plans.approve(&id) {
         Ok(h) => {
-            let _ = st.triggers.try_send(Trigger::Approval);
+            let _ = st.triggers.try_send(Trigger::Approved(h.id.clone()));
             reply(
                 StatusCode::ACCEPTED,
                 &format!("approved {} (commit {})", h.id, h.commit),

@@ -31,8 +31,9 @@ pub mod drill;
 pub mod held;
 pub mod http;
 pub mod leader;
+pub mod reconcile;
+pub mod status;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,16 +41,15 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use tokio::sync::mpsc;
 
-use crate::addr::ResourceInstanceAddr;
-use crate::apply::{self, ApplyContext, OpKind, Progress};
+use crate::apply::{Lines, Progress};
 use crate::backend::BackendError;
-use crate::environment::Environment;
-use crate::plan::{self, Action, Plan, PlanOptions, file::SavedPlan};
-use crate::provider::ProviderRegistry;
-use crate::session::{Session, SessionError, SessionOptions};
-use crate::state::journal::JournalOp;
+use crate::ops::{self, OpenError};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::session::{Session, SessionOptions};
 use held::{HeldPlan, PlansDir};
 use http::Trigger;
+use reconcile::{Action, ReconcileError, Retry, RetryPolicy};
+pub use status::Status;
 
 /// When a plan may be applied without approval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -96,162 +96,10 @@ pub struct WatchOptions {
     pub leader: Option<leader::LeaderOptions>,
     /// Scheduled restore drills (`--drill-interval`); `None`: none.
     pub drill: Option<drill::DrillSchedule>,
-}
-
-/// What `/metrics` shows.
-#[derive(Debug, Default)]
-pub struct Status {
-    pub last_sync_commit: Option<String>,
-    pub last_sync_unix: f64,
-    pub syncs_total: u64,
-    pub sync_errors_total: u64,
-    pub last_apply_ok: Option<bool>,
-    pub last_apply_seconds: f64,
-    pub last_apply_commit: Option<String>,
-    pub applies_ok: u64,
-    pub applies_failed: u64,
-    pub drift_resources: usize,
-    pub drift_checks_total: u64,
-    pub webhooks: BTreeMap<&'static str, u64>,
-    /// Set with `--leader-elect`.
-    pub leadership: Option<Arc<leader::Leadership>>,
-}
-
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-impl Status {
-    /// The Prometheus text exposition.
-    pub fn render(&self, held: usize) -> String {
-        let mut o = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
-            o.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, v) in lines {
-                o.push_str(&format!("{name}{labels} {v}\n"));
-            }
-        };
-        let commit = self.last_sync_commit.as_deref().unwrap_or("");
-        metric(
-            "slipway_watch_last_sync_info",
-            "gauge",
-            "The commit of the last successful sync (label), always 1.",
-            vec![(
-                format!("{{commit=\"{}\"}}", escape_label(commit)),
-                "1".into(),
-            )],
-        );
-        metric(
-            "slipway_watch_last_sync_timestamp_seconds",
-            "gauge",
-            "When the last successful sync finished (Unix time).",
-            vec![(String::new(), format!("{}", self.last_sync_unix))],
-        );
-        metric(
-            "slipway_watch_syncs_total",
-            "counter",
-            "Syncs attempted, by result.",
-            vec![
-                ("{result=\"ok\"}".into(), self.syncs_total.to_string()),
-                (
-                    "{result=\"error\"}".into(),
-                    self.sync_errors_total.to_string(),
-                ),
-            ],
-        );
-        metric(
-            "slipway_watch_last_apply_success",
-            "gauge",
-            "1 if the last apply succeeded, 0 if it failed, -1 before the first apply.",
-            vec![(
-                String::new(),
-                match self.last_apply_ok {
-                    Some(true) => "1",
-                    Some(false) => "0",
-                    None => "-1",
-                }
-                .into(),
-            )],
-        );
-        metric(
-            "slipway_watch_last_apply_duration_seconds",
-            "gauge",
-            "Duration of the last apply.",
-            vec![(String::new(), format!("{:.3}", self.last_apply_seconds))],
-        );
-        metric(
-            "slipway_watch_applies_total",
-            "counter",
-            "Applies, by result.",
-            vec![
-                ("{result=\"success\"}".into(), self.applies_ok.to_string()),
-                (
-                    "{result=\"failure\"}".into(),
-                    self.applies_failed.to_string(),
-                ),
-            ],
-        );
-        metric(
-            "slipway_watch_drift_resources",
-            "gauge",
-            "Resource instances that drifted, at the last drift check.",
-            vec![(String::new(), self.drift_resources.to_string())],
-        );
-        metric(
-            "slipway_watch_drift_checks_total",
-            "counter",
-            "Drift checks made.",
-            vec![(String::new(), self.drift_checks_total.to_string())],
-        );
-        metric(
-            "slipway_watch_held_plans",
-            "gauge",
-            "Plans waiting for approval.",
-            vec![(String::new(), held.to_string())],
-        );
-        let hooks: Vec<(String, String)> = [
-            "accepted",
-            "ignored",
-            "rejected",
-            "replayed",
-            "unauthorized",
-        ]
-        .iter()
-        .map(|r| {
-            (
-                format!("{{result=\"{r}\"}}"),
-                self.webhooks.get(r).copied().unwrap_or(0).to_string(),
-            )
-        })
-        .collect();
-        metric(
-            "slipway_watch_webhook_requests_total",
-            "counter",
-            "Webhook requests, by result (oversized bodies are refused before counting).",
-            hooks,
-        );
-        // Without election the agent is alone and always acts: it counts as the leader.
-        let (leading, transitions) = match &self.leadership {
-            Some(l) => (l.is_leader(), l.transitions()),
-            None => (true, 0),
-        };
-        metric(
-            "slipway_watch_leader",
-            "gauge",
-            "1 while this agent holds the Lease and acts (always 1 without --leader-elect), else 0.",
-            vec![(String::new(), u8::from(leading).to_string())],
-        );
-        metric(
-            "slipway_watch_leader_transitions_total",
-            "counter",
-            "Changes of the Lease holder this agent has seen (its own acquisitions and losses included).",
-            vec![(String::new(), transitions.to_string())],
-        );
-        o.push_str(&drill::render());
-        o
-    }
+    /// The delay before a failed commit is tried again; doubled at each further failure.
+    pub backoff: Duration,
+    /// The longest such delay.
+    pub max_backoff: Duration,
 }
 
 fn now_rfc3339() -> String {
@@ -274,40 +122,15 @@ fn log(msg: &str) {
 }
 
 /// Apply's progress as log events: one per operation started, still running, finished or
-/// failed, with the same words the command line prints.
-struct LogProgress;
-
-impl Progress for LogProgress {
-    fn started(&self, addr: &ResourceInstanceAddr, op: OpKind) {
-        tracing::info!("{addr}: {}", op.progressive().0);
-    }
-    fn still_running(&self, addr: &ResourceInstanceAddr, op: OpKind, elapsed: Duration) {
-        tracing::info!(
-            "{addr}: Still {}... [{}s elapsed]",
-            op.ongoing(),
-            elapsed.as_secs()
-        );
-    }
-    fn finished(
-        &self,
-        addr: &ResourceInstanceAddr,
-        op: OpKind,
-        elapsed: Duration,
-        id: Option<&str>,
-    ) {
-        let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-        tracing::info!(
-            "{addr}: {} after {}s{id}",
-            op.progressive().1,
-            elapsed.as_secs()
-        );
-    }
-    fn failed(&self, addr: &ResourceInstanceAddr, _op: OpKind, message: &str) {
-        tracing::error!("{addr}: failed: {message}");
-    }
-    fn notice(&self, message: &str) {
-        tracing::info!("{message}");
-    }
+/// failed, in the words the command line prints.
+fn log_progress() -> Arc<dyn Progress> {
+    Arc::new(Lines(|failed: bool, line: &str| {
+        if failed {
+            tracing::error!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+    }))
 }
 
 fn short(commit: &str) -> &str {
@@ -322,6 +145,8 @@ struct Agent {
     mirror: PathBuf,
     /// The head last planned (applied, found in sync, or held), with its environment directory.
     synced: Option<(String, PathBuf)>,
+    /// The commit that failed last, and when it is tried again ([`reconcile::error_policy`]).
+    retry: Option<Retry>,
     /// With `--leader-elect`: the fence checked before any work starts.
     leadership: Option<Arc<leader::Leadership>>,
 }
@@ -342,6 +167,16 @@ pub fn run(opts: WatchOptions) -> i32 {
     };
     rt.block_on(run_async(opts))
 }
+
+/// How often the plans directory is looked at for approvals made by `slipway approve`.
+const APPROVAL_SCAN: Duration = Duration::from_millis(250);
+
+/// When an approval whose session could not be opened is tried again.
+const APPROVAL_RETRY: Duration = Duration::from_secs(1);
+
+/// How often a loop with leader election looks at its leadership (the elector flips it without
+/// an event).
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(200);
 
 async fn run_async(opts: WatchOptions) -> i32 {
     if let Err(e) = crate::git::check_url(&opts.repo) {
@@ -405,6 +240,13 @@ async fn run_async(opts: WatchOptions) -> i32 {
             }
         });
     }
+    // Approvals by `slipway approve` become events on the same channel as the HTTP ones.
+    tokio::spawn(held::watch_approvals(
+        opts.plans_dir.clone(),
+        tx.clone(),
+        APPROVAL_SCAN,
+    ));
+    drop(tx);
     let mut agent = Agent {
         mirror: opts
             .work_dir
@@ -414,6 +256,7 @@ async fn run_async(opts: WatchOptions) -> i32 {
         opts,
         status,
         synced: None,
+        retry: None,
         leadership,
     };
     log(&format!(
@@ -427,6 +270,24 @@ async fn run_async(opts: WatchOptions) -> i32 {
             return 1;
         }
     };
+    run_loop(&mut agent, &mut rx, &mut term).await;
+    log("stopping");
+    // Release the Lease so that a follower takes over at its next retry.
+    let _ = stop_tx.send(true);
+    if let Some(task) = election {
+        let _ = task.await;
+    }
+    0
+}
+
+/// The reconcile loop: reconciles on a trigger (start, poll, webhook, a retry whose backoff ran
+/// out), acts on approval events, checks drift and starts drills on their timers, until
+/// SIGINT/SIGTERM.
+async fn run_loop(
+    agent: &mut Agent,
+    rx: &mut mpsc::Receiver<Trigger>,
+    term: &mut tokio::signal::unix::Signal,
+) {
     // Sync at once on start (a restart after a crash resumes here): the first turn as leader
     // (at once without election) sets `sync_due`. Not before, or a starting follower would
     // relay a trigger nobody sent.
@@ -435,13 +296,20 @@ async fn run_async(opts: WatchOptions) -> i32 {
     let mut next_drift = Instant::now() + agent.opts.drift_interval;
     let mut next_drill = Instant::now();
     let mut was_leading = false;
+    // Approvals received while following: acted on, if still there, once leading.
+    let mut approvals_due = false;
+    let mut approved: Vec<String> = Vec::new();
     loop {
         let leading = agent.leading();
         if leading && !was_leading {
             // A new leader knows nothing of what others applied meanwhile: sync at once, and
             // plan the head even if this agent had planned it before.
             agent.synced = None;
+            agent.retry = None;
             sync_due = true;
+            // Approvals recorded before this agent led (or before it started) were events
+            // for someone else: look at the directory once.
+            approvals_due = true;
         }
         was_leading = leading;
         let polling = agent.opts.interval > Duration::ZERO;
@@ -452,17 +320,31 @@ async fn run_async(opts: WatchOptions) -> i32 {
                 l.relay_sync();
             }
             sync_due = false;
+            approved.clear();
         } else {
             sync_due |= agent
                 .leadership
                 .as_ref()
                 .is_some_and(|l| l.take_sync_request());
+            // A failing commit's backoff ran out: reconcile it again (through a fetch, so a
+            // newer head is taken instead if there is one).
+            sync_due |= agent.retry.as_ref().is_some_and(|r| Instant::now() >= r.at);
             if sync_due || (polling && Instant::now() >= next_poll) {
                 sync_due = false;
                 agent.sync().await;
                 next_poll = Instant::now() + agent.opts.interval;
             }
-            agent.approvals().await;
+            if approvals_due {
+                approvals_due = false;
+                approved.extend(agent.plans.approved());
+            }
+            let mut pending = Vec::new();
+            for id in std::mem::take(&mut approved) {
+                if !agent.approval(&id).await {
+                    pending.push(id);
+                }
+            }
+            approved = pending;
             if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
                 agent.drift_check().await;
                 next_drift = Instant::now() + agent.opts.drift_interval;
@@ -475,39 +357,71 @@ async fn run_async(opts: WatchOptions) -> i32 {
                 next_drill = Instant::now() + d.interval;
             }
         }
-        // Wake for a trigger, else look again shortly (approvals by `slipway approve`, timers).
+        // Sleep until the next timer (poll, retry, drift check, drill) or an event: a webhook,
+        // an approval, a signal.
+        let wake = agent.next_wake(
+            polling.then_some(next_poll),
+            next_drift,
+            next_drill,
+            !approved.is_empty(),
+        );
+        let mut take = |t: Trigger, sync_due: &mut bool| match t {
+            Trigger::Sync => *sync_due = true,
+            Trigger::Approved(id) => {
+                log(&format!("approval of plan {id} received"));
+                approved.push(id);
+            }
+        };
         tokio::select! {
             t = rx.recv() => {
-                sync_due |= t == Some(Trigger::Sync);
+                if let Some(t) = t {
+                    take(t, &mut sync_due);
+                }
                 while let Ok(more) = rx.try_recv() {
-                    sync_due |= more == Trigger::Sync;
+                    take(more, &mut sync_due);
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
     }
-    log("stopping");
-    // Release the Lease so that a follower takes over at its next retry.
-    let _ = stop_tx.send(true);
-    if let Some(task) = election {
-        let _ = task.await;
-    }
-    0
-}
-
-/// What a reconcile did.
-enum Outcome {
-    InSync,
-    Applied,
-    Held,
-    Failed(String),
-    /// The fence closed before the work started: nothing was done.
-    NotLeader,
 }
 
 impl Agent {
+    /// When the loop next has something to do on its own: the earliest of its timers (poll,
+    /// a failing commit's retry, drift check, drill), or sooner to look at leadership or
+    /// retry an approval whose session could not be opened; an hour at most.
+    fn next_wake(
+        &self,
+        next_poll: Option<Instant>,
+        next_drift: Instant,
+        next_drill: Instant,
+        approvals_pending: bool,
+    ) -> Instant {
+        let now = Instant::now();
+        let mut wake = now + Duration::from_secs(3600);
+        if let Some(p) = next_poll {
+            wake = wake.min(p);
+        }
+        if let Some(r) = &self.retry {
+            wake = wake.min(r.at);
+        }
+        if self.opts.drift_interval > Duration::ZERO {
+            wake = wake.min(next_drift);
+        }
+        if self.opts.drill.is_some() {
+            wake = wake.min(next_drill);
+        }
+        if self.leadership.is_some() {
+            wake = wake.min(now + LEADERSHIP_CHECK);
+        }
+        if approvals_pending {
+            wake = wake.min(now + APPROVAL_RETRY);
+        }
+        wake
+    }
+
     /// Whether this agent may start work now (always, without leader election).
     fn leading(&self) -> bool {
         self.leadership.as_ref().is_none_or(|l| l.is_leader())
@@ -544,7 +458,50 @@ impl Agent {
         }
     }
 
-    /// Fetches the branch; on a new head, exports it and reconciles.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            initial: self.opts.backoff,
+            max: self.opts.max_backoff,
+            poll: self.opts.interval,
+        }
+    }
+
+    /// A reconcile of `commit` failed: the error policy sets when it is tried again.
+    fn failed(&mut self, commit: &str, e: &ReconcileError) {
+        let retry = Retry::after_failure(
+            self.retry.as_ref(),
+            commit,
+            e,
+            &self.retry_policy(),
+            Instant::now(),
+        );
+        log(&format!("commit {}: {e}", short(commit)));
+        tracing::warn!(
+            commit = %commit,
+            attempt = retry.attempts,
+            next_attempt_seconds = retry.delay.as_secs_f64(),
+            "commit {}: attempt {} failed; next attempt in {:.1}s",
+            short(commit),
+            retry.attempts,
+            retry.delay.as_secs_f64()
+        );
+        if let Ok(mut st) = self.status.lock() {
+            st.consecutive_failures = retry.attempts;
+            st.next_attempt_seconds = retry.delay.as_secs_f64();
+        }
+        self.retry = Some(retry);
+    }
+
+    /// A reconcile succeeded: the backoff is over.
+    fn succeeded(&mut self) {
+        self.retry = None;
+        if let Ok(mut st) = self.status.lock() {
+            st.consecutive_failures = 0;
+            st.next_attempt_seconds = 0.0;
+        }
+    }
+
+    /// Fetches the branch; on a new head (or a failing one whose backoff ran out), reconciles.
     async fn sync(&mut self) {
         if !self.fence("fetch") {
             return;
@@ -573,25 +530,27 @@ impl Agent {
         if self.synced.as_ref().is_some_and(|(c, _)| *c == head) {
             return;
         }
-        let env_dir = match self.checkout(&head).await {
-            Ok(d) => d,
+        if self
+            .retry
+            .as_ref()
+            .is_some_and(|r| r.holds_back(&head, Instant::now()))
+        {
+            return;
+        }
+        match self.retry.as_ref() {
+            Some(r) if r.commit == head => log(&format!(
+                "commit {}: attempt {} after {:.1}s",
+                short(&head),
+                r.attempts + 1,
+                r.delay.as_secs_f64()
+            )),
+            _ => log(&format!("new commit {}", short(&head))),
+        }
+        match self.reconcile(&head).await {
+            Ok(_) => self.succeeded(),
             Err(e) => {
-                log(&format!("checkout of {} failed: {e}", short(&head)));
                 self.record_sync(&head, false);
-                return;
-            }
-        };
-        log(&format!("new commit {}", short(&head)));
-        match self.reconcile(&head, &env_dir).await {
-            Outcome::Failed(e) => {
-                log(&format!("commit {}: {e}", short(&head)));
-                self.record_sync(&head, false);
-            }
-            // Not synced: whoever leads plans it.
-            Outcome::NotLeader => {}
-            _ => {
-                self.synced = Some((head.clone(), env_dir));
-                self.record_sync(&head, true);
+                self.failed(&head, &e);
             }
         }
     }
@@ -617,76 +576,75 @@ impl Agent {
         Ok(env_dir)
     }
 
-    /// Opens a session on the environment. A lock whose holder is provably dead (a killed
-    /// agent or run) is taken over by the backend; any other lock is waited for
+    /// Opens a session on the environment ([`ops::open`]). A lock whose holder is provably
+    /// dead (a killed agent or run) is taken over by the backend; any other lock is waited for
     /// (`--lock-timeout`), then reported.
-    async fn open(&self, env_dir: &Path, operation: &str) -> Result<Session, String> {
+    async fn open(&self, env_dir: &Path, operation: &str) -> Result<Session, ReconcileError> {
         // First look without waiting, so that the wait is logged when there is one.
         let mut timeout = Duration::ZERO;
         loop {
-            let env = Environment::load(env_dir, &[], crate::providers::builtin_registry());
-            if env.diagnostics.has_errors() {
-                return Err(crate::diag::render_terminal(
-                    &env.diagnostics,
-                    &env.sources,
-                    false,
-                ));
-            }
             let opts = SessionOptions {
                 state_dir: Some(self.opts.state_dir.clone()),
                 lock_timeout: timeout,
                 operation: operation.into(),
             };
-            let e = match Session::open(env, &opts).await {
+            match ops::open(env_dir, &[], &opts).await {
                 Ok(s) => return Ok(s),
-                Err(e) => e,
-            };
-            match e {
-                SessionError::Backend(BackendError::Locked { .. })
+                Err(OpenError::Backend(BackendError::Locked { .. }))
                     if timeout.is_zero() && !self.opts.lock_timeout.is_zero() =>
                 {
                     log("the state is locked; waiting for it");
                     timeout = self.opts.lock_timeout;
                 }
-                SessionError::Config(d) => {
-                    let env = Environment::load(env_dir, &[], ProviderRegistry::default());
-                    return Err(crate::diag::render_terminal(&d, &env.sources, false));
+                Err(e @ OpenError::Backend(BackendError::Locked { .. })) => {
+                    return Err(ReconcileError::Locked(e.render_plain()));
                 }
-                SessionError::Backend(e) => return Err(e.to_string()),
-                SessionError::Other(m) => return Err(m),
+                Err(e) => return Err(ReconcileError::Open(e.render_plain())),
             }
         }
     }
 
+    /// [`ops::plan`], its errors rendered for the log.
     async fn make_plan(s: &Session, options: PlanOptions) -> Result<Plan, String> {
-        let state = s.state.state().clone();
-        let (refreshed, drift) = plan::refresh(&state, &s.registry)
+        ops::plan(s, options)
             .await
-            .map_err(|d| crate::diag::render_terminal(&d, &s.env.sources, false))?;
-        let handle = tokio::runtime::Handle::current();
-        let env = s.env.clone();
-        let (plan, diags) =
-            tokio::task::block_in_place(|| plan::plan(&env, refreshed, drift, options, handle));
-        if diags.has_errors() || plan.is_none() {
-            return Err(crate::diag::render_terminal(&diags, &s.env.sources, false));
-        }
-        plan.ok_or_else(|| "no plan".into())
+            .map(|p| p.plan)
+            .map_err(|d| crate::diag::render_terminal(&d, &s.env.sources, false))
     }
 
-    /// Plans `commit` and applies or holds the plan per policy.
-    async fn reconcile(&mut self, commit: &str, env_dir: &Path) -> Outcome {
+    /// Reconciles `commit`: plans it and applies or holds the plan per policy. Success
+    /// (applied, in sync, held, or not the leader any more) waits for the next change.
+    async fn reconcile(&mut self, commit: &str) -> Result<Action, ReconcileError> {
+        let env_dir = self
+            .checkout(commit)
+            .await
+            .map_err(|message| ReconcileError::Checkout {
+                commit: short(commit).to_string(),
+                message,
+            })?;
+        let outcome = self.plan_and_apply(commit, &env_dir).await?;
+        if outcome != Outcome::NotLeader {
+            // Not synced when the fence closed: whoever leads plans it.
+            self.synced = Some((commit.to_string(), env_dir));
+            self.record_sync(commit, true);
+        }
+        Ok(Action::AwaitChange)
+    }
+
+    async fn plan_and_apply(
+        &mut self,
+        commit: &str,
+        env_dir: &Path,
+    ) -> Result<Outcome, ReconcileError> {
         // Before taking the state lock (a follower never holds it), and again after: waiting
         // for the lock can outlast the fence.
         if !self.fence("plan") {
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
-        let mut s = match self.open(env_dir, "watch plan").await {
-            Ok(s) => s,
-            Err(e) => return Outcome::Failed(e),
-        };
+        let s = self.open(env_dir, "watch plan").await?;
         if !self.fence("plan") {
             s.abandon().await;
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
         let options = PlanOptions {
             refresh: true,
@@ -696,35 +654,24 @@ impl Agent {
             Ok(p) => p,
             Err(e) => {
                 s.abandon().await;
-                return Outcome::Failed(e);
+                return Err(ReconcileError::Plan(e));
             }
         };
         if !p.has_changes() {
-            let mut r = apply::persist_refresh(&mut s.state, &p.refreshed).await;
-            if r.is_ok() && s.state.state().applied_commit.as_deref() != Some(commit) {
-                r = s
-                    .state
-                    .apply(JournalOp::SetAppliedCommit {
-                        commit: Some(commit.to_string()),
-                    })
-                    .await;
-            }
-            return match r.and(s.close().await) {
-                Ok(()) => {
-                    self.drop_held_except(None);
-                    log(&format!(
-                        "commit {}: in sync, nothing to change",
-                        short(commit)
-                    ));
-                    Outcome::InSync
-                }
-                Err(e) => Outcome::Failed(format!("saving state: {e}")),
-            };
+            ops::finish_in_sync(s, &p, Some(commit))
+                .await
+                .map_err(|e| ReconcileError::Apply(e.to_string()))?;
+            self.drop_held_except(None);
+            log(&format!(
+                "commit {}: in sync, nothing to change",
+                short(commit)
+            ));
+            return Ok(Outcome::Done);
         }
         let destructive: Vec<String> = p
             .changes
             .iter()
-            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .filter(|c| matches!(c.action, plan::Action::Delete | plan::Action::Replace))
             .map(|c| format!("{} {}", c.action.symbol(), c.addr))
             .collect();
         let hold_reason = match self.opts.policy {
@@ -743,17 +690,11 @@ impl Agent {
                 summary: format!("Plan: {add} to add, {change} to change, {destroy} to destroy."),
                 reason,
             };
-            let saved = SavedPlan {
-                format: plan::file::FORMAT.into(),
-                environment_dir: s.env.dir.clone(),
-                vars: Vec::new(),
-                config_digest: s.env.config_digest(),
-                plan: p,
-            };
+            let saved = ops::to_saved(&s, p, Vec::new());
             s.abandon().await;
-            if let Err(e) = self.plans.hold(&meta, &saved) {
-                return Outcome::Failed(format!("saving held plan: {e}"));
-            }
+            self.plans
+                .hold(&meta, &saved)
+                .map_err(|e| ReconcileError::Hold(e.to_string()))?;
             self.drop_held_except(Some(&id));
             log(&format!(
                 "commit {}: plan {id} held ({}; {}); approve with: slipway approve {id}",
@@ -761,65 +702,38 @@ impl Agent {
                 meta.summary,
                 meta.reason
             ));
-            return Outcome::Held;
+            return Ok(Outcome::Done);
         }
         self.apply_in(s, &p, commit).await
     }
 
-    /// Applies `p` in the open session `s`, then records `commit`.
-    async fn apply_in(&mut self, mut s: Session, p: &Plan, commit: &str) -> Outcome {
-        let started = Instant::now();
-        let ctx = ApplyContext {
-            env: s.env.clone(),
-            registry: s.registry.clone(),
-            parallelism: self.opts.parallelism,
-            progress: Arc::new(LogProgress),
-            tick: Duration::from_secs(10),
-            deferred: Arc::new(crate::apply::DeferredProviders::new(
-                s.deferred.iter().cloned(),
-            )),
-        };
+    /// Applies `p` in the open session `s` ([`ops::apply`]), then records `commit`.
+    async fn apply_in(
+        &mut self,
+        s: Session,
+        p: &Plan,
+        commit: &str,
+    ) -> Result<Outcome, ReconcileError> {
         if !self.fence("apply") {
             s.abandon().await;
-            return Outcome::NotLeader;
+            return Ok(Outcome::NotLeader);
         }
         let (add, change, destroy) = p.counts();
         log(&format!(
             "commit {}: applying ({add} to add, {change} to change, {destroy} to destroy)",
             short(commit)
         ));
-        let result = apply::apply(p, &mut s.state, &ctx).await;
-        let mut outcome = match &result {
-            Ok(r) if r.ok() => Outcome::Applied,
-            Ok(r) => Outcome::Failed(format!(
-                "apply incomplete: {} failed, {} not attempted: {}",
-                r.failed.len(),
-                r.skipped.len(),
-                r.failed
-                    .iter()
-                    .map(|(a, m)| format!("{a}: {m}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-            Err(e) => Outcome::Failed(e.to_string()),
+        let settings = ops::ApplySettings {
+            parallelism: self.opts.parallelism,
+            progress: log_progress(),
+            tick: Duration::from_secs(10),
+            commit: Some(commit.to_string()),
         };
-        if matches!(outcome, Outcome::Applied)
-            && let Err(e) = s
-                .state
-                .apply(JournalOp::SetAppliedCommit {
-                    commit: Some(commit.to_string()),
-                })
-                .await
-        {
-            outcome = Outcome::Failed(format!("recording the commit: {e}"));
-        }
-        if let Err(e) = s.close().await {
-            outcome = Outcome::Failed(format!("saving state: {e}"));
-        }
-        let ok = matches!(outcome, Outcome::Applied);
+        let applied = ops::apply(s, p, settings).await;
+        let ok = applied.ok();
         if let Ok(mut st) = self.status.lock() {
             st.last_apply_ok = Some(ok);
-            st.last_apply_seconds = started.elapsed().as_secs_f64();
+            st.last_apply_seconds = applied.elapsed.as_secs_f64();
             if ok {
                 st.applies_ok += 1;
                 st.last_apply_commit = Some(commit.to_string());
@@ -832,10 +746,27 @@ impl Agent {
             log(&format!(
                 "commit {}: applied in {:.2}s",
                 short(commit),
-                started.elapsed().as_secs_f64()
+                applied.elapsed.as_secs_f64()
             ));
+            return Ok(Outcome::Done);
         }
-        outcome
+        // The saving error wins: it is what the next run has to deal with first.
+        Err(ReconcileError::Apply(
+            match (&applied.report, &applied.saved) {
+                (_, Err(e)) => e.to_string(),
+                (Err(e), _) => e.to_string(),
+                (Ok(r), _) => format!(
+                    "apply incomplete: {} failed, {} not attempted: {}",
+                    r.failed.len(),
+                    r.skipped.len(),
+                    r.failed
+                        .iter()
+                        .map(|(a, m)| format!("{a}: {m}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+        ))
     }
 
     /// Removes held plans other than `keep`: a newer plan supersedes them.
@@ -848,49 +779,58 @@ impl Agent {
         }
     }
 
-    /// Applies approved held plans, exactly as saved, or drops them when stale.
-    async fn approvals(&mut self) {
-        for h in self.plans.list() {
-            if !self.plans.is_approved(&h.id) {
-                continue;
+    /// Acts on the approval of held plan `id`: applies it exactly as saved, or drops it when
+    /// stale (then the head is planned again). An approval of a plan no longer held (applied,
+    /// superseded, or delivered twice) is nothing to do. False: the session could not be
+    /// opened; try again later.
+    async fn approval(&mut self, id: &str) -> bool {
+        let Some(h) = self.plans.get(id) else {
+            return true;
+        };
+        if !self.plans.is_approved(id) {
+            return true;
+        }
+        let saved = match plan::file::read(&self.plans.plan_path(id)) {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("held plan {id}: {e}; dropped"));
+                self.plans.remove(id);
+                return true;
             }
-            let saved = match plan::file::read(&self.plans.plan_path(&h.id)) {
-                Ok(s) => s,
-                Err(e) => {
-                    log(&format!("held plan {}: {e}; dropped", h.id));
-                    self.plans.remove(&h.id);
-                    continue;
-                }
-            };
-            log(&format!("plan {} approved", h.id));
-            let s = match self.open(&saved.environment_dir, "watch apply").await {
-                Ok(s) => s,
-                Err(e) => {
-                    log(&format!("plan {}: {e}", h.id));
-                    continue;
-                }
-            };
-            let stale = if saved.config_digest != s.env.config_digest() {
-                Some("the configuration changed since the plan was made".to_string())
-            } else {
-                saved.plan.check_fresh(s.state.state()).err()
-            };
-            if let Some(why) = stale {
+        };
+        log(&format!("plan {id} approved"));
+        let env_dir = saved.environment_dir.clone();
+        let s = match self.open(&env_dir, "watch apply").await {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("plan {id}: {e}"));
+                return false;
+            }
+        };
+        let p = match ops::check_saved(saved, &s) {
+            Ok(p) => p,
+            Err(why) => {
                 s.abandon().await;
-                log(&format!("plan {} is stale ({why}); planning again", h.id));
-                self.plans.remove(&h.id);
+                log(&format!("plan {id} is stale ({why}); planning again"));
+                self.plans.remove(id);
                 self.synced = None;
-                continue;
+                return true;
             }
-            self.plans.remove(&h.id);
-            let env_dir = saved.environment_dir.clone();
-            if let Outcome::Applied = self.apply_in(s, &saved.plan, &h.commit).await {
+        };
+        self.plans.remove(id);
+        match self.apply_in(s, &p, &h.commit).await {
+            Ok(Outcome::Done) => {
                 self.synced = Some((h.commit.clone(), env_dir));
-            } else {
-                // Plan again at the next sync.
+                self.succeeded();
+            }
+            Ok(Outcome::NotLeader) => self.synced = None,
+            Err(e) => {
+                // Planned again once the error policy's delay for this commit has passed.
                 self.synced = None;
+                self.failed(&h.commit, &e);
             }
         }
+        true
     }
 
     /// A refresh-only plan: reports drift; with `--on-drift correct`, reconciles again.
@@ -942,9 +882,18 @@ impl Agent {
                 "correcting drift: planning commit {} again",
                 short(&commit)
             ));
-            if let Outcome::Failed(e) = self.reconcile(&commit, &env_dir).await {
+            if let Err(e) = self.plan_and_apply(&commit, &env_dir).await {
                 log(&format!("drift correction failed: {e}"));
             }
         }
     }
+}
+
+/// What planning and applying a commit came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Applied, found in sync, or held.
+    Done,
+    /// The fence closed before the work started: nothing was done.
+    NotLeader,
 }
