@@ -28,6 +28,7 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 use sha2::Digest;
 
+use super::declare::{Identity, TagApi, delete_retrying};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, normalize_set, str_attr, strs_attr,
@@ -642,26 +643,16 @@ impl ResourceType for EbsVolume {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        let start = Instant::now();
-        loop {
-            let r = cx
-                .clients
+        // Detaching completes asynchronously after DetachVolume.
+        delete_retrying(cx, "ec2:DeleteVolume", "VolumeInUse", move || async move {
+            cx.clients
                 .call("ec2:DeleteVolume", || {
                     ec2.delete_volume().volume_id(id).send()
                 })
                 .await
-                .map(|_| ());
-            match r {
-                // Detaching completes asynchronously after DetachVolume.
-                Err(e)
-                    if e.code == "VolumeInUse"
-                        && start.elapsed() < cx.clients.policy.ready_timeout =>
-                {
-                    tokio::time::sleep(cx.clients.policy.poll_interval).await;
-                }
-                other => return gone_ok("ec2:DeleteVolume", other),
-            }
-        }
+                .map(|_| ())
+        })
+        .await
     }
 }
 
@@ -723,8 +714,11 @@ impl ResourceType for VolumeAttachment {
             .attr("volume_id", A::required(Type::String).force_new())
             .attr("instance_id", A::required(Type::String).force_new())
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         Ok(Vec::new())
@@ -781,15 +775,6 @@ impl ResourceType for VolumeAttachment {
                 })
             })
             .collect())
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        super::resource::find_by_derived_id(self, cx, planned, Self::attachment_id(planned)).await
     }
     async fn create(
         &self,

@@ -23,12 +23,13 @@ use std::time::Instant;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, ProtocolEnum, Tag as ElbTag, TargetDescription,
-    TargetGroup as AwsTargetGroup, TargetTypeEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup,
+    TargetTypeEnum,
 };
 use sha2::Digest;
 
 use super::client::to_provider_error;
+use super::declare::{self, Identity, TagApi, delete_retrying};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, blocks_attr, bool_attr, changed,
     default_attr, gone_ok, int_attr, normalize_set, str_attr, strs_attr, vnum, vset, vstr,
@@ -44,12 +45,6 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
         Box::new(Listener),
         Box::new(TargetGroupAttachment),
     ]
-}
-
-fn elb_tags_of(tags: &Tags) -> Vec<ElbTag> {
-    tags.iter()
-        .map(|(k, v)| ElbTag::builder().key(k).value(v).build())
-        .collect()
 }
 
 /// Collects every page of an ELBv2 Describe (marker-paginated, 400 per page).
@@ -198,36 +193,6 @@ fn default_name(tags: &Tags, client_token: &str) -> String {
     )
 }
 
-async fn elb_update_tags(
-    cx: &Ctx,
-    arn: &str,
-    set: &Tags,
-    delete: &[String],
-) -> Result<(), ProviderError> {
-    let elb = &cx.clients.elb;
-    if !delete.is_empty() {
-        cx.clients
-            .run("elbv2:RemoveTags", || {
-                elb.remove_tags()
-                    .resource_arns(arn)
-                    .set_tag_keys(Some(delete.to_vec()))
-                    .send()
-            })
-            .await?;
-    }
-    if !set.is_empty() {
-        cx.clients
-            .run("elbv2:AddTags", || {
-                elb.add_tags()
-                    .resource_arns(arn)
-                    .set_tags(Some(elb_tags_of(set)))
-                    .send()
-            })
-            .await?;
-    }
-    Ok(())
-}
-
 /// The default observation would list the account twice (by stack, then by id); one listing
 /// covers both.
 async fn observe_by_ids<T: ResourceType + ?Sized>(
@@ -371,7 +336,7 @@ impl ResourceType for LoadBalancer {
                     .r#type(LoadBalancerTypeEnum::Network)
                     .scheme(scheme.clone())
                     .set_subnets(Some(subnets.clone()))
-                    .set_tags(Some(elb_tags_of(tags)))
+                    .set_tags(Some(declare::elb_tags(tags)))
                     .send()
             })
             .await?;
@@ -411,14 +376,8 @@ impl ResourceType for LoadBalancer {
             }
         }
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        elb_update_tags(cx, id, set, delete).await
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
@@ -606,7 +565,7 @@ impl ResourceType for TargetGroup {
                     .set_unhealthy_threshold_count(
                         int_attr(&hc, "unhealthy_threshold").map(|n| n as i32),
                     )
-                    .set_tags(Some(elb_tags_of(tags)))
+                    .set_tags(Some(declare::elb_tags(tags)))
                     .send()
             })
             .await?;
@@ -649,37 +608,26 @@ impl ResourceType for TargetGroup {
             .await?;
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        elb_update_tags(cx, id, set, delete).await
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
-        let start = Instant::now();
-        loop {
-            let r = cx
-                .clients
-                .call("elbv2:DeleteTargetGroup", || {
-                    elb.delete_target_group().target_group_arn(id).send()
-                })
-                .await
-                .map(|_| ());
-            match r {
-                // Still referenced by a listener that is being deleted.
-                Err(e)
-                    if e.code == "ResourceInUse"
-                        && start.elapsed() < cx.clients.policy.ready_timeout =>
-                {
-                    tokio::time::sleep(cx.clients.policy.poll_interval).await;
-                }
-                other => return gone_ok("elbv2:DeleteTargetGroup", other),
-            }
-        }
+        // Still referenced by a listener that is being deleted.
+        delete_retrying(
+            cx,
+            "elbv2:DeleteTargetGroup",
+            "ResourceInUse",
+            move || async move {
+                cx.clients
+                    .call("elbv2:DeleteTargetGroup", || {
+                        elb.delete_target_group().target_group_arn(id).send()
+                    })
+                    .await
+                    .map(|_| ())
+            },
+        )
+        .await
     }
 }
 
@@ -727,8 +675,11 @@ impl ResourceType for Listener {
                     .attr("target_group_arn", A::optional(Type::String)),
             )
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
         default_attr(a, "protocol", Value::string("TCP"));
@@ -994,8 +945,11 @@ impl ResourceType for TargetGroupAttachment {
             .attr("target_id", A::required(Type::String).force_new())
             .attr("port", A::optional(Type::Number).force_new())
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         Ok(Vec::new())
@@ -1058,15 +1012,6 @@ impl ResourceType for TargetGroupAttachment {
                     })
             })
             .collect())
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        super::resource::find_by_derived_id(self, cx, planned, Self::attachment_id(planned)).await
     }
     async fn create(
         &self,

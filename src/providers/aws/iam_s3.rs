@@ -24,6 +24,7 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::client::to_provider_error;
+use super::declare::{Identity, TagApi, iam_tags, put_s3_bucket_tags, s3_bucket_tags};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, default_attr, gone_ok, str_attr,
     vstr,
@@ -89,18 +90,6 @@ fn canonical_attr(a: &mut Attrs, k: &str) {
         let sensitive = a.get(k).is_some_and(Value::is_sensitive);
         a.insert(k.to_string(), Value::string(s).mark_if(sensitive));
     }
-}
-
-fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
-        .collect()
 }
 
 fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
@@ -183,8 +172,8 @@ impl ResourceType for Role {
             .attr("arn", A::computed(Type::String))
             .attr("unique_id", A::computed(Type::String))
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
         default_attr(a, "path", Value::string("/"));
@@ -320,35 +309,8 @@ impl ResourceType for Role {
         }
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        if !delete.is_empty() {
-            cx.clients
-                .run("iam:UntagRole", || {
-                    iam.untag_role()
-                        .role_name(id)
-                        .set_tag_keys(Some(delete.to_vec()))
-                        .send()
-                })
-                .await?;
-        }
-        if !set.is_empty() {
-            cx.clients
-                .run("iam:TagRole", || {
-                    iam.tag_role()
-                        .role_name(id)
-                        .set_tags(Some(iam_tags(set)))
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamRole
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let iam = &cx.clients.iam;
@@ -380,8 +342,14 @@ impl ResourceType for RolePolicy {
             .attr("name", A::required(Type::String).force_new())
             .attr("policy", A::required(Type::String))
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // The policy the role already has under this name (its id is derived from both). For
+        // creates, adopting it and updating is the same PutRolePolicy as creating again; for
+        // `state recover` it is how the policy is found at all.
+        Identity::Derived(|v| Some(format!("{}:{}", str_attr(v, "role")?, str_attr(v, "name")?)))
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
@@ -419,22 +387,6 @@ impl ResourceType for RolePolicy {
             }
         }
         Ok(out)
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        // The policy the role already has under this name (its id is derived from both). For
-        // creates, adopting it and updating is the same PutRolePolicy as creating again; for
-        // `state recover` it is how the policy is found at all.
-        let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
-        else {
-            return Ok(None);
-        };
-        super::resource::find_by_derived_id(self, cx, planned, format!("{role}:{name}")).await
     }
     async fn create(
         &self,
@@ -537,8 +489,8 @@ impl ResourceType for InstanceProfile {
             .attr("role", A::optional(Type::String))
             .attr("arn", A::computed(Type::String))
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
         default_attr(a, "path", Value::string("/"));
@@ -682,35 +634,8 @@ impl ResourceType for InstanceProfile {
         }
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        if !delete.is_empty() {
-            cx.clients
-                .run("iam:UntagInstanceProfile", || {
-                    iam.untag_instance_profile()
-                        .instance_profile_name(id)
-                        .set_tag_keys(Some(delete.to_vec()))
-                        .send()
-                })
-                .await?;
-        }
-        if !set.is_empty() {
-            cx.clients
-                .run("iam:TagInstanceProfile", || {
-                    iam.tag_instance_profile()
-                        .instance_profile_name(id)
-                        .set_tags(Some(iam_tags(set)))
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamInstanceProfile
     }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
         // AWS refuses to delete a profile that still holds a role (DeleteConflict).
@@ -733,56 +658,6 @@ impl ResourceType for InstanceProfile {
 
 pub struct Bucket;
 
-impl Bucket {
-    async fn tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, ProviderError> {
-        let s3 = &cx.clients.s3;
-        match cx
-            .clients
-            .call("s3:GetBucketTagging", || {
-                s3.get_bucket_tagging().bucket(bucket).send()
-            })
-            .await
-        {
-            Ok(r) => Ok(Some(
-                r.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
-            )),
-            Err(e) if e.code == "NoSuchTagSet" => Ok(Some(Tags::new())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(to_provider_error("s3:GetBucketTagging", e)),
-        }
-    }
-
-    async fn put_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let set: Vec<aws_sdk_s3::types::Tag> = tags
-            .iter()
-            .filter_map(|(k, v)| {
-                aws_sdk_s3::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let tagging = aws_sdk_s3::types::Tagging::builder()
-            .set_tag_set(Some(set))
-            .build()
-            .map_err(|e| ProviderError::fatal(e.to_string()))?;
-        let s3 = &cx.clients.s3;
-        cx.clients
-            .run("s3:PutBucketTagging", || {
-                s3.put_bucket_tagging()
-                    .bucket(bucket)
-                    .tagging(tagging.clone())
-                    .send()
-            })
-            .await?;
-        Ok(())
-    }
-}
-
 #[async_trait::async_trait]
 impl ResourceType for Bucket {
     fn name(&self) -> &'static str {
@@ -800,8 +675,8 @@ impl ResourceType for Bucket {
             )
             .attr("arn", A::computed(Type::String))
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
         default_attr(a, "force_destroy", Value::Bool(false));
@@ -833,7 +708,7 @@ impl ResourceType for Bucket {
                 out.push(None);
                 continue;
             };
-            let Some(tags) = Self::tags(cx, &id).await? else {
+            let Some(tags) = s3_bucket_tags(cx, &id).await? else {
                 out.push(None);
                 continue;
             };
@@ -858,7 +733,7 @@ impl ResourceType for Bucket {
         let Some(name) = str_attr(planned, "bucket") else {
             return Ok(None);
         };
-        match Self::tags(cx, &name).await? {
+        match s3_bucket_tags(cx, &name).await? {
             None => Ok(None),
             Some(found) if owned_by(cx, &found, tags) => Ok(Some(name)),
             // Ours but untagged (killed between CreateBucket and PutBucketTagging) looks the
@@ -900,23 +775,11 @@ impl ResourceType for Bucket {
             Err(e) if e.code == "BucketAlreadyOwnedByYou" => {}
             other => other.map_err(|e| to_provider_error("s3:CreateBucket", e))?,
         }
-        Self::put_tags(cx, &name, tags).await?;
+        put_s3_bucket_tags(cx, &name, tags).await?;
         Ok(name)
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        // PutBucketTagging replaces the whole set.
-        let mut all = Self::tags(cx, id).await?.unwrap_or_default();
-        for k in delete {
-            all.remove(k);
-        }
-        all.extend(set.clone());
-        Self::put_tags(cx, id, &all).await
+    fn tag_api(&self) -> TagApi {
+        TagApi::S3Bucket
     }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
@@ -988,11 +851,12 @@ impl ResourceType for Object {
             .attr("content_type", A::optional(Type::String))
             .attr("etag", A::computed(Type::String))
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn identity(&self) -> Identity {
+        // PutObject replaces whatever is there.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         if let Some(c) = a.get("content").cloned()

@@ -8,6 +8,7 @@
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
 use super::client::to_provider_error;
+use super::declare::{Identity, TagApi};
 use super::iam_s3::canonical_json;
 use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
 use super::tags::Tags;
@@ -47,8 +48,12 @@ impl ResourceType for BucketPolicy {
             .attr("bucket", A::required(Type::String).force_new())
             .attr("policy", A::required(Type::String))
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // Put* replaces whatever configuration the bucket has.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
@@ -91,15 +96,6 @@ impl ResourceType for BucketPolicy {
             }
         }
         Ok(out)
-    }
-    async fn find_existing(
-        &self,
-        _cx: &Ctx,
-        _planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        Ok(None)
     }
     async fn create(
         &self,
@@ -211,8 +207,12 @@ impl ResourceType for BucketLifecycle {
                     ),
             )
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // Put* replaces whatever configuration the bucket has.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         // The canonical shape: rules as the refresh builds them (numbers as numbers).
@@ -292,15 +292,6 @@ impl ResourceType for BucketLifecycle {
             }
         }
         Ok(out)
-    }
-    async fn find_existing(
-        &self,
-        _cx: &Ctx,
-        _planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        Ok(None)
     }
     async fn create(
         &self,
