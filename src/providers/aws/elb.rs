@@ -29,7 +29,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use sha2::Digest;
 
 use super::client::to_provider_error;
-use super::declare::{self, Identity, TagApi, delete_retrying};
+use super::declare::{self, Field, Identity, TagApi, attr, block, delete_retrying, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, blocks_attr, bool_attr, changed,
     default_attr, gone_ok, int_attr, normalize_set, str_attr, strs_attr, vnum, vset, vstr,
@@ -226,33 +226,32 @@ impl ResourceType for LoadBalancer {
     fn description(&self) -> &'static str {
         "A network load balancer (the apiserver endpoint)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr(
                 "internal",
                 A::optional(Type::Bool)
                     .force_new()
                     .default(Value::Bool(false)),
-            )
-            .attr(
+            ),
+            attr(
                 "load_balancer_type",
                 A::optional(Type::String)
                     .force_new()
                     .default(Value::string("network")),
-            )
-            .attr(
+            ),
+            attr(
                 "subnets",
                 A::required(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .attr("arn", A::computed(Type::String))
-            .attr("dns_name", A::computed(Type::String))
-            .attr("zone_id", A::computed(Type::String))
-            .attr("vpc_id", A::computed(Type::String))
+            ),
+            attr("arn", A::computed(Type::String)),
+            attr("dns_name", A::computed(Type::String)),
+            attr("zone_id", A::computed(Type::String)),
+            attr("vpc_id", A::computed(Type::String)),
+        ]
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "internal", Value::Bool(false));
-        default_attr(a, "load_balancer_type", Value::string("network"));
         normalize_set(a, "subnets");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -444,29 +443,26 @@ impl ResourceType for TargetGroup {
     fn description(&self) -> &'static str {
         "A target group (TCP) with its health check."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr("port", A::required(Type::Number).force_new())
-            .attr(
-                "protocol",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("TCP")),
-            )
-            .attr("vpc_id", A::required(Type::String).force_new())
-            .attr(
-                "target_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("instance")),
-            )
-            .attr("arn", A::computed(Type::String))
-            .block("health_check", BlockNesting::Single, health_check_schema())
+    fn fields(&self) -> Vec<Field> {
+        let fixed = |d: &str| {
+            A::optional(Type::String)
+                .force_new()
+                .default(Value::string(d))
+        };
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("port", A::required(Type::Number).force_new()),
+            attr("protocol", fixed("TCP")),
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("target_type", fixed("instance")),
+            attr("arn", A::computed(Type::String)),
+            block("health_check", BlockNesting::Single, health_check_schema()).by(updater!(
+                "elbv2:ModifyTargetGroup",
+                TargetGroup::modify_health_check
+            )),
+        ]
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "protocol", Value::string("TCP"));
-        default_attr(a, "target_type", Value::string("instance"));
         health_check_defaults(a);
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -575,8 +571,31 @@ impl ResourceType for TargetGroup {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::fatal("CreateTargetGroup returned no ARN"))
     }
-    async fn update(
-        &self,
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let elb = &cx.clients.elb;
+        // Still referenced by a listener that is being deleted.
+        delete_retrying(
+            cx,
+            "elbv2:DeleteTargetGroup",
+            "ResourceInUse",
+            move || async move {
+                cx.clients
+                    .call("elbv2:DeleteTargetGroup", || {
+                        elb.delete_target_group().target_group_arn(id).send()
+                    })
+                    .await
+                    .map(|_| ())
+            },
+        )
+        .await
+    }
+}
+
+impl TargetGroup {
+    async fn modify_health_check(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -608,27 +627,6 @@ impl ResourceType for TargetGroup {
             .await?;
         Ok(())
     }
-    fn tag_api(&self) -> TagApi {
-        TagApi::Elbv2
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let elb = &cx.clients.elb;
-        // Still referenced by a listener that is being deleted.
-        delete_retrying(
-            cx,
-            "elbv2:DeleteTargetGroup",
-            "ResourceInUse",
-            move || async move {
-                cx.clients
-                    .call("elbv2:DeleteTargetGroup", || {
-                        elb.delete_target_group().target_group_arn(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
-        )
-        .await
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,22 +656,27 @@ impl ResourceType for Listener {
     fn description(&self) -> &'static str {
         "A listener forwarding a port of a load balancer to a target group."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("load_balancer_arn", A::required(Type::String).force_new())
-            .attr("port", A::required(Type::Number))
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        // One ModifyListener carries port, protocol and actions.
+        let modify = updater!("elbv2:ModifyListener", Listener::modify);
+        vec![
+            attr("load_balancer_arn", A::required(Type::String).force_new()),
+            attr("port", A::required(Type::Number)).by(modify),
+            attr(
                 "protocol",
                 A::optional(Type::String).default(Value::string("TCP")),
             )
-            .attr("arn", A::computed(Type::String))
-            .block(
+            .by(modify),
+            attr("arn", A::computed(Type::String)),
+            block(
                 "default_action",
                 BlockNesting::List,
                 Schema::new()
                     .attr("type", A::required(Type::String))
                     .attr("target_group_arn", A::optional(Type::String)),
             )
+            .by(modify),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -682,7 +685,6 @@ impl ResourceType for Listener {
         Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "protocol", Value::string("TCP"));
         if let Some(Value::List(actions)) = a.get("default_action") {
             let canon: Vec<Value> = actions
                 .iter()
@@ -835,8 +837,21 @@ impl ResourceType for Listener {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::fatal("CreateListener returned no ARN"))
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let elb = &cx.clients.elb;
+        let r = cx
+            .clients
+            .call("elbv2:DeleteListener", || {
+                elb.delete_listener().listener_arn(id).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("elbv2:DeleteListener", r)
+    }
+}
+
+impl Listener {
+    async fn modify(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -862,17 +877,6 @@ impl ResourceType for Listener {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeleteListener", || {
-                elb.delete_listener().listener_arn(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("elbv2:DeleteListener", r)
     }
 }
 
@@ -939,11 +943,12 @@ impl ResourceType for TargetGroupAttachment {
     fn description(&self) -> &'static str {
         "Registers an instance with a target group."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("target_group_arn", A::required(Type::String).force_new())
-            .attr("target_id", A::required(Type::String).force_new())
-            .attr("port", A::optional(Type::Number).force_new())
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("target_group_arn", A::required(Type::String).force_new()),
+            attr("target_id", A::required(Type::String).force_new()),
+            attr("port", A::optional(Type::Number).force_new()),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
