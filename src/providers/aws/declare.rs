@@ -61,6 +61,8 @@ pub enum Change {
     ForceNew,
     /// A change is applied in place by this updater.
     Update(Updater),
+    /// Read by slipway only (`force_destroy`): a change is recorded in state, AWS is not asked.
+    StateOnly,
     /// Settable but neither: a declaration error the table test reports.
     Undeclared,
 }
@@ -120,6 +122,12 @@ impl Field {
     /// Changed in place by `u`.
     pub fn by(mut self, u: Updater) -> Field {
         self.change = Change::Update(u);
+        self
+    }
+
+    /// Changed in state only: AWS does not hold it.
+    pub fn state_only(mut self) -> Field {
+        self.change = Change::StateOnly;
         self
     }
 }

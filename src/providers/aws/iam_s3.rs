@@ -24,13 +24,14 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::client::to_provider_error;
-use super::declare::{Identity, TagApi, iam_tags, put_s3_bucket_tags, s3_bucket_tags};
+use super::declare::{
+    Field, Identity, TagApi, attr, iam_tags, put_s3_bucket_tags, s3_bucket_tags, updater,
+};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, default_attr, gone_ok, str_attr,
-    vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, gone_ok, str_attr, vstr,
 };
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
-use crate::provider::{AttributeSchema as A, ProviderError, Schema};
+use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
 pub fn types() -> Vec<Box<dyn ResourceType>> {
@@ -98,6 +99,13 @@ fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
         .collect()
 }
 
+/// An IAM path: set at creation only.
+fn iam_path() -> A {
+    A::optional(Type::String)
+        .force_new()
+        .default(Value::string("/"))
+}
+
 /// The default IAM name: Name tag plus 8 hex digits of the client token (unique per
 /// generation, so a replacement does not collide with its predecessor).
 fn default_iam_name(tags: &Tags, client_token: &str) -> String {
@@ -158,25 +166,24 @@ impl ResourceType for Role {
     fn description(&self) -> &'static str {
         "An IAM role (e.g. a node's instance role)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
-                "path",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("/")),
-            )
-            .attr("assume_role_policy", A::required(Type::String))
-            .attr("description", A::optional(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-            .attr("unique_id", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("path", iam_path()),
+            attr("assume_role_policy", A::required(Type::String))
+                .by(updater!("iam:UpdateAssumeRolePolicy", Role::update_trust)),
+            attr("description", A::optional(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+            attr("unique_id", A::computed(Type::String)),
+        ]
+    }
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamRole
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "path", Value::string("/"));
         canonical_attr(a, "assume_role_policy");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -287,8 +294,19 @@ impl ResourceType for Role {
             .await?;
         Ok(name)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteRole", || iam.delete_role().role_name(id).send())
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteRole", r)
+    }
+}
+
+impl Role {
+    async fn update_trust(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -309,18 +327,6 @@ impl ResourceType for Role {
         }
         Ok(())
     }
-    fn tag_api(&self) -> TagApi {
-        TagApi::IamRole
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRole", || iam.delete_role().role_name(id).send())
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRole", r)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,11 +342,13 @@ impl ResourceType for RolePolicy {
     fn description(&self) -> &'static str {
         "An inline policy of a role."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("role", A::required(Type::String).force_new())
-            .attr("name", A::required(Type::String).force_new())
-            .attr("policy", A::required(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("role", A::required(Type::String).force_new()),
+            attr("name", A::required(Type::String).force_new()),
+            attr("policy", A::required(Type::String))
+                .by(updater!("iam:PutRolePolicy", RolePolicy::put_policy)),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -403,8 +411,25 @@ impl ResourceType for RolePolicy {
             .await?;
         Ok(format!("{role}:{name}"))
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let (role, name) = id.split_once(':').unwrap_or((id, ""));
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteRolePolicy", || {
+                iam.delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteRolePolicy", r)
+    }
+}
+
+impl RolePolicy {
+    async fn put_policy(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -423,21 +448,6 @@ impl ResourceType for RolePolicy {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let (role, name) = id.split_once(':').unwrap_or((id, ""));
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRolePolicy", || {
-                iam.delete_role_policy()
-                    .role_name(role)
-                    .policy_name(name)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRolePolicy", r)
     }
 }
 
@@ -477,23 +487,22 @@ impl ResourceType for InstanceProfile {
     fn description(&self) -> &'static str {
         "An instance profile carrying one role."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
-                "path",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("/")),
-            )
-            .attr("role", A::optional(Type::String))
-            .attr("arn", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("path", iam_path()),
+            attr("role", A::optional(Type::String)).by(updater!(
+                "iam:AddRoleToInstanceProfile",
+                InstanceProfile::set_role
+            )),
+            attr("arn", A::computed(Type::String)),
+        ]
+    }
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamInstanceProfile
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "path", Value::string("/"));
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let Query::Ids(ids) = q else {
@@ -596,8 +605,25 @@ impl ResourceType for InstanceProfile {
         self.update(cx, &name, &Value::Null, planned).await?;
         Ok(name)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        // AWS refuses to delete a profile that still holds a role (DeleteConflict).
+        self.update(cx, id, prior, &Value::Null).await?;
+        let iam = &cx.clients.iam;
+        let r = cx
+            .clients
+            .call("iam:DeleteInstanceProfile", || {
+                iam.delete_instance_profile()
+                    .instance_profile_name(id)
+                    .send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("iam:DeleteInstanceProfile", r)
+    }
+}
+
+impl InstanceProfile {
+    async fn set_role(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -634,24 +660,6 @@ impl ResourceType for InstanceProfile {
         }
         Ok(())
     }
-    fn tag_api(&self) -> TagApi {
-        TagApi::IamInstanceProfile
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
-        // AWS refuses to delete a profile that still holds a role (DeleteConflict).
-        self.update(cx, id, prior, &Value::Null).await?;
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteInstanceProfile", || {
-                iam.delete_instance_profile()
-                    .instance_profile_name(id)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteInstanceProfile", r)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,20 +674,22 @@ impl ResourceType for Bucket {
     fn description(&self) -> &'static str {
         "An S3 bucket (e.g. per-node key bundles)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr(
                 "force_destroy",
                 A::optional(Type::Bool).default(Value::Bool(false)),
             )
-            .attr("arn", A::computed(Type::String))
+            .state_only(),
+            attr("arn", A::computed(Type::String)),
+        ]
+    }
+    fn tag_api(&self) -> TagApi {
+        TagApi::S3Bucket
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "force_destroy", Value::Bool(false));
     }
     async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         Ok(Vec::new())
@@ -778,9 +788,6 @@ impl ResourceType for Bucket {
         put_s3_bucket_tags(cx, &name, tags).await?;
         Ok(name)
     }
-    fn tag_api(&self) -> TagApi {
-        TagApi::S3Bucket
-    }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
         if bool_attr(prior, "force_destroy").unwrap_or(false) {
@@ -843,13 +850,16 @@ impl ResourceType for Object {
     fn description(&self) -> &'static str {
         "An S3 object with inline content (sensitive when the value is)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr("key", A::required(Type::String).force_new())
-            .attr("content", A::required(Type::String))
-            .attr("content_type", A::optional(Type::String))
-            .attr("etag", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        // PutObject overwrites: it is both create and update.
+        let put = updater!("s3:PutObject", Object::put_object);
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr("key", A::required(Type::String).force_new()),
+            attr("content", A::required(Type::String)).by(put),
+            attr("content_type", A::optional(Type::String)).by(put),
+            attr("etag", A::computed(Type::String)),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -946,8 +956,24 @@ impl ResourceType for Object {
         Ok(id)
     }
     /// PutObject overwrites: it is both create and update (and so its own adoption).
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
+            return Ok(());
+        };
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteObject", || {
+                s3.delete_object().bucket(&b).key(&k).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteObject", r)
+    }
+}
+
+impl Object {
+    async fn put_object(
         cx: &Ctx,
         _id: &str,
         _prior: &Value,
@@ -973,19 +999,5 @@ impl ResourceType for Object {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
-        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
-            return Ok(());
-        };
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteObject", || {
-                s3.delete_object().bucket(&b).key(&k).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteObject", r)
     }
 }

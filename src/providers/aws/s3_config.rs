@@ -8,7 +8,7 @@
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
 use super::client::to_provider_error;
-use super::declare::{Identity, TagApi};
+use super::declare::{Field, Identity, TagApi, attr, block, updater};
 use super::iam_s3::canonical_json;
 use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
 use super::tags::Tags;
@@ -43,10 +43,12 @@ impl ResourceType for BucketPolicy {
     fn description(&self) -> &'static str {
         "A bucket's resource policy."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr("policy", A::required(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr("policy", A::required(Type::String))
+                .by(updater!("s3:PutBucketPolicy", BucketPolicy::put_policy)),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -109,8 +111,21 @@ impl ResourceType for BucketPolicy {
         self.update(cx, &bucket, &Value::Null, planned).await?;
         Ok(bucket)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteBucketPolicy", || {
+                s3.delete_bucket_policy().bucket(id).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteBucketPolicy", r)
+    }
+}
+
+impl BucketPolicy {
+    async fn put_policy(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -124,17 +139,6 @@ impl ResourceType for BucketPolicy {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketPolicy", || {
-                s3.delete_bucket_policy().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketPolicy", r)
     }
 }
 
@@ -186,10 +190,10 @@ impl ResourceType for BucketLifecycle {
     fn description(&self) -> &'static str {
         "A bucket's lifecycle rules (authoritative): expiration by key prefix."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .block(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            block(
                 "rule",
                 BlockNesting::List,
                 Schema::new()
@@ -206,6 +210,11 @@ impl ResourceType for BucketLifecycle {
                         Schema::new().attr("days", A::required(Type::Number)),
                     ),
             )
+            .by(updater!(
+                "s3:PutBucketLifecycleConfiguration",
+                BucketLifecycle::put_rules
+            )),
+        ]
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -305,8 +314,21 @@ impl ResourceType for BucketLifecycle {
         self.update(cx, &bucket, &Value::Null, planned).await?;
         Ok(bucket)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        let r = cx
+            .clients
+            .call("s3:DeleteBucketLifecycle", || {
+                s3.delete_bucket_lifecycle().bucket(id).send()
+            })
+            .await
+            .map(|_| ());
+        gone_ok("s3:DeleteBucketLifecycle", r)
+    }
+}
+
+impl BucketLifecycle {
+    async fn put_rules(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -346,16 +368,5 @@ impl ResourceType for BucketLifecycle {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketLifecycle", || {
-                s3.delete_bucket_lifecycle().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketLifecycle", r)
     }
 }
