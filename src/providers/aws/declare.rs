@@ -9,7 +9,7 @@
 //!
 //! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
 //! again is one of four rules ([`Identity`]); deletes that AWS refuses while a dependency is
-//! released are retried by one loop ([`delete_retrying`]).
+//! released are retried by one loop ([`delete_call`]).
 //!
 //! **Invariants:** every settable field of every type is force-new or has an updater (tested
 //! over the whole table in `tests.rs`); updaters run in the order their first field is
@@ -21,7 +21,10 @@ use std::time::Instant;
 
 use aws_sdk_ec2::types::Tag;
 
-use super::client::{AwsFailure, to_provider_error};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use super::client::to_provider_error;
 use super::resource::{Attrs, Ctx, gone_ok};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema, BlockNesting, ProviderError, Schema};
@@ -407,32 +410,32 @@ pub enum Identity {
     Overwrite,
 }
 
-/// Deletes, retrying while AWS answers one of `busy` (a dependency still being released:
-/// ENIs of terminated instances, a volume detaching, a target group a deleted listener still
-/// references) until the ready timeout; an object already gone counts as deleted. (moto never
-/// refuses.)
-pub async fn delete_retrying<F, Fut>(
+/// Deletes with one call, `f` building and sending the request; an object already gone counts
+/// as deleted. With `busy`, an answer with that code (a dependency still being released: ENIs
+/// of terminated instances, a volume detaching, a target group a deleted listener still
+/// references) is retried until the ready timeout. (moto never refuses.)
+pub async fn delete_call<T, E, F, Fut>(
     cx: &Ctx,
     api: &str,
-    busy: &str,
+    busy: Option<&str>,
     f: F,
 ) -> Result<(), ProviderError>
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), AwsFailure>>,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let start = Instant::now();
     loop {
-        match f().await {
-            Err(e) if e.code == busy && start.elapsed() < cx.clients.policy.ready_timeout => {
-                tracing::info!(
-                    api,
-                    code = busy,
-                    "dependency still in use; waiting before deleting again"
-                );
+        match cx.clients.call(api, &f).await {
+            Err(e)
+                if Some(e.code.as_str()) == busy
+                    && start.elapsed() < cx.clients.policy.ready_timeout =>
+            {
+                tracing::info!(api, code = %e.code, "dependency still in use; waiting before deleting again");
                 tokio::time::sleep(cx.clients.policy.poll_interval).await;
             }
-            other => return gone_ok(api, other),
+            other => return gone_ok(api, other.map(|_| ())),
         }
     }
 }

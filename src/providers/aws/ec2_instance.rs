@@ -28,9 +28,7 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 use sha2::Digest;
 
-use super::declare::{
-    Field, Identity, TagApi, attr, block, block_force_new, delete_retrying, updater,
-};
+use super::declare::{Field, Identity, TagApi, attr, block, block_force_new, delete_call, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, normalize_set, str_attr, strs_attr,
@@ -399,14 +397,10 @@ impl ResourceType for Instance {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        let r = cx
-            .clients
-            .call("ec2:TerminateInstances", || {
-                ec2.terminate_instances().instance_ids(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("ec2:TerminateInstances", r)?;
+        delete_call(cx, "ec2:TerminateInstances", None, || {
+            ec2.terminate_instances().instance_ids(id).send()
+        })
+        .await?;
         Self::wait_state(cx, id, "terminated").await
     }
 }
@@ -639,13 +633,8 @@ impl ResourceType for EbsVolume {
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
         // Detaching completes asynchronously after DetachVolume.
-        delete_retrying(cx, "ec2:DeleteVolume", "VolumeInUse", move || async move {
-            cx.clients
-                .call("ec2:DeleteVolume", || {
-                    ec2.delete_volume().volume_id(id).send()
-                })
-                .await
-                .map(|_| ())
+        delete_call(cx, "ec2:DeleteVolume", Some("VolumeInUse"), || {
+            ec2.delete_volume().volume_id(id).send()
         })
         .await
     }
@@ -759,9 +748,6 @@ impl ResourceType for VolumeAttachment {
     }
     fn identity(&self) -> Identity {
         Identity::Derived(|v| Some(Self::attachment_id(v)))
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     /// One DescribeVolumes for all attachments' volumes.
     async fn observe(

@@ -26,7 +26,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, attr, block, delete_retrying, updater};
+use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, bool_attr, changed, ec2_filters,
     ec2_tag_spec, ec2_tags, gone_ok, int_attr, str_attr, strs_attr, take_listed, vlist, vnum, vstr,
@@ -162,17 +162,9 @@ impl ResourceType for Vpc {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_retrying(
-            cx,
-            "ec2:DeleteVpc",
-            "DependencyViolation",
-            move || async move {
-                cx.clients
-                    .call("ec2:DeleteVpc", || ec2.delete_vpc().vpc_id(id).send())
-                    .await
-                    .map(|_| ())
-            },
-        )
+        delete_call(cx, "ec2:DeleteVpc", Some("DependencyViolation"), || {
+            ec2.delete_vpc().vpc_id(id).send()
+        })
         .await
     }
 }
@@ -312,19 +304,9 @@ impl ResourceType for Subnet {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_retrying(
-            cx,
-            "ec2:DeleteSubnet",
-            "DependencyViolation",
-            move || async move {
-                cx.clients
-                    .call("ec2:DeleteSubnet", || {
-                        ec2.delete_subnet().subnet_id(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
-        )
+        delete_call(cx, "ec2:DeleteSubnet", Some("DependencyViolation"), || {
+            ec2.delete_subnet().subnet_id(id).send()
+        })
         .await
     }
 }
@@ -465,18 +447,11 @@ impl ResourceType for InternetGateway {
             Self::detach(cx, id, &vpc).await?;
         }
         let ec2 = &cx.clients.ec2;
-        delete_retrying(
+        delete_call(
             cx,
             "ec2:DeleteInternetGateway",
-            "DependencyViolation",
-            move || async move {
-                cx.clients
-                    .call("ec2:DeleteInternetGateway", || {
-                        ec2.delete_internet_gateway().internet_gateway_id(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
+            Some("DependencyViolation"),
+            || ec2.delete_internet_gateway().internet_gateway_id(id).send(),
         )
         .await
     }
@@ -585,17 +560,13 @@ impl RouteTable {
         for old in prior {
             if !planned.iter().any(|n| key(n) == key(old)) {
                 let cidr = key(old);
-                let r = cx
-                    .clients
-                    .call("ec2:DeleteRoute", || {
-                        ec2.delete_route()
-                            .route_table_id(id)
-                            .destination_cidr_block(&cidr)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ());
-                gone_ok("ec2:DeleteRoute", r)?;
+                delete_call(cx, "ec2:DeleteRoute", None, || {
+                    ec2.delete_route()
+                        .route_table_id(id)
+                        .destination_cidr_block(&cidr)
+                        .send()
+                })
+                .await?;
             }
         }
         for new in planned {
@@ -703,18 +674,11 @@ impl ResourceType for RouteTable {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_retrying(
+        delete_call(
             cx,
             "ec2:DeleteRouteTable",
-            "DependencyViolation",
-            move || async move {
-                cx.clients
-                    .call("ec2:DeleteRouteTable", || {
-                        ec2.delete_route_table().route_table_id(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
+            Some("DependencyViolation"),
+            || ec2.delete_route_table().route_table_id(id).send(),
         )
         .await
     }
@@ -879,14 +843,10 @@ impl ResourceType for RouteTableAssociation {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        let r = cx
-            .clients
-            .call("ec2:DisassociateRouteTable", || {
-                ec2.disassociate_route_table().association_id(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("ec2:DisassociateRouteTable", r)
+        delete_call(cx, "ec2:DisassociateRouteTable", None, || {
+            ec2.disassociate_route_table().association_id(id).send()
+        })
+        .await
     }
 }
 
@@ -1446,18 +1406,11 @@ impl ResourceType for SecurityGroup {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_retrying(
+        delete_call(
             cx,
             "ec2:DeleteSecurityGroup",
-            "DependencyViolation",
-            move || async move {
-                cx.clients
-                    .call("ec2:DeleteSecurityGroup", || {
-                        ec2.delete_security_group().group_id(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
+            Some("DependencyViolation"),
+            || ec2.delete_security_group().group_id(id).send(),
         )
         .await
     }
@@ -1593,10 +1546,6 @@ impl ResourceType for SecurityGroupRule {
         super::resource::normalize_set(a, "cidr_blocks");
         super::resource::normalize_set(a, "ipv6_cidr_blocks");
         super::resource::normalize_set(a, "prefix_list_ids");
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        // Rules are observed through their groups (see `observe`).
-        Ok(Vec::new())
     }
     /// One DescribeSecurityGroups for every group the rules belong to.
     async fn observe(

@@ -29,7 +29,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use sha2::Digest;
 
 use super::client::to_provider_error;
-use super::declare::{self, Field, Identity, TagApi, attr, block, delete_retrying, updater};
+use super::declare::{self, Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, blocks_attr, bool_attr, changed,
     default_attr, gone_ok, int_attr, normalize_set, str_attr, strs_attr, vnum, vset, vstr,
@@ -380,14 +380,10 @@ impl ResourceType for LoadBalancer {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeleteLoadBalancer", || {
-                elb.delete_load_balancer().load_balancer_arn(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("elbv2:DeleteLoadBalancer", r)
+        delete_call(cx, "elbv2:DeleteLoadBalancer", None, || {
+            elb.delete_load_balancer().load_balancer_arn(id).send()
+        })
+        .await
     }
 }
 
@@ -577,19 +573,9 @@ impl ResourceType for TargetGroup {
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
         // Still referenced by a listener that is being deleted.
-        delete_retrying(
-            cx,
-            "elbv2:DeleteTargetGroup",
-            "ResourceInUse",
-            move || async move {
-                cx.clients
-                    .call("elbv2:DeleteTargetGroup", || {
-                        elb.delete_target_group().target_group_arn(id).send()
-                    })
-                    .await
-                    .map(|_| ())
-            },
-        )
+        delete_call(cx, "elbv2:DeleteTargetGroup", Some("ResourceInUse"), || {
+            elb.delete_target_group().target_group_arn(id).send()
+        })
         .await
     }
 }
@@ -839,14 +825,10 @@ impl ResourceType for Listener {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeleteListener", || {
-                elb.delete_listener().listener_arn(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("elbv2:DeleteListener", r)
+        delete_call(cx, "elbv2:DeleteListener", None, || {
+            elb.delete_listener().listener_arn(id).send()
+        })
+        .await
     }
 }
 
@@ -955,9 +937,6 @@ impl ResourceType for TargetGroupAttachment {
     }
     fn identity(&self) -> Identity {
         Identity::Derived(|v| Some(Self::attachment_id(v)))
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     /// One DescribeTargetHealth per target group (not per attachment).
     async fn observe(

@@ -25,10 +25,11 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::client::to_provider_error;
 use super::declare::{
-    Field, Identity, TagApi, attr, iam_tags, put_s3_bucket_tags, s3_bucket_tags, updater,
+    Field, Identity, TagApi, attr, delete_call, iam_tags, put_s3_bucket_tags, s3_bucket_tags,
+    updater,
 };
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, gone_ok, str_attr, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, str_attr, vstr,
 };
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -296,12 +297,10 @@ impl ResourceType for Role {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRole", || iam.delete_role().role_name(id).send())
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRole", r)
+        delete_call(cx, "iam:DeleteRole", None, || {
+            iam.delete_role().role_name(id).send()
+        })
+        .await
     }
 }
 
@@ -414,17 +413,13 @@ impl ResourceType for RolePolicy {
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let (role, name) = id.split_once(':').unwrap_or((id, ""));
         let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRolePolicy", || {
-                iam.delete_role_policy()
-                    .role_name(role)
-                    .policy_name(name)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRolePolicy", r)
+        delete_call(cx, "iam:DeleteRolePolicy", None, || {
+            iam.delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+        })
+        .await
     }
 }
 
@@ -609,16 +604,12 @@ impl ResourceType for InstanceProfile {
         // AWS refuses to delete a profile that still holds a role (DeleteConflict).
         self.update(cx, id, prior, &Value::Null).await?;
         let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteInstanceProfile", || {
-                iam.delete_instance_profile()
-                    .instance_profile_name(id)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteInstanceProfile", r)
+        delete_call(cx, "iam:DeleteInstanceProfile", None, || {
+            iam.delete_instance_profile()
+                .instance_profile_name(id)
+                .send()
+        })
+        .await
     }
 }
 
@@ -636,17 +627,13 @@ impl InstanceProfile {
         }
         let iam = &cx.clients.iam;
         if let Some(old) = old {
-            let r = cx
-                .clients
-                .call("iam:RemoveRoleFromInstanceProfile", || {
-                    iam.remove_role_from_instance_profile()
-                        .instance_profile_name(id)
-                        .role_name(&old)
-                        .send()
-                })
-                .await
-                .map(|_| ());
-            gone_ok("iam:RemoveRoleFromInstanceProfile", r)?;
+            delete_call(cx, "iam:RemoveRoleFromInstanceProfile", None, || {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(id)
+                    .role_name(&old)
+                    .send()
+            })
+            .await?;
         }
         if let Some(new) = new {
             cx.clients
@@ -690,9 +677,6 @@ impl ResourceType for Bucket {
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     async fn observe(
         &self,
@@ -812,23 +796,17 @@ impl ResourceType for Bucket {
                     break;
                 }
                 for k in keys {
-                    let r = cx
-                        .clients
-                        .call("s3:DeleteObject", || {
-                            s3.delete_object().bucket(id).key(&k).send()
-                        })
-                        .await
-                        .map(|_| ());
-                    gone_ok("s3:DeleteObject", r)?;
+                    delete_call(cx, "s3:DeleteObject", None, || {
+                        s3.delete_object().bucket(id).key(&k).send()
+                    })
+                    .await?;
                 }
             }
         }
-        let r = cx
-            .clients
-            .call("s3:DeleteBucket", || s3.delete_bucket().bucket(id).send())
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucket", r)
+        delete_call(cx, "s3:DeleteBucket", None, || {
+            s3.delete_bucket().bucket(id).send()
+        })
+        .await
     }
 }
 
@@ -877,9 +855,6 @@ impl ResourceType for Object {
                 Value::string(md5_hex(s.as_bytes())).mark_if(c.is_sensitive()),
             );
         }
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     /// One ListObjectsV2 per bucket (paged), not one HeadObject per object.
     async fn observe(
@@ -961,14 +936,10 @@ impl ResourceType for Object {
             return Ok(());
         };
         let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteObject", || {
-                s3.delete_object().bucket(&b).key(&k).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteObject", r)
+        delete_call(cx, "s3:DeleteObject", None, || {
+            s3.delete_object().bucket(&b).key(&k).send()
+        })
+        .await
     }
 }
 

@@ -242,8 +242,11 @@ pub trait ResourceType: Send + Sync {
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &[]
     }
-    /// One batched, paginated Describe.
-    async fn describe(&self, cx: &Ctx, query: Query<'_>) -> Result<Vec<Observed>, ProviderError>;
+    /// One batched, paginated Describe. Default: nothing, for types observed through other
+    /// objects' answers (attachments, rules, S3 objects and configurations: see `observe`).
+    async fn describe(&self, _cx: &Ctx, _query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
     /// The current form of each prior object (None when gone), in one batched round.
     async fn observe(
         &self,

@@ -8,9 +8,9 @@
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, attr, block, updater};
+use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::iam_s3::canonical_json;
-use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
+use super::resource::{Attrs, Ctx, Observed, ResourceType, attrs, str_attr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
@@ -59,9 +59,6 @@ impl ResourceType for BucketPolicy {
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     async fn observe(
         &self,
@@ -113,14 +110,10 @@ impl ResourceType for BucketPolicy {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketPolicy", || {
-                s3.delete_bucket_policy().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketPolicy", r)
+        delete_call(cx, "s3:DeleteBucketPolicy", None, || {
+            s3.delete_bucket_policy().bucket(id).send()
+        })
+        .await
     }
 }
 
@@ -240,9 +233,6 @@ impl ResourceType for BucketLifecycle {
             }
         }
     }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
-    }
     async fn observe(
         &self,
         cx: &Ctx,
@@ -316,14 +306,10 @@ impl ResourceType for BucketLifecycle {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketLifecycle", || {
-                s3.delete_bucket_lifecycle().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketLifecycle", r)
+        delete_call(cx, "s3:DeleteBucketLifecycle", None, || {
+            s3.delete_bucket_lifecycle().bucket(id).send()
+        })
+        .await
     }
 }
 
