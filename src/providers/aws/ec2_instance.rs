@@ -28,6 +28,7 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 use sha2::Digest;
 
+use super::declare::{Field, Identity, TagApi, attr, block, block_force_new, delete_call, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, normalize_set, str_attr, strs_attr,
@@ -143,39 +144,38 @@ impl ResourceType for Instance {
     fn description(&self) -> &'static str {
         "An EC2 instance."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("ami", A::required(Type::String).force_new())
-            .attr(
-                "instance_type",
-                A::required(Type::String).describe("Changed by stop, modify, start"),
-            )
-            .attr("subnet_id", A::optional_computed(Type::String).force_new())
-            .attr("private_ip", A::optional_computed(Type::String).force_new())
-            .attr(
+    /// Updaters run in this order: groups, metadata, then the type (stop, modify, start).
+    fn fields(&self) -> Vec<Field> {
+        let string = || A::optional(Type::String).force_new();
+        vec![
+            attr("ami", A::required(Type::String).force_new()),
+            attr("subnet_id", A::optional_computed(Type::String).force_new()),
+            attr("private_ip", A::optional_computed(Type::String).force_new()),
+            attr(
                 "vpc_security_group_ids",
                 A::optional_computed(Type::List(Box::new(Type::String))),
             )
-            .attr("user_data", A::optional(Type::String).force_new())
-            .attr("user_data_sha256", A::computed(Type::String))
-            .attr(
-                "iam_instance_profile",
-                A::optional(Type::String).force_new(),
-            )
-            .attr("key_name", A::optional(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-            .attr("public_ip", A::computed(Type::String))
-            .attr("private_dns", A::computed(Type::String))
-            .attr("availability_zone", A::computed(Type::String))
-            .attr("instance_state", A::computed(Type::String))
-            .block_force_new(
+            .by(updater!(
+                "ec2:ModifyInstanceAttribute(groups)",
+                Instance::modify_groups
+            )),
+            attr("user_data", string()),
+            attr("user_data_sha256", A::computed(Type::String)),
+            attr("iam_instance_profile", string()),
+            attr("key_name", string()),
+            attr("arn", A::computed(Type::String)),
+            attr("public_ip", A::computed(Type::String)),
+            attr("private_dns", A::computed(Type::String)),
+            attr("availability_zone", A::computed(Type::String)),
+            attr("instance_state", A::computed(Type::String)),
+            block_force_new(
                 "root_block_device",
                 BlockNesting::Single,
                 Schema::new()
                     .attr("volume_size", A::optional(Type::Number))
                     .attr("volume_type", A::optional(Type::String)),
-            )
-            .block(
+            ),
+            block(
                 "metadata_options",
                 BlockNesting::Single,
                 Schema::new()
@@ -194,6 +194,19 @@ impl ResourceType for Instance {
                             .describe("2 so that pods reach IMDSv2 through the node"),
                     ),
             )
+            .by(updater!(
+                "ec2:ModifyInstanceMetadataOptions",
+                Instance::modify_metadata
+            )),
+            attr(
+                "instance_type",
+                A::required(Type::String).describe("Changed by stop, modify, start"),
+            )
+            .by(updater!(
+                "ec2:ModifyInstanceAttribute(type)",
+                Instance::resize
+            )),
+        ]
     }
     fn normalize(&self, a: &mut Attrs) {
         let mut m = a
@@ -382,8 +395,18 @@ impl ResourceType for Instance {
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         Self::wait_state(cx, id, "running").await
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(cx, "ec2:TerminateInstances", None, || {
+            ec2.terminate_instances().instance_ids(id).send()
+        })
+        .await?;
+        Self::wait_state(cx, id, "terminated").await
+    }
+}
+
+impl Instance {
+    async fn modify_groups(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -403,6 +426,16 @@ impl ResourceType for Instance {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    async fn modify_metadata(
+        cx: &Ctx,
+        id: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
         if changed(prior, planned, "metadata_options") {
             let m = Self::metadata_request(planned);
             cx.clients
@@ -416,6 +449,16 @@ impl ResourceType for Instance {
                 })
                 .await?;
         }
+        Ok(())
+    }
+
+    async fn resize(
+        cx: &Ctx,
+        id: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
         if changed(prior, planned, "instance_type")
             && let Some(t) = str_attr(planned, "instance_type")
         {
@@ -442,18 +485,6 @@ impl ResourceType for Instance {
             Self::wait_state(cx, id, "running").await?;
         }
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let r = cx
-            .clients
-            .call("ec2:TerminateInstances", || {
-                ec2.terminate_instances().instance_ids(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("ec2:TerminateInstances", r)?;
-        Self::wait_state(cx, id, "terminated").await
     }
 }
 
@@ -485,31 +516,32 @@ impl ResourceType for EbsVolume {
     fn description(&self) -> &'static str {
         "An EBS volume (etcd data, for instance)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("availability_zone", A::required(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        // One ModifyVolume carries every changed size/type/performance field.
+        let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
+        vec![
+            attr("availability_zone", A::required(Type::String).force_new()),
+            attr(
                 "size",
                 A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)"),
             )
-            .attr(
+            .by(modify),
+            attr(
                 "type",
                 A::optional(Type::String).default(Value::string("gp3")),
             )
-            .attr("iops", A::optional_computed(Type::Number))
-            .attr("throughput", A::optional_computed(Type::Number))
-            .attr(
+            .by(modify),
+            attr("iops", A::optional_computed(Type::Number)).by(modify),
+            attr("throughput", A::optional_computed(Type::Number)).by(modify),
+            attr(
                 "encrypted",
                 A::optional(Type::Bool)
                     .force_new()
                     .default(Value::Bool(true)),
-            )
-            .attr("snapshot_id", A::optional(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "type", Value::string("gp3"));
-        default_attr(a, "encrypted", Value::Bool(true));
+            ),
+            attr("snapshot_id", A::optional(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+        ]
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         Ok(volumes(cx, q)
@@ -598,8 +630,18 @@ impl ResourceType for EbsVolume {
         )
         .await
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        // Detaching completes asynchronously after DetachVolume.
+        delete_call(cx, "ec2:DeleteVolume", Some("VolumeInUse"), || {
+            ec2.delete_volume().volume_id(id).send()
+        })
+        .await
+    }
+}
+
+impl EbsVolume {
+    async fn modify_volume(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -639,29 +681,6 @@ impl ResourceType for EbsVolume {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let start = Instant::now();
-        loop {
-            let r = cx
-                .clients
-                .call("ec2:DeleteVolume", || {
-                    ec2.delete_volume().volume_id(id).send()
-                })
-                .await
-                .map(|_| ());
-            match r {
-                // Detaching completes asynchronously after DetachVolume.
-                Err(e)
-                    if e.code == "VolumeInUse"
-                        && start.elapsed() < cx.clients.policy.ready_timeout =>
-                {
-                    tokio::time::sleep(cx.clients.policy.poll_interval).await;
-                }
-                other => return gone_ok("ec2:DeleteVolume", other),
-            }
-        }
     }
 }
 
@@ -717,17 +736,18 @@ impl ResourceType for VolumeAttachment {
     fn description(&self) -> &'static str {
         "Attaches an EBS volume to an instance."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("device_name", A::required(Type::String).force_new())
-            .attr("volume_id", A::required(Type::String).force_new())
-            .attr("instance_id", A::required(Type::String).force_new())
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("device_name", A::required(Type::String).force_new()),
+            attr("volume_id", A::required(Type::String).force_new()),
+            attr("instance_id", A::required(Type::String).force_new()),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
     }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     /// One DescribeVolumes for all attachments' volumes.
     async fn observe(
@@ -781,15 +801,6 @@ impl ResourceType for VolumeAttachment {
                 })
             })
             .collect())
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        super::resource::find_by_derived_id(self, cx, planned, Self::attachment_id(planned)).await
     }
     async fn create(
         &self,

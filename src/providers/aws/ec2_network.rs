@@ -19,7 +19,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType as Rt,
@@ -27,10 +26,10 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::to_provider_error;
+use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, bool_attr, changed,
-    default_attr, ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, str_attr, strs_attr,
-    take_listed, vlist, vnum, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, bool_attr, changed, ec2_filters,
+    ec2_tag_spec, ec2_tags, gone_ok, int_attr, str_attr, strs_attr, take_listed, vlist, vnum, vstr,
 };
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
@@ -60,32 +59,6 @@ fn set_bool(v: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(v).build()
 }
 
-/// Deletes, retrying DependencyViolation until the ready timeout: AWS releases ENIs of
-/// terminated instances and load balancers asynchronously, so a correct delete order can still
-/// be refused for a while. (moto never refuses.)
-async fn delete_with_dependencies<F, Fut>(cx: &Ctx, api: &str, f: F) -> Result<(), ProviderError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), super::client::AwsFailure>>,
-{
-    let start = Instant::now();
-    loop {
-        match f().await {
-            Err(e)
-                if e.code == "DependencyViolation"
-                    && start.elapsed() < cx.clients.policy.ready_timeout =>
-            {
-                tracing::info!(
-                    api,
-                    "dependency still in use; waiting before deleting again"
-                );
-                tokio::time::sleep(cx.clients.policy.poll_interval).await;
-            }
-            other => return gone_ok(api, other),
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 pub struct Vpc;
@@ -98,35 +71,35 @@ impl ResourceType for Vpc {
     fn description(&self) -> &'static str {
         "A VPC."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("cidr_block", A::required(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        let dns = updater!("ec2:ModifyVpcAttribute", Vpc::modify_dns);
+        let unread = "Not refreshed: reading it costs one call per VPC";
+        vec![
+            attr("cidr_block", A::required(Type::String).force_new()),
+            attr(
                 "instance_tenancy",
                 A::optional(Type::String)
                     .force_new()
                     .default(Value::string("default")),
-            )
-            .attr(
+            ),
+            attr(
                 "enable_dns_support",
                 A::optional(Type::Bool)
                     .default(Value::Bool(true))
-                    .describe("Not refreshed: reading it costs one call per VPC"),
+                    .describe(unread),
             )
-            .attr(
+            .by(dns),
+            attr(
                 "enable_dns_hostnames",
                 A::optional(Type::Bool)
                     .default(Value::Bool(false))
-                    .describe("Not refreshed: reading it costs one call per VPC"),
+                    .describe(unread),
             )
-            .attr("arn", A::computed(Type::String))
-            .attr("owner_id", A::computed(Type::String))
-            .attr("dhcp_options_id", A::computed(Type::String))
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "instance_tenancy", Value::string("default"));
-        default_attr(a, "enable_dns_support", Value::Bool(true));
-        default_attr(a, "enable_dns_hostnames", Value::Bool(false));
+            .by(dns),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+            attr("dhcp_options_id", A::computed(Type::String)),
+        ]
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -187,8 +160,17 @@ impl ResourceType for Vpc {
         self.update(cx, &id, &Value::Null, planned).await?;
         Ok(id)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(cx, "ec2:DeleteVpc", Some("DependencyViolation"), || {
+            ec2.delete_vpc().vpc_id(id).send()
+        })
+        .await
+    }
+}
+
+impl Vpc {
+    async fn modify_dns(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -220,16 +202,6 @@ impl ResourceType for Vpc {
         }
         Ok(())
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_with_dependencies(cx, "ec2:DeleteVpc", move || async move {
-            cx.clients
-                .call("ec2:DeleteVpc", || ec2.delete_vpc().vpc_id(id).send())
-                .await
-                .map(|_| ())
-        })
-        .await
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,24 +216,26 @@ impl ResourceType for Subnet {
     fn description(&self) -> &'static str {
         "A subnet of a VPC, in one availability zone."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("vpc_id", A::required(Type::String).force_new())
-            .attr("cidr_block", A::required(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("cidr_block", A::required(Type::String).force_new()),
+            attr(
                 "availability_zone",
                 A::optional_computed(Type::String).force_new(),
-            )
-            .attr(
+            ),
+            attr(
                 "map_public_ip_on_launch",
                 A::optional(Type::Bool).default(Value::Bool(false)),
             )
-            .attr("availability_zone_id", A::computed(Type::String))
-            .attr("arn", A::computed(Type::String))
-            .attr("owner_id", A::computed(Type::String))
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "map_public_ip_on_launch", Value::Bool(false));
+            .by(updater!(
+                "ec2:ModifySubnetAttribute",
+                Subnet::modify_public_ip
+            )),
+            attr("availability_zone_id", A::computed(Type::String)),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+        ]
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -328,8 +302,17 @@ impl ResourceType for Subnet {
         self.update(cx, &id, &Value::Null, planned).await?;
         Ok(id)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(cx, "ec2:DeleteSubnet", Some("DependencyViolation"), || {
+            ec2.delete_subnet().subnet_id(id).send()
+        })
+        .await
+    }
+}
+
+impl Subnet {
+    async fn modify_public_ip(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -348,18 +331,6 @@ impl ResourceType for Subnet {
                 .await?;
         }
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_with_dependencies(cx, "ec2:DeleteSubnet", move || async move {
-            cx.clients
-                .call("ec2:DeleteSubnet", || {
-                    ec2.delete_subnet().subnet_id(id).send()
-                })
-                .await
-                .map(|_| ())
-        })
-        .await
     }
 }
 
@@ -409,11 +380,13 @@ impl ResourceType for InternetGateway {
     fn description(&self) -> &'static str {
         "An internet gateway, attached to at most one VPC."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("vpc_id", A::optional(Type::String))
-            .attr("arn", A::computed(Type::String))
-            .attr("owner_id", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        let reattach = updater!("ec2:AttachInternetGateway", InternetGateway::reattach);
+        vec![
+            attr("vpc_id", A::optional(Type::String)).by(reattach),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+        ]
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -468,8 +441,24 @@ impl ResourceType for InternetGateway {
         }
         Ok(id)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        // AWS refuses to delete an attached gateway (DependencyViolation).
+        if let Some(vpc) = str_attr(prior, "vpc_id") {
+            Self::detach(cx, id, &vpc).await?;
+        }
+        let ec2 = &cx.clients.ec2;
+        delete_call(
+            cx,
+            "ec2:DeleteInternetGateway",
+            Some("DependencyViolation"),
+            || ec2.delete_internet_gateway().internet_gateway_id(id).send(),
+        )
+        .await
+    }
+}
+
+impl InternetGateway {
+    async fn reattach(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -485,22 +474,6 @@ impl ResourceType for InternetGateway {
             Self::attach(cx, id, &new).await?;
         }
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
-        // AWS refuses to delete an attached gateway (DependencyViolation).
-        if let Some(vpc) = str_attr(prior, "vpc_id") {
-            Self::detach(cx, id, &vpc).await?;
-        }
-        let ec2 = &cx.clients.ec2;
-        delete_with_dependencies(cx, "ec2:DeleteInternetGateway", move || async move {
-            cx.clients
-                .call("ec2:DeleteInternetGateway", || {
-                    ec2.delete_internet_gateway().internet_gateway_id(id).send()
-                })
-                .await
-                .map(|_| ())
-        })
-        .await
     }
 }
 
@@ -587,17 +560,13 @@ impl RouteTable {
         for old in prior {
             if !planned.iter().any(|n| key(n) == key(old)) {
                 let cidr = key(old);
-                let r = cx
-                    .clients
-                    .call("ec2:DeleteRoute", || {
-                        ec2.delete_route()
-                            .route_table_id(id)
-                            .destination_cidr_block(&cidr)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ());
-                gone_ok("ec2:DeleteRoute", r)?;
+                delete_call(cx, "ec2:DeleteRoute", None, || {
+                    ec2.delete_route()
+                        .route_table_id(id)
+                        .destination_cidr_block(&cidr)
+                        .send()
+                })
+                .await?;
             }
         }
         for new in planned {
@@ -619,12 +588,14 @@ impl ResourceType for RouteTable {
     fn description(&self) -> &'static str {
         "A route table with its routes (inline `route` blocks; the local route is implicit)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("vpc_id", A::required(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-            .attr("owner_id", A::computed(Type::String))
-            .block("route", BlockNesting::List, route_schema())
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+            block("route", BlockNesting::List, route_schema())
+                .by(updater!("ec2:CreateRoute", RouteTable::update_routes)),
+        ]
     }
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &["route"]
@@ -701,8 +672,20 @@ impl ResourceType for RouteTable {
         Self::sync_routes(cx, &id, &[], &blocks_attr(planned, "route")).await?;
         Ok(id)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(
+            cx,
+            "ec2:DeleteRouteTable",
+            Some("DependencyViolation"),
+            || ec2.delete_route_table().route_table_id(id).send(),
+        )
+        .await
+    }
+}
+
+impl RouteTable {
+    async fn update_routes(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -713,18 +696,6 @@ impl ResourceType for RouteTable {
             return Ok(()); // unmanaged
         }
         Self::sync_routes(cx, id, &blocks_attr(prior, "route"), &new).await
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_with_dependencies(cx, "ec2:DeleteRouteTable", move || async move {
-            cx.clients
-                .call("ec2:DeleteRouteTable", || {
-                    ec2.delete_route_table().route_table_id(id).send()
-                })
-                .await
-                .map(|_| ())
-        })
-        .await
     }
 }
 
@@ -762,13 +733,17 @@ impl ResourceType for RouteTableAssociation {
     fn description(&self) -> &'static str {
         "Associates a subnet with a route table."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("subnet_id", A::required(Type::String).force_new())
-            .attr("route_table_id", A::required(Type::String).force_new())
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("subnet_id", A::required(Type::String).force_new()),
+            attr("route_table_id", A::required(Type::String).force_new()),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         // Associations carry no tags: they are read by id (adoption goes through
@@ -868,14 +843,10 @@ impl ResourceType for RouteTableAssociation {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        let r = cx
-            .clients
-            .call("ec2:DisassociateRouteTable", || {
-                ec2.disassociate_route_table().association_id(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("ec2:DisassociateRouteTable", r)
+        delete_call(cx, "ec2:DisassociateRouteTable", None, || {
+            ec2.disassociate_route_table().association_id(id).send()
+        })
+        .await
     }
 }
 
@@ -1311,31 +1282,35 @@ impl ResourceType for SecurityGroup {
     fn description(&self) -> &'static str {
         "A security group; inline ingress/egress blocks are authoritative when present."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        let rules = updater!(
+            "ec2:AuthorizeSecurityGroup*",
+            SecurityGroup::sync_inline_rules
+        );
+        vec![
+            attr(
                 "name",
                 A::optional_computed(Type::String)
                     .force_new()
                     .describe("Default: the Name tag plus a suffix from the client token"),
-            )
-            .attr(
+            ),
+            attr(
                 "description",
                 A::optional(Type::String)
                     .force_new()
                     .default(Value::string("Managed by slipway")),
-            )
-            .attr("vpc_id", A::required(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-            .attr("owner_id", A::computed(Type::String))
-            .block("ingress", BlockNesting::List, rule_schema())
-            .block("egress", BlockNesting::List, rule_schema())
+            ),
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+            block("ingress", BlockNesting::List, rule_schema()).by(rules),
+            block("egress", BlockNesting::List, rule_schema()).by(rules),
+        ]
     }
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &["ingress", "egress"]
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "description", Value::string("Managed by slipway"));
         for k in ["ingress", "egress"] {
             if let Some(Value::List(rules)) = a.get(k)
                 && let Some(c) = canonical_rule_list(rules)
@@ -1429,8 +1404,20 @@ impl ResourceType for SecurityGroup {
         }
         Ok(id)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(
+            cx,
+            "ec2:DeleteSecurityGroup",
+            Some("DependencyViolation"),
+            || ec2.delete_security_group().group_id(id).send(),
+        )
+        .await
+    }
+}
+
+impl SecurityGroup {
+    async fn sync_inline_rules(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -1447,18 +1434,6 @@ impl ResourceType for SecurityGroup {
             sync_rules(cx, id, dir, &atoms_of_state(prior, k), &new).await?;
         }
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_with_dependencies(cx, "ec2:DeleteSecurityGroup", move || async move {
-            cx.clients
-                .call("ec2:DeleteSecurityGroup", || {
-                    ec2.delete_security_group().group_id(id).send()
-                })
-                .await
-                .map(|_| ())
-        })
-        .await
     }
 }
 
@@ -1535,34 +1510,31 @@ impl ResourceType for SecurityGroupRule {
     fn description(&self) -> &'static str {
         "One ingress or egress rule of a security group."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("type", A::required(Type::String).force_new())
-            .attr("security_group_id", A::required(Type::String).force_new())
-            .attr("protocol", A::required(Type::String).force_new())
-            .attr("from_port", A::required(Type::Number).force_new())
-            .attr("to_port", A::required(Type::Number).force_new())
-            .attr(
-                "cidr_blocks",
-                A::optional(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .attr(
-                "ipv6_cidr_blocks",
-                A::optional(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .attr(
-                "prefix_list_ids",
-                A::optional(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        // Every field identifies the rule: any change is a new rule.
+        let strs = || A::optional(Type::List(Box::new(Type::String))).force_new();
+        vec![
+            attr("type", A::required(Type::String).force_new()),
+            attr("security_group_id", A::required(Type::String).force_new()),
+            attr("protocol", A::required(Type::String).force_new()),
+            attr("from_port", A::required(Type::Number).force_new()),
+            attr("to_port", A::required(Type::Number).force_new()),
+            attr("cidr_blocks", strs()),
+            attr("ipv6_cidr_blocks", strs()),
+            attr("prefix_list_ids", strs()),
+            attr(
                 "source_security_group_id",
                 A::optional(Type::String).force_new(),
-            )
-            .attr("self", A::optional(Type::Bool).force_new())
-            .attr("description", A::optional(Type::String).force_new())
+            ),
+            attr("self", A::optional(Type::Bool).force_new()),
+            attr("description", A::optional(Type::String).force_new()),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::rule_id(v)))
     }
     fn normalize(&self, a: &mut Attrs) {
         if let Some(p) = a
@@ -1574,10 +1546,6 @@ impl ResourceType for SecurityGroupRule {
         super::resource::normalize_set(a, "cidr_blocks");
         super::resource::normalize_set(a, "ipv6_cidr_blocks");
         super::resource::normalize_set(a, "prefix_list_ids");
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        // Rules are observed through their groups (see `observe`).
-        Ok(Vec::new())
     }
     /// One DescribeSecurityGroups for every group the rules belong to.
     async fn observe(
@@ -1630,15 +1598,6 @@ impl ResourceType for SecurityGroupRule {
                 })
             })
             .collect())
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        super::resource::find_by_derived_id(self, cx, planned, Self::rule_id(planned)).await
     }
     async fn create(
         &self,

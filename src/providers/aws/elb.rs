@@ -23,12 +23,13 @@ use std::time::Instant;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum,
-    LoadBalancerTypeEnum, ProtocolEnum, Tag as ElbTag, TargetDescription,
-    TargetGroup as AwsTargetGroup, TargetTypeEnum,
+    LoadBalancerTypeEnum, ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup,
+    TargetTypeEnum,
 };
 use sha2::Digest;
 
 use super::client::to_provider_error;
+use super::declare::{self, Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, blocks_attr, bool_attr, changed,
     default_attr, gone_ok, int_attr, normalize_set, str_attr, strs_attr, vnum, vset, vstr,
@@ -44,12 +45,6 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
         Box::new(Listener),
         Box::new(TargetGroupAttachment),
     ]
-}
-
-fn elb_tags_of(tags: &Tags) -> Vec<ElbTag> {
-    tags.iter()
-        .map(|(k, v)| ElbTag::builder().key(k).value(v).build())
-        .collect()
 }
 
 /// Collects every page of an ELBv2 Describe (marker-paginated, 400 per page).
@@ -198,36 +193,6 @@ fn default_name(tags: &Tags, client_token: &str) -> String {
     )
 }
 
-async fn elb_update_tags(
-    cx: &Ctx,
-    arn: &str,
-    set: &Tags,
-    delete: &[String],
-) -> Result<(), ProviderError> {
-    let elb = &cx.clients.elb;
-    if !delete.is_empty() {
-        cx.clients
-            .run("elbv2:RemoveTags", || {
-                elb.remove_tags()
-                    .resource_arns(arn)
-                    .set_tag_keys(Some(delete.to_vec()))
-                    .send()
-            })
-            .await?;
-    }
-    if !set.is_empty() {
-        cx.clients
-            .run("elbv2:AddTags", || {
-                elb.add_tags()
-                    .resource_arns(arn)
-                    .set_tags(Some(elb_tags_of(set)))
-                    .send()
-            })
-            .await?;
-    }
-    Ok(())
-}
-
 /// The default observation would list the account twice (by stack, then by id); one listing
 /// covers both.
 async fn observe_by_ids<T: ResourceType + ?Sized>(
@@ -261,33 +226,32 @@ impl ResourceType for LoadBalancer {
     fn description(&self) -> &'static str {
         "A network load balancer (the apiserver endpoint)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr(
                 "internal",
                 A::optional(Type::Bool)
                     .force_new()
                     .default(Value::Bool(false)),
-            )
-            .attr(
+            ),
+            attr(
                 "load_balancer_type",
                 A::optional(Type::String)
                     .force_new()
                     .default(Value::string("network")),
-            )
-            .attr(
+            ),
+            attr(
                 "subnets",
                 A::required(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .attr("arn", A::computed(Type::String))
-            .attr("dns_name", A::computed(Type::String))
-            .attr("zone_id", A::computed(Type::String))
-            .attr("vpc_id", A::computed(Type::String))
+            ),
+            attr("arn", A::computed(Type::String)),
+            attr("dns_name", A::computed(Type::String)),
+            attr("zone_id", A::computed(Type::String)),
+            attr("vpc_id", A::computed(Type::String)),
+        ]
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "internal", Value::Bool(false));
-        default_attr(a, "load_balancer_type", Value::string("network"));
         normalize_set(a, "subnets");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -371,7 +335,7 @@ impl ResourceType for LoadBalancer {
                     .r#type(LoadBalancerTypeEnum::Network)
                     .scheme(scheme.clone())
                     .set_subnets(Some(subnets.clone()))
-                    .set_tags(Some(elb_tags_of(tags)))
+                    .set_tags(Some(declare::elb_tags(tags)))
                     .send()
             })
             .await?;
@@ -411,25 +375,15 @@ impl ResourceType for LoadBalancer {
             }
         }
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        elb_update_tags(cx, id, set, delete).await
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeleteLoadBalancer", || {
-                elb.delete_load_balancer().load_balancer_arn(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("elbv2:DeleteLoadBalancer", r)
+        delete_call(cx, "elbv2:DeleteLoadBalancer", None, || {
+            elb.delete_load_balancer().load_balancer_arn(id).send()
+        })
+        .await
     }
 }
 
@@ -485,29 +439,26 @@ impl ResourceType for TargetGroup {
     fn description(&self) -> &'static str {
         "A target group (TCP) with its health check."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr("port", A::required(Type::Number).force_new())
-            .attr(
-                "protocol",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("TCP")),
-            )
-            .attr("vpc_id", A::required(Type::String).force_new())
-            .attr(
-                "target_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("instance")),
-            )
-            .attr("arn", A::computed(Type::String))
-            .block("health_check", BlockNesting::Single, health_check_schema())
+    fn fields(&self) -> Vec<Field> {
+        let fixed = |d: &str| {
+            A::optional(Type::String)
+                .force_new()
+                .default(Value::string(d))
+        };
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("port", A::required(Type::Number).force_new()),
+            attr("protocol", fixed("TCP")),
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("target_type", fixed("instance")),
+            attr("arn", A::computed(Type::String)),
+            block("health_check", BlockNesting::Single, health_check_schema()).by(updater!(
+                "elbv2:ModifyTargetGroup",
+                TargetGroup::modify_health_check
+            )),
+        ]
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "protocol", Value::string("TCP"));
-        default_attr(a, "target_type", Value::string("instance"));
         health_check_defaults(a);
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -606,7 +557,7 @@ impl ResourceType for TargetGroup {
                     .set_unhealthy_threshold_count(
                         int_attr(&hc, "unhealthy_threshold").map(|n| n as i32),
                     )
-                    .set_tags(Some(elb_tags_of(tags)))
+                    .set_tags(Some(declare::elb_tags(tags)))
                     .send()
             })
             .await?;
@@ -616,8 +567,21 @@ impl ResourceType for TargetGroup {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::fatal("CreateTargetGroup returned no ARN"))
     }
-    async fn update(
-        &self,
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let elb = &cx.clients.elb;
+        // Still referenced by a listener that is being deleted.
+        delete_call(cx, "elbv2:DeleteTargetGroup", Some("ResourceInUse"), || {
+            elb.delete_target_group().target_group_arn(id).send()
+        })
+        .await
+    }
+}
+
+impl TargetGroup {
+    async fn modify_health_check(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -649,38 +613,6 @@ impl ResourceType for TargetGroup {
             .await?;
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        elb_update_tags(cx, id, set, delete).await
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let elb = &cx.clients.elb;
-        let start = Instant::now();
-        loop {
-            let r = cx
-                .clients
-                .call("elbv2:DeleteTargetGroup", || {
-                    elb.delete_target_group().target_group_arn(id).send()
-                })
-                .await
-                .map(|_| ());
-            match r {
-                // Still referenced by a listener that is being deleted.
-                Err(e)
-                    if e.code == "ResourceInUse"
-                        && start.elapsed() < cx.clients.policy.ready_timeout =>
-                {
-                    tokio::time::sleep(cx.clients.policy.poll_interval).await;
-                }
-                other => return gone_ok("elbv2:DeleteTargetGroup", other),
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -710,28 +642,35 @@ impl ResourceType for Listener {
     fn description(&self) -> &'static str {
         "A listener forwarding a port of a load balancer to a target group."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("load_balancer_arn", A::required(Type::String).force_new())
-            .attr("port", A::required(Type::Number))
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        // One ModifyListener carries port, protocol and actions.
+        let modify = updater!("elbv2:ModifyListener", Listener::modify);
+        vec![
+            attr("load_balancer_arn", A::required(Type::String).force_new()),
+            attr("port", A::required(Type::Number)).by(modify),
+            attr(
                 "protocol",
                 A::optional(Type::String).default(Value::string("TCP")),
             )
-            .attr("arn", A::computed(Type::String))
-            .block(
+            .by(modify),
+            attr("arn", A::computed(Type::String)),
+            block(
                 "default_action",
                 BlockNesting::List,
                 Schema::new()
                     .attr("type", A::required(Type::String))
                     .attr("target_group_arn", A::optional(Type::String)),
             )
+            .by(modify),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "protocol", Value::string("TCP"));
         if let Some(Value::List(actions)) = a.get("default_action") {
             let canon: Vec<Value> = actions
                 .iter()
@@ -884,8 +823,17 @@ impl ResourceType for Listener {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::fatal("CreateListener returned no ARN"))
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let elb = &cx.clients.elb;
+        delete_call(cx, "elbv2:DeleteListener", None, || {
+            elb.delete_listener().listener_arn(id).send()
+        })
+        .await
+    }
+}
+
+impl Listener {
+    async fn modify(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -911,17 +859,6 @@ impl ResourceType for Listener {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeleteListener", || {
-                elb.delete_listener().listener_arn(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("elbv2:DeleteListener", r)
     }
 }
 
@@ -988,17 +925,18 @@ impl ResourceType for TargetGroupAttachment {
     fn description(&self) -> &'static str {
         "Registers an instance with a target group."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("target_group_arn", A::required(Type::String).force_new())
-            .attr("target_id", A::required(Type::String).force_new())
-            .attr("port", A::optional(Type::Number).force_new())
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("target_group_arn", A::required(Type::String).force_new()),
+            attr("target_id", A::required(Type::String).force_new()),
+            attr("port", A::optional(Type::Number).force_new()),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
     }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     /// One DescribeTargetHealth per target group (not per attachment).
     async fn observe(
@@ -1058,15 +996,6 @@ impl ResourceType for TargetGroupAttachment {
                     })
             })
             .collect())
-    }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        super::resource::find_by_derived_id(self, cx, planned, Self::attachment_id(planned)).await
     }
     async fn create(
         &self,

@@ -24,12 +24,15 @@ use std::sync::Arc;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::client::to_provider_error;
+use super::declare::{
+    Field, Identity, TagApi, attr, delete_call, iam_tags, put_s3_bucket_tags, s3_bucket_tags,
+    updater,
+};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, default_attr, gone_ok, str_attr,
-    vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, str_attr, vstr,
 };
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
-use crate::provider::{AttributeSchema as A, ProviderError, Schema};
+use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
 pub fn types() -> Vec<Box<dyn ResourceType>> {
@@ -91,22 +94,17 @@ fn canonical_attr(a: &mut Attrs, k: &str) {
     }
 }
 
-fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
-        .collect()
-}
-
 fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
     tags.iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
+}
+
+/// An IAM path: set at creation only.
+fn iam_path() -> A {
+    A::optional(Type::String)
+        .force_new()
+        .default(Value::string("/"))
 }
 
 /// The default IAM name: Name tag plus 8 hex digits of the client token (unique per
@@ -169,25 +167,24 @@ impl ResourceType for Role {
     fn description(&self) -> &'static str {
         "An IAM role (e.g. a node's instance role)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
-                "path",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("/")),
-            )
-            .attr("assume_role_policy", A::required(Type::String))
-            .attr("description", A::optional(Type::String).force_new())
-            .attr("arn", A::computed(Type::String))
-            .attr("unique_id", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("path", iam_path()),
+            attr("assume_role_policy", A::required(Type::String))
+                .by(updater!("iam:UpdateAssumeRolePolicy", Role::update_trust)),
+            attr("description", A::optional(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+            attr("unique_id", A::computed(Type::String)),
+        ]
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamRole
+    }
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "path", Value::string("/"));
         canonical_attr(a, "assume_role_policy");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
@@ -298,8 +295,17 @@ impl ResourceType for Role {
             .await?;
         Ok(name)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let iam = &cx.clients.iam;
+        delete_call(cx, "iam:DeleteRole", None, || {
+            iam.delete_role().role_name(id).send()
+        })
+        .await
+    }
+}
+
+impl Role {
+    async fn update_trust(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -320,45 +326,6 @@ impl ResourceType for Role {
         }
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        if !delete.is_empty() {
-            cx.clients
-                .run("iam:UntagRole", || {
-                    iam.untag_role()
-                        .role_name(id)
-                        .set_tag_keys(Some(delete.to_vec()))
-                        .send()
-                })
-                .await?;
-        }
-        if !set.is_empty() {
-            cx.clients
-                .run("iam:TagRole", || {
-                    iam.tag_role()
-                        .role_name(id)
-                        .set_tags(Some(iam_tags(set)))
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRole", || iam.delete_role().role_name(id).send())
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRole", r)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -374,14 +341,22 @@ impl ResourceType for RolePolicy {
     fn description(&self) -> &'static str {
         "An inline policy of a role."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("role", A::required(Type::String).force_new())
-            .attr("name", A::required(Type::String).force_new())
-            .attr("policy", A::required(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("role", A::required(Type::String).force_new()),
+            attr("name", A::required(Type::String).force_new()),
+            attr("policy", A::required(Type::String))
+                .by(updater!("iam:PutRolePolicy", RolePolicy::put_policy)),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // The policy the role already has under this name (its id is derived from both). For
+        // creates, adopting it and updating is the same PutRolePolicy as creating again; for
+        // `state recover` it is how the policy is found at all.
+        Identity::Derived(|v| Some(format!("{}:{}", str_attr(v, "role")?, str_attr(v, "name")?)))
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
@@ -420,22 +395,6 @@ impl ResourceType for RolePolicy {
         }
         Ok(out)
     }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        // The policy the role already has under this name (its id is derived from both). For
-        // creates, adopting it and updating is the same PutRolePolicy as creating again; for
-        // `state recover` it is how the policy is found at all.
-        let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
-        else {
-            return Ok(None);
-        };
-        super::resource::find_by_derived_id(self, cx, planned, format!("{role}:{name}")).await
-    }
     async fn create(
         &self,
         cx: &Ctx,
@@ -451,8 +410,21 @@ impl ResourceType for RolePolicy {
             .await?;
         Ok(format!("{role}:{name}"))
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let (role, name) = id.split_once(':').unwrap_or((id, ""));
+        let iam = &cx.clients.iam;
+        delete_call(cx, "iam:DeleteRolePolicy", None, || {
+            iam.delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+        })
+        .await
+    }
+}
+
+impl RolePolicy {
+    async fn put_policy(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -471,21 +443,6 @@ impl ResourceType for RolePolicy {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let (role, name) = id.split_once(':').unwrap_or((id, ""));
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteRolePolicy", || {
-                iam.delete_role_policy()
-                    .role_name(role)
-                    .policy_name(name)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteRolePolicy", r)
     }
 }
 
@@ -525,23 +482,22 @@ impl ResourceType for InstanceProfile {
     fn description(&self) -> &'static str {
         "An instance profile carrying one role."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("name", A::optional_computed(Type::String).force_new())
-            .attr(
-                "path",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("/")),
-            )
-            .attr("role", A::optional(Type::String))
-            .attr("arn", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("name", A::optional_computed(Type::String).force_new()),
+            attr("path", iam_path()),
+            attr("role", A::optional(Type::String)).by(updater!(
+                "iam:AddRoleToInstanceProfile",
+                InstanceProfile::set_role
+            )),
+            attr("arn", A::computed(Type::String)),
+        ]
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn tag_api(&self) -> TagApi {
+        TagApi::IamInstanceProfile
     }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "path", Value::string("/"));
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let Query::Ids(ids) = q else {
@@ -644,8 +600,21 @@ impl ResourceType for InstanceProfile {
         self.update(cx, &name, &Value::Null, planned).await?;
         Ok(name)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+        // AWS refuses to delete a profile that still holds a role (DeleteConflict).
+        self.update(cx, id, prior, &Value::Null).await?;
+        let iam = &cx.clients.iam;
+        delete_call(cx, "iam:DeleteInstanceProfile", None, || {
+            iam.delete_instance_profile()
+                .instance_profile_name(id)
+                .send()
+        })
+        .await
+    }
+}
+
+impl InstanceProfile {
+    async fn set_role(
         cx: &Ctx,
         id: &str,
         prior: &Value,
@@ -658,17 +627,13 @@ impl ResourceType for InstanceProfile {
         }
         let iam = &cx.clients.iam;
         if let Some(old) = old {
-            let r = cx
-                .clients
-                .call("iam:RemoveRoleFromInstanceProfile", || {
-                    iam.remove_role_from_instance_profile()
-                        .instance_profile_name(id)
-                        .role_name(&old)
-                        .send()
-                })
-                .await
-                .map(|_| ());
-            gone_ok("iam:RemoveRoleFromInstanceProfile", r)?;
+            delete_call(cx, "iam:RemoveRoleFromInstanceProfile", None, || {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(id)
+                    .role_name(&old)
+                    .send()
+            })
+            .await?;
         }
         if let Some(new) = new {
             cx.clients
@@ -682,106 +647,11 @@ impl ResourceType for InstanceProfile {
         }
         Ok(())
     }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        if !delete.is_empty() {
-            cx.clients
-                .run("iam:UntagInstanceProfile", || {
-                    iam.untag_instance_profile()
-                        .instance_profile_name(id)
-                        .set_tag_keys(Some(delete.to_vec()))
-                        .send()
-                })
-                .await?;
-        }
-        if !set.is_empty() {
-            cx.clients
-                .run("iam:TagInstanceProfile", || {
-                    iam.tag_instance_profile()
-                        .instance_profile_name(id)
-                        .set_tags(Some(iam_tags(set)))
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
-        // AWS refuses to delete a profile that still holds a role (DeleteConflict).
-        self.update(cx, id, prior, &Value::Null).await?;
-        let iam = &cx.clients.iam;
-        let r = cx
-            .clients
-            .call("iam:DeleteInstanceProfile", || {
-                iam.delete_instance_profile()
-                    .instance_profile_name(id)
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("iam:DeleteInstanceProfile", r)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
 
 pub struct Bucket;
-
-impl Bucket {
-    async fn tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, ProviderError> {
-        let s3 = &cx.clients.s3;
-        match cx
-            .clients
-            .call("s3:GetBucketTagging", || {
-                s3.get_bucket_tagging().bucket(bucket).send()
-            })
-            .await
-        {
-            Ok(r) => Ok(Some(
-                r.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
-            )),
-            Err(e) if e.code == "NoSuchTagSet" => Ok(Some(Tags::new())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(to_provider_error("s3:GetBucketTagging", e)),
-        }
-    }
-
-    async fn put_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let set: Vec<aws_sdk_s3::types::Tag> = tags
-            .iter()
-            .filter_map(|(k, v)| {
-                aws_sdk_s3::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let tagging = aws_sdk_s3::types::Tagging::builder()
-            .set_tag_set(Some(set))
-            .build()
-            .map_err(|e| ProviderError::fatal(e.to_string()))?;
-        let s3 = &cx.clients.s3;
-        cx.clients
-            .run("s3:PutBucketTagging", || {
-                s3.put_bucket_tagging()
-                    .bucket(bucket)
-                    .tagging(tagging.clone())
-                    .send()
-            })
-            .await?;
-        Ok(())
-    }
-}
 
 #[async_trait::async_trait]
 impl ResourceType for Bucket {
@@ -791,23 +661,22 @@ impl ResourceType for Bucket {
     fn description(&self) -> &'static str {
         "An S3 bucket (e.g. per-node key bundles)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr(
                 "force_destroy",
                 A::optional(Type::Bool).default(Value::Bool(false)),
             )
-            .attr("arn", A::computed(Type::String))
+            .state_only(),
+            attr("arn", A::computed(Type::String)),
+        ]
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn tag_api(&self) -> TagApi {
+        TagApi::S3Bucket
     }
-    fn normalize(&self, a: &mut Attrs) {
-        default_attr(a, "force_destroy", Value::Bool(false));
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
+    fn identity(&self) -> Identity {
+        Identity::UniqueKey
     }
     async fn observe(
         &self,
@@ -833,7 +702,7 @@ impl ResourceType for Bucket {
                 out.push(None);
                 continue;
             };
-            let Some(tags) = Self::tags(cx, &id).await? else {
+            let Some(tags) = s3_bucket_tags(cx, &id).await? else {
                 out.push(None);
                 continue;
             };
@@ -858,7 +727,7 @@ impl ResourceType for Bucket {
         let Some(name) = str_attr(planned, "bucket") else {
             return Ok(None);
         };
-        match Self::tags(cx, &name).await? {
+        match s3_bucket_tags(cx, &name).await? {
             None => Ok(None),
             Some(found) if owned_by(cx, &found, tags) => Ok(Some(name)),
             // Ours but untagged (killed between CreateBucket and PutBucketTagging) looks the
@@ -900,23 +769,8 @@ impl ResourceType for Bucket {
             Err(e) if e.code == "BucketAlreadyOwnedByYou" => {}
             other => other.map_err(|e| to_provider_error("s3:CreateBucket", e))?,
         }
-        Self::put_tags(cx, &name, tags).await?;
+        put_s3_bucket_tags(cx, &name, tags).await?;
         Ok(name)
-    }
-    async fn update_tags(
-        &self,
-        cx: &Ctx,
-        id: &str,
-        set: &Tags,
-        delete: &[String],
-    ) -> Result<(), ProviderError> {
-        // PutBucketTagging replaces the whole set.
-        let mut all = Self::tags(cx, id).await?.unwrap_or_default();
-        for k in delete {
-            all.remove(k);
-        }
-        all.extend(set.clone());
-        Self::put_tags(cx, id, &all).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
@@ -942,23 +796,17 @@ impl ResourceType for Bucket {
                     break;
                 }
                 for k in keys {
-                    let r = cx
-                        .clients
-                        .call("s3:DeleteObject", || {
-                            s3.delete_object().bucket(id).key(&k).send()
-                        })
-                        .await
-                        .map(|_| ());
-                    gone_ok("s3:DeleteObject", r)?;
+                    delete_call(cx, "s3:DeleteObject", None, || {
+                        s3.delete_object().bucket(id).key(&k).send()
+                    })
+                    .await?;
                 }
             }
         }
-        let r = cx
-            .clients
-            .call("s3:DeleteBucket", || s3.delete_bucket().bucket(id).send())
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucket", r)
+        delete_call(cx, "s3:DeleteBucket", None, || {
+            s3.delete_bucket().bucket(id).send()
+        })
+        .await
     }
 }
 
@@ -980,19 +828,23 @@ impl ResourceType for Object {
     fn description(&self) -> &'static str {
         "An S3 object with inline content (sensitive when the value is)."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr("key", A::required(Type::String).force_new())
-            .attr("content", A::required(Type::String))
-            .attr("content_type", A::optional(Type::String))
-            .attr("etag", A::computed(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        // PutObject overwrites: it is both create and update.
+        let put = updater!("s3:PutObject", Object::put_object);
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr("key", A::required(Type::String).force_new()),
+            attr("content", A::required(Type::String)).by(put),
+            attr("content_type", A::optional(Type::String)).by(put),
+            attr("etag", A::computed(Type::String)),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
     }
-    fn adopt_by_identity(&self) -> bool {
-        true
+    fn identity(&self) -> Identity {
+        // PutObject replaces whatever is there.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         if let Some(c) = a.get("content").cloned()
@@ -1003,9 +855,6 @@ impl ResourceType for Object {
                 Value::string(md5_hex(s.as_bytes())).mark_if(c.is_sensitive()),
             );
         }
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     /// One ListObjectsV2 per bucket (paged), not one HeadObject per object.
     async fn observe(
@@ -1082,8 +931,20 @@ impl ResourceType for Object {
         Ok(id)
     }
     /// PutObject overwrites: it is both create and update (and so its own adoption).
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
+            return Ok(());
+        };
+        let s3 = &cx.clients.s3;
+        delete_call(cx, "s3:DeleteObject", None, || {
+            s3.delete_object().bucket(&b).key(&k).send()
+        })
+        .await
+    }
+}
+
+impl Object {
+    async fn put_object(
         cx: &Ctx,
         _id: &str,
         _prior: &Value,
@@ -1109,19 +970,5 @@ impl ResourceType for Object {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
-        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
-            return Ok(());
-        };
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteObject", || {
-                s3.delete_object().bucket(&b).key(&k).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteObject", r)
     }
 }

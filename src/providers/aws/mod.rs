@@ -41,6 +41,7 @@ macro_rules! paginate {
 
 pub mod client;
 mod data;
+pub mod declare;
 mod ec2_instance;
 mod ec2_network;
 mod elb;

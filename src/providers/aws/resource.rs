@@ -30,6 +30,7 @@ use tokio::sync::OnceCell;
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 
 use super::client::{self, AwsFailure, Clients, to_provider_error};
+use super::declare::{self, Field, Identity, TagApi};
 use super::tags::{self, ADDRESS_TAG, STACK_TAG, TOKEN_TAG, Tags};
 use crate::addr::ResourceInstanceAddr;
 use crate::provider::{ProviderError, ReadRequest, Schema, TypeBatch};
@@ -191,8 +192,8 @@ pub struct Observed {
 
 /// Adoption for types whose id is derived from their configuration (attachments, rules): the
 /// planned object is observed, under the id it would get, like any prior object.
-pub async fn find_by_derived_id<R: ResourceType + ?Sized>(
-    r: &R,
+async fn find_by_derived_id(
+    r: &dyn ResourceType,
     cx: &Ctx,
     planned: &Value,
     id: String,
@@ -210,23 +211,42 @@ pub async fn find_by_derived_id<R: ResourceType + ?Sized>(
 pub trait ResourceType: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
+    /// Every field, once: schema, defaults, force-new and updaters (see [`declare`]).
+    fn fields(&self) -> Vec<Field> {
+        Vec::new()
+    }
     /// Attributes and blocks; `id`, and for tagged types `tags`/`tags_all`, are added by
     /// [`full_schema`].
-    fn schema(&self) -> Schema;
+    fn schema(&self) -> Schema {
+        declare::schema_of(&self.fields())
+    }
+    /// The API that carries the type's tags ([`TagApi::None`]: it has none, and so cannot be
+    /// found by the stack tag).
+    fn tag_api(&self) -> TagApi {
+        TagApi::Ec2
+    }
     /// Whether objects carry tags (and so can be found by the stack tag).
     fn tagged(&self) -> bool {
-        true
+        self.tag_api() != TagApi::None
     }
-    /// Brings a planned object to the canonical shape `describe` produces (defaults filled,
-    /// set-like lists sorted). Must be idempotent.
+    /// How the object an earlier attempt made is found again.
+    fn identity(&self) -> Identity {
+        Identity::Tags
+    }
+    /// Brings a planned object to the canonical shape `describe` produces beyond the declared
+    /// defaults [`normalize_planned`] fills (set-like lists sorted, documents canonical). Must
+    /// be idempotent.
     fn normalize(&self, _attrs: &mut Attrs) {}
     /// List blocks that are unmanaged when the configuration leaves them empty: the plan keeps
     /// what AWS has (Terraform's contract for inline routes and security group rules).
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &[]
     }
-    /// One batched, paginated Describe.
-    async fn describe(&self, cx: &Ctx, query: Query<'_>) -> Result<Vec<Observed>, ProviderError>;
+    /// One batched, paginated Describe. Default: nothing, for types observed through other
+    /// objects' answers (attachments, rules, S3 objects and configurations: see `observe`).
+    async fn describe(&self, _cx: &Ctx, _query: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(Vec::new())
+    }
     /// The current form of each prior object (None when gone), in one batched round.
     async fn observe(
         &self,
@@ -236,12 +256,13 @@ pub trait ResourceType: Send + Sync {
         observe_by_tag_then_id(self, cx, priors).await
     }
     /// True when objects are adopted by identity (a unique name, or the same association)
-    /// through [`ResourceType::find_existing`] rather than by the address tag.
+    /// rather than by the address tag.
     fn adopt_by_identity(&self) -> bool {
-        !self.tagged()
+        !matches!(self.identity(), Identity::Tags)
     }
-    /// An existing object that is this plan's object (same unique name, same association),
-    /// to adopt. `tags` are the tags it would be created with (they carry the address).
+    /// For [`Identity::UniqueKey`]: an existing object that is this plan's object (same unique
+    /// name, same association), to adopt. `tags` are the tags it would be created with (they
+    /// carry the address).
     async fn find_existing(
         &self,
         _cx: &Ctx,
@@ -263,25 +284,15 @@ pub trait ResourceType: Send + Sync {
     async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<(), ProviderError> {
         Ok(())
     }
-    /// Applies non-tag changes with the narrowest APIs.
+    /// Applies non-tag changes with the narrowest APIs: the declared updaters.
     async fn update(
-        &self,
-        _cx: &Ctx,
-        _id: &str,
-        _prior: &Value,
-        _planned: &Value,
-    ) -> Result<(), ProviderError> {
-        Ok(())
-    }
-    /// Sets and removes tags. Default: EC2 CreateTags/DeleteTags.
-    async fn update_tags(
         &self,
         cx: &Ctx,
         id: &str,
-        set: &Tags,
-        delete: &[String],
+        prior: &Value,
+        planned: &Value,
     ) -> Result<(), ProviderError> {
-        ec2_update_tags(cx, id, set, delete).await
+        declare::run_updaters(&self.fields(), cx, id, prior, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError>;
 }
@@ -307,6 +318,7 @@ pub fn normalize_planned(t: &dyn ResourceType, planned: Value) -> Value {
     if t.tagged() && attrs.get("tags").is_none_or(Value::is_null) {
         attrs.insert("tags".into(), Value::Map(BTreeMap::new()));
     }
+    declare::fill_defaults(&t.fields(), &mut attrs);
     t.normalize(&mut attrs);
     Value::Map(attrs)
 }
@@ -528,8 +540,16 @@ async fn find_created(
     all: &Tags,
     client_token: &str,
 ) -> Result<Option<String>, ProviderError> {
-    if t.adopt_by_identity() {
-        return t.find_existing(cx, planned, all, client_token).await;
+    match t.identity() {
+        Identity::Tags => {}
+        Identity::UniqueKey => return t.find_existing(cx, planned, all, client_token).await,
+        Identity::Derived(id) => {
+            let Some(id) = id(planned) else {
+                return Ok(None);
+            };
+            return find_by_derived_id(t, cx, planned, id).await;
+        }
+        Identity::Overwrite => return Ok(None),
     }
     let mut found = t.describe(cx, Query::Address(addr)).await?;
     // The query may match by wildcard (see `ec2_filters`): keep the exact address only, and
@@ -595,7 +615,7 @@ async fn update_once(
         );
         let (set, delete) = tags::tag_diff(&current_all, &desired);
         if !set.is_empty() || !delete.is_empty() {
-            t.update_tags(cx, &id, &set, &delete).await?;
+            t.tag_api().update(cx, &id, &set, &delete).await?;
         }
     }
     t.update(cx, &id, prior, &planned).await?;
@@ -664,44 +684,6 @@ pub fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType, tags: &Tags) -> TagSpe
                 .collect(),
         ))
         .build()
-}
-
-pub async fn ec2_update_tags(
-    cx: &Ctx,
-    id: &str,
-    set: &Tags,
-    delete: &[String],
-) -> Result<(), ProviderError> {
-    let ec2 = &cx.clients.ec2;
-    if !delete.is_empty() {
-        let keys: Vec<Tag> = delete
-            .iter()
-            .map(|k| Tag::builder().key(k).build())
-            .collect();
-        cx.clients
-            .run("ec2:DeleteTags", || {
-                ec2.delete_tags()
-                    .resources(id)
-                    .set_tags(Some(keys.clone()))
-                    .send()
-            })
-            .await?;
-    }
-    if !set.is_empty() {
-        let tags: Vec<Tag> = set
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
-        cx.clients
-            .run("ec2:CreateTags", || {
-                ec2.create_tags()
-                    .resources(id)
-                    .set_tags(Some(tags.clone()))
-                    .send()
-            })
-            .await?;
-    }
-    Ok(())
 }
 
 // ---- Value helpers ----

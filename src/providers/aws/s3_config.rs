@@ -8,8 +8,9 @@
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
 use super::client::to_provider_error;
+use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
 use super::iam_s3::canonical_json;
-use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, gone_ok, str_attr};
+use super::resource::{Attrs, Ctx, Observed, ResourceType, attrs, str_attr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
@@ -42,19 +43,22 @@ impl ResourceType for BucketPolicy {
     fn description(&self) -> &'static str {
         "A bucket's resource policy."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .attr("policy", A::required(Type::String))
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            attr("policy", A::required(Type::String))
+                .by(updater!("s3:PutBucketPolicy", BucketPolicy::put_policy)),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // Put* replaces whatever configuration the bucket has.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     async fn observe(
         &self,
@@ -92,15 +96,6 @@ impl ResourceType for BucketPolicy {
         }
         Ok(out)
     }
-    async fn find_existing(
-        &self,
-        _cx: &Ctx,
-        _planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        Ok(None)
-    }
     async fn create(
         &self,
         cx: &Ctx,
@@ -113,8 +108,17 @@ impl ResourceType for BucketPolicy {
         self.update(cx, &bucket, &Value::Null, planned).await?;
         Ok(bucket)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        delete_call(cx, "s3:DeleteBucketPolicy", None, || {
+            s3.delete_bucket_policy().bucket(id).send()
+        })
+        .await
+    }
+}
+
+impl BucketPolicy {
+    async fn put_policy(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -128,17 +132,6 @@ impl ResourceType for BucketPolicy {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketPolicy", || {
-                s3.delete_bucket_policy().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketPolicy", r)
     }
 }
 
@@ -190,10 +183,10 @@ impl ResourceType for BucketLifecycle {
     fn description(&self) -> &'static str {
         "A bucket's lifecycle rules (authoritative): expiration by key prefix."
     }
-    fn schema(&self) -> Schema {
-        Schema::new()
-            .attr("bucket", A::required(Type::String).force_new())
-            .block(
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            attr("bucket", A::required(Type::String).force_new()),
+            block(
                 "rule",
                 BlockNesting::List,
                 Schema::new()
@@ -210,9 +203,18 @@ impl ResourceType for BucketLifecycle {
                         Schema::new().attr("days", A::required(Type::Number)),
                     ),
             )
+            .by(updater!(
+                "s3:PutBucketLifecycleConfiguration",
+                BucketLifecycle::put_rules
+            )),
+        ]
     }
-    fn tagged(&self) -> bool {
-        false
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        // Put* replaces whatever configuration the bucket has.
+        Identity::Overwrite
     }
     fn normalize(&self, a: &mut Attrs) {
         // The canonical shape: rules as the refresh builds them (numbers as numbers).
@@ -230,9 +232,6 @@ impl ResourceType for BucketLifecycle {
                 );
             }
         }
-    }
-    async fn describe(&self, _cx: &Ctx, _q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(Vec::new())
     }
     async fn observe(
         &self,
@@ -293,15 +292,6 @@ impl ResourceType for BucketLifecycle {
         }
         Ok(out)
     }
-    async fn find_existing(
-        &self,
-        _cx: &Ctx,
-        _planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        Ok(None)
-    }
     async fn create(
         &self,
         cx: &Ctx,
@@ -314,8 +304,17 @@ impl ResourceType for BucketLifecycle {
         self.update(cx, &bucket, &Value::Null, planned).await?;
         Ok(bucket)
     }
-    async fn update(
-        &self,
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let s3 = &cx.clients.s3;
+        delete_call(cx, "s3:DeleteBucketLifecycle", None, || {
+            s3.delete_bucket_lifecycle().bucket(id).send()
+        })
+        .await
+    }
+}
+
+impl BucketLifecycle {
+    async fn put_rules(
         cx: &Ctx,
         id: &str,
         _prior: &Value,
@@ -355,16 +354,5 @@ impl ResourceType for BucketLifecycle {
             })
             .await?;
         Ok(())
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        let r = cx
-            .clients
-            .call("s3:DeleteBucketLifecycle", || {
-                s3.delete_bucket_lifecycle().bucket(id).send()
-            })
-            .await
-            .map(|_| ());
-        gone_ok("s3:DeleteBucketLifecycle", r)
     }
 }

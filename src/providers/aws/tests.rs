@@ -54,6 +54,135 @@ fn registered_without_network_or_credentials() {
     assert!(reg.data_schema("aws_availability_zones").is_some());
 }
 
+/// The declaration table is complete: every type lists its fields (the published schema is
+/// exactly them), every settable field either replaces the object or names the updater that
+/// changes it in place, and a type with tags names the API that carries them.
+#[test]
+fn every_settable_field_forces_replacement_or_has_an_updater() {
+    use super::declare::{Change, Identity, TagApi};
+    let p = super::AwsProvider::new();
+    let mut problems = Vec::new();
+    for (name, t) in &p.types {
+        let fields = t.fields();
+        if fields.is_empty() {
+            problems.push(format!("{name}: declares no fields"));
+        }
+        let schema = t.schema();
+        let mut declared: Vec<&str> = fields.iter().map(|f| f.name).collect();
+        declared.sort();
+        let mut published: Vec<&str> = schema.names().collect();
+        published.sort();
+        if declared != published {
+            problems.push(format!(
+                "{name}: schema {published:?} is not its fields {declared:?}"
+            ));
+        }
+        for f in &fields {
+            if matches!(f.change, Change::Undeclared) {
+                problems.push(format!(
+                    "{name}.{}: settable, but neither force-new nor updated by any API",
+                    f.name
+                ));
+            }
+        }
+        // Tags are updated through the type's tag API; an untagged type has no tags to update
+        // and must be found some other way than by them.
+        let full = super::resource::full_schema(t.as_ref());
+        match (t.tag_api(), full.attributes.contains_key("tags")) {
+            (TagApi::None, true) => problems.push(format!("{name}: tags without a tag API")),
+            (TagApi::None, false) if matches!(t.identity(), Identity::Tags) => {
+                problems.push(format!("{name}: untagged but identified by tags"))
+            }
+            _ => {}
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The check can fail: an optional field with no updater is reported.
+    let bare = super::declare::attr(
+        "x",
+        crate::provider::AttributeSchema::optional(crate::value::Type::String),
+    );
+    assert!(matches!(bare.change, Change::Undeclared));
+}
+
+/// Every registered type has its lifecycle (create, read back, no-op plan, update where it has
+/// one, delete) exercised against moto by one of the lifecycle tests below; a new type must
+/// be added to one (and to this table).
+#[test]
+fn every_type_has_a_lifecycle_test() {
+    let rows: &[(&str, &[&str])] = &[
+        (
+            "network_create_read_update_drift_delete",
+            &[
+                "aws_vpc",
+                "aws_subnet",
+                "aws_internet_gateway",
+                "aws_route_table",
+                "aws_route_table_association",
+                "aws_security_group",
+                "aws_security_group_rule",
+            ],
+        ),
+        (
+            "instance_create_read_update_drift_delete",
+            &["aws_instance"],
+        ),
+        (
+            "ebs_volume_and_attachment_lifecycle",
+            &["aws_ebs_volume", "aws_volume_attachment"],
+        ),
+        (
+            "lb_target_group_listener_attachment_lifecycle",
+            &[
+                "aws_lb",
+                "aws_lb_target_group",
+                "aws_lb_listener",
+                "aws_lb_target_group_attachment",
+            ],
+        ),
+        (
+            "iam_role_policy_profile_lifecycle",
+            &[
+                "aws_iam_role",
+                "aws_iam_role_policy",
+                "aws_iam_instance_profile",
+            ],
+        ),
+        (
+            "s3_bucket_and_object_lifecycle",
+            &["aws_s3_bucket", "aws_s3_object"],
+        ),
+        (
+            "s3_bucket_policy_and_lifecycle_lifecycle",
+            &[
+                "aws_s3_bucket_policy",
+                "aws_s3_bucket_lifecycle_configuration",
+            ],
+        ),
+    ];
+    let source = include_str!("tests.rs");
+    let mut covered: Vec<&str> = Vec::new();
+    for (test, types) in rows {
+        let start = source
+            .find(&format!("async fn {test}()"))
+            .unwrap_or_else(|| panic!("no lifecycle test {test}"));
+        // The test's body: up to the next item.
+        let body = &source[start..];
+        let body = &body[..body.find("\n#[").unwrap_or(body.len())];
+        for t in *types {
+            assert!(
+                body.contains(&format!("\"{t}\"")),
+                "{test} does not use {t}"
+            );
+        }
+        covered.extend(types.iter());
+    }
+    covered.sort();
+    let p = super::AwsProvider::new();
+    let registered: Vec<&str> = p.types.keys().copied().collect();
+    assert_eq!(covered, registered, "types without a lifecycle row");
+}
+
 #[tokio::test]
 async fn unconfigured_provider_says_so() {
     let p = super::AwsProvider::new();

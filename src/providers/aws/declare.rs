@@ -1,0 +1,441 @@
+//! What a resource type declares instead of writing: its fields, its tag API, its identity.
+//!
+//! A type lists each field once ([`Field`]): name, value type, required/optional/computed,
+//! default (all in its [`AttributeSchema`]) and how a change to it is applied ([`Change`]):
+//! force-new, or a named [`Updater`] — the narrow API call that changes it in place. The
+//! published schema ([`schema_of`]), the planned object's defaults ([`fill_defaults`]), the
+//! plan's force-new decision (through the schema) and the update dispatch ([`run_updaters`])
+//! all come from that list.
+//!
+//! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
+//! again is one of four rules ([`Identity`]); deletes that AWS refuses while a dependency is
+//! released are retried by one loop ([`delete_call`]).
+//!
+//! **Invariants:** every settable field of every type is force-new or has an updater (tested
+//! over the whole table in `tests.rs`); updaters run in the order their first field is
+//! declared, each at most once per update, and decide themselves whether a call is needed (so
+//! the calls an update makes are those its updaters make, no more).
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use aws_sdk_ec2::types::Tag;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use super::client::to_provider_error;
+use super::resource::{Attrs, Ctx, gone_ok};
+use super::tags::Tags;
+use crate::provider::{AttributeSchema, BlockNesting, ProviderError, Schema};
+use crate::value::Value;
+
+/// A future an updater returns (Send: the provider runs on a multi-threaded runtime).
+pub type UpdateFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ProviderError>> + Send + 'a>>;
+
+/// Applies a change in place: `(cx, id, prior, planned)`. `prior` is `Value::Null` when a
+/// create applies what its create call cannot set.
+pub type UpdateFn = for<'a> fn(&'a Ctx, &'a str, &'a Value, &'a Value) -> UpdateFuture<'a>;
+
+/// One narrow update: the API it calls (for reading and for the table test) and the function.
+#[derive(Clone, Copy)]
+pub struct Updater {
+    pub api: &'static str,
+    pub run: UpdateFn,
+}
+
+/// Names an async `fn(&Ctx, &str, &Value, &Value) -> Result<(), ProviderError>` as an updater.
+macro_rules! updater {
+    ($api:literal, $f:path) => {
+        $crate::providers::aws::declare::Updater {
+            api: $api,
+            run: |cx, id, prior, planned| Box::pin($f(cx, id, prior, planned)),
+        }
+    };
+}
+pub(crate) use updater;
+
+/// How a change to a field is applied.
+#[derive(Clone, Copy)]
+pub enum Change {
+    /// Set by AWS only.
+    Computed,
+    /// A change replaces the object.
+    ForceNew,
+    /// A change is applied in place by this updater.
+    Update(Updater),
+    /// Read by slipway only (`force_destroy`): a change is recorded in state, AWS is not asked.
+    StateOnly,
+    /// Settable but neither: a declaration error the table test reports.
+    Undeclared,
+}
+
+#[derive(Clone)]
+pub enum FieldKind {
+    Attr(AttributeSchema),
+    Block {
+        nesting: BlockNesting,
+        block: Schema,
+    },
+}
+
+/// One field of a resource type.
+#[derive(Clone)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub change: Change,
+}
+
+/// An attribute; its change follows from the schema (computed only, or `force_new`) unless
+/// [`Field::by`] names an updater.
+pub fn attr(name: &'static str, a: AttributeSchema) -> Field {
+    let change = if a.force_new {
+        Change::ForceNew
+    } else if a.computed && !a.optional && !a.required {
+        Change::Computed
+    } else {
+        Change::Undeclared
+    };
+    Field {
+        name,
+        kind: FieldKind::Attr(a),
+        change,
+    }
+}
+
+/// A nested block applied in place (by the updater [`Field::by`] names).
+pub fn block(name: &'static str, nesting: BlockNesting, block: Schema) -> Field {
+    Field {
+        name,
+        kind: FieldKind::Block { nesting, block },
+        change: Change::Undeclared,
+    }
+}
+
+/// A nested block whose change replaces the object.
+pub fn block_force_new(name: &'static str, nesting: BlockNesting, b: Schema) -> Field {
+    Field {
+        change: Change::ForceNew,
+        ..block(name, nesting, b)
+    }
+}
+
+impl Field {
+    /// Changed in place by `u`.
+    pub fn by(mut self, u: Updater) -> Field {
+        self.change = Change::Update(u);
+        self
+    }
+
+    /// Changed in state only: AWS does not hold it.
+    pub fn state_only(mut self) -> Field {
+        self.change = Change::StateOnly;
+        self
+    }
+}
+
+/// The schema the fields describe.
+pub fn schema_of(fields: &[Field]) -> Schema {
+    fields.iter().fold(Schema::new(), |s, f| match &f.kind {
+        FieldKind::Attr(a) => s.attr(f.name, a.clone()),
+        FieldKind::Block { nesting, block } => match f.change {
+            Change::ForceNew => s.block_force_new(f.name, *nesting, block.clone()),
+            _ => s.block(f.name, *nesting, block.clone()),
+        },
+    })
+}
+
+/// Fills every field the plan leaves null with its declared default.
+pub fn fill_defaults(fields: &[Field], a: &mut Attrs) {
+    for f in fields {
+        if let FieldKind::Attr(s) = &f.kind
+            && let Some(d) = &s.default
+            && a.get(f.name).is_none_or(Value::is_null)
+        {
+            a.insert(f.name.to_string(), d.clone());
+        }
+    }
+}
+
+/// The updaters of `fields`, each once, in the order of their first field.
+pub fn updaters(fields: &[Field]) -> Vec<Updater> {
+    let mut out: Vec<Updater> = Vec::new();
+    for f in fields {
+        if let Change::Update(u) = f.change
+            && !out.iter().any(|o| o.api == u.api)
+        {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// Runs every updater of `fields`; each decides from prior and planned whether to call.
+pub async fn run_updaters(
+    fields: &[Field],
+    cx: &Ctx,
+    id: &str,
+    prior: &Value,
+    planned: &Value,
+) -> Result<(), ProviderError> {
+    for u in updaters(fields) {
+        (u.run)(cx, id, prior, planned).await?;
+    }
+    Ok(())
+}
+
+/// Which API carries a type's tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagApi {
+    /// The type has no tags (associations, rules, attachments, inline policies, S3 objects).
+    None,
+    /// EC2 CreateTags/DeleteTags on the id.
+    Ec2,
+    /// ELBv2 AddTags/RemoveTags on the ARN.
+    Elbv2,
+    /// IAM TagRole/UntagRole on the role name.
+    IamRole,
+    /// IAM TagInstanceProfile/UntagInstanceProfile on the profile name.
+    IamInstanceProfile,
+    /// S3 PutBucketTagging, which replaces the whole set (so it reads the set first).
+    S3Bucket,
+}
+
+impl TagApi {
+    /// Sets `set` and removes `delete` on object `id`.
+    pub async fn update(
+        self,
+        cx: &Ctx,
+        id: &str,
+        set: &Tags,
+        delete: &[String],
+    ) -> Result<(), ProviderError> {
+        let c = &cx.clients;
+        // Removal first: a key both removed and set (never produced by `tag_diff`) ends set.
+        match self {
+            TagApi::None => {}
+            TagApi::Ec2 => {
+                let tag = |k: &String, v: Option<&String>| {
+                    Tag::builder().key(k).set_value(v.cloned()).build()
+                };
+                if !delete.is_empty() {
+                    let keys: Vec<Tag> = delete.iter().map(|k| tag(k, None)).collect();
+                    c.run("ec2:DeleteTags", || {
+                        c.ec2
+                            .delete_tags()
+                            .resources(id)
+                            .set_tags(Some(keys.clone()))
+                            .send()
+                    })
+                    .await?;
+                }
+                if !set.is_empty() {
+                    let tags: Vec<Tag> = set.iter().map(|(k, v)| tag(k, Some(v))).collect();
+                    c.run("ec2:CreateTags", || {
+                        c.ec2
+                            .create_tags()
+                            .resources(id)
+                            .set_tags(Some(tags.clone()))
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            TagApi::Elbv2 => {
+                if !delete.is_empty() {
+                    c.run("elbv2:RemoveTags", || {
+                        c.elb
+                            .remove_tags()
+                            .resource_arns(id)
+                            .set_tag_keys(Some(delete.to_vec()))
+                            .send()
+                    })
+                    .await?;
+                }
+                if !set.is_empty() {
+                    c.run("elbv2:AddTags", || {
+                        c.elb
+                            .add_tags()
+                            .resource_arns(id)
+                            .set_tags(Some(elb_tags(set)))
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            TagApi::IamRole => {
+                if !delete.is_empty() {
+                    c.run("iam:UntagRole", || {
+                        c.iam
+                            .untag_role()
+                            .role_name(id)
+                            .set_tag_keys(Some(delete.to_vec()))
+                            .send()
+                    })
+                    .await?;
+                }
+                if !set.is_empty() {
+                    c.run("iam:TagRole", || {
+                        c.iam
+                            .tag_role()
+                            .role_name(id)
+                            .set_tags(Some(iam_tags(set)))
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            TagApi::IamInstanceProfile => {
+                if !delete.is_empty() {
+                    c.run("iam:UntagInstanceProfile", || {
+                        c.iam
+                            .untag_instance_profile()
+                            .instance_profile_name(id)
+                            .set_tag_keys(Some(delete.to_vec()))
+                            .send()
+                    })
+                    .await?;
+                }
+                if !set.is_empty() {
+                    c.run("iam:TagInstanceProfile", || {
+                        c.iam
+                            .tag_instance_profile()
+                            .instance_profile_name(id)
+                            .set_tags(Some(iam_tags(set)))
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            TagApi::S3Bucket => {
+                let mut all = s3_bucket_tags(cx, id).await?.unwrap_or_default();
+                for k in delete {
+                    all.remove(k);
+                }
+                all.extend(set.clone());
+                put_s3_bucket_tags(cx, id, &all).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn elb_tags(tags: &Tags) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+        })
+        .collect()
+}
+
+pub fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+/// A bucket's tags; None when the bucket is gone.
+pub async fn s3_bucket_tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, ProviderError> {
+    let s3 = &cx.clients.s3;
+    match cx
+        .clients
+        .call("s3:GetBucketTagging", || {
+            s3.get_bucket_tagging().bucket(bucket).send()
+        })
+        .await
+    {
+        Ok(r) => Ok(Some(
+            r.tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+        )),
+        Err(e) if e.code == "NoSuchTagSet" => Ok(Some(Tags::new())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(to_provider_error("s3:GetBucketTagging", e)),
+    }
+}
+
+/// Replaces a bucket's whole tag set.
+pub async fn put_s3_bucket_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(), ProviderError> {
+    let set: Vec<aws_sdk_s3::types::Tag> = tags
+        .iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect();
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .set_tag_set(Some(set))
+        .build()
+        .map_err(|e| ProviderError::fatal(e.to_string()))?;
+    let s3 = &cx.clients.s3;
+    cx.clients
+        .run("s3:PutBucketTagging", || {
+            s3.put_bucket_tagging()
+                .bucket(bucket)
+                .tagging(tagging.clone())
+                .send()
+        })
+        .await?;
+    Ok(())
+}
+
+/// How the object an earlier attempt made (this run's, or an interrupted run's) is found
+/// again, so that a create never makes a second one.
+#[derive(Clone, Copy)]
+pub enum Identity {
+    /// By the stack and address tags it was created with.
+    Tags,
+    /// By a key AWS keeps unique (a role's or bucket's name, a listener's port, a subnet's
+    /// association): the type's `find_existing`.
+    UniqueKey,
+    /// Its id is derived from its configuration (attachments, rules, inline policies): the
+    /// object under that id is observed like a prior one. None when the id cannot be derived.
+    Derived(fn(&Value) -> Option<String>),
+    /// Its create overwrites whatever is there (PutObject, PutBucketPolicy): nothing to find.
+    Overwrite,
+}
+
+/// Deletes with one call, `f` building and sending the request; an object already gone counts
+/// as deleted. With `busy`, an answer with that code (a dependency still being released: ENIs
+/// of terminated instances, a volume detaching, a target group a deleted listener still
+/// references) is retried until the ready timeout. (moto never refuses.)
+pub async fn delete_call<T, E, F, Fut>(
+    cx: &Ctx,
+    api: &str,
+    busy: Option<&str>,
+    f: F,
+) -> Result<(), ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let start = Instant::now();
+    loop {
+        match cx.clients.call(api, &f).await {
+            Err(e)
+                if Some(e.code.as_str()) == busy
+                    && start.elapsed() < cx.clients.policy.ready_timeout =>
+            {
+                tracing::info!(api, code = %e.code, "dependency still in use; waiting before deleting again");
+                tokio::time::sleep(cx.clients.policy.poll_interval).await;
+            }
+            other => return gone_ok(api, other.map(|_| ())),
+        }
+    }
+}
