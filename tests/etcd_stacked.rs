@@ -1323,11 +1323,15 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
 
     // control_plane_count 3 → 1 in one apply: the declared list (updated before the instances
-    // are destroyed: modules/control-plane depends_on) names a alone.
-    lab.declare(&lab.f.declared_1.clone());
+    // are destroyed: modules/control-plane depends_on) names a alone (declared below).
 
-    // A leave that would break quorum is refused: b is down, so c leaving would leave a alone
-    // healthy of two voters.
+    // A leave that would break quorum is refused: with the list {a, b} and b down, c leaving
+    // would leave a alone healthy of two voters. (An undeclared voter down may be leaving at
+    // the same moment: a leave waits for it, up to its attempts, before refusing.)
+    let declared: Value = serde_json::from_str(&lab.f.declared_3).unwrap();
+    let mut two = declared.clone();
+    two["members"].as_object_mut().unwrap().remove("dev-cp-c");
+    lab.declare(&two.to_string());
     lab.kill("dev-cp-b");
     let members = lab.members().unwrap();
     let r = lab.script("dev-cp-c", "leave");
@@ -1340,6 +1344,7 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     assert_eq!(lab.members().unwrap(), members, "membership changed");
     lab.start("dev-cp-b", "dev-cp-b=https://127.0.46.2:2380", "existing");
     lab.wait_voters(&all);
+    lab.declare(&lab.f.declared_1.clone());
 
     // c leads: a leaving leader hands over first.
     let c_id = members
