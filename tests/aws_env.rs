@@ -102,7 +102,12 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
             }
         }
     }
-    assert_eq!(kubeadm_configs, 2, "init (control plane) and join (worker)");
+    // The stacked init node also carries the JoinConfiguration it takes when it was replaced
+    // into a running cluster (modules/node-bootstrap init_joins): real kubeadm accepts it too.
+    assert_eq!(
+        kubeadm_configs, 3,
+        "init and its join (control plane), join (worker)"
+    );
     // The secrets went to S3 instead, one bundle per node; beside them, the declared etcd
     // member list the control-plane nodes' membership scripts read (no secret in it).
     let bundles = moto.boto3(
