@@ -92,6 +92,9 @@ locals {
       add_attempts       = var.membership_retries.add_attempts
       promote_attempts   = var.membership_retries.promote_attempts
       retry_delay        = var.membership_retries.delay_seconds
+      # init-or-join and leave: stacked members only (a dedicated member's user-data carries the
+      # script, close to EC2's 16 KiB).
+      stacked = var.topology == "stacked"
     })
   }
 
