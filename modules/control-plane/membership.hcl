@@ -44,15 +44,14 @@ locals {
 }
 
 # Rewritten in place when the control-plane count changes: the scripts read it on every run.
-# depends_on: slipway (as Terraform) updates a dependent before it destroys what it depends on,
-# so on a scale-down the list stops naming the nodes before their instances are destroyed, and
-# each one's shutdown (`leave`, slipway-etcd-leave.service) finds itself undeclared and leaves
-# the cluster. Each node's role reads the list through its bundle policy (main.hcl read_objects).
+# Each node's role reads it through its bundle policy (main.hcl read_objects), which modules/nodes
+# destroys only after the instance, so a node destroyed by a scale-down can still read it at
+# shutdown (`leave`). NOT ordered before the instances' destruction: `depends_on = [module.nodes]`
+# makes a 3 → 1 apply a dependency cycle (tests/etcd_stacked.rs's fixture applies 3 → 1).
 resource "aws_s3_object" "etcd_members" {
   count        = local.membership ? 1 : 0
   bucket       = var.bucket
   key          = var.etcd_members_key
   content      = var.etcd_membership.declared_members
   content_type = "application/json"
-  depends_on   = [module.nodes]
 }
