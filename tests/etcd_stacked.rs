@@ -1350,8 +1350,8 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     lab.bootstrap();
     let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
 
-    // control_plane_count 3 → 1 in one apply: the declared list (updated before the instances
-    // are destroyed: modules/control-plane depends_on) names a alone (declared below).
+    // control_plane_count 3 → 1 in one apply, with the declared list rewritten (to a alone,
+    // below) before b and c shut down: the case `leave` handles (the apply does not order it).
 
     // A leave that would break quorum is refused: with the list {a, b} and b down, c leaving
     // would leave a alone healthy of two voters. (An undeclared voter down may be leaving at
