@@ -652,6 +652,8 @@ impl Load {
                     // (etcd's ErrStopped): not acknowledged, so retried like the others.
                     "raft: stopped",
                     "server stopped",
+                    // Dropped during a leader change or a removal: not acknowledged either.
+                    "raft proposal dropped",
                 ]
                 .iter()
                 .any(|retryable| failure.contains(retryable)),
