@@ -21,7 +21,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 64 added"),
+        apply.stdout.contains("Apply complete! Resources: 63 added"),
         "{}",
         apply.dump()
     );
@@ -41,7 +41,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         );
     }
     let total = calls.get("total").copied();
-    // 20 AWS resource and data-source types in environments/dev, 64 resources: at most one
+    // 20 AWS resource and data-source types in environments/dev, 63 resources: at most one
     // call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
     assert!(
@@ -102,7 +102,12 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
             }
         }
     }
-    assert_eq!(kubeadm_configs, 2, "init (control plane) and join (worker)");
+    // The stacked init node also carries the JoinConfiguration it takes when it was replaced
+    // into a running cluster (modules/node-bootstrap init_joins): real kubeadm accepts it too.
+    assert_eq!(
+        kubeadm_configs, 3,
+        "init and its join (control plane), join (worker)"
+    );
     // The secrets went to S3 instead, one bundle per node; beside them, the declared etcd
     // member list the control-plane nodes' membership scripts read (no secret in it).
     let bundles = moto.boto3(
@@ -169,7 +174,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     assert!(
         destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 64 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 63 destroyed."),
         "{}",
         destroy.dump()
     );

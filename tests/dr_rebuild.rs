@@ -719,3 +719,335 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
     moto.slipway(&env, &state, &["plan", "ENV", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+/// The stacked init node's lab address (this test's own; kubeadm's ports 2379/2380).
+const STACKED_IP: &str = "127.0.44.1";
+
+/// etcd as kubeadm's stacked static pod runs it on the init node (paths relative to `dir`).
+fn start_stacked(dir: &Path, data: &str) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .unwrap();
+    let (client, peer) = (
+        format!("https://{STACKED_IP}:2379"),
+        format!("https://{STACKED_IP}:2380"),
+    );
+    Command::new(crate::kubeutil::kube_bin("etcd"))
+        .args([
+            "--name=dev-cp-a".to_string(),
+            format!("--data-dir={data}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-client-urls={client}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-cluster=dev-cp-a={peer}"),
+            "--initial-cluster-state=new".to_string(),
+            "--cert-file=pki/server.crt".to_string(),
+            "--key-file=pki/server.key".to_string(),
+            "--trusted-ca-file=pki/ca.crt".to_string(),
+            "--client-cert-auth=true".to_string(),
+            "--peer-cert-file=pki/peer.crt".to_string(),
+            "--peer-key-file=pki/peer.key".to_string(),
+            "--peer-trusted-ca-file=pki/ca.crt".to_string(),
+            "--peer-client-cert-auth=true".to_string(),
+        ])
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start etcd ({e}); build it with scripts/install-kube"))
+}
+
+/// `dr rebuild` of a stacked environment (dev, 3 control-plane nodes) end to end: against moto,
+/// the rebuild gives the restore to the init node only (its user-data runs it only when its
+/// init-or-join says "init"; its role alone may read the snapshot), keeps the CAs, and the next
+/// plan is empty. Then the node side for real: the init node's delivered membership script and
+/// rendered restore script, rebound to the loopback, decide "init" (no peer answers), restore a
+/// real snapshot, and the member kubeadm starts serves the keys from before it, not after, with
+/// the revision bumped.
+#[test]
+fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the_snapshot() {
+    let moto = crate::moto::Moto::start();
+    let dir = crate::util::TestDir::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink(repo.join("modules"), dir.path().join("modules")).unwrap();
+    let env = dir.path().join("environments/dev");
+    copy_dir(&repo.join("environments/dev"), &env);
+    let state = dir.join("state");
+    let three = ["-var", "control_plane_count=3"];
+    let slipway_dev = |args: &[&str]| moto.slipway(&env, &state, &[args, &three[..]].concat());
+    slipway_dev(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    let keys_before = kept_keys(&moto, &env, &state);
+    let cp = |all: &[serde_json::Value]| -> BTreeMap<String, serde_json::Value> {
+        all.iter()
+            .filter_map(|i| {
+                let name = i["tags"]["Name"].as_str()?;
+                name.starts_with("dev-cp-")
+                    .then(|| (name.to_string(), i.clone()))
+            })
+            .collect()
+    };
+    let before = cp(&instances(&moto));
+    assert_eq!(before.len(), 3, "{before:?}");
+    let ips: BTreeMap<String, String> = moto
+        .boto3("for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        tags = {t['Key']: t['Value'] for t in i.get('Tags', [])}\n        out.append([tags.get('Name', ''), i['PrivateIpAddress']])")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+        .collect();
+
+    // A snapshot where the environment's `etcd_snapshots` output says (the bucket policy goes
+    // for the put, as in the prod test; the rebuild's plan puts it back).
+    let loc = moto.slipway(
+        &env,
+        &state,
+        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
+    );
+    loc.assert_code(0);
+    let loc = loc.json();
+    let bucket = loc["bucket"].as_str().unwrap().to_string();
+    let prefix = loc["prefix"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let out = moto.boto3(&format!(
+        "import hashlib\ns3.delete_bucket_policy(Bucket='{bucket}')\nbody = b'snapshot 20261201T001500Z'\ns3.put_object(Bucket='{bucket}', Key='{prefix}/frequent/20261201T001500Z-dev-cp-a.db', Body=body, ServerSideEncryption='AES256', Metadata={{'sha256': hashlib.sha256(body).hexdigest(), 'revision': '42', 'total-keys': '7', 'hash': '1', 'canary': 'x', 'member': 'dev-cp-a'}})\nout.append(hashlib.sha256(body).hexdigest())"
+    ));
+    let sha = out[0].as_str().unwrap().to_string();
+    let key = format!("{prefix}/frequent/20261201T001500Z-dev-cp-a.db");
+
+    // Every node gone (dev's nodes have no data volumes: stacked etcd lives on the root disk).
+    moto.boto3(
+        "ids = [i['InstanceId'] for r in ec2.describe_instances()['Reservations'] for i in r['Instances']]\nec2.terminate_instances(InstanceIds=ids)",
+    );
+    moto.boto3(
+        "for s in ec2.describe_subnets()['Subnets']:\n    if any(t['Key'] == 'Name' and '-private-' in t['Value'] for t in s.get('Tags', [])):\n        ec2.delete_subnet(SubnetId=s['SubnetId'])",
+    );
+    let rebuild = slipway_dev(&[
+        "dr",
+        "rebuild",
+        "ENV",
+        "--snapshot",
+        "latest",
+        "-auto-approve",
+    ]);
+    rebuild.assert_code(0);
+    assert!(
+        rebuild
+            .stdout
+            .contains(&format!("snapshot s3://{bucket}/{key}"))
+            || rebuild
+                .stderr
+                .contains(&format!("snapshot s3://{bucket}/{key}")),
+        "{}",
+        rebuild.dump()
+    );
+    let after = cp(&instances(&moto));
+    assert_eq!(after.len(), 3, "{}", rebuild.dump());
+    let restore_path = "/usr/local/sbin/slipway-etcd-restore";
+    let mut restore_script = String::new();
+    for (name, i) in &after {
+        assert_ne!(i["id"], before[name]["id"], "{name} is new");
+        let ud = i["user_data"].as_str().unwrap();
+        assert!(
+            ud.len() < 16 * 1024,
+            "{name}: user-data is {} bytes",
+            ud.len()
+        );
+        let files = crate::cloud_config::write_files(ud);
+        let bootstrap = &files["/usr/local/sbin/slipway-bootstrap"].0;
+        if name == "dev-cp-a" {
+            restore_script = files[restore_path].0.clone();
+            assert!(
+                restore_script.contains(&format!("s3://{bucket}/{key}")),
+                "{restore_script}"
+            );
+            assert!(restore_script.contains(&sha), "{restore_script}");
+            // The restore runs only on the "init" path: a replaced init node joins instead.
+            let hook = format!("if [ \"$ETCD_PATH\" = init ]; then {restore_path}; fi");
+            assert!(bootstrap.contains(&hook), "no {hook:?} in\n{bootstrap}");
+            let decide = bootstrap.find("init-or-join)").unwrap();
+            assert!(decide < bootstrap.find(&hook).unwrap(), "{bootstrap}");
+        } else {
+            assert!(!files.contains_key(restore_path), "{name} restores");
+            assert!(!bootstrap.contains(restore_path), "{name} restores");
+        }
+        assert!(!crate::cloud_config::readable(ud).contains("PRIVATE KEY"));
+    }
+    let policies = moto.boto3("for r in iam.list_roles()['Roles']:\n    for n in iam.list_role_policies(RoleName=r['RoleName'])['PolicyNames']:\n        out.append([r['RoleName'], json.dumps(iam.get_role_policy(RoleName=r['RoleName'], PolicyName=n)['PolicyDocument'])])");
+    let snapshot_arn = format!("arn:aws:s3:::{bucket}/{key}");
+    let readers: Vec<String> = policies
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p[1].as_str().unwrap().contains(&snapshot_arn))
+        .map(|p| p[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(readers.len(), 1, "the init node's role only: {readers:?}");
+    assert!(readers[0].contains("dev-cp-a"), "{readers:?}");
+    assert_eq!(kept_keys(&moto, &env, &state), keys_before);
+    slipway_dev(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+
+    // The init node's membership script, from its bundle in S3, and the declared list.
+    let delivered = moto.boto3(&format!(
+        "b = json.loads(s3.get_object(Bucket='{bucket}', Key='nodes/dev-cp-a/bundle.json')['Body'].read())\nout.append(b['scripts']['/usr/local/sbin/slipway-etcd-member'])\nout.append(s3.get_object(Bucket='{bucket}', Key='nodes/etcd-members.json')['Body'].read().decode())"
+    ));
+    let member_script = delivered[0].as_str().unwrap().to_string();
+    let declared = delivered[1].as_str().unwrap().to_string();
+
+    // The node side, for real. Certificates for the lab address from modules/pki.
+    let root = dir.join("lab");
+    std::fs::create_dir_all(root.join("environments/lab")).unwrap();
+    std::os::unix::fs::symlink(repo.join("modules"), root.join("modules")).unwrap();
+    std::fs::write(
+        root.join("environments/lab/main.hcl"),
+        format!("module \"pki\" {{\n  source                = \"../../modules/pki\"\n  cluster_name          = \"dev\"\n  apiserver_lb_dns_name = \"k8s-api.test.internal\"\n  control_plane_nodes   = {{ dev-cp-a = \"{STACKED_IP}\" }}\n  etcd_members          = {{ dev-cp-a = \"{STACKED_IP}\" }}\n}}\n\noutput \"bundles\" {{\n  value     = module.pki.bundles\n  sensitive = true\n}}\n"),
+    )
+    .unwrap();
+    let local = |args: &[&str]| {
+        run(Command::new(crate::util::slipway_bin())
+            .args(args)
+            .current_dir(&root)
+            .env("NO_COLOR", "1")
+            .env_remove("SLIPWAY_STATE_DIR"))
+    };
+    local(&["apply", "environments/lab", "-auto-approve"]).ok("pki apply");
+    let bundles: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(
+        &local(&["output", "bundles", "--json", "--dir", "environments/lab"])
+            .ok("output bundles")
+            .stdout,
+    )
+    .unwrap();
+    let node = root.join("dev-cp-a");
+    std::fs::create_dir_all(node.join("pki")).unwrap();
+    for (path, pem) in &bundles["dev-cp-a"] {
+        if let Some(file) = path.strip_prefix(&format!("{PKI_ETCD}/")) {
+            std::fs::write(node.join("pki").join(file), pem).unwrap();
+        }
+    }
+    let tls_files = [
+        ("cacert", node.join("pki/ca.crt")),
+        ("cert", node.join("pki/healthcheck-client.crt")),
+        ("key", node.join("pki/healthcheck-client.key")),
+    ];
+    let tls: Vec<(&str, &Path)> = tls_files.iter().map(|(k, p)| (*k, p.as_path())).collect();
+    let endpoint = vec![format!("https://{STACKED_IP}:2379")];
+    let ctl = |args: &[&str]| etcdctl(&endpoint, &tls, args);
+
+    // The lost cluster: keys, the snapshot, a key after it.
+    let mut old = start_stacked(&node, "old");
+    wait_until("the old member", Duration::from_secs(60), || {
+        let r = ctl(&["put", "/before", "1"]);
+        if r.code == 0 { Ok(()) } else { Err(r.all()) }
+    });
+    let old_revision = |r: &crate::etcd::Run| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["header"]["revision"].as_u64().unwrap()
+    };
+    let snapshot = node.join("snapshot.db");
+    ctl(&["snapshot", "save", &snapshot.display().to_string()]).ok("snapshot save");
+    ctl(&["put", "/after", "1"]).ok("put after");
+    let last = old_revision(&ctl(&["get", "/after", "-w", "json"]).ok("get after"));
+    let _ = old.kill();
+    let _ = old.wait();
+    std::fs::remove_dir_all(node.join("old")).unwrap();
+
+    // The new init node: init-or-join (no declared peer answers: "init"), then the restore.
+    let lab_ip = |n: &str| {
+        if n == "dev-cp-a" {
+            STACKED_IP.to_string()
+        } else {
+            format!("127.0.44.{}", if n == "dev-cp-b" { 2 } else { 3 })
+        }
+    };
+    let mut rebound = member_script.clone();
+    let mut lab_declared = declared.clone();
+    for (n, ip) in &ips {
+        if !n.starts_with("dev-cp-") {
+            continue;
+        }
+        let (from, to) = (format!("https://{ip}:"), format!("https://{}:", lab_ip(n)));
+        assert!(lab_declared.contains(&from), "{lab_declared}");
+        lab_declared = lab_declared.replace(&from, &to);
+        if n == "dev-cp-a" {
+            assert!(rebound.contains(&from), "{rebound}");
+            rebound = rebound.replace(&from, &to);
+        }
+    }
+    for (from, to) in [
+        ("'/var/lib/etcd'", "'data'"),
+        (&format!("'{PKI_ETCD}/") as &str, "'pki/"),
+        (
+            "'/etc/kubernetes/slipway-etcd-member.conf.yml'",
+            "'member.conf.yml'",
+        ),
+    ] {
+        assert!(rebound.contains(from), "{from}: {rebound}");
+        rebound = rebound.replace(from, to);
+    }
+    std::fs::write(node.join("member.sh"), rebound).unwrap();
+    std::fs::write(node.join("etcd-members.json"), lab_declared).unwrap();
+    let bin = crate::kubeutil::kube_bin_dir();
+    let search = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let decision = run(Command::new("bash")
+        .args(["member.sh", "init-or-join"])
+        .current_dir(&node)
+        .env_clear()
+        .env("PATH", &search)
+        .env("SLIPWAY_ETCD_MEMBERS_FILE", node.join("etcd-members.json")))
+    .ok("init-or-join after dr rebuild");
+    assert_eq!(decision.stdout.trim(), "init", "{}", decision.all());
+
+    let a_ip = &ips["dev-cp-a"];
+    let mut script = restore_script.clone();
+    for (from, to) in [
+        (format!("https://{a_ip}:"), format!("https://{STACKED_IP}:")),
+        ("'/var/lib/etcd'".to_string(), "'data'".to_string()),
+        (sha.clone(), sha256_hex(&snapshot)),
+    ] {
+        assert!(script.contains(&from), "{from}: {script}");
+        script = script.replace(&from, &to);
+    }
+    let restored = restore(&node, &script, &snapshot).ok("the init node's restore");
+    assert!(restored.stdout.contains("restored"), "{}", restored.all());
+    assert!(node.join("data/member").is_dir());
+
+    // kubeadm init's etcd on the restored data: one member, the keys of the snapshot.
+    let mut member = start_stacked(&node, "data");
+    wait_until("the restored member", Duration::from_secs(60), || {
+        let r = ctl(&["endpoint", "health"]);
+        if r.code == 0 { Ok(()) } else { Err(r.all()) }
+    });
+    let before_key = ctl(&["get", "/before", "-w", "json"]).ok("get before");
+    assert!(
+        before_key.stdout.contains("\"kvs\""),
+        "{}",
+        before_key.stdout
+    );
+    let revision = old_revision(&before_key);
+    assert!(
+        revision > last && revision >= 1_000_000_000,
+        "revision {revision} not above {last}"
+    );
+    let after_key = ctl(&["get", "/after", "--print-value-only"]).ok("get after");
+    assert!(
+        after_key.stdout.trim().is_empty(),
+        "a key from after the snapshot"
+    );
+    let members = ctl(&["member", "list", "-w", "simple"]).ok("member list");
+    assert_eq!(members.stdout.lines().count(), 1, "{}", members.stdout);
+    assert!(members.stdout.contains("dev-cp-a"), "{}", members.stdout);
+    let _ = member.kill();
+    let _ = member.wait();
+}

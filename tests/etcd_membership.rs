@@ -652,6 +652,8 @@ impl Load {
                     // (etcd's ErrStopped): not acknowledged, so retried like the others.
                     "raft: stopped",
                     "server stopped",
+                    // Dropped during a leader change or a removal: not acknowledged either.
+                    "raft proposal dropped",
                 ]
                 .iter()
                 .any(|retryable| failure.contains(retryable)),
@@ -659,13 +661,22 @@ impl Load {
             );
         }
         let tls: Vec<(&str, &Path)> = tls.iter().map(|(k, p)| (*k, p.as_path())).collect();
-        let r = etcdctl(
-            endpoints,
-            &tls,
-            &["get", "/load/", "--prefix", "-w", "json"],
-        )
-        .ok("read back the writes");
-        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        // A linearizable read through a member that just joined can time out on a loaded
+        // machine: retried (a timed-out read says nothing about the writes).
+        let mut stdout = String::new();
+        wait_until("read back the writes", Duration::from_secs(60), || {
+            let r = etcdctl(
+                endpoints,
+                &tls,
+                &["get", "/load/", "--prefix", "-w", "json"],
+            );
+            if r.code != 0 {
+                return Err(r.all());
+            }
+            stdout = r.stdout;
+            Ok(())
+        });
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let stored: std::collections::BTreeSet<String> = v["kvs"]
             .as_array()
             .map(|kvs| {

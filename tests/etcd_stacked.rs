@@ -40,6 +40,9 @@ const NODES: [(&str, &str); 3] = [
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
 const SCRIPT: &str = "/usr/local/sbin/slipway-etcd-member";
 const TIMER: &str = "/etc/systemd/system/slipway-etcd-reconcile.timer";
+const LEAVE: &str = "/etc/systemd/system/slipway-etcd-leave.service";
+/// The init node's JoinConfiguration (taken when init-or-join says "join").
+const INIT_JOIN: &str = "/etc/kubernetes/kubeadm/control-plane-init-join.yaml";
 const INSTALL: &str = "build etcd with `export SLIPWAY_KUBE_BIN=$(scripts/install-kube)`; \
                        install jq, flock and shellcheck (scripts/install-deps); \
                        moto via SLIPWAY_MOTO_SERVER";
@@ -412,6 +415,44 @@ impl Lab {
             .env("SLIPWAY_ETCD_MEMBERS_FILE", &self.declared))
     }
 
+    /// `script` started, not waited for: two nodes shutting down at the same moment.
+    fn spawn_script(&self, name: &str, mode: &str) -> Child {
+        let path = format!(
+            "{}:{}",
+            crate::kubeutil::kube_bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("bash")
+            .arg("member.sh")
+            .arg(mode)
+            .current_dir(self.dir(name))
+            .env_clear()
+            .env("PATH", path)
+            .env("SLIPWAY_ETCD_MEMBERS_FILE", &self.declared)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The cluster ID every running member reports (one value: one cluster).
+    fn cluster_ids(&self, names: &[&str]) -> Vec<u64> {
+        let endpoints: Vec<String> = names.iter().map(|n| Lab::client_url(n)).collect();
+        let r = self
+            .ctl(&endpoints, &["endpoint", "status", "-w", "json"])
+            .ok("endpoint status");
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        let mut ids: Vec<u64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Status"]["header"]["cluster_id"].as_u64().unwrap())
+            .collect();
+        ids.dedup();
+        ids
+    }
+
     /// etcd with the flags of kubeadm's stacked static pod (paths relative to the member's dir).
     fn start(&mut self, name: &str, initial_cluster: &str, state: &str) {
         let dir = self.dir(name);
@@ -643,6 +684,76 @@ impl Drop for Lab {
     }
 }
 
+/// The init node's JoinConfiguration: a control-plane join on its own address, the CA pinned,
+/// the token a placeholder in user-data; and the bootstrap script's own python (run for real on
+/// a scratch bundle) writes it with the bundle's token, next to the init config.
+fn check_init_join_config(config: &str, bootstrap: &str, ip: &str) {
+    let docs = crate::cloud_config::yaml_documents(config);
+    assert_eq!(docs.len(), 1, "{config}");
+    let join = &docs[0];
+    assert_eq!(join["kind"], "JoinConfiguration", "{config}");
+    assert_eq!(join["nodeRegistration"]["name"], "dev-cp-a", "{config}");
+    assert_eq!(
+        join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], ip,
+        "{config}"
+    );
+    let discovery = &join["discovery"]["bootstrapToken"];
+    assert_eq!(discovery["token"], "SLIPWAY_BOOTSTRAP_TOKEN", "{config}");
+    assert!(
+        discovery["caCertHashes"][0]
+            .as_str()
+            .is_some_and(|h| h.starts_with("sha256:")),
+        "{config}"
+    );
+
+    let start = bootstrap.find("<<'PY'\n").expect("the bundle python") + "<<'PY'\n".len();
+    let end = start + bootstrap[start..].find("\nPY\n").unwrap();
+    let line_start = bootstrap[..start].rfind("\npython3 ").unwrap();
+    let call = &bootstrap[line_start..start];
+    assert!(
+        call.contains(
+            "'/etc/kubernetes/kubeadm/control-plane-init-join.yaml' \"$WORK/kubeadm-join.yaml\""
+        ),
+        "{call}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let token = "abcdef.0123456789abcdef";
+    let pki = d("pki");
+    let bundle = serde_json::json!({
+        "files": { format!("{pki}/ca.crt"): "CA" },
+        "bootstrap_token": token,
+    });
+    std::fs::write(d("bundle.json"), bundle.to_string()).unwrap();
+    std::fs::write(d("init.yaml"), "token: SLIPWAY_BOOTSTRAP_TOKEN\n").unwrap();
+    std::fs::write(d("join.yaml"), config).unwrap();
+    let r = crate::cloud_config::run(
+        Command::new("python3").args([
+            "-",
+            &d("bundle.json"),
+            &d("init.yaml"),
+            &d("kubeadm.yaml"),
+            "true",
+            "SLIPWAY_BOOTSTRAP_TOKEN",
+            &pki,
+            &d("join.yaml"),
+            &d("kubeadm-join.yaml"),
+        ]),
+        Some(&bootstrap[start..end]),
+    )
+    .ok("the bootstrap script's python");
+    let rendered = std::fs::read_to_string(d("kubeadm-join.yaml")).unwrap();
+    assert!(
+        rendered.contains(token) && !rendered.contains("SLIPWAY_BOOTSTRAP_TOKEN"),
+        "{rendered}\n{}",
+        r.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string(d("kubeadm.yaml")).unwrap(),
+        format!("token: {token}\n")
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -700,6 +811,41 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
             "bundle.get(\"scripts\")",
         ] {
             assert!(bootstrap.contains(needle), "{name}: no {needle:?}");
+        }
+        // The leave unit: its ExecStop runs before the kubelet and containerd stop.
+        let leave = &files
+            .get(LEAVE)
+            .unwrap_or_else(|| panic!("{name}: no {LEAVE}"))
+            .0;
+        assert!(
+            leave.contains(&format!("ExecStop={SCRIPT} leave"))
+                && leave.contains("After=network-online.target kubelet.service containerd.service"),
+            "{leave}"
+        );
+        assert!(
+            bootstrap.contains(
+                "systemctl enable --now slipway-etcd-reconcile.timer slipway-etcd-leave.service"
+            ),
+            "{name}"
+        );
+        let r = crate::cloud_config::run(
+            Command::new("shellcheck").args(["--shell=bash", "-"]),
+            Some(bootstrap),
+        );
+        assert_eq!(r.code, 0, "{name}: shellcheck of bootstrap.sh: {}", r.all());
+        // Only the init node decides between kubeadm init and join, and carries a join config.
+        let decides = bootstrap.contains(&format!("ETCD_PATH=$({SCRIPT} init-or-join)"));
+        assert_eq!(decides, name == "dev-cp-a", "{name}: init-or-join");
+        assert_eq!(files.contains_key(INIT_JOIN), name == "dev-cp-a", "{name}");
+        if name == "dev-cp-a" {
+            let branch = format!(
+                "if [ \"$ETCD_PATH\" = join ]; then\n      {SCRIPT} remove-stale\n      kubeadm join --config \"$WORK/kubeadm-join.yaml\"\n    else\n      kubeadm init --config \"$WORK/kubeadm.yaml\"\n    fi"
+            );
+            assert!(
+                bootstrap.contains(&branch),
+                "{name}: no {branch:?} in\n{bootstrap}"
+            );
+            check_init_join_config(&files[INIT_JOIN].0, bootstrap, &f.ips[name]);
         }
         // On a joining node, remove-stale runs (under `set -e`) right before kubeadm join.
         let hook = format!(
@@ -814,16 +960,23 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         ["dev-cp-a"]
     );
 
-    // Each control-plane role reads the list; its statement names that one object.
+    // Each control-plane role reads the list, through its bundle policy (which modules/nodes
+    // destroys only after the instance: a node leaving at shutdown still reads it).
     let readers: Vec<&String> = f
         .policies
         .iter()
         .filter(|(_, docs)| {
             docs.iter().any(|d| {
-                d["Statement"][0]["Resource"][0]
-                    .as_str()
-                    .is_some_and(|r| r.ends_with("/nodes/etcd-members.json"))
-                    && d["Statement"][0]["Action"][0] == "s3:GetObject"
+                let statement = &d["Statement"][0];
+                let resources: Vec<&str> = statement["Resource"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                statement["Action"][0] == "s3:GetObject"
+                    && resources.iter().any(|r| r.ends_with("/bundle.json"))
+                    && resources
+                        .iter()
+                        .any(|r| r.ends_with("/nodes/etcd-members.json"))
             })
         })
         .map(|(role, _)| role)
@@ -1041,5 +1194,198 @@ fn etcd_stacked_changes_refused_while_another_voter_is_down() {
         3,
         "{}",
         serializable.stdout
+    );
+}
+
+#[test]
+fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting_a_second() {
+    let _serial = serial();
+    let mut lab = Lab::new();
+    let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
+
+    // First creation: the init node boots while the others wait for its apiserver, so no
+    // declared peer answers: kubeadm init.
+    lab.declare(&lab.f.declared_3.clone());
+    lab.install("dev-cp-a");
+    let first = lab
+        .script("dev-cp-a", "init-or-join")
+        .ok("init-or-join at first creation");
+    assert_eq!(first.stdout.trim(), "init", "{}", first.all());
+    assert!(
+        first.stderr.contains("no declared peer answers"),
+        "{}",
+        first.stderr
+    );
+
+    lab.bootstrap();
+    let before = lab.members().unwrap();
+    let cluster = lab.cluster_ids(&all);
+    assert_eq!(cluster.len(), 1, "{cluster:?}");
+    let load = lab.load();
+
+    // dev-cp-a's instance is replaced (same name and IP, empty disk) while b and c run: its
+    // bootstrap asks the script, which says "join"; remove-stale drops the dead voter, kubeadm
+    // join adds the new member as a learner and promotes it. No kubeadm init: one cluster.
+    let old_id = before.iter().find(|m| m.1 == "dev-cp-a").unwrap().0.clone();
+    // Leadership elsewhere first: the monitor counts a leader's crash as a leaderless round,
+    // which is not what this test is about.
+    if lab.leader() == "dev-cp-a" {
+        let b_id = before.iter().find(|m| m.1 == "dev-cp-b").unwrap().0.clone();
+        lab.ctl(&[Lab::client_url("dev-cp-a")], &["move-leader", &b_id])
+            .ok("move-leader to dev-cp-b");
+    }
+    lab.destroy("dev-cp-a");
+    let decision = lab
+        .script("dev-cp-a", "init-or-join")
+        .ok("init-or-join of the replaced init node");
+    assert_eq!(decision.stdout.trim(), "join", "{}", decision.all());
+    assert!(
+        decision.stderr.contains("this node was replaced"),
+        "{}",
+        decision.stderr
+    );
+    let stale = lab
+        .join("dev-cp-a", &["dev-cp-b", "dev-cp-c"])
+        .ok("remove-stale of the replaced init node");
+    assert!(
+        stale
+            .stderr
+            .contains(&format!("removing stale voter {old_id} (dev-cp-a")),
+        "{}",
+        stale.stderr
+    );
+    lab.wait_voters(&all);
+    let after = lab.members().unwrap();
+    assert_eq!(after.len(), 3, "no duplicate: {after:?}");
+    assert_ne!(
+        after.iter().find(|m| m.1 == "dev-cp-a").unwrap().0,
+        old_id,
+        "the replacement is a new member"
+    );
+    assert_eq!(lab.cluster_ids(&all), cluster, "a second cluster");
+    let (writes, rounds) =
+        load.finish_on(&Lab::all_endpoints(), &lab.tls(), "replace the init node");
+    eprintln!(
+        "stacked init replace: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered)",
+        writes.acked.len(),
+        writes.failures.len(),
+        writes.max_in_a_row,
+        rounds.total,
+        rounds.unanswered
+    );
+
+    // A node holding etcd data while its peers run a cluster (a restore into a live cluster)
+    // neither inits nor joins.
+    let r = lab.script("dev-cp-a", "init-or-join");
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("refusing kubeadm init and join") && r.stderr.contains("holds a member"),
+        "{}",
+        r.stderr
+    );
+
+    // Replaced again while c is down: b alone of three voters has no leader. Neither init (a
+    // second cluster) nor join (a learner nobody can commit): a clear refusal, nothing changes.
+    lab.kill("dev-cp-c");
+    lab.destroy("dev-cp-a");
+    let b = vec![Lab::client_url("dev-cp-b")];
+    wait_until("b without quorum", Duration::from_secs(30), || {
+        let r = lab.ctl(&b, &["endpoint", "health"]);
+        if r.code != 0 { Ok(()) } else { Err(r.all()) }
+    });
+    let r = lab.script("dev-cp-a", "init-or-join");
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.trim().is_empty(), "a decision: {}", r.stdout);
+    assert!(
+        r.stderr.contains("refusing kubeadm init and join")
+            && r.stderr.contains("quorum is lost")
+            && r.stderr.contains("dev-cp-c ("),
+        "unclear refusal: {}",
+        r.stderr
+    );
+    assert!(!lab.dir("dev-cp-a").join("data").exists(), "etcd ran on a");
+    let serializable = lab
+        .ctl(&b, &["member", "list", "--consistency=s", "-w", "simple"])
+        .ok("b's own member list");
+    assert_eq!(
+        serializable.stdout.lines().count(),
+        3,
+        "{}",
+        serializable.stdout
+    );
+}
+
+#[test]
+fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_under_writes() {
+    let _serial = serial();
+    let mut lab = Lab::new();
+    lab.bootstrap();
+    let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
+
+    // control_plane_count 3 → 1 in one apply, with the declared list rewritten (to a alone,
+    // below) before b and c shut down: the case `leave` handles (the apply does not order it).
+
+    // A leave that would break quorum is refused: with the list {a, b} and b down, c leaving
+    // would leave a alone healthy of two voters. (An undeclared voter down may be leaving at
+    // the same moment: a leave waits for it, up to its attempts, before refusing.)
+    let declared: Value = serde_json::from_str(&lab.f.declared_3).unwrap();
+    let mut two = declared.clone();
+    two["members"].as_object_mut().unwrap().remove("dev-cp-c");
+    lab.declare(&two.to_string());
+    lab.kill("dev-cp-b");
+    let members = lab.members().unwrap();
+    let r = lab.script("dev-cp-c", "leave");
+    assert_ne!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("refusing to leave") && r.stderr.contains("dev-cp-b ("),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lab.members().unwrap(), members, "membership changed");
+    lab.start("dev-cp-b", "dev-cp-b=https://127.0.46.2:2380", "existing");
+    lab.wait_voters(&all);
+    lab.declare(&lab.f.declared_1.clone());
+
+    // c leads: a leaving leader hands over first.
+    let c_id = members
+        .iter()
+        .find(|m| m.1 == "dev-cp-c")
+        .unwrap()
+        .0
+        .clone();
+    let leader = lab.leader();
+    if leader != "dev-cp-c" {
+        lab.ctl(&[Lab::client_url(&leader)], &["move-leader", &c_id])
+            .ok("move-leader to dev-cp-c");
+    }
+    let load = lab.load();
+    // b and c shut down at the same moment (their instances destroyed in one apply), a keeps
+    // running (still declared: its leave is a no-op).
+    let stay = lab.script("dev-cp-a", "leave").ok("a's leave");
+    assert!(stay.stderr.contains("still declared"), "{}", stay.stderr);
+    let leaving: Vec<(&str, Child)> = ["dev-cp-b", "dev-cp-c"]
+        .into_iter()
+        .map(|n| (n, lab.spawn_script(n, "leave")))
+        .collect();
+    let mut handovers = 0;
+    for (name, child) in leaving {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name} leave: {stderr}");
+        assert!(stderr.contains("left: removed member"), "{name}: {stderr}");
+        handovers += stderr.matches("moving leadership").count();
+        // The shutdown goes on: the instance is gone.
+        lab.kill(name);
+    }
+    assert!(handovers >= 1, "the leaving leader did not hand over");
+    lab.wait_voters(&["dev-cp-a"]);
+    let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "3 → 1 in one apply");
+    eprintln!(
+        "stacked 3→1 in one apply: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered), {handovers} leader handovers",
+        writes.acked.len(),
+        writes.failures.len(),
+        writes.max_in_a_row,
+        rounds.total,
+        rounds.unanswered
     );
 }

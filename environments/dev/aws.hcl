@@ -101,11 +101,12 @@ module "control_plane" {
   etcd_restore       = var.etcd_restore
 
   # Stacked etcd membership (modules/control-plane membership.hcl): remove-stale before a join,
-  # the reconcile timer, etcdctl, and the declared member list in S3.
+  # init-or-join on the init node, the reconcile timer, leave at shutdown, etcdctl, and the
+  # declared member list in S3.
   etcd_membership = {
     scripts          = module.etcd.member_scripts
     script_path      = module.etcd.member_script_path
-    units            = module.etcd.reconcile_units
+    units            = module.etcd.stacked_units
     declared_members = module.etcd.declared_members
   }
   etcd_members_key = local.etcd_members_key

@@ -33,6 +33,12 @@ variable "control_plane_count" {
   default     = 3
 }
 
+variable "etcd_leaving" {
+  description = "Dedicated etcd members whose membership the reconcile timer removes (one per run, while quorum holds) before a later apply lowers etcd_member_count: modules/etcd leaving. A step down of more than two members at once (7 → 3) goes through it (ARCHITECTURE.md, Membership)."
+  type        = list(string)
+  default     = []
+}
+
 variable "etcd_member_count" {
   description = "Dedicated etcd members, spread over the zones: 3, or 5 to survive two failures."
   type        = number
@@ -103,6 +109,7 @@ module "etcd" {
   control_plane_cidrs = [for z in local.zones : module.network.private_subnet_cidrs[z]]
   # modules/etcd-nodes uploads the declared member list there (its members_key default).
   members_uri = "s3://${aws_s3_bucket.bootstrap.bucket}/nodes/etcd-members.json"
+  leaving     = var.etcd_leaving
 }
 
 # kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".

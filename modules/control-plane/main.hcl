@@ -47,5 +47,13 @@ module "nodes" {
   ami                = var.ami
   instance_type      = var.instance_type
   security_group_ids = var.security_group_ids
-  read_objects       = var.etcd_restore == null || var.etcd.topology != "stacked" ? {} : { (local.init_node) = ["arn:aws:s3:::${var.etcd_restore.bucket}/${var.etcd_restore.key}"] }
+  # The declared etcd member list (membership.hcl), and during `dr rebuild` the init node's
+  # snapshot. In the bundle policy, which modules/nodes destroys only after the instance: a node
+  # destroyed by a scale-down reads the list at shutdown to leave the cluster.
+  read_objects = {
+    for name, n in var.nodes : name => concat(
+      local.membership ? ["arn:aws:s3:::${var.bucket}/${var.etcd_members_key}"] : [],
+      var.etcd_restore != null && var.etcd.topology == "stacked" && name == local.init_node ? ["arn:aws:s3:::${var.etcd_restore.bucket}/${var.etcd_restore.key}"] : [],
+    )
+  }
 }

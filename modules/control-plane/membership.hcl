@@ -3,12 +3,14 @@
 # does not do is done by modules/etcd's membership script (member_scripts, the same template as
 # dedicated members): `remove-stale` before `kubeadm join` (a node replaced on the same name and
 # IP leaves a dead member that would make the join fail and counts as a voter), and the reconcile
-# timer (removes members no longer declared, one per run, while quorum holds). The declared
+# timer (removes members no longer declared, one per run, while quorum holds), `init-or-join` on
+# the init node (a replaced init node joins instead of starting a second cluster) and `leave` at
+# shutdown (a node destroyed by a scale-down removes its own member first). The declared
 # member list is one S3 object, and each node's script travels in its bundle, not user-data: changing the control-plane count rewrites it and
 # replaces no running control-plane node (user-data is force-new).
 
 variable "etcd_membership" {
-  description = "Stacked etcd only: { scripts = modules/etcd member_scripts, script_path = modules/etcd member_script_path, units = modules/etcd reconcile_units, declared_members = modules/etcd declared_members }, with modules/etcd's members_uri = s3://<bucket>/<etcd_members_key>. Every node of `nodes` needs its script. Null: none of it (kubeadm alone)."
+  description = "Stacked etcd only: { scripts = modules/etcd member_scripts, script_path = modules/etcd member_script_path, units = modules/etcd stacked_units, declared_members = modules/etcd declared_members }, with modules/etcd's members_uri = s3://<bucket>/<etcd_members_key>. Every node of `nodes` needs its script. Null: none of it (kubeadm alone)."
   type = object({
     scripts          = map(string)
     script_path      = string
@@ -42,25 +44,14 @@ locals {
 }
 
 # Rewritten in place when the control-plane count changes: the scripts read it on every run.
+# Each node's role reads it through its bundle policy (main.hcl read_objects), which modules/nodes
+# destroys only after the instance, so a node destroyed by a scale-down can still read it at
+# shutdown (`leave`). NOT ordered before the instances' destruction: `depends_on = [module.nodes]`
+# makes a 3 → 1 apply a dependency cycle (tests/etcd_stacked.rs's fixture applies 3 → 1).
 resource "aws_s3_object" "etcd_members" {
   count        = local.membership ? 1 : 0
   bucket       = var.bucket
   key          = var.etcd_members_key
   content      = var.etcd_membership.declared_members
   content_type = "application/json"
-}
-
-# Each node's role may read the list, and nothing more than its own bundle besides.
-resource "aws_iam_role_policy" "etcd_members" {
-  for_each = local.membership ? var.nodes : {}
-  name     = "read-etcd-members"
-  role     = module.nodes.role_names[each.key]
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["s3:GetObject"]
-      Resource = ["arn:aws:s3:::${var.bucket}/${var.etcd_members_key}"]
-    }]
-  })
 }

@@ -92,6 +92,9 @@ locals {
       add_attempts       = var.membership_retries.add_attempts
       promote_attempts   = var.membership_retries.promote_attempts
       retry_delay        = var.membership_retries.delay_seconds
+      # init-or-join and leave: stacked members only (a dedicated member's user-data carries the
+      # script, close to EC2's 16 KiB).
+      stacked = var.topology == "stacked"
     })
   }
 
@@ -163,6 +166,29 @@ locals {
       WantedBy=timers.target
       EOT
   }
+
+  # A stacked member (control-plane node) also installs the leave unit: at shutdown, while its
+  # etcd still runs (stopped before the kubelet and containerd, and before the network goes), a
+  # member no longer declared removes itself (`leave`; a reboot or a replacement keeps its name
+  # declared and does nothing). The ExecStart does nothing: the unit exists for its ExecStop.
+  stacked_units = merge(local.reconcile_units, {
+    "/etc/systemd/system/slipway-etcd-leave.service" = <<-EOT
+      [Unit]
+      Description=slipway: at shutdown, an undeclared etcd member leaves the cluster (quorum-safe)
+      Wants=network-online.target
+      After=network-online.target kubelet.service containerd.service
+
+      [Service]
+      Type=oneshot
+      RemainAfterExit=yes
+      ExecStart=/bin/true
+      ExecStop=${var.member_script_path} leave
+      TimeoutStopSec=10min
+
+      [Install]
+      WantedBy=multi-user.target
+      EOT
+  })
 
   # An external member's data lives on its own EBS volume mounted at data_dir: if the volume is
   # missing, etcd must not start on an empty directory of the root disk.

@@ -44,7 +44,7 @@ output "member_config_file" {
 }
 
 output "member_scripts" {
-  description = "Member name => the membership script (templates/etcd-member.sh.tftpl): prepare | promote | reconcile | remove-stale. Names only this member; no secret."
+  description = "Member name => the membership script (templates/etcd-member.sh.tftpl): prepare | promote | reconcile | remove-stale | init-or-join | leave. Names only this member; no secret."
   value       = local.member_scripts
 }
 
@@ -61,6 +61,11 @@ output "membership_units" {
 output "reconcile_units" {
   description = "Path => the reconcile service and timer (a subset of membership_units): what a stacked member installs, kubeadm doing the joins and promotions there."
   value       = local.reconcile_units
+}
+
+output "stacked_units" {
+  description = "Path => what a stacked member (control-plane node) installs: reconcile_units and slipway-etcd-leave.service (ExecStop: `leave`, a member destroyed by a scale-down removes itself at shutdown while quorum holds)."
+  value       = local.stacked_units
 }
 
 output "declared_members" {

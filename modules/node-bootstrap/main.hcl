@@ -169,8 +169,21 @@ locals {
       }
     },
     # The certificates are pre-distributed in the bundle, so no certificateKey is needed.
-    var.role == "control-plane-join" ? { controlPlane = { localAPIEndpoint = local.local_api_endpoint } } : {},
+    contains(["control-plane-join", "control-plane-init"], var.role) ? { controlPlane = { localAPIEndpoint = local.local_api_endpoint } } : {},
   )
+
+  # A stacked init node with the membership script also carries a JoinConfiguration: replaced
+  # while the other control-plane nodes run, it joins them (the script's init-or-join decides at
+  # boot) instead of starting a second etcd cluster with kubeadm init. Its bundle has the CAs and
+  # the bootstrap token a control-plane join needs.
+  init_joins       = local.stacked_membership && var.role == "control-plane-init"
+  join_config_path = "${local.config_dir}/control-plane-init-join.yaml"
+  join_config_files = local.init_joins ? [{
+    path        = local.join_config_path
+    owner       = "root:root"
+    permissions = "0644"
+    content     = yamlencode(local.join_configuration)
+  }] : []
 
   # kubeadm join reads only a JoinConfiguration (it takes the cluster's from the kubeadm-config
   # ConfigMap); init and a dedicated etcd member read Init + Cluster.
@@ -273,6 +286,8 @@ locals {
     etcd_endpoints     = join(" ", var.etcd.endpoints)
     apiserver_url      = "https://${local.control_plane_endpoint}"
     etcd_restore       = local.restoring ? local.restore_script_path : ""
+    init_joins         = local.init_joins
+    join_config_path   = local.init_joins ? local.join_config_path : ""
     etcd_snapshot_hook = local.etcd_snapshot_hook
   })
 
@@ -336,6 +351,7 @@ locals {
         },
         local.script_file,
       ],
+      local.join_config_files,
       local.etcd_kubelet_files,
     ), local.snapshot_files, local.restore_files, [for f in var.extra_files : merge(f, { owner = "root:root" })])
     # runcmd runs in cloud-init's final stage, after write_files and the packages above.
