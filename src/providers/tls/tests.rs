@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use time::format_description::well_known::Rfc3339;
+
+use super::certs::rfc3339;
 use super::*;
 use crate::addr::ResourceInstanceAddr;
 
