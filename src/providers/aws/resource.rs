@@ -471,6 +471,7 @@ pub async fn create(
                 && let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await?
             {
                 tracing::info!(address = %addr, id, "adopting existing object");
+                cx.clients.note_created(&id);
                 t.wait_ready(cx, &id).await?;
                 // Converge from what AWS reports only: an attribute it cannot report (set by a
                 // call the interrupted run may never have made, like ModifyVpcAttribute) counts
@@ -479,7 +480,9 @@ pub async fn create(
                 let current = merge(cx, &Value::Map(Attrs::new()), obs);
                 return update(t, cx, &current, &planned).await.map(Err);
             }
-            t.create(cx, &planned, &all, client_token).await.map(Ok)
+            let id = t.create(cx, &planned, &all, client_token).await?;
+            cx.clients.note_created(&id);
+            Ok(Ok(id))
         })
         .await;
         match step {
