@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, Output,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -65,6 +67,74 @@ impl Intercept for CallCounter {
         *counts.entry(format!("{}:{op}", self.service)).or_insert(0) += 1;
         Ok(())
     }
+}
+
+/// Records the ids that create calls return (EC2 objects, IAM instance profiles), as they
+/// return them: a create of one type makes follow-up calls naming the new object before it
+/// returns (ModifyVpcAttribute after CreateVpc), and AWS may not know it there yet.
+#[derive(Debug, Clone)]
+struct CreatedIds(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl Intercept for CreatedIds {
+    fn name(&self) -> &'static str {
+        "slipway-created-ids"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(out) = context.output_or_error() {
+            let ids = created_ids(out);
+            if !ids.is_empty() {
+                let now = Instant::now();
+                let mut created = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                created.extend(ids.into_iter().map(|id| (id, now)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ids a create call's answer names as new.
+fn created_ids(out: &Output) -> Vec<String> {
+    use aws_sdk_ec2::operation as ec2;
+    let one = |id: Option<&str>| id.map(str::to_string).into_iter().collect();
+    if let Some(o) = out.downcast_ref::<ec2::create_vpc::CreateVpcOutput>() {
+        return one(o.vpc().and_then(|v| v.vpc_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_subnet::CreateSubnetOutput>() {
+        return one(o.subnet().and_then(|v| v.subnet_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_security_group::CreateSecurityGroupOutput>() {
+        return one(o.group_id());
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_route_table::CreateRouteTableOutput>() {
+        return one(o.route_table().and_then(|r| r.route_table_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_internet_gateway::CreateInternetGatewayOutput>()
+    {
+        return one(o.internet_gateway().and_then(|g| g.internet_gateway_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_volume::CreateVolumeOutput>() {
+        return one(o.volume_id());
+    }
+    if let Some(o) = out.downcast_ref::<ec2::run_instances::RunInstancesOutput>() {
+        return o
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .map(str::to_string)
+            .collect();
+    }
+    if let Some(o) = out.downcast_ref::<
+        aws_sdk_iam::operation::create_instance_profile::CreateInstanceProfileOutput,
+    >() {
+        return one(o.instance_profile().map(|p| p.instance_profile_name()));
+    }
+    Vec::new()
 }
 
 /// Retry and rate-limit settings (provider block: `max_retries`, `requests_per_second`).
@@ -119,7 +189,7 @@ pub struct Clients {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     /// Objects this run created, by id, and when: AWS may not show them everywhere yet.
-    created: Mutex<HashMap<String, Instant>>,
+    created: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// An AWS failure, classified.
@@ -273,14 +343,17 @@ impl Clients {
             service,
             counts: counts.clone(),
         };
+        let created = Arc::new(Mutex::new(HashMap::new()));
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(counter("ec2"))
+            .interceptor(CreatedIds(created.clone()))
             .build();
         let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
             .interceptor(counter("elbv2"))
             .build();
         let iam = aws_sdk_iam::config::Builder::from(sdk)
             .interceptor(counter("iam"))
+            .interceptor(CreatedIds(created.clone()))
             .build();
         // Path-style keeps bucket names out of the host name, which emulators need and AWS
         // accepts.
@@ -297,24 +370,24 @@ impl Clients {
             policy,
             counts,
             buckets: Mutex::new(HashMap::new()),
-            created: Mutex::new(HashMap::new()),
+            created,
         }
     }
 
-    /// Records that this run created (or adopted just now) the object `id`: until
-    /// [`CallPolicy::propagation_timeout`] has passed, an error that names it as not found (or not
+    /// Records that this run created (or adopted just now) the object `id` (create calls'
+    /// answers are recorded as they arrive): an error that names it as not found (or not
     /// ready) inside [`propagating`] is AWS's eventual consistency, and retried.
     pub fn note_created(&self, id: &str) {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.insert(id.to_string(), Instant::now());
     }
 
-    /// Whether `failure` is a propagation error about an object this run created recently.
-    fn names_fresh_object(&self, failure: &AwsFailure) -> bool {
+    /// Whether `failure` names an object this run created.
+    fn names_created_object(&self, failure: &AwsFailure) -> bool {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.iter().any(|(id, at)| {
-            at.elapsed() < self.policy.propagation_timeout && failure.message.contains(id.as_str())
-        })
+        created
+            .keys()
+            .any(|id| failure.message.contains(id.as_str()))
     }
 
     /// HTTP attempts so far, by `service:Operation`.
@@ -368,7 +441,7 @@ impl Clients {
                     let mut failure = classify(&e);
                     if is_propagation(&failure)
                         && inside_propagating()
-                        && self.names_fresh_object(&failure)
+                        && self.names_created_object(&failure)
                     {
                         let elapsed = started.elapsed();
                         if elapsed < self.policy.propagation_timeout {

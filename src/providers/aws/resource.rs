@@ -480,9 +480,7 @@ pub async fn create(
                 let current = merge(cx, &Value::Map(Attrs::new()), obs);
                 return update(t, cx, &current, &planned).await.map(Err);
             }
-            let id = t.create(cx, &planned, &all, client_token).await?;
-            cx.clients.note_created(&id);
-            Ok(Ok(id))
+            t.create(cx, &planned, &all, client_token).await.map(Ok)
         })
         .await;
         match step {
