@@ -430,7 +430,9 @@ impl Provider for AwsProvider {
         let t = self.rtype(rtype)?;
         // A create names what was created a moment ago (its subnet, groups, profile) and is
         // then waited for and read back by id: AWS's eventual consistency is retried here.
-        client::propagating(resource::create(
+        // Boxed: the create future is deep enough that another layer of scope overflows the
+        // compiler's query depth.
+        client::propagating(Box::pin(resource::create(
             t,
             &*self.ctx()?,
             request.address,
@@ -438,7 +440,7 @@ impl Provider for AwsProvider {
             request.ownership_tags,
             request.planned,
             request.resuming,
-        ))
+        )))
         .await
     }
 
@@ -449,7 +451,7 @@ impl Provider for AwsProvider {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         let t = self.rtype(rtype)?;
-        client::propagating(resource::update(t, &*self.ctx()?, prior, planned)).await
+        client::propagating(Box::pin(resource::update(t, &*self.ctx()?, prior, planned))).await
     }
 
     async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError> {
