@@ -354,20 +354,14 @@ impl InternetGateway {
 
     async fn detach(cx: &Ctx, id: &str, vpc: &str) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        // While public addresses are still mapped in the VPC (instances and load balancers
-        // just deleted), AWS refuses the detach with DependencyViolation: waited out as a
-        // delete's is.
-        let r = delete_call(
-            cx,
-            "ec2:DetachInternetGateway",
-            Some("DependencyViolation"),
-            || {
-                ec2.detach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc)
-                    .send()
-            },
-        )
+        // Refused (DependencyViolation) while public addresses are still mapped in the VPC.
+        let busy = Some("DependencyViolation");
+        let r = delete_call(cx, "ec2:DetachInternetGateway", busy, || {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc)
+                .send()
+        })
         .await;
         match r {
             // Already detached: the goal is reached.
