@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::cloud_config::{self, KubeadmDoc};
 use crate::etcd;
-use crate::moto::Moto;
+use crate::moto::{FaultProxy, Moto, slipway_at};
 use crate::util::{Run, TestDir};
 
 const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
@@ -1541,4 +1541,65 @@ fn prod_etcd_member_count_must_be_odd_and_five_gives_five_members_with_volumes()
             "{kind}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eventual consistency
+
+/// Real AWS is eventually consistent: for a few seconds after a create, other calls may not see
+/// the new object, and for a while after instances go, their groups and subnets cannot be
+/// deleted. `aws-fault-proxy --propagation-ms` answers as AWS then does (the service's codes and
+/// bodies). prod applies through it, re-plans empty, and destroys clean: no duplicate, no orphan.
+#[test]
+fn prod_applies_and_destroys_through_eventual_consistency_without_duplicates_or_orphans() {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let proxy = FaultProxy::start_with(&moto, dir.join("proxy.log"), &["--propagation-ms", "3000"]);
+    let at = |args: &[&str]| slipway_at(&proxy.endpoint(), &env_dir(), &state, args);
+    at(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    let injected = |calls: &[crate::moto::Call]| -> BTreeMap<String, usize> {
+        let mut n = BTreeMap::new();
+        for c in calls.iter().filter(|c| c.fate.starts_with("Propagating")) {
+            *n.entry(c.fate.clone()).or_insert(0) += 1;
+        }
+        n
+    };
+    let applied = proxy.calls();
+    let during_apply = injected(&applied);
+    eprintln!("injected during apply: {during_apply:?}");
+    for code in [
+        "InvalidInstanceID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+    ] {
+        assert!(
+            during_apply.keys().any(|f| f.contains(code)),
+            "{code} was never injected: {during_apply:?}"
+        );
+    }
+    // Exactly the declared nodes: no create was repeated on an error that only meant "not yet".
+    let objects = strings(moto.boto3(STACK_OBJECTS));
+    let instances = objects
+        .iter()
+        .filter(|o| o.starts_with("instance "))
+        .count();
+    assert_eq!(instances, CONTROL_PLANE + ETCD + WORKERS, "{objects:?}");
+    let plan = at(&["plan", "ENV", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(0), "re-plan not empty: {}", plan.dump());
+
+    at(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
+    let during_destroy = injected(&proxy.calls()[applied.len()..]);
+    eprintln!("injected during destroy: {during_destroy:?}");
+    assert!(
+        during_destroy
+            .keys()
+            .any(|f| f.contains("DependencyViolation")),
+        "{during_destroy:?}"
+    );
+    assert_eq!(
+        moto.boto3(STACK_OBJECTS),
+        serde_json::json!([]),
+        "left after destroy"
+    );
 }

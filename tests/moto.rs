@@ -232,10 +232,10 @@ impl FaultProxy {
         lost_rate: f64,
         seed: u64,
     ) -> FaultProxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_aws-fault-proxy"))
-            .args([
-                "--upstream",
-                &format!("127.0.0.1:{}", moto.port),
+        FaultProxy::start_with(
+            moto,
+            log,
+            &[
                 "--latency-ms",
                 &latency_ms.to_string(),
                 "--fault-rate",
@@ -244,9 +244,16 @@ impl FaultProxy {
                 &lost_rate.to_string(),
                 "--seed",
                 &seed.to_string(),
-                "--log",
-                log.to_str().unwrap(),
-            ])
+            ],
+        )
+    }
+
+    /// The proxy with these options (`--upstream` and `--log` are added).
+    pub fn start_with(moto: &Moto, log: PathBuf, options: &[&str]) -> FaultProxy {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aws-fault-proxy"))
+            .args(["--upstream", &format!("127.0.0.1:{}", moto.port)])
+            .args(["--log", log.to_str().unwrap()])
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -9,6 +9,21 @@
 //! - **Lost responses** (`--lost-response-rate`): the request *is* forwarded and carried out,
 //!   then the client gets a `500 InternalError` instead of the answer. This is the ambiguous
 //!   failure that makes naive retries of a create call duplicate the object.
+//! - **Eventual consistency** (`--propagation-ms N`): for N ms after something is created, AWS
+//!   may not know it everywhere yet, and the proxy answers as AWS then does, in the service's
+//!   error format, without forwarding:
+//!   - a request that names a just-created security group, subnet, route table, instance,
+//!     internet gateway or VPC gets `InvalidGroup.NotFound`, `InvalidSubnetID.NotFound`,
+//!     `InvalidRouteTableID.NotFound`, `InvalidInstanceID.NotFound`,
+//!     `InvalidInternetGatewayID.NotFound` or `InvalidVpcID.NotFound` (filters and deletes are
+//!     left alone: a filter finds nothing rather than failing, and a delete so early is not
+//!     what this mode is about);
+//!   - a request that names a just-created volume gets `IncorrectState` (still `creating`);
+//!   - `RunInstances` with an instance profile just created (or just given its role) gets
+//!     `InvalidParameterValue … Invalid IAM Instance Profile name`;
+//!   - for N ms after instances are terminated or a load balancer deleted (their network
+//!     interfaces linger), deleting a security group, subnet or internet gateway, or detaching
+//!     a gateway, gets `DependencyViolation`.
 //! - **A log** (`--log FILE`): one JSON line per request with the service, operation, fault,
 //!   arrival and completion times (ms since start). Tests count calls and check the order of
 //!   deletes from it.
@@ -19,6 +34,7 @@
 //! request bodies, one upstream connection per request (`Connection: close`), and keep-alive
 //! towards the client.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,12 +58,15 @@ struct Options {
     lost_response_rate: f64,
     seed: u64,
     log: Option<String>,
+    /// How long a new object stays invisible to other calls (zero: off).
+    propagation: Duration,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: aws-fault-proxy --upstream HOST:PORT [--listen 127.0.0.1:0] [--latency-ms N] \
-         [--fault-rate 0.2] [--lost-response-rate 0.0] [--seed N] [--log FILE]"
+         [--fault-rate 0.2] [--lost-response-rate 0.0] [--propagation-ms N] [--seed N] \
+         [--log FILE]"
     );
     std::process::exit(2)
 }
@@ -61,6 +80,7 @@ fn parse_args() -> Options {
         lost_response_rate: 0.0,
         seed: 1,
         log: None,
+        propagation: Duration::ZERO,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -79,6 +99,9 @@ fn parse_args() -> Options {
             "--lost-response-rate" => o.lost_response_rate = rate(value()),
             "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
             "--log" => o.log = Some(value()),
+            "--propagation-ms" => {
+                o.propagation = Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
+            }
             _ => usage(),
         }
     }
@@ -96,6 +119,171 @@ enum Fate {
     Refused,
     /// Forwarded and carried out; the answer was replaced by a 500.
     ResponseLost,
+    /// Answered by the proxy with this error, as AWS does while a change propagates; the
+    /// endpoint never saw it.
+    Propagating(&'static str),
+}
+
+/// What was created or released recently, for `--propagation-ms`.
+#[derive(Default)]
+struct Recent {
+    /// EC2 objects by id, since their creation.
+    objects: HashMap<String, Instant>,
+    /// Instance profiles by name, since they were created or given a role.
+    profiles: HashMap<String, Instant>,
+    /// The last time instances were terminated or a load balancer deleted.
+    released: Option<Instant>,
+}
+
+/// The id element of each create's answer (only that one: a subnet's answer names its VPC too).
+const CREATED: &[(&str, &str)] = &[
+    ("CreateSecurityGroup", "groupId"),
+    ("CreateSubnet", "subnetId"),
+    ("CreateRouteTable", "routeTableId"),
+    ("RunInstances", "instanceId"),
+    ("CreateInternetGateway", "internetGatewayId"),
+    ("CreateVolume", "volumeId"),
+    ("CreateVpc", "vpcId"),
+];
+
+/// The error AWS gives for a reference to an object of this id's kind that it does not see
+/// yet: (code, message).
+fn unseen(id: &str) -> Option<(&'static str, String)> {
+    let kind = id.split('-').next()?;
+    Some(match kind {
+        "sg" => (
+            "InvalidGroup.NotFound",
+            format!("The security group '{id}' does not exist"),
+        ),
+        "subnet" => (
+            "InvalidSubnetID.NotFound",
+            format!("The subnet ID '{id}' does not exist"),
+        ),
+        "rtb" => (
+            "InvalidRouteTableID.NotFound",
+            format!("The routeTable ID '{id}' does not exist"),
+        ),
+        "i" => (
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        ),
+        "igw" => (
+            "InvalidInternetGatewayID.NotFound",
+            format!("The internetGateway ID '{id}' does not exist"),
+        ),
+        "vpc" => (
+            "InvalidVpcID.NotFound",
+            format!("The vpc ID '{id}' does not exist"),
+        ),
+        "vol" => (
+            "IncorrectState",
+            format!("The volume '{id}' is not 'available'"),
+        ),
+        _ => return None,
+    })
+}
+
+/// Every text between `<tag>` and `</tag>` in `xml`.
+fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(&rest[..j]);
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
+impl Shared {
+    /// The error AWS would answer `req` with while recent changes propagate, if any.
+    fn propagation_fault(&self, req: &Request, service: &str) -> Option<(&'static str, String)> {
+        let window = self.opts.propagation;
+        if window.is_zero() || service != "ec2" {
+            return None;
+        }
+        let op = req.operation();
+        let params = req.params();
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = |t: &Instant| t.elapsed() < window;
+        if matches!(
+            op.as_str(),
+            "DeleteSecurityGroup"
+                | "DeleteSubnet"
+                | "DeleteInternetGateway"
+                | "DetachInternetGateway"
+        ) && recent.released.as_ref().is_some_and(fresh)
+        {
+            let id = params
+                .iter()
+                .find(|(k, _)| k.ends_with("Id"))
+                .map_or("", |(_, v)| v.as_str());
+            return Some((
+                "DependencyViolation",
+                format!("resource {id} has a dependent object"),
+            ));
+        }
+        if op.starts_with("Delete") || op.starts_with("Terminate") {
+            return None;
+        }
+        if op == "RunInstances" {
+            let profile = params.iter().find_map(|(k, v)| match k.as_str() {
+                "IamInstanceProfile.Name" => Some(v.as_str()),
+                "IamInstanceProfile.Arn" => v.rsplit('/').next(),
+                _ => None,
+            });
+            if let Some(name) = profile
+                && recent.profiles.get(name).is_some_and(fresh)
+            {
+                return Some((
+                    "InvalidParameterValue",
+                    format!(
+                        "Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+                    ),
+                ));
+            }
+        }
+        params
+            .iter()
+            .filter(|(k, _)| !k.starts_with("Filter."))
+            .find(|(_, v)| recent.objects.get(v.as_str()).is_some_and(fresh))
+            .and_then(|(_, id)| unseen(id))
+    }
+
+    /// Remembers what a successful call created or released.
+    fn record(&self, req: &Request, service: &str, response: &[u8]) {
+        if self.opts.propagation.is_zero() {
+            return;
+        }
+        let op = req.operation();
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        match (service, op.as_str()) {
+            ("iam", "CreateInstanceProfile" | "AddRoleToInstanceProfile") => {
+                if let Some((_, name)) = req
+                    .params()
+                    .into_iter()
+                    .find(|(k, _)| k == "InstanceProfileName")
+                {
+                    recent.profiles.insert(name, now);
+                }
+            }
+            ("ec2", "TerminateInstances") | ("elasticloadbalancing", "DeleteLoadBalancer") => {
+                recent.released = Some(now);
+            }
+            ("ec2", _) => {
+                if let Some((_, tag)) = CREATED.iter().find(|(o, _)| *o == op) {
+                    let body = String::from_utf8_lossy(response);
+                    for id in elements(&body, tag) {
+                        recent.objects.insert(id.to_string(), now);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 struct Shared {
@@ -104,6 +292,7 @@ struct Shared {
     log: Option<Mutex<std::fs::File>>,
     start: Instant,
     seq: AtomicU64,
+    recent: Mutex<Recent>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -128,6 +317,7 @@ async fn main() {
         log,
         start: Instant::now(),
         seq: AtomicU64::new(0),
+        recent: Mutex::default(),
     });
     let addr = listener.local_addr().expect("bound address");
     println!("listening on {addr}");
@@ -328,7 +518,11 @@ async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::R
             .is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let arrived = shared.start.elapsed();
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-        let fate = {
+        let service = req.service();
+        let propagating = shared.propagation_fault(&req, &service);
+        let fate = if let Some((code, _)) = &propagating {
+            Fate::Propagating(code)
+        } else {
             let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
             let x: f64 = rng.random();
             if x < shared.opts.fault_rate {
@@ -340,12 +534,21 @@ async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::R
             }
         };
         tokio::time::sleep(shared.opts.latency).await;
-        let service = req.service();
         let response = match fate {
             Fate::Refused => refusal(&service, seq),
+            Fate::Propagating(code) => {
+                let message = propagating.map(|(_, m)| m).unwrap_or_default();
+                let body = error_body(&service, code, &message, seq);
+                plain(400, "Bad Request", "text/xml", &body)
+            }
             Fate::Forwarded | Fate::ResponseLost => {
                 match forward(&shared.opts.upstream, &req).await {
-                    Ok(r) if fate == Fate::Forwarded => r,
+                    Ok(r) if fate == Fate::Forwarded => {
+                        if r.starts_with(b"HTTP/1.1 200") {
+                            shared.record(&req, &service, &r);
+                        }
+                        r
+                    }
                     Ok(_) => internal_error(&service, seq),
                     Err(e) => {
                         eprintln!("aws-fault-proxy: upstream {}: {e}", shared.opts.upstream);

@@ -7,6 +7,15 @@
 //!   backoff and full jitter; everything else (InvalidAMIID.*, InvalidParameterValue, quota, …)
 //!   fails fast as [`ProviderError::fatal`] carrying the AWS error code and message.
 //!
+//! - inside [`propagating`] (a create or update and the reads that follow it), retries the
+//!   errors AWS returns while something just created is not yet visible everywhere — its
+//!   eventual consistency: a referenced group, subnet, route table, instance, gateway or VPC
+//!   "not found", a profile "invalid", an `IncorrectState` — when the error names an object this
+//!   run created ([`Clients::note_created`]), for at most [`CallPolicy::propagation_timeout`]
+//!   (2 min, as Terraform's AWS provider), then fails with the code. A reference to anything
+//!   else (a typo, an object deleted outside) fails at once, and outside a create a "not
+//!   found" means gone.
+//!
 //! The SDK's own retry loop is disabled so that retries pass through the token bucket and are
 //! bounded in one place. A [`CallCounter`] interceptor counts every HTTP attempt per
 //! `service:Operation`; [`Clients::call_stats`] exposes the counts (refresh cost is measured,
@@ -20,7 +29,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, Output,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -58,6 +69,74 @@ impl Intercept for CallCounter {
     }
 }
 
+/// Records the ids that create calls return (EC2 objects, IAM instance profiles), as they
+/// return them: a create of one type makes follow-up calls naming the new object before it
+/// returns (ModifyVpcAttribute after CreateVpc), and AWS may not know it there yet.
+#[derive(Debug, Clone)]
+struct CreatedIds(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl Intercept for CreatedIds {
+    fn name(&self) -> &'static str {
+        "slipway-created-ids"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(out) = context.output_or_error() {
+            let ids = created_ids(out);
+            if !ids.is_empty() {
+                let now = Instant::now();
+                let mut created = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                created.extend(ids.into_iter().map(|id| (id, now)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ids a create call's answer names as new.
+fn created_ids(out: &Output) -> Vec<String> {
+    use aws_sdk_ec2::operation as ec2;
+    let one = |id: Option<&str>| id.map(str::to_string).into_iter().collect();
+    if let Some(o) = out.downcast_ref::<ec2::create_vpc::CreateVpcOutput>() {
+        return one(o.vpc().and_then(|v| v.vpc_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_subnet::CreateSubnetOutput>() {
+        return one(o.subnet().and_then(|v| v.subnet_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_security_group::CreateSecurityGroupOutput>() {
+        return one(o.group_id());
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_route_table::CreateRouteTableOutput>() {
+        return one(o.route_table().and_then(|r| r.route_table_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_internet_gateway::CreateInternetGatewayOutput>()
+    {
+        return one(o.internet_gateway().and_then(|g| g.internet_gateway_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_volume::CreateVolumeOutput>() {
+        return one(o.volume_id());
+    }
+    if let Some(o) = out.downcast_ref::<ec2::run_instances::RunInstancesOutput>() {
+        return o
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .map(str::to_string)
+            .collect();
+    }
+    if let Some(o) = out.downcast_ref::<
+        aws_sdk_iam::operation::create_instance_profile::CreateInstanceProfileOutput,
+    >() {
+        return one(o.instance_profile().map(|p| p.instance_profile_name()));
+    }
+    Vec::new()
+}
+
 /// Retry and rate-limit settings (provider block: `max_retries`, `requests_per_second`).
 #[derive(Debug, Clone)]
 pub struct CallPolicy {
@@ -72,6 +151,8 @@ pub struct CallPolicy {
     /// How long waiters (instance running, LB active) poll before giving up.
     pub ready_timeout: Duration,
     pub poll_interval: Duration,
+    /// How long an error of something just created not being visible yet is retried.
+    pub propagation_timeout: Duration,
 }
 
 impl Default for CallPolicy {
@@ -86,6 +167,7 @@ impl Default for CallPolicy {
             burst: 20.0,
             ready_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(5),
+            propagation_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -106,6 +188,8 @@ pub struct Clients {
     pub policy: CallPolicy,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Objects this run created, by id, and when: AWS may not show them everywhere yet.
+    created: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// An AWS failure, classified.
@@ -193,8 +277,38 @@ where
     }
 }
 
+/// Whether AWS gives this error while a change propagates (and so it may heal in seconds):
+/// a reference to something just created that this endpoint does not know yet.
+pub fn is_propagation(f: &AwsFailure) -> bool {
+    matches!(
+        f.code.as_str(),
+        "InvalidGroup.NotFound"
+            | "InvalidSubnetID.NotFound"
+            | "InvalidRouteTableID.NotFound"
+            | "InvalidInstanceID.NotFound"
+            | "InvalidInternetGatewayID.NotFound"
+            | "InvalidVpcID.NotFound"
+            | "InvalidNetworkInterfaceID.NotFound"
+            | "InvalidAllocationID.NotFound"
+            | "IncorrectState"
+    ) || (f.code == "InvalidParameterValue" && f.message.contains("iamInstanceProfile"))
+}
+
 tokio::task_local! {
     static CONVERGING: ();
+    static PROPAGATING: ();
+}
+
+/// Runs `f` (a create or an update with the reads that wait for it and read it back) so that
+/// errors of something just created not being visible yet ([`is_propagation`]) are retried
+/// for up to [`CallPolicy::propagation_timeout`]. Only there: elsewhere such an error is an
+/// answer (a read or a delete of something gone).
+pub async fn propagating<F: Future>(f: F) -> F::Output {
+    PROPAGATING.scope((), f).await
+}
+
+fn inside_propagating() -> bool {
+    PROPAGATING.try_with(|_| ()).is_ok()
 }
 
 /// Runs `f` (a create or an update) so that an ambiguous failure of any call inside it is
@@ -229,14 +343,17 @@ impl Clients {
             service,
             counts: counts.clone(),
         };
+        let created = Arc::new(Mutex::new(HashMap::new()));
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(counter("ec2"))
+            .interceptor(CreatedIds(created.clone()))
             .build();
         let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk)
             .interceptor(counter("elbv2"))
             .build();
         let iam = aws_sdk_iam::config::Builder::from(sdk)
             .interceptor(counter("iam"))
+            .interceptor(CreatedIds(created.clone()))
             .build();
         // Path-style keeps bucket names out of the host name, which emulators need and AWS
         // accepts.
@@ -253,7 +370,24 @@ impl Clients {
             policy,
             counts,
             buckets: Mutex::new(HashMap::new()),
+            created,
         }
+    }
+
+    /// Records that this run created (or adopted just now) the object `id` (create calls'
+    /// answers are recorded as they arrive): an error that names it as not found (or not
+    /// ready) inside [`propagating`] is AWS's eventual consistency, and retried.
+    pub fn note_created(&self, id: &str) {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.insert(id.to_string(), Instant::now());
+    }
+
+    /// Whether `failure` names an object this run created.
+    fn names_created_object(&self, failure: &AwsFailure) -> bool {
+        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created
+            .keys()
+            .any(|id| failure.message.contains(id.as_str()))
     }
 
     /// HTTP attempts so far, by `service:Operation`.
@@ -297,12 +431,38 @@ impl Clients {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let mut attempt = 0u32;
+        let started = Instant::now();
+        let mut waits = 0u32;
         loop {
             self.acquire(api).await;
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let failure = classify(&e);
+                    let mut failure = classify(&e);
+                    if is_propagation(&failure)
+                        && inside_propagating()
+                        && self.names_created_object(&failure)
+                    {
+                        let elapsed = started.elapsed();
+                        if elapsed < self.policy.propagation_timeout {
+                            // Doubling from the base backoff to 5 s: a few seconds is usual.
+                            let sleep = self
+                                .policy
+                                .base_backoff
+                                .saturating_mul(1u32 << waits.min(16))
+                                .min(Duration::from_secs(5))
+                                .min(self.policy.propagation_timeout - elapsed);
+                            tracing::info!(api, code = %failure.code, waits, "not visible everywhere yet; retrying");
+                            tokio::time::sleep(sleep).await;
+                            waits += 1;
+                            continue;
+                        }
+                        failure.message = format!(
+                            "{} (still so after {}s: not a propagation delay)",
+                            failure.message,
+                            elapsed.as_secs()
+                        );
+                    }
                     if !failure.retryable
                         || attempt >= self.policy.max_retries
                         || (failure.ambiguous && inside_converging())
@@ -380,11 +540,16 @@ mod tests {
     }
 
     fn failure(status: u16, code: &str) -> SdkError<DescribeVpcsError, HttpResponse> {
+        failure_with(status, code, &format!("{code} happened"))
+    }
+
+    fn failure_with(
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> SdkError<DescribeVpcsError, HttpResponse> {
         let err = DescribeVpcsError::generic(
-            ErrorMetadata::builder()
-                .code(code)
-                .message(format!("{code} happened"))
-                .build(),
+            ErrorMetadata::builder().code(code).message(message).build(),
         );
         let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
         SdkError::service_error(err, raw)
@@ -414,6 +579,23 @@ mod tests {
         (r, attempts.load(Ordering::SeqCst))
     }
 
+    /// Fails with `fail()` `fails` times, then succeeds; counts attempts.
+    async fn run_with(
+        c: &Clients,
+        fails: u32,
+        fail: impl Fn() -> SdkError<DescribeVpcsError, HttpResponse>,
+    ) -> (Result<u32, ProviderError>, u32) {
+        let attempts = AtomicU32::new(0);
+        let r = c
+            .run("ec2:DescribeVpcs", || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                let result = if n < fails { Err(fail()) } else { Ok(n) };
+                async move { result }
+            })
+            .await;
+        (r, attempts.load(Ordering::SeqCst))
+    }
+
     #[tokio::test]
     async fn throttling_and_5xx_are_retried_then_succeed() {
         let c = clients(fast());
@@ -438,6 +620,65 @@ mod tests {
             e.message.contains("InvalidAMIID.NotFound happened"),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn propagation_errors_are_retried_only_inside_a_create_for_fresh_objects_and_a_bounded_time()
+     {
+        let c = clients(CallPolicy {
+            propagation_timeout: Duration::from_millis(200),
+            ..fast()
+        });
+        c.note_created("subnet-1");
+        c.note_created("vpc-1");
+        let not_found = |code: &'static str, id: &'static str| {
+            move || failure_with(400, code, &format!("The ID '{id}' does not exist"))
+        };
+        // Outside a create, "not found" is an answer.
+        let (r, attempts) =
+            run_with(&c, 2, not_found("InvalidSubnetID.NotFound", "subnet-1")).await;
+        assert!(!r.unwrap_err().retryable);
+        assert_eq!(attempts, 1);
+        // Inside, about an object this run created, it heals: retried until visible, not
+        // counted against max_retries (3).
+        let (r, attempts) = propagating(run_with(
+            &c,
+            5,
+            not_found("InvalidSubnetID.NotFound", "subnet-1"),
+        ))
+        .await;
+        assert_eq!(r.unwrap(), 5);
+        assert_eq!(attempts, 6);
+        // About anything else (a typo, a deleted object): at once.
+        let (r, attempts) = propagating(run_with(
+            &c,
+            5,
+            not_found("InvalidSubnetID.NotFound", "subnet-2"),
+        ))
+        .await;
+        assert!(r.is_err());
+        assert_eq!(attempts, 1);
+        // A fresh reference that never appears fails once the window is over, saying so.
+        let (r, attempts) = propagating(run_with(
+            &c,
+            u32::MAX,
+            not_found("InvalidVpcID.NotFound", "vpc-1"),
+        ))
+        .await;
+        let e = r.unwrap_err();
+        assert!(!e.retryable);
+        assert!(e.message.contains("InvalidVpcID.NotFound"), "{e:?}");
+        assert!(e.message.contains("not a propagation delay"), "{e:?}");
+        assert!((2..200).contains(&attempts), "{attempts}");
+        // Other validation errors fail at once inside too.
+        let (r, attempts) = propagating(run_with(
+            &c,
+            5,
+            not_found("InvalidParameterValue", "subnet-1"),
+        ))
+        .await;
+        assert!(r.is_err());
+        assert_eq!(attempts, 1);
     }
 
     #[tokio::test]

@@ -354,20 +354,19 @@ impl InternetGateway {
 
     async fn detach(cx: &Ctx, id: &str, vpc: &str) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        let r = cx
-            .clients
-            .call("ec2:DetachInternetGateway", || {
-                ec2.detach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc)
-                    .send()
-            })
-            .await
-            .map(|_| ());
+        // Refused (DependencyViolation) while public addresses are still mapped in the VPC.
+        let busy = Some("DependencyViolation");
+        let r = delete_call(cx, "ec2:DetachInternetGateway", busy, || {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc)
+                .send()
+        })
+        .await;
         match r {
             // Already detached: the goal is reached.
-            Err(e) if e.code == "Gateway.NotAttached" => Ok(()),
-            other => gone_ok("ec2:DetachInternetGateway", other),
+            Err(e) if e.message.contains("Gateway.NotAttached") => Ok(()),
+            other => other,
         }
     }
 }

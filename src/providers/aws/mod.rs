@@ -150,6 +150,11 @@ fn provider_schema() -> Schema {
         )
         .attr("ready_timeout_seconds", A::optional(Type::Number))
         .attr("poll_interval_seconds", A::optional(Type::Number))
+        .attr(
+            "propagation_timeout_seconds",
+            A::optional(Type::Number)
+                .describe("How long a create retries a reference AWS does not see yet (120)"),
+        )
 }
 
 impl AwsProvider {
@@ -327,6 +332,9 @@ impl Provider for AwsProvider {
         if let Some(d) = config_secs(config, "poll_interval_seconds") {
             policy.poll_interval = d;
         }
+        if let Some(d) = config_secs(config, "propagation_timeout_seconds") {
+            policy.propagation_timeout = d;
+        }
         let ctx = Ctx::new(
             Clients::new(&sdk, region, policy),
             pctx.stack_id.clone(),
@@ -420,7 +428,11 @@ impl Provider for AwsProvider {
         request: CreateRequest<'_>,
     ) -> Result<Value, ProviderError> {
         let t = self.rtype(rtype)?;
-        resource::create(
+        // A create names what was created a moment ago (its subnet, groups, profile) and is
+        // then waited for and read back by id: AWS's eventual consistency is retried here.
+        // Boxed: the create future is deep enough that another layer of scope overflows the
+        // compiler's query depth.
+        client::propagating(Box::pin(resource::create(
             t,
             &*self.ctx()?,
             request.address,
@@ -428,7 +440,7 @@ impl Provider for AwsProvider {
             request.ownership_tags,
             request.planned,
             request.resuming,
-        )
+        )))
         .await
     }
 
@@ -439,7 +451,7 @@ impl Provider for AwsProvider {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         let t = self.rtype(rtype)?;
-        resource::update(t, &*self.ctx()?, prior, planned).await
+        client::propagating(Box::pin(resource::update(t, &*self.ctx()?, prior, planned))).await
     }
 
     async fn delete(&self, rtype: &str, prior: &Value) -> Result<(), ProviderError> {

@@ -471,6 +471,7 @@ pub async fn create(
                 && let Some(id) = find_created(t, cx, &addr, &planned, &all, client_token).await?
             {
                 tracing::info!(address = %addr, id, "adopting existing object");
+                cx.clients.note_created(&id);
                 t.wait_ready(cx, &id).await?;
                 // Converge from what AWS reports only: an attribute it cannot report (set by a
                 // call the interrupted run may never have made, like ModifyVpcAttribute) counts
