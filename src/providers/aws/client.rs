@@ -21,7 +21,7 @@
 //! `service:Operation`; [`Clients::call_stats`] exposes the counts (refresh cost is measured,
 //! not assumed — design invariant 3).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,7 +73,7 @@ impl Intercept for CallCounter {
 /// return them: a create of one type makes follow-up calls naming the new object before it
 /// returns (ModifyVpcAttribute after CreateVpc), and AWS may not know it there yet.
 #[derive(Debug, Clone)]
-struct CreatedIds(Arc<Mutex<HashMap<String, Instant>>>);
+struct CreatedIds(Arc<Mutex<HashSet<String>>>);
 
 impl Intercept for CreatedIds {
     fn name(&self) -> &'static str {
@@ -89,9 +89,8 @@ impl Intercept for CreatedIds {
         if let Ok(out) = context.output_or_error() {
             let ids = created_ids(out);
             if !ids.is_empty() {
-                let now = Instant::now();
                 let mut created = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                created.extend(ids.into_iter().map(|id| (id, now)));
+                created.extend(ids);
             }
         }
         Ok(())
@@ -188,8 +187,8 @@ pub struct Clients {
     pub policy: CallPolicy,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     buckets: Mutex<HashMap<String, Bucket>>,
-    /// Objects this run created, by id, and when: AWS may not show them everywhere yet.
-    created: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The ids of objects this run created: AWS may not show them everywhere yet.
+    created: Arc<Mutex<HashSet<String>>>,
 }
 
 /// An AWS failure, classified.
@@ -343,7 +342,7 @@ impl Clients {
             service,
             counts: counts.clone(),
         };
-        let created = Arc::new(Mutex::new(HashMap::new()));
+        let created = Arc::new(Mutex::new(HashSet::new()));
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(counter("ec2"))
             .interceptor(CreatedIds(created.clone()))
@@ -379,14 +378,14 @@ impl Clients {
     /// ready) inside [`propagating`] is AWS's eventual consistency, and retried.
     pub fn note_created(&self, id: &str) {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.insert(id.to_string(), Instant::now());
+        created.insert(id.to_string());
     }
 
     /// Whether `failure` names an object this run created.
     fn names_created_object(&self, failure: &AwsFailure) -> bool {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created
-            .keys()
+            .iter()
             .any(|id| failure.message.contains(id.as_str()))
     }
 
