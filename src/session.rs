@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::local::LocalBackend;
-use crate::backend::s3::S3Backend;
 use crate::backend::settings::BackendSpec;
 use crate::backend::{Backend, BackendError, JournaledState, LockInfo};
 use crate::diag::{Diagnostic, Diagnostics};
@@ -22,6 +21,7 @@ use crate::state::crypt::Codec;
 use crate::state::journal::CompactionPolicy;
 use crate::state::{State, new_stack_id};
 use crate::value::Value;
+use slipway_aws::S3Backend;
 
 /// Where the local backend keeps an environment's state.
 pub fn default_state_dir(env_dir: &Path) -> PathBuf {

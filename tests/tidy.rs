@@ -118,8 +118,9 @@ fn first_segments(all: &[String]) -> BTreeSet<String> {
             let parts: Vec<&str> = d.split('/').collect();
             match parts.as_slice() {
                 [top] => Some(top.to_string()),
-                ["src" | "modules" | "tests" | "scripts", sub] => Some(sub.to_string()),
-                ["src", _, sub] => Some(sub.to_string()),
+                ["src" | "modules" | "tests" | "scripts" | "crates", sub] => Some(sub.to_string()),
+                ["src", _, sub] | ["crates", _, "src", sub] => Some(sub.to_string()),
+                ["crates", _, "src", _, sub] => Some(sub.to_string()),
                 _ => None,
             }
         })
@@ -178,8 +179,8 @@ fn architecture_md_names_only_paths_and_items_that_exist() {
 fn the_architecture_check_sees_paths_and_items() {
     let ours: BTreeSet<String> = ["src", "graph", "walk"].map(String::from).into();
     assert_eq!(
-        as_repo_path("src/graph/walk.rs", &ours),
-        Some("src/graph/walk.rs")
+        as_repo_path("crates/slipway-core/src/graph/walk.rs", &ours),
+        Some("crates/slipway-core/src/graph/walk.rs")
     );
     assert_eq!(as_repo_path("walk/live.rs", &ours), Some("walk/live.rs"));
     assert_eq!(as_repo_path("git::URL//subdir?ref=", &ours), None);
@@ -205,24 +206,24 @@ const MAX_FN_LINES: usize = 100;
 /// issue #19: the AWS provider (table-driven types), `watch` and `cli/engine.rs` (the operations
 /// layer), and the ones the "split" session did not reach.
 const LONG_FILES: &[(&str, usize)] = &[
-    ("src/backend/s3.rs", 1202),
+    ("crates/slipway-aws/src/s3_backend.rs", 1202),
     ("src/cli/engine.rs", 1020),
-    ("src/eval/functions/yaml.rs", 961),
-    ("src/graph/walk.rs", 869),
-    ("src/plan/mod.rs", 957),
-    ("src/providers/aws/ec2_instance.rs", 865),
-    ("src/providers/aws/ec2_network.rs", 1626),
-    ("src/providers/aws/elb.rs", 1038),
-    ("src/providers/aws/iam_s3.rs", 974),
+    ("crates/slipway-core/src/eval/functions/yaml.rs", 961),
+    ("crates/slipway-core/src/graph/walk.rs", 869),
+    ("crates/slipway-core/src/plan/mod.rs", 957),
+    ("crates/slipway-aws/src/ec2_instance.rs", 865),
+    ("crates/slipway-aws/src/ec2_network.rs", 1626),
+    ("crates/slipway-aws/src/elb.rs", 1038),
+    ("crates/slipway-aws/src/iam_s3.rs", 974),
     ("src/watch/mod.rs", 899),
 ];
 
 /// Functions still above the limit without a written reason, with their length when this
 /// check was written; like `LONG_FILES`, an entry may shrink or go but never grow.
 const LONG_FNS: &[(&str, &str, usize)] = &[
-    ("src/apply/mod.rs", "apply", 188),
-    ("src/apply/ops.rs", "build_ops", 151),
-    ("src/backend/s3.rs", "write", 107),
+    ("crates/slipway-core/src/apply/mod.rs", "apply", 188),
+    ("crates/slipway-core/src/apply/ops.rs", "build_ops", 151),
+    ("crates/slipway-aws/src/s3_backend.rs", "write", 107),
     ("src/cli/commands.rs", "graph", 112),
     ("src/cli/commands.rs", "run", 120),
     ("src/cli/dr_rebuild.rs", "rebuild", 196),
@@ -230,24 +231,52 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
     ("src/cli/engine.rs", "state_cmd", 137),
     ("src/cli/recover.rs", "recover", 386),
     ("src/cli/state_migrate.rs", "run", 107),
-    ("src/config/blocks.rs", "read_block", 197),
+    (
+        "crates/slipway-core/src/config/blocks.rs",
+        "read_block",
+        197,
+    ),
     ("src/etcd/drill.rs", "apiserver_check", 103),
     ("src/etcd/drill.rs", "drill_steps", 196),
-    ("src/eval/expr.rs", "eval_inner", 177),
-    ("src/eval/expr/template.rs", "render_template", 125),
-    ("src/eval/functions/dates.rs", "f_formatdate", 118),
-    ("src/eval/functions/yaml.rs", "node", 110),
-    ("src/eval/types.rs", "shape_of", 211),
-    ("src/fmt.rs", "lex", 108),
-    ("src/graph/body.rs", "eval_body", 118),
-    ("src/graph/walk/expand.rs", "eval_resource", 131),
-    ("src/graph/walk/expand.rs", "expand", 134),
-    ("src/graph/walk/scope.rs", "resolve", 127),
-    ("src/plan/mod.rs", "plan", 106),
-    ("src/plan/mod.rs", "plan_managed", 109),
-    ("src/plan/mod.rs", "refresh", 102),
-    ("src/plan/render.rs", "write_human", 162),
-    ("src/providers/aws/declare.rs", "update", 115),
+    ("crates/slipway-core/src/eval/expr.rs", "eval_inner", 177),
+    (
+        "crates/slipway-core/src/eval/expr/template.rs",
+        "render_template",
+        125,
+    ),
+    (
+        "crates/slipway-core/src/eval/functions/dates.rs",
+        "f_formatdate",
+        118,
+    ),
+    (
+        "crates/slipway-core/src/eval/functions/yaml.rs",
+        "node",
+        110,
+    ),
+    ("crates/slipway-core/src/eval/types.rs", "shape_of", 211),
+    ("crates/slipway-core/src/fmt.rs", "lex", 108),
+    ("crates/slipway-core/src/graph/body.rs", "eval_body", 118),
+    (
+        "crates/slipway-core/src/graph/walk/expand.rs",
+        "eval_resource",
+        131,
+    ),
+    (
+        "crates/slipway-core/src/graph/walk/expand.rs",
+        "expand",
+        134,
+    ),
+    (
+        "crates/slipway-core/src/graph/walk/scope.rs",
+        "resolve",
+        127,
+    ),
+    ("crates/slipway-core/src/plan/mod.rs", "plan", 106),
+    ("crates/slipway-core/src/plan/mod.rs", "plan_managed", 109),
+    ("crates/slipway-core/src/plan/mod.rs", "refresh", 102),
+    ("crates/slipway-core/src/plan/render.rs", "write_human", 162),
+    ("crates/slipway-aws/src/declare.rs", "update", 115),
     ("src/watch/mod.rs", "run_async", 101),
     ("src/watch/mod.rs", "run_loop", 104),
     ("src/watch/status.rs", "render", 139),
@@ -309,6 +338,7 @@ fn production_files_and_functions_stay_small() {
     let root = root();
     let mut all = Vec::new();
     files(&root.join("src"), &root, &mut all);
+    files(&root.join("crates"), &root, &mut all);
     let mut problems = Vec::new();
     for f in all.iter().filter(|f| f.ends_with(".rs")) {
         if f.ends_with("/tests.rs") {
@@ -352,4 +382,60 @@ fn the_size_check_sees_long_functions() {
     let reasoned = format!("// Long because one match over every kind.\n{long}");
     assert!(long_fns(&reasoned.lines().collect::<Vec<_>>()).is_empty());
     assert_eq!(production_lines("a\n#[cfg(test)]\nmod tests {\n}\n"), ["a"]);
+}
+
+/// The engine builds and tests without the AWS SDK or a Kubernetes client (issue #19 item 4):
+/// `cargo test -p slipway-core` compiles none of them. Checked on the resolved tree (normal,
+/// build and dev dependencies), so a workspace dependency that pulls one in transitively fails.
+#[test]
+fn the_core_crate_builds_without_cloud_clients() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "-p", "slipway-core", "-e", "normal,build,dev"])
+        .args([
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--offline",
+            "--locked",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let names: BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    // Not vacuous: the tree is the engine's.
+    assert!(
+        names.contains("hcl-rs") && names.contains("petgraph"),
+        "{tree}"
+    );
+    let cloud: Vec<&&str> = names
+        .iter()
+        .filter(|n| {
+            n.starts_with("aws-sdk-")
+                || n.starts_with("aws-smithy-")
+                || [
+                    "aws-config",
+                    "aws-runtime",
+                    "aws-types",
+                    "aws-credential-types",
+                ]
+                .contains(n)
+                || ["kube", "kube-client", "kube-core", "k8s-openapi"].contains(n)
+                || ["slipway-aws", "slipway-kubernetes", "slipway"].contains(n)
+        })
+        .collect();
+    assert!(
+        cloud.is_empty(),
+        "slipway-core depends on {cloud:?}: move the code that needs them to slipway-aws, \
+         slipway-kubernetes or the slipway crate"
+    );
 }

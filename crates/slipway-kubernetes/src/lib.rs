@@ -28,6 +28,9 @@ pub mod manifest;
 pub mod ordering;
 mod refresh;
 
+// The engine's modules under the paths this code was written against (`crate::provider`, …).
+pub(crate) use slipway_core::{addr, diag, provider, value};
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

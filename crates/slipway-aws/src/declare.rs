@@ -47,7 +47,7 @@ pub struct Updater {
 /// Names an async `fn(&Ctx, &str, &Value, &Value) -> Result<(), ProviderError>` as an updater.
 macro_rules! updater {
     ($api:literal, $f:path) => {
-        $crate::providers::aws::declare::Updater {
+        $crate::declare::Updater {
             api: $api,
             run: |cx, id, prior, planned| Box::pin($f(cx, id, prior, planned)),
         }

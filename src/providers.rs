@@ -1,11 +1,10 @@
 //! Built-in providers. Each implements [`crate::provider::Provider`]; none is special-cased by
-//! the engine.
+//! the engine. The local ones live in `slipway-core`, the aws and kubernetes ones in their own
+//! crates; they are re-exported here under one path.
 
-pub mod aws;
-pub mod kubernetes;
-pub mod random;
-pub mod time;
-pub mod tls;
+pub use slipway_aws as aws;
+pub use slipway_core::providers::{random, time, tls};
+pub use slipway_kubernetes as kubernetes;
 
 use std::sync::Arc;
 

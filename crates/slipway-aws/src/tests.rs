@@ -38,7 +38,8 @@ async fn count_tagged_vpcs(p: &super::AwsProvider, stack: &str) -> usize {
 
 #[test]
 fn registered_without_network_or_credentials() {
-    let reg = crate::providers::builtin_registry();
+    let mut reg = crate::provider::ProviderRegistry::default();
+    reg.register(std::sync::Arc::new(crate::AwsProvider::new()));
     let schema = reg.resource_schema("aws_instance").expect("aws_instance");
     assert!(schema.block.attributes["ami"].force_new);
     assert!(schema.block.attributes["subnet_id"].force_new);

@@ -51,47 +51,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::{AppendReceipt, Backend, BackendError, LockInfo, WriteReceipt};
 use crate::state::crypt::Codec;
 use crate::state::journal::{decode_record_line, encode_record_with};
 use crate::state::{JournalOp, State, StateError};
-
-/// The `backend "s3" { … }` settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct S3Config {
-    pub bucket: String,
-    /// The snapshot's object key; the other objects are named after it.
-    pub key: String,
-    /// Default: the AWS environment (`AWS_REGION`, profile).
-    pub region: Option<String>,
-    /// A custom endpoint (an S3-compatible store, an emulator); path-style addressing is used.
-    /// Default: `AWS_ENDPOINT_URL` or AWS.
-    pub endpoint: Option<String>,
-    /// Ask S3 to encrypt objects at rest (SSE-S3, AES256). Independent of slipway's own
-    /// encryption, which also hides state from whoever can read the bucket.
-    pub sse: bool,
-    /// Lock in this DynamoDB table instead of a lock object.
-    pub dynamodb_table: Option<String>,
-    /// A lock not refreshed for this long is reported stale.
-    pub lock_ttl: Duration,
-}
-
-impl S3Config {
-    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> S3Config {
-        S3Config {
-            bucket: bucket.into(),
-            key: key.into(),
-            region: None,
-            endpoint: None,
-            sse: false,
-            dynamodb_table: None,
-            lock_ttl: DEFAULT_LOCK_TTL,
-        }
-    }
-}
-
-/// The default lock TTL: long enough that a slow network never makes a live lock look stale.
-pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(300);
+use slipway_core::backend::s3::S3Config;
+use slipway_core::backend::{AppendReceipt, Backend, BackendError, LockInfo, WriteReceipt};
 
 struct Clients {
     s3: aws_sdk_s3::Client,

@@ -1,7 +1,7 @@
 //! The `aws` provider: EC2 networking and instances, EBS, (later) ELBv2, IAM and S3.
 //!
 //! Construction is free: no network, no credentials, so the provider can be registered in
-//! [`crate::providers::builtin_registry`] and its schema inspected offline. Only
+//! `slipway::providers::builtin_registry` and its schema inspected offline. Only
 //! [`Provider::configure`] resolves region and credentials (aws-config's standard chain,
 //! overridden by `region`, `endpoint`, `access_key`/`secret_key` in the provider block) and builds
 //! the shared [`client::Clients`].
@@ -47,6 +47,7 @@ mod ec2_network;
 mod elb;
 mod iam_s3;
 pub mod resource;
+pub mod s3_backend;
 mod s3_config;
 pub mod tags;
 
@@ -93,6 +94,10 @@ fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
 pub mod testing;
 #[cfg(test)]
 mod tests;
+
+// The engine's modules under the paths this code was written against (`crate::provider`, …).
+pub use s3_backend::S3Backend;
+pub(crate) use slipway_core::{addr, provider, state, value};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
