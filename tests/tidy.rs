@@ -206,16 +206,11 @@ const MAX_FN_LINES: usize = 100;
 /// issue #19: the AWS provider (table-driven types), `watch` and `cli/engine.rs` (the operations
 /// layer), and the ones the "split" session did not reach.
 const LONG_FILES: &[(&str, usize)] = &[
-    ("crates/slipway-aws/src/s3_backend.rs", 1202),
-    ("src/cli/engine.rs", 1020),
-    ("crates/slipway-core/src/eval/functions/yaml.rs", 961),
-    ("crates/slipway-core/src/graph/walk.rs", 869),
     ("crates/slipway-core/src/plan/mod.rs", 957),
     ("crates/slipway-aws/src/ec2_instance.rs", 865),
     ("crates/slipway-aws/src/ec2_network.rs", 1626),
     ("crates/slipway-aws/src/elb.rs", 1038),
     ("crates/slipway-aws/src/iam_s3.rs", 974),
-    ("src/watch/mod.rs", 899),
 ];
 
 /// Functions still above the limit without a written reason, with their length when this
@@ -228,7 +223,7 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
     ("src/cli/commands.rs", "run", 120),
     ("src/cli/dr_rebuild.rs", "rebuild", 196),
     ("src/cli/engine.rs", "apply_cmd", 142),
-    ("src/cli/engine.rs", "state_cmd", 137),
+    ("src/cli/state_cmds.rs", "state_cmd", 137),
     ("src/cli/recover.rs", "recover", 386),
     ("src/cli/state_migrate.rs", "run", 107),
     (

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out};
+use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out, state_cmds};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
 use crate::graph::walk::{DagNode, UnknownComputed, WalkOutput};
@@ -86,15 +86,15 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             )
         }
         Command::Show { path, json, state } => {
-            engine::show_cmd(&dir_or_cwd(path), json, &state, ui)
+            state_cmds::show_cmd(&dir_or_cwd(path), json, &state, ui)
         }
         Command::Output {
             name,
             dir,
             json,
             state,
-        } => engine::output_cmd(&dir, name.as_deref(), json, &state),
-        Command::State(cmd) => engine::state_cmd(cmd, raw_args, ui),
+        } => state_cmds::output_cmd(&dir, name.as_deref(), json, &state),
+        Command::State(cmd) => state_cmds::state_cmd(cmd, raw_args, ui),
         Command::Dr(super::DrCommand::Rebuild(a)) => super::dr_rebuild::run(&a, raw_args, ui),
         Command::Console {
             dir,
@@ -113,10 +113,10 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             id,
             dir,
             state,
-        } => engine::import_cmd(&dir, &address, &id, &state, ui),
-        Command::ForceUnlock { id, dir, state } => engine::force_unlock_cmd(&dir, &id, &state),
+        } => state_cmds::import_cmd(&dir, &address, &id, &state, ui),
+        Command::ForceUnlock { id, dir, state } => state_cmds::force_unlock_cmd(&dir, &id, &state),
         Command::Kubeconfig { dir, output, state } => {
-            engine::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
+            state_cmds::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
         }
         Command::Watch(args) => super::watch::watch_cmd(*args),
         Command::Etcd(cmd) => super::etcd::etcd_cmd(cmd),

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use super::{StateArgs, Ui, engine, println_out};
+use super::{StateArgs, Ui, println_out, state_cmds};
 use crate::addr::{InstanceKey, ResourceMode};
 use crate::config::vars::{CliVar, RawValue};
 use crate::diag::{Diagnostic, Diagnostics, Sources, Span};
@@ -38,7 +38,7 @@ pub fn console_cmd(
     state_args: &StateArgs,
     ui: &Ui,
 ) -> i32 {
-    let (mut env, state) = match engine::read_state_with_vars(dir, cli_vars, state_args) {
+    let (mut env, state) = match state_cmds::read_state_with_vars(dir, cli_vars, state_args) {
         Ok(x) => x,
         Err(code) => return code,
     };

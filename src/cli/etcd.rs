@@ -14,8 +14,9 @@ use std::time::Duration;
 use clap::Subcommand;
 use time::OffsetDateTime;
 
-use super::engine::{StateArgs, read_state, runtime};
+use super::engine::{StateArgs, runtime};
 use super::println_out;
+use super::state_cmds::read_state;
 use crate::etcd::snapshots::{self, Class, Location, Metadata};
 use crate::etcd::{CANARY_KEY, Client, TlsFiles};
 

@@ -12,10 +12,12 @@ mod engine;
 mod etcd;
 mod progress;
 mod recover;
+mod state_cmds;
 mod state_migrate;
 mod watch;
 
-pub use engine::{PlanArgs, StateArgs, StateCommand};
+pub use engine::{PlanArgs, StateArgs};
+pub use state_cmds::StateCommand;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
