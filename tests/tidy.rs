@@ -224,7 +224,6 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
     ("src/cli/dr_rebuild.rs", "rebuild", 196),
     ("src/cli/engine.rs", "apply_cmd", 142),
     ("src/cli/state_cmds.rs", "state_cmd", 137),
-    ("src/cli/recover.rs", "recover", 386),
     ("src/cli/state_migrate.rs", "run", 107),
     (
         "crates/slipway-core/src/config/blocks.rs",

@@ -302,37 +302,7 @@ async fn recover(
 
     let stack_id = match &a.stack_id {
         Some(s) => s.clone(),
-        None => {
-            let prefix = format!("{}-", env.name);
-            let mut seen = BTreeSet::new();
-            for name in &providers {
-                if let Some(p) = registry.get(name) {
-                    let stacks = p
-                        .stacks()
-                        .await
-                        .map_err(|e| format!("{name}: {}", e.message))?;
-                    seen.extend(stacks.into_iter().filter(|s| s.starts_with(&prefix)));
-                }
-            }
-            match seen.len() {
-                0 => {
-                    return Err(format!(
-                        "no objects of environment {} were found: no provider sees a \
-                         `slipway:stack` tag named {prefix}…; nothing to recover (if the stack \
-                         id had another form, pass --stack-id)",
-                        env.name
-                    ));
-                }
-                1 => seen.into_iter().next().unwrap_or_default(),
-                _ => {
-                    return Err(format!(
-                        "several stacks of environment {} exist: {}; choose one with --stack-id",
-                        env.name,
-                        seen.into_iter().collect::<Vec<_>>().join(", ")
-                    ));
-                }
-            }
-        }
+        None => only_stack(&env.name, &registry, &providers).await?,
     };
     // Configure again for the stack itself: discovery filters by the configured stack id.
     let state_probe = State::new(stack_id.clone());
@@ -340,24 +310,80 @@ async fn recover(
         .await
         .map_err(|_| "the providers could not be configured".to_string())?;
 
-    // The configuration's instances, as a plan would expand them.
-    let expanded = {
-        let env2 = env.clone();
-        tokio::task::block_in_place(move || env2.walk(&UnknownComputed))
-    };
-    if expanded.diagnostics.has_errors() {
-        ui.diagnostics(&expanded.diagnostics, &env.sources);
-        return Err("the configuration does not evaluate".into());
-    }
-    let declared: BTreeSet<ResourceInstanceAddr> = expanded
-        .instances
-        .keys()
-        .filter(|a| a.resource.mode == ResourceMode::Managed)
-        .cloned()
-        .collect();
+    let declared = declared_instances(&env, ui)?;
 
+    let found = discover(&registry, &providers, &declared).await?;
+
+    let recovered = place(&env, &registry, &found, &stack_id, ui)?;
+    let missing = missing_of(&declared, &recovered, &found);
+
+    let st = write_recovered(
+        &env.name,
+        a.backup.as_deref(),
+        existing.as_ref(),
+        &stack_id,
+        &recovered,
+        backend.as_ref(),
+    )
+    .await?;
+
+    // What the next plan does, from the state just written (the lock is still ours).
+    let plan = plan_after(&env, backend, lock, &stack_id, &configured.deferred, ui).await?;
+
+    report(
+        a.json,
+        &env.name,
+        &st.stack_id,
+        &Outcome {
+            recovered: &recovered,
+            missing: &missing,
+            found: &found,
+        },
+        &plan,
+    );
+    Ok(0)
+}
+
+/// The one stack named `<environment>-…` that the providers can see (`--stack-id` not given).
+async fn only_stack(
+    env_name: &str,
+    registry: &ProviderRegistry,
+    providers: &[&'static str],
+) -> Result<String, String> {
+    let prefix = format!("{}-", env_name);
+    let mut seen = BTreeSet::new();
+    for name in providers {
+        if let Some(p) = registry.get(name) {
+            let stacks = p
+                .stacks()
+                .await
+                .map_err(|e| format!("{name}: {}", e.message))?;
+            seen.extend(stacks.into_iter().filter(|s| s.starts_with(&prefix)));
+        }
+    }
+    match seen.len() {
+        0 => Err(format!(
+            "no objects of environment {env_name} were found: no provider sees a \
+             `slipway:stack` tag named {prefix}…; nothing to recover (if the stack \
+             id had another form, pass --stack-id)"
+        )),
+        1 => Ok(seen.into_iter().next().unwrap_or_default()),
+        _ => Err(format!(
+            "several stacks of environment {env_name} exist: {}; choose one with --stack-id",
+            seen.into_iter().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Every object the providers find by the stack's marks, checked against the configuration's
+/// instances (`declared`): one per address is kept, the rest listed with the reason.
+async fn discover(
+    registry: &ProviderRegistry,
+    providers: &[&'static str],
+    declared: &BTreeSet<ResourceInstanceAddr>,
+) -> Result<Found, String> {
     let mut found = Found::default();
-    for name in &providers {
+    for name in providers {
         let Some(p) = registry.get(name) else {
             continue;
         };
@@ -439,10 +465,176 @@ async fn recover(
             }
         }
     }
+    Ok(found)
+}
 
+/// Why each declared instance has no recovered object.
+fn missing_of(
+    declared: &BTreeSet<ResourceInstanceAddr>,
+    recovered: &BTreeMap<ResourceInstanceAddr, Value>,
+    found: &Found,
+) -> BTreeMap<ResourceInstanceAddr, Missing> {
+    declared
+        .iter()
+        .filter(|a| !recovered.contains_key(*a))
+        .map(|a| {
+            let t = &a.resource.rtype;
+            let why = if let Some(ids) = found.ambiguous.get(a) {
+                Missing::Ambiguous(ids.clone())
+            } else if found.marked_types.contains(t) {
+                Missing::NotFound
+            } else if found.derivable.contains(t) {
+                Missing::NotDerivable
+            } else if found.local.contains(t) {
+                Missing::LocalOnly
+            } else {
+                Missing::ProviderUnavailable
+            };
+            (a.clone(), why)
+        })
+        .collect()
+}
+
+/// What recovery found, for the report.
+struct Outcome<'a> {
+    recovered: &'a BTreeMap<ResourceInstanceAddr, Value>,
+    missing: &'a BTreeMap<ResourceInstanceAddr, Missing>,
+    found: &'a Found,
+}
+
+/// Prints what was recovered, what was not and why, and what the next plan will do.
+fn report(json: bool, env_name: &str, st_id: &str, o: &Outcome<'_>, plan: &crate::plan::Plan) {
+    let mut next: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for c in &plan.changes {
+        let k = match c.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp | Action::Read => continue,
+        };
+        next.entry(k).or_default().push(c.addr.to_string());
+    }
+    if json {
+        let doc = serde_json::json!({
+            "stack_id": st_id,
+            "recovered": o.recovered.iter().map(|(a, v)| serde_json::json!({
+                "address": a.to_string(),
+                "id": v.get_attr("id").and_then(|i| i.as_str().map(str::to_string)),
+            })).collect::<Vec<_>>(),
+            "not_recovered": o.missing.iter().map(|(a, why)| serde_json::json!({
+                "address": a.to_string(), "reason": why.describe(),
+            })).collect::<Vec<_>>(),
+            "unmatched": o.found.unmatched.iter().map(|(a, t, id, why)| serde_json::json!({
+                "address": a, "type": t, "id": id, "reason": why,
+            })).collect::<Vec<_>>(),
+            "next_plan": next,
+        });
+        println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println_out(&format!(
+            "Recovered {} object(s) of stack {st_id} into the state of {}:",
+            o.recovered.len(),
+            env_name
+        ));
+        for (a, v) in o.recovered {
+            let id = v
+                .get_attr("id")
+                .and_then(|i| i.as_str().map(str::to_string))
+                .unwrap_or_default();
+            println_out(&format!("  {a}  {id}"));
+        }
+        if !o.missing.is_empty() {
+            println_out(&format!(
+                "\nNot recoverable from the cloud ({}):",
+                o.missing.len()
+            ));
+            for (a, why) in o.missing {
+                println_out(&format!("  {a}: {}", why.describe()));
+            }
+        }
+        if !o.found.unmatched.is_empty() {
+            println_out(&format!(
+                "\nTagged objects left out ({}):",
+                o.found.unmatched.len()
+            ));
+            for (a, t, id, why) in &o.found.unmatched {
+                println_out(&format!("  {t} {id} at {a}: {why}"));
+            }
+        }
+        let (add, change, destroy) = plan.counts();
+        println_out(&format!(
+            "\nThe next plan: {add} to add, {change} to change, {destroy} to destroy."
+        ));
+        for (k, addrs) in &next {
+            for addr in addrs {
+                println_out(&format!("  {k:<8} {addr}"));
+            }
+        }
+    }
+}
+
+/// Writes the recovered objects as a new state (over a replaced one, `--force`: kept in a
+/// file first, its lineage and a later serial).
+async fn write_recovered(
+    env_name: &str,
+    backup: Option<&Path>,
+    existing: Option<&State>,
+    stack_id: &str,
+    recovered: &BTreeMap<ResourceInstanceAddr, Value>,
+    backend: &dyn Backend,
+) -> Result<State, String> {
+    // Keep what --force replaces, before anything is written.
+    if let Some(old) = existing.filter(|s| !s.resources.is_empty()) {
+        let path = backup.map(Path::to_path_buf).unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "{}.state-before-recover-{}.json",
+                env_name, old.serial
+            ))
+        });
+        write_private(
+            &path,
+            &serde_json::to_vec_pretty(old).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("keeping the replaced state in {}: {e}", path.display()))?;
+        eprintln!(
+            "The state it replaces (serial {}, {} instances) is kept in {} (mode 0600: it holds secrets).",
+            old.serial,
+            old.resources.len(),
+            path.display()
+        );
+    }
+    let mut st = State::new(stack_id.to_string());
+    // Over a replaced state (--force): its lineage, a later serial — the backend only writes
+    // forward, and no plan saved against the replaced state applies to this one.
+    if let Some(old) = existing {
+        st.lineage = old.lineage.clone();
+        st.serial = old.serial + 1;
+    } else {
+        st.serial = 1;
+    }
+    for (addr, v) in recovered {
+        let provider = crate::provider::provider_name_of(&addr.resource.rtype);
+        let mut r = ResourceState::from_value(provider, addr.resource.rtype.clone(), v);
+        r.generation = 1;
+        st.resources.insert(addr.clone(), r);
+    }
+    backend.write(&st).await.map_err(|e| e.to_string())?;
+    Ok(st)
+}
+
+/// Walks the configuration over the found objects: each lands at its address, and objects of
+/// unmarked types are looked up from their (now known) configuration.
+fn place(
+    env: &Environment,
+    registry: &ProviderRegistry,
+    found: &Found,
+    stack_id: &str,
+    ui: &Ui,
+) -> Result<BTreeMap<ResourceInstanceAddr, Value>, String> {
     let handler = Recovering {
-        registry: &registry,
-        found: &found,
+        registry,
+        found,
         handle: tokio::runtime::Handle::current(),
         recovered: Mutex::default(),
         errors: Mutex::default(),
@@ -481,67 +673,24 @@ async fn recover(
             }
         ));
     }
-    let missing: BTreeMap<ResourceInstanceAddr, Missing> = declared
-        .iter()
-        .filter(|a| !recovered.contains_key(*a))
-        .map(|a| {
-            let t = &a.resource.rtype;
-            let why = if let Some(ids) = found.ambiguous.get(a) {
-                Missing::Ambiguous(ids.clone())
-            } else if found.marked_types.contains(t) {
-                Missing::NotFound
-            } else if found.derivable.contains(t) {
-                Missing::NotDerivable
-            } else if found.local.contains(t) {
-                Missing::LocalOnly
-            } else {
-                Missing::ProviderUnavailable
-            };
-            (a.clone(), why)
-        })
-        .collect();
+    Ok(recovered)
+}
 
-    // Keep what --force replaces, before anything is written.
-    if let Some(old) = existing.as_ref().filter(|s| !s.resources.is_empty()) {
-        let path = a.backup.clone().unwrap_or_else(|| {
-            PathBuf::from(format!(
-                "{}.state-before-recover-{}.json",
-                env.name, old.serial
-            ))
-        });
-        write_private(
-            &path,
-            &serde_json::to_vec_pretty(old).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("keeping the replaced state in {}: {e}", path.display()))?;
-        eprintln!(
-            "The state it replaces (serial {}, {} instances) is kept in {} (mode 0600: it holds secrets).",
-            old.serial,
-            old.resources.len(),
-            path.display()
-        );
-    }
-    let mut st = State::new(stack_id.clone());
-    // Over a replaced state (--force): its lineage, a later serial — the backend only writes
-    // forward, and no plan saved against the replaced state applies to this one.
-    if let Some(old) = &existing {
-        st.lineage = old.lineage.clone();
-        st.serial = old.serial + 1;
-    } else {
-        st.serial = 1;
-    }
-    for (addr, v) in &recovered {
-        let provider = crate::provider::provider_name_of(&addr.resource.rtype);
-        let mut r = ResourceState::from_value(provider, addr.resource.rtype.clone(), v);
-        r.generation = 1;
-        st.resources.insert(addr.clone(), r);
-    }
-    backend.write(&st).await.map_err(|e| e.to_string())?;
-
-    // What the next plan does, from the state just written (the lock is still ours).
+/// Plans over the state just written, in a session that holds the lock already taken.
+async fn plan_after(
+    env: &Arc<Environment>,
+    backend: Arc<dyn Backend>,
+    lock: LockInfo,
+    stack_id: &str,
+    deferred: &BTreeSet<String>,
+    ui: &Ui,
+) -> Result<crate::plan::Plan, String> {
     let journaled = JournaledState::open(
         backend.clone(),
-        move || stack_id.clone(),
+        {
+            let id = stack_id.to_string();
+            move || id.clone()
+        },
         CompactionPolicy::default(),
     )
     .await
@@ -551,9 +700,9 @@ async fn recover(
         backend: backend.clone(),
         lock,
         state: journaled,
-        registry: registry.clone(),
+        registry: env.registry.clone(),
         warnings: Diagnostics::default(),
-        deferred: configured.deferred.clone(),
+        deferred: deferred.clone(),
     };
     let plan = make_plan(
         &session,
@@ -568,77 +717,29 @@ async fn recover(
     let plan =
         plan.map_err(|_| "the state was written, but planning over it failed".to_string())?;
     close.map_err(|e| e.to_string())?;
+    Ok(plan)
+}
 
-    let mut next: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    for c in &plan.changes {
-        let k = match c.action {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Replace => "replace",
-            Action::Delete => "delete",
-            Action::NoOp | Action::Read => continue,
-        };
-        next.entry(k).or_default().push(c.addr.to_string());
+/// The configuration's managed instances, as a plan would expand them.
+fn declared_instances(
+    env: &Arc<Environment>,
+    ui: &Ui,
+) -> Result<BTreeSet<ResourceInstanceAddr>, String> {
+    // The configuration's instances, as a plan would expand them.
+    let expanded = {
+        let env2 = env.clone();
+        tokio::task::block_in_place(move || env2.walk(&UnknownComputed))
+    };
+    if expanded.diagnostics.has_errors() {
+        ui.diagnostics(&expanded.diagnostics, &env.sources);
+        return Err("the configuration does not evaluate".into());
     }
-    let st_id = &st.stack_id;
-    if a.json {
-        let doc = serde_json::json!({
-            "stack_id": st_id,
-            "recovered": recovered.iter().map(|(a, v)| serde_json::json!({
-                "address": a.to_string(),
-                "id": v.get_attr("id").and_then(|i| i.as_str().map(str::to_string)),
-            })).collect::<Vec<_>>(),
-            "not_recovered": missing.iter().map(|(a, why)| serde_json::json!({
-                "address": a.to_string(), "reason": why.describe(),
-            })).collect::<Vec<_>>(),
-            "unmatched": found.unmatched.iter().map(|(a, t, id, why)| serde_json::json!({
-                "address": a, "type": t, "id": id, "reason": why,
-            })).collect::<Vec<_>>(),
-            "next_plan": next,
-        });
-        println_out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        println_out(&format!(
-            "Recovered {} object(s) of stack {st_id} into the state of {}:",
-            recovered.len(),
-            env.name
-        ));
-        for (a, v) in &recovered {
-            let id = v
-                .get_attr("id")
-                .and_then(|i| i.as_str().map(str::to_string))
-                .unwrap_or_default();
-            println_out(&format!("  {a}  {id}"));
-        }
-        if !missing.is_empty() {
-            println_out(&format!(
-                "\nNot recoverable from the cloud ({}):",
-                missing.len()
-            ));
-            for (a, why) in &missing {
-                println_out(&format!("  {a}: {}", why.describe()));
-            }
-        }
-        if !found.unmatched.is_empty() {
-            println_out(&format!(
-                "\nTagged objects left out ({}):",
-                found.unmatched.len()
-            ));
-            for (a, t, id, why) in &found.unmatched {
-                println_out(&format!("  {t} {id} at {a}: {why}"));
-            }
-        }
-        let (add, change, destroy) = plan.counts();
-        println_out(&format!(
-            "\nThe next plan: {add} to add, {change} to change, {destroy} to destroy."
-        ));
-        for (k, addrs) in &next {
-            for addr in addrs {
-                println_out(&format!("  {k:<8} {addr}"));
-            }
-        }
-    }
-    Ok(0)
+    Ok(expanded
+        .instances
+        .keys()
+        .filter(|a| a.resource.mode == ResourceMode::Managed)
+        .cloned()
+        .collect())
 }
 
 /// Provider names the configuration uses (blocks and declared resource types).
