@@ -244,7 +244,7 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
         118,
     ),
     (
-        "crates/slipway-core/src/eval/functions/yaml.rs",
+        "crates/slipway-core/src/eval/functions/yaml/decode.rs",
         "node",
         110,
     ),
