@@ -902,13 +902,17 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     let action = |actions: &BTreeMap<String, String>, address: &str| {
         actions.get(address).cloned().unwrap_or("no-op".to_string())
     };
-    let instance =
-        |n: &str| format!("module.control_plane.module.nodes.aws_instance.node[\"{n}\"]");
+    let instance = |n: &str| {
+        format!("module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]")
+    };
     assert_eq!(action(&up, &instance("dev-cp-a")), "no-op", "{up:?}");
     assert_eq!(action(&up, &instance("dev-cp-b")), "create", "{up:?}");
     assert_eq!(action(&up, &instance("dev-cp-c")), "create", "{up:?}");
     assert_eq!(
-        action(&up, "module.control_plane.aws_s3_object.etcd_members[0]"),
+        action(
+            &up,
+            "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"
+        ),
         "update",
         "{up:?}"
     );
@@ -951,7 +955,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     leaving.retain(|_, a| a != "no-op");
     assert_eq!(
         leaving.keys().collect::<Vec<_>>(),
-        ["module.control_plane.aws_s3_object.etcd_members[0]"],
+        ["module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"],
         "{leaving:?}"
     );
     assert_eq!(f.user_data_leaving, f.user_data_3);
