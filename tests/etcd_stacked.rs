@@ -1,7 +1,7 @@
 //! Quorum-safe membership of stacked etcd (issue #16 item 1, "same for stacked etcd"): on
 //! `environments/dev` (`topology = "stacked"`) every control-plane node runs an etcd member in
 //! kubeadm's static pod; kubeadm joins a new node's member as a learner and promotes it, and
-//! modules/control-plane adds modules/etcd's membership script (`remove-stale` before
+//! modules/kubeadm-nodes (the control plane) adds modules/etcd's membership script (`remove-stale` before
 //! `kubeadm join`, the `reconcile` timer), the pinned etcdctl and the declared member list in S3.
 //!
 //! The fixture applies `environments/dev` against a real moto server: 1 control-plane node, then

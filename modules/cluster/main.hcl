@@ -147,7 +147,7 @@ module "pki" {
   cluster_name          = var.name
 }
 
-# Stacked: the control-plane nodes' members (modules/control-plane etcd_membership); external:
+# Stacked: the control-plane nodes' members (modules/kubeadm-nodes etcd_membership); external:
 # the etcd_nodes instances, reached by the apiservers with apiserver-etcd-client.
 module "etcd" {
   source              = "../etcd"

@@ -1,8 +1,10 @@
-# The node groups: the control plane (the first node by name inits), the workers, and with the
-# external topology the dedicated etcd members; then the etcd snapshots' schedule and policies.
+# The node groups: the control plane (the first node by name inits) and the workers, both
+# modules/kubeadm-nodes, and with the external topology the dedicated etcd members; then the etcd
+# snapshots' schedule and policies.
 
 module "control_plane" {
-  source             = "../control-plane"
+  source             = "../kubeadm-nodes"
+  role               = "control-plane"
   cluster_name       = var.name
   nodes              = module.control_plane_placement.nodes
   subnet_ids         = module.network.private_subnet_ids
@@ -24,7 +26,7 @@ module "control_plane" {
   # External: the members restore (modules/etcd-nodes); the control plane renders nothing for it.
   etcd_restore = local.stacked ? var.etcd_restore : null
 
-  # Stacked etcd membership (modules/control-plane membership.hcl): remove-stale before a join,
+  # Stacked etcd membership (modules/kubeadm-nodes membership.hcl): remove-stale before a join,
   # init-or-join on the init node, the reconcile timer, leave at shutdown, etcdctl, and the
   # declared member list in S3. No depends_on on the external members: they boot in parallel,
   # and the init node's bootstrap waits for etcd's health before kubeadm init.
@@ -41,7 +43,8 @@ module "control_plane" {
 }
 
 module "workers" {
-  source             = "../workers"
+  source             = "../kubeadm-nodes"
+  role               = "worker"
   cluster_name       = var.name
   nodes              = module.worker_placement.nodes
   subnet_ids         = module.network.private_subnet_ids

@@ -54,6 +54,11 @@ variable "containerd_version" {
 variable "control_plane_count" {
   description = "Control-plane nodes, spread over the zones (stacked etcd: each is a member, so 1 or 3)."
   type        = number
+
+  validation {
+    condition     = var.control_plane_count >= 1
+    error_message = "At least one control-plane node is needed."
+  }
 }
 
 variable "worker_count" {
