@@ -3,7 +3,8 @@
 //! `module.cluster` / `module.addons` with the environments' `moved` blocks, and the first plan
 //! changes nothing but addresses: every instance the old layout created is a no-op move (same
 //! attribute values), nothing is created, replaced or deleted. The old layout is read from Git
-//! at the last commit that had it, and applied against a real moto server with today's modules.
+//! at the last commit that had it, and applied against a real moto server with today's modules
+//! (and, for the node groups folded into modules/kubeadm-nodes since, theirs from that commit).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +46,22 @@ fn write_env_at(commit: &str, name: &str, to: &Path) {
     }
 }
 
+/// Today's modules, plus those the old layout called that are gone since (modules/control-plane
+/// and modules/workers, folded into modules/kubeadm-nodes) as they were at LAYOUT_BEFORE: both
+/// layouts then share every module that still exists, so only the wiring differs.
+fn write_modules(to: &Path) {
+    crate::util::copy_dir(&repo().join("modules"), to);
+    for file in git(&["ls-tree", "-r", "--name-only", LAYOUT_BEFORE, "modules/"]).lines() {
+        let module = file.split('/').nth(1).unwrap();
+        if repo().join("modules").join(module).exists() {
+            continue;
+        }
+        let dest = to.join(file.strip_prefix("modules/").unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, git(&["show", &format!("{LAYOUT_BEFORE}:{file}")])).unwrap();
+    }
+}
+
 fn write_env_now(name: &str, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     crate::util::copy_dir(&repo().join("environments").join(name), to);
@@ -56,7 +73,7 @@ fn old_layout_moves_without_changes(name: &str, extra: &[&str]) -> usize {
     let moto = Moto::start();
     let dir = TestDir::new();
     let state = dir.join("state");
-    std::os::unix::fs::symlink(repo().join("modules"), dir.join("modules")).unwrap();
+    write_modules(&dir.join("modules"));
     let env = dir.join("environments").join(name);
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
