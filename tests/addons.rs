@@ -50,8 +50,8 @@ fn dev_and_prod_plan_the_in_cluster_stack_without_contacting_a_cluster() {
         plan.assert_code(0);
         let out = &plan.stdout;
         for object in [
-            "module.observability[0].kubernetes_manifest.namespace",
-            "module.observability[0].kubernetes_manifest.prometheus",
+            "module.addons.module.observability[0].kubernetes_manifest.namespace",
+            "module.addons.module.observability[0].kubernetes_manifest.prometheus",
         ] {
             assert!(
                 out.contains(&format!("# {object} will be created")),
@@ -101,7 +101,7 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
     assert!(
         apply
             .stdout
-            .contains("module.observability[0].kubernetes_manifest.prometheus: Creation complete"),
+            .contains("module.addons.module.observability[0].kubernetes_manifest.prometheus: Creation complete"),
         "{}",
         apply.dump()
     );
@@ -121,7 +121,7 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
     );
     out.assert_code(0);
     assert!(
-        out.stdout.contains("module.control_plane."),
+        out.stdout.contains("module.cluster.module.control_plane."),
         "{}",
         out.dump()
     );

@@ -160,12 +160,14 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
             "{images}"
         );
     }
-    // The instances come from modules/control-plane and modules/workers (through modules/nodes).
+    // The instances come from modules/kubeadm-nodes, once per role (through modules/nodes).
     assert_eq!(
         addresses,
         std::collections::BTreeSet::from([
-            "module.control_plane.module.nodes.aws_instance.node[\"dev-cp-a\"]".to_string(),
-            "module.workers.module.nodes.aws_instance.node[\"dev-worker-a\"]".to_string(),
+            "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"dev-cp-a\"]"
+                .to_string(),
+            "module.cluster.module.workers.module.nodes.aws_instance.node[\"dev-worker-a\"]"
+                .to_string(),
         ])
     );
 

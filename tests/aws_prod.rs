@@ -1359,7 +1359,7 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
-        .filter(|a| a.starts_with("module.observability[0]."))
+        .filter(|a| a.starts_with("module.addons.module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
     assert_eq!(g.len(), 132 + in_cluster);
@@ -1385,20 +1385,27 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     }
     assert_eq!(removed, g.len(), "the graph has a cycle");
 
-    let vpc = "module.network.aws_vpc.this";
-    let subnet = "module.network.aws_subnet.public[\"us-east-1b\"]";
-    let sg = "aws_security_group.control_plane";
-    let etcd_sg = "module.etcd_nodes.aws_security_group.etcd";
-    let lb = "module.apiserver_lb.aws_lb.api";
-    let cert = "module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
-    let bundle = "module.control_plane.module.nodes.aws_s3_object.bundle[\"prod-cp-b\"]";
-    let instance = "module.control_plane.module.nodes.aws_instance.node[\"prod-cp-b\"]";
-    let target = "module.apiserver_lb.aws_lb_target_group_attachment.node[\"prod-cp-b\"]";
-    let etcd_cert = "module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/prod-etcd-c\"]";
-    let etcd_bundle = "module.etcd_nodes.module.nodes.aws_s3_object.bundle[\"prod-etcd-c\"]";
-    let etcd_volume = "module.etcd_nodes.aws_ebs_volume.data[\"prod-etcd-c\"]";
-    let etcd_instance = "module.etcd_nodes.module.nodes.aws_instance.node[\"prod-etcd-c\"]";
-    let etcd_attach = "module.etcd_nodes.aws_volume_attachment.data[\"prod-etcd-c\"]";
+    let vpc = "module.cluster.module.network.aws_vpc.this";
+    let subnet = "module.cluster.module.network.aws_subnet.public[\"us-east-1b\"]";
+    let sg = "module.cluster.aws_security_group.nodes[\"control_plane\"]";
+    let etcd_sg = "module.cluster.module.etcd_nodes[0].aws_security_group.etcd";
+    let lb = "module.cluster.module.apiserver_lb.aws_lb.api";
+    let cert = "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
+    let bundle =
+        "module.cluster.module.control_plane.module.nodes.aws_s3_object.bundle[\"prod-cp-b\"]";
+    let instance =
+        "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"prod-cp-b\"]";
+    let target =
+        "module.cluster.module.apiserver_lb.aws_lb_target_group_attachment.node[\"prod-cp-b\"]";
+    let etcd_cert =
+        "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/prod-etcd-c\"]";
+    let etcd_bundle =
+        "module.cluster.module.etcd_nodes[0].module.nodes.aws_s3_object.bundle[\"prod-etcd-c\"]";
+    let etcd_volume = "module.cluster.module.etcd_nodes[0].aws_ebs_volume.data[\"prod-etcd-c\"]";
+    let etcd_instance =
+        "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[\"prod-etcd-c\"]";
+    let etcd_attach =
+        "module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[\"prod-etcd-c\"]";
     for (from, to) in [
         (vpc, sg),
         (vpc, subnet),
@@ -1424,8 +1431,8 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     // The in-cluster objects come after what the provider block names (the load balancer, the
     // admin certificate) and after the machines, so destroy removes them while the API server
     // still answers.
-    let prometheus = "module.observability[0].kubernetes_manifest.prometheus";
-    let admin = "module.pki.tls_locally_signed_cert.leaf[\"admin\"]";
+    let prometheus = "module.addons.module.observability[0].kubernetes_manifest.prometheus";
+    let admin = "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"admin\"]";
     for from in [lb, admin, instance, target, etcd_instance] {
         assert!(
             path(&g, from, prometheus),
@@ -1459,28 +1466,32 @@ fn prod_etcd_scaling_to_five_replaces_no_running_member_and_rewrites_the_declare
     // replacement, so the cluster is never down more than the new members' joins.
     for name in ["prod-etcd-a", "prod-etcd-b", "prod-etcd-c"] {
         for address in [
-            format!("module.etcd_nodes.module.nodes.aws_instance.node[\"{name}\"]"),
-            format!("module.etcd_nodes.aws_ebs_volume.data[\"{name}\"]"),
-            format!("module.etcd_nodes.aws_volume_attachment.data[\"{name}\"]"),
+            format!(
+                "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[\"{name}\"]"
+            ),
+            format!("module.cluster.module.etcd_nodes[0].aws_ebs_volume.data[\"{name}\"]"),
+            format!("module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[\"{name}\"]"),
         ] {
             assert_eq!(action(&address), "no-op", "{address}: {actions:?}");
         }
     }
     for name in ["prod-etcd-d", "prod-etcd-e"] {
-        let address = format!("module.etcd_nodes.module.nodes.aws_instance.node[\"{name}\"]");
+        let address = format!(
+            "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[\"{name}\"]"
+        );
         assert_eq!(action(&address), "create", "{address}");
     }
     // Nor any control-plane node: the apiservers name the first three members only.
     for cp in by_role("control-plane") {
         let address = format!(
-            "module.control_plane.module.nodes.aws_instance.node[\"{}\"]",
+            "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{}\"]",
             cp.name
         );
         assert_eq!(action(&address), "no-op", "{address}: {actions:?}");
     }
     // The list the scripts read is rewritten in place.
     assert_eq!(
-        action("module.etcd_nodes.aws_s3_object.declared_members"),
+        action("module.cluster.module.etcd_nodes[0].aws_s3_object.declared_members"),
         "update",
         "{actions:?}"
     );
@@ -1530,10 +1541,22 @@ fn prod_etcd_member_count_must_be_odd_and_five_gives_five_members_with_volumes()
         .map(|n| n["address"].as_str().unwrap().to_string())
         .collect();
     for (kind, n) in [
-        ("module.etcd_nodes.aws_ebs_volume.data[", 5),
-        ("module.etcd_nodes.aws_volume_attachment.data[", 5),
-        ("module.etcd_nodes.module.nodes.aws_instance.node[", 5),
-        ("module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/", 5),
+        (
+            "module.cluster.module.etcd_nodes[0].aws_ebs_volume.data[",
+            5,
+        ),
+        (
+            "module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[",
+            5,
+        ),
+        (
+            "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[",
+            5,
+        ),
+        (
+            "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/",
+            5,
+        ),
     ] {
         assert_eq!(
             addresses.iter().filter(|a| a.starts_with(kind)).count(),

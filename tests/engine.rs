@@ -636,6 +636,77 @@ fn state_mv_rm_and_moved_blocks_follow_renames() {
     );
 }
 
+/// Issue #17 item 5: `moved { from = module.m, to = module.outer.module.m }` moves everything
+/// under a module instance (environments/*/moved.hcl into modules/cluster), and the dependencies
+/// state records follow: destroy orders by them, and with the old names a role went before the
+/// policy attached to it (DeleteConflict).
+#[test]
+fn a_moved_block_moves_a_whole_module_and_the_recorded_dependencies() {
+    let repo = Repo::new();
+    let modules = repo.dir.path().join("modules");
+    std::fs::create_dir_all(modules.join("m")).unwrap();
+    std::fs::create_dir_all(modules.join("outer")).unwrap();
+    std::fs::write(
+        modules.join("m/main.hcl"),
+        "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n\nresource \"random_id\" \"b\" {\n  count       = 2\n  byte_length = random_id.a.byte_length\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        modules.join("outer/main.hcl"),
+        "module \"m\" {\n  source = \"../m\"\n}\n",
+    )
+    .unwrap();
+    repo.write(
+        "main.hcl",
+        "module \"m\" {\n  source = \"../../modules/m\"\n}\n",
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let before = repo
+        .run(&["state", "show", "module.m.random_id.b[1]", "--dir", ENV])
+        .ok()
+        .stdout;
+    repo.write(
+        "main.hcl",
+        "module \"outer\" {\n  source = \"../../modules/outer\"\n}\n\nmoved {\n  from = module.m\n  to   = module.outer.module.m\n}\n",
+    );
+    let p = repo.run(&["plan", ENV]).ok();
+    for moved in ["random_id.a", "random_id.b[0]", "random_id.b[1]"] {
+        assert!(
+            p.stdout.contains(&format!(
+                "module.m.{moved} has moved to module.outer.module.m.{moved}"
+            )),
+            "{}",
+            p.stdout
+        );
+    }
+    assert!(
+        p.stdout
+            .contains("Plan: 0 to add, 0 to change, 0 to destroy"),
+        "{}",
+        p.stdout
+    );
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let after = repo
+        .run(&[
+            "state",
+            "show",
+            "module.outer.module.m.random_id.b[1]",
+            "--dir",
+            ENV,
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(before.replace("module.m.", "module.outer.module.m."), after);
+    let state = std::fs::read_to_string(repo.state_file()).unwrap();
+    assert!(
+        state.contains("\"module.outer.module.m.random_id.a\"")
+            && !state.contains("\"module.m.random_id.a\""),
+        "the dependencies follow the move:\n{state}"
+    );
+    let again = repo.run(&["plan", ENV, "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
 #[test]
 fn a_moved_block_renames_without_replacing() {
     let repo = Repo::new();

@@ -1,7 +1,7 @@
 //! Quorum-safe membership of stacked etcd (issue #16 item 1, "same for stacked etcd"): on
 //! `environments/dev` (`topology = "stacked"`) every control-plane node runs an etcd member in
 //! kubeadm's static pod; kubeadm joins a new node's member as a learner and promotes it, and
-//! modules/control-plane adds modules/etcd's membership script (`remove-stale` before
+//! modules/kubeadm-nodes (the control plane) adds modules/etcd's membership script (`remove-stale` before
 //! `kubeadm join`, the `reconcile` timer), the pinned etcdctl and the declared member list in S3.
 //!
 //! The fixture applies `environments/dev` against a real moto server: 1 control-plane node, then
@@ -902,13 +902,17 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     let action = |actions: &BTreeMap<String, String>, address: &str| {
         actions.get(address).cloned().unwrap_or("no-op".to_string())
     };
-    let instance =
-        |n: &str| format!("module.control_plane.module.nodes.aws_instance.node[\"{n}\"]");
+    let instance = |n: &str| {
+        format!("module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]")
+    };
     assert_eq!(action(&up, &instance("dev-cp-a")), "no-op", "{up:?}");
     assert_eq!(action(&up, &instance("dev-cp-b")), "create", "{up:?}");
     assert_eq!(action(&up, &instance("dev-cp-c")), "create", "{up:?}");
     assert_eq!(
-        action(&up, "module.control_plane.aws_s3_object.etcd_members[0]"),
+        action(
+            &up,
+            "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"
+        ),
         "update",
         "{up:?}"
     );
@@ -951,7 +955,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     leaving.retain(|_, a| a != "no-op");
     assert_eq!(
         leaving.keys().collect::<Vec<_>>(),
-        ["module.control_plane.aws_s3_object.etcd_members[0]"],
+        ["module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"],
         "{leaving:?}"
     );
     assert_eq!(f.user_data_leaving, f.user_data_3);

@@ -27,6 +27,7 @@ mod dr_drill;
 mod dr_rebuild;
 mod encryption;
 mod engine;
+mod env_layout;
 mod etcd;
 mod etcd_membership;
 mod etcd_snapshot;

@@ -69,7 +69,7 @@ locals {
   }
 
   # The declared member list the scripts read (from S3 on EC2: modules/etcd-nodes or
-  # modules/control-plane uploads it), updatable without replacing any member. `leaving` members
+  # modules/kubeadm-nodes uploads it), updatable without replacing any member. `leaving` members
   # are left out: the reconcile removes them while their nodes still run.
   declared_members = jsonencode({
     members = { for name in local.names : name => {

@@ -261,7 +261,7 @@ locals {
     encoding = "gz+b64"
   }] : []
 
-  # A stacked control-plane node with modules/etcd's membership script (modules/control-plane
+  # A stacked control-plane node with modules/etcd's membership script (modules/kubeadm-nodes
   # etcd_membership): etcdctl from the pinned release, remove-stale before the join, the timer.
   stacked_membership = var.etcd_membership && var.etcd.topology == "stacked" && contains(["control-plane-init", "control-plane-join"], var.role)
 

@@ -3,7 +3,7 @@
 # The script is templates/etcd-snapshot.sh.tftpl; the layout is src/etcd/snapshots.rs's.
 
 variable "etcd_snapshots" {
-  description = "Scheduled snapshots of this node's etcd member: { bucket, prefix, interval (a systemd time span: \"15min\", \"1h\", \"900s\"), client_port }. Null: none. The node's role must be allowed s3:PutObject under <prefix>/ (modules/etcd-nodes, modules/control-plane)."
+  description = "Scheduled snapshots of this node's etcd member: { bucket, prefix, interval (a systemd time span: \"15min\", \"1h\", \"900s\"), client_port }. Null: none. The node's role must be allowed s3:PutObject under <prefix>/ (modules/etcd-nodes, modules/kubeadm-nodes)."
   type = object({
     bucket      = string
     prefix      = string

@@ -1,7 +1,7 @@
 # A group of EC2 nodes with one role: per node an IAM role whose only permission is reading that
 # node's own S3 object, an instance profile, the node's secret bundle as an S3 object, and the
 # instance itself with its static private IP and a user-data document that holds no secret.
-# Written once and called by modules/control-plane, modules/workers and modules/etcd-nodes.
+# Written once and called by modules/kubeadm-nodes (control plane, workers) and modules/etcd-nodes.
 
 # The node's keys and bootstrap token; readable only with this node's role (below).
 resource "aws_s3_object" "bundle" {

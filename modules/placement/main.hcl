@@ -4,7 +4,7 @@
 # time, so certificates and etcd's peer list can name nodes before the instances exist.
 #
 # Kept apart from the modules that create the instances on purpose: a reference to a module's
-# output depends on every output of that module, so IPs read from modules/control-plane would
+# output depends on every output of that module, so IPs read from modules/kubeadm-nodes would
 # wait for its instances — which need the certificates that need the IPs.
 
 locals {

@@ -1,5 +1,5 @@
 output "nodes" {
-  description = "Node name => { zone, ip }: the nodes input of modules/control-plane, modules/workers, modules/etcd-nodes."
+  description = "Node name => { zone, ip }: the nodes input of modules/kubeadm-nodes, modules/etcd-nodes."
   value       = local.nodes
 }
 

@@ -15,6 +15,7 @@
 
 pub mod file;
 pub mod footprint;
+mod moved;
 pub mod render;
 
 use std::cell::RefCell;
@@ -661,7 +662,7 @@ pub fn plan(
     options: PlanOptions,
     runtime: tokio::runtime::Handle,
 ) -> (Option<Plan>, Diagnostics) {
-    let moves = match apply_moved_blocks(env, &mut refreshed) {
+    let moves = match moved::apply_moved_blocks(env, &mut refreshed) {
         Ok(m) => m,
         Err(d) => return (None, d),
     };
@@ -759,75 +760,6 @@ pub fn plan(
         options,
     };
     (Some(plan), diags)
-}
-
-/// Follows `moved { from, to }` blocks of the root module: state entries at `from` are renamed
-/// to `to` before planning, so a rename is a move, not a destroy and a create. A `from` without
-/// an instance key moves every instance of the resource. Returns (to, from) pairs.
-fn apply_moved_blocks(
-    env: &Environment,
-    state: &mut State,
-) -> Result<Vec<(ResourceInstanceAddr, ResourceInstanceAddr)>, Diagnostics> {
-    let mut moves = Vec::new();
-    let mut diags = Diagnostics::default();
-    for m in &env.config.root().moved {
-        let (from, to) = match (
-            ResourceInstanceAddr::parse(&m.from),
-            ResourceInstanceAddr::parse(&m.to),
-        ) {
-            (Ok(f), Ok(t)) => (f, t),
-            (Err(e), _) | (_, Err(e)) => {
-                diags.push(
-                    Diagnostic::error(format!("invalid moved block: {e}")).at(m.span.clone()),
-                );
-                continue;
-            }
-        };
-        if from.resource.rtype != to.resource.rtype {
-            diags.push(
-                Diagnostic::error(format!(
-                    "cannot move {from} to {to}: the resource types differ"
-                ))
-                .at(m.span.clone())
-                .hint("a moved block renames; changing the type needs a new resource"),
-            );
-            continue;
-        }
-        let whole =
-            from.key == crate::addr::InstanceKey::None && to.key == crate::addr::InstanceKey::None;
-        let sources: Vec<ResourceInstanceAddr> = state
-            .resources
-            .keys()
-            .filter(|a| {
-                if whole {
-                    a.resource == from.resource
-                } else {
-                    **a == from
-                }
-            })
-            .cloned()
-            .collect();
-        for src in sources {
-            let dst = if whole {
-                to.resource.instance(src.key.clone())
-            } else {
-                to.clone()
-            };
-            if state.resources.contains_key(&dst) {
-                // Already moved (or both exist): the block has done its work.
-                continue;
-            }
-            if let Some(r) = state.resources.remove(&src) {
-                state.resources.insert(dst.clone(), r);
-                moves.push((dst, src));
-            }
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok(moves)
-    }
 }
 
 fn delete_change(

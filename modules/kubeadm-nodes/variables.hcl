@@ -1,19 +1,24 @@
+variable "role" {
+  description = "\"control-plane\" (the first node inits, the others join as control plane) or \"worker\" (every node joins; the inputs below marked control plane only keep their defaults). Also the instances' Role tag."
+  type        = string
+
+  validation {
+    condition     = contains(["control-plane", "worker"], var.role)
+    error_message = "role is \"control-plane\" or \"worker\"."
+  }
+}
+
 variable "cluster_name" {
   description = "ClusterConfiguration.clusterName."
   type        = string
 }
 
 variable "nodes" {
-  description = "Control-plane nodes: name => { zone, ip } (modules/placement nodes). Static IPs, known at plan time."
+  description = "The group's nodes: name => { zone, ip } (modules/placement nodes). Static IPs, known at plan time. A control plane needs at least one (modules/cluster checks control_plane_count)."
   type = map(object({
     zone = string
     ip   = string
   }))
-
-  validation {
-    condition     = length(var.nodes) > 0
-    error_message = "At least one control-plane node is needed."
-  }
 }
 
 variable "subnet_ids" {
@@ -64,11 +69,12 @@ variable "apiserver_port" {
 }
 
 variable "etcd" {
-  description = "modules/node-bootstrap's etcd input: { topology = \"stacked\" | \"external\", endpoints = modules/etcd endpoints }."
+  description = "Control plane only: modules/node-bootstrap's etcd input, { topology = \"stacked\" | \"external\", endpoints = modules/etcd endpoints }. A worker's JoinConfiguration names no etcd."
   type = object({
     topology  = string
     endpoints = list(string)
   })
+  default = { topology = "stacked", endpoints = [] }
 }
 
 variable "pod_cidr" {
@@ -82,20 +88,21 @@ variable "service_cidr" {
 }
 
 variable "bootstrap_token" {
-  description = "kubeadm bootstrap token: the init node creates it, workers join with it. Bundles only."
+  description = "kubeadm bootstrap token: the control plane's init node creates it, the other nodes join with it. Bundles only."
   type        = string
   sensitive   = true
 }
 
 variable "ca_cert_hash" {
-  description = "modules/pki ca_cert_hash: what joining control-plane nodes pin the cluster CA to."
+  description = "modules/pki ca_cert_hash: what joining nodes pin the cluster CA to."
   type        = string
 }
 
 variable "pki_bundles" {
-  description = "modules/pki bundles: node name => (path => PEM). Must hold every node name (modules/pki control_plane_nodes = this module's nodes output)."
+  description = "Control plane only: modules/pki bundles, node name => (path => PEM); must hold every node name (modules/pki control_plane_nodes = this module's nodes output). Workers get no key."
   type        = map(map(string))
   sensitive   = true
+  default     = {}
 }
 
 variable "etcd_restore" {

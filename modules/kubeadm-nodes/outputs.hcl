@@ -4,7 +4,7 @@ output "nodes" {
 }
 
 output "init_node" {
-  description = "The node that runs kubeadm init."
+  description = "Control plane: the node that runs kubeadm init."
   value       = local.init_node
 }
 
@@ -29,6 +29,6 @@ output "role_arns" {
 }
 
 output "role_names" {
-  description = "Node name => its IAM role's name (stacked etcd: the snapshot writers)."
+  description = "Node name => its IAM role's name (stacked etcd: the control plane's, the snapshot writers)."
   value       = module.nodes.role_names
 }

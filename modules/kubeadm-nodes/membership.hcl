@@ -28,7 +28,7 @@ variable "etcd_members_key" {
 
 locals {
   # Known at plan time (the scripts are not, before the bucket exists): decided by the path.
-  membership = var.etcd.topology == "stacked" && try(var.etcd_membership.script_path, "") != ""
+  membership = local.control_plane && var.etcd.topology == "stacked" && try(var.etcd_membership.script_path, "") != ""
   # The script travels in the node's S3 bundle (node-bootstrap bundle_scripts), not in
   # user-data: with the kubeadm config and the bootstrap and snapshot scripts (and the restore
   # script on the init node during `slipway dr rebuild`), a control-plane node's user-data would

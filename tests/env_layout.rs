@@ -1,0 +1,150 @@
+//! `environments/dev` and `prod` as inputs of `modules/cluster` (issue #17 item 5): state applied
+//! with the layout before it — the same wiring written at each environment's root — moves under
+//! `module.cluster` / `module.addons` with the environments' `moved` blocks, and the first plan
+//! changes nothing but addresses: every instance the old layout created is a no-op move (same
+//! attribute values), nothing is created, replaced or deleted. The old layout is read from Git
+//! at the last commit that had it, and applied against a real moto server with today's modules
+//! (and, for the node groups folded into modules/kubeadm-nodes since, theirs from that commit).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::moto::Moto;
+use crate::util::TestDir;
+
+/// The last commit whose environments wired every module at their root.
+const LAYOUT_BEFORE: &str = "19a8d8b";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn git(args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo())
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}\n(hint: this test reads the old layout from the repository's history; fetch commit {LAYOUT_BEFORE}, e.g. `git fetch --unshallow`)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// `environments/<name>` of `commit`, written to `to` (the files only: modules come from the
+/// working tree, linked beside it).
+fn write_env_at(commit: &str, name: &str, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    let dir = format!("environments/{name}/");
+    for file in git(&["ls-tree", "--name-only", commit, &dir]).lines() {
+        let base = Path::new(file).file_name().unwrap();
+        std::fs::write(to.join(base), git(&["show", &format!("{commit}:{file}")])).unwrap();
+    }
+}
+
+/// Today's modules, plus those the old layout called that are gone since (modules/control-plane
+/// and modules/workers, folded into modules/kubeadm-nodes) as they were at LAYOUT_BEFORE: both
+/// layouts then share every module that still exists, so only the wiring differs.
+fn write_modules(to: &Path) {
+    crate::util::copy_dir(&repo().join("modules"), to);
+    for file in git(&["ls-tree", "-r", "--name-only", LAYOUT_BEFORE, "modules/"]).lines() {
+        let module = file.split('/').nth(1).unwrap();
+        if repo().join("modules").join(module).exists() {
+            continue;
+        }
+        let dest = to.join(file.strip_prefix("modules/").unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, git(&["show", &format!("{LAYOUT_BEFORE}:{file}")])).unwrap();
+    }
+}
+
+fn write_env_now(name: &str, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    crate::util::copy_dir(&repo().join("environments").join(name), to);
+}
+
+/// Applies `name` as it was at LAYOUT_BEFORE, then plans today's: only moves. Applies today's
+/// and plans again: empty. Returns the moves' count.
+fn old_layout_moves_without_changes(name: &str, extra: &[&str]) -> usize {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    write_modules(&dir.join("modules"));
+    let env = dir.join("environments").join(name);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        moto.slipway(&env, &state, &all)
+    };
+
+    write_env_at(LAYOUT_BEFORE, name, &env);
+    run(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    let old: Vec<String> = run(&["state", "list", "--dir", "ENV"])
+        .stdout
+        .lines()
+        .filter(|a| !a.starts_with("data.") && !a.contains(".data."))
+        .map(str::to_string)
+        .collect();
+    assert!(old.len() > 50, "{old:?}");
+
+    write_env_now(name, &env);
+    let plan = run(&["plan", "ENV", "--json"]);
+    plan.assert_code(0);
+    let plan = plan.json();
+    let changes = plan["resource_changes"].as_array().unwrap();
+    let mut moved_from: Vec<String> = Vec::new();
+    for c in changes {
+        if c["mode"] == "data" {
+            continue;
+        }
+        assert_eq!(
+            c["action"], "no-op",
+            "{} ({}) would {}: the layouts differ in more than addresses",
+            c["address"], c["moved_from"], c["action"]
+        );
+        let from = c["moved_from"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} is not a move", c["address"]));
+        assert!(
+            c["address"]
+                .as_str()
+                .unwrap()
+                .starts_with("module.cluster.")
+                || c["address"].as_str().unwrap().starts_with("module.addons."),
+            "{}",
+            c["address"]
+        );
+        moved_from.push(from.to_string());
+    }
+    moved_from.sort();
+    let mut old_sorted = old.clone();
+    old_sorted.sort();
+    assert_eq!(moved_from, old_sorted, "every instance moves, once");
+
+    // The moves are recorded by the next apply, which changes nothing in the cloud.
+    let apply = run(&["apply", "ENV", "-auto-approve"]);
+    apply.assert_code(0);
+    assert!(
+        apply.stdout.contains("0 added, 0 changed, 0 destroyed"),
+        "{}",
+        apply.dump()
+    );
+    run(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+    run(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
+    moved_from.len()
+}
+
+#[test]
+fn dev_state_of_the_root_layout_moves_under_module_cluster_without_any_change() {
+    let moves = old_layout_moves_without_changes("dev", &[]);
+    assert_eq!(moves, 63);
+}
+
+#[test]
+fn prod_state_of_the_root_layout_moves_under_module_cluster_without_any_change() {
+    old_layout_moves_without_changes("prod", &[]);
+}
