@@ -221,7 +221,6 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
     ("crates/slipway-aws/src/s3_backend.rs", "write", 107),
     ("src/cli/commands.rs", "graph", 112),
     ("src/cli/commands.rs", "run", 120),
-    ("src/cli/dr_rebuild.rs", "rebuild", 196),
     ("src/cli/engine.rs", "apply_cmd", 142),
     ("src/cli/state_cmds.rs", "state_cmd", 137),
     ("src/cli/state_migrate.rs", "run", 107),

@@ -104,23 +104,7 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
     // 1. The configuration.
     let t = Instant::now();
     let mut scratch = Scratch(None);
-    let dir = match &a.commit {
-        None => orig.clone(),
-        Some(reference) => {
-            let path = std::env::temp_dir().join(format!(
-                "slipway-dr-rebuild-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos())
-            ));
-            scratch.0 = Some(path.clone());
-            let (root, commit) = checkout(&orig, reference, &path)?;
-            let rel = orig.strip_prefix(&root).map_err(|e| e.to_string())?;
-            eprintln!("dr rebuild: configuration of commit {commit} ({reference})");
-            path.join("tree").join(rel)
-        }
-    };
+    let dir = configuration_dir(&orig, a.commit.as_deref(), &mut scratch)?;
     // State stays the environment's own, wherever the configuration was checked out.
     let mut state = a.state.clone();
     if state.state_dir.is_none() && std::env::var_os("SLIPWAY_STATE_DIR").is_none() {
@@ -137,24 +121,7 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
     // 2. The snapshot, from where the state says snapshots live.
     let t = Instant::now();
     let mut cli_vars = a.vars.in_order(raw);
-    let st = {
-        let env = crate::environment::Environment::load(
-            &dir,
-            &cli_vars,
-            crate::providers::builtin_registry(),
-        );
-        if env.diagnostics.has_errors() {
-            ui.diagnostics(&env.diagnostics, &env.sources);
-            return Err("the configuration has errors".into());
-        }
-        let opts = crate::session::SessionOptions {
-            state_dir: state.state_dir.clone(),
-            ..Default::default()
-        };
-        let backend = crate::session::backend_for(&env, &opts)
-            .map_err(|_| "the environment's backend cannot be opened".to_string())?;
-        backend.read().await.map_err(|e| e.to_string())?
-    };
+    let st = read_state(&dir, &cli_vars, &state, ui).await?;
     let st = st.ok_or("the environment has no state: rebuild needs the state of the cluster it rebuilds (recover it first with `slipway state recover`)")?;
     let snap = resolve_snapshot(&st, &a.snapshot).await?;
     steps.done(
@@ -172,54 +139,16 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
 
     // 3. Refresh and plan: every node instance and etcd data volume new.
     let t = Instant::now();
-    let mut s = open(&dir, &cli_vars, &state, "dr rebuild", ui)
+    let s = open(&dir, &cli_vars, &state, "dr rebuild", ui)
         .await
         .map_err(|_| "opening the environment failed".to_string())?;
-    if !s.env.config.root().variables.contains_key("etcd_restore") {
-        s.abandon().await;
-        return Err(format!(
-            "{} declares no `etcd_restore` variable: its etcd members cannot be restored (see environments/prod/aws.hcl)",
-            orig.display()
-        ));
-    }
-    let replace: Vec<ResourceInstanceAddr> = s
-        .state
-        .state()
-        .resources
-        .iter()
-        .filter(|(_, r)| r.rtype == "aws_instance" || r.rtype == "aws_ebs_volume")
-        .map(|(a, _)| a.clone())
-        .collect();
-    let options = PlanOptions {
-        refresh: true,
-        replace,
-        ..Default::default()
-    };
-    let plan = match make_plan(&s, options, ui).await {
+    let plan = match plan_rebuild(&s, &orig, ui).await {
         Ok(p) => p,
-        Err(_) => {
+        Err(m) => {
             s.abandon().await;
-            return Err("planning the rebuild failed".into());
+            return Err(m);
         }
     };
-    render::write_human(&plan, ui.colour, &mut super::print_out);
-    let kept_keys: Vec<String> = plan
-        .changes
-        .iter()
-        .filter(|c| {
-            matches!(c.rtype.as_str(), "tls_private_key" | "tls_self_signed_cert")
-                && matches!(c.action, Action::Replace | Action::Delete)
-        })
-        .map(|c| c.addr.to_string())
-        .collect();
-    if !kept_keys.is_empty() {
-        s.abandon().await;
-        return Err(format!(
-            "the rebuild plan would replace keys or CAs the cluster's certificates and tokens \
-             depend on: {}; refusing (a rebuild keeps the CAs and the service-account key)",
-            kept_keys.join(", ")
-        ));
-    }
     let (add, change, destroy) = plan.counts();
     steps.done(
         format!("refresh and plan: {add} to add, {change} to change, {destroy} to destroy"),
@@ -238,16 +167,114 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
 
     // 5. Apply.
     let t = Instant::now();
+    let report = apply_rebuild(s, &plan, a.parallelism).await?;
+    steps.done(
+        format!(
+            "apply: {} added, {} changed, {} destroyed",
+            report.added, report.changed, report.destroyed
+        ),
+        t,
+    );
+
+    // The variable stays set for later plans (see the module docs).
+    keep_restore_variable(&orig, a.commit.is_some(), &restore_value)?;
+    steps.print();
+    println_out(
+        "\nThe members restore the snapshot as they boot; the control plane and the workers join \
+         as their bootstrap runs. Follow with `slipway etcd snapshots` and the cluster's /readyz.",
+    );
+    Ok(0)
+}
+
+/// The environment's state, read from its backend without the lock (the rebuild takes the
+/// lock when it plans).
+async fn read_state(
+    dir: &Path,
+    cli_vars: &[CliVar],
+    state: &StateArgs,
+    ui: &Ui,
+) -> Result<Option<crate::state::State>, String> {
+    let env =
+        crate::environment::Environment::load(dir, cli_vars, crate::providers::builtin_registry());
+    if env.diagnostics.has_errors() {
+        ui.diagnostics(&env.diagnostics, &env.sources);
+        return Err("the configuration has errors".into());
+    }
+    let opts = crate::session::SessionOptions {
+        state_dir: state.state_dir.clone(),
+        ..Default::default()
+    };
+    let backend = crate::session::backend_for(&env, &opts)
+        .map_err(|_| "the environment's backend cannot be opened".to_string())?;
+    backend.read().await.map_err(|e| e.to_string())
+}
+
+/// The rebuild's plan: every node instance and etcd data volume replaced, shown; refused if
+/// it would replace a key or CA the cluster's certificates and tokens depend on.
+async fn plan_rebuild(
+    s: &crate::session::Session,
+    orig: &Path,
+    ui: &Ui,
+) -> Result<crate::plan::Plan, String> {
+    if !s.env.config.root().variables.contains_key("etcd_restore") {
+        return Err(format!(
+            "{} declares no `etcd_restore` variable: its etcd members cannot be restored (see environments/prod/variables.hcl and modules/cluster)",
+            orig.display()
+        ));
+    }
+    let replace: Vec<ResourceInstanceAddr> = s
+        .state
+        .state()
+        .resources
+        .iter()
+        .filter(|(_, r)| r.rtype == "aws_instance" || r.rtype == "aws_ebs_volume")
+        .map(|(a, _)| a.clone())
+        .collect();
+    let options = PlanOptions {
+        refresh: true,
+        replace,
+        ..Default::default()
+    };
+    let plan = make_plan(s, options, ui)
+        .await
+        .map_err(|_| "planning the rebuild failed".to_string())?;
+    render::write_human(&plan, ui.colour, &mut super::print_out);
+    let kept_keys: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(c.rtype.as_str(), "tls_private_key" | "tls_self_signed_cert")
+                && matches!(c.action, Action::Replace | Action::Delete)
+        })
+        .map(|c| c.addr.to_string())
+        .collect();
+    if !kept_keys.is_empty() {
+        return Err(format!(
+            "the rebuild plan would replace keys or CAs the cluster's certificates and tokens \
+             depend on: {}; refusing (a rebuild keeps the CAs and the service-account key)",
+            kept_keys.join(", ")
+        ));
+    }
+    Ok(plan)
+}
+
+/// Applies the rebuild's plan and saves state; an incomplete apply is an error (what finished
+/// is in state, so running the command again resumes).
+async fn apply_rebuild(
+    mut s: crate::session::Session,
+    plan: &crate::plan::Plan,
+    parallelism: usize,
+) -> Result<apply::ApplyReport, String> {
     let deferred = Arc::new(apply::DeferredProviders::new(s.deferred.iter().cloned()));
     let ctx = ApplyContext {
         env: s.env.clone(),
         registry: s.registry.clone(),
-        parallelism: a.parallelism,
+        parallelism,
         progress: line_printer(),
         tick: Duration::from_secs(10),
         deferred,
     };
-    let result = apply::apply(&plan, &mut s.state, &ctx).await;
+    let result = apply::apply(plan, &mut s.state, &ctx).await;
     let closed = s.close().await;
     let report = result.map_err(|e| e.to_string())?;
     closed.map_err(|e| format!("saving state: {e}"))?;
@@ -261,19 +288,46 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
             report.skipped.len()
         ));
     }
-    steps.done(
-        format!(
-            "apply: {} added, {} changed, {} destroyed",
-            report.added, report.changed, report.destroyed
-        ),
-        t,
-    );
+    Ok(report)
+}
 
-    // The variable stays set for later plans (see the module docs).
+/// Where the configuration is read from: the environment itself, or its tree at `commit`
+/// checked out into a scratch directory (removed when the command ends).
+fn configuration_dir(
+    orig: &Path,
+    commit: Option<&str>,
+    scratch: &mut Scratch,
+) -> Result<PathBuf, String> {
+    Ok(match commit {
+        None => orig.to_path_buf(),
+        Some(reference) => {
+            let path = std::env::temp_dir().join(format!(
+                "slipway-dr-rebuild-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            scratch.0 = Some(path.clone());
+            let (root, commit) = checkout(orig, reference, &path)?;
+            let rel = orig.strip_prefix(&root).map_err(|e| e.to_string())?;
+            eprintln!("dr rebuild: configuration of commit {commit} ({reference})");
+            path.join("tree").join(rel)
+        }
+    })
+}
+
+/// Writes `etcd_restore` where later plans read it (`etcd-restore.vars.hcl` beside the
+/// configuration), or says what to keep when the configuration came from a commit.
+fn keep_restore_variable(
+    orig: &Path,
+    from_commit: bool,
+    restore_value: &str,
+) -> Result<(), String> {
     let line = format!(
         "# Written by `slipway dr rebuild`: the snapshot its etcd members restored from. Keep it\n# while these members live (it is part of their user-data); a member whose cluster is\n# healthy ignores it.\netcd_restore = {restore_value}\n"
     );
-    if a.commit.is_none() {
+    if !from_commit {
         let file = orig.join("etcd-restore.vars.hcl");
         std::fs::write(&file, line).map_err(|e| format!("{}: {e}", file.display()))?;
         println_out(&format!(
@@ -286,12 +340,7 @@ async fn rebuild(a: &RebuildArgs, raw: &[OsString], ui: &Ui) -> Result<i32, Stri
             orig.display()
         ));
     }
-    steps.print();
-    println_out(
-        "\nThe members restore the snapshot as they boot; the control plane and the workers join \
-         as their bootstrap runs. Follow with `slipway etcd snapshots` and the cluster's /readyz.",
-    );
-    Ok(0)
+    Ok(())
 }
 
 /// A scratch directory removed when the command ends.
