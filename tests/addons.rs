@@ -146,6 +146,67 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
     );
     assert!(key.stdout.starts_with("ssh-ed25519 "), "{}", key.dump());
 
+    // The join token in the nodes' bundles is a bootstrap token the real API server accepts
+    // (kubeadm init's would expire after 24 h): the Secret is in kube-system, valid beyond now,
+    // and the token authenticates as kubeadm's joining nodes do.
+    let token = moto.slipway_with_env(
+        &env("dev"),
+        &state,
+        &["output", "bootstrap_token", "--dir", "ENV"],
+        &vars,
+    );
+    token.assert_code(0);
+    let token = token.stdout.trim().to_string();
+    let (id, _) = token.split_once('.').expect("token id.secret");
+    let expiration = cluster
+        .kubectl(&[
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+            "-n",
+            "kube-system",
+            "-o",
+            "jsonpath={.data.expiration}",
+        ])
+        .ok("the join token's Secret")
+        .stdout;
+    let expiration = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            expiration.trim(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let in_12h = time_in(12 * 3600);
+    assert!(
+        expiration.as_str() > in_12h.as_str(),
+        "the token expires at {expiration}, before {in_12h}"
+    );
+    let ca = cluster.dir().join("pki/ca.crt");
+    let whoami = crate::kubeutil::kubectl(&[
+        "--kubeconfig",
+        "/dev/null",
+        "--server",
+        &cluster.server(),
+        "--certificate-authority",
+        ca.to_str().unwrap(),
+        "--token",
+        &token,
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+    ])
+    .ok("the join token authenticates")
+    .stdout;
+    assert!(
+        whoami.starts_with(&format!("system:bootstrap:{id} "))
+            && whoami.contains("system:bootstrappers:kubeadm:default-node-token"),
+        "{whoami}"
+    );
+    assert!(!apply.stdout.contains(&token) && !apply.stderr.contains(&token));
+
     let plan = moto.slipway_with_env(
         &env("dev"),
         &state,
@@ -158,4 +219,19 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
         "second plan not empty:\n{}",
         plan.dump()
     );
+}
+
+/// The UTC time `secs` from now, as RFC 3339 (`2026-12-02T08:00:00Z`): comparable as text
+/// with the Secret's expiration, which has the same form.
+fn time_in(secs: u64) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("+{secs} seconds"),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

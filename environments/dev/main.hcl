@@ -45,6 +45,7 @@ module "addons" {
   cluster_name        = var.cluster_name
   observed            = module.cluster.observed
   etcd_metrics_client = module.cluster.etcd_metrics_client
+  join_token          = module.cluster.join_token
   environment_path    = "environments/dev"
   gitops_repository   = var.gitops_repository
   gitops_branch       = var.gitops_branch

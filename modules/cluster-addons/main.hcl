@@ -13,6 +13,36 @@ locals {
   install_agent  = local.install_gitops && var.agent_image != null
 }
 
+# The join token nodes read from their bundle, as the Secret kubeadm's bootstrap-token
+# authenticator and the bootstrap signer read: created by kubeadm init (24 h TTL), taken over
+# here (force_conflicts: kubeadm wrote it with another field manager) and kept valid until
+# `expiration`; a rotated token is a new Secret (its name holds the id), made before the old
+# one goes.
+resource "kubernetes_manifest" "join_token" {
+  count = var.enabled ? 1 : 0
+  manifest = {
+    apiVersion = "v1"
+    kind       = "Secret"
+    metadata = {
+      name      = "bootstrap-token-${var.join_token.id}"
+      namespace = "kube-system"
+    }
+    type = "bootstrap.kubernetes.io/token"
+    data = {
+      "token-id"                       = base64encode(var.join_token.id)
+      "token-secret"                   = base64encode(var.join_token.secret)
+      "expiration"                     = base64encode(var.join_token.expiration)
+      "usage-bootstrap-authentication" = base64encode("true")
+      "usage-bootstrap-signing"        = base64encode("true")
+      "auth-extra-groups"              = base64encode("system:bootstrappers:kubeadm:default-node-token")
+    }
+  }
+  force_conflicts = true
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
 module "observability" {
   count  = var.enabled ? 1 : 0
   source = "../observability"

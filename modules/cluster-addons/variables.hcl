@@ -59,3 +59,13 @@ variable "agent_env" {
   type    = map(string)
   default = {}
 }
+
+variable "join_token" {
+  description = "modules/cluster join_token: { id, secret, expiration }. Kept valid in kube-system (see modules/cluster's time_rotating.bootstrap_token)."
+  type = object({
+    id         = string
+    secret     = string
+    expiration = string
+  })
+  sensitive = true
+}

@@ -160,15 +160,28 @@ module "etcd" {
   leaving     = var.etcd_leaving
 }
 
-# kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}".
+# kubeadm bootstrap token: "[a-z0-9]{6}.[a-z0-9]{16}". kubeadm init creates it with a 24 h TTL;
+# after that a node that joins (a new worker, a replaced control-plane node, the init node
+# replaced while its peers run) would be refused. So the token rotates: every apply after
+# `bootstrap_token_rotation_hours` makes a new one, the bundles (S3 objects, not user-data: no
+# instance is replaced) carry it, and modules/cluster-addons keeps its Secret in kube-system valid
+# until one more period has passed (`join_token.expiration`). An apply at least once per period
+# (`slipway watch` does) keeps a valid token in the cluster at all times; after a longer pause
+# the next apply rotates first, and a node it creates retries its join until the Secret is there.
+resource "time_rotating" "bootstrap_token" {
+  rotation_hours = var.bootstrap_token_rotation_hours
+}
+
 resource "random_string" "bootstrap_token_id" {
   length  = 6
   upper   = false
   special = false
+  keepers = { rotation = time_rotating.bootstrap_token.id }
 }
 
 resource "random_password" "bootstrap_token_secret" {
   length  = 16
   upper   = false
   special = false
+  keepers = { rotation = time_rotating.bootstrap_token.id }
 }

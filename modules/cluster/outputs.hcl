@@ -32,6 +32,16 @@ output "bootstrap_token" {
   sensitive = true
 }
 
+output "join_token" {
+  description = "The bootstrap token as modules/cluster-addons keeps it in the cluster: { id, secret, expiration } (RFC 3339: one rotation period after the next rotation)."
+  value = {
+    id         = random_string.bootstrap_token_id.result
+    secret     = random_password.bootstrap_token_secret.result
+    expiration = timeadd(time_rotating.bootstrap_token.rotation_rfc3339, "${var.bootstrap_token_rotation_hours}h")
+  }
+  sensitive = true
+}
+
 output "etcd_endpoints" {
   description = "etcd client URLs."
   value       = module.etcd.endpoints

@@ -124,3 +124,13 @@ variable "etcd_metrics_from_workers" {
   type        = bool
   default     = false
 }
+
+variable "bootstrap_token_rotation_hours" {
+  description = "Hours after which an apply replaces the kubeadm bootstrap token; the token stays valid for one more period after that (see join_token)."
+  type        = number
+  default     = 12
+  validation {
+    condition     = var.bootstrap_token_rotation_hours >= 1 && floor(var.bootstrap_token_rotation_hours) == var.bootstrap_token_rotation_hours
+    error_message = "bootstrap_token_rotation_hours must be a whole number of hours, at least 1."
+  }
+}
