@@ -167,7 +167,8 @@ module "etcd" {
 # instance is replaced) carry it, and modules/cluster-addons keeps its Secret in kube-system valid
 # until one more period has passed (`join_token.expiration`). An apply at least once per period
 # (`slipway watch` does) keeps a valid token in the cluster at all times; after a longer pause
-# the next apply rotates first, and a node it creates retries its join until the Secret is there.
+# the next apply rotates first and applies the new Secret beside (not after) the nodes it creates,
+# well inside the 5 minutes kubeadm join's discovery keeps retrying.
 resource "time_rotating" "bootstrap_token" {
   rotation_hours = var.bootstrap_token_rotation_hours
 }
