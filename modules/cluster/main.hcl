@@ -167,8 +167,9 @@ module "etcd" {
 # instance is replaced) carry it, and modules/cluster-addons keeps its Secret in kube-system valid
 # until one more period has passed (`join_token.expiration`). An apply at least once per period
 # (`slipway watch` does) keeps a valid token in the cluster at all times; after a longer pause
-# the next apply rotates first and applies the new Secret beside (not after) the nodes it creates,
-# well inside the 5 minutes kubeadm join's discovery keeps retrying.
+# the next apply rotates first and applies the new Secret right after the machines (the addons
+# depend on this module): a node it creates joins minutes later, once its packages are installed,
+# and kubeadm join's discovery keeps retrying for 5 minutes.
 resource "time_rotating" "bootstrap_token" {
   rotation_hours = var.bootstrap_token_rotation_hours
 }
