@@ -2,6 +2,17 @@
 //! and a create, ordered by `create_before_destroy`), edges from an operation to those that
 //! wait for it, barriers standing for whole resources; and how finishing or failing an
 //! operation releases or skips what waits for it.
+//!
+//! The ordering rules are Terraform's (its docs/destroying.md), with one strengthening: a pure
+//! delete is ordered like a `create_before_destroy` one, after the creates and updates of its
+//! dependents (they stop referring to it first: a member list rewritten before the member's
+//! instance goes, a target deregistered before its instance). As in Terraform, that lateness
+//! must propagate to the delete's dependencies: a replacement that such a delete depends on,
+//! destroyed first, would have to go both before the delete (dependents go first) and after it
+//! (its new object feeds the dependents' updates, which precede the delete).
+//! [`order_replacements`] makes exactly the replacements caught so `create_before_destroy`, at
+//! plan time. **Invariant:** a plan that went through it builds an acyclic DAG, or the plan
+//! failed naming the cycle.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -237,4 +248,126 @@ pub(super) fn skip_dependents(
                 .push((changes[g[n].change].addr.clone(), why.to_string()));
         }
     }
+}
+
+/// What [`order_replacements`] says to the plan.
+#[derive(Debug, PartialEq)]
+pub enum Ordering {
+    /// The changes (indexes into the plan's) made `create_before_destroy` so that the DAG has
+    /// no cycle; empty when none had to be.
+    Ordered(Vec<usize>),
+    /// A cycle no replacement's order can break, each step named (the first waits for the
+    /// second, and so on, the last for the first).
+    Cycle(Vec<String>),
+}
+
+/// The reason a replacement made `create_before_destroy` shows in the plan.
+pub const FORCED_CBD: &str = "created before the old object is destroyed: removals and updates \
+     that depend on it must come first, and some of them need the new object";
+
+/// Makes `create_before_destroy` every destroy-first replacement whose two operations lie on
+/// a cycle of the operation DAG, until the DAG has none (Terraform's propagation of
+/// `create_before_destroy` to dependencies, limited to the replacements that need it: the
+/// others keep destroy-first, which names unique in the cloud require). Each round flips at
+/// least one replacement, so it ends; the usual plan, with no cycle, builds the DAG once, and a
+/// plan without a destroy-first replacement not at all (there is nothing to flip).
+pub fn order_replacements(changes: &mut [ResourceChange], state: &State) -> Ordering {
+    let mut forced = Vec::new();
+    if !changes
+        .iter()
+        .any(|c| c.action == Action::Replace && !c.create_before_destroy)
+    {
+        return Ordering::Ordered(forced);
+    }
+    loop {
+        let g = build_ops(changes, state);
+        let mut cyclic = false;
+        let mut flip = std::collections::BTreeSet::new();
+        for scc in petgraph::algo::tarjan_scc(&g) {
+            if scc.len() < 2 && !g.contains_edge(scc[0], scc[0]) {
+                continue;
+            }
+            cyclic = true;
+            // A destroy-first replacement whose create reaches its delete: the delete → create
+            // edge closes a cycle, and turning it around removes that edge.
+            let mut kinds: HashMap<usize, (bool, bool)> = HashMap::new();
+            for &n in &scc {
+                let op = &g[n];
+                if op.barrier || changes[op.change].action != Action::Replace {
+                    continue;
+                }
+                let k = kinds.entry(op.change).or_default();
+                match op.kind {
+                    OpKind::Delete => k.0 = true,
+                    _ => k.1 = true,
+                }
+            }
+            flip.extend(
+                kinds
+                    .into_iter()
+                    .filter(|&(i, (d, c))| d && c && !changes[i].create_before_destroy)
+                    .map(|(i, _)| i),
+            );
+        }
+        if !cyclic {
+            return Ordering::Ordered(forced);
+        }
+        if flip.is_empty() {
+            let cycle = find_cycle(&g, changes).unwrap_or_default();
+            return Ordering::Cycle(cycle);
+        }
+        for i in flip {
+            let c = &mut changes[i];
+            c.create_before_destroy = true;
+            c.reason = Some(match c.reason.take() {
+                Some(r) => format!("{r}; {FORCED_CBD}"),
+                None => FORCED_CBD.to_string(),
+            });
+            forced.push(i);
+        }
+    }
+}
+
+/// One cycle of the operation DAG, each step named ("delete X", "create Y", a barrier), or
+/// `None` when it has none: a cycle left is a planner bug or changes that cannot be ordered,
+/// and naming it tells which.
+pub(super) fn find_cycle(g: &DiGraph<Op, ()>, changes: &[ResourceChange]) -> Option<Vec<String>> {
+    let scc = petgraph::algo::tarjan_scc(g)
+        .into_iter()
+        .find(|c| c.len() > 1 || g.contains_edge(c[0], c[0]))?;
+    let members: HashSet<NodeIndex> = scc.iter().copied().collect();
+    // Walk inside the component from its first node until a node repeats: that tail is a cycle.
+    let mut path = vec![scc[0]];
+    let mut seen: HashMap<NodeIndex, usize> = HashMap::from([(scc[0], 0)]);
+    loop {
+        let here = *path.last().expect("the path starts with one node");
+        let next = g
+            .neighbors_directed(here, petgraph::Outgoing)
+            .find(|n| members.contains(n))
+            .expect("a node of a strongly connected component has a successor in it");
+        if let Some(&at) = seen.get(&next) {
+            return Some(path[at..].iter().map(|&n| op_name(g, changes, n)).collect());
+        }
+        seen.insert(next, path.len());
+        path.push(next);
+    }
+}
+
+fn op_name(g: &DiGraph<Op, ()>, changes: &[ResourceChange], n: NodeIndex) -> String {
+    let op = &g[n];
+    if op.barrier {
+        let what = if op.kind == OpKind::Delete {
+            "a resource's dependents"
+        } else {
+            "every instance of a resource"
+        };
+        return format!("(waiting for {what})");
+    }
+    let verb = match op.kind {
+        OpKind::Create => "create",
+        OpKind::Update => "update",
+        OpKind::Delete => "delete",
+        OpKind::Read => "read",
+    };
+    format!("{verb} {}", changes[op.change].addr)
 }
