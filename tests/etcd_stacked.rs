@@ -6,7 +6,8 @@
 //!
 //! The fixture applies `environments/dev` against a real moto server: 1 control-plane node, then
 //! 3 (the plan in between must replace nothing), then 3 with two of them in `etcd_leaving` (the
-//! first step of a scale-down: only the S3 list changes). The scripts and declared lists the
+//! first step of a scale-down: only the S3 list changes), then 3 again and 3 → 1 in one apply
+//! (the list rewritten before the leaving instances are destroyed). The scripts and declared lists the
 //! lab runs are the ones S3 hands out (each node's bundle carries its script: user-data would
 //! pass EC2's 16 KiB; the reconcile units are in user-data), rebound to
 //! the lab: each node's 10.20.x.y to 127.0.46.n, kubeadm's paths (`/var/lib/etcd`,
@@ -68,6 +69,11 @@ struct Fixture {
     /// `plan --json` with control_plane_count=3 after the apply with 1; and with b, c leaving.
     plan_up: Value,
     plan_leaving: Value,
+    /// The apply 3 → 1 in one step: its progress lines (its operations in the order they ran),
+    /// the declared list after it, and the exit code of `plan -detailed-exitcode` after it.
+    down_apply: String,
+    declared_down: String,
+    plan_after_down: Option<i32>,
     /// role name → its inline policy documents (after the apply with 3).
     policies: BTreeMap<String, Vec<Value>>,
     /// node name → its bundle (modules/pki for the lab's addresses): path → PEM.
@@ -200,6 +206,15 @@ fn fixture() -> &'static Fixture {
         slipway(&[&["apply", "ENV", "-auto-approve"][..], &leaving[..]].concat()).assert_code(0);
         let user_data_leaving = control_plane_user_data(&moto);
         let declared_leaving = declared_in_s3(&moto);
+        // Back to 3 declared, then 3 → 1 in one apply: the order of its operations.
+        slipway(&["apply", "ENV", "-auto-approve", "-var", "control_plane_count=3"])
+            .assert_code(0);
+        assert_eq!(declared_in_s3(&moto), declared_3);
+        let down = slipway(&["apply", "ENV", "-auto-approve"]);
+        down.assert_code(0);
+        let down_apply = down.stdout.clone();
+        let declared_down = declared_in_s3(&moto);
+        let plan_after_down = slipway(&["plan", "ENV", "-detailed-exitcode"]).code;
 
         // Certificates for the lab's addresses, from modules/pki as dev uses it.
         let root = dir.join("pki");
@@ -244,6 +259,9 @@ fn fixture() -> &'static Fixture {
             declared_leaving,
             plan_up,
             plan_leaving,
+            down_apply,
+            declared_down,
+            plan_after_down,
             policies,
             bundles,
         }
@@ -983,6 +1001,53 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         .collect();
     assert_eq!(readers.len(), 3, "{:?}", f.policies);
     assert!(readers.iter().all(|r| r.contains("cp")), "{readers:?}");
+
+    // 3 → 1 in one apply succeeds (it was "the changes form a dependency cycle": the
+    // apiserver certificate, which names every node, is replaced, and destroy-first it had to
+    // go both after the leaving nodes and before the list's rewrite), and its progress lines
+    // prove the order a leaving node's `leave` relies on: the declared list is rewritten before
+    // any leaving instance is destroyed, and each bundle policy (through which the node reads
+    // the list at shutdown) goes only after its instance.
+    let down = &f.down_apply;
+    let at = |needle: &str| {
+        down.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{down}"))
+    };
+    let list_written =
+        at("module.control_plane.aws_s3_object.etcd_members[0]: Modifications complete");
+    for n in ["dev-cp-b", "dev-cp-c"] {
+        let destroying = at(&format!(
+            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destroying..."
+        ));
+        assert!(
+            list_written < destroying,
+            "{n} went before the list's rewrite:\n{down}"
+        );
+        let gone = at(&format!(
+            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destruction complete"
+        ));
+        let policy = at(&format!(
+            "module.control_plane.module.nodes.aws_iam_role_policy.bundle[\"{n}\"]: Destroying..."
+        ));
+        assert!(gone < policy, "{n}'s policy went first:\n{down}");
+    }
+    let cert = "module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
+    assert!(
+        at(&format!("{cert}: Creation complete")) < at(&format!("{cert}: Destroying...")),
+        "the apiserver certificate is created before the old one goes:\n{down}"
+    );
+    let declared: Value = serde_json::from_str(&f.declared_down).unwrap();
+    assert_eq!(
+        declared["members"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["dev-cp-a"],
+        "{}",
+        f.declared_down
+    );
+    assert_eq!(f.plan_after_down, Some(0), "the plan after 3 → 1 is empty");
 }
 
 #[test]
@@ -1323,7 +1388,8 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
 
     // control_plane_count 3 → 1 in one apply, with the declared list rewritten (to a alone,
-    // below) before b and c shut down: the case `leave` handles (the apply does not order it).
+    // below) before b and c shut down: the order the apply keeps (test (d) checks it on a
+    // real 3 → 1 apply), and the case `leave` handles.
 
     // A leave that would break quorum is refused: with the list {a, b} and b down, c leaving
     // would leave a alone healthy of two voters. (An undeclared voter down may be leaving at

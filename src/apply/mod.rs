@@ -35,8 +35,8 @@ use crate::provider::ProviderRegistry;
 use crate::state::journal::JournalOp;
 use crate::state::{OutputState, State};
 use crate::value::Value;
-use ops::{build_ops, find_cycle, release_dependents, skip_dependents};
 pub use ops::{FORCED_CBD, Ordering, order_replacements};
+use ops::{build_ops, find_cycle, release_dependents, skip_dependents};
 use prepare::{current_config, finish_op, prepare_op};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
