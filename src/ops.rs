@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::apply::{self, ApplyContext, ApplyError, ApplyReport, Progress};
 use crate::backend::BackendError;
 use crate::config::vars::CliVar;
-use crate::diag::{Diagnostics, Sources};
+use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::environment::Environment;
 use crate::plan::{self, Plan, PlanOptions, file::SavedPlan};
 use crate::provider::ProviderRegistry;
@@ -115,10 +115,28 @@ pub async fn plan(s: &Session, options: PlanOptions) -> Result<Planned, Diagnost
     let (plan, diags) =
         tokio::task::block_in_place(|| plan::plan(&env, refreshed, drift, options, handle));
     match plan {
-        Some(plan) if !diags.has_errors() => Ok(Planned {
-            plan,
-            warnings: diags,
-        }),
+        Some(mut plan) if !diags.has_errors() => {
+            // Ordered here, not in `apply`: a replacement made create-before-destroy shows in
+            // the plan, and changes that cannot be ordered fail the plan, not the apply.
+            let refreshed = &plan.refreshed;
+            match apply::order_replacements(&mut plan.changes, refreshed) {
+                apply::Ordering::Ordered(_) => Ok(Planned {
+                    plan,
+                    warnings: diags,
+                }),
+                apply::Ordering::Cycle(steps) => {
+                    let mut diags = diags;
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "the changes cannot be ordered, each waits for the next: {} → (the first)",
+                            steps.join(" → ")
+                        ))
+                        .hint("a create_before_destroy resource whose dependents must go first, or a depends_on that contradicts the references: remove one of them, or make the change in two applies"),
+                    );
+                    Err(diags)
+                }
+            }
+        }
         _ => Err(diags),
     }
 }

@@ -513,6 +513,21 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     drop(cluster);
 }
 
+/// (bucket, prefix without a trailing slash) of the environment's `etcd_snapshots` output: where
+/// the members' timer writes snapshots.
+fn snapshot_location(moto: &crate::moto::Moto, env: &Path, state: &Path) -> (String, String) {
+    let loc = moto.slipway(
+        env,
+        state,
+        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
+    );
+    loc.assert_code(0);
+    let loc = loc.json();
+    let bucket = loc["bucket"].as_str().unwrap().to_string();
+    let prefix = loc["prefix"].as_str().unwrap().trim_end_matches('/');
+    (bucket, prefix.to_string())
+}
+
 /// `environments/prod` copied into a scratch repository (modules linked), with the snapshot
 /// location output snap's part adds (added here only if the environment does not have it yet).
 fn prod_copy(root: &Path) -> PathBuf {
@@ -596,19 +611,7 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
 
     // Snapshots as the members' timer writes them (an older one and the latest, with their
     // metadata), where the environment's `etcd_snapshots` output says.
-    let loc = moto.slipway(
-        &env,
-        &state,
-        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
-    );
-    loc.assert_code(0);
-    let loc = loc.json();
-    let bucket = loc["bucket"].as_str().unwrap().to_string();
-    let prefix = loc["prefix"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let (bucket, prefix) = snapshot_location(&moto, &env, &state);
     // moto answers 403 to these puts under the bucket's snapshot policy (even with SSE): the
     // test removes the policy, and the rebuild's plan puts it back.
     let out = moto.boto3(&format!(
@@ -804,19 +807,7 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
 
     // A snapshot where the environment's `etcd_snapshots` output says (the bucket policy goes
     // for the put, as in the prod test; the rebuild's plan puts it back).
-    let loc = moto.slipway(
-        &env,
-        &state,
-        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
-    );
-    loc.assert_code(0);
-    let loc = loc.json();
-    let bucket = loc["bucket"].as_str().unwrap().to_string();
-    let prefix = loc["prefix"]
-        .as_str()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let (bucket, prefix) = snapshot_location(&moto, &env, &state);
     let out = moto.boto3(&format!(
         "import hashlib\ns3.delete_bucket_policy(Bucket='{bucket}')\nbody = b'snapshot 20261201T001500Z'\ns3.put_object(Bucket='{bucket}', Key='{prefix}/frequent/20261201T001500Z-dev-cp-a.db', Body=body, ServerSideEncryption='AES256', Metadata={{'sha256': hashlib.sha256(body).hexdigest(), 'revision': '42', 'total-keys': '7', 'hash': '1', 'canary': 'x', 'member': 'dev-cp-a'}})\nout.append(hashlib.sha256(body).hexdigest())"
     ));
@@ -904,27 +895,7 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
 
     // The node side, for real. Certificates for the lab address from modules/pki.
     let root = dir.join("lab");
-    std::fs::create_dir_all(root.join("environments/lab")).unwrap();
-    std::os::unix::fs::symlink(repo.join("modules"), root.join("modules")).unwrap();
-    std::fs::write(
-        root.join("environments/lab/main.hcl"),
-        format!("module \"pki\" {{\n  source                = \"../../modules/pki\"\n  cluster_name          = \"dev\"\n  apiserver_lb_dns_name = \"k8s-api.test.internal\"\n  control_plane_nodes   = {{ dev-cp-a = \"{STACKED_IP}\" }}\n  etcd_members          = {{ dev-cp-a = \"{STACKED_IP}\" }}\n}}\n\noutput \"bundles\" {{\n  value     = module.pki.bundles\n  sensitive = true\n}}\n"),
-    )
-    .unwrap();
-    let local = |args: &[&str]| {
-        run(Command::new(crate::util::slipway_bin())
-            .args(args)
-            .current_dir(&root)
-            .env("NO_COLOR", "1")
-            .env_remove("SLIPWAY_STATE_DIR"))
-    };
-    local(&["apply", "environments/lab", "-auto-approve"]).ok("pki apply");
-    let bundles: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(
-        &local(&["output", "bundles", "--json", "--dir", "environments/lab"])
-            .ok("output bundles")
-            .stdout,
-    )
-    .unwrap();
+    let bundles = crate::etcdutil::lab_bundles(&root, &[("dev-cp-a", STACKED_IP)]);
     let node = root.join("dev-cp-a");
     std::fs::create_dir_all(node.join("pki")).unwrap();
     for (path, pem) in &bundles["dev-cp-a"] {

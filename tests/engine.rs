@@ -847,6 +847,89 @@ fn create_before_destroy_creates_the_new_object_first() {
     );
 }
 
+/// A count shrinks (`node[1]` leaves; it depended on `cert`), `cert` is replaced (its keeper
+/// is the count) and `list` is updated: it reads every node as a whole (one is left, so only a
+/// record without a key still names the leaving one) and the new `cert`. Destroy-first, the
+/// changes formed a cycle (`cert`'s delete after `node[1]`'s, its create before `list`, `list`
+/// before `node[1]`'s delete): the apply failed. The plan now makes `cert` create-before-destroy
+/// and the apply runs in that order: new cert, list, node[1] gone, old cert gone. (Dev's
+/// `control_plane_count` 3 → 1 in one apply, tests/etcd_stacked.rs, in miniature.)
+#[test]
+fn a_count_shrink_whose_dependent_update_needs_a_replaced_dependency_orders_without_a_cycle() {
+    let repo = Repo::new();
+    let cfg = |n: u32| {
+        format!(
+            r#"resource "random_id" "cert" {{
+  byte_length = 4
+  keepers     = {{ nodes = "{n}" }}
+}}
+
+resource "random_id" "node" {{
+  count       = {n}
+  byte_length = 4
+  depends_on  = [random_id.cert]
+}}
+
+resource "time_sleep" "list" {{
+  create_duration = "${{length(random_id.node) + length(random_id.cert.hex)}}ms"
+}}
+"#
+        )
+    };
+    repo.write("main.hcl", &cfg(2));
+    repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    repo.write("main.hcl", &cfg(1));
+    let plan = repo.run(&["plan", ENV]).ok();
+    assert!(
+        plan.stdout
+            .contains("random_id.cert must be replaced (create before destroy)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("some of them need the new object"),
+        "{}",
+        plan.stdout
+    );
+    let r = repo.run(&["apply", ENV, "-auto-approve"]).ok();
+    let at = |s: &str| {
+        r.stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s:?} in\n{}", r.stdout))
+    };
+    let steps = [
+        "random_id.cert: Creation complete",
+        "time_sleep.list: Modifying...",
+        "time_sleep.list: Modifications complete",
+        "random_id.node[1]: Destroying...",
+        "random_id.node[1]: Destruction complete",
+        "random_id.cert: Destroying...",
+    ];
+    for w in steps.windows(2) {
+        assert!(
+            at(w[0]) < at(w[1]),
+            "{} before {}:\n{}",
+            w[0],
+            w[1],
+            r.stdout
+        );
+    }
+    repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.state_file()).unwrap()).unwrap();
+    assert!(
+        state["resources"]["random_id.cert"]
+            .get("deposed")
+            .is_none(),
+        "the old cert is gone: {state}"
+    );
+    assert_eq!(
+        state["resources"]["time_sleep.list"]["dependencies"],
+        serde_json::json!(["random_id.cert", "random_id.node"]),
+        "the whole resource, not node[0] alone: {state}"
+    );
+}
+
 #[test]
 fn refresh_only_and_refresh_false_plan_no_resource_changes() {
     let repo = Repo::new();

@@ -344,18 +344,7 @@ pub(crate) fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
         members: Vec::new(),
     };
     for (name, dir) in dirs {
-        let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-        let child = Command::new(crate::kubeutil::kube_bin("etcd"))
-            .args(["--config-file", "etcd.conf.yml"])
-            .current_dir(dir)
-            // Ignored with --config-file anyway; removed so the host cannot leak settings in.
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd ({e}); {INSTALL}"));
+        let child = crate::etcdutil::spawn_etcd(dir, &["--config-file", "etcd.conf.yml"], INSTALL);
         cluster.members.push((name.clone(), Some(child)));
     }
     cluster

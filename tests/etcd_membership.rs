@@ -27,12 +27,13 @@
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::etcd::{Run, etcdctl, run, wait_until};
+use crate::etcdutil::{Member, Members, members_lab};
 
 const ENV: &str = "environments/test";
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
@@ -233,10 +234,11 @@ pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 struct Lab {
     f: &'static Fixture,
-    work: tempfile::TempDir,
-    declared: PathBuf,
-    procs: BTreeMap<String, Child>,
+    /// The processes, directories, script runs and etcdctl reads (tests/etcdutil.rs).
+    m: Members,
 }
+
+members_lab!(Lab);
 
 fn ip(name: &str) -> &'static str {
     MEMBERS.iter().find(|(n, _)| *n == name).unwrap().1
@@ -245,18 +247,18 @@ fn ip(name: &str) -> &'static str {
 impl Lab {
     fn new() -> Lab {
         let f = fixture();
-        let work = tempfile::tempdir().unwrap();
-        let declared = work.path().join("etcd-members.json");
+        // The healthcheck client's files, outside every member's directory (a replaced
+        // member's directory is wiped while the writer runs).
+        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(|file| {
+            (
+                file,
+                f.bundles["etcd-a"][&format!("{PKI_ETCD}/{file}")].as_str(),
+            )
+        });
         Lab {
             f,
-            work,
-            declared,
-            procs: BTreeMap::new(),
+            m: Members::new(client, INSTALL),
         }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
     }
 
     fn client_url(&self, name: &str) -> String {
@@ -269,30 +271,6 @@ impl Lab {
 
     fn all_endpoints(&self) -> Vec<String> {
         MEMBERS.iter().map(|(n, _)| self.client_url(n)).collect()
-    }
-
-    /// The healthcheck client's files, outside every member's directory (a replaced member's
-    /// directory is wiped while the writer runs).
-    fn tls(&self) -> Tls {
-        let pki = self.work.path().join("client");
-        if !pki.join("healthcheck-client.key").exists() {
-            std::fs::create_dir_all(&pki).unwrap();
-            for file in ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"] {
-                let pem = &self.f.bundles["etcd-a"][&format!("{PKI_ETCD}/{file}")];
-                std::fs::write(pki.join(file), pem).unwrap();
-            }
-        }
-        [
-            ("cacert", pki.join("ca.crt")),
-            ("cert", pki.join("healthcheck-client.crt")),
-            ("key", pki.join("healthcheck-client.key")),
-        ]
-    }
-
-    fn ctl(&self, endpoints: &[String], args: &[&str]) -> Run {
-        let tls = self.tls();
-        let tls: Vec<(&str, &Path)> = tls.iter().map(|(k, p)| (*k, p.as_path())).collect();
-        etcdctl(endpoints, &tls, args)
     }
 
     /// The declared list the scripts read: 3 or 5 members, as rendered.
@@ -321,54 +299,9 @@ impl Lab {
         std::fs::write(dir.join("member.sh"), &self.f.scripts5[name]).unwrap();
     }
 
-    /// The script with its node's environment: etcdctl on PATH, the declared list's file.
-    fn script_cmd(&self, name: &str, mode: &str) -> Command {
-        let mut cmd = Command::new("bash");
-        let path = format!(
-            "{}:{}",
-            crate::kubeutil::kube_bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        cmd.arg("member.sh")
-            .arg(mode)
-            .current_dir(self.dir(name))
-            .env_clear()
-            .env("PATH", path)
-            .env("SLIPWAY_ETCD_MEMBERS_FILE", &self.declared);
-        cmd
-    }
-
-    fn script(&self, name: &str, mode: &str) -> Run {
-        run(&mut self.script_cmd(name, mode))
-    }
-
     /// `etcd --config-file etcd.member.conf.yml` as the unit's drop-in starts it.
     fn start(&mut self, name: &str) {
-        let dir = self.dir(name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("etcd.log"))
-            .unwrap();
-        let child = Command::new(crate::kubeutil::kube_bin("etcd"))
-            .args(["--config-file", "etcd.member.conf.yml"])
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd ({e}); {INSTALL}"));
-        self.procs.insert(name.to_string(), child);
-    }
-
-    /// SIGKILL, as when an instance dies.
-    fn kill(&mut self, name: &str) {
-        if let Some(mut child) = self.procs.remove(name) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.spawn_etcd(name, &["--config-file", "etcd.member.conf.yml"]);
     }
 
     /// Kill, and lose the data volume and the root disk's config: a replaced instance.
@@ -407,96 +340,27 @@ impl Lab {
     }
 
     /// Member list as (id, name, peer URL, learner), from any answering member.
-    fn members(&self) -> Result<Vec<(String, String, String, bool)>, String> {
-        // Decimal IDs (etcdctl's --hex JSON drops isLearner), shown in hex as etcdctl does.
-        let r = self.ctl(&self.all_endpoints(), &["member", "list", "-w", "json"]);
-        if r.code != 0 {
-            return Err(r.all());
-        }
-        let v: serde_json::Value = serde_json::from_str(&r.stdout).map_err(|e| e.to_string())?;
-        Ok(v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    format!("{:x}", m["ID"].as_u64().unwrap_or_default()),
-                    m["name"].as_str().unwrap_or_default().to_string(),
-                    m["peerURLs"][0].as_str().unwrap_or_default().to_string(),
-                    m["isLearner"].as_bool().unwrap_or(false),
-                )
-            })
-            .collect())
+    fn members(&self) -> Result<Vec<Member>, String> {
+        self.m.members(&self.all_endpoints())
     }
 
     /// Waits until exactly `names` are the members, all started voters, all healthy.
     fn wait_voters(&mut self, names: &[&str]) {
-        let want: Vec<(String, String)> = names
+        let voters: Vec<(&str, String, String)> = names
             .iter()
-            .map(|n| (n.to_string(), self.peer_url(n)))
+            .map(|n| (*n, self.peer_url(n), self.client_url(n)))
             .collect();
-        wait_until(
-            &format!("voters {names:?}"),
-            Duration::from_secs(90),
-            || {
-                self.assert_running();
-                let members = self.members()?;
-                let mut got: Vec<(String, String)> = members
-                    .iter()
-                    .filter(|m| !m.3)
-                    .map(|m| (m.1.clone(), m.2.clone()))
-                    .collect();
-                got.sort();
-                if got != want || members.len() != names.len() {
-                    return Err(format!("{members:?}"));
-                }
-                let endpoints: Vec<String> = names.iter().map(|n| self.client_url(n)).collect();
-                let health = self.ctl(&endpoints, &["endpoint", "health"]);
-                if health.code != 0 {
-                    return Err(health.all());
-                }
-                Ok(())
-            },
-        );
-    }
-
-    /// Panics with its log if a member still expected to run has exited.
-    fn assert_running(&mut self) {
-        for (name, child) in &mut self.procs {
-            if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.work.path().join(name).join("etcd.log"))
-                    .unwrap_or_default();
-                panic!("etcd {name} exited with {status}\n{log}");
-            }
-        }
+        let endpoints = self.all_endpoints();
+        self.m.wait_voters(&voters, &endpoints);
     }
 
     /// The member currently leading, by name.
     fn leader(&self) -> String {
-        let r = self.ctl(&self.all_endpoints(), &["endpoint", "status", "-w", "json"]);
-        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-        for s in v.as_array().unwrap() {
-            let status = &s["Status"];
-            if status["leader"] == status["header"]["member_id"] && status["leader"] != 0 {
-                let endpoint = s["Endpoint"].as_str().unwrap();
-                return MEMBERS
-                    .iter()
-                    .find(|(n, _)| self.client_url(n) == endpoint)
-                    .unwrap()
-                    .0
-                    .to_string();
-            }
-        }
-        panic!("no leader: {}", r.all());
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let names: Vec<String> = self.procs.keys().cloned().collect();
-        for name in names {
-            self.kill(&name);
-        }
+        let nodes: Vec<(&str, String)> = MEMBERS
+            .iter()
+            .map(|(n, _)| (*n, self.client_url(n)))
+            .collect();
+        self.m.leader(&nodes)
     }
 }
 
@@ -524,6 +388,18 @@ pub(crate) struct Rounds {
     /// Rounds in which no member answered within the probe's timeout (a starved machine): no
     /// evidence either way. A cluster without quorum still answers `endpoint status` (leader 0).
     pub(crate) unanswered: usize,
+}
+
+/// One line on a finished load: writes, failures, monitor rounds.
+pub(crate) fn summary(writes: &Writes, rounds: &Rounds) -> String {
+    format!(
+        "{} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered)",
+        writes.acked.len(),
+        writes.failures.len(),
+        writes.max_in_a_row,
+        rounds.total,
+        rounds.unanswered
+    )
 }
 
 /// The healthcheck client's files etcdctl authenticates with: (flag, path).
@@ -725,26 +601,8 @@ fn decode_b64(s: &str) -> String {
 fn etcd_membership_scripts_pass_shellcheck_and_scaling_keeps_user_data() {
     let f = fixture();
     for (name, script) in &f.scripts5 {
-        let mut child = Command::new("shellcheck")
-            .args(["--shell=bash", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run shellcheck ({e}); {INSTALL}"));
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: shellcheck:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        // Shellcheck of what the node runs.
+        crate::etcdutil::assert_shellcheck(name, script, INSTALL);
         assert!(!script.contains("PRIVATE KEY"), "{name}");
         assert!(
             script.contains(&format!("NAME='{name}'"))
@@ -857,11 +715,8 @@ fn etcd_membership_3_to_5_to_3_under_writes_keeps_quorum() {
     lab.wait_voters(&["etcd-a", "etcd-b", "etcd-c"]);
     let (writes, rounds) = load.finish(&lab, "3 → 5 → 3");
     eprintln!(
-        "3→5→3: {} writes, {} failed (max {} in a row), {} monitor rounds, a learner waited: {waited}",
-        writes.acked.len(),
-        writes.failures.len(),
-        writes.max_in_a_row,
-        rounds.total
+        "3→5→3: {}, a learner waited: {waited}",
+        summary(&writes, &rounds)
     );
 }
 

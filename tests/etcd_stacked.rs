@@ -6,7 +6,8 @@
 //!
 //! The fixture applies `environments/dev` against a real moto server: 1 control-plane node, then
 //! 3 (the plan in between must replace nothing), then 3 with two of them in `etcd_leaving` (the
-//! first step of a scale-down: only the S3 list changes). The scripts and declared lists the
+//! first step of a scale-down: only the S3 list changes), then 3 again and 3 → 1 in one apply
+//! (the list rewritten before the leaving instances are destroyed). The scripts and declared lists the
 //! lab runs are the ones S3 hands out (each node's bundle carries its script: user-data would
 //! pass EC2's 16 KiB; the reconcile units are in user-data), rebound to
 //! the lab: each node's 10.20.x.y to 127.0.46.n, kubeadm's paths (`/var/lib/etcd`,
@@ -23,14 +24,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::etcd::{Run, etcdctl, run, wait_until};
-use crate::etcd_membership::{Load, Tls};
+use crate::etcd::{Run, wait_until};
+use crate::etcd_membership::{Load, Rounds, Writes, summary};
+use crate::etcdutil::{Member, Members, members_lab};
 
 const NODES: [(&str, &str); 3] = [
     ("dev-cp-a", "127.0.46.1"),
@@ -68,6 +70,11 @@ struct Fixture {
     /// `plan --json` with control_plane_count=3 after the apply with 1; and with b, c leaving.
     plan_up: Value,
     plan_leaving: Value,
+    /// The apply 3 → 1 in one step: its progress lines (its operations in the order they ran),
+    /// the declared list after it, and the exit code of `plan -detailed-exitcode` after it.
+    down_apply: String,
+    declared_down: String,
+    plan_after_down: Option<i32>,
     /// role name → its inline policy documents (after the apply with 3).
     policies: BTreeMap<String, Vec<Value>>,
     /// node name → its bundle (modules/pki for the lab's addresses): path → PEM.
@@ -200,38 +207,18 @@ fn fixture() -> &'static Fixture {
         slipway(&[&["apply", "ENV", "-auto-approve"][..], &leaving[..]].concat()).assert_code(0);
         let user_data_leaving = control_plane_user_data(&moto);
         let declared_leaving = declared_in_s3(&moto);
+        // Back to 3 declared, then 3 → 1 in one apply: the order of its operations.
+        slipway(&["apply", "ENV", "-auto-approve", "-var", "control_plane_count=3"])
+            .assert_code(0);
+        assert_eq!(declared_in_s3(&moto), declared_3);
+        let down = slipway(&["apply", "ENV", "-auto-approve"]);
+        down.assert_code(0);
+        let down_apply = down.stdout.clone();
+        let declared_down = declared_in_s3(&moto);
+        let plan_after_down = slipway(&["plan", "ENV", "-detailed-exitcode"]).code;
 
         // Certificates for the lab's addresses, from modules/pki as dev uses it.
-        let root = dir.join("pki");
-        crate::util::copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/pki"),
-            &root.join("modules/pki"),
-        );
-        let nodes: Vec<String> = NODES
-            .iter()
-            .map(|(n, ip)| format!("    {n} = \"{ip}\""))
-            .collect();
-        let nodes = format!("{{\n{}\n  }}", nodes.join("\n"));
-        std::fs::create_dir_all(root.join("environments/lab")).unwrap();
-        std::fs::write(
-            root.join("environments/lab/main.hcl"),
-            format!(
-                "module \"pki\" {{\n  source                = \"../../modules/pki\"\n  cluster_name          = \"dev\"\n  apiserver_lb_dns_name = \"k8s-api.test.internal\"\n  control_plane_nodes   = {nodes}\n  etcd_members          = {nodes}\n}}\n\noutput \"bundles\" {{\n  value     = module.pki.bundles\n  sensitive = true\n}}\n"
-            ),
-        )
-        .unwrap();
-        let local = |args: &[&str]| {
-            run(Command::new(crate::util::slipway_bin())
-                .args(args)
-                .current_dir(&root)
-                .env("NO_COLOR", "1")
-                .env_remove("SLIPWAY_STATE_DIR"))
-        };
-        local(&["apply", "environments/lab", "-auto-approve"]).ok("pki apply");
-        let bundles = local(&["output", "bundles", "--json", "--dir", "environments/lab"])
-            .ok("output bundles")
-            .stdout;
-        let bundles = serde_json::from_str(&bundles).unwrap();
+        let bundles = crate::etcdutil::lab_bundles(&dir.join("pki"), &NODES);
         Fixture {
             user_data_1,
             user_data_3,
@@ -244,6 +231,9 @@ fn fixture() -> &'static Fixture {
             declared_leaving,
             plan_up,
             plan_leaving,
+            down_apply,
+            declared_down,
+            plan_after_down,
             policies,
             bundles,
         }
@@ -318,10 +308,11 @@ impl Fixture {
 
 struct Lab {
     f: &'static Fixture,
-    work: tempfile::TempDir,
-    declared: PathBuf,
-    procs: BTreeMap<String, Child>,
+    /// The processes, directories, script runs and etcdctl reads (tests/etcdutil.rs).
+    m: Members,
 }
+
+members_lab!(Lab);
 
 impl Lab {
     fn new() -> Lab {
@@ -333,18 +324,17 @@ impl Lab {
                 }
             }
         }
-        let work = tempfile::tempdir().unwrap();
-        let declared = work.path().join("etcd-members.json");
+        // The healthcheck client (kubeadm's `etcd/healthcheck-client`).
+        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(|file| {
+            (
+                file,
+                f.bundles["dev-cp-a"][&format!("{PKI_ETCD}/{file}")].as_str(),
+            )
+        });
         Lab {
             f,
-            work,
-            declared,
-            procs: BTreeMap::new(),
+            m: Members::new(client, INSTALL),
         }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
     }
 
     fn client_url(name: &str) -> String {
@@ -357,29 +347,6 @@ impl Lab {
 
     fn all_endpoints() -> Vec<String> {
         NODES.iter().map(|(n, _)| Lab::client_url(n)).collect()
-    }
-
-    /// The healthcheck client (kubeadm's `etcd/healthcheck-client`), outside the members' dirs.
-    fn tls(&self) -> Tls {
-        let pki = self.work.path().join("client");
-        if !pki.join("healthcheck-client.key").exists() {
-            std::fs::create_dir_all(&pki).unwrap();
-            for file in ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"] {
-                let pem = &self.f.bundles["dev-cp-a"][&format!("{PKI_ETCD}/{file}")];
-                std::fs::write(pki.join(file), pem).unwrap();
-            }
-        }
-        [
-            ("cacert", pki.join("ca.crt")),
-            ("cert", pki.join("healthcheck-client.crt")),
-            ("key", pki.join("healthcheck-client.key")),
-        ]
-    }
-
-    fn ctl(&self, endpoints: &[String], args: &[&str]) -> Run {
-        let tls = self.tls();
-        let tls: Vec<(&str, &Path)> = tls.iter().map(|(k, p)| (*k, p.as_path())).collect();
-        etcdctl(endpoints, &tls, args)
     }
 
     /// The declared list the scripts read (an S3 object on EC2).
@@ -398,42 +365,6 @@ impl Lab {
             }
         }
         std::fs::write(dir.join("member.sh"), self.f.lab_script(name)).unwrap();
-    }
-
-    fn script(&self, name: &str, mode: &str) -> Run {
-        let path = format!(
-            "{}:{}",
-            crate::kubeutil::kube_bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        run(Command::new("bash")
-            .arg("member.sh")
-            .arg(mode)
-            .current_dir(self.dir(name))
-            .env_clear()
-            .env("PATH", path)
-            .env("SLIPWAY_ETCD_MEMBERS_FILE", &self.declared))
-    }
-
-    /// `script` started, not waited for: two nodes shutting down at the same moment.
-    fn spawn_script(&self, name: &str, mode: &str) -> Child {
-        let path = format!(
-            "{}:{}",
-            crate::kubeutil::kube_bin_dir().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Command::new("bash")
-            .arg("member.sh")
-            .arg(mode)
-            .current_dir(self.dir(name))
-            .env_clear()
-            .env("PATH", path)
-            .env("SLIPWAY_ETCD_MEMBERS_FILE", &self.declared)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
     }
 
     /// The cluster ID every running member reports (one value: one cluster).
@@ -455,15 +386,10 @@ impl Lab {
 
     /// etcd with the flags of kubeadm's stacked static pod (paths relative to the member's dir).
     fn start(&mut self, name: &str, initial_cluster: &str, state: &str) {
-        let dir = self.dir(name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("etcd.log"))
-            .unwrap();
         let (client, peer) = (Lab::client_url(name), Lab::peer_url(name));
-        let child = Command::new(crate::kubeutil::kube_bin("etcd"))
-            .args([
+        self.spawn_etcd(
+            name,
+            &[
                 format!("--name={name}"),
                 "--data-dir=data".to_string(),
                 format!("--advertise-client-urls={client}"),
@@ -481,23 +407,8 @@ impl Lab {
                 "--peer-trusted-ca-file=pki/ca.crt".to_string(),
                 "--peer-client-cert-auth=true".to_string(),
                 "--snapshot-count=10000".to_string(),
-            ])
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd ({e}); {INSTALL}"));
-        self.procs.insert(name.to_string(), child);
-    }
-
-    fn kill(&mut self, name: &str) {
-        if let Some(mut child) = self.procs.remove(name) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+            ],
+        );
     }
 
     /// The instance is gone with its disk; the replacement has the same name and IP.
@@ -578,88 +489,61 @@ impl Lab {
     }
 
     /// (id, name, peer URL, learner) from the running members.
-    fn members(&self) -> Result<Vec<(String, String, String, bool)>, String> {
-        let r = self.ctl(&Lab::all_endpoints(), &["member", "list", "-w", "json"]);
-        if r.code != 0 {
-            return Err(r.all());
-        }
-        let v: Value = serde_json::from_str(&r.stdout).map_err(|e| e.to_string())?;
-        let mut members: Vec<_> = v["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    format!("{:x}", m["ID"].as_u64().unwrap_or_default()),
-                    m["name"].as_str().unwrap_or_default().to_string(),
-                    m["peerURLs"][0].as_str().unwrap_or_default().to_string(),
-                    m["isLearner"].as_bool().unwrap_or(false),
-                )
-            })
-            .collect();
-        members.sort();
-        Ok(members)
+    fn members(&self) -> Result<Vec<Member>, String> {
+        self.m.members(&Lab::all_endpoints())
     }
 
     /// Waits until exactly `names` are the members, all voters, all healthy.
     fn wait_voters(&mut self, names: &[&str]) {
-        let mut want: Vec<(String, String)> = names
+        let voters: Vec<(&str, String, String)> = names
             .iter()
-            .map(|n| (n.to_string(), Lab::peer_url(n)))
+            .map(|n| (*n, Lab::peer_url(n), Lab::client_url(n)))
             .collect();
-        want.sort();
-        wait_until(
-            &format!("voters {names:?}"),
-            Duration::from_secs(90),
-            || {
-                self.assert_running();
-                let members = self.members()?;
-                let mut got: Vec<(String, String)> = members
-                    .iter()
-                    .filter(|m| !m.3)
-                    .map(|m| (m.1.clone(), m.2.clone()))
-                    .collect();
-                got.sort();
-                if got != want || members.len() != names.len() {
-                    return Err(format!("{members:?}"));
-                }
-                let endpoints: Vec<String> = names.iter().map(|n| Lab::client_url(n)).collect();
-                let health = self.ctl(&endpoints, &["endpoint", "health"]);
-                if health.code != 0 {
-                    return Err(health.all());
-                }
-                Ok(())
-            },
-        );
+        self.m.wait_voters(&voters, &Lab::all_endpoints());
     }
 
-    fn assert_running(&mut self) {
-        for (name, child) in &mut self.procs {
-            if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.work.path().join(name).join("etcd.log"))
-                    .unwrap_or_default();
-                panic!("etcd {name} exited with {status}\n{log}");
-            }
+    /// `endpoint`'s own member list (a serializable read: no quorum needed) has `n` members:
+    /// nothing was removed while quorum was lost.
+    fn assert_local_members(&self, endpoint: &[String], node: &str, n: usize) {
+        let own = self
+            .ctl(
+                endpoint,
+                &["member", "list", "--consistency=s", "-w", "simple"],
+            )
+            .ok(&format!("{node}'s own member list"));
+        assert_eq!(own.stdout.lines().count(), n, "{}", own.stdout);
+    }
+
+    /// `init-or-join` on `node` succeeds, answers `answer` and says why (`because`, in its log).
+    fn assert_init_or_join(&self, node: &str, answer: &str, because: &str, what: &str) {
+        let r = self.script(node, "init-or-join").ok(what);
+        assert_eq!(r.stdout.trim(), answer, "{}", r.all());
+        assert!(r.stderr.contains(because), "{}", r.stderr);
+    }
+
+    /// Makes `name` the leader (an operator's `move-leader`), unless it leads already.
+    fn lead(&self, name: &str) {
+        let members = self.members().unwrap();
+        let id = &members.iter().find(|m| m.1 == name).unwrap().0;
+        let leader = self.leader();
+        if leader != name {
+            self.ctl(&[Lab::client_url(&leader)], &["move-leader", id])
+                .ok(&format!("move-leader to {name}"));
         }
+    }
+
+    /// Stops the load and checks every acknowledged write (tests/etcd_membership.rs's).
+    fn finish(&self, load: Load, what: &str) -> (Writes, Rounds) {
+        load.finish_on(&Lab::all_endpoints(), &self.tls(), what)
     }
 
     /// The member currently leading, by name.
     fn leader(&self) -> String {
-        let r = self.ctl(&Lab::all_endpoints(), &["endpoint", "status", "-w", "json"]);
-        let v: Value = serde_json::from_str(&r.stdout).unwrap();
-        for s in v.as_array().unwrap() {
-            let status = &s["Status"];
-            if status["leader"] == status["header"]["member_id"] && status["leader"] != 0 {
-                let endpoint = s["Endpoint"].as_str().unwrap();
-                return NODES
-                    .iter()
-                    .find(|(n, _)| Lab::client_url(n) == endpoint)
-                    .unwrap()
-                    .0
-                    .to_string();
-            }
-        }
-        panic!("no leader: {}", r.all());
+        let nodes: Vec<(&str, String)> = NODES
+            .iter()
+            .map(|(n, _)| (*n, Lab::client_url(n)))
+            .collect();
+        self.m.leader(&nodes)
     }
 
     /// The reconcile timer firing on every node once; returns each run's stderr, by node.
@@ -672,15 +556,6 @@ impl Lab {
 
     fn load(&self) -> Load {
         Load::start_on(Lab::all_endpoints(), self.tls())
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let names: Vec<String> = self.procs.keys().cloned().collect();
-        for name in names {
-            self.kill(&name);
-        }
     }
 }
 
@@ -861,25 +736,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
             "{name}: a key in user-data"
         );
         // Shellcheck of what the node runs.
-        let mut child = Command::new("shellcheck")
-            .args(["--shell=bash", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run shellcheck ({e}); {INSTALL}"));
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: shellcheck:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        crate::etcdutil::assert_shellcheck(name, &script, INSTALL);
     }
     assert_eq!(f.user_data_3.len(), 3);
 
@@ -987,6 +844,53 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         .collect();
     assert_eq!(readers.len(), 3, "{:?}", f.policies);
     assert!(readers.iter().all(|r| r.contains("cp")), "{readers:?}");
+
+    // 3 → 1 in one apply succeeds (it was "the changes form a dependency cycle": the
+    // apiserver certificate, which names every node, is replaced, and destroy-first it had to
+    // go both after the leaving nodes and before the list's rewrite), and its progress lines
+    // prove the order a leaving node's `leave` relies on: the declared list is rewritten before
+    // any leaving instance is destroyed, and each bundle policy (through which the node reads
+    // the list at shutdown) goes only after its instance.
+    let down = &f.down_apply;
+    let at = |needle: &str| {
+        down.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{down}"))
+    };
+    let list_written =
+        at("module.control_plane.aws_s3_object.etcd_members[0]: Modifications complete");
+    for n in ["dev-cp-b", "dev-cp-c"] {
+        let destroying = at(&format!(
+            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destroying..."
+        ));
+        assert!(
+            list_written < destroying,
+            "{n} went before the list's rewrite:\n{down}"
+        );
+        let gone = at(&format!(
+            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destruction complete"
+        ));
+        let policy = at(&format!(
+            "module.control_plane.module.nodes.aws_iam_role_policy.bundle[\"{n}\"]: Destroying..."
+        ));
+        assert!(gone < policy, "{n}'s policy went first:\n{down}");
+    }
+    let cert = "module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
+    assert!(
+        at(&format!("{cert}: Creation complete")) < at(&format!("{cert}: Destroying...")),
+        "the apiserver certificate is created before the old one goes:\n{down}"
+    );
+    let declared: Value = serde_json::from_str(&f.declared_down).unwrap();
+    assert_eq!(
+        declared["members"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["dev-cp-a"],
+        "{}",
+        f.declared_down
+    );
+    assert_eq!(f.plan_after_down, Some(0), "the plan after 3 → 1 is empty");
 }
 
 #[test]
@@ -1035,15 +939,8 @@ fn etcd_stacked_replaced_node_is_removed_then_rejoins_as_learner_under_writes() 
         assert!(!r.stderr.contains("removing"), "{name}: {}", r.stderr);
     }
     assert_eq!(lab.members().unwrap(), after);
-    let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "replace a node");
-    eprintln!(
-        "stacked replace: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered)",
-        writes.acked.len(),
-        writes.failures.len(),
-        writes.max_in_a_row,
-        rounds.total,
-        rounds.unanswered
-    );
+    let (writes, rounds) = lab.finish(load, "replace a node");
+    eprintln!("stacked replace: {}", summary(&writes, &rounds));
 }
 
 #[test]
@@ -1057,18 +954,7 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     // fires on every node; only the leader acts, one removal per run, each leaving a quorum of
     // healthy voters (3 → 2 → 1). An undeclared leader hands leadership over first.
     // c leads (an operator's move-leader, or chance): a leaving leader hands over first.
-    let c_id = lab
-        .members()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.1 == "dev-cp-c")
-        .unwrap()
-        .0;
-    let leader = lab.leader();
-    if leader != "dev-cp-c" {
-        lab.ctl(&[Lab::client_url(&leader)], &["move-leader", &c_id])
-            .ok("move-leader to dev-cp-c");
-    }
+    lab.lead("dev-cp-c");
     lab.declare(&lab.f.declared_leaving.clone());
     let mut removals = 0;
     let mut handovers = 0;
@@ -1101,14 +987,10 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     lab.kill("dev-cp-b");
     lab.kill("dev-cp-c");
     lab.wait_voters(&["dev-cp-a"]);
-    let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "3 → 1 in two steps");
+    let (writes, rounds) = lab.finish(load, "3 → 1 in two steps");
     eprintln!(
-        "stacked 3→1: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered), {handovers} leader handovers",
-        writes.acked.len(),
-        writes.failures.len(),
-        writes.max_in_a_row,
-        rounds.total,
-        rounds.unanswered
+        "stacked 3→1: {}, {handovers} leader handovers",
+        summary(&writes, &rounds)
     );
 }
 
@@ -1190,15 +1072,7 @@ fn etcd_stacked_changes_refused_while_another_voter_is_down() {
     });
     let r = lab.script("dev-cp-a", "reconcile");
     assert!(!r.stderr.contains("removed undeclared"), "{}", r.stderr);
-    let serializable = lab
-        .ctl(&a, &["member", "list", "--consistency=s", "-w", "simple"])
-        .ok("a's own member list");
-    assert_eq!(
-        serializable.stdout.lines().count(),
-        3,
-        "{}",
-        serializable.stdout
-    );
+    lab.assert_local_members(&a, "a", 3);
 }
 
 #[test]
@@ -1211,14 +1085,11 @@ fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting
     // declared peer answers: kubeadm init.
     lab.declare(&lab.f.declared_3.clone());
     lab.install("dev-cp-a");
-    let first = lab
-        .script("dev-cp-a", "init-or-join")
-        .ok("init-or-join at first creation");
-    assert_eq!(first.stdout.trim(), "init", "{}", first.all());
-    assert!(
-        first.stderr.contains("no declared peer answers"),
-        "{}",
-        first.stderr
+    lab.assert_init_or_join(
+        "dev-cp-a",
+        "init",
+        "no declared peer answers",
+        "init-or-join at first creation",
     );
 
     lab.bootstrap();
@@ -1239,14 +1110,11 @@ fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting
             .ok("move-leader to dev-cp-b");
     }
     lab.destroy("dev-cp-a");
-    let decision = lab
-        .script("dev-cp-a", "init-or-join")
-        .ok("init-or-join of the replaced init node");
-    assert_eq!(decision.stdout.trim(), "join", "{}", decision.all());
-    assert!(
-        decision.stderr.contains("this node was replaced"),
-        "{}",
-        decision.stderr
+    lab.assert_init_or_join(
+        "dev-cp-a",
+        "join",
+        "this node was replaced",
+        "init-or-join of the replaced init node",
     );
     let stale = lab
         .join("dev-cp-a", &["dev-cp-b", "dev-cp-c"])
@@ -1267,16 +1135,8 @@ fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting
         "the replacement is a new member"
     );
     assert_eq!(lab.cluster_ids(&all), cluster, "a second cluster");
-    let (writes, rounds) =
-        load.finish_on(&Lab::all_endpoints(), &lab.tls(), "replace the init node");
-    eprintln!(
-        "stacked init replace: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered)",
-        writes.acked.len(),
-        writes.failures.len(),
-        writes.max_in_a_row,
-        rounds.total,
-        rounds.unanswered
-    );
+    let (writes, rounds) = lab.finish(load, "replace the init node");
+    eprintln!("stacked init replace: {}", summary(&writes, &rounds));
 
     // A node holding etcd data while its peers run a cluster (a restore into a live cluster)
     // neither inits nor joins.
@@ -1308,15 +1168,7 @@ fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting
         r.stderr
     );
     assert!(!lab.dir("dev-cp-a").join("data").exists(), "etcd ran on a");
-    let serializable = lab
-        .ctl(&b, &["member", "list", "--consistency=s", "-w", "simple"])
-        .ok("b's own member list");
-    assert_eq!(
-        serializable.stdout.lines().count(),
-        3,
-        "{}",
-        serializable.stdout
-    );
+    lab.assert_local_members(&b, "b", 3);
 }
 
 #[test]
@@ -1327,7 +1179,8 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
 
     // control_plane_count 3 → 1 in one apply, with the declared list rewritten (to a alone,
-    // below) before b and c shut down: the case `leave` handles (the apply does not order it).
+    // below) before b and c shut down: the order the apply keeps (test (d) checks it on a
+    // real 3 → 1 apply), and the case `leave` handles.
 
     // A leave that would break quorum is refused: with the list {a, b} and b down, c leaving
     // would leave a alone healthy of two voters. (An undeclared voter down may be leaving at
@@ -1351,17 +1204,7 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     lab.declare(&lab.f.declared_1.clone());
 
     // c leads: a leaving leader hands over first.
-    let c_id = members
-        .iter()
-        .find(|m| m.1 == "dev-cp-c")
-        .unwrap()
-        .0
-        .clone();
-    let leader = lab.leader();
-    if leader != "dev-cp-c" {
-        lab.ctl(&[Lab::client_url(&leader)], &["move-leader", &c_id])
-            .ok("move-leader to dev-cp-c");
-    }
+    lab.lead("dev-cp-c");
     let load = lab.load();
     // b and c shut down at the same moment (their instances destroyed in one apply), a keeps
     // running (still declared: its leave is a no-op).
@@ -1383,13 +1226,9 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     }
     assert!(handovers >= 1, "the leaving leader did not hand over");
     lab.wait_voters(&["dev-cp-a"]);
-    let (writes, rounds) = load.finish_on(&Lab::all_endpoints(), &lab.tls(), "3 → 1 in one apply");
+    let (writes, rounds) = lab.finish(load, "3 → 1 in one apply");
     eprintln!(
-        "stacked 3→1 in one apply: {} writes, {} failed (max {} in a row), {} monitor rounds ({} unanswered), {handovers} leader handovers",
-        writes.acked.len(),
-        writes.failures.len(),
-        writes.max_in_a_row,
-        rounds.total,
-        rounds.unanswered
+        "stacked 3→1 in one apply: {}, {handovers} leader handovers",
+        summary(&writes, &rounds)
     );
 }

@@ -1,6 +1,7 @@
 //! The integration test target: every end-to-end test of the `slipway` binary, one module per
 //! area (ripgrep style: one target, so one link and one process for the whole suite).
 
+mod etcdutil;
 mod gitutil;
 mod kubeutil;
 mod util;

@@ -44,14 +44,17 @@ locals {
 }
 
 # Rewritten in place when the control-plane count changes: the scripts read it on every run.
-# Each node's role reads it through its bundle policy (main.hcl read_objects), which modules/nodes
-# destroys only after the instance, so a node destroyed by a scale-down can still read it at
-# shutdown (`leave`). NOT ordered before the instances' destruction: `depends_on = [module.nodes]`
-# makes a 3 → 1 apply a dependency cycle (tests/etcd_stacked.rs's fixture applies 3 → 1).
+# depends_on: slipway updates a dependent before it destroys what it depends on, so on a
+# scale-down the list stops naming the nodes before their instances are destroyed, and each
+# one's shutdown (`leave`, slipway-etcd-leave.service) finds itself undeclared and leaves the
+# cluster. Each node's role reads the list through its bundle policy (main.hcl read_objects),
+# which modules/nodes destroys only after the instance. (On a scale-up the list names the new
+# nodes once their instances exist, before they boot and join.)
 resource "aws_s3_object" "etcd_members" {
   count        = local.membership ? 1 : 0
   bucket       = var.bucket
   key          = var.etcd_members_key
   content      = var.etcd_membership.declared_members
   content_type = "application/json"
+  depends_on   = [module.nodes]
 }

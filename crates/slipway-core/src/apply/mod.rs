@@ -35,7 +35,8 @@ use crate::provider::ProviderRegistry;
 use crate::state::journal::JournalOp;
 use crate::state::{OutputState, State};
 use crate::value::Value;
-use ops::{build_ops, release_dependents, skip_dependents};
+pub use ops::{FORCED_CBD, Ordering, order_replacements};
+use ops::{build_ops, find_cycle, release_dependents, skip_dependents};
 use prepare::{current_config, finish_op, prepare_op};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,11 +306,11 @@ pub async fn apply(
     let mut report = ApplyReport::default();
     let changes = &plan.changes;
     let g = build_ops(changes, js.state());
-    if petgraph::algo::toposort(&g, None).is_err() {
-        return Err(ApplyError::Config(
-            "the changes form a dependency cycle (create_before_destroy mixed with dependents?)"
-                .into(),
-        ));
+    if let Some(cycle) = find_cycle(&g, changes) {
+        return Err(ApplyError::Config(format!(
+            "the changes cannot be ordered, each waits for the next: {} → (the first)",
+            cycle.join(" → ")
+        )));
     }
     let mut values: HashMap<ResourceInstanceAddr, Value> = HashMap::new();
     for c in changes {

@@ -686,12 +686,12 @@ pub fn plan(
             c.after = Some(value);
         }
     }
-    // Direct dependencies as the instance DAG has them: a whole resource with a barrier is
-    // recorded once, by its address without a key ("every instance of"), not once per instance.
-    let direct = out.direct_deps();
-    for (inst, targets) in out.instances.values().zip(&direct.per_instance) {
+    // Direct dependencies: a whole resource is recorded once, by its address without a key
+    // ("every instance of", those a shrinking count drops included: see `recorded_deps`), not
+    // once per instance.
+    for (inst, deps) in out.instances.values().zip(out.recorded_deps()) {
         if let Some(c) = changes.get_mut(&inst.addr) {
-            c.depends_on = targets.iter().map(|&t| out.target_addr(t)).collect();
+            c.depends_on = deps;
         }
     }
     add_implicit_dependencies(&env.registry, &mut changes);

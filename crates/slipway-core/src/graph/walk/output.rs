@@ -73,6 +73,37 @@ impl WalkOutput {
         }
     }
 
+    /// Each instance's direct dependencies as a plan and state record them: an instance named
+    /// by key as itself, a whole resource always by its address without a key (never
+    /// expanded, as [`WalkOutput::direct_deps`] may do for the DAG). The difference matters
+    /// for what leaves the configuration: a dependent of the whole resource refers to every
+    /// instance, those a count or for_each just dropped included, and apply orders its update
+    /// before their destruction (it stops referring to them); expanded, the record would name
+    /// only the instances that stay. Sorted, without duplicates, never the instance itself nor
+    /// its own resource (that only arises on a reported cycle).
+    pub fn recorded_deps(&self) -> Vec<Vec<ResourceInstanceAddr>> {
+        self.instances
+            .values()
+            .map(|inst| {
+                let mut out: Vec<ResourceInstanceAddr> = inst
+                    .depends_on
+                    .iter()
+                    .map(|d| match *d {
+                        DepRef::Instance(i) => self.target_addr(DepTarget::Instance(i as usize)),
+                        DepRef::Resource(r) => self.target_addr(DepTarget::Barrier(r as usize)),
+                    })
+                    .filter(|a| {
+                        *a != inst.addr
+                            && !(a.key == InstanceKey::None && a.resource == inst.addr.resource)
+                    })
+                    .collect();
+                out.sort();
+                out.dedup();
+                out
+            })
+            .collect()
+    }
+
     /// The instance DAG: an edge from each dependency to its dependent. Node `i` is instance
     /// `i`; barrier nodes follow, each with an edge from every instance of its resource.
     pub fn dag(&self) -> DiGraph<DagNode, ()> {
