@@ -856,25 +856,26 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         down.find(needle)
             .unwrap_or_else(|| panic!("no {needle:?} in\n{down}"))
     };
-    let list_written =
-        at("module.control_plane.aws_s3_object.etcd_members[0]: Modifications complete");
+    let list_written = at(
+        "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]: Modifications complete",
+    );
     for n in ["dev-cp-b", "dev-cp-c"] {
         let destroying = at(&format!(
-            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destroying..."
+            "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destroying..."
         ));
         assert!(
             list_written < destroying,
             "{n} went before the list's rewrite:\n{down}"
         );
         let gone = at(&format!(
-            "module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destruction complete"
+            "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destruction complete"
         ));
         let policy = at(&format!(
-            "module.control_plane.module.nodes.aws_iam_role_policy.bundle[\"{n}\"]: Destroying..."
+            "module.cluster.module.control_plane.module.nodes.aws_iam_role_policy.bundle[\"{n}\"]: Destroying..."
         ));
         assert!(gone < policy, "{n}'s policy went first:\n{down}");
     }
-    let cert = "module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
+    let cert = "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"apiserver\"]";
     assert!(
         at(&format!("{cert}: Creation complete")) < at(&format!("{cert}: Destroying...")),
         "the apiserver certificate is created before the old one goes:\n{down}"
