@@ -101,3 +101,74 @@ async fn being_released(cx: &Ctx, ip: &str) -> Result<bool, ProviderError> {
         .await?;
     Ok(out.reservations().iter().any(|r| !r.instances().is_empty()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against a real moto server (the check for an instance shutting down), with RunInstances'
+    //! answers made locally: moto never answers InUse, and never frees an address.
+
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::run_instances::RunInstancesError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::providers::aws::testing::{Moto, n};
+
+    fn in_use(ip: &str) -> SdkError<RunInstancesError, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(IN_USE)
+            .message(format!("Address {ip} is in use."))
+            .build();
+        let raw = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        SdkError::service_error(RunInstancesError::generic(meta), raw)
+    }
+
+    /// A launch on `ip` refused `fails` times; the result and the number of attempts.
+    async fn launch(cx: &Ctx, ip: &str, fails: u32) -> (Result<u32, ProviderError>, u32) {
+        let attempts = AtomicU32::new(0);
+        let r = run_instances(cx, Some(ip), || {
+            let k = attempts.fetch_add(1, Ordering::SeqCst);
+            let r = if k < fails { Err(in_use(ip)) } else { Ok(k) };
+            async move { r }
+        })
+        .await;
+        (r, attempts.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_released_address_is_waited_for_boundedly_and_any_other_holder_fails_fast() {
+        let moto = Moto::start();
+        let p = moto
+            .provider_with("stack-ip", &[("propagation_timeout_seconds", n(1.0))])
+            .await;
+        let cx = p.context().unwrap();
+        // Held by an interface this run did not release: one attempt, an error naming it.
+        let (r, attempts) = launch(&cx, "10.0.1.10", 3).await;
+        let e = r.unwrap_err();
+        assert_eq!(attempts, 1);
+        assert!(!e.retryable);
+        assert!(
+            e.message.contains("private IP 10.0.1.10 is in use")
+                && e.message.contains("another network interface")
+                && e.message.contains(IN_USE),
+            "{e:?}"
+        );
+        // Its instance terminated by this run: tried again until the launch goes through.
+        cx.clients.note_released("10.0.1.10");
+        let (r, attempts) = launch(&cx, "10.0.1.10", 3).await;
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(attempts, 4);
+        // Not forever: past propagation_timeout_seconds, it says so.
+        let (r, attempts) = launch(&cx, "10.0.1.10", u32::MAX).await;
+        let e = r.unwrap_err();
+        assert!(e.message.contains("still held"), "{e:?}");
+        assert!((2..100).contains(&attempts), "{attempts}");
+        // The release of 10.0.1.10 says nothing about 10.0.1.1.
+        let (r, attempts) = launch(&cx, "10.0.1.1", 3).await;
+        assert!(r.is_err());
+        assert_eq!(attempts, 1);
+    }
+}
