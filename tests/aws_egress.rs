@@ -147,7 +147,7 @@ resource "aws_instance" "node" {
 "##;
 
 #[test]
-fn a_node_replaced_on_its_static_address_waits_for_it_and_an_address_held_elsewhere_fails_fast() {
+fn a_replaced_node_retries_its_static_address_and_one_held_elsewhere_fails_fast() {
     let moto = Moto::start();
     let dir = TestDir::new();
     let env = environment(&dir, "node", NODE);
