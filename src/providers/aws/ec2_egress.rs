@@ -599,6 +599,16 @@ impl ResourceType for VpcEndpoint {
             Ok(out) => out,
             // Only the endpoint's own absence means deleted (not, say, a route's).
             Err(e) if e.code == "InvalidVpcEndpointId.NotFound" => return Ok(()),
+            // A retry after a lost answer may be refused for what the first call already did
+            // (moto: the routes it removed): gone is gone.
+            Err(e)
+                if endpoints(cx, Query::Ids(&[id.to_string()]))
+                    .await?
+                    .is_empty() =>
+            {
+                tracing::debug!(id, code = %e.code, "endpoint already deleted");
+                return Ok(());
+            }
             Err(e) => {
                 return Err(super::client::to_provider_error(
                     "ec2:DeleteVpcEndpoints",
