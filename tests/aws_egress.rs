@@ -39,10 +39,10 @@ output "nat_public_ips" {
 
 /// A scratch environment `environments/NAME` holding `main.hcl`, with the repository's modules.
 fn environment(dir: &TestDir, name: &str, hcl: &str) -> std::path::PathBuf {
-    dir.write(&format!("environments/{name}/main.hcl"), hcl);
+    dir.write(format!("environments/{name}/main.hcl"), hcl);
     let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
     std::os::unix::fs::symlink(modules, dir.join("modules")).unwrap();
-    dir.join(&format!("environments/{name}"))
+    dir.join(format!("environments/{name}"))
 }
 
 #[test]

@@ -1244,7 +1244,7 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     assert_eq!(attr(&ep, "vpc_endpoint_type"), s("Gateway"));
     assert_eq!(attr(&ep, "state"), s("available"));
     // The route tables are a set: the order of the list does not matter.
-    let mut both = vec![rt_a.clone(), rt_b.clone()];
+    let mut both = [rt_a.clone(), rt_b.clone()];
     both.sort();
     let both = list(&both.iter().map(|t| s(t)).collect::<Vec<_>>());
     assert_eq!(attr(&ep, "route_table_ids"), both);
