@@ -21,9 +21,19 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 63 added"),
+        apply.stdout.contains("Apply complete! Resources: 68 added"),
         "{}",
         apply.dump()
+    );
+    // Egress (modules/network): the private subnet routes 0.0.0.0/0 through an available NAT
+    // gateway that holds an Elastic IP, and S3 through the gateway endpoint on the same table.
+    let egress = moto.boto3(
+        "nats = {g['NatGatewayId']: g for g in ec2.describe_nat_gateways()['NatGateways'] if g['State'] == 'available'}\nprivate = ec2.describe_route_tables(Filters=[{'Name': 'tag:Name', 'Values': ['dev-private-*']}])['RouteTables']\nfor t in private:\n    for r in t['Routes']:\n        if r.get('DestinationCidrBlock') == '0.0.0.0/0':\n            g = nats.get(r.get('NatGatewayId'), {})\n            out.append(['nat', 'PublicIp' in g.get('NatGatewayAddresses', [{}])[0]])\nfor e in ec2.describe_vpc_endpoints()['VpcEndpoints']:\n    out.append([e['ServiceName'], e['RouteTableIds'] == [t['RouteTableId'] for t in private]])",
+    );
+    assert_eq!(
+        egress,
+        serde_json::json!([["nat", true], ["com.amazonaws.us-east-1.s3", true]]),
+        "private subnets without egress"
     );
     // Refresh is batched: a no-op plan costs calls per resource type, not per resource.
     let plan = slipway(
@@ -41,11 +51,11 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         );
     }
     let total = calls.get("total").copied();
-    // 20 AWS resource and data-source types in environments/dev, 63 resources: at most one
-    // call per type (no page is full at this size).
+    // 24 AWS resource and data-source types in environments/dev (aws_region makes no call), 68
+    // resources: at most one call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
     assert!(
-        total <= 20,
+        total <= 23,
         "a no-op plan made {total} AWS calls: {}",
         plan.stderr
     );
@@ -176,12 +186,12 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     assert!(
         destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 63 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 68 destroyed."),
         "{}",
         destroy.dump()
     );
     let left = moto.boto3(
-        "for r in ec2.describe_instances(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] != 'terminated':\n            out.append(i['InstanceId'])\nfor v in ec2.describe_vpcs(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Vpcs']:\n    out.append(v['VpcId'])\nfor b in s3.list_buckets()['Buckets']:\n    out.append(b['Name'])",
+        "for r in ec2.describe_instances(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] != 'terminated':\n            out.append(i['InstanceId'])\nfor v in ec2.describe_vpcs(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Vpcs']:\n    out.append(v['VpcId'])\nfor b in s3.list_buckets()['Buckets']:\n    out.append(b['Name'])\nfor a in ec2.describe_addresses()['Addresses']:\n    out.append(a['AllocationId'])\nfor g in ec2.describe_nat_gateways()['NatGateways']:\n    if g['State'] != 'deleted':\n        out.append(g['NatGatewayId'])\nfor e in ec2.describe_vpc_endpoints()['VpcEndpoints']:\n    if e['State'] != 'deleted':\n        out.append(e['VpcEndpointId'])",
     );
     assert_eq!(
         left,

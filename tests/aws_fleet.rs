@@ -1,5 +1,5 @@
 //! The AWS provider end to end, through the binary, against a real moto server: a two-zone
-//! network, six instances, an EBS volume, security groups and rules, and an NLB with a target
+//! network (with its NAT gateways, Elastic IPs and S3 endpoint), six instances, an EBS volume, security groups and rules, and an NLB with a target
 //! group and listener (`tests/fixtures/aws-fleet`). What AWS holds is always counted through the
 //! AWS API (boto3), never taken from slipway's own state.
 //!
@@ -53,6 +53,11 @@ for v in ec2.describe_volumes()['Volumes']:
     add('root_volume' if root else 'volume', v.get('Tags'))
 for g in ec2.describe_internet_gateways()['InternetGateways']: add('internet_gateway', g.get('Tags'))
 for t in ec2.describe_route_tables()['RouteTables']: add('route_table', t.get('Tags'))
+for a in ec2.describe_addresses()['Addresses']: add('elastic_ip', a.get('Tags'))
+for g in ec2.describe_nat_gateways()['NatGateways']:
+    if g['State'] != 'deleted': add('nat_gateway', g.get('Tags'))
+for e in ec2.describe_vpc_endpoints()['VpcEndpoints']:
+    if e['State'] != 'deleted': add('vpc_endpoint', e.get('Tags'))
 arns = [l['LoadBalancerArn'] for l in elbv2.describe_load_balancers()['LoadBalancers']]
 arns += [g['TargetGroupArn'] for g in elbv2.describe_target_groups()['TargetGroups']]
 if arns:
@@ -110,6 +115,10 @@ fn assert_fleet_complete(moto: &Moto, state: &Path) {
     assert_eq!(count("root_volume"), 6, "{inv:?}");
     assert_eq!(count("load_balancer"), 1, "{inv:?}");
     assert_eq!(count("target_group"), 1, "{inv:?}");
+    // modules/network's egress: a NAT gateway and its address per zone, one S3 endpoint.
+    assert_eq!(count("elastic_ip"), 2, "{inv:?}");
+    assert_eq!(count("nat_gateway"), 2, "{inv:?}");
+    assert_eq!(count("vpc_endpoint"), 1, "{inv:?}");
     let listeners = moto.boto3(
         "for l in elbv2.describe_load_balancers()['LoadBalancers']:\n    out.append(len(elbv2.describe_listeners(LoadBalancerArn=l['LoadBalancerArn'])['Listeners']))",
     );
@@ -226,7 +235,7 @@ fn fleet_converges_through_throttling_and_lost_responses_then_destroys_in_depend
     );
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 30 added"),
+        apply.stdout.contains("Apply complete! Resources: 39 added"),
         "{}",
         apply.dump()
     );
@@ -267,6 +276,12 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
         ),
         (2, 2, 2)
     );
+    // Each route table of the stack with its associations (public, and one per private subnet).
+    let tables = moto.boto3(
+        "for t in ec2.describe_route_tables(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['RouteTables']:\n    out.append([t['RouteTableId']] + [a['RouteTableAssociationId'] for a in t['Associations'] if not a.get('Main')])",
+    );
+    let tables: Vec<Vec<String>> = serde_json::from_value(tables).unwrap();
+    assert_eq!(tables.len(), 3, "{tables:?}");
     let before = proxy.calls().len();
     let destroy = in_fleet(
         &proxy.endpoint(),
@@ -275,7 +290,7 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
     );
     destroy.assert_code(0);
     assert!(
-        destroy.stdout.contains("30 destroyed"),
+        destroy.stdout.contains("39 destroyed"),
         "{}",
         destroy.dump()
     );
@@ -337,7 +352,32 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
         public_subnets,
     );
     assert_before(&calls, "RevokeSecurityGroupIngress", "DeleteSecurityGroup");
-    assert_before(&calls, "DisassociateRouteTable", "DeleteRouteTable");
+    // Each table is deleted once its own associations are gone.
+    let named = |c: &Call, k: &str, ids: &[String]| {
+        c.params
+            .get(k)
+            .and_then(|v| v.as_str())
+            .is_some_and(|id| ids.iter().any(|i| i == id))
+    };
+    for t in &tables {
+        let (table, associations) = t.split_first().unwrap();
+        let done = calls
+            .iter()
+            .filter(|c| c.operation == "DisassociateRouteTable" && c.fate != "Refused")
+            .filter(|c| named(c, "AssociationId", associations))
+            .map(|c| c.done_ms)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let start = calls
+            .iter()
+            .filter(|c| c.operation == "DeleteRouteTable")
+            .filter(|c| named(c, "RouteTableId", std::slice::from_ref(table)))
+            .map(|c| c.arrived_ms)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            done.is_finite() && start.is_finite() && done <= start,
+            "{table} deleted at {start:.0} ms, its last association gone at {done:.0} ms"
+        );
+    }
     assert_before(&calls, "DetachInternetGateway", "DeleteInternetGateway");
     for first in [
         "DeleteSubnet",
@@ -433,7 +473,8 @@ fn changes_made_outside_slipway_show_as_drift_and_apply_repairs_them() {
     in_fleet(&endpoint, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
 
     // Refresh is batched and shared: a no-op plan costs at most one call per AWS type of the
-    // fleet (15, data.aws_ami included), one per operation.
+    // fleet (19, data.aws_ami and data.aws_region included; aws_region makes none), one per
+    // operation.
     let noop = in_fleet(
         &endpoint,
         &state,
@@ -442,7 +483,7 @@ fn changes_made_outside_slipway_show_as_drift_and_apply_repairs_them() {
     assert_eq!(noop.code, Some(0), "{}", noop.dump());
     let calls = crate::moto::api_calls(&noop.stderr);
     let total = calls.get("total").copied().expect("--stats prints a total");
-    assert!(total <= 15, "{total} calls for 15 types: {}", noop.stderr);
+    assert!(total <= 18, "{total} calls for 18 types: {}", noop.stderr);
     for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
         assert_eq!(*n, 1, "{op} called {n} times: {}", noop.stderr);
     }

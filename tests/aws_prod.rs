@@ -75,8 +75,13 @@ fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, u
         ("aws_vpc", 1),
         ("aws_internet_gateway", 1),
         ("aws_subnet", 2 * z),
-        ("aws_route_table", 1),
-        ("aws_route_table_association", z),
+        // A public table, and one per zone for the private subnets (a route through the zone's
+        // NAT gateway, and the S3 endpoint's).
+        ("aws_route_table", 1 + z),
+        ("aws_route_table_association", 2 * z),
+        ("aws_eip", z),
+        ("aws_nat_gateway", z),
+        ("aws_vpc_endpoint", 1),
         ("aws_lb", 1),
         ("aws_lb_target_group", 1),
         ("aws_lb_listener", 1),
@@ -175,7 +180,10 @@ const STACK_OBJECTS: &str = "terminated = set()\n\
              for tg in elbv2.describe_target_groups()['TargetGroups']:\n    out.append('target group ' + tg['TargetGroupName'])\n\
              for r in iam.list_roles()['Roles']:\n    out.append('role ' + r['RoleName'])\n\
              for p in iam.list_instance_profiles()['InstanceProfiles']:\n    out.append('profile ' + p['InstanceProfileName'])\n\
-             for b in s3.list_buckets()['Buckets']:\n    out.append('bucket ' + b['Name'])";
+             for b in s3.list_buckets()['Buckets']:\n    out.append('bucket ' + b['Name'])\n\
+             for a in ec2.describe_addresses(Filters=tagged)['Addresses']:\n    out.append('address ' + a['AllocationId'])\n\
+             for g in ec2.describe_nat_gateways()['NatGateways']:\n    if g['State'] != 'deleted':\n        out.append('nat gateway ' + g['NatGatewayId'])\n\
+             for e in ec2.describe_vpc_endpoints(Filters=tagged)['VpcEndpoints']:\n    if e['State'] != 'deleted':\n        out.append('endpoint ' + e['VpcEndpointId'])";
 
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
 
@@ -411,8 +419,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 131);
-    assert_eq!(f.plan.json()["summary"]["add"], 131, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 144);
+    assert_eq!(f.plan.json()["summary"]["add"], 144, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -551,7 +559,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 131 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 144 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -573,9 +581,9 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 131 resources of 21 AWS types (data.aws_ami included): a refresh costs at most one call
-    // per type (no page is full at this size).
-    assert_eq!(f.aws_types, 21);
+    // 144 resources of 25 AWS types (data.aws_ami and data.aws_region included): a refresh
+    // costs at most one call per type (no page is full at this size; aws_region makes none).
+    assert_eq!(f.aws_types, 25);
     let total = total.expect("--stats prints a total");
     assert!(
         total <= f.aws_types as u64,
@@ -592,7 +600,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 131 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 144 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -611,7 +619,10 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
                 ("vpc", 1),
                 ("subnet", 2 * ZONES.len()),
                 ("igw", 1),
-                ("route table", 1),
+                ("route table", 1 + ZONES.len()),
+                ("address", ZONES.len()),
+                ("nat gateway", ZONES.len()),
+                ("endpoint", 1),
                 ("security group", 3),
                 ("volume", n + ETCD),
                 ("lb", 1),
@@ -1355,14 +1366,14 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 131 resources and the AMI lookup, and the in-cluster stack (cluster.hcl): 41 objects and
+    // 144 resources, the AMI and region lookups, and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
         .filter(|a| a.starts_with("module.addons.module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
-    assert_eq!(g.len(), 132 + in_cluster);
+    assert_eq!(g.len(), 146 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps
@@ -1406,7 +1417,17 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
         "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[\"prod-etcd-c\"]";
     let etcd_attach =
         "module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[\"prod-etcd-c\"]";
+    // Nodes bootstrap from the internet and S3 at first boot: egress exists before they launch.
+    let nat = "module.cluster.module.network.aws_nat_gateway.this[\"us-east-1b\"]";
+    let private_route = "module.cluster.module.network.aws_route_table.private[\"us-east-1b\"]";
+    let s3_endpoint = "module.cluster.module.network.aws_vpc_endpoint.s3";
     for (from, to) in [
+        (nat, private_route),
+        (private_route, s3_endpoint),
+        (nat, instance),
+        (s3_endpoint, instance),
+        (nat, etcd_instance),
+        (s3_endpoint, etcd_instance),
         (vpc, sg),
         (vpc, subnet),
         (subnet, lb),

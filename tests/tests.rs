@@ -15,6 +15,7 @@ mod dense;
 mod synth;
 
 mod addons;
+mod aws_egress;
 mod aws_env;
 mod aws_fleet;
 mod aws_prod;

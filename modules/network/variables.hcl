@@ -22,3 +22,18 @@ variable "availability_zones" {
     error_message = "Give between 1 and 6 availability zones."
   }
 }
+
+# Per zone by default: a zone's outage (or its NAT gateway's) cuts off only that zone's nodes,
+# and cross-zone traffic (billed per GB) is avoided. "single" saves the hourly price of all but
+# one gateway (about 32 USD a month each in us-east-1) at the cost of one zone's fate; "none"
+# leaves the private subnets with S3 only (the nodes' bootstrap then needs a mirror).
+variable "nat_gateways" {
+  type        = string
+  default     = "per_zone"
+  description = "Egress for the private subnets: per_zone (a NAT gateway and Elastic IP in each zone), single (one, in the first zone, shared), or none."
+
+  validation {
+    condition     = contains(["per_zone", "single", "none"], var.nat_gateways)
+    error_message = "nat_gateways must be \"per_zone\", \"single\" or \"none\"."
+  }
+}

@@ -23,7 +23,15 @@
 //!     `InvalidParameterValue … Invalid IAM Instance Profile name`;
 //!   - for N ms after instances are terminated or a load balancer deleted (their network
 //!     interfaces linger), deleting a security group, subnet or internet gateway, or detaching
-//!     a gateway, gets `DependencyViolation`.
+//!     a gateway, gets `DependencyViolation`;
+//!   - a just-allocated Elastic IP, NAT gateway or VPC endpoint gets
+//!     `InvalidAllocationID.NotFound`, `NatGatewayNotFound` or `InvalidVpcEndpointId.NotFound`;
+//!     for N ms after a NAT gateway is deleted, releasing an address gets `AuthFailure` (AWS's
+//!     answer while the gateway still holds it);
+//!   - for N ms after an instance is terminated, `RunInstances` asking for its private address
+//!     gets `InvalidIPAddress.InUse` (its interface still holds the address).
+//! - **An address held for good** (`--ip-in-use IP`, repeatable): `RunInstances` asking for it
+//!   always gets `InvalidIPAddress.InUse`, as when an unrelated interface holds it.
 //! - **A log** (`--log FILE`): one JSON line per request with the service, operation, fault,
 //!   arrival and completion times (ms since start). Tests count calls and check the order of
 //!   deletes from it.
@@ -60,13 +68,15 @@ struct Options {
     log: Option<String>,
     /// How long a new object stays invisible to other calls (zero: off).
     propagation: Duration,
+    /// Private addresses RunInstances always finds in use.
+    ips_in_use: Vec<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: aws-fault-proxy --upstream HOST:PORT [--listen 127.0.0.1:0] [--latency-ms N] \
-         [--fault-rate 0.2] [--lost-response-rate 0.0] [--propagation-ms N] [--seed N] \
-         [--log FILE]"
+         [--fault-rate 0.2] [--lost-response-rate 0.0] [--propagation-ms N] [--ip-in-use IP]... \
+         [--seed N] [--log FILE]"
     );
     std::process::exit(2)
 }
@@ -81,6 +91,7 @@ fn parse_args() -> Options {
         seed: 1,
         log: None,
         propagation: Duration::ZERO,
+        ips_in_use: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -99,6 +110,7 @@ fn parse_args() -> Options {
             "--lost-response-rate" => o.lost_response_rate = rate(value()),
             "--seed" => o.seed = value().parse().unwrap_or_else(|_| usage()),
             "--log" => o.log = Some(value()),
+            "--ip-in-use" => o.ips_in_use.push(value()),
             "--propagation-ms" => {
                 o.propagation = Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
             }
@@ -133,6 +145,12 @@ struct Recent {
     profiles: HashMap<String, Instant>,
     /// The last time instances were terminated or a load balancer deleted.
     released: Option<Instant>,
+    /// The last time a NAT gateway was deleted (its address stays held a while).
+    nat_deleted: Option<Instant>,
+    /// The private address each instance launched with, and when terminated instances' were
+    /// released.
+    instance_ips: HashMap<String, String>,
+    released_ips: HashMap<String, Instant>,
 }
 
 /// The id element of each create's answer (only that one: a subnet's answer names its VPC too).
@@ -144,6 +162,9 @@ const CREATED: &[(&str, &str)] = &[
     ("CreateInternetGateway", "internetGatewayId"),
     ("CreateVolume", "volumeId"),
     ("CreateVpc", "vpcId"),
+    ("AllocateAddress", "allocationId"),
+    ("CreateNatGateway", "natGatewayId"),
+    ("CreateVpcEndpoint", "vpcEndpointId"),
 ];
 
 /// The error AWS gives for a reference to an object of this id's kind that it does not see
@@ -179,6 +200,18 @@ fn unseen(id: &str) -> Option<(&'static str, String)> {
             "IncorrectState",
             format!("The volume '{id}' is not 'available'"),
         ),
+        "eipalloc" => (
+            "InvalidAllocationID.NotFound",
+            format!("The allocation ID '{id}' does not exist"),
+        ),
+        "nat" => (
+            "NatGatewayNotFound",
+            format!("The Nat Gateway {id} was not found"),
+        ),
+        "vpce" => (
+            "InvalidVpcEndpointId.NotFound",
+            format!("The Vpc Endpoint Id '{id}' does not exist"),
+        ),
         _ => return None,
     })
 }
@@ -201,13 +234,26 @@ impl Shared {
     /// The error AWS would answer `req` with while recent changes propagate, if any.
     fn propagation_fault(&self, req: &Request, service: &str) -> Option<(&'static str, String)> {
         let window = self.opts.propagation;
-        if window.is_zero() || service != "ec2" {
-            return None;
-        }
         let op = req.operation();
         let params = req.params();
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = |t: &Instant| t.elapsed() < window;
+        if service == "ec2"
+            && op == "RunInstances"
+            && let Some((_, ip)) = params.iter().find(|(k, _)| k == "PrivateIpAddress")
+            && (self.opts.ips_in_use.contains(ip) || recent.released_ips.get(ip).is_some_and(fresh))
+        {
+            return Some(("InvalidIPAddress.InUse", format!("Address {ip} is in use.")));
+        }
+        if window.is_zero() || service != "ec2" {
+            return None;
+        }
+        if op == "ReleaseAddress" && recent.nat_deleted.as_ref().is_some_and(fresh) {
+            return Some((
+                "AuthFailure",
+                "You do not have permission to access the specified resource.".to_string(),
+            ));
+        }
         if matches!(
             op.as_str(),
             "DeleteSecurityGroup"
@@ -225,7 +271,7 @@ impl Shared {
                 format!("resource {id} has a dependent object"),
             ));
         }
-        if op.starts_with("Delete") || op.starts_with("Terminate") {
+        if op.starts_with("Delete") || op.starts_with("Terminate") || op == "ReleaseAddress" {
             return None;
         }
         if op == "RunInstances" {
@@ -272,12 +318,31 @@ impl Shared {
             }
             ("ec2", "TerminateInstances") | ("elasticloadbalancing", "DeleteLoadBalancer") => {
                 recent.released = Some(now);
+                for (_, id) in req
+                    .params()
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("InstanceId."))
+                {
+                    if let Some(ip) = recent.instance_ips.remove(id) {
+                        recent.released_ips.insert(ip, now);
+                    }
+                }
             }
+            ("ec2", "DeleteNatGateway") => recent.nat_deleted = Some(now),
             ("ec2", _) => {
+                let body = String::from_utf8_lossy(response);
                 if let Some((_, tag)) = CREATED.iter().find(|(o, _)| *o == op) {
-                    let body = String::from_utf8_lossy(response);
                     for id in elements(&body, tag) {
                         recent.objects.insert(id.to_string(), now);
+                    }
+                }
+                let ip = req
+                    .params()
+                    .into_iter()
+                    .find(|(k, _)| k == "PrivateIpAddress");
+                if let (Some((_, ip)), "RunInstances") = (ip, op.as_str()) {
+                    for id in elements(&body, "instanceId") {
+                        recent.instance_ips.insert(id.to_string(), ip.clone());
                     }
                 }
             }

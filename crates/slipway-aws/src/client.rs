@@ -9,8 +9,8 @@
 //!
 //! - inside [`propagating`] (a create or update and the reads that follow it), retries the
 //!   errors AWS returns while something just created is not yet visible everywhere — its
-//!   eventual consistency: a referenced group, subnet, route table, instance, gateway or VPC
-//!   "not found", a profile "invalid", an `IncorrectState` — when the error names an object this
+//!   eventual consistency: a referenced group, subnet, route table, instance, gateway, VPC,
+//!   Elastic IP allocation, NAT gateway or VPC endpoint "not found", a profile "invalid", an `IncorrectState` — when the error names an object this
 //!   run created ([`Clients::note_created`]), for at most [`CallPolicy::propagation_timeout`]
 //!   (2 min, as Terraform's AWS provider), then fails with the code. A reference to anything
 //!   else (a typo, an object deleted outside) fails at once, and outside a create a "not
@@ -117,6 +117,15 @@ fn created_ids(out: &Output) -> Vec<String> {
     {
         return one(o.internet_gateway().and_then(|g| g.internet_gateway_id()));
     }
+    if let Some(o) = out.downcast_ref::<ec2::allocate_address::AllocateAddressOutput>() {
+        return one(o.allocation_id());
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_nat_gateway::CreateNatGatewayOutput>() {
+        return one(o.nat_gateway().and_then(|g| g.nat_gateway_id()));
+    }
+    if let Some(o) = out.downcast_ref::<ec2::create_vpc_endpoint::CreateVpcEndpointOutput>() {
+        return one(o.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()));
+    }
     if let Some(o) = out.downcast_ref::<ec2::create_volume::CreateVolumeOutput>() {
         return one(o.volume_id());
     }
@@ -189,6 +198,9 @@ pub struct Clients {
     buckets: Mutex<HashMap<String, Bucket>>,
     /// The ids of objects this run created: AWS may not show them everywhere yet.
     created: Arc<Mutex<HashSet<String>>>,
+    /// The private addresses of instances this run terminated: their interfaces may hold them
+    /// a little longer.
+    released: Mutex<HashSet<String>>,
 }
 
 /// An AWS failure, classified.
@@ -289,6 +301,8 @@ pub fn is_propagation(f: &AwsFailure) -> bool {
             | "InvalidVpcID.NotFound"
             | "InvalidNetworkInterfaceID.NotFound"
             | "InvalidAllocationID.NotFound"
+            | "NatGatewayNotFound"
+            | "InvalidVpcEndpointId.NotFound"
             | "IncorrectState"
     ) || (f.code == "InvalidParameterValue" && f.message.contains("iamInstanceProfile"))
 }
@@ -370,6 +384,7 @@ impl Clients {
             counts,
             buckets: Mutex::new(HashMap::new()),
             created,
+            released: Mutex::default(),
         }
     }
 
@@ -379,6 +394,18 @@ impl Clients {
     pub fn note_created(&self, id: &str) {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         created.insert(id.to_string());
+    }
+
+    /// Records that this run terminated the instance that held private address `ip`.
+    pub fn note_released(&self, ip: &str) {
+        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        released.insert(ip.to_string());
+    }
+
+    /// Whether this run terminated an instance that held private address `ip`.
+    pub fn released(&self, ip: &str) -> bool {
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        released.contains(ip)
     }
 
     /// Whether `failure` names an object this run created.

@@ -1,4 +1,5 @@
-//! Data sources: aws_ami and aws_availability_zones. Each is one Describe call.
+//! Data sources: aws_ami and aws_availability_zones (each one Describe call), and aws_region
+//! (the configured region: no call).
 
 use aws_sdk_ec2::types::Filter;
 
@@ -8,7 +9,7 @@ use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema}
 use crate::value::{Type, Value};
 
 pub fn sources() -> Vec<Box<dyn DataSource>> {
-    vec![Box::new(Ami), Box::new(AvailabilityZones)]
+    vec![Box::new(Ami), Box::new(AvailabilityZones), Box::new(Region)]
 }
 
 fn strings() -> Type {
@@ -166,5 +167,33 @@ impl DataSource for AvailabilityZones {
         result.insert("names".into(), vlist(zones.iter().map(|z| z.0.clone())));
         result.insert("zone_ids".into(), vlist(zones.iter().map(|z| z.1.clone())));
         Ok(Value::Map(result))
+    }
+}
+
+/// The region the provider is configured for (modules name regional services with it:
+/// `com.amazonaws.${region}.s3`).
+pub struct Region;
+
+#[async_trait::async_trait]
+impl DataSource for Region {
+    fn name(&self) -> &'static str {
+        "aws_region"
+    }
+    fn description(&self) -> &'static str {
+        "The configured region (no API call)."
+    }
+    fn schema(&self) -> Schema {
+        Schema::new()
+            .attr("id", A::computed(Type::String))
+            .attr("name", A::computed(Type::String))
+            .attr("region", A::computed(Type::String))
+    }
+    async fn read(&self, cx: &Ctx, _config: &Value) -> Result<Value, ProviderError> {
+        let r = Value::string(cx.clients.region.clone());
+        Ok(Value::Map(attrs(vec![
+            ("id", r.clone()),
+            ("name", r.clone()),
+            ("region", r),
+        ])))
     }
 }

@@ -439,3 +439,24 @@ where
         }
     }
 }
+
+/// Polls `check` until it returns Some, or the ready timeout passes.
+pub async fn wait_for<T, F, Fut>(cx: &Ctx, what: &str, check: F) -> Result<T, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() >= cx.clients.policy.ready_timeout {
+            return Err(ProviderError::fatal(format!(
+                "timed out after {:?} waiting for {what}",
+                cx.clients.policy.ready_timeout
+            )));
+        }
+        tokio::time::sleep(cx.clients.policy.poll_interval).await;
+    }
+}

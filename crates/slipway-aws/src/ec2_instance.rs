@@ -18,7 +18,6 @@
 //! groups and subnet can go — so delete here waits for `terminated`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_sdk_ec2::types::{
     AttributeValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
@@ -28,7 +27,9 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 use sha2::Digest;
 
-use super::declare::{Field, Identity, TagApi, attr, block, block_force_new, delete_call, updater};
+use super::declare::{
+    Field, Identity, TagApi, attr, block, block_force_new, delete_call, updater, wait_for,
+};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_tag_spec, ec2_tags, gone_ok, int_attr, normalize_set, str_attr, strs_attr,
@@ -47,27 +48,6 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 }
 
 const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shutting-down"];
-
-/// Polls `check` until it returns Some, or the ready timeout passes.
-async fn wait_for<T, F, Fut>(cx: &Ctx, what: &str, check: F) -> Result<T, ProviderError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<Option<T>, ProviderError>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if start.elapsed() >= cx.clients.policy.ready_timeout {
-            return Err(ProviderError::fatal(format!(
-                "timed out after {:?} waiting for {what}",
-                cx.clients.policy.ready_timeout
-            )));
-        }
-        tokio::time::sleep(cx.clients.policy.poll_interval).await;
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -359,33 +339,33 @@ impl ResourceType for Instance {
         let user_data = str_attr(planned, "user_data")
             .map(|u| base64::engine::general_purpose::STANDARD.encode(u.as_bytes()));
         let groups = strs_attr(planned, "vpc_security_group_ids");
-        let out = cx
-            .clients
-            .run("ec2:RunInstances", || {
-                ec2.run_instances()
-                    .image_id(&ami)
-                    .set_instance_type(
-                        str_attr(planned, "instance_type").map(|t| InstanceType::from(t.as_str())),
-                    )
-                    .min_count(1)
-                    .max_count(1)
-                    .client_token(client_token)
-                    .set_subnet_id(str_attr(planned, "subnet_id"))
-                    .set_private_ip_address(str_attr(planned, "private_ip"))
-                    .set_security_group_ids((!groups.is_empty()).then(|| groups.clone()))
-                    .set_user_data(user_data.clone())
-                    .set_key_name(str_attr(planned, "key_name"))
-                    .set_iam_instance_profile(
-                        str_attr(planned, "iam_instance_profile")
-                            .map(|n| IamInstanceProfileSpecification::builder().name(n).build()),
-                    )
-                    .set_block_device_mappings((!mappings.is_empty()).then(|| mappings.clone()))
-                    .metadata_options(Self::metadata_request(planned))
-                    .tag_specifications(ec2_tag_spec(Rt::Instance, tags))
-                    .tag_specifications(ec2_tag_spec(Rt::Volume, tags))
-                    .send()
-            })
-            .await?;
+        let ip = str_attr(planned, "private_ip");
+        // A replacement on the same static address waits while the old interface releases it.
+        let out = super::private_ip::run_instances(cx, ip.as_deref(), || {
+            ec2.run_instances()
+                .image_id(&ami)
+                .set_instance_type(
+                    str_attr(planned, "instance_type").map(|t| InstanceType::from(t.as_str())),
+                )
+                .min_count(1)
+                .max_count(1)
+                .client_token(client_token)
+                .set_subnet_id(str_attr(planned, "subnet_id"))
+                .set_private_ip_address(ip.clone())
+                .set_security_group_ids((!groups.is_empty()).then(|| groups.clone()))
+                .set_user_data(user_data.clone())
+                .set_key_name(str_attr(planned, "key_name"))
+                .set_iam_instance_profile(
+                    str_attr(planned, "iam_instance_profile")
+                        .map(|n| IamInstanceProfileSpecification::builder().name(n).build()),
+                )
+                .set_block_device_mappings((!mappings.is_empty()).then(|| mappings.clone()))
+                .metadata_options(Self::metadata_request(planned))
+                .tag_specifications(ec2_tag_spec(Rt::Instance, tags))
+                .tag_specifications(ec2_tag_spec(Rt::Volume, tags))
+                .send()
+        })
+        .await?;
         out.instances()
             .first()
             .and_then(|i| i.instance_id())
@@ -395,13 +375,18 @@ impl ResourceType for Instance {
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         Self::wait_state(cx, id, "running").await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
         delete_call(cx, "ec2:TerminateInstances", None, || {
             ec2.terminate_instances().instance_ids(id).send()
         })
         .await?;
-        Self::wait_state(cx, id, "terminated").await
+        Self::wait_state(cx, id, "terminated").await?;
+        // Its replacement may ask for the same address before AWS has released it.
+        if let Some(ip) = str_attr(prior, "private_ip") {
+            cx.clients.note_released(&ip);
+        }
+        Ok(())
     }
 }
 

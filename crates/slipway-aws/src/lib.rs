@@ -42,17 +42,21 @@ macro_rules! paginate {
 pub mod client;
 mod data;
 pub mod declare;
+mod ec2_egress;
 mod ec2_instance;
 mod ec2_network;
 mod elb;
 mod iam_s3;
+mod private_ip;
 pub mod resource;
 pub mod s3_backend;
 mod s3_config;
 pub mod tags;
 
 /// What an AWS object is billed as (the plan's footprint): instances by type and their root
-/// volumes, EBS volumes by type and size, load balancers by type, buckets. Unknown values
+/// volumes, EBS volumes by type and size, load balancers by type, NAT gateways (billed per hour
+/// and per GB) with their Elastic IPs (public IPv4 addresses are billed per hour), interface
+/// endpoints (gateway endpoints are free), buckets. Unknown values
 /// (known only after apply) give a kind of `None`; a root volume without a size set counts
 /// without GiB (the image decides it).
 fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
@@ -86,6 +90,19 @@ fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
             None,
         )],
         "aws_s3_bucket" => vec![item("S3 buckets", Some("standard".to_string()), None)],
+        "aws_nat_gateway" => vec![item(
+            "NAT gateways",
+            str_attr(o, "connectivity_type").or_else(|| Some("public".to_string())),
+            None,
+        )],
+        "aws_eip" => vec![item(
+            "public IPv4 addresses",
+            Some("Elastic IP".to_string()),
+            None,
+        )],
+        "aws_vpc_endpoint" if str_attr(o, "vpc_endpoint_type").as_deref() == Some("Interface") => {
+            vec![item("VPC endpoints", Some("Interface".to_string()), None)]
+        }
         _ => Vec::new(),
     }
 }
@@ -167,6 +184,7 @@ impl AwsProvider {
         let mut types: BTreeMap<&'static str, Box<dyn ResourceType>> = BTreeMap::new();
         for t in ec2_network::types()
             .into_iter()
+            .chain(ec2_egress::types())
             .chain(ec2_instance::types())
             .chain(elb::types())
             .chain(iam_s3::types())
