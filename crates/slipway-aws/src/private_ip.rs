@@ -115,7 +115,7 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
 
     use super::*;
-    use crate::providers::aws::testing::{Moto, n};
+    use crate::testing::{Moto, n};
 
     fn in_use(ip: &str) -> SdkError<RunInstancesError, HttpResponse> {
         let meta = ErrorMetadata::builder()
