@@ -21,7 +21,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
     assert!(
-        apply.stdout.contains("Apply complete! Resources: 68 added"),
+        apply.stdout.contains("Apply complete! Resources: 69 added"),
         "{}",
         apply.dump()
     );
@@ -51,7 +51,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         );
     }
     let total = calls.get("total").copied();
-    // 24 AWS resource and data-source types in environments/dev (aws_region makes no call), 68
+    // 24 AWS resource and data-source types in environments/dev (aws_region makes no call), 69
     // resources: at most one call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
     assert!(
@@ -186,7 +186,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     assert!(
         destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 68 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 69 destroyed."),
         "{}",
         destroy.dump()
     );

@@ -103,6 +103,8 @@ fn expected_counts(z: usize, c: usize, e: usize, w: usize) -> BTreeMap<String, u
         ("random_id", 1),
         ("random_string", 1),
         ("random_password", 1),
+        // The join token's rotation (modules/cluster).
+        ("time_rotating", 1),
         ("tls_private_key", 3 + 1 + leaves),
         ("tls_self_signed_cert", 3),
         ("tls_cert_request", leaves),
@@ -419,8 +421,8 @@ fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables
         f.plan_counts,
         expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
     );
-    assert_eq!(f.plan_counts.values().sum::<usize>(), 144);
-    assert_eq!(f.plan.json()["summary"]["add"], 144, "{}", f.plan.stdout);
+    assert_eq!(f.plan_counts.values().sum::<usize>(), 145);
+    assert_eq!(f.plan.json()["summary"]["add"], 145, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
     assert_eq!(
         f.plan_counts_5_4,
@@ -559,7 +561,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     assert!(
         f.apply
             .stdout
-            .contains("Apply complete! Resources: 144 added, 0 changed, 0 destroyed."),
+            .contains("Apply complete! Resources: 145 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
@@ -581,7 +583,7 @@ fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
         );
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
-    // 144 resources of 25 AWS types (data.aws_ami and data.aws_region included): a refresh
+    // 145 resources of 25 AWS types (data.aws_ami and data.aws_region included): a refresh
     // costs at most one call per type (no page is full at this size; aws_region makes none).
     assert_eq!(f.aws_types, 25);
     let total = total.expect("--stats prints a total");
@@ -600,7 +602,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
     assert!(
         f.destroy
             .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 144 destroyed."),
+            .contains("Destroy complete! Resources: 0 added, 0 changed, 145 destroyed."),
         "{}",
         f.destroy.dump()
     );
@@ -1366,14 +1368,15 @@ fn path(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
 #[test]
 fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_instances_targets() {
     let g = graph();
-    // 144 resources, the AMI and region lookups, and the in-cluster stack (cluster.hcl): 41 objects and
+    // 145 resources, the AMI and region lookups, the join token's Secret (modules/cluster-addons),
+    // and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
     let in_cluster = g
         .keys()
         .filter(|a| a.starts_with("module.addons.module.observability[0]."))
         .count();
     assert_eq!(in_cluster, 41);
-    assert_eq!(g.len(), 146 + in_cluster);
+    assert_eq!(g.len(), 148 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
     let mut ready: Vec<&str> = deps

@@ -98,19 +98,31 @@ fn old_layout_moves_without_changes(name: &str, extra: &[&str]) -> usize {
     let plan = plan.json();
     let changes = plan["resource_changes"].as_array().unwrap();
     let mut moved_from: Vec<String> = Vec::new();
+    // Every unexpected change is listed at once: one failure tells the whole difference.
+    let unexpected: Vec<String> = changes
+        .iter()
+        .filter(|c| c["mode"] != "data")
+        .filter(|c| {
+            let action = c["action"].as_str().unwrap();
+            action != "no-op" && !changed_since_the_layout(c["address"].as_str().unwrap(), action)
+        })
+        .map(|c| {
+            format!(
+                "{} ({}) would {}",
+                c["address"], c["moved_from"], c["action"]
+            )
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "the layouts differ in more than addresses:\n{}",
+        unexpected.join("\n")
+    );
     for c in changes {
         if c["mode"] == "data" {
             continue;
         }
-        let address = c["address"].as_str().unwrap();
         let action = c["action"].as_str().unwrap();
-        if action != "no-op" {
-            assert!(
-                changed_since_the_layout(address, action),
-                "{address} ({}) would {action}: the layouts differ in more than addresses",
-                c["moved_from"]
-            );
-        }
         if action == "create" {
             continue;
         }
@@ -155,7 +167,8 @@ fn changed_since_the_layout(address: &str, action: &str) -> bool {
             "module.cluster.random_password.bootstrap_token_secret",
         ]
         .contains(&address),
-        "update" => address.ends_with(".aws_s3_object.bundle"),
+        // Each node's bundle, by its node's key.
+        "update" => address.contains(".aws_s3_object.bundle["),
         _ => false,
     }
 }
@@ -163,7 +176,9 @@ fn changed_since_the_layout(address: &str, action: &str) -> bool {
 #[test]
 fn dev_state_of_the_root_layout_moves_under_module_cluster_without_any_change() {
     let moves = old_layout_moves_without_changes("dev", &[]);
-    assert_eq!(moves, 63);
+    // dev's 69 resources but the join token's rotation, created new (the old layout is applied
+    // with today's modules/network, so its egress moves too).
+    assert_eq!(moves, 68);
 }
 
 #[test]
