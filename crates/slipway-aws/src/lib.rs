@@ -46,9 +46,10 @@ mod ec2_egress;
 mod ec2_instance;
 mod ec2_network;
 mod elb;
-mod iam_s3;
+mod iam;
 mod private_ip;
 pub mod resource;
+mod s3;
 pub mod s3_backend;
 mod s3_config;
 pub mod tags;
@@ -187,7 +188,8 @@ impl AwsProvider {
             .chain(ec2_egress::types())
             .chain(ec2_instance::types())
             .chain(elb::types())
-            .chain(iam_s3::types())
+            .chain(iam::types())
+            .chain(s3::types())
             .chain(s3_config::types())
         {
             types.insert(t.name(), t);
