@@ -42,6 +42,7 @@ macro_rules! paginate {
 pub mod client;
 mod data;
 pub mod declare;
+mod ebs;
 mod ec2_egress;
 mod ec2_instance;
 mod ec2_network;
@@ -187,6 +188,7 @@ impl AwsProvider {
             .into_iter()
             .chain(ec2_egress::types())
             .chain(ec2_instance::types())
+            .chain(ebs::types())
             .chain(elb::types())
             .chain(iam::types())
             .chain(s3::types())
