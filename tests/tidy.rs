@@ -205,7 +205,7 @@ const MAX_FN_LINES: usize = 100;
 /// (then lower or remove its entry) but never grow. They are being split by other work of
 /// issue #19: the AWS provider (table-driven types), `watch` and `cli/engine.rs` (the operations
 /// layer), and the ones the "split" session did not reach.
-const LONG_FILES: &[(&str, usize)] = &[("crates/slipway-core/src/plan/mod.rs", 957)];
+const LONG_FILES: &[(&str, usize)] = &[];
 
 /// Functions still above the limit without a written reason, with their length when this
 /// check was written; like `LONG_FILES`, an entry may shrink or go but never grow.
@@ -259,9 +259,6 @@ const LONG_FNS: &[(&str, &str, usize)] = &[
         "resolve",
         127,
     ),
-    ("crates/slipway-core/src/plan/mod.rs", "plan", 106),
-    ("crates/slipway-core/src/plan/mod.rs", "plan_managed", 109),
-    ("crates/slipway-core/src/plan/mod.rs", "refresh", 102),
     ("crates/slipway-core/src/plan/render.rs", "write_human", 162),
     ("crates/slipway-aws/src/declare.rs", "update", 115),
     ("src/watch/mod.rs", "run_async", 101),
