@@ -202,30 +202,18 @@ const MAX_FILE_LINES: usize = 800;
 const MAX_FN_LINES: usize = 100;
 
 /// Files still above the limit, with their size when this check was written: each may shrink
-/// (then lower or remove its entry) but never grow. They are being split by other work of
-/// issue #19: the AWS provider (table-driven types), `watch` and `cli/engine.rs` (the operations
-/// layer), and the ones the "split" session did not reach.
+/// (then lower or remove its entry) but never grow. Empty: every production file is within the
+/// limit (issue #19 item 5).
 const LONG_FILES: &[(&str, usize)] = &[];
 
 /// Functions still above the limit without a written reason, with their length when this
-/// check was written; like `LONG_FILES`, an entry may shrink or go but never grow.
-const LONG_FNS: &[(&str, &str, usize)] = &[
-    ("src/cli/commands.rs", "graph", 112),
-    ("src/cli/commands.rs", "run", 120),
-    ("src/cli/engine.rs", "apply_cmd", 142),
-    ("src/cli/state_cmds.rs", "state_cmd", 137),
-    ("src/cli/state_migrate.rs", "run", 107),
-    (
-        "crates/slipway-core/src/config/blocks.rs",
-        "read_block",
-        197,
-    ),
-    ("src/etcd/drill.rs", "apiserver_check", 103),
-    ("src/etcd/drill.rs", "drill_steps", 196),
-    ("src/watch/mod.rs", "run_async", 101),
-    ("src/watch/mod.rs", "run_loop", 104),
-    ("src/watch/status.rs", "render", 139),
-];
+/// check was written; like `LONG_FILES`, an entry may shrink or go but never grow. The one left
+/// is the configuration's block reader, which other work on config loading is changing.
+const LONG_FNS: &[(&str, &str, usize)] = &[(
+    "crates/slipway-core/src/config/blocks.rs",
+    "read_block",
+    197,
+)];
 
 /// The production lines of a source file: those before its `#[cfg(test)] mod …`.
 fn production_lines(text: &str) -> Vec<&str> {
