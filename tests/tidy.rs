@@ -202,78 +202,18 @@ const MAX_FILE_LINES: usize = 800;
 const MAX_FN_LINES: usize = 100;
 
 /// Files still above the limit, with their size when this check was written: each may shrink
-/// (then lower or remove its entry) but never grow. They are being split by other work of
-/// issue #19: the AWS provider (table-driven types), `watch` and `cli/engine.rs` (the operations
-/// layer), and the ones the "split" session did not reach.
-const LONG_FILES: &[(&str, usize)] = &[
-    ("crates/slipway-core/src/plan/mod.rs", 957),
-    ("crates/slipway-aws/src/ec2_instance.rs", 850),
-    ("crates/slipway-aws/src/ec2_network.rs", 1626),
-    ("crates/slipway-aws/src/elb.rs", 1038),
-    ("crates/slipway-aws/src/iam_s3.rs", 974),
-];
+/// (then lower or remove its entry) but never grow. Empty: every production file is within the
+/// limit (issue #19 item 5).
+const LONG_FILES: &[(&str, usize)] = &[];
 
 /// Functions still above the limit without a written reason, with their length when this
-/// check was written; like `LONG_FILES`, an entry may shrink or go but never grow.
-const LONG_FNS: &[(&str, &str, usize)] = &[
-    ("crates/slipway-core/src/apply/mod.rs", "apply", 188),
-    ("crates/slipway-core/src/apply/ops.rs", "build_ops", 151),
-    ("crates/slipway-aws/src/s3_backend.rs", "write", 107),
-    ("src/cli/commands.rs", "graph", 112),
-    ("src/cli/commands.rs", "run", 120),
-    ("src/cli/engine.rs", "apply_cmd", 142),
-    ("src/cli/state_cmds.rs", "state_cmd", 137),
-    ("src/cli/state_migrate.rs", "run", 107),
-    (
-        "crates/slipway-core/src/config/blocks.rs",
-        "read_block",
-        197,
-    ),
-    ("src/etcd/drill.rs", "apiserver_check", 103),
-    ("src/etcd/drill.rs", "drill_steps", 196),
-    ("crates/slipway-core/src/eval/expr.rs", "eval_inner", 177),
-    (
-        "crates/slipway-core/src/eval/expr/template.rs",
-        "render_template",
-        125,
-    ),
-    (
-        "crates/slipway-core/src/eval/functions/dates.rs",
-        "f_formatdate",
-        118,
-    ),
-    (
-        "crates/slipway-core/src/eval/functions/yaml/decode.rs",
-        "node",
-        110,
-    ),
-    ("crates/slipway-core/src/eval/types.rs", "shape_of", 211),
-    ("crates/slipway-core/src/fmt.rs", "lex", 108),
-    ("crates/slipway-core/src/graph/body.rs", "eval_body", 118),
-    (
-        "crates/slipway-core/src/graph/walk/expand.rs",
-        "eval_resource",
-        131,
-    ),
-    (
-        "crates/slipway-core/src/graph/walk/expand.rs",
-        "expand",
-        134,
-    ),
-    (
-        "crates/slipway-core/src/graph/walk/scope.rs",
-        "resolve",
-        127,
-    ),
-    ("crates/slipway-core/src/plan/mod.rs", "plan", 106),
-    ("crates/slipway-core/src/plan/mod.rs", "plan_managed", 109),
-    ("crates/slipway-core/src/plan/mod.rs", "refresh", 102),
-    ("crates/slipway-core/src/plan/render.rs", "write_human", 162),
-    ("crates/slipway-aws/src/declare.rs", "update", 115),
-    ("src/watch/mod.rs", "run_async", 101),
-    ("src/watch/mod.rs", "run_loop", 104),
-    ("src/watch/status.rs", "render", 139),
-];
+/// check was written; like `LONG_FILES`, an entry may shrink or go but never grow. The one left
+/// is the configuration's block reader, which other work on config loading is changing.
+const LONG_FNS: &[(&str, &str, usize)] = &[(
+    "crates/slipway-core/src/config/blocks.rs",
+    "read_block",
+    197,
+)];
 
 /// The production lines of a source file: those before its `#[cfg(test)] mod …`.
 fn production_lines(text: &str) -> Vec<&str> {

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use super::{Command, GraphFormat, Ui, VarArgs, engine, print_out, println_out, state_cmds};
 use crate::diag::{self, Diagnostic, Diagnostics, Sources, Span};
 use crate::environment::Environment;
-use crate::graph::walk::{DagNode, UnknownComputed, WalkOutput};
+use crate::graph::walk::{DagNode, DirectDeps, UnknownComputed, WalkOutput};
 
+// Long because it is one `match` over every command, each arm only handing the parsed
+// arguments to the function that runs that command.
 pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
     match command {
         Command::Validate { dir, json, vars } => {
@@ -302,108 +304,116 @@ fn graph(dir: &Path, format: GraphFormat, vars: &VarArgs, raw_args: &[OsString],
     ui.diagnostics(&diags, &env.sources);
     let Some(out) = out else { return 1 };
     let direct = out.direct_deps();
-    let dag = out.dag_of(&direct);
     match format {
-        GraphFormat::Dot => {
-            let mut s = String::from(
-                "digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n",
-            );
-            let labels: Vec<String> = dag
-                .node_indices()
-                .map(|n| dot_id(&out.node_addr(dag[n]).to_string()))
-                .collect();
-            for n in dag.node_indices() {
-                match dag[n] {
-                    DagNode::Instance(_) => s.push_str(&format!("  {};\n", labels[n.index()])),
-                    // A barrier: every instance of a resource, as one node.
-                    DagNode::Barrier(_) => s.push_str(&format!(
-                        "  {} [shape = ellipse, style = dashed];\n",
-                        labels[n.index()]
-                    )),
-                }
-            }
-            for e in dag.edge_indices() {
-                if let Some((from, to)) = dag.edge_endpoints(e) {
-                    // Arrows read "depends on", as in `terraform graph`.
-                    s.push_str(&format!(
-                        "  {} -> {};\n",
-                        labels[to.index()],
-                        labels[from.index()]
-                    ));
-                }
-            }
-            s.push_str("}\n");
-            print_out(&s);
-        }
-        GraphFormat::Json => {
-            // Serialized straight from borrowed structs: building a serde_json::Value tree first
-            // cost a fifth of `graph` at 10,000 instances (see BENCHMARKS.md).
-            #[derive(serde::Serialize)]
-            struct Node<'a> {
-                address: String,
-                module: String,
-                mode: crate::addr::ResourceMode,
-                #[serde(rename = "type")]
-                rtype: &'a str,
-                name: &'a str,
-                depends_on: Vec<String>,
-                /// Only on barrier nodes: the node stands for every instance of the resource
-                /// and is done when they are (its `depends_on`).
-                #[serde(skip_serializing_if = "std::ops::Not::not")]
-                barrier: bool,
-            }
-            #[derive(serde::Serialize)]
-            struct Doc<'a> {
-                format_version: &'static str,
-                nodes: Vec<Node<'a>>,
-                edge_count: usize,
-            }
-            let mut nodes: Vec<Node> = out
-                .instances
-                .values()
-                .zip(&direct.per_instance)
-                .map(|(i, targets)| Node {
-                    address: i.addr.to_string(),
-                    module: i.addr.resource.module.to_string(),
-                    mode: i.addr.resource.mode,
-                    rtype: &i.addr.resource.rtype,
-                    name: &i.addr.resource.name,
-                    depends_on: targets
-                        .iter()
-                        .map(|&t| out.target_addr(t).to_string())
-                        .collect(),
-                    barrier: false,
-                })
-                .collect();
-            for &r in &direct.barriers {
-                let (addr, members) = out.resources.get_index(r).expect("resource index");
-                nodes.push(Node {
-                    address: addr.to_string(),
-                    module: addr.module.to_string(),
-                    mode: addr.mode,
-                    rtype: &addr.rtype,
-                    name: &addr.name,
-                    depends_on: members
-                        .iter()
-                        .map(|&i| out.instances[i as usize].addr.to_string())
-                        .collect(),
-                    barrier: true,
-                });
-            }
-            let doc = Doc {
-                format_version: "1.0",
-                nodes,
-                edge_count: dag.edge_count(),
-            };
-            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            let _ = serde_json::to_writer_pretty(&mut w, &doc);
-            let _ = std::io::Write::write_all(&mut w, b"\n");
-        }
+        GraphFormat::Dot => print_out(&graph_dot(&out, &direct)),
+        GraphFormat::Json => write_graph_json(&out, &direct),
     }
     // The process exits next: freeing 10,000 instances one by one would only cost time.
     std::mem::forget(out);
     std::mem::forget(env);
     0
+}
+
+/// The graph in Graphviz's language: arrows read "depends on"; a barrier (every instance of a
+/// resource) is a dashed ellipse.
+fn graph_dot(out: &WalkOutput, direct: &DirectDeps) -> String {
+    let dag = out.dag_of(direct);
+    let mut s = String::from(
+        "digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n",
+    );
+    let labels: Vec<String> = dag
+        .node_indices()
+        .map(|n| dot_id(&out.node_addr(dag[n]).to_string()))
+        .collect();
+    for n in dag.node_indices() {
+        match dag[n] {
+            DagNode::Instance(_) => s.push_str(&format!("  {};\n", labels[n.index()])),
+            // A barrier: every instance of a resource, as one node.
+            DagNode::Barrier(_) => s.push_str(&format!(
+                "  {} [shape = ellipse, style = dashed];\n",
+                labels[n.index()]
+            )),
+        }
+    }
+    for e in dag.edge_indices() {
+        if let Some((from, to)) = dag.edge_endpoints(e) {
+            // Arrows read "depends on", as in `terraform graph`.
+            s.push_str(&format!(
+                "  {} -> {};\n",
+                labels[to.index()],
+                labels[from.index()]
+            ));
+        }
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The graph as JSON on stdout: one node per instance (and per barrier) with what it depends on.
+fn write_graph_json(out: &WalkOutput, direct: &DirectDeps) {
+    let dag = out.dag_of(direct);
+    // Serialized straight from borrowed structs: building a serde_json::Value tree first
+    // cost a fifth of `graph` at 10,000 instances (see BENCHMARKS.md).
+    #[derive(serde::Serialize)]
+    struct Node<'a> {
+        address: String,
+        module: String,
+        mode: crate::addr::ResourceMode,
+        #[serde(rename = "type")]
+        rtype: &'a str,
+        name: &'a str,
+        depends_on: Vec<String>,
+        /// Only on barrier nodes: the node stands for every instance of the resource
+        /// and is done when they are (its `depends_on`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        barrier: bool,
+    }
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        format_version: &'static str,
+        nodes: Vec<Node<'a>>,
+        edge_count: usize,
+    }
+    let mut nodes: Vec<Node> = out
+        .instances
+        .values()
+        .zip(&direct.per_instance)
+        .map(|(i, targets)| Node {
+            address: i.addr.to_string(),
+            module: i.addr.resource.module.to_string(),
+            mode: i.addr.resource.mode,
+            rtype: &i.addr.resource.rtype,
+            name: &i.addr.resource.name,
+            depends_on: targets
+                .iter()
+                .map(|&t| out.target_addr(t).to_string())
+                .collect(),
+            barrier: false,
+        })
+        .collect();
+    for &r in &direct.barriers {
+        let (addr, members) = out.resources.get_index(r).expect("resource index");
+        nodes.push(Node {
+            address: addr.to_string(),
+            module: addr.module.to_string(),
+            mode: addr.mode,
+            rtype: &addr.rtype,
+            name: &addr.name,
+            depends_on: members
+                .iter()
+                .map(|&i| out.instances[i as usize].addr.to_string())
+                .collect(),
+            barrier: true,
+        });
+    }
+    let doc = Doc {
+        format_version: "1.0",
+        nodes,
+        edge_count: dag.edge_count(),
+    };
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = serde_json::to_writer_pretty(&mut w, &doc);
+    let _ = std::io::Write::write_all(&mut w, b"\n");
 }
 
 fn dot_id(s: &str) -> String {

@@ -380,53 +380,7 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
                 eprintln!("error: {e}");
                 1
             }
-            Ok(report) => {
-                if report.ok() {
-                    println_out(&format!(
-                        "\n{} complete! Resources: {} added, {} changed, {} destroyed.",
-                        if a.destroy { "Destroy" } else { "Apply" },
-                        report.added,
-                        report.changed,
-                        report.destroyed
-                    ));
-                } else {
-                    eprintln!(
-                        "\n{} incomplete. Resources: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
-                        if a.destroy { "Destroy" } else { "Apply" },
-                        report.added,
-                        report.changed,
-                        report.destroyed,
-                        report.failed.len(),
-                        report.skipped.len()
-                    );
-                    for (addr, m) in &report.failed {
-                        eprintln!("  failed:  {addr}: {m}");
-                        if let Some(at) = declared_at(&applied.env, addr) {
-                            eprintln!("           declared at {at}");
-                        }
-                    }
-                    for (addr, why) in &report.skipped {
-                        eprintln!("  skipped: {addr} ({why})");
-                    }
-                    if report.interrupted {
-                        eprintln!("Interrupted: what finished is saved in state; run apply again to continue.");
-                    }
-                }
-                print_outputs(&report.outputs);
-                if a.plan_args.stats {
-                    print_stats(&applied.registry);
-                    let (wall, cp) = (report.wall.as_secs_f64(), report.critical_path.as_secs_f64());
-                    eprintln!(
-                        "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
-                        if cp > 0.0 { wall / cp } else { 1.0 }
-                    );
-                    eprintln!(
-                        "Re-evaluated at apply: {} configurations, {} variables/locals/outputs/module calls/resource values",
-                        report.reevaluated, report.reevaluation_nodes
-                    );
-                }
-                if report.ok() { 0 } else { 1 }
-            }
+            Ok(report) => report_applied(report, &applied, a.destroy, a.plan_args.stats),
         };
         match applied.saved {
             Ok(()) => code,
@@ -436,6 +390,64 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
             }
         }
     })
+}
+
+/// Prints what an apply did (and with `stats`, what it cost): the summary line, each failed
+/// instance with where it is declared, each one skipped, and the outputs. 0 when all succeeded.
+fn report_applied(
+    report: &apply::ApplyReport,
+    applied: &ops::Applied,
+    destroy: bool,
+    stats: bool,
+) -> i32 {
+    if report.ok() {
+        println_out(&format!(
+            "\n{} complete! Resources: {} added, {} changed, {} destroyed.",
+            if destroy { "Destroy" } else { "Apply" },
+            report.added,
+            report.changed,
+            report.destroyed
+        ));
+    } else {
+        eprintln!(
+            "\n{} incomplete. Resources: {} added, {} changed, {} destroyed; {} failed, {} not attempted.",
+            if destroy { "Destroy" } else { "Apply" },
+            report.added,
+            report.changed,
+            report.destroyed,
+            report.failed.len(),
+            report.skipped.len()
+        );
+        for (addr, m) in &report.failed {
+            eprintln!("  failed:  {addr}: {m}");
+            if let Some(at) = declared_at(&applied.env, addr) {
+                eprintln!("           declared at {at}");
+            }
+        }
+        for (addr, why) in &report.skipped {
+            eprintln!("  skipped: {addr} ({why})");
+        }
+        if report.interrupted {
+            eprintln!("Interrupted: what finished is saved in state; run apply again to continue.");
+        }
+    }
+    print_outputs(&report.outputs);
+    if stats {
+        print_stats(&applied.registry);
+        let (wall, cp) = (
+            report.wall.as_secs_f64(),
+            report.critical_path.as_secs_f64(),
+        );
+        eprintln!(
+            "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
+            if cp > 0.0 { wall / cp } else { 1.0 }
+        );
+        eprintln!(
+            "Re-evaluated at apply: {} configurations, {} variables/locals/outputs/module calls/resource values",
+            report.reevaluated, report.reevaluation_nodes
+        );
+    }
+    if report.ok() { 0 } else { 1 }
 }
 
 fn print_outputs(outputs: &std::collections::BTreeMap<String, (Value, bool)>) {

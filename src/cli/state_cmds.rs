@@ -319,104 +319,113 @@ pub fn state_cmd(cmd: StateCommand, raw: &[OsString], ui: &Ui) -> i32 {
             address,
             dir,
             state,
-        } => {
-            let addr = match ResourceInstanceAddr::parse(&address) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-            };
-            match read_state(&dir, &state) {
-                Ok((_, st)) => match st.and_then(|s| s.resources.get(&addr).cloned()) {
-                    Some(r) => {
-                        println_out(&format!(
-                            "# {addr}:\nresource \"{}\" \"{}\" {}",
-                            r.rtype,
-                            addr.resource.name,
-                            render_hcl(&r.value())
-                        ));
-                        0
-                    }
-                    None => {
-                        eprintln!("error: {addr} is not in state");
-                        1
-                    }
-                },
-                Err(c) => c,
-            }
-        }
+        } => state_show(&address, &dir, &state),
         StateCommand::Rm {
             addresses,
             dir,
             state,
-        } => {
-            let addrs = match parse_addrs(&addresses) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-            };
-            mutate_state(&dir, &state, "state rm", ui, |st| {
-                let mut ops = Vec::new();
-                for a in &addrs {
-                    if !st.resources.contains_key(a) {
-                        return Err(format!("{a} is not in state"));
-                    }
-                    ops.push(JournalOp::Delete { addr: a.clone() });
-                }
-                Ok((
-                    ops,
-                    format!(
-                        "Removed {} instance(s) from state; the objects themselves still exist.",
-                        addrs.len()
-                    ),
-                ))
-            })
-        }
+        } => state_rm(&addresses, &dir, &state, ui),
         StateCommand::Mv {
             from,
             to,
             dir,
             state,
-        } => {
-            let (from, to) = match (
-                ResourceInstanceAddr::parse(&from),
-                ResourceInstanceAddr::parse(&to),
-            ) {
-                (Ok(f), Ok(t)) => (f, t),
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-            };
-            mutate_state(&dir, &state, "state mv", ui, |st| {
-                let Some(r) = st.resources.get(&from).cloned() else {
-                    return Err(format!("{from} is not in state"));
-                };
-                if st.resources.contains_key(&to) {
-                    return Err(format!("{to} is already in state"));
-                }
-                if r.rtype != to.resource.rtype {
-                    return Err(format!(
-                        "cannot move a {} to a {} address",
-                        r.rtype, to.resource.rtype
-                    ));
-                }
-                Ok((
-                    vec![
-                        JournalOp::Put {
-                            addr: to.clone(),
-                            resource: Box::new(r),
-                        },
-                        JournalOp::Delete { addr: from.clone() },
-                    ],
-                    format!("Moved {from} to {to}."),
-                ))
-            })
-        }
+        } => state_mv(&from, &to, &dir, &state, ui),
     }
+}
+
+/// `state show ADDRESS`: one instance as HCL.
+fn state_show(address: &str, dir: &Path, state: &StateArgs) -> i32 {
+    let addr = match ResourceInstanceAddr::parse(address) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    match read_state(dir, state) {
+        Ok((_, st)) => match st.and_then(|s| s.resources.get(&addr).cloned()) {
+            Some(r) => {
+                println_out(&format!(
+                    "# {addr}:\nresource \"{}\" \"{}\" {}",
+                    r.rtype,
+                    addr.resource.name,
+                    render_hcl(&r.value())
+                ));
+                0
+            }
+            None => {
+                eprintln!("error: {addr} is not in state");
+                1
+            }
+        },
+        Err(c) => c,
+    }
+}
+
+/// `state rm ADDRESS…`: forgets instances (the objects themselves stay).
+fn state_rm(addresses: &[String], dir: &Path, state: &StateArgs, ui: &Ui) -> i32 {
+    let addrs = match parse_addrs(addresses) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    mutate_state(dir, state, "state rm", ui, |st| {
+        let mut ops = Vec::new();
+        for a in &addrs {
+            if !st.resources.contains_key(a) {
+                return Err(format!("{a} is not in state"));
+            }
+            ops.push(JournalOp::Delete { addr: a.clone() });
+        }
+        Ok((
+            ops,
+            format!(
+                "Removed {} instance(s) from state; the objects themselves still exist.",
+                addrs.len()
+            ),
+        ))
+    })
+}
+
+/// `state mv FROM TO`: renames an instance (to an address of the same type).
+fn state_mv(from: &str, to: &str, dir: &Path, state: &StateArgs, ui: &Ui) -> i32 {
+    let (from, to) = match (
+        ResourceInstanceAddr::parse(from),
+        ResourceInstanceAddr::parse(to),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    mutate_state(dir, state, "state mv", ui, |st| {
+        let Some(r) = st.resources.get(&from).cloned() else {
+            return Err(format!("{from} is not in state"));
+        };
+        if st.resources.contains_key(&to) {
+            return Err(format!("{to} is already in state"));
+        }
+        if r.rtype != to.resource.rtype {
+            return Err(format!(
+                "cannot move a {} to a {} address",
+                r.rtype, to.resource.rtype
+            ));
+        }
+        Ok((
+            vec![
+                JournalOp::Put {
+                    addr: to.clone(),
+                    resource: Box::new(r),
+                },
+                JournalOp::Delete { addr: from.clone() },
+            ],
+            format!("Moved {from} to {to}."),
+        ))
+    })
 }
 
 /// Runs a state edit under the lock, each change journaled.

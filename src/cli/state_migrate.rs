@@ -136,37 +136,7 @@ pub fn run(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return fail(e, &env, ui),
     };
-    // The source is read with the keys given for it, else the configured ones, and may be
-    // plaintext.
-    let src_codec = match source_key.load() {
-        Ok(Some(k)) => Codec::new(Some(Keyring {
-            primary: k,
-            fallback: None,
-        })),
-        Ok(None) => match codec() {
-            Ok(c) => c,
-            Err(e) => return fail(e, &env, ui),
-        },
-        Err(m) => return fail(SessionError::Other(m), &env, ui),
-    }
-    .allow_plaintext_read();
-    let src_spec = match from.map(parse_from).transpose() {
-        Ok(s) => s.unwrap_or_else(|| dst_spec.clone()),
-        Err(m) => return fail(SessionError::Other(m), &env, ui),
-    };
-    // `local=DIR` names the state directory itself: it wins over --state-dir.
-    let (src_spec, src_opts) = match src_spec {
-        BackendSpec::Local { path: Some(p) } => (
-            BackendSpec::Local { path: None },
-            SessionOptions {
-                state_dir: Some(p),
-                ..opts.clone()
-            },
-        ),
-        other => (other, opts.clone()),
-    };
-    let src: Arc<dyn Backend> = match open_backend(&src_spec, Arc::new(src_codec), &env, &src_opts)
-    {
+    let src = match open_source(from, source_key, &dst_spec, &opts, &env) {
         Ok(b) => b,
         Err(e) => return fail(e, &env, ui),
     };
@@ -210,6 +180,42 @@ pub fn run(
             1
         }
     }
+}
+
+/// The source's backend: read with the keys given for it, else the configured ones, and
+/// allowed to be plaintext; the destination's location when `from` is not given.
+fn open_source(
+    from: Option<&str>,
+    source_key: SourceKey,
+    dst_spec: &BackendSpec,
+    opts: &SessionOptions,
+    env: &Environment,
+) -> Result<Arc<dyn Backend>, SessionError> {
+    let src_codec = match source_key.load() {
+        Ok(Some(k)) => Codec::new(Some(Keyring {
+            primary: k,
+            fallback: None,
+        })),
+        Ok(None) => configured_codec(env)?,
+        Err(m) => return Err(SessionError::Other(m)),
+    }
+    .allow_plaintext_read();
+    let src_spec = match from.map(parse_from).transpose() {
+        Ok(s) => s.unwrap_or_else(|| dst_spec.clone()),
+        Err(m) => return Err(SessionError::Other(m)),
+    };
+    // `local=DIR` names the state directory itself: it wins over --state-dir.
+    let (src_spec, src_opts) = match src_spec {
+        BackendSpec::Local { path: Some(p) } => (
+            BackendSpec::Local { path: None },
+            SessionOptions {
+                state_dir: Some(p),
+                ..opts.clone()
+            },
+        ),
+        other => (other, opts.clone()),
+    };
+    open_backend(&src_spec, Arc::new(src_codec), env, &src_opts)
 }
 
 #[cfg(test)]

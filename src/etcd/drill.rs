@@ -288,38 +288,7 @@ async fn drill_steps(
 
     // Integrity before anything is restored: the object's recorded SHA-256, then etcd's own.
     let t = Instant::now();
-    let sha = super::sha256_file(&file).map_err(|e| e.to_string())?;
-    report.sha256 = Some(sha.clone());
-    if meta.sha256.is_empty() {
-        return Err(format!(
-            "snapshot {} has no sha256 metadata: refusing to restore an unverifiable snapshot",
-            snap.id
-        ));
-    }
-    if !sha.eq_ignore_ascii_case(&meta.sha256) {
-        return Err(format!(
-            "snapshot {} is corrupted: its SHA-256 is {sha}, the metadata says {}; nothing was restored",
-            snap.id, meta.sha256
-        ));
-    }
-    super::verify_snapshot_file(&file)
-        .map_err(|e| format!("snapshot {}: {e}; nothing was restored", snap.id))?;
-    let (hash, revision, total_keys) = etcdutl_status(etcdutl, &file)
-        .map_err(|e| format!("snapshot {}: {e}; nothing was restored", snap.id))?;
-    report.revision = Some(revision);
-    report.total_keys = Some(total_keys);
-    if meta.revision != 0 && meta.revision != revision {
-        return Err(format!(
-            "snapshot {}: etcdutl reports revision {revision}, the metadata says {}; nothing was restored",
-            snap.id, meta.revision
-        ));
-    }
-    if meta.hash != 0 && meta.hash != hash {
-        return Err(format!(
-            "snapshot {}: etcdutl reports hash {hash}, the metadata says {}; nothing was restored",
-            snap.id, meta.hash
-        ));
-    }
+    verify_snapshot(&file, snap, meta, etcdutl, report)?;
     step(report, "verify", t);
 
     // Restore into three members.
@@ -357,7 +326,80 @@ async fn drill_steps(
     step(report, "restore", t);
 
     let t = Instant::now();
-    for (name, client, peer) in &members {
+    let (client, endpoints) =
+        start_members(etcd, &dir, ip, &members, &initial_cluster, scratch).await?;
+    step(report, "start", t);
+    report.rto_seconds = Some(started.elapsed().as_secs_f64());
+
+    // hashkv at one revision on every member.
+    let t = Instant::now();
+    check_members(&client, &members, &endpoints, meta, report).await?;
+    step(report, "check", t);
+
+    if let Some(bin) = apiserver {
+        let t = Instant::now();
+        apiserver_check(bin, ip, &endpoints, scratch, report).await?;
+        step(report, "apiserver", t);
+    }
+    Ok(())
+}
+
+/// The downloaded snapshot's integrity, before anything is restored: its SHA-256 against the
+/// object's metadata, then etcd's own check, revision and hash.
+fn verify_snapshot(
+    file: &Path,
+    snap: &Snapshot,
+    meta: &snapshots::Metadata,
+    etcdutl: &Path,
+    report: &mut Report,
+) -> Result<(), String> {
+    let sha = super::sha256_file(file).map_err(|e| e.to_string())?;
+    report.sha256 = Some(sha.clone());
+    if meta.sha256.is_empty() {
+        return Err(format!(
+            "snapshot {} has no sha256 metadata: refusing to restore an unverifiable snapshot",
+            snap.id
+        ));
+    }
+    if !sha.eq_ignore_ascii_case(&meta.sha256) {
+        return Err(format!(
+            "snapshot {} is corrupted: its SHA-256 is {sha}, the metadata says {}; nothing was restored",
+            snap.id, meta.sha256
+        ));
+    }
+    super::verify_snapshot_file(file)
+        .map_err(|e| format!("snapshot {}: {e}; nothing was restored", snap.id))?;
+    let (hash, revision, total_keys) = etcdutl_status(etcdutl, file)
+        .map_err(|e| format!("snapshot {}: {e}; nothing was restored", snap.id))?;
+    report.revision = Some(revision);
+    report.total_keys = Some(total_keys);
+    if meta.revision != 0 && meta.revision != revision {
+        return Err(format!(
+            "snapshot {}: etcdutl reports revision {revision}, the metadata says {}; nothing was restored",
+            snap.id, meta.revision
+        ));
+    }
+    if meta.hash != 0 && meta.hash != hash {
+        return Err(format!(
+            "snapshot {}: etcdutl reports hash {hash}, the metadata says {}; nothing was restored",
+            snap.id, meta.hash
+        ));
+    }
+    Ok(())
+}
+
+/// Starts the restored members (their logs in `dir`) and waits, up to 60s, until they form
+/// one cluster with a leader; a member that exits fails the drill with its log's tail.
+/// Returns a client of the members and their client URLs.
+async fn start_members(
+    etcd: &Path,
+    dir: &Path,
+    ip: &str,
+    members: &[(String, u16, u16)],
+    initial_cluster: &str,
+    scratch: &mut Scratch,
+) -> Result<(Client, Vec<String>), String> {
+    for (name, client, peer) in members {
         let log =
             std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
         let child = Command::new(etcd)
@@ -367,7 +409,7 @@ async fn drill_steps(
             .arg(format!("--advertise-client-urls=http://{ip}:{client}"))
             .arg(format!("--listen-peer-urls=http://{ip}:{peer}"))
             .arg(format!("--initial-advertise-peer-urls=http://{ip}:{peer}"))
-            .args(["--initial-cluster", &initial_cluster])
+            .args(["--initial-cluster", initial_cluster])
             .args(["--initial-cluster-token", "slipway-drill"])
             .args(["--listen-metrics-urls=", "--log-level", "warn"])
             .stdin(Stdio::null())
@@ -413,17 +455,24 @@ async fn drill_steps(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    step(report, "start", t);
-    report.rto_seconds = Some(started.elapsed().as_secs_f64());
+    Ok((client, endpoints))
+}
 
-    // hashkv at one revision on every member.
-    let t = Instant::now();
+/// Every member holds the same data: `hashkv` agrees at one revision, and the canary the
+/// snapshot's metadata names reads back from each.
+async fn check_members(
+    client: &Client,
+    members: &[(String, u16, u16)],
+    endpoints: &[String],
+    meta: &snapshots::Metadata,
+    report: &mut Report,
+) -> Result<(), String> {
     let rev = client
         .status(&endpoints[0])
         .await
         .map_err(|e| e.to_string())?
         .revision;
-    for ((name, _, _), e) in members.iter().zip(&endpoints) {
+    for ((name, _, _), e) in members.iter().zip(endpoints) {
         let h = client.hashkv(e, rev).await.map_err(|e| e.to_string())?;
         report
             .hashkv
@@ -437,7 +486,7 @@ async fn drill_steps(
         ));
     }
     // The canary, read from every member.
-    for e in &endpoints {
+    for e in endpoints {
         let found = client
             .get_from(e, CANARY_KEY.as_bytes())
             .await
@@ -450,13 +499,6 @@ async fn drill_steps(
                 found, meta.canary
             ));
         }
-    }
-    step(report, "check", t);
-
-    if let Some(bin) = apiserver {
-        let t = Instant::now();
-        apiserver_check(bin, ip, &endpoints, scratch, report).await?;
-        step(report, "apiserver", t);
     }
     Ok(())
 }
@@ -561,10 +603,17 @@ async fn apiserver_check(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    count_objects(&http, &base, &token, report).await;
+    Ok(())
+}
+
+/// Counts the objects of each of `KINDS` through the scratch API server; a kind it cannot
+/// list is recorded with the error instead of a count.
+async fn count_objects(http: &reqwest::Client, base: &str, token: &str, report: &mut Report) {
     for (kind, path) in KINDS {
         let r = http
             .get(format!("{base}{path}?limit=500"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await;
         let v = match r {
@@ -583,5 +632,4 @@ async fn apiserver_check(
         };
         report.objects.insert(kind.to_string(), v);
     }
-    Ok(())
 }

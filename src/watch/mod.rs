@@ -179,6 +179,40 @@ const APPROVAL_RETRY: Duration = Duration::from_secs(1);
 /// an event).
 const LEADERSHIP_CHECK: Duration = Duration::from_millis(200);
 
+/// Serves the webhook, the status pages and `/metrics` on `addr`, in the background; a
+/// webhook or an approval becomes a trigger on `tx`.
+async fn start_http(
+    addr: std::net::SocketAddr,
+    opts: &WatchOptions,
+    status: Arc<Mutex<Status>>,
+    tx: mpsc::Sender<Trigger>,
+) -> Result<(), String> {
+    let state = Arc::new(http::HttpState::new(
+        opts.secret.clone(),
+        opts.branch.clone(),
+        status,
+        PlansDir::new(&opts.plans_dir),
+        tx,
+    ));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let app = http::router(state, opts.max_body);
+    log(&format!(
+        "listening on http://{}",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    ));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("error: HTTP server: {e}");
+        }
+    });
+    Ok(())
+}
+
 async fn run_async(opts: WatchOptions) -> i32 {
     if let Err(e) = crate::git::check_url(&opts.repo) {
         eprintln!("error: {e}");
@@ -212,34 +246,11 @@ async fn run_async(opts: WatchOptions) -> i32 {
         ..Default::default()
     }));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
-    if let Some(addr) = opts.listen {
-        let state = Arc::new(http::HttpState::new(
-            opts.secret.clone(),
-            opts.branch.clone(),
-            status.clone(),
-            PlansDir::new(&opts.plans_dir),
-            tx.clone(),
-        ));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on {addr}: {e}");
-                return 1;
-            }
-        };
-        let app = http::router(state, opts.max_body);
-        log(&format!(
-            "listening on http://{}",
-            listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default()
-        ));
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("error: HTTP server: {e}");
-            }
-        });
+    if let Some(addr) = opts.listen
+        && let Err(e) = start_http(addr, &opts, status.clone(), tx.clone()).await
+    {
+        eprintln!("error: {e}");
+        return 1;
     }
     // Approvals by `slipway approve` become events on the same channel as the HTTP ones.
     tokio::spawn(held::watch_approvals(
@@ -339,13 +350,7 @@ async fn run_loop(
                 approvals_due = false;
                 approved.extend(agent.plans.approved());
             }
-            let mut pending = Vec::new();
-            for id in std::mem::take(&mut approved) {
-                if !agent.approval(&id).await {
-                    pending.push(id);
-                }
-            }
-            approved = pending;
+            approved = agent.approvals(std::mem::take(&mut approved)).await;
             if agent.opts.drift_interval > Duration::ZERO && Instant::now() >= next_drift {
                 agent.drift_check().await;
                 next_drift = Instant::now() + agent.opts.drift_interval;
@@ -510,6 +515,18 @@ impl Agent {
                 self.plans.remove(&h.id);
             }
         }
+    }
+
+    /// Acts on each approval received; returns those to try again later (the session could
+    /// not be opened).
+    async fn approvals(&mut self, ids: Vec<String>) -> Vec<String> {
+        let mut pending = Vec::new();
+        for id in ids {
+            if !self.approval(&id).await {
+                pending.push(id);
+            }
+        }
+        pending
     }
 
     /// Acts on the approval of held plan `id`: applies it exactly as saved, or drops it when

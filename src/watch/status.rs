@@ -40,6 +40,8 @@ fn escape_label(s: &str) -> String {
 
 impl Status {
     /// The Prometheus text exposition.
+    // Long because it lists every metric the agent exposes, each one call with its help text;
+    // the list reads best whole, in the order a scrape shows it.
     pub fn render(&self, held: usize) -> String {
         let mut o = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {

@@ -204,6 +204,8 @@ pub enum TagApi {
 
 impl TagApi {
     /// Sets `set` and removes `delete` on object `id`.
+    // Long because it is one `match` over every tag API, each arm the same two calls (remove,
+    // then set) in that API's own shape.
     pub async fn update(
         self,
         cx: &Ctx,

@@ -488,7 +488,7 @@ impl ResourceType for VpcEndpoint {
         }
         if let Some(p) = a
             .get("policy")
-            .and_then(|v| v.as_str().map(super::iam_s3::canonical_json))
+            .and_then(|v| v.as_str().map(super::iam::canonical_json))
         {
             a.insert("policy".into(), Value::string(p));
         }
@@ -515,7 +515,7 @@ impl ResourceType for VpcEndpoint {
                             "policy",
                             vstr(
                                 e.policy_document()
-                                    .map(super::iam_s3::canonical_json)
+                                    .map(super::iam::canonical_json)
                                     .as_deref(),
                             ),
                         ),

@@ -42,13 +42,15 @@ macro_rules! paginate {
 pub mod client;
 mod data;
 pub mod declare;
+mod ebs;
 mod ec2_egress;
 mod ec2_instance;
 mod ec2_network;
 mod elb;
-mod iam_s3;
+mod iam;
 mod private_ip;
 pub mod resource;
+mod s3;
 pub mod s3_backend;
 mod s3_config;
 pub mod tags;
@@ -186,8 +188,10 @@ impl AwsProvider {
             .into_iter()
             .chain(ec2_egress::types())
             .chain(ec2_instance::types())
+            .chain(ebs::types())
             .chain(elb::types())
-            .chain(iam_s3::types())
+            .chain(iam::types())
+            .chain(s3::types())
             .chain(s3_config::types())
         {
             types.insert(t.name(), t);

@@ -574,6 +574,50 @@ impl Inner {
         })
     }
 
+    /// What a write over the stored snapshot `b` replaces, once it may: the snapshot's etag
+    /// (for the conditional overwrite), its journal's prefix (stale afterwards) and the backup
+    /// to write first (in the current encryption). Refuses another lineage, unless
+    /// `replace_empty`, and a serial not newer than the stored one.
+    fn replacing(
+        &self,
+        b: &Bound,
+        lineage: &str,
+        serial: u64,
+        replace_empty: bool,
+    ) -> Result<(Option<String>, String, Vec<u8>), BackendError> {
+        // With `replace_empty`, the caller read the stored state under this lock and
+        // found it empty: only then may another lineage replace it.
+        if lineage != b.lineage.as_str() && !replace_empty {
+            return Err(BackendError::Conflict {
+                at: self.url(),
+                reason: format!(
+                    "lineage {lineage} differs from the stored state's {}",
+                    b.lineage
+                ),
+            });
+        }
+        let current = b.snapshot_serial + b.records;
+        let ok = serial > current || (serial == current && b.records > 0);
+        if !ok && !replace_empty {
+            return Err(BackendError::Conflict {
+                at: self.url(),
+                reason: format!("serial {serial} is not newer than the stored serial {current}"),
+            });
+        }
+        let backup = if self.codec.is_current(&b.snapshot_raw) {
+            b.snapshot_raw.clone()
+        } else {
+            self.codec
+                .reseal(&b.snapshot_raw, &self.url())
+                .map_err(StateError::from)?
+        };
+        Ok((
+            b.snapshot_etag.clone(),
+            self.journal_prefix(&b.lineage, b.snapshot_serial),
+            backup,
+        ))
+    }
+
     async fn write(
         &self,
         state: &State,
@@ -593,39 +637,8 @@ impl Inner {
             }
             Binding::NoState => (None, None, None),
             Binding::Bound(b) => {
-                // With `replace_empty`, the caller read the stored state under this lock and
-                // found it empty: only then may another lineage replace it.
-                if lineage != b.lineage && !replace_empty {
-                    return Err(BackendError::Conflict {
-                        at: self.url(),
-                        reason: format!(
-                            "lineage {lineage} differs from the stored state's {}",
-                            b.lineage
-                        ),
-                    });
-                }
-                let current = b.snapshot_serial + b.records;
-                let ok = serial > current || (serial == current && b.records > 0);
-                if !ok && !replace_empty {
-                    return Err(BackendError::Conflict {
-                        at: self.url(),
-                        reason: format!(
-                            "serial {serial} is not newer than the stored serial {current}"
-                        ),
-                    });
-                }
-                let backup = if self.codec.is_current(&b.snapshot_raw) {
-                    b.snapshot_raw.clone()
-                } else {
-                    self.codec
-                        .reseal(&b.snapshot_raw, &self.url())
-                        .map_err(StateError::from)?
-                };
-                (
-                    b.snapshot_etag.clone(),
-                    Some(self.journal_prefix(&b.lineage, b.snapshot_serial)),
-                    Some(backup),
-                )
+                let (etag, prefix, backup) = self.replacing(b, &lineage, serial, replace_empty)?;
+                (etag, Some(prefix), Some(backup))
             }
         };
         // Confirm the lock before replacing the snapshot (and again after): a holder whose lock

@@ -9,7 +9,7 @@
 
 use super::client::to_provider_error;
 use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
-use super::iam_s3::canonical_json;
+use super::iam::canonical_json;
 use super::resource::{Attrs, Ctx, Observed, ResourceType, attrs, str_attr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};

@@ -200,6 +200,8 @@ fn is_ident_continue(c: char) -> bool {
 /// Splits HCL text into tokens. Total on any input (it never fails, and always advances), but
 /// only meaningful for text that parses; `format_source` checks that first. Positions only
 /// ever move by whole characters and all slicing goes through `get`, so it cannot panic.
+// Long because it is the lexer's one loop: each token kind is a branch of the same state
+// (position, pending whitespace), and splitting it would pass that state around.
 fn lex(src: &str) -> Vec<Tok<'_>> {
     let lx = Lexer { src };
     let mut toks = Vec::new();

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petgraph::graph::NodeIndex;
+use petgraph::graph::{DiGraph, NodeIndex};
 use tokio::sync::mpsc;
 
 use crate::addr::ResourceInstanceAddr;
@@ -30,13 +30,13 @@ use crate::diag::Diagnostic;
 use crate::environment::Environment;
 use crate::graph::walk::live::ConfigEvaluator;
 use crate::graph::walk::{InstanceContext, InstanceHandler};
-use crate::plan::Plan;
+use crate::plan::{Plan, ResourceChange};
 use crate::provider::ProviderRegistry;
 use crate::state::journal::JournalOp;
 use crate::state::{OutputState, State};
 use crate::value::Value;
 pub use ops::{FORCED_CBD, Ordering, order_replacements};
-use ops::{build_ops, find_cycle, release_dependents, skip_dependents};
+use ops::{Op, build_ops, find_cycle, release_dependents, skip_dependents};
 use prepare::{current_config, finish_op, prepare_op};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,7 +296,40 @@ pub async fn persist_refresh(
     Ok(())
 }
 
+/// The latest earliest-finish among `node`'s dependencies (zero without any): when `node`
+/// could have started.
+fn latest_finish_before(
+    g: &DiGraph<Op, ()>,
+    node: NodeIndex,
+    earliest_finish: &HashMap<NodeIndex, Duration>,
+) -> Duration {
+    g.neighbors_directed(node, petgraph::Incoming)
+        .filter_map(|p| earliest_finish.get(&p))
+        .max()
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The id a progress line shows for a finished operation: none when the type's schema or the
+/// value marks it sensitive.
+fn shown_id(ctx: &ApplyContext, c: &ResourceChange, value: Option<&Value>) -> Option<String> {
+    let sensitive_id = ctx
+        .registry
+        .resource_schema(&c.rtype)
+        .is_some_and(|s| s.block.attributes.get("id").is_some_and(|a| a.sensitive));
+    if sensitive_id {
+        return None;
+    }
+    value
+        .and_then(|v| v.get_attr("id"))
+        .filter(|v| !v.is_sensitive())
+        .and_then(|v| v.as_str().map(str::to_string))
+}
+
 /// Carries out `plan`. State must be locked and `js` read after the lock.
+// Long because it is the scheduler's one event loop: starting ready operations (intents
+// journaled as one batch), journaling finished ones, Ctrl-C and progress ticks all update the
+// same run state (ready queue, waiting counts, running set, finish times, report).
 pub async fn apply(
     plan: &Plan,
     js: &mut JournaledState,
@@ -350,12 +383,7 @@ pub async fn apply(
             let op = &g[node];
             if op.barrier {
                 // Done as soon as it is ready: everything it stands for is.
-                let finish = g
-                    .neighbors_directed(node, petgraph::Incoming)
-                    .filter_map(|p| earliest_finish.get(&p))
-                    .max()
-                    .copied()
-                    .unwrap_or_default();
+                let finish = latest_finish_before(&g, node, &earliest_finish);
                 earliest_finish.insert(node, finish);
                 release_dependents(&g, node, &mut waiting, &mut ready);
                 continue;
@@ -409,13 +437,7 @@ pub async fn apply(
                     match done {
                         Done::Ok { node, value, elapsed } => {
                             running.remove(&node);
-                            let after = g
-                                .neighbors_directed(node, petgraph::Incoming)
-                                .filter_map(|p| earliest_finish.get(&p))
-                                .max()
-                                .copied()
-                                .unwrap_or_default();
-                            let finish = after + elapsed;
+                            let finish = latest_finish_before(&g, node, &earliest_finish) + elapsed;
                             report.critical_path = report.critical_path.max(finish);
                             earliest_finish.insert(node, finish);
                             let op = &g[node];
@@ -438,11 +460,7 @@ pub async fn apply(
                 for (node, value, elapsed) in completed {
                     let op = &g[node];
                     let c = &changes[op.change];
-                    let shown_id = if ctx.registry.resource_schema(&c.rtype).is_some_and(|s| s.block.attributes.get("id").is_some_and(|a| a.sensitive)) {
-                        None
-                    } else {
-                        value.as_ref().and_then(|v| v.get_attr("id")).filter(|v| !v.is_sensitive()).and_then(|v| v.as_str().map(str::to_string))
-                    };
+                    let shown_id = shown_id(ctx, c, value.as_ref());
                     ctx.progress.finished(&c.addr, op.kind, elapsed, shown_id.as_deref());
                     match (op.kind, c.action) {
                         (OpKind::Create, _) => report.added += 1,

@@ -60,12 +60,27 @@ impl EdgeSet {
     }
 }
 
+/// The operations of changes by address: a create (or an update, or a data read) and a delete.
+type OpsOf<'c> = HashMap<&'c ResourceInstanceAddr, NodeIndex>;
+
 /// Builds the operation DAG. Edges point from an operation to those that must wait for it.
 pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op, ()> {
     let mut g: DiGraph<Op, ()> = DiGraph::new();
     let mut edges = EdgeSet::default();
-    let mut create_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
-    let mut delete_of: HashMap<&ResourceInstanceAddr, NodeIndex> = HashMap::new();
+    let (create_of, delete_of) = add_operations(changes, &mut g, &mut edges);
+    order_after_dependencies(changes, &create_of, &mut g, &mut edges);
+    order_deletes(changes, state, &create_of, &delete_of, &mut g, &mut edges);
+    g
+}
+
+/// One operation per change (two for a replacement, ordered by `create_before_destroy`).
+fn add_operations<'c>(
+    changes: &'c [ResourceChange],
+    g: &mut DiGraph<Op, ()>,
+    edges: &mut EdgeSet,
+) -> (OpsOf<'c>, OpsOf<'c>) {
+    let mut create_of: OpsOf = HashMap::new();
+    let mut delete_of: OpsOf = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
         match c.action {
             Action::NoOp => {}
@@ -88,19 +103,29 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
                     ..Op::new(i, OpKind::Delete)
                 });
                 if c.create_before_destroy {
-                    edges.add(&mut g, cr, de);
+                    edges.add(g, cr, de);
                 } else {
-                    edges.add(&mut g, de, cr);
+                    edges.add(g, de, cr);
                 }
                 create_of.insert(&c.addr, cr);
                 delete_of.insert(&c.addr, de);
             }
         }
     }
+    (create_of, delete_of)
+}
+
+/// Creates and updates wait for what they depend on to exist.
+fn order_after_dependencies(
+    changes: &[ResourceChange],
+    create_of: &OpsOf,
+    g: &mut DiGraph<Op, ()>,
+    edges: &mut EdgeSet,
+) {
     // A dependency without a key on a resource expanded by count/for_each names every instance
     // of it (the plan records a whole-resource dependency that way): one barrier per resource.
     let mut creates_of_resource: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
-    for (addr, &n) in &create_of {
+    for (addr, &n) in create_of {
         if addr.key != InstanceKey::None {
             creates_of_resource
                 .entry(&addr.resource)
@@ -114,7 +139,7 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
         if let Some(&me) = create_of.get(&c.addr) {
             for d in &c.depends_on {
                 if let Some(&dep) = create_of.get(d) {
-                    edges.add(&mut g, dep, me);
+                    edges.add(g, dep, me);
                 } else if d.key == InstanceKey::None
                     && let Some(members) = creates_of_resource.get(&d.resource)
                 {
@@ -124,15 +149,27 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
                             ..Op::new(usize::MAX, OpKind::Create)
                         });
                         for &m in members {
-                            edges.add(&mut g, m, b);
+                            edges.add(g, m, b);
                         }
                         b
                     });
-                    edges.add(&mut g, b, me);
+                    edges.add(g, b, me);
                 }
             }
         }
     }
+}
+
+/// Deletes wait for their dependents' deletes, and a pure delete (or a create-before-destroy
+/// one) for its dependents' creates and updates too.
+fn order_deletes<'a>(
+    changes: &'a [ResourceChange],
+    state: &'a State,
+    create_of: &OpsOf<'a>,
+    delete_of: &OpsOf<'a>,
+    g: &mut DiGraph<Op, ()>,
+    edges: &mut EdgeSet,
+) {
     // Deletes: dependents go first. Who depends on X: the configuration's edges, and for objects
     // leaving the configuration, the dependencies recorded in state.
     let mut dependents: HashMap<&ResourceInstanceAddr, Vec<&ResourceInstanceAddr>> = HashMap::new();
@@ -157,7 +194,7 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
     };
     let mut deletes_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
     let mut updates_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
-    for (x, &x_delete) in &delete_of {
+    for (x, &x_delete) in delete_of {
         let cbd = changes[g[x_delete].change].create_before_destroy && g[x_delete].replacing;
         let pure_delete = !g[x_delete].replacing;
         for y in dependents.get(x).map(Vec::as_slice).unwrap_or(&[]) {
@@ -165,7 +202,7 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
                 continue;
             }
             if let Some(&y_delete) = delete_of.get(y) {
-                edges.add(&mut g, y_delete, x_delete);
+                edges.add(g, y_delete, x_delete);
             }
             // A dependent that is updated or created may stop referring to X: it must be done
             // before X goes away (not possible for a destroy-before-create replacement, where
@@ -174,7 +211,7 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
                 && let Some(&y_op) = create_of.get(y)
                 && !(cbd && g[y_op].change == g[x_delete].change)
             {
-                edges.add(&mut g, y_op, x_delete);
+                edges.add(g, y_op, x_delete);
             }
         }
         if x.key == InstanceKey::None {
@@ -188,29 +225,28 @@ pub(super) fn build_ops(changes: &[ResourceChange], state: &State) -> DiGraph<Op
         // which is excluded here as `y == x` is above.
         let others = || ys.iter().filter(|y| y.resource != x.resource);
         let d = *deletes_barrier.entry(&x.resource).or_insert_with(|| {
-            let b = barrier(&mut g);
+            let b = barrier(g);
             for y in others() {
                 if let Some(&y_delete) = delete_of.get(y) {
-                    edges.add(&mut g, y_delete, b);
+                    edges.add(g, y_delete, b);
                 }
             }
             b
         });
-        edges.add(&mut g, d, x_delete);
+        edges.add(g, d, x_delete);
         if pure_delete || cbd {
             let u = *updates_barrier.entry(&x.resource).or_insert_with(|| {
-                let b = barrier(&mut g);
+                let b = barrier(g);
                 for y in others() {
                     if let Some(&y_op) = create_of.get(y) {
-                        edges.add(&mut g, y_op, b);
+                        edges.add(g, y_op, b);
                     }
                 }
                 b
             });
-            edges.add(&mut g, u, x_delete);
+            edges.add(g, u, x_delete);
         }
     }
-    g
 }
 
 /// One dependency of each of `node`'s dependents is done; those with none left become ready.

@@ -302,6 +302,8 @@ impl<'a> Evaluator<'a> {
         r
     }
 
+    // Long because it is one `match` over every HCL expression kind, each arm short; splitting
+    // it would scatter the evaluation rules the arms state side by side.
     fn eval_inner(&mut self, e: &Expression) -> Result<Value, Diagnostic> {
         match e {
             Expression::Null(_) => Ok(Value::Null),

@@ -99,6 +99,8 @@ impl ShapeScope for NoScope {
 const MAX_SHAPE_DEPTH: usize = 32;
 
 /// The shape an expression gives its value (see the module doc).
+// Long because it is one `match` over every HCL expression kind, each arm the shape rule of
+// that kind; the rules read best side by side.
 pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
     if depth > MAX_SHAPE_DEPTH {
         return Shape::Dyn;

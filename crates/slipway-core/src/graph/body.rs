@@ -24,6 +24,21 @@ pub fn eval_body(
     diags: &mut Diagnostics,
 ) -> Value {
     let mut out = BTreeMap::new();
+    eval_attributes(ev, body, schema, block_span, diags, &mut out);
+    eval_blocks(ev, body, schema, diags, &mut out);
+    Value::Map(out)
+}
+
+/// The body's attributes into `out`, converted to their schema types (sensitive where the
+/// schema says), and every attribute the body leaves unset at its default (or null).
+fn eval_attributes(
+    ev: &mut Evaluator<'_>,
+    body: &Body,
+    schema: &Schema,
+    block_span: &Span,
+    diags: &mut Diagnostics,
+    out: &mut BTreeMap<String, Value>,
+) {
     for (name, attr) in &body.attrs {
         let Some(a) = schema.attributes.get(name) else {
             let mut d = Diagnostic::error(format!("unsupported argument `{name}`"))
@@ -85,7 +100,17 @@ pub fn eval_body(
         }
         out.insert(name.clone(), a.default.clone().unwrap_or(Value::Null));
     }
+}
 
+/// The body's nested blocks (`dynamic` ones expanded) into `out`, one entry per block type of
+/// the schema: a single block's object (or null), or the list of them.
+fn eval_blocks(
+    ev: &mut Evaluator<'_>,
+    body: &Body,
+    schema: &Schema,
+    diags: &mut Diagnostics,
+    out: &mut BTreeMap<String, Value>,
+) {
     let mut by_type: BTreeMap<String, Vec<(Value, Span)>> = BTreeMap::new();
     for b in &body.blocks {
         if b.kind == "dynamic" {
@@ -132,7 +157,6 @@ pub fn eval_body(
         };
         out.insert(name.clone(), v);
     }
-    Value::Map(out)
 }
 
 fn unknown_block(b: &NestedBlock, schema: &Schema, diags: &mut Diagnostics) {

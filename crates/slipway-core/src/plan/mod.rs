@@ -16,23 +16,25 @@
 pub mod file;
 pub mod footprint;
 mod moved;
+mod planner;
+mod refresh;
 pub mod render;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use planner::Planner;
+pub use refresh::refresh;
 
 use crate::addr::{ResourceInstanceAddr, ResourceMode};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::environment::Environment;
 use crate::eval::expr::values_equal;
-use crate::graph::walk::{InstanceContext, InstanceHandler, WalkOutput, fill_computed_unknown};
-use crate::provider::{
-    Provider, ProviderRegistry, ReadRequest, ResourceSchema, TypeBatch, provider_name_of,
-};
-use crate::state::{ResourceStatus, State};
+use crate::graph::walk::WalkOutput;
+use crate::provider::{ProviderRegistry, provider_name_of};
+use crate::state::State;
 use crate::value::Value;
 
 /// What happens to one resource instance.
@@ -242,135 +244,6 @@ impl Plan {
     }
 }
 
-/// Reads every resource instance in state through its provider, one batched call per type.
-/// Returns the refreshed state and the drift found.
-pub async fn refresh(
-    state: &State,
-    registry: &ProviderRegistry,
-) -> Result<(State, Vec<Drift>), Diagnostics> {
-    let mut by_type: BTreeMap<String, Vec<ReadRequest>> = BTreeMap::new();
-    for (addr, r) in &state.resources {
-        if addr.resource.mode == ResourceMode::Data || r.pending_client_token().is_some() {
-            continue;
-        }
-        by_type
-            .entry(r.rtype.clone())
-            .or_default()
-            .push(ReadRequest {
-                address: addr.clone(),
-                prior: r.value(),
-            });
-    }
-    // One task per provider, which sees all its types at once (they may share reads).
-    let mut by_provider: BTreeMap<&str, (Arc<dyn Provider>, Vec<TypeBatch>)> = BTreeMap::new();
-    for (rtype, requests) in by_type {
-        let Some(p) = registry.for_type(&rtype).cloned() else {
-            return Err(Diagnostics(vec![Diagnostic::error(format!(
-                "state holds {rtype} objects but no provider in this build handles that type"
-            ))]));
-        };
-        by_provider
-            .entry(p.name())
-            .or_insert_with(|| (p, Vec::new()))
-            .1
-            .push(TypeBatch { rtype, requests });
-    }
-    let mut tasks = Vec::new();
-    for (_, (p, batches)) in by_provider {
-        tasks.push(tokio::spawn(async move {
-            let results = p.read_types(&batches).await;
-            (batches, results)
-        }));
-    }
-    let mut refreshed = state.clone();
-    let mut drift = Vec::new();
-    let mut diags = Diagnostics::default();
-    let mut answers = Vec::new();
-    for t in tasks {
-        match t.await {
-            Ok((batches, results)) if results.len() == batches.len() => {
-                answers.extend(batches.into_iter().zip(results))
-            }
-            Ok((batches, results)) => diags.push(Diagnostic::error(format!(
-                "provider answered {} of {} batches in refresh",
-                results.len(),
-                batches.len()
-            ))),
-            Err(e) => diags.push(Diagnostic::error(format!("refresh task failed: {e}"))),
-        }
-    }
-    for (
-        TypeBatch {
-            rtype,
-            requests: reqs,
-        },
-        result,
-    ) in answers
-    {
-        match result {
-            Ok(objects) => {
-                for (req, now) in reqs.into_iter().zip(objects) {
-                    let now = now.map(|v| registry.mark_sensitive(&rtype, v));
-                    let changed = match &now {
-                        Some(v) => !values_equal(v, &req.prior),
-                        None => true,
-                    };
-                    if changed {
-                        match &now {
-                            Some(v) => {
-                                if let Some(r) = refreshed.resources.get_mut(&req.address) {
-                                    r.set_value(v);
-                                }
-                            }
-                            None => {
-                                refreshed.resources.remove(&req.address);
-                            }
-                        }
-                        drift.push(Drift {
-                            addr: req.address,
-                            before: req.prior,
-                            after: now,
-                        });
-                    }
-                }
-            }
-            Err(e) => diags.push(Diagnostic::error(format!(
-                "refreshing {rtype}: {}",
-                e.message
-            ))),
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((refreshed, drift))
-    }
-}
-
-/// Decides each instance's planned value during the walk.
-struct Planner<'a> {
-    refreshed: &'a State,
-    registry: &'a ProviderRegistry,
-    options: &'a PlanOptions,
-    runtime: tokio::runtime::Handle,
-    changes: RefCell<BTreeMap<ResourceInstanceAddr, ResourceChange>>,
-}
-
-/// Terraform's "proposed new state": configuration, with computed attributes the configuration
-/// leaves unset taking their prior values.
-fn proposed_new(config: &Value, prior: &Value, schema: Option<&ResourceSchema>) -> Value {
-    let Some(schema) = schema else {
-        return config.clone();
-    };
-    let mut map = config.as_map().cloned().unwrap_or_default();
-    for (name, a) in &schema.block.attributes {
-        if a.computed && map.get(name).is_none_or(Value::is_null) {
-            map.insert(name.clone(), prior.get_attr(name).unwrap_or(Value::Unknown));
-        }
-    }
-    Value::Map(map)
-}
-
 /// Top-level attributes that differ between two objects.
 pub fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
     let empty = BTreeMap::new();
@@ -392,216 +265,6 @@ pub fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
         })
         .cloned()
         .collect()
-}
-
-impl Planner<'_> {
-    fn provider(&self, rtype: &str) -> Option<&Arc<dyn Provider>> {
-        self.registry.for_type(rtype)
-    }
-
-    /// [`Provider::plan_remotely`] for a create or an update whose configuration is known.
-    fn plan_remotely(
-        &self,
-        ctx: &InstanceContext<'_>,
-        prior: Option<&Value>,
-        planned: Value,
-    ) -> Result<Value, Diagnostic> {
-        if ctx.config.contains_unknown() {
-            return Ok(planned);
-        }
-        let rtype = &ctx.resource.rtype;
-        let Some(provider) = self.provider(rtype) else {
-            return Ok(planned);
-        };
-        self.runtime
-            .block_on(provider.plan_remotely(rtype, prior, planned))
-            .map_err(|e| {
-                Diagnostic::error(format!("{}: {}", ctx.addr, e.message))
-                    .at(ctx.resource.span.clone())
-            })
-    }
-
-    fn plan_managed(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
-        let addr = ctx.addr;
-        let rtype = &ctx.resource.rtype;
-        let provider = self
-            .provider(rtype)
-            .ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
-        let prior = self.refreshed.resources.get(addr);
-        let lc = &ctx.resource.lifecycle;
-        let mut change = ResourceChange {
-            addr: addr.clone(),
-            action: Action::NoOp,
-            provider: provider.name().to_string(),
-            rtype: rtype.clone(),
-            before: prior.map(|p| p.value()),
-            after: None,
-            replace_because: Vec::new(),
-            reason: None,
-            create_before_destroy: lc.create_before_destroy,
-            prevent_destroy: lc.prevent_destroy,
-            depends_on: Vec::new(),
-            moved_from: None,
-            config: None,
-        };
-        let plan_create = |reason: Option<String>| -> Result<Value, Diagnostic> {
-            let proposed = fill_computed_unknown(ctx.config, ctx.schema);
-            let planned = provider
-                .plan(rtype, None, proposed)
-                .map(|p| p.planned)
-                .map_err(|e| {
-                    Diagnostic::error(format!("{addr}: {}", e.message))
-                        .at(ctx.resource.span.clone())
-                        .detail(reason.unwrap_or_default())
-                })?;
-            self.plan_remotely(ctx, None, planned)
-        };
-        let planned = match prior {
-            None => {
-                change.action = Action::Create;
-                plan_create(None)?
-            }
-            Some(p) if p.pending_client_token().is_some() => {
-                change.action = Action::Create;
-                change.reason = Some("an earlier run did not finish creating it (interrupted, or the create failed); the create resumes and adopts whatever exists".into());
-                change.before = None;
-                plan_create(None)?
-            }
-            Some(p) => {
-                let prior_value = p.value();
-                let mut config = ctx.config.clone();
-                if (lc.ignore_all || !lc.ignore_changes.is_empty())
-                    && let (Some(cm), Some(pm)) = (config.as_map().cloned(), prior_value.as_map())
-                {
-                    let mut cm = cm;
-                    for (k, v) in pm {
-                        if lc.ignore_all || lc.ignore_changes.contains(k) {
-                            cm.insert(k.clone(), v.clone());
-                        }
-                    }
-                    config = Value::Map(cm);
-                }
-                let proposed = proposed_new(&config, &prior_value, ctx.schema);
-                let po = provider
-                    .plan(rtype, Some(&prior_value), proposed)
-                    .map_err(|e| {
-                        Diagnostic::error(format!("{addr}: {}", e.message))
-                            .at(ctx.resource.span.clone())
-                    })?;
-                let changed = changed_attributes(&prior_value, &po.planned);
-                let mut forcing: Vec<String> = changed
-                    .iter()
-                    .filter(|k| {
-                        ctx.schema.is_some_and(|s| {
-                            s.block.attributes.get(*k).is_some_and(|a| {
-                                a.force_new && !(a.computed && !a.optional && !a.required)
-                            }) || s.block.blocks.get(*k).is_some_and(|b| b.force_new)
-                        })
-                    })
-                    .cloned()
-                    .collect();
-                forcing.extend(po.requires_replace.iter().cloned());
-                forcing.sort();
-                forcing.dedup();
-                let tainted = p.status == ResourceStatus::Tainted;
-                let forced = self.options.replace.contains(addr);
-                if tainted || forced || !forcing.is_empty() {
-                    change.action = Action::Replace;
-                    change.replace_because = forcing;
-                    if tainted {
-                        change.reason = Some(
-                            "tainted: a previous create failed after the object came into being"
-                                .into(),
-                        );
-                    } else if forced {
-                        change.reason = Some("replacement requested with -replace".into());
-                    }
-                    plan_create(None)?
-                } else if changed.is_empty() {
-                    po.planned
-                } else {
-                    change.action = Action::Update;
-                    self.plan_remotely(ctx, Some(&prior_value), po.planned)?
-                }
-            }
-        };
-        // `after` is the value returned, moved from the walk when it ends (see `plan`).
-        change.config = Some(PlannedConfig::new(ctx.config, &planned));
-        self.changes.borrow_mut().insert(addr.clone(), change);
-        Ok(planned)
-    }
-
-    fn plan_data(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
-        let rtype = &ctx.resource.rtype;
-        let provider = self
-            .provider(rtype)
-            .ok_or_else(|| Diagnostic::error(format!("no provider for {rtype}")))?;
-        if ctx.config.contains_unknown() {
-            let after = fill_computed_unknown(ctx.config, ctx.schema);
-            self.changes.borrow_mut().insert(
-                ctx.addr.clone(),
-                ResourceChange {
-                    addr: ctx.addr.clone(),
-                    action: Action::Read,
-                    provider: provider.name().to_string(),
-                    rtype: rtype.clone(),
-                    before: None,
-                    after: None,
-                    replace_because: Vec::new(),
-                    reason: Some(
-                        "its configuration depends on values known only after apply".into(),
-                    ),
-                    create_before_destroy: false,
-                    prevent_destroy: false,
-                    depends_on: Vec::new(),
-                    moved_from: None,
-                    config: Some(PlannedConfig::new(ctx.config, &after)),
-                },
-            );
-            return Ok(after);
-        }
-        let provider_name = provider.name().to_string();
-        let provider = provider.clone();
-        let (rtype2, config) = (rtype.clone(), ctx.config.clone());
-        let value = self
-            .runtime
-            .block_on(async move { provider.read_data(&rtype2, &config).await })
-            .map(|v| self.registry.mark_sensitive(rtype, v))
-            .map_err(|e| {
-                Diagnostic::error(format!("reading {}: {}", ctx.addr, e.message))
-                    .at(ctx.resource.span.clone())
-            })?;
-        // Recorded as a no-op so that apply, when it evaluates expressions again, sees the value
-        // read now (data sources are not kept in state).
-        self.changes.borrow_mut().insert(
-            ctx.addr.clone(),
-            ResourceChange {
-                addr: ctx.addr.clone(),
-                action: Action::NoOp,
-                provider: provider_name,
-                rtype: rtype.clone(),
-                before: None,
-                after: None,
-                replace_because: Vec::new(),
-                reason: None,
-                create_before_destroy: false,
-                prevent_destroy: false,
-                depends_on: Vec::new(),
-                moved_from: None,
-                config: Some(PlannedConfig::new(ctx.config, &value)),
-            },
-        );
-        Ok(value)
-    }
-}
-
-impl InstanceHandler for Planner<'_> {
-    fn instance(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
-        match ctx.addr.resource.mode {
-            ResourceMode::Managed => self.plan_managed(ctx),
-            ResourceMode::Data => self.plan_data(ctx),
-        }
-    }
 }
 
 /// Adds the dependencies providers know between their planned objects
@@ -700,42 +363,8 @@ pub fn plan(
             c.moved_from = Some(from);
         }
     }
-    // Whatever state holds that the configuration no longer declares is deleted.
-    for (addr, r) in &refreshed.resources {
-        if out.instances.contains_key(addr) {
-            continue;
-        }
-        if addr.resource.mode == ResourceMode::Data {
-            continue;
-        }
-        changes.insert(
-            addr.clone(),
-            delete_change(addr, r, "no longer in the configuration"),
-        );
-    }
-    if options.destroy {
-        for (addr, r) in &refreshed.resources {
-            if addr.resource.mode == ResourceMode::Managed {
-                changes.insert(addr.clone(), delete_change(addr, r, "destroy requested"));
-            }
-        }
-        for inst in out.instances.values() {
-            if !refreshed.resources.contains_key(&inst.addr) {
-                changes.remove(&inst.addr);
-            }
-        }
-    }
-    for c in changes.values() {
-        if matches!(c.action, Action::Delete | Action::Replace)
-            && c.prevent_destroy
-            && !c.create_before_destroy
-        {
-            diags.push(
-                Diagnostic::error(format!("{} has lifecycle.prevent_destroy and this plan would destroy it", c.addr))
-                    .hint("remove prevent_destroy first if destroying it is intended, or change the plan so it is kept"),
-            );
-        }
-    }
+    add_deletes(&mut changes, &refreshed, &out, options.destroy);
+    check_prevent_destroy(&changes, &mut diags);
     if options.refresh_only {
         changes.clear();
     }
@@ -760,6 +389,59 @@ pub fn plan(
         options,
     };
     (Some(plan), diags)
+}
+
+/// Deletes: whatever state holds that the configuration no longer declares, and with
+/// `destroy` every managed object in state (and nothing new is created).
+fn add_deletes(
+    changes: &mut BTreeMap<ResourceInstanceAddr, ResourceChange>,
+    refreshed: &State,
+    out: &WalkOutput,
+    destroy: bool,
+) {
+    for (addr, r) in &refreshed.resources {
+        if out.instances.contains_key(addr) {
+            continue;
+        }
+        if addr.resource.mode == ResourceMode::Data {
+            continue;
+        }
+        changes.insert(
+            addr.clone(),
+            delete_change(addr, r, "no longer in the configuration"),
+        );
+    }
+    if destroy {
+        for (addr, r) in &refreshed.resources {
+            if addr.resource.mode == ResourceMode::Managed {
+                changes.insert(addr.clone(), delete_change(addr, r, "destroy requested"));
+            }
+        }
+        for inst in out.instances.values() {
+            if !refreshed.resources.contains_key(&inst.addr) {
+                changes.remove(&inst.addr);
+            }
+        }
+    }
+}
+
+/// An error for each change that would destroy an object under `lifecycle.prevent_destroy`
+/// (a create-before-destroy replacement keeps one, so it passes).
+fn check_prevent_destroy(
+    changes: &BTreeMap<ResourceInstanceAddr, ResourceChange>,
+    diags: &mut Diagnostics,
+) {
+    for c in changes.values() {
+        if matches!(c.action, Action::Delete | Action::Replace)
+            && c.prevent_destroy
+            && !c.create_before_destroy
+        {
+            diags.push(
+                Diagnostic::error(format!("{} has lifecycle.prevent_destroy and this plan would destroy it", c.addr))
+                    .hint("remove prevent_destroy first if destroying it is intended, or change the plan so it is kept"),
+            );
+        }
+    }
 }
 
 fn delete_change(

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Plan, ResourceChange};
+use super::{Action, OutputChange, Plan, ResourceChange};
 use crate::value::{PathStep, Value, render_hcl};
 
 struct Style {
@@ -252,41 +252,7 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
     const CHUNK: usize = 1 << 16;
     let st = Style { colour };
     let mut out = String::new();
-    if !plan.drift.is_empty() {
-        out.push_str(&st.bold("Objects have changed outside of slipway\n\n"));
-        out.push_str("slipway detected the following changes made outside of slipway since the last apply:\n\n");
-        for d in &plan.drift {
-            match &d.after {
-                None => out.push_str(&format!(
-                    "  # {} has been deleted\n",
-                    st.bold(&d.addr.to_string())
-                )),
-                Some(after) => {
-                    out.push_str(&format!(
-                        "  # {} has changed\n",
-                        st.bold(&d.addr.to_string())
-                    ));
-                    let fake = ResourceChange {
-                        addr: d.addr.clone(),
-                        action: Action::Update,
-                        provider: String::new(),
-                        rtype: String::new(),
-                        before: Some(d.before.clone()),
-                        after: Some(after.clone()),
-                        replace_because: Vec::new(),
-                        reason: None,
-                        create_before_destroy: false,
-                        prevent_destroy: false,
-                        depends_on: Vec::new(),
-                        moved_from: None,
-                        config: None,
-                    };
-                    attr_lines(&fake, &st, &mut out);
-                }
-            }
-        }
-        out.push('\n');
-    }
+    write_drift(plan, &st, &mut out);
     for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
         if let Some(from) = &c.moved_from {
             out.push_str(&format!(
@@ -327,30 +293,7 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
         out.push_str("slipway will perform the following actions:\n\n");
     }
     for c in &visible {
-        out.push_str(&format!(
-            "  # {} {}\n",
-            st.bold(&c.addr.to_string()),
-            verb(c)
-        ));
-        if let Some(r) = &c.reason {
-            out.push_str(&format!("  # ({r})\n"));
-        }
-        if let Some(from) = &c.moved_from {
-            out.push_str(&format!("  # (moved from {from})\n"));
-        }
-        let name = c.addr.resource.name.clone();
-        let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data {
-            "data"
-        } else {
-            "resource"
-        };
-        out.push_str(&format!(
-            "  {} {kind} \"{}\" \"{name}\" {{\n",
-            st.action(c.action),
-            c.rtype
-        ));
-        attr_lines(c, &st, &mut out);
-        out.push_str("    }\n\n");
+        write_change(c, &st, &mut out);
         if out.len() >= CHUNK {
             sink(&out);
             out.clear();
@@ -371,44 +314,120 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
         }
         out.push_str(&super::footprint::render(&plan.footprint));
     }
-    if !outputs.is_empty() {
-        out.push_str("\nChanges to Outputs:\n");
-        for o in outputs {
-            let val = |v: &Option<Value>| {
-                v.as_ref()
-                    .map(|v| {
-                        if o.sensitive {
-                            "(sensitive value)".to_string()
-                        } else {
-                            show(v)
-                        }
-                    })
-                    .unwrap_or_default()
-            };
-            match o.action {
-                Action::Create => out.push_str(&format!(
-                    "  {} {} = {}\n",
-                    st.action(Action::Create),
-                    o.name,
-                    val(&o.after)
-                )),
-                Action::Delete => out.push_str(&format!(
-                    "  {} {} = {} -> null\n",
-                    st.action(Action::Delete),
-                    o.name,
-                    val(&o.before)
-                )),
-                _ => out.push_str(&format!(
-                    "  {} {} = {} -> {}\n",
-                    st.action(Action::Update),
-                    o.name,
-                    val(&o.before),
-                    val(&o.after)
-                )),
+    write_outputs(&outputs, &st, &mut out);
+    sink(&out);
+}
+
+/// The drift section: objects changed or deleted outside slipway since the last apply.
+fn write_drift(plan: &Plan, st: &Style, out: &mut String) {
+    if plan.drift.is_empty() {
+        return;
+    }
+    out.push_str(&st.bold("Objects have changed outside of slipway\n\n"));
+    out.push_str(
+        "slipway detected the following changes made outside of slipway since the last apply:\n\n",
+    );
+    for d in &plan.drift {
+        match &d.after {
+            None => out.push_str(&format!(
+                "  # {} has been deleted\n",
+                st.bold(&d.addr.to_string())
+            )),
+            Some(after) => {
+                out.push_str(&format!(
+                    "  # {} has changed\n",
+                    st.bold(&d.addr.to_string())
+                ));
+                let fake = ResourceChange {
+                    addr: d.addr.clone(),
+                    action: Action::Update,
+                    provider: String::new(),
+                    rtype: String::new(),
+                    before: Some(d.before.clone()),
+                    after: Some(after.clone()),
+                    replace_because: Vec::new(),
+                    reason: None,
+                    create_before_destroy: false,
+                    prevent_destroy: false,
+                    depends_on: Vec::new(),
+                    moved_from: None,
+                    config: None,
+                };
+                attr_lines(&fake, st, out);
             }
         }
     }
-    sink(&out);
+    out.push('\n');
+}
+
+/// One change: its heading (address, verb, reason, origin) and its attributes.
+fn write_change(c: &ResourceChange, st: &Style, out: &mut String) {
+    out.push_str(&format!(
+        "  # {} {}\n",
+        st.bold(&c.addr.to_string()),
+        verb(c)
+    ));
+    if let Some(r) = &c.reason {
+        out.push_str(&format!("  # ({r})\n"));
+    }
+    if let Some(from) = &c.moved_from {
+        out.push_str(&format!("  # (moved from {from})\n"));
+    }
+    let name = c.addr.resource.name.clone();
+    let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data {
+        "data"
+    } else {
+        "resource"
+    };
+    out.push_str(&format!(
+        "  {} {kind} \"{}\" \"{name}\" {{\n",
+        st.action(c.action),
+        c.rtype
+    ));
+    attr_lines(c, st, out);
+    out.push_str("    }\n\n");
+}
+
+/// The changes to outputs (sensitive values masked).
+fn write_outputs(outputs: &[&OutputChange], st: &Style, out: &mut String) {
+    if outputs.is_empty() {
+        return;
+    }
+    out.push_str("\nChanges to Outputs:\n");
+    for o in outputs.iter().copied() {
+        let val = |v: &Option<Value>| {
+            v.as_ref()
+                .map(|v| {
+                    if o.sensitive {
+                        "(sensitive value)".to_string()
+                    } else {
+                        show(v)
+                    }
+                })
+                .unwrap_or_default()
+        };
+        match o.action {
+            Action::Create => out.push_str(&format!(
+                "  {} {} = {}\n",
+                st.action(Action::Create),
+                o.name,
+                val(&o.after)
+            )),
+            Action::Delete => out.push_str(&format!(
+                "  {} {} = {} -> null\n",
+                st.action(Action::Delete),
+                o.name,
+                val(&o.before)
+            )),
+            _ => out.push_str(&format!(
+                "  {} {} = {} -> {}\n",
+                st.action(Action::Update),
+                o.name,
+                val(&o.before),
+                val(&o.after)
+            )),
+        }
+    }
 }
 
 /// A value as JSON with sensitive parts replaced by null; returns (value, sensitive paths,

@@ -19,6 +19,8 @@ impl Evaluator<'_> {
 
     /// Renders template elements into `out`. `strip_next` asks to trim the leading whitespace of
     /// the next literal (a `~` on the right of the previous interpolation or directive).
+    // Long because it is one `match` over every template element kind (literal, interpolation,
+    // `if`, `for`), which share the strip-marker and layout state the arms update in turn.
     pub(super) fn render_template(
         &mut self,
         t: &Template,

@@ -96,32 +96,34 @@ pub(super) fn f_timecmp(args: &[Value], cx: &Cx) -> R {
     }))
 }
 
+/// The names `formatdate` spells out (`MMMM`, `EEEE`; three letters for `MMM`, `EEE`).
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
 pub(super) fn f_formatdate(args: &[Value], cx: &Cx) -> R {
     let spec = want_str(arg(args, 0), 0, cx)?;
     let t = parse_rfc3339(&want_str(arg(args, 1), 1, cx)?, 1, cx)?;
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
     let chars: Vec<char> = spec.chars().collect();
     let mut out = String::new();
     let mut i = 0;

@@ -14,131 +14,150 @@ impl<'a> Walk<'a> {
     ) -> Option<Vec<RepetitionBinding>> {
         match rep {
             Repetition::Single => Some(vec![RepetitionBinding::default()]),
-            Repetition::Count(e) => {
-                let v = self.eval_in(scope, e);
-                let span = e.span();
-                if v.contains_unknown() {
-                    if !scope.failed.get() {
-                        self.unknown_expansion("count", what, span);
-                    }
-                    return None;
-                }
-                if v.is_sensitive() {
-                    self.error(
-                        Diagnostic::error("`count` cannot be sensitive")
-                            .at_opt(span)
-                            .hint("use nonsensitive() if the number itself is not secret"),
-                    );
-                    return None;
-                }
-                let n = match crate::eval::expr::to_number(&v) {
-                    Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_EXPANSION => n as u64,
-                    Some(n) => {
-                        self.error(
-                            Diagnostic::error(format!("invalid count {}", format_number(n)))
-                                .at_opt(span)
-                                .hint(format!(
-                                    "count must be a whole number from 0 to {}",
-                                    MAX_EXPANSION as u64
-                                )),
-                        );
-                        return None;
-                    }
-                    None => {
-                        self.error(
-                            Diagnostic::error(format!(
-                                "count must be a number, not {}",
-                                v.type_name()
-                            ))
-                            .at_opt(span),
-                        );
-                        return None;
-                    }
-                };
-                Some(
-                    (0..n)
-                        .map(|i| RepetitionBinding {
-                            count_index: Some(i),
-                            ..Default::default()
-                        })
-                        .collect(),
-                )
-            }
-            Repetition::ForEach(e) => {
-                let v = self.eval_in(scope, e);
-                let span = e.span();
-                if v.is_sensitive() {
-                    self.error(
-                        Diagnostic::error("`for_each` cannot be sensitive: instance keys appear in plans and state")
-                            .at_opt(span)
-                            .hint("iterate over non-secret keys and look the secret values up inside the block"),
-                    );
-                    return None;
-                }
-                let pairs: Vec<(String, Value)> = match v {
-                    Value::Unknown => {
-                        if !scope.failed.get() {
-                            self.unknown_expansion("for_each", what, span);
-                        }
-                        return None;
-                    }
-                    Value::Map(map) => map.into_iter().collect(),
-                    Value::List(items) => {
-                        let mut out = Vec::new();
-                        for item in items {
-                            match item.peel() {
-                                Value::String(s) => out.push((s.clone(), item.clone())),
-                                Value::Unknown => {
-                                    if !scope.failed.get() {
-                                        self.unknown_expansion("for_each", what, span);
-                                    }
-                                    return None;
-                                }
-                                other => {
-                                    self.error(
-                                        Diagnostic::error(format!("for_each over a list of {}s", other.type_name()))
-                                            .at_opt(span)
-                                            .hint("for_each takes a map, or a set of strings: convert with toset() or build a map with a `for` expression"),
-                                    );
-                                    return None;
-                                }
-                            }
-                        }
-                        out.sort_by(|a, b| a.0.cmp(&b.0));
-                        out.dedup_by(|a, b| a.0 == b.0);
-                        out
-                    }
-                    other => {
-                        self.error(
-                            Diagnostic::error(format!("for_each must be a map or a set of strings, not {}", other.type_name()))
-                                .at_opt(span)
-                                .hint("for example: `for_each = toset([\"a\", \"b\"])` or `for_each = var.nodes` (a map)"),
-                        );
-                        return None;
-                    }
-                };
-                if pairs.len() as f64 > MAX_EXPANSION {
-                    self.error(
-                        Diagnostic::error(format!(
-                            "for_each has {} elements, more than {}",
-                            pairs.len(),
-                            MAX_EXPANSION as u64
-                        ))
-                        .at_opt(span),
-                    );
-                    return None;
-                }
-                Some(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| RepetitionBinding {
-                            each: Some((k, v)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                )
-            }
+            Repetition::Count(e) => self.expand_count(e, scope, what),
+            Repetition::ForEach(e) => self.expand_for_each(e, scope, what),
         }
+    }
+
+    /// `count = N`: one binding per index, N a whole number from 0 to `MAX_EXPANSION`, known
+    /// and not sensitive.
+    fn expand_count(
+        &self,
+        e: &Expr,
+        scope: &Scope<'_, 'a>,
+        what: &str,
+    ) -> Option<Vec<RepetitionBinding>> {
+        let v = self.eval_in(scope, e);
+        let span = e.span();
+        if v.contains_unknown() {
+            if !scope.failed.get() {
+                self.unknown_expansion("count", what, span);
+            }
+            return None;
+        }
+        if v.is_sensitive() {
+            self.error(
+                Diagnostic::error("`count` cannot be sensitive")
+                    .at_opt(span)
+                    .hint("use nonsensitive() if the number itself is not secret"),
+            );
+            return None;
+        }
+        let n = match crate::eval::expr::to_number(&v) {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_EXPANSION => n as u64,
+            Some(n) => {
+                self.error(
+                    Diagnostic::error(format!("invalid count {}", format_number(n)))
+                        .at_opt(span)
+                        .hint(format!(
+                            "count must be a whole number from 0 to {}",
+                            MAX_EXPANSION as u64
+                        )),
+                );
+                return None;
+            }
+            None => {
+                self.error(
+                    Diagnostic::error(format!("count must be a number, not {}", v.type_name()))
+                        .at_opt(span),
+                );
+                return None;
+            }
+        };
+        Some(
+            (0..n)
+                .map(|i| RepetitionBinding {
+                    count_index: Some(i),
+                    ..Default::default()
+                })
+                .collect(),
+        )
+    }
+
+    /// `for_each` over a map, or a set (list) of strings: one binding per key, in key order,
+    /// keys neither unknown nor sensitive (they appear in plans and state).
+    fn expand_for_each(
+        &self,
+        e: &Expr,
+        scope: &Scope<'_, 'a>,
+        what: &str,
+    ) -> Option<Vec<RepetitionBinding>> {
+        let v = self.eval_in(scope, e);
+        let span = e.span();
+        if v.is_sensitive() {
+            self.error(
+                Diagnostic::error(
+                    "`for_each` cannot be sensitive: instance keys appear in plans and state",
+                )
+                .at_opt(span)
+                .hint(
+                    "iterate over non-secret keys and look the secret values up inside the block",
+                ),
+            );
+            return None;
+        }
+        let pairs: Vec<(String, Value)> = match v {
+            Value::Unknown => {
+                if !scope.failed.get() {
+                    self.unknown_expansion("for_each", what, span);
+                }
+                return None;
+            }
+            Value::Map(map) => map.into_iter().collect(),
+            Value::List(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item.peel() {
+                        Value::String(s) => out.push((s.clone(), item.clone())),
+                        Value::Unknown => {
+                            if !scope.failed.get() {
+                                self.unknown_expansion("for_each", what, span);
+                            }
+                            return None;
+                        }
+                        other => {
+                            self.error(
+                                Diagnostic::error(format!("for_each over a list of {}s", other.type_name()))
+                                    .at_opt(span)
+                                    .hint("for_each takes a map, or a set of strings: convert with toset() or build a map with a `for` expression"),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                out.dedup_by(|a, b| a.0 == b.0);
+                out
+            }
+            other => {
+                self.error(
+                    Diagnostic::error(format!("for_each must be a map or a set of strings, not {}", other.type_name()))
+                        .at_opt(span)
+                        .hint("for example: `for_each = toset([\"a\", \"b\"])` or `for_each = var.nodes` (a map)"),
+                );
+                return None;
+            }
+        };
+        if pairs.len() as f64 > MAX_EXPANSION {
+            self.error(
+                Diagnostic::error(format!(
+                    "for_each has {} elements, more than {}",
+                    pairs.len(),
+                    MAX_EXPANSION as u64
+                ))
+                .at_opt(span),
+            );
+            return None;
+        }
+        Some(
+            pairs
+                .into_iter()
+                .map(|(k, v)| RepetitionBinding {
+                    each: Some((k, v)),
+                    ..Default::default()
+                })
+                .collect(),
+        )
     }
 
     pub(super) fn unknown_expansion(&self, meta: &str, what: &str, span: Option<Span>) {
@@ -232,23 +251,7 @@ impl<'a> Walk<'a> {
         let via_provider = self.provider_block_deps(crate::provider::provider_name_of(&r.rtype));
         let Some(bindings) = bindings else {
             // Still check the body once, so its own mistakes are reported in the same run.
-            let scope = self.scope(
-                module,
-                mi,
-                RepetitionBinding {
-                    unknown: true,
-                    ..Default::default()
-                },
-            );
-            let mut ev = Evaluator::new(&scope, r.span.file);
-            let mut diags = Diagnostics::default();
-            match schema {
-                Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
-                None => eval_schemaless(&mut ev, &r.body, &mut diags),
-            };
-            for d in diags.0 {
-                self.error(d);
-            }
+            self.check_unexpanded_body(module, mi, r, schema);
             return Evaluated {
                 value: Value::Unknown,
                 deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
@@ -265,23 +268,13 @@ impl<'a> Walk<'a> {
             let config = if !self.handler.needs_config(&iaddr) {
                 Value::Null
             } else {
-                match schema {
-                    Some(s) => eval_body(&mut ev, &r.body, &s.block, &r.span, &mut diags),
-                    None => eval_schemaless(&mut ev, &r.body, &mut diags),
-                }
+                eval_resource_body(&mut ev, r, schema, &mut diags)
             };
             let has_errors = diags.has_errors();
             for d in diags.0 {
                 self.error(d);
             }
-            let mut deps: BTreeSet<Dep> = scope.deps.into_inner();
-            deps.extend(shared.iter().cloned());
-            if let Some(p) = &via_provider {
-                deps.extend(p.iter().cloned());
-            }
-            if let Some(inh) = self.inherited.borrow().get(mi) {
-                deps.extend(inh.iter().cloned());
-            }
+            let deps = self.instance_deps(scope.deps.into_inner(), &shared, &via_provider, mi);
             let ctx = InstanceContext {
                 addr: &iaddr,
                 resource: r,
@@ -300,23 +293,7 @@ impl<'a> Walk<'a> {
                 }
             };
             instance_values.push((b.key(), value));
-            // Edges are only wanted with the configuration (plan, graph); resolving them for
-            // every instance of a walk per apply operation made apply quadratic.
-            let depends_on = if self.handler.needs_config(&iaddr) {
-                self.resolve_deps(&deps)
-            } else {
-                Default::default()
-            };
-            let (index, _) = self.instances.borrow_mut().insert_full(
-                iaddr.clone(),
-                PlannedInstance {
-                    addr: iaddr,
-                    module,
-                    resource_key: key.to_string(),
-                    depends_on,
-                },
-            );
-            members.push(index as u32);
+            members.push(self.register_instance(iaddr, module, key, &deps));
         }
         // Registered after its instances, so that an instance's own resource is never among its
         // whole-resource dependencies (only a reported cycle could ask for it).
@@ -327,6 +304,76 @@ impl<'a> Walk<'a> {
             deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
             failed: false,
         }
+    }
+
+    /// Records an evaluated instance with its dependencies; returns its index among the
+    /// walk's instances.
+    fn register_instance(
+        &self,
+        iaddr: ResourceInstanceAddr,
+        module: ModuleId,
+        key: &str,
+        deps: &BTreeSet<Dep>,
+    ) -> u32 {
+        // Edges are only wanted with the configuration (plan, graph); resolving them for
+        // every instance of a walk per apply operation made apply quadratic.
+        let depends_on = if self.handler.needs_config(&iaddr) {
+            self.resolve_deps(deps)
+        } else {
+            Default::default()
+        };
+        let (index, _) = self.instances.borrow_mut().insert_full(
+            iaddr.clone(),
+            PlannedInstance {
+                addr: iaddr,
+                module,
+                resource_key: key.to_string(),
+                depends_on,
+            },
+        );
+        index as u32
+    }
+
+    /// The body of a resource whose instances are not known yet, evaluated once with unknown
+    /// `count.index`/`each`, only to report its own mistakes.
+    fn check_unexpanded_body(
+        &self,
+        module: ModuleId,
+        mi: &ModuleInstance,
+        r: &Resource,
+        schema: Option<&ResourceSchema>,
+    ) {
+        let binding = RepetitionBinding {
+            unknown: true,
+            ..Default::default()
+        };
+        let scope = self.scope(module, mi, binding);
+        let mut ev = Evaluator::new(&scope, r.span.file);
+        let mut diags = Diagnostics::default();
+        eval_resource_body(&mut ev, r, schema, &mut diags);
+        for d in diags.0 {
+            self.error(d);
+        }
+    }
+
+    /// An instance's dependencies: what its own configuration refers to, what the resource's
+    /// `count`/`for_each`/`depends_on` (`shared`) and its provider block refer to, and what its
+    /// module instance inherits from the module call.
+    fn instance_deps(
+        &self,
+        mut deps: BTreeSet<Dep>,
+        shared: &BTreeSet<Dep>,
+        via_provider: &Option<Arc<BTreeSet<Dep>>>,
+        mi: &ModuleInstance,
+    ) -> BTreeSet<Dep> {
+        deps.extend(shared.iter().cloned());
+        if let Some(p) = via_provider {
+            deps.extend(p.iter().cloned());
+        }
+        if let Some(inh) = self.inherited.borrow().get(mi) {
+            deps.extend(inh.iter().cloned());
+        }
+        deps
     }
 
     /// Turns resource-level and instance-level dependencies into indexes. A reference by a key
@@ -464,4 +511,18 @@ pub(super) fn eval_schemaless(
         }
     }
     Value::Map(out)
+}
+
+/// A resource's body against its schema; without one (a type no provider has, already
+/// reported), as a schemaless object.
+fn eval_resource_body(
+    ev: &mut Evaluator<'_>,
+    r: &Resource,
+    schema: Option<&ResourceSchema>,
+    diags: &mut Diagnostics,
+) -> Value {
+    match schema {
+        Some(s) => eval_body(ev, &r.body, &s.block, &r.span, diags),
+        None => eval_schemaless(ev, &r.body, diags),
+    }
 }

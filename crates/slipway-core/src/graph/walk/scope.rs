@@ -30,6 +30,87 @@ impl Scope<'_, '_> {
         self.failed.set(true);
         Ok(Value::Unknown)
     }
+
+    /// `module.NAME`: the call's instances (per its repetition), each an object of its outputs.
+    fn resolve_module(&self, c: &str) -> Result<Value, Diagnostic> {
+        let w = self.walk;
+        let g = w.input.graph;
+        let Some(call_node) = g.node(self.module, NodeKind::Call, c) else {
+            return self.missing();
+        };
+        let call = &w.input.config.modules[self.module].module_calls[c];
+        let Some(child) = call.child else {
+            return Ok(Value::Unknown);
+        };
+        self.take(w.get(call_node, &self.mi));
+        let bindings = w
+            .expansions
+            .borrow()
+            .get(&(call_node, self.mi.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let mut objects = Vec::new();
+        for b in &bindings {
+            let child_mi = self.mi.child(c, b.key());
+            let mut outs = BTreeMap::new();
+            for name in w.input.config.modules[child].outputs.keys() {
+                if let Some(on) = g.node(child, NodeKind::Output, name) {
+                    outs.insert(name.clone(), self.take(w.get(on, &child_mi)));
+                }
+            }
+            objects.push((b.key(), Value::Map(outs)));
+        }
+        Ok(collect_instances(&call.repetition, objects))
+    }
+
+    /// `aws_x.y` (or `data.…`): the resource's value. The dependency recorded is the one
+    /// instance `next_index` picks when it names one, else the whole resource.
+    fn resolve_resource(
+        &self,
+        mode: ResourceMode,
+        rtype: &str,
+        name: &str,
+        next_index: Option<&Value>,
+    ) -> Result<Value, Diagnostic> {
+        let w = self.walk;
+        let g = w.input.graph;
+        let key = match mode {
+            ResourceMode::Managed => format!("{rtype}.{name}"),
+            ResourceMode::Data => format!("data.{rtype}.{name}"),
+        };
+        let Some(node) = g.node(self.module, NodeKind::Resource, &key) else {
+            return self.missing();
+        };
+        let e = w.get(node, &self.mi);
+        if e.failed {
+            self.failed.set(true);
+        }
+        let addr = ResourceAddr {
+            module: self.mi.clone(),
+            mode,
+            rtype: rtype.to_string(),
+            name: name.to_string(),
+        };
+        let r = &w.input.config.modules[self.module].resources[&key];
+        let ikey = match (next_index.map(|v| v.peel()), &r.repetition) {
+            (Some(Value::Number(n)), Repetition::Count(_)) if *n >= 0.0 && n.fract() == 0.0 => {
+                Some(InstanceKey::Int(*n as u64))
+            }
+            (Some(Value::String(s)), Repetition::ForEach(_)) => Some(InstanceKey::Str(s.clone())),
+            _ => None,
+        };
+        match ikey {
+            Some(k) => {
+                self.deps
+                    .borrow_mut()
+                    .insert(Dep::Instance(addr.instance(k)));
+            }
+            None => {
+                self.deps.borrow_mut().insert(Dep::Resource(addr));
+            }
+        }
+        Ok(e.value)
+    }
 }
 
 impl Resolver for Scope<'_, '_> {
@@ -50,75 +131,9 @@ impl Resolver for Scope<'_, '_> {
                 Some(x) => Ok(self.take(w.get(x, &self.mi))),
                 None => self.missing(),
             },
-            RefRoot::Module(c) => {
-                let Some(call_node) = g.node(self.module, NodeKind::Call, c) else {
-                    return self.missing();
-                };
-                let call = &w.input.config.modules[self.module].module_calls[c];
-                let Some(child) = call.child else {
-                    return Ok(Value::Unknown);
-                };
-                self.take(w.get(call_node, &self.mi));
-                let bindings = w
-                    .expansions
-                    .borrow()
-                    .get(&(call_node, self.mi.clone()))
-                    .cloned()
-                    .unwrap_or_default();
-                let mut objects = Vec::new();
-                for b in &bindings {
-                    let child_mi = self.mi.child(c, b.key());
-                    let mut outs = BTreeMap::new();
-                    for name in w.input.config.modules[child].outputs.keys() {
-                        if let Some(on) = g.node(child, NodeKind::Output, name) {
-                            outs.insert(name.clone(), self.take(w.get(on, &child_mi)));
-                        }
-                    }
-                    objects.push((b.key(), Value::Map(outs)));
-                }
-                Ok(collect_instances(&call.repetition, objects))
-            }
+            RefRoot::Module(c) => self.resolve_module(c),
             RefRoot::Resource { mode, rtype, name } => {
-                let key = match mode {
-                    ResourceMode::Managed => format!("{rtype}.{name}"),
-                    ResourceMode::Data => format!("data.{rtype}.{name}"),
-                };
-                let Some(node) = g.node(self.module, NodeKind::Resource, &key) else {
-                    return self.missing();
-                };
-                let e = w.get(node, &self.mi);
-                if e.failed {
-                    self.failed.set(true);
-                }
-                let addr = ResourceAddr {
-                    module: self.mi.clone(),
-                    mode: *mode,
-                    rtype: rtype.clone(),
-                    name: name.clone(),
-                };
-                let r = &w.input.config.modules[self.module].resources[&key];
-                let ikey = match (next_index.map(|v| v.peel()), &r.repetition) {
-                    (Some(Value::Number(n)), Repetition::Count(_))
-                        if *n >= 0.0 && n.fract() == 0.0 =>
-                    {
-                        Some(InstanceKey::Int(*n as u64))
-                    }
-                    (Some(Value::String(s)), Repetition::ForEach(_)) => {
-                        Some(InstanceKey::Str(s.clone()))
-                    }
-                    _ => None,
-                };
-                match ikey {
-                    Some(k) => {
-                        self.deps
-                            .borrow_mut()
-                            .insert(Dep::Instance(addr.instance(k)));
-                    }
-                    None => {
-                        self.deps.borrow_mut().insert(Dep::Resource(addr));
-                    }
-                }
-                Ok(e.value)
+                self.resolve_resource(*mode, rtype, name, next_index)
             }
             RefRoot::CountIndex | RefRoot::EachKey | RefRoot::EachValue if self.binding.unknown => {
                 Ok(Value::Unknown)

@@ -172,48 +172,7 @@ impl<'a> Decoder<'a> {
                     return Err(at(&span, format!("can't interpret mapping as {t}")));
                 }
                 self.count(1, &span)?;
-                let mut map = BTreeMap::new();
-                loop {
-                    let (ev, kspan) = self.next()?;
-                    let key = match ev {
-                        Event::MappingEnd => break,
-                        Event::Scalar(text, style, _, tag) => {
-                            let tag = tag.map(|t| format!("{}{}", t.handle(), t.suffix()));
-                            resolve(tag.as_deref().unwrap_or(""), &text, style)
-                                .map_err(|e| at(&kspan, e))?
-                        }
-                        _ => return Err(at(&kspan, "only strings are allowed as mapping keys")),
-                    };
-                    let key = match key {
-                        Scalar::Merge => {
-                            let (ev, vspan) = self.next()?;
-                            match self.node(ev, vspan, depth + 1)? {
-                                Value::Map(m) => map.extend(m),
-                                other => {
-                                    return Err(at(
-                                        &kspan,
-                                        format!("cannot merge {} into mapping", other.type_name()),
-                                    ));
-                                }
-                            }
-                            continue;
-                        }
-                        Scalar::Value(Value::Null) => {
-                            return Err(at(&kspan, "mapping key cannot be null"));
-                        }
-                        Scalar::Value(Value::String(s)) => s,
-                        Scalar::Value(Value::Bool(b)) => b.to_string(),
-                        Scalar::Value(Value::Number(n)) => crate::value::format_number(n),
-                        Scalar::Value(Value::BigNumber(b)) => b.to_string(),
-                        Scalar::Value(_) => {
-                            return Err(at(&kspan, "only strings are allowed as mapping keys"));
-                        }
-                    };
-                    let (ev, vspan) = self.next()?;
-                    let v = self.node(ev, vspan, depth + 1)?;
-                    map.insert(key, v);
-                }
-                (Value::Map(map), anchor)
+                (self.mapping(depth)?, anchor)
             }
             _ => return Err(at(&span, "expecting a value")),
         };
@@ -222,6 +181,53 @@ impl<'a> Decoder<'a> {
             self.anchors.insert(anchor, (v.clone(), n));
         }
         Ok(v)
+    }
+
+    /// A mapping's entries up to its end: keys are scalars (a string, or a bool or number in
+    /// its text form), and a merge key (`<<`) merges the mapping it names.
+    fn mapping(&mut self, depth: usize) -> Result<Value, String> {
+        let mut map = BTreeMap::new();
+        loop {
+            let (ev, kspan) = self.next()?;
+            let key = match ev {
+                Event::MappingEnd => break,
+                Event::Scalar(text, style, _, tag) => {
+                    let tag = tag.map(|t| format!("{}{}", t.handle(), t.suffix()));
+                    resolve(tag.as_deref().unwrap_or(""), &text, style)
+                        .map_err(|e| at(&kspan, e))?
+                }
+                _ => return Err(at(&kspan, "only strings are allowed as mapping keys")),
+            };
+            let key = match key {
+                Scalar::Merge => {
+                    let (ev, vspan) = self.next()?;
+                    match self.node(ev, vspan, depth + 1)? {
+                        Value::Map(m) => map.extend(m),
+                        other => {
+                            return Err(at(
+                                &kspan,
+                                format!("cannot merge {} into mapping", other.type_name()),
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                Scalar::Value(Value::Null) => {
+                    return Err(at(&kspan, "mapping key cannot be null"));
+                }
+                Scalar::Value(Value::String(s)) => s,
+                Scalar::Value(Value::Bool(b)) => b.to_string(),
+                Scalar::Value(Value::Number(n)) => crate::value::format_number(n),
+                Scalar::Value(Value::BigNumber(b)) => b.to_string(),
+                Scalar::Value(_) => {
+                    return Err(at(&kspan, "only strings are allowed as mapping keys"));
+                }
+            };
+            let (ev, vspan) = self.next()?;
+            let v = self.node(ev, vspan, depth + 1)?;
+            map.insert(key, v);
+        }
+        Ok(Value::Map(map))
     }
 }
 

@@ -1,0 +1,377 @@
+//! aws_security_group (rules inline) and aws_security_group_rule, over the canonical rules of
+//! `sg_rules`.
+//!
+//! **Invariants:** inline `ingress` and `egress` are authoritative when present and unmanaged
+//! when absent, so separate aws_security_group_rule resources and AWS's default egress rule do
+//! not show as perpetual drift (Terraform's contract). A group created with configured egress
+//! loses the default allow-all unless the configuration lists it. A separate rule's id is
+//! derived from its content; it exists while every one of its atoms is present.
+
+use aws_sdk_ec2::types::{IpPermission, ResourceType as Rt};
+
+use super::arn;
+use super::sg_rules::{
+    Atom, Direction, Source, atoms_of_config, atoms_of_permissions, atoms_of_state, authorize,
+    canonical_rule_list, norm_protocol, revoke, rule_schema, security_groups, sync_rules,
+};
+use crate::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
+use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
+use crate::resource::{
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_tag_spec, ec2_tags,
+    str_attr, take_listed, vstr,
+};
+use crate::tags::Tags;
+use crate::value::{Type, Value};
+
+pub(super) struct SecurityGroup;
+
+#[async_trait::async_trait]
+impl ResourceType for SecurityGroup {
+    fn name(&self) -> &'static str {
+        "aws_security_group"
+    }
+    fn description(&self) -> &'static str {
+        "A security group; inline ingress/egress blocks are authoritative when present."
+    }
+    fn fields(&self) -> Vec<Field> {
+        let rules = updater!(
+            "ec2:AuthorizeSecurityGroup*",
+            SecurityGroup::sync_inline_rules
+        );
+        vec![
+            attr(
+                "name",
+                A::optional_computed(Type::String)
+                    .force_new()
+                    .describe("Default: the Name tag plus a suffix from the client token"),
+            ),
+            attr(
+                "description",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("Managed by slipway")),
+            ),
+            attr("vpc_id", A::required(Type::String).force_new()),
+            attr("arn", A::computed(Type::String)),
+            attr("owner_id", A::computed(Type::String)),
+            block("ingress", BlockNesting::List, rule_schema()).by(rules),
+            block("egress", BlockNesting::List, rule_schema()).by(rules),
+        ]
+    }
+    fn keep_prior_when_empty(&self) -> &'static [&'static str] {
+        &["ingress", "egress"]
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        for k in ["ingress", "egress"] {
+            if let Some(Value::List(rules)) = a.get(k)
+                && let Some(c) = canonical_rule_list(rules)
+            {
+                a.insert(k.into(), c);
+            }
+        }
+    }
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        Ok(security_groups(cx, q)
+            .await?
+            .iter()
+            .filter_map(|g| {
+                let id = g.group_id()?.to_string();
+                let rules = |perms: &[IpPermission]| {
+                    Value::List(
+                        atoms_of_permissions(perms, &id)
+                            .iter()
+                            .map(Atom::to_value)
+                            .collect(),
+                    )
+                };
+                Some(Observed {
+                    attrs: attrs(vec![
+                        ("name", vstr(g.group_name())),
+                        ("description", vstr(g.description())),
+                        ("vpc_id", vstr(g.vpc_id())),
+                        ("ingress", rules(g.ip_permissions())),
+                        ("egress", rules(g.ip_permissions_egress())),
+                        (
+                            "arn",
+                            match g.security_group_arn() {
+                                Some(a) => Value::string(a),
+                                None => arn(cx, g.owner_id(), "security-group", &id),
+                            },
+                        ),
+                        ("owner_id", vstr(g.owner_id())),
+                    ]),
+                    tags: Some(ec2_tags(g.tags())),
+                    id,
+                })
+            })
+            .collect())
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        tags: &Tags,
+        client_token: &str,
+    ) -> Result<String, ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        // Names are unique per VPC, and a replacement exists next to its predecessor for a
+        // while: derive a default name that differs per generation.
+        let name = str_attr(planned, "name").unwrap_or_else(|| {
+            let base = tags.get(crate::tags::NAME_TAG).cloned().unwrap_or_default();
+            let suffix: String = client_token
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(8)
+                .collect();
+            format!("{base}-{suffix}")
+        });
+        let out = cx
+            .clients
+            .run("ec2:CreateSecurityGroup", || {
+                ec2.create_security_group()
+                    .group_name(&name)
+                    .set_description(str_attr(planned, "description"))
+                    .set_vpc_id(str_attr(planned, "vpc_id"))
+                    .tag_specifications(ec2_tag_spec(Rt::SecurityGroup, tags))
+                    .send()
+            })
+            .await?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| ProviderError::fatal("CreateSecurityGroup returned no id"))?
+            .to_string();
+        authorize(
+            cx,
+            &id,
+            Direction::Ingress,
+            &atoms_of_state(planned, "ingress"),
+        )
+        .await?;
+        let egress = atoms_of_state(planned, "egress");
+        if !egress.is_empty() {
+            // Configured egress is authoritative: drop AWS's default allow-all unless listed.
+            let default = vec![Atom::new("-1", 0, 0, Source::Cidr("0.0.0.0/0".into()), "")];
+            sync_rules(cx, &id, Direction::Egress, &default, &egress).await?;
+        }
+        Ok(id)
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+        let ec2 = &cx.clients.ec2;
+        delete_call(
+            cx,
+            "ec2:DeleteSecurityGroup",
+            Some("DependencyViolation"),
+            || ec2.delete_security_group().group_id(id).send(),
+        )
+        .await
+    }
+}
+
+impl SecurityGroup {
+    async fn sync_inline_rules(
+        cx: &Ctx,
+        id: &str,
+        prior: &Value,
+        planned: &Value,
+    ) -> Result<(), ProviderError> {
+        for (k, dir) in [
+            ("ingress", Direction::Ingress),
+            ("egress", Direction::Egress),
+        ] {
+            let new = atoms_of_state(planned, k);
+            if blocks_attr(planned, k).is_empty() {
+                continue; // unmanaged
+            }
+            sync_rules(cx, id, dir, &atoms_of_state(prior, k), &new).await?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// One rule (possibly several CIDRs) attached to a group managed elsewhere. Its id is derived
+/// from its content, like Terraform's `sgrule-…`; it exists while every atom is present.
+pub(super) struct SecurityGroupRule;
+
+impl SecurityGroupRule {
+    fn direction(v: &Value) -> Direction {
+        if str_attr(v, "type").as_deref() == Some("egress") {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        }
+    }
+
+    fn atoms(v: &Value) -> Vec<Atom> {
+        // Only what defines the rule: computed attributes (`id`) are unknown in a plan and
+        // would hide a rule whose definition is fully known.
+        let all = v.as_map().cloned().unwrap_or_default();
+        let mut rule: Attrs = [
+            "protocol",
+            "from_port",
+            "to_port",
+            "description",
+            "cidr_blocks",
+            "ipv6_cidr_blocks",
+            "prefix_list_ids",
+            "self",
+        ]
+        .into_iter()
+        .filter_map(|k| all.get(k).map(|x| (k.to_string(), x.clone())))
+        .collect();
+        if let Some(src) = all.get("source_security_group_id").cloned()
+            && !src.is_null()
+        {
+            // A rule whose source is its own group is what AWS reports as a self-reference:
+            // the usual way to let a group's members talk to each other.
+            if src.as_str().is_some()
+                && src.as_str() == all.get("security_group_id").and_then(Value::as_str)
+            {
+                rule.insert("self".into(), Value::Bool(true));
+            } else {
+                rule.insert("security_groups".into(), Value::List(vec![src]));
+            }
+        }
+        let mut atoms = atoms_of_config(&Value::Map(rule)).unwrap_or_default();
+        atoms.sort();
+        atoms
+    }
+
+    fn rule_id(v: &Value) -> String {
+        use sha2::Digest;
+        let key = format!(
+            "{}|{}|{:?}",
+            str_attr(v, "security_group_id").unwrap_or_default(),
+            str_attr(v, "type").unwrap_or_default(),
+            Self::atoms(v)
+        );
+        format!(
+            "sgrule-{}",
+            &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16]
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for SecurityGroupRule {
+    fn name(&self) -> &'static str {
+        "aws_security_group_rule"
+    }
+    fn description(&self) -> &'static str {
+        "One ingress or egress rule of a security group."
+    }
+    fn fields(&self) -> Vec<Field> {
+        // Every field identifies the rule: any change is a new rule.
+        let strs = || A::optional(Type::List(Box::new(Type::String))).force_new();
+        vec![
+            attr("type", A::required(Type::String).force_new()),
+            attr("security_group_id", A::required(Type::String).force_new()),
+            attr("protocol", A::required(Type::String).force_new()),
+            attr("from_port", A::required(Type::Number).force_new()),
+            attr("to_port", A::required(Type::Number).force_new()),
+            attr("cidr_blocks", strs()),
+            attr("ipv6_cidr_blocks", strs()),
+            attr("prefix_list_ids", strs()),
+            attr(
+                "source_security_group_id",
+                A::optional(Type::String).force_new(),
+            ),
+            attr("self", A::optional(Type::Bool).force_new()),
+            attr("description", A::optional(Type::String).force_new()),
+        ]
+    }
+    fn tag_api(&self) -> TagApi {
+        TagApi::None
+    }
+    fn identity(&self) -> Identity {
+        Identity::Derived(|v| Some(Self::rule_id(v)))
+    }
+    fn normalize(&self, a: &mut Attrs) {
+        if let Some(p) = a
+            .get("protocol")
+            .and_then(|p| p.as_str().map(norm_protocol))
+        {
+            a.insert("protocol".into(), Value::string(p));
+        }
+        crate::resource::normalize_set(a, "cidr_blocks");
+        crate::resource::normalize_set(a, "ipv6_cidr_blocks");
+        crate::resource::normalize_set(a, "prefix_list_ids");
+    }
+    /// One DescribeSecurityGroups for every group the rules belong to.
+    async fn observe(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+        let mut groups: Vec<String> = priors
+            .iter()
+            .filter_map(|p| str_attr(p, "security_group_id"))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        if groups.is_empty() {
+            return Ok(priors.iter().map(|_| None).collect());
+        }
+        // In a refresh of the groups too, rules come from the groups' own answer.
+        let (mut found, missing) = if cx.refreshing("aws_security_group") {
+            let stack = security_groups(cx, Query::Stack).await?;
+            take_listed(&stack, groups, |g| g.group_id())
+        } else {
+            (Vec::new(), groups)
+        };
+        if !missing.is_empty() {
+            found.extend(
+                security_groups(cx, Query::Ids(&missing))
+                    .await?
+                    .iter()
+                    .cloned(),
+            );
+        }
+        Ok(priors
+            .iter()
+            .map(|p| {
+                let gid = str_attr(p, "security_group_id")?;
+                let g = found.iter().find(|g| g.group_id() == Some(gid.as_str()))?;
+                let perms = match Self::direction(p) {
+                    Direction::Ingress => g.ip_permissions(),
+                    Direction::Egress => g.ip_permissions_egress(),
+                };
+                let present = atoms_of_permissions(perms, &gid);
+                let wanted = Self::atoms(p);
+                if wanted.is_empty() || !wanted.iter().all(|a| present.contains(a)) {
+                    return None;
+                }
+                Some(Observed {
+                    id: Self::rule_id(p),
+                    attrs: Attrs::new(),
+                    tags: None,
+                })
+            })
+            .collect())
+    }
+    async fn create(
+        &self,
+        cx: &Ctx,
+        planned: &Value,
+        _tags: &Tags,
+        _token: &str,
+    ) -> Result<String, ProviderError> {
+        let group = str_attr(planned, "security_group_id")
+            .ok_or_else(|| ProviderError::fatal("security_group_id is required"))?;
+        let atoms = Self::atoms(planned);
+        if atoms.is_empty() {
+            return Err(ProviderError::fatal(
+                "aws_security_group_rule needs cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, source_security_group_id or self",
+            ));
+        }
+        authorize(cx, &group, Self::direction(planned), &atoms).await?;
+        Ok(Self::rule_id(planned))
+    }
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+        let Some(group) = str_attr(prior, "security_group_id") else {
+            return Ok(());
+        };
+        revoke(cx, &group, Self::direction(prior), &Self::atoms(prior)).await
+    }
+}
