@@ -164,7 +164,11 @@ fn changed_since_the_layout(address: &str, action: &str) -> bool {
             "module.cluster.random_password.bootstrap_token_secret",
         ]
         .contains(&address),
-        "update" => address.ends_with(".aws_s3_object.bundle"),
+        // Per node: `…aws_s3_object.bundle["dev-cp-a"]` (the key is not part of the name).
+        "update" => address
+            .split('[')
+            .next()
+            .is_some_and(|r| r.ends_with(".aws_s3_object.bundle")),
         _ => false,
     }
 }
