@@ -139,7 +139,12 @@ impl Loader<'_> {
 
     /// A called module's `slipway` block is ignored (with a warning), but an `extends` in it
     /// would silently not happen: that is an error.
-    pub(super) fn extends_in_child_module(&mut self, file: FileId, b: &Block) {
+    pub(super) fn slipway_in_child_module(&mut self, file: FileId, b: &Block, span: Span) {
+        self.err(
+            Diagnostic::warning("a `slipway` block in a called module is ignored")
+                .at(span)
+                .hint("settings such as the backend belong to the environment (the root module)"),
+        );
         for st in b.body.iter() {
             if let Structure::Attribute(a) = st
                 && a.key.as_str() == "extends"

@@ -182,18 +182,8 @@ impl Loader<'_> {
                     module.moved.push(Moved { from, to, span });
                 }
             }
-            "slipway" => {
-                if !is_root {
-                    self.extends_in_child_module(file, b);
-                    self.err(
-                        Diagnostic::warning("a `slipway` block in a called module is ignored")
-                            .at(span)
-                            .hint("settings such as the backend belong to the environment (the root module)"),
-                    );
-                    return;
-                }
-                self.read_settings(file, b, &mut module.settings);
-            }
+            "slipway" if is_root => self.read_settings(file, b, &mut module.settings),
+            "slipway" => self.slipway_in_child_module(file, b, span),
             other => {
                 let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
                     .at(span_of(file, &b.ident));
