@@ -176,7 +176,9 @@ fn changed_since_the_layout(address: &str, action: &str) -> bool {
 #[test]
 fn dev_state_of_the_root_layout_moves_under_module_cluster_without_any_change() {
     let moves = old_layout_moves_without_changes("dev", &[]);
-    assert_eq!(moves, 63);
+    // 63 before modules/network's egress (a NAT gateway, its Elastic IP, the S3 endpoint and
+    // their routes: the old layout's network call applies today's module).
+    assert_eq!(moves, 68);
 }
 
 #[test]
