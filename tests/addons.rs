@@ -1,4 +1,4 @@
-//! The environments' in-cluster stack (`modules/cluster-addons`, called by `environments/*/main.hcl`): one graph from the VPC to
+//! The environments' in-cluster stack (`modules/cluster-addons`, called by `modules/environment/main.hcl`, the base the environments extend): one graph from the VPC to
 //! what runs inside the cluster.
 //!
 //! - Against the AWS emulator alone, no API server answers behind the load balancer: the

@@ -528,25 +528,13 @@ fn snapshot_location(moto: &crate::moto::Moto, env: &Path, state: &Path) -> (Str
     (bucket, prefix.to_string())
 }
 
-/// `environments/prod` copied into a scratch repository (modules linked), with the snapshot
-/// location output snap's part adds (added here only if the environment does not have it yet).
+/// `environments/prod` copied into a scratch repository (modules linked: the base it extends,
+/// modules/environment, declares the `etcd_snapshots` output snap's part reads).
 fn prod_copy(root: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::os::unix::fs::symlink(repo.join("modules"), root.join("modules")).unwrap();
     let env = root.join("environments/prod");
     copy_dir(&repo.join("environments/prod"), &env);
-    let has_output = std::fs::read_dir(&env).unwrap().any(|e| {
-        std::fs::read_to_string(e.unwrap().path())
-            .unwrap_or_default()
-            .contains("output \"etcd_snapshots\"")
-    });
-    if !has_output {
-        std::fs::write(
-            env.join("snapshots-test.hcl"),
-            "output \"etcd_snapshots\" {\n  value = { bucket = aws_s3_bucket.bootstrap.bucket, prefix = \"etcd/snapshots\" }\n}\n",
-        )
-        .unwrap();
-    }
     env
 }
 
@@ -1021,4 +1009,56 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
     assert!(members.stdout.contains("dev-cp-a"), "{}", members.stdout);
     let _ = member.kill();
     let _ = member.wait();
+}
+
+/// `dr rebuild --commit REF` reads the configuration committed at REF, the base the
+/// environment extends included (issue #17 item 5): with the working tree's base broken, the
+/// commit's still loads (the run goes on to the state, which this repository has none of),
+/// while the working tree's configuration is refused at the broken base file.
+#[test]
+fn dr_rebuild_at_a_commit_reads_the_base_the_environment_extends_from_that_commit() {
+    let dir = crate::util::TestDir::new();
+    let repo = crate::gitutil::Repo::new(dir.path());
+    repo.write(
+        "environments/x/main.hcl",
+        "slipway {\n  extends = \"../../modules/base\"\n}\n",
+    );
+    repo.write(
+        "modules/base/main.hcl",
+        "variable \"etcd_restore\" {\n  default = null\n}\n",
+    );
+    repo.commit_push("an environment and its base");
+    repo.write("modules/base/main.hcl", "variable \"etcd_restore\" {\n");
+    let env = repo.work.join("environments/x");
+    let rebuild = |extra: &[&str]| {
+        let mut args = vec!["dr", "rebuild", ".", "--auto-approve"];
+        args.extend_from_slice(extra);
+        crate::util::slipway_in(&env, args)
+    };
+
+    let at_commit = rebuild(&["--commit", "main"]);
+    at_commit.assert_no_crash().assert_code(1);
+    assert!(
+        at_commit.stderr.contains("the environment has no state"),
+        "{}",
+        at_commit.dump()
+    );
+    assert!(
+        !at_commit.stderr.contains("syntax error"),
+        "{}",
+        at_commit.dump()
+    );
+
+    let worktree = rebuild(&[]);
+    worktree.assert_no_crash().assert_code(1);
+    assert!(
+        worktree.stderr.contains("syntax error") && worktree.stderr.contains("main.hcl:"),
+        "{}",
+        worktree.dump()
+    );
+    assert!(
+        worktree.stderr.contains("modules/base/main.hcl"),
+        "{}",
+        worktree.dump()
+    );
 }

@@ -637,7 +637,7 @@ fn state_mv_rm_and_moved_blocks_follow_renames() {
 }
 
 /// Issue #17 item 5: `moved { from = module.m, to = module.outer.module.m }` moves everything
-/// under a module instance (environments/*/moved.hcl into modules/cluster), and the dependencies
+/// under a module instance (modules/environment/moved.hcl into modules/cluster), and the dependencies
 /// state records follow: destroy orders by them, and with the old names a role went before the
 /// policy attached to it (DeleteConflict).
 #[test]

@@ -6,6 +6,10 @@
 //! on purpose since (`changed_since_the_layout`). The old layout is read from Git at the last
 //! commit that had it, and applied against a real moto server with today's modules
 //! (and, for the node groups folded into modules/kubeadm-nodes since, theirs from that commit).
+//!
+//! Then the next step: the environments as inputs of one base, `modules/environment`, which they
+//! extend (`slipway { extends = … }`): state applied with each environment's own copy of the
+//! wiring (LAYOUT_OWN_COPIES) plans no change at all, not even a move.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +19,11 @@ use crate::util::TestDir;
 
 /// The last commit whose environments wired every module at their root.
 const LAYOUT_BEFORE: &str = "19a8d8b";
+
+/// The last commit whose environments each held their own copy of the wiring (providers, the
+/// two module calls, variables, outputs, moves) before they became inputs of the base
+/// `modules/environment` (`slipway { extends = … }`).
+const LAYOUT_OWN_COPIES: &str = "cd181d0";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -184,4 +193,59 @@ fn dev_state_of_the_root_layout_moves_under_module_cluster_without_any_change() 
 #[test]
 fn prod_state_of_the_root_layout_moves_under_module_cluster_without_any_change() {
     old_layout_moves_without_changes("prod", &[]);
+}
+
+/// Applies `name` as it was at LAYOUT_OWN_COPIES (its own copy of the wiring), then plans
+/// today's (the same wiring, read from the base it extends): nothing to do, no move either.
+fn own_copies_plan_no_change_from_the_base(name: &str) {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    write_modules(&dir.join("modules"));
+    let env = dir.join("environments").join(name);
+    let run = |args: &[&str]| moto.slipway(&env, &state, args);
+
+    write_env_at(LAYOUT_OWN_COPIES, name, &env);
+    assert!(
+        !env.join(format!("{name}.vars.hcl")).exists() && env.join("variables.hcl").exists(),
+        "{LAYOUT_OWN_COPIES} is the layout with its own variables.hcl"
+    );
+    run(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    let applied = run(&["state", "list", "--dir", "ENV"])
+        .stdout
+        .lines()
+        .filter(|a| !a.starts_with("data.") && !a.contains(".data."))
+        .count();
+    assert!(applied > 50, "{applied}");
+
+    write_env_now(name, &env);
+    let plan = run(&["plan", "ENV", "--json"]);
+    plan.assert_code(0);
+    let plan = plan.json();
+    let mut seen = 0;
+    for c in plan["resource_changes"].as_array().unwrap() {
+        if c["mode"] == "data" {
+            continue;
+        }
+        let address = c["address"].as_str().unwrap();
+        assert_eq!(c["action"], "no-op", "{address}: {c}");
+        assert!(c["moved_from"].is_null(), "{address} moves: {c}");
+        seen += 1;
+    }
+    assert_eq!(
+        seen, applied,
+        "every instance in state is planned, at the same address"
+    );
+    run(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+    run(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
+}
+
+#[test]
+fn dev_state_of_its_own_copy_of_the_wiring_plans_no_change_from_the_base() {
+    own_copies_plan_no_change_from_the_base("dev");
+}
+
+#[test]
+fn prod_state_of_its_own_copy_of_the_wiring_plans_no_change_from_the_base() {
+    own_copies_plan_no_change_from_the_base("prod");
 }

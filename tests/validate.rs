@@ -371,3 +371,101 @@ fn validate_checks_the_backend_block_with_its_location() {
         .all(|d| d["range"]["start"]["line"].as_u64().is_some_and(|l| l >= 2));
     assert!(located, "{}", r.stdout);
 }
+
+/// `slipway { extends = "…" }` (issue #17 item 5): the base's files are the environment's own
+/// (its resources at root addresses, its module sources relative to the base), and a bad
+/// `extends` is an error located at the attribute, with a snippet and a hint, exit code 1.
+#[test]
+fn validate_reads_the_base_an_environment_extends_and_locates_a_bad_extends() {
+    let t = TestDir::new();
+    t.write(
+        "environments/x/main.hcl",
+        "slipway {\n  extends = \"../../modules/base\"\n}\n",
+    );
+    t.write("environments/x/x.vars.hcl", "size = 3\n");
+    t.write(
+        "modules/base/main.hcl",
+        "variable \"size\" {\n  type = number\n}\n\nresource \"random_id\" \"x\" {\n  count       = var.size\n  byte_length = 4\n}\n\nmodule \"child\" {\n  source = \"../child\"\n}\n",
+    );
+    t.write(
+        "modules/child/main.hcl",
+        "resource \"random_id\" \"c\" {\n  byte_length = 4\n}\n",
+    );
+    let env = t.join("environments/x");
+    slipway_in(&env, ["validate", "."]).assert_code(0);
+    let graph = slipway_in(&env, ["graph", "--format", "json", "."]);
+    graph.assert_code(0);
+    let mut addresses: Vec<String> = graph.json()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["address"].as_str().map(str::to_string))
+        .filter(|a| a.contains("random_id"))
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        [
+            "module.child.random_id.c",
+            "random_id.x[0]",
+            "random_id.x[1]",
+            "random_id.x[2]"
+        ],
+        "the base's resources at the environment's root, sized by its vars file"
+    );
+
+    t.write(
+        "environments/x/main.hcl",
+        "slipway {\n  extends = \"../../modules/nope\"\n}\n",
+    );
+    let human = slipway_in(&env, ["validate", "."]);
+    human.assert_no_crash().assert_code(1);
+    for want in [
+        "main.hcl:2:13",
+        "the base \"../../modules/nope\" is not a directory",
+        "extends = \"../../modules/nope\"",
+        "relative to this file",
+    ] {
+        assert!(human.stderr.contains(want), "{want}: {}", human.dump());
+    }
+    let json = slipway_in(&env, ["validate", "--json", "."]);
+    json.assert_code(1);
+    let doc = json.json();
+    let d = errors(&doc)[0];
+    assert_eq!(d["range"]["filename"], "main.hcl");
+    assert_eq!(d["range"]["start"]["line"], 2);
+    assert_eq!(d["range"]["start"]["column"], 13);
+    assert_eq!(d["snippet"], "  extends = \"../../modules/nope\"");
+}
+
+/// The issue's goal, kept: each environment is a short list of inputs, every block is in the
+/// base (`modules/environment`), and both validate.
+#[test]
+fn the_environments_are_inputs_of_the_base_with_no_block_of_their_own() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["dev", "prod"] {
+        let env = repo.join("environments").join(name);
+        let mut lines = 0;
+        for entry in std::fs::read_dir(&env).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            lines += text.lines().count();
+            let blocks: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && l.ends_with('{'))
+                .collect();
+            let file = path.file_name().unwrap().to_string_lossy();
+            if file.ends_with(".vars.hcl") {
+                assert!(blocks.is_empty(), "{name}/{file}: {blocks:?}");
+            } else {
+                assert_eq!(blocks, ["slipway {"], "{name}/{file}: only the settings");
+                assert!(
+                    text.contains("extends          = \"../../modules/environment\""),
+                    "{name}/{file}"
+                );
+            }
+        }
+        assert!(lines < 80, "environments/{name}: {lines} lines");
+        slipway_in(&env, ["validate", "."]).assert_code(0);
+    }
+}

@@ -218,7 +218,7 @@ async fn plan_rebuild(
 ) -> Result<crate::plan::Plan, String> {
     if !s.env.config.root().variables.contains_key("etcd_restore") {
         return Err(format!(
-            "{} declares no `etcd_restore` variable: its etcd members cannot be restored (see environments/prod/variables.hcl and modules/cluster)",
+            "{} declares no `etcd_restore` variable: its etcd members cannot be restored (see modules/environment/variables.hcl, which environments/* extend, and modules/cluster)",
             orig.display()
         ));
     }

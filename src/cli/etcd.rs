@@ -94,7 +94,7 @@ pub(super) fn outputs(
 
 fn missing(name: &str, what: &str) -> i32 {
     eprintln!(
-        "error: the state has no usable `{name}` output ({what}); add it to the environment (see environments/prod/main.hcl) and apply"
+        "error: the state has no usable `{name}` output ({what}); add it to the environment (see modules/environment/outputs.hcl, which environments/* extend) and apply"
     );
     1
 }

@@ -38,7 +38,8 @@ impl Environment {
         let mut sources = Sources::default();
         let (config, mut diagnostics) = config::load(dir, &mut sources);
         let root_vars = vars::collect(dir, cli_vars, &mut sources, &mut diagnostics);
-        if let Some((req, span)) = &config.root().settings.required_version {
+        // The environment's own constraint and its base's (`extends`), when both say one.
+        for (req, span) in &config.root().settings.required_version {
             match version_satisfies(VERSION, req) {
                 Ok(true) => {}
                 Ok(false) => diagnostics.push(
@@ -79,8 +80,9 @@ impl Environment {
         }
     }
 
-    /// A digest of every source file read (configuration and variable files), so that a saved
-    /// plan can tell whether the configuration changed since it was made.
+    /// A digest of every source file read (configuration and variable files, the files of the
+    /// base the environment extends and of every module it calls), so that a saved plan can
+    /// tell whether the configuration changed since it was made.
     pub fn config_digest(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut files: Vec<(&str, &str)> = self

@@ -21,8 +21,8 @@ impl Loader<'_> {
                     return;
                 };
                 let v = self.read_variable(file, &l[0], b, span.clone());
-                if module.variables.contains_key(&l[0]) {
-                    self.duplicate("variable", &l[0], span);
+                if let Some(first) = module.variables.get(&l[0]) {
+                    self.duplicate("variable", &l[0], span, first.span.clone());
                 } else {
                     module.variables.insert(l[0].clone(), v);
                 }
@@ -35,8 +35,13 @@ impl Loader<'_> {
                     );
                 }
                 for (name, attr) in body.attrs {
-                    if module.locals.contains_key(&name) {
-                        self.duplicate("local value", &name, attr.name_span.clone());
+                    if let Some(first) = module.locals.get(&name) {
+                        self.duplicate(
+                            "local value",
+                            &name,
+                            attr.name_span.clone(),
+                            first.span.clone(),
+                        );
                         continue;
                     }
                     let span = attr.name_span.clone();
@@ -74,8 +79,8 @@ impl Loader<'_> {
                     "output",
                     &["value", "description", "sensitive", "depends_on"],
                 );
-                if module.outputs.contains_key(&l[0]) {
-                    self.duplicate("output", &l[0], span);
+                if let Some(first) = module.outputs.get(&l[0]) {
+                    self.duplicate("output", &l[0], span, first.span.clone());
                 } else {
                     module.outputs.insert(
                         l[0].clone(),
@@ -120,8 +125,8 @@ impl Loader<'_> {
                 for meta in ["providers", "version"] {
                     body.attrs.shift_remove(meta);
                 }
-                if module.module_calls.contains_key(&l[0]) {
-                    self.duplicate("module", &l[0], span);
+                if let Some(first) = module.module_calls.get(&l[0]) {
+                    self.duplicate("module", &l[0], span, first.span.clone());
                     return;
                 }
                 module.module_calls.insert(
@@ -149,8 +154,8 @@ impl Loader<'_> {
                 };
                 let r = self.read_resource(file, mode, &l[0], &l[1], b, span.clone());
                 let key = r.local_name();
-                if module.resources.contains_key(&key) {
-                    self.duplicate(kind, &key, span);
+                if let Some(first) = module.resources.get(&key) {
+                    self.duplicate(kind, &key, span, first.span.clone());
                 } else {
                     module.resources.insert(key, r);
                 }
@@ -177,17 +182,8 @@ impl Loader<'_> {
                     module.moved.push(Moved { from, to, span });
                 }
             }
-            "slipway" => {
-                if !is_root {
-                    self.err(
-                        Diagnostic::warning("a `slipway` block in a called module is ignored")
-                            .at(span)
-                            .hint("settings such as the backend belong to the environment (the root module)"),
-                    );
-                    return;
-                }
-                self.read_settings(file, b, &mut module.settings);
-            }
+            "slipway" if is_root => self.read_settings(file, b, &mut module.settings),
+            "slipway" => self.slipway_in_child_module(file, b, span),
             other => {
                 let mut d = Diagnostic::error(format!("unknown block type `{other}`"))
                     .at(span_of(file, &b.ident));
@@ -204,32 +200,45 @@ impl Loader<'_> {
         }
     }
 
-    pub(super) fn duplicate(&mut self, what: &str, name: &str, span: Span) {
+    /// A name declared twice in one module. Both places are named: with a base (`extends`) the
+    /// first may be in another directory, where a user would not think to look.
+    pub(super) fn duplicate(&mut self, what: &str, name: &str, span: Span, first: Span) {
         self.err(
             Diagnostic::error(format!("duplicate {what} \"{name}\""))
                 .at(span)
-                .hint("each name may be declared once per module; rename or remove one of them"),
+                .label(first, "first declared here")
+                .hint("each name may be declared once per module (an environment and the base it extends are one module); rename or remove one of them"),
         );
     }
 
+    /// A `slipway { … }` block of the root module (an environment's own files or its base's).
+    /// Several blocks may share the settings, as Terraform's `terraform` blocks do: every
+    /// `required_version` must hold, and `backend`, `encryption` and `extends` are set once.
     pub(super) fn read_settings(&mut self, file: FileId, b: &Block, settings: &mut Settings) {
         let mut body = self.read_body(file, &b.body);
         if let Some(attr) = body.attrs.shift_remove("required_version") {
             match literal_string(&attr.expr.expr) {
-                Some(s) => {
-                    settings.required_version =
-                        Some((s, attr.expr.span().unwrap_or(attr.name_span)))
-                }
+                Some(s) => settings
+                    .required_version
+                    .push((s, attr.expr.span().unwrap_or(attr.name_span))),
                 None => self.err(
                     Diagnostic::error("required_version must be a literal string")
                         .at(attr.name_span),
                 ),
             }
         }
-        self.no_other_attrs(&body, "slipway", &["required_version"]);
+        if let Some(attr) = body.attrs.shift_remove("extends") {
+            self.read_extends(attr, settings);
+        }
+        self.no_other_attrs(&body, "slipway", &["required_version", "extends"]);
         for nb in std::mem::take(&mut body.blocks) {
             match nb.kind.as_str() {
                 "backend" if nb.labels.len() == 1 => {
+                    if let Some(first) = &settings.backend {
+                        let first = first.span.clone();
+                        self.duplicate_setting("backend", nb.span, first);
+                        continue;
+                    }
                     settings.backend = Some(BackendBlock {
                         kind: nb.labels[0].clone(),
                         body: nb.body,
@@ -237,6 +246,11 @@ impl Loader<'_> {
                     });
                 }
                 "encryption" if nb.labels.is_empty() => {
+                    if let Some(first) = &settings.encryption {
+                        let first = first.span.clone();
+                        self.duplicate_setting("encryption", nb.span, first);
+                        continue;
+                    }
                     settings.encryption = Some(EncryptionBlock {
                         body: nb.body,
                         span: nb.span,
@@ -250,10 +264,19 @@ impl Loader<'_> {
                 other => self.err(
                     Diagnostic::error(format!("unknown block `{other}` in `slipway`"))
                         .at(nb.span)
-                        .hint("the slipway block holds `required_version`, a `backend` block and an `encryption` block"),
+                        .hint("the slipway block holds `required_version`, `extends`, a `backend` block and an `encryption` block"),
                 ),
             }
         }
+    }
+
+    pub(super) fn duplicate_setting(&mut self, what: &str, span: Span, first: Span) {
+        self.err(
+            Diagnostic::error(format!("`{what}` is set twice in the slipway settings"))
+                .at(span)
+                .label(first, "first set here")
+                .hint("an environment and the base it extends share one set of settings; keep one of the two"),
+        );
     }
 
     pub(super) fn read_variable(

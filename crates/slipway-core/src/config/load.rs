@@ -17,6 +17,7 @@ pub fn load(root: &Path, sources: &mut Sources) -> (Config, Diagnostics) {
         config: Config::default(),
         root_dir: root_dir.clone(),
         lock: None,
+        reading_base: None,
     };
     if !root_dir.is_dir() {
         loader.diags.push(
@@ -136,6 +137,8 @@ pub(super) struct Loader<'a> {
     pub(super) root_dir: PathBuf,
     /// The lock file of Git sources, read at the first Git source (and whether it changed).
     pub(super) lock: Option<(source::LockFile, bool)>,
+    /// While the files of an environment's base are read: the environment's `extends`.
+    pub(super) reading_base: Option<Span>,
 }
 
 pub(super) fn span_of(file: FileId, s: &impl hcl::edit::Span) -> Span {
@@ -192,6 +195,10 @@ impl Loader<'_> {
                 self.read_top_level(fid, &body, &mut module, id == 0);
             }
         }
+        if id == 0 {
+            // Its `slipway` block may be in any of its files: the base comes after them all.
+            self.load_base(&mut module);
+        }
         // Children are loaded after the whole module is read, so that ids stay stable.
         let calls: Vec<String> = module.module_calls.keys().cloned().collect();
         for name in calls {
@@ -201,7 +208,12 @@ impl Loader<'_> {
                 call.source_span.clone(),
                 call.span.clone(),
             );
-            if let Some(child_dir) = self.resolve_source(dir, &source, &source_span) {
+            // Relative to the directory of the file that says it: a base's calls resolve from
+            // the base, not from the environment that extends it.
+            let from = self
+                .file_dir(source_span.file)
+                .unwrap_or_else(|| dir.to_path_buf());
+            if let Some(child_dir) = self.resolve_source(&from, &source, &source_span) {
                 if stack.contains(&child_dir) {
                     self.err(
                         Diagnostic::error(format!(
@@ -297,7 +309,7 @@ impl Loader<'_> {
                         Diagnostic::error(format!("module source \"{source}\" not found"))
                             .at(span.clone())
                             .detail(format!("{} is not a directory", p.display()))
-                            .hint("local module sources are paths relative to the calling module, starting with ./ or ../"),
+                            .hint("local module sources are paths relative to the directory of the file that calls them, starting with ./ or ../"),
                     );
                     None
                 }

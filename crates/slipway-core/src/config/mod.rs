@@ -11,6 +11,7 @@
 //!   diagnostic, each with file:line:column.
 //! - Files named `*.vars.hcl` are variable-value files, not configuration (see [`vars`]).
 
+mod base;
 mod blocks;
 pub mod heredoc;
 mod load;
@@ -178,13 +179,26 @@ pub struct Moved {
     pub span: Span,
 }
 
-/// The `slipway { … }` block of the root module.
+/// The `slipway { … }` blocks of the root module.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
-    pub required_version: Option<(String, Span)>,
+    /// Every constraint must hold (one per `slipway` block that sets it).
+    pub required_version: Vec<(String, Span)>,
+    /// `extends = "<directory>"`: the base whose files are part of this root module.
+    pub extends: Option<Extends>,
     pub backend: Option<BackendBlock>,
     /// `encryption { … }`: state encryption at rest (read by `backend::settings`).
     pub encryption: Option<EncryptionBlock>,
+}
+
+/// `extends = "<directory>"` in an environment's `slipway` block: the `*.hcl` files of that
+/// directory (relative to the file that says it) are read as files of the environment.
+#[derive(Clone, Debug)]
+pub struct Extends {
+    pub path: String,
+    pub span: Span,
+    /// The base directory, canonical; None until loaded, and when it could not be.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]

@@ -1,19 +1,67 @@
-# What a user sets (-var, SLIPWAY_VAR_<name>, *.vars.hcl); modules/cluster and
-# modules/cluster-addons describe each input in full.
+# An environment's inputs. Each environment sets what makes it itself (name, CIDR, shape) in its
+# *.vars.hcl; the rest has the real-AWS defaults. A user overrides any of them with -var,
+# -var-file or a *.vars.hcl of their own (config/vars.rs: default < SLIPWAY_VAR_ < *.vars.hcl
+# < -var-file/-var). modules/cluster and modules/cluster-addons describe each input in full.
+
+# What an environment is: no default, every environment says it.
 
 variable "cluster_name" {
-  type    = string
-  default = "prod"
+  description = "Cluster name: prefix of node names and AWS names, kubeadm's clusterName, Flux's apps/<cluster_name>."
+  type        = string
 }
+
+variable "vpc_cidr" {
+  description = "The VPC's CIDR; give each environment its own (they may be peered one day)."
+  type        = string
+}
+
+variable "environment_path" {
+  description = "The environment's directory in the Git repository the slipway agent follows, e.g. environments/prod."
+  type        = string
+}
+
+# Its shape: the defaults are an HA cluster; each environment states its own.
+
+variable "zone_count" {
+  description = "Availability zones used (1 to 3): <region>a, b, c. Nodes go round-robin over them."
+  type        = number
+  default     = 3
+}
+
+variable "etcd_topology" {
+  description = "\"stacked\": an etcd member on each control-plane node (kubeadm's local etcd). \"external\": etcd_member_count dedicated members with a data volume each."
+  type        = string
+  default     = "external"
+}
+
+variable "control_plane_count" {
+  description = "Control-plane nodes, spread over the zones. Stacked, each is an etcd member: 1 or 3 (etcd wants an odd count). Scaling down stacked: list the nodes going in etcd_leaving first, apply, wait until `etcdctl member list` no longer shows them, then lower the count (ARCHITECTURE.md, Membership)."
+  type        = number
+  default     = 3
+}
+
+variable "worker_count" {
+  description = "Workers, spread over the zones."
+  type        = number
+  default     = 3
+}
+
+variable "etcd_member_count" {
+  description = "External topology: dedicated etcd members, spread over the zones: 3, or 5 to survive two failures. Ignored when stacked."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.etcd_member_count % 2 == 1 && var.etcd_member_count >= 3 && var.etcd_member_count <= 7
+    error_message = "etcd_member_count must be odd (3, 5 or 7): an even count tolerates no more failures than one member fewer."
+  }
+}
+
+# The rest: the same for every environment unless a user says otherwise.
 
 variable "region" {
   type    = string
   default = "us-east-1"
-}
-
-variable "vpc_cidr" {
-  type    = string
-  default = "10.30.0.0/16"
 }
 
 variable "instance_type" {
@@ -43,31 +91,8 @@ variable "containerd_version" {
   default = "1.6.20~ds1-1+deb12u1"
 }
 
-variable "control_plane_count" {
-  description = "Control-plane nodes, spread over the zones."
-  type        = number
-  default     = 3
-}
-
-variable "worker_count" {
-  description = "Workers, spread over the zones."
-  type        = number
-  default     = 3
-}
-
-variable "etcd_member_count" {
-  description = "Dedicated etcd members, spread over the zones: 3, or 5 to survive two failures."
-  type        = number
-  default     = 3
-
-  validation {
-    condition     = var.etcd_member_count % 2 == 1 && var.etcd_member_count >= 3 && var.etcd_member_count <= 7
-    error_message = "etcd_member_count must be odd (3, 5 or 7): an even count tolerates no more failures than one member fewer."
-  }
-}
-
 variable "etcd_leaving" {
-  description = "Dedicated etcd members whose membership the reconcile timer removes (one per run, while quorum holds) before a later apply lowers etcd_member_count: modules/etcd leaving. A step down of more than two members at once (7 → 3) goes through it (ARCHITECTURE.md, Membership)."
+  description = "etcd members (node names: control-plane nodes when stacked, dedicated members when external) whose membership the reconcile timer removes, one per run while quorum holds, before a later apply removes the nodes: modules/etcd leaving. A step down of more than two members at once (7 → 3) goes through it (ARCHITECTURE.md, Membership)."
   type        = list(string)
   default     = []
 }

@@ -1,0 +1,13 @@
+variable "name" {
+  type = string
+}
+
+# Relative to this file: base/child.
+module "child" {
+  source = "./child"
+  name   = var.name
+}
+
+output "greeting" {
+  value = module.child.greeting
+}

@@ -1,0 +1,5 @@
+slipway {
+  extends = "../other"
+}
+
+variable "x" {}

@@ -1,0 +1,3 @@
+slipway {
+  extends = "./base"
+}

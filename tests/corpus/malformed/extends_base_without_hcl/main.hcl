@@ -1,0 +1,5 @@
+slipway {
+  extends = "./base"
+}
+
+variable "x" {}

@@ -1,0 +1,7 @@
+slipway {
+  extends = "./base"
+}
+
+variable "region" {
+  default = "eu-west-1"
+}

@@ -1,0 +1,5 @@
+slipway {
+  extends = "./nope"
+}
+
+variable "x" {}
