@@ -1112,34 +1112,23 @@ fn prod_etcd_member_script_installs_its_bundle_and_needs_no_kubeadm_config() {
 // ---------------------------------------------------------------------------------------------
 // The members' etcd configuration, run for real
 
-/// A free port on 127.0.0.1 not in `taken`.
-fn free_port(taken: &mut BTreeSet<u16>) -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if taken.insert(port) {
-            return port;
-        }
-    }
-}
-
 #[test]
 fn prod_etcd_members_run_their_delivered_configuration() {
     let f = fixture();
     let members = by_role("etcd");
     assert_eq!(members.len(), ETCD);
     let work = TestDir::new();
-    let mut taken = BTreeSet::new();
+    let mut taken = Vec::new();
+    let mut free_port = || {
+        let port = crate::util::free_port(&["127.0.0.1"], &taken);
+        taken.push(port);
+        port
+    };
     // Member IP => (client port, peer port) on loopback. Every member's certificates name
     // 127.0.0.1, so TLS (peers verify each other's addresses) holds after the rebinding.
     let ports: BTreeMap<String, (u16, u16)> = members
         .iter()
-        .map(|m| {
-            (
-                m.private_ip.clone(),
-                (free_port(&mut taken), free_port(&mut taken)),
-            )
-        })
+        .map(|m| (m.private_ip.clone(), (free_port(), free_port())))
         .collect();
     let rebind = |text: &str| {
         let mut text = text.replace(&format!("{PKI}/etcd/"), "pki/");

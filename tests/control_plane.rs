@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::kubeutil::{self, KUBE_VERSION, Out, free_port, kube_bin, output, wait_until};
+use crate::kubeutil::{self, KUBE_VERSION, Out, kube_bin, output, wait_until};
 
 const ENV: &str = "environments/test";
 const PKI: &str = "/etc/kubernetes/pki";
@@ -151,18 +151,10 @@ fn json_output<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> T {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("output {name}: {e}"))
 }
 
-/// A port free on every address the control plane uses.
+/// A port free on every address the control plane uses (127.0.0.20-23).
 fn free_port_everywhere() -> u16 {
-    'next: for _ in 0..100 {
-        let port = free_port(MEMBERS[0].1);
-        for ip in MEMBERS.iter().map(|(_, ip)| *ip).chain([BIND_IP]) {
-            if std::net::TcpListener::bind((ip, port)).is_err() {
-                continue 'next;
-            }
-        }
-        return port;
-    }
-    panic!("no port free on 127.0.0.20-23");
+    let [a, b, c] = MEMBERS.map(|(_, ip)| ip);
+    crate::util::free_port(&[a, b, c, BIND_IP], &[])
 }
 
 /// The fixture's processes. The fixture is a static, never dropped, so each process is also
@@ -315,7 +307,7 @@ fn fixture() -> &'static Fixture {
         assert_eq!(kubeadm_command[0], "kube-apiserver");
 
         // Exactly those flags; only paths, the address and port, and the bind address change.
-        let port = free_port(BIND_IP);
+        let port = crate::util::free_port_on(BIND_IP);
         let pki_str = pki.to_str().unwrap();
         let mut args: Vec<String> = Vec::new();
         for arg in &kubeadm_command[1..] {

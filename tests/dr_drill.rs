@@ -91,8 +91,8 @@ impl DrillEnv {
 /// of; returned once it answers. Without fsync: it is thrown away, and on a machine busy
 /// building one fdatasync took 19 s, timing out the writes of the set-up.
 fn source_etcd(ip: &str, dir: &Path) -> (Proc, String) {
-    let port = crate::kubeutil::free_port(ip);
-    let peer = crate::kubeutil::free_port(ip);
+    let port = crate::util::free_port_on(ip);
+    let peer = crate::util::free_port_on(ip);
     let endpoint = format!("http://{ip}:{port}");
     let mut etcd = Proc::spawn(
         Command::new(kube_bin("etcd"))
@@ -349,7 +349,7 @@ fn watch_drill_interval_exports_the_drill_on_metrics() {
         &std::fs::read_to_string(env.root.join(ENV).join("main.hcl")).unwrap(),
     );
     repo.commit_push("drill environment");
-    let listen = format!("127.0.42.73:{}", crate::kubeutil::free_port("127.0.42.73"));
+    let listen = format!("127.0.42.73:{}", crate::util::free_port_on("127.0.42.73"));
     let addr: std::net::SocketAddr = listen.parse().unwrap();
     let bin = kube_bin_dir();
     let log = dir.path().join("agent.log");

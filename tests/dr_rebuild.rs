@@ -40,18 +40,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let l = std::net::TcpListener::bind("127.0.43.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        if MEMBERS[1..]
-            .iter()
-            .all(|(_, ip)| std::net::TcpListener::bind((*ip, port)).is_ok())
-        {
-            return port;
-        }
-    }
-    panic!("no port free on 127.0.43.1-3");
+/// A port free on the three members' addresses (and not in `avoid`).
+fn free_port(avoid: &[u16]) -> u16 {
+    crate::util::free_port(&MEMBERS.map(|(_, ip)| ip), avoid)
 }
 
 fn environment(client_port: u16, peer_port: u16) -> String {
@@ -267,11 +258,8 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     for m in ["pki", "etcd", "node-bootstrap"] {
         copy_dir(&modules.join(m), &root.join("modules").join(m));
     }
-    let client_port = free_port();
-    let mut peer_port = free_port();
-    while peer_port == client_port {
-        peer_port = free_port();
-    }
+    let client_port = free_port(&[]);
+    let peer_port = free_port(&[client_port]);
     std::fs::create_dir_all(root.join(ENV)).unwrap();
     std::fs::write(
         root.join(ENV).join("main.hcl"),
@@ -291,10 +279,7 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     let kubeconfig = root.join("admin.kubeconfig");
     let text: String = output(root, "admin_kubeconfig");
     std::fs::write(&kubeconfig, text).unwrap();
-    let api_port = {
-        let l = std::net::TcpListener::bind((APISERVER_IP, 0)).unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let api_port = crate::util::free_port_on(APISERVER_IP);
 
     let dirs: BTreeMap<String, PathBuf> = MEMBERS
         .iter()

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -115,20 +115,9 @@ fn hcl_map(entries: &[(&str, &str)]) -> String {
     format!("{{\n{}\n  }}", body.join("\n"))
 }
 
-/// A port free on 127.0.0.1, .2 and .3 (and not `avoid`), found by binding it on all three.
-fn free_port(avoid: u16) -> u16 {
-    for _ in 0..100 {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = first.local_addr().unwrap().port();
-        let others: Vec<_> = MEMBERS[1..]
-            .iter()
-            .map(|(_, ip)| TcpListener::bind((*ip, port)))
-            .collect();
-        if port != avoid && others.iter().all(|l| l.is_ok()) {
-            return port;
-        }
-    }
-    panic!("no port free on 127.0.0.1-3");
+/// A port free on 127.0.0.1, .2 and .3 (and not in `avoid`): every member listens on it.
+fn free_port(avoid: &[u16]) -> u16 {
+    crate::util::free_port(&MEMBERS.map(|(_, ip)| ip), avoid)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,8 +242,8 @@ fn fixture() -> &'static Fixture {
         let root = scratch.join(format!("etcd-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
-        let client_port = free_port(0);
-        let peer_port = free_port(client_port);
+        let client_port = free_port(&[]);
+        let peer_port = free_port(&[client_port]);
         repo(&root, &environment(client_port, peer_port));
         slipway(&root, &["apply", ENV, "-auto-approve"]).ok("apply");
         Fixture {

@@ -169,20 +169,9 @@ output "units" {{
     )
 }
 
-/// A port free on all five addresses (and not `avoid`).
-fn free_port(avoid: u16) -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind((MEMBERS[0].1, 0)).unwrap();
-        let port = first.local_addr().unwrap().port();
-        let others: Vec<_> = MEMBERS[1..]
-            .iter()
-            .map(|(_, ip)| std::net::TcpListener::bind((*ip, port)))
-            .collect();
-        if port != avoid && others.iter().all(|l| l.is_ok()) {
-            return port;
-        }
-    }
-    panic!("no port free on 127.0.41.1-5");
+/// A port free on all five addresses (and not in `avoid`).
+fn free_port(avoid: &[u16]) -> u16 {
+    crate::util::free_port(&MEMBERS.map(|(_, ip)| ip), avoid)
 }
 
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -197,8 +186,8 @@ fn fixture() -> &'static Fixture {
         for module in ["pki", "etcd"] {
             crate::util::copy_dir(&modules.join(module), &root.join("modules").join(module));
         }
-        let client_port = free_port(0);
-        let peer_port = free_port(client_port);
+        let client_port = free_port(&[]);
+        let peer_port = free_port(&[client_port]);
         std::fs::create_dir_all(root.join(ENV)).unwrap();
         std::fs::write(
             root.join(ENV).join("main.hcl"),

@@ -32,22 +32,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A port free on every one of `ips`.
-fn free_port(ips: &[&str], avoid: u16) -> u16 {
-    for _ in 0..200 {
-        let first = std::net::TcpListener::bind((ips[0], 0)).unwrap();
-        let port = first.local_addr().unwrap().port();
-        if port != avoid
-            && ips[1..]
-                .iter()
-                .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok())
-        {
-            return port;
-        }
-    }
-    panic!("no port free on {ips:?}");
-}
-
 fn environment(members: &[(&str, &str)], client_port: u16, peer_port: u16, bucket: &str) -> String {
     let body: Vec<String> = members
         .iter()
@@ -234,8 +218,8 @@ pub(crate) fn snap_env(tag: &str, ips: [&str; 3]) -> SnapEnv {
     std::fs::create_dir_all(&root).unwrap();
     let names = ["etcd-a", "etcd-b", "etcd-c"];
     let members: Vec<(&str, &str)> = names.iter().copied().zip(ips).collect();
-    let client_port = free_port(&ips, 0);
-    let peer_port = free_port(&ips, client_port);
+    let client_port = crate::util::free_port(&ips, &[]);
+    let peer_port = crate::util::free_port(&ips, &[client_port]);
     let bucket = format!("slipway-snap-{tag}");
     let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
     for module in ["pki", "etcd", "node-bootstrap"] {

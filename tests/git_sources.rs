@@ -185,7 +185,7 @@ fn bad_git_sources_are_reported_at_the_source_attribute() {
     let t = TestDir::new();
     let (_repo, _v1, _v2) = module_repo(&t);
     let daemon = GitDaemon::start(&t.join("git"));
-    let dead_port = crate::gitutil::free_port();
+    let dead_port = crate::util::free_port_on("127.0.0.1");
     for (source, detail) in [
         (
             format!(

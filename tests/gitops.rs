@@ -22,8 +22,8 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::gitutil::{Repo, git};
-use crate::kubeutil::{LocalCluster, Out, Proc, free_port, wait_until};
-use crate::util::{Cmd, Run, copy_dir};
+use crate::kubeutil::{LocalCluster, Out, Proc, wait_until};
+use crate::util::{Cmd, Run, copy_dir, free_port_on};
 
 const ENV: &str = "environments/test";
 
@@ -371,7 +371,7 @@ fn flux_bin(name: &str) -> PathBuf {
 /// under `base` (source-controller takes http:// URLs; TLS is tests/git_sources.rs's subject).
 fn serve_git_http(base: &Path, ip: &str, scratch: &Path) -> (Proc, String) {
     let backend = Path::new(&git(base, &["--exec-path"])).join("git-http-backend");
-    let port = free_port(ip);
+    let port = free_port_on(ip);
     let conf = scratch.join("lighttpd.conf");
     std::fs::write(
         &conf,
@@ -450,7 +450,7 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
     // every listener on this test's loopback address, leader election off.
     let storage = scratch.join("storage");
     std::fs::create_dir_all(&storage).unwrap();
-    let storage_addr = format!("{ip}:{}", free_port(ip));
+    let storage_addr = format!("{ip}:{}", free_port_on(ip));
     let kube = |cmd: &mut Command| {
         cmd.env("KUBECONFIG", &s.cluster.kubeconfig)
             .env("RUNTIME_NAMESPACE", "flux-system")
@@ -466,8 +466,8 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         &format!("--storage-path={}", storage.display()),
         &format!("--storage-addr={storage_addr}"),
         &format!("--storage-adv-addr={storage_addr}"),
-        &format!("--metrics-addr={ip}:{}", free_port(ip)),
-        &format!("--health-addr={ip}:{}", free_port(ip)),
+        &format!("--metrics-addr={ip}:{}", free_port_on(ip)),
+        &format!("--health-addr={ip}:{}", free_port_on(ip)),
         "--enable-leader-election=false",
     ]);
     let sc = Proc::spawn(&mut sc, scratch.join("source-controller.log"));
@@ -477,8 +477,8 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         "--watch-all-namespaces",
         "--log-level=debug",
         "--log-encoding=json",
-        &format!("--metrics-addr={ip}:{}", free_port(ip)),
-        &format!("--health-addr={ip}:{}", free_port(ip)),
+        &format!("--metrics-addr={ip}:{}", free_port_on(ip)),
+        &format!("--health-addr={ip}:{}", free_port_on(ip)),
         "--enable-leader-election=false",
     ]);
     let kc = Proc::spawn(&mut kc, scratch.join("kustomize-controller.log"));
@@ -488,8 +488,8 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         "--watch-all-namespaces",
         "--log-level=debug",
         "--log-encoding=json",
-        &format!("--metrics-addr={ip}:{}", free_port(ip)),
-        &format!("--health-addr={ip}:{}", free_port(ip)),
+        &format!("--metrics-addr={ip}:{}", free_port_on(ip)),
+        &format!("--health-addr={ip}:{}", free_port_on(ip)),
         "--enable-leader-election=false",
     ]);
     let hc = Proc::spawn(&mut hc, scratch.join("helm-controller.log"));

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,15 +85,6 @@ impl Repo {
     }
 }
 
-/// A port free right now on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `git daemon` serving `base` on 127.0.0.1; killed when dropped.
 pub struct GitDaemon {
     child: Child,
@@ -102,7 +93,7 @@ pub struct GitDaemon {
 
 impl GitDaemon {
     pub fn start(base: &Path) -> GitDaemon {
-        let port = free_port();
+        let port = crate::util::free_port_on("127.0.0.1");
         // `git daemon` runs git-daemon as a child; run that directly, so that killing it stops
         // the server (the offline tests rely on it).
         let exec_path = git(base, &["--exec-path"]);
@@ -223,7 +214,7 @@ impl HttpsGit {
             "ext",
         ]);
         let backend = Path::new(&git(base, &["--exec-path"])).join("git-http-backend");
-        let port = free_port();
+        let port = crate::util::free_port_on("127.0.0.1");
         let (tls, base_s) = (tls_dir.display(), base.display());
         let conf = tls_dir.join("lighttpd.conf");
         std::fs::write(

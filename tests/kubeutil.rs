@@ -8,7 +8,6 @@
 
 #![allow(dead_code)] // Not every test module uses every helper.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -163,15 +162,6 @@ pub fn kill_when_gone(pid: u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-}
-
-/// A port free on `ip` right now.
-pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Polls `check` until it succeeds or `timeout` passes (then panics with the last error).

@@ -3,7 +3,7 @@
 //! the AWS API starts its own, so tests never share cloud state.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,11 +41,7 @@ fn moto_server() -> PathBuf {
 impl Moto {
     pub fn start() -> Moto {
         let server = moto_server();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::util::free_port_on("127.0.0.1");
         // The images real AWS has for the environments' defaults (Debian 12 from Debian's
         // account) beside moto's own: written by scripts/install-moto.
         let amis = server

@@ -559,8 +559,8 @@ fn check_rbac(s: &Stack) {
     )
     .unwrap();
     let ip = &s.cluster.ip;
-    let port = crate::kubeutil::free_port(ip);
-    let telemetry = crate::kubeutil::free_port(ip);
+    let port = crate::util::free_port_on(ip);
+    let telemetry = crate::util::free_port_on(ip);
     let log = scratch.path().join("ksm.log");
     let child = Command::new(crate::kubeutil::kube_bin("kube-state-metrics"))
         .arg("--kubeconfig")

@@ -26,8 +26,9 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::kubeutil::{LocalCluster, Proc, free_port, kube_bin, output, wait_until};
+use crate::kubeutil::{LocalCluster, Proc, kube_bin, output, wait_until};
 use crate::observability_rules::{alerts, concrete, module_dir, panels, prom_tool};
+use crate::util::free_port_on;
 use crate::util::{Cmd, TestDir, copy_dir};
 
 /// The workloads the dashboards and alerts must see. Nodes have 8 CPUs each (local-cluster).
@@ -262,7 +263,7 @@ module "observability" {{
             token(&cluster, "kube-state-metrics")
         ),
     );
-    let (ksm_port, ksm_telemetry) = (free_port(IP), free_port(IP));
+    let (ksm_port, ksm_telemetry) = (free_port_on(IP), free_port_on(IP));
     let mut ksm = Proc::spawn(
         Command::new(kube_bin("kube-state-metrics")).args([
             "--kubeconfig",
@@ -281,7 +282,7 @@ module "observability" {{
 
     // Prometheus with the module's configuration, rewritten for this machine.
     work.write("prometheus.token", token(&cluster, "prometheus"));
-    let prom_port = free_port(IP);
+    let prom_port = free_port_on(IP);
     let kwok = format!("{IP}:{}", cluster.port("kwok_port"));
     let statics = |addr: String| json!([{ "targets": [addr] }]);
     let cadvisor: Vec<Json> = (1..=nodes)

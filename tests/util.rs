@@ -1,5 +1,6 @@
 //! Helpers shared by every integration test: a scratch directory, the real binary run inside it
-//! with a clean environment, and captured output.
+//! with a clean environment, and captured output; and the ports of the servers the tests start
+//! (`free_port`: below the kernel's ephemeral range, never the same twice in one process).
 
 #![allow(dead_code)] // Not every test module uses every helper.
 
@@ -374,4 +375,177 @@ pub fn remove_stale_dirs(scratch: &Path, prefix: &str) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports for the servers the tests start
+
+/// The lowest port the tests hand out. Below it sit well-known and registered services.
+const PORT_LOW: u16 = 20000;
+
+/// How many random candidates `free_port` probes before it gives up.
+const PORT_TRIES: usize = 500;
+
+/// The ports handed out in this process, and the PRNG's state (0 until first seeded).
+struct Picker {
+    handed_out: std::collections::BTreeSet<u16>,
+    state: u64,
+}
+
+static PICKER: std::sync::Mutex<Picker> = std::sync::Mutex::new(Picker {
+    handed_out: std::collections::BTreeSet::new(),
+    state: 0,
+});
+
+/// The kernel's ephemeral range (net.ipv4.ip_local_port_range), where source ports of outgoing
+/// connections come from; Linux's default where /proc does not tell.
+pub fn ephemeral_range() -> std::ops::RangeInclusive<u16> {
+    let read = || -> Option<(u16, u16)> {
+        let s = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        let mut it = s.split_whitespace().map(|w| w.parse().ok());
+        Some((it.next()??, it.next()??))
+    };
+    let (low, high) = read().unwrap_or((32768, 60999));
+    low..=high
+}
+
+/// Where `free_port` draws from: [20000, ephemeral low); above the ephemeral range where a
+/// system starts that range too low to leave 1000 ports below it; [20000, 32768) where neither
+/// side has room (then the race described at `free_port` is back, as it would be anywhere).
+fn port_range() -> std::ops::RangeInclusive<u16> {
+    let eph = ephemeral_range();
+    if *eph.start() >= PORT_LOW + 1000 {
+        PORT_LOW..=eph.start() - 1
+    } else if *eph.end() <= u16::MAX - 1000 {
+        eph.end() + 1..=u16::MAX
+    } else {
+        PORT_LOW..=32767
+    }
+}
+
+/// A TCP port, for a server the test starts right after, that binds on every one of `ips`
+/// right now, is not in `avoid`, and has not been handed out before in this process.
+///
+/// Never from bind(0): that returns a port of the ephemeral range, which the kernel may give,
+/// between the probe's close and the server's bind, to an outgoing connection as its source
+/// port (any client connecting to another server on the same address), and the server then
+/// fails to bind. Seen in CI with kube-controller-manager; scripts/lib/free-port.py picks the
+/// same way. Random below the ephemeral range (`port_range`), so that concurrent test processes
+/// rarely meet, and remembered, so that two tests of this process never do. Panics when none of
+/// `PORT_TRIES` candidates fits.
+pub fn free_port(ips: &[&str], avoid: &[u16]) -> u16 {
+    assert!(!ips.is_empty(), "free_port: no address to probe");
+    let range = port_range();
+    let (low, span) = (*range.start(), u64::from(range.end() - range.start()) + 1);
+    let mut picker = PICKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Picker { handed_out, state } = &mut *picker;
+    if *state == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // Non-zero: xorshift stays at 0 forever.
+        *state = (nanos ^ (u64::from(std::process::id()) << 32)) | 1;
+    }
+    // xorshift's output is its next state, so seeding it with the last output continues one
+    // sequence across calls.
+    let mut next = xorshift(*state);
+    let mut last = *state;
+    let port = pick_port(ips, avoid, handed_out, PORT_TRIES, || {
+        last = next();
+        low + (last % span) as u16
+    });
+    *state = last;
+    port.unwrap_or_else(|| {
+        panic!(
+            "free_port: no port in {range:?} binds on all of {ips:?} after {PORT_TRIES} tries \
+             (avoiding {avoid:?} and the {} ports handed out already)",
+            handed_out.len()
+        )
+    })
+}
+
+/// `free_port` for one address.
+pub fn free_port_on(ip: &str) -> u16 {
+    free_port(&[ip], &[])
+}
+
+/// The first of `tries` candidates from `draw` that is neither in `avoid` nor in `handed_out`
+/// and binds on every one of `ips`; added to `handed_out`.
+fn pick_port(
+    ips: &[&str],
+    avoid: &[u16],
+    handed_out: &mut std::collections::BTreeSet<u16>,
+    tries: usize,
+    mut draw: impl FnMut() -> u16,
+) -> Option<u16> {
+    for _ in 0..tries {
+        let port = draw();
+        if avoid.contains(&port) || handed_out.contains(&port) {
+            continue;
+        }
+        if ips
+            .iter()
+            .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok())
+        {
+            handed_out.insert(port);
+            return Some(port);
+        }
+    }
+    None
+}
+
+#[test]
+fn free_ports_are_below_the_ephemeral_range_distinct_and_bindable_everywhere() {
+    let ips = ["127.0.0.1", "127.0.99.1", "127.0.99.2"];
+    let eph = ephemeral_range();
+    let first = free_port(&ips, &[]);
+    let mut seen = std::collections::BTreeSet::from([first]);
+    for _ in 0..40 {
+        let port = free_port(&ips, &[first]);
+        assert!(
+            port_range().contains(&port) && !eph.contains(&port),
+            "{port}: in the ephemeral range {eph:?}, or outside {:?}",
+            port_range()
+        );
+        assert!(seen.insert(port), "{port} handed out twice");
+        for ip in ips {
+            if let Err(e) = std::net::TcpListener::bind((ip, port)) {
+                panic!("{ip}:{port} does not bind: {e}");
+            }
+        }
+    }
+    // Also from other threads, at the same time: still never the same port twice.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..10)
+                    .map(|_| free_port_on("127.0.0.1"))
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        for port in t.join().unwrap() {
+            assert!(seen.insert(port), "{port} handed out twice");
+        }
+    }
+}
+
+#[test]
+fn a_port_taken_on_one_address_avoided_or_handed_out_is_skipped() {
+    let ips = ["127.0.98.1", "127.0.98.2"];
+    // Four ports nobody else in this process gets.
+    let [taken, avoided, handed, free] = [(); 4].map(|()| free_port(&ips, &[]));
+    let _listener = std::net::TcpListener::bind((ips[1], taken)).unwrap();
+    let mut handed_out = std::collections::BTreeSet::from([handed]);
+    let mut cycle = [taken, avoided, handed, free].into_iter().cycle();
+    let mut draw = || cycle.next().unwrap();
+    let port = pick_port(&ips, &[avoided], &mut handed_out, 8, &mut draw);
+    assert_eq!(port, Some(free));
+    assert!(handed_out.contains(&free));
+    // Now `free` is handed out too: no candidate fits, and none is returned after the tries.
+    assert_eq!(
+        pick_port(&ips, &[avoided], &mut handed_out, 8, &mut draw),
+        None
+    );
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::gitutil::{GitDaemon, Repo, free_port, git, http, wait_for};
+use crate::gitutil::{GitDaemon, Repo, git, http, wait_for};
+use crate::util::free_port_on;
 use crate::util::{Cmd, TestDir};
 
 const ENV: &str = "environments/test";
@@ -41,7 +42,9 @@ impl Agent {
             .stderr(std::fs::File::create(log.with_extension("err")).unwrap());
         let mut addr = None;
         if listen {
-            let a: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let a: SocketAddr = format!("127.0.0.1:{}", free_port_on("127.0.0.1"))
+                .parse()
+                .unwrap();
             cmd.args(["--listen", &a.to_string()]);
             addr = Some(a);
         }

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::gitutil::{Repo, http};
-use crate::kubeutil::{LocalCluster, free_port};
+use crate::kubeutil::LocalCluster;
+use crate::util::free_port_on;
 use crate::util::{Cmd, TestDir};
 
 const ENV: &str = "environments/test";
@@ -31,7 +32,8 @@ impl Agent {
     /// and the shared state directory.
     fn start(t: &TestDir, c: &LocalCluster, url: &str, name: &str, extra: &[&str]) -> Agent {
         let log = t.join(format!("{name}.log"));
-        let addr: std::net::SocketAddr = format!("{}:{}", c.ip, free_port(&c.ip)).parse().unwrap();
+        let addr: std::net::SocketAddr =
+            format!("{}:{}", c.ip, free_port_on(&c.ip)).parse().unwrap();
         let mut cmd = Command::new(crate::util::slipway_bin());
         cmd.current_dir(t.path())
             .args(["watch", "--repo", url, "--branch", "main", "--path", ENV])
