@@ -1,20 +1,25 @@
 //! What a resource type declares instead of writing: its fields, its tag API, its identity.
 //!
 //! A type lists each field once ([`Field`]): name, value type, required/optional/computed,
-//! default (all in its [`AttributeSchema`]) and how a change to it is applied ([`Change`]):
-//! force-new, or a named [`Updater`] — the narrow API call that changes it in place. The
-//! published schema ([`schema_of`]), the planned object's defaults ([`fill_defaults`]), the
-//! plan's force-new decision (through the schema) and the update dispatch ([`run_updaters`])
-//! all come from that list.
+//! default (all in its [`AttributeSchema`]), how a change to it is applied ([`Change`]):
+//! force-new, or a named [`Updater`] — the narrow API call that changes it in place — and how
+//! it is read from the SDK's shape of an object ([`Read`]). The published schema
+//! ([`schema_of`]), the planned object's defaults ([`fill_defaults`]), the plan's force-new
+//! decision (through the schema), the read mapping ([`observed`]) and the update dispatch
+//! ([`run_updaters`]) all come from that list. A type names its shape once
+//! (`type F = Field<aws_sdk_ec2::types::Vpc>;`), so every reader is checked against the SDK
+//! type by the compiler; the provider table publishes the fields without readers ([`erase`]).
 //!
 //! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
 //! again is one of four rules ([`Identity`]); deletes that AWS refuses while a dependency is
 //! released are retried by one loop ([`delete_call`]).
 //!
 //! **Invariants:** every settable field of every type is force-new or has an updater (tested
-//! over the whole table in `tests.rs`); updaters run in the order their first field is
-//! declared, each at most once per update, and decide themselves whether a call is needed (so
-//! the calls an update makes are those its updaters make, no more).
+//! over the whole table in `tests.rs`, and each type's create, no-op plan, in-place change,
+//! refresh and delete against the emulator in `lifecycle_table.rs`); updaters run in the order
+//! their first field is declared, each at most once per update, and decide themselves whether a
+//! call is needed (so the calls an update makes are those its updaters make, no more). A field
+//! AWS does not report is [`Read::Unread`] and keeps the value state holds.
 
 use std::pin::Pin;
 use std::time::Instant;
@@ -25,7 +30,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
-use super::resource::{Attrs, Ctx, gone_ok};
+use super::resource::{Attrs, Ctx, Observed, gone_ok, vstr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema, BlockNesting, ProviderError, Schema};
 use crate::value::Value;
@@ -79,62 +84,145 @@ pub enum FieldKind {
     },
 }
 
-/// One field of a resource type.
-#[derive(Clone)]
-pub struct Field {
+/// How a field is read from `S`, the SDK's shape of one object (`aws_sdk_ec2::types::Vpc`).
+pub enum Read<S> {
+    /// AWS does not report it in a batched read (user data, a VPC's DNS attributes): the
+    /// value state holds stays.
+    Unread,
+    Shape(fn(&S) -> Value),
+    /// A string (`None` and "" read as null).
+    Str(fn(&S) -> Option<&str>),
+    /// Needs the context too (an ARN built from the region).
+    WithCtx(fn(&Ctx, &S) -> Value),
+}
+
+impl<S> Clone for Read<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Read<S> {}
+
+/// One field of a resource type. `S` is the SDK shape its value is read from (`()` where the
+/// type reads its objects by hand: the erased form the provider table publishes).
+pub struct Field<S = ()> {
     pub name: &'static str,
     pub kind: FieldKind,
     pub change: Change,
+    pub read: Read<S>,
+}
+
+impl<S> Clone for Field<S> {
+    fn clone(&self) -> Self {
+        Field {
+            name: self.name,
+            kind: self.kind.clone(),
+            change: self.change,
+            read: self.read,
+        }
+    }
 }
 
 /// An attribute; its change follows from the schema (computed only, or `force_new`) unless
 /// [`Field::by`] names an updater.
 pub fn attr(name: &'static str, a: AttributeSchema) -> Field {
-    let change = if a.force_new {
-        Change::ForceNew
-    } else if a.computed && !a.optional && !a.required {
-        Change::Computed
-    } else {
-        Change::Undeclared
-    };
-    Field {
-        name,
-        kind: FieldKind::Attr(a),
-        change,
-    }
+    Field::attr(name, a)
 }
 
 /// A nested block applied in place (by the updater [`Field::by`] names).
 pub fn block(name: &'static str, nesting: BlockNesting, block: Schema) -> Field {
-    Field {
-        name,
-        kind: FieldKind::Block { nesting, block },
-        change: Change::Undeclared,
-    }
+    Field::block(name, nesting, block)
 }
 
 /// A nested block whose change replaces the object.
 pub fn block_force_new(name: &'static str, nesting: BlockNesting, b: Schema) -> Field {
-    Field {
-        change: Change::ForceNew,
-        ..block(name, nesting, b)
+    Field::block(name, nesting, b).force_new()
+}
+
+/// The constructors, for a type that names its shape once (`type F = Field<Vpc>;`) so that
+/// every reader's argument has that type.
+impl<S> Field<S> {
+    /// An attribute; its change follows from the schema (computed only, or `force_new`)
+    /// unless [`Field::by`] names an updater.
+    pub fn attr(name: &'static str, a: AttributeSchema) -> Self {
+        let change = if a.force_new {
+            Change::ForceNew
+        } else if a.computed && !a.optional && !a.required {
+            Change::Computed
+        } else {
+            Change::Undeclared
+        };
+        Field {
+            name,
+            kind: FieldKind::Attr(a),
+            change,
+            read: Read::Unread,
+        }
+    }
+
+    /// A computed string AWS reports, read by `f`: the commonest field of all.
+    pub fn computed(name: &'static str, f: fn(&S) -> Option<&str>) -> Self {
+        Self::attr(name, AttributeSchema::computed(crate::value::Type::String)).read_str(f)
+    }
+
+    /// A nested block applied in place (by the updater [`Field::by`] names).
+    pub fn block(name: &'static str, nesting: BlockNesting, block: Schema) -> Self {
+        Field {
+            name,
+            kind: FieldKind::Block { nesting, block },
+            change: Change::Undeclared,
+            read: Read::Unread,
+        }
+    }
+
+    /// A change to it replaces the object (for blocks; attributes say so in their schema).
+    pub fn force_new(mut self) -> Self {
+        self.change = Change::ForceNew;
+        self
     }
 }
 
-impl Field {
+impl<S> Field<S> {
     /// Changed in place by `u`.
-    pub fn by(mut self, u: Updater) -> Field {
+    pub fn by(mut self, u: Updater) -> Self {
         self.change = Change::Update(u);
         self
     }
 
     /// Changed in state only: AWS does not hold it.
-    pub fn state_only(mut self) -> Field {
+    pub fn state_only(mut self) -> Self {
         self.change = Change::StateOnly;
         self
     }
-}
 
+    /// Read from the object's SDK shape by `f`.
+    pub fn read(mut self, f: fn(&S) -> Value) -> Self {
+        self.read = Read::Shape(f);
+        self
+    }
+
+    /// Read by `f`, which needs the context.
+    pub fn read_cx(mut self, f: fn(&Ctx, &S) -> Value) -> Self {
+        self.read = Read::WithCtx(f);
+        self
+    }
+
+    /// Read as a string (`None` and "" read as null) by `f`.
+    pub fn read_str(mut self, f: fn(&S) -> Option<&str>) -> Self {
+        self.read = Read::Str(f);
+        self
+    }
+
+    /// The field without its reader: the form the provider table publishes.
+    pub fn erase(&self) -> Field {
+        Field {
+            name: self.name,
+            kind: self.kind.clone(),
+            change: self.change,
+            read: Read::Unread,
+        }
+    }
+}
 /// The schema the fields describe.
 pub fn schema_of(fields: &[Field]) -> Schema {
     fields.iter().fold(Schema::new(), |s, f| match &f.kind {
@@ -156,6 +244,50 @@ pub fn fill_defaults(fields: &[Field], a: &mut Attrs) {
             a.insert(f.name.to_string(), d.clone());
         }
     }
+}
+
+/// The published form of typed fields.
+pub fn erase<S>(fields: &[Field<S>]) -> Vec<Field> {
+    fields.iter().map(Field::erase).collect()
+}
+
+/// The attributes `fields` read from `s` (unread fields are left out: state keeps them).
+pub fn read_fields<S>(cx: &Ctx, fields: &[Field<S>], s: &S) -> Attrs {
+    fields
+        .iter()
+        .filter_map(|f| {
+            let v = match f.read {
+                Read::Unread => return None,
+                Read::Shape(r) => r(s),
+                Read::Str(r) => vstr(r(s)),
+                Read::WithCtx(r) => r(cx, s),
+            };
+            Some((f.name.to_string(), v))
+        })
+        .collect()
+}
+
+/// One object as observed: what `fields` read from it, under `id` (None: AWS listed an object
+/// without one, which is skipped), with its tags (None for types that carry none).
+pub fn observed<S>(
+    cx: &Ctx,
+    fields: &[Field<S>],
+    s: &S,
+    id: Option<&str>,
+    tags: Option<Tags>,
+) -> Option<Observed> {
+    Some(Observed {
+        id: id.filter(|i| !i.is_empty())?.to_string(),
+        attrs: read_fields(cx, fields, s),
+        tags,
+    })
+}
+
+/// The id a create call returned; its absence is AWS breaking its own contract.
+pub fn returned_id(api: &str, id: Option<&str>) -> Result<String, ProviderError> {
+    id.filter(|i| !i.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ProviderError::fatal(format!("{api} returned no id")))
 }
 
 /// The updaters of `fields`, each once, in the order of their first field.

@@ -9,13 +9,17 @@
 
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::{Filter, ResourceType as Rt, Volume as AwsVolume, VolumeType};
+use aws_sdk_ec2::types::{
+    Filter, ResourceType as Rt, Volume as AwsVolume, VolumeAttachment as AwsAttachment, VolumeType,
+};
 use sha2::Digest;
 
-use super::declare::{Field, Identity, TagApi, attr, delete_call, updater, wait_for};
+use super::declare::{
+    Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater, wait_for,
+};
 use super::resource::{
-    Ctx, Observed, Query, ResourceType, attrs, changed, ec2_filters, ec2_tag_spec, ec2_tags,
-    gone_ok, int_attr, str_attr, take_listed, vnum, vstr,
+    Ctx, Observed, Query, ResourceType, changed, distinct_attr, ec2_filters, ec2_observed,
+    ec2_tag_spec, gone_ok, int_attr, str_attr, take_listed, vnum,
 };
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -43,6 +47,52 @@ async fn volumes(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsVolume>>, Provider
 
 pub struct EbsVolume;
 
+impl EbsVolume {
+    fn shape() -> Vec<Field<AwsVolume>> {
+        type F = Field<AwsVolume>;
+        // One ModifyVolume carries every changed size/type/performance field.
+        let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
+        vec![
+            F::attr("availability_zone", A::required(Type::String).force_new())
+                .read_str(AwsVolume::availability_zone),
+            F::attr(
+                "size",
+                A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)"),
+            )
+            .by(modify)
+            .read(|v| vnum(v.size().map(i64::from))),
+            F::attr(
+                "type",
+                A::optional(Type::String).default(Value::string("gp3")),
+            )
+            .by(modify)
+            .read_str(|v| v.volume_type().map(VolumeType::as_str)),
+            F::attr("iops", A::optional_computed(Type::Number))
+                .by(modify)
+                .read(|v| vnum(v.iops().map(i64::from))),
+            F::attr("throughput", A::optional_computed(Type::Number))
+                .by(modify)
+                .read(|v| vnum(v.throughput().map(i64::from))),
+            F::attr(
+                "encrypted",
+                A::optional(Type::Bool)
+                    .force_new()
+                    .default(Value::Bool(true)),
+            )
+            .read(|v| Value::Bool(v.encrypted().unwrap_or(false))),
+            F::attr("snapshot_id", A::optional(Type::String).force_new())
+                .read_str(AwsVolume::snapshot_id),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, v| {
+                Value::string(format!(
+                    "arn:aws:ec2:{}::volume/{}",
+                    cx.clients.region,
+                    v.volume_id().unwrap_or("")
+                ))
+            }),
+        ]
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceType for EbsVolume {
     fn name(&self) -> &'static str {
@@ -52,60 +102,12 @@ impl ResourceType for EbsVolume {
         "An EBS volume (etcd data, for instance)."
     }
     fn fields(&self) -> Vec<Field> {
-        // One ModifyVolume carries every changed size/type/performance field.
-        let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
-        vec![
-            attr("availability_zone", A::required(Type::String).force_new()),
-            attr(
-                "size",
-                A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)"),
-            )
-            .by(modify),
-            attr(
-                "type",
-                A::optional(Type::String).default(Value::string("gp3")),
-            )
-            .by(modify),
-            attr("iops", A::optional_computed(Type::Number)).by(modify),
-            attr("throughput", A::optional_computed(Type::Number)).by(modify),
-            attr(
-                "encrypted",
-                A::optional(Type::Bool)
-                    .force_new()
-                    .default(Value::Bool(true)),
-            ),
-            attr("snapshot_id", A::optional(Type::String).force_new()),
-            attr("arn", A::computed(Type::String)),
-        ]
+        erase(&EbsVolume::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(volumes(cx, q)
-            .await?
-            .iter()
-            .filter_map(|v| {
-                let id = v.volume_id()?.to_string();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("availability_zone", vstr(v.availability_zone())),
-                        ("size", vnum(v.size().map(i64::from))),
-                        ("type", vstr(v.volume_type().map(|t| t.as_str()))),
-                        ("iops", vnum(v.iops().map(i64::from))),
-                        ("throughput", vnum(v.throughput().map(i64::from))),
-                        ("encrypted", Value::Bool(v.encrypted().unwrap_or(false))),
-                        ("snapshot_id", vstr(v.snapshot_id())),
-                        (
-                            "arn",
-                            Value::string(format!(
-                                "arn:aws:ec2:{}::volume/{id}",
-                                cx.clients.region
-                            )),
-                        ),
-                    ]),
-                    tags: Some(ec2_tags(v.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = EbsVolume::shape();
+        let obs = |v: &AwsVolume| ec2_observed(cx, &shape, v, v.volume_id(), v.tags());
+        Ok(volumes(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -133,9 +135,7 @@ impl ResourceType for EbsVolume {
                     .send()
             })
             .await?;
-        out.volume_id()
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateVolume returned no id"))
+        returned_id("ec2:CreateVolume", out.volume_id())
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -182,12 +182,15 @@ impl EbsVolume {
         prior: &Value,
         planned: &Value,
     ) -> Result<(), ProviderError> {
+        // Only what the plan sets counts: an attribute it leaves unset (iops and throughput
+        // when adopting a gp3 volume AWS reports 3000/125 for) is AWS's to choose, and a
+        // ModifyVolume without any value is refused.
         let keys = ["size", "type", "iops", "throughput"];
         if !keys.iter().any(|k| {
             changed(prior, planned, k)
-                && !planned
+                && planned
                     .get_attr(k)
-                    .is_some_and(|v| v.is_null() || v.is_unknown())
+                    .is_some_and(|v| !v.is_null() && !v.is_unknown())
         }) {
             return Ok(());
         }
@@ -226,6 +229,18 @@ impl EbsVolume {
 pub struct VolumeAttachment;
 
 impl VolumeAttachment {
+    /// Its fields, read from the volume's attachment AWS lists (the configuration carries the
+    /// volume and instance it was found by).
+    fn shape() -> Vec<Field<AwsAttachment>> {
+        type F = Field<AwsAttachment>;
+        vec![
+            F::attr("device_name", A::required(Type::String).force_new())
+                .read_str(AwsAttachment::device),
+            F::attr("volume_id", A::required(Type::String).force_new()),
+            F::attr("instance_id", A::required(Type::String).force_new()),
+        ]
+    }
+
     fn attachment_id(v: &Value) -> String {
         let key = format!(
             "{}|{}|{}",
@@ -272,11 +287,7 @@ impl ResourceType for VolumeAttachment {
         "Attaches an EBS volume to an instance."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("device_name", A::required(Type::String).force_new()),
-            attr("volume_id", A::required(Type::String).force_new()),
-            attr("instance_id", A::required(Type::String).force_new()),
-        ]
+        erase(&VolumeAttachment::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -290,12 +301,7 @@ impl ResourceType for VolumeAttachment {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let mut ids: Vec<String> = priors
-            .iter()
-            .filter_map(|p| str_attr(p, "volume_id"))
-            .collect();
-        ids.sort();
-        ids.dedup();
+        let ids = distinct_attr(priors, "volume_id");
         if ids.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
         }
@@ -314,6 +320,7 @@ impl ResourceType for VolumeAttachment {
                     .cloned(),
             );
         }
+        let shape = Self::shape();
         Ok(priors
             .iter()
             .map(|p| {
@@ -329,11 +336,7 @@ impl ResourceType for VolumeAttachment {
                             Some("attached") | Some("attaching")
                         )
                 })?;
-                Some(Observed {
-                    id: Self::attachment_id(p),
-                    attrs: attrs(vec![("device_name", vstr(a.device()))]),
-                    tags: None,
-                })
+                observed(cx, &shape, a, Some(&Self::attachment_id(p)), None)
             })
             .collect())
     }

@@ -19,13 +19,13 @@
 //! give lists of ids in one canonical (sorted) form.
 
 use aws_sdk_ec2::types::{
-    Address, ConnectivityType, DomainType, NatGateway as AwsNat, ResourceType as Rt,
-    VpcEndpoint as AwsEndpoint, VpcEndpointType,
+    Address, ConnectivityType, DomainType, NatGateway as AwsNat, NatGatewayAddress,
+    ResourceType as Rt, VpcEndpoint as AwsEndpoint, VpcEndpointType,
 };
 
-use super::declare::{Field, attr, delete_call, updater, wait_for};
+use super::declare::{Field, delete_call, erase, returned_id, updater, wait_for};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, ec2_filters, ec2_tag_spec, ec2_tags,
+    Attrs, Ctx, Observed, Query, ResourceType, ec2_filters, ec2_observed, ec2_tag_spec, ec2_tags,
     normalize_set, str_attr, strs_attr, vset, vstr,
 };
 use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
@@ -64,22 +64,34 @@ fn tags_match(cx: &Ctx, q: Query<'_>, tags: &Tags) -> bool {
 
 pub struct Eip;
 
-fn eip_observed(a: &Address) -> Option<Observed> {
-    let id = a.allocation_id()?.to_string();
-    Some(Observed {
-        attrs: attrs(vec![
-            ("domain", vstr(a.domain().map(DomainType::as_str))),
-            ("public_ipv4_pool", vstr(a.public_ipv4_pool())),
-            ("network_border_group", vstr(a.network_border_group())),
-            ("allocation_id", Value::string(&id)),
-            ("public_ip", vstr(a.public_ip())),
-            ("private_ip", vstr(a.private_ip_address())),
-            ("association_id", vstr(a.association_id())),
-            ("network_interface", vstr(a.network_interface_id())),
-        ]),
-        tags: Some(ec2_tags(a.tags())),
-        id,
-    })
+impl Eip {
+    fn shape() -> Vec<Field<Address>> {
+        type F = Field<Address>;
+        vec![
+            F::attr(
+                "domain",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("vpc")),
+            )
+            .read_str(|a| a.domain().map(DomainType::as_str)),
+            F::attr(
+                "public_ipv4_pool",
+                A::optional_computed(Type::String).force_new(),
+            )
+            .read_str(Address::public_ipv4_pool),
+            F::attr(
+                "network_border_group",
+                A::optional_computed(Type::String).force_new(),
+            )
+            .read_str(Address::network_border_group),
+            F::computed("allocation_id", Address::allocation_id),
+            F::computed("public_ip", Address::public_ip),
+            F::computed("private_ip", Address::private_ip_address),
+            F::computed("association_id", Address::association_id),
+            F::computed("network_interface", Address::network_interface_id),
+        ]
+    }
 }
 
 #[async_trait::async_trait]
@@ -91,28 +103,7 @@ impl ResourceType for Eip {
         "An Elastic IP address; a NAT gateway takes it by `allocation_id` (AWS then manages the association)."
     }
     fn fields(&self) -> Vec<Field> {
-        let computed = || A::computed(Type::String);
-        vec![
-            attr(
-                "domain",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("vpc")),
-            ),
-            attr(
-                "public_ipv4_pool",
-                A::optional_computed(Type::String).force_new(),
-            ),
-            attr(
-                "network_border_group",
-                A::optional_computed(Type::String).force_new(),
-            ),
-            attr("allocation_id", computed()),
-            attr("public_ip", computed()),
-            attr("private_ip", computed()),
-            attr("association_id", computed()),
-            attr("network_interface", computed()),
-        ]
+        erase(&Eip::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -126,7 +117,9 @@ impl ResourceType for Eip {
                     .send()
             })
             .await?;
-        Ok(out.addresses().iter().filter_map(eip_observed).collect())
+        let shape = Eip::shape();
+        let obs = |a: &Address| ec2_observed(cx, &shape, a, a.allocation_id(), a.tags());
+        Ok(out.addresses().iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -147,9 +140,7 @@ impl ResourceType for Eip {
                     .send()
             })
             .await?;
-        out.allocation_id()
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("AllocateAddress returned no allocation id"))
+        returned_id("ec2:AllocateAddress", out.allocation_id())
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -187,6 +178,38 @@ async fn nat_gateways(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsNat>, ProviderErr
 }
 
 impl NatGateway {
+    fn shape() -> Vec<Field<AwsNat>> {
+        type F = Field<AwsNat>;
+        /// The gateway's (first) address: AWS gives a public NAT gateway exactly one.
+        fn address(g: &AwsNat) -> Option<&NatGatewayAddress> {
+            g.nat_gateway_addresses().first()
+        }
+        vec![
+            F::attr("subnet_id", A::required(Type::String).force_new()).read_str(AwsNat::subnet_id),
+            F::attr(
+                "allocation_id",
+                A::optional(Type::String)
+                    .force_new()
+                    .describe("The Elastic IP's id; required for connectivity_type public"),
+            )
+            .read_str(|g| address(g)?.allocation_id()),
+            F::attr(
+                "connectivity_type",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("public")),
+            )
+            .read_str(|g| g.connectivity_type().map(ConnectivityType::as_str)),
+            F::attr("private_ip", A::optional_computed(Type::String).force_new())
+                .read_str(|g| address(g)?.private_ip()),
+            F::computed("public_ip", |g| address(g)?.public_ip()),
+            F::computed("network_interface_id", |g| {
+                address(g)?.network_interface_id()
+            }),
+            F::computed("vpc_id", AwsNat::vpc_id),
+        ]
+    }
+
     /// The gateway's state, and AWS's reason when it failed; None when AWS does not list it.
     async fn state(cx: &Ctx, id: &str) -> Result<Option<(String, String)>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -219,55 +242,12 @@ impl ResourceType for NatGateway {
         "A NAT gateway in a public subnet; private subnets route 0.0.0.0/0 to it."
     }
     fn fields(&self) -> Vec<Field> {
-        let computed = || A::computed(Type::String);
-        vec![
-            attr("subnet_id", A::required(Type::String).force_new()),
-            attr(
-                "allocation_id",
-                A::optional(Type::String)
-                    .force_new()
-                    .describe("The Elastic IP's id; required for connectivity_type public"),
-            ),
-            attr(
-                "connectivity_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("public")),
-            ),
-            attr("private_ip", A::optional_computed(Type::String).force_new()),
-            attr("public_ip", computed()),
-            attr("network_interface_id", computed()),
-            attr("vpc_id", computed()),
-        ]
+        erase(&NatGateway::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(nat_gateways(cx, q)
-            .await?
-            .iter()
-            .filter_map(|g| {
-                let id = g.nat_gateway_id()?.to_string();
-                let addr = g.nat_gateway_addresses().first();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("subnet_id", vstr(g.subnet_id())),
-                        ("allocation_id", vstr(addr.and_then(|a| a.allocation_id()))),
-                        (
-                            "connectivity_type",
-                            vstr(g.connectivity_type().map(|c| c.as_str())),
-                        ),
-                        ("private_ip", vstr(addr.and_then(|a| a.private_ip()))),
-                        ("public_ip", vstr(addr.and_then(|a| a.public_ip()))),
-                        (
-                            "network_interface_id",
-                            vstr(addr.and_then(|a| a.network_interface_id())),
-                        ),
-                        ("vpc_id", vstr(g.vpc_id())),
-                    ]),
-                    tags: Some(ec2_tags(g.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = NatGateway::shape();
+        let obs = |g: &AwsNat| ec2_observed(cx, &shape, g, g.nat_gateway_id(), g.tags());
+        Ok(nat_gateways(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -293,10 +273,10 @@ impl ResourceType for NatGateway {
                     .send()
             })
             .await?;
-        out.nat_gateway()
-            .and_then(|g| g.nat_gateway_id())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateNatGateway returned no id"))
+        returned_id(
+            "ec2:CreateNatGateway",
+            out.nat_gateway().and_then(|g| g.nat_gateway_id()),
+        )
     }
     /// `pending` → `available`, usually a minute or two; `failed` ends the wait with AWS's
     /// reason (a subnet without a route to an internet gateway, an address in use, …).
@@ -400,6 +380,67 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
 }
 
 impl VpcEndpoint {
+    fn shape() -> Vec<Field<AwsEndpoint>> {
+        type F = Field<AwsEndpoint>;
+        let modify = updater!("ec2:ModifyVpcEndpoint", VpcEndpoint::modify);
+        let ids = || A::optional(strings()).default(Value::List(Vec::new()));
+        vec![
+            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsEndpoint::vpc_id),
+            F::attr(
+                "service_name",
+                A::required(Type::String)
+                    .force_new()
+                    .describe("com.amazonaws.REGION.s3, for instance"),
+            )
+            .read_str(AwsEndpoint::service_name),
+            F::attr(
+                "vpc_endpoint_type",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("Gateway")),
+            )
+            .read_str(|e| e.vpc_endpoint_type().map(VpcEndpointType::as_str)),
+            F::attr("route_table_ids", ids())
+                .by(modify)
+                .read(|e| vset(e.route_table_ids().to_vec())),
+            F::attr("subnet_ids", ids())
+                .by(modify)
+                .read(|e| vset(e.subnet_ids().to_vec())),
+            F::attr("security_group_ids", A::optional_computed(strings()))
+                .by(modify)
+                .read(|e| {
+                    vset(
+                        e.groups()
+                            .iter()
+                            .filter_map(|g| g.group_id())
+                            .map(str::to_string),
+                    )
+                }),
+            F::attr(
+                "policy",
+                A::optional_computed(Type::String).describe("Default: full access"),
+            )
+            .by(modify)
+            .read(|e| {
+                vstr(
+                    e.policy_document()
+                        .map(super::iam::canonical_json)
+                        .as_deref(),
+                )
+            }),
+            F::attr("state", A::computed(Type::String)).read(|e| Value::string(state_of(e))),
+            F::computed("owner_id", AwsEndpoint::owner_id),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, e| {
+                Value::string(format!(
+                    "arn:aws:ec2:{}:{}:vpc-endpoint/{}",
+                    cx.clients.region,
+                    e.owner_id().unwrap_or(""),
+                    e.vpc_endpoint_id().unwrap_or("")
+                ))
+            }),
+        ]
+    }
+
     /// One ModifyVpcEndpoint for every changed list and the policy.
     async fn modify(
         cx: &Ctx,
@@ -453,34 +494,7 @@ impl ResourceType for VpcEndpoint {
         "A VPC endpoint: Gateway (S3, DynamoDB: routes in the listed route tables) or Interface."
     }
     fn fields(&self) -> Vec<Field> {
-        let modify = updater!("ec2:ModifyVpcEndpoint", VpcEndpoint::modify);
-        let ids = || A::optional(strings()).default(Value::List(Vec::new()));
-        vec![
-            attr("vpc_id", A::required(Type::String).force_new()),
-            attr(
-                "service_name",
-                A::required(Type::String)
-                    .force_new()
-                    .describe("com.amazonaws.REGION.s3, for instance"),
-            ),
-            attr(
-                "vpc_endpoint_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("Gateway")),
-            ),
-            attr("route_table_ids", ids()).by(modify),
-            attr("subnet_ids", ids()).by(modify),
-            attr("security_group_ids", A::optional_computed(strings())).by(modify),
-            attr(
-                "policy",
-                A::optional_computed(Type::String).describe("Default: full access"),
-            )
-            .by(modify),
-            attr("state", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-            attr("arn", A::computed(Type::String)),
-        ]
+        erase(&VpcEndpoint::shape())
     }
     fn normalize(&self, a: &mut Attrs) {
         for k in ["route_table_ids", "subnet_ids", "security_group_ids"] {
@@ -494,47 +508,9 @@ impl ResourceType for VpcEndpoint {
         }
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(endpoints(cx, q)
-            .await?
-            .iter()
-            .filter_map(|e| {
-                let id = e.vpc_endpoint_id()?.to_string();
-                let groups = e.groups().iter().filter_map(|g| g.group_id());
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("vpc_id", vstr(e.vpc_id())),
-                        ("service_name", vstr(e.service_name())),
-                        (
-                            "vpc_endpoint_type",
-                            vstr(e.vpc_endpoint_type().map(VpcEndpointType::as_str)),
-                        ),
-                        ("route_table_ids", vset(e.route_table_ids().to_vec())),
-                        ("subnet_ids", vset(e.subnet_ids().to_vec())),
-                        ("security_group_ids", vset(groups.map(str::to_string))),
-                        (
-                            "policy",
-                            vstr(
-                                e.policy_document()
-                                    .map(super::iam::canonical_json)
-                                    .as_deref(),
-                            ),
-                        ),
-                        ("state", Value::string(state_of(e))),
-                        ("owner_id", vstr(e.owner_id())),
-                        (
-                            "arn",
-                            Value::string(format!(
-                                "arn:aws:ec2:{}:{}:vpc-endpoint/{id}",
-                                cx.clients.region,
-                                e.owner_id().unwrap_or("")
-                            )),
-                        ),
-                    ]),
-                    tags: Some(ec2_tags(e.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = VpcEndpoint::shape();
+        let obs = |e: &AwsEndpoint| ec2_observed(cx, &shape, e, e.vpc_endpoint_id(), e.tags());
+        Ok(endpoints(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -564,10 +540,10 @@ impl ResourceType for VpcEndpoint {
                     .send()
             })
             .await?;
-        out.vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateVpcEndpoint returned no id"))
+        returned_id(
+            "ec2:CreateVpcEndpoint",
+            out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()),
+        )
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         let what = format!("VPC endpoint {id} to be available");

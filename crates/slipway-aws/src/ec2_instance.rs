@@ -19,17 +19,18 @@
 
 use aws_sdk_ec2::types::{
     AttributeValue, BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState,
-    IamInstanceProfileSpecification, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceType, ResourceType as Rt, VolumeType,
+    IamInstanceProfileSpecification, Instance as AwsInstance, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceMetadataOptionsResponse, InstanceType,
+    ResourceType as Rt, VolumeType,
 };
 use base64::Engine as _;
 use sha2::Digest;
 
-use super::declare::{Field, attr, block, block_force_new, delete_call, updater, wait_for};
+use super::declare::{Field, delete_call, erase, returned_id, updater, wait_for};
 use super::resource::{
     Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
-    ec2_filters, ec2_tag_spec, ec2_tags, int_attr, normalize_set, str_attr, strs_attr, vnum, vset,
-    vstr,
+    ec2_filters, ec2_observed, ec2_tag_spec, int_attr, normalize_set, str_attr, strs_attr, vnum,
+    vset,
 };
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
@@ -44,6 +45,119 @@ const LIVE_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shu
 // ---------------------------------------------------------------------------------------------
 
 pub struct Instance;
+
+/// An instance as DescribeInstances lists it, with its reservation's owner (for the ARN).
+struct Listed {
+    owner: Option<String>,
+    instance: AwsInstance,
+}
+
+impl Instance {
+    /// Updaters run in this order: groups, metadata, then the type (stop, modify, start).
+    fn shape() -> Vec<Field<Listed>> {
+        type F = Field<Listed>;
+        let string = || A::optional(Type::String).force_new();
+        vec![
+            F::attr("ami", A::required(Type::String).force_new())
+                .read_str(|l| l.instance.image_id()),
+            F::attr("subnet_id", A::optional_computed(Type::String).force_new())
+                .read_str(|l| l.instance.subnet_id()),
+            F::attr("private_ip", A::optional_computed(Type::String).force_new())
+                .read_str(|l| l.instance.private_ip_address()),
+            F::attr(
+                "vpc_security_group_ids",
+                A::optional_computed(Type::List(Box::new(Type::String))),
+            )
+            .by(updater!(
+                "ec2:ModifyInstanceAttribute(groups)",
+                Instance::modify_groups
+            ))
+            .read(|l| {
+                let groups = l.instance.security_groups().iter();
+                vset(groups.filter_map(|g| g.group_id().map(str::to_string)))
+            }),
+            // Not reported by DescribeInstances (see the module comment).
+            F::attr("user_data", string()),
+            F::attr("user_data_sha256", A::computed(Type::String)),
+            F::attr("iam_instance_profile", string()),
+            F::attr("key_name", string()).read_str(|l| l.instance.key_name()),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, l| {
+                Value::string(format!(
+                    "arn:aws:ec2:{}:{}:instance/{}",
+                    cx.clients.region,
+                    l.owner.as_deref().unwrap_or(""),
+                    l.instance.instance_id().unwrap_or("")
+                ))
+            }),
+            F::computed("public_ip", |l| l.instance.public_ip_address()),
+            F::computed("private_dns", |l| l.instance.private_dns_name()),
+            F::computed("availability_zone", |l| {
+                l.instance.placement()?.availability_zone()
+            }),
+            F::computed("instance_state", |l| {
+                Some(l.instance.state()?.name()?.as_str())
+            }),
+            F::block(
+                "root_block_device",
+                BlockNesting::Single,
+                Schema::new()
+                    .attr("volume_size", A::optional(Type::Number))
+                    .attr("volume_type", A::optional(Type::String)),
+            )
+            .force_new(),
+            F::block(
+                "metadata_options",
+                BlockNesting::Single,
+                Schema::new()
+                    .attr(
+                        "http_tokens",
+                        A::optional(Type::String).default(Value::string("required")),
+                    )
+                    .attr(
+                        "http_endpoint",
+                        A::optional(Type::String).default(Value::string("enabled")),
+                    )
+                    .attr(
+                        "http_put_response_hop_limit",
+                        A::optional(Type::Number)
+                            .default(Value::Number(2.0))
+                            .describe("2 so that pods reach IMDSv2 through the node"),
+                    ),
+            )
+            .by(updater!(
+                "ec2:ModifyInstanceMetadataOptions",
+                Instance::modify_metadata
+            ))
+            .read(|l| metadata_of(l.instance.metadata_options())),
+            F::attr(
+                "instance_type",
+                A::required(Type::String).describe("Changed by stop, modify, start"),
+            )
+            .by(updater!(
+                "ec2:ModifyInstanceAttribute(type)",
+                Instance::resize
+            ))
+            .read_str(|l| l.instance.instance_type().map(InstanceType::as_str)),
+        ]
+    }
+}
+
+/// The metadata options as AWS reports them (its defaults where it says nothing).
+fn metadata_of(md: Option<&InstanceMetadataOptionsResponse>) -> Value {
+    let tokens = md.and_then(|m| m.http_tokens()).map(|t| t.as_str());
+    let endpoint = md.and_then(|m| m.http_endpoint()).map(|t| t.as_str());
+    let hops = md
+        .and_then(|m| m.http_put_response_hop_limit())
+        .unwrap_or(1);
+    Value::Map(attrs(vec![
+        ("http_tokens", Value::string(tokens.unwrap_or("optional"))),
+        (
+            "http_endpoint",
+            Value::string(endpoint.unwrap_or("enabled")),
+        ),
+        ("http_put_response_hop_limit", vnum(Some(i64::from(hops)))),
+    ]))
+}
 
 fn metadata_defaults(a: &mut Attrs) {
     default_attr(a, "http_tokens", Value::string("required"));
@@ -116,69 +230,8 @@ impl ResourceType for Instance {
     fn description(&self) -> &'static str {
         "An EC2 instance."
     }
-    /// Updaters run in this order: groups, metadata, then the type (stop, modify, start).
     fn fields(&self) -> Vec<Field> {
-        let string = || A::optional(Type::String).force_new();
-        vec![
-            attr("ami", A::required(Type::String).force_new()),
-            attr("subnet_id", A::optional_computed(Type::String).force_new()),
-            attr("private_ip", A::optional_computed(Type::String).force_new()),
-            attr(
-                "vpc_security_group_ids",
-                A::optional_computed(Type::List(Box::new(Type::String))),
-            )
-            .by(updater!(
-                "ec2:ModifyInstanceAttribute(groups)",
-                Instance::modify_groups
-            )),
-            attr("user_data", string()),
-            attr("user_data_sha256", A::computed(Type::String)),
-            attr("iam_instance_profile", string()),
-            attr("key_name", string()),
-            attr("arn", A::computed(Type::String)),
-            attr("public_ip", A::computed(Type::String)),
-            attr("private_dns", A::computed(Type::String)),
-            attr("availability_zone", A::computed(Type::String)),
-            attr("instance_state", A::computed(Type::String)),
-            block_force_new(
-                "root_block_device",
-                BlockNesting::Single,
-                Schema::new()
-                    .attr("volume_size", A::optional(Type::Number))
-                    .attr("volume_type", A::optional(Type::String)),
-            ),
-            block(
-                "metadata_options",
-                BlockNesting::Single,
-                Schema::new()
-                    .attr(
-                        "http_tokens",
-                        A::optional(Type::String).default(Value::string("required")),
-                    )
-                    .attr(
-                        "http_endpoint",
-                        A::optional(Type::String).default(Value::string("enabled")),
-                    )
-                    .attr(
-                        "http_put_response_hop_limit",
-                        A::optional(Type::Number)
-                            .default(Value::Number(2.0))
-                            .describe("2 so that pods reach IMDSv2 through the node"),
-                    ),
-            )
-            .by(updater!(
-                "ec2:ModifyInstanceMetadataOptions",
-                Instance::modify_metadata
-            )),
-            attr(
-                "instance_type",
-                A::required(Type::String).describe("Changed by stop, modify, start"),
-            )
-            .by(updater!(
-                "ec2:ModifyInstanceAttribute(type)",
-                Instance::resize
-            )),
-        ]
+        erase(&Instance::shape())
     }
     fn normalize(&self, a: &mut Attrs) {
         let mut m = a
@@ -215,77 +268,21 @@ impl ResourceType for Instance {
             ec2.describe_instances().set_filters(Some(filters.clone())),
             reservations
         );
-        let mut out = Vec::new();
-        for r in &reservations {
-            for i in r.instances() {
-                let Some(id) = i.instance_id() else { continue };
-                let md = i.metadata_options();
-                let metadata = Value::Map(attrs(vec![
-                    (
-                        "http_tokens",
-                        Value::string(
-                            md.and_then(|m| m.http_tokens())
-                                .map(|t| t.as_str())
-                                .unwrap_or("optional"),
-                        ),
-                    ),
-                    (
-                        "http_endpoint",
-                        Value::string(
-                            md.and_then(|m| m.http_endpoint())
-                                .map(|t| t.as_str())
-                                .unwrap_or("enabled"),
-                        ),
-                    ),
-                    (
-                        "http_put_response_hop_limit",
-                        vnum(Some(
-                            md.and_then(|m| m.http_put_response_hop_limit())
-                                .unwrap_or(1) as i64,
-                        )),
-                    ),
-                ]));
-                out.push(Observed {
-                    id: id.to_string(),
-                    attrs: attrs(vec![
-                        ("ami", vstr(i.image_id())),
-                        ("instance_type", vstr(i.instance_type().map(|t| t.as_str()))),
-                        ("subnet_id", vstr(i.subnet_id())),
-                        ("private_ip", vstr(i.private_ip_address())),
-                        ("public_ip", vstr(i.public_ip_address())),
-                        ("private_dns", vstr(i.private_dns_name())),
-                        (
-                            "vpc_security_group_ids",
-                            vset(
-                                i.security_groups()
-                                    .iter()
-                                    .filter_map(|g| g.group_id().map(str::to_string)),
-                            ),
-                        ),
-                        (
-                            "availability_zone",
-                            vstr(i.placement().and_then(|p| p.availability_zone())),
-                        ),
-                        (
-                            "instance_state",
-                            vstr(i.state().and_then(|s| s.name()).map(|n| n.as_str())),
-                        ),
-                        ("key_name", vstr(i.key_name())),
-                        (
-                            "arn",
-                            Value::string(format!(
-                                "arn:aws:ec2:{}:{}:instance/{id}",
-                                cx.clients.region,
-                                r.owner_id().unwrap_or("")
-                            )),
-                        ),
-                        ("metadata_options", metadata),
-                    ]),
-                    tags: Some(ec2_tags(i.tags())),
-                });
-            }
-        }
-        Ok(out)
+        let listed: Vec<Listed> = reservations
+            .iter()
+            .flat_map(|r| {
+                r.instances().iter().map(|i| Listed {
+                    owner: r.owner_id().map(str::to_string),
+                    instance: i.clone(),
+                })
+            })
+            .collect();
+        let shape = Instance::shape();
+        let obs = |l: &Listed| {
+            let i = &l.instance;
+            ec2_observed(cx, &shape, l, i.instance_id(), i.tags())
+        };
+        Ok(listed.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -358,11 +355,10 @@ impl ResourceType for Instance {
                 .send()
         })
         .await?;
-        out.instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("RunInstances returned no instance"))
+        returned_id(
+            "ec2:RunInstances",
+            out.instances().first().and_then(|i| i.instance_id()),
+        )
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         Self::wait_state(cx, id, "running").await

@@ -14,9 +14,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::get_instance_profile::GetInstanceProfileOutput;
+use aws_sdk_iam::operation::get_role::GetRoleOutput;
+use aws_sdk_iam::types::{InstanceProfile as AwsProfile, PolicyDetail, RoleDetail};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, attr, delete_call, iam_tags, updater};
-use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, attrs, str_attr, vstr};
+use super::declare::{Field, Identity, TagApi, delete_call, erase, iam_tags, observed, updater};
+use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, str_attr, vstr};
+use super::resource::{observe_by_ids, wanted};
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -71,6 +78,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A policy document as IAM lists it, in canonical form.
+fn policy_document(d: Option<&str>) -> Value {
+    vstr(d.map(|d| canonical_json(&percent_decode(d))).as_deref())
+}
+
 fn canonical_attr(a: &mut Attrs, k: &str) {
     if let Some(s) = a.get(k).and_then(|v| v.as_str().map(canonical_json)) {
         let sensitive = a.get(k).is_some_and(Value::is_sensitive);
@@ -91,8 +103,13 @@ fn iam_path() -> A {
         .default(Value::string("/"))
 }
 
-/// The default IAM name: Name tag plus 8 hex digits of the client token (unique per
-/// generation, so a replacement does not collide with its predecessor).
+/// The planned object's name: its `name`, else the default: Name tag plus 8 hex digits of the
+/// client token (unique per generation, so a replacement does not collide with its
+/// predecessor).
+fn iam_name(planned: &Value, tags: &Tags, client_token: &str) -> String {
+    str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token))
+}
+
 fn default_iam_name(tags: &Tags, client_token: &str) -> String {
     use sha2::Digest;
     let base: String = tags
@@ -112,30 +129,70 @@ pub(crate) fn owned_by(cx: &Ctx, found: &Tags, wanted: &Tags) -> bool {
     found.get(STACK_TAG) == Some(&cx.stack_id) && found.get(ADDRESS_TAG) == wanted.get(ADDRESS_TAG)
 }
 
-/// Every role with inline policies and tags: one paginated call, shared in a refresh by roles
-/// and role policies.
-async fn role_details(cx: &Ctx) -> Result<Arc<Vec<aws_sdk_iam::types::RoleDetail>>, ProviderError> {
-    cx.shared("iam:GetAccountAuthorizationDetails", || async {
-        let iam = &cx.clients.iam;
+/// Adoption by name (IAM names are unique per account): `name` when IAM holds an object under
+/// it (read by `get`, its tags taken from the answer by `tags_of`) whose tags say it is this
+/// stack's object at this address; None when IAM holds none; an error when it is another's.
+async fn adopt_by_name<T, E, F, Fut>(
+    cx: &Ctx,
+    api: &str,
+    kind: &str,
+    name: &str,
+    tags: &Tags,
+    get: F,
+    tags_of: fn(&T) -> Tags,
+) -> Result<Option<String>, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let found = match cx.clients.call(api, get).await {
+        Ok(r) => tags_of(&r),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(to_provider_error(api, e)),
+    };
+    if owned_by(cx, &found, tags) {
+        Ok(Some(name.to_string()))
+    } else {
+        Err(ProviderError::fatal(format!(
+            "IAM {kind} {name} exists and is not this stack's {} (tags {found:?})",
+            tags.get(ADDRESS_TAG).cloned().unwrap_or_default()
+        )))
+    }
+}
+
+/// Collects every page of an IAM list (marker-paginated: `IsTruncated` says more follow).
+macro_rules! iam_pages {
+    ($cx:expr, $api:literal, $build:expr, $items:ident) => {{
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let resp = cx
+            let resp = $cx
                 .clients
-                .run("iam:GetAccountAuthorizationDetails", || {
-                    iam.get_account_authorization_details()
-                        .filter(aws_sdk_iam::types::EntityType::Role)
-                        .set_marker(marker.clone())
-                        .send()
-                })
+                .run($api, || $build.set_marker(marker.clone()).send())
                 .await?;
-            out.extend(resp.role_detail_list().iter().cloned());
+            out.extend(resp.$items().iter().cloned());
             match (resp.is_truncated(), resp.marker()) {
                 (true, Some(m)) => marker = Some(m.to_string()),
                 _ => break,
             }
         }
-        Ok(out)
+        out
+    }};
+}
+
+/// Every role with inline policies and tags: one paginated call, shared in a refresh by roles
+/// and role policies.
+async fn role_details(cx: &Ctx) -> Result<Arc<Vec<RoleDetail>>, ProviderError> {
+    cx.shared("iam:GetAccountAuthorizationDetails", || async {
+        let iam = &cx.clients.iam;
+        Ok(iam_pages!(
+            cx,
+            "iam:GetAccountAuthorizationDetails",
+            iam.get_account_authorization_details()
+                .filter(aws_sdk_iam::types::EntityType::Role),
+            role_detail_list
+        ))
     })
     .await
 }
@@ -143,6 +200,24 @@ async fn role_details(cx: &Ctx) -> Result<Arc<Vec<aws_sdk_iam::types::RoleDetail
 // ---------------------------------------------------------------------------------------------
 
 pub struct Role;
+
+impl Role {
+    fn shape() -> Vec<Field<RoleDetail>> {
+        type F = Field<RoleDetail>;
+        vec![
+            F::attr("name", A::optional_computed(Type::String).force_new())
+                .read_str(RoleDetail::role_name),
+            F::attr("path", iam_path()).read_str(RoleDetail::path),
+            F::attr("assume_role_policy", A::required(Type::String))
+                .by(updater!("iam:UpdateAssumeRolePolicy", Role::update_trust))
+                .read(|r| policy_document(r.assume_role_policy_document())),
+            // Not in GetAccountAuthorizationDetails' answer.
+            F::attr("description", A::optional(Type::String).force_new()),
+            F::computed("arn", RoleDetail::arn),
+            F::computed("unique_id", RoleDetail::role_id),
+        ]
+    }
+}
 
 #[async_trait::async_trait]
 impl ResourceType for Role {
@@ -153,15 +228,7 @@ impl ResourceType for Role {
         "An IAM role (e.g. a node's instance role)."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("name", A::optional_computed(Type::String).force_new()),
-            attr("path", iam_path()),
-            attr("assume_role_policy", A::required(Type::String))
-                .by(updater!("iam:UpdateAssumeRolePolicy", Role::update_trust)),
-            attr("description", A::optional(Type::String).force_new()),
-            attr("arn", A::computed(Type::String)),
-            attr("unique_id", A::computed(Type::String)),
-        ]
+        erase(&Role::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::IamRole
@@ -173,59 +240,23 @@ impl ResourceType for Role {
         canonical_attr(a, "assume_role_policy");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        Ok(role_details(cx)
-            .await?
-            .iter()
-            .filter_map(|r| {
-                let name = r.role_name()?.to_string();
-                let tags = iam_tag_map(r.tags());
-                let keep = match q {
-                    Query::Ids(ids) => ids.contains(&name),
-                    Query::Stack => tags.get(STACK_TAG) == Some(&cx.stack_id),
-                    Query::Address(a) => {
-                        tags.get(STACK_TAG) == Some(&cx.stack_id)
-                            && tags.get(ADDRESS_TAG).map(String::as_str) == Some(a)
-                    }
-                };
-                keep.then(|| Observed {
-                    attrs: attrs(vec![
-                        ("name", Value::string(name.clone())),
-                        ("path", vstr(r.path())),
-                        (
-                            "assume_role_policy",
-                            vstr(
-                                r.assume_role_policy_document()
-                                    .map(|d| canonical_json(&percent_decode(d)))
-                                    .as_deref(),
-                            ),
-                        ),
-                        ("arn", vstr(r.arn())),
-                        ("unique_id", vstr(r.role_id())),
-                    ]),
-                    tags: Some(tags),
-                    id: name,
-                })
-            })
-            .collect())
+        let shape = Role::shape();
+        let obs = |r: &RoleDetail| {
+            let name = r.role_name()?;
+            let tags = iam_tag_map(r.tags());
+            if !wanted(cx, q, name, &tags) {
+                return None;
+            }
+            observed(cx, &shape, r, Some(name), Some(tags))
+        };
+        Ok(role_details(cx).await?.iter().filter_map(obs).collect())
     }
     async fn observe(
         &self,
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
-        let found = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.describe(cx, Query::Ids(&ids)).await?
-        };
-        Ok(priors
-            .iter()
-            .map(|p| {
-                let id = str_attr(p, "id")?;
-                found.iter().find(|o| o.id == id).cloned()
-            })
-            .collect())
+        observe_by_ids(self, cx, priors).await
     }
     async fn find_existing(
         &self,
@@ -234,28 +265,12 @@ impl ResourceType for Role {
         tags: &Tags,
         client_token: &str,
     ) -> Result<Option<String>, ProviderError> {
-        let name =
-            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
-        match cx
-            .clients
-            .call("iam:GetRole", || iam.get_role().role_name(&name).send())
-            .await
-        {
-            Ok(r) => {
-                let found = r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
-                if owned_by(cx, &found, tags) {
-                    Ok(Some(name))
-                } else {
-                    Err(ProviderError::fatal(format!(
-                        "IAM role {name} exists and is not this stack's {} (tags {found:?})",
-                        tags.get(ADDRESS_TAG).cloned().unwrap_or_default()
-                    )))
-                }
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(to_provider_error("iam:GetRole", e)),
-        }
+        let get = || iam.get_role().role_name(&name).send();
+        let tags_of =
+            |r: &GetRoleOutput| r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
+        adopt_by_name(cx, "iam:GetRole", "role", &name, tags, get, tags_of).await
     }
     async fn create(
         &self,
@@ -264,8 +279,7 @@ impl ResourceType for Role {
         tags: &Tags,
         client_token: &str,
     ) -> Result<String, ProviderError> {
-        let name =
-            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients
             .run("iam:CreateRole", || {
@@ -318,6 +332,26 @@ impl Role {
 /// An inline policy; id `role:name`. Untagged (IAM inline policies have no tags).
 pub struct RolePolicy;
 
+/// An inline policy as GetAccountAuthorizationDetails lists it, under its role.
+struct Inline {
+    role: String,
+    policy: PolicyDetail,
+}
+
+impl RolePolicy {
+    fn shape() -> Vec<Field<Inline>> {
+        type F = Field<Inline>;
+        vec![
+            F::attr("role", A::required(Type::String).force_new()).read(|i| Value::string(&i.role)),
+            F::attr("name", A::required(Type::String).force_new())
+                .read(|i| Value::string(i.policy.policy_name().unwrap_or(""))),
+            F::attr("policy", A::required(Type::String))
+                .by(updater!("iam:PutRolePolicy", RolePolicy::put_policy))
+                .read(|i| policy_document(i.policy.policy_document())),
+        ]
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceType for RolePolicy {
     fn name(&self) -> &'static str {
@@ -327,12 +361,7 @@ impl ResourceType for RolePolicy {
         "An inline policy of a role."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("role", A::required(Type::String).force_new()),
-            attr("name", A::required(Type::String).force_new()),
-            attr("policy", A::required(Type::String))
-                .by(updater!("iam:PutRolePolicy", RolePolicy::put_policy)),
-        ]
+        erase(&RolePolicy::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -350,6 +379,7 @@ impl ResourceType for RolePolicy {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());
         };
+        let shape = RolePolicy::shape();
         let mut out = Vec::new();
         for r in role_details(cx).await?.iter() {
             let Some(role) = r.role_name() else { continue };
@@ -359,22 +389,11 @@ impl ResourceType for RolePolicy {
                 };
                 let id = format!("{role}:{name}");
                 if ids.contains(&id) {
-                    out.push(Observed {
-                        attrs: attrs(vec![
-                            ("role", Value::string(role)),
-                            ("name", Value::string(name)),
-                            (
-                                "policy",
-                                vstr(
-                                    p.policy_document()
-                                        .map(|d| canonical_json(&percent_decode(d)))
-                                        .as_deref(),
-                                ),
-                            ),
-                        ]),
-                        tags: None,
-                        id,
-                    });
+                    let inline = Inline {
+                        role: role.to_string(),
+                        policy: p.clone(),
+                    };
+                    out.extend(observed(cx, &shape, &inline, Some(&id), None));
                 }
             }
         }
@@ -436,26 +455,20 @@ impl RolePolicy {
 pub struct InstanceProfile;
 
 impl InstanceProfile {
-    async fn list(cx: &Ctx) -> Result<Vec<aws_sdk_iam::types::InstanceProfile>, ProviderError> {
-        let iam = &cx.clients.iam;
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let resp = cx
-                .clients
-                .run("iam:ListInstanceProfiles", || {
-                    iam.list_instance_profiles()
-                        .set_marker(marker.clone())
-                        .send()
-                })
-                .await?;
-            out.extend(resp.instance_profiles().iter().cloned());
-            match (resp.is_truncated(), resp.marker()) {
-                (true, Some(m)) => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
-        Ok(out)
+    fn shape() -> Vec<Field<AwsProfile>> {
+        type F = Field<AwsProfile>;
+        vec![
+            F::attr("name", A::optional_computed(Type::String).force_new())
+                .read_str(|p| Some(p.instance_profile_name())),
+            F::attr("path", iam_path()).read(|p| Value::string(p.path())),
+            F::attr("role", A::optional(Type::String))
+                .by(updater!(
+                    "iam:AddRoleToInstanceProfile",
+                    InstanceProfile::set_role
+                ))
+                .read_str(|p| p.roles().first().map(|r| r.role_name())),
+            F::attr("arn", A::computed(Type::String)).read(|p| Value::string(p.arn())),
+        ]
     }
 }
 
@@ -468,15 +481,7 @@ impl ResourceType for InstanceProfile {
         "An instance profile carrying one role."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("name", A::optional_computed(Type::String).force_new()),
-            attr("path", iam_path()),
-            attr("role", A::optional(Type::String)).by(updater!(
-                "iam:AddRoleToInstanceProfile",
-                InstanceProfile::set_role
-            )),
-            attr("arn", A::computed(Type::String)),
-        ]
+        erase(&InstanceProfile::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::IamInstanceProfile
@@ -488,44 +493,35 @@ impl ResourceType for InstanceProfile {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());
         };
-        Ok(Self::list(cx)
-            .await?
-            .into_iter()
-            .filter(|p| ids.iter().any(|i| i == p.instance_profile_name()))
-            .map(|p| Observed {
-                id: p.instance_profile_name().to_string(),
-                attrs: attrs(vec![
-                    ("name", Value::string(p.instance_profile_name())),
-                    ("path", Value::string(p.path())),
-                    ("role", vstr(p.roles().first().map(|r| r.role_name()))),
-                    ("arn", Value::string(p.arn())),
-                ]),
-                // ListInstanceProfiles does not return tags; keep what state says.
-                tags: None,
-            })
-            .collect())
+        let iam = &cx.clients.iam;
+        let listed = iam_pages!(
+            cx,
+            "iam:ListInstanceProfiles",
+            iam.list_instance_profiles(),
+            instance_profiles
+        );
+        let shape = InstanceProfile::shape();
+        let obs = |p: &AwsProfile| {
+            let name = p.instance_profile_name();
+            let asked = ids.iter().any(|i| i == name);
+            // ListInstanceProfiles does not return tags; keep what state says.
+            asked.then(|| observed(cx, &shape, p, Some(name), None))?
+        };
+        Ok(listed.iter().filter_map(obs).collect())
     }
     async fn observe(
         &self,
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
-        let found = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.describe(cx, Query::Ids(&ids)).await?
-        };
-        Ok(priors
-            .iter()
-            .map(|p| {
-                let id = str_attr(p, "id")?;
-                let mut o = found.iter().find(|o| o.id == id).cloned()?;
-                // Tags are not refreshed (see describe): report what state holds.
+        let mut found = observe_by_ids(self, cx, priors).await?;
+        // Tags are not refreshed (see describe): report what state holds.
+        for (p, o) in priors.iter().zip(&mut found) {
+            if let Some(o) = o {
                 o.tags = Some(super::tags::tags_of(p.get_attr("tags_all")));
-                Some(o)
-            })
-            .collect())
+            }
+        }
+        Ok(found)
     }
     async fn find_existing(
         &self,
@@ -534,34 +530,20 @@ impl ResourceType for InstanceProfile {
         tags: &Tags,
         client_token: &str,
     ) -> Result<Option<String>, ProviderError> {
-        let name =
-            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
-        match cx
-            .clients
-            .call("iam:GetInstanceProfile", || {
-                iam.get_instance_profile()
-                    .instance_profile_name(&name)
-                    .send()
-            })
-            .await
-        {
-            Ok(r) => {
-                let found = r
-                    .instance_profile()
-                    .map(|p| iam_tag_map(p.tags()))
-                    .unwrap_or_default();
-                if owned_by(cx, &found, tags) {
-                    Ok(Some(name))
-                } else {
-                    Err(ProviderError::fatal(format!(
-                        "IAM instance profile {name} exists and is not this stack's"
-                    )))
-                }
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(to_provider_error("iam:GetInstanceProfile", e)),
-        }
+        let get = || {
+            iam.get_instance_profile()
+                .instance_profile_name(&name)
+                .send()
+        };
+        let tags_of = |r: &GetInstanceProfileOutput| {
+            r.instance_profile()
+                .map(|p| iam_tag_map(p.tags()))
+                .unwrap_or_default()
+        };
+        let api = "iam:GetInstanceProfile";
+        adopt_by_name(cx, api, "instance profile", &name, tags, get, tags_of).await
     }
     async fn create(
         &self,
@@ -570,8 +552,7 @@ impl ResourceType for InstanceProfile {
         tags: &Tags,
         client_token: &str,
     ) -> Result<String, ProviderError> {
-        let name =
-            str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token));
+        let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients
             .run("iam:CreateInstanceProfile", || {

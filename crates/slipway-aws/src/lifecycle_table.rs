@@ -93,16 +93,6 @@ enum Resume {
     /// The create call is a Put that overwrites whatever is at the object's key (S3 objects
     /// and bucket configurations): it is made again, onto the same object, never a second one.
     Overwrites,
-    /// Adopts without a create call, but state after adopting holds an empty `tags_all`, so
-    /// the next plan is not empty (it re-tags the object). A known defect, asserted as it is
-    /// so that its fix fails this row (then make it `Adopts`): the type's listing reports no
-    /// tags (instance profiles), and adoption in `resource::create`, unlike
-    /// `resource::recover`, does not fall back to the tags the object is created with.
-    AdoptsLosingTagsAll,
-    /// Finds the object without a create call, then fails to converge it with an error
-    /// containing this text. A known defect, asserted as it is (see the row), so that its fix
-    /// fails this row (then make it `Adopts`).
-    FailsConverging(&'static str),
 }
 
 struct Row {
@@ -137,12 +127,8 @@ fn row(
 }
 
 impl Row {
-    fn overwritten_on_resume(self) -> Row {
-        self.resumed(Resume::Overwrites)
-    }
-
-    fn resumed(mut self, resume: Resume) -> Row {
-        self.resume = resume;
+    fn overwritten_on_resume(mut self) -> Row {
+        self.resume = Resume::Overwrites;
         self
     }
 
@@ -446,8 +432,7 @@ fn rows() -> Vec<Row> {
                 api: "iam:AddRoleToInstanceProfile",
                 check: "role",
             },
-        )
-        .resumed(Resume::AdoptsLosingTagsAll),
+        ),
         row(
             "aws_instance",
             "aws_instance.t",
@@ -459,10 +444,6 @@ fn rows() -> Vec<Row> {
                 check: "instance_type",
             },
         ),
-        // Known defect: adopting a volume whose configuration leaves iops and throughput unset
-        // fails. AWS reports them (gp3: 3000 and 125); `modify_volume` counts an attribute the
-        // plan does not hold as changed, then has no value to send: a ModifyVolume without any
-        // change, which AWS and moto refuse.
         row(
             "aws_ebs_volume",
             "aws_ebs_volume.t",
@@ -473,10 +454,7 @@ fn rows() -> Vec<Row> {
                 api: "ec2:ModifyVolume",
                 check: "size",
             },
-        )
-        .resumed(Resume::FailsConverging(
-            "ec2:ModifyVolume failed: InvalidParameterValue",
-        )),
+        ),
         row(
             "aws_volume_attachment",
             "aws_volume_attachment.t",
@@ -877,34 +855,9 @@ async fn through_its_steps(p: &AwsProvider, r: &Row, made: &Made) -> (Value, Val
         r.creates,
         r.resume
     );
-    let mut v = match (resumed, r.resume) {
-        (Err(e), Resume::FailsConverging(known)) if e.message.contains(known) => {
-            // Go on from the state a resumed create should leave (the first create's).
-            v
-        }
-        (Ok(_), Resume::FailsConverging(_)) => {
-            panic!("{rt}: resuming converges now: make the row Resume::Adopts")
-        }
-        (Err(e), _) => panic!("{rt}: resumed create failed: {e:?}"),
-        (Ok(again), Resume::AdoptsLosingTagsAll) => {
-            // The defect exactly: the same object, all but tags_all, which is empty.
-            assert_eq!(
-                without(&again, &["tags_all"]),
-                without(&v, &["tags_all"]),
-                "{rt}: resuming"
-            );
-            assert_eq!(
-                attr(&again, "tags_all"),
-                obj(&[]),
-                "{rt}: tags_all after resuming"
-            );
-            assert!(
-                !plan_is_noop(p, rt, &again, config.clone()),
-                "{rt}: the plan after resuming is empty now: make the row Resume::Adopts"
-            );
-            v
-        }
-        (Ok(again), _) => {
+    let mut v = match resumed {
+        Err(e) => panic!("{rt}: resumed create failed: {e:?}"),
+        Ok(again) => {
             assert_eq!(
                 attr_str(&again, "id"),
                 id,

@@ -388,6 +388,63 @@ pub async fn observe_by_tag_then_id<T: ResourceType + ?Sized>(
         .collect())
 }
 
+/// Whether the object `id` with `tags` is one that query `q` asks for (for types whose listing
+/// cannot filter by tag: ELBv2's, IAM roles).
+pub fn wanted(cx: &Ctx, q: Query<'_>, id: &str, tags: &Tags) -> bool {
+    let ours = tags.get(STACK_TAG) == Some(&cx.stack_id);
+    match q {
+        Query::Stack => ours,
+        Query::Address(a) => ours && tags.get(ADDRESS_TAG).map(String::as_str) == Some(a),
+        Query::Ids(ids) => ids.iter().any(|i| i == id),
+    }
+}
+
+/// Observation by id alone, for types whose every Describe lists the whole account (so the
+/// default, by stack and then by id, would list it twice): one `describe` by the ids in state.
+pub async fn observe_by_ids<T: ResourceType + ?Sized>(
+    t: &T,
+    cx: &Ctx,
+    priors: &[Value],
+) -> Result<Vec<Option<Observed>>, ProviderError> {
+    observe_ids_with(priors, |ids| async move {
+        t.describe(cx, Query::Ids(&ids)).await
+    })
+    .await
+}
+
+/// Each prior object as found by one `read` of the ids state holds (not called when it holds
+/// none); None for an id `read` does not return.
+pub async fn observe_ids_with<F, Fut>(
+    priors: &[Value],
+    read: F,
+) -> Result<Vec<Option<Observed>>, ProviderError>
+where
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Vec<Observed>, ProviderError>>,
+{
+    let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
+    if ids.is_empty() {
+        return Ok(priors.iter().map(|_| None).collect());
+    }
+    let found = read(ids).await?;
+    Ok(priors
+        .iter()
+        .map(|p| {
+            let id = str_attr(p, "id")?;
+            found.iter().find(|o| o.id == id).cloned()
+        })
+        .collect())
+}
+
+/// The distinct values of attribute `k` over `priors` (the parents their objects are read
+/// through: volumes of attachments, groups of rules, target groups of registrations), sorted.
+pub fn distinct_attr(priors: &[Value], k: &str) -> Vec<String> {
+    let mut out: Vec<String> = priors.iter().filter_map(|p| str_attr(p, k)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Batched refresh of many objects of one type.
 pub async fn read_batch(
     t: &dyn ResourceType,
@@ -603,6 +660,7 @@ async fn update_once(
 ) -> Result<Value, ProviderError> {
     let planned = normalize_planned(t, planned.clone());
     let id = id_of(prior)?;
+    let mut base = planned.clone();
     if t.tagged() {
         let current_all = tags::tags_of(prior.get_attr("tags_all"));
         let prior_user = tags::tags_of(prior.get_attr("tags"));
@@ -618,9 +676,16 @@ async fn update_once(
         if !set.is_empty() || !delete.is_empty() {
             t.tag_api().update(cx, &id, &set, &delete).await?;
         }
+        // Read back over the tags it now carries: a type whose listing cannot report tags
+        // (instance profiles) would otherwise lose them, and the next plan would tag it again
+        // (found by adopting: the adopted object's state starts from what AWS reports). What
+        // AWS reports, where it does, wins.
+        if let Value::Map(m) = &mut base {
+            m.insert("tags_all".into(), tags::tags_value(&desired));
+        }
     }
     t.update(cx, &id, prior, &planned).await?;
-    read_one(t, cx, &id, &planned).await
+    read_one(t, cx, &id, &base).await
 }
 
 pub async fn delete(t: &dyn ResourceType, cx: &Ctx, prior: &Value) -> Result<(), ProviderError> {
@@ -668,6 +733,17 @@ pub fn ec2_filters(cx: &Ctx, query: Query<'_>, id_filter: &str) -> Vec<Filter> {
                 .build(),
         ],
     }
+}
+
+/// An EC2 object as observed: what `fields` read from it, with the tags EC2 lists beside it.
+pub fn ec2_observed<S>(
+    cx: &Ctx,
+    fields: &[Field<S>],
+    s: &S,
+    id: Option<&str>,
+    tags: &[Tag],
+) -> Option<Observed> {
+    declare::observed(cx, fields, s, id, Some(ec2_tags(tags)))
 }
 
 pub fn ec2_tags(tags: &[Tag]) -> Tags {

@@ -15,13 +15,15 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::Bucket as AwsBucket;
 
 use super::client::to_provider_error;
 use super::declare::{
-    Field, Identity, TagApi, attr, delete_call, put_s3_bucket_tags, s3_bucket_tags, updater,
+    Field, Identity, TagApi, delete_call, erase, observed, put_s3_bucket_tags, s3_bucket_tags,
+    updater,
 };
 use super::iam::owned_by;
-use super::resource::{Attrs, Ctx, Observed, ResourceType, attrs, bool_attr, str_attr};
+use super::resource::{Attrs, Ctx, Observed, ResourceType, bool_attr, distinct_attr, str_attr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -32,6 +34,23 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 
 pub struct Bucket;
 
+impl Bucket {
+    /// Read from the bucket as ListBuckets lists it.
+    fn shape() -> Vec<Field<AwsBucket>> {
+        type F = Field<AwsBucket>;
+        vec![
+            F::attr("bucket", A::required(Type::String).force_new()).read_str(AwsBucket::name),
+            F::attr(
+                "force_destroy",
+                A::optional(Type::Bool).default(Value::Bool(false)),
+            )
+            .state_only(),
+            F::attr("arn", A::computed(Type::String))
+                .read(|b| Value::string(format!("arn:aws:s3:::{}", b.name().unwrap_or("")))),
+        ]
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceType for Bucket {
     fn name(&self) -> &'static str {
@@ -41,15 +60,7 @@ impl ResourceType for Bucket {
         "An S3 bucket (e.g. per-node key bundles)."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("bucket", A::required(Type::String).force_new()),
-            attr(
-                "force_destroy",
-                A::optional(Type::Bool).default(Value::Bool(false)),
-            )
-            .state_only(),
-            attr("arn", A::computed(Type::String)),
-        ]
+        erase(&Bucket::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::S3Bucket
@@ -70,14 +81,17 @@ impl ResourceType for Bucket {
             .clients
             .run("s3:ListBuckets", || s3.list_buckets().send())
             .await?;
-        let names: Vec<String> = listed
-            .buckets()
-            .iter()
-            .filter_map(|b| b.name().map(str::to_string))
-            .collect();
+        let shape = Bucket::shape();
+        let bucket = |id: String| {
+            let b = listed
+                .buckets()
+                .iter()
+                .find(|b| b.name() == Some(id.as_str()))?;
+            Some((id, b))
+        };
         let mut out = Vec::new();
         for p in priors {
-            let Some(id) = str_attr(p, "id").filter(|id| names.contains(id)) else {
+            let Some((id, b)) = str_attr(p, "id").and_then(bucket) else {
                 out.push(None);
                 continue;
             };
@@ -85,14 +99,7 @@ impl ResourceType for Bucket {
                 out.push(None);
                 continue;
             };
-            out.push(Some(Observed {
-                attrs: attrs(vec![
-                    ("bucket", Value::string(id.clone())),
-                    ("arn", Value::string(format!("arn:aws:s3:::{id}"))),
-                ]),
-                tags: Some(tags),
-                id,
-            }));
+            out.push(observed(cx, &shape, b, Some(&id), Some(tags)));
         }
         Ok(out)
     }
@@ -194,6 +201,29 @@ impl ResourceType for Bucket {
 /// An object; id `bucket/key`. Drift is detected by ETag (content changed outside).
 pub struct Object;
 
+/// An object's ETag as ListObjectsV2 lists it, with whether the prior object's content is
+/// sensitive (its hash is then marked too).
+struct Listed {
+    etag: String,
+    sensitive: bool,
+}
+
+impl Object {
+    fn shape() -> Vec<Field<Listed>> {
+        type F = Field<Listed>;
+        // PutObject overwrites: it is both create and update.
+        let put = updater!("s3:PutObject", Object::put_object);
+        vec![
+            F::attr("bucket", A::required(Type::String).force_new()),
+            F::attr("key", A::required(Type::String).force_new()),
+            F::attr("content", A::required(Type::String)).by(put),
+            F::attr("content_type", A::optional(Type::String)).by(put),
+            F::attr("etag", A::computed(Type::String))
+                .read(|l| Value::string(&l.etag).mark_if(l.sensitive)),
+        ]
+    }
+}
+
 fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(data))
@@ -208,15 +238,7 @@ impl ResourceType for Object {
         "An S3 object with inline content (sensitive when the value is)."
     }
     fn fields(&self) -> Vec<Field> {
-        // PutObject overwrites: it is both create and update.
-        let put = updater!("s3:PutObject", Object::put_object);
-        vec![
-            attr("bucket", A::required(Type::String).force_new()),
-            attr("key", A::required(Type::String).force_new()),
-            attr("content", A::required(Type::String)).by(put),
-            attr("content_type", A::optional(Type::String)).by(put),
-            attr("etag", A::computed(Type::String)),
-        ]
+        erase(&Object::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -241,12 +263,7 @@ impl ResourceType for Object {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let mut buckets: Vec<String> = priors
-            .iter()
-            .filter_map(|p| str_attr(p, "bucket"))
-            .collect();
-        buckets.sort();
-        buckets.dedup();
+        let buckets = distinct_attr(priors, "bucket");
         let s3 = &cx.clients.s3;
         let mut etags: BTreeMap<(String, String), String> = BTreeMap::new();
         for b in &buckets {
@@ -277,21 +294,17 @@ impl ResourceType for Object {
                 }
             }
         }
+        let shape = Object::shape();
         Ok(priors
             .iter()
             .map(|p| {
                 let b = str_attr(p, "bucket")?;
                 let k = str_attr(p, "key")?;
-                let etag = etags.get(&(b.clone(), k.clone()))?;
-                let sensitive = p.get_attr("content").is_some_and(|c| c.is_sensitive());
-                Some(Observed {
-                    id: format!("{b}/{k}"),
-                    attrs: attrs(vec![(
-                        "etag",
-                        Value::string(etag.clone()).mark_if(sensitive),
-                    )]),
-                    tags: None,
-                })
+                let listed = Listed {
+                    etag: etags.get(&(b.clone(), k.clone()))?.clone(),
+                    sensitive: p.get_attr("content").is_some_and(|c| c.is_sensitive()),
+                };
+                observed(cx, &shape, &listed, Some(&format!("{b}/{k}")), None)
             })
             .collect())
     }

@@ -7,10 +7,16 @@
 //! rules replace every rule the bucket had. Supported lifecycle shape (Terraform's, narrowed):
 //! `rule { id, status, filter { prefix }, expiration { days } }`.
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput as GotLifecycle;
+use aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyOutput as GotPolicy;
+use aws_sdk_s3::types::LifecycleRule;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
+use super::declare::{Field, Identity, TagApi, delete_call, erase, observed, updater};
 use super::iam::canonical_json;
-use super::resource::{Attrs, Ctx, Observed, ResourceType, attrs, str_attr};
+use super::resource::{Attrs, Ctx, Observed, ResourceType, str_attr};
 use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
@@ -33,7 +39,78 @@ fn missing(code: &str) -> bool {
     )
 }
 
+/// A bucket's configuration as its Get answered (the answer does not name the bucket).
+struct Got<T> {
+    bucket: String,
+    answer: T,
+}
+
+/// The bucket a configuration belongs to: its id too.
+fn bucket_field<T>() -> Field<Got<T>> {
+    Field::attr("bucket", A::required(Type::String).force_new()).read(|g| Value::string(&g.bucket))
+}
+
+/// Each prior object's configuration: one `get` (calling `api`) of its bucket's, read through
+/// `fields`; None where the bucket has none (or is gone).
+async fn observe_each<T, E, F, Fut>(
+    cx: &Ctx,
+    priors: &[Value],
+    api: &str,
+    fields: &[Field<Got<T>>],
+    get: F,
+) -> Result<Vec<Option<Observed>>, ProviderError>
+where
+    F: Fn(&str) -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut out = Vec::new();
+    for p in priors {
+        let Some(bucket) = str_attr(p, "bucket") else {
+            out.push(None);
+            continue;
+        };
+        match cx.clients.call(api, || get(&bucket)).await {
+            Ok(answer) => {
+                let got = Got {
+                    bucket: bucket.clone(),
+                    answer,
+                };
+                out.push(observed(cx, fields, &got, Some(&bucket), None));
+            }
+            Err(e) if missing(&e.code) => out.push(None),
+            Err(e) => return Err(to_provider_error(api, e)),
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a configuration: the same Put an update makes (it replaces whatever the bucket
+/// has), under the bucket's name.
+async fn put_configuration<T: ResourceType + ?Sized>(
+    t: &T,
+    cx: &Ctx,
+    planned: &Value,
+) -> Result<String, ProviderError> {
+    let bucket =
+        str_attr(planned, "bucket").ok_or_else(|| ProviderError::fatal("bucket is required"))?;
+    t.update(cx, &bucket, &Value::Null, planned).await?;
+    Ok(bucket)
+}
+
 pub struct BucketPolicy;
+
+impl BucketPolicy {
+    fn shape() -> Vec<Field<Got<GotPolicy>>> {
+        type F = Field<Got<GotPolicy>>;
+        vec![
+            bucket_field(),
+            F::attr("policy", A::required(Type::String))
+                .by(updater!("s3:PutBucketPolicy", BucketPolicy::put_policy))
+                .read(|g| Value::string(canonical_json(g.answer.policy().unwrap_or("")))),
+        ]
+    }
+}
 
 #[async_trait::async_trait]
 impl ResourceType for BucketPolicy {
@@ -44,11 +121,7 @@ impl ResourceType for BucketPolicy {
         "A bucket's resource policy."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("bucket", A::required(Type::String).force_new()),
-            attr("policy", A::required(Type::String))
-                .by(updater!("s3:PutBucketPolicy", BucketPolicy::put_policy)),
-        ]
+        erase(&BucketPolicy::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -66,35 +139,8 @@ impl ResourceType for BucketPolicy {
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
         let s3 = &cx.clients.s3;
-        let mut out = Vec::new();
-        for p in priors {
-            let Some(bucket) = str_attr(p, "bucket") else {
-                out.push(None);
-                continue;
-            };
-            let r = cx
-                .clients
-                .call("s3:GetBucketPolicy", || {
-                    s3.get_bucket_policy().bucket(&bucket).send()
-                })
-                .await;
-            match r {
-                Ok(got) => out.push(Some(Observed {
-                    id: bucket.clone(),
-                    attrs: attrs(vec![
-                        ("bucket", Value::string(bucket.clone())),
-                        (
-                            "policy",
-                            Value::string(canonical_json(got.policy().unwrap_or(""))),
-                        ),
-                    ]),
-                    tags: None,
-                })),
-                Err(e) if missing(&e.code) => out.push(None),
-                Err(e) => return Err(to_provider_error("s3:GetBucketPolicy", e)),
-            }
-        }
-        Ok(out)
+        let get = |b: &str| s3.get_bucket_policy().bucket(b).send();
+        observe_each(cx, priors, "s3:GetBucketPolicy", &Self::shape(), get).await
     }
     async fn create(
         &self,
@@ -103,10 +149,7 @@ impl ResourceType for BucketPolicy {
         _tags: &Tags,
         _token: &str,
     ) -> Result<String, ProviderError> {
-        let bucket = str_attr(planned, "bucket")
-            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
-        self.update(cx, &bucket, &Value::Null, planned).await?;
-        Ok(bucket)
+        put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;
@@ -175,18 +218,30 @@ fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>, Pr
     Ok(out)
 }
 
-#[async_trait::async_trait]
-impl ResourceType for BucketLifecycle {
-    fn name(&self) -> &'static str {
-        "aws_s3_bucket_lifecycle_configuration"
-    }
-    fn description(&self) -> &'static str {
-        "A bucket's lifecycle rules (authoritative): expiration by key prefix."
-    }
-    fn fields(&self) -> Vec<Field> {
+/// A rule as the refresh reads it (the prefix of its filter, or the deprecated rule-level one).
+fn rule_of(r: &LifecycleRule) -> Value {
+    let prefix = r
+        .filter()
+        .and_then(|f| f.prefix())
+        .or_else(|| {
+            #[allow(deprecated)]
+            r.prefix()
+        })
+        .unwrap_or("");
+    rule_value(
+        r.id().unwrap_or(""),
+        r.status().as_str() == "Enabled",
+        prefix,
+        r.expiration().and_then(|e| e.days()).unwrap_or(0),
+    )
+}
+
+impl BucketLifecycle {
+    fn shape() -> Vec<Field<Got<GotLifecycle>>> {
+        type F = Field<Got<GotLifecycle>>;
         vec![
-            attr("bucket", A::required(Type::String).force_new()),
-            block(
+            bucket_field(),
+            F::block(
                 "rule",
                 BlockNesting::List,
                 Schema::new()
@@ -206,8 +261,22 @@ impl ResourceType for BucketLifecycle {
             .by(updater!(
                 "s3:PutBucketLifecycleConfiguration",
                 BucketLifecycle::put_rules
-            )),
+            ))
+            .read(|g| Value::List(g.answer.rules().iter().map(rule_of).collect())),
         ]
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for BucketLifecycle {
+    fn name(&self) -> &'static str {
+        "aws_s3_bucket_lifecycle_configuration"
+    }
+    fn description(&self) -> &'static str {
+        "A bucket's lifecycle rules (authoritative): expiration by key prefix."
+    }
+    fn fields(&self) -> Vec<Field> {
+        erase(&BucketLifecycle::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -239,58 +308,9 @@ impl ResourceType for BucketLifecycle {
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
         let s3 = &cx.clients.s3;
-        let mut out = Vec::new();
-        for p in priors {
-            let Some(bucket) = str_attr(p, "bucket") else {
-                out.push(None);
-                continue;
-            };
-            let r = cx
-                .clients
-                .call("s3:GetBucketLifecycleConfiguration", || {
-                    s3.get_bucket_lifecycle_configuration()
-                        .bucket(&bucket)
-                        .send()
-                })
-                .await;
-            match r {
-                Ok(got) => {
-                    let rules: Vec<Value> = got
-                        .rules()
-                        .iter()
-                        .map(|r| {
-                            let prefix = r
-                                .filter()
-                                .and_then(|f| f.prefix())
-                                .or_else(|| {
-                                    #[allow(deprecated)]
-                                    r.prefix()
-                                })
-                                .unwrap_or("");
-                            rule_value(
-                                r.id().unwrap_or(""),
-                                r.status().as_str() == "Enabled",
-                                prefix,
-                                r.expiration().and_then(|e| e.days()).unwrap_or(0),
-                            )
-                        })
-                        .collect();
-                    out.push(Some(Observed {
-                        id: bucket.clone(),
-                        attrs: attrs(vec![
-                            ("bucket", Value::string(bucket.clone())),
-                            ("rule", Value::List(rules)),
-                        ]),
-                        tags: None,
-                    }))
-                }
-                Err(e) if missing(&e.code) => out.push(None),
-                Err(e) => {
-                    return Err(to_provider_error("s3:GetBucketLifecycleConfiguration", e));
-                }
-            }
-        }
-        Ok(out)
+        let get = |b: &str| s3.get_bucket_lifecycle_configuration().bucket(b).send();
+        let api = "s3:GetBucketLifecycleConfiguration";
+        observe_each(cx, priors, api, &Self::shape(), get).await
     }
     async fn create(
         &self,
@@ -299,10 +319,7 @@ impl ResourceType for BucketLifecycle {
         _tags: &Tags,
         _token: &str,
     ) -> Result<String, ProviderError> {
-        let bucket = str_attr(planned, "bucket")
-            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
-        self.update(cx, &bucket, &Value::Null, planned).await?;
-        Ok(bucket)
+        put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let s3 = &cx.clients.s3;

@@ -8,14 +8,16 @@
 
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::{ResourceType as Rt, RouteTable as AwsRouteTable};
+use aws_sdk_ec2::types::{
+    ResourceType as Rt, Route, RouteTable as AwsRouteTable, RouteTableAssociation as AwsAssociation,
+};
 
 use super::arn;
-use crate::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
+use crate::declare::{Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_filters, ec2_tag_spec,
-    ec2_tags, str_attr, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_filters, ec2_observed,
+    ec2_tag_spec, str_attr, vstr,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
@@ -121,6 +123,46 @@ impl RouteTable {
     }
 }
 
+impl RouteTable {
+    fn shape() -> Vec<Field<AwsRouteTable>> {
+        type F = Field<AwsRouteTable>;
+        vec![
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsRouteTable::vpc_id),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, t| {
+                let id = t.route_table_id().unwrap_or("");
+                arn(cx, t.owner_id(), "route-table", id)
+            }),
+            F::computed("owner_id", AwsRouteTable::owner_id),
+            F::block("route", BlockNesting::List, route_schema())
+                .by(updater!("ec2:CreateRoute", RouteTable::update_routes))
+                .read(|t| canonical_routes(&routes_of(t))),
+        ]
+    }
+}
+
+/// A table's routes as `route` blocks, but the VPC's local route, which exists in every table
+/// and cannot be managed.
+fn routes_of(t: &AwsRouteTable) -> Vec<Value> {
+    let route = |r: &Route| {
+        Some(Value::Map(attrs(vec![
+            ("cidr_block", Value::string(r.destination_cidr_block()?)),
+            ("gateway_id", vstr(r.gateway_id())),
+            ("nat_gateway_id", vstr(r.nat_gateway_id())),
+            ("network_interface_id", vstr(r.network_interface_id())),
+            (
+                "vpc_peering_connection_id",
+                vstr(r.vpc_peering_connection_id()),
+            ),
+        ])))
+    };
+    t.routes()
+        .iter()
+        .filter(|r| r.gateway_id() != Some("local"))
+        .filter_map(route)
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl ResourceType for RouteTable {
     fn name(&self) -> &'static str {
@@ -130,13 +172,7 @@ impl ResourceType for RouteTable {
         "A route table with its routes (inline `route` blocks; the local route is implicit)."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("vpc_id", A::required(Type::String).force_new()),
-            attr("arn", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-            block("route", BlockNesting::List, route_schema())
-                .by(updater!("ec2:CreateRoute", RouteTable::update_routes)),
-        ]
+        erase(&RouteTable::shape())
     }
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &["route"]
@@ -150,41 +186,12 @@ impl ResourceType for RouteTable {
         }
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let shape = RouteTable::shape();
+        let obs = |t: &AwsRouteTable| ec2_observed(cx, &shape, t, t.route_table_id(), t.tags());
         Ok(route_tables(cx, q, "route-table-id")
             .await?
             .iter()
-            .filter_map(|t| {
-                let id = t.route_table_id()?.to_string();
-                let routes: Vec<Value> = t
-                    .routes()
-                    .iter()
-                    // The VPC's local route exists in every table and cannot be managed.
-                    .filter(|r| r.gateway_id() != Some("local"))
-                    .filter_map(|r| {
-                        let cidr = r.destination_cidr_block()?;
-                        Some(Value::Map(attrs(vec![
-                            ("cidr_block", Value::string(cidr)),
-                            ("gateway_id", vstr(r.gateway_id())),
-                            ("nat_gateway_id", vstr(r.nat_gateway_id())),
-                            ("network_interface_id", vstr(r.network_interface_id())),
-                            (
-                                "vpc_peering_connection_id",
-                                vstr(r.vpc_peering_connection_id()),
-                            ),
-                        ])))
-                    })
-                    .collect();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("vpc_id", vstr(t.vpc_id())),
-                        ("route", canonical_routes(&routes)),
-                        ("arn", arn(cx, t.owner_id(), "route-table", &id)),
-                        ("owner_id", vstr(t.owner_id())),
-                    ]),
-                    tags: Some(ec2_tags(t.tags())),
-                    id,
-                })
-            })
+            .filter_map(obs)
             .collect())
     }
     async fn create(
@@ -205,11 +212,11 @@ impl ResourceType for RouteTable {
                     .send()
             })
             .await?;
-        let id = out
-            .route_table()
-            .and_then(|t| t.route_table_id())
-            .ok_or_else(|| ProviderError::fatal("CreateRouteTable returned no id"))?
-            .to_string();
+        let table = out.route_table();
+        let id = returned_id(
+            "ec2:CreateRouteTable",
+            table.and_then(|t| t.route_table_id()),
+        )?;
         Self::sync_routes(cx, &id, &[], &blocks_attr(planned, "route")).await?;
         Ok(id)
     }
@@ -266,6 +273,18 @@ async fn route_tables(
 /// No tags in AWS: found through its route table, adopted by (subnet, route table) identity.
 pub(super) struct RouteTableAssociation;
 
+impl RouteTableAssociation {
+    fn shape() -> Vec<Field<AwsAssociation>> {
+        type F = Field<AwsAssociation>;
+        vec![
+            F::attr("subnet_id", A::required(Type::String).force_new())
+                .read_str(AwsAssociation::subnet_id),
+            F::attr("route_table_id", A::required(Type::String).force_new())
+                .read_str(AwsAssociation::route_table_id),
+        ]
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceType for RouteTableAssociation {
     fn name(&self) -> &'static str {
@@ -275,10 +294,7 @@ impl ResourceType for RouteTableAssociation {
         "Associates a subnet with a route table."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("subnet_id", A::required(Type::String).force_new()),
-            attr("route_table_id", A::required(Type::String).force_new()),
-        ]
+        erase(&RouteTableAssociation::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -293,6 +309,7 @@ impl ResourceType for RouteTableAssociation {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());
         };
+        let shape = Self::shape();
         let mut tables = Vec::new();
         let mut missing = ids.to_vec();
         if cx.refreshing("aws_route_table") {
@@ -321,16 +338,7 @@ impl ResourceType for RouteTableAssociation {
                 a.route_table_association_id()
                     .is_some_and(|id| ids.iter().any(|w| w == id))
             })
-            .filter_map(|a| {
-                Some(Observed {
-                    id: a.route_table_association_id()?.to_string(),
-                    attrs: attrs(vec![
-                        ("subnet_id", vstr(a.subnet_id())),
-                        ("route_table_id", vstr(a.route_table_id())),
-                    ]),
-                    tags: None,
-                })
-            })
+            .filter_map(|a| observed(cx, &shape, a, a.route_table_association_id(), None))
             .collect())
     }
     async fn find_existing(
@@ -378,9 +386,7 @@ impl ResourceType for RouteTableAssociation {
                     .send()
             })
             .await?;
-        out.association_id()
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("AssociateRouteTable returned no id"))
+        returned_id("ec2:AssociateRouteTable", out.association_id())
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;

@@ -7,23 +7,73 @@
 //! loses the default allow-all unless the configuration lists it. A separate rule's id is
 //! derived from its content; it exists while every one of its atoms is present.
 
-use aws_sdk_ec2::types::{IpPermission, ResourceType as Rt};
+use aws_sdk_ec2::types::{IpPermission, ResourceType as Rt, SecurityGroup as AwsGroup};
 
 use super::arn;
 use super::sg_rules::{
     Atom, Direction, Source, atoms_of_config, atoms_of_permissions, atoms_of_state, authorize,
     canonical_rule_list, norm_protocol, revoke, rule_schema, security_groups, sync_rules,
 };
-use crate::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
+use crate::declare::{Field, Identity, TagApi, attr, delete_call, erase, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_tag_spec, ec2_tags,
-    str_attr, take_listed, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, blocks_attr, distinct_attr, ec2_observed,
+    ec2_tag_spec, str_attr, take_listed,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct SecurityGroup;
+
+impl SecurityGroup {
+    fn shape() -> Vec<Field<AwsGroup>> {
+        type F = Field<AwsGroup>;
+        let rules = updater!(
+            "ec2:AuthorizeSecurityGroup*",
+            SecurityGroup::sync_inline_rules
+        );
+        /// Rules in canonical form: one entry per source, `self` for the group itself.
+        fn rules_of(g: &AwsGroup, perms: &[IpPermission]) -> Value {
+            let atoms = atoms_of_permissions(perms, g.group_id().unwrap_or(""));
+            Value::List(atoms.iter().map(Atom::to_value).collect())
+        }
+        vec![
+            F::attr(
+                "name",
+                A::optional_computed(Type::String)
+                    .force_new()
+                    .describe("Default: the Name tag plus a suffix from the client token"),
+            )
+            .read_str(AwsGroup::group_name),
+            F::attr(
+                "description",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("Managed by slipway")),
+            )
+            .read_str(AwsGroup::description),
+            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsGroup::vpc_id),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
+                match g.security_group_arn() {
+                    Some(a) => Value::string(a),
+                    None => arn(
+                        cx,
+                        g.owner_id(),
+                        "security-group",
+                        g.group_id().unwrap_or(""),
+                    ),
+                }
+            }),
+            F::computed("owner_id", AwsGroup::owner_id),
+            F::block("ingress", BlockNesting::List, rule_schema())
+                .by(rules)
+                .read(|g| rules_of(g, g.ip_permissions())),
+            F::block("egress", BlockNesting::List, rule_schema())
+                .by(rules)
+                .read(|g| rules_of(g, g.ip_permissions_egress())),
+        ]
+    }
+}
 
 #[async_trait::async_trait]
 impl ResourceType for SecurityGroup {
@@ -34,29 +84,7 @@ impl ResourceType for SecurityGroup {
         "A security group; inline ingress/egress blocks are authoritative when present."
     }
     fn fields(&self) -> Vec<Field> {
-        let rules = updater!(
-            "ec2:AuthorizeSecurityGroup*",
-            SecurityGroup::sync_inline_rules
-        );
-        vec![
-            attr(
-                "name",
-                A::optional_computed(Type::String)
-                    .force_new()
-                    .describe("Default: the Name tag plus a suffix from the client token"),
-            ),
-            attr(
-                "description",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("Managed by slipway")),
-            ),
-            attr("vpc_id", A::required(Type::String).force_new()),
-            attr("arn", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-            block("ingress", BlockNesting::List, rule_schema()).by(rules),
-            block("egress", BlockNesting::List, rule_schema()).by(rules),
-        ]
+        erase(&SecurityGroup::shape())
     }
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &["ingress", "egress"]
@@ -71,39 +99,12 @@ impl ResourceType for SecurityGroup {
         }
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+        let shape = SecurityGroup::shape();
+        let obs = |g: &AwsGroup| ec2_observed(cx, &shape, g, g.group_id(), g.tags());
         Ok(security_groups(cx, q)
             .await?
             .iter()
-            .filter_map(|g| {
-                let id = g.group_id()?.to_string();
-                let rules = |perms: &[IpPermission]| {
-                    Value::List(
-                        atoms_of_permissions(perms, &id)
-                            .iter()
-                            .map(Atom::to_value)
-                            .collect(),
-                    )
-                };
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("name", vstr(g.group_name())),
-                        ("description", vstr(g.description())),
-                        ("vpc_id", vstr(g.vpc_id())),
-                        ("ingress", rules(g.ip_permissions())),
-                        ("egress", rules(g.ip_permissions_egress())),
-                        (
-                            "arn",
-                            match g.security_group_arn() {
-                                Some(a) => Value::string(a),
-                                None => arn(cx, g.owner_id(), "security-group", &id),
-                            },
-                        ),
-                        ("owner_id", vstr(g.owner_id())),
-                    ]),
-                    tags: Some(ec2_tags(g.tags())),
-                    id,
-                })
-            })
+            .filter_map(obs)
             .collect())
     }
     async fn create(
@@ -136,10 +137,7 @@ impl ResourceType for SecurityGroup {
                     .send()
             })
             .await?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| ProviderError::fatal("CreateSecurityGroup returned no id"))?
-            .to_string();
+        let id = returned_id("ec2:CreateSecurityGroup", out.group_id())?;
         authorize(
             cx,
             &id,
@@ -304,12 +302,7 @@ impl ResourceType for SecurityGroupRule {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let mut groups: Vec<String> = priors
-            .iter()
-            .filter_map(|p| str_attr(p, "security_group_id"))
-            .collect();
-        groups.sort();
-        groups.dedup();
+        let groups = distinct_attr(priors, "security_group_id");
         if groups.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
         }

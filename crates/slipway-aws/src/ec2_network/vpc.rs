@@ -6,19 +6,58 @@
 //! a detach or delete refused with DependencyViolation (addresses still mapped, ENIs still in
 //! a subnet) is retried until `ready_timeout`.
 
-use aws_sdk_ec2::types::ResourceType as Rt;
+use aws_sdk_ec2::types::{
+    InternetGateway as AwsIgw, ResourceType as Rt, Subnet as AwsSubnet, Vpc as AwsVpc,
+};
 
 use super::{arn, set_bool};
-use crate::declare::{Field, attr, delete_call, updater};
+use crate::declare::{Field, delete_call, erase, returned_id, updater};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::resource::{
-    Ctx, Observed, Query, ResourceType, attrs, bool_attr, changed, ec2_filters, ec2_tag_spec,
-    ec2_tags, str_attr, vstr,
+    Ctx, Observed, Query, ResourceType, bool_attr, changed, ec2_filters, ec2_observed,
+    ec2_tag_spec, str_attr,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct Vpc;
+
+impl Vpc {
+    fn shape() -> Vec<Field<AwsVpc>> {
+        type F = Field<AwsVpc>;
+        let dns = updater!("ec2:ModifyVpcAttribute", Vpc::modify_dns);
+        let unread = "Not refreshed: reading it costs one call per VPC";
+        vec![
+            F::attr("cidr_block", A::required(Type::String).force_new())
+                .read_str(AwsVpc::cidr_block),
+            F::attr(
+                "instance_tenancy",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("default")),
+            )
+            .read_str(|v| v.instance_tenancy().map(|t| t.as_str())),
+            F::attr(
+                "enable_dns_support",
+                A::optional(Type::Bool)
+                    .default(Value::Bool(true))
+                    .describe(unread),
+            )
+            .by(dns),
+            F::attr(
+                "enable_dns_hostnames",
+                A::optional(Type::Bool)
+                    .default(Value::Bool(false))
+                    .describe(unread),
+            )
+            .by(dns),
+            F::attr("arn", A::computed(Type::String))
+                .read_cx(|cx, v| arn(cx, v.owner_id(), "vpc", v.vpc_id().unwrap_or(""))),
+            F::computed("owner_id", AwsVpc::owner_id),
+            F::computed("dhcp_options_id", AwsVpc::dhcp_options_id),
+        ]
+    }
+}
 
 #[async_trait::async_trait]
 impl ResourceType for Vpc {
@@ -29,34 +68,7 @@ impl ResourceType for Vpc {
         "A VPC."
     }
     fn fields(&self) -> Vec<Field> {
-        let dns = updater!("ec2:ModifyVpcAttribute", Vpc::modify_dns);
-        let unread = "Not refreshed: reading it costs one call per VPC";
-        vec![
-            attr("cidr_block", A::required(Type::String).force_new()),
-            attr(
-                "instance_tenancy",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("default")),
-            ),
-            attr(
-                "enable_dns_support",
-                A::optional(Type::Bool)
-                    .default(Value::Bool(true))
-                    .describe(unread),
-            )
-            .by(dns),
-            attr(
-                "enable_dns_hostnames",
-                A::optional(Type::Bool)
-                    .default(Value::Bool(false))
-                    .describe(unread),
-            )
-            .by(dns),
-            attr("arn", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-            attr("dhcp_options_id", A::computed(Type::String)),
-        ]
+        erase(&Vpc::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -67,26 +79,9 @@ impl ResourceType for Vpc {
             ec2.describe_vpcs().set_filters(Some(filters.clone())),
             vpcs
         );
-        Ok(vpcs
-            .into_iter()
-            .filter_map(|v| {
-                let id = v.vpc_id()?.to_string();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("cidr_block", vstr(v.cidr_block())),
-                        (
-                            "instance_tenancy",
-                            vstr(v.instance_tenancy().map(|t| t.as_str())),
-                        ),
-                        ("arn", arn(cx, v.owner_id(), "vpc", &id)),
-                        ("owner_id", vstr(v.owner_id())),
-                        ("dhcp_options_id", vstr(v.dhcp_options_id())),
-                    ]),
-                    tags: Some(ec2_tags(v.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = Vpc::shape();
+        let obs = |v: &AwsVpc| ec2_observed(cx, &shape, v, v.vpc_id(), v.tags());
+        Ok(vpcs.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -108,11 +103,7 @@ impl ResourceType for Vpc {
                     .send()
             })
             .await?;
-        let id = out
-            .vpc()
-            .and_then(|v| v.vpc_id())
-            .ok_or_else(|| ProviderError::fatal("CreateVpc returned no id"))?
-            .to_string();
+        let id = returned_id("ec2:CreateVpc", out.vpc().and_then(|v| v.vpc_id()))?;
         // The DNS attributes cannot be set at creation; defaults are support on, hostnames off.
         self.update(cx, &id, &Value::Null, planned).await?;
         Ok(id)
@@ -174,25 +165,7 @@ impl ResourceType for Subnet {
         "A subnet of a VPC, in one availability zone."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("vpc_id", A::required(Type::String).force_new()),
-            attr("cidr_block", A::required(Type::String).force_new()),
-            attr(
-                "availability_zone",
-                A::optional_computed(Type::String).force_new(),
-            ),
-            attr(
-                "map_public_ip_on_launch",
-                A::optional(Type::Bool).default(Value::Bool(false)),
-            )
-            .by(updater!(
-                "ec2:ModifySubnetAttribute",
-                Subnet::modify_public_ip
-            )),
-            attr("availability_zone_id", A::computed(Type::String)),
-            attr("arn", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-        ]
+        erase(&Subnet::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -203,34 +176,9 @@ impl ResourceType for Subnet {
             ec2.describe_subnets().set_filters(Some(filters.clone())),
             subnets
         );
-        Ok(subnets
-            .into_iter()
-            .filter_map(|s| {
-                let id = s.subnet_id()?.to_string();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("vpc_id", vstr(s.vpc_id())),
-                        ("cidr_block", vstr(s.cidr_block())),
-                        ("availability_zone", vstr(s.availability_zone())),
-                        ("availability_zone_id", vstr(s.availability_zone_id())),
-                        (
-                            "map_public_ip_on_launch",
-                            Value::Bool(s.map_public_ip_on_launch().unwrap_or(false)),
-                        ),
-                        (
-                            "arn",
-                            match s.subnet_arn() {
-                                Some(a) => Value::string(a),
-                                None => arn(cx, s.owner_id(), "subnet", &id),
-                            },
-                        ),
-                        ("owner_id", vstr(s.owner_id())),
-                    ]),
-                    tags: Some(ec2_tags(s.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = Subnet::shape();
+        let obs = |s: &AwsSubnet| ec2_observed(cx, &shape, s, s.subnet_id(), s.tags());
+        Ok(subnets.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -251,11 +199,7 @@ impl ResourceType for Subnet {
                     .send()
             })
             .await?;
-        let id = out
-            .subnet()
-            .and_then(|s| s.subnet_id())
-            .ok_or_else(|| ProviderError::fatal("CreateSubnet returned no id"))?
-            .to_string();
+        let id = returned_id("ec2:CreateSubnet", out.subnet().and_then(|s| s.subnet_id()))?;
         self.update(cx, &id, &Value::Null, planned).await?;
         Ok(id)
     }
@@ -269,6 +213,35 @@ impl ResourceType for Subnet {
 }
 
 impl Subnet {
+    fn shape() -> Vec<Field<AwsSubnet>> {
+        type F = Field<AwsSubnet>;
+        vec![
+            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsSubnet::vpc_id),
+            F::attr("cidr_block", A::required(Type::String).force_new())
+                .read_str(AwsSubnet::cidr_block),
+            F::attr(
+                "availability_zone",
+                A::optional_computed(Type::String).force_new(),
+            )
+            .read_str(AwsSubnet::availability_zone),
+            F::attr(
+                "map_public_ip_on_launch",
+                A::optional(Type::Bool).default(Value::Bool(false)),
+            )
+            .by(updater!(
+                "ec2:ModifySubnetAttribute",
+                Subnet::modify_public_ip
+            ))
+            .read(|s| Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+            F::computed("availability_zone_id", AwsSubnet::availability_zone_id),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, s| match s.subnet_arn() {
+                Some(a) => Value::string(a),
+                None => arn(cx, s.owner_id(), "subnet", s.subnet_id().unwrap_or("")),
+            }),
+            F::computed("owner_id", AwsSubnet::owner_id),
+        ]
+    }
+
     async fn modify_public_ip(
         cx: &Ctx,
         id: &str,
@@ -296,6 +269,21 @@ impl Subnet {
 pub(super) struct InternetGateway;
 
 impl InternetGateway {
+    fn shape() -> Vec<Field<AwsIgw>> {
+        type F = Field<AwsIgw>;
+        let reattach = updater!("ec2:AttachInternetGateway", InternetGateway::reattach);
+        vec![
+            F::attr("vpc_id", A::optional(Type::String))
+                .by(reattach)
+                .read_str(|g| g.attachments().iter().find_map(|a| a.vpc_id())),
+            F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
+                let id = g.internet_gateway_id().unwrap_or("");
+                arn(cx, g.owner_id(), "internet-gateway", id)
+            }),
+            F::computed("owner_id", AwsIgw::owner_id),
+        ]
+    }
+
     async fn attach(cx: &Ctx, id: &str, vpc: &str) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
         cx.clients
@@ -337,12 +325,7 @@ impl ResourceType for InternetGateway {
         "An internet gateway, attached to at most one VPC."
     }
     fn fields(&self) -> Vec<Field> {
-        let reattach = updater!("ec2:AttachInternetGateway", InternetGateway::reattach);
-        vec![
-            attr("vpc_id", A::optional(Type::String)).by(reattach),
-            attr("arn", A::computed(Type::String)),
-            attr("owner_id", A::computed(Type::String)),
-        ]
+        erase(&InternetGateway::shape())
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let ec2 = &cx.clients.ec2;
@@ -354,22 +337,9 @@ impl ResourceType for InternetGateway {
                 .set_filters(Some(filters.clone())),
             internet_gateways
         );
-        Ok(igws
-            .into_iter()
-            .filter_map(|g| {
-                let id = g.internet_gateway_id()?.to_string();
-                let vpc = g.attachments().iter().find_map(|a| a.vpc_id());
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("vpc_id", vstr(vpc)),
-                        ("arn", arn(cx, g.owner_id(), "internet-gateway", &id)),
-                        ("owner_id", vstr(g.owner_id())),
-                    ]),
-                    tags: Some(ec2_tags(g.tags())),
-                    id,
-                })
-            })
-            .collect())
+        let shape = InternetGateway::shape();
+        let obs = |g: &AwsIgw| ec2_observed(cx, &shape, g, g.internet_gateway_id(), g.tags());
+        Ok(igws.iter().filter_map(obs).collect())
     }
     async fn create(
         &self,
@@ -387,11 +357,11 @@ impl ResourceType for InternetGateway {
                     .send()
             })
             .await?;
-        let id = out
-            .internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .ok_or_else(|| ProviderError::fatal("CreateInternetGateway returned no id"))?
-            .to_string();
+        let igw = out.internet_gateway();
+        let id = returned_id(
+            "ec2:CreateInternetGateway",
+            igw.and_then(|g| g.internet_gateway_id()),
+        )?;
         if let Some(vpc) = str_attr(planned, "vpc_id") {
             Self::attach(cx, &id, &vpc).await?;
         }

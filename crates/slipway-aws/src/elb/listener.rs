@@ -2,14 +2,16 @@
 //! is found by (load balancer, port), which AWS keeps unique, and read with one
 //! DescribeListeners over all listener ARNs in state.
 
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Listener as AwsListener, ProtocolEnum,
+};
 
 use crate::client::to_provider_error;
-use crate::declare::{Field, Identity, TagApi, attr, block, delete_call, updater};
+use crate::declare::{Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, changed, int_attr, str_attr,
-    vnum, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, changed, distinct_attr,
+    int_attr, observe_ids_with, str_attr, vnum, vstr,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
@@ -31,6 +33,45 @@ fn forward_actions(planned: &Value) -> Vec<Action> {
         .collect()
 }
 
+impl Listener {
+    fn shape() -> Vec<Field<AwsListener>> {
+        type F = Field<AwsListener>;
+        // One ModifyListener carries port, protocol and actions.
+        let modify = updater!("elbv2:ModifyListener", Listener::modify);
+        vec![
+            F::attr("load_balancer_arn", A::required(Type::String).force_new())
+                .read_str(AwsListener::load_balancer_arn),
+            F::attr("port", A::required(Type::Number))
+                .by(modify)
+                .read(|l| vnum(l.port().map(i64::from))),
+            F::attr(
+                "protocol",
+                A::optional(Type::String).default(Value::string("TCP")),
+            )
+            .by(modify)
+            .read_str(|l| l.protocol().map(ProtocolEnum::as_str)),
+            F::computed("arn", AwsListener::listener_arn),
+            F::block(
+                "default_action",
+                BlockNesting::List,
+                Schema::new()
+                    .attr("type", A::required(Type::String))
+                    .attr("target_group_arn", A::optional(Type::String)),
+            )
+            .by(modify)
+            .read(|l| {
+                let action = |a: &Action| {
+                    Value::Map(attrs(vec![
+                        ("type", vstr(a.r#type().map(ActionTypeEnum::as_str))),
+                        ("target_group_arn", vstr(a.target_group_arn())),
+                    ]))
+                };
+                Value::List(l.default_actions().iter().map(action).collect())
+            }),
+        ]
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceType for Listener {
     fn name(&self) -> &'static str {
@@ -40,26 +81,7 @@ impl ResourceType for Listener {
         "A listener forwarding a port of a load balancer to a target group."
     }
     fn fields(&self) -> Vec<Field> {
-        // One ModifyListener carries port, protocol and actions.
-        let modify = updater!("elbv2:ModifyListener", Listener::modify);
-        vec![
-            attr("load_balancer_arn", A::required(Type::String).force_new()),
-            attr("port", A::required(Type::Number)).by(modify),
-            attr(
-                "protocol",
-                A::optional(Type::String).default(Value::string("TCP")),
-            )
-            .by(modify),
-            attr("arn", A::computed(Type::String)),
-            block(
-                "default_action",
-                BlockNesting::List,
-                Schema::new()
-                    .attr("type", A::required(Type::String))
-                    .attr("target_group_arn", A::optional(Type::String)),
-            )
-            .by(modify),
-        ]
+        erase(&Listener::shape())
     }
     fn tag_api(&self) -> TagApi {
         TagApi::None
@@ -105,37 +127,9 @@ impl ResourceType for Listener {
             Err(e) if e.code == "ListenerNotFound" && ids.len() == 1 => return Ok(Vec::new()),
             Err(e) => return Err(to_provider_error("elbv2:DescribeListeners", e)),
         };
-        Ok(resp
-            .listeners()
-            .iter()
-            .filter_map(|l| {
-                let arn = l.listener_arn()?.to_string();
-                let actions: Vec<Value> = l
-                    .default_actions()
-                    .iter()
-                    .map(|a| {
-                        Value::Map(attrs(vec![
-                            (
-                                "type",
-                                vstr(Some(a.r#type().map(|t| t.as_str()).unwrap_or(""))),
-                            ),
-                            ("target_group_arn", vstr(a.target_group_arn())),
-                        ]))
-                    })
-                    .collect();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("load_balancer_arn", vstr(l.load_balancer_arn())),
-                        ("port", vnum(l.port().map(i64::from))),
-                        ("protocol", vstr(l.protocol().map(|p| p.as_str()))),
-                        ("arn", Value::string(arn.clone())),
-                        ("default_action", Value::List(actions)),
-                    ]),
-                    tags: None,
-                    id: arn,
-                })
-            })
-            .collect())
+        let shape = Listener::shape();
+        let obs = |l: &AwsListener| observed(cx, &shape, l, l.listener_arn(), None);
+        Ok(resp.listeners().iter().filter_map(obs).collect())
     }
     /// One DescribeListeners by ARN; if any ARN is gone (which fails the whole call), one
     /// DescribeListeners per load balancer instead.
@@ -144,34 +138,15 @@ impl ResourceType for Listener {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
-        if ids.is_empty() {
-            return Ok(priors.iter().map(|_| None).collect());
-        }
-        let found = match self.describe(cx, Query::Ids(&ids)).await {
-            Ok(f) => f,
-            Err(e) if e.message.contains("ListenerNotFound") => {
-                let mut lbs: Vec<String> = priors
-                    .iter()
-                    .filter_map(|p| str_attr(p, "load_balancer_arn"))
-                    .collect();
-                lbs.sort();
-                lbs.dedup();
-                let mut all = Vec::new();
-                for lb in lbs {
-                    all.extend(self.listeners_of(cx, &lb).await?);
+        observe_ids_with(priors, |ids| async move {
+            match self.describe(cx, Query::Ids(&ids)).await {
+                Err(e) if e.message.contains("ListenerNotFound") => {
+                    self.listeners_of_all(cx, priors).await
                 }
-                all
+                found => found,
             }
-            Err(e) => return Err(e),
-        };
-        Ok(priors
-            .iter()
-            .map(|p| {
-                let id = str_attr(p, "id")?;
-                found.iter().find(|o| o.id == id).cloned()
-            })
-            .collect())
+        })
+        .await
     }
     async fn find_existing(
         &self,
@@ -214,11 +189,10 @@ impl ResourceType for Listener {
                     .send()
             })
             .await?;
-        out.listeners()
-            .first()
-            .and_then(|l| l.listener_arn())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateListener returned no ARN"))
+        returned_id(
+            "elbv2:CreateListener",
+            out.listeners().first().and_then(|l| l.listener_arn()),
+        )
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
@@ -260,6 +234,20 @@ impl Listener {
 }
 
 impl Listener {
+    /// Every listener of the prior objects' load balancers: one DescribeListeners each.
+    async fn listeners_of_all(
+        &self,
+        cx: &Ctx,
+        priors: &[Value],
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let lbs = distinct_attr(priors, "load_balancer_arn");
+        let mut all = Vec::new();
+        for lb in lbs {
+            all.extend(self.listeners_of(cx, &lb).await?);
+        }
+        Ok(all)
+    }
+
     async fn listeners_of(&self, cx: &Ctx, lb: &str) -> Result<Vec<Observed>, ProviderError> {
         let elb = &cx.clients.elb;
         let r = cx

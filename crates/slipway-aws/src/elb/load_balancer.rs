@@ -3,19 +3,57 @@
 
 use std::time::Instant;
 
-use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+};
 
-use super::{default_name, elb_tags, list_load_balancers, observe_by_ids, select};
-use crate::declare::{self, Field, TagApi, attr, delete_call};
+use super::{default_name, describe_listed, list_load_balancers};
+use crate::declare::{self, Field, TagApi, delete_call, erase, returned_id};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, bool_attr, normalize_set, str_attr,
-    strs_attr, vset, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, bool_attr, normalize_set, observe_by_ids, str_attr,
+    strs_attr, vset,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct LoadBalancer;
+
+impl LoadBalancer {
+    fn shape() -> Vec<Field<AwsLoadBalancer>> {
+        type F = Field<AwsLoadBalancer>;
+        vec![
+            F::attr("name", A::optional_computed(Type::String).force_new())
+                .read_str(AwsLoadBalancer::load_balancer_name),
+            F::attr(
+                "internal",
+                A::optional(Type::Bool)
+                    .force_new()
+                    .default(Value::Bool(false)),
+            )
+            .read(|l| Value::Bool(l.scheme() == Some(&LoadBalancerSchemeEnum::Internal))),
+            F::attr(
+                "load_balancer_type",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("network")),
+            )
+            .read_str(|l| l.r#type().map(LoadBalancerTypeEnum::as_str)),
+            F::attr(
+                "subnets",
+                A::required(Type::List(Box::new(Type::String))).force_new(),
+            )
+            .read(|l| {
+                let zones = l.availability_zones().iter();
+                vset(zones.filter_map(|z| z.subnet_id().map(str::to_string)))
+            }),
+            F::computed("arn", AwsLoadBalancer::load_balancer_arn),
+            F::computed("dns_name", AwsLoadBalancer::dns_name),
+            F::computed("zone_id", AwsLoadBalancer::canonical_hosted_zone_id),
+            F::computed("vpc_id", AwsLoadBalancer::vpc_id),
+        ]
+    }
+}
 
 #[async_trait::async_trait]
 impl ResourceType for LoadBalancer {
@@ -26,77 +64,15 @@ impl ResourceType for LoadBalancer {
         "A network load balancer (the apiserver endpoint)."
     }
     fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("name", A::optional_computed(Type::String).force_new()),
-            attr(
-                "internal",
-                A::optional(Type::Bool)
-                    .force_new()
-                    .default(Value::Bool(false)),
-            ),
-            attr(
-                "load_balancer_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("network")),
-            ),
-            attr(
-                "subnets",
-                A::required(Type::List(Box::new(Type::String))).force_new(),
-            ),
-            attr("arn", A::computed(Type::String)),
-            attr("dns_name", A::computed(Type::String)),
-            attr("zone_id", A::computed(Type::String)),
-            attr("vpc_id", A::computed(Type::String)),
-        ]
+        erase(&LoadBalancer::shape())
     }
     fn normalize(&self, a: &mut Attrs) {
         normalize_set(a, "subnets");
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let lbs = list_load_balancers(cx).await?;
-        // Tags only for candidates: by id when asked by id, else every load balancer.
-        let arns: Vec<String> = lbs
-            .iter()
-            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-            .filter(|a| match q {
-                Query::Ids(ids) => ids.contains(a),
-                _ => true,
-            })
-            .collect();
-        let tags = elb_tags(cx, &arns).await?;
-        let all = lbs
-            .iter()
-            .filter_map(|l| {
-                let arn = l.load_balancer_arn()?.to_string();
-                let t = tags.get(&arn)?.clone();
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("name", vstr(l.load_balancer_name())),
-                        (
-                            "internal",
-                            Value::Bool(l.scheme() == Some(&LoadBalancerSchemeEnum::Internal)),
-                        ),
-                        ("load_balancer_type", vstr(l.r#type().map(|t| t.as_str()))),
-                        (
-                            "subnets",
-                            vset(
-                                l.availability_zones()
-                                    .iter()
-                                    .filter_map(|z| z.subnet_id().map(str::to_string)),
-                            ),
-                        ),
-                        ("arn", Value::string(arn.clone())),
-                        ("dns_name", vstr(l.dns_name())),
-                        ("zone_id", vstr(l.canonical_hosted_zone_id())),
-                        ("vpc_id", vstr(l.vpc_id())),
-                    ]),
-                    tags: Some(t),
-                    id: arn,
-                })
-            })
-            .collect();
-        Ok(select(cx, q, all))
+        let arn = AwsLoadBalancer::load_balancer_arn;
+        describe_listed(cx, q, &lbs, arn, &LoadBalancer::shape()).await
     }
     async fn observe(
         &self,
@@ -138,11 +114,12 @@ impl ResourceType for LoadBalancer {
                     .send()
             })
             .await?;
-        out.load_balancers()
-            .first()
-            .and_then(|l| l.load_balancer_arn())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateLoadBalancer returned no ARN"))
+        returned_id(
+            "elbv2:CreateLoadBalancer",
+            out.load_balancers()
+                .first()
+                .and_then(|l| l.load_balancer_arn()),
+        )
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;

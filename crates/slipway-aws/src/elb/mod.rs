@@ -18,7 +18,9 @@
 //! (handled by the DependencyViolation retry of those types).
 //!
 //! One file per type (`load_balancer`, `target_group` with its attachments, `listener`); the
-//! account-wide listings, the shared tag round and the default name are here.
+//! account-wide listings, the shared tag round, the read of a listing through a type's fields
+//! (`describe_listed`) and the default name are here, and the observation by id and the query
+//! match that IAM roles, whose listing is account-wide too, share (`observe_by_ids`, `wanted`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,10 +30,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use sha2::Digest;
 
-use super::resource::{Ctx, Observed, Query, ResourceType, str_attr};
-use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
+use super::declare::{Field, observed};
+use super::resource::{Ctx, Observed, Query, ResourceType, wanted};
+use super::tags::{NAME_TAG, Tags};
 use crate::provider::ProviderError;
-use crate::value::Value;
 
 mod listener;
 mod load_balancer;
@@ -163,19 +165,34 @@ async fn tags_of_arns(cx: &Ctx, arns: &[String]) -> Result<BTreeMap<String, Tags
     Ok(out)
 }
 
-/// Keeps the objects a query asks for, given every object of the type with its tags.
-fn select(cx: &Ctx, q: Query<'_>, all: Vec<Observed>) -> Vec<Observed> {
-    all.into_iter()
-        .filter(|o| {
-            let tags = o.tags.clone().unwrap_or_default();
-            let ours = tags.get(STACK_TAG) == Some(&cx.stack_id);
-            match q {
-                Query::Stack => ours,
-                Query::Address(a) => ours && tags.get(ADDRESS_TAG).map(String::as_str) == Some(a),
-                Query::Ids(ids) => ids.contains(&o.id),
-            }
+/// The objects of an account-wide listing that `q` asks for, read through `fields`, with their
+/// tags (one DescribeTags round, only for candidates: by id when asked by id, else all).
+/// An object DescribeTags does not answer for (deleted meanwhile) is left out.
+async fn describe_listed<S>(
+    cx: &Ctx,
+    q: Query<'_>,
+    listed: &[S],
+    arn_of: fn(&S) -> Option<&str>,
+    fields: &[Field<S>],
+) -> Result<Vec<Observed>, ProviderError> {
+    let arns: Vec<String> = listed
+        .iter()
+        .filter_map(arn_of)
+        .filter(|a| match q {
+            Query::Ids(ids) => ids.iter().any(|i| i == a),
+            _ => true,
         })
-        .collect()
+        .map(str::to_string)
+        .collect();
+    let tags = elb_tags(cx, &arns).await?;
+    Ok(listed
+        .iter()
+        .filter_map(|s| {
+            let arn = arn_of(s)?;
+            let t = tags.get(arn).filter(|t| wanted(cx, q, arn, t))?;
+            observed(cx, fields, s, Some(arn), Some(t.clone()))
+        })
+        .collect())
 }
 
 fn default_name(tags: &Tags, client_token: &str) -> String {
@@ -194,25 +211,4 @@ fn default_name(tags: &Tags, client_token: &str) -> String {
         if base.is_empty() { "slipway" } else { base },
         &h[..8]
     )
-}
-
-/// The default observation would list the account twice (by stack, then by id); one listing
-/// covers both.
-async fn observe_by_ids<T: ResourceType + ?Sized>(
-    t: &T,
-    cx: &Ctx,
-    priors: &[Value],
-) -> Result<Vec<Option<Observed>>, ProviderError> {
-    let ids: Vec<String> = priors.iter().filter_map(|p| str_attr(p, "id")).collect();
-    if ids.is_empty() {
-        return Ok(priors.iter().map(|_| None).collect());
-    }
-    let found = t.describe(cx, Query::Ids(&ids)).await?;
-    Ok(priors
-        .iter()
-        .map(|p| {
-            let id = str_attr(p, "id")?;
-            found.iter().find(|o| o.id == id).cloned()
-        })
-        .collect())
 }

@@ -8,16 +8,20 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::{
+    ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup, TargetTypeEnum,
+};
 use sha2::Digest;
 
-use super::{default_name, elb_tags, list_target_groups, observe_by_ids, select};
+use super::{default_name, describe_listed, list_target_groups};
 use crate::client::to_provider_error;
-use crate::declare::{self, Field, Identity, TagApi, attr, block, delete_call, updater};
+use crate::declare::{
+    self, Field, Identity, TagApi, attr, delete_call, erase, returned_id, updater,
+};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr, gone_ok,
-    int_attr, str_attr, vnum, vstr,
+    Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
+    distinct_attr, gone_ok, int_attr, observe_by_ids, str_attr, vnum, vstr,
 };
 use crate::tags::Tags;
 use crate::value::{Type, Value};
@@ -64,6 +68,61 @@ fn health_check_defaults(a: &mut Attrs) {
     a.insert("health_check".into(), Value::Map(h));
 }
 
+impl TargetGroup {
+    fn shape() -> Vec<Field<AwsTargetGroup>> {
+        type F = Field<AwsTargetGroup>;
+        let fixed = |d: &str| {
+            A::optional(Type::String)
+                .force_new()
+                .default(Value::string(d))
+        };
+        vec![
+            F::attr("name", A::optional_computed(Type::String).force_new())
+                .read_str(AwsTargetGroup::target_group_name),
+            F::attr("port", A::required(Type::Number).force_new())
+                .read(|t| vnum(t.port().map(i64::from))),
+            F::attr("protocol", fixed("TCP")).read_str(|t| t.protocol().map(ProtocolEnum::as_str)),
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsTargetGroup::vpc_id),
+            F::attr("target_type", fixed("instance"))
+                .read_str(|t| t.target_type().map(TargetTypeEnum::as_str)),
+            F::computed("arn", AwsTargetGroup::target_group_arn),
+            F::block("health_check", BlockNesting::Single, health_check_schema())
+                .by(updater!(
+                    "elbv2:ModifyTargetGroup",
+                    TargetGroup::modify_health_check
+                ))
+                .read(|t| {
+                    let protocol = t.health_check_protocol().map(ProtocolEnum::as_str);
+                    let count = |n: Option<i32>| vnum(n.map(i64::from));
+                    Value::Map(attrs(vec![
+                        ("protocol", vstr(protocol)),
+                        ("port", vstr(t.health_check_port())),
+                        ("path", vstr(t.health_check_path())),
+                        ("interval", count(t.health_check_interval_seconds())),
+                        ("healthy_threshold", count(t.healthy_threshold_count())),
+                        ("unhealthy_threshold", count(t.unhealthy_threshold_count())),
+                    ]))
+                }),
+        ]
+    }
+}
+
+/// Sets the health check of block `hc` on a CreateTargetGroup or ModifyTargetGroup request
+/// (the same six setters, on two builder types).
+macro_rules! with_health_check {
+    ($req:expr, $hc:expr) => {
+        $req.set_health_check_protocol(
+            str_attr($hc, "protocol").map(|p| ProtocolEnum::from(p.as_str())),
+        )
+        .set_health_check_port(str_attr($hc, "port"))
+        .set_health_check_path(str_attr($hc, "path"))
+        .set_health_check_interval_seconds(int_attr($hc, "interval").map(|n| n as i32))
+        .set_healthy_threshold_count(int_attr($hc, "healthy_threshold").map(|n| n as i32))
+        .set_unhealthy_threshold_count(int_attr($hc, "unhealthy_threshold").map(|n| n as i32))
+    };
+}
+
 #[async_trait::async_trait]
 impl ResourceType for TargetGroup {
     fn name(&self) -> &'static str {
@@ -73,78 +132,15 @@ impl ResourceType for TargetGroup {
         "A target group (TCP) with its health check."
     }
     fn fields(&self) -> Vec<Field> {
-        let fixed = |d: &str| {
-            A::optional(Type::String)
-                .force_new()
-                .default(Value::string(d))
-        };
-        vec![
-            attr("name", A::optional_computed(Type::String).force_new()),
-            attr("port", A::required(Type::Number).force_new()),
-            attr("protocol", fixed("TCP")),
-            attr("vpc_id", A::required(Type::String).force_new()),
-            attr("target_type", fixed("instance")),
-            attr("arn", A::computed(Type::String)),
-            block("health_check", BlockNesting::Single, health_check_schema()).by(updater!(
-                "elbv2:ModifyTargetGroup",
-                TargetGroup::modify_health_check
-            )),
-        ]
+        erase(&TargetGroup::shape())
     }
     fn normalize(&self, a: &mut Attrs) {
         health_check_defaults(a);
     }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let tgs = list_target_groups(cx).await?;
-        let arns: Vec<String> = tgs
-            .iter()
-            .filter_map(|t| t.target_group_arn().map(str::to_string))
-            .filter(|a| match q {
-                Query::Ids(ids) => ids.contains(a),
-                _ => true,
-            })
-            .collect();
-        let tags = elb_tags(cx, &arns).await?;
-        let all = tgs
-            .iter()
-            .filter_map(|t| {
-                let arn = t.target_group_arn()?.to_string();
-                let tg_tags = tags.get(&arn)?.clone();
-                let mut hc = Attrs::new();
-                hc.insert(
-                    "protocol".into(),
-                    vstr(t.health_check_protocol().map(|p| p.as_str())),
-                );
-                hc.insert("port".into(), vstr(t.health_check_port()));
-                hc.insert("path".into(), vstr(t.health_check_path()));
-                hc.insert(
-                    "interval".into(),
-                    vnum(t.health_check_interval_seconds().map(i64::from)),
-                );
-                hc.insert(
-                    "healthy_threshold".into(),
-                    vnum(t.healthy_threshold_count().map(i64::from)),
-                );
-                hc.insert(
-                    "unhealthy_threshold".into(),
-                    vnum(t.unhealthy_threshold_count().map(i64::from)),
-                );
-                Some(Observed {
-                    attrs: attrs(vec![
-                        ("name", vstr(t.target_group_name())),
-                        ("port", vnum(t.port().map(i64::from))),
-                        ("protocol", vstr(t.protocol().map(|p| p.as_str()))),
-                        ("vpc_id", vstr(t.vpc_id())),
-                        ("target_type", vstr(t.target_type().map(|p| p.as_str()))),
-                        ("arn", Value::string(arn.clone())),
-                        ("health_check", Value::Map(hc)),
-                    ]),
-                    tags: Some(tg_tags),
-                    id: arn,
-                })
-            })
-            .collect();
-        Ok(select(cx, q, all))
+        let arn = AwsTargetGroup::target_group_arn;
+        describe_listed(cx, q, &tgs, arn, &TargetGroup::shape()).await
     }
     async fn observe(
         &self,
@@ -166,7 +162,8 @@ impl ResourceType for TargetGroup {
         let out = cx
             .clients
             .run("elbv2:CreateTargetGroup", || {
-                elb.create_target_group()
+                let req = elb
+                    .create_target_group()
                     .name(&name)
                     .protocol(ProtocolEnum::from(
                         str_attr(planned, "protocol").as_deref().unwrap_or("TCP"),
@@ -177,28 +174,18 @@ impl ResourceType for TargetGroup {
                         str_attr(planned, "target_type")
                             .as_deref()
                             .unwrap_or("instance"),
-                    ))
-                    .set_health_check_protocol(
-                        str_attr(&hc, "protocol").map(|p| ProtocolEnum::from(p.as_str())),
-                    )
-                    .set_health_check_port(str_attr(&hc, "port"))
-                    .set_health_check_path(str_attr(&hc, "path"))
-                    .set_health_check_interval_seconds(int_attr(&hc, "interval").map(|n| n as i32))
-                    .set_healthy_threshold_count(
-                        int_attr(&hc, "healthy_threshold").map(|n| n as i32),
-                    )
-                    .set_unhealthy_threshold_count(
-                        int_attr(&hc, "unhealthy_threshold").map(|n| n as i32),
-                    )
+                    ));
+                with_health_check!(req, &hc)
                     .set_tags(Some(declare::elb_tags(tags)))
                     .send()
             })
             .await?;
-        out.target_groups()
-            .first()
-            .and_then(|t| t.target_group_arn())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::fatal("CreateTargetGroup returned no ARN"))
+        returned_id(
+            "elbv2:CreateTargetGroup",
+            out.target_groups()
+                .first()
+                .and_then(|t| t.target_group_arn()),
+        )
     }
     fn tag_api(&self) -> TagApi {
         TagApi::Elbv2
@@ -227,21 +214,8 @@ impl TargetGroup {
         let elb = &cx.clients.elb;
         cx.clients
             .run("elbv2:ModifyTargetGroup", || {
-                elb.modify_target_group()
-                    .target_group_arn(id)
-                    .set_health_check_protocol(
-                        str_attr(&hc, "protocol").map(|p| ProtocolEnum::from(p.as_str())),
-                    )
-                    .set_health_check_port(str_attr(&hc, "port"))
-                    .set_health_check_path(str_attr(&hc, "path"))
-                    .set_health_check_interval_seconds(int_attr(&hc, "interval").map(|n| n as i32))
-                    .set_healthy_threshold_count(
-                        int_attr(&hc, "healthy_threshold").map(|n| n as i32),
-                    )
-                    .set_unhealthy_threshold_count(
-                        int_attr(&hc, "unhealthy_threshold").map(|n| n as i32),
-                    )
-                    .send()
+                let req = elb.modify_target_group().target_group_arn(id);
+                with_health_check!(req, &hc).send()
             })
             .await?;
         Ok(())
@@ -302,12 +276,7 @@ impl ResourceType for TargetGroupAttachment {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let mut groups: Vec<String> = priors
-            .iter()
-            .filter_map(|p| str_attr(p, "target_group_arn"))
-            .collect();
-        groups.sort();
-        groups.dedup();
+        let groups = distinct_attr(priors, "target_group_arn");
         let elb = &cx.clients.elb;
         let mut registered: BTreeMap<String, Vec<(String, Option<i32>)>> = BTreeMap::new();
         for g in groups {
