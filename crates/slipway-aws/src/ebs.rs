@@ -18,10 +18,9 @@ use super::declare::{
     Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater, wait_for,
 };
 use super::resource::{
-    Ctx, Observed, Query, ResourceType, changed, distinct_attr, ec2_filters, ec2_observed,
+    Create, Ctx, Observed, Query, ResourceType, changed, distinct_attr, ec2_filters, ec2_observed,
     ec2_tag_spec, gone_ok, int_attr, str_attr, take_listed, vnum,
 };
-use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
@@ -109,13 +108,12 @@ impl ResourceType for EbsVolume {
         let obs = |v: &AwsVolume| ec2_observed(cx, &shape, v, v.volume_id(), v.tags());
         Ok(volumes(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -340,13 +338,8 @@ impl ResourceType for VolumeAttachment {
             })
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let ec2 = &cx.clients.ec2;
         cx.clients
             .run("ec2:AttachVolume", || {

@@ -25,8 +25,8 @@ use aws_sdk_ec2::types::{
 
 use super::declare::{Field, delete_call, erase, returned_id, updater, wait_for};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, ec2_filters, ec2_observed, ec2_tag_spec, ec2_tags,
-    normalize_set, str_attr, strs_attr, vset, vstr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, ec2_filters, ec2_observed, ec2_tag_spec,
+    ec2_tags, normalize_set, str_attr, strs_attr, vset, vstr,
 };
 use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -121,13 +121,8 @@ impl ResourceType for Eip {
         let obs = |a: &Address| ec2_observed(cx, &shape, a, a.allocation_id(), a.tags());
         Ok(out.addresses().iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -249,13 +244,12 @@ impl ResourceType for NatGateway {
         let obs = |g: &AwsNat| ec2_observed(cx, &shape, g, g.nat_gateway_id(), g.tags());
         Ok(nat_gateways(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -512,13 +506,12 @@ impl ResourceType for VpcEndpoint {
         let obs = |e: &AwsEndpoint| ec2_observed(cx, &shape, e, e.vpc_endpoint_id(), e.tags());
         Ok(endpoints(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         let list = |k: &str| Some(strs_attr(planned, k)).filter(|v| !v.is_empty());
         let out = cx

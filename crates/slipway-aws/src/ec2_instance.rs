@@ -28,11 +28,10 @@ use sha2::Digest;
 
 use super::declare::{Field, delete_call, erase, returned_id, updater, wait_for};
 use super::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     ec2_filters, ec2_observed, ec2_tag_spec, int_attr, normalize_set, str_attr, strs_attr, vnum,
     vset,
 };
-use super::tags::Tags;
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
 
@@ -284,13 +283,12 @@ impl ResourceType for Instance {
         };
         Ok(listed.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         let ami =
             str_attr(planned, "ami").ok_or_else(|| ProviderError::fatal("ami is required"))?;

@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
 use super::declare::{Field, Identity, TagApi, delete_call, erase, iam_tags, observed, updater};
-use super::resource::{Attrs, Ctx, Observed, Query, ResourceType, str_attr, vstr};
+use super::resource::{Attrs, Create, Ctx, Observed, Query, ResourceType, str_attr, vstr};
 use super::resource::{observe_by_ids, wanted};
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -261,10 +261,13 @@ impl ResourceType for Role {
     async fn find_existing(
         &self,
         cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
+        c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         let get = || iam.get_role().role_name(&name).send();
@@ -272,13 +275,12 @@ impl ResourceType for Role {
             |r: &GetRoleOutput| r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
         adopt_by_name(cx, "iam:GetRole", "role", &name, tags, get, tags_of).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients
@@ -399,13 +401,8 @@ impl ResourceType for RolePolicy {
         }
         Ok(out)
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
         else {
             return Err(ProviderError::fatal("role and name are required"));
@@ -526,10 +523,13 @@ impl ResourceType for InstanceProfile {
     async fn find_existing(
         &self,
         cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
+        c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         let get = || {
@@ -545,13 +545,12 @@ impl ResourceType for InstanceProfile {
         let api = "iam:GetInstanceProfile";
         adopt_by_name(cx, api, "instance profile", &name, tags, get, tags_of).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients

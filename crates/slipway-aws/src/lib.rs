@@ -110,8 +110,6 @@ fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
 }
 
 #[cfg(test)]
-mod lifecycle_table;
-#[cfg(test)]
 pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -207,6 +207,17 @@ async fn find_by_derived_id(
         .map(|o| o.id))
 }
 
+/// What a create (and the search for an earlier attempt's object) works from.
+#[derive(Clone, Copy)]
+pub struct Create<'a> {
+    /// The planned object, normalized.
+    pub planned: &'a Value,
+    /// The full tag set to create it with (they carry the address: adoption finds it by them).
+    pub tags: &'a Tags,
+    /// This intent's client token (the same across a resumed run's attempts).
+    pub token: &'a str,
+}
+
 #[async_trait::async_trait]
 pub trait ResourceType: Send + Sync {
     fn name(&self) -> &'static str;
@@ -261,25 +272,16 @@ pub trait ResourceType: Send + Sync {
         !matches!(self.identity(), Identity::Tags)
     }
     /// For [`Identity::UniqueKey`]: an existing object that is this plan's object (same unique
-    /// name, same association), to adopt. `tags` are the tags it would be created with (they
-    /// carry the address).
+    /// name, same association), to adopt.
     async fn find_existing(
         &self,
         _cx: &Ctx,
-        _planned: &Value,
-        _tags: &Tags,
-        _client_token: &str,
+        _c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
         Ok(None)
     }
-    /// Creates the object and returns its id. `tags` is the full set to apply at creation.
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError>;
+    /// Creates the object and returns its id.
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError>;
     /// Waits until the object is usable (instance running, LB active).
     async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<(), ProviderError> {
         Ok(())
@@ -537,7 +539,12 @@ pub async fn create(
                 let current = merge(cx, &Value::Map(Attrs::new()), obs);
                 return update(t, cx, &current, &planned).await.map(Err);
             }
-            t.create(cx, &planned, &all, client_token).await.map(Ok)
+            let c = Create {
+                planned: &planned,
+                tags: &all,
+                token: client_token,
+            };
+            t.create(cx, c).await.map(Ok)
         })
         .await;
         match step {
@@ -600,7 +607,14 @@ async fn find_created(
 ) -> Result<Option<String>, ProviderError> {
     match t.identity() {
         Identity::Tags => {}
-        Identity::UniqueKey => return t.find_existing(cx, planned, all, client_token).await,
+        Identity::UniqueKey => {
+            let c = Create {
+                planned,
+                tags: all,
+                token: client_token,
+            };
+            return t.find_existing(cx, c).await;
+        }
         Identity::Derived(id) => {
             let Some(id) = id(planned) else {
                 return Ok(None);

@@ -23,8 +23,9 @@ use super::declare::{
     updater,
 };
 use super::iam::owned_by;
-use super::resource::{Attrs, Ctx, Observed, ResourceType, bool_attr, distinct_attr, str_attr};
-use super::tags::Tags;
+use super::resource::{
+    Attrs, Create, Ctx, Observed, ResourceType, bool_attr, distinct_attr, str_attr,
+};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
@@ -106,10 +107,9 @@ impl ResourceType for Bucket {
     async fn find_existing(
         &self,
         cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
+        c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let Some(name) = str_attr(planned, "bucket") else {
             return Ok(None);
         };
@@ -122,13 +122,8 @@ impl ResourceType for Bucket {
             Some(_) => Ok(None),
         }
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let name = str_attr(planned, "bucket")
             .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
         let s3 = &cx.clients.s3;
@@ -308,13 +303,8 @@ impl ResourceType for Object {
             })
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
             return Err(ProviderError::fatal("bucket and key are required"));
         };

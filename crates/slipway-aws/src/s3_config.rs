@@ -16,8 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use super::client::to_provider_error;
 use super::declare::{Field, Identity, TagApi, delete_call, erase, observed, updater};
 use super::iam::canonical_json;
-use super::resource::{Attrs, Ctx, Observed, ResourceType, str_attr};
-use super::tags::Tags;
+use super::resource::{Attrs, Create, Ctx, Observed, ResourceType, str_attr};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
 
@@ -142,13 +141,8 @@ impl ResourceType for BucketPolicy {
         let get = |b: &str| s3.get_bucket_policy().bucket(b).send();
         observe_each(cx, priors, "s3:GetBucketPolicy", &Self::shape(), get).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
@@ -312,13 +306,8 @@ impl ResourceType for BucketLifecycle {
         let api = "s3:GetBucketLifecycleConfiguration";
         observe_each(cx, priors, api, &Self::shape(), get).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {

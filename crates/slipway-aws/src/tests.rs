@@ -1,5 +1,8 @@
 //! Provider tests against a real moto server (see `testing`). Each test starts its own server.
 
+/// One row per registered type, through its whole lifecycle.
+mod lifecycle_table;
+
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
 
 use super::testing::*;

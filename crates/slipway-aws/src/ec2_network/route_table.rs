@@ -16,10 +16,9 @@ use super::arn;
 use crate::declare::{Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_filters, ec2_observed,
-    ec2_tag_spec, str_attr, vstr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, ec2_filters,
+    ec2_observed, ec2_tag_spec, str_attr, vstr,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct RouteTable;
@@ -194,13 +193,12 @@ impl ResourceType for RouteTable {
             .filter_map(obs)
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -344,10 +342,9 @@ impl ResourceType for RouteTableAssociation {
     async fn find_existing(
         &self,
         cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
+        c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let Create { planned, .. } = c;
         let (Some(rt), Some(subnet)) = (
             str_attr(planned, "route_table_id"),
             str_attr(planned, "subnet_id"),
@@ -369,13 +366,8 @@ impl ResourceType for RouteTableAssociation {
             .and_then(|a| a.route_table_association_id())
             .map(str::to_string))
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients

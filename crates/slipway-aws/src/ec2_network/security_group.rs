@@ -17,10 +17,9 @@ use super::sg_rules::{
 use crate::declare::{Field, Identity, TagApi, attr, delete_call, erase, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, blocks_attr, distinct_attr, ec2_observed,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, blocks_attr, distinct_attr, ec2_observed,
     ec2_tag_spec, str_attr, take_listed,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct SecurityGroup;
@@ -107,13 +106,12 @@ impl ResourceType for SecurityGroup {
             .filter_map(obs)
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let ec2 = &cx.clients.ec2;
         // Names are unique per VPC, and a replacement exists next to its predecessor for a
         // while: derive a default name that differs per generation.
@@ -343,13 +341,8 @@ impl ResourceType for SecurityGroupRule {
             })
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let group = str_attr(planned, "security_group_id")
             .ok_or_else(|| ProviderError::fatal("security_group_id is required"))?;
         let atoms = Self::atoms(planned);

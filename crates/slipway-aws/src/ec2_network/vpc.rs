@@ -14,10 +14,9 @@ use super::{arn, set_bool};
 use crate::declare::{Field, delete_call, erase, returned_id, updater};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::resource::{
-    Ctx, Observed, Query, ResourceType, bool_attr, changed, ec2_filters, ec2_observed,
+    Create, Ctx, Observed, Query, ResourceType, bool_attr, changed, ec2_filters, ec2_observed,
     ec2_tag_spec, str_attr,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct Vpc;
@@ -83,13 +82,8 @@ impl ResourceType for Vpc {
         let obs = |v: &AwsVpc| ec2_observed(cx, &shape, v, v.vpc_id(), v.tags());
         Ok(vpcs.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let ec2 = &cx.clients.ec2;
         let cidr = str_attr(planned, "cidr_block");
         let tenancy = str_attr(planned, "instance_tenancy");
@@ -180,13 +174,8 @@ impl ResourceType for Subnet {
         let obs = |s: &AwsSubnet| ec2_observed(cx, &shape, s, s.subnet_id(), s.tags());
         Ok(subnets.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -341,13 +330,8 @@ impl ResourceType for InternetGateway {
         let obs = |g: &AwsIgw| ec2_observed(cx, &shape, g, g.internet_gateway_id(), g.tags());
         Ok(igws.iter().filter_map(obs).collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, tags, .. } = c;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients

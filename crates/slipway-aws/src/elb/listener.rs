@@ -10,10 +10,9 @@ use crate::client::to_provider_error;
 use crate::declare::{Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, changed, distinct_attr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, attrs, blocks_attr, changed, distinct_attr,
     int_attr, observe_ids_with, str_attr, vnum, vstr,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 /// Untagged here: found by (load balancer, port), which AWS keeps unique.
@@ -151,10 +150,9 @@ impl ResourceType for Listener {
     async fn find_existing(
         &self,
         cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
+        c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let Create { planned, .. } = c;
         let (Some(lb), Some(port)) = (
             str_attr(planned, "load_balancer_arn"),
             int_attr(planned, "port"),
@@ -168,13 +166,8 @@ impl ResourceType for Listener {
             .find(|o| o.attrs.get("port") == Some(&Value::Number(port as f64)))
             .map(|o| o.id))
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let elb = &cx.clients.elb;
         let out = cx
             .clients

@@ -11,10 +11,9 @@ use super::{default_name, describe_listed, list_load_balancers};
 use crate::declare::{self, Field, TagApi, delete_call, erase, returned_id};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, bool_attr, normalize_set, observe_by_ids, str_attr,
-    strs_attr, vset,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, bool_attr, normalize_set, observe_by_ids,
+    str_attr, strs_attr, vset,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct LoadBalancer;
@@ -81,13 +80,12 @@ impl ResourceType for LoadBalancer {
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
         observe_by_ids(self, cx, priors).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let lb_type = str_attr(planned, "load_balancer_type").unwrap_or_else(|| "network".into());
         if lb_type != "network" {
             return Err(ProviderError::fatal(format!(

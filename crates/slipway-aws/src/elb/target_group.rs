@@ -20,10 +20,9 @@ use crate::declare::{
 };
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::resource::{
-    Attrs, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
     distinct_attr, gone_ok, int_attr, observe_by_ids, str_attr, vnum, vstr,
 };
-use crate::tags::Tags;
 use crate::value::{Type, Value};
 
 pub(super) struct TargetGroup;
@@ -149,13 +148,12 @@ impl ResourceType for TargetGroup {
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
         observe_by_ids(self, cx, priors).await
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        tags: &Tags,
-        client_token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create {
+            planned,
+            tags,
+            token: client_token,
+        } = c;
         let name = str_attr(planned, "name").unwrap_or_else(|| default_name(tags, client_token));
         let hc = block_attr(planned, "health_check").unwrap_or(Value::Null);
         let elb = &cx.clients.elb;
@@ -324,13 +322,8 @@ impl ResourceType for TargetGroupAttachment {
             })
             .collect())
     }
-    async fn create(
-        &self,
-        cx: &Ctx,
-        planned: &Value,
-        _tags: &Tags,
-        _token: &str,
-    ) -> Result<String, ProviderError> {
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
+        let Create { planned, .. } = c;
         let elb = &cx.clients.elb;
         cx.clients
             .run("elbv2:RegisterTargets", || {

@@ -33,10 +33,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::AwsProvider;
-use super::declare::{TagApi, updaters};
-use super::testing::*;
+use crate::AwsProvider;
+use crate::declare::{TagApi, updaters};
 use crate::provider::{Discovery, Provider, ReadRequest, TypeBatch};
+use crate::testing::*;
 use crate::value::Value;
 
 /// What the earlier rows made: each type's newest state value.
