@@ -109,11 +109,7 @@ impl ResourceType for EbsVolume {
         Ok(volumes(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -339,7 +335,7 @@ impl ResourceType for VolumeAttachment {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let ec2 = &cx.clients.ec2;
         cx.clients
             .run("ec2:AttachVolume", || {

@@ -122,7 +122,7 @@ impl ResourceType for Eip {
         Ok(out.addresses().iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -245,11 +245,7 @@ impl ResourceType for NatGateway {
         Ok(nat_gateways(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -507,11 +503,7 @@ impl ResourceType for VpcEndpoint {
         Ok(endpoints(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         let list = |k: &str| Some(strs_attr(planned, k)).filter(|v| !v.is_empty());
         let out = cx

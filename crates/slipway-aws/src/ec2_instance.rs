@@ -284,11 +284,7 @@ impl ResourceType for Instance {
         Ok(listed.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         let ami =
             str_attr(planned, "ami").ok_or_else(|| ProviderError::fatal("ami is required"))?;

@@ -22,8 +22,10 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
 use super::declare::{Field, Identity, TagApi, delete_call, erase, iam_tags, observed, updater};
-use super::resource::{Attrs, Create, Ctx, Observed, Query, ResourceType, str_attr, vstr};
-use super::resource::{observe_by_ids, wanted};
+use super::resource::{
+    Attrs, Create, Ctx, Observed, Query, ResourceType, changed, observe_by_ids, str_attr, vstr,
+    wanted,
+};
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -263,11 +265,7 @@ impl ResourceType for Role {
         cx: &Ctx,
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         let get = || iam.get_role().role_name(&name).send();
@@ -276,11 +274,7 @@ impl ResourceType for Role {
         adopt_by_name(cx, "iam:GetRole", "role", &name, tags, get, tags_of).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients
@@ -402,7 +396,7 @@ impl ResourceType for RolePolicy {
         Ok(out)
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
         else {
             return Err(ProviderError::fatal("role and name are required"));
@@ -428,9 +422,13 @@ impl RolePolicy {
     async fn put_policy(
         cx: &Ctx,
         id: &str,
-        _prior: &Value,
+        prior: &Value,
         planned: &Value,
     ) -> Result<(), ProviderError> {
+        // Adopting a policy AWS already holds as planned (a resumed create) changes nothing.
+        if !changed(prior, planned, "policy") {
+            return Ok(());
+        }
         let (role, name) = id.split_once(':').unwrap_or((id, ""));
         let doc = str_attr(planned, "policy").unwrap_or_default();
         let iam = &cx.clients.iam;
@@ -525,11 +523,7 @@ impl ResourceType for InstanceProfile {
         cx: &Ctx,
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         let get = || {
@@ -546,11 +540,7 @@ impl ResourceType for InstanceProfile {
         adopt_by_name(cx, api, "instance profile", &name, tags, get, tags_of).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
         cx.clients

@@ -54,6 +54,7 @@ mod s3;
 pub mod s3_backend;
 mod s3_config;
 pub mod tags;
+mod values;
 
 /// What an AWS object is billed as (the plan's footprint): instances by type and their root
 /// volumes, EBS volumes by type and size, load balancers by type, NAT gateways (billed per hour

@@ -38,6 +38,13 @@ use crate::value::Value;
 
 pub type Attrs = BTreeMap<String, Value>;
 
+// The attribute helpers every type uses live in `values`; re-exported here so that a type takes
+// its whole toolkit from this module.
+pub use crate::values::{
+    attrs, block_attr, blocks_attr, bool_attr, changed, default_attr, int_attr, normalize_set,
+    str_attr, strs_attr, vlist, vnum, vset, vstr,
+};
+
 /// What the provider knows after `configure`.
 pub struct Ctx {
     pub clients: Arc<Clients>,
@@ -775,101 +782,4 @@ pub fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType, tags: &Tags) -> TagSpe
                 .collect(),
         ))
         .build()
-}
-
-// ---- Value helpers ----
-
-/// A known, non-empty string attribute.
-pub fn str_attr(v: &Value, k: &str) -> Option<String> {
-    v.get_attr(k)
-        .and_then(|x| x.as_str().map(str::to_string))
-        .filter(|s| !s.is_empty())
-}
-
-pub fn bool_attr(v: &Value, k: &str) -> Option<bool> {
-    v.get_attr(k).and_then(|x| x.as_bool())
-}
-
-pub fn int_attr(v: &Value, k: &str) -> Option<i64> {
-    v.get_attr(k).and_then(|x| x.as_f64()).map(|n| n as i64)
-}
-
-/// A list of known strings (unknown and null elements skipped).
-pub fn strs_attr(v: &Value, k: &str) -> Vec<String> {
-    v.get_attr(k)
-        .as_ref()
-        .and_then(Value::as_list)
-        .map(|l| {
-            l.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Objects of a list block.
-pub fn blocks_attr(v: &Value, k: &str) -> Vec<Value> {
-    v.get_attr(k)
-        .as_ref()
-        .and_then(Value::as_list)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default()
-}
-
-/// A single nested block, if set.
-pub fn block_attr(v: &Value, k: &str) -> Option<Value> {
-    v.get_attr(k).filter(|b| b.as_map().is_some())
-}
-
-/// Whether the plan changes attribute `k` (unknown counts as a change).
-pub fn changed(prior: &Value, planned: &Value, k: &str) -> bool {
-    let p = planned.get_attr(k).unwrap_or(Value::Null);
-    p.is_unknown() || prior.get_attr(k).unwrap_or(Value::Null) != p
-}
-
-pub fn vstr(s: Option<&str>) -> Value {
-    match s {
-        Some(s) if !s.is_empty() => Value::string(s),
-        _ => Value::Null,
-    }
-}
-
-pub fn vnum(n: Option<i64>) -> Value {
-    n.map(|n| Value::Number(n as f64)).unwrap_or(Value::Null)
-}
-
-pub fn vlist<I: IntoIterator<Item = String>>(items: I) -> Value {
-    Value::List(items.into_iter().map(Value::String).collect())
-}
-
-/// Sorted, deduplicated string list: the canonical form of a set of strings.
-pub fn vset<I: IntoIterator<Item = String>>(items: I) -> Value {
-    let mut v: Vec<String> = items.into_iter().collect();
-    v.sort();
-    v.dedup();
-    vlist(v)
-}
-
-/// Puts `k` into canonical set form if it is a known list.
-pub fn normalize_set(attrs: &mut Attrs, k: &str) {
-    if let Some(Value::List(items)) = attrs.get(k)
-        && !items.iter().any(Value::contains_unknown)
-    {
-        let strs: Vec<String> = items
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect();
-        attrs.insert(k.to_string(), vset(strs));
-    }
-}
-
-/// Fills `k` with `v` when the plan leaves it null.
-pub fn default_attr(attrs: &mut Attrs, k: &str, v: Value) {
-    if attrs.get(k).is_none_or(Value::is_null) {
-        attrs.insert(k.to_string(), v);
-    }
-}
-
-pub fn attrs(pairs: Vec<(&str, Value)>) -> Attrs {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -109,7 +109,7 @@ impl ResourceType for Bucket {
         cx: &Ctx,
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let Some(name) = str_attr(planned, "bucket") else {
             return Ok(None);
         };
@@ -123,7 +123,7 @@ impl ResourceType for Bucket {
         }
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let name = str_attr(planned, "bucket")
             .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
         let s3 = &cx.clients.s3;
@@ -304,7 +304,7 @@ impl ResourceType for Object {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
             return Err(ProviderError::fatal("bucket and key are required"));
         };

@@ -142,7 +142,7 @@ impl ResourceType for BucketPolicy {
         observe_each(cx, priors, "s3:GetBucketPolicy", &Self::shape(), get).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
@@ -307,7 +307,7 @@ impl ResourceType for BucketLifecycle {
         observe_each(cx, priors, api, &Self::shape(), get).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         put_configuration(self, cx, planned).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {

@@ -194,11 +194,7 @@ impl ResourceType for RouteTable {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -344,7 +340,7 @@ impl ResourceType for RouteTableAssociation {
         cx: &Ctx,
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let (Some(rt), Some(subnet)) = (
             str_attr(planned, "route_table_id"),
             str_attr(planned, "subnet_id"),
@@ -367,7 +363,7 @@ impl ResourceType for RouteTableAssociation {
             .map(str::to_string))
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients

@@ -107,11 +107,7 @@ impl ResourceType for SecurityGroup {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let ec2 = &cx.clients.ec2;
         // Names are unique per VPC, and a replacement exists next to its predecessor for a
         // while: derive a default name that differs per generation.
@@ -342,7 +338,7 @@ impl ResourceType for SecurityGroupRule {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let group = str_attr(planned, "security_group_id")
             .ok_or_else(|| ProviderError::fatal("security_group_id is required"))?;
         let atoms = Self::atoms(planned);

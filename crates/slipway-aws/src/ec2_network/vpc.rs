@@ -83,7 +83,7 @@ impl ResourceType for Vpc {
         Ok(vpcs.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let ec2 = &cx.clients.ec2;
         let cidr = str_attr(planned, "cidr_block");
         let tenancy = str_attr(planned, "instance_tenancy");
@@ -175,7 +175,7 @@ impl ResourceType for Subnet {
         Ok(subnets.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients
@@ -331,7 +331,7 @@ impl ResourceType for InternetGateway {
         Ok(igws.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, tags, .. } = c;
+        let (planned, tags) = (c.planned, c.tags);
         let ec2 = &cx.clients.ec2;
         let out = cx
             .clients

@@ -152,7 +152,7 @@ impl ResourceType for Listener {
         cx: &Ctx,
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let (Some(lb), Some(port)) = (
             str_attr(planned, "load_balancer_arn"),
             int_attr(planned, "port"),
@@ -167,7 +167,7 @@ impl ResourceType for Listener {
             .map(|o| o.id))
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let elb = &cx.clients.elb;
         let out = cx
             .clients

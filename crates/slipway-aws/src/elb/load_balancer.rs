@@ -81,11 +81,7 @@ impl ResourceType for LoadBalancer {
         observe_by_ids(self, cx, priors).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let lb_type = str_attr(planned, "load_balancer_type").unwrap_or_else(|| "network".into());
         if lb_type != "network" {
             return Err(ProviderError::fatal(format!(

@@ -149,11 +149,7 @@ impl ResourceType for TargetGroup {
         observe_by_ids(self, cx, priors).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create {
-            planned,
-            tags,
-            token: client_token,
-        } = c;
+        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = str_attr(planned, "name").unwrap_or_else(|| default_name(tags, client_token));
         let hc = block_attr(planned, "health_check").unwrap_or(Value::Null);
         let elb = &cx.clients.elb;
@@ -323,7 +319,7 @@ impl ResourceType for TargetGroupAttachment {
             .collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let Create { planned, .. } = c;
+        let planned = c.planned;
         let elb = &cx.clients.elb;
         cx.clients
             .run("elbv2:RegisterTargets", || {

@@ -392,9 +392,8 @@ fn rows() -> Vec<Row> {
                 check: "assume_role_policy",
             },
         ),
-        // PutRolePolicy both creates and changes it. Adopting it converges with the same
-        // unconditional PutRolePolicy (its updater puts whether or not the document changed):
-        // an overwrite of the same policy, not a second one.
+        // PutRolePolicy both creates and changes it; adopting a policy AWS holds as planned
+        // calls nothing.
         row(
             "aws_iam_role_policy",
             "aws_iam_role_policy.t",
@@ -417,8 +416,7 @@ fn rows() -> Vec<Row> {
                 api: "iam:PutRolePolicy",
                 check: "policy",
             },
-        )
-        .overwritten_on_resume(),
+        ),
         // Made without a role, which is then added in place (changing it would need a second
         // role). ListInstanceProfiles reports no tags: its tags read back from state, and the
         // TagInstanceProfile call count is what shows the tag step reached AWS.
