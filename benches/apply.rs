@@ -74,30 +74,18 @@ fn main() {
     let mut applies = Vec::new();
     for _ in 0..3 {
         let _ = std::fs::remove_dir_all(dir.join("state"));
-        applies.push(measure(
-            dir,
-            &["apply", env, "-auto-approve", "--parallelism", "10"],
-        ));
+        applies.push(measure(dir, &["apply", env, "-auto-approve", "--parallelism", "10"]));
     }
     let apply = median(applies);
-    let state_bytes = std::fs::metadata(dir.join("state/bench/state.json"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let state_bytes =
+        std::fs::metadata(dir.join("state/bench/state.json")).map(|m| m.len()).unwrap_or(0);
     let plan_norefresh = median(
         (0..5)
-            .map(|_| {
-                measure(
-                    dir,
-                    &["plan", env, "--refresh=false", "--detailed-exitcode"],
-                )
-            })
+            .map(|_| measure(dir, &["plan", env, "--refresh=false", "--detailed-exitcode"]))
             .collect(),
     );
-    let plan_refresh = median(
-        (0..5)
-            .map(|_| measure(dir, &["plan", env, "--detailed-exitcode"]))
-            .collect(),
-    );
+    let plan_refresh =
+        median((0..5).map(|_| measure(dir, &["plan", env, "--detailed-exitcode"])).collect());
 
     let rows = [
         (
@@ -112,12 +100,7 @@ fn main() {
             "< 1 s and < 300 MiB",
             plan_norefresh.0 < Duration::from_secs(1) && plan_norefresh.1 < 300.0,
         ),
-        (
-            format!("plan with refresh, {N} instances (median of 5)"),
-            plan_refresh,
-            "—",
-            true,
-        ),
+        (format!("plan with refresh, {N} instances (median of 5)"), plan_refresh, "—", true),
     ];
     let mut table = String::from(
         "| measurement | wall time | peak RSS | target | met |\n|---|---|---|---|---|\n",

@@ -37,11 +37,7 @@ fn root(stages: usize, width: usize, output_expr: &str) -> String {
 /// the resource-free configuration, for the side-by-side with Terraform).
 fn chain(stages: usize, width: usize, output_expr: &str, chained: bool) -> String {
     let mut s = String::new();
-    writeln!(
-        s,
-        "variable \"width\" {{\n  type    = number\n  default = {width}\n}}\n"
-    )
-    .unwrap();
+    writeln!(s, "variable \"width\" {{\n  type    = number\n  default = {width}\n}}\n").unwrap();
     s.push_str(
         "locals {\n  keys = [for i in range(var.width) : format(\"n%04d\", i)]\n  \
          seed = { for k in local.keys : k => k }\n}\n",
@@ -72,11 +68,7 @@ fn chain(stages: usize, width: usize, output_expr: &str, chained: bool) -> Strin
 /// `width` instances.
 pub fn write_dense(dir: &Path, stages: usize, width: usize) {
     std::fs::create_dir_all(dir.join("modules/stage")).unwrap();
-    std::fs::write(
-        dir.join("main.hcl"),
-        root(stages, width, "length(LAST.ids)"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("main.hcl"), root(stages, width, "length(LAST.ids)")).unwrap();
     std::fs::write(
         dir.join("modules/stage/main.hcl"),
         r#"variable "keys" {

@@ -94,12 +94,7 @@ fn main() {
     let sizes: Vec<usize> = match &custom {
         Some(s) => s
             .split(',')
-            .map(|n| {
-                n.trim()
-                    .replace('_', "")
-                    .parse()
-                    .expect("SLIPWAY_BENCH_SIZES: numbers")
-            })
+            .map(|n| n.trim().replace('_', "").parse().expect("SLIPWAY_BENCH_SIZES: numbers"))
             .collect(),
         None => DEFAULT_SIZES.to_vec(),
     };
@@ -114,15 +109,7 @@ fn main() {
         let inproc = in_process(&dir);
         let validate = end_to_end(&dir, &["validate"]);
         let graph = end_to_end(&dir, &["graph", "--format", "json"]);
-        rows.push(Row {
-            instances: n,
-            modules,
-            nodes,
-            edges,
-            inproc,
-            validate,
-            graph,
-        });
+        rows.push(Row { instances: n, modules, nodes, edges, inproc, validate, graph });
     }
     let report = report(&rows);
     println!("{report}");
@@ -142,31 +129,17 @@ fn render(diags: &Diagnostics, env: &Environment) -> String {
 /// Returns the DAG's node and edge counts.
 fn check(dir: &Path, n: usize) -> (usize, usize) {
     let env = Environment::load(dir, &[], slipway::providers::builtin_registry());
-    assert!(
-        env.diagnostics.is_empty(),
-        "load diagnostics:\n{}",
-        render(&env.diagnostics, &env)
-    );
+    assert!(env.diagnostics.is_empty(), "load diagnostics:\n{}", render(&env.diagnostics, &env));
     let out = env.walk(&UnknownComputed);
-    assert!(
-        out.diagnostics.is_empty(),
-        "walk diagnostics:\n{}",
-        render(&out.diagnostics, &env)
-    );
+    assert!(out.diagnostics.is_empty(), "walk diagnostics:\n{}", render(&out.diagnostics, &env));
     assert_eq!(out.instances.len(), n, "instance count");
     for ty in ["random_id", "random_string", "time_static"] {
-        assert!(
-            out.instances.keys().any(|a| a.resource.rtype == ty),
-            "no {ty} instance"
-        );
+        assert!(out.instances.keys().any(|a| a.resource.rtype == ty), "no {ty} instance");
     }
     let dag = out.dag();
     // Instances, then one barrier per resource whose dependents wait for all of it.
     assert_eq!(dag.node_count(), n + out.direct_deps().barriers.len());
-    assert!(
-        petgraph::algo::toposort(&dag, None).is_ok(),
-        "instance graph has a cycle"
-    );
+    assert!(petgraph::algo::toposort(&dag, None).is_ok(), "instance graph has a cycle");
     // Cross-references became instance-level edges: each random_string.b depends on its own
     // random_id.a, not on all of them.
     let b = out
@@ -187,16 +160,8 @@ fn check(dir: &Path, n: usize) -> (usize, usize) {
         "{} should depend on exactly one random_id.a instance",
         b.addr
     );
-    for args in [
-        &["validate"][..],
-        &["graph", "--format", "json"][..],
-        &["fmt", "--check"][..],
-    ] {
-        let o = Command::new(bin())
-            .args(args)
-            .arg(dir)
-            .output()
-            .expect("run slipway");
+    for args in [&["validate"][..], &["graph", "--format", "json"][..], &["fmt", "--check"][..]] {
+        let o = Command::new(bin()).args(args).arg(dir).output().expect("run slipway");
         assert!(
             o.status.success(),
             "slipway {args:?} failed: {}",
@@ -301,11 +266,7 @@ fn end_to_end(dir: &Path, args: &[&str]) -> EndToEnd {
         // Linux reports ru_maxrss in KiB.
         max_rss = max_rss.max(usage.ru_maxrss as u64 * 1024);
     }
-    EndToEnd {
-        wall: median(walls),
-        cpu: median(cpus),
-        max_rss,
-    }
+    EndToEnd { wall: median(walls), cpu: median(cpus), max_rss }
 }
 
 fn ms(d: Duration) -> String {
@@ -317,14 +278,8 @@ fn mb(bytes: u64) -> String {
 }
 
 fn cmd_out(program: &str, args: &[&str], cwd: &Path) -> Option<String> {
-    let o = Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    let o = Command::new(program).args(args).current_dir(cwd).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
 fn proc_field(file: &str, key: &str) -> Option<String> {
@@ -354,11 +309,7 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown".into());
     format!(
         "- Date: {date}\n- slipway commit: `{commit}`{}\n- Machine: {nproc} CPUs (`nproc`), {cpu}, {mem} RAM; load average at the end of the run: {load}\n- Binary: `slipway` built by `cargo bench` (bench profile: release with `debug = \"line-tables-only\"`)\n",
-        if dirty {
-            " (with uncommitted changes in src/)"
-        } else {
-            ""
-        },
+        if dirty { " (with uncommitted changes in src/)" } else { "" },
     )
 }
 
@@ -470,10 +421,7 @@ fn write_section(path: &Path, body: &str) {
         (Some(a), Some(b)) if a < b => {
             format!("{}{section}{}", &text[..a], &text[b + END.len()..])
         }
-        _ => format!(
-            "{}\n{section}\n",
-            text.trim_end_matches('\n').to_string() + "\n"
-        ),
+        _ => format!("{}\n{section}\n", text.trim_end_matches('\n').to_string() + "\n"),
     };
     std::fs::write(path, new).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }

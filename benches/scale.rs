@@ -76,20 +76,13 @@ fn measure_cmd(
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = t.elapsed();
     assert_eq!(rc, pid, "wait4 failed");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
     if !ok.contains(&code) {
         let mut err = String::new();
         if let Some(mut e) = child.stderr {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        panic!(
-            "{program} {args:?} in {} exited {code}: {err}",
-            cwd.display()
-        );
+        panic!("{program} {args:?} in {} exited {code}: {err}", cwd.display());
     }
     M {
         wall,
@@ -99,11 +92,7 @@ fn measure_cmd(
 }
 
 fn runs() -> usize {
-    std::env::var("SLIPWAY_SCALE_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1)
+    std::env::var("SLIPWAY_SCALE_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1).max(1)
 }
 
 /// Median wall (and its CPU) and max RSS over [`runs`] runs of `f`.
@@ -111,10 +100,7 @@ fn repeat(mut f: impl FnMut() -> M) -> M {
     let mut v: Vec<M> = (0..runs()).map(|_| f()).collect();
     let rss = v.iter().map(|m| m.rss).fold(0.0, f64::max);
     v.sort_by_key(|m| m.wall);
-    M {
-        rss,
-        ..v[v.len() / 2]
-    }
+    M { rss, ..v[v.len() / 2] }
 }
 
 fn sizes(var: &str, default: &str) -> Vec<usize> {
@@ -154,10 +140,7 @@ struct Row {
 
 /// The largest size that is applied (`SLIPWAY_SCALE_APPLY_MAX`, default: every size).
 fn apply_max() -> usize {
-    std::env::var("SLIPWAY_SCALE_APPLY_MAX")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(usize::MAX)
+    std::env::var("SLIPWAY_SCALE_APPLY_MAX").ok().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)
 }
 
 fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
@@ -173,14 +156,7 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
     let validate = repeat(|| measure_cmd(&b, &["validate", env], &work, &[], None, &[0]));
     let graph_out = work.join("graph.json");
     let graph = repeat(|| {
-        measure_cmd(
-            &b,
-            &["graph", "--format", "json", env],
-            &work,
-            &[],
-            Some(&graph_out),
-            &[0],
-        )
+        measure_cmd(&b, &["graph", "--format", "json", env], &work, &[], Some(&graph_out), &[0])
     });
     // Read line by line (the output is pretty-printed, one field per line): parsing it whole
     // made this process hundreds of MB, and Linux reports a child's `ru_maxrss` as at least its
@@ -195,19 +171,10 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
         } else if line.starts_with("\"barrier\": true") {
             barriers += 1;
         } else if let Some(rest) = line.strip_prefix("\"edge_count\":") {
-            edges = rest
-                .trim()
-                .trim_end_matches(',')
-                .parse()
-                .expect("edge_count");
+            edges = rest.trim().trim_end_matches(',').parse().expect("edge_count");
         }
     }
-    assert_eq!(
-        addresses - barriers,
-        n,
-        "{} {n}: instance count",
-        shape.name()
-    );
+    assert_eq!(addresses - barriers, n, "{} {n}: instance count", shape.name());
     let _ = std::fs::remove_file(&graph_out);
     let plan_args = ["plan", env, "--refresh=false", "--detailed-exitcode"];
     let plan = repeat(|| {
@@ -232,16 +199,7 @@ fn slipway_row(root: &Path, shape: Shape, n: usize) -> Row {
         (None, None)
     };
     let _ = std::fs::remove_dir_all(&work);
-    let row = Row {
-        shape,
-        n,
-        edges,
-        validate,
-        graph,
-        plan,
-        apply,
-        replan,
-    };
+    let row = Row { shape, n, edges, validate, graph, plan, apply, replan };
     eprintln!(
         "{} {n}: edges {edges}, validate {}, graph {}, plan {}, apply {}, no-op plan {}",
         shape.name(),
@@ -273,12 +231,7 @@ fn machine() -> String {
 }
 
 fn cell(m: &M) -> String {
-    format!(
-        "{:.2} s ({:.2}) / {:.0} MB",
-        m.wall.as_secs_f64(),
-        m.cpu.as_secs_f64(),
-        m.rss
-    )
+    format!("{:.2} s ({:.2}) / {:.0} MB", m.wall.as_secs_f64(), m.cpu.as_secs_f64(), m.rss)
 }
 
 fn opt_cell(m: &Option<M>) -> String {
@@ -286,11 +239,7 @@ fn opt_cell(m: &Option<M>) -> String {
 }
 
 fn ratio(a: f64, b: f64) -> String {
-    if a > 0.0 {
-        format!("{:.1}×", b / a)
-    } else {
-        "–".into()
-    }
+    if a > 0.0 { format!("{:.1}×", b / a) } else { "–".into() }
 }
 
 fn report(rows: &[Row]) -> String {
@@ -349,22 +298,12 @@ fn report(rows: &[Row]) -> String {
     }
     s.push_str("\nTargets of issue #18:\n\n| target | measured | met |\n|---|---:|---|\n");
     let yes = |ok: bool| if ok { "yes" } else { "**no**" };
-    if let Some(d) = rows
-        .iter()
-        .find(|r| r.shape == Shape::Dense && r.n == 10_000)
-    {
-        let not_run = M {
-            wall: Duration::from_secs(u64::MAX / 4),
-            ..M::default()
-        };
+    if let Some(d) = rows.iter().find(|r| r.shape == Shape::Dense && r.n == 10_000) {
+        let not_run = M { wall: Duration::from_secs(u64::MAX / 4), ..M::default() };
         for (what, m, limit) in [
             ("dense 10,000: validate < 0.5 s", &d.validate, 0.5),
             ("dense 10,000: plan < 1 s", &d.plan, 1.0),
-            (
-                "dense 10,000: apply < 10 s",
-                d.apply.as_ref().unwrap_or(&not_run),
-                10.0,
-            ),
+            ("dense 10,000: apply < 10 s", d.apply.as_ref().unwrap_or(&not_run), 10.0),
         ] {
             s.push_str(&format!(
                 "| {what} | {:.2} s | {} |\n",
@@ -394,11 +333,8 @@ fn report(rows: &[Row]) -> String {
     }
     for a in rows {
         if let Some(b) = rows.iter().find(|b| b.shape == a.shape && b.n == a.n * 10) {
-            let mut pairs = vec![
-                (&a.validate, &b.validate),
-                (&a.graph, &b.graph),
-                (&a.plan, &b.plan),
-            ];
+            let mut pairs =
+                vec![(&a.validate, &b.validate), (&a.graph, &b.graph), (&a.plan, &b.plan)];
             if let (Some(x), Some(y)) = (&a.apply, &b.apply) {
                 pairs.push((x, y));
             }
@@ -477,14 +413,7 @@ fn terraform(root: &Path, tf: &str) -> String {
                 None,
                 &[0],
             );
-            let w = measure_cmd(
-                &bin(),
-                &["plan", ".", "--refresh=false"],
-                &sdir,
-                &[],
-                None,
-                &[0],
-            );
+            let w = measure_cmd(&bin(), &["plan", ".", "--refresh=false"], &sdir, &[], None, &[0]);
             eprintln!(
                 "terraform {shape} {n}: terraform {:.2}s/{:.0}MB, slipway {:.2}s/{:.0}MB",
                 t.wall.as_secs_f64(),

@@ -61,9 +61,7 @@ impl TierPlan {
 /// [`MIN_TIER_INSTANCES`]) or `modules` is 0.
 pub fn plan(instances: usize, modules: usize) -> Vec<TierPlan> {
     assert!(modules > 0, "at least one tier module instance");
-    let budget = instances
-        .checked_sub(ROOT_INSTANCES)
-        .expect("instance count too small");
+    let budget = instances.checked_sub(ROOT_INSTANCES).expect("instance count too small");
     assert!(
         budget >= modules * MIN_TIER_INSTANCES,
         "{instances} instances cannot fill {modules} tiers of at least {MIN_TIER_INSTANCES}"
@@ -103,10 +101,7 @@ pub fn plan(instances: usize, modules: usize) -> Vec<TierPlan> {
 /// Writes the environment into `dir` (created if missing; existing files are overwritten).
 pub fn write_environment(dir: &Path, instances: usize, modules: usize) {
     let tiers = plan(instances, modules);
-    assert_eq!(
-        ROOT_INSTANCES + tiers.iter().map(TierPlan::instances).sum::<usize>(),
-        instances
-    );
+    assert_eq!(ROOT_INSTANCES + tiers.iter().map(TierPlan::instances).sum::<usize>(), instances);
     let tier_dir = dir.join("modules").join("tier");
     let leaf_dir = tier_dir.join("leaf");
     std::fs::create_dir_all(&leaf_dir).expect("create module directories");

@@ -48,10 +48,9 @@ impl OpenError {
     /// The error as plain text (no colour), diagnostics with their `file:line:col` snippets.
     pub fn render_plain(&self) -> String {
         match self {
-            OpenError::Config {
-                diagnostics,
-                sources,
-            } => crate::diag::render_terminal(diagnostics, sources, false),
+            OpenError::Config { diagnostics, sources } => {
+                crate::diag::render_terminal(diagnostics, sources, false)
+            }
             OpenError::Backend(e) => e.to_string(),
             OpenError::Other(m) => m.clone(),
         }
@@ -77,17 +76,11 @@ pub async fn open(
 ) -> Result<Session, OpenError> {
     let env = Environment::load(dir, vars, crate::providers::builtin_registry());
     if env.diagnostics.has_errors() {
-        return Err(OpenError::Config {
-            diagnostics: env.diagnostics,
-            sources: env.sources,
-        });
+        return Err(OpenError::Config { diagnostics: env.diagnostics, sources: env.sources });
     }
     let sources = copy_sources(&env.sources);
     Session::open(env, opts).await.map_err(|e| match e {
-        SessionError::Config(diagnostics) => OpenError::Config {
-            diagnostics,
-            sources,
-        },
+        SessionError::Config(diagnostics) => OpenError::Config { diagnostics, sources },
         SessionError::Backend(e) => OpenError::Backend(e),
         SessionError::Other(m) => OpenError::Other(m),
     })
@@ -120,10 +113,7 @@ pub async fn plan(s: &Session, options: PlanOptions) -> Result<Planned, Diagnost
             // the plan, and changes that cannot be ordered fail the plan, not the apply.
             let refreshed = &plan.refreshed;
             match apply::order_replacements(&mut plan.changes, refreshed) {
-                apply::Ordering::Ordered(_) => Ok(Planned {
-                    plan,
-                    warnings: diags,
-                }),
+                apply::Ordering::Ordered(_) => Ok(Planned { plan, warnings: diags }),
                 apply::Ordering::Cycle(steps) => {
                     let mut diags = diags;
                     diags.push(
@@ -167,10 +157,7 @@ pub fn check_saved(saved: SavedPlan, s: &Session) -> Result<Plan, Stale> {
     if saved.config_digest != s.env.config_digest() {
         return Err(Stale::ConfigChanged);
     }
-    saved
-        .plan
-        .check_fresh(s.state.state())
-        .map_err(Stale::StateMoved)?;
+    saved.plan.check_fresh(s.state.state()).map_err(Stale::StateMoved)?;
     Ok(saved.plan)
 }
 
@@ -190,9 +177,8 @@ pub async fn finish_in_sync(
     plan: &Plan,
     commit: Option<&str>,
 ) -> Result<(), SaveError> {
-    let mut r = apply::persist_refresh(&mut s.state, &plan.refreshed)
-        .await
-        .map_err(SaveError::State);
+    let mut r =
+        apply::persist_refresh(&mut s.state, &plan.refreshed).await.map_err(SaveError::State);
     if r.is_ok()
         && let Some(c) = commit
         && s.state.state().applied_commit.as_deref() != Some(c)
@@ -210,9 +196,7 @@ pub async fn finish_in_sync(
 
 async fn record_commit(s: &mut Session, commit: &str) -> Result<(), SaveError> {
     s.state
-        .apply(JournalOp::SetAppliedCommit {
-            commit: Some(commit.to_string()),
-        })
+        .apply(JournalOp::SetAppliedCommit { commit: Some(commit.to_string()) })
         .await
         .map_err(SaveError::RecordCommit)
 }
@@ -269,11 +253,5 @@ pub async fn apply(mut s: Session, plan: &Plan, settings: ApplySettings) -> Appl
     if let Err(e) = s.close().await {
         saved = Err(SaveError::State(e));
     }
-    Applied {
-        report,
-        saved,
-        env: ctx.env,
-        registry: ctx.registry,
-        elapsed: started.elapsed(),
-    }
+    Applied { report, saved, env: ctx.env, registry: ctx.registry, elapsed: started.elapsed() }
 }

@@ -169,12 +169,8 @@ impl Session {
         .await?;
         let registry = env.registry.clone();
         let env = Arc::new(env);
-        let in_state: Vec<String> = state
-            .state()
-            .resources
-            .values()
-            .map(|r| r.provider.clone())
-            .collect();
+        let in_state: Vec<String> =
+            state.state().resources.values().map(|r| r.provider.clone()).collect();
         let configured = configure_providers(&env, &registry, state.state(), &in_state).await?;
         Ok(Session {
             env,
@@ -208,9 +204,7 @@ fn providers_in_use(env: &Environment, in_state: &[String]) -> std::collections:
     used.extend(env.config.root().providers.iter().map(|p| p.name.clone()));
     for m in &env.config.modules {
         used.extend(
-            m.resources
-                .values()
-                .map(|r| crate::provider::provider_name_of(&r.rtype).to_string()),
+            m.resources.values().map(|r| crate::provider::provider_name_of(&r.rtype).to_string()),
         );
     }
     used
@@ -268,10 +262,7 @@ pub async fn configure_providers(
             return Err(SessionError::Config(Diagnostics(vec![d])));
         }
     }
-    let ctx = ProviderContext {
-        stack_id: stack_id.to_string(),
-        environment: env.name.clone(),
-    };
+    let ctx = ProviderContext { stack_id: stack_id.to_string(), environment: env.name.clone() };
     let used = providers_in_use(env, in_state);
     let mut out = Configured::default();
     for name in registry.names().filter(|n| used.contains(*n)) {

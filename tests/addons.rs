@@ -16,9 +16,7 @@ use crate::moto::Moto;
 use crate::util::TestDir;
 
 fn env(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("environments")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("environments").join(name)
 }
 
 /// Workloads of the in-cluster stack, as `kind/namespace/name`.
@@ -85,18 +83,11 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
         ("SLIPWAY_VAR_install_addons", "true"),
         ("SLIPWAY_VAR_kubeconfig", kubeconfig.as_str()),
         // Flux and the agent follow a repository; kwok runs neither, so any URL serves here.
-        (
-            "SLIPWAY_VAR_gitops_repository",
-            "ssh://git@127.0.0.1/example/infrastructure.git",
-        ),
+        ("SLIPWAY_VAR_gitops_repository", "ssh://git@127.0.0.1/example/infrastructure.git"),
         ("SLIPWAY_VAR_agent_image", "ghcr.io/example/slipway:0.1.0"),
     ];
-    let apply = moto.slipway_with_env(
-        &env("dev"),
-        &state,
-        &["apply", "ENV", "-auto-approve"],
-        &vars,
-    );
+    let apply =
+        moto.slipway_with_env(&env("dev"), &state, &["apply", "ENV", "-auto-approve"], &vars);
     apply.assert_code(0);
     assert!(
         apply
@@ -113,18 +104,9 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
             .ok(&format!("{w} installed by the environment's apply"));
     }
     // The EC2 side is there too: the same run.
-    let out = moto.slipway_with_env(
-        &env("dev"),
-        &state,
-        &["state", "list", "--dir", "ENV"],
-        &vars,
-    );
+    let out = moto.slipway_with_env(&env("dev"), &state, &["state", "list", "--dir", "ENV"], &vars);
     out.assert_code(0);
-    assert!(
-        out.stdout.contains("module.cluster.module.control_plane."),
-        "{}",
-        out.dump()
-    );
+    assert!(out.stdout.contains("module.cluster.module.control_plane."), "{}", out.dump());
     // No secret of the stack in what was printed: no private key (Flux's deploy key, the etcd
     // client key), nor the agent's webhook secret.
     assert!(!apply.stdout.contains("PRIVATE KEY"), "{}", apply.dump());
@@ -171,11 +153,8 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
         .ok("the join token's Secret")
         .stdout;
     let expiration = String::from_utf8(
-        base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            expiration.trim(),
-        )
-        .unwrap(),
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, expiration.trim())
+            .unwrap(),
     )
     .unwrap();
     let in_12h = time_in(12 * 3600);
@@ -207,30 +186,16 @@ fn dev_applies_infrastructure_and_in_cluster_stack_in_one_run_then_plans_empty()
     );
     assert!(!apply.stdout.contains(&token) && !apply.stderr.contains(&token));
 
-    let plan = moto.slipway_with_env(
-        &env("dev"),
-        &state,
-        &["plan", "ENV", "--detailed-exitcode"],
-        &vars,
-    );
-    assert_eq!(
-        plan.code,
-        Some(0),
-        "second plan not empty:\n{}",
-        plan.dump()
-    );
+    let plan =
+        moto.slipway_with_env(&env("dev"), &state, &["plan", "ENV", "--detailed-exitcode"], &vars);
+    assert_eq!(plan.code, Some(0), "second plan not empty:\n{}", plan.dump());
 }
 
 /// The UTC time `secs` from now, as RFC 3339 (`2026-12-02T08:00:00Z`): comparable as text
 /// with the Secret's expiration, which has the same form.
 fn time_in(secs: u64) -> String {
     let out = std::process::Command::new("date")
-        .args([
-            "-u",
-            "-d",
-            &format!("+{secs} seconds"),
-            "+%Y-%m-%dT%H:%M:%SZ",
-        ])
+        .args(["-u", "-d", &format!("+{secs} seconds"), "+%Y-%m-%dT%H:%M:%SZ"])
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()

@@ -53,11 +53,7 @@ fn one_shared_nat_gateway_routes_both_zones_and_its_address_is_released_after_it
     let state = dir.join("state");
     let bad = moto.slipway(&env, &state, &["plan", "ENV", "-var", "nat_gateways=one"]);
     assert_ne!(bad.code, Some(0), "{}", bad.dump());
-    assert!(
-        bad.stderr.contains("nat_gateways must be"),
-        "{}",
-        bad.dump()
-    );
+    assert!(bad.stderr.contains("nat_gateways must be"), "{}", bad.dump());
 
     let proxy = FaultProxy::start_with(&moto, dir.join("proxy.log"), &["--propagation-ms", "3000"]);
     let at = |args: &[&str]| slipway_at(&proxy.endpoint(), &env, &state, args);
@@ -65,11 +61,7 @@ fn one_shared_nat_gateway_routes_both_zones_and_its_address_is_released_after_it
     apply.assert_code(0);
     // VPC, IGW, 2 + 2 subnets, the public table and its 2 associations, one EIP and NAT gateway,
     // 2 private tables and their 2 associations, the S3 endpoint.
-    assert!(
-        apply.stdout.contains("Apply complete! Resources: 16 added"),
-        "{}",
-        apply.dump()
-    );
+    assert!(apply.stdout.contains("Apply complete! Resources: 16 added"), "{}", apply.dump());
     let egress = moto.boto3(
         "nats = [g['NatGatewayId'] for g in ec2.describe_nat_gateways()['NatGateways'] if g['State'] == 'available']\n\
          out.append(len(nats))\n\
@@ -163,13 +155,7 @@ fn a_replaced_node_retries_its_static_address_and_one_held_elsewhere_fails_fast(
     // New user-data replaces the node on the same address: the old one is terminated first,
     // and AWS (here: the proxy) still sees the address in use for a while.
     let applied = proxy.calls().len();
-    let replace = at(&[
-        "apply",
-        "ENV",
-        "-auto-approve",
-        "-var",
-        "user_data=#!/bin/sh\necho two\n",
-    ]);
+    let replace = at(&["apply", "ENV", "-auto-approve", "-var", "user_data=#!/bin/sh\necho two\n"]);
     let calls = proxy.calls();
     let runs: Vec<&str> = calls[applied..]
         .iter()
@@ -181,17 +167,12 @@ fn a_replaced_node_retries_its_static_address_and_one_held_elsewhere_fails_fast(
     // launch that AWS would accept fails, and the apply with it.
     let first_forwarded = runs.iter().position(|f| *f == "Forwarded");
     assert!(
-        runs.first()
-            .is_some_and(|f| f.contains("InvalidIPAddress.InUse"))
+        runs.first().is_some_and(|f| f.contains("InvalidIPAddress.InUse"))
             && first_forwarded.is_some(),
         "{runs:?}\n{}",
         replace.dump()
     );
-    assert!(
-        !replace.stderr.contains("is in use"),
-        "the wait gave up: {}",
-        replace.dump()
-    );
+    assert!(!replace.stderr.contains("is in use"), "the wait gave up: {}", replace.dump());
 
     // An address another interface holds for good: one attempt, an error naming it.
     let before = proxy.calls().len();
@@ -204,10 +185,7 @@ fn a_replaced_node_retries_its_static_address_and_one_held_elsewhere_fails_fast(
         "{}",
         held.dump()
     );
-    let attempts = proxy.calls()[before..]
-        .iter()
-        .filter(|c| c.operation == "RunInstances")
-        .count();
+    let attempts = proxy.calls()[before..].iter().filter(|c| c.operation == "RunInstances").count();
     assert_eq!(attempts, 1, "a permanent InUse was retried");
     at(&["destroy", "ENV", "-auto-approve", "-var", "ip=10.31.1.99"]).assert_code(0);
 }

@@ -20,11 +20,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let state = dir.join("state");
     let apply = slipway(&moto, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
-    assert!(
-        apply.stdout.contains("Apply complete! Resources: 69 added"),
-        "{}",
-        apply.dump()
-    );
+    assert!(apply.stdout.contains("Apply complete! Resources: 69 added"), "{}", apply.dump());
     // Egress (modules/network): the private subnet routes 0.0.0.0/0 through an available NAT
     // gateway that holds an Elastic IP, and S3 through the gateway endpoint on the same table.
     let egress = moto.boto3(
@@ -36,68 +32,38 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
         "private subnets without egress"
     );
     // Refresh is batched: a no-op plan costs calls per resource type, not per resource.
-    let plan = slipway(
-        &moto,
-        &state,
-        &["plan", "ENV", "--detailed-exitcode", "--stats"],
-    );
+    let plan = slipway(&moto, &state, &["plan", "ENV", "--detailed-exitcode", "--stats"]);
     plan.assert_code(0);
     let calls = crate::moto::api_calls(&plan.stderr);
     for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
-        assert!(
-            *n <= 1,
-            "{op} called {n} times in a no-op plan: {}",
-            plan.stderr
-        );
+        assert!(*n <= 1, "{op} called {n} times in a no-op plan: {}", plan.stderr);
     }
     let total = calls.get("total").copied();
     // 24 AWS resource and data-source types in environments/dev (aws_region makes no call), 69
     // resources: at most one call per type (no page is full at this size).
     let total = total.expect("--stats prints a total");
-    assert!(
-        total <= 23,
-        "a no-op plan made {total} AWS calls: {}",
-        plan.stderr
-    );
+    assert!(total <= 23, "a no-op plan made {total} AWS calls: {}", plan.stderr);
 
-    let token = slipway(
-        &moto,
-        &state,
-        &["output", "bootstrap_token", "--dir", "ENV"],
-    )
-    .stdout
-    .trim()
-    .to_string();
-    assert_eq!(
-        token.len(),
-        23,
-        "a kubeadm token [a-z0-9]{{6}}.[a-z0-9]{{16}}: {token}"
-    );
+    let token = slipway(&moto, &state, &["output", "bootstrap_token", "--dir", "ENV"])
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 23, "a kubeadm token [a-z0-9]{{6}}.[a-z0-9]{{16}}: {token}");
     let (_, secret) = token.split_once('.').unwrap();
 
     // User-data exactly as EC2 returns it to anyone allowed DescribeInstanceAttribute.
     let user_data = moto.boto3(
         "for r in ec2.describe_instances()['Reservations']:\n    for i in r['Instances']:\n        a = ec2.describe_instance_attribute(InstanceId=i['InstanceId'], Attribute='userData')\n        out.append(base64.b64decode(a['UserData']['Value']).decode())",
     );
-    let user_data: Vec<&str> = user_data
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let user_data: Vec<&str> =
+        user_data.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(user_data.len(), 2);
     let mut kubeadm_configs = 0;
     for ud in &user_data {
         assert!(ud.starts_with("#cloud-config"), "{ud}");
         let readable = crate::cloud_config::readable(ud);
-        assert!(
-            !readable.contains("PRIVATE KEY"),
-            "a private key is in user-data"
-        );
-        assert!(
-            !readable.contains(secret),
-            "the bootstrap token is in user-data"
-        );
+        assert!(!readable.contains("PRIVATE KEY"), "a private key is in user-data");
+        assert!(!readable.contains(secret), "the bootstrap token is in user-data");
         // What the node hands kubeadm (the token substituted, as its script does) is accepted by
         // the real kubeadm of the release the environment declares.
         for (path, (content, _)) in crate::cloud_config::write_files(ud) {
@@ -114,10 +80,7 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     }
     // The stacked init node also carries the JoinConfiguration it takes when it was replaced
     // into a running cluster (modules/node-bootstrap init_joins): real kubeadm accepts it too.
-    assert_eq!(
-        kubeadm_configs, 3,
-        "init and its join (control plane), join (worker)"
-    );
+    assert_eq!(kubeadm_configs, 3, "init and its join (control plane), join (worker)");
     // The secrets went to S3 instead, one bundle per node; beside them, the declared etcd
     // member list the control-plane nodes' membership scripts read (no secret in it).
     let bundles = moto.boto3(
@@ -129,21 +92,11 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let declared = declared.as_array().unwrap();
     assert_eq!(declared.len(), 1, "{declared:?}");
     let declared = declared[0].as_str().unwrap();
-    assert!(
-        declared.contains("\"dev-cp-a\"") && !declared.contains(secret),
-        "{declared}"
-    );
-    let bundles: Vec<&str> = bundles
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    assert!(declared.contains("\"dev-cp-a\"") && !declared.contains(secret), "{declared}");
+    let bundles: Vec<&str> =
+        bundles.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(bundles.len(), 2);
-    assert!(
-        bundles.iter().all(|b| b.contains(secret)),
-        "each bundle carries the token"
-    );
+    assert!(bundles.iter().all(|b| b.contains(secret)), "each bundle carries the token");
     assert!(
         bundles.iter().any(|b| b.contains("PRIVATE KEY")),
         "the control-plane bundle carries its keys"
@@ -184,18 +137,12 @@ fn dev_environment_applies_against_moto_with_no_secret_in_user_data_and_destroys
     let destroy = slipway(&moto, &state, &["destroy", "ENV", "-auto-approve"]);
     destroy.assert_code(0);
     assert!(
-        destroy
-            .stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 69 destroyed."),
+        destroy.stdout.contains("Destroy complete! Resources: 0 added, 0 changed, 69 destroyed."),
         "{}",
         destroy.dump()
     );
     let left = moto.boto3(
         "for r in ec2.describe_instances(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Reservations']:\n    for i in r['Instances']:\n        if i['State']['Name'] != 'terminated':\n            out.append(i['InstanceId'])\nfor v in ec2.describe_vpcs(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['Vpcs']:\n    out.append(v['VpcId'])\nfor b in s3.list_buckets()['Buckets']:\n    out.append(b['Name'])\nfor a in ec2.describe_addresses()['Addresses']:\n    out.append(a['AllocationId'])\nfor g in ec2.describe_nat_gateways()['NatGateways']:\n    if g['State'] != 'deleted':\n        out.append(g['NatGatewayId'])\nfor e in ec2.describe_vpc_endpoints()['VpcEndpoints']:\n    if e['State'] != 'deleted':\n        out.append(e['VpcEndpointId'])",
     );
-    assert_eq!(
-        left,
-        serde_json::json!([]),
-        "objects of the stack left after destroy"
-    );
+    assert_eq!(left, serde_json::json!([]), "objects of the stack left after destroy");
 }

@@ -68,12 +68,7 @@ if arns:
     out.as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p[0].as_str().unwrap().to_string(),
-                p[1].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -83,10 +78,7 @@ fn duplicates(inv: &[(String, String)]) -> Vec<(String, String)> {
     for i in inv {
         *seen.entry(i.clone()).or_insert(0) += 1;
     }
-    seen.into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(k, _)| k)
-        .collect()
+    seen.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect()
 }
 
 fn state_list(endpoint: &str, state: &Path) -> BTreeSet<String> {
@@ -97,10 +89,7 @@ fn state_list(endpoint: &str, state: &Path) -> BTreeSet<String> {
 
 /// Objects in AWS that state does not know (orphans).
 fn orphans(inv: &[(String, String)], state: &BTreeSet<String>) -> Vec<(String, String)> {
-    inv.iter()
-        .filter(|(_, a)| !state.contains(a))
-        .cloned()
-        .collect()
+    inv.iter().filter(|(_, a)| !state.contains(a)).cloned().collect()
 }
 
 fn assert_fleet_complete(moto: &Moto, state: &Path) {
@@ -124,19 +113,11 @@ fn assert_fleet_complete(moto: &Moto, state: &Path) {
     );
     assert_eq!(listeners, serde_json::json!([1]));
     let in_state = state_list(&moto.endpoint(), state);
-    assert_eq!(
-        orphans(&inv, &in_state),
-        vec![],
-        "objects state does not know"
-    );
+    assert_eq!(orphans(&inv, &in_state), vec![], "objects state does not know");
 }
 
 fn plan_is_empty(moto: &Moto, state: &Path) {
-    let plan = in_fleet(
-        &moto.endpoint(),
-        state,
-        &["plan", "ENV", "--detailed-exitcode"],
-    );
+    let plan = in_fleet(&moto.endpoint(), state, &["plan", "ENV", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "re-plan not empty: {}", plan.dump());
 }
 
@@ -152,10 +133,7 @@ fn assert_before(calls: &[Call], first: &str, then: &str) {
         .filter(|c| c.operation == then)
         .map(|c| c.arrived_ms)
         .fold(f64::INFINITY, f64::min);
-    assert!(
-        done.is_finite() && start.is_finite(),
-        "destroy made no {first} or no {then} call"
-    );
+    assert!(done.is_finite() && start.is_finite(), "destroy made no {first} or no {then} call");
     assert!(
         done <= start,
         "{then} started at {start:.0} ms, before the last {first} finished at {done:.0} ms"
@@ -228,17 +206,9 @@ fn fleet_converges_through_throttling_and_lost_responses_then_destroys_in_depend
     let state = dir.join("state");
     let proxy = FaultProxy::start(&moto, dir.join("proxy.log"), 5, 0.2, 0.1, 11);
 
-    let apply = in_fleet(
-        &proxy.endpoint(),
-        &state,
-        &["apply", "ENV", "-auto-approve"],
-    );
+    let apply = in_fleet(&proxy.endpoint(), &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
-    assert!(
-        apply.stdout.contains("Apply complete! Resources: 39 added"),
-        "{}",
-        apply.dump()
-    );
+    assert!(apply.stdout.contains("Apply complete! Resources: 39 added"), "{}", apply.dump());
     let calls = proxy.calls();
     let refused = calls.iter().filter(|c| c.fate == "Refused").count();
     let lost = calls.iter().filter(|c| c.fate == "ResponseLost").count();
@@ -249,9 +219,7 @@ fn fleet_converges_through_throttling_and_lost_responses_then_destroys_in_depend
         calls.len()
     );
     assert!(
-        calls
-            .iter()
-            .any(|c| c.fate == "ResponseLost" && !c.operation.starts_with("Describe")),
+        calls.iter().any(|c| c.fate == "ResponseLost" && !c.operation.starts_with("Describe")),
         "no mutating call lost its answer"
     );
     assert_fleet_complete(&moto, &state);
@@ -268,14 +236,7 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
     );
     let ids: Vec<Vec<String>> = serde_json::from_value(ids).unwrap();
     let (instance_groups, private_subnets, public_subnets) = (&ids[0], &ids[1], &ids[2]);
-    assert_eq!(
-        (
-            instance_groups.len(),
-            private_subnets.len(),
-            public_subnets.len()
-        ),
-        (2, 2, 2)
-    );
+    assert_eq!((instance_groups.len(), private_subnets.len(), public_subnets.len()), (2, 2, 2));
     // Each route table of the stack with its associations (public, and one per private subnet).
     let tables = moto.boto3(
         "for t in ec2.describe_route_tables(Filters=[{'Name': 'tag-key', 'Values': ['slipway:stack']}])['RouteTables']:\n    out.append([t['RouteTableId']] + [a['RouteTableAssociationId'] for a in t['Associations'] if not a.get('Main')])",
@@ -283,22 +244,10 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
     let tables: Vec<Vec<String>> = serde_json::from_value(tables).unwrap();
     assert_eq!(tables.len(), 3, "{tables:?}");
     let before = proxy.calls().len();
-    let destroy = in_fleet(
-        &proxy.endpoint(),
-        &state,
-        &["destroy", "ENV", "-auto-approve"],
-    );
+    let destroy = in_fleet(&proxy.endpoint(), &state, &["destroy", "ENV", "-auto-approve"]);
     destroy.assert_code(0);
-    assert!(
-        destroy.stdout.contains("39 destroyed"),
-        "{}",
-        destroy.dump()
-    );
-    assert_eq!(
-        inventory(&moto),
-        vec![],
-        "destroy left objects of the stack"
-    );
+    assert!(destroy.stdout.contains("39 destroyed"), "{}", destroy.dump());
+    assert_eq!(inventory(&moto), vec![], "destroy left objects of the stack");
 
     let calls: Vec<Call> = proxy.calls().split_off(before);
     // Listeners before target groups and load balancers; targets deregistered before the
@@ -309,13 +258,7 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
     assert_before(&calls, "DeleteListener", "DeleteTargetGroup");
     assert_before(&calls, "DeleteListener", "DeleteLoadBalancer");
     assert_before(&calls, "DeregisterTargets", "DeleteTargetGroup");
-    assert_before_per_id(
-        &calls,
-        "DetachVolume",
-        "VolumeId",
-        "DeleteVolume",
-        "VolumeId",
-    );
+    assert_before_per_id(&calls, "DetachVolume", "VolumeId", "DeleteVolume", "VolumeId");
     assert_before_per_id(
         &calls,
         "DetachVolume",
@@ -337,27 +280,12 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
         "GroupId",
         instance_groups,
     );
-    assert_before_on(
-        &calls,
-        "TerminateInstances",
-        "DeleteSubnet",
-        "SubnetId",
-        private_subnets,
-    );
-    assert_before_on(
-        &calls,
-        "DeleteLoadBalancer",
-        "DeleteSubnet",
-        "SubnetId",
-        public_subnets,
-    );
+    assert_before_on(&calls, "TerminateInstances", "DeleteSubnet", "SubnetId", private_subnets);
+    assert_before_on(&calls, "DeleteLoadBalancer", "DeleteSubnet", "SubnetId", public_subnets);
     assert_before(&calls, "RevokeSecurityGroupIngress", "DeleteSecurityGroup");
     // Each table is deleted once its own associations are gone.
     let named = |c: &Call, k: &str, ids: &[String]| {
-        c.params
-            .get(k)
-            .and_then(|v| v.as_str())
-            .is_some_and(|id| ids.iter().any(|i| i == id))
+        c.params.get(k).and_then(|v| v.as_str()).is_some_and(|id| ids.iter().any(|i| i == id))
     };
     for t in &tables {
         let (table, associations) = t.split_first().unwrap();
@@ -399,14 +327,8 @@ fn sigkill_at_twenty_moments_of_an_aws_apply_leaves_no_duplicate_and_no_orphan()
     // Latency stretches an apply over a few seconds, so kills land all through it.
     let proxy = FaultProxy::start(&moto, dir.join("proxy.log"), 15, 0.0, 0.0, 1);
     let endpoint = proxy.endpoint();
-    let apply = || {
-        spawn_slipway_at(
-            &endpoint,
-            &fleet(),
-            &state,
-            &["apply", "ENV", "-auto-approve"],
-        )
-    };
+    let apply =
+        || spawn_slipway_at(&endpoint, &fleet(), &state, &["apply", "ENV", "-auto-approve"]);
 
     let t = Instant::now();
     assert!(apply().wait().unwrap().success());
@@ -419,10 +341,7 @@ fn sigkill_at_twenty_moments_of_an_aws_apply_leaves_no_duplicate_and_no_orphan()
     let mut window = (full.as_millis() as u64).max(50);
     while kills_mid_apply < 20 {
         attempts += 1;
-        assert!(
-            attempts <= 60,
-            "only {kills_mid_apply} kills landed mid-apply"
-        );
+        assert!(attempts <= 60, "only {kills_mid_apply} kills landed mid-apply");
         // Every other kill starts from nothing; the others resume what the last one left.
         if kills_mid_apply % 2 == 0 {
             // The last kill's lock is taken over: no run is refused for it.
@@ -436,12 +355,7 @@ fn sigkill_at_twenty_moments_of_an_aws_apply_leaves_no_duplicate_and_no_orphan()
         }
         child.wait().unwrap();
         let list = in_fleet(&endpoint, &state, &["state", "list", "--dir", "ENV"]);
-        assert_eq!(
-            list.code,
-            Some(0),
-            "state unreadable after a kill: {}",
-            list.dump()
-        );
+        assert_eq!(list.code, Some(0), "state unreadable after a kill: {}", list.dump());
         // No force-unlock: the next run takes over the lock the kill left.
         if finished {
             // The apply won the race (what was left was quick): aim earlier next time.
@@ -457,11 +371,7 @@ fn sigkill_at_twenty_moments_of_an_aws_apply_leaves_no_duplicate_and_no_orphan()
 }
 
 fn drift_plan(moto: &Moto, state: &Path) -> Run {
-    in_fleet(
-        &moto.endpoint(),
-        state,
-        &["plan", "ENV", "--detailed-exitcode"],
-    )
+    in_fleet(&moto.endpoint(), state, &["plan", "ENV", "--detailed-exitcode"])
 }
 
 #[test]
@@ -475,11 +385,7 @@ fn changes_made_outside_slipway_show_as_drift_and_apply_repairs_them() {
     // Refresh is batched and shared: a no-op plan costs at most one call per AWS type of the
     // fleet (19, data.aws_ami and data.aws_region included; aws_region makes none), one per
     // operation.
-    let noop = in_fleet(
-        &endpoint,
-        &state,
-        &["plan", "ENV", "--detailed-exitcode", "--stats"],
-    );
+    let noop = in_fleet(&endpoint, &state, &["plan", "ENV", "--detailed-exitcode", "--stats"]);
     assert_eq!(noop.code, Some(0), "{}", noop.dump());
     let calls = crate::moto::api_calls(&noop.stderr);
     let total = calls.get("total").copied().expect("--stats prints a total");
@@ -524,11 +430,7 @@ for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']:
         .stdout
         .split_once("slipway will perform the following actions")
         .unwrap_or_else(|| panic!("no action section: {}", plan.stdout));
-    assert!(
-        drift.contains("changes made outside of slipway"),
-        "no drift section: {}",
-        plan.stdout
-    );
+    assert!(drift.contains("changes made outside of slipway"), "no drift section: {}", plan.stdout);
     for what in [
         "aws_instance.node[5]",
         "aws_security_group.node",
@@ -540,10 +442,7 @@ for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']:
         "module.network.aws_route_table_association.public[",
     ] {
         assert!(drift.contains(what), "drift section misses {what}: {drift}");
-        assert!(
-            actions.contains(what),
-            "no action repairs {what}: {actions}"
-        );
+        assert!(actions.contains(what), "no action repairs {what}: {actions}");
     }
     assert!(drift.contains("renamed-by-hand"), "{drift}");
     assert!(drift.contains("8080"), "{drift}");
@@ -632,12 +531,7 @@ resource "aws_instance" "in_outside_subnet" {
     )
     .unwrap();
     let endpoint = moto.endpoint();
-    let apply = slipway_at(
-        &endpoint,
-        &env,
-        &state,
-        &["apply", "ENV", "-auto-approve", "--stats"],
-    );
+    let apply = slipway_at(&endpoint, &env, &state, &["apply", "ENV", "-auto-approve", "--stats"]);
     assert_eq!(apply.code, Some(1), "{}", apply.dump());
     for (addr, code) in [
         ("aws_instance.bad_ami", "InvalidAMIID.NotFound"),
@@ -655,9 +549,7 @@ resource "aws_instance" "in_outside_subnet" {
         );
     }
     assert!(
-        apply
-            .stderr
-            .contains("skipped: aws_instance.in_outside_subnet (a dependency failed)"),
+        apply.stderr.contains("skipped: aws_instance.in_outside_subnet (a dependency failed)"),
         "{}",
         apply.dump()
     );
@@ -685,18 +577,8 @@ resource "aws_instance" "in_outside_subnet" {
     );
     let plan = slipway_at(&endpoint, &env, &state, &["plan", "ENV"]);
     plan.assert_code(0);
-    assert!(
-        plan.stdout
-            .contains("Plan: 5 to add, 0 to change, 0 to destroy."),
-        "{}",
-        plan.dump()
-    );
-    assert_eq!(
-        plan.stdout.matches("did not finish creating it").count(),
-        4,
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("Plan: 5 to add, 0 to change, 0 to destroy."), "{}", plan.dump());
+    assert_eq!(plan.stdout.matches("did not finish creating it").count(), 4, "{}", plan.stdout);
     let live = moto.boto3(
         "out.append(len([i for r in ec2.describe_instances()['Reservations'] for i in r['Instances']]))\nout.append(len([v for v in ec2.describe_vpcs()['Vpcs'] if not v['IsDefault']]))",
     );
@@ -726,20 +608,11 @@ fn a_create_before_destroy_replacement_makes_a_new_object_instead_of_adopting_th
     write("10.51.0.0/16");
     let apply = slipway_at(&endpoint, &env, &state, &["apply", "ENV", "-auto-approve"]);
     apply.assert_code(0);
-    assert!(
-        apply.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        apply.dump()
-    );
+    assert!(apply.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", apply.dump());
     let vpcs = moto.boto3(
         "for v in ec2.describe_vpcs()['Vpcs']:\n    if not v['IsDefault']:\n        out.append(v['CidrBlock'])",
     );
     assert_eq!(vpcs, serde_json::json!(["10.51.0.0/16"]));
-    let plan = slipway_at(
-        &endpoint,
-        &env,
-        &state,
-        &["plan", "ENV", "--detailed-exitcode"],
-    );
+    let plan = slipway_at(&endpoint, &env, &state, &["plan", "ENV", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "{}", plan.dump());
 }

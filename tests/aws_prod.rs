@@ -36,11 +36,7 @@ fn slipway(moto: &Moto, state: &Path, args: &[&str]) -> Run {
 }
 
 fn strings(v: Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
 }
 
 /// What `plan --json` would create, counted per resource type (data sources are read, not
@@ -48,17 +44,12 @@ fn strings(v: Value) -> Vec<String> {
 fn counts_per_type(plan: &Run) -> BTreeMap<String, usize> {
     let doc = plan.json();
     let mut counts = BTreeMap::new();
-    for c in doc["resource_changes"]
-        .as_array()
-        .expect("resource_changes")
-    {
+    for c in doc["resource_changes"].as_array().expect("resource_changes") {
         if c["mode"] == "data" {
             continue;
         }
         assert_eq!(c["action"], "create", "{c}");
-        *counts
-            .entry(c["type"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
+        *counts.entry(c["type"].as_str().unwrap().to_string()).or_insert(0) += 1;
     }
     counts
 }
@@ -398,17 +389,11 @@ fn fixture() -> &'static Fixture {
 }
 
 fn by_role(role: &str) -> Vec<&'static Instance> {
-    fixture()
-        .instances
-        .iter()
-        .filter(|i| i.role == role)
-        .collect()
+    fixture().instances.iter().filter(|i| i.role == role).collect()
 }
 
 fn node_names(prefix: &str, n: usize) -> BTreeSet<String> {
-    (0..n)
-        .map(|i| format!("prod-{prefix}-{}", (b'a' + i as u8) as char))
-        .collect()
+    (0..n).map(|i| format!("prod-{prefix}-{}", (b'a' + i as u8) as char)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,17 +402,11 @@ fn node_names(prefix: &str, n: usize) -> BTreeSet<String> {
 #[test]
 fn prod_plan_lists_every_resource_with_counts_per_type_that_follow_the_variables() {
     let f = fixture();
-    assert_eq!(
-        f.plan_counts,
-        expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS)
-    );
+    assert_eq!(f.plan_counts, expected_counts(ZONES.len(), CONTROL_PLANE, ETCD, WORKERS));
     assert_eq!(f.plan_counts.values().sum::<usize>(), 145);
     assert_eq!(f.plan.json()["summary"]["add"], 145, "{}", f.plan.stdout);
     // Five etcd members (the variable is validated odd) and four workers.
-    assert_eq!(
-        f.plan_counts_5_4,
-        expected_counts(ZONES.len(), CONTROL_PLANE, 5, 4)
-    );
+    assert_eq!(f.plan_counts_5_4, expected_counts(ZONES.len(), CONTROL_PLANE, 5, 4));
 }
 
 /// The instances (count per type) and EBS volumes (count and GiB per type) a `plan --json`
@@ -445,16 +424,12 @@ fn billed_from_changes(
         }
         let (category, kind, gib) = match c["type"].as_str().unwrap() {
             "aws_instance" => ("instances", o["instance_type"].as_str().unwrap(), 0),
-            "aws_ebs_volume" => (
-                "volumes",
-                o["type"].as_str().unwrap(),
-                o["size"].as_u64().unwrap(),
-            ),
+            "aws_ebs_volume" => {
+                ("volumes", o["type"].as_str().unwrap(), o["size"].as_u64().unwrap())
+            }
             _ => continue,
         };
-        let e = out
-            .entry((category.to_string(), kind.to_string()))
-            .or_insert((0, 0));
+        let e = out.entry((category.to_string(), kind.to_string())).or_insert((0, 0));
         e.0 += 1;
         e.1 += gib;
     }
@@ -477,10 +452,7 @@ fn footprint_of(doc: &serde_json::Value, side: &str) -> BTreeMap<(String, String
                     l["category"].as_str().unwrap().to_string(),
                     l["kind"].as_str().unwrap().to_string(),
                 ),
-                (
-                    l[side]["count"].as_u64().unwrap(),
-                    l[side]["gib"].as_u64().unwrap(),
-                ),
+                (l[side]["count"].as_u64().unwrap(), l[side]["gib"].as_u64().unwrap()),
             )
         })
         .collect()
@@ -498,11 +470,7 @@ fn prod_plan_footprint_shows_instances_volumes_and_load_balancers_now_and_once_a
         "{}",
         first["footprint"]
     );
-    assert!(
-        footprint_of(&first, "now").is_empty(),
-        "{}",
-        first["footprint"]
-    );
+    assert!(footprint_of(&first, "now").is_empty(), "{}", first["footprint"]);
     let line = |doc: &serde_json::Value, category: &str| -> Vec<serde_json::Value> {
         doc["footprint"]
             .as_array()
@@ -516,39 +484,23 @@ fn prod_plan_footprint_shows_instances_volumes_and_load_balancers_now_and_once_a
     let lbs = line(&first, "load balancers");
     assert_eq!(lbs.len(), 1, "{lbs:?}");
     assert_eq!(lbs[0]["planned"]["count"], 1);
-    let instances: u64 = line(&first, "instances")
-        .iter()
-        .map(|l| l["planned"]["count"].as_u64().unwrap())
-        .sum();
+    let instances: u64 =
+        line(&first, "instances").iter().map(|l| l["planned"]["count"].as_u64().unwrap()).sum();
     let roots: u64 = line(&first, "volumes")
         .iter()
         .filter(|l| l["kind"].as_str().unwrap().ends_with(", root"))
         .map(|l| l["planned"]["count"].as_u64().unwrap())
         .sum();
-    assert_eq!(
-        instances,
-        (CONTROL_PLANE + ETCD + WORKERS) as u64,
-        "{}",
-        first["footprint"]
-    );
+    assert_eq!(instances, (CONTROL_PLANE + ETCD + WORKERS) as u64, "{}", first["footprint"]);
     assert_eq!(roots, instances);
 
     // After the apply, 3 → 5 etcd members: what runs now, and two more members with their
     // data volumes once applied.
     let scale = f.scale_plan.json();
-    assert_eq!(
-        footprint_of(&scale, "now"),
-        billed_from_changes(&scale, "before")
-    );
-    assert_eq!(
-        footprint_of(&scale, "planned"),
-        billed_from_changes(&scale, "after")
-    );
+    assert_eq!(footprint_of(&scale, "now"), billed_from_changes(&scale, "before"));
+    assert_eq!(footprint_of(&scale, "planned"), billed_from_changes(&scale, "after"));
     let total = |side: &str, category: &str| -> u64 {
-        line(&scale, category)
-            .iter()
-            .map(|l| l[side]["count"].as_u64().unwrap())
-            .sum()
+        line(&scale, category).iter().map(|l| l[side]["count"].as_u64().unwrap()).sum()
     };
     assert_eq!(total("now", "instances"), instances);
     assert_eq!(total("planned", "instances"), instances + 2);
@@ -559,28 +511,18 @@ fn prod_plan_footprint_shows_instances_volumes_and_load_balancers_now_and_once_a
 fn prod_applies_against_moto_and_replans_empty_with_calls_bounded_by_types() {
     let f = fixture();
     assert!(
-        f.apply
-            .stdout
-            .contains("Apply complete! Resources: 145 added, 0 changed, 0 destroyed."),
+        f.apply.stdout.contains("Apply complete! Resources: 145 added, 0 changed, 0 destroyed."),
         "{}",
         f.apply.dump()
     );
     f.noop_plan.assert_code(0);
-    assert!(
-        f.noop_plan.stdout.contains("No changes."),
-        "{}",
-        f.noop_plan.dump()
-    );
+    assert!(f.noop_plan.stdout.contains("No changes."), "{}", f.noop_plan.dump());
     let calls = crate::moto::api_calls(&f.noop_plan.stderr);
     let total = calls.get("total").copied();
     let mut ops = 0;
     for (op, n) in calls.iter().filter(|(op, _)| *op != "total") {
         ops += 1;
-        assert!(
-            *n <= 1,
-            "{op} called {n} times in a no-op plan: {}",
-            f.noop_plan.stderr
-        );
+        assert!(*n <= 1, "{op} called {n} times in a no-op plan: {}", f.noop_plan.stderr);
     }
     assert!(ops > 0, "no API call listed: {}", f.noop_plan.stderr);
     // 145 resources of 25 AWS types (data.aws_ami and data.aws_region included): a refresh
@@ -638,11 +580,7 @@ fn prod_destroy_leaves_nothing_of_the_stack() {
         "{:?}",
         f.before_destroy
     );
-    assert_eq!(
-        f.left_after_destroy,
-        serde_json::json!([]),
-        "left after destroy"
-    );
+    assert_eq!(f.left_after_destroy, serde_json::json!([]), "left after destroy");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,11 +591,7 @@ fn prod_topology_three_zones_static_ips_and_the_cluster_output() {
     let f = fixture();
     assert_eq!(f.instances.len(), CONTROL_PLANE + ETCD + WORKERS);
     let cluster = &f.cluster;
-    assert_eq!(
-        cluster["endpoint"],
-        format!("https://{}:6443", f.lb_dns),
-        "{cluster}"
-    );
+    assert_eq!(cluster["endpoint"], format!("https://{}:6443", f.lb_dns), "{cluster}");
     for (role, key, prefix, n) in [
         ("control-plane", "control_plane", "cp", CONTROL_PLANE),
         ("etcd", "etcd_members", "etcd", ETCD),
@@ -672,19 +606,14 @@ fn prod_topology_three_zones_static_ips_and_the_cluster_output() {
         // The IPs the output (and the certificates) name are the instances' IPs.
         let output: BTreeMap<String, String> =
             serde_json::from_value(cluster[key].clone()).unwrap();
-        let actual: BTreeMap<String, String> = nodes
-            .iter()
-            .map(|i| (i.name.clone(), i.private_ip.clone()))
-            .collect();
+        let actual: BTreeMap<String, String> =
+            nodes.iter().map(|i| (i.name.clone(), i.private_ip.clone())).collect();
         assert_eq!(output, actual, "{role}");
     }
-    let etcd_endpoints: BTreeSet<String> = by_role("etcd")
-        .iter()
-        .map(|i| format!("https://{}:2379", i.private_ip))
-        .collect();
-    let output_endpoints: BTreeSet<String> = strings(cluster["etcd_endpoints"].clone())
-        .into_iter()
-        .collect();
+    let etcd_endpoints: BTreeSet<String> =
+        by_role("etcd").iter().map(|i| format!("https://{}:2379", i.private_ip)).collect();
+    let output_endpoints: BTreeSet<String> =
+        strings(cluster["etcd_endpoints"].clone()).into_iter().collect();
     assert_eq!(output_endpoints, etcd_endpoints);
     assert_eq!(cluster["init_node"], "prod-cp-a");
     // The NLB targets are exactly the control plane.
@@ -692,8 +621,7 @@ fn prod_topology_three_zones_static_ips_and_the_cluster_output() {
     // The kubeconfig points at the NLB, is the owner's only, and holds the admin credentials.
     assert_eq!(f.kubeconfig_mode, 0o600);
     assert!(
-        f.kubeconfig
-            .contains(&format!("server: https://{}:6443", f.lb_dns)),
+        f.kubeconfig.contains(&format!("server: https://{}:6443", f.lb_dns)),
         "{}",
         f.kubeconfig
     );
@@ -722,10 +650,7 @@ fn prod_etcd_members_have_their_own_volume_and_a_closed_security_group() {
             ));
         }
     }
-    assert_eq!(
-        rules,
-        BTreeSet::from([(2379, cp_sg.clone()), (2380, etcd_sg.clone())])
-    );
+    assert_eq!(rules, BTreeSet::from([(2379, cp_sg.clone()), (2380, etcd_sg.clone())]));
     let mut volumes = BTreeSet::new();
     for m in by_role("etcd") {
         assert_eq!(&m.security_groups, &vec![etcd_sg.clone()], "{}", m.name);
@@ -764,11 +689,7 @@ fn prod_each_node_role_reads_only_its_own_bundle() {
         let key = format!("nodes/{}/bundle.json", i.name);
         assert!(f.bundles.contains_key(&key), "no bundle {key}");
         let role = &f.profiles[&i.profile_arn];
-        assert_eq!(
-            role, &i.name,
-            "{}: instance profile of another role",
-            i.name
-        );
+        assert_eq!(role, &i.name, "{}: instance profile of another role", i.name);
         // etcd members also write snapshots: PutObject under the snapshot prefix, nothing
         // else (tests/etcd_snapshot.rs evaluates it with the bucket policy).
         let (docs, writers): (Vec<&Value>, Vec<&Value>) = f.policies[role]
@@ -784,10 +705,7 @@ fn prod_each_node_role_reads_only_its_own_bundle() {
                 "{role} writes {res:?}"
             );
         } else {
-            assert!(
-                writers.is_empty(),
-                "{role} may write snapshots: {writers:?}"
-            );
+            assert!(writers.is_empty(), "{role} may write snapshots: {writers:?}");
         }
         // An etcd member also reads the declared member list (its membership script).
         let mut expected = vec![key.clone()];
@@ -842,11 +760,7 @@ fn secrets(f: &Fixture) -> Vec<String> {
 #[test]
 fn prod_no_secret_in_user_data_plans_or_logs() {
     let f = fixture();
-    assert!(
-        f.token.len() == 23 && f.token.as_bytes()[6] == b'.',
-        "token {:?}",
-        f.token.len()
-    );
+    assert!(f.token.len() == 23 && f.token.as_bytes()[6] == b'.', "token {:?}", f.token.len());
     let secrets = secrets(f);
     // The bundles do hold the secrets: each control-plane bundle keys and the token, each etcd
     // bundle its own keys and no token, each worker bundle the token and no key.
@@ -854,9 +768,7 @@ fn prod_no_secret_in_user_data_plans_or_logs() {
     for i in &f.instances {
         let b = &f.bundles[&format!("nodes/{}/bundle.json", i.name)];
         let files = b["files"].as_object().unwrap();
-        let has_key = files
-            .values()
-            .any(|p| p.as_str().unwrap().contains("PRIVATE KEY"));
+        let has_key = files.values().any(|p| p.as_str().unwrap().contains("PRIVATE KEY"));
         let has_token = b["bootstrap_token"].as_str() == Some(f.token.as_str());
         let expected = match i.role.as_str() {
             "control-plane" => (true, true),
@@ -887,10 +799,7 @@ fn prod_no_secret_in_user_data_plans_or_logs() {
         assert!(i.user_data.starts_with("#cloud-config\n"), "{}", i.name);
     }
     for (name, text) in &readable {
-        assert!(
-            !text.contains("PRIVATE KEY"),
-            "{name}: a private key in user-data"
-        );
+        assert!(!text.contains("PRIVATE KEY"), "{name}: a private key in user-data");
     }
     for s in &secrets {
         for (name, text) in &readable {
@@ -978,18 +887,12 @@ fn prod_user_data_passes_cloud_init_schema_and_kubeadm_types() {
                 let kind = check_kubeadm(&i.name, role, &docs, &lb, &etcd_endpoints, ca_hash);
                 *seen.entry(kind).or_insert(0) += 1;
                 // The join branch waits for the apiserver behind the NLB before kubeadm join.
-                let branch = script
-                    .find("control-plane-join | worker)")
-                    .expect("join branch");
+                let branch = script.find("control-plane-join | worker)").expect("join branch");
                 let wait = script
                     .find(&format!("'https://{lb}/readyz'"))
                     .unwrap_or_else(|| panic!("{}: no readiness wait on {lb}", i.name));
                 let join = script.find("kubeadm join --config").expect("kubeadm join");
-                assert!(
-                    branch < wait && wait < join,
-                    "{}: wait out of place",
-                    i.name
-                );
+                assert!(branch < wait && wait < join, "{}: wait out of place", i.name);
                 if i.name == "prod-cp-a" {
                     // kubeadm init waits for the external etcd to be healthy.
                     for e in &etcd_endpoints {
@@ -999,10 +902,7 @@ fn prod_user_data_passes_cloud_init_schema_and_kubeadm_types() {
             }
         }
     }
-    assert_eq!(
-        seen,
-        BTreeMap::from([("init", 1), ("join-control-plane", 2), ("join", WORKERS)])
-    );
+    assert_eq!(seen, BTreeMap::from([("init", 1), ("join-control-plane", 2), ("join", WORKERS)]));
 }
 
 /// Checks one node's kubeadm documents; returns what kind of node they configure.
@@ -1024,20 +924,14 @@ fn check_kubeadm(
             assert!(cluster.etcd.local.is_none(), "stacked etcd in prod");
             let external = cluster.etcd.external.as_ref().expect("external etcd");
             assert_eq!(external.endpoints, etcd_endpoints);
-            assert_eq!(
-                external.cert_file,
-                format!("{PKI}/apiserver-etcd-client.crt")
-            );
+            assert_eq!(external.cert_file, format!("{PKI}/apiserver-etcd-client.crt"));
             "init"
         }
         [KubeadmDoc::Join(join)] => {
             assert_eq!(join.node_registration.name, name);
             assert_eq!(join.discovery.bootstrap_token.api_server_endpoint, lb);
             assert_eq!(join.discovery.bootstrap_token.ca_cert_hashes, vec![ca_hash]);
-            assert_eq!(
-                join.discovery.bootstrap_token.token,
-                "SLIPWAY_BOOTSTRAP_TOKEN"
-            );
+            assert_eq!(join.discovery.bootstrap_token.token, "SLIPWAY_BOOTSTRAP_TOKEN");
             match (role, &join.control_plane) {
                 ("control-plane", Some(_)) => "join-control-plane",
                 ("worker", None) => "join",
@@ -1054,10 +948,7 @@ fn prod_etcd_member_script_installs_its_bundle_and_needs_no_kubeadm_config() {
     let f = fixture();
     let member = by_role("etcd")[0];
     let script = &cloud_config::write_files(&member.user_data)[SCRIPT].0;
-    assert!(
-        script.contains("CONFIG=''"),
-        "an etcd member names a kubeadm config"
-    );
+    assert!(script.contains("CONFIG=''"), "an etcd member names a kubeadm config");
     let program = crate::bootstrap::bundle_writer(script);
     // The member's bundle as S3 holds it, re-rooted under a temporary PKI directory.
     let tmp = TestDir::new();
@@ -1091,10 +982,7 @@ fn prod_etcd_member_script_installs_its_bundle_and_needs_no_kubeadm_config() {
     assert_eq!(r.code, 0, "bundle writer: {}", r.all());
     for (path, pem) in &files {
         let path = Path::new(path);
-        assert_eq!(
-            &std::fs::read_to_string(path).unwrap(),
-            pem.as_str().unwrap()
-        );
+        assert_eq!(&std::fs::read_to_string(path).unwrap(), pem.as_str().unwrap());
         assert_eq!(
             std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
             0o600,
@@ -1103,10 +991,7 @@ fn prod_etcd_member_script_installs_its_bundle_and_needs_no_kubeadm_config() {
         );
     }
     assert!(pki.join("etcd/peer.key").exists() && pki.join("etcd/server.key").exists());
-    assert!(
-        !tmp.join("rendered.yaml").exists(),
-        "a kubeadm config was rendered"
-    );
+    assert!(!tmp.join("rendered.yaml").exists(), "a kubeadm config was rendered");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1126,22 +1011,14 @@ fn prod_etcd_members_run_their_delivered_configuration() {
     };
     // Member IP => (client port, peer port) on loopback. Every member's certificates name
     // 127.0.0.1, so TLS (peers verify each other's addresses) holds after the rebinding.
-    let ports: BTreeMap<String, (u16, u16)> = members
-        .iter()
-        .map(|m| (m.private_ip.clone(), (free_port(), free_port())))
-        .collect();
+    let ports: BTreeMap<String, (u16, u16)> =
+        members.iter().map(|m| (m.private_ip.clone(), (free_port(), free_port()))).collect();
     let rebind = |text: &str| {
         let mut text = text.replace(&format!("{PKI}/etcd/"), "pki/");
         for (ip, (client, peer)) in &ports {
             text = text
-                .replace(
-                    &format!("https://{ip}:2379"),
-                    &format!("https://127.0.0.1:{client}"),
-                )
-                .replace(
-                    &format!("https://{ip}:2380"),
-                    &format!("https://127.0.0.1:{peer}"),
-                );
+                .replace(&format!("https://{ip}:2379"), &format!("https://127.0.0.1:{client}"))
+                .replace(&format!("https://{ip}:2380"), &format!("https://127.0.0.1:{peer}"));
         }
         text
     };
@@ -1172,10 +1049,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         // Read as YAML (yamlencode quotes keys and strings, as Terraform's does).
         let doc = cloud_config::yaml_documents(config).remove(0);
         assert_eq!(doc["name"], m.name.as_str(), "{config}");
-        assert_eq!(
-            doc["client-transport-security"]["client-cert-auth"], true,
-            "{config}"
-        );
+        assert_eq!(doc["client-transport-security"]["client-cert-auth"], true, "{config}");
         // Rebinding, and nothing else: the loopback listener (three members cannot share it),
         // then every member address, the data dir and the certificate directory.
         let mut rebound = rebind(&config.replace(",https://127.0.0.1:2379", ""));
@@ -1192,9 +1066,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         let (script, _) = &files["/usr/local/sbin/slipway-etcd-member"];
         std::fs::write(
             dir.join("member.sh"),
-            rebind(script)
-                .replace("'/etc/etcd/", "'")
-                .replace("'/var/lib/etcd'", "'data'"),
+            rebind(script).replace("'/etc/etcd/", "'").replace("'/var/lib/etcd'", "'data'"),
         )
         .unwrap();
         // The member's bundle exactly as its instance role reads it from S3.
@@ -1229,10 +1101,8 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         std::fs::copy(dir.join("etcd.member.conf.yml"), dir.join("etcd.conf.yml")).unwrap();
     }
     let mut cluster = etcd::start(&dirs);
-    let endpoints: Vec<String> = ports
-        .values()
-        .map(|(c, _)| format!("https://127.0.0.1:{c}"))
-        .collect();
+    let endpoints: Vec<String> =
+        ports.values().map(|(c, _)| format!("https://127.0.0.1:{c}")).collect();
     let first = &dirs["prod-etcd-a"];
     let (ca, hc_cert, hc_key) = (
         first.join("pki/ca.crt"),
@@ -1242,11 +1112,7 @@ fn prod_etcd_members_run_their_delivered_configuration() {
     let healthcheck: [(&str, &Path); 3] = [("cacert", &ca), ("cert", &hc_cert), ("key", &hc_key)];
     etcd::wait_until("3 healthy members", Duration::from_secs(60), || {
         cluster.assert_running(&dirs);
-        let r = etcd::etcdctl(
-            &endpoints,
-            &healthcheck,
-            &["endpoint", "health", "--cluster"],
-        );
+        let r = etcd::etcdctl(&endpoints, &healthcheck, &["endpoint", "health", "--cluster"]);
         if r.code == 0 && r.all().matches("is healthy").count() == 3 {
             Ok(())
         } else {
@@ -1266,22 +1132,14 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         let pem = cp[format!("{PKI}/{file}")].as_str().unwrap();
         std::fs::write(apiserver.join(name), pem).unwrap();
     }
-    let (a_ca, a_cert, a_key) = (
-        apiserver.join("ca.crt"),
-        apiserver.join("client.crt"),
-        apiserver.join("client.key"),
-    );
+    let (a_ca, a_cert, a_key) =
+        (apiserver.join("ca.crt"), apiserver.join("client.crt"), apiserver.join("client.key"));
     let client: [(&str, &Path); 3] = [("cacert", &a_ca), ("cert", &a_cert), ("key", &a_key)];
     etcd::etcdctl(&endpoints, &client, &["put", "/registry/prod", "v1"]).ok("put");
 
     // A worker has no certificate: without one, a client is refused.
     let r = etcd::etcdctl(&endpoints, &[("cacert", &a_ca)], &["get", "/registry/prod"]);
-    assert_ne!(
-        r.code,
-        0,
-        "a client without certificate was served: {}",
-        r.all()
-    );
+    assert_ne!(r.code, 0, "a client without certificate was served: {}", r.all());
 
     // Quorum survives one member's death: reads and writes go on through the other two.
     cluster.kill("prod-etcd-a");
@@ -1295,12 +1153,8 @@ fn prod_etcd_members_run_their_delivered_configuration() {
         let r = etcd::etcdctl(&rest, &client, &["put", "/registry/prod", "v2"]);
         if r.code == 0 { Ok(()) } else { Err(r.all()) }
     });
-    let got = etcd::etcdctl(
-        &rest,
-        &client,
-        &["get", "/registry/prod", "--print-value-only"],
-    )
-    .ok("get");
+    let got =
+        etcd::etcdctl(&rest, &client, &["get", "/registry/prod", "--print-value-only"]).ok("get");
     assert_eq!(got.stdout.trim(), "v2");
 }
 
@@ -1360,19 +1214,13 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     // 145 resources, the AMI and region lookups, the join token's Secret (modules/cluster-addons),
     // and the in-cluster stack (cluster.hcl): 41 objects and
     // helpers of modules/observability (Flux and the agent need a repository, unset here).
-    let in_cluster = g
-        .keys()
-        .filter(|a| a.starts_with("module.addons.module.observability[0]."))
-        .count();
+    let in_cluster =
+        g.keys().filter(|a| a.starts_with("module.addons.module.observability[0].")).count();
     assert_eq!(in_cluster, 41);
     assert_eq!(g.len(), 148 + in_cluster);
     // No cycle: Kahn's algorithm removes every node.
     let mut deps: BTreeMap<&str, usize> = g.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
-    let mut ready: Vec<&str> = deps
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(k, _)| *k)
-        .collect();
+    let mut ready: Vec<&str> = deps.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
     let mut removed = 0;
     while let Some(n) = ready.pop() {
         removed += 1;
@@ -1447,14 +1295,8 @@ fn prod_graph_is_acyclic_and_ordered_network_groups_lb_certificates_bundles_inst
     let prometheus = "module.addons.module.observability[0].kubernetes_manifest.prometheus";
     let admin = "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"admin\"]";
     for from in [lb, admin, instance, target, etcd_instance] {
-        assert!(
-            path(&g, from, prometheus),
-            "{prometheus} does not depend on {from}"
-        );
-        assert!(
-            !path(&g, prometheus, from),
-            "{from} depends on {prometheus}"
-        );
+        assert!(path(&g, from, prometheus), "{prometheus} does not depend on {from}");
+        assert!(!path(&g, prometheus, from), "{from} depends on {prometheus}");
     }
 }
 
@@ -1468,10 +1310,7 @@ fn prod_etcd_scaling_to_five_replaces_no_running_member_and_rewrites_the_declare
         .unwrap()
         .iter()
         .map(|c| {
-            (
-                c["address"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
+            (c["address"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string())
         })
         .collect();
     let action = |address: &str| actions.get(address).map(String::as_str).unwrap_or("no-op");
@@ -1518,10 +1357,7 @@ fn prod_etcd_scaling_to_five_replaces_no_running_member_and_rewrites_the_declare
             "{}",
             m.name
         );
-        assert_eq!(
-            members[&m.name]["client_url"],
-            format!("https://{}:2379", m.private_ip)
-        );
+        assert_eq!(members[&m.name]["client_url"], format!("https://{}:2379", m.private_ip));
     }
 }
 
@@ -1530,21 +1366,10 @@ fn prod_etcd_member_count_must_be_odd_and_five_gives_five_members_with_volumes()
     let even =
         crate::util::slipway_in(&env_dir(), ["validate", ".", "-var", "etcd_member_count=4"]);
     even.assert_no_crash().assert_code(1);
-    assert!(
-        even.stderr.contains("etcd_member_count must be odd"),
-        "{}",
-        even.dump()
-    );
+    assert!(even.stderr.contains("etcd_member_count must be odd"), "{}", even.dump());
     let r = crate::util::slipway_in(
         &env_dir(),
-        [
-            "graph",
-            "--format",
-            "json",
-            ".",
-            "-var",
-            "etcd_member_count=5",
-        ],
+        ["graph", "--format", "json", ".", "-var", "etcd_member_count=5"],
     );
     r.assert_no_crash().assert_code(0);
     let addresses: Vec<String> = r.json()["nodes"]
@@ -1554,28 +1379,12 @@ fn prod_etcd_member_count_must_be_odd_and_five_gives_five_members_with_volumes()
         .map(|n| n["address"].as_str().unwrap().to_string())
         .collect();
     for (kind, n) in [
-        (
-            "module.cluster.module.etcd_nodes[0].aws_ebs_volume.data[",
-            5,
-        ),
-        (
-            "module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[",
-            5,
-        ),
-        (
-            "module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[",
-            5,
-        ),
-        (
-            "module.cluster.module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/",
-            5,
-        ),
+        ("module.cluster.module.etcd_nodes[0].aws_ebs_volume.data[", 5),
+        ("module.cluster.module.etcd_nodes[0].aws_volume_attachment.data[", 5),
+        ("module.cluster.module.etcd_nodes[0].module.nodes.aws_instance.node[", 5),
+        ("module.cluster.module.pki.tls_locally_signed_cert.leaf[\"etcd-peer/", 5),
     ] {
-        assert_eq!(
-            addresses.iter().filter(|a| a.starts_with(kind)).count(),
-            n,
-            "{kind}"
-        );
+        assert_eq!(addresses.iter().filter(|a| a.starts_with(kind)).count(), n, "{kind}");
     }
 }
 
@@ -1604,11 +1413,9 @@ fn prod_applies_and_destroys_through_eventual_consistency_without_duplicates_or_
     let applied = proxy.calls();
     let during_apply = injected(&applied);
     eprintln!("injected during apply: {during_apply:?}");
-    for code in [
-        "InvalidInstanceID.NotFound",
-        "InvalidGroup.NotFound",
-        "InvalidInternetGatewayID.NotFound",
-    ] {
+    for code in
+        ["InvalidInstanceID.NotFound", "InvalidGroup.NotFound", "InvalidInternetGatewayID.NotFound"]
+    {
         assert!(
             during_apply.keys().any(|f| f.contains(code)),
             "{code} was never injected: {during_apply:?}"
@@ -1616,10 +1423,7 @@ fn prod_applies_and_destroys_through_eventual_consistency_without_duplicates_or_
     }
     // Exactly the declared nodes: no create was repeated on an error that only meant "not yet".
     let objects = strings(moto.boto3(STACK_OBJECTS));
-    let instances = objects
-        .iter()
-        .filter(|o| o.starts_with("instance "))
-        .count();
+    let instances = objects.iter().filter(|o| o.starts_with("instance ")).count();
     assert_eq!(instances, CONTROL_PLANE + ETCD + WORKERS, "{objects:?}");
     let plan = at(&["plan", "ENV", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "re-plan not empty: {}", plan.dump());
@@ -1627,15 +1431,6 @@ fn prod_applies_and_destroys_through_eventual_consistency_without_duplicates_or_
     at(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
     let during_destroy = injected(&proxy.calls()[applied.len()..]);
     eprintln!("injected during destroy: {during_destroy:?}");
-    assert!(
-        during_destroy
-            .keys()
-            .any(|f| f.contains("DependencyViolation")),
-        "{during_destroy:?}"
-    );
-    assert_eq!(
-        moto.boto3(STACK_OBJECTS),
-        serde_json::json!([]),
-        "left after destroy"
-    );
+    assert!(during_destroy.keys().any(|f| f.contains("DependencyViolation")), "{during_destroy:?}");
+    assert_eq!(moto.boto3(STACK_OBJECTS), serde_json::json!([]), "left after destroy");
 }

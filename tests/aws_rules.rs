@@ -102,69 +102,33 @@ fn security_group_rules_round_trip_with_every_kind_of_source() {
     let lists = moto.boto3(
         "for p in ec2.describe_managed_prefix_lists()['PrefixLists']:\n    out.append(p['PrefixListId'])",
     );
-    let prefix_list = lists[0]
-        .as_str()
-        .expect("a managed prefix list")
-        .to_string();
+    let prefix_list = lists[0].as_str().expect("a managed prefix list").to_string();
     let var = format!("prefix_list={prefix_list}");
 
-    let apply = moto.slipway(
-        &env,
-        &state,
-        &["apply", "ENV", "-auto-approve", "-var", &var],
-    );
+    let apply = moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve", "-var", &var]);
     apply.assert_code(0);
-    assert!(
-        apply.stdout.contains("Apply complete! Resources: 9 added"),
-        "{}",
-        apply.dump()
-    );
+    assert!(apply.stdout.contains("Apply complete! Resources: 9 added"), "{}", apply.dump());
     // What AWS holds now: each rule exactly once, in the form AWS reports.
     let groups = moto.boto3(
         "for g in ec2.describe_security_groups(Filters=[{'Name': 'group-name', 'Values': ['members', 'clients']}])['SecurityGroups']:\n    out.append({'name': g['GroupName'], 'id': g['GroupId'], 'in': g['IpPermissions'], 'out': g['IpPermissionsEgress']})",
     );
-    let by_name = |n: &str| {
-        groups
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["name"] == n)
-            .unwrap()
-            .clone()
-    };
+    let by_name =
+        |n: &str| groups.as_array().unwrap().iter().find(|g| g["name"] == n).unwrap().clone();
     let (members, clients) = (by_name("members"), by_name("clients"));
     let text = members["in"].to_string();
     let self_pairs = text.matches(members["id"].as_str().unwrap()).count();
-    assert_eq!(
-        self_pairs, 2,
-        "tcp/2380 and udp/8472 from the group itself: {text}"
-    );
+    assert_eq!(self_pairs, 2, "tcp/2380 and udp/8472 from the group itself: {text}");
     assert!(text.contains(clients["id"].as_str().unwrap()), "{text}");
-    assert!(
-        text.contains("2001:db8::/32") && text.contains("192.168.0.0/16"),
-        "{text}"
-    );
-    assert!(
-        members["out"].to_string().contains(&prefix_list),
-        "{}",
-        members["out"]
-    );
+    assert!(text.contains("2001:db8::/32") && text.contains("192.168.0.0/16"), "{text}");
+    assert!(members["out"].to_string().contains(&prefix_list), "{}", members["out"]);
     let out = clients["out"].to_string();
     assert!(out.contains("::/0") && out.contains("0.0.0.0/0"), "{out}");
 
     // Refresh finds every rule again: nothing to do.
-    let plan = moto.slipway(
-        &env,
-        &state,
-        &["plan", "ENV", "--detailed-exitcode", "-var", &var],
-    );
+    let plan = moto.slipway(&env, &state, &["plan", "ENV", "--detailed-exitcode", "-var", &var]);
     plan.assert_code(0);
 
-    let destroy = moto.slipway(
-        &env,
-        &state,
-        &["destroy", "ENV", "-auto-approve", "-var", &var],
-    );
+    let destroy = moto.slipway(&env, &state, &["destroy", "ENV", "-auto-approve", "-var", &var]);
     destroy.assert_code(0);
     assert!(destroy.stdout.contains("9 destroyed"), "{}", destroy.dump());
 }

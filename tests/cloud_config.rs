@@ -38,22 +38,13 @@ impl Run {
 
 pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Run {
     let mut child = cmd
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}; {INSTALL_HINT}"));
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     Run {
@@ -65,12 +56,7 @@ pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Run {
 
 /// `cloud-init schema --config-file FILE` (Debian's cloud-init 22.4).
 pub(crate) fn cloud_init_schema(file: &Path) -> Run {
-    run(
-        Command::new("cloud-init")
-            .args(["schema", "--config-file"])
-            .arg(file),
-        None,
-    )
+    run(Command::new("cloud-init").args(["schema", "--config-file"]).arg(file), None)
 }
 
 /// Every YAML document of `text`, through PyYAML's safe loader, as JSON values.
@@ -283,11 +269,7 @@ pub(crate) fn kubeadm_doc(doc: serde_json::Value) -> Result<KubeadmDoc, String> 
     if api != Some(KUBEADM_API) {
         return Err(format!("apiVersion {api:?}, expected {KUBEADM_API}"));
     }
-    let kind = doc
-        .get("kind")
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
+    let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let parsed = match kind.as_str() {
         "InitConfiguration" => KubeadmDoc::Init(typed(doc)?),
         "ClusterConfiguration" => KubeadmDoc::Cluster(Box::new(typed(doc)?)),
@@ -353,12 +335,7 @@ fn gunzip_base64(content: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("sh, base64 and gzip");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(content.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(content.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "cannot decode a gz+b64 file");
     String::from_utf8(out.stdout).unwrap()

@@ -35,17 +35,11 @@ const LB: &str = "k8s-api-cp-test.elb.us-east-1.amazonaws.com";
 /// it would replace it with the host's default interface), and where its apiserver is rebound.
 const NODE_IP: &str = "10.0.1.10";
 const BIND_IP: &str = "127.0.0.20";
-const MEMBERS: [(&str, &str); 3] = [
-    ("etcd-a", "127.0.0.21"),
-    ("etcd-b", "127.0.0.22"),
-    ("etcd-c", "127.0.0.23"),
-];
+const MEMBERS: [(&str, &str); 3] =
+    [("etcd-a", "127.0.0.21"), ("etcd-b", "127.0.0.22"), ("etcd-c", "127.0.0.23")];
 
 fn environment(client_port: u16, peer_port: u16) -> String {
-    let members: Vec<String> = MEMBERS
-        .iter()
-        .map(|(n, ip)| format!("{n} = \"{ip}\""))
-        .collect();
+    let members: Vec<String> = MEMBERS.iter().map(|(n, ip)| format!("{n} = \"{ip}\"")).collect();
     format!(
         r#"
 locals {{
@@ -237,11 +231,8 @@ fn fixture() -> &'static Fixture {
         let client_port = free_port_everywhere();
         let peer_port = free_port_everywhere();
         std::fs::create_dir_all(root.join(ENV)).unwrap();
-        std::fs::write(
-            root.join(ENV).join("main.hcl"),
-            environment(client_port, peer_port),
-        )
-        .unwrap();
+        std::fs::write(root.join(ENV).join("main.hcl"), environment(client_port, peer_port))
+            .unwrap();
         slipway(&root, &["apply", ENV, "-auto-approve"]).ok("slipway apply");
 
         let bundles: BTreeMap<String, BTreeMap<String, String>> = json_output(&root, "bundles");
@@ -271,25 +262,14 @@ fn fixture() -> &'static Fixture {
 
         // kubeadm renders kube-apiserver's static pod from slipway's configuration.
         let config = root.join("kubeadm.yaml");
-        std::fs::write(
-            &config,
-            kubeadm_config.replace("SLIPWAY_BOOTSTRAP_TOKEN", &token),
-        )
-        .unwrap();
+        std::fs::write(&config, kubeadm_config.replace("SLIPWAY_BOOTSTRAP_TOKEN", &token)).unwrap();
         // --dry-run writes the manifest into KUBEADM_INIT_DRYRUN_DIR (default: under
         // /etc/kubernetes), not into the static-pod directory.
         let manifests = root.join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
         output(
             Command::new(kube_bin("kubeadm"))
-                .args([
-                    "init",
-                    "phase",
-                    "control-plane",
-                    "apiserver",
-                    "--dry-run",
-                    "--config",
-                ])
+                .args(["init", "phase", "control-plane", "apiserver", "--dry-run", "--config"])
                 .arg(&config)
                 .env("KUBEADM_INIT_DRYRUN_DIR", &manifests),
         )
@@ -321,10 +301,7 @@ fn fixture() -> &'static Fixture {
             }
         }
         args.push(format!("--bind-address={BIND_IP}"));
-        args.push(format!(
-            "--cert-dir={}",
-            root.join("apiserver-certs").display()
-        ));
+        args.push(format!("--cert-dir={}", root.join("apiserver-certs").display()));
         procs.spawn(
             "kube-apiserver",
             Command::new(kube_bin("kube-apiserver")).args(&args),
@@ -333,28 +310,15 @@ fn fixture() -> &'static Fixture {
 
         // slipway's admin kubeconfig, as a user gets it.
         let kubeconfig = root.join("admin.kubeconfig");
-        slipway(
-            &root,
-            &["kubeconfig", ENV, "--output", kubeconfig.to_str().unwrap()],
-        )
-        .ok("slipway kubeconfig");
+        slipway(&root, &["kubeconfig", ENV, "--output", kubeconfig.to_str().unwrap()])
+            .ok("slipway kubeconfig");
 
-        let fixture = Fixture {
-            root,
-            pki,
-            port,
-            kubeconfig,
-            kubeadm_command,
-            procs: Mutex::new(procs),
-        };
+        let fixture =
+            Fixture { root, pki, port, kubeconfig, kubeadm_command, procs: Mutex::new(procs) };
         wait_until("kube-apiserver /readyz", Duration::from_secs(90), || {
             fixture.procs.lock().unwrap().assert_running();
             let out = fixture.admin(&["get", "--raw", "/readyz"]);
-            if out.code == 0 && out.stdout.trim() == "ok" {
-                Ok(())
-            } else {
-                Err(out.all())
-            }
+            if out.code == 0 && out.stdout.trim() == "ok" { Ok(()) } else { Err(out.all()) }
         });
         fixture
     })
@@ -423,9 +387,7 @@ impl Fixture {
         );
         output(
             Command::new("openssl")
-                .args([
-                    "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout",
-                ])
+                .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout"])
                 .arg(&key)
                 .arg("-out")
                 .arg(&csr),
@@ -438,15 +400,7 @@ impl Fixture {
         .unwrap();
         output(
             Command::new("openssl")
-                .args([
-                    "x509",
-                    "-req",
-                    "-days",
-                    "1",
-                    "-sha256",
-                    "-CAcreateserial",
-                    "-in",
-                ])
+                .args(["x509", "-req", "-days", "1", "-sha256", "-CAcreateserial", "-in"])
                 .arg(&csr)
                 .arg("-CA")
                 .arg(ca.0)
@@ -469,9 +423,7 @@ impl Fixture {
         if !cert.exists() {
             output(
                 Command::new("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    ])
+                    .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
                     .args(["-subj", "/CN=kubernetes", "-keyout"])
                     .arg(&key)
                     .arg("-out")
@@ -544,47 +496,25 @@ fn control_plane_kubeadm_renders_the_apiserver_from_slipways_config() {
         .filter_map(|a| a.strip_prefix("--").and_then(|a| a.split_once('=')))
         .collect();
     // What slipway's configuration decides, as kubeadm turned it into flags.
-    let endpoints: Vec<String> = MEMBERS
-        .iter()
-        .map(|(_, ip)| format!("https://{ip}:"))
-        .collect();
+    let endpoints: Vec<String> = MEMBERS.iter().map(|(_, ip)| format!("https://{ip}:")).collect();
     for e in &endpoints {
-        assert!(
-            flags["etcd-servers"].contains(e.as_str()),
-            "{}",
-            flags["etcd-servers"]
-        );
+        assert!(flags["etcd-servers"].contains(e.as_str()), "{}", flags["etcd-servers"]);
     }
     assert_eq!(flags["advertise-address"], NODE_IP);
     assert_eq!(flags["etcd-cafile"], format!("{PKI}/etcd/ca.crt"));
-    assert_eq!(
-        flags["etcd-certfile"],
-        format!("{PKI}/apiserver-etcd-client.crt")
-    );
+    assert_eq!(flags["etcd-certfile"], format!("{PKI}/apiserver-etcd-client.crt"));
     assert_eq!(flags["tls-cert-file"], format!("{PKI}/apiserver.crt"));
     assert_eq!(flags["service-account-key-file"], format!("{PKI}/sa.pub"));
-    assert_eq!(
-        flags["service-account-signing-key-file"],
-        format!("{PKI}/sa.key")
-    );
-    assert_eq!(
-        flags["requestheader-client-ca-file"],
-        format!("{PKI}/front-proxy-ca.crt")
-    );
-    assert_eq!(
-        flags["proxy-client-cert-file"],
-        format!("{PKI}/front-proxy-client.crt")
-    );
+    assert_eq!(flags["service-account-signing-key-file"], format!("{PKI}/sa.key"));
+    assert_eq!(flags["requestheader-client-ca-file"], format!("{PKI}/front-proxy-ca.crt"));
+    assert_eq!(flags["proxy-client-cert-file"], format!("{PKI}/front-proxy-client.crt"));
     assert_eq!(flags["authorization-mode"], "Node,RBAC");
     assert_eq!(flags["service-cluster-ip-range"], "10.96.0.0/12");
     // Every file the apiserver is told to read is one slipway delivered in the node's bundle.
     for (flag, value) in &flags {
         if value.starts_with(PKI) {
             let file = f.pki.join(value.strip_prefix(&format!("{PKI}/")).unwrap());
-            assert!(
-                file.is_file(),
-                "--{flag}={value}: not in the control-plane bundle"
-            );
+            assert!(file.is_file(), "--{flag}={value}: not in the control-plane bundle");
         }
     }
 }
@@ -600,9 +530,7 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
 
     // The admin identity is the group kubeadm uses: authenticated, but nothing is allowed until
     // the binding kubeadm creates exists.
-    let who = f
-        .admin(&["auth", "whoami", "-o", "json"])
-        .ok("kubectl auth whoami");
+    let who = f.admin(&["auth", "whoami", "-o", "json"]).ok("kubectl auth whoami");
     let who: serde_json::Value = serde_json::from_str(&who.stdout).unwrap();
     assert_eq!(who["status"]["userInfo"]["username"], "kubernetes-admin");
     let groups: Vec<&str> = who["status"]["userInfo"]["groups"]
@@ -622,24 +550,16 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
     ensure_binding(f);
     // etcd is reached over TLS with slipway's apiserver-etcd-client certificate, checked by the
     // apiserver's own etcd readiness check.
-    let verbose = f
-        .admin(&["get", "--raw", "/readyz?verbose"])
-        .ok("readyz?verbose");
+    let verbose = f.admin(&["get", "--raw", "/readyz?verbose"]).ok("readyz?verbose");
     assert!(verbose.stdout.contains("[+]etcd ok"), "{}", verbose.stdout);
     let ns = format!("slipway-admin-{}", std::process::id());
-    f.admin(&["create", "namespace", &ns])
-        .ok("create namespace as the admin");
-    let got = f
-        .admin(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"])
-        .ok("get ns");
+    f.admin(&["create", "namespace", &ns]).ok("create namespace as the admin");
+    let got = f.admin(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"]).ok("get ns");
     assert_eq!(got.stdout, "Active");
     // The stored object went through etcd: a service account token signed with slipway's
     // sa.key is accepted by the apiserver that verifies with sa.pub.
-    f.admin(&["-n", &ns, "create", "serviceaccount", "probe"])
-        .ok("create sa");
-    let token = f
-        .admin(&["-n", &ns, "create", "token", "probe"])
-        .ok("create token");
+    f.admin(&["-n", &ns, "create", "serviceaccount", "probe"]).ok("create sa");
+    let token = f.admin(&["-n", &ns, "create", "token", "probe"]).ok("create token");
     let server = f.server();
     let ca = f.pki.join("ca.crt");
     let as_sa = kubeutil::kubectl(&[
@@ -669,14 +589,7 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
         let url = format!("https://{LB}:{port}/apis/authentication.k8s.io/v1/selfsubjectreviews");
         let out = output(
             Command::new("curl")
-                .args([
-                    "--silent",
-                    "--show-error",
-                    "--max-time",
-                    "10",
-                    "--resolve",
-                    &resolve,
-                ])
+                .args(["--silent", "--show-error", "--max-time", "10", "--resolve", &resolve])
                 .arg("--cacert")
                 .arg(f.pki.join("ca.crt"))
                 .arg("--cert")
@@ -685,13 +598,7 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
                 .arg(f.pki.join(key))
                 .args(["-H", "X-Remote-User: proxied-alice"])
                 .args(["-H", "X-Remote-Group: proxied-group"])
-                .args([
-                    "-H",
-                    "Content-Type: application/json",
-                    "-X",
-                    "POST",
-                    "--data",
-                ])
+                .args(["-H", "Content-Type: application/json", "-X", "POST", "--data"])
                 .arg(r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#)
                 .arg(&url),
         )
@@ -699,19 +606,9 @@ fn control_plane_apiserver_runs_on_slipways_pki_and_etcd_and_answers_its_kubecon
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
     };
     let proxied = review("front-proxy-client.crt", "front-proxy-client.key");
-    assert_eq!(
-        proxied["status"]["userInfo"]["username"], "proxied-alice",
-        "{proxied}"
-    );
-    assert!(
-        proxied["status"]["userInfo"]["groups"]
-            .to_string()
-            .contains("proxied-group")
-    );
-    let direct = review(
-        "apiserver-kubelet-client.crt",
-        "apiserver-kubelet-client.key",
-    );
+    assert_eq!(proxied["status"]["userInfo"]["username"], "proxied-alice", "{proxied}");
+    assert!(proxied["status"]["userInfo"]["groups"].to_string().contains("proxied-group"));
+    let direct = review("apiserver-kubelet-client.crt", "apiserver-kubelet-client.key");
     assert_eq!(
         direct["status"]["userInfo"]["username"], "kube-apiserver-kubelet-client",
         "headers from a certificate outside the front-proxy chain must be ignored: {direct}"
@@ -743,10 +640,7 @@ fn control_plane_refuses_certificates_it_must_not_accept() {
         (&f.cluster_ca().0, &f.cluster_ca().1),
     );
     let out = f.as_user(&cert, &key, LB, &["get", "namespaces"]);
-    assert_ne!(
-        out.code, 0,
-        "a server-usage certificate was accepted as a client"
-    );
+    assert_ne!(out.code, 0, "a server-usage certificate was accepted as a client");
     assert!(unauthenticated(&out), "{}", out.all());
 
     // The same identity with a client usage is accepted: the refusals above are about the
@@ -757,21 +651,12 @@ fn control_plane_refuses_certificates_it_must_not_accept() {
         "clientAuth",
         (&f.cluster_ca().0, &f.cluster_ca().1),
     );
-    f.as_user(&cert, &key, LB, &["get", "namespaces"])
-        .ok("a proper client certificate");
+    f.as_user(&cert, &key, LB, &["get", "namespaces"]).ok("a proper client certificate");
 
     // The serving certificate names the load balancer, not an arbitrary name: a client checking
     // the name refuses it.
-    let out = f.as_user(
-        &cert,
-        &key,
-        "k8s-api.elsewhere.example",
-        &["get", "namespaces"],
-    );
-    assert_ne!(
-        out.code, 0,
-        "the serving certificate matched a name it does not carry"
-    );
+    let out = f.as_user(&cert, &key, "k8s-api.elsewhere.example", &["get", "namespaces"]);
+    assert_ne!(out.code, 0, "the serving certificate matched a name it does not carry");
     assert!(out.all().contains("x509"), "{}", out.all());
     // ... while every name slipway put in it works.
     for name in ["kubernetes", "kubernetes.default.svc", "cp-a"] {
@@ -788,13 +673,11 @@ fn control_plane_refuses_certificates_it_must_not_accept() {
         .find_map(|l| l.trim().strip_prefix("client-certificate-data: "))
         .expect("client-certificate-data");
     let pem = String::from_utf8(b64.decode(cert_b64).unwrap()).unwrap();
-    let subject = output(Command::new("sh").arg("-c").arg(format!(
-        "printf '%s' '{pem}' | openssl x509 -noout -subject"
-    )))
+    let subject = output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s' '{pem}' | openssl x509 -noout -subject")),
+    )
     .ok("openssl x509 -subject");
-    assert!(
-        !subject.stdout.contains("system:masters"),
-        "{}",
-        subject.stdout
-    );
+    assert!(!subject.stdout.contains("system:masters"), "{}", subject.stdout);
 }

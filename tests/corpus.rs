@@ -104,12 +104,7 @@ fn checked_in_cases() -> Vec<Case> {
         };
         let expect_path = dir.join(format!("{name}.expect"));
         let expect = expect_path.exists().then(|| parse_expect(&expect_path));
-        cases.push(Case {
-            name,
-            source,
-            args,
-            expect,
-        });
+        cases.push(Case { name, source, args, expect });
     }
     cases
 }
@@ -128,10 +123,7 @@ fn generated_cases() -> Vec<Case> {
     // A 1 MiB string on one line, then an error on the next.
     add(
         "gen_line_1mib_then_error",
-        format!(
-            "locals {{\n  x = \"{}\"\n  y = nope\n}}\n",
-            "a".repeat(1 << 20)
-        ),
+        format!("locals {{\n  x = \"{}\"\n  y = nope\n}}\n", "a".repeat(1 << 20)),
         Expect {
             line: Some(3),
             column: Some(7),
@@ -185,10 +177,7 @@ fn generated_cases() -> Vec<Case> {
     add(
         "gen_resource_cycle_10k",
         s,
-        Expect {
-            summary: Some("dependency cycle: random_id.r".into()),
-            ..Expect::default()
-        },
+        Expect { summary: Some("dependency cycle: random_id.r".into()), ..Expect::default() },
     );
     // 10,000 locals in a cycle.
     let mut s = String::from("locals {\n");
@@ -199,10 +188,7 @@ fn generated_cases() -> Vec<Case> {
     add(
         "gen_local_cycle_10k",
         s,
-        Expect {
-            summary: Some("dependency cycle: local.a".into()),
-            ..Expect::default()
-        },
+        Expect { summary: Some("dependency cycle: local.a".into()), ..Expect::default() },
     );
     // 10,000 locals in a chain declared last-first, ending in a type error.
     let mut s = String::from("locals {\n  z = local.a9999 + \"x\"\n");
@@ -247,10 +233,7 @@ fn run_validate(dir: &Path, args: &[String], json: bool) -> Run {
     if json {
         cmd.arg("--json");
     }
-    cmd.args(args)
-        .arg(".")
-        .timeout(Duration::from_secs(60))
-        .run()
+    cmd.args(args).arg(".").timeout(Duration::from_secs(60)).run()
 }
 
 /// Checks one range object; returns a problem, if any.
@@ -260,31 +243,22 @@ fn check_range(dir: &Path, r: &serde_json::Value) -> Option<String> {
     let col = r["start"]["column"].as_u64().unwrap_or(0);
     let end_line = r["end"]["line"].as_u64().unwrap_or(0);
     if line < 1 || col < 1 || end_line < line {
-        return Some(format!(
-            "bad position {file}:{line}:{col} (end line {end_line})"
-        ));
+        return Some(format!("bad position {file}:{line}:{col} (end line {end_line})"));
     }
     if file.starts_with('<') {
         return None; // pseudo-file: `<-var>`, `<env SLIPWAY_VAR_x>`
     }
     let path = dir.join(file);
     let Ok(bytes) = std::fs::read(&path) else {
-        return Some(format!(
-            "range points at {file}, which is not a file of the case"
-        ));
+        return Some(format!("range points at {file}, which is not a file of the case"));
     };
     let lines = bytes.split(|&b| b == b'\n').count() as u64;
     if line > lines {
-        return Some(format!(
-            "{file}:{line}:{col} is past the end ({lines} lines)"
-        ));
+        return Some(format!("{file}:{line}:{col} is past the end ({lines} lines)"));
     }
     let byte = r["start"]["byte"].as_u64().unwrap_or(u64::MAX);
     if byte > bytes.len() as u64 {
-        return Some(format!(
-            "{file}: byte {byte} is past the end ({} bytes)",
-            bytes.len()
-        ));
+        return Some(format!("{file}: byte {byte} is past the end ({} bytes)", bytes.len()));
     }
     None
 }
@@ -302,9 +276,7 @@ fn matches_expect(d: &serde_json::Value, e: &Expect) -> bool {
         && e.summary
             .as_ref()
             .is_none_or(|s| d["summary"].as_str().unwrap_or("").contains(s.as_str()))
-        && e.hint
-            .as_ref()
-            .is_none_or(|h| d["hint"].as_str().unwrap_or("").contains(h.as_str()))
+        && e.hint.as_ref().is_none_or(|h| d["hint"].as_str().unwrap_or("").contains(h.as_str()))
 }
 
 /// Every check on one case; returns the problems found.
@@ -318,17 +290,10 @@ fn check_case(case: &Case) -> Vec<String> {
         problems.push(format!("validate crashed: {c}\n{}", human.dump()));
     }
     if human.code != Some(1) {
-        problems.push(format!(
-            "validate exit {:?}, want 1\n{}",
-            human.code,
-            human.dump()
-        ));
+        problems.push(format!("validate exit {:?}, want 1\n{}", human.code, human.dump()));
     }
     if !human.stderr.contains("error") {
-        problems.push(format!(
-            "validate printed no error on stderr\n{}",
-            human.dump()
-        ));
+        problems.push(format!("validate printed no error on stderr\n{}", human.dump()));
     }
     if human.elapsed > Duration::from_secs(30) {
         problems.push(format!("validate took {:?}", human.elapsed));
@@ -344,10 +309,7 @@ fn check_case(case: &Case) -> Vec<String> {
     let doc: serde_json::Value = match serde_json::from_str(&json.stdout) {
         Ok(d) => d,
         Err(e) => {
-            problems.push(format!(
-                "--json output does not parse: {e}\n{}",
-                json.dump()
-            ));
+            problems.push(format!("--json output does not parse: {e}\n{}", json.dump()));
             return problems;
         }
     };
@@ -359,23 +321,14 @@ fn check_case(case: &Case) -> Vec<String> {
         problems.push(format!("no error diagnostic: {:?}", summaries(&doc)));
     }
     if doc["error_count"].as_u64() != Some(errs.len() as u64) {
-        problems.push(format!(
-            "error_count {} but {} errors",
-            doc["error_count"],
-            errs.len()
-        ));
+        problems.push(format!("error_count {} but {} errors", doc["error_count"], errs.len()));
     }
     for d in doc["diagnostics"].as_array().into_iter().flatten() {
         if d["summary"].as_str().is_none_or(str::is_empty) {
             problems.push(format!("diagnostic without a summary: {d}"));
         }
-        let ranges = std::iter::once(&d["range"]).chain(
-            d["labels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|l| &l["range"]),
-        );
+        let ranges = std::iter::once(&d["range"])
+            .chain(d["labels"].as_array().into_iter().flatten().map(|l| &l["range"]));
         for r in ranges.filter(|r| !r.is_null()) {
             if let Some(p) = check_range(&dir, r) {
                 problems.push(format!("{p}: {}", d["summary"]));
@@ -471,10 +424,8 @@ fn corpus_documents_itself_with_at_least_25_expectations_and_no_orphan_sidecars(
 fn corpus_accepted_odd_inputs_are_valid() {
     let dir = data_dir().join("corpus").join("accepted");
     let mut seen = 0;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for p in entries {
         let tmp = TestDir::new();
@@ -485,13 +436,7 @@ fn corpus_accepted_odd_inputs_are_valid() {
         }
         let run = run_validate(&tmp.join("env"), &[], true);
         run.assert_no_crash();
-        assert_eq!(
-            run.code,
-            Some(0),
-            "{} should be accepted\n{}",
-            p.display(),
-            run.dump()
-        );
+        assert_eq!(run.code, Some(0), "{} should be accepted\n{}", p.display(), run.dump());
         assert_eq!(run.json()["valid"], true, "{}", p.display());
         seen += 1;
     }

@@ -48,14 +48,8 @@ impl DrillEnv {
         .unwrap();
         let moto = Moto::start();
         moto.boto3(&format!("s3.create_bucket(Bucket='{bucket}')"));
-        let env = DrillEnv {
-            state: root.join("state"),
-            root,
-            moto,
-            bucket,
-        };
-        env.slipway(&["apply", "ENV", "-auto-approve"])
-            .assert_code(0);
+        let env = DrillEnv { state: root.join("state"), root, moto, bucket };
+        env.slipway(&["apply", "ENV", "-auto-approve"]).assert_code(0);
         env
     }
 
@@ -146,9 +140,7 @@ fn dr_drill_restores_a_control_plane_snapshot_and_counts_its_objects() {
     let cluster = LocalCluster::start("127.0.42.51", 1);
     let endpoint = format!("http://127.0.42.51:{}", cluster.port("etcd_port"));
     for i in 0..3 {
-        cluster
-            .kubectl(&["create", "namespace", &format!("drill-{i}")])
-            .ok("create namespace");
+        cluster.kubectl(&["create", "namespace", &format!("drill-{i}")]).ok("create namespace");
         for j in 0..4 {
             cluster
                 .kubectl(&[
@@ -175,33 +167,17 @@ fn dr_drill_restores_a_control_plane_snapshot_and_counts_its_objects() {
     let env = DrillEnv::new("api", &endpoint);
     let (id, taken) = env.snapshot();
     // Created after the snapshot: the restore must not have it.
-    cluster
-        .kubectl(&["create", "namespace", "after-snapshot"])
-        .ok("create namespace");
+    cluster.kubectl(&["create", "namespace", "after-snapshot"]).ok("create namespace");
 
-    let (r, report) = env.drill(&[
-        "--snapshot",
-        &id,
-        "--apiserver",
-        "--ip",
-        "127.0.42.52",
-        "--max-rpo",
-        "1h",
-    ]);
+    let (r, report) =
+        env.drill(&["--snapshot", &id, "--apiserver", "--ip", "127.0.42.52", "--max-rpo", "1h"]);
     r.assert_code(0);
     assert_eq!(report["success"], true, "{report}");
     assert_eq!(report["snapshot"], id.as_str());
-    assert_eq!(
-        report["canary_found"], taken["metadata"]["canary"],
-        "{report}"
-    );
+    assert_eq!(report["canary_found"], taken["metadata"]["canary"], "{report}");
     assert_eq!(report["canary_expected"], taken["metadata"]["canary"]);
-    let hashes: Vec<u64> = report["hashkv"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|h| h[0].as_u64().unwrap())
-        .collect();
+    let hashes: Vec<u64> =
+        report["hashkv"].as_object().unwrap().values().map(|h| h[0].as_u64().unwrap()).collect();
     assert_eq!(hashes.len(), 3);
     assert!(hashes.iter().all(|h| *h == hashes[0]), "{report}");
     assert!(report["rto_seconds"].as_f64().unwrap() > 0.0);
@@ -211,19 +187,10 @@ fn dr_drill_restores_a_control_plane_snapshot_and_counts_its_objects() {
     let namespaces = objects["namespaces"].as_i64().unwrap();
     assert!(namespaces >= 3 + 4, "{objects}");
     assert!(objects["configmaps"].as_i64().unwrap() >= 12, "{objects}");
-    assert!(
-        objects["deployments.apps"].as_i64().unwrap() >= 1,
-        "{objects}"
-    );
-    let live = cluster
-        .kubectl(&["get", "namespaces", "-o", "name"])
-        .ok("get");
+    assert!(objects["deployments.apps"].as_i64().unwrap() >= 1, "{objects}");
+    let live = cluster.kubectl(&["get", "namespaces", "-o", "name"]).ok("get");
     let live_count = live.stdout.lines().count() as i64;
-    assert_eq!(
-        namespaces,
-        live_count - 1,
-        "the restore has every namespace but the later one"
-    );
+    assert_eq!(namespaces, live_count - 1, "the restore has every namespace but the later one");
     // The human report says the same.
     let r = env.slipway(&["dr", "drill", "ENV", "--ip", "127.0.42.53"]);
     r.assert_code(0);
@@ -233,10 +200,7 @@ fn dr_drill_restores_a_control_plane_snapshot_and_counts_its_objects() {
 
 #[test]
 fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
-    let dir = tempfile::Builder::new()
-        .prefix("slipway-drill-etcd-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("slipway-drill-etcd-").tempdir().unwrap();
     let ip = "127.0.42.61";
     let (mut etcd, endpoint) = source_etcd(ip, dir.path());
     for i in 0..200 {
@@ -245,14 +209,7 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
     let env = DrillEnv::new("bad", &endpoint);
     let (id, taken) = env.snapshot();
     let key = format!("{PREFIX}/{id}");
-    let stamp = id
-        .split('/')
-        .nth(1)
-        .unwrap()
-        .split('-')
-        .next()
-        .unwrap()
-        .to_string();
+    let stamp = id.split('/').nth(1).unwrap().split('-').next().unwrap().to_string();
 
     // A good drill of it, first: the failures below are the damage's, not the setup's.
     let (r, report) = env.drill(&["--snapshot", &id, "--ip", "127.0.42.62"]);
@@ -292,15 +249,7 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
             .collect();
         assert_eq!(entries, vec!["snapshot.db".to_string()], "{member}");
         // The human form says why, too.
-        let r = env.slipway(&[
-            "dr",
-            "drill",
-            "ENV",
-            "--snapshot",
-            &id,
-            "--ip",
-            "127.0.42.64",
-        ]);
+        let r = env.slipway(&["dr", "drill", "ENV", "--snapshot", &id, "--ip", "127.0.42.64"]);
         r.assert_code(1);
         assert!(r.stdout.contains(needle) && r.stdout.contains("Drill failed."));
     }
@@ -322,11 +271,7 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
         &[],
     );
     r.assert_code(1);
-    assert!(
-        r.stderr.contains("etcd not found in /nonexistent"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("etcd not found in /nonexistent"), "{}", r.stderr);
     etcd.alive().unwrap();
 }
 
@@ -334,10 +279,7 @@ fn dr_drill_refuses_corrupt_and_truncated_snapshots_and_old_ones() {
 /// latest snapshot and `/metrics` carries the result.
 #[test]
 fn watch_drill_interval_exports_the_drill_on_metrics() {
-    let dir = tempfile::Builder::new()
-        .prefix("slipway-drill-watch-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("slipway-drill-watch-").tempdir().unwrap();
     let ip = "127.0.42.71";
     let (mut etcd, endpoint) = source_etcd(ip, dir.path());
     let env = DrillEnv::new("watch", &endpoint);
@@ -391,11 +333,7 @@ fn watch_drill_interval_exports_the_drill_on_metrics() {
             .map(|_| ())
             .ok_or_else(|| "no drill yet".to_string())
     });
-    assert_eq!(
-        metric(&text, "slipway_dr_drill_success"),
-        Some(1.0),
-        "{text}"
-    );
+    assert_eq!(metric(&text, "slipway_dr_drill_success"), Some(1.0), "{text}");
     assert!(metric(&text, "slipway_dr_drill_rpo_seconds").unwrap() >= 0.0);
     assert!(metric(&text, "slipway_dr_drill_rto_seconds").unwrap() > 0.0);
     assert!(metric(&text, "slipway_dr_drill_timestamp_seconds").unwrap() > 1.7e9);

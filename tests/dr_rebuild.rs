@@ -19,11 +19,8 @@ use std::time::Duration;
 
 use crate::etcd::{etcdctl, run, start, wait_until};
 
-const MEMBERS: [(&str, &str); 3] = [
-    ("etcd-a", "127.0.43.1"),
-    ("etcd-b", "127.0.43.2"),
-    ("etcd-c", "127.0.43.3"),
-];
+const MEMBERS: [(&str, &str); 3] =
+    [("etcd-a", "127.0.43.1"), ("etcd-b", "127.0.43.2"), ("etcd-c", "127.0.43.3")];
 const ENV: &str = "environments/restore";
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
 
@@ -46,10 +43,8 @@ fn free_port(avoid: &[u16]) -> u16 {
 }
 
 fn environment(client_port: u16, peer_port: u16) -> String {
-    let members: Vec<String> = MEMBERS
-        .iter()
-        .map(|(n, ip)| format!("    {n} = \"{ip}\""))
-        .collect();
+    let members: Vec<String> =
+        MEMBERS.iter().map(|(n, ip)| format!("    {n} = \"{ip}\"")).collect();
     let members = members.join("\n");
     format!(
         r#"
@@ -166,11 +161,7 @@ fn restore(dir: &Path, script: &str, snapshot: &Path) -> crate::etcd::Run {
     let path = dir.join("slipway-etcd-restore");
     std::fs::write(&path, script).unwrap();
     let bin = crate::kubeutil::kube_bin_dir();
-    let search = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let search = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     run(Command::new("bash")
         .arg(&path)
         .current_dir(dir)
@@ -221,11 +212,7 @@ fn ready(api: &mut crate::kubeutil::Proc, kubeconfig: &Path, port: u16) {
     wait_until("kube-apiserver /readyz", Duration::from_secs(120), || {
         api.alive()?;
         let r = kubectl(kubeconfig, port, &["get", "--raw", "/readyz"]);
-        if r.code == 0 && r.stdout.trim() == "ok" {
-            Ok(())
-        } else {
-            Err(r.all())
-        }
+        if r.code == 0 && r.stdout.trim() == "ok" { Ok(()) } else { Err(r.all()) }
     });
 }
 
@@ -233,15 +220,7 @@ fn resource_version(kubeconfig: &Path, port: u16, name: &str) -> u64 {
     kubectl(
         kubeconfig,
         port,
-        &[
-            "get",
-            "configmap",
-            name,
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ],
+        &["get", "configmap", name, "-n", "default", "-o", "jsonpath={.metadata.resourceVersion}"],
     )
     .ok("get resourceVersion")
     .stdout
@@ -261,11 +240,7 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     let client_port = free_port(&[]);
     let peer_port = free_port(&[client_port]);
     std::fs::create_dir_all(root.join(ENV)).unwrap();
-    std::fs::write(
-        root.join(ENV).join("main.hcl"),
-        environment(client_port, peer_port),
-    )
-    .unwrap();
+    std::fs::write(root.join(ENV).join("main.hcl"), environment(client_port, peer_port)).unwrap();
     slipway(root, &["apply", ENV, "-auto-approve"]).ok("apply");
     let bundles: BTreeMap<String, BTreeMap<String, String>> = output(root, "bundles");
     let configs: BTreeMap<String, String> = output(root, "config_files");
@@ -313,12 +288,9 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
         });
     };
     let revision = || -> u64 {
-        let r = etcdctl(
-            &endpoints[..1],
-            &tls,
-            &["get", "/", "--prefix", "--keys-only", "-w", "json"],
-        )
-        .ok("get");
+        let r =
+            etcdctl(&endpoints[..1], &tls, &["get", "/", "--prefix", "--keys-only", "-w", "json"])
+                .ok("get");
         let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
         v["header"]["revision"].as_u64().unwrap()
     };
@@ -330,44 +302,22 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     ready(&mut api, &kubeconfig, api_port);
     for i in 0..5 {
         let name = format!("before-{i}");
-        kubectl(
-            &kubeconfig,
-            api_port,
-            &["create", "configmap", &name, "-n", "default"],
-        )
-        .ok("create");
+        kubectl(&kubeconfig, api_port, &["create", "configmap", &name, "-n", "default"])
+            .ok("create");
     }
     for i in 0..20 {
-        etcdctl(
-            &endpoints,
-            &tls,
-            &["put", &format!("/registry/before/{i}"), "v"],
-        )
-        .ok("put");
+        etcdctl(&endpoints, &tls, &["put", &format!("/registry/before/{i}"), "v"]).ok("put");
     }
     let snapshot = root.join("snapshot.db");
-    etcdctl(
-        &endpoints[..1],
-        &tls,
-        &["snapshot", "save", snapshot.to_str().unwrap()],
-    )
-    .ok("snapshot save");
+    etcdctl(&endpoints[..1], &tls, &["snapshot", "save", snapshot.to_str().unwrap()])
+        .ok("snapshot save");
     for i in 0..20 {
-        etcdctl(
-            &endpoints,
-            &tls,
-            &["put", &format!("/registry/after/{i}"), "v"],
-        )
-        .ok("put");
+        etcdctl(&endpoints, &tls, &["put", &format!("/registry/after/{i}"), "v"]).ok("put");
     }
     for i in 0..5 {
         let name = format!("after-{i}");
-        kubectl(
-            &kubeconfig,
-            api_port,
-            &["create", "configmap", &name, "-n", "default"],
-        )
-        .ok("create");
+        kubectl(&kubeconfig, api_port, &["create", "configmap", &name, "-n", "default"])
+            .ok("create");
     }
     let highest_rv = resource_version(&kubeconfig, api_port, "after-4");
     let highest_before = revision();
@@ -379,17 +329,8 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
 
     // Rendered for this snapshot's digest, as `dr rebuild` sets etcd_restore.
     let sha = sha256_hex(&snapshot);
-    slipway(
-        root,
-        &[
-            "apply",
-            ENV,
-            "-auto-approve",
-            "-var",
-            &format!("restore_sha256={sha}"),
-        ],
-    )
-    .ok("apply with the snapshot's digest");
+    slipway(root, &["apply", ENV, "-auto-approve", "-var", &format!("restore_sha256={sha}")])
+        .ok("apply with the snapshot's digest");
     let scripts: BTreeMap<String, String> = output(root, "restore_scripts");
     let user_data: BTreeMap<String, String> = output(root, "user_data");
     for (name, script) in &scripts {
@@ -397,10 +338,7 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
         assert!(script.contains("--bump-revision \"$BUMP_REVISION\" --mark-compacted"));
         let ud = &user_data[name];
         assert!(ud.contains("/usr/local/sbin/slipway-etcd-restore"), "{ud}");
-        assert!(
-            !crate::cloud_config::readable(ud).contains("PRIVATE KEY"),
-            "a key in user-data"
-        );
+        assert!(!crate::cloud_config::readable(ud).contains("PRIVATE KEY"), "a key in user-data");
     }
 
     // c) shellcheck on what is rendered.
@@ -441,16 +379,12 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     let mut cluster = start(&dirs);
     healthy(&mut cluster);
     let keys = |prefix: &str| -> usize {
-        etcdctl(
-            &endpoints,
-            &tls,
-            &["get", prefix, "--prefix", "--keys-only"],
-        )
-        .ok("get")
-        .stdout
-        .lines()
-        .filter(|l| !l.is_empty())
-        .count()
+        etcdctl(&endpoints, &tls, &["get", prefix, "--prefix", "--keys-only"])
+            .ok("get")
+            .stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count()
     };
     assert_eq!(keys("/registry/before/"), 20, "objects before the snapshot");
     assert_eq!(keys("/registry/after/"), 0, "objects after the snapshot");
@@ -465,35 +399,17 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
     // what came after is not, and new resourceVersions are above every one handed out before.
     let mut api = apiserver(root, &cp_pki, &endpoints, api_port);
     ready(&mut api, &kubeconfig, api_port);
-    let names = kubectl(
-        &kubeconfig,
-        api_port,
-        &["get", "configmaps", "-n", "default", "-o", "name"],
-    )
-    .ok("list");
+    let names =
+        kubectl(&kubeconfig, api_port, &["get", "configmaps", "-n", "default", "-o", "name"])
+            .ok("list");
     for i in 0..5 {
-        assert!(
-            names.stdout.contains(&format!("configmap/before-{i}\n")),
-            "{}",
-            names.stdout
-        );
-        assert!(
-            !names.stdout.contains(&format!("configmap/after-{i}")),
-            "{}",
-            names.stdout
-        );
+        assert!(names.stdout.contains(&format!("configmap/before-{i}\n")), "{}", names.stdout);
+        assert!(!names.stdout.contains(&format!("configmap/after-{i}")), "{}", names.stdout);
     }
-    kubectl(
-        &kubeconfig,
-        api_port,
-        &["create", "configmap", "restored", "-n", "default"],
-    )
-    .ok("create after restore");
+    kubectl(&kubeconfig, api_port, &["create", "configmap", "restored", "-n", "default"])
+        .ok("create after restore");
     let rv = resource_version(&kubeconfig, api_port, "restored");
-    assert!(
-        rv > highest_rv,
-        "resourceVersion {rv} is not above {highest_rv}"
-    );
+    assert!(rv > highest_rv, "resourceVersion {rv} is not above {highest_rv}");
     drop(api);
     drop(cluster);
 }
@@ -501,11 +417,7 @@ fn dr_rebuild_rendered_restore_brings_back_the_snapshot_with_revisions_above_the
 /// (bucket, prefix without a trailing slash) of the environment's `etcd_snapshots` output: where
 /// the members' timer writes snapshots.
 fn snapshot_location(moto: &crate::moto::Moto, env: &Path, state: &Path) -> (String, String) {
-    let loc = moto.slipway(
-        env,
-        state,
-        &["output", "etcd_snapshots", "--json", "--dir", "ENV"],
-    );
+    let loc = moto.slipway(env, state, &["output", "etcd_snapshots", "--json", "--dir", "ENV"]);
     loc.assert_code(0);
     let loc = loc.json();
     let bucket = loc["bucket"].as_str().unwrap().to_string();
@@ -542,12 +454,7 @@ fn kept_keys(moto: &crate::moto::Moto, env: &Path, state: &Path) -> BTreeMap<Str
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| {
-            matches!(
-                r["type"].as_str(),
-                Some("tls_private_key" | "tls_self_signed_cert")
-            )
-        })
+        .filter(|r| matches!(r["type"].as_str(), Some("tls_private_key" | "tls_self_signed_cert")))
         .map(|r| {
             let v = &r["values"];
             let public = v["public_key_pem"]
@@ -566,20 +473,11 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
     let dir = crate::util::TestDir::new();
     let env = prod_copy(dir.path());
     let state = dir.join("state");
-    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"])
-        .assert_code(0);
+    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
     let keys_before = kept_keys(&moto, &env, &state);
-    assert!(
-        keys_before
-            .keys()
-            .any(|a| a.contains("tls_self_signed_cert")),
-        "{keys_before:?}"
-    );
+    assert!(keys_before.keys().any(|a| a.contains("tls_self_signed_cert")), "{keys_before:?}");
     let before = instances(&moto);
-    let etcd_before = before
-        .iter()
-        .filter(|i| i["tags"]["Role"] == "etcd")
-        .count();
+    let etcd_before = before.iter().filter(|i| i["tags"]["Role"] == "etcd").count();
     assert_eq!(etcd_before, 3);
 
     // Snapshots as the members' timer writes them (an older one and the latest, with their
@@ -609,14 +507,7 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
     let rebuild = moto.slipway(
         &env,
         &state,
-        &[
-            "dr",
-            "rebuild",
-            "ENV",
-            "--snapshot",
-            "latest",
-            "-auto-approve",
-        ],
+        &["dr", "rebuild", "ENV", "--snapshot", "latest", "-auto-approve"],
     );
     rebuild.assert_code(0);
     for step in [
@@ -637,21 +528,11 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
     let after = instances(&moto);
     assert_eq!(after.len(), before.len(), "{}", rebuild.dump());
     let old_ids: Vec<&str> = before.iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert!(
-        after
-            .iter()
-            .all(|i| !old_ids.contains(&i["id"].as_str().unwrap()))
-    );
+    assert!(after.iter().all(|i| !old_ids.contains(&i["id"].as_str().unwrap())));
     let volumes = moto.boto3("out.extend(v['VolumeId'] for v in ec2.describe_volumes()['Volumes'] if v['State'] != 'deleted' and any(t['Key'] == 'slipway:address' and 'aws_ebs_volume.data' in t['Value'] for t in v.get('Tags', [])))");
-    assert_eq!(
-        volumes.as_array().unwrap().len(),
-        3,
-        "data volumes recreated"
-    );
-    let etcd: Vec<&serde_json::Value> = after
-        .iter()
-        .filter(|i| i["tags"]["Role"] == "etcd")
-        .collect();
+    assert_eq!(volumes.as_array().unwrap().len(), 3, "data volumes recreated");
+    let etcd: Vec<&serde_json::Value> =
+        after.iter().filter(|i| i["tags"]["Role"] == "etcd").collect();
     assert_eq!(etcd.len(), 3);
     for i in &etcd {
         let ud = i["user_data"].as_str().unwrap();
@@ -663,10 +544,7 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
         assert!(script.contains(&format!("s3://{bucket}/{key}")), "{script}");
         assert!(script.contains(&sha), "{script}");
         let readable = crate::cloud_config::readable(ud);
-        assert!(
-            readable.contains("/usr/local/sbin/slipway-etcd-restore\n"),
-            "the hook runs it"
-        );
+        assert!(readable.contains("/usr/local/sbin/slipway-etcd-restore\n"), "the hook runs it");
         assert!(!readable.contains("PRIVATE KEY"));
     }
     // The etcd roles may read exactly that object while the restore is set.
@@ -679,11 +557,7 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
         .filter(|p| p[1].as_str().unwrap().contains(&snapshot_arn))
         .map(|p| p[0].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        readers.len(),
-        3,
-        "only the three members' roles: {readers:?}"
-    );
+    assert_eq!(readers.len(), 3, "only the three members' roles: {readers:?}");
     assert!(readers.iter().all(|r| r.contains("etcd")), "{readers:?}");
 
     // CAs and the service-account key are the same objects.
@@ -692,8 +566,7 @@ fn dr_rebuild_recreates_the_nodes_restoring_the_latest_snapshot_and_keeps_the_ca
     // The restore variable is kept (written next to the environment): the next plan is empty.
     let vars = std::fs::read_to_string(env.join("etcd-restore.vars.hcl")).unwrap();
     assert!(vars.contains(&sha), "{vars}");
-    moto.slipway(&env, &state, &["plan", "ENV", "--detailed-exitcode"])
-        .assert_code(0);
+    moto.slipway(&env, &state, &["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
 }
 
 /// The stacked init node's lab address (this test's own; kubeadm's ports 2379/2380).
@@ -701,15 +574,10 @@ const STACKED_IP: &str = "127.0.44.1";
 
 /// etcd as kubeadm's stacked static pod runs it on the init node (paths relative to `dir`).
 fn start_stacked(dir: &Path, data: &str) -> std::process::Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("etcd.log"))
-        .unwrap();
-    let (client, peer) = (
-        format!("https://{STACKED_IP}:2379"),
-        format!("https://{STACKED_IP}:2380"),
-    );
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("etcd.log")).unwrap();
+    let (client, peer) =
+        (format!("https://{STACKED_IP}:2379"), format!("https://{STACKED_IP}:2380"));
     Command::new(crate::kubeutil::kube_bin("etcd"))
         .args([
             "--name=dev-cp-a".to_string(),
@@ -763,8 +631,7 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
         all.iter()
             .filter_map(|i| {
                 let name = i["tags"]["Name"].as_str()?;
-                name.starts_with("dev-cp-")
-                    .then(|| (name.to_string(), i.clone()))
+                name.starts_with("dev-cp-").then(|| (name.to_string(), i.clone()))
             })
             .collect()
     };
@@ -794,22 +661,11 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
     moto.boto3(
         "for s in ec2.describe_subnets()['Subnets']:\n    if any(t['Key'] == 'Name' and '-private-' in t['Value'] for t in s.get('Tags', [])):\n        ec2.delete_subnet(SubnetId=s['SubnetId'])",
     );
-    let rebuild = slipway_dev(&[
-        "dr",
-        "rebuild",
-        "ENV",
-        "--snapshot",
-        "latest",
-        "-auto-approve",
-    ]);
+    let rebuild = slipway_dev(&["dr", "rebuild", "ENV", "--snapshot", "latest", "-auto-approve"]);
     rebuild.assert_code(0);
     assert!(
-        rebuild
-            .stdout
-            .contains(&format!("snapshot s3://{bucket}/{key}"))
-            || rebuild
-                .stderr
-                .contains(&format!("snapshot s3://{bucket}/{key}")),
+        rebuild.stdout.contains(&format!("snapshot s3://{bucket}/{key}"))
+            || rebuild.stderr.contains(&format!("snapshot s3://{bucket}/{key}")),
         "{}",
         rebuild.dump()
     );
@@ -820,19 +676,12 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
     for (name, i) in &after {
         assert_ne!(i["id"], before[name]["id"], "{name} is new");
         let ud = i["user_data"].as_str().unwrap();
-        assert!(
-            ud.len() < 16 * 1024,
-            "{name}: user-data is {} bytes",
-            ud.len()
-        );
+        assert!(ud.len() < 16 * 1024, "{name}: user-data is {} bytes", ud.len());
         let files = crate::cloud_config::write_files(ud);
         let bootstrap = &files["/usr/local/sbin/slipway-bootstrap"].0;
         if name == "dev-cp-a" {
             restore_script = files[restore_path].0.clone();
-            assert!(
-                restore_script.contains(&format!("s3://{bucket}/{key}")),
-                "{restore_script}"
-            );
+            assert!(restore_script.contains(&format!("s3://{bucket}/{key}")), "{restore_script}");
             assert!(restore_script.contains(&sha), "{restore_script}");
             // The restore runs only on the "init" path: a replaced init node joins instead.
             let hook = format!("if [ \"$ETCD_PATH\" = init ]; then {restore_path}; fi");
@@ -928,10 +777,7 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
     for (from, to) in [
         ("'/var/lib/etcd'", "'data'"),
         (&format!("'{PKI_ETCD}/") as &str, "'pki/"),
-        (
-            "'/etc/kubernetes/slipway-etcd-member.conf.yml'",
-            "'member.conf.yml'",
-        ),
+        ("'/etc/kubernetes/slipway-etcd-member.conf.yml'", "'member.conf.yml'"),
     ] {
         assert!(rebound.contains(from), "{from}: {rebound}");
         rebound = rebound.replace(from, to);
@@ -939,11 +785,7 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
     std::fs::write(node.join("member.sh"), rebound).unwrap();
     std::fs::write(node.join("etcd-members.json"), lab_declared).unwrap();
     let bin = crate::kubeutil::kube_bin_dir();
-    let search = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let search = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let decision = run(Command::new("bash")
         .args(["member.sh", "init-or-join"])
         .current_dir(&node)
@@ -974,21 +816,11 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
         if r.code == 0 { Ok(()) } else { Err(r.all()) }
     });
     let before_key = ctl(&["get", "/before", "-w", "json"]).ok("get before");
-    assert!(
-        before_key.stdout.contains("\"kvs\""),
-        "{}",
-        before_key.stdout
-    );
+    assert!(before_key.stdout.contains("\"kvs\""), "{}", before_key.stdout);
     let revision = old_revision(&before_key);
-    assert!(
-        revision > last && revision >= 1_000_000_000,
-        "revision {revision} not above {last}"
-    );
+    assert!(revision > last && revision >= 1_000_000_000, "revision {revision} not above {last}");
     let after_key = ctl(&["get", "/after", "--print-value-only"]).ok("get after");
-    assert!(
-        after_key.stdout.trim().is_empty(),
-        "a key from after the snapshot"
-    );
+    assert!(after_key.stdout.trim().is_empty(), "a key from after the snapshot");
     let members = ctl(&["member", "list", "-w", "simple"]).ok("member list");
     assert_eq!(members.stdout.lines().count(), 1, "{}", members.stdout);
     assert!(members.stdout.contains("dev-cp-a"), "{}", members.stdout);
@@ -1004,14 +836,8 @@ fn dr_rebuild_of_stacked_dev_restores_on_the_init_node_which_then_inits_from_the
 fn dr_rebuild_at_a_commit_reads_the_base_the_environment_extends_from_that_commit() {
     let dir = crate::util::TestDir::new();
     let repo = crate::gitutil::Repo::new(dir.path());
-    repo.write(
-        "environments/x/main.hcl",
-        "slipway {\n  extends = \"../../modules/base\"\n}\n",
-    );
-    repo.write(
-        "modules/base/main.hcl",
-        "variable \"etcd_restore\" {\n  default = null\n}\n",
-    );
+    repo.write("environments/x/main.hcl", "slipway {\n  extends = \"../../modules/base\"\n}\n");
+    repo.write("modules/base/main.hcl", "variable \"etcd_restore\" {\n  default = null\n}\n");
     repo.commit_push("an environment and its base");
     repo.write("modules/base/main.hcl", "variable \"etcd_restore\" {\n");
     let env = repo.work.join("environments/x");
@@ -1023,16 +849,8 @@ fn dr_rebuild_at_a_commit_reads_the_base_the_environment_extends_from_that_commi
 
     let at_commit = rebuild(&["--commit", "main"]);
     at_commit.assert_no_crash().assert_code(1);
-    assert!(
-        at_commit.stderr.contains("the environment has no state"),
-        "{}",
-        at_commit.dump()
-    );
-    assert!(
-        !at_commit.stderr.contains("syntax error"),
-        "{}",
-        at_commit.dump()
-    );
+    assert!(at_commit.stderr.contains("the environment has no state"), "{}", at_commit.dump());
+    assert!(!at_commit.stderr.contains("syntax error"), "{}", at_commit.dump());
 
     let worktree = rebuild(&[]);
     worktree.assert_no_crash().assert_code(1);
@@ -1041,9 +859,5 @@ fn dr_rebuild_at_a_commit_reads_the_base_the_environment_extends_from_that_commi
         "{}",
         worktree.dump()
     );
-    assert!(
-        worktree.stderr.contains("modules/base/main.hcl"),
-        "{}",
-        worktree.dump()
-    );
+    assert!(worktree.stderr.contains("modules/base/main.hcl"), "{}", worktree.dump());
 }

@@ -13,12 +13,7 @@ const ENC_ROTATING: &str = "  encryption {\n    passphrase_env          = \"STAT
 
 /// Strings that must never appear in stored bytes: a resource address, a known attribute
 /// value, a resource type.
-const MARKERS: &[&str] = &[
-    "plainmarker",
-    "random_id.x",
-    "tls_private_key",
-    "random_password",
-];
+const MARKERS: &[&str] = &["plainmarker", "random_id.x", "tls_private_key", "random_password"];
 
 fn local_settings(enc: &str) -> String {
     format!("slipway {{\n{enc}}}\n")
@@ -64,21 +59,13 @@ fn assert_no_plaintext(what: &str, items: &[(String, Vec<u8>)]) {
 }
 
 fn named(t: Vec<(PathBuf, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
-    t.into_iter()
-        .map(|(p, b)| (p.display().to_string(), b))
-        .collect()
+    t.into_iter().map(|(p, b)| (p.display().to_string(), b)).collect()
 }
 
 fn local(env: &Path, state: &Path, pass: Option<&str>, old: Option<&str>, args: &[&str]) -> Run {
     let mut c = Cmd::new();
-    c.args(args.iter().map(|a| {
-        if *a == "ENV" {
-            env.to_str().unwrap()
-        } else {
-            a
-        }
-    }))
-    .env("SLIPWAY_STATE_DIR", state);
+    c.args(args.iter().map(|a| if *a == "ENV" { env.to_str().unwrap() } else { a }))
+        .env("SLIPWAY_STATE_DIR", state);
     if let Some(p) = pass {
         c.env("STATE_PASS", p);
     }
@@ -95,33 +82,19 @@ fn local_state_is_encrypted_everywhere_and_a_wrong_key_touches_nothing() {
     let r = local(&env, &state, pass, None, &["apply", "ENV", "-auto-approve"]);
     r.assert_code(0);
     // A second run (journal + compaction over an existing snapshot → a backup too).
-    local(
-        &env,
-        &state,
-        pass,
-        None,
-        &["apply", "ENV", "-auto-approve", "-var", "wait=2ms"],
-    )
-    .assert_code(0);
+    local(&env, &state, pass, None, &["apply", "ENV", "-auto-approve", "-var", "wait=2ms"])
+        .assert_code(0);
     let stored = tree(&state);
-    let names: Vec<String> = stored
-        .iter()
-        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> =
+        stored.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert!(
         names.contains(&"state.json.backup".to_string())
             && names.contains(&"state.json.journal".to_string()),
         "{names:?}"
     );
     assert_no_plaintext("local state", &named(stored.clone()));
-    local(
-        &env,
-        &state,
-        pass,
-        None,
-        &["plan", "ENV", "--detailed-exitcode", "-var", "wait=2ms"],
-    )
-    .assert_code(0);
+    local(&env, &state, pass, None, &["plan", "ENV", "--detailed-exitcode", "-var", "wait=2ms"])
+        .assert_code(0);
 
     // Wrong key: a clear error naming the key's source and the file; bytes unchanged.
     let r = local(&env, &state, Some("WRONGPASS-xyz"), None, &["plan", "ENV"]);
@@ -138,23 +111,13 @@ fn local_state_is_encrypted_everywhere_and_a_wrong_key_touches_nothing() {
         !r.stderr.contains("WRONGPASS") && !r.stderr.contains("correct horse"),
         "no key is printed"
     );
-    let r2 = local(
-        &env,
-        &state,
-        Some("WRONGPASS-xyz"),
-        None,
-        &["apply", "ENV", "-auto-approve"],
-    );
+    let r2 = local(&env, &state, Some("WRONGPASS-xyz"), None, &["apply", "ENV", "-auto-approve"]);
     r2.assert_code(1);
     assert_eq!(tree(&state), stored, "a wrong key changes no stored byte");
     // The key's variable unset: a config error at the attribute.
     let r = local(&env, &state, None, None, &["plan", "ENV"]);
     r.assert_code(1);
-    assert!(
-        r.stderr.contains("STATE_PASS") && r.stderr.contains("is not set"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains("STATE_PASS") && r.stderr.contains("is not set"), "{}", r.dump());
     assert!(r.stderr.contains("main.hcl:3:"), "{}", r.dump());
     assert_eq!(tree(&state), stored);
     // force-unlock needs no key: a lock holds no state, and a lost key must not pin it.
@@ -163,14 +126,7 @@ fn local_state_is_encrypted_everywhere_and_a_wrong_key_touches_nothing() {
         r#"{"id":"dead-run","operation":"apply","who":"x@y","host":"elsewhere","pid":1,"created":"2020-01-01T00:00:00Z","version":"0"}"#,
     )
     .unwrap();
-    local(
-        &env,
-        &state,
-        None,
-        None,
-        &["force-unlock", "dead-run", "--dir", "ENV"],
-    )
-    .assert_code(0);
+    local(&env, &state, None, None, &["force-unlock", "dead-run", "--dir", "ENV"]).assert_code(0);
     assert!(!state.join("test/state.lock").exists());
     // Show/output need the key too, and never print it.
     let r = local(&env, &state, pass, None, &["output", "--dir", "ENV", "ids"]);
@@ -181,20 +137,11 @@ fn local_state_is_encrypted_everywhere_and_a_wrong_key_touches_nothing() {
 #[test]
 fn rotation_reads_with_the_fallback_and_writes_with_the_new_key() {
     let (t, env, state) = repo(&local_settings(ENC));
-    local(
-        &env,
-        &state,
-        Some("old pass"),
-        None,
-        &["apply", "ENV", "-auto-approve"],
-    )
-    .assert_code(0);
+    local(&env, &state, Some("old pass"), None, &["apply", "ENV", "-auto-approve"]).assert_code(0);
     // New primary, old as fallback: reads; writes go under the new key.
     t.write(
         "environments/test/main.hcl",
-        std::fs::read_to_string(env.join("main.hcl"))
-            .unwrap()
-            .replace(ENC, ENC_ROTATING),
+        std::fs::read_to_string(env.join("main.hcl")).unwrap().replace(ENC, ENC_ROTATING),
     );
     local(
         &env,
@@ -218,21 +165,13 @@ fn rotation_reads_with_the_fallback_and_writes_with_the_new_key() {
     // The old key alone no longer opens anything; the new one alone does.
     t.write(
         "environments/test/main.hcl",
-        std::fs::read_to_string(env.join("main.hcl"))
-            .unwrap()
-            .replace(ENC_ROTATING, ENC),
+        std::fs::read_to_string(env.join("main.hcl")).unwrap().replace(ENC_ROTATING, ENC),
     );
     let r = local(&env, &state, Some("old pass"), None, &["plan", "ENV"]);
     r.assert_code(1);
     assert!(r.stderr.contains("cannot be decrypted"), "{}", r.dump());
-    local(
-        &env,
-        &state,
-        Some("new pass"),
-        None,
-        &["plan", "ENV", "--detailed-exitcode"],
-    )
-    .assert_code(0);
+    local(&env, &state, Some("new pass"), None, &["plan", "ENV", "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 #[test]
@@ -241,16 +180,11 @@ fn plaintext_state_is_encrypted_by_state_migrate() {
     local(&env, &state, None, None, &["apply", "ENV", "-auto-approve"]).assert_code(0);
     let plain = tree(&state);
     assert!(
-        plain
-            .iter()
-            .any(|(_, b)| b.windows(11).any(|w| w == b"plainmarker")),
+        plain.iter().any(|(_, b)| b.windows(11).any(|w| w == b"plainmarker")),
         "the marker is visible in plaintext state (so the check below means something)"
     );
     let body = std::fs::read_to_string(env.join("main.hcl")).unwrap();
-    t.write(
-        "environments/test/main.hcl",
-        format!("{}{body}", local_settings(ENC)),
-    );
+    t.write("environments/test/main.hcl", format!("{}{body}", local_settings(ENC)));
     // Configured but not yet migrated: refused, nothing touched.
     let r = local(&env, &state, Some("pw"), None, &["plan", "ENV"]);
     r.assert_code(1);
@@ -260,23 +194,9 @@ fn plaintext_state_is_encrypted_by_state_migrate() {
         r.dump()
     );
     assert_eq!(tree(&state), plain);
-    local(
-        &env,
-        &state,
-        Some("pw"),
-        None,
-        &["state", "migrate", "--dir", "ENV"],
-    )
-    .assert_code(0);
+    local(&env, &state, Some("pw"), None, &["state", "migrate", "--dir", "ENV"]).assert_code(0);
     assert_no_plaintext("after migrate", &named(tree(&state)));
-    local(
-        &env,
-        &state,
-        Some("pw"),
-        None,
-        &["plan", "ENV", "--detailed-exitcode"],
-    )
-    .assert_code(0);
+    local(&env, &state, Some("pw"), None, &["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
 }
 
 #[test]
@@ -287,21 +207,14 @@ fn s3_state_is_encrypted_in_every_object_version_and_wrong_key_changes_nothing()
     let run =
         |pass: &str, args: &[&str]| sw(&moto, &env, &state, args).env("STATE_PASS", pass).run();
     run("s3 pass", &["apply", "ENV", "-auto-approve"]).assert_code(0);
-    run(
-        "s3 pass",
-        &["apply", "ENV", "-auto-approve", "-var", "wait=2ms"],
-    )
-    .assert_code(0);
+    run("s3 pass", &["apply", "ENV", "-auto-approve", "-var", "wait=2ms"]).assert_code(0);
     let versions = all_versions(&moto, "state-bucket");
     let keys: std::collections::BTreeSet<&str> = versions.iter().map(|(k, _)| k.as_str()).collect();
     assert!(keys.iter().any(|k| k.contains(".journal/")), "{keys:?}");
     assert!(keys.contains("envs/test/state.json.backup"), "{keys:?}");
     // Every version of every object except the lock (which holds no state) is sealed.
-    let state_objects: Vec<(String, Vec<u8>)> = versions
-        .iter()
-        .filter(|(k, _)| !k.ends_with(".lock"))
-        .cloned()
-        .collect();
+    let state_objects: Vec<(String, Vec<u8>)> =
+        versions.iter().filter(|(k, _)| !k.ends_with(".lock")).cloned().collect();
     assert_no_plaintext("s3 objects", &state_objects);
     for (k, b) in &state_objects {
         if !k.contains(".journal/") {
@@ -313,11 +226,7 @@ fn s3_state_is_encrypted_in_every_object_version_and_wrong_key_changes_nothing()
         state_objects.len(),
         state_objects.iter().map(|(_, b)| b.len()).sum::<usize>()
     );
-    run(
-        "s3 pass",
-        &["plan", "ENV", "--detailed-exitcode", "-var", "wait=2ms"],
-    )
-    .assert_code(0);
+    run("s3 pass", &["plan", "ENV", "--detailed-exitcode", "-var", "wait=2ms"]).assert_code(0);
     let r = run("not it", &["apply", "ENV", "-auto-approve"]);
     r.assert_code(1);
     assert!(
@@ -336,14 +245,8 @@ fn s3_state_is_encrypted_in_every_object_version_and_wrong_key_changes_nothing()
 #[test]
 fn migrate_between_directories_re_encrypts_under_the_destination_key() {
     let (_t, env, state) = repo(&local_settings(ENC));
-    local(
-        &env,
-        &state,
-        Some("source key"),
-        None,
-        &["apply", "ENV", "-auto-approve"],
-    )
-    .assert_code(0);
+    local(&env, &state, Some("source key"), None, &["apply", "ENV", "-auto-approve"])
+        .assert_code(0);
     let source = tree(&state);
     let dest = state.parent().unwrap().join("state-new");
     let mut c = Cmd::new();
@@ -365,14 +268,8 @@ fn migrate_between_directories_re_encrypts_under_the_destination_key() {
     assert!(r.stdout.contains("read back"), "{}", r.dump());
     assert_eq!(tree(&state), source, "the source is untouched");
     assert_no_plaintext("migrated", &named(tree(&dest)));
-    local(
-        &env,
-        &dest,
-        Some("destination key"),
-        None,
-        &["plan", "ENV", "--detailed-exitcode"],
-    )
-    .assert_code(0);
+    local(&env, &dest, Some("destination key"), None, &["plan", "ENV", "--detailed-exitcode"])
+        .assert_code(0);
     let r = local(&env, &dest, Some("source key"), None, &["plan", "ENV"]);
     r.assert_code(1);
     assert!(r.stderr.contains("cannot be decrypted"), "{}", r.dump());

@@ -113,32 +113,20 @@ fn apply_then_plan_has_no_changes() {
     let repo = Repo::new();
     repo.write("main.hcl", BASIC);
     let first = repo.run(&["plan", ENV, "--detailed-exitcode"]);
-    assert_eq!(
-        first.code, 2,
-        "a fresh environment has changes: {}",
-        first.stderr
-    );
+    assert_eq!(first.code, 2, "a fresh environment has changes: {}", first.stderr);
     assert!(
-        first
-            .stdout
-            .contains("Plan: 4 to add, 0 to change, 0 to destroy."),
+        first.stdout.contains("Plan: 4 to add, 0 to change, 0 to destroy."),
         "{}",
         first.stdout
     );
     let applied = repo.run(&["apply", ENV, "-auto-approve"]).ok();
     assert!(
-        applied
-            .stdout
-            .contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed."),
+        applied.stdout.contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed."),
         "{}",
         applied.stdout
     );
     let again = repo.run(&["plan", ENV, "--detailed-exitcode"]);
-    assert_eq!(
-        again.code, 0,
-        "second plan must be empty:\n{}\n{}",
-        again.stdout, again.stderr
-    );
+    assert_eq!(again.code, 0, "second plan must be empty:\n{}\n{}", again.stdout, again.stderr);
     assert!(again.stdout.contains("No changes."));
 }
 
@@ -156,10 +144,7 @@ fn a_changed_variable_plans_exactly_that_change() {
         .iter()
         .filter(|c| c["action"] != "no-op")
         .map(|c| {
-            (
-                c["address"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
+            (c["address"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string())
         })
         .collect();
     assert_eq!(
@@ -169,11 +154,7 @@ fn a_changed_variable_plans_exactly_that_change() {
             ("random_id.x[\"two\"]".to_string(), "replace".to_string())
         ]
     );
-    for c in doc["resource_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] == "replace")
+    for c in doc["resource_changes"].as_array().unwrap().iter().filter(|c| c["action"] == "replace")
     {
         assert_eq!(c["replace_paths"], serde_json::json!(["prefix"]));
     }
@@ -246,10 +227,7 @@ fn a_saved_plan_is_refused_when_the_configuration_changed() {
     let repo = Repo::new();
     repo.write("main.hcl", BASIC);
     repo.run(&["plan", ENV, "-out", "p.plan"]).ok();
-    repo.write(
-        "extra.hcl",
-        "resource \"random_id\" \"y\" {\n  byte_length = 2\n}\n",
-    );
+    repo.write("extra.hcl", "resource \"random_id\" \"y\" {\n  byte_length = 2\n}\n");
     let r = repo.run(&["apply", "p.plan"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("configuration changed"), "{}", r.stderr);
@@ -264,9 +242,7 @@ fn apply_without_approval_and_without_a_terminal_is_refused() {
     assert!(r.stderr.contains("-auto-approve"), "{}", r.stderr);
     assert!(
         !repo.state_file().exists()
-            || !std::fs::read_to_string(repo.state_file())
-                .unwrap()
-                .contains("random_id")
+            || !std::fs::read_to_string(repo.state_file()).unwrap().contains("random_id")
     );
 }
 
@@ -295,14 +271,9 @@ fn a_second_concurrent_apply_fails_naming_the_lock_holder() {
         second.stderr
     );
     let out = first.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Nothing lost: the first apply's work is all there.
-    repo.run(&["plan", ENV, "--detailed-exitcode", "-var", "wait=3s"])
-        .ok();
+    repo.run(&["plan", ENV, "--detailed-exitcode", "-var", "wait=3s"]).ok();
 }
 
 #[test]
@@ -348,22 +319,14 @@ fn a_lock_left_by_a_killed_run_is_taken_over_and_a_live_one_is_not() {
     std::fs::write(&lock, serde_json::to_vec(&live).unwrap()).unwrap();
     let r = repo.run(&["plan", ENV]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("live-holder") && r.stderr.contains("force-unlock"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("live-holder") && r.stderr.contains("force-unlock"), "{}", r.stderr);
     // Nor a pid reused by another process: recorded start time differs → dead, taken over.
     live["id"] = "reused-pid".into();
     live["start_time"] = 1.into();
     std::fs::write(&lock, serde_json::to_vec(&live).unwrap()).unwrap();
     let r = repo.run(&["plan", ENV]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("reused-pid") && r.stderr.contains("started later"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("reused-pid") && r.stderr.contains("started later"), "{}", r.stderr);
 }
 
 /// Dozens of resources that take a little while each, so a kill lands mid-apply.
@@ -562,10 +525,7 @@ output "leaf" {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
     let ca_text = openssl(dir, &["x509", "-in", "ca.pem", "-noout", "-text"]);
-    assert!(
-        ca_text.contains("CA:TRUE") && ca_text.contains("Certificate Sign"),
-        "{ca_text}"
-    );
+    assert!(ca_text.contains("CA:TRUE") && ca_text.contains("Certificate Sign"), "{ca_text}");
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -574,11 +534,7 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
         .current_dir(dir)
         .output()
         .expect("openssl must be installed (apt-get install openssl)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]
@@ -588,8 +544,7 @@ fn destroy_removes_everything_in_reverse_order() {
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     let d = repo.run(&["destroy", ENV, "-auto-approve"]).ok();
     assert!(
-        d.stdout
-            .contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."),
+        d.stdout.contains("Destroy complete! Resources: 0 added, 0 changed, 4 destroyed."),
         "{}",
         d.stdout
     );
@@ -600,26 +555,13 @@ fn destroy_removes_everything_in_reverse_order() {
 #[test]
 fn state_mv_rm_and_moved_blocks_follow_renames() {
     let repo = Repo::new();
-    repo.write(
-        "main.hcl",
-        "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n",
-    );
+    repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n");
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let before = repo
-        .run(&["state", "show", "random_id.a", "--dir", ENV])
-        .ok()
-        .stdout;
-    repo.run(&["state", "mv", "random_id.a", "random_id.b", "--dir", ENV])
-        .ok();
-    repo.write(
-        "main.hcl",
-        "resource \"random_id\" \"b\" {\n  byte_length = 4\n}\n",
-    );
+    let before = repo.run(&["state", "show", "random_id.a", "--dir", ENV]).ok().stdout;
+    repo.run(&["state", "mv", "random_id.a", "random_id.b", "--dir", ENV]).ok();
+    repo.write("main.hcl", "resource \"random_id\" \"b\" {\n  byte_length = 4\n}\n");
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
-    let after = repo
-        .run(&["state", "show", "random_id.b", "--dir", ENV])
-        .ok()
-        .stdout;
+    let after = repo.run(&["state", "show", "random_id.b", "--dir", ENV]).ok().stdout;
     assert_eq!(
         before
             .replace("random_id\" \"a\"", "random_id\" \"b\"")
@@ -627,13 +569,7 @@ fn state_mv_rm_and_moved_blocks_follow_renames() {
         after
     );
     repo.run(&["state", "rm", "random_id.b", "--dir", ENV]).ok();
-    assert_eq!(
-        repo.run(&["state", "list", "--dir", ENV])
-            .ok()
-            .stdout
-            .trim(),
-        ""
-    );
+    assert_eq!(repo.run(&["state", "list", "--dir", ENV]).ok().stdout.trim(), "");
 }
 
 /// Issue #17 item 5: `moved { from = module.m, to = module.outer.module.m }` moves everything
@@ -651,20 +587,11 @@ fn a_moved_block_moves_a_whole_module_and_the_recorded_dependencies() {
         "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n\nresource \"random_id\" \"b\" {\n  count       = 2\n  byte_length = random_id.a.byte_length\n}\n",
     )
     .unwrap();
-    std::fs::write(
-        modules.join("outer/main.hcl"),
-        "module \"m\" {\n  source = \"../m\"\n}\n",
-    )
-    .unwrap();
-    repo.write(
-        "main.hcl",
-        "module \"m\" {\n  source = \"../../modules/m\"\n}\n",
-    );
+    std::fs::write(modules.join("outer/main.hcl"), "module \"m\" {\n  source = \"../m\"\n}\n")
+        .unwrap();
+    repo.write("main.hcl", "module \"m\" {\n  source = \"../../modules/m\"\n}\n");
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let before = repo
-        .run(&["state", "show", "module.m.random_id.b[1]", "--dir", ENV])
-        .ok()
-        .stdout;
+    let before = repo.run(&["state", "show", "module.m.random_id.b[1]", "--dir", ENV]).ok().stdout;
     repo.write(
         "main.hcl",
         "module \"outer\" {\n  source = \"../../modules/outer\"\n}\n\nmoved {\n  from = module.m\n  to   = module.outer.module.m\n}\n",
@@ -672,28 +599,16 @@ fn a_moved_block_moves_a_whole_module_and_the_recorded_dependencies() {
     let p = repo.run(&["plan", ENV]).ok();
     for moved in ["random_id.a", "random_id.b[0]", "random_id.b[1]"] {
         assert!(
-            p.stdout.contains(&format!(
-                "module.m.{moved} has moved to module.outer.module.m.{moved}"
-            )),
+            p.stdout
+                .contains(&format!("module.m.{moved} has moved to module.outer.module.m.{moved}")),
             "{}",
             p.stdout
         );
     }
-    assert!(
-        p.stdout
-            .contains("Plan: 0 to add, 0 to change, 0 to destroy"),
-        "{}",
-        p.stdout
-    );
+    assert!(p.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy"), "{}", p.stdout);
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     let after = repo
-        .run(&[
-            "state",
-            "show",
-            "module.outer.module.m.random_id.b[1]",
-            "--dir",
-            ENV,
-        ])
+        .run(&["state", "show", "module.outer.module.m.random_id.b[1]", "--dir", ENV])
         .ok()
         .stdout;
     assert_eq!(before.replace("module.m.", "module.outer.module.m."), after);
@@ -715,31 +630,18 @@ fn a_moved_block_renames_without_replacing() {
         "resource \"random_id\" \"old\" {\n  count       = 2\n  byte_length = 4\n}\n",
     );
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let before = repo
-        .run(&["state", "show", "random_id.old[1]", "--dir", ENV])
-        .ok()
-        .stdout;
+    let before = repo.run(&["state", "show", "random_id.old[1]", "--dir", ENV]).ok().stdout;
     repo.write(
         "main.hcl",
         "resource \"random_id\" \"new\" {\n  count       = 2\n  byte_length = 4\n}\n\nmoved {\n  from = random_id.old\n  to   = random_id.new\n}\n",
     );
     let p = repo.run(&["plan", ENV]).ok();
-    assert!(
-        p.stdout
-            .contains("random_id.old[1] has moved to random_id.new[1]"),
-        "{}",
-        p.stdout
-    );
+    assert!(p.stdout.contains("random_id.old[1] has moved to random_id.new[1]"), "{}", p.stdout);
     assert!(!p.stdout.contains("will be created"), "{}", p.stdout);
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let after = repo
-        .run(&["state", "show", "random_id.new[1]", "--dir", ENV])
-        .ok()
-        .stdout;
+    let after = repo.run(&["state", "show", "random_id.new[1]", "--dir", ENV]).ok().stdout;
     assert_eq!(
-        before
-            .replace("random_id.old[1]", "random_id.new[1]")
-            .replace("\"old\"", "\"new\""),
+        before.replace("random_id.old[1]", "random_id.new[1]").replace("\"old\"", "\"new\""),
         after
     );
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
@@ -765,9 +667,7 @@ resource "random_id" "other" {
 }
 "#,
     );
-    let p = repo
-        .run(&["plan", ENV, "--json", "-target", "random_id.top"])
-        .ok();
+    let p = repo.run(&["plan", ENV, "--json", "-target", "random_id.top"]).ok();
     let doc: serde_json::Value = serde_json::from_str(&p.stdout).unwrap();
     let mut addrs: Vec<&str> = doc["resource_changes"]
         .as_array()
@@ -782,36 +682,17 @@ resource "random_id" "other" {
 #[test]
 fn replace_forces_a_replacement_and_prevent_destroy_refuses_it() {
     let repo = Repo::new();
-    repo.write(
-        "main.hcl",
-        "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n",
-    );
+    repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n");
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let id1 = repo
-        .run(&["state", "show", "random_id.a", "--dir", ENV])
-        .ok()
-        .stdout;
-    let r = repo
-        .run(&["apply", ENV, "-auto-approve", "-replace", "random_id.a"])
-        .ok();
-    assert!(
-        r.stdout.contains("1 added, 0 changed, 1 destroyed"),
-        "{}",
-        r.stdout
-    );
-    let id2 = repo
-        .run(&["state", "show", "random_id.a", "--dir", ENV])
-        .ok()
-        .stdout;
+    let id1 = repo.run(&["state", "show", "random_id.a", "--dir", ENV]).ok().stdout;
+    let r = repo.run(&["apply", ENV, "-auto-approve", "-replace", "random_id.a"]).ok();
+    assert!(r.stdout.contains("1 added, 0 changed, 1 destroyed"), "{}", r.stdout);
+    let id2 = repo.run(&["state", "show", "random_id.a", "--dir", ENV]).ok().stdout;
     assert_ne!(id1, id2);
     repo.write("main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = 4\n  lifecycle {\n    prevent_destroy = true\n  }\n}\n");
     let refused = repo.run(&["plan", ENV, "-replace", "random_id.a"]);
     assert_eq!(refused.code, 1);
-    assert!(
-        refused.stderr.contains("prevent_destroy"),
-        "{}",
-        refused.stderr
-    );
+    assert!(refused.stderr.contains("prevent_destroy"), "{}", refused.stderr);
 }
 
 #[test]
@@ -881,22 +762,13 @@ resource "time_sleep" "list" {{
     repo.write("main.hcl", &cfg(1));
     let plan = repo.run(&["plan", ENV]).ok();
     assert!(
-        plan.stdout
-            .contains("random_id.cert must be replaced (create before destroy)"),
+        plan.stdout.contains("random_id.cert must be replaced (create before destroy)"),
         "{}",
         plan.stdout
     );
-    assert!(
-        plan.stdout.contains("some of them need the new object"),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("some of them need the new object"), "{}", plan.stdout);
     let r = repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    let at = |s: &str| {
-        r.stdout
-            .find(s)
-            .unwrap_or_else(|| panic!("no {s:?} in\n{}", r.stdout))
-    };
+    let at = |s: &str| r.stdout.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{}", r.stdout));
     let steps = [
         "random_id.cert: Creation complete",
         "time_sleep.list: Modifying...",
@@ -906,21 +778,13 @@ resource "time_sleep" "list" {{
         "random_id.cert: Destroying...",
     ];
     for w in steps.windows(2) {
-        assert!(
-            at(w[0]) < at(w[1]),
-            "{} before {}:\n{}",
-            w[0],
-            w[1],
-            r.stdout
-        );
+        assert!(at(w[0]) < at(w[1]), "{} before {}:\n{}", w[0], w[1], r.stdout);
     }
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo.state_file()).unwrap()).unwrap();
     assert!(
-        state["resources"]["random_id.cert"]
-            .get("deposed")
-            .is_none(),
+        state["resources"]["random_id.cert"].get("deposed").is_none(),
         "the old cert is gone: {state}"
     );
     assert_eq!(
@@ -935,18 +799,10 @@ fn refresh_only_and_refresh_false_plan_no_resource_changes() {
     let repo = Repo::new();
     repo.write("main.hcl", BASIC);
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
-    repo.run(&["plan", ENV, "--refresh=false", "--detailed-exitcode"])
-        .ok();
-    let r = repo
-        .run(&["plan", ENV, "--refresh-only", "--json", "-var", "prefix=q"])
-        .ok();
+    repo.run(&["plan", ENV, "--refresh=false", "--detailed-exitcode"]).ok();
+    let r = repo.run(&["plan", ENV, "--refresh-only", "--json", "-var", "prefix=q"]).ok();
     let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(
-        doc["resource_changes"].as_array().unwrap().len(),
-        0,
-        "{}",
-        r.stdout
-    );
+    assert_eq!(doc["resource_changes"].as_array().unwrap().len(), 0, "{}", r.stdout);
 }
 
 #[test]
@@ -985,17 +841,9 @@ fn ctrl_c_finishes_in_flight_work_saves_and_unlocks() {
     }
     let out = child.wait_with_output().unwrap();
     let stdout = reader.join().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Interrupt received"), "{stdout}");
-    assert!(
-        !repo.dir.path().join("state/test/state.lock").exists(),
-        "the lock is released"
-    );
+    assert!(!repo.dir.path().join("state/test/state.lock").exists(), "the lock is released");
     // The two sleeps in flight finished and were saved; the other two were never started.
     let list = repo.run(&["state", "list", "--dir", ENV]).ok();
     assert_eq!(list.stdout.lines().count(), 2, "{}", list.stdout);
@@ -1028,14 +876,8 @@ fn a_terminal_gets_a_live_display_with_elapsed_times() {
             .any(|t| text.contains(&format!("time_sleep.a[0]: Creating... {t}"))),
         "the block shows elapsed time: {text}"
     );
-    assert!(
-        text.contains("\x1b[1A\x1b[2K"),
-        "the block is redrawn in place: {text}"
-    );
-    assert!(
-        text.contains("time_sleep.a[0]: Creation complete after"),
-        "{text}"
-    );
+    assert!(text.contains("\x1b[1A\x1b[2K"), "the block is redrawn in place: {text}");
+    assert!(text.contains("time_sleep.a[0]: Creation complete after"), "{text}");
 }
 
 #[test]
@@ -1061,16 +903,8 @@ resource "random_id" "independent" {
     );
     let r = repo.run(&["apply", ENV, "-auto-approve"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("failed:  random_string.bad"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("skipped: random_id.after_bad"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("failed:  random_string.bad"), "{}", r.stderr);
+    assert!(r.stderr.contains("skipped: random_id.after_bad"), "{}", r.stderr);
     assert!(r.stderr.contains("1 added"), "{}", r.stderr);
     let list = repo.run(&["state", "list", "--dir", ENV]).ok().stdout;
     assert!(list.contains("random_id.independent"), "{list}");
@@ -1100,10 +934,7 @@ resource "tls_self_signed_cert" "ca" {
     );
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     let d = repo.run(&["destroy", ENV, "-auto-approve"]).ok();
-    let cert_done = d
-        .stdout
-        .find("tls_self_signed_cert.ca: Destruction complete")
-        .unwrap();
+    let cert_done = d.stdout.find("tls_self_signed_cert.ca: Destruction complete").unwrap();
     let key_start = d.stdout.find("tls_private_key.ca: Destroying...").unwrap();
     assert!(cert_done < key_start, "{}", d.stdout);
 }
@@ -1115,21 +946,9 @@ fn drift_shows_objects_gone_outside_and_the_plan_recreates_them() {
     repo.write("main.hcl", "resource \"time_rotating\" \"r\" {\n  rfc3339       = \"2020-01-01T00:00:00Z\"\n  rotation_days = 1\n}\n");
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     let p = repo.run(&["plan", ENV]).ok();
-    assert!(
-        p.stdout.contains("Objects have changed outside of slipway"),
-        "{}",
-        p.stdout
-    );
-    assert!(
-        p.stdout.contains("time_rotating.r has been deleted"),
-        "{}",
-        p.stdout
-    );
-    assert!(
-        p.stdout.contains("time_rotating.r will be created"),
-        "{}",
-        p.stdout
-    );
+    assert!(p.stdout.contains("Objects have changed outside of slipway"), "{}", p.stdout);
+    assert!(p.stdout.contains("time_rotating.r has been deleted"), "{}", p.stdout);
+    assert!(p.stdout.contains("time_rotating.r will be created"), "{}", p.stdout);
     let j = repo.run(&["plan", ENV, "--json"]).ok();
     let doc: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
     assert_eq!(doc["resource_drift"][0]["deleted"], true);
@@ -1138,16 +957,9 @@ fn drift_shows_objects_gone_outside_and_the_plan_recreates_them() {
 #[test]
 fn import_brings_an_existing_object_under_management() {
     let repo = Repo::new();
-    repo.write(
-        "main.hcl",
-        "resource \"random_id\" \"x\" {\n  byte_length = 4\n}\n",
-    );
-    repo.run(&["import", "random_id.x", "3q2-7w", "--dir", ENV])
-        .ok();
-    let shown = repo
-        .run(&["state", "show", "random_id.x", "--dir", ENV])
-        .ok()
-        .stdout;
+    repo.write("main.hcl", "resource \"random_id\" \"x\" {\n  byte_length = 4\n}\n");
+    repo.run(&["import", "random_id.x", "3q2-7w", "--dir", ENV]).ok();
+    let shown = repo.run(&["state", "show", "random_id.x", "--dir", ENV]).ok().stdout;
     assert!(shown.contains("\"deadbeef\""), "{shown}");
     repo.run(&["plan", ENV, "--detailed-exitcode"]).ok();
     let again = repo.run(&["import", "random_id.x", "3q2-7w", "--dir", ENV]);
@@ -1155,11 +967,7 @@ fn import_brings_an_existing_object_under_management() {
     assert!(again.stderr.contains("already managed"), "{}", again.stderr);
     let undeclared = repo.run(&["import", "random_id.nope", "AAAA", "--dir", ENV]);
     assert_eq!(undeclared.code, 1);
-    assert!(
-        undeclared.stderr.contains("not declared"),
-        "{}",
-        undeclared.stderr
-    );
+    assert!(undeclared.stderr.contains("not declared"), "{}", undeclared.stderr);
 }
 
 #[test]
@@ -1169,22 +977,12 @@ fn kubeconfig_writes_the_admin_kubeconfig_owner_only() {
     repo.write("main.hcl", "output \"admin_kubeconfig\" {\n  value     = sensitive(\"apiVersion: v1\\nkind: Config\\n\")\n  sensitive = true\n}\n");
     let missing = repo.run(&["kubeconfig", ENV]);
     assert_eq!(missing.code, 1);
-    assert!(
-        missing.stderr.contains("admin_kubeconfig"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("admin_kubeconfig"), "{}", missing.stderr);
     repo.run(&["apply", ENV, "-auto-approve"]).ok();
     repo.run(&["kubeconfig", ENV, "-o", "admin.conf"]).ok();
     let path = repo.dir.path().join("admin.conf");
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        "apiVersion: v1\nkind: Config\n"
-    );
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "apiVersion: v1\nkind: Config\n");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
 
 use crate::dense;
@@ -1198,9 +996,7 @@ fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
     let repo = Repo::new();
     dense::write_dense(&repo.env_dir(), 3, 4);
     let width = ["-var", "width=4"];
-    let a = repo
-        .run(&[&["apply", ENV, "-auto-approve"][..], &width[..]].concat())
-        .ok();
+    let a = repo.run(&[&["apply", ENV, "-auto-approve"][..], &width[..]].concat()).ok();
     for stage in 1..3 {
         let prev = format!("module.s{:04}.random_id.node", stage - 1);
         let this = format!("module.s{stage:04}.random_id.node");
@@ -1213,11 +1009,7 @@ fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
             .max()
             .unwrap();
         let first_start = (0..4)
-            .map(|k| {
-                a.stdout
-                    .find(&format!("{this}[\"n{k:04}\"]: Creating..."))
-                    .unwrap()
-            })
+            .map(|k| a.stdout.find(&format!("{this}[\"n{k:04}\"]: Creating...")).unwrap())
             .min()
             .unwrap();
         assert!(last_prev_done < first_start, "{}", a.stdout);
@@ -1229,15 +1021,11 @@ fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
     );
     let p = repo.run(&[&["plan", ENV, "-detailed-exitcode"][..], &width[..]].concat());
     assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
-    let d = repo
-        .run(&[&["destroy", ENV, "-auto-approve"][..], &width[..]].concat())
-        .ok();
+    let d = repo.run(&[&["destroy", ENV, "-auto-approve"][..], &width[..]].concat()).ok();
     let last_s1_gone = (0..4)
         .map(|k| {
             d.stdout
-                .find(&format!(
-                    "module.s0001.random_id.node[\"n{k:04}\"]: Destruction complete"
-                ))
+                .find(&format!("module.s0001.random_id.node[\"n{k:04}\"]: Destruction complete"))
                 .unwrap()
         })
         .max()
@@ -1245,9 +1033,7 @@ fn regression_18_barrier_orders_apply_and_destroy_like_pairs() {
     let first_s0_start = (0..4)
         .map(|k| {
             d.stdout
-                .find(&format!(
-                    "module.s0000.random_id.node[\"n{k:04}\"]: Destroying..."
-                ))
+                .find(&format!("module.s0000.random_id.node[\"n{k:04}\"]: Destroying..."))
                 .unwrap()
         })
         .min()
@@ -1267,25 +1053,14 @@ fn regression_18_apply_reevaluation_grows_linearly_with_the_instances() {
     let measure = |instances: usize, tiers: usize| -> (usize, usize) {
         let repo = Repo::new();
         crate::synth::write_environment(&repo.env_dir(), instances, tiers);
-        let a = repo
-            .run(&[
-                "apply",
-                ENV,
-                "-auto-approve",
-                "--stats",
-                "--parallelism",
-                "4",
-            ])
-            .ok();
+        let a = repo.run(&["apply", ENV, "-auto-approve", "--stats", "--parallelism", "4"]).ok();
         let line = a
             .stderr
             .lines()
             .find_map(|l| l.strip_prefix("Re-evaluated at apply: "))
             .unwrap_or_else(|| panic!("no re-evaluation figures:\n{}", a.stderr));
-        let numbers: Vec<usize> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let numbers: Vec<usize> =
+            line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
         let p = repo.run(&["plan", ENV, "-detailed-exitcode"]);
         assert_eq!(p.code, 0, "apply then plan:\n{}\n{}", p.stdout, p.stderr);
         (numbers[0], numbers[1])

@@ -30,12 +30,7 @@ fn repo() -> PathBuf {
 }
 
 fn git(args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo())
-        .args(args)
-        .output()
-        .expect("git runs");
+    let out = Command::new("git").arg("-C").arg(repo()).args(args).output().expect("git runs");
     assert!(
         out.status.success(),
         "git {args:?} failed: {}\n(hint: this test reads the old layout from the repository's history; fetch commit {LAYOUT_BEFORE}, e.g. `git fetch --unshallow`)",
@@ -115,12 +110,7 @@ fn old_layout_moves_without_changes(name: &str, extra: &[&str]) -> usize {
             let action = c["action"].as_str().unwrap();
             action != "no-op" && !changed_since_the_layout(c["address"].as_str().unwrap(), action)
         })
-        .map(|c| {
-            format!(
-                "{} ({}) would {}",
-                c["address"], c["moved_from"], c["action"]
-            )
-        })
+        .map(|c| format!("{} ({}) would {}", c["address"], c["moved_from"], c["action"]))
         .collect();
     assert!(
         unexpected.is_empty(),
@@ -135,14 +125,10 @@ fn old_layout_moves_without_changes(name: &str, extra: &[&str]) -> usize {
         if action == "create" {
             continue;
         }
-        let from = c["moved_from"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{} is not a move", c["address"]));
+        let from =
+            c["moved_from"].as_str().unwrap_or_else(|| panic!("{} is not a move", c["address"]));
         assert!(
-            c["address"]
-                .as_str()
-                .unwrap()
-                .starts_with("module.cluster.")
+            c["address"].as_str().unwrap().starts_with("module.cluster.")
                 || c["address"].as_str().unwrap().starts_with("module.addons."),
             "{}",
             c["address"]
@@ -232,10 +218,7 @@ fn own_copies_plan_no_change_from_the_base(name: &str) {
         assert!(c["moved_from"].is_null(), "{address} moves: {c}");
         seen += 1;
     }
-    assert_eq!(
-        seen, applied,
-        "every instance in state is planned, at the same address"
-    );
+    assert_eq!(seen, applied, "every instance in state is planned, at the same address");
     run(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
     run(&["destroy", "ENV", "-auto-approve"]).assert_code(0);
 }

@@ -22,11 +22,8 @@ use std::time::Duration;
 
 const ENV: &str = "environments/test";
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
-const MEMBERS: [(&str, &str); 3] = [
-    ("etcd-a", "127.0.0.1"),
-    ("etcd-b", "127.0.0.2"),
-    ("etcd-c", "127.0.0.3"),
-];
+const MEMBERS: [(&str, &str); 3] =
+    [("etcd-a", "127.0.0.1"), ("etcd-b", "127.0.0.2"), ("etcd-c", "127.0.0.3")];
 const INSTALL: &str = "build etcd with `export SLIPWAY_KUBE_BIN=$(scripts/install-kube)` and \
                        install curl and openssl (scripts/install-deps)";
 
@@ -108,10 +105,7 @@ fn repo(dir: &Path, main_hcl: &str) {
 }
 
 fn hcl_map(entries: &[(&str, &str)]) -> String {
-    let body: Vec<String> = entries
-        .iter()
-        .map(|(k, v)| format!("    {k} = \"{v}\""))
-        .collect();
+    let body: Vec<String> = entries.iter().map(|(k, v)| format!("    {k} = \"{v}\"")).collect();
     format!("{{\n{}\n  }}", body.join("\n"))
 }
 
@@ -329,9 +323,7 @@ fn member_dirs(f: &Fixture, under: &Path) -> BTreeMap<String, PathBuf> {
 
 /// Starts `etcd --config-file etcd.conf.yml` in each member directory.
 pub(crate) fn start(dirs: &BTreeMap<String, PathBuf>) -> Cluster {
-    let mut cluster = Cluster {
-        members: Vec::new(),
-    };
+    let mut cluster = Cluster { members: Vec::new() };
     for (name, dir) in dirs {
         let child = crate::etcdutil::spawn_etcd(dir, &["--config-file", "etcd.conf.yml"], INSTALL);
         cluster.members.push((name.clone(), Some(child)));
@@ -421,11 +413,7 @@ fn etcd_rendered_config_runs_a_tls_cluster_that_keeps_quorum() {
         cluster.assert_running(&dirs);
         let r = etcdctl(&all, &healthcheck, &["endpoint", "health", "--cluster"]);
         let healthy = r.all().matches("is healthy").count();
-        if r.code == 0 && healthy == 3 {
-            Ok(())
-        } else {
-            Err(r.all())
-        }
+        if r.code == 0 && healthy == 3 { Ok(()) } else { Err(r.all()) }
     });
     let members = etcdctl(&all[..1], &healthcheck, &["member", "list"]).ok("member list");
     for (name, ip) in MEMBERS {
@@ -465,38 +453,20 @@ fn etcd_rendered_config_runs_a_tls_cluster_that_keeps_quorum() {
     .ok("openssl req -x509");
     let foreign_pair = Some((f_cert.as_path(), f_key.as_path()));
     let healthcheck_pair = Some((hc_cert.as_path(), hc_key.as_path()));
-    let r = etcdctl(
-        &all,
-        &[("cacert", &ca), ("cert", &f_cert), ("key", &f_key)],
-        &["get", "k"],
-    );
-    assert_ne!(
-        r.code,
-        0,
-        "foreign client certificate accepted: {}",
-        r.all()
-    );
+    let r = etcdctl(&all, &[("cacert", &ca), ("cert", &f_cert), ("key", &f_key)], &["get", "k"]);
+    assert_ne!(r.code, 0, "foreign client certificate accepted: {}", r.all());
     // etcdctl only reports a timeout; curl shows the TLS alert each member sends. The same
     // probe with the healthcheck certificate succeeds, so the refusal is the certificate's.
     for endpoint in &all {
         let health = format!("{endpoint}/health");
         assert_refused(&health, probe(&health, &ca, foreign_pair));
         let served = probe(&health, &ca, healthcheck_pair).ok(&health);
-        assert!(
-            served.stdout.contains(r#""health":"true""#),
-            "{health}: {}",
-            served.stdout
-        );
+        assert!(served.stdout.contains(r#""health":"true""#), "{health}: {}", served.stdout);
     }
 
     // 3. No client certificate: refused on the client port...
     let r = etcdctl(&all, &[("cacert", &ca)], &["get", "k"]);
-    assert_ne!(
-        r.code,
-        0,
-        "a client without certificate was served: {}",
-        r.all()
-    );
+    assert_ne!(r.code, 0, "a client without certificate was served: {}", r.all());
     for endpoint in &all {
         let health = format!("{endpoint}/health");
         assert_refused(&health, probe(&health, &ca, None));
@@ -512,10 +482,7 @@ fn etcd_rendered_config_runs_a_tls_cluster_that_keeps_quorum() {
     }
     //    Plain HTTP: etcdctl over http:// fails, and a raw HTTP request to the client port is
     //    never answered by etcd (the TLS listener drops it).
-    let http: Vec<String> = all
-        .iter()
-        .map(|e| e.replace("https://", "http://"))
-        .collect();
+    let http: Vec<String> = all.iter().map(|e| e.replace("https://", "http://")).collect();
     let r = etcdctl(&http, &[], &["get", "k"]);
     assert_ne!(r.code, 0, "plain HTTP was served: {}", r.all());
     for (_, ip) in MEMBERS {
@@ -557,23 +524,17 @@ fn etcd_rendered_config_runs_a_tls_cluster_that_keeps_quorum() {
 
     cluster.kill("etcd-b");
     let last = &all[2..];
-    let r = etcdctl(
-        last,
-        &healthcheck,
-        &["put", "k", "v3", "--command-timeout=2s"],
-    );
+    let r = etcdctl(last, &healthcheck, &["put", "k", "v3", "--command-timeout=2s"]);
     assert_ne!(r.code, 0, "a write succeeded without quorum: {}", r.all());
     cluster.assert_running(&dirs);
     // The members say why: etcd logs every refused handshake.
     for (name, dir) in &dirs {
         let log = std::fs::read_to_string(dir.join("etcd.log")).unwrap();
-        for reason in [
-            "certificate signed by unknown authority",
-            "client didn't provide a certificate",
-        ] {
+        for reason in
+            ["certificate signed by unknown authority", "client didn't provide a certificate"]
+        {
             assert!(
-                log.lines()
-                    .any(|l| l.contains("rejected connection") && l.contains(reason)),
+                log.lines().any(|l| l.contains("rejected connection") && l.contains(reason)),
                 "{name} logged no refusal for {reason:?}"
             );
         }
@@ -618,10 +579,8 @@ fn etcd_config_file_is_what_the_test_cluster_ran() {
             "etcd-a=https://127.0.0.1:{p},etcd-b=https://127.0.0.2:{p},etcd-c=https://127.0.0.3:{p}"
         )
     );
-    let endpoints: Vec<String> = MEMBERS
-        .iter()
-        .map(|(_, ip)| format!("https://{ip}:{c}"))
-        .collect();
+    let endpoints: Vec<String> =
+        MEMBERS.iter().map(|(_, ip)| format!("https://{ip}:{c}")).collect();
     assert_eq!(f.endpoints, endpoints);
     // Every member agrees on the cluster (a mismatch fails bootstrap).
     for (name, config) in &f.configs {
@@ -629,10 +588,7 @@ fn etcd_config_file_is_what_the_test_cluster_ran() {
             config.contains(&format!("\"initial-cluster\": \"{}\"\n", f.initial_cluster)),
             "{name}"
         );
-        assert!(
-            config.contains(&format!("\"name\": \"{name}\"\n")),
-            "{name}"
-        );
+        assert!(config.contains(&format!("\"name\": \"{name}\"\n")), "{name}");
     }
     // External members refuse to start without their data volume mounted.
     let unit = &f.units["etcd-a"];
@@ -652,10 +608,7 @@ fn etcd_defaults_match_the_pki_bundles_and_kubeadm_ports() {
     for (key, want) in [
         ("name", "cp-b"),
         ("data-dir", "/var/lib/etcd"),
-        (
-            "listen-client-urls",
-            "https://10.0.2.10:2379,https://127.0.0.1:2379",
-        ),
+        ("listen-client-urls", "https://10.0.2.10:2379,https://127.0.0.1:2379"),
         ("advertise-client-urls", "https://10.0.2.10:2379"),
         ("listen-peer-urls", "https://10.0.2.10:2380"),
         ("initial-advertise-peer-urls", "https://10.0.2.10:2380"),
@@ -689,11 +642,7 @@ fn etcd_defaults_match_the_pki_bundles_and_kubeadm_ports() {
     }
     assert_eq!(
         f.default_endpoints,
-        [
-            "https://10.0.1.10:2379",
-            "https://10.0.2.10:2379",
-            "https://10.0.3.10:2379"
-        ]
+        ["https://10.0.1.10:2379", "https://10.0.2.10:2379", "https://10.0.3.10:2379"]
     );
     // Stacked members run on the control-plane's root disk: no mount guard.
     let unit = &f.default_units["cp-a"];
@@ -722,21 +671,13 @@ fn etcd_defaults_match_the_pki_bundles_and_kubeadm_ports() {
 #[test]
 fn etcd_rejects_bad_topology_and_even_member_counts() {
     let cases = [
-        (
-            r#"topology = "both""#,
-            r#"{ a = "10.0.0.1" }"#,
-            "topology must be",
-        ),
+        (r#"topology = "both""#, r#"{ a = "10.0.0.1" }"#, "topology must be"),
         (
             r#"topology = "external""#,
             r#"{ a = "10.0.0.1", b = "10.0.0.2" }"#,
             "odd number of members",
         ),
-        (
-            r#"topology = "stacked""#,
-            r#"{ "a,b" = "10.0.0.1" }"#,
-            "neither ',' nor '='",
-        ),
+        (r#"topology = "stacked""#, r#"{ "a,b" = "10.0.0.1" }"#, "neither ',' nor '='"),
     ];
     for (topology, members, message) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -748,10 +689,6 @@ fn etcd_rejects_bad_topology_and_even_member_counts() {
         );
         let plan = slipway(dir.path(), &["plan", ENV]);
         assert_ne!(plan.code, 0, "{topology} {members} accepted");
-        assert!(
-            plan.stderr.contains(message),
-            "{topology} {members}: {}",
-            plan.stderr
-        );
+        assert!(plan.stderr.contains(message), "{topology} {members}: {}", plan.stderr);
     }
 }

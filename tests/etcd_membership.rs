@@ -81,10 +81,8 @@ fn json_output<T: serde::de::DeserializeOwned>(root: &Path, name: &str) -> T {
 }
 
 fn hcl_members(n: usize) -> String {
-    let body: Vec<String> = MEMBERS[..n]
-        .iter()
-        .map(|(k, v)| format!("    {k} = \"{v}\""))
-        .collect();
+    let body: Vec<String> =
+        MEMBERS[..n].iter().map(|(k, v)| format!("    {k} = \"{v}\"")).collect();
     format!("{{\n{}\n  }}", body.join("\n"))
 }
 
@@ -189,11 +187,8 @@ fn fixture() -> &'static Fixture {
         let client_port = free_port(&[]);
         let peer_port = free_port(&[client_port]);
         std::fs::create_dir_all(root.join(ENV)).unwrap();
-        std::fs::write(
-            root.join(ENV).join("main.hcl"),
-            environment(client_port, peer_port),
-        )
-        .unwrap();
+        std::fs::write(root.join(ENV).join("main.hcl"), environment(client_port, peer_port))
+            .unwrap();
         slipway(&root, &["apply", ENV, "-auto-approve"]).ok("apply");
         Fixture {
             client_port,
@@ -238,16 +233,9 @@ impl Lab {
         let f = fixture();
         // The healthcheck client's files, outside every member's directory (a replaced
         // member's directory is wiped while the writer runs).
-        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(|file| {
-            (
-                file,
-                f.bundles["etcd-a"][&format!("{PKI_ETCD}/{file}")].as_str(),
-            )
-        });
-        Lab {
-            f,
-            m: Members::new(client, INSTALL),
-        }
+        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"]
+            .map(|file| (file, f.bundles["etcd-a"][&format!("{PKI_ETCD}/{file}")].as_str()));
+        Lab { f, m: Members::new(client, INSTALL) }
     }
 
     fn client_url(&self, name: &str) -> String {
@@ -264,11 +252,7 @@ impl Lab {
 
     /// The declared list the scripts read: 3 or 5 members, as rendered.
     fn declare(&self, count: usize) {
-        let json = if count == 3 {
-            &self.f.declared3
-        } else {
-            &self.f.declared5
-        };
+        let json = if count == 3 { &self.f.declared3 } else { &self.f.declared5 };
         std::fs::write(&self.declared, json).unwrap();
     }
 
@@ -313,9 +297,7 @@ impl Lab {
         let names: Vec<&str> = MEMBERS[..n].iter().map(|(n, _)| *n).collect();
         for name in &names {
             self.install(name);
-            let r = self
-                .script(name, "prepare")
-                .ok(&format!("{name} first prepare"));
+            let r = self.script(name, "prepare").ok(&format!("{name} first prepare"));
             assert!(r.stderr.contains("first bootstrap"), "{name}: {}", r.stderr);
         }
         for name in &names {
@@ -335,20 +317,16 @@ impl Lab {
 
     /// Waits until exactly `names` are the members, all started voters, all healthy.
     fn wait_voters(&mut self, names: &[&str]) {
-        let voters: Vec<(&str, String, String)> = names
-            .iter()
-            .map(|n| (*n, self.peer_url(n), self.client_url(n)))
-            .collect();
+        let voters: Vec<(&str, String, String)> =
+            names.iter().map(|n| (*n, self.peer_url(n), self.client_url(n))).collect();
         let endpoints = self.all_endpoints();
         self.m.wait_voters(&voters, &endpoints);
     }
 
     /// The member currently leading, by name.
     fn leader(&self) -> String {
-        let nodes: Vec<(&str, String)> = MEMBERS
-            .iter()
-            .map(|(n, _)| (*n, self.client_url(n)))
-            .collect();
+        let nodes: Vec<(&str, String)> =
+            MEMBERS.iter().map(|(n, _)| (*n, self.client_url(n))).collect();
         self.m.leader(&nodes)
     }
 }
@@ -455,10 +433,8 @@ impl Load {
                         })
                     })
                     .collect();
-                let leaders: Vec<u64> = probes
-                    .into_iter()
-                    .filter_map(|p| p.join().unwrap())
-                    .collect();
+                let leaders: Vec<u64> =
+                    probes.into_iter().filter_map(|p| p.join().unwrap()).collect();
                 rounds.total += 1;
                 if leaders.is_empty() {
                     rounds.unanswered += 1;
@@ -471,11 +447,7 @@ impl Load {
             }
             rounds
         });
-        Load {
-            stop,
-            writer,
-            monitor,
-        }
+        Load { stop, writer, monitor }
     }
 
     /// Stops the load; asserts every round saw a leader, the writer never failed more than a
@@ -530,11 +502,7 @@ impl Load {
         // machine: retried (a timed-out read says nothing about the writes).
         let mut stdout = String::new();
         wait_until("read back the writes", Duration::from_secs(60), || {
-            let r = etcdctl(
-                endpoints,
-                &tls,
-                &["get", "/load/", "--prefix", "-w", "json"],
-            );
+            let r = etcdctl(endpoints, &tls, &["get", "/load/", "--prefix", "-w", "json"]);
             if r.code != 0 {
                 return Err(r.all());
             }
@@ -544,22 +512,10 @@ impl Load {
         let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let stored: std::collections::BTreeSet<String> = v["kvs"]
             .as_array()
-            .map(|kvs| {
-                kvs.iter()
-                    .map(|kv| decode_b64(kv["key"].as_str().unwrap()))
-                    .collect()
-            })
+            .map(|kvs| kvs.iter().map(|kv| decode_b64(kv["key"].as_str().unwrap())).collect())
             .unwrap_or_default();
-        let lost: Vec<&String> = writes
-            .acked
-            .iter()
-            .filter(|k| !stored.contains(*k))
-            .collect();
-        assert!(
-            lost.is_empty(),
-            "{what}: {} acknowledged writes lost: {lost:?}",
-            lost.len()
-        );
+        let lost: Vec<&String> = writes.acked.iter().filter(|k| !stored.contains(*k)).collect();
+        assert!(lost.is_empty(), "{what}: {} acknowledged writes lost: {lost:?}", lost.len());
         (writes, rounds)
     }
 }
@@ -678,9 +634,7 @@ fn etcd_membership_3_to_5_to_3_under_writes_keeps_quorum() {
             "{name}: {log}"
         );
     }
-    let waited = prepares
-        .values()
-        .any(|log| log.contains("too many learner members"));
+    let waited = prepares.values().any(|log| log.contains("too many learner members"));
 
     // 5 → 3: the declared list shrinks; each member's reconcile timer fires, only the leader
     // acts, one removal per run.
@@ -692,21 +646,14 @@ fn etcd_membership_3_to_5_to_3_under_writes_keeps_quorum() {
             removals += r.stderr.matches("removed undeclared member").count();
         }
         let members = lab.members()?;
-        if members.len() == 3 {
-            Ok(())
-        } else {
-            Err(format!("{members:?}"))
-        }
+        if members.len() == 3 { Ok(()) } else { Err(format!("{members:?}")) }
     });
     assert_eq!(removals, 2, "one removal per undeclared member");
     lab.kill("etcd-d");
     lab.kill("etcd-e");
     lab.wait_voters(&["etcd-a", "etcd-b", "etcd-c"]);
     let (writes, rounds) = load.finish(&lab, "3 → 5 → 3");
-    eprintln!(
-        "3→5→3: {}, a learner waited: {waited}",
-        summary(&writes, &rounds)
-    );
+    eprintln!("3→5→3: {}, a learner waited: {waited}", summary(&writes, &rounds));
 }
 
 #[test]
@@ -719,25 +666,16 @@ fn etcd_membership_replaced_member_rejoins_as_learner_under_writes() {
 
     // A follower's instance dies with its volume; the replacement has the same name and IP.
     let leader = lab.leader();
-    let victim = ["etcd-a", "etcd-b", "etcd-c"]
-        .into_iter()
-        .find(|n| *n != leader)
-        .unwrap();
+    let victim = ["etcd-a", "etcd-b", "etcd-c"].into_iter().find(|n| *n != leader).unwrap();
     let old_id = before.iter().find(|m| m.1 == victim).unwrap().0.clone();
     lab.destroy(victim);
     let (prepare, promote) = lab.boot(victim);
     assert!(
-        prepare
-            .stderr
-            .contains(&format!("removing stale voter {old_id}")),
+        prepare.stderr.contains(&format!("removing stale voter {old_id}")),
         "{}",
         prepare.stderr
     );
-    assert!(
-        prepare.stderr.contains("added as learner"),
-        "{}",
-        prepare.stderr
-    );
+    assert!(prepare.stderr.contains("added as learner"), "{}", prepare.stderr);
     assert!(promote.stderr.contains("promoted"), "{}", promote.stderr);
     lab.wait_voters(&["etcd-a", "etcd-b", "etcd-c"]);
     let after = lab.members().unwrap();
@@ -765,10 +703,7 @@ fn etcd_membership_replacement_refused_while_another_voter_is_down() {
     );
     assert!(!lab.dir("etcd-c").join("etcd.member.conf.yml").exists());
     let unchanged = lab.members().unwrap();
-    assert_eq!(
-        unchanged, before,
-        "membership changed by a refused replacement"
-    );
+    assert_eq!(unchanged, before, "membership changed by a refused replacement");
 
     // b back: the same script now replaces c.
     lab.start("etcd-b");
@@ -778,11 +713,7 @@ fn etcd_membership_replacement_refused_while_another_voter_is_down() {
         if r.code == 0 { Ok(()) } else { Err(r.all()) }
     });
     let (prepare, _) = lab.boot("etcd-c");
-    assert!(
-        prepare.stderr.contains("removing stale voter"),
-        "{}",
-        prepare.stderr
-    );
+    assert!(prepare.stderr.contains("removing stale voter"), "{}", prepare.stderr);
     lab.wait_voters(&["etcd-a", "etcd-b", "etcd-c", "etcd-d", "etcd-e"]);
 }
 
@@ -797,20 +728,12 @@ fn etcd_membership_refuses_to_join_a_cluster_without_quorum() {
     // a alone answers, without a leader: neither a bootstrap nor a join is safe.
     let r = lab.script("etcd-c", "prepare");
     assert_ne!(r.code, 0, "prepare went on: {}", r.all());
-    assert!(
-        r.stderr.contains("quorum is lost"),
-        "unclear refusal: {}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("quorum is lost"), "unclear refusal: {}", r.stderr);
     assert!(!lab.dir("etcd-c").join("etcd.member.conf.yml").exists());
     lab.start("etcd-b");
     wait_until("a and b back", Duration::from_secs(60), || {
         let m = lab.members()?;
-        if m == before {
-            Ok(())
-        } else {
-            Err(format!("{m:?}"))
-        }
+        if m == before { Ok(()) } else { Err(format!("{m:?}")) }
     });
 }
 
@@ -847,9 +770,7 @@ fn etcd_membership_sigkill_between_add_and_promote_then_rerun_converges() {
     let members = lab.members().unwrap();
     assert_eq!(members.len(), 3, "{members:?}");
     assert!(
-        members
-            .iter()
-            .any(|m| m.2 == c_peer && m.3 && m.1.is_empty()),
+        members.iter().any(|m| m.2 == c_peer && m.3 && m.1.is_empty()),
         "c is an unstarted learner: {members:?}"
     );
 
@@ -864,11 +785,7 @@ fn etcd_membership_sigkill_between_add_and_promote_then_rerun_converges() {
     assert!(promote.stderr.contains("promoted"), "{}", promote.stderr);
     lab.wait_voters(&["etcd-a", "etcd-b", "etcd-c"]);
     let members = lab.members().unwrap();
-    assert_eq!(
-        members.iter().filter(|m| m.2 == c_peer).count(),
-        1,
-        "{members:?}"
-    );
+    assert_eq!(members.iter().filter(|m| m.2 == c_peer).count(), 1, "{members:?}");
     // Re-running every step once more changes nothing.
     lab.script("etcd-c", "prepare").ok("prepare with data");
     lab.script("etcd-c", "promote").ok("promote of a voter");

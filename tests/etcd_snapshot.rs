@@ -33,10 +33,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn environment(members: &[(&str, &str)], client_port: u16, peer_port: u16, bucket: &str) -> String {
-    let body: Vec<String> = members
-        .iter()
-        .map(|(k, v)| format!("    {k} = \"{v}\""))
-        .collect();
+    let body: Vec<String> = members.iter().map(|(k, v)| format!("    {k} = \"{v}\"")).collect();
     let members = format!("{{\n{}\n  }}", body.join("\n"));
     format!(
         r#"
@@ -165,8 +162,7 @@ impl SnapEnv {
         let bin = crate::kubeutil::kube_bin_dir();
         let mut vars: Vec<(&str, &str)> = vec![("SLIPWAY_ETCD_BIN", bin.to_str().unwrap())];
         vars.extend_from_slice(extra);
-        self.moto
-            .slipway_with_env(&self.root.join(ENV), &self.state, args, &vars)
+        self.moto.slipway_with_env(&self.root.join(ENV), &self.state, args, &vars)
     }
 
     pub fn etcdctl(&self, args: &[&str]) -> crate::etcd::Run {
@@ -175,11 +171,7 @@ impl SnapEnv {
         let key = self.pki.join("etcd/healthcheck-client.key");
         crate::etcd::etcdctl(
             &self.endpoints,
-            &[
-                ("cacert", ca.as_path()),
-                ("cert", cert.as_path()),
-                ("key", key.as_path()),
-            ],
+            &[("cacert", ca.as_path()), ("cert", cert.as_path()), ("key", key.as_path())],
             args,
         )
     }
@@ -245,8 +237,7 @@ pub(crate) fn snap_env(tag: &str, ips: [&str; 3]) -> SnapEnv {
         cluster: crate::etcd::start(&BTreeMap::new()),
         dirs: BTreeMap::new(),
     };
-    env.slipway(&["apply", "ENV", "-auto-approve"])
-        .assert_code(0);
+    env.slipway(&["apply", "ENV", "-auto-approve"]).assert_code(0);
     let bundles: BTreeMap<String, BTreeMap<String, String>> = env.output("bundles");
     let configs: BTreeMap<String, String> = env.output("config_files");
     env.endpoints = env.output("etcd_endpoints");
@@ -270,15 +261,11 @@ pub(crate) fn snap_env(tag: &str, ips: [&str; 3]) -> SnapEnv {
     }
     env.cluster = crate::etcd::start(&env.dirs);
     let dirs = env.dirs.clone();
-    crate::etcd::wait_until(
-        "the etcd cluster is healthy",
-        Duration::from_secs(60),
-        || {
-            env.cluster.assert_running(&dirs);
-            let r = env.etcdctl(&["endpoint", "health", "--cluster"]);
-            if r.code == 0 { Ok(()) } else { Err(r.all()) }
-        },
-    );
+    crate::etcd::wait_until("the etcd cluster is healthy", Duration::from_secs(60), || {
+        env.cluster.assert_running(&dirs);
+        let r = env.etcdctl(&["endpoint", "health", "--cluster"]);
+        if r.code == 0 { Ok(()) } else { Err(r.all()) }
+    });
     env
 }
 
@@ -293,11 +280,7 @@ fn sha256_hex(data: &[u8]) -> String {
             c.wait_with_output()
         })
         .expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
 }
 
 fn key_re_ok(key: &str, class: &str) -> bool {
@@ -335,24 +318,11 @@ fn etcd_snapshot_on_demand_uploads_the_layout_and_lists_newest_first() {
     let o = &objects[&key];
     assert_eq!(o["sse"], "AES256", "{o}");
     let meta = &o["meta"];
-    for k in [
-        "sha256",
-        "revision",
-        "total-keys",
-        "hash",
-        "canary",
-        "member",
-    ] {
-        assert!(
-            meta[k].as_str().is_some_and(|v| !v.is_empty()),
-            "metadata {k} missing: {meta}"
-        );
+    for k in ["sha256", "revision", "total-keys", "hash", "canary", "member"] {
+        assert!(meta[k].as_str().is_some_and(|v| !v.is_empty()), "metadata {k} missing: {meta}");
     }
     // The member is the leader's name; the canary is what etcd holds now.
-    assert!(
-        env.members
-            .contains(&meta["member"].as_str().unwrap().to_string())
-    );
+    assert!(env.members.contains(&meta["member"].as_str().unwrap().to_string()));
     let canary = env.etcdctl(&["get", "/slipway/canary", "--print-value-only"]);
     assert_eq!(canary.stdout.trim(), meta["canary"].as_str().unwrap());
     // sha256 is the whole object's; the object is a whole snapshot (revision ≥ the 50 puts).
@@ -367,8 +337,7 @@ fn etcd_snapshot_on_demand_uploads_the_layout_and_lists_newest_first() {
 
     // A second one, daily: the listing has both, newest first, with class, age, size, revision.
     std::thread::sleep(Duration::from_millis(1100));
-    env.slipway(&["etcd", "snapshot", "ENV", "--class", "daily"])
-        .assert_code(0);
+    env.slipway(&["etcd", "snapshot", "ENV", "--class", "daily"]).assert_code(0);
     let r = env.slipway(&["etcd", "snapshots", "ENV", "-json"]);
     r.assert_code(0);
     let list: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
@@ -413,20 +382,12 @@ fn etcd_node_snapshot_script_uploads_once_from_the_leader() {
             .arg(&path)
             .output()
             .expect("shellcheck (scripts/install-deps)");
-        assert!(
-            sc.status.success(),
-            "shellcheck {name}:\n{}",
-            String::from_utf8_lossy(&sc.stdout)
-        );
+        assert!(sc.status.success(), "shellcheck {name}:\n{}", String::from_utf8_lossy(&sc.stdout));
     }
     // Run every member's script once, as its timer would: the real etcdctl/etcdutl and the real
     // aws CLI (AWS_ENDPOINT_URL: moto). Only the leader uploads.
     let bin = crate::kubeutil::kube_bin_dir();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let mut logs = String::new();
     for name in scripts.keys() {
         let o = Command::new("bash")
@@ -439,23 +400,13 @@ fn etcd_node_snapshot_script_uploads_once_from_the_leader() {
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .output()
             .expect("bash");
-        let out = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            o.status.success(),
-            "{name}'s snapshot script failed:\n{out}"
-        );
+        let out =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{name}'s snapshot script failed:\n{out}");
         logs.push_str(&out);
     }
     let objects = env.objects();
-    assert_eq!(
-        objects.len(),
-        1,
-        "one upload, from the leader:\n{logs}\n{objects:?}"
-    );
+    assert_eq!(objects.len(), 1, "one upload, from the leader:\n{logs}\n{objects:?}");
     let (key, o) = objects.iter().next().unwrap();
     let class = key.split('/').nth(2).unwrap();
     assert!(["frequent", "hourly", "daily"].contains(&class));
@@ -489,9 +440,8 @@ fn etcd_node_snapshot_script_uploads_once_from_the_leader() {
         env.bucket
     ));
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(body[0].as_str().unwrap())
-        .unwrap();
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(body[0].as_str().unwrap()).unwrap();
     assert_eq!(sha256_hex(&bytes), meta["sha256"].as_str().unwrap());
     // The layout reader sees it.
     let r = env.slipway(&["etcd", "snapshots", "ENV", "-json"]);
@@ -563,10 +513,9 @@ fn glob(pattern: &str, s: &str) -> bool {
 fn strings(v: &serde_json::Value) -> Vec<String> {
     match v {
         serde_json::Value::String(s) => vec![s.clone()],
-        serde_json::Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
+        serde_json::Value::Array(a) => {
+            a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -592,9 +541,7 @@ fn allowed(
         }
         let cond = &st["Condition"];
         let applies = if let Some(arns) = cond.get("ArnEquals") {
-            strings(&arns["aws:PrincipalArn"])
-                .iter()
-                .any(|a| a == role_arn)
+            strings(&arns["aws:PrincipalArn"]).iter().any(|a| a == role_arn)
         } else if let Some(null) = cond.get("Null") {
             null["s3:x-amz-server-side-encryption"] == "true" && !encrypted
         } else {
@@ -619,18 +566,14 @@ fn etcd_snapshot_prefix_policies_let_only_members_put_encrypted() {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("snap-policy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
-    copy_dir(
-        &modules.join("etcd-snapshots"),
-        &root.join("modules/etcd-snapshots"),
-    );
+    copy_dir(&modules.join("etcd-snapshots"), &root.join("modules/etcd-snapshots"));
     std::fs::create_dir_all(root.join(ENV)).unwrap();
     let bucket = "slipway-snap-policy";
     std::fs::write(root.join(ENV).join("main.hcl"), policy_environment(bucket)).unwrap();
     let moto = Moto::start();
     let state = root.join("state");
     let env = root.join(ENV);
-    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"])
-        .assert_code(0);
+    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
     // A second plan is empty: the new types read back what they wrote.
     let r = moto.slipway(&env, &state, &["plan", "ENV", "-detailed-exitcode"]);
     r.assert_code(0);
@@ -653,10 +596,7 @@ fn etcd_snapshot_prefix_policies_let_only_members_put_encrypted() {
             "{name}: encrypted PutObject under the prefix"
         );
         // Nobody may put unencrypted, read, delete or list there.
-        assert!(
-            !allowed(docs, bucket_policy, arn, "s3:PutObject", &snap, false),
-            "{name}"
-        );
+        assert!(!allowed(docs, bucket_policy, arn, "s3:PutObject", &snap, false), "{name}");
         for action in ["s3:GetObject", "s3:DeleteObject"] {
             assert!(
                 !allowed(docs, bucket_policy, arn, action, &snap, true),
@@ -710,8 +650,7 @@ fn etcd_snapshot_prefix_policies_let_only_members_put_encrypted() {
             (format!("{PREFIX_DEFAULT}/hourly/"), 7),
         ])
     );
-    moto.slipway(&env, &state, &["destroy", "ENV", "-auto-approve"])
-        .assert_code(0);
+    moto.slipway(&env, &state, &["destroy", "ENV", "-auto-approve"]).assert_code(0);
     let _ = std::fs::remove_dir_all(&root);
 }
 

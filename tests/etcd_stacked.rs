@@ -34,11 +34,8 @@ use crate::etcd::{Run, wait_until};
 use crate::etcd_membership::{Load, Rounds, Writes, summary};
 use crate::etcdutil::{Member, Members, members_lab};
 
-const NODES: [(&str, &str); 3] = [
-    ("dev-cp-a", "127.0.46.1"),
-    ("dev-cp-b", "127.0.46.2"),
-    ("dev-cp-c", "127.0.46.3"),
-];
+const NODES: [(&str, &str); 3] =
+    [("dev-cp-a", "127.0.46.1"), ("dev-cp-b", "127.0.46.2"), ("dev-cp-c", "127.0.46.3")];
 const PKI_ETCD: &str = "/etc/kubernetes/pki/etcd";
 const SCRIPT: &str = "/usr/local/sbin/slipway-etcd-member";
 const TIMER: &str = "/etc/systemd/system/slipway-etcd-reconcile.timer";
@@ -262,12 +259,7 @@ impl Fixture {
     fn ip_pairs(&self, names: &[&str]) -> Vec<(String, String)> {
         names
             .iter()
-            .map(|n| {
-                (
-                    format!("https://{}:", self.ips[*n]),
-                    format!("https://{}:", lab_ip(n)),
-                )
-            })
+            .map(|n| (format!("https://{}:", self.ips[*n]), format!("https://{}:", lab_ip(n))))
             .collect()
     }
 
@@ -325,16 +317,9 @@ impl Lab {
             }
         }
         // The healthcheck client (kubeadm's `etcd/healthcheck-client`).
-        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"].map(|file| {
-            (
-                file,
-                f.bundles["dev-cp-a"][&format!("{PKI_ETCD}/{file}")].as_str(),
-            )
-        });
-        Lab {
-            f,
-            m: Members::new(client, INSTALL),
-        }
+        let client = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"]
+            .map(|file| (file, f.bundles["dev-cp-a"][&format!("{PKI_ETCD}/{file}")].as_str()));
+        Lab { f, m: Members::new(client, INSTALL) }
     }
 
     fn client_url(name: &str) -> String {
@@ -370,9 +355,7 @@ impl Lab {
     /// The cluster ID every running member reports (one value: one cluster).
     fn cluster_ids(&self, names: &[&str]) -> Vec<u64> {
         let endpoints: Vec<String> = names.iter().map(|n| Lab::client_url(n)).collect();
-        let r = self
-            .ctl(&endpoints, &["endpoint", "status", "-w", "json"])
-            .ok("endpoint status");
+        let r = self.ctl(&endpoints, &["endpoint", "status", "-w", "json"]).ok("endpoint status");
         let v: Value = serde_json::from_str(&r.stdout).unwrap();
         let mut ids: Vec<u64> = v
             .as_array()
@@ -446,13 +429,7 @@ impl Lab {
             }
             let r = self.ctl(
                 &endpoints,
-                &[
-                    "member",
-                    "add",
-                    name,
-                    &format!("--peer-urls={peer}"),
-                    "--learner",
-                ],
+                &["member", "add", name, &format!("--peer-urls={peer}"), "--learner"],
             );
             Err(r.all())
         });
@@ -476,10 +453,9 @@ impl Lab {
     fn bootstrap(&mut self) {
         self.declare(&self.f.declared_3.clone());
         self.kubeadm_init("dev-cp-a");
-        for (name, voters) in [
-            ("dev-cp-b", &["dev-cp-a"][..]),
-            ("dev-cp-c", &["dev-cp-a", "dev-cp-b"][..]),
-        ] {
+        for (name, voters) in
+            [("dev-cp-b", &["dev-cp-a"][..]), ("dev-cp-c", &["dev-cp-a", "dev-cp-b"][..])]
+        {
             self.install(name);
             let stale = self.join(name, voters);
             let stale = stale.ok(&format!("{name} remove-stale on a fresh join"));
@@ -495,10 +471,8 @@ impl Lab {
 
     /// Waits until exactly `names` are the members, all voters, all healthy.
     fn wait_voters(&mut self, names: &[&str]) {
-        let voters: Vec<(&str, String, String)> = names
-            .iter()
-            .map(|n| (*n, Lab::peer_url(n), Lab::client_url(n)))
-            .collect();
+        let voters: Vec<(&str, String, String)> =
+            names.iter().map(|n| (*n, Lab::peer_url(n), Lab::client_url(n))).collect();
         self.m.wait_voters(&voters, &Lab::all_endpoints());
     }
 
@@ -506,10 +480,7 @@ impl Lab {
     /// nothing was removed while quorum was lost.
     fn assert_local_members(&self, endpoint: &[String], node: &str, n: usize) {
         let own = self
-            .ctl(
-                endpoint,
-                &["member", "list", "--consistency=s", "-w", "simple"],
-            )
+            .ctl(endpoint, &["member", "list", "--consistency=s", "-w", "simple"])
             .ok(&format!("{node}'s own member list"));
         assert_eq!(own.stdout.lines().count(), n, "{}", own.stdout);
     }
@@ -539,19 +510,14 @@ impl Lab {
 
     /// The member currently leading, by name.
     fn leader(&self) -> String {
-        let nodes: Vec<(&str, String)> = NODES
-            .iter()
-            .map(|(n, _)| (*n, Lab::client_url(n)))
-            .collect();
+        let nodes: Vec<(&str, String)> =
+            NODES.iter().map(|(n, _)| (*n, Lab::client_url(n))).collect();
         self.m.leader(&nodes)
     }
 
     /// The reconcile timer firing on every node once; returns each run's stderr, by node.
     fn reconcile_round(&self, names: &[&str]) -> Vec<(String, Run)> {
-        names
-            .iter()
-            .map(|n| (n.to_string(), self.script(n, "reconcile")))
-            .collect()
+        names.iter().map(|n| (n.to_string(), self.script(n, "reconcile"))).collect()
     }
 
     fn load(&self) -> Load {
@@ -568,16 +534,11 @@ fn check_init_join_config(config: &str, bootstrap: &str, ip: &str) {
     let join = &docs[0];
     assert_eq!(join["kind"], "JoinConfiguration", "{config}");
     assert_eq!(join["nodeRegistration"]["name"], "dev-cp-a", "{config}");
-    assert_eq!(
-        join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], ip,
-        "{config}"
-    );
+    assert_eq!(join["controlPlane"]["localAPIEndpoint"]["advertiseAddress"], ip, "{config}");
     let discovery = &join["discovery"]["bootstrapToken"];
     assert_eq!(discovery["token"], "SLIPWAY_BOOTSTRAP_TOKEN", "{config}");
     assert!(
-        discovery["caCertHashes"][0]
-            .as_str()
-            .is_some_and(|h| h.starts_with("sha256:")),
+        discovery["caCertHashes"][0].as_str().is_some_and(|h| h.starts_with("sha256:")),
         "{config}"
     );
 
@@ -623,10 +584,7 @@ fn check_init_join_config(config: &str, bootstrap: &str, ip: &str) {
         "{rendered}\n{}",
         r.all()
     );
-    assert_eq!(
-        std::fs::read_to_string(d("kubeadm.yaml")).unwrap(),
-        format!("token: {token}\n")
-    );
+    assert_eq!(std::fs::read_to_string(d("kubeadm.yaml")).unwrap(), format!("token: {token}\n"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,21 +600,10 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         if ud.len() >= 16 * 1024 {
             std::fs::write(format!("/tmp/stacked-ud-{name}.yaml"), ud).unwrap();
         }
-        assert!(
-            ud.len() < 16 * 1024,
-            "{name}: user-data is {} bytes",
-            ud.len()
-        );
+        assert!(ud.len() < 16 * 1024, "{name}: user-data is {} bytes", ud.len());
         let files = crate::cloud_config::write_files(ud);
-        assert!(
-            !files.contains_key(SCRIPT),
-            "{name}: the script is in user-data too"
-        );
-        assert_eq!(
-            f.bundle_keys[name],
-            ["bootstrap_token", "files", "scripts"],
-            "{name}"
-        );
+        assert!(!files.contains_key(SCRIPT), "{name}: the script is in user-data too");
+        assert_eq!(f.bundle_keys[name], ["bootstrap_token", "files", "scripts"], "{name}");
         let script = f.delivered_script(name);
         assert!(
             script.contains(&format!("NAME='{name}'"))
@@ -667,16 +614,10 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
                 && script.contains("/nodes/etcd-members.json'"),
             "{name}: {script}"
         );
-        let timer = &files
-            .get(TIMER)
-            .unwrap_or_else(|| panic!("{name}: no timer"))
-            .0;
+        let timer = &files.get(TIMER).unwrap_or_else(|| panic!("{name}: no timer")).0;
         assert!(timer.contains("OnUnitActiveSec=1min"), "{timer}");
         let service = &files["/etc/systemd/system/slipway-etcd-reconcile.service"].0;
-        assert!(
-            service.contains(&format!("ExecStart={SCRIPT} reconcile")),
-            "{service}"
-        );
+        assert!(service.contains(&format!("ExecStart={SCRIPT} reconcile")), "{service}");
         let bootstrap = &files["/usr/local/sbin/slipway-bootstrap"].0;
         for needle in [
             "install_etcd_release etcdctl etcdutl",
@@ -688,10 +629,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
             assert!(bootstrap.contains(needle), "{name}: no {needle:?}");
         }
         // The leave unit: its ExecStop runs before the kubelet and containerd stop.
-        let leave = &files
-            .get(LEAVE)
-            .unwrap_or_else(|| panic!("{name}: no {LEAVE}"))
-            .0;
+        let leave = &files.get(LEAVE).unwrap_or_else(|| panic!("{name}: no {LEAVE}")).0;
         assert!(
             leave.contains(&format!("ExecStop={SCRIPT} leave"))
                 && leave.contains("After=network-online.target kubelet.service containerd.service"),
@@ -716,25 +654,16 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
             let branch = format!(
                 "if [ \"$ETCD_PATH\" = join ]; then\n      {SCRIPT} remove-stale\n      kubeadm join --config \"$WORK/kubeadm-join.yaml\"\n    else\n      kubeadm init --config \"$WORK/kubeadm.yaml\"\n    fi"
             );
-            assert!(
-                bootstrap.contains(&branch),
-                "{name}: no {branch:?} in\n{bootstrap}"
-            );
+            assert!(bootstrap.contains(&branch), "{name}: no {branch:?} in\n{bootstrap}");
             check_init_join_config(&files[INIT_JOIN].0, bootstrap, &f.ips[name]);
         }
         // On a joining node, remove-stale runs (under `set -e`) right before kubeadm join.
         let hook = format!(
             "if [ \"$ROLE\" = control-plane-join ]; then {SCRIPT} remove-stale; fi\n\n    kubeadm join"
         );
-        assert!(
-            bootstrap.contains(&hook),
-            "{name}: no {hook:?} in\n{bootstrap}"
-        );
+        assert!(bootstrap.contains(&hook), "{name}: no {hook:?} in\n{bootstrap}");
         let readable = crate::cloud_config::readable(ud);
-        assert!(
-            !readable.contains("PRIVATE KEY"),
-            "{name}: a key in user-data"
-        );
+        assert!(!readable.contains("PRIVATE KEY"), "{name}: a key in user-data");
         // Shellcheck of what the node runs.
         crate::etcdutil::assert_shellcheck(name, &script, INSTALL);
     }
@@ -766,10 +695,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     assert_eq!(action(&up, &instance("dev-cp-b")), "create", "{up:?}");
     assert_eq!(action(&up, &instance("dev-cp-c")), "create", "{up:?}");
     assert_eq!(
-        action(
-            &up,
-            "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"
-        ),
+        action(&up, "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]"),
         "update",
         "{up:?}"
     );
@@ -781,26 +707,15 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
             address.contains("aws_") && (a.contains("replace") || a.as_str() == "delete")
         })
         .collect();
-    assert!(
-        cloud_changes.is_empty(),
-        "1 → 3 replaces or deletes: {cloud_changes:?}"
-    );
+    assert!(cloud_changes.is_empty(), "1 → 3 replaces or deletes: {cloud_changes:?}");
     assert_eq!(f.user_data_1["dev-cp-a"], f.user_data_3["dev-cp-a"]);
 
     // The declared list follows the count: names and EC2 addresses of the nodes.
     let members = |json: &str| -> BTreeMap<String, Value> {
         let v: Value = serde_json::from_str(json).unwrap();
-        v["members"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        v["members"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
-    assert_eq!(
-        members(&f.declared_1).keys().collect::<Vec<_>>(),
-        ["dev-cp-a"]
-    );
+    assert_eq!(members(&f.declared_1).keys().collect::<Vec<_>>(), ["dev-cp-a"]);
     let three = members(&f.declared_3);
     assert_eq!(three.len(), 3);
     for (name, m) in &three {
@@ -816,10 +731,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         "{leaving:?}"
     );
     assert_eq!(f.user_data_leaving, f.user_data_3);
-    assert_eq!(
-        members(&f.declared_leaving).keys().collect::<Vec<_>>(),
-        ["dev-cp-a"]
-    );
+    assert_eq!(members(&f.declared_leaving).keys().collect::<Vec<_>>(), ["dev-cp-a"]);
 
     // Each control-plane role reads the list, through its bundle policy (which modules/nodes
     // destroys only after the instance: a node leaving at shutdown still reads it).
@@ -835,9 +747,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
                     .unwrap_or_default();
                 statement["Action"][0] == "s3:GetObject"
                     && resources.iter().any(|r| r.ends_with("/bundle.json"))
-                    && resources
-                        .iter()
-                        .any(|r| r.ends_with("/nodes/etcd-members.json"))
+                    && resources.iter().any(|r| r.ends_with("/nodes/etcd-members.json"))
             })
         })
         .map(|(role, _)| role)
@@ -852,10 +762,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     // any leaving instance is destroyed, and each bundle policy (through which the node reads
     // the list at shutdown) goes only after its instance.
     let down = &f.down_apply;
-    let at = |needle: &str| {
-        down.find(needle)
-            .unwrap_or_else(|| panic!("no {needle:?} in\n{down}"))
-    };
+    let at = |needle: &str| down.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{down}"));
     let list_written = at(
         "module.cluster.module.control_plane.aws_s3_object.etcd_members[0]: Modifications complete",
     );
@@ -863,10 +770,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
         let destroying = at(&format!(
             "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destroying..."
         ));
-        assert!(
-            list_written < destroying,
-            "{n} went before the list's rewrite:\n{down}"
-        );
+        assert!(list_written < destroying, "{n} went before the list's rewrite:\n{down}");
         let gone = at(&format!(
             "module.cluster.module.control_plane.module.nodes.aws_instance.node[\"{n}\"]: Destruction complete"
         ));
@@ -882,11 +786,7 @@ fn etcd_stacked_dev_control_plane_carries_membership_and_scaling_to_three_replac
     );
     let declared: Value = serde_json::from_str(&f.declared_down).unwrap();
     assert_eq!(
-        declared["members"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect::<Vec<_>>(),
+        declared["members"].as_object().unwrap().keys().collect::<Vec<_>>(),
         ["dev-cp-a"],
         "{}",
         f.declared_down
@@ -905,25 +805,13 @@ fn etcd_stacked_replaced_node_is_removed_then_rejoins_as_learner_under_writes() 
     // A follower's instance dies with its disk; its replacement has the same name and IP, and
     // boots: remove-stale (the dead voter goes: the two others are healthy), then kubeadm join.
     let leader = lab.leader();
-    let victim = NODES
-        .iter()
-        .map(|(n, _)| *n)
-        .find(|n| *n != leader)
-        .unwrap();
-    let voters: Vec<&str> = NODES
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| *n != victim)
-        .collect();
+    let victim = NODES.iter().map(|(n, _)| *n).find(|n| *n != leader).unwrap();
+    let voters: Vec<&str> = NODES.iter().map(|(n, _)| *n).filter(|n| *n != victim).collect();
     let old_id = before.iter().find(|m| m.1 == victim).unwrap().0.clone();
     lab.destroy(victim);
-    let stale = lab
-        .join(victim, &voters)
-        .ok("remove-stale of the replaced node");
+    let stale = lab.join(victim, &voters).ok("remove-stale of the replaced node");
     assert!(
-        stale
-            .stderr
-            .contains(&format!("removing stale voter {old_id} ({victim}")),
+        stale.stderr.contains(&format!("removing stale voter {old_id} ({victim}")),
         "{}",
         stale.stderr
     );
@@ -933,8 +821,7 @@ fn etcd_stacked_replaced_node_is_removed_then_rejoins_as_learner_under_writes() 
     let new_id = &after.iter().find(|m| m.1 == victim).unwrap().0;
     assert_ne!(new_id, &old_id, "the replacement is a new member");
     // Once joined, remove-stale and the reconcile timer leave the declared cluster alone.
-    lab.script(victim, "remove-stale")
-        .ok("remove-stale with data");
+    lab.script(victim, "remove-stale").ok("remove-stale with data");
     for (name, r) in lab.reconcile_round(&["dev-cp-a", "dev-cp-b", "dev-cp-c"]) {
         let r = r.ok(&format!("{name} reconcile"));
         assert!(!r.stderr.contains("removing"), "{name}: {}", r.stderr);
@@ -960,28 +847,20 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     let mut removals = 0;
     let mut handovers = 0;
     let all = ["dev-cp-a", "dev-cp-b", "dev-cp-c"];
-    wait_until(
-        "reconcile down to dev-cp-a",
-        Duration::from_secs(180),
-        || {
-            for (name, r) in lab.reconcile_round(&all) {
-                let n = r.stderr.matches("removed undeclared member").count();
-                assert!(
-                    n <= 1,
-                    "{name}: more than one removal in a run: {}",
-                    r.stderr
-                );
-                removals += n;
-                handovers += r.stderr.matches("moving leadership").count();
-            }
-            let members = lab.members()?;
-            if members.len() == 1 && members[0].1 == "dev-cp-a" {
-                Ok(())
-            } else {
-                Err(format!("{members:?}"))
-            }
-        },
-    );
+    wait_until("reconcile down to dev-cp-a", Duration::from_secs(180), || {
+        for (name, r) in lab.reconcile_round(&all) {
+            let n = r.stderr.matches("removed undeclared member").count();
+            assert!(n <= 1, "{name}: more than one removal in a run: {}", r.stderr);
+            removals += n;
+            handovers += r.stderr.matches("moving leadership").count();
+        }
+        let members = lab.members()?;
+        if members.len() == 1 && members[0].1 == "dev-cp-a" {
+            Ok(())
+        } else {
+            Err(format!("{members:?}"))
+        }
+    });
     assert_eq!(removals, 2, "one removal per leaving member");
     assert!(handovers >= 1, "the leaving leader did not hand over");
     // Step 2 (control_plane_count = 1): the instances go; they are no members any more.
@@ -989,10 +868,7 @@ fn etcd_stacked_scale_down_removes_leaving_members_one_per_run_under_writes() {
     lab.kill("dev-cp-c");
     lab.wait_voters(&["dev-cp-a"]);
     let (writes, rounds) = lab.finish(load, "3 → 1 in two steps");
-    eprintln!(
-        "stacked 3→1: {}, {handovers} leader handovers",
-        summary(&writes, &rounds)
-    );
+    eprintln!("stacked 3→1: {}, {handovers} leader handovers", summary(&writes, &rounds));
 }
 
 #[test]
@@ -1022,21 +898,11 @@ fn etcd_stacked_changes_refused_while_another_voter_is_down() {
     lab.start("dev-cp-c", "dev-cp-c=https://127.0.46.3:2380", "existing");
     wait_until("a and c back", Duration::from_secs(60), || {
         let m = lab.members()?;
-        if m == before {
-            Ok(())
-        } else {
-            Err(format!("{m:?}"))
-        }
+        if m == before { Ok(()) } else { Err(format!("{m:?}")) }
     });
     // c back: the same boot now replaces b.
-    let stale = lab
-        .join("dev-cp-b", &["dev-cp-a", "dev-cp-c"])
-        .ok("remove-stale, c back");
-    assert!(
-        stale.stderr.contains("removing stale voter"),
-        "{}",
-        stale.stderr
-    );
+    let stale = lab.join("dev-cp-b", &["dev-cp-a", "dev-cp-c"]).ok("remove-stale, c back");
+    assert!(stale.stderr.contains("removing stale voter"), "{}", stale.stderr);
     lab.wait_voters(&all);
 
     // The reconcile refuses too: c undeclared (list a, b), b down. Removing c would leave a
@@ -1050,11 +916,7 @@ fn etcd_stacked_changes_refused_while_another_voter_is_down() {
     let mut refused = false;
     for _ in 0..3 {
         for (name, r) in lab.reconcile_round(&["dev-cp-a", "dev-cp-c"]) {
-            assert!(
-                !r.stderr.contains("removed undeclared"),
-                "{name}: {}",
-                r.stderr
-            );
+            assert!(!r.stderr.contains("removed undeclared"), "{name}: {}", r.stderr);
             refused |= r.stderr.contains("refusing to remove undeclared voter");
         }
         std::thread::sleep(Duration::from_secs(1));
@@ -1121,9 +983,7 @@ fn etcd_stacked_replaced_init_node_joins_the_running_cluster_instead_of_starting
         .join("dev-cp-a", &["dev-cp-b", "dev-cp-c"])
         .ok("remove-stale of the replaced init node");
     assert!(
-        stale
-            .stderr
-            .contains(&format!("removing stale voter {old_id} (dev-cp-a")),
+        stale.stderr.contains(&format!("removing stale voter {old_id} (dev-cp-a")),
         "{}",
         stale.stderr
     );
@@ -1211,10 +1071,8 @@ fn etcd_stacked_scale_down_in_one_apply_each_destroyed_node_leaves_at_shutdown_u
     // running (still declared: its leave is a no-op).
     let stay = lab.script("dev-cp-a", "leave").ok("a's leave");
     assert!(stay.stderr.contains("still declared"), "{}", stay.stderr);
-    let leaving: Vec<(&str, Child)> = ["dev-cp-b", "dev-cp-c"]
-        .into_iter()
-        .map(|n| (n, lab.spawn_script(n, "leave")))
-        .collect();
+    let leaving: Vec<(&str, Child)> =
+        ["dev-cp-b", "dev-cp-c"].into_iter().map(|n| (n, lab.spawn_script(n, "leave"))).collect();
     let mut handovers = 0;
     for (name, child) in leaving {
         let out = child.wait_with_output().unwrap();

@@ -62,12 +62,7 @@ impl Members {
             std::fs::write(pki.join(file), pem).unwrap();
         }
         let declared = work.path().join("etcd-members.json");
-        Members {
-            work,
-            declared,
-            procs: BTreeMap::new(),
-            install,
-        }
+        Members { work, declared, procs: BTreeMap::new(), install }
     }
 
     pub(crate) fn dir(&self, name: &str) -> PathBuf {
@@ -164,35 +159,26 @@ impl Members {
     /// Waits until exactly `voters` — (name, peer URL, client URL) — are the members, all
     /// started voters, all healthy; the member list is read from `endpoints`.
     pub(crate) fn wait_voters(&mut self, voters: &[(&str, String, String)], endpoints: &[String]) {
-        let mut want: Vec<(String, String)> = voters
-            .iter()
-            .map(|(n, peer, _)| (n.to_string(), peer.clone()))
-            .collect();
+        let mut want: Vec<(String, String)> =
+            voters.iter().map(|(n, peer, _)| (n.to_string(), peer.clone())).collect();
         want.sort();
         let names: Vec<&str> = voters.iter().map(|v| v.0).collect();
         let clients: Vec<String> = voters.iter().map(|v| v.2.clone()).collect();
-        wait_until(
-            &format!("voters {names:?}"),
-            Duration::from_secs(90),
-            || {
-                self.assert_running();
-                let members = self.members(endpoints)?;
-                let mut got: Vec<(String, String)> = members
-                    .iter()
-                    .filter(|m| !m.3)
-                    .map(|m| (m.1.clone(), m.2.clone()))
-                    .collect();
-                got.sort();
-                if got != want || members.len() != voters.len() {
-                    return Err(format!("{members:?}"));
-                }
-                let health = self.ctl(&clients, &["endpoint", "health"]);
-                if health.code != 0 {
-                    return Err(health.all());
-                }
-                Ok(())
-            },
-        );
+        wait_until(&format!("voters {names:?}"), Duration::from_secs(90), || {
+            self.assert_running();
+            let members = self.members(endpoints)?;
+            let mut got: Vec<(String, String)> =
+                members.iter().filter(|m| !m.3).map(|m| (m.1.clone(), m.2.clone())).collect();
+            got.sort();
+            if got != want || members.len() != voters.len() {
+                return Err(format!("{members:?}"));
+            }
+            let health = self.ctl(&clients, &["endpoint", "health"]);
+            if health.code != 0 {
+                return Err(health.all());
+            }
+            Ok(())
+        });
     }
 
     /// Panics with its log if a member still expected to run has exited.
@@ -215,12 +201,7 @@ impl Members {
             let status = &s["Status"];
             if status["leader"] == status["header"]["member_id"] && status["leader"] != 0 {
                 let endpoint = s["Endpoint"].as_str().unwrap();
-                return nodes
-                    .iter()
-                    .find(|n| n.1 == endpoint)
-                    .unwrap()
-                    .0
-                    .to_string();
+                return nodes.iter().find(|n| n.1 == endpoint).unwrap().0.to_string();
             }
         }
         panic!("no leader: {}", r.all());
@@ -243,11 +224,8 @@ pub(crate) fn spawn_etcd<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
     install: &str,
 ) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("etcd.log"))
-        .unwrap();
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("etcd.log")).unwrap();
     Command::new(crate::kubeutil::kube_bin("etcd"))
         .args(args)
         .current_dir(dir)
@@ -270,18 +248,9 @@ pub(crate) fn assert_shellcheck(what: &str, script: &str, install: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run shellcheck ({e}); {install}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: shellcheck:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "{what}: shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// Certificate bundles from modules/pki for the lab's addresses (node name → path → PEM), as
@@ -296,10 +265,7 @@ pub(crate) fn lab_bundles(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/pki"),
         &root.join("modules/pki"),
     );
-    let nodes: Vec<String> = nodes
-        .iter()
-        .map(|(n, ip)| format!("    {n} = \"{ip}\""))
-        .collect();
+    let nodes: Vec<String> = nodes.iter().map(|(n, ip)| format!("    {n} = \"{ip}\"")).collect();
     let nodes = format!("{{\n{}\n  }}", nodes.join("\n"));
     std::fs::create_dir_all(root.join("environments/lab")).unwrap();
     std::fs::write(

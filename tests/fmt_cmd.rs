@@ -26,11 +26,7 @@ fn fmt_second_run_changes_nothing() {
     let r = slipway_in(t.path(), ["fmt", "."]);
     r.assert_code(0);
     assert_eq!(t.read("main.hcl"), once);
-    assert!(
-        r.stdout.is_empty(),
-        "nothing should be listed: {}",
-        r.dump()
-    );
+    assert!(r.stdout.is_empty(), "nothing should be listed: {}", r.dump());
 }
 
 #[test]
@@ -56,20 +52,12 @@ fn fmt_syntax_error_exits_1_and_leaves_the_file_byte_identical() {
     let broken = "resource \"random_id\" \"a\" {\n   byte_length =\n}\n";
     t.write("broken.hcl", broken);
     t.write("messy.hcl", MESSY);
-    for args in [
-        vec!["fmt", "."],
-        vec!["fmt", "--check", "."],
-        vec!["fmt", "broken.hcl"],
-    ] {
+    for args in [vec!["fmt", "."], vec!["fmt", "--check", "."], vec!["fmt", "broken.hcl"]] {
         let r = slipway_in(t.path(), &args);
         r.assert_no_crash().assert_code(1);
         assert!(r.stderr.contains("broken.hcl:"), "{args:?}: {}", r.dump());
         assert!(r.stderr.contains("cannot format"), "{args:?}: {}", r.dump());
-        assert_eq!(
-            t.read_string("broken.hcl"),
-            broken,
-            "{args:?} touched the file"
-        );
+        assert_eq!(t.read_string("broken.hcl"), broken, "{args:?} touched the file");
     }
     // The other file was still formatted by the plain run.
     assert_eq!(t.read_string("messy.hcl"), CANONICAL);
@@ -99,9 +87,7 @@ fn fmt_is_idempotent_on_every_valid_fixture_and_keeps_them_valid() {
     for name in crate::validate::FIXTURES {
         let t = TestDir::new();
         t.copy_dir(&data_dir().join("fixtures").join("valid").join(name), "env");
-        slipway_in(t.path(), ["fmt", "env"])
-            .assert_no_crash()
-            .assert_code(0);
+        slipway_in(t.path(), ["fmt", "env"]).assert_no_crash().assert_code(0);
         slipway_in(t.path(), ["fmt", "--check", "env"]).assert_code(0);
         slipway_in(&t.join("env"), ["validate", "."]).assert_code(0);
     }
@@ -121,18 +107,8 @@ fn fmt_never_crashes_and_never_rewrites_malformed_corpus_files() {
         t.write("main.hcl", &original);
         let r = slipway_in(t.path(), ["fmt", "--check", "main.hcl"]);
         assert!(r.crash().is_none(), "{}: {}", p.display(), r.dump());
-        assert!(
-            matches!(r.code, Some(0 | 1 | 3)),
-            "{}: {}",
-            p.display(),
-            r.dump()
-        );
-        assert_eq!(
-            t.read("main.hcl"),
-            original,
-            "{}: --check wrote",
-            p.display()
-        );
+        assert!(matches!(r.code, Some(0 | 1 | 3)), "{}: {}", p.display(), r.dump());
+        assert_eq!(t.read("main.hcl"), original, "{}: --check wrote", p.display());
         checked += 1;
     }
     assert!(checked > 100);

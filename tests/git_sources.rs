@@ -44,9 +44,7 @@ fn slipway(t: &TestDir, args: &[&str]) -> Run {
 
 fn slipway_env(t: &TestDir, env: &[(&str, &Path)], args: &[&str]) -> Run {
     let mut c = Cmd::new();
-    c.current_dir(t.path())
-        .env("SLIPWAY_MODULE_CACHE", t.join("cache"))
-        .args(args);
+    c.current_dir(t.path()).env("SLIPWAY_MODULE_CACHE", t.join("cache")).args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -82,10 +80,7 @@ fn git_daemon_source_is_pinned_by_ref_locked_and_reused_offline() {
     let l = lock(&t);
     assert_eq!(l["modules"][&source]["commit"], v1.as_str(), "{l}");
     assert_eq!(l["modules"][&source]["ref"], "v1.0.0");
-    assert!(
-        t.join(format!("cache/trees/{v1}/modules/naming/main.hcl"))
-            .is_file()
-    );
+    assert!(t.join(format!("cache/trees/{v1}/modules/naming/main.hcl")).is_file());
     // The plan names the commit.
     let p = slipway(&t, &["plan", ENV]);
     p.assert_code(0);
@@ -112,11 +107,7 @@ fn git_daemon_source_is_pinned_by_ref_locked_and_reused_offline() {
     let doc = r.json();
     let e = errors(&doc);
     assert_eq!(e.len(), 1, "{:?}", summaries(&doc));
-    assert!(
-        e[0]["detail"].as_str().unwrap().contains("cannot fetch"),
-        "{}",
-        e[0]
-    );
+    assert!(e[0]["detail"].as_str().unwrap().contains("cannot fetch"), "{}", e[0]);
 }
 
 #[test]
@@ -124,10 +115,7 @@ fn https_source_is_fetched_only_over_a_verified_certificate() {
     let t = TestDir::new();
     let (_repo, v1, _v2) = module_repo(&t);
     let server = HttpsGit::start(&t.join("git"), &t.join("tls"));
-    let source = format!(
-        "git::{}//modules/naming?ref=v1.0.0",
-        server.url("origin.git")
-    );
+    let source = format!("git::{}//modules/naming?ref=v1.0.0", server.url("origin.git"));
     env_with_source(&t, &source);
 
     // The server's CA is not trusted: the certificate is refused, nothing is cached, and the
@@ -138,10 +126,7 @@ fn https_source_is_fetched_only_over_a_verified_certificate() {
     let e = errors(&doc);
     assert_eq!(e.len(), 1, "{:?}", summaries(&doc));
     let detail = e[0]["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("cannot fetch https://127.0.0.1"),
-        "{detail}"
-    );
+    assert!(detail.contains("cannot fetch https://127.0.0.1"), "{detail}");
     assert!(detail.to_lowercase().contains("certificate"), "{detail}");
     // Said once, in the diagnostic, not again by the TLS library's own log line.
     assert!(!r.stderr.contains("rustls"), "{}", r.stderr);
@@ -161,17 +146,11 @@ fn https_source_is_fetched_only_over_a_verified_certificate() {
 fn file_url_source_and_a_moved_tag_keep_the_locked_commit() {
     let t = TestDir::new();
     let (repo, v1, _v2) = module_repo(&t);
-    let source = format!(
-        "git::file://{}//modules/naming?ref=v1.0.0",
-        repo.origin.display()
-    );
+    let source = format!("git::file://{}//modules/naming?ref=v1.0.0", repo.origin.display());
     env_with_source(&t, &source);
     assert_eq!(applied_name(&t), "v1-a");
     // Someone moves the tag: the lock keeps the environment on the commit it was planned with.
-    git(
-        &repo.work,
-        &["tag", "-f", "-a", "v1.0.0", "-m", "moved", "HEAD"],
-    );
+    git(&repo.work, &["tag", "-f", "-a", "v1.0.0", "-m", "moved", "HEAD"]);
     git(&repo.work, &["push", "-q", "-f", "origin", "--tags"]);
     assert_eq!(applied_name(&t), "v1-a");
     assert_eq!(lock(&t)["modules"][&source]["commit"], v1.as_str());
@@ -188,27 +167,15 @@ fn bad_git_sources_are_reported_at_the_source_attribute() {
     let dead_port = crate::util::free_port_on("127.0.0.1");
     for (source, detail) in [
         (
-            format!(
-                "git::{}//modules/naming?ref=v9.9.9",
-                daemon.url("origin.git")
-            ),
+            format!("git::{}//modules/naming?ref=v9.9.9", daemon.url("origin.git")),
             "no branch, tag or commit `v9.9.9`",
         ),
         (
-            format!(
-                "git::{}//modules/nothing?ref=v1.0.0",
-                daemon.url("origin.git")
-            ),
+            format!("git::{}//modules/nothing?ref=v1.0.0", daemon.url("origin.git")),
             "has no directory `modules/nothing`",
         ),
-        (
-            format!("git::git://127.0.0.1:{dead_port}/origin.git//modules/naming"),
-            "cannot fetch",
-        ),
-        (
-            "git::ftp://127.0.0.1/modules.git//naming".to_string(),
-            "unknown scheme `ftp`",
-        ),
+        (format!("git::git://127.0.0.1:{dead_port}/origin.git//modules/naming"), "cannot fetch"),
+        ("git::ftp://127.0.0.1/modules.git//naming".to_string(), "unknown scheme `ftp`"),
         (
             format!("git::{}//modules/naming?rev=v1", daemon.url("origin.git")),
             "unknown query parameter",
@@ -222,25 +189,10 @@ fn bad_git_sources_are_reported_at_the_source_attribute() {
         let e = errors(&doc);
         assert_eq!(e.len(), 1, "{source}: {:?}", summaries(&doc));
         let d = e[0];
-        assert!(
-            d["summary"]
-                .as_str()
-                .unwrap()
-                .contains("cannot load module source"),
-            "{d}"
-        );
-        assert!(
-            d["detail"].as_str().unwrap().contains(detail),
-            "{source}: {d}"
-        );
+        assert!(d["summary"].as_str().unwrap().contains("cannot load module source"), "{d}");
+        assert!(d["detail"].as_str().unwrap().contains(detail), "{source}: {d}");
         // Located at the `source` attribute's value: line 2, after `  source = `.
-        assert!(
-            d["range"]["filename"]
-                .as_str()
-                .unwrap()
-                .ends_with("main.hcl"),
-            "{d}"
-        );
+        assert!(d["range"]["filename"].as_str().unwrap().ends_with("main.hcl"), "{d}");
         assert_eq!(d["range"]["start"]["line"], 2, "{d}");
         assert_eq!(d["range"]["start"]["column"], 12, "{d}");
     }

@@ -42,12 +42,8 @@ const CRDS: [&str; 11] = [
     "receivers.notification.toolkit.fluxcd.io",
 ];
 
-const CONTROLLERS: [&str; 4] = [
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-];
+const CONTROLLERS: [&str; 4] =
+    ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"];
 
 /// A repository holding `modules/gitops` and one environment calling it, applied against one
 /// cluster.
@@ -169,26 +165,13 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
     for d in CONTROLLERS {
         let dep = s.json(&["get", "deployment", d, "-n", "flux-system"]);
         assert_eq!(condition(&dep, "Available"), "True", "{d}: {dep}");
-        let image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap();
-        assert!(
-            image.starts_with(&format!("ghcr.io/fluxcd/{d}:v")),
-            "{image}"
-        );
-        assert_eq!(
-            dep["spec"]["template"]["spec"]["serviceAccountName"], d,
-            "{dep}"
-        );
+        let image = dep["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
+        assert!(image.starts_with(&format!("ghcr.io/fluxcd/{d}:v")), "{image}");
+        assert_eq!(dep["spec"]["template"]["spec"]["serviceAccountName"], d, "{dep}");
     }
     assert_eq!(
-        s.json(&[
-            "get",
-            "deployment",
-            "source-controller",
-            "-n",
-            "flux-system"
-        ])["spec"]["template"]["spec"]["containers"][0]["image"],
+        s.json(&["get", "deployment", "source-controller", "-n", "flux-system"])["spec"]["template"]
+            ["spec"]["containers"][0]["image"],
         "ghcr.io/fluxcd/source-controller:v1.9.5"
     );
     // The sync objects as the CRD schema stored them.
@@ -216,12 +199,7 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
     let secret = s.json(&["get", "secret", "flux-system", "-n", "flux-system"]);
     let field = |k: &str| {
         let b64 = secret["data"][k].as_str().unwrap_or_else(|| panic!("{k}"));
-        String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap(),
-        )
-        .unwrap()
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
     };
     let private = field("identity");
     assert!(private.contains("PRIVATE KEY"), "identity is not a PEM key");
@@ -249,15 +227,9 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
         "{}",
         branch.stdout
     );
+    assert!(branch.stdout.contains("branch = \"main\" -> \"release\""), "{}", branch.stdout);
     assert!(
-        branch.stdout.contains("branch = \"main\" -> \"release\""),
-        "{}",
-        branch.stdout
-    );
-    assert!(
-        branch
-            .stdout
-            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        branch.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
         "{}",
         branch.stdout
     );
@@ -279,12 +251,7 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
         "{}",
         path.stdout
     );
-    assert!(
-        path.stdout
-            .contains("Plan: 0 to add, 1 to change, 0 to destroy."),
-        "{}",
-        path.stdout
-    );
+    assert!(path.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", path.stdout);
     let applied = s.slipway(&["apply", ENV, "-auto-approve"]);
     outputs.push(all(&applied));
     applied.assert_code(0);
@@ -302,9 +269,7 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
     let text = std::fs::read_to_string(&versions).unwrap();
     assert!(text.contains("\"source-controller\": \"v1.9.5\""), "{text}");
     std::fs::write(&versions, text.replace("v1.9.5\"", "v1.9.6\"")).unwrap();
-    s.config(&format!(
-        "{moved}  branch      = \"release\"\n  flux_version = \"v2.9.6\"\n"
-    ));
+    s.config(&format!("{moved}  branch      = \"release\"\n  flux_version = \"v2.9.6\"\n"));
     let bump = s.slipway(&["plan", ENV, "--detailed-exitcode"]);
     outputs.push(all(&bump));
     bump.assert_code(2);
@@ -331,15 +296,9 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
     let body = pem_body_lines(&private);
     assert!(!body.is_empty());
     for out in &outputs {
-        assert!(
-            !out.contains("PRIVATE KEY"),
-            "a private key printed:\n{out}"
-        );
+        assert!(!out.contains("PRIVATE KEY"), "a private key printed:\n{out}");
         for line in &body {
-            assert!(
-                !out.contains(line.as_str()),
-                "private key text printed:\n{out}"
-            );
+            assert!(!out.contains(line.as_str()), "private key text printed:\n{out}");
         }
     }
     assert!(s.state().contains(&body[0]), "the key is kept in state");
@@ -349,21 +308,15 @@ fn gitops_module_bootstraps_flux_into_a_real_apiserver_and_plans_branch_path_ver
 
 /// Where `scripts/install-flux` put source-controller and kustomize-controller.
 fn flux_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SLIPWAY_FLUX_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "SLIPWAY_FLUX_BIN is not set: this test runs Flux's controllers built from the Go \
+    let dir = std::env::var_os("SLIPWAY_FLUX_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "SLIPWAY_FLUX_BIN is not set: this test runs Flux's controllers built from the Go \
                  module proxy; build them with `export SLIPWAY_FLUX_BIN=$(scripts/install-flux)` \
                  (scripts/test does)"
-            )
-        });
+        )
+    });
     let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/install-flux",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing: run scripts/install-flux", path.display());
     path
 }
 
@@ -402,9 +355,7 @@ $HTTP["url"] =~ "^/git" {{
         scratch.join("lighttpd.log"),
     );
     wait_until("lighttpd to listen", Duration::from_secs(20), || {
-        TcpStream::connect((ip, port))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        TcpStream::connect((ip, port)).map(|_| ()).map_err(|e| e.to_string())
     });
     (proc, format!("http://{ip}:{port}/git/origin.git"))
 }
@@ -526,15 +477,9 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
     });
     let gr = s.json(&["get", "gitrepository", "flux-system", "-n", "flux-system"]);
     assert_eq!(condition(&gr, "Ready"), "True", "{gr}");
-    assert_eq!(
-        gr["status"]["artifact"]["revision"],
-        format!("main@sha1:{first}")
-    );
+    assert_eq!(gr["status"]["artifact"]["revision"], format!("main@sha1:{first}"));
     let cm = s.json(&["get", "configmap", "hello", "-n", "default"]);
-    assert_eq!(
-        cm["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"],
-        "flux-system"
-    );
+    assert_eq!(cm["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"], "flux-system");
 
     // A pushed change changes it; a HelmRelease in the apps path is applied and installed.
     repo.write("apps/hello.yaml", &configmap("hello-v2"));
@@ -546,27 +491,21 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
         let g = greeting();
         (g.stdout.trim() == "hello-v2").then_some(()).ok_or(g.all())
     });
-    wait(
-        "the HelmRelease's chart installed by helm-controller",
-        &|| {
-            let h = s.kubectl(&[
-                "get",
-                "configmap",
-                "hello-chart",
-                "-n",
-                "default",
-                "-o",
-                "jsonpath={.data.replicas}",
-            ]);
-            (h.stdout.trim() == "2").then_some(()).ok_or(h.all())
-        },
-    );
+    wait("the HelmRelease's chart installed by helm-controller", &|| {
+        let h = s.kubectl(&[
+            "get",
+            "configmap",
+            "hello-chart",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.data.replicas}",
+        ]);
+        (h.stdout.trim() == "2").then_some(()).ok_or(h.all())
+    });
     let hr = s.json(&["get", "helmrelease", "hello", "-n", "default"]);
     assert_eq!(condition(&hr, "Ready"), "True", "{hr}");
-    assert_eq!(
-        hr["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"],
-        "flux-system"
-    );
+    assert_eq!(hr["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"], "flux-system");
     wait("Kustomization at the second commit", &|| {
         let k = s.json(&["get", "kustomization", "flux-system", "-n", "flux-system"]);
         let want = format!("main@sha1:{second}");
@@ -580,9 +519,7 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
     repo.commit_push("remove hello");
     wait("ConfigMap hello pruned", &|| {
         let g = greeting();
-        (g.code != 0 && g.stderr.contains("NotFound"))
-            .then_some(())
-            .ok_or(g.all())
+        (g.code != 0 && g.stderr.contains("NotFound")).then_some(()).ok_or(g.all())
     });
 
     // Every flag the module's Deployments pass is a real flag of the controller built from the
@@ -594,9 +531,7 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
     ] {
         let help = crate::kubeutil::output(Command::new(bin).arg("--help"));
         let dep = s.json(&["get", "deployment", name, "-n", "flux-system"]);
-        let args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
-            .as_array()
-            .unwrap();
+        let args = dep["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap();
         assert!(args.len() >= 4, "{dep}");
         for a in args {
             let flag = a.as_str().unwrap().split('=').next().unwrap();
@@ -610,6 +545,5 @@ fn flux_controllers_built_from_the_proxy_sync_pushed_manifests_into_the_cluster(
     }
 
     // Flux wrote only status: slipway sees no drift in what it owns.
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
 }

@@ -48,15 +48,8 @@ impl Repo {
         std::fs::create_dir_all(&work).unwrap();
         git(&origin, &["init", "-q", "--bare", "-b", "main"]);
         git(&work, &["init", "-q", "-b", "main"]);
-        git(
-            &work,
-            &["remote", "add", "origin", origin.to_str().unwrap()],
-        );
-        Repo {
-            root: root.to_path_buf(),
-            origin,
-            work,
-        }
+        git(&work, &["remote", "add", "origin", origin.to_str().unwrap()]);
+        Repo { root: root.to_path_buf(), origin, work }
     }
 
     pub fn write(&self, rel: &str, text: &str) {
@@ -72,10 +65,7 @@ impl Repo {
     /// Commits everything and pushes `main`; returns the commit id.
     pub fn commit_push(&self, message: &str) -> String {
         git(&self.work, &["add", "-A"]);
-        git(
-            &self.work,
-            &["commit", "-q", "--allow-empty", "-m", message],
-        );
+        git(&self.work, &["commit", "-q", "--allow-empty", "-m", message]);
         git(&self.work, &["push", "-q", "origin", "main"]);
         self.head()
     }
@@ -251,11 +241,7 @@ $HTTP["url"] =~ "^/git" {{
             .stderr(Stdio::null())
             .spawn()
             .expect("lighttpd must be installed (scripts/install-deps)");
-        let server = HttpsGit {
-            child,
-            port,
-            ca: tls_dir.join("ca.pem"),
-        };
+        let server = HttpsGit { child, port, ca: tls_dir.join("ca.pem") };
         wait_for("lighttpd to listen", Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
@@ -280,10 +266,7 @@ impl Drop for HttpsGit {
 pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -317,10 +300,6 @@ pub fn http(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
     (code, body)
 }

@@ -55,10 +55,7 @@ fn graph_json_lists_module_for_each_and_count_instances_with_dependencies() {
     ]);
     assert_eq!(n.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert_eq!(n[x_api], set(&[]));
-    assert_eq!(
-        n["module.ca.tls_self_signed_cert.ca"],
-        set(&["module.ca.tls_private_key.ca"])
-    );
+    assert_eq!(n["module.ca.tls_self_signed_cert.ca"], set(&["module.ca.tls_private_key.ca"]));
     // `for_each = random_id.x` depends on the whole collection.
     assert_eq!(n[s_api], set(&[x_api, x_web]));
     // Through a module output built by a `for` over all suffixes.
@@ -69,10 +66,7 @@ fn graph_json_lists_module_for_each_and_count_instances_with_dependencies() {
 #[test]
 fn graph_json_follows_variables_for_count_and_for_each() {
     let t = fixture("platform");
-    let n = nodes(
-        &t,
-        &["-var", "replicas=3", "-var", "services=[\"api\", \"x\"]"],
-    );
+    let n = nodes(&t, &["-var", "replicas=3", "-var", "services=[\"api\", \"x\"]"]);
     assert!(n.contains_key("random_password.db[2]"), "{n:?}");
     assert!(n.contains_key("module.a.random_id.x[\"x\"]"), "{n:?}");
     assert!(!n.contains_key("module.a.random_id.x[\"web\"]"), "{n:?}");
@@ -83,14 +77,8 @@ fn graph_json_inherits_module_depends_on_into_every_instance() {
     let t = fixture("depends");
     let n = nodes(&t, &[]);
     assert_eq!(n["random_string.second"], set(&["random_id.first"]));
-    assert_eq!(
-        n["module.workers[0].random_id.w"],
-        set(&["random_string.second"])
-    );
-    assert_eq!(
-        n["module.workers[1].random_id.w"],
-        set(&["random_string.second"])
-    );
+    assert_eq!(n["module.workers[0].random_id.w"], set(&["random_string.second"]));
+    assert_eq!(n["module.workers[1].random_id.w"], set(&["random_string.second"]));
     assert_eq!(n.len(), 4);
 }
 
@@ -110,9 +98,7 @@ fn parse_dot(dot: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
         if line == "}" || line.starts_with("rankdir") || line.starts_with("node [") {
             continue;
         }
-        let stmt = line
-            .strip_suffix(';')
-            .unwrap_or_else(|| panic!("no `;`: {line}"));
+        let stmt = line.strip_suffix(';').unwrap_or_else(|| panic!("no `;`: {line}"));
         match stmt.split_once(" -> ") {
             Some((a, b)) => {
                 edges.insert((unquote(a), unquote(b)));
@@ -123,10 +109,7 @@ fn parse_dot(dot: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
         }
     }
     for (a, b) in &edges {
-        assert!(
-            nodes.contains(a) && nodes.contains(b),
-            "edge to undeclared node {a} -> {b}"
-        );
+        assert!(nodes.contains(a) && nodes.contains(b), "edge to undeclared node {a} -> {b}");
     }
     (nodes, edges)
 }
@@ -152,10 +135,7 @@ fn graph_dot_is_well_formed_and_arrows_read_depends_on() {
 #[test]
 fn graph_with_errors_exits_1_and_prints_no_graph() {
     let t = TestDir::new();
-    t.write(
-        "env/main.hcl",
-        "resource \"random_id\" \"a\" {\n  byte_length = local.nope\n}\n",
-    );
+    t.write("env/main.hcl", "resource \"random_id\" \"a\" {\n  byte_length = local.nope\n}\n");
     let r = slipway_in(&t.join("env"), ["graph", "."]);
     r.assert_no_crash().assert_code(1);
     assert!(r.stdout.is_empty(), "{}", r.dump());
@@ -169,24 +149,12 @@ use crate::dense;
 fn dense_graph(stages: usize, width: usize) -> (usize, Vec<serde_json::Value>) {
     let t = TestDir::new();
     dense::write_dense(t.path(), stages, width);
-    let r = slipway_in(
-        t.path(),
-        [
-            "graph",
-            "--format",
-            "json",
-            "-var",
-            &format!("width={width}"),
-            ".",
-        ],
-    );
+    let r =
+        slipway_in(t.path(), ["graph", "--format", "json", "-var", &format!("width={width}"), "."]);
     r.assert_no_crash().assert_code(0);
     let doc = r.json();
     let nodes = doc["nodes"].as_array().expect("nodes").clone();
-    (
-        doc["edge_count"].as_u64().expect("edge_count") as usize,
-        nodes,
-    )
+    (doc["edge_count"].as_u64().expect("edge_count") as usize, nodes)
 }
 
 /// Issue #18: every instance of a module depended on every instance of the previous module
@@ -201,10 +169,7 @@ fn regression_18_dense_chain_edges_are_linear_in_the_configuration() {
     // Per stage after the first: its 20 instances into the barrier, the barrier out to the
     // next stage's 20 (pairs would be 20 × 20).
     assert_eq!(e_base, 9 * (20 + 20), "edges at 10 stages × 20");
-    assert!(
-        e_stages as f64 <= 2.2 * e_base as f64,
-        "2× stages: {e_stages} edges vs {e_base}"
-    );
+    assert!(e_stages as f64 <= 2.2 * e_base as f64, "2× stages: {e_stages} edges vs {e_base}");
     assert!(
         e_width as f64 <= 2.2 * e_base as f64,
         "2× width: {e_width} edges vs {e_base} (pairs would grow 4×)"
@@ -221,10 +186,7 @@ fn regression_18_dense_chain_edges_are_linear_in_the_configuration() {
         .iter()
         .find(|n| n["address"] == "module.s0004.random_id.node[\"n0007\"]")
         .expect("an instance of stage 4");
-    assert_eq!(
-        dependent["depends_on"],
-        serde_json::json!(["module.s0003.random_id.node"])
-    );
+    assert_eq!(dependent["depends_on"], serde_json::json!(["module.s0003.random_id.node"]));
     // Instance nodes are unchanged in number: 10 × 20.
     assert_eq!(nodes.len() - barriers.len(), 200);
 }
@@ -275,14 +237,8 @@ output "dns_name" {
 }
 "#,
     );
-    t.write(
-        "env/lb/inner/main.hcl",
-        "resource \"random_id\" \"deep\" {\n  byte_length = 2\n}\n",
-    );
-    t.write(
-        "env/addons/main.hcl",
-        "resource \"random_id\" \"object\" {\n  byte_length = 2\n}\n",
-    );
+    t.write("env/lb/inner/main.hcl", "resource \"random_id\" \"deep\" {\n  byte_length = 2\n}\n");
+    t.write("env/addons/main.hcl", "resource \"random_id\" \"object\" {\n  byte_length = 2\n}\n");
     let n = nodes(&t, &[]);
     let whole_lb = set(&[
         "module.lb.random_id.lb",

@@ -89,16 +89,12 @@ fn stat(stats: &str, op: &str) -> u64 {
 }
 
 fn index_of(text: &str, needle: &str) -> usize {
-    text.find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} not in output:\n{text}"))
+    text.find(needle).unwrap_or_else(|| panic!("{needle:?} not in output:\n{text}"))
 }
 
 /// Asserts that `first` appears in `text` before `then` (apply and destroy order).
 fn assert_before(text: &str, first: &str, then: &str) {
-    assert!(
-        index_of(text, first) < index_of(text, then),
-        "{first:?} not before {then:?}:\n{text}"
-    );
+    assert!(index_of(text, first) < index_of(text, then), "{first:?} not before {then:?}:\n{text}");
 }
 
 const CRD: &str = r#"
@@ -201,19 +197,12 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
 
     let plan = s.slipway(&["plan", ENV, "--detailed-exitcode"]);
     plan.assert_code(2);
-    assert!(
-        !plan.stdout.contains("hunter2-very-secret"),
-        "secret in plan:\n{}",
-        plan.stdout
-    );
+    assert!(!plan.stdout.contains("hunter2-very-secret"), "secret in plan:\n{}", plan.stdout);
 
     let apply = s.slipway(&["apply", ENV, "-auto-approve"]);
     apply.assert_code(0);
     let all = format!("{}{}", apply.stdout, apply.stderr);
-    assert!(
-        !all.contains("hunter2-very-secret"),
-        "secret in output:\n{all}"
-    );
+    assert!(!all.contains("hunter2-very-secret"), "secret in output:\n{all}");
     // Implicit edges: the custom resource after its CRD, namespaced objects after the namespace.
     assert_before(
         &all,
@@ -227,19 +216,11 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
     );
 
     // What the cluster holds: labelled, the Deployment Available (apply waited for it).
-    let w = s
-        .kubectl(&["get", "widget", "w1", "-n", "demo", "-o", "json"])
-        .ok("get widget");
+    let w = s.kubectl(&["get", "widget", "w1", "-n", "demo", "-o", "json"]).ok("get widget");
     let w: serde_json::Value = serde_json::from_str(&w.stdout).unwrap();
     assert_eq!(w["spec"]["size"], 3);
-    assert_eq!(
-        w["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-        "slipway"
-    );
-    assert!(
-        w["metadata"]["labels"]["slipway.dev/stack"].is_string(),
-        "{w}"
-    );
+    assert_eq!(w["metadata"]["labels"]["app.kubernetes.io/managed-by"], "slipway");
+    assert!(w["metadata"]["labels"]["slipway.dev/stack"].is_string(), "{w}");
     let d = s
         .kubectl(&[
             "get",
@@ -264,11 +245,7 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
             "json",
         ])
         .ok("get configmap");
-    assert!(
-        fm.stdout.contains("\"manager\": \"slipway\""),
-        "{}",
-        fm.stdout
-    );
+    assert!(fm.stdout.contains("\"manager\": \"slipway\""), "{}", fm.stdout);
     assert!(!s.state().is_empty());
 
     // Second plan: nothing to do, although the API server defaulted many fields and the
@@ -278,10 +255,7 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
     // Refresh is O(kinds): one LIST per (kind, namespace), never a GET per object.
     let stats = format!("{}{}", again.stdout, again.stderr);
     assert!(stats.contains("kubernetes:List"), "no call stats:\n{stats}");
-    assert!(
-        !stats.contains("kubernetes:Get"),
-        "a GET during refresh:\n{stats}"
-    );
+    assert!(!stats.contains("kubernetes:Get"), "a GET during refresh:\n{stats}");
     // 6 (kind, namespace) pairs: CRD, Namespace (cluster-scoped); Widget, ConfigMap, Secret,
     // Deployment in demo.
     assert_eq!(stat(&stats, "kubernetes:List"), 6, "{stats}");
@@ -301,43 +275,20 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
         r#"{"data":{"mode":"slow"}}"#,
     ])
     .ok("kubectl patch");
-    s.kubectl(&["delete", "widget", "w1", "-n", "demo"])
-        .ok("kubectl delete");
+    s.kubectl(&["delete", "widget", "w1", "-n", "demo"]).ok("kubectl delete");
     let drift = s.slipway(&["plan", ENV, "--detailed-exitcode"]);
     drift.assert_code(2);
-    assert!(
-        drift.stdout.contains("kubernetes_manifest.settings"),
-        "{}",
-        drift.stdout
-    );
-    assert!(
-        drift.stdout.contains("kubernetes_manifest.widget"),
-        "{}",
-        drift.stdout
-    );
+    assert!(drift.stdout.contains("kubernetes_manifest.settings"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("kubernetes_manifest.widget"), "{}", drift.stdout);
     assert!(drift.stdout.contains("slow"), "{}", drift.stdout);
-    assert!(
-        !drift.stdout.contains("kubernetes_manifest.web"),
-        "{}",
-        drift.stdout
-    );
+    assert!(!drift.stdout.contains("kubernetes_manifest.web"), "{}", drift.stdout);
     s.slipway(&["apply", ENV, "-auto-approve"]).assert_code(0);
     let cm = s
-        .kubectl(&[
-            "get",
-            "configmap",
-            "settings",
-            "-n",
-            "demo",
-            "-o",
-            "jsonpath={.data.mode}",
-        ])
+        .kubectl(&["get", "configmap", "settings", "-n", "demo", "-o", "jsonpath={.data.mode}"])
         .ok("get configmap");
     assert_eq!(cm.stdout.trim(), "fast");
-    s.kubectl(&["get", "widget", "w1", "-n", "demo"])
-        .ok("widget recreated");
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.kubectl(&["get", "widget", "w1", "-n", "demo"]).ok("widget recreated");
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
 
     // A change of configuration is planned through a server-side dry run: `object` shows
     // what the API server would store (cpu "0.25" is stored as "250m", which only the server
@@ -350,15 +301,11 @@ fn kubernetes_manifest_applies_crd_and_workloads_in_one_run_repairs_drift_and_de
     p.assert_code(2);
     let out = format!("{}{}", p.stdout, p.stderr);
     assert!(out.contains("kubernetes_manifest.web"), "{out}");
-    assert!(
-        out.contains("250m"),
-        "the plan did not show the server's form:\n{out}"
-    );
+    assert!(out.contains("250m"), "the plan did not show the server's form:\n{out}");
     assert!(!out.contains("kubernetes_manifest.settings"), "{out}");
     assert_eq!(stat(&out, "kubernetes:DryRunApply"), 1, "{out}");
     s.slipway(&["apply", ENV, "-auto-approve"]).assert_code(0);
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
     let refused = changed.replace(
         r#"data       = { mode = "fast", level = "3" }"#,
         "data       = { mode = \"fast\", level = \"3\" }\n    datta      = { x = \"1\" }",
@@ -432,15 +379,9 @@ resource "kubernetes_manifest" "ok" {
     let r = s.slipway(&["apply", ENV, "-auto-approve"]);
     r.assert_code(1);
     let all = format!("{}{}", r.stdout, r.stderr);
-    assert!(
-        all.contains("ConfigMapp") && all.contains("did you mean \"ConfigMap\""),
-        "{all}"
-    );
+    assert!(all.contains("ConfigMapp") && all.contains("did you mean \"ConfigMap\""), "{all}");
     assert!(all.contains("kubernetes_manifest.typo"), "{all}");
-    assert!(
-        all.contains("declared at") && all.contains("main.hcl:"),
-        "not located: {all}"
-    );
+    assert!(all.contains("declared at") && all.contains("main.hcl:"), "not located: {all}");
 
     // A field the API server rejects (strict validation): found by the plan's dry run, so
     // the apply stops before changing anything, at the resource's line.
@@ -473,10 +414,7 @@ resource "kubernetes_manifest" "ok" {
     let r = s.slipway(&["apply", ENV, "-auto-approve"]);
     r.assert_code(1);
     let all = format!("{}{}", r.stdout, r.stderr);
-    assert!(
-        all.contains("conflict") && all.contains("force_conflicts"),
-        "{all}"
-    );
+    assert!(all.contains("conflict") && all.contains("force_conflicts"), "{all}");
     let owner = s.kubectl(&["get", "configmap", "shared", "-o", "jsonpath={.data.owner}"]);
     assert_eq!(owner.stdout.trim(), "them");
     s.config(&shared(true));
@@ -488,16 +426,11 @@ resource "kubernetes_manifest" "ok" {
 
     // State intact: the good object is still there and planned as no change.
     s.config(good);
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
     // The same, with the provider configured by attributes rather than a kubeconfig.
     s.config_by_attributes(good);
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
-    assert!(
-        s.state().contains("\"ok\""),
-        "state lost the object:\n{before}"
-    );
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
+    assert!(s.state().contains("\"ok\""), "state lost the object:\n{before}");
 
     // Never ready: kwok fails the pods of this template; Available never becomes True.
     s.config(&format!(
@@ -600,15 +533,11 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
         }
         child.wait().unwrap();
         let now = managed().len();
-        assert!(
-            now > 0 && now < 20,
-            "{now} objects: the kill was not mid-apply"
-        );
+        assert!(now > 0 && now < 20, "{now} objects: the kill was not mid-apply");
         // No force-unlock: the next run takes over the lock the kill left.
     }
     s.slipway(&["apply", ENV, "-auto-approve"]).assert_code(0);
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
     let mut names = managed();
     names.sort();
     let before = names.len();
@@ -630,32 +559,19 @@ fn kubernetes_apply_killed_midway_converges_without_duplicates() {
     let applied = s.slipway(&["apply", ENV, "-auto-approve"]);
     applied.assert_code(0);
     assert!(
-        applied
-            .stdout
-            .contains("kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]")
-            && applied
-                .stdout
-                .contains("kubernetes_manifest.doc[\"Namespace/fromyaml\"]"),
+        applied.stdout.contains("kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]")
+            && applied.stdout.contains("kubernetes_manifest.doc[\"Namespace/fromyaml\"]"),
         "{}",
         applied.stdout
     );
-    let cm = s.kubectl(&[
-        "get",
-        "configmap",
-        "c",
-        "-n",
-        "fromyaml",
-        "-o",
-        "jsonpath={.data.k}",
-    ]);
+    let cm = s.kubectl(&["get", "configmap", "c", "-n", "fromyaml", "-o", "jsonpath={.data.k}"]);
     assert_eq!(cm.stdout.trim(), "v");
     assert_before(
         &applied.stdout,
         "kubernetes_manifest.doc[\"Namespace/fromyaml\"]: Creation complete",
         "kubernetes_manifest.doc[\"ConfigMap/fromyaml/c\"]: Creating...",
     );
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
     let destroyed = s.slipway(&["destroy", ENV, "-auto-approve"]);
     destroyed.assert_code(0);
     assert_before(
@@ -777,15 +693,7 @@ resource "kubernetes_manifest" "cm" {{
         "kubernetes_manifest.ns: Creating...",
     );
     let got = s
-        .kubectl(&[
-            "get",
-            "configmap",
-            "settings",
-            "-n",
-            "late",
-            "-o",
-            "jsonpath={.data.made}",
-        ])
+        .kubectl(&["get", "configmap", "settings", "-n", "late", "-o", "jsonpath={.data.made}"])
         .ok("get configmap");
     assert_eq!(got.stdout, "by the same apply as its credentials");
 
@@ -798,8 +706,7 @@ resource "kubernetes_manifest" "cm" {{
 
     // A bearer token (a service account bound to cluster-admin), and `tls_server_name`:
     // with a name the serving certificate lacks, the TLS handshake must fail.
-    s.kubectl(&["create", "serviceaccount", "deployer", "-n", "default"])
-        .ok("create sa");
+    s.kubectl(&["create", "serviceaccount", "deployer", "-n", "default"]).ok("create sa");
     s.kubectl(&[
         "create",
         "clusterrolebinding",
@@ -809,14 +716,7 @@ resource "kubernetes_manifest" "cm" {{
     ])
     .ok("bind sa");
     let token = s
-        .kubectl(&[
-            "create",
-            "token",
-            "deployer",
-            "-n",
-            "default",
-            "--duration=1h",
-        ])
+        .kubectl(&["create", "token", "deployer", "-n", "default", "--duration=1h"])
         .ok("token")
         .stdout
         .trim()
@@ -832,11 +732,7 @@ resource "kubernetes_manifest" "cm" {{
     let r = s.slipway(&["plan", ENV, "--detailed-exitcode", "--stats"]);
     r.assert_code(0);
     assert!(stat(&format!("{}{}", r.stdout, r.stderr), "kubernetes:List") >= 1);
-    std::fs::write(
-        &main,
-        format!("{}\n{body}", by_token("not-in-the-certificate")),
-    )
-    .unwrap();
+    std::fs::write(&main, format!("{}\n{body}", by_token("not-in-the-certificate"))).unwrap();
     let r = s.slipway(&["plan", ENV]);
     r.assert_code(1);
     // Refused at once, not after the bounded wait for a server that is still starting.
@@ -845,11 +741,7 @@ resource "kubernetes_manifest" "cm" {{
         "{}",
         r.stderr
     );
-    assert!(
-        !r.stderr.contains(&token),
-        "the token leaked into an error:\n{}",
-        r.stderr
-    );
+    assert!(!r.stderr.contains(&token), "the token leaked into an error:\n{}", r.stderr);
     std::fs::write(&main, format!("{provider}\n{body}")).unwrap();
 
     // Destroy: the objects go before the certificate their provider was configured with.

@@ -19,14 +19,12 @@ pub const ETCD_VERSION: &str = "3.6.14";
 
 /// The directory of the real binaries (`kube-apiserver`, `kubeadm`, `kubectl`, `etcd`, …).
 pub fn kube_bin_dir() -> PathBuf {
-    let dir = std::env::var_os("SLIPWAY_KUBE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            panic!(
-                "SLIPWAY_KUBE_BIN is not set: these tests run the real Kubernetes components; \
+    let dir = std::env::var_os("SLIPWAY_KUBE_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "SLIPWAY_KUBE_BIN is not set: these tests run the real Kubernetes components; \
              build them with `export SLIPWAY_KUBE_BIN=$(scripts/install-kube)` (scripts/test does)"
-            )
-        });
+        )
+    });
     assert!(
         dir.join("kube-apiserver").is_file(),
         "SLIPWAY_KUBE_BIN={} holds no kube-apiserver: run scripts/install-kube",
@@ -38,11 +36,7 @@ pub fn kube_bin_dir() -> PathBuf {
 /// The path of one real binary.
 pub fn kube_bin(name: &str) -> PathBuf {
     let path = kube_bin_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/install-kube",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing: run scripts/install-kube", path.display());
     path
 }
 
@@ -87,16 +81,11 @@ pub fn kubeadm_validate(yaml: &str, scratch: &Path) -> Out {
     let file = scratch.join(format!(
         "kubeadm-{}-{}.yaml",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     ));
     std::fs::write(&file, yaml).unwrap();
     let out = output(
-        Command::new(kube_bin("kubeadm"))
-            .args(["config", "validate", "--config"])
-            .arg(&file),
+        Command::new(kube_bin("kubeadm")).args(["config", "validate", "--config"]).arg(&file),
     );
     let _ = std::fs::remove_file(&file);
     out
@@ -142,9 +131,7 @@ fn regex_like_token(t: &str) -> bool {
         return false;
     };
     let ok = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     };
     ok(id, 6) && ok(secret, 16)
 }
@@ -193,10 +180,7 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Starts a cluster with `nodes` kwok nodes on `ip` (a 127.0.0.x address).
     pub fn start(ip: &str, nodes: usize) -> LocalCluster {
-        let dir = tempfile::Builder::new()
-            .prefix("slipway-cluster-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("slipway-cluster-").tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-cluster");
         let out = output(
             Command::new(&script)
@@ -214,16 +198,8 @@ impl LocalCluster {
             );
         }
         let kubeconfig = PathBuf::from(out.stdout.trim());
-        assert!(
-            kubeconfig.is_file(),
-            "no kubeconfig at {}",
-            kubeconfig.display()
-        );
-        LocalCluster {
-            dir,
-            kubeconfig,
-            ip: ip.to_string(),
-        }
+        assert!(kubeconfig.is_file(), "no kubeconfig at {}", kubeconfig.display());
+        LocalCluster { dir, kubeconfig, ip: ip.to_string() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -277,12 +253,7 @@ impl Drop for LocalCluster {
             // What the cluster was doing when the test failed, while it still runs: workloads
             // that are not ready and the latest events say what an apply was waiting for.
             for args in [
-                &[
-                    "get",
-                    "nodes,deployments,statefulsets",
-                    "-A",
-                    "--request-timeout=10s",
-                ][..],
+                &["get", "nodes,deployments,statefulsets", "-A", "--request-timeout=10s"][..],
                 &[
                     "get",
                     "events",
@@ -310,10 +281,7 @@ impl Drop for LocalCluster {
             .output();
         if std::thread::panicking() {
             let path = self.dir.path().to_path_buf();
-            eprintln!(
-                "local cluster kept for inspection: {} (logs/)",
-                path.display()
-            );
+            eprintln!("local cluster kept for inspection: {} (logs/)", path.display());
             // Keep the directory: replace it with an empty temp dir that is dropped instead.
             let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
             let _ = kept.keep();
@@ -345,11 +313,9 @@ impl Proc {
     pub fn alive(&mut self) -> Result<(), String> {
         match self.child.try_wait().unwrap() {
             None => Ok(()),
-            Some(status) => Err(format!(
-                "{} exited ({status}):\n{}",
-                self.log.display(),
-                self.tail()
-            )),
+            Some(status) => {
+                Err(format!("{} exited ({status}):\n{}", self.log.display(), self.tail()))
+            }
         }
     }
 

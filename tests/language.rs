@@ -35,10 +35,7 @@ fn console(dir: &std::path::Path, json: bool, input: &str) -> (i32, String, Stri
 }
 
 fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
 
 /// The silent loss of issue #12: `<<EOT` followed at once by `EOT` made the parser read on to
@@ -51,10 +48,7 @@ fn empty_heredoc_does_not_swallow_the_blocks_after_it() {
         "locals {\n  empty = <<EOT\nEOT\n  after = \"kept\"\n}\n\noutput \"empty\" {\n  value = local.empty\n}\n\noutput \"after\" {\n  value = local.after\n}\n\noutput \"indented\" {\n  value = <<-EOT\n  EOT\n}\n\noutput \"last\" {\n  value = <<EOT\nx\nEOT\n}\n",
     );
     let env = t.join("env");
-    let apply = slipway_in(
-        &env,
-        ["apply", ".", "-auto-approve", "--state-dir", "state"],
-    );
+    let apply = slipway_in(&env, ["apply", ".", "-auto-approve", "--state-dir", "state"]);
     apply.assert_no_crash().assert_code(0);
     let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
     out.assert_code(0);
@@ -108,12 +102,9 @@ output "ids" {
 "#,
     );
     let env = t.join("env");
-    slipway_in(
-        &env,
-        ["apply", ".", "-auto-approve", "--state-dir", "state"],
-    )
-    .assert_no_crash()
-    .assert_code(0);
+    slipway_in(&env, ["apply", ".", "-auto-approve", "--state-dir", "state"])
+        .assert_no_crash()
+        .assert_code(0);
     let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
     out.assert_code(0);
     let doc = out.json();
@@ -123,34 +114,16 @@ output "ids" {
         "{}",
         out.dump()
     );
-    assert_eq!(
-        doc["from_var"]["value"],
-        serde_json::json!(["a=a", "b=b"]),
-        "{}",
-        out.dump()
-    );
+    assert_eq!(doc["from_var"]["value"], serde_json::json!(["a=a", "b=b"]), "{}", out.dump());
     // A list still binds its index.
-    assert_eq!(
-        doc["from_list"]["value"],
-        serde_json::json!(["0=p", "1=q"]),
-        "{}",
-        out.dump()
-    );
-    assert_eq!(
-        doc["ids"]["value"],
-        serde_json::json!(["a", "b"]),
-        "{}",
-        out.dump()
-    );
+    assert_eq!(doc["from_list"]["value"], serde_json::json!(["0=p", "1=q"]), "{}", out.dump());
+    assert_eq!(doc["ids"]["value"], serde_json::json!(["a", "b"]), "{}", out.dump());
 }
 
 #[test]
 fn unterminated_heredoc_is_an_error_with_a_location() {
     let t = TestDir::new();
-    t.write(
-        "env/main.hcl",
-        "output \"x\" {\n  value = <<EOT\nnever closed\n}\n",
-    );
+    t.write("env/main.hcl", "output \"x\" {\n  value = <<EOT\nnever closed\n}\n");
     let run = slipway_in(&t.join("env"), ["validate", "."]);
     run.assert_no_crash().assert_code(1);
     assert!(run.stderr.contains("main.hcl:"), "{}", run.dump());
@@ -179,12 +152,7 @@ fn console_evaluates_variables_locals_and_functions_from_stdin() {
     assert_eq!(code, 1, "{out}\n{err}");
     let docs = json_lines(&out);
     assert_eq!(docs.len(), 2, "{out}");
-    assert!(
-        docs[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("<console:1>:1:1")),
-        "{out}"
-    );
+    assert!(docs[0]["error"].as_str().is_some_and(|e| e.contains("<console:1>:1:1")), "{out}");
     assert_eq!(docs[1]["value"], 2);
     assert_eq!(docs[1]["type"], "number");
 }
@@ -192,16 +160,9 @@ fn console_evaluates_variables_locals_and_functions_from_stdin() {
 #[test]
 fn console_reads_resources_from_state() {
     let t = TestDir::new();
-    t.write(
-        "env/main.hcl",
-        "resource \"random_id\" \"x\" {\n  byte_length = 4\n}\n",
-    );
+    t.write("env/main.hcl", "resource \"random_id\" \"x\" {\n  byte_length = 4\n}\n");
     let env = t.join("env");
-    slipway_in(
-        &env,
-        ["apply", ".", "-auto-approve", "--state-dir", "state"],
-    )
-    .assert_code(0);
+    slipway_in(&env, ["apply", ".", "-auto-approve", "--state-dir", "state"]).assert_code(0);
     let (code, out, err) = console(&env, true, "length(random_id.x.hex)\n");
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(json_lines(&out)[0]["value"], 8, "{out}");
@@ -217,11 +178,7 @@ fn language_regressions_from_the_terraform_differential_test() {
     );
     let cases: &[(&str, serde_json::Value, serde_json::Value)] = &[
         // A single interpolation is the value itself, with its own type.
-        (
-            "\"${local.n}\"",
-            serde_json::json!(5),
-            serde_json::json!("number"),
-        ),
+        ("\"${local.n}\"", serde_json::json!(5), serde_json::json!("number")),
         (
             "\"${local.l}\"",
             serde_json::json!([1, 2]),
@@ -251,27 +208,11 @@ fn language_regressions_from_the_terraform_differential_test() {
             serde_json::json!("string"),
         ),
         // NFC and grapheme clusters.
-        (
-            "\"cafe\\u0301\" == \"caf\\u00e9\"",
-            serde_json::json!(true),
-            serde_json::json!("bool"),
-        ),
-        (
-            "length(\"cafe\\u0301\")",
-            serde_json::json!(4),
-            serde_json::json!("number"),
-        ),
-        (
-            "strrev(\"cafe\\u0301\")",
-            serde_json::json!("éfac"),
-            serde_json::json!("string"),
-        ),
+        ("\"cafe\\u0301\" == \"caf\\u00e9\"", serde_json::json!(true), serde_json::json!("bool")),
+        ("length(\"cafe\\u0301\")", serde_json::json!(4), serde_json::json!("number")),
+        ("strrev(\"cafe\\u0301\")", serde_json::json!("éfac"), serde_json::json!("string")),
         // Functions that were missing.
-        (
-            "regex(\"[a-z]+\", \"12ab3\")",
-            serde_json::json!("ab"),
-            serde_json::json!("string"),
-        ),
+        ("regex(\"[a-z]+\", \"12ab3\")", serde_json::json!("ab"), serde_json::json!("string")),
         (
             "replace(\"a1b22\", \"/[0-9]+/\", \"#\")",
             serde_json::json!("a#b#"),
@@ -287,27 +228,11 @@ fn language_regressions_from_the_terraform_differential_test() {
             serde_json::json!("cfbff0d1-9375-5685-968c-48ce8b15ae17"),
             serde_json::json!("string"),
         ),
-        (
-            "parseint(\"ff\", 16)",
-            serde_json::json!(255),
-            serde_json::json!("number"),
-        ),
+        ("parseint(\"ff\", 16)", serde_json::json!(255), serde_json::json!("number")),
         // Collection types.
-        (
-            "tolist([1])",
-            serde_json::json!([1]),
-            serde_json::json!(["list", "number"]),
-        ),
-        (
-            "toset([\"a\"])",
-            serde_json::json!(["a"]),
-            serde_json::json!(["set", "string"]),
-        ),
-        (
-            "tomap({a = 1})",
-            serde_json::json!({"a": 1}),
-            serde_json::json!(["map", "number"]),
-        ),
+        ("tolist([1])", serde_json::json!([1]), serde_json::json!(["list", "number"])),
+        ("toset([\"a\"])", serde_json::json!(["a"]), serde_json::json!(["set", "string"])),
+        ("tomap({a = 1})", serde_json::json!({"a": 1}), serde_json::json!(["map", "number"])),
     ];
     let input: String = cases.iter().map(|(e, _, _)| format!("{e}\n")).collect();
     let (code, out, err) = console(&t.join("env"), true, &input);
@@ -328,24 +253,12 @@ fn output_json_reports_terraform_types() {
         "locals {\n  names = [\"a\", \"b\"]\n}\noutput \"list\" {\n  value = tolist(local.names)\n}\noutput \"tuple\" {\n  value = local.names\n}\noutput \"set\" {\n  value = toset(local.names)\n}\noutput \"map\" {\n  value = tomap({ a = 1 })\n}\noutput \"object\" {\n  value = { a = 1, b = \"x\" }\n}\noutput \"secret\" {\n  value     = \"s\"\n  sensitive = true\n}\n",
     );
     let env = t.join("env");
-    slipway_in(
-        &env,
-        ["apply", ".", "-auto-approve", "--state-dir", "state"],
-    )
-    .assert_code(0);
+    slipway_in(&env, ["apply", ".", "-auto-approve", "--state-dir", "state"]).assert_code(0);
     let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
     out.assert_code(0);
     let doc = out.json();
-    assert_eq!(
-        doc["list"]["type"],
-        serde_json::json!(["list", "string"]),
-        "{}",
-        out.dump()
-    );
-    assert_eq!(
-        doc["tuple"]["type"],
-        serde_json::json!(["tuple", ["string", "string"]])
-    );
+    assert_eq!(doc["list"]["type"], serde_json::json!(["list", "string"]), "{}", out.dump());
+    assert_eq!(doc["tuple"]["type"], serde_json::json!(["tuple", ["string", "string"]]));
     assert_eq!(doc["set"]["type"], serde_json::json!(["set", "string"]));
     assert_eq!(doc["map"]["type"], serde_json::json!(["map", "number"]));
     assert_eq!(
@@ -396,11 +309,7 @@ output "kept" {
 "#,
     );
     let env = t.join("env");
-    slipway_in(
-        &env,
-        ["apply", ".", "-auto-approve", "--state-dir", "state"],
-    )
-    .assert_code(0);
+    slipway_in(&env, ["apply", ".", "-auto-approve", "--state-dir", "state"]).assert_code(0);
     // Terraform 1.0.3's rendering of 1/3 (`terraform console`).
     let third = format!("0.{}5", "3".repeat(154));
     let out = slipway_in(&env, ["output", "--json", "--state-dir", "state"]);
@@ -433,9 +342,5 @@ output "kept" {
     assert!(state.contains("9007199254740993"), "state:\n{state}");
     assert!(state.contains(&third), "state:\n{state}");
     // And the next plan sees no change.
-    slipway_in(
-        &env,
-        ["plan", ".", "--state-dir", "state", "--detailed-exitcode"],
-    )
-    .assert_code(0);
+    slipway_in(&env, ["plan", ".", "--state-dir", "state", "--detailed-exitcode"]).assert_code(0);
 }

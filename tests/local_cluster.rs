@@ -47,26 +47,14 @@ spec:
 "#;
     let file = cluster.dir().join("workloads.yaml");
     std::fs::write(&file, manifest).unwrap();
-    cluster
-        .kubectl(&["apply", "-f", file.to_str().unwrap()])
-        .ok("kubectl apply");
+    cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]).ok("kubectl apply");
     // Available needs the scheduler (binding), kwok (pod Running/Ready) and the controller
     // manager (ReplicaSet, Deployment status).
     cluster
-        .kubectl(&[
-            "wait",
-            "--for=condition=Available",
-            "deployment/web",
-            "--timeout=120s",
-        ])
+        .kubectl(&["wait", "--for=condition=Available", "deployment/web", "--timeout=120s"])
         .ok("deployment Available");
     cluster
-        .kubectl(&[
-            "wait",
-            "--for=condition=Complete",
-            "job/once",
-            "--timeout=120s",
-        ])
+        .kubectl(&["wait", "--for=condition=Complete", "job/once", "--timeout=120s"])
         .ok("job Complete");
 
     // A controller that exits is restarted, as a kubelet restarts a static pod: killed here, the
@@ -81,22 +69,16 @@ spec:
     let first = child("kube-controller-manager");
     // SAFETY: sends SIGKILL to the controller manager this cluster started.
     assert_eq!(unsafe { libc::kill(first, libc::SIGKILL) }, 0);
-    wait_until(
-        "controller manager restarted",
-        Duration::from_secs(30),
-        || {
-            let now = child("kube-controller-manager");
-            // SAFETY: signal 0 only checks that the pid exists.
-            if now != first && unsafe { libc::kill(now, 0) } == 0 {
-                Ok(())
-            } else {
-                Err(format!("still {now}"))
-            }
-        },
-    );
-    cluster
-        .kubectl(&["scale", "deployment/web", "--replicas=5"])
-        .ok("scale");
+    wait_until("controller manager restarted", Duration::from_secs(30), || {
+        let now = child("kube-controller-manager");
+        // SAFETY: signal 0 only checks that the pid exists.
+        if now != first && unsafe { libc::kill(now, 0) } == 0 {
+            Ok(())
+        } else {
+            Err(format!("still {now}"))
+        }
+    });
+    cluster.kubectl(&["scale", "deployment/web", "--replicas=5"]).ok("scale");
     wait_until("five replicas available", Duration::from_secs(120), || {
         let out = cluster.kubectl(&[
             "get",
@@ -104,11 +86,7 @@ spec:
             "-o",
             "jsonpath={.status.availableReplicas}",
         ]);
-        if out.stdout.trim() == "5" {
-            Ok(())
-        } else {
-            Err(out.all())
-        }
+        if out.stdout.trim() == "5" { Ok(()) } else { Err(out.all()) }
     });
 
     // `down` stops every process `up` recorded: each component, and the restarted controllers'
@@ -117,11 +95,7 @@ spec:
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            let pid = std::fs::read_to_string(e.path())
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let pid = std::fs::read_to_string(e.path()).unwrap().trim().parse().unwrap();
             (e.file_name().to_string_lossy().into_owned(), pid)
         })
         .collect();
@@ -145,14 +119,9 @@ spec:
     for pid in pids {
         // A killed process reparented to init may linger as a zombie until reaped: that is dead.
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = state
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        let zombie = state.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
         // SAFETY: kill with signal 0 only checks that the pid exists.
         let exists = unsafe { libc::kill(pid, 0) } == 0;
-        assert!(
-            !exists || zombie,
-            "process {pid} of the local cluster is still running"
-        );
+        assert!(!exists || zombie, "process {pid} of the local cluster is still running");
     }
 }

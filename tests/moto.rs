@@ -24,12 +24,10 @@ impl Drop for Moto {
 }
 
 fn moto_server() -> PathBuf {
-    let p = std::env::var_os("SLIPWAY_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/moto-venv/bin/moto_server")
-        });
+    let p = std::env::var_os("SLIPWAY_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/moto-venv/bin/moto_server")
+    });
     assert!(
         p.exists(),
         "moto_server not found at {}: run scripts/install-moto (or set SLIPWAY_MOTO_SERVER)",
@@ -44,17 +42,8 @@ impl Moto {
         let port = crate::util::free_port_on("127.0.0.1");
         // The images real AWS has for the environments' defaults (Debian 12 from Debian's
         // account) beside moto's own: written by scripts/install-moto.
-        let amis = server
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("slipway-amis.json");
-        assert!(
-            amis.is_file(),
-            "{} not found: run scripts/install-moto",
-            amis.display()
-        );
+        let amis = server.parent().unwrap().parent().unwrap().join("slipway-amis.json");
+        assert!(amis.is_file(), "{} not found: run scripts/install-moto", amis.display());
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_AMIS_PATH", &amis)
@@ -66,11 +55,7 @@ impl Moto {
             .spawn()
             .expect("start moto_server");
         let python = server.parent().unwrap().join("python");
-        let moto = Moto {
-            child,
-            port,
-            python,
-        };
+        let moto = Moto { child, port, python };
         let t = Instant::now();
         // Python's start-up alone takes seconds when the machine is busy building.
         while t.elapsed() < Duration::from_secs(90) {
@@ -97,15 +82,8 @@ impl Moto {
             "import base64, json, boto3\nkw = dict(endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nec2 = boto3.client('ec2', **kw)\ns3 = boto3.client('s3', **kw)\nelbv2 = boto3.client('elbv2', **kw)\niam = boto3.client('iam', **kw)\nout = []\n{body}\nprint(json.dumps(out))\n",
             self.endpoint()
         );
-        let o = Command::new(&self.python)
-            .args(["-c", &script])
-            .output()
-            .expect("moto's python");
-        assert!(
-            o.status.success(),
-            "boto3 failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o = Command::new(&self.python).args(["-c", &script]).output().expect("moto's python");
+        assert!(o.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
@@ -140,13 +118,7 @@ fn slipway_at_with_env(
     vars: &[(&str, &str)],
 ) -> Run {
     let mut c = Cmd::new();
-    c.args(args.iter().map(|a| {
-        if *a == "ENV" {
-            env.to_str().unwrap()
-        } else {
-            a
-        }
-    }));
+    c.args(args.iter().map(|a| if *a == "ENV" { env.to_str().unwrap() } else { a }));
     aws_env(&mut c, endpoint, state);
     for (k, v) in vars {
         c.env(k, v);
@@ -160,23 +132,17 @@ fn slipway_at_with_env(
 /// The same, spawned: for tests that kill it.
 pub fn spawn_slipway_at(endpoint: &str, env: &Path, state: &Path, args: &[&str]) -> Child {
     let mut c = Command::new(crate::util::slipway_bin());
-    c.args(args.iter().map(|a| {
-        if *a == "ENV" {
-            env.to_str().unwrap()
-        } else {
-            a
-        }
-    }))
-    .env("AWS_ENDPOINT_URL", endpoint)
-    .env("AWS_ACCESS_KEY_ID", "testing")
-    .env("AWS_SECRET_ACCESS_KEY", "testing")
-    .env("AWS_REGION", "us-east-1")
-    .env("SLIPWAY_STATE_DIR", state)
-    .env("SLIPWAY_VAR_install_addons", "false")
-    .env("NO_COLOR", "1")
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    c.args(args.iter().map(|a| if *a == "ENV" { env.to_str().unwrap() } else { a }))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("SLIPWAY_STATE_DIR", state)
+        .env("SLIPWAY_VAR_install_addons", "false")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c.spawn().expect("spawn slipway")
 }
 

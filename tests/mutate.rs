@@ -126,11 +126,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
     }
 }
 
@@ -143,10 +139,8 @@ struct Seed {
 }
 
 fn read_tree(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(root.join(rel)).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for p in entries {
         let r = rel.join(p.file_name().unwrap());
@@ -180,10 +174,8 @@ fn seeds() -> Vec<Seed> {
     }
     for sub in ["malformed", "accepted"] {
         let dir = data_dir().join("corpus").join(sub);
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for p in entries {
             let name = format!("{sub}/{}", p.file_name().unwrap().to_string_lossy());
@@ -377,12 +369,10 @@ fn mutate_fixtures_and_corpus_never_panic_in_load_graph_and_walk() {
 #[test]
 fn mutate_is_deterministic_for_a_given_seed() {
     let input = b"resource \"random_id\" \"a\" {\n  byte_length = 4\n}\n";
-    let a: Vec<Vec<u8>> = (0..50)
-        .map(|i| mutate(input, b"${x}", &mut Rng::new(DEFAULT_SEED + i)))
-        .collect();
-    let b: Vec<Vec<u8>> = (0..50)
-        .map(|i| mutate(input, b"${x}", &mut Rng::new(DEFAULT_SEED + i)))
-        .collect();
+    let a: Vec<Vec<u8>> =
+        (0..50).map(|i| mutate(input, b"${x}", &mut Rng::new(DEFAULT_SEED + i))).collect();
+    let b: Vec<Vec<u8>> =
+        (0..50).map(|i| mutate(input, b"${x}", &mut Rng::new(DEFAULT_SEED + i))).collect();
     assert_eq!(a, b);
     // And it actually mutates.
     assert!(a.iter().filter(|m| m.as_slice() != input).count() > 40);

@@ -127,11 +127,8 @@ impl Stack {
         )
         .unwrap();
         std::fs::create_dir_all(repo.path().join(ENV)).unwrap();
-        std::fs::write(
-            repo.path().join(ENV).join("main.hcl"),
-            environment(&cluster.kubeconfig),
-        )
-        .unwrap();
+        std::fs::write(repo.path().join(ENV).join("main.hcl"), environment(&cluster.kubeconfig))
+            .unwrap();
         Stack { repo, cluster }
     }
 
@@ -178,13 +175,11 @@ const PROMTOOL_VERSION: &str = "3.5.0";
 
 /// Upstream promtool: `SLIPWAY_PROMTOOL`, else where `scripts/install-promtool` puts it.
 fn upstream_promtool() -> std::path::PathBuf {
-    let path = std::env::var_os("SLIPWAY_PROMTOOL")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
+    let path =
+        std::env::var_os("SLIPWAY_PROMTOOL").map(std::path::PathBuf::from).unwrap_or_else(|| {
             let home = std::env::var_os("HOME").expect("HOME");
-            Path::new(&home).join(format!(
-                ".cache/slipway-prometheus/v{PROMTOOL_VERSION}/bin/promtool"
-            ))
+            Path::new(&home)
+                .join(format!(".cache/slipway-prometheus/v{PROMTOOL_VERSION}/bin/promtool"))
         });
     assert!(
         path.is_file(),
@@ -198,10 +193,7 @@ fn upstream_promtool() -> std::path::PathBuf {
 /// Runs one of the Prometheus tools; missing is a failure with the install hint.
 fn tool(name: &str, args: &[&str]) -> Out {
     let found = Command::new(name).arg("--version").output();
-    assert!(
-        found.is_ok(),
-        "{name} is required by this test: {INSTALL_HINT}"
-    );
+    assert!(found.is_ok(), "{name} is required by this test: {INSTALL_HINT}");
     output(Command::new(name).args(args))
 }
 
@@ -276,10 +268,7 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
         .decode(secret["data"]["password"].as_str().unwrap())
         .unwrap();
     assert_eq!(String::from_utf8(stored).unwrap(), password);
-    assert!(
-        !all(&apply).contains("PRIVATE KEY"),
-        "a private key in apply's output"
-    );
+    assert!(!all(&apply).contains("PRIVATE KEY"), "a private key in apply's output");
 
     // The configuration Prometheus mounts is the one the module renders.
     let prometheus_yml = s.string_output("prometheus_config");
@@ -287,10 +276,7 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
     assert_eq!(cm["data"]["prometheus.yml"], prometheus_yml.as_str());
     let rules = s.kubectl_json(&["get", "configmap", "prometheus-rules", "-n", NS]);
     let rule_names: Vec<&String> = rules["data"].as_object().unwrap().keys().collect();
-    assert!(
-        rule_names.iter().any(|n| *n == "slipway-generated.yaml"),
-        "{rule_names:?}"
-    );
+    assert!(rule_names.iter().any(|n| *n == "slipway-generated.yaml"), "{rule_names:?}");
     assert!(
         !rule_names.iter().any(|n| n.contains("not-a-rule-file")),
         "rules/tests/ was loaded: {rule_names:?}"
@@ -299,10 +285,7 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
     check_rbac(&s);
     check_prometheus_config(&s, &prometheus_yml);
     check_generated_rules(&s);
-    assert!(
-        s.string_output("alertmanager_config")
-            .contains(RECEIVER_TOKEN)
-    );
+    assert!(s.string_output("alertmanager_config").contains(RECEIVER_TOKEN));
     check_alertmanager_config(&s);
 
     // Without alertmanager_config the module's own default goes into the Secret, amtool accepts
@@ -323,15 +306,10 @@ fn observability_installs_into_a_real_cluster_all_available_plan_empty_no_secret
     let update = s.slipway(&["apply", ENV, "-auto-approve"]);
     update.assert_code(0);
     assert!(!all(&update).contains(RECEIVER_TOKEN), "{}", all(&update));
-    assert_ne!(
-        checksum(&s),
-        before,
-        "a new configuration must roll the pod"
-    );
+    assert_ne!(checksum(&s), before, "a new configuration must roll the pod");
     check_alertmanager_config(&s);
     assert_workloads_ready(&s);
-    s.slipway(&["plan", ENV, "--detailed-exitcode"])
-        .assert_code(0);
+    s.slipway(&["plan", ENV, "--detailed-exitcode"]).assert_code(0);
 }
 
 /// prometheus.yml: the contract's job names, honor_labels on kube-state-metrics, etcd over TLS
@@ -347,10 +325,7 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
         .collect();
     assert_eq!(jobs.keys().copied().collect::<Vec<_>>(), JOBS.to_vec());
     assert_eq!(jobs["kube-state-metrics"]["honor_labels"], true);
-    assert_eq!(
-        jobs["etcd"]["static_configs"][0]["targets"],
-        serde_json::json!(["10.0.1.10:2379"])
-    );
+    assert_eq!(jobs["etcd"]["static_configs"][0]["targets"], serde_json::json!(["10.0.1.10:2379"]));
     assert_eq!(jobs["etcd"]["scheme"], "https");
     assert_eq!(
         jobs["kube-controller-manager"]["static_configs"][0]["targets"],
@@ -360,10 +335,7 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
         jobs["kube-scheduler"]["static_configs"][0]["targets"],
         serde_json::json!(["10.0.1.10:10259"])
     );
-    assert_eq!(
-        config["rule_files"],
-        serde_json::json!(["/etc/prometheus/rules/*.yaml"])
-    );
+    assert_eq!(config["rule_files"], serde_json::json!(["/etc/prometheus/rules/*.yaml"]));
 
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
@@ -376,11 +348,8 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
     std::fs::write(sa.join("ca.crt"), client["ca_cert_pem"].as_str().unwrap()).unwrap();
     let etcd = dir.join("etcd");
     std::fs::create_dir_all(&etcd).unwrap();
-    for (file, key) in [
-        ("ca.crt", "ca_cert_pem"),
-        ("tls.crt", "cert_pem"),
-        ("tls.key", "key_pem"),
-    ] {
+    for (file, key) in [("ca.crt", "ca_cert_pem"), ("tls.crt", "cert_pem"), ("tls.key", "key_pem")]
+    {
         std::fs::write(etcd.join(file), client[key].as_str().unwrap()).unwrap();
     }
     let rules = dir.join("rules");
@@ -390,12 +359,9 @@ fn check_prometheus_config(s: &Stack, prometheus_yml: &str) {
         std::fs::write(rules.join(name), text.as_str().unwrap()).unwrap();
     }
     let rewrite_paths = |text: &str| {
-        text.replace(
-            "/var/run/secrets/kubernetes.io/serviceaccount",
-            sa.to_str().unwrap(),
-        )
-        .replace("/etc/prometheus/secrets/etcd", etcd.to_str().unwrap())
-        .replace("/etc/prometheus/rules", rules.to_str().unwrap())
+        text.replace("/var/run/secrets/kubernetes.io/serviceaccount", sa.to_str().unwrap())
+            .replace("/etc/prometheus/secrets/etcd", etcd.to_str().unwrap())
+            .replace("/etc/prometheus/rules", rules.to_str().unwrap())
     };
     let rewritten = rewrite_paths(prometheus_yml);
     assert_ne!(rewritten, prometheus_yml);
@@ -461,10 +427,7 @@ fn check_generated_rules(s: &Stack) {
         .iter()
         .map(|r| {
             assert_eq!(r["record"], "slipway:certificate_expiry_timestamp_seconds");
-            (
-                r["labels"]["certificate"].as_str().unwrap(),
-                r["expr"].as_str().unwrap(),
-            )
+            (r["labels"]["certificate"].as_str().unwrap(), r["expr"].as_str().unwrap())
         })
         .collect();
     assert_eq!(
@@ -474,10 +437,7 @@ fn check_generated_rules(s: &Stack) {
     // The apiserver's expiry, computed here from its RFC 3339 form with `date`.
     let rfc3339 = expiry["apiserver"].as_str().unwrap();
     let date = output(Command::new("date").args(["-u", "-d", rfc3339, "+%s"])).ok("date -d");
-    assert_eq!(
-        series["apiserver"],
-        format!("vector({})", date.stdout.trim())
-    );
+    assert_eq!(series["apiserver"], format!("vector({})", date.stdout.trim()));
 }
 
 /// The Alertmanager configuration in the Secret is the module's, and amtool accepts it.
@@ -519,12 +479,7 @@ fn check_rbac(s: &Stack) {
             args.extend_from_slice(&["--subresource", sub]);
         }
         let out = s.cluster.kubectl(&args);
-        assert_eq!(
-            out.code == 0,
-            allowed,
-            "prometheus {verb} {what} {sub}: {}",
-            out.all()
-        );
+        assert_eq!(out.code == 0, allowed, "prometheus {verb} {what} {sub}: {}", out.all());
     }
 
     let ksm = s.kubectl_json(&["get", "deployment", "kube-state-metrics", "-n", NS]);
@@ -534,10 +489,7 @@ fn check_rbac(s: &Stack) {
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
-    let resources = args
-        .iter()
-        .find(|a| a.starts_with("--resources="))
-        .expect("--resources");
+    let resources = args.iter().find(|a| a.starts_with("--resources=")).expect("--resources");
     assert!(resources.contains("replicationcontrollers"), "{resources}");
     assert!(resources.contains("jobs"), "{resources}");
     assert!(!resources.contains("secrets"), "{resources}");
@@ -595,9 +547,7 @@ fn check_rbac(s: &Stack) {
         // Ready once the informers have synced: the node and workload families are there.
         if out.code == 0
             && out.stdout.contains("kube_node_info{")
-            && out
-                .stdout
-                .contains("kube_deployment_status_replicas_available{")
+            && out.stdout.contains("kube_deployment_status_replicas_available{")
         {
             metrics = out.stdout;
             Ok(())
@@ -606,10 +556,7 @@ fn check_rbac(s: &Stack) {
         }
     });
     assert_eq!(
-        metrics
-            .lines()
-            .filter(|l| l.starts_with("kube_node_info{"))
-            .count(),
+        metrics.lines().filter(|l| l.starts_with("kube_node_info{")).count(),
         2,
         "one kube_node_info per kwok node"
     );

@@ -145,17 +145,11 @@ fn query(base: &str, expr: &str) -> Vec<Json> {
     assert_eq!(out.code, 0, "query {expr}: {}", out.all());
     let doc: Json = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["status"], "success", "query {expr}: {doc}");
-    doc["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    doc["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
 fn label_values(result: &[Json], label: &str) -> BTreeSet<String> {
-    result
-        .iter()
-        .filter_map(|s| s["metric"][label].as_str().map(str::to_string))
-        .collect()
+    result.iter().filter_map(|s| s["metric"][label].as_str().map(str::to_string)).collect()
 }
 
 fn scalar(result: &[Json]) -> f64 {
@@ -221,18 +215,13 @@ module "observability" {{
 
     work.write("workloads.yaml", WORKLOADS);
     cluster
-        .kubectl(&[
-            "apply",
-            "-f",
-            &work.join("workloads.yaml").to_string_lossy(),
-        ])
+        .kubectl(&["apply", "-f", &work.join("workloads.yaml").to_string_lossy()])
         .ok("kubectl apply the workloads");
 
     // What the module deployed: the scrape configuration and the rule files Prometheus mounts.
     let cm = |name: &str| -> Json {
-        let out = cluster
-            .kubectl(&["get", "configmap", name, "-n", "monitoring", "-o", "json"])
-            .ok(name);
+        let out =
+            cluster.kubectl(&["get", "configmap", name, "-n", "monitoring", "-o", "json"]).ok(name);
         serde_json::from_str::<Json>(&out.stdout).unwrap()["data"].clone()
     };
     let config = cm("prometheus-config")["prometheus.yml"]
@@ -240,17 +229,11 @@ module "observability" {{
         .expect("prometheus.yml in ConfigMap prometheus-config")
         .to_string();
     let rules = cm("prometheus-rules");
-    let rules = rules
-        .as_object()
-        .expect("rule files in ConfigMap prometheus-rules");
+    let rules = rules.as_object().expect("rule files in ConfigMap prometheus-rules");
     for (file, text) in rules {
         work.write(format!("rules/{file}"), text.as_str().unwrap());
     }
-    assert!(
-        rules.len() >= 8,
-        "the module's rule files and its generated one: {:?}",
-        rules.keys()
-    );
+    assert!(rules.len() >= 8, "the module's rule files and its generated one: {:?}", rules.keys());
 
     // kube-state-metrics with the module's ServiceAccount: its ClusterRole must let it list all.
     let ca = pki.join("ca.crt");
@@ -315,12 +298,7 @@ module "observability" {{
     )
     .ok("rewrite prometheus.yml");
     work.write("prometheus.yml", &rewritten.stdout);
-    let jobs: Vec<&str> = spec["targets"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let jobs: Vec<&str> = spec["targets"].as_object().unwrap().keys().map(String::as_str).collect();
     for job in &jobs {
         assert!(
             rewritten.stdout.contains(&format!("job_name: {job}")),
@@ -349,10 +327,7 @@ module "observability" {{
         let out = output(Command::new("curl").args(["-sS", &format!("{base}/api/v1/targets")]));
         let doc: Json =
             serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {}", out.all()))?;
-        let active = doc["data"]["activeTargets"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let active = doc["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
         let up: BTreeSet<String> = active
             .iter()
             .filter(|t| t["health"] == "up")
@@ -361,12 +336,7 @@ module "observability" {{
         let down: Vec<String> = active
             .iter()
             .filter(|t| t["health"] != "up")
-            .map(|t| {
-                format!(
-                    "{} {}: {}",
-                    t["labels"]["job"], t["scrapeUrl"], t["lastError"]
-                )
-            })
+            .map(|t| format!("{} {}: {}", t["labels"]["job"], t["scrapeUrl"], t["lastError"]))
             .collect();
         if active.len() == targets && down.is_empty() {
             Ok(())
@@ -375,58 +345,37 @@ module "observability" {{
         }
     });
     // Rates and the recording rules need two scrapes and an evaluation after them.
-    wait_until(
-        "rates of cAdvisor series recorded",
-        Duration::from_secs(240),
-        || {
-            let r = query(
-                &base,
-                r#"namespace:container_network_receive_bytes:rate5m{namespace="shop"}"#,
-            );
-            let c = query(
-                &base,
-                r#"namespace:container_cpu_usage_seconds:rate5m{namespace="shop"}"#,
-            );
-            // Every target scraped at least twice (rates over any job have two samples).
-            let twice = query(&base, "count_over_time(up[10m]) >= 2");
-            if !r.is_empty() && !c.is_empty() && scalar(&r) > 0.0 && twice.len() == targets {
-                Ok(())
-            } else {
-                Err(format!(
-                    "receive {r:?}, cpu {c:?}, scraped twice {}",
-                    twice.len()
-                ))
-            }
-        },
-    );
-    wait_until(
-        "kube-state-metrics sees every workload",
-        Duration::from_secs(60),
-        || {
-            let failed = label_values(
-                &query(&base, r#"kube_job_failed{condition="true"} == 1"#),
-                "job_name",
-            );
-            let crash = query(
-                &base,
-                r#"kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"} == 1"#,
-            );
-            if failed.contains("report") && !crash.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("failed jobs {failed:?}, crash-looping {crash:?}"))
-            }
-        },
-    );
+    wait_until("rates of cAdvisor series recorded", Duration::from_secs(240), || {
+        let r =
+            query(&base, r#"namespace:container_network_receive_bytes:rate5m{namespace="shop"}"#);
+        let c = query(&base, r#"namespace:container_cpu_usage_seconds:rate5m{namespace="shop"}"#);
+        // Every target scraped at least twice (rates over any job have two samples).
+        let twice = query(&base, "count_over_time(up[10m]) >= 2");
+        if !r.is_empty() && !c.is_empty() && scalar(&r) > 0.0 && twice.len() == targets {
+            Ok(())
+        } else {
+            Err(format!("receive {r:?}, cpu {c:?}, scraped twice {}", twice.len()))
+        }
+    });
+    wait_until("kube-state-metrics sees every workload", Duration::from_secs(60), || {
+        let failed =
+            label_values(&query(&base, r#"kube_job_failed{condition="true"} == 1"#), "job_name");
+        let crash = query(
+            &base,
+            r#"kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"} == 1"#,
+        );
+        if failed.contains("report") && !crash.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("failed jobs {failed:?}, crash-looping {crash:?}"))
+        }
+    });
 
     // The rule files loaded and evaluate without error.
     let out = output(Command::new("curl").args(["-sS", &format!("{base}/api/v1/rules")]));
     let doc: Json = serde_json::from_str(&out.stdout).unwrap();
     let groups = doc["data"]["groups"].as_array().unwrap();
-    let loaded: usize = groups
-        .iter()
-        .map(|g| g["rules"].as_array().unwrap().len())
-        .sum();
+    let loaded: usize = groups.iter().map(|g| g["rules"].as_array().unwrap().len()).sum();
     assert!(loaded >= alerts().len(), "{loaded} rules loaded:\n{doc}");
     for g in groups {
         for r in g["rules"].as_array().unwrap() {
@@ -451,13 +400,7 @@ module "observability" {{
         std::thread::sleep(Duration::from_secs(3));
     }
     let state = cluster
-        .kubectl(&[
-            "get",
-            "deployments,replicationcontrollers,jobs,pods,nodes",
-            "-A",
-            "-o",
-            "wide",
-        ])
+        .kubectl(&["get", "deployments,replicationcontrollers,jobs,pods,nodes", "-A", "-o", "wide"])
         .all();
     panic!("{last}\n--- the cluster ---\n{state}");
 }
@@ -474,9 +417,7 @@ macro_rules! ensure {
 
 /// The sum of every container's CPU request, from `kubectl get pods -A -o json`.
 fn requested_cpu(cluster: &LocalCluster) -> f64 {
-    let out = cluster
-        .kubectl(&["get", "pods", "-A", "-o", "json"])
-        .ok("pods");
+    let out = cluster.kubectl(&["get", "pods", "-A", "-o", "json"]).ok("pods");
     let doc: Json = serde_json::from_str(&out.stdout).unwrap();
     let cores = |q: &str| match q.strip_suffix('m') {
         Some(milli) => milli.parse::<f64>().unwrap() / 1000.0,
@@ -521,18 +462,13 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         ensure!(r.len() == 1, "{title}: one series expected: {r:?}");
         Ok(scalar(r))
     };
-    ensure!(
-        one("Nodes")? == nodes as f64,
-        "count(kube_node_info) is not the kwok nodes"
-    );
+    ensure!(one("Nodes")? == nodes as f64, "count(kube_node_info) is not the kwok nodes");
     ensure!(one("Nodes declared")? == 3.0, "declared nodes");
     ensure!(one("Nodes not Ready")? == 0.0, "nodes not ready");
     ensure!(panel("Node conditions").len() == nodes, "node conditions");
     let phases = label_values(panel("Pods by phase"), "phase");
     ensure!(
-        ["Running", "Pending", "Failed"]
-            .iter()
-            .all(|p| phases.contains(*p)),
+        ["Running", "Pending", "Failed"].iter().all(|p| phases.contains(*p)),
         "pods by phase: {phases:?}"
     );
     let named = |title: &str, label: &str, want: &[&str]| -> Result<(), String> {
@@ -542,15 +478,8 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
     };
     named("Jobs failed", "job_name", &["report"])?;
     named("Deployments missing replicas", "deployment", &["big"])?;
-    ensure!(
-        one("Deployments missing replicas")? == 1.0,
-        "big misses one replica"
-    );
-    named(
-        "ReplicationControllers missing replicas",
-        "replicationcontroller",
-        &["pinned"],
-    )?;
+    ensure!(one("Deployments missing replicas")? == 1.0, "big misses one replica");
+    named("ReplicationControllers missing replicas", "replicationcontroller", &["pinned"])?;
     named("Crash-looping containers", "pod", &["crashy"])?;
     ensure!(
         label_values(panel("Jobs not completed"), "job_name").contains("stuck"),
@@ -562,30 +491,18 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         "pods not ready: {:?}",
         panel("Pods not ready")
     );
-    let restarts = query(
-        base,
-        r#"kube_pod_container_status_restarts_total{pod="crashy"}"#,
-    );
+    let restarts = query(base, r#"kube_pod_container_status_restarts_total{pod="crashy"}"#);
     ensure!(scalar(&restarts) == 5.0, "crashy's restarts: {restarts:?}");
     let cpu = &results["CPU: used vs requested vs allocatable"];
-    ensure!(
-        scalar(&cpu[2]) == 16.0,
-        "allocatable CPU of two 8-CPU nodes: {cpu:?}"
-    );
+    ensure!(scalar(&cpu[2]) == 16.0, "allocatable CPU of two 8-CPU nodes: {cpu:?}");
     ensure!(
         (scalar(&cpu[1]) - requested_cpu).abs() < 1e-6,
         "requested CPU {cpu:?}, the API server says {requested_cpu}"
     );
     ensure!(scalar(&cpu[0]) > 0.0, "used CPU {cpu:?}");
-    for title in [
-        "Network receive by namespace",
-        "Network transmit by namespace",
-    ] {
+    for title in ["Network receive by namespace", "Network transmit by namespace"] {
         let by_ns = panel(title);
-        ensure!(
-            label_values(by_ns, "namespace").contains("shop"),
-            "{title}: {by_ns:?}"
-        );
+        ensure!(label_values(by_ns, "namespace").contains("shop"), "{title}: {by_ns:?}");
     }
     let up: BTreeMap<String, String> = panel("Targets up")
         .iter()
@@ -596,17 +513,10 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
             )
         })
         .collect();
-    for job in [
-        "apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-        "etcd",
-        "kube-state-metrics",
-    ] {
-        ensure!(
-            up.get(job).map(String::as_str) == Some("1"),
-            "targets up: {up:?}"
-        );
+    for job in
+        ["apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kube-state-metrics"]
+    {
+        ensure!(up.get(job).map(String::as_str) == Some("1"), "targets up: {up:?}");
     }
     ensure!(one("etcd members with a leader")? == 1.0, "etcd leader");
     let days: BTreeMap<String, f64> = panel("Days until certificate expiry")
@@ -619,8 +529,7 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         })
         .collect();
     ensure!(
-        days.get("apiserver")
-            .is_some_and(|d| (d - 20.0).abs() < 0.1)
+        days.get("apiserver").is_some_and(|d| (d - 20.0).abs() < 0.1)
             && days.get("ca").is_some_and(|d| *d > 3000.0),
         "days until expiry: {days:?}"
     );
@@ -632,11 +541,7 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         ("KubeJobFailed", "job_name", &["report"]),
         ("KubeJobNotCompleted", "job_name", &[]),
         ("KubeDeploymentReplicasMismatch", "deployment", &["big"]),
-        (
-            "KubeReplicationControllerReplicasMismatch",
-            "replicationcontroller",
-            &["pinned"],
-        ),
+        ("KubeReplicationControllerReplicasMismatch", "replicationcontroller", &["pinned"]),
         ("KubeNodeNotReady", "node", &[]),
         ("ClusterMemoryRequestsNearCapacity", "", &[]),
         ("ClusterCPUUsageHigh", "", &[]),
@@ -649,11 +554,7 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         ("KubeStateMetricsDown", "", &[]),
         ("EtcdNoLeader", "instance", &[]),
         ("EtcdMemberDown", "instance", &[]),
-        (
-            "SlipwayCertificateExpiringSoon",
-            "certificate",
-            &["apiserver"],
-        ),
+        ("SlipwayCertificateExpiringSoon", "certificate", &["apiserver"]),
         ("SlipwayCertificateExpiryCritical", "certificate", &[]),
     ];
     let all = alerts();
@@ -666,10 +567,7 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
     }
     // Two nodes where three are declared.
     let below = query(base, &all["KubeNodeCountBelowDeclared"]);
-    ensure!(
-        below.len() == 1 && scalar(&below) == 2.0,
-        "node count alert: {below:?}"
-    );
+    ensure!(below.len() == 1 && scalar(&below) == 2.0, "node count alert: {below:?}");
     // The CPU-requests alert fires exactly when the API server's numbers say it should.
     let cpu_alert = query(base, &all["ClusterCPURequestsNearCapacity"]);
     let should_fire = requested_cpu / 16.0 > 0.9;
@@ -679,9 +577,7 @@ fn check_panels_and_alerts(base: &str, nodes: usize, requested_cpu: f64) -> Resu
         "CPU requests alert: {cpu_alert:?} ({requested_cpu} of 16 requested)"
     );
     ensure!(
-        query(base, &all["KubePodNotReady"])
-            .iter()
-            .any(|s| s["metric"]["pod"] == "crashy"),
+        query(base, &all["KubePodNotReady"]).iter().any(|s| s["metric"]["pod"] == "crashy"),
         "crashy is not ready"
     );
     // Every other alert expression at least runs.

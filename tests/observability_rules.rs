@@ -128,27 +128,12 @@ fn alert_rules_pass_promtool_and_every_alert_has_a_firing_and_a_silent_unit_test
     assert!(all.len() >= 30, "expected the full rule set, found {all:?}");
     let never_fires: Vec<_> = all.difference(&fires).collect();
     let never_silent: Vec<_> = all.difference(&silent).collect();
-    assert!(
-        never_fires.is_empty(),
-        "alerts no unit test fires: {never_fires:?}"
-    );
-    assert!(
-        never_silent.is_empty(),
-        "alerts no unit test keeps silent: {never_silent:?}"
-    );
+    assert!(never_fires.is_empty(), "alerts no unit test fires: {never_fires:?}");
+    assert!(never_silent.is_empty(), "alerts no unit test keeps silent: {never_silent:?}");
     let unknown: Vec<_> = fires.union(&silent).filter(|a| !all.contains(*a)).collect();
-    assert!(
-        unknown.is_empty(),
-        "tests of alerts that do not exist: {unknown:?}"
-    );
-    let untested: Vec<_> = rule_files
-        .iter()
-        .filter(|f| !tested_files.contains(*f))
-        .collect();
-    assert!(
-        untested.is_empty(),
-        "rule files without a unit-test file: {untested:?}"
-    );
+    assert!(unknown.is_empty(), "tests of alerts that do not exist: {unknown:?}");
+    let untested: Vec<_> = rule_files.iter().filter(|f| !tested_files.contains(*f)).collect();
+    assert!(untested.is_empty(), "rule files without a unit-test file: {untested:?}");
 }
 
 /// The unit tests can fail: a Deployment-replicas alert whose threshold is off by one no
@@ -167,12 +152,7 @@ fn a_wrong_alert_threshold_fails_its_promtool_unit_test() {
     let test = std::fs::read_to_string(rules.join("tests/workloads.yaml")).unwrap();
     scratch.write("tests/workloads.yaml", test);
     let out = promtool(&["test", "rules", "tests/workloads.yaml"], scratch.path());
-    assert_ne!(
-        out.code,
-        0,
-        "promtool accepted a broken rule:\n{}",
-        out.all()
-    );
+    assert_ne!(out.code, 0, "promtool accepted a broken rule:\n{}", out.all());
     assert!(
         out.all().contains("KubeDeploymentReplicasMismatch"),
         "the failure names the alert:\n{}",
@@ -197,11 +177,7 @@ pub fn panels() -> Vec<(String, String, Vec<String>)> {
                 .iter()
                 .map(|t| t["expr"].as_str().unwrap().to_string())
                 .collect();
-            v.push((
-                name.clone(),
-                p["title"].as_str().unwrap().to_string(),
-                exprs,
-            ));
+            v.push((name.clone(), p["title"].as_str().unwrap().to_string(), exprs));
         }
     }
     v
@@ -209,8 +185,7 @@ pub fn panels() -> Vec<(String, String, Vec<String>)> {
 
 /// A dashboard expression with Grafana's template variables given concrete values.
 pub fn concrete(expr: &str) -> String {
-    expr.replace("$namespace", ".+")
-        .replace("$__rate_interval", "5m")
+    expr.replace("$namespace", ".+").replace("$__rate_interval", "5m")
 }
 
 #[test]
@@ -223,26 +198,13 @@ fn dashboards_are_grafana_dashboard_json_and_every_panel_query_parses() {
         let doc: Json = serde_json::from_str(&std::fs::read_to_string(&f).unwrap())
             .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
         // The fields Grafana's dashboard model requires to import and provision a dashboard.
-        for key in [
-            "uid",
-            "title",
-            "schemaVersion",
-            "panels",
-            "templating",
-            "time",
-        ] {
+        for key in ["uid", "title", "schemaVersion", "panels", "templating", "time"] {
             assert!(!doc[key].is_null(), "{name}: no `{key}`");
         }
         let uid = doc["uid"].as_str().unwrap();
-        assert!(
-            uid.len() <= 40,
-            "{name}: Grafana uids are at most 40 characters"
-        );
+        assert!(uid.len() <= 40, "{name}: Grafana uids are at most 40 characters");
         assert!(uids.insert(uid.to_string()), "{name}: uid {uid} used twice");
-        assert!(
-            doc["schemaVersion"].as_u64().unwrap() >= 36,
-            "{name}: old schema"
-        );
+        assert!(doc["schemaVersion"].as_u64().unwrap() >= 36, "{name}: old schema");
         // Panels use the dashboard's datasource variable, so the dashboards work whatever uid
         // the provisioned Prometheus datasource has.
         let vars = doc["templating"]["list"].as_array().unwrap();
@@ -254,9 +216,7 @@ fn dashboards_are_grafana_dashboard_json_and_every_panel_query_parses() {
         );
         let mut ids = BTreeSet::new();
         for p in doc["panels"].as_array().unwrap() {
-            let title = p["title"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{name}: untitled panel"));
+            let title = p["title"].as_str().unwrap_or_else(|| panic!("{name}: untitled panel"));
             let id = p["id"].as_u64().unwrap();
             assert!(ids.insert(id), "{name}: panel id {id} twice");
             let g = &p["gridPos"];
@@ -278,10 +238,7 @@ fn dashboards_are_grafana_dashboard_json_and_every_panel_query_parses() {
             assert!(!targets.is_empty(), "{name}/{title}: no query");
             for t in targets {
                 let expr = t["expr"].as_str().unwrap();
-                assert!(
-                    t["refId"].is_string(),
-                    "{name}/{title}: a target without refId"
-                );
+                assert!(t["refId"].is_string(), "{name}/{title}: a target without refId");
                 count += 1;
                 rules.push_str(&format!(
                     "      - record: dashboard_panel_{count}\n        expr: {}\n",
@@ -290,20 +247,13 @@ fn dashboards_are_grafana_dashboard_json_and_every_panel_query_parses() {
             }
         }
     }
-    assert!(
-        count >= 30,
-        "expected the full dashboards, found {count} queries"
-    );
+    assert!(count >= 30, "expected the full dashboards, found {count} queries");
     // promtool parses each expression exactly as Prometheus does (as a recording rule).
     let scratch = TestDir::new();
     scratch.write("panels.yaml", &rules);
     let out = promtool(&["check", "rules", "panels.yaml"], scratch.path())
         .ok("promtool check rules on the dashboards' queries");
-    assert!(
-        out.all().contains(&format!("SUCCESS: {count} rules found")),
-        "{}",
-        out.all()
-    );
+    assert!(out.all().contains(&format!("SUCCESS: {count} rules found")), "{}", out.all());
     // And a query that does not parse is refused, so the check above means something.
     scratch.write(
         "bad.yaml",

@@ -24,23 +24,14 @@ const LB: &str = "k8s-api-0123456789.elb.eu-west-1.amazonaws.com";
 const CA_HOURS: i64 = 43800;
 const LEAF_HOURS: i64 = 4380;
 
-const CONTROL_PLANE: [(&str, &str); 3] = [
-    ("cp-a", "10.0.1.10"),
-    ("cp-b", "10.0.2.10"),
-    ("cp-c", "10.0.3.10"),
-];
+const CONTROL_PLANE: [(&str, &str); 3] =
+    [("cp-a", "10.0.1.10"), ("cp-b", "10.0.2.10"), ("cp-c", "10.0.3.10")];
 /// `cp-a` is stacked (control plane and etcd member); the others are dedicated members.
-const ETCD: [(&str, &str); 3] = [
-    ("cp-a", "10.0.1.10"),
-    ("etcd-b", "10.0.2.20"),
-    ("etcd-c", "10.0.3.20"),
-];
+const ETCD: [(&str, &str); 3] =
+    [("cp-a", "10.0.1.10"), ("etcd-b", "10.0.2.20"), ("etcd-c", "10.0.3.20")];
 
 fn hcl_map(entries: &[(&str, &str)]) -> String {
-    let body: Vec<String> = entries
-        .iter()
-        .map(|(k, v)| format!("    {k} = \"{v}\""))
-        .collect();
+    let body: Vec<String> = entries.iter().map(|(k, v)| format!("    {k} = \"{v}\"")).collect();
     format!("{{\n{}\n  }}", body.join("\n"))
 }
 
@@ -136,10 +127,8 @@ impl Run {
 }
 
 fn run(cmd: &mut Command) -> Run {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out =
+        cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -170,9 +159,7 @@ fn openssl(args: &[&str]) -> Run {
 }
 
 fn openssl_ok(args: &[&str]) -> String {
-    openssl(args)
-        .ok(&format!("openssl {}", args.join(" ")))
-        .stdout
+    openssl(args).ok(&format!("openssl {}", args.join(" "))).stdout
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -190,10 +177,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A repository with a copy of the module and one environment calling it.
 fn repo(dir: &Path, main_hcl: &str) {
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/pki"),
-        &dir.join("modules/pki"),
-    );
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/pki"), &dir.join("modules/pki"));
     std::fs::create_dir_all(dir.join(ENV)).unwrap();
     std::fs::write(dir.join(ENV).join("main.hcl"), main_hcl).unwrap();
 }
@@ -232,9 +216,8 @@ impl Fixture {
 /// A string output, exactly (`--json`: without it the CLI appends a line break for the
 /// terminal, which would make PEM comparisons differ by one byte).
 fn string_output(root: &Path, name: &str) -> String {
-    let json = slipway(root, &["output", name, "--json", "--dir", ENV])
-        .ok("slipway output --json")
-        .stdout;
+    let json =
+        slipway(root, &["output", name, "--json", "--dir", ENV]).ok("slipway output --json").stdout;
     serde_json::from_str(&json)
         .unwrap_or_else(|e| panic!("output {name} is not a string: {e}\n{json}"))
 }
@@ -267,21 +250,14 @@ fn fixture() -> &'static Fixture {
         let kubeconfig = raw("admin_kubeconfig");
         write_admin_pair(&kubeconfig, &out);
         // The Prometheus etcd client is in no bundle: written out from its own output.
-        let json = slipway(
-            &root,
-            &["output", "etcd_metrics_client", "--json", "--dir", ENV],
-        )
-        .ok("slipway output etcd_metrics_client --json")
-        .stdout;
+        let json = slipway(&root, &["output", "etcd_metrics_client", "--json", "--dir", ENV])
+            .ok("slipway output etcd_metrics_client --json")
+            .stdout;
         let client: BTreeMap<String, String> = serde_json::from_str(&json)
             .unwrap_or_else(|e| panic!("etcd_metrics_client is not a map of strings: {e}"));
         std::fs::write(out.join("etcd-metrics-client.crt"), &client["cert_pem"]).unwrap();
         std::fs::write(out.join("etcd-metrics-client.key"), &client["key_pem"]).unwrap();
-        std::fs::write(
-            out.join("etcd-metrics-client-ca.crt"),
-            &client["ca_cert_pem"],
-        )
-        .unwrap();
+        std::fs::write(out.join("etcd-metrics-client-ca.crt"), &client["ca_cert_pem"]).unwrap();
 
         let json = slipway(&root, &["output", "bundles", "--json", "--dir", ENV])
             .ok("slipway output bundles --json")
@@ -298,12 +274,7 @@ fn fixture() -> &'static Fixture {
                 std::fs::write(file, pem).unwrap();
             }
         }
-        Fixture {
-            root,
-            apply,
-            bundles,
-            kubeconfig,
-        }
+        Fixture { root, apply, bundles, kubeconfig }
     })
 }
 
@@ -316,15 +287,8 @@ fn path_str(p: &Path) -> &str {
 
 /// The subject as a set of `KEY=value` (one value per attribute in this PKI).
 fn subject(cert: &Path) -> BTreeSet<String> {
-    let out = openssl_ok(&[
-        "x509",
-        "-in",
-        path_str(cert),
-        "-noout",
-        "-subject",
-        "-nameopt",
-        "RFC2253",
-    ]);
+    let out =
+        openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-subject", "-nameopt", "RFC2253"]);
     let line = out.trim().trim_start_matches("subject=");
     line.split(',').map(|s| s.trim().to_string()).collect()
 }
@@ -376,9 +340,8 @@ fn epoch(date: &str) -> i64 {
     let parts: Vec<&str> = date.split_whitespace().collect();
     assert_eq!(parts.len(), 5, "unexpected date {date:?}");
     assert_eq!(parts[4], "GMT", "unexpected date {date:?}");
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month = MONTHS.iter().position(|m| *m == parts[0]).unwrap() as i64 + 1;
     let day: i64 = parts[1].parse().unwrap();
     let year: i64 = parts[3].parse().unwrap();
@@ -396,14 +359,7 @@ fn epoch(date: &str) -> i64 {
 
 /// (notBefore, notAfter) in seconds since the epoch.
 fn validity(cert: &Path) -> (i64, i64) {
-    let out = openssl_ok(&[
-        "x509",
-        "-in",
-        path_str(cert),
-        "-noout",
-        "-startdate",
-        "-enddate",
-    ]);
+    let out = openssl_ok(&["x509", "-in", path_str(cert), "-noout", "-startdate", "-enddate"]);
     let field = |key: &str| {
         out.lines()
             .find_map(|l| l.strip_prefix(key))
@@ -480,10 +436,7 @@ fn leaves(f: &Fixture) -> Vec<Leaf> {
             cp,
             "apiserver-kubelet-client.crt",
             "ca.crt",
-            &[
-                "CN=kube-apiserver-kubelet-client",
-                "O=kubeadm:cluster-admins",
-            ],
+            &["CN=kube-apiserver-kubelet-client", "O=kubeadm:cluster-admins"],
         ),
         client(
             "apiserver-etcd-client",
@@ -553,10 +506,8 @@ const CAS: [(&str, &str); 3] = [
 /// The value of `key: value` on the (only) line holding `key:` in the kubeconfig.
 fn kubeconfig_field<'a>(kubeconfig: &'a str, key: &str) -> &'a str {
     let prefix = format!("{key}: ");
-    let values: Vec<&str> = kubeconfig
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix(&prefix))
-        .collect();
+    let values: Vec<&str> =
+        kubeconfig.lines().filter_map(|l| l.trim_start().strip_prefix(&prefix)).collect();
     assert_eq!(values.len(), 1, "{key} in kubeconfig:\n{kubeconfig}");
     values[0]
 }
@@ -611,12 +562,8 @@ fn pki_every_leaf_verifies_against_its_own_ca_only() {
             );
         }
         for (other, _) in CAS.iter().filter(|(ca, _)| *ca != leaf.ca) {
-            let bad = openssl(&[
-                "verify",
-                "-CAfile",
-                path_str(&f.out_file(other)),
-                path_str(&leaf.cert),
-            ]);
+            let bad =
+                openssl(&["verify", "-CAfile", path_str(&f.out_file(other)), path_str(&leaf.cert)]);
             assert_ne!(
                 bad.code, 0,
                 "{} must not verify against {other}: {}",
@@ -630,21 +577,11 @@ fn pki_every_leaf_verifies_against_its_own_ca_only() {
 fn pki_subjects_and_sans_are_kubeadms() {
     let f = fixture();
     for leaf in leaves(f) {
-        assert_eq!(
-            subject(&leaf.cert),
-            leaf.subject,
-            "subject of {}",
-            leaf.what
-        );
+        assert_eq!(subject(&leaf.cert), leaf.subject, "subject of {}", leaf.what);
         let actual = sans(&leaf.cert);
         let unique: BTreeSet<&String> = actual.iter().collect();
         assert_eq!(unique.len(), actual.len(), "{}: duplicate SANs", leaf.what);
-        assert_eq!(
-            sorted(actual),
-            sorted(leaf.sans.clone()),
-            "SANs of {}",
-            leaf.what
-        );
+        assert_eq!(sorted(actual), sorted(leaf.sans.clone()), "SANs of {}", leaf.what);
         // kubeadm does not put loopback on the apiserver certificate.
         if leaf.what == "apiserver" {
             assert!(!leaf.sans.iter().any(|s| s.contains("127.0.0.1")));
@@ -711,10 +648,8 @@ fn pki_key_usages_and_ca_flags_are_kubeadms() {
 #[test]
 fn pki_validity_follows_the_variables() {
     let f = fixture();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
     let mut checked = Vec::new();
     for (file, _) in CAS {
         checked.push((file.to_string(), f.out_file(file), CA_HOURS));
@@ -726,10 +661,7 @@ fn pki_validity_follows_the_variables() {
         let (start, end) = validity(&cert);
         assert_eq!(end - start, hours * 3600, "validity of {what}");
         // Issued by this run: a stale fixture or clock confusion would show here.
-        assert!(
-            (now - start).abs() < 3600,
-            "{what} starts at {start}, now is {now}"
-        );
+        assert!((now - start).abs() < 3600, "{what} starts at {start}, now is {now}");
     }
 }
 
@@ -742,14 +674,8 @@ fn pki_private_keys_match_their_certificates() {
     assert!(apiserver_pub.contains("BEGIN PUBLIC KEY"));
     assert_eq!(apiserver_pub, key_pubkey(&apiserver_key));
     // The comparison can fail: another pair's key differs.
-    assert_ne!(
-        apiserver_pub,
-        key_pubkey(&f.node_file("cp-b", "apiserver-kubelet-client.key"))
-    );
-    assert_eq!(
-        cert_pubkey(&f.out_file("admin.crt")),
-        key_pubkey(&f.out_file("admin.key"))
-    );
+    assert_ne!(apiserver_pub, key_pubkey(&f.node_file("cp-b", "apiserver-kubelet-client.key")));
+    assert_eq!(cert_pubkey(&f.out_file("admin.crt")), key_pubkey(&f.out_file("admin.key")));
 
     let mut pairs = 0;
     for (node, files) in &f.bundles {
@@ -826,16 +752,9 @@ fn pki_bundles_hold_what_each_node_needs() {
 
     // Every copy of a CA is the one the module outputs; shared certificates are identical.
     for (node, files) in &f.bundles {
-        for (rel, out) in [
-            ("ca.crt", "ca.crt"),
-            ("front-proxy-ca.crt", "front-proxy-ca.crt"),
-        ] {
+        for (rel, out) in [("ca.crt", "ca.crt"), ("front-proxy-ca.crt", "front-proxy-ca.crt")] {
             if let Some(pem) = files.get(&format!("{PKI}/{rel}")) {
-                assert_eq!(
-                    pem,
-                    &std::fs::read_to_string(f.out_file(out)).unwrap(),
-                    "{node}"
-                );
+                assert_eq!(pem, &std::fs::read_to_string(f.out_file(out)).unwrap(), "{node}");
             }
         }
         assert_eq!(
@@ -852,20 +771,14 @@ fn pki_bundles_hold_what_each_node_needs() {
         f.bundles["cp-b"][&format!("{PKI}/apiserver.crt")],
         f.bundles["cp-c"][&format!("{PKI}/apiserver.crt")]
     );
-    assert_eq!(
-        f.bundles["cp-a"][&format!("{PKI}/sa.pub")],
-        f.output("sa_public_key_pem")
-    );
+    assert_eq!(f.bundles["cp-a"][&format!("{PKI}/sa.pub")], f.output("sa_public_key_pem"));
     // Each member has its own serving pair.
     assert_ne!(
         f.bundles["etcd-b"][&format!("{PKI}/etcd/server.crt")],
         f.bundles["etcd-c"][&format!("{PKI}/etcd/server.crt")]
     );
     // The stacked member's etcd CA key belongs to the etcd CA.
-    assert_eq!(
-        key_pubkey(&f.node_file("cp-a", "etcd/ca.key")),
-        cert_pubkey(&f.ca("etcd-ca"))
-    );
+    assert_eq!(key_pubkey(&f.node_file("cp-a", "etcd/ca.key")), cert_pubkey(&f.ca("etcd-ca")));
 }
 
 #[test]
@@ -934,10 +847,7 @@ users:
     assert_eq!(ca, std::fs::read_to_string(f.ca("ca")).unwrap());
     let key = b64(kubeconfig_field(k, "client-key-data"));
     assert!(key.contains("PRIVATE KEY"));
-    assert_eq!(
-        key,
-        std::fs::read_to_string(f.out_file("admin.key")).unwrap()
-    );
+    assert_eq!(key, std::fs::read_to_string(f.out_file("admin.key")).unwrap());
     // The embedded pair is a client of this cluster's CA.
     openssl_ok(&[
         "verify",
@@ -963,10 +873,7 @@ users:
         let doc: serde_json::Value = serde_json::from_str(&doc.stdout).unwrap();
         assert_eq!(doc["kind"], "Config");
         assert_eq!(doc["current-context"], "kubernetes-admin@prod");
-        assert_eq!(
-            doc["clusters"][0]["cluster"]["server"],
-            format!("https://{LB}:6443")
-        );
+        assert_eq!(doc["clusters"][0]["cluster"]["server"], format!("https://{LB}:6443"));
         assert_eq!(doc["users"][0]["name"], "kubernetes-admin");
     } else {
         eprintln!("python3 with PyYAML not found: kubeconfig checked by structure only");
@@ -976,11 +883,7 @@ users:
 #[test]
 fn pki_reapply_plans_nothing_and_never_prints_a_private_key() {
     let f = fixture();
-    assert!(
-        f.apply.stdout.contains("Apply complete!"),
-        "{}",
-        f.apply.stdout
-    );
+    assert!(f.apply.stdout.contains("Apply complete!"), "{}", f.apply.stdout);
     let plan = slipway(&f.root, &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(
         plan.code, 0,
@@ -989,11 +892,7 @@ fn pki_reapply_plans_nothing_and_never_prints_a_private_key() {
     );
     let all_outputs = slipway(&f.root, &["output", "--dir", ENV]).ok("slipway output");
     assert!(all_outputs.stdout.contains("bundles = <sensitive>"));
-    assert!(
-        all_outputs
-            .stdout
-            .contains("admin_kubeconfig = <sensitive>")
-    );
+    assert!(all_outputs.stdout.contains("admin_kubeconfig = <sensitive>"));
     for (what, text) in [
         ("apply stdout", &f.apply.stdout),
         ("apply stderr", &f.apply.stderr),
@@ -1022,19 +921,11 @@ fn pki_defaults_are_kubeadms() {
     let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
     // Plan lines with their alignment collapsed, e.g. `+ early_renewal_hours = 720`.
-    let lines: Vec<String> = plan
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    let lines: Vec<String> =
+        plan.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     let attr = |line: &str| lines.iter().filter(|l| *l == line).count();
     // 3 CAs for 10 years; 9 leaves (7 shared + server and peer of one member) for 1 year.
-    assert_eq!(
-        attr("+ validity_period_hours = 87600"),
-        3,
-        "{}",
-        plan.stdout
-    );
+    assert_eq!(attr("+ validity_period_hours = 87600"), 3, "{}", plan.stdout);
     assert_eq!(attr("+ validity_period_hours = 8760"), 9, "{}", plan.stdout);
     assert_eq!(attr("+ early_renewal_hours = 720"), 12, "{}", plan.stdout);
     let count = |needle: &str| plan.stdout.matches(needle).count();
@@ -1068,12 +959,7 @@ fn pki_only_the_secret_outputs_are_sensitive() {
     let plan = slipway(dir.path(), &["plan", ENV, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}\n{}", plan.stdout, plan.stderr);
     // ...and refused for anything that holds a private key.
-    for secret in [
-        "bundles",
-        "admin_kubeconfig",
-        "etcd_metrics_client",
-        "admin_client",
-    ] {
+    for secret in ["bundles", "admin_kubeconfig", "etcd_metrics_client", "admin_client"] {
         let dir = tempfile::tempdir().unwrap();
         repo(
             dir.path(),
@@ -1081,11 +967,7 @@ fn pki_only_the_secret_outputs_are_sensitive() {
         );
         let plan = slipway(dir.path(), &["plan", ENV]);
         assert_ne!(plan.code, 0, "{secret} must be sensitive: {}", plan.stdout);
-        assert!(
-            plan.stderr.contains("refers to sensitive values"),
-            "{secret}: {}",
-            plan.stderr
-        );
+        assert!(plan.stderr.contains("refers to sensitive values"), "{secret}: {}", plan.stderr);
     }
 }
 
@@ -1137,12 +1019,9 @@ EOT
 #[test]
 fn pki_certificate_expiry_names_every_certificate_with_its_not_after() {
     let f = fixture();
-    let json = slipway(
-        &f.root,
-        &["output", "certificate_expiry", "--json", "--dir", ENV],
-    )
-    .ok("slipway output certificate_expiry --json")
-    .stdout;
+    let json = slipway(&f.root, &["output", "certificate_expiry", "--json", "--dir", ENV])
+        .ok("slipway output certificate_expiry --json")
+        .stdout;
     let expiry: BTreeMap<String, String> = serde_json::from_str(&json)
         .unwrap_or_else(|e| panic!("certificate_expiry is not a map of strings: {e}\n{json}"));
     assert_eq!(expiry.len(), 3 + 7 + 2 * ETCD.len(), "{expiry:?}");
@@ -1152,30 +1031,18 @@ fn pki_certificate_expiry_names_every_certificate_with_its_not_after() {
         ("front-proxy-ca", f.out_file("front-proxy-ca.crt")),
         ("apiserver", f.node_file("cp-b", "apiserver.crt")),
         ("etcd-metrics-client", f.out_file("etcd-metrics-client.crt")),
-        (
-            "etcd-server/etcd-c",
-            f.node_file("etcd-c", "etcd/server.crt"),
-        ),
+        ("etcd-server/etcd-c", f.node_file("etcd-c", "etcd/server.crt")),
     ];
     for (name, cert) in checked {
-        let rfc3339 = expiry
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} in {expiry:?}"));
+        let rfc3339 = expiry.get(name).unwrap_or_else(|| panic!("no {name} in {expiry:?}"));
         let (_, not_after) = validity(&cert);
         // RFC 3339 in UTC as the tls provider writes it: 2027-06-01T19:04:40Z.
         let date = rfc3339.trim_end_matches('Z');
         let (day, time) = date.split_once('T').unwrap_or_else(|| panic!("{rfc3339}"));
         let d: Vec<i64> = day.split('-').map(|p| p.parse().unwrap()).collect();
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let openssl_form = format!(
-            "{} {} {} {} GMT",
-            MONTHS[d[1] as usize - 1],
-            d[2],
-            time,
-            d[0]
-        );
+        const MONTHS: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let openssl_form = format!("{} {} {} {} GMT", MONTHS[d[1] as usize - 1], d[2], time, d[0]);
         assert_eq!(epoch(&openssl_form), not_after, "{name}: {rfc3339}");
     }
 }
@@ -1190,12 +1057,6 @@ fn pki_admin_client_is_the_admin_kubeconfigs_pair() {
         .stdout;
     let client: BTreeMap<String, String> = serde_json::from_str(&json)
         .unwrap_or_else(|e| panic!("admin_client is not a map of strings: {e}"));
-    assert_eq!(
-        client["cert_pem"],
-        std::fs::read_to_string(f.out_file("admin.crt")).unwrap()
-    );
-    assert_eq!(
-        client["key_pem"],
-        std::fs::read_to_string(f.out_file("admin.key")).unwrap()
-    );
+    assert_eq!(client["cert_pem"], std::fs::read_to_string(f.out_file("admin.crt")).unwrap());
+    assert_eq!(client["key_pem"], std::fs::read_to_string(f.out_file("admin.key")).unwrap());
 }

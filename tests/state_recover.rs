@@ -126,8 +126,7 @@ fn state_recover_rebuilds_a_lost_state_and_the_next_plan_creates_only_what_it_li
     std::os::unix::fs::symlink(repo.join("modules"), dir.join("modules")).unwrap();
     std::fs::write(env.join("main.hcl"), fixture()).unwrap();
     let state = dir.join("state");
-    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"])
-        .assert_code(0);
+    moto.slipway(&env, &state, &["apply", "ENV", "-auto-approve"]).assert_code(0);
     let before = moto.slipway(&env, &state, &["state", "list", "--dir", "ENV"]);
     before.assert_code(0);
     let applied: BTreeSet<String> = before.stdout.lines().map(str::to_string).collect();
@@ -141,11 +140,7 @@ fn state_recover_rebuilds_a_lost_state_and_the_next_plan_creates_only_what_it_li
     let report = rec.json();
     let recovered = strs(&report, "recovered");
     let missing = strs(&report, "not_recovered");
-    assert!(
-        report["stack_id"].as_str().unwrap().starts_with("rec-"),
-        "{}",
-        rec.dump()
-    );
+    assert!(report["stack_id"].as_str().unwrap().starts_with("rec-"), "{}", rec.dump());
     // Tagged objects come back, and untagged ones are derived from what they join.
     for a in [
         "module.network.aws_vpc.this",
@@ -214,26 +209,12 @@ fn state_recover_rebuilds_a_lost_state_and_the_next_plan_creates_only_what_it_li
     let forced = moto.slipway(
         &env,
         &state,
-        &[
-            "state",
-            "recover",
-            "ENV",
-            "--force",
-            "--backup",
-            backup.to_str().unwrap(),
-        ],
+        &["state", "recover", "ENV", "--force", "--backup", backup.to_str().unwrap()],
     );
     forced.assert_code(0);
-    assert!(
-        forced.stdout.contains("Not recoverable from the cloud (3)"),
-        "{}",
-        forced.dump()
-    );
+    assert!(forced.stdout.contains("Not recoverable from the cloud (3)"), "{}", forced.dump());
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&backup).unwrap()).unwrap();
-    assert_eq!(
-        kept["resources"].as_object().unwrap().len(),
-        recovered.len()
-    );
+    assert_eq!(kept["resources"].as_object().unwrap().len(), recovered.len());
 
     // Another environment's name finds nothing: a clear message, no state written.
     let other = dir.join("other");
@@ -242,12 +223,7 @@ fn state_recover_rebuilds_a_lost_state_and_the_next_plan_creates_only_what_it_li
     let other_state = dir.join("other-state");
     let none = moto.slipway(&other, &other_state, &["state", "recover", "ENV"]);
     none.assert_code(1);
-    assert!(
-        none.stderr
-            .contains("no objects of environment other were found"),
-        "{}",
-        none.dump()
-    );
+    assert!(none.stderr.contains("no objects of environment other were found"), "{}", none.dump());
     let list = moto.slipway(&other, &other_state, &["state", "list", "--dir", "ENV"]);
     assert_eq!(list.stdout.trim(), "", "{}", list.dump());
 }

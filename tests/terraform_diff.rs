@@ -45,10 +45,7 @@ fn parse_corpus(text: &str) -> Vec<Case> {
                 }
             }
         }
-        out.push(Case {
-            text: case,
-            line: i + 1,
-        });
+        out.push(Case { text: case, line: i + 1 });
     }
     out
 }
@@ -71,10 +68,7 @@ fn parse_differences(text: &str) -> BTreeMap<String, String> {
         if let Some(r) = l.strip_prefix("@ ") {
             reason = r.trim().to_string();
         } else if !l.trim().is_empty() && !l.starts_with('#') {
-            assert!(
-                !reason.is_empty(),
-                "differences.txt: case before any reason: {l}"
-            );
+            assert!(!reason.is_empty(), "differences.txt: case before any reason: {l}");
             out.insert(l.to_string(), reason.clone());
         }
     }
@@ -235,10 +229,7 @@ impl P<'_> {
             _ => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(
-                        self.s[self.i],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
+                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
                 {
                     self.i += 1;
                 }
@@ -262,11 +253,7 @@ impl P<'_> {
 }
 
 fn parse_json(text: &str) -> J {
-    P {
-        s: text.as_bytes(),
-        i: 0,
-    }
-    .value()
+    P { s: text.as_bytes(), i: 0 }.value()
 }
 
 fn get<'a>(j: &'a J, key: &str) -> Option<&'a J> {
@@ -302,10 +289,7 @@ fn slipway_console(env_dir: &Path, cases: &[Case]) -> Vec<J> {
     writer.join().expect("stdin writer");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "slipway console panicked:\n{stderr}"
-    );
+    assert!(!stderr.contains("panicked"), "slipway console panicked:\n{stderr}");
     let results: Vec<J> = stdout.lines().map(parse_json).collect();
     assert_eq!(
         results.len(),
@@ -320,10 +304,7 @@ fn slipway_console(env_dir: &Path, cases: &[Case]) -> Vec<J> {
 /// The files the corpus's file functions read, beside each configuration.
 fn write_data_files(dir: &TestDir, sub: &str) {
     dir.write(format!("{sub}/hello.txt"), "hello\n");
-    dir.write(
-        format!("{sub}/greet.tmpl"),
-        "Hello ${name}!%{ for i in items } ${i}%{ endfor }\n",
-    );
+    dir.write(format!("{sub}/greet.tmpl"), "Hello ${name}!%{ for i in items } ${i}%{ endfor }\n");
 }
 
 fn fixture() -> String {
@@ -349,11 +330,8 @@ fn corpus(name: &str) -> Vec<Case> {
 ///   same bytes. Short inputs (`"hello"`, `""`) come out byte-equal anyway.
 fn compare_by_rule(case: &str, theirs: &J, ours: &J) -> Option<Result<(), String>> {
     let (J::Str(t), J::Str(o)) = (theirs, ours) else {
-        return (case.starts_with("bcrypt(") || case.starts_with("base64gzip(")).then(|| {
-            Err(format!(
-                "expected two strings: terraform {theirs}, slipway {ours}"
-            ))
-        });
+        return (case.starts_with("bcrypt(") || case.starts_with("base64gzip("))
+            .then(|| Err(format!("expected two strings: terraform {theirs}, slipway {ours}")));
     };
     if case.starts_with("bcrypt(") {
         let password = case.split('"').nth(1).unwrap_or_default();
@@ -362,9 +340,7 @@ fn compare_by_rule(case: &str, theirs: &J, ours: &J) -> Option<Result<(), String
             let rest = h.get(6..)?.strip_prefix('$')?;
             let ok = cost.bytes().all(|b| b.is_ascii_digit())
                 && rest.len() == 53
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
             ok.then_some(cost)
         };
         return Some(match (shape(t), shape(o)) {
@@ -444,11 +420,7 @@ fn bcrypt_verifies(password: &str, hash: &str) -> bool {
 fn terraform_diff_expressions_agree_with_terraform_1_0_3() {
     let bin = terraform();
     let cases = corpus("accept.txt");
-    assert!(
-        cases.len() >= 400,
-        "the corpus has only {} cases",
-        cases.len()
-    );
+    assert!(cases.len() >= 400, "the corpus has only {} cases", cases.len());
     let differences = parse_differences(
         &std::fs::read_to_string(data_dir().join("terraform/differences.txt"))
             .expect("differences.txt"),
@@ -458,10 +430,7 @@ fn terraform_diff_expressions_agree_with_terraform_1_0_3() {
     let dir = TestDir::new();
     let mut main = fixture();
     for (i, c) in cases.iter().enumerate() {
-        main.push_str(&format!(
-            "output \"c{i:04}\" {{\n  value = {}\n}}\n",
-            c.text
-        ));
+        main.push_str(&format!("output \"c{i:04}\" {{\n  value = {}\n}}\n", c.text));
     }
     dir.write("tf/main.tf", &main);
     write_data_files(&dir, "tf");
@@ -489,10 +458,7 @@ fn terraform_diff_expressions_agree_with_terraform_1_0_3() {
         // Terraform leaves null outputs out of `output -json`.
         let theirs = get(&tf_out, &format!("c{i:04}"));
         let (tv, tt) = match theirs {
-            Some(t) => (
-                get(t, "value").cloned().unwrap_or(J::Null),
-                get(t, "type").cloned(),
-            ),
+            Some(t) => (get(t, "value").cloned().unwrap_or(J::Null), get(t, "type").cloned()),
             None => (J::Null, None),
         };
         let verdict = match get(mine, "error") {
@@ -551,11 +517,7 @@ fn terraform_diff_expressions_agree_with_terraform_1_0_3() {
 fn terraform_diff_both_reject_the_invalid_corpus() {
     let bin = terraform();
     let cases = corpus("reject.txt");
-    assert!(
-        cases.len() >= 40,
-        "the reject corpus has only {} cases",
-        cases.len()
-    );
+    assert!(cases.len() >= 40, "the reject corpus has only {} cases", cases.len());
     let dir = TestDir::new();
     dir.write("tf/main.tf", fixture());
     let tfdir = dir.join("tf");
@@ -603,10 +565,7 @@ fn terraform_diff_both_reject_the_invalid_corpus() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("thread"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
     });
 
     dir.write("env/fixture.hcl", fixture());
@@ -614,10 +573,7 @@ fn terraform_diff_both_reject_the_invalid_corpus() {
     let mut ours_accepted = Vec::new();
     for (c, r) in cases.iter().zip(&ours) {
         if get(r, "error").is_none() {
-            ours_accepted.push(format!(
-                "reject.txt:{}: slipway accepts {} = {r}",
-                c.line, c.text
-            ));
+            ours_accepted.push(format!("reject.txt:{}: slipway accepts {} = {r}", c.line, c.text));
         }
     }
     assert!(
@@ -632,43 +588,25 @@ fn terraform_diff_both_reject_the_invalid_corpus() {
 fn terraform_diff_corpus_parser_reads_heredoc_cases_whole() {
     let cases = parse_corpus("1 + 1\n<<EOT\na\n\nb\nEOT\n# comment\n<<-X\n  y\n  X\n\"z\"\n");
     let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
-    assert_eq!(
-        texts,
-        ["1 + 1", "<<EOT\na\n\nb\nEOT", "<<-X\n  y\n  X", "\"z\""]
-    );
+    assert_eq!(texts, ["1 + 1", "<<EOT\na\n\nb\nEOT", "<<-X\n  y\n  X", "\"z\""]);
 }
 
 #[test]
 fn terraform_diff_comparison_rules_reject_wrong_results() {
     // Terraform 1.0.3's bcrypt("secret") and base64gzip("hello") / base64gzip("").
     let hash = J::Str("$2a$10$Cp/9NUQRqDfSnhJK0c2u3eU/pvK4.e2NggNEm0OuVr.Qsk77nbWv6".into());
-    assert!(matches!(
-        compare_by_rule(r#"bcrypt("secret")"#, &hash, &hash),
-        Some(Ok(()))
-    ));
+    assert!(matches!(compare_by_rule(r#"bcrypt("secret")"#, &hash, &hash), Some(Ok(()))));
     // Another password, another cost, a malformed hash: each fails.
-    assert!(matches!(
-        compare_by_rule(r#"bcrypt("other")"#, &hash, &hash),
-        Some(Err(_))
-    ));
+    assert!(matches!(compare_by_rule(r#"bcrypt("other")"#, &hash, &hash), Some(Err(_))));
     let cost4 = J::Str("$2a$04$iwPBs.t4uh/uEULZzQBYneVuhbII25BDvP6XFwBiZWwQPIFVLvOja".into());
-    assert!(matches!(
-        compare_by_rule(r#"bcrypt("secret")"#, &hash, &cost4),
-        Some(Err(_))
-    ));
+    assert!(matches!(compare_by_rule(r#"bcrypt("secret")"#, &hash, &cost4), Some(Err(_))));
     assert!(matches!(
         compare_by_rule(r#"bcrypt("secret")"#, &hash, &J::Str("$2a$10$short".into())),
         Some(Err(_))
     ));
     let hello = J::Str("H4sIAAAAAAAA/8pIzcnJBwAAAP//AQAA//+GphA2BQAAAA==".into());
     let empty = J::Str("H4sIAAAAAAAA/wAAAP//AQAA//8AAAAAAAAAAA==".into());
-    assert!(matches!(
-        compare_by_rule(r#"base64gzip("hello")"#, &hello, &hello),
-        Some(Ok(()))
-    ));
-    assert!(matches!(
-        compare_by_rule(r#"base64gzip("hello")"#, &hello, &empty),
-        Some(Err(_))
-    ));
+    assert!(matches!(compare_by_rule(r#"base64gzip("hello")"#, &hello, &hello), Some(Ok(()))));
+    assert!(matches!(compare_by_rule(r#"base64gzip("hello")"#, &hello, &empty), Some(Err(_))));
     assert!(compare_by_rule("upper(\"a\")", &hello, &hello).is_none());
 }

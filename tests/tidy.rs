@@ -65,9 +65,8 @@ const NOT_OURS: &[&str] = &["config/crd/bases", "nodes/metrics", "nodes/proxy"];
 /// URLs.
 fn as_repo_path<'s>(span: &'s str, ours: &BTreeSet<String>) -> Option<&'s str> {
     let s = span.trim_end_matches([',', '.', ':']);
-    let source = [".rs", ".hcl", ".md", ".sh", ".tftpl", ".py", ".toml"]
-        .iter()
-        .any(|e| s.ends_with(e));
+    let source =
+        [".rs", ".hcl", ".md", ".sh", ".tftpl", ".py", ".toml"].iter().any(|e| s.ends_with(e));
     let first = s.split('/').next().unwrap_or_default();
     let looks_like_path = source || (s.contains('/') && ours.contains(first));
     let excluded = s.contains(' ')
@@ -102,11 +101,7 @@ fn rust_names(span: &str) -> Vec<String> {
         && s.starts_with(|c: char| c.is_ascii_uppercase())
         && s.chars().any(|c| c.is_ascii_lowercase())
         && s.chars().skip(1).any(|c| c.is_ascii_uppercase());
-    if camel {
-        vec![s.to_string()]
-    } else {
-        Vec::new()
-    }
+    if camel { vec![s.to_string()] } else { Vec::new() }
 }
 
 /// The names of the repository's own directories that a document may write paths from.
@@ -137,9 +132,7 @@ fn architecture_md_names_only_paths_and_items_that_exist() {
     // written somewhere in the code.
     let mut code = String::new();
     for f in &all {
-        if [".rs", ".hcl", ".tftpl", ".sh", ".py"]
-            .iter()
-            .any(|e| f.ends_with(e))
+        if [".rs", ".hcl", ".tftpl", ".sh", ".py"].iter().any(|e| f.ends_with(e))
             || f.starts_with("scripts/")
         {
             code.push_str(&std::fs::read_to_string(root.join(f)).unwrap_or_default());
@@ -185,10 +178,7 @@ fn the_architecture_check_sees_paths_and_items() {
     assert_eq!(as_repo_path("walk/live.rs", &ours), Some("walk/live.rs"));
     assert_eq!(as_repo_path("git::URL//subdir?ref=", &ours), None);
     assert_eq!(as_repo_path("coordination.k8s.io/v1", &ours), None);
-    assert_eq!(
-        rust_names("Walk::depend_on_whole_modules"),
-        ["Walk", "depend_on_whole_modules"]
-    );
+    assert_eq!(rust_names("Walk::depend_on_whole_modules"), ["Walk", "depend_on_whole_modules"]);
     assert_eq!(rust_names("ConfigEvaluator"), ["ConfigEvaluator"]);
     assert!(rust_names("plan").is_empty());
     assert_eq!(code_spans("a `x` b `y`\n```\n`z`\n```"), ["x", "y"]);
@@ -210,11 +200,8 @@ const LONG_FILES: &[(&str, usize)] = &[];
 /// Functions still above the limit without a written reason, with their length when this
 /// check was written; like `LONG_FILES`, an entry may shrink or go but never grow. The one left
 /// is the configuration's block reader, which other work on config loading is changing.
-const LONG_FNS: &[(&str, &str, usize)] = &[(
-    "crates/slipway-core/src/config/blocks.rs",
-    "read_block",
-    197,
-)];
+const LONG_FNS: &[(&str, &str, usize)] =
+    &[("crates/slipway-core/src/config/blocks.rs", "read_block", 197)];
 
 /// The production lines of a source file: those before its `#[cfg(test)] mod …`.
 fn production_lines(text: &str) -> Vec<&str> {
@@ -240,9 +227,7 @@ fn fn_name(line: &str) -> Option<&str> {
         rest = rest.strip_prefix(q).unwrap_or(rest);
     }
     let name = rest.strip_prefix("fn ")?;
-    let end = name
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(name.len());
+    let end = name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(name.len());
     (end > 0).then(|| &name[..end])
 }
 
@@ -257,9 +242,7 @@ fn long_fns(lines: &[&str]) -> Vec<(String, usize)> {
         let Some(len) = lines[i..].iter().position(|l| *l == close).map(|j| j + 1) else {
             continue;
         };
-        let reason = lines[i.saturating_sub(3)..i]
-            .iter()
-            .any(|l| l.contains("// Long because"));
+        let reason = lines[i.saturating_sub(3)..i].iter().any(|l| l.contains("// Long because"));
         if len > MAX_FN_LINES && !reason {
             out.push((name.to_string(), len));
         }
@@ -281,10 +264,7 @@ fn production_files_and_functions_stay_small() {
         }
         let text = std::fs::read_to_string(root.join(f)).unwrap();
         let lines = production_lines(&text);
-        let allowed = LONG_FILES
-            .iter()
-            .find(|(p, _)| p == f)
-            .map_or(MAX_FILE_LINES, |(_, n)| *n);
+        let allowed = LONG_FILES.iter().find(|(p, _)| p == f).map_or(MAX_FILE_LINES, |(_, n)| *n);
         if lines.len() > allowed {
             problems.push(format!(
                 "{f}: {} production lines (limit {allowed}): split it by topic",
@@ -326,44 +306,21 @@ fn the_size_check_sees_long_functions() {
 fn the_core_crate_builds_without_cloud_clients() {
     let out = std::process::Command::new(env!("CARGO"))
         .args(["tree", "-p", "slipway-core", "-e", "normal,build,dev"])
-        .args([
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-            "--offline",
-            "--locked",
-        ])
+        .args(["--prefix", "none", "--format", "{p}", "--offline", "--locked"])
         .current_dir(root())
         .output()
         .expect("run cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8_lossy(&out.stdout);
-    let names: BTreeSet<&str> = tree
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let names: BTreeSet<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
     // Not vacuous: the tree is the engine's.
-    assert!(
-        names.contains("hcl-rs") && names.contains("petgraph"),
-        "{tree}"
-    );
+    assert!(names.contains("hcl-rs") && names.contains("petgraph"), "{tree}");
     let cloud: Vec<&&str> = names
         .iter()
         .filter(|n| {
             n.starts_with("aws-sdk-")
                 || n.starts_with("aws-smithy-")
-                || [
-                    "aws-config",
-                    "aws-runtime",
-                    "aws-types",
-                    "aws-credential-types",
-                ]
-                .contains(n)
+                || ["aws-config", "aws-runtime", "aws-types", "aws-credential-types"].contains(n)
                 || ["kube", "kube-client", "kube-core", "k8s-openapi"].contains(n)
                 || ["slipway-aws", "slipway-kubernetes", "slipway"].contains(n)
         })

@@ -121,12 +121,7 @@ impl Run {
     /// Asserts that the process neither panicked nor overflowed its stack.
     #[track_caller]
     pub fn assert_no_crash(&self) -> &Run {
-        assert!(
-            self.crash().is_none(),
-            "{}\n{}",
-            self.crash().unwrap_or_default(),
-            self.dump()
-        );
+        assert!(self.crash().is_none(), "{}\n{}", self.crash().unwrap_or_default(), self.dump());
         self
     }
 
@@ -150,11 +145,7 @@ impl Run {
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout of {} is not JSON: {e}\n{}",
-                self.describe,
-                self.dump()
-            )
+            panic!("stdout of {} is not JSON: {e}\n{}", self.describe, self.dump())
         })
     }
 
@@ -226,11 +217,7 @@ impl Cmd {
             }
         }
         cmd.env("NO_COLOR", "1").env_remove("RUST_BACKTRACE");
-        Cmd {
-            cmd,
-            args: Vec::new(),
-            timeout: Duration::from_secs(60),
-        }
+        Cmd { cmd, args: Vec::new(), timeout: Duration::from_secs(60) }
     }
 
     pub fn arg(&mut self, a: impl AsRef<OsStr>) -> &mut Cmd {
@@ -367,9 +354,7 @@ pub fn remove_stale_dirs(scratch: &Path, prefix: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name
-            .strip_prefix(prefix)
-            .and_then(|p| p.parse::<u32>().ok())
+        if let Some(pid) = name.strip_prefix(prefix).and_then(|p| p.parse::<u32>().ok())
             && !Path::new(&format!("/proc/{pid}")).exists()
         {
             let _ = std::fs::remove_dir_all(entry.path());
@@ -392,10 +377,8 @@ struct Picker {
     state: u64,
 }
 
-static PICKER: std::sync::Mutex<Picker> = std::sync::Mutex::new(Picker {
-    handed_out: std::collections::BTreeSet::new(),
-    state: 0,
-});
+static PICKER: std::sync::Mutex<Picker> =
+    std::sync::Mutex::new(Picker { handed_out: std::collections::BTreeSet::new(), state: 0 });
 
 /// The kernel's ephemeral range (net.ipv4.ip_local_port_range), where source ports of outgoing
 /// connections come from; Linux's default where /proc does not tell.
@@ -483,10 +466,7 @@ fn pick_port(
         if avoid.contains(&port) || handed_out.contains(&port) {
             continue;
         }
-        if ips
-            .iter()
-            .all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok())
-        {
+        if ips.iter().all(|ip| std::net::TcpListener::bind((*ip, port)).is_ok()) {
             handed_out.insert(port);
             return Some(port);
         }
@@ -517,11 +497,7 @@ fn free_ports_are_below_the_ephemeral_range_distinct_and_bindable_everywhere() {
     // Also from other threads, at the same time: still never the same port twice.
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            std::thread::spawn(|| {
-                (0..10)
-                    .map(|_| free_port_on("127.0.0.1"))
-                    .collect::<Vec<u16>>()
-            })
+            std::thread::spawn(|| (0..10).map(|_| free_port_on("127.0.0.1")).collect::<Vec<u16>>())
         })
         .collect();
     for t in threads {
@@ -544,8 +520,5 @@ fn a_port_taken_on_one_address_avoided_or_handed_out_is_skipped() {
     assert_eq!(port, Some(free));
     assert!(handed_out.contains(&free));
     // Now `free` is handed out too: no candidate fits, and none is returned after the tries.
-    assert_eq!(
-        pick_port(&ips, &[avoided], &mut handed_out, 8, &mut draw),
-        None
-    );
+    assert_eq!(pick_port(&ips, &[avoided], &mut handed_out, 8, &mut draw), None);
 }

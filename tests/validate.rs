@@ -20,27 +20,15 @@ fn validate_accepts_every_valid_fixture_in_both_output_modes() {
         let t = fixture(name);
         let human = slipway_in(&t.join("env"), ["validate", "."]);
         human.assert_no_crash().assert_code(0);
-        assert!(
-            human.stdout.contains("Success!"),
-            "{name}: {}",
-            human.dump()
-        );
-        assert!(
-            human.stderr.is_empty(),
-            "{name}: unexpected stderr\n{}",
-            human.dump()
-        );
+        assert!(human.stdout.contains("Success!"), "{name}: {}", human.dump());
+        assert!(human.stderr.is_empty(), "{name}: unexpected stderr\n{}", human.dump());
 
         let json = slipway_in(&t.join("env"), ["validate", "--json", "."]);
         json.assert_code(0);
         let doc = json.json();
         assert_eq!(doc["valid"], true, "{name}");
         assert_eq!(doc["error_count"], 0, "{name}: {:?}", summaries(&doc));
-        assert_eq!(
-            doc["diagnostics"].as_array().map(Vec::len),
-            Some(0),
-            "{name}"
-        );
+        assert_eq!(doc["diagnostics"].as_array().map(Vec::len), Some(0), "{name}");
     }
 }
 
@@ -51,12 +39,7 @@ fn validate_defaults_to_the_current_directory() {
     // …and from elsewhere, a missing directory is an error, not a panic.
     let r = slipway_in(t.path(), ["validate", "--json", "no-such-dir"]);
     r.assert_no_crash().assert_code(1);
-    assert!(
-        r.json()["diagnostics"][0]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("is not a directory")
-    );
+    assert!(r.json()["diagnostics"][0]["summary"].as_str().unwrap().contains("is not a directory"));
 }
 
 #[test]
@@ -70,10 +53,7 @@ fn validate_json_diagnostic_has_range_snippet_and_hint() {
     r.assert_code(1);
     let doc = r.json();
     let d = errors(&doc)[0];
-    assert_eq!(
-        d["summary"],
-        "reference to undeclared input variable `var.regoin`"
-    );
+    assert_eq!(d["summary"], "reference to undeclared input variable `var.regoin`");
     assert_eq!(d["hint"], "did you mean `var.region`?");
     assert_eq!(d["range"]["filename"], "main.hcl");
     assert_eq!(d["range"]["start"]["line"], 7);
@@ -103,8 +83,7 @@ fn winners(r: &Run) -> (Vec<String>, usize) {
 
 fn graph_json(t: &TestDir) -> Cmd {
     let mut c = t.cmd();
-    c.current_dir(t.join("env"))
-        .args(["graph", "--format", "json"]);
+    c.current_dir(t.join("env")).args(["graph", "--format", "json"]);
     c
 }
 
@@ -114,16 +93,10 @@ fn variables_precedence_default_env_varsfile_then_cli_in_order() {
     let key = |v: &str| format!("random_id.region[\"{v}\"]");
 
     // 1. default
-    assert_eq!(
-        winners(&graph_json(&t).run()),
-        (vec![key("from-default")], 1)
-    );
+    assert_eq!(winners(&graph_json(&t).run()), (vec![key("from-default")], 1));
 
     // 2. SLIPWAY_VAR_ beats the default (raw text: a string for string vars, HCL otherwise).
-    let r = graph_json(&t)
-        .env("SLIPWAY_VAR_region", "from-env")
-        .env("SLIPWAY_VAR_size", "3")
-        .run();
+    let r = graph_json(&t).env("SLIPWAY_VAR_region", "from-env").env("SLIPWAY_VAR_size", "3").run();
     assert_eq!(winners(&r), (vec![key("from-env")], 3));
 
     // 3. *.vars.hcl beats the environment; files apply in lexical order (b after a).
@@ -134,22 +107,11 @@ fn variables_precedence_default_env_varsfile_then_cli_in_order() {
 
     // 4. -var-file and -var beat the auto-loaded files, later on the command line wins.
     t.write("cli.hcl.vars", "region = \"from-cli-file\"\nsize = 5\n");
-    let r = graph_json(&t)
-        .args([
-            "-var",
-            "region=from-cli-var",
-            "-var-file",
-            "../cli.hcl.vars",
-        ])
-        .run();
+    let r =
+        graph_json(&t).args(["-var", "region=from-cli-var", "-var-file", "../cli.hcl.vars"]).run();
     assert_eq!(winners(&r), (vec![key("from-cli-file")], 5));
     let r = graph_json(&t)
-        .args([
-            "-var-file",
-            "../cli.hcl.vars",
-            "-var",
-            "region=from-cli-var",
-        ])
+        .args(["-var-file", "../cli.hcl.vars", "-var", "region=from-cli-var"])
         .args(["--var=size=2"])
         .run();
     assert_eq!(winners(&r), (vec![key("from-cli-var")], 2));
@@ -158,10 +120,7 @@ fn variables_precedence_default_env_varsfile_then_cli_in_order() {
 #[test]
 fn cli_var_with_bad_value_reports_the_var_pseudo_file() {
     let t = fixture("precedence");
-    let r = slipway_in(
-        &t.join("env"),
-        ["validate", "--json", "-var", "size=lots", "."],
-    );
+    let r = slipway_in(&t.join("env"), ["validate", "--json", "-var", "size=lots", "."]);
     r.assert_no_crash().assert_code(1);
     let doc = r.json();
     let d = errors(&doc)[0];
@@ -173,10 +132,9 @@ fn cli_var_with_bad_value_reports_the_var_pseudo_file() {
 
 #[test]
 fn regression_invalid_variable_value_does_not_cascade_into_count_errors() {
-    for (file, text) in [
-        ("env/bad.vars.hcl", "size = \"big\"\n"),
-        ("env/x.vars.hcl", "size = nope\n"),
-    ] {
+    for (file, text) in
+        [("env/bad.vars.hcl", "size = \"big\"\n"), ("env/x.vars.hcl", "size = nope\n")]
+    {
         let t = fixture("precedence");
         t.write(file, text);
         let r = slipway_in(&t.join("env"), ["validate", "--json", "."]);
@@ -211,10 +169,7 @@ fn env_var_for_undeclared_variable_is_ignored_but_vars_file_one_warns() {
 fn validate_json_of(main_hcl: &str) -> (Run, serde_json::Value) {
     let t = TestDir::new();
     t.write("main.hcl", main_hcl);
-    let r = Cmd::new()
-        .current_dir(t.path())
-        .args(["validate", "--json", "."])
-        .run();
+    let r = Cmd::new().current_dir(t.path()).args(["validate", "--json", "."]).run();
     r.assert_no_crash();
     let doc = r.json();
     (r, doc)
@@ -271,10 +226,7 @@ fn regression_unknown_provider_block_is_an_error() {
     let d = errors(&doc)[0];
     assert_eq!(d["summary"], "unknown provider `gcp`");
     // `gcp` is two edits from `aws`, but that is no suggestion.
-    assert_eq!(
-        d["hint"],
-        "providers in this build: aws, kubernetes, random, time, tls"
-    );
+    assert_eq!(d["hint"], "providers in this build: aws, kubernetes, random, time, tls");
 }
 
 #[test]
@@ -282,10 +234,7 @@ fn regression_unsupported_argument_in_provider_block_is_an_error() {
     let (r, doc) = validate_json_of("provider \"random\" {\n  seed = 42\n}\n");
     r.assert_code(1);
     let d = errors(&doc)[0];
-    assert_eq!(
-        d["summary"],
-        "unsupported argument `seed` in provider \"random\""
-    );
+    assert_eq!(d["summary"], "unsupported argument `seed` in provider \"random\"");
     assert_eq!(d["range"]["start"]["line"], 2);
     assert_eq!(d["range"]["start"]["column"], 3);
     // An empty block for a known provider is fine.
@@ -315,12 +264,7 @@ fn regression_too_deep_nesting_points_at_the_first_too_deep_bracket() {
     ));
     r.assert_code(1);
     let d = errors(&doc)[0];
-    assert!(
-        d["summary"]
-            .as_str()
-            .unwrap()
-            .contains("nested more than 256 deep")
-    );
+    assert!(d["summary"].as_str().unwrap().contains("nested more than 256 deep"));
     // `locals {` is depth 1, so the 256th `(` (column 6 + 256) is the first too deep.
     assert_eq!(d["range"]["start"]["line"], 2);
     assert_eq!(d["range"]["start"]["column"], 262);
@@ -340,11 +284,7 @@ fn regression_syntax_error_next_to_multibyte_character_does_not_panic() {
     t.write("main.hcl", "locals 日本");
     let r = slipway_in(t.path(), ["fmt", "main.hcl"]);
     r.assert_no_crash().assert_code(1);
-    assert!(
-        r.stderr.contains("main.hcl:1:10: cannot format"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.contains("main.hcl:1:10: cannot format"), "{}", r.dump());
 }
 
 #[test]
@@ -357,14 +297,8 @@ fn validate_checks_the_backend_block_with_its_location() {
     let r = slipway_in(t.path(), ["validate", "--json", "env"]);
     r.assert_no_crash().assert_code(1);
     let summaries = crate::util::summaries(&r.json());
-    assert!(
-        summaries.iter().any(|s| s.contains("needs `bucket`")),
-        "{summaries:?}"
-    );
-    assert!(
-        summaries.iter().any(|s| s.contains("colour")),
-        "{summaries:?}"
-    );
+    assert!(summaries.iter().any(|s| s.contains("needs `bucket`")), "{summaries:?}");
+    assert!(summaries.iter().any(|s| s.contains("colour")), "{summaries:?}");
     let doc = r.json();
     let located = crate::util::errors(&doc)
         .iter()
@@ -378,19 +312,13 @@ fn validate_checks_the_backend_block_with_its_location() {
 #[test]
 fn validate_reads_the_base_an_environment_extends_and_locates_a_bad_extends() {
     let t = TestDir::new();
-    t.write(
-        "environments/x/main.hcl",
-        "slipway {\n  extends = \"../../modules/base\"\n}\n",
-    );
+    t.write("environments/x/main.hcl", "slipway {\n  extends = \"../../modules/base\"\n}\n");
     t.write("environments/x/x.vars.hcl", "size = 3\n");
     t.write(
         "modules/base/main.hcl",
         "variable \"size\" {\n  type = number\n}\n\nresource \"random_id\" \"x\" {\n  count       = var.size\n  byte_length = 4\n}\n\nmodule \"child\" {\n  source = \"../child\"\n}\n",
     );
-    t.write(
-        "modules/child/main.hcl",
-        "resource \"random_id\" \"c\" {\n  byte_length = 4\n}\n",
-    );
+    t.write("modules/child/main.hcl", "resource \"random_id\" \"c\" {\n  byte_length = 4\n}\n");
     let env = t.join("environments/x");
     slipway_in(&env, ["validate", "."]).assert_code(0);
     let graph = slipway_in(&env, ["graph", "--format", "json", "."]);
@@ -405,19 +333,11 @@ fn validate_reads_the_base_an_environment_extends_and_locates_a_bad_extends() {
     addresses.sort();
     assert_eq!(
         addresses,
-        [
-            "module.child.random_id.c",
-            "random_id.x[0]",
-            "random_id.x[1]",
-            "random_id.x[2]"
-        ],
+        ["module.child.random_id.c", "random_id.x[0]", "random_id.x[1]", "random_id.x[2]"],
         "the base's resources at the environment's root, sized by its vars file"
     );
 
-    t.write(
-        "environments/x/main.hcl",
-        "slipway {\n  extends = \"../../modules/nope\"\n}\n",
-    );
+    t.write("environments/x/main.hcl", "slipway {\n  extends = \"../../modules/nope\"\n}\n");
     let human = slipway_in(&env, ["validate", "."]);
     human.assert_no_crash().assert_code(1);
     for want in [

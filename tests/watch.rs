@@ -42,17 +42,11 @@ impl Agent {
             .stderr(std::fs::File::create(log.with_extension("err")).unwrap());
         let mut addr = None;
         if listen {
-            let a: SocketAddr = format!("127.0.0.1:{}", free_port_on("127.0.0.1"))
-                .parse()
-                .unwrap();
+            let a: SocketAddr = format!("127.0.0.1:{}", free_port_on("127.0.0.1")).parse().unwrap();
             cmd.args(["--listen", &a.to_string()]);
             addr = Some(a);
         }
-        let agent = Agent {
-            child: cmd.spawn().expect("spawn slipway watch"),
-            log,
-            addr,
-        };
+        let agent = Agent { child: cmd.spawn().expect("spawn slipway watch"), log, addr };
         if let Some(a) = addr {
             wait_for("the agent's /healthz", LONG, || {
                 std::net::TcpStream::connect(a).is_ok()
@@ -69,14 +63,7 @@ impl Agent {
     }
 
     fn metrics(&self) -> String {
-        http(
-            self.addr.expect("listening agent"),
-            "GET",
-            "/metrics",
-            &[],
-            b"",
-        )
-        .1
+        http(self.addr.expect("listening agent"), "GET", "/metrics", &[], b"").1
     }
 
     /// The value of one metric line (`name{labels}`), as text.
@@ -112,10 +99,7 @@ fn applied(t: &TestDir) -> Option<String> {
 }
 
 fn addresses(t: &TestDir) -> Vec<String> {
-    state(t)["resources"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
+    state(t)["resources"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
 }
 
 #[track_caller]
@@ -150,16 +134,9 @@ fn setup(t: &TestDir, names: &[&str]) -> (Repo, GitDaemon, String) {
 
 /// Held plan ids, through `slipway approve --list`.
 fn held(t: &TestDir) -> Vec<String> {
-    let r = t
-        .cmd()
-        .args(["approve", "--list", "--plans-dir", "agent/plans"])
-        .run();
+    let r = t.cmd().args(["approve", "--list", "--plans-dir", "agent/plans"]).run();
     r.assert_code(0);
-    r.stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
+    r.stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect()
 }
 
 #[test]
@@ -167,12 +144,7 @@ fn push_applies_a_destroy_is_held_until_approved_and_a_revert_rolls_back() {
     let t = TestDir::new();
     let (repo, _daemon, url) = setup(&t, &["a", "b"]);
     let c1 = repo.head();
-    let agent = Agent::start(
-        &t,
-        &url,
-        &["--policy", "safe", "--interval", "200ms"],
-        false,
-    );
+    let agent = Agent::start(&t, &url, &["--policy", "safe", "--interval", "200ms"], false);
     wait_applied(&t, &agent, &c1);
     assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
     let b_id = state(&t)["resources"]["random_id.b"]["id"].clone();
@@ -194,17 +166,11 @@ fn push_applies_a_destroy_is_held_until_approved_and_a_revert_rolls_back() {
     assert_eq!(applied(&t).as_deref(), Some(c2.as_str()));
     assert!(addresses(&t).contains(&"random_id.b".to_string()));
 
-    let bad = t
-        .cmd()
-        .args(["approve", "nope", "--plans-dir", "agent/plans"])
-        .run();
+    let bad = t.cmd().args(["approve", "nope", "--plans-dir", "agent/plans"]).run();
     bad.assert_code(1);
     assert!(bad.stderr.contains(&ids[0]), "{}", bad.stderr);
 
-    t.cmd()
-        .args(["approve", &ids[0], "--plans-dir", "agent/plans"])
-        .run()
-        .assert_code(0);
+    t.cmd().args(["approve", &ids[0], "--plans-dir", "agent/plans"]).run().assert_code(0);
     wait_applied(&t, &agent, &c3);
     assert_eq!(addresses(&t), ["random_id.a", "random_id.c"]);
     wait_for("the held plan to be gone", LONG, || held(&t).is_empty());
@@ -233,14 +199,7 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
     let agent = Agent::start(
         &t,
         &url,
-        &[
-            "--policy",
-            "auto",
-            "--interval",
-            "0",
-            "--max-body-bytes",
-            "4096",
-        ],
+        &["--policy", "auto", "--interval", "0", "--max-body-bytes", "4096"],
         true,
     );
     let addr = agent.addr.unwrap();
@@ -257,23 +216,14 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
         format!("sha256={}", hex::encode(m.finalize().into_bytes()))
     };
     for sig in [Some(forged.as_str()), None, Some(&*sign(b"{}"))] {
-        let mut h = vec![
-            ("X-GitHub-Delivery", "d-forged"),
-            ("X-GitHub-Event", "push"),
-        ];
+        let mut h = vec![("X-GitHub-Delivery", "d-forged"), ("X-GitHub-Event", "push")];
         if let Some(s) = sig {
             h.push(("X-Hub-Signature-256", s));
         }
         let (code, _) = http(addr, "POST", "/webhook/github", &h, body);
         assert_eq!(code, 401);
     }
-    let (code, _) = http(
-        addr,
-        "POST",
-        "/webhook",
-        &[("Authorization", "Bearer wrong")],
-        b"",
-    );
+    let (code, _) = http(addr, "POST", "/webhook", &[("Authorization", "Bearer wrong")], b"");
     assert_eq!(code, 401);
     // Oversized, even when correctly signed.
     let big = vec![b' '; 8192];
@@ -282,17 +232,12 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
         addr,
         "POST",
         "/webhook/github",
-        &[
-            ("X-GitHub-Delivery", "d-big"),
-            ("X-Hub-Signature-256", big_sig.as_str()),
-        ],
+        &[("X-GitHub-Delivery", "d-big"), ("X-Hub-Signature-256", big_sig.as_str())],
         &big,
     );
     assert_eq!(code, 413);
     assert_eq!(
-        agent
-            .metric("slipway_watch_webhook_requests_total{result=\"unauthorized\"}")
-            .as_deref(),
+        agent.metric("slipway_watch_webhook_requests_total{result=\"unauthorized\"}").as_deref(),
         Some("4")
     );
     // Nothing happened: for two seconds, the state stays at c1 and its serial.
@@ -319,9 +264,7 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
     let (code, _) = http(addr, "POST", "/webhook/github", &headers, body);
     assert_eq!(code, 409);
     assert_eq!(
-        agent
-            .metric("slipway_watch_webhook_requests_total{result=\"replayed\"}")
-            .as_deref(),
+        agent.metric("slipway_watch_webhook_requests_total{result=\"replayed\"}").as_deref(),
         Some("1")
     );
 
@@ -329,31 +272,15 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
     repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b", "c"]));
     let c3 = repo.commit_push("add c");
     let bearer = format!("Bearer {SECRET}");
-    let (code, _) = http(
-        addr,
-        "POST",
-        "/webhook",
-        &[("Authorization", bearer.as_str())],
-        b"",
-    );
+    let (code, _) = http(addr, "POST", "/webhook", &[("Authorization", bearer.as_str())], b"");
     assert_eq!(code, 202);
     wait_applied(&t, &agent, &c3);
     // Metrics follow the state (the agent updates them after closing its session).
     let synced = format!("slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1");
-    wait_for("metrics of the last sync", LONG, || {
-        agent.metrics().contains(&synced)
-    });
+    wait_for("metrics of the last sync", LONG, || agent.metrics().contains(&synced));
     let m = agent.metrics();
-    assert!(
-        m.contains(&format!(
-            "slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1"
-        )),
-        "{m}"
-    );
-    assert!(
-        m.contains("slipway_watch_applies_total{result=\"success\"} 3"),
-        "{m}"
-    );
+    assert!(m.contains(&format!("slipway_watch_last_sync_info{{commit=\"{c3}\"}} 1")), "{m}");
+    assert!(m.contains("slipway_watch_applies_total{result=\"success\"} 3"), "{m}");
     assert!(m.contains("slipway_watch_last_apply_success 1"), "{m}");
     assert!(m.contains("slipway_watch_held_plans 0"), "{m}");
 }
@@ -362,51 +289,26 @@ fn webhooks_trigger_syncs_and_forged_replayed_or_oversized_requests_change_nothi
 fn manual_policy_holds_every_plan_and_http_approval_needs_the_secret() {
     let t = TestDir::new();
     let (repo, _daemon, url) = setup(&t, &["a"]);
-    let agent = Agent::start(
-        &t,
-        &url,
-        &["--policy", "manual", "--interval", "200ms"],
-        true,
-    );
+    let agent = Agent::start(&t, &url, &["--policy", "manual", "--interval", "200ms"], true);
     let addr = agent.addr.unwrap();
     wait_for("a held plan", LONG, || held(&t).len() == 1);
     let id = held(&t).remove(0);
     assert!(id.starts_with(&repo.head()[..12]));
-    assert_eq!(
-        agent.metric("slipway_watch_held_plans").as_deref(),
-        Some("1")
-    );
+    assert_eq!(agent.metric("slipway_watch_held_plans").as_deref(), Some("1"));
     assert_eq!(addresses(&t), Vec::<String>::new());
 
     let path = format!("/approve/{id}");
-    let (code, _) = http(
-        addr,
-        "POST",
-        &path,
-        &[("Authorization", "Bearer wrong")],
-        b"",
-    );
+    let (code, _) = http(addr, "POST", &path, &[("Authorization", "Bearer wrong")], b"");
     assert_eq!(code, 401);
     let (code, _) = http(addr, "POST", &path, &[], b"");
     assert_eq!(code, 401);
     let bearer = format!("Bearer {SECRET}");
-    let (code, _) = http(
-        addr,
-        "POST",
-        "/approve/..%2Fstate",
-        &[("Authorization", bearer.as_str())],
-        b"",
-    );
+    let (code, _) =
+        http(addr, "POST", "/approve/..%2Fstate", &[("Authorization", bearer.as_str())], b"");
     assert_eq!(code, 404);
     assert!(addresses(&t).is_empty(), "{}", agent.log());
 
-    let (code, text) = http(
-        addr,
-        "POST",
-        &path,
-        &[("Authorization", bearer.as_str())],
-        b"",
-    );
+    let (code, text) = http(addr, "POST", &path, &[("Authorization", bearer.as_str())], b"");
     assert_eq!(code, 202, "{text}");
     wait_applied(&t, &agent, &repo.head());
     assert_eq!(addresses(&t), ["random_id.a"]);
@@ -461,23 +363,16 @@ fn drift_is_reported_without_changing_state_under_on_drift_report() {
         agent.metric("slipway_watch_drift_resources").as_deref() == Some("1")
     });
     assert!(
-        agent
-            .log()
-            .contains("drift: time_rotating.r deleted outside slipway"),
+        agent.log().contains("drift: time_rotating.r deleted outside slipway"),
         "{}",
         agent.log()
     );
     // Reported only: state and the apply count stay as they were.
     let after = state(&t);
     assert_eq!(after["serial"], before["serial"]);
+    assert_eq!(after["resources"]["time_rotating.r"], before["resources"]["time_rotating.r"]);
     assert_eq!(
-        after["resources"]["time_rotating.r"],
-        before["resources"]["time_rotating.r"]
-    );
-    assert_eq!(
-        agent
-            .metric("slipway_watch_applies_total{result=\"success\"}")
-            .as_deref(),
+        agent.metric("slipway_watch_applies_total{result=\"success\"}").as_deref(),
         Some("1")
     );
 }
@@ -493,21 +388,11 @@ fn drift_is_corrected_under_on_drift_correct() {
     };
     wait_for("drift to be corrected by an apply", LONG, || applies() >= 2);
     let log = agent.log();
-    assert!(
-        log.contains("drift: time_rotating.r deleted outside slipway"),
-        "{log}"
-    );
+    assert!(log.contains("drift: time_rotating.r deleted outside slipway"), "{log}");
     assert!(log.contains("correcting drift"), "{log}");
     // Made again by the correction; the random id, which did not drift, was left alone.
-    assert!(
-        log.matches("time_rotating.r: Creation complete").count() >= 2,
-        "{log}"
-    );
-    assert_eq!(
-        log.matches("random_id.a: Creation complete").count(),
-        1,
-        "{log}"
-    );
+    assert!(log.matches("time_rotating.r: Creation complete").count() >= 2, "{log}");
+    assert_eq!(log.matches("random_id.a: Creation complete").count(), 1, "{log}");
     assert!(addresses(&t).contains(&"time_rotating.r".to_string()));
 }
 
@@ -530,33 +415,18 @@ fn agent_killed_mid_apply_resumes_on_restart_and_converges() {
     let c1 = repo.commit_push("slow");
     let daemon = GitDaemon::start(&t.join("git"));
     let url = daemon.url("origin.git");
-    let args = [
-        "--policy",
-        "safe",
-        "--interval",
-        "300ms",
-        "--parallelism",
-        "1",
-    ];
+    let args = ["--policy", "safe", "--interval", "300ms", "--parallelism", "1"];
     let mut agent = Agent::start(&t, &url, &args, false);
     // Kill once some, not all, operations are done.
     wait_for("the apply to be under way", LONG, || {
         agent.log().matches("Creation complete").count() >= 4
     });
     agent.kill();
-    assert_ne!(
-        applied(&t).as_deref(),
-        Some(c1.as_str()),
-        "the kill came too late"
-    );
+    assert_ne!(applied(&t).as_deref(), Some(c1.as_str()), "the kill came too late");
 
     let agent = Agent::start(&t, &url, &args, false);
     wait_applied(&t, &agent, &c1);
-    assert!(
-        agent.log().contains("taking over the state lock"),
-        "{}",
-        agent.log()
-    );
+    assert!(agent.log().contains("taking over the state lock"), "{}", agent.log());
     let addrs = addresses(&t);
     assert_eq!(addrs.len(), 20, "{addrs:?}");
     let st = state(&t);
@@ -598,28 +468,14 @@ fn agent_waits_for_a_lock_held_by_someone_else_then_applies_once_it_is_released(
         "version": "0.1.0",
     });
     t.write("state/test/state.lock", lock.to_string());
-    let args = [
-        "--policy",
-        "auto",
-        "--interval",
-        "200ms",
-        "--lock-timeout",
-        "500ms",
-    ];
+    let args = ["--policy", "auto", "--interval", "200ms", "--lock-timeout", "500ms"];
     let agent = Agent::start(&t, &url, &args, false);
     wait_for("the agent to report the lock twice", LONG, || {
-        agent
-            .log()
-            .matches("is locked by someone@elsewhere")
-            .count()
-            >= 2
+        agent.log().matches("is locked by someone@elsewhere").count() >= 2
     });
     assert!(agent.log().contains("waiting for it"), "{}", agent.log());
     assert!(applied(&t).is_none(), "{}", state(&t));
-    assert!(
-        t.join("state/test/state.lock").exists(),
-        "the agent broke a live lock"
-    );
+    assert!(t.join("state/test/state.lock").exists(), "the agent broke a live lock");
     std::fs::remove_file(t.join("state/test/state.lock")).unwrap();
     wait_applied(&t, &agent, &repo.head());
     assert_eq!(addresses(&t), ["random_id.a"]);
@@ -630,61 +486,33 @@ fn an_approved_plan_made_stale_by_a_state_change_is_planned_again_not_applied() 
     let t = TestDir::new();
     let (repo, _daemon, url) = setup(&t, &["a"]);
     let c1 = repo.head();
-    let agent = Agent::start(
-        &t,
-        &url,
-        &["--policy", "manual", "--interval", "200ms"],
-        false,
-    );
+    let agent = Agent::start(&t, &url, &["--policy", "manual", "--interval", "200ms"], false);
     wait_for("a held plan", LONG, || held(&t).len() == 1);
     let first = held(&t).remove(0);
-    t.cmd()
-        .args(["approve", &first, "--plans-dir", "agent/plans"])
-        .run()
-        .assert_code(0);
+    t.cmd().args(["approve", &first, "--plans-dir", "agent/plans"]).run().assert_code(0);
     wait_applied(&t, &agent, &c1);
 
     repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b"]));
     let c2 = repo.commit_push("add b");
-    wait_for("a held plan for c2", LONG, || {
-        held(&t).iter().any(|id| id.starts_with(&c2[..12]))
-    });
+    wait_for("a held plan for c2", LONG, || held(&t).iter().any(|id| id.starts_with(&c2[..12])));
     let stale = held(&t).remove(0);
     // Someone changes the state behind the held plan's back.
     let env_dir = format!("agent/checkouts/{c1}/{ENV}");
     t.cmd()
-        .args([
-            "state",
-            "rm",
-            "random_id.a",
-            "--dir",
-            &env_dir,
-            "--state-dir",
-            "state",
-        ])
+        .args(["state", "rm", "random_id.a", "--dir", &env_dir, "--state-dir", "state"])
         .run()
         .assert_code(0);
-    t.cmd()
-        .args(["approve", &stale, "--plans-dir", "agent/plans"])
-        .run()
-        .assert_code(0);
+    t.cmd().args(["approve", &stale, "--plans-dir", "agent/plans"]).run().assert_code(0);
     // The agent refuses the stale plan and holds a new one (another serial, another id).
     wait_for("a fresh held plan", LONG, || {
         let ids = held(&t);
         ids.len() == 1 && ids[0] != stale
     });
-    assert!(
-        agent.log().contains(&format!("plan {stale} is stale")),
-        "{}",
-        agent.log()
-    );
+    assert!(agent.log().contains(&format!("plan {stale} is stale")), "{}", agent.log());
     assert_eq!(applied(&t).as_deref(), Some(c1.as_str()));
     assert_eq!(addresses(&t), Vec::<String>::new());
     let fresh = held(&t).remove(0);
-    t.cmd()
-        .args(["approve", &fresh, "--plans-dir", "agent/plans"])
-        .run()
-        .assert_code(0);
+    t.cmd().args(["approve", &fresh, "--plans-dir", "agent/plans"]).run().assert_code(0);
     wait_applied(&t, &agent, &c2);
     assert_eq!(addresses(&t), ["random_id.a", "random_id.b"]);
 }
@@ -729,9 +557,7 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
     let agent = Agent::start(&t, &daemon.url("origin.git"), &args, true);
     let s1 = &c1[..12];
     wait_for("the third failed attempt", LONG, || {
-        agent
-            .log()
-            .contains(&format!("commit {s1}: attempt 3 failed"))
+        agent.log().contains(&format!("commit {s1}: attempt 3 failed"))
     });
     // With `--log-format json` every event is a JSON object, the backoff in its fields.
     let err = std::fs::read_to_string(agent.log.with_extension("err")).unwrap();
@@ -746,10 +572,7 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
         .map(|e| {
             let f = &e["fields"];
             assert_eq!(f["commit"].as_str(), Some(c1.as_str()), "{e}");
-            (
-                f["attempt"].as_u64().unwrap(),
-                f["next_attempt_seconds"].as_f64().unwrap(),
-            )
+            (f["attempt"].as_u64().unwrap(), f["next_attempt_seconds"].as_f64().unwrap())
         })
         .collect();
     assert_eq!(delays, [(1, 4.0), (2, 8.0), (3, 16.0)], "{err}");
@@ -757,10 +580,7 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
     // Each attempt's delay doubles (4s, 8s, 16s), and the commit was applied once per attempt
     // — not at each of the polls (every 200ms) in between.
     let failed = lines_with(&log, &format!("commit {s1}: attempt "));
-    let failed: Vec<&str> = failed
-        .into_iter()
-        .filter(|l| l.contains("failed"))
-        .collect();
+    let failed: Vec<&str> = failed.into_iter().filter(|l| l.contains("failed")).collect();
     assert_eq!(failed.len(), 3, "{log}");
     for (line, (n, delay)) in failed.iter().zip([(1, "4.0"), (2, "8.0"), (3, "16.0")]) {
         assert!(
@@ -768,32 +588,16 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
             "{line}\n{log}"
         );
     }
-    assert_eq!(
-        log.matches(&format!("commit {s1}: applying")).count(),
-        3,
-        "{log}"
-    );
+    assert_eq!(log.matches(&format!("commit {s1}: applying")).count(), 3, "{log}");
     assert!(log.contains("rsa_bits must be 2048, 3072 or 4096"), "{log}");
     // The retries came from the backoff running out, in order.
     let a2 = line_of(&log, &format!("commit {s1}: attempt 2 after 4.0s"));
     let a3 = line_of(&log, &format!("commit {s1}: attempt 3 after 8.0s"));
     assert!(a2 < a3, "{log}");
+    assert_eq!(agent.metric("slipway_watch_consecutive_failures").as_deref(), Some("3"));
+    assert_eq!(agent.metric("slipway_watch_next_attempt_seconds").as_deref(), Some("16"));
     assert_eq!(
-        agent
-            .metric("slipway_watch_consecutive_failures")
-            .as_deref(),
-        Some("3")
-    );
-    assert_eq!(
-        agent
-            .metric("slipway_watch_next_attempt_seconds")
-            .as_deref(),
-        Some("16")
-    );
-    assert_eq!(
-        agent
-            .metric("slipway_watch_applies_total{result=\"failure\"}")
-            .as_deref(),
+        agent.metric("slipway_watch_applies_total{result=\"failure\"}").as_deref(),
         Some("3")
     );
     assert_eq!(applied(&t), None);
@@ -816,14 +620,8 @@ fn a_failing_apply_is_retried_with_doubling_delays_and_a_fix_is_applied_without_
     assert_eq!(addresses(&t), ["random_id.a"]);
     // A success clears the backoff (the metrics follow the state write, so wait for them).
     wait_for("the backoff to be cleared", LONG, || {
-        agent
-            .metric("slipway_watch_consecutive_failures")
-            .as_deref()
-            == Some("0")
-            && agent
-                .metric("slipway_watch_next_attempt_seconds")
-                .as_deref()
-                == Some("0")
+        agent.metric("slipway_watch_consecutive_failures").as_deref() == Some("0")
+            && agent.metric("slipway_watch_next_attempt_seconds").as_deref() == Some("0")
     });
 }
 
@@ -836,42 +634,20 @@ fn an_approval_is_acted_on_as_an_event_without_a_poll() {
     let agent = Agent::start(&t, &url, &["--policy", "manual", "--interval", "0"], true);
     wait_for("a held plan", LONG, || held(&t).len() == 1);
     let id = held(&t).remove(0);
-    assert_eq!(
-        agent
-            .metric("slipway_watch_syncs_total{result=\"ok\"}")
-            .as_deref(),
-        Some("1")
-    );
-    t.cmd()
-        .args(["approve", &id, "--plans-dir", "agent/plans"])
-        .run()
-        .assert_code(0);
+    assert_eq!(agent.metric("slipway_watch_syncs_total{result=\"ok\"}").as_deref(), Some("1"));
+    t.cmd().args(["approve", &id, "--plans-dir", "agent/plans"]).run().assert_code(0);
     wait_applied(&t, &agent, &c1);
     assert_eq!(addresses(&t), ["random_id.a"]);
     // Logged once the session is closed, just after the state (and `applied_commit`) is saved.
     let done = format!("commit {}: applied", &c1[..12]);
-    wait_for("the apply to be logged", LONG, || {
-        agent.log().contains(&done)
-    });
+    wait_for("the apply to be logged", LONG, || agent.log().contains(&done));
     let log = agent.log();
     // The approval arrived as an event, then was acted on; no other sync happened.
     let received = line_of(&log, &format!("approval of plan {id} received"));
     let approved = line_of(&log, &format!("plan {id} approved"));
     let done = line_of(&log, &done);
     assert!(received < approved && approved < done, "{log}");
-    assert_eq!(
-        log.matches(&format!("new commit {}", &c1[..12])).count(),
-        1,
-        "{log}"
-    );
-    assert_eq!(
-        agent
-            .metric("slipway_watch_syncs_total{result=\"ok\"}")
-            .as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        agent.metric("slipway_watch_held_plans").as_deref(),
-        Some("0")
-    );
+    assert_eq!(log.matches(&format!("new commit {}", &c1[..12])).count(), 1, "{log}");
+    assert_eq!(agent.metric("slipway_watch_syncs_total{result=\"ok\"}").as_deref(), Some("1"));
+    assert_eq!(agent.metric("slipway_watch_held_plans").as_deref(), Some("0"));
 }

@@ -37,14 +37,7 @@ impl Agent {
         let mut cmd = Command::new(crate::util::slipway_bin());
         cmd.current_dir(t.path())
             .args(["watch", "--repo", url, "--branch", "main", "--path", ENV])
-            .args([
-                "--work-dir",
-                name,
-                "--state-dir",
-                "state",
-                "--policy",
-                "auto",
-            ])
+            .args(["--work-dir", name, "--state-dir", "state", "--policy", "auto"])
             .args(["--listen", &addr.to_string(), "--leader-elect"])
             .args(["--lease-name", LEASE, "--lease-namespace", "default"])
             // Loose enough that a loaded machine (a 2-core CI runner building next door) does
@@ -93,10 +86,7 @@ impl Agent {
     }
 
     fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let st = Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
         assert!(st.success(), "kill {sig} {}", self.child.id());
     }
 
@@ -108,9 +98,7 @@ impl Agent {
 
     /// How many times this agent started applying `commit`.
     fn applies_of(&self, commit: &str) -> usize {
-        self.log()
-            .matches(&format!("commit {}: applying", &commit[..12]))
-            .count()
+        self.log().matches(&format!("commit {}: applying", &commit[..12])).count()
     }
 }
 
@@ -122,11 +110,7 @@ impl Drop for Agent {
 
 /// Every agent's log, for assertion messages.
 fn logs(agents: &[&Agent]) -> String {
-    agents
-        .iter()
-        .map(|a| format!("=== {}:\n{}", a.name, a.log()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    agents.iter().map(|a| format!("=== {}:\n{}", a.name, a.log())).collect::<Vec<_>>().join("\n")
 }
 
 #[track_caller]
@@ -154,11 +138,7 @@ fn wait_applied(t: &TestDir, agents: &[&Agent], commit: &str) {
     let start = Instant::now();
     while applied(t).as_deref() != Some(commit) {
         if start.elapsed() > LONG {
-            panic!(
-                "commit {commit} not applied; state: {}\n{}",
-                state(t),
-                logs(agents)
-            );
+            panic!("commit {commit} not applied; state: {}\n{}", state(t), logs(agents));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -181,10 +161,7 @@ fn lease(c: &LocalCluster) -> serde_json::Value {
 }
 
 fn holder(c: &LocalCluster) -> String {
-    lease(c)["spec"]["holderIdentity"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+    lease(c)["spec"]["holderIdentity"].as_str().unwrap_or("").to_string()
 }
 
 fn setup(t: &TestDir) -> (Repo, String) {
@@ -215,33 +192,15 @@ fn two_agents_apply_each_commit_once_and_the_follower_takes_over_when_the_leader
     assert_eq!(leader.name, lead, "{}", lease(&c));
     // Each commit applied exactly once, by the leader.
     for commit in &commits {
-        assert_eq!(
-            leader.applies_of(commit),
-            1,
-            "{}",
-            logs(&[&leader, &follower])
-        );
-        assert_eq!(
-            follower.applies_of(commit),
-            0,
-            "{}",
-            logs(&[&leader, &follower])
-        );
+        assert_eq!(leader.applies_of(commit), 1, "{}", logs(&[&leader, &follower]));
+        assert_eq!(follower.applies_of(commit), 0, "{}", logs(&[&leader, &follower]));
     }
     // The follower said whom it follows once, not at every retry.
     let follows = format!("following; {lead} leads");
-    assert_eq!(
-        follower.log().matches(&follows).count(),
-        1,
-        "{}",
-        follower.log()
-    );
+    assert_eq!(follower.log().matches(&follows).count(), 1, "{}", follower.log());
     assert!(!follower.log().contains("new commit"), "{}", follower.log());
     assert_eq!(leader.metric("slipway_watch_leader").as_deref(), Some("1"));
-    assert_eq!(
-        follower.metric("slipway_watch_leader").as_deref(),
-        Some("0")
-    );
+    assert_eq!(follower.metric("slipway_watch_leader").as_deref(), Some("0"));
     let transitions_before = lease(&c)["spec"]["leaseTransitions"].as_i64().unwrap_or(0);
 
     // The leader dies without releasing the Lease; the next commit is the follower's.
@@ -258,24 +217,15 @@ fn two_agents_apply_each_commit_once_and_the_follower_takes_over_when_the_leader
     );
     assert_eq!(follower.applies_of(&after), 1, "{}", follower.log());
     assert_eq!(leader.applies_of(&after), 0);
-    assert_eq!(
-        follower.metric("slipway_watch_leader").as_deref(),
-        Some("1")
-    );
-    let keys: Vec<String> = state(&t)["resources"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    assert_eq!(follower.metric("slipway_watch_leader").as_deref(), Some("1"));
+    let keys: Vec<String> =
+        state(&t)["resources"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
     assert_eq!(keys, ["random_id.a", "random_id.c"]);
 
     // A graceful stop releases the Lease at once: the holder becomes empty.
     follower.signal("-TERM");
     wait("the Lease released on SIGTERM", || holder(&c).is_empty());
-    assert!(
-        follower.log().contains("released the lease"),
-        "{}",
-        follower.log()
-    );
+    assert!(follower.log().contains("released the lease"), "{}", follower.log());
 }
 
 #[test]
@@ -290,9 +240,7 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     wait_applied(&t, &[&a], &c1);
     assert_eq!(holder(&c), "agent-a", "{}", a.log());
     let b = Agent::start(&t, &c, &url, "agent-b", &["--interval", "0"]);
-    wait("B to follow A", || {
-        b.log().contains("following; agent-a leads")
-    });
+    wait("B to follow A", || b.log().contains("following; agent-a leads"));
 
     a.signal("-STOP");
     repo.write(&format!("{ENV}/main.hcl"), &random_ids(&["a", "b"]));
@@ -305,9 +253,7 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     let c3 = repo.commit_push("before A resumes");
     let serial = state(&t)["serial"].clone();
     a.signal("-CONT");
-    wait("A to follow B", || {
-        a.log().contains("following; agent-b leads")
-    });
+    wait("A to follow B", || a.log().contains("following; agent-b leads"));
     // A had several polls' worth of time (300ms each): it planned and applied nothing.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
@@ -325,14 +271,9 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     if a.log().contains(&format!("new commit {}", &c3[..12])) {
         assert!(a.log().contains("not starting the plan"), "{log_a}");
     }
+    assert_eq!(a.metric("slipway_watch_leader").as_deref(), Some("0"), "{log_a}");
     assert_eq!(
-        a.metric("slipway_watch_leader").as_deref(),
-        Some("0"),
-        "{log_a}"
-    );
-    assert_eq!(
-        a.metric("slipway_watch_leader_transitions_total")
-            .as_deref(),
+        a.metric("slipway_watch_leader_transitions_total").as_deref(),
         Some("2"),
         "A saw itself acquire, then B: {log_a}"
     );
@@ -341,22 +282,12 @@ fn a_paused_leader_does_not_apply_after_it_resumes_and_becomes_a_follower() {
     // A webhook that reaches the follower (a Service balances over every replica) is relayed
     // through the Lease: the leader, which does not poll, applies c3.
     let bearer = format!("Bearer {SECRET}");
-    let (code, _) = http(
-        a.addr,
-        "POST",
-        "/webhook",
-        &[("Authorization", bearer.as_str())],
-        b"",
-    );
+    let (code, _) = http(a.addr, "POST", "/webhook", &[("Authorization", bearer.as_str())], b"");
     assert_eq!(code, 202);
     wait_applied(&t, &[&a, &b], &c3);
     assert_eq!(b.applies_of(&c3), 1, "{}", logs(&[&a, &b]));
     assert_eq!(a.applies_of(&c3), 0, "{}", logs(&[&a, &b]));
-    assert!(
-        a.log().contains("trigger relayed to the leader"),
-        "{}",
-        a.log()
-    );
+    assert!(a.log().contains("trigger relayed to the leader"), "{}", a.log());
     assert!(
         lease(&c)["metadata"]["annotations"]["slipway.dev/sync-requested"]
             .as_str()
@@ -421,11 +352,7 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
     std::fs::create_dir_all(root.join(ENV)).unwrap();
     std::fs::write(root.join(ENV).join("main.hcl"), module_config(&c, secret)).unwrap();
     let run = |args: &[&str]| {
-        let r = Cmd::new()
-            .current_dir(root)
-            .args(args)
-            .timeout(Duration::from_secs(400))
-            .run();
+        let r = Cmd::new().current_dir(root).args(args).timeout(Duration::from_secs(400)).run();
         r.assert_no_crash();
         r
     };
@@ -434,10 +361,7 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
     assert!(!plan.stdout.contains(secret), "{}", plan.stdout);
     let apply = run(&["apply", ENV, "-auto-approve"]);
     apply.assert_code(0);
-    assert!(
-        !format!("{}{}", apply.stdout, apply.stderr).contains(secret),
-        "secret printed"
-    );
+    assert!(!format!("{}{}", apply.stdout, apply.stderr).contains(secret), "secret printed");
     let available = c
         .kubectl(&[
             "get",
@@ -458,10 +382,7 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["lease_name"]["value"], "slipway-agent");
     let manifests = doc["manifests"]["value"].as_array().unwrap().clone();
-    let kinds: Vec<&str> = manifests
-        .iter()
-        .map(|m| m["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = manifests.iter().map(|m| m["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         [
@@ -482,15 +403,7 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
         files.push(f);
     }
     let stored = c
-        .kubectl(&[
-            "get",
-            "secret",
-            "slipway-agent-webhook",
-            "-n",
-            "slipway",
-            "-o",
-            "json",
-        ])
+        .kubectl(&["get", "secret", "slipway-agent-webhook", "-n", "slipway", "-o", "json"])
         .ok("get secret");
     let f = scratch.path().join("secret.json");
     std::fs::write(&f, &stored.stdout).unwrap();
@@ -510,51 +423,27 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     let help = Cmd::new().args(["watch", "--help"]).run();
     help.assert_code(0);
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args: Vec<&str> =
+        container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(args[0], "watch");
     let flags: Vec<&str> = args[1..]
         .iter()
-        .map(|a| {
-            a.strip_prefix("--")
-                .expect("a flag")
-                .split('=')
-                .next()
-                .unwrap()
-        })
+        .map(|a| a.strip_prefix("--").expect("a flag").split('=').next().unwrap())
         .collect();
     assert!(flags.contains(&"leader-elect"), "{flags:?}");
     assert!(flags.len() >= 12, "{flags:?}");
     for f in flags {
-        assert!(
-            help.stdout.contains(&format!("--{f}")),
-            "--{f} is not a watch flag"
-        );
+        assert!(help.stdout.contains(&format!("--{f}")), "--{f} is not a watch flag");
     }
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
 
     // The scrape target: label and port name the observability stack selects on.
     let svc = c
-        .kubectl(&[
-            "get",
-            "service",
-            "slipway-agent",
-            "-n",
-            "slipway",
-            "-o",
-            "json",
-        ])
+        .kubectl(&["get", "service", "slipway-agent", "-n", "slipway", "-o", "json"])
         .ok("get service");
     let svc: serde_json::Value = serde_json::from_str(&svc.stdout).unwrap();
-    assert_eq!(
-        svc["metadata"]["labels"]["app.kubernetes.io/name"],
-        "slipway-agent"
-    );
+    assert_eq!(svc["metadata"]["labels"]["app.kubernetes.io/name"], "slipway-agent");
     assert_eq!(svc["spec"]["ports"][0]["name"], "http");
 
     // RBAC: its own Lease, and nothing else.
@@ -565,19 +454,10 @@ fn agent_module_applies_validates_strictly_and_uses_real_flags() {
         full.extend_from_slice(&["-n", "slipway", "--as", sa]);
         c.kubectl(&full).stdout.trim().to_string()
     };
-    assert_eq!(
-        can(&["update", "leases.coordination.k8s.io/slipway-agent"]),
-        "yes"
-    );
-    assert_eq!(
-        can(&["get", "leases.coordination.k8s.io/slipway-agent"]),
-        "yes"
-    );
+    assert_eq!(can(&["update", "leases.coordination.k8s.io/slipway-agent"]), "yes");
+    assert_eq!(can(&["get", "leases.coordination.k8s.io/slipway-agent"]), "yes");
     assert_eq!(can(&["create", "leases.coordination.k8s.io"]), "yes");
     assert_eq!(can(&["update", "leases.coordination.k8s.io/other"]), "no");
     assert_eq!(can(&["get", "secrets"]), "no");
-    assert_eq!(
-        can(&["delete", "leases.coordination.k8s.io/slipway-agent"]),
-        "no"
-    );
+    assert_eq!(can(&["delete", "leases.coordination.k8s.io/slipway-agent"]), "no");
 }

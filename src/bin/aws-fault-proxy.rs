@@ -172,46 +172,25 @@ const CREATED: &[(&str, &str)] = &[
 fn unseen(id: &str) -> Option<(&'static str, String)> {
     let kind = id.split('-').next()?;
     Some(match kind {
-        "sg" => (
-            "InvalidGroup.NotFound",
-            format!("The security group '{id}' does not exist"),
-        ),
-        "subnet" => (
-            "InvalidSubnetID.NotFound",
-            format!("The subnet ID '{id}' does not exist"),
-        ),
-        "rtb" => (
-            "InvalidRouteTableID.NotFound",
-            format!("The routeTable ID '{id}' does not exist"),
-        ),
-        "i" => (
-            "InvalidInstanceID.NotFound",
-            format!("The instance ID '{id}' does not exist"),
-        ),
+        "sg" => ("InvalidGroup.NotFound", format!("The security group '{id}' does not exist")),
+        "subnet" => ("InvalidSubnetID.NotFound", format!("The subnet ID '{id}' does not exist")),
+        "rtb" => {
+            ("InvalidRouteTableID.NotFound", format!("The routeTable ID '{id}' does not exist"))
+        }
+        "i" => ("InvalidInstanceID.NotFound", format!("The instance ID '{id}' does not exist")),
         "igw" => (
             "InvalidInternetGatewayID.NotFound",
             format!("The internetGateway ID '{id}' does not exist"),
         ),
-        "vpc" => (
-            "InvalidVpcID.NotFound",
-            format!("The vpc ID '{id}' does not exist"),
-        ),
-        "vol" => (
-            "IncorrectState",
-            format!("The volume '{id}' is not 'available'"),
-        ),
-        "eipalloc" => (
-            "InvalidAllocationID.NotFound",
-            format!("The allocation ID '{id}' does not exist"),
-        ),
-        "nat" => (
-            "NatGatewayNotFound",
-            format!("The Nat Gateway {id} was not found"),
-        ),
-        "vpce" => (
-            "InvalidVpcEndpointId.NotFound",
-            format!("The Vpc Endpoint Id '{id}' does not exist"),
-        ),
+        "vpc" => ("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist")),
+        "vol" => ("IncorrectState", format!("The volume '{id}' is not 'available'")),
+        "eipalloc" => {
+            ("InvalidAllocationID.NotFound", format!("The allocation ID '{id}' does not exist"))
+        }
+        "nat" => ("NatGatewayNotFound", format!("The Nat Gateway {id} was not found")),
+        "vpce" => {
+            ("InvalidVpcEndpointId.NotFound", format!("The Vpc Endpoint Id '{id}' does not exist"))
+        }
         _ => return None,
     })
 }
@@ -262,14 +241,8 @@ impl Shared {
                 | "DetachInternetGateway"
         ) && recent.released.as_ref().is_some_and(fresh)
         {
-            let id = params
-                .iter()
-                .find(|(k, _)| k.ends_with("Id"))
-                .map_or("", |(_, v)| v.as_str());
-            return Some((
-                "DependencyViolation",
-                format!("resource {id} has a dependent object"),
-            ));
+            let id = params.iter().find(|(k, _)| k.ends_with("Id")).map_or("", |(_, v)| v.as_str());
+            return Some(("DependencyViolation", format!("resource {id} has a dependent object")));
         }
         if op.starts_with("Delete") || op.starts_with("Terminate") || op == "ReleaseAddress" {
             return None;
@@ -308,21 +281,15 @@ impl Shared {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         match (service, op.as_str()) {
             ("iam", "CreateInstanceProfile" | "AddRoleToInstanceProfile") => {
-                if let Some((_, name)) = req
-                    .params()
-                    .into_iter()
-                    .find(|(k, _)| k == "InstanceProfileName")
+                if let Some((_, name)) =
+                    req.params().into_iter().find(|(k, _)| k == "InstanceProfileName")
                 {
                     recent.profiles.insert(name, now);
                 }
             }
             ("ec2", "TerminateInstances") | ("elasticloadbalancing", "DeleteLoadBalancer") => {
                 recent.released = Some(now);
-                for (_, id) in req
-                    .params()
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("InstanceId."))
-                {
+                for (_, id) in req.params().iter().filter(|(k, _)| k.starts_with("InstanceId.")) {
                     if let Some(ip) = recent.instance_ips.remove(id) {
                         recent.released_ips.insert(ip, now);
                     }
@@ -336,10 +303,7 @@ impl Shared {
                         recent.objects.insert(id.to_string(), now);
                     }
                 }
-                let ip = req
-                    .params()
-                    .into_iter()
-                    .find(|(k, _)| k == "PrivateIpAddress");
+                let ip = req.params().into_iter().find(|(k, _)| k == "PrivateIpAddress");
                 if let (Some((_, ip)), "RunInstances") = (ip, op.as_str()) {
                     for id in elements(&body, "instanceId") {
                         recent.instance_ips.insert(id.to_string(), ip.clone());
@@ -511,11 +475,7 @@ async fn read_head<R: AsyncBufReadExt + Unpin>(r: &mut R) -> std::io::Result<Opt
 
 /// A header line's name, lowercased.
 fn header_name(line: &str) -> String {
-    line.split(':')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    line.split(':').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 fn header_of<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
@@ -557,9 +517,7 @@ async fn read_body<R: AsyncBufReadExt + Unpin>(
             r.read_exact(&mut crlf).await?;
         }
     }
-    let len: usize = header_of(head, "content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let len: usize = header_of(head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     if len > MAX_BODY {
         return Err(std::io::Error::other("body too large"));
     }
@@ -578,9 +536,7 @@ async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::R
         };
         let body = read_body(&mut rd, &head).await?;
         let req = Request { head, body };
-        let close = req
-            .header("connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let close = req.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let arrived = shared.start.elapsed();
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
         let service = req.service();
@@ -679,11 +635,7 @@ async fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
         .await?
         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
     let head_request = req.head[0].starts_with("HEAD ");
-    let status: u16 = head[0]
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status: u16 = head[0].split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = if head_request || status == 204 || status == 304 {
         Vec::new()
     } else if header_of(&head, "content-length").is_some()
@@ -749,43 +701,19 @@ fn error_body(service: &str, code: &str, message: &str, seq: u64) -> String {
 fn refusal(service: &str, seq: u64) -> Vec<u8> {
     // Every other refusal is a bare 503, the shape a load balancer in front of an API gives.
     if seq.is_multiple_of(2) {
-        return plain(
-            503,
-            "Service Unavailable",
-            "text/plain",
-            "Service Unavailable\n",
-        );
+        return plain(503, "Service Unavailable", "text/plain", "Service Unavailable\n");
     }
     let (status, reason, code, message) = match service {
-        "ec2" => (
-            503,
-            "Service Unavailable",
-            "RequestLimitExceeded",
-            "Request limit exceeded.",
-        ),
-        "s3" => (
-            503,
-            "Slow Down",
-            "SlowDown",
-            "Please reduce your request rate.",
-        ),
+        "ec2" => (503, "Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."),
+        "s3" => (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
         _ => (400, "Bad Request", "Throttling", "Rate exceeded"),
     };
-    plain(
-        status,
-        reason,
-        "text/xml",
-        &error_body(service, code, message, seq),
-    )
+    plain(status, reason, "text/xml", &error_body(service, code, message, seq))
 }
 
 /// A 500 in the service's error format: what a client sees when the answer is lost.
 fn internal_error(service: &str, seq: u64) -> Vec<u8> {
-    let code = if matches!(service, "ec2" | "s3") {
-        "InternalError"
-    } else {
-        "InternalFailure"
-    };
+    let code = if matches!(service, "ec2" | "s3") { "InternalError" } else { "InternalFailure" };
     let body = error_body(service, code, "An internal error has occurred.", seq);
     plain(500, "Internal Server Error", "text/xml", &body)
 }

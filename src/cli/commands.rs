@@ -19,35 +19,21 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
         Command::Graph { dir, format, vars } => {
             graph(&dir_or_cwd(dir), format, &vars, raw_args, ui)
         }
-        Command::Plan {
-            dir,
-            vars,
-            plan,
-            destroy,
-            json,
-            out,
-            detailed_exitcode,
-            state,
-        } => engine::plan_cmd(
-            &dir_or_cwd(dir),
-            &vars,
-            raw_args,
-            &plan,
-            destroy,
-            json,
-            out.as_deref(),
-            detailed_exitcode,
-            &state,
-            ui,
-        ),
-        Command::Apply {
-            path,
-            vars,
-            plan,
-            auto_approve,
-            parallelism,
-            state,
-        } => engine::apply_cmd(
+        Command::Plan { dir, vars, plan, destroy, json, out, detailed_exitcode, state } => {
+            engine::plan_cmd(
+                &dir_or_cwd(dir),
+                &vars,
+                raw_args,
+                &plan,
+                destroy,
+                json,
+                out.as_deref(),
+                detailed_exitcode,
+                &state,
+                ui,
+            )
+        }
+        Command::Apply { path, vars, plan, auto_approve, parallelism, state } => engine::apply_cmd(
             engine::ApplyArgs {
                 target: path.as_deref(),
                 vars: &vars,
@@ -60,19 +46,8 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
             raw_args,
             ui,
         ),
-        Command::Destroy {
-            dir,
-            vars,
-            target,
-            auto_approve,
-            parallelism,
-            state,
-        } => {
-            let plan = super::PlanArgs {
-                refresh: true,
-                target,
-                ..Default::default()
-            };
+        Command::Destroy { dir, vars, target, auto_approve, parallelism, state } => {
+            let plan = super::PlanArgs { refresh: true, target, ..Default::default() };
             engine::apply_cmd(
                 engine::ApplyArgs {
                     target: dir.as_deref(),
@@ -90,32 +65,21 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
         Command::Show { path, json, state } => {
             state_cmds::show_cmd(&dir_or_cwd(path), json, &state, ui)
         }
-        Command::Output {
-            name,
-            dir,
-            json,
-            state,
-        } => state_cmds::output_cmd(&dir, name.as_deref(), json, &state),
+        Command::Output { name, dir, json, state } => {
+            state_cmds::output_cmd(&dir, name.as_deref(), json, &state)
+        }
         Command::State(cmd) => state_cmds::state_cmd(cmd, raw_args, ui),
         Command::Dr(super::DrCommand::Rebuild(a)) => super::dr_rebuild::run(&a, raw_args, ui),
-        Command::Console {
-            dir,
-            json,
-            vars,
-            state,
-        } => super::console::console_cmd(
+        Command::Console { dir, json, vars, state } => super::console::console_cmd(
             &dir_or_cwd(dir),
             json,
             &vars.in_order(raw_args),
             &state,
             ui,
         ),
-        Command::Import {
-            address,
-            id,
-            dir,
-            state,
-        } => state_cmds::import_cmd(&dir, &address, &id, &state, ui),
+        Command::Import { address, id, dir, state } => {
+            state_cmds::import_cmd(&dir, &address, &id, &state, ui)
+        }
         Command::ForceUnlock { id, dir, state } => state_cmds::force_unlock_cmd(&dir, &id, &state),
         Command::Kubeconfig { dir, output, state } => {
             state_cmds::kubeconfig_cmd(&dir_or_cwd(dir), output.as_deref(), &state)
@@ -123,11 +87,9 @@ pub fn run(command: Command, raw_args: &[OsString], ui: &Ui) -> i32 {
         Command::Watch(args) => super::watch::watch_cmd(*args),
         Command::Etcd(cmd) => super::etcd::etcd_cmd(cmd),
         Command::Dr(super::DrCommand::Drill(args)) => super::dr_drill::drill_cmd(*args),
-        Command::Approve {
-            id,
-            plans_dir,
-            list,
-        } => super::watch::approve_cmd(id.as_deref().unwrap_or(""), plans_dir, list),
+        Command::Approve { id, plans_dir, list } => {
+            super::watch::approve_cmd(id.as_deref().unwrap_or(""), plans_dir, list)
+        }
     }
 }
 
@@ -141,11 +103,8 @@ fn load_and_walk(
     vars: &VarArgs,
     raw_args: &[OsString],
 ) -> (Environment, Option<WalkOutput>, Diagnostics) {
-    let env = Environment::load(
-        dir,
-        &vars.in_order(raw_args),
-        crate::providers::builtin_registry(),
-    );
+    let env =
+        Environment::load(dir, &vars.in_order(raw_args), crate::providers::builtin_registry());
     let mut diags = env.diagnostics.clone();
     if env.graph.graph.node_count() == 0 && diags.has_errors() {
         return (env, None, diags);
@@ -217,10 +176,7 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
-                diags.push(Diagnostic::error(format!(
-                    "cannot read {}: {e}",
-                    file.display()
-                )));
+                diags.push(Diagnostic::error(format!("cannot read {}: {e}", file.display())));
                 continue;
             }
         };
@@ -229,10 +185,7 @@ fn fmt(target: &Path, check: bool, ui: &Ui) -> i32 {
             Ok(formatted) => {
                 unformatted.push(file.clone());
                 if !check && let Err(e) = write_atomically(file, &formatted) {
-                    diags.push(Diagnostic::error(format!(
-                        "cannot write {}: {e}",
-                        file.display()
-                    )));
+                    diags.push(Diagnostic::error(format!("cannot write {}: {e}", file.display())));
                 }
             }
             Err(e) => {
@@ -280,10 +233,7 @@ fn collect_hcl(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// half-written.
 pub fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
@@ -321,28 +271,21 @@ fn graph_dot(out: &WalkOutput, direct: &DirectDeps) -> String {
     let mut s = String::from(
         "digraph slipway {\n  rankdir = \"RL\";\n  node [shape = box, fontname = \"monospace\"];\n",
     );
-    let labels: Vec<String> = dag
-        .node_indices()
-        .map(|n| dot_id(&out.node_addr(dag[n]).to_string()))
-        .collect();
+    let labels: Vec<String> =
+        dag.node_indices().map(|n| dot_id(&out.node_addr(dag[n]).to_string())).collect();
     for n in dag.node_indices() {
         match dag[n] {
             DagNode::Instance(_) => s.push_str(&format!("  {};\n", labels[n.index()])),
             // A barrier: every instance of a resource, as one node.
-            DagNode::Barrier(_) => s.push_str(&format!(
-                "  {} [shape = ellipse, style = dashed];\n",
-                labels[n.index()]
-            )),
+            DagNode::Barrier(_) => {
+                s.push_str(&format!("  {} [shape = ellipse, style = dashed];\n", labels[n.index()]))
+            }
         }
     }
     for e in dag.edge_indices() {
         if let Some((from, to)) = dag.edge_endpoints(e) {
             // Arrows read "depends on", as in `terraform graph`.
-            s.push_str(&format!(
-                "  {} -> {};\n",
-                labels[to.index()],
-                labels[from.index()]
-            ));
+            s.push_str(&format!("  {} -> {};\n", labels[to.index()], labels[from.index()]));
         }
     }
     s.push_str("}\n");
@@ -384,10 +327,7 @@ fn write_graph_json(out: &WalkOutput, direct: &DirectDeps) {
             mode: i.addr.resource.mode,
             rtype: &i.addr.resource.rtype,
             name: &i.addr.resource.name,
-            depends_on: targets
-                .iter()
-                .map(|&t| out.target_addr(t).to_string())
-                .collect(),
+            depends_on: targets.iter().map(|&t| out.target_addr(t).to_string()).collect(),
             barrier: false,
         })
         .collect();
@@ -406,11 +346,7 @@ fn write_graph_json(out: &WalkOutput, direct: &DirectDeps) {
             barrier: true,
         });
     }
-    let doc = Doc {
-        format_version: "1.0",
-        nodes,
-        edge_count: dag.edge_count(),
-    };
+    let doc = Doc { format_version: "1.0", nodes, edge_count: dag.edge_count() };
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     let _ = serde_json::to_writer_pretty(&mut w, &doc);
     let _ = std::io::Write::write_all(&mut w, b"\n");

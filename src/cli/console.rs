@@ -172,11 +172,8 @@ impl<'a> Console<'a> {
                 let id = self.sources.borrow_mut().add(Path::new(&name), text);
                 let at = crate::diag::char_boundary_at_or_after(text, offset);
                 let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
-                Step::Done(Err(one(Diagnostic::error(format!(
-                    "syntax error: {}",
-                    e.message()
-                ))
-                .at(Span::new(id, at..end)))))
+                Step::Done(Err(one(Diagnostic::error(format!("syntax error: {}", e.message()))
+                    .at(Span::new(id, at..end)))))
             }
         }
     }

@@ -63,11 +63,7 @@ impl DrillArgs {
 
 /// A directory, or a binary's path standing for its directory.
 fn bin_dir(p: PathBuf) -> PathBuf {
-    if p.is_file() {
-        p.parent().map(PathBuf::from).unwrap_or(p)
-    } else {
-        p
-    }
+    if p.is_file() { p.parent().map(PathBuf::from).unwrap_or(p) } else { p }
 }
 
 pub fn drill_cmd(args: DrillArgs) -> i32 {
@@ -110,30 +106,20 @@ pub fn render(r: &Report) -> String {
     out.push(format!(
         "  RPO {}s{}",
         r.rpo_seconds,
-        r.max_rpo_seconds
-            .map(|m| format!(" (max {m}s)"))
-            .unwrap_or_default()
+        r.max_rpo_seconds.map(|m| format!(" (max {m}s)")).unwrap_or_default()
     ));
     if let Some(rto) = r.rto_seconds {
-        out.push(format!(
-            "  RTO {rto:.2}s (download to a serving 3-member etcd)"
-        ));
+        out.push(format!("  RTO {rto:.2}s (download to a serving 3-member etcd)"));
     }
     if let Some(rev) = r.revision {
-        out.push(format!(
-            "  revision {rev}, {} keys",
-            r.total_keys.unwrap_or(0)
-        ));
+        out.push(format!("  revision {rev}, {} keys", r.total_keys.unwrap_or(0)));
     }
     for (step, secs) in &r.steps {
         out.push(format!("  {step:<10} {secs:.2}s"));
     }
     if !r.hashkv.is_empty() {
-        let hs: Vec<String> = r
-            .hashkv
-            .iter()
-            .map(|(m, (h, rev))| format!("{m}={h}@{rev}"))
-            .collect();
+        let hs: Vec<String> =
+            r.hashkv.iter().map(|(m, (h, rev))| format!("{m}={h}@{rev}")).collect();
         out.push(format!("  hashkv {}", hs.join(" ")));
     }
     if let Some(c) = &r.canary_found {

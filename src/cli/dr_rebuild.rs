@@ -200,10 +200,8 @@ async fn read_state(
         ui.diagnostics(&env.diagnostics, &env.sources);
         return Err("the configuration has errors".into());
     }
-    let opts = crate::session::SessionOptions {
-        state_dir: state.state_dir.clone(),
-        ..Default::default()
-    };
+    let opts =
+        crate::session::SessionOptions { state_dir: state.state_dir.clone(), ..Default::default() };
     let backend = crate::session::backend_for(&env, &opts)
         .map_err(|_| "the environment's backend cannot be opened".to_string())?;
     backend.read().await.map_err(|e| e.to_string())
@@ -230,14 +228,9 @@ async fn plan_rebuild(
         .filter(|(_, r)| r.rtype == "aws_instance" || r.rtype == "aws_ebs_volume")
         .map(|(a, _)| a.clone())
         .collect();
-    let options = PlanOptions {
-        refresh: true,
-        replace,
-        ..Default::default()
-    };
-    let plan = make_plan(s, options, ui)
-        .await
-        .map_err(|_| "planning the rebuild failed".to_string())?;
+    let options = PlanOptions { refresh: true, replace, ..Default::default() };
+    let plan =
+        make_plan(s, options, ui).await.map_err(|_| "planning the rebuild failed".to_string())?;
     render::write_human(&plan, ui.colour, &mut super::print_out);
     let kept_keys: Vec<String> = plan
         .changes
@@ -359,17 +352,12 @@ impl Drop for Scratch {
 fn checkout(env_dir: &Path, reference: &str, scratch: &Path) -> Result<(PathBuf, String), String> {
     let repo = gix::discover(env_dir)
         .map_err(|e| format!("{}: not in a Git repository ({e})", env_dir.display()))?;
-    let root = repo
-        .workdir()
-        .ok_or("the environment's repository has no work tree")?
-        .to_path_buf();
+    let root = repo.workdir().ok_or("the environment's repository has no work tree")?.to_path_buf();
     let root = std::fs::canonicalize(&root).map_err(|e| e.to_string())?;
     let mut id = None;
-    for candidate in [
-        format!("refs/heads/{reference}"),
-        format!("refs/tags/{reference}"),
-        reference.to_string(),
-    ] {
+    for candidate in
+        [format!("refs/heads/{reference}"), format!("refs/tags/{reference}"), reference.to_string()]
+    {
         if let Ok(mut r) = repo.find_reference(candidate.as_str())
             && let Ok(target) = r.peel_to_id()
         {
@@ -416,12 +404,7 @@ async fn resolve_snapshot(st: &crate::state::State, id: &str) -> Result<Snapshot
             .await
             .map_err(|e| format!("{id}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
         let meta = snapshots::Metadata::from_s3(head.metadata().unwrap_or(&Default::default()));
-        (
-            bucket.to_string(),
-            key.to_string(),
-            meta.sha256,
-            head.content_length().unwrap_or(0),
-        )
+        (bucket.to_string(), key.to_string(), meta.sha256, head.content_length().unwrap_or(0))
     } else {
         let out = st.outputs.get("etcd_snapshots").ok_or(
             "the state has no `etcd_snapshots` output ({bucket, prefix}): apply the environment \
@@ -429,9 +412,7 @@ async fn resolve_snapshot(st: &crate::state::State, id: &str) -> Result<Snapshot
         )?;
         let loc = snapshots::Location::from_output(&out.value)
             .ok_or("the `etcd_snapshots` output is not {bucket, prefix}")?;
-        let found = snapshots::resolve(&s3, &loc, id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let found = snapshots::resolve(&s3, &loc, id).await.map_err(|e| e.to_string())?;
         let sha = found.metadata.map(|m| m.sha256).unwrap_or_default();
         (loc.bucket, found.key, sha, found.size)
     };
@@ -442,10 +423,5 @@ async fn resolve_snapshot(st: &crate::state::State, id: &str) -> Result<Snapshot
             "s3://{bucket}/{key} has no sha256 metadata: not a snapshot slipway can verify"
         ));
     }
-    Ok(SnapshotRef {
-        bucket,
-        key,
-        sha256,
-        size,
-    })
+    Ok(SnapshotRef { bucket, key, sha256, size })
 }

@@ -77,13 +77,7 @@ fn declared_at(
     env: &crate::environment::Environment,
     addr: &crate::addr::ResourceInstanceAddr,
 ) -> Option<String> {
-    let path: Vec<&str> = addr
-        .resource
-        .module
-        .0
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let path: Vec<&str> = addr.resource.module.0.iter().map(|(n, _)| n.as_str()).collect();
     let module = env
         .config
         .modules
@@ -98,13 +92,9 @@ fn declared_at(
 
 pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(
-        s.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len()),
-    );
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 2m)"))?;
+    let (num, unit) =
+        s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 2m)"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -129,9 +119,7 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub(super) fn parse_addrs(list: &[String]) -> Result<Vec<ResourceInstanceAddr>, String> {
-    list.iter()
-        .map(|s| ResourceInstanceAddr::parse(s).map_err(|e| e.to_string()))
-        .collect()
+    list.iter().map(|s| ResourceInstanceAddr::parse(s).map_err(|e| e.to_string())).collect()
 }
 
 /// Reports a session error; returns the exit code.
@@ -166,10 +154,7 @@ pub(super) async fn open(
             ui.diagnostics(&s.warnings, &s.env.sources);
             Ok(s)
         }
-        Err(OpenError::Config {
-            diagnostics,
-            sources,
-        }) => {
+        Err(OpenError::Config { diagnostics, sources }) => {
             ui.diagnostics(&diagnostics, &sources);
             Err(1)
         }
@@ -274,15 +259,8 @@ pub(super) fn confirm(ui: &Ui, what: &str) -> Result<(), String> {
     );
     let _ = std::io::stdout().flush();
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    if line.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(format!("{what} cancelled."))
-    }
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    if line.trim() == "yes" { Ok(()) } else { Err(format!("{what} cancelled.")) }
 }
 
 pub struct ApplyArgs<'a> {
@@ -296,10 +274,7 @@ pub struct ApplyArgs<'a> {
 }
 
 pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
-    let target = a
-        .target
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let target = a.target.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let saved = if target.is_file() {
         match plan::file::read(&target) {
             Ok(s) => Some(s),
@@ -315,16 +290,14 @@ pub fn apply_cmd(a: ApplyArgs<'_>, raw: &[OsString], ui: &Ui) -> i32 {
         Some(s) => (s.environment_dir.clone(), s.vars.clone()),
         None => (target.clone(), a.vars.in_order(raw)),
     };
-    let (targets, replace) = match (
-        parse_addrs(&a.plan_args.target),
-        parse_addrs(&a.plan_args.replace),
-    ) {
-        (Ok(t), Ok(r)) => (t, r),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+    let (targets, replace) =
+        match (parse_addrs(&a.plan_args.target), parse_addrs(&a.plan_args.replace)) {
+            (Ok(t), Ok(r)) => (t, r),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
     let operation = if a.destroy { "destroy" } else { "apply" };
     runtime().block_on(async {
         let s = match open(&dir, &cli_vars, a.state, operation, ui).await {
@@ -434,10 +407,7 @@ fn report_applied(
     print_outputs(&report.outputs);
     if stats {
         print_stats(&applied.registry);
-        let (wall, cp) = (
-            report.wall.as_secs_f64(),
-            report.critical_path.as_secs_f64(),
-        );
+        let (wall, cp) = (report.wall.as_secs_f64(), report.critical_path.as_secs_f64());
         eprintln!(
             "Apply time: {wall:.2}s wall; critical path {cp:.2}s ({:.2}x)",
             if cp > 0.0 { wall / cp } else { 1.0 }

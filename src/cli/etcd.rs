@@ -52,25 +52,14 @@ pub enum EtcdCommand {
 
 pub fn etcd_cmd(cmd: EtcdCommand) -> i32 {
     match cmd {
-        EtcdCommand::Snapshot {
-            dir,
-            class,
-            etcd_bin,
-            json,
-            state,
-        } => snapshot_cmd(
+        EtcdCommand::Snapshot { dir, class, etcd_bin, json, state } => snapshot_cmd(
             &dir.unwrap_or_else(|| PathBuf::from(".")),
             Class::parse(&class).unwrap_or(Class::Frequent),
             etcd_bin.as_deref(),
             json,
             &state,
         ),
-        EtcdCommand::Snapshots {
-            dir,
-            class,
-            json,
-            state,
-        } => snapshots_cmd(
+        EtcdCommand::Snapshots { dir, class, json, state } => snapshots_cmd(
             &dir.unwrap_or_else(|| PathBuf::from(".")),
             class.as_deref().and_then(Class::parse),
             json,
@@ -113,41 +102,22 @@ fn etcd_access(
     let endpoints: Vec<String> = outs
         .get("etcd_endpoints")
         .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
         .filter(|v: &Vec<String>| !v.is_empty())
         .ok_or_else(|| missing("etcd_endpoints", "a list of client URLs"))?;
     if endpoints.iter().all(|e| e.starts_with("http://")) && !outs.contains_key("etcd_client") {
         return Ok((endpoints, None));
     }
     let c = outs.get("etcd_client").ok_or_else(|| {
-        missing(
-            "etcd_client",
-            "{ ca_certificate, client_certificate, client_key }",
-        )
+        missing("etcd_client", "{ ca_certificate, client_certificate, client_key }")
     })?;
     let field = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let (Some(ca_pem), Some(cert_pem), Some(key_pem)) = (
-        field("ca_certificate"),
-        field("client_certificate"),
-        field("client_key"),
-    ) else {
-        return Err(missing(
-            "etcd_client",
-            "{ ca_certificate, client_certificate, client_key }",
-        ));
+    let (Some(ca_pem), Some(cert_pem), Some(key_pem)) =
+        (field("ca_certificate"), field("client_certificate"), field("client_key"))
+    else {
+        return Err(missing("etcd_client", "{ ca_certificate, client_certificate, client_key }"));
     };
-    Ok((
-        endpoints,
-        Some(TlsFiles {
-            ca_pem,
-            cert_pem,
-            key_pem,
-        }),
-    ))
+    Ok((endpoints, Some(TlsFiles { ca_pem, cert_pem, key_pem })))
 }
 
 #[derive(serde::Serialize)]
@@ -178,13 +148,7 @@ fn snapshot_cmd(
     };
     // etcdutl is optional here: without it the metadata lacks revision/hash/total-keys (0).
     let etcdutl = crate::etcd::drill::find_bin("etcdutl", etcd_bin, "--etcd-bin").ok();
-    match runtime().block_on(take(
-        &loc,
-        &endpoints,
-        tls.as_ref(),
-        class,
-        etcdutl.as_deref(),
-    )) {
+    match runtime().block_on(take(&loc, &endpoints, tls.as_ref(), class, etcdutl.as_deref())) {
         Ok(t) => {
             if json {
                 println_out(&serde_json::to_string_pretty(&t).unwrap_or_default());
@@ -223,26 +187,16 @@ async fn take(
         let members = client.member_list().await.map_err(|e| e.to_string())?;
         members
             .iter()
-            .find(|m| {
-                m.client_urls
-                    .iter()
-                    .any(|u| u.trim_end_matches('/') == endpoint)
-            })
+            .find(|m| m.client_urls.iter().any(|u| u.trim_end_matches('/') == endpoint))
             .map(|m| m.name.clone())
             .unwrap_or_else(|| "unknown".into())
     };
     let now = OffsetDateTime::now_utc();
     let canary = snapshots::format_stamp(now);
-    client
-        .put(CANARY_KEY.as_bytes(), canary.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    client.put(CANARY_KEY.as_bytes(), canary.as_bytes()).await.map_err(|e| e.to_string())?;
     let tmp = tempdir()?;
     let file = tmp.path.join("snapshot.db");
-    let snap = client
-        .snapshot(&endpoint, &file)
-        .await
-        .map_err(|e| e.to_string())?;
+    let snap = client.snapshot(&endpoint, &file).await.map_err(|e| e.to_string())?;
     let (hash, revision, total_keys) = match etcdutl {
         Some(u) => crate::etcd::drill::etcdutl_status(u, &file)?,
         None => (0, 0, 0),
@@ -257,12 +211,8 @@ async fn take(
     };
     let key = snapshots::object_key(loc, class, now, &member);
     let s3 = snapshots::s3_client().await.map_err(|e| e.to_string())?;
-    snapshots::upload(&s3, loc, &key, &file, &meta)
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = snapshots::parse_key(loc, &key)
-        .map(|p| p.0)
-        .unwrap_or_default();
+    snapshots::upload(&s3, loc, &key, &file, &meta).await.map_err(|e| e.to_string())?;
+    let id = snapshots::parse_key(loc, &key).map(|p| p.0).unwrap_or_default();
     Ok(Taken {
         bucket: loc.bucket.clone(),
         key,
@@ -334,10 +284,7 @@ fn snapshots_cmd(dir: &Path, class: Option<Class>, json: bool, state: &StateArgs
         return 0;
     }
     if all.is_empty() {
-        println_out(&format!(
-            "No snapshots under s3://{}/{}/",
-            loc.bucket, loc.prefix
-        ));
+        println_out(&format!("No snapshots under s3://{}/{}/", loc.bucket, loc.prefix));
         return 0;
     }
     let mut lines = vec![format!(

@@ -248,10 +248,7 @@ impl VarArgs {
     pub fn in_order(&self, raw_args: &[OsString]) -> Vec<CliVar> {
         let mut out = Vec::new();
         let (mut vi, mut fi) = (0, 0);
-        let mut it = raw_args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .peekable();
+        let mut it = raw_args.iter().map(|a| a.to_string_lossy().into_owned()).peekable();
         while let Some(a) = it.next() {
             let is_var = a == "--var" || a.starts_with("--var=");
             let is_file = a == "--var-file" || a.starts_with("--var-file=");
@@ -375,9 +372,7 @@ fn init_logging(format: LogFormat) {
                 "warn,slipway::watch=info,rustls_platform_verifier=off,kube_client=off",
             )
         });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -399,13 +394,7 @@ mod tests {
         let args = normalize_args(
             ["slipway", "plan", "-var", "a=1", "-out=p.plan", "-x"].map(OsString::from),
         );
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            args,
-            ["slipway", "plan", "--var", "a=1", "--out=p.plan", "-x"]
-        );
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["slipway", "plan", "--var", "a=1", "--out=p.plan", "-x"]);
     }
 }

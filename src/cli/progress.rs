@@ -42,10 +42,7 @@ impl Default for TtyProgress {
 impl TtyProgress {
     pub fn new() -> TtyProgress {
         TtyProgress {
-            inner: std::sync::Mutex::new(TtyState {
-                running: BTreeMap::new(),
-                drawn: 0,
-            }),
+            inner: std::sync::Mutex::new(TtyState { running: BTreeMap::new(), drawn: 0 }),
         }
     }
 

@@ -280,10 +280,7 @@ async fn recover(
 
     // The providers this configuration uses, configured for a probe of the stack: discovery
     // needs credentials and endpoints exactly as a plan does.
-    let probe_id = a
-        .stack_id
-        .clone()
-        .unwrap_or_else(|| format!("{}-recover", env.name));
+    let probe_id = a.stack_id.clone().unwrap_or_else(|| format!("{}-recover", env.name));
     let configured = configure_providers(&env, &registry, &State::new(probe_id), &[])
         .await
         .map_err(|e| match e {
@@ -334,11 +331,7 @@ async fn recover(
         a.json,
         &env.name,
         &st.stack_id,
-        &Outcome {
-            recovered: &recovered,
-            missing: &missing,
-            found: &found,
-        },
+        &Outcome { recovered: &recovered, missing: &missing, found: &found },
         &plan,
     );
     Ok(0)
@@ -354,10 +347,7 @@ async fn only_stack(
     let mut seen = BTreeSet::new();
     for name in providers {
         if let Some(p) = registry.get(name) {
-            let stacks = p
-                .stacks()
-                .await
-                .map_err(|e| format!("{name}: {}", e.message))?;
+            let stacks = p.stacks().await.map_err(|e| format!("{name}: {}", e.message))?;
             seen.extend(stacks.into_iter().filter(|s| s.starts_with(&prefix)));
         }
     }
@@ -456,8 +446,7 @@ async fn discover(
                     let ids = values
                         .iter()
                         .filter_map(|v| {
-                            v.get_attr("id")
-                                .and_then(|i| i.as_str().map(str::to_string))
+                            v.get_attr("id").and_then(|i| i.as_str().map(str::to_string))
                         })
                         .collect();
                     found.ambiguous.insert(addr, ids);
@@ -538,26 +527,18 @@ fn report(json: bool, env_name: &str, st_id: &str, o: &Outcome<'_>, plan: &crate
             env_name
         ));
         for (a, v) in o.recovered {
-            let id = v
-                .get_attr("id")
-                .and_then(|i| i.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let id =
+                v.get_attr("id").and_then(|i| i.as_str().map(str::to_string)).unwrap_or_default();
             println_out(&format!("  {a}  {id}"));
         }
         if !o.missing.is_empty() {
-            println_out(&format!(
-                "\nNot recoverable from the cloud ({}):",
-                o.missing.len()
-            ));
+            println_out(&format!("\nNot recoverable from the cloud ({}):", o.missing.len()));
             for (a, why) in o.missing {
                 println_out(&format!("  {a}: {}", why.describe()));
             }
         }
         if !o.found.unmatched.is_empty() {
-            println_out(&format!(
-                "\nTagged objects left out ({}):",
-                o.found.unmatched.len()
-            ));
+            println_out(&format!("\nTagged objects left out ({}):", o.found.unmatched.len()));
             for (a, t, id, why) in &o.found.unmatched {
                 println_out(&format!("  {t} {id} at {a}: {why}"));
             }
@@ -587,16 +568,10 @@ async fn write_recovered(
     // Keep what --force replaces, before anything is written.
     if let Some(old) = existing.filter(|s| !s.resources.is_empty()) {
         let path = backup.map(Path::to_path_buf).unwrap_or_else(|| {
-            PathBuf::from(format!(
-                "{}.state-before-recover-{}.json",
-                env_name, old.serial
-            ))
+            PathBuf::from(format!("{}.state-before-recover-{}.json", env_name, old.serial))
         });
-        write_private(
-            &path,
-            &serde_json::to_vec_pretty(old).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| format!("keeping the replaced state in {}: {e}", path.display()))?;
+        write_private(&path, &serde_json::to_vec_pretty(old).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("keeping the replaced state in {}: {e}", path.display()))?;
         eprintln!(
             "The state it replaces (serial {}, {} instances) is kept in {} (mode 0600: it holds secrets).",
             old.serial,
@@ -644,20 +619,11 @@ fn place(
         ui.diagnostics(&walked.diagnostics, &env.sources);
         return Err("the configuration does not evaluate over the recovered objects".into());
     }
-    let errors = handler
-        .errors
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
+    let errors = handler.errors.into_inner().unwrap_or_else(|e| e.into_inner());
     if !errors.is_empty() {
-        return Err(format!(
-            "looking for untagged objects failed:\n  {}",
-            errors.join("\n  ")
-        ));
+        return Err(format!("looking for untagged objects failed:\n  {}", errors.join("\n  ")));
     }
-    let recovered = handler
-        .recovered
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
+    let recovered = handler.recovered.into_inner().unwrap_or_else(|e| e.into_inner());
     if recovered.is_empty() {
         return Err(format!(
             "no object tagged slipway:stack={stack_id} matches an instance of {}'s configuration; \
@@ -704,15 +670,7 @@ async fn plan_after(
         warnings: Diagnostics::default(),
         deferred: deferred.clone(),
     };
-    let plan = make_plan(
-        &session,
-        PlanOptions {
-            refresh: true,
-            ..Default::default()
-        },
-        ui,
-    )
-    .await;
+    let plan = make_plan(&session, PlanOptions { refresh: true, ..Default::default() }, ui).await;
     let close = session.close().await;
     let plan =
         plan.map_err(|_| "the state was written, but planning over it failed".to_string())?;
@@ -744,18 +702,11 @@ fn declared_instances(
 
 /// Provider names the configuration uses (blocks and declared resource types).
 fn used_providers(env: &Environment) -> BTreeSet<String> {
-    let mut used: BTreeSet<String> = env
-        .config
-        .root()
-        .providers
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let mut used: BTreeSet<String> =
+        env.config.root().providers.iter().map(|p| p.name.clone()).collect();
     for m in &env.config.modules {
         used.extend(
-            m.resources
-                .values()
-                .map(|r| crate::provider::provider_name_of(&r.rtype).to_string()),
+            m.resources.values().map(|r| crate::provider::provider_name_of(&r.rtype).to_string()),
         );
     }
     used
@@ -763,11 +714,7 @@ fn used_providers(env: &Environment) -> BTreeSet<String> {
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }

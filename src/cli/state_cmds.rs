@@ -92,10 +92,7 @@ fn unlocked_backend(
     state: &StateArgs,
 ) -> Result<(Environment, Arc<dyn crate::backend::Backend>), i32> {
     let env = Environment::load(dir, &[], crate::providers::builtin_registry());
-    let opts = SessionOptions {
-        state_dir: state.state_dir.clone(),
-        ..Default::default()
-    };
+    let opts = SessionOptions { state_dir: state.state_dir.clone(), ..Default::default() };
     match crate::session::backend_for(&env, &opts) {
         Ok(b) => Ok((env, b)),
         Err(e) => Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
@@ -113,10 +110,7 @@ pub(super) fn read_state_with_vars(
         // The caller reports them; reading state needs a valid backend block.
         return Ok((env, None));
     }
-    let opts = SessionOptions {
-        state_dir: state.state_dir.clone(),
-        ..Default::default()
-    };
+    let opts = SessionOptions { state_dir: state.state_dir.clone(), ..Default::default() };
     let backend = match crate::session::backend_for(&env, &opts) {
         Ok(b) => b,
         Err(e) => return Err(session_error(e, Some(&env.sources), &Ui { colour: false })),
@@ -305,9 +299,7 @@ pub fn state_cmd(cmd: StateCommand, raw: &[OsString], ui: &Ui) -> i32 {
         ),
         StateCommand::List { dir, state } => match read_state(&dir, &state) {
             Ok((_, st)) => {
-                for a in st
-                    .map(|s| s.resources.into_keys().collect::<Vec<_>>())
-                    .unwrap_or_default()
+                for a in st.map(|s| s.resources.into_keys().collect::<Vec<_>>()).unwrap_or_default()
                 {
                     println_out(&a.to_string());
                 }
@@ -315,22 +307,9 @@ pub fn state_cmd(cmd: StateCommand, raw: &[OsString], ui: &Ui) -> i32 {
             }
             Err(c) => c,
         },
-        StateCommand::Show {
-            address,
-            dir,
-            state,
-        } => state_show(&address, &dir, &state),
-        StateCommand::Rm {
-            addresses,
-            dir,
-            state,
-        } => state_rm(&addresses, &dir, &state, ui),
-        StateCommand::Mv {
-            from,
-            to,
-            dir,
-            state,
-        } => state_mv(&from, &to, &dir, &state, ui),
+        StateCommand::Show { address, dir, state } => state_show(&address, &dir, &state),
+        StateCommand::Rm { addresses, dir, state } => state_rm(&addresses, &dir, &state, ui),
+        StateCommand::Mv { from, to, dir, state } => state_mv(&from, &to, &dir, &state, ui),
     }
 }
 
@@ -392,10 +371,7 @@ fn state_rm(addresses: &[String], dir: &Path, state: &StateArgs, ui: &Ui) -> i32
 
 /// `state mv FROM TO`: renames an instance (to an address of the same type).
 fn state_mv(from: &str, to: &str, dir: &Path, state: &StateArgs, ui: &Ui) -> i32 {
-    let (from, to) = match (
-        ResourceInstanceAddr::parse(from),
-        ResourceInstanceAddr::parse(to),
-    ) {
+    let (from, to) = match (ResourceInstanceAddr::parse(from), ResourceInstanceAddr::parse(to)) {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
@@ -410,17 +386,11 @@ fn state_mv(from: &str, to: &str, dir: &Path, state: &StateArgs, ui: &Ui) -> i32
             return Err(format!("{to} is already in state"));
         }
         if r.rtype != to.resource.rtype {
-            return Err(format!(
-                "cannot move a {} to a {} address",
-                r.rtype, to.resource.rtype
-            ));
+            return Err(format!("cannot move a {} to a {} address", r.rtype, to.resource.rtype));
         }
         Ok((
             vec![
-                JournalOp::Put {
-                    addr: to.clone(),
-                    resource: Box::new(r),
-                },
+                JournalOp::Put { addr: to.clone(), resource: Box::new(r) },
                 JournalOp::Delete { addr: from.clone() },
             ],
             format!("Moved {from} to {to}."),
@@ -523,10 +493,7 @@ pub fn import_cmd(dir: &Path, address: &str, id: &str, state: &StateArgs, ui: &U
 
 pub fn force_unlock_cmd(dir: &Path, id: &str, state: &StateArgs) -> i32 {
     let env = Environment::load(dir, &[], crate::providers::builtin_registry());
-    let opts = SessionOptions {
-        state_dir: state.state_dir.clone(),
-        ..Default::default()
-    };
+    let opts = SessionOptions { state_dir: state.state_dir.clone(), ..Default::default() };
     let backend = match crate::session::lock_backend_for(&env, &opts) {
         Ok(b) => b,
         Err(e) => return session_error(e, Some(&env.sources), &Ui { colour: false }),
@@ -556,9 +523,7 @@ pub fn kubeconfig_cmd(dir: &Path, output: Option<&Path>, state: &StateArgs) -> i
         Err(c) => return c,
     };
     let Some(text) = st.and_then(|s| {
-        s.outputs
-            .get("admin_kubeconfig")
-            .and_then(|o| o.value.as_str().map(str::to_string))
+        s.outputs.get("admin_kubeconfig").and_then(|o| o.value.as_str().map(str::to_string))
     }) else {
         eprintln!(
             "error: the state of {} has no `admin_kubeconfig` output; apply first, and export it from the environment (output \"admin_kubeconfig\" {{ value = module.pki.admin_kubeconfig, sensitive = true }})",

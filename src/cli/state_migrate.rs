@@ -22,15 +22,10 @@ pub struct SourceKey {
 
 impl SourceKey {
     fn load(&self) -> Result<Option<Key>, String> {
-        let given = [
-            self.passphrase_env.is_some(),
-            self.key_env.is_some(),
-            self.key_file.is_some(),
-        ];
+        let given =
+            [self.passphrase_env.is_some(), self.key_env.is_some(), self.key_file.is_some()];
         if given.iter().filter(|g| **g).count() > 1 {
-            return Err(
-                "give one of --from-passphrase-env, --from-key-env, --from-key-file".into(),
-            );
+            return Err("give one of --from-passphrase-env, --from-key-env, --from-key-file".into());
         }
         let env = |var: &str| {
             std::env::var_os(var)
@@ -60,13 +55,8 @@ fn parse_from(spec: &str) -> Result<BackendSpec, String> {
     if spec == "local" {
         return Ok(BackendSpec::Local { path: None });
     }
-    if let Some(dir) = spec
-        .strip_prefix("local=")
-        .or_else(|| spec.strip_prefix("local:"))
-    {
-        return Ok(BackendSpec::Local {
-            path: Some(PathBuf::from(dir)),
-        });
+    if let Some(dir) = spec.strip_prefix("local=").or_else(|| spec.strip_prefix("local:")) {
+        return Ok(BackendSpec::Local { path: Some(PathBuf::from(dir)) });
     }
     if let Some(rest) = spec.strip_prefix("s3://") {
         let (loc, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -90,9 +80,7 @@ fn parse_from(spec: &str) -> Result<BackendSpec, String> {
         }
         return Ok(BackendSpec::S3(cfg));
     }
-    Err(format!(
-        "`{spec}` is not a backend: use `local`, `local=DIR` or `s3://BUCKET/KEY`"
-    ))
+    Err(format!("`{spec}` is not a backend: use `local`, `local=DIR` or `s3://BUCKET/KEY`"))
 }
 
 fn fail(e: SessionError, env: &Environment, ui: &Ui) -> i32 {
@@ -192,10 +180,7 @@ fn open_source(
     env: &Environment,
 ) -> Result<Arc<dyn Backend>, SessionError> {
     let src_codec = match source_key.load() {
-        Ok(Some(k)) => Codec::new(Some(Keyring {
-            primary: k,
-            fallback: None,
-        })),
+        Ok(Some(k)) => Codec::new(Some(Keyring { primary: k, fallback: None })),
         Ok(None) => configured_codec(env)?,
         Err(m) => return Err(SessionError::Other(m)),
     }
@@ -208,10 +193,7 @@ fn open_source(
     let (src_spec, src_opts) = match src_spec {
         BackendSpec::Local { path: Some(p) } => (
             BackendSpec::Local { path: None },
-            SessionOptions {
-                state_dir: Some(p),
-                ..opts.clone()
-            },
+            SessionOptions { state_dir: Some(p), ..opts.clone() },
         ),
         other => (other, opts.clone()),
     };
@@ -227,9 +209,7 @@ mod tests {
         assert_eq!(parse_from("local"), Ok(BackendSpec::Local { path: None }));
         assert_eq!(
             parse_from("local=/tmp/s"),
-            Ok(BackendSpec::Local {
-                path: Some("/tmp/s".into())
-            })
+            Ok(BackendSpec::Local { path: Some("/tmp/s".into()) })
         );
         let BackendSpec::S3(c) =
             parse_from("s3://b/envs/dev.json?region=eu-west-1&dynamodb_table=locks").unwrap()

@@ -74,12 +74,7 @@ pub struct WatchArgs {
     #[arg(long, default_value = "slipway-agent", value_name = "NAME")]
     pub lease_name: String,
     /// Namespace of the Lease (default: POD_NAMESPACE, else `default`).
-    #[arg(
-        long,
-        env = "POD_NAMESPACE",
-        default_value = "default",
-        value_name = "NS"
-    )]
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_name = "NS")]
     pub lease_namespace: String,
     /// How long followers wait, after the Lease last changed, before taking it over.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
@@ -109,10 +104,7 @@ pub struct WatchArgs {
 }
 
 pub fn watch_cmd(a: WatchArgs) -> i32 {
-    let secret = match (
-        &a.webhook_secret_file,
-        std::env::var("SLIPWAY_WEBHOOK_SECRET"),
-    ) {
+    let secret = match (&a.webhook_secret_file, std::env::var("SLIPWAY_WEBHOOK_SECRET")) {
         (Some(f), _) => match std::fs::read_to_string(f) {
             Ok(s) => Some(s.trim().as_bytes().to_vec()),
             Err(e) => {

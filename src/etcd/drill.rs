@@ -148,9 +148,7 @@ fn run_tool(cmd: &mut Command, what: &str) -> Result<String, String> {
 /// `etcdutl snapshot status -w json FILE`: (hash, revision, totalKey).
 pub fn etcdutl_status(etcdutl: &Path, file: &Path) -> Result<(u64, i64, i64), String> {
     let out = run_tool(
-        Command::new(etcdutl)
-            .args(["snapshot", "status", "-w", "json"])
-            .arg(file),
+        Command::new(etcdutl).args(["snapshot", "status", "-w", "json"]).arg(file),
         "etcdutl snapshot status",
     )?;
     let v: serde_json::Value = serde_json::from_str(out.trim())
@@ -163,9 +161,7 @@ pub fn etcdutl_status(etcdutl: &Path, file: &Path) -> Result<(u64, i64, i64), St
 }
 
 fn step(report: &mut Report, name: &str, since: Instant) {
-    report
-        .steps
-        .push((name.to_string(), since.elapsed().as_secs_f64()));
+    report.steps.push((name.to_string(), since.elapsed().as_secs_f64()));
 }
 
 /// Runs a drill of the snapshot `id` (`latest`, or an id from `etcd snapshots`). Errors are
@@ -192,26 +188,14 @@ pub async fn run(
         ..Default::default()
     };
     // Binaries first: a drill that cannot restore should say so before downloading anything.
-    let etcd = find_bin(
-        "etcd",
-        opts.etcd_bin.as_deref(),
-        "--etcd-bin/SLIPWAY_ETCD_BIN",
-    )
-    .map_err(DrillError::Setup)?;
-    let etcdutl = find_bin(
-        "etcdutl",
-        opts.etcd_bin.as_deref(),
-        "--etcd-bin/SLIPWAY_ETCD_BIN",
-    )
-    .map_err(DrillError::Setup)?;
+    let etcd = find_bin("etcd", opts.etcd_bin.as_deref(), "--etcd-bin/SLIPWAY_ETCD_BIN")
+        .map_err(DrillError::Setup)?;
+    let etcdutl = find_bin("etcdutl", opts.etcd_bin.as_deref(), "--etcd-bin/SLIPWAY_ETCD_BIN")
+        .map_err(DrillError::Setup)?;
     let apiserver = if opts.apiserver {
         Some(
-            find_bin(
-                "kube-apiserver",
-                opts.kube_bin.as_deref(),
-                "--kube-bin/SLIPWAY_KUBE_BIN",
-            )
-            .map_err(DrillError::Setup)?,
+            find_bin("kube-apiserver", opts.kube_bin.as_deref(), "--kube-bin/SLIPWAY_KUBE_BIN")
+                .map_err(DrillError::Setup)?,
         )
     } else {
         None
@@ -223,11 +207,7 @@ pub async fn run(
     ));
     std::fs::create_dir_all(&dir)
         .map_err(|e| DrillError::Setup(format!("{}: {e}", dir.display())))?;
-    let mut scratch = Scratch {
-        dir: dir.clone(),
-        children: Vec::new(),
-        keep: opts.keep,
-    };
+    let mut scratch = Scratch { dir: dir.clone(), children: Vec::new(), keep: opts.keep };
     if opts.keep {
         report.scratch_dir = Some(dir.display().to_string());
     }
@@ -281,9 +261,7 @@ async fn drill_steps(
     let file = dir.join("snapshot.db");
 
     let t = Instant::now();
-    snapshots::download(s3, loc, snap, &file)
-        .await
-        .map_err(|e| e.to_string())?;
+    snapshots::download(s3, loc, snap, &file).await.map_err(|e| e.to_string())?;
     step(report, "download", t);
 
     // Integrity before anything is restored: the object's recorded SHA-256, then etcd's own.
@@ -419,10 +397,8 @@ async fn start_members(
             .map_err(|e| format!("cannot start {}: {e}", etcd.display()))?;
         scratch.children.push(child);
     }
-    let endpoints: Vec<String> = members
-        .iter()
-        .map(|(_, c, _)| format!("http://{ip}:{c}"))
-        .collect();
+    let endpoints: Vec<String> =
+        members.iter().map(|(_, c, _)| format!("http://{ip}:{c}")).collect();
     let client =
         Client::new(&endpoints, None, Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -467,16 +443,10 @@ async fn check_members(
     meta: &snapshots::Metadata,
     report: &mut Report,
 ) -> Result<(), String> {
-    let rev = client
-        .status(&endpoints[0])
-        .await
-        .map_err(|e| e.to_string())?
-        .revision;
+    let rev = client.status(&endpoints[0]).await.map_err(|e| e.to_string())?.revision;
     for ((name, _, _), e) in members.iter().zip(endpoints) {
         let h = client.hashkv(e, rev).await.map_err(|e| e.to_string())?;
-        report
-            .hashkv
-            .insert(name.clone(), (h.hash, h.hash_revision));
+        report.hashkv.insert(name.clone(), (h.hash, h.hash_revision));
     }
     let hashes: std::collections::BTreeSet<u64> = report.hashkv.values().map(|h| h.0).collect();
     if hashes.len() != 1 {
@@ -540,11 +510,8 @@ async fn apiserver_check(
     std::fs::write(&sa_pub, key.public_key_pem()).map_err(|e| e.to_string())?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let tokens = dir.join("tokens.csv");
-    std::fs::write(
-        &tokens,
-        format!("{token},slipway-drill,slipway-drill,system:masters\n"),
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&tokens, format!("{token},slipway-drill,slipway-drill,system:masters\n"))
+        .map_err(|e| e.to_string())?;
     let port = free_port(ip)?;
     let log = std::fs::File::create(dir.join("kube-apiserver.log")).map_err(|e| e.to_string())?;
     let child = Command::new(bin)
@@ -558,10 +525,7 @@ async fn apiserver_check(
         .args(["--service-cluster-ip-range=10.96.0.0/12"])
         .args(["--service-account-issuer=https://kubernetes.default.svc.cluster.local"])
         .arg(format!("--service-account-key-file={}", sa_pub.display()))
-        .arg(format!(
-            "--service-account-signing-key-file={}",
-            sa.display()
-        ))
+        .arg(format!("--service-account-signing-key-file={}", sa.display()))
         .args(["--endpoint-reconciler-type=none", "--allow-privileged=true"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
@@ -611,11 +575,7 @@ async fn apiserver_check(
 /// list is recorded with the error instead of a count.
 async fn count_objects(http: &reqwest::Client, base: &str, token: &str, report: &mut Report) {
     for (kind, path) in KINDS {
-        let r = http
-            .get(format!("{base}{path}?limit=500"))
-            .bearer_auth(token)
-            .send()
-            .await;
+        let r = http.get(format!("{base}{path}?limit=500")).bearer_auth(token).send().await;
         let v = match r {
             Ok(resp) if resp.status().is_success() => {
                 let doc: serde_json::Value =

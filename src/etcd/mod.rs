@@ -38,26 +38,15 @@ pub enum EtcdError {
     #[error("{endpoint}: {reason}")]
     Request { endpoint: String, reason: String },
     #[error("{endpoint}: HTTP {status}: {body}")]
-    Status {
-        endpoint: String,
-        status: u16,
-        body: String,
-    },
+    Status { endpoint: String, status: u16, body: String },
     #[error("{endpoint}: unexpected answer to {what}: {detail}")]
-    Answer {
-        endpoint: String,
-        what: &'static str,
-        detail: String,
-    },
+    Answer { endpoint: String, what: &'static str, detail: String },
     #[error("no etcd endpoint answered: {0}")]
     NoEndpoint(String),
     #[error("snapshot integrity: {0}")]
     Integrity(String),
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 /// PEM material for mutual TLS: the etcd CA and a client certificate it signed.
@@ -153,10 +142,7 @@ impl Client {
         let http = b.build().map_err(|e| EtcdError::Tls(e.to_string()))?;
         Ok(Client {
             http,
-            endpoints: endpoints
-                .iter()
-                .map(|e| e.trim_end_matches('/').to_string())
-                .collect(),
+            endpoints: endpoints.iter().map(|e| e.trim_end_matches('/').to_string()).collect(),
         })
     }
 
@@ -237,14 +223,8 @@ impl Client {
     }
 
     pub async fn status(&self, endpoint: &str) -> Result<Status, EtcdError> {
-        let v = self
-            .call(
-                endpoint,
-                "/v3/maintenance/status",
-                serde_json::json!({}),
-                "status",
-            )
-            .await?;
+        let v =
+            self.call(endpoint, "/v3/maintenance/status", serde_json::json!({}), "status").await?;
         Ok(Status {
             endpoint: endpoint.to_string(),
             member_id: num_u64(&v["header"]["member_id"]),
@@ -272,17 +252,13 @@ impl Client {
     /// The endpoint of the current leader (among the configured endpoints).
     pub async fn leader_endpoint(&self) -> Result<String, EtcdError> {
         let (statuses, failed) = self.statuses().await;
-        statuses
-            .iter()
-            .find(|s| s.is_leader())
-            .map(|s| s.endpoint.clone())
-            .ok_or_else(|| {
-                EtcdError::NoEndpoint(if failed.is_empty() {
-                    "no configured endpoint is the leader".into()
-                } else {
-                    failed.join("; ")
-                })
+        statuses.iter().find(|s| s.is_leader()).map(|s| s.endpoint.clone()).ok_or_else(|| {
+            EtcdError::NoEndpoint(if failed.is_empty() {
+                "no configured endpoint is the leader".into()
+            } else {
+                failed.join("; ")
             })
+        })
     }
 
     /// `hashkv` at `revision` (0: the member's current revision).
@@ -304,14 +280,7 @@ impl Client {
 
     /// The hash of the member's whole backend database.
     pub async fn hash(&self, endpoint: &str) -> Result<u64, EtcdError> {
-        let v = self
-            .call(
-                endpoint,
-                "/v3/maintenance/hash",
-                serde_json::json!({}),
-                "hash",
-            )
-            .await?;
+        let v = self.call(endpoint, "/v3/maintenance/hash", serde_json::json!({}), "hash").await?;
         Ok(num_u64(&v["hash"]))
     }
 
@@ -344,8 +313,7 @@ impl Client {
         endpoint: &str,
         key: &[u8],
     ) -> Result<Option<(Vec<u8>, i64)>, EtcdError> {
-        self.get_at(endpoint, serde_json::json!({ "key": B64.encode(key) }))
-            .await
+        self.get_at(endpoint, serde_json::json!({ "key": B64.encode(key) })).await
     }
 
     async fn get_at(
@@ -357,9 +325,8 @@ impl Client {
         let Some(kv) = v["kvs"].as_array().and_then(|a| a.first()) else {
             return Ok(None);
         };
-        let value = B64
-            .decode(kv["value"].as_str().unwrap_or(""))
-            .map_err(|e| EtcdError::Answer {
+        let value =
+            B64.decode(kv["value"].as_str().unwrap_or("")).map_err(|e| EtcdError::Answer {
                 endpoint: endpoint.to_string(),
                 what: "range",
                 detail: format!("value is not base64: {e}"),
@@ -387,20 +354,11 @@ impl Client {
     pub async fn member_list(&self) -> Result<Vec<Member>, EtcdError> {
         self.any(|e| async move {
             let v = self
-                .call(
-                    &e,
-                    "/v3/cluster/member/list",
-                    serde_json::json!({}),
-                    "member list",
-                )
+                .call(&e, "/v3/cluster/member/list", serde_json::json!({}), "member list")
                 .await?;
             let urls = |m: &serde_json::Value, k: &str| -> Vec<String> {
                 m[k].as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|u| u.as_str().map(str::to_string))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
                     .unwrap_or_default()
             };
             Ok(v["members"]
@@ -432,13 +390,9 @@ impl Client {
     }
 
     async fn snapshot_inner(&self, endpoint: &str, path: &Path) -> Result<SnapshotFile, EtcdError> {
-        let io = |source| EtcdError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut resp = self
-            .post(endpoint, "/v3/maintenance/snapshot", serde_json::json!({}))
-            .await?;
+        let io = |source| EtcdError::Io { path: path.display().to_string(), source };
+        let mut resp =
+            self.post(endpoint, "/v3/maintenance/snapshot", serde_json::json!({})).await?;
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -468,13 +422,13 @@ impl Client {
                     detail: err.to_string(),
                 });
             }
-            let blob = B64
-                .decode(v["result"]["blob"].as_str().unwrap_or(""))
-                .map_err(|e| EtcdError::Answer {
+            let blob = B64.decode(v["result"]["blob"].as_str().unwrap_or("")).map_err(|e| {
+                EtcdError::Answer {
                     endpoint: endpoint.to_string(),
                     what: "snapshot",
                     detail: format!("blob is not base64: {e}"),
-                })?;
+                }
+            })?;
             whole.update(&blob);
             trailer.update(&blob);
             size += blob.len() as u64;
@@ -548,10 +502,7 @@ impl TrailerCheck {
 /// hex SHA-256 of the whole file.
 pub fn verify_snapshot_file(path: &Path) -> Result<String, EtcdError> {
     use std::io::Read as _;
-    let io = |source| EtcdError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| EtcdError::Io { path: path.display().to_string(), source };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut whole = Sha256::new();
     let mut trailer = TrailerCheck::default();
@@ -571,10 +522,7 @@ pub fn verify_snapshot_file(path: &Path) -> Result<String, EtcdError> {
 /// Hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String, EtcdError> {
     use std::io::Read as _;
-    let io = |source| EtcdError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| EtcdError::Io { path: path.display().to_string(), source };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -670,10 +618,7 @@ mod tests {
 
     #[test]
     fn gateway_numbers_parse_from_strings_and_numbers() {
-        assert_eq!(
-            num_u64(&serde_json::json!("14184206392947114374")),
-            14184206392947114374
-        );
+        assert_eq!(num_u64(&serde_json::json!("14184206392947114374")), 14184206392947114374);
         assert_eq!(num_u64(&serde_json::json!(3714034683u64)), 3714034683);
         assert_eq!(num_i64(&serde_json::json!("-1")), -1);
     }

@@ -66,11 +66,7 @@ impl Class {
     pub fn for_time(at: OffsetDateTime, interval_secs: u64) -> Class {
         let into_hour = u64::from(at.minute()) * 60 + u64::from(at.second());
         if into_hour < interval_secs.max(1) {
-            if at.hour() == 0 {
-                Class::Daily
-            } else {
-                Class::Hourly
-            }
+            if at.hour() == 0 { Class::Daily } else { Class::Hourly }
         } else {
             Class::Frequent
         }
@@ -148,25 +144,13 @@ impl Snapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("s3://{bucket}/{key}: {op}: {reason}")]
-    S3 {
-        bucket: String,
-        key: String,
-        op: &'static str,
-        reason: String,
-    },
+    S3 { bucket: String, key: String, op: &'static str, reason: String },
     #[error("no snapshot under s3://{bucket}/{prefix}/")]
     None { bucket: String, prefix: String },
     #[error("no snapshot {id:?} under s3://{bucket}/{prefix}/ (see `slipway etcd snapshots ENV`)")]
-    NotFound {
-        id: String,
-        bucket: String,
-        prefix: String,
-    },
+    NotFound { id: String, bucket: String, prefix: String },
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("no AWS region: set AWS_REGION")]
     NoRegion,
 }
@@ -176,25 +160,17 @@ const STAMP: &[time::format_description::BorrowedFormatItem<'static>] =
 
 /// `YYYYmmddTHHMMSSZ` in UTC.
 pub fn format_stamp(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(STAMP)
-        .unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).format(STAMP).unwrap_or_default()
 }
 
 pub fn parse_stamp(s: &str) -> Option<OffsetDateTime> {
-    time::PrimitiveDateTime::parse(s, STAMP)
-        .ok()
-        .map(|p| p.assume_utc())
+    time::PrimitiveDateTime::parse(s, STAMP).ok().map(|p| p.assume_utc())
 }
 
 /// The object key of a snapshot.
 pub fn object_key(loc: &Location, class: Class, at: OffsetDateTime, member: &str) -> String {
     let below = format!("{}/{}-{member}.db", class.as_str(), format_stamp(at));
-    if loc.prefix.is_empty() {
-        below
-    } else {
-        format!("{}/{below}", loc.prefix)
-    }
+    if loc.prefix.is_empty() { below } else { format!("{}/{below}", loc.prefix) }
 }
 
 /// Parses a key of the layout: (id, class, time, member).
@@ -218,9 +194,7 @@ pub fn parse_key(loc: &Location, key: &str) -> Option<(String, Class, OffsetDate
 /// An S3 client from the operator's environment (AWS_* variables, profiles); path-style when
 /// an endpoint is set (emulators, S3-compatible stores), as the S3 backend does.
 pub async fn s3_client() -> Result<aws_sdk_s3::Client, SnapshotError> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     if sdk.region().is_none() {
         return Err(SnapshotError::NoRegion);
     }
@@ -240,12 +214,7 @@ fn s3_err(
     if reason.len() > 600 {
         reason.truncate(600);
     }
-    SnapshotError::S3 {
-        bucket: loc.bucket.clone(),
-        key: key.to_string(),
-        op,
-        reason,
-    }
+    SnapshotError::S3 { bucket: loc.bucket.clone(), key: key.to_string(), op, reason }
 }
 
 /// Every snapshot of the layout, newest first (metadata not read).
@@ -310,9 +279,7 @@ pub async fn head(
         .await
         .map_err(|e| s3_err(loc, &snap.key, "HeadObject", e))?;
     snap.size = resp.content_length().unwrap_or(snap.size);
-    snap.metadata = Some(Metadata::from_s3(
-        resp.metadata().unwrap_or(&Default::default()),
-    ));
+    snap.metadata = Some(Metadata::from_s3(resp.metadata().unwrap_or(&Default::default())));
     Ok(())
 }
 
@@ -333,10 +300,10 @@ pub async fn resolve(
         all.into_iter()
             .find(|s| s.id == id || s.key == id || s.id.rsplit('/').next() == Some(id))
             .ok_or_else(|| SnapshotError::NotFound {
-                id: id.to_string(),
-                bucket: loc.bucket.clone(),
-                prefix: loc.prefix.clone(),
-            })?
+            id: id.to_string(),
+            bucket: loc.bucket.clone(),
+            prefix: loc.prefix.clone(),
+        })?
     };
     let mut found = found;
     head(s3, loc, &mut found).await?;
@@ -352,10 +319,7 @@ pub async fn download(
 ) -> Result<u64, SnapshotError> {
     use std::io::Write as _;
     let partial = dest.with_extension("partial");
-    let io = |source| SnapshotError::Io {
-        path: partial.display().to_string(),
-        source,
-    };
+    let io = |source| SnapshotError::Io { path: partial.display().to_string(), source };
     let resp = s3
         .get_object()
         .bucket(&loc.bucket)
@@ -380,10 +344,8 @@ pub async fn download(
         }
     }
     f.sync_all().map_err(io)?;
-    std::fs::rename(&partial, dest).map_err(|source| SnapshotError::Io {
-        path: dest.display().to_string(),
-        source,
-    })?;
+    std::fs::rename(&partial, dest)
+        .map_err(|source| SnapshotError::Io { path: dest.display().to_string(), source })?;
     Ok(n)
 }
 
@@ -396,12 +358,12 @@ pub async fn upload(
     file: &Path,
     meta: &Metadata,
 ) -> Result<(), SnapshotError> {
-    let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
-        .await
-        .map_err(|e| SnapshotError::Io {
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(file).await.map_err(|e| {
+        SnapshotError::Io {
             path: file.display().to_string(),
             source: std::io::Error::other(e.to_string()),
-        })?;
+        }
+    })?;
     s3.put_object()
         .bucket(&loc.bucket)
         .key(key)
@@ -431,10 +393,7 @@ mod tests {
     use time::macros::datetime;
 
     fn loc() -> Location {
-        Location {
-            bucket: "b".into(),
-            prefix: "etcd-snapshots/prod".into(),
-        }
+        Location { bucket: "b".into(), prefix: "etcd-snapshots/prod".into() }
     }
 
     #[test]
@@ -447,12 +406,7 @@ mod tests {
         assert_eq!((class, t, member.as_str()), (Class::Hourly, at, "etcd-a"));
         // Member names may hold dashes; other keys are not snapshots.
         assert_eq!(
-            parse_key(
-                &loc(),
-                "etcd-snapshots/prod/daily/20261201T000000Z-prod-cp-a.db"
-            )
-            .unwrap()
-            .3,
+            parse_key(&loc(), "etcd-snapshots/prod/daily/20261201T000000Z-prod-cp-a.db").unwrap().3,
             "prod-cp-a"
         );
         assert!(parse_key(&loc(), "etcd-snapshots/prod/weekly/20261201T000000Z-a.db").is_none());
@@ -463,18 +417,9 @@ mod tests {
     #[test]
     fn class_follows_the_clock() {
         let i = 15 * 60;
-        assert_eq!(
-            Class::for_time(datetime!(2026-12-01 00:07:00 UTC), i),
-            Class::Daily
-        );
-        assert_eq!(
-            Class::for_time(datetime!(2026-12-01 13:14:59 UTC), i),
-            Class::Hourly
-        );
-        assert_eq!(
-            Class::for_time(datetime!(2026-12-01 13:15:00 UTC), i),
-            Class::Frequent
-        );
+        assert_eq!(Class::for_time(datetime!(2026-12-01 00:07:00 UTC), i), Class::Daily);
+        assert_eq!(Class::for_time(datetime!(2026-12-01 13:14:59 UTC), i), Class::Hourly);
+        assert_eq!(Class::for_time(datetime!(2026-12-01 13:15:00 UTC), i), Class::Frequent);
     }
 
     #[test]

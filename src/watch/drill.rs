@@ -56,11 +56,7 @@ async fn run_once(opts: &Options, env_dir: &std::path::Path, state_dir: &std::pa
         .unwrap_or(0.0);
     let failed = |why: String| {
         eprintln!("slipway watch: restore drill: {why}");
-        Last {
-            success: false,
-            timestamp,
-            ..Default::default()
-        }
+        Last { success: false, timestamp, ..Default::default() }
     };
     let env =
         crate::environment::Environment::load(env_dir, &[], crate::providers::builtin_registry());
@@ -95,9 +91,7 @@ async fn run_once(opts: &Options, env_dir: &std::path::Path, state_dir: &std::pa
                 r.snapshot,
                 if r.success { "ok" } else { "FAILED" },
                 r.rpo_seconds,
-                r.rto_seconds
-                    .map(|s| format!("{s:.1}s"))
-                    .unwrap_or_else(|| "-".into())
+                r.rto_seconds.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into())
             );
             for f in &r.failures {
                 eprintln!("slipway watch: restore drill: {f}");
@@ -120,9 +114,7 @@ pub fn render() -> String {
     };
     let mut o = String::new();
     let mut metric = |name: &str, help: &str, v: String| {
-        o.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
-        ));
+        o.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
     };
     metric(
         "slipway_dr_drill_success",

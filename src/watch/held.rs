@@ -37,9 +37,7 @@ pub struct PlansDir {
 
 impl PlansDir {
     pub fn new(dir: &Path) -> PlansDir {
-        PlansDir {
-            dir: dir.to_path_buf(),
-        }
+        PlansDir { dir: dir.to_path_buf() }
     }
 
     fn path(&self, id: &str, ext: &str) -> PathBuf {
@@ -92,10 +90,7 @@ impl PlansDir {
         let Some(h) = self.get(id) else {
             let held: Vec<String> = self.list().into_iter().map(|h| h.id).collect();
             return Err(if held.is_empty() {
-                format!(
-                    "no held plan `{id}` (no plan is held in {})",
-                    self.dir.display()
-                )
+                format!("no held plan `{id}` (no plan is held in {})", self.dir.display())
             } else {
                 format!("no held plan `{id}`; held: {}", held.join(", "))
             });
@@ -111,11 +106,7 @@ impl PlansDir {
 
     /// The ids of the approved held plans.
     pub fn approved(&self) -> Vec<String> {
-        self.list()
-            .into_iter()
-            .map(|h| h.id)
-            .filter(|id| self.is_approved(id))
-            .collect()
+        self.list().into_iter().map(|h| h.id).filter(|id| self.is_approved(id)).collect()
     }
 
     /// Removes a held plan (applied, stale or superseded).
@@ -150,11 +141,7 @@ pub async fn watch_approvals(
     loop {
         let now: std::collections::BTreeSet<String> = plans.approved().into_iter().collect();
         for id in now.difference(&seen) {
-            if events
-                .send(super::http::Trigger::Approved(id.clone()))
-                .await
-                .is_err()
-            {
+            if events.send(super::http::Trigger::Approved(id.clone())).await.is_err() {
                 return;
             }
         }

@@ -148,9 +148,7 @@ async fn github(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Byte
         st.count("unauthorized");
         return reply(StatusCode::UNAUTHORIZED, "no webhook secret is configured");
     };
-    let sig = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+    let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if !signature_ok(secret, &body, sig) {
         st.count("unauthorized");
         return reply(StatusCode::UNAUTHORIZED, "bad signature");
@@ -167,10 +165,7 @@ async fn github(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Byte
         st.count("replayed");
         return reply(StatusCode::CONFLICT, "delivery already received");
     }
-    let event = headers
-        .get("x-github-event")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("push");
+    let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("push");
     if event == "ping" {
         st.count("accepted");
         return reply(StatusCode::OK, "pong");
@@ -212,10 +207,7 @@ async fn approve(
     match st.plans.approve(&id) {
         Ok(h) => {
             let _ = st.triggers.try_send(Trigger::Approved(h.id.clone()));
-            reply(
-                StatusCode::ACCEPTED,
-                &format!("approved {} (commit {})", h.id, h.commit),
-            )
+            reply(StatusCode::ACCEPTED, &format!("approved {} (commit {})", h.id, h.commit))
         }
         Err(e) => reply(StatusCode::NOT_FOUND, &e),
     }
@@ -242,10 +234,6 @@ mod tests {
         assert!(!signature_ok(b"s3cret", b"{}", None));
         assert!(!signature_ok(b"s3cret", b"{}", Some("sha256=zz")));
         assert!(!signature_ok(b"s3cret", b"{}", Some(&good[..20])));
-        assert!(!signature_ok(
-            b"s3cret",
-            b"{}",
-            Some(&good.replace("sha256=", "sha1="))
-        ));
+        assert!(!signature_ok(b"s3cret", b"{}", Some(&good.replace("sha256=", "sha1="))));
     }
 }

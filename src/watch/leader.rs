@@ -60,11 +60,7 @@ pub enum LeaderError {
         "leader election needs --retry-period < --renew-deadline < --lease-duration \
          (got {retry:?}, {renew:?}, {lease:?}) and a lease duration of at least 1s"
     )]
-    Timing {
-        retry: Duration,
-        renew: Duration,
-        lease: Duration,
-    },
+    Timing { retry: Duration, renew: Duration, lease: Duration },
     #[error(
         "leader election: no Kubernetes configuration ({0}); pass --kubeconfig, set KUBECONFIG, or run in a pod with a service account token"
     )]
@@ -131,11 +127,7 @@ pub struct Leadership {
 
 impl Leadership {
     fn new(identity: String, renew_deadline: Duration) -> Leadership {
-        Leadership {
-            identity,
-            renew_deadline,
-            shared: Mutex::new(Shared::default()),
-        }
+        Leadership { identity, renew_deadline, shared: Mutex::new(Shared::default()) }
     }
 
     /// The fence: true while the last renewal started less than `renew_deadline` ago.
@@ -149,11 +141,7 @@ impl Leadership {
 
     /// How long ago the last renewal started, if this agent ever led.
     pub fn since_renewal(&self) -> Option<Duration> {
-        self.shared
-            .lock()
-            .ok()
-            .and_then(|s| s.renewed_at)
-            .map(|t| t.elapsed())
+        self.shared.lock().ok().and_then(|s| s.renewed_at).map(|t| t.elapsed())
     }
 
     pub fn holder(&self) -> Option<String> {
@@ -177,10 +165,7 @@ impl Leadership {
 
     /// True once after a follower relayed a trigger to this (leading) agent.
     pub fn take_sync_request(&self) -> bool {
-        self.shared
-            .lock()
-            .map(|mut s| std::mem::take(&mut s.sync_requested))
-            .unwrap_or(false)
+        self.shared.lock().map(|mut s| std::mem::take(&mut s.sync_requested)).unwrap_or(false)
     }
 }
 
@@ -220,9 +205,7 @@ impl Elector {
                     .await
                     .map_err(|e| LeaderError::Config(format!("{}: {e}", path.display())))?
             }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| LeaderError::Config(e.to_string()))?,
+            None => kube::Config::infer().await.map_err(|e| LeaderError::Config(e.to_string()))?,
         };
         let client =
             kube::Client::try_from(config).map_err(|e| LeaderError::Config(e.to_string()))?;
@@ -351,12 +334,8 @@ impl Elector {
                 Err(e) => Err(e.to_string()),
             };
         };
-        let request = lease
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SYNC_REQUESTED))
-            .cloned();
+        let request =
+            lease.metadata.annotations.as_ref().and_then(|a| a.get(SYNC_REQUESTED)).cloned();
         let spec = lease.spec.clone().unwrap_or_default();
         if self.observed.as_ref().is_none_or(|(o, _)| *o != spec) {
             self.observed = Some((spec.clone(), now_mono));
@@ -387,19 +366,12 @@ impl Elector {
         let mut updated = lease;
         updated.spec = Some(next);
         // `replace` sends the resourceVersion read above: a concurrent write makes it fail.
-        match self
-            .api
-            .replace(&name, &PostParams::default(), &updated)
-            .await
-        {
+        match self.api.replace(&name, &PostParams::default(), &updated).await {
             Ok(l) => {
                 // A relayed trigger counts only for an agent that already led: a new leader
                 // syncs at once anyway.
                 if held_by_me
-                    && self
-                        .seen_request
-                        .as_ref()
-                        .is_some_and(|seen| *seen != request)
+                    && self.seen_request.as_ref().is_some_and(|seen| *seen != request)
                     && let Ok(mut s) = self.leadership.shared.lock()
                 {
                     s.sync_requested = true;
@@ -425,12 +397,7 @@ impl Elector {
     /// identity and the time: a new value each time). A conflict leaves it pending for the
     /// next retry.
     async fn relay(&mut self) {
-        let pending = self
-            .leadership
-            .shared
-            .lock()
-            .map(|s| s.relay_pending)
-            .unwrap_or(false);
+        let pending = self.leadership.shared.lock().map(|s| s.relay_pending).unwrap_or(false);
         if !pending {
             return;
         }
@@ -438,21 +405,9 @@ impl Elector {
         let Ok(Some(mut lease)) = self.api.get_opt(&name).await else {
             return;
         };
-        let value = format!(
-            "{} {}",
-            k8s_openapi::jiff::Timestamp::now(),
-            self.opts.identity
-        );
-        lease
-            .metadata
-            .annotations
-            .get_or_insert_default()
-            .insert(SYNC_REQUESTED.into(), value);
-        match self
-            .api
-            .replace(&name, &PostParams::default(), &lease)
-            .await
-        {
+        let value = format!("{} {}", k8s_openapi::jiff::Timestamp::now(), self.opts.identity);
+        lease.metadata.annotations.get_or_insert_default().insert(SYNC_REQUESTED.into(), value);
+        match self.api.replace(&name, &PostParams::default(), &lease).await {
             Ok(_) => {
                 if let Ok(mut s) = self.leadership.shared.lock() {
                     s.relay_pending = false;
@@ -488,11 +443,7 @@ impl Elector {
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = now.clone();
         spec.acquire_time = now;
-        match self
-            .api
-            .replace(&name, &PostParams::default(), &lease)
-            .await
-        {
+        match self.api.replace(&name, &PostParams::default(), &lease).await {
             Ok(_) => tracing::info!("leader election: released the lease"),
             Err(e) => tracing::warn!(error = %e, "leader election: cannot release the lease"),
         }

@@ -200,10 +200,7 @@ async fn start_http(
     let app = http::router(state, opts.max_body);
     log(&format!(
         "listening on http://{}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
+        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
     ));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -241,10 +238,8 @@ async fn run_async(opts: WatchOptions) -> i32 {
         },
         None => None,
     };
-    let status = Arc::new(Mutex::new(Status {
-        leadership: leadership.clone(),
-        ..Default::default()
-    }));
+    let status =
+        Arc::new(Mutex::new(Status { leadership: leadership.clone(), ..Default::default() }));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
     if let Some(addr) = opts.listen
         && let Err(e) = start_http(addr, &opts, status.clone(), tx.clone()).await
@@ -253,17 +248,10 @@ async fn run_async(opts: WatchOptions) -> i32 {
         return 1;
     }
     // Approvals by `slipway approve` become events on the same channel as the HTTP ones.
-    tokio::spawn(held::watch_approvals(
-        opts.plans_dir.clone(),
-        tx.clone(),
-        APPROVAL_SCAN,
-    ));
+    tokio::spawn(held::watch_approvals(opts.plans_dir.clone(), tx.clone(), APPROVAL_SCAN));
     drop(tx);
     let mut agent = Agent {
-        mirror: opts
-            .work_dir
-            .join("repos")
-            .join(crate::git::repo_dir_name(&opts.repo)),
+        mirror: opts.work_dir.join("repos").join(crate::git::repo_dir_name(&opts.repo)),
         plans: PlansDir::new(&opts.plans_dir),
         opts,
         status,
@@ -334,10 +322,7 @@ async fn run_loop(
             sync_due = false;
             approved.clear();
         } else {
-            sync_due |= agent
-                .leadership
-                .as_ref()
-                .is_some_and(|l| l.take_sync_request());
+            sync_due |= agent.leadership.as_ref().is_some_and(|l| l.take_sync_request());
             // A failing commit's backoff ran out: reconcile it again (through a fetch, so a
             // newer head is taken instead if there is one).
             sync_due |= agent.retry.as_ref().is_some_and(|r| Instant::now() >= r.at);
@@ -598,11 +583,7 @@ impl Agent {
                 return;
             }
         };
-        let options = PlanOptions {
-            refresh: true,
-            refresh_only: true,
-            ..Default::default()
-        };
+        let options = PlanOptions { refresh: true, refresh_only: true, ..Default::default() };
         let p = Self::make_plan(&s, options).await;
         s.abandon().await;
         let p = match p {
@@ -628,10 +609,7 @@ impl Agent {
             log(&format!("drift: {} {what}", d.addr));
         }
         if self.opts.on_drift == OnDrift::Correct {
-            log(&format!(
-                "correcting drift: planning commit {} again",
-                short(&commit)
-            ));
+            log(&format!("correcting drift: planning commit {} again", short(&commit)));
             if let Err(e) = self.plan_and_apply(&commit, &env_dir).await {
                 log(&format!("drift correction failed: {e}"));
             }

@@ -58,10 +58,7 @@ impl RetryPolicy {
     /// The delay after `attempts` consecutive failures (`attempts` ≥ 1).
     pub fn delay(&self, attempts: u32) -> Duration {
         let doublings = attempts.saturating_sub(1).min(31);
-        self.initial
-            .checked_mul(1u32 << doublings)
-            .unwrap_or(self.max)
-            .min(self.max)
+        self.initial.checked_mul(1u32 << doublings).unwrap_or(self.max).min(self.max)
     }
 }
 
@@ -124,11 +121,7 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     fn policy() -> RetryPolicy {
-        RetryPolicy {
-            initial: S(10),
-            max: S(300),
-            poll: S(60),
-        }
+        RetryPolicy { initial: S(10), max: S(300), poll: S(60) }
     }
 
     fn failed() -> ReconcileError {
@@ -137,9 +130,7 @@ mod tests {
 
     #[test]
     fn a_failing_commit_waits_twice_as_long_after_each_failure_up_to_the_cap() {
-        let delays: Vec<Action> = (1..=8)
-            .map(|n| error_policy(&failed(), n, &policy()))
-            .collect();
+        let delays: Vec<Action> = (1..=8).map(|n| error_policy(&failed(), n, &policy())).collect();
         let want: Vec<Action> = [10, 20, 40, 80, 160, 300, 300, 300]
             .into_iter()
             .map(|s| Action::Requeue(S(s)))
@@ -153,11 +144,7 @@ mod tests {
             let d = policy().delay(n);
             assert!(d <= S(300) && d >= S(10), "{n}: {d:?}");
         }
-        let huge = RetryPolicy {
-            initial: Duration::MAX,
-            max: Duration::MAX,
-            poll: S(1),
-        };
+        let huge = RetryPolicy { initial: Duration::MAX, max: Duration::MAX, poll: S(1) };
         assert_eq!(huge.delay(5), Duration::MAX);
     }
 
@@ -167,14 +154,8 @@ mod tests {
         for n in [1, 2, 7] {
             assert_eq!(error_policy(&locked, n, &policy()), Action::Requeue(S(60)));
         }
-        let webhooks_only = RetryPolicy {
-            poll: Duration::ZERO,
-            ..policy()
-        };
-        assert_eq!(
-            error_policy(&locked, 4, &webhooks_only),
-            Action::Requeue(S(10))
-        );
+        let webhooks_only = RetryPolicy { poll: Duration::ZERO, ..policy() };
+        assert_eq!(error_policy(&locked, 4, &webhooks_only), Action::Requeue(S(10)));
     }
 
     #[test]

@@ -33,9 +33,7 @@ pub struct Status {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl Status {
@@ -55,10 +53,7 @@ impl Status {
             "slipway_watch_last_sync_info",
             "gauge",
             "The commit of the last successful sync (label), always 1.",
-            vec![(
-                format!("{{commit=\"{}\"}}", escape_label(commit)),
-                "1".into(),
-            )],
+            vec![(format!("{{commit=\"{}\"}}", escape_label(commit)), "1".into())],
         );
         metric(
             "slipway_watch_last_sync_timestamp_seconds",
@@ -72,10 +67,7 @@ impl Status {
             "Syncs attempted, by result.",
             vec![
                 ("{result=\"ok\"}".into(), self.syncs_total.to_string()),
-                (
-                    "{result=\"error\"}".into(),
-                    self.sync_errors_total.to_string(),
-                ),
+                ("{result=\"error\"}".into(), self.sync_errors_total.to_string()),
             ],
         );
         metric(
@@ -104,10 +96,7 @@ impl Status {
             "Applies, by result.",
             vec![
                 ("{result=\"success\"}".into(), self.applies_ok.to_string()),
-                (
-                    "{result=\"failure\"}".into(),
-                    self.applies_failed.to_string(),
-                ),
+                ("{result=\"failure\"}".into(), self.applies_failed.to_string()),
             ],
         );
         metric(
@@ -140,21 +129,16 @@ impl Status {
             "Backoff before the next attempt of a failing commit, in seconds (0: none waiting).",
             vec![(String::new(), format!("{}", self.next_attempt_seconds))],
         );
-        let hooks: Vec<(String, String)> = [
-            "accepted",
-            "ignored",
-            "rejected",
-            "replayed",
-            "unauthorized",
-        ]
-        .iter()
-        .map(|r| {
-            (
-                format!("{{result=\"{r}\"}}"),
-                self.webhooks.get(r).copied().unwrap_or(0).to_string(),
-            )
-        })
-        .collect();
+        let hooks: Vec<(String, String)> =
+            ["accepted", "ignored", "rejected", "replayed", "unauthorized"]
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{{result=\"{r}\"}}"),
+                        self.webhooks.get(r).copied().unwrap_or(0).to_string(),
+                    )
+                })
+                .collect();
         metric(
             "slipway_watch_webhook_requests_total",
             "counter",

@@ -10,11 +10,8 @@ impl Agent {
         if !self.fence("fetch") {
             return;
         }
-        let (mirror, url, branch) = (
-            self.mirror.clone(),
-            self.opts.repo.clone(),
-            self.opts.branch.clone(),
-        );
+        let (mirror, url, branch) =
+            (self.mirror.clone(), self.opts.repo.clone(), self.opts.branch.clone());
         let fetched = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let refs = crate::git::fetch(&mirror, &url).map_err(|e| e.to_string())?;
             refs.get(&format!("refs/heads/{branch}"))
@@ -34,11 +31,7 @@ impl Agent {
         if self.synced.as_ref().is_some_and(|(c, _)| *c == head) {
             return;
         }
-        if self
-            .retry
-            .as_ref()
-            .is_some_and(|r| r.holds_back(&head, Instant::now()))
-        {
+        if self.retry.as_ref().is_some_and(|r| r.holds_back(&head, Instant::now())) {
             return;
         }
         match self.retry.as_ref() {
@@ -71,11 +64,7 @@ impl Agent {
         }
         let env_dir = root.join(&self.opts.path);
         if !env_dir.is_dir() {
-            return Err(format!(
-                "commit {} has no directory `{}`",
-                short(commit),
-                self.opts.path
-            ));
+            return Err(format!("commit {} has no directory `{}`", short(commit), self.opts.path));
         }
         Ok(env_dir)
     }
@@ -123,13 +112,10 @@ impl Agent {
     /// Reconciles `commit`: plans it and applies or holds the plan per policy. Success
     /// (applied, in sync, held, or not the leader any more) waits for the next change.
     pub(super) async fn reconcile(&mut self, commit: &str) -> Result<Action, ReconcileError> {
-        let env_dir = self
-            .checkout(commit)
-            .await
-            .map_err(|message| ReconcileError::Checkout {
-                commit: short(commit).to_string(),
-                message,
-            })?;
+        let env_dir = self.checkout(commit).await.map_err(|message| ReconcileError::Checkout {
+            commit: short(commit).to_string(),
+            message,
+        })?;
         let outcome = self.plan_and_apply(commit, &env_dir).await?;
         if outcome != Outcome::NotLeader {
             // Not synced when the fence closed: whoever leads plans it.
@@ -154,10 +140,7 @@ impl Agent {
             s.abandon().await;
             return Ok(Outcome::NotLeader);
         }
-        let options = PlanOptions {
-            refresh: true,
-            ..Default::default()
-        };
+        let options = PlanOptions { refresh: true, ..Default::default() };
         let p = match Self::make_plan(&s, options).await {
             Ok(p) => p,
             Err(e) => {
@@ -170,10 +153,7 @@ impl Agent {
                 .await
                 .map_err(|e| ReconcileError::Apply(e.to_string()))?;
             self.drop_held_except(None);
-            log(&format!(
-                "commit {}: in sync, nothing to change",
-                short(commit)
-            ));
+            log(&format!("commit {}: in sync, nothing to change", short(commit)));
             return Ok(Outcome::Done);
         }
         let destructive: Vec<String> = p
@@ -200,9 +180,7 @@ impl Agent {
             };
             let saved = ops::to_saved(&s, p, Vec::new());
             s.abandon().await;
-            self.plans
-                .hold(&meta, &saved)
-                .map_err(|e| ReconcileError::Hold(e.to_string()))?;
+            self.plans.hold(&meta, &saved).map_err(|e| ReconcileError::Hold(e.to_string()))?;
             self.drop_held_except(Some(&id));
             log(&format!(
                 "commit {}: plan {id} held ({}; {}); approve with: slipway approve {id}",
@@ -259,21 +237,15 @@ impl Agent {
             return Ok(Outcome::Done);
         }
         // The saving error wins: it is what the next run has to deal with first.
-        Err(ReconcileError::Apply(
-            match (&applied.report, &applied.saved) {
-                (_, Err(e)) => e.to_string(),
-                (Err(e), _) => e.to_string(),
-                (Ok(r), _) => format!(
-                    "apply incomplete: {} failed, {} not attempted: {}",
-                    r.failed.len(),
-                    r.skipped.len(),
-                    r.failed
-                        .iter()
-                        .map(|(a, m)| format!("{a}: {m}"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            },
-        ))
+        Err(ReconcileError::Apply(match (&applied.report, &applied.saved) {
+            (_, Err(e)) => e.to_string(),
+            (Err(e), _) => e.to_string(),
+            (Ok(r), _) => format!(
+                "apply incomplete: {} failed, {} not attempted: {}",
+                r.failed.len(),
+                r.skipped.len(),
+                r.failed.iter().map(|(a, m)| format!("{a}: {m}")).collect::<Vec<_>>().join("; ")
+            ),
+        }))
     }
 }

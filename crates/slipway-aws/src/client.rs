@@ -130,12 +130,7 @@ fn created_ids(out: &Output) -> Vec<String> {
         return one(o.volume_id());
     }
     if let Some(o) = out.downcast_ref::<ec2::run_instances::RunInstancesOutput>() {
-        return o
-            .instances()
-            .iter()
-            .filter_map(|i| i.instance_id())
-            .map(str::to_string)
-            .collect();
+        return o.instances().iter().filter_map(|i| i.instance_id()).map(str::to_string).collect();
     }
     if let Some(o) = out.downcast_ref::<
         aws_sdk_iam::operation::create_instance_profile::CreateInstanceProfileOutput,
@@ -262,11 +257,7 @@ where
             // Throttling and 503 mean "not carried out"; other server errors may hide success.
             let ambiguous = retryable && !throttled && status != 503;
             AwsFailure {
-                code: if code.is_empty() {
-                    format!("HTTP{status}")
-                } else {
-                    code
-                },
+                code: if code.is_empty() { format!("HTTP{status}") } else { code },
                 message,
                 retryable,
                 ambiguous,
@@ -352,10 +343,7 @@ fn display_chain(err: &dyn std::error::Error) -> String {
 impl Clients {
     pub fn new(sdk: &aws_config::SdkConfig, region: String, policy: CallPolicy) -> Clients {
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
-        let counter = |service| CallCounter {
-            service,
-            counts: counts.clone(),
-        };
+        let counter = |service| CallCounter { service, counts: counts.clone() };
         let created = Arc::new(Mutex::new(HashSet::new()));
         let ec2 = aws_sdk_ec2::config::Builder::from(sdk)
             .interceptor(counter("ec2"))
@@ -411,17 +399,12 @@ impl Clients {
     /// Whether `failure` names an object this run created.
     fn names_created_object(&self, failure: &AwsFailure) -> bool {
         let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created
-            .iter()
-            .any(|id| failure.message.contains(id.as_str()))
+        created.iter().any(|id| failure.message.contains(id.as_str()))
     }
 
     /// HTTP attempts so far, by `service:Operation`.
     pub fn call_stats(&self) -> BTreeMap<String, u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Waits until the bucket of `api` holds a token, then takes it.
@@ -430,10 +413,9 @@ impl Clients {
             let wait = {
                 let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                let b = buckets.entry(api.to_string()).or_insert(Bucket {
-                    tokens: self.policy.burst,
-                    last: now,
-                });
+                let b = buckets
+                    .entry(api.to_string())
+                    .or_insert(Bucket { tokens: self.policy.burst, last: now });
                 let elapsed = now.duration_since(b.last).as_secs_f64();
                 b.tokens =
                     (b.tokens + elapsed * self.policy.requests_per_second).min(self.policy.burst);
@@ -518,19 +500,13 @@ impl Clients {
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        self.call(api, f)
-            .await
-            .map_err(|e| to_provider_error(api, e))
+        self.call(api, f).await.map_err(|e| to_provider_error(api, e))
     }
 }
 
 pub fn to_provider_error(api: &str, f: AwsFailure) -> ProviderError {
     let message = format!("{api} failed: {}: {}", f.code, f.message);
-    if f.retryable {
-        ProviderError::retryable(message)
-    } else {
-        ProviderError::fatal(message)
-    }
+    if f.retryable { ProviderError::retryable(message) } else { ProviderError::fatal(message) }
 }
 
 #[cfg(test)]
@@ -593,13 +569,7 @@ mod tests {
             .run("ec2:DescribeVpcs", || {
                 let n = attempts.fetch_add(1, Ordering::SeqCst);
                 let code = code.to_string();
-                async move {
-                    if n < fails {
-                        Err(failure(status, &code))
-                    } else {
-                        Ok(n)
-                    }
-                }
+                async move { if n < fails { Err(failure(status, &code)) } else { Ok(n) } }
             })
             .await;
         (r, attempts.load(Ordering::SeqCst))
@@ -642,19 +612,13 @@ mod tests {
         assert!(!e.retryable);
         assert!(e.message.contains("ec2:DescribeVpcs"), "{e:?}");
         assert!(e.message.contains("InvalidAMIID.NotFound"), "{e:?}");
-        assert!(
-            e.message.contains("InvalidAMIID.NotFound happened"),
-            "{e:?}"
-        );
+        assert!(e.message.contains("InvalidAMIID.NotFound happened"), "{e:?}");
     }
 
     #[tokio::test]
     async fn propagation_errors_are_retried_only_inside_a_create_for_fresh_objects_and_a_bounded_time()
      {
-        let c = clients(CallPolicy {
-            propagation_timeout: Duration::from_millis(200),
-            ..fast()
-        });
+        let c = clients(CallPolicy { propagation_timeout: Duration::from_millis(200), ..fast() });
         c.note_created("subnet-1");
         c.note_created("vpc-1");
         let not_found = |code: &'static str, id: &'static str| {
@@ -667,42 +631,26 @@ mod tests {
         assert_eq!(attempts, 1);
         // Inside, about an object this run created, it heals: retried until visible, not
         // counted against max_retries (3).
-        let (r, attempts) = propagating(run_with(
-            &c,
-            5,
-            not_found("InvalidSubnetID.NotFound", "subnet-1"),
-        ))
-        .await;
+        let (r, attempts) =
+            propagating(run_with(&c, 5, not_found("InvalidSubnetID.NotFound", "subnet-1"))).await;
         assert_eq!(r.unwrap(), 5);
         assert_eq!(attempts, 6);
         // About anything else (a typo, a deleted object): at once.
-        let (r, attempts) = propagating(run_with(
-            &c,
-            5,
-            not_found("InvalidSubnetID.NotFound", "subnet-2"),
-        ))
-        .await;
+        let (r, attempts) =
+            propagating(run_with(&c, 5, not_found("InvalidSubnetID.NotFound", "subnet-2"))).await;
         assert!(r.is_err());
         assert_eq!(attempts, 1);
         // A fresh reference that never appears fails once the window is over, saying so.
-        let (r, attempts) = propagating(run_with(
-            &c,
-            u32::MAX,
-            not_found("InvalidVpcID.NotFound", "vpc-1"),
-        ))
-        .await;
+        let (r, attempts) =
+            propagating(run_with(&c, u32::MAX, not_found("InvalidVpcID.NotFound", "vpc-1"))).await;
         let e = r.unwrap_err();
         assert!(!e.retryable);
         assert!(e.message.contains("InvalidVpcID.NotFound"), "{e:?}");
         assert!(e.message.contains("not a propagation delay"), "{e:?}");
         assert!((2..200).contains(&attempts), "{attempts}");
         // Other validation errors fail at once inside too.
-        let (r, attempts) = propagating(run_with(
-            &c,
-            5,
-            not_found("InvalidParameterValue", "subnet-1"),
-        ))
-        .await;
+        let (r, attempts) =
+            propagating(run_with(&c, 5, not_found("InvalidParameterValue", "subnet-1"))).await;
         assert!(r.is_err());
         assert_eq!(attempts, 1);
     }
@@ -718,21 +666,13 @@ mod tests {
 
     #[tokio::test]
     async fn token_bucket_limits_each_api() {
-        let c = clients(CallPolicy {
-            requests_per_second: 50.0,
-            burst: 1.0,
-            ..fast()
-        });
+        let c = clients(CallPolicy { requests_per_second: 50.0, burst: 1.0, ..fast() });
         let start = Instant::now();
         for _ in 0..6 {
             c.acquire("ec2:DescribeVpcs").await;
         }
         // One from the burst, then five at 50/s: at least ~100 ms.
-        assert!(
-            start.elapsed() >= Duration::from_millis(90),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_millis(90), "{:?}", start.elapsed());
         // Another API has its own bucket.
         let start = Instant::now();
         c.acquire("ec2:DescribeSubnets").await;

@@ -29,14 +29,8 @@ impl DataSource for Ami {
     fn schema(&self) -> Schema {
         Schema::new()
             .attr("owners", A::required(strings()))
-            .attr(
-                "most_recent",
-                A::optional(Type::Bool).default(Value::Bool(false)),
-            )
-            .attr(
-                "name_regex",
-                A::optional(Type::String).describe("Not supported yet"),
-            )
+            .attr("most_recent", A::optional(Type::Bool).default(Value::Bool(false)))
+            .attr("name_regex", A::optional(Type::String).describe("Not supported yet"))
             .block(
                 "filter",
                 BlockNesting::List,
@@ -84,9 +78,7 @@ impl DataSource for Ami {
         let most_recent = bool_attr(config, "most_recent").unwrap_or(false);
         let image = match images.len() {
             0 => {
-                return Err(ProviderError::fatal(
-                    "aws_ami: no AMI matches the owners and filters",
-                ));
+                return Err(ProviderError::fatal("aws_ami: no AMI matches the owners and filters"));
             }
             1 => &images[0],
             n if most_recent => {
@@ -104,10 +96,7 @@ impl DataSource for Ami {
             ("id", vstr(image.image_id())),
             ("image_id", vstr(image.image_id())),
             ("name", vstr(image.name())),
-            (
-                "architecture",
-                vstr(image.architecture().map(|a| a.as_str())),
-            ),
+            ("architecture", vstr(image.architecture().map(|a| a.as_str()))),
             ("creation_date", vstr(image.creation_date())),
             ("root_device_name", vstr(image.root_device_name())),
             ("owner_id", vstr(image.owner_id())),
@@ -155,10 +144,7 @@ impl DataSource for AvailabilityZones {
             .availability_zones()
             .iter()
             .filter_map(|z| {
-                Some((
-                    z.zone_name()?.to_string(),
-                    z.zone_id().unwrap_or("").to_string(),
-                ))
+                Some((z.zone_name()?.to_string(), z.zone_id().unwrap_or("").to_string()))
             })
             .collect();
         zones.sort();
@@ -190,10 +176,6 @@ impl DataSource for Region {
     }
     async fn read(&self, cx: &Ctx, _config: &Value) -> Result<Value, ProviderError> {
         let r = Value::string(cx.clients.region.clone());
-        Ok(Value::Map(attrs(vec![
-            ("id", r.clone()),
-            ("name", r.clone()),
-            ("region", r),
-        ])))
+        Ok(Value::Map(attrs(vec![("id", r.clone()), ("name", r.clone()), ("region", r)])))
     }
 }

@@ -78,10 +78,7 @@ pub enum Change {
 #[derive(Clone)]
 pub enum FieldKind {
     Attr(AttributeSchema),
-    Block {
-        nesting: BlockNesting,
-        block: Schema,
-    },
+    Block { nesting: BlockNesting, block: Schema },
 }
 
 /// How a field is read from `S`, the SDK's shape of one object (`aws_sdk_ec2::types::Vpc`).
@@ -114,12 +111,7 @@ pub struct Field<S = ()> {
 
 impl<S> Clone for Field<S> {
     fn clone(&self) -> Self {
-        Field {
-            name: self.name,
-            kind: self.kind.clone(),
-            change: self.change,
-            read: self.read,
-        }
+        Field { name: self.name, kind: self.kind.clone(), change: self.change, read: self.read }
     }
 }
 
@@ -152,12 +144,7 @@ impl<S> Field<S> {
         } else {
             Change::Undeclared
         };
-        Field {
-            name,
-            kind: FieldKind::Attr(a),
-            change,
-            read: Read::Unread,
-        }
+        Field { name, kind: FieldKind::Attr(a), change, read: Read::Unread }
     }
 
     /// A computed string AWS reports, read by `f`: the commonest field of all.
@@ -215,12 +202,7 @@ impl<S> Field<S> {
 
     /// The field without its reader: the form the provider table publishes.
     pub fn erase(&self) -> Field {
-        Field {
-            name: self.name,
-            kind: self.kind.clone(),
-            change: self.change,
-            read: Read::Unread,
-        }
+        Field { name: self.name, kind: self.kind.clone(), change: self.change, read: Read::Unread }
     }
 }
 /// The schema the fields describe.
@@ -356,22 +338,14 @@ impl TagApi {
                 if !delete.is_empty() {
                     let keys: Vec<Tag> = delete.iter().map(|k| tag(k, None)).collect();
                     c.run("ec2:DeleteTags", || {
-                        c.ec2
-                            .delete_tags()
-                            .resources(id)
-                            .set_tags(Some(keys.clone()))
-                            .send()
+                        c.ec2.delete_tags().resources(id).set_tags(Some(keys.clone())).send()
                     })
                     .await?;
                 }
                 if !set.is_empty() {
                     let tags: Vec<Tag> = set.iter().map(|(k, v)| tag(k, Some(v))).collect();
                     c.run("ec2:CreateTags", || {
-                        c.ec2
-                            .create_tags()
-                            .resources(id)
-                            .set_tags(Some(tags.clone()))
-                            .send()
+                        c.ec2.create_tags().resources(id).set_tags(Some(tags.clone())).send()
                     })
                     .await?;
                 }
@@ -389,11 +363,7 @@ impl TagApi {
                 }
                 if !set.is_empty() {
                     c.run("elbv2:AddTags", || {
-                        c.elb
-                            .add_tags()
-                            .resource_arns(id)
-                            .set_tags(Some(elb_tags(set)))
-                            .send()
+                        c.elb.add_tags().resource_arns(id).set_tags(Some(elb_tags(set))).send()
                     })
                     .await?;
                 }
@@ -401,21 +371,13 @@ impl TagApi {
             TagApi::IamRole => {
                 if !delete.is_empty() {
                     c.run("iam:UntagRole", || {
-                        c.iam
-                            .untag_role()
-                            .role_name(id)
-                            .set_tag_keys(Some(delete.to_vec()))
-                            .send()
+                        c.iam.untag_role().role_name(id).set_tag_keys(Some(delete.to_vec())).send()
                     })
                     .await?;
                 }
                 if !set.is_empty() {
                     c.run("iam:TagRole", || {
-                        c.iam
-                            .tag_role()
-                            .role_name(id)
-                            .set_tags(Some(iam_tags(set)))
-                            .send()
+                        c.iam.tag_role().role_name(id).set_tags(Some(iam_tags(set))).send()
                     })
                     .await?;
                 }
@@ -457,24 +419,13 @@ impl TagApi {
 
 pub fn elb_tags(tags: &Tags) -> Vec<aws_sdk_elasticloadbalancingv2::types::Tag> {
     tags.iter()
-        .map(|(k, v)| {
-            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-        })
+        .map(|(k, v)| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build())
         .collect()
 }
 
 pub fn iam_tags(tags: &Tags) -> Vec<aws_sdk_iam::types::Tag> {
     tags.iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
+        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
         .collect()
 }
 
@@ -483,16 +434,11 @@ pub async fn s3_bucket_tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, Prov
     let s3 = &cx.clients.s3;
     match cx
         .clients
-        .call("s3:GetBucketTagging", || {
-            s3.get_bucket_tagging().bucket(bucket).send()
-        })
+        .call("s3:GetBucketTagging", || s3.get_bucket_tagging().bucket(bucket).send())
         .await
     {
         Ok(r) => Ok(Some(
-            r.tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
+            r.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
         )),
         Err(e) if e.code == "NoSuchTagSet" => Ok(Some(Tags::new())),
         Err(e) if e.is_not_found() => Ok(None),
@@ -504,13 +450,7 @@ pub async fn s3_bucket_tags(cx: &Ctx, bucket: &str) -> Result<Option<Tags>, Prov
 pub async fn put_s3_bucket_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(), ProviderError> {
     let set: Vec<aws_sdk_s3::types::Tag> = tags
         .iter()
-        .filter_map(|(k, v)| {
-            aws_sdk_s3::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .ok()
-        })
+        .filter_map(|(k, v)| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().ok())
         .collect();
     let tagging = aws_sdk_s3::types::Tagging::builder()
         .set_tag_set(Some(set))
@@ -519,10 +459,7 @@ pub async fn put_s3_bucket_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(
     let s3 = &cx.clients.s3;
     cx.clients
         .run("s3:PutBucketTagging", || {
-            s3.put_bucket_tagging()
-                .bucket(bucket)
-                .tagging(tagging.clone())
-                .send()
+            s3.put_bucket_tagging().bucket(bucket).tagging(tagging.clone()).send()
         })
         .await?;
     Ok(())

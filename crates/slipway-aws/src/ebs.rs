@@ -60,25 +60,17 @@ impl EbsVolume {
             )
             .by(modify)
             .read(|v| vnum(v.size().map(i64::from))),
-            F::attr(
-                "type",
-                A::optional(Type::String).default(Value::string("gp3")),
-            )
-            .by(modify)
-            .read_str(|v| v.volume_type().map(VolumeType::as_str)),
+            F::attr("type", A::optional(Type::String).default(Value::string("gp3")))
+                .by(modify)
+                .read_str(|v| v.volume_type().map(VolumeType::as_str)),
             F::attr("iops", A::optional_computed(Type::Number))
                 .by(modify)
                 .read(|v| vnum(v.iops().map(i64::from))),
             F::attr("throughput", A::optional_computed(Type::Number))
                 .by(modify)
                 .read(|v| vnum(v.throughput().map(i64::from))),
-            F::attr(
-                "encrypted",
-                A::optional(Type::Bool)
-                    .force_new()
-                    .default(Value::Bool(true)),
-            )
-            .read(|v| Value::Bool(v.encrypted().unwrap_or(false))),
+            F::attr("encrypted", A::optional(Type::Bool).force_new().default(Value::Bool(true)))
+                .read(|v| Value::Bool(v.encrypted().unwrap_or(false))),
             F::attr("snapshot_id", A::optional(Type::String).force_new())
                 .read_str(AwsVolume::snapshot_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, v| {
@@ -133,30 +125,21 @@ impl ResourceType for EbsVolume {
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        wait_for(
-            cx,
-            &format!("volume {id} to be available"),
-            move || async move {
-                let out = cx
-                    .clients
-                    .run("ec2:DescribeVolumes", || {
-                        ec2.describe_volumes().volume_ids(id).send()
-                    })
-                    .await?;
-                let state = out
-                    .volumes()
-                    .first()
-                    .and_then(|v| v.state())
-                    .map(|s| s.as_str().to_string());
-                match state.as_deref() {
-                    Some("available") | Some("in-use") => Ok(Some(())),
-                    Some("error") => Err(ProviderError::fatal(format!(
-                        "volume {id} is in state error"
-                    ))),
-                    _ => Ok(None),
+        wait_for(cx, &format!("volume {id} to be available"), move || async move {
+            let out = cx
+                .clients
+                .run("ec2:DescribeVolumes", || ec2.describe_volumes().volume_ids(id).send())
+                .await?;
+            let state =
+                out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str().to_string());
+            match state.as_deref() {
+                Some("available") | Some("in-use") => Ok(Some(())),
+                Some("error") => {
+                    Err(ProviderError::fatal(format!("volume {id} is in state error")))
                 }
-            },
-        )
+                _ => Ok(None),
+            }
+        })
         .await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
@@ -182,19 +165,13 @@ impl EbsVolume {
         let keys = ["size", "type", "iops", "throughput"];
         if !keys.iter().any(|k| {
             changed(prior, planned, k)
-                && planned
-                    .get_attr(k)
-                    .is_some_and(|v| !v.is_null() && !v.is_unknown())
+                && planned.get_attr(k).is_some_and(|v| !v.is_null() && !v.is_unknown())
         }) {
             return Ok(());
         }
         let ec2 = &cx.clients.ec2;
         let pick = |k: &str| {
-            if changed(prior, planned, k) {
-                int_attr(planned, k).map(|n| n as i32)
-            } else {
-                None
-            }
+            if changed(prior, planned, k) { int_attr(planned, k).map(|n| n as i32) } else { None }
         };
         cx.clients
             .run("ec2:ModifyVolume", || {
@@ -242,10 +219,7 @@ impl VolumeAttachment {
             str_attr(v, "volume_id").unwrap_or_default(),
             str_attr(v, "instance_id").unwrap_or_default()
         );
-        format!(
-            "vai-{}",
-            &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16]
-        )
+        format!("vai-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
     }
 
     async fn attachment_state(
@@ -307,12 +281,7 @@ impl ResourceType for VolumeAttachment {
             (Vec::new(), ids)
         };
         if !missing.is_empty() {
-            volumes.extend(
-                self::volumes(cx, Query::Ids(&missing))
-                    .await?
-                    .iter()
-                    .cloned(),
-            );
+            volumes.extend(self::volumes(cx, Query::Ids(&missing)).await?.iter().cloned());
         }
         let shape = Self::shape();
         Ok(priors
@@ -320,9 +289,7 @@ impl ResourceType for VolumeAttachment {
             .map(|p| {
                 let vol = str_attr(p, "volume_id")?;
                 let inst = str_attr(p, "instance_id")?;
-                let v = volumes
-                    .iter()
-                    .find(|v| v.volume_id() == Some(vol.as_str()))?;
+                let v = volumes.iter().find(|v| v.volume_id() == Some(vol.as_str()))?;
                 let a = v.attachments().iter().find(|a| {
                     a.instance_id() == Some(inst.as_str())
                         && matches!(
@@ -377,16 +344,9 @@ impl ResourceType for VolumeAttachment {
             other => gone_ok("ec2:DetachVolume", other)?,
         }
         let (vol, inst) = (vol.as_str(), inst.as_str());
-        wait_for(
-            cx,
-            &format!("volume {vol} to detach from {inst}"),
-            move || async move {
-                Ok(Self::attachment_state(cx, vol, inst)
-                    .await?
-                    .is_none()
-                    .then_some(()))
-            },
-        )
+        wait_for(cx, &format!("volume {vol} to detach from {inst}"), move || async move {
+            Ok(Self::attachment_state(cx, vol, inst).await?.is_none().then_some(()))
+        })
         .await
     }
 }

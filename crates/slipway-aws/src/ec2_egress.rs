@@ -68,23 +68,12 @@ impl Eip {
     fn shape() -> Vec<Field<Address>> {
         type F = Field<Address>;
         vec![
-            F::attr(
-                "domain",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("vpc")),
-            )
-            .read_str(|a| a.domain().map(DomainType::as_str)),
-            F::attr(
-                "public_ipv4_pool",
-                A::optional_computed(Type::String).force_new(),
-            )
-            .read_str(Address::public_ipv4_pool),
-            F::attr(
-                "network_border_group",
-                A::optional_computed(Type::String).force_new(),
-            )
-            .read_str(Address::network_border_group),
+            F::attr("domain", A::optional(Type::String).force_new().default(Value::string("vpc")))
+                .read_str(|a| a.domain().map(DomainType::as_str)),
+            F::attr("public_ipv4_pool", A::optional_computed(Type::String).force_new())
+                .read_str(Address::public_ipv4_pool),
+            F::attr("network_border_group", A::optional_computed(Type::String).force_new())
+                .read_str(Address::network_border_group),
             F::computed("allocation_id", Address::allocation_id),
             F::computed("public_ip", Address::public_ip),
             F::computed("private_ip", Address::private_ip_address),
@@ -112,9 +101,7 @@ impl ResourceType for Eip {
         let out = cx
             .clients
             .run("ec2:DescribeAddresses", || {
-                ec2.describe_addresses()
-                    .set_filters(Some(filters.clone()))
-                    .send()
+                ec2.describe_addresses().set_filters(Some(filters.clone())).send()
             })
             .await?;
         let shape = Eip::shape();
@@ -159,8 +146,7 @@ async fn nat_gateways(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsNat>, ProviderErr
     let all = paginate!(
         cx,
         "ec2:DescribeNatGateways",
-        ec2.describe_nat_gateways()
-            .set_filter(Some(filters.clone())),
+        ec2.describe_nat_gateways().set_filter(Some(filters.clone())),
         nat_gateways
     );
     Ok(all
@@ -190,17 +176,13 @@ impl NatGateway {
             .read_str(|g| address(g)?.allocation_id()),
             F::attr(
                 "connectivity_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("public")),
+                A::optional(Type::String).force_new().default(Value::string("public")),
             )
             .read_str(|g| g.connectivity_type().map(ConnectivityType::as_str)),
             F::attr("private_ip", A::optional_computed(Type::String).force_new())
                 .read_str(|g| address(g)?.private_ip()),
             F::computed("public_ip", |g| address(g)?.public_ip()),
-            F::computed("network_interface_id", |g| {
-                address(g)?.network_interface_id()
-            }),
+            F::computed("network_interface_id", |g| address(g)?.network_interface_id()),
             F::computed("vpc_id", AwsNat::vpc_id),
         ]
     }
@@ -212,9 +194,7 @@ impl NatGateway {
         let out = cx
             .clients
             .run("ec2:DescribeNatGateways", || {
-                ec2.describe_nat_gateways()
-                    .set_filter(Some(filters.clone()))
-                    .send()
+                ec2.describe_nat_gateways().set_filter(Some(filters.clone())).send()
             })
             .await?;
         Ok(out.nat_gateways().first().map(|g| {
@@ -263,10 +243,7 @@ impl ResourceType for NatGateway {
                     .send()
             })
             .await?;
-        returned_id(
-            "ec2:CreateNatGateway",
-            out.nat_gateway().and_then(|g| g.nat_gateway_id()),
-        )
+        returned_id("ec2:CreateNatGateway", out.nat_gateway().and_then(|g| g.nat_gateway_id()))
     }
     /// `pending` → `available`, usually a minute or two; `failed` ends the wait with AWS's
     /// reason (a subnet without a route to an internet gateway, an address in use, …).
@@ -275,9 +252,9 @@ impl ResourceType for NatGateway {
         wait_for(cx, &what, || async {
             match Self::state(cx, id).await? {
                 Some((s, _)) if s == "available" => Ok(Some(())),
-                Some((s, why)) if s == "failed" => Err(ProviderError::fatal(format!(
-                    "NAT gateway {id} failed: {why}"
-                ))),
+                Some((s, why)) if s == "failed" => {
+                    Err(ProviderError::fatal(format!("NAT gateway {id} failed: {why}")))
+                }
                 Some((s, _)) if s == "deleting" || s == "deleted" => Err(ProviderError::fatal(
                     format!("NAT gateway {id} is {s} while waiting for it to be available"),
                 )),
@@ -310,8 +287,7 @@ pub struct VpcEndpoint;
 
 fn state_of(e: &AwsEndpoint) -> String {
     // AWS answers in lower case ("available"), the SDK's enum spells "Available".
-    e.state()
-        .map_or(String::new(), |s| s.as_str().to_ascii_lowercase())
+    e.state().map_or(String::new(), |s| s.as_str().to_ascii_lowercase())
 }
 
 /// VPC endpoints as AWS lists them, live ones only.
@@ -327,9 +303,7 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
                 let r = cx
                     .clients
                     .call("ec2:DescribeVpcEndpoints", || {
-                        ec2.describe_vpc_endpoints()
-                            .set_vpc_endpoint_ids(Some(ids.clone()))
-                            .send()
+                        ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
                     })
                     .await;
                 match r {
@@ -354,17 +328,13 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
             all = paginate!(
                 cx,
                 "ec2:DescribeVpcEndpoints",
-                ec2.describe_vpc_endpoints()
-                    .set_filters(Some(filters.clone())),
+                ec2.describe_vpc_endpoints().set_filters(Some(filters.clone())),
                 vpc_endpoints
             );
         }
     }
     all.retain(|e| {
-        !matches!(
-            state_of(e).as_str(),
-            "deleted" | "deleting" | "failed" | "rejected" | "expired"
-        )
+        !matches!(state_of(e).as_str(), "deleted" | "deleting" | "failed" | "rejected" | "expired")
     });
     Ok(all)
 }
@@ -385,39 +355,19 @@ impl VpcEndpoint {
             .read_str(AwsEndpoint::service_name),
             F::attr(
                 "vpc_endpoint_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("Gateway")),
+                A::optional(Type::String).force_new().default(Value::string("Gateway")),
             )
             .read_str(|e| e.vpc_endpoint_type().map(VpcEndpointType::as_str)),
             F::attr("route_table_ids", ids())
                 .by(modify)
                 .read(|e| vset(e.route_table_ids().to_vec())),
-            F::attr("subnet_ids", ids())
-                .by(modify)
-                .read(|e| vset(e.subnet_ids().to_vec())),
+            F::attr("subnet_ids", ids()).by(modify).read(|e| vset(e.subnet_ids().to_vec())),
             F::attr("security_group_ids", A::optional_computed(strings()))
                 .by(modify)
-                .read(|e| {
-                    vset(
-                        e.groups()
-                            .iter()
-                            .filter_map(|g| g.group_id())
-                            .map(str::to_string),
-                    )
-                }),
-            F::attr(
-                "policy",
-                A::optional_computed(Type::String).describe("Default: full access"),
-            )
-            .by(modify)
-            .read(|e| {
-                vstr(
-                    e.policy_document()
-                        .map(super::iam::canonical_json)
-                        .as_deref(),
-                )
-            }),
+                .read(|e| vset(e.groups().iter().filter_map(|g| g.group_id()).map(str::to_string))),
+            F::attr("policy", A::optional_computed(Type::String).describe("Default: full access"))
+                .by(modify)
+                .read(|e| vstr(e.policy_document().map(super::iam::canonical_json).as_deref())),
             F::attr("state", A::computed(Type::String)).read(|e| Value::string(state_of(e))),
             F::computed("owner_id", AwsEndpoint::owner_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, e| {
@@ -450,9 +400,7 @@ impl VpcEndpoint {
         let (add_sg, remove_sg) = diff("security_group_ids");
         let policy =
             str_attr(planned, "policy").filter(|p| Some(p) != str_attr(prior, "policy").as_ref());
-        let changes = [
-            &add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg,
-        ];
+        let changes = [&add_rt, &remove_rt, &add_sn, &remove_sn, &add_sg, &remove_sg];
         if policy.is_none() && changes.iter().all(|c| c.is_none()) {
             return Ok(());
         }
@@ -490,10 +438,7 @@ impl ResourceType for VpcEndpoint {
         for k in ["route_table_ids", "subnet_ids", "security_group_ids"] {
             normalize_set(a, k);
         }
-        if let Some(p) = a
-            .get("policy")
-            .and_then(|v| v.as_str().map(super::iam::canonical_json))
-        {
+        if let Some(p) = a.get("policy").and_then(|v| v.as_str().map(super::iam::canonical_json)) {
             a.insert("policy".into(), Value::string(p));
         }
     }
@@ -525,10 +470,7 @@ impl ResourceType for VpcEndpoint {
                     .send()
             })
             .await?;
-        returned_id(
-            "ec2:CreateVpcEndpoint",
-            out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()),
-        )
+        returned_id("ec2:CreateVpcEndpoint", out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()))
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         let what = format!("VPC endpoint {id} to be available");
@@ -539,9 +481,7 @@ impl ResourceType for VpcEndpoint {
                 Some((s, _)) if s == "available" || s == "pendingacceptance" => Ok(Some(())),
                 Some((s, e)) if s == "partial" => Err(ProviderError::fatal(format!(
                     "VPC endpoint {id} is partial: {}",
-                    e.last_error()
-                        .and_then(|l| l.message())
-                        .unwrap_or("no reason given")
+                    e.last_error().and_then(|l| l.message()).unwrap_or("no reason given")
                 ))),
                 _ => Ok(None),
             }
@@ -562,19 +502,12 @@ impl ResourceType for VpcEndpoint {
             Err(e) if e.code == "InvalidVpcEndpointId.NotFound" => return Ok(()),
             // A retry after a lost answer may be refused for what the first call already did
             // (moto: the routes it removed): gone is gone.
-            Err(e)
-                if endpoints(cx, Query::Ids(&[id.to_string()]))
-                    .await?
-                    .is_empty() =>
-            {
+            Err(e) if endpoints(cx, Query::Ids(&[id.to_string()])).await?.is_empty() => {
                 tracing::debug!(id, code = %e.code, "endpoint already deleted");
                 return Ok(());
             }
             Err(e) => {
-                return Err(super::client::to_provider_error(
-                    "ec2:DeleteVpcEndpoints",
-                    e,
-                ));
+                return Err(super::client::to_provider_error("ec2:DeleteVpcEndpoints", e));
             }
         };
         // Failures come per endpoint in the answer, not as an error.
@@ -590,10 +523,7 @@ impl ResourceType for VpcEndpoint {
         let ids = [id.to_string()];
         let what = format!("VPC endpoint {id} to be deleted");
         wait_for(cx, &what, || async {
-            Ok(endpoints(cx, Query::Ids(&ids))
-                .await?
-                .is_empty()
-                .then_some(()))
+            Ok(endpoints(cx, Query::Ids(&ids)).await?.is_empty().then_some(()))
         })
         .await
     }

@@ -67,10 +67,7 @@ impl Instance {
                 "vpc_security_group_ids",
                 A::optional_computed(Type::List(Box::new(Type::String))),
             )
-            .by(updater!(
-                "ec2:ModifyInstanceAttribute(groups)",
-                Instance::modify_groups
-            ))
+            .by(updater!("ec2:ModifyInstanceAttribute(groups)", Instance::modify_groups))
             .read(|l| {
                 let groups = l.instance.security_groups().iter();
                 vset(groups.filter_map(|g| g.group_id().map(str::to_string)))
@@ -90,12 +87,8 @@ impl Instance {
             }),
             F::computed("public_ip", |l| l.instance.public_ip_address()),
             F::computed("private_dns", |l| l.instance.private_dns_name()),
-            F::computed("availability_zone", |l| {
-                l.instance.placement()?.availability_zone()
-            }),
-            F::computed("instance_state", |l| {
-                Some(l.instance.state()?.name()?.as_str())
-            }),
+            F::computed("availability_zone", |l| l.instance.placement()?.availability_zone()),
+            F::computed("instance_state", |l| Some(l.instance.state()?.name()?.as_str())),
             F::block(
                 "root_block_device",
                 BlockNesting::Single,
@@ -123,19 +116,13 @@ impl Instance {
                             .describe("2 so that pods reach IMDSv2 through the node"),
                     ),
             )
-            .by(updater!(
-                "ec2:ModifyInstanceMetadataOptions",
-                Instance::modify_metadata
-            ))
+            .by(updater!("ec2:ModifyInstanceMetadataOptions", Instance::modify_metadata))
             .read(|l| metadata_of(l.instance.metadata_options())),
             F::attr(
                 "instance_type",
                 A::required(Type::String).describe("Changed by stop, modify, start"),
             )
-            .by(updater!(
-                "ec2:ModifyInstanceAttribute(type)",
-                Instance::resize
-            ))
+            .by(updater!("ec2:ModifyInstanceAttribute(type)", Instance::resize))
             .read_str(|l| l.instance.instance_type().map(InstanceType::as_str)),
         ]
     }
@@ -145,15 +132,10 @@ impl Instance {
 fn metadata_of(md: Option<&InstanceMetadataOptionsResponse>) -> Value {
     let tokens = md.and_then(|m| m.http_tokens()).map(|t| t.as_str());
     let endpoint = md.and_then(|m| m.http_endpoint()).map(|t| t.as_str());
-    let hops = md
-        .and_then(|m| m.http_put_response_hop_limit())
-        .unwrap_or(1);
+    let hops = md.and_then(|m| m.http_put_response_hop_limit()).unwrap_or(1);
     Value::Map(attrs(vec![
         ("http_tokens", Value::string(tokens.unwrap_or("optional"))),
-        (
-            "http_endpoint",
-            Value::string(endpoint.unwrap_or("enabled")),
-        ),
+        ("http_endpoint", Value::string(endpoint.unwrap_or("enabled"))),
         ("http_put_response_hop_limit", vnum(Some(i64::from(hops)))),
     ]))
 }
@@ -183,23 +165,19 @@ impl Instance {
     }
 
     async fn wait_state(cx: &Ctx, id: &str, want: &str) -> Result<(), ProviderError> {
-        wait_for(
-            cx,
-            &format!("instance {id} to be {want}"),
-            move || async move {
-                let s = Self::states(cx, id).await?;
-                match s.as_deref() {
-                    Some(s) if s == want => Ok(Some(())),
-                    Some("terminated") | Some("shutting-down") if want != "terminated" => {
-                        Err(ProviderError::fatal(format!(
-                            "instance {id} terminated while waiting for {want}"
-                        )))
-                    }
-                    None if want == "terminated" => Ok(Some(())),
-                    _ => Ok(None),
+        wait_for(cx, &format!("instance {id} to be {want}"), move || async move {
+            let s = Self::states(cx, id).await?;
+            match s.as_deref() {
+                Some(s) if s == want => Ok(Some(())),
+                Some("terminated") | Some("shutting-down") if want != "terminated" => {
+                    Err(ProviderError::fatal(format!(
+                        "instance {id} terminated while waiting for {want}"
+                    )))
                 }
-            },
-        )
+                None if want == "terminated" => Ok(Some(())),
+                _ => Ok(None),
+            }
+        })
         .await
     }
 
@@ -210,9 +188,7 @@ impl Instance {
                 str_attr(&m, "http_tokens").as_deref().unwrap_or("required"),
             ))
             .http_endpoint(InstanceMetadataEndpointState::from(
-                str_attr(&m, "http_endpoint")
-                    .as_deref()
-                    .unwrap_or("enabled"),
+                str_attr(&m, "http_endpoint").as_deref().unwrap_or("enabled"),
             ))
             .http_put_response_hop_limit(
                 int_attr(&m, "http_put_response_hop_limit").unwrap_or(2) as i32
@@ -233,18 +209,11 @@ impl ResourceType for Instance {
         erase(&Instance::shape())
     }
     fn normalize(&self, a: &mut Attrs) {
-        let mut m = a
-            .get("metadata_options")
-            .and_then(Value::as_map)
-            .cloned()
-            .unwrap_or_default();
+        let mut m = a.get("metadata_options").and_then(Value::as_map).cloned().unwrap_or_default();
         metadata_defaults(&mut m);
         a.insert("metadata_options".into(), Value::Map(m));
         normalize_set(a, "vpc_security_group_ids");
-        if let Some(ud) = a
-            .get("user_data")
-            .and_then(|v| v.as_str().map(str::to_string))
-        {
+        if let Some(ud) = a.get("user_data").and_then(|v| v.as_str().map(str::to_string)) {
             a.insert(
                 "user_data_sha256".into(),
                 Value::string(hex::encode(sha2::Sha256::digest(ud.as_bytes()))),
@@ -294,9 +263,7 @@ impl ResourceType for Instance {
         if let Some(root) = &root {
             let images = cx
                 .clients
-                .run("ec2:DescribeImages", || {
-                    ec2.describe_images().image_ids(&ami).send()
-                })
+                .run("ec2:DescribeImages", || ec2.describe_images().image_ids(&ami).send())
                 .await?;
             let device = images
                 .images()
@@ -349,10 +316,7 @@ impl ResourceType for Instance {
                 .send()
         })
         .await?;
-        returned_id(
-            "ec2:RunInstances",
-            out.instances().first().and_then(|i| i.instance_id()),
-        )
+        returned_id("ec2:RunInstances", out.instances().first().and_then(|i| i.instance_id()))
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
         Self::wait_state(cx, id, "running").await
@@ -431,9 +395,7 @@ impl Instance {
         {
             // AWS changes the type of a stopped instance only.
             cx.clients
-                .run("ec2:StopInstances", || {
-                    ec2.stop_instances().instance_ids(id).send()
-                })
+                .run("ec2:StopInstances", || ec2.stop_instances().instance_ids(id).send())
                 .await?;
             Self::wait_state(cx, id, "stopped").await?;
             cx.clients
@@ -445,9 +407,7 @@ impl Instance {
                 })
                 .await?;
             cx.clients
-                .run("ec2:StartInstances", || {
-                    ec2.start_instances().instance_ids(id).send()
-                })
+                .run("ec2:StartInstances", || ec2.start_instances().instance_ids(id).send())
                 .await?;
             Self::wait_state(cx, id, "running").await?;
         }

@@ -31,11 +31,7 @@ use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
 pub fn types() -> Vec<Box<dyn ResourceType>> {
-    vec![
-        Box::new(Role),
-        Box::new(RolePolicy),
-        Box::new(InstanceProfile),
-    ]
+    vec![Box::new(Role), Box::new(RolePolicy), Box::new(InstanceProfile)]
 }
 
 /// JSON with sorted keys and no whitespace; the input unchanged when it is not JSON.
@@ -93,16 +89,12 @@ fn canonical_attr(a: &mut Attrs, k: &str) {
 }
 
 fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
 }
 
 /// An IAM path: set at creation only.
 fn iam_path() -> A {
-    A::optional(Type::String)
-        .force_new()
-        .default(Value::string("/"))
+    A::optional(Type::String).force_new().default(Value::string("/"))
 }
 
 /// The planned object's name: its `name`, else the default: Name tag plus 8 hex digits of the
@@ -169,10 +161,7 @@ macro_rules! iam_pages {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let resp = $cx
-                .clients
-                .run($api, || $build.set_marker(marker.clone()).send())
-                .await?;
+            let resp = $cx.clients.run($api, || $build.set_marker(marker.clone()).send()).await?;
             out.extend(resp.$items().iter().cloned());
             match (resp.is_truncated(), resp.marker()) {
                 (true, Some(m)) => marker = Some(m.to_string()),
@@ -191,8 +180,7 @@ async fn role_details(cx: &Ctx) -> Result<Arc<Vec<RoleDetail>>, ProviderError> {
         Ok(iam_pages!(
             cx,
             "iam:GetAccountAuthorizationDetails",
-            iam.get_account_authorization_details()
-                .filter(aws_sdk_iam::types::EntityType::Role),
+            iam.get_account_authorization_details().filter(aws_sdk_iam::types::EntityType::Role),
             role_detail_list
         ))
     })
@@ -292,10 +280,7 @@ impl ResourceType for Role {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let iam = &cx.clients.iam;
-        delete_call(cx, "iam:DeleteRole", None, || {
-            iam.delete_role().role_name(id).send()
-        })
-        .await
+        delete_call(cx, "iam:DeleteRole", None, || iam.delete_role().role_name(id).send()).await
     }
 }
 
@@ -312,10 +297,7 @@ impl Role {
             let iam = &cx.clients.iam;
             cx.clients
                 .run("iam:UpdateAssumeRolePolicy", || {
-                    iam.update_assume_role_policy()
-                        .role_name(id)
-                        .policy_document(&doc)
-                        .send()
+                    iam.update_assume_role_policy().role_name(id).policy_document(&doc).send()
                 })
                 .await?;
         }
@@ -385,10 +367,7 @@ impl ResourceType for RolePolicy {
                 };
                 let id = format!("{role}:{name}");
                 if ids.contains(&id) {
-                    let inline = Inline {
-                        role: role.to_string(),
-                        policy: p.clone(),
-                    };
+                    let inline = Inline { role: role.to_string(), policy: p.clone() };
                     out.extend(observed(cx, &shape, &inline, Some(&id), None));
                 }
             }
@@ -401,18 +380,14 @@ impl ResourceType for RolePolicy {
         else {
             return Err(ProviderError::fatal("role and name are required"));
         };
-        self.update(cx, &format!("{role}:{name}"), &Value::Null, planned)
-            .await?;
+        self.update(cx, &format!("{role}:{name}"), &Value::Null, planned).await?;
         Ok(format!("{role}:{name}"))
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let (role, name) = id.split_once(':').unwrap_or((id, ""));
         let iam = &cx.clients.iam;
         delete_call(cx, "iam:DeleteRolePolicy", None, || {
-            iam.delete_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send()
+            iam.delete_role_policy().role_name(role).policy_name(name).send()
         })
         .await
     }
@@ -434,11 +409,7 @@ impl RolePolicy {
         let iam = &cx.clients.iam;
         cx.clients
             .run("iam:PutRolePolicy", || {
-                iam.put_role_policy()
-                    .role_name(role)
-                    .policy_name(name)
-                    .policy_document(&doc)
-                    .send()
+                iam.put_role_policy().role_name(role).policy_name(name).policy_document(&doc).send()
             })
             .await?;
         Ok(())
@@ -457,10 +428,7 @@ impl InstanceProfile {
                 .read_str(|p| Some(p.instance_profile_name())),
             F::attr("path", iam_path()).read(|p| Value::string(p.path())),
             F::attr("role", A::optional(Type::String))
-                .by(updater!(
-                    "iam:AddRoleToInstanceProfile",
-                    InstanceProfile::set_role
-                ))
+                .by(updater!("iam:AddRoleToInstanceProfile", InstanceProfile::set_role))
                 .read_str(|p| p.roles().first().map(|r| r.role_name())),
             F::attr("arn", A::computed(Type::String)).read(|p| Value::string(p.arn())),
         ]
@@ -526,15 +494,9 @@ impl ResourceType for InstanceProfile {
         let (planned, tags, client_token) = (c.planned, c.tags, c.token);
         let name = iam_name(planned, tags, client_token);
         let iam = &cx.clients.iam;
-        let get = || {
-            iam.get_instance_profile()
-                .instance_profile_name(&name)
-                .send()
-        };
+        let get = || iam.get_instance_profile().instance_profile_name(&name).send();
         let tags_of = |r: &GetInstanceProfileOutput| {
-            r.instance_profile()
-                .map(|p| iam_tag_map(p.tags()))
-                .unwrap_or_default()
+            r.instance_profile().map(|p| iam_tag_map(p.tags())).unwrap_or_default()
         };
         let api = "iam:GetInstanceProfile";
         adopt_by_name(cx, api, "instance profile", &name, tags, get, tags_of).await
@@ -560,9 +522,7 @@ impl ResourceType for InstanceProfile {
         self.update(cx, id, prior, &Value::Null).await?;
         let iam = &cx.clients.iam;
         delete_call(cx, "iam:DeleteInstanceProfile", None, || {
-            iam.delete_instance_profile()
-                .instance_profile_name(id)
-                .send()
+            iam.delete_instance_profile().instance_profile_name(id).send()
         })
         .await
     }

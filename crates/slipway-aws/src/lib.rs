@@ -25,10 +25,8 @@ macro_rules! paginate {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let resp = $cx
-                .clients
-                .run($api, || $build.set_next_token(token.clone()).send())
-                .await?;
+            let resp =
+                $cx.clients.run($api, || $build.set_next_token(token.clone()).send()).await?;
             out.extend(resp.$items().iter().cloned());
             match resp.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -98,11 +96,7 @@ fn footprint(rtype: &str, o: &Value) -> Vec<FootprintItem> {
             str_attr(o, "connectivity_type").or_else(|| Some("public".to_string())),
             None,
         )],
-        "aws_eip" => vec![item(
-            "public IPv4 addresses",
-            Some("Elastic IP".to_string()),
-            None,
-        )],
+        "aws_eip" => vec![item("public IPv4 addresses", Some("Elastic IP".to_string()), None)],
         "aws_vpc_endpoint" if str_attr(o, "vpc_endpoint_type").as_deref() == Some("Interface") => {
             vec![item("VPC endpoints", Some("Interface".to_string()), None)]
         }
@@ -214,20 +208,10 @@ impl AwsProvider {
                 .collect(),
             data_sources: data
                 .iter()
-                .map(|(n, d)| {
-                    (
-                        n.to_string(),
-                        ResourceSchema::new(d.description(), d.schema()),
-                    )
-                })
+                .map(|(n, d)| (n.to_string(), ResourceSchema::new(d.description(), d.schema())))
                 .collect(),
         };
-        AwsProvider {
-            schema,
-            types,
-            data,
-            ctx: RwLock::new(None),
-        }
+        AwsProvider { schema, types, data, ctx: RwLock::new(None) }
     }
 
     fn ctx(&self) -> Result<Arc<Ctx>, ProviderError> {
@@ -247,9 +231,7 @@ impl AwsProvider {
 
     /// HTTP attempts per `service:Operation` since `configure`.
     pub fn call_stats(&self) -> BTreeMap<String, u64> {
-        self.ctx()
-            .map(|c| c.clients.call_stats())
-            .unwrap_or_default()
+        self.ctx().map(|c| c.clients.call_stats()).unwrap_or_default()
     }
 
     /// The configured clients (tests use them to change things behind slipway's back).
@@ -269,11 +251,7 @@ fn config_str(config: &Value, k: &str) -> Option<String> {
 }
 
 fn config_secs(config: &Value, k: &str) -> Option<Duration> {
-    config
-        .get_attr(k)
-        .and_then(|v| v.as_f64())
-        .filter(|n| *n >= 0.0)
-        .map(Duration::from_secs_f64)
+    config.get_attr(k).and_then(|v| v.as_f64()).filter(|n| *n >= 0.0).map(Duration::from_secs_f64)
 }
 
 #[async_trait::async_trait]
@@ -306,10 +284,7 @@ impl Provider for AwsProvider {
         if let Some(endpoint) = config_str(config, "endpoint") {
             loader = loader.endpoint_url(endpoint);
         }
-        match (
-            config_str(config, "access_key"),
-            config_str(config, "secret_key"),
-        ) {
+        match (config_str(config, "access_key"), config_str(config, "secret_key")) {
             (Some(ak), Some(sk)) => {
                 loader = loader.credentials_provider(aws_credential_types::Credentials::new(
                     ak,
@@ -346,9 +321,7 @@ impl Provider for AwsProvider {
         if let Some(n) = config.get_attr("max_retries").and_then(|v| v.as_f64()) {
             policy.max_retries = n.clamp(0.0, 20.0) as u32;
         }
-        if let Some(n) = config
-            .get_attr("requests_per_second")
-            .and_then(|v| v.as_f64())
+        if let Some(n) = config.get_attr("requests_per_second").and_then(|v| v.as_f64())
             && n > 0.0
         {
             policy.requests_per_second = n;
@@ -417,10 +390,7 @@ impl Provider for AwsProvider {
             };
             m.insert("tags_all".into(), all);
         }
-        Ok(PlannedObject {
-            planned,
-            requires_replace: Vec::new(),
-        })
+        Ok(PlannedObject { planned, requires_replace: Vec::new() })
     }
 
     async fn read(
@@ -516,10 +486,7 @@ impl Provider for AwsProvider {
             found
                 .into_iter()
                 .map(|o| DiscoveredObject {
-                    address: o
-                        .tags
-                        .as_ref()
-                        .and_then(|t| t.get(tags::ADDRESS_TAG).cloned()),
+                    address: o.tags.as_ref().and_then(|t| t.get(tags::ADDRESS_TAG).cloned()),
                     value: resource::observed_value(&cx, o),
                 })
                 .collect(),
@@ -531,20 +498,12 @@ impl Provider for AwsProvider {
     async fn stacks(&self) -> Result<Vec<String>, ProviderError> {
         let cx = self.ctx()?;
         let ec2 = &cx.clients.ec2;
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("key")
-            .values(tags::STACK_TAG)
-            .build();
-        let found = paginate!(
-            cx,
-            "ec2:DescribeTags",
-            ec2.describe_tags().filters(filter.clone()),
-            tags
-        );
-        let mut out: Vec<String> = found
-            .iter()
-            .filter_map(|t| t.value().map(str::to_string))
-            .collect();
+        let filter =
+            aws_sdk_ec2::types::Filter::builder().name("key").values(tags::STACK_TAG).build();
+        let found =
+            paginate!(cx, "ec2:DescribeTags", ec2.describe_tags().filters(filter.clone()), tags);
+        let mut out: Vec<String> =
+            found.iter().filter_map(|t| t.value().map(str::to_string)).collect();
         out.sort();
         out.dedup();
         Ok(out)

@@ -84,17 +84,9 @@ async fn being_released(cx: &Ctx, ip: &str) -> Result<bool, ProviderError> {
         .clients
         .run("ec2:DescribeInstances", || {
             ec2.describe_instances()
+                .filters(Filter::builder().name("private-ip-address").values(ip).build())
                 .filters(
-                    Filter::builder()
-                        .name("private-ip-address")
-                        .values(ip)
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name("instance-state-name")
-                        .values("shutting-down")
-                        .build(),
+                    Filter::builder().name("instance-state-name").values("shutting-down").build(),
                 )
                 .send()
         })
@@ -141,9 +133,7 @@ mod tests {
     #[tokio::test]
     async fn a_released_address_is_waited_for_boundedly_and_any_other_holder_fails_fast() {
         let moto = Moto::start();
-        let p = moto
-            .provider_with("stack-ip", &[("propagation_timeout_seconds", n(1.0))])
-            .await;
+        let p = moto.provider_with("stack-ip", &[("propagation_timeout_seconds", n(1.0))]).await;
         let cx = p.context().unwrap();
         // Held by an interface this run did not release: one attempt, an error naming it.
         let (r, attempts) = launch(&cx, "10.0.1.10", 3).await;

@@ -57,12 +57,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(clients: Clients, stack_id: String, default_tags: Tags) -> Ctx {
-        Ctx {
-            clients: Arc::new(clients),
-            stack_id,
-            default_tags,
-            refresh: None,
-        }
+        Ctx { clients: Arc::new(clients), stack_id, default_tags, refresh: None }
     }
 
     /// The context of one refresh of these batches.
@@ -78,27 +73,19 @@ impl Ctx {
             clients: self.clients.clone(),
             stack_id: self.stack_id.clone(),
             default_tags: self.default_tags.clone(),
-            refresh: Some(SharedReads {
-                ids,
-                answers: Mutex::default(),
-            }),
+            refresh: Some(SharedReads { ids, answers: Mutex::default() }),
         }
     }
 
     /// True inside a refresh that also reads objects of `rtype`: a read that `rtype`'s own
     /// read makes anyway costs nothing extra when shared.
     pub fn refreshing(&self, rtype: &str) -> bool {
-        self.refresh
-            .as_ref()
-            .is_some_and(|r| r.ids.contains_key(rtype))
+        self.refresh.as_ref().is_some_and(|r| r.ids.contains_key(rtype))
     }
 
     /// Inside a refresh, the ids state holds for `rtype`; else none.
     pub fn refresh_ids(&self, rtype: &str) -> &[String] {
-        self.refresh
-            .as_ref()
-            .and_then(|r| r.ids.get(rtype))
-            .map_or(&[], Vec::as_slice)
+        self.refresh.as_ref().and_then(|r| r.ids.get(rtype)).map_or(&[], Vec::as_slice)
     }
 
     /// Inside a refresh, `read` runs once per `key` and every caller gets the first answer
@@ -207,11 +194,7 @@ async fn find_by_derived_id(
 ) -> Result<Option<String>, ProviderError> {
     let mut probe = planned.as_map().cloned().unwrap_or_default();
     probe.insert("id".into(), Value::string(id));
-    Ok(r.observe(cx, &[Value::Map(probe)])
-        .await?
-        .pop()
-        .flatten()
-        .map(|o| o.id))
+    Ok(r.observe(cx, &[Value::Map(probe)]).await?.pop().flatten().map(|o| o.id))
 }
 
 /// What a create (and the search for an earlier attempt's object) works from.
@@ -338,10 +321,7 @@ fn merge(cx: &Ctx, base: &Value, obs: Observed) -> Value {
     out.extend(obs.attrs);
     out.insert("id".into(), Value::string(obs.id));
     if let Some(all) = obs.tags {
-        out.insert(
-            "tags".into(),
-            tags::tags_value(&tags::user_tags(&all, &cx.default_tags)),
-        );
+        out.insert("tags".into(), tags::tags_value(&tags::user_tags(&all, &cx.default_tags)));
         out.insert("tags_all".into(), tags::tags_value(&all));
     }
     // Whatever is still unknown was not reported by AWS: say so with null, not unknown.
@@ -378,11 +358,8 @@ pub async fn observe_by_tag_then_id<T: ResourceType + ?Sized>(
                 found.insert(o.id.clone(), o);
             }
         }
-        let mut missing: Vec<String> = wanted
-            .iter()
-            .filter(|id| !found.contains_key(*id))
-            .cloned()
-            .collect();
+        let mut missing: Vec<String> =
+            wanted.iter().filter(|id| !found.contains_key(*id)).cloned().collect();
         missing.sort();
         missing.dedup();
         if !missing.is_empty() {
@@ -391,10 +368,7 @@ pub async fn observe_by_tag_then_id<T: ResourceType + ?Sized>(
             }
         }
     }
-    Ok(priors
-        .iter()
-        .map(|p| found.get(&str_attr(p, "id")?).cloned())
-        .collect())
+    Ok(priors.iter().map(|p| found.get(&str_attr(p, "id")?).cloned()).collect())
 }
 
 /// Whether the object `id` with `tags` is one that query `q` asks for (for types whose listing
@@ -415,10 +389,7 @@ pub async fn observe_by_ids<T: ResourceType + ?Sized>(
     cx: &Ctx,
     priors: &[Value],
 ) -> Result<Vec<Option<Observed>>, ProviderError> {
-    observe_ids_with(priors, |ids| async move {
-        t.describe(cx, Query::Ids(&ids)).await
-    })
-    .await
+    observe_ids_with(priors, |ids| async move { t.describe(cx, Query::Ids(&ids)).await }).await
 }
 
 /// Each prior object as found by one `read` of the ids state holds (not called when it holds
@@ -462,11 +433,7 @@ pub async fn read_batch(
 ) -> Result<Vec<Option<Value>>, ProviderError> {
     let priors: Vec<Value> = requests.iter().map(|r| r.prior.clone()).collect();
     let observed = t.observe(cx, &priors).await?;
-    Ok(priors
-        .iter()
-        .zip(observed)
-        .map(|(p, o)| o.map(|o| merge(cx, p, o)))
-        .collect())
+    Ok(priors.iter().zip(observed).map(|(p, o)| o.map(|o| merge(cx, p, o))).collect())
 }
 
 /// Observes one object after a write; `base` carries the id and what `observe` needs to find
@@ -482,22 +449,14 @@ async fn observe_one(
     let base = Value::Map(b);
     // AWS is eventually consistent: an object just created may not be listed yet.
     for attempt in 0..10 {
-        if let Some(obs) = t
-            .observe(cx, std::slice::from_ref(&base))
-            .await?
-            .pop()
-            .flatten()
-        {
+        if let Some(obs) = t.observe(cx, std::slice::from_ref(&base)).await?.pop().flatten() {
             return Ok((base, obs));
         }
         if attempt < 9 {
             tokio::time::sleep(cx.clients.policy.poll_interval).await;
         }
     }
-    Err(ProviderError::retryable(format!(
-        "{} {id} not visible after write",
-        t.name()
-    )))
+    Err(ProviderError::retryable(format!("{} {id} not visible after write", t.name())))
 }
 
 /// Reads back one object after a write, over `base` for what AWS does not report.
@@ -546,11 +505,7 @@ pub async fn create(
                 let current = merge(cx, &Value::Map(Attrs::new()), obs);
                 return update(t, cx, &current, &planned).await.map(Err);
             }
-            let c = Create {
-                planned: &planned,
-                tags: &all,
-                token: client_token,
-            };
+            let c = Create { planned: &planned, tags: &all, token: client_token };
             t.create(cx, c).await.map(Ok)
         })
         .await;
@@ -615,11 +570,7 @@ async fn find_created(
     match t.identity() {
         Identity::Tags => {}
         Identity::UniqueKey => {
-            let c = Create {
-                planned,
-                tags: all,
-                token: client_token,
-            };
+            let c = Create { planned, tags: all, token: client_token };
             return t.find_existing(cx, c).await;
         }
         Identity::Derived(id) => {
@@ -686,13 +637,8 @@ async fn update_once(
         let current_all = tags::tags_of(prior.get_attr("tags_all"));
         let prior_user = tags::tags_of(prior.get_attr("tags"));
         let user = tags::tags_of(planned.get_attr("tags"));
-        let desired = tags::updated_tags(
-            &current_all,
-            &cx.stack_id,
-            &cx.default_tags,
-            &prior_user,
-            &user,
-        );
+        let desired =
+            tags::updated_tags(&current_all, &cx.stack_id, &cx.default_tags, &prior_user, &user);
         let (set, delete) = tags::tag_diff(&current_all, &desired);
         if !set.is_empty() || !delete.is_empty() {
             t.tag_api().update(cx, &id, &set, &delete).await?;
@@ -735,24 +681,15 @@ pub fn ec2_filters(cx: &Ctx, query: Query<'_>, id_filter: &str) -> Vec<Filter> {
         Query::Address(a) => {
             let pattern: String = a
                 .chars()
-                .map(|c| {
-                    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                        '?'
-                    } else {
-                        c
-                    }
-                })
+                .map(|c| if matches!(c, '*' | '?' | '[' | ']' | '\\') { '?' } else { c })
                 .collect();
             vec![tag(STACK_TAG, &cx.stack_id), tag(ADDRESS_TAG, &pattern)]
         }
         // A filter rather than the ids parameter: an id that no longer exists is simply not
         // returned instead of failing the whole batch with InvalidXxxID.NotFound.
-        Query::Ids(ids) => vec![
-            Filter::builder()
-                .name(id_filter)
-                .set_values(Some(ids.to_vec()))
-                .build(),
-        ],
+        Query::Ids(ids) => {
+            vec![Filter::builder().name(id_filter).set_values(Some(ids.to_vec())).build()]
+        }
     }
 }
 
@@ -776,10 +713,6 @@ pub fn ec2_tags(tags: &[Tag]) -> Tags {
 pub fn ec2_tag_spec(rt: aws_sdk_ec2::types::ResourceType, tags: &Tags) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(rt)
-        .set_tags(Some(
-            tags.iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
+        .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
         .build()
 }

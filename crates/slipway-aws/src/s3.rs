@@ -41,11 +41,8 @@ impl Bucket {
         type F = Field<AwsBucket>;
         vec![
             F::attr("bucket", A::required(Type::String).force_new()).read_str(AwsBucket::name),
-            F::attr(
-                "force_destroy",
-                A::optional(Type::Bool).default(Value::Bool(false)),
-            )
-            .state_only(),
+            F::attr("force_destroy", A::optional(Type::Bool).default(Value::Bool(false)))
+                .state_only(),
             F::attr("arn", A::computed(Type::String))
                 .read(|b| Value::string(format!("arn:aws:s3:::{}", b.name().unwrap_or("")))),
         ]
@@ -78,16 +75,10 @@ impl ResourceType for Bucket {
             return Ok(priors.iter().map(|_| None).collect());
         }
         let s3 = &cx.clients.s3;
-        let listed = cx
-            .clients
-            .run("s3:ListBuckets", || s3.list_buckets().send())
-            .await?;
+        let listed = cx.clients.run("s3:ListBuckets", || s3.list_buckets().send()).await?;
         let shape = Bucket::shape();
         let bucket = |id: String| {
-            let b = listed
-                .buckets()
-                .iter()
-                .find(|b| b.name() == Some(id.as_str()))?;
+            let b = listed.buckets().iter().find(|b| b.name() == Some(id.as_str()))?;
             Some((id, b))
         };
         let mut out = Vec::new();
@@ -159,20 +150,15 @@ impl ResourceType for Bucket {
             loop {
                 let listed = match cx
                     .clients
-                    .call("s3:ListObjectsV2", || {
-                        s3.list_objects_v2().bucket(id).send()
-                    })
+                    .call("s3:ListObjectsV2", || s3.list_objects_v2().bucket(id).send())
                     .await
                 {
                     Ok(l) => l,
                     Err(e) if e.is_not_found() => return Ok(()),
                     Err(e) => return Err(to_provider_error("s3:ListObjectsV2", e)),
                 };
-                let keys: Vec<String> = listed
-                    .contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string))
-                    .collect();
+                let keys: Vec<String> =
+                    listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
                 if keys.is_empty() {
                     break;
                 }
@@ -184,10 +170,7 @@ impl ResourceType for Bucket {
                 }
             }
         }
-        delete_call(cx, "s3:DeleteBucket", None, || {
-            s3.delete_bucket().bucket(id).send()
-        })
-        .await
+        delete_call(cx, "s3:DeleteBucket", None, || s3.delete_bucket().bucket(id).send()).await
     }
 }
 
@@ -246,10 +229,7 @@ impl ResourceType for Object {
         if let Some(c) = a.get("content").cloned()
             && let Some(s) = c.as_str()
         {
-            a.insert(
-                "etag".into(),
-                Value::string(md5_hex(s.as_bytes())).mark_if(c.is_sensitive()),
-            );
+            a.insert("etag".into(), Value::string(md5_hex(s.as_bytes())).mark_if(c.is_sensitive()));
         }
     }
     /// One ListObjectsV2 per bucket (paged), not one HeadObject per object.
@@ -267,10 +247,7 @@ impl ResourceType for Object {
                 let r = cx
                     .clients
                     .call("s3:ListObjectsV2", || {
-                        s3.list_objects_v2()
-                            .bucket(b)
-                            .set_continuation_token(token.clone())
-                            .send()
+                        s3.list_objects_v2().bucket(b).set_continuation_token(token.clone()).send()
                     })
                     .await;
                 let listed = match r {
@@ -318,10 +295,8 @@ impl ResourceType for Object {
             return Ok(());
         };
         let s3 = &cx.clients.s3;
-        delete_call(cx, "s3:DeleteObject", None, || {
-            s3.delete_object().bucket(&b).key(&k).send()
-        })
-        .await
+        delete_call(cx, "s3:DeleteObject", None, || s3.delete_object().bucket(&b).key(&k).send())
+            .await
     }
 }
 

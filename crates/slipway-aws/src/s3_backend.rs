@@ -100,10 +100,7 @@ struct Lease {
 
 impl Lease {
     fn age(&self) -> Duration {
-        self.refreshed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
+        self.refreshed.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 }
 
@@ -149,11 +146,7 @@ where
         (None, _, Some(st)) => format!("HTTP {st}"),
         _ => DisplayErrorContext(e).to_string(),
     };
-    Failure {
-        status,
-        code: e.code().map(str::to_string),
-        message,
-    }
+    Failure { status, code: e.code().map(str::to_string), message }
 }
 
 impl Failure {
@@ -201,12 +194,7 @@ impl S3Backend {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(h) = self
-            .heartbeat
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = self.heartbeat.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             h.abort();
         }
     }
@@ -234,11 +222,7 @@ impl Inner {
     }
 
     fn remote(&self, op: &'static str, reason: impl Into<String>) -> BackendError {
-        BackendError::Remote {
-            at: self.url(),
-            op,
-            reason: reason.into(),
-        }
+        BackendError::Remote { at: self.url(), op, reason: reason.into() }
     }
 
     async fn clients(&self) -> Result<&Clients, BackendError> {
@@ -289,13 +273,7 @@ impl Inner {
     /// GET an object: None when it does not exist; otherwise its bytes and etag.
     async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, BackendError> {
         let s3 = self.s3().await?;
-        match s3
-            .get_object()
-            .bucket(&self.cfg.bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match s3.get_object().bucket(&self.cfg.bucket).key(key).send().await {
             Ok(o) => {
                 let etag = o.e_tag().map(str::to_string);
                 let bytes = o
@@ -314,10 +292,8 @@ impl Inner {
                 if f.not_found() {
                     Ok(None)
                 } else {
-                    Err(self.remote(
-                        "read",
-                        format!("s3://{}/{key}: {}", self.cfg.bucket, f.message),
-                    ))
+                    Err(self
+                        .remote("read", format!("s3://{}/{key}: {}", self.cfg.bucket, f.message)))
                 }
             }
         }
@@ -333,11 +309,8 @@ impl Inner {
         if_match: Option<&str>,
     ) -> Result<Result<Option<String>, Failure>, BackendError> {
         let s3 = self.s3().await?;
-        let mut req = s3
-            .put_object()
-            .bucket(&self.cfg.bucket)
-            .key(key)
-            .body(ByteStream::from(body));
+        let mut req =
+            s3.put_object().bucket(&self.cfg.bucket).key(key).body(ByteStream::from(body));
         if if_none_match {
             req = req.if_none_match("*");
         }
@@ -355,17 +328,12 @@ impl Inner {
 
     async fn delete(&self, key: &str) -> Result<(), BackendError> {
         let s3 = self.s3().await?;
-        s3.delete_object()
-            .bucket(&self.cfg.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                self.remote(
-                    "delete",
-                    format!("s3://{}/{key}: {}", self.cfg.bucket, failure(&e).message),
-                )
-            })?;
+        s3.delete_object().bucket(&self.cfg.bucket).key(key).send().await.map_err(|e| {
+            self.remote(
+                "delete",
+                format!("s3://{}/{key}: {}", self.cfg.bucket, failure(&e).message),
+            )
+        })?;
         Ok(())
     }
 
@@ -414,12 +382,7 @@ impl Inner {
             return;
         }
         let Ok(s3) = self.s3().await else { return };
-        match s3
-            .get_bucket_versioning()
-            .bucket(&self.cfg.bucket)
-            .send()
-            .await
-        {
+        match s3.get_bucket_versioning().bucket(&self.cfg.bucket).send().await {
             Ok(v) if v.status().map(|s| s.as_str()) == Some("Enabled") => {}
             Ok(_) => tracing::warn!(
                 bucket = %self.cfg.bucket,
@@ -458,12 +421,10 @@ impl Inner {
         for (key, _) in self.list(&prefix, None).await? {
             let where_ = format!("s3://{}/{key}", self.cfg.bucket);
             let first: u64 =
-                key[prefix.len()..]
-                    .parse()
-                    .map_err(|_| StateError::JournalCorruptAt {
-                        at: where_.clone(),
-                        reason: "unexpected object name in the journal".into(),
-                    })?;
+                key[prefix.len()..].parse().map_err(|_| StateError::JournalCorruptAt {
+                    at: where_.clone(),
+                    reason: "unexpected object name in the journal".into(),
+                })?;
             if first != last + 1 {
                 return Err(StateError::JournalCorruptAt {
                     at: where_,
@@ -530,10 +491,7 @@ impl Inner {
         for (i, op) in ops.iter().enumerate() {
             body.extend(encode_record_with(&self.codec, first + i as u64, op)?);
         }
-        let key = format!(
-            "{}{first:020}",
-            self.journal_prefix(&b.lineage, b.snapshot_serial)
-        );
+        let key = format!("{}{first:020}", self.journal_prefix(&b.lineage, b.snapshot_serial));
         let len = body.len() as u64;
         let put = self.put(&key, body.clone(), true, None).await;
         let written = match put {
@@ -590,10 +548,7 @@ impl Inner {
         if lineage != b.lineage.as_str() && !replace_empty {
             return Err(BackendError::Conflict {
                 at: self.url(),
-                reason: format!(
-                    "lineage {lineage} differs from the stored state's {}",
-                    b.lineage
-                ),
+                reason: format!("lineage {lineage} differs from the stored state's {}", b.lineage),
             });
         }
         let current = b.snapshot_serial + b.records;
@@ -607,15 +562,9 @@ impl Inner {
         let backup = if self.codec.is_current(&b.snapshot_raw) {
             b.snapshot_raw.clone()
         } else {
-            self.codec
-                .reseal(&b.snapshot_raw, &self.url())
-                .map_err(StateError::from)?
+            self.codec.reseal(&b.snapshot_raw, &self.url()).map_err(StateError::from)?
         };
-        Ok((
-            b.snapshot_etag.clone(),
-            self.journal_prefix(&b.lineage, b.snapshot_serial),
-            backup,
-        ))
+        Ok((b.snapshot_etag.clone(), self.journal_prefix(&b.lineage, b.snapshot_serial), backup))
     }
 
     async fn write(
@@ -651,9 +600,7 @@ impl Inner {
             }
         }
         let first_write = etag.is_none();
-        let put = self
-            .put(&self.cfg.key, sealed.clone(), first_write, etag.as_deref())
-            .await?;
+        let put = self.put(&self.cfg.key, sealed.clone(), first_write, etag.as_deref()).await?;
         let new_etag = match put {
             Ok(e) => e,
             Err(f) if f.precondition_failed() || f.conflict() => {
@@ -689,10 +636,7 @@ impl Inner {
         if let Some(prefix) = old_prefix {
             self.delete_prefix(&prefix).await;
         }
-        Ok(WriteReceipt {
-            serial,
-            bytes: sealed.len() as u64,
-        })
+        Ok(WriteReceipt { serial, bytes: sealed.len() as u64 })
     }
 
     async fn delete_prefix(&self, prefix: &str) {

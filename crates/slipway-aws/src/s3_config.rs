@@ -32,10 +32,7 @@ fn canonical_attr(a: &mut Attrs, k: &str) {
 
 /// Not-found codes of a bucket's missing sub-resource (the bucket may still exist).
 fn missing(code: &str) -> bool {
-    matches!(
-        code,
-        "NoSuchBucketPolicy" | "NoSuchLifecycleConfiguration" | "NoSuchBucket"
-    )
+    matches!(code, "NoSuchBucketPolicy" | "NoSuchLifecycleConfiguration" | "NoSuchBucket")
 }
 
 /// A bucket's configuration as its Get answered (the answer does not name the bucket).
@@ -71,10 +68,7 @@ where
         };
         match cx.clients.call(api, || get(&bucket)).await {
             Ok(answer) => {
-                let got = Got {
-                    bucket: bucket.clone(),
-                    answer,
-                };
+                let got = Got { bucket: bucket.clone(), answer };
                 out.push(observed(cx, fields, &got, Some(&bucket), None));
             }
             Err(e) if missing(&e.code) => out.push(None),
@@ -164,9 +158,7 @@ impl BucketPolicy {
         let doc = str_attr(planned, "policy").unwrap_or_default();
         let s3 = &cx.clients.s3;
         cx.clients
-            .run("s3:PutBucketPolicy", || {
-                s3.put_bucket_policy().bucket(id).policy(&doc).send()
-            })
+            .run("s3:PutBucketPolicy", || s3.put_bucket_policy().bucket(id).policy(&doc).send())
             .await?;
         Ok(())
     }
@@ -188,10 +180,7 @@ fn rule_value(id: &str, enabled: bool, prefix: &str, days: i32) -> Value {
 
 /// The rules of a planned value: (id, enabled, prefix, days).
 fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>, ProviderError> {
-    let json = planned
-        .get_attr("rule")
-        .map(|r| r.to_json())
-        .unwrap_or_default();
+    let json = planned.get_attr("rule").map(|r| r.to_json()).unwrap_or_default();
     let mut out = Vec::new();
     for r in json.as_array().cloned().unwrap_or_default() {
         let id = r["id"].as_str().unwrap_or("").to_string();
@@ -199,11 +188,7 @@ fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>, Pr
         let prefix = r["filter"][0]["prefix"].as_str().unwrap_or("").to_string();
         let days = r["expiration"][0]["days"]
             .as_f64()
-            .or_else(|| {
-                r["expiration"][0]["days"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-            })
+            .or_else(|| r["expiration"][0]["days"].as_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| {
                 ProviderError::fatal(format!("rule {id:?}: expiration.days is required"))
             })?;
@@ -252,10 +237,7 @@ impl BucketLifecycle {
                         Schema::new().attr("days", A::required(Type::Number)),
                     ),
             )
-            .by(updater!(
-                "s3:PutBucketLifecycleConfiguration",
-                BucketLifecycle::put_rules
-            ))
+            .by(updater!("s3:PutBucketLifecycleConfiguration", BucketLifecycle::put_rules))
             .read(|g| Value::List(g.answer.rules().iter().map(rule_of).collect())),
         ]
     }
@@ -287,10 +269,7 @@ impl ResourceType for BucketLifecycle {
                 a.insert(
                     "rule".into(),
                     Value::List(
-                        rules
-                            .iter()
-                            .map(|(id, en, p, d)| rule_value(id, *en, p, *d))
-                            .collect(),
+                        rules.iter().map(|(id, en, p, d)| rule_value(id, *en, p, *d)).collect(),
                     ),
                 );
             }

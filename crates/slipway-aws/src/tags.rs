@@ -31,11 +31,7 @@ pub fn default_name(address: &ResourceInstanceAddr) -> String {
         InstanceKey::Str(s) => {
             name.push('-');
             name.extend(s.chars().map(|c| {
-                if c.is_ascii_alphanumeric() || "+-=._:/@".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
+                if c.is_ascii_alphanumeric() || "+-=._:/@".contains(c) { c } else { '_' }
             }));
         }
     }
@@ -48,19 +44,13 @@ pub fn tags_of(value: Option<Value>) -> Tags {
         .as_ref()
         .and_then(Value::as_map)
         .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
+            m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect()
         })
         .unwrap_or_default()
 }
 
 pub fn tags_value(tags: &Tags) -> Value {
-    Value::Map(
-        tags.iter()
-            .map(|(k, v)| (k.clone(), Value::string(v.clone())))
-            .collect(),
-    )
+    Value::Map(tags.iter().map(|(k, v)| (k.clone(), Value::string(v.clone()))).collect())
 }
 
 /// Everything the object must carry at create time.
@@ -103,9 +93,8 @@ pub fn updated_tags(
     }
     if prior_user.contains_key(NAME_TAG) && !user.contains_key(NAME_TAG) {
         // The user stopped naming it: fall back to the automatic name.
-        if let Some(addr) = current_all
-            .get(ADDRESS_TAG)
-            .and_then(|a| ResourceInstanceAddr::parse(a).ok())
+        if let Some(addr) =
+            current_all.get(ADDRESS_TAG).and_then(|a| ResourceInstanceAddr::parse(a).ok())
         {
             all.insert(NAME_TAG.to_string(), default_name(&addr));
         }
@@ -144,11 +133,7 @@ pub fn tag_diff(current: &Tags, desired: &Tags) -> (Tags, Vec<String>) {
         .filter(|(k, v)| current.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let delete = current
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
+    let delete = current.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
     (set, delete)
 }
 
@@ -161,20 +146,14 @@ mod tests {
     }
 
     fn t(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn names_are_tag_safe() {
         assert_eq!(default_name(&addr("aws_vpc.main")), "main");
         assert_eq!(default_name(&addr("aws_instance.web[2]")), "web-2");
-        assert_eq!(
-            default_name(&addr("module.etcd.aws_instance.member[\"b c\"]")),
-            "member-b_c"
-        );
+        assert_eq!(default_name(&addr("module.etcd.aws_instance.member[\"b c\"]")), "member-b_c");
     }
 
     #[test]

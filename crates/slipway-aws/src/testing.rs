@@ -65,10 +65,8 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("no free port")
             .port();
-        let recording = std::env::temp_dir().join(format!(
-            "slipway-moto-recording-{}-{port}",
-            std::process::id()
-        ));
+        let recording = std::env::temp_dir()
+            .join(format!("slipway-moto-recording-{}-{port}", std::process::id()));
         let _ = std::fs::remove_file(&recording);
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -83,12 +81,8 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}\n{INSTALL_HINT}", bin.display()));
-        let mut moto = Moto {
-            child,
-            recording,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
-        };
+        let mut moto =
+            Moto { child, recording, endpoint: format!("http://127.0.0.1:{port}"), port };
         moto.wait_ready();
         moto
     }
@@ -104,21 +98,15 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "moto_server did not answer on port {} within 60 s",
-            self.port
-        );
+        panic!("moto_server did not answer on port {} within 60 s", self.port);
     }
 
     /// A minimal HTTP/1.0 request to moto's control API; the response body, if any answer.
     pub fn http(&self, method: &str, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-        )
-        .ok()?;
+        write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+            .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         out.starts_with("HTTP/").then_some(out)
@@ -149,10 +137,7 @@ impl Moto {
             config.insert(k.to_string(), v.clone());
         }
         p.configure(
-            &ProviderContext {
-                stack_id: stack.to_string(),
-                environment: "test".to_string(),
-            },
+            &ProviderContext { stack_id: stack.to_string(), environment: "test".to_string() },
             &Value::Map(config),
         )
         .await
@@ -180,12 +165,7 @@ pub fn n(v: f64) -> Value {
 }
 
 pub fn obj(pairs: &[(&str, Value)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+    Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
 pub fn list(items: &[Value]) -> Value {
@@ -197,15 +177,11 @@ pub fn addr(a: &str) -> ResourceInstanceAddr {
 }
 
 pub fn attr(v: &Value, k: &str) -> Value {
-    v.get_attr(k)
-        .unwrap_or_else(|| panic!("{k} missing from {v:?}"))
+    v.get_attr(k).unwrap_or_else(|| panic!("{k} missing from {v:?}"))
 }
 
 pub fn attr_str(v: &Value, k: &str) -> String {
-    attr(v, k)
-        .as_str()
-        .unwrap_or_else(|| panic!("{k} is not a string in {v:?}"))
-        .to_string()
+    attr(v, k).as_str().unwrap_or_else(|| panic!("{k} is not a string in {v:?}")).to_string()
 }
 
 /// Plans (as the engine would: provider normalization) and creates.
@@ -242,13 +218,8 @@ pub async fn create_with_token(
 
 /// Reads many objects of one type in one batch.
 pub async fn read(p: &AwsProvider, rtype: &str, priors: &[(&str, &Value)]) -> Vec<Option<Value>> {
-    let reqs: Vec<ReadRequest> = priors
-        .iter()
-        .map(|(a, v)| ReadRequest {
-            address: addr(a),
-            prior: (*v).clone(),
-        })
-        .collect();
+    let reqs: Vec<ReadRequest> =
+        priors.iter().map(|(a, v)| ReadRequest { address: addr(a), prior: (*v).clone() }).collect();
     p.read(rtype, &reqs).await.expect("read")
 }
 
@@ -257,10 +228,7 @@ pub async fn update(p: &AwsProvider, rtype: &str, prior: &Value, config: Value) 
     // The engine merges prior computed values under the configuration; do the same.
     let mut proposed = prior.as_map().cloned().unwrap_or_default();
     proposed.extend(config.as_map().cloned().unwrap_or_default());
-    let planned = p
-        .plan(rtype, Some(prior), Value::Map(proposed))
-        .expect("plan")
-        .planned;
+    let planned = p.plan(rtype, Some(prior), Value::Map(proposed)).expect("plan").planned;
     p.update(rtype, prior, &planned).await.expect("update")
 }
 
@@ -273,10 +241,7 @@ pub fn calls_since(p: &AwsProvider, before: &BTreeMap<String, u64>, op: &str) ->
 pub fn plan_is_noop(p: &AwsProvider, rtype: &str, refreshed: &Value, config: Value) -> bool {
     let mut proposed = refreshed.as_map().cloned().unwrap_or_default();
     proposed.extend(config.as_map().cloned().unwrap_or_default());
-    let planned = p
-        .plan(rtype, Some(refreshed), Value::Map(proposed))
-        .expect("plan")
-        .planned;
+    let planned = p.plan(rtype, Some(refreshed), Value::Map(proposed)).expect("plan").planned;
     if &planned != refreshed {
         eprintln!("plan differs:\n planned {planned:?}\n state   {refreshed:?}");
     }

@@ -14,10 +14,7 @@ fn rule(proto: &str, from: f64, to: f64, cidrs: &[&str]) -> Value {
         ("protocol", s(proto)),
         ("from_port", n(from)),
         ("to_port", n(to)),
-        (
-            "cidr_blocks",
-            list(&cidrs.iter().map(|c| s(c)).collect::<Vec<_>>()),
-        ),
+        ("cidr_blocks", list(&cidrs.iter().map(|c| s(c)).collect::<Vec<_>>())),
     ])
 }
 
@@ -26,12 +23,7 @@ async fn count_tagged_vpcs(p: &super::AwsProvider, stack: &str) -> usize {
     cx.clients
         .ec2
         .describe_vpcs()
-        .filters(
-            Filter::builder()
-                .name("tag:slipway:stack")
-                .values(stack)
-                .build(),
-        )
+        .filters(Filter::builder().name("tag:slipway:stack").values(stack).build())
         .send()
         .await
         .unwrap()
@@ -77,9 +69,7 @@ fn every_settable_field_forces_replacement_or_has_an_updater() {
         let mut published: Vec<&str> = schema.names().collect();
         published.sort();
         if declared != published {
-            problems.push(format!(
-                "{name}: schema {published:?} is not its fields {declared:?}"
-            ));
+            problems.push(format!("{name}: schema {published:?} is not its fields {declared:?}"));
         }
         for f in &fields {
             if matches!(f.change, Change::Undeclared) {
@@ -119,12 +109,8 @@ async fn unconfigured_provider_says_so() {
 #[tokio::test]
 async fn network_create_read_update_drift_delete() {
     let moto = Moto::start();
-    let p = moto
-        .provider_with(
-            "stack-net",
-            &[("default_tags", obj(&[("team", s("infra"))]))],
-        )
-        .await;
+    let p =
+        moto.provider_with("stack-net", &[("default_tags", obj(&[("team", s("infra"))]))]).await;
 
     // --- create ---
     let vpc_cfg = obj(&[
@@ -132,9 +118,7 @@ async fn network_create_read_update_drift_delete() {
         ("enable_dns_hostnames", Value::Bool(true)),
         ("tags", obj(&[("env", s("test"))])),
     ]);
-    let vpc = create(&p, "aws_vpc", "aws_vpc.main", vpc_cfg.clone())
-        .await
-        .unwrap();
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", vpc_cfg.clone()).await.unwrap();
     let vpc_id = attr_str(&vpc, "id");
     assert!(vpc_id.starts_with("vpc-"));
     let tags_all = attr(&vpc, "tags_all");
@@ -146,74 +130,41 @@ async fn network_create_read_update_drift_delete() {
     assert!(attr_str(&vpc, "arn").contains(&vpc_id));
 
     let mut subnets = Vec::new();
-    for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"]
-        .iter()
-        .enumerate()
-    {
+    for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"].iter().enumerate() {
         let cfg = obj(&[
             ("vpc_id", s(&vpc_id)),
             ("cidr_block", s(&format!("10.0.{i}.0/24"))),
             ("availability_zone", s(az)),
         ]);
-        let sn = create(
-            &p,
-            "aws_subnet",
-            &format!("aws_subnet.private[{i}]"),
-            cfg.clone(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            attr_str(&attr(&sn, "tags_all"), "Name"),
-            format!("private-{i}")
-        );
+        let sn = create(&p, "aws_subnet", &format!("aws_subnet.private[{i}]"), cfg.clone())
+            .await
+            .unwrap();
+        assert_eq!(attr_str(&attr(&sn, "tags_all"), "Name"), format!("private-{i}"));
         subnets.push((format!("aws_subnet.private[{i}]"), sn, cfg));
     }
 
     let igw_cfg = obj(&[("vpc_id", s(&vpc_id))]);
-    let igw = create(
-        &p,
-        "aws_internet_gateway",
-        "aws_internet_gateway.gw",
-        igw_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let igw = create(&p, "aws_internet_gateway", "aws_internet_gateway.gw", igw_cfg.clone())
+        .await
+        .unwrap();
     let igw_id = attr_str(&igw, "id");
     assert_eq!(attr_str(&igw, "vpc_id"), vpc_id);
 
     let rt_cfg = obj(&[
         ("vpc_id", s(&vpc_id)),
-        (
-            "route",
-            list(&[obj(&[
-                ("cidr_block", s("0.0.0.0/0")),
-                ("gateway_id", s(&igw_id)),
-            ])]),
-        ),
+        ("route", list(&[obj(&[("cidr_block", s("0.0.0.0/0")), ("gateway_id", s(&igw_id))])])),
     ]);
-    let rt = create(
-        &p,
-        "aws_route_table",
-        "aws_route_table.public",
-        rt_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let rt = create(&p, "aws_route_table", "aws_route_table.public", rt_cfg.clone()).await.unwrap();
     let rt_id = attr_str(&rt, "id");
     let routes = attr(&rt, "route");
     assert_eq!(routes.as_list().unwrap().len(), 1, "{routes:?}");
 
     let subnet0 = attr_str(&subnets[0].1, "id");
     let rta_cfg = obj(&[("subnet_id", s(&subnet0)), ("route_table_id", s(&rt_id))]);
-    let rta = create(
-        &p,
-        "aws_route_table_association",
-        "aws_route_table_association.a",
-        rta_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let rta =
+        create(&p, "aws_route_table_association", "aws_route_table_association.a", rta_cfg.clone())
+            .await
+            .unwrap();
     assert!(attr_str(&rta, "id").starts_with("rtbassoc-"));
 
     let sg_cfg = obj(&[
@@ -231,28 +182,18 @@ async fn network_create_read_update_drift_delete() {
             ]),
         ),
     ]);
-    let sg = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.nodes",
-        sg_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let sg =
+        create(&p, "aws_security_group", "aws_security_group.nodes", sg_cfg.clone()).await.unwrap();
     let sg_id = attr_str(&sg, "id");
     // Two CIDRs and self: three canonical rules.
     assert_eq!(attr(&sg, "ingress").as_list().unwrap().len(), 3, "{sg:?}");
 
     // A separate rule on a group without inline rules (inline rules are authoritative, so a
     // separate rule on `nodes` would be revoked by the next update of `nodes`).
-    let lb_sg = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.lb",
-        obj(&[("vpc_id", s(&vpc_id))]),
-    )
-    .await
-    .unwrap();
+    let lb_sg =
+        create(&p, "aws_security_group", "aws_security_group.lb", obj(&[("vpc_id", s(&vpc_id))]))
+            .await
+            .unwrap();
     let lb_sg_id = attr_str(&lb_sg, "id");
     let rule_cfg = obj(&[
         ("type", s("ingress")),
@@ -262,14 +203,10 @@ async fn network_create_read_update_drift_delete() {
         ("to_port", n(6443.0)),
         ("cidr_blocks", list(&[s("0.0.0.0/0")])),
     ]);
-    let sgr = create(
-        &p,
-        "aws_security_group_rule",
-        "aws_security_group_rule.api",
-        rule_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let sgr =
+        create(&p, "aws_security_group_rule", "aws_security_group_rule.api", rule_cfg.clone())
+            .await
+            .unwrap();
     assert!(attr_str(&sgr, "id").starts_with("sgrule-"));
 
     // --- batched read: one Describe per type, whatever the count ---
@@ -283,53 +220,18 @@ async fn network_create_read_update_drift_delete() {
         assert!(plan_is_noop(&p, "aws_subnet", now, cfg.clone()));
     }
     let read_vpc = read(&p, "aws_vpc", &[("aws_vpc.main", &vpc)]).await;
-    assert!(plan_is_noop(
-        &p,
-        "aws_vpc",
-        read_vpc[0].as_ref().unwrap(),
-        vpc_cfg.clone()
-    ));
+    assert!(plan_is_noop(&p, "aws_vpc", read_vpc[0].as_ref().unwrap(), vpc_cfg.clone()));
     let read_rt = read(&p, "aws_route_table", &[("aws_route_table.public", &rt)]).await;
-    assert!(plan_is_noop(
-        &p,
-        "aws_route_table",
-        read_rt[0].as_ref().unwrap(),
-        rt_cfg.clone()
-    ));
-    let read_sg = read(
-        &p,
-        "aws_security_group",
-        &[("aws_security_group.nodes", &sg)],
-    )
-    .await;
+    assert!(plan_is_noop(&p, "aws_route_table", read_rt[0].as_ref().unwrap(), rt_cfg.clone()));
+    let read_sg = read(&p, "aws_security_group", &[("aws_security_group.nodes", &sg)]).await;
     let read_sg = read_sg[0].clone().unwrap();
-    assert!(plan_is_noop(
-        &p,
-        "aws_security_group",
-        &read_sg,
-        sg_cfg.clone()
-    ));
+    assert!(plan_is_noop(&p, "aws_security_group", &read_sg, sg_cfg.clone()));
     // Unmanaged inline rules (none configured) plan as no-op though the separate rule exists.
-    let read_lb_sg = read(
-        &p,
-        "aws_security_group",
-        &[("aws_security_group.lb", &lb_sg)],
-    )
-    .await;
+    let read_lb_sg = read(&p, "aws_security_group", &[("aws_security_group.lb", &lb_sg)]).await;
     let read_lb_sg = read_lb_sg[0].clone().unwrap();
     assert_eq!(attr(&read_lb_sg, "ingress").as_list().unwrap().len(), 1);
-    assert!(plan_is_noop(
-        &p,
-        "aws_security_group",
-        &read_lb_sg,
-        obj(&[("vpc_id", s(&vpc_id))])
-    ));
-    let read_igw = read(
-        &p,
-        "aws_internet_gateway",
-        &[("aws_internet_gateway.gw", &igw)],
-    )
-    .await;
+    assert!(plan_is_noop(&p, "aws_security_group", &read_lb_sg, obj(&[("vpc_id", s(&vpc_id))])));
+    let read_igw = read(&p, "aws_internet_gateway", &[("aws_internet_gateway.gw", &igw)]).await;
     assert!(plan_is_noop(
         &p,
         "aws_internet_gateway",
@@ -337,20 +239,12 @@ async fn network_create_read_update_drift_delete() {
         igw_cfg.clone()
     ));
     let before = p.call_stats();
-    let read_rules = read(
-        &p,
-        "aws_security_group_rule",
-        &[("aws_security_group_rule.api", &sgr)],
-    )
-    .await;
+    let read_rules =
+        read(&p, "aws_security_group_rule", &[("aws_security_group_rule.api", &sgr)]).await;
     assert_eq!(read_rules[0].as_ref(), Some(&sgr));
     assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 1);
-    let read_rta = read(
-        &p,
-        "aws_route_table_association",
-        &[("aws_route_table_association.a", &rta)],
-    )
-    .await;
+    let read_rta =
+        read(&p, "aws_route_table_association", &[("aws_route_table_association.a", &rta)]).await;
     assert_eq!(read_rta[0].as_ref(), Some(&rta));
 
     // --- update in place, with the narrow APIs ---
@@ -373,13 +267,8 @@ async fn network_create_read_update_drift_delete() {
     assert_eq!(calls_since(&p, &before, "ec2:ModifyVpcAttribute"), 0);
 
     let (sa, s0, _) = &subnets[0];
-    let s0b = update(
-        &p,
-        "aws_subnet",
-        s0,
-        obj(&[("map_public_ip_on_launch", Value::Bool(true))]),
-    )
-    .await;
+    let s0b =
+        update(&p, "aws_subnet", s0, obj(&[("map_public_ip_on_launch", Value::Bool(true))])).await;
     assert_eq!(attr(&s0b, "map_public_ip_on_launch"), Value::Bool(true));
     let _ = sa;
 
@@ -396,22 +285,11 @@ async fn network_create_read_update_drift_delete() {
     let before = p.call_stats();
     let sg2 = update(&p, "aws_security_group", &read_sg, sg_cfg2.clone()).await;
     // One Revoke for the two rules dropped, one Authorize for the new one.
-    assert_eq!(
-        calls_since(&p, &before, "ec2:RevokeSecurityGroupIngress"),
-        1
-    );
-    assert_eq!(
-        calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"),
-        1
-    );
+    assert_eq!(calls_since(&p, &before, "ec2:RevokeSecurityGroupIngress"), 1);
+    assert_eq!(calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"), 1);
     assert_eq!(calls_since(&p, &before, "ec2:DeleteSecurityGroup"), 0);
     assert_eq!(attr(&sg2, "ingress").as_list().unwrap().len(), 2, "{sg2:?}");
-    assert!(plan_is_noop(
-        &p,
-        "aws_security_group",
-        &sg2,
-        sg_cfg2.clone()
-    ));
+    assert!(plan_is_noop(&p, "aws_security_group", &sg2, sg_cfg2.clone()));
 
     // --- drift made behind slipway's back ---
     let cx = p.context().unwrap();
@@ -442,34 +320,21 @@ async fn network_create_read_update_drift_delete() {
         .await
         .unwrap();
 
-    let sg3 = read(
-        &p,
-        "aws_security_group",
-        &[("aws_security_group.nodes", &sg2)],
-    )
-    .await[0]
+    let sg3 = read(&p, "aws_security_group", &[("aws_security_group.nodes", &sg2)]).await[0]
         .clone()
         .unwrap();
     assert_eq!(attr(&sg3, "ingress").as_list().unwrap().len(), 3);
-    assert!(!plan_is_noop(
-        &p,
-        "aws_security_group",
-        &sg3,
-        sg_cfg2.clone()
-    ));
+    assert!(!plan_is_noop(&p, "aws_security_group", &sg3, sg_cfg2.clone()));
     // Applying the plan removes the rule added outside.
     let sg4 = update(&p, "aws_security_group", &sg3, sg_cfg2.clone()).await;
     assert_eq!(attr(&sg4, "ingress"), attr(&sg2, "ingress"));
 
-    let s0c = read(&p, "aws_subnet", &[(sa.as_str(), &s0b)]).await[0]
-        .clone()
-        .unwrap();
+    let s0c = read(&p, "aws_subnet", &[(sa.as_str(), &s0b)]).await[0].clone().unwrap();
     assert_eq!(attr(&s0c, "tags"), obj(&[("env", s("hacked"))]));
     assert_ne!(s0c, s0b);
 
-    let rt2 = read(&p, "aws_route_table", &[("aws_route_table.public", &rt)]).await[0]
-        .clone()
-        .unwrap();
+    let rt2 =
+        read(&p, "aws_route_table", &[("aws_route_table.public", &rt)]).await[0].clone().unwrap();
     assert_eq!(attr(&rt2, "route"), list(&[]));
     let rt3 = update(&p, "aws_route_table", &rt2, rt_cfg.clone()).await;
     assert_eq!(attr(&rt3, "route"), attr(&rt, "route"));
@@ -488,12 +353,7 @@ async fn network_create_read_update_drift_delete() {
         .send()
         .await
         .unwrap();
-    let gone = read(
-        &p,
-        "aws_security_group_rule",
-        &[("aws_security_group_rule.api", &sgr)],
-    )
-    .await;
+    let gone = read(&p, "aws_security_group_rule", &[("aws_security_group_rule.api", &sgr)]).await;
     assert_eq!(gone[0], None);
 
     // --- delete (dependents first, as the engine orders it) ---
@@ -510,21 +370,10 @@ async fn network_create_read_update_drift_delete() {
     // Deleting again is fine: already gone.
     p.delete("aws_vpc", &vpc2).await.unwrap();
 
+    assert_eq!(read(&p, "aws_vpc", &[("aws_vpc.main", &vpc2)]).await, vec![None]);
+    assert_eq!(read(&p, "aws_subnet", &priors).await, vec![None, None, None]);
     assert_eq!(
-        read(&p, "aws_vpc", &[("aws_vpc.main", &vpc2)]).await,
-        vec![None]
-    );
-    assert_eq!(
-        read(&p, "aws_subnet", &priors).await,
-        vec![None, None, None]
-    );
-    assert_eq!(
-        read(
-            &p,
-            "aws_route_table_association",
-            &[("aws_route_table_association.a", &rta)]
-        )
-        .await,
+        read(&p, "aws_route_table_association", &[("aws_route_table_association.a", &rta)]).await,
         vec![None]
     );
     assert_eq!(count_tagged_vpcs(&p, "stack-net").await, 0);
@@ -538,19 +387,13 @@ async fn network_create_adopts_instead_of_duplicating() {
     let p = moto.provider("stack-adopt").await;
     let other = moto.provider("stack-other").await;
     let cfg = obj(&[("cidr_block", s("10.1.0.0/16"))]);
-    let a = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
-        .await
-        .unwrap();
+    let a = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone()).await.unwrap();
     // Another stack's object at the same address is not ours to adopt.
-    let o = create(&other, "aws_vpc", "aws_vpc.main", cfg.clone())
-        .await
-        .unwrap();
+    let o = create(&other, "aws_vpc", "aws_vpc.main", cfg.clone()).await.unwrap();
     assert_ne!(attr_str(&a, "id"), attr_str(&o, "id"));
     // A rerun after a kill between CreateVpc and the state write: same address, same token.
     let before = p.call_stats();
-    let b = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
-        .await
-        .unwrap();
+    let b = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&a, "id"), attr_str(&b, "id"));
     assert_eq!(calls_since(&p, &before, "ec2:CreateVpc"), 0);
     assert_eq!(count_tagged_vpcs(&p, "stack-adopt").await, 1);
@@ -566,53 +409,30 @@ async fn network_create_adopts_instead_of_duplicating() {
     .await
     .unwrap();
     let rt_cfg = obj(&[("vpc_id", s(&vpc_id))]);
-    let rt = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg.clone())
-        .await
-        .unwrap();
-    let rt_again = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg)
-        .await
-        .unwrap();
+    let rt = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg.clone()).await.unwrap();
+    let rt_again = create(&p, "aws_route_table", "aws_route_table.r", rt_cfg).await.unwrap();
     assert_eq!(attr_str(&rt, "id"), attr_str(&rt_again, "id"));
-    let rta_cfg = obj(&[
-        ("subnet_id", s(&attr_str(&sn, "id"))),
-        ("route_table_id", s(&attr_str(&rt, "id"))),
-    ]);
-    let x = create(
-        &p,
-        "aws_route_table_association",
-        "aws_route_table_association.a",
-        rta_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let rta_cfg =
+        obj(&[("subnet_id", s(&attr_str(&sn, "id"))), ("route_table_id", s(&attr_str(&rt, "id")))]);
+    let x =
+        create(&p, "aws_route_table_association", "aws_route_table_association.a", rta_cfg.clone())
+            .await
+            .unwrap();
     let before = p.call_stats();
-    let y = create(
-        &p,
-        "aws_route_table_association",
-        "aws_route_table_association.a",
-        rta_cfg,
-    )
-    .await
-    .unwrap();
+    let y = create(&p, "aws_route_table_association", "aws_route_table_association.a", rta_cfg)
+        .await
+        .unwrap();
     assert_eq!(attr_str(&x, "id"), attr_str(&y, "id"));
     assert_eq!(calls_since(&p, &before, "ec2:AssociateRouteTable"), 0);
 
-    let sg = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.s",
-        obj(&[("vpc_id", s(&vpc_id))]),
-    )
-    .await
-    .unwrap();
-    let sg_again = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.s",
-        obj(&[("vpc_id", s(&vpc_id))]),
-    )
-    .await
-    .unwrap();
+    let sg =
+        create(&p, "aws_security_group", "aws_security_group.s", obj(&[("vpc_id", s(&vpc_id))]))
+            .await
+            .unwrap();
+    let sg_again =
+        create(&p, "aws_security_group", "aws_security_group.s", obj(&[("vpc_id", s(&vpc_id))]))
+            .await
+            .unwrap();
     assert_eq!(attr_str(&sg, "id"), attr_str(&sg_again, "id"));
     let rule_cfg = obj(&[
         ("type", s("ingress")),
@@ -622,42 +442,25 @@ async fn network_create_adopts_instead_of_duplicating() {
         ("to_port", n(2380.0)),
         ("self", Value::Bool(true)),
     ]);
-    let r1 = create(
-        &p,
-        "aws_security_group_rule",
-        "aws_security_group_rule.etcd",
-        rule_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let r1 =
+        create(&p, "aws_security_group_rule", "aws_security_group_rule.etcd", rule_cfg.clone())
+            .await
+            .unwrap();
     let before = p.call_stats();
-    let r2 = create(
-        &p,
-        "aws_security_group_rule",
-        "aws_security_group_rule.etcd",
-        rule_cfg,
-    )
-    .await
-    .unwrap();
+    let r2 = create(&p, "aws_security_group_rule", "aws_security_group_rule.etcd", rule_cfg)
+        .await
+        .unwrap();
     assert_eq!(r1, r2);
-    assert_eq!(
-        calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"),
-        0
-    );
+    assert_eq!(calls_since(&p, &before, "ec2:AuthorizeSecurityGroupIngress"), 0);
 }
 
 #[tokio::test]
 async fn network_errors_are_fatal_and_name_the_aws_code() {
     let moto = Moto::start();
     let p = moto.provider("stack-err").await;
-    let err = create(
-        &p,
-        "aws_vpc",
-        "aws_vpc.bad",
-        obj(&[("cidr_block", s("10.0.0.0/33"))]),
-    )
-    .await
-    .unwrap_err();
+    let err = create(&p, "aws_vpc", "aws_vpc.bad", obj(&[("cidr_block", s("10.0.0.0/33"))]))
+        .await
+        .unwrap_err();
     assert!(!err.retryable, "{err:?}");
     assert!(err.message.contains("ec2:CreateVpc"), "{err:?}");
     assert!(err.message.contains("InvalidParameterValue"), "{err:?}");
@@ -666,10 +469,7 @@ async fn network_errors_are_fatal_and_name_the_aws_code() {
         &p,
         "aws_subnet",
         "aws_subnet.bad",
-        obj(&[
-            ("vpc_id", s("vpc-00000000")),
-            ("cidr_block", s("10.0.0.0/24")),
-        ]),
+        obj(&[("vpc_id", s("vpc-00000000")), ("cidr_block", s("10.0.0.0/24"))]),
     )
     .await
     .unwrap_err();
@@ -684,10 +484,8 @@ async fn network_errors_are_fatal_and_name_the_aws_code() {
 async fn data_sources_read_once() {
     let moto = Moto::start();
     let p = moto.provider("stack-data").await;
-    let azs = p
-        .read_data("aws_availability_zones", &obj(&[("state", s("available"))]))
-        .await
-        .unwrap();
+    let azs =
+        p.read_data("aws_availability_zones", &obj(&[("state", s("available"))])).await.unwrap();
     let names = attr(&azs, "names");
     assert!(names.as_list().unwrap().len() >= 3, "{azs:?}");
     assert_eq!(names.as_list().unwrap()[0], s("us-east-1a"));
@@ -720,10 +518,7 @@ async fn data_sources_read_once() {
                 ("owners", list(&[s("amazon")])),
                 (
                     "filter",
-                    list(&[obj(&[
-                        ("name", s("name")),
-                        ("values", list(&[s("no-such-*")])),
-                    ])]),
+                    list(&[obj(&[("name", s("name")), ("values", list(&[s("no-such-*")]))])]),
                 ),
             ]),
         )
@@ -734,14 +529,9 @@ async fn data_sources_read_once() {
 
 /// A VPC, subnet and security group for instance tests.
 async fn instance_network(p: &super::AwsProvider) -> (String, String, String) {
-    let vpc = create(
-        p,
-        "aws_vpc",
-        "aws_vpc.main",
-        obj(&[("cidr_block", s("10.9.0.0/16"))]),
-    )
-    .await
-    .unwrap();
+    let vpc = create(p, "aws_vpc", "aws_vpc.main", obj(&[("cidr_block", s("10.9.0.0/16"))]))
+        .await
+        .unwrap();
     let vpc_id = attr_str(&vpc, "id");
     let sn = create(
         p,
@@ -755,14 +545,10 @@ async fn instance_network(p: &super::AwsProvider) -> (String, String, String) {
     )
     .await
     .unwrap();
-    let sg = create(
-        p,
-        "aws_security_group",
-        "aws_security_group.nodes",
-        obj(&[("vpc_id", s(&vpc_id))]),
-    )
-    .await
-    .unwrap();
+    let sg =
+        create(p, "aws_security_group", "aws_security_group.nodes", obj(&[("vpc_id", s(&vpc_id))]))
+            .await
+            .unwrap();
     (vpc_id, attr_str(&sn, "id"), attr_str(&sg, "id"))
 }
 
@@ -774,10 +560,7 @@ fn instance_cfg(subnet: &str, sg: &str, ip: &str) -> Value {
         ("private_ip", s(ip)),
         ("vpc_security_group_ids", list(&[s(sg)])),
         ("user_data", s("#!/bin/sh\necho hello\n")),
-        (
-            "root_block_device",
-            obj(&[("volume_size", n(30.0)), ("volume_type", s("gp3"))]),
-        ),
+        ("root_block_device", obj(&[("volume_size", n(30.0)), ("volume_type", s("gp3"))])),
         ("tags", obj(&[("role", s("control-plane"))])),
     ])
 }
@@ -791,26 +574,15 @@ async fn instance_create_read_update_drift_delete() {
     let mut instances = Vec::new();
     for i in 0..3 {
         let cfg = instance_cfg(&subnet, &sg, &format!("10.9.1.{}", 10 + i));
-        let inst = create(
-            &p,
-            "aws_instance",
-            &format!("aws_instance.cp[{i}]"),
-            cfg.clone(),
-        )
-        .await
-        .unwrap();
+        let inst = create(&p, "aws_instance", &format!("aws_instance.cp[{i}]"), cfg.clone())
+            .await
+            .unwrap();
         assert!(attr_str(&inst, "id").starts_with("i-"));
         assert_eq!(attr_str(&inst, "private_ip"), format!("10.9.1.{}", 10 + i));
         assert_eq!(attr_str(&inst, "instance_state"), "running");
         assert!(attr_str(&inst, "arn").ends_with(&attr_str(&inst, "id")));
-        assert_eq!(
-            attr_str(&attr(&inst, "metadata_options"), "http_tokens"),
-            "required"
-        );
-        assert_eq!(
-            attr(&inst, "user_data_sha256").as_str().map(str::len),
-            Some(64)
-        );
+        assert_eq!(attr_str(&attr(&inst, "metadata_options"), "http_tokens"), "required");
+        assert_eq!(attr(&inst, "user_data_sha256").as_str().map(str::len), Some(64));
         assert!(plan_is_noop(&p, "aws_instance", &inst, cfg.clone()));
         instances.push((format!("aws_instance.cp[{i}]"), inst, cfg));
     }
@@ -848,13 +620,7 @@ async fn instance_create_read_update_drift_delete() {
     let i0b = update(&p, "aws_instance", i0, Value::Map(cfg.clone())).await;
     assert_eq!(attr_str(&i0b, "id"), attr_str(i0, "id"));
     assert_eq!(attr_str(&i0b, "instance_type"), "t3.medium");
-    assert_eq!(
-        attr(&i0b, "vpc_security_group_ids")
-            .as_list()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(attr(&i0b, "vpc_security_group_ids").as_list().unwrap().len(), 2);
     assert_eq!(attr(&i0b, "tags"), obj(&[("role", s("worker"))]));
     assert_eq!(calls_since(&p, &before, "ec2:ModifyInstanceAttribute"), 2);
     assert_eq!(calls_since(&p, &before, "ec2:RunInstances"), 0);
@@ -872,13 +638,7 @@ async fn instance_create_read_update_drift_delete() {
         .send()
         .await
         .unwrap();
-    cx.clients
-        .ec2
-        .terminate_instances()
-        .instance_ids(&id1)
-        .send()
-        .await
-        .unwrap();
+    cx.clients.ec2.terminate_instances().instance_ids(&id1).send().await.unwrap();
     let now = read(
         &p,
         "aws_instance",
@@ -889,18 +649,13 @@ async fn instance_create_read_update_drift_delete() {
         ],
     )
     .await;
-    assert_eq!(
-        attr(now[0].as_ref().unwrap(), "tags"),
-        obj(&[("role", s("hacked"))])
-    );
+    assert_eq!(attr(now[0].as_ref().unwrap(), "tags"), obj(&[("role", s("hacked"))]));
     assert_eq!(now[1], None, "terminated instance reads as gone");
     assert!(now[2].is_some());
 
     // Adoption: re-creating the address of a live instance finds it.
     let before = p.call_stats();
-    let again = create(&p, "aws_instance", &instances[2].0, instances[2].2.clone())
-        .await
-        .unwrap();
+    let again = create(&p, "aws_instance", &instances[2].0, instances[2].2.clone()).await.unwrap();
     assert_eq!(attr_str(&again, "id"), attr_str(&instances[2].1, "id"));
     assert_eq!(calls_since(&p, &before, "ec2:RunInstances"), 0);
 
@@ -919,14 +674,10 @@ async fn instance_errors_are_fatal_and_name_the_aws_code() {
     let p = moto.provider("stack-inst-err").await;
     let (_, subnet, sg) = instance_network(&p).await;
 
-    let mut bad_ami = instance_cfg(&subnet, &sg, "10.9.1.50")
-        .as_map()
-        .unwrap()
-        .clone();
+    let mut bad_ami = instance_cfg(&subnet, &sg, "10.9.1.50").as_map().unwrap().clone();
     bad_ami.insert("ami".into(), s("ami-00000000deadbeef0"));
-    let err = create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_ami))
-        .await
-        .unwrap_err();
+    let err =
+        create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_ami)).await.unwrap_err();
     assert!(!err.retryable, "{err:?}");
     assert!(err.message.contains("InvalidAMIID"), "{err:?}");
 
@@ -941,14 +692,10 @@ async fn instance_errors_are_fatal_and_name_the_aws_code() {
     assert!(!err.retryable, "{err:?}");
     assert!(err.message.contains("InvalidSubnetID.NotFound"), "{err:?}");
 
-    let mut bad_type = instance_cfg(&subnet, &sg, "10.9.1.52")
-        .as_map()
-        .unwrap()
-        .clone();
+    let mut bad_type = instance_cfg(&subnet, &sg, "10.9.1.52").as_map().unwrap().clone();
     bad_type.insert("instance_type".into(), s("t3.gigantic"));
-    let err = create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_type))
-        .await
-        .unwrap_err();
+    let err =
+        create(&p, "aws_instance", "aws_instance.bad", Value::Map(bad_type)).await.unwrap_err();
     assert!(!err.retryable, "{err:?}");
     // AWS answers InvalidParameterValue here; moto InvalidInstanceType.NotFound.
     assert!(
@@ -968,18 +715,12 @@ async fn ebs_volume_and_attachment_lifecycle() {
     let moto = Moto::start();
     let p = moto.provider("stack-ebs").await;
     let (_, subnet, sg) = instance_network(&p).await;
-    let inst = create(
-        &p,
-        "aws_instance",
-        "aws_instance.etcd",
-        instance_cfg(&subnet, &sg, "10.9.1.20"),
-    )
-    .await
-    .unwrap();
+    let inst =
+        create(&p, "aws_instance", "aws_instance.etcd", instance_cfg(&subnet, &sg, "10.9.1.20"))
+            .await
+            .unwrap();
     let vol_cfg = obj(&[("availability_zone", s("us-east-1a")), ("size", n(20.0))]);
-    let vol = create(&p, "aws_ebs_volume", "aws_ebs_volume.data", vol_cfg.clone())
-        .await
-        .unwrap();
+    let vol = create(&p, "aws_ebs_volume", "aws_ebs_volume.data", vol_cfg.clone()).await.unwrap();
     let vol_id = attr_str(&vol, "id");
     assert!(vol_id.starts_with("vol-"));
     assert_eq!(attr(&vol, "type"), s("gp3"));
@@ -995,33 +736,18 @@ async fn ebs_volume_and_attachment_lifecycle() {
         ("volume_id", s(&vol_id)),
         ("instance_id", s(&attr_str(&inst, "id"))),
     ]);
-    let att = create(
-        &p,
-        "aws_volume_attachment",
-        "aws_volume_attachment.data",
-        att_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let att = create(&p, "aws_volume_attachment", "aws_volume_attachment.data", att_cfg.clone())
+        .await
+        .unwrap();
     assert!(attr_str(&att, "id").starts_with("vai-"));
     let before = p.call_stats();
-    let again = create(
-        &p,
-        "aws_volume_attachment",
-        "aws_volume_attachment.data",
-        att_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let again = create(&p, "aws_volume_attachment", "aws_volume_attachment.data", att_cfg.clone())
+        .await
+        .unwrap();
     assert_eq!(again, att);
     assert_eq!(calls_since(&p, &before, "ec2:AttachVolume"), 0);
     let before = p.call_stats();
-    let now = read(
-        &p,
-        "aws_volume_attachment",
-        &[("aws_volume_attachment.data", &att)],
-    )
-    .await;
+    let now = read(&p, "aws_volume_attachment", &[("aws_volume_attachment.data", &att)]).await;
     assert_eq!(now[0].as_ref(), Some(&att));
     assert_eq!(calls_since(&p, &before, "ec2:DescribeVolumes"), 1);
 
@@ -1035,29 +761,15 @@ async fn ebs_volume_and_attachment_lifecycle() {
         .send()
         .await
         .unwrap();
-    let now = read(
-        &p,
-        "aws_volume_attachment",
-        &[("aws_volume_attachment.data", &att)],
-    )
-    .await;
+    let now = read(&p, "aws_volume_attachment", &[("aws_volume_attachment.data", &att)]).await;
     assert_eq!(now[0], None);
-    let att = create(
-        &p,
-        "aws_volume_attachment",
-        "aws_volume_attachment.data",
-        att_cfg,
-    )
-    .await
-    .unwrap();
+    let att =
+        create(&p, "aws_volume_attachment", "aws_volume_attachment.data", att_cfg).await.unwrap();
 
     p.delete("aws_volume_attachment", &att).await.unwrap();
     p.delete("aws_ebs_volume", &vol2).await.unwrap();
     p.delete("aws_instance", &inst).await.unwrap();
-    assert_eq!(
-        read(&p, "aws_ebs_volume", &[("aws_ebs_volume.data", &vol2)]).await,
-        vec![None]
-    );
+    assert_eq!(read(&p, "aws_ebs_volume", &[("aws_ebs_volume.data", &vol2)]).await, vec![None]);
 }
 
 /// Elastic IPs, NAT gateways and a gateway endpoint for S3: created and read back, planned
@@ -1077,9 +789,7 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     let (rt_a, rt_b) = (rt("a").await, rt("b").await);
 
     let eip_cfg = obj(&[("tags", obj(&[("Name", s("egress-a"))]))]);
-    let eip = create(&p, "aws_eip", "aws_eip.nat[\"a\"]", eip_cfg.clone())
-        .await
-        .unwrap();
+    let eip = create(&p, "aws_eip", "aws_eip.nat[\"a\"]", eip_cfg.clone()).await.unwrap();
     let alloc = attr_str(&eip, "id");
     assert!(alloc.starts_with("eipalloc-"), "{eip:?}");
     assert_eq!(attr(&eip, "domain"), s("vpc"));
@@ -1091,14 +801,9 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
         ("allocation_id", s(&alloc)),
         ("tags", obj(&[("Name", s("egress-a"))])),
     ]);
-    let nat = create(
-        &p,
-        "aws_nat_gateway",
-        "aws_nat_gateway.this[\"a\"]",
-        nat_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let nat = create(&p, "aws_nat_gateway", "aws_nat_gateway.this[\"a\"]", nat_cfg.clone())
+        .await
+        .unwrap();
     let nat_id = attr_str(&nat, "id");
     assert!(nat_id.starts_with("nat-"), "{nat:?}");
     assert_eq!(attr(&nat, "public_ip"), attr(&eip, "public_ip"));
@@ -1106,39 +811,20 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     assert_eq!(attr(&nat, "connectivity_type"), s("public"));
     assert!(plan_is_noop(&p, "aws_nat_gateway", &nat, nat_cfg.clone()));
     // The address is now the gateway's: refresh says so, and nothing is planned for it.
-    let eip = read(&p, "aws_eip", &[("aws_eip.nat[\"a\"]", &eip)]).await[0]
-        .clone()
-        .unwrap();
+    let eip = read(&p, "aws_eip", &[("aws_eip.nat[\"a\"]", &eip)]).await[0].clone().unwrap();
     assert!(!attr_str(&eip, "association_id").is_empty(), "{eip:?}");
-    assert!(plan_is_noop(
-        &p,
-        "aws_eip",
-        &eip,
-        obj(&[("tags", obj(&[("Name", s("egress-a"))]))])
-    ));
+    assert!(plan_is_noop(&p, "aws_eip", &eip, obj(&[("tags", obj(&[("Name", s("egress-a"))]))])));
     // A tag changes in place.
     let before = p.call_stats();
-    let eip = update(
-        &p,
-        "aws_eip",
-        &eip,
-        obj(&[("tags", obj(&[("Name", s("egress-a2"))]))]),
-    )
-    .await;
+    let eip = update(&p, "aws_eip", &eip, obj(&[("tags", obj(&[("Name", s("egress-a2"))]))])).await;
     assert_eq!(attr(&eip, "tags"), obj(&[("Name", s("egress-a2"))]));
     assert_eq!(calls_since(&p, &before, "ec2:CreateTags"), 1);
     assert_eq!(calls_since(&p, &before, "ec2:AllocateAddress"), 0);
 
     // A rerun of the create (a kill before the state write) adopts the tagged gateway.
     let before = p.call_stats();
-    let again = create(
-        &p,
-        "aws_nat_gateway",
-        "aws_nat_gateway.this[\"a\"]",
-        nat_cfg,
-    )
-    .await
-    .unwrap();
+    let again =
+        create(&p, "aws_nat_gateway", "aws_nat_gateway.this[\"a\"]", nat_cfg).await.unwrap();
     assert_eq!(attr_str(&again, "id"), nat_id);
     assert_eq!(calls_since(&p, &before, "ec2:CreateNatGateway"), 0);
 
@@ -1147,20 +833,12 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
         obj(&[
             ("vpc_id", s(&vpc_id)),
             ("service_name", s(s3)),
-            (
-                "route_table_ids",
-                list(&tables.iter().map(|t| s(t)).collect::<Vec<_>>()),
-            ),
+            ("route_table_ids", list(&tables.iter().map(|t| s(t)).collect::<Vec<_>>())),
         ])
     };
-    let ep = create(
-        &p,
-        "aws_vpc_endpoint",
-        "aws_vpc_endpoint.s3",
-        ep_cfg(&[&rt_b, &rt_a]),
-    )
-    .await
-    .unwrap();
+    let ep = create(&p, "aws_vpc_endpoint", "aws_vpc_endpoint.s3", ep_cfg(&[&rt_b, &rt_a]))
+        .await
+        .unwrap();
     let ep_id = attr_str(&ep, "id");
     assert!(ep_id.starts_with("vpce-"), "{ep:?}");
     assert_eq!(attr(&ep, "vpc_endpoint_type"), s("Gateway"));
@@ -1170,12 +848,7 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     both.sort();
     let both = list(&both.iter().map(|t| s(t)).collect::<Vec<_>>());
     assert_eq!(attr(&ep, "route_table_ids"), both);
-    assert!(plan_is_noop(
-        &p,
-        "aws_vpc_endpoint",
-        &ep,
-        ep_cfg(&[&rt_a, &rt_b])
-    ));
+    assert!(plan_is_noop(&p, "aws_vpc_endpoint", &ep, ep_cfg(&[&rt_a, &rt_b])));
     // They change in place, in one call. (Removing, not adding: moto adds no route for a table
     // added by ModifyVpcEndpoint, and then fails the endpoint's delete on that missing route.)
     let before = p.call_stats();
@@ -1185,46 +858,28 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     assert_eq!(attr(&ep, "route_table_ids"), list(&[s(&rt_b)]));
     assert!(plan_is_noop(&p, "aws_vpc_endpoint", &ep, ep_cfg(&[&rt_b])));
     let before = p.call_stats();
-    let adopted = create(
-        &p,
-        "aws_vpc_endpoint",
-        "aws_vpc_endpoint.s3",
-        ep_cfg(&[&rt_b]),
-    )
-    .await
-    .unwrap();
+    let adopted =
+        create(&p, "aws_vpc_endpoint", "aws_vpc_endpoint.s3", ep_cfg(&[&rt_b])).await.unwrap();
     assert_eq!(attr_str(&adopted, "id"), ep_id);
     assert_eq!(calls_since(&p, &before, "ec2:CreateVpcEndpoint"), 0);
 
     // A second zone's pair; then one Describe per type refreshes both.
-    let eip_b = create(&p, "aws_eip", "aws_eip.nat[\"b\"]", obj(&[]))
-        .await
-        .unwrap();
+    let eip_b = create(&p, "aws_eip", "aws_eip.nat[\"b\"]", obj(&[])).await.unwrap();
     let nat_b = create(
         &p,
         "aws_nat_gateway",
         "aws_nat_gateway.this[\"b\"]",
-        obj(&[
-            ("subnet_id", s(&subnet)),
-            ("allocation_id", s(&attr_str(&eip_b, "id"))),
-        ]),
+        obj(&[("subnet_id", s(&subnet)), ("allocation_id", s(&attr_str(&eip_b, "id")))]),
     )
     .await
     .unwrap();
     let before = p.call_stats();
-    let eips = read(
-        &p,
-        "aws_eip",
-        &[("aws_eip.nat[\"a\"]", &eip), ("aws_eip.nat[\"b\"]", &eip_b)],
-    )
-    .await;
+    let eips =
+        read(&p, "aws_eip", &[("aws_eip.nat[\"a\"]", &eip), ("aws_eip.nat[\"b\"]", &eip_b)]).await;
     let nats = read(
         &p,
         "aws_nat_gateway",
-        &[
-            ("aws_nat_gateway.this[\"a\"]", &nat),
-            ("aws_nat_gateway.this[\"b\"]", &nat_b),
-        ],
+        &[("aws_nat_gateway.this[\"a\"]", &nat), ("aws_nat_gateway.this[\"b\"]", &nat_b)],
     )
     .await;
     let eps = read(&p, "aws_vpc_endpoint", &[("aws_vpc_endpoint.s3", &ep)]).await;
@@ -1240,23 +895,12 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     p.delete("aws_nat_gateway", &nat_b).await.unwrap();
     p.delete("aws_eip", &eip).await.unwrap();
     p.delete("aws_eip", &eip_b).await.unwrap();
+    assert_eq!(read(&p, "aws_vpc_endpoint", &[("aws_vpc_endpoint.s3", &ep)]).await, vec![None]);
     assert_eq!(
-        read(&p, "aws_vpc_endpoint", &[("aws_vpc_endpoint.s3", &ep)]).await,
+        read(&p, "aws_nat_gateway", &[("aws_nat_gateway.this[\"a\"]", &nat)]).await,
         vec![None]
     );
-    assert_eq!(
-        read(
-            &p,
-            "aws_nat_gateway",
-            &[("aws_nat_gateway.this[\"a\"]", &nat)]
-        )
-        .await,
-        vec![None]
-    );
-    assert_eq!(
-        read(&p, "aws_eip", &[("aws_eip.nat[\"a\"]", &eip)]).await,
-        vec![None]
-    );
+    assert_eq!(read(&p, "aws_eip", &[("aws_eip.nat[\"a\"]", &eip)]).await, vec![None]);
     // Nothing left: no address allocated, every gateway and endpoint deleted.
     let cx = p.context().unwrap();
     let ec2 = &cx.clients.ec2;
@@ -1264,16 +908,12 @@ async fn egress_eip_nat_gateway_endpoint_lifecycle() {
     assert!(addresses.addresses().is_empty(), "{addresses:?}");
     let gws = ec2.describe_nat_gateways().send().await.unwrap();
     assert!(
-        gws.nat_gateways()
-            .iter()
-            .all(|g| g.state().map(|s| s.as_str()) == Some("deleted")),
+        gws.nat_gateways().iter().all(|g| g.state().map(|s| s.as_str()) == Some("deleted")),
         "{gws:?}"
     );
     let eps = ec2.describe_vpc_endpoints().send().await.unwrap();
     assert!(
-        eps.vpc_endpoints()
-            .iter()
-            .all(|e| e.state().map(|s| s.as_str()) == Some("deleted")),
+        eps.vpc_endpoints().iter().all(|e| e.state().map(|s| s.as_str()) == Some("deleted")),
         "{eps:?}"
     );
     // Releasing again is a no-op (an address already gone counts as released).
@@ -1300,27 +940,16 @@ async fn lb_target_group_listener_attachment_lifecycle() {
         .unwrap(),
         "id",
     );
-    let inst = create(
-        &p,
-        "aws_instance",
-        "aws_instance.cp",
-        instance_cfg(&subnet, &sg, "10.9.1.30"),
-    )
-    .await
-    .unwrap();
+    let inst =
+        create(&p, "aws_instance", "aws_instance.cp", instance_cfg(&subnet, &sg, "10.9.1.30"))
+            .await
+            .unwrap();
 
-    let lb_cfg = obj(&[
-        ("internal", Value::Bool(false)),
-        ("subnets", list(&[s(&subnet), s(&subnet_b)])),
-    ]);
-    let lb = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone())
-        .await
-        .unwrap();
+    let lb_cfg =
+        obj(&[("internal", Value::Bool(false)), ("subnets", list(&[s(&subnet), s(&subnet_b)]))]);
+    let lb = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone()).await.unwrap();
     let lb_arn = attr_str(&lb, "id");
-    assert!(
-        lb_arn.starts_with("arn:aws:elasticloadbalancing:"),
-        "{lb:?}"
-    );
+    assert!(lb_arn.starts_with("arn:aws:elasticloadbalancing:"), "{lb:?}");
     assert!(!attr_str(&lb, "dns_name").is_empty());
     assert!(attr_str(&lb, "name").starts_with("api-"), "{lb:?}");
     assert!(plan_is_noop(&p, "aws_lb", &lb, lb_cfg.clone()));
@@ -1329,19 +958,10 @@ async fn lb_target_group_listener_attachment_lifecycle() {
         ("port", n(6443.0)),
         ("protocol", s("TCP")),
         ("vpc_id", s(&vpc_id)),
-        (
-            "health_check",
-            obj(&[("protocol", s("TCP")), ("interval", n(10.0))]),
-        ),
+        ("health_check", obj(&[("protocol", s("TCP")), ("interval", n(10.0))])),
     ]);
-    let tg = create(
-        &p,
-        "aws_lb_target_group",
-        "aws_lb_target_group.api",
-        tg_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let tg =
+        create(&p, "aws_lb_target_group", "aws_lb_target_group.api", tg_cfg.clone()).await.unwrap();
     let tg_arn = attr_str(&tg, "id");
     assert!(plan_is_noop(&p, "aws_lb_target_group", &tg, tg_cfg.clone()));
 
@@ -1351,25 +971,14 @@ async fn lb_target_group_listener_attachment_lifecycle() {
         ("protocol", s("TCP")),
         (
             "default_action",
-            list(&[obj(&[
-                ("type", s("forward")),
-                ("target_group_arn", s(&tg_arn)),
-            ])]),
+            list(&[obj(&[("type", s("forward")), ("target_group_arn", s(&tg_arn))])]),
         ),
     ]);
-    let listener = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone())
-        .await
-        .unwrap();
-    assert!(plan_is_noop(
-        &p,
-        "aws_lb_listener",
-        &listener,
-        l_cfg.clone()
-    ));
+    let listener =
+        create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone()).await.unwrap();
+    assert!(plan_is_noop(&p, "aws_lb_listener", &listener, l_cfg.clone()));
     let before = p.call_stats();
-    let again = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone())
-        .await
-        .unwrap();
+    let again = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&again, "id"), attr_str(&listener, "id"));
     assert_eq!(calls_since(&p, &before, "elbv2:CreateListener"), 0);
 
@@ -1387,22 +996,16 @@ async fn lb_target_group_listener_attachment_lifecycle() {
     .await
     .unwrap();
     let before = p.call_stats();
-    let again = create(
-        &p,
-        "aws_lb_target_group_attachment",
-        "aws_lb_target_group_attachment.cp",
-        att_cfg,
-    )
-    .await
-    .unwrap();
+    let again =
+        create(&p, "aws_lb_target_group_attachment", "aws_lb_target_group_attachment.cp", att_cfg)
+            .await
+            .unwrap();
     assert_eq!(again, att);
     assert_eq!(calls_since(&p, &before, "elbv2:RegisterTargets"), 0);
 
     // Adoption of the load balancer (moto would happily make a second one by name).
     let before = p.call_stats();
-    let lb_again = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone())
-        .await
-        .unwrap();
+    let lb_again = create(&p, "aws_lb", "aws_lb.api", lb_cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&lb_again, "id"), lb_arn);
     assert_eq!(calls_since(&p, &before, "elbv2:CreateLoadBalancer"), 0);
 
@@ -1414,12 +1017,9 @@ async fn lb_target_group_listener_attachment_lifecycle() {
     assert_eq!(calls_since(&p, &before, "elbv2:DescribeTags"), 1);
     let now = read(&p, "aws_lb_listener", &[("aws_lb_listener.api", &listener)]).await;
     assert_eq!(now[0].as_ref(), Some(&listener));
-    let now = read(
-        &p,
-        "aws_lb_target_group_attachment",
-        &[("aws_lb_target_group_attachment.cp", &att)],
-    )
-    .await;
+    let now =
+        read(&p, "aws_lb_target_group_attachment", &[("aws_lb_target_group_attachment.cp", &att)])
+            .await;
     assert_eq!(now[0].as_ref(), Some(&att));
 
     // Update in place: health check and tags.
@@ -1429,10 +1029,7 @@ async fn lb_target_group_listener_attachment_lifecycle() {
         "aws_lb_target_group",
         &tg,
         obj(&[
-            (
-                "health_check",
-                obj(&[("protocol", s("TCP")), ("interval", n(30.0))]),
-            ),
+            ("health_check", obj(&[("protocol", s("TCP")), ("interval", n(30.0))])),
             ("tags", obj(&[("tier", s("api"))])),
         ]),
     )
@@ -1458,12 +1055,9 @@ async fn lb_target_group_listener_attachment_lifecycle() {
         .send()
         .await
         .unwrap();
-    let now = read(
-        &p,
-        "aws_lb_target_group_attachment",
-        &[("aws_lb_target_group_attachment.cp", &att)],
-    )
-    .await;
+    let now =
+        read(&p, "aws_lb_target_group_attachment", &[("aws_lb_target_group_attachment.cp", &att)])
+            .await;
     assert_eq!(now[0], None);
 
     p.delete("aws_lb_listener", &listener).await.unwrap();
@@ -1483,58 +1077,31 @@ async fn iam_role_policy_profile_lifecycle() {
     let moto = Moto::start();
     let p = moto.provider("stack-iam").await;
     let role_cfg = obj(&[("assume_role_policy", s(ASSUME_EC2))]);
-    let role = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone())
-        .await
-        .unwrap();
+    let role = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone()).await.unwrap();
     let role_name = attr_str(&role, "id");
     assert!(role_name.starts_with("node-"), "{role:?}");
     assert!(attr_str(&role, "arn").ends_with(&role_name));
     assert!(plan_is_noop(&p, "aws_iam_role", &role, role_cfg.clone()));
     let before = p.call_stats();
-    let again = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone())
-        .await
-        .unwrap();
+    let again = create(&p, "aws_iam_role", "aws_iam_role.node", role_cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&again, "id"), role_name);
     assert_eq!(calls_since(&p, &before, "iam:CreateRole"), 0);
 
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::keys/node-a/*"}]}"#;
-    let pol_cfg = obj(&[
-        ("role", s(&role_name)),
-        ("name", s("keys")),
-        ("policy", s(policy)),
-    ]);
-    let pol = create(
-        &p,
-        "aws_iam_role_policy",
-        "aws_iam_role_policy.keys",
-        pol_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let pol_cfg = obj(&[("role", s(&role_name)), ("name", s("keys")), ("policy", s(policy))]);
+    let pol = create(&p, "aws_iam_role_policy", "aws_iam_role_policy.keys", pol_cfg.clone())
+        .await
+        .unwrap();
     assert_eq!(attr_str(&pol, "id"), format!("{role_name}:keys"));
-    assert!(plan_is_noop(
-        &p,
-        "aws_iam_role_policy",
-        &pol,
-        pol_cfg.clone()
-    ));
+    assert!(plan_is_noop(&p, "aws_iam_role_policy", &pol, pol_cfg.clone()));
 
     let prof_cfg = obj(&[("role", s(&role_name))]);
-    let prof = create(
-        &p,
-        "aws_iam_instance_profile",
-        "aws_iam_instance_profile.node",
-        prof_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let prof =
+        create(&p, "aws_iam_instance_profile", "aws_iam_instance_profile.node", prof_cfg.clone())
+            .await
+            .unwrap();
     assert_eq!(attr_str(&prof, "role"), role_name);
-    assert!(plan_is_noop(
-        &p,
-        "aws_iam_instance_profile",
-        &prof,
-        prof_cfg.clone()
-    ));
+    assert!(plan_is_noop(&p, "aws_iam_instance_profile", &prof, prof_cfg.clone()));
 
     // Batched: one GetAccountAuthorizationDetails for roles, one for their policies.
     let before = p.call_stats();
@@ -1543,37 +1110,16 @@ async fn iam_role_policy_profile_lifecycle() {
         Some(&role)
     );
     assert_eq!(
-        read(
-            &p,
-            "aws_iam_role_policy",
-            &[("aws_iam_role_policy.keys", &pol)]
-        )
-        .await[0]
-            .as_ref(),
+        read(&p, "aws_iam_role_policy", &[("aws_iam_role_policy.keys", &pol)]).await[0].as_ref(),
         Some(&pol)
     );
-    assert_eq!(
-        calls_since(&p, &before, "iam:GetAccountAuthorizationDetails"),
-        2
-    );
+    assert_eq!(calls_since(&p, &before, "iam:GetAccountAuthorizationDetails"), 2);
 
     // Update: policy document in place (PutRolePolicy), role tags.
     let policy2 = policy.replace("node-a", "node-b");
-    let pol2 = update(
-        &p,
-        "aws_iam_role_policy",
-        &pol,
-        obj(&[("policy", s(&policy2))]),
-    )
-    .await;
+    let pol2 = update(&p, "aws_iam_role_policy", &pol, obj(&[("policy", s(&policy2))])).await;
     assert!(attr_str(&pol2, "policy").contains("node-b"));
-    let role2 = update(
-        &p,
-        "aws_iam_role",
-        &role,
-        obj(&[("tags", obj(&[("k", s("v"))]))]),
-    )
-    .await;
+    let role2 = update(&p, "aws_iam_role", &role, obj(&[("tags", obj(&[("k", s("v"))]))])).await;
     assert_eq!(attr(&role2, "tags"), obj(&[("k", s("v"))]));
 
     // Drift: policy deleted outside.
@@ -1587,29 +1133,16 @@ async fn iam_role_policy_profile_lifecycle() {
         .await
         .unwrap();
     assert_eq!(
-        read(
-            &p,
-            "aws_iam_role_policy",
-            &[("aws_iam_role_policy.keys", &pol2)]
-        )
-        .await,
+        read(&p, "aws_iam_role_policy", &[("aws_iam_role_policy.keys", &pol2)]).await,
         vec![None]
     );
 
     p.delete("aws_iam_instance_profile", &prof).await.unwrap();
     p.delete("aws_iam_role_policy", &pol2).await.unwrap();
     p.delete("aws_iam_role", &role2).await.unwrap();
+    assert_eq!(read(&p, "aws_iam_role", &[("aws_iam_role.node", &role2)]).await, vec![None]);
     assert_eq!(
-        read(&p, "aws_iam_role", &[("aws_iam_role.node", &role2)]).await,
-        vec![None]
-    );
-    assert_eq!(
-        read(
-            &p,
-            "aws_iam_instance_profile",
-            &[("aws_iam_instance_profile.node", &prof)]
-        )
-        .await,
+        read(&p, "aws_iam_instance_profile", &[("aws_iam_instance_profile.node", &prof)]).await,
         vec![None]
     );
 }
@@ -1618,23 +1151,13 @@ async fn iam_role_policy_profile_lifecycle() {
 async fn s3_bucket_and_object_lifecycle() {
     let moto = Moto::start();
     let p = moto.provider("stack-s3").await;
-    let b_cfg = obj(&[
-        ("bucket", s("slipway-test-keys")),
-        ("force_destroy", Value::Bool(true)),
-    ]);
-    let bucket = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone())
-        .await
-        .unwrap();
+    let b_cfg = obj(&[("bucket", s("slipway-test-keys")), ("force_destroy", Value::Bool(true))]);
+    let bucket = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&bucket, "id"), "slipway-test-keys");
-    assert_eq!(
-        attr_str(&attr(&bucket, "tags_all"), "slipway:stack"),
-        "stack-s3"
-    );
+    assert_eq!(attr_str(&attr(&bucket, "tags_all"), "slipway:stack"), "stack-s3");
     assert!(plan_is_noop(&p, "aws_s3_bucket", &bucket, b_cfg.clone()));
     let before = p.call_stats();
-    let again = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone())
-        .await
-        .unwrap();
+    let again = create(&p, "aws_s3_bucket", "aws_s3_bucket.keys", b_cfg.clone()).await.unwrap();
     assert_eq!(again, bucket);
     assert_eq!(calls_since(&p, &before, "s3:CreateBucket"), 0);
 
@@ -1686,40 +1209,21 @@ async fn s3_bucket_and_object_lifecycle() {
     assert_ne!(attr(&drifted, "etag"), attr(&objects[0].1, "etag"));
     let mut cfg0 = o_cfg.as_map().unwrap().clone();
     cfg0.insert("key".into(), s("node-0/apiserver.key"));
-    assert!(!plan_is_noop(
-        &p,
-        "aws_s3_object",
-        &drifted,
-        Value::Map(cfg0.clone())
-    ));
+    assert!(!plan_is_noop(&p, "aws_s3_object", &drifted, Value::Map(cfg0.clone())));
     let fixed = update(&p, "aws_s3_object", &drifted, Value::Map(cfg0)).await;
     assert_eq!(attr(&fixed, "etag"), attr(&objects[0].1, "etag"));
 
     // Tags drift on the bucket.
-    let b2 = update(
-        &p,
-        "aws_s3_bucket",
-        &bucket,
-        obj(&[("tags", obj(&[("purpose", s("pki"))]))]),
-    )
-    .await;
+    let b2 =
+        update(&p, "aws_s3_bucket", &bucket, obj(&[("tags", obj(&[("purpose", s("pki"))]))])).await;
     assert_eq!(attr(&b2, "tags"), obj(&[("purpose", s("pki"))]));
-    assert_eq!(
-        attr_str(&attr(&b2, "tags_all"), "slipway:stack"),
-        "stack-s3"
-    );
+    assert_eq!(attr_str(&attr(&b2, "tags_all"), "slipway:stack"), "stack-s3");
 
     p.delete("aws_s3_object", &objects[1].1).await.unwrap();
     // force_destroy empties the bucket first.
     p.delete("aws_s3_bucket", &b2).await.unwrap();
-    assert_eq!(
-        read(&p, "aws_s3_bucket", &[("aws_s3_bucket.keys", &b2)]).await,
-        vec![None]
-    );
-    assert_eq!(
-        read(&p, "aws_s3_object", &priors).await,
-        vec![None, None, None]
-    );
+    assert_eq!(read(&p, "aws_s3_bucket", &[("aws_s3_bucket.keys", &b2)]).await, vec![None]);
+    assert_eq!(read(&p, "aws_s3_object", &priors).await, vec![None, None, None]);
 }
 
 /// The interceptor's counts agree with moto's own request log, so `call_stats` measures what
@@ -1728,17 +1232,11 @@ async fn s3_bucket_and_object_lifecycle() {
 async fn call_stats_match_what_moto_received() {
     let moto = Moto::start();
     let p = moto.provider("stack-rec").await;
-    moto.http("POST", "/moto-api/recorder/start-recording")
-        .expect("moto recorder");
+    moto.http("POST", "/moto-api/recorder/start-recording").expect("moto recorder");
     let before = p.call_stats();
-    let vpc = create(
-        &p,
-        "aws_vpc",
-        "aws_vpc.main",
-        obj(&[("cidr_block", s("10.2.0.0/16"))]),
-    )
-    .await
-    .unwrap();
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", obj(&[("cidr_block", s("10.2.0.0/16"))]))
+        .await
+        .unwrap();
     let mut subnets = Vec::new();
     for i in 0..4 {
         let addr = format!("aws_subnet.s[{i}]");
@@ -1760,9 +1258,7 @@ async fn call_stats_match_what_moto_received() {
     read(&p, "aws_subnet", &priors).await;
     assert_eq!(calls_since(&p, &before_read, "ec2:DescribeSubnets"), 1);
     moto.http("POST", "/moto-api/recorder/stop-recording");
-    let log = moto
-        .http("GET", "/moto-api/recorder/download-recording")
-        .expect("recording");
+    let log = moto.http("GET", "/moto-api/recorder/download-recording").expect("recording");
     // One JSON object per request after the HTTP head; bodies are base64 when binary-safe.
     use base64::Engine as _;
     let bodies: Vec<String> = log
@@ -1774,9 +1270,8 @@ async fn call_stats_match_what_moto_received() {
         .map(|r| {
             let body = r["body"].as_str().unwrap_or("").to_string();
             if r["body_encoded"].as_bool() == Some(true) {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(body)
-                    .unwrap_or_default();
+                let raw =
+                    base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default();
                 String::from_utf8_lossy(&raw).into_owned()
             } else {
                 body
@@ -1784,21 +1279,11 @@ async fn call_stats_match_what_moto_received() {
         })
         .collect();
     assert!(!bodies.is_empty(), "empty recording");
-    for op in [
-        "DescribeSubnets",
-        "CreateSubnet",
-        "DescribeVpcs",
-        "CreateVpc",
-    ] {
-        let recorded = bodies
-            .iter()
-            .filter(|b| b.starts_with(&format!("Action={op}&")))
-            .count() as u64;
+    for op in ["DescribeSubnets", "CreateSubnet", "DescribeVpcs", "CreateVpc"] {
+        let recorded =
+            bodies.iter().filter(|b| b.starts_with(&format!("Action={op}&"))).count() as u64;
         let counted = calls_since(&p, &before, &format!("ec2:{op}"));
-        assert_eq!(
-            recorded, counted,
-            "{op}: moto saw {recorded}, we counted {counted}"
-        );
+        assert_eq!(recorded, counted, "{op}: moto saw {recorded}, we counted {counted}");
         assert!(counted > 0, "{op}");
     }
 }
@@ -1810,11 +1295,8 @@ async fn create_after_kill_adopts_and_converges() {
     let moto = Moto::start();
     let p = moto.provider("stack-kill").await;
     let cx = p.context().unwrap();
-    let tags = [
-        ("slipway:stack", "stack-kill"),
-        ("slipway:address", "aws_vpc.main"),
-        ("Name", "main"),
-    ];
+    let tags =
+        [("slipway:stack", "stack-kill"), ("slipway:address", "aws_vpc.main"), ("Name", "main")];
     let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(aws_sdk_ec2::types::ResourceType::Vpc);
     for (k, v) in tags {
@@ -1837,9 +1319,7 @@ async fn create_after_kill_adopts_and_converges() {
         ("enable_dns_hostnames", Value::Bool(true)),
         ("tags", obj(&[("team", s("infra"))])),
     ]);
-    let vpc = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone())
-        .await
-        .unwrap();
+    let vpc = create(&p, "aws_vpc", "aws_vpc.main", cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&vpc, "id"), orphan_id);
     assert_eq!(calls_since(&p, &before, "ec2:CreateVpc"), 0);
     // The steps the killed run never made: DNS hostnames on, user tags added.
@@ -1853,32 +1333,18 @@ async fn create_after_kill_adopts_and_converges() {
 #[tokio::test]
 async fn configure_errors_are_clear() {
     let p = super::AwsProvider::new();
-    let ctx = crate::provider::ProviderContext {
-        stack_id: "s".into(),
-        environment: "test".into(),
-    };
+    let ctx = crate::provider::ProviderContext { stack_id: "s".into(), environment: "test".into() };
     let err = p
-        .configure(
-            &ctx,
-            &obj(&[("region", s("us-east-1")), ("access_key", s("AKIA"))]),
-        )
+        .configure(&ctx, &obj(&[("region", s("us-east-1")), ("access_key", s("AKIA"))]))
         .await
         .unwrap_err();
-    assert!(
-        err.message.contains("both access_key and secret_key"),
-        "{err:?}"
-    );
+    assert!(err.message.contains("both access_key and secret_key"), "{err:?}");
 
     // No region anywhere (this test process has no AWS_REGION and no profile; the IMDS
     // lookup fails): the error says where to set one.
     let env_region =
         std::env::var_os("AWS_REGION").or_else(|| std::env::var_os("AWS_DEFAULT_REGION"));
-    let r = p
-        .configure(
-            &ctx,
-            &obj(&[("access_key", s("a")), ("secret_key", s("b"))]),
-        )
-        .await;
+    let r = p.configure(&ctx, &obj(&[("access_key", s("a")), ("secret_key", s("b"))])).await;
     match env_region {
         None => {
             let err = r.unwrap_err();
@@ -1892,11 +1358,7 @@ async fn configure_errors_are_clear() {
     let err = p
         .configure(
             &crate::provider::ProviderContext::default(),
-            &obj(&[
-                ("region", s("us-east-1")),
-                ("access_key", s("a")),
-                ("secret_key", s("b")),
-            ]),
+            &obj(&[("region", s("us-east-1")), ("access_key", s("a")), ("secret_key", s("b"))]),
         )
         .await
         .unwrap_err();
@@ -1914,14 +1376,9 @@ async fn egress_is_authoritative_and_instances_take_a_profile() {
         ("vpc_id", s(&vpc_id)),
         ("egress", list(&[rule("tcp", 443.0, 443.0, &["0.0.0.0/0"])])),
     ]);
-    let sg = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.locked",
-        sg_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let sg = create(&p, "aws_security_group", "aws_security_group.locked", sg_cfg.clone())
+        .await
+        .unwrap();
     assert_eq!(
         attr(&sg, "egress"),
         list(&[obj(&[
@@ -1952,19 +1409,11 @@ async fn egress_is_authoritative_and_instances_take_a_profile() {
     )
     .await
     .unwrap();
-    let mut cfg = instance_cfg(&subnet, &attr_str(&sg, "id"), "10.9.1.40")
-        .as_map()
-        .unwrap()
-        .clone();
+    let mut cfg =
+        instance_cfg(&subnet, &attr_str(&sg, "id"), "10.9.1.40").as_map().unwrap().clone();
     cfg.insert("iam_instance_profile".into(), s(&attr_str(&prof, "id")));
-    let inst = create(
-        &p,
-        "aws_instance",
-        "aws_instance.node",
-        Value::Map(cfg.clone()),
-    )
-    .await
-    .unwrap();
+    let inst =
+        create(&p, "aws_instance", "aws_instance.node", Value::Map(cfg.clone())).await.unwrap();
     assert_eq!(attr_str(&inst, "instance_state"), "running");
     let cx = p.context().unwrap();
     let described = cx
@@ -2023,29 +1472,16 @@ async fn untagged_objects_in_state_are_read_by_id() {
     assert_ne!(attr(&untagged, "tags_all"), attr(&subnets[0].1, "tags_all"));
     assert_eq!(now[1].as_ref(), Some(&subnets[1].1));
     // Applying the plan restores the ownership tag.
-    let fixed = update(
-        &p,
-        "aws_instance",
-        &untagged,
-        instance_cfg(&subnet, &sg, "10.9.1.60"),
-    )
-    .await;
-    assert_eq!(
-        attr_str(&attr(&fixed, "tags_all"), "slipway:stack"),
-        "stack-untag"
-    );
+    let fixed =
+        update(&p, "aws_instance", &untagged, instance_cfg(&subnet, &sg, "10.9.1.60")).await;
+    assert_eq!(attr_str(&attr(&fixed, "tags_all"), "slipway:stack"), "stack-untag");
 
     // root_block_device reached RunInstances (device name looked up from the AMI).
     let vols = cx
         .clients
         .ec2
         .describe_volumes()
-        .filters(
-            Filter::builder()
-                .name("attachment.instance-id")
-                .values(&id0)
-                .build(),
-        )
+        .filters(Filter::builder().name("attachment.instance-id").values(&id0).build())
         .send()
         .await
         .unwrap();
@@ -2058,14 +1494,10 @@ async fn one_refresh_shares_the_describes_of_related_types() {
     let moto = Moto::start();
     let p = moto.provider("stack-share").await;
     let (vpc_id, _, _) = instance_network(&p).await;
-    let sg = create(
-        &p,
-        "aws_security_group",
-        "aws_security_group.web",
-        obj(&[("vpc_id", s(&vpc_id))]),
-    )
-    .await
-    .unwrap();
+    let sg =
+        create(&p, "aws_security_group", "aws_security_group.web", obj(&[("vpc_id", s(&vpc_id))]))
+            .await
+            .unwrap();
     let rule_on = |group: &str| {
         obj(&[
             ("type", s("ingress")),
@@ -2077,14 +1509,10 @@ async fn one_refresh_shares_the_describes_of_related_types() {
         ])
     };
     let sg_id = attr_str(&sg, "id");
-    let rule = create(
-        &p,
-        "aws_security_group_rule",
-        "aws_security_group_rule.https",
-        rule_on(&sg_id),
-    )
-    .await
-    .unwrap();
+    let rule =
+        create(&p, "aws_security_group_rule", "aws_security_group_rule.https", rule_on(&sg_id))
+            .await
+            .unwrap();
     // A group made outside slipway (not tagged with the stack), with a rule slipway manages.
     let cx = p.context().unwrap();
     let foreign = cx
@@ -2100,26 +1528,17 @@ async fn one_refresh_shares_the_describes_of_related_types() {
         .group_id()
         .unwrap()
         .to_string();
-    let foreign_rule = create(
-        &p,
-        "aws_security_group_rule",
-        "aws_security_group_rule.foreign",
-        rule_on(&foreign),
-    )
-    .await
-    .unwrap();
-    let sg_now = read(&p, "aws_security_group", &[("aws_security_group.web", &sg)])
-        .await
-        .remove(0)
-        .unwrap();
+    let foreign_rule =
+        create(&p, "aws_security_group_rule", "aws_security_group_rule.foreign", rule_on(&foreign))
+            .await
+            .unwrap();
+    let sg_now =
+        read(&p, "aws_security_group", &[("aws_security_group.web", &sg)]).await.remove(0).unwrap();
     let batch = |rtype: &str, objs: &[(&str, &Value)]| TypeBatch {
         rtype: rtype.to_string(),
         requests: objs
             .iter()
-            .map(|(a, v)| ReadRequest {
-                address: addr(a),
-                prior: (*v).clone(),
-            })
+            .map(|(a, v)| ReadRequest { address: addr(a), prior: (*v).clone() })
             .collect(),
     };
     let groups = batch("aws_security_group", &[("aws_security_group.web", &sg_now)]);
@@ -2137,16 +1556,10 @@ async fn one_refresh_shares_the_describes_of_related_types() {
     let got = p.read_types(&[groups.clone(), both_rules]).await;
     assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 2);
     assert_eq!(got[0].as_ref().unwrap(), &vec![Some(sg_now.clone())]);
-    assert_eq!(
-        got[1].as_ref().unwrap(),
-        &vec![Some(rule.clone()), Some(foreign_rule.clone())]
-    );
+    assert_eq!(got[1].as_ref().unwrap(), &vec![Some(rule.clone()), Some(foreign_rule.clone())]);
 
     // Rules of the stack's groups only: the groups' answer is all it takes.
-    let stack_rule = batch(
-        "aws_security_group_rule",
-        &[("aws_security_group_rule.https", &rule)],
-    );
+    let stack_rule = batch("aws_security_group_rule", &[("aws_security_group_rule.https", &rule)]);
     let before = p.call_stats();
     let got = p.read_types(&[groups.clone(), stack_rule.clone()]).await;
     assert_eq!(calls_since(&p, &before, "ec2:DescribeSecurityGroups"), 1);
@@ -2177,9 +1590,7 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
     let moto = Moto::start();
     let p = moto.provider("stack-s3cfg").await;
     let b_cfg = obj(&[("bucket", s("slipway-test-snaps"))]);
-    create(&p, "aws_s3_bucket", "aws_s3_bucket.b", b_cfg)
-        .await
-        .unwrap();
+    create(&p, "aws_s3_bucket", "aws_s3_bucket.b", b_cfg).await.unwrap();
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -2195,14 +1606,9 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
         ("bucket", s("slipway-test-snaps")),
         ("policy", s(&serde_json::to_string_pretty(&policy).unwrap())),
     ]);
-    let pol = create(
-        &p,
-        "aws_s3_bucket_policy",
-        "aws_s3_bucket_policy.b",
-        pol_cfg.clone(),
-    )
-    .await
-    .unwrap();
+    let pol = create(&p, "aws_s3_bucket_policy", "aws_s3_bucket_policy.b", pol_cfg.clone())
+        .await
+        .unwrap();
     assert_eq!(attr_str(&pol, "id"), "slipway-test-snaps");
     assert!(plan_is_noop(&p, "aws_s3_bucket_policy", &pol, pol_cfg));
     let rule = |id: &str, prefix: &str, days: f64| {
@@ -2217,10 +1623,7 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
         ("bucket", s("slipway-test-snaps")),
         (
             "rule",
-            list(&[
-                rule("frequent", "etcd/frequent/", 1.0),
-                rule("daily", "etcd/daily/", 30.0),
-            ]),
+            list(&[rule("frequent", "etcd/frequent/", 1.0), rule("daily", "etcd/daily/", 30.0)]),
         ),
     ]);
     let lc = create(
@@ -2231,24 +1634,13 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
     )
     .await
     .unwrap();
-    assert!(plan_is_noop(
-        &p,
-        "aws_s3_bucket_lifecycle_configuration",
-        &lc,
-        lc_cfg
-    ));
+    assert!(plan_is_noop(&p, "aws_s3_bucket_lifecycle_configuration", &lc, lc_cfg));
     // Drift: a retention changed outside is seen, and the update puts it back.
     let changed = obj(&[
         ("bucket", s("slipway-test-snaps")),
         ("rule", list(&[rule("frequent", "etcd/frequent/", 2.0)])),
     ]);
-    let drifted = update(
-        &p,
-        "aws_s3_bucket_lifecycle_configuration",
-        &lc,
-        changed.clone(),
-    )
-    .await;
+    let drifted = update(&p, "aws_s3_bucket_lifecycle_configuration", &lc, changed.clone()).await;
     let now = read(
         &p,
         "aws_s3_bucket_lifecycle_configuration",
@@ -2261,17 +1653,10 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
         now[0].as_ref().unwrap(),
         changed
     ));
-    p.delete("aws_s3_bucket_lifecycle_configuration", &drifted)
-        .await
-        .unwrap();
+    p.delete("aws_s3_bucket_lifecycle_configuration", &drifted).await.unwrap();
     p.delete("aws_s3_bucket_policy", &pol).await.unwrap();
     assert_eq!(
-        read(
-            &p,
-            "aws_s3_bucket_policy",
-            &[("aws_s3_bucket_policy.b", &pol)]
-        )
-        .await,
+        read(&p, "aws_s3_bucket_policy", &[("aws_s3_bucket_policy.b", &pol)]).await,
         vec![None]
     );
     assert_eq!(

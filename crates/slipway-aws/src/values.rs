@@ -10,9 +10,7 @@ use crate::value::Value;
 
 /// A known, non-empty string attribute.
 pub fn str_attr(v: &Value, k: &str) -> Option<String> {
-    v.get_attr(k)
-        .and_then(|x| x.as_str().map(str::to_string))
-        .filter(|s| !s.is_empty())
+    v.get_attr(k).and_then(|x| x.as_str().map(str::to_string)).filter(|s| !s.is_empty())
 }
 
 pub fn bool_attr(v: &Value, k: &str) -> Option<bool> {
@@ -28,21 +26,13 @@ pub fn strs_attr(v: &Value, k: &str) -> Vec<String> {
     v.get_attr(k)
         .as_ref()
         .and_then(Value::as_list)
-        .map(|l| {
-            l.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
 /// Objects of a list block.
 pub fn blocks_attr(v: &Value, k: &str) -> Vec<Value> {
-    v.get_attr(k)
-        .as_ref()
-        .and_then(Value::as_list)
-        .map(<[Value]>::to_vec)
-        .unwrap_or_default()
+    v.get_attr(k).as_ref().and_then(Value::as_list).map(<[Value]>::to_vec).unwrap_or_default()
 }
 
 /// A single nested block, if set.
@@ -84,10 +74,8 @@ pub fn normalize_set(attrs: &mut Attrs, k: &str) {
     if let Some(Value::List(items)) = attrs.get(k)
         && !items.iter().any(Value::contains_unknown)
     {
-        let strs: Vec<String> = items
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect();
+        let strs: Vec<String> =
+            items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
         attrs.insert(k.to_string(), vset(strs));
     }
 }

@@ -92,10 +92,7 @@ pub struct ResourceAddr {
 
 impl ResourceAddr {
     pub fn instance(&self, key: InstanceKey) -> ResourceInstanceAddr {
-        ResourceInstanceAddr {
-            resource: self.clone(),
-            key,
-        }
+        ResourceInstanceAddr { resource: self.clone(), key }
     }
 
     /// `type.name` or `data.type.name`, without the module path.
@@ -141,23 +138,19 @@ impl ResourceInstanceAddr {
     /// Parses `module.a["x"].aws_instance.b[0]`; a resource address without a key parses with
     /// [`InstanceKey::None`].
     pub fn parse(input: &str) -> Result<ResourceInstanceAddr, AddrParseError> {
-        let err = |reason: &str| AddrParseError {
-            input: input.to_string(),
-            reason: reason.to_string(),
-        };
+        let err =
+            |reason: &str| AddrParseError { input: input.to_string(), reason: reason.to_string() };
         let mut p = AddrParser { s: input, pos: 0 };
         let mut module = Vec::new();
         loop {
             let save = p.pos;
             let word = p.ident().ok_or_else(|| err("expected a name"))?;
             if word == "module" {
-                p.expect('.')
-                    .map_err(|_| err("expected `.` after `module`"))?;
+                p.expect('.').map_err(|_| err("expected `.` after `module`"))?;
                 let name = p.ident().ok_or_else(|| err("expected a module name"))?;
                 let key = p.key().map_err(|r| err(&r))?;
                 module.push((name.to_string(), key));
-                p.expect('.')
-                    .map_err(|_| err("expected a resource after the module path"))?;
+                p.expect('.').map_err(|_| err("expected a resource after the module path"))?;
             } else {
                 p.pos = save;
                 break;
@@ -167,14 +160,10 @@ impl ResourceInstanceAddr {
         let mut rtype = p.ident().ok_or_else(|| err("expected a resource type"))?;
         if rtype == "data" {
             mode = ResourceMode::Data;
-            p.expect('.')
-                .map_err(|_| err("expected `.` after `data`"))?;
-            rtype = p
-                .ident()
-                .ok_or_else(|| err("expected a data source type"))?;
+            p.expect('.').map_err(|_| err("expected `.` after `data`"))?;
+            rtype = p.ident().ok_or_else(|| err("expected a data source type"))?;
         }
-        p.expect('.')
-            .map_err(|_| err("expected `.` between type and name"))?;
+        p.expect('.').map_err(|_| err("expected `.` between type and name"))?;
         let name = p.ident().ok_or_else(|| err("expected a resource name"))?;
         let key = p.key().map_err(|r| err(&r))?;
         if p.pos != p.s.len() {
@@ -288,14 +277,8 @@ mod tests {
 
     #[test]
     fn bad_addresses_are_errors() {
-        for s in [
-            "",
-            "aws_instance",
-            "aws_instance.x[",
-            "aws_instance.x[-1]",
-            "module.m",
-            "a.b c",
-        ] {
+        for s in ["", "aws_instance", "aws_instance.x[", "aws_instance.x[-1]", "module.m", "a.b c"]
+        {
             assert!(ResourceInstanceAddr::parse(s).is_err(), "{s}");
         }
     }

@@ -54,12 +54,7 @@ impl Sources {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         let name = display_path(path);
-        self.files.push(SourceFile {
-            path: path.to_path_buf(),
-            name,
-            text,
-            line_starts,
-        });
+        self.files.push(SourceFile { path: path.to_path_buf(), name, text, line_starts });
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -68,10 +63,7 @@ impl Sources {
     }
 
     pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i as u32), f))
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -80,11 +72,7 @@ impl Sources {
         let offset = offset.min(f.text.len());
         let line = f.line_starts.partition_point(|&s| s <= offset).max(1) - 1;
         let start = f.line_starts[line];
-        let col = f
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(offset - start);
+        let col = f.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(offset - start);
         (line + 1, col + 1)
     }
 
@@ -197,10 +185,7 @@ impl Diagnostic {
     }
 
     pub fn label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-        });
+        self.labels.push(Label { span, message: message.into() });
         self
     }
 
@@ -248,10 +233,7 @@ impl Diagnostics {
     pub fn dedup(&mut self) {
         let mut seen = std::collections::HashSet::new();
         self.0.retain(|d| {
-            seen.insert((
-                d.summary.clone(),
-                d.span.as_ref().map(|s| (s.file, s.range.clone())),
-            ))
+            seen.insert((d.summary.clone(), d.span.as_ref().map(|s| (s.file, s.range.clone()))))
         });
     }
 
@@ -320,16 +302,8 @@ fn json_range(sources: &Sources, span: &Span) -> JsonRange {
     let (el, ec) = sources.line_col(span.file, span.range.end);
     JsonRange {
         filename: sources.get(span.file).name.clone(),
-        start: JsonPos {
-            line: sl,
-            column: sc,
-            byte: span.range.start,
-        },
-        end: JsonPos {
-            line: el,
-            column: ec,
-            byte: span.range.end,
-        },
+        start: JsonPos { line: sl, column: sc, byte: span.range.start },
+        end: JsonPos { line: el, column: ec, byte: span.range.end },
     }
 }
 
@@ -350,10 +324,7 @@ pub fn to_json(d: &Diagnostic, sources: &Sources) -> serde_json::Value {
         labels: d
             .labels
             .iter()
-            .map(|l| JsonLabel {
-                message: &l.message,
-                range: json_range(sources, &l.span),
-            })
+            .map(|l| JsonLabel { message: &l.message, range: json_range(sources, &l.span) })
             .collect(),
     };
     serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
@@ -386,27 +357,19 @@ impl miette::Diagnostic for Rendered {
         Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.labels.iter().cloned()))
-        }
+        if self.labels.is_empty() { None } else { Some(Box::new(self.labels.iter().cloned())) }
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(
-                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-            ))
+            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
         }
     }
 }
@@ -428,10 +391,7 @@ fn rendered(d: &Diagnostic, sources: &Sources) -> Rendered {
         Some(span) => {
             let f = sources.get(span.file);
             // The summary is already the report's title; the primary underline needs no text.
-            let mut labels = vec![miette::LabeledSpan::new_primary_with_span(
-                None,
-                clamp(span, f),
-            )];
+            let mut labels = vec![miette::LabeledSpan::new_primary_with_span(None, clamp(span, f))];
             for l in &d.labels {
                 if l.span.file == span.file {
                     labels.push(miette::LabeledSpan::new_with_span(
@@ -445,10 +405,7 @@ fn rendered(d: &Diagnostic, sources: &Sources) -> Rendered {
                     ));
                 }
             }
-            (
-                Some(miette::NamedSource::new(f.name.clone(), f.text.to_string())),
-                labels,
-            )
+            (Some(miette::NamedSource::new(f.name.clone(), f.text.to_string())), labels)
         }
         None => (None, Vec::new()),
     };

@@ -55,19 +55,12 @@ impl Environment {
             }
         }
         let graph = if diagnostics.has_errors() {
-            StaticGraph {
-                graph: Default::default(),
-                index: Default::default(),
-            }
+            StaticGraph { graph: Default::default(), index: Default::default() }
         } else {
             StaticGraph::build(&config, &mut diagnostics)
         };
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        let name = canonical
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("default")
-            .to_string();
+        let name = canonical.file_name().and_then(|n| n.to_str()).unwrap_or("default").to_string();
         Environment {
             dir: canonical,
             name,
@@ -85,11 +78,8 @@ impl Environment {
     /// tell whether the configuration changed since it was made.
     pub fn config_digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        let mut files: Vec<(&str, &str)> = self
-            .sources
-            .files()
-            .map(|(_, f)| (f.name.as_str(), &*f.text))
-            .collect();
+        let mut files: Vec<(&str, &str)> =
+            self.sources.files().map(|(_, f)| (f.name.as_str(), &*f.text)).collect();
         files.sort();
         let mut h = Sha256::new();
         for (name, text) in files {
@@ -122,10 +112,7 @@ impl Environment {
     pub fn provider_configs(
         &self,
         handler: &dyn InstanceHandler,
-    ) -> (
-        std::collections::BTreeMap<String, crate::value::Value>,
-        Diagnostics,
-    ) {
+    ) -> (std::collections::BTreeMap<String, crate::value::Value>, Diagnostics) {
         let input = WalkInput {
             config: &self.config,
             graph: &self.graph,
@@ -142,10 +129,7 @@ pub fn version_satisfies(version: &str, constraint: &str) -> Result<bool, String
     let parse = |s: &str| -> Result<Vec<u64>, String> {
         s.trim()
             .split('.')
-            .map(|p| {
-                p.parse::<u64>()
-                    .map_err(|_| format!("`{s}` is not a version"))
-            })
+            .map(|p| p.parse::<u64>().map_err(|_| format!("`{s}` is not a version")))
             .collect()
     };
     let v = parse(version)?;
@@ -159,12 +143,7 @@ pub fn version_satisfies(version: &str, constraint: &str) -> Result<bool, String
         let cmp = |a: &[u64], b: &[u64]| {
             let n = a.len().max(b.len());
             (0..n)
-                .map(|i| {
-                    (
-                        a.get(i).copied().unwrap_or(0),
-                        b.get(i).copied().unwrap_or(0),
-                    )
-                })
+                .map(|i| (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0)))
                 .find(|(x, y)| x != y)
                 .map(|(x, y)| x.cmp(&y))
                 .unwrap_or(std::cmp::Ordering::Equal)

@@ -80,12 +80,10 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
     // A UTF-8 byte-order mark is not HCL (the loader skips it too): format what follows it and
     // keep the mark, so formatting never changes a file's encoding.
     if let Some(rest) = src.strip_prefix('\u{feff}') {
-        return format_source(rest)
-            .map(|out| format!("\u{feff}{out}"))
-            .map_err(|mut e| {
-                e.offset += '\u{feff}'.len_utf8();
-                e
-            });
+        return format_source(rest).map(|out| format!("\u{feff}{out}")).map_err(|mut e| {
+            e.offset += '\u{feff}'.len_utf8();
+            e
+        });
     }
     let before = parse(src)?;
     let tokens = lex(src);
@@ -98,9 +96,7 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
         ))
     })?;
     if after != before {
-        return Err(FormatError::internal(
-            "output parses to a different structure",
-        ));
+        return Err(FormatError::internal("output parses to a different structure"));
     }
     if !same_tokens(&tokens, &lex(&out)) {
         return Err(FormatError::internal("output has different tokens"));
@@ -177,13 +173,9 @@ impl<'a> Tok<'a> {
     fn render(&self) -> Cow<'a, str> {
         match self.kind {
             Kind::LineComment => Cow::Borrowed(self.text.trim_end()),
-            Kind::BlockComment if self.is_multiline() => Cow::Owned(
-                self.text
-                    .split('\n')
-                    .map(str::trim_end)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            Kind::BlockComment if self.is_multiline() => {
+                Cow::Owned(self.text.split('\n').map(str::trim_end).collect::<Vec<_>>().join("\n"))
+            }
             _ => Cow::Borrowed(self.text),
         }
     }
@@ -302,11 +294,7 @@ fn lex(src: &str) -> Vec<Tok<'_>> {
                 }
             },
         };
-        toks.push(Tok {
-            kind,
-            ws,
-            text: lx.slice(start, i),
-        });
+        toks.push(Tok { kind, ws, text: lx.slice(start, i) });
     }
     toks
 }
@@ -321,10 +309,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn at(&self, i: usize, pat: &str) -> bool {
-        self.src
-            .as_bytes()
-            .get(i..)
-            .is_some_and(|b| b.starts_with(pat.as_bytes()))
+        self.src.as_bytes().get(i..).is_some_and(|b| b.starts_with(pat.as_bytes()))
     }
 
     fn char_at(&self, i: usize) -> Option<char> {
@@ -345,10 +330,7 @@ impl<'a> Lexer<'a> {
     /// End of a line comment starting at `i`: before the line break (and its '\r').
     fn line_end(&self, i: usize) -> usize {
         let rest = self.src.as_bytes().get(i..).unwrap_or(&[]);
-        let mut end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(self.src.len(), |p| i + p);
+        let mut end = rest.iter().position(|&b| b == b'\n').map_or(self.src.len(), |p| i + p);
         if end > i + 1 && self.byte(end - 1) == Some(b'\r') {
             end -= 1;
         }
@@ -615,17 +597,9 @@ fn layout(tokens: &[Tok<'_>]) -> String {
             }
         }
 
-        let ends_open = line
-            .iter()
-            .rev()
-            .find(|t| !t.is_comment())
-            .is_some_and(|t| t.kind == Kind::Open);
-        lines.push(OutLine {
-            level,
-            content,
-            ends_open,
-            starts_close: first.kind == Kind::Close,
-        });
+        let ends_open =
+            line.iter().rev().find(|t| !t.is_comment()).is_some_and(|t| t.kind == Kind::Open);
+        lines.push(OutLine { level, content, ends_open, starts_close: first.kind == Kind::Close });
     }
 
     align(&mut lines);
@@ -736,11 +710,7 @@ fn assignment(line: &[Tok<'_>], in_body: bool) -> Option<Content> {
             single = false;
         }
     }
-    Some(Content::Assign {
-        key: join(key),
-        value: join(value),
-        align: single && depth == 0,
-    })
+    Some(Content::Assign { key: join(key), value: join(value), align: single && depth == 0 })
 }
 
 /// Pads keys so that the `=` of each run of consecutive single-line assignments at the same
@@ -835,20 +805,13 @@ mod tests {
 
     /// The comments of a text, trimmed, in order.
     fn comments(src: &str) -> Vec<String> {
-        lex(src)
-            .iter()
-            .filter(|t| t.is_comment())
-            .map(|t| t.render().trim().to_string())
-            .collect()
+        lex(src).iter().filter(|t| t.is_comment()).map(|t| t.render().trim().to_string()).collect()
     }
 
     #[test]
     fn aligns_equals_in_runs() {
         let src = "a = 1\nlonger_name = 2\n\nx=3\nyy   =    4\n";
-        assert_eq!(
-            check(src),
-            "a           = 1\nlonger_name = 2\n\nx  = 3\nyy = 4\n"
-        );
+        assert_eq!(check(src), "a           = 1\nlonger_name = 2\n\nx  = 3\nyy = 4\n");
     }
 
     #[test]
@@ -1003,10 +966,7 @@ resource "x" "y" {
         assert!(err.to_string().starts_with("3:12: "), "{err}");
         let diag = err.to_diagnostic(FileId(0));
         assert!(diag.is_error());
-        assert_eq!(
-            diag.span.clone().map(|s| s.range),
-            Some(err.offset..err.offset)
-        );
+        assert_eq!(diag.span.clone().map(|s| s.range), Some(err.offset..err.offset));
     }
 
     #[test]
@@ -1098,11 +1058,7 @@ resource "x" "y" {
             let src: String = text.into_iter().collect();
             match format_source(&src) {
                 Ok(out) => {
-                    assert_eq!(
-                        format_source(&out).as_ref(),
-                        Ok(&out),
-                        "not idempotent:\n{src}"
-                    );
+                    assert_eq!(format_source(&out).as_ref(), Ok(&out), "not idempotent:\n{src}");
                     assert_eq!(comments(&src), comments(&out));
                     formatted += 1;
                 }
@@ -1129,9 +1085,7 @@ resource "x" "y" {
         for src in SAMPLES {
             let out = check(src);
             let squash = |s: &str| -> Vec<String> {
-                s.lines()
-                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-                    .collect()
+                s.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
             };
             assert_eq!(squash(src), squash(&out), "{out}");
             let indents = |s: &str| -> Vec<usize> {
@@ -1150,10 +1104,8 @@ resource "x" "y" {
             if src.contains("<<") || src.contains("/*") || src.contains("${\n") {
                 continue;
             }
-            let mangled: String = src
-                .lines()
-                .map(|l| format!("\t{}   \n", l.trim_start()))
-                .collect();
+            let mangled: String =
+                src.lines().map(|l| format!("\t{}   \n", l.trim_start())).collect();
             assert_eq!(check(&mangled), check(src));
         }
     }

@@ -34,18 +34,13 @@ pub enum GitError {
 }
 
 fn local(path: &Path, e: impl std::fmt::Display) -> GitError {
-    GitError::Local {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    GitError::Local { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// Checks that a URL uses a transport this build has.
 pub fn check_url(url: &str) -> Result<(), GitError> {
-    let bad = |message: &str| GitError::BadUrl {
-        url: url.to_string(),
-        message: message.to_string(),
-    };
+    let bad =
+        |message: &str| GitError::BadUrl { url: url.to_string(), message: message.to_string() };
     if let Some((scheme, rest)) = url.split_once("://") {
         match scheme {
             "https" | "http" | "git" | "ssh" | "file" => {}
@@ -100,10 +95,7 @@ pub fn fetch(repo_dir: &Path, url: &str) -> Result<BTreeMap<String, String>, Git
             }
             source = cause.source();
         }
-        GitError::Unreachable {
-            url: url.to_string(),
-            message,
-        }
+        GitError::Unreachable { url: url.to_string(), message }
     };
     let remote = repo
         .remote_at(url)
@@ -146,11 +138,9 @@ pub fn resolve(
     refs: &BTreeMap<String, String>,
     reference: &str,
 ) -> Result<String, GitError> {
-    for candidate in [
-        format!("refs/tags/{reference}"),
-        format!("refs/heads/{reference}"),
-        reference.to_string(),
-    ] {
+    for candidate in
+        [format!("refs/tags/{reference}"), format!("refs/heads/{reference}"), reference.to_string()]
+    {
         if let Some(id) = refs.get(&candidate) {
             return Ok(id.clone());
         }
@@ -160,17 +150,13 @@ pub fn resolve(
     {
         return Ok(id);
     }
-    Err(GitError::UnknownRef {
-        url: url.to_string(),
-        reference: reference.to_string(),
-    })
+    Err(GitError::UnknownRef { url: url.to_string(), reference: reference.to_string() })
 }
 
 /// 7 to 40 lowercase hex digits.
 pub fn is_commit_id(s: &str) -> bool {
     (7..=40).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The id of a commit named by its full id, if the repository has it.
@@ -182,11 +168,7 @@ pub fn find_commit(repo_dir: &Path, id: &str) -> Result<Option<String>, GitError
         return Ok(None);
     };
     let repo = gix::open(repo_dir).map_err(|e| local(repo_dir, e))?;
-    match repo
-        .find_object(oid)
-        .ok()
-        .and_then(|o| o.peel_to_commit().ok())
-    {
+    match repo.find_object(oid).ok().and_then(|o| o.peel_to_commit().ok()) {
         Some(c) => Ok(Some(c.id.to_string())),
         None => Ok(None),
     }
@@ -230,10 +212,7 @@ fn write_tree(repo: &gix::Repository, tree: gix::ObjectId, dir: &Path) -> Result
     let tree = repo.find_tree(tree).map_err(|e| e.to_string())?;
     let decoded = tree.decode().map_err(|e| e.to_string())?;
     for entry in &decoded.entries {
-        let name = entry
-            .filename
-            .to_str()
-            .map_err(|_| "a file name is not UTF-8".to_string())?;
+        let name = entry.filename.to_str().map_err(|_| "a file name is not UTF-8".to_string())?;
         if name.is_empty() || name == "." || name == ".." || name.contains('/') || name == ".git" {
             return Err(format!("refusing tree entry `{name}`"));
         }
@@ -266,20 +245,16 @@ fn write_tree(repo: &gix::Repository, tree: gix::ObjectId, dir: &Path) -> Result
 /// A directory name for a URL's bare repository: readable prefix plus a hash of the whole URL.
 pub fn repo_dir_name(url: &str) -> String {
     use sha2::{Digest, Sha256};
-    let tail: String = url
-        .rsplit(['/', ':'])
-        .find(|s| !s.is_empty())
-        .unwrap_or("repo")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
+    let tail: String =
+        url.rsplit(['/', ':'])
+            .find(|s| !s.is_empty())
+            .unwrap_or("repo")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }
+            })
+            .take(40)
+            .collect();
     let h = hex::encode(Sha256::digest(url.as_bytes()));
     format!("{}-{}", tail.trim_end_matches(".git"), &h[..16])
 }

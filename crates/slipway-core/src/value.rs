@@ -100,10 +100,7 @@ impl Value {
     /// The canonical value of a 512-bit number: [`Value::Number`] when an `f64` holds it
     /// exactly, [`Value::BigNumber`] otherwise.
     pub fn from_bignum(b: bignum::BigNum) -> Value {
-        if let Some(i) = b
-            .to_i128()
-            .filter(|i| (*i as f64).abs() < 9_007_199_254_740_992.0)
-        {
+        if let Some(i) = b.to_i128().filter(|i| (*i as f64).abs() < 9_007_199_254_740_992.0) {
             return Value::Number(i as f64);
         }
         let f = b.to_f64();
@@ -297,11 +294,9 @@ impl Value {
             serde_json::Value::Array(items) => {
                 Value::List(items.iter().map(Value::from_json).collect())
             }
-            serde_json::Value::Object(map) => Value::Map(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
+            serde_json::Value::Object(map) => {
+                Value::Map(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            }
         }
     }
 
@@ -336,9 +331,7 @@ impl Value {
     /// Paths of every unknown inside.
     pub fn unknown_paths(&self) -> Vec<Vec<PathStep>> {
         let mut out = Vec::new();
-        collect_paths(self, &mut Vec::new(), &mut out, &|v| {
-            matches!(v, Value::Unknown)
-        });
+        collect_paths(self, &mut Vec::new(), &mut out, &|v| matches!(v, Value::Unknown));
         out
     }
 
@@ -520,16 +513,9 @@ fn render_into(value: &Value, indent: usize, out: &mut String) {
 
 fn render_key(k: &str) -> String {
     let ident = !k.is_empty()
-        && k.chars()
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
-        && k.chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    if ident {
-        k.to_string()
-    } else {
-        serde_json::to_string(k).unwrap_or_default()
-    }
+        && k.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if ident { k.to_string() } else { serde_json::to_string(k).unwrap_or_default() }
 }
 
 impl fmt::Display for Value {
@@ -546,10 +532,7 @@ mod tests {
     fn sensitive_paths_round_trip_through_json() {
         let mut map = BTreeMap::new();
         map.insert("user".to_string(), Value::string("admin"));
-        map.insert(
-            "password".to_string(),
-            Value::string("hunter2").mark_sensitive(),
-        );
+        map.insert("password".to_string(), Value::string("hunter2").mark_sensitive());
         let value = Value::Map(map);
         let paths = value.sensitive_paths();
         assert_eq!(paths, vec![vec![PathStep::Key("password".into())]]);
@@ -578,10 +561,7 @@ mod tests {
     fn integers_print_without_fraction() {
         assert_eq!(format_number(6443.0), "6443");
         assert_eq!(format_number(0.5), "0.5");
-        assert_eq!(
-            format_number(18446744073709551616.0),
-            "18446744073709551616"
-        );
+        assert_eq!(format_number(18446744073709551616.0), "18446744073709551616");
         assert_eq!(format_number(1e-7), "0.0000001");
     }
 }

@@ -57,12 +57,8 @@ pub(super) fn conflicts_only_on_own_fields(status: &kube::core::Status, prior: &
     let Some(details) = &status.details else {
         return false;
     };
-    let fields: Vec<&str> = details
-        .causes
-        .iter()
-        .map(|c| c.field.as_str())
-        .filter(|f| !f.is_empty())
-        .collect();
+    let fields: Vec<&str> =
+        details.causes.iter().map(|c| c.field.as_str()).filter(|f| !f.is_empty()).collect();
     !fields.is_empty()
         && fields.iter().all(|f| {
             let mut cur = prior;
@@ -147,21 +143,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, ProviderError> {
 
 pub(super) fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
+    if s >= 60 && s.is_multiple_of(60) { format!("{}m", s / 60) } else { format!("{s}s") }
 }
 
 impl KubernetesProvider {
     /// The body of a server-side apply: the manifest with the stack's labels, in `namespace`.
     pub(super) fn apply_body(&self, manifest_json: &Json, namespace: Option<&str>) -> Json {
         let mut body = manifest::apply_body(manifest_json, &self.stack_id());
-        if let (Some(ns), Some(meta)) = (
-            namespace,
-            body.get_mut("metadata").and_then(Json::as_object_mut),
-        ) {
+        if let (Some(ns), Some(meta)) =
+            (namespace, body.get_mut("metadata").and_then(Json::as_object_mut))
+        {
             meta.insert("namespace".into(), Json::String(ns.to_string()));
         }
         body
@@ -194,18 +185,10 @@ impl KubernetesProvider {
         let namespace = namespace_of(&r, &kind);
         let body = self.apply_body(&json, namespace.as_deref());
         let api = api_for(&client, &kind, namespace.as_deref());
-        let prior_manifest = prior
-            .and_then(|p| p.get_attr("manifest"))
-            .map(|m| m.unmark_deep().0.to_json());
+        let prior_manifest =
+            prior.and_then(|p| p.get_attr("manifest")).map(|m| m.unmark_deep().0.to_json());
         let dry = match self
-            .server_side_apply(
-                &api,
-                &r.name,
-                &body,
-                &settings,
-                true,
-                prior_manifest.as_ref(),
-            )
+            .server_side_apply(&api, &r.name, &body, &settings, true, prior_manifest.as_ref())
             .await
         {
             Ok(obj) => obj,
@@ -221,10 +204,7 @@ impl KubernetesProvider {
         let dry = serde_json::to_value(&dry)
             .map_err(|e| ProviderError::fatal(format!("dry run of {}: {e}", r.name)))?;
         let stored = manifest::observed_manifest(&dry, &json);
-        Ok(with_object(
-            planned,
-            manifest::mark_secret(Value::from_json(&stored)),
-        ))
+        Ok(with_object(planned, manifest::mark_secret(Value::from_json(&stored))))
     }
 
     /// One server-side apply (or its dry run) with field validation `Strict`. Conflicts are
@@ -299,23 +279,16 @@ impl KubernetesProvider {
             .map_err(|e| api_error(e, &what, Some(&redact)))?;
         let live = serde_json::to_value(&live)
             .map_err(|e| ProviderError::fatal(format!("{what}: unreadable answer: {e}")))?;
-        let uid = live
-            .pointer("/metadata/uid")
-            .and_then(Json::as_str)
-            .map(str::to_string);
+        let uid = live.pointer("/metadata/uid").and_then(Json::as_str).map(str::to_string);
         if settings.wait {
-            self.wait_healthy(&api, &r, &what, live.clone(), settings.timeout, &redact)
-                .await?;
+            self.wait_healthy(&api, &r, &what, live.clone(), settings.timeout, &redact).await?;
         }
         let stored = manifest::observed_manifest(&live, &json);
         let mut out = planned.peel().as_map().cloned().unwrap_or_default();
         out.insert("id".into(), Value::string(r.id(namespace.as_deref())));
         out.insert("uid".into(), uid.map(Value::string).unwrap_or(Value::Null));
         out.insert("manifest".into(), manifest::mark_secret(manifest_value));
-        out.insert(
-            "object".into(),
-            manifest::mark_secret(Value::from_json(&stored)),
-        );
+        out.insert("object".into(), manifest::mark_secret(Value::from_json(&stored)));
         Ok(Value::Map(out))
     }
 
@@ -351,10 +324,7 @@ impl KubernetesProvider {
             }
             tokio::time::sleep(POLL).await;
             self.count("Get");
-            let obj = api
-                .get(&r.name)
-                .await
-                .map_err(|e| api_error(e, what, Some(redact)))?;
+            let obj = api.get(&r.name).await.map_err(|e| api_error(e, what, Some(redact)))?;
             live = serde_json::to_value(&obj)
                 .map_err(|e| ProviderError::fatal(format!("{what}: unreadable answer: {e}")))?;
         }

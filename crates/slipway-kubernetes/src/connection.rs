@@ -43,15 +43,9 @@ pub(super) fn never_answers(e: &kube::Error) -> bool {
         return matches!(status.code, 401 | 403);
     }
     let chain = format!("{e:?}");
-    [
-        "InvalidCertificate",
-        "NotValidForName",
-        "UnknownIssuer",
-        "BadSignature",
-        "CertExpired",
-    ]
-    .iter()
-    .any(|k| chain.contains(k))
+    ["InvalidCertificate", "NotValidForName", "UnknownIssuer", "BadSignature", "CertExpired"]
+        .iter()
+        .any(|k| chain.contains(k))
 }
 
 /// An error with its causes, for the one-line messages the CLI prints.
@@ -78,10 +72,7 @@ pub(super) fn config_string(config: &Value, key: &str) -> Option<String> {
 
 pub(super) fn source_of(config: &Value) -> Result<Source, ProviderError> {
     if let Some(path) = config_string(config, "config_path") {
-        return Ok(Source::Kubeconfig {
-            path,
-            context: config_string(config, "config_context"),
-        });
+        return Ok(Source::Kubeconfig { path, context: config_string(config, "config_context") });
     }
     if let Some(host) = config_string(config, "host") {
         return Ok(Source::Attributes {

@@ -33,8 +33,7 @@ pub(super) struct Kind {
 /// The namespace an object lives in: its own, `default` for a namespaced kind without one,
 /// none for a cluster-scoped kind.
 pub(super) fn namespace_of(r: &ObjectRef, kind: &Kind) -> Option<String> {
-    kind.namespaced
-        .then(|| r.namespace.clone().unwrap_or_else(|| "default".into()))
+    kind.namespaced.then(|| r.namespace.clone().unwrap_or_else(|| "default".into()))
 }
 
 pub(super) fn api_for(
@@ -79,11 +78,7 @@ impl KubernetesProvider {
             .into_iter()
             // `deployments/scale` and the like are subresources, not kinds.
             .filter(|r| !r.name.contains('/'))
-            .map(|r| Served {
-                kind: r.kind,
-                plural: r.name,
-                namespaced: r.namespaced,
-            })
+            .map(|r| Served { kind: r.kind, plural: r.name, namespaced: r.namespaced })
             .collect();
         let served = Arc::new(served);
         lock(&self.discovery).insert(api_version.to_string(), served.clone());
@@ -103,10 +98,7 @@ impl KubernetesProvider {
         loop {
             let served = self.served(client, &r.api_version, fresh).await?;
             let why = match &served {
-                None => format!(
-                    "the API server does not serve apiVersion \"{}\"",
-                    r.api_version
-                ),
+                None => format!("the API server does not serve apiVersion \"{}\"", r.api_version),
                 Some(list) => {
                     if let Some(s) = list.iter().find(|s| s.kind == r.kind) {
                         let (group, version) = match r.api_version.rsplit_once('/') {
@@ -145,8 +137,6 @@ impl KubernetesProvider {
         r: &ObjectRef,
         patience: Duration,
     ) -> Result<Kind, ProviderError> {
-        self.try_resolve(client, r, patience)
-            .await?
-            .map_err(ProviderError::fatal)
+        self.try_resolve(client, r, patience).await?.map_err(ProviderError::fatal)
     }
 }

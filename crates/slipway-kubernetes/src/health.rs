@@ -55,20 +55,15 @@ fn int(obj: &Json, pointer: &str) -> Option<i64> {
 /// Compares `status.<field>` with the desired count.
 fn count_reached(obj: &Json, field: &str, want: i64) -> Result<(), String> {
     let have = int(obj, &format!("/status/{field}")).unwrap_or(0);
-    if have >= want {
-        Ok(())
-    } else {
-        Err(format!("status.{field} {have}/{want}"))
-    }
+    if have >= want { Ok(()) } else { Err(format!("status.{field} {have}/{want}")) }
 }
 
 /// The health of `obj`, of kind `kind` in group `group`.
 pub fn health(group: &str, kind: &str, obj: &Json) -> Health {
     // A status older than the spec says nothing about the spec.
-    if let (Some(generation), Some(observed)) = (
-        int(obj, "/metadata/generation"),
-        int(obj, "/status/observedGeneration"),
-    ) && observed < generation
+    if let (Some(generation), Some(observed)) =
+        (int(obj, "/metadata/generation"), int(obj, "/status/observedGeneration"))
+        && observed < generation
     {
         return Health::InProgress(format!(
             "status.observedGeneration {observed} to reach metadata.generation {generation}"
@@ -173,10 +168,7 @@ mod tests {
                                 "reason": "MinimumReplicasUnavailable"}]}});
         match health("apps", "Deployment", &d) {
             Health::InProgress(s) => {
-                assert!(
-                    s.contains("Available") && s.contains("MinimumReplicasUnavailable"),
-                    "{s}"
-                )
+                assert!(s.contains("Available") && s.contains("MinimumReplicasUnavailable"), "{s}")
             }
             h => panic!("{h:?}"),
         }
@@ -184,10 +176,7 @@ mod tests {
         d["status"]["conditions"][0]["status"] = json!("True");
         assert_eq!(health("apps", "Deployment", &d), Health::Current);
         d["metadata"]["generation"] = json!(3);
-        assert!(matches!(
-            health("apps", "Deployment", &d),
-            Health::InProgress(_)
-        ));
+        assert!(matches!(health("apps", "Deployment", &d), Health::InProgress(_)));
     }
 
     #[test]
@@ -195,10 +184,7 @@ mod tests {
         let j = json!({"status": {"conditions": [{"type": "Failed", "status": "True"}]}});
         assert!(matches!(health("batch", "Job", &j), Health::Failed(_)));
         let c = json!({"status": {"conditions": [{"type": "Established", "status": "True"}]}});
-        assert_eq!(
-            health("apiextensions.k8s.io", "CustomResourceDefinition", &c),
-            Health::Current
-        );
+        assert_eq!(health("apiextensions.k8s.io", "CustomResourceDefinition", &c), Health::Current);
         let c = json!({"status": {}});
         assert!(matches!(
             health("apiextensions.k8s.io", "CustomResourceDefinition", &c),
@@ -208,14 +194,8 @@ mod tests {
 
     #[test]
     fn other_kinds_wait_for_ready_only_when_they_report_it() {
-        assert_eq!(
-            health("", "ConfigMap", &json!({"data": {}})),
-            Health::Current
-        );
+        assert_eq!(health("", "ConfigMap", &json!({"data": {}})), Health::Current);
         let w = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}});
-        assert!(matches!(
-            health("x.io", "Widget", &w),
-            Health::InProgress(_)
-        ));
+        assert!(matches!(health("x.io", "Widget", &w), Health::InProgress(_)));
     }
 }

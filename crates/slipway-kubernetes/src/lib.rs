@@ -92,25 +92,13 @@ impl KubernetesProvider {
         let s = || A::optional(Type::String);
         let provider = Schema::new()
             .attr("config_path", s().describe("a kubeconfig file"))
-            .attr(
-                "config_context",
-                s().describe("the kubeconfig context to use"),
-            )
-            .attr(
-                "host",
-                s().describe("the API server URL (instead of a kubeconfig)"),
-            )
-            .attr(
-                "cluster_ca_certificate",
-                s().describe("PEM CA bundle of the API server"),
-            )
+            .attr("config_context", s().describe("the kubeconfig context to use"))
+            .attr("host", s().describe("the API server URL (instead of a kubeconfig)"))
+            .attr("cluster_ca_certificate", s().describe("PEM CA bundle of the API server"))
             .attr("client_certificate", s().describe("PEM client certificate"))
             .attr("client_key", s().sensitive().describe("PEM client key"))
             .attr("token", s().sensitive().describe("bearer token"))
-            .attr(
-                "tls_server_name",
-                s().describe("server name to verify instead of the host"),
-            )
+            .attr("tls_server_name", s().describe("server name to verify instead of the host"))
             .attr(
                 "ready_timeout",
                 s().describe(
@@ -161,11 +149,7 @@ impl KubernetesProvider {
             ),
         );
         KubernetesProvider {
-            schema: ProviderSchema {
-                provider,
-                resources,
-                data_sources,
-            },
+            schema: ProviderSchema { provider, resources, data_sources },
             source: Mutex::new(Source::Default),
             ready_timeout: Mutex::new(READY_TIMEOUT),
             stack_id: Mutex::new(String::new()),
@@ -176,9 +160,7 @@ impl KubernetesProvider {
     }
 
     fn count(&self, op: &str) {
-        *lock(&self.calls)
-            .entry(format!("kubernetes:{op}"))
-            .or_default() += 1;
+        *lock(&self.calls).entry(format!("kubernetes:{op}")).or_default() += 1;
     }
 
     fn stack_id(&self) -> String {
@@ -269,10 +251,7 @@ impl Provider for KubernetesProvider {
         }
         let mut planned = proposed.peel().as_map().cloned().unwrap_or_default();
         planned.insert("manifest".into(), manifest::mark_secret(manifest_value));
-        Ok(crate::provider::PlannedObject {
-            planned: Value::Map(planned),
-            requires_replace,
-        })
+        Ok(crate::provider::PlannedObject { planned: Value::Map(planned), requires_replace })
     }
 
     async fn read(
@@ -280,15 +259,8 @@ impl Provider for KubernetesProvider {
         rtype: &str,
         requests: &[ReadRequest],
     ) -> Result<Vec<Option<Value>>, ProviderError> {
-        let batch = TypeBatch {
-            rtype: rtype.to_string(),
-            requests: requests.to_vec(),
-        };
-        Ok(self
-            .read_all(std::slice::from_ref(&batch))
-            .await?
-            .pop()
-            .unwrap_or_default())
+        let batch = TypeBatch { rtype: rtype.to_string(), requests: requests.to_vec() };
+        Ok(self.read_all(std::slice::from_ref(&batch)).await?.pop().unwrap_or_default())
     }
 
     async fn read_types(
@@ -307,9 +279,7 @@ impl Provider for KubernetesProvider {
         request: CreateRequest<'_>,
     ) -> Result<Value, ProviderError> {
         if rtype != MANIFEST {
-            return Err(ProviderError::fatal(format!(
-                "kubernetes has no resource {rtype}"
-            )));
+            return Err(ProviderError::fatal(format!("kubernetes has no resource {rtype}")));
         }
         // Server-side apply is idempotent: a resumed create applies again and so adopts
         // whatever an interrupted run left, without duplicates.
@@ -323,13 +293,9 @@ impl Provider for KubernetesProvider {
         planned: &Value,
     ) -> Result<Value, ProviderError> {
         if rtype != MANIFEST {
-            return Err(ProviderError::fatal(format!(
-                "kubernetes has no resource {rtype}"
-            )));
+            return Err(ProviderError::fatal(format!("kubernetes has no resource {rtype}")));
         }
-        let prior_manifest = prior
-            .get_attr("manifest")
-            .map(|m| m.unmark_deep().0.to_json());
+        let prior_manifest = prior.get_attr("manifest").map(|m| m.unmark_deep().0.to_json());
         self.apply(planned, prior_manifest.as_ref()).await
     }
 
@@ -353,10 +319,8 @@ impl Provider for KubernetesProvider {
         if rtype != MANIFEST {
             return Ok(());
         }
-        let m = prior
-            .get_attr("manifest")
-            .map(|m| m.unmark_deep().0.to_json())
-            .unwrap_or(Json::Null);
+        let m =
+            prior.get_attr("manifest").map(|m| m.unmark_deep().0.to_json()).unwrap_or(Json::Null);
         let Ok(r) = ObjectRef::of(&m) else {
             return Ok(());
         };
@@ -404,10 +368,8 @@ impl Provider for KubernetesProvider {
         if rtype != MANIFEST {
             return Ok(None);
         }
-        let m = pending
-            .get_attr("manifest")
-            .map(|m| m.unmark_deep().0.to_json())
-            .unwrap_or(Json::Null);
+        let m =
+            pending.get_attr("manifest").map(|m| m.unmark_deep().0.to_json()).unwrap_or(Json::Null);
         let Ok(r) = ObjectRef::of(&m) else {
             return Ok(None);
         };
@@ -446,18 +408,11 @@ impl Provider for KubernetesProvider {
 
     async fn read_data(&self, rtype: &str, config: &Value) -> Result<Value, ProviderError> {
         if rtype != YAML_DOCUMENTS {
-            return Err(ProviderError::fatal(format!(
-                "kubernetes has no data source {rtype}"
-            )));
+            return Err(ProviderError::fatal(format!("kubernetes has no data source {rtype}")));
         }
-        let content = config
-            .get_attr("content")
-            .map(|c| c.peel().clone())
-            .unwrap_or(Value::Null);
+        let content = config.get_attr("content").map(|c| c.peel().clone()).unwrap_or(Value::Null);
         let Value::String(text) = content else {
-            return Err(ProviderError::fatal(
-                "content must be a string of YAML documents",
-            ));
+            return Err(ProviderError::fatal("content must be a string of YAML documents"));
         };
         let docs = split_documents(&text)?;
         let mut out = config.peel().as_map().cloned().unwrap_or_default();
@@ -500,11 +455,7 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert("manifest".to_string(), manifest);
         let planned = p.plan(MANIFEST, None, Value::Map(m)).unwrap().planned;
-        let sd = planned
-            .get_attr("manifest")
-            .unwrap()
-            .get_attr("stringData")
-            .unwrap();
+        let sd = planned.get_attr("manifest").unwrap().get_attr("stringData").unwrap();
         assert!(sd.is_sensitive());
     }
 }

@@ -45,9 +45,7 @@ impl ObjectRef {
                 Some(Json::String(_)) | None | Some(Json::Null) => {
                     Err(ProviderError::fatal(format!("manifest has no {what}")))
                 }
-                Some(_) => Err(ProviderError::fatal(format!(
-                    "manifest {what} must be a string"
-                ))),
+                Some(_) => Err(ProviderError::fatal(format!("manifest {what} must be a string"))),
             }
         };
         let api_version = text(obj.get("apiVersion"), "apiVersion")?;
@@ -63,20 +61,12 @@ impl ObjectRef {
             None | Some(Json::Null) => None,
             v => Some(text(v, "metadata.namespace")?),
         };
-        Ok(ObjectRef {
-            api_version,
-            kind,
-            namespace,
-            name,
-        })
+        Ok(ObjectRef { api_version, kind, namespace, name })
     }
 
     /// The group of the apiVersion (empty for the core group).
     pub fn group(&self) -> &str {
-        self.api_version
-            .rsplit_once('/')
-            .map(|(g, _)| g)
-            .unwrap_or("")
+        self.api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
     }
 
     /// `Deployment default/web`, `Namespace demo`: how messages name the object.
@@ -94,10 +84,9 @@ impl ObjectRef {
                 "apiVersion={},kind={},namespace={ns},name={}",
                 self.api_version, self.kind, self.name
             ),
-            None => format!(
-                "apiVersion={},kind={},name={}",
-                self.api_version, self.kind, self.name
-            ),
+            None => {
+                format!("apiVersion={},kind={},name={}", self.api_version, self.kind, self.name)
+            }
         }
     }
 }
@@ -107,13 +96,7 @@ impl ObjectRef {
 pub fn stack_label_value(stack_id: &str) -> String {
     let mut v: String = stack_id
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
         .take(63)
         .collect();
     while v.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
@@ -127,10 +110,7 @@ pub fn stack_label_value(stack_id: &str) -> String {
 
 /// The label selector of one stack's objects.
 pub fn stack_selector(stack_id: &str) -> String {
-    format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{STACK_LABEL}={}",
-        stack_label_value(stack_id)
-    )
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{STACK_LABEL}={}", stack_label_value(stack_id))
 }
 
 /// Drops `null` members of objects, recursively: in HCL an absent optional is `null`, while
@@ -138,10 +118,7 @@ pub fn stack_selector(stack_id: &str) -> String {
 pub fn strip_nulls(v: Json) -> Json {
     match v {
         Json::Object(m) => Json::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
+            m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
         ),
         Json::Array(items) => Json::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
@@ -152,9 +129,7 @@ pub fn strip_nulls(v: Json) -> Json {
 pub fn apply_body(manifest: &Json, stack_id: &str) -> Json {
     let mut body = strip_nulls(manifest.clone());
     if let Some(meta) = body.get_mut("metadata").and_then(Json::as_object_mut) {
-        let labels = meta
-            .entry("labels")
-            .or_insert_with(|| Json::Object(Map::new()));
+        let labels = meta.entry("labels").or_insert_with(|| Json::Object(Map::new()));
         if !labels.is_object() {
             *labels = Json::Object(Map::new());
         }
@@ -176,12 +151,9 @@ pub fn project(live: &Json, shape: &Json) -> Json {
                 .filter_map(|(k, sv)| l.get(k).map(|lv| (k.clone(), project(lv, sv))))
                 .collect(),
         ),
-        (Json::Array(l), Json::Array(s)) => Json::Array(
-            l.iter()
-                .zip(s.iter())
-                .map(|(lv, sv)| project(lv, sv))
-                .collect(),
-        ),
+        (Json::Array(l), Json::Array(s)) => {
+            Json::Array(l.iter().zip(s.iter()).map(|(lv, sv)| project(lv, sv)).collect())
+        }
         _ => live.clone(),
     }
 }
@@ -234,12 +206,8 @@ pub fn observed_manifest(live: &Json, prior_manifest: &Json) -> Json {
 /// True for a manifest of kind `Secret` in the core group.
 pub fn is_secret(manifest: &Value) -> bool {
     let m = manifest.peel();
-    m.get_attr("kind")
-        .and_then(|k| k.peel().as_str().map(|s| s == "Secret"))
-        == Some(true)
-        && m.get_attr("apiVersion")
-            .and_then(|k| k.peel().as_str().map(|s| s == "v1"))
-            == Some(true)
+    m.get_attr("kind").and_then(|k| k.peel().as_str().map(|s| s == "Secret")) == Some(true)
+        && m.get_attr("apiVersion").and_then(|k| k.peel().as_str().map(|s| s == "v1")) == Some(true)
 }
 
 /// Marks a `Secret` manifest's `data` and `stringData` sensitive (other manifests unchanged).
@@ -303,9 +271,7 @@ impl Redactor {
 /// Converts a slipway value to JSON for the API server. Unknowns cannot be sent.
 pub fn to_json(v: &Value) -> Result<Json, ProviderError> {
     if v.contains_unknown() {
-        return Err(ProviderError::fatal(
-            "manifest still holds values known only after apply",
-        ));
+        return Err(ProviderError::fatal("manifest still holds values known only after apply"));
     }
     Ok(v.to_json())
 }
@@ -315,9 +281,7 @@ pub fn labels(obj: &Json) -> BTreeMap<String, String> {
     obj.pointer("/metadata/labels")
         .and_then(Json::as_object)
         .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
+            m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect()
         })
         .unwrap_or_default()
 }
@@ -388,9 +352,6 @@ mod tests {
         let m = json!({"data": {"k": "c2VjcmV0LXZhbHVl"}, "stringData": {"p": "hunter22"}});
         let r = Redactor::for_manifest(&m, true);
         let t = r.clean("bad c2VjcmV0LXZhbHVl or secret-value or hunter22");
-        assert!(
-            !t.contains("hunter22") && !t.contains("secret-value"),
-            "{t}"
-        );
+        assert!(!t.contains("hunter22") && !t.contains("secret-value"), "{t}");
     }
 }

@@ -31,18 +31,10 @@ struct Facts {
 }
 
 fn facts(manifest: &Json) -> Option<Facts> {
-    let s = |p: &str| {
-        manifest
-            .pointer(p)
-            .and_then(Json::as_str)
-            .map(str::to_string)
-    };
+    let s = |p: &str| manifest.pointer(p).and_then(Json::as_str).map(str::to_string);
     let api_version = s("/apiVersion")?;
     let kind = s("/kind")?;
-    let group = api_version
-        .rsplit_once('/')
-        .map(|(g, _)| g.to_string())
-        .unwrap_or_default();
+    let group = api_version.rsplit_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
     let defines = if kind == "CustomResourceDefinition" {
         s("/spec/group").zip(s("/spec/names/kind"))
     } else {
@@ -109,10 +101,7 @@ mod tests {
 
     fn manifest(json: &str) -> Value {
         let mut m = std::collections::BTreeMap::new();
-        m.insert(
-            "manifest".to_string(),
-            Value::from_json(&serde_json::from_str(json).unwrap()),
-        );
+        m.insert("manifest".to_string(), Value::from_json(&serde_json::from_str(json).unwrap()));
         Value::Map(m)
     }
 

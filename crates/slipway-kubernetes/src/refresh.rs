@@ -32,10 +32,8 @@ impl KubernetesProvider {
     /// The refreshed form of one object in state, from the live object.
     pub(super) fn observed(prior: &Value, live: &Json) -> Value {
         let mut out = prior.peel().as_map().cloned().unwrap_or_default();
-        let prior_manifest = prior
-            .get_attr("manifest")
-            .map(|m| m.unmark_deep().0.to_json())
-            .unwrap_or(Json::Null);
+        let prior_manifest =
+            prior.get_attr("manifest").map(|m| m.unmark_deep().0.to_json()).unwrap_or(Json::Null);
         let observed = manifest::mark_secret(Value::from_json(&manifest::observed_manifest(
             live,
             &prior_manifest,
@@ -60,9 +58,8 @@ impl KubernetesProvider {
         prior: &Value,
         live: &Json,
     ) -> bool {
-        let Some(manifest_json) = prior
-            .get_attr("manifest")
-            .map(|m| manifest::strip_nulls(m.unmark_deep().0.to_json()))
+        let Some(manifest_json) =
+            prior.get_attr("manifest").map(|m| manifest::strip_nulls(m.unmark_deep().0.to_json()))
         else {
             return false;
         };
@@ -136,8 +133,7 @@ impl KubernetesProvider {
                 async move {
                     let same = match kind {
                         Some(kind) => {
-                            self.normalisation_only(&client, &kind, ns, prior, &live)
-                                .await
+                            self.normalisation_only(&client, &kind, ns, prior, &live).await
                         }
                         None => false,
                     };
@@ -190,10 +186,7 @@ impl KubernetesProvider {
                 None => answers[bi][ri] = None,
                 Some(kind) => {
                     let ns = namespace_of(&r, kind);
-                    groups
-                        .entry((key.0, key.1, ns))
-                        .or_default()
-                        .push((bi, ri, r.name.clone()));
+                    groups.entry((key.0, key.1, ns)).or_default().push((bi, ri, r.name.clone()));
                 }
             }
         }
@@ -224,9 +217,7 @@ impl KubernetesProvider {
                 answers[*bi][*ri] = by_name.get(name.as_str()).map(|live| {
                     let observed = Self::observed(prior, live);
                     let stored = |v: &Value| {
-                        v.get_attr("object")
-                            .filter(|o| !o.is_null())
-                            .map(|o| o.unmark_deep().0)
+                        v.get_attr("object").filter(|o| !o.is_null()).map(|o| o.unmark_deep().0)
                     };
                     if stored(prior).is_some() && stored(prior) == stored(&observed) {
                         // The server holds what it held after slipway's last apply (canonical
@@ -243,8 +234,7 @@ impl KubernetesProvider {
                 });
             }
         }
-        self.keep_normalised(&client, batches, differing, &mut answers)
-            .await;
+        self.keep_normalised(&client, batches, differing, &mut answers).await;
         Ok(answers)
     }
 }

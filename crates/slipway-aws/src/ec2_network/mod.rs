@@ -48,11 +48,7 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 }
 
 fn arn(cx: &Ctx, owner: Option<&str>, kind: &str, id: &str) -> Value {
-    Value::string(format!(
-        "arn:aws:ec2:{}:{}:{kind}/{id}",
-        cx.clients.region,
-        owner.unwrap_or("")
-    ))
+    Value::string(format!("arn:aws:ec2:{}:{}:{kind}/{id}", cx.clients.region, owner.unwrap_or("")))
 }
 
 fn set_bool(v: bool) -> AttributeBooleanValue {

@@ -23,12 +23,8 @@ use crate::value::{Type, Value};
 
 pub(super) struct RouteTable;
 
-const ROUTE_TARGETS: &[&str] = &[
-    "gateway_id",
-    "nat_gateway_id",
-    "network_interface_id",
-    "vpc_peering_connection_id",
-];
+const ROUTE_TARGETS: &[&str] =
+    &["gateway_id", "nat_gateway_id", "network_interface_id", "vpc_peering_connection_id"];
 
 fn route_schema() -> Schema {
     let mut s = Schema::new().attr("cidr_block", A::required(Type::String));
@@ -41,10 +37,7 @@ fn route_schema() -> Schema {
 /// Canonical route: every key present (null when unset), so config and AWS compare equal.
 fn canonical_route(r: &Value) -> Value {
     let mut m = Attrs::new();
-    m.insert(
-        "cidr_block".into(),
-        vstr(str_attr(r, "cidr_block").as_deref()),
-    );
+    m.insert("cidr_block".into(), vstr(str_attr(r, "cidr_block").as_deref()));
     for t in ROUTE_TARGETS {
         m.insert(t.to_string(), vstr(str_attr(r, t).as_deref()));
     }
@@ -103,10 +96,7 @@ impl RouteTable {
             if !planned.iter().any(|n| key(n) == key(old)) {
                 let cidr = key(old);
                 delete_call(cx, "ec2:DeleteRoute", None, || {
-                    ec2.delete_route()
-                        .route_table_id(id)
-                        .destination_cidr_block(&cidr)
-                        .send()
+                    ec2.delete_route().route_table_id(id).destination_cidr_block(&cidr).send()
                 })
                 .await?;
             }
@@ -149,17 +139,10 @@ fn routes_of(t: &AwsRouteTable) -> Vec<Value> {
             ("gateway_id", vstr(r.gateway_id())),
             ("nat_gateway_id", vstr(r.nat_gateway_id())),
             ("network_interface_id", vstr(r.network_interface_id())),
-            (
-                "vpc_peering_connection_id",
-                vstr(r.vpc_peering_connection_id()),
-            ),
+            ("vpc_peering_connection_id", vstr(r.vpc_peering_connection_id())),
         ])))
     };
-    t.routes()
-        .iter()
-        .filter(|r| r.gateway_id() != Some("local"))
-        .filter_map(route)
-        .collect()
+    t.routes().iter().filter(|r| r.gateway_id() != Some("local")).filter_map(route).collect()
 }
 
 #[async_trait::async_trait]
@@ -187,11 +170,7 @@ impl ResourceType for RouteTable {
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let shape = RouteTable::shape();
         let obs = |t: &AwsRouteTable| ec2_observed(cx, &shape, t, t.route_table_id(), t.tags());
-        Ok(route_tables(cx, q, "route-table-id")
-            .await?
-            .iter()
-            .filter_map(obs)
-            .collect())
+        Ok(route_tables(cx, q, "route-table-id").await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
         let (planned, tags, client_token) = (c.planned, c.tags, c.token);
@@ -207,21 +186,15 @@ impl ResourceType for RouteTable {
             })
             .await?;
         let table = out.route_table();
-        let id = returned_id(
-            "ec2:CreateRouteTable",
-            table.and_then(|t| t.route_table_id()),
-        )?;
+        let id = returned_id("ec2:CreateRouteTable", table.and_then(|t| t.route_table_id()))?;
         Self::sync_routes(cx, &id, &[], &blocks_attr(planned, "route")).await?;
         Ok(id)
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_call(
-            cx,
-            "ec2:DeleteRouteTable",
-            Some("DependencyViolation"),
-            || ec2.delete_route_table().route_table_id(id).send(),
-        )
+        delete_call(cx, "ec2:DeleteRouteTable", Some("DependencyViolation"), || {
+            ec2.delete_route_table().route_table_id(id).send()
+        })
         .await
     }
 }
@@ -256,8 +229,7 @@ async fn route_tables(
         Ok(paginate!(
             cx,
             "ec2:DescribeRouteTables",
-            ec2.describe_route_tables()
-                .set_filters(Some(filters.clone())),
+            ec2.describe_route_tables().set_filters(Some(filters.clone())),
             route_tables
         ))
     })
@@ -317,20 +289,16 @@ impl ResourceType for RouteTableAssociation {
             tables.extend(stack.iter().cloned());
         }
         if !missing.is_empty() {
-            let by_id = route_tables(
-                cx,
-                Query::Ids(&missing),
-                "association.route-table-association-id",
-            )
-            .await?;
+            let by_id =
+                route_tables(cx, Query::Ids(&missing), "association.route-table-association-id")
+                    .await?;
             tables.extend(by_id.iter().cloned());
         }
         Ok(tables
             .iter()
             .flat_map(|t| t.associations())
             .filter(|a| {
-                a.route_table_association_id()
-                    .is_some_and(|id| ids.iter().any(|w| w == id))
+                a.route_table_association_id().is_some_and(|id| ids.iter().any(|w| w == id))
             })
             .filter_map(|a| observed(cx, &shape, a, a.route_table_association_id(), None))
             .collect())
@@ -341,10 +309,9 @@ impl ResourceType for RouteTableAssociation {
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
         let planned = c.planned;
-        let (Some(rt), Some(subnet)) = (
-            str_attr(planned, "route_table_id"),
-            str_attr(planned, "subnet_id"),
-        ) else {
+        let (Some(rt), Some(subnet)) =
+            (str_attr(planned, "route_table_id"), str_attr(planned, "subnet_id"))
+        else {
             return Ok(None);
         };
         let ec2 = &cx.clients.ec2;

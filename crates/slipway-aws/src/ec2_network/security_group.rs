@@ -27,10 +27,7 @@ pub(super) struct SecurityGroup;
 impl SecurityGroup {
     fn shape() -> Vec<Field<AwsGroup>> {
         type F = Field<AwsGroup>;
-        let rules = updater!(
-            "ec2:AuthorizeSecurityGroup*",
-            SecurityGroup::sync_inline_rules
-        );
+        let rules = updater!("ec2:AuthorizeSecurityGroup*", SecurityGroup::sync_inline_rules);
         /// Rules in canonical form: one entry per source, `self` for the group itself.
         fn rules_of(g: &AwsGroup, perms: &[IpPermission]) -> Value {
             let atoms = atoms_of_permissions(perms, g.group_id().unwrap_or(""));
@@ -46,21 +43,14 @@ impl SecurityGroup {
             .read_str(AwsGroup::group_name),
             F::attr(
                 "description",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("Managed by slipway")),
+                A::optional(Type::String).force_new().default(Value::string("Managed by slipway")),
             )
             .read_str(AwsGroup::description),
             F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsGroup::vpc_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
                 match g.security_group_arn() {
                     Some(a) => Value::string(a),
-                    None => arn(
-                        cx,
-                        g.owner_id(),
-                        "security-group",
-                        g.group_id().unwrap_or(""),
-                    ),
+                    None => arn(cx, g.owner_id(), "security-group", g.group_id().unwrap_or("")),
                 }
             }),
             F::computed("owner_id", AwsGroup::owner_id),
@@ -100,11 +90,7 @@ impl ResourceType for SecurityGroup {
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
         let shape = SecurityGroup::shape();
         let obs = |g: &AwsGroup| ec2_observed(cx, &shape, g, g.group_id(), g.tags());
-        Ok(security_groups(cx, q)
-            .await?
-            .iter()
-            .filter_map(obs)
-            .collect())
+        Ok(security_groups(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
         let (planned, tags, client_token) = (c.planned, c.tags, c.token);
@@ -113,11 +99,8 @@ impl ResourceType for SecurityGroup {
         // while: derive a default name that differs per generation.
         let name = str_attr(planned, "name").unwrap_or_else(|| {
             let base = tags.get(crate::tags::NAME_TAG).cloned().unwrap_or_default();
-            let suffix: String = client_token
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .take(8)
-                .collect();
+            let suffix: String =
+                client_token.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
             format!("{base}-{suffix}")
         });
         let out = cx
@@ -132,13 +115,7 @@ impl ResourceType for SecurityGroup {
             })
             .await?;
         let id = returned_id("ec2:CreateSecurityGroup", out.group_id())?;
-        authorize(
-            cx,
-            &id,
-            Direction::Ingress,
-            &atoms_of_state(planned, "ingress"),
-        )
-        .await?;
+        authorize(cx, &id, Direction::Ingress, &atoms_of_state(planned, "ingress")).await?;
         let egress = atoms_of_state(planned, "egress");
         if !egress.is_empty() {
             // Configured egress is authoritative: drop AWS's default allow-all unless listed.
@@ -149,12 +126,9 @@ impl ResourceType for SecurityGroup {
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let ec2 = &cx.clients.ec2;
-        delete_call(
-            cx,
-            "ec2:DeleteSecurityGroup",
-            Some("DependencyViolation"),
-            || ec2.delete_security_group().group_id(id).send(),
-        )
+        delete_call(cx, "ec2:DeleteSecurityGroup", Some("DependencyViolation"), || {
+            ec2.delete_security_group().group_id(id).send()
+        })
         .await
     }
 }
@@ -166,10 +140,7 @@ impl SecurityGroup {
         prior: &Value,
         planned: &Value,
     ) -> Result<(), ProviderError> {
-        for (k, dir) in [
-            ("ingress", Direction::Ingress),
-            ("egress", Direction::Egress),
-        ] {
+        for (k, dir) in [("ingress", Direction::Ingress), ("egress", Direction::Egress)] {
             let new = atoms_of_state(planned, k);
             if blocks_attr(planned, k).is_empty() {
                 continue; // unmanaged
@@ -238,10 +209,7 @@ impl SecurityGroupRule {
             str_attr(v, "type").unwrap_or_default(),
             Self::atoms(v)
         );
-        format!(
-            "sgrule-{}",
-            &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16]
-        )
+        format!("sgrule-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
     }
 }
 
@@ -265,10 +233,7 @@ impl ResourceType for SecurityGroupRule {
             attr("cidr_blocks", strs()),
             attr("ipv6_cidr_blocks", strs()),
             attr("prefix_list_ids", strs()),
-            attr(
-                "source_security_group_id",
-                A::optional(Type::String).force_new(),
-            ),
+            attr("source_security_group_id", A::optional(Type::String).force_new()),
             attr("self", A::optional(Type::Bool).force_new()),
             attr("description", A::optional(Type::String).force_new()),
         ]
@@ -280,10 +245,7 @@ impl ResourceType for SecurityGroupRule {
         Identity::Derived(|v| Some(Self::rule_id(v)))
     }
     fn normalize(&self, a: &mut Attrs) {
-        if let Some(p) = a
-            .get("protocol")
-            .and_then(|p| p.as_str().map(norm_protocol))
-        {
+        if let Some(p) = a.get("protocol").and_then(|p| p.as_str().map(norm_protocol)) {
             a.insert("protocol".into(), Value::string(p));
         }
         crate::resource::normalize_set(a, "cidr_blocks");
@@ -308,12 +270,7 @@ impl ResourceType for SecurityGroupRule {
             (Vec::new(), groups)
         };
         if !missing.is_empty() {
-            found.extend(
-                security_groups(cx, Query::Ids(&missing))
-                    .await?
-                    .iter()
-                    .cloned(),
-            );
+            found.extend(security_groups(cx, Query::Ids(&missing)).await?.iter().cloned());
         }
         Ok(priors
             .iter()
@@ -329,11 +286,7 @@ impl ResourceType for SecurityGroupRule {
                 if wanted.is_empty() || !wanted.iter().all(|a| present.contains(a)) {
                     return None;
                 }
-                Some(Observed {
-                    id: Self::rule_id(p),
-                    attrs: Attrs::new(),
-                    tags: None,
-                })
+                Some(Observed { id: Self::rule_id(p), attrs: Attrs::new(), tags: None })
             })
             .collect())
     }

@@ -28,22 +28,10 @@ pub(super) fn rule_schema() -> Schema {
         .attr("protocol", A::required(Type::String))
         .attr("from_port", A::required(Type::Number))
         .attr("to_port", A::required(Type::Number))
-        .attr(
-            "cidr_blocks",
-            A::optional(Type::List(Box::new(Type::String))),
-        )
-        .attr(
-            "ipv6_cidr_blocks",
-            A::optional(Type::List(Box::new(Type::String))),
-        )
-        .attr(
-            "prefix_list_ids",
-            A::optional(Type::List(Box::new(Type::String))),
-        )
-        .attr(
-            "security_groups",
-            A::optional(Type::List(Box::new(Type::String))),
-        )
+        .attr("cidr_blocks", A::optional(Type::List(Box::new(Type::String))))
+        .attr("ipv6_cidr_blocks", A::optional(Type::List(Box::new(Type::String))))
+        .attr("prefix_list_ids", A::optional(Type::List(Box::new(Type::String))))
+        .attr("security_groups", A::optional(Type::List(Box::new(Type::String))))
         .attr("self", A::optional(Type::Bool))
         .attr("description", A::optional(Type::String))
 }
@@ -90,13 +78,7 @@ impl Atom {
     ) -> Atom {
         let protocol = norm_protocol(protocol);
         let (from, to) = if protocol == "-1" { (0, 0) } else { (from, to) };
-        Atom {
-            protocol,
-            from,
-            to,
-            source,
-            description: description.to_string(),
-        }
+        Atom { protocol, from, to, source, description: description.to_string() }
     }
 
     pub(super) fn to_value(&self) -> Value {
@@ -138,29 +120,17 @@ impl Atom {
             Source::Cidr(c) => {
                 p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(desc).build())
             }
-            Source::Cidr6(c) => p.ipv6_ranges(
-                Ipv6Range::builder()
-                    .cidr_ipv6(c)
-                    .set_description(desc)
-                    .build(),
-            ),
+            Source::Cidr6(c) => {
+                p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(desc).build())
+            }
             Source::PrefixList(id) => p.prefix_list_ids(
-                PrefixListId::builder()
-                    .prefix_list_id(id)
-                    .set_description(desc)
-                    .build(),
+                PrefixListId::builder().prefix_list_id(id).set_description(desc).build(),
             ),
             Source::Group(g) => p.user_id_group_pairs(
-                UserIdGroupPair::builder()
-                    .group_id(g)
-                    .set_description(desc)
-                    .build(),
+                UserIdGroupPair::builder().group_id(g).set_description(desc).build(),
             ),
             Source::SelfRef => p.user_id_group_pairs(
-                UserIdGroupPair::builder()
-                    .group_id(own_group)
-                    .set_description(desc)
-                    .build(),
+                UserIdGroupPair::builder().group_id(own_group).set_description(desc).build(),
             ),
         }
         .build()
@@ -242,18 +212,9 @@ pub(super) fn atoms_of_permissions(perms: &[IpPermission], own_group: &str) -> V
         }
         for g in p.user_id_group_pairs() {
             if let Some(id) = g.group_id() {
-                let source = if id == own_group {
-                    Source::SelfRef
-                } else {
-                    Source::Group(id.to_string())
-                };
-                out.push(Atom::new(
-                    protocol,
-                    from,
-                    to,
-                    source,
-                    g.description().unwrap_or(""),
-                ));
+                let source =
+                    if id == own_group { Source::SelfRef } else { Source::Group(id.to_string()) };
+                out.push(Atom::new(protocol, from, to, source, g.description().unwrap_or("")));
             }
         }
     }
@@ -440,8 +401,7 @@ pub(super) async fn security_groups(
         Ok(paginate!(
             cx,
             "ec2:DescribeSecurityGroups",
-            ec2.describe_security_groups()
-                .set_filters(Some(filters.clone())),
+            ec2.describe_security_groups().set_filters(Some(filters.clone())),
             security_groups
         ))
     })

@@ -31,23 +31,17 @@ impl Vpc {
                 .read_str(AwsVpc::cidr_block),
             F::attr(
                 "instance_tenancy",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("default")),
+                A::optional(Type::String).force_new().default(Value::string("default")),
             )
             .read_str(|v| v.instance_tenancy().map(|t| t.as_str())),
             F::attr(
                 "enable_dns_support",
-                A::optional(Type::Bool)
-                    .default(Value::Bool(true))
-                    .describe(unread),
+                A::optional(Type::Bool).default(Value::Bool(true)).describe(unread),
             )
             .by(dns),
             F::attr(
                 "enable_dns_hostnames",
-                A::optional(Type::Bool)
-                    .default(Value::Bool(false))
-                    .describe(unread),
+                A::optional(Type::Bool).default(Value::Bool(false)).describe(unread),
             )
             .by(dns),
             F::attr("arn", A::computed(Type::String))
@@ -208,20 +202,11 @@ impl Subnet {
             F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsSubnet::vpc_id),
             F::attr("cidr_block", A::required(Type::String).force_new())
                 .read_str(AwsSubnet::cidr_block),
-            F::attr(
-                "availability_zone",
-                A::optional_computed(Type::String).force_new(),
-            )
-            .read_str(AwsSubnet::availability_zone),
-            F::attr(
-                "map_public_ip_on_launch",
-                A::optional(Type::Bool).default(Value::Bool(false)),
-            )
-            .by(updater!(
-                "ec2:ModifySubnetAttribute",
-                Subnet::modify_public_ip
-            ))
-            .read(|s| Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+            F::attr("availability_zone", A::optional_computed(Type::String).force_new())
+                .read_str(AwsSubnet::availability_zone),
+            F::attr("map_public_ip_on_launch", A::optional(Type::Bool).default(Value::Bool(false)))
+                .by(updater!("ec2:ModifySubnetAttribute", Subnet::modify_public_ip))
+                .read(|s| Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
             F::computed("availability_zone_id", AwsSubnet::availability_zone_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, s| match s.subnet_arn() {
                 Some(a) => Value::string(a),
@@ -277,10 +262,7 @@ impl InternetGateway {
         let ec2 = &cx.clients.ec2;
         cx.clients
             .run("ec2:AttachInternetGateway", || {
-                ec2.attach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc)
-                    .send()
+                ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
             })
             .await?;
         Ok(())
@@ -291,10 +273,7 @@ impl InternetGateway {
         // Refused (DependencyViolation) while public addresses are still mapped in the VPC.
         let busy = Some("DependencyViolation");
         let r = delete_call(cx, "ec2:DetachInternetGateway", busy, || {
-            ec2.detach_internet_gateway()
-                .internet_gateway_id(id)
-                .vpc_id(vpc)
-                .send()
+            ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
         })
         .await;
         match r {
@@ -322,8 +301,7 @@ impl ResourceType for InternetGateway {
         let igws = paginate!(
             cx,
             "ec2:DescribeInternetGateways",
-            ec2.describe_internet_gateways()
-                .set_filters(Some(filters.clone())),
+            ec2.describe_internet_gateways().set_filters(Some(filters.clone())),
             internet_gateways
         );
         let shape = InternetGateway::shape();
@@ -342,10 +320,8 @@ impl ResourceType for InternetGateway {
             })
             .await?;
         let igw = out.internet_gateway();
-        let id = returned_id(
-            "ec2:CreateInternetGateway",
-            igw.and_then(|g| g.internet_gateway_id()),
-        )?;
+        let id =
+            returned_id("ec2:CreateInternetGateway", igw.and_then(|g| g.internet_gateway_id()))?;
         if let Some(vpc) = str_attr(planned, "vpc_id") {
             Self::attach(cx, &id, &vpc).await?;
         }
@@ -357,12 +333,9 @@ impl ResourceType for InternetGateway {
             Self::detach(cx, id, &vpc).await?;
         }
         let ec2 = &cx.clients.ec2;
-        delete_call(
-            cx,
-            "ec2:DeleteInternetGateway",
-            Some("DependencyViolation"),
-            || ec2.delete_internet_gateway().internet_gateway_id(id).send(),
-        )
+        delete_call(cx, "ec2:DeleteInternetGateway", Some("DependencyViolation"), || {
+            ec2.delete_internet_gateway().internet_gateway_id(id).send()
+        })
         .await
     }
 }

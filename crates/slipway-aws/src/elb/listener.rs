@@ -23,9 +23,7 @@ fn forward_actions(planned: &Value) -> Vec<Action> {
         .iter()
         .map(|a| {
             Action::builder()
-                .r#type(ActionTypeEnum::from(
-                    str_attr(a, "type").as_deref().unwrap_or("forward"),
-                ))
+                .r#type(ActionTypeEnum::from(str_attr(a, "type").as_deref().unwrap_or("forward")))
                 .set_target_group_arn(str_attr(a, "target_group_arn"))
                 .build()
         })
@@ -43,12 +41,9 @@ impl Listener {
             F::attr("port", A::required(Type::Number))
                 .by(modify)
                 .read(|l| vnum(l.port().map(i64::from))),
-            F::attr(
-                "protocol",
-                A::optional(Type::String).default(Value::string("TCP")),
-            )
-            .by(modify)
-            .read_str(|l| l.protocol().map(ProtocolEnum::as_str)),
+            F::attr("protocol", A::optional(Type::String).default(Value::string("TCP")))
+                .by(modify)
+                .read_str(|l| l.protocol().map(ProtocolEnum::as_str)),
             F::computed("arn", AwsListener::listener_arn),
             F::block(
                 "default_action",
@@ -95,10 +90,7 @@ impl ResourceType for Listener {
                 .map(|x| {
                     Value::Map(attrs(vec![
                         ("type", x.get_attr("type").unwrap_or(Value::Null)),
-                        (
-                            "target_group_arn",
-                            x.get_attr("target_group_arn").unwrap_or(Value::Null),
-                        ),
+                        ("target_group_arn", x.get_attr("target_group_arn").unwrap_or(Value::Null)),
                     ]))
                 })
                 .collect();
@@ -113,9 +105,7 @@ impl ResourceType for Listener {
         let r = cx
             .clients
             .call("elbv2:DescribeListeners", || {
-                elb.describe_listeners()
-                    .set_listener_arns(Some(ids.to_vec()))
-                    .send()
+                elb.describe_listeners().set_listener_arns(Some(ids.to_vec())).send()
             })
             .await;
         let resp = match r {
@@ -153,10 +143,9 @@ impl ResourceType for Listener {
         c: Create<'_>,
     ) -> Result<Option<String>, ProviderError> {
         let planned = c.planned;
-        let (Some(lb), Some(port)) = (
-            str_attr(planned, "load_balancer_arn"),
-            int_attr(planned, "port"),
-        ) else {
+        let (Some(lb), Some(port)) =
+            (str_attr(planned, "load_balancer_arn"), int_attr(planned, "port"))
+        else {
             return Ok(None);
         };
         Ok(self
@@ -182,10 +171,7 @@ impl ResourceType for Listener {
                     .send()
             })
             .await?;
-        returned_id(
-            "elbv2:CreateListener",
-            out.listeners().first().and_then(|l| l.listener_arn()),
-        )
+        returned_id("elbv2:CreateListener", out.listeners().first().and_then(|l| l.listener_arn()))
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
         let elb = &cx.clients.elb;
@@ -203,10 +189,7 @@ impl Listener {
         prior: &Value,
         planned: &Value,
     ) -> Result<(), ProviderError> {
-        if !["port", "protocol", "default_action"]
-            .iter()
-            .any(|k| changed(prior, planned, k))
-        {
+        if !["port", "protocol", "default_action"].iter().any(|k| changed(prior, planned, k)) {
             return Ok(());
         }
         let elb = &cx.clients.elb;
@@ -254,11 +237,8 @@ impl Listener {
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => return Err(to_provider_error("elbv2:DescribeListeners", e)),
         };
-        let arns: Vec<String> = resp
-            .listeners()
-            .iter()
-            .filter_map(|l| l.listener_arn().map(str::to_string))
-            .collect();
+        let arns: Vec<String> =
+            resp.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
         if arns.is_empty() {
             return Ok(Vec::new());
         }

@@ -24,28 +24,19 @@ impl LoadBalancer {
         vec![
             F::attr("name", A::optional_computed(Type::String).force_new())
                 .read_str(AwsLoadBalancer::load_balancer_name),
-            F::attr(
-                "internal",
-                A::optional(Type::Bool)
-                    .force_new()
-                    .default(Value::Bool(false)),
-            )
-            .read(|l| Value::Bool(l.scheme() == Some(&LoadBalancerSchemeEnum::Internal))),
+            F::attr("internal", A::optional(Type::Bool).force_new().default(Value::Bool(false)))
+                .read(|l| Value::Bool(l.scheme() == Some(&LoadBalancerSchemeEnum::Internal))),
             F::attr(
                 "load_balancer_type",
-                A::optional(Type::String)
-                    .force_new()
-                    .default(Value::string("network")),
+                A::optional(Type::String).force_new().default(Value::string("network")),
             )
             .read_str(|l| l.r#type().map(LoadBalancerTypeEnum::as_str)),
-            F::attr(
-                "subnets",
-                A::required(Type::List(Box::new(Type::String))).force_new(),
-            )
-            .read(|l| {
-                let zones = l.availability_zones().iter();
-                vset(zones.filter_map(|z| z.subnet_id().map(str::to_string)))
-            }),
+            F::attr("subnets", A::required(Type::List(Box::new(Type::String))).force_new()).read(
+                |l| {
+                    let zones = l.availability_zones().iter();
+                    vset(zones.filter_map(|z| z.subnet_id().map(str::to_string)))
+                },
+            ),
             F::computed("arn", AwsLoadBalancer::load_balancer_arn),
             F::computed("dns_name", AwsLoadBalancer::dns_name),
             F::computed("zone_id", AwsLoadBalancer::canonical_hosted_zone_id),
@@ -110,9 +101,7 @@ impl ResourceType for LoadBalancer {
             .await?;
         returned_id(
             "elbv2:CreateLoadBalancer",
-            out.load_balancers()
-                .first()
-                .and_then(|l| l.load_balancer_arn()),
+            out.load_balancers().first().and_then(|l| l.load_balancer_arn()),
         )
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {

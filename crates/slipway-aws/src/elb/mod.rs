@@ -60,9 +60,7 @@ macro_rules! paginate_marker {
         loop {
             let resp = $cx
                 .clients
-                .run($api, || {
-                    $build.page_size(400).set_marker(marker.clone()).send()
-                })
+                .run($api, || $build.page_size(400).set_marker(marker.clone()).send())
                 .await?;
             out.extend(resp.$items().iter().cloned());
             match resp.next_marker() {
@@ -118,11 +116,7 @@ async fn elb_tags(cx: &Ctx, arns: &[String]) -> Result<Arc<BTreeMap<String, Tags
                     .filter_map(|l| l.load_balancer_arn())
                     .chain(tgs.iter().filter_map(|t| t.target_group_arn()));
                 let in_state: Vec<String> = listed
-                    .filter(|a| {
-                        TYPES
-                            .iter()
-                            .any(|t| cx.refresh_ids(t).iter().any(|i| i == a))
-                    })
+                    .filter(|a| TYPES.iter().any(|t| cx.refresh_ids(t).iter().any(|i| i == a)))
                     .map(str::to_string)
                     .collect();
                 tags_of_arns(cx, &in_state).await
@@ -143,9 +137,7 @@ async fn tags_of_arns(cx: &Ctx, arns: &[String]) -> Result<BTreeMap<String, Tags
         let resp = cx
             .clients
             .run("elbv2:DescribeTags", || {
-                elb.describe_tags()
-                    .set_resource_arns(Some(chunk.to_vec()))
-                    .send()
+                elb.describe_tags().set_resource_arns(Some(chunk.to_vec())).send()
             })
             .await?;
         for d in resp.tag_descriptions() {
@@ -206,9 +198,5 @@ fn default_name(tags: &Tags, client_token: &str) -> String {
         .collect();
     let base = base.trim_matches('-');
     let h = hex::encode(sha2::Sha256::digest(client_token.as_bytes()));
-    format!(
-        "{}-{}",
-        if base.is_empty() { "slipway" } else { base },
-        &h[..8]
-    )
+    format!("{}-{}", if base.is_empty() { "slipway" } else { base }, &h[..8])
 }

@@ -29,35 +29,16 @@ pub(super) struct TargetGroup;
 
 fn health_check_schema() -> Schema {
     Schema::new()
-        .attr(
-            "protocol",
-            A::optional(Type::String).default(Value::string("TCP")),
-        )
-        .attr(
-            "port",
-            A::optional(Type::String).default(Value::string("traffic-port")),
-        )
+        .attr("protocol", A::optional(Type::String).default(Value::string("TCP")))
+        .attr("port", A::optional(Type::String).default(Value::string("traffic-port")))
         .attr("path", A::optional(Type::String))
-        .attr(
-            "interval",
-            A::optional(Type::Number).default(Value::Number(30.0)),
-        )
-        .attr(
-            "healthy_threshold",
-            A::optional(Type::Number).default(Value::Number(3.0)),
-        )
-        .attr(
-            "unhealthy_threshold",
-            A::optional(Type::Number).default(Value::Number(3.0)),
-        )
+        .attr("interval", A::optional(Type::Number).default(Value::Number(30.0)))
+        .attr("healthy_threshold", A::optional(Type::Number).default(Value::Number(3.0)))
+        .attr("unhealthy_threshold", A::optional(Type::Number).default(Value::Number(3.0)))
 }
 
 fn health_check_defaults(a: &mut Attrs) {
-    let mut h = a
-        .get("health_check")
-        .and_then(Value::as_map)
-        .cloned()
-        .unwrap_or_default();
+    let mut h = a.get("health_check").and_then(Value::as_map).cloned().unwrap_or_default();
     default_attr(&mut h, "protocol", Value::string("TCP"));
     default_attr(&mut h, "port", Value::string("traffic-port"));
     default_attr(&mut h, "path", Value::Null);
@@ -70,11 +51,7 @@ fn health_check_defaults(a: &mut Attrs) {
 impl TargetGroup {
     fn shape() -> Vec<Field<AwsTargetGroup>> {
         type F = Field<AwsTargetGroup>;
-        let fixed = |d: &str| {
-            A::optional(Type::String)
-                .force_new()
-                .default(Value::string(d))
-        };
+        let fixed = |d: &str| A::optional(Type::String).force_new().default(Value::string(d));
         vec![
             F::attr("name", A::optional_computed(Type::String).force_new())
                 .read_str(AwsTargetGroup::target_group_name),
@@ -87,10 +64,7 @@ impl TargetGroup {
                 .read_str(|t| t.target_type().map(TargetTypeEnum::as_str)),
             F::computed("arn", AwsTargetGroup::target_group_arn),
             F::block("health_check", BlockNesting::Single, health_check_schema())
-                .by(updater!(
-                    "elbv2:ModifyTargetGroup",
-                    TargetGroup::modify_health_check
-                ))
+                .by(updater!("elbv2:ModifyTargetGroup", TargetGroup::modify_health_check))
                 .read(|t| {
                     let protocol = t.health_check_protocol().map(ProtocolEnum::as_str);
                     let count = |n: Option<i32>| vnum(n.map(i64::from));
@@ -165,20 +139,14 @@ impl ResourceType for TargetGroup {
                     .set_port(int_attr(planned, "port").map(|p| p as i32))
                     .set_vpc_id(str_attr(planned, "vpc_id"))
                     .target_type(TargetTypeEnum::from(
-                        str_attr(planned, "target_type")
-                            .as_deref()
-                            .unwrap_or("instance"),
+                        str_attr(planned, "target_type").as_deref().unwrap_or("instance"),
                     ));
-                with_health_check!(req, &hc)
-                    .set_tags(Some(declare::elb_tags(tags)))
-                    .send()
+                with_health_check!(req, &hc).set_tags(Some(declare::elb_tags(tags))).send()
             })
             .await?;
         returned_id(
             "elbv2:CreateTargetGroup",
-            out.target_groups()
-                .first()
-                .and_then(|t| t.target_group_arn()),
+            out.target_groups().first().and_then(|t| t.target_group_arn()),
         )
     }
     fn tag_api(&self) -> TagApi {
@@ -225,14 +193,9 @@ impl TargetGroupAttachment {
             "{}|{}|{}",
             str_attr(v, "target_group_arn").unwrap_or_default(),
             str_attr(v, "target_id").unwrap_or_default(),
-            int_attr(v, "port")
-                .map(|p| p.to_string())
-                .unwrap_or_default()
+            int_attr(v, "port").map(|p| p.to_string()).unwrap_or_default()
         );
-        format!(
-            "tga-{}",
-            &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16]
-        )
+        format!("tga-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
     }
 
     fn target(v: &Value) -> TargetDescription {
@@ -339,10 +302,7 @@ impl ResourceType for TargetGroupAttachment {
         let r = cx
             .clients
             .call("elbv2:DeregisterTargets", || {
-                elb.deregister_targets()
-                    .target_group_arn(&g)
-                    .targets(Self::target(prior))
-                    .send()
+                elb.deregister_targets().target_group_arn(&g).targets(Self::target(prior)).send()
             })
             .await
             .map(|_| ());

@@ -38,10 +38,7 @@ impl Inner {
                 let resp = ddb
                     .get_item()
                     .table_name(table)
-                    .key(
-                        "LockID",
-                        aws_sdk_dynamodb::types::AttributeValue::S(self.ddb_key()),
-                    )
+                    .key("LockID", aws_sdk_dynamodb::types::AttributeValue::S(self.ddb_key()))
                     .consistent_read(true)
                     .send()
                     .await
@@ -49,13 +46,12 @@ impl Inner {
                 let Some(item) = resp.item() else {
                     return Ok(None);
                 };
-                let info = item
-                    .get("Info")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| BackendError::LockUnreadable {
+                let info = item.get("Info").and_then(|v| v.as_s().ok()).ok_or_else(|| {
+                    BackendError::LockUnreadable {
                         path: self.lock_location().into(),
                         reason: "no Info attribute".into(),
-                    })?;
+                    }
+                })?;
                 Ok(Some((self.parse_lock(info.as_bytes())?, None)))
             }
         }
@@ -119,10 +115,7 @@ impl Inner {
                 if current.id != info.id {
                     return Ok(false);
                 }
-                match self
-                    .put(&self.lock_key(), body, false, etag.as_deref())
-                    .await?
-                {
+                match self.put(&self.lock_key(), body, false, etag.as_deref()).await? {
                     Ok(_) => Ok(true),
                     // Changed between our read and write: look again next time.
                     Err(f) if f.precondition_failed() || f.conflict() => {
@@ -197,10 +190,7 @@ impl Inner {
                 given: given.into(),
                 holder: Box::new(holder),
             },
-            Ok(None) => BackendError::NotLocked {
-                at: self.url(),
-                detail: String::new(),
-            },
+            Ok(None) => BackendError::NotLocked { at: self.url(), detail: String::new() },
             Err(e) => e,
         }
     }
@@ -222,10 +212,7 @@ impl Inner {
                 });
                 {
                     let mut s = self.session.lock().await;
-                    s.held = Some(Held {
-                        info: info.clone(),
-                        lease: lease.clone(),
-                    });
+                    s.held = Some(Held { info: info.clone(), lease: lease.clone() });
                     s.binding = Binding::default();
                 }
                 self.start_heartbeat(info.clone(), lease);
@@ -278,23 +265,13 @@ impl Inner {
                 }
             }
         });
-        if let Some(old) = self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(task)
-        {
+        if let Some(old) = self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()).replace(task) {
             old.abort();
         }
     }
 
     pub(super) fn stop_heartbeat(&self) {
-        if let Some(h) = self
-            .heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(h) = self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()).take() {
             h.abort();
         }
     }
@@ -344,10 +321,7 @@ impl Inner {
                 given: lock_id.into(),
                 holder: Box::new(h),
             }),
-            None => Err(BackendError::NotLocked {
-                at: self.url(),
-                detail: String::new(),
-            }),
+            None => Err(BackendError::NotLocked { at: self.url(), detail: String::new() }),
         }
     }
 
@@ -361,10 +335,7 @@ impl Inner {
         let (holder, etag) = self
             .get_lock()
             .await?
-            .ok_or_else(|| BackendError::NotLocked {
-                at: self.url(),
-                detail: String::new(),
-            })?;
+            .ok_or_else(|| BackendError::NotLocked { at: self.url(), detail: String::new() })?;
         if holder.id != dead.id {
             return Err(BackendError::LockIdMismatch {
                 at: self.url(),
@@ -373,12 +344,7 @@ impl Inner {
             });
         }
         let key = self.lock_key();
-        let mut req = self
-            .s3()
-            .await?
-            .delete_object()
-            .bucket(&self.cfg.bucket)
-            .key(&key);
+        let mut req = self.s3().await?.delete_object().bucket(&self.cfg.bucket).key(&key);
         if let Some(etag) = etag {
             req = req.if_match(etag);
         }

@@ -74,11 +74,7 @@ fn missing_refs(v: &Value, out: &mut Vec<String>) {
 enum Change {
     /// A changed configuration, applied by the declared updater named `api`; the attribute
     /// `check` reads back as the changed configuration plans it.
-    InPlace {
-        config: fn(&Made) -> Value,
-        api: &'static str,
-        check: &'static str,
-    },
+    InPlace { config: fn(&Made) -> Value, api: &'static str, check: &'static str },
     /// Its only in-place change is its tags (a tagged type without updaters).
     TagsOnly,
     /// Untagged and without updaters (associations, attachments, rules): any change replaces it.
@@ -115,15 +111,7 @@ fn row(
     config: fn(&Made) -> Value,
     change: Change,
 ) -> Row {
-    Row {
-        rtype,
-        address,
-        config,
-        creates,
-        change,
-        resume: Resume::Adopts,
-        changed_later: &[],
-    }
+    Row { rtype, address, config, creates, change, resume: Resume::Adopts, changed_later: &[] }
 }
 
 impl Row {
@@ -175,10 +163,7 @@ fn routes(m: &Made, cidrs: &[&str]) -> Value {
         &cidrs
             .iter()
             .map(|c| {
-                obj(&[
-                    ("cidr_block", s(c)),
-                    ("gateway_id", s(&id(m, "aws_internet_gateway"))),
-                ])
+                obj(&[("cidr_block", s(c)), ("gateway_id", s(&id(m, "aws_internet_gateway")))])
             })
             .collect::<Vec<_>>(),
     )
@@ -190,19 +175,10 @@ fn instance(m: &Made, instance_type: &str) -> Value {
         ("instance_type", s(instance_type)),
         ("subnet_id", s(&id(m, "aws_subnet"))),
         ("private_ip", s("10.20.1.10")),
-        (
-            "vpc_security_group_ids",
-            list(&[s(&id(m, "aws_security_group"))]),
-        ),
-        (
-            "iam_instance_profile",
-            s(&id(m, "aws_iam_instance_profile")),
-        ),
+        ("vpc_security_group_ids", list(&[s(&id(m, "aws_security_group"))])),
+        ("iam_instance_profile", s(&id(m, "aws_iam_instance_profile"))),
         ("user_data", s("#!/bin/sh\necho row\n")),
-        (
-            "root_block_device",
-            obj(&[("volume_size", n(30.0)), ("volume_type", s("gp3"))]),
-        ),
+        ("root_block_device", obj(&[("volume_size", n(30.0)), ("volume_type", s("gp3"))])),
     ])
 }
 
@@ -211,10 +187,7 @@ fn target_group(m: &Made, interval: f64) -> Value {
         ("port", n(6443.0)),
         ("protocol", s("TCP")),
         ("vpc_id", s(&id(m, "aws_vpc"))),
-        (
-            "health_check",
-            obj(&[("protocol", s("TCP")), ("interval", n(interval))]),
-        ),
+        ("health_check", obj(&[("protocol", s("TCP")), ("interval", n(interval))])),
     ])
 }
 
@@ -312,12 +285,7 @@ fn rows() -> Vec<Row> {
             "aws_route_table",
             "aws_route_table.t",
             "ec2:CreateRouteTable",
-            |m| {
-                obj(&[
-                    ("vpc_id", s(&id(m, "aws_vpc"))),
-                    ("route", routes(m, &["0.0.0.0/0"])),
-                ])
-            },
+            |m| obj(&[("vpc_id", s(&id(m, "aws_vpc"))), ("route", routes(m, &["0.0.0.0/0"]))]),
             InPlace {
                 config: |m| {
                     obj(&[
@@ -347,18 +315,10 @@ fn rows() -> Vec<Row> {
             "aws_security_group",
             "aws_security_group.t",
             "ec2:CreateSecurityGroup",
-            |m| {
-                obj(&[
-                    ("vpc_id", s(&id(m, "aws_vpc"))),
-                    ("egress", egress(&[443.0])),
-                ])
-            },
+            |m| obj(&[("vpc_id", s(&id(m, "aws_vpc"))), ("egress", egress(&[443.0]))]),
             InPlace {
                 config: |m| {
-                    obj(&[
-                        ("vpc_id", s(&id(m, "aws_vpc"))),
-                        ("egress", egress(&[443.0, 80.0])),
-                    ])
+                    obj(&[("vpc_id", s(&id(m, "aws_vpc"))), ("egress", egress(&[443.0, 80.0]))])
                 },
                 api: "ec2:AuthorizeSecurityGroup*",
                 check: "egress",
@@ -466,15 +426,9 @@ fn rows() -> Vec<Row> {
             },
             Nothing,
         ),
-        row(
-            "aws_eip",
-            "aws_eip.t",
-            "ec2:AllocateAddress",
-            |_| obj(&[]),
-            TagsOnly,
-        )
-        // The NAT gateway's network interface takes the address.
-        .changed_later(&["association_id", "network_interface", "private_ip"]),
+        row("aws_eip", "aws_eip.t", "ec2:AllocateAddress", |_| obj(&[]), TagsOnly)
+            // The NAT gateway's network interface takes the address.
+            .changed_later(&["association_id", "network_interface", "private_ip"]),
         row(
             "aws_nat_gateway",
             "aws_nat_gateway.t",
@@ -541,11 +495,7 @@ fn rows() -> Vec<Row> {
             "aws_lb_listener.t",
             "elbv2:CreateListener",
             |m| listener(m, 6443.0),
-            InPlace {
-                config: |m| listener(m, 6444.0),
-                api: "elbv2:ModifyListener",
-                check: "port",
-            },
+            InPlace { config: |m| listener(m, 6444.0), api: "elbv2:ModifyListener", check: "port" },
         ),
         row(
             "aws_lb_target_group_attachment",
@@ -597,18 +547,10 @@ fn rows() -> Vec<Row> {
             "aws_s3_bucket_policy",
             "aws_s3_bucket_policy.t",
             "s3:PutBucketPolicy",
-            |m| {
-                obj(&[
-                    ("bucket", s(&id(m, "aws_s3_bucket"))),
-                    ("policy", allow_get("public")),
-                ])
-            },
+            |m| obj(&[("bucket", s(&id(m, "aws_s3_bucket"))), ("policy", allow_get("public"))]),
             InPlace {
                 config: |m| {
-                    obj(&[
-                        ("bucket", s(&id(m, "aws_s3_bucket"))),
-                        ("policy", allow_get("shared")),
-                    ])
+                    obj(&[("bucket", s(&id(m, "aws_s3_bucket"))), ("policy", allow_get("shared"))])
                 },
                 api: "s3:PutBucketPolicy",
                 check: "policy",
@@ -656,19 +598,10 @@ fn problems(rows: &[Row], p: &AwsProvider) -> Vec<String> {
         if !r.address.starts_with(&format!("{rtype}."))
             || crate::addr::ResourceInstanceAddr::parse(r.address).is_err()
         {
-            out.push(format!(
-                "{rtype}: address {} is not of this type",
-                r.address
-            ));
+            out.push(format!("{rtype}: address {} is not of this type", r.address));
         }
-        if r.creates
-            .split_once(':')
-            .is_none_or(|(svc, op)| svc.is_empty() || op.is_empty())
-        {
-            out.push(format!(
-                "{rtype}: creates {:?} is not service:Operation",
-                r.creates
-            ));
+        if r.creates.split_once(':').is_none_or(|(svc, op)| svc.is_empty() || op.is_empty()) {
+            out.push(format!("{rtype}: creates {:?} is not service:Operation", r.creates));
         }
         let mut configs = vec![(r.config)(&made)];
         if let Change::InPlace { config, .. } = r.change {
@@ -677,9 +610,7 @@ fn problems(rows: &[Row], p: &AwsProvider) -> Vec<String> {
         let mut missing = Vec::new();
         configs.iter().for_each(|c| missing_refs(c, &mut missing));
         for m in missing.into_iter().collect::<BTreeSet<_>>() {
-            out.push(format!(
-                "{rtype}: refers to {m}, which no earlier row makes"
-            ));
+            out.push(format!("{rtype}: refers to {m}, which no earlier row makes"));
         }
         made.insert(rtype, obj(&[("id", s(&format!("{rtype}-stand-in")))]));
 
@@ -694,9 +625,7 @@ fn problems(rows: &[Row], p: &AwsProvider) -> Vec<String> {
                     ));
                 }
                 if !fields.iter().any(|f| f.name == check) {
-                    out.push(format!(
-                        "{rtype}: checks {check}, which it does not declare"
-                    ));
+                    out.push(format!("{rtype}: checks {check}, which it does not declare"));
                 }
             }
             Change::TagsOnly => {
@@ -704,9 +633,7 @@ fn problems(rows: &[Row], p: &AwsProvider) -> Vec<String> {
                     out.push(format!("{rtype}: tags only, but the type has no tags"));
                 }
                 if !apis.is_empty() {
-                    out.push(format!(
-                        "{rtype}: tags only, but it declares updaters {apis:?}"
-                    ));
+                    out.push(format!("{rtype}: tags only, but it declares updaters {apis:?}"));
                 }
             }
             Change::Nothing => {
@@ -736,10 +663,8 @@ fn the_table_covers_every_type() {
     assert_eq!(types, registered);
 
     // The check can fail: a type without a row,
-    let without: Vec<Row> = rows()
-        .into_iter()
-        .filter(|r| r.rtype != "aws_volume_attachment")
-        .collect();
+    let without: Vec<Row> =
+        rows().into_iter().filter(|r| r.rtype != "aws_volume_attachment").collect();
     assert_eq!(
         problems(&without, &p),
         vec!["aws_volume_attachment: registered without a lifecycle row".to_string()]
@@ -756,11 +681,7 @@ fn the_table_covers_every_type() {
     untrue[0].change = Change::Nothing;
     let found = problems(&untrue, &p);
     assert_eq!(found.len(), 2, "{found:#?}");
-    assert!(
-        found
-            .iter()
-            .all(|f| f.starts_with("aws_vpc: nothing to change"))
-    );
+    assert!(found.iter().all(|f| f.starts_with("aws_vpc: nothing to change")));
     // and an in-place change through an API that is not one of the type's updaters.
     let mut wrong_api = rows();
     wrong_api[0].change = Change::InPlace {
@@ -778,10 +699,7 @@ fn calls(p: &AwsProvider, before: &BTreeMap<String, u64>, api: &str) -> u64 {
     let op = api.split_once('(').map_or(api, |(op, _)| op);
     if let Some(prefix) = op.strip_suffix('*') {
         let count = |m: &BTreeMap<String, u64>| -> u64 {
-            m.iter()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(_, v)| v)
-                .sum()
+            m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
         };
         count(&p.call_stats()) - count(before)
     } else {
@@ -806,10 +724,7 @@ fn configured(rtype: &str, config: fn(&Made) -> Value, made: &Made) -> Value {
     let v = config(made);
     let mut missing = Vec::new();
     missing_refs(&v, &mut missing);
-    assert!(
-        missing.is_empty(),
-        "{rtype}: refers to {missing:?}, not made yet"
-    );
+    assert!(missing.is_empty(), "{rtype}: refers to {missing:?}, not made yet");
     v
 }
 
@@ -856,11 +771,7 @@ async fn through_its_steps(p: &AwsProvider, r: &Row, made: &Made) -> (Value, Val
     let mut v = match resumed {
         Err(e) => panic!("{rt}: resumed create failed: {e:?}"),
         Ok(again) => {
-            assert_eq!(
-                attr_str(&again, "id"),
-                id,
-                "{rt}: resuming made another object"
-            );
+            assert_eq!(attr_str(&again, "id"), id, "{rt}: resuming made another object");
             assert!(
                 plan_is_noop(p, rt, &again, config.clone()),
                 "{rt}: the plan after resuming is not empty"
@@ -869,12 +780,7 @@ async fn through_its_steps(p: &AwsProvider, r: &Row, made: &Made) -> (Value, Val
         }
     };
 
-    if let Change::InPlace {
-        config: changed,
-        api,
-        check,
-    } = r.change
-    {
+    if let Change::InPlace { config: changed, api, check } = r.change {
         eprintln!("{rt}: change in place ({api})");
         let changed = configured(rt, changed, made);
         // What the change plans for `check`: the changed configuration, normalized the way
@@ -892,19 +798,10 @@ async fn through_its_steps(p: &AwsProvider, r: &Row, made: &Made) -> (Value, Val
         );
         let before = p.call_stats();
         let v2 = update(p, rt, &v, changed.clone()).await;
-        assert_eq!(
-            attr_str(&v2, "id"),
-            id,
-            "{rt}: the change replaced the object"
-        );
+        assert_eq!(attr_str(&v2, "id"), id, "{rt}: the change replaced the object");
         assert!(calls(p, &before, api) >= 1, "{rt}: {api} was not called");
         if api.split_once('(').map_or(api, |(op, _)| op) != r.creates {
-            assert_eq!(
-                calls(p, &before, r.creates),
-                0,
-                "{rt}: the change called {}",
-                r.creates
-            );
+            assert_eq!(calls(p, &before, r.creates), 0, "{rt}: the change called {}", r.creates);
         }
         assert_eq!(v2.get_attr(check), want, "{rt}: {check} after the change");
         assert!(
@@ -927,12 +824,7 @@ async fn through_its_steps(p: &AwsProvider, r: &Row, made: &Made) -> (Value, Val
         assert_eq!(attr(&v2, "tags"), tags, "{rt}: tags after tagging");
         let call = tag_call(p.types[rt].tag_api());
         assert!(calls(p, &before, call) >= 1, "{rt}: {call} was not called");
-        assert_eq!(
-            calls(p, &before, r.creates),
-            0,
-            "{rt}: tagging called {}",
-            r.creates
-        );
+        assert_eq!(calls(p, &before, r.creates), 0, "{rt}: tagging called {}", r.creates);
         assert!(
             plan_is_noop(p, rt, &v2, tagged.clone()),
             "{rt}: the plan after tagging is not empty"
@@ -963,37 +855,28 @@ async fn every_type_through_its_lifecycle() {
     for r in &table {
         let rt = r.rtype;
         let now = read(&p, rt, &[(r.address, &made[rt])]).await;
-        let now = now[0]
-            .clone()
-            .unwrap_or_else(|| panic!("{rt}: refresh does not find it"));
+        let now = now[0].clone().unwrap_or_else(|| panic!("{rt}: refresh does not find it"));
         assert_eq!(
             without(&now, r.changed_later),
             without(&made[rt], r.changed_later),
             "{rt}: refresh differs from the value apply left"
         );
-        assert!(
-            plan_is_noop(&p, rt, &now, configs[rt].clone()),
-            "{rt}: drift after refresh"
-        );
+        assert!(plan_is_noop(&p, rt, &now, configs[rt].clone()), "{rt}: drift after refresh");
     }
     // The same through one whole refresh, where related types share their Describes.
     let batches: Vec<TypeBatch> = table
         .iter()
         .map(|r| TypeBatch {
             rtype: r.rtype.to_string(),
-            requests: vec![ReadRequest {
-                address: addr(r.address),
-                prior: made[r.rtype].clone(),
-            }],
+            requests: vec![ReadRequest { address: addr(r.address), prior: made[r.rtype].clone() }],
         })
         .collect();
     let refreshed = p.read_types(&batches).await;
     for (r, got) in table.iter().zip(refreshed) {
         let rt = r.rtype;
         let got = got.unwrap_or_else(|e| panic!("{rt}: whole refresh failed: {e:?}"));
-        let now = got[0]
-            .clone()
-            .unwrap_or_else(|| panic!("{rt}: the whole refresh does not find it"));
+        let now =
+            got[0].clone().unwrap_or_else(|| panic!("{rt}: the whole refresh does not find it"));
         assert_eq!(
             without(&now, r.changed_later),
             without(&made[rt], r.changed_later),
@@ -1005,9 +888,7 @@ async fn every_type_through_its_lifecycle() {
     for r in table.iter().rev() {
         let rt = r.rtype;
         eprintln!("{rt}: delete");
-        p.delete(rt, &made[rt])
-            .await
-            .unwrap_or_else(|e| panic!("{rt}: delete failed: {e:?}"));
+        p.delete(rt, &made[rt]).await.unwrap_or_else(|e| panic!("{rt}: delete failed: {e:?}"));
         assert_eq!(
             read(&p, rt, &[(r.address, &made[rt])]).await,
             vec![None],

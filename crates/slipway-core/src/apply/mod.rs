@@ -183,9 +183,7 @@ pub struct DeferredProviders {
 
 impl DeferredProviders {
     pub fn new(names: impl IntoIterator<Item = String>) -> DeferredProviders {
-        DeferredProviders {
-            pending: std::sync::Mutex::new(names.into_iter().collect()),
-        }
+        DeferredProviders { pending: std::sync::Mutex::new(names.into_iter().collect()) }
     }
 
     /// Configures `provider` if it is still waiting for its configuration. Operations are
@@ -208,15 +206,9 @@ impl DeferredProviders {
         let handler = AppliedValues { values };
         let (configs, diags) = tokio::task::block_in_place(|| ctx.env.provider_configs(&handler));
         if diags.has_errors() {
-            let msgs: Vec<String> = diags
-                .iter()
-                .filter(|d| d.is_error())
-                .map(|d| d.summary.clone())
-                .collect();
-            return Err(format!(
-                "evaluating the provider \"{name}\" block: {}",
-                msgs.join("; ")
-            ));
+            let msgs: Vec<String> =
+                diags.iter().filter(|d| d.is_error()).map(|d| d.summary.clone()).collect();
+            return Err(format!("evaluating the provider \"{name}\" block: {}", msgs.join("; ")));
         }
         let config = configs.get(name).cloned().unwrap_or(Value::Null);
         if config.contains_unknown() {
@@ -232,9 +224,7 @@ impl DeferredProviders {
             tokio::runtime::Handle::current().block_on(provider.configure(&pctx, &config))
         })
         .map_err(|e| format!("configuring provider \"{name}\": {}", e.message))?;
-        ctx.progress.notice(&format!(
-            "provider \"{name}\" configured from values this apply made"
-        ));
+        ctx.progress.notice(&format!("provider \"{name}\" configured from values this apply made"));
         pending.remove(name);
         Ok(())
     }
@@ -254,15 +244,8 @@ pub struct ApplyContext {
 }
 
 enum Done {
-    Ok {
-        node: NodeIndex,
-        value: Option<Value>,
-        elapsed: Duration,
-    },
-    Err {
-        node: NodeIndex,
-        message: String,
-    },
+    Ok { node: NodeIndex, value: Option<Value>, elapsed: Duration },
+    Err { node: NodeIndex, message: String },
 }
 
 /// Persists what refresh found (drift, objects gone) so state matches reality before changes.
@@ -275,22 +258,15 @@ pub async fn persist_refresh(
         match refreshed.resources.get(addr) {
             None => js.apply(JournalOp::Delete { addr: addr.clone() }).await?,
             Some(n) if n != r => {
-                js.apply(JournalOp::Put {
-                    addr: addr.clone(),
-                    resource: Box::new(n.clone()),
-                })
-                .await?
+                js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(n.clone()) })
+                    .await?
             }
             Some(_) => {}
         }
     }
     for (addr, r) in &refreshed.resources {
         if !current.resources.contains_key(addr) {
-            js.apply(JournalOp::Put {
-                addr: addr.clone(),
-                resource: Box::new(r.clone()),
-            })
-            .await?;
+            js.apply(JournalOp::Put { addr: addr.clone(), resource: Box::new(r.clone()) }).await?;
         }
     }
     Ok(())
@@ -494,9 +470,7 @@ pub async fn apply(
     if interrupted {
         report.interrupted = true;
         for n in ready.into_iter().filter(|&n| !g[n].barrier) {
-            report
-                .skipped
-                .push((changes[g[n].change].addr.clone(), "interrupted".into()));
+            report.skipped.push((changes[g[n].change].addr.clone(), "interrupted".into()));
         }
     }
     // Operations never started because their dependencies were skipped are already listed.
@@ -528,16 +502,9 @@ async fn final_outputs(
         }
     }
     for (name, (v, sensitive)) in &outputs {
-        let o = OutputState {
-            value: v.to_json(),
-            sensitive: *sensitive || v.contains_sensitive(),
-        };
+        let o = OutputState { value: v.to_json(), sensitive: *sensitive || v.contains_sensitive() };
         if js.state().outputs.get(name) != Some(&o) {
-            js.apply(JournalOp::PutOutput {
-                name: name.clone(),
-                output: o,
-            })
-            .await?;
+            js.apply(JournalOp::PutOutput { name: name.clone(), output: o }).await?;
         }
     }
     Ok(outputs)

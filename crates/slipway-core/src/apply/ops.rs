@@ -36,12 +36,7 @@ pub(super) struct Op {
 
 impl Op {
     pub(super) fn new(change: usize, kind: OpKind) -> Op {
-        Op {
-            change,
-            kind,
-            replacing: false,
-            barrier: false,
-        }
+        Op { change, kind, replacing: false, barrier: false }
     }
 }
 
@@ -98,10 +93,7 @@ fn add_operations<'c>(
             }
             Action::Replace => {
                 let cr = g.add_node(Op::new(i, OpKind::Create));
-                let de = g.add_node(Op {
-                    replacing: true,
-                    ..Op::new(i, OpKind::Delete)
-                });
+                let de = g.add_node(Op { replacing: true, ..Op::new(i, OpKind::Delete) });
                 if c.create_before_destroy {
                     edges.add(g, cr, de);
                 } else {
@@ -127,10 +119,7 @@ fn order_after_dependencies(
     let mut creates_of_resource: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
     for (addr, &n) in create_of {
         if addr.key != InstanceKey::None {
-            creates_of_resource
-                .entry(&addr.resource)
-                .or_default()
-                .push(n);
+            creates_of_resource.entry(&addr.resource).or_default().push(n);
         }
     }
     let mut barrier_of: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
@@ -144,10 +133,8 @@ fn order_after_dependencies(
                     && let Some(members) = creates_of_resource.get(&d.resource)
                 {
                     let b = *barrier_of.entry(&d.resource).or_insert_with(|| {
-                        let b = g.add_node(Op {
-                            barrier: true,
-                            ..Op::new(usize::MAX, OpKind::Create)
-                        });
+                        let b =
+                            g.add_node(Op { barrier: true, ..Op::new(usize::MAX, OpKind::Create) });
                         for &m in members {
                             edges.add(g, m, b);
                         }
@@ -187,10 +174,7 @@ fn order_deletes<'a>(
     // per resource for "their deletes" and one for "their creates and updates": pairs would be
     // every dependent × every instance deleted.
     let barrier = |g: &mut DiGraph<Op, ()>| {
-        g.add_node(Op {
-            barrier: true,
-            ..Op::new(usize::MAX, OpKind::Delete)
-        })
+        g.add_node(Op { barrier: true, ..Op::new(usize::MAX, OpKind::Delete) })
     };
     let mut deletes_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
     let mut updates_barrier: HashMap<&ResourceAddr, NodeIndex> = HashMap::new();
@@ -279,9 +263,7 @@ pub(super) fn skip_dependents(
     while let Some(n) = dfs.next(g) {
         // A barrier is no operation: only the operations behind it are reported.
         if waiting.remove(&n).is_some() && !g[n].barrier {
-            report
-                .skipped
-                .push((changes[g[n].change].addr.clone(), why.to_string()));
+            report.skipped.push((changes[g[n].change].addr.clone(), why.to_string()));
         }
     }
 }
@@ -309,10 +291,7 @@ pub const FORCED_CBD: &str = "created before the old object is destroyed: remova
 /// plan without a destroy-first replacement not at all (there is nothing to flip).
 pub fn order_replacements(changes: &mut [ResourceChange], state: &State) -> Ordering {
     let mut forced = Vec::new();
-    if !changes
-        .iter()
-        .any(|c| c.action == Action::Replace && !c.create_before_destroy)
-    {
+    if !changes.iter().any(|c| c.action == Action::Replace && !c.create_before_destroy) {
         return Ordering::Ordered(forced);
     }
     loop {
@@ -451,19 +430,12 @@ mod tests {
     fn order(changes: &[ResourceChange], state: &State) -> Vec<String> {
         let g = build_ops(changes, state);
         let sorted = petgraph::algo::toposort(&g, None).expect("no cycle");
-        sorted
-            .into_iter()
-            .filter(|&n| !g[n].barrier)
-            .map(|n| op_name(&g, changes, n))
-            .collect()
+        sorted.into_iter().filter(|&n| !g[n].barrier).map(|n| op_name(&g, changes, n)).collect()
     }
 
     fn before(order: &[String], a: &str, b: &str) -> bool {
         let at = |s: &str| {
-            order
-                .iter()
-                .position(|o| o == s)
-                .unwrap_or_else(|| panic!("no {s} in {order:?}"))
+            order.iter().position(|o| o == s).unwrap_or_else(|| panic!("no {s} in {order:?}"))
         };
         at(a) < at(b)
     }
@@ -496,18 +468,10 @@ mod tests {
         // As it was: the DAG has a cycle, and it is named.
         let g = build_ops(&changes, &state);
         let cycle = find_cycle(&g, &changes).expect("destroy-first cycles");
-        for step in [
-            "delete t.cert",
-            "create t.cert",
-            "update t.list",
-            "delete t.node[1]",
-        ] {
+        for step in ["delete t.cert", "create t.cert", "update t.list", "delete t.node[1]"] {
             assert!(cycle.contains(&step.to_string()), "{step} in {cycle:?}");
         }
-        assert_eq!(
-            order_replacements(&mut changes, &state),
-            Ordering::Ordered(vec![0])
-        );
+        assert_eq!(order_replacements(&mut changes, &state), Ordering::Ordered(vec![0]));
         assert!(changes[0].create_before_destroy);
         assert_eq!(changes[0].reason.as_deref(), Some(FORCED_CBD));
         // Terraform's create-before-destroy order, and the update before the removal.
@@ -516,10 +480,7 @@ mod tests {
         assert!(before(&o, "update t.list", "delete t.node[1]"), "{o:?}");
         assert!(before(&o, "delete t.node[1]", "delete t.cert"), "{o:?}");
         // Ordered once, a plan stays as it is.
-        assert_eq!(
-            order_replacements(&mut changes, &state),
-            Ordering::Ordered(vec![])
-        );
+        assert_eq!(order_replacements(&mut changes, &state), Ordering::Ordered(vec![]));
     }
 
     #[test]
@@ -530,15 +491,8 @@ mod tests {
         let (mut changes, mut state) = count_shrink();
         changes[0].depends_on = vec![addr("t.req")];
         changes.push(change("t.req", Action::Replace, &[]));
-        state
-            .resources
-            .get_mut(&addr("t.cert"))
-            .unwrap()
-            .dependencies = vec![addr("t.req")];
-        state.resources.insert(
-            addr("t.req"),
-            ResourceState::from_value("test", "t", &Value::Null),
-        );
+        state.resources.get_mut(&addr("t.cert")).unwrap().dependencies = vec![addr("t.req")];
+        state.resources.insert(addr("t.req"), ResourceState::from_value("test", "t", &Value::Null));
         let Ordering::Ordered(mut forced) = order_replacements(&mut changes, &state) else {
             panic!("orderable");
         };
@@ -556,10 +510,7 @@ mod tests {
         // (names unique in the cloud need it), node[1] before the old cert.
         let (mut changes, state) = count_shrink();
         changes.remove(1);
-        assert_eq!(
-            order_replacements(&mut changes, &state),
-            Ordering::Ordered(vec![])
-        );
+        assert_eq!(order_replacements(&mut changes, &state), Ordering::Ordered(vec![]));
         assert!(!changes[0].create_before_destroy);
         let o = order(&changes, &state);
         assert!(before(&o, "delete t.node[1]", "delete t.cert"), "{o:?}");
@@ -576,12 +527,8 @@ mod tests {
             change("t.node[1]", Action::Delete, &[]),
             change("t.node[2]", Action::Delete, &[]),
         ];
-        let state = state(&[
-            ("t.list", &[]),
-            ("t.node[0]", &[]),
-            ("t.node[1]", &[]),
-            ("t.node[2]", &[]),
-        ]);
+        let state =
+            state(&[("t.list", &[]), ("t.node[0]", &[]), ("t.node[1]", &[]), ("t.node[2]", &[])]);
         let o = order(&changes, &state);
         assert!(before(&o, "update t.list", "delete t.node[1]"), "{o:?}");
         assert!(before(&o, "update t.list", "delete t.node[2]"), "{o:?}");

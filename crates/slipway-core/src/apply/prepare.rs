@@ -79,15 +79,8 @@ impl Reply {
 
     fn send(self, r: Result<Option<Value>, String>, started: Instant) {
         let _ = self.tx.send(match r {
-            Ok(value) => Done::Ok {
-                node: self.node,
-                value,
-                elapsed: started.elapsed(),
-            },
-            Err(message) => Done::Err {
-                node: self.node,
-                message,
-            },
+            Ok(value) => Done::Ok { node: self.node, value, elapsed: started.elapsed() },
+            Err(message) => Done::Err { node: self.node, message },
         });
     }
 }
@@ -117,12 +110,8 @@ pub(super) fn prepare_op(
         .for_type(&c.rtype)
         .cloned()
         .ok_or_else(|| format!("no provider for {}", c.rtype))?;
-    let call = Call {
-        provider,
-        rtype: c.rtype.clone(),
-        addr: c.addr.clone(),
-        reply: Reply { node, tx },
-    };
+    let call =
+        Call { provider, rtype: c.rtype.clone(), addr: c.addr.clone(), reply: Reply { node, tx } };
     let config = || config.unwrap_or_else(|| Err("no configuration for this operation".into()));
     match op.kind {
         OpKind::Create => prepare_create(call, c, state, ctx, config()?),
@@ -141,12 +130,7 @@ fn prepare_create(
     ctx: &ApplyContext,
     config: Value,
 ) -> Prepared {
-    let Call {
-        provider,
-        rtype,
-        addr,
-        reply,
-    } = call;
+    let Call { provider, rtype, addr, reply } = call;
     let schema = ctx.registry.resource_schema(&rtype);
     let planned = provider
         .plan(&rtype, None, fill_computed_unknown(&config, schema))
@@ -162,16 +146,12 @@ fn prepare_create(
         None => 1,
     };
     let token = client_token(&stack, &addr, generation);
-    let resuming = prior
-        .as_ref()
-        .is_some_and(|p| p.pending_client_token().is_some());
+    let resuming = prior.as_ref().is_some_and(|p| p.pending_client_token().is_some());
     // The intent keeps the planned object: if the create lands and the run dies, the
     // next refresh finds the object with it (`Provider::recover`), even when it is
     // identified by its configuration rather than by tags.
     let mut intent = ResourceState::from_value(provider.name(), rtype.clone(), &planned);
-    intent.status = ResourceStatus::Creating {
-        client_token: token.clone(),
-    };
+    intent.status = ResourceStatus::Creating { client_token: token.clone() };
     intent.generation = generation;
     intent.dependencies = c.depends_on.clone();
     intent.create_before_destroy = c.create_before_destroy;
@@ -190,10 +170,7 @@ fn prepare_create(
             });
         }
     }
-    let record = JournalOp::Put {
-        addr: addr.clone(),
-        resource: Box::new(intent),
-    };
+    let record = JournalOp::Put { addr: addr.clone(), resource: Box::new(intent) };
     let mut tags = BTreeMap::new();
     tags.insert(STACK_TAG.to_string(), stack);
     tags.insert(ADDRESS_TAG.to_string(), addr.to_string());
@@ -208,11 +185,7 @@ fn prepare_create(
             planned: &planned,
             resuming,
         };
-        provider
-            .create(&rtype, req)
-            .await
-            .map(Some)
-            .map_err(|e| e.message)
+        provider.create(&rtype, req).await.map(Some).map_err(|e| e.message)
     });
     Ok((Some(record), launch))
 }
@@ -220,17 +193,8 @@ fn prepare_create(
 /// An update in place: the configuration, with computed attributes it leaves unset taken from
 /// state, planned by the provider.
 fn prepare_update(call: Call, state: &State, ctx: &ApplyContext, config: Value) -> Prepared {
-    let Call {
-        provider,
-        rtype,
-        addr,
-        reply,
-    } = call;
-    let prior = state
-        .resources
-        .get(&addr)
-        .map(|r| r.value())
-        .ok_or("not in state any more")?;
+    let Call { provider, rtype, addr, reply } = call;
+    let prior = state.resources.get(&addr).map(|r| r.value()).ok_or("not in state any more")?;
     let schema = ctx.registry.resource_schema(&rtype);
     let mut proposed = config.as_map().cloned().unwrap_or_default();
     if let Some(s) = schema {
@@ -240,18 +204,12 @@ fn prepare_update(call: Call, state: &State, ctx: &ApplyContext, config: Value) 
             }
         }
     }
-    let planned = provider
-        .plan(&rtype, Some(&prior), Value::Map(proposed))
-        .map_err(|e| e.message)?
-        .planned;
+    let planned =
+        provider.plan(&rtype, Some(&prior), Value::Map(proposed)).map_err(|e| e.message)?.planned;
     Ok((
         None,
         reply.launch(async move {
-            provider
-                .update(&rtype, &prior, &planned)
-                .await
-                .map(Some)
-                .map_err(|e| e.message)
+            provider.update(&rtype, &prior, &planned).await.map(Some).map_err(|e| e.message)
         }),
     ))
 }
@@ -259,12 +217,7 @@ fn prepare_update(call: Call, state: &State, ctx: &ApplyContext, config: Value) 
 /// A delete: of the deposed object for a `create_before_destroy` replacement, else of the
 /// object in state; an interrupted create is recovered first.
 fn prepare_delete(call: Call, op: &Op, c: &ResourceChange, state: &State) -> Prepared {
-    let Call {
-        provider,
-        rtype,
-        addr,
-        reply,
-    } = call;
+    let Call { provider, rtype, addr, reply } = call;
     let state_entry = state.resources.get(&addr).cloned();
     // With create_before_destroy the object to delete is the deposed one.
     let victim = match (&state_entry, op.replacing && c.create_before_destroy) {
@@ -290,11 +243,7 @@ fn prepare_delete(call: Call, op: &Op, c: &ResourceChange, state: &State) -> Pre
             };
             // None: already gone from state, or a pending create that made nothing.
             match victim {
-                Some(v) => provider
-                    .delete(&rtype, &v)
-                    .await
-                    .map(|_| None)
-                    .map_err(|e| e.message),
+                Some(v) => provider.delete(&rtype, &v).await.map(|_| None).map_err(|e| e.message),
                 None => Ok(None),
             }
         }),
@@ -303,20 +252,11 @@ fn prepare_delete(call: Call, op: &Op, c: &ResourceChange, state: &State) -> Pre
 
 /// A data source read.
 fn prepare_read(call: Call, config: Value) -> Prepared {
-    let Call {
-        provider,
-        rtype,
-        addr: _,
-        reply,
-    } = call;
+    let Call { provider, rtype, addr: _, reply } = call;
     Ok((
         None,
         reply.launch(async move {
-            provider
-                .read_data(&rtype, &config)
-                .await
-                .map(Some)
-                .map_err(|e| e.message)
+            provider.read_data(&rtype, &config).await.map(Some).map_err(|e| e.message)
         }),
     ))
 }
@@ -343,10 +283,7 @@ pub(super) fn finish_op(
                 r.generation = 1;
             }
             values.insert(c.addr.clone(), v);
-            vec![JournalOp::Put {
-                addr: c.addr.clone(),
-                resource: Box::new(r),
-            }]
+            vec![JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }]
         }
         OpKind::Read => {
             if let Some(v) = value {
@@ -362,17 +299,12 @@ pub(super) fn finish_op(
                 match state.resources.get(&c.addr).cloned() {
                     Some(mut r) => {
                         r.deposed.pop();
-                        vec![JournalOp::Put {
-                            addr: c.addr.clone(),
-                            resource: Box::new(r),
-                        }]
+                        vec![JournalOp::Put { addr: c.addr.clone(), resource: Box::new(r) }]
                     }
                     None => Vec::new(),
                 }
             } else if state.resources.contains_key(&c.addr) {
-                vec![JournalOp::Delete {
-                    addr: c.addr.clone(),
-                }]
+                vec![JournalOp::Delete { addr: c.addr.clone() }]
             } else {
                 Vec::new()
             }

@@ -118,9 +118,7 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BackendErr
 
 fn fsync_dir(dir: &Path) -> Result<(), BackendError> {
     // A rename or create is durable only once the directory entry is.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync directory", dir))
 }
 
 /// Writes `bytes` to `path` through a temp file and rename; fsyncs file and directory.
@@ -175,10 +173,7 @@ impl LocalBackend {
                 ),
             });
         }
-        Ok(LocalBackend::in_dir_with(
-            state_dir.join(environment),
-            codec,
-        ))
+        Ok(LocalBackend::in_dir_with(state_dir.join(environment), codec))
     }
 
     /// The backend whose files live directly in `dir`.
@@ -254,8 +249,7 @@ impl LocalBackend {
     }
     pub fn write_blocking(&self, state: &State) -> Result<WriteReceipt, BackendError> {
         let bytes = state.to_vec()?;
-        self.inner
-            .write(&state.lineage, state.serial, &bytes, false)
+        self.inner.write(&state.lineage, state.serial, &bytes, false)
     }
 }
 
@@ -277,12 +271,10 @@ impl Inner {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("read lock", &self.lock_path)(e)),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| BackendError::LockUnreadable {
-                path: self.lock_path.clone(),
-                reason: e.to_string(),
-            })
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| BackendError::LockUnreadable {
+            path: self.lock_path.clone(),
+            reason: e.to_string(),
+        })
     }
 
     fn lock(&self, info: LockInfo) -> Result<LockInfo, BackendError> {
@@ -298,17 +290,13 @@ impl Inner {
         // own, then hard-linked to `state.lock` (which fails if that exists). Creating
         // `state.lock` and then writing it left an empty lock whenever the process was killed
         // between the two, and an empty lock names no holder: nobody could tell it was dead.
-        let staged = self
-            .dir
-            .join(format!("state.lock.{}.{}.tmp", std::process::id(), info.id));
+        let staged = self.dir.join(format!("state.lock.{}.{}.tmp", std::process::id(), info.id));
         {
             let mut f = File::create(&staged).map_err(io_err("write lock", &staged))?;
-            f.write_all(&body)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| {
-                    let _ = fs::remove_file(&staged);
-                    io_err("write lock", &staged)(e)
-                })?;
+            f.write_all(&body).and_then(|()| f.sync_all()).map_err(|e| {
+                let _ = fs::remove_file(&staged);
+                io_err("write lock", &staged)(e)
+            })?;
         }
         let _cleanup = RemoveOnDrop(&staged);
         let mut unreadable = 0;
@@ -423,10 +411,7 @@ impl Inner {
 
     fn force_unlock(&self, lock_id: &str) -> Result<(), BackendError> {
         if !self.dir.is_dir() {
-            return Err(BackendError::NotLocked {
-                at: self.at(),
-                detail: String::new(),
-            });
+            return Err(BackendError::NotLocked { at: self.at(), detail: String::new() });
         }
         let _guard = self.removal_guard()?;
         match self.read_lock()? {
@@ -444,10 +429,7 @@ impl Inner {
                 given: lock_id.into(),
                 holder: Box::new(h),
             }),
-            None => Err(BackendError::NotLocked {
-                at: self.at(),
-                detail: String::new(),
-            }),
+            None => Err(BackendError::NotLocked { at: self.at(), detail: String::new() }),
         }
     }
 
@@ -455,9 +437,7 @@ impl Inner {
         let bytes = match fs::read(&self.state_path) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let journal_len = fs::metadata(&self.journal_path)
-                    .map(|m| m.len())
-                    .unwrap_or(0);
+                let journal_len = fs::metadata(&self.journal_path).map(|m| m.len()).unwrap_or(0);
                 if journal_len > 0 {
                     // Never silently start over: the journal may record real cloud objects.
                     return Err(BackendError::Protocol {
@@ -545,11 +525,7 @@ impl Inner {
         };
         let mut line = Vec::new();
         for (i, op) in ops.iter().enumerate() {
-            line.extend(encode_record_with(
-                &self.codec,
-                b.records + 1 + i as u64,
-                op,
-            )?);
+            line.extend(encode_record_with(&self.codec, b.records + 1 + i as u64, op)?);
         }
         let result = self.append_line(b, &line);
         if let Err(e) = result {
@@ -563,10 +539,8 @@ impl Inner {
         }
         b.records += ops.len() as u64;
         b.journal_len += line.len() as u64;
-        self.journal_records
-            .fetch_add(ops.len() as u64, Ordering::Relaxed);
-        self.journal_bytes
-            .fetch_add(line.len() as u64, Ordering::Relaxed);
+        self.journal_records.fetch_add(ops.len() as u64, Ordering::Relaxed);
+        self.journal_bytes.fetch_add(line.len() as u64, Ordering::Relaxed);
         Ok(AppendReceipt {
             seq: b.records,
             serial: b.snapshot_serial + b.records,
@@ -590,18 +564,15 @@ impl Inner {
                 // Empty, stale, or with a torn header: start it afresh over our snapshot.
                 let header = encode_header_with(&self.codec, &b.lineage, b.snapshot_serial)?;
                 f.set_len(0).map_err(io_err("truncate journal", path))?;
-                f.write_all(&header)
-                    .map_err(io_err("write journal", path))?;
+                f.write_all(&header).map_err(io_err("write journal", path))?;
                 f.sync_all().map_err(io_err("fsync journal", path))?;
                 fsync_dir(&self.dir)?;
                 b.journal_len = header.len() as u64;
             } else {
                 // Drop a torn tail, so the new record follows the last valid one.
-                f.set_len(b.journal_len)
-                    .map_err(io_err("truncate journal", path))?;
+                f.set_len(b.journal_len).map_err(io_err("truncate journal", path))?;
             }
-            f.seek(SeekFrom::Start(b.journal_len))
-                .map_err(io_err("seek journal", path))?;
+            f.seek(SeekFrom::Start(b.journal_len)).map_err(io_err("seek journal", path))?;
             b.file = Some(f);
         }
         let Some(f) = b.file.as_mut() else {
@@ -612,10 +583,7 @@ impl Inner {
     }
 
     fn inner_codec_open(&self, stored: &[u8]) -> Result<Vec<u8>, BackendError> {
-        Ok(self
-            .codec
-            .open(stored, &self.at())
-            .map_err(crate::state::StateError::from)?)
+        Ok(self.codec.open(stored, &self.at()).map_err(crate::state::StateError::from)?)
     }
 
     /// `plain` is the snapshot's JSON; it is sealed here when encryption is configured.
@@ -626,10 +594,7 @@ impl Inner {
         plain: &[u8],
         replace_empty: bool,
     ) -> Result<WriteReceipt, BackendError> {
-        let sealed = self
-            .codec
-            .seal(plain)
-            .map_err(crate::state::StateError::from)?;
+        let sealed = self.codec.seal(plain).map_err(crate::state::StateError::from)?;
         let bytes = &sealed[..];
         let mut s = self.session();
         self.check_held(&s)?;
@@ -673,8 +638,7 @@ impl Inner {
         fs::rename(&tmp, &self.state_path)
             .map_err(io_err("rename into place", &self.state_path))?;
         self.snapshot_writes.fetch_add(1, Ordering::Relaxed);
-        self.snapshot_bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.snapshot_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         // The new snapshot must be durable before the journal over the old one is replaced;
         // otherwise a power loss could keep the old snapshot and lose its journal. If that
         // cannot be confirmed, nothing more may be written until the state is read again.
@@ -695,10 +659,7 @@ impl Inner {
         if let Binding::Bound(b) = &mut s.binding {
             b.journal_len = header.len() as u64;
         }
-        Ok(WriteReceipt {
-            serial,
-            bytes: bytes.len() as u64,
-        })
+        Ok(WriteReceipt { serial, bytes: bytes.len() as u64 })
     }
 
     /// Makes the current snapshot (if any) the backup, atomically: a hard link costs no copy;
@@ -715,19 +676,15 @@ impl Inner {
         if !self.codec.is_current(&current) {
             // Plaintext (or sealed under a retired key) while this codec writes otherwise: the
             // backup is re-sealed, so no plaintext copy is left behind by an encrypted run.
-            let resealed = self
-                .codec
-                .reseal(&current, &self.at())
-                .map_err(crate::state::StateError::from)?;
+            let resealed =
+                self.codec.reseal(&current, &self.at()).map_err(crate::state::StateError::from)?;
             let tmp = write_tmp(&self.backup_path, &resealed)?;
             return fs::rename(&tmp, &self.backup_path)
                 .map_err(io_err("rename into place", &self.backup_path));
         }
         if fs::hard_link(&self.state_path, &tmp).is_err() {
             fs::copy(&self.state_path, &tmp).map_err(io_err("copy state to backup", &tmp))?;
-            File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err("fsync", &tmp))?;
+            File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err("fsync", &tmp))?;
         }
         fs::rename(&tmp, &self.backup_path).map_err(io_err("rename into place", &self.backup_path))
     }
@@ -737,9 +694,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackendError> + Send + 'static,
 ) -> Result<T, BackendError> {
     // File I/O and fsync block; keep them off the async worker threads.
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BackendError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| BackendError::Internal(e.to_string()))?
 }
 
 #[async_trait::async_trait]
@@ -811,10 +766,7 @@ mod tests {
         let obj = Value::Map(
             [
                 ("id".to_string(), Value::string(format!("i-{i:08}"))),
-                (
-                    "secret".to_string(),
-                    Value::string(format!("s{i}")).mark_sensitive(),
-                ),
+                ("secret".to_string(), Value::string(format!("s{i}")).mark_sensitive()),
             ]
             .into(),
         );
@@ -849,10 +801,7 @@ mod tests {
         }
         s.outputs.insert(
             "o".into(),
-            OutputState {
-                value: serde_json::json!({"a": 1}),
-                sensitive: true,
-            },
+            OutputState { value: serde_json::json!({"a": 1}), sensitive: true },
         );
         s.serial += 1;
         b.write_blocking(&s).unwrap();
@@ -877,19 +826,10 @@ mod tests {
             s.apply(&put(i));
             assert_eq!((r.seq, r.serial), (i as u64 + 1, 1 + i as u64 + 1));
         }
-        b.append_blocking(&JournalOp::Delete {
-            addr: addr("aws_instance.node[0]"),
-        })
-        .unwrap();
-        s.apply(&JournalOp::Delete {
-            addr: addr("aws_instance.node[0]"),
-        });
+        b.append_blocking(&JournalOp::Delete { addr: addr("aws_instance.node[0]") }).unwrap();
+        s.apply(&JournalOp::Delete { addr: addr("aws_instance.node[0]") });
         s.serial += 6;
-        assert_eq!(
-            b.stats().snapshot_writes,
-            1,
-            "appends must not rewrite the snapshot"
-        );
+        assert_eq!(b.stats().snapshot_writes, 1, "appends must not rewrite the snapshot");
         let back = reopen(&b).read_blocking().unwrap().unwrap();
         assert_eq!(back, s);
         assert_eq!(back.serial, 7);
@@ -903,10 +843,7 @@ mod tests {
         }
         let len = fs::metadata(b.journal_path()).unwrap().len();
         // Crash mid-write of record 3: cut it in half.
-        let f = OpenOptions::new()
-            .write(true)
-            .open(b.journal_path())
-            .unwrap();
+        let f = OpenOptions::new().write(true).open(b.journal_path()).unwrap();
         f.set_len(len - 40).unwrap();
         drop(f);
 
@@ -915,8 +852,7 @@ mod tests {
         assert_eq!(st.resources.len(), 2);
         assert_eq!(st.serial, 3);
         // The next run appends after the last valid record, not after the torn bytes.
-        b.force_unlock_blocking(&b.lock_holder().unwrap().unwrap().id)
-            .unwrap();
+        b.force_unlock_blocking(&b.lock_holder().unwrap().unwrap().id).unwrap();
         b2.lock_blocking(LockInfo::new("apply")).unwrap();
         b2.read_blocking().unwrap();
         let r = b2.append_blocking(&put(7)).unwrap();
@@ -938,10 +874,7 @@ mod tests {
         fs::write(b.journal_path(), &bytes).unwrap();
         let err = reopen(&b).read_blocking().unwrap_err();
         assert!(
-            matches!(
-                err,
-                BackendError::State(StateError::JournalCorrupt { line: 2, .. })
-            ),
+            matches!(err, BackendError::State(StateError::JournalCorrupt { line: 2, .. })),
             "{err}"
         );
         assert!(err.to_string().contains("state.json.journal"), "{err}");
@@ -966,16 +899,10 @@ mod tests {
         // The serial may not go backwards, nor may another lineage overwrite this one.
         let mut old = s.clone();
         old.serial = 3;
-        assert!(matches!(
-            b.write_blocking(&old),
-            Err(BackendError::Conflict { .. })
-        ));
+        assert!(matches!(b.write_blocking(&old), Err(BackendError::Conflict { .. })));
         let mut other = State::new("dev-x");
         other.serial = 100;
-        assert!(matches!(
-            b.write_blocking(&other),
-            Err(BackendError::Conflict { .. })
-        ));
+        assert!(matches!(b.write_blocking(&other), Err(BackendError::Conflict { .. })));
     }
 
     #[test]
@@ -1006,19 +933,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBackend::new(dir.path(), "dev").unwrap();
         let s = State::new("x");
-        assert!(matches!(
-            b.write_blocking(&s),
-            Err(BackendError::NotLocked { .. })
-        ));
-        assert!(matches!(
-            b.append_blocking(&put(0)),
-            Err(BackendError::NotLocked { .. })
-        ));
+        assert!(matches!(b.write_blocking(&s), Err(BackendError::NotLocked { .. })));
+        assert!(matches!(b.append_blocking(&put(0)), Err(BackendError::NotLocked { .. })));
         b.lock_blocking(LockInfo::new("apply")).unwrap();
-        assert!(matches!(
-            b.write_blocking(&s),
-            Err(BackendError::Protocol { .. })
-        ));
+        assert!(matches!(b.write_blocking(&s), Err(BackendError::Protocol { .. })));
         assert!(LocalBackend::new(dir.path(), "../etc").is_err());
     }
 
@@ -1152,10 +1070,7 @@ mod tests {
         // A journal without its snapshot is refused rather than silently dropped.
         fs::remove_file(b.state_path()).unwrap();
         fs::write(b.journal_path(), b"x").unwrap();
-        assert!(matches!(
-            b.read_blocking(),
-            Err(BackendError::Protocol { .. })
-        ));
+        assert!(matches!(b.read_blocking(), Err(BackendError::Protocol { .. })));
         // An empty or garbage lock file is reported, not parsed as a holder.
         fs::write(b.lock_path(), b"").unwrap();
         assert!(matches!(
@@ -1173,13 +1088,10 @@ mod tests {
         let local = LocalBackend::new(dir.path(), "big").unwrap();
         let backend: Arc<dyn Backend> = Arc::new(local.clone());
         backend.lock(LockInfo::new("apply")).await.unwrap();
-        let mut js = JournaledState::open(
-            backend.clone(),
-            || "big-1".into(),
-            CompactionPolicy::default(),
-        )
-        .await
-        .unwrap();
+        let mut js =
+            JournaledState::open(backend.clone(), || "big-1".into(), CompactionPolicy::default())
+                .await
+                .unwrap();
         for i in 0..10_000 {
             js.apply(put(i)).await.unwrap();
         }
@@ -1191,16 +1103,10 @@ mod tests {
         let final_size = fs::metadata(local.state_path()).unwrap().len();
         eprintln!("{stats:?}, final snapshot {final_size} bytes");
         assert_eq!(stats.journal_records, 10_000);
-        assert!(
-            stats.snapshot_bytes < 20 * final_size,
-            "{stats:?} vs final snapshot {final_size}"
-        );
+        assert!(stats.snapshot_bytes < 20 * final_size, "{stats:?} vs final snapshot {final_size}");
         // Geometric growth: a handful of compactions, not one per 1,000 records.
         assert!(stats.snapshot_writes <= 8, "{stats:?}");
-        assert_eq!(
-            reopen(&local).read_blocking().unwrap().unwrap(),
-            final_state
-        );
+        assert_eq!(reopen(&local).read_blocking().unwrap().unwrap(), final_state);
     }
 
     #[tokio::test]
@@ -1215,10 +1121,7 @@ mod tests {
         js.apply(put(0)).await.unwrap();
         // A change the in-memory state never saw (as after a cancelled apply future).
         local.append_blocking(&put(1)).unwrap();
-        assert!(matches!(
-            js.apply(put(2)).await,
-            Err(BackendError::Protocol { .. })
-        ));
+        assert!(matches!(js.apply(put(2)).await, Err(BackendError::Protocol { .. })));
         assert!(js.compact().await.is_err());
         // Nothing was lost: the journal holds all three changes.
         let st = reopen(&local).read_blocking().unwrap().unwrap();
@@ -1241,9 +1144,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(150)).await;
             a.unlock(&held.id).await.unwrap();
         });
-        b.lock_with_timeout(LockInfo::new("plan"), Duration::from_secs(5))
-            .await
-            .unwrap();
+        b.lock_with_timeout(LockInfo::new("plan"), Duration::from_secs(5)).await.unwrap();
         releaser.await.unwrap();
         assert!(b.describe().contains("state.json"));
     }
@@ -1259,10 +1160,7 @@ mod crypt_tests {
 
     fn codec(primary: &str, fallback: Option<&str>) -> Arc<Codec> {
         let k = |p: &str| Key::passphrase(format!("${p}"), p.as_bytes()).unwrap();
-        Arc::new(Codec::new(Some(Keyring {
-            primary: k(primary),
-            fallback: fallback.map(k),
-        })))
+        Arc::new(Codec::new(Some(Keyring { primary: k(primary), fallback: fallback.map(k) })))
     }
 
     fn put(i: usize) -> JournalOp {
@@ -1332,10 +1230,7 @@ mod crypt_tests {
         // No key at all, and plaintext reading under a key, are refused too.
         let none = LocalBackend::new(d.path(), "dev").unwrap();
         assert!(
-            none.read_blocking()
-                .unwrap_err()
-                .to_string()
-                .contains("no encryption is configured")
+            none.read_blocking().unwrap_err().to_string().contains("no encryption is configured")
         );
 
         // Rotation: new primary, old as fallback → reads; the next write seals with the new key,
@@ -1370,10 +1265,7 @@ mod crypt_tests {
         // Under a key, plaintext is refused...
         let strict = LocalBackend::with_codec(d.path(), "dev", codec("k", None)).unwrap();
         let err = strict.read_blocking().unwrap_err().to_string();
-        assert!(
-            err.contains("not encrypted") && err.contains("state migrate"),
-            "{err}"
-        );
+        assert!(err.contains("not encrypted") && err.contains("state migrate"), "{err}");
         // ...unless migrating, which re-writes snapshot, journal and backup sealed.
         let c = Arc::new(Codec::new(codec("k", None).keyring().cloned()).allow_plaintext_read());
         let m = LocalBackend::with_codec(d.path(), "dev", c).unwrap();
@@ -1383,11 +1275,7 @@ mod crypt_tests {
         m.write_blocking(&s).unwrap();
         m.unlock_blocking(&h.id).unwrap();
         for (p, bytes) in all_bytes(&d.path().join("dev")) {
-            assert!(
-                !bytes.windows(7).any(|w| w == b"marker_"),
-                "{} holds plaintext",
-                p.display()
-            );
+            assert!(!bytes.windows(7).any(|w| w == b"marker_"), "{} holds plaintext", p.display());
         }
         assert_eq!(strict.read_blocking().unwrap().unwrap(), s);
     }

@@ -157,10 +157,7 @@ mod tests {
         s.serial = 7;
         s.outputs.insert(
             "o".into(),
-            crate::state::OutputState {
-                value: serde_json::json!("v"),
-                sensitive: false,
-            },
+            crate::state::OutputState { value: serde_json::json!("v"), sensitive: false },
         );
         src.write_blocking(&s).unwrap();
         let id = src.lock_holder().unwrap().unwrap().id;
@@ -172,9 +169,7 @@ mod tests {
             Arc::new(LocalBackend::with_codec(d.path(), "b", codec.clone()).unwrap());
         let check: Arc<dyn Backend> =
             Arc::new(LocalBackend::with_codec(d.path(), "b", keyed("pw")).unwrap());
-        let m = migrate(Arc::new(src.clone()), dst.clone(), check.clone())
-            .await
-            .unwrap();
+        let m = migrate(Arc::new(src.clone()), dst.clone(), check.clone()).await.unwrap();
         assert_eq!((m.serial, m.already_there), (7, false));
         assert_eq!(std::fs::read(src.state_path()).unwrap(), before);
         let stored = std::fs::read(d.path().join("b/state.json")).unwrap();
@@ -182,10 +177,7 @@ mod tests {
         assert_eq!(check.read().await.unwrap().unwrap(), s);
         // Again: a no-op. Into a non-empty, different state: refused.
         assert!(
-            migrate(Arc::new(src.clone()), dst.clone(), check.clone())
-                .await
-                .unwrap()
-                .already_there
+            migrate(Arc::new(src.clone()), dst.clone(), check.clone()).await.unwrap().already_there
         );
         let other = LocalBackend::new(d.path(), "c").unwrap();
         other.lock_blocking(LockInfo::new("t")).unwrap();

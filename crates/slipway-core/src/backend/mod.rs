@@ -198,9 +198,7 @@ fn locked_message(at: &str, holder: &LockInfo, stale: bool) -> String {
         holder.who, holder.pid, holder.operation, holder.created, holder.version, holder.id
     );
     if stale {
-        let why = holder
-            .stale_reason()
-            .unwrap_or_else(|| "the holder is gone".into());
+        let why = holder.stale_reason().unwrap_or_else(|| "the holder is gone".into());
         m.push_str(&format!(
             "; {why}, so the lock is stale: if no other slipway is running, release it with \
              `slipway force-unlock {}`",
@@ -230,11 +228,7 @@ pub enum BackendError {
     #[error("lock file {} is unreadable ({reason}); if no slipway is running, remove it by hand", path.display())]
     LockUnreadable { path: PathBuf, reason: String },
     #[error("lock id `{given}` does not match the lock on {at}, which is {} held by {}", holder.id, holder.who)]
-    LockIdMismatch {
-        at: String,
-        given: String,
-        holder: Box<LockInfo>,
-    },
+    LockIdMismatch { at: String, given: String, holder: Box<LockInfo> },
     #[error("state at {at} is not locked{detail}")]
     NotLocked { at: String, detail: String },
     #[error("state at {at}: {reason}")]
@@ -249,11 +243,7 @@ pub enum BackendError {
         source: std::io::Error,
     },
     #[error("{at}: {op}: {reason}")]
-    Remote {
-        at: String,
-        op: &'static str,
-        reason: String,
-    },
+    Remote { at: String, op: &'static str, reason: String },
     #[error(transparent)]
     State(#[from] StateError),
     #[error("backend task failed: {0}")]
@@ -314,10 +304,7 @@ pub trait Backend: Send + Sync {
     /// state since taking it, and found it empty.
     async fn replace_empty(&self, state: &State) -> Result<WriteReceipt, BackendError> {
         let _ = state;
-        Err(BackendError::Internal(format!(
-            "{} cannot replace an empty state",
-            self.describe()
-        )))
+        Err(BackendError::Internal(format!("{} cannot replace an empty state", self.describe())))
     }
 
     /// Journals several changes at once; a backend that can makes them durable together (one
@@ -352,11 +339,7 @@ pub trait Backend: Send + Sync {
         let mut takeovers = 0;
         loop {
             match self.lock(info.clone()).await {
-                Err(BackendError::Locked {
-                    holder,
-                    stale: true,
-                    at,
-                }) if takeovers < 3 => {
+                Err(BackendError::Locked { holder, stale: true, at }) if takeovers < 3 => {
                     takeovers += 1;
                     tracing::warn!(
                         lock = %at,
@@ -419,13 +402,7 @@ impl JournaledState {
                 s
             }
         };
-        Ok(JournaledState {
-            backend,
-            state,
-            policy,
-            pending: 0,
-            diverged: false,
-        })
+        Ok(JournaledState { backend, state, policy, pending: 0, diverged: false })
     }
 
     pub fn state(&self) -> &State {
@@ -463,11 +440,7 @@ impl JournaledState {
         }
         self.state.serial = receipt.serial;
         self.pending += ops.len() as u64;
-        if self.policy.due(
-            receipt.journal_records,
-            receipt.journal_bytes,
-            receipt.snapshot_bytes,
-        ) {
+        if self.policy.due(receipt.journal_records, receipt.journal_bytes, receipt.snapshot_bytes) {
             self.compact().await?;
         }
         Ok(())
@@ -519,10 +492,7 @@ mod tests {
         // The same pid, now another process (it started at another moment): reused.
         let mut reused = me.clone();
         reused.start_time = Some(me.start_time.unwrap() + 1);
-        assert!(
-            reused.stale_reason().unwrap().contains("started later"),
-            "{reused:?}"
-        );
+        assert!(reused.stale_reason().unwrap().contains("started later"), "{reused:?}");
 
         // This host has booted since: every process of the holder's boot is gone.
         let mut rebooted = me.clone();

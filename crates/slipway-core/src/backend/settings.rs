@@ -88,15 +88,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-const S3_ATTRS: &[&str] = &[
-    "bucket",
-    "key",
-    "region",
-    "endpoint",
-    "encrypt",
-    "dynamodb_table",
-    "lock_ttl",
-];
+const S3_ATTRS: &[&str] =
+    &["bucket", "key", "region", "endpoint", "encrypt", "dynamodb_table", "lock_ttl"];
 
 /// Checks the backend block.
 pub fn backend_spec(block: Option<&BackendBlock>) -> Result<BackendSpec, Diagnostics> {
@@ -167,11 +160,7 @@ pub fn backend_spec(block: Option<&BackendBlock>) -> Result<BackendSpec, Diagnos
             BackendSpec::Local { path: None }
         }
     };
-    if diags.is_empty() {
-        Ok(spec)
-    } else {
-        Err(Diagnostics(diags))
-    }
+    if diags.is_empty() { Ok(spec) } else { Err(Diagnostics(diags)) }
 }
 
 const ENC_ATTRS: &[&str] = &[
@@ -190,10 +179,7 @@ fn key_from(body: &Body, prefix: &str, env_dir: &Path, diags: &mut Vec<Diagnosti
         format!("{prefix}key_env"),
         format!("{prefix}key_file"),
     ];
-    let given: Vec<&String> = names
-        .iter()
-        .filter(|n| body.attrs.contains_key(*n))
-        .collect();
+    let given: Vec<&String> = names.iter().filter(|n| body.attrs.contains_key(*n)).collect();
     if given.len() > 1 {
         diags.push(
             Diagnostic::error(format!(
@@ -206,11 +192,7 @@ fn key_from(body: &Body, prefix: &str, env_dir: &Path, diags: &mut Vec<Diagnosti
     }
     let name = given.first()?.as_str();
     let (value, span) = string_attr(body, name, diags)?;
-    let role = if prefix.is_empty() {
-        "key"
-    } else {
-        "fallback key"
-    };
+    let role = if prefix.is_empty() { "key" } else { "fallback key" };
     let result = if name.ends_with("_file") {
         let path = env_dir.join(&value);
         match std::fs::read(&path) {
@@ -266,9 +248,8 @@ pub fn keyring(
     unknown_attrs(&b.body, "encryption", ENC_ATTRS, &mut diags);
     let primary = key_from(&b.body, "", env_dir, &mut diags);
     let fallback = key_from(&b.body, "fallback_", env_dir, &mut diags);
-    let has_primary = ["passphrase_env", "key_env", "key_file"]
-        .iter()
-        .any(|n| b.body.attrs.contains_key(*n));
+    let has_primary =
+        ["passphrase_env", "key_env", "key_file"].iter().any(|n| b.body.attrs.contains_key(*n));
     if !has_primary {
         diags.push(
             Diagnostic::error("the encryption block needs a key")

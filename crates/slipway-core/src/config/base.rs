@@ -75,9 +75,7 @@ impl Loader<'_> {
             );
             return None;
         }
-        let from = self
-            .file_dir(span.file)
-            .unwrap_or_else(|| module.dir.clone());
+        let from = self.file_dir(span.file).unwrap_or_else(|| module.dir.clone());
         let joined = from.join(path);
         let dir = match joined.canonicalize() {
             Ok(d) if d.is_dir() => d,
@@ -93,11 +91,9 @@ impl Loader<'_> {
         };
         if dir == module.dir {
             self.err(
-                Diagnostic::error(format!(
-                    "`extends = \"{path}\"` names the environment itself"
-                ))
-                .at(span.clone())
-                .hint("a base is another directory: the one holding what environments share"),
+                Diagnostic::error(format!("`extends = \"{path}\"` names the environment itself"))
+                    .at(span.clone())
+                    .hint("a base is another directory: the one holding what environments share"),
             );
             return None;
         }
@@ -130,11 +126,7 @@ impl Loader<'_> {
             self.duplicate_setting("extends", span, first);
             return;
         }
-        settings.extends = Some(Extends {
-            path,
-            span,
-            dir: None,
-        });
+        settings.extends = Some(Extends { path, span, dir: None });
     }
 
     /// A called module's `slipway` block is ignored (with a warning), but an `extends` in it
@@ -226,42 +218,23 @@ mod tests {
     #[test]
     fn a_name_declared_in_the_base_and_the_environment_is_a_duplicate_naming_both() {
         let t = tempfile::tempdir().unwrap();
-        write(
-            t.path(),
-            "environments/dev/main.hcl",
-            &format!("{ENV}\nvariable \"size\" {{}}\n"),
-        );
-        write(
-            t.path(),
-            "modules/base/variables.hcl",
-            "\nvariable \"size\" {}\n",
-        );
+        write(t.path(), "environments/dev/main.hcl", &format!("{ENV}\nvariable \"size\" {{}}\n"));
+        write(t.path(), "modules/base/variables.hcl", "\nvariable \"size\" {}\n");
         let (_, diags, sources) = load_env(t.path(), "environments/dev");
         let errs = errors(&diags);
         assert_eq!(errs.len(), 1, "{diags:?}");
         assert_eq!(errs[0].summary, "duplicate variable \"size\"");
         assert_eq!(at(errs[0], &sources), ("variables.hcl".into(), 2, 1));
         let first = &errs[0].labels[0].span;
-        assert_eq!(
-            sources.get(first.file).path.file_name().unwrap(),
-            "main.hcl"
-        );
+        assert_eq!(sources.get(first.file).path.file_name().unwrap(), "main.hcl");
         assert_eq!(sources.line_col(first.file, first.range.start), (5, 1));
     }
 
     #[test]
     fn extends_in_a_called_module_is_an_error() {
         let t = tempfile::tempdir().unwrap();
-        write(
-            t.path(),
-            "env/main.hcl",
-            "module \"m\" {\n  source = \"../m\"\n}\n",
-        );
-        write(
-            t.path(),
-            "m/main.hcl",
-            "slipway {\n  extends = \"../base\"\n}\n",
-        );
+        write(t.path(), "env/main.hcl", "module \"m\" {\n  source = \"../m\"\n}\n");
+        write(t.path(), "m/main.hcl", "slipway {\n  extends = \"../base\"\n}\n");
         write(t.path(), "base/main.hcl", "variable \"x\" {}\n");
         let (config, diags, sources) = load_env(t.path(), "env");
         let errs = errors(&diags);
@@ -275,30 +248,17 @@ mod tests {
     fn a_base_that_extends_another_directory_is_an_error() {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "environments/dev/main.hcl", ENV);
-        write(
-            t.path(),
-            "modules/base/main.hcl",
-            "slipway {\n  extends = \"../other\"\n}\n",
-        );
+        write(t.path(), "modules/base/main.hcl", "slipway {\n  extends = \"../other\"\n}\n");
         write(t.path(), "modules/other/main.hcl", "variable \"x\" {}\n");
         let (config, diags, sources) = load_env(t.path(), "environments/dev");
         let errs = errors(&diags);
         assert_eq!(errs.len(), 1, "{diags:?}");
-        assert_eq!(
-            errs[0].summary,
-            "a base cannot itself extend another directory"
-        );
+        assert_eq!(errs[0].summary, "a base cannot itself extend another directory");
         assert_eq!(at(errs[0], &sources), ("main.hcl".into(), 2, 13));
         assert!(
-            sources
-                .get(errs[0].labels[0].span.file)
-                .path
-                .ends_with("environments/dev/main.hcl")
+            sources.get(errs[0].labels[0].span.file).path.ends_with("environments/dev/main.hcl")
         );
-        assert!(
-            config.root().variables.is_empty(),
-            "the other directory is not read"
-        );
+        assert!(config.root().variables.is_empty(), "the other directory is not read");
     }
 
     #[test]
@@ -308,41 +268,22 @@ mod tests {
         let (_, diags, sources) = load_env(t.path(), "environments/dev");
         let errs = errors(&diags);
         assert_eq!(errs.len(), 1, "{diags:?}");
-        assert_eq!(
-            errs[0].summary,
-            "the base \"../../modules/base\" is not a directory"
-        );
+        assert_eq!(errs[0].summary, "the base \"../../modules/base\" is not a directory");
         assert_eq!(at(errs[0], &sources), ("main.hcl".into(), 2, 13));
-        assert!(
-            errs[0]
-                .hint
-                .as_deref()
-                .unwrap()
-                .contains("relative to this file")
-        );
+        assert!(errs[0].hint.as_deref().unwrap().contains("relative to this file"));
 
-        write(
-            t.path(),
-            "modules/base/README.md",
-            "no configuration here\n",
-        );
+        write(t.path(), "modules/base/README.md", "no configuration here\n");
         let (_, diags, sources) = load_env(t.path(), "environments/dev");
         let errs = errors(&diags);
         assert_eq!(errs.len(), 1, "{diags:?}");
-        assert_eq!(
-            errs[0].summary,
-            "the base \"../../modules/base\" has no *.hcl files"
-        );
+        assert_eq!(errs[0].summary, "the base \"../../modules/base\" has no *.hcl files");
         assert_eq!(at(errs[0], &sources), ("main.hcl".into(), 2, 13));
     }
 
     #[test]
     fn an_absolute_a_computed_or_a_self_extends_is_an_error() {
         for (extends, summary) in [
-            (
-                "\"/etc\"",
-                "`extends` must be a relative directory, not \"/etc\"",
-            ),
+            ("\"/etc\"", "`extends` must be a relative directory, not \"/etc\""),
             ("\"\"", "`extends` must be a relative directory, not \"\""),
             ("\".\"", "`extends = \".\"` names the environment itself"),
             ("\"../${var.x}\"", "`extends` must be a literal string"),
@@ -370,10 +311,7 @@ mod tests {
         let (config, diags, sources) = load_env(t.path(), "environments/dev");
         let errs = errors(&diags);
         assert_eq!(errs.len(), 1, "{diags:?}");
-        assert_eq!(
-            errs[0].summary,
-            "`extends` is set twice in the slipway settings"
-        );
+        assert_eq!(errs[0].summary, "`extends` is set twice in the slipway settings");
         assert_eq!(at(errs[0], &sources), ("more.hcl".into(), 2, 13));
         assert_eq!(errs[0].labels.len(), 1);
         // The first one still holds: the base is read once.
@@ -409,20 +347,11 @@ mod tests {
             "environments/dev/main.hcl",
             "slipway {\n  required_version = \">= 0.1\"\n  extends = \"../../modules/base\"\n}\n",
         );
-        write(
-            t.path(),
-            "modules/base/main.hcl",
-            "slipway {\n  required_version = \">= 99\"\n}\n",
-        );
+        write(t.path(), "modules/base/main.hcl", "slipway {\n  required_version = \">= 99\"\n}\n");
         let (config, diags, _) = load_env(t.path(), "environments/dev");
         assert!(errors(&diags).is_empty(), "{diags:?}");
-        let reqs: Vec<&str> = config
-            .root()
-            .settings
-            .required_version
-            .iter()
-            .map(|(r, _)| r.as_str())
-            .collect();
+        let reqs: Vec<&str> =
+            config.root().settings.required_version.iter().map(|(r, _)| r.as_str()).collect();
         assert_eq!(reqs, [">= 0.1", ">= 99"]);
     }
 }

@@ -45,14 +45,7 @@ impl Loader<'_> {
                         continue;
                     }
                     let span = attr.name_span.clone();
-                    module.locals.insert(
-                        name.clone(),
-                        Local {
-                            name,
-                            expr: attr.expr,
-                            span,
-                        },
-                    );
+                    module.locals.insert(name.clone(), Local { name, expr: attr.expr, span });
                 }
             }
             "output" => {
@@ -70,9 +63,7 @@ impl Loader<'_> {
                     return;
                 };
                 let description = self.take_literal_string(&mut body, "description");
-                let sensitive = self
-                    .take_literal_bool(&mut body, "sensitive")
-                    .unwrap_or(false);
+                let sensitive = self.take_literal_bool(&mut body, "sensitive").unwrap_or(false);
                 let depends_on = self.take_depends_on(&mut body);
                 self.no_other_attrs(
                     &body,
@@ -144,11 +135,8 @@ impl Loader<'_> {
                 );
             }
             "resource" | "data" => {
-                let mode = if kind == "resource" {
-                    ResourceMode::Managed
-                } else {
-                    ResourceMode::Data
-                };
+                let mode =
+                    if kind == "resource" { ResourceMode::Managed } else { ResourceMode::Data };
                 let Some(l) = self.expect_labels(file, b, 2, "\"type\" \"name\"") else {
                     return;
                 };
@@ -166,12 +154,7 @@ impl Loader<'_> {
                 };
                 let mut body = self.read_body(file, &b.body);
                 let alias = self.take_literal_string(&mut body, "alias");
-                module.providers.push(ProviderBlock {
-                    name: l[0].clone(),
-                    alias,
-                    body,
-                    span,
-                });
+                module.providers.push(ProviderBlock { name: l[0].clone(), alias, body, span });
             }
             "moved" => {
                 let mut body = self.read_body(file, &b.body);
@@ -190,10 +173,7 @@ impl Loader<'_> {
                 if let Some(c) = closest(other, TOP_LEVEL_BLOCKS.iter().copied()) {
                     d = d.hint(format!("did you mean `{c}`?"));
                 } else {
-                    d = d.hint(format!(
-                        "top-level blocks are: {}",
-                        TOP_LEVEL_BLOCKS.join(", ")
-                    ));
+                    d = d.hint(format!("top-level blocks are: {}", TOP_LEVEL_BLOCKS.join(", ")));
                 }
                 self.err(d);
             }
@@ -218,9 +198,9 @@ impl Loader<'_> {
         let mut body = self.read_body(file, &b.body);
         if let Some(attr) = body.attrs.shift_remove("required_version") {
             match literal_string(&attr.expr.expr) {
-                Some(s) => settings
-                    .required_version
-                    .push((s, attr.expr.span().unwrap_or(attr.name_span))),
+                Some(s) => {
+                    settings.required_version.push((s, attr.expr.span().unwrap_or(attr.name_span)))
+                }
                 None => self.err(
                     Diagnostic::error("required_version must be a literal string")
                         .at(attr.name_span),
@@ -303,12 +283,8 @@ impl Loader<'_> {
         };
         let default = body.attrs.shift_remove("default").map(|a| a.expr);
         let description = self.take_literal_string(&mut body, "description");
-        let sensitive = self
-            .take_literal_bool(&mut body, "sensitive")
-            .unwrap_or(false);
-        let nullable = self
-            .take_literal_bool(&mut body, "nullable")
-            .unwrap_or(true);
+        let sensitive = self.take_literal_bool(&mut body, "sensitive").unwrap_or(false);
+        let nullable = self.take_literal_bool(&mut body, "nullable").unwrap_or(true);
         self.no_other_attrs(
             &body,
             "variable",
@@ -328,10 +304,9 @@ impl Loader<'_> {
             let condition = vb.attrs.shift_remove("condition");
             let error_message = vb.attrs.shift_remove("error_message");
             match (condition, error_message) {
-                (Some(c), Some(m)) => validations.push(Validation {
-                    condition: c.expr,
-                    error_message: m.expr,
-                }),
+                (Some(c), Some(m)) => {
+                    validations.push(Validation { condition: c.expr, error_message: m.expr })
+                }
                 _ => self.err(
                     Diagnostic::error("a validation block needs `condition` and `error_message`")
                         .at(nb.span),
@@ -405,12 +380,9 @@ impl Loader<'_> {
 
     pub(super) fn read_lifecycle(&mut self, nb: NestedBlock, lc: &mut Lifecycle) {
         let mut body = nb.body;
-        lc.create_before_destroy = self
-            .take_literal_bool(&mut body, "create_before_destroy")
-            .unwrap_or(false);
-        lc.prevent_destroy = self
-            .take_literal_bool(&mut body, "prevent_destroy")
-            .unwrap_or(false);
+        lc.create_before_destroy =
+            self.take_literal_bool(&mut body, "create_before_destroy").unwrap_or(false);
+        lc.prevent_destroy = self.take_literal_bool(&mut body, "prevent_destroy").unwrap_or(false);
         if let Some(attr) = body.attrs.shift_remove("ignore_changes") {
             match &attr.expr.expr {
                 Expression::Variable(v) if v.as_str() == "all" => lc.ignore_all = true,
@@ -592,14 +564,7 @@ impl Loader<'_> {
                     }
                     out.attrs.insert(
                         name.clone(),
-                        Attr {
-                            name,
-                            name_span,
-                            expr: Expr {
-                                file,
-                                expr: a.value.clone(),
-                            },
-                        },
+                        Attr { name, name_span, expr: Expr { file, expr: a.value.clone() } },
                     );
                 }
                 Structure::Block(b) => out.blocks.push(NestedBlock {

@@ -58,9 +58,7 @@ enum Heredoc {
 /// Whether the text ends inside a heredoc (the console then reads on past blank lines).
 pub fn ends_in_open_heredoc(text: &str) -> bool {
     let mut open = false;
-    scan_heredocs(text.as_bytes(), |_, h| {
-        open |= matches!(h, Heredoc::Unterminated)
-    });
+    scan_heredocs(text.as_bytes(), |_, h| open |= matches!(h, Heredoc::Unterminated));
     open
 }
 
@@ -99,16 +97,10 @@ fn heredoc_at(b: &[u8], i: usize) -> Option<Heredoc> {
         j += 1;
     }
     let id_start = j;
-    if !b
-        .get(j)
-        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-    {
+    if !b.get(j).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') {
         return None;
     }
-    while b
-        .get(j)
-        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
-    {
+    while b.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-') {
         j += 1;
     }
     let delim = &b[id_start..j];
@@ -126,9 +118,8 @@ fn heredoc_at(b: &[u8], i: usize) -> Option<Heredoc> {
         }
         if b[k..].starts_with(delim) {
             let after = k + delim.len();
-            let continues = b
-                .get(after)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
+            let continues =
+                b.get(after).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
             if !continues {
                 return Some(if line == body {
                     Heredoc::Empty { end: after }
@@ -148,10 +139,7 @@ fn line_end(b: &[u8], i: usize) -> usize {
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    b.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    b.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
 /// Skips a quoted template starting at `i` (its `"`), with escapes and `${…}`/`%{…}` nesting

@@ -69,10 +69,7 @@ pub fn parse_file(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(Diagnostic::error(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
+            diags.push(Diagnostic::error(format!("cannot read {}: {e}", path.display())));
             return None;
         }
     };
@@ -115,11 +112,8 @@ pub fn parse_file(
         Ok(body) => Some((id, body)),
         Err(e) => {
             let offset = crate::diag::char_boundary_at_or_after(&text, e.location().offset());
-            let end = text[offset..]
-                .chars()
-                .next()
-                .map(|c| offset + c.len_utf8())
-                .unwrap_or(offset);
+            let end =
+                text[offset..].chars().next().map(|c| offset + c.len_utf8()).unwrap_or(offset);
             diags.push(
                 Diagnostic::error(format!("syntax error: {}", e.message()))
                     .at(Span::new(id, offset..end))
@@ -152,9 +146,8 @@ pub(super) fn label_str(l: &BlockLabel) -> &str {
     }
 }
 
-pub(super) const TOP_LEVEL_BLOCKS: &[&str] = &[
-    "slipway", "provider", "variable", "locals", "output", "module", "resource", "data", "moved",
-];
+pub(super) const TOP_LEVEL_BLOCKS: &[&str] =
+    &["slipway", "provider", "variable", "locals", "output", "module", "resource", "data", "moved"];
 
 impl Loader<'_> {
     pub(super) fn err(&mut self, d: Diagnostic) {
@@ -185,11 +178,7 @@ impl Loader<'_> {
                 return id;
             }
         };
-        let mut module = Module {
-            path,
-            dir: dir.to_path_buf(),
-            ..Module::default()
-        };
+        let mut module = Module { path, dir: dir.to_path_buf(), ..Module::default() };
         for file in files {
             if let Some((fid, body)) = parse_file(&file, self.sources, &mut self.diags) {
                 self.read_top_level(fid, &body, &mut module, id == 0);
@@ -203,16 +192,11 @@ impl Loader<'_> {
         let calls: Vec<String> = module.module_calls.keys().cloned().collect();
         for name in calls {
             let call = &module.module_calls[&name];
-            let (source, source_span, call_span) = (
-                call.source.clone(),
-                call.source_span.clone(),
-                call.span.clone(),
-            );
+            let (source, source_span, call_span) =
+                (call.source.clone(), call.source_span.clone(), call.span.clone());
             // Relative to the directory of the file that says it: a base's calls resolve from
             // the base, not from the environment that extends it.
-            let from = self
-                .file_dir(source_span.file)
-                .unwrap_or_else(|| dir.to_path_buf());
+            let from = self.file_dir(source_span.file).unwrap_or_else(|| dir.to_path_buf());
             if let Some(child_dir) = self.resolve_source(&from, &source, &source_span) {
                 if stack.contains(&child_dir) {
                     self.err(

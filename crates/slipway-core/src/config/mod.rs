@@ -255,12 +255,7 @@ impl Config {
         let mut i = 0;
         while i < out.len() {
             let m = out[i];
-            out.extend(
-                self.modules[m]
-                    .module_calls
-                    .values()
-                    .filter_map(|c| c.child),
-            );
+            out.extend(self.modules[m].module_calls.values().filter_map(|c| c.child));
             i += 1;
         }
         out

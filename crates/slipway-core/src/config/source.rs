@@ -63,20 +63,11 @@ pub fn parse(source: &str) -> Result<GitSource, String> {
         None => (rest, ""),
     };
     let subdir = subdir.trim_matches('/').to_string();
-    if subdir
-        .split('/')
-        .any(|c| c == ".." || c == "." || c == ".git")
-    {
-        return Err(format!(
-            "the subdirectory `{subdir}` must stay inside the repository"
-        ));
+    if subdir.split('/').any(|c| c == ".." || c == "." || c == ".git") {
+        return Err(format!("the subdirectory `{subdir}` must stay inside the repository"));
     }
     git::check_url(url).map_err(|e| e.to_string())?;
-    Ok(GitSource {
-        url: url.to_string(),
-        subdir,
-        reference,
-    })
+    Ok(GitSource { url: url.to_string(), subdir, reference })
 }
 
 /// The cache root: `$SLIPWAY_MODULE_CACHE`, else `$XDG_CACHE_HOME/slipway/modules`, else
@@ -141,10 +132,8 @@ pub struct Resolved {
 /// Resolves a source to a module directory in the cache, fetching when needed, and records the
 /// commit in `lock`.
 pub fn resolve(source: &str, lock: &mut LockFile) -> Result<Resolved, GitError> {
-    let parsed = parse(source).map_err(|message| GitError::BadUrl {
-        url: source.to_string(),
-        message,
-    })?;
+    let parsed =
+        parse(source).map_err(|message| GitError::BadUrl { url: source.to_string(), message })?;
     let cache = cache_dir();
     let repo_dir = cache.join("repos").join(git::repo_dir_name(&parsed.url));
     let tree_of = |commit: &str| cache.join("trees").join(commit);
@@ -169,22 +158,13 @@ pub fn resolve(source: &str, lock: &mut LockFile) -> Result<Resolved, GitError> 
         .get(source)
         .filter(|l| l.url == parsed.url)
         .map(|l| l.commit.clone())
-        .or_else(|| {
-            parsed
-                .reference
-                .clone()
-                .filter(|r| r.len() == 40 && git::is_commit_id(r))
-        });
+        .or_else(|| parsed.reference.clone().filter(|r| r.len() == 40 && git::is_commit_id(r)));
     if let Some(commit) = &pinned
         && tree_of(commit).is_dir()
     {
         let dir = module_dir(commit)?;
         record(lock, source, &parsed, commit);
-        return Ok(Resolved {
-            dir,
-            commit: commit.clone(),
-            offline: true,
-        });
+        return Ok(Resolved { dir, commit: commit.clone(), offline: true });
     }
     let refs = git::fetch(&repo_dir, &parsed.url)?;
     let commit = match &pinned {
@@ -204,11 +184,7 @@ pub fn resolve(source: &str, lock: &mut LockFile) -> Result<Resolved, GitError> 
     }
     let dir = module_dir(&commit)?;
     record(lock, source, &parsed, &commit);
-    Ok(Resolved {
-        dir,
-        commit,
-        offline: false,
-    })
+    Ok(Resolved { dir, commit, offline: false })
 }
 
 fn record(lock: &mut LockFile, source: &str, parsed: &GitSource, commit: &str) {

@@ -62,18 +62,12 @@ pub fn collect(
         .collect();
     env.sort();
     for (name, text) in env {
-        let id = sources.add(
-            Path::new(&format!("<env SLIPWAY_VAR_{name}>")),
-            text.clone(),
-        );
+        let id = sources.add(Path::new(&format!("<env SLIPWAY_VAR_{name}>")), text.clone());
         let span = Span::new(id, 0..text.len());
         out.insert(
             name,
             VarInput {
-                value: RawValue::Text {
-                    text,
-                    span: span.clone(),
-                },
+                value: RawValue::Text { text, span: span.clone() },
                 origin: VarOrigin::Environment,
                 span,
             },
@@ -84,9 +78,7 @@ pub fn collect(
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(".vars.hcl"))
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".vars.hcl"))
                 })
                 .collect()
         })
@@ -140,10 +132,7 @@ fn read_var_file(
     for st in body.iter() {
         match st {
             Structure::Attribute(a) => {
-                let expr = Expr {
-                    file,
-                    expr: a.value.clone(),
-                };
+                let expr = Expr { file, expr: a.value.clone() };
                 let span = expr.span().unwrap_or(Span::new(file, 0..0));
                 out.insert(
                     a.key.as_str().to_string(),

@@ -42,8 +42,7 @@ pub fn convert(value: Value, ty: &Type) -> Result<Value, ConvertError> {
 /// only, so "inf", "NaN" and hex (which Rust's parser or others would accept) are rejected.
 pub fn parse_number(s: &str) -> Option<f64> {
     let ok = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'))
+        && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E'))
         && s.chars().any(|c| c.is_ascii_digit());
     if !ok {
         return None;
@@ -113,10 +112,7 @@ pub fn describe(value: &Value, sensitive: bool) -> String {
         Value::String(s) => {
             let shown: String = s.chars().take(60).collect();
             let more = if shown.len() < s.len() { "…" } else { "" };
-            format!(
-                "string {}{more}",
-                serde_json::to_string(&shown).unwrap_or_default()
-            )
+            format!("string {}{more}", serde_json::to_string(&shown).unwrap_or_default())
         }
         Value::Number(n) => format!("number {}", crate::value::format_number(*n)),
         Value::BigNumber(b) => format!("number {b}"),
@@ -126,10 +122,7 @@ pub fn describe(value: &Value, sensitive: bool) -> String {
 }
 
 fn fail(path: &[PathStep], message: String) -> Result<Value, ConvertError> {
-    Err(ConvertError {
-        path: path.to_vec(),
-        message,
-    })
+    Err(ConvertError { path: path.to_vec(), message })
 }
 
 fn mismatch(path: &[PathStep], ty: &Type, value: &Value, sensitive: bool) -> ConvertError {
@@ -268,12 +261,7 @@ mod tests {
         Value::Map(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
     fn obj(attrs: Vec<(&str, Type, bool)>) -> Type {
-        Type::Object(
-            attrs
-                .into_iter()
-                .map(|(k, t, o)| (k.to_string(), (t, o)))
-                .collect(),
-        )
+        Type::Object(attrs.into_iter().map(|(k, t, o)| (k.to_string(), (t, o))).collect())
     }
 
     #[test]
@@ -291,9 +279,7 @@ mod tests {
 
     #[test]
     fn numbers_reject_non_decimal_spellings() {
-        for bad in [
-            "inf", "NaN", "infinity", "0x10", "", " 1", "1e999", "-", "e",
-        ] {
+        for bad in ["inf", "NaN", "infinity", "0x10", "", " 1", "1e999", "-", "e"] {
             assert!(convert(s(bad), &Type::Number).is_err(), "{bad:?}");
         }
     }
@@ -325,17 +311,10 @@ mod tests {
         let e = convert(value, &ty).unwrap_err();
         assert_eq!(
             e.path,
-            vec![
-                PathStep::Key("nodes".into()),
-                PathStep::Index(2),
-                PathStep::Key("size".into())
-            ]
+            vec![PathStep::Key("nodes".into()), PathStep::Index(2), PathStep::Key("size".into())]
         );
         assert_eq!(e.message, "expected number, got string \"big\"");
-        assert_eq!(
-            e.to_string(),
-            ".nodes[2].size: expected number, got string \"big\""
-        );
+        assert_eq!(e.to_string(), ".nodes[2].size: expected number, got string \"big\"");
     }
 
     #[test]
@@ -353,10 +332,7 @@ mod tests {
 
     #[test]
     fn marks_are_preserved() {
-        assert_eq!(
-            convert(s("5").mark_sensitive(), &Type::Number),
-            Ok(n(5.0).mark_sensitive())
-        );
+        assert_eq!(convert(s("5").mark_sensitive(), &Type::Number), Ok(n(5.0).mark_sensitive()));
         let v = list(vec![n(1.0), s("2").mark_sensitive()]);
         assert_eq!(
             convert(v, &Type::List(Box::new(Type::String))),
@@ -394,10 +370,7 @@ mod tests {
             convert(v.clone(), &Type::Set(Box::new(Type::String))),
             Ok(list(vec![s("a"), s("b")]))
         );
-        assert_eq!(
-            convert(v.clone(), &Type::List(Box::new(Type::String))),
-            Ok(v.clone())
-        );
+        assert_eq!(convert(v.clone(), &Type::List(Box::new(Type::String))), Ok(v.clone()));
         let tuple = Type::Tuple(vec![Type::String, Type::Number, Type::Bool]);
         assert_eq!(
             convert(list(vec![n(1.0), s("2"), s("true")]), &tuple),
@@ -408,23 +381,14 @@ mod tests {
         assert!(convert(map(vec![]), &Type::List(Box::new(Type::Any))).is_err());
         // A set with unknown elements cannot be deduplicated yet; it stays as given.
         let v = list(vec![Value::Unknown, s("a")]);
-        assert_eq!(
-            convert(v.clone(), &Type::Set(Box::new(Type::String))),
-            Ok(v)
-        );
+        assert_eq!(convert(v.clone(), &Type::Set(Box::new(Type::String))), Ok(v));
     }
 
     #[test]
     fn objects_handle_missing_optional_and_extra_attributes() {
-        let ty = obj(vec![
-            ("name", Type::String, false),
-            ("size", Type::Number, true),
-        ]);
+        let ty = obj(vec![("name", Type::String, false), ("size", Type::Number, true)]);
         let v = map(vec![("name", s("a")), ("extra", Value::Bool(true))]);
-        assert_eq!(
-            convert(v, &ty),
-            Ok(map(vec![("name", s("a")), ("size", Value::Null)]))
-        );
+        assert_eq!(convert(v, &ty), Ok(map(vec![("name", s("a")), ("size", Value::Null)])));
         let e = convert(map(vec![("size", n(1.0))]), &ty).unwrap_err();
         assert!(e.message.contains("\"name\""), "{}", e.message);
         assert!(e.message.contains("required"));
@@ -437,11 +401,8 @@ mod tests {
             convert(v, &Type::Map(Box::new(Type::String))),
             Ok(map(vec![("a", s("1")), ("b", s("false"))]))
         );
-        let e = convert(
-            map(vec![("a", list(vec![]))]),
-            &Type::Map(Box::new(Type::String)),
-        )
-        .unwrap_err();
+        let e = convert(map(vec![("a", list(vec![]))]), &Type::Map(Box::new(Type::String)))
+            .unwrap_err();
         assert_eq!(e.path, vec![PathStep::Key("a".into())]);
     }
 

@@ -54,16 +54,12 @@ impl std::fmt::Display for RefRoot {
             RefRoot::Var(n) => write!(f, "var.{n}"),
             RefRoot::Local(n) => write!(f, "local.{n}"),
             RefRoot::Module(n) => write!(f, "module.{n}"),
-            RefRoot::Resource {
-                mode: ResourceMode::Managed,
-                rtype,
-                name,
-            } => write!(f, "{rtype}.{name}"),
-            RefRoot::Resource {
-                mode: ResourceMode::Data,
-                rtype,
-                name,
-            } => write!(f, "data.{rtype}.{name}"),
+            RefRoot::Resource { mode: ResourceMode::Managed, rtype, name } => {
+                write!(f, "{rtype}.{name}")
+            }
+            RefRoot::Resource { mode: ResourceMode::Data, rtype, name } => {
+                write!(f, "data.{rtype}.{name}")
+            }
             RefRoot::CountIndex => f.write_str("count.index"),
             RefRoot::EachKey => f.write_str("each.key"),
             RefRoot::EachValue => f.write_str("each.value"),
@@ -189,14 +185,7 @@ pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoo
         "data" => {
             let t = need(0, "<type>.<name>")?;
             let n = need(1, "<type>.<name>")?;
-            Ok((
-                RefRoot::Resource {
-                    mode: ResourceMode::Data,
-                    rtype: t,
-                    name: n,
-                },
-                2,
-            ))
+            Ok((RefRoot::Resource { mode: ResourceMode::Data, rtype: t, name: n }, 2))
         }
         "count" => match attr(0).as_deref() {
             Some("index") => Ok((RefRoot::CountIndex, 1)),
@@ -221,11 +210,7 @@ pub fn split_reference(base: &str, ops: &[&TraversalOperator]) -> Result<(RefRoo
         rtype => {
             let name = attr(0).ok_or_else(|| format!("unknown name `{rtype}`"))?;
             Ok((
-                RefRoot::Resource {
-                    mode: ResourceMode::Managed,
-                    rtype: rtype.to_string(),
-                    name,
-                },
+                RefRoot::Resource { mode: ResourceMode::Managed, rtype: rtype.to_string(), name },
                 1,
             ))
         }
@@ -383,10 +368,7 @@ impl<'a> Evaluator<'a> {
             // The parser has already stripped the indentation of `<<-` heredocs (and must not
             // strip that of `<<`); dedenting again here stripped it twice.
             Expression::HeredocTemplate(h) => {
-                let was = (
-                    std::mem::replace(&mut self.quoted, false),
-                    self.in_directive,
-                );
+                let was = (std::mem::replace(&mut self.quoted, false), self.in_directive);
                 self.in_directive = 0;
                 // A `<<-` heredoc with directives or strip markers: HCL removes the
                 // indentation of every line, directive bodies included, after applying the
@@ -413,11 +395,8 @@ impl<'a> Evaluator<'a> {
                 }
                 base => {
                     let v = self.eval(base)?;
-                    let ops: Vec<(&TraversalOperator, Span)> = t
-                        .operators
-                        .iter()
-                        .map(|o| (o.value(), self.span(o)))
-                        .collect();
+                    let ops: Vec<(&TraversalOperator, Span)> =
+                        t.operators.iter().map(|o| (o.value(), self.span(o))).collect();
                     self.apply_ops(v, &ops)
                 }
             },
@@ -431,11 +410,7 @@ impl<'a> Evaluator<'a> {
                         Ok(self.unify_conditional(c, b, v).mark_if(sens))
                     }
                     Value::String(s) if s == "true" || s == "false" => {
-                        let branch = if s == "true" {
-                            &c.true_expr
-                        } else {
-                            &c.false_expr
-                        };
+                        let branch = if s == "true" { &c.true_expr } else { &c.false_expr };
                         Ok(self.eval(branch)?.mark_if(sens))
                     }
                     other => Err(self
@@ -499,10 +474,8 @@ impl<'a> Evaluator<'a> {
         if matches!(op, B::And | B::Or) {
             for (v, e) in [(&l, le), (&r, re)] {
                 if !matches!(v, Value::Unknown) && to_bool(v).is_none() {
-                    return Err(self.err(
-                        e,
-                        format!("`{}` needs bools, not {}", op.as_str(), v.type_name()),
-                    ));
+                    return Err(self
+                        .err(e, format!("`{}` needs bools, not {}", op.as_str(), v.type_name())));
                 }
             }
         }
@@ -521,18 +494,12 @@ impl<'a> Evaluator<'a> {
         }
         let num = |v: &Value, e: &Expression| {
             to_number(v).ok_or_else(|| {
-                self.err(
-                    e,
-                    format!("`{}` needs numbers, not {}", op.as_str(), v.type_name()),
-                )
+                self.err(e, format!("`{}` needs numbers, not {}", op.as_str(), v.type_name()))
             })
         };
         let boolean = |v: &Value, e: &Expression| {
             to_bool(v).ok_or_else(|| {
-                self.err(
-                    e,
-                    format!("`{}` needs bools, not {}", op.as_str(), v.type_name()),
-                )
+                self.err(e, format!("`{}` needs bools, not {}", op.as_str(), v.type_name()))
             })
         };
         let cmp = |want: fn(std::cmp::Ordering) -> bool| -> Result<Value, Diagnostic> {
@@ -545,12 +512,12 @@ impl<'a> Evaluator<'a> {
             use super::number::ArithError as A;
             match super::number::arith(o, &l, &r) {
                 Ok(v) => Ok(v),
-                Err(A::NotNumber(0)) => Err(num(&l, le)
-                    .err()
-                    .unwrap_or_else(|| self.err(le, "not a number"))),
-                Err(A::NotNumber(_)) => Err(num(&r, re)
-                    .err()
-                    .unwrap_or_else(|| self.err(re, "not a number"))),
+                Err(A::NotNumber(0)) => {
+                    Err(num(&l, le).err().unwrap_or_else(|| self.err(le, "not a number")))
+                }
+                Err(A::NotNumber(_)) => {
+                    Err(num(&r, re).err().unwrap_or_else(|| self.err(re, "not a number")))
+                }
                 Err(A::DivisionByZero) if o == super::number::Op::Rem => {
                     Err(self.err(re, "modulo by zero"))
                 }
@@ -601,11 +568,8 @@ impl<'a> Evaluator<'a> {
             return v;
         }
         let scope = ResolverShapes(self.resolver);
-        let (taken, other) = if took_true {
-            (&c.true_expr, &c.false_expr)
-        } else {
-            (&c.false_expr, &c.true_expr)
-        };
+        let (taken, other) =
+            if took_true { (&c.true_expr, &c.false_expr) } else { (&c.false_expr, &c.true_expr) };
         let theirs = shape_json(&shape_of(other, &scope, 0));
         // Nothing known of the other branch (a resource attribute, an untyped variable): no
         // conversion, and no walk over this value (which may be large) to type it.
@@ -620,11 +584,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn lookup_binding(&self, name: &str) -> Option<Value> {
-        self.bindings
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
+        self.bindings.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
 }
 
@@ -656,9 +616,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Map(x), Value::Map(y)) => {
             x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+                && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }
         (x, y) => x == y,
     }
@@ -692,17 +650,7 @@ mod tests {
     #[test]
     fn logic_operators_check_both_operand_types_before_short_circuiting() {
         assert_eq!(eval("true || false").unwrap(), Value::Bool(true));
-        assert!(
-            eval("true || \"no\"")
-                .unwrap_err()
-                .summary
-                .contains("needs bools")
-        );
-        assert!(
-            eval("false && 1")
-                .unwrap_err()
-                .summary
-                .contains("needs bools")
-        );
+        assert!(eval("true || \"no\"").unwrap_err().summary.contains("needs bools"));
+        assert!(eval("false && 1").unwrap_err().summary.contains("needs bools"));
     }
 }

@@ -91,17 +91,11 @@ const MAX_STRING: usize = 16 * 1024 * 1024;
 const MAX_WIDTH: i64 = 10_000;
 
 fn err(message: impl Into<String>) -> FunctionError {
-    FunctionError {
-        message: message.into(),
-        arg_index: None,
-    }
+    FunctionError { message: message.into(), arg_index: None }
 }
 
 fn arg_err(i: usize, message: impl Into<String>) -> FunctionError {
-    FunctionError {
-        message: message.into(),
-        arg_index: Some(i),
-    }
+    FunctionError { message: message.into(), arg_index: Some(i) }
 }
 
 /// Per-call context for implementations; `redact` is set when any argument is sensitive, so that
@@ -118,10 +112,7 @@ impl Cx<'_> {
         }
         let shown: String = s.chars().take(60).collect();
         let more = if shown.len() < s.len() { "…" } else { "" };
-        format!(
-            "{}{more}",
-            serde_json::to_string(&shown).unwrap_or_default()
-        )
+        format!("{}{more}", serde_json::to_string(&shown).unwrap_or_default())
     }
 
     fn describe(&self, v: &Value) -> String {
@@ -148,21 +139,11 @@ struct Def {
 }
 
 const fn pure(name: &'static str, min: usize, max: Option<usize>, f: PureFn) -> Def {
-    Def {
-        name,
-        min,
-        max,
-        imp: Imp::Pure(f),
-    }
+    Def { name, min, max, imp: Imp::Pure(f) }
 }
 
 const fn raw(name: &'static str, min: usize, max: Option<usize>, f: RawFn) -> Def {
-    Def {
-        name,
-        min,
-        max,
-        imp: Imp::Raw(f),
-    }
+    Def { name, min, max, imp: Imp::Raw(f) }
 }
 
 const ONE: Option<usize> = Some(1);
@@ -291,9 +272,7 @@ static DEFS: &[Def] = &[
 ];
 
 fn find(name: &str) -> Option<&'static Def> {
-    DEFS.binary_search_by(|d| d.name.cmp(name))
-        .ok()
-        .and_then(|i| DEFS.get(i))
+    DEFS.binary_search_by(|d| d.name.cmp(name)).ok().and_then(|i| DEFS.get(i))
 }
 
 /// Every function name, sorted (for "did you mean" hints).
@@ -326,9 +305,7 @@ pub fn call_function(name: &str, args: Vec<Value>, ctx: &FunctionContext) -> R {
             None => format!("at least {}", def.min),
         };
         let plural = if expected == "1" { "" } else { "s" };
-        return Err(err(format!(
-            "{name}() takes {expected} argument{plural}, got {n}"
-        )));
+        return Err(err(format!("{name}() takes {expected} argument{plural}, got {n}")));
     }
     match def.imp {
         Imp::Raw(f) => f(args),
@@ -338,10 +315,7 @@ pub fn call_function(name: &str, args: Vec<Value>, ctx: &FunctionContext) -> R {
                 return Ok(Value::Unknown.mark_if(sensitive));
             }
             let args: Vec<Value> = args.into_iter().map(|a| a.unmark_deep().0).collect();
-            let cx = Cx {
-                base_dir: ctx.base_dir,
-                redact: sensitive,
-            };
+            let cx = Cx { base_dir: ctx.base_dir, redact: sensitive };
             f(&args, &cx).map(|v| v.mark_if(sensitive))
         }
     }
@@ -371,10 +345,7 @@ fn want_str(v: &Value, i: usize, cx: &Cx) -> Result<String, FunctionError> {
         Value::BigNumber(b) => Ok(b.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Err(not_null(i)),
-        other => Err(arg_err(
-            i,
-            format!("expected string, got {}", cx.describe(other)),
-        )),
+        other => Err(arg_err(i, format!("expected string, got {}", cx.describe(other)))),
     }
 }
 
@@ -385,10 +356,7 @@ fn want_num(v: &Value, i: usize, cx: &Cx) -> Result<f64, FunctionError> {
         Value::String(s) => parse_number(s)
             .ok_or_else(|| arg_err(i, format!("expected number, got {}", cx.describe(v.peel())))),
         Value::Null => Err(not_null(i)),
-        other => Err(arg_err(
-            i,
-            format!("expected number, got {}", cx.describe(other)),
-        )),
+        other => Err(arg_err(i, format!("expected number, got {}", cx.describe(other)))),
     }
 }
 
@@ -396,16 +364,10 @@ fn want_num(v: &Value, i: usize, cx: &Cx) -> Result<f64, FunctionError> {
 fn want_int(v: &Value, i: usize, cx: &Cx) -> Result<i64, FunctionError> {
     let n = want_num(v, i, cx)?;
     if !n.is_finite() || n.fract() != 0.0 {
-        return Err(arg_err(
-            i,
-            format!("expected a whole number, got {}", cx.describe(v.peel())),
-        ));
+        return Err(arg_err(i, format!("expected a whole number, got {}", cx.describe(v.peel()))));
     }
     if n.abs() > 9.0e15 {
-        return Err(arg_err(
-            i,
-            format!("{} is out of range", cx.describe(v.peel())),
-        ));
+        return Err(arg_err(i, format!("{} is out of range", cx.describe(v.peel()))));
     }
     Ok(n as i64)
 }
@@ -415,10 +377,7 @@ fn want_bool(v: &Value, i: usize, cx: &Cx) -> Result<bool, FunctionError> {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
         Value::Null => Err(not_null(i)),
-        other => Err(arg_err(
-            i,
-            format!("expected bool, got {}", cx.describe(other)),
-        )),
+        other => Err(arg_err(i, format!("expected bool, got {}", cx.describe(other)))),
     }
 }
 
@@ -426,10 +385,7 @@ fn want_list<'v>(v: &'v Value, i: usize, cx: &Cx) -> Result<&'v [Value], Functio
     match v.peel() {
         Value::List(items) => Ok(items),
         Value::Null => Err(not_null(i)),
-        other => Err(arg_err(
-            i,
-            format!("expected list, got {}", cx.describe(other)),
-        )),
+        other => Err(arg_err(i, format!("expected list, got {}", cx.describe(other)))),
     }
 }
 
@@ -440,9 +396,7 @@ fn type_err(i: usize, expected: &str, got: &Value) -> FunctionError {
 
 fn check_string_size(len: usize) -> Result<(), FunctionError> {
     if len > MAX_STRING {
-        Err(err(format!(
-            "result would be {len} bytes long, more than the limit of {MAX_STRING}"
-        )))
+        Err(err(format!("result would be {len} bytes long, more than the limit of {MAX_STRING}")))
     } else {
         Ok(())
     }

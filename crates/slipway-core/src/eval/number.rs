@@ -101,11 +101,7 @@ pub fn arith(op: Op, l: &Value, r: &Value) -> Result<Value, ArithError> {
                 Op::Rem => x % y,
                 Op::Div => {
                     let q = x / y;
-                    if q.fract() == 0.0 && q * y == x {
-                        q
-                    } else {
-                        f64::NAN
-                    }
+                    if q.fract() == 0.0 && q * y == x { q } else { f64::NAN }
                 }
             };
             if r.is_finite() && r.abs() < EXACT && r.fract() == 0.0 {
@@ -113,10 +109,7 @@ pub fn arith(op: Op, l: &Value, r: &Value) -> Result<Value, ArithError> {
             }
         }
     }
-    let (x, y) = (
-        big(&a).ok_or(ArithError::OutOfRange)?,
-        big(&b).ok_or(ArithError::OutOfRange)?,
-    );
+    let (x, y) = (big(&a).ok_or(ArithError::OutOfRange)?, big(&b).ok_or(ArithError::OutOfRange)?);
     let out = match op {
         Op::Add => x.add(&y),
         Op::Sub => x.sub(&y),
@@ -172,20 +165,9 @@ mod tests {
             to_text(&arith(Op::Add, &n("9007199254740992"), &n("1")).unwrap()).unwrap(),
             "9007199254740993"
         );
-        assert_eq!(
-            arith(Op::Rem, &n("5"), &n("0")),
-            Err(ArithError::DivisionByZero)
-        );
-        assert_eq!(
-            compare(&n("0.1"), &Value::Number(0.1)),
-            Some(Ordering::Less)
-        );
+        assert_eq!(arith(Op::Rem, &n("5"), &n("0")), Err(ArithError::DivisionByZero));
+        assert_eq!(compare(&n("0.1"), &Value::Number(0.1)), Some(Ordering::Less));
         assert_eq!(arith(Op::Rem, &n("-7"), &n("3")), Ok(Value::Number(-1.0)));
-        assert_eq!(
-            to_text(&arith(Op::Div, &n("1"), &n("3")).unwrap())
-                .unwrap()
-                .len(),
-            157
-        );
+        assert_eq!(to_text(&arith(Op::Div, &n("1"), &n("3")).unwrap()).unwrap().len(), 157);
     }
 }

@@ -31,13 +31,7 @@ pub fn collect(
     out: &mut Vec<Reference>,
     bad: &mut Vec<BadReference>,
 ) {
-    let mut c = Collector {
-        file,
-        bound: bound.to_vec(),
-        out,
-        bad,
-        depth: 0,
-    };
+    let mut c = Collector { file, bound: bound.to_vec(), out, bad, depth: 0 };
     c.expr(e);
 }
 
@@ -59,14 +53,8 @@ impl Collector<'_> {
             return;
         }
         match split_reference(base, ops) {
-            Ok((root, _)) => self.out.push(Reference {
-                root,
-                span: self.span(whole),
-            }),
-            Err(message) => self.bad.push(BadReference {
-                message,
-                span: self.span(whole),
-            }),
+            Ok((root, _)) => self.out.push(Reference { root, span: self.span(whole) }),
+            Err(message) => self.bad.push(BadReference { message, span: self.span(whole) }),
         }
     }
 

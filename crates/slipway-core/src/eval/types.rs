@@ -51,10 +51,7 @@ impl Shape {
             Type::Map(t) => Shape::Map(Box::new(Shape::from_type(t))),
             Type::Tuple(ts) => Shape::Tuple(ts.iter().map(Shape::from_type).collect()),
             Type::Object(attrs) => Shape::Object(
-                attrs
-                    .iter()
-                    .map(|(k, (t, _))| (k.clone(), Shape::from_type(t)))
-                    .collect(),
+                attrs.iter().map(|(k, (t, _))| (k.clone(), Shape::from_type(t))).collect(),
             ),
         }
     }
@@ -147,10 +144,7 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
             for op in ops {
                 // After a splat the operators apply to each element: the result is a list when
                 // the splatted value was a list or set, else a tuple.
-                if matches!(
-                    op,
-                    TraversalOperator::FullSplat(_) | TraversalOperator::AttrSplat(_)
-                ) {
+                if matches!(op, TraversalOperator::FullSplat(_) | TraversalOperator::AttrSplat(_)) {
                     return match shape {
                         Shape::List(_) | Shape::Set(_) => Shape::List(Box::new(Shape::Dyn)),
                         _ => Shape::Dyn,
@@ -197,11 +191,7 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 | "filebase64sha512" | "base64gzip" | "textencodebase64" | "textdecodebase64"
                 | "plantimestamp" | "regex" => {
                     // `regex` with capture groups returns a collection; the value tells.
-                    if name == "regex" {
-                        Shape::Dyn
-                    } else {
-                        Shape::String
-                    }
+                    if name == "regex" { Shape::Dyn } else { Shape::String }
                 }
                 "tonumber" | "length" | "abs" | "ceil" | "floor" | "log" | "max" | "min"
                 | "parseint" | "pow" | "signum" | "sum" | "index" => Shape::Number,
@@ -270,11 +260,7 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 "merge" => {
                     let all_maps = !args.is_empty()
                         && (0..args.len()).all(|i| matches!(arg(i), Shape::Map(_)));
-                    if all_maps {
-                        Shape::Map(Box::new(arg(0).elem()))
-                    } else {
-                        Shape::Dyn
-                    }
+                    if all_maps { Shape::Map(Box::new(arg(0).elem())) } else { Shape::Dyn }
                 }
                 "zipmap" => match arg(1) {
                     Shape::List(s) => Shape::Map(s),
@@ -282,10 +268,7 @@ pub fn shape_of(e: &Expression, scope: &dyn ShapeScope, depth: usize) -> Shape {
                 },
                 "sensitive" | "nonsensitive" | "try" => arg(0),
                 // Its arguments' unified type, as a conditional's.
-                "coalesce" => (0..args.len())
-                    .map(arg)
-                    .reduce(unify_shapes)
-                    .unwrap_or(Shape::Dyn),
+                "coalesce" => (0..args.len()).map(arg).reduce(unify_shapes).unwrap_or(Shape::Dyn),
                 _ => Shape::Dyn,
             }
         }
@@ -337,11 +320,7 @@ pub fn type_json(value: &Value, shape: &Shape) -> Json {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| {
-                        let s = if one {
-                            &shapes[0]
-                        } else {
-                            shapes.get(i).unwrap_or(&Shape::Dyn)
-                        };
+                        let s = if one { &shapes[0] } else { shapes.get(i).unwrap_or(&Shape::Dyn) };
                         type_json(v, s)
                     })
                     .collect();
@@ -349,10 +328,7 @@ pub fn type_json(value: &Value, shape: &Shape) -> Json {
             }
             _ => json!([
                 "tuple",
-                items
-                    .iter()
-                    .map(|v| type_json(v, &Shape::Dyn))
-                    .collect::<Vec<_>>()
+                items.iter().map(|v| type_json(v, &Shape::Dyn)).collect::<Vec<_>>()
             ]),
         },
         Value::Map(map) => match shape {
@@ -381,17 +357,12 @@ pub fn type_json(value: &Value, shape: &Shape) -> Json {
 /// The element type of a list, set or map: the unification of its elements' types (Terraform
 /// converted them all to one type), or what the shape says when it has none.
 fn elem_type<'v>(items: impl Iterator<Item = &'v Value>, shape: &Shape) -> Json {
-    let types: Vec<Json> = items
-        .filter(|v| !v.peel().is_null())
-        .map(|v| type_json(v, shape))
-        .collect();
+    let types: Vec<Json> =
+        items.filter(|v| !v.peel().is_null()).map(|v| type_json(v, shape)).collect();
     if types.is_empty() {
         return shape_json(shape);
     }
-    types
-        .into_iter()
-        .reduce(unify_json)
-        .unwrap_or_else(|| json!("dynamic"))
+    types.into_iter().reduce(unify_json).unwrap_or_else(|| json!("dynamic"))
 }
 
 /// The type a shape alone gives (for collections without elements, and for the branch of a
@@ -442,11 +413,8 @@ fn unify_json(a: Json, b: Json) -> Json {
         (Some((ka, ea)), Some((kb, eb))) => {
             let seq = |k: &str| matches!(k, "tuple" | "list");
             let map = |k: &str| matches!(k, "object" | "map");
-            let all = ea
-                .into_iter()
-                .chain(eb)
-                .reduce(unify_json)
-                .unwrap_or_else(|| json!("dynamic"));
+            let all =
+                ea.into_iter().chain(eb).reduce(unify_json).unwrap_or_else(|| json!("dynamic"));
             if seq(&ka) && seq(&kb) {
                 json!(["list", all])
             } else if map(&ka) && map(&kb) {
@@ -470,12 +438,9 @@ fn unify_shapes(a: Shape, b: Shape) -> Shape {
         (a, b) if a == b => a,
         (S::Dyn, x) | (x, S::Dyn) => x,
         (S::String, S::Number | S::Bool) | (S::Number | S::Bool, S::String) => S::String,
-        (S::Tuple(x), S::Tuple(y)) if x.len() == y.len() => S::Tuple(
-            x.into_iter()
-                .zip(y)
-                .map(|(a, b)| unify_shapes(a, b))
-                .collect(),
-        ),
+        (S::Tuple(x), S::Tuple(y)) if x.len() == y.len() => {
+            S::Tuple(x.into_iter().zip(y).map(|(a, b)| unify_shapes(a, b)).collect())
+        }
         (S::Tuple(x), S::Tuple(y)) => S::List(Box::new(all(x.into_iter().chain(y)))),
         (S::List(e), S::Tuple(y)) | (S::Tuple(y), S::List(e)) => {
             S::List(Box::new(all(std::iter::once(*e).chain(y))))
@@ -484,10 +449,7 @@ fn unify_shapes(a: Shape, b: Shape) -> Shape {
         (S::Set(x), S::Set(y)) => S::Set(Box::new(unify_shapes(*x, *y))),
         (S::Map(x), S::Map(y)) => S::Map(Box::new(unify_shapes(*x, *y))),
         (S::Object(x), S::Object(y)) if x.keys().eq(y.keys()) => S::Object(
-            x.into_iter()
-                .zip(y)
-                .map(|((k, a), (_, b))| (k, unify_shapes(a, b)))
-                .collect(),
+            x.into_iter().zip(y).map(|((k, a), (_, b))| (k, unify_shapes(a, b))).collect(),
         ),
         (S::Object(x), S::Object(y)) => {
             S::Map(Box::new(all(x.into_values().chain(y.into_values()))))
@@ -557,14 +519,12 @@ pub fn unify_types(a: &Json, b: &Json) -> Option<Json> {
                 json!(["map", all(&mut x.values().chain(y.values()))?])
             }
         }
-        ("map", "object") => json!([
-            "map",
-            all(&mut std::iter::once(&ea).chain(attrs(&eb).values()))?
-        ]),
-        ("object", "map") => json!([
-            "map",
-            all(&mut std::iter::once(&eb).chain(attrs(&ea).values()))?
-        ]),
+        ("map", "object") => {
+            json!(["map", all(&mut std::iter::once(&ea).chain(attrs(&eb).values()))?])
+        }
+        ("object", "map") => {
+            json!(["map", all(&mut std::iter::once(&eb).chain(attrs(&ea).values()))?])
+        }
         _ => return None,
     })
 }
@@ -615,11 +575,9 @@ pub fn convert_to_type(v: Value, t: &Json) -> Value {
         }
         (Value::Map(map), Json::Array(arr)) => {
             match (arr.first().and_then(Json::as_str), arr.get(1)) {
-                (Some("map"), Some(e)) => Value::Map(
-                    map.into_iter()
-                        .map(|(k, v)| (k, convert_to_type(v, e)))
-                        .collect(),
-                ),
+                (Some("map"), Some(e)) => {
+                    Value::Map(map.into_iter().map(|(k, v)| (k, convert_to_type(v, e))).collect())
+                }
                 (Some("object"), Some(Json::Object(ts))) => Value::Map(
                     map.into_iter()
                         .map(|(k, v)| match ts.get(&k) {
@@ -659,14 +617,8 @@ mod tests {
             json!(["list", "string"])
         );
         let m = Value::Map(BTreeMap::from([("a".to_string(), Value::Bool(true))]));
-        assert_eq!(
-            ty("{a = true}", m.clone()),
-            json!(["object", {"a": "bool"}])
-        );
+        assert_eq!(ty("{a = true}", m.clone()), json!(["object", {"a": "bool"}]));
         assert_eq!(ty("tomap({a = true})", m), json!(["map", "bool"]));
-        assert_eq!(
-            ty("tolist([])", Value::List(vec![])),
-            json!(["list", "dynamic"])
-        );
+        assert_eq!(ty("tolist([])", Value::List(vec![])), json!(["list", "dynamic"]));
     }
 }

@@ -127,10 +127,7 @@ fn eval_blocks(
             );
         }
         let v = eval_body(ev, &b.body, &bs.block, &b.span, diags);
-        by_type
-            .entry(b.kind.clone())
-            .or_default()
-            .push((v, b.span.clone()));
+        by_type.entry(b.kind.clone()).or_default().push((v, b.span.clone()));
     }
     for (name, bs) in &schema.blocks {
         let blocks = by_type.remove(name).unwrap_or_default();
@@ -143,11 +140,7 @@ fn eval_blocks(
                             .hint("merge the blocks into one"),
                     );
                 }
-                blocks
-                    .into_iter()
-                    .next()
-                    .map(|b| b.0)
-                    .unwrap_or(Value::Null)
+                blocks.into_iter().next().map(|b| b.0).unwrap_or(Value::Null)
             }
             // A dynamic block over an unknown collection makes the whole list unknown.
             BlockNesting::List if blocks.iter().any(|b| matches!(b.0, Value::Unknown)) => {
@@ -188,14 +181,7 @@ fn expand_dynamic(
         return;
     };
     let Some(bs) = schema.blocks.get(kind) else {
-        unknown_block(
-            &NestedBlock {
-                kind: kind.clone(),
-                ..b.clone()
-            },
-            schema,
-            diags,
-        );
+        unknown_block(&NestedBlock { kind: kind.clone(), ..b.clone() }, schema, diags);
         return;
     };
     let Some(fe) = b.body.attrs.get("for_each") else {
@@ -224,22 +210,14 @@ fn expand_dynamic(
     };
     let (coll, sens) = coll.unmark();
     let pairs: Vec<(Value, Value)> = match coll {
-        Value::List(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (Value::Number(i as f64), v))
-            .collect(),
-        Value::Map(map) => map
-            .into_iter()
-            .map(|(k, v)| (Value::String(k), v))
-            .collect(),
+        Value::List(items) => {
+            items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect()
+        }
+        Value::Map(map) => map.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
         Value::Null => Vec::new(),
         Value::Unknown => {
             // The number of blocks is known only after apply: the whole block list is unknown.
-            by_type
-                .entry(kind.clone())
-                .or_default()
-                .push((Value::Unknown, b.span.clone()));
+            by_type.entry(kind.clone()).or_default().push((Value::Unknown, b.span.clone()));
             return;
         }
         other => {
@@ -261,10 +239,7 @@ fn expand_dynamic(
         ev.unbind_to(mark);
         ev.bind(&iterator, Value::Map(it).mark_if(sens));
         let val = eval_body(ev, &content.body, &bs.block, &content.span, diags);
-        by_type
-            .entry(kind.clone())
-            .or_default()
-            .push((val, content.span.clone()));
+        by_type.entry(kind.clone()).or_default().push((val, content.span.clone()));
     }
     ev.unbind_to(mark);
 }

@@ -97,10 +97,7 @@ impl StaticGraph {
 
     /// Builds the graph; references that name nothing are reported, as are cycles.
     pub fn build(config: &Config, diags: &mut Diagnostics) -> StaticGraph {
-        let mut g = StaticGraph {
-            graph: DiGraph::new(),
-            index: HashMap::new(),
-        };
+        let mut g = StaticGraph { graph: DiGraph::new(), index: HashMap::new() };
         for (mid, m) in config.modules.iter().enumerate() {
             for v in m.variables.values() {
                 g.add(mid, NodeKind::Var, &v.name, v.span.clone());
@@ -143,11 +140,8 @@ impl StaticGraph {
                 let Some(child) = c.child else { continue };
                 // Every node of the child needs the call's instances; its variables need the
                 // argument expressions, evaluated in the caller.
-                let child_nodes: Vec<NodeIndex> = g
-                    .graph
-                    .node_indices()
-                    .filter(|&n| g.graph[n].module == child)
-                    .collect();
+                let child_nodes: Vec<NodeIndex> =
+                    g.graph.node_indices().filter(|&n| g.graph[n].module == child).collect();
                 for n in child_nodes {
                     let span = g.graph[n].span.clone();
                     g.graph.update_edge(to, n, span);
@@ -176,12 +170,7 @@ impl StaticGraph {
     }
 
     fn add(&mut self, module: ModuleId, kind: NodeKind, name: &str, span: Span) {
-        let ix = self.graph.add_node(StaticNode {
-            module,
-            kind,
-            name: name.to_string(),
-            span,
-        });
+        let ix = self.graph.add_node(StaticNode { module, kind, name: name.to_string(), span });
         self.index.insert((module, kind, name.to_string()), ix);
     }
 
@@ -355,10 +344,8 @@ impl StaticGraph {
                 continue;
             }
             let cycle = self.cycle_path(&scc);
-            let names: Vec<String> = cycle
-                .iter()
-                .map(|&n| self.graph[n].describe(config))
-                .collect();
+            let names: Vec<String> =
+                cycle.iter().map(|&n| self.graph[n].describe(config)).collect();
             // A long cycle is summarized: a 10,000-step summary and 10,000 labels made the
             // terminal rendering take a minute (labels are laid out pairwise).
             let shown = cycle.len().min(MAX_CYCLE_STEPS_SHOWN);
@@ -379,11 +366,7 @@ impl StaticGraph {
                     }
                     d = d.label(
                         span,
-                        format!(
-                            "{} refers to {}",
-                            names[i],
-                            self.graph[next].describe(config)
-                        ),
+                        format!("{} refers to {}", names[i], self.graph[next].describe(config)),
                     );
                 }
             }
@@ -402,21 +385,14 @@ impl StaticGraph {
         let mut path = vec![start];
         let mut visited = std::collections::HashSet::new();
         visited.insert(start);
-        let mut stack = vec![
-            self.graph
-                .neighbors_directed(start, petgraph::Incoming)
-                .collect::<Vec<_>>(),
-        ];
+        let mut stack =
+            vec![self.graph.neighbors_directed(start, petgraph::Incoming).collect::<Vec<_>>()];
         while let Some(cands) = stack.last_mut() {
             match cands.pop() {
                 Some(n) if n == start && path.len() > 1 => return path,
                 Some(n) if in_scc(n) && visited.insert(n) => {
                     path.push(n);
-                    stack.push(
-                        self.graph
-                            .neighbors_directed(n, petgraph::Incoming)
-                            .collect(),
-                    );
+                    stack.push(self.graph.neighbors_directed(n, petgraph::Incoming).collect());
                 }
                 Some(_) => {}
                 None => {

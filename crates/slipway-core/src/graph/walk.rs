@@ -308,9 +308,7 @@ impl<'a> Walk<'a> {
             .providers
             .iter()
             .find(|p| p.name == provider && p.alias.is_none())?;
-        self.provider_deps
-            .borrow_mut()
-            .insert(provider.to_string(), None);
+        self.provider_deps.borrow_mut().insert(provider.to_string(), None);
         let scope = self.scope(0, &ModuleInstance::root(), RepetitionBinding::default());
         let exprs = block
             .body
@@ -341,9 +339,7 @@ impl<'a> Walk<'a> {
                 .hint("configure a provider from values that exist before its resources: other providers' resources, variables or data"),
             );
         }
-        self.provider_deps
-            .borrow_mut()
-            .insert(provider.to_string(), Some(deps.clone()));
+        self.provider_deps.borrow_mut().insert(provider.to_string(), Some(deps.clone()));
         Some(deps)
     }
 
@@ -381,15 +377,7 @@ impl<'a> Walk<'a> {
             }
             out.insert(p.name.clone(), Value::Map(map));
         }
-        (
-            out,
-            self.diags
-                .borrow_mut()
-                .0
-                .drain(..)
-                .collect::<Vec<_>>()
-                .into(),
-        )
+        (out, self.diags.borrow_mut().0.drain(..).collect::<Vec<_>>().into())
     }
 
     /// Evaluates everything in dependency order.
@@ -404,12 +392,8 @@ impl<'a> Walk<'a> {
             petgraph::algo::toposort(graph, None).unwrap_or_else(|_| dependencies_first(graph));
         for node in order {
             let module = graph[node].module;
-            let instances = self
-                .module_instances
-                .borrow()
-                .get(&module)
-                .cloned()
-                .unwrap_or_default();
+            let instances =
+                self.module_instances.borrow().get(&module).cloned().unwrap_or_default();
             for mi in instances {
                 self.ensure(node, &mi);
             }
@@ -446,9 +430,7 @@ impl<'a> Walk<'a> {
                 continue;
             };
             let Some(node) =
-                self.input
-                    .graph
-                    .node(first.module, NodeKind::Resource, &first.resource_key)
+                self.input.graph.node(first.module, NodeKind::Resource, &first.resource_key)
             else {
                 continue;
             };
@@ -515,10 +497,7 @@ impl<'a> Walk<'a> {
                     if let Some(c) = closest(&attr.name, allowed.keys().map(String::as_str)) {
                         d = d.hint(format!("did you mean `{c}`?"));
                     } else {
-                        d = d.hint(format!(
-                            "provider \"{}\" takes no such argument",
-                            block.name
-                        ));
+                        d = d.hint(format!("provider \"{}\" takes no such argument", block.name));
                     }
                     self.error(d);
                 }
@@ -568,11 +547,7 @@ impl<'a> Walk<'a> {
         }
         let Some(e) = self.evaluate(&key) else {
             // Only reachable through a cycle, which the static graph already reported.
-            return Evaluated {
-                value: Value::Unknown,
-                deps: Arc::default(),
-                failed: true,
-            };
+            return Evaluated { value: Value::Unknown, deps: Arc::default(), failed: true };
         };
         if self.memoizable(&key, &e) {
             self.memo.borrow_mut().insert(key, e.clone());
@@ -611,12 +586,7 @@ impl<'a> Walk<'a> {
         match self.input.graph.graph[key.0].kind {
             NodeKind::Resource => false,
             NodeKind::Call => {
-                !e.failed
-                    && self
-                        .expansions
-                        .borrow()
-                        .get(key)
-                        .is_some_and(|bs| bindings_known(bs))
+                !e.failed && self.expansions.borrow().get(key).is_some_and(|bs| bindings_known(bs))
             }
             _ => !e.failed && !e.value.contains_unknown(),
         }
@@ -724,10 +694,6 @@ impl<'a> Walk<'a> {
         if let Some(inh) = self.inherited.borrow().get(&scope.mi) {
             deps.extend(inh.iter().cloned());
         }
-        Evaluated {
-            value,
-            deps: Arc::new(deps),
-            failed,
-        }
+        Evaluated { value, deps: Arc::new(deps), failed }
     }
 }

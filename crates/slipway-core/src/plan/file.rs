@@ -51,9 +51,7 @@ pub fn read(path: &Path) -> Result<SavedPlan, String> {
     }
     let not_a_plan =
         |e: serde_json::Error| format!("{} is not a slipway plan file: {e}", path.display());
-    let format = serde_json::from_slice::<Format>(&bytes)
-        .map_err(not_a_plan)?
-        .format;
+    let format = serde_json::from_slice::<Format>(&bytes).map_err(not_a_plan)?.format;
     if format != FORMAT {
         return Err(format!(
             "{} is a plan of format {format}, this slipway reads {FORMAT}",

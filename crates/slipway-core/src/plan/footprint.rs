@@ -53,9 +53,7 @@ pub fn of(registry: &ProviderRegistry, changes: &[ResourceChange]) -> Footprint 
             return;
         };
         for item in provider.footprint(rtype, object) {
-            let sides = by
-                .entry((item.category.to_string(), item.kind))
-                .or_default();
+            let sides = by.entry((item.category.to_string(), item.kind)).or_default();
             let side = if planned { &mut sides.1 } else { &mut sides.0 };
             side.count += item.count;
             side.gib += item.gib;
@@ -93,11 +91,8 @@ pub fn render(f: &Footprint) -> String {
     if f.is_empty() {
         return String::new();
     }
-    let kind = |l: &FootprintLine| {
-        l.kind
-            .clone()
-            .unwrap_or_else(|| "(known after apply)".to_string())
-    };
+    let kind =
+        |l: &FootprintLine| l.kind.clone().unwrap_or_else(|| "(known after apply)".to_string());
     let cw = f.lines.iter().map(|l| l.category.len()).max().unwrap_or(0);
     let kw = f.lines.iter().map(|l| kind(l).len()).max().unwrap_or(0);
     let mut out = String::from("\nFootprint (now → once applied):\n");
@@ -132,14 +127,8 @@ mod tests {
         FootprintLine {
             category: category.to_string(),
             kind: kind.map(str::to_string),
-            now: Quantity {
-                count: now.0,
-                gib: now.1,
-            },
-            planned: Quantity {
-                count: planned.0,
-                gib: planned.1,
-            },
+            now: Quantity { count: now.0, gib: now.1 },
+            planned: Quantity { count: planned.0, gib: planned.1 },
         }
     }
 

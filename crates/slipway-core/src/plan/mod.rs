@@ -122,10 +122,7 @@ impl PlannedConfig {
             .iter()
             .filter(|&(k, v)| a.get(k) != Some(v))
             .map(|(k, v)| (k.clone(), Some(v.clone())));
-        let absent = a
-            .keys()
-            .filter(|k| !c.contains_key(*k))
-            .map(|k| (k.clone(), None));
+        let absent = a.keys().filter(|k| !c.contains_key(*k)).map(|k| (k.clone(), None));
         PlannedConfig::Except(differs.chain(absent).collect())
     }
 
@@ -198,9 +195,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.changes
-            .iter()
-            .any(|c| c.action != Action::NoOp || c.moved_from.is_some())
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.moved_from.is_some())
             || self.outputs.iter().any(|o| o.action != Action::NoOp)
             || (self.options.refresh_only && !self.drift.is_empty())
     }
@@ -253,10 +248,7 @@ pub fn changed_attributes(before: &Value, after: &Value) -> Vec<String> {
     keys.extend(a.keys());
     keys.into_iter()
         .filter(|k| {
-            let (x, y) = (
-                b.get(*k).unwrap_or(&Value::Null),
-                a.get(*k).unwrap_or(&Value::Null),
-            );
+            let (x, y) = (b.get(*k).unwrap_or(&Value::Null), a.get(*k).unwrap_or(&Value::Null));
             if y.contains_unknown() {
                 // An unknown only counts as a change where a known value stood before.
                 return !x.is_null() || !y.is_unknown();
@@ -302,10 +294,7 @@ fn add_implicit_dependencies(
     changes: &mut BTreeMap<ResourceInstanceAddr, ResourceChange>,
 ) {
     for (dependent, dependency) in implicit_dependencies_of(registry, changes) {
-        if changes
-            .get(&dependency)
-            .is_some_and(|c| c.depends_on.contains(&dependent))
-        {
+        if changes.get(&dependency).is_some_and(|c| c.depends_on.contains(&dependent)) {
             continue;
         }
         if let Some(c) = changes.get_mut(&dependent)
@@ -406,10 +395,7 @@ fn add_deletes(
         if addr.resource.mode == ResourceMode::Data {
             continue;
         }
-        changes.insert(
-            addr.clone(),
-            delete_change(addr, r, "no longer in the configuration"),
-        );
+        changes.insert(addr.clone(), delete_change(addr, r, "no longer in the configuration"));
     }
     if destroy {
         for (addr, r) in &refreshed.resources {
@@ -507,19 +493,10 @@ fn output_changes(
 ) -> Vec<OutputChange> {
     let mut out = Vec::new();
     for (name, (value, sensitive)) in outputs {
-        let before = state
-            .outputs
-            .get(name)
-            .map(|o| Value::from_json(&o.value).mark_if(o.sensitive));
+        let before =
+            state.outputs.get(name).map(|o| Value::from_json(&o.value).mark_if(o.sensitive));
         let (action, after) = if destroy {
-            (
-                if before.is_some() {
-                    Action::Delete
-                } else {
-                    Action::NoOp
-                },
-                None,
-            )
+            (if before.is_some() { Action::Delete } else { Action::NoOp }, None)
         } else {
             let action = match &before {
                 None => Action::Create,
@@ -528,13 +505,7 @@ fn output_changes(
             };
             (action, Some(value.clone()))
         };
-        out.push(OutputChange {
-            name: name.clone(),
-            action,
-            before,
-            after,
-            sensitive: *sensitive,
-        });
+        out.push(OutputChange { name: name.clone(), action, before, after, sensitive: *sensitive });
     }
     for (name, o) in &state.outputs {
         if !outputs.contains_key(name) {
@@ -574,12 +545,7 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Value)]) -> Value {
-        Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+        Value::Map(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 
     /// The configuration comes back exactly from the planned object and the differences, and
@@ -602,18 +568,13 @@ mod tests {
             ("only_planned", Value::Number(1.0)),
         ]);
         let pc = PlannedConfig::new(&config, &after);
-        let PlannedConfig::Except(except) = &pc else {
-            panic!("{pc:?}")
-        };
+        let PlannedConfig::Except(except) = &pc else { panic!("{pc:?}") };
         let mut kept: Vec<&str> = except.iter().map(|(k, _)| k.as_str()).collect();
         kept.sort_unstable();
         assert_eq!(kept, ["hex", "only_in_config", "only_planned", "secret"]);
         assert_eq!(pc.value(Some(&after)), config);
         let not_an_object = Value::String("x".into());
-        assert_eq!(
-            PlannedConfig::new(&not_an_object, &after).value(Some(&after)),
-            not_an_object
-        );
+        assert_eq!(PlannedConfig::new(&not_an_object, &after).value(Some(&after)), not_an_object);
         assert_eq!(
             PlannedConfig::new(&config, &Value::Unknown).value(Some(&Value::Unknown)),
             config

@@ -29,25 +29,21 @@ pub(super) fn apply_moved_blocks(
             move_module(state, &from, &to, &mut moves);
             continue;
         }
-        let (from, to) = match (
-            ResourceInstanceAddr::parse(&m.from),
-            ResourceInstanceAddr::parse(&m.to),
-        ) {
-            (Ok(f), Ok(t)) => (f, t),
-            (Err(e), _) | (_, Err(e)) => {
-                diags.push(
-                    Diagnostic::error(format!("invalid moved block: {e}")).at(m.span.clone()),
-                );
-                continue;
-            }
-        };
+        let (from, to) =
+            match (ResourceInstanceAddr::parse(&m.from), ResourceInstanceAddr::parse(&m.to)) {
+                (Ok(f), Ok(t)) => (f, t),
+                (Err(e), _) | (_, Err(e)) => {
+                    diags.push(
+                        Diagnostic::error(format!("invalid moved block: {e}")).at(m.span.clone()),
+                    );
+                    continue;
+                }
+            };
         if from.resource.rtype != to.resource.rtype {
             diags.push(
-                Diagnostic::error(format!(
-                    "cannot move {from} to {to}: the resource types differ"
-                ))
-                .at(m.span.clone())
-                .hint("a moved block renames; changing the type needs a new resource"),
+                Diagnostic::error(format!("cannot move {from} to {to}: the resource types differ"))
+                    .at(m.span.clone())
+                    .hint("a moved block renames; changing the type needs a new resource"),
             );
             continue;
         }
@@ -56,21 +52,11 @@ pub(super) fn apply_moved_blocks(
         let sources: Vec<ResourceInstanceAddr> = state
             .resources
             .keys()
-            .filter(|a| {
-                if whole {
-                    a.resource == from.resource
-                } else {
-                    **a == from
-                }
-            })
+            .filter(|a| if whole { a.resource == from.resource } else { **a == from })
             .cloned()
             .collect();
         for src in sources {
-            let dst = if whole {
-                to.resource.instance(src.key.clone())
-            } else {
-                to.clone()
-            };
+            let dst = if whole { to.resource.instance(src.key.clone()) } else { to.clone() };
             if state.resources.contains_key(&dst) {
                 // Already moved (or both exist): the block has done its work.
                 continue;
@@ -95,10 +81,8 @@ fn rename_dependencies(state: &mut State, moves: &[(ResourceInstanceAddr, Resour
     let instances: BTreeMap<&ResourceInstanceAddr, &ResourceInstanceAddr> =
         moves.iter().map(|(to, from)| (from, to)).collect();
     // A dependency without a key means every instance of the resource.
-    let resources: BTreeMap<&ResourceAddr, &ResourceAddr> = moves
-        .iter()
-        .map(|(to, from)| (&from.resource, &to.resource))
-        .collect();
+    let resources: BTreeMap<&ResourceAddr, &ResourceAddr> =
+        moves.iter().map(|(to, from)| (&from.resource, &to.resource)).collect();
     for r in state.resources.values_mut() {
         for d in &mut r.dependencies {
             if let Some(to) = instances.get(&*d) {

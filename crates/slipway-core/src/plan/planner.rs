@@ -98,12 +98,9 @@ impl Planner<'_> {
         let Some(provider) = self.provider(rtype) else {
             return Ok(planned);
         };
-        self.runtime
-            .block_on(provider.plan_remotely(rtype, prior, planned))
-            .map_err(|e| {
-                Diagnostic::error(format!("{}: {}", ctx.addr, e.message))
-                    .at(ctx.resource.span.clone())
-            })
+        self.runtime.block_on(provider.plan_remotely(rtype, prior, planned)).map_err(|e| {
+            Diagnostic::error(format!("{}: {}", ctx.addr, e.message)).at(ctx.resource.span.clone())
+        })
     }
 
     fn plan_managed(&self, ctx: &InstanceContext<'_>) -> Result<Value, Diagnostic> {
@@ -156,10 +153,8 @@ impl Planner<'_> {
         reason: Option<String>,
     ) -> Result<Value, Diagnostic> {
         let proposed = fill_computed_unknown(ctx.config, ctx.schema);
-        let planned = provider
-            .plan(&ctx.resource.rtype, None, proposed)
-            .map(|p| p.planned)
-            .map_err(|e| {
+        let planned =
+            provider.plan(&ctx.resource.rtype, None, proposed).map(|p| p.planned).map_err(|e| {
                 Diagnostic::error(format!("{}: {}", ctx.addr, e.message))
                     .at(ctx.resource.span.clone())
                     .detail(reason.unwrap_or_default())
@@ -180,11 +175,9 @@ impl Planner<'_> {
         let prior_value = p.value();
         let config = ignoring_changes(ctx.config, &prior_value, &ctx.resource.lifecycle);
         let proposed = proposed_new(&config, &prior_value, ctx.schema);
-        let po = provider
-            .plan(&ctx.resource.rtype, Some(&prior_value), proposed)
-            .map_err(|e| {
-                Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone())
-            })?;
+        let po = provider.plan(&ctx.resource.rtype, Some(&prior_value), proposed).map_err(|e| {
+            Diagnostic::error(format!("{addr}: {}", e.message)).at(ctx.resource.span.clone())
+        })?;
         let changed = changed_attributes(&prior_value, &po.planned);
         let mut forcing = force_new_among(&changed, ctx.schema);
         forcing.extend(po.requires_replace.iter().cloned());

@@ -50,25 +50,13 @@ pub async fn refresh(
     }
     for (TypeBatch { rtype, requests }, result) in answers {
         match result {
-            Ok(objects) => record_objects(
-                registry,
-                &rtype,
-                requests,
-                objects,
-                &mut refreshed,
-                &mut drift,
-            ),
-            Err(e) => diags.push(Diagnostic::error(format!(
-                "refreshing {rtype}: {}",
-                e.message
-            ))),
+            Ok(objects) => {
+                record_objects(registry, &rtype, requests, objects, &mut refreshed, &mut drift)
+            }
+            Err(e) => diags.push(Diagnostic::error(format!("refreshing {rtype}: {}", e.message))),
         }
     }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((refreshed, drift))
-    }
+    if diags.has_errors() { Err(diags) } else { Ok((refreshed, drift)) }
 }
 
 /// A refresh's read requests by provider name: the provider and one batch per type of its own.
@@ -88,10 +76,7 @@ fn batches_by_provider<'r>(
         by_type
             .entry(r.rtype.clone())
             .or_default()
-            .push(ReadRequest {
-                address: addr.clone(),
-                prior: r.value(),
-            });
+            .push(ReadRequest { address: addr.clone(), prior: r.value() });
     }
     let mut by_provider: ProviderBatches = BTreeMap::new();
     for (rtype, requests) in by_type {
@@ -137,11 +122,7 @@ fn record_objects(
                     refreshed.resources.remove(&req.address);
                 }
             }
-            drift.push(Drift {
-                addr: req.address,
-                before: req.prior,
-                after: now,
-            });
+            drift.push(Drift { addr: req.address, before: req.prior, after: now });
         }
     }
 }

@@ -15,11 +15,7 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.colour {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.colour { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
     fn action(&self, a: Action) -> String {
         let code = match a {
@@ -255,22 +251,12 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
     write_drift(plan, &st, &mut out);
     for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
         if let Some(from) = &c.moved_from {
-            out.push_str(&format!(
-                "  # {from} has moved to {}\n",
-                st.bold(&c.addr.to_string())
-            ));
+            out.push_str(&format!("  # {from} has moved to {}\n", st.bold(&c.addr.to_string())));
         }
     }
-    let visible: Vec<&ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
-    let outputs: Vec<_> = plan
-        .outputs
-        .iter()
-        .filter(|o| o.action != Action::NoOp)
-        .collect();
+    let visible: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let outputs: Vec<_> = plan.outputs.iter().filter(|o| o.action != Action::NoOp).collect();
     let moved = plan.changes.iter().any(|c| c.moved_from.is_some());
     if visible.is_empty() && outputs.is_empty() {
         if moved {
@@ -301,9 +287,9 @@ pub fn write_human(plan: &Plan, colour: bool, sink: &mut dyn FnMut(&str)) {
     }
     let (add, change, destroy) = plan.counts();
     if !visible.is_empty() {
-        out.push_str(&st.bold(&format!(
-            "Plan: {add} to add, {change} to change, {destroy} to destroy.\n"
-        )));
+        out.push_str(
+            &st.bold(&format!("Plan: {add} to add, {change} to change, {destroy} to destroy.\n")),
+        );
         let by_type = plan.counts_by_type();
         if by_type.len() > 1 {
             let width = by_type.keys().map(|t| t.len()).max().unwrap_or(0);
@@ -329,15 +315,11 @@ fn write_drift(plan: &Plan, st: &Style, out: &mut String) {
     );
     for d in &plan.drift {
         match &d.after {
-            None => out.push_str(&format!(
-                "  # {} has been deleted\n",
-                st.bold(&d.addr.to_string())
-            )),
+            None => {
+                out.push_str(&format!("  # {} has been deleted\n", st.bold(&d.addr.to_string())))
+            }
             Some(after) => {
-                out.push_str(&format!(
-                    "  # {} has changed\n",
-                    st.bold(&d.addr.to_string())
-                ));
+                out.push_str(&format!("  # {} has changed\n", st.bold(&d.addr.to_string())));
                 let fake = ResourceChange {
                     addr: d.addr.clone(),
                     action: Action::Update,
@@ -362,11 +344,7 @@ fn write_drift(plan: &Plan, st: &Style, out: &mut String) {
 
 /// One change: its heading (address, verb, reason, origin) and its attributes.
 fn write_change(c: &ResourceChange, st: &Style, out: &mut String) {
-    out.push_str(&format!(
-        "  # {} {}\n",
-        st.bold(&c.addr.to_string()),
-        verb(c)
-    ));
+    out.push_str(&format!("  # {} {}\n", st.bold(&c.addr.to_string()), verb(c)));
     if let Some(r) = &c.reason {
         out.push_str(&format!("  # ({r})\n"));
     }
@@ -374,16 +352,9 @@ fn write_change(c: &ResourceChange, st: &Style, out: &mut String) {
         out.push_str(&format!("  # (moved from {from})\n"));
     }
     let name = c.addr.resource.name.clone();
-    let kind = if c.addr.resource.mode == crate::addr::ResourceMode::Data {
-        "data"
-    } else {
-        "resource"
-    };
-    out.push_str(&format!(
-        "  {} {kind} \"{}\" \"{name}\" {{\n",
-        st.action(c.action),
-        c.rtype
-    ));
+    let kind =
+        if c.addr.resource.mode == crate::addr::ResourceMode::Data { "data" } else { "resource" };
+    out.push_str(&format!("  {} {kind} \"{}\" \"{name}\" {{\n", st.action(c.action), c.rtype));
     attr_lines(c, st, out);
     out.push_str("    }\n\n");
 }
@@ -397,13 +368,7 @@ fn write_outputs(outputs: &[&OutputChange], st: &Style, out: &mut String) {
     for o in outputs.iter().copied() {
         let val = |v: &Option<Value>| {
             v.as_ref()
-                .map(|v| {
-                    if o.sensitive {
-                        "(sensitive value)".to_string()
-                    } else {
-                        show(v)
-                    }
-                })
+                .map(|v| if o.sensitive { "(sensitive value)".to_string() } else { show(v) })
                 .unwrap_or_default()
         };
         match o.action {
@@ -441,9 +406,7 @@ fn masked(v: &Value) -> (serde_json::Value, serde_json::Value, serde_json::Value
     }
     let paths = |ps: &[Vec<PathStep>]| {
         serde_json::Value::Array(
-            ps.iter()
-                .map(|p| serde_json::to_value(p).unwrap_or_default())
-                .collect(),
+            ps.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(),
         )
     };
     (json, paths(&sens), paths(&unknown))
@@ -543,10 +506,7 @@ mod tests {
         assert!(out.contains("~ n = 2 -> 5"), "{out}");
         assert!(out.contains("# (1 unchanged element hidden)"), "{out}");
         assert!(out.contains("# (1 unchanged member hidden)"), "{out}");
-        assert!(
-            !out.contains(r#""1""#),
-            "an unchanged value was shown:\n{out}"
-        );
+        assert!(!out.contains(r#""1""#), "an unchanged value was shown:\n{out}");
     }
 
     #[test]

@@ -35,17 +35,11 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn fatal(message: impl Into<String>) -> ProviderError {
-        ProviderError {
-            message: message.into(),
-            retryable: false,
-        }
+        ProviderError { message: message.into(), retryable: false }
     }
 
     pub fn retryable(message: impl Into<String>) -> ProviderError {
-        ProviderError {
-            message: message.into(),
-            retryable: true,
-        }
+        ProviderError { message: message.into(), retryable: true }
     }
 }
 
@@ -110,10 +104,7 @@ pub struct PlannedObject {
 impl PlannedObject {
     /// The proposal, unchanged: what most plans are.
     pub fn as_proposed(proposed: Value) -> PlannedObject {
-        PlannedObject {
-            planned: proposed,
-            requires_replace: Vec::new(),
-        }
+        PlannedObject { planned: proposed, requires_replace: Vec::new() }
     }
 }
 
@@ -290,9 +281,7 @@ pub trait Provider: Send + Sync {
 
     /// Reads an existing object by its id, for `slipway import`.
     async fn import(&self, rtype: &str, id: &str) -> Result<Value, ProviderError> {
-        Err(ProviderError::fatal(format!(
-            "{rtype} does not support import (id {id})"
-        )))
+        Err(ProviderError::fatal(format!("{rtype} does not support import (id {id})")))
     }
 
     /// Calls made to the outside world since `configure`, per `service:Operation` (every
@@ -303,10 +292,7 @@ pub trait Provider: Send + Sync {
 
     /// Evaluates a data source.
     async fn read_data(&self, rtype: &str, _config: &Value) -> Result<Value, ProviderError> {
-        Err(ProviderError::fatal(format!(
-            "{} has no data source {rtype}",
-            self.name()
-        )))
+        Err(ProviderError::fatal(format!("{} has no data source {rtype}", self.name())))
     }
 }
 
@@ -346,10 +332,7 @@ impl ProviderRegistry {
     /// A provider's object with the schema's sensitive marks applied (see
     /// [`Schema::mark_sensitive`]).
     pub fn mark_sensitive(&self, rtype: &str, value: Value) -> Value {
-        match self
-            .resource_schema(rtype)
-            .or_else(|| self.data_schema(rtype))
-        {
+        match self.resource_schema(rtype).or_else(|| self.data_schema(rtype)) {
             Some(s) => s.block.mark_sensitive(value),
             None => value,
         }

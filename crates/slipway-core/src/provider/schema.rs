@@ -61,33 +61,20 @@ impl AttributeSchema {
     }
 
     pub fn required(ty: Type) -> AttributeSchema {
-        AttributeSchema {
-            required: true,
-            ..Self::base(ty)
-        }
+        AttributeSchema { required: true, ..Self::base(ty) }
     }
 
     pub fn optional(ty: Type) -> AttributeSchema {
-        AttributeSchema {
-            optional: true,
-            ..Self::base(ty)
-        }
+        AttributeSchema { optional: true, ..Self::base(ty) }
     }
 
     pub fn computed(ty: Type) -> AttributeSchema {
-        AttributeSchema {
-            computed: true,
-            ..Self::base(ty)
-        }
+        AttributeSchema { computed: true, ..Self::base(ty) }
     }
 
     /// Optional, and computed by the provider when the user leaves it out.
     pub fn optional_computed(ty: Type) -> AttributeSchema {
-        AttributeSchema {
-            optional: true,
-            computed: true,
-            ..Self::base(ty)
-        }
+        AttributeSchema { optional: true, computed: true, ..Self::base(ty) }
     }
 
     pub fn force_new(mut self) -> AttributeSchema {
@@ -138,26 +125,12 @@ impl Schema {
     }
 
     pub fn block(mut self, name: &str, nesting: BlockNesting, block: Schema) -> Schema {
-        self.blocks.insert(
-            name.to_string(),
-            BlockSchema {
-                nesting,
-                block,
-                force_new: false,
-            },
-        );
+        self.blocks.insert(name.to_string(), BlockSchema { nesting, block, force_new: false });
         self
     }
 
     pub fn block_force_new(mut self, name: &str, nesting: BlockNesting, block: Schema) -> Schema {
-        self.blocks.insert(
-            name.to_string(),
-            BlockSchema {
-                nesting,
-                block,
-                force_new: true,
-            },
-        );
+        self.blocks.insert(name.to_string(), BlockSchema { nesting, block, force_new: true });
         self
     }
 
@@ -178,12 +151,9 @@ impl Schema {
         for (name, b) in &self.blocks {
             if let Some(v) = map.remove(name) {
                 let v = match v {
-                    Value::List(items) => Value::List(
-                        items
-                            .into_iter()
-                            .map(|i| b.block.mark_sensitive(i))
-                            .collect(),
-                    ),
+                    Value::List(items) => {
+                        Value::List(items.into_iter().map(|i| b.block.mark_sensitive(i)).collect())
+                    }
                     other => b.block.mark_sensitive(other),
                 };
                 map.insert(name.clone(), v);
@@ -194,10 +164,7 @@ impl Schema {
 
     /// Names of every attribute and block, for "did you mean" hints.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.attributes
-            .keys()
-            .chain(self.blocks.keys())
-            .map(String::as_str)
+        self.attributes.keys().chain(self.blocks.keys()).map(String::as_str)
     }
 }
 

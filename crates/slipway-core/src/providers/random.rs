@@ -26,11 +26,7 @@ const DEFAULT_SPECIAL: &str = "!@#$%&*()-_=+[]{}<>:?";
 
 fn string_schema(sensitive_result: bool) -> Schema {
     let flag = |d: bool| A::optional(Type::Bool).force_new().default(Value::Bool(d));
-    let count = || {
-        A::optional(Type::Number)
-            .force_new()
-            .default(Value::Number(0.0))
-    };
+    let count = || A::optional(Type::Number).force_new().default(Value::Number(0.0));
     let result = A::computed(Type::String);
     Schema::new()
         .attr("length", A::required(Type::Number).force_new())
@@ -43,19 +39,9 @@ fn string_schema(sensitive_result: bool) -> Schema {
         .attr("min_numeric", count())
         .attr("min_special", count())
         .attr("override_special", A::optional(Type::String).force_new())
-        .attr(
-            "keepers",
-            A::optional(Type::Map(Box::new(Type::String))).force_new(),
-        )
+        .attr("keepers", A::optional(Type::Map(Box::new(Type::String))).force_new())
         .attr("id", A::computed(Type::String))
-        .attr(
-            "result",
-            if sensitive_result {
-                result.sensitive()
-            } else {
-                result
-            },
-        )
+        .attr("result", if sensitive_result { result.sensitive() } else { result })
 }
 
 impl RandomProvider {
@@ -68,10 +54,7 @@ impl RandomProvider {
                 Schema::new()
                     .attr("byte_length", A::required(Type::Number).force_new())
                     .attr("prefix", A::optional(Type::String).force_new())
-                    .attr(
-                        "keepers",
-                        A::optional(Type::Map(Box::new(Type::String))).force_new(),
-                    )
+                    .attr("keepers", A::optional(Type::Map(Box::new(Type::String))).force_new())
                     .attr("id", A::computed(Type::String))
                     .attr("hex", A::computed(Type::String))
                     .attr("b64_url", A::computed(Type::String))
@@ -93,12 +76,7 @@ impl RandomProvider {
                 string_schema(true),
             ),
         );
-        RandomProvider {
-            schema: ProviderSchema {
-                resources,
-                ..Default::default()
-            },
-        }
+        RandomProvider { schema: ProviderSchema { resources, ..Default::default() } }
     }
 }
 
@@ -113,9 +91,7 @@ fn num(obj: &Value, key: &str) -> f64 {
 }
 
 fn flag(obj: &Value, key: &str, default: bool) -> bool {
-    obj.get_attr(key)
-        .and_then(|v| v.as_bool())
-        .unwrap_or(default)
+    obj.get_attr(key).and_then(|v| v.as_bool()).unwrap_or(default)
 }
 
 fn set(obj: &Value, key: &str, v: Value) -> Value {
@@ -139,19 +115,13 @@ fn random_id(planned: &Value) -> Result<Value, ProviderError> {
 /// The random_id object for given bytes (shared by create and import).
 fn random_id_object(planned: Value, bytes: &[u8]) -> Value {
     let bytes = bytes.to_vec();
-    let prefix = planned
-        .get_attr("prefix")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let prefix =
+        planned.get_attr("prefix").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let b64_url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
     let dec = decimal_of(&bytes);
     let mut obj = planned;
     obj = set(&obj, "id", Value::string(b64_url.clone()));
-    obj = set(
-        &obj,
-        "hex",
-        Value::string(format!("{prefix}{}", hex::encode(&bytes))),
-    );
+    obj = set(&obj, "hex", Value::string(format!("{prefix}{}", hex::encode(&bytes))));
     obj = set(&obj, "b64_url", Value::string(format!("{prefix}{b64_url}")));
     obj = set(
         &obj,
@@ -198,26 +168,10 @@ fn random_string(planned: &Value) -> Result<Value, ProviderError> {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| DEFAULT_SPECIAL.to_string());
     let classes = [
-        (
-            flag(planned, "upper", true),
-            UPPER.to_string(),
-            num(planned, "min_upper"),
-        ),
-        (
-            flag(planned, "lower", true),
-            LOWER.to_string(),
-            num(planned, "min_lower"),
-        ),
-        (
-            flag(planned, "numeric", true),
-            DIGITS.to_string(),
-            num(planned, "min_numeric"),
-        ),
-        (
-            flag(planned, "special", true),
-            special,
-            num(planned, "min_special"),
-        ),
+        (flag(planned, "upper", true), UPPER.to_string(), num(planned, "min_upper")),
+        (flag(planned, "lower", true), LOWER.to_string(), num(planned, "min_lower")),
+        (flag(planned, "numeric", true), DIGITS.to_string(), num(planned, "min_numeric")),
+        (flag(planned, "special", true), special, num(planned, "min_special")),
     ];
     let mut rng = rand::rng();
     let mut out: Vec<char> = Vec::new();
@@ -238,9 +192,7 @@ fn random_string(planned: &Value) -> Result<Value, ProviderError> {
         ));
     }
     if out.len() > length as usize {
-        return Err(ProviderError::fatal(
-            "the min_* counts add up to more than length",
-        ));
+        return Err(ProviderError::fatal("the min_* counts add up to more than length"));
     }
     while out.len() < length as usize {
         out.push(alphabet[rng.random_range(0..alphabet.len())]);
@@ -290,9 +242,7 @@ impl Provider for RandomProvider {
         match rtype {
             "random_id" => random_id(request.planned),
             "random_string" | "random_password" => random_string(request.planned),
-            other => Err(ProviderError::fatal(format!(
-                "unknown resource type {other}"
-            ))),
+            other => Err(ProviderError::fatal(format!("unknown resource type {other}"))),
         }
     }
 

@@ -38,13 +38,8 @@ fn time_fields(base: Schema) -> Schema {
         .attr("id", A::computed(Type::String))
 }
 
-const ROTATION_UNITS: [&str; 5] = [
-    "rotation_minutes",
-    "rotation_hours",
-    "rotation_days",
-    "rotation_months",
-    "rotation_years",
-];
+const ROTATION_UNITS: [&str; 5] =
+    ["rotation_minutes", "rotation_hours", "rotation_days", "rotation_months", "rotation_years"];
 
 impl TimeProvider {
     pub fn new() -> TimeProvider {
@@ -85,12 +80,7 @@ impl TimeProvider {
                 time_fields(rotating),
             ),
         );
-        TimeProvider {
-            schema: ProviderSchema {
-                resources,
-                ..Default::default()
-            },
-        }
+        TimeProvider { schema: ProviderSchema { resources, ..Default::default() } }
     }
 }
 
@@ -105,8 +95,7 @@ fn fatal(message: impl Into<String>) -> ProviderError {
 }
 
 fn str_attr(obj: &Value, key: &str) -> Option<String> {
-    obj.get_attr(key)
-        .and_then(|v| v.as_str().map(str::to_string))
+    obj.get_attr(key).and_then(|v| v.as_str().map(str::to_string))
 }
 
 fn set(obj: &mut Value, key: &str, v: Value) {
@@ -118,10 +107,7 @@ fn set(obj: &mut Value, key: &str, v: Value) {
 fn object_of(planned: &Value) -> Result<Value, ProviderError> {
     match planned.peel() {
         Value::Map(m) => Ok(Value::Map(m.clone())),
-        other => Err(fatal(format!(
-            "expected an object, got {}",
-            other.type_name()
-        ))),
+        other => Err(fatal(format!("expected an object, got {}", other.type_name()))),
     }
 }
 
@@ -142,17 +128,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, ProviderError> {
     let mut rest = input;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num, after) = rest.split_at(num_len);
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
             return Err(bad("expected a number"));
         }
         let value: f64 = num.parse().map_err(|_| bad("expected a number"))?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         let nanos_per = match unit {
             "h" => 3_600e9,
@@ -178,12 +160,8 @@ fn duration_attr(obj: &Value, key: &str) -> Result<Option<Duration>, ProviderErr
     match obj.get_attr(key) {
         Some(v) if v.is_null() || v.is_unknown() => Ok(None),
         Some(v) => {
-            let s = v
-                .as_str()
-                .ok_or_else(|| fatal(format!("{key} must be a string")))?;
-            parse_duration(s)
-                .map(Some)
-                .map_err(|e| fatal(format!("{key}: {}", e.message)))
+            let s = v.as_str().ok_or_else(|| fatal(format!("{key} must be a string")))?;
+            parse_duration(s).map(Some).map_err(|e| fatal(format!("{key}: {}", e.message)))
         }
         None => Ok(None),
     }
@@ -195,8 +173,7 @@ fn parse_rfc3339(s: &str, key: &str) -> Result<OffsetDateTime, ProviderError> {
 }
 
 fn format_rfc3339(t: OffsetDateTime) -> Result<String, ProviderError> {
-    t.format(&Rfc3339)
-        .map_err(|e| fatal(format!("formatting a time failed: {e}")))
+    t.format(&Rfc3339).map_err(|e| fatal(format!("formatting a time failed: {e}")))
 }
 
 /// Whole seconds in UTC, the precision Terraform's RFC 3339 strings carry.
@@ -251,13 +228,9 @@ fn rotation_amount(obj: &Value, key: &str) -> Result<Option<i64>, ProviderError>
     if v.is_unknown() {
         return Ok(None);
     }
-    let n = v
-        .as_f64()
-        .ok_or_else(|| fatal(format!("{key} must be a number")))?;
+    let n = v.as_f64().ok_or_else(|| fatal(format!("{key} must be a number")))?;
     if n < 1.0 || n.fract() != 0.0 || n > 1_000_000_000.0 {
-        return Err(fatal(format!(
-            "{key} must be a whole number of at least 1, not {n}"
-        )));
+        return Err(fatal(format!("{key} must be a whole number of at least 1, not {n}")));
     }
     Ok(Some(n as i64))
 }
@@ -304,11 +277,7 @@ fn create_rotating(planned: &Value) -> Result<Value, ProviderError> {
     let rotation = rotation_time(&obj, t)?;
     set(&mut obj, "rfc3339", Value::string(text.clone()));
     set(&mut obj, "id", Value::string(text));
-    set(
-        &mut obj,
-        "rotation_rfc3339",
-        Value::string(format_rfc3339(rotation)?),
-    );
+    set(&mut obj, "rotation_rfc3339", Value::string(format_rfc3339(rotation)?));
     set_fields(&mut obj, t);
     Ok(obj)
 }
@@ -336,9 +305,7 @@ fn plan_at(
             duration_attr(&planned, "destroy_duration")?;
         }
         "time_static" | "time_rotating" => {
-            if let Some(s) = planned
-                .get_attr("rfc3339")
-                .and_then(|v| v.as_str().map(String::from))
+            if let Some(s) = planned.get_attr("rfc3339").and_then(|v| v.as_str().map(String::from))
             {
                 parse_rfc3339(&s, "rfc3339")?;
             }
@@ -355,27 +322,16 @@ fn plan_at(
         && rotation_due(prior, now)?
     {
         // Everything computed is recomputed by the replacement.
-        for key in [
-            "rotation_rfc3339",
-            "unix",
-            "year",
-            "month",
-            "day",
-            "hour",
-            "minute",
-            "second",
-            "id",
-        ] {
+        for key in
+            ["rotation_rfc3339", "unix", "year", "month", "day", "hour", "minute", "second", "id"]
+        {
             set(&mut planned, key, Value::Unknown);
         }
         // `rfc3339` is left as proposed: when configured it must stay, and when it was computed
         // the replacement is planned from configuration (as after the refresh that drops it).
         requires_replace.push("rotation_rfc3339".to_string());
     }
-    Ok(PlannedObject {
-        planned,
-        requires_replace,
-    })
+    Ok(PlannedObject { planned, requires_replace })
 }
 
 #[async_trait::async_trait]
@@ -437,11 +393,7 @@ impl Provider for TimeProvider {
                 if let Some(d) = duration_attr(&obj, "create_duration")? {
                     tokio::time::sleep(d).await;
                 }
-                set(
-                    &mut obj,
-                    "id",
-                    Value::string(format_rfc3339(now_seconds())?),
-                );
+                set(&mut obj, "id", Value::string(format_rfc3339(now_seconds())?));
                 Ok(obj)
             }
             other => Err(fatal(format!("unknown resource type {other}"))),
@@ -483,12 +435,7 @@ mod tests {
     use crate::addr::ResourceInstanceAddr;
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::Map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
+        Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
     }
 
     async fn create(rtype: &str, planned: Value) -> Result<Value, ProviderError> {
@@ -543,16 +490,11 @@ mod tests {
 
     #[tokio::test]
     async fn time_static_breaks_a_given_time_into_utc_fields() {
-        let v = create(
-            "time_static",
-            obj(&[("rfc3339", Value::string("2024-02-29T23:34:56-02:00"))]),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            v.get_attr("rfc3339").unwrap().as_str(),
-            Some("2024-02-29T23:34:56-02:00")
-        );
+        let v =
+            create("time_static", obj(&[("rfc3339", Value::string("2024-02-29T23:34:56-02:00"))]))
+                .await
+                .unwrap();
+        assert_eq!(v.get_attr("rfc3339").unwrap().as_str(), Some("2024-02-29T23:34:56-02:00"));
         assert_eq!(v.get_attr("id"), v.get_attr("rfc3339"));
         assert_eq!(num(&v, "unix"), 1_709_256_896.0);
         assert_eq!(num(&v, "year"), 2024.0);
@@ -566,9 +508,7 @@ mod tests {
     #[tokio::test]
     async fn time_static_defaults_to_now_and_rejects_garbage() {
         let before = OffsetDateTime::now_utc().unix_timestamp();
-        let v = create("time_static", obj(&[("rfc3339", Value::Unknown)]))
-            .await
-            .unwrap();
+        let v = create("time_static", obj(&[("rfc3339", Value::Unknown)])).await.unwrap();
         let after = OffsetDateTime::now_utc().unix_timestamp();
         let unix = num(&v, "unix") as i64;
         assert!((before..=after).contains(&unix));
@@ -576,21 +516,14 @@ mod tests {
         assert_eq!(parse_rfc3339(&text, "x").unwrap().unix_timestamp(), unix);
         assert!(text.ends_with('Z'), "{text}");
 
-        let err = create(
-            "time_static",
-            obj(&[("rfc3339", Value::string("yesterday"))]),
-        )
-        .await
-        .unwrap_err();
+        let err = create("time_static", obj(&[("rfc3339", Value::string("yesterday"))]))
+            .await
+            .unwrap_err();
         assert!(err.message.contains("RFC 3339"), "{err}");
         let provider = TimeProvider::new();
         assert!(
             provider
-                .plan(
-                    "time_static",
-                    None,
-                    obj(&[("rfc3339", Value::string("2024-13-01"))])
-                )
+                .plan("time_static", None, obj(&[("rfc3339", Value::string("2024-13-01"))]))
                 .is_err()
         );
     }
@@ -598,22 +531,15 @@ mod tests {
     #[tokio::test]
     async fn time_sleep_sleeps_and_validates_at_plan() {
         let started = std::time::Instant::now();
-        let v = create(
-            "time_sleep",
-            obj(&[("create_duration", Value::string("50ms"))]),
-        )
-        .await
-        .unwrap();
+        let v =
+            create("time_sleep", obj(&[("create_duration", Value::string("50ms"))])).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(50));
         assert!(v.get_attr("id").unwrap().as_str().is_some());
 
         let provider = TimeProvider::new();
         let started = std::time::Instant::now();
         provider
-            .delete(
-                "time_sleep",
-                &obj(&[("destroy_duration", Value::string("30ms"))]),
-            )
+            .delete("time_sleep", &obj(&[("destroy_duration", Value::string("30ms"))]))
             .await
             .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(30));
@@ -640,27 +566,18 @@ mod tests {
         .await
         .unwrap();
         // +2h, +1 day (Feb 1), +1 month (Mar 1): amounts add up, smallest unit first.
-        assert_eq!(
-            v.get_attr("rotation_rfc3339").unwrap().as_str(),
-            Some("2024-03-01T12:00:00Z")
-        );
+        assert_eq!(v.get_attr("rotation_rfc3339").unwrap().as_str(), Some("2024-03-01T12:00:00Z"));
         let jan31 = parse_rfc3339("2023-01-31T00:00:00Z", "x").unwrap();
-        assert_eq!(
-            format_rfc3339(add_months(jan31, 1).unwrap()).unwrap(),
-            "2023-03-03T00:00:00Z"
-        );
+        assert_eq!(format_rfc3339(add_months(jan31, 1).unwrap()).unwrap(), "2023-03-03T00:00:00Z");
         assert_eq!(
             format_rfc3339(add_months(jan31, 12 * 2).unwrap()).unwrap(),
             "2025-01-31T00:00:00Z"
         );
         let err = create("time_rotating", obj(&[])).await.unwrap_err();
         assert!(err.message.contains("rotation_minutes"), "{err}");
-        let err = create(
-            "time_rotating",
-            obj(&[("rotation_days", Value::Number(-1.0))]),
-        )
-        .await
-        .unwrap_err();
+        let err = create("time_rotating", obj(&[("rotation_days", Value::Number(-1.0))]))
+            .await
+            .unwrap_err();
         assert!(err.message.contains("rotation_days"), "{err}");
     }
 
@@ -677,41 +594,24 @@ mod tests {
         )
         .await
         .unwrap();
-        let current = create(
-            "time_rotating",
-            obj(&[("rotation_years", Value::Number(1.0))]),
-        )
-        .await
-        .unwrap();
+        let current =
+            create("time_rotating", obj(&[("rotation_years", Value::Number(1.0))])).await.unwrap();
         let read = provider
             .read(
                 "time_rotating",
                 &[
-                    ReadRequest {
-                        address: address.clone(),
-                        prior: past.clone(),
-                    },
-                    ReadRequest {
-                        address,
-                        prior: current.clone(),
-                    },
+                    ReadRequest { address: address.clone(), prior: past.clone() },
+                    ReadRequest { address, prior: current.clone() },
                 ],
             )
             .await
             .unwrap();
         assert_eq!(read, vec![None, Some(current.clone())]);
 
-        let plan = provider
-            .plan("time_rotating", Some(&past), past.clone())
-            .unwrap();
+        let plan = provider.plan("time_rotating", Some(&past), past.clone()).unwrap();
         assert_eq!(plan.requires_replace, vec!["rotation_rfc3339".to_string()]);
-        assert_eq!(
-            plan.planned.get_attr("rotation_rfc3339"),
-            Some(Value::Unknown)
-        );
-        let plan = provider
-            .plan("time_rotating", Some(&current), current.clone())
-            .unwrap();
+        assert_eq!(plan.planned.get_attr("rotation_rfc3339"), Some(Value::Unknown));
+        let plan = provider.plan("time_rotating", Some(&current), current.clone()).unwrap();
         assert!(plan.requires_replace.is_empty());
         assert_eq!(plan.planned, current);
     }

@@ -58,11 +58,7 @@ pub enum CryptError {
     #[error(
         "{at} cannot be decrypted: {tried}. It was written with another key (key check value {kcv}); configure that key (as the fallback to rotate) — nothing was changed"
     )]
-    WrongKey {
-        at: String,
-        tried: String,
-        kcv: String,
-    },
+    WrongKey { at: String, tried: String, kcv: String },
     #[error(
         "{at} failed authentication with {key}, which is the right key: the stored bytes were modified or damaged — nothing was changed"
     )]
@@ -104,10 +100,7 @@ impl Key {
         if passphrase.is_empty() {
             return Err(CryptError::Key(format!("{source} is empty")));
         }
-        Ok(Key {
-            source,
-            material: Material::Passphrase(Zeroizing::new(passphrase.to_vec())),
-        })
+        Ok(Key { source, material: Material::Passphrase(Zeroizing::new(passphrase.to_vec())) })
     }
 
     /// A raw 256-bit key given as 64 hex digits, base64 of 32 bytes, or exactly 32 bytes.
@@ -129,10 +122,7 @@ impl Key {
         };
         let mut k = Zeroizing::new([0u8; 32]);
         k.copy_from_slice(&bytes);
-        Ok(Key {
-            source,
-            material: Material::Raw(k),
-        })
+        Ok(Key { source, material: Material::Raw(k) })
     }
 
     pub fn source(&self) -> &str {
@@ -250,12 +240,7 @@ impl Codec {
     pub fn new(keys: Option<Keyring>) -> Codec {
         let mut write_salt = [0u8; 16];
         rand::rng().fill_bytes(&mut write_salt);
-        Codec {
-            keys,
-            allow_plaintext: false,
-            write_salt,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Codec { keys, allow_plaintext: false, write_salt, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Also reads plaintext when a keyring is configured (for migrating plaintext state).
@@ -309,19 +294,11 @@ impl Codec {
         p: u32,
     ) -> Result<Zeroizing<[u8; 32]>, CryptError> {
         let ck = (idx, key.kdf_name().to_string(), salt.to_vec(), m, t, p);
-        if let Some(k) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&ck)
-        {
+        if let Some(k) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&ck) {
             return Ok(k.clone());
         }
         let k = key.derive(salt, m, t, p)?;
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(ck, k.clone());
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(ck, k.clone());
         Ok(k)
     }
 
@@ -345,11 +322,7 @@ impl Codec {
             m: passphrase.then_some(m),
             t: passphrase.then_some(t),
             p: passphrase.then_some(p),
-            salt: if passphrase {
-                B64.encode(&salt)
-            } else {
-                String::new()
-            },
+            salt: if passphrase { B64.encode(&salt) } else { String::new() },
             nonce: B64.encode(nonce),
             kcv: kcv(&aes_key),
         };
@@ -361,13 +334,7 @@ impl Codec {
         let cipher =
             Aes256Gcm::new_from_slice(&*aes_key).map_err(|e| CryptError::Key(e.to_string()))?;
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: &out,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &out })
             .map_err(|_| CryptError::Key("AES-GCM encryption failed".into()))?;
         out.extend_from_slice(&ct);
         Ok(out)
@@ -385,10 +352,8 @@ impl Codec {
         if self.keys.is_none() {
             return Err(CryptError::NoKey { at: at.into() });
         }
-        let malformed = |reason: &str| CryptError::Malformed {
-            at: at.into(),
-            reason: reason.into(),
-        };
+        let malformed =
+            |reason: &str| CryptError::Malformed { at: at.into(), reason: reason.into() };
         if bytes.len() < MAGIC.len() + 2 {
             return Err(malformed("truncated"));
         }
@@ -407,17 +372,11 @@ impl Codec {
             .ok()
             .filter(|n| n.len() == 12)
             .ok_or_else(|| malformed("bad nonce"))?;
-        let salt = B64
-            .decode(&header.salt)
-            .map_err(|_| malformed("bad salt"))?;
+        let salt = B64.decode(&header.salt).map_err(|_| malformed("bad salt"))?;
         let (aad, ct) = bytes.split_at(body_start);
         let mut tried = Vec::new();
         for (idx, key) in self.keys_list() {
-            let role = if idx == 0 {
-                "the primary key"
-            } else {
-                "the fallback key"
-            };
+            let role = if idx == 0 { "the primary key" } else { "the fallback key" };
             if key.kdf_name() != header.kdf {
                 tried.push(format!(
                     "{role} ({}) is a {} key but the data needs a {} key",
@@ -441,18 +400,11 @@ impl Codec {
             }
             let cipher =
                 Aes256Gcm::new_from_slice(&*aes_key).map_err(|e| CryptError::Key(e.to_string()))?;
-            return cipher
-                .decrypt(Nonce::from_slice(&nonce), Payload { msg: ct, aad })
-                .map_err(|_| CryptError::Tampered {
-                    at: at.into(),
-                    key: format!("{role} ({})", key.source),
-                });
+            return cipher.decrypt(Nonce::from_slice(&nonce), Payload { msg: ct, aad }).map_err(
+                |_| CryptError::Tampered { at: at.into(), key: format!("{role} ({})", key.source) },
+            );
         }
-        Err(CryptError::WrongKey {
-            at: at.into(),
-            tried: tried.join("; "),
-            kcv: header.kcv,
-        })
+        Err(CryptError::WrongKey { at: at.into(), tried: tried.join("; "), kcv: header.kcv })
     }
 
     /// Re-encodes stored bytes for this codec (opens, then seals): used to keep a backup of a
@@ -563,9 +515,7 @@ mod tests {
     #[test]
     fn wrong_key_names_the_keys_tried_and_never_their_values() {
         let sealed = codec(pass("$OLD", "old secret"), None).seal(b"{}").unwrap();
-        let err = codec(pass("$NEW", "new secret"), None)
-            .open(&sealed, "s3://b/k")
-            .unwrap_err();
+        let err = codec(pass("$NEW", "new secret"), None).open(&sealed, "s3://b/k").unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, CryptError::WrongKey { .. }), "{msg}");
         assert!(msg.contains("s3://b/k") && msg.contains("$NEW"), "{msg}");
@@ -575,11 +525,7 @@ mod tests {
         assert_eq!(rot.open(&sealed, "x").unwrap(), b"{}");
         assert!(!rot.is_current(&sealed));
         let resealed = rot.reseal(&sealed, "x").unwrap();
-        assert!(
-            codec(pass("$NEW", "new secret"), None)
-                .open(&resealed, "x")
-                .is_ok()
-        );
+        assert!(codec(pass("$NEW", "new secret"), None).open(&resealed, "x").is_ok());
         assert!(format!("{rot:?}").contains("redacted"));
         assert!(!format!("{rot:?}").contains("secret\""));
     }
@@ -591,10 +537,7 @@ mod tests {
         for i in 0..sealed.len() {
             let mut b = sealed.clone();
             b[i] ^= 0x01;
-            assert!(
-                c.open(&b, "x").is_err(),
-                "byte {i} flipped and still opened"
-            );
+            assert!(c.open(&b, "x").is_err(), "byte {i} flipped and still opened");
         }
         let err = {
             let mut b = sealed.clone();
@@ -608,17 +551,11 @@ mod tests {
     #[test]
     fn plaintext_is_refused_unless_migrating_and_sealed_needs_a_key() {
         let c = codec(pass("$A", "pw"), None);
-        assert!(matches!(
-            c.open(b"{}", "f"),
-            Err(CryptError::Plaintext { .. })
-        ));
+        assert!(matches!(c.open(b"{}", "f"), Err(CryptError::Plaintext { .. })));
         let m = codec(pass("$A", "pw"), None).allow_plaintext_read();
         assert_eq!(m.open(b"{}", "f").unwrap(), b"{}");
         let sealed = c.seal(b"{}").unwrap();
-        assert!(matches!(
-            Codec::plain().open(&sealed, "f"),
-            Err(CryptError::NoKey { .. })
-        ));
+        assert!(matches!(Codec::plain().open(&sealed, "f"), Err(CryptError::NoKey { .. })));
         assert_eq!(Codec::plain().open(b"{}", "f").unwrap(), b"{}");
     }
 

@@ -65,9 +65,7 @@ impl JournalOp {
     pub fn apply_to(&self, state: &mut State) {
         match self {
             JournalOp::Put { addr, resource } => {
-                state
-                    .resources
-                    .insert(addr.clone(), resource.as_ref().clone());
+                state.resources.insert(addr.clone(), resource.as_ref().clone());
             }
             JournalOp::Delete { addr } => {
                 state.resources.remove(addr);
@@ -148,19 +146,15 @@ pub fn encode_header_with(
     lineage: &str,
     serial: u64,
 ) -> Result<Vec<u8>, StateError> {
-    let payload = serde_json::to_vec(&JournalHeader::new(lineage, serial)).map_err(|e| {
-        StateError::Encode {
-            reason: e.to_string(),
-        }
-    })?;
+    let payload = serde_json::to_vec(&JournalHeader::new(lineage, serial))
+        .map_err(|e| StateError::Encode { reason: e.to_string() })?;
     Ok(frame(codec.seal_record(&payload)?))
 }
 
 /// [`encode_record`], its payload sealed by `codec`: each record is encrypted on its own.
 pub fn encode_record_with(codec: &Codec, seq: u64, op: &JournalOp) -> Result<Vec<u8>, StateError> {
-    let payload = serde_json::to_vec(&RecordOut { seq, op }).map_err(|e| StateError::Encode {
-        reason: e.to_string(),
-    })?;
+    let payload = serde_json::to_vec(&RecordOut { seq, op })
+        .map_err(|e| StateError::Encode { reason: e.to_string() })?;
     Ok(frame(codec.seal_record(&payload)?))
 }
 
@@ -172,15 +166,11 @@ pub fn decode_record_line(
     line: &[u8],
     at: &str,
 ) -> Result<(u64, JournalOp), StateError> {
-    let payload = unframe(line).map_err(|reason| StateError::JournalCorruptAt {
-        at: at.into(),
-        reason,
-    })?;
+    let payload =
+        unframe(line).map_err(|reason| StateError::JournalCorruptAt { at: at.into(), reason })?;
     let json = codec.open_record(payload, at)?;
-    let r: RecordIn = serde_json::from_slice(&json).map_err(|e| StateError::JournalCorruptAt {
-        at: at.into(),
-        reason: e.to_string(),
-    })?;
+    let r: RecordIn = serde_json::from_slice(&json)
+        .map_err(|e| StateError::JournalCorruptAt { at: at.into(), reason: e.to_string() })?;
     Ok((r.seq, r.op))
 }
 
@@ -189,10 +179,7 @@ fn unframe(line: &[u8]) -> Result<&[u8], String> {
     let Some(body) = line.strip_suffix(b"\n") else {
         return Err("no terminating newline".into());
     };
-    let space = body
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or("no checksum separator")?;
+    let space = body.iter().position(|&b| b == b' ').ok_or("no checksum separator")?;
     let (sum, payload) = (&body[..space], &body[space + 1..]);
     if sum != checksum(payload).as_bytes() {
         return Err("checksum mismatch".into());
@@ -304,11 +291,7 @@ pub fn replay_with(
         if record.seq != out.last_seq + 1 {
             return Err(corrupt(
                 lineno,
-                format!(
-                    "sequence {} where {} was expected",
-                    record.seq,
-                    out.last_seq + 1
-                ),
+                format!("sequence {} where {} was expected", record.seq, out.last_seq + 1),
             ));
         }
         record.op.apply_to(state);
@@ -337,10 +320,7 @@ pub struct CompactionPolicy {
 
 impl Default for CompactionPolicy {
     fn default() -> Self {
-        CompactionPolicy {
-            min_records: 1000,
-            ratio: 1.0,
-        }
+        CompactionPolicy { min_records: 1000, ratio: 1.0 }
     }
 }
 
@@ -387,25 +367,14 @@ mod tests {
         let ops = vec![
             put("a"),
             put("b"),
-            JournalOp::Delete {
-                addr: addr("random_id.a"),
-            },
-            JournalOp::Delete {
-                addr: addr("aws_vpc.main"),
-            },
+            JournalOp::Delete { addr: addr("random_id.a") },
+            JournalOp::Delete { addr: addr("aws_vpc.main") },
             JournalOp::PutOutput {
                 name: "x".into(),
-                output: OutputState {
-                    value: serde_json::json!([1, 2]),
-                    sensitive: false,
-                },
+                output: OutputState { value: serde_json::json!([1, 2]), sensitive: false },
             },
-            JournalOp::DeleteOutput {
-                name: "token".into(),
-            },
-            JournalOp::SetAppliedCommit {
-                commit: Some("abc123".into()),
-            },
+            JournalOp::DeleteOutput { name: "token".into() },
+            JournalOp::SetAppliedCommit { commit: Some("abc123".into()) },
         ];
         let bytes = journal(&base, &ops);
         let mut s = base.clone();
@@ -450,10 +419,7 @@ mod tests {
         let second = journal(&base, &[put("a")]).len();
         bytes[second + 30] ^= 0x20; // flip a bit inside record 2
         let err = replay(&mut base.clone(), &bytes, path()).unwrap_err();
-        assert!(
-            matches!(err, StateError::JournalCorrupt { line: 3, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, StateError::JournalCorrupt { line: 3, .. }), "{err}");
         assert!(err.to_string().contains("state.json.journal"));
     }
 

@@ -171,9 +171,7 @@ impl ResourceState {
     pub fn set_value(&mut self, value: &Value) {
         self.attributes = value.to_json();
         self.sensitive_paths = value.sensitive_paths();
-        self.id = value
-            .get_attr("id")
-            .and_then(|v| v.peel().as_str().map(str::to_string));
+        self.id = value.get_attr("id").and_then(|v| v.peel().as_str().map(str::to_string));
     }
 
     /// The attributes as a [`Value`], with sensitive marks restored.
@@ -262,9 +260,8 @@ impl State {
 
     /// The snapshot form written to disk (pretty, so that people can read and diff it).
     pub fn to_vec(&self) -> Result<Vec<u8>, StateError> {
-        let mut v = serde_json::to_vec_pretty(self).map_err(|e| StateError::Encode {
-            reason: e.to_string(),
-        })?;
+        let mut v = serde_json::to_vec_pretty(self)
+            .map_err(|e| StateError::Encode { reason: e.to_string() })?;
         v.push(b'\n');
         Ok(v)
     }
@@ -294,11 +291,7 @@ pub enum StateError {
     #[error("{}: invalid state: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
     #[error("{}: journal line {line} is corrupt ({reason}) and is not the last record, so it is not a torn write; refusing to guess (the state snapshot and backup are untouched)", path.display())]
-    JournalCorrupt {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    JournalCorrupt { path: PathBuf, line: usize, reason: String },
     #[error("{at}: journal record is corrupt ({reason}); refusing to guess")]
     JournalCorruptAt { at: String, reason: String },
     #[error(transparent)]
@@ -341,16 +334,10 @@ mod tests {
         let mut s = State::new("dev-1234abcd");
         let mut obj = Map::new();
         obj.insert("id".to_string(), Value::string("i-123"));
-        obj.insert(
-            "password".to_string(),
-            Value::string("hunter2").mark_sensitive(),
-        );
+        obj.insert("password".to_string(), Value::string("hunter2").mark_sensitive());
         obj.insert(
             "tags".to_string(),
-            Value::List(vec![
-                Value::string("a"),
-                Value::string("b").mark_sensitive(),
-            ]),
+            Value::List(vec![Value::string("a"), Value::string("b").mark_sensitive()]),
         );
         let mut r = ResourceState::from_value("aws", "aws_instance", &Value::Map(obj));
         r.dependencies = vec![addr("aws_vpc.main")];
@@ -363,8 +350,7 @@ mod tests {
             sensitive_paths: vec![vec![PathStep::Key("password".into())]],
             generation: 1,
         });
-        s.resources
-            .insert(addr("module.etcd.aws_instance.member[\"b\"]"), r);
+        s.resources.insert(addr("module.etcd.aws_instance.member[\"b\"]"), r);
         let mut pending = ResourceState::from_value("aws", "aws_vpc", &Value::Null);
         pending.status = ResourceStatus::Creating {
             client_token: client_token(&s.stack_id, &addr("aws_vpc.main"), 1),
@@ -372,10 +358,7 @@ mod tests {
         s.resources.insert(addr("aws_vpc.main"), pending);
         s.outputs.insert(
             "token".into(),
-            OutputState {
-                value: serde_json::json!("s3cr3t"),
-                sensitive: true,
-            },
+            OutputState { value: serde_json::json!("s3cr3t"), sensitive: true },
         );
         s
     }
@@ -419,10 +402,7 @@ mod tests {
         v["resources"] = serde_json::json!(["a new shape"]);
         let err =
             State::from_slice(&serde_json::to_vec(&v).unwrap(), Path::new("s.json")).unwrap_err();
-        assert!(matches!(
-            err,
-            StateError::UnsupportedVersion { found: 2, .. }
-        ));
+        assert!(matches!(err, StateError::UnsupportedVersion { found: 2, .. }));
         assert!(err.to_string().contains("upgrade slipway"), "{err}");
     }
 

@@ -33,11 +33,7 @@ fn bits(m: &BigUint) -> i64 {
 
 impl BigNum {
     pub fn zero() -> BigNum {
-        BigNum {
-            neg: false,
-            mant: BigUint::zero(),
-            exp: 0,
-        }
+        BigNum { neg: false, mant: BigUint::zero(), exp: 0 }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -71,11 +67,7 @@ impl BigNum {
         if e.abs() > MAX_EXP + PREC as i64 {
             return None;
         }
-        Some(BigNum {
-            neg,
-            mant: m,
-            exp: e,
-        })
+        Some(BigNum { neg, mant: m, exp: e })
     }
 
     /// The exact value of an `f64` (finite).
@@ -90,11 +82,8 @@ impl BigNum {
         let neg = b >> 63 == 1;
         let exp_bits = ((b >> 52) & 0x7ff) as i64;
         let frac = b & ((1u64 << 52) - 1);
-        let (m, e) = if exp_bits == 0 {
-            (frac, -1074)
-        } else {
-            (frac | (1u64 << 52), exp_bits - 1075)
-        };
+        let (m, e) =
+            if exp_bits == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp_bits - 1075) };
         BigNum::round(neg, BigUint::from(m), e, false)
     }
 
@@ -154,17 +143,11 @@ impl BigNum {
         if self.is_zero() {
             return self.clone();
         }
-        BigNum {
-            neg: !self.neg,
-            ..self.clone()
-        }
+        BigNum { neg: !self.neg, ..self.clone() }
     }
 
     pub fn abs(&self) -> BigNum {
-        BigNum {
-            neg: false,
-            ..self.clone()
-        }
+        BigNum { neg: false, ..self.clone() }
     }
 
     pub fn add(&self, o: &BigNum) -> Option<BigNum> {
@@ -205,12 +188,7 @@ impl BigNum {
         if self.is_zero() || o.is_zero() {
             return Some(BigNum::zero());
         }
-        BigNum::round(
-            self.neg != o.neg,
-            &self.mant * &o.mant,
-            self.exp + o.exp,
-            false,
-        )
+        BigNum::round(self.neg != o.neg, &self.mant * &o.mant, self.exp + o.exp, false)
     }
 
     /// `None` when dividing by zero or out of range.
@@ -248,47 +226,27 @@ impl BigNum {
 
     pub fn floor(&self) -> BigNum {
         let t = self.trunc();
-        if self.neg && t != *self {
-            t.sub(&BigNum::from_i128(1)).unwrap_or(t)
-        } else {
-            t
-        }
+        if self.neg && t != *self { t.sub(&BigNum::from_i128(1)).unwrap_or(t) } else { t }
     }
 
     pub fn ceil(&self) -> BigNum {
         let t = self.trunc();
-        if !self.neg && t != *self {
-            t.add(&BigNum::from_i128(1)).unwrap_or(t)
-        } else {
-            t
-        }
+        if !self.neg && t != *self { t.add(&BigNum::from_i128(1)).unwrap_or(t) } else { t }
     }
 
     fn compare(&self, o: &BigNum) -> Ordering {
         match (self.is_zero(), o.is_zero()) {
             (true, true) => return Ordering::Equal,
             (true, false) => {
-                return if o.neg {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
+                return if o.neg { Ordering::Greater } else { Ordering::Less };
             }
             (false, true) => {
-                return if self.neg {
-                    Ordering::Less
-                } else {
-                    Ordering::Greater
-                };
+                return if self.neg { Ordering::Less } else { Ordering::Greater };
             }
             _ => {}
         }
         if self.neg != o.neg {
-            return if self.neg {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
+            return if self.neg { Ordering::Less } else { Ordering::Greater };
         }
         let top = |x: &BigNum| x.exp + bits(&x.mant);
         let mag = match top(self).cmp(&top(o)) {
@@ -327,10 +285,7 @@ impl BigNum {
             (m << (e as u64), 0i64)
         } else {
             // m × 2^e = m × 5^-e / 10^-e.
-            (
-                m * BigUint::from(5u32).pow(u32::try_from(-e).unwrap_or(u32::MAX)),
-                e,
-            )
+            (m * BigUint::from(5u32).pow(u32::try_from(-e).unwrap_or(u32::MAX)), e)
         };
         let s = int.to_str_radix(10);
         let mut digits: Vec<u8> = s.into_bytes();
@@ -360,11 +315,7 @@ impl std::fmt::Display for BigNum {
         // Align the bounds' digits with x's (they may have a different point position).
         let at = |v: &[u8], p: i64, i: usize| -> u8 {
             let idx = i as i64 - (point - p);
-            if idx < 0 {
-                b'0'
-            } else {
-                v.get(idx as usize).copied().unwrap_or(b'0')
-            }
+            if idx < 0 { b'0' } else { v.get(idx as usize).copied().unwrap_or(b'0') }
         };
         let lower_len = lower.len() as i64 + (point - lp);
         let upper_len = upper.len() as i64 + (point - up);
@@ -495,14 +446,8 @@ mod tests {
         assert_eq!(n("7.5").rem(&n("2")).unwrap().to_string(), "1.5");
         assert_eq!(n("-7").rem(&n("3")).unwrap().to_string(), "-1");
         // As Terraform 1.0.3 prints them (its `terraform output -json`).
-        assert_eq!(
-            n("1.1").mul(&n("3")).unwrap().to_string(),
-            format!("3.3{}2", "0".repeat(152))
-        );
-        assert_eq!(
-            n("1").sub(&n("0.9")).unwrap().to_string(),
-            format!("0.1{}3", "0".repeat(153))
-        );
+        assert_eq!(n("1.1").mul(&n("3")).unwrap().to_string(), format!("3.3{}2", "0".repeat(152)));
+        assert_eq!(n("1").sub(&n("0.9")).unwrap().to_string(), format!("0.1{}3", "0".repeat(153)));
         assert_eq!(n("0").to_string(), "0");
         assert!(BigNum::parse("1e999999999").is_none());
         assert!(BigNum::parse("x").is_none());

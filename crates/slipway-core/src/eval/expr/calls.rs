@@ -22,10 +22,7 @@ impl Evaluator<'_> {
                 .enumerate()
                 .map(|(i, v)| (Value::Number(i as f64), v))
                 .collect()),
-            Value::Map(map) => Ok(map
-                .into_iter()
-                .map(|(k, v)| (Value::String(k), v))
-                .collect()),
+            Value::Map(map) => Ok(map.into_iter().map(|(k, v)| (Value::String(k), v)).collect()),
             Value::Null => Err(self.err(e, "cannot iterate over a null value")),
             other => Err(self
                 .err(e, format!("cannot iterate over a {}", other.type_name()))
@@ -60,8 +57,7 @@ impl Evaluator<'_> {
             if let Some(kv) = &f.intro.key_var {
                 self.bindings.push((kv.as_str().to_string(), k));
             }
-            self.bindings
-                .push((f.intro.value_var.as_str().to_string(), v));
+            self.bindings.push((f.intro.value_var.as_str().to_string(), v));
             if let Some(cond) = &f.cond {
                 let c = self.eval(&cond.expr)?;
                 match c.peel() {
@@ -71,10 +67,7 @@ impl Evaluator<'_> {
                     other => {
                         return Err(self.err(
                             &cond.expr,
-                            format!(
-                                "a `for` condition must be a bool, not {}",
-                                other.type_name()
-                            ),
+                            format!("a `for` condition must be a bool, not {}", other.type_name()),
                         ));
                     }
                 }
@@ -112,12 +105,9 @@ impl Evaluator<'_> {
         }
         Ok(match &f.key_expr {
             None => Value::List(list),
-            Some(_) if f.grouping => Value::Map(
-                groups
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::List(v)))
-                    .collect(),
-            ),
+            Some(_) if f.grouping => {
+                Value::Map(groups.into_iter().map(|(k, v)| (k, Value::List(v))).collect())
+            }
             Some(_) => Value::Map(map),
         })
     }
@@ -180,16 +170,12 @@ impl Evaluator<'_> {
                 Value::List(items) => vals.extend(items.into_iter().map(|v| v.mark_if(s))),
                 Value::Unknown => return Ok(Value::Unknown.mark_if(s)),
                 other => {
-                    return Err(self.err(
-                        whole,
-                        format!("`...` expands a list, not a {}", other.type_name()),
-                    ));
+                    return Err(self
+                        .err(whole, format!("`...` expands a list, not a {}", other.type_name())));
                 }
             }
         }
-        let ctx = FunctionContext {
-            base_dir: self.resolver.base_dir(),
-        };
+        let ctx = FunctionContext { base_dir: self.resolver.base_dir() };
         functions::call_function(name, vals, &ctx).map_err(|fe| {
             let span = fe
                 .arg_index

@@ -9,12 +9,7 @@ impl Evaluator<'_> {
         let mut unknown = false;
         let mut sens = false;
         self.render_template(t, &mut out, &mut unknown, &mut sens, &mut false)?;
-        Ok(if unknown {
-            Value::Unknown
-        } else {
-            Value::String(nfc(out))
-        }
-        .mark_if(sens))
+        Ok(if unknown { Value::Unknown } else { Value::String(nfc(out)) }.mark_if(sens))
     }
 
     /// Renders template elements into `out`. `strip_next` asks to trim the leading whitespace of
@@ -170,10 +165,7 @@ impl Evaluator<'_> {
                 .err(e, "cannot interpolate a null value")
                 .hint("use `coalesce(x, \"\")` or a conditional to give a default")),
             None => Err(self
-                .err(
-                    e,
-                    format!("cannot interpolate a {} into a string", v.type_name()),
-                )
+                .err(e, format!("cannot interpolate a {} into a string", v.type_name()))
                 .hint("use jsonencode(…) or join(…) to turn it into a string")),
         }
     }
@@ -195,17 +187,13 @@ impl Evaluator<'_> {
             return Err(self.err(args[0], "templatefile() needs a path string"));
         };
         let Some(vars) = vars.as_map().cloned() else {
-            return Err(self.err(
-                args[1],
-                "templatefile()'s second argument must be a map of variables",
-            ));
+            return Err(
+                self.err(args[1], "templatefile()'s second argument must be a map of variables")
+            );
         };
         let full = self.resolver.base_dir().join(&path);
         let text = std::fs::read_to_string(&full).map_err(|e| {
-            self.err(
-                args[0],
-                format!("cannot read template {}: {e}", full.display()),
-            )
+            self.err(args[0], format!("cannot read template {}: {e}", full.display()))
         })?;
         if text.len() > 4 << 20 {
             return Err(self.err(args[0], "template larger than 4 MiB"));
@@ -285,11 +273,7 @@ impl HeredocLayout {
         flatten(t, n, true, &mut toks, &mut line_start);
         // Strip markers, within the adjacent piece only.
         for i in 0..toks.len() {
-            if let LayoutTok::Marker {
-                trim_before,
-                trim_after,
-            } = toks[i]
-            {
+            if let LayoutTok::Marker { trim_before, trim_after } = toks[i] {
                 if trim_before
                     && i > 0
                     && let LayoutTok::Lit { text, .. } = &mut toks[i - 1]
@@ -379,10 +363,7 @@ pub(super) fn flatten(
     let indent = " ".repeat(n);
     let marker = |toks: &mut Vec<LayoutTok>, strip: Strip, slot: Slot, at: &mut Option<bool>| {
         if *at == Some(true) {
-            toks.push(LayoutTok::Lit {
-                slot,
-                text: indent.clone(),
-            });
+            toks.push(LayoutTok::Lit { slot, text: indent.clone() });
         }
         *at = None;
         toks.push(LayoutTok::Marker {
@@ -401,10 +382,7 @@ pub(super) fn flatten(
                         piece.to_string()
                     };
                     *line_start = piece.ends_with('\n').then_some(top);
-                    toks.push(LayoutTok::Lit {
-                        slot: Slot::Lit(key),
-                        text,
-                    });
+                    toks.push(LayoutTok::Lit { slot: Slot::Lit(key), text });
                 }
                 // (An empty literal adds no token: HCL has none there either; where hcl-edit
                 // emptied a line's indentation, the marker that follows restores it.)

@@ -18,15 +18,7 @@ impl Evaluator<'_> {
         let spanned: Vec<(&TraversalOperator, Span)> = ops
             .iter()
             .enumerate()
-            .map(|(i, o)| {
-                (
-                    *o,
-                    op_spans
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| whole_span.clone()),
-                )
-            })
+            .map(|(i, o)| (*o, op_spans.get(i).cloned().unwrap_or_else(|| whole_span.clone())))
             .collect();
         if let Some(v) = self.lookup_binding(base) {
             return self.apply_ops(v, &spanned);
@@ -61,9 +53,7 @@ impl Evaluator<'_> {
             // The index right after the root is applied already.
             return self.apply_ops(v?, spanned.get(used + 1..).unwrap_or(&[]));
         }
-        let v = self
-            .resolver
-            .resolve(&root, next_index.as_ref(), &root_span)?;
+        let v = self.resolver.resolve(&root, next_index.as_ref(), &root_span)?;
         self.apply_ops(v, spanned.get(used..).unwrap_or(&[]))
     }
 
@@ -133,28 +123,25 @@ impl Evaluator<'_> {
                     } else if !map.is_empty() && map.len() <= 12 {
                         d = d.hint(format!(
                             "the object has: {}",
-                            map.keys()
-                                .map(String::as_str)
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
                         ));
                     }
                     Err(d)
                 }
             },
-            Value::Null => Err(
-                Diagnostic::error(format!("cannot read `{name}` of a null value")).at(span.clone()),
-            ),
+            Value::Null => {
+                Err(Diagnostic::error(format!("cannot read `{name}` of a null value"))
+                    .at(span.clone()))
+            }
             Value::List(_) => Err(Diagnostic::error(format!("cannot read `{name}` of a list"))
                 .at(span.clone())
                 .hint(format!(
                     "pick an element first (`[0].{name}`) or use a splat (`[*].{name}`)"
                 ))),
-            other => Err(Diagnostic::error(format!(
-                "cannot read `{name}` of a {}",
-                other.type_name()
-            ))
-            .at(span.clone())),
+            other => {
+                Err(Diagnostic::error(format!("cannot read `{name}` of a {}", other.type_name()))
+                    .at(span.clone()))
+            }
         }
     }
 
@@ -186,11 +173,7 @@ impl Evaluator<'_> {
                         if items.len() == 1 { "" } else { "s" }
                     )));
                 }
-                Ok(items
-                    .into_iter()
-                    .nth(n as usize)
-                    .unwrap_or_default()
-                    .mark_if(sens))
+                Ok(items.into_iter().nth(n as usize).unwrap_or_default().mark_if(sens))
             }
             Value::Map(mut map) => {
                 let Some(k) = key.to_template_string() else {
@@ -213,9 +196,10 @@ impl Evaluator<'_> {
                 }
             }
             Value::Null => Err(Diagnostic::error("cannot index a null value").at(span.clone())),
-            other => Err(
-                Diagnostic::error(format!("cannot index a {}", other.type_name())).at(span.clone()),
-            ),
+            other => {
+                Err(Diagnostic::error(format!("cannot index a {}", other.type_name()))
+                    .at(span.clone()))
+            }
         }
     }
 }

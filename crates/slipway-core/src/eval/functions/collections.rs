@@ -5,9 +5,7 @@ use super::*;
 pub(super) fn f_contains(args: &[Value], cx: &Cx) -> R {
     let items = want_list(arg(args, 0), 0, cx)?;
     let needle = arg(args, 1);
-    Ok(Value::Bool(
-        items.iter().any(|v| cmp_values(v, needle).is_eq()),
-    ))
+    Ok(Value::Bool(items.iter().any(|v| cmp_values(v, needle).is_eq())))
 }
 
 pub(super) fn f_index(args: &[Value], cx: &Cx) -> R {
@@ -21,11 +19,8 @@ pub(super) fn f_index(args: &[Value], cx: &Cx) -> R {
 }
 
 pub(super) fn f_range(args: &[Value], cx: &Cx) -> R {
-    let nums: Vec<f64> = args
-        .iter()
-        .enumerate()
-        .map(|(i, v)| want_num(v, i, cx))
-        .collect::<Result<_, _>>()?;
+    let nums: Vec<f64> =
+        args.iter().enumerate().map(|(i, v)| want_num(v, i, cx)).collect::<Result<_, _>>()?;
     let (start, limit, step) = match nums.as_slice() {
         [limit] => (0.0, *limit, if *limit < 0.0 { -1.0 } else { 1.0 }),
         [start, limit] => (*start, *limit, if start > limit { -1.0 } else { 1.0 }),
@@ -46,16 +41,10 @@ pub(super) fn f_range(args: &[Value], cx: &Cx) -> R {
     }
     let count = ((limit - start) / step).ceil();
     if !count.is_finite() || count > MAX_ELEMENTS as f64 {
-        return Err(err(format!(
-            "range() would produce more than {MAX_ELEMENTS} elements"
-        )));
+        return Err(err(format!("range() would produce more than {MAX_ELEMENTS} elements")));
     }
     let count = count.max(0.0) as usize;
-    Ok(Value::List(
-        (0..count)
-            .map(|i| Value::Number(start + step * i as f64))
-            .collect(),
-    ))
+    Ok(Value::List((0..count).map(|i| Value::Number(start + step * i as f64)).collect()))
 }
 
 pub(super) fn f_sort(args: &[Value], cx: &Cx) -> R {
@@ -72,10 +61,7 @@ pub(super) fn f_sort(args: &[Value], cx: &Cx) -> R {
 }
 
 pub(super) fn bools(args: &[Value], cx: &Cx) -> Result<Vec<bool>, FunctionError> {
-    want_list(arg(args, 0), 0, cx)?
-        .iter()
-        .map(|v| want_bool(v, 0, cx))
-        .collect()
+    want_list(arg(args, 0), 0, cx)?.iter().map(|v| want_bool(v, 0, cx)).collect()
 }
 
 pub(super) fn f_alltrue(args: &[Value], cx: &Cx) -> R {
@@ -111,21 +97,14 @@ pub(super) fn f_setintersection(args: &[Value], cx: &Cx) -> R {
     let mut sets = set_args(args, cx)?.into_iter();
     let first = sets.next().unwrap_or_default();
     let rest: Vec<Vec<Value>> = sets.collect();
-    Ok(Value::List(
-        first
-            .into_iter()
-            .filter(|v| rest.iter().all(|s| in_set(s, v)))
-            .collect(),
-    ))
+    Ok(Value::List(first.into_iter().filter(|v| rest.iter().all(|s| in_set(s, v))).collect()))
 }
 
 pub(super) fn f_setsubtract(args: &[Value], cx: &Cx) -> R {
     let mut sets = set_args(args, cx)?.into_iter();
     let first = sets.next().unwrap_or_default();
     let minus = sets.next().unwrap_or_default();
-    Ok(Value::List(
-        first.into_iter().filter(|v| !in_set(&minus, v)).collect(),
-    ))
+    Ok(Value::List(first.into_iter().filter(|v| !in_set(&minus, v)).collect()))
 }
 
 pub(super) fn f_chunklist(args: &[Value], cx: &Cx) -> R {
@@ -168,9 +147,7 @@ pub(super) fn f_setproduct(args: &[Value], cx: &Cx) -> R {
     for (i, a) in args.iter().enumerate() {
         let items = want_list(a, i, cx)?;
         if out.len().saturating_mul(items.len()) > MAX_ELEMENTS {
-            return Err(err(format!(
-                "the product has more than {MAX_ELEMENTS} elements"
-            )));
+            return Err(err(format!("the product has more than {MAX_ELEMENTS} elements")));
         }
         out = out
             .iter()
@@ -190,10 +167,7 @@ pub(super) fn f_transpose(args: &[Value], cx: &Cx) -> R {
     let Value::Map(m) = arg(args, 0) else {
         return Err(arg_err(
             0,
-            format!(
-                "expected map of lists of strings, got {}",
-                cx.describe(arg(args, 0))
-            ),
+            format!("expected map of lists of strings, got {}", cx.describe(arg(args, 0))),
         ));
     };
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -202,12 +176,8 @@ pub(super) fn f_transpose(args: &[Value], cx: &Cx) -> R {
             let Value::String(s) = item else {
                 return Err(arg_err(0, "expected map of lists of strings"));
             };
-            out.entry(s.clone())
-                .or_default()
-                .push(Value::String(k.clone()));
+            out.entry(s.clone()).or_default().push(Value::String(k.clone()));
         }
     }
-    Ok(Value::Map(
-        out.into_iter().map(|(k, v)| (k, Value::List(v))).collect(),
-    ))
+    Ok(Value::Map(out.into_iter().map(|(k, v)| (k, Value::List(v))).collect()))
 }

@@ -7,19 +7,14 @@ pub(super) fn parse_rfc3339(
     i: usize,
     cx: &Cx,
 ) -> Result<time::OffsetDateTime, FunctionError> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        arg_err(
-            i,
-            format!("{} is not a valid RFC 3339 timestamp", cx.quote(s)),
-        )
-    })
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| arg_err(i, format!("{} is not a valid RFC 3339 timestamp", cx.quote(s))))
 }
 
 pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
     // Go's time.RFC3339: "Z" for UTC, no fractional seconds.
     let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 pub(super) fn f_timestamp(_args: &[Value], _cx: &Cx) -> R {
@@ -29,10 +24,7 @@ pub(super) fn f_timestamp(_args: &[Value], _cx: &Cx) -> R {
 /// One timestamp for the whole run, as Terraform takes one per plan.
 pub(super) fn f_plantimestamp(_args: &[Value], _cx: &Cx) -> R {
     static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    Ok(Value::String(
-        AT.get_or_init(|| rfc3339(time::OffsetDateTime::now_utc()))
-            .clone(),
-    ))
+    Ok(Value::String(AT.get_or_init(|| rfc3339(time::OffsetDateTime::now_utc())).clone()))
 }
 
 pub(super) fn f_timeadd(args: &[Value], cx: &Cx) -> R {
@@ -41,9 +33,7 @@ pub(super) fn f_timeadd(args: &[Value], cx: &Cx) -> R {
     let d = want_str(arg(args, 1), 1, cx)?;
     let dur = parse_go_duration(&d)
         .ok_or_else(|| arg_err(1, format!("invalid duration {}", cx.quote(&d))))?;
-    let t2 = t
-        .checked_add(dur)
-        .ok_or_else(|| arg_err(1, "the result is out of range"))?;
+    let t2 = t.checked_add(dur).ok_or_else(|| arg_err(1, "the result is out of range"))?;
     Ok(Value::String(rfc3339(t2)))
 }
 
@@ -64,9 +54,7 @@ pub(super) fn parse_go_duration(s: &str) -> Option<time::Duration> {
         let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let n: f64 = rest.get(..n_end)?.parse().ok()?;
         rest = rest.get(n_end..)?;
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let u_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = match rest.get(..u_end)? {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -111,15 +99,8 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const DAYS: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 pub(super) fn f_formatdate(args: &[Value], cx: &Cx) -> R {
     let spec = want_str(arg(args, 0), 0, cx)?;
@@ -204,10 +185,7 @@ pub(super) fn f_formatdate(args: &[Value], cx: &Cx) -> R {
             _ => {
                 return Err(arg_err(
                     0,
-                    format!(
-                        "invalid date format verb {}",
-                        cx.quote(&c.to_string().repeat(n))
-                    ),
+                    format!("invalid date format verb {}", cx.quote(&c.to_string().repeat(n))),
                 ));
             }
         };

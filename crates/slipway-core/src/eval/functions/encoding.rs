@@ -4,9 +4,7 @@
 use super::*;
 
 pub(super) fn f_base64encode(args: &[Value], cx: &Cx) -> R {
-    str_fn(args, cx, |s| {
-        base64::engine::general_purpose::STANDARD.encode(s)
-    })
+    str_fn(args, cx, |s| base64::engine::general_purpose::STANDARD.encode(s))
 }
 
 pub(super) fn f_base64decode(args: &[Value], cx: &Cx) -> R {
@@ -135,15 +133,10 @@ pub(super) fn f_textencodebase64(args: &[Value], cx: &Cx) -> R {
             })
             .collect::<Result<_, _>>()?,
         _ => {
-            return Err(arg_err(
-                1,
-                format!("unsupported encoding {}", cx.quote(&enc)),
-            ));
+            return Err(arg_err(1, format!("unsupported encoding {}", cx.quote(&enc))));
         }
     };
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(bytes),
-    ))
+    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
 pub(super) fn f_textdecodebase64(args: &[Value], cx: &Cx) -> R {
@@ -172,10 +165,7 @@ pub(super) fn f_textdecodebase64(args: &[Value], cx: &Cx) -> R {
         "UTF-16BE" => utf16(pairs(true))?,
         "ISO-8859-1" | "LATIN1" => bytes.iter().map(|b| char::from(*b)).collect(),
         _ => {
-            return Err(arg_err(
-                1,
-                format!("unsupported encoding {}", cx.quote(&enc)),
-            ));
+            return Err(arg_err(1, format!("unsupported encoding {}", cx.quote(&enc))));
         }
     };
     Ok(Value::String(text))
@@ -201,11 +191,8 @@ pub(super) fn f_csvdecode(args: &[Value], cx: &Cx) -> R {
                 ),
             ));
         }
-        let m: BTreeMap<String, Value> = header
-            .iter()
-            .cloned()
-            .zip(row.into_iter().map(Value::String))
-            .collect();
+        let m: BTreeMap<String, Value> =
+            header.iter().cloned().zip(row.into_iter().map(Value::String)).collect();
         out.push(Value::Map(m));
     }
     Ok(Value::List(out))

@@ -37,63 +37,46 @@ pub(super) fn read_bytes(args: &[Value], cx: &Cx) -> Result<Vec<u8>, FunctionErr
 }
 
 pub(super) fn f_filebase64(args: &[Value], cx: &Cx) -> R {
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(read_bytes(args, cx)?),
-    ))
+    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(read_bytes(args, cx)?)))
 }
 
 pub(super) fn f_filemd5(args: &[Value], cx: &Cx) -> R {
     use md5::Digest as _;
-    Ok(Value::String(hex::encode(md5::Md5::digest(read_bytes(
-        args, cx,
-    )?))))
+    Ok(Value::String(hex::encode(md5::Md5::digest(read_bytes(args, cx)?))))
 }
 
 pub(super) fn f_filesha1(args: &[Value], cx: &Cx) -> R {
     use sha1::Digest as _;
-    Ok(Value::String(hex::encode(sha1::Sha1::digest(read_bytes(
-        args, cx,
-    )?))))
+    Ok(Value::String(hex::encode(sha1::Sha1::digest(read_bytes(args, cx)?))))
 }
 
 pub(super) fn f_filesha256(args: &[Value], cx: &Cx) -> R {
     use sha2::Digest as _;
-    Ok(Value::String(hex::encode(sha2::Sha256::digest(
-        read_bytes(args, cx)?,
-    ))))
+    Ok(Value::String(hex::encode(sha2::Sha256::digest(read_bytes(args, cx)?))))
 }
 
 pub(super) fn f_filesha512(args: &[Value], cx: &Cx) -> R {
     use sha2::Digest as _;
-    Ok(Value::String(hex::encode(sha2::Sha512::digest(
-        read_bytes(args, cx)?,
-    ))))
+    Ok(Value::String(hex::encode(sha2::Sha512::digest(read_bytes(args, cx)?))))
 }
 
 pub(super) fn f_filebase64sha256(args: &[Value], cx: &Cx) -> R {
     use sha2::Digest as _;
     let d = sha2::Sha256::digest(read_bytes(args, cx)?);
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(d),
-    ))
+    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(d)))
 }
 
 pub(super) fn f_filebase64sha512(args: &[Value], cx: &Cx) -> R {
     use sha2::Digest as _;
     let d = sha2::Sha512::digest(read_bytes(args, cx)?);
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(d),
-    ))
+    Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(d)))
 }
 
 pub(super) fn f_fileexists(args: &[Value], cx: &Cx) -> R {
     let p = want_str(arg(args, 0), 0, cx)?;
     match std::fs::metadata(cx.base_dir.join(&p)) {
         Ok(m) if m.is_file() => Ok(Value::Bool(true)),
-        Ok(_) => Err(arg_err(
-            0,
-            format!("{} is not a regular file", cx.quote(&p)),
-        )),
+        Ok(_) => Err(arg_err(0, format!("{} is not a regular file", cx.quote(&p)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Bool(false)),
         Err(e) => Err(arg_err(0, format!("cannot stat {}: {e}", cx.quote(&p)))),
     }
@@ -144,13 +127,11 @@ pub(super) fn clean_path(p: &str) -> String {
 }
 
 pub(super) fn f_pathexpand(args: &[Value], cx: &Cx) -> R {
-    str_fn(args, cx, |s| {
-        match (s.strip_prefix('~'), std::env::var("HOME")) {
-            (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
-                format!("{home}{rest}")
-            }
-            _ => s.to_string(),
+    str_fn(args, cx, |s| match (s.strip_prefix('~'), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
         }
+        _ => s.to_string(),
     })
 }
 
@@ -181,11 +162,7 @@ pub(super) fn f_fileset(args: &[Value], cx: &Cx) -> R {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
+            let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
                 if stack.len() + found.len() < MAX_ELEMENTS {

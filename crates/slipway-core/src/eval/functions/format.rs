@@ -66,15 +66,9 @@ pub(super) fn read_count(
     let mut n: Option<i64> = None;
     while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
         chars.next();
-        let v = n
-            .unwrap_or(0)
-            .saturating_mul(10)
-            .saturating_add(i64::from(d));
+        let v = n.unwrap_or(0).saturating_mul(10).saturating_add(i64::from(d));
         if v > MAX_WIDTH {
-            return Err(arg_err(
-                0,
-                format!("format width or precision larger than {MAX_WIDTH}"),
-            ));
+            return Err(arg_err(0, format!("format width or precision larger than {MAX_WIDTH}")));
         }
         n = Some(v);
     }
@@ -134,10 +128,7 @@ pub(super) fn format_with(
         let Some(value) = args.get(next) else {
             return Err(arg_err(
                 0,
-                format!(
-                    "not enough arguments for %{verb} (argument {} is missing)",
-                    next + 1
-                ),
+                format!("not enough arguments for %{verb} (argument {} is missing)", next + 1),
             ));
         };
         let ai = first_arg + next;
@@ -148,9 +139,7 @@ pub(super) fn format_with(
         check_string_size(out.len())?;
     }
     if used < args.len() {
-        return Err(err(format!(
-            "too many arguments; only {used} used by format string"
-        )));
+        return Err(err(format!("too many arguments; only {used} used by format string")));
     }
     Ok(out)
 }
@@ -212,10 +201,7 @@ pub(super) fn format_g(a: f64, precision: Option<usize>, sharp: bool, upper: boo
         Some(p) => (format!("{a:.*e}", p.max(1) - 1), p.max(1) as i64),
         None => (format!("{a:e}"), 21),
     };
-    let exp: i64 = sci
-        .split_once('e')
-        .and_then(|(_, e)| e.parse().ok())
-        .unwrap_or(0);
+    let exp: i64 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
     let strip = |s: String| -> String {
         if sharp || !s.contains('.') {
             return s;
@@ -241,10 +227,7 @@ pub(super) fn format_one(
 ) -> Result<(String, bool), FunctionError> {
     let text = |v: &Value| -> Result<String, FunctionError> {
         if v.is_null() {
-            return Err(arg_err(
-                ai,
-                format!("null value cannot be formatted with %{verb}"),
-            ));
+            return Err(arg_err(ai, format!("null value cannot be formatted with %{verb}")));
         }
         want_str(v, ai, cx)
     };
@@ -267,20 +250,14 @@ pub(super) fn format_one(
                 None => (s, false),
             }
         }
-        'q' => (
-            serde_json::to_string(&text(value)?).unwrap_or_default(),
-            false,
-        ),
+        'q' => (serde_json::to_string(&text(value)?).unwrap_or_default(), false),
         't' => (want_bool(value, ai, cx)?.to_string(), false),
         'd' | 'x' | 'X' | 'o' | 'b' => {
             let n = want_num(value, ai, cx)?;
             if !n.is_finite() || n.fract() != 0.0 || n.abs() >= 1.0e38 {
                 return Err(arg_err(
                     ai,
-                    format!(
-                        "%{verb} requires a whole number, got {}",
-                        cx.describe(value)
-                    ),
+                    format!("%{verb} requires a whole number, got {}", cx.describe(value)),
                 ));
             }
             let i = n as i128;

@@ -3,15 +3,11 @@
 use super::*;
 
 pub(super) fn f_sha256(args: &[Value], cx: &Cx) -> R {
-    str_fn(args, cx, |s| {
-        hex::encode(sha2::Sha256::digest(s.as_bytes()))
-    })
+    str_fn(args, cx, |s| hex::encode(sha2::Sha256::digest(s.as_bytes())))
 }
 
 pub(super) fn f_sha512(args: &[Value], cx: &Cx) -> R {
-    str_fn(args, cx, |s| {
-        hex::encode(sha2::Sha512::digest(s.as_bytes()))
-    })
+    str_fn(args, cx, |s| hex::encode(sha2::Sha512::digest(s.as_bytes())))
 }
 
 pub(super) fn f_base64sha256(args: &[Value], cx: &Cx) -> R {
@@ -50,13 +46,7 @@ pub(super) fn f_uuidv5(args: &[Value], cx: &Cx) -> R {
         "oid" => uuid::Uuid::NAMESPACE_OID,
         "x500" => uuid::Uuid::NAMESPACE_X500,
         other => uuid::Uuid::parse_str(other).map_err(|_| {
-            arg_err(
-                0,
-                format!(
-                    "{} is not a UUID nor dns, url, oid or x500",
-                    cx.quote(other)
-                ),
-            )
+            arg_err(0, format!("{} is not a UUID nor dns, url, oid or x500", cx.quote(other)))
         })?,
     };
     // RFC 4122 §4.3: SHA-1 of namespace ‖ name, version 5, variant 10.
@@ -92,7 +82,5 @@ pub(super) fn f_bcrypt(args: &[Value], cx: &Cx) -> R {
     }
     let parts = bcrypt::hash_with_result(s.as_bytes(), cost as u32)
         .map_err(|e| arg_err(0, format!("bcrypt: {e}")))?;
-    Ok(Value::String(
-        parts.format_for_version(bcrypt::Version::TwoA),
-    ))
+    Ok(Value::String(parts.format_for_version(bcrypt::Version::TwoA)))
 }

@@ -22,15 +22,9 @@ impl Cidr {
 
 /// The netmask of `prefix` leading ones in a `bits`-wide address.
 pub(super) fn netmask(bits: u32, prefix: u32) -> u128 {
-    let width = if bits >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << bits) - 1
-    };
+    let width = if bits >= 128 { u128::MAX } else { (1u128 << bits) - 1 };
     let host_bits = bits.saturating_sub(prefix);
-    let host_mask = 1u128
-        .checked_shl(host_bits)
-        .map_or(u128::MAX, |v| v.wrapping_sub(1));
+    let host_mask = 1u128.checked_shl(host_bits).map_or(u128::MAX, |v| v.wrapping_sub(1));
     width & !host_mask
 }
 
@@ -49,21 +43,14 @@ pub(super) fn parse_cidr(s: &str, i: usize, cx: &Cx) -> Result<Cidr, FunctionErr
         return Err(bad());
     }
     // Like Go's net.ParseCIDR, host bits given in the address are ignored.
-    Ok(Cidr {
-        network: addr & netmask(bits, prefix),
-        prefix,
-        bits,
-    })
+    Ok(Cidr { network: addr & netmask(bits, prefix), prefix, bits })
 }
 
 /// A whole number as i128 (netnum/hostnum in IPv6 may exceed i64, though f64 limits precision).
 pub(super) fn want_i128(v: &Value, i: usize, cx: &Cx) -> Result<i128, FunctionError> {
     let n = want_num(v, i, cx)?;
     if !n.is_finite() || n.fract() != 0.0 || n.abs() >= 1.0e38 {
-        return Err(arg_err(
-            i,
-            format!("expected a whole number, got {}", cx.describe(v)),
-        ));
+        return Err(arg_err(i, format!("expected a whole number, got {}", cx.describe(v))));
     }
     Ok(n as i128)
 }
@@ -79,10 +66,7 @@ pub(super) fn f_cidrsubnet(args: &[Value], cx: &Cx) -> R {
     if new_prefix > i64::from(c.bits) {
         return Err(arg_err(
             1,
-            format!(
-                "insufficient address space to extend prefix of {} by {newbits}",
-                c.prefix
-            ),
+            format!("insufficient address space to extend prefix of {} by {newbits}", c.prefix),
         ));
     }
     let newbits = newbits as u32;
@@ -97,10 +81,7 @@ pub(super) fn f_cidrsubnet(args: &[Value], cx: &Cx) -> R {
     }
     let shift = c.bits - new_prefix as u32;
     let addr = c.network | (netnum as u128).checked_shl(shift).unwrap_or(0);
-    Ok(Value::String(format!(
-        "{}/{new_prefix}",
-        c.format_addr(addr)
-    )))
+    Ok(Value::String(format!("{}/{new_prefix}", c.format_addr(addr))))
 }
 
 /// `cidrsubnets(prefix, newbits…)`: consecutive subnets, each the next free one of its size
@@ -154,13 +135,7 @@ pub(super) fn f_cidrhost(args: &[Value], cx: &Cx) -> R {
     // None means 2^128 addresses, which no i128 host number can exceed.
     let size = 1u128.checked_shl(host_bits);
     let out_of_range = || {
-        arg_err(
-            1,
-            format!(
-                "prefix of {} does not accommodate a host numbered {hostnum}",
-                c.prefix
-            ),
-        )
+        arg_err(1, format!("prefix of {} does not accommodate a host numbered {hostnum}", c.prefix))
     };
     let host = if hostnum >= 0 {
         let h = hostnum as u128;
@@ -185,7 +160,5 @@ pub(super) fn f_cidrnetmask(args: &[Value], cx: &Cx) -> R {
     if c.bits != 32 {
         return Err(arg_err(0, "cidrnetmask() only supports IPv4 prefixes"));
     }
-    Ok(Value::String(
-        Ipv4Addr::from(netmask(32, c.prefix) as u32).to_string(),
-    ))
+    Ok(Value::String(Ipv4Addr::from(netmask(32, c.prefix) as u32).to_string()))
 }

@@ -92,10 +92,7 @@ pub(super) fn f_parseint(args: &[Value], cx: &Cx) -> R {
         None => (false, s.strip_prefix('+').unwrap_or(&s)),
     };
     if digits.is_empty() {
-        return Err(arg_err(
-            0,
-            format!("cannot parse {} as a base {base} integer", cx.quote(&s)),
-        ));
+        return Err(arg_err(0, format!("cannot parse {} as a base {base} integer", cx.quote(&s))));
     }
     let mut n: f64 = 0.0;
     for c in digits.chars() {

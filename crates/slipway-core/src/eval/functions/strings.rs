@@ -34,18 +34,13 @@ pub(super) fn f_replace(args: &[Value], cx: &Cx) -> R {
     let s = want_str(arg(args, 0), 0, cx)?;
     let from = want_str(arg(args, 1), 1, cx)?;
     let to = want_str(arg(args, 2), 2, cx)?;
-    if let Some(re) = from
-        .strip_prefix('/')
-        .and_then(|f| f.strip_suffix('/'))
-        .filter(|_| from.len() >= 2)
+    if let Some(re) =
+        from.strip_prefix('/').and_then(|f| f.strip_suffix('/')).filter(|_| from.len() >= 2)
     {
         return replace_regex(&s, re, &to);
     }
-    let hits = if from.is_empty() {
-        s.chars().count() + 1
-    } else {
-        s.matches(from.as_str()).count()
-    };
+    let hits =
+        if from.is_empty() { s.chars().count() + 1 } else { s.matches(from.as_str()).count() };
     check_string_size(s.len().saturating_add(hits.saturating_mul(to.len())))?;
     Ok(Value::String(s.replace(from.as_str(), &to)))
 }
@@ -95,17 +90,12 @@ pub(super) fn f_title(args: &[Value], cx: &Cx) -> R {
 }
 
 pub(super) fn two_strs(args: &[Value], cx: &Cx) -> Result<(String, String), FunctionError> {
-    Ok((
-        want_str(arg(args, 0), 0, cx)?,
-        want_str(arg(args, 1), 1, cx)?,
-    ))
+    Ok((want_str(arg(args, 0), 0, cx)?, want_str(arg(args, 1), 1, cx)?))
 }
 
 pub(super) fn f_trim(args: &[Value], cx: &Cx) -> R {
     let (s, cutset) = two_strs(args, cx)?;
-    Ok(Value::String(
-        s.trim_matches(|c| cutset.contains(c)).to_string(),
-    ))
+    Ok(Value::String(s.trim_matches(|c| cutset.contains(c)).to_string()))
 }
 
 pub(super) fn f_trimprefix(args: &[Value], cx: &Cx) -> R {
@@ -154,10 +144,7 @@ pub(super) fn f_indent(args: &[Value], cx: &Cx) -> R {
     let n = want_int(arg(args, 0), 0, cx)?;
     let s = want_str(arg(args, 1), 1, cx)?;
     if !(0..=MAX_WIDTH).contains(&n) {
-        return Err(arg_err(
-            0,
-            format!("indent must be between 0 and {MAX_WIDTH}"),
-        ));
+        return Err(arg_err(0, format!("indent must be between 0 and {MAX_WIDTH}")));
     }
     let lines = s.matches('\n').count();
     check_string_size(s.len().saturating_add(lines.saturating_mul(n as usize)))?;
@@ -201,9 +188,7 @@ pub(super) fn match_value(re: &regex_lite::Regex, caps: &regex_lite::Captures) -
         return Value::Map(m);
     }
     Value::List(
-        (1..=names.len())
-            .map(|i| Value::string(caps.get(i).map_or("", |m| m.as_str())))
-            .collect(),
+        (1..=names.len()).map(|i| Value::string(caps.get(i).map_or("", |m| m.as_str()))).collect(),
     )
 }
 
@@ -221,11 +206,8 @@ pub(super) fn f_regexall(args: &[Value], cx: &Cx) -> R {
     let pattern = want_str(arg(args, 0), 0, cx)?;
     let s = want_str(arg(args, 1), 1, cx)?;
     let re = compile(&pattern, 0)?;
-    let all: Vec<Value> = re
-        .captures_iter(&s)
-        .take(MAX_ELEMENTS)
-        .map(|c| match_value(&re, &c))
-        .collect();
+    let all: Vec<Value> =
+        re.captures_iter(&s).take(MAX_ELEMENTS).map(|c| match_value(&re, &c)).collect();
     Ok(Value::List(all))
 }
 

@@ -58,19 +58,13 @@ pub(super) fn f_lookup(mut args: Vec<Value>) -> R {
     if key.contains_unknown() || map.is_unknown() {
         return Ok(Value::Unknown.mark_if(sens));
     }
-    let cx = Cx {
-        base_dir: Path::new(""),
-        redact: ks,
-    };
+    let cx = Cx { base_dir: Path::new(""), redact: ks };
     let key = want_str(&key, 1, &cx)?;
     match map {
         Value::Map(mut map) => match map.remove(&key) {
             Some(v) => Ok(v.mark_if(sens)),
             None if has_default => Ok(default.mark_if(sens)),
-            None => Err(arg_err(
-                1,
-                format!("key {} not found in map", cx.quote(&key)),
-            )),
+            None => Err(arg_err(1, format!("key {} not found in map", cx.quote(&key)))),
         },
         Value::Null => Err(not_null(0)),
         other => Err(type_err(0, "map", &other)),
@@ -91,11 +85,7 @@ pub(super) fn f_merge(args: Vec<Value>) -> R {
             other => return Err(type_err(i, "map or object", &other)),
         }
     }
-    let v = if unknown {
-        Value::Unknown
-    } else {
-        Value::Map(out)
-    };
+    let v = if unknown { Value::Unknown } else { Value::Map(out) };
     Ok(v.mark_if(sens))
 }
 
@@ -112,11 +102,7 @@ pub(super) fn f_concat(args: Vec<Value>) -> R {
             other => return Err(type_err(i, "list", &other)),
         }
     }
-    let v = if unknown {
-        Value::Unknown
-    } else {
-        Value::List(out)
-    };
+    let v = if unknown { Value::Unknown } else { Value::List(out) };
     Ok(v.mark_if(sens))
 }
 
@@ -150,11 +136,7 @@ pub(super) fn f_flatten(mut args: Vec<Value>) -> R {
         Value::List(items) => {
             let mut out = Vec::new();
             let known = flatten_into(items, &mut out, &mut sens);
-            let v = if known {
-                Value::List(out)
-            } else {
-                Value::Unknown
-            };
+            let v = if known { Value::List(out) } else { Value::Unknown };
             Ok(v.mark_if(sens))
         }
         Value::Null => Err(not_null(0)),
@@ -208,19 +190,12 @@ pub(super) fn f_distinct(mut args: Vec<Value>) -> R {
             prev = Some(i);
         }
     }
-    let out = items
-        .into_iter()
-        .zip(keep)
-        .filter_map(|(v, k)| k.then_some(v))
-        .collect();
+    let out = items.into_iter().zip(keep).filter_map(|(v, k)| k.then_some(v)).collect();
     Ok(Value::List(out).mark_if(s))
 }
 
 pub(super) fn raw_int(v: &Value, i: usize, redact: bool) -> Result<i64, FunctionError> {
-    let cx = Cx {
-        base_dir: Path::new(""),
-        redact,
-    };
+    let cx = Cx { base_dir: Path::new(""), redact };
     want_int(v, i, &cx)
 }
 
@@ -271,11 +246,7 @@ pub(super) fn f_slice(mut args: Vec<Value>) -> R {
     if start > end {
         return Err(arg_err(1, "start index must not be greater than end index"));
     }
-    let out = items
-        .into_iter()
-        .skip(start as usize)
-        .take((end - start) as usize)
-        .collect();
+    let out = items.into_iter().skip(start as usize).take((end - start) as usize).collect();
     Ok(Value::List(out).mark_if(sens))
 }
 
@@ -300,10 +271,7 @@ pub(super) fn f_zipmap(mut args: Vec<Value>) -> R {
             ),
         ));
     }
-    let cx = Cx {
-        base_dir: Path::new(""),
-        redact: sens,
-    };
+    let cx = Cx { base_dir: Path::new(""), redact: sens };
     let mut out = BTreeMap::new();
     for (k, v) in keys.iter().zip(values) {
         out.insert(want_str(k, 0, &cx)?, v);
@@ -444,10 +412,7 @@ pub(super) fn f_one(mut args: Vec<Value>) -> R {
     if items.len() > 1 {
         return Err(arg_err(
             0,
-            format!(
-                "must be a list of no more than one element, got {}",
-                items.len()
-            ),
+            format!("must be a list of no more than one element, got {}", items.len()),
         ));
     }
     Ok(items.into_iter().next().unwrap_or_default().mark_if(s))

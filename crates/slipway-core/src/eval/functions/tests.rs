@@ -63,18 +63,10 @@ fn names_are_sorted_unique_and_resolvable() {
 fn unknown_function_and_wrong_arity_are_errors() {
     let e = bad("lenght", vec![s("x")]);
     assert!(e.message.contains("unknown function"), "{}", e.message);
-    assert!(
-        e.message.contains("did you mean \"length\""),
-        "{}",
-        e.message
-    );
+    assert!(e.message.contains("did you mean \"length\""), "{}", e.message);
     let e = bad("length", vec![]);
     assert!(e.message.contains("takes 1 argument"), "{}", e.message);
-    assert!(
-        bad("lookup", vec![m(vec![]), s("a"), s("b"), s("c")])
-            .message
-            .contains("2 to 3")
-    );
+    assert!(bad("lookup", vec![m(vec![]), s("a"), s("b"), s("c")]).message.contains("2 to 3"));
     assert_eq!(arity("merge"), Some((0, None)));
     assert_eq!(arity("range"), Some((1, Some(3))));
 }
@@ -105,46 +97,30 @@ fn length_marks() {
 fn keys_and_values() {
     let map = m(vec![("b", n(2.0)), ("a", secret("x")), ("c", U)]);
     assert_eq!(ok("keys", vec![map.clone()]), strs(&["a", "b", "c"]));
-    assert_eq!(
-        ok("values", vec![map.clone()]),
-        l(vec![secret("x"), n(2.0), U])
-    );
+    assert_eq!(ok("values", vec![map.clone()]), l(vec![secret("x"), n(2.0), U]));
     assert_eq!(
         ok("keys", vec![map.clone().mark_sensitive()]),
         strs(&["a", "b", "c"]).mark_sensitive()
     );
     assert!(ok("values", vec![map.mark_sensitive()]).is_sensitive());
     assert_eq!(ok("keys", vec![U]), U);
-    assert!(
-        bad("keys", vec![strs(&["a"])])
-            .message
-            .contains("expected map, got list")
-    );
+    assert!(bad("keys", vec![strs(&["a"])]).message.contains("expected map, got list"));
 }
 
 #[test]
 fn lookup_with_and_without_default() {
     let map = m(vec![("a", n(1.0)), ("p", secret("pw"))]);
     assert_eq!(ok("lookup", vec![map.clone(), s("a")]), n(1.0));
-    assert_eq!(
-        ok("lookup", vec![map.clone(), s("z"), s("dflt")]),
-        s("dflt")
-    );
+    assert_eq!(ok("lookup", vec![map.clone(), s("z"), s("dflt")]), s("dflt"));
     assert_eq!(ok("lookup", vec![map.clone(), s("p")]), secret("pw"));
     let e = bad("lookup", vec![map.clone(), s("z")]);
     assert!(e.message.contains("\"z\""));
     assert_eq!(e.arg_index, Some(1));
     // A secret key taints the result and is not quoted in errors.
-    assert_eq!(
-        ok("lookup", vec![map.clone(), secret("a")]),
-        n(1.0).mark_sensitive()
-    );
+    assert_eq!(ok("lookup", vec![map.clone(), secret("a")]), n(1.0).mark_sensitive());
     let e = bad("lookup", vec![map.clone(), secret("hunter2")]);
     assert!(!e.message.contains("hunter2"));
-    assert_eq!(
-        ok("lookup", vec![map.clone().mark_sensitive(), s("a")]),
-        n(1.0).mark_sensitive()
-    );
+    assert_eq!(ok("lookup", vec![map.clone().mark_sensitive(), s("a")]), n(1.0).mark_sensitive());
     assert_eq!(ok("lookup", vec![U, s("a")]), U);
     assert_eq!(ok("lookup", vec![map, U]), U);
 }
@@ -177,11 +153,7 @@ fn concat_keeps_unknown_and_sensitive_elements_in_place() {
 
 #[test]
 fn flatten_nested_lists() {
-    let v = l(vec![
-        s("a"),
-        l(vec![s("b"), l(vec![secret("c")])]),
-        l(vec![]),
-    ]);
+    let v = l(vec![s("a"), l(vec![s("b"), l(vec![secret("c")])]), l(vec![])]);
     assert_eq!(ok("flatten", vec![v]), l(vec![s("a"), s("b"), secret("c")]));
     // An untyped unknown might be a list, so the shape of the result is unknown.
     assert_eq!(ok("flatten", vec![l(vec![s("a"), U])]), U);
@@ -192,14 +164,8 @@ fn flatten_nested_lists() {
 
 #[test]
 fn distinct_keeps_first_occurrences_in_order() {
-    assert_eq!(
-        ok("distinct", vec![strs(&["b", "a", "b", "c", "a"])]),
-        strs(&["b", "a", "c"])
-    );
-    assert_eq!(
-        ok("distinct", vec![l(vec![secret("x"), s("y")])]),
-        l(vec![secret("x"), s("y")])
-    );
+    assert_eq!(ok("distinct", vec![strs(&["b", "a", "b", "c", "a"])]), strs(&["b", "a", "c"]));
+    assert_eq!(ok("distinct", vec![l(vec![secret("x"), s("y")])]), l(vec![secret("x"), s("y")]));
     assert_eq!(ok("distinct", vec![l(vec![s("a"), U])]), U);
 }
 
@@ -208,15 +174,8 @@ fn contains_and_index() {
     assert_eq!(ok("contains", vec![strs(&["a", "b"]), s("b")]), b(true));
     assert_eq!(ok("contains", vec![nums(&[1.0]), s("1")]), b(false));
     assert_eq!(ok("index", vec![strs(&["a", "b"]), s("b")]), n(1.0));
-    assert!(
-        bad("index", vec![strs(&["a"]), s("z")])
-            .message
-            .contains("not found")
-    );
-    assert_eq!(
-        ok("contains", vec![l(vec![secret("a")]), s("a")]),
-        b(true).mark_sensitive()
-    );
+    assert!(bad("index", vec![strs(&["a"]), s("z")]).message.contains("not found"));
+    assert_eq!(ok("contains", vec![l(vec![secret("a")]), s("a")]), b(true).mark_sensitive());
     assert_eq!(ok("contains", vec![l(vec![U]), s("a")]), U);
 }
 
@@ -226,63 +185,26 @@ fn element_wraps_around() {
     assert_eq!(ok("element", vec![v.clone(), n(1.0)]), s("b"));
     assert_eq!(ok("element", vec![v.clone(), n(4.0)]), s("b"));
     assert_eq!(ok("element", vec![v.clone(), s("5")]), s("c"));
-    assert!(
-        bad("element", vec![v.clone(), n(-1.0)])
-            .message
-            .contains("negative")
-    );
-    assert!(
-        bad("element", vec![v.clone(), n(1.5)])
-            .message
-            .contains("whole")
-    );
-    assert!(
-        bad("element", vec![l(vec![]), n(0.0)])
-            .message
-            .contains("empty")
-    );
+    assert!(bad("element", vec![v.clone(), n(-1.0)]).message.contains("negative"));
+    assert!(bad("element", vec![v.clone(), n(1.5)]).message.contains("whole"));
+    assert!(bad("element", vec![l(vec![]), n(0.0)]).message.contains("empty"));
     assert_eq!(ok("element", vec![l(vec![U, s("x")]), n(1.0)]), s("x"));
     assert_eq!(ok("element", vec![v.clone(), U]), U);
-    assert_eq!(
-        ok("element", vec![U, n(0.0).mark_sensitive()]),
-        U.mark_sensitive()
-    );
-    assert_eq!(
-        ok("element", vec![v.clone(), n(0.0).mark_sensitive()]),
-        secret("a")
-    );
-    assert_eq!(
-        ok("element", vec![l(vec![secret("k")]), n(7.0)]),
-        secret("k")
-    );
+    assert_eq!(ok("element", vec![U, n(0.0).mark_sensitive()]), U.mark_sensitive());
+    assert_eq!(ok("element", vec![v.clone(), n(0.0).mark_sensitive()]), secret("a"));
+    assert_eq!(ok("element", vec![l(vec![secret("k")]), n(7.0)]), secret("k"));
     assert!(call("element", vec![v, n(1e300)]).is_err());
 }
 
 #[test]
 fn slice_bounds() {
     let v = strs(&["a", "b", "c", "d"]);
-    assert_eq!(
-        ok("slice", vec![v.clone(), n(1.0), n(3.0)]),
-        strs(&["b", "c"])
-    );
+    assert_eq!(ok("slice", vec![v.clone(), n(1.0), n(3.0)]), strs(&["b", "c"]));
     assert_eq!(ok("slice", vec![v.clone(), n(2.0), n(2.0)]), l(vec![]));
-    assert!(
-        bad("slice", vec![v.clone(), n(3.0), n(1.0)])
-            .message
-            .contains("greater")
-    );
-    assert_eq!(
-        bad("slice", vec![v.clone(), n(0.0), n(9.0)]).arg_index,
-        Some(2)
-    );
-    assert_eq!(
-        bad("slice", vec![v.clone(), n(-1.0), n(1.0)]).arg_index,
-        Some(1)
-    );
-    assert_eq!(
-        ok("slice", vec![l(vec![secret("a"), U]), n(0.0), n(2.0)]),
-        l(vec![secret("a"), U])
-    );
+    assert!(bad("slice", vec![v.clone(), n(3.0), n(1.0)]).message.contains("greater"));
+    assert_eq!(bad("slice", vec![v.clone(), n(0.0), n(9.0)]).arg_index, Some(2));
+    assert_eq!(bad("slice", vec![v.clone(), n(-1.0), n(1.0)]).arg_index, Some(1));
+    assert_eq!(ok("slice", vec![l(vec![secret("a"), U]), n(0.0), n(2.0)]), l(vec![secret("a"), U]));
     assert_eq!(ok("slice", vec![v, U, n(1.0)]), U);
 }
 
@@ -291,27 +213,13 @@ fn range_forms_and_limits() {
     assert_eq!(ok("range", vec![n(3.0)]), nums(&[0.0, 1.0, 2.0]));
     assert_eq!(ok("range", vec![n(1.0), n(4.0)]), nums(&[1.0, 2.0, 3.0]));
     assert_eq!(ok("range", vec![n(4.0), n(1.0)]), nums(&[4.0, 3.0, 2.0]));
-    assert_eq!(
-        ok("range", vec![n(1.0), n(8.0), n(2.0)]),
-        nums(&[1.0, 3.0, 5.0, 7.0])
-    );
-    assert_eq!(
-        ok("range", vec![n(0.0), n(1.0), n(0.25)]),
-        nums(&[0.0, 0.25, 0.5, 0.75])
-    );
+    assert_eq!(ok("range", vec![n(1.0), n(8.0), n(2.0)]), nums(&[1.0, 3.0, 5.0, 7.0]));
+    assert_eq!(ok("range", vec![n(0.0), n(1.0), n(0.25)]), nums(&[0.0, 0.25, 0.5, 0.75]));
     assert_eq!(ok("range", vec![n(0.0)]), l(vec![]));
-    assert!(
-        bad("range", vec![n(0.0), n(1e18)])
-            .message
-            .contains("more than")
-    );
+    assert!(bad("range", vec![n(0.0), n(1e18)]).message.contains("more than"));
     assert!(call("range", vec![n(f64::NAN)]).is_err());
     assert!(call("range", vec![n(f64::INFINITY)]).is_err());
-    assert!(
-        bad("range", vec![n(1.0), n(5.0), n(0.0)])
-            .message
-            .contains("zero")
-    );
+    assert!(bad("range", vec![n(1.0), n(5.0), n(0.0)]).message.contains("zero"));
     assert!(call("range", vec![n(1.0), n(5.0), n(-1.0)]).is_err());
     assert_eq!(ok("range", vec![n(-3.0)]), nums(&[0.0, -1.0, -2.0]));
 }
@@ -319,51 +227,29 @@ fn range_forms_and_limits() {
 #[test]
 fn zipmap_pairs_keys_with_values() {
     assert_eq!(
-        ok(
-            "zipmap",
-            vec![strs(&["a", "b"]), l(vec![n(1.0), secret("x")])]
-        ),
+        ok("zipmap", vec![strs(&["a", "b"]), l(vec![n(1.0), secret("x")])]),
         m(vec![("a", n(1.0)), ("b", secret("x"))])
     );
     assert!(ok("zipmap", vec![l(vec![secret("k")]), nums(&[1.0])]).is_sensitive());
-    assert!(
-        bad("zipmap", vec![strs(&["a"]), l(vec![])])
-            .message
-            .contains("does not match")
-    );
+    assert!(bad("zipmap", vec![strs(&["a"]), l(vec![])]).message.contains("does not match"));
     assert_eq!(ok("zipmap", vec![l(vec![U]), nums(&[1.0])]), U);
-    assert_eq!(
-        ok("zipmap", vec![strs(&["a"]).mark_sensitive(), U]),
-        U.mark_sensitive()
-    );
-    assert_eq!(
-        ok("zipmap", vec![strs(&["a"]), l(vec![U])]),
-        m(vec![("a", U)])
-    );
+    assert_eq!(ok("zipmap", vec![strs(&["a"]).mark_sensitive(), U]), U.mark_sensitive());
+    assert_eq!(ok("zipmap", vec![strs(&["a"]), l(vec![U])]), m(vec![("a", U)]));
 }
 
 #[test]
 fn toset_sorts_and_deduplicates() {
     assert_eq!(ok("toset", vec![strs(&["b", "a", "b"])]), strs(&["a", "b"]));
-    assert_eq!(
-        ok("toset", vec![l(vec![s("a"), n(1.0)])]),
-        strs(&["1", "a"])
-    );
+    assert_eq!(ok("toset", vec![l(vec![s("a"), n(1.0)])]), strs(&["1", "a"]));
     assert_eq!(ok("toset", vec![Value::Null]), Value::Null);
     assert_eq!(ok("toset", vec![l(vec![U])]), U);
-    assert_eq!(
-        ok("toset", vec![l(vec![s("b"), secret("a")])]),
-        l(vec![secret("a"), s("b")])
-    );
+    assert_eq!(ok("toset", vec![l(vec![s("b"), secret("a")])]), l(vec![secret("a"), s("b")]));
     assert!(bad("toset", vec![m(vec![])]).message.contains("got map"));
 }
 
 #[test]
 fn tolist_and_tomap() {
-    assert_eq!(
-        ok("tolist", vec![l(vec![s("a"), b(true)])]),
-        strs(&["a", "true"])
-    );
+    assert_eq!(ok("tolist", vec![l(vec![s("a"), b(true)])]), strs(&["a", "true"]));
     assert_eq!(ok("tolist", vec![l(vec![U, s("a")])]), l(vec![U, s("a")]));
     assert_eq!(
         ok("tomap", vec![m(vec![("a", n(1.0)), ("b", s("x"))])]),
@@ -380,15 +266,9 @@ fn primitive_conversions() {
     assert_eq!(ok("tonumber", vec![s("1.5")]), n(1.5));
     assert_eq!(ok("tobool", vec![s("true")]), b(true));
     assert!(
-        bad("tonumber", vec![s("big")])
-            .message
-            .contains("expected number, got string \"big\"")
+        bad("tonumber", vec![s("big")]).message.contains("expected number, got string \"big\"")
     );
-    assert!(
-        bad("tostring", vec![l(vec![])])
-            .message
-            .contains("got list")
-    );
+    assert!(bad("tostring", vec![l(vec![])]).message.contains("got list"));
     assert_eq!(ok("tonumber", vec![secret("2")]), n(2.0).mark_sensitive());
     let e = bad("tonumber", vec![secret("hunter2")]);
     assert!(!e.message.contains("hunter2"));
@@ -397,42 +277,23 @@ fn primitive_conversions() {
 
 #[test]
 fn coalesce_and_coalescelist() {
-    assert_eq!(
-        ok("coalesce", vec![Value::Null, s(""), s("a"), s("b")]),
-        s("a")
-    );
+    assert_eq!(ok("coalesce", vec![Value::Null, s(""), s("a"), s("b")]), s("a"));
     assert_eq!(ok("coalesce", vec![s("a"), U]), s("a"));
     assert_eq!(ok("coalesce", vec![Value::Null, U, s("a")]), U);
     assert_eq!(ok("coalesce", vec![secret("k"), s("a")]), secret("k"));
     // Skipping an empty secret reveals something about it.
     assert_eq!(ok("coalesce", vec![secret(""), s("a")]), secret("a"));
-    assert!(
-        bad("coalesce", vec![Value::Null, s("")])
-            .message
-            .contains("no non-null")
-    );
-    assert_eq!(
-        ok("coalescelist", vec![l(vec![]), strs(&["a"]), strs(&["b"])]),
-        strs(&["a"])
-    );
+    assert!(bad("coalesce", vec![Value::Null, s("")]).message.contains("no non-null"));
+    assert_eq!(ok("coalescelist", vec![l(vec![]), strs(&["a"]), strs(&["b"])]), strs(&["a"]));
     assert_eq!(ok("coalescelist", vec![l(vec![]), U]), U);
     assert!(call("coalescelist", vec![l(vec![])]).is_err());
-    assert_eq!(
-        bad("coalescelist", vec![l(vec![]), s("x")]).arg_index,
-        Some(1)
-    );
+    assert_eq!(bad("coalescelist", vec![l(vec![]), s("x")]).arg_index, Some(1));
 }
 
 #[test]
 fn compact_drops_null_and_empty() {
-    assert_eq!(
-        ok("compact", vec![l(vec![s("a"), s(""), Value::Null, s("b")])]),
-        strs(&["a", "b"])
-    );
-    assert_eq!(
-        ok("compact", vec![l(vec![secret("a")])]),
-        l(vec![secret("a")])
-    );
+    assert_eq!(ok("compact", vec![l(vec![s("a"), s(""), Value::Null, s("b")])]), strs(&["a", "b"]));
+    assert_eq!(ok("compact", vec![l(vec![secret("a")])]), l(vec![secret("a")]));
     assert!(ok("compact", vec![l(vec![secret(""), s("b")])]).is_sensitive());
     assert_eq!(ok("compact", vec![l(vec![U])]), U);
 }
@@ -446,20 +307,13 @@ fn reverse_and_one() {
     assert_eq!(ok("one", vec![l(vec![])]), Value::Null);
     assert_eq!(ok("one", vec![l(vec![secret("a")])]), secret("a"));
     assert_eq!(ok("one", vec![l(vec![U])]), U);
-    assert!(
-        bad("one", vec![strs(&["a", "b"])])
-            .message
-            .contains("no more than one")
-    );
+    assert!(bad("one", vec![strs(&["a", "b"])]).message.contains("no more than one"));
     assert_eq!(ok("one", vec![U]), U);
 }
 
 #[test]
 fn sort_is_lexical() {
-    assert_eq!(
-        ok("sort", vec![l(vec![s("b"), n(10.0), n(9.0)])]),
-        strs(&["10", "9", "b"])
-    );
+    assert_eq!(ok("sort", vec![l(vec![s("b"), n(10.0), n(9.0)])]), strs(&["10", "9", "b"]));
     assert!(call("sort", vec![l(vec![Value::Null])]).is_err());
 }
 
@@ -475,25 +329,15 @@ fn alltrue_anytrue() {
 
 #[test]
 fn set_functions() {
-    assert_eq!(
-        ok("setunion", vec![strs(&["b", "a"]), strs(&["c", "a"])]),
-        strs(&["a", "b", "c"])
-    );
+    assert_eq!(ok("setunion", vec![strs(&["b", "a"]), strs(&["c", "a"])]), strs(&["a", "b", "c"]));
     assert_eq!(
         ok(
             "setintersection",
-            vec![
-                strs(&["a", "b", "c"]),
-                strs(&["b", "c", "d"]),
-                strs(&["c", "b"])
-            ]
+            vec![strs(&["a", "b", "c"]), strs(&["b", "c", "d"]), strs(&["c", "b"])]
         ),
         strs(&["b", "c"])
     );
-    assert_eq!(
-        ok("setsubtract", vec![strs(&["a", "b", "c"]), strs(&["b"])]),
-        strs(&["a", "c"])
-    );
+    assert_eq!(ok("setsubtract", vec![strs(&["a", "b", "c"]), strs(&["b"])]), strs(&["a", "c"]));
     assert!(ok("setunion", vec![l(vec![secret("a")]), strs(&["b"])]).is_sensitive());
 }
 
@@ -501,20 +345,14 @@ fn set_functions() {
 
 #[test]
 fn join_and_split() {
-    assert_eq!(
-        ok("join", vec![s(","), strs(&["a", "b"]), l(vec![n(1.0)])]),
-        s("a,b,1")
-    );
+    assert_eq!(ok("join", vec![s(","), strs(&["a", "b"]), l(vec![n(1.0)])]), s("a,b,1"));
     assert_eq!(ok("join", vec![s(","), l(vec![])]), s(""));
     assert!(call("join", vec![s(","), l(vec![Value::Null])]).is_err());
     assert_eq!(bad("join", vec![s(","), s("x")]).arg_index, Some(1));
     assert_eq!(ok("split", vec![s(","), s("a,,b")]), strs(&["a", "", "b"]));
     assert_eq!(ok("split", vec![s(","), s("")]), strs(&[""]));
     assert_eq!(ok("split", vec![s(""), s("ab")]), strs(&["a", "b"]));
-    assert_eq!(
-        ok("join", vec![s("-"), l(vec![secret("x"), s("y")])]),
-        secret("x-y")
-    );
+    assert_eq!(ok("join", vec![s("-"), l(vec![secret("x"), s("y")])]), secret("x-y"));
 }
 
 #[test]
@@ -523,10 +361,7 @@ fn replace_substrings_and_slash_delimited_regexes() {
     assert_eq!(ok("replace", vec![s("aaa"), s("a"), s("")]), s(""));
     // `/…/` is a regular expression, as in Terraform; `$1` expands a group.
     assert_eq!(ok("replace", vec![s("abc"), s("/a+/"), s("x")]), s("xbc"));
-    assert_eq!(
-        ok("replace", vec![s("hello"), s("/(h)(e)/"), s("$2$1")]),
-        s("ehllo")
-    );
+    assert_eq!(ok("replace", vec![s("hello"), s("/(h)(e)/"), s("$2$1")]), s("ehllo"));
     let e = bad("replace", vec![s("abc"), s("/[/"), s("x")]);
     assert!(e.message.contains("regular expression"), "{e}");
     assert_eq!(e.arg_index, Some(1));
@@ -540,23 +375,14 @@ fn case_and_trimming() {
     assert_eq!(ok("upper", vec![s("straße")]), s("STRASSE"));
     assert_eq!(ok("trimspace", vec![s(" \n a b \t")]), s("a b"));
     assert_eq!(ok("trim", vec![s("?!hello?!"), s("!?")]), s("hello"));
-    assert_eq!(
-        ok("trimprefix", vec![s("helloworld"), s("hello")]),
-        s("world")
-    );
+    assert_eq!(ok("trimprefix", vec![s("helloworld"), s("hello")]), s("world"));
     assert_eq!(ok("trimprefix", vec![s("hello"), s("x")]), s("hello"));
-    assert_eq!(
-        ok("trimsuffix", vec![s("helloworld"), s("world")]),
-        s("hello")
-    );
+    assert_eq!(ok("trimsuffix", vec![s("helloworld"), s("world")]), s("hello"));
     assert_eq!(ok("startswith", vec![s("hello"), s("he")]), b(true));
     assert_eq!(ok("endswith", vec![s("hello"), s("he")]), b(false));
     assert_eq!(ok("chomp", vec![s("hello\r\n\n")]), s("hello"));
     assert_eq!(ok("chomp", vec![s("a\nb")]), s("a\nb"));
-    assert_eq!(
-        ok("title", vec![s("hello world-wide_web")]),
-        s("Hello World-Wide_web")
-    );
+    assert_eq!(ok("title", vec![s("hello world-wide_web")]), s("Hello World-Wide_web"));
     assert_eq!(ok("indent", vec![n(2.0), s("a\nb\n")]), s("a\n  b\n  "));
     assert!(call("indent", vec![n(-1.0), s("a")]).is_err());
     assert!(call("indent", vec![n(1e9), s("a")]).is_err());
@@ -564,10 +390,7 @@ fn case_and_trimming() {
 
 #[test]
 fn substr_unicode_and_out_of_range() {
-    assert_eq!(
-        ok("substr", vec![s("hello world"), n(1.0), n(4.0)]),
-        s("ello")
-    );
+    assert_eq!(ok("substr", vec![s("hello world"), n(1.0), n(4.0)]), s("ello"));
     assert_eq!(ok("substr", vec![s("🤔🤷ab"), n(0.0), n(2.0)]), s("🤔🤷"));
     assert_eq!(ok("substr", vec![s("hello"), n(-3.0), n(-1.0)]), s("llo"));
     assert_eq!(ok("substr", vec![s("hello"), n(-30.0), n(2.0)]), s("he"));
@@ -589,20 +412,11 @@ fn format_verbs() {
     assert_eq!(f("%.2f", vec![n(1.23456)]), s("1.23"));
     assert_eq!(f("%f", vec![n(1.0)]), s("1.000000"));
     assert_eq!(f("%q", vec![s("a\"b")]), s("\"a\\\"b\""));
-    assert_eq!(
-        f("%v %v %v", vec![s("x"), n(1.5), b(true)]),
-        s("x 1.5 true")
-    );
+    assert_eq!(f("%v %v %v", vec![s("x"), n(1.5), b(true)]), s("x 1.5 true"));
     assert_eq!(f("%v", vec![strs(&["a"])]), s("[\"a\"]"));
     assert_eq!(f("100%%", vec![]), s("100%"));
-    assert_eq!(
-        f("%5d|%-5s|%05d", vec![n(42.0), s("ab"), n(-3.0)]),
-        s("   42|ab   |-0003")
-    );
-    assert_eq!(
-        f("%x %X %o %b", vec![n(255.0), n(255.0), n(8.0), n(5.0)]),
-        s("ff FF 10 101")
-    );
+    assert_eq!(f("%5d|%-5s|%05d", vec![n(42.0), s("ab"), n(-3.0)]), s("   42|ab   |-0003"));
+    assert_eq!(f("%x %X %o %b", vec![n(255.0), n(255.0), n(8.0), n(5.0)]), s("ff FF 10 101"));
     assert_eq!(f("%+d %t", vec![n(5.0), b(false)]), s("+5 false"));
     assert_eq!(f("%e", vec![n(1234.5678)]), s("1.234568e+03"));
     assert_eq!(f("%[2]s %[1]s", vec![s("a"), s("b")]), s("b a"));
@@ -623,26 +437,10 @@ fn format_g_follows_go() {
 
 #[test]
 fn format_errors() {
-    assert!(
-        bad("format", vec![s("%d"), n(1.5)])
-            .message
-            .contains("whole number")
-    );
-    assert!(
-        bad("format", vec![s("%s %s"), s("a")])
-            .message
-            .contains("not enough")
-    );
-    assert!(
-        bad("format", vec![s("%s"), s("a"), s("b")])
-            .message
-            .contains("too many")
-    );
-    assert!(
-        bad("format", vec![s("%y"), s("a")])
-            .message
-            .contains("unsupported")
-    );
+    assert!(bad("format", vec![s("%d"), n(1.5)]).message.contains("whole number"));
+    assert!(bad("format", vec![s("%s %s"), s("a")]).message.contains("not enough"));
+    assert!(bad("format", vec![s("%s"), s("a"), s("b")]).message.contains("too many"));
+    assert!(bad("format", vec![s("%y"), s("a")]).message.contains("unsupported"));
     assert!(call("format", vec![s("%")]).is_err());
     assert!(call("format", vec![s("%99999999999d"), n(1.0)]).is_err());
     assert!(call("format", vec![s("%s"), Value::Null]).is_err());
@@ -660,20 +458,11 @@ fn formatlist_iterates_lists() {
         strs(&["a=x", "b=x"])
     );
     assert_eq!(
-        ok(
-            "formatlist",
-            vec![s("%s-%d"), strs(&["a", "b"]), nums(&[1.0, 2.0])]
-        ),
+        ok("formatlist", vec![s("%s-%d"), strs(&["a", "b"]), nums(&[1.0, 2.0])]),
         strs(&["a-1", "b-2"])
     );
     assert_eq!(ok("formatlist", vec![s("%s"), s("x")]), strs(&["x"]));
-    assert!(
-        call(
-            "formatlist",
-            vec![s("%s%s"), strs(&["a"]), strs(&["a", "b"])]
-        )
-        .is_err()
-    );
+    assert!(call("formatlist", vec![s("%s%s"), strs(&["a"]), strs(&["a", "b"])]).is_err());
 }
 
 // --- numbers ----------------------------------------------------------------------------
@@ -691,15 +480,8 @@ fn numeric_functions() {
     assert_eq!(ok("signum", vec![n(3.0)]), n(1.0));
     assert_eq!(ok("sum", vec![nums(&[1.0, 2.5])]), n(3.5));
     assert!(bad("sum", vec![l(vec![])]).message.contains("empty"));
-    assert!(
-        bad("abs", vec![s("x")])
-            .message
-            .contains("expected number, got string \"x\"")
-    );
-    assert_eq!(
-        ok("abs", vec![n(-1.0).mark_sensitive()]),
-        n(1.0).mark_sensitive()
-    );
+    assert!(bad("abs", vec![s("x")]).message.contains("expected number, got string \"x\""));
+    assert_eq!(ok("abs", vec![n(-1.0).mark_sensitive()]), n(1.0).mark_sensitive());
     assert_eq!(ok("max", vec![n(1.0), U]), U);
     assert_eq!(ok("pow", vec![n(1e308), n(1e308)]), n(f64::INFINITY));
 }
@@ -708,123 +490,59 @@ fn numeric_functions() {
 
 #[test]
 fn cidrsubnet_v4_and_v6() {
+    assert_eq!(ok("cidrsubnet", vec![s("172.16.0.0/12"), n(4.0), n(2.0)]), s("172.18.0.0/16"));
+    assert_eq!(ok("cidrsubnet", vec![s("10.1.2.0/24"), n(4.0), n(15.0)]), s("10.1.2.240/28"));
+    assert_eq!(ok("cidrsubnet", vec![s("10.0.0.0/8"), n(0.0), n(0.0)]), s("10.0.0.0/8"));
     assert_eq!(
-        ok("cidrsubnet", vec![s("172.16.0.0/12"), n(4.0), n(2.0)]),
-        s("172.18.0.0/16")
-    );
-    assert_eq!(
-        ok("cidrsubnet", vec![s("10.1.2.0/24"), n(4.0), n(15.0)]),
-        s("10.1.2.240/28")
-    );
-    assert_eq!(
-        ok("cidrsubnet", vec![s("10.0.0.0/8"), n(0.0), n(0.0)]),
-        s("10.0.0.0/8")
-    );
-    assert_eq!(
-        ok(
-            "cidrsubnet",
-            vec![s("fd00:fd12:3456:7890::/56"), n(16.0), n(162.0)]
-        ),
+        ok("cidrsubnet", vec![s("fd00:fd12:3456:7890::/56"), n(16.0), n(162.0)]),
         s("fd00:fd12:3456:7800:a200::/72")
     );
-    assert_eq!(
-        ok("cidrsubnet", vec![s("::/0"), n(128.0), n(1.0)]),
-        s("::1/128")
+    assert_eq!(ok("cidrsubnet", vec![s("::/0"), n(128.0), n(1.0)]), s("::1/128"));
+    assert!(
+        bad("cidrsubnet", vec![s("10.0.0.0/24"), n(4.0), n(16.0)]).message.contains("accommodate")
     );
     assert!(
-        bad("cidrsubnet", vec![s("10.0.0.0/24"), n(4.0), n(16.0)])
-            .message
-            .contains("accommodate")
-    );
-    assert!(
-        bad("cidrsubnet", vec![s("10.0.0.0/24"), n(9.0), n(0.0)])
-            .message
-            .contains("insufficient")
+        bad("cidrsubnet", vec![s("10.0.0.0/24"), n(9.0), n(0.0)]).message.contains("insufficient")
     );
     assert!(call("cidrsubnet", vec![s("10.0.0.0/24"), n(-1.0), n(0.0)]).is_err());
     assert!(call("cidrsubnet", vec![s("10.0.0.0/24"), n(1.0), n(-1.0)]).is_err());
     assert!(
-        bad("cidrsubnet", vec![s("not-a-cidr"), n(1.0), n(0.0)])
-            .message
-            .contains("invalid CIDR")
+        bad("cidrsubnet", vec![s("not-a-cidr"), n(1.0), n(0.0)]).message.contains("invalid CIDR")
     );
 }
 
 #[test]
 fn cidrhost_and_netmask() {
+    assert_eq!(ok("cidrhost", vec![s("10.12.112.0/20"), n(16.0)]), s("10.12.112.16"));
+    assert_eq!(ok("cidrhost", vec![s("10.12.112.0/20"), n(268.0)]), s("10.12.113.12"));
+    assert_eq!(ok("cidrhost", vec![s("10.0.0.0/24"), n(-1.0)]), s("10.0.0.255"));
+    assert_eq!(ok("cidrhost", vec![s("10.0.0.5/24"), n(0.0)]), s("10.0.0.0"));
     assert_eq!(
-        ok("cidrhost", vec![s("10.12.112.0/20"), n(16.0)]),
-        s("10.12.112.16")
-    );
-    assert_eq!(
-        ok("cidrhost", vec![s("10.12.112.0/20"), n(268.0)]),
-        s("10.12.113.12")
-    );
-    assert_eq!(
-        ok("cidrhost", vec![s("10.0.0.0/24"), n(-1.0)]),
-        s("10.0.0.255")
-    );
-    assert_eq!(
-        ok("cidrhost", vec![s("10.0.0.5/24"), n(0.0)]),
-        s("10.0.0.0")
-    );
-    assert_eq!(
-        ok(
-            "cidrhost",
-            vec![s("fd00:fd12:3456:7890:00a2::/72"), n(34.0)]
-        ),
+        ok("cidrhost", vec![s("fd00:fd12:3456:7890:00a2::/72"), n(34.0)]),
         s("fd00:fd12:3456:7890::22")
     );
     assert_eq!(
         ok("cidrhost", vec![s("::/0"), n(-1.0)]),
         s("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
     );
-    assert!(
-        bad("cidrhost", vec![s("10.0.0.0/24"), n(256.0)])
-            .message
-            .contains("accommodate")
-    );
+    assert!(bad("cidrhost", vec![s("10.0.0.0/24"), n(256.0)]).message.contains("accommodate"));
     assert!(call("cidrhost", vec![s("10.0.0.0/24"), n(-257.0)]).is_err());
     assert!(call("cidrhost", vec![s("10.0.0.0/33"), n(1.0)]).is_err());
     assert!(call("cidrhost", vec![s("010.0.0.0/8"), n(1.0)]).is_err());
-    assert_eq!(
-        ok("cidrnetmask", vec![s("172.16.0.0/12")]),
-        s("255.240.0.0")
-    );
+    assert_eq!(ok("cidrnetmask", vec![s("172.16.0.0/12")]), s("255.240.0.0"));
     assert_eq!(ok("cidrnetmask", vec![s("0.0.0.0/0")]), s("0.0.0.0"));
-    assert_eq!(
-        ok("cidrnetmask", vec![s("1.2.3.4/32")]),
-        s("255.255.255.255")
-    );
-    assert!(
-        bad("cidrnetmask", vec![s("::/64")])
-            .message
-            .contains("IPv4")
-    );
+    assert_eq!(ok("cidrnetmask", vec![s("1.2.3.4/32")]), s("255.255.255.255"));
+    assert!(bad("cidrnetmask", vec![s("::/64")]).message.contains("IPv4"));
 }
 
 // --- encoding, files --------------------------------------------------------------------
 
 #[test]
 fn base64_and_hashes() {
-    assert_eq!(
-        ok("base64encode", vec![s("Hello World")]),
-        s("SGVsbG8gV29ybGQ=")
-    );
-    assert_eq!(
-        ok("base64decode", vec![s("SGVsbG8gV29ybGQ=")]),
-        s("Hello World")
-    );
-    assert!(
-        bad("base64decode", vec![s("!!!")])
-            .message
-            .contains("base64")
-    );
-    assert!(
-        bad("base64decode", vec![s("/w==")])
-            .message
-            .contains("UTF-8")
-    );
+    assert_eq!(ok("base64encode", vec![s("Hello World")]), s("SGVsbG8gV29ybGQ="));
+    assert_eq!(ok("base64decode", vec![s("SGVsbG8gV29ybGQ=")]), s("Hello World"));
+    assert!(bad("base64decode", vec![s("!!!")]).message.contains("base64"));
+    assert!(bad("base64decode", vec![s("/w==")]).message.contains("UTF-8"));
     assert_eq!(
         ok("sha256", vec![s("hello world")]),
         s("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
@@ -833,30 +551,19 @@ fn base64_and_hashes() {
         ok("base64sha256", vec![s("hello world")]),
         s("uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=")
     );
-    assert!(
-        ok("sha512", vec![s("")])
-            .as_str()
-            .is_some_and(|h| h.starts_with("cf83e135"))
-    );
+    assert!(ok("sha512", vec![s("")]).as_str().is_some_and(|h| h.starts_with("cf83e135")));
     assert!(ok("base64sha512", vec![s("x")]).as_str().is_some());
     assert!(ok("sha256", vec![secret("pw")]).is_sensitive());
 }
 
 #[test]
 fn json_round_trip_and_limits() {
-    let v = m(vec![
-        ("a", l(vec![n(1.0), b(true), Value::Null])),
-        ("b", s("x")),
-    ]);
+    let v = m(vec![("a", l(vec![n(1.0), b(true), Value::Null])), ("b", s("x"))]);
     let text = ok("jsonencode", vec![v.clone()]);
     assert_eq!(text, s(r#"{"a":[1,true,null],"b":"x"}"#));
     assert_eq!(ok("jsondecode", vec![text]), v);
     assert_eq!(ok("jsonencode", vec![n(f64::NAN)]), s("null"));
-    assert!(
-        bad("jsondecode", vec![s("{nope")])
-            .message
-            .contains("invalid JSON")
-    );
+    assert!(bad("jsondecode", vec![s("{nope")]).message.contains("invalid JSON"));
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(call("jsondecode", vec![s(&deep)]).is_err());
     // Beyond an f64 but not beyond Terraform's 512-bit floats: a number, as in Terraform.
@@ -876,10 +583,7 @@ fn file_reads_relative_to_base_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("hello.txt"), "hi\n").expect("write");
     std::fs::write(dir.path().join("bin"), [0xff, 0xfe]).expect("write");
-    assert_eq!(
-        call_in(dir.path(), "file", vec![s("hello.txt")]),
-        Ok(s("hi\n"))
-    );
+    assert_eq!(call_in(dir.path(), "file", vec![s("hello.txt")]), Ok(s("hi\n")));
     let e = call_in(dir.path(), "file", vec![s("missing.txt")]).unwrap_err();
     assert!(e.message.contains("missing.txt"));
     let e = call_in(dir.path(), "file", vec![s("bin")]).unwrap_err();
@@ -895,12 +599,7 @@ fn file_reads_relative_to_base_dir() {
 /// Expected bytes are Terraform 1.0.3's (`terraform output -json` of each call).
 #[test]
 fn yamlencode_writes_terraform_1_0_3_bytes() {
-    let y = |v: Value| {
-        ok("yamlencode", vec![v])
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let y = |v: Value| ok("yamlencode", vec![v]).as_str().unwrap_or_default().to_string();
     assert_eq!(y(s("plain")), "\"plain\"\n");
     assert_eq!(y(n(1.0)), "1\n...\n");
     assert_eq!(y(b(true)), "true\n...\n");
@@ -913,10 +612,7 @@ fn yamlencode_writes_terraform_1_0_3_bytes() {
     assert_eq!(y(s(" x\ny")), "|2-\n   x\n  y\n");
     assert_eq!(y(s("\u{feff}ab")), "\"\\uFEFF\\x61\\x62\"\n");
     assert_eq!(
-        y(m(vec![
-            ("a", l(vec![n(1.0), n(2.0)])),
-            ("b", m(vec![("c", s("d"))]))
-        ])),
+        y(m(vec![("a", l(vec![n(1.0), n(2.0)])), ("b", m(vec![("c", s("d"))]))])),
         "\"a\":\n- 1\n- 2\n\"b\":\n  \"c\": \"d\"\n"
     );
     assert_eq!(
@@ -943,10 +639,7 @@ fn yamlencode_writes_terraform_1_0_3_bytes() {
         ("n", s("\ta\nb")),
         ("o", s("\u{1F600}")),
         ("p", s("\u{e9}\u{85}")),
-        (
-            "r",
-            l(vec![l(vec![]), m(vec![]), l(vec![n(1.0), l(vec![n(2.0)])])]),
-        ),
+        ("r", l(vec![l(vec![]), m(vec![]), l(vec![n(1.0), l(vec![n(2.0)])])])),
         ("s", s(" lead")),
         ("t", s("")),
         ("x\ny", n(2.0)),
@@ -968,11 +661,7 @@ fn sensitive_and_nonsensitive() {
     assert_eq!(ok("sensitive", vec![U]), U.mark_sensitive());
     assert_eq!(ok("nonsensitive", vec![secret("a")]), s("a"));
     // As in Terraform, a value that is not sensitive is an error (the call is a mistake).
-    assert!(
-        bad("nonsensitive", vec![s("a")])
-            .message
-            .contains("not sensitive")
-    );
+    assert!(bad("nonsensitive", vec![s("a")]).message.contains("not sensitive"));
     assert_eq!(ok("nonsensitive", vec![U]), U);
     // Only the top-level mark goes.
     let nested = l(vec![secret("a")]).mark_sensitive();
@@ -982,27 +671,18 @@ fn sensitive_and_nonsensitive() {
 #[test]
 fn reading_functions_mark_results_of_any_nested_secret() {
     assert_eq!(ok("upper", vec![secret("a")]), secret("A"));
-    assert_eq!(
-        ok("join", vec![s(","), l(vec![s("a"), secret("b")])]),
-        secret("a,b")
-    );
+    assert_eq!(ok("join", vec![s(","), l(vec![s("a"), secret("b")])]), secret("a,b"));
     assert!(ok("yamlencode", vec![m(vec![("k", secret("v"))])]).is_sensitive());
     assert!(ok("cidrhost", vec![secret("10.0.0.0/8"), n(1.0)]).is_sensitive());
     // Unknown wins over the computation but keeps the mark.
     assert_eq!(ok("upper", vec![U.mark_sensitive()]), U.mark_sensitive());
-    assert_eq!(
-        ok("join", vec![s(","), l(vec![secret("a"), U])]),
-        U.mark_sensitive()
-    );
+    assert_eq!(ok("join", vec![s(","), l(vec![secret("a"), U])]), U.mark_sensitive());
 }
 
 #[test]
 fn reading_functions_propagate_unknown_and_secret_arguments() {
     // (Functions of no arguments — timestamp, uuid — have no argument to propagate.)
-    for def in DEFS
-        .iter()
-        .filter(|d| matches!(d.imp, Imp::Pure(_)) && d.max != Some(0))
-    {
+    for def in DEFS.iter().filter(|d| matches!(d.imp, Imp::Pure(_)) && d.max != Some(0)) {
         let count = def.min.max(1);
         let mut args = vec![s("x"); count];
         args[0] = U;
@@ -1042,10 +722,7 @@ fn check_no_leak(name: &str, args: &[Value], result: &R) {
         return;
     }
     match result {
-        Ok(v) => assert!(
-            !render_hcl(v).contains("s3cret"),
-            "{name}({args:?}) leaked: {v:?}"
-        ),
+        Ok(v) => assert!(!render_hcl(v).contains("s3cret"), "{name}({args:?}) leaked: {v:?}"),
         Err(e) => assert!(
             !e.message.contains("s3cret"),
             "{name}({args:?}) leaked in error: {}",
@@ -1113,13 +790,7 @@ fn every_function_survives_a_huge_list() {
                 for other in &others {
                     for list in [&big, &big_strs] {
                         let args: Vec<Value> = (0..count)
-                            .map(|i| {
-                                if i == pos {
-                                    list.clone()
-                                } else {
-                                    other.clone()
-                                }
-                            })
+                            .map(|i| if i == pos { list.clone() } else { other.clone() })
                             .collect();
                         let _ = call(name, args);
                     }
@@ -1135,9 +806,7 @@ mod later {
     use crate::value::Value;
 
     fn call(name: &str, args: Vec<Value>) -> Value {
-        let cx = FunctionContext {
-            base_dir: std::path::Path::new("."),
-        };
+        let cx = FunctionContext { base_dir: std::path::Path::new(".") };
         call_function(name, args, &cx).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
     fn s(x: &str) -> Value {
@@ -1147,47 +816,17 @@ mod later {
     /// The examples of Terraform's documentation of functions added after 1.0.
     #[test]
     fn later_terraform_functions_match_their_documented_examples() {
-        assert_eq!(
-            call("startswith", vec![s("hello world"), s("hello")]),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            call("startswith", vec![s("hello world"), s("world")]),
-            Value::Bool(false)
-        );
-        assert_eq!(
-            call("endswith", vec![s("hello world"), s("world")]),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            call("endswith", vec![s("hello world"), s("hello")]),
-            Value::Bool(false)
-        );
-        assert_eq!(
-            call("strcontains", vec![s("hello world"), s("wor")]),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            call("strcontains", vec![s("hello world"), s("wod")]),
-            Value::Bool(false)
-        );
+        assert_eq!(call("startswith", vec![s("hello world"), s("hello")]), Value::Bool(true));
+        assert_eq!(call("startswith", vec![s("hello world"), s("world")]), Value::Bool(false));
+        assert_eq!(call("endswith", vec![s("hello world"), s("world")]), Value::Bool(true));
+        assert_eq!(call("endswith", vec![s("hello world"), s("hello")]), Value::Bool(false));
+        assert_eq!(call("strcontains", vec![s("hello world"), s("wor")]), Value::Bool(true));
+        assert_eq!(call("strcontains", vec![s("hello world"), s("wod")]), Value::Bool(false));
         let ts = |a: &str, b: &str| call("timecmp", vec![s(a), s(b)]);
-        assert_eq!(
-            ts("2017-11-22T00:00:00Z", "2017-11-22T00:00:00Z"),
-            Value::Number(0.0)
-        );
-        assert_eq!(
-            ts("2017-11-22T00:00:00Z", "2017-11-22T01:00:00Z"),
-            Value::Number(-1.0)
-        );
-        assert_eq!(
-            ts("2017-11-22T01:00:00Z", "2017-11-22T00:00:00Z"),
-            Value::Number(1.0)
-        );
-        assert_eq!(
-            ts("2017-11-22T01:00:00Z", "2017-11-22T00:00:00-01:00"),
-            Value::Number(0.0)
-        );
+        assert_eq!(ts("2017-11-22T00:00:00Z", "2017-11-22T00:00:00Z"), Value::Number(0.0));
+        assert_eq!(ts("2017-11-22T00:00:00Z", "2017-11-22T01:00:00Z"), Value::Number(-1.0));
+        assert_eq!(ts("2017-11-22T01:00:00Z", "2017-11-22T00:00:00Z"), Value::Number(1.0));
+        assert_eq!(ts("2017-11-22T01:00:00Z", "2017-11-22T00:00:00-01:00"), Value::Number(0.0));
         let Value::String(p) = call("plantimestamp", vec![]) else {
             panic!("plantimestamp is a string")
         };

@@ -56,18 +56,12 @@ mod tests {
         assert_eq!(d("0b101"), Value::String("0b101".into()));
         assert_eq!(d("!!str 1"), Value::String("1".into()));
         // Timestamps become RFC 3339 strings without fractions.
-        assert_eq!(
-            d("2001-12-14"),
-            Value::String("2001-12-14T00:00:00Z".into())
-        );
+        assert_eq!(d("2001-12-14"), Value::String("2001-12-14T00:00:00Z".into()));
         assert_eq!(
             d("2001-12-14t21:59:43.10-05:00"),
             Value::String("2001-12-14T21:59:43-05:00".into())
         );
-        assert_eq!(
-            d("2001-12-14 21:59:43.10"),
-            Value::String("2001-12-14T21:59:43Z".into())
-        );
+        assert_eq!(d("2001-12-14 21:59:43.10"), Value::String("2001-12-14T21:59:43Z".into()));
         assert_eq!(d("2001-2-3"), Value::String("2001-02-03T00:00:00Z".into()));
         assert_eq!(d("2001-13-03"), Value::String("2001-13-03".into()));
     }

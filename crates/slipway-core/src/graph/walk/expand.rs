@@ -66,10 +66,7 @@ impl<'a> Walk<'a> {
         };
         Some(
             (0..n)
-                .map(|i| RepetitionBinding {
-                    count_index: Some(i),
-                    ..Default::default()
-                })
+                .map(|i| RepetitionBinding { count_index: Some(i), ..Default::default() })
                 .collect(),
         )
     }
@@ -152,10 +149,7 @@ impl<'a> Walk<'a> {
         Some(
             pairs
                 .into_iter()
-                .map(|(k, v)| RepetitionBinding {
-                    each: Some((k, v)),
-                    ..Default::default()
-                })
+                .map(|(k, v)| RepetitionBinding { each: Some((k, v)), ..Default::default() })
                 .collect(),
         )
     }
@@ -181,21 +175,15 @@ impl<'a> Walk<'a> {
         let call = &self.input.config.modules[module].module_calls[name];
         let scope = self.scope(module, mi, RepetitionBinding::default());
         let what = format!("module \"{name}\"");
-        let bindings = self
-            .expand(&call.repetition, &scope, &what)
-            .unwrap_or_default();
+        let bindings = self.expand(&call.repetition, &scope, &what).unwrap_or_default();
         for d in &call.depends_on {
             self.eval_in(&scope, d);
             self.depend_on_whole_modules(&scope, d);
         }
         let evaluated = self.finish(Value::Null, scope);
         if let Some(child) = call.child {
-            let mut inherited: BTreeSet<Dep> = self
-                .inherited
-                .borrow()
-                .get(mi)
-                .map(|s| (**s).clone())
-                .unwrap_or_default();
+            let mut inherited: BTreeSet<Dep> =
+                self.inherited.borrow().get(mi).map(|s| (**s).clone()).unwrap_or_default();
             if !call.depends_on.is_empty() {
                 inherited.extend(evaluated.deps.iter().cloned());
             }
@@ -204,15 +192,11 @@ impl<'a> Walk<'a> {
             let list = mis.entry(child).or_default();
             for b in &bindings {
                 let child_mi = mi.child(name, b.key());
-                self.inherited
-                    .borrow_mut()
-                    .insert(child_mi.clone(), inherited.clone());
+                self.inherited.borrow_mut().insert(child_mi.clone(), inherited.clone());
                 list.push(child_mi);
             }
         }
-        self.expansions
-            .borrow_mut()
-            .insert((node, mi.clone()), bindings);
+        self.expansions.borrow_mut().insert((node, mi.clone()), bindings);
         evaluated
     }
 
@@ -234,10 +218,7 @@ impl<'a> Walk<'a> {
             ResourceMode::Data => self.input.registry.data_schema(&r.rtype),
         };
         if schema.is_none()
-            && self
-                .unknown_types_reported
-                .borrow_mut()
-                .insert((module, key.to_string()))
+            && self.unknown_types_reported.borrow_mut().insert((module, key.to_string()))
         {
             self.report_unknown_type(r);
         }
@@ -275,12 +256,7 @@ impl<'a> Walk<'a> {
                 self.error(d);
             }
             let deps = self.instance_deps(scope.deps.into_inner(), &shared, &via_provider, mi);
-            let ctx = InstanceContext {
-                addr: &iaddr,
-                resource: r,
-                schema,
-                config: &config,
-            };
+            let ctx = InstanceContext { addr: &iaddr, resource: r, schema, config: &config };
             let value = if has_errors {
                 Value::Unknown
             } else {
@@ -299,11 +275,7 @@ impl<'a> Walk<'a> {
         // whole-resource dependencies (only a reported cycle could ask for it).
         self.resources.borrow_mut().insert(addr.clone(), members);
         let value = collect_instances(&r.repetition, instance_values);
-        Evaluated {
-            value,
-            deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])),
-            failed: false,
-        }
+        Evaluated { value, deps: Arc::new(BTreeSet::from([Dep::Resource(addr)])), failed: false }
     }
 
     /// Records an evaluated instance with its dependencies; returns its index among the
@@ -324,12 +296,7 @@ impl<'a> Walk<'a> {
         };
         let (index, _) = self.instances.borrow_mut().insert_full(
             iaddr.clone(),
-            PlannedInstance {
-                addr: iaddr,
-                module,
-                resource_key: key.to_string(),
-                depends_on,
-            },
+            PlannedInstance { addr: iaddr, module, resource_key: key.to_string(), depends_on },
         );
         index as u32
     }
@@ -343,10 +310,7 @@ impl<'a> Walk<'a> {
         r: &Resource,
         schema: Option<&ResourceSchema>,
     ) {
-        let binding = RepetitionBinding {
-            unknown: true,
-            ..Default::default()
-        };
+        let binding = RepetitionBinding { unknown: true, ..Default::default() };
         let scope = self.scope(module, mi, binding);
         let mut ev = Evaluator::new(&scope, r.span.file);
         let mut diags = Diagnostics::default();
@@ -440,25 +404,14 @@ impl<'a> Walk<'a> {
 /// instance's value, a list by index, or a map by key.
 pub(super) fn collect_instances(rep: &Repetition, instances: Vec<(InstanceKey, Value)>) -> Value {
     match rep {
-        Repetition::Single => instances
-            .into_iter()
-            .next()
-            .map(|(_, v)| v)
-            .unwrap_or(Value::Unknown),
+        Repetition::Single => {
+            instances.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Unknown)
+        }
         Repetition::Count(_) => Value::List(instances.into_iter().map(|(_, v)| v).collect()),
         Repetition::ForEach(_) => Value::Map(
             instances
                 .into_iter()
-                .map(|(k, v)| {
-                    (
-                        if let InstanceKey::Str(s) = k {
-                            s
-                        } else {
-                            String::new()
-                        },
-                        v,
-                    )
-                })
+                .map(|(k, v)| (if let InstanceKey::Str(s) = k { s } else { String::new() }, v))
                 .collect(),
         ),
     }
@@ -466,27 +419,18 @@ pub(super) fn collect_instances(rep: &Repetition, instances: Vec<(InstanceKey, V
 
 /// Whether no `each.value` of these bindings holds an unknown (so they are final in apply).
 pub(super) fn bindings_known(bindings: &[RepetitionBinding]) -> bool {
-    bindings
-        .iter()
-        .all(|b| b.each.as_ref().is_none_or(|(_, v)| !v.contains_unknown()))
+    bindings.iter().all(|b| b.each.as_ref().is_none_or(|(_, v)| !v.contains_unknown()))
 }
 
 /// The position of the binding with instance key `key`: `count` bindings are in index order
 /// and `for_each` ones sorted by key (see [`Walk::expand`]), so this is a lookup, not a scan.
 pub(super) fn binding_index(bindings: &[RepetitionBinding], key: &InstanceKey) -> Option<usize> {
     let found = match key {
-        InstanceKey::Int(i) => usize::try_from(*i).ok().filter(|&i| {
-            bindings
-                .get(i)
-                .is_some_and(|b| b.count_index == Some(i as u64))
-        }),
+        InstanceKey::Int(i) => usize::try_from(*i)
+            .ok()
+            .filter(|&i| bindings.get(i).is_some_and(|b| b.count_index == Some(i as u64))),
         InstanceKey::Str(s) => bindings
-            .binary_search_by(|b| {
-                b.each
-                    .as_ref()
-                    .map(|(k, _)| k.as_str())
-                    .cmp(&Some(s.as_str()))
-            })
+            .binary_search_by(|b| b.each.as_ref().map(|(k, _)| k.as_str()).cmp(&Some(s.as_str())))
             .ok(),
         InstanceKey::None => None,
     };

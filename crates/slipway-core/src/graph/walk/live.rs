@@ -89,10 +89,7 @@ impl ConfigEvaluator {
             .collect();
         self.kept = Some(walk.keep());
         if !errors.is_empty() {
-            return Err(format!(
-                "evaluating its configuration: {}",
-                errors.join("; ")
-            ));
+            return Err(format!("evaluating its configuration: {}", errors.join("; ")));
         }
         let config = config.ok_or("its configuration no longer declares it")?;
         if config.contains_unknown() {
@@ -248,10 +245,5 @@ impl<'a> Walk<'a> {
 }
 
 fn resource_addr(mi: &ModuleInstance, r: &crate::config::Resource) -> ResourceAddr {
-    ResourceAddr {
-        module: mi.clone(),
-        mode: r.mode,
-        rtype: r.rtype.clone(),
-        name: r.name.clone(),
-    }
+    ResourceAddr { module: mi.clone(), mode: r.mode, rtype: r.rtype.clone(), name: r.name.clone() }
 }

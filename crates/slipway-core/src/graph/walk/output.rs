@@ -53,9 +53,7 @@ impl WalkOutput {
                         out.push(DepTarget::Barrier(r as usize))
                     }
                     DepRef::Resource(r) => out.extend(
-                        self.resources[r as usize]
-                            .iter()
-                            .map(|&i| DepTarget::Instance(i as usize)),
+                        self.resources[r as usize].iter().map(|&i| DepTarget::Instance(i as usize)),
                     ),
                 }
             }
@@ -67,10 +65,7 @@ impl WalkOutput {
             per_instance.push(out);
         }
         let barriers = (0..barrier.len()).filter(|&r| barrier[r]).collect();
-        DirectDeps {
-            per_instance,
-            barriers,
-        }
+        DirectDeps { per_instance, barriers }
     }
 
     /// Each instance's direct dependencies as a plan and state record them: an instance named
@@ -145,12 +140,9 @@ impl WalkOutput {
     pub fn target_addr(&self, t: DepTarget) -> ResourceInstanceAddr {
         match t {
             DepTarget::Instance(i) => self.instances[i].addr.clone(),
-            DepTarget::Barrier(r) => self
-                .resources
-                .get_index(r)
-                .expect("resource index")
-                .0
-                .instance(InstanceKey::None),
+            DepTarget::Barrier(r) => {
+                self.resources.get_index(r).expect("resource index").0.instance(InstanceKey::None)
+            }
         }
     }
 

@@ -43,12 +43,8 @@ impl Scope<'_, '_> {
             return Ok(Value::Unknown);
         };
         self.take(w.get(call_node, &self.mi));
-        let bindings = w
-            .expansions
-            .borrow()
-            .get(&(call_node, self.mi.clone()))
-            .cloned()
-            .unwrap_or_default();
+        let bindings =
+            w.expansions.borrow().get(&(call_node, self.mi.clone())).cloned().unwrap_or_default();
         let mut objects = Vec::new();
         for b in &bindings {
             let child_mi = self.mi.child(c, b.key());
@@ -101,9 +97,7 @@ impl Scope<'_, '_> {
         };
         match ikey {
             Some(k) => {
-                self.deps
-                    .borrow_mut()
-                    .insert(Dep::Instance(addr.instance(k)));
+                self.deps.borrow_mut().insert(Dep::Instance(addr.instance(k)));
             }
             None => {
                 self.deps.borrow_mut().insert(Dep::Resource(addr));
@@ -138,32 +132,24 @@ impl Resolver for Scope<'_, '_> {
             RefRoot::CountIndex | RefRoot::EachKey | RefRoot::EachValue if self.binding.unknown => {
                 Ok(Value::Unknown)
             }
-            RefRoot::CountIndex => self
-                .binding
-                .count_index
-                .map(|i| Value::Number(i as f64))
-                .ok_or_else(|| {
+            RefRoot::CountIndex => {
+                self.binding.count_index.map(|i| Value::Number(i as f64)).ok_or_else(|| {
                     Diagnostic::error("`count.index` used where `count` is not set")
                         .at(span.clone())
-                }),
-            RefRoot::EachKey => self
-                .binding
-                .each
-                .as_ref()
-                .map(|(k, _)| Value::String(k.clone()))
-                .ok_or_else(|| {
+                })
+            }
+            RefRoot::EachKey => {
+                self.binding.each.as_ref().map(|(k, _)| Value::String(k.clone())).ok_or_else(|| {
                     Diagnostic::error("`each.key` used where `for_each` is not set")
                         .at(span.clone())
-                }),
-            RefRoot::EachValue => self
-                .binding
-                .each
-                .as_ref()
-                .map(|(_, v)| v.clone())
-                .ok_or_else(|| {
+                })
+            }
+            RefRoot::EachValue => {
+                self.binding.each.as_ref().map(|(_, v)| v.clone()).ok_or_else(|| {
                     Diagnostic::error("`each.value` used where `for_each` is not set")
                         .at(span.clone())
-                }),
+                })
+            }
             RefRoot::Path(what) => {
                 let p = match what.as_str() {
                     "module" => w.input.config.modules[self.module].dir.clone(),
@@ -241,9 +227,7 @@ impl Resolver for Scope<'_, '_> {
                 _ => return None,
             }
         };
-        self.deps
-            .borrow_mut()
-            .insert(Dep::Instance(addr.instance(ikey)));
+        self.deps.borrow_mut().insert(Dep::Instance(addr.instance(ikey)));
         Some(Ok(value))
     }
 
@@ -311,11 +295,9 @@ pub(super) struct ClosedScope {
 
 impl Resolver for ClosedScope {
     fn resolve(&self, root: &RefRoot, _: Option<&Value>, span: &Span) -> Result<Value, Diagnostic> {
-        Err(
-            Diagnostic::error(format!("{} cannot refer to `{root}`", self.what))
-                .at(span.clone())
-                .hint("use a literal value here; compute derived values in `locals`"),
-        )
+        Err(Diagnostic::error(format!("{} cannot refer to `{root}`", self.what))
+            .at(span.clone())
+            .hint("use a literal value here; compute derived values in `locals`"))
     }
 
     fn base_dir(&self) -> &Path {

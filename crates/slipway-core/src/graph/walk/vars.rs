@@ -13,17 +13,11 @@ impl<'a> Walk<'a> {
         let (raw, scope, span) = if module == 0 {
             let scope = self.scope(0, mi, RepetitionBinding::default());
             match self.input.root_vars.get(name) {
-                Some(input) => (
-                    self.root_input_value(var, input, &scope),
-                    scope,
-                    input.span.clone(),
-                ),
+                Some(input) => {
+                    (self.root_input_value(var, input, &scope), scope, input.span.clone())
+                }
                 None => match &var.default {
-                    Some(d) => (
-                        self.default_value(d),
-                        scope,
-                        d.span().unwrap_or(var.span.clone()),
-                    ),
+                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
                     None => {
                         self.error(
                             Diagnostic::error(format!("no value for required variable \"{name}\""))
@@ -48,11 +42,7 @@ impl<'a> Walk<'a> {
                     attr.expr.span().unwrap_or(call.span.clone()),
                 ),
                 None => match &var.default {
-                    Some(d) => (
-                        self.default_value(d),
-                        scope,
-                        d.span().unwrap_or(var.span.clone()),
-                    ),
+                    Some(d) => (self.default_value(d), scope, d.span().unwrap_or(var.span.clone())),
                     None => (Value::Unknown, scope, call.span.clone()),
                 },
             }
@@ -64,11 +54,7 @@ impl<'a> Walk<'a> {
                 self.error(
                     Diagnostic::error(format!(
                         "invalid value for variable \"{name}\"{}: {}",
-                        if path.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" at {path}")
-                        },
+                        if path.is_empty() { String::new() } else { format!(" at {path}") },
                         e.message
                     ))
                     .at(span.clone())
@@ -111,10 +97,8 @@ impl<'a> Walk<'a> {
     }
 
     pub(super) fn default_value(&self, d: &Expr) -> Value {
-        let scope = ClosedScope {
-            what: "a variable default",
-            base: self.input.config.root().dir.clone(),
-        };
+        let scope =
+            ClosedScope { what: "a variable default", base: self.input.config.root().dir.clone() };
         match Evaluator::new(&scope, d.file).eval(&d.expr) {
             Ok(v) => v,
             Err(e) => {
@@ -177,11 +161,8 @@ impl<'a> Walk<'a> {
             return;
         }
         for v in &var.validations {
-            let scope = SelfScope {
-                name: &var.name,
-                value,
-                base: self.input.config.root().dir.clone(),
-            };
+            let scope =
+                SelfScope { name: &var.name, value, base: self.input.config.root().dir.clone() };
             let cond = Evaluator::new(&scope, v.condition.file).eval(&v.condition.expr);
             match cond.as_ref().map(|c| c.peel()) {
                 Ok(Value::Bool(true)) | Ok(Value::Unknown) => {}
@@ -190,11 +171,7 @@ impl<'a> Walk<'a> {
                         .eval(&v.error_message.expr)
                         .ok()
                         .and_then(|m| {
-                            if m.is_sensitive() {
-                                None
-                            } else {
-                                m.as_str().map(str::to_string)
-                            }
+                            if m.is_sensitive() { None } else { m.as_str().map(str::to_string) }
                         })
                         .unwrap_or_else(|| "the value is not valid".to_string());
                     self.error(

@@ -63,25 +63,20 @@ pub(super) fn subject_alt_names(obj: &Value) -> Result<Vec<SanType>, ProviderErr
         sans.push(SanType::DnsName(ia5));
     }
     for ip in str_list(obj, "ip_addresses")? {
-        let addr: IpAddr = ip
-            .parse()
-            .map_err(|_| fatal(format!("ip_addresses: {ip:?} is not an IP address")))?;
+        let addr: IpAddr =
+            ip.parse().map_err(|_| fatal(format!("ip_addresses: {ip:?} is not an IP address")))?;
         sans.push(SanType::IpAddress(addr));
     }
     for uri in str_list(obj, "uris")? {
         let scheme_ok = uri.split_once(':').is_some_and(|(scheme, _)| {
             !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         });
         if !scheme_ok {
             return Err(fatal(format!("uris: {uri:?} is not a URI (no scheme)")));
         }
-        let ia5 = uri
-            .clone()
-            .try_into()
-            .map_err(|_| fatal(format!("uris: {uri:?} is not ASCII")))?;
+        let ia5 =
+            uri.clone().try_into().map_err(|_| fatal(format!("uris: {uri:?} is not ASCII")))?;
         sans.push(SanType::URI(ia5));
     }
     Ok(sans)
@@ -97,16 +92,8 @@ pub(super) fn create_cert_request(planned: &Value) -> Result<Value, ProviderErro
         .serialize_request(&key)
         .and_then(|csr| csr.pem())
         .map_err(|e| fatal(format!("building the certificate request failed: {e}")))?;
-    set(
-        &mut obj,
-        "key_algorithm",
-        Value::string(key_alg(&key)?.name()),
-    );
-    set(
-        &mut obj,
-        "id",
-        Value::string(hex::encode(Sha256::digest(csr_pem.as_bytes()))),
-    );
+    set(&mut obj, "key_algorithm", Value::string(key_alg(&key)?.name()));
+    set(&mut obj, "id", Value::string(hex::encode(Sha256::digest(csr_pem.as_bytes()))));
     set(&mut obj, "cert_request_pem", Value::string(csr_pem));
     Ok(obj)
 }
@@ -207,10 +194,7 @@ pub(super) fn apply_spec(
             let id = params.key_identifier(subject_key);
             params
                 .custom_extensions
-                .push(CustomExtension::from_oid_content(
-                    &[2, 5, 29, 14],
-                    der_encode(0x04, &id),
-                ));
+                .push(CustomExtension::from_oid_content(&[2, 5, 29, 14], der_encode(0x04, &id)));
         }
     }
     // A random serial (rcgen's default hashes the public key, so re-issuing for the same key
@@ -222,8 +206,7 @@ pub(super) fn apply_spec(
 }
 
 pub(super) fn rfc3339(t: OffsetDateTime) -> Result<String, ProviderError> {
-    t.format(&Rfc3339)
-        .map_err(|e| fatal(format!("formatting a time failed: {e}")))
+    t.format(&Rfc3339).map_err(|e| fatal(format!("formatting a time failed: {e}")))
 }
 
 /// Records the issued certificate and its validity window on the object.
@@ -244,16 +227,8 @@ pub(super) fn cert_outputs(
         })
         .unwrap_or_default();
     set(obj, "cert_pem", Value::string(cert_pem));
-    set(
-        obj,
-        "validity_start_time",
-        Value::string(rfc3339(params.not_before)?),
-    );
-    set(
-        obj,
-        "validity_end_time",
-        Value::string(rfc3339(params.not_after)?),
-    );
+    set(obj, "validity_start_time", Value::string(rfc3339(params.not_before)?));
+    set(obj, "validity_end_time", Value::string(rfc3339(params.not_after)?));
     set(obj, "id", Value::string(serial));
     let ready = ready_for_renewal(obj, now)?;
     set(obj, "ready_for_renewal", Value::Bool(ready));
@@ -287,11 +262,7 @@ pub(super) fn create_self_signed_cert(planned: &Value) -> Result<Value, Provider
     let cert = params
         .self_signed(&key)
         .map_err(|e| fatal(format!("signing the certificate failed: {e}")))?;
-    set(
-        &mut obj,
-        "key_algorithm",
-        Value::string(key_alg(&key)?.name()),
-    );
+    set(&mut obj, "key_algorithm", Value::string(key_alg(&key)?.name()));
     cert_outputs(&mut obj, &params, cert.pem(), now)?;
     Ok(obj)
 }
@@ -301,10 +272,7 @@ pub(super) fn check_ca(ca_cert_pem: &str, ca_key: &KeyPair) -> Result<(), Provid
     let (_, pem) = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
         .map_err(|e| fatal(format!("ca_cert_pem is not PEM: {e}")))?;
     if pem.label != "CERTIFICATE" {
-        return Err(fatal(format!(
-            "ca_cert_pem holds a {:?} block, not a CERTIFICATE",
-            pem.label
-        )));
+        return Err(fatal(format!("ca_cert_pem holds a {:?} block, not a CERTIFICATE", pem.label)));
     }
     let cert = pem
         .parse_x509()
@@ -319,9 +287,7 @@ pub(super) fn check_ca(ca_cert_pem: &str, ca_key: &KeyPair) -> Result<(), Provid
     if let Ok(Some(bc)) = cert.basic_constraints()
         && !bc.value.ca
     {
-        return Err(fatal(
-            "ca_cert_pem is not a CA certificate (basicConstraints CA:FALSE)",
-        ));
+        return Err(fatal("ca_cert_pem is not a CA certificate (basicConstraints CA:FALSE)"));
     }
     // Verifiers reject what such a CA signs, so refuse to issue it.
     if let Ok(Some(ku)) = cert.key_usage()
@@ -337,10 +303,7 @@ pub(super) fn check_ca(ca_cert_pem: &str, ca_key: &KeyPair) -> Result<(), Provid
 pub(super) fn create_locally_signed_cert(planned: &Value) -> Result<Value, ProviderError> {
     let mut obj = object_of(planned)?;
     let spec = cert_spec(&obj)?;
-    let ca_key = parse_key(
-        &required_str(&obj, "ca_private_key_pem")?,
-        "ca_private_key_pem",
-    )?;
+    let ca_key = parse_key(&required_str(&obj, "ca_private_key_pem")?, "ca_private_key_pem")?;
     let ca_cert_pem = required_str(&obj, "ca_cert_pem")?;
     check_ca(&ca_cert_pem, &ca_key)?;
     let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, &ca_key)
@@ -357,11 +320,7 @@ pub(super) fn create_locally_signed_cert(planned: &Value) -> Result<Value, Provi
     let cert = csr
         .signed_by(&issuer)
         .map_err(|e| fatal(format!("signing the certificate failed: {e}")))?;
-    set(
-        &mut obj,
-        "ca_key_algorithm",
-        Value::string(key_alg(&ca_key)?.name()),
-    );
+    set(&mut obj, "ca_key_algorithm", Value::string(key_alg(&ca_key)?.name()));
     cert_outputs(&mut obj, &csr.params, cert.pem(), now)?;
     Ok(obj)
 }

@@ -34,9 +34,7 @@ pub(super) fn der_next(input: &[u8]) -> Option<(Der<'_>, &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
         rest = &rest[n..];
         header += n;
         len
@@ -44,11 +42,7 @@ pub(super) fn der_next(input: &[u8]) -> Option<(Der<'_>, &[u8])> {
     if rest.len() < len {
         return None;
     }
-    let element = Der {
-        tag,
-        content: &rest[..len],
-        whole: &input[..header + len],
-    };
+    let element = Der { tag, content: &rest[..len], whole: &input[..header + len] };
     Some((element, &rest[len..]))
 }
 
@@ -71,11 +65,7 @@ pub(super) fn der_encode(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -133,9 +123,7 @@ pub(super) fn parse_key(pem: &str, what: &str) -> Result<KeyPair, ProviderError>
         return Err(fatal(format!("{what} is not PEM (no BEGIN line)")));
     }
     KeyPair::from_pem(pem).map_err(|e| {
-        fatal(format!(
-            "{what} is not a usable RSA, ECDSA or ED25519 private key: {e}"
-        ))
+        fatal(format!("{what} is not a usable RSA, ECDSA or ED25519 private key: {e}"))
     })
 }
 
@@ -143,19 +131,14 @@ pub(super) fn generate_key(obj: &Value) -> Result<KeyPair, ProviderError> {
     let algorithm = required_str(obj, "algorithm")?;
     let result = match algorithm.as_str() {
         "RSA" => {
-            let bits = obj
-                .get_attr("rsa_bits")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(2048.0);
+            let bits = obj.get_attr("rsa_bits").and_then(|v| v.as_f64()).unwrap_or(2048.0);
             // aws-lc only generates these sizes; anything else is refused rather than rounded.
             let size = match bits {
                 2048.0 => rcgen::RsaKeySize::_2048,
                 3072.0 => rcgen::RsaKeySize::_3072,
                 4096.0 => rcgen::RsaKeySize::_4096,
                 other => {
-                    return Err(fatal(format!(
-                        "rsa_bits must be 2048, 3072 or 4096, not {other}"
-                    )));
+                    return Err(fatal(format!("rsa_bits must be 2048, 3072 or 4096, not {other}")));
                 }
             };
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
@@ -193,10 +176,7 @@ pub(super) fn ec_curve(key: &KeyPair) -> (&'static [u8], &'static str) {
     } else if alg == &rcgen::PKCS_ECDSA_P521_SHA512 {
         (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], "nistp521")
     } else {
-        (
-            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-            "nistp256",
-        )
+        (&[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07], "nistp256")
     }
 }
 
@@ -302,35 +282,19 @@ pub(super) fn create_private_key(planned: &Value) -> Result<Value, ProviderError
         "SHA256:{}",
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob))
     );
-    set(
-        &mut obj,
-        "private_key_pem",
-        Value::string(traditional_pem(&key, alg)?).mark_sensitive(),
-    );
+    set(&mut obj, "private_key_pem", Value::string(traditional_pem(&key, alg)?).mark_sensitive());
     set(
         &mut obj,
         "private_key_pem_pkcs8",
         Value::string(pem_encode("PRIVATE KEY", &pkcs8_v1(key.serialized_der()))).mark_sensitive(),
     );
-    set(
-        &mut obj,
-        "public_key_pem",
-        Value::string(key.public_key_pem()),
-    );
+    set(&mut obj, "public_key_pem", Value::string(key.public_key_pem()));
     set(
         &mut obj,
         "public_key_openssh",
         Value::string(format!("{ssh_kind} {}\n", b64.encode(&blob))),
     );
-    set(
-        &mut obj,
-        "public_key_fingerprint_sha256",
-        Value::string(fingerprint),
-    );
-    set(
-        &mut obj,
-        "id",
-        Value::string(hex::encode(Sha256::digest(key.subject_public_key_info()))),
-    );
+    set(&mut obj, "public_key_fingerprint_sha256", Value::string(fingerprint));
+    set(&mut obj, "id", Value::string(hex::encode(Sha256::digest(key.subject_public_key_info()))));
     Ok(obj)
 }

@@ -59,34 +59,19 @@ fn subject_schema() -> Schema {
 
 /// Arguments and results common to the two certificate types.
 fn cert_schema(base: Schema) -> Schema {
-    base.attr(
-        "validity_period_hours",
-        A::required(Type::Number).force_new(),
-    )
-    .attr(
-        "early_renewal_hours",
-        A::optional(Type::Number)
-            .force_new()
-            .default(Value::Number(0.0)),
-    )
-    .attr(
-        "is_ca_certificate",
-        A::optional(Type::Bool)
-            .force_new()
-            .default(Value::Bool(false)),
-    )
-    .attr(
-        "set_subject_key_id",
-        A::optional(Type::Bool)
-            .force_new()
-            .default(Value::Bool(false)),
-    )
-    .attr("allowed_uses", A::required(string_list()).force_new())
-    .attr("cert_pem", A::computed(Type::String))
-    .attr("validity_start_time", A::computed(Type::String))
-    .attr("validity_end_time", A::computed(Type::String))
-    .attr("ready_for_renewal", A::computed(Type::Bool))
-    .attr("id", A::computed(Type::String))
+    base.attr("validity_period_hours", A::required(Type::Number).force_new())
+        .attr(
+            "early_renewal_hours",
+            A::optional(Type::Number).force_new().default(Value::Number(0.0)),
+        )
+        .attr("is_ca_certificate", A::optional(Type::Bool).force_new().default(Value::Bool(false)))
+        .attr("set_subject_key_id", A::optional(Type::Bool).force_new().default(Value::Bool(false)))
+        .attr("allowed_uses", A::required(string_list()).force_new())
+        .attr("cert_pem", A::computed(Type::String))
+        .attr("validity_start_time", A::computed(Type::String))
+        .attr("validity_end_time", A::computed(Type::String))
+        .attr("ready_for_renewal", A::computed(Type::Bool))
+        .attr("id", A::computed(Type::String))
 }
 
 /// Subject and subject alternative names, shared by the request and the self-signed cert.
@@ -108,21 +93,14 @@ impl TlsProvider {
                     .attr("algorithm", A::required(Type::String).force_new())
                     .attr(
                         "rsa_bits",
-                        A::optional(Type::Number)
-                            .force_new()
-                            .default(Value::Number(2048.0)),
+                        A::optional(Type::Number).force_new().default(Value::Number(2048.0)),
                     )
                     .attr(
                         "ecdsa_curve",
-                        A::optional(Type::String)
-                            .force_new()
-                            .default(Value::string("P256")),
+                        A::optional(Type::String).force_new().default(Value::string("P256")),
                     )
                     .attr("private_key_pem", A::computed(Type::String).sensitive())
-                    .attr(
-                        "private_key_pem_pkcs8",
-                        A::computed(Type::String).sensitive(),
-                    )
+                    .attr("private_key_pem_pkcs8", A::computed(Type::String).sensitive())
                     .attr("public_key_pem", A::computed(Type::String))
                     .attr("public_key_openssh", A::computed(Type::String))
                     .attr("public_key_fingerprint_sha256", A::computed(Type::String))
@@ -134,10 +112,7 @@ impl TlsProvider {
             ResourceSchema::new(
                 "A PKCS#10 certificate signing request.",
                 names_schema(Schema::new())
-                    .attr(
-                        "private_key_pem",
-                        A::required(Type::String).force_new().sensitive(),
-                    )
+                    .attr("private_key_pem", A::required(Type::String).force_new().sensitive())
                     .attr("key_algorithm", A::computed(Type::String))
                     .attr("cert_request_pem", A::computed(Type::String))
                     .attr("id", A::computed(Type::String)),
@@ -148,10 +123,7 @@ impl TlsProvider {
             ResourceSchema::new(
                 "A self-signed certificate (typically a CA).",
                 cert_schema(names_schema(Schema::new()))
-                    .attr(
-                        "private_key_pem",
-                        A::required(Type::String).force_new().sensitive(),
-                    )
+                    .attr("private_key_pem", A::required(Type::String).force_new().sensitive())
                     .attr("key_algorithm", A::computed(Type::String)),
             ),
         );
@@ -161,20 +133,12 @@ impl TlsProvider {
                 "A certificate issued from a certificate request by a CA whose key is at hand.",
                 cert_schema(Schema::new())
                     .attr("cert_request_pem", A::required(Type::String).force_new())
-                    .attr(
-                        "ca_private_key_pem",
-                        A::required(Type::String).force_new().sensitive(),
-                    )
+                    .attr("ca_private_key_pem", A::required(Type::String).force_new().sensitive())
                     .attr("ca_cert_pem", A::required(Type::String).force_new())
                     .attr("ca_key_algorithm", A::computed(Type::String)),
             ),
         );
-        TlsProvider {
-            schema: ProviderSchema {
-                resources,
-                ..Default::default()
-            },
-        }
+        TlsProvider { schema: ProviderSchema { resources, ..Default::default() } }
     }
 }
 
@@ -192,8 +156,7 @@ fn fatal(message: impl Into<String>) -> ProviderError {
 }
 
 fn str_attr(obj: &Value, key: &str) -> Option<String> {
-    obj.get_attr(key)
-        .and_then(|v| v.as_str().map(str::to_string))
+    obj.get_attr(key).and_then(|v| v.as_str().map(str::to_string))
 }
 
 fn required_str(obj: &Value, key: &str) -> Result<String, ProviderError> {
@@ -227,9 +190,7 @@ fn str_list(obj: &Value, key: &str) -> Result<Vec<String>, ProviderError> {
     if v.is_null() {
         return Ok(Vec::new());
     }
-    let items = v
-        .as_list()
-        .ok_or_else(|| fatal(format!("{key} must be a list of strings")))?;
+    let items = v.as_list().ok_or_else(|| fatal(format!("{key} must be a list of strings")))?;
     items
         .iter()
         .map(|i| {
@@ -250,10 +211,7 @@ fn set(obj: &mut Value, key: &str, v: Value) {
 fn object_of(planned: &Value) -> Result<Value, ProviderError> {
     match planned.peel() {
         Value::Map(m) => Ok(Value::Map(m.clone())),
-        other => Err(fatal(format!(
-            "expected an object, got {}",
-            other.type_name()
-        ))),
+        other => Err(fatal(format!("expected an object, got {}", other.type_name()))),
     }
 }
 
@@ -306,10 +264,7 @@ fn plan_cert(
         }
         requires_replace.push("ready_for_renewal".to_string());
     }
-    Ok(PlannedObject {
-        planned,
-        requires_replace,
-    })
+    Ok(PlannedObject { planned, requires_replace })
 }
 
 #[async_trait::async_trait]

@@ -11,12 +11,7 @@ use super::*;
 use crate::addr::ResourceInstanceAddr;
 
 fn obj(pairs: &[(&str, Value)]) -> Value {
-    Value::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+    Value::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
 fn s(v: &str) -> Value {
@@ -99,10 +94,7 @@ async fn ca(algorithm: &str, cn: &str) -> (Value, Value) {
             ("subject", obj(&[("common_name", s(cn))])),
             ("validity_period_hours", n(87600.0)),
             ("is_ca_certificate", Value::Bool(true)),
-            (
-                "allowed_uses",
-                list(&["digital_signature", "key_encipherment", "cert_signing"]),
-            ),
+            ("allowed_uses", list(&["digital_signature", "key_encipherment", "cert_signing"])),
         ]),
     )
     .await
@@ -118,10 +110,7 @@ async fn leaf(ca: &(Value, Value), algorithm: &str, uses: &[&str]) -> Value {
             ("private_key_pem", k.get_attr("private_key_pem").unwrap()),
             (
                 "subject",
-                obj(&[
-                    ("common_name", s("kube-apiserver")),
-                    ("organization", s("system:masters")),
-                ]),
+                obj(&[("common_name", s("kube-apiserver")), ("organization", s("system:masters"))]),
             ),
             ("dns_names", list(&["kubernetes", "kubernetes.default.svc"])),
             ("ip_addresses", list(&["10.96.0.1", "fd00::1"])),
@@ -133,14 +122,8 @@ async fn leaf(ca: &(Value, Value), algorithm: &str, uses: &[&str]) -> Value {
     create(
         "tls_locally_signed_cert",
         obj(&[
-            (
-                "cert_request_pem",
-                csr.get_attr("cert_request_pem").unwrap(),
-            ),
-            (
-                "ca_private_key_pem",
-                ca.0.get_attr("private_key_pem").unwrap(),
-            ),
+            ("cert_request_pem", csr.get_attr("cert_request_pem").unwrap()),
+            ("ca_private_key_pem", ca.0.get_attr("private_key_pem").unwrap()),
             ("ca_cert_pem", ca.1.get_attr("cert_pem").unwrap()),
             ("validity_period_hours", n(8760.0)),
             ("early_renewal_hours", n(720.0)),
@@ -154,15 +137,8 @@ async fn leaf(ca: &(Value, Value), algorithm: &str, uses: &[&str]) -> Value {
 /// The value following `label` in `openssl x509 -text` output (on the next line).
 fn text_after(text: &str, label: &str) -> String {
     let mut lines = text.lines();
-    lines
-        .find(|l| l.contains(label))
-        .unwrap_or_else(|| panic!("{label} not in {text}"));
-    lines
-        .next()
-        .unwrap()
-        .trim()
-        .trim_start_matches("keyid:")
-        .to_string()
+    lines.find(|l| l.contains(label)).unwrap_or_else(|| panic!("{label} not in {text}"));
+    lines.next().unwrap().trim().trim_start_matches("keyid:").to_string()
 }
 
 /// RFC 3339 → openssl's `notBefore=` form.
@@ -182,25 +158,10 @@ async fn every_key_algorithm_parses_with_openssl_and_is_sensitive() {
     type Case<'a> = (&'a str, &'a [(&'a str, Value)], &'a str, &'a str);
     let cases: [Case; 6] = [
         ("RSA", &[], "RSA PRIVATE KEY", "ssh-rsa"),
-        (
-            "RSA",
-            &[("rsa_bits", n(3072.0))],
-            "RSA PRIVATE KEY",
-            "ssh-rsa",
-        ),
+        ("RSA", &[("rsa_bits", n(3072.0))], "RSA PRIVATE KEY", "ssh-rsa"),
         ("ECDSA", &[], "EC PRIVATE KEY", "ecdsa-sha2-nistp256"),
-        (
-            "ECDSA",
-            &[("ecdsa_curve", s("P384"))],
-            "EC PRIVATE KEY",
-            "ecdsa-sha2-nistp384",
-        ),
-        (
-            "ECDSA",
-            &[("ecdsa_curve", s("P521"))],
-            "EC PRIVATE KEY",
-            "ecdsa-sha2-nistp521",
-        ),
+        ("ECDSA", &[("ecdsa_curve", s("P384"))], "EC PRIVATE KEY", "ecdsa-sha2-nistp384"),
+        ("ECDSA", &[("ecdsa_curve", s("P521"))], "EC PRIVATE KEY", "ecdsa-sha2-nistp521"),
         ("ED25519", &[], "PRIVATE KEY", "ssh-ed25519"),
     ];
     for (i, (alg, extra, label, ssh)) in cases.into_iter().enumerate() {
@@ -213,16 +174,9 @@ async fn every_key_algorithm_parses_with_openssl_and_is_sensitive() {
         }
         assert!(!k.get_attr("public_key_pem").unwrap().is_sensitive());
         let pem = get(&k, "private_key_pem");
-        assert!(
-            pem.starts_with(&format!("-----BEGIN {label}-----\n")),
-            "{pem}"
-        );
+        assert!(pem.starts_with(&format!("-----BEGIN {label}-----\n")), "{pem}");
         let f = write(dir.path(), &format!("k{i}.pem"), &pem);
-        let f8 = write(
-            dir.path(),
-            &format!("k{i}.p8"),
-            &get(&k, "private_key_pem_pkcs8"),
-        );
+        let f8 = write(dir.path(), &format!("k{i}.p8"), &get(&k, "private_key_pem_pkcs8"));
         let text = openssl_ok(&["pkey", "-in", p(&f), "-noout", "-text"]);
         if alg == "RSA" {
             let bits = extra.first().map_or(2048.0, |e| e.1.as_f64().unwrap());
@@ -259,12 +213,7 @@ async fn every_key_algorithm_parses_with_openssl_and_is_sensitive() {
 async fn chain_verifies_with_openssl_and_carries_names_usages_and_window() {
     let dir = tempfile::tempdir().unwrap();
     let ca = ca("ECDSA", "kubernetes-ca").await;
-    let serving = leaf(
-        &ca,
-        "RSA",
-        &["digital_signature", "key_encipherment", "server_auth"],
-    )
-    .await;
+    let serving = leaf(&ca, "RSA", &["digital_signature", "key_encipherment", "server_auth"]).await;
     let client = leaf(&ca, "ED25519", &["digital_signature", "client_auth"]).await;
     let ca_pem = write(dir.path(), "ca.pem", &get(&ca.1, "cert_pem"));
     let serving_pem = write(dir.path(), "serving.pem", &get(&serving, "cert_pem"));
@@ -276,10 +225,7 @@ async fn chain_verifies_with_openssl_and_carries_names_usages_and_window() {
     // The CA itself.
     let ca_text = openssl_ok(&["x509", "-in", p(&ca_pem), "-noout", "-text"]);
     assert!(ca_text.contains("CA:TRUE"), "{ca_text}");
-    assert!(
-        ca_text.contains("Digital Signature, Key Encipherment, Certificate Sign"),
-        "{ca_text}"
-    );
+    assert!(ca_text.contains("Digital Signature, Key Encipherment, Certificate Sign"), "{ca_text}");
     assert!(ca_text.contains("Subject: CN = kubernetes-ca"), "{ca_text}");
     assert_eq!(get(&ca.1, "key_algorithm"), "ECDSA");
 
@@ -313,30 +259,18 @@ async fn chain_verifies_with_openssl_and_carries_names_usages_and_window() {
         "{dates}"
     );
     assert!(
-        dates.contains(&format!(
-            "notAfter={}",
-            openssl_date(&get(&serving, "validity_end_time"))
-        )),
+        dates.contains(&format!("notAfter={}", openssl_date(&get(&serving, "validity_end_time")))),
         "{dates}"
     );
     let start = OffsetDateTime::parse(&get(&serving, "validity_start_time"), &Rfc3339).unwrap();
     let end = OffsetDateTime::parse(&get(&serving, "validity_end_time"), &Rfc3339).unwrap();
     assert_eq!(end - start, time::Duration::hours(8760));
-    assert_eq!(
-        serving.get_attr("ready_for_renewal"),
-        Some(Value::Bool(false))
-    );
+    assert_eq!(serving.get_attr("ready_for_renewal"), Some(Value::Bool(false)));
     assert_eq!(get(&serving, "ca_key_algorithm"), "ECDSA");
 
     let client_text = openssl_ok(&["x509", "-in", p(&client_pem), "-noout", "-text"]);
-    assert!(
-        client_text.contains("TLS Web Client Authentication"),
-        "{client_text}"
-    );
-    assert!(
-        !client_text.contains("Server Authentication"),
-        "{client_text}"
-    );
+    assert!(client_text.contains("TLS Web Client Authentication"), "{client_text}");
+    assert!(!client_text.contains("Server Authentication"), "{client_text}");
     // Serials are random, so the two leaves differ.
     assert_ne!(get(&serving, "id"), get(&client, "id"));
 }
@@ -393,14 +327,8 @@ async fn ca_key_must_match_ca_cert() {
     let err = create(
         "tls_locally_signed_cert",
         obj(&[
-            (
-                "cert_request_pem",
-                csr.get_attr("cert_request_pem").unwrap(),
-            ),
-            (
-                "ca_private_key_pem",
-                other.get_attr("private_key_pem").unwrap(),
-            ),
+            ("cert_request_pem", csr.get_attr("cert_request_pem").unwrap()),
+            ("ca_private_key_pem", other.get_attr("private_key_pem").unwrap()),
             ("ca_cert_pem", ca1.1.get_attr("cert_pem").unwrap()),
             ("validity_period_hours", n(1.0)),
             ("allowed_uses", list(&["server_auth"])),
@@ -435,10 +363,7 @@ async fn ca_without_cert_signing_cannot_issue() {
     let err = create(
         "tls_locally_signed_cert",
         obj(&[
-            (
-                "cert_request_pem",
-                csr.get_attr("cert_request_pem").unwrap(),
-            ),
+            ("cert_request_pem", csr.get_attr("cert_request_pem").unwrap()),
             ("ca_private_key_pem", k.get_attr("private_key_pem").unwrap()),
             ("ca_cert_pem", weak_ca.get_attr("cert_pem").unwrap()),
             ("validity_period_hours", n(1.0)),
@@ -465,51 +390,27 @@ async fn bad_input_is_a_fatal_error_not_a_panic() {
     };
     let garbage_pem = "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n";
     let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "tls_private_key",
-            obj(&[("algorithm", s("DSA"))]),
-            "algorithm",
-        ),
-        (
-            "tls_private_key",
-            obj(&[("algorithm", s("RSA")), ("rsa_bits", n(1000.0))]),
-            "rsa_bits",
-        ),
+        ("tls_private_key", obj(&[("algorithm", s("DSA"))]), "algorithm"),
+        ("tls_private_key", obj(&[("algorithm", s("RSA")), ("rsa_bits", n(1000.0))]), "rsa_bits"),
         (
             "tls_private_key",
             obj(&[("algorithm", s("ECDSA")), ("ecdsa_curve", s("P224"))]),
             "ecdsa_curve",
         ),
-        (
-            "tls_cert_request",
-            obj(&[("private_key_pem", s("hello"))]),
-            "not PEM",
-        ),
-        (
-            "tls_cert_request",
-            obj(&[("private_key_pem", s(garbage_pem))]),
-            "private_key_pem",
-        ),
+        ("tls_cert_request", obj(&[("private_key_pem", s("hello"))]), "not PEM"),
+        ("tls_cert_request", obj(&[("private_key_pem", s(garbage_pem))]), "private_key_pem"),
         (
             "tls_self_signed_cert",
             cert(&[("validity_period_hours", n(-1.0))]),
             "validity_period_hours",
         ),
-        (
-            "tls_self_signed_cert",
-            cert(&[("early_renewal_hours", n(1.5))]),
-            "early_renewal_hours",
-        ),
+        ("tls_self_signed_cert", cert(&[("early_renewal_hours", n(1.5))]), "early_renewal_hours"),
         (
             "tls_self_signed_cert",
             cert(&[("allowed_uses", list(&["world_domination"]))]),
             "world_domination",
         ),
-        (
-            "tls_self_signed_cert",
-            cert(&[("ip_addresses", list(&["10.0.0.300"]))]),
-            "ip_addresses",
-        ),
+        ("tls_self_signed_cert", cert(&[("ip_addresses", list(&["10.0.0.300"]))]), "ip_addresses"),
         (
             "tls_locally_signed_cert",
             cert(&[
@@ -531,10 +432,7 @@ async fn bad_input_is_a_fatal_error_not_a_panic() {
         "tls_locally_signed_cert",
         cert(&[
             ("cert_request_pem", ca1.1.get_attr("cert_pem").unwrap()),
-            (
-                "ca_private_key_pem",
-                ca1.0.get_attr("private_key_pem").unwrap(),
-            ),
+            ("ca_private_key_pem", ca1.0.get_attr("private_key_pem").unwrap()),
             ("ca_cert_pem", ca1.1.get_attr("cert_pem").unwrap()),
         ]),
     )
@@ -549,10 +447,7 @@ fn saved_cert(end: OffsetDateTime, early_hours: f64) -> Value {
         ("early_renewal_hours", n(early_hours)),
         ("allowed_uses", list(&["server_auth"])),
         ("cert_pem", s("-----BEGIN CERTIFICATE-----")),
-        (
-            "validity_start_time",
-            s(&rfc3339(end - time::Duration::hours(24)).unwrap()),
-        ),
+        ("validity_start_time", s(&rfc3339(end - time::Duration::hours(24)).unwrap())),
         ("validity_end_time", s(&rfc3339(end).unwrap())),
         ("ready_for_renewal", Value::Bool(false)),
         ("id", s("1")),
@@ -565,32 +460,21 @@ async fn early_renewal_replaces_inside_the_window_only() {
     let now = OffsetDateTime::now_utc();
     // Ends in 1h with a 2h renewal window: due.
     let due = saved_cert(now + time::Duration::hours(1), 2.0);
-    let plan = provider
-        .plan("tls_locally_signed_cert", Some(&due), due.clone())
-        .unwrap();
+    let plan = provider.plan("tls_locally_signed_cert", Some(&due), due.clone()).unwrap();
     assert_eq!(plan.requires_replace, vec!["ready_for_renewal".to_string()]);
-    assert_eq!(
-        plan.planned.get_attr("ready_for_renewal"),
-        Some(Value::Bool(true))
-    );
+    assert_eq!(plan.planned.get_attr("ready_for_renewal"), Some(Value::Bool(true)));
     assert_eq!(plan.planned.get_attr("cert_pem"), Some(Value::Unknown));
     // Ends in 10h with a 2h window: not yet.
     let fresh = saved_cert(now + time::Duration::hours(10), 2.0);
-    let plan = provider
-        .plan("tls_self_signed_cert", Some(&fresh), fresh.clone())
-        .unwrap();
+    let plan = provider.plan("tls_self_signed_cert", Some(&fresh), fresh.clone()).unwrap();
     assert!(plan.requires_replace.is_empty());
     assert_eq!(plan.planned, fresh);
     // Expired without a window: due.
     let expired = saved_cert(now - time::Duration::minutes(1), 0.0);
-    let plan = provider
-        .plan("tls_self_signed_cert", Some(&expired), expired.clone())
-        .unwrap();
+    let plan = provider.plan("tls_self_signed_cert", Some(&expired), expired.clone()).unwrap();
     assert_eq!(plan.requires_replace, vec!["ready_for_renewal".to_string()]);
     // A create (no prior) is never a renewal, but its inputs are checked.
-    let plan = provider
-        .plan("tls_self_signed_cert", None, due.clone())
-        .unwrap();
+    let plan = provider.plan("tls_self_signed_cert", None, due.clone()).unwrap();
     assert!(plan.requires_replace.is_empty());
     let bad = obj(&[("validity_period_hours", n(-5.0))]);
     assert!(provider.plan("tls_self_signed_cert", None, bad).is_err());
@@ -609,14 +493,8 @@ async fn read_recomputes_ready_for_renewal_from_the_clock() {
         .read(
             "tls_self_signed_cert",
             &[
-                ReadRequest {
-                    address: address.clone(),
-                    prior: due.clone(),
-                },
-                ReadRequest {
-                    address,
-                    prior: fresh.clone(),
-                },
+                ReadRequest { address: address.clone(), prior: due.clone() },
+                ReadRequest { address, prior: fresh.clone() },
             ],
         )
         .await

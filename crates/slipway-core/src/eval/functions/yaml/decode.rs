@@ -22,11 +22,7 @@ struct Decoder<'a> {
 }
 
 fn at(span: &Span, msg: impl std::fmt::Display) -> String {
-    format!(
-        "on line {}, column {}: {msg}",
-        span.start.line(),
-        span.start.col() + 1
-    )
+    format!("on line {}, column {}: {msg}", span.start.line(), span.start.col() + 1)
 }
 
 /// A resolved scalar, or the marker of a merge key (`<<`).
@@ -40,11 +36,7 @@ enum Scalar {
 /// null once applied).
 pub fn decode(src: &str) -> Result<Value, String> {
     let src = if src.is_empty() { "\n" } else { src };
-    let mut d = Decoder {
-        events: Parser::new_from_str(src),
-        anchors: BTreeMap::new(),
-        nodes: 0,
-    };
+    let mut d = Decoder { events: Parser::new_from_str(src), anchors: BTreeMap::new(), nodes: 0 };
     let (first, span) = d.next()?;
     if !matches!(first, Event::StreamStart) {
         return Err(at(&span, "missing stream start token"));
@@ -105,10 +97,7 @@ impl<'a> Decoder<'a> {
     fn count(&mut self, n: usize, span: &Span) -> Result<(), String> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            return Err(at(
-                span,
-                format!("document expands to more than {MAX_NODES} values"),
-            ));
+            return Err(at(span, format!("document expands to more than {MAX_NODES} values")));
         }
         Ok(())
     }
@@ -133,17 +122,10 @@ impl<'a> Decoder<'a> {
             Event::Alias(id) => {
                 // Counted before the copy is made, so a "billion laughs" stops early.
                 let Some(n) = self.anchors.get(&id).map(|(_, n)| *n) else {
-                    return Err(at(
-                        &span,
-                        "reference to an anchor from inside its own definition",
-                    ));
+                    return Err(at(&span, "reference to an anchor from inside its own definition"));
                 };
                 self.count(n, &span)?;
-                return Ok(self
-                    .anchors
-                    .get(&id)
-                    .map(|(v, _)| v.clone())
-                    .unwrap_or_default());
+                return Ok(self.anchors.get(&id).map(|(v, _)| v.clone()).unwrap_or_default());
             }
             Event::UnresolvedAlias(name) => {
                 return Err(at(&span, format!("reference to undefined anchor {name:?}")));
@@ -240,10 +222,7 @@ fn resolve(tag: &str, src: &str, style: ScalarStyle) -> Result<Scalar, String> {
     const FLOAT: &str = "tag:yaml.org,2002:float";
     const NULL: &str = "tag:yaml.org,2002:null";
     const TIMESTAMP: &str = "tag:yaml.org,2002:timestamp";
-    if !matches!(
-        tag,
-        "" | STR | BOOL | INT | FLOAT | NULL | TIMESTAMP | BINARY
-    ) {
+    if !matches!(tag, "" | STR | BOOL | INT | FLOAT | NULL | TIMESTAMP | BINARY) {
         return Err(format!("unsupported tag {tag:?}"));
     }
     let hint = match src.as_bytes().first() {
@@ -340,13 +319,9 @@ fn integer_literal(s: &str) -> bool {
     let body = s.strip_prefix(['-', '+']).unwrap_or(s);
     let all = |t: &str, f: fn(char) -> bool| !t.is_empty() && t.chars().all(|c| f(c) || c == '_');
     body.is_empty()
-        || body
-            .strip_prefix("0o")
-            .is_some_and(|t| all(t, |c| matches!(c, '0'..='7')))
+        || body.strip_prefix("0o").is_some_and(|t| all(t, |c| matches!(c, '0'..='7')))
         || all(body, |c| c.is_ascii_digit())
-        || body
-            .strip_prefix("0x")
-            .is_some_and(|t| all(t, |c| c.is_ascii_hexdigit()))
+        || body.strip_prefix("0x").is_some_and(|t| all(t, |c| c.is_ascii_hexdigit()))
 }
 
 /// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
@@ -413,20 +388,7 @@ fn timestamp(s: &str) -> Option<String> {
     let (month, rest) = num(rest.strip_prefix('-')?, 1, 2)?;
     let (day, rest) = num(rest.strip_prefix('-')?, 1, 2)?;
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&month) || day < 1 || day > days[month as usize - 1] {
         return None;
     }
@@ -459,10 +421,7 @@ fn timestamp(s: &str) -> Option<String> {
     if rest == "Z" {
         return Some(format!("{time}Z"));
     }
-    let sign = rest
-        .as_bytes()
-        .first()
-        .filter(|c| matches!(c, b'+' | b'-'))?;
+    let sign = rest.as_bytes().first().filter(|c| matches!(c, b'+' | b'-'))?;
     let (oh, r) = num(&rest[1..], 2, 2)?;
     let (om, r) = num(r.strip_prefix(':')?, 2, 2)?;
     if !r.is_empty() || oh > 23 || om > 59 {

@@ -72,19 +72,12 @@ fn primitive(v: &Value) -> Option<(String, Style)> {
         Value::Bool(b) => (b.to_string(), Style::Plain),
         Value::Number(n) if n.is_infinite() => {
             // big.Float's Text('f', -1) of an infinity.
-            (
-                (if *n > 0.0 { "+Inf" } else { "-Inf" }).to_string(),
-                Style::Plain,
-            )
+            ((if *n > 0.0 { "+Inf" } else { "-Inf" }).to_string(), Style::Plain)
         }
         Value::Number(n) => (crate::value::format_number(*n), Style::Plain),
         Value::BigNumber(b) => (b.to_string(), Style::Plain),
         Value::String(s) => {
-            let style = if s.contains('\n') {
-                Style::Literal
-            } else {
-                Style::DoubleQuoted
-            };
+            let style = if s.contains('\n') { Style::Literal } else { Style::DoubleQuoted };
             (s.clone(), style)
         }
         _ => return None,
@@ -104,11 +97,7 @@ fn is_printable(c: char) -> bool {
 
 fn analyze(value: &str) -> Analysis {
     if value.is_empty() {
-        return Analysis {
-            multiline: false,
-            block_plain_allowed: true,
-            block_allowed: false,
-        };
+        return Analysis { multiline: false, block_plain_allowed: true, block_allowed: false };
     }
     let chars: Vec<char> = value.chars().collect();
     let mut block_indicators = value.starts_with("---") || value.starts_with("...");
@@ -157,11 +146,7 @@ fn analyze(value: &str) -> Analysis {
         }
         preceded_by_whitespace = matches!(c, ' ' | '\t' | '\0') || is_break(c);
     }
-    let mut a = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        block_allowed: true,
-    };
+    let mut a = Analysis { multiline: line_breaks, block_plain_allowed: true, block_allowed: true };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.block_plain_allowed = false;
     }
