@@ -100,20 +100,50 @@ impl<S> Clone for Read<S> {
 }
 impl<S> Copy for Read<S> {}
 
-/// One field of a resource type. `S` is the SDK shape its value is read from (`()` where the
-/// type reads its objects by hand: the erased form the provider table publishes).
-pub struct Field<S = ()> {
+/// Sets a field's planned value on `B`, the SDK's create request (`|b, v| b.set_cidr_block(text(v))`).
+pub type Write<B> = fn(B, &Value) -> B;
+
+/// One field of a resource type. `S` is the SDK shape its value is read from and `B` the
+/// create request it is written to (`()` where the type reads or creates by hand, and in the
+/// erased form the provider table publishes).
+pub struct Field<S = (), B = ()> {
     pub name: &'static str,
     pub kind: FieldKind,
     pub change: Change,
     pub read: Read<S>,
+    /// How the create request carries it; None when create cannot set it (an updater applies
+    /// it after the create call) or AWS sets it.
+    pub write: Option<Write<B>>,
 }
 
-impl<S> Clone for Field<S> {
+impl<S, B> Clone for Field<S, B> {
     fn clone(&self) -> Self {
-        Field { name: self.name, kind: self.kind.clone(), change: self.change, read: self.read }
+        Field {
+            name: self.name,
+            kind: self.kind.clone(),
+            change: self.change,
+            read: self.read,
+            write: self.write,
+        }
     }
 }
+
+/// The trait items every type spells alike: `name`, `description`, and `fields`, the erased
+/// form of the declaration `shape` (used inside `impl ResourceType`).
+macro_rules! declared {
+    ($name:literal, $description:literal, $shape:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn description(&self) -> &'static str {
+            $description
+        }
+        fn fields(&self) -> Vec<$crate::declare::Field> {
+            $crate::declare::erase(&$shape)
+        }
+    };
+}
+pub(crate) use declared;
 
 /// An attribute; its change follows from the schema (computed only, or `force_new`) unless
 /// [`Field::by`] names an updater.
@@ -133,7 +163,7 @@ pub fn block_force_new(name: &'static str, nesting: BlockNesting, b: Schema) -> 
 
 /// The constructors, for a type that names its shape once (`type F = Field<Vpc>;`) so that
 /// every reader's argument has that type.
-impl<S> Field<S> {
+impl<S, B> Field<S, B> {
     /// An attribute; its change follows from the schema (computed only, or `force_new`)
     /// unless [`Field::by`] names an updater.
     pub fn attr(name: &'static str, a: AttributeSchema) -> Self {
@@ -144,7 +174,7 @@ impl<S> Field<S> {
         } else {
             Change::Undeclared
         };
-        Field { name, kind: FieldKind::Attr(a), change, read: Read::Unread }
+        Field { name, kind: FieldKind::Attr(a), change, read: Read::Unread, write: None }
     }
 
     /// A computed string AWS reports, read by `f`: the commonest field of all.
@@ -159,6 +189,7 @@ impl<S> Field<S> {
             kind: FieldKind::Block { nesting, block },
             change: Change::Undeclared,
             read: Read::Unread,
+            write: None,
         }
     }
 
@@ -169,7 +200,7 @@ impl<S> Field<S> {
     }
 }
 
-impl<S> Field<S> {
+impl<S, B> Field<S, B> {
     /// Changed in place by `u`.
     pub fn by(mut self, u: Updater) -> Self {
         self.change = Change::Update(u);
@@ -200,10 +231,30 @@ impl<S> Field<S> {
         self
     }
 
-    /// The field without its reader: the form the provider table publishes.
-    pub fn erase(&self) -> Field {
-        Field { name: self.name, kind: self.kind.clone(), change: self.change, read: Read::Unread }
+    /// Set on the create request by `f`, from the planned value (null when unset).
+    pub fn write(mut self, f: Write<B>) -> Self {
+        self.write = Some(f);
+        self
     }
+
+    /// The field without its reader and writer: the form the provider table publishes.
+    pub fn erase(&self) -> Field {
+        Field {
+            name: self.name,
+            kind: self.kind.clone(),
+            change: self.change,
+            read: Read::Unread,
+            write: None,
+        }
+    }
+}
+
+/// The create request `b` with every field that has a writer set from `planned`.
+pub fn build<S, B>(fields: &[Field<S, B>], b: B, planned: &Value) -> B {
+    fields.iter().fold(b, |b, f| match f.write {
+        Some(w) => w(b, &planned.get_attr(f.name).unwrap_or(Value::Null)),
+        None => b,
+    })
 }
 /// The schema the fields describe.
 pub fn schema_of(fields: &[Field]) -> Schema {
@@ -229,12 +280,12 @@ pub fn fill_defaults(fields: &[Field], a: &mut Attrs) {
 }
 
 /// The published form of typed fields.
-pub fn erase<S>(fields: &[Field<S>]) -> Vec<Field> {
+pub fn erase<S, B>(fields: &[Field<S, B>]) -> Vec<Field> {
     fields.iter().map(Field::erase).collect()
 }
 
 /// The attributes `fields` read from `s` (unread fields are left out: state keeps them).
-pub fn read_fields<S>(cx: &Ctx, fields: &[Field<S>], s: &S) -> Attrs {
+pub fn read_fields<S, B>(cx: &Ctx, fields: &[Field<S, B>], s: &S) -> Attrs {
     fields
         .iter()
         .filter_map(|f| {
@@ -251,9 +302,9 @@ pub fn read_fields<S>(cx: &Ctx, fields: &[Field<S>], s: &S) -> Attrs {
 
 /// One object as observed: what `fields` read from it, under `id` (None: AWS listed an object
 /// without one, which is skipped), with its tags (None for types that carry none).
-pub fn observed<S>(
+pub fn observed<S, B>(
     cx: &Ctx,
-    fields: &[Field<S>],
+    fields: &[Field<S, B>],
     s: &S,
     id: Option<&str>,
     tags: Option<Tags>,
@@ -263,6 +314,23 @@ pub fn observed<S>(
         attrs: read_fields(cx, fields, s),
         tags,
     })
+}
+
+/// One create call: `f` builds and sends the request (afresh for each attempt) and `id` finds
+/// the new object's id in the answer, whose absence is AWS breaking its own contract.
+pub async fn create_call<T, E, F, Fut>(
+    cx: &Ctx,
+    api: &str,
+    f: F,
+    id: impl FnOnce(&T) -> Option<&str>,
+) -> Result<String, ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let out = cx.clients.run(api, f).await?;
+    returned_id(api, id(&out))
 }
 
 /// The id a create call returned; its absence is AWS breaking its own contract.

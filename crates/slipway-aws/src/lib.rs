@@ -21,7 +21,7 @@
 /// Collects every page of a paginated Describe: `$build` makes the request (re-evaluated per
 /// attempt and page), `$items` names the output's list accessor.
 macro_rules! paginate {
-    ($cx:expr, $api:literal, $build:expr, $items:ident) => {{
+    ($cx:expr, $api:expr, $build:expr, $items:ident) => {{
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -34,6 +34,21 @@ macro_rules! paginate {
             }
         }
         out
+    }};
+}
+
+/// The `describe` of an EC2 type: one paginated `$op` (`$api`) filtered by the query (ids by
+/// `$id_filter`), each listed object read through the declaration `$shape`, under its `$id`.
+macro_rules! ec2_describe {
+    ($cx:expr, $q:expr, $api:expr, $op:ident, $items:ident, $id_filter:literal, $shape:expr, $id:ident) => {{
+        let filters = $crate::resource::ec2_filters($cx, $q, $id_filter);
+        let ec2 = &$cx.clients.ec2;
+        let listed = paginate!($cx, $api, ec2.$op().set_filters(Some(filters.clone())), $items);
+        let shape = $shape;
+        let obs = listed
+            .iter()
+            .filter_map(|o| $crate::resource::ec2_observed($cx, &shape, o, o.$id(), o.tags()));
+        Ok(obs.collect())
     }};
 }
 

@@ -38,11 +38,14 @@ use crate::value::Value;
 
 pub type Attrs = BTreeMap<String, Value>;
 
+/// What a type's calls return: the provider's error unless said otherwise.
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
 // The attribute helpers every type uses live in `values`; re-exported here so that a type takes
 // its whole toolkit from this module.
 pub use crate::values::{
-    attrs, block_attr, blocks_attr, bool_attr, changed, default_attr, int_attr, normalize_set,
-    str_attr, strs_attr, vlist, vnum, vset, vstr,
+    attrs, block_attr, blocks_attr, bool_attr, bool_change, changed, default_attr, flag, int,
+    int_attr, normalize_set, str_attr, strs_attr, text, texts, vlist, vnum, vset, vstr,
 };
 
 /// What the provider knows after `configure`.
@@ -694,9 +697,9 @@ pub fn ec2_filters(cx: &Ctx, query: Query<'_>, id_filter: &str) -> Vec<Filter> {
 }
 
 /// An EC2 object as observed: what `fields` read from it, with the tags EC2 lists beside it.
-pub fn ec2_observed<S>(
+pub fn ec2_observed<S, B>(
     cx: &Ctx,
-    fields: &[Field<S>],
+    fields: &[Field<S, B>],
     s: &S,
     id: Option<&str>,
     tags: &[Tag],

@@ -46,6 +46,33 @@ pub fn changed(prior: &Value, planned: &Value, k: &str) -> bool {
     p.is_unknown() || prior.get_attr(k).unwrap_or(Value::Null) != p
 }
 
+/// The planned value of boolean `k` when it differs from the prior one, either side read as
+/// `default` when unset (a create's prior is null: AWS's default is what the object has).
+pub fn bool_change(prior: &Value, planned: &Value, k: &str, default: bool) -> Option<bool> {
+    let new = bool_attr(planned, k).unwrap_or(default);
+    (bool_attr(prior, k).unwrap_or(default) != new).then_some(new)
+}
+
+/// A known, non-empty string: the form a create request's writer takes a planned value in.
+pub fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// A list of known strings, as a writer takes it (null: None).
+pub fn texts(v: &Value) -> Option<Vec<String>> {
+    v.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+}
+
+/// A known boolean, as a writer takes it.
+pub fn flag(v: &Value) -> Option<bool> {
+    v.as_bool()
+}
+
+/// A known whole number, as a writer takes it (the SDK's integers are i32).
+pub fn int(v: &Value) -> Option<i32> {
+    v.as_f64().map(|n| n as i32)
+}
+
 pub fn vstr(s: Option<&str>) -> Value {
     match s {
         Some(s) if !s.is_empty() => Value::string(s),

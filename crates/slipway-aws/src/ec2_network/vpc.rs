@@ -6,34 +6,37 @@
 //! a detach or delete refused with DependencyViolation (addresses still mapped, ENIs still in
 //! a subnet) is retried until `ready_timeout`.
 
+use aws_sdk_ec2::operation::create_internet_gateway::builders::CreateInternetGatewayFluentBuilder as NewIgw;
+use aws_sdk_ec2::operation::create_subnet::builders::CreateSubnetFluentBuilder as NewSubnet;
+use aws_sdk_ec2::operation::create_vpc::builders::CreateVpcFluentBuilder as NewVpc;
 use aws_sdk_ec2::types::{
     InternetGateway as AwsIgw, ResourceType as Rt, Subnet as AwsSubnet, Vpc as AwsVpc,
 };
 
 use super::{arn, set_bool};
-use crate::declare::{Field, delete_call, erase, returned_id, updater};
-use crate::provider::{AttributeSchema as A, ProviderError};
+use crate::declare::{Field, build, create_call, declared, delete_call, updater};
+use crate::provider::AttributeSchema as A;
 use crate::resource::{
-    Create, Ctx, Observed, Query, ResourceType, bool_attr, changed, ec2_filters, ec2_observed,
-    ec2_tag_spec, str_attr,
+    Create, Ctx, Observed, Query, ResourceType, Result, bool_change, changed, ec2_tag_spec,
+    str_attr, text,
 };
 use crate::value::{Type, Value};
 
 pub(super) struct Vpc;
 
 impl Vpc {
-    fn shape() -> Vec<Field<AwsVpc>> {
-        type F = Field<AwsVpc>;
+    fn shape() -> Vec<Field<AwsVpc, NewVpc>> {
+        type F = Field<AwsVpc, NewVpc>;
         let dns = updater!("ec2:ModifyVpcAttribute", Vpc::modify_dns);
         let unread = "Not refreshed: reading it costs one call per VPC";
+        let tenancy = A::optional(Type::String).force_new().default(Value::string("default"));
         vec![
             F::attr("cidr_block", A::required(Type::String).force_new())
-                .read_str(AwsVpc::cidr_block),
-            F::attr(
-                "instance_tenancy",
-                A::optional(Type::String).force_new().default(Value::string("default")),
-            )
-            .read_str(|v| v.instance_tenancy().map(|t| t.as_str())),
+                .read_str(AwsVpc::cidr_block)
+                .write(|b, v| b.set_cidr_block(text(v))),
+            F::attr("instance_tenancy", tenancy)
+                .read_str(|v| v.instance_tenancy().map(|t| t.as_str()))
+                .write(|b, v| b.set_instance_tenancy(text(v).map(|t| t.as_str().into()))),
             F::attr(
                 "enable_dns_support",
                 A::optional(Type::Bool).default(Value::Bool(true)).describe(unread),
@@ -50,93 +53,50 @@ impl Vpc {
             F::computed("dhcp_options_id", AwsVpc::dhcp_options_id),
         ]
     }
+
+    async fn modify_dns(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        let (c, ec2) = (&cx.clients, &cx.clients.ec2);
+        // One attribute per ModifyVpcAttribute call: the API refuses two at once. A create's
+        // prior is null: AWS's defaults, support on and hostnames off.
+        if let Some(on) = bool_change(prior, planned, "enable_dns_support", true) {
+            let req = ec2.modify_vpc_attribute().vpc_id(id).enable_dns_support(set_bool(on));
+            c.run("ec2:ModifyVpcAttribute", || req.clone().send()).await?;
+        }
+        if let Some(on) = bool_change(prior, planned, "enable_dns_hostnames", false) {
+            let req = ec2.modify_vpc_attribute().vpc_id(id).enable_dns_hostnames(set_bool(on));
+            c.run("ec2:ModifyVpcAttribute", || req.clone().send()).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for Vpc {
-    fn name(&self) -> &'static str {
-        "aws_vpc"
-    }
-    fn description(&self) -> &'static str {
-        "A VPC."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Vpc::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "vpc-id");
-        let vpcs = paginate!(
+    declared!("aws_vpc", "A VPC.", Vpc::shape());
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
+        ec2_describe!(
             cx,
+            q,
             "ec2:DescribeVpcs",
-            ec2.describe_vpcs().set_filters(Some(filters.clone())),
-            vpcs
-        );
-        let shape = Vpc::shape();
-        let obs = |v: &AwsVpc| ec2_observed(cx, &shape, v, v.vpc_id(), v.tags());
-        Ok(vpcs.iter().filter_map(obs).collect())
+            describe_vpcs,
+            vpcs,
+            "vpc-id",
+            Vpc::shape(),
+            vpc_id
+        )
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let ec2 = &cx.clients.ec2;
-        let cidr = str_attr(planned, "cidr_block");
-        let tenancy = str_attr(planned, "instance_tenancy");
-        let out = cx
-            .clients
-            .run("ec2:CreateVpc", || {
-                ec2.create_vpc()
-                    .set_cidr_block(cidr.clone())
-                    .set_instance_tenancy(tenancy.as_deref().map(Into::into))
-                    .tag_specifications(ec2_tag_spec(Rt::Vpc, tags))
-                    .send()
-            })
-            .await?;
-        let id = returned_id("ec2:CreateVpc", out.vpc().and_then(|v| v.vpc_id()))?;
-        // The DNS attributes cannot be set at creation; defaults are support on, hostnames off.
-        self.update(cx, &id, &Value::Null, planned).await?;
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.ec2.create_vpc().tag_specifications(ec2_tag_spec(Rt::Vpc, c.tags));
+        let req = build(&Vpc::shape(), new, c.planned);
+        let id = create_call(cx, "ec2:CreateVpc", || req.clone().send(), |o| o.vpc()?.vpc_id());
+        let id = id.await?;
+        // The DNS attributes cannot be set at creation.
+        self.update(cx, &id, &Value::Null, c.planned).await?;
         Ok(id)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_call(cx, "ec2:DeleteVpc", Some("DependencyViolation"), || {
-            ec2.delete_vpc().vpc_id(id).send()
-        })
-        .await
-    }
-}
-
-impl Vpc {
-    async fn modify_dns(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        // One attribute per ModifyVpcAttribute call: the API refuses two at once.
-        let support = bool_attr(planned, "enable_dns_support").unwrap_or(true);
-        if bool_attr(prior, "enable_dns_support").unwrap_or(true) != support {
-            cx.clients
-                .run("ec2:ModifyVpcAttribute", || {
-                    ec2.modify_vpc_attribute()
-                        .vpc_id(id)
-                        .enable_dns_support(set_bool(support))
-                        .send()
-                })
-                .await?;
-        }
-        let hostnames = bool_attr(planned, "enable_dns_hostnames").unwrap_or(false);
-        if bool_attr(prior, "enable_dns_hostnames").unwrap_or(false) != hostnames {
-            cx.clients
-                .run("ec2:ModifyVpcAttribute", || {
-                    ec2.modify_vpc_attribute()
-                        .vpc_id(id)
-                        .enable_dns_hostnames(set_bool(hostnames))
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.delete_vpc().vpc_id(id);
+        delete_call(cx, "ec2:DeleteVpc", Some("DependencyViolation"), || req.clone().send()).await
     }
 }
 
@@ -144,68 +104,22 @@ impl Vpc {
 
 pub(super) struct Subnet;
 
-#[async_trait::async_trait]
-impl ResourceType for Subnet {
-    fn name(&self) -> &'static str {
-        "aws_subnet"
-    }
-    fn description(&self) -> &'static str {
-        "A subnet of a VPC, in one availability zone."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Subnet::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "subnet-id");
-        let subnets = paginate!(
-            cx,
-            "ec2:DescribeSubnets",
-            ec2.describe_subnets().set_filters(Some(filters.clone())),
-            subnets
-        );
-        let shape = Subnet::shape();
-        let obs = |s: &AwsSubnet| ec2_observed(cx, &shape, s, s.subnet_id(), s.tags());
-        Ok(subnets.iter().filter_map(obs).collect())
-    }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:CreateSubnet", || {
-                ec2.create_subnet()
-                    .set_vpc_id(str_attr(planned, "vpc_id"))
-                    .set_cidr_block(str_attr(planned, "cidr_block"))
-                    .set_availability_zone(str_attr(planned, "availability_zone"))
-                    .tag_specifications(ec2_tag_spec(Rt::Subnet, tags))
-                    .send()
-            })
-            .await?;
-        let id = returned_id("ec2:CreateSubnet", out.subnet().and_then(|s| s.subnet_id()))?;
-        self.update(cx, &id, &Value::Null, planned).await?;
-        Ok(id)
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_call(cx, "ec2:DeleteSubnet", Some("DependencyViolation"), || {
-            ec2.delete_subnet().subnet_id(id).send()
-        })
-        .await
-    }
-}
-
 impl Subnet {
-    fn shape() -> Vec<Field<AwsSubnet>> {
-        type F = Field<AwsSubnet>;
+    fn shape() -> Vec<Field<AwsSubnet, NewSubnet>> {
+        type F = Field<AwsSubnet, NewSubnet>;
+        let public = updater!("ec2:ModifySubnetAttribute", Subnet::modify_public_ip);
         vec![
-            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsSubnet::vpc_id),
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsSubnet::vpc_id)
+                .write(|b, v| b.set_vpc_id(text(v))),
             F::attr("cidr_block", A::required(Type::String).force_new())
-                .read_str(AwsSubnet::cidr_block),
+                .read_str(AwsSubnet::cidr_block)
+                .write(|b, v| b.set_cidr_block(text(v))),
             F::attr("availability_zone", A::optional_computed(Type::String).force_new())
-                .read_str(AwsSubnet::availability_zone),
+                .read_str(AwsSubnet::availability_zone)
+                .write(|b, v| b.set_availability_zone(text(v))),
             F::attr("map_public_ip_on_launch", A::optional(Type::Bool).default(Value::Bool(false)))
-                .by(updater!("ec2:ModifySubnetAttribute", Subnet::modify_public_ip))
+                .by(public)
                 .read(|s| Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
             F::computed("availability_zone_id", AwsSubnet::availability_zone_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, s| match s.subnet_arn() {
@@ -216,25 +130,47 @@ impl Subnet {
         ]
     }
 
-    async fn modify_public_ip(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let public = bool_attr(planned, "map_public_ip_on_launch").unwrap_or(false);
-        if bool_attr(prior, "map_public_ip_on_launch").unwrap_or(false) != public {
-            cx.clients
-                .run("ec2:ModifySubnetAttribute", || {
-                    ec2.modify_subnet_attribute()
-                        .subnet_id(id)
-                        .map_public_ip_on_launch(set_bool(public))
-                        .send()
-                })
-                .await?;
+    async fn modify_public_ip(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        if let Some(on) = bool_change(prior, planned, "map_public_ip_on_launch", false) {
+            let req = cx.clients.ec2.modify_subnet_attribute().subnet_id(id);
+            let req = req.map_public_ip_on_launch(set_bool(on));
+            cx.clients.run("ec2:ModifySubnetAttribute", || req.clone().send()).await?;
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for Subnet {
+    declared!("aws_subnet", "A subnet of a VPC, in one availability zone.", Subnet::shape());
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
+        let shape = Subnet::shape();
+        ec2_describe!(
+            cx,
+            q,
+            "ec2:DescribeSubnets",
+            describe_subnets,
+            subnets,
+            "subnet-id",
+            shape,
+            subnet_id
+        )
+    }
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new =
+            cx.clients.ec2.create_subnet().tag_specifications(ec2_tag_spec(Rt::Subnet, c.tags));
+        let req = build(&Subnet::shape(), new, c.planned);
+        let id =
+            create_call(cx, "ec2:CreateSubnet", || req.clone().send(), |o| o.subnet()?.subnet_id());
+        let id = id.await?;
+        // The public-IP mapping cannot be set at creation.
+        self.update(cx, &id, &Value::Null, c.planned).await?;
+        Ok(id)
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.delete_subnet().subnet_id(id);
+        delete_call(cx, "ec2:DeleteSubnet", Some("DependencyViolation"), || req.clone().send())
+            .await
     }
 }
 
@@ -243,40 +179,41 @@ impl Subnet {
 pub(super) struct InternetGateway;
 
 impl InternetGateway {
-    fn shape() -> Vec<Field<AwsIgw>> {
-        type F = Field<AwsIgw>;
+    fn shape() -> Vec<Field<AwsIgw, NewIgw>> {
+        type F = Field<AwsIgw, NewIgw>;
         let reattach = updater!("ec2:AttachInternetGateway", InternetGateway::reattach);
         vec![
             F::attr("vpc_id", A::optional(Type::String))
                 .by(reattach)
                 .read_str(|g| g.attachments().iter().find_map(|a| a.vpc_id())),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
-                let id = g.internet_gateway_id().unwrap_or("");
-                arn(cx, g.owner_id(), "internet-gateway", id)
+                arn(cx, g.owner_id(), "internet-gateway", g.internet_gateway_id().unwrap_or(""))
             }),
             F::computed("owner_id", AwsIgw::owner_id),
         ]
     }
 
-    async fn attach(cx: &Ctx, id: &str, vpc: &str) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        cx.clients
-            .run("ec2:AttachInternetGateway", || {
-                ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
-            })
-            .await?;
+    /// Attaches to the planned VPC after detaching from the prior one (a create's prior is
+    /// null: the gateway is made detached).
+    async fn reattach(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        if !changed(prior, planned, "vpc_id") {
+            return Ok(());
+        }
+        if let Some(old) = str_attr(prior, "vpc_id") {
+            Self::detach(cx, id, &old).await?;
+        }
+        if let Some(vpc) = str_attr(planned, "vpc_id") {
+            let req = cx.clients.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc);
+            cx.clients.run("ec2:AttachInternetGateway", || req.clone().send()).await?;
+        }
         Ok(())
     }
 
-    async fn detach(cx: &Ctx, id: &str, vpc: &str) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    async fn detach(cx: &Ctx, id: &str, vpc: &str) -> Result<()> {
+        let req = cx.clients.ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc);
         // Refused (DependencyViolation) while public addresses are still mapped in the VPC.
         let busy = Some("DependencyViolation");
-        let r = delete_call(cx, "ec2:DetachInternetGateway", busy, || {
-            ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
-        })
-        .await;
-        match r {
+        match delete_call(cx, "ec2:DetachInternetGateway", busy, || req.clone().send()).await {
             // Already detached: the goal is reached.
             Err(e) if e.message.contains("Gateway.NotAttached") => Ok(()),
             other => other,
@@ -286,76 +223,47 @@ impl InternetGateway {
 
 #[async_trait::async_trait]
 impl ResourceType for InternetGateway {
-    fn name(&self) -> &'static str {
-        "aws_internet_gateway"
-    }
-    fn description(&self) -> &'static str {
-        "An internet gateway, attached to at most one VPC."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&InternetGateway::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let filters = ec2_filters(cx, q, "internet-gateway-id");
-        let igws = paginate!(
+    declared!(
+        "aws_internet_gateway",
+        "An internet gateway, attached to at most one VPC.",
+        InternetGateway::shape()
+    );
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
+        let (api, shape) = ("ec2:DescribeInternetGateways", InternetGateway::shape());
+        ec2_describe!(
             cx,
-            "ec2:DescribeInternetGateways",
-            ec2.describe_internet_gateways().set_filters(Some(filters.clone())),
-            internet_gateways
-        );
-        let shape = InternetGateway::shape();
-        let obs = |g: &AwsIgw| ec2_observed(cx, &shape, g, g.internet_gateway_id(), g.tags());
-        Ok(igws.iter().filter_map(obs).collect())
+            q,
+            api,
+            describe_internet_gateways,
+            internet_gateways,
+            "internet-gateway-id",
+            shape,
+            internet_gateway_id
+        )
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:CreateInternetGateway", || {
-                ec2.create_internet_gateway()
-                    .tag_specifications(ec2_tag_spec(Rt::InternetGateway, tags))
-                    .send()
-            })
-            .await?;
-        let igw = out.internet_gateway();
-        let id =
-            returned_id("ec2:CreateInternetGateway", igw.and_then(|g| g.internet_gateway_id()))?;
-        if let Some(vpc) = str_attr(planned, "vpc_id") {
-            Self::attach(cx, &id, &vpc).await?;
-        }
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let spec = ec2_tag_spec(Rt::InternetGateway, c.tags);
+        let req = build(&Self::shape(), cx.clients.ec2.create_internet_gateway(), c.planned);
+        let req = req.tag_specifications(spec);
+        let id = create_call(
+            cx,
+            "ec2:CreateInternetGateway",
+            || req.clone().send(),
+            |o| o.internet_gateway()?.internet_gateway_id(),
+        );
+        let id = id.await?;
+        Self::reattach(cx, &id, &Value::Null, c.planned).await?;
         Ok(id)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<()> {
         // AWS refuses to delete an attached gateway (DependencyViolation).
         if let Some(vpc) = str_attr(prior, "vpc_id") {
             Self::detach(cx, id, &vpc).await?;
         }
-        let ec2 = &cx.clients.ec2;
+        let req = cx.clients.ec2.delete_internet_gateway().internet_gateway_id(id);
         delete_call(cx, "ec2:DeleteInternetGateway", Some("DependencyViolation"), || {
-            ec2.delete_internet_gateway().internet_gateway_id(id).send()
+            req.clone().send()
         })
         .await
-    }
-}
-
-impl InternetGateway {
-    async fn reattach(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        if !changed(prior, planned, "vpc_id") {
-            return Ok(());
-        }
-        if let Some(old) = str_attr(prior, "vpc_id") {
-            Self::detach(cx, id, &old).await?;
-        }
-        if let Some(new) = str_attr(planned, "vpc_id") {
-            Self::attach(cx, id, &new).await?;
-        }
-        Ok(())
     }
 }

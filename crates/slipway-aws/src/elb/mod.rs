@@ -160,12 +160,12 @@ async fn tags_of_arns(cx: &Ctx, arns: &[String]) -> Result<BTreeMap<String, Tags
 /// The objects of an account-wide listing that `q` asks for, read through `fields`, with their
 /// tags (one DescribeTags round, only for candidates: by id when asked by id, else all).
 /// An object DescribeTags does not answer for (deleted meanwhile) is left out.
-async fn describe_listed<S>(
+async fn describe_listed<S, B>(
     cx: &Ctx,
     q: Query<'_>,
     listed: &[S],
     arn_of: fn(&S) -> Option<&str>,
-    fields: &[Field<S>],
+    fields: &[Field<S, B>],
 ) -> Result<Vec<Observed>, ProviderError> {
     let arns: Vec<String> = listed
         .iter()
