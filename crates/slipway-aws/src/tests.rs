@@ -99,6 +99,49 @@ fn every_settable_field_forces_replacement_or_has_an_updater() {
     assert!(matches!(bare.change, Change::Undeclared));
 }
 
+#[test]
+fn a_create_request_is_built_from_the_declared_writers() {
+    use super::declare::{Field, build};
+    use super::resource::{text, texts};
+    use crate::provider::AttributeSchema as A;
+    use crate::value::Type;
+    // A request that records what each writer set, in declaration order.
+    type F = Field<(), Vec<String>>;
+    let fields = vec![
+        F::attr("cidr", A::required(Type::String)).write(|mut b, v| {
+            b.push(format!("cidr={:?}", text(v)));
+            b
+        }),
+        F::attr("zones", A::optional(Type::List(Box::new(Type::String)))).write(|mut b, v| {
+            b.push(format!("zones={:?}", texts(v)));
+            b
+        }),
+        F::attr("name", A::optional(Type::String)).write(|mut b, v| {
+            b.push(format!("name={:?}", text(v)));
+            b
+        }),
+        // No writer: create cannot set it, so it is not in the request.
+        F::attr("dns", A::optional(Type::Bool)),
+    ];
+    let planned = obj(&[
+        ("cidr", s("10.0.0.0/16")),
+        ("zones", list(&[s("a"), s("b")])),
+        ("name", s("")),
+        ("dns", Value::Bool(true)),
+    ]);
+    assert_eq!(
+        build(&fields, Vec::new(), &planned),
+        ["cidr=Some(\"10.0.0.0/16\")", "zones=Some([\"a\", \"b\"])", "name=None"],
+        "every writer runs once, in order, with the planned value; an empty string is unset"
+    );
+    // An attribute the plan leaves out is written as unset, not skipped.
+    let sparse = obj(&[("cidr", s("10.1.0.0/16"))]);
+    assert_eq!(
+        build(&fields, Vec::new(), &sparse),
+        ["cidr=Some(\"10.1.0.0/16\")", "zones=None", "name=None"]
+    );
+}
+
 #[tokio::test]
 async fn unconfigured_provider_says_so() {
     let p = super::AwsProvider::new();
