@@ -7,46 +7,47 @@
 //! loses the default allow-all unless the configuration lists it. A separate rule's id is
 //! derived from its content; it exists while every one of its atoms is present.
 
-use aws_sdk_ec2::types::{IpPermission, ResourceType as Rt, SecurityGroup as AwsGroup};
+use aws_sdk_ec2::operation::create_security_group::builders::CreateSecurityGroupFluentBuilder as NewGroup;
+use aws_sdk_ec2::types::{ResourceType as Rt, SecurityGroup as AwsGroup};
 
 use super::arn;
 use super::sg_rules::{
     Atom, Direction, Source, atoms_of_config, atoms_of_permissions, atoms_of_state, authorize,
     canonical_rule_list, norm_protocol, revoke, rule_schema, security_groups, sync_rules,
 };
-use crate::declare::{Field, Identity, TagApi, attr, delete_call, erase, returned_id, updater};
+use crate::declare::{Field, Identity, TagApi, build, create_call, declared, delete_call, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, blocks_attr, distinct_attr, ec2_observed,
-    ec2_tag_spec, str_attr, take_listed,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, blocks_attr, distinct_attr,
+    ec2_observed, ec2_tag_spec, normalize_set, str_attr, take_listed, text,
 };
+use crate::tags::NAME_TAG;
 use crate::value::{Type, Value};
 
 pub(super) struct SecurityGroup;
 
 impl SecurityGroup {
-    fn shape() -> Vec<Field<AwsGroup>> {
-        type F = Field<AwsGroup>;
+    fn shape() -> Vec<Field<AwsGroup, NewGroup>> {
+        type F = Field<AwsGroup, NewGroup>;
         let rules = updater!("ec2:AuthorizeSecurityGroup*", SecurityGroup::sync_inline_rules);
         /// Rules in canonical form: one entry per source, `self` for the group itself.
-        fn rules_of(g: &AwsGroup, perms: &[IpPermission]) -> Value {
-            let atoms = atoms_of_permissions(perms, g.group_id().unwrap_or(""));
+        fn rules_of(g: &AwsGroup, dir: Direction) -> Value {
+            let atoms = atoms_of_permissions(dir.permissions(g), g.group_id().unwrap_or(""));
             Value::List(atoms.iter().map(Atom::to_value).collect())
         }
+        let name = "Default: the Name tag plus a suffix from the client token";
+        let description =
+            A::optional(Type::String).force_new().default(Value::string("Managed by slipway"));
         vec![
-            F::attr(
-                "name",
-                A::optional_computed(Type::String)
-                    .force_new()
-                    .describe("Default: the Name tag plus a suffix from the client token"),
-            )
-            .read_str(AwsGroup::group_name),
-            F::attr(
-                "description",
-                A::optional(Type::String).force_new().default(Value::string("Managed by slipway")),
-            )
-            .read_str(AwsGroup::description),
-            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsGroup::vpc_id),
+            // Written by create, which derives the default.
+            F::attr("name", A::optional_computed(Type::String).force_new().describe(name))
+                .read_str(AwsGroup::group_name),
+            F::attr("description", description)
+                .read_str(AwsGroup::description)
+                .write(|b, v| b.set_description(text(v))),
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsGroup::vpc_id)
+                .write(|b, v| b.set_vpc_id(text(v))),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
                 match g.security_group_arn() {
                     Some(a) => Value::string(a),
@@ -56,25 +57,31 @@ impl SecurityGroup {
             F::computed("owner_id", AwsGroup::owner_id),
             F::block("ingress", BlockNesting::List, rule_schema())
                 .by(rules)
-                .read(|g| rules_of(g, g.ip_permissions())),
+                .read(|g| rules_of(g, Direction::Ingress)),
             F::block("egress", BlockNesting::List, rule_schema())
                 .by(rules)
-                .read(|g| rules_of(g, g.ip_permissions_egress())),
+                .read(|g| rules_of(g, Direction::Egress)),
         ]
+    }
+
+    async fn sync_inline_rules(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        for (k, dir) in [("ingress", Direction::Ingress), ("egress", Direction::Egress)] {
+            if blocks_attr(planned, k).is_empty() {
+                continue; // unmanaged
+            }
+            sync_rules(cx, id, dir, &atoms_of_state(prior, k), &atoms_of_state(planned, k)).await?;
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for SecurityGroup {
-    fn name(&self) -> &'static str {
-        "aws_security_group"
-    }
-    fn description(&self) -> &'static str {
-        "A security group; inline ingress/egress blocks are authoritative when present."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&SecurityGroup::shape())
-    }
+    declared!(
+        "aws_security_group",
+        "A security group; inline ingress/egress blocks are authoritative when present.",
+        SecurityGroup::shape()
+    );
     fn keep_prior_when_empty(&self) -> &'static [&'static str] {
         &["ingress", "egress"]
     }
@@ -87,36 +94,26 @@ impl ResourceType for SecurityGroup {
             }
         }
     }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let shape = SecurityGroup::shape();
         let obs = |g: &AwsGroup| ec2_observed(cx, &shape, g, g.group_id(), g.tags());
         Ok(security_groups(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let ec2 = &cx.clients.ec2;
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         // Names are unique per VPC, and a replacement exists next to its predecessor for a
         // while: derive a default name that differs per generation.
-        let name = str_attr(planned, "name").unwrap_or_else(|| {
-            let base = tags.get(crate::tags::NAME_TAG).cloned().unwrap_or_default();
+        let name = str_attr(c.planned, "name").unwrap_or_else(|| {
+            let base = c.tags.get(NAME_TAG).cloned().unwrap_or_default();
             let suffix: String =
-                client_token.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
+                c.token.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
             format!("{base}-{suffix}")
         });
-        let out = cx
-            .clients
-            .run("ec2:CreateSecurityGroup", || {
-                ec2.create_security_group()
-                    .group_name(&name)
-                    .set_description(str_attr(planned, "description"))
-                    .set_vpc_id(str_attr(planned, "vpc_id"))
-                    .tag_specifications(ec2_tag_spec(Rt::SecurityGroup, tags))
-                    .send()
-            })
-            .await?;
-        let id = returned_id("ec2:CreateSecurityGroup", out.group_id())?;
-        authorize(cx, &id, Direction::Ingress, &atoms_of_state(planned, "ingress")).await?;
-        let egress = atoms_of_state(planned, "egress");
+        let (api, spec) = ("ec2:CreateSecurityGroup", ec2_tag_spec(Rt::SecurityGroup, c.tags));
+        let new = cx.clients.ec2.create_security_group().group_name(name).tag_specifications(spec);
+        let req = build(&Self::shape(), new, c.planned);
+        let id = create_call(cx, api, || req.clone().send(), |o| o.group_id()).await?;
+        authorize(cx, &id, Direction::Ingress, &atoms_of_state(c.planned, "ingress")).await?;
+        let egress = atoms_of_state(c.planned, "egress");
         if !egress.is_empty() {
             // Configured egress is authoritative: drop AWS's default allow-all unless listed.
             let default = vec![Atom::new("-1", 0, 0, Source::Cidr("0.0.0.0/0".into()), "")];
@@ -124,30 +121,10 @@ impl ResourceType for SecurityGroup {
         }
         Ok(id)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_call(cx, "ec2:DeleteSecurityGroup", Some("DependencyViolation"), || {
-            ec2.delete_security_group().group_id(id).send()
-        })
-        .await
-    }
-}
-
-impl SecurityGroup {
-    async fn sync_inline_rules(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        for (k, dir) in [("ingress", Direction::Ingress), ("egress", Direction::Egress)] {
-            let new = atoms_of_state(planned, k);
-            if blocks_attr(planned, k).is_empty() {
-                continue; // unmanaged
-            }
-            sync_rules(cx, id, dir, &atoms_of_state(prior, k), &new).await?;
-        }
-        Ok(())
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.delete_security_group().group_id(id);
+        let busy = Some("DependencyViolation");
+        delete_call(cx, "ec2:DeleteSecurityGroup", busy, || req.clone().send()).await
     }
 }
 
@@ -158,31 +135,39 @@ impl SecurityGroup {
 pub(super) struct SecurityGroupRule;
 
 impl SecurityGroupRule {
+    fn shape() -> Vec<Field> {
+        // Every field identifies the rule: any change is a new rule.
+        let strs = || A::optional(Type::List(Box::new(Type::String))).force_new();
+        vec![
+            Field::attr("type", A::required(Type::String).force_new()),
+            Field::attr("security_group_id", A::required(Type::String).force_new()),
+            Field::attr("protocol", A::required(Type::String).force_new()),
+            Field::attr("from_port", A::required(Type::Number).force_new()),
+            Field::attr("to_port", A::required(Type::Number).force_new()),
+            Field::attr("cidr_blocks", strs()),
+            Field::attr("ipv6_cidr_blocks", strs()),
+            Field::attr("prefix_list_ids", strs()),
+            Field::attr("source_security_group_id", A::optional(Type::String).force_new()),
+            Field::attr("self", A::optional(Type::Bool).force_new()),
+            Field::attr("description", A::optional(Type::String).force_new()),
+        ]
+    }
+
     fn direction(v: &Value) -> Direction {
-        if str_attr(v, "type").as_deref() == Some("egress") {
-            Direction::Egress
-        } else {
-            Direction::Ingress
-        }
+        let egress = str_attr(v, "type").as_deref() == Some("egress");
+        if egress { Direction::Egress } else { Direction::Ingress }
     }
 
     fn atoms(v: &Value) -> Vec<Atom> {
         // Only what defines the rule: computed attributes (`id`) are unknown in a plan and
-        // would hide a rule whose definition is fully known.
+        // would hide a rule whose definition is fully known. The group and type say where the
+        // rule is, not what it is, and the source group is mapped below: every other declared
+        // field is part of the rule.
         let all = v.as_map().cloned().unwrap_or_default();
-        let mut rule: Attrs = [
-            "protocol",
-            "from_port",
-            "to_port",
-            "description",
-            "cidr_blocks",
-            "ipv6_cidr_blocks",
-            "prefix_list_ids",
-            "self",
-        ]
-        .into_iter()
-        .filter_map(|k| all.get(k).map(|x| (k.to_string(), x.clone())))
-        .collect();
+        let place = ["type", "security_group_id", "source_security_group_id"];
+        let fields = Self::shape().into_iter().filter(|f| !place.contains(&f.name));
+        let mut rule: Attrs =
+            fields.filter_map(|f| Some((f.name.to_string(), all.get(f.name)?.clone()))).collect();
         if let Some(src) = all.get("source_security_group_id").cloned()
             && !src.is_null()
         {
@@ -215,29 +200,11 @@ impl SecurityGroupRule {
 
 #[async_trait::async_trait]
 impl ResourceType for SecurityGroupRule {
-    fn name(&self) -> &'static str {
-        "aws_security_group_rule"
-    }
-    fn description(&self) -> &'static str {
-        "One ingress or egress rule of a security group."
-    }
-    fn fields(&self) -> Vec<Field> {
-        // Every field identifies the rule: any change is a new rule.
-        let strs = || A::optional(Type::List(Box::new(Type::String))).force_new();
-        vec![
-            attr("type", A::required(Type::String).force_new()),
-            attr("security_group_id", A::required(Type::String).force_new()),
-            attr("protocol", A::required(Type::String).force_new()),
-            attr("from_port", A::required(Type::Number).force_new()),
-            attr("to_port", A::required(Type::Number).force_new()),
-            attr("cidr_blocks", strs()),
-            attr("ipv6_cidr_blocks", strs()),
-            attr("prefix_list_ids", strs()),
-            attr("source_security_group_id", A::optional(Type::String).force_new()),
-            attr("self", A::optional(Type::Bool).force_new()),
-            attr("description", A::optional(Type::String).force_new()),
-        ]
-    }
+    declared!(
+        "aws_security_group_rule",
+        "One ingress or egress rule of a security group.",
+        SecurityGroupRule::shape()
+    );
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -248,16 +215,12 @@ impl ResourceType for SecurityGroupRule {
         if let Some(p) = a.get("protocol").and_then(|p| p.as_str().map(norm_protocol)) {
             a.insert("protocol".into(), Value::string(p));
         }
-        crate::resource::normalize_set(a, "cidr_blocks");
-        crate::resource::normalize_set(a, "ipv6_cidr_blocks");
-        crate::resource::normalize_set(a, "prefix_list_ids");
+        for k in ["cidr_blocks", "ipv6_cidr_blocks", "prefix_list_ids"] {
+            normalize_set(a, k);
+        }
     }
     /// One DescribeSecurityGroups for every group the rules belong to.
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let groups = distinct_attr(priors, "security_group_id");
         if groups.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
@@ -277,11 +240,7 @@ impl ResourceType for SecurityGroupRule {
             .map(|p| {
                 let gid = str_attr(p, "security_group_id")?;
                 let g = found.iter().find(|g| g.group_id() == Some(gid.as_str()))?;
-                let perms = match Self::direction(p) {
-                    Direction::Ingress => g.ip_permissions(),
-                    Direction::Egress => g.ip_permissions_egress(),
-                };
-                let present = atoms_of_permissions(perms, &gid);
+                let present = atoms_of_permissions(Self::direction(p).permissions(g), &gid);
                 let wanted = Self::atoms(p);
                 if wanted.is_empty() || !wanted.iter().all(|a| present.contains(a)) {
                     return None;
@@ -290,20 +249,19 @@ impl ResourceType for SecurityGroupRule {
             })
             .collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        let group = str_attr(planned, "security_group_id")
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let group = str_attr(c.planned, "security_group_id")
             .ok_or_else(|| ProviderError::fatal("security_group_id is required"))?;
-        let atoms = Self::atoms(planned);
+        let atoms = Self::atoms(c.planned);
         if atoms.is_empty() {
             return Err(ProviderError::fatal(
                 "aws_security_group_rule needs cidr_blocks, ipv6_cidr_blocks, prefix_list_ids, source_security_group_id or self",
             ));
         }
-        authorize(cx, &group, Self::direction(planned), &atoms).await?;
-        Ok(Self::rule_id(planned))
+        authorize(cx, &group, Self::direction(c.planned), &atoms).await?;
+        Ok(Self::rule_id(c.planned))
     }
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
         let Some(group) = str_attr(prior, "security_group_id") else {
             return Ok(());
         };

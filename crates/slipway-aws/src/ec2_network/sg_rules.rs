@@ -18,8 +18,8 @@ use aws_sdk_ec2::types::{
 use crate::client::to_provider_error;
 use crate::provider::{AttributeSchema as A, ProviderError, Schema};
 use crate::resource::{
-    Ctx, Query, attrs, blocks_attr, bool_attr, ec2_filters, gone_ok, int_attr, str_attr, strs_attr,
-    vlist, vnum,
+    Ctx, Query, Result, attrs, blocks_attr, bool_attr, ec2_filters, gone_ok, int_attr, str_attr,
+    strs_attr, vlist, vnum,
 };
 use crate::value::{Type, Value};
 
@@ -67,6 +67,9 @@ pub(super) enum Source {
     /// `source_security_group_id` equal to the group): AWS stores and returns one pair.
     SelfRef,
 }
+
+/// Makes a source from its address or id (`Source::Cidr`, `Source::Group`, …).
+type SourceOf = fn(String) -> Source;
 
 impl Atom {
     pub(super) fn new(
@@ -146,27 +149,19 @@ pub(super) fn atoms_of_config(rule: &Value) -> Option<Vec<Atom>> {
     let from = int_attr(rule, "from_port").unwrap_or(0);
     let to = int_attr(rule, "to_port").unwrap_or(0);
     let desc = str_attr(rule, "description").unwrap_or_default();
-    let mut out: Vec<Atom> = strs_attr(rule, "cidr_blocks")
-        .into_iter()
-        .map(|c| Atom::new(&protocol, from, to, Source::Cidr(c), &desc))
+    let atom = |source| Atom::new(&protocol, from, to, source, &desc);
+    let lists: [(&str, SourceOf); 4] = [
+        ("cidr_blocks", Source::Cidr),
+        ("ipv6_cidr_blocks", Source::Cidr6),
+        ("prefix_list_ids", Source::PrefixList),
+        ("security_groups", Source::Group),
+    ];
+    let mut out: Vec<Atom> = lists
+        .iter()
+        .flat_map(|(k, src)| strs_attr(rule, k).into_iter().map(|v| atom(src(v))))
         .collect();
-    out.extend(
-        strs_attr(rule, "ipv6_cidr_blocks")
-            .into_iter()
-            .map(|c| Atom::new(&protocol, from, to, Source::Cidr6(c), &desc)),
-    );
-    out.extend(
-        strs_attr(rule, "prefix_list_ids")
-            .into_iter()
-            .map(|p| Atom::new(&protocol, from, to, Source::PrefixList(p), &desc)),
-    );
-    out.extend(
-        strs_attr(rule, "security_groups")
-            .into_iter()
-            .map(|g| Atom::new(&protocol, from, to, Source::Group(g), &desc)),
-    );
     if bool_attr(rule, "self").unwrap_or(false) {
-        out.push(Atom::new(&protocol, from, to, Source::SelfRef, &desc));
+        out.push(atom(Source::SelfRef));
     }
     Some(out)
 }
@@ -177,45 +172,21 @@ pub(super) fn atoms_of_permissions(perms: &[IpPermission], own_group: &str) -> V
         let protocol = p.ip_protocol().unwrap_or("-1");
         let from = p.from_port().unwrap_or(0) as i64;
         let to = p.to_port().unwrap_or(0) as i64;
-        for r in p.ip_ranges() {
-            if let Some(c) = r.cidr_ip() {
-                out.push(Atom::new(
-                    protocol,
-                    from,
-                    to,
-                    Source::Cidr(c.to_string()),
-                    r.description().unwrap_or(""),
-                ));
-            }
-        }
-        for r in p.ipv6_ranges() {
-            if let Some(c) = r.cidr_ipv6() {
-                out.push(Atom::new(
-                    protocol,
-                    from,
-                    to,
-                    Source::Cidr6(c.to_string()),
-                    r.description().unwrap_or(""),
-                ));
-            }
-        }
-        for l in p.prefix_list_ids() {
-            if let Some(id) = l.prefix_list_id() {
-                out.push(Atom::new(
-                    protocol,
-                    from,
-                    to,
-                    Source::PrefixList(id.to_string()),
-                    l.description().unwrap_or(""),
-                ));
-            }
-        }
+        // A source AWS lists without its address or id is skipped.
+        let atom = |src: SourceOf, id: Option<&str>, desc: Option<&str>| {
+            Some(Atom::new(protocol, from, to, src(id?.to_string()), desc.unwrap_or("")))
+        };
+        let (v4, v6) = (p.ip_ranges().iter(), p.ipv6_ranges().iter());
+        out.extend(v4.filter_map(|r| atom(Source::Cidr, r.cidr_ip(), r.description())));
+        out.extend(v6.filter_map(|r| atom(Source::Cidr6, r.cidr_ipv6(), r.description())));
+        let pl = p.prefix_list_ids().iter();
+        out.extend(
+            pl.filter_map(|l| atom(Source::PrefixList, l.prefix_list_id(), l.description())),
+        );
         for g in p.user_id_group_pairs() {
-            if let Some(id) = g.group_id() {
-                let source =
-                    if id == own_group { Source::SelfRef } else { Source::Group(id.to_string()) };
-                out.push(Atom::new(protocol, from, to, source, g.description().unwrap_or("")));
-            }
+            let own = g.group_id() == Some(own_group);
+            let src: SourceOf = if own { |_| Source::SelfRef } else { Source::Group };
+            out.extend(atom(src, g.group_id(), g.description()));
         }
     }
     out.sort();
@@ -249,38 +220,21 @@ pub(super) enum Direction {
     Egress,
 }
 
-/// One of the four rule calls (authorize/revoke × ingress/egress); they differ only in name.
-macro_rules! rule_call {
-    ($cx:expr, $api:literal, $method:ident, $group:expr, $perms:expr) => {
-        $cx.clients
-            .call($api, || {
-                $cx.clients
-                    .ec2
-                    .$method()
-                    .group_id($group)
-                    .set_ip_permissions(Some($perms.clone()))
-                    .send()
-            })
-            .await
-            .map(|_| ())
-    };
+impl Direction {
+    /// A group's rules in this direction, as AWS lists them.
+    pub(super) fn permissions(self, g: &AwsSecurityGroup) -> &[IpPermission] {
+        match self {
+            Direction::Ingress => g.ip_permissions(),
+            Direction::Egress => g.ip_permissions_egress(),
+        }
+    }
 }
 
-pub(super) async fn authorize(
-    cx: &Ctx,
-    group: &str,
-    dir: Direction,
-    atoms: &[Atom],
-) -> Result<(), ProviderError> {
+pub(super) async fn authorize(cx: &Ctx, group: &str, dir: Direction, atoms: &[Atom]) -> Result<()> {
     change_rules(cx, group, dir, atoms, true).await
 }
 
-pub(super) async fn revoke(
-    cx: &Ctx,
-    group: &str,
-    dir: Direction,
-    atoms: &[Atom],
-) -> Result<(), ProviderError> {
+pub(super) async fn revoke(cx: &Ctx, group: &str, dir: Direction, atoms: &[Atom]) -> Result<()> {
     change_rules(cx, group, dir, atoms, false).await
 }
 
@@ -295,7 +249,7 @@ async fn change_rules(
     dir: Direction,
     atoms: &[Atom],
     add: bool,
-) -> Result<(), ProviderError> {
+) -> Result<()> {
     match change_rules_once(cx, group, dir, atoms, add).await {
         Err(Partial) if atoms.len() > 1 => {
             for atom in atoms {
@@ -331,35 +285,26 @@ async fn change_rules_once(
         return Ok(());
     }
     let perms: Vec<IpPermission> = atoms.iter().map(|a| a.to_permission(group)).collect();
+    // The four rule calls (authorize/revoke × ingress/egress) differ only in name.
+    macro_rules! rule_call {
+        ($api:literal, $op:ident) => {{
+            let req = cx.clients.ec2.$op().group_id(group).set_ip_permissions(Some(perms));
+            cx.clients.call($api, || req.clone().send()).await.map(|_| ())
+        }};
+    }
     let r = match (add, dir) {
-        (true, Direction::Ingress) => rule_call!(
-            cx,
-            "ec2:AuthorizeSecurityGroupIngress",
-            authorize_security_group_ingress,
-            group,
-            perms
-        ),
-        (true, Direction::Egress) => rule_call!(
-            cx,
-            "ec2:AuthorizeSecurityGroupEgress",
-            authorize_security_group_egress,
-            group,
-            perms
-        ),
-        (false, Direction::Ingress) => rule_call!(
-            cx,
-            "ec2:RevokeSecurityGroupIngress",
-            revoke_security_group_ingress,
-            group,
-            perms
-        ),
-        (false, Direction::Egress) => rule_call!(
-            cx,
-            "ec2:RevokeSecurityGroupEgress",
-            revoke_security_group_egress,
-            group,
-            perms
-        ),
+        (true, Direction::Ingress) => {
+            rule_call!("ec2:AuthorizeSecurityGroupIngress", authorize_security_group_ingress)
+        }
+        (true, Direction::Egress) => {
+            rule_call!("ec2:AuthorizeSecurityGroupEgress", authorize_security_group_egress)
+        }
+        (false, Direction::Ingress) => {
+            rule_call!("ec2:RevokeSecurityGroupIngress", revoke_security_group_ingress)
+        }
+        (false, Direction::Egress) => {
+            rule_call!("ec2:RevokeSecurityGroupEgress", revoke_security_group_egress)
+        }
     };
     match r {
         Err(e) if add && e.code == "InvalidPermission.Duplicate" => Err(Partial),
@@ -380,7 +325,7 @@ pub(super) async fn sync_rules(
     dir: Direction,
     prior: &[Atom],
     planned: &[Atom],
-) -> Result<(), ProviderError> {
+) -> Result<()> {
     let old: BTreeSet<&Atom> = prior.iter().collect();
     let new: BTreeSet<&Atom> = planned.iter().collect();
     let gone: Vec<Atom> = old.difference(&new).map(|a| (*a).clone()).collect();
@@ -391,19 +336,11 @@ pub(super) async fn sync_rules(
 
 /// Security groups as AWS lists them. The stack's are read once per refresh: the groups'
 /// inline rules and the separate aws_security_group_rule objects come from the same answer.
-pub(super) async fn security_groups(
-    cx: &Ctx,
-    q: Query<'_>,
-) -> Result<Arc<Vec<AwsSecurityGroup>>, ProviderError> {
+pub(super) async fn security_groups(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsSecurityGroup>>> {
     cx.shared_if_stack("ec2:DescribeSecurityGroups", q, || async {
-        let ec2 = &cx.clients.ec2;
         let filters = ec2_filters(cx, q, "group-id");
-        Ok(paginate!(
-            cx,
-            "ec2:DescribeSecurityGroups",
-            ec2.describe_security_groups().set_filters(Some(filters.clone())),
-            security_groups
-        ))
+        let list = cx.clients.ec2.describe_security_groups().set_filters(Some(filters));
+        Ok(paginate!(cx, "ec2:DescribeSecurityGroups", list.clone(), security_groups))
     })
     .await
 }
