@@ -18,15 +18,19 @@
 //! `failed`, endpoints `deleted`, for about an hour) count as gone; `describe` and `normalize`
 //! give lists of ids in one canonical (sorted) form.
 
+use aws_sdk_ec2::operation::allocate_address::builders::AllocateAddressFluentBuilder as NewEip;
+use aws_sdk_ec2::operation::create_nat_gateway::builders::CreateNatGatewayFluentBuilder as NewNat;
+use aws_sdk_ec2::operation::create_vpc_endpoint::builders::CreateVpcEndpointFluentBuilder as NewEndpoint;
 use aws_sdk_ec2::types::{
     Address, ConnectivityType, DomainType, NatGateway as AwsNat, NatGatewayAddress,
     ResourceType as Rt, VpcEndpoint as AwsEndpoint, VpcEndpointType,
 };
 
-use super::declare::{Field, delete_call, erase, returned_id, updater, wait_for};
+use super::client::to_provider_error;
+use super::declare::{Field, build, create_call, declared, delete_call, updater, wait_for};
 use super::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, ec2_filters, ec2_observed, ec2_tag_spec,
-    ec2_tags, normalize_set, str_attr, strs_attr, vset, vstr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, ec2_filters, ec2_observed,
+    ec2_tag_spec, ec2_tags, normalize_set, str_attr, strs_attr, text, texts, vset, vstr,
 };
 use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -38,6 +42,11 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 
 fn strings() -> Type {
     Type::List(Box::new(Type::String))
+}
+
+/// A list of ids as a create request takes it: an empty list is not sent at all.
+fn some_texts(v: &Value) -> Option<Vec<String>> {
+    texts(v).filter(|l| !l.is_empty())
 }
 
 /// Whether tags match `q` (for APIs whose tag filters the emulator ignores; AWS applies them
@@ -65,15 +74,18 @@ fn tags_match(cx: &Ctx, q: Query<'_>, tags: &Tags) -> bool {
 pub struct Eip;
 
 impl Eip {
-    fn shape() -> Vec<Field<Address>> {
-        type F = Field<Address>;
+    fn shape() -> Vec<Field<Address, NewEip>> {
+        type F = Field<Address, NewEip>;
         vec![
             F::attr("domain", A::optional(Type::String).force_new().default(Value::string("vpc")))
-                .read_str(|a| a.domain().map(DomainType::as_str)),
+                .read_str(|a| a.domain().map(DomainType::as_str))
+                .write(|b, v| b.set_domain(text(v).map(|d| d.as_str().into()))),
             F::attr("public_ipv4_pool", A::optional_computed(Type::String).force_new())
-                .read_str(Address::public_ipv4_pool),
+                .read_str(Address::public_ipv4_pool)
+                .write(|b, v| b.set_public_ipv4_pool(text(v))),
             F::attr("network_border_group", A::optional_computed(Type::String).force_new())
-                .read_str(Address::network_border_group),
+                .read_str(Address::network_border_group)
+                .write(|b, v| b.set_network_border_group(text(v))),
             F::computed("allocation_id", Address::allocation_id),
             F::computed("public_ip", Address::public_ip),
             F::computed("private_ip", Address::private_ip_address),
@@ -85,53 +97,32 @@ impl Eip {
 
 #[async_trait::async_trait]
 impl ResourceType for Eip {
-    fn name(&self) -> &'static str {
-        "aws_eip"
-    }
-    fn description(&self) -> &'static str {
-        "An Elastic IP address; a NAT gateway takes it by `allocation_id` (AWS then manages the association)."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Eip::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    declared!(
+        "aws_eip",
+        "An Elastic IP address; a NAT gateway takes it by `allocation_id` (AWS then manages the association).",
+        Eip::shape()
+    );
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let filters = ec2_filters(cx, q, "allocation-id");
-        // DescribeAddresses has no pages: one answer holds the region's addresses.
-        let out = cx
-            .clients
-            .run("ec2:DescribeAddresses", || {
-                ec2.describe_addresses().set_filters(Some(filters.clone())).send()
-            })
-            .await?;
+        // DescribeAddresses has no pages (so no `ec2_describe!`): one answer holds the
+        // region's addresses.
+        let req = cx.clients.ec2.describe_addresses().set_filters(Some(filters));
+        let out = cx.clients.run("ec2:DescribeAddresses", || req.clone().send()).await?;
         let shape = Eip::shape();
         let obs = |a: &Address| ec2_observed(cx, &shape, a, a.allocation_id(), a.tags());
         Ok(out.addresses().iter().filter_map(obs).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:AllocateAddress", || {
-                ec2.allocate_address()
-                    .set_domain(str_attr(planned, "domain").map(|d| DomainType::from(d.as_str())))
-                    .set_public_ipv4_pool(str_attr(planned, "public_ipv4_pool"))
-                    .set_network_border_group(str_attr(planned, "network_border_group"))
-                    .tag_specifications(ec2_tag_spec(Rt::ElasticIp, tags))
-                    .send()
-            })
-            .await?;
-        returned_id("ec2:AllocateAddress", out.allocation_id())
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.ec2.allocate_address();
+        let new = new.tag_specifications(ec2_tag_spec(Rt::ElasticIp, c.tags));
+        let req = build(&Eip::shape(), new, c.planned);
+        create_call(cx, "ec2:AllocateAddress", || req.clone().send(), |o| o.allocation_id()).await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.release_address().allocation_id(id);
         // Refused with AuthFailure (AWS's wording) while a NAT gateway that is going away
         // still holds the address.
-        delete_call(cx, "ec2:ReleaseAddress", Some("AuthFailure"), || {
-            ec2.release_address().allocation_id(id).send()
-        })
-        .await
+        delete_call(cx, "ec2:ReleaseAddress", Some("AuthFailure"), || req.clone().send()).await
     }
 }
 
@@ -140,7 +131,7 @@ impl ResourceType for Eip {
 pub struct NatGateway;
 
 /// NAT gateways as AWS lists them, live ones only.
-async fn nat_gateways(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsNat>, ProviderError> {
+async fn nat_gateways(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsNat>> {
     let ec2 = &cx.clients.ec2;
     let filters = ec2_filters(cx, q, "nat-gateway-id");
     let all = paginate!(
@@ -159,28 +150,27 @@ async fn nat_gateways(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsNat>, ProviderErr
 }
 
 impl NatGateway {
-    fn shape() -> Vec<Field<AwsNat>> {
-        type F = Field<AwsNat>;
+    fn shape() -> Vec<Field<AwsNat, NewNat>> {
+        type F = Field<AwsNat, NewNat>;
         /// The gateway's (first) address: AWS gives a public NAT gateway exactly one.
         fn address(g: &AwsNat) -> Option<&NatGatewayAddress> {
             g.nat_gateway_addresses().first()
         }
+        let eip = "The Elastic IP's id; required for connectivity_type public";
+        let public = Value::string("public");
         vec![
-            F::attr("subnet_id", A::required(Type::String).force_new()).read_str(AwsNat::subnet_id),
-            F::attr(
-                "allocation_id",
-                A::optional(Type::String)
-                    .force_new()
-                    .describe("The Elastic IP's id; required for connectivity_type public"),
-            )
-            .read_str(|g| address(g)?.allocation_id()),
-            F::attr(
-                "connectivity_type",
-                A::optional(Type::String).force_new().default(Value::string("public")),
-            )
-            .read_str(|g| g.connectivity_type().map(ConnectivityType::as_str)),
+            F::attr("subnet_id", A::required(Type::String).force_new())
+                .read_str(AwsNat::subnet_id)
+                .write(|b, v| b.set_subnet_id(text(v))),
+            F::attr("allocation_id", A::optional(Type::String).force_new().describe(eip))
+                .read_str(|g| address(g)?.allocation_id())
+                .write(|b, v| b.set_allocation_id(text(v))),
+            F::attr("connectivity_type", A::optional(Type::String).force_new().default(public))
+                .read_str(|g| g.connectivity_type().map(ConnectivityType::as_str))
+                .write(|b, v| b.set_connectivity_type(text(v).map(|t| t.as_str().into()))),
             F::attr("private_ip", A::optional_computed(Type::String).force_new())
-                .read_str(|g| address(g)?.private_ip()),
+                .read_str(|g| address(g)?.private_ip())
+                .write(|b, v| b.set_private_ip_address(text(v))),
             F::computed("public_ip", |g| address(g)?.public_ip()),
             F::computed("network_interface_id", |g| address(g)?.network_interface_id()),
             F::computed("vpc_id", AwsNat::vpc_id),
@@ -188,15 +178,10 @@ impl NatGateway {
     }
 
     /// The gateway's state, and AWS's reason when it failed; None when AWS does not list it.
-    async fn state(cx: &Ctx, id: &str) -> Result<Option<(String, String)>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    async fn state(cx: &Ctx, id: &str) -> Result<Option<(String, String)>> {
         let filters = ec2_filters(cx, Query::Ids(&[id.to_string()]), "nat-gateway-id");
-        let out = cx
-            .clients
-            .run("ec2:DescribeNatGateways", || {
-                ec2.describe_nat_gateways().set_filter(Some(filters.clone())).send()
-            })
-            .await?;
+        let req = cx.clients.ec2.describe_nat_gateways().set_filter(Some(filters));
+        let out = cx.clients.run("ec2:DescribeNatGateways", || req.clone().send()).await?;
         Ok(out.nat_gateways().first().map(|g| {
             let why = format!(
                 "{}: {}",
@@ -210,44 +195,26 @@ impl NatGateway {
 
 #[async_trait::async_trait]
 impl ResourceType for NatGateway {
-    fn name(&self) -> &'static str {
-        "aws_nat_gateway"
-    }
-    fn description(&self) -> &'static str {
-        "A NAT gateway in a public subnet; private subnets route 0.0.0.0/0 to it."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&NatGateway::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    declared!(
+        "aws_nat_gateway",
+        "A NAT gateway in a public subnet; private subnets route 0.0.0.0/0 to it.",
+        NatGateway::shape()
+    );
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let shape = NatGateway::shape();
         let obs = |g: &AwsNat| ec2_observed(cx, &shape, g, g.nat_gateway_id(), g.tags());
         Ok(nat_gateways(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:CreateNatGateway", || {
-                ec2.create_nat_gateway()
-                    .set_subnet_id(str_attr(planned, "subnet_id"))
-                    .set_allocation_id(str_attr(planned, "allocation_id"))
-                    .set_connectivity_type(
-                        str_attr(planned, "connectivity_type")
-                            .map(|c| ConnectivityType::from(c.as_str())),
-                    )
-                    .set_private_ip_address(str_attr(planned, "private_ip"))
-                    .client_token(client_token)
-                    .tag_specifications(ec2_tag_spec(Rt::Natgateway, tags))
-                    .send()
-            })
-            .await?;
-        returned_id("ec2:CreateNatGateway", out.nat_gateway().and_then(|g| g.nat_gateway_id()))
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.ec2.create_nat_gateway().client_token(c.token);
+        let new = new.tag_specifications(ec2_tag_spec(Rt::Natgateway, c.tags));
+        let req = build(&NatGateway::shape(), new, c.planned);
+        let api = "ec2:CreateNatGateway";
+        create_call(cx, api, || req.clone().send(), |o| o.nat_gateway()?.nat_gateway_id()).await
     }
     /// `pending` → `available`, usually a minute or two; `failed` ends the wait with AWS's
     /// reason (a subnet without a route to an internet gateway, an address in use, …).
-    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
         let what = format!("NAT gateway {id} to be available");
         wait_for(cx, &what, || async {
             match Self::state(cx, id).await? {
@@ -263,12 +230,9 @@ impl ResourceType for NatGateway {
         })
         .await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        delete_call(cx, "ec2:DeleteNatGateway", None, || {
-            ec2.delete_nat_gateway().nat_gateway_id(id).send()
-        })
-        .await?;
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.delete_nat_gateway().nat_gateway_id(id);
+        delete_call(cx, "ec2:DeleteNatGateway", None, || req.clone().send()).await?;
         // Its Elastic IP and its subnet stay in use until it is gone.
         let what = format!("NAT gateway {id} to be deleted");
         wait_for(cx, &what, || async {
@@ -291,7 +255,7 @@ fn state_of(e: &AwsEndpoint) -> String {
 }
 
 /// VPC endpoints as AWS lists them, live ones only.
-async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderError> {
+async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>> {
     let ec2 = &cx.clients.ec2;
     let mut all = Vec::new();
     match q {
@@ -300,13 +264,8 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
             // longer exists fails the whole call, so it is dropped and the rest asked again.
             let mut ids = ids.to_vec();
             while !ids.is_empty() {
-                let r = cx
-                    .clients
-                    .call("ec2:DescribeVpcEndpoints", || {
-                        ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone())).send()
-                    })
-                    .await;
-                match r {
+                let req = ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.clone()));
+                match cx.clients.call("ec2:DescribeVpcEndpoints", || req.clone().send()).await {
                     Ok(out) => {
                         all.extend(out.vpc_endpoints().iter().cloned());
                         break;
@@ -314,12 +273,7 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
                     Err(e) if e.is_not_found() && ids.iter().any(|i| e.message.contains(i)) => {
                         ids.retain(|i| !e.message.contains(i.as_str()));
                     }
-                    Err(e) => {
-                        return Err(super::client::to_provider_error(
-                            "ec2:DescribeVpcEndpoints",
-                            e,
-                        ));
-                    }
+                    Err(e) => return Err(to_provider_error("ec2:DescribeVpcEndpoints", e)),
                 }
             }
         }
@@ -340,54 +294,50 @@ async fn endpoints(cx: &Ctx, q: Query<'_>) -> Result<Vec<AwsEndpoint>, ProviderE
 }
 
 impl VpcEndpoint {
-    fn shape() -> Vec<Field<AwsEndpoint>> {
-        type F = Field<AwsEndpoint>;
+    fn shape() -> Vec<Field<AwsEndpoint, NewEndpoint>> {
+        type F = Field<AwsEndpoint, NewEndpoint>;
         let modify = updater!("ec2:ModifyVpcEndpoint", VpcEndpoint::modify);
         let ids = || A::optional(strings()).default(Value::List(Vec::new()));
+        let example = "com.amazonaws.REGION.s3, for instance";
+        let gateway = Value::string("Gateway");
         vec![
-            F::attr("vpc_id", A::required(Type::String).force_new()).read_str(AwsEndpoint::vpc_id),
-            F::attr(
-                "service_name",
-                A::required(Type::String)
-                    .force_new()
-                    .describe("com.amazonaws.REGION.s3, for instance"),
-            )
-            .read_str(AwsEndpoint::service_name),
-            F::attr(
-                "vpc_endpoint_type",
-                A::optional(Type::String).force_new().default(Value::string("Gateway")),
-            )
-            .read_str(|e| e.vpc_endpoint_type().map(VpcEndpointType::as_str)),
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsEndpoint::vpc_id)
+                .write(|b, v| b.set_vpc_id(text(v))),
+            F::attr("service_name", A::required(Type::String).force_new().describe(example))
+                .read_str(AwsEndpoint::service_name)
+                .write(|b, v| b.set_service_name(text(v))),
+            F::attr("vpc_endpoint_type", A::optional(Type::String).force_new().default(gateway))
+                .read_str(|e| e.vpc_endpoint_type().map(VpcEndpointType::as_str))
+                .write(|b, v| b.set_vpc_endpoint_type(text(v).map(|t| t.as_str().into()))),
             F::attr("route_table_ids", ids())
                 .by(modify)
-                .read(|e| vset(e.route_table_ids().to_vec())),
-            F::attr("subnet_ids", ids()).by(modify).read(|e| vset(e.subnet_ids().to_vec())),
+                .read(|e| vset(e.route_table_ids().to_vec()))
+                .write(|b, v| b.set_route_table_ids(some_texts(v))),
+            F::attr("subnet_ids", ids())
+                .by(modify)
+                .read(|e| vset(e.subnet_ids().to_vec()))
+                .write(|b, v| b.set_subnet_ids(some_texts(v))),
             F::attr("security_group_ids", A::optional_computed(strings()))
                 .by(modify)
-                .read(|e| vset(e.groups().iter().filter_map(|g| g.group_id()).map(str::to_string))),
+                .read(|e| vset(e.groups().iter().filter_map(|g| g.group_id()).map(str::to_string)))
+                .write(|b, v| b.set_security_group_ids(some_texts(v))),
             F::attr("policy", A::optional_computed(Type::String).describe("Default: full access"))
                 .by(modify)
-                .read(|e| vstr(e.policy_document().map(super::iam::canonical_json).as_deref())),
+                .read(|e| vstr(e.policy_document().map(super::iam::canonical_json).as_deref()))
+                .write(|b, v| b.set_policy_document(text(v))),
             F::attr("state", A::computed(Type::String)).read(|e| Value::string(state_of(e))),
             F::computed("owner_id", AwsEndpoint::owner_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, e| {
-                Value::string(format!(
-                    "arn:aws:ec2:{}:{}:vpc-endpoint/{}",
-                    cx.clients.region,
-                    e.owner_id().unwrap_or(""),
-                    e.vpc_endpoint_id().unwrap_or("")
-                ))
+                let (region, owner) = (&cx.clients.region, e.owner_id().unwrap_or(""));
+                let id = e.vpc_endpoint_id().unwrap_or("");
+                Value::string(format!("arn:aws:ec2:{region}:{owner}:vpc-endpoint/{id}"))
             }),
         ]
     }
 
     /// One ModifyVpcEndpoint for every changed list and the policy.
-    async fn modify(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
+    async fn modify(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
         let diff = |k: &str| {
             let (old, new) = (strs_attr(prior, k), strs_attr(planned, k));
             let add: Vec<String> = new.iter().filter(|x| !old.contains(x)).cloned().collect();
@@ -404,36 +354,23 @@ impl VpcEndpoint {
         if policy.is_none() && changes.iter().all(|c| c.is_none()) {
             return Ok(());
         }
-        let ec2 = &cx.clients.ec2;
-        cx.clients
-            .run("ec2:ModifyVpcEndpoint", || {
-                ec2.modify_vpc_endpoint()
-                    .vpc_endpoint_id(id)
-                    .set_add_route_table_ids(add_rt.clone())
-                    .set_remove_route_table_ids(remove_rt.clone())
-                    .set_add_subnet_ids(add_sn.clone())
-                    .set_remove_subnet_ids(remove_sn.clone())
-                    .set_add_security_group_ids(add_sg.clone())
-                    .set_remove_security_group_ids(remove_sg.clone())
-                    .set_policy_document(policy.clone())
-                    .send()
-            })
-            .await?;
+        let req = cx.clients.ec2.modify_vpc_endpoint().vpc_endpoint_id(id);
+        let req = req.set_add_route_table_ids(add_rt).set_remove_route_table_ids(remove_rt);
+        let req = req.set_add_subnet_ids(add_sn).set_remove_subnet_ids(remove_sn);
+        let req = req.set_add_security_group_ids(add_sg).set_remove_security_group_ids(remove_sg);
+        let req = req.set_policy_document(policy);
+        cx.clients.run("ec2:ModifyVpcEndpoint", || req.clone().send()).await?;
         Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for VpcEndpoint {
-    fn name(&self) -> &'static str {
-        "aws_vpc_endpoint"
-    }
-    fn description(&self) -> &'static str {
-        "A VPC endpoint: Gateway (S3, DynamoDB: routes in the listed route tables) or Interface."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&VpcEndpoint::shape())
-    }
+    declared!(
+        "aws_vpc_endpoint",
+        "A VPC endpoint: Gateway (S3, DynamoDB: routes in the listed route tables) or Interface.",
+        VpcEndpoint::shape()
+    );
     fn normalize(&self, a: &mut Attrs) {
         for k in ["route_table_ids", "subnet_ids", "security_group_ids"] {
             normalize_set(a, k);
@@ -442,37 +379,19 @@ impl ResourceType for VpcEndpoint {
             a.insert("policy".into(), Value::string(p));
         }
     }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let shape = VpcEndpoint::shape();
         let obs = |e: &AwsEndpoint| ec2_observed(cx, &shape, e, e.vpc_endpoint_id(), e.tags());
         Ok(endpoints(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let ec2 = &cx.clients.ec2;
-        let list = |k: &str| Some(strs_attr(planned, k)).filter(|v| !v.is_empty());
-        let out = cx
-            .clients
-            .run("ec2:CreateVpcEndpoint", || {
-                ec2.create_vpc_endpoint()
-                    .set_vpc_id(str_attr(planned, "vpc_id"))
-                    .set_service_name(str_attr(planned, "service_name"))
-                    .set_vpc_endpoint_type(
-                        str_attr(planned, "vpc_endpoint_type")
-                            .map(|t| VpcEndpointType::from(t.as_str())),
-                    )
-                    .set_route_table_ids(list("route_table_ids"))
-                    .set_subnet_ids(list("subnet_ids"))
-                    .set_security_group_ids(list("security_group_ids"))
-                    .set_policy_document(str_attr(planned, "policy"))
-                    .client_token(client_token)
-                    .tag_specifications(ec2_tag_spec(Rt::VpcEndpoint, tags))
-                    .send()
-            })
-            .await?;
-        returned_id("ec2:CreateVpcEndpoint", out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()))
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.ec2.create_vpc_endpoint().client_token(c.token);
+        let new = new.tag_specifications(ec2_tag_spec(Rt::VpcEndpoint, c.tags));
+        let req = build(&VpcEndpoint::shape(), new, c.planned);
+        let api = "ec2:CreateVpcEndpoint";
+        create_call(cx, api, || req.clone().send(), |o| o.vpc_endpoint()?.vpc_endpoint_id()).await
     }
-    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
         let what = format!("VPC endpoint {id} to be available");
         let ids = [id.to_string()];
         wait_for(cx, &what, || async {
@@ -488,39 +407,30 @@ impl ResourceType for VpcEndpoint {
         })
         .await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let out = match cx
-            .clients
-            .call("ec2:DeleteVpcEndpoints", || {
-                ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send()
-            })
-            .await
-        {
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let ids = [id.to_string()];
+        let req = cx.clients.ec2.delete_vpc_endpoints().vpc_endpoint_ids(id);
+        let out = match cx.clients.call("ec2:DeleteVpcEndpoints", || req.clone().send()).await {
             Ok(out) => out,
             // Only the endpoint's own absence means deleted (not, say, a route's).
             Err(e) if e.code == "InvalidVpcEndpointId.NotFound" => return Ok(()),
             // A retry after a lost answer may be refused for what the first call already did
             // (moto: the routes it removed): gone is gone.
-            Err(e) if endpoints(cx, Query::Ids(&[id.to_string()])).await?.is_empty() => {
+            Err(e) if endpoints(cx, Query::Ids(&ids)).await?.is_empty() => {
                 tracing::debug!(id, code = %e.code, "endpoint already deleted");
                 return Ok(());
             }
-            Err(e) => {
-                return Err(super::client::to_provider_error("ec2:DeleteVpcEndpoints", e));
-            }
+            Err(e) => return Err(to_provider_error("ec2:DeleteVpcEndpoints", e)),
         };
         // Failures come per endpoint in the answer, not as an error.
-        if let Some(err) = out.unsuccessful().iter().find_map(|u| u.error()) {
-            let code = err.code().unwrap_or("");
-            if code != "InvalidVpcEndpointId.NotFound" {
-                return Err(ProviderError::fatal(format!(
-                    "ec2:DeleteVpcEndpoints failed: {code}: {}",
-                    err.message().unwrap_or("")
-                )));
-            }
+        if let Some(err) = out.unsuccessful().iter().find_map(|u| u.error())
+            && err.code() != Some("InvalidVpcEndpointId.NotFound")
+        {
+            let (code, why) = (err.code().unwrap_or(""), err.message().unwrap_or(""));
+            return Err(ProviderError::fatal(format!(
+                "ec2:DeleteVpcEndpoints failed: {code}: {why}"
+            )));
         }
-        let ids = [id.to_string()];
         let what = format!("VPC endpoint {id} to be deleted");
         wait_for(cx, &what, || async {
             Ok(endpoints(cx, Query::Ids(&ids)).await?.is_empty().then_some(()))
