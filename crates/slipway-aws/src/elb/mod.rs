@@ -26,14 +26,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    LoadBalancer as AwsLoadBalancer, TargetGroup as AwsTargetGroup,
+    LoadBalancer as AwsLoadBalancer, Tag, TargetGroup as AwsTargetGroup,
 };
 use sha2::Digest;
 
 use super::declare::{Field, observed};
-use super::resource::{Ctx, Observed, Query, ResourceType, wanted};
+use super::resource::{Ctx, Observed, Query, ResourceType, Result, wanted};
 use super::tags::{NAME_TAG, Tags};
-use crate::provider::ProviderError;
 
 mod listener;
 mod load_balancer;
@@ -74,7 +73,7 @@ macro_rules! paginate_marker {
 
 /// Every load balancer of the account and region (ELBv2 cannot filter by tag), listed once per
 /// refresh.
-async fn list_load_balancers(cx: &Ctx) -> Result<Arc<Vec<AwsLoadBalancer>>, ProviderError> {
+async fn list_load_balancers(cx: &Ctx) -> Result<Arc<Vec<AwsLoadBalancer>>> {
     cx.shared("elbv2:DescribeLoadBalancers", || async {
         let elb = &cx.clients.elb;
         Ok(paginate_marker!(
@@ -88,7 +87,7 @@ async fn list_load_balancers(cx: &Ctx) -> Result<Arc<Vec<AwsLoadBalancer>>, Prov
 }
 
 /// Every target group of the account and region, listed once per refresh.
-async fn list_target_groups(cx: &Ctx) -> Result<Arc<Vec<AwsTargetGroup>>, ProviderError> {
+async fn list_target_groups(cx: &Ctx) -> Result<Arc<Vec<AwsTargetGroup>>> {
     cx.shared("elbv2:DescribeTargetGroups", || async {
         let elb = &cx.clients.elb;
         Ok(paginate_marker!(
@@ -104,7 +103,7 @@ async fn list_target_groups(cx: &Ctx) -> Result<Arc<Vec<AwsTargetGroup>>, Provid
 /// Tags of these ARNs (all of existing objects). ELBv2 Describe calls return no tags, so each
 /// type would need its own DescribeTags; in a refresh of both load balancers and target
 /// groups, one shared round covers every ARN of either type that state holds and AWS lists.
-async fn elb_tags(cx: &Ctx, arns: &[String]) -> Result<Arc<BTreeMap<String, Tags>>, ProviderError> {
+async fn elb_tags(cx: &Ctx, arns: &[String]) -> Result<Arc<BTreeMap<String, Tags>>> {
     const TYPES: [&str; 2] = ["aws_lb", "aws_lb_target_group"];
     if TYPES.iter().all(|t| cx.refreshing(t)) {
         let shared = cx
@@ -130,27 +129,15 @@ async fn elb_tags(cx: &Ctx, arns: &[String]) -> Result<Arc<BTreeMap<String, Tags
 }
 
 /// Tags of many ARNs, 20 per DescribeTags call (the API's limit).
-async fn tags_of_arns(cx: &Ctx, arns: &[String]) -> Result<BTreeMap<String, Tags>, ProviderError> {
-    let elb = &cx.clients.elb;
+async fn tags_of_arns(cx: &Ctx, arns: &[String]) -> Result<BTreeMap<String, Tags>> {
     let mut out = BTreeMap::new();
+    let tag = |t: &Tag| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()));
     for chunk in arns.chunks(20) {
-        let resp = cx
-            .clients
-            .run("elbv2:DescribeTags", || {
-                elb.describe_tags().set_resource_arns(Some(chunk.to_vec())).send()
-            })
-            .await?;
+        let req = cx.clients.elb.describe_tags().set_resource_arns(Some(chunk.to_vec()));
+        let resp = cx.clients.run("elbv2:DescribeTags", || req.clone().send()).await?;
         for d in resp.tag_descriptions() {
             if let Some(arn) = d.resource_arn() {
-                out.insert(
-                    arn.to_string(),
-                    d.tags()
-                        .iter()
-                        .filter_map(|t| {
-                            Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))
-                        })
-                        .collect(),
-                );
+                out.insert(arn.to_string(), d.tags().iter().filter_map(tag).collect());
             }
         }
     }
@@ -166,7 +153,7 @@ async fn describe_listed<S, B>(
     listed: &[S],
     arn_of: fn(&S) -> Option<&str>,
     fields: &[Field<S, B>],
-) -> Result<Vec<Observed>, ProviderError> {
+) -> Result<Vec<Observed>> {
     let arns: Vec<String> = listed
         .iter()
         .filter_map(arn_of)

@@ -8,25 +8,29 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_elasticloadbalancingv2::operation::create_target_group::builders::CreateTargetGroupFluentBuilder as NewTg;
+use aws_sdk_elasticloadbalancingv2::operation::register_targets::builders::RegisterTargetsFluentBuilder as NewAttachment;
 use aws_sdk_elasticloadbalancingv2::types::{
-    ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup, TargetTypeEnum,
+    ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup, TargetHealthStateEnum,
+    TargetTypeEnum,
 };
 use sha2::Digest;
 
 use super::{default_name, describe_listed, list_target_groups};
 use crate::client::to_provider_error;
 use crate::declare::{
-    self, Field, Identity, TagApi, attr, delete_call, erase, returned_id, updater,
+    Field, Identity, TagApi, build, create_call, declared, delete_call, elb_tags, updater,
 };
-use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
+use crate::provider::{AttributeSchema as A, BlockNesting, Schema};
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, attrs, block_attr, changed, default_attr,
-    distinct_attr, gone_ok, int_attr, observe_by_ids, str_attr, vnum, vstr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, block_attr, changed,
+    default_attr, distinct_attr, gone_ok, int, int_attr, observe_by_ids, str_attr, text, vnum,
+    vstr,
 };
 use crate::value::{Type, Value};
 
-pub(super) struct TargetGroup;
-
+/// The health check block, with AWS's defaults (also filled into the planned block by
+/// `health_check_defaults`, since declared defaults apply to top-level attributes only).
 fn health_check_schema() -> Schema {
     Schema::new()
         .attr("protocol", A::optional(Type::String).default(Value::string("TCP")))
@@ -39,46 +43,10 @@ fn health_check_schema() -> Schema {
 
 fn health_check_defaults(a: &mut Attrs) {
     let mut h = a.get("health_check").and_then(Value::as_map).cloned().unwrap_or_default();
-    default_attr(&mut h, "protocol", Value::string("TCP"));
-    default_attr(&mut h, "port", Value::string("traffic-port"));
-    default_attr(&mut h, "path", Value::Null);
-    default_attr(&mut h, "interval", Value::Number(30.0));
-    default_attr(&mut h, "healthy_threshold", Value::Number(3.0));
-    default_attr(&mut h, "unhealthy_threshold", Value::Number(3.0));
-    a.insert("health_check".into(), Value::Map(h));
-}
-
-impl TargetGroup {
-    fn shape() -> Vec<Field<AwsTargetGroup>> {
-        type F = Field<AwsTargetGroup>;
-        let fixed = |d: &str| A::optional(Type::String).force_new().default(Value::string(d));
-        vec![
-            F::attr("name", A::optional_computed(Type::String).force_new())
-                .read_str(AwsTargetGroup::target_group_name),
-            F::attr("port", A::required(Type::Number).force_new())
-                .read(|t| vnum(t.port().map(i64::from))),
-            F::attr("protocol", fixed("TCP")).read_str(|t| t.protocol().map(ProtocolEnum::as_str)),
-            F::attr("vpc_id", A::required(Type::String).force_new())
-                .read_str(AwsTargetGroup::vpc_id),
-            F::attr("target_type", fixed("instance"))
-                .read_str(|t| t.target_type().map(TargetTypeEnum::as_str)),
-            F::computed("arn", AwsTargetGroup::target_group_arn),
-            F::block("health_check", BlockNesting::Single, health_check_schema())
-                .by(updater!("elbv2:ModifyTargetGroup", TargetGroup::modify_health_check))
-                .read(|t| {
-                    let protocol = t.health_check_protocol().map(ProtocolEnum::as_str);
-                    let count = |n: Option<i32>| vnum(n.map(i64::from));
-                    Value::Map(attrs(vec![
-                        ("protocol", vstr(protocol)),
-                        ("port", vstr(t.health_check_port())),
-                        ("path", vstr(t.health_check_path())),
-                        ("interval", count(t.health_check_interval_seconds())),
-                        ("healthy_threshold", count(t.healthy_threshold_count())),
-                        ("unhealthy_threshold", count(t.unhealthy_threshold_count())),
-                    ]))
-                }),
-        ]
+    for (k, s) in health_check_schema().attributes {
+        default_attr(&mut h, &k, s.default.unwrap_or(Value::Null));
     }
+    a.insert("health_check".into(), Value::Map(h));
 }
 
 /// Sets the health check of block `hc` on a CreateTargetGroup or ModifyTargetGroup request
@@ -96,91 +64,97 @@ macro_rules! with_health_check {
     };
 }
 
-#[async_trait::async_trait]
-impl ResourceType for TargetGroup {
-    fn name(&self) -> &'static str {
-        "aws_lb_target_group"
-    }
-    fn description(&self) -> &'static str {
-        "A target group (TCP) with its health check."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&TargetGroup::shape())
-    }
-    fn normalize(&self, a: &mut Attrs) {
-        health_check_defaults(a);
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
-        let tgs = list_target_groups(cx).await?;
-        let arn = AwsTargetGroup::target_group_arn;
-        describe_listed(cx, q, &tgs, arn, &TargetGroup::shape()).await
-    }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        observe_by_ids(self, cx, priors).await
-    }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let name = str_attr(planned, "name").unwrap_or_else(|| default_name(tags, client_token));
-        let hc = block_attr(planned, "health_check").unwrap_or(Value::Null);
-        let elb = &cx.clients.elb;
-        let out = cx
-            .clients
-            .run("elbv2:CreateTargetGroup", || {
-                let req = elb
-                    .create_target_group()
-                    .name(&name)
-                    .protocol(ProtocolEnum::from(
-                        str_attr(planned, "protocol").as_deref().unwrap_or("TCP"),
-                    ))
-                    .set_port(int_attr(planned, "port").map(|p| p as i32))
-                    .set_vpc_id(str_attr(planned, "vpc_id"))
-                    .target_type(TargetTypeEnum::from(
-                        str_attr(planned, "target_type").as_deref().unwrap_or("instance"),
-                    ));
-                with_health_check!(req, &hc).set_tags(Some(declare::elb_tags(tags))).send()
-            })
-            .await?;
-        returned_id(
-            "elbv2:CreateTargetGroup",
-            out.target_groups().first().and_then(|t| t.target_group_arn()),
-        )
-    }
-    fn tag_api(&self) -> TagApi {
-        TagApi::Elbv2
-    }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let elb = &cx.clients.elb;
-        // Still referenced by a listener that is being deleted.
-        delete_call(cx, "elbv2:DeleteTargetGroup", Some("ResourceInUse"), || {
-            elb.delete_target_group().target_group_arn(id).send()
-        })
-        .await
-    }
-}
+pub(super) struct TargetGroup;
 
 impl TargetGroup {
-    async fn modify_health_check(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
+    fn shape() -> Vec<Field<AwsTargetGroup, NewTg>> {
+        type F = Field<AwsTargetGroup, NewTg>;
+        let fixed = |d: &str| A::optional(Type::String).force_new().default(Value::string(d));
+        vec![
+            F::attr("name", A::optional_computed(Type::String).force_new())
+                .read_str(AwsTargetGroup::target_group_name),
+            F::attr("port", A::required(Type::Number).force_new())
+                .read(|t| vnum(t.port().map(i64::from)))
+                .write(|b, v| b.set_port(int(v))),
+            F::attr("protocol", fixed("TCP"))
+                .read_str(|t| t.protocol().map(ProtocolEnum::as_str))
+                .write(|b, v| b.protocol(text(v).as_deref().unwrap_or("TCP").into())),
+            F::attr("vpc_id", A::required(Type::String).force_new())
+                .read_str(AwsTargetGroup::vpc_id)
+                .write(|b, v| b.set_vpc_id(text(v))),
+            F::attr("target_type", fixed("instance"))
+                .read_str(|t| t.target_type().map(TargetTypeEnum::as_str))
+                .write(|b, v| b.target_type(text(v).as_deref().unwrap_or("instance").into())),
+            F::computed("arn", AwsTargetGroup::target_group_arn),
+            F::block("health_check", BlockNesting::Single, health_check_schema())
+                .by(updater!("elbv2:ModifyTargetGroup", TargetGroup::modify_health_check))
+                .read(|t| {
+                    let protocol = t.health_check_protocol().map(ProtocolEnum::as_str);
+                    let count = |n: Option<i32>| vnum(n.map(i64::from));
+                    Value::Map(attrs(vec![
+                        ("protocol", vstr(protocol)),
+                        ("port", vstr(t.health_check_port())),
+                        ("path", vstr(t.health_check_path())),
+                        ("interval", count(t.health_check_interval_seconds())),
+                        ("healthy_threshold", count(t.healthy_threshold_count())),
+                        ("unhealthy_threshold", count(t.unhealthy_threshold_count())),
+                    ]))
+                })
+                .write(|b, hc| with_health_check!(b, hc)),
+        ]
+    }
+
+    async fn modify_health_check(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
         if !changed(prior, planned, "health_check") {
             return Ok(());
         }
         let hc = block_attr(planned, "health_check").unwrap_or(Value::Null);
-        let elb = &cx.clients.elb;
-        cx.clients
-            .run("elbv2:ModifyTargetGroup", || {
-                let req = elb.modify_target_group().target_group_arn(id);
-                with_health_check!(req, &hc).send()
-            })
-            .await?;
+        let req =
+            with_health_check!(cx.clients.elb.modify_target_group().target_group_arn(id), &hc);
+        cx.clients.run("elbv2:ModifyTargetGroup", || req.clone().send()).await?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceType for TargetGroup {
+    declared!(
+        "aws_lb_target_group",
+        "A target group (TCP) with its health check.",
+        TargetGroup::shape()
+    );
+    fn normalize(&self, a: &mut Attrs) {
+        health_check_defaults(a);
+    }
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
+        let tgs = list_target_groups(cx).await?;
+        let arn = AwsTargetGroup::target_group_arn;
+        describe_listed(cx, q, &tgs, arn, &TargetGroup::shape()).await
+    }
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
+        observe_by_ids(self, cx, priors).await
+    }
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        // The name is derived from the tags and the client token when unset.
+        let name = str_attr(c.planned, "name").unwrap_or_else(|| default_name(c.tags, c.token));
+        let new = cx.clients.elb.create_target_group().name(name).set_tags(Some(elb_tags(c.tags)));
+        let req = build(&TargetGroup::shape(), new, c.planned);
+        let id = create_call(
+            cx,
+            "elbv2:CreateTargetGroup",
+            || req.clone().send(),
+            |o| o.target_groups().first()?.target_group_arn(),
+        );
+        id.await
+    }
+    fn tag_api(&self) -> TagApi {
+        TagApi::Elbv2
+    }
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.elb.delete_target_group().target_group_arn(id);
+        // Still referenced by a listener that is being deleted.
+        delete_call(cx, "elbv2:DeleteTargetGroup", Some("ResourceInUse"), || req.clone().send())
+            .await
     }
 }
 
@@ -188,6 +162,17 @@ impl TargetGroup {
 pub(super) struct TargetGroupAttachment;
 
 impl TargetGroupAttachment {
+    fn shape() -> Vec<Field<(), NewAttachment>> {
+        type F = Field<(), NewAttachment>;
+        // The target and its port go into one TargetDescription (`target`).
+        vec![
+            F::attr("target_group_arn", A::required(Type::String).force_new())
+                .write(|b, v| b.set_target_group_arn(text(v))),
+            F::attr("target_id", A::required(Type::String).force_new()),
+            F::attr("port", A::optional(Type::Number).force_new()),
+        ]
+    }
+
     fn attachment_id(v: &Value) -> String {
         let key = format!(
             "{}|{}|{}",
@@ -199,28 +184,18 @@ impl TargetGroupAttachment {
     }
 
     fn target(v: &Value) -> TargetDescription {
-        TargetDescription::builder()
-            .set_id(str_attr(v, "target_id"))
-            .set_port(int_attr(v, "port").map(|p| p as i32))
-            .build()
+        let port = int_attr(v, "port").map(|p| p as i32);
+        TargetDescription::builder().set_id(str_attr(v, "target_id")).set_port(port).build()
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for TargetGroupAttachment {
-    fn name(&self) -> &'static str {
-        "aws_lb_target_group_attachment"
-    }
-    fn description(&self) -> &'static str {
-        "Registers an instance with a target group."
-    }
-    fn fields(&self) -> Vec<Field> {
-        vec![
-            attr("target_group_arn", A::required(Type::String).force_new()),
-            attr("target_id", A::required(Type::String).force_new()),
-            attr("port", A::optional(Type::Number).force_new()),
-        ]
-    }
+    declared!(
+        "aws_lb_target_group_attachment",
+        "Registers an instance with a target group.",
+        TargetGroupAttachment::shape()
+    );
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -228,85 +203,49 @@ impl ResourceType for TargetGroupAttachment {
         Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     /// One DescribeTargetHealth per target group (not per attachment).
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let groups = distinct_attr(priors, "target_group_arn");
-        let elb = &cx.clients.elb;
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
+        let api = "elbv2:DescribeTargetHealth";
         let mut registered: BTreeMap<String, Vec<(String, Option<i32>)>> = BTreeMap::new();
-        for g in groups {
-            let r = cx
-                .clients
-                .call("elbv2:DescribeTargetHealth", || {
-                    elb.describe_target_health().target_group_arn(&g).send()
-                })
-                .await;
-            let targets = match r {
-                Ok(resp) => resp
-                    .target_health_descriptions()
-                    .iter()
-                    .filter(|d| {
-                        // Draining targets are on their way out.
-                        d.target_health()
-                            .and_then(|h| h.state())
-                            .is_none_or(|s| s.as_str() != "draining")
-                    })
-                    .filter_map(|d| {
-                        let t = d.target()?;
-                        Some((t.id()?.to_string(), t.port()))
-                    })
-                    .collect(),
+        for g in distinct_attr(priors, "target_group_arn") {
+            let req = cx.clients.elb.describe_target_health().target_group_arn(&g);
+            let health = match cx.clients.call(api, || req.clone().send()).await {
+                Ok(resp) => resp.target_health_descriptions.unwrap_or_default(),
                 Err(e) if e.is_not_found() => Vec::new(),
-                Err(e) => return Err(to_provider_error("elbv2:DescribeTargetHealth", e)),
+                Err(e) => return Err(to_provider_error(api, e)),
             };
-            registered.insert(g, targets);
+            // Draining targets are on their way out.
+            let draining = Some(&TargetHealthStateEnum::Draining);
+            let live =
+                health.iter().filter(|d| d.target_health().and_then(|h| h.state()) != draining);
+            let targets = live.filter_map(|d| d.target());
+            let targets = targets.filter_map(|t| Some((t.id()?.to_string(), t.port())));
+            registered.insert(g, targets.collect());
         }
-        Ok(priors
-            .iter()
-            .map(|p| {
-                let g = str_attr(p, "target_group_arn")?;
-                let id = str_attr(p, "target_id")?;
-                let port = int_attr(p, "port").map(|p| p as i32);
-                registered
-                    .get(&g)?
-                    .iter()
-                    .any(|(t, pt)| *t == id && (port.is_none() || *pt == port))
-                    .then(|| Observed {
-                        id: Self::attachment_id(p),
-                        attrs: Attrs::new(),
-                        tags: None,
-                    })
-            })
-            .collect())
+        let found = |p: &Value| {
+            let (g, id) = (str_attr(p, "target_group_arn")?, str_attr(p, "target_id")?);
+            let port = int_attr(p, "port").map(|p| p as i32);
+            let on = registered
+                .get(&g)?
+                .iter()
+                .any(|(t, pt)| *t == id && (port.is_none() || *pt == port));
+            on.then(|| Observed { id: Self::attachment_id(p), attrs: Attrs::new(), tags: None })
+        };
+        Ok(priors.iter().map(found).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        let elb = &cx.clients.elb;
-        cx.clients
-            .run("elbv2:RegisterTargets", || {
-                elb.register_targets()
-                    .set_target_group_arn(str_attr(planned, "target_group_arn"))
-                    .targets(Self::target(planned))
-                    .send()
-            })
-            .await?;
-        Ok(Self::attachment_id(planned))
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.elb.register_targets().targets(Self::target(c.planned));
+        let req = build(&Self::shape(), new, c.planned);
+        cx.clients.run("elbv2:RegisterTargets", || req.clone().send()).await?;
+        Ok(Self::attachment_id(c.planned))
     }
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
         let Some(g) = str_attr(prior, "target_group_arn") else {
             return Ok(());
         };
-        let elb = &cx.clients.elb;
-        let r = cx
-            .clients
-            .call("elbv2:DeregisterTargets", || {
-                elb.deregister_targets().target_group_arn(&g).targets(Self::target(prior)).send()
-            })
-            .await
-            .map(|_| ());
-        match r {
+        let req =
+            cx.clients.elb.deregister_targets().target_group_arn(g).targets(Self::target(prior));
+        match cx.clients.call("elbv2:DeregisterTargets", || req.clone().send()).await.map(|_| ()) {
+            // Not registered (any more): the goal is reached.
             Err(e) if e.code == "InvalidTarget" => Ok(()),
             other => gone_ok("elbv2:DeregisterTargets", other),
         }
