@@ -15,16 +15,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::create_instance_profile::builders::CreateInstanceProfileFluentBuilder as NewProfile;
+use aws_sdk_iam::operation::create_role::builders::CreateRoleFluentBuilder as NewRole;
 use aws_sdk_iam::operation::get_instance_profile::GetInstanceProfileOutput;
 use aws_sdk_iam::operation::get_role::GetRoleOutput;
 use aws_sdk_iam::types::{InstanceProfile as AwsProfile, PolicyDetail, RoleDetail};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, delete_call, erase, iam_tags, observed, updater};
+use super::declare::{
+    Field, Identity, TagApi, build, create_call, declared, delete_call, iam_tags, observed, updater,
+};
 use super::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, changed, observe_by_ids, str_attr, vstr,
-    wanted,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, changed, observe_by_ids, str_attr,
+    text, vstr, wanted,
 };
 use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -134,7 +138,7 @@ async fn adopt_by_name<T, E, F, Fut>(
     tags: &Tags,
     get: F,
     tags_of: fn(&T) -> Tags,
-) -> Result<Option<String>, ProviderError>
+) -> Result<Option<String>>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -174,7 +178,7 @@ macro_rules! iam_pages {
 
 /// Every role with inline policies and tags: one paginated call, shared in a refresh by roles
 /// and role policies.
-async fn role_details(cx: &Ctx) -> Result<Arc<Vec<RoleDetail>>, ProviderError> {
+async fn role_details(cx: &Ctx) -> Result<Arc<Vec<RoleDetail>>> {
     cx.shared("iam:GetAccountAuthorizationDetails", || async {
         let iam = &cx.clients.iam;
         Ok(iam_pages!(
@@ -192,34 +196,40 @@ async fn role_details(cx: &Ctx) -> Result<Arc<Vec<RoleDetail>>, ProviderError> {
 pub struct Role;
 
 impl Role {
-    fn shape() -> Vec<Field<RoleDetail>> {
-        type F = Field<RoleDetail>;
+    fn shape() -> Vec<Field<RoleDetail, NewRole>> {
+        type F = Field<RoleDetail, NewRole>;
         vec![
             F::attr("name", A::optional_computed(Type::String).force_new())
                 .read_str(RoleDetail::role_name),
-            F::attr("path", iam_path()).read_str(RoleDetail::path),
+            F::attr("path", iam_path())
+                .read_str(RoleDetail::path)
+                .write(|b, v| b.set_path(text(v))),
             F::attr("assume_role_policy", A::required(Type::String))
                 .by(updater!("iam:UpdateAssumeRolePolicy", Role::update_trust))
-                .read(|r| policy_document(r.assume_role_policy_document())),
+                .read(|r| policy_document(r.assume_role_policy_document()))
+                .write(|b, v| b.set_assume_role_policy_document(text(v))),
             // Not in GetAccountAuthorizationDetails' answer.
-            F::attr("description", A::optional(Type::String).force_new()),
+            F::attr("description", A::optional(Type::String).force_new())
+                .write(|b, v| b.set_description(text(v))),
             F::computed("arn", RoleDetail::arn),
             F::computed("unique_id", RoleDetail::role_id),
         ]
+    }
+
+    async fn update_trust(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        if changed(prior, planned, "assume_role_policy")
+            && let Some(doc) = str_attr(planned, "assume_role_policy")
+        {
+            let req = cx.clients.iam.update_assume_role_policy().role_name(id).policy_document(doc);
+            cx.clients.run("iam:UpdateAssumeRolePolicy", || req.clone().send()).await?;
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for Role {
-    fn name(&self) -> &'static str {
-        "aws_iam_role"
-    }
-    fn description(&self) -> &'static str {
-        "An IAM role (e.g. a node's instance role)."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Role::shape())
-    }
+    declared!("aws_iam_role", "An IAM role (e.g. a node's instance role).", Role::shape());
     fn tag_api(&self) -> TagApi {
         TagApi::IamRole
     }
@@ -229,7 +239,7 @@ impl ResourceType for Role {
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "assume_role_policy");
     }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let shape = Role::shape();
         let obs = |r: &RoleDetail| {
             let name = r.role_name()?;
@@ -241,67 +251,27 @@ impl ResourceType for Role {
         };
         Ok(role_details(cx).await?.iter().filter_map(obs).collect())
     }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         observe_by_ids(self, cx, priors).await
     }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        c: Create<'_>,
-    ) -> Result<Option<String>, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let name = iam_name(planned, tags, client_token);
-        let iam = &cx.clients.iam;
-        let get = || iam.get_role().role_name(&name).send();
+    async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
+        let name = iam_name(c.planned, c.tags, c.token);
+        let req = cx.clients.iam.get_role().role_name(&name);
         let tags_of =
             |r: &GetRoleOutput| r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
-        adopt_by_name(cx, "iam:GetRole", "role", &name, tags, get, tags_of).await
+        adopt_by_name(cx, "iam:GetRole", "role", &name, c.tags, || req.clone().send(), tags_of)
+            .await
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let name = iam_name(planned, tags, client_token);
-        let iam = &cx.clients.iam;
-        cx.clients
-            .run("iam:CreateRole", || {
-                iam.create_role()
-                    .role_name(&name)
-                    .set_path(str_attr(planned, "path"))
-                    .set_assume_role_policy_document(str_attr(planned, "assume_role_policy"))
-                    .set_description(str_attr(planned, "description"))
-                    .set_tags(Some(iam_tags(tags)))
-                    .send()
-            })
-            .await?;
-        Ok(name)
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let name = iam_name(c.planned, c.tags, c.token);
+        let new = cx.clients.iam.create_role().role_name(name).set_tags(Some(iam_tags(c.tags)));
+        let req = build(&Role::shape(), new, c.planned);
+        create_call(cx, "iam:CreateRole", || req.clone().send(), |o| Some(o.role()?.role_name()))
+            .await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let iam = &cx.clients.iam;
-        delete_call(cx, "iam:DeleteRole", None, || iam.delete_role().role_name(id).send()).await
-    }
-}
-
-impl Role {
-    async fn update_trust(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        if super::resource::changed(prior, planned, "assume_role_policy")
-            && let Some(doc) = str_attr(planned, "assume_role_policy")
-        {
-            let iam = &cx.clients.iam;
-            cx.clients
-                .run("iam:UpdateAssumeRolePolicy", || {
-                    iam.update_assume_role_policy().role_name(id).policy_document(&doc).send()
-                })
-                .await?;
-        }
-        Ok(())
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.iam.delete_role().role_name(id);
+        delete_call(cx, "iam:DeleteRole", None, || req.clone().send()).await
     }
 }
 
@@ -328,19 +298,29 @@ impl RolePolicy {
                 .read(|i| policy_document(i.policy.policy_document())),
         ]
     }
+
+    /// `role:name`, from a planned or prior value; None while either is unset.
+    fn id_of(v: &Value) -> Option<String> {
+        Some(format!("{}:{}", str_attr(v, "role")?, str_attr(v, "name")?))
+    }
+
+    async fn put_policy(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        // Adopting a policy AWS already holds as planned (a resumed create) changes nothing.
+        if !changed(prior, planned, "policy") {
+            return Ok(());
+        }
+        let (role, name) = id.split_once(':').unwrap_or((id, ""));
+        let doc = str_attr(planned, "policy").unwrap_or_default();
+        let req = cx.clients.iam.put_role_policy().role_name(role).policy_name(name);
+        let req = req.policy_document(doc);
+        cx.clients.run("iam:PutRolePolicy", || req.clone().send()).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for RolePolicy {
-    fn name(&self) -> &'static str {
-        "aws_iam_role_policy"
-    }
-    fn description(&self) -> &'static str {
-        "An inline policy of a role."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&RolePolicy::shape())
-    }
+    declared!("aws_iam_role_policy", "An inline policy of a role.", RolePolicy::shape());
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -348,12 +328,12 @@ impl ResourceType for RolePolicy {
         // The policy the role already has under this name (its id is derived from both). For
         // creates, adopting it and updating is the same PutRolePolicy as creating again; for
         // `state recover` it is how the policy is found at all.
-        Identity::Derived(|v| Some(format!("{}:{}", str_attr(v, "role")?, str_attr(v, "name")?)))
+        Identity::Derived(RolePolicy::id_of)
     }
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
     }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());
         };
@@ -362,9 +342,7 @@ impl ResourceType for RolePolicy {
         for r in role_details(cx).await?.iter() {
             let Some(role) = r.role_name() else { continue };
             for p in r.role_policy_list() {
-                let Some(name) = p.policy_name() else {
-                    continue;
-                };
+                let Some(name) = p.policy_name() else { continue };
                 let id = format!("{role}:{name}");
                 if ids.contains(&id) {
                     let inline = Inline { role: role.to_string(), policy: p.clone() };
@@ -374,45 +352,16 @@ impl ResourceType for RolePolicy {
         }
         Ok(out)
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        let (Some(role), Some(name)) = (str_attr(planned, "role"), str_attr(planned, "name"))
-        else {
-            return Err(ProviderError::fatal("role and name are required"));
-        };
-        self.update(cx, &format!("{role}:{name}"), &Value::Null, planned).await?;
-        Ok(format!("{role}:{name}"))
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let id = RolePolicy::id_of(c.planned);
+        let id = id.ok_or_else(|| ProviderError::fatal("role and name are required"))?;
+        self.update(cx, &id, &Value::Null, c.planned).await?;
+        Ok(id)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let (role, name) = id.split_once(':').unwrap_or((id, ""));
-        let iam = &cx.clients.iam;
-        delete_call(cx, "iam:DeleteRolePolicy", None, || {
-            iam.delete_role_policy().role_name(role).policy_name(name).send()
-        })
-        .await
-    }
-}
-
-impl RolePolicy {
-    async fn put_policy(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        // Adopting a policy AWS already holds as planned (a resumed create) changes nothing.
-        if !changed(prior, planned, "policy") {
-            return Ok(());
-        }
-        let (role, name) = id.split_once(':').unwrap_or((id, ""));
-        let doc = str_attr(planned, "policy").unwrap_or_default();
-        let iam = &cx.clients.iam;
-        cx.clients
-            .run("iam:PutRolePolicy", || {
-                iam.put_role_policy().role_name(role).policy_name(name).policy_document(&doc).send()
-            })
-            .await?;
-        Ok(())
+        let req = cx.clients.iam.delete_role_policy().role_name(role).policy_name(name);
+        delete_call(cx, "iam:DeleteRolePolicy", None, || req.clone().send()).await
     }
 }
 
@@ -421,48 +370,60 @@ impl RolePolicy {
 pub struct InstanceProfile;
 
 impl InstanceProfile {
-    fn shape() -> Vec<Field<AwsProfile>> {
-        type F = Field<AwsProfile>;
+    fn shape() -> Vec<Field<AwsProfile, NewProfile>> {
+        type F = Field<AwsProfile, NewProfile>;
         vec![
             F::attr("name", A::optional_computed(Type::String).force_new())
                 .read_str(|p| Some(p.instance_profile_name())),
-            F::attr("path", iam_path()).read(|p| Value::string(p.path())),
+            F::attr("path", iam_path())
+                .read(|p| Value::string(p.path()))
+                .write(|b, v| b.set_path(text(v))),
             F::attr("role", A::optional(Type::String))
                 .by(updater!("iam:AddRoleToInstanceProfile", InstanceProfile::set_role))
                 .read_str(|p| p.roles().first().map(|r| r.role_name())),
             F::attr("arn", A::computed(Type::String)).read(|p| Value::string(p.arn())),
         ]
     }
+
+    async fn set_role(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        let (old, new) = (str_attr(prior, "role"), str_attr(planned, "role"));
+        if old == new {
+            return Ok(());
+        }
+        let iam = &cx.clients.iam;
+        if let Some(old) = old {
+            let req = iam.remove_role_from_instance_profile().instance_profile_name(id);
+            let req = req.role_name(old);
+            delete_call(cx, "iam:RemoveRoleFromInstanceProfile", None, || req.clone().send())
+                .await?;
+        }
+        if let Some(new) = new {
+            let req = iam.add_role_to_instance_profile().instance_profile_name(id).role_name(new);
+            cx.clients.run("iam:AddRoleToInstanceProfile", || req.clone().send()).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for InstanceProfile {
-    fn name(&self) -> &'static str {
-        "aws_iam_instance_profile"
-    }
-    fn description(&self) -> &'static str {
-        "An instance profile carrying one role."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&InstanceProfile::shape())
-    }
+    declared!(
+        "aws_iam_instance_profile",
+        "An instance profile carrying one role.",
+        InstanceProfile::shape()
+    );
     fn tag_api(&self) -> TagApi {
         TagApi::IamInstanceProfile
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
     }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());
         };
-        let iam = &cx.clients.iam;
-        let listed = iam_pages!(
-            cx,
-            "iam:ListInstanceProfiles",
-            iam.list_instance_profiles(),
-            instance_profiles
-        );
+        let list = cx.clients.iam.list_instance_profiles();
+        let listed = iam_pages!(cx, "iam:ListInstanceProfiles", list.clone(), instance_profiles);
         let shape = InstanceProfile::shape();
         let obs = |p: &AwsProfile| {
             let name = p.instance_profile_name();
@@ -472,11 +433,7 @@ impl ResourceType for InstanceProfile {
         };
         Ok(listed.iter().filter_map(obs).collect())
     }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let mut found = observe_by_ids(self, cx, priors).await?;
         // Tags are not refreshed (see describe): report what state holds.
         for (p, o) in priors.iter().zip(&mut found) {
@@ -486,80 +443,33 @@ impl ResourceType for InstanceProfile {
         }
         Ok(found)
     }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        c: Create<'_>,
-    ) -> Result<Option<String>, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let name = iam_name(planned, tags, client_token);
-        let iam = &cx.clients.iam;
-        let get = || iam.get_instance_profile().instance_profile_name(&name).send();
+    async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
+        let name = iam_name(c.planned, c.tags, c.token);
+        let req = cx.clients.iam.get_instance_profile().instance_profile_name(&name);
         let tags_of = |r: &GetInstanceProfileOutput| {
             r.instance_profile().map(|p| iam_tag_map(p.tags())).unwrap_or_default()
         };
-        let api = "iam:GetInstanceProfile";
-        adopt_by_name(cx, api, "instance profile", &name, tags, get, tags_of).await
+        let (api, get) = ("iam:GetInstanceProfile", || req.clone().send());
+        adopt_by_name(cx, api, "instance profile", &name, c.tags, get, tags_of).await
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let name = iam_name(planned, tags, client_token);
-        let iam = &cx.clients.iam;
-        cx.clients
-            .run("iam:CreateInstanceProfile", || {
-                iam.create_instance_profile()
-                    .instance_profile_name(&name)
-                    .set_path(str_attr(planned, "path"))
-                    .set_tags(Some(iam_tags(tags)))
-                    .send()
-            })
-            .await?;
-        self.update(cx, &name, &Value::Null, planned).await?;
-        Ok(name)
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let name = iam_name(c.planned, c.tags, c.token);
+        let new = cx.clients.iam.create_instance_profile().instance_profile_name(name);
+        let req = build(&Self::shape(), new.set_tags(Some(iam_tags(c.tags))), c.planned);
+        let id = create_call(
+            cx,
+            "iam:CreateInstanceProfile",
+            || req.clone().send(),
+            |o| Some(o.instance_profile()?.instance_profile_name()),
+        );
+        let id = id.await?;
+        self.update(cx, &id, &Value::Null, c.planned).await?;
+        Ok(id)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<()> {
         // AWS refuses to delete a profile that still holds a role (DeleteConflict).
         self.update(cx, id, prior, &Value::Null).await?;
-        let iam = &cx.clients.iam;
-        delete_call(cx, "iam:DeleteInstanceProfile", None, || {
-            iam.delete_instance_profile().instance_profile_name(id).send()
-        })
-        .await
-    }
-}
-
-impl InstanceProfile {
-    async fn set_role(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        let old = str_attr(prior, "role");
-        let new = str_attr(planned, "role");
-        if old == new {
-            return Ok(());
-        }
-        let iam = &cx.clients.iam;
-        if let Some(old) = old {
-            delete_call(cx, "iam:RemoveRoleFromInstanceProfile", None, || {
-                iam.remove_role_from_instance_profile()
-                    .instance_profile_name(id)
-                    .role_name(&old)
-                    .send()
-            })
-            .await?;
-        }
-        if let Some(new) = new {
-            cx.clients
-                .run("iam:AddRoleToInstanceProfile", || {
-                    iam.add_role_to_instance_profile()
-                        .instance_profile_name(id)
-                        .role_name(&new)
-                        .send()
-                })
-                .await?;
-        }
-        Ok(())
+        let req = cx.clients.iam.delete_instance_profile().instance_profile_name(id);
+        delete_call(cx, "iam:DeleteInstanceProfile", None, || req.clone().send()).await
     }
 }

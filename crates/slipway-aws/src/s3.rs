@@ -14,17 +14,20 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_s3::operation::create_bucket::builders::CreateBucketFluentBuilder as NewBucket;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::Bucket as AwsBucket;
+use aws_sdk_s3::types::{Bucket as AwsBucket, BucketLocationConstraint, CreateBucketConfiguration};
 
 use super::client::to_provider_error;
 use super::declare::{
-    Field, Identity, TagApi, delete_call, erase, observed, put_s3_bucket_tags, s3_bucket_tags,
-    updater,
+    Field, Identity, TagApi, build, declared, delete_call, observed, put_s3_bucket_tags,
+    s3_bucket_tags, updater,
 };
 use super::iam::owned_by;
 use super::resource::{
-    Attrs, Create, Ctx, Observed, ResourceType, bool_attr, distinct_attr, str_attr,
+    Attrs, Create, Ctx, Observed, ResourceType, Result, bool_attr, distinct_attr, observe_ids_with,
+    str_attr, text,
 };
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -33,14 +36,31 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
     vec![Box::new(Bucket), Box::new(Object)]
 }
 
+/// One page of a bucket's objects (from `token`, the first without); None when the bucket is
+/// gone.
+async fn objects_page(
+    cx: &Ctx,
+    bucket: &str,
+    token: Option<String>,
+) -> Result<Option<ListObjectsV2Output>> {
+    let req = cx.clients.s3.list_objects_v2().bucket(bucket).set_continuation_token(token);
+    match cx.clients.call("s3:ListObjectsV2", || req.clone().send()).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(to_provider_error("s3:ListObjectsV2", e)),
+    }
+}
+
 pub struct Bucket;
 
 impl Bucket {
     /// Read from the bucket as ListBuckets lists it.
-    fn shape() -> Vec<Field<AwsBucket>> {
-        type F = Field<AwsBucket>;
+    fn shape() -> Vec<Field<AwsBucket, NewBucket>> {
+        type F = Field<AwsBucket, NewBucket>;
         vec![
-            F::attr("bucket", A::required(Type::String).force_new()).read_str(AwsBucket::name),
+            F::attr("bucket", A::required(Type::String).force_new())
+                .read_str(AwsBucket::name)
+                .write(|b, v| b.set_bucket(text(v))),
             F::attr("force_destroy", A::optional(Type::Bool).default(Value::Bool(false)))
                 .state_only(),
             F::attr("arn", A::computed(Type::String))
@@ -51,126 +71,82 @@ impl Bucket {
 
 #[async_trait::async_trait]
 impl ResourceType for Bucket {
-    fn name(&self) -> &'static str {
-        "aws_s3_bucket"
-    }
-    fn description(&self) -> &'static str {
-        "An S3 bucket (e.g. per-node key bundles)."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Bucket::shape())
-    }
+    declared!("aws_s3_bucket", "An S3 bucket (e.g. per-node key bundles).", Bucket::shape());
     fn tag_api(&self) -> TagApi {
         TagApi::S3Bucket
     }
     fn identity(&self) -> Identity {
         Identity::UniqueKey
     }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        if priors.iter().all(|p| str_attr(p, "id").is_none()) {
-            return Ok(priors.iter().map(|_| None).collect());
-        }
-        let s3 = &cx.clients.s3;
-        let listed = cx.clients.run("s3:ListBuckets", || s3.list_buckets().send()).await?;
-        let shape = Bucket::shape();
-        let bucket = |id: String| {
-            let b = listed.buckets().iter().find(|b| b.name() == Some(id.as_str()))?;
-            Some((id, b))
-        };
-        let mut out = Vec::new();
-        for p in priors {
-            let Some((id, b)) = str_attr(p, "id").and_then(bucket) else {
-                out.push(None);
-                continue;
-            };
-            let Some(tags) = s3_bucket_tags(cx, &id).await? else {
-                out.push(None);
-                continue;
-            };
-            out.push(observed(cx, &shape, b, Some(&id), Some(tags)));
-        }
-        Ok(out)
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
+        observe_ids_with(priors, |ids| async move {
+            let req = cx.clients.s3.list_buckets();
+            let listed = cx.clients.run("s3:ListBuckets", || req.clone().send()).await?;
+            let (shape, mut out) = (Bucket::shape(), Vec::new());
+            let find = |id: &str| listed.buckets().iter().find(|b| b.name() == Some(id));
+            for id in ids {
+                if let Some(b) = find(&id)
+                    && let Some(tags) = s3_bucket_tags(cx, &id).await?
+                {
+                    out.extend(observed(cx, &shape, b, Some(&id), Some(tags)));
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
-    async fn find_existing(
-        &self,
-        cx: &Ctx,
-        c: Create<'_>,
-    ) -> Result<Option<String>, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let Some(name) = str_attr(planned, "bucket") else {
+    async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
+        let Some(name) = str_attr(c.planned, "bucket") else {
             return Ok(None);
         };
         match s3_bucket_tags(cx, &name).await? {
             None => Ok(None),
-            Some(found) if owned_by(cx, &found, tags) => Ok(Some(name)),
+            Some(found) if owned_by(cx, &found, c.tags) => Ok(Some(name)),
             // Ours but untagged (killed between CreateBucket and PutBucketTagging) looks the
             // same as someone else's; CreateBucket answers BucketAlreadyOwnedByYou for the
             // former, which `create` treats as success.
             Some(_) => Ok(None),
         }
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags) = (c.planned, c.tags);
-        let name = str_attr(planned, "bucket")
-            .ok_or_else(|| ProviderError::fatal("bucket is required"))?;
-        let s3 = &cx.clients.s3;
-        let region = cx.clients.region.clone();
-        let r = cx
-            .clients
-            .call("s3:CreateBucket", || {
-                let mut req = s3.create_bucket().bucket(&name);
-                // us-east-1 is the one region that refuses an explicit location constraint.
-                if region != "us-east-1" {
-                    req = req.create_bucket_configuration(
-                        aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                                region.as_str(),
-                            ))
-                            .build(),
-                    );
-                }
-                req.send()
-            })
-            .await
-            .map(|_| ());
-        match r {
-            Err(e) if e.code == "BucketAlreadyOwnedByYou" => {}
-            other => other.map_err(|e| to_provider_error("s3:CreateBucket", e))?,
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let name = str_attr(c.planned, "bucket");
+        let name = name.ok_or_else(|| ProviderError::fatal("bucket is required"))?;
+        let mut req = build(&Bucket::shape(), cx.clients.s3.create_bucket(), c.planned);
+        let region = cx.clients.region.as_str();
+        // us-east-1 is the one region that refuses an explicit location constraint.
+        if region != "us-east-1" {
+            let at = CreateBucketConfiguration::builder();
+            let at = at.location_constraint(BucketLocationConstraint::from(region)).build();
+            req = req.create_bucket_configuration(at);
         }
-        put_s3_bucket_tags(cx, &name, tags).await?;
+        let made = cx.clients.call("s3:CreateBucket", || req.clone().send()).await;
+        if let Err(e) = made
+            && e.code != "BucketAlreadyOwnedByYou"
+        {
+            return Err(to_provider_error("s3:CreateBucket", e));
+        }
+        put_s3_bucket_tags(cx, &name, c.tags).await?;
         Ok(name)
     }
-    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<(), ProviderError> {
+    async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<()> {
         let s3 = &cx.clients.s3;
         if bool_attr(prior, "force_destroy").unwrap_or(false) {
             loop {
-                let listed = match cx
-                    .clients
-                    .call("s3:ListObjectsV2", || s3.list_objects_v2().bucket(id).send())
-                    .await
-                {
-                    Ok(l) => l,
-                    Err(e) if e.is_not_found() => return Ok(()),
-                    Err(e) => return Err(to_provider_error("s3:ListObjectsV2", e)),
+                let Some(listed) = objects_page(cx, id, None).await? else {
+                    return Ok(());
                 };
-                let keys: Vec<String> =
-                    listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+                let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
                 if keys.is_empty() {
                     break;
                 }
                 for k in keys {
-                    delete_call(cx, "s3:DeleteObject", None, || {
-                        s3.delete_object().bucket(id).key(&k).send()
-                    })
-                    .await?;
+                    let req = s3.delete_object().bucket(id).key(k);
+                    delete_call(cx, "s3:DeleteObject", None, || req.clone().send()).await?;
                 }
             }
         }
-        delete_call(cx, "s3:DeleteBucket", None, || s3.delete_bucket().bucket(id).send()).await
+        let req = s3.delete_bucket().bucket(id);
+        delete_call(cx, "s3:DeleteBucket", None, || req.clone().send()).await
     }
 }
 
@@ -184,6 +160,11 @@ pub struct Object;
 struct Listed {
     etag: String,
     sensitive: bool,
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
 }
 
 impl Object {
@@ -200,24 +181,35 @@ impl Object {
                 .read(|l| Value::string(&l.etag).mark_if(l.sensitive)),
         ]
     }
-}
 
-fn md5_hex(data: &[u8]) -> String {
-    use md5::Digest;
-    hex::encode(md5::Md5::digest(data))
+    /// The bucket and key of a planned or prior object.
+    fn located(v: &Value) -> Result<(String, String)> {
+        match (str_attr(v, "bucket"), str_attr(v, "key")) {
+            (Some(b), Some(k)) => Ok((b, k)),
+            _ => Err(ProviderError::fatal("bucket and key are required")),
+        }
+    }
+
+    async fn put_object(cx: &Ctx, _id: &str, _prior: &Value, planned: &Value) -> Result<()> {
+        let (b, k) = Object::located(planned)?;
+        // Read the content through the mark: `as_str` peels it; never log it.
+        let content = planned.get_attr("content").and_then(|c| c.as_str().map(str::to_string));
+        let (body, s3) = (content.unwrap_or_default().into_bytes(), &cx.clients.s3);
+        // The request owns its body stream, which cannot be cloned: each attempt builds its own.
+        let req = || s3.put_object().bucket(&b).key(&k).body(ByteStream::from(body.clone()));
+        let kind = str_attr(planned, "content_type");
+        cx.clients.run("s3:PutObject", || req().set_content_type(kind.clone()).send()).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for Object {
-    fn name(&self) -> &'static str {
-        "aws_s3_object"
-    }
-    fn description(&self) -> &'static str {
-        "An S3 object with inline content (sensitive when the value is)."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&Object::shape())
-    }
+    declared!(
+        "aws_s3_object",
+        "An S3 object with inline content (sensitive when the value is).",
+        Object::shape()
+    );
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -233,28 +225,11 @@ impl ResourceType for Object {
         }
     }
     /// One ListObjectsV2 per bucket (paged), not one HeadObject per object.
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let buckets = distinct_attr(priors, "bucket");
-        let s3 = &cx.clients.s3;
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let mut etags: BTreeMap<(String, String), String> = BTreeMap::new();
-        for b in &buckets {
+        for b in &distinct_attr(priors, "bucket") {
             let mut token: Option<String> = None;
-            loop {
-                let r = cx
-                    .clients
-                    .call("s3:ListObjectsV2", || {
-                        s3.list_objects_v2().bucket(b).set_continuation_token(token.clone()).send()
-                    })
-                    .await;
-                let listed = match r {
-                    Ok(l) => l,
-                    Err(e) if e.is_not_found() => break,
-                    Err(e) => return Err(to_provider_error("s3:ListObjectsV2", e)),
-                };
+            while let Some(listed) = objects_page(cx, b, token.take()).await? {
                 for o in listed.contents() {
                     if let (Some(k), Some(e)) = (o.key(), o.e_tag()) {
                         etags.insert((b.clone(), k.to_string()), e.trim_matches('"').to_string());
@@ -267,65 +242,26 @@ impl ResourceType for Object {
             }
         }
         let shape = Object::shape();
-        Ok(priors
-            .iter()
-            .map(|p| {
-                let b = str_attr(p, "bucket")?;
-                let k = str_attr(p, "key")?;
-                let listed = Listed {
-                    etag: etags.get(&(b.clone(), k.clone()))?.clone(),
-                    sensitive: p.get_attr("content").is_some_and(|c| c.is_sensitive()),
-                };
-                observed(cx, &shape, &listed, Some(&format!("{b}/{k}")), None)
-            })
-            .collect())
-    }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
-            return Err(ProviderError::fatal("bucket and key are required"));
+        let obs = |p: &Value| {
+            let (b, k) = Object::located(p).ok()?;
+            let etag = etags.get(&(b.clone(), k.clone()))?.clone();
+            let sensitive = p.get_attr("content").is_some_and(|c| c.is_sensitive());
+            observed(cx, &shape, &Listed { etag, sensitive }, Some(&format!("{b}/{k}")), None)
         };
+        Ok(priors.iter().map(obs).collect())
+    }
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let (b, k) = Object::located(c.planned)?;
         let id = format!("{b}/{k}");
-        self.update(cx, &id, &Value::Null, planned).await?;
+        self.update(cx, &id, &Value::Null, c.planned).await?;
         Ok(id)
     }
     /// PutObject overwrites: it is both create and update (and so its own adoption).
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
-        let (Some(b), Some(k)) = (str_attr(prior, "bucket"), str_attr(prior, "key")) else {
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
+        let Ok((b, k)) = Object::located(prior) else {
             return Ok(());
         };
-        let s3 = &cx.clients.s3;
-        delete_call(cx, "s3:DeleteObject", None, || s3.delete_object().bucket(&b).key(&k).send())
-            .await
-    }
-}
-
-impl Object {
-    async fn put_object(
-        cx: &Ctx,
-        _id: &str,
-        _prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        let (Some(b), Some(k)) = (str_attr(planned, "bucket"), str_attr(planned, "key")) else {
-            return Err(ProviderError::fatal("bucket and key are required"));
-        };
-        // Read the content through the mark: `as_str` peels it; never log it.
-        let content = planned
-            .get_attr("content")
-            .and_then(|c| c.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let s3 = &cx.clients.s3;
-        cx.clients
-            .run("s3:PutObject", || {
-                s3.put_object()
-                    .bucket(&b)
-                    .key(&k)
-                    .set_content_type(str_attr(planned, "content_type"))
-                    .body(ByteStream::from(content.clone().into_bytes()))
-                    .send()
-            })
-            .await?;
-        Ok(())
+        let req = cx.clients.s3.delete_object().bucket(b).key(k);
+        delete_call(cx, "s3:DeleteObject", None, || req.clone().send()).await
     }
 }

@@ -14,9 +14,9 @@ use aws_sdk_s3::types::LifecycleRule;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
-use super::declare::{Field, Identity, TagApi, delete_call, erase, observed, updater};
+use super::declare::{Field, Identity, TagApi, declared, delete_call, observed, updater};
 use super::iam::canonical_json;
-use super::resource::{Attrs, Create, Ctx, Observed, ResourceType, str_attr};
+use super::resource::{Attrs, Create, Ctx, Observed, ResourceType, Result, str_attr};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError, Schema};
 use crate::value::{Type, Value};
 
@@ -54,7 +54,7 @@ async fn observe_each<T, E, F, Fut>(
     api: &str,
     fields: &[Field<Got<T>>],
     get: F,
-) -> Result<Vec<Option<Observed>>, ProviderError>
+) -> Result<Vec<Option<Observed>>>
 where
     F: Fn(&str) -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -84,7 +84,7 @@ async fn put_configuration<T: ResourceType + ?Sized>(
     t: &T,
     cx: &Ctx,
     planned: &Value,
-) -> Result<String, ProviderError> {
+) -> Result<String> {
     let bucket =
         str_attr(planned, "bucket").ok_or_else(|| ProviderError::fatal("bucket is required"))?;
     t.update(cx, &bucket, &Value::Null, planned).await?;
@@ -103,19 +103,18 @@ impl BucketPolicy {
                 .read(|g| Value::string(canonical_json(g.answer.policy().unwrap_or("")))),
         ]
     }
+
+    async fn put_policy(cx: &Ctx, id: &str, _prior: &Value, planned: &Value) -> Result<()> {
+        let doc = str_attr(planned, "policy").unwrap_or_default();
+        let req = cx.clients.s3.put_bucket_policy().bucket(id).policy(doc);
+        cx.clients.run("s3:PutBucketPolicy", || req.clone().send()).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for BucketPolicy {
-    fn name(&self) -> &'static str {
-        "aws_s3_bucket_policy"
-    }
-    fn description(&self) -> &'static str {
-        "A bucket's resource policy."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&BucketPolicy::shape())
-    }
+    declared!("aws_s3_bucket_policy", "A bucket's resource policy.", BucketPolicy::shape());
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -126,41 +125,16 @@ impl ResourceType for BucketPolicy {
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
     }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let s3 = &cx.clients.s3;
-        let get = |b: &str| s3.get_bucket_policy().bucket(b).send();
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
+        let get = |b: &str| cx.clients.s3.get_bucket_policy().bucket(b).send();
         observe_each(cx, priors, "s3:GetBucketPolicy", &Self::shape(), get).await
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        put_configuration(self, cx, planned).await
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        put_configuration(self, cx, c.planned).await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        delete_call(cx, "s3:DeleteBucketPolicy", None, || {
-            s3.delete_bucket_policy().bucket(id).send()
-        })
-        .await
-    }
-}
-
-impl BucketPolicy {
-    async fn put_policy(
-        cx: &Ctx,
-        id: &str,
-        _prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        let doc = str_attr(planned, "policy").unwrap_or_default();
-        let s3 = &cx.clients.s3;
-        cx.clients
-            .run("s3:PutBucketPolicy", || s3.put_bucket_policy().bucket(id).policy(&doc).send())
-            .await?;
-        Ok(())
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.s3.delete_bucket_policy().bucket(id);
+        delete_call(cx, "s3:DeleteBucketPolicy", None, || req.clone().send()).await
     }
 }
 
@@ -179,7 +153,7 @@ fn rule_value(id: &str, enabled: bool, prefix: &str, days: i32) -> Value {
 }
 
 /// The rules of a planned value: (id, enabled, prefix, days).
-fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>, ProviderError> {
+fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>> {
     let json = planned.get_attr("rule").map(|r| r.to_json()).unwrap_or_default();
     let mut out = Vec::new();
     for r in json.as_array().cloned().unwrap_or_default() {
@@ -241,19 +215,39 @@ impl BucketLifecycle {
             .read(|g| Value::List(g.answer.rules().iter().map(rule_of).collect())),
         ]
     }
+
+    async fn put_rules(cx: &Ctx, id: &str, _prior: &Value, planned: &Value) -> Result<()> {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration,
+            LifecycleRuleFilter,
+        };
+        let fatal = |e: aws_sdk_s3::error::BuildError| ProviderError::fatal(e.to_string());
+        let rule = |(rid, enabled, prefix, days): (String, bool, String, i32)| {
+            let status =
+                if enabled { ExpirationStatus::Enabled } else { ExpirationStatus::Disabled };
+            LifecycleRule::builder()
+                .id(rid)
+                .status(status)
+                .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+                .expiration(LifecycleExpiration::builder().days(days).build())
+                .build()
+        };
+        let rules = planned_rules(planned)?.into_iter().map(rule).collect::<Result<_, _>>();
+        let conf = BucketLifecycleConfiguration::builder().set_rules(Some(rules.map_err(fatal)?));
+        let req = cx.clients.s3.put_bucket_lifecycle_configuration().bucket(id);
+        let req = req.lifecycle_configuration(conf.build().map_err(fatal)?);
+        cx.clients.run("s3:PutBucketLifecycleConfiguration", || req.clone().send()).await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for BucketLifecycle {
-    fn name(&self) -> &'static str {
-        "aws_s3_bucket_lifecycle_configuration"
-    }
-    fn description(&self) -> &'static str {
-        "A bucket's lifecycle rules (authoritative): expiration by key prefix."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&BucketLifecycle::shape())
-    }
+    declared!(
+        "aws_s3_bucket_lifecycle_configuration",
+        "A bucket's lifecycle rules (authoritative): expiration by key prefix.",
+        BucketLifecycle::shape()
+    );
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -263,81 +257,24 @@ impl ResourceType for BucketLifecycle {
     }
     fn normalize(&self, a: &mut Attrs) {
         // The canonical shape: rules as the refresh builds them (numbers as numbers).
-        if let Some(r) = a.get("rule").cloned() {
-            let holder = Value::from_json(&serde_json::json!({ "rule": r.to_json() }));
-            if let Ok(rules) = planned_rules(&holder) {
-                a.insert(
-                    "rule".into(),
-                    Value::List(
-                        rules.iter().map(|(id, en, p, d)| rule_value(id, *en, p, *d)).collect(),
-                    ),
-                );
-            }
+        if let Some(r) = a.get("rule")
+            && let Ok(rules) =
+                planned_rules(&Value::from_json(&serde_json::json!({ "rule": r.to_json() })))
+        {
+            let rules = rules.iter().map(|(id, en, p, d)| rule_value(id, *en, p, *d)).collect();
+            a.insert("rule".into(), Value::List(rules));
         }
     }
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        let s3 = &cx.clients.s3;
-        let get = |b: &str| s3.get_bucket_lifecycle_configuration().bucket(b).send();
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
+        let get = |b: &str| cx.clients.s3.get_bucket_lifecycle_configuration().bucket(b).send();
         let api = "s3:GetBucketLifecycleConfiguration";
         observe_each(cx, priors, api, &Self::shape(), get).await
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        put_configuration(self, cx, planned).await
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        put_configuration(self, cx, c.planned).await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let s3 = &cx.clients.s3;
-        delete_call(cx, "s3:DeleteBucketLifecycle", None, || {
-            s3.delete_bucket_lifecycle().bucket(id).send()
-        })
-        .await
-    }
-}
-
-impl BucketLifecycle {
-    async fn put_rules(
-        cx: &Ctx,
-        id: &str,
-        _prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        use aws_sdk_s3::types::{
-            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-            LifecycleRuleFilter,
-        };
-        let mut rules = Vec::new();
-        for (rid, enabled, prefix, days) in planned_rules(planned)? {
-            rules.push(
-                LifecycleRule::builder()
-                    .id(rid)
-                    .status(if enabled {
-                        ExpirationStatus::Enabled
-                    } else {
-                        ExpirationStatus::Disabled
-                    })
-                    .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
-                    .expiration(LifecycleExpiration::builder().days(days).build())
-                    .build()
-                    .map_err(|e| ProviderError::fatal(e.to_string()))?,
-            );
-        }
-        let conf = BucketLifecycleConfiguration::builder()
-            .set_rules(Some(rules))
-            .build()
-            .map_err(|e| ProviderError::fatal(e.to_string()))?;
-        let s3 = &cx.clients.s3;
-        cx.clients
-            .run("s3:PutBucketLifecycleConfiguration", || {
-                s3.put_bucket_lifecycle_configuration()
-                    .bucket(id)
-                    .lifecycle_configuration(conf.clone())
-                    .send()
-            })
-            .await?;
-        Ok(())
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.s3.delete_bucket_lifecycle().bucket(id);
+        delete_call(cx, "s3:DeleteBucketLifecycle", None, || req.clone().send()).await
     }
 }
