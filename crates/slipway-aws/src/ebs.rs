@@ -9,17 +9,19 @@
 
 use std::sync::Arc;
 
+use aws_sdk_ec2::operation::attach_volume::builders::AttachVolumeFluentBuilder as NewAttachment;
+use aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder as NewVolume;
 use aws_sdk_ec2::types::{
     Filter, ResourceType as Rt, Volume as AwsVolume, VolumeAttachment as AwsAttachment, VolumeType,
 };
 use sha2::Digest;
 
 use super::declare::{
-    Field, Identity, TagApi, delete_call, erase, observed, returned_id, updater, wait_for,
+    Field, Identity, TagApi, build, create_call, declared, delete_call, observed, updater, wait_for,
 };
 use super::resource::{
-    Create, Ctx, Observed, Query, ResourceType, changed, distinct_attr, ec2_filters, ec2_observed,
-    ec2_tag_spec, gone_ok, int_attr, str_attr, take_listed, vnum,
+    Create, Ctx, Observed, Query, ResourceType, Result, changed, distinct_attr, ec2_filters,
+    ec2_observed, ec2_tag_spec, flag, gone_ok, int, int_attr, str_attr, take_listed, text, vnum,
 };
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -30,16 +32,11 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 
 /// EBS volumes as AWS lists them. The stack's are read once per refresh: the volumes and their
 /// attachments come from the same answer.
-async fn volumes(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsVolume>>, ProviderError> {
+async fn volumes(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsVolume>>> {
     cx.shared_if_stack("ec2:DescribeVolumes", q, || async {
-        let ec2 = &cx.clients.ec2;
         let filters = ec2_filters(cx, q, "volume-id");
-        Ok(paginate!(
-            cx,
-            "ec2:DescribeVolumes",
-            ec2.describe_volumes().set_filters(Some(filters.clone())),
-            volumes
-        ))
+        let req = cx.clients.ec2.describe_volumes().set_filters(Some(filters));
+        Ok(paginate!(cx, "ec2:DescribeVolumes", req.clone(), volumes))
     })
     .await
 }
@@ -47,92 +44,85 @@ async fn volumes(cx: &Ctx, q: Query<'_>) -> Result<Arc<Vec<AwsVolume>>, Provider
 pub struct EbsVolume;
 
 impl EbsVolume {
-    fn shape() -> Vec<Field<AwsVolume>> {
-        type F = Field<AwsVolume>;
+    fn shape() -> Vec<Field<AwsVolume, NewVolume>> {
+        type F = Field<AwsVolume, NewVolume>;
         // One ModifyVolume carries every changed size/type/performance field.
         let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
+        let size = A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)");
+        let encrypted = A::optional(Type::Bool).force_new().default(Value::Bool(true));
         vec![
             F::attr("availability_zone", A::required(Type::String).force_new())
-                .read_str(AwsVolume::availability_zone),
-            F::attr(
-                "size",
-                A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)"),
-            )
-            .by(modify)
-            .read(|v| vnum(v.size().map(i64::from))),
+                .read_str(AwsVolume::availability_zone)
+                .write(|b, v| b.set_availability_zone(text(v))),
+            F::attr("size", size)
+                .by(modify)
+                .read(|v| vnum(v.size().map(i64::from)))
+                .write(|b, v| b.set_size(int(v))),
             F::attr("type", A::optional(Type::String).default(Value::string("gp3")))
                 .by(modify)
-                .read_str(|v| v.volume_type().map(VolumeType::as_str)),
+                .read_str(|v| v.volume_type().map(VolumeType::as_str))
+                .write(|b, v| b.set_volume_type(text(v).map(|t| t.as_str().into()))),
             F::attr("iops", A::optional_computed(Type::Number))
                 .by(modify)
-                .read(|v| vnum(v.iops().map(i64::from))),
+                .read(|v| vnum(v.iops().map(i64::from)))
+                .write(|b, v| b.set_iops(int(v))),
             F::attr("throughput", A::optional_computed(Type::Number))
                 .by(modify)
-                .read(|v| vnum(v.throughput().map(i64::from))),
-            F::attr("encrypted", A::optional(Type::Bool).force_new().default(Value::Bool(true)))
-                .read(|v| Value::Bool(v.encrypted().unwrap_or(false))),
+                .read(|v| vnum(v.throughput().map(i64::from)))
+                .write(|b, v| b.set_throughput(int(v))),
+            F::attr("encrypted", encrypted)
+                .read(|v| Value::Bool(v.encrypted().unwrap_or(false)))
+                .write(|b, v| b.set_encrypted(flag(v))),
             F::attr("snapshot_id", A::optional(Type::String).force_new())
-                .read_str(AwsVolume::snapshot_id),
+                .read_str(AwsVolume::snapshot_id)
+                .write(|b, v| b.set_snapshot_id(text(v))),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, v| {
-                Value::string(format!(
-                    "arn:aws:ec2:{}::volume/{}",
-                    cx.clients.region,
-                    v.volume_id().unwrap_or("")
-                ))
+                let id = v.volume_id().unwrap_or("");
+                Value::string(format!("arn:aws:ec2:{}::volume/{id}", cx.clients.region))
             }),
         ]
+    }
+
+    async fn modify_volume(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
+        // Only what the plan sets counts: an attribute it leaves unset (iops and throughput
+        // when adopting a gp3 volume AWS reports 3000/125 for) is AWS's to choose, and a
+        // ModifyVolume without any value is refused.
+        let set = |k: &str| planned.get_attr(k).is_some_and(|v| !v.is_null() && !v.is_unknown());
+        let keys = ["size", "type", "iops", "throughput"];
+        if !keys.iter().any(|k| changed(prior, planned, k) && set(k)) {
+            return Ok(());
+        }
+        let pick = |k: &str| {
+            if changed(prior, planned, k) { int_attr(planned, k).map(|n| n as i32) } else { None }
+        };
+        let kind = changed(prior, planned, "type").then(|| str_attr(planned, "type")).flatten();
+        let req = cx.clients.ec2.modify_volume().volume_id(id).set_size(pick("size"));
+        let req = req.set_iops(pick("iops")).set_throughput(pick("throughput"));
+        let req = req.set_volume_type(kind.map(|t| t.as_str().into()));
+        cx.clients.run("ec2:ModifyVolume", || req.clone().send()).await?;
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for EbsVolume {
-    fn name(&self) -> &'static str {
-        "aws_ebs_volume"
-    }
-    fn description(&self) -> &'static str {
-        "An EBS volume (etcd data, for instance)."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&EbsVolume::shape())
-    }
-    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>, ProviderError> {
+    declared!("aws_ebs_volume", "An EBS volume (etcd data, for instance).", EbsVolume::shape());
+    async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let shape = EbsVolume::shape();
         let obs = |v: &AwsVolume| ec2_observed(cx, &shape, v, v.volume_id(), v.tags());
         Ok(volumes(cx, q).await?.iter().filter_map(obs).collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let (planned, tags, client_token) = (c.planned, c.tags, c.token);
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:CreateVolume", || {
-                ec2.create_volume()
-                    .set_availability_zone(str_attr(planned, "availability_zone"))
-                    .set_size(int_attr(planned, "size").map(|n| n as i32))
-                    .set_volume_type(
-                        str_attr(planned, "type").map(|t| VolumeType::from(t.as_str())),
-                    )
-                    .set_iops(int_attr(planned, "iops").map(|n| n as i32))
-                    .set_throughput(int_attr(planned, "throughput").map(|n| n as i32))
-                    .set_encrypted(planned.get_attr("encrypted").and_then(|v| v.as_bool()))
-                    .set_snapshot_id(str_attr(planned, "snapshot_id"))
-                    .client_token(client_token)
-                    .tag_specifications(ec2_tag_spec(Rt::Volume, tags))
-                    .send()
-            })
-            .await?;
-        returned_id("ec2:CreateVolume", out.volume_id())
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let new = cx.clients.ec2.create_volume().client_token(c.token);
+        let new = new.tag_specifications(ec2_tag_spec(Rt::Volume, c.tags));
+        let req = build(&EbsVolume::shape(), new, c.planned);
+        create_call(cx, "ec2:CreateVolume", || req.clone().send(), |o| o.volume_id()).await
     }
-    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
+        let req = &cx.clients.ec2.describe_volumes().volume_ids(id);
         wait_for(cx, &format!("volume {id} to be available"), move || async move {
-            let out = cx
-                .clients
-                .run("ec2:DescribeVolumes", || ec2.describe_volumes().volume_ids(id).send())
-                .await?;
-            let state =
-                out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str().to_string());
-            match state.as_deref() {
+            let out = cx.clients.run("ec2:DescribeVolumes", || req.clone().send()).await?;
+            match out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str()) {
                 Some("available") | Some("in-use") => Ok(Some(())),
                 Some("error") => {
                     Err(ProviderError::fatal(format!("volume {id} is in state error")))
@@ -142,54 +132,10 @@ impl ResourceType for EbsVolume {
         })
         .await
     }
-    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<(), ProviderError> {
-        let ec2 = &cx.clients.ec2;
+    async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
+        let req = cx.clients.ec2.delete_volume().volume_id(id);
         // Detaching completes asynchronously after DetachVolume.
-        delete_call(cx, "ec2:DeleteVolume", Some("VolumeInUse"), || {
-            ec2.delete_volume().volume_id(id).send()
-        })
-        .await
-    }
-}
-
-impl EbsVolume {
-    async fn modify_volume(
-        cx: &Ctx,
-        id: &str,
-        prior: &Value,
-        planned: &Value,
-    ) -> Result<(), ProviderError> {
-        // Only what the plan sets counts: an attribute it leaves unset (iops and throughput
-        // when adopting a gp3 volume AWS reports 3000/125 for) is AWS's to choose, and a
-        // ModifyVolume without any value is refused.
-        let keys = ["size", "type", "iops", "throughput"];
-        if !keys.iter().any(|k| {
-            changed(prior, planned, k)
-                && planned.get_attr(k).is_some_and(|v| !v.is_null() && !v.is_unknown())
-        }) {
-            return Ok(());
-        }
-        let ec2 = &cx.clients.ec2;
-        let pick = |k: &str| {
-            if changed(prior, planned, k) { int_attr(planned, k).map(|n| n as i32) } else { None }
-        };
-        cx.clients
-            .run("ec2:ModifyVolume", || {
-                ec2.modify_volume()
-                    .volume_id(id)
-                    .set_size(pick("size"))
-                    .set_iops(pick("iops"))
-                    .set_throughput(pick("throughput"))
-                    .set_volume_type(
-                        changed(prior, planned, "type")
-                            .then(|| str_attr(planned, "type"))
-                            .flatten()
-                            .map(|t| VolumeType::from(t.as_str())),
-                    )
-                    .send()
-            })
-            .await?;
-        Ok(())
+        delete_call(cx, "ec2:DeleteVolume", Some("VolumeInUse"), || req.clone().send()).await
     }
 }
 
@@ -201,62 +147,30 @@ pub struct VolumeAttachment;
 
 impl VolumeAttachment {
     /// Its fields, read from the volume's attachment AWS lists (the configuration carries the
-    /// volume and instance it was found by).
-    fn shape() -> Vec<Field<AwsAttachment>> {
-        type F = Field<AwsAttachment>;
+    /// volume and instance it was found by), and written to AttachVolume.
+    fn shape() -> Vec<Field<AwsAttachment, NewAttachment>> {
+        type F = Field<AwsAttachment, NewAttachment>;
         vec![
             F::attr("device_name", A::required(Type::String).force_new())
-                .read_str(AwsAttachment::device),
-            F::attr("volume_id", A::required(Type::String).force_new()),
-            F::attr("instance_id", A::required(Type::String).force_new()),
+                .read_str(AwsAttachment::device)
+                .write(|b, v| b.set_device(text(v))),
+            F::attr("volume_id", A::required(Type::String).force_new())
+                .write(|b, v| b.set_volume_id(text(v))),
+            F::attr("instance_id", A::required(Type::String).force_new())
+                .write(|b, v| b.set_instance_id(text(v))),
         ]
     }
 
     fn attachment_id(v: &Value) -> String {
-        let key = format!(
-            "{}|{}|{}",
-            str_attr(v, "device_name").unwrap_or_default(),
-            str_attr(v, "volume_id").unwrap_or_default(),
-            str_attr(v, "instance_id").unwrap_or_default()
-        );
+        let s = |k| str_attr(v, k).unwrap_or_default();
+        let key = format!("{}|{}|{}", s("device_name"), s("volume_id"), s("instance_id"));
         format!("vai-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
-    }
-
-    async fn attachment_state(
-        cx: &Ctx,
-        volume: &str,
-        instance: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        let ec2 = &cx.clients.ec2;
-        let out = cx
-            .clients
-            .run("ec2:DescribeVolumes", || {
-                ec2.describe_volumes()
-                    .filters(Filter::builder().name("volume-id").values(volume).build())
-                    .send()
-            })
-            .await?;
-        Ok(out
-            .volumes()
-            .iter()
-            .flat_map(|v| v.attachments())
-            .find(|a| a.instance_id() == Some(instance))
-            .and_then(|a| a.state())
-            .map(|s| s.as_str().to_string()))
     }
 }
 
 #[async_trait::async_trait]
 impl ResourceType for VolumeAttachment {
-    fn name(&self) -> &'static str {
-        "aws_volume_attachment"
-    }
-    fn description(&self) -> &'static str {
-        "Attaches an EBS volume to an instance."
-    }
-    fn fields(&self) -> Vec<Field> {
-        erase(&VolumeAttachment::shape())
-    }
+    declared!("aws_volume_attachment", "Attaches an EBS volume to an instance.", Self::shape());
     fn tag_api(&self) -> TagApi {
         TagApi::None
     }
@@ -264,11 +178,7 @@ impl ResourceType for VolumeAttachment {
         Identity::Derived(|v| Some(Self::attachment_id(v)))
     }
     /// One DescribeVolumes for all attachments' volumes.
-    async fn observe(
-        &self,
-        cx: &Ctx,
-        priors: &[Value],
-    ) -> Result<Vec<Option<Observed>>, ProviderError> {
+    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let ids = distinct_attr(priors, "volume_id");
         if ids.is_empty() {
             return Ok(priors.iter().map(|_| None).collect());
@@ -284,68 +194,50 @@ impl ResourceType for VolumeAttachment {
             volumes.extend(self::volumes(cx, Query::Ids(&missing)).await?.iter().cloned());
         }
         let shape = Self::shape();
+        let live = |a: &AwsAttachment| {
+            matches!(a.state().map(|s| s.as_str()), Some("attached" | "attaching"))
+        };
         Ok(priors
             .iter()
             .map(|p| {
                 let vol = str_attr(p, "volume_id")?;
                 let inst = str_attr(p, "instance_id")?;
                 let v = volumes.iter().find(|v| v.volume_id() == Some(vol.as_str()))?;
-                let a = v.attachments().iter().find(|a| {
-                    a.instance_id() == Some(inst.as_str())
-                        && matches!(
-                            a.state().map(|s| s.as_str()),
-                            Some("attached") | Some("attaching")
-                        )
-                })?;
+                let mut listed = v.attachments().iter();
+                let a = listed.find(|a| a.instance_id() == Some(inst.as_str()) && live(a))?;
                 observed(cx, &shape, a, Some(&Self::attachment_id(p)), None)
             })
             .collect())
     }
-    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String, ProviderError> {
-        let planned = c.planned;
-        let ec2 = &cx.clients.ec2;
-        cx.clients
-            .run("ec2:AttachVolume", || {
-                ec2.attach_volume()
-                    .set_device(str_attr(planned, "device_name"))
-                    .set_volume_id(str_attr(planned, "volume_id"))
-                    .set_instance_id(str_attr(planned, "instance_id"))
-                    .send()
-            })
-            .await?;
-        Ok(Self::attachment_id(planned))
+    async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
+        let req = build(&Self::shape(), cx.clients.ec2.attach_volume(), c.planned);
+        cx.clients.run("ec2:AttachVolume", || req.clone().send()).await?;
+        Ok(Self::attachment_id(c.planned))
     }
-    async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<(), ProviderError> {
+    async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<()> {
         // Waiting needs the volume and instance, not the synthetic id: see `delete` and the
         // `attached` check in `observe` (an `attaching` volume counts as present).
         Ok(())
     }
-    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<(), ProviderError> {
-        let (Some(vol), Some(inst)) =
-            (str_attr(prior, "volume_id"), str_attr(prior, "instance_id"))
-        else {
-            return Ok(());
-        };
+    async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
+        let ids = str_attr(prior, "volume_id").zip(str_attr(prior, "instance_id"));
+        let Some((vol, inst)) = ids else { return Ok(()) };
         let ec2 = &cx.clients.ec2;
         // InstanceId and Device always given: moto answers an HTML 500 without InstanceId.
-        let r = cx
-            .clients
-            .call("ec2:DetachVolume", || {
-                ec2.detach_volume()
-                    .volume_id(&vol)
-                    .instance_id(&inst)
-                    .set_device(str_attr(prior, "device_name"))
-                    .send()
-            })
-            .await
-            .map(|_| ());
-        match r {
+        let req = ec2.detach_volume().volume_id(&vol).instance_id(&inst);
+        let req = req.set_device(str_attr(prior, "device_name"));
+        match cx.clients.call("ec2:DetachVolume", || req.clone().send()).await.map(|_| ()) {
             Err(e) if e.code == "IncorrectState" || e.code == "InvalidAttachment.NotFound" => {}
             other => gone_ok("ec2:DetachVolume", other)?,
         }
-        let (vol, inst) = (vol.as_str(), inst.as_str());
+        let filter = Filter::builder().name("volume-id").values(&vol).build();
+        let req = &ec2.describe_volumes().filters(filter);
+        let inst = inst.as_str();
         wait_for(cx, &format!("volume {vol} to detach from {inst}"), move || async move {
-            Ok(Self::attachment_state(cx, vol, inst).await?.is_none().then_some(()))
+            let out = cx.clients.run("ec2:DescribeVolumes", || req.clone().send()).await?;
+            let mut listed = out.volumes().iter().flat_map(|v| v.attachments());
+            let state = listed.find(|a| a.instance_id() == Some(inst)).and_then(|a| a.state());
+            Ok(state.is_none().then_some(()))
         })
         .await
     }

@@ -19,7 +19,7 @@ use aws_sdk_ec2::types::Filter;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
-use super::resource::Ctx;
+use super::resource::{Ctx, Result};
 use crate::provider::ProviderError;
 
 /// The code RunInstances answers while another interface holds the requested address.
@@ -27,11 +27,7 @@ pub const IN_USE: &str = "InvalidIPAddress.InUse";
 
 /// Runs RunInstances (`f`) for an instance on private address `ip` (None: AWS picks one),
 /// waiting out `InvalidIPAddress.InUse` while the address's previous holder is released.
-pub async fn run_instances<T, E, F, Fut>(
-    cx: &Ctx,
-    ip: Option<&str>,
-    f: F,
-) -> Result<T, ProviderError>
+pub async fn run_instances<T, E, F, Fut>(cx: &Ctx, ip: Option<&str>, f: F) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -75,22 +71,14 @@ where
 
 /// Whether `ip`'s holder is an instance on its way out: terminated by this run, or still
 /// shutting down.
-async fn being_released(cx: &Ctx, ip: &str) -> Result<bool, ProviderError> {
+async fn being_released(cx: &Ctx, ip: &str) -> Result<bool> {
     if cx.clients.released(ip) {
         return Ok(true);
     }
-    let ec2 = &cx.clients.ec2;
-    let out = cx
-        .clients
-        .run("ec2:DescribeInstances", || {
-            ec2.describe_instances()
-                .filters(Filter::builder().name("private-ip-address").values(ip).build())
-                .filters(
-                    Filter::builder().name("instance-state-name").values("shutting-down").build(),
-                )
-                .send()
-        })
-        .await?;
+    let filter = |k: &str, v: &str| Filter::builder().name(k).values(v).build();
+    let req = cx.clients.ec2.describe_instances().filters(filter("private-ip-address", ip));
+    let req = req.filters(filter("instance-state-name", "shutting-down"));
+    let out = cx.clients.run("ec2:DescribeInstances", || req.clone().send()).await?;
     Ok(out.reservations().iter().any(|r| !r.instances().is_empty()))
 }
 
@@ -119,7 +107,7 @@ mod tests {
     }
 
     /// A launch on `ip` refused `fails` times; the result and the number of attempts.
-    async fn launch(cx: &Ctx, ip: &str, fails: u32) -> (Result<u32, ProviderError>, u32) {
+    async fn launch(cx: &Ctx, ip: &str, fails: u32) -> (Result<u32>, u32) {
         let attempts = AtomicU32::new(0);
         let r = run_instances(cx, Some(ip), || {
             let k = attempts.fetch_add(1, Ordering::SeqCst);
