@@ -172,11 +172,13 @@ fn sixteen_concurrent_applies_one_winner(extra: &str, table: Option<&str>) {
         "exactly one winner expected:\n{}",
         runs.iter().map(|r| r.dump()).collect::<Vec<_>>().join("\n")
     );
+    // On failure, every run's output: which one held the lock when matters.
+    let all = || runs.iter().map(|r| r.dump()).collect::<Vec<_>>().join("\n");
     let mut holders = std::collections::BTreeSet::new();
     for r in runs.iter().filter(|r| r.code != Some(0)) {
-        r.assert_code(1);
-        assert!(r.stderr.contains("is locked by"), "{}", r.dump());
-        assert!(!r.stderr.contains("stale"), "a live holder: {}", r.dump());
+        assert_eq!(r.code, Some(1), "{}", all());
+        assert!(r.stderr.contains("is locked by"), "refused for another reason:\n{}", all());
+        assert!(!r.stderr.contains("stale"), "a live holder called stale:\n{}", all());
         holders.insert(lock_id_in(&r.stderr).expect("lock id in the message"));
     }
     assert_eq!(holders.len(), 1, "all losers name one holder: {holders:?}");

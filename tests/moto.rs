@@ -26,7 +26,7 @@ impl Drop for Moto {
 fn moto_server() -> PathBuf {
     let p = std::env::var_os("SLIPWAY_MOTO_SERVER").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/moto-venv/bin/moto_server")
+            .join(".cache/moto-venv/bin/slipway-moto-server")
     });
     assert!(
         p.exists(),

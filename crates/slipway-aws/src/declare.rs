@@ -128,10 +128,12 @@ impl<S, B> Clone for Field<S, B> {
     }
 }
 
-/// The trait items every type spells alike: `name`, `description`, and `fields`, the erased
-/// form of the declaration `shape` (used inside `impl ResourceType`).
+/// The trait items every type spells alike, as one declaration (used inside `impl
+/// ResourceType`): `name`, `description`, and `fields`, the erased form of the declaration
+/// `shape`; then, where they differ from the defaults (EC2 tags, found again by them), the
+/// type's [`TagApi`] and its [`Identity`].
 macro_rules! declared {
-    ($name:literal, $description:literal, $shape:expr) => {
+    ($name:literal, $description:literal, $shape:expr $(,)?) => {
         fn name(&self) -> &'static str {
             $name
         }
@@ -140,6 +142,18 @@ macro_rules! declared {
         }
         fn fields(&self) -> Vec<$crate::declare::Field> {
             $crate::declare::erase(&$shape)
+        }
+    };
+    ($name:literal, $description:literal, $shape:expr, $tags:expr $(,)?) => {
+        $crate::declare::declared!($name, $description, $shape);
+        fn tag_api(&self) -> $crate::declare::TagApi {
+            $tags
+        }
+    };
+    ($name:literal, $description:literal, $shape:expr, $tags:expr, $identity:expr $(,)?) => {
+        $crate::declare::declared!($name, $description, $shape, $tags);
+        fn identity(&self) -> $crate::declare::Identity {
+            $identity
         }
     };
 }

@@ -20,8 +20,9 @@ use super::declare::{
     Field, Identity, TagApi, build, create_call, declared, delete_call, observed, updater, wait_for,
 };
 use super::resource::{
-    Create, Ctx, Observed, Query, ResourceType, Result, changed, distinct_attr, ec2_filters,
-    ec2_observed, ec2_tag_spec, flag, gone_ok, int, int_attr, str_attr, take_listed, text, vnum,
+    Create, Ctx, Observed, Query, ResourceType, Result, changed, distinct_attr, ec2_arn,
+    ec2_filters, ec2_observed, ec2_tag_spec, flag, gone_ok, int, int_attr, str_attr, take_listed,
+    text, vnum,
 };
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
@@ -76,10 +77,9 @@ impl EbsVolume {
             F::attr("snapshot_id", A::optional(Type::String).force_new())
                 .read_str(AwsVolume::snapshot_id)
                 .write(|b, v| b.set_snapshot_id(text(v))),
-            F::attr("arn", A::computed(Type::String)).read_cx(|cx, v| {
-                let id = v.volume_id().unwrap_or("");
-                Value::string(format!("arn:aws:ec2:{}::volume/{id}", cx.clients.region))
-            }),
+            // A volume's shape names no owner.
+            F::attr("arn", A::computed(Type::String))
+                .read_cx(|cx, v| ec2_arn(cx, None, "volume", v.volume_id())),
         ]
     }
 
@@ -170,13 +170,13 @@ impl VolumeAttachment {
 
 #[async_trait::async_trait]
 impl ResourceType for VolumeAttachment {
-    declared!("aws_volume_attachment", "Attaches an EBS volume to an instance.", Self::shape());
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
-        Identity::Derived(|v| Some(Self::attachment_id(v)))
-    }
+    declared!(
+        "aws_volume_attachment",
+        "Attaches an EBS volume to an instance.",
+        Self::shape(),
+        TagApi::None,
+        Identity::Derived(|v| Some(Self::attachment_id(v))),
+    );
     /// One DescribeVolumes for all attachments' volumes.
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let ids = distinct_attr(priors, "volume_id");

@@ -29,7 +29,7 @@ use aws_sdk_ec2::types::{
 use super::client::to_provider_error;
 use super::declare::{Field, build, create_call, declared, delete_call, updater, wait_for};
 use super::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, ec2_filters, ec2_observed,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, ec2_arn, ec2_filters, ec2_observed,
     ec2_tag_spec, ec2_tags, normalize_set, str_attr, strs_attr, text, texts, vset, vstr,
 };
 use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
@@ -42,11 +42,6 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
 
 fn strings() -> Type {
     Type::List(Box::new(Type::String))
-}
-
-/// A list of ids as a create request takes it: an empty list is not sent at all.
-fn some_texts(v: &Value) -> Option<Vec<String>> {
-    texts(v).filter(|l| !l.is_empty())
 }
 
 /// Whether tags match `q` (for APIs whose tag filters the emulator ignores; AWS applies them
@@ -313,26 +308,23 @@ impl VpcEndpoint {
             F::attr("route_table_ids", ids())
                 .by(modify)
                 .read(|e| vset(e.route_table_ids().to_vec()))
-                .write(|b, v| b.set_route_table_ids(some_texts(v))),
+                .write(|b, v| b.set_route_table_ids(texts(v))),
             F::attr("subnet_ids", ids())
                 .by(modify)
                 .read(|e| vset(e.subnet_ids().to_vec()))
-                .write(|b, v| b.set_subnet_ids(some_texts(v))),
+                .write(|b, v| b.set_subnet_ids(texts(v))),
             F::attr("security_group_ids", A::optional_computed(strings()))
                 .by(modify)
                 .read(|e| vset(e.groups().iter().filter_map(|g| g.group_id()).map(str::to_string)))
-                .write(|b, v| b.set_security_group_ids(some_texts(v))),
+                .write(|b, v| b.set_security_group_ids(texts(v))),
             F::attr("policy", A::optional_computed(Type::String).describe("Default: full access"))
                 .by(modify)
                 .read(|e| vstr(e.policy_document().map(super::iam::canonical_json).as_deref()))
                 .write(|b, v| b.set_policy_document(text(v))),
             F::attr("state", A::computed(Type::String)).read(|e| Value::string(state_of(e))),
             F::computed("owner_id", AwsEndpoint::owner_id),
-            F::attr("arn", A::computed(Type::String)).read_cx(|cx, e| {
-                let (region, owner) = (&cx.clients.region, e.owner_id().unwrap_or(""));
-                let id = e.vpc_endpoint_id().unwrap_or("");
-                Value::string(format!("arn:aws:ec2:{region}:{owner}:vpc-endpoint/{id}"))
-            }),
+            F::attr("arn", A::computed(Type::String))
+                .read_cx(|cx, e| ec2_arn(cx, e.owner_id(), "vpc-endpoint", e.vpc_endpoint_id())),
         ]
     }
 

@@ -34,7 +34,7 @@ use super::declare::{
 };
 use super::private_ip;
 use super::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, block_attr, changed,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, block_attr, changed, ec2_arn,
     ec2_filters, ec2_observed, ec2_tag_spec, int_attr, normalize_set, str_attr, strs_attr, text,
     texts, vnum, vset,
 };
@@ -82,7 +82,7 @@ impl Instance {
                     let groups = l.instance.security_groups().iter().filter_map(|g| g.group_id());
                     vset(groups.map(Into::into))
                 })
-                .write(|b, v| b.set_security_group_ids(texts(v).filter(|g| !g.is_empty()))),
+                .write(|b, v| b.set_security_group_ids(texts(v))),
             // Not reported by DescribeInstances (see the module comment).
             F::attr("user_data", string())
                 .write(|b, v| b.set_user_data(text(v).map(|u| B64.encode(u)))),
@@ -94,9 +94,7 @@ impl Instance {
                 .read_str(|l| l.instance.key_name())
                 .write(|b, v| b.set_key_name(text(v))),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, l| {
-                let (owner, id) =
-                    (l.owner.as_deref().unwrap_or(""), l.instance.instance_id().unwrap_or(""));
-                Value::string(format!("arn:aws:ec2:{}:{owner}:instance/{id}", cx.clients.region))
+                ec2_arn(cx, l.owner.as_deref(), "instance", l.instance.instance_id())
             }),
             F::computed("public_ip", |l| l.instance.public_ip_address()),
             F::computed("private_dns", |l| l.instance.private_dns_name()),

@@ -229,13 +229,13 @@ impl Role {
 
 #[async_trait::async_trait]
 impl ResourceType for Role {
-    declared!("aws_iam_role", "An IAM role (e.g. a node's instance role).", Role::shape());
-    fn tag_api(&self) -> TagApi {
-        TagApi::IamRole
-    }
-    fn identity(&self) -> Identity {
-        Identity::UniqueKey
-    }
+    declared!(
+        "aws_iam_role",
+        "An IAM role (e.g. a node's instance role).",
+        Role::shape(),
+        TagApi::IamRole,
+        Identity::UniqueKey,
+    );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "assume_role_policy");
     }
@@ -320,16 +320,16 @@ impl RolePolicy {
 
 #[async_trait::async_trait]
 impl ResourceType for RolePolicy {
-    declared!("aws_iam_role_policy", "An inline policy of a role.", RolePolicy::shape());
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
+    declared!(
+        "aws_iam_role_policy",
+        "An inline policy of a role.",
+        RolePolicy::shape(),
+        TagApi::None,
         // The policy the role already has under this name (its id is derived from both). For
         // creates, adopting it and updating is the same PutRolePolicy as creating again; for
         // `state recover` it is how the policy is found at all.
-        Identity::Derived(RolePolicy::id_of)
-    }
+        Identity::Derived(RolePolicy::id_of),
+    );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
     }
@@ -410,14 +410,10 @@ impl ResourceType for InstanceProfile {
     declared!(
         "aws_iam_instance_profile",
         "An instance profile carrying one role.",
-        InstanceProfile::shape()
+        InstanceProfile::shape(),
+        TagApi::IamInstanceProfile,
+        Identity::UniqueKey,
     );
-    fn tag_api(&self) -> TagApi {
-        TagApi::IamInstanceProfile
-    }
-    fn identity(&self) -> Identity {
-        Identity::UniqueKey
-    }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let Query::Ids(ids) = q else {
             return Ok(Vec::new());

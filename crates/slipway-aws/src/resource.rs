@@ -707,6 +707,13 @@ pub fn ec2_observed<S, B>(
     declare::observed(cx, fields, s, id, Some(ec2_tags(tags)))
 }
 
+/// The ARN of EC2 object `id` of `kind` (`vpc`, `instance`, …) owned by account `owner`, for
+/// objects whose shape carries no ARN of its own.
+pub fn ec2_arn(cx: &Ctx, owner: Option<&str>, kind: &str, id: Option<&str>) -> Value {
+    let (owner, id) = (owner.unwrap_or(""), id.unwrap_or(""));
+    Value::string(format!("arn:aws:ec2:{}:{owner}:{kind}/{id}", cx.clients.region))
+}
+
 pub fn ec2_tags(tags: &[Tag]) -> Tags {
     tags.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))

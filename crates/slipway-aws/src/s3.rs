@@ -71,13 +71,13 @@ impl Bucket {
 
 #[async_trait::async_trait]
 impl ResourceType for Bucket {
-    declared!("aws_s3_bucket", "An S3 bucket (e.g. per-node key bundles).", Bucket::shape());
-    fn tag_api(&self) -> TagApi {
-        TagApi::S3Bucket
-    }
-    fn identity(&self) -> Identity {
-        Identity::UniqueKey
-    }
+    declared!(
+        "aws_s3_bucket",
+        "An S3 bucket (e.g. per-node key bundles).",
+        Bucket::shape(),
+        TagApi::S3Bucket,
+        Identity::UniqueKey,
+    );
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         observe_ids_with(priors, |ids| async move {
             let req = cx.clients.s3.list_buckets();
@@ -208,15 +208,11 @@ impl ResourceType for Object {
     declared!(
         "aws_s3_object",
         "An S3 object with inline content (sensitive when the value is).",
-        Object::shape()
-    );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
+        Object::shape(),
+        TagApi::None,
         // PutObject replaces whatever is there.
-        Identity::Overwrite
-    }
+        Identity::Overwrite,
+    );
     fn normalize(&self, a: &mut Attrs) {
         if let Some(c) = a.get("content").cloned()
             && let Some(s) = c.as_str()

@@ -114,14 +114,14 @@ impl BucketPolicy {
 
 #[async_trait::async_trait]
 impl ResourceType for BucketPolicy {
-    declared!("aws_s3_bucket_policy", "A bucket's resource policy.", BucketPolicy::shape());
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
+    declared!(
+        "aws_s3_bucket_policy",
+        "A bucket's resource policy.",
+        BucketPolicy::shape(),
+        TagApi::None,
         // Put* replaces whatever configuration the bucket has.
-        Identity::Overwrite
-    }
+        Identity::Overwrite,
+    );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
     }
@@ -246,15 +246,11 @@ impl ResourceType for BucketLifecycle {
     declared!(
         "aws_s3_bucket_lifecycle_configuration",
         "A bucket's lifecycle rules (authoritative): expiration by key prefix.",
-        BucketLifecycle::shape()
-    );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
+        BucketLifecycle::shape(),
+        TagApi::None,
         // Put* replaces whatever configuration the bucket has.
-        Identity::Overwrite
-    }
+        Identity::Overwrite,
+    );
     fn normalize(&self, a: &mut Attrs) {
         // The canonical shape: rules as the refresh builds them (numbers as numbers).
         if let Some(r) = a.get("rule")

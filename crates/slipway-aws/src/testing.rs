@@ -1,7 +1,8 @@
 //! Test harness: a real moto server per test, and a provider configured against it.
 //!
-//! The server is found via `SLIPWAY_MOTO_SERVER`, `$HOME/.cache/moto-venv/bin/moto_server`, or
-//! `PATH`. When it is missing the test **fails** with install instructions: an AWS provider
+//! The server (`scripts/install-moto` installs it: moto_server with conditional writes made
+//! atomic, as on AWS) is found via `SLIPWAY_MOTO_SERVER`,
+//! `$HOME/.cache/moto-venv/bin/slipway-moto-server`, or `PATH`. When it is missing the test **fails** with install instructions: an AWS provider
 //! whose tests silently skip is untested. Each test gets its own server on a free port (no
 //! shared state between tests), killed on drop. Validation that moto leaves off by default
 //! (AMI ids, instance types, key pairs) is switched on, so bad input fails as on AWS.
@@ -21,9 +22,9 @@ use crate::addr::ResourceInstanceAddr;
 use crate::provider::{CreateRequest, Provider, ProviderContext, ProviderError, ReadRequest};
 use crate::value::Value;
 
-pub const INSTALL_HINT: &str = "moto_server not found. Install it with:\n  \
-    python3 -m venv $HOME/.cache/moto-venv && $HOME/.cache/moto-venv/bin/pip install 'moto[server]==5.2.5'\n\
-    or point SLIPWAY_MOTO_SERVER at a moto_server binary";
+pub const INSTALL_HINT: &str = "slipway-moto-server not found. Install it with:\n  \
+    scripts/install-moto\n\
+    or point SLIPWAY_MOTO_SERVER at the path it prints";
 
 /// An AMI id moto knows (Amazon Linux 2023, from moto's bundled list).
 pub const AMI: &str = "ami-0d27e0fb3bac4d724";
@@ -33,14 +34,14 @@ fn find_moto() -> PathBuf {
         return PathBuf::from(p);
     }
     if let Some(home) = std::env::var_os("HOME") {
-        let p = PathBuf::from(home).join(".cache/moto-venv/bin/moto_server");
+        let p = PathBuf::from(home).join(".cache/moto-venv/bin/slipway-moto-server");
         if p.exists() {
             return p;
         }
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
-            let p = dir.join("moto_server");
+            let p = dir.join("slipway-moto-server");
             if p.exists() {
                 return p;
             }

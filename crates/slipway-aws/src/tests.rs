@@ -134,8 +134,9 @@ fn a_create_request_is_built_from_the_declared_writers() {
         ["cidr=Some(\"10.0.0.0/16\")", "zones=Some([\"a\", \"b\"])", "name=None"],
         "every writer runs once, in order, with the planned value; an empty string is unset"
     );
-    // An attribute the plan leaves out is written as unset, not skipped.
-    let sparse = obj(&[("cidr", s("10.1.0.0/16"))]);
+    // An attribute the plan leaves out is written as unset, not skipped; an empty list is
+    // left out of the request like a null one.
+    let sparse = obj(&[("cidr", s("10.1.0.0/16")), ("zones", list(&[]))]);
     assert_eq!(
         build(&fields, Vec::new(), &sparse),
         ["cidr=Some(\"10.1.0.0/16\")", "zones=None", "name=None"]

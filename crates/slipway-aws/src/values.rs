@@ -58,9 +58,11 @@ pub fn text(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// A list of known strings, as a writer takes it (null: None).
+/// A list of known strings, as a writer takes it. Null and an empty list are None: the request
+/// leaves the list out (to AWS the same as empty, and some APIs refuse an empty one).
 pub fn texts(v: &Value) -> Option<Vec<String>> {
-    v.as_list().map(|l| l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+    let l = v.as_list()?.iter().filter_map(|x| x.as_str().map(str::to_string));
+    Some(l.collect::<Vec<_>>()).filter(|l| !l.is_empty())
 }
 
 /// A known boolean, as a writer takes it.

@@ -23,8 +23,7 @@
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
 
-use crate::resource::{Ctx, ResourceType};
-use crate::value::Value;
+use crate::resource::ResourceType;
 
 mod route_table;
 mod security_group;
@@ -45,10 +44,6 @@ pub fn types() -> Vec<Box<dyn ResourceType>> {
         Box::new(SecurityGroup),
         Box::new(SecurityGroupRule),
     ]
-}
-
-fn arn(cx: &Ctx, owner: Option<&str>, kind: &str, id: &str) -> Value {
-    Value::string(format!("arn:aws:ec2:{}:{}:{kind}/{id}", cx.clients.region, owner.unwrap_or("")))
 }
 
 fn set_bool(v: bool) -> AttributeBooleanValue {

@@ -14,14 +14,13 @@ use aws_sdk_ec2::types::{
     ResourceType as Rt, Route, RouteTable as AwsRouteTable, RouteTableAssociation as AwsAssociation,
 };
 
-use super::arn;
 use crate::declare::{
     Field, Identity, TagApi, build, create_call, declared, delete_call, observed, updater,
 };
 use crate::provider::{AttributeSchema as A, BlockNesting, Schema};
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, blocks_attr, ec2_filters,
-    ec2_observed, ec2_tag_spec, str_attr, take_listed, text, vstr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, blocks_attr, ec2_arn,
+    ec2_filters, ec2_observed, ec2_tag_spec, str_attr, take_listed, text, vstr,
 };
 use crate::value::{Type, Value};
 
@@ -76,9 +75,8 @@ impl RouteTable {
             F::attr("vpc_id", A::required(Type::String).force_new())
                 .read_str(AwsRouteTable::vpc_id)
                 .write(|b, v| b.set_vpc_id(text(v))),
-            F::attr("arn", A::computed(Type::String)).read_cx(|cx, t| {
-                arn(cx, t.owner_id(), "route-table", t.route_table_id().unwrap_or(""))
-            }),
+            F::attr("arn", A::computed(Type::String))
+                .read_cx(|cx, t| ec2_arn(cx, t.owner_id(), "route-table", t.route_table_id())),
             F::computed("owner_id", AwsRouteTable::owner_id),
             F::block("route", BlockNesting::List, route_schema())
                 .by(updater!("ec2:CreateRoute", RouteTable::update_routes))
@@ -218,14 +216,10 @@ impl ResourceType for RouteTableAssociation {
     declared!(
         "aws_route_table_association",
         "Associates a subnet with a route table.",
-        RouteTableAssociation::shape()
+        RouteTableAssociation::shape(),
+        TagApi::None,
+        Identity::UniqueKey,
     );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
-        Identity::UniqueKey
-    }
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         // Associations carry no tags: they are read by id (adoption goes through
         // `find_existing`). In a refresh of the route tables too, those of the stack's tables

@@ -10,7 +10,6 @@
 use aws_sdk_ec2::operation::create_security_group::builders::CreateSecurityGroupFluentBuilder as NewGroup;
 use aws_sdk_ec2::types::{ResourceType as Rt, SecurityGroup as AwsGroup};
 
-use super::arn;
 use super::sg_rules::{
     Atom, Direction, Source, atoms_of_config, atoms_of_permissions, atoms_of_state, authorize,
     canonical_rule_list, norm_protocol, revoke, rule_schema, security_groups, sync_rules,
@@ -18,7 +17,7 @@ use super::sg_rules::{
 use crate::declare::{Field, Identity, TagApi, build, create_call, declared, delete_call, updater};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, blocks_attr, distinct_attr,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, blocks_attr, distinct_attr, ec2_arn,
     ec2_observed, ec2_tag_spec, normalize_set, str_attr, take_listed, text,
 };
 use crate::tags::NAME_TAG;
@@ -51,7 +50,7 @@ impl SecurityGroup {
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
                 match g.security_group_arn() {
                     Some(a) => Value::string(a),
-                    None => arn(cx, g.owner_id(), "security-group", g.group_id().unwrap_or("")),
+                    None => ec2_arn(cx, g.owner_id(), "security-group", g.group_id()),
                 }
             }),
             F::computed("owner_id", AwsGroup::owner_id),
@@ -203,14 +202,10 @@ impl ResourceType for SecurityGroupRule {
     declared!(
         "aws_security_group_rule",
         "One ingress or egress rule of a security group.",
-        SecurityGroupRule::shape()
+        SecurityGroupRule::shape(),
+        TagApi::None,
+        Identity::Derived(|v| Some(Self::rule_id(v))),
     );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
-        Identity::Derived(|v| Some(Self::rule_id(v)))
-    }
     fn normalize(&self, a: &mut Attrs) {
         if let Some(p) = a.get("protocol").and_then(|p| p.as_str().map(norm_protocol)) {
             a.insert("protocol".into(), Value::string(p));

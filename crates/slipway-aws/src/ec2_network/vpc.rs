@@ -13,12 +13,12 @@ use aws_sdk_ec2::types::{
     InternetGateway as AwsIgw, ResourceType as Rt, Subnet as AwsSubnet, Vpc as AwsVpc,
 };
 
-use super::{arn, set_bool};
+use super::set_bool;
 use crate::declare::{Field, build, create_call, declared, delete_call, updater};
 use crate::provider::AttributeSchema as A;
 use crate::resource::{
-    Create, Ctx, Observed, Query, ResourceType, Result, bool_change, changed, ec2_tag_spec,
-    str_attr, text,
+    Create, Ctx, Observed, Query, ResourceType, Result, bool_change, changed, ec2_arn,
+    ec2_tag_spec, str_attr, text,
 };
 use crate::value::{Type, Value};
 
@@ -48,7 +48,7 @@ impl Vpc {
             )
             .by(dns),
             F::attr("arn", A::computed(Type::String))
-                .read_cx(|cx, v| arn(cx, v.owner_id(), "vpc", v.vpc_id().unwrap_or(""))),
+                .read_cx(|cx, v| ec2_arn(cx, v.owner_id(), "vpc", v.vpc_id())),
             F::computed("owner_id", AwsVpc::owner_id),
             F::computed("dhcp_options_id", AwsVpc::dhcp_options_id),
         ]
@@ -124,7 +124,7 @@ impl Subnet {
             F::computed("availability_zone_id", AwsSubnet::availability_zone_id),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, s| match s.subnet_arn() {
                 Some(a) => Value::string(a),
-                None => arn(cx, s.owner_id(), "subnet", s.subnet_id().unwrap_or("")),
+                None => ec2_arn(cx, s.owner_id(), "subnet", s.subnet_id()),
             }),
             F::computed("owner_id", AwsSubnet::owner_id),
         ]
@@ -187,7 +187,7 @@ impl InternetGateway {
                 .by(reattach)
                 .read_str(|g| g.attachments().iter().find_map(|a| a.vpc_id())),
             F::attr("arn", A::computed(Type::String)).read_cx(|cx, g| {
-                arn(cx, g.owner_id(), "internet-gateway", g.internet_gateway_id().unwrap_or(""))
+                ec2_arn(cx, g.owner_id(), "internet-gateway", g.internet_gateway_id())
             }),
             F::computed("owner_id", AwsIgw::owner_id),
         ]

@@ -104,14 +104,10 @@ impl ResourceType for Listener {
     declared!(
         "aws_lb_listener",
         "A listener forwarding a port of a load balancer to a target group.",
-        Listener::shape()
+        Listener::shape(),
+        TagApi::None,
+        Identity::UniqueKey,
     );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
-        Identity::UniqueKey
-    }
     fn normalize(&self, a: &mut Attrs) {
         if let Some(Value::List(actions)) = a.get("default_action") {
             let get = |x: &Value, k| x.get_attr(k).unwrap_or(Value::Null);

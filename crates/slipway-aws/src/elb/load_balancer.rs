@@ -52,7 +52,12 @@ impl LoadBalancer {
 
 #[async_trait::async_trait]
 impl ResourceType for LoadBalancer {
-    declared!("aws_lb", "A network load balancer (the apiserver endpoint).", LoadBalancer::shape());
+    declared!(
+        "aws_lb",
+        "A network load balancer (the apiserver endpoint).",
+        LoadBalancer::shape(),
+        TagApi::Elbv2,
+    );
     fn normalize(&self, a: &mut Attrs) {
         normalize_set(a, "subnets");
     }
@@ -97,9 +102,6 @@ impl ResourceType for LoadBalancer {
             }
         })
         .await
-    }
-    fn tag_api(&self) -> TagApi {
-        TagApi::Elbv2
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let req = cx.clients.elb.delete_load_balancer().load_balancer_arn(id);

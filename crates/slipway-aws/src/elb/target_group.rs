@@ -121,7 +121,8 @@ impl ResourceType for TargetGroup {
     declared!(
         "aws_lb_target_group",
         "A target group (TCP) with its health check.",
-        TargetGroup::shape()
+        TargetGroup::shape(),
+        TagApi::Elbv2,
     );
     fn normalize(&self, a: &mut Attrs) {
         health_check_defaults(a);
@@ -146,9 +147,6 @@ impl ResourceType for TargetGroup {
             |o| o.target_groups().first()?.target_group_arn(),
         );
         id.await
-    }
-    fn tag_api(&self) -> TagApi {
-        TagApi::Elbv2
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let req = cx.clients.elb.delete_target_group().target_group_arn(id);
@@ -194,14 +192,10 @@ impl ResourceType for TargetGroupAttachment {
     declared!(
         "aws_lb_target_group_attachment",
         "Registers an instance with a target group.",
-        TargetGroupAttachment::shape()
+        TargetGroupAttachment::shape(),
+        TagApi::None,
+        Identity::Derived(|v| Some(Self::attachment_id(v))),
     );
-    fn tag_api(&self) -> TagApi {
-        TagApi::None
-    }
-    fn identity(&self) -> Identity {
-        Identity::Derived(|v| Some(Self::attachment_id(v)))
-    }
     /// One DescribeTargetHealth per target group (not per attachment).
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         let api = "elbv2:DescribeTargetHealth";
