@@ -2,17 +2,20 @@
 //!
 //! A type lists each field once ([`Field`]): name, value type, required/optional/computed,
 //! default (all in its [`AttributeSchema`]), how a change to it is applied ([`Change`]):
-//! force-new, or a named [`Updater`] — the narrow API call that changes it in place — and how
-//! it is read from the SDK's shape of an object ([`Read`]). The published schema
-//! ([`schema_of`]), the planned object's defaults ([`fill_defaults`]), the plan's force-new
-//! decision (through the schema), the read mapping ([`observed`]) and the update dispatch
-//! ([`run_updaters`]) all come from that list. A type names its shape once
-//! (`type F = Field<aws_sdk_ec2::types::Vpc>;`), so every reader is checked against the SDK
-//! type by the compiler; the provider table publishes the fields without readers ([`erase`]).
+//! force-new, or a named [`Updater`] — the narrow API call that changes it in place —, how
+//! it is read from the SDK's shape of an object ([`Read`]) and how the create request carries
+//! it ([`Field::write`]). The published schema ([`schema_of`]), the planned object's defaults
+//! ([`fill_defaults`]), the plan's force-new decision (through the schema), the read mapping
+//! ([`observed`]), the create request ([`build`]) and the update dispatch ([`run_updaters`])
+//! all come from that list. A type names its shape and its create request once
+//! (`type F = Field<aws_sdk_ec2::types::Vpc, CreateVpcFluentBuilder>;`), so every reader and
+//! writer is checked against the SDK types by the compiler; the provider table publishes the
+//! fields without them ([`erase`]).
 //!
 //! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
-//! again is one of four rules ([`Identity`]); deletes that AWS refuses while a dependency is
-//! released are retried by one loop ([`delete_call`]).
+//! again is one of four rules ([`Identity`]); `declared!` states a type's name, description,
+//! fields, tag API and identity in one place. A create is one call ([`create_call`]); deletes
+//! that AWS refuses while a dependency is released are retried by one loop ([`delete_call`]).
 //!
 //! **Invariants:** every settable field of every type is force-new or has an updater (tested
 //! over the whole table in `tests.rs`, and each type's create, no-op plan, in-place change,
