@@ -5,6 +5,19 @@
 
 use super::*;
 
+/// A DynamoDB conditional write's outcome: Ok(true) when it was written, Ok(false) when its
+/// condition did not hold (the lock is someone else's, or gone); any other failure.
+fn conditional<T, E>(r: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, Failure>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(failure(&e)),
+    }
+}
+
 impl Inner {
     pub(super) fn ddb_key(&self) -> String {
         format!("{}/{}", self.cfg.bucket, self.cfg.key)
@@ -87,16 +100,7 @@ impl Inner {
                     .condition_expression("attribute_not_exists(LockID)")
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(true),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(self.remote("lock", failure(&e).message)),
-                }
+                conditional(r).map_err(|f| self.remote("lock", f.message))
             }
         }
     }
@@ -140,16 +144,7 @@ impl Inner {
                     .expression_attribute_values(":id", S(info.id.clone()))
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(true),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(self.remote("refresh lock", failure(&e).message)),
-                }
+                conditional(r).map_err(|f| self.remote("refresh lock", f.message))
             }
         }
     }
@@ -169,15 +164,10 @@ impl Inner {
                     .expression_attribute_values(":id", S(id.to_string()))
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                    {
-                        Err(self.lock_mismatch(id).await)
-                    }
-                    Err(e) => Err(self.remote("unlock", failure(&e).message)),
+                match conditional(r) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(self.lock_mismatch(id).await),
+                    Err(f) => Err(self.remote("unlock", f.message)),
                 }
             }
         }
