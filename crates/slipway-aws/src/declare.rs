@@ -13,9 +13,11 @@
 //! fields without them ([`erase`]).
 //!
 //! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
-//! again is one of four rules ([`Identity`]); `declared!` states a type's name, description,
+//! again is one of four rules ([`Identity`]); a default name is derived by one of three
+//! rules ([`Naming`]); `declared!` states a type's name, description,
 //! fields, tag API and identity in one place. A create is one call ([`create_call`]); deletes
-//! that AWS refuses while a dependency is released are retried by one loop ([`delete_call`]).
+//! that AWS refuses while a dependency is released are retried by one loop ([`delete_call`],
+//! [`remove_call`]); a wait for a state is a [`Goal`] ([`wait_status`]).
 //!
 //! **Invariants:** every settable field of every type is force-new or has an updater (tested
 //! over the whole table in `tests.rs`, and each type's create, no-op plan, in-place change,
@@ -33,8 +35,8 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
-use super::resource::{Attrs, Ctx, Observed, gone_ok, vstr};
-use super::tags::Tags;
+use super::resource::{Attrs, Create, Ctx, Observed, gone_ok, str_attr, vstr};
+use super::tags::{NAME_TAG, Tags};
 use crate::provider::{AttributeSchema, BlockNesting, ProviderError, Schema};
 use crate::value::Value;
 
@@ -550,6 +552,54 @@ pub async fn put_s3_bucket_tags(cx: &Ctx, bucket: &str, tags: &Tags) -> Result<(
     Ok(())
 }
 
+/// The default name of an object whose configuration sets none: its Name tag, cut to what the
+/// API accepts, and a suffix from the client token. The token is the same for every attempt of
+/// one create and new for a replacement, so a retried create asks for the same name and a
+/// replacement, which lives beside its predecessor for a while, does not collide with it.
+#[derive(Clone, Copy, Debug)]
+pub enum Naming {
+    /// ELBv2 (unique per account and region, at most 32 characters): letters and digits, any
+    /// other character as `-`, at most 23 of them, then 8 hex digits of the token's SHA-256.
+    Elb,
+    /// IAM (unique per account, at most 64): letters, digits and `+=,.@_-`, others left out,
+    /// at most 50, then 8 hex digits of the token's SHA-256.
+    Iam,
+    /// EC2 security groups (unique per VPC): the Name tag as it is, then the token's first 8
+    /// letters or digits.
+    SecurityGroup,
+}
+
+impl Naming {
+    /// The planned `name`, else the derived default.
+    pub fn name(self, c: &Create<'_>) -> String {
+        str_attr(c.planned, "name").unwrap_or_else(|| self.derive(c.tags, c.token))
+    }
+
+    pub fn derive(self, tags: &Tags, token: &str) -> String {
+        use sha2::Digest;
+        let tag = tags.get(NAME_TAG).map(String::as_str);
+        let hash = || hex::encode(sha2::Sha256::digest(token.as_bytes()))[..8].to_string();
+        match self {
+            Naming::Elb => {
+                let dash = |c: char| if c.is_ascii_alphanumeric() { c } else { '-' };
+                let base: String = tag.unwrap_or("slipway").chars().map(dash).take(23).collect();
+                let base = Some(base.trim_matches('-')).filter(|b| !b.is_empty());
+                format!("{}-{}", base.unwrap_or("slipway"), hash())
+            }
+            Naming::Iam => {
+                let ok = |c: &char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c);
+                let base: String = tag.unwrap_or("slipway").chars().filter(ok).take(50).collect();
+                format!("{base}-{}", hash())
+            }
+            Naming::SecurityGroup => {
+                let suffix: String =
+                    token.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
+                format!("{}-{suffix}", tag.unwrap_or(""))
+            }
+        }
+    }
+}
+
 /// How the object an earlier attempt made (this run's, or an interrupted run's) is found
 /// again, so that a create never makes a second one.
 #[derive(Clone, Copy)]
@@ -581,6 +631,24 @@ where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    remove_call(cx, api, busy, &[], f).await
+}
+
+/// A [`delete_call`] for a removal that is not a delete (a detach, a deregistration), where
+/// AWS answers `done` codes ("Gateway.NotAttached", "InvalidTarget") when the goal is already
+/// reached: those count as success too.
+pub async fn remove_call<T, E, F, Fut>(
+    cx: &Ctx,
+    api: &str,
+    busy: Option<&str>,
+    done: &[&str],
+    f: F,
+) -> Result<(), ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let start = Instant::now();
     loop {
         match cx.clients.call(api, &f).await {
@@ -591,9 +659,64 @@ where
                 tracing::info!(api, code = %e.code, "dependency still in use; waiting before deleting again");
                 tokio::time::sleep(cx.clients.policy.poll_interval).await;
             }
+            Err(e) if done.contains(&e.code.as_str()) => return Ok(()),
             other => return gone_ok(api, other.map(|_| ())),
         }
     }
+}
+
+/// The id of an object AWS gives none (an attachment, a rule): `prefix-` and 16 hex digits of
+/// the SHA-256 of `parts` joined by `|`. Stable: state holds these ids.
+pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(parts.join("|").as_bytes());
+    format!("{prefix}-{}", &hex::encode(hash)[..16])
+}
+
+/// An object's state as AWS names it, with AWS's reason when it gives one; None when AWS lists
+/// the object no more.
+pub type Status = Option<(String, Option<String>)>;
+
+/// What a wait ends on: the states that reach its goal, and those the goal cannot be reached
+/// from. [`GONE`] stands for an object AWS lists no more.
+pub struct Goal {
+    /// The goal as messages name it ("available").
+    pub name: &'static str,
+    pub done: &'static [&'static str],
+    /// The wait fails at once in these, with AWS's reason.
+    pub fail: &'static [&'static str],
+}
+
+/// The state of an object AWS lists no more, in a [`Goal`].
+pub const GONE: &str = "gone";
+
+/// Polls `status` until the object reaches `goal`; `what` names it ("NAT gateway nat-1").
+/// A state in `goal.fail` ends the wait with AWS's reason; the ready timeout ends it too.
+pub async fn wait_status<F, Fut>(
+    cx: &Ctx,
+    what: &str,
+    goal: Goal,
+    status: F,
+) -> Result<(), ProviderError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Status, ProviderError>>,
+{
+    wait_for(cx, &format!("{what} to be {}", goal.name), || async {
+        let (state, why) = status().await?.unwrap_or_else(|| (GONE.to_string(), None));
+        if goal.done.contains(&state.as_str()) {
+            return Ok(Some(()));
+        }
+        if goal.fail.contains(&state.as_str()) {
+            let why = why.unwrap_or_else(|| "AWS gives no reason".into());
+            let goal = goal.name;
+            return Err(ProviderError::fatal(format!(
+                "{what} is {state} while waiting for it to be {goal}: {why}"
+            )));
+        }
+        Ok(None)
+    })
+    .await
 }
 
 /// Polls `check` until it returns Some, or the ready timeout passes.

@@ -14,17 +14,16 @@ use aws_sdk_ec2::operation::create_volume::builders::CreateVolumeFluentBuilder a
 use aws_sdk_ec2::types::{
     Filter, ResourceType as Rt, Volume as AwsVolume, VolumeAttachment as AwsAttachment, VolumeType,
 };
-use sha2::Digest;
 
 use super::declare::{
-    Field, Identity, TagApi, build, create_call, declared, delete_call, observed, updater, wait_for,
+    Field, GONE, Goal, Identity, TagApi, build, create_call, declared, delete_call, derived_id,
+    observed, remove_call, updater, wait_status,
 };
 use super::resource::{
-    Create, Ctx, Observed, Query, ResourceType, Result, changed, distinct_attr, ec2_arn,
-    ec2_filters, ec2_observed, ec2_tag_spec, flag, gone_ok, int, int_attr, str_attr, take_listed,
-    text, vnum,
+    Create, Ctx, Observed, Query, ResourceType, Result, changed, ec2_arn, ec2_filters,
+    ec2_observed, ec2_tag_spec, flag, int, int_attr, str_attr, text, vnum,
 };
-use crate::provider::{AttributeSchema as A, ProviderError};
+use crate::provider::AttributeSchema as A;
 use crate::value::{Type, Value};
 
 pub fn types() -> Vec<Box<dyn ResourceType>> {
@@ -51,6 +50,8 @@ impl EbsVolume {
         let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
         let size = A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)");
         let encrypted = A::optional(Type::Bool).force_new().default(Value::Bool(true));
+        let kind = A::optional(Type::String).default(Value::string("gp3"));
+        let kind = kind.one_of(&["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"]);
         vec![
             F::attr("availability_zone", A::required(Type::String).force_new())
                 .read_str(AwsVolume::availability_zone)
@@ -59,7 +60,7 @@ impl EbsVolume {
                 .by(modify)
                 .read(|v| vnum(v.size().map(i64::from)))
                 .write(|b, v| b.set_size(int(v))),
-            F::attr("type", A::optional(Type::String).default(Value::string("gp3")))
+            F::attr("type", kind)
                 .by(modify)
                 .read_str(|v| v.volume_type().map(VolumeType::as_str))
                 .write(|b, v| b.set_volume_type(text(v).map(|t| t.as_str().into()))),
@@ -120,17 +121,12 @@ impl ResourceType for EbsVolume {
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
         let req = &cx.clients.ec2.describe_volumes().volume_ids(id);
-        wait_for(cx, &format!("volume {id} to be available"), move || async move {
+        let status = || async {
             let out = cx.clients.run("ec2:DescribeVolumes", || req.clone().send()).await?;
-            match out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str()) {
-                Some("available") | Some("in-use") => Ok(Some(())),
-                Some("error") => {
-                    Err(ProviderError::fatal(format!("volume {id} is in state error")))
-                }
-                _ => Ok(None),
-            }
-        })
-        .await
+            Ok(out.volumes().first().and_then(|v| v.state()).map(|s| (s.as_str().into(), None)))
+        };
+        let goal = Goal { name: "available", done: &["available", "in-use"], fail: &["error"] };
+        wait_status(cx, &format!("volume {id}"), goal, status).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let req = cx.clients.ec2.delete_volume().volume_id(id);
@@ -141,8 +137,9 @@ impl ResourceType for EbsVolume {
 
 // ---------------------------------------------------------------------------------------------
 
-/// No AWS object of its own: it exists while the volume reports the attachment. The id is
-/// derived from (device, volume, instance) like Terraform's `vai-…`.
+/// No AWS object of its own: it exists while the volume reports the attachment (`attaching`
+/// counts, so it needs no readiness wait). The id is derived from (device, volume, instance)
+/// like Terraform's `vai-…`.
 pub struct VolumeAttachment;
 
 impl VolumeAttachment {
@@ -163,8 +160,7 @@ impl VolumeAttachment {
 
     fn attachment_id(v: &Value) -> String {
         let s = |k| str_attr(v, k).unwrap_or_default();
-        let key = format!("{}|{}|{}", s("device_name"), s("volume_id"), s("instance_id"));
-        format!("vai-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
+        derived_id("vai", &[&s("device_name"), &s("volume_id"), &s("instance_id")])
     }
 }
 
@@ -179,20 +175,8 @@ impl ResourceType for VolumeAttachment {
     );
     /// One DescribeVolumes for all attachments' volumes.
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        let ids = distinct_attr(priors, "volume_id");
-        if ids.is_empty() {
-            return Ok(priors.iter().map(|_| None).collect());
-        }
-        // In a refresh of the volumes too, attachments come from the volumes' own answer.
-        let (mut volumes, missing) = if cx.refreshing("aws_ebs_volume") {
-            let stack = self::volumes(cx, Query::Stack).await?;
-            take_listed(&stack, ids, |v| v.volume_id())
-        } else {
-            (Vec::new(), ids)
-        };
-        if !missing.is_empty() {
-            volumes.extend(self::volumes(cx, Query::Ids(&missing)).await?.iter().cloned());
-        }
+        let volumes =
+            parents_of!(cx, priors, "volume_id", "aws_ebs_volume", volumes, AwsVolume::volume_id);
         let shape = Self::shape();
         let live = |a: &AwsAttachment| {
             matches!(a.state().map(|s| s.as_str()), Some("attached" | "attaching"))
@@ -214,11 +198,6 @@ impl ResourceType for VolumeAttachment {
         cx.clients.run("ec2:AttachVolume", || req.clone().send()).await?;
         Ok(Self::attachment_id(c.planned))
     }
-    async fn wait_ready(&self, _cx: &Ctx, _id: &str) -> Result<()> {
-        // Waiting needs the volume and instance, not the synthetic id: see `delete` and the
-        // `attached` check in `observe` (an `attaching` volume counts as present).
-        Ok(())
-    }
     async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
         let ids = str_attr(prior, "volume_id").zip(str_attr(prior, "instance_id"));
         let Some((vol, inst)) = ids else { return Ok(()) };
@@ -226,19 +205,17 @@ impl ResourceType for VolumeAttachment {
         // InstanceId and Device always given: moto answers an HTML 500 without InstanceId.
         let req = ec2.detach_volume().volume_id(&vol).instance_id(&inst);
         let req = req.set_device(str_attr(prior, "device_name"));
-        match cx.clients.call("ec2:DetachVolume", || req.clone().send()).await.map(|_| ()) {
-            Err(e) if e.code == "IncorrectState" || e.code == "InvalidAttachment.NotFound" => {}
-            other => gone_ok("ec2:DetachVolume", other)?,
-        }
+        let detached = ["IncorrectState", "InvalidAttachment.NotFound"];
+        remove_call(cx, "ec2:DetachVolume", None, &detached, || req.clone().send()).await?;
         let filter = Filter::builder().name("volume-id").values(&vol).build();
         let req = &ec2.describe_volumes().filters(filter);
-        let inst = inst.as_str();
-        wait_for(cx, &format!("volume {vol} to detach from {inst}"), move || async move {
+        let status = || async {
             let out = cx.clients.run("ec2:DescribeVolumes", || req.clone().send()).await?;
             let mut listed = out.volumes().iter().flat_map(|v| v.attachments());
-            let state = listed.find(|a| a.instance_id() == Some(inst)).and_then(|a| a.state());
-            Ok(state.is_none().then_some(()))
-        })
-        .await
+            let a = listed.find(|a| a.instance_id() == Some(inst.as_str()));
+            Ok(a.and_then(|a| a.state()).map(|s| (s.as_str().to_string(), None)))
+        };
+        let goal = Goal { name: "detached", done: &[GONE, "detached"], fail: &[] };
+        wait_status(cx, &format!("volume {vol} on {inst}"), goal, status).await
     }
 }

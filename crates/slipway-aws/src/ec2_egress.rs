@@ -27,7 +27,9 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::to_provider_error;
-use super::declare::{Field, build, create_call, declared, delete_call, updater, wait_for};
+use super::declare::{
+    Field, GONE, Goal, Status, build, create_call, declared, delete_call, updater, wait_status,
+};
 use super::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, ec2_arn, ec2_filters, ec2_observed,
     ec2_tag_spec, ec2_tags, normalize_set, str_attr, strs_attr, text, texts, vset, vstr,
@@ -72,9 +74,15 @@ impl Eip {
     fn shape() -> Vec<Field<Address, NewEip>> {
         type F = Field<Address, NewEip>;
         vec![
-            F::attr("domain", A::optional(Type::String).force_new().default(Value::string("vpc")))
-                .read_str(|a| a.domain().map(DomainType::as_str))
-                .write(|b, v| b.set_domain(text(v).map(|d| d.as_str().into()))),
+            F::attr(
+                "domain",
+                A::optional(Type::String)
+                    .force_new()
+                    .default(Value::string("vpc"))
+                    .one_of(&["vpc", "standard"]),
+            )
+            .read_str(|a| a.domain().map(DomainType::as_str))
+            .write(|b, v| b.set_domain(text(v).map(|d| d.as_str().into()))),
             F::attr("public_ipv4_pool", A::optional_computed(Type::String).force_new())
                 .read_str(Address::public_ipv4_pool)
                 .write(|b, v| b.set_public_ipv4_pool(text(v))),
@@ -153,6 +161,8 @@ impl NatGateway {
         }
         let eip = "The Elastic IP's id; required for connectivity_type public";
         let public = Value::string("public");
+        let connectivity = A::optional(Type::String).force_new().default(public);
+        let connectivity = connectivity.one_of(&["public", "private"]);
         vec![
             F::attr("subnet_id", A::required(Type::String).force_new())
                 .read_str(AwsNat::subnet_id)
@@ -160,7 +170,7 @@ impl NatGateway {
             F::attr("allocation_id", A::optional(Type::String).force_new().describe(eip))
                 .read_str(|g| address(g)?.allocation_id())
                 .write(|b, v| b.set_allocation_id(text(v))),
-            F::attr("connectivity_type", A::optional(Type::String).force_new().default(public))
+            F::attr("connectivity_type", connectivity)
                 .read_str(|g| g.connectivity_type().map(ConnectivityType::as_str))
                 .write(|b, v| b.set_connectivity_type(text(v).map(|t| t.as_str().into()))),
             F::attr("private_ip", A::optional_computed(Type::String).force_new())
@@ -172,17 +182,14 @@ impl NatGateway {
         ]
     }
 
-    /// The gateway's state, and AWS's reason when it failed; None when AWS does not list it.
-    async fn state(cx: &Ctx, id: &str) -> Result<Option<(String, String)>> {
+    /// The gateway's state, with AWS's reason when it failed.
+    async fn status(cx: &Ctx, id: &str) -> Result<Status> {
         let filters = ec2_filters(cx, Query::Ids(&[id.to_string()]), "nat-gateway-id");
         let req = cx.clients.ec2.describe_nat_gateways().set_filter(Some(filters));
         let out = cx.clients.run("ec2:DescribeNatGateways", || req.clone().send()).await?;
         Ok(out.nat_gateways().first().map(|g| {
-            let why = format!(
-                "{}: {}",
-                g.failure_code().unwrap_or("no FailureCode"),
-                g.failure_message().unwrap_or("no FailureMessage")
-            );
+            let why =
+                g.failure_code().map(|c| format!("{c}: {}", g.failure_message().unwrap_or("")));
             (g.state().map_or("", |s| s.as_str()).to_string(), why)
         }))
     }
@@ -210,33 +217,19 @@ impl ResourceType for NatGateway {
     /// `pending` → `available`, usually a minute or two; `failed` ends the wait with AWS's
     /// reason (a subnet without a route to an internet gateway, an address in use, …).
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
-        let what = format!("NAT gateway {id} to be available");
-        wait_for(cx, &what, || async {
-            match Self::state(cx, id).await? {
-                Some((s, _)) if s == "available" => Ok(Some(())),
-                Some((s, why)) if s == "failed" => {
-                    Err(ProviderError::fatal(format!("NAT gateway {id} failed: {why}")))
-                }
-                Some((s, _)) if s == "deleting" || s == "deleted" => Err(ProviderError::fatal(
-                    format!("NAT gateway {id} is {s} while waiting for it to be available"),
-                )),
-                _ => Ok(None),
-            }
-        })
-        .await
+        let goal = Goal {
+            name: "available",
+            done: &["available"],
+            fail: &["failed", "deleting", "deleted"],
+        };
+        wait_status(cx, &format!("NAT gateway {id}"), goal, || Self::status(cx, id)).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let req = cx.clients.ec2.delete_nat_gateway().nat_gateway_id(id);
         delete_call(cx, "ec2:DeleteNatGateway", None, || req.clone().send()).await?;
         // Its Elastic IP and its subnet stay in use until it is gone.
-        let what = format!("NAT gateway {id} to be deleted");
-        wait_for(cx, &what, || async {
-            Ok(match Self::state(cx, id).await? {
-                None => Some(()),
-                Some((s, _)) => (s == "deleted" || s == "failed").then_some(()),
-            })
-        })
-        .await
+        let goal = Goal { name: "deleted", done: &["deleted", "failed", GONE], fail: &[] };
+        wait_status(cx, &format!("NAT gateway {id}"), goal, || Self::status(cx, id)).await
     }
 }
 
@@ -295,6 +288,8 @@ impl VpcEndpoint {
         let ids = || A::optional(strings()).default(Value::List(Vec::new()));
         let example = "com.amazonaws.REGION.s3, for instance";
         let gateway = Value::string("Gateway");
+        let kind = A::optional(Type::String).force_new().default(gateway);
+        let kind = kind.one_of(&["Gateway", "Interface", "GatewayLoadBalancer"]);
         vec![
             F::attr("vpc_id", A::required(Type::String).force_new())
                 .read_str(AwsEndpoint::vpc_id)
@@ -302,7 +297,7 @@ impl VpcEndpoint {
             F::attr("service_name", A::required(Type::String).force_new().describe(example))
                 .read_str(AwsEndpoint::service_name)
                 .write(|b, v| b.set_service_name(text(v))),
-            F::attr("vpc_endpoint_type", A::optional(Type::String).force_new().default(gateway))
+            F::attr("vpc_endpoint_type", kind)
                 .read_str(|e| e.vpc_endpoint_type().map(VpcEndpointType::as_str))
                 .write(|b, v| b.set_vpc_endpoint_type(text(v).map(|t| t.as_str().into()))),
             F::attr("route_table_ids", ids())
@@ -326,6 +321,13 @@ impl VpcEndpoint {
             F::attr("arn", A::computed(Type::String))
                 .read_cx(|cx, e| ec2_arn(cx, e.owner_id(), "vpc-endpoint", e.vpc_endpoint_id())),
         ]
+    }
+
+    /// The endpoint's state, with AWS's last error; None once it is deleted (or failed).
+    async fn status(cx: &Ctx, id: &str) -> Result<Status> {
+        let found = endpoints(cx, Query::Ids(&[id.to_string()])).await?;
+        let why = |e: &AwsEndpoint| e.last_error().and_then(|l| l.message()).map(str::to_string);
+        Ok(found.first().map(|e| (state_of(e), why(e))))
     }
 
     /// One ModifyVpcEndpoint for every changed list and the policy.
@@ -384,20 +386,12 @@ impl ResourceType for VpcEndpoint {
         create_call(cx, api, || req.clone().send(), |o| o.vpc_endpoint()?.vpc_endpoint_id()).await
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
-        let what = format!("VPC endpoint {id} to be available");
-        let ids = [id.to_string()];
-        wait_for(cx, &what, || async {
-            let found = endpoints(cx, Query::Ids(&ids)).await?;
-            match found.first().map(|e| (state_of(e), e)) {
-                Some((s, _)) if s == "available" || s == "pendingacceptance" => Ok(Some(())),
-                Some((s, e)) if s == "partial" => Err(ProviderError::fatal(format!(
-                    "VPC endpoint {id} is partial: {}",
-                    e.last_error().and_then(|l| l.message()).unwrap_or("no reason given")
-                ))),
-                _ => Ok(None),
-            }
-        })
-        .await
+        let goal = Goal {
+            name: "available",
+            done: &["available", "pendingacceptance"],
+            fail: &["partial"],
+        };
+        wait_status(cx, &format!("VPC endpoint {id}"), goal, || VpcEndpoint::status(cx, id)).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let ids = [id.to_string()];
@@ -423,10 +417,7 @@ impl ResourceType for VpcEndpoint {
                 "ec2:DeleteVpcEndpoints failed: {code}: {why}"
             )));
         }
-        let what = format!("VPC endpoint {id} to be deleted");
-        wait_for(cx, &what, || async {
-            Ok(endpoints(cx, Query::Ids(&ids)).await?.is_empty().then_some(()))
-        })
-        .await
+        let goal = Goal { name: "deleted", done: &[GONE], fail: &[] };
+        wait_status(cx, &format!("VPC endpoint {id}"), goal, || VpcEndpoint::status(cx, id)).await
     }
 }

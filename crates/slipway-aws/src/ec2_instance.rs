@@ -30,7 +30,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use sha2::Digest;
 
 use super::declare::{
-    Field, build, declared, delete_call, fill_defaults, returned_id, schema_of, updater, wait_for,
+    Field, GONE, Goal, build, declared, delete_call, fill_defaults, returned_id, schema_of,
+    updater, wait_status,
 };
 use super::private_ip;
 use super::resource::{
@@ -58,6 +59,13 @@ struct Listed {
 }
 
 impl Instance {
+    // An instance shutting down or terminated never runs (or stops) again.
+    const RUNNING: Goal =
+        Goal { name: "running", done: &["running"], fail: &["shutting-down", "terminated"] };
+    const STOPPED: Goal =
+        Goal { name: "stopped", done: &["stopped"], fail: &["shutting-down", "terminated"] };
+    const TERMINATED: Goal = Goal { name: "terminated", done: &["terminated", GONE], fail: &[] };
+
     /// Updaters run in this order: groups, metadata, then the type (stop, modify, start).
     fn shape() -> Vec<Field<Listed, NewInstance>> {
         type F = Field<Listed, NewInstance>;
@@ -113,25 +121,17 @@ impl Instance {
         ]
     }
 
-    /// Polls DescribeInstances until the instance is in state `want` (`terminated`: or gone).
-    async fn wait_state(cx: &Ctx, id: &str, want: &str) -> Result<()> {
+    /// Polls DescribeInstances until the instance is `goal`.
+    async fn wait_state(cx: &Ctx, id: &str, goal: Goal) -> Result<()> {
         let filter = Filter::builder().name("instance-id").values(id).build();
         let req = &cx.clients.ec2.describe_instances().filters(filter);
-        wait_for(cx, &format!("instance {id} to be {want}"), move || async move {
+        let status = || async {
             let out = cx.clients.run("ec2:DescribeInstances", || req.clone().send()).await?;
             let mut listed = out.reservations().iter().flat_map(|r| r.instances());
-            match listed.find_map(|i| i.state()?.name()).map(|n| n.as_str()) {
-                Some(s) if s == want => Ok(Some(())),
-                Some("terminated") | Some("shutting-down") if want != "terminated" => {
-                    Err(ProviderError::fatal(format!(
-                        "instance {id} terminated while waiting for {want}"
-                    )))
-                }
-                None if want == "terminated" => Ok(Some(())),
-                _ => Ok(None),
-            }
-        })
-        .await
+            let why = |i: &AwsInstance| i.state_reason()?.message().map(str::to_string);
+            Ok(listed.find_map(|i| Some((i.state()?.name()?.as_str().to_string(), why(i)))))
+        };
+        wait_status(cx, &format!("instance {id}"), goal, status).await
     }
 
     async fn modify_groups(cx: &Ctx, id: &str, prior: &Value, planned: &Value) -> Result<()> {
@@ -165,13 +165,13 @@ impl Instance {
             // AWS changes the type of a stopped instance only.
             let stop = ec2.stop_instances().instance_ids(id);
             c.run("ec2:StopInstances", || stop.clone().send()).await?;
-            Self::wait_state(cx, id, "stopped").await?;
+            Self::wait_state(cx, id, Self::STOPPED).await?;
             let t = AttributeValue::builder().value(t).build();
             let modify = ec2.modify_instance_attribute().instance_id(id).instance_type(t);
             c.run("ec2:ModifyInstanceAttribute", || modify.clone().send()).await?;
             let start = ec2.start_instances().instance_ids(id);
             c.run("ec2:StartInstances", || start.clone().send()).await?;
-            Self::wait_state(cx, id, "running").await?;
+            Self::wait_state(cx, id, Self::RUNNING).await?;
         }
         Ok(())
     }
@@ -191,11 +191,11 @@ fn metadata_of(md: Option<&InstanceMetadataOptionsResponse>) -> Value {
 
 /// The metadata options block's attributes; `normalize` fills in their defaults.
 fn metadata_fields() -> [Field; 3] {
-    let string = |d| A::optional(Type::String).default(Value::string(d));
+    let string = |d, of| A::optional(Type::String).default(Value::string(d)).one_of(of);
     let hops = A::optional(Type::Number).default(Value::Number(2.0));
     [
-        Field::attr("http_tokens", string("required")),
-        Field::attr("http_endpoint", string("enabled")),
+        Field::attr("http_tokens", string("required", &["required", "optional"])),
+        Field::attr("http_endpoint", string("enabled", &["enabled", "disabled"])),
         Field::attr(
             "http_put_response_hop_limit",
             hops.describe("2 so that pods reach IMDSv2 through the node"),
@@ -273,12 +273,12 @@ impl ResourceType for Instance {
         returned_id("ec2:RunInstances", out.instances().first().and_then(|i| i.instance_id()))
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
-        Self::wait_state(cx, id, "running").await
+        Self::wait_state(cx, id, Self::RUNNING).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, prior: &Value) -> Result<()> {
         let req = cx.clients.ec2.terminate_instances().instance_ids(id);
         delete_call(cx, "ec2:TerminateInstances", None, || req.clone().send()).await?;
-        Self::wait_state(cx, id, "terminated").await?;
+        Self::wait_state(cx, id, Self::TERMINATED).await?;
         // Its replacement may ask for the same address before AWS has released it.
         if let Some(ip) = str_attr(prior, "private_ip") {
             cx.clients.note_released(&ip);

@@ -24,13 +24,14 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
 use super::declare::{
-    Field, Identity, TagApi, build, create_call, declared, delete_call, iam_tags, observed, updater,
+    Field, Identity, Naming, TagApi, build, create_call, declared, delete_call, iam_tags, observed,
+    updater,
 };
 use super::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, changed, observe_by_ids, str_attr,
     text, vstr, wanted,
 };
-use super::tags::{ADDRESS_TAG, NAME_TAG, STACK_TAG, Tags};
+use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
 use crate::value::{Type, Value};
 
@@ -99,27 +100,6 @@ fn iam_tag_map(tags: &[aws_sdk_iam::types::Tag]) -> Tags {
 /// An IAM path: set at creation only.
 fn iam_path() -> A {
     A::optional(Type::String).force_new().default(Value::string("/"))
-}
-
-/// The planned object's name: its `name`, else the default: Name tag plus 8 hex digits of the
-/// client token (unique per generation, so a replacement does not collide with its
-/// predecessor).
-fn iam_name(planned: &Value, tags: &Tags, client_token: &str) -> String {
-    str_attr(planned, "name").unwrap_or_else(|| default_iam_name(tags, client_token))
-}
-
-fn default_iam_name(tags: &Tags, client_token: &str) -> String {
-    use sha2::Digest;
-    let base: String = tags
-        .get(NAME_TAG)
-        .map(String::as_str)
-        .unwrap_or("slipway")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
-        .take(50)
-        .collect();
-    let h = hex::encode(sha2::Sha256::digest(client_token.as_bytes()));
-    format!("{base}-{}", &h[..8])
 }
 
 /// Whether tags found on an object say it is this stack's object at the wanted address.
@@ -255,7 +235,7 @@ impl ResourceType for Role {
         observe_by_ids(self, cx, priors).await
     }
     async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
-        let name = iam_name(c.planned, c.tags, c.token);
+        let name = Naming::Iam.name(&c);
         let req = cx.clients.iam.get_role().role_name(&name);
         let tags_of =
             |r: &GetRoleOutput| r.role().map(|r| iam_tag_map(r.tags())).unwrap_or_default();
@@ -263,7 +243,7 @@ impl ResourceType for Role {
             .await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
-        let name = iam_name(c.planned, c.tags, c.token);
+        let name = Naming::Iam.name(&c);
         let new = cx.clients.iam.create_role().role_name(name).set_tags(Some(iam_tags(c.tags)));
         let req = build(&Role::shape(), new, c.planned);
         create_call(cx, "iam:CreateRole", || req.clone().send(), |o| Some(o.role()?.role_name()))
@@ -440,7 +420,7 @@ impl ResourceType for InstanceProfile {
         Ok(found)
     }
     async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
-        let name = iam_name(c.planned, c.tags, c.token);
+        let name = Naming::Iam.name(&c);
         let req = cx.clients.iam.get_instance_profile().instance_profile_name(&name);
         let tags_of = |r: &GetInstanceProfileOutput| {
             r.instance_profile().map(|p| iam_tag_map(p.tags())).unwrap_or_default()
@@ -449,7 +429,7 @@ impl ResourceType for InstanceProfile {
         adopt_by_name(cx, api, "instance profile", &name, c.tags, get, tags_of).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
-        let name = iam_name(c.planned, c.tags, c.token);
+        let name = Naming::Iam.name(&c);
         let new = cx.clients.iam.create_instance_profile().instance_profile_name(name);
         let req = build(&Self::shape(), new.set_tags(Some(iam_tags(c.tags))), c.planned);
         let id = create_call(

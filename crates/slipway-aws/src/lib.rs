@@ -38,9 +38,11 @@ macro_rules! paginate {
 }
 
 /// The `describe` of an EC2 type: one paginated `$op` (`$api`) filtered by the query (ids by
-/// `$id_filter`), each listed object read through the declaration `$shape`, under its `$id`.
+/// `$id_filter`), each listed object (`$items` of each page) read through the declaration
+/// `$shape`, under its `$id`. Written as
+/// `ec2_describe!(cx, q, Vpc::shape(), "ec2:DescribeVpcs" => describe_vpcs().vpcs, "vpc-id" => vpc_id)`.
 macro_rules! ec2_describe {
-    ($cx:expr, $q:expr, $api:expr, $op:ident, $items:ident, $id_filter:literal, $shape:expr, $id:ident) => {{
+    ($cx:expr, $q:expr, $shape:expr, $api:expr => $op:ident().$items:ident, $id_filter:expr => $id:ident) => {{
         let filters = $crate::resource::ec2_filters($cx, $q, $id_filter);
         let ec2 = &$cx.clients.ec2;
         let listed = paginate!($cx, $api, ec2.$op().set_filters(Some(filters.clone())), $items);
@@ -49,6 +51,27 @@ macro_rules! ec2_describe {
             .iter()
             .filter_map(|o| $crate::resource::ec2_observed($cx, &shape, o, o.$id(), o.tags()));
         Ok(obs.collect())
+    }};
+}
+
+/// The parent objects `$priors` name in `$key` (the volumes of attachments, the groups of
+/// rules), read by the parent type's listing `$list(cx, query)`. In a refresh of
+/// `$parent_type` too they come from its stack-wide answer, which that type's refresh shares
+/// (so no second call); the rest are asked for by id. (A macro: the listing's future borrows
+/// its query, which a generic helper cannot state and keep `Send`.)
+macro_rules! parents_of {
+    ($cx:expr, $priors:expr, $key:expr, $parent_type:expr, $list:path, $id:expr) => {{
+        let ids = $crate::resource::distinct_attr($priors, $key);
+        let (mut found, missing) = if !ids.is_empty() && $cx.refreshing($parent_type) {
+            let stack = $list($cx, $crate::resource::Query::Stack).await?;
+            $crate::resource::take_listed(&stack, ids, $id)
+        } else {
+            (Vec::new(), ids)
+        };
+        if !missing.is_empty() {
+            found.extend($list($cx, $crate::resource::Query::Ids(&missing)).await?.iter().cloned());
+        }
+        found
     }};
 }
 

@@ -1713,3 +1713,30 @@ async fn s3_bucket_policy_and_lifecycle_lifecycle() {
         vec![None]
     );
 }
+
+#[test]
+fn default_names_follow_each_apis_rules_and_are_stable() {
+    use super::declare::Naming;
+    use super::tags::{NAME_TAG, Tags};
+    let tags: Tags = [(NAME_TAG.to_string(), "etcd member/1 ä".to_string())].into();
+    // sha256("tok-123") starts c8963414. These names are in state and in AWS: they must not
+    // change between versions.
+    assert_eq!(Naming::Elb.derive(&tags, "tok-123"), "etcd-member-1-c8963414");
+    assert_eq!(Naming::Iam.derive(&tags, "tok-123"), "etcdmember1-c8963414");
+    assert_eq!(Naming::SecurityGroup.derive(&tags, "tok-123"), "etcd member/1 ä-tok123");
+    let long: Tags = [(NAME_TAG.to_string(), "x".repeat(80))].into();
+    assert_eq!(Naming::Elb.derive(&long, "tok-123").len(), 32, "ELBv2 allows 32 characters");
+    assert_eq!(Naming::Iam.derive(&long, "tok-123").len(), 59, "IAM allows 64");
+    // No usable Name tag: the provider's own prefix.
+    let dashes: Tags = [(NAME_TAG.to_string(), "///".to_string())].into();
+    assert_eq!(Naming::Elb.derive(&dashes, "tok-123"), "slipway-c8963414");
+    assert_eq!(Naming::Iam.derive(&Tags::new(), "tok-123"), "slipway-c8963414");
+    // A new token (a replacement) is a new name.
+    assert_ne!(Naming::Elb.derive(&tags, "tok-124"), Naming::Elb.derive(&tags, "tok-123"));
+}
+
+#[test]
+fn derived_ids_are_stable() {
+    // State holds these ids: the derivation must not change. sha256("a|b|c") starts so.
+    assert_eq!(super::declare::derived_id("vai", &["a", "b", "c"]), "vai-a52dd81bfd5e4e66");
+}

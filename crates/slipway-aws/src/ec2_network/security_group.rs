@@ -14,13 +14,14 @@ use super::sg_rules::{
     Atom, Direction, Source, atoms_of_config, atoms_of_permissions, atoms_of_state, authorize,
     canonical_rule_list, norm_protocol, revoke, rule_schema, security_groups, sync_rules,
 };
-use crate::declare::{Field, Identity, TagApi, build, create_call, declared, delete_call, updater};
+use crate::declare::{
+    Field, Identity, Naming, TagApi, build, create_call, declared, delete_call, derived_id, updater,
+};
 use crate::provider::{AttributeSchema as A, BlockNesting, ProviderError};
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, blocks_attr, distinct_attr, ec2_arn,
-    ec2_observed, ec2_tag_spec, normalize_set, str_attr, take_listed, text,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, blocks_attr, ec2_arn, ec2_observed,
+    ec2_tag_spec, normalize_set, str_attr, text,
 };
-use crate::tags::NAME_TAG;
 use crate::value::{Type, Value};
 
 pub(super) struct SecurityGroup;
@@ -99,14 +100,7 @@ impl ResourceType for SecurityGroup {
         Ok(security_groups(cx, q).await?.iter().filter_map(obs).collect())
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
-        // Names are unique per VPC, and a replacement exists next to its predecessor for a
-        // while: derive a default name that differs per generation.
-        let name = str_attr(c.planned, "name").unwrap_or_else(|| {
-            let base = c.tags.get(NAME_TAG).cloned().unwrap_or_default();
-            let suffix: String =
-                c.token.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect();
-            format!("{base}-{suffix}")
-        });
+        let name = Naming::SecurityGroup.name(&c);
         let (api, spec) = ("ec2:CreateSecurityGroup", ec2_tag_spec(Rt::SecurityGroup, c.tags));
         let new = cx.clients.ec2.create_security_group().group_name(name).tag_specifications(spec);
         let req = build(&Self::shape(), new, c.planned);
@@ -138,7 +132,10 @@ impl SecurityGroupRule {
         // Every field identifies the rule: any change is a new rule.
         let strs = || A::optional(Type::List(Box::new(Type::String))).force_new();
         vec![
-            Field::attr("type", A::required(Type::String).force_new()),
+            Field::attr(
+                "type",
+                A::required(Type::String).force_new().one_of(&["ingress", "egress"]),
+            ),
             Field::attr("security_group_id", A::required(Type::String).force_new()),
             Field::attr("protocol", A::required(Type::String).force_new()),
             Field::attr("from_port", A::required(Type::Number).force_new()),
@@ -186,14 +183,11 @@ impl SecurityGroupRule {
     }
 
     fn rule_id(v: &Value) -> String {
-        use sha2::Digest;
-        let key = format!(
-            "{}|{}|{:?}",
-            str_attr(v, "security_group_id").unwrap_or_default(),
-            str_attr(v, "type").unwrap_or_default(),
-            Self::atoms(v)
-        );
-        format!("sgrule-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
+        let s = |k| str_attr(v, k).unwrap_or_default();
+        derived_id(
+            "sgrule",
+            &[&s("security_group_id"), &s("type"), &format!("{:?}", Self::atoms(v))],
+        )
     }
 }
 
@@ -216,20 +210,8 @@ impl ResourceType for SecurityGroupRule {
     }
     /// One DescribeSecurityGroups for every group the rules belong to.
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        let groups = distinct_attr(priors, "security_group_id");
-        if groups.is_empty() {
-            return Ok(priors.iter().map(|_| None).collect());
-        }
-        // In a refresh of the groups too, rules come from the groups' own answer.
-        let (mut found, missing) = if cx.refreshing("aws_security_group") {
-            let stack = security_groups(cx, Query::Stack).await?;
-            take_listed(&stack, groups, |g| g.group_id())
-        } else {
-            (Vec::new(), groups)
-        };
-        if !missing.is_empty() {
-            found.extend(security_groups(cx, Query::Ids(&missing)).await?.iter().cloned());
-        }
+        let (key, group_type) = ("security_group_id", "aws_security_group");
+        let found = parents_of!(cx, priors, key, group_type, security_groups, AwsGroup::group_id);
         Ok(priors
             .iter()
             .map(|p| {

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::set_bool;
-use crate::declare::{Field, build, create_call, declared, delete_call, updater};
+use crate::declare::{Field, build, create_call, declared, delete_call, remove_call, updater};
 use crate::provider::AttributeSchema as A;
 use crate::resource::{
     Create, Ctx, Observed, Query, ResourceType, Result, bool_change, changed, ec2_arn,
@@ -30,6 +30,7 @@ impl Vpc {
         let dns = updater!("ec2:ModifyVpcAttribute", Vpc::modify_dns);
         let unread = "Not refreshed: reading it costs one call per VPC";
         let tenancy = A::optional(Type::String).force_new().default(Value::string("default"));
+        let tenancy = tenancy.one_of(&["default", "dedicated"]);
         vec![
             F::attr("cidr_block", A::required(Type::String).force_new())
                 .read_str(AwsVpc::cidr_block)
@@ -74,16 +75,8 @@ impl Vpc {
 impl ResourceType for Vpc {
     declared!("aws_vpc", "A VPC.", Vpc::shape());
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
-        ec2_describe!(
-            cx,
-            q,
-            "ec2:DescribeVpcs",
-            describe_vpcs,
-            vpcs,
-            "vpc-id",
-            Vpc::shape(),
-            vpc_id
-        )
+        let shape = Vpc::shape();
+        ec2_describe!(cx, q, shape, "ec2:DescribeVpcs" => describe_vpcs().vpcs, "vpc-id" => vpc_id)
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         let new = cx.clients.ec2.create_vpc().tag_specifications(ec2_tag_spec(Rt::Vpc, c.tags));
@@ -144,17 +137,8 @@ impl Subnet {
 impl ResourceType for Subnet {
     declared!("aws_subnet", "A subnet of a VPC, in one availability zone.", Subnet::shape());
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
-        let shape = Subnet::shape();
-        ec2_describe!(
-            cx,
-            q,
-            "ec2:DescribeSubnets",
-            describe_subnets,
-            subnets,
-            "subnet-id",
-            shape,
-            subnet_id
-        )
+        let (api, shape) = ("ec2:DescribeSubnets", Subnet::shape());
+        ec2_describe!(cx, q, shape, api => describe_subnets().subnets, "subnet-id" => subnet_id)
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         let new =
@@ -212,12 +196,8 @@ impl InternetGateway {
     async fn detach(cx: &Ctx, id: &str, vpc: &str) -> Result<()> {
         let req = cx.clients.ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc);
         // Refused (DependencyViolation) while public addresses are still mapped in the VPC.
-        let busy = Some("DependencyViolation");
-        match delete_call(cx, "ec2:DetachInternetGateway", busy, || req.clone().send()).await {
-            // Already detached: the goal is reached.
-            Err(e) if e.message.contains("Gateway.NotAttached") => Ok(()),
-            other => other,
-        }
+        let (busy, done) = (Some("DependencyViolation"), ["Gateway.NotAttached"]);
+        remove_call(cx, "ec2:DetachInternetGateway", busy, &done, || req.clone().send()).await
     }
 }
 
@@ -230,16 +210,8 @@ impl ResourceType for InternetGateway {
     );
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let (api, shape) = ("ec2:DescribeInternetGateways", InternetGateway::shape());
-        ec2_describe!(
-            cx,
-            q,
-            api,
-            describe_internet_gateways,
-            internet_gateways,
-            "internet-gateway-id",
-            shape,
-            internet_gateway_id
-        )
+        ec2_describe!(cx, q, shape, api => describe_internet_gateways().internet_gateways,
+            "internet-gateway-id" => internet_gateway_id)
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         let spec = ec2_tag_spec(Rt::InternetGateway, c.tags);

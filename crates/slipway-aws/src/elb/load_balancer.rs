@@ -1,19 +1,20 @@
 //! aws_lb: a network load balancer, named by default from its `Name` tag and the client token
-//! (`default_name`), read through the account-wide listing and tag round of `super`.
+//! (`Naming::Elb`), read through the account-wide listing and tag round of `super`.
 
 use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::builders::CreateLoadBalancerFluentBuilder as NewLb;
 use aws_sdk_elasticloadbalancingv2::types::{
-    LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum as Scheme, LoadBalancerTypeEnum,
+    LoadBalancer as AwsLoadBalancer, LoadBalancerSchemeEnum as Scheme, LoadBalancerState,
+    LoadBalancerTypeEnum,
 };
 
-use super::{default_name, describe_listed, list_load_balancers};
+use super::{describe_listed, list_load_balancers};
 use crate::declare::{
-    Field, TagApi, build, create_call, declared, delete_call, elb_tags, wait_for,
+    Field, Goal, Naming, TagApi, build, create_call, declared, delete_call, elb_tags, wait_status,
 };
-use crate::provider::{AttributeSchema as A, ProviderError};
+use crate::provider::AttributeSchema as A;
 use crate::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, flag, normalize_set, observe_by_ids,
-    str_attr, texts, vset,
+    texts, vset,
 };
 use crate::value::{Type, Value};
 
@@ -22,6 +23,9 @@ pub(super) struct LoadBalancer;
 impl LoadBalancer {
     fn shape() -> Vec<Field<AwsLoadBalancer, NewLb>> {
         type F = Field<AwsLoadBalancer, NewLb>;
+        let kind = A::optional(Type::String).force_new().default(Value::string("network"));
+        // Application and gateway load balancers are not supported yet: refused at plan time.
+        let kind = kind.one_of(&["network"]);
         vec![
             F::attr("name", A::optional_computed(Type::String).force_new())
                 .read_str(AwsLoadBalancer::load_balancer_name),
@@ -31,11 +35,8 @@ impl LoadBalancer {
                     let internal = flag(v).unwrap_or(false);
                     b.scheme(if internal { Scheme::Internal } else { Scheme::InternetFacing })
                 }),
-            F::attr(
-                "load_balancer_type",
-                A::optional(Type::String).force_new().default(Value::string("network")),
-            )
-            .read_str(|l| l.r#type().map(LoadBalancerTypeEnum::as_str)),
+            F::attr("load_balancer_type", kind)
+                .read_str(|l| l.r#type().map(LoadBalancerTypeEnum::as_str)),
             F::attr("subnets", A::required(Type::List(Box::new(Type::String))).force_new())
                 .read(|l| {
                     let zones = l.availability_zones().iter();
@@ -70,15 +71,9 @@ impl ResourceType for LoadBalancer {
         observe_by_ids(self, cx, priors).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
-        let lb_type = str_attr(c.planned, "load_balancer_type").unwrap_or_else(|| "network".into());
-        if lb_type != "network" {
-            return Err(ProviderError::fatal(format!(
-                "aws_lb: load_balancer_type {lb_type:?} is not supported yet (only \"network\")"
-            )));
-        }
         // The name is derived from the tags and the client token when unset; the type is
-        // always Network (checked above), AWS's default being Application.
-        let name = str_attr(c.planned, "name").unwrap_or_else(|| default_name(c.tags, c.token));
+        // always Network (its `one_of`), AWS's default being Application.
+        let name = Naming::Elb.name(&c);
         let new = cx.clients.elb.create_load_balancer().name(name);
         let new = new.r#type(LoadBalancerTypeEnum::Network).set_tags(Some(elb_tags(c.tags)));
         let req = build(&LoadBalancer::shape(), new, c.planned);
@@ -92,16 +87,14 @@ impl ResourceType for LoadBalancer {
     }
     async fn wait_ready(&self, cx: &Ctx, id: &str) -> Result<()> {
         let req = cx.clients.elb.describe_load_balancers().load_balancer_arns(id);
-        wait_for(cx, &format!("load balancer {id} to be active"), || async {
+        let status = || async {
             let resp = cx.clients.run("elbv2:DescribeLoadBalancers", || req.clone().send()).await?;
-            let lb = resp.load_balancers().first();
-            match lb.and_then(|l| l.state()?.code()).map(|c| c.as_str()) {
-                Some("active") => Ok(Some(())),
-                Some("failed") => Err(ProviderError::fatal(format!("load balancer {id} failed"))),
-                _ => Ok(None),
-            }
-        })
-        .await
+            let state = resp.load_balancers().first().and_then(|l| l.state());
+            let why = |s: &LoadBalancerState| s.reason().map(str::to_string);
+            Ok(state.map(|s| (s.code().map_or("", |c| c.as_str()).to_string(), why(s))))
+        };
+        let goal = Goal { name: "active", done: &["active"], fail: &["failed"] };
+        wait_status(cx, &format!("load balancer {id}"), goal, status).await
     }
     async fn delete(&self, cx: &Ctx, id: &str, _prior: &Value) -> Result<()> {
         let req = cx.clients.elb.delete_load_balancer().load_balancer_arn(id);

@@ -10,7 +10,8 @@
 //!
 //! Names: load balancer and target group names are unique per account and region and at most 32
 //! characters. The default name is the `Name` tag cut short plus 8 hex digits of the client
-//! token, so a replacement (a new generation) never collides with its predecessor.
+//! token (`Naming::Elb`), so a replacement (a new generation) never collides with its
+//! predecessor.
 //!
 //! Delete ordering AWS enforces and moto does not: a target group in use by a listener cannot
 //! be deleted (ResourceInUse, retried here until the ready timeout); a load balancer's ENIs
@@ -19,7 +20,7 @@
 //!
 //! One file per type (`load_balancer`, `target_group` with its attachments, `listener`); the
 //! account-wide listings, the shared tag round, the read of a listing through a type's fields
-//! (`describe_listed`) and the default name are here, and the observation by id and the query
+//! (`describe_listed`) are here, and the observation by id and the query
 //! match that IAM roles, whose listing is account-wide too, share (`observe_by_ids`, `wanted`).
 
 use std::collections::BTreeMap;
@@ -28,11 +29,10 @@ use std::sync::Arc;
 use aws_sdk_elasticloadbalancingv2::types::{
     LoadBalancer as AwsLoadBalancer, Tag, TargetGroup as AwsTargetGroup,
 };
-use sha2::Digest;
 
 use super::declare::{Field, observed};
 use super::resource::{Ctx, Observed, Query, ResourceType, Result, wanted};
-use super::tags::{NAME_TAG, Tags};
+use super::tags::Tags;
 
 mod listener;
 mod load_balancer;
@@ -172,18 +172,4 @@ async fn describe_listed<S, B>(
             observed(cx, fields, s, Some(arn), Some(t.clone()))
         })
         .collect())
-}
-
-fn default_name(tags: &Tags, client_token: &str) -> String {
-    let base: String = tags
-        .get(NAME_TAG)
-        .map(String::as_str)
-        .unwrap_or("slipway")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(23)
-        .collect();
-    let base = base.trim_matches('-');
-    let h = hex::encode(sha2::Sha256::digest(client_token.as_bytes()));
-    format!("{}-{}", if base.is_empty() { "slipway" } else { base }, &h[..8])
 }

@@ -14,18 +14,17 @@ use aws_sdk_elasticloadbalancingv2::types::{
     ProtocolEnum, TargetDescription, TargetGroup as AwsTargetGroup, TargetHealthStateEnum,
     TargetTypeEnum,
 };
-use sha2::Digest;
 
-use super::{default_name, describe_listed, list_target_groups};
+use super::{describe_listed, list_target_groups};
 use crate::client::to_provider_error;
 use crate::declare::{
-    Field, Identity, TagApi, build, create_call, declared, delete_call, elb_tags, updater,
+    Field, Identity, Naming, TagApi, build, create_call, declared, delete_call, derived_id,
+    elb_tags, remove_call, updater,
 };
 use crate::provider::{AttributeSchema as A, BlockNesting, Schema};
 use crate::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, block_attr, changed,
-    default_attr, distinct_attr, gone_ok, int, int_attr, observe_by_ids, str_attr, text, vnum,
-    vstr,
+    default_attr, distinct_attr, int, int_attr, observe_by_ids, str_attr, text, vnum, vstr,
 };
 use crate::value::{Type, Value};
 
@@ -82,7 +81,7 @@ impl TargetGroup {
             F::attr("vpc_id", A::required(Type::String).force_new())
                 .read_str(AwsTargetGroup::vpc_id)
                 .write(|b, v| b.set_vpc_id(text(v))),
-            F::attr("target_type", fixed("instance"))
+            F::attr("target_type", fixed("instance").one_of(&["instance", "ip", "alb"]))
                 .read_str(|t| t.target_type().map(TargetTypeEnum::as_str))
                 .write(|b, v| b.target_type(text(v).as_deref().unwrap_or("instance").into())),
             F::computed("arn", AwsTargetGroup::target_group_arn),
@@ -137,7 +136,7 @@ impl ResourceType for TargetGroup {
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         // The name is derived from the tags and the client token when unset.
-        let name = str_attr(c.planned, "name").unwrap_or_else(|| default_name(c.tags, c.token));
+        let name = Naming::Elb.name(&c);
         let new = cx.clients.elb.create_target_group().name(name).set_tags(Some(elb_tags(c.tags)));
         let req = build(&TargetGroup::shape(), new, c.planned);
         let id = create_call(
@@ -172,13 +171,9 @@ impl TargetGroupAttachment {
     }
 
     fn attachment_id(v: &Value) -> String {
-        let key = format!(
-            "{}|{}|{}",
-            str_attr(v, "target_group_arn").unwrap_or_default(),
-            str_attr(v, "target_id").unwrap_or_default(),
-            int_attr(v, "port").map(|p| p.to_string()).unwrap_or_default()
-        );
-        format!("tga-{}", &hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16])
+        let (s, port) = (|k| str_attr(v, k).unwrap_or_default(), int_attr(v, "port"));
+        let port = port.map(|p| p.to_string()).unwrap_or_default();
+        derived_id("tga", &[&s("target_group_arn"), &s("target_id"), &port])
     }
 
     fn target(v: &Value) -> TargetDescription {
@@ -233,15 +228,11 @@ impl ResourceType for TargetGroupAttachment {
         Ok(Self::attachment_id(c.planned))
     }
     async fn delete(&self, cx: &Ctx, _id: &str, prior: &Value) -> Result<()> {
-        let Some(g) = str_attr(prior, "target_group_arn") else {
-            return Ok(());
-        };
+        let Some(g) = str_attr(prior, "target_group_arn") else { return Ok(()) };
         let req =
             cx.clients.elb.deregister_targets().target_group_arn(g).targets(Self::target(prior));
-        match cx.clients.call("elbv2:DeregisterTargets", || req.clone().send()).await.map(|_| ()) {
-            // Not registered (any more): the goal is reached.
-            Err(e) if e.code == "InvalidTarget" => Ok(()),
-            other => gone_ok("elbv2:DeregisterTargets", other),
-        }
+        // InvalidTarget: not registered (any more).
+        let done = ["InvalidTarget"];
+        remove_call(cx, "elbv2:DeregisterTargets", None, &done, || req.clone().send()).await
     }
 }

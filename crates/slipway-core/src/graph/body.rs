@@ -3,8 +3,8 @@
 //! The result is the instance's *configuration value*: a map with every schema attribute (unset
 //! ones null, or their schema default), nested blocks as objects or lists of objects, values
 //! converted to the schema's types, and sensitive attributes marked. Every problem (unknown
-//! attribute, wrong type, missing required attribute, computed attribute set by the user) is a
-//! diagnostic; evaluation goes on to find the rest.
+//! attribute, wrong type, a value outside the attribute's `one_of`, missing required attribute,
+//! computed attribute set by the user) is a diagnostic; evaluation goes on to find the rest.
 
 use std::collections::BTreeMap;
 
@@ -85,6 +85,26 @@ fn eval_attributes(
                 continue;
             }
         };
+        if let Some(s) = v.as_str()
+            && !a.one_of.is_empty()
+            && !a.one_of.contains(&s)
+        {
+            let allowed = a.one_of.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>();
+            // A sensitive value is not echoed.
+            let got = if a.sensitive { "this value".to_string() } else { format!("{s:?}") };
+            let hint = match closest(s, a.one_of.iter().copied()) {
+                Some(c) => {
+                    format!("did you mean {c:?}? `{name}` takes one of {}", allowed.join(", "))
+                }
+                None => format!("`{name}` takes one of {}", allowed.join(", ")),
+            };
+            diags.push(
+                Diagnostic::error(format!("`{name}` does not accept {got}"))
+                    .at_opt(attr.expr.span())
+                    .hint(hint),
+            );
+            continue;
+        }
         out.insert(name.clone(), v.mark_if(a.sensitive));
     }
     for (name, a) in &schema.attributes {

@@ -44,6 +44,9 @@ pub struct AttributeSchema {
     /// The value used when the user sets none (and the attribute is not computed).
     pub default: Option<Value>,
     pub description: &'static str,
+    /// The values a string may take (empty: any). A known value outside them is a
+    /// configuration error at plan time, where AWS would refuse it only at apply.
+    pub one_of: &'static [&'static str],
 }
 
 impl AttributeSchema {
@@ -57,6 +60,7 @@ impl AttributeSchema {
             sensitive: false,
             default: None,
             description: "",
+            one_of: &[],
         }
     }
 
@@ -94,6 +98,12 @@ impl AttributeSchema {
 
     pub fn describe(mut self, d: &'static str) -> AttributeSchema {
         self.description = d;
+        self
+    }
+
+    /// Only these values are accepted (see [`AttributeSchema::one_of`]).
+    pub fn one_of(mut self, values: &'static [&'static str]) -> AttributeSchema {
+        self.one_of = values;
         self
     }
 }

@@ -1,0 +1,4 @@
+resource "aws_lb" "api" {
+  subnets            = ["subnet-1"]
+  load_balancer_type = "netwrk"
+}
