@@ -13,9 +13,9 @@
 //! fields without them ([`erase`]).
 //!
 //! Tags go through one of five tag APIs ([`TagApi`]); how an earlier attempt's object is found
-//! again is one of four rules ([`Identity`]); a default name is derived by one of three
-//! rules ([`Naming`]); `declared!` states a type's name, description,
-//! fields, tag API and identity in one place. A create is one call ([`create_call`]); deletes
+//! again is one of four rules ([`Identity`]); a refresh reads by tag or by id ([`Refresh`]); a
+//! default name is derived by one of three rules ([`Naming`]). `declared!` states a type's
+//! name, description, fields, tag API, identity and refresh in one place. A create is one call ([`create_call`]); deletes
 //! that AWS refuses while a dependency is released are retried by one loop ([`delete_call`],
 //! [`remove_call`]); a wait for a state is a [`Goal`] ([`wait_status`]).
 //!
@@ -135,10 +135,11 @@ impl<S, B> Clone for Field<S, B> {
 
 /// The trait items every type spells alike, as one declaration (used inside `impl
 /// ResourceType`): `name`, `description`, and `fields`, the erased form of the declaration
-/// `shape`; then, where they differ from the defaults (EC2 tags, found again by them), the
-/// type's [`TagApi`] and its [`Identity`].
+/// `shape`; then, where they differ from the defaults, `tags:` its [`TagApi`] (default EC2),
+/// `identity:` its [`Identity`] (default: found again by its tags) and `refresh:` its
+/// [`Refresh`] (default: by the stack tag, then by id).
 macro_rules! declared {
-    ($name:literal, $description:literal, $shape:expr $(,)?) => {
+    ($name:literal, $description:literal, $shape:expr $(, $key:ident: $value:expr)* $(,)?) => {
         fn name(&self) -> &'static str {
             $name
         }
@@ -148,17 +149,21 @@ macro_rules! declared {
         fn fields(&self) -> Vec<$crate::declare::Field> {
             $crate::declare::erase(&$shape)
         }
+        $($crate::declare::declared!(@$key $value);)*
     };
-    ($name:literal, $description:literal, $shape:expr, $tags:expr $(,)?) => {
-        $crate::declare::declared!($name, $description, $shape);
+    (@tags $v:expr) => {
         fn tag_api(&self) -> $crate::declare::TagApi {
-            $tags
+            $v
         }
     };
-    ($name:literal, $description:literal, $shape:expr, $tags:expr, $identity:expr $(,)?) => {
-        $crate::declare::declared!($name, $description, $shape, $tags);
+    (@identity $v:expr) => {
         fn identity(&self) -> $crate::declare::Identity {
-            $identity
+            $v
+        }
+    };
+    (@refresh $v:expr) => {
+        fn refresh(&self) -> $crate::declare::Refresh {
+            $v
         }
     };
 }
@@ -598,6 +603,17 @@ impl Naming {
             }
         }
     }
+}
+
+/// How a refresh finds the objects in state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// One batched read by the stack tag, then by id those the tag did not find (untagged
+    /// objects, adopted ones).
+    ByTagThenId,
+    /// One read by the ids in state: for types whose every Describe lists the whole account
+    /// (load balancers, target groups, IAM), where the default would list it twice.
+    ByIds,
 }
 
 /// How the object an earlier attempt made (this run's, or an interrupted run's) is found

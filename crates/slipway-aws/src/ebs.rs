@@ -170,8 +170,8 @@ impl ResourceType for VolumeAttachment {
         "aws_volume_attachment",
         "Attaches an EBS volume to an instance.",
         Self::shape(),
-        TagApi::None,
-        Identity::Derived(|v| Some(Self::attachment_id(v))),
+        tags: TagApi::None,
+        identity: Identity::Derived(|v| Some(Self::attachment_id(v))),
     );
     /// One DescribeVolumes for all attachments' volumes.
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {

@@ -24,8 +24,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
 use super::declare::{
-    Field, Identity, Naming, TagApi, build, create_call, declared, delete_call, iam_tags, observed,
-    updater,
+    Field, Identity, Naming, Refresh, TagApi, build, create_call, declared, delete_call, iam_tags,
+    observed, updater,
 };
 use super::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, changed, observe_by_ids, str_attr,
@@ -213,8 +213,9 @@ impl ResourceType for Role {
         "aws_iam_role",
         "An IAM role (e.g. a node's instance role).",
         Role::shape(),
-        TagApi::IamRole,
-        Identity::UniqueKey,
+        tags: TagApi::IamRole,
+        identity: Identity::UniqueKey,
+        refresh: Refresh::ByIds,
     );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "assume_role_policy");
@@ -230,9 +231,6 @@ impl ResourceType for Role {
             observed(cx, &shape, r, Some(name), Some(tags))
         };
         Ok(role_details(cx).await?.iter().filter_map(obs).collect())
-    }
-    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        observe_by_ids(self, cx, priors).await
     }
     async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
         let name = Naming::Iam.name(&c);
@@ -304,11 +302,11 @@ impl ResourceType for RolePolicy {
         "aws_iam_role_policy",
         "An inline policy of a role.",
         RolePolicy::shape(),
-        TagApi::None,
+        tags: TagApi::None,
         // The policy the role already has under this name (its id is derived from both). For
         // creates, adopting it and updating is the same PutRolePolicy as creating again; for
         // `state recover` it is how the policy is found at all.
-        Identity::Derived(RolePolicy::id_of),
+        identity: Identity::Derived(RolePolicy::id_of),
     );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
@@ -391,8 +389,8 @@ impl ResourceType for InstanceProfile {
         "aws_iam_instance_profile",
         "An instance profile carrying one role.",
         InstanceProfile::shape(),
-        TagApi::IamInstanceProfile,
-        Identity::UniqueKey,
+        tags: TagApi::IamInstanceProfile,
+        identity: Identity::UniqueKey,
     );
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let Query::Ids(ids) = q else {

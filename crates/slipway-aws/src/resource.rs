@@ -30,7 +30,7 @@ use tokio::sync::OnceCell;
 use aws_sdk_ec2::types::{Filter, Tag, TagSpecification};
 
 use super::client::{self, AwsFailure, Clients, to_provider_error};
-use super::declare::{self, Field, Identity, TagApi};
+use super::declare::{self, Field, Identity, Refresh, TagApi};
 use super::tags::{self, ADDRESS_TAG, STACK_TAG, TOKEN_TAG, Tags};
 use crate::addr::ResourceInstanceAddr;
 use crate::provider::{ProviderError, ReadRequest, Schema, TypeBatch};
@@ -257,7 +257,14 @@ pub trait ResourceType: Send + Sync {
         cx: &Ctx,
         priors: &[Value],
     ) -> Result<Vec<Option<Observed>>, ProviderError> {
-        observe_by_tag_then_id(self, cx, priors).await
+        match self.refresh() {
+            Refresh::ByTagThenId => observe_by_tag_then_id(self, cx, priors).await,
+            Refresh::ByIds => observe_by_ids(self, cx, priors).await,
+        }
+    }
+    /// How a refresh finds the objects in state.
+    fn refresh(&self) -> Refresh {
+        Refresh::ByTagThenId
     }
     /// True when objects are adopted by identity (a unique name, or the same association)
     /// rather than by the address tag.

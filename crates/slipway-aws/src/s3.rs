@@ -75,8 +75,8 @@ impl ResourceType for Bucket {
         "aws_s3_bucket",
         "An S3 bucket (e.g. per-node key bundles).",
         Bucket::shape(),
-        TagApi::S3Bucket,
-        Identity::UniqueKey,
+        tags: TagApi::S3Bucket,
+        identity: Identity::UniqueKey,
     );
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
         observe_ids_with(priors, |ids| async move {
@@ -209,9 +209,9 @@ impl ResourceType for Object {
         "aws_s3_object",
         "An S3 object with inline content (sensitive when the value is).",
         Object::shape(),
-        TagApi::None,
+        tags: TagApi::None,
         // PutObject replaces whatever is there.
-        Identity::Overwrite,
+        identity: Identity::Overwrite,
     );
     fn normalize(&self, a: &mut Attrs) {
         if let Some(c) = a.get("content").cloned()

@@ -3,14 +3,18 @@
 //!
 //! Both are one sub-resource of a bucket, id = the bucket name, written with an upsert
 //! (PutBucketPolicy, PutBucketLifecycleConfiguration): creating again is the adoption. Refresh
-//! is one Get per object in state (one per bucket: buckets are few). The lifecycle type is authoritative: its
-//! rules replace every rule the bucket had. Supported lifecycle shape (Terraform's, narrowed):
-//! `rule { id, status, filter { prefix }, expiration { days } }`.
+//! is one Get per object in state (one per bucket: buckets are few). The lifecycle type is
+//! authoritative: its rules replace every rule the bucket had. Supported lifecycle shape
+//! (Terraform's, narrowed): `rule { id, status, filter { prefix }, expiration { days } }`
+//! (`Rule`).
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput as GotLifecycle;
 use aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyOutput as GotPolicy;
-use aws_sdk_s3::types::LifecycleRule;
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::to_provider_error;
@@ -118,9 +122,9 @@ impl ResourceType for BucketPolicy {
         "aws_s3_bucket_policy",
         "A bucket's resource policy.",
         BucketPolicy::shape(),
-        TagApi::None,
+        tags: TagApi::None,
         // Put* replaces whatever configuration the bucket has.
-        Identity::Overwrite,
+        identity: Identity::Overwrite,
     );
     fn normalize(&self, a: &mut Attrs) {
         canonical_attr(a, "policy");
@@ -140,102 +144,102 @@ impl ResourceType for BucketPolicy {
 
 // ---------------------------------------------------------------------------------------------
 
-pub struct BucketLifecycle;
-
-/// One rule as the configuration and the refresh both shape it.
-fn rule_value(id: &str, enabled: bool, prefix: &str, days: i32) -> Value {
-    Value::from_json(&serde_json::json!({
-        "id": id,
-        "status": if enabled { "Enabled" } else { "Disabled" },
-        "filter": [{ "prefix": prefix }],
-        "expiration": [{ "days": days }],
-    }))
+/// One lifecycle rule, in the shape slipway supports (Terraform's, narrowed):
+/// `rule { id, status, filter { prefix }, expiration { days } }`.
+struct Rule {
+    id: String,
+    enabled: bool,
+    prefix: String,
+    days: i32,
 }
 
-/// The rules of a planned value: (id, enabled, prefix, days).
-fn planned_rules(planned: &Value) -> Result<Vec<(String, bool, String, i32)>> {
-    let json = planned.get_attr("rule").map(|r| r.to_json()).unwrap_or_default();
-    let mut out = Vec::new();
-    for r in json.as_array().cloned().unwrap_or_default() {
-        let id = r["id"].as_str().unwrap_or("").to_string();
-        let enabled = r["status"].as_str().unwrap_or("Enabled") == "Enabled";
-        let prefix = r["filter"][0]["prefix"].as_str().unwrap_or("").to_string();
-        let days = r["expiration"][0]["days"]
-            .as_f64()
-            .or_else(|| r["expiration"][0]["days"].as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| {
+impl Rule {
+    /// The `rule` block's schema.
+    fn schema() -> Schema {
+        let one = |k, ty| Schema::new().attr(k, A::required(ty));
+        Schema::new()
+            .attr("id", A::required(Type::String))
+            .attr("status", A::required(Type::String).one_of(&["Enabled", "Disabled"]))
+            .block("filter", BlockNesting::List, one("prefix", Type::String))
+            .block("expiration", BlockNesting::List, one("days", Type::Number))
+    }
+
+    /// The rules of a configured `rule` list (days a number, or a string of one).
+    fn configured(rules: &Value) -> Result<Vec<Rule>> {
+        let json = rules.to_json();
+        let mut out = Vec::new();
+        for r in json.as_array().cloned().unwrap_or_default() {
+            let id = r["id"].as_str().unwrap_or("").to_string();
+            let days = &r["expiration"][0]["days"];
+            let days = days.as_f64().or_else(|| days.as_str().and_then(|s| s.parse().ok()));
+            let days = days.ok_or_else(|| {
                 ProviderError::fatal(format!("rule {id:?}: expiration.days is required"))
             })?;
-        out.push((id, enabled, prefix, days as i32));
+            let enabled = r["status"].as_str().unwrap_or("Enabled") == "Enabled";
+            let prefix = r["filter"][0]["prefix"].as_str().unwrap_or("").to_string();
+            out.push(Rule { id, enabled, prefix, days: days as i32 });
+        }
+        Ok(out)
     }
-    Ok(out)
+
+    /// A rule as S3 lists it (the prefix of its filter, or the deprecated rule-level one).
+    fn listed(r: &LifecycleRule) -> Rule {
+        #[allow(deprecated)]
+        let prefix = r.filter().and_then(|f| f.prefix()).or_else(|| r.prefix());
+        Rule {
+            id: r.id().unwrap_or("").to_string(),
+            enabled: r.status().as_str() == "Enabled",
+            prefix: prefix.unwrap_or("").to_string(),
+            days: r.expiration().and_then(|e| e.days()).unwrap_or(0),
+        }
+    }
+
+    /// The canonical value, the same from configuration and from a refresh.
+    fn value(&self) -> Value {
+        Value::from_json(&serde_json::json!({
+            "id": self.id,
+            "status": if self.enabled { "Enabled" } else { "Disabled" },
+            "filter": [{ "prefix": self.prefix }],
+            "expiration": [{ "days": self.days }],
+        }))
+    }
+
+    /// The rule as PutBucketLifecycleConfiguration takes it.
+    fn request(self) -> Result<LifecycleRule> {
+        let status =
+            if self.enabled { ExpirationStatus::Enabled } else { ExpirationStatus::Disabled };
+        LifecycleRule::builder()
+            .id(self.id)
+            .status(status)
+            .filter(LifecycleRuleFilter::builder().prefix(self.prefix).build())
+            .expiration(LifecycleExpiration::builder().days(self.days).build())
+            .build()
+            .map_err(|e| ProviderError::fatal(e.to_string()))
+    }
 }
 
-/// A rule as the refresh reads it (the prefix of its filter, or the deprecated rule-level one).
-fn rule_of(r: &LifecycleRule) -> Value {
-    let prefix = r
-        .filter()
-        .and_then(|f| f.prefix())
-        .or_else(|| {
-            #[allow(deprecated)]
-            r.prefix()
-        })
-        .unwrap_or("");
-    rule_value(
-        r.id().unwrap_or(""),
-        r.status().as_str() == "Enabled",
-        prefix,
-        r.expiration().and_then(|e| e.days()).unwrap_or(0),
-    )
-}
+pub struct BucketLifecycle;
 
 impl BucketLifecycle {
     fn shape() -> Vec<Field<Got<GotLifecycle>>> {
         type F = Field<Got<GotLifecycle>>;
         vec![
             bucket_field(),
-            F::block(
-                "rule",
-                BlockNesting::List,
-                Schema::new()
-                    .attr("id", A::required(Type::String))
-                    .attr("status", A::required(Type::String))
-                    .block(
-                        "filter",
-                        BlockNesting::List,
-                        Schema::new().attr("prefix", A::required(Type::String)),
-                    )
-                    .block(
-                        "expiration",
-                        BlockNesting::List,
-                        Schema::new().attr("days", A::required(Type::Number)),
-                    ),
-            )
-            .by(updater!("s3:PutBucketLifecycleConfiguration", BucketLifecycle::put_rules))
-            .read(|g| Value::List(g.answer.rules().iter().map(rule_of).collect())),
+            F::block("rule", BlockNesting::List, Rule::schema())
+                .by(updater!("s3:PutBucketLifecycleConfiguration", BucketLifecycle::put_rules))
+                .read(|g| {
+                    Value::List(g.answer.rules().iter().map(|r| Rule::listed(r).value()).collect())
+                }),
         ]
     }
 
     async fn put_rules(cx: &Ctx, id: &str, _prior: &Value, planned: &Value) -> Result<()> {
-        use aws_sdk_s3::types::{
-            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration,
-            LifecycleRuleFilter,
-        };
-        let fatal = |e: aws_sdk_s3::error::BuildError| ProviderError::fatal(e.to_string());
-        let rule = |(rid, enabled, prefix, days): (String, bool, String, i32)| {
-            let status =
-                if enabled { ExpirationStatus::Enabled } else { ExpirationStatus::Disabled };
-            LifecycleRule::builder()
-                .id(rid)
-                .status(status)
-                .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
-                .expiration(LifecycleExpiration::builder().days(days).build())
-                .build()
-        };
-        let rules = planned_rules(planned)?.into_iter().map(rule).collect::<Result<_, _>>();
-        let conf = BucketLifecycleConfiguration::builder().set_rules(Some(rules.map_err(fatal)?));
+        let rules = Rule::configured(&planned.get_attr("rule").unwrap_or(Value::Null))?;
+        let rules = rules.into_iter().map(Rule::request).collect::<Result<Vec<_>>>()?;
+        let conf = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build();
+        let conf = conf.map_err(|e| ProviderError::fatal(e.to_string()))?;
         let req = cx.clients.s3.put_bucket_lifecycle_configuration().bucket(id);
-        let req = req.lifecycle_configuration(conf.build().map_err(fatal)?);
+        let req = req.lifecycle_configuration(conf);
         cx.clients.run("s3:PutBucketLifecycleConfiguration", || req.clone().send()).await?;
         Ok(())
     }
@@ -247,18 +251,14 @@ impl ResourceType for BucketLifecycle {
         "aws_s3_bucket_lifecycle_configuration",
         "A bucket's lifecycle rules (authoritative): expiration by key prefix.",
         BucketLifecycle::shape(),
-        TagApi::None,
+        tags: TagApi::None,
         // Put* replaces whatever configuration the bucket has.
-        Identity::Overwrite,
+        identity: Identity::Overwrite,
     );
     fn normalize(&self, a: &mut Attrs) {
         // The canonical shape: rules as the refresh builds them (numbers as numbers).
-        if let Some(r) = a.get("rule")
-            && let Ok(rules) =
-                planned_rules(&Value::from_json(&serde_json::json!({ "rule": r.to_json() })))
-        {
-            let rules = rules.iter().map(|(id, en, p, d)| rule_value(id, *en, p, *d)).collect();
-            a.insert("rule".into(), Value::List(rules));
+        if let Some(rules) = a.get("rule").and_then(|r| Rule::configured(r).ok()) {
+            a.insert("rule".into(), Value::List(rules.iter().map(Rule::value).collect()));
         }
     }
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {

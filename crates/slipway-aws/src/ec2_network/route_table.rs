@@ -217,8 +217,8 @@ impl ResourceType for RouteTableAssociation {
         "aws_route_table_association",
         "Associates a subnet with a route table.",
         RouteTableAssociation::shape(),
-        TagApi::None,
-        Identity::UniqueKey,
+        tags: TagApi::None,
+        identity: Identity::UniqueKey,
     );
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         // Associations carry no tags: they are read by id (adoption goes through

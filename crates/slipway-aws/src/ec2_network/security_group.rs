@@ -197,8 +197,8 @@ impl ResourceType for SecurityGroupRule {
         "aws_security_group_rule",
         "One ingress or egress rule of a security group.",
         SecurityGroupRule::shape(),
-        TagApi::None,
-        Identity::Derived(|v| Some(Self::rule_id(v))),
+        tags: TagApi::None,
+        identity: Identity::Derived(|v| Some(Self::rule_id(v))),
     );
     fn normalize(&self, a: &mut Attrs) {
         if let Some(p) = a.get("protocol").and_then(|p| p.as_str().map(norm_protocol)) {

@@ -105,8 +105,8 @@ impl ResourceType for Listener {
         "aws_lb_listener",
         "A listener forwarding a port of a load balancer to a target group.",
         Listener::shape(),
-        TagApi::None,
-        Identity::UniqueKey,
+        tags: TagApi::None,
+        identity: Identity::UniqueKey,
     );
     fn normalize(&self, a: &mut Attrs) {
         if let Some(Value::List(actions)) = a.get("default_action") {

@@ -9,12 +9,12 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::{describe_listed, list_load_balancers};
 use crate::declare::{
-    Field, Goal, Naming, TagApi, build, create_call, declared, delete_call, elb_tags, wait_status,
+    Field, Goal, Naming, Refresh, TagApi, build, create_call, declared, delete_call, elb_tags,
+    wait_status,
 };
 use crate::provider::AttributeSchema as A;
 use crate::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, flag, normalize_set, observe_by_ids,
-    texts, vset,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, flag, normalize_set, texts, vset,
 };
 use crate::value::{Type, Value};
 
@@ -57,7 +57,8 @@ impl ResourceType for LoadBalancer {
         "aws_lb",
         "A network load balancer (the apiserver endpoint).",
         LoadBalancer::shape(),
-        TagApi::Elbv2,
+        tags: TagApi::Elbv2,
+        refresh: Refresh::ByIds,
     );
     fn normalize(&self, a: &mut Attrs) {
         normalize_set(a, "subnets");
@@ -66,9 +67,6 @@ impl ResourceType for LoadBalancer {
         let lbs = list_load_balancers(cx).await?;
         let arn = AwsLoadBalancer::load_balancer_arn;
         describe_listed(cx, q, &lbs, arn, &LoadBalancer::shape()).await
-    }
-    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        observe_by_ids(self, cx, priors).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         // The name is derived from the tags and the client token when unset; the type is

@@ -21,7 +21,7 @@
 //! One file per type (`load_balancer`, `target_group` with its attachments, `listener`); the
 //! account-wide listings, the shared tag round, the read of a listing through a type's fields
 //! (`describe_listed`) are here, and the observation by id and the query
-//! match that IAM roles, whose listing is account-wide too, share (`observe_by_ids`, `wanted`).
+//! match that IAM roles, whose listing is account-wide too, share (`Refresh::ByIds`, `wanted`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -18,13 +18,13 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::{describe_listed, list_target_groups};
 use crate::client::to_provider_error;
 use crate::declare::{
-    Field, Identity, Naming, TagApi, build, create_call, declared, delete_call, derived_id,
-    elb_tags, remove_call, updater,
+    Field, Identity, Naming, Refresh, TagApi, build, create_call, declared, delete_call,
+    derived_id, elb_tags, remove_call, updater,
 };
 use crate::provider::{AttributeSchema as A, BlockNesting, Schema};
 use crate::resource::{
     Attrs, Create, Ctx, Observed, Query, ResourceType, Result, attrs, block_attr, changed,
-    default_attr, distinct_attr, int, int_attr, observe_by_ids, str_attr, text, vnum, vstr,
+    default_attr, distinct_attr, int, int_attr, str_attr, text, vnum, vstr,
 };
 use crate::value::{Type, Value};
 
@@ -121,7 +121,8 @@ impl ResourceType for TargetGroup {
         "aws_lb_target_group",
         "A target group (TCP) with its health check.",
         TargetGroup::shape(),
-        TagApi::Elbv2,
+        tags: TagApi::Elbv2,
+        refresh: Refresh::ByIds,
     );
     fn normalize(&self, a: &mut Attrs) {
         health_check_defaults(a);
@@ -130,9 +131,6 @@ impl ResourceType for TargetGroup {
         let tgs = list_target_groups(cx).await?;
         let arn = AwsTargetGroup::target_group_arn;
         describe_listed(cx, q, &tgs, arn, &TargetGroup::shape()).await
-    }
-    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        observe_by_ids(self, cx, priors).await
     }
     async fn create(&self, cx: &Ctx, c: Create<'_>) -> Result<String> {
         // The name is derived from the tags and the client token when unset.
@@ -188,8 +186,8 @@ impl ResourceType for TargetGroupAttachment {
         "aws_lb_target_group_attachment",
         "Registers an instance with a target group.",
         TargetGroupAttachment::shape(),
-        TagApi::None,
-        Identity::Derived(|v| Some(Self::attachment_id(v))),
+        tags: TagApi::None,
+        identity: Identity::Derived(|v| Some(Self::attachment_id(v))),
     );
     /// One DescribeTargetHealth per target group (not per attachment).
     async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
