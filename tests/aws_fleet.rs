@@ -8,7 +8,9 @@
 //!   object is duplicated, and destroy deletes in the order AWS requires (checked on the proxy's
 //!   log: moto itself accepts wrong orders);
 //! - SIGKILL at 20 moments of an apply: no duplicate, no orphan;
-//! - drift made outside slipway is planned and repaired;
+//! - drift made outside slipway is planned and repaired; a listener deleted outside fails
+//!   the batched read by ARN (as AWS does, through the proxy) and is found missing through
+//!   its load balancer;
 //! - errors that won't heal fail fast with the address and AWS's message; state stays
 //!   consistent.
 
@@ -615,4 +617,96 @@ fn a_create_before_destroy_replacement_makes_a_new_object_instead_of_adopting_th
     assert_eq!(vpcs, serde_json::json!(["10.51.0.0/16"]));
     let plan = slipway_at(&endpoint, &env, &state, &["plan", "ENV", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(0), "{}", plan.dump());
+}
+
+/// Two listeners on one load balancer, for the batched listener read.
+const TWO_LISTENERS: &str = r#"
+provider "aws" {
+  region = "us-east-1"
+}
+
+resource "aws_vpc" "v" {
+  cidr_block = "10.60.0.0/16"
+}
+
+resource "aws_subnet" "zone" {
+  for_each          = { a = "10.60.1.0/24", b = "10.60.2.0/24" }
+  vpc_id            = aws_vpc.v.id
+  cidr_block        = each.value
+  availability_zone = "us-east-1${each.key}"
+}
+
+resource "aws_lb" "api" {
+  internal = true
+  subnets  = [for s in aws_subnet.zone : s.id]
+}
+
+resource "aws_lb_target_group" "api" {
+  port   = 6443
+  vpc_id = aws_vpc.v.id
+}
+
+resource "aws_lb_listener" "port" {
+  for_each          = toset(["6443", "9345"])
+  load_balancer_arn = aws_lb.api.arn
+  port              = tonumber(each.key)
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+}
+"#;
+
+/// AWS fails a DescribeListeners by ARNs whole when one listener is gone; refresh then reads
+/// the load balancer's listeners, once per load balancer, and plans the missing one again.
+/// (moto lists the others instead; `aws-fault-proxy` answers as AWS does.)
+#[test]
+fn a_listener_deleted_outside_fails_the_batched_read_and_is_found_missing_through_its_load_balancer()
+ {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    dir.write("environments/listeners/main.hcl", TWO_LISTENERS);
+    let (env, state) = (dir.join("environments/listeners"), dir.join("state"));
+    let proxy = FaultProxy::start_with(&moto, dir.join("proxy.log"), &[]);
+    let at = |args: &[&str]| slipway_at(&proxy.endpoint(), &env, &state, args);
+    at(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    at(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+
+    moto.boto3(
+        r#"
+lb = elbv2.describe_load_balancers()['LoadBalancers'][0]['LoadBalancerArn']
+for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']:
+    if l['Port'] == 9345:
+        elbv2.delete_listener(ListenerArn=l['ListenerArn'])
+"#,
+    );
+    let before = proxy.calls().len();
+    let plan = at(&["plan", "ENV", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(2), "{}", plan.dump());
+    let (drift, actions) = plan
+        .stdout
+        .split_once("slipway will perform the following actions")
+        .unwrap_or_else(|| panic!("no action section: {}", plan.stdout));
+    let (gone, kept) = ("aws_lb_listener.port[\"9345\"]", "aws_lb_listener.port[\"6443\"]");
+    assert!(drift.contains(gone) && actions.contains(gone), "{}", plan.stdout);
+    assert!(!drift.contains(kept) && !actions.contains(kept), "{}", plan.stdout);
+    assert!(plan.stdout.contains("1 to add, 0 to change, 0 to destroy"), "{}", plan.stdout);
+    // The batch by ARN, refused as AWS refuses it; then one listing of the load balancer.
+    let reads: Vec<(String, Vec<String>)> = proxy.calls()[before..]
+        .iter()
+        .filter(|c| c.operation == "DescribeListeners")
+        .map(|c| (c.fate.clone(), c.params.keys().cloned().collect()))
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert_eq!(reads[0].0, "Stricter(\"ListenerNotFound\")", "{reads:?}");
+    assert!(reads[0].1.iter().filter(|k| k.starts_with("ListenerArns.member.")).count() == 2);
+    assert_eq!(reads[1].0, "Forwarded", "{reads:?}");
+    assert!(reads[1].1.contains(&"LoadBalancerArn".to_string()), "{reads:?}");
+
+    at(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    at(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
+    let ports = moto.boto3(
+        "lb = elbv2.describe_load_balancers()['LoadBalancers'][0]['LoadBalancerArn']\nout.extend(sorted(l['Port'] for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']))",
+    );
+    assert_eq!(ports, serde_json::json!([6443, 9345]));
 }

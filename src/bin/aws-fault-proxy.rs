@@ -30,6 +30,9 @@
 //!     answer while the gateway still holds it);
 //!   - for N ms after an instance is terminated, `RunInstances` asking for its private address
 //!     gets `InvalidIPAddress.InUse` (its interface still holds the address).
+//! - **AWS's stricter answers**, always: where moto answers a call more leniently than AWS,
+//!   the call is carried out and its answer replaced by AWS's error. DescribeListeners naming
+//!   a listener ARN that is gone gets `ListenerNotFound` (moto lists the others).
 //! - **An address held for good** (`--ip-in-use IP`, repeatable): `RunInstances` asking for it
 //!   always gets `InvalidIPAddress.InUse`, as when an unrelated interface holds it.
 //! - **A log** (`--log FILE`): one JSON line per request with the service, operation, fault,
@@ -134,6 +137,9 @@ enum Fate {
     /// Answered by the proxy with this error, as AWS does while a change propagates; the
     /// endpoint never saw it.
     Propagating(&'static str),
+    /// Carried out by the endpoint, whose answer was more lenient than AWS's: replaced by
+    /// the error AWS gives ([`stricter_answer`]).
+    Stricter(&'static str),
 }
 
 /// What was created or released recently, for `--propagation-ms`.
@@ -193,6 +199,24 @@ fn unseen(id: &str) -> Option<(&'static str, String)> {
         }
         _ => return None,
     })
+}
+
+/// The error AWS gives where the endpoint answered `req` more leniently, if any: (code,
+/// message). DescribeListeners by ARNs fails whole on AWS when one of them is gone
+/// (`ListenerNotFound`); moto answers with the listeners it still has.
+fn stricter_answer(
+    req: &Request,
+    service: &str,
+    response: &[u8],
+) -> Option<(&'static str, String)> {
+    if service != "elasticloadbalancing" || req.operation() != "DescribeListeners" {
+        return None;
+    }
+    let body = String::from_utf8_lossy(response);
+    let listed = elements(&body, "ListenerArn");
+    let asked = req.params().into_iter().filter(|(k, _)| k.starts_with("ListenerArns.member."));
+    let (_, gone) = asked.into_iter().find(|(_, arn)| !listed.contains(&arn.as_str()))?;
+    Some(("ListenerNotFound", format!("One or more listeners not found: {gone}")))
 }
 
 /// Every text between `<tag>` and `</tag>` in `xml`.
@@ -541,7 +565,7 @@ async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::R
         let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
         let service = req.service();
         let propagating = shared.propagation_fault(&req, &service);
-        let fate = if let Some((code, _)) = &propagating {
+        let mut fate = if let Some((code, _)) = &propagating {
             Fate::Propagating(code)
         } else {
             let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -562,13 +586,26 @@ async fn serve(conn: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io::R
                 let body = error_body(&service, code, &message, seq);
                 plain(400, "Bad Request", "text/xml", &body)
             }
-            Fate::Forwarded | Fate::ResponseLost => {
+            Fate::Forwarded | Fate::ResponseLost | Fate::Stricter(_) => {
                 match forward(&shared.opts.upstream, &req).await {
                     Ok(r) if fate == Fate::Forwarded => {
-                        if r.starts_with(b"HTTP/1.1 200") {
-                            shared.record(&req, &service, &r);
+                        let ok = r.starts_with(b"HTTP/1.1 200");
+                        if let Some((code, message)) =
+                            ok.then(|| stricter_answer(&req, &service, &r)).flatten()
+                        {
+                            fate = Fate::Stricter(code);
+                            plain(
+                                400,
+                                "Bad Request",
+                                "text/xml",
+                                &error_body(&service, code, &message, seq),
+                            )
+                        } else {
+                            if ok {
+                                shared.record(&req, &service, &r);
+                            }
+                            r
                         }
-                        r
                     }
                     Ok(_) => internal_error(&service, seq),
                     Err(e) => {

@@ -614,6 +614,9 @@ pub enum Refresh {
     /// One read by the ids in state: for types whose every Describe lists the whole account
     /// (load balancers, target groups, IAM), where the default would list it twice.
     ByIds,
+    /// By ids, from a listing that reports no tags (ListInstanceProfiles): the tags state
+    /// holds stand, so tag drift on these is not seen (a Get per object would see it).
+    ByIdsTagsUnlisted,
 }
 
 /// How the object an earlier attempt made (this run's, or an interrupted run's) is found

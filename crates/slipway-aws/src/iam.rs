@@ -28,8 +28,8 @@ use super::declare::{
     observed, updater,
 };
 use super::resource::{
-    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, changed, observe_by_ids, str_attr,
-    text, vstr, wanted,
+    Attrs, Create, Ctx, Observed, Query, ResourceType, Result, changed, str_attr, text, vstr,
+    wanted,
 };
 use super::tags::{ADDRESS_TAG, STACK_TAG, Tags};
 use crate::provider::{AttributeSchema as A, ProviderError};
@@ -391,6 +391,7 @@ impl ResourceType for InstanceProfile {
         InstanceProfile::shape(),
         tags: TagApi::IamInstanceProfile,
         identity: Identity::UniqueKey,
+        refresh: Refresh::ByIdsTagsUnlisted,
     );
     async fn describe(&self, cx: &Ctx, q: Query<'_>) -> Result<Vec<Observed>> {
         let Query::Ids(ids) = q else {
@@ -402,20 +403,10 @@ impl ResourceType for InstanceProfile {
         let obs = |p: &AwsProfile| {
             let name = p.instance_profile_name();
             let asked = ids.iter().any(|i| i == name);
-            // ListInstanceProfiles does not return tags; keep what state says.
+            // ListInstanceProfiles does not return tags (Refresh::ByIdsTagsUnlisted).
             asked.then(|| observed(cx, &shape, p, Some(name), None))?
         };
         Ok(listed.iter().filter_map(obs).collect())
-    }
-    async fn observe(&self, cx: &Ctx, priors: &[Value]) -> Result<Vec<Option<Observed>>> {
-        let mut found = observe_by_ids(self, cx, priors).await?;
-        // Tags are not refreshed (see describe): report what state holds.
-        for (p, o) in priors.iter().zip(&mut found) {
-            if let Some(o) = o {
-                o.tags = Some(super::tags::tags_of(p.get_attr("tags_all")));
-            }
-        }
-        Ok(found)
     }
     async fn find_existing(&self, cx: &Ctx, c: Create<'_>) -> Result<Option<String>> {
         let name = Naming::Iam.name(&c);

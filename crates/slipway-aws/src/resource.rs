@@ -260,6 +260,15 @@ pub trait ResourceType: Send + Sync {
         match self.refresh() {
             Refresh::ByTagThenId => observe_by_tag_then_id(self, cx, priors).await,
             Refresh::ByIds => observe_by_ids(self, cx, priors).await,
+            Refresh::ByIdsTagsUnlisted => {
+                let mut found = observe_by_ids(self, cx, priors).await?;
+                for (p, o) in priors.iter().zip(&mut found) {
+                    if let Some(o) = o {
+                        o.tags = Some(tags::tags_of(p.get_attr("tags_all")));
+                    }
+                }
+                Ok(found)
+            }
         }
     }
     /// How a refresh finds the objects in state.

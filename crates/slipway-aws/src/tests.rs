@@ -1009,15 +1009,18 @@ async fn lb_target_group_listener_attachment_lifecycle() {
     let tg_arn = attr_str(&tg, "id");
     assert!(plan_is_noop(&p, "aws_lb_target_group", &tg, tg_cfg.clone()));
 
-    let l_cfg = obj(&[
-        ("load_balancer_arn", s(&lb_arn)),
-        ("port", n(6443.0)),
-        ("protocol", s("TCP")),
-        (
-            "default_action",
-            list(&[obj(&[("type", s("forward")), ("target_group_arn", s(&tg_arn))])]),
-        ),
-    ]);
+    let listener_cfg = |port: f64| {
+        obj(&[
+            ("load_balancer_arn", s(&lb_arn)),
+            ("port", n(port)),
+            ("protocol", s("TCP")),
+            (
+                "default_action",
+                list(&[obj(&[("type", s("forward")), ("target_group_arn", s(&tg_arn))])]),
+            ),
+        ])
+    };
+    let l_cfg = listener_cfg(6443.0);
     let listener =
         create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone()).await.unwrap();
     assert!(plan_is_noop(&p, "aws_lb_listener", &listener, l_cfg.clone()));
@@ -1025,6 +1028,9 @@ async fn lb_target_group_listener_attachment_lifecycle() {
     let again = create(&p, "aws_lb_listener", "aws_lb_listener.api", l_cfg.clone()).await.unwrap();
     assert_eq!(attr_str(&again, "id"), attr_str(&listener, "id"));
     assert_eq!(calls_since(&p, &before, "elbv2:CreateListener"), 0);
+    // Found by one listing of its load balancer's listeners (which holds them whole, so no
+    // second read by ARN), then read back by ARN twice as every adoption is: 3 (4 before).
+    assert_eq!(calls_since(&p, &before, "elbv2:DescribeListeners"), 3);
 
     let att_cfg = obj(&[
         ("target_group_arn", s(&tg_arn)),
@@ -1104,6 +1110,19 @@ async fn lb_target_group_listener_attachment_lifecycle() {
             .await;
     assert_eq!(now[0], None);
 
+    // A listener deleted outside slipway: AWS fails the batched read by ARN (ListenerNotFound)
+    // and the fallback reads each load balancer's listeners once, 2 calls; moto answers with
+    // the listeners it has, 1 call. Either way the other one is still found.
+    let l2_cfg = listener_cfg(22623.0);
+    let l2 = create(&p, "aws_lb_listener", "aws_lb_listener.mc", l2_cfg).await.unwrap();
+    let gone = cx.clients.elb.delete_listener().listener_arn(attr_str(&listener, "id"));
+    gone.send().await.unwrap();
+    let before = p.call_stats();
+    let pair = [("aws_lb_listener.api", &listener), ("aws_lb_listener.mc", &l2)];
+    assert_eq!(read(&p, "aws_lb_listener", &pair).await, vec![None, Some(l2.clone())]);
+    assert!(calls_since(&p, &before, "elbv2:DescribeListeners") <= 2);
+
+    p.delete("aws_lb_listener", &l2).await.unwrap();
     p.delete("aws_lb_listener", &listener).await.unwrap();
     p.delete("aws_lb_target_group", &tg2).await.unwrap();
     p.delete("aws_lb", &lb).await.unwrap();

@@ -90,12 +90,13 @@ impl Listener {
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => return Err(to_provider_error("elbv2:DescribeListeners", e)),
         };
-        let arns: Vec<String> =
-            resp.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.describe(cx, Query::Ids(&arns)).await
+        // The answer holds every listener whole: no second read by ARN.
+        Ok(Self::observed_all(cx, resp.listeners()))
+    }
+
+    fn observed_all(cx: &Ctx, listeners: &[AwsListener]) -> Vec<Observed> {
+        let shape = Listener::shape();
+        listeners.iter().filter_map(|l| observed(cx, &shape, l, l.listener_arn(), None)).collect()
     }
 }
 
@@ -129,9 +130,7 @@ impl ResourceType for Listener {
             Err(e) if e.code == "ListenerNotFound" && ids.len() == 1 => return Ok(Vec::new()),
             Err(e) => return Err(to_provider_error("elbv2:DescribeListeners", e)),
         };
-        let shape = Listener::shape();
-        let obs = |l: &AwsListener| observed(cx, &shape, l, l.listener_arn(), None);
-        Ok(resp.listeners().iter().filter_map(obs).collect())
+        Ok(Self::observed_all(cx, resp.listeners()))
     }
     /// One DescribeListeners by ARN; if any ARN is gone (which fails the whole call), one
     /// DescribeListeners per load balancer instead.
