@@ -11,6 +11,7 @@
 //! - drift made outside slipway is planned and repaired; a listener deleted outside fails
 //!   the batched read by ARN (as AWS does, through the proxy) and is found missing through
 //!   its load balancer;
+//! - a volume grows in place, and a smaller size plans a replacement (AWS never shrinks one);
 //! - errors that won't heal fail fast with the address and AWS's message; state stays
 //!   consistent.
 
@@ -209,7 +210,7 @@ fn fleet_converges_through_throttling_and_lost_responses_then_destroys_in_depend
     let proxy = FaultProxy::start(&moto, dir.join("proxy.log"), 5, 0.2, 0.1, 11);
 
     let apply = in_fleet(&proxy.endpoint(), &state, &["apply", "ENV", "-auto-approve"]);
-    apply.assert_code(0);
+    proxy.assert_code(&apply, 0);
     assert!(apply.stdout.contains("Apply complete! Resources: 39 added"), "{}", apply.dump());
     let calls = proxy.calls();
     let refused = calls.iter().filter(|c| c.fate == "Refused").count();
@@ -247,7 +248,7 @@ out.append([s['SubnetId'] for s in ec2.describe_subnets()['Subnets'] if '.public
     assert_eq!(tables.len(), 3, "{tables:?}");
     let before = proxy.calls().len();
     let destroy = in_fleet(&proxy.endpoint(), &state, &["destroy", "ENV", "-auto-approve"]);
-    destroy.assert_code(0);
+    proxy.assert_code(&destroy, 0);
     assert!(destroy.stdout.contains("39 destroyed"), "{}", destroy.dump());
     assert_eq!(inventory(&moto), vec![], "destroy left objects of the stack");
 
@@ -709,4 +710,39 @@ for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']:
         "lb = elbv2.describe_load_balancers()['LoadBalancers'][0]['LoadBalancerArn']\nout.extend(sorted(l['Port'] for l in elbv2.describe_listeners(LoadBalancerArn=lb)['Listeners']))",
     );
     assert_eq!(ports, serde_json::json!([6443, 9345]));
+}
+
+/// AWS grows a volume in place (ModifyVolume) but never shrinks one: a smaller size plans a
+/// replacement, as Terraform does, instead of an update AWS would refuse at apply.
+#[test]
+fn a_volume_grows_in_place_and_a_smaller_size_plans_a_replacement() {
+    let moto = Moto::start();
+    let dir = TestDir::new();
+    let (env, state) = (dir.join("env"), dir.join("state"));
+    let write = |size: u32| {
+        let hcl = format!(
+            "provider \"aws\" {{\n  region = \"us-east-1\"\n}}\n\nresource \"aws_ebs_volume\" \"data\" {{\n  availability_zone = \"us-east-1a\"\n  size              = {size}\n}}\n"
+        );
+        dir.write("env/main.hcl", hcl);
+    };
+    let at = |args: &[&str]| slipway_at(&moto.endpoint(), &env, &state, args);
+    let sizes =
+        || moto.boto3("out.extend(sorted(v['Size'] for v in ec2.describe_volumes()['Volumes']))");
+    write(20);
+    at(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    write(40);
+    let grow = at(&["apply", "ENV", "-auto-approve"]);
+    grow.assert_code(0);
+    assert!(grow.stdout.contains("0 added, 1 changed, 0 destroyed"), "{}", grow.dump());
+    assert_eq!(sizes(), serde_json::json!([40]));
+
+    write(10);
+    let plan = at(&["plan", "ENV", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(2), "{}", plan.dump());
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("# forces replacement"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("1 to add, 0 to change, 1 to destroy"), "{}", plan.stdout);
+    at(&["apply", "ENV", "-auto-approve"]).assert_code(0);
+    assert_eq!(sizes(), serde_json::json!([10]));
+    at(&["plan", "ENV", "--detailed-exitcode"]).assert_code(0);
 }

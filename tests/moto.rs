@@ -178,6 +178,8 @@ impl Drop for FaultProxy {
 pub struct Call {
     pub operation: String,
     pub fate: String,
+    /// The HTTP status the client got.
+    pub status: u64,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub arrived_ms: f64,
     pub done_ms: f64,
@@ -239,6 +241,35 @@ impl FaultProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// `run`'s exit code asserted; when it differs, the wire history of every operation whose
+    /// last answer was an error is shown too (fate and status per attempt: was it the proxy,
+    /// or the endpoint?).
+    pub fn assert_code(&self, run: &crate::util::Run, code: i32) {
+        if run.code == Some(code) {
+            return;
+        }
+        let calls = self.calls();
+        let mut last: std::collections::BTreeMap<(String, String), &Call> = Default::default();
+        for c in &calls {
+            last.insert((c.operation.clone(), serde_json::to_string(&c.params).unwrap()), c);
+        }
+        let mut history = String::new();
+        for ((op, params), _) in last.iter().filter(|(_, c)| c.status >= 400) {
+            history.push_str(&format!("{op} {params}:\n"));
+            for c in calls.iter().filter(|c| {
+                &c.operation == op && &serde_json::to_string(&c.params).unwrap() == params
+            }) {
+                let at = c.arrived_ms;
+                history.push_str(&format!("  {at:>9.0} ms  {} {}\n", c.status, c.fate));
+            }
+        }
+        panic!(
+            "unexpected exit status of {}\n{}\n--- calls whose last answer was an error:\n{history}",
+            run.describe,
+            run.dump()
+        );
+    }
+
     /// Every request logged so far.
     pub fn calls(&self) -> Vec<Call> {
         std::fs::read_to_string(&self.log)
@@ -248,6 +279,7 @@ impl FaultProxy {
             .map(|d| Call {
                 operation: d["operation"].as_str().unwrap_or("").to_string(),
                 fate: d["fate"].as_str().unwrap_or("").to_string(),
+                status: d["status"].as_u64().unwrap_or(0),
                 params: d["params"].as_object().cloned().unwrap_or_default(),
                 arrived_ms: d["arrived_ms"].as_f64().unwrap_or(0.0),
                 done_ms: d["done_ms"].as_f64().unwrap_or(0.0),

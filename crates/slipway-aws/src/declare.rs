@@ -119,6 +119,9 @@ pub struct Field<S = (), B = ()> {
     /// How the create request carries it; None when create cannot set it (an updater applies
     /// it after the create call) or AWS sets it.
     pub write: Option<Write<B>>,
+    /// A change AWS refuses to apply in place in some direction (a volume shrinking): when
+    /// this holds for (prior, planned) the plan replaces the object instead ([`replacing`]).
+    pub replace_if: Option<fn(&Value, &Value) -> bool>,
 }
 
 impl<S, B> Clone for Field<S, B> {
@@ -129,6 +132,7 @@ impl<S, B> Clone for Field<S, B> {
             change: self.change,
             read: self.read,
             write: self.write,
+            replace_if: self.replace_if,
         }
     }
 }
@@ -198,7 +202,8 @@ impl<S, B> Field<S, B> {
         } else {
             Change::Undeclared
         };
-        Field { name, kind: FieldKind::Attr(a), change, read: Read::Unread, write: None }
+        let (read, write, replace_if) = (Read::Unread, None, None);
+        Field { name, kind: FieldKind::Attr(a), change, read, write, replace_if }
     }
 
     /// A computed string AWS reports, read by `f`: the commonest field of all.
@@ -214,6 +219,7 @@ impl<S, B> Field<S, B> {
             change: Change::Undeclared,
             read: Read::Unread,
             write: None,
+            replace_if: None,
         }
     }
 
@@ -249,6 +255,14 @@ impl<S, B> Field<S, B> {
         self
     }
 
+    /// Changed in place, except where `f(prior, planned)` holds: then replaced (what AWS
+    /// refuses in place, such as a smaller volume, is planned as the replacement it needs
+    /// rather than failing at apply).
+    pub fn replaces_if(mut self, f: fn(&Value, &Value) -> bool) -> Self {
+        self.replace_if = Some(f);
+        self
+    }
+
     /// Read as a string (`None` and "" read as null) by `f`.
     pub fn read_str(mut self, f: fn(&S) -> Option<&str>) -> Self {
         self.read = Read::Str(f);
@@ -269,6 +283,7 @@ impl<S, B> Field<S, B> {
             change: self.change,
             read: Read::Unread,
             write: None,
+            replace_if: self.replace_if,
         }
     }
 }
@@ -362,6 +377,17 @@ pub fn returned_id(api: &str, id: Option<&str>) -> Result<String, ProviderError>
     id.filter(|i| !i.is_empty())
         .map(str::to_string)
         .ok_or_else(|| ProviderError::fatal(format!("{api} returned no id")))
+}
+
+/// The fields whose change from `prior` to `planned` needs a replacement although they are
+/// changed in place otherwise ([`Field::replaces_if`]); values not yet known count as no change.
+pub fn replacing(fields: &[Field], prior: &Value, planned: &Value) -> Vec<String> {
+    let known = |v: Option<Value>| v.filter(|v| !v.is_null() && !v.contains_unknown());
+    let replaces = |f: &&Field| match (f.replace_if, known(prior.get_attr(f.name))) {
+        (Some(r), Some(old)) => known(planned.get_attr(f.name)).is_some_and(|new| r(&old, &new)),
+        _ => false,
+    };
+    fields.iter().filter(replaces).map(|f| f.name.to_string()).collect()
 }
 
 /// The updaters of `fields`, each once, in the order of their first field.

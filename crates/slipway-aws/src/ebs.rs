@@ -48,7 +48,8 @@ impl EbsVolume {
         type F = Field<AwsVolume, NewVolume>;
         // One ModifyVolume carries every changed size/type/performance field.
         let modify = updater!("ec2:ModifyVolume", EbsVolume::modify_volume);
-        let size = A::optional_computed(Type::Number).describe("Grows in place (ModifyVolume)");
+        let size =
+            A::optional_computed(Type::Number).describe("Grows in place; shrinking replaces");
         let encrypted = A::optional(Type::Bool).force_new().default(Value::Bool(true));
         let kind = A::optional(Type::String).default(Value::string("gp3"));
         let kind = kind.one_of(&["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"]);
@@ -56,8 +57,12 @@ impl EbsVolume {
             F::attr("availability_zone", A::required(Type::String).force_new())
                 .read_str(AwsVolume::availability_zone)
                 .write(|b, v| b.set_availability_zone(text(v))),
+            // AWS grows a volume in place and never shrinks one (Terraform replaces too).
             F::attr("size", size)
                 .by(modify)
+                .replaces_if(
+                    |old, new| matches!((old.as_f64(), new.as_f64()), (Some(o), Some(n)) if n < o),
+                )
                 .read(|v| vnum(v.size().map(i64::from)))
                 .write(|b, v| b.set_size(int(v))),
             F::attr("type", kind)

@@ -428,7 +428,10 @@ impl Provider for AwsProvider {
             };
             m.insert("tags_all".into(), all);
         }
-        Ok(PlannedObject { planned, requires_replace: Vec::new() })
+        // What AWS refuses in place in this direction (a smaller volume) is a replacement.
+        let requires_replace =
+            prior.map_or_else(Vec::new, |p| declare::replacing(&t.fields(), p, &planned));
+        Ok(PlannedObject { planned, requires_replace })
     }
 
     async fn read(

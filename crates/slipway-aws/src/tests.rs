@@ -770,7 +770,14 @@ async fn ebs_volume_and_attachment_lifecycle() {
     assert_eq!(attr(&vol, "type"), s("gp3"));
     assert!(plan_is_noop(&p, "aws_ebs_volume", &vol, vol_cfg.clone()));
 
-    // Grow in place.
+    // Grow in place; shrinking (which AWS refuses in place) plans a replacement instead.
+    let resized = |size: f64| {
+        let mut proposed = vol.as_map().cloned().unwrap_or_default();
+        proposed.insert("size".into(), n(size));
+        p.plan("aws_ebs_volume", Some(&vol), Value::Map(proposed)).unwrap().requires_replace
+    };
+    assert_eq!(resized(40.0), Vec::<String>::new());
+    assert_eq!(resized(10.0), vec!["size".to_string()]);
     let vol2 = update(&p, "aws_ebs_volume", &vol, obj(&[("size", n(40.0))])).await;
     assert_eq!(attr(&vol2, "size"), n(40.0));
     assert_eq!(p.call_stats().get("ec2:ModifyVolume"), Some(&1));
